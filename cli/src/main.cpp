@@ -1,0 +1,271 @@
+// The `headroom` command: parse the command line, call the libraries, print. Every input error becomes one
+// line on stderr and exit code 2; nothing is printed on stdout before the inputs are known to be good.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <functional>
+#include <optional>
+
+#include "headroom/hardware/profile_loader.hpp"
+#include "headroom/models/config_loader.hpp"
+#include "headroom/sim/kv_planner.hpp"
+#include "headroom/sim/version.hpp"
+#include "output.hpp"
+
+namespace hc = headroom::cli;
+using namespace headroom;
+
+namespace {
+
+constexpr int EXIT_BAD_INPUT = 2;
+
+// An input error the CLI itself finds (an option value), in the same one-line form as the libraries'.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+Dtype parse_option_dtype(const std::string& option, const std::string& value) {
+    if (auto d = parse_dtype(value)) return *d;
+    throw UsageError(fmt::format("{}: unknown dtype \"{}\" (expected one of {})", option, value, dtype_choices()));
+}
+
+ModelCard load_model_warn(const std::string& spec) {
+    ModelCard m = load_model(spec);
+    if (!m.guessed.empty()) {
+        std::string list;
+        for (const auto& g : m.guessed) list += (list.empty() ? "" : "; ") + g;
+        fmt::print(stderr, "warning: {}: guessed: {}\n", m.source, list);
+    }
+    return m;
+}
+
+GpuProfile load_gpu_with_overrides(const std::string& spec, const std::vector<std::string>& sets) {
+    GpuProfile g = load_gpu(spec);
+    for (const auto& s : sets) apply_gpu_override(g, s, "--gpu-set");
+    return g;
+}
+
+struct KvOptions {
+    std::string model, gpu;
+    std::vector<std::string> gpu_set;
+    std::string weights_dtype = "bf16", kv_dtype = "bf16";
+    KvPlanRequest request;
+    std::optional<double> reserve_gb;
+    bool json = false;
+};
+
+// For a plan that does not fit: the first single change that makes it fit, as advice.
+std::string fit_hint(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r) {
+    auto fits = [&](KvPlanRequest alt) {
+        try {
+            return plan_kv(m, gpu, alt).fits;
+        } catch (const PlanError&) {
+            return false;
+        }
+    };
+    std::vector<std::string> hints;
+    for (int64_t tp : {2, 4, 8, 16}) {
+        if (tp <= r.tp) continue;
+        KvPlanRequest alt = r;
+        alt.tp = tp;
+        if (fits(alt)) {
+            hints.push_back(fmt::format("--tp {}", tp));
+            break;
+        }
+    }
+    for (Dtype d : {Dtype::FP8, Dtype::INT4}) {
+        if (dtype_bytes(d) >= dtype_bytes(r.weight_dtype)) continue;
+        KvPlanRequest alt = r;
+        alt.weight_dtype = d;
+        if (fits(alt)) {
+            hints.push_back(fmt::format("--weights-dtype {}", dtype_name(d)));
+            break;
+        }
+    }
+    if (hints.empty()) return "";
+    std::string s;
+    for (const auto& h : hints) s += (s.empty() ? "" : " or ") + h;
+    return "; it fits with " + s;
+}
+
+int run_kv(KvOptions& o) {
+    const ModelCard m = load_model_warn(o.model);
+    const GpuProfile gpu = load_gpu_with_overrides(o.gpu, o.gpu_set);
+    o.request.weight_dtype = parse_option_dtype("--weights-dtype", o.weights_dtype);
+    o.request.kv_dtype = parse_option_dtype("--kv-dtype", o.kv_dtype);
+    if (o.reserve_gb) {
+        if (*o.reserve_gb < 0.0) throw UsageError(fmt::format("--reserve-gb: must be >= 0, got {}", *o.reserve_gb));
+        o.request.reserve_bytes = *o.reserve_gb * 1e9;
+    }
+    const KvPlan plan = plan_kv(m, gpu, o.request);
+    if (!plan.fits) {
+        throw UsageError(fmt::format("{} does not fit on {} (TP={}, weights {}, KV {}): {}{}", m.name, gpu.name,
+                                     plan.request.tp, dtype_name(plan.request.weight_dtype),
+                                     dtype_name(plan.request.kv_dtype), plan.why_not,
+                                     fit_hint(m, gpu, plan.request)));
+    }
+    if (o.json) {
+        fmt::print("{}\n", hc::kv_json(m, gpu, plan));
+    } else {
+        hc::print_kv(m, gpu, plan);
+    }
+    return 0;
+}
+
+std::vector<GpuProfile> all_gpus() {
+    std::vector<GpuProfile> gpus;
+    for (const auto& n : shipped_gpu_names()) gpus.push_back(load_gpu(n));
+    return gpus;
+}
+
+int run(int argc, char** argv) {
+    CLI::App app{"headroom: predict how an LLM serving deployment behaves under load, from a model's "
+                 "config.json and a GPU profile."};
+    app.set_version_flag("--version", fmt::format("headroom {} ({})", version(), git_commit()));
+    app.require_subcommand(1);
+    std::function<int()> action;
+
+    // card
+    std::string card_model;
+    bool card_json = false;
+    auto* card = app.add_subcommand("card", "Print the model card derived from a config.json: parameters, weight "
+                                            "bytes per precision, KV bytes per token, FLOPs per token.");
+    card->add_option("-m,--model", card_model,
+                     "config.json path, a directory holding one, or a shipped model name (`headroom models`)")
+        ->required();
+    card->add_flag("--json", card_json, "Print one JSON object instead of the table");
+    card->callback([&] {
+        action = [&] {
+            const ModelCard m = load_model_warn(card_model);
+            if (card_json) {
+                fmt::print("{}\n", hc::card_json(m));
+            } else {
+                hc::print_card(m);
+            }
+            return 0;
+        };
+    });
+
+    // kv
+    KvOptions kv;
+    auto* kvc = app.add_subcommand("kv", "Plan KV-cache memory and capacity per GPU as vLLM does: weights, "
+                                         "reserve, KV budget, blocks, tokens, concurrency.");
+    kvc->add_option("-m,--model", kv.model, "config.json path, directory, or shipped model name")->required();
+    kvc->add_option("-g,--gpu", kv.gpu, "shipped GPU name or alias (`headroom gpus`), or a profile YAML file")
+        ->required();
+    kvc->add_option("--tp", kv.request.tp, "tensor-parallel degree")->capture_default_str();
+    kvc->add_option("--weights-dtype", kv.weights_dtype, "weight format: bf16, fp16, fp8, int8, int4")
+        ->capture_default_str();
+    kvc->add_option("--kv-dtype", kv.kv_dtype, "KV-cache format: bf16, fp16, fp8, int8")->capture_default_str();
+    kvc->add_option("--context", kv.request.context,
+                    "context length for the max-concurrency question (default: max_model_len)");
+    kvc->add_option("--concurrency", kv.request.concurrency, "concurrent sequences for the longest-context question")
+        ->capture_default_str();
+    kvc->add_option("--gpu-memory-utilization", kv.request.gpu_memory_utilization,
+                    "fraction of GPU memory vLLM may use")
+        ->capture_default_str();
+    kvc->add_option("--block-size", kv.request.block_size, "tokens per KV block")->capture_default_str();
+    kvc->add_option("--max-model-len", kv.request.max_model_len,
+                    "longest sequence served (default: the model's max_position_embeddings)");
+    kvc->add_option("--max-num-batched-tokens", kv.request.max_num_batched_tokens,
+                    "token budget of one engine step; sizes the activation reserve")
+        ->capture_default_str();
+    kvc->add_option("--max-num-seqs", kv.request.max_num_seqs, "most sequences in one step; sizes the sampler reserve")
+        ->capture_default_str();
+    kvc->add_option("--reserve-gb", kv.reserve_gb,
+                    "memory kept for activations and CUDA graphs, in GB (default: estimated and reported)");
+    kvc->add_option("--gpu-set", kv.gpu_set, "override a profile field, e.g. memory.bandwidth_gb_per_s=3000")
+        ->take_all();
+    kvc->add_flag("--json", kv.json, "Print one JSON object instead of the table");
+    kvc->callback([&] { action = [&] { return run_kv(kv); }; });
+
+    // gpus
+    bool gpus_json = false, gpus_fields = false;
+    auto* gpus = app.add_subcommand("gpus", "List the shipped GPU profiles.");
+    gpus->add_flag("--json", gpus_json, "Print one JSON object instead of the table");
+    gpus->add_flag("--fields", gpus_fields, "List the fields a profile holds and --gpu-set can override");
+    gpus->callback([&] {
+        action = [&] {
+            if (gpus_fields) {
+                hc::print_gpu_fields();
+            } else if (gpus_json) {
+                fmt::print("{}\n", hc::gpus_json(all_gpus()));
+            } else {
+                hc::print_gpus(all_gpus());
+            }
+            return 0;
+        };
+    });
+
+    // gpu
+    std::string gpu_name;
+    std::vector<std::string> gpu_set;
+    bool gpu_json = false;
+    auto* gpu = app.add_subcommand("gpu", "Print one GPU profile with the source of every number.");
+    gpu->add_option("-g,--gpu", gpu_name, "shipped GPU name or alias, or a profile YAML file")->required();
+    gpu->add_option("--gpu-set", gpu_set, "override a field, e.g. price.usd_per_gpu_hour=2.1")->take_all();
+    gpu->add_flag("--json", gpu_json, "Print one JSON object instead of the table");
+    gpu->callback([&] {
+        action = [&] {
+            const GpuProfile g = load_gpu_with_overrides(gpu_name, gpu_set);
+            if (gpu_json) {
+                fmt::print("{}\n", hc::gpu_json(g));
+            } else {
+                hc::print_gpu(g);
+            }
+            return 0;
+        };
+    });
+
+    // models
+    bool models_json = false;
+    auto* models = app.add_subcommand("models", "List the model configs shipped in models/configs/.");
+    models->add_flag("--json", models_json, "Print one JSON object instead of the table");
+    models->callback([&] {
+        action = [&] {
+            const auto shipped = shipped_models();
+            std::vector<ModelCard> cards;
+            for (const auto& s : shipped) cards.push_back(load_model(s.name));
+            if (models_json) {
+                fmt::print("{}\n", hc::models_json(shipped, cards));
+            } else {
+                hc::print_models(shipped, cards);
+            }
+            return 0;
+        };
+    });
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::string what = e.what();
+        if (what.find("subcommand") != std::string::npos) what += " (card, kv, gpus, gpu, models; see --help)";
+        fmt::print(stderr, "error: {}\n", what);
+        return EXIT_BAD_INPUT;
+    }
+    return action();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const ModelConfigError& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+    } catch (const ProfileError& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+    } catch (const PlanError& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+    } catch (const UsageError& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+    }
+    return EXIT_BAD_INPUT;
+}

@@ -1,0 +1,35 @@
+// What the `headroom` command prints: a human table per command, and one JSON object with --json.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "headroom/hardware/gpu_profile.hpp"
+#include "headroom/models/config_loader.hpp"
+#include "headroom/models/model_card.hpp"
+#include "headroom/sim/kv_planner.hpp"
+
+namespace headroom::cli {
+
+// Contexts at which `card` reports KV bytes and attention FLOPs (capped at the model's max context).
+std::vector<int64_t> card_contexts(const ModelCard& m);
+
+void print_card(const ModelCard& m);
+void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& plan);
+void print_gpus(const std::vector<GpuProfile>& gpus);
+void print_gpu(const GpuProfile& gpu);
+void print_gpu_fields();
+void print_models(const std::vector<ShippedModel>& shipped, const std::vector<ModelCard>& cards);
+
+std::string card_json(const ModelCard& m);
+std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& plan);
+std::string gpus_json(const std::vector<GpuProfile>& gpus);
+std::string gpu_json(const GpuProfile& gpu);
+std::string models_json(const std::vector<ShippedModel>& shipped, const std::vector<ModelCard>& cards);
+
+// Formatting shared by the tables.
+std::string group(int64_t n);             // 131072 -> "131,072"
+std::string gb(double bytes);             // "16.06 GB" (1 GB = 1e9 bytes)
+std::string count(double n);              // 8.03e9 -> "8.03 B", 2.27e7 -> "22.7 M"
+
+}  // namespace headroom::cli

@@ -1,0 +1,257 @@
+// Human tables for `headroom card`, `kv`, `gpus`, `gpu` and `models`. Sizes are in GB (1e9 bytes), as
+// datasheets print bandwidth and as the KV example in the README reads; the GPU line also shows GiB.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "output.hpp"
+
+namespace headroom::cli {
+
+std::string group(int64_t n) {
+    std::string digits = std::to_string(n < 0 ? -n : n);
+    std::string out;
+    for (size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+        out += digits[i];
+    }
+    return n < 0 ? "-" + out : out;
+}
+
+std::string gb(double bytes) {
+    const double g = bytes / 1e9;
+    if (std::fabs(g) >= 100.0) return fmt::format("{:.1f} GB", g);
+    if (std::fabs(g) >= 0.1) return fmt::format("{:.2f} GB", g);
+    return fmt::format("{:.1f} MB", bytes / 1e6);
+}
+
+std::string count(double n) {
+    if (n >= 1e12) return fmt::format("{:.2f} T", n / 1e12);
+    if (n >= 1e9) return fmt::format("{:.2f} B", n / 1e9);
+    if (n >= 1e6) return fmt::format("{:.1f} M", n / 1e6);
+    if (n >= 1e3) return fmt::format("{:.1f} k", n / 1e3);
+    return fmt::format("{:.0f}", n);
+}
+
+std::vector<int64_t> card_contexts(const ModelCard& m) {
+    std::vector<int64_t> out;
+    for (int64_t c : {int64_t{4096}, int64_t{32768}, int64_t{131072}}) {
+        if (c < m.max_position_embeddings) out.push_back(c);
+    }
+    out.push_back(m.max_position_embeddings);
+    return out;
+}
+
+namespace {
+
+void row(const std::string& label, const std::string& value) { fmt::print("  {:<22} {}\n", label, value); }
+
+std::string yes_no(bool b) { return b ? "yes" : "no"; }
+
+std::string layer_summary(const ModelCard& m) {
+    std::vector<std::string> parts;
+    if (auto n = m.count_layers(AttentionKind::FULL)) parts.push_back(fmt::format("{} full", n));
+    if (auto n = m.count_layers(AttentionKind::SLIDING)) {
+        parts.push_back(fmt::format("{} sliding-window ({} tokens)", n, m.sliding_window));
+    }
+    if (auto n = m.count_layers(AttentionKind::MLA)) parts.push_back(fmt::format("{} MLA", n));
+    std::string s;
+    for (const auto& p : parts) s += (s.empty() ? "" : ", ") + p;
+    return s;
+}
+
+std::string short_ctx(int64_t c) {
+    if (c % 1024 == 0) return fmt::format("{}k", c / 1024);
+    return group(c);
+}
+
+}  // namespace
+
+void print_card(const ModelCard& m) {
+    const ParamBreakdown p = m.params();
+    fmt::print("Model card: {}  ({}{})\n", m.name, m.model_type.empty() ? "unknown type" : m.model_type,
+               m.architecture.empty() ? "" : ", " + m.architecture);
+    fmt::print("  source: {}\n\n", m.source);
+
+    fmt::print("Shape\n");
+    row("layers", fmt::format("{}: {}{}", m.num_layers, layer_summary(m), m.is_encoder ? " (encoder)" : ""));
+    if (m.is_mla()) {
+        row("attention", fmt::format("{} heads, MLA: kv_lora_rank {}, q_lora_rank {}, qk_nope {} + qk_rope {}, v {}",
+                                     m.num_attention_heads, m.kv_lora_rank,
+                                     m.q_lora_rank ? std::to_string(m.q_lora_rank) : "none", m.qk_nope_head_dim,
+                                     m.qk_rope_head_dim, m.v_head_dim));
+    } else {
+        const std::string kind = m.num_kv_heads == m.num_attention_heads ? "MHA"
+                                 : m.num_kv_heads == 1                   ? "MQA"
+                                     : fmt::format("GQA {}:1", m.num_attention_heads / m.num_kv_heads);
+        row("attention", fmt::format("{} query / {} KV heads ({}), head_dim {}{}", m.num_attention_heads,
+                                     m.num_kv_heads, kind, m.head_dim, m.qkv_bias ? ", qkv bias" : ""));
+    }
+    row("hidden / MLP", fmt::format("{} / {} ({}, {})", m.hidden_size, m.intermediate_size,
+                                    m.mlp == MlpKind::GATED ? "gated" : "fc1/fc2",
+                                    m.hidden_act.empty() ? "act unknown" : m.hidden_act));
+    if (m.is_moe()) {
+        std::string shared = m.shared_expert_intermediate_size
+                                 ? fmt::format(", shared MLP {} wide", m.shared_expert_intermediate_size)
+                                 : "";
+        row("experts", fmt::format("{} routed, top-{}, {} wide{}; {} of {} layers MoE", m.num_experts,
+                                   m.experts_per_token, m.moe_intermediate_size, shared,
+                                   std::count_if(m.layers.begin(), m.layers.end(), [](auto& l) { return l.moe; }),
+                                   m.num_layers));
+    }
+    row("vocabulary", fmt::format("{}, tied embeddings: {}", group(m.vocab_size), yes_no(m.tie_word_embeddings)));
+    row("max context", fmt::format("{} tokens{}{}", group(m.max_position_embeddings),
+                                   m.rope_scaling.empty() ? "" : ", rope_scaling " + m.rope_scaling,
+                                   m.partial_rotary_factor < 1.0
+                                       ? fmt::format(", partial rotary {:.2f}", m.partial_rotary_factor)
+                                       : ""));
+
+    fmt::print("\nParameters\n");
+    row("total", fmt::format("{} ({})", count(p.total()), group(p.total())));
+    if (m.is_moe()) {
+        row("active per token", fmt::format("{} without the embedding table, {} with it", count(p.active),
+                                            count(p.active_with_embedding)));
+    }
+    row("breakdown", fmt::format("embedding {}, lm_head {}, attention {}, MLP {}{}, norms {}", count(p.embedding),
+                                 m.tie_word_embeddings ? "tied" : count(p.lm_head), count(p.attention),
+                                 count(p.dense_mlp + p.routed_experts + p.shared_experts + p.router),
+                                 m.is_moe() ? fmt::format(" (routed experts {})", count(p.routed_experts)) : "",
+                                 count(p.norms)));
+
+    fmt::print("\nWeights (block matrices quantised; embeddings, lm_head, norms and biases stay 16-bit)\n");
+    for (Dtype d : {Dtype::BF16, Dtype::FP8, Dtype::INT8, Dtype::INT4}) {
+        row(d == Dtype::INT4 ? "int4 (g128, fp16 scale)" : std::string(dtype_name(d)), gb(m.weight_bytes(d)));
+    }
+
+    if (!m.is_encoder) {
+        fmt::print("\nKV cache per token, all layers (bf16 / fp8 / int8)\n");
+        row("per token", fmt::format("{} B / {} B / {} B", group(std::llround(m.kv_bytes_per_token(Dtype::BF16))),
+                                     group(std::llround(m.kv_bytes_per_token(Dtype::FP8))),
+                                     group(std::llround(m.kv_bytes_per_token(Dtype::INT8)))));
+        for (AttentionKind k : {AttentionKind::FULL, AttentionKind::SLIDING, AttentionKind::MLA}) {
+            auto it = std::find_if(m.layers.begin(), m.layers.end(), [k](auto& l) { return l.attention == k; });
+            if (it == m.layers.end()) continue;
+            const int64_t e = m.kv_elements_per_token(it - m.layers.begin());
+            const std::string formula = k == AttentionKind::MLA
+                                            ? fmt::format("latent {} + rope {}", m.kv_lora_rank, m.qk_rope_head_dim)
+                                            : fmt::format("2 x {} KV heads x {}", m.num_kv_heads, m.head_dim);
+            row(fmt::format("{} layer", attention_kind_name(k)),
+                fmt::format("{} B at bf16 ({}){}", group(e * 2), formula,
+                            k == AttentionKind::SLIDING ? fmt::format(", capped at {} tokens", it->window) : ""));
+        }
+        std::string at;
+        for (int64_t c : card_contexts(m)) {
+            at += fmt::format("{}{}: {}", at.empty() ? "" : ", ", short_ctx(c), gb(m.kv_bytes_for_context(c, Dtype::BF16)));
+        }
+        row("one sequence (bf16)", at);
+    }
+
+    fmt::print("\nFLOPs per token\n");
+    row("linear layers", fmt::format("{:.2f} GFLOP (2 x active parameters)", m.linear_flops_per_token() / 1e9));
+    std::string att;
+    for (int64_t c : card_contexts(m)) {
+        att += fmt::format("{}{}: {:.2f}", att.empty() ? "" : ", ", short_ctx(c), m.attention_flops_per_token(c) / 1e9);
+    }
+    row("attention at context", att + " GFLOP");
+    row("prefill of 4k tokens", fmt::format("{:.1f} TFLOP", m.prefill_flops(std::min<int64_t>(4096, m.max_position_embeddings)) / 1e12));
+}
+
+void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) {
+    const KvPlanRequest& r = p.request;
+    fmt::print("KV-cache plan: {} on {}, TP={}, weights {}, KV {}\n", m.name, gpu.display_name, r.tp,
+               dtype_name(r.weight_dtype), dtype_name(r.kv_dtype));
+    fmt::print("  (per GPU; 1 GB = 1e9 bytes; vLLM V1 accounting, block_size {}, max_model_len {})\n\n", r.block_size,
+               group(r.max_model_len));
+    row("GPU memory", fmt::format("{} usable ({:g} GiB x {:g} usable)", gb(p.usable_bytes),
+                                  gpu.memory_capacity_gib.value, gpu.usable_memory_fraction.value));
+    row("budget", fmt::format("{} (x gpu_memory_utilization {:.2f})", gb(p.budget_bytes), r.gpu_memory_utilization));
+    row("weights", gb(p.weight_bytes));
+    if (r.reserve_bytes >= 0.0) {
+        row("reserve", fmt::format("{} (given)", gb(p.reserve_bytes)));
+    } else {
+        row("reserve", fmt::format("{} (estimate: activations {} at {} batched tokens, sampler {}, non-torch {}, "
+                                   "CUDA graphs {})",
+                                   gb(p.reserve_bytes), gb(p.reserve.activation_bytes),
+                                   group(r.max_num_batched_tokens), gb(p.reserve.logits_bytes),
+                                   gb(p.reserve.non_torch_bytes), gb(p.reserve.cuda_graph_bytes)));
+    }
+    row("KV budget", gb(p.kv_budget_bytes));
+    std::string per_token = fmt::format("{} B", group(std::llround(p.kv_bytes_per_token)));
+    if (m.is_mla()) {
+        per_token += fmt::format(" ({} layers x MLA latent {} x {:g} B, not split by TP)", m.num_layers,
+                                 m.kv_lora_rank + m.qk_rope_head_dim, dtype_bytes(r.kv_dtype));
+    } else {
+        per_token += fmt::format(" ({} layers x 2 x {} KV head{}{} x {} x {:g} B)", m.num_layers, p.kv_heads_per_gpu,
+                                 p.kv_heads_per_gpu == 1 ? "" : "s", p.kv_heads_replicated ? " (replicated)" : "",
+                                 m.head_dim, dtype_bytes(r.kv_dtype));
+    }
+    row("KV per token", per_token);
+    if (!p.fits && p.num_blocks == 0) {
+        row("fits", "no: " + p.why_not);
+        return;
+    }
+    row("blocks", fmt::format("{} of {} tokens ({} each)", group(p.num_blocks), r.block_size, gb(p.block_bytes)));
+    row("KV capacity", fmt::format("{} tokens", group(p.kv_tokens)));
+    row("max concurrency", fmt::format("{} sequences at {} tokens", group(p.max_concurrency_at_context),
+                                       group(r.context)));
+    row("longest context", fmt::format("{} tokens at concurrency {}{}", group(p.max_context_at_concurrency),
+                                       r.concurrency, p.context_capped_by_max_model_len ? " (max_model_len)" : ""));
+    row("fits", p.fits ? "yes" : "no: " + p.why_not);
+}
+
+void print_gpus(const std::vector<GpuProfile>& gpus) {
+    fmt::print("{:<22} {:<38} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6} {:>8}\n", "name", "GPU", "memory", "HBM GB/s",
+               "bf16 TF", "fp8 TF", "NVLink GB/s", "TDP W", "$/h");
+    for (const GpuProfile& g : gpus) {
+        fmt::print("{:<22} {:<38} {:>6g} GiB {:>9g} {:>9g} {:>9} {:>10} {:>6g} {:>8.4g}\n", g.name, g.display_name,
+                   g.memory_capacity_gib.value, g.memory_bandwidth_gb_per_s.value, g.bf16_tflops.value,
+                   g.fp8_tflops.present() ? fmt::format("{:g}", g.fp8_tflops.value) : "-",
+                   g.has_nvlink() ? fmt::format("{:g}", g.nvlink_bidirectional_gb_per_s.value) : "-", g.tdp_w.value,
+                   g.price_usd_per_gpu_hour.value);
+    }
+    fmt::print("\nAliases, sources and every field: `headroom gpu --gpu NAME`. Override: --gpu-set field=value.\n");
+}
+
+void print_gpu(const GpuProfile& g) {
+    fmt::print("{} ({})\n", g.display_name, g.name);
+    if (!g.aliases.empty()) {
+        std::string a;
+        for (const auto& x : g.aliases) a += (a.empty() ? "" : ", ") + x;
+        fmt::print("  aliases: {}\n", a);
+    }
+    fmt::print("  loaded from: {}\n", g.file);
+    if (!g.notes.empty()) fmt::print("  notes: {}\n", g.notes);
+    if (g.memory_shared_with_cpu) fmt::print("  memory is shared with the CPU and the OS\n");
+    fmt::print("\n");
+    for (const ProfileField& f : profile_fields()) {
+        const Sourced& s = g.*(f.member);
+        if (!s.present()) continue;
+        fmt::print("  {:<44} {:>10g} {:<8} {}\n", f.path, s.value, f.unit, s.source);
+    }
+    fmt::print("  {:<44} {:>10} {:<8} date the price was read\n", "price.read_on", g.price_read_on, "");
+}
+
+void print_gpu_fields() {
+    fmt::print("Fields of a GPU profile (override with --gpu-set FIELD=VALUE, or a YAML file with `base: NAME`):\n");
+    for (const ProfileField& f : profile_fields()) {
+        fmt::print("  {:<44} {:<8} {}{}\n", f.path, f.unit, f.required ? "required" : "optional",
+                   f.fraction ? ", in (0, 1]" : ", > 0");
+    }
+}
+
+void print_models(const std::vector<ShippedModel>& shipped, const std::vector<ModelCard>& cards) {
+    fmt::print("{:<40} {:<12} {:>9} {:>9} {:>7} {:>14} {:>11}\n", "model", "type", "params", "active", "layers",
+               "KV B/token", "max context");
+    for (size_t i = 0; i < shipped.size(); ++i) {
+        const ModelCard& m = cards[i];
+        const ParamBreakdown p = m.params();
+        fmt::print("{:<40} {:<12} {:>9} {:>9} {:>7} {:>14} {:>11}\n", shipped[i].hf_id, m.model_type,
+                   count(p.total()), m.is_moe() ? count(p.active) : "=", m.num_layers,
+                   m.is_encoder ? "-" : group(std::llround(m.kv_bytes_per_token(Dtype::BF16))),
+                   group(m.max_position_embeddings));
+    }
+    fmt::print("\nKV bytes at bf16, no window cap. Use any unique prefix of a name: --model llama-3.1-8b\n");
+}
+
+}  // namespace headroom::cli

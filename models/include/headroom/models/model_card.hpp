@@ -1,0 +1,150 @@
+// A transformer described by its Hugging Face config.json: shapes as plain fields, everything a capacity
+// planner needs (parameters, weight bytes, KV bytes, FLOPs) as const derived accessors.
+// Parameter formulas follow the Hugging Face modelling code of each family; KV formulas follow vLLM
+// (2 x kv_heads x head_dim per token per full/sliding layer, one kv_lora_rank + qk_rope_head_dim latent
+// per token per MLA layer).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "headroom/models/dtype.hpp"
+
+namespace headroom {
+
+enum class AttentionKind { FULL, SLIDING, MLA };
+enum class MlpKind { GATED, PLAIN };  // GATED: gate/up/down (SwiGLU, GeGLU); PLAIN: fc1/fc2
+enum class NormKind { RMS, LAYER };   // LAYER carries a bias as well as a weight
+
+std::string_view attention_kind_name(AttentionKind k);
+
+struct LayerSpec {
+    AttentionKind attention = AttentionKind::FULL;
+    int64_t window = 0;  // tokens a SLIDING layer attends to (and keeps in KV); 0 otherwise
+    bool moe = false;
+};
+
+// Parameter counts, whole model (not per GPU).
+struct ParamBreakdown {
+    int64_t embedding = 0;       // token table, plus position/token-type tables and their norm (encoders)
+    int64_t lm_head = 0;         // 0 when tied to the embedding, or for an encoder
+    int64_t attention = 0;       // projections, their biases, q/k and MLA norms, attention sinks
+    int64_t dense_mlp = 0;       // MLPs of non-MoE layers
+    int64_t routed_experts = 0;  // every routed expert of every MoE layer
+    int64_t shared_experts = 0;  // always-on experts of MoE layers, and their gates
+    int64_t router = 0;          // router (gate) weights, biases and correction biases
+    int64_t norms = 0;           // per-layer norms and the final norm
+    int64_t pooler = 0;          // encoder pooler
+
+    // What one token touches: every parameter except the routed experts it does not pick and the
+    // embedding table, which is a row lookup, not a matrix product (OpenAI's gpt-oss convention).
+    int64_t active = 0;
+    // The same plus the embedding table (Mistral's and Qwen's convention for "active parameters").
+    int64_t active_with_embedding = 0;
+    // Weight matrices of the transformer blocks: what weight-only quantisation (fp8, int8, int4)
+    // compresses. Embeddings, lm_head, norms, biases and routers stay in 16 bits.
+    int64_t quantizable = 0;
+
+    int64_t total() const {
+        return embedding + lm_head + attention + dense_mlp + routed_experts + shared_experts + router +
+               norms + pooler;
+    }
+};
+
+struct ModelCard {
+    std::string name;          // short name: the shipped stem, or the file's directory name
+    std::string source;        // path (or shipped name) it was read from
+    std::string model_type;    // as in config.json
+    std::string architecture;  // architectures[0], or ""
+    std::string family;        // how headroom read it: llama, qwen2, gemma2, phi, deepseek, gpt_oss, bert...
+    bool is_encoder = false;   // bidirectional encoder (BERT): prefill only, no KV cache kept
+
+    int64_t hidden_size = 0;
+    int64_t num_layers = 0;
+    int64_t num_attention_heads = 0;
+    int64_t num_kv_heads = 0;
+    int64_t head_dim = 0;
+    int64_t intermediate_size = 0;  // dense MLP width
+    int64_t vocab_size = 0;
+    int64_t max_position_embeddings = 0;
+    std::string hidden_act;
+    std::string torch_dtype;
+
+    bool tie_word_embeddings = false;
+    bool qkv_bias = false;
+    bool o_bias = false;
+    bool mlp_bias = false;
+    bool lm_head_bias = false;
+    bool qk_norm = false;          // per-head RMSNorm on q and k (Qwen3)
+    bool attention_sinks = false;  // one learned logit per head (gpt-oss)
+    MlpKind mlp = MlpKind::GATED;
+    NormKind norm = NormKind::RMS;
+    int norms_per_layer = 2;
+    bool final_norm = true;
+    double partial_rotary_factor = 1.0;
+    std::string rope_scaling;  // rope_scaling type ("llama3", "yarn", ...), "" when none
+    int64_t sliding_window = 0;
+
+    // Mixture of experts (0 when dense).
+    int64_t num_experts = 0;
+    int64_t experts_per_token = 0;
+    int64_t moe_intermediate_size = 0;
+    int64_t num_shared_experts = 0;
+    int64_t shared_expert_intermediate_size = 0;  // width of the always-on shared MLP (all shared experts)
+    bool shared_expert_gate = false;              // Qwen-MoE's sigmoid gate on the shared expert
+    bool expert_bias = false;
+    bool router_bias = false;
+    bool router_correction_bias = false;  // DeepSeek-V3 noaux_tc: one bias per expert
+    int64_t first_k_dense_replace = 0;
+
+    // Multi-head latent attention (DeepSeek-V2/V3); 0 when absent.
+    int64_t kv_lora_rank = 0;
+    int64_t q_lora_rank = 0;
+    int64_t qk_rope_head_dim = 0;
+    int64_t qk_nope_head_dim = 0;
+    int64_t v_head_dim = 0;
+
+    // Encoder extras.
+    int64_t type_vocab_size = 0;
+    bool learned_positions = false;
+    bool pooler = false;
+
+    std::vector<LayerSpec> layers;  // one per layer
+    std::vector<std::string> guessed;  // fields filled by assumption, for the warning
+
+    bool is_moe() const { return num_experts > 0; }
+    bool is_mla() const { return kv_lora_rank > 0; }
+    int64_t count_layers(AttentionKind k) const;
+
+    // Per-layer parameter counts.
+    int64_t attention_params(int64_t layer) const;
+    int64_t attention_weight_params(int64_t layer) const;  // matrices only (quantisable)
+    int64_t expert_params() const;                         // one routed expert
+    int64_t mlp_params(int64_t layer) const;               // all experts, shared experts, router
+    int64_t mlp_weight_params(int64_t layer) const;        // matrices only (quantisable)
+    int64_t active_mlp_params(int64_t layer) const;        // top-k experts + shared + router
+
+    ParamBreakdown params() const;
+
+    // Bytes of all weights when the block matrices are stored as `d` (see ParamBreakdown::quantizable).
+    double weight_bytes(Dtype d) const;
+
+    // KV elements one token adds to one layer: 2 x kv_heads x head_dim, or the MLA latent.
+    int64_t kv_elements_per_token(int64_t layer) const;
+    // KV bytes one token adds across all layers, with no window cap.
+    double kv_bytes_per_token(Dtype kv) const;
+    // KV bytes of one sequence of `tokens` tokens: sliding layers hold at most `window` tokens.
+    double kv_bytes_for_context(int64_t tokens, Dtype kv) const;
+
+    // FLOPs of the matrix products one token goes through (2 per multiply-add): all active matrices,
+    // lm_head included, embedding lookup excluded.
+    double linear_flops_per_token() const;
+    // Attention-score and value FLOPs of one new token that sees `context` tokens (itself included),
+    // summed over layers, with sliding layers capped at their window.
+    double attention_flops_per_token(int64_t context) const;
+    // Whole forward pass over a prompt of `tokens` tokens (causal; bidirectional for an encoder).
+    double prefill_flops(int64_t tokens) const;
+};
+
+}  // namespace headroom

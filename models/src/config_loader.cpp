@@ -1,0 +1,504 @@
+// config.json -> ModelCard. The one place in headroom that parses a model config.
+// Defaults for absent fields are those of the Hugging Face configuration class of each family (Gemma 2 ties
+// its embeddings, Llama does not, Qwen2 always has q/k/v biases). For an unknown model_type the standard
+// fields are used and every assumption is recorded in ModelCard::guessed.
+#include "headroom/models/config_loader.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <sstream>
+
+namespace headroom {
+
+// Generated from models/configs/*.json by cmake/headroom_embed.cmake.
+const std::vector<std::pair<std::string_view, std::string_view>>& embedded_model_configs();
+
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string error_text(const std::string& file, const std::string& field, const std::string& reason) {
+    return field.empty() ? fmt::format("{}: {}", file, reason) : fmt::format("{}: {}: {}", file, field, reason);
+}
+
+std::string lower(std::string_view s) {
+    std::string l(s);
+    std::transform(l.begin(), l.end(), l.begin(), [](unsigned char c) { return std::tolower(c); });
+    return l;
+}
+
+std::string describe(const json& v) {
+    if (v.is_string()) return fmt::format("string \"{}\"", v.get<std::string>());
+    if (v.is_boolean()) return fmt::format("boolean {}", v.get<bool>());
+    if (v.is_number()) return fmt::format("number {}", v.dump());
+    if (v.is_array()) return "an array";
+    if (v.is_object()) return "an object";
+    return "null";
+}
+
+// Upper bounds past which a value is a typo rather than a model (largest real models: hidden 25,600,
+// 126 layers, 256k vocabularies, 10M-token contexts).
+constexpr int64_t MAX_WIDTH = int64_t{1} << 20;
+constexpr int64_t MAX_LAYERS = 4096;
+constexpr int64_t MAX_HEADS = 8192;
+constexpr int64_t MAX_VOCAB = 10'000'000;
+constexpr int64_t MAX_POSITIONS = int64_t{1} << 30;
+constexpr int64_t MAX_EXPERTS = 16384;
+
+class Reader {
+public:
+    Reader(const json& j, std::string file) : j_(j), file_(std::move(file)) {}
+
+    [[noreturn]] void fail(const std::string& field, const std::string& reason) const {
+        throw ModelConfigError(file_, field, reason);
+    }
+
+    // The first of `keys` that is present and not null.
+    const json* find(std::initializer_list<std::string_view> keys, std::string* used = nullptr) const {
+        for (std::string_view k : keys) {
+            auto it = j_.find(std::string(k));
+            if (it != j_.end() && !it->is_null()) {
+                if (used) *used = std::string(k);
+                return &*it;
+            }
+        }
+        return nullptr;
+    }
+    bool has(std::string_view key) const { return find({key}) != nullptr; }
+
+    int64_t as_int(const json& v, const std::string& key, int64_t min, int64_t max) const {
+        int64_t n = 0;
+        if (v.is_number_integer()) {
+            n = v.get<int64_t>();
+        } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
+                   std::fabs(v.get<double>()) < 9e15) {
+            n = static_cast<int64_t>(v.get<double>());
+        } else {
+            fail(key, fmt::format("expected an integer, got {}", describe(v)));
+        }
+        if (n < min) fail(key, fmt::format("must be >= {}, got {}", min, n));
+        if (n > max) fail(key, fmt::format("{} is absurd (more than {})", n, max));
+        return n;
+    }
+
+    std::optional<int64_t> opt_int(std::initializer_list<std::string_view> keys, int64_t min, int64_t max) const {
+        std::string used;
+        const json* v = find(keys, &used);
+        if (!v) return std::nullopt;
+        return as_int(*v, used, min, max);
+    }
+
+    // A required positive integer; a missing one is collected so that one error lists them all.
+    int64_t req_int(std::initializer_list<std::string_view> keys, int64_t max) {
+        if (auto v = opt_int(keys, 1, max)) return *v;
+        missing_.push_back(std::string(*keys.begin()));
+        return 0;
+    }
+
+    bool opt_bool(std::string_view key, bool fallback) const {
+        const json* v = find({key});
+        if (!v) return fallback;
+        if (!v->is_boolean()) fail(std::string(key), fmt::format("expected true or false, got {}", describe(*v)));
+        return v->get<bool>();
+    }
+
+    std::string opt_string(std::string_view key) const {
+        const json* v = find({key});
+        if (!v) return "";
+        if (!v->is_string()) fail(std::string(key), fmt::format("expected a string, got {}", describe(*v)));
+        return v->get<std::string>();
+    }
+
+    double opt_fraction(std::string_view key, double fallback) const {
+        const json* v = find({key});
+        if (!v) return fallback;
+        if (!v->is_number()) fail(std::string(key), fmt::format("expected a number, got {}", describe(*v)));
+        const double x = v->get<double>();
+        if (!(x > 0.0 && x <= 1.0)) fail(std::string(key), fmt::format("must be in (0, 1], got {}", x));
+        return x;
+    }
+
+    void check_missing() const {
+        if (missing_.empty()) return;
+        std::string list;
+        for (const auto& m : missing_) {
+            if (!list.empty()) list += ", ";
+            list += m;
+        }
+        fail(list, missing_.size() == 1 ? "missing required field" : "missing required fields");
+    }
+
+    const json& root() const { return j_; }
+
+private:
+    const json& j_;
+    std::string file_;
+    std::vector<std::string> missing_;
+};
+
+// Family of known model types, and the default-value conventions of their HF config classes.
+std::string family_of(const std::string& model_type) {
+    static const std::set<std::string> llama_like = {"llama", "mistral", "phi3", "mixtral"};
+    if (llama_like.count(model_type)) return model_type == "mixtral" ? "mixtral" : "llama";
+    if (model_type == "qwen2" || model_type == "qwen2_moe") return "qwen2";
+    if (model_type == "qwen3" || model_type == "qwen3_moe") return "qwen3";
+    if (model_type == "gemma" || model_type == "gemma2") return model_type;
+    if (model_type == "phi") return "phi";
+    if (model_type == "deepseek_v2" || model_type == "deepseek_v3") return "deepseek";
+    if (model_type == "gpt_oss") return "gpt_oss";
+    if (model_type == "bert" || model_type == "roberta" || model_type == "xlm-roberta") return "bert";
+    return "generic";
+}
+
+void read_layer_types(Reader& r, ModelCard& m) {
+    const std::string window_field = "sliding_window";
+    auto window = r.opt_int({"sliding_window"}, 1, MAX_POSITIONS);
+    m.sliding_window = window.value_or(0);
+    m.layers.assign(m.num_layers, LayerSpec{});
+
+    if (m.is_mla()) {
+        for (auto& l : m.layers) l.attention = AttentionKind::MLA;
+        return;
+    }
+    auto sliding = [&](LayerSpec& l, const std::string& why) {
+        if (!window) r.fail(window_field, fmt::format("missing, but {} asks for sliding-window layers", why));
+        l.attention = AttentionKind::SLIDING;
+        l.window = *window;
+    };
+
+    if (const json* types = r.find({"layer_types"})) {
+        if (!types->is_array()) r.fail("layer_types", fmt::format("expected an array, got {}", describe(*types)));
+        if (static_cast<int64_t>(types->size()) != m.num_layers) {
+            r.fail("layer_types", fmt::format("has {} entries but num_hidden_layers is {}", types->size(),
+                                              m.num_layers));
+        }
+        for (int64_t i = 0; i < m.num_layers; ++i) {
+            const json& t = (*types)[i];
+            const std::string field = fmt::format("layer_types[{}]", i);
+            if (!t.is_string()) r.fail(field, fmt::format("expected a string, got {}", describe(t)));
+            const std::string s = t.get<std::string>();
+            if (s == "sliding_attention") {
+                sliding(m.layers[i], "layer_types");
+            } else if (s != "full_attention") {
+                r.fail(field, fmt::format("unknown layer type \"{}\" (expected full_attention or "
+                                          "sliding_attention)", s));
+            }
+        }
+        return;
+    }
+    if (m.model_type == "gemma2") {
+        // Gemma 2 alternates: even layers (0, 2, ...) slide over the window, odd layers are global.
+        for (int64_t i = 0; i < m.num_layers; i += 2) sliding(m.layers[i], "gemma2");
+        return;
+    }
+    if (m.family == "qwen2" || m.family == "qwen3") {
+        // Qwen: sliding_window is used only with use_sliding_window, on layers >= max_window_layers.
+        if (!r.opt_bool("use_sliding_window", false)) return;
+        const int64_t first = r.opt_int({"max_window_layers"}, 0, MAX_LAYERS).value_or(0);
+        for (int64_t i = first; i < m.num_layers; ++i) sliding(m.layers[i], "use_sliding_window");
+        return;
+    }
+    if (window && !m.is_encoder) {
+        for (auto& l : m.layers) sliding(l, "sliding_window");
+    }
+}
+
+void read_moe(Reader& r, ModelCard& m) {
+    const auto experts = r.opt_int({"num_local_experts", "num_experts", "n_routed_experts"}, 0, MAX_EXPERTS);
+    if (!experts || *experts == 0) return;
+    m.num_experts = *experts;
+    m.experts_per_token = r.req_int({"num_experts_per_tok", "experts_per_token"}, MAX_EXPERTS);
+    if (m.family == "mixtral" || m.family == "gpt_oss") {
+        m.moe_intermediate_size = m.intermediate_size;
+    } else {
+        m.moe_intermediate_size = r.req_int({"moe_intermediate_size"}, MAX_WIDTH);
+    }
+    if (m.family == "deepseek") {
+        m.shared_expert_intermediate_size =
+            r.opt_int({"n_shared_experts"}, 0, MAX_EXPERTS).value_or(0) * m.moe_intermediate_size;
+        m.num_shared_experts = r.opt_int({"n_shared_experts"}, 0, MAX_EXPERTS).value_or(0);
+        m.first_k_dense_replace = r.opt_int({"first_k_dense_replace"}, 0, MAX_LAYERS).value_or(0);
+        m.router_correction_bias = r.opt_string("topk_method") == "noaux_tc";
+    } else if (auto shared = r.opt_int({"shared_expert_intermediate_size"}, 0, MAX_WIDTH); shared && *shared > 0) {
+        m.shared_expert_intermediate_size = *shared;
+        m.num_shared_experts = 1;
+        m.shared_expert_gate = true;  // Qwen2-MoE gates its shared expert with a sigmoid of h x 1
+    }
+    if (m.family == "gpt_oss") m.expert_bias = m.router_bias = true;
+}
+
+void mark_moe_layers(Reader& r, ModelCard& m) {
+    if (!m.is_moe()) return;
+    const int64_t freq = r.opt_int({"moe_layer_freq", "decoder_sparse_step"}, 1, MAX_LAYERS).value_or(1);
+    std::set<int64_t> dense_only;
+    if (const json* only = r.find({"mlp_only_layers"})) {
+        if (!only->is_array()) r.fail("mlp_only_layers", fmt::format("expected an array, got {}", describe(*only)));
+        for (const json& v : *only) dense_only.insert(r.as_int(v, "mlp_only_layers", 0, MAX_LAYERS));
+    }
+    for (int64_t i = 0; i < m.num_layers; ++i) {
+        bool moe;
+        if (m.family == "deepseek") {
+            moe = i >= m.first_k_dense_replace && i % freq == 0;
+        } else {
+            moe = !dense_only.count(i) && (i + 1) % freq == 0;  // Qwen2-MoE's decoder_sparse_step rule
+        }
+        m.layers[i].moe = moe;
+    }
+}
+
+void validate(Reader& r, const ModelCard& m) {
+    if (!m.is_mla()) {
+        if (m.num_kv_heads > m.num_attention_heads) {
+            r.fail("num_key_value_heads", fmt::format("must not exceed num_attention_heads ({} > {})",
+                                                      m.num_kv_heads, m.num_attention_heads));
+        }
+        if (m.num_attention_heads % m.num_kv_heads != 0) {
+            r.fail("num_key_value_heads", fmt::format("must divide num_attention_heads ({} / {})",
+                                                      m.num_attention_heads, m.num_kv_heads));
+        }
+    }
+    if (m.is_moe() && m.experts_per_token > m.num_experts) {
+        r.fail("num_experts_per_tok", fmt::format("{} is more than the {} experts", m.experts_per_token,
+                                                  m.num_experts));
+    }
+    if (m.first_k_dense_replace > m.num_layers) {
+        r.fail("first_k_dense_replace", fmt::format("{} is more than num_hidden_layers ({})",
+                                                    m.first_k_dense_replace, m.num_layers));
+    }
+}
+
+}  // namespace
+
+ModelConfigError::ModelConfigError(std::string file, std::string field, std::string reason)
+    : std::runtime_error(error_text(file, field, reason)),
+      file_(std::move(file)),
+      field_(std::move(field)),
+      reason_(std::move(reason)) {}
+
+ModelCard parse_model_config(std::string_view text, std::string_view file_sv, std::string_view name) {
+    const std::string file(file_sv);
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::parse_error& e) {
+        std::string what = e.what();
+        if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+        throw ModelConfigError(file, "", "not valid JSON: " + what);
+    }
+    if (!j.is_object()) throw ModelConfigError(file, "", "expected a JSON object at the top level, got " + describe(j));
+
+    Reader r(j, file);
+    ModelCard m;
+    m.name = std::string(name);
+    m.source = file;
+    m.model_type = lower(r.opt_string("model_type"));
+    if (const json* arch = r.find({"architectures"})) {
+        if (!arch->is_array()) r.fail("architectures", fmt::format("expected an array, got {}", describe(*arch)));
+        if (!arch->empty()) {
+            if (!(*arch)[0].is_string()) r.fail("architectures[0]", "expected a string");
+            m.architecture = (*arch)[0].get<std::string>();
+        }
+    }
+    m.family = family_of(m.model_type);
+    const bool generic = m.family == "generic";
+    auto guess = [&](const std::string& what) { m.guessed.push_back(what); };
+    if (generic) {
+        guess(m.model_type.empty() ? "model_type (absent; read as a generic decoder)"
+                                   : fmt::format("model_type (\"{}\" is not a known family; read as a generic "
+                                                 "decoder)", m.model_type));
+    }
+
+    // Shapes every family has.
+    m.hidden_size = r.req_int({"hidden_size", "n_embd", "d_model"}, MAX_WIDTH);
+    m.num_layers = r.req_int({"num_hidden_layers", "n_layer", "num_layers"}, MAX_LAYERS);
+    m.num_attention_heads = r.req_int({"num_attention_heads", "n_head", "num_heads"}, MAX_HEADS);
+    m.vocab_size = r.req_int({"vocab_size"}, MAX_VOCAB);
+    m.intermediate_size = r.req_int({"intermediate_size", "n_inner", "ffn_dim"}, MAX_WIDTH);
+    m.max_position_embeddings = r.req_int({"max_position_embeddings", "n_positions", "max_seq_len"}, MAX_POSITIONS);
+    if (m.family == "deepseek") {
+        m.kv_lora_rank = r.req_int({"kv_lora_rank"}, MAX_WIDTH);
+        m.qk_rope_head_dim = r.req_int({"qk_rope_head_dim"}, MAX_WIDTH);
+        m.qk_nope_head_dim = r.req_int({"qk_nope_head_dim"}, MAX_WIDTH);
+        m.v_head_dim = r.req_int({"v_head_dim"}, MAX_WIDTH);
+        m.q_lora_rank = r.opt_int({"q_lora_rank"}, 1, MAX_WIDTH).value_or(0);
+    }
+    r.check_missing();
+
+    m.hidden_act = r.opt_string("hidden_act");
+    m.torch_dtype = r.opt_string("torch_dtype");
+    if (!m.torch_dtype.empty() && !parse_dtype(m.torch_dtype)) {
+        r.fail("torch_dtype", fmt::format("unknown dtype \"{}\" (expected float32, bfloat16 or float16)",
+                                          m.torch_dtype));
+    }
+
+    // Attention heads.
+    if (auto kv = r.opt_int({"num_key_value_heads", "num_kv_heads"}, 1, MAX_HEADS)) {
+        m.num_kv_heads = *kv;
+    } else {
+        m.num_kv_heads = m.num_attention_heads;  // the HF default: multi-head attention
+        if (generic) guess(fmt::format("num_key_value_heads = {} (= num_attention_heads)", m.num_kv_heads));
+    }
+    int64_t default_head_dim = 0;
+    if (m.family == "gemma" || m.family == "gemma2") default_head_dim = 256;
+    if (m.family == "qwen3") default_head_dim = 128;
+    if (m.family == "gpt_oss") default_head_dim = 64;
+    if (m.family == "deepseek") default_head_dim = m.qk_nope_head_dim + m.qk_rope_head_dim;
+    if (auto hd = r.opt_int({"head_dim"}, 1, MAX_WIDTH); hd && m.family != "deepseek") {
+        m.head_dim = *hd;
+    } else if (default_head_dim > 0) {
+        m.head_dim = default_head_dim;
+    } else {
+        if (m.hidden_size % m.num_attention_heads != 0) {
+            r.fail("num_attention_heads", fmt::format("does not divide hidden_size ({} / {}) and no head_dim is "
+                                                      "given", m.hidden_size, m.num_attention_heads));
+        }
+        m.head_dim = m.hidden_size / m.num_attention_heads;
+        if (generic) guess(fmt::format("head_dim = {} (= hidden_size / num_attention_heads)", m.head_dim));
+    }
+
+    // Embedding tying: Gemma ties by default, everything else here does not.
+    const bool tie_default = m.family == "gemma" || m.family == "gemma2";
+    if (generic && !r.has("tie_word_embeddings")) guess("tie_word_embeddings = false");
+    m.tie_word_embeddings = r.opt_bool("tie_word_embeddings", tie_default);
+
+    // Biases, norms and MLP form, per family.
+    const bool attention_bias = r.opt_bool("attention_bias", m.family == "gpt_oss");
+    if (generic && !r.has("attention_bias")) guess("attention_bias = false");
+    m.qkv_bias = attention_bias;
+    m.o_bias = attention_bias;
+    m.mlp_bias = r.opt_bool("mlp_bias", false);
+    if (m.family == "qwen2") {
+        m.qkv_bias = true;  // Qwen2 and Qwen2-MoE always have q/k/v biases and no o bias
+        m.o_bias = false;
+    }
+    if (m.family == "deepseek") m.qkv_bias = m.o_bias = false;
+    if (m.family == "qwen3") m.qk_norm = true;
+    if (m.family == "gpt_oss") m.attention_sinks = true;
+    if (m.family == "gemma2") m.norms_per_layer = 4;  // pre/post attention, pre/post feed-forward
+    if (m.family == "phi") {
+        // phi-2: attention and MLP in parallel after one LayerNorm; every linear has a bias; fc1/fc2 MLP.
+        m.norm = NormKind::LAYER;
+        m.norms_per_layer = 1;
+        m.qkv_bias = m.o_bias = m.mlp_bias = m.lm_head_bias = true;
+        m.mlp = MlpKind::PLAIN;
+        m.partial_rotary_factor = r.opt_fraction("partial_rotary_factor", 0.5);
+    }
+    if (m.family == "bert") {
+        m.is_encoder = true;
+        m.norm = NormKind::LAYER;
+        m.qkv_bias = m.o_bias = m.mlp_bias = true;
+        m.mlp = MlpKind::PLAIN;
+        m.final_norm = false;
+        m.learned_positions = true;
+        m.type_vocab_size = r.opt_int({"type_vocab_size"}, 0, MAX_VOCAB).value_or(2);
+        m.pooler = m.architecture.empty() || m.architecture.ends_with("Model");
+    }
+    if (generic) {
+        guess("MLP = gated (gate/up/down, 3 matrices)");
+        guess("norms = 2 RMSNorm per layer");
+    }
+    m.partial_rotary_factor = r.opt_fraction("partial_rotary_factor", m.partial_rotary_factor);
+    if (const json* rs = r.find({"rope_scaling"})) {
+        if (!rs->is_object()) r.fail("rope_scaling", fmt::format("expected an object or null, got {}", describe(*rs)));
+        auto t = rs->find("rope_type");
+        if (t == rs->end()) t = rs->find("type");
+        m.rope_scaling = (t != rs->end() && t->is_string()) ? t->get<std::string>() : "custom";
+    }
+
+    read_moe(r, m);
+    r.check_missing();
+    read_layer_types(r, m);
+    mark_moe_layers(r, m);
+    validate(r, m);
+    return m;
+}
+
+std::vector<ShippedModel> shipped_models() {
+    std::vector<ShippedModel> out;
+    for (const auto& [stem, text] : embedded_model_configs()) {
+        // "org__model" -> "org/model"
+        std::string id;
+        const auto p = stem.find("__");
+        id.append(stem.substr(0, p));
+        if (p != std::string_view::npos) {
+            id.push_back('/');
+            id.append(stem.substr(p + 2));
+        }
+        out.push_back({std::string(stem), id});
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return lower(a.hf_id) < lower(b.hf_id); });
+    return out;
+}
+
+namespace {
+
+std::string read_file(const fs::path& p, const std::string& shown) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) throw ModelConfigError(shown, "", "cannot open file");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string_view embedded_text(const std::string& stem) {
+    for (const auto& [s, text] : embedded_model_configs()) {
+        if (s == stem) return text;
+    }
+    return {};
+}
+
+}  // namespace
+
+ModelCard load_model(std::string_view spec_sv) {
+    const std::string spec(spec_sv);
+    if (spec.empty()) throw ModelConfigError("--model", "", "empty model name");
+    std::error_code ec;
+    const fs::path p(spec);
+    if (fs::is_directory(p, ec)) {
+        const fs::path cfg = p / "config.json";
+        if (!fs::is_regular_file(cfg, ec)) throw ModelConfigError(spec, "config.json", "no config.json in this directory");
+        const std::string name = fs::absolute(p, ec).lexically_normal().filename().string();
+        return parse_model_config(read_file(cfg, cfg.string()), cfg.string(),
+                                  name.empty() ? fs::absolute(p, ec).lexically_normal().parent_path().filename().string() : name);
+    }
+    if (fs::is_regular_file(p, ec)) {
+        std::string name = p.stem().string();
+        if (name == "config") name = fs::absolute(p, ec).parent_path().filename().string();
+        return parse_model_config(read_file(p, spec), spec, name);
+    }
+
+    // A shipped model: exact stem, HF id or model part first, then a unique prefix of the model part.
+    const std::string want = lower(spec);
+    std::vector<ShippedModel> exact, prefix;
+    for (const ShippedModel& s : shipped_models()) {
+        const std::string id = lower(s.hf_id);
+        const std::string part = id.substr(id.find('/') + 1);
+        if (want == lower(s.name) || want == id || want == part) exact.push_back(s);
+        else if (part.starts_with(want) || id.starts_with(want)) prefix.push_back(s);
+    }
+    const std::vector<ShippedModel>& hits = exact.empty() ? prefix : exact;
+    if (hits.size() == 1) {
+        return parse_model_config(embedded_text(hits[0].name), hits[0].hf_id, hits[0].hf_id);
+    }
+    if (hits.size() > 1) {
+        std::string names;
+        for (const auto& h : hits) {
+            if (!names.empty()) names += ", ";
+            names += h.hf_id;
+        }
+        throw ModelConfigError(spec, "", "ambiguous model name; it matches " + names);
+    }
+    throw ModelConfigError(spec, "", "no such file, directory with config.json, or shipped model "
+                                     "(`headroom models` lists them)");
+}
+
+}  // namespace headroom

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Every test: installs what is missing and builds (scripts/setup.sh), then runs the C++ suites (ctest) and
+# the Python and CLI suites (pytest). Exits non-zero if any test fails.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${HEADROOM_BUILD_DIR:-$ROOT/build}"
+"$ROOT/scripts/setup.sh"
+echo "== C++ tests (ctest)"
+ctest --test-dir "$BUILD_DIR" -j"$(nproc 2>/dev/null || echo 2)" --output-on-failure
+echo "== Python and CLI tests (pytest)"
+HEADROOM_BIN="$BUILD_DIR/cli/headroom" "$ROOT/.venv/bin/python" -m pytest -q "$ROOT/tests"

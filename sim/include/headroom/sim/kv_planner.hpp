@@ -1,0 +1,86 @@
+// KV-cache memory and capacity per GPU, planned as vLLM V1 does it:
+//   KV budget = usable GPU memory x gpu_memory_utilization - weights - reserve
+//   blocks    = KV budget // (block_size x KV bytes per token across all layers)
+// where the reserve stands for what vLLM's profiling forward pass measures (activations at
+// max_num_batched_tokens, sampler logits, non-torch allocations) plus CUDA-graph memory.
+// GQA KV heads are split across TP ranks (replicated when TP > KV heads); an MLA latent is not split.
+// Sliding-window layers hold at most window - 1 + max_num_batched_tokens tokens plus one block.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "headroom/hardware/gpu_profile.hpp"
+#include "headroom/models/model_card.hpp"
+
+namespace headroom {
+
+struct KvPlanRequest {
+    int64_t tp = 1;
+    Dtype weight_dtype = Dtype::BF16;
+    Dtype kv_dtype = Dtype::BF16;
+    double gpu_memory_utilization = 0.9;  // vLLM default
+    int64_t block_size = 16;              // vLLM default
+    int64_t max_model_len = 0;            // 0: the model's max_position_embeddings (vLLM default)
+    int64_t max_num_batched_tokens = 8192;  // vLLM V1 default for `vllm serve` on 80 GB-class GPUs
+    int64_t max_num_seqs = 256;
+    double reserve_bytes = -1.0;  // < 0: estimate (see ReserveEstimate)
+    int64_t context = 0;          // context for the concurrency question; 0: max_model_len
+    int64_t concurrency = 1;      // concurrency for the longest-context question
+};
+
+// Memory vLLM keeps out of the KV cache besides the weights. Estimates, per GPU.
+struct ReserveEstimate {
+    double activation_bytes = 0.0;  // peak of one forward pass over max_num_batched_tokens tokens
+    double logits_bytes = 0.0;      // fp32 logits and probabilities for max_num_seqs sequences
+    double non_torch_bytes = 0.0;   // cuBLAS workspaces, NCCL buffers
+    double cuda_graph_bytes = 0.0;  // captured decode graphs
+    double total() const { return activation_bytes + logits_bytes + non_torch_bytes + cuda_graph_bytes; }
+};
+
+ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r);
+
+struct KvPlan {
+    KvPlanRequest request;  // with max_model_len and context resolved
+    int64_t kv_heads_per_gpu = 0;  // 0 for MLA
+    bool kv_heads_replicated = false;
+
+    double usable_bytes = 0.0;  // what CUDA can allocate on one GPU
+    double budget_bytes = 0.0;  // usable x gpu_memory_utilization
+    double weight_bytes = 0.0;  // per GPU
+    ReserveEstimate reserve;    // the estimate (zeros when the reserve was given)
+    double reserve_bytes = 0.0;
+    double kv_budget_bytes = 0.0;  // budget - weights - reserve; negative when the weights do not fit
+
+    double kv_bytes_per_token = 0.0;  // per GPU, all layers, no window cap
+    double block_bytes = 0.0;         // one block of block_size tokens in every layer
+    int64_t num_blocks = 0;
+    int64_t kv_tokens = 0;  // num_blocks x block_size
+
+    double sequence_bytes_at_context = 0.0;  // one sequence of `context` tokens, window caps applied
+    int64_t max_concurrency_at_context = 0;
+    int64_t max_context_at_concurrency = 0;  // capped by max_model_len
+    bool context_capped_by_max_model_len = false;
+
+    bool fits = false;
+    std::string why_not;  // the reason in numbers when !fits
+};
+
+// A plan request that makes no sense for this model: names the option and the reason.
+class PlanError : public std::runtime_error {
+public:
+    PlanError(std::string field, std::string reason);
+    const std::string& field() const { return field_; }
+    const std::string& reason() const { return reason_; }
+
+private:
+    std::string field_, reason_;
+};
+
+KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& request);
+
+// KV bytes one sequence of `tokens` tokens needs on one GPU under the plan's block and window rules.
+double kv_sequence_bytes(const ModelCard& m, const KvPlan& plan, int64_t tokens);
+
+}  // namespace headroom

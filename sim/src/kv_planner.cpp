@@ -1,0 +1,210 @@
+// KV planner. Napkin check for Llama-3.1-8B on one H100 SXM at bf16:
+//   85.5 GB usable x 0.9 = 77.0 GB; - 16.1 GB weights - ~2 GB reserve = ~59 GB for KV;
+//   128 KiB per token -> ~450k tokens, 3 sequences at the full 131,072-token context.
+#include "headroom/sim/kv_planner.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace headroom {
+
+namespace {
+
+constexpr double GIB = 1024.0 * 1024.0 * 1024.0;
+constexpr double ACTIVATION_BYTES = 2.0;  // activations stay in bf16 whatever the weight format
+constexpr double LOGIT_BYTES = 4.0;       // the sampler works in fp32
+// Estimates for what vLLM's memory profile sees besides weights and activations (its logs typically show
+// 0.1-0.3 GiB of non-torch memory on one GPU, more with NCCL, and 0.3-1 GiB of CUDA-graph memory).
+constexpr double NON_TORCH_BYTES = 0.2 * GIB;
+constexpr double NCCL_BYTES = 0.3 * GIB;
+constexpr double CUDA_GRAPH_BYTES = 0.5 * GIB;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+std::string gb(double bytes) { return fmt::format("{:.1f} GB", bytes / 1e9); }
+
+void validate(const ModelCard& m, const GpuProfile& gpu, KvPlanRequest& r) {
+    if (m.is_encoder) {
+        throw PlanError("--model", fmt::format("{} is an encoder: it keeps no KV cache", m.name));
+    }
+    if (r.tp < 1) throw PlanError("--tp", fmt::format("must be >= 1, got {}", r.tp));
+    if (m.num_attention_heads % r.tp != 0) {
+        throw PlanError("--tp", fmt::format("{} does not divide the {} attention heads", r.tp, m.num_attention_heads));
+    }
+    if (!m.is_mla() && m.num_kv_heads % r.tp != 0 && r.tp % m.num_kv_heads != 0) {
+        throw PlanError("--tp", fmt::format("{} neither divides nor is a multiple of the {} KV heads", r.tp,
+                                            m.num_kv_heads));
+    }
+    if (r.kv_dtype == Dtype::INT4 || r.kv_dtype == Dtype::FP32) {
+        throw PlanError("--kv-dtype", fmt::format("{} is not a KV-cache format (expected bf16, fp16, fp8 or int8)",
+                                                  dtype_name(r.kv_dtype)));
+    }
+    if (!(r.gpu_memory_utilization > 0.0 && r.gpu_memory_utilization <= 1.0)) {
+        throw PlanError("--gpu-memory-utilization", fmt::format("must be in (0, 1], got {}", r.gpu_memory_utilization));
+    }
+    if (r.block_size < 1 || r.block_size > 1024) {
+        throw PlanError("--block-size", fmt::format("must be in [1, 1024], got {}", r.block_size));
+    }
+    if (r.max_num_batched_tokens < 1) {
+        throw PlanError("--max-num-batched-tokens", fmt::format("must be >= 1, got {}", r.max_num_batched_tokens));
+    }
+    if (r.max_num_seqs < 1) throw PlanError("--max-num-seqs", fmt::format("must be >= 1, got {}", r.max_num_seqs));
+    if (r.max_model_len < 0) throw PlanError("--max-model-len", fmt::format("must be >= 1, got {}", r.max_model_len));
+    if (r.max_model_len == 0) r.max_model_len = m.max_position_embeddings;
+    if (r.max_model_len > m.max_position_embeddings) {
+        throw PlanError("--max-model-len", fmt::format("{} exceeds the model's max_position_embeddings ({})",
+                                                       r.max_model_len, m.max_position_embeddings));
+    }
+    if (r.context < 0) throw PlanError("--context", fmt::format("must be >= 1, got {}", r.context));
+    if (r.context == 0) r.context = r.max_model_len;
+    if (r.context > r.max_model_len) {
+        throw PlanError("--context", fmt::format("{} exceeds max_model_len ({})", r.context, r.max_model_len));
+    }
+    if (r.concurrency < 1) throw PlanError("--concurrency", fmt::format("must be >= 1, got {}", r.concurrency));
+    if (gpu.usable_memory_bytes() <= 0.0) throw PlanError("--gpu", "the profile has no usable memory");
+}
+
+// Per-GPU weight bytes: everything sharded by TP, plus the extra copies of K/V projections when
+// TP > KV heads (each rank then holds one whole KV head).
+double weights_per_gpu(const ModelCard& m, const KvPlanRequest& r) {
+    double bytes = m.weight_bytes(r.weight_dtype) / static_cast<double>(r.tp);
+    if (!m.is_mla() && r.tp > m.num_kv_heads) {
+        const double kv_proj_per_rank = 2.0 * m.hidden_size * m.head_dim;  // one KV head, K and V
+        const double sharded_share = 2.0 * m.hidden_size * m.head_dim * m.num_kv_heads / r.tp;
+        bytes += static_cast<double>(m.num_layers) * (kv_proj_per_rank - sharded_share) * dtype_bytes(r.weight_dtype);
+    }
+    return bytes;
+}
+
+// KV bytes one token adds to layer `i` on one GPU.
+double layer_token_bytes(const ModelCard& m, const KvPlan& p, int64_t i) {
+    if (m.layers[i].attention == AttentionKind::MLA) {
+        return static_cast<double>(m.kv_elements_per_token(i)) * dtype_bytes(p.request.kv_dtype);
+    }
+    return 2.0 * static_cast<double>(p.kv_heads_per_gpu * m.head_dim) * dtype_bytes(p.request.kv_dtype);
+}
+
+}  // namespace
+
+PlanError::PlanError(std::string field, std::string reason)
+    : std::runtime_error(fmt::format("{}: {}", field, reason)), field_(std::move(field)), reason_(std::move(reason)) {}
+
+ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r) {
+    ReserveEstimate e;
+    const double tp = static_cast<double>(r.tp);
+    const double h = static_cast<double>(m.hidden_size);
+    // Elements per token alive at the peak: the residual stream and the normed input (2h), plus the larger
+    // of the attention stage (q, k, v outputs) and the MLP stage (gate/up outputs and the activation).
+    double attention_stage = 0.0;
+    if (m.is_mla()) {
+        attention_stage = m.num_attention_heads / tp *
+                              static_cast<double>(2 * (m.qk_nope_head_dim + m.qk_rope_head_dim) + m.v_head_dim) +
+                          static_cast<double>(m.kv_lora_rank + m.qk_rope_head_dim);
+    } else {
+        const double kv_heads = std::max(1.0, m.num_kv_heads / tp);
+        attention_stage = (m.num_attention_heads / tp + 2.0 * kv_heads) * static_cast<double>(m.head_dim);
+    }
+    const double width_factor = m.mlp == MlpKind::GATED ? 3.0 : 2.0;
+    double mlp_stage = width_factor * static_cast<double>(m.intermediate_size) / tp;
+    if (m.is_moe()) {
+        const double moe = 3.0 * static_cast<double>(m.experts_per_token * m.moe_intermediate_size +
+                                                     m.shared_expert_intermediate_size) / tp;
+        mlp_stage = std::max(mlp_stage, moe);
+    }
+    const double per_token = 2.0 * h + std::max(attention_stage, mlp_stage);
+    e.activation_bytes = static_cast<double>(r.max_num_batched_tokens) * per_token * ACTIVATION_BYTES;
+    // Logits are gathered to the full vocabulary on every rank; logits and probabilities both held.
+    const double seqs = static_cast<double>(std::min(r.max_num_seqs, r.max_num_batched_tokens));
+    e.logits_bytes = 2.0 * seqs * static_cast<double>(m.vocab_size) * LOGIT_BYTES;
+    e.non_torch_bytes = NON_TORCH_BYTES + (r.tp > 1 ? NCCL_BYTES : 0.0);
+    e.cuda_graph_bytes = CUDA_GRAPH_BYTES;
+    return e;
+}
+
+double kv_sequence_bytes(const ModelCard& m, const KvPlan& p, int64_t tokens) {
+    const int64_t bs = p.request.block_size;
+    double bytes = 0.0;
+    for (int64_t i = 0; i < m.num_layers; ++i) {
+        int64_t blocks = ceil_div(tokens, bs);
+        if (m.layers[i].attention == AttentionKind::SLIDING) {
+            const int64_t held = std::min(m.layers[i].window - 1 + p.request.max_num_batched_tokens,
+                                          p.request.max_model_len);
+            blocks = std::min(blocks, ceil_div(held, bs) + 1);
+        }
+        bytes += static_cast<double>(blocks * bs) * layer_token_bytes(m, p, i);
+    }
+    return bytes;
+}
+
+KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& request) {
+    KvPlan p;
+    p.request = request;
+    KvPlanRequest& r = p.request;
+    validate(m, gpu, r);
+
+    if (!m.is_mla()) {
+        p.kv_heads_per_gpu = std::max<int64_t>(1, m.num_kv_heads / r.tp);
+        p.kv_heads_replicated = r.tp > m.num_kv_heads;
+    }
+    p.usable_bytes = gpu.usable_memory_bytes();
+    p.budget_bytes = p.usable_bytes * r.gpu_memory_utilization;
+    p.weight_bytes = weights_per_gpu(m, r);
+    if (r.reserve_bytes >= 0.0) {
+        p.reserve_bytes = r.reserve_bytes;
+    } else {
+        p.reserve = estimate_reserve(m, r);
+        p.reserve_bytes = p.reserve.total();
+    }
+    p.kv_budget_bytes = p.budget_bytes - p.weight_bytes - p.reserve_bytes;
+
+    for (int64_t i = 0; i < m.num_layers; ++i) p.kv_bytes_per_token += layer_token_bytes(m, p, i);
+    p.block_bytes = p.kv_bytes_per_token * static_cast<double>(r.block_size);
+    if (p.kv_budget_bytes <= 0.0) {
+        p.fits = false;
+        p.why_not = fmt::format("weights {} per GPU > {} usable x {:.2f} - {} reserve = {}", gb(p.weight_bytes),
+                                gb(p.usable_bytes), r.gpu_memory_utilization, gb(p.reserve_bytes),
+                                gb(p.budget_bytes - p.reserve_bytes));
+        return p;
+    }
+    p.num_blocks = static_cast<int64_t>(std::floor(p.kv_budget_bytes / p.block_bytes));
+    p.kv_tokens = p.num_blocks * r.block_size;
+    const double pool = static_cast<double>(p.num_blocks) * p.block_bytes;
+
+    p.sequence_bytes_at_context = kv_sequence_bytes(m, p, r.context);
+    p.max_concurrency_at_context = static_cast<int64_t>(std::floor(pool / p.sequence_bytes_at_context));
+
+    // Longest context at the requested concurrency: kv_sequence_bytes grows with the context, so bisect.
+    const double n = static_cast<double>(r.concurrency);
+    if (n * kv_sequence_bytes(m, p, r.max_model_len) <= pool) {
+        p.max_context_at_concurrency = r.max_model_len;
+        p.context_capped_by_max_model_len = true;
+    } else {
+        int64_t lo = 0, hi = r.max_model_len;  // fits(lo), !fits(hi)
+        while (hi - lo > 1) {
+            const int64_t mid = lo + (hi - lo) / 2;
+            (n * kv_sequence_bytes(m, p, mid) <= pool ? lo : hi) = mid;
+        }
+        p.max_context_at_concurrency = lo;
+    }
+
+    const double one_full = kv_sequence_bytes(m, p, r.max_model_len);
+    if (one_full > pool) {
+        // vLLM refuses to start when one request of max_model_len cannot be held.
+        int64_t lo = 0, hi = r.max_model_len;
+        while (hi - lo > 1) {
+            const int64_t mid = lo + (hi - lo) / 2;
+            (kv_sequence_bytes(m, p, mid) <= pool ? lo : hi) = mid;
+        }
+        p.fits = false;
+        p.why_not = fmt::format("one sequence of max_model_len {} tokens needs {} of KV > {} KV budget; "
+                                "the longest that fits is {} tokens (--max-model-len)",
+                                r.max_model_len, gb(one_full), gb(pool), lo);
+        return p;
+    }
+    p.fits = true;
+    return p;
+}
+
+}  // namespace headroom

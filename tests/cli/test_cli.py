@@ -1,0 +1,198 @@
+"""The `headroom` command as a user runs it: every broken input is one line on stderr naming the file and
+the field, exit code 2 and nothing on stdout; good inputs print tables and parseable JSON."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
+BIN = os.environ.get("HEADROOM_BIN", str(ROOT / "build" / "cli" / "headroom"))
+
+
+def run(*args):
+    return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, timeout=60)
+
+
+def expect_bad_input(result, *needles):
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == "", "no partial output on a bad input"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for n in needles:
+        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
+
+
+# Each broken config.json and the field its error must name.
+BROKEN_CONFIGS = {
+    "truncated.json": "not valid JSON",
+    "empty.json": "not valid JSON",
+    "not_an_object.json": "top level",
+    "missing_fields.json": "hidden_size, vocab_size",
+    "zero_heads.json": "num_attention_heads",
+    "heads_do_not_divide.json": "num_key_value_heads: must divide num_attention_heads (64 / 6)",
+    "kv_heads_exceed_heads.json": "num_key_value_heads",
+    "negative_hidden_size.json": "hidden_size",
+    "string_layers.json": "num_hidden_layers",
+    "fractional_vocab.json": "vocab_size",
+    "absurd_layers.json": "num_hidden_layers",
+    "absurd_hidden_size.json": "hidden_size",
+    "unknown_torch_dtype.json": "torch_dtype",
+    "bool_as_string.json": "tie_word_embeddings",
+    "rope_scaling_string.json": "rope_scaling",
+    "head_dim_indivisible.json": "num_attention_heads",
+    "layer_types_wrong_length.json": "layer_types",
+    "layer_types_unknown.json": "layer_types[3]",
+    "sliding_without_window.json": "sliding_window",
+    "topk_exceeds_experts.json": "num_experts_per_tok",
+    "mla_missing_kv_lora_rank.json": "kv_lora_rank",
+    "moe_missing_intermediate.json": "moe_intermediate_size",
+    "negative_window.json": "sliding_window",
+}
+
+# Each broken GPU profile and the field its error must name.
+BROKEN_PROFILES = {
+    "truncated.yaml": "not valid YAML",
+    "not_a_mapping.yaml": "mapping",
+    "missing_bandwidth.yaml": "memory.bandwidth_gb_per_s",
+    "zero_memory.yaml": "memory.capacity_gib",
+    "negative_tflops.yaml": "compute_tflops.bf16",
+    "unknown_field.yaml": "memory.speed_gb_per_s",
+    "missing_source.yaml": "compute_tflops.fp16.source",
+    "fraction_over_one.yaml": "memory.usable_fraction",
+    "string_number.yaml": "power.tdp_w.value",
+    "bad_price_date.yaml": "read_on",
+    "nvlink_without_latency.yaml": "interconnect.nvlink_latency_us",
+    "unknown_section.yaml": "cooling",
+    "absurd_bandwidth.yaml": "memory.bandwidth_gb_per_s",
+    "unknown_base.yaml": "base",
+}
+
+
+def test_every_broken_file_is_listed():
+    assert sorted(p.name for p in (DATA / "configs").glob("*.json")) == sorted(BROKEN_CONFIGS)
+    assert sorted(p.name for p in (DATA / "profiles").glob("*.yaml")) == sorted(
+        [*BROKEN_PROFILES, "good_override.yaml"]
+    )
+
+
+@pytest.mark.parametrize("name,field", sorted(BROKEN_CONFIGS.items()))
+def test_broken_config(name, field):
+    path = DATA / "configs" / name
+    expect_bad_input(run("card", "--model", path), str(path), field)
+    expect_bad_input(run("kv", "--model", path, "--gpu", "h100"), str(path), field)
+
+
+@pytest.mark.parametrize("name,field", sorted(BROKEN_PROFILES.items()))
+def test_broken_profile(name, field):
+    path = DATA / "profiles" / name
+    expect_bad_input(run("kv", "--model", "llama-3.1-8b", "--gpu", path), str(path), field)
+    expect_bad_input(run("gpu", "--gpu", path, "--json"), str(path), field)
+
+
+@pytest.mark.parametrize(
+    "args,needles",
+    [
+        (["kv", "-m", "llama-3.3-70b", "-g", "h100"], ["does not fit", "weights 141.1 GB", "--tp 4"]),
+        (["kv", "-m", "llama-3.1-8b", "-g", "orin-nano"], ["does not fit", "weights 16.1 GB"]),
+        (["kv", "-m", "llama-3.1-8b", "-g", "h100", "--kv-dtype", "fp7"], ["--kv-dtype", "fp7"]),
+        (["kv", "-m", "llama-3.1-8b", "-g", "h100", "--kv-dtype", "int4"], ["--kv-dtype"]),
+        (["kv", "-m", "llama-3.1-8b", "-g", "h100", "--weights-dtype", "q4"], ["--weights-dtype"]),
+        (["kv", "-m", "llama-3.1-8b", "-g", "h100", "--tp", "3"], ["--tp", "32 attention heads"]),
+        (["kv", "-m", "llama-3.1-8b", "-g", "h100", "--tp", "abc"], ["--tp"]),
+        (["kv", "-m", "llama-3.1-8b", "-g", "h100", "--context", "999999"], ["--context"]),
+        (["kv", "-m", "llama-3.1-8b", "-g", "h100", "--gpu-memory-utilization", "1.2"], ["--gpu-memory-utilization"]),
+        (["kv", "-m", "llama-3.1-8b", "-g", "h100", "--gpu-set", "memory.bandwidth_gb_per_s=-5"],
+         ["--gpu-set", "memory.bandwidth_gb_per_s"]),
+        (["kv", "-m", "llama-3.1-8b", "-g", "h100", "--gpu-set", "memory.speed=5"], ["memory.speed"]),
+        (["kv", "-m", "llama-3.1-8b", "-g", "h999"], ["h999", "shipped"]),
+        (["kv", "-m", "all-MiniLM-L6-v2", "-g", "h100"], ["encoder"]),
+        (["card", "-m", "/no/such/config.json"], ["/no/such/config.json", "no such file"]),
+        (["card", "-m", "llama-3"], ["ambiguous"]),
+        (["card"], ["--model"]),
+        (["frobnicate"], []),
+        ([], ["subcommand"]),
+    ],
+)
+def test_bad_command_lines(args, needles):
+    expect_bad_input(run(*args), *needles)
+
+
+def test_help_and_version():
+    for args in (["--help"], ["kv", "--help"], ["card", "--help"]):
+        r = run(*args)
+        assert r.returncode == 0 and "Usage" in r.stdout
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("headroom ")
+
+
+def test_card_json_kv_example():
+    # Llama-3.3-70B at bf16: 2 x 80 x 8 x 128 x 2 = 327,680 B per token; x 131,072 = 42,949,672,960 B
+    r = run("card", "--model", "llama-3.3-70b", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["kv_bytes_per_token"]["bf16"] == 327_680
+    assert j["kv_bytes_per_sequence_bf16"]["131072"] == 42_949_672_960
+    assert j["params"]["total"] == 70_553_706_496
+    assert j["headroom_version"] and j["git_commit"]
+
+
+def test_kv_json_matches_hand_computation():
+    # Same case as tests/sim/test_kv_planner.cpp Llama8B_on_H100_by_hand, through the CLI: 28,089 blocks
+    r = run("kv", "-m", "llama-3.1-8b", "-g", "h100", "--reserve-gb", "2", "--context", "8192",
+            "--concurrency", "64", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    g = j["per_gpu"]
+    assert (g["num_blocks"], g["kv_tokens"]) == (28_089, 449_424)
+    assert (g["max_concurrency_at_context"], g["max_context_at_concurrency"]) == (54, 7_008)
+    assert j["fits"] is True
+
+
+def test_gpu_override_changes_plan():
+    # 10% less usable memory on the same GPU means fewer blocks
+    base = json.loads(run("kv", "-m", "llama-3.1-8b", "-g", "h100", "--json").stdout)
+    less = json.loads(run("kv", "-m", "llama-3.1-8b", "-g", "h100", "--json",
+                          "--gpu-set", "memory.usable_fraction=0.8956").stdout)
+    assert less["per_gpu"]["num_blocks"] < base["per_gpu"]["num_blocks"]
+    good = run("kv", "-m", "llama-3.1-8b", "-g", DATA / "profiles" / "good_override.yaml")
+    assert good.returncode == 0, good.stderr
+
+
+@pytest.mark.parametrize("model", [m["hf_id"] for m in json.loads(
+    subprocess.run([BIN, "models", "--json"], capture_output=True, text=True).stdout or '{"models": []}')["models"]])
+def test_every_shipped_model_has_a_card(model):
+    r = run("card", "--model", model)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    j = json.loads(run("card", "--model", model, "--json").stdout)
+    assert j["params"]["total"] > 0
+
+
+def test_every_gpu_profile_has_sources():
+    j = json.loads(run("gpus", "--json").stdout)
+    assert len(j["gpus"]) == 9
+    for g in j["gpus"]:
+        for path, f in g["fields"].items():
+            assert f["value"] > 0 and len(f["source"]) > 10, (g["name"], path)
+
+
+def test_unknown_architecture_warns_with_guessed_fields():
+    r = run("card", "--model", DATA / "unknown_arch_config.json")
+    assert r.returncode == 0
+    warning = r.stderr.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith("warning: ")
+    for field in ("frobnicator", "head_dim", "num_key_value_heads", "tie_word_embeddings"):
+        assert field in warning[0]
+
+
+def test_snapshot_directory(tmp_path):
+    snap = tmp_path / "models--acme--Tiny" / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text((ROOT / "models/configs/mistralai__Mistral-7B-v0.1.json").read_text())
+    r = run("card", "--model", snap, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["params"]["total"] == 7_241_732_096

@@ -1,0 +1,148 @@
+// KV planner against hand computations of vLLM's accounting.
+#include <gtest/gtest.h>
+
+#include "headroom/hardware/profile_loader.hpp"
+#include "headroom/models/config_loader.hpp"
+#include "headroom/sim/kv_planner.hpp"
+
+using namespace headroom;
+
+namespace {
+
+KvPlanRequest with_reserve(double bytes) {
+    KvPlanRequest r;
+    r.reserve_bytes = bytes;
+    return r;
+}
+
+}  // namespace
+
+TEST(KvPlanner, Llama8B_on_H100_by_hand) {
+    // usable 80 GiB x 0.9956 = 85,899,345,920 x 0.9956 = 85,521,388,797.95 B; x 0.9 = 76,969,249,918.16
+    // - weights 16,060,522,496 - reserve 2,000,000,000 = 58,908,727,422.16 B for KV
+    // block = 16 tokens x 131,072 B = 2,097,152 B; 58,908,727,422 / 2,097,152 = 28,089.87 -> 28,089 blocks
+    // tokens 28,089 x 16 = 449,424
+    // at 131,072 tokens a sequence needs 8,192 blocks: floor(28,089 / 8,192) = 3
+    // at 8,192 tokens: 512 blocks -> 54 sequences; at concurrency 64: 28,089 / 64 = 438 blocks = 7,008 tokens
+    const ModelCard m = load_model("llama-3.1-8b");
+    const GpuProfile g = load_gpu("h100");
+    KvPlanRequest r = with_reserve(2e9);
+    r.context = 8192;
+    r.concurrency = 64;
+    const KvPlan p = plan_kv(m, g, r);
+    EXPECT_NEAR(p.kv_budget_bytes, 58'908'727'422.16, 1.0);
+    EXPECT_EQ(p.block_bytes, 2'097'152.0);
+    EXPECT_EQ(p.num_blocks, 28'089);
+    EXPECT_EQ(p.kv_tokens, 449'424);
+    EXPECT_EQ(p.max_concurrency_at_context, 54);
+    EXPECT_EQ(p.max_context_at_concurrency, 7'008);
+    EXPECT_TRUE(p.fits);
+
+    r.context = 0;  // max_model_len
+    EXPECT_EQ(plan_kv(m, g, r).max_concurrency_at_context, 3);
+}
+
+TEST(KvPlanner, ReserveEstimate) {
+    // Llama-3.1-8B, TP 1, 8,192 batched tokens: elements per token at the peak
+    //   2 x 4096 + max((32 + 2 x 8) x 128 = 6,144, 3 x 14,336 = 43,008) = 51,200
+    //   activations 8,192 x 51,200 x 2 B = 838,860,800
+    // logits: 2 x 256 sequences x 128,256 x 4 B = 262,668,288
+    const ReserveEstimate e = estimate_reserve(load_model("llama-3.1-8b"), KvPlanRequest{});
+    EXPECT_DOUBLE_EQ(e.activation_bytes, 838'860'800.0);
+    EXPECT_DOUBLE_EQ(e.logits_bytes, 262'668'288.0);
+    EXPECT_DOUBLE_EQ(e.non_torch_bytes, 0.2 * 1024 * 1024 * 1024);
+}
+
+TEST(KvPlanner, TensorParallelSplitsKvHeads) {
+    // 70B at TP 4: 8 KV heads / 4 = 2 per GPU -> 80 x 2 x 2 x 128 x 2 = 81,920 B per token per GPU
+    // weights 141,107,412,992 / 4 = 35,276,853,248 B per GPU
+    const ModelCard m = load_model("Llama-3.3-70B");
+    KvPlanRequest r = with_reserve(2e9);
+    r.tp = 4;
+    const KvPlan p = plan_kv(m, load_gpu("h100"), r);
+    EXPECT_EQ(p.kv_heads_per_gpu, 2);
+    EXPECT_FALSE(p.kv_heads_replicated);
+    EXPECT_EQ(p.kv_bytes_per_token, 81'920.0);
+    EXPECT_DOUBLE_EQ(p.weight_bytes, 35'276'853'248.0);
+}
+
+TEST(KvPlanner, KvHeadsReplicatedBeyondTheirCount) {
+    // TP 16 > 8 KV heads: each rank holds one whole head: 80 x 2 x 1 x 128 x 2 = 40,960 B per token,
+    // and its own copy of one head's K/V projections: 80 layers x (2 x 8192 x 128 - 2 x 8192 x 128 x 8 / 16)
+    // x 2 B = 80 x 1,048,576 x 2 = 167,772,160 extra bytes over an even split
+    const ModelCard m = load_model("Llama-3.3-70B");
+    KvPlanRequest r = with_reserve(2e9);
+    r.tp = 16;
+    const KvPlan p = plan_kv(m, load_gpu("h100"), r);
+    EXPECT_EQ(p.kv_heads_per_gpu, 1);
+    EXPECT_TRUE(p.kv_heads_replicated);
+    EXPECT_EQ(p.kv_bytes_per_token, 40'960.0);
+    EXPECT_DOUBLE_EQ(p.weight_bytes, 141'107'412'992.0 / 16 + 167'772'160.0);
+}
+
+TEST(KvPlanner, MlaLatentNotSplitByTp) {
+    // DeepSeek-V2-Lite: 27 x 576 x 2 = 31,104 B per token on every rank, whatever the TP
+    const ModelCard m = load_model("DeepSeek-V2-Lite");
+    KvPlanRequest r = with_reserve(2e9);
+    r.tp = 2;
+    EXPECT_EQ(plan_kv(m, load_gpu("h100"), r).kv_bytes_per_token, 31'104.0);
+    r.tp = 1;
+    EXPECT_EQ(plan_kv(m, load_gpu("h100"), r).kv_bytes_per_token, 31'104.0);
+}
+
+TEST(KvPlanner, SlidingLayersCapWithTheTokenBudget) {
+    // gemma-2-9b, max_num_batched_tokens 512: a sliding layer holds min(4096 - 1 + 512, 8192) = 4,607 tokens
+    // = ceil(4607 / 16) + 1 = 289 blocks; at 8,192 tokens a global layer holds 512 blocks.
+    // one sequence: 21 x 512 x 16 x 8,192 + 21 x 289 x 16 x 8,192 = 21 x 16 x 8,192 x 801 = 2,204,762,112 B
+    const ModelCard m = load_model("gemma-2-9b");
+    KvPlanRequest r = with_reserve(2e9);
+    r.max_num_batched_tokens = 512;
+    const KvPlan p = plan_kv(m, load_gpu("h100"), r);
+    EXPECT_DOUBLE_EQ(p.sequence_bytes_at_context, 2'204'762'112.0);
+}
+
+TEST(KvPlanner, WeightsDoNotFit) {
+    // 70B at bf16 on one H100: 141.1 GB of weights against 77.0 GB
+    const KvPlan p = plan_kv(load_model("Llama-3.3-70B"), load_gpu("h100"), with_reserve(2e9));
+    EXPECT_FALSE(p.fits);
+    EXPECT_EQ(p.why_not, "weights 141.1 GB per GPU > 85.5 GB usable x 0.90 - 2.0 GB reserve = 75.0 GB");
+}
+
+TEST(KvPlanner, MaxModelLenDoesNotFit) {
+    // 70B at TP 2: 77.0 - 70.6 - 2.0 = 4.4 GB of KV; one 131,072-token sequence needs
+    // 131,072 x 163,840 B = 21.5 GB
+    KvPlanRequest r = with_reserve(2e9);
+    r.tp = 2;
+    const KvPlan p = plan_kv(load_model("Llama-3.3-70B"), load_gpu("h100"), r);
+    EXPECT_FALSE(p.fits);
+    EXPECT_NE(p.why_not.find("max_model_len 131072 tokens needs 21.5 GB"), std::string::npos) << p.why_not;
+}
+
+TEST(KvPlanner, BadRequestsNameTheOption) {
+    const ModelCard m = load_model("llama-3.1-8b");
+    const GpuProfile g = load_gpu("h100");
+    auto field = [&](KvPlanRequest r) {
+        try {
+            plan_kv(m, g, r);
+        } catch (const PlanError& e) {
+            return e.field();
+        }
+        return std::string("no error");
+    };
+    KvPlanRequest r;
+    r.tp = 3;  // 32 heads
+    EXPECT_EQ(field(r), "--tp");
+    r = {};
+    r.kv_dtype = Dtype::INT4;
+    EXPECT_EQ(field(r), "--kv-dtype");
+    r = {};
+    r.context = 200'000;
+    EXPECT_EQ(field(r), "--context");
+    r = {};
+    r.max_model_len = 1'000'000;
+    EXPECT_EQ(field(r), "--max-model-len");
+    r = {};
+    r.gpu_memory_utilization = 1.5;
+    EXPECT_EQ(field(r), "--gpu-memory-utilization");
+    EXPECT_THROW(plan_kv(load_model("all-MiniLM-L6-v2"), g, KvPlanRequest{}), PlanError);
+}
