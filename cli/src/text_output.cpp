@@ -45,7 +45,7 @@ std::vector<int64_t> card_contexts(const ModelCard& m) {
 
 namespace {
 
-void row(const std::string& label, const std::string& value) { fmt::print("  {:<22} {}\n", label, value); }
+void row(const std::string& label, const std::string& value) { fmt::print("  {:<24} {}\n", label, value); }
 
 std::string yes_no(bool b) { return b ? "yes" : "no"; }
 

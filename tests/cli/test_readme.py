@@ -1,0 +1,30 @@
+"""The README shows real output: re-run each `$ build/cli/headroom ...` example (and the main job) and compare."""
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+from test_cli import BIN, ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def examples():
+    """(command line, expected output) for each fenced block that starts with a `$ ` line."""
+    for block in re.findall(r"```\n(\$ .*?)```", README, flags=re.S):
+        cmd, *out = block.rstrip("\n").split("\n")
+        yield cmd[2:], "\n".join(out)
+
+
+def test_readme_has_examples():
+    assert len(list(examples())) >= 3
+
+
+def test_readme_examples_are_real_output():
+    main_args = re.search(r'exec "\$BIN" (kv .*)$', (ROOT / "scripts/run.sh").read_text(), re.M).group(1)
+    for cmd, expected in examples():
+        args = shlex.split(cmd)
+        argv = [BIN, *shlex.split(main_args)] if args[0] == "./scripts/run.sh" else [BIN, *args[1:]]
+        r = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert (r.stdout + r.stderr).rstrip("\n") == expected, cmd
