@@ -120,7 +120,7 @@ public:
         }
         g.file = file_;
 
-        static const std::vector<std::string> sections = {"memory", "compute_tflops", "interconnect", "power",
+        static const std::vector<std::string> sections = {"memory", "chip", "compute_tflops", "interconnect", "power",
                                                           "price", "efficiency"};
         for (const auto& kv : root) {
             const std::string key = kv.first.as<std::string>();

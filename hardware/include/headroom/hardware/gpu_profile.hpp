@@ -31,6 +31,7 @@ struct GpuProfile {
     Sourced memory_bandwidth_gb_per_s;
     bool memory_shared_with_cpu = false;  // Jetson: one LPDDR5 pool for CPU, OS and GPU
 
+    Sourced sm_count;  // streaming multiprocessors: the wave size of a GEMM
     Sourced fp32_tflops, bf16_tflops, fp16_tflops, fp8_tflops, int8_tflops, fp4_tflops;
 
     Sourced nvlink_bidirectional_gb_per_s;  // per GPU, both directions together, as datasheets quote it
