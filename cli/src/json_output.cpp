@@ -180,6 +180,38 @@ std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) 
     return j.dump();
 }
 
+std::string cost_json(const CostModel& cm, const StepCost& s, const std::string& what) {
+    const CostConfig& c = cm.config();
+    json j = stamp("cost");
+    j["model"] = cm.model().name;
+    j["gpu"] = cm.gpu().name;
+    j["batch"] = what;
+    j["config"] = {{"tp", c.tp},
+                   {"weights_dtype", std::string(dtype_name(c.weight_dtype))},
+                   {"kv_dtype", std::string(dtype_name(c.kv_dtype))},
+                   {"cuda_graphs", c.cuda_graphs},
+                   {"step_overhead_s", c.step_overhead_s}};
+    j["tokens"] = s.tokens;
+    j["sequences"] = s.sequences;
+    j["time_s"] = s.time_s;
+    j["flops"] = s.flops;
+    j["bytes"] = s.bytes;
+    j["ops"] = json::array();
+    for (const OpCost& o : s.ops) {
+        j["ops"].push_back({{"name", o.name},
+                            {"count", o.count},
+                            {"flops", o.flops},
+                            {"bytes", o.bytes},
+                            {"time_s", o.time_s},
+                            {"compute_s", o.compute_s},
+                            {"memory_s", o.memory_s},
+                            {"comm_s", o.comm_s},
+                            {"overhead_s", o.overhead_s},
+                            {"bound", std::string(bound_name(o.bound))}});
+    }
+    return j.dump();
+}
+
 std::string gpus_json(const std::vector<GpuProfile>& gpus) {
     json j = stamp("gpus");
     j["gpus"] = json::array();

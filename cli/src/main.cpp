@@ -113,6 +113,71 @@ int run_kv(KvOptions& o) {
     return 0;
 }
 
+struct CostOptions {
+    std::string model, gpu;
+    std::vector<std::string> gpu_set;
+    std::string weights_dtype = "bf16", kv_dtype = "bf16";
+    int64_t tp = 1;
+    int64_t tokens = 0, prefill_context = 0, decode_batch = 0, context = 0;
+    bool no_cuda_graphs = false;
+    std::optional<double> step_overhead_ms;
+    bool json = false;
+};
+
+int run_cost(CostOptions& o) {
+    const ModelCard m = load_model_warn(o.model);
+    const GpuProfile gpu = load_gpu_with_overrides(o.gpu, o.gpu_set);
+    CostConfig c;
+    c.tp = o.tp;
+    c.weight_dtype = parse_option_dtype("--weights-dtype", o.weights_dtype);
+    c.kv_dtype = parse_option_dtype("--kv-dtype", o.kv_dtype);
+    c.cuda_graphs = !o.no_cuda_graphs;
+    if (o.step_overhead_ms) {
+        if (*o.step_overhead_ms < 0) throw UsageError(fmt::format("--step-overhead-ms: must be >= 0, got {}", *o.step_overhead_ms));
+        c.step_overhead_s = *o.step_overhead_ms * 1e-3;
+    }
+    // The same checks the KV planner makes for TP and dtypes, so a step is never costed on a layout
+    // that could not be served.
+    KvPlanRequest check;
+    check.tp = o.tp;
+    check.kv_dtype = c.kv_dtype;
+    check.weight_dtype = c.weight_dtype;
+    check.reserve_bytes = 0;
+    (void)plan_kv(m, gpu, check);
+    if (o.tokens < 0) throw UsageError(fmt::format("--tokens: must be >= 1, got {}", o.tokens));
+    if (o.decode_batch < 0) throw UsageError(fmt::format("--decode-batch: must be >= 1, got {}", o.decode_batch));
+    if (o.tokens == 0 && o.decode_batch == 0) {
+        throw UsageError("--tokens: give a prefill size (--tokens N) or a decode batch (--decode-batch B --context C)");
+    }
+    const int64_t limit = m.max_position_embeddings;
+    if (o.tokens + o.prefill_context > limit) {
+        throw UsageError(fmt::format("--tokens: {} tokens on {} cached exceed the model's {} positions", o.tokens,
+                                     o.prefill_context, limit));
+    }
+    if (o.context < 0 || o.context + 1 > limit) {
+        throw UsageError(fmt::format("--context: must be in [0, {}), got {}", limit, o.context));
+    }
+    std::vector<SequenceWork> batch;
+    std::string what;
+    if (o.tokens > 0) {
+        batch.push_back({o.tokens, o.prefill_context});
+        what = fmt::format("prefill {} tokens{}", o.tokens,
+                           o.prefill_context ? fmt::format(" on {} cached", o.prefill_context) : "");
+    }
+    if (o.decode_batch > 0) {
+        for (int64_t i = 0; i < o.decode_batch; ++i) batch.push_back({1, o.context});
+        what += fmt::format("{}decode {} sequences at context {}", what.empty() ? "" : " + ", o.decode_batch, o.context);
+    }
+    const CostModel cm(m, gpu, c);
+    const StepCost s = cm.step(batch);
+    if (o.json) {
+        fmt::print("{}\n", hc::cost_json(cm, s, what));
+    } else {
+        hc::print_cost(cm, s, what);
+    }
+    return 0;
+}
+
 std::vector<GpuProfile> all_gpus() {
     std::vector<GpuProfile> gpus;
     for (const auto& n : shipped_gpu_names()) gpus.push_back(load_gpu(n));
@@ -180,6 +245,28 @@ int run(int argc, char** argv) {
     kvc->add_flag("--json", kv.json, "Print one JSON object instead of the table");
     kvc->callback([&] { action = [&] { return run_kv(kv); }; });
 
+    // cost
+    CostOptions co;
+    auto* cost = app.add_subcommand("cost", "Cost one engine step op by op with the roofline model: FLOPs, bytes, "
+                                            "time and the bound of each op.");
+    cost->add_option("-m,--model", co.model, "config.json path, directory, or shipped model name")->required();
+    cost->add_option("-g,--gpu", co.gpu, "shipped GPU name or alias, or a profile YAML file")->required();
+    cost->add_option("--tokens", co.tokens, "prefill chunk of N tokens (one sequence)");
+    cost->add_option("--prefill-context", co.prefill_context, "tokens already cached before the prefill chunk")
+        ->capture_default_str();
+    cost->add_option("--decode-batch", co.decode_batch, "B sequences decoding one token each");
+    cost->add_option("--context", co.context, "tokens already in each decoding sequence's KV cache")
+        ->capture_default_str();
+    cost->add_option("--tp", co.tp, "tensor-parallel degree")->capture_default_str();
+    cost->add_option("--weights-dtype", co.weights_dtype, "bf16, fp16, fp8, int8, int4")->capture_default_str();
+    cost->add_option("--kv-dtype", co.kv_dtype, "bf16, fp16, fp8, int8")->capture_default_str();
+    cost->add_flag("--no-cuda-graphs", co.no_cuda_graphs, "pay a kernel launch per op instead of one graph per step");
+    cost->add_option("--step-overhead-ms", co.step_overhead_ms, "host time per step (default 1.0 ms)");
+    cost->add_option("--gpu-set", co.gpu_set, "override a profile field, e.g. memory.bandwidth_gb_per_s=3000")
+        ->take_all();
+    cost->add_flag("--json", co.json, "Print one JSON object instead of the table");
+    cost->callback([&] { action = [&] { return run_cost(co); }; });
+
     // gpus
     bool gpus_json = false, gpus_fields = false;
     auto* gpus = app.add_subcommand("gpus", "List the shipped GPU profiles.");
@@ -246,7 +333,7 @@ int run(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         std::string what = e.what();
-        if (what.find("subcommand") != std::string::npos) what += " (card, kv, gpus, gpu, models; see --help)";
+        if (what.find("subcommand") != std::string::npos) what += " (card, kv, cost, gpus, gpu, models; see --help)";
         fmt::print(stderr, "error: {}\n", what);
         return EXIT_BAD_INPUT;
     }

@@ -200,6 +200,31 @@ void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) {
     row("fits", p.fits ? "yes" : "no: " + p.why_not);
 }
 
+void print_cost(const CostModel& cm, const StepCost& s, const std::string& what) {
+    const CostConfig& c = cm.config();
+    fmt::print("Step cost: {} on {}, TP={}, weights {}, KV {}, CUDA graphs {}: {}\n", cm.model().name,
+               cm.gpu().display_name, c.tp, dtype_name(c.weight_dtype), dtype_name(c.kv_dtype),
+               c.cuda_graphs ? "on" : "off", what);
+    fmt::print("  (per GPU; each op's time blends its compute and memory bounds; count = runs per step)\n\n");
+    fmt::print("  {:<20} {:>5} {:>12} {:>11} {:>10} {:>6}  {}\n", "op", "count", "GFLOP", "MB", "time ms", "share",
+               "bound");
+    for (const OpCost& o : s.ops) {
+        fmt::print("  {:<20} {:>5} {:>12.3f} {:>11.2f} {:>10.4f} {:>5.1f}%  {}\n", o.name, o.count, o.flops / 1e9,
+                   o.bytes / 1e6, o.time_s * 1e3, 100.0 * o.time_s / s.time_s, bound_name(o.bound));
+    }
+    fmt::print("  {:<20} {:>5} {:>12.3f} {:>11.2f} {:>10.4f} {:>5.1f}%\n\n", "total", "", s.flops / 1e9, s.bytes / 1e6,
+               s.time_s * 1e3, 100.0);
+    const GpuProfile& g = cm.gpu();
+    const double peak = g.peak_flops(c.weight_dtype) > 0 ? g.peak_flops(c.weight_dtype) : g.peak_flops(Dtype::BF16);
+    row("step time", fmt::format("{:.3f} ms for {} tokens in {} sequences", s.time_s * 1e3, group(s.tokens), s.sequences));
+    row("throughput", fmt::format("{} tokens/s (tokens of this step / step time)",
+                                  group(std::llround(s.tokens / s.time_s))));
+    row("achieved", fmt::format("{:.1f} TFLOP/s ({:.1f}% of the {:g} dense peak), {:.0f} GB/s ({:.1f}% of {:g} GB/s)",
+                                s.flops / s.time_s / 1e12, 100.0 * s.flops / s.time_s / peak, peak / 1e12,
+                                s.bytes / s.time_s / 1e9, 100.0 * s.bytes / s.time_s / g.memory_bandwidth_bytes_per_s(),
+                                g.memory_bandwidth_gb_per_s.value));
+}
+
 void print_gpus(const std::vector<GpuProfile>& gpus) {
     fmt::print("{:<22} {:<38} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6} {:>8}\n", "name", "GPU", "memory", "HBM GB/s",
                "bf16 TF", "fp8 TF", "NVLink GB/s", "TDP W", "$/h");

@@ -196,3 +196,36 @@ def test_snapshot_directory(tmp_path):
     r = run("card", "--model", snap, "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["params"]["total"] == 7_241_732_096
+
+
+ISSUE_OP_NAMES = ["embedding", "input_norm", "qkv_proj", "rope", "attention", "o_proj", "residual_add",
+                  "post_attention_norm", "gate_up_proj", "activation", "down_proj", "final_norm", "lm_head",
+                  "sampling"]
+
+
+def test_cost_json_lists_the_ops_by_name():
+    r = run("cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "4096", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    names = [o["name"] for o in j["ops"]]
+    assert names[:len(ISSUE_OP_NAMES) - 3] == [n for n in ISSUE_OP_NAMES if n not in ("final_norm", "lm_head", "sampling")]
+    assert {"final_norm", "lm_head", "sampling", "step_overhead"} <= set(names)
+    assert abs(sum(o["time_s"] for o in j["ops"]) - j["time_s"]) < 1e-12
+    tp = json.loads(run("cost", "-m", "llama-3.3-70b", "-g", "h100", "--tp", "4", "--decode-batch", "8",
+                        "--context", "1024", "--json").stdout)
+    assert "tp_allreduce" in [o["name"] for o in tp["ops"]]
+
+
+@pytest.mark.parametrize(
+    "args,needles",
+    [
+        (["cost", "-m", "llama-3.1-8b", "-g", "h100"], ["--tokens"]),
+        (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "200000"], ["--tokens"]),
+        (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--decode-batch", "4", "--context", "-3"], ["--context"]),
+        (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "8", "--tp", "5"], ["--tp"]),
+        (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "8", "--step-overhead-ms", "-1"],
+         ["--step-overhead-ms"]),
+    ],
+)
+def test_cost_bad_input(args, needles):
+    expect_bad_input(run(*args), *needles)

@@ -1,0 +1,296 @@
+// Roofline step cost. One routine walks the ops of a step and hands each to a sink: the recording sink
+// builds the per-op table, the timing sink only sums seconds (the simulator's hot path, no allocation).
+#include "headroom/sim/cost_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace headroom {
+
+namespace {
+
+constexpr int64_t TILE = 128;             // GEMM output tile edge (cuBLAS/CUTLASS Hopper kernels: 128 x 128+)
+constexpr double ACT_BYTES = 2.0;         // activations in bf16
+constexpr double LOGIT_BYTES = 4.0;       // sampler in fp32
+constexpr int64_t KERNELS_PER_LAYER = 12;  // launches per layer without CUDA graphs (norms, GEMMs, attention...)
+
+struct Op {
+    const char* name;
+    int64_t count;
+    double flops, bytes, compute_s, memory_s, comm_s, overhead_s, time_s;  // per step (count runs)
+    Bound bound;
+};
+
+struct TimeSink {
+    double time_s = 0.0;
+    void add(const Op& op) { time_s += op.time_s; }
+};
+
+struct RecordSink {
+    StepCost* s;
+    void add(const Op& op) {
+        OpCost c;
+        c.name = op.name;
+        c.count = op.count;
+        c.flops = op.flops;
+        c.bytes = op.bytes;
+        c.compute_s = op.compute_s;
+        c.memory_s = op.memory_s;
+        c.comm_s = op.comm_s;
+        c.overhead_s = op.overhead_s;
+        c.time_s = op.time_s;
+        c.bound = op.bound;
+        s->time_s += op.time_s;
+        s->flops += op.flops;
+        s->bytes += op.bytes;
+        s->ops.push_back(std::move(c));
+    }
+};
+
+// Keys a prompt chunk attends to: token j of the chunk (1..n) sees min(context + j, window) keys
+// (all context + n for an encoder, which is bidirectional).
+double keys_seen(int64_t context, int64_t n, int64_t window, bool bidirectional) {
+    const double c = static_cast<double>(context), nn = static_cast<double>(n);
+    if (bidirectional) return nn * (c + nn);
+    if (window <= 0 || context + n <= window) return nn * c + nn * (nn + 1.0) / 2.0;
+    const double w = static_cast<double>(window);
+    if (context >= window) return nn * w;
+    // positions up to the window grow, the rest are capped
+    const double growing = w - c;  // tokens j with context + j <= window
+    return growing * c + growing * (growing + 1.0) / 2.0 + (nn - growing) * w;
+}
+
+}  // namespace
+
+std::string_view bound_name(Bound b) {
+    switch (b) {
+        case Bound::COMPUTE: return "compute";
+        case Bound::MEMORY: return "memory";
+        case Bound::COMMUNICATION: return "communication";
+        case Bound::OVERHEAD: return "overhead";
+    }
+    return "?";
+}
+
+const OpCost* StepCost::op(std::string_view name) const {
+    for (const OpCost& o : ops) {
+        if (o.name == name) return &o;
+    }
+    return nullptr;
+}
+
+CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostConfig& config)
+    : model_(model), gpu_(gpu), config_(config) {
+    const double gemm_peak = gpu.peak_flops(config.weight_dtype) > 0.0 ? gpu.peak_flops(config.weight_dtype)
+                                                                       : gpu.peak_flops(Dtype::BF16);
+    flops_per_s_ = gemm_peak * gpu.compute_efficiency.value;
+    bytes_per_s_ = gpu.memory_bandwidth_bytes_per_s() * gpu.memory_efficiency.value;
+    // A ring all-reduce sends in one direction at a time: half the bidirectional datasheet figure.
+    const bool nvlink = gpu.has_nvlink();
+    const double link = nvlink ? gpu.nvlink_bidirectional_gb_per_s.value : gpu.pcie_bidirectional_gb_per_s.value;
+    link_bytes_per_s_ = link / 2.0 * 1e9 * gpu.interconnect_efficiency.value;
+    link_latency_s_ = (nvlink ? gpu.nvlink_latency_us.value : gpu.pcie_latency_us.value) * 1e-6;
+    weight_bytes_per_param_ = dtype_bytes(config.weight_dtype);
+}
+
+double CostModel::expected_active_experts(int64_t tokens) const {
+    if (!model_.is_moe()) return 0.0;
+    const double e = static_cast<double>(model_.num_experts);
+    const double k = static_cast<double>(model_.experts_per_token);
+    return e * (1.0 - std::pow(1.0 - k / e, static_cast<double>(tokens)));
+}
+
+namespace {
+
+// The walk over one step's ops, shared by step() and step_time().
+template <class Sink>
+void cost_step(const CostModel& cm, const ModelCard& m, const GpuProfile& gpu, const CostConfig& cfg,
+               double flops_per_s, double bytes_per_s, double link_bytes_per_s, double link_latency_s,
+               double wbytes, double exponent, const std::vector<SequenceWork>& batch, Sink& sink) {
+    auto blend = [exponent](double c, double mem) {
+        const double hi = std::max(c, mem);
+        if (hi <= 0.0) return 0.0;
+        const double lo = std::min(c, mem) / hi;
+        return hi * std::pow(1.0 + std::pow(lo, exponent), 1.0 / exponent);
+    };
+    const double tp = static_cast<double>(cfg.tp);
+    const double h = static_cast<double>(m.hidden_size);
+    const double sms = std::max(1.0, gpu.sm_count.value);
+    const double bf16_flops_per_s = gpu.peak_flops(Dtype::BF16) * gpu.compute_efficiency.value;
+
+    int64_t tokens = 0;
+    for (const SequenceWork& s : batch) tokens += s.new_tokens;
+    const double T = static_cast<double>(tokens);
+    const double S = static_cast<double>(batch.size());
+    if (tokens == 0) return;
+
+    auto emit = [&](const char* name, int64_t count, double flops, double bytes, double compute_s, double memory_s,
+                    double comm_s, double overhead_s, double time_s, Bound bound) {
+        if (count <= 0) return;
+        const double c = static_cast<double>(count);
+        sink.add(Op{name, count, flops * c, bytes * c, compute_s * c, memory_s * c, comm_s * c, overhead_s * c,
+                    time_s * c, bound});
+    };
+    // A GEMM of m rows against an n x k weight shard; `rate` is the achievable FLOP/s of its dtype.
+    auto gemm = [&](const char* name, int64_t count, double mrows, double n, double k, double weight_bytes,
+                    double rate) {
+        const double flops = 2.0 * mrows * n * k;
+        const double bytes = weight_bytes + (mrows * k + mrows * n) * ACT_BYTES;
+        double compute_s = flops / rate;
+        if (mrows >= TILE) {
+            // whole 128 x 128 output tiles, in whole waves over the SMs
+            const double tiles = std::ceil(mrows / TILE) * std::ceil(n / TILE);
+            const double waves = std::ceil(tiles / sms);
+            compute_s = waves * sms * (2.0 * TILE * TILE * k) / rate;
+        }
+        const double memory_s = bytes / bytes_per_s;
+        emit(name, count, flops, bytes, compute_s, memory_s, 0, 0, blend(compute_s, memory_s),
+             compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
+    };
+    auto elementwise = [&](const char* name, int64_t count, double flops, double bytes) {
+        const double memory_s = bytes / bytes_per_s;
+        emit(name, count, flops, bytes, 0, memory_s, 0, 0, memory_s, Bound::MEMORY);
+    };
+
+    const int64_t L = m.num_layers;
+    const bool mla = m.is_mla();
+    const double heads = m.num_attention_heads / tp;
+    const double kv_heads = mla ? 0.0 : std::max(1.0, m.num_kv_heads / tp);
+    const double o_params = static_cast<double>(m.num_attention_heads) * (mla ? m.v_head_dim : m.head_dim) * h;
+    const double attn_params = static_cast<double>(m.attention_weight_params(0));
+    const double qkv_params = attn_params - o_params;
+
+    emit("embedding", 1, 0, 2.0 * T * h * ACT_BYTES, 0, 2.0 * T * h * ACT_BYTES / bytes_per_s, 0, 0,
+         2.0 * T * h * ACT_BYTES / bytes_per_s, Bound::MEMORY);
+    const double norm_bytes = 2.0 * T * h * ACT_BYTES + h * ACT_BYTES;
+    elementwise("input_norm", L, 4.0 * T * h, norm_bytes);
+    gemm("qkv_proj", L, T, qkv_params / tp / h, h, qkv_params / tp * wbytes, flops_per_s);
+    {
+        const double rot = mla ? static_cast<double>(m.qk_rope_head_dim) * (heads + 1.0)
+                               : m.partial_rotary_factor * m.head_dim * (heads + kv_heads);
+        elementwise("rope", L, 3.0 * T * rot, 2.0 * T * rot * ACT_BYTES);
+    }
+
+    // Attention, per layer type; prefill chunks and decodes are costed apart (compute- vs memory-bound).
+    {
+        const double kv_elem_bytes = dtype_bytes(cfg.kv_dtype);
+        const double q_dim = mla ? heads * (m.qk_nope_head_dim + m.qk_rope_head_dim) : heads * m.head_dim;
+        const double o_dim = mla ? heads * m.v_head_dim : heads * m.head_dim;
+        const double per_key_flops =
+            mla ? 2.0 * heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim) : 4.0 * heads * m.head_dim;
+        const double kv_token_bytes = (mla ? static_cast<double>(m.kv_lora_rank + m.qk_rope_head_dim)
+                                           : 2.0 * kv_heads * m.head_dim) * kv_elem_bytes;
+        const double attn_rate = bf16_flops_per_s * cfg.attention_efficiency_factor;
+        for (AttentionKind kind : {AttentionKind::FULL, AttentionKind::SLIDING, AttentionKind::MLA}) {
+            const int64_t count = m.count_layers(kind);
+            if (count == 0) continue;
+            int64_t window = 0;
+            for (const auto& l : m.layers) {
+                if (l.attention == kind) window = l.window;
+            }
+            double pf_flops = 0, pf_bytes = 0, dc_flops = 0, dc_bytes = 0;
+            for (const SequenceWork& s : batch) {
+                const double keys = keys_seen(s.context, s.new_tokens, window, m.is_encoder);
+                const int64_t held = window > 0 ? std::min(s.context + s.new_tokens, window) : s.context + s.new_tokens;
+                const double bytes = static_cast<double>(held) * kv_token_bytes +  // read K/V
+                                     static_cast<double>(s.new_tokens) *
+                                         (kv_token_bytes + (q_dim + o_dim) * ACT_BYTES);  // write K/V, q in, o out
+                if (s.new_tokens == 1) {
+                    dc_flops += per_key_flops * keys;
+                    dc_bytes += bytes;
+                } else {
+                    pf_flops += per_key_flops * keys;
+                    pf_bytes += bytes;
+                }
+            }
+            const double pc = pf_flops / attn_rate, pm = pf_bytes / bytes_per_s;
+            const double dcc = dc_flops / attn_rate, dcm = dc_bytes / bytes_per_s;
+            const double compute_s = pc + dcc, memory_s = pm + dcm;
+            const char* name = kind == AttentionKind::SLIDING ? "attention_sliding" : "attention";
+            emit(name, count, pf_flops + dc_flops, pf_bytes + dc_bytes, compute_s, memory_s, 0, 0,
+                 blend(pc, pm) + blend(dcc, dcm), compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
+        }
+    }
+
+    gemm("o_proj", L, T, h, o_params / tp / h, o_params / tp * wbytes, flops_per_s);
+    elementwise("residual_add", L, 2.0 * T * h, 2.0 * 3.0 * T * h * ACT_BYTES);
+    elementwise("post_attention_norm", L * (m.norms_per_layer - 1), 4.0 * T * h, norm_bytes);
+
+    // MLPs: dense layers, then MoE layers (routed experts read as the expected distinct count).
+    const int64_t moe_layers = std::count_if(m.layers.begin(), m.layers.end(), [](auto& l) { return l.moe; });
+    const int64_t dense_layers = L - moe_layers;
+    const double gated = m.mlp == MlpKind::GATED ? 2.0 : 1.0;
+    if (dense_layers > 0) {
+        const double inter = m.intermediate_size / tp;
+        gemm("gate_up_proj", dense_layers, T, gated * inter, h, gated * inter * h * wbytes, flops_per_s);
+        elementwise("activation", dense_layers, 5.0 * T * inter, T * (gated + 1.0) * inter * ACT_BYTES);
+        gemm("down_proj", dense_layers, T, h, inter, inter * h * wbytes, flops_per_s);
+    }
+    if (moe_layers > 0) {
+        const double e = static_cast<double>(m.num_experts);
+        const double k = static_cast<double>(m.experts_per_token);
+        const double inter = m.moe_intermediate_size / tp;
+        const double shared = m.shared_expert_intermediate_size / tp;
+        const double routed_rows = T * k;  // token-expert pairs
+        const double active = cm.expected_active_experts(tokens);
+        elementwise("router", moe_layers, 2.0 * T * h * e, T * h * ACT_BYTES + h * e * ACT_BYTES);
+        // Grouped GEMM: FLOPs of T x k rows, weights of the distinct experts hit (plus the shared MLP).
+        auto moe_gemm = [&](const char* name, double n_routed, double n_shared, double kdim_routed,
+                            double kdim_shared) {
+            const double flops = 2.0 * (routed_rows * n_routed * kdim_routed + T * n_shared * kdim_shared);
+            const double weights = (active * n_routed * kdim_routed + n_shared * kdim_shared) * wbytes;
+            const double shared_rows = shared > 0.0 ? T : 0.0;  // no shared expert, no shared activations
+            const double bytes =
+                weights + (routed_rows * (kdim_routed + n_routed) + shared_rows * (kdim_shared + n_shared)) * ACT_BYTES;
+            const double compute_s = flops / flops_per_s, memory_s = bytes / bytes_per_s;
+            emit(name, moe_layers, flops, bytes, compute_s, memory_s, 0, 0, blend(compute_s, memory_s),
+                 compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
+        };
+        moe_gemm("moe_gate_up_proj", 2.0 * inter, 2.0 * shared, h, h);
+        elementwise("activation_moe", moe_layers, 5.0 * (routed_rows * inter + T * shared),
+                    3.0 * (routed_rows * inter + T * shared) * ACT_BYTES);
+        moe_gemm("moe_down_proj", h, h, inter, shared);
+    }
+
+    if (cfg.tp > 1) {
+        // Two all-reduces of T x h bf16 per layer (after o_proj and after down_proj), ring algorithm.
+        const double msg = T * h * ACT_BYTES;
+        const double steps = 2.0 * (tp - 1.0);
+        const double comm_s = steps / tp * msg / link_bytes_per_s + steps * link_latency_s;
+        emit("tp_allreduce", 2 * L, 0, msg, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
+    }
+
+    if (m.final_norm) elementwise("final_norm", 1, 4.0 * T * h, norm_bytes);
+    if (!m.is_encoder) {
+        // Logits for the last position of each sequence; lm_head stays 16-bit.
+        const double vocab = m.vocab_size / tp;
+        gemm("lm_head", 1, S, vocab, h, vocab * h * ACT_BYTES, bf16_flops_per_s);
+        const double v = static_cast<double>(m.vocab_size);
+        elementwise("sampling", 1, 5.0 * S * v, 2.0 * S * v * LOGIT_BYTES);
+    }
+
+    double overhead_s = cfg.step_overhead_s;
+    if (!cfg.cuda_graphs) overhead_s += static_cast<double>(L * KERNELS_PER_LAYER + 5) * cfg.kernel_launch_s;
+    emit("step_overhead", 1, 0, 0, 0, 0, 0, overhead_s, overhead_s, Bound::OVERHEAD);
+}
+
+}  // namespace
+
+StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
+    StepCost s;
+    for (const SequenceWork& w : batch) s.tokens += w.new_tokens;
+    s.sequences = static_cast<int64_t>(batch.size());
+    RecordSink sink{&s};
+    cost_step(*this, model_, gpu_, config_, flops_per_s_, bytes_per_s_, link_bytes_per_s_, link_latency_s_,
+              weight_bytes_per_param_, config_.blend_exponent, batch, sink);
+    return s;
+}
+
+double CostModel::step_time(const std::vector<SequenceWork>& batch) const {
+    TimeSink sink;
+    cost_step(*this, model_, gpu_, config_, flops_per_s_, bytes_per_s_, link_bytes_per_s_, link_latency_s_,
+              weight_bytes_per_param_, config_.blend_exponent, batch, sink);
+    return sink.time_s;
+}
+
+}  // namespace headroom

@@ -1,0 +1,157 @@
+// Roofline cost model against closed forms and published measurements (shared/reference/hardware.md).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "headroom/hardware/profile_loader.hpp"
+#include "headroom/models/config_loader.hpp"
+#include "headroom/sim/cost_model.hpp"
+
+using namespace headroom;
+
+namespace {
+
+CostModel model(const char* m, const char* g, CostConfig c = {}) { return CostModel(load_model(m), load_gpu(g), c); }
+
+std::vector<SequenceWork> decode(int64_t batch, int64_t context) {
+    return std::vector<SequenceWork>(batch, SequenceWork{1, context});
+}
+
+}  // namespace
+
+TEST(CostModel, Llama70B_bf16_decode_on_H200_matches_vLLM) {
+    // Measured by vLLM: about 30 tokens/s at batch 1; the bandwidth ceiling is 4.8 TB/s / 140 GB = 34.
+    const CostModel cm = model("Llama-3.3-70B", "h200");
+    const double tokens_per_s = 1.0 / cm.step_time(decode(1, 128));
+    EXPECT_NEAR(tokens_per_s, 30.0, 0.15 * 30.0);
+    EXPECT_LT(tokens_per_s, 4.8e12 / 141.1e9);
+}
+
+TEST(CostModel, Llama70B_int4_decode_on_H200_matches_vLLM) {
+    // Measured by vLLM: about 110 tokens/s at int4; the ceiling at 35 GB is 137.
+    CostConfig c;
+    c.weight_dtype = Dtype::INT4;
+    const double tokens_per_s = 1.0 / model("Llama-3.3-70B", "h200", c).step_time(decode(1, 128));
+    EXPECT_NEAR(tokens_per_s, 110.0, 0.15 * 110.0);
+    EXPECT_LT(tokens_per_s, 137.0);
+}
+
+TEST(CostModel, PrefillGemmsComputeBoundDecodeGemmsMemoryBound) {
+    const CostModel cm = model("llama-3.1-8b", "h100");
+    const StepCost prefill = cm.step({{4096, 0}});
+    const StepCost one = cm.step(decode(1, 100));
+    for (const char* op : {"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}) {
+        EXPECT_EQ(prefill.op(op)->bound, Bound::COMPUTE) << op;
+        EXPECT_EQ(one.op(op)->bound, Bound::MEMORY) << op;
+    }
+    EXPECT_EQ(prefill.op("attention")->bound, Bound::COMPUTE);
+    EXPECT_EQ(one.op("attention")->bound, Bound::MEMORY);
+}
+
+TEST(CostModel, DecodeGemmIsWeightBytesOverBandwidth) {
+    // Llama-3.1-8B gate_up at batch 1: weights 2 x 14336 x 4096 x 2 B = 234,881,024 B, activations
+    // (4096 + 28672) x 2 B = 65,536 B; at 3.35 TB/s x 0.90: 234,946,560 / 3.015e12 = 77.93 us per layer.
+    const StepCost s = model("llama-3.1-8b", "h100").step(decode(1, 100));
+    const OpCost* g = s.op("gate_up_proj");
+    EXPECT_DOUBLE_EQ(g->bytes, 32 * 234'946'560.0);
+    EXPECT_NEAR(g->time_s / 32, 234'946'560.0 / (3.35e12 * 0.90), 1e-9);
+}
+
+TEST(CostModel, LargeGemmIsCostedInTilesAndWaves) {
+    // qkv_proj of a 4096-token prefill: M 4096, N 6144, K 4096 -> 32 x 48 = 1,536 tiles of 128 x 128;
+    // on 132 SMs that is 12 waves (1,584 tile slots); each tile 2 x 128 x 128 x 4096 FLOPs at 989e12 x 0.79
+    const StepCost s = model("llama-3.1-8b", "h100").step({{4096, 0}});
+    const OpCost* q = s.op("qkv_proj");
+    const double expected = 12 * 132 * (2.0 * 128 * 128 * 4096) / (989e12 * 0.79);
+    EXPECT_NEAR(q->compute_s / 32, expected, 1e-12);
+    EXPECT_DOUBLE_EQ(q->flops / 32, 2.0 * 4096 * 6144 * 4096);
+}
+
+TEST(CostModel, BlendLiesBetweenMaxAndRidgeFactor) {
+    // For every op, max(compute, memory) <= time <= 2^(1/2.5) x max, and within 1% of the max once one
+    // bound is at least 5x the other: (1 + 0.2^2.5)^(1/2.5) = 1.0071.
+    const CostModel cm = model("llama-3.1-8b", "h100");
+    for (int64_t b : {1, 8, 64, 128, 192, 256, 384, 512, 1024, 4096}) {
+        for (const OpCost& o : cm.step(decode(b, 512)).ops) {
+            const double hi = std::max(o.compute_s, o.memory_s), lo = std::min(o.compute_s, o.memory_s);
+            if (o.name == "attention" || o.bound == Bound::OVERHEAD || o.bound == Bound::COMMUNICATION) continue;
+            EXPECT_GE(o.time_s, hi * (1 - 1e-12)) << o.name << " b=" << b;
+            EXPECT_LE(o.time_s, hi * std::pow(2.0, 1 / 2.5) * (1 + 1e-12)) << o.name << " b=" << b;
+            if (hi >= 5 * lo) {
+                EXPECT_LE(o.time_s, hi * 1.0072) << o.name << " b=" << b;
+            }
+        }
+    }
+}
+
+TEST(CostModel, GemmSlowsDownAroundTheRidge) {
+    // Llama-3.1-8B gate_up on H100: the ridge sits near 256 tokens (989e12 x 0.79 / (3.35e12 x 0.9) = 259
+    // FLOP/B and a bf16 GEMM does ~M FLOP per weight byte); there the time is 20-45% above max().
+    const OpCost* g = nullptr;
+    const StepCost s = model("llama-3.1-8b", "h100").step(decode(256, 10));
+    g = s.op("gate_up_proj");
+    const double ratio = g->time_s / std::max(g->compute_s, g->memory_s);
+    EXPECT_GT(ratio, 1.2);
+    EXPECT_LT(ratio, 1.45);
+}
+
+TEST(CostModel, RingAllReduce) {
+    // 70B at TP 4, batch 1: each all-reduce moves 8192 x 2 = 16,384 B over NVLink4 at 900 / 2 GB/s x 0.8:
+    // 2 x 3/4 x 16,384 / 360e9 + 2 x 3 x 2 us = 0.0683 us + 12 us; 2 per layer x 80 layers
+    CostConfig c;
+    c.tp = 4;
+    const StepCost s = model("Llama-3.3-70B", "h100", c).step(decode(1, 128));
+    const OpCost* ar = s.op("tp_allreduce");
+    ASSERT_NE(ar, nullptr);
+    EXPECT_EQ(ar->count, 160);
+    EXPECT_NEAR(ar->time_s / 160, 1.5 * 16'384 / 360e9 + 6 * 2e-6, 1e-12);
+    EXPECT_EQ(ar->bound, Bound::COMMUNICATION);
+    EXPECT_EQ(model("Llama-3.3-70B", "h100").step(decode(1, 128)).op("tp_allreduce"), nullptr);
+}
+
+TEST(CostModel, DecodeAttentionReadsEveryKvByte) {
+    // Llama-3.1-8B, one sequence at context 8191: reads 8,192 tokens x 2 x 8 x 128 x 2 B = 33,554,432 B per
+    // layer, writes one token's K/V (4,096 B) and moves q and o (2 x 4096 x 2 B = 16,384 B)
+    const StepCost s = model("llama-3.1-8b", "h100").step(decode(1, 8191));
+    EXPECT_DOUBLE_EQ(s.op("attention")->bytes, 32 * (33'554'432.0 + 4'096 + 16'384));
+    // FLOPs: 2 x 32 heads x (128 + 128) x 8,192 keys per layer
+    EXPECT_DOUBLE_EQ(s.op("attention")->flops, 32 * 2.0 * 32 * 256 * 8192);
+}
+
+TEST(CostModel, SlidingWindowCapsAttention) {
+    // Mistral's 4096-token window: decoding at context 100,000 reads what decoding at 4,095 reads
+    const CostModel cm = model("mistral-7b", "h100");
+    EXPECT_DOUBLE_EQ(cm.step(decode(1, 30'000)).op("attention_sliding")->bytes,
+                     cm.step(decode(1, 4095)).op("attention_sliding")->bytes);
+}
+
+TEST(CostModel, MoeReadsTheExpertsTheBatchActivates) {
+    // Mixtral: one token picks 2 of 8 experts: 8 x (1 - (6/8)^1) = 2; a large batch touches all 8.
+    const CostModel cm = model("mixtral", "h100");
+    EXPECT_DOUBLE_EQ(cm.expected_active_experts(1), 2.0);
+    EXPECT_NEAR(cm.expected_active_experts(64), 8.0, 1e-6);
+    // batch 1: weight bytes of moe_gate_up = 2 experts x 2 x 14336 x 4096 x 2 B = 469,762,048 per layer
+    const OpCost* g = cm.step(decode(1, 10)).op("moe_gate_up_proj");
+    EXPECT_NEAR(g->bytes / 32, 469'762'048.0 + 2 * (4096 + 28672) * 2.0, 1.0);
+}
+
+TEST(CostModel, StepTimeEqualsBreakdownTotal) {
+    const CostModel cm = model("gpt-oss-20b", "h100");
+    std::vector<SequenceWork> mixed = decode(37, 900);
+    mixed.push_back({512, 2048});
+    mixed.push_back({300, 0});
+    const StepCost s = cm.step(mixed);
+    double sum = 0;
+    for (const OpCost& o : s.ops) sum += o.time_s;
+    EXPECT_DOUBLE_EQ(cm.step_time(mixed), s.time_s);
+    EXPECT_NEAR(sum, s.time_s, 1e-15);
+}
+
+TEST(CostModel, OverheadWithAndWithoutCudaGraphs) {
+    // Without graphs: (32 layers x 12 + 5) launches x 5 us = 1.945 ms more per step
+    CostConfig eager;
+    eager.cuda_graphs = false;
+    const double with = model("llama-3.1-8b", "h100").step_time(decode(1, 10));
+    const double without = model("llama-3.1-8b", "h100", eager).step_time(decode(1, 10));
+    EXPECT_NEAR(without - with, 389 * 5e-6, 1e-12);
+}
