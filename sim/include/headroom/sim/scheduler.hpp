@@ -1,0 +1,139 @@
+// Continuous batching with vLLM V1's semantics, free of any event loop so that the simulator and the
+// executor drive the same code:
+// - each step first schedules running requests (decodes and unfinished prefill chunks), then admits waiting
+//   ones, within a token budget (max_num_batched_tokens) and max_num_seqs;
+// - chunked prefill (on by default) splits a prompt across steps to fit the budget;
+// - KV lives in paged blocks; when a running request cannot get a block, the newest running request is
+//   preempted by recompute: its blocks are freed and it returns to the front of the waiting queue;
+// - optional prefix caching reuses full blocks whose content hash matches;
+// - the admission policy is picked by name: "continuous" (vLLM) or "static" (a new batch only when the
+//   previous one has finished), for comparison.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "headroom/sim/kv_block_manager.hpp"
+
+namespace headroom {
+
+struct Request {
+    int64_t id = 0;
+    double arrival_s = 0.0;
+    int64_t prompt_tokens = 1;
+    int64_t output_tokens = 1;  // 0: prefill only (embedding)
+    // Requests with the same content id share their leading blocks: block i of any of them holds the same
+    // tokens (a chat session's growing conversation). 0: unique content.
+    uint64_t content_id = 0;
+};
+
+enum class RequestStatus { WAITING, RUNNING, FINISHED, REJECTED };
+
+struct RequestState {
+    Request req;
+    RequestStatus status = RequestStatus::WAITING;
+    int64_t num_computed = 0;   // tokens whose KV has been computed
+    int64_t num_generated = 0;  // output tokens emitted
+    std::vector<int32_t> blocks;
+    int64_t num_hashed_blocks = 0;
+    int64_t preemptions = 0;
+    int64_t prefix_hit_tokens = 0;
+    bool scheduled_once = false;
+    std::string reject_reason;
+    int64_t num_tokens() const { return req.prompt_tokens + num_generated; }
+};
+
+struct ScheduledSeq {
+    int64_t request = 0;     // index into the scheduler's requests
+    int64_t new_tokens = 0;  // prefill chunk, or 1 for decode
+    int64_t context = 0;     // tokens already in KV before this step
+};
+
+struct StepPlan {
+    std::vector<ScheduledSeq> seqs;
+    int64_t tokens = 0;
+    int64_t prefill_tokens = 0;  // tokens of sequences that are not plain decodes
+    int64_t decodes = 0;
+    int64_t preempted = 0;
+    bool empty() const { return seqs.empty(); }
+};
+
+// Told of each request's milestones; metrics are collected here, not in the scheduler.
+class SchedulerObserver {
+public:
+    virtual ~SchedulerObserver() = default;
+    virtual void on_first_scheduled(const RequestState&, double /*now_s*/) {}
+    virtual void on_token(const RequestState&, double /*now_s*/) {}
+    virtual void on_finished(const RequestState&, double /*now_s*/) {}
+    virtual void on_preempted(const RequestState&, double /*now_s*/) {}
+    virtual void on_rejected(const RequestState&, double /*now_s*/) {}
+};
+
+struct SchedulerConfig {
+    int64_t max_num_batched_tokens = 8192;
+    int64_t max_num_seqs = 256;
+    int64_t block_size = 16;
+    int64_t num_blocks = 0;      // from the KV planner
+    int64_t max_model_len = 0;
+    bool chunked_prefill = true;
+    bool prefix_caching = false;
+    std::string policy = "continuous";
+    // For a model whose every layer slides: a sequence never holds more blocks than this (0: no cap).
+    int64_t max_blocks_per_sequence = 0;
+};
+
+// When may waiting requests be admitted? Picked by name from admission_policy_names().
+class AdmissionPolicy {
+public:
+    virtual ~AdmissionPolicy() = default;
+    virtual bool may_admit(int64_t running) const = 0;
+    // Whether an admission round takes up to max_num_seqs requests even past the step's token budget.
+    virtual bool fills_batch() const { return false; }
+};
+std::unique_ptr<AdmissionPolicy> make_admission_policy(const std::string& name);
+std::vector<std::string> admission_policy_names();
+
+class Scheduler {
+public:
+    Scheduler(const SchedulerConfig& config, SchedulerObserver* observer = nullptr);
+
+    // Queues a request (rejected at once if it could never be served); returns its index.
+    int64_t add_request(const Request& r, double now_s);
+    // Plans the next step; preemptions happen here.
+    StepPlan schedule(double now_s);
+    // Applies a finished step: advances computed tokens, emits tokens, finishes requests.
+    void complete(const StepPlan& plan, double now_s);
+
+    bool has_work() const { return !running_.empty() || !waiting_.empty(); }
+    int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
+    int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
+    const KvBlockManager& kv() const { return kv_; }
+    const RequestState& request(int64_t index) const { return requests_[index]; }
+    int64_t num_requests() const { return static_cast<int64_t>(requests_.size()); }
+    const SchedulerConfig& config() const { return config_; }
+    int64_t blocks_needed(int64_t tokens) const;
+    // Why the last waiting request could not be admitted: "kv" (no blocks), "seqs" (max_num_seqs),
+    // "budget" (token budget spent), "" (nothing waiting or all admitted).
+    const std::string& admission_blocker() const { return blocker_; }
+
+private:
+    void preempt(int64_t index, double now_s);
+    void finish(int64_t index, double now_s);
+    uint64_t block_hash(const RequestState& r, int64_t block) const;
+    int64_t take_prefix_hits(RequestState& r);
+
+    SchedulerConfig config_;
+    SchedulerObserver* observer_;
+    std::unique_ptr<AdmissionPolicy> policy_;
+    KvBlockManager kv_;
+    std::vector<RequestState> requests_;
+    std::vector<int64_t> running_;  // in admission order; the back is the newest
+    std::deque<int64_t> waiting_;
+    std::string blocker_;
+};
+
+}  // namespace headroom

@@ -1,0 +1,266 @@
+// vLLM V1-style scheduler: running first, then waiting; chunked prefill; preemption by recompute of the
+// newest running request; prefix caching on full-block hashes.
+#include "headroom/sim/scheduler.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+
+namespace headroom {
+
+namespace {
+
+class ContinuousPolicy : public AdmissionPolicy {
+public:
+    bool may_admit(int64_t) const override { return true; }
+};
+
+// Static batching: a batch is formed only when the previous one has completely finished.
+class StaticPolicy : public AdmissionPolicy {
+public:
+    bool may_admit(int64_t running) const override { return running == 0; }
+    bool fills_batch() const override { return true; }
+};
+
+using PolicyFactory = std::function<std::unique_ptr<AdmissionPolicy>()>;
+
+const std::map<std::string, PolicyFactory>& registry() {
+    static const std::map<std::string, PolicyFactory> r = {
+        {"continuous", [] { return std::make_unique<ContinuousPolicy>(); }},
+        {"static", [] { return std::make_unique<StaticPolicy>(); }},
+    };
+    return r;
+}
+
+uint64_t mix(uint64_t x) {  // splitmix64 finaliser
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+}  // namespace
+
+std::unique_ptr<AdmissionPolicy> make_admission_policy(const std::string& name) {
+    auto it = registry().find(name);
+    if (it == registry().end()) throw std::invalid_argument("unknown scheduler policy \"" + name + "\"");
+    return it->second();
+}
+
+std::vector<std::string> admission_policy_names() {
+    std::vector<std::string> names;
+    for (const auto& [n, f] : registry()) names.push_back(n);
+    return names;
+}
+
+Scheduler::Scheduler(const SchedulerConfig& config, SchedulerObserver* observer)
+    : config_(config),
+      observer_(observer),
+      policy_(make_admission_policy(config.policy)),
+      kv_(config.num_blocks, config.block_size, config.prefix_caching) {
+    if (config.max_num_batched_tokens < 1 || config.max_num_seqs < 1) {
+        throw std::invalid_argument("Scheduler: token budget and max_num_seqs must be >= 1");
+    }
+    if (!config.chunked_prefill && config.max_model_len > config.max_num_batched_tokens) {
+        // as vLLM: without chunking, one step must hold the longest prompt
+        throw std::invalid_argument("Scheduler: without chunked prefill max_num_batched_tokens must be >= max_model_len");
+    }
+}
+
+int64_t Scheduler::blocks_needed(int64_t tokens) const {
+    const int64_t n = (tokens + config_.block_size - 1) / config_.block_size;
+    return config_.max_blocks_per_sequence > 0 ? std::min(n, config_.max_blocks_per_sequence) : n;
+}
+
+uint64_t Scheduler::block_hash(const RequestState& r, int64_t block) const {
+    const uint64_t content = r.req.content_id != 0 ? r.req.content_id : (uint64_t{1} << 63) | r.req.id;
+    const uint64_t h = mix(mix(content) ^ static_cast<uint64_t>(block));
+    return h == 0 ? 1 : h;
+}
+
+int64_t Scheduler::add_request(const Request& r, double now_s) {
+    RequestState s;
+    s.req = r;
+    const int64_t index = static_cast<int64_t>(requests_.size());
+    const int64_t total = r.prompt_tokens + r.output_tokens;
+    if (config_.max_model_len > 0 && total > config_.max_model_len) {
+        s.reject_reason = fmt::format("prompt {} + output {} tokens exceed max_model_len {}", r.prompt_tokens,
+                                      r.output_tokens, config_.max_model_len);
+    } else if (blocks_needed(total) > config_.num_blocks) {
+        s.reject_reason = fmt::format("needs {} KV blocks, more than the cache's {}", blocks_needed(total),
+                                      config_.num_blocks);
+    } else if (r.prompt_tokens < 1) {
+        s.reject_reason = "empty prompt";
+    }
+    if (!s.reject_reason.empty()) {
+        s.status = RequestStatus::REJECTED;
+        requests_.push_back(std::move(s));
+        if (observer_) observer_->on_rejected(requests_.back(), now_s);
+        return index;
+    }
+    requests_.push_back(std::move(s));
+    waiting_.push_back(index);
+    return index;
+}
+
+int64_t Scheduler::take_prefix_hits(RequestState& r) {
+    // Full blocks of known tokens, never the one holding the last token (it must be computed to sample).
+    const int64_t max_blocks = (r.num_tokens() - 1) / config_.block_size;
+    int64_t hits = 0;
+    while (hits < max_blocks) {
+        const int32_t b = kv_.lookup_and_take(block_hash(r, hits));
+        if (b < 0) break;
+        r.blocks.push_back(b);
+        ++hits;
+    }
+    r.num_hashed_blocks = hits;
+    return hits * config_.block_size;
+}
+
+void Scheduler::preempt(int64_t index, double now_s) {
+    RequestState& r = requests_[index];
+    std::vector<int32_t> tail_first(r.blocks.rbegin(), r.blocks.rend());
+    kv_.release(tail_first);
+    r.blocks.clear();
+    r.num_computed = 0;
+    r.num_hashed_blocks = 0;
+    r.status = RequestStatus::WAITING;
+    ++r.preemptions;
+    waiting_.push_front(index);
+    if (observer_) observer_->on_preempted(r, now_s);
+}
+
+StepPlan Scheduler::schedule(double now_s) {
+    StepPlan plan;
+    int64_t budget = config_.max_num_batched_tokens;
+    blocker_.clear();
+
+    // 1. Running requests, oldest first.
+    for (size_t i = 0; i < running_.size() && budget > 0;) {
+        const int64_t index = running_[i];
+        RequestState& r = requests_[index];
+        int64_t want = r.num_tokens() - r.num_computed;
+        if (!config_.chunked_prefill && want > budget) {
+            ++i;  // without chunking a prompt waits for a step with room for all of it
+            continue;
+        }
+        want = std::min(want, budget);
+        bool self_preempted = false;
+        int64_t need = blocks_needed(r.num_computed + want) - static_cast<int64_t>(r.blocks.size());
+        while (need > kv_.num_free()) {
+            const int64_t victim = running_.back();
+            running_.pop_back();
+            preempt(victim, now_s);
+            ++plan.preempted;
+            if (victim == index) {
+                self_preempted = true;
+                break;
+            }
+        }
+        if (self_preempted) break;
+        if (need > 0) kv_.allocate(need, r.blocks);
+        plan.seqs.push_back({index, want, r.num_computed});
+        plan.tokens += want;
+        if (want == 1 && r.num_computed >= r.req.prompt_tokens) ++plan.decodes;
+        else plan.prefill_tokens += want;
+        budget -= want;
+        ++i;
+    }
+
+    // 2. Waiting requests, unless this step preempted (vLLM admits nothing new then).
+    if (plan.preempted == 0 && policy_->may_admit(static_cast<int64_t>(running_.size()))) {
+        while (!waiting_.empty()) {
+            if (budget <= 0 && !policy_->fills_batch()) {
+                blocker_ = "budget";
+                break;
+            }
+            if (static_cast<int64_t>(running_.size()) >= config_.max_num_seqs) {
+                blocker_ = "seqs";
+                break;
+            }
+            const int64_t index = waiting_.front();
+            RequestState& r = requests_[index];
+            int64_t hit_tokens = 0;
+            if (config_.prefix_caching && r.blocks.empty()) hit_tokens = take_prefix_hits(r);
+            const int64_t computed = hit_tokens;
+            int64_t want = r.num_tokens() - computed;
+            if (!config_.chunked_prefill && want > budget) {
+                kv_.release(std::vector<int32_t>(r.blocks.rbegin(), r.blocks.rend()));
+                r.blocks.clear();
+                blocker_ = "budget";
+                break;
+            }
+            want = std::min(want, budget);
+            const int64_t need = blocks_needed(computed + want) - static_cast<int64_t>(r.blocks.size());
+            if (need > kv_.num_free()) {
+                kv_.release(std::vector<int32_t>(r.blocks.rbegin(), r.blocks.rend()));
+                r.blocks.clear();
+                r.num_hashed_blocks = 0;
+                blocker_ = "kv";
+                break;
+            }
+            if (need > 0) kv_.allocate(need, r.blocks);
+            waiting_.pop_front();
+            r.num_computed = computed;
+            r.prefix_hit_tokens += hit_tokens;
+            r.status = RequestStatus::RUNNING;
+            running_.push_back(index);
+            if (!r.scheduled_once) {
+                r.scheduled_once = true;
+                if (observer_) observer_->on_first_scheduled(r, now_s);
+            }
+            if (want == 0) continue;  // admitted to a static batch; its prefill starts in a later step
+            plan.seqs.push_back({index, want, computed});
+            plan.tokens += want;
+            plan.prefill_tokens += want;
+            budget -= want;
+        }
+    } else if (!waiting_.empty()) {
+        blocker_ = plan.preempted > 0 ? "kv" : "policy";
+    }
+    return plan;
+}
+
+void Scheduler::complete(const StepPlan& plan, double now_s) {
+    bool any_finished = false;
+    for (const ScheduledSeq& s : plan.seqs) {
+        RequestState& r = requests_[s.request];
+        if (r.status != RequestStatus::RUNNING) continue;  // cannot happen: preemption precedes planning
+        r.num_computed += s.new_tokens;
+        if (config_.prefix_caching) {
+            const int64_t full = std::min<int64_t>(r.num_computed / config_.block_size, r.blocks.size());
+            for (int64_t b = r.num_hashed_blocks; b < full; ++b) kv_.register_full(r.blocks[b], block_hash(r, b));
+            r.num_hashed_blocks = std::max(r.num_hashed_blocks, full);
+        }
+        if (r.num_computed < r.num_tokens()) continue;  // a prefill chunk that did not reach the end
+        if (r.req.output_tokens == 0) {
+            finish(s.request, now_s);
+            any_finished = true;
+            continue;
+        }
+        ++r.num_generated;
+        if (observer_) observer_->on_token(r, now_s);
+        if (r.num_generated >= r.req.output_tokens) {
+            finish(s.request, now_s);
+            any_finished = true;
+        }
+    }
+    if (any_finished) {
+        running_.erase(std::remove_if(running_.begin(), running_.end(),
+                                      [&](int64_t i) { return requests_[i].status == RequestStatus::FINISHED; }),
+                       running_.end());
+    }
+}
+
+void Scheduler::finish(int64_t index, double now_s) {
+    RequestState& r = requests_[index];
+    r.status = RequestStatus::FINISHED;
+    kv_.release(std::vector<int32_t>(r.blocks.rbegin(), r.blocks.rend()));
+    r.blocks.clear();
+    r.blocks.shrink_to_fit();
+    if (observer_) observer_->on_finished(r, now_s);
+}
+
+}  // namespace headroom

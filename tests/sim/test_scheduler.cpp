@@ -1,0 +1,230 @@
+// The scheduler driven step by step: token budget, block accounting, preemption order, prefix hits,
+// chunked vs unchunked prefill, static batching and rejection. Expected values are worked out by hand.
+#include <gtest/gtest.h>
+
+#include "headroom/sim/scheduler.hpp"
+
+using namespace headroom;
+
+namespace {
+
+SchedulerConfig config(int64_t blocks, int64_t budget = 8192, int64_t block_size = 16) {
+    SchedulerConfig c;
+    c.num_blocks = blocks;
+    c.block_size = block_size;
+    c.max_num_batched_tokens = budget;
+    c.max_model_len = 100'000;
+    return c;
+}
+
+Request req(int64_t id, int64_t prompt, int64_t output, uint64_t content = 0) {
+    Request r;
+    r.id = id;
+    r.prompt_tokens = prompt;
+    r.output_tokens = output;
+    r.content_id = content;
+    return r;
+}
+
+struct Recorder : SchedulerObserver {
+    std::vector<int64_t> preempted, finished, tokens;
+    void on_preempted(const RequestState& r, double) override { preempted.push_back(r.req.id); }
+    void on_finished(const RequestState& r, double) override { finished.push_back(r.req.id); }
+    void on_token(const RequestState& r, double) override { tokens.push_back(r.req.id); }
+};
+
+// Runs to completion; returns the number of steps and checks invariants at every step.
+int64_t drain(Scheduler& s, int64_t* tokens_processed = nullptr) {
+    int64_t steps = 0, processed = 0;
+    double t = 0;
+    while (s.has_work()) {
+        const StepPlan p = s.schedule(t);
+        EXPECT_LE(p.tokens, s.config().max_num_batched_tokens);
+        EXPECT_LE(static_cast<int64_t>(p.seqs.size()), s.config().max_num_seqs);
+        EXPECT_LE(s.kv().num_used(), s.kv().num_blocks());
+        EXPECT_GE(s.kv().num_free(), 0);
+        processed += p.tokens;
+        t += 0.01;
+        s.complete(p, t);
+        if (++steps > 100'000) {
+            ADD_FAILURE() << "no progress";
+            break;
+        }
+    }
+    if (tokens_processed) *tokens_processed = processed;
+    return steps;
+}
+
+}  // namespace
+
+TEST(Scheduler, TokenBudgetAndChunkedPrefill) {
+    // Budget 128, prompts of 100: step 1 = all of A (100) + 28 of B; step 2 = A decode (1) + B's
+    // remaining 72 + 55 of C (1 + 72 + 55 = 128).
+    Scheduler s(config(1000, 128));
+    for (int i = 0; i < 3; ++i) s.add_request(req(i, 100, 5), 0);
+    StepPlan p1 = s.schedule(0);
+    ASSERT_EQ(p1.seqs.size(), 2u);
+    EXPECT_EQ(p1.seqs[0].new_tokens, 100);
+    EXPECT_EQ(p1.seqs[1].new_tokens, 28);
+    EXPECT_EQ(p1.tokens, 128);
+    s.complete(p1, 1);
+    StepPlan p2 = s.schedule(1);
+    ASSERT_EQ(p2.seqs.size(), 3u);
+    EXPECT_EQ(p2.seqs[0].new_tokens, 1);   // A decodes
+    EXPECT_EQ(p2.seqs[0].context, 100);
+    EXPECT_EQ(p2.seqs[1].new_tokens, 72);  // B finishes its prompt
+    EXPECT_EQ(p2.seqs[1].context, 28);
+    EXPECT_EQ(p2.seqs[2].new_tokens, 55);  // C starts
+    EXPECT_EQ(p2.decodes, 1);
+    s.complete(p2, 2);
+    drain(s);
+}
+
+TEST(Scheduler, BlocksNeverOverCapacityAndAllFreedAtTheEnd) {
+    // 40 requests of 150 + 60 tokens on 64 blocks of 16: forces preemptions, must still finish all.
+    Recorder rec;
+    Scheduler s(config(64, 512), &rec);
+    for (int i = 0; i < 40; ++i) s.add_request(req(i, 150, 60), 0);
+    drain(s);
+    EXPECT_EQ(rec.finished.size(), 40u);
+    EXPECT_EQ(s.kv().num_free(), 64);
+    EXPECT_GT(rec.preempted.size(), 0u);
+    for (int64_t i = 0; i < s.num_requests(); ++i) {
+        EXPECT_EQ(s.request(i).num_generated, 60);
+        EXPECT_TRUE(s.request(i).blocks.empty());
+    }
+}
+
+TEST(Scheduler, PreemptsTheNewestRunningRequest) {
+    // 8 blocks of 4 tokens. A, B, C each prompt 8 (2 blocks), running: 6 blocks used.
+    // Each decodes; at 12 tokens computed... A reaches 9 tokens at its first decode and needs a 3rd block
+    // (7 used), then B needs its 3rd (8 used), then C needs a 3rd: none left -> C, the newest, is preempted.
+    Recorder rec;
+    SchedulerConfig c = config(8, 64, 4);
+    Scheduler s(c, &rec);
+    s.add_request(req(0, 8, 20), 0);
+    s.add_request(req(1, 8, 20), 0);
+    s.add_request(req(2, 8, 20), 0);
+    s.complete(s.schedule(0), 0);  // prefill all three: 2 blocks each, first token each
+    EXPECT_EQ(s.kv().num_used(), 6);
+    const StepPlan p = s.schedule(1);  // decodes need 9 tokens = 3 blocks each
+    ASSERT_EQ(rec.preempted.size(), 1u);
+    EXPECT_EQ(rec.preempted[0], 2);
+    EXPECT_EQ(p.preempted, 1);
+    EXPECT_EQ(p.seqs.size(), 2u);
+    EXPECT_EQ(s.num_waiting(), 1);
+    EXPECT_EQ(s.request(2).num_computed, 0);  // recompute from scratch
+    EXPECT_EQ(s.request(2).num_generated, 1);  // its generated token is kept and recomputed as prompt
+    s.complete(p, 1);
+    drain(s);
+    EXPECT_EQ(rec.finished.size(), 3u);
+}
+
+TEST(Scheduler, PrefixHitsOnAGrowingConversation) {
+    // Turn 1: prompt 100, output 20, content 7 -> 120 tokens; 7 full blocks of 16 (112 tokens) get hashed.
+    // Turn 2: prompt 150 (the 120 tokens of turn 1 + 30 new), same content: the first 7 blocks hit,
+    // 112 tokens are not recomputed, its first step computes 150 - 112 = 38 tokens.
+    SchedulerConfig c = config(100);
+    c.prefix_caching = true;
+    Scheduler s(c);
+    s.add_request(req(1, 100, 20, 7), 0);
+    drain(s);
+    const int64_t t2 = s.add_request(req(2, 150, 5, 7), 10);
+    const StepPlan p = s.schedule(10);
+    ASSERT_EQ(p.seqs.size(), 1u);
+    EXPECT_EQ(p.seqs[0].new_tokens, 38);
+    EXPECT_EQ(p.seqs[0].context, 112);
+    EXPECT_EQ(s.request(t2).prefix_hit_tokens, 112);
+    s.complete(p, 11);
+    drain(s);
+    // A request with other content hits nothing.
+    const int64_t t3 = s.add_request(req(3, 150, 5, 8), 20);
+    EXPECT_EQ(s.schedule(20).seqs[0].new_tokens, 150);
+    EXPECT_EQ(s.request(t3).prefix_hit_tokens, 0);
+}
+
+TEST(Scheduler, PrefixHitNeverCoversTheLastToken) {
+    // Same 64-token prompt twice: 4 full blocks, but the block holding the last token is recomputed
+    // ((64 - 1) / 16 = 3 blocks hit = 48 tokens), so the model has a token to sample from.
+    SchedulerConfig c = config(100);
+    c.prefix_caching = true;
+    Scheduler s(c);
+    s.add_request(req(1, 64, 1, 9), 0);
+    drain(s);
+    s.add_request(req(2, 64, 1, 9), 1);
+    const StepPlan p = s.schedule(1);
+    EXPECT_EQ(p.seqs[0].context, 48);
+    EXPECT_EQ(p.seqs[0].new_tokens, 16);
+}
+
+TEST(Scheduler, ChunkedAndUnchunkedPrefillComputeTheSameTokens) {
+    // Without preemption every request computes prompt + output - 1 tokens (the last sampled token is never
+    // fed back): 20 x (300 + 40 - 1) = 6,780 tokens, chunked or not, and emits 20 x 40 tokens.
+    for (bool chunked : {true, false}) {
+        SchedulerConfig c = config(10'000, 512);
+        c.chunked_prefill = chunked;
+        c.max_model_len = 512;
+        Recorder rec;
+        Scheduler s(c, &rec);
+        for (int i = 0; i < 20; ++i) s.add_request(req(i, 300, 40), 0);
+        int64_t processed = 0;
+        drain(s, &processed);
+        EXPECT_EQ(processed, 6'780) << "chunked=" << chunked;
+        EXPECT_EQ(rec.tokens.size(), 800u);
+    }
+}
+
+TEST(Scheduler, StaticBatchingWaitsForTheWholeBatch) {
+    // max_num_seqs 2, static: C is admitted only after A and B have both finished.
+    SchedulerConfig c = config(1000, 1000);
+    c.max_num_seqs = 2;
+    c.policy = "static";
+    Recorder rec;
+    Scheduler s(c, &rec);
+    s.add_request(req(0, 10, 2), 0);
+    s.add_request(req(1, 10, 8), 0);
+    s.add_request(req(2, 10, 2), 0);
+    int64_t step = 0;
+    while (s.has_work()) {
+        const StepPlan p = s.schedule(step);
+        for (const auto& q : p.seqs) {
+            if (q.request == 2) {
+                EXPECT_EQ(rec.finished.size(), 2u) << "C ran before the batch ended";
+            }
+        }
+        s.complete(p, ++step);
+    }
+    EXPECT_EQ(rec.finished, (std::vector<int64_t>{0, 1, 2}));
+    EXPECT_THROW(make_admission_policy("fifo-ish"), std::invalid_argument);
+}
+
+TEST(Scheduler, RejectsWhatCouldNeverBeServed) {
+    SchedulerConfig c = config(10);  // 160 tokens of KV
+    c.max_model_len = 1000;
+    Scheduler s(c);
+    const int64_t a = s.add_request(req(0, 990, 20), 0);
+    const int64_t b = s.add_request(req(1, 200, 10), 0);
+    EXPECT_EQ(s.request(a).status, RequestStatus::REJECTED);
+    EXPECT_NE(s.request(a).reject_reason.find("max_model_len"), std::string::npos);
+    EXPECT_EQ(s.request(b).status, RequestStatus::REJECTED);
+    EXPECT_NE(s.request(b).reject_reason.find("KV blocks"), std::string::npos);
+    EXPECT_FALSE(s.has_work());
+}
+
+TEST(KvBlockManager, LruEvictionOfCachedFreeBlocks) {
+    KvBlockManager kv(3, 16, true);
+    std::vector<int32_t> a, b;
+    ASSERT_TRUE(kv.allocate(2, a));
+    kv.register_full(a[0], 111);
+    kv.register_full(a[1], 222);
+    kv.release({a[1], a[0]});  // tail first: 222's block is evicted before 111's
+    EXPECT_EQ(kv.num_free(), 3);
+    ASSERT_TRUE(kv.allocate(2, b));  // the never-used block, then 222's
+    EXPECT_FALSE(kv.cached(222));
+    EXPECT_TRUE(kv.cached(111));
+    EXPECT_EQ(kv.lookup_and_take(111), a[0]);
+    EXPECT_EQ(kv.num_free(), 0);
+    std::vector<int32_t> c;
+    EXPECT_FALSE(kv.allocate(1, c));
+    EXPECT_EQ(kv.evictions(), 1);
+}
