@@ -11,7 +11,10 @@
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/kv_planner.hpp"
 #include "headroom/sim/version.hpp"
+#include "headroom/sim/engine.hpp"
+#include "headroom/sim/scenario.hpp"
 #include "output.hpp"
+#include "sim_output.hpp"
 
 namespace hc = headroom::cli;
 using namespace headroom;
@@ -178,6 +181,34 @@ int run_cost(CostOptions& o) {
     return 0;
 }
 
+struct SimulateOptions {
+    std::string scenario;
+    std::vector<std::string> set;
+    std::optional<int64_t> seed;
+    bool json = false;
+    std::string requests_csv, trace_json;
+};
+
+int run_simulate(SimulateOptions& o) {
+    Scenario sc = load_scenario(o.scenario, o.set);
+    if (o.seed) {
+        if (*o.seed < 0) throw UsageError(fmt::format("--seed: must be >= 0, got {}", *o.seed));
+        sc.seed = static_cast<uint64_t>(*o.seed);
+    }
+    (void)scenario_kv_plan(sc);  // a deployment that does not fit is an input error, found before forking
+    SimulationOptions opts;
+    opts.keep_all_steps = !o.trace_json.empty();
+    const SimulationResult r = simulate(sc, opts);
+    if (!o.requests_csv.empty()) hc::write_requests_csv(o.requests_csv, r);
+    if (!o.trace_json.empty()) hc::write_chrome_trace(o.trace_json, sc, r);
+    if (o.json) {
+        fmt::print("{}\n", hc::simulation_json(sc, r));
+    } else {
+        hc::print_simulation(sc, r);
+    }
+    return 0;
+}
+
 std::vector<GpuProfile> all_gpus() {
     std::vector<GpuProfile> gpus;
     for (const auto& n : shipped_gpu_names()) gpus.push_back(load_gpu(n));
@@ -267,6 +298,19 @@ int run(int argc, char** argv) {
     cost->add_flag("--json", co.json, "Print one JSON object instead of the table");
     cost->callback([&] { action = [&] { return run_cost(co); }; });
 
+    // simulate
+    SimulateOptions so;
+    auto* simc = app.add_subcommand("simulate", "Simulate a serving scenario (YAML) on SimGrid: per-request TTFT, TPOT, "
+                                                "ITL, E2E, throughput, goodput, $/MTok.");
+    simc->add_option("scenario", so.scenario, "scenario YAML file (see examples/)")->required();
+    simc->add_option("--set", so.set, "override a scenario field, e.g. scheduler.max_num_batched_tokens=2048")
+        ->take_all();
+    simc->add_option("--seed", so.seed, "override the scenario's seed");
+    simc->add_flag("--json", so.json, "Print one JSON line (schema headroom.simulate/1) instead of the table");
+    simc->add_option("--requests", so.requests_csv, "write one CSV row per request to this file");
+    simc->add_option("--trace", so.trace_json, "write a Chrome/Perfetto timeline of steps and requests to this file");
+    simc->callback([&] { action = [&] { return run_simulate(so); }; });
+
     // gpus
     bool gpus_json = false, gpus_fields = false;
     auto* gpus = app.add_subcommand("gpus", "List the shipped GPU profiles.");
@@ -333,7 +377,7 @@ int run(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         std::string what = e.what();
-        if (what.find("subcommand") != std::string::npos) what += " (card, kv, cost, gpus, gpu, models; see --help)";
+        if (what.find("subcommand") != std::string::npos) what += " (card, kv, cost, simulate, gpus, gpu, models; see --help)";
         fmt::print(stderr, "error: {}\n", what);
         return EXIT_BAD_INPUT;
     }
@@ -353,6 +397,12 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "error: {}\n", e.what());
     } catch (const UsageError& e) {
         fmt::print(stderr, "error: {}\n", e.what());
+    } catch (const ScenarioError& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+    } catch (const std::exception& e) {
+        // not an input error: a bug or a failed system call
+        fmt::print(stderr, "headroom: internal error: {}\n", e.what());
+        return 1;
     }
     return EXIT_BAD_INPUT;
 }

@@ -1,0 +1,199 @@
+// Output of `headroom simulate`: the summary table, the JSON line (schema in docs/simulate-json.md), the
+// per-request CSV and the Chrome/Perfetto timeline.
+#include <fmt/format.h>
+#include <fmt/os.h>
+
+#include <nlohmann/json.hpp>
+
+#include "headroom/sim/version.hpp"
+#include "output.hpp"
+#include "sim_output.hpp"
+
+namespace headroom::cli {
+
+using json = nlohmann::ordered_json;
+
+namespace {
+
+std::string describe_workload(const Scenario& sc) {
+    const WorkloadSpec& w = sc.workload;
+    std::string arrival;
+    if (w.arrival == "closed_loop") arrival = fmt::format("closed loop, {} users", w.users);
+    else if (w.arrival == "trace") arrival = fmt::format("trace replay ({} rows, time x{:g})", w.trace.size(), w.trace_time_scale);
+    else if (w.arrival == "batch") arrival = fmt::format("batch of {} at t=0", w.max_sessions);
+    else arrival = make_arrival_process(w.arrival, w.rate, w.cv)->describe() + (w.shape == Shape::CHAT || w.shape == Shape::AGENT ? " sessions" : "");
+    std::string stop;
+    if (w.duration_s > 0) stop += fmt::format(", arrivals for {:g} s", w.duration_s);
+    if (w.max_sessions > 0 && w.arrival != "batch") stop += fmt::format(", at most {} arrivals", w.max_sessions);
+    return fmt::format("{}, {}{}", shape_name(w.shape), arrival, stop);
+}
+
+json percentiles_json(const Percentiles& p) {
+    return {{"mean", p.mean}, {"p50", p.p50}, {"p90", p.p90}, {"p95", p.p95}, {"p99", p.p99}, {"max", p.max}, {"n", p.n}};
+}
+
+void latency_row(const char* name, const Percentiles& p, const char* unit, double scale) {
+    fmt::print("  {:<8} {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f}  {}\n", name, p.mean * scale, p.p50 * scale,
+               p.p90 * scale, p.p95 * scale, p.p99 * scale, p.max * scale, unit);
+}
+
+}  // namespace
+
+void print_simulation(const Scenario& sc, const SimulationResult& r) {
+    const Summary& s = r.summary;
+    fmt::print("Simulation: {} ({})\n", sc.name, sc.file.empty() ? "built-in" : sc.file);
+    fmt::print("  {} on {} x {} (TP {}), weights {}, KV {}, seed {}; headroom {} ({})\n", sc.model.name, sc.replicas,
+               sc.gpu.display_name, sc.tp, dtype_name(sc.weight_dtype), dtype_name(sc.kv_dtype), sc.seed, version(),
+               git_commit());
+    fmt::print("  workload: {}\n", describe_workload(sc));
+    fmt::print("  engine: {} batching, budget {} tokens, max {} seqs, chunked prefill {}, prefix caching {}; "
+               "{} KV blocks of {} tokens per replica ({} tokens)\n\n",
+               sc.policy, sc.max_num_batched_tokens, sc.max_num_seqs, sc.chunked_prefill ? "on" : "off",
+               sc.prefix_caching ? "on" : "off", group(r.plan.num_blocks), sc.block_size,
+               group(r.plan.num_blocks * sc.block_size));
+
+    fmt::print("  requests: {} completed, {} rejected, of {} over {:.1f} s\n\n", group(s.completed), group(s.rejected),
+               group(s.requests), s.duration_s);
+    fmt::print("  {:<8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "", "mean", "p50", "p90", "p95", "p99", "max");
+    latency_row("TTFT", s.ttft_s, "s", 1);
+    latency_row("TPOT", s.tpot_s, "ms", 1e3);
+    latency_row("ITL", s.itl_s, "ms", 1e3);
+    latency_row("E2E", s.e2e_s, "s", 1);
+    latency_row("queue", s.queue_s, "s", 1);
+    fmt::print("\n");
+    auto row = [](const char* label, const std::string& v) { fmt::print("  {:<18} {}\n", label, v); };
+    row("throughput", fmt::format("{:.2f} req/s, {:.0f} output tok/s, {:.0f} input tok/s", s.request_throughput,
+                                  s.output_throughput, s.input_throughput));
+    row("per GPU", fmt::format("{:.0f} output tok/s on each of {} GPUs", s.output_tokens_per_s_per_gpu, s.gpus));
+    if (!sc.slos.empty()) {
+        std::string slos;
+        for (const SloResult& x : s.slos) {
+            const bool ms = x.metric == "tpot" || x.metric == "itl";
+            const char* unit = ms ? "ms" : "s";
+            slos += fmt::format("{}{} p{:g} {:.3g} {} {} SLO {:.3g} {}", slos.empty() ? "" : "; ", x.metric,
+                                x.percentile, x.value_s * (ms ? 1e3 : 1), unit, x.met ? "<=" : ">",
+                                x.threshold_s * (ms ? 1e3 : 1), unit);
+        }
+        row("SLOs", fmt::format("{} -- {}", s.slos_met ? "met" : "MISSED", slos));
+        row("goodput", fmt::format("{:.2f} req/s ({:.1f}% of requests meet every SLO)", s.goodput_rps,
+                                   100 * s.goodput_fraction));
+    }
+    row("cost", fmt::format("${:.3f} per million output tokens at ${:.2f}/GPU-hour ({:.3f} GPU-hours)", s.usd_per_mtok,
+                            sc.gpu.price_usd_per_gpu_hour.value, s.gpu_hours));
+    row("KV cache", fmt::format("{:.1f}% used on average, {:.1f}% at peak; {} preemptions; {} prompt tokens from the "
+                                "prefix cache",
+                                100 * s.kv_util_mean, 100 * s.kv_util_peak, group(s.preemptions),
+                                group(s.prefix_hit_tokens)));
+    row("batch", fmt::format("{:.1f} sequences per step on average, {:.0f} at peak; GPU busy {:.1f}% of the time",
+                             s.running_mean, s.running_peak, 100 * s.busy_fraction));
+    row("simulated", fmt::format("{:.0f} s in {:.2f} s of wall time ({:.0f}x real time), {} engine steps",
+                                 r.simulated_s, r.wall_s, r.wall_s > 0 ? r.simulated_s / r.wall_s : 0.0, group(s.steps)));
+}
+
+std::string simulation_json(const Scenario& sc, const SimulationResult& r) {
+    const Summary& s = r.summary;
+    json j;
+    j["schema"] = "headroom.simulate/1";
+    j["scenario"] = sc.name;
+    j["file"] = sc.file;
+    j["model"] = sc.model.name;
+    j["gpu"] = sc.gpu.name;
+    j["tp"] = sc.tp;
+    j["replicas"] = sc.replicas;
+    j["weights_dtype"] = std::string(dtype_name(sc.weight_dtype));
+    j["kv_dtype"] = std::string(dtype_name(sc.kv_dtype));
+    j["seed"] = sc.seed;
+    j["headroom_version"] = std::string(version());
+    j["git_commit"] = std::string(git_commit());
+    j["requests"] = s.requests;
+    j["completed"] = s.completed;
+    j["rejected"] = s.rejected;
+    j["duration_s"] = s.duration_s;
+    j["ttft_s"] = percentiles_json(s.ttft_s);
+    j["tpot_s"] = percentiles_json(s.tpot_s);
+    j["itl_s"] = percentiles_json(s.itl_s);
+    j["e2e_s"] = percentiles_json(s.e2e_s);
+    j["queue_s"] = percentiles_json(s.queue_s);
+    j["request_throughput"] = s.request_throughput;
+    j["output_throughput"] = s.output_throughput;
+    j["input_throughput"] = s.input_throughput;
+    j["output_tokens_per_s_per_gpu"] = s.output_tokens_per_s_per_gpu;
+    j["input_tokens"] = s.input_tokens;
+    j["output_tokens"] = s.output_tokens;
+    j["goodput_rps"] = s.goodput_rps;
+    j["goodput_fraction"] = s.goodput_fraction;
+    j["slos"] = json::array();
+    for (const SloResult& x : s.slos) {
+        j["slos"].push_back({{"metric", x.metric}, {"percentile", x.percentile}, {"threshold_s", x.threshold_s},
+                             {"value_s", x.value_s}, {"met", x.met}});
+    }
+    j["slos_met"] = s.slos_met;
+    j["gpus"] = s.gpus;
+    j["gpu_hours"] = s.gpu_hours;
+    j["cost_usd"] = s.cost_usd;
+    j["usd_per_mtok"] = s.usd_per_mtok;
+    j["kv_util_mean"] = s.kv_util_mean;
+    j["kv_util_peak"] = s.kv_util_peak;
+    j["running_mean"] = s.running_mean;
+    j["running_peak"] = s.running_peak;
+    j["busy_fraction"] = s.busy_fraction;
+    j["preemptions"] = s.preemptions;
+    j["prefix_hit_tokens"] = s.prefix_hit_tokens;
+    j["steps"] = s.steps;
+    j["kv_blocks"] = r.plan.num_blocks;
+    j["simulated_s"] = r.simulated_s;
+    return j.dump();
+}
+
+void write_requests_csv(const std::string& path, const SimulationResult& r) {
+    auto out = fmt::output_file(path);
+    out.print("id,session,turn,replica,arrival_s,queue_s,ttft_s,tpot_s,e2e_s,prompt_tokens,output_tokens,generated,"
+              "preemptions,prefix_hit_tokens,max_itl_s,rejected,reject_reason\n");
+    for (const RequestRecord& q : r.requests) {
+        if (q.rejected) {
+            out.print("{},{},{},{},{:.6f},,,,,{},{},0,0,0,,1,\"{}\"\n", q.id, q.session, q.turn, q.replica, q.arrival_s,
+                      q.prompt_tokens, q.output_tokens, q.reject_reason);
+            continue;
+        }
+        out.print("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{},{},{},{:.6f},0,\n", q.id, q.session, q.turn,
+                  q.replica, q.arrival_s, q.queue_s(), q.ttft_s(), q.tpot_s(), q.e2e_s(), q.prompt_tokens,
+                  q.output_tokens, q.generated, q.preemptions, q.prefix_hit_tokens, q.max_itl_s);
+    }
+}
+
+void write_chrome_trace(const std::string& path, const Scenario& sc, const SimulationResult& r) {
+    auto out = fmt::output_file(path);
+    out.print("{{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
+    bool first = true;
+    auto sep = [&] {
+        if (!first) out.print(",\n");
+        first = false;
+    };
+    for (int64_t i = 0; i < sc.replicas; ++i) {
+        sep();
+        out.print(R"({{"name":"process_name","ph":"M","pid":{},"args":{{"name":"replica {} engine steps"}}}})", i, i);
+        sep();
+        out.print(R"({{"name":"process_name","ph":"M","pid":{},"args":{{"name":"replica {} requests"}}}})", 1000 + i, i);
+    }
+    for (const StepSample& st : r.timeseries) {
+        sep();
+        out.print(R"({{"name":"step","ph":"X","pid":{},"tid":0,"ts":{:.3f},"dur":{:.3f},"args":{{"tokens":{},)"
+                  R"("prefill_tokens":{},"decodes":{},"running":{},"waiting":{},"kv_used":{:.4f},"preempted":{}}}}})",
+                  st.replica, st.t_s * 1e6, st.dt_s * 1e6, st.tokens, st.prefill_tokens, st.decodes, st.running,
+                  st.waiting, st.kv_used, st.preempted);
+    }
+    for (const RequestRecord& q : r.requests) {
+        if (q.rejected || !q.completed()) continue;
+        const int pid = 1000 + std::max<int32_t>(0, q.replica);
+        sep();
+        out.print(R"({{"name":"request {}","cat":"request","ph":"b","id":{},"pid":{},"tid":0,"ts":{:.3f},)"
+                  R"("args":{{"prompt_tokens":{},"output_tokens":{},"ttft_s":{:.6f}}}}})",
+                  q.id, q.id, pid, q.arrival_s * 1e6, q.prompt_tokens, q.generated, q.ttft_s());
+        sep();
+        out.print(R"({{"name":"request {}","cat":"request","ph":"e","id":{},"pid":{},"tid":0,"ts":{:.3f}}})", q.id,
+                  q.id, pid, q.finish_s * 1e6);
+    }
+    out.print("\n]}}\n");
+}
+
+}  // namespace headroom::cli

@@ -1,0 +1,51 @@
+// The discrete-event serving simulation on SimGrid S4U. Actors:
+// - workload sources on a front-end host: one for the open-loop (or trace, or batch) arrival stream, one
+//   per multi-turn session, one per closed-loop user;
+// - a router actor (round_robin or least_outstanding) that receives arrivals through a mailbox;
+// - one engine actor per replica, on its own host: the scheduler plans a step, the cost model gives its
+//   duration, the actor sleep_for()s it, the scheduler completes the step and emits tokens.
+// SimGrid's Engine is a process singleton whose clock never resets, so every simulation runs in a child
+// process (fork) and sends its result back through a pipe; the calling process never simulates.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "headroom/sim/kv_planner.hpp"
+#include "headroom/sim/metrics.hpp"
+#include "headroom/sim/scenario.hpp"
+
+namespace headroom {
+
+struct SimulationOptions {
+    bool keep_all_steps = false;       // every engine step in the result (for --trace); else a sample
+    int64_t timeseries_points = 2000;  // per replica, when not keeping all steps
+};
+
+struct SimulationResult {
+    std::string scenario;
+    Summary summary;
+    KvPlan plan;
+    std::vector<RequestRecord> requests;
+    std::vector<StepSample> timeseries;
+    double simulated_s = 0.0;  // simulated clock at the end
+    double wall_s = 0.0;       // wall time of the simulation itself, in the child
+};
+
+// The KV plan a scenario runs with; throws PlanError with the reason in numbers when it does not fit.
+KvPlan scenario_kv_plan(const Scenario& sc);
+
+// Runs in a forked child process; safe to call any number of times from one process.
+SimulationResult simulate(const Scenario& sc, const SimulationOptions& options = {});
+// Runs several simulations in parallel child processes, at most `jobs` at a time; results in input order.
+std::vector<SimulationResult> simulate_many(const std::vector<Scenario>& scenarios, const SimulationOptions& options,
+                                            int jobs);
+
+// Runs in this process: at most once per process (SimGrid's clock never resets). Used by the children.
+SimulationResult simulate_in_this_process(const Scenario& sc, const SimulationOptions& options);
+
+// Bytes of a result, for the pipe between child and parent.
+std::string serialize_result(const SimulationResult& r);
+SimulationResult deserialize_result(const std::string& bytes);
+
+}  // namespace headroom

@@ -1,0 +1,117 @@
+// Per-request records and run aggregates, with the definitions of `vllm bench serve`:
+//   TTFT = first token - arrival; TPOT = (E2E - TTFT) / (output tokens - 1); ITL = each gap between two
+//   consecutive tokens of a request (percentiles over all gaps); E2E = last token - arrival;
+//   queue = first scheduled - arrival. Throughputs divide by the run's duration (first arrival to last
+//   completion). Goodput counts only requests that meet every SLO threshold.
+// Collected by an observer of the scheduler; nothing here knows about SimGrid.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "headroom/sim/scenario.hpp"
+#include "headroom/sim/scheduler.hpp"
+
+namespace headroom {
+
+struct RequestRecord {
+    int64_t id = 0;
+    int64_t session = 0;
+    int64_t turn = 0;
+    int32_t replica = -1;
+    double arrival_s = 0.0;
+    double scheduled_s = -1.0;    // first time it was scheduled
+    double first_token_s = -1.0;
+    double last_token_s = -1.0;
+    double finish_s = -1.0;
+    int64_t prompt_tokens = 0;
+    int64_t output_tokens = 0;  // asked for
+    int64_t generated = 0;
+    int64_t preemptions = 0;
+    int64_t prefix_hit_tokens = 0;
+    double max_itl_s = 0.0;
+    bool rejected = false;
+    std::string reject_reason;
+
+    bool completed() const { return finish_s >= 0.0 && !rejected; }
+    double queue_s() const { return scheduled_s - arrival_s; }
+    double ttft_s() const { return (first_token_s >= 0 ? first_token_s : finish_s) - arrival_s; }
+    double e2e_s() const { return finish_s - arrival_s; }
+    double tpot_s() const { return generated > 1 ? (last_token_s - first_token_s) / static_cast<double>(generated - 1) : 0.0; }
+};
+
+// One engine step of one replica.
+struct StepSample {
+    double t_s = 0.0;   // start
+    double dt_s = 0.0;  // duration
+    int32_t replica = 0;
+    int32_t running = 0;
+    int32_t waiting = 0;
+    int32_t decodes = 0;
+    int64_t tokens = 0;
+    int64_t prefill_tokens = 0;
+    float kv_used = 0.0f;  // fraction of blocks in use at the start of the step
+    int32_t preempted = 0;
+};
+
+struct Percentiles {
+    int64_t n = 0;
+    double mean = 0, p50 = 0, p90 = 0, p95 = 0, p99 = 0, max = 0;
+    double at(double pct) const;  // p50/p90/p95/p99 exactly; others interpolated between them
+};
+// Linear interpolation between closest ranks (numpy's default), as vLLM's benchmark computes them.
+Percentiles percentiles(std::vector<double> v);
+double percentile(const std::vector<double>& sorted, double pct);
+
+struct SloResult {
+    std::string metric;
+    double percentile = 0;
+    double threshold_s = 0;
+    double value_s = 0;
+    bool met = false;
+};
+
+struct Summary {
+    int64_t requests = 0, completed = 0, rejected = 0;
+    double duration_s = 0.0;
+    Percentiles ttft_s, tpot_s, itl_s, e2e_s, queue_s;
+    double request_throughput = 0, output_throughput = 0, input_throughput = 0;
+    double output_tokens_per_s_per_gpu = 0;
+    int64_t input_tokens = 0, output_tokens = 0;
+    double goodput_rps = 0, goodput_fraction = 0;
+    int64_t gpus = 0;
+    double gpu_hours = 0, cost_usd = 0, usd_per_mtok = 0;
+    double kv_util_mean = 0, kv_util_peak = 0;  // time-weighted over the run, all replicas
+    double running_mean = 0, running_peak = 0;  // sequences in a step, time-weighted
+    double busy_fraction = 0;                   // share of replica time spent in steps
+    int64_t steps = 0, preemptions = 0, prefix_hit_tokens = 0;
+    std::vector<SloResult> slos;
+    bool slos_met = true;
+};
+
+Summary summarize(const Scenario& sc, const std::vector<RequestRecord>& requests, const std::vector<float>& itls,
+                  const std::vector<StepSample>& steps);
+
+// The scheduler observer that fills RequestRecords (Request::id is the record's index).
+class MetricsCollector : public SchedulerObserver {
+public:
+    MetricsCollector(std::vector<RequestRecord>& records, std::vector<float>& itls, int32_t replica)
+        : records_(records), itls_(itls), replica_(replica) {}
+    // Called when a request finishes or is rejected (to wake whoever waits for it).
+    std::function<void(int64_t record)> on_done;
+
+    void on_first_scheduled(const RequestState& r, double now) override;
+    void on_token(const RequestState& r, double now) override;
+    void on_finished(const RequestState& r, double now) override;
+    void on_preempted(const RequestState& r, double now) override;
+    void on_rejected(const RequestState& r, double now) override;
+
+private:
+    std::vector<RequestRecord>& records_;
+    std::vector<float>& itls_;
+    int32_t replica_;
+};
+
+}  // namespace headroom

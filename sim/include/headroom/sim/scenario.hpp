@@ -1,0 +1,74 @@
+// A serving scenario: the model, the GPU, the serving configuration, the workload, the SLOs and the seed.
+// Loaded from YAML (examples/*.yaml); the one place scenario YAML is parsed.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "headroom/hardware/gpu_profile.hpp"
+#include "headroom/models/model_card.hpp"
+#include "headroom/sim/workload.hpp"
+
+namespace headroom {
+
+// An SLO on one per-request metric: ttft, tpot, itl (a request's worst gap) or e2e, in seconds, judged at
+// a percentile across requests. Goodput counts the requests that meet every threshold.
+struct SloTarget {
+    std::string metric;
+    double percentile = 95.0;
+    double threshold_s = 0.0;
+};
+
+struct Scenario {
+    std::string name;
+    std::string file;  // where it was read from ("" for a built-in)
+
+    std::string model_spec;
+    ModelCard model;
+    std::string gpu_spec;
+    GpuProfile gpu;
+    int64_t tp = 1;
+    int64_t replicas = 1;
+    std::string router = "round_robin";  // round_robin | least_outstanding
+    Dtype weight_dtype = Dtype::BF16;
+    Dtype kv_dtype = Dtype::BF16;
+
+    // Serving engine (vLLM names and defaults).
+    std::string policy = "continuous";
+    double gpu_memory_utilization = 0.9;
+    int64_t block_size = 16;
+    int64_t max_num_batched_tokens = 8192;
+    int64_t max_num_seqs = 256;
+    int64_t max_model_len = 0;  // 0: the model's max_position_embeddings
+    bool chunked_prefill = true;
+    bool prefix_caching = false;
+    bool cuda_graphs = true;
+    double step_overhead_s = 1.0e-3;
+    double reserve_bytes = -1.0;  // < 0: estimated by the KV planner
+
+    WorkloadSpec workload;
+    std::vector<SloTarget> slos;
+    uint64_t seed = 0;
+};
+
+class ScenarioError : public std::runtime_error {
+public:
+    ScenarioError(std::string file, std::string field, std::string reason);
+    const std::string& file() const { return file_; }
+    const std::string& field() const { return field_; }
+    const std::string& reason() const { return reason_; }
+
+private:
+    std::string file_, field_, reason_;
+};
+
+// Reads a scenario YAML; relative model, GPU and trace paths are taken from the file's directory.
+// `overrides` are "key.path=value" assignments applied to the YAML before it is read (e.g.
+// "scheduler.max_num_batched_tokens=2048", "gpu=h200", "workload.arrival.rate=4"), checked like the file.
+Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides = {});
+Scenario parse_scenario(const std::string& text, const std::string& file, const std::string& base_dir,
+                        const std::vector<std::string>& overrides = {});
+
+}  // namespace headroom

@@ -1,0 +1,125 @@
+// What arrives at the deployment: arrival processes, length distributions and workload shapes.
+// A workload is a stream of sessions; a session is one or more turns, each one request whose prompt is the
+// whole conversation so far (history + the turn's new tokens). Single-turn shapes are sessions of one turn.
+// - chat: multi-turn, a think time between turns, the prompt grows with the conversation;
+// - agent: short generations, a tool latency between turns, tool output appended to the prompt;
+// - batch: every request at t = 0;
+// - embedding: prefill only (no output tokens), for an encoder;
+// - rag: a retrieval latency before the request and retrieved context added to the prompt;
+// - single: one request per arrival.
+// Randomness: std::mt19937_64 (its sequence is fixed by the C++ standard) with explicit transforms, so the
+// same seed gives the same workload with any standard library.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace headroom {
+
+class Rng {
+public:
+    explicit Rng(uint64_t seed) : engine_(seed) {}
+    double uniform();                 // [0, 1)
+    double exponential(double rate);  // mean 1 / rate
+    double normal();                  // standard normal (Box-Muller)
+    double gamma(double shape);       // unit scale (Marsaglia-Tsang)
+    uint64_t next() { return engine_(); }
+
+private:
+    std::mt19937_64 engine_;
+    bool has_spare_ = false;
+    double spare_ = 0.0;
+};
+
+// A derived seed for stream `stream` of a run seeded with `seed` (per user, per replica...).
+uint64_t derive_seed(uint64_t seed, uint64_t stream);
+
+class Distribution {
+public:
+    virtual ~Distribution() = default;
+    virtual double sample(Rng& rng) const = 0;
+    virtual double mean() const = 0;
+    virtual std::string describe() const = 0;
+};
+
+std::shared_ptr<Distribution> fixed_distribution(double value);
+std::shared_ptr<Distribution> uniform_distribution(double min, double max);
+std::shared_ptr<Distribution> normal_distribution(double mean, double stddev, double min, double max);
+// Lognormal by its median (e^mu) and sigma, truncated to [min, max] by resampling.
+std::shared_ptr<Distribution> lognormal_distribution(double median, double sigma, double min, double max);
+// Draws uniformly from observed values (a trace column).
+std::shared_ptr<Distribution> empirical_distribution(std::vector<double> values);
+
+class ArrivalProcess {
+public:
+    virtual ~ArrivalProcess() = default;
+    virtual double next_gap_s(Rng& rng) const = 0;
+    virtual double rate() const = 0;
+    virtual std::string describe() const = 0;
+};
+
+std::unique_ptr<ArrivalProcess> poisson_arrivals(double rate);
+// Gamma inter-arrival times with the given rate and coefficient of variation (cv 1 = Poisson; > 1 bursty).
+std::unique_ptr<ArrivalProcess> gamma_arrivals(double rate, double cv);
+std::unique_ptr<ArrivalProcess> constant_arrivals(double rate);
+// Open-loop processes by name: "poisson", "gamma", "constant".
+std::unique_ptr<ArrivalProcess> make_arrival_process(const std::string& name, double rate, double cv);
+std::vector<std::string> arrival_process_names();
+
+struct TraceRow {
+    double arrived_at_s = 0.0;
+    int64_t prompt_tokens = 0;
+    int64_t output_tokens = 0;
+};
+// Reads `arrived_at,num_prefill_tokens,num_decode_tokens` CSV (the Splitwise/Vidur format).
+// Throws std::runtime_error naming the file, line and column on a bad row.
+std::vector<TraceRow> read_trace_csv(const std::string& path);
+
+enum class Shape { SINGLE, CHAT, AGENT, BATCH, EMBEDDING, RAG };
+std::string_view shape_name(Shape s);
+bool parse_shape(std::string_view s, Shape& out);
+
+struct Turn {
+    int64_t new_prompt_tokens = 0;  // appended to the conversation before this request
+    int64_t output_tokens = 0;
+    double delay_before_s = 0.0;    // think time, tool latency or retrieval latency before the request
+};
+
+struct Session {
+    int64_t id = 0;
+    double start_s = 0.0;
+    uint64_t content_id = 0;  // shared by the session's requests (prefix caching)
+    std::vector<Turn> turns;
+};
+
+struct WorkloadSpec {
+    Shape shape = Shape::SINGLE;
+    std::string arrival = "poisson";  // poisson | gamma | constant | closed_loop | trace | batch
+    double rate = 1.0;                // sessions per second (open loop)
+    double cv = 1.0;                  // gamma burstiness
+    int64_t users = 0;                // closed loop
+    std::shared_ptr<Distribution> user_think_time_s;  // closed loop: pause between a user's sessions
+    std::shared_ptr<Distribution> prompt_tokens;  // first turn (or the question, for rag)
+    std::shared_ptr<Distribution> output_tokens;
+    std::shared_ptr<Distribution> turns;              // chat, agent
+    std::shared_ptr<Distribution> followup_tokens;    // chat: new user message per later turn; agent: tool output
+    std::shared_ptr<Distribution> think_time_s;       // chat, closed loop
+    std::shared_ptr<Distribution> tool_latency_s;     // agent
+    std::shared_ptr<Distribution> retrieval_latency_s;  // rag
+    std::shared_ptr<Distribution> retrieved_tokens;     // rag
+    std::vector<TraceRow> trace;
+    double trace_time_scale = 1.0;  // arrival times are multiplied by this (0.5 = twice the rate)
+    int64_t max_sessions = 0;       // stop after this many arrivals (0: no limit)
+    double duration_s = 0.0;        // stop arrivals after this time (0: no limit)
+};
+
+// Draws one session of the spec's shape starting at `start_s`.
+Session make_session(const WorkloadSpec& spec, Rng& rng, int64_t id, double start_s);
+
+// All sessions of an open-loop, trace or batch workload, in start order. Deterministic in `seed`.
+std::vector<Session> open_loop_sessions(const WorkloadSpec& spec, uint64_t seed);
+
+}  // namespace headroom

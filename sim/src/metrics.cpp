@@ -1,0 +1,174 @@
+// Request records -> aggregates.
+#include "headroom/sim/metrics.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace headroom {
+
+double percentile(const std::vector<double>& sorted, double pct) {
+    if (sorted.empty()) return 0.0;
+    const double rank = pct / 100.0 * static_cast<double>(sorted.size() - 1);
+    const size_t lo = static_cast<size_t>(std::floor(rank));
+    const size_t hi = std::min(lo + 1, sorted.size() - 1);
+    return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - static_cast<double>(lo));
+}
+
+Percentiles percentiles(std::vector<double> v) {
+    Percentiles p;
+    p.n = static_cast<int64_t>(v.size());
+    if (v.empty()) return p;
+    std::sort(v.begin(), v.end());
+    double sum = 0;
+    for (double x : v) sum += x;
+    p.mean = sum / static_cast<double>(v.size());
+    p.p50 = percentile(v, 50);
+    p.p90 = percentile(v, 90);
+    p.p95 = percentile(v, 95);
+    p.p99 = percentile(v, 99);
+    p.max = v.back();
+    return p;
+}
+
+double Percentiles::at(double pct) const {
+    if (pct == 50) return p50;
+    if (pct == 90) return p90;
+    if (pct == 95) return p95;
+    if (pct == 99) return p99;
+    // other percentiles: interpolate on the known points (SLOs normally use 50/90/95/99)
+    const double xs[] = {50, 90, 95, 99, 100};
+    const double ys[] = {p50, p90, p95, p99, max};
+    if (pct <= 50) return p50;
+    for (int i = 0; i < 4; ++i) {
+        if (pct <= xs[i + 1]) return ys[i] + (ys[i + 1] - ys[i]) * (pct - xs[i]) / (xs[i + 1] - xs[i]);
+    }
+    return max;
+}
+
+void MetricsCollector::on_first_scheduled(const RequestState& r, double now) {
+    RequestRecord& rec = records_[r.req.id];
+    rec.scheduled_s = now;
+    rec.replica = replica_;
+}
+
+void MetricsCollector::on_token(const RequestState& r, double now) {
+    RequestRecord& rec = records_[r.req.id];
+    if (rec.generated == 0) {
+        rec.first_token_s = now;
+    } else {
+        const double gap = now - rec.last_token_s;
+        itls_.push_back(static_cast<float>(gap));
+        rec.max_itl_s = std::max(rec.max_itl_s, gap);
+    }
+    rec.last_token_s = now;
+    ++rec.generated;
+}
+
+void MetricsCollector::on_finished(const RequestState& r, double now) {
+    RequestRecord& rec = records_[r.req.id];
+    rec.finish_s = now;
+    rec.preemptions = r.preemptions;
+    rec.prefix_hit_tokens = r.prefix_hit_tokens;
+    if (rec.generated == 0) rec.first_token_s = now;  // prefill-only (embedding): the result is the first "token"
+    if (on_done) on_done(r.req.id);
+}
+
+void MetricsCollector::on_preempted(const RequestState&, double) {}
+
+void MetricsCollector::on_rejected(const RequestState& r, double now) {
+    RequestRecord& rec = records_[r.req.id];
+    rec.rejected = true;
+    rec.reject_reason = r.reject_reason;
+    rec.finish_s = now;
+    rec.replica = replica_;
+    if (on_done) on_done(r.req.id);
+}
+
+Summary summarize(const Scenario& sc, const std::vector<RequestRecord>& requests, const std::vector<float>& itls,
+                  const std::vector<StepSample>& steps) {
+    Summary s;
+    s.requests = static_cast<int64_t>(requests.size());
+    std::vector<double> ttft, tpot, e2e, queue, itl(itls.begin(), itls.end());
+    double first_arrival = 1e300, last_finish = 0;
+    for (const RequestRecord& r : requests) {
+        first_arrival = std::min(first_arrival, r.arrival_s);
+        if (r.rejected) {
+            ++s.rejected;
+            continue;
+        }
+        if (!r.completed()) continue;
+        ++s.completed;
+        last_finish = std::max(last_finish, r.finish_s);
+        ttft.push_back(r.ttft_s());
+        e2e.push_back(r.e2e_s());
+        queue.push_back(r.queue_s());
+        if (r.generated > 1) tpot.push_back(r.tpot_s());
+        s.input_tokens += r.prompt_tokens;
+        s.output_tokens += r.generated;
+        s.preemptions += r.preemptions;
+        s.prefix_hit_tokens += r.prefix_hit_tokens;
+    }
+    s.duration_s = s.completed > 0 ? last_finish - first_arrival : 0.0;
+    s.ttft_s = percentiles(ttft);
+    s.tpot_s = percentiles(tpot);
+    s.itl_s = percentiles(itl);
+    s.e2e_s = percentiles(e2e);
+    s.queue_s = percentiles(queue);
+    s.gpus = sc.replicas * sc.tp;
+    if (s.duration_s > 0) {
+        s.request_throughput = static_cast<double>(s.completed) / s.duration_s;
+        s.output_throughput = static_cast<double>(s.output_tokens) / s.duration_s;
+        s.input_throughput = static_cast<double>(s.input_tokens) / s.duration_s;
+        s.output_tokens_per_s_per_gpu = s.output_throughput / static_cast<double>(s.gpus);
+    }
+    s.gpu_hours = static_cast<double>(s.gpus) * s.duration_s / 3600.0;
+    s.cost_usd = s.gpu_hours * sc.gpu.price_usd_per_gpu_hour.value;
+    // $/MTok of generated tokens; an embedding run (no output) is priced per million input tokens.
+    const int64_t priced = s.output_tokens > 0 ? s.output_tokens : s.input_tokens;
+    s.usd_per_mtok = priced > 0 ? s.cost_usd / (static_cast<double>(priced) / 1e6) : 0.0;
+
+    // SLOs: each metric's percentile against its threshold; goodput: requests meeting every threshold.
+    int64_t good = 0;
+    for (const RequestRecord& r : requests) {
+        if (!r.completed()) continue;
+        bool ok = true;
+        for (const SloTarget& t : sc.slos) {
+            const double v = t.metric == "ttft" ? r.ttft_s()
+                           : t.metric == "tpot" ? r.tpot_s()
+                           : t.metric == "itl"  ? r.max_itl_s
+                                                : r.e2e_s();
+            ok = ok && v <= t.threshold_s;
+        }
+        good += ok;
+    }
+    s.goodput_rps = s.duration_s > 0 ? static_cast<double>(good) / s.duration_s : 0.0;
+    s.goodput_fraction = s.requests > 0 ? static_cast<double>(good) / static_cast<double>(s.requests) : 0.0;
+    for (const SloTarget& t : sc.slos) {
+        const Percentiles& p = t.metric == "ttft" ? s.ttft_s : t.metric == "tpot" ? s.tpot_s
+                             : t.metric == "itl"  ? s.itl_s  : s.e2e_s;
+        SloResult res{t.metric, t.percentile, t.threshold_s, p.at(t.percentile), false};
+        res.met = res.value_s <= t.threshold_s;
+        s.slos_met = s.slos_met && res.met;
+        s.slos.push_back(res);
+    }
+
+    // Time-weighted KV use and batch size over the run (idle gaps count with what they hold: nothing running).
+    double busy = 0, kv_area = 0, run_area = 0;
+    for (const StepSample& st : steps) {
+        busy += st.dt_s;
+        kv_area += st.kv_used * st.dt_s;
+        run_area += st.running * st.dt_s;
+        s.kv_util_peak = std::max<double>(s.kv_util_peak, st.kv_used);
+        s.running_peak = std::max<double>(s.running_peak, st.running);
+    }
+    s.steps = static_cast<int64_t>(steps.size());
+    const double span = s.duration_s * static_cast<double>(sc.replicas);
+    if (span > 0) {
+        s.kv_util_mean = kv_area / span;
+        s.running_mean = run_area / span;
+        s.busy_fraction = std::min(1.0, busy / span);
+    }
+    return s;
+}
+
+}  // namespace headroom

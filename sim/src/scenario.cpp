@@ -1,0 +1,353 @@
+// Scenario YAML -> Scenario. Unknown keys, wrong types and impossible values are rejected with the file and
+// the field path. Overrides ("a.b=value") are applied to the YAML tree first, so they are checked the same way.
+#include "headroom/sim/scenario.hpp"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "headroom/hardware/profile_loader.hpp"
+#include "headroom/models/config_loader.hpp"
+#include "headroom/sim/scheduler.hpp"
+
+namespace headroom {
+
+ScenarioError::ScenarioError(std::string file, std::string field, std::string reason)
+    : std::runtime_error(field.empty() ? fmt::format("{}: {}", file, reason)
+                                       : fmt::format("{}: {}: {}", file, field, reason)),
+      file_(std::move(file)),
+      field_(std::move(field)),
+      reason_(std::move(reason)) {}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+class Reader {
+public:
+    Reader(std::string file, std::string base_dir) : file_(std::move(file)), base_(std::move(base_dir)) {}
+
+    [[noreturn]] void fail(const std::string& field, const std::string& reason) const {
+        throw ScenarioError(file_, field, reason);
+    }
+
+    void only(const YAML::Node& map, const std::string& path, const std::set<std::string>& keys) const {
+        if (!map.IsMap()) fail(path, "expected a mapping");
+        for (const auto& kv : map) {
+            const std::string k = kv.first.as<std::string>();
+            if (!keys.count(k)) fail(path.empty() ? k : path + "." + k, "unknown field");
+        }
+    }
+
+    double number(const YAML::Node& n, const std::string& path, double min, double max, bool min_open = false) const {
+        if (!n.IsScalar()) fail(path, "expected a number");
+        double v = 0;
+        try {
+            v = n.as<double>();
+        } catch (const YAML::Exception&) {
+            fail(path, fmt::format("expected a number, got \"{}\"", n.Scalar()));
+        }
+        if (!std::isfinite(v) || v < min || (min_open && v == min) || v > max) {
+            fail(path, fmt::format("{} is out of range ({} {:g} .. {:g})", n.Scalar(), min_open ? "above" : "from", min, max));
+        }
+        return v;
+    }
+
+    int64_t integer(const YAML::Node& n, const std::string& path, int64_t min, int64_t max) const {
+        const double v = number(n, path, static_cast<double>(min), static_cast<double>(max));
+        if (std::floor(v) != v) fail(path, fmt::format("expected an integer, got {}", n.Scalar()));
+        return static_cast<int64_t>(v);
+    }
+
+    bool boolean(const YAML::Node& n, const std::string& path) const {
+        try {
+            return n.as<bool>();
+        } catch (const YAML::Exception&) {
+            fail(path, "expected true or false");
+        }
+    }
+
+    std::string string(const YAML::Node& n, const std::string& path) const {
+        if (!n.IsScalar()) fail(path, "expected a string");
+        return n.Scalar();
+    }
+
+    std::string path_of(const std::string& p) const {
+        if (p.empty() || fs::path(p).is_absolute()) return p;
+        const fs::path local = fs::path(base_) / p;
+        std::error_code ec;
+        return fs::exists(local, ec) ? local.string() : p;
+    }
+
+    // A number (fixed) or {dist: fixed|uniform|normal|lognormal|empirical, ...}.
+    std::shared_ptr<Distribution> distribution(const YAML::Node& n, const std::string& path, double lo_limit,
+                                               double hi_limit) const {
+        if (n.IsScalar()) return fixed_distribution(number(n, path, lo_limit, hi_limit));
+        if (!n.IsMap() || !n["dist"]) fail(path, "expected a number or {dist: fixed|uniform|normal|lognormal|empirical, ...}");
+        const std::string d = string(n["dist"], path + ".dist");
+        auto get = [&](const char* key) {
+            if (!n[key]) fail(path + "." + key, fmt::format("missing (needed by dist: {})", d));
+            return number(n[key], path + "." + key, lo_limit, hi_limit);
+        };
+        auto opt = [&](const char* key, double fallback) {
+            return n[key] ? number(n[key], path + "." + key, lo_limit, hi_limit) : fallback;
+        };
+        if (d == "fixed") {
+            only(n, path, {"dist", "value"});
+            return fixed_distribution(get("value"));
+        }
+        if (d == "uniform") {
+            only(n, path, {"dist", "min", "max"});
+            const double a = get("min"), b = get("max");
+            if (b < a) fail(path + ".max", "must be >= min");
+            return uniform_distribution(a, b);
+        }
+        if (d == "normal") {
+            only(n, path, {"dist", "mean", "std", "min", "max"});
+            const double lo = opt("min", lo_limit), hi = opt("max", hi_limit);
+            if (hi < lo) fail(path + ".max", "must be >= min");
+            return normal_distribution(get("mean"), get("std"), lo, hi);
+        }
+        if (d == "lognormal") {
+            only(n, path, {"dist", "median", "sigma", "min", "max"});
+            const double median = get("median");
+            if (median <= 0) fail(path + ".median", "must be > 0");
+            const double lo = opt("min", lo_limit), hi = opt("max", hi_limit);
+            if (hi < lo) fail(path + ".max", "must be >= min");
+            if (!n["sigma"]) fail(path + ".sigma", "missing (needed by dist: lognormal)");
+            return lognormal_distribution(median, number(n["sigma"], path + ".sigma", 0, 10), lo, hi);
+        }
+        if (d == "empirical") {
+            only(n, path, {"dist", "trace", "column"});
+            if (!n["trace"]) fail(path + ".trace", "missing (a CSV trace file)");
+            const std::string col = n["column"] ? string(n["column"], path + ".column") : "";
+            if (col != "prompt" && col != "output") fail(path + ".column", "expected prompt or output");
+            std::vector<TraceRow> rows;
+            try {
+                rows = read_trace_csv(path_of(string(n["trace"], path + ".trace")));
+            } catch (const std::runtime_error& e) {
+                fail(path + ".trace", e.what());
+            }
+            std::vector<double> v;
+            for (const auto& r : rows) v.push_back(static_cast<double>(col == "prompt" ? r.prompt_tokens : r.output_tokens));
+            return empirical_distribution(std::move(v));
+        }
+        fail(path + ".dist", fmt::format("unknown distribution \"{}\" (fixed, uniform, normal, lognormal, empirical)", d));
+    }
+
+    const std::string& file() const { return file_; }
+    const std::string& base() const { return base_; }
+
+private:
+    std::string file_, base_;
+};
+
+constexpr double MAX_TOKENS = 1e7;
+constexpr double MAX_SECONDS = 1e7;
+
+void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
+    r.only(w, "workload", {"shape", "arrival", "prompt_tokens", "output_tokens", "turns", "followup_tokens",
+                           "think_time_s", "tool_latency_s", "retrieval_latency_s", "retrieved_tokens", "requests",
+                           "duration_s"});
+    WorkloadSpec& ws = s.workload;
+    const std::string shape = w["shape"] ? r.string(w["shape"], "workload.shape") : "single";
+    if (!parse_shape(shape, ws.shape)) {
+        r.fail("workload.shape", fmt::format("unknown shape \"{}\" (single, chat, agent, batch, embedding, rag)", shape));
+    }
+    if (w["requests"]) ws.max_sessions = r.integer(w["requests"], "workload.requests", 1, 100'000'000);
+    if (w["duration_s"]) ws.duration_s = r.number(w["duration_s"], "workload.duration_s", 0, MAX_SECONDS, true);
+
+    const YAML::Node a = w["arrival"];
+    ws.arrival = ws.shape == Shape::BATCH ? "batch" : "poisson";
+    if (a) {
+        r.only(a, "workload.arrival", {"process", "rate", "cv", "users", "think_time_s", "file", "time_scale"});
+        if (a["process"]) ws.arrival = r.string(a["process"], "workload.arrival.process");
+        const auto names = arrival_process_names();
+        if (std::find(names.begin(), names.end(), ws.arrival) == names.end()) {
+            r.fail("workload.arrival.process", fmt::format("unknown arrival process \"{}\" (poisson, gamma, constant, "
+                                                           "closed_loop, trace, batch)", ws.arrival));
+        }
+        if (a["rate"]) ws.rate = r.number(a["rate"], "workload.arrival.rate", 0, 1e6, true);
+        if (a["cv"]) ws.cv = r.number(a["cv"], "workload.arrival.cv", 0, 100, true);
+        if (a["users"]) ws.users = r.integer(a["users"], "workload.arrival.users", 1, 1'000'000);
+        if (a["think_time_s"]) ws.user_think_time_s = r.distribution(a["think_time_s"], "workload.arrival.think_time_s", 0, MAX_SECONDS);
+        if (a["time_scale"]) ws.trace_time_scale = r.number(a["time_scale"], "workload.arrival.time_scale", 0, 1e6, true);
+        if (a["file"]) {
+            try {
+                ws.trace = read_trace_csv(r.path_of(r.string(a["file"], "workload.arrival.file")));
+            } catch (const std::runtime_error& e) {
+                r.fail("workload.arrival.file", e.what());
+            }
+        }
+    }
+    const bool open = ws.arrival == "poisson" || ws.arrival == "gamma" || ws.arrival == "constant";
+    if (open && !(a && a["rate"])) r.fail("workload.arrival.rate", fmt::format("missing (needed by {} arrivals)", ws.arrival));
+    if (ws.arrival == "closed_loop" && ws.users == 0) r.fail("workload.arrival.users", "missing (needed by closed_loop)");
+    if (ws.arrival == "trace" && ws.trace.empty()) r.fail("workload.arrival.file", "missing (needed by trace arrivals)");
+    if (ws.arrival == "batch" && ws.max_sessions == 0) r.fail("workload.requests", "missing (how many requests the batch holds)");
+    if ((open || ws.arrival == "closed_loop") && ws.max_sessions == 0 && ws.duration_s == 0) {
+        r.fail("workload", "needs requests or duration_s to stop");
+    }
+
+    auto dist = [&](const char* key, double lo, double hi) -> std::shared_ptr<Distribution> {
+        return w[key] ? r.distribution(w[key], std::string("workload.") + key, lo, hi) : nullptr;
+    };
+    ws.prompt_tokens = dist("prompt_tokens", 1, MAX_TOKENS);
+    ws.output_tokens = dist("output_tokens", 1, MAX_TOKENS);
+    ws.turns = dist("turns", 1, 10'000);
+    ws.followup_tokens = dist("followup_tokens", 1, MAX_TOKENS);
+    ws.think_time_s = dist("think_time_s", 0, MAX_SECONDS);
+    ws.tool_latency_s = dist("tool_latency_s", 0, MAX_SECONDS);
+    ws.retrieval_latency_s = dist("retrieval_latency_s", 0, MAX_SECONDS);
+    ws.retrieved_tokens = dist("retrieved_tokens", 0, MAX_TOKENS);
+    if (ws.arrival != "trace") {
+        if (!ws.prompt_tokens) r.fail("workload.prompt_tokens", "missing");
+        if (!ws.output_tokens && ws.shape != Shape::EMBEDDING) r.fail("workload.output_tokens", "missing");
+    }
+    if ((ws.shape == Shape::CHAT || ws.shape == Shape::AGENT) && !ws.turns) r.fail("workload.turns", "missing (needed by " + shape + ")");
+    if (ws.shape == Shape::RAG && !ws.retrieved_tokens) r.fail("workload.retrieved_tokens", "missing (needed by rag)");
+}
+
+void read_slos(const Reader& r, const YAML::Node& n, Scenario& s) {
+    if (!n.IsMap()) r.fail("slo", "expected a mapping like {ttft_p95_s: 2.0, tpot_p95_s: 0.05}");
+    static const std::regex key(R"((ttft|tpot|itl|e2e)_p(\d{1,2}(?:\.\d+)?)_s)");
+    for (const auto& kv : n) {
+        const std::string k = kv.first.as<std::string>();
+        std::smatch m;
+        if (!std::regex_match(k, m, key)) {
+            r.fail("slo." + k, "unknown SLO (write <ttft|tpot|itl|e2e>_p<percentile>_s, e.g. ttft_p95_s)");
+        }
+        const double pct = std::stod(m[2].str());
+        if (pct <= 0 || pct >= 100) r.fail("slo." + k, "percentile must be in (0, 100)");
+        s.slos.push_back({m[1].str(), pct, r.number(kv.second, "slo." + k, 0, MAX_SECONDS, true)});
+    }
+}
+
+void apply_override(YAML::Node root, const std::string& assignment, const std::string& file) {
+    const auto eq = assignment.find('=');
+    if (eq == std::string::npos || eq == 0) {
+        throw ScenarioError(file, assignment, "expected key=value, e.g. scheduler.max_num_batched_tokens=2048");
+    }
+    const std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+    std::vector<std::string> parts;
+    std::stringstream ss(key);
+    for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
+    // yaml-cpp nodes are handles: walk with copies, assign on the last one.
+    std::vector<YAML::Node> chain{root};
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+        YAML::Node next = chain.back()[parts[i]];
+        if (next.IsDefined() && !next.IsMap() && !next.IsNull()) {
+            throw ScenarioError(file, key, fmt::format("{} is not a section", parts[i]));
+        }
+        chain.push_back(next);
+    }
+    YAML::Node v;
+    try {
+        v = YAML::Load(value);
+    } catch (const YAML::Exception&) {
+        v = YAML::Node(value);
+    }
+    chain.back()[parts.back()] = v;
+}
+
+}  // namespace
+
+Scenario parse_scenario(const std::string& text, const std::string& file, const std::string& base_dir,
+                        const std::vector<std::string>& overrides) {
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+        throw ScenarioError(file, "", fmt::format("not valid YAML (line {}, column {}): {}", e.mark.line + 1,
+                                                  e.mark.column + 1, e.msg));
+    }
+    if (!root.IsMap()) throw ScenarioError(file, "", "expected a YAML mapping at the top level");
+    for (const auto& o : overrides) apply_override(root, o, "--set");
+
+    Reader r(file, base_dir);
+    r.only(root, "", {"name", "model", "gpu", "gpu_overrides", "tp", "replicas", "router", "weights_dtype",
+                      "kv_dtype", "scheduler", "workload", "slo", "seed"});
+    Scenario s;
+    s.file = file;
+    s.name = root["name"] ? r.string(root["name"], "name") : fs::path(file).stem().string();
+    if (!root["model"]) r.fail("model", "missing");
+    if (!root["gpu"]) r.fail("gpu", "missing");
+    if (!root["workload"]) r.fail("workload", "missing");
+    s.model_spec = r.path_of(r.string(root["model"], "model"));
+    s.gpu_spec = r.path_of(r.string(root["gpu"], "gpu"));
+    s.model = load_model(s.model_spec);
+    s.gpu = load_gpu(s.gpu_spec);
+    if (const YAML::Node g = root["gpu_overrides"]) {
+        if (!g.IsMap()) r.fail("gpu_overrides", "expected a mapping of profile fields to numbers");
+        for (const auto& kv : g) {
+            apply_gpu_override(s.gpu, kv.first.as<std::string>() + "=" + r.string(kv.second, "gpu_overrides"),
+                               file + ": gpu_overrides");
+        }
+    }
+    if (root["tp"]) s.tp = r.integer(root["tp"], "tp", 1, 1024);
+    if (root["replicas"]) s.replicas = r.integer(root["replicas"], "replicas", 1, 4096);
+    if (root["router"]) s.router = r.string(root["router"], "router");
+    if (s.router != "round_robin" && s.router != "least_outstanding") {
+        r.fail("router", fmt::format("unknown router \"{}\" (round_robin, least_outstanding)", s.router));
+    }
+    auto dtype = [&](const char* key, Dtype& out) {
+        if (!root[key]) return;
+        const std::string v = r.string(root[key], key);
+        auto d = parse_dtype(v);
+        if (!d) r.fail(key, fmt::format("unknown dtype \"{}\" (expected one of {})", v, dtype_choices()));
+        out = *d;
+    };
+    dtype("weights_dtype", s.weight_dtype);
+    dtype("kv_dtype", s.kv_dtype);
+    if (const YAML::Node sc = root["scheduler"]) {
+        r.only(sc, "scheduler", {"policy", "gpu_memory_utilization", "block_size", "max_num_batched_tokens",
+                                 "max_num_seqs", "max_model_len", "chunked_prefill", "prefix_caching", "cuda_graphs",
+                                 "step_overhead_ms", "reserve_gb"});
+        if (sc["policy"]) s.policy = r.string(sc["policy"], "scheduler.policy");
+        const auto names = admission_policy_names();
+        if (std::find(names.begin(), names.end(), s.policy) == names.end()) {
+            r.fail("scheduler.policy", fmt::format("unknown policy \"{}\" (continuous, static)", s.policy));
+        }
+        if (sc["gpu_memory_utilization"]) {
+            s.gpu_memory_utilization = r.number(sc["gpu_memory_utilization"], "scheduler.gpu_memory_utilization", 0, 1, true);
+        }
+        if (sc["block_size"]) s.block_size = r.integer(sc["block_size"], "scheduler.block_size", 1, 1024);
+        if (sc["max_num_batched_tokens"]) {
+            s.max_num_batched_tokens = r.integer(sc["max_num_batched_tokens"], "scheduler.max_num_batched_tokens", 1, 10'000'000);
+        }
+        if (sc["max_num_seqs"]) s.max_num_seqs = r.integer(sc["max_num_seqs"], "scheduler.max_num_seqs", 1, 1'000'000);
+        if (sc["max_model_len"]) s.max_model_len = r.integer(sc["max_model_len"], "scheduler.max_model_len", 1, 1 << 30);
+        if (sc["chunked_prefill"]) s.chunked_prefill = r.boolean(sc["chunked_prefill"], "scheduler.chunked_prefill");
+        if (sc["prefix_caching"]) s.prefix_caching = r.boolean(sc["prefix_caching"], "scheduler.prefix_caching");
+        if (sc["cuda_graphs"]) s.cuda_graphs = r.boolean(sc["cuda_graphs"], "scheduler.cuda_graphs");
+        if (sc["step_overhead_ms"]) s.step_overhead_s = r.number(sc["step_overhead_ms"], "scheduler.step_overhead_ms", 0, 1e5) * 1e-3;
+        if (sc["reserve_gb"]) s.reserve_bytes = r.number(sc["reserve_gb"], "scheduler.reserve_gb", 0, 1e5) * 1e9;
+    }
+    if (s.max_model_len > s.model.max_position_embeddings) {
+        r.fail("scheduler.max_model_len", fmt::format("{} exceeds the model's max_position_embeddings ({})",
+                                                      s.max_model_len, s.model.max_position_embeddings));
+    }
+    read_workload(r, root["workload"], s);
+    if (s.model.is_encoder && s.workload.shape != Shape::EMBEDDING) {
+        r.fail("workload.shape", fmt::format("{} is an encoder: only the embedding shape applies", s.model.name));
+    }
+    if (root["slo"]) read_slos(r, root["slo"], s);
+    if (root["seed"]) s.seed = static_cast<uint64_t>(r.integer(root["seed"], "seed", 0, int64_t{1} << 53));
+    return s;
+}
+
+Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ScenarioError(path, "", "cannot open file");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return parse_scenario(ss.str(), path, fs::path(path).parent_path().string(), overrides);
+}
+
+}  // namespace headroom

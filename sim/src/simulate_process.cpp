@@ -1,0 +1,133 @@
+// One simulation per child process: fork, simulate in the child, send the serialized result through a pipe.
+// The parent never starts SimGrid, so any number of simulations can run from one process (the CLI, a sweep,
+// a Python kernel), and each starts from a clean clock.
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "headroom/sim/engine.hpp"
+
+namespace headroom {
+
+namespace {
+
+// The child's outcome: 'R' + result bytes, or 'E' + an error message (an input error seen only there).
+void child_main(int fd, const Scenario& sc, const SimulationOptions& options) {
+    std::string payload;
+    try {
+        const std::string bytes = serialize_result(simulate_in_this_process(sc, options));
+        payload.reserve(bytes.size() + 1);
+        payload.push_back('R');
+        payload.append(bytes);
+    } catch (const std::exception& e) {
+        payload.push_back('E');
+        payload.append(e.what());
+    }
+    const char* p = payload.data();
+    size_t left = payload.size();
+    while (left > 0) {
+        const ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) _exit(3);
+        p += n;
+        left -= static_cast<size_t>(n);
+    }
+    close(fd);
+    _exit(0);
+}
+
+struct Child {
+    pid_t pid = -1;
+    int fd = -1;
+    size_t index = 0;
+    std::string bytes;
+};
+
+Child start(const Scenario& sc, const SimulationOptions& options, size_t index) {
+    int fds[2];
+    if (pipe(fds) != 0) throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
+    std::fflush(stdout);
+    std::fflush(stderr);
+    const pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+    if (pid == 0) {
+        close(fds[0]);
+        child_main(fds[1], sc, options);
+    }
+    close(fds[1]);
+    return Child{pid, fds[0], index, {}};
+}
+
+SimulationResult finish(Child& c, const std::string& name) {
+    int status = 0;
+    while (waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || c.bytes.empty()) {
+        throw std::runtime_error(fmt::format("simulation of {} failed in its child process ({})", name,
+                                             WIFSIGNALED(status) ? fmt::format("signal {}", WTERMSIG(status))
+                                                                 : fmt::format("exit {}", WEXITSTATUS(status))));
+    }
+    if (c.bytes[0] == 'E') throw std::runtime_error(c.bytes.substr(1));
+    return deserialize_result(c.bytes.substr(1));
+}
+
+}  // namespace
+
+SimulationResult simulate(const Scenario& sc, const SimulationOptions& options) {
+    return std::move(simulate_many({sc}, options, 1)[0]);
+}
+
+std::vector<SimulationResult> simulate_many(const std::vector<Scenario>& scenarios, const SimulationOptions& options,
+                                            int jobs) {
+    std::vector<SimulationResult> results(scenarios.size());
+    std::vector<Child> running;
+    size_t next = 0, finished = 0;
+    jobs = std::max(1, jobs);
+    std::string error;
+    while (finished < scenarios.size()) {
+        while (error.empty() && next < scenarios.size() && static_cast<int>(running.size()) < jobs) {
+            running.push_back(start(scenarios[next], options, next));
+            ++next;
+        }
+        if (running.empty()) break;
+        std::vector<pollfd> fds;
+        for (const Child& c : running) fds.push_back({c.fd, POLLIN, 0});
+        if (poll(fds.data(), fds.size(), -1) < 0) {
+            if (errno == EINTR) continue;
+            throw std::runtime_error(fmt::format("poll: {}", std::strerror(errno)));
+        }
+        for (size_t i = 0; i < running.size();) {
+            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+                ++i;
+                continue;
+            }
+            char buf[1 << 16];
+            const ssize_t n = read(running[i].fd, buf, sizeof buf);
+            if (n > 0) {
+                running[i].bytes.append(buf, static_cast<size_t>(n));
+                ++i;
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            close(running[i].fd);
+            try {
+                results[running[i].index] = finish(running[i], scenarios[running[i].index].name);
+            } catch (const std::exception& e) {
+                if (error.empty()) error = e.what();
+            }
+            ++finished;
+            running.erase(running.begin() + static_cast<std::ptrdiff_t>(i));
+            fds.erase(fds.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+        if (!error.empty() && running.empty()) break;
+    }
+    if (!error.empty()) throw std::runtime_error(error);
+    return results;
+}
+
+}  // namespace headroom
