@@ -33,6 +33,11 @@ json percentiles_json(const Percentiles& p) {
 }
 
 void latency_row(const char* name, const Percentiles& p, const char* unit, double scale) {
+    if (p.n == 0) {  // e.g. TPOT and ITL of prefill-only (embedding) requests
+        fmt::print("  {:<8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}  (no such interval in this run)\n", name, "-", "-", "-",
+                   "-", "-", "-");
+        return;
+    }
     fmt::print("  {:<8} {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f} {:>9.3f}  {}\n", name, p.mean * scale, p.p50 * scale,
                p.p90 * scale, p.p95 * scale, p.p99 * scale, p.max * scale, unit);
 }
@@ -78,8 +83,9 @@ void print_simulation(const Scenario& sc, const SimulationResult& r) {
         row("goodput", fmt::format("{:.2f} req/s ({:.1f}% of requests meet every SLO)", s.goodput_rps,
                                    100 * s.goodput_fraction));
     }
-    row("cost", fmt::format("${:.3f} per million output tokens at ${:.2f}/GPU-hour ({:.3f} GPU-hours)", s.usd_per_mtok,
-                            sc.gpu.price_usd_per_gpu_hour.value, s.gpu_hours));
+    row("cost", fmt::format("${:.3f} per million {} tokens at ${:.2f}/GPU-hour ({:.3f} GPU-hours)", s.usd_per_mtok,
+                            s.output_tokens > 0 ? "output" : "input", sc.gpu.price_usd_per_gpu_hour.value,
+                            s.gpu_hours));
     row("KV cache", fmt::format("{:.1f}% used on average, {:.1f}% at peak; {} preemptions; {} prompt tokens from the "
                                 "prefix cache",
                                 100 * s.kv_util_mean, 100 * s.kv_util_peak, group(s.preemptions),

@@ -1,0 +1,113 @@
+"""`headroom simulate` as a user runs it: every example scenario runs; --json is one line in the documented
+schema and bit-identical for the same seed; --requests and --trace write what they promise; every broken
+scenario is one line on stderr naming the file and the field, exit code 2."""
+
+import csv
+import json
+
+import pytest
+
+from test_cli import DATA, ROOT, expect_bad_input, run
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+
+# Fields of schema headroom.simulate/1 (docs/simulate-json.md).
+SCHEMA_FIELDS = ["schema", "scenario", "file", "model", "gpu", "tp", "replicas", "weights_dtype", "kv_dtype", "seed",
+                 "headroom_version", "git_commit", "requests", "completed", "rejected", "duration_s", "ttft_s",
+                 "tpot_s", "itl_s", "e2e_s", "queue_s", "request_throughput", "output_throughput",
+                 "input_throughput", "output_tokens_per_s_per_gpu", "input_tokens", "output_tokens", "goodput_rps",
+                 "goodput_fraction", "slos", "slos_met", "gpus", "gpu_hours", "cost_usd", "usd_per_mtok",
+                 "kv_util_mean", "kv_util_peak", "running_mean", "running_peak", "busy_fraction", "preemptions",
+                 "prefix_hit_tokens", "steps", "kv_blocks", "simulated_s"]
+
+
+def test_there_is_an_example_per_shape():
+    shapes = {line.split(":")[1].strip() for p in EXAMPLES for line in p.read_text().splitlines()
+              if line.strip().startswith("shape:")}
+    assert {"chat", "agent", "batch", "embedding", "rag", "single"} <= shapes
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_example_runs(example):
+    r = run("simulate", example, "--json")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1
+    j = json.loads(lines[0])
+    assert list(j) == SCHEMA_FIELDS
+    assert j["schema"] == "headroom.simulate/1"
+    assert j["completed"] > 0 and j["completed"] + j["rejected"] == j["requests"]
+    assert j["ttft_s"]["p50"] <= j["ttft_s"]["p95"] <= j["ttft_s"]["p99"] <= j["ttft_s"]["max"]
+    table = run("simulate", example)
+    assert table.returncode == 0 and "TTFT" in table.stdout and table.stderr == ""
+
+
+def test_same_seed_gives_bit_identical_json():
+    a = run("simulate", ROOT / "examples/chat.yaml", "--json").stdout
+    b = run("simulate", ROOT / "examples/chat.yaml", "--json").stdout
+    c = run("simulate", ROOT / "examples/chat.yaml", "--json", "--seed", "43").stdout
+    assert a == b
+    assert json.loads(a)["seed"] == 42 and json.loads(c)["seed"] == 43
+    assert a != c
+
+
+def test_requests_csv_and_trace(tmp_path):
+    rows, trace = tmp_path / "requests.csv", tmp_path / "trace.json"
+    r = run("simulate", ROOT / "examples/rag.yaml", "--json", "--requests", rows, "--trace", trace)
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    with open(rows) as f:
+        records = list(csv.DictReader(f))
+    assert len(records) == j["requests"]
+    completed = [x for x in records if x["rejected"] == "0"]
+    # the CSV's TTFTs reproduce the summary's mean
+    mean_ttft = sum(float(x["ttft_s"]) for x in completed) / len(completed)
+    assert abs(mean_ttft - j["ttft_s"]["mean"]) < 1e-5
+    events = json.loads(trace.read_text())["traceEvents"]
+    steps = [e for e in events if e.get("name") == "step"]
+    assert len(steps) == j["steps"]
+    assert sum(1 for e in events if e.get("ph") == "b") == j["completed"]
+
+
+def test_set_overrides_a_field():
+    base = json.loads(run("simulate", ROOT / "examples/rag.yaml", "--json").stdout)
+    fp8 = json.loads(run("simulate", ROOT / "examples/rag.yaml", "--json", "--set", "kv_dtype=fp8").stdout)
+    assert fp8["kv_dtype"] == "fp8" and fp8["kv_blocks"] > base["kv_blocks"]
+    expect_bad_input(run("simulate", ROOT / "examples/rag.yaml", "--set", "scheduler.max_num_seqs=abc"),
+                     "scheduler.max_num_seqs")
+    expect_bad_input(run("simulate", ROOT / "examples/rag.yaml", "--set", "scheduler.colour=blue"),
+                     "scheduler.colour")
+
+
+BROKEN_SCENARIOS = {
+    "unknown_field.yaml": "workload.arival",
+    "missing_model.yaml": "model",
+    "negative_rate.yaml": "workload.arrival.rate",
+    "no_stop.yaml": "requests or duration_s",
+    "unknown_shape.yaml": "workload.shape",
+    "unknown_distribution.yaml": "workload.prompt_tokens.dist",
+    "bad_slo.yaml": "slo.ttft_p100_s",
+    "does_not_fit.yaml": "does not fit",
+    "missing_trace.yaml": "workload.arrival.file",
+    "unknown_policy.yaml": "scheduler.policy",
+    "truncated.yaml": "not valid YAML",
+    "unknown_dtype.yaml": "kv_dtype",
+    "encoder_with_chat.yaml": "workload.shape",
+    "string_for_number.yaml": "workload.requests",
+    "max_model_len_too_long.yaml": "scheduler.max_model_len",
+}
+
+
+def test_every_broken_scenario_is_listed():
+    assert sorted(p.name for p in (DATA / "scenarios").glob("*.yaml")) == sorted(BROKEN_SCENARIOS)
+
+
+@pytest.mark.parametrize("name,field", sorted(BROKEN_SCENARIOS.items()))
+def test_broken_scenario(name, field):
+    path = DATA / "scenarios" / name
+    expect_bad_input(run("simulate", path), str(path), field)
+    expect_bad_input(run("simulate", path, "--json"), str(path), field)
+
+
+def test_missing_scenario_file():
+    expect_bad_input(run("simulate", "no/such/scenario.yaml"), "no/such/scenario.yaml", "cannot open")

@@ -1,0 +1,142 @@
+// Property tests of the whole simulator (each simulate() runs in a forked child process).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "headroom/sim/cost_model.hpp"
+#include "headroom/sim/engine.hpp"
+
+using namespace headroom;
+
+namespace {
+
+Scenario scenario(const std::string& workload, const std::string& extra = "") {
+    const std::string text = "model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\nseed: 7\n" + extra +
+                             "scheduler: {max_model_len: 16384}\nworkload:\n" + workload;
+    return parse_scenario(text, "test.yaml", ".");
+}
+
+const char* POISSON = R"(  shape: single
+  arrival: {process: poisson, rate: RATE}
+  prompt_tokens: {dist: lognormal, median: 500, sigma: 0.7, min: 16, max: 4000}
+  output_tokens: {dist: lognormal, median: 150, sigma: 0.6, min: 4, max: 1000}
+  requests: COUNT
+)";
+
+std::string poisson(double rate, int count) {
+    std::string w = POISSON;
+    w.replace(w.find("RATE"), 4, std::to_string(rate));
+    w.replace(w.find("COUNT"), 5, std::to_string(count));
+    return w;
+}
+
+}  // namespace
+
+TEST(Engine, LittlesLawOnAStablePoissonRun) {
+    // L (time-average requests in the scheduler, from the engine's step samples) = lambda x W (request
+    // records). The two are measured independently; they must agree within 3%.
+    SimulationOptions o;
+    o.keep_all_steps = true;
+    const SimulationResult r = simulate(scenario(poisson(8.0, 3000)), o);
+    ASSERT_EQ(r.summary.completed, 3000);
+    double area = 0, first = 1e300, last = 0;
+    for (const auto& q : r.requests) {
+        first = std::min(first, q.arrival_s);
+        last = std::max(last, q.finish_s);
+    }
+    for (const StepSample& s : r.timeseries) area += (s.running + s.waiting) * s.dt_s;
+    const double L = area / (last - first);
+    const double lambda = 3000 / (last - first);
+    const double W = r.summary.e2e_s.mean;
+    EXPECT_NEAR(L, lambda * W, 0.03 * lambda * W) << "L " << L << " lambda*W " << lambda * W;
+}
+
+TEST(Engine, ThroughputNeverExceedsTheRooflineBound) {
+    // Overload the GPU (everything at t = 0). No run can emit tokens faster than the best decode step:
+    // max over B of B / step_time(B decodes at context 1), B up to max_num_seqs.
+    const Scenario sc = scenario(R"(  shape: batch
+  prompt_tokens: 300
+  output_tokens: 300
+  requests: 2000
+)");
+    const SimulationResult r = simulate(sc);
+    CostConfig c;
+    const CostModel cm(sc.model, sc.gpu, c);
+    double bound = 0;
+    for (int64_t b = 1; b <= sc.max_num_seqs; ++b) {
+        bound = std::max(bound, b / cm.step_time(std::vector<SequenceWork>(b, SequenceWork{1, 1})));
+    }
+    EXPECT_LE(r.summary.output_throughput, bound);
+    EXPECT_GT(r.summary.output_throughput, 0.3 * bound);  // and the saturated run gets somewhere near it
+}
+
+TEST(Engine, MeanLatencyDoesNotFallAsLoadRises) {
+    // Same seed, same request lengths, arrivals compressed: mean E2E must not decrease.
+    std::vector<Scenario> runs;
+    for (double rate : {2.0, 8.0, 20.0, 40.0, 80.0}) runs.push_back(scenario(poisson(rate, 800)));
+    const auto results = simulate_many(runs, {}, 2);
+    for (size_t i = 1; i < results.size(); ++i) {
+        EXPECT_GE(results[i].summary.e2e_s.mean, results[i - 1].summary.e2e_s.mean * 0.999) << "rate index " << i;
+    }
+    EXPECT_GT(results.back().summary.queue_s.mean, results.front().summary.queue_s.mean);
+}
+
+TEST(Engine, EveryRequestCompletesOrIsRejectedWithAReason) {
+    // Prompts up to 30,000 tokens against max_model_len 16,384: the long ones are rejected, the rest finish.
+    const SimulationResult r = simulate(scenario(R"(  shape: single
+  arrival: {process: poisson, rate: 4}
+  prompt_tokens: {dist: uniform, min: 100, max: 30000}
+  output_tokens: 50
+  requests: 300
+)"));
+    EXPECT_GT(r.summary.rejected, 0);
+    EXPECT_EQ(r.summary.completed + r.summary.rejected, 300);
+    int64_t output = 0;
+    for (const auto& q : r.requests) {
+        if (q.rejected) {
+            EXPECT_GT(q.prompt_tokens + q.output_tokens, 16384);
+            EXPECT_NE(q.reject_reason.find("max_model_len"), std::string::npos);
+        } else {
+            EXPECT_TRUE(q.completed());
+            EXPECT_EQ(q.generated, q.output_tokens);  // conservation: every asked-for token was emitted
+            output += q.generated;
+        }
+    }
+    EXPECT_EQ(r.summary.output_tokens, output);
+}
+
+TEST(Engine, RepeatedRunsInOneProcessAreIdentical) {
+    // Each run is a fresh child process: the second run does not inherit the first one's clock.
+    const Scenario sc = scenario(poisson(10.0, 400));
+    const SimulationResult a = simulate(sc), b = simulate(sc);
+    EXPECT_EQ(serialize_result(a).substr(0, 8), serialize_result(b).substr(0, 8));
+    ASSERT_EQ(a.requests.size(), b.requests.size());
+    for (size_t i = 0; i < a.requests.size(); ++i) {
+        EXPECT_EQ(a.requests[i].finish_s, b.requests[i].finish_s);
+        EXPECT_EQ(a.requests[i].first_token_s, b.requests[i].first_token_s);
+    }
+    EXPECT_EQ(a.simulated_s, b.simulated_s);
+    EXPECT_LT(a.requests.front().arrival_s, 1.0);  // the clock started at 0
+}
+
+TEST(Engine, ClosedLoopNeverRunsMoreThanItsUsers) {
+    const SimulationResult r = simulate(scenario(R"(  shape: single
+  arrival: {process: closed_loop, users: 12}
+  prompt_tokens: 400
+  output_tokens: 100
+  requests: 600
+)"));
+    EXPECT_EQ(r.summary.completed, 600);
+    EXPECT_LE(r.summary.running_peak, 12);
+}
+
+TEST(Engine, ReplicasShareTheLoad) {
+    // Two replicas with round robin: each takes half the requests, and the fleet counts 2 GPUs.
+    const SimulationResult r = simulate(scenario(poisson(20.0, 1000), "replicas: 2\n"));
+    int64_t on[2] = {0, 0};
+    for (const auto& q : r.requests) ++on[q.replica];
+    EXPECT_EQ(on[0], 500);
+    EXPECT_EQ(on[1], 500);
+    EXPECT_EQ(r.summary.gpus, 2);
+}
