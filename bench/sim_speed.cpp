@@ -1,0 +1,63 @@
+// Simulator speed benchmark (prints numbers; not a test). Two measurements:
+// 1. Replay of the Azure conversation trace (19,366 requests over 3,502 s) for Llama-3.1-8B on one H100,
+//    in one child process (one core): wall time, simulated seconds per wall second, requests and steps per
+//    wall second. Target: under 1.5 s.
+// 2. A 50-point sweep of the chat example's session rate, on all cores. Target: under 30 s on 2 cores.
+// Usage: headroom_bench_sim [repo root] [repetitions]
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "headroom/sim/engine.hpp"
+#include "headroom/sim/version.hpp"
+
+using namespace headroom;
+
+int main(int argc, char** argv) {
+    const std::string root = argc > 1 ? argv[1] : ".";
+    const int reps = argc > 2 ? std::max(1, std::atoi(argv[2])) : 3;
+    const int cores = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+    fmt::print("headroom {} ({}), {} cores\n\n", version(), git_commit(), cores);
+
+    const Scenario trace = load_scenario(root + "/examples/trace-conv.yaml");
+    std::vector<double> sim_wall, total_wall;
+    SimulationResult last;
+    for (int i = 0; i < reps; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        last = simulate(trace);
+        total_wall.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        sim_wall.push_back(last.wall_s);
+    }
+    std::sort(sim_wall.begin(), sim_wall.end());
+    std::sort(total_wall.begin(), total_wall.end());
+    const double w = sim_wall[sim_wall.size() / 2];
+    fmt::print("trace replay: {} ({} requests, {} engine steps, {:.0f} simulated s), {} runs\n", trace.name,
+               last.summary.requests, last.summary.steps, last.simulated_s, reps);
+    fmt::print("  simulation wall time   median {:.3f} s (min {:.3f}, max {:.3f})\n", w, sim_wall.front(), sim_wall.back());
+    fmt::print("  with fork and transfer median {:.3f} s\n", total_wall[total_wall.size() / 2]);
+    fmt::print("  simulated s per wall s {:.0f}\n", last.simulated_s / w);
+    fmt::print("  requests per wall s    {:.0f}\n", last.summary.requests / w);
+    fmt::print("  steps per wall s       {:.0f}\n\n", last.summary.steps / w);
+
+    std::vector<Scenario> sweep;
+    for (int i = 0; i < 50; ++i) {
+        const double rate = 0.25 + 0.25 * i;  // 0.25 .. 12.5 sessions/s
+        sweep.push_back(load_scenario(root + "/examples/chat.yaml", {fmt::format("workload.arrival.rate={}", rate)}));
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto results = simulate_many(sweep, {}, cores);
+    const double sweep_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    int64_t requests = 0, steps = 0;
+    for (const auto& r : results) {
+        requests += r.summary.requests;
+        steps += r.summary.steps;
+    }
+    fmt::print("sweep: 50 points of {} (session rate 0.25 .. 12.5/s), {} parallel processes\n", sweep[0].name, cores);
+    fmt::print("  wall time              {:.2f} s ({:.2f} s per point)\n", sweep_wall, sweep_wall / 50);
+    fmt::print("  requests, steps        {}, {}\n", requests, steps);
+    return 0;
+}
