@@ -107,7 +107,7 @@ public:
         out.simulated_s = sg4::Engine::get_clock();
         out.scenario = sc_.name;
         out.plan = plan_;
-        out.summary = summarize(sc_, records_, itls_, steps_);
+        out.summary = summarize(sc_, records_, itls_, steps_, accounting_);
         if (options.keep_all_steps) {
             out.timeseries = steps_;
         } else {
@@ -221,7 +221,9 @@ private:
             work.clear();
             for (const ScheduledSeq& q : plan.seqs) work.push_back({q.new_tokens, q.context});
             const double now = sg4::Engine::get_clock();
-            const double dt = cost_.step_time(work);
+            const StepTotals totals = cost_.step_totals(work);
+            const double dt = totals.time_s;
+            account(s, plan, work, totals);
             StepSample st;
             st.t_s = now;
             st.dt_s = dt;
@@ -236,6 +238,31 @@ private:
             steps_.push_back(st);
             sg4::this_actor::sleep_for(dt);
             s.complete(plan, sg4::Engine::get_clock());
+        }
+    }
+
+    // The engine's own accounting of where step time goes (see Accounting).
+    void account(const Scheduler& s, const StepPlan& plan, const std::vector<SequenceWork>& work,
+                 const StepTotals& t) {
+        Accounting& a = accounting_;
+        a.step_s += t.time_s;
+        for (int b = 0; b < 4; ++b) a.by_bound_s[b] += t.time_by_bound_s[b];
+        if (plan.prefill_tokens == 0) {
+            a.decode_only_s += t.time_s;
+            a.decode_only_bytes += t.bytes;
+        } else if (plan.decodes > 0) {
+            a.mixed_s += t.time_s;
+            decodes_.clear();
+            for (const SequenceWork& w : work) {
+                if (w.new_tokens == 1) decodes_.push_back(w);
+            }
+            a.prefill_interference_s += t.time_s - cost_.step_time(decodes_);
+        }
+        if (s.num_waiting() > 0) {
+            a.waiting_s += t.time_s;
+            const std::string& why = s.admission_blocker();
+            const int k = why == "kv" ? 0 : why == "seqs" ? 1 : why == "budget" ? 2 : 3;
+            a.blocked_s[k] += t.time_s;
         }
     }
 
@@ -305,6 +332,8 @@ private:
     std::vector<Waiter*> waiters_;
     std::vector<float> itls_;
     std::vector<StepSample> steps_;
+    Accounting accounting_;
+    std::vector<SequenceWork> decodes_;
     sg4::MutexPtr done_mutex_;
     sg4::ConditionVariablePtr done_cv_;
     int64_t open_outstanding_ = 0;

@@ -72,7 +72,7 @@ void summary_fields(IO& io, S& s) {
     io.pod(s.goodput_rps), io.pod(s.goodput_fraction), io.pod(s.gpus), io.pod(s.gpu_hours), io.pod(s.cost_usd);
     io.pod(s.usd_per_mtok), io.pod(s.kv_util_mean), io.pod(s.kv_util_peak), io.pod(s.running_mean);
     io.pod(s.running_peak), io.pod(s.busy_fraction), io.pod(s.steps), io.pod(s.preemptions);
-    io.pod(s.prefix_hit_tokens), io.pod(s.slos_met);
+    io.pod(s.prefix_hit_tokens), io.pod(s.slos_met), io.pod(s.accounting);
 }
 
 template <class IO, class P>
@@ -89,6 +89,7 @@ void record_fields(IO& io, R& r) {
     io.pod(r.id), io.pod(r.session), io.pod(r.turn), io.pod(r.replica), io.pod(r.arrival_s), io.pod(r.scheduled_s);
     io.pod(r.first_token_s), io.pod(r.last_token_s), io.pod(r.finish_s), io.pod(r.prompt_tokens);
     io.pod(r.output_tokens), io.pod(r.generated), io.pod(r.preemptions), io.pod(r.prefix_hit_tokens);
+    io.pod(r.recomputed_tokens);
     io.pod(r.max_itl_s), io.pod(r.rejected);
 }
 

@@ -124,6 +124,7 @@ void Scheduler::preempt(int64_t index, double now_s) {
     std::vector<int32_t> tail_first(r.blocks.rbegin(), r.blocks.rend());
     kv_.release(tail_first);
     r.blocks.clear();
+    r.recomputed_tokens += r.num_computed;
     r.num_computed = 0;
     r.num_hashed_blocks = 0;
     r.status = RequestStatus::WAITING;

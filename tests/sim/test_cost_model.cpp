@@ -155,3 +155,15 @@ TEST(CostModel, OverheadWithAndWithoutCudaGraphs) {
     const double without = model("llama-3.1-8b", "h100", eager).step_time(decode(1, 10));
     EXPECT_NEAR(without - with, 389 * 5e-6, 1e-12);
 }
+
+TEST(CostModel, FastBlendMatchesThePowerFormula) {
+    // p = 2.5 takes a pow-free path; p = 2.5 + 1e-12 takes std::pow. They must agree to 1e-9 everywhere.
+    CostConfig fast, slow;
+    slow.blend_exponent = 2.5 + 1e-12;
+    const CostModel a = model("llama-3.1-8b", "h100", fast), b = model("llama-3.1-8b", "h100", slow);
+    for (int64_t batch : {1, 7, 64, 200, 256, 300, 1024}) {
+        for (const auto& work : {decode(batch, 700), std::vector<SequenceWork>{{batch * 8, 100}}}) {
+            EXPECT_NEAR(a.step_time(work), b.step_time(work), 1e-9 * b.step_time(work)) << batch;
+        }
+    }
+}

@@ -66,6 +66,21 @@ struct StepCost {
     const OpCost* op(std::string_view name) const;
 };
 
+// What the simulator accumulates per step: time, work, and time per bound (indexed by Bound).
+struct StepTotals {
+    double time_s = 0.0;
+    double flops = 0.0;
+    double bytes = 0.0;
+    double time_by_bound_s[4] = {0, 0, 0, 0};
+};
+
+// Per attention kind (FULL, SLIDING, MLA): layer counts and window; MoE layer count. Computed once.
+struct LayerStats {
+    int64_t count[3] = {0, 0, 0};
+    int64_t window[3] = {0, 0, 0};
+    int64_t moe = 0;
+};
+
 class CostModel {
 public:
     CostModel(const ModelCard& model, const GpuProfile& gpu, const CostConfig& config);
@@ -73,7 +88,9 @@ public:
     // The step with its per-op breakdown (for `headroom cost` and explanations).
     StepCost step(const std::vector<SequenceWork>& batch) const;
     // The step's duration alone; the simulator's hot path. Equal to step(batch).time_s.
-    double step_time(const std::vector<SequenceWork>& batch) const;
+    double step_time(const std::vector<SequenceWork>& batch) const { return step_totals(batch).time_s; }
+    // Duration, FLOPs, bytes and time per bound, without the per-op table (no allocation).
+    StepTotals step_totals(const std::vector<SequenceWork>& batch) const;
 
     const CostConfig& config() const { return config_; }
     const ModelCard& model() const { return model_; }
@@ -92,6 +109,7 @@ private:
     double link_bytes_per_s_;  // achievable one-direction bandwidth of the TP link
     double link_latency_s_;
     double weight_bytes_per_param_;
+    LayerStats layers_;
 };
 
 }  // namespace headroom

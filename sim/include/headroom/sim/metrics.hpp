@@ -31,6 +31,7 @@ struct RequestRecord {
     int64_t generated = 0;
     int64_t preemptions = 0;
     int64_t prefix_hit_tokens = 0;
+    int64_t recomputed_tokens = 0;
     double max_itl_s = 0.0;
     bool rejected = false;
     std::string reject_reason;
@@ -73,6 +74,20 @@ struct SloResult {
     bool met = false;
 };
 
+// Where the replicas' time went, from the engine's own accounting: the basis of the explanations.
+// Times are summed over replicas (divide by duration x replicas for shares).
+struct Accounting {
+    double step_s = 0;                  // time spent in engine steps
+    double by_bound_s[4] = {0, 0, 0, 0};  // of which each op bound: compute, memory, communication, overhead
+    double decode_only_s = 0;           // steps holding decodes only
+    double decode_only_bytes = 0;       // bytes those steps moved (for the share of HBM peak)
+    double mixed_s = 0;                 // steps holding prefill chunks and decodes
+    double prefill_interference_s = 0;  // what the prefill chunks added to those steps over their decodes alone
+    double waiting_s = 0;               // time with requests waiting to be admitted
+    double blocked_s[4] = {0, 0, 0, 0};  // of which admission was blocked by: KV blocks, max_num_seqs, token budget, policy
+    int64_t recomputed_tokens = 0;      // tokens computed again after preemptions
+};
+
 struct Summary {
     int64_t requests = 0, completed = 0, rejected = 0;
     double duration_s = 0.0;
@@ -89,10 +104,11 @@ struct Summary {
     int64_t steps = 0, preemptions = 0, prefix_hit_tokens = 0;
     std::vector<SloResult> slos;
     bool slos_met = true;
+    Accounting accounting;
 };
 
 Summary summarize(const Scenario& sc, const std::vector<RequestRecord>& requests, const std::vector<float>& itls,
-                  const std::vector<StepSample>& steps);
+                  const std::vector<StepSample>& steps, const Accounting& accounting = {});
 
 // The scheduler observer that fills RequestRecords (Request::id is the record's index).
 class MetricsCollector : public SchedulerObserver {

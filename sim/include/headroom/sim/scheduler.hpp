@@ -42,6 +42,7 @@ struct RequestState {
     int64_t num_hashed_blocks = 0;
     int64_t preemptions = 0;
     int64_t prefix_hit_tokens = 0;
+    int64_t recomputed_tokens = 0;  // tokens whose KV was thrown away by preemptions
     bool scheduled_once = false;
     std::string reject_reason;
     int64_t num_tokens() const { return req.prompt_tokens + num_generated; }
