@@ -3,7 +3,12 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <optional>
 
@@ -13,6 +18,7 @@
 #include "headroom/sim/version.hpp"
 #include "headroom/sim/engine.hpp"
 #include "headroom/sim/scenario.hpp"
+#include "headroom/sim/sweep.hpp"
 #include "output.hpp"
 #include "sim_output.hpp"
 
@@ -209,6 +215,111 @@ int run_simulate(SimulateOptions& o) {
     return 0;
 }
 
+// The Python that draws figures: $HEADROOM_PYTHON, else the project venv, else python3 on PATH.
+std::string plot_python() {
+    if (const char* p = std::getenv("HEADROOM_PYTHON"); p && *p) return p;
+    const std::string venv = std::string(HEADROOM_SOURCE_DIR) + "/.venv/bin/python";
+    if (access(venv.c_str(), X_OK) == 0) return venv;
+    return "python3";
+}
+
+std::string shell_quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+std::string plot_command(const std::string& args) {
+    return "PYTHONPATH=" + shell_quote(std::string(HEADROOM_SOURCE_DIR) + "/python") + " " + shell_quote(plot_python()) +
+           " -m headroom.plot " + args;
+}
+
+// "a,b,c" -> {a, b, c}; commas inside {} or [] belong to a YAML flow value ("{dist: uniform, min: 1}").
+std::vector<std::string> split_values(const std::string& text) {
+    std::vector<std::string> out(1);
+    int depth = 0;
+    for (char c : text) {
+        if (c == '{' || c == '[') ++depth;
+        if (c == '}' || c == ']') --depth;
+        if (c == ',' && depth == 0) {
+            out.emplace_back();
+        } else {
+            out.back() += c;
+        }
+    }
+    return out;
+}
+
+struct SweepOptions {
+    std::string scenario;
+    std::vector<double> concurrency, qps;
+    std::vector<std::string> set;
+    bool json = false;
+    bool no_counterfactuals = false;
+    std::string plot;
+    int jobs = 0;
+};
+
+int run_sweep_command(SweepOptions& o) {
+    SweepRequest req;
+    req.scenario_path = o.scenario;
+    if (!o.concurrency.empty() && !o.qps.empty()) throw UsageError("--qps: give --concurrency or --qps, not both");
+    if (!o.qps.empty()) {
+        req.load_kind = LoadKind::QPS;
+        req.loads = o.qps;
+    } else if (!o.concurrency.empty()) {
+        req.loads = o.concurrency;
+    }
+    for (double l : req.loads) {
+        if (!(l > 0)) throw UsageError(fmt::format("{}: loads must be > 0, got {}", o.qps.empty() ? "--concurrency" : "--qps", l));
+    }
+    for (const std::string& a : o.set) {
+        const auto eq = a.find('=');
+        if (eq == std::string::npos) throw UsageError(fmt::format("--set: expected key=value[,value...], got \"{}\"", a));
+        const std::vector<std::string> values = split_values(a.substr(eq + 1));
+        if (values.size() <= 1) {
+            req.overrides.push_back(a);
+        } else {
+            req.axes.push_back({a.substr(0, eq), values});
+        }
+    }
+    if (req.axes.size() > 2) throw UsageError("--set: at most two fields can take several values in one sweep");
+    if (o.jobs < 0) throw UsageError(fmt::format("--jobs: must be >= 1, got {}", o.jobs));
+    req.jobs = o.jobs;
+    req.counterfactuals = !o.no_counterfactuals;
+    if (!o.plot.empty() && std::system((plot_command("--check") + " >/dev/null 2>&1").c_str()) != 0) {
+        throw UsageError(fmt::format("--plot: {} cannot import matplotlib (run scripts/setup.sh, or set HEADROOM_PYTHON)",
+                                     plot_python()));
+    }
+    const bool tty = isatty(STDERR_FILENO);
+    const SweepResult result = run_sweep(req, [tty](size_t done, size_t total) {
+        if (!tty) return;
+        const int width = 30;
+        const int filled = static_cast<int>(width * done / std::max<size_t>(1, total));
+        fmt::print(stderr, "\r  simulating [{}{}] {}/{}", std::string(filled, '#'), std::string(width - filled, '.'),
+                   done, total);
+        if (done == total) fmt::print(stderr, "\r{}\r", std::string(60, ' '));
+    });
+    const std::string lines = hc::sweep_json_lines(req, result);
+    if (o.json) {
+        fmt::print("{}", lines);
+    } else {
+        hc::print_sweep(req, result);
+    }
+    if (!o.plot.empty()) {
+        char tmpl[] = "/tmp/headroom-sweep-XXXXXX";
+        const int fd = mkstemp(tmpl);
+        if (fd < 0) throw std::runtime_error("cannot create a temporary file for the plot data");
+        close(fd);
+        std::ofstream(tmpl) << lines;
+        const int rc = std::system((plot_command("saturation " + shell_quote(tmpl) + " " + shell_quote(o.plot))).c_str());
+        std::filesystem::remove(tmpl);
+        if (rc != 0) throw std::runtime_error("the plot script failed");
+        if (!o.json) fmt::print("\nWrote the saturation figure to {}\n", o.plot);
+    }
+    return 0;
+}
+
 std::vector<GpuProfile> all_gpus() {
     std::vector<GpuProfile> gpus;
     for (const auto& n : shipped_gpu_names()) gpus.push_back(load_gpu(n));
@@ -302,7 +413,7 @@ int run(int argc, char** argv) {
     SimulateOptions so;
     auto* simc = app.add_subcommand("simulate", "Simulate a serving scenario (YAML) on SimGrid: per-request TTFT, TPOT, "
                                                 "ITL, E2E, throughput, goodput, $/MTok.");
-    simc->add_option("scenario", so.scenario, "scenario YAML file (see examples/)")->required();
+    simc->add_option("scenario", so.scenario, "scenario YAML file (see examples/); default: the built-in chat scenario");
     simc->add_option("--set", so.set, "override a scenario field, e.g. scheduler.max_num_batched_tokens=2048")
         ->take_all();
     simc->add_option("--seed", so.seed, "override the scenario's seed");
@@ -310,6 +421,22 @@ int run(int argc, char** argv) {
     simc->add_option("--requests", so.requests_csv, "write one CSV row per request to this file");
     simc->add_option("--trace", so.trace_json, "write a Chrome/Perfetto timeline of steps and requests to this file");
     simc->callback([&] { action = [&] { return run_simulate(so); }; });
+
+    // sweep
+    SweepOptions sw;
+    auto* swc = app.add_subcommand("sweep", "Sweep a scenario across load (closed-loop users or request rates) and "
+                                            "other fields: saturation table, knee, explanations, counterfactuals.");
+    swc->add_option("scenario", sw.scenario, "scenario YAML file (see examples/); default: the built-in chat scenario");
+    swc->add_option("--concurrency", sw.concurrency, "closed-loop users per point (default 1,2,5,10,20,40,60,80,120,160,200)")
+        ->delimiter(',');
+    swc->add_option("--qps", sw.qps, "open-loop Poisson arrival rates per point, e.g. 1,2,4,8")->delimiter(',');
+    swc->add_option("--set", sw.set, "field=value for every point, or field=a,b,c to sweep it too (at most two)")
+        ->take_all();
+    swc->add_flag("--json", sw.json, "Print one JSON line per point instead of the table");
+    swc->add_option("--plot", sw.plot, "write the saturation figure (PNG) to this file");
+    swc->add_option("--jobs", sw.jobs, "parallel simulations (default: all cores)");
+    swc->add_flag("--no-counterfactuals", sw.no_counterfactuals, "skip re-simulating single changes at the first failing point");
+    swc->callback([&] { action = [&] { return run_sweep_command(sw); }; });
 
     // gpus
     bool gpus_json = false, gpus_fields = false;
@@ -377,7 +504,7 @@ int run(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         std::string what = e.what();
-        if (what.find("subcommand") != std::string::npos) what += " (card, kv, cost, simulate, gpus, gpu, models; see --help)";
+        if (what.find("subcommand") != std::string::npos) what += " (card, kv, cost, simulate, sweep, gpus, gpu, models; see --help)";
         fmt::print(stderr, "error: {}\n", what);
         return EXIT_BAD_INPUT;
     }

@@ -96,7 +96,9 @@ void print_simulation(const Scenario& sc, const SimulationResult& r) {
                                  r.simulated_s, r.wall_s, r.wall_s > 0 ? r.simulated_s / r.wall_s : 0.0, group(s.steps)));
 }
 
-std::string simulation_json(const Scenario& sc, const SimulationResult& r) {
+namespace {
+
+json simulation_object(const Scenario& sc, const SimulationResult& r) {
     const Summary& s = r.summary;
     json j;
     j["schema"] = "headroom.simulate/1";
@@ -148,7 +150,149 @@ std::string simulation_json(const Scenario& sc, const SimulationResult& r) {
     j["steps"] = s.steps;
     j["kv_blocks"] = r.plan.num_blocks;
     j["simulated_s"] = r.simulated_s;
-    return j.dump();
+    return j;
+}
+
+std::string slo_list(const Scenario& sc) {
+    std::string out;
+    for (const SloTarget& t : sc.slos) {
+        const bool ms = t.metric == "tpot" || t.metric == "itl";
+        out += fmt::format("{}{} p{:g} <= {}", out.empty() ? "" : ", ", t.metric, t.percentile,
+                           ms ? fmt::format("{:g} ms", t.threshold_s * 1e3) : fmt::format("{:g} s", t.threshold_s));
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string simulation_json(const Scenario& sc, const SimulationResult& r) { return simulation_object(sc, r).dump(); }
+
+void print_sweep(const SweepRequest& req, const SweepResult& r) {
+    const Scenario& first = r.points.front().scenario;
+    fmt::print("Sweep: {} ({}) -- {} on {} x {} (TP {}), {}\n", first.name, first.file, first.model.name,
+               first.replicas, first.gpu.display_name, first.tp,
+               req.load_kind == LoadKind::CONCURRENCY ? "closed-loop users" : "Poisson arrivals");
+    fmt::print("  SLOs: {}; headroom {} ({})\n", first.slos.empty() ? "none" : slo_list(first), version(), git_commit());
+    for (const SweepSeries& s : r.series) {
+        fmt::print("\n");
+        if (!s.series.empty()) fmt::print("[{}]\n", s.series);
+        fmt::print("  {:>13} {:>6} {:>8} {:>8} | {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} | {:>7} {:>5} | {:>9} {:>7} | "
+                   "{:>7} {:>7}\n",
+                   "load", "req/s", "tok/s", "tok/s/G", "TTFT50", "p95", "p99", "TPOT50", "p95", "p99", "E2E p95",
+                   "queue", "KV mean/pk", "preempt", "goodput", "$/MTok");
+        fmt::print("  {:>13} {:>6} {:>8} {:>8} | {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} | {:>7} {:>5} | {:>9} {:>7} | "
+                   "{:>7} {:>7}\n",
+                   "", "", "output", "", "s", "s", "s", "ms", "ms", "ms", "s", "share", "%", "", "req/s", "");
+        for (size_t i : s.points) {
+            const SweepPoint& p = r.points[i];
+            if (!p.fits) {
+                fmt::print("  {:>13} does not fit: {}\n", p.load_text, p.why_not);
+                continue;
+            }
+            const Summary& m = p.result.summary;
+            const char* mark = i == s.knee.index && s.knee.found ? "  <- knee" : "";
+            fmt::print("  {:>13} {:>6.2f} {:>8.0f} {:>8.0f} | {:>6.2f} {:>6.2f} {:>6.2f} | {:>6.1f} {:>6.1f} {:>6.1f} | "
+                       "{:>7.2f} {:>4.0f}% | {:>4.0f}/{:<4.0f} {:>7} | {:>7.2f} {:>7.3f}{}{}\n",
+                       p.load_text, m.request_throughput, m.output_throughput, m.output_tokens_per_s_per_gpu,
+                       m.ttft_s.p50, m.ttft_s.p95, m.ttft_s.p99, m.tpot_s.p50 * 1e3, m.tpot_s.p95 * 1e3,
+                       m.tpot_s.p99 * 1e3, m.e2e_s.p95, m.e2e_s.mean > 0 ? 100 * m.queue_s.mean / m.e2e_s.mean : 0.0,
+                       100 * m.kv_util_mean, 100 * m.kv_util_peak, group(m.preemptions), m.goodput_rps, m.usd_per_mtok,
+                       s.any_slo && !m.slos_met ? "  SLO missed" : "", mark);
+        }
+        fmt::print("\n");
+        if (s.knee.found) {
+            fmt::print("  Knee: {} at {:.0f} output tok/s; {}.\n", r.points[s.knee.index].load_text, s.knee.throughput,
+                       s.knee.note);
+        } else {
+            fmt::print("  Knee: none found ({}).\n", s.knee.note);
+        }
+        if (s.any_slo) {
+            if (s.stable_found) {
+                const SweepPoint* best = nullptr;
+                for (size_t i : s.points) {
+                    if (r.points[i].fits && r.points[i].load == s.max_stable_load) best = &r.points[i];
+                }
+                fmt::print("  Stable operating zone: every SLO is met up to {} ({:.2f} req/s, {:.0f} output tok/s, "
+                           "${:.3f}/MTok).\n",
+                           best->load_text, best->result.summary.request_throughput,
+                           best->result.summary.output_throughput, best->result.summary.usd_per_mtok);
+            } else {
+                fmt::print("  Stable operating zone: none -- no swept load meets every SLO.\n");
+            }
+        }
+        fmt::print("\n  Why, point by point:\n");
+        for (size_t i : s.points) {
+            const SweepPoint& p = r.points[i];
+            if (p.fits) fmt::print("  - {}\n", p.explanation.sentence);
+        }
+        if (!s.counterfactuals.empty()) {
+            const SweepPoint& f = r.points[s.first_failing];
+            fmt::print("\n  What would bring {} back under its SLOs (each change simulated alone at that load):\n",
+                       f.load_text);
+            for (const CounterfactualResult& c : s.counterfactuals) fmt::print("  - {}\n", c.sentence);
+        }
+    }
+    // Two extra axes: a grid of the stable load per combination.
+    if (req.axes.size() == 2) {
+        const SweepAxis& a = req.axes[0];
+        const SweepAxis& b = req.axes[1];
+        fmt::print("\nHighest load meeting every SLO ({} down, {} across):\n  {:>14}", a.key, b.key, "");
+        for (const auto& v : b.values) fmt::print(" {:>14}", v);
+        fmt::print("\n");
+        for (size_t ia = 0; ia < a.values.size(); ++ia) {
+            fmt::print("  {:>14}", a.values[ia]);
+            for (size_t ib = 0; ib < b.values.size(); ++ib) {
+                const SweepSeries& s = r.series[ia * b.values.size() + ib];
+                fmt::print(" {:>14}", s.stable_found ? fmt::format("{:g}", s.max_stable_load) : "-");
+            }
+            fmt::print("\n");
+        }
+    }
+}
+
+std::string sweep_json_lines(const SweepRequest& req, const SweepResult& r) {
+    std::string out;
+    for (const SweepSeries& s : r.series) {
+        for (size_t i : s.points) {
+            const SweepPoint& p = r.points[i];
+            json j = p.fits ? simulation_object(p.scenario, p.result) : json::object();
+            j["sweep"] = {{"load_kind", req.load_kind == LoadKind::CONCURRENCY ? "concurrency" : "qps"},
+                          {"load", p.load},
+                          {"load_text", p.load_text},
+                          {"series", s.series},
+                          {"fits", p.fits},
+                          {"why_not", p.why_not},
+                          {"cause", p.explanation.cause},
+                          {"explanation", p.explanation.sentence},
+                          {"knee_found", s.knee.found},
+                          {"knee_load", s.knee.found ? json(s.knee.load) : json(nullptr)},
+                          {"is_knee", s.knee.found && s.knee.index == i},
+                          {"stable_found", s.stable_found},
+                          {"max_stable_load", s.stable_found ? json(s.max_stable_load) : json(nullptr)}};
+            if (i == s.first_failing) {
+                json cf = json::array();
+                for (const CounterfactualResult& c : s.counterfactuals) {
+                    json x = {{"change", c.change.label}, {"overrides", c.change.overrides}, {"fits", c.fits},
+                              {"restores", c.restores}, {"usd_per_hour", c.usd_per_hour},
+                              {"cost_factor", s.usd_per_hour > 0 ? c.usd_per_hour / s.usd_per_hour : 0.0},
+                              {"sentence", c.sentence}};
+                    if (c.fits) {
+                        x["usd_per_mtok"] = c.result.summary.usd_per_mtok;
+                        json slos = json::array();
+                        for (const SloResult& t : c.result.summary.slos) {
+                            slos.push_back({{"metric", t.metric}, {"percentile", t.percentile},
+                                            {"value_s", t.value_s}, {"met", t.met}});
+                        }
+                        x["slos"] = slos;
+                    }
+                    cf.push_back(x);
+                }
+                j["sweep"]["counterfactuals"] = cf;
+            }
+            out += j.dump() + "\n";
+        }
+    }
+    return out;
 }
 
 void write_requests_csv(const std::string& path, const SimulationResult& r) {

@@ -18,6 +18,9 @@
 
 namespace headroom {
 
+// Generated from sim/scenarios/*.yaml by cmake/headroom_embed.cmake.
+const std::vector<std::pair<std::string_view, std::string_view>>& embedded_scenarios();
+
 ScenarioError::ScenarioError(std::string file, std::string field, std::string reason)
     : std::runtime_error(field.empty() ? fmt::format("{}: {}", file, reason)
                                        : fmt::format("{}: {}: {}", file, field, reason)),
@@ -154,7 +157,7 @@ constexpr double MAX_SECONDS = 1e7;
 void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
     r.only(w, "workload", {"shape", "arrival", "prompt_tokens", "output_tokens", "turns", "followup_tokens",
                            "think_time_s", "tool_latency_s", "retrieval_latency_s", "retrieved_tokens", "requests",
-                           "duration_s"});
+                           "duration_s", "output_scale"});
     WorkloadSpec& ws = s.workload;
     const std::string shape = w["shape"] ? r.string(w["shape"], "workload.shape") : "single";
     if (!parse_shape(shape, ws.shape)) {
@@ -162,6 +165,7 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
     }
     if (w["requests"]) ws.max_sessions = r.integer(w["requests"], "workload.requests", 1, 100'000'000);
     if (w["duration_s"]) ws.duration_s = r.number(w["duration_s"], "workload.duration_s", 0, MAX_SECONDS, true);
+    if (w["output_scale"]) ws.output_scale = r.number(w["output_scale"], "workload.output_scale", 0, 100, true);
 
     const YAML::Node a = w["arrival"];
     ws.arrival = ws.shape == Shape::BATCH ? "batch" : "poisson";
@@ -343,6 +347,11 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
 }
 
 Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
+    if (path.empty() || path == BUILTIN_SCENARIO) {
+        for (const auto& [stem, text] : embedded_scenarios()) {
+            if (stem == "default-chat") return parse_scenario(std::string(text), BUILTIN_SCENARIO, ".", overrides);
+        }
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) throw ScenarioError(path, "", "cannot open file");
     std::ostringstream ss;

@@ -83,7 +83,7 @@ SimulationResult simulate(const Scenario& sc, const SimulationOptions& options) 
 }
 
 std::vector<SimulationResult> simulate_many(const std::vector<Scenario>& scenarios, const SimulationOptions& options,
-                                            int jobs) {
+                                            int jobs, const std::function<void(size_t)>& on_done) {
     std::vector<SimulationResult> results(scenarios.size());
     std::vector<Child> running;
     size_t next = 0, finished = 0;
@@ -121,6 +121,7 @@ std::vector<SimulationResult> simulate_many(const std::vector<Scenario>& scenari
                 if (error.empty()) error = e.what();
             }
             ++finished;
+            if (on_done) on_done(finished);
             running.erase(running.begin() + static_cast<std::ptrdiff_t>(i));
             fds.erase(fds.begin() + static_cast<std::ptrdiff_t>(i));
         }

@@ -172,9 +172,9 @@ private:
     double rate_;
 };
 
-int64_t draw_tokens(const std::shared_ptr<Distribution>& d, Rng& r, int64_t min) {
+int64_t draw_tokens(const std::shared_ptr<Distribution>& d, Rng& r, int64_t min, double scale = 1.0) {
     if (!d) return min;
-    return std::max<int64_t>(min, std::llround(d->sample(r)));
+    return std::max<int64_t>(min, std::llround(d->sample(r) * scale));
 }
 
 double draw_s(const std::shared_ptr<Distribution>& d, Rng& r) { return d ? std::max(0.0, d->sample(r)) : 0.0; }
@@ -283,7 +283,7 @@ Session make_session(const WorkloadSpec& spec, Rng& rng, int64_t id, double star
     switch (spec.shape) {
         case Shape::SINGLE:
         case Shape::BATCH:
-            s.turns.push_back({draw_tokens(spec.prompt_tokens, rng, 1), draw_tokens(spec.output_tokens, rng, 1), 0.0});
+            s.turns.push_back({draw_tokens(spec.prompt_tokens, rng, 1), draw_tokens(spec.output_tokens, rng, 1, spec.output_scale), 0.0});
             break;
         case Shape::EMBEDDING:
             s.turns.push_back({draw_tokens(spec.prompt_tokens, rng, 1), 0, 0.0});
@@ -292,7 +292,7 @@ Session make_session(const WorkloadSpec& spec, Rng& rng, int64_t id, double star
             const int64_t question = draw_tokens(spec.prompt_tokens, rng, 1);
             const int64_t context = draw_tokens(spec.retrieved_tokens, rng, 0);
             const double latency = draw_s(spec.retrieval_latency_s, rng);
-            s.turns.push_back({question + context, draw_tokens(spec.output_tokens, rng, 1), latency});
+            s.turns.push_back({question + context, draw_tokens(spec.output_tokens, rng, 1, spec.output_scale), latency});
             break;
         }
         case Shape::CHAT:
@@ -302,7 +302,7 @@ Session make_session(const WorkloadSpec& spec, Rng& rng, int64_t id, double star
             const auto& more = spec.followup_tokens ? spec.followup_tokens : spec.prompt_tokens;
             for (int64_t t = 0; t < n; ++t) {
                 const int64_t prompt = draw_tokens(t == 0 ? spec.prompt_tokens : more, rng, 1);
-                const int64_t output = draw_tokens(spec.output_tokens, rng, 1);
+                const int64_t output = draw_tokens(spec.output_tokens, rng, 1, spec.output_scale);
                 s.turns.push_back({prompt, output, t == 0 ? 0.0 : draw_s(gap, rng)});
             }
             break;
@@ -324,7 +324,9 @@ std::vector<Session> open_loop_sessions(const WorkloadSpec& spec, uint64_t seed)
             s.start_s = t;
             s.content_id = static_cast<uint64_t>(s.id) + 1;
             s.turns.push_back({std::max<int64_t>(1, row.prompt_tokens),
-                               spec.shape == Shape::EMBEDDING ? 0 : std::max<int64_t>(1, row.output_tokens), 0.0});
+                               spec.shape == Shape::EMBEDDING ? 0
+                                                             : std::max<int64_t>(1, std::llround(row.output_tokens * spec.output_scale)),
+                               0.0});
             out.push_back(std::move(s));
         }
         return out;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "headroom/sim/cost_model.hpp"
+#include "headroom/sim/analysis.hpp"
 #include "headroom/sim/engine.hpp"
 
 using namespace headroom;
@@ -139,4 +140,62 @@ TEST(Engine, ReplicasShareTheLoad) {
     EXPECT_EQ(on[0], 500);
     EXPECT_EQ(on[1], 500);
     EXPECT_EQ(r.summary.gpus, 2);
+}
+
+namespace {
+
+// One request at a time (max_num_seqs 1), fixed lengths: an M/D/1 queue with service time D, where D is
+// the prefill step plus the decode steps at contexts P .. P + O - 2, from the cost model.
+const int64_t MD1_PROMPT = 512, MD1_OUTPUT = 16;
+
+std::string md1(double rate, int count) {
+    return "  shape: single\n  arrival: {process: poisson, rate: " + std::to_string(rate) +
+           "}\n  prompt_tokens: 512\n  output_tokens: 16\n  requests: " + std::to_string(count) + "\n";
+}
+
+double md1_service_time(const Scenario& sc) {
+    const CostModel cm(sc.model, sc.gpu, CostConfig{});
+    double d = cm.step_time({{MD1_PROMPT, 0}});
+    for (int64_t c = MD1_PROMPT; c <= MD1_PROMPT + MD1_OUTPUT - 2; ++c) d += cm.step_time({{1, c}});
+    return d;
+}
+
+}  // namespace
+
+TEST(Engine, MD1QueueMatchesPollaczekKhinchine) {
+    // rho = 0.5: mean wait W_q = rho D / (2 (1 - rho)) = D / 2; within 6% over 20,000 requests
+    Scenario sc = scenario(md1(1.0, 10), "");
+    const double d = md1_service_time(sc);
+    sc = scenario(md1(0.5 / d, 20'000), "");
+    sc.max_num_seqs = 1;
+    const SimulationResult r = simulate(sc);
+    EXPECT_NEAR(r.summary.e2e_s.mean - r.summary.queue_s.mean, d, 1e-9 * d + 1e-12);  // service is exactly D
+    EXPECT_NEAR(r.summary.queue_s.mean, 0.5 * d, 0.06 * 0.5 * d) << "D = " << d;
+}
+
+TEST(Engine, MD1KneeSitsAtOneOverD) {
+    // sweep the arrival rate across the saturation point 1/D: the knee must be the grid point at 1/D
+    Scenario probe = scenario(md1(1.0, 10), "");
+    const double d = md1_service_time(probe);
+    const std::vector<double> fractions = {0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0};
+    std::vector<Scenario> runs;
+    for (double f : fractions) {
+        Scenario sc = scenario(md1(f / d, 3000), "");
+        sc.max_num_seqs = 1;
+        runs.push_back(sc);
+    }
+    const auto results = simulate_many(runs, {}, 2);
+    std::vector<double> x, y, z;
+    for (size_t i = 0; i < fractions.size(); ++i) {
+        x.push_back(fractions[i] / d);
+        y.push_back(results[i].summary.request_throughput);
+        z.push_back(results[i].summary.ttft_s.p95);
+    }
+    // below saturation throughput follows the arrival rate, above it stays at 1/D
+    EXPECT_NEAR(y.front(), 0.2 / d, 0.1 * 0.2 / d);
+    EXPECT_NEAR(y.back(), 1.0 / d, 0.02 / d);
+    const Knee k = detect_knee(x, y, z);
+    EXPECT_TRUE(k.found) << k.note;
+    EXPECT_NEAR(k.load, 1.0 / d, 1e-9 / d) << "knee at " << k.load * d << " x 1/D";
+    EXPECT_TRUE(k.latency_confirms);
 }

@@ -8,6 +8,7 @@
 // process (fork) and sends its result back through a pipe; the calling process never simulates.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,8 +39,9 @@ KvPlan scenario_kv_plan(const Scenario& sc);
 // Runs in a forked child process; safe to call any number of times from one process.
 SimulationResult simulate(const Scenario& sc, const SimulationOptions& options = {});
 // Runs several simulations in parallel child processes, at most `jobs` at a time; results in input order.
+// `on_done(finished)` is called in this process each time one finishes.
 std::vector<SimulationResult> simulate_many(const std::vector<Scenario>& scenarios, const SimulationOptions& options,
-                                            int jobs);
+                                            int jobs, const std::function<void(size_t)>& on_done = {});
 
 // Runs in this process: at most once per process (SimGrid's clock never resets). Used by the children.
 SimulationResult simulate_in_this_process(const Scenario& sc, const SimulationOptions& options);

@@ -71,4 +71,8 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
 Scenario parse_scenario(const std::string& text, const std::string& file, const std::string& base_dir,
                         const std::vector<std::string>& overrides = {});
 
+// The built-in default (sim/scenarios/default-chat.yaml): multi-turn chat, Llama-3.1-8B on one H100, SLOs
+// TTFT p95 2 s and TPOT p95 50 ms. load_scenario("") returns it.
+inline constexpr const char* BUILTIN_SCENARIO = "built-in default-chat";
+
 }  // namespace headroom

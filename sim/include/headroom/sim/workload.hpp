@@ -110,6 +110,7 @@ struct WorkloadSpec {
     std::shared_ptr<Distribution> tool_latency_s;     // agent
     std::shared_ptr<Distribution> retrieval_latency_s;  // rag
     std::shared_ptr<Distribution> retrieved_tokens;     // rag
+    double output_scale = 1.0;  // output lengths are multiplied by this (what-if: shorter answers)
     std::vector<TraceRow> trace;
     double trace_time_scale = 1.0;  // arrival times are multiplied by this (0.5 = twice the rate)
     int64_t max_sessions = 0;       // stop after this many arrivals (0: no limit)

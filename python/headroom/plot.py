@@ -1,0 +1,124 @@
+"""Figures for headroom results (matplotlib).
+
+Command line, as `headroom sweep --plot` uses it:
+    python -m headroom.plot saturation SWEEP.jsonl OUT.png   # from `headroom sweep --json` lines
+    python -m headroom.plot --check                          # exit 0 when matplotlib imports
+"""
+
+import json
+import sys
+
+SLO_STYLE = dict(color="#c0392b", linestyle=":", linewidth=1.2)
+KNEE_STYLE = dict(color="#555555", linestyle="--", linewidth=1.0)
+
+
+def load_points(path):
+    """The points of a sweep, one dict per `headroom sweep --json` line."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _series(points):
+    out = {}
+    for p in points:
+        out.setdefault(p["sweep"]["series"], []).append(p)
+    for pts in out.values():
+        pts.sort(key=lambda p: p["sweep"]["load"])
+    return out
+
+
+def _slo(points, metric):
+    for p in points:
+        for s in p.get("slos", []):
+            if s["metric"] == metric:
+                return s
+    return None
+
+
+def saturation(points, out=None):
+    """The saturation figure of a sweep: throughput, TTFT and TPOT percentiles (with SLO lines) and KV
+    utilisation against load, with the knee and the stable operating zone marked. Returns the Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fitting = [p for p in points if p["sweep"]["fits"]]
+    if not fitting:
+        raise ValueError("no point of the sweep fits on its GPU")
+    kind = fitting[0]["sweep"]["load_kind"]
+    xlabel = "concurrent users (closed loop)" if kind == "concurrency" else "arrival rate (per second)"
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5), sharex=True)
+    (ax_tp, ax_ttft), (ax_kv, ax_tpot) = axes
+    series = _series(fitting)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, pts) in enumerate(series.items()):
+        c = colors[i % len(colors)]
+        label = name or "sweep"
+        x = [p["sweep"]["load"] for p in pts]
+        ax_tp.plot(x, [p["output_throughput"] for p in pts], "o-", color=c, label=label)
+        for q, style in (("p50", ":"), ("p95", "-"), ("p99", "--")):
+            ax_ttft.plot(x, [p["ttft_s"][q] for p in pts], style, marker="o", ms=3, color=c,
+                         label=f"{label} {q}" if len(series) > 1 else q)
+            ax_tpot.plot(x, [p["tpot_s"][q] * 1e3 for p in pts], style, marker="o", ms=3, color=c,
+                         label=f"{label} {q}" if len(series) > 1 else q)
+        ax_kv.plot(x, [100 * p["kv_util_mean"] for p in pts], "o-", color=c, label=f"{label} mean")
+        ax_kv.plot(x, [100 * p["kv_util_peak"] for p in pts], "^--", color=c, label=f"{label} peak")
+        sw = pts[0]["sweep"]
+        for ax in axes.flat:
+            if sw["knee_found"]:
+                ax.axvline(sw["knee_load"], **KNEE_STYLE)
+            if sw["stable_found"]:
+                ax.axvspan(min(x), sw["max_stable_load"], color="#2ecc71", alpha=0.08 if len(series) > 1 else 0.12)
+        if sw["knee_found"]:
+            knee = next(p for p in pts if p["sweep"]["is_knee"])
+            ax_tp.annotate(f"knee: {knee['sweep']['load_text']}", (sw["knee_load"], knee["output_throughput"]),
+                           textcoords="offset points", xytext=(8, -16), fontsize=9)
+    for metric, ax, scale, unit in (("ttft", ax_ttft, 1.0, "s"), ("tpot", ax_tpot, 1e3, "ms")):
+        slo = _slo(fitting, metric)
+        if slo:
+            ax.axhline(slo["threshold_s"] * scale, **SLO_STYLE)
+            ax.annotate(f"SLO p{slo['percentile']:g} {slo['threshold_s'] * scale:g} {unit}",
+                        (0.01, slo["threshold_s"] * scale), xycoords=("axes fraction", "data"),
+                        textcoords="offset points", xytext=(0, 3), fontsize=8, color=SLO_STYLE["color"])
+    ax_tp.set_ylabel("output tokens/s")
+    ax_tp.set_title("Throughput")
+    ax_ttft.set_ylabel("TTFT (s)")
+    ax_ttft.set_title("Time to first token")
+    ax_ttft.set_yscale("log")
+    ax_tpot.set_ylabel("TPOT (ms)")
+    ax_tpot.set_title("Time per output token")
+    ax_kv.set_ylabel("KV blocks in use (%)")
+    ax_kv.set_title("KV-cache utilisation")
+    ax_kv.set_ylim(0, 105)
+    xs = [p["sweep"]["load"] for p in fitting]
+    for ax in axes.flat:
+        ax.grid(True, alpha=0.3)
+        if max(xs) / max(min(xs), 1e-9) >= 20:
+            ax.set_xscale("log")
+        ax.legend(fontsize=8, loc="best")
+    for ax in axes[1]:
+        ax.set_xlabel(xlabel)
+    first = fitting[0]
+    fig.suptitle(f"{first['scenario']}: {first['model']} on {first['replicas']} x {first['gpu']} (TP {first['tp']})"
+                 f"  --  dashed line: knee; green: every SLO met", fontsize=11)
+    fig.tight_layout()
+    if out:
+        fig.savefig(out, dpi=120)
+    return fig
+
+
+def main(argv):
+    if argv[:1] == ["--check"]:
+        import matplotlib  # noqa: F401
+
+        return 0
+    if len(argv) != 3 or argv[0] != "saturation":
+        print(__doc__, file=sys.stderr)
+        return 2
+    saturation(load_points(argv[1]), argv[2])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

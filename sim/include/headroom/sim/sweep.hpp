@@ -1,0 +1,81 @@
+// A saturation sweep: one scenario run at a list of loads (closed-loop users, or an open-loop request rate),
+// optionally crossed with other scenario fields (--set gpu=h100,h200). Points run in parallel child
+// processes. Each series (one combination of the extra fields) gets its knee, its stable operating zone,
+// an explanation per point and, for its first point that misses an SLO, the counterfactual changes.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "headroom/sim/analysis.hpp"
+#include "headroom/sim/engine.hpp"
+
+namespace headroom {
+
+enum class LoadKind { CONCURRENCY, QPS };
+
+struct SweepAxis {
+    std::string key;                  // scenario field, as in --set
+    std::vector<std::string> values;
+};
+
+struct SweepRequest {
+    std::string scenario_path;
+    std::vector<std::string> overrides;  // applied to every point
+    LoadKind load_kind = LoadKind::CONCURRENCY;
+    std::vector<double> loads = {1, 2, 5, 10, 20, 40, 60, 80, 120, 160, 200};
+    std::vector<SweepAxis> axes;
+    bool counterfactuals = true;
+    int jobs = 0;  // parallel processes; 0: all cores
+};
+
+struct SweepPoint {
+    std::vector<std::pair<std::string, std::string>> coords;  // the extra fields' values
+    std::string series;                                       // "gpu=h200, kv_dtype=fp8" ("" with no axes)
+    double load = 0.0;
+    std::string load_text;  // "60 users", "4 req/s"
+    Scenario scenario;
+    bool fits = true;
+    std::string why_not;
+    SimulationResult result;
+    Explanation explanation;
+};
+
+struct CounterfactualResult {
+    Counterfactual change;
+    bool fits = true;
+    std::string why_not;
+    SimulationResult result;
+    bool restores = false;
+    double usd_per_hour = 0.0;  // the changed fleet's price
+    std::string sentence;
+};
+
+struct SweepSeries {
+    std::string series;
+    std::vector<size_t> points;  // indices into SweepResult::points, by increasing load
+    Knee knee;
+    bool any_slo = false;           // the scenario has SLOs
+    bool stable_found = false;      // some point meets every SLO
+    double max_stable_load = 0.0;   // the highest load meeting every SLO
+    size_t first_failing = SIZE_MAX;  // the lowest load that misses an SLO
+    double usd_per_hour = 0.0;
+    std::vector<CounterfactualResult> counterfactuals;
+};
+
+struct SweepResult {
+    std::vector<SweepPoint> points;
+    std::vector<SweepSeries> series;
+};
+
+// Scenario overrides that put a point at `load`.
+std::vector<std::string> load_overrides(LoadKind kind, double load);
+std::string load_text(LoadKind kind, double load, Shape shape);
+
+// Loads every point's scenario first (so a bad input fails before anything runs), then simulates.
+// `progress(done, total)` is called in this process as simulations finish.
+SweepResult run_sweep(const SweepRequest& request, const std::function<void(size_t, size_t)>& progress = {});
+
+}  // namespace headroom

@@ -1,0 +1,229 @@
+// Knee detection, explanations and counterfactuals.
+#include "headroom/sim/analysis.hpp"
+
+#include "headroom/sim/cost_model.hpp"
+
+#include <fmt/format.h>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace headroom {
+
+namespace {
+
+// Least-squares line through (x, y) on [from, to]; returns the slope (0 with fewer than two points).
+double slope(const std::vector<double>& x, const std::vector<double>& y, size_t from, size_t to) {
+    if (to <= from) return 0.0;
+    const Eigen::Index n = static_cast<Eigen::Index>(to - from + 1);
+    Eigen::MatrixXd a(n, 2);
+    Eigen::VectorXd b(n);
+    for (Eigen::Index i = 0; i < n; ++i) {
+        a(i, 0) = 1.0;
+        a(i, 1) = x[from + static_cast<size_t>(i)];
+        b(i) = y[from + static_cast<size_t>(i)];
+    }
+    return a.colPivHouseholderQr().solve(b)(1);
+}
+
+std::string pct(double share) { return fmt::format("{:.0f}%", 100.0 * share); }
+
+std::string seconds(double s) {
+    if (s < 0.1) return fmt::format("{:.0f} ms", s * 1e3);
+    return fmt::format("{:.2g} s", s);
+}
+
+std::string group(int64_t n) {
+    std::string d = std::to_string(n), out;
+    for (size_t i = 0; i < d.size(); ++i) {
+        if (i > 0 && (d.size() - i) % 3 == 0) out += ',';
+        out += d[i];
+    }
+    return out;
+}
+
+}  // namespace
+
+Knee detect_knee(const std::vector<double>& x, const std::vector<double>& y, const std::vector<double>& z) {
+    Knee k;
+    const size_t n = x.size();
+    if (n < 4) {
+        k.note = "too few points to fit two segments (need 4)";
+        return k;
+    }
+    double best = std::numeric_limits<double>::infinity();
+    Eigen::Vector3d best_coef = Eigen::Vector3d::Zero();
+    for (size_t j = 1; j + 1 < n; ++j) {
+        Eigen::MatrixXd a(static_cast<Eigen::Index>(n), 3);
+        Eigen::VectorXd b(static_cast<Eigen::Index>(n));
+        for (size_t i = 0; i < n; ++i) {
+            const auto r = static_cast<Eigen::Index>(i);
+            a(r, 0) = 1.0;
+            a(r, 1) = x[i];
+            a(r, 2) = std::max(0.0, x[i] - x[j]);
+            b(r) = y[i];
+        }
+        const Eigen::Vector3d coef = a.colPivHouseholderQr().solve(b);
+        const double sse = (a * coef - b).squaredNorm();
+        // strictly better (ties keep the earlier breakpoint)
+        if (std::isinf(best) || sse < best - 1e-12 * std::max(1.0, best)) {
+            best = sse;
+            best_coef = coef;
+            k.index = j;
+        }
+    }
+    k.load = x[k.index];
+    k.throughput = y[k.index];
+    k.slope_before = best_coef(1);
+    k.slope_after = best_coef(1) + best_coef(2);
+    const double z_before = slope(x, z, 0, k.index), z_after = slope(x, z, k.index, n - 1);
+    k.latency_confirms = z_after >= 2.0 * std::max(z_before, 0.0) && z_after > 0.0;
+    const double overall = slope(x, y, 0, n - 1);
+    if (overall <= 0.0) {
+        k.note = "throughput does not rise with load in the swept range";
+    } else if (k.slope_before > 0.0 && k.slope_after < 0.5 * k.slope_before) {
+        k.found = true;
+        k.note = fmt::format("throughput slope falls from {:.3g} to {:.3g} per unit of load{}", k.slope_before,
+                             k.slope_after,
+                             k.latency_confirms ? ", and the tail latency rises at least twice as fast after it"
+                                                : "; the tail latency does not yet confirm it");
+    } else {
+        k.note = "throughput still rises in proportion to load: the knee lies beyond the swept range";
+    }
+    return k;
+}
+
+Explanation explain(const Scenario& sc, const SimulationResult& r, const std::string& load_text) {
+    const Summary& s = r.summary;
+    const Accounting& a = s.accounting;
+    Explanation e;
+    if (s.completed == 0) {
+        e.cause = "none";
+        e.sentence = fmt::format("At {}, no request completed.", load_text);
+        return e;
+    }
+
+    // 1. The lead: the latency users see, against the SLOs.
+    std::string lead = fmt::format("At {}, ", load_text);
+    std::vector<std::string> parts;
+    for (const char* metric : {"ttft", "tpot"}) {
+        const SloResult* slo = nullptr;
+        for (const SloResult& x : s.slos) {
+            if (x.metric == metric) slo = &x;
+        }
+        const bool ms = std::string(metric) == "tpot";
+        const double p95 = ms ? s.tpot_s.p95 : s.ttft_s.p95;
+        if (ms && s.tpot_s.n == 0) continue;
+        std::string part = fmt::format("p{:g} {} is {}", slo ? slo->percentile : 95.0, ms ? "TPOT" : "TTFT",
+                                       seconds(slo ? slo->value_s : p95));
+        if (slo) part += fmt::format(" against an SLO of {}", seconds(slo->threshold_s));
+        parts.push_back(part);
+    }
+    for (size_t i = 0; i < parts.size(); ++i) lead += (i ? ", and " : "") + parts[i];
+    lead += ".";
+
+    // 2. The dominant cause.
+    const double queue_share = s.e2e_s.mean > 0 ? s.queue_s.mean / s.e2e_s.mean : 0.0;
+    const double step_s = std::max(a.step_s, 1e-12);
+    const double peak_bw = sc.gpu.memory_bandwidth_bytes_per_s();
+    std::string cause_sentence;
+    if (queue_share >= 0.25 && a.waiting_s > 0) {
+        int k = 0;
+        for (int i = 1; i < 4; ++i) {
+            if (a.blocked_s[i] > a.blocked_s[k]) k = i;
+        }
+        static const char* codes[] = {"admission_kv", "admission_seqs", "admission_budget", "admission_policy"};
+        e.cause = codes[k];
+        std::string why;
+        if (k == 0) {
+            why = fmt::format("the KV cache is full ({} of {} blocks at peak, {} preemptions)", pct(s.kv_util_peak),
+                              group(r.plan.num_blocks), group(s.preemptions));
+        } else if (k == 1) {
+            why = fmt::format("max_num_seqs ({}) sequences are already running", sc.max_num_seqs);
+        } else if (k == 2) {
+            why = fmt::format("each step's token budget ({} tokens) is already spent on running requests",
+                              group(sc.max_num_batched_tokens));
+        } else {
+            why = "static batching admits a new batch only when the last one has finished";
+        }
+        cause_sentence = fmt::format("Requests wait a mean of {} for admission because {}.", seconds(s.queue_s.mean), why);
+    } else if (s.preemptions > 0 && a.recomputed_tokens >= 0.05 * static_cast<double>(s.input_tokens)) {
+        e.cause = "preemption";
+        cause_sentence = fmt::format("{} preemptions threw away the KV of {} tokens ({} of all prompt tokens), which "
+                                     "were computed again.",
+                                     group(s.preemptions), group(a.recomputed_tokens),
+                                     pct(static_cast<double>(a.recomputed_tokens) / static_cast<double>(s.input_tokens)));
+    } else if (a.prefill_interference_s >= 0.25 * step_s) {
+        e.cause = "prefill_interference";
+        cause_sentence = fmt::format("Prefill chunks share steps with decodes and make up {} of all step time, which "
+                                     "stretches the decodes' inter-token gaps (p99 ITL {}).",
+                                     pct(a.prefill_interference_s / step_s), seconds(s.itl_s.p99));
+    }
+
+    // 3. What bounds the steps.
+    const double comm = a.by_bound_s[static_cast<int>(Bound::COMMUNICATION)] / step_s;
+    const double overhead = a.by_bound_s[static_cast<int>(Bound::OVERHEAD)] / step_s;
+    const double memory = a.by_bound_s[static_cast<int>(Bound::MEMORY)] / step_s;
+    const double compute = a.by_bound_s[static_cast<int>(Bound::COMPUTE)] / step_s;
+    std::string bound_code, bound_sentence;
+    if (comm >= 0.25) {
+        bound_code = "communication";
+        bound_sentence = fmt::format("TP all-reduces take {} of step time.", pct(comm));
+    } else if (overhead >= 0.35) {
+        bound_code = "overhead";
+        bound_sentence = fmt::format("The fixed per-step overhead ({:.1f} ms) is {} of step time: batches are small "
+                                     "(mean {:.1f} sequences).",
+                                     sc.step_overhead_s * 1e3, pct(overhead), s.running_mean);
+    } else if (memory >= compute) {
+        bound_code = "decode_bandwidth";
+        const double bw = a.decode_only_s > 0 ? a.decode_only_bytes / a.decode_only_s / peak_bw : 0.0;
+        bound_sentence = a.decode_only_s > 0
+                             ? fmt::format("Decode steps are bandwidth-bound at {} of HBM peak.", pct(bw))
+                             : fmt::format("Steps are memory-bound ({} of step time).", pct(memory));
+    } else {
+        bound_code = "prefill_compute";
+        bound_sentence = fmt::format("Steps are compute-bound ({} of step time in compute-bound ops): prefill "
+                                     "dominates.",
+                                     pct(compute));
+    }
+    if (e.cause.empty()) e.cause = bound_code;
+    e.sentence = lead + (cause_sentence.empty() ? "" : " " + cause_sentence) + " " + bound_sentence;
+    return e;
+}
+
+std::string next_larger_gpu(const std::string& name) {
+    static const std::vector<std::pair<std::string, std::string>> ladder = {
+        {"jetson-orin-nano-8gb", "jetson-agx-orin-64gb"}, {"jetson-agx-orin-64gb", "l40s"},
+        {"l40s", "a100-80gb"}, {"a100-80gb", "h100-sxm"}, {"h100-pcie", "h100-sxm"},
+        {"h100-sxm", "h200"}, {"h200", "b200"}, {"b200", "gb200"}};
+    for (const auto& [from, to] : ladder) {
+        if (from == name) return to;
+    }
+    return "";
+}
+
+std::vector<Counterfactual> counterfactuals(const Scenario& sc) {
+    std::vector<Counterfactual> out;
+    out.push_back({"output length cut by 30%", {fmt::format("workload.output_scale={}", sc.workload.output_scale * 0.7)}, 1.0});
+    if (dtype_bytes(sc.kv_dtype) > 1.0 && !sc.model.is_encoder) out.push_back({"fp8 KV cache", {"kv_dtype=fp8"}, 1.0});
+    out.push_back({"one more replica", {fmt::format("replicas={}", sc.replicas + 1)},
+                   static_cast<double>(sc.replicas + 1) / static_cast<double>(sc.replicas)});
+    const int64_t tp2 = sc.tp * 2;
+    if (sc.model.num_attention_heads % tp2 == 0 &&
+        (sc.model.is_mla() || sc.model.num_kv_heads % tp2 == 0 || tp2 % sc.model.num_kv_heads == 0)) {
+        out.push_back({fmt::format("TP {}", tp2), {fmt::format("tp={}", tp2)}, 2.0});
+    }
+    if (const std::string bigger = next_larger_gpu(sc.gpu.name); !bigger.empty()) {
+        // the profile's own price, as the user's run would see it
+        out.push_back({fmt::format("{} instead of {}", bigger, sc.gpu.name), {"gpu=" + bigger}, 0.0});
+    }
+    if (sc.max_num_batched_tokens > 512) {
+        out.push_back({fmt::format("max_num_batched_tokens {}", sc.max_num_batched_tokens / 2),
+                       {fmt::format("scheduler.max_num_batched_tokens={}", sc.max_num_batched_tokens / 2)}, 1.0});
+    }
+    return out;
+}
+
+}  // namespace headroom

@@ -1,0 +1,200 @@
+// Saturation sweeps: expand, simulate in parallel, analyse each series.
+#include "headroom/sim/sweep.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+
+namespace headroom {
+
+std::vector<std::string> load_overrides(LoadKind kind, double load) {
+    if (kind == LoadKind::CONCURRENCY) {
+        return {"workload.arrival.process=closed_loop", fmt::format("workload.arrival.users={}", std::llround(load))};
+    }
+    return {"workload.arrival.process=poisson", fmt::format("workload.arrival.rate={}", load)};
+}
+
+std::string load_text(LoadKind kind, double load, Shape shape) {
+    if (kind == LoadKind::CONCURRENCY) {
+        const int64_t n = std::llround(load);
+        return fmt::format("{} user{}", n, n == 1 ? "" : "s");
+    }
+    const bool sessions = shape == Shape::CHAT || shape == Shape::AGENT;
+    return fmt::format("{:g} {}/s", load, sessions ? "sessions" : "req");
+}
+
+namespace {
+
+double fleet_usd_per_hour(const Scenario& sc) {
+    return static_cast<double>(sc.replicas * sc.tp) * sc.gpu.price_usd_per_gpu_hour.value;
+}
+
+// The SLO values a counterfactual reaches, for its sentence.
+std::string slo_values(const Summary& s) {
+    std::string out;
+    for (const SloResult& x : s.slos) {
+        const bool ms = x.metric == "tpot" || x.metric == "itl";
+        out += fmt::format("{}{} p{:g} {}", out.empty() ? "" : ", ", x.metric == "ttft" ? "TTFT" : x.metric == "tpot" ? "TPOT"
+                                                                                    : x.metric == "itl"    ? "ITL"
+                                                                                                           : "E2E",
+                           x.percentile, ms ? fmt::format("{:.1f} ms", x.value_s * 1e3) : fmt::format("{:.2g} s", x.value_s));
+    }
+    return out;
+}
+
+std::string cost_phrase(double factor) {
+    if (std::fabs(factor - 1.0) < 1e-9) return "at the same cost";
+    return fmt::format("at {:.2g}x the cost", factor);
+}
+
+}  // namespace
+
+SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, size_t)>& progress) {
+    SweepResult out;
+    // Cartesian product of the extra axes.
+    std::vector<std::vector<std::pair<std::string, std::string>>> combos{{}};
+    for (const SweepAxis& axis : req.axes) {
+        std::vector<std::vector<std::pair<std::string, std::string>>> next;
+        for (const auto& c : combos) {
+            for (const std::string& v : axis.values) {
+                auto d = c;
+                d.emplace_back(axis.key, v);
+                next.push_back(std::move(d));
+            }
+        }
+        combos = std::move(next);
+    }
+    std::vector<double> loads = req.loads;
+    std::sort(loads.begin(), loads.end());
+    for (const auto& combo : combos) {
+        SweepSeries series;
+        for (const auto& [k, v] : combo) series.series += fmt::format("{}{}={}", series.series.empty() ? "" : ", ", k, v);
+        for (double load : loads) {
+            SweepPoint p;
+            p.coords = combo;
+            p.series = series.series;
+            p.load = load;
+            std::vector<std::string> overrides = req.overrides;
+            for (const auto& [k, v] : combo) overrides.push_back(k + "=" + v);
+            for (const auto& o : load_overrides(req.load_kind, load)) overrides.push_back(o);
+            p.scenario = load_scenario(req.scenario_path, overrides);  // input errors surface here
+            p.load_text = load_text(req.load_kind, load, p.scenario.workload.shape);
+            try {
+                (void)scenario_kv_plan(p.scenario);
+            } catch (const PlanError& e) {
+                p.fits = false;
+                p.why_not = e.reason();
+            }
+            series.points.push_back(out.points.size());
+            out.points.push_back(std::move(p));
+        }
+        out.series.push_back(std::move(series));
+    }
+
+    const int jobs = req.jobs > 0 ? req.jobs : static_cast<int>(std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN)));
+    std::vector<Scenario> runs;
+    std::vector<size_t> run_point;
+    for (size_t i = 0; i < out.points.size(); ++i) {
+        if (!out.points[i].fits) continue;
+        runs.push_back(out.points[i].scenario);
+        run_point.push_back(i);
+    }
+    size_t total = runs.size();
+    std::vector<SimulationResult> results = simulate_many(runs, {}, jobs, [&](size_t done) {
+        if (progress) progress(done, total);
+    });
+    for (size_t i = 0; i < runs.size(); ++i) {
+        SweepPoint& p = out.points[run_point[i]];
+        p.result = std::move(results[i]);
+        p.explanation = explain(p.scenario, p.result, p.load_text);
+    }
+
+    // Per series: knee, stable zone, first failing point.
+    std::vector<Scenario> cf_runs;
+    std::vector<std::pair<size_t, size_t>> cf_index;  // (series, counterfactual)
+    for (size_t si = 0; si < out.series.size(); ++si) {
+        SweepSeries& s = out.series[si];
+        std::vector<double> x, y, z;
+        for (size_t i : s.points) {
+            const SweepPoint& p = out.points[i];
+            if (!p.fits) continue;
+            x.push_back(p.load);
+            y.push_back(p.result.summary.output_throughput);
+            z.push_back(p.result.summary.ttft_s.p95);
+            s.any_slo = !p.scenario.slos.empty();
+            s.usd_per_hour = fleet_usd_per_hour(p.scenario);
+            if (p.result.summary.slos_met && s.any_slo) {
+                s.stable_found = true;
+                s.max_stable_load = std::max(s.max_stable_load, p.load);
+            }
+            if (s.any_slo && !p.result.summary.slos_met && s.first_failing == SIZE_MAX) s.first_failing = i;
+        }
+        s.knee = detect_knee(x, y, z);
+        if (!x.empty()) {
+            // map the knee's index among fitting points back to its sweep point
+            size_t seen = 0;
+            for (size_t i : s.points) {
+                if (!out.points[i].fits) continue;
+                if (seen++ == s.knee.index) {
+                    s.knee.index = i;
+                    break;
+                }
+            }
+        }
+        if (req.counterfactuals && s.first_failing != SIZE_MAX) {
+            const SweepPoint& fail = out.points[s.first_failing];
+            for (const Counterfactual& c : counterfactuals(fail.scenario)) {
+                CounterfactualResult r;
+                r.change = c;
+                std::vector<std::string> overrides = req.overrides;
+                for (const auto& [k, v] : fail.coords) overrides.push_back(k + "=" + v);
+                for (const auto& o : load_overrides(req.load_kind, fail.load)) overrides.push_back(o);
+                for (const auto& o : c.overrides) overrides.push_back(o);
+                Scenario changed;
+                try {
+                    changed = load_scenario(req.scenario_path, overrides);
+                    (void)scenario_kv_plan(changed);
+                } catch (const std::exception& e) {
+                    r.fits = false;
+                    r.why_not = e.what();
+                }
+                if (r.fits) {
+                    r.usd_per_hour = fleet_usd_per_hour(changed);
+                    cf_runs.push_back(changed);
+                    cf_index.emplace_back(si, s.counterfactuals.size());
+                }
+                s.counterfactuals.push_back(std::move(r));
+            }
+        }
+    }
+    if (!cf_runs.empty()) {
+        total += cf_runs.size();
+        const size_t base = runs.size();
+        std::vector<SimulationResult> cf = simulate_many(cf_runs, {}, jobs, [&](size_t done) {
+            if (progress) progress(base + done, total);
+        });
+        for (size_t i = 0; i < cf.size(); ++i) {
+            SweepSeries& s = out.series[cf_index[i].first];
+            CounterfactualResult& r = s.counterfactuals[cf_index[i].second];
+            r.result = std::move(cf[i]);
+            r.restores = r.result.summary.slos_met;
+        }
+    }
+    for (SweepSeries& s : out.series) {
+        for (CounterfactualResult& r : s.counterfactuals) {
+            if (!r.fits) {
+                r.sentence = fmt::format("{}: does not fit ({})", r.change.label, r.why_not);
+                continue;
+            }
+            const double factor = r.usd_per_hour / s.usd_per_hour;
+            r.sentence = fmt::format("{} {} ({}) {}, ${:.3f}/MTok", r.change.label,
+                                     r.restores ? "restores the SLOs" : "does not restore the SLOs",
+                                     slo_values(r.result.summary), cost_phrase(factor), r.result.summary.usd_per_mtok);
+        }
+    }
+    return out;
+}
+
+}  // namespace headroom
