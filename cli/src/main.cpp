@@ -19,6 +19,7 @@
 #include "headroom/sim/engine.hpp"
 #include "headroom/sim/scenario.hpp"
 #include "headroom/sim/sweep.hpp"
+#include "headroom/sim/capacity.hpp"
 #include "output.hpp"
 #include "sim_output.hpp"
 
@@ -320,6 +321,51 @@ int run_sweep_command(SweepOptions& o) {
     return 0;
 }
 
+struct PlanOptions {
+    std::string model, slo, gpus = "h100-sxm,h200,b200", workload;
+    double qps = 0;
+    std::vector<std::string> set;
+    int top = 5, jobs = 0;
+    double duration_s = 60;
+    bool json = false;
+};
+
+int run_plan(PlanOptions& o) {
+    CapacityRequest req;
+    req.model_spec = o.model;
+    if (!(o.qps > 0)) throw UsageError(fmt::format("--qps: must be > 0, got {}", o.qps));
+    req.qps = o.qps;
+    try {
+        req.slos = parse_slo_list(o.slo);
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(fmt::format("--slo: {}", e.what()));
+    }
+    req.gpus = split_values(o.gpus);
+    req.workload_path = o.workload;
+    req.overrides = o.set;
+    if (!(o.duration_s > 0)) throw UsageError(fmt::format("--duration: must be > 0, got {}", o.duration_s));
+    req.duration_s = o.duration_s;
+    req.jobs = o.jobs;
+    if (o.top < 1) throw UsageError(fmt::format("--top: must be >= 1, got {}", o.top));
+    (void)load_model(o.model);  // input errors before any search
+    const bool tty = isatty(STDERR_FILENO);
+    const CapacityPlan plan = plan_capacity(req, [tty](size_t done, size_t total) {
+        if (tty) fmt::print(stderr, "\r  searching: {}/{} simulations   ", done, total);
+    });
+    if (tty) fmt::print(stderr, "\r{}\r", std::string(60, ' '));
+    if (plan.ranked.empty()) {
+        std::string why;
+        for (const auto& s : plan.skipped) why += (why.empty() ? "" : "; ") + s;
+        throw UsageError(fmt::format("--model: no configuration of {} can serve it ({})", o.model, why));
+    }
+    if (o.json) {
+        fmt::print("{}\n", hc::capacity_json(req, plan, o.top));
+    } else {
+        hc::print_capacity(req, plan, o.top);
+    }
+    return 0;
+}
+
 std::vector<GpuProfile> all_gpus() {
     std::vector<GpuProfile> gpus;
     for (const auto& n : shipped_gpu_names()) gpus.push_back(load_gpu(n));
@@ -438,6 +484,24 @@ int run(int argc, char** argv) {
     swc->add_flag("--no-counterfactuals", sw.no_counterfactuals, "skip re-simulating single changes at the first failing point");
     swc->callback([&] { action = [&] { return run_sweep_command(sw); }; });
 
+    // plan
+    PlanOptions po;
+    auto* pl = app.add_subcommand("plan", "Find the cheapest deployment (GPU, TP, dtypes, replicas) that meets every SLO "
+                                          "at a target request rate.");
+    pl->add_option("-m,--model", po.model, "config.json path, directory, or shipped model name")->required();
+    pl->add_option("--qps", po.qps, "target arrival rate (requests/s; sessions/s for chat and agent workloads)")
+        ->required();
+    pl->add_option("--slo", po.slo, "SLOs, e.g. ttft_p95=2s,tpot_p95=50ms")->required();
+    pl->add_option("--gpus", po.gpus, "GPU types to consider")->capture_default_str();
+    pl->add_option("--workload", po.workload,
+                   "scenario whose workload and engine settings to use (default: built-in single-turn chat)");
+    pl->add_option("--set", po.set, "scenario field overrides applied to every candidate")->take_all();
+    pl->add_option("--duration", po.duration_s, "simulated seconds of arrivals per probe")->capture_default_str();
+    pl->add_option("--top", po.top, "how many configurations to print")->capture_default_str();
+    pl->add_option("--jobs", po.jobs, "parallel simulations (default: all cores)");
+    pl->add_flag("--json", po.json, "Print one JSON object instead of the table");
+    pl->callback([&] { action = [&] { return run_plan(po); }; });
+
     // gpus
     bool gpus_json = false, gpus_fields = false;
     auto* gpus = app.add_subcommand("gpus", "List the shipped GPU profiles.");
@@ -504,7 +568,7 @@ int run(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         std::string what = e.what();
-        if (what.find("subcommand") != std::string::npos) what += " (card, kv, cost, simulate, sweep, gpus, gpu, models; see --help)";
+        if (what.find("subcommand") != std::string::npos) what += " (card, kv, cost, simulate, sweep, plan, gpus, gpu, models; see --help)";
         fmt::print(stderr, "error: {}\n", what);
         return EXIT_BAD_INPUT;
     }

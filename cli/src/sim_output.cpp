@@ -250,6 +250,79 @@ void print_sweep(const SweepRequest& req, const SweepResult& r) {
     }
 }
 
+void print_capacity(const CapacityRequest& req, const CapacityPlan& plan, int top) {
+    const Scenario& b = plan.base;
+    std::string slos;
+    for (const SloTarget& t : req.slos) {
+        const bool ms = t.metric == "tpot" || t.metric == "itl";
+        slos += fmt::format("{}{} p{:g} <= {}", slos.empty() ? "" : ", ", t.metric, t.percentile,
+                            ms ? fmt::format("{:g} ms", t.threshold_s * 1e3) : fmt::format("{:g} s", t.threshold_s));
+    }
+    fmt::print("Capacity plan: {} at {:g} {}/s, SLOs {}\n", b.model.name, req.qps,
+               b.workload.shape == Shape::CHAT || b.workload.shape == Shape::AGENT ? "sessions" : "requests", slos);
+    fmt::print("  workload: {} ({}); {} simulations in {:.1f} s; headroom {} ({})\n\n", b.file,
+               shape_name(b.workload.shape), plan.simulations, plan.wall_s, version(), git_commit());
+    fmt::print("  {:>3} {:<58} {:>5} {:>9} {:>8} {:>10} {:>11} {:>9} {:>9} {:>8}\n", "#", "configuration", "GPUs", "$/hour",
+               "$/MTok", "tok/s/GPU", "headroom", "TTFT p95", "TPOT p95", "J/token");
+    int shown = 0;
+    for (const CapacityCandidate& c : plan.ranked) {
+        if (shown++ >= top) break;
+        const Summary& m = c.at_target.summary;
+        const std::string budget = c.max_num_batched_tokens == b.max_num_batched_tokens
+                                       ? ""
+                                       : fmt::format(", budget {}", c.max_num_batched_tokens);
+        const std::string cfg = fmt::format("{} x {} TP{}, weights {}, KV {}{}{}", c.replicas, c.gpu, c.tp,
+                                            dtype_name(c.weight_dtype), dtype_name(c.kv_dtype), budget,
+                                            c.meets ? "" : " (misses)");
+        fmt::print("  {:>3} {:<58} {:>5} {:>9.2f} {:>8.3f} {:>10.0f} {:>9.3g}/s {:>8.2f}s {:>7.1f}ms {:>8.2f}\n", shown,
+                   cfg, c.replicas * c.tp, c.usd_per_hour, c.usd_per_mtok, c.tokens_per_s_per_gpu, c.headroom_rate,
+                   m.ttft_s.p95, m.tpot_s.p95 * 1e3, c.joules_per_token);
+    }
+    if (!plan.ranked.empty() && plan.ranked.front().meets) {
+        const CapacityCandidate& c = plan.ranked.front();
+        fmt::print("\n  Cheapest: {} GPUs ({} x {} TP{}) at ${:.2f}/hour reserved, ${:.3f} per million output tokens at the "
+                   "achieved {:.0f} tok/s. It sustains about {:.3g}/s before an SLO breaks ({:.0f}% above the target).\n",
+                   c.replicas * c.tp, c.replicas, c.gpu, c.tp, c.usd_per_hour, c.usd_per_mtok,
+                   c.at_target.summary.output_throughput, c.headroom_rate, 100 * (c.headroom_rate / req.qps - 1));
+    }
+    fmt::print("\n  $/hour: the fleet reserved at the profiles' prices. $/MTok: usage-based, at the throughput achieved at "
+               "the target rate. headroom: replicas x the highest rate one replica sustained in the search. J/token: an "
+               "estimate, GPUs x TDP x (0.3 + 0.7 x busy share) / output tokens.\n");
+    if (!plan.skipped.empty()) {
+        fmt::print("\n  Left out:\n");
+        for (const auto& s : plan.skipped) fmt::print("  - {}\n", s);
+    }
+}
+
+std::string capacity_json(const CapacityRequest& req, const CapacityPlan& plan, int top) {
+    json j;
+    j["schema"] = "headroom.plan/1";
+    j["model"] = plan.base.model.name;
+    j["qps"] = req.qps;
+    j["workload"] = plan.base.file;
+    j["headroom_version"] = std::string(version());
+    j["git_commit"] = std::string(git_commit());
+    j["simulations"] = plan.simulations;
+    j["configurations"] = json::array();
+    int shown = 0;
+    for (const CapacityCandidate& c : plan.ranked) {
+        if (shown++ >= top) break;
+        const Summary& m = c.at_target.summary;
+        j["configurations"].push_back({{"gpu", c.gpu}, {"tp", c.tp}, {"replicas", c.replicas}, {"gpus", c.replicas * c.tp},
+                                       {"weights_dtype", std::string(dtype_name(c.weight_dtype))},
+                                       {"kv_dtype", std::string(dtype_name(c.kv_dtype))},
+                                       {"max_num_batched_tokens", c.max_num_batched_tokens}, {"meets", c.meets},
+                                       {"usd_per_hour", c.usd_per_hour}, {"usd_per_mtok", c.usd_per_mtok},
+                                       {"tokens_per_s_per_gpu", c.tokens_per_s_per_gpu},
+                                       {"sustained_rate_per_replica", c.sustained_rate_per_replica},
+                                       {"headroom_rate", c.headroom_rate}, {"joules_per_token_estimate", c.joules_per_token},
+                                       {"ttft_p95_s", m.ttft_s.p95}, {"tpot_p95_s", m.tpot_s.p95},
+                                       {"output_throughput", m.output_throughput}});
+    }
+    j["skipped"] = plan.skipped;
+    return j.dump();
+}
+
 std::string sweep_json_lines(const SweepRequest& req, const SweepResult& r) {
     std::string out;
     for (const SweepSeries& s : r.series) {

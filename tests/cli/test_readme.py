@@ -34,4 +34,5 @@ def normalise(text):
     """The two things that change between builds and runs: the git commit and the wall time."""
     text = re.sub(r"headroom (\d+\.\d+\.\d+) \([0-9a-f]+(-dirty)?\)", r"headroom \1 (COMMIT)", text)
     text = re.sub(r"in [0-9.]+ s of wall time \([0-9]+x real time\)", "in WALL s of wall time (Nx real time)", text)
+    text = re.sub(r"simulations in [0-9.]+ s;", "simulations in WALL s;", text)
     return text

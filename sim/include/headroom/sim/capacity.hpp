@@ -1,0 +1,59 @@
+// Capacity planning: the cheapest deployment that meets every SLO at a target request rate.
+// The search space is GPU type x TP degree x weight dtype x KV dtype (then the token budget for the best
+// few). For each candidate, the highest rate one replica sustains is found by search on the rate: doubling
+// until an SLO fails, then bisection, with every candidate's next probe simulated in parallel. The replica
+// count follows (target / sustained rate, rounded up) and is verified by simulating the whole fleet at the
+// target rate, adding replicas until it holds. No blind grid over rates or replicas.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "headroom/sim/engine.hpp"
+#include "headroom/sim/scenario.hpp"
+
+namespace headroom {
+
+struct CapacityRequest {
+    std::string model_spec;
+    double qps = 1.0;  // target arrival rate (requests per second; sessions per second for chat/agent)
+    std::vector<SloTarget> slos;
+    std::vector<std::string> gpus = {"h100-sxm", "h200", "b200"};
+    std::string workload_path;             // scenario whose workload to use; "" = built-in (single-turn chat)
+    std::vector<std::string> overrides;    // extra scenario --set assignments
+    double duration_s = 60.0;              // simulated arrivals per probe
+    int jobs = 0;                          // parallel simulations; 0: all cores
+};
+
+struct CapacityCandidate {
+    std::string gpu;
+    int64_t tp = 1;
+    Dtype weight_dtype = Dtype::BF16;
+    Dtype kv_dtype = Dtype::BF16;
+    int64_t max_num_batched_tokens = 8192;
+    double sustained_rate_per_replica = 0.0;  // highest probed rate meeting every SLO on one replica
+    int64_t replicas = 0;
+    bool meets = false;            // the verified fleet meets every SLO at the target rate
+    SimulationResult at_target;    // the fleet at the target rate
+    double usd_per_hour = 0.0;     // reserved cost of the fleet
+    double usd_per_mtok = 0.0;     // usage cost at the achieved throughput
+    double tokens_per_s_per_gpu = 0.0;
+    double headroom_rate = 0.0;    // replicas x sustained rate per replica
+    double joules_per_token = 0.0;  // estimate: TDP x (0.3 + 0.7 x busy share) per GPU
+    std::string label() const;
+};
+
+struct CapacityPlan {
+    std::vector<CapacityCandidate> ranked;  // meeting candidates by $/hour, then the rest
+    std::vector<std::string> skipped;       // configurations that cannot run, with the reason
+    int64_t simulations = 0;
+    double wall_s = 0.0;
+    Scenario base;  // the workload and engine the plan used (at the first candidate's settings)
+};
+
+CapacityPlan plan_capacity(const CapacityRequest& request, const std::function<void(size_t, size_t)>& progress = {});
+
+// "ttft_p95=2s,tpot_p95=50ms" -> SLO targets; throws std::invalid_argument naming the bad part.
+std::vector<SloTarget> parse_slo_list(const std::string& text);
+
+}  // namespace headroom

@@ -1,0 +1,265 @@
+// Capacity planning by search on rate and replicas (see capacity.hpp).
+#include "headroom/sim/capacity.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <regex>
+#include <stdexcept>
+
+#include "headroom/hardware/profile_loader.hpp"
+
+namespace headroom {
+
+namespace {
+
+constexpr double BISECT_RATIO = 1.12;    // stop bisecting when hi / lo is below this
+constexpr double MAX_UP = 4.0;           // probe up to 4x the target on one replica
+constexpr double MIN_DOWN = 1.0 / 512;   // give up below target / 512
+constexpr double IDLE_POWER_SHARE = 0.3;  // estimate: a GPU draws ~30% of TDP when idle
+
+struct Search {
+    CapacityCandidate c;
+    double lo = 0.0;     // highest rate known to meet every SLO
+    double hi = 0.0;     // lowest rate known to miss (0: none yet)
+    double probe = 0.0;  // next rate to simulate (0: done)
+    bool dead = false;
+    std::string why_dead;
+};
+
+std::vector<std::string> candidate_overrides(const CapacityRequest& req, const CapacityCandidate& c, double rate,
+                                             int64_t replicas) {
+    std::vector<std::string> o = req.overrides;
+    if (req.workload_path.empty()) o.push_back("workload.shape=single");
+    o.push_back("model=" + req.model_spec);
+    o.push_back("gpu=" + c.gpu);
+    o.push_back(fmt::format("tp={}", c.tp));
+    o.push_back(fmt::format("weights_dtype={}", dtype_name(c.weight_dtype)));
+    o.push_back(fmt::format("kv_dtype={}", dtype_name(c.kv_dtype)));
+    o.push_back(fmt::format("scheduler.max_num_batched_tokens={}", c.max_num_batched_tokens));
+    o.push_back("workload.arrival.process=poisson");
+    o.push_back(fmt::format("workload.arrival.rate={}", rate));
+    o.push_back(fmt::format("workload.duration_s={}", req.duration_s));
+    o.push_back(fmt::format("replicas={}", replicas));
+    o.push_back("router=least_outstanding");
+    return o;
+}
+
+Scenario make(const CapacityRequest& req, const CapacityCandidate& c, double rate, int64_t replicas) {
+    Scenario sc = load_scenario(req.workload_path, candidate_overrides(req, c, rate, replicas));
+    if (!req.slos.empty()) sc.slos = req.slos;
+    return sc;
+}
+
+CapacityCandidate candidate(const std::string& gpu, int64_t tp, Dtype w, Dtype kv) {
+    CapacityCandidate c;
+    c.gpu = gpu;
+    c.tp = tp;
+    c.weight_dtype = w;
+    c.kv_dtype = kv;
+    return c;
+}
+
+bool meets(const SimulationResult& r) { return r.summary.completed > 0 && r.summary.rejected == 0 && r.summary.slos_met; }
+
+}  // namespace
+
+std::string CapacityCandidate::label() const {
+    return fmt::format("{} x {} TP{} w:{} kv:{} budget {}", replicas, gpu, tp, dtype_name(weight_dtype),
+                       dtype_name(kv_dtype), max_num_batched_tokens);
+}
+
+std::vector<SloTarget> parse_slo_list(const std::string& text) {
+    static const std::regex item(R"((ttft|tpot|itl|e2e)_p(\d{1,2}(?:\.\d+)?)=([0-9]*\.?[0-9]+)(ms|s))");
+    std::vector<SloTarget> out;
+    size_t start = 0;
+    while (start <= text.size()) {
+        const size_t end = text.find(',', start);
+        const std::string part = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        std::smatch m;
+        if (!std::regex_match(part, m, item)) {
+            throw std::invalid_argument(fmt::format("\"{}\" is not an SLO (write e.g. ttft_p95=2s,tpot_p95=50ms)", part));
+        }
+        const double pct = std::stod(m[2].str());
+        if (pct <= 0 || pct >= 100) throw std::invalid_argument(fmt::format("\"{}\": percentile must be in (0, 100)", part));
+        const double v = std::stod(m[3].str()) * (m[4].str() == "ms" ? 1e-3 : 1.0);
+        if (v <= 0) throw std::invalid_argument(fmt::format("\"{}\": threshold must be > 0", part));
+        out.push_back({m[1].str(), pct, v});
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    return out;
+}
+
+CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(size_t, size_t)>& progress) {
+    const auto t0 = std::chrono::steady_clock::now();
+    CapacityPlan plan;
+    const int jobs = req.jobs > 0 ? req.jobs : static_cast<int>(std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN)));
+    size_t done = 0, planned = 0;
+    auto run = [&](const std::vector<Scenario>& runs) {
+        planned += runs.size();
+        const size_t base = done;
+        auto r = simulate_many(runs, {}, jobs, [&](size_t k) {
+            done = base + k;
+            if (progress) progress(done, planned);
+        });
+        plan.simulations += static_cast<int64_t>(runs.size());
+        return r;
+    };
+
+    // 1. Candidates: per GPU and dtype pair, the smallest TP that fits and twice that.
+    std::vector<Search> searches;
+    for (const std::string& gpu_name : req.gpus) {
+        const GpuProfile gpu = load_gpu(gpu_name);  // a bad name is an input error
+        for (Dtype w : {Dtype::BF16, Dtype::FP8}) {
+            for (Dtype kv : {Dtype::BF16, Dtype::FP8}) {
+                std::vector<int64_t> tps;
+                std::string why;
+                for (int64_t tp : {1, 2, 4, 8}) {
+                    try {  // PlanError: does not fit, or TP does not divide the heads
+                        (void)scenario_kv_plan(make(req, candidate(gpu.name, tp, w, kv), req.qps, 1));
+                        tps.push_back(tp);
+                        if (tps.size() == 2) break;
+                    } catch (const PlanError& e) {
+                        if (tps.empty()) why = e.reason();
+                    }
+                }
+                if (tps.empty()) {
+                    plan.skipped.push_back(fmt::format("{} w:{} kv:{}: does not fit up to TP 8 ({})", gpu.name,
+                                                       dtype_name(w), dtype_name(kv), why));
+                    continue;
+                }
+                for (int64_t tp : tps) {
+                    Search s;
+                    s.c = candidate(gpu.name, tp, w, kv);
+                    s.c.max_num_batched_tokens = make(req, s.c, req.qps, 1).max_num_batched_tokens;
+                    s.probe = req.qps;
+                    searches.push_back(s);
+                }
+            }
+        }
+    }
+    if (searches.empty()) return plan;
+    plan.base = make(req, searches.front().c, req.qps, 1);
+
+    // 2. Per candidate, the highest rate one replica sustains: double or halve to bracket it, then bisect.
+    for (;;) {
+        std::vector<Scenario> runs;
+        std::vector<size_t> who;
+        for (size_t i = 0; i < searches.size(); ++i) {
+            if (searches[i].probe > 0) {
+                runs.push_back(make(req, searches[i].c, searches[i].probe, 1));
+                who.push_back(i);
+            }
+        }
+        if (runs.empty()) break;
+        const auto results = run(runs);
+        for (size_t k = 0; k < results.size(); ++k) {
+            Search& s = searches[who[k]];
+            const double r = s.probe;
+            if (meets(results[k])) s.lo = r;
+            else s.hi = r;
+            if (s.hi == 0.0) {
+                s.probe = r * 2 <= req.qps * MAX_UP ? r * 2 : 0.0;  // still meeting: go up, up to 4x the target
+            } else if (s.lo == 0.0) {
+                s.probe = r / 2 >= req.qps * MIN_DOWN ? r / 2 : 0.0;  // still missing: go down
+                if (s.probe == 0.0) {
+                    s.dead = true;
+                    s.why_dead = fmt::format("misses the SLOs even at {:.3g}/s on one replica", r);
+                }
+            } else {
+                s.probe = s.hi / s.lo > BISECT_RATIO ? std::sqrt(s.lo * s.hi) : 0.0;
+            }
+        }
+    }
+
+    // 3. Replicas for the target rate, verified on the whole fleet, one more until it holds (3 tries).
+    for (Search& s : searches) {
+        if (s.dead) continue;
+        s.c.sustained_rate_per_replica = s.lo;
+        s.c.replicas = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(req.qps / s.lo - 1e-9)));
+    }
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        std::vector<Scenario> runs;
+        std::vector<size_t> who;
+        for (size_t i = 0; i < searches.size(); ++i) {
+            Search& s = searches[i];
+            if (s.dead || s.c.meets) continue;
+            runs.push_back(make(req, s.c, req.qps, s.c.replicas));
+            who.push_back(i);
+        }
+        if (runs.empty()) break;
+        const auto results = run(runs);
+        for (size_t k = 0; k < results.size(); ++k) {
+            Search& s = searches[who[k]];
+            s.c.at_target = results[k];
+            s.c.meets = meets(results[k]);
+            if (!s.c.meets) ++s.c.replicas;
+        }
+    }
+
+    // Costs, headroom and the energy estimate of a verified fleet.
+    auto finish = [&](CapacityCandidate& c) {
+        const Scenario sc = make(req, c, req.qps, c.replicas);
+        const Summary& m = c.at_target.summary;
+        c.usd_per_hour = static_cast<double>(c.replicas * c.tp) * sc.gpu.price_usd_per_gpu_hour.value;
+        c.usd_per_mtok = m.usd_per_mtok;
+        c.tokens_per_s_per_gpu = m.output_tokens_per_s_per_gpu;
+        c.headroom_rate = static_cast<double>(c.replicas) * c.sustained_rate_per_replica;
+        const double watts = sc.gpu.tdp_w.value * (IDLE_POWER_SHARE + (1 - IDLE_POWER_SHARE) * m.busy_fraction);
+        c.joules_per_token = m.output_tokens > 0
+                                 ? static_cast<double>(m.gpus) * watts * m.duration_s / static_cast<double>(m.output_tokens)
+                                 : 0.0;
+    };
+    auto rank = [&] {
+        std::stable_sort(plan.ranked.begin(), plan.ranked.end(), [](const CapacityCandidate& a, const CapacityCandidate& b) {
+            if (a.meets != b.meets) return a.meets;
+            if (a.usd_per_hour != b.usd_per_hour) return a.usd_per_hour < b.usd_per_hour;
+            return a.usd_per_mtok < b.usd_per_mtok;
+        });
+    };
+    for (Search& s : searches) {
+        if (s.dead) {
+            plan.skipped.push_back(fmt::format("{} TP{} w:{} kv:{}: {}", s.c.gpu, s.c.tp, dtype_name(s.c.weight_dtype),
+                                               dtype_name(s.c.kv_dtype), s.why_dead));
+            continue;
+        }
+        if (!s.c.meets) --s.c.replicas;  // the last verified fleet
+        finish(s.c);
+        plan.ranked.push_back(s.c);
+    }
+    rank();
+
+    // 4. The token budget: can the best fleets drop a replica with a quarter of, or twice, the budget?
+    std::vector<Scenario> runs;
+    std::vector<CapacityCandidate> alternatives;
+    for (size_t i = 0; i < plan.ranked.size() && i < 3; ++i) {
+        const CapacityCandidate& c = plan.ranked[i];
+        if (!c.meets || c.replicas < 2) continue;
+        for (int64_t budget : {std::max<int64_t>(512, c.max_num_batched_tokens / 4), c.max_num_batched_tokens * 2}) {
+            CapacityCandidate alt = c;
+            alt.max_num_batched_tokens = budget;
+            alt.replicas = c.replicas - 1;
+            runs.push_back(make(req, alt, req.qps, alt.replicas));
+            alternatives.push_back(alt);
+        }
+    }
+    if (!runs.empty()) {
+        const auto results = run(runs);
+        for (size_t k = 0; k < results.size(); ++k) {
+            if (!meets(results[k])) continue;
+            CapacityCandidate alt = alternatives[k];
+            alt.at_target = results[k];
+            alt.meets = true;
+            finish(alt);
+            plan.ranked.push_back(alt);
+        }
+        rank();
+    }
+    plan.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return plan;
+}
+
+}  // namespace headroom

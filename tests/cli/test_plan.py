@@ -1,0 +1,61 @@
+"""`headroom plan`: the cheapest fleet that meets the SLOs, checked independently by simulating the chosen
+fleet (it must meet every SLO) and the same fleet with one replica fewer (it must not)."""
+
+import json
+
+import pytest
+
+from test_cli import expect_bad_input, run
+
+SLO = "ttft_p95=2s,tpot_p95=50ms"
+
+
+def simulate_fleet(c, qps, replicas):
+    sets = [f"model=meta-llama/Llama-3.1-8B-Instruct", f"gpu={c['gpu']}", f"tp={c['tp']}",
+            f"weights_dtype={c['weights_dtype']}", f"kv_dtype={c['kv_dtype']}",
+            f"scheduler.max_num_batched_tokens={c['max_num_batched_tokens']}", "workload.shape=single",
+            "workload.arrival.process=poisson", f"workload.arrival.rate={qps}", "workload.duration_s=60",
+            f"replicas={replicas}", "router=least_outstanding", "slo.ttft_p95_s=2", "slo.tpot_p95_s=0.05"]
+    r = run("simulate", "--json", "--set", *sets)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_plan_finds_the_smallest_fleet_that_meets_the_slos():
+    r = run("plan", "--model", "llama-3.1-8b", "--qps", "90", "--slo", SLO, "--gpus", "h100-sxm", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["schema"] == "headroom.plan/1"
+    configs = j["configurations"]
+    meeting = [c for c in configs if c["meets"]]
+    assert meeting and configs[0]["meets"]
+    assert [c["usd_per_hour"] for c in meeting] == sorted(c["usd_per_hour"] for c in meeting)
+    best = configs[0]
+    assert best["replicas"] >= 2, "90 req/s should need more than one H100"
+    assert best["usd_per_hour"] == pytest.approx(best["gpus"] * 3.00)
+    assert best["headroom_rate"] >= 90
+    assert simulate_fleet(best, 90, best["replicas"])["slos_met"]
+    assert not simulate_fleet(best, 90, best["replicas"] - 1)["slos_met"]
+
+
+def test_plan_table_and_three_gpu_types():
+    r = run("plan", "--model", "llama-3.1-8b", "--qps", "20", "--slo", SLO, "--duration", "30", "--top", "3")
+    assert r.returncode == 0, r.stderr
+    assert "Cheapest:" in r.stdout and "J/token" in r.stdout
+    assert r.stdout.count(" x ") >= 3
+
+
+@pytest.mark.parametrize(
+    "args,needles",
+    [
+        (["--model", "llama-3.1-8b", "--qps", "5", "--slo", "ttft<2s"], ["--slo", "ttft<2s"]),
+        (["--model", "llama-3.1-8b", "--qps", "5", "--slo", "ttft_p95=2h"], ["--slo"]),
+        (["--model", "llama-3.1-8b", "--qps", "0", "--slo", SLO], ["--qps"]),
+        (["--model", "llama-3.1-8b", "--qps", "5", "--slo", SLO, "--gpus", "h900"], ["h900"]),
+        (["--model", "no-such-model", "--qps", "5", "--slo", SLO], ["no-such-model"]),
+        (["--model", "llama-3.3-70b", "--qps", "5", "--slo", SLO, "--gpus", "jetson-orin-nano-8gb"],
+         ["no configuration", "does not fit"]),
+    ],
+)
+def test_bad_plans(args, needles):
+    expect_bad_input(run("plan", *args), *needles)
