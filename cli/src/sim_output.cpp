@@ -213,7 +213,7 @@ void print_sweep(const SweepRequest& req, const SweepResult& r) {
                     if (r.points[i].fits && r.points[i].load == s.max_stable_load) best = &r.points[i];
                 }
                 fmt::print("  Stable operating zone: every SLO is met up to {} ({:.2f} req/s, {:.0f} output tok/s, "
-                           "${:.3f}/MTok).\n",
+                           "${:.3g}/MTok).\n",
                            best->load_text, best->result.summary.request_throughput,
                            best->result.summary.output_throughput, best->result.summary.usd_per_mtok);
             } else {

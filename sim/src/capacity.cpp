@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "headroom/hardware/profile_loader.hpp"
+#include "headroom/sim/sweep.hpp"
 
 namespace headroom {
 
@@ -29,26 +30,31 @@ struct Search {
     std::string why_dead;
 };
 
-std::vector<std::string> candidate_overrides(const CapacityRequest& req, const CapacityCandidate& c, double rate,
-                                             int64_t replicas) {
+std::vector<std::string> base_overrides(const CapacityRequest& req) {
     std::vector<std::string> o = req.overrides;
     if (req.workload_path.empty()) o.push_back("workload.shape=single");
     o.push_back("model=" + req.model_spec);
+    return o;
+}
+
+std::vector<std::string> candidate_overrides(const CapacityRequest& req, const Scenario& base, const CapacityCandidate& c,
+                                             double rate, int64_t replicas) {
+    std::vector<std::string> o = base_overrides(req);
     o.push_back("gpu=" + c.gpu);
     o.push_back(fmt::format("tp={}", c.tp));
     o.push_back(fmt::format("weights_dtype={}", dtype_name(c.weight_dtype)));
     o.push_back(fmt::format("kv_dtype={}", dtype_name(c.kv_dtype)));
     o.push_back(fmt::format("scheduler.max_num_batched_tokens={}", c.max_num_batched_tokens));
-    o.push_back("workload.arrival.process=poisson");
-    o.push_back(fmt::format("workload.arrival.rate={}", rate));
+    for (const auto& x : load_overrides(base, LoadKind::QPS, rate)) o.push_back(x);
     o.push_back(fmt::format("workload.duration_s={}", req.duration_s));
     o.push_back(fmt::format("replicas={}", replicas));
     o.push_back("router=least_outstanding");
     return o;
 }
 
-Scenario make(const CapacityRequest& req, const CapacityCandidate& c, double rate, int64_t replicas) {
-    Scenario sc = load_scenario(req.workload_path, candidate_overrides(req, c, rate, replicas));
+Scenario make(const CapacityRequest& req, const Scenario& base, const CapacityCandidate& c, double rate,
+              int64_t replicas) {
+    Scenario sc = load_scenario(req.workload_path, candidate_overrides(req, base, c, rate, replicas));
     if (!req.slos.empty()) sc.slos = req.slos;
     return sc;
 }
@@ -109,6 +115,8 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
         return r;
     };
 
+    const Scenario base = load_scenario(req.workload_path, base_overrides(req));  // input errors surface here
+
     // 1. Candidates: per GPU and dtype pair, the smallest TP that fits and twice that.
     std::vector<Search> searches;
     for (const std::string& gpu_name : req.gpus) {
@@ -119,7 +127,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
                 std::string why;
                 for (int64_t tp : {1, 2, 4, 8}) {
                     try {  // PlanError: does not fit, or TP does not divide the heads
-                        (void)scenario_kv_plan(make(req, candidate(gpu.name, tp, w, kv), req.qps, 1));
+                        (void)scenario_kv_plan(make(req, base, candidate(gpu.name, tp, w, kv), req.qps, 1));
                         tps.push_back(tp);
                         if (tps.size() == 2) break;
                     } catch (const PlanError& e) {
@@ -134,7 +142,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
                 for (int64_t tp : tps) {
                     Search s;
                     s.c = candidate(gpu.name, tp, w, kv);
-                    s.c.max_num_batched_tokens = make(req, s.c, req.qps, 1).max_num_batched_tokens;
+                    s.c.max_num_batched_tokens = make(req, base, s.c, req.qps, 1).max_num_batched_tokens;
                     s.probe = req.qps;
                     searches.push_back(s);
                 }
@@ -142,7 +150,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
         }
     }
     if (searches.empty()) return plan;
-    plan.base = make(req, searches.front().c, req.qps, 1);
+    plan.base = make(req, base, searches.front().c, req.qps, 1);
 
     // 2. Per candidate, the highest rate one replica sustains: double or halve to bracket it, then bisect.
     for (;;) {
@@ -150,7 +158,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
         std::vector<size_t> who;
         for (size_t i = 0; i < searches.size(); ++i) {
             if (searches[i].probe > 0) {
-                runs.push_back(make(req, searches[i].c, searches[i].probe, 1));
+                runs.push_back(make(req, base, searches[i].c, searches[i].probe, 1));
                 who.push_back(i);
             }
         }
@@ -187,7 +195,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
         for (size_t i = 0; i < searches.size(); ++i) {
             Search& s = searches[i];
             if (s.dead || s.c.meets) continue;
-            runs.push_back(make(req, s.c, req.qps, s.c.replicas));
+            runs.push_back(make(req, base, s.c, req.qps, s.c.replicas));
             who.push_back(i);
         }
         if (runs.empty()) break;
@@ -202,7 +210,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
 
     // Costs, headroom and the energy estimate of a verified fleet.
     auto finish = [&](CapacityCandidate& c) {
-        const Scenario sc = make(req, c, req.qps, c.replicas);
+        const Scenario sc = make(req, base, c, req.qps, c.replicas);
         const Summary& m = c.at_target.summary;
         c.usd_per_hour = static_cast<double>(c.replicas * c.tp) * sc.gpu.price_usd_per_gpu_hour.value;
         c.usd_per_mtok = m.usd_per_mtok;
@@ -242,7 +250,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
             CapacityCandidate alt = c;
             alt.max_num_batched_tokens = budget;
             alt.replicas = c.replicas - 1;
-            runs.push_back(make(req, alt, req.qps, alt.replicas));
+            runs.push_back(make(req, base, alt, req.qps, alt.replicas));
             alternatives.push_back(alt);
         }
     }

@@ -184,7 +184,8 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
         if (a["time_scale"]) ws.trace_time_scale = r.number(a["time_scale"], "workload.arrival.time_scale", 0, 1e6, true);
         if (a["file"]) {
             try {
-                ws.trace = read_trace_csv(r.path_of(r.string(a["file"], "workload.arrival.file")));
+                ws.trace_file = r.path_of(r.string(a["file"], "workload.arrival.file"));
+                ws.trace = read_trace_csv(ws.trace_file);
             } catch (const std::runtime_error& e) {
                 r.fail("workload.arrival.file", e.what());
             }

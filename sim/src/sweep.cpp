@@ -9,7 +9,19 @@
 
 namespace headroom {
 
-std::vector<std::string> load_overrides(LoadKind kind, double load) {
+std::vector<std::string> load_overrides(const Scenario& base, LoadKind kind, double load) {
+    const WorkloadSpec& w = base.workload;
+    if (w.arrival == "trace") {
+        if (kind == LoadKind::QPS) return {fmt::format("workload.arrival.time_scale={}", trace_rate(w.trace) / load)};
+        std::vector<std::string> o = {
+            "workload.arrival.process=closed_loop", fmt::format("workload.arrival.users={}", std::llround(load)),
+            fmt::format("workload.prompt_tokens={{dist: empirical, trace: \"{}\", column: prompt}}", w.trace_file),
+            fmt::format("workload.output_tokens={{dist: empirical, trace: \"{}\", column: output}}", w.trace_file)};
+        if (w.duration_s == 0 && w.max_sessions == 0) {
+            o.push_back(fmt::format("workload.duration_s={}", w.trace.back().arrived_at_s - w.trace.front().arrived_at_s));
+        }
+        return o;
+    }
     if (kind == LoadKind::CONCURRENCY) {
         return {"workload.arrival.process=closed_loop", fmt::format("workload.arrival.users={}", std::llround(load))};
     }
@@ -68,6 +80,7 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
     }
     std::vector<double> loads = req.loads;
     std::sort(loads.begin(), loads.end());
+    const Scenario base = load_scenario(req.scenario_path, req.overrides);
     for (const auto& combo : combos) {
         SweepSeries series;
         for (const auto& [k, v] : combo) series.series += fmt::format("{}{}={}", series.series.empty() ? "" : ", ", k, v);
@@ -78,7 +91,7 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
             p.load = load;
             std::vector<std::string> overrides = req.overrides;
             for (const auto& [k, v] : combo) overrides.push_back(k + "=" + v);
-            for (const auto& o : load_overrides(req.load_kind, load)) overrides.push_back(o);
+            for (const auto& o : load_overrides(base, req.load_kind, load)) overrides.push_back(o);
             p.scenario = load_scenario(req.scenario_path, overrides);  // input errors surface here
             p.load_text = load_text(req.load_kind, load, p.scenario.workload.shape);
             try {
@@ -121,7 +134,9 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
             const SweepPoint& p = out.points[i];
             if (!p.fits) continue;
             x.push_back(p.load);
-            y.push_back(p.result.summary.output_throughput);
+            // prefill-only workloads (embedding) have no output tokens: use their request throughput
+            const Summary& m = p.result.summary;
+            y.push_back(m.output_tokens > 0 ? m.output_throughput : m.request_throughput);
             z.push_back(p.result.summary.ttft_s.p95);
             s.any_slo = !p.scenario.slos.empty();
             s.usd_per_hour = fleet_usd_per_hour(p.scenario);
@@ -150,7 +165,7 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
                 r.change = c;
                 std::vector<std::string> overrides = req.overrides;
                 for (const auto& [k, v] : fail.coords) overrides.push_back(k + "=" + v);
-                for (const auto& o : load_overrides(req.load_kind, fail.load)) overrides.push_back(o);
+                for (const auto& o : load_overrides(base, req.load_kind, fail.load)) overrides.push_back(o);
                 for (const auto& o : c.overrides) overrides.push_back(o);
                 Scenario changed;
                 try {

@@ -251,6 +251,12 @@ std::vector<TraceRow> read_trace_csv(const std::string& path) {
     return rows;
 }
 
+double trace_rate(const std::vector<TraceRow>& rows) {
+    if (rows.empty()) return 0.0;
+    const double span = rows.back().arrived_at_s - rows.front().arrived_at_s;
+    return span > 0 ? static_cast<double>(rows.size()) / span : static_cast<double>(rows.size());
+}
+
 // ---- shapes -----------------------------------------------------------------------------------------------
 
 std::string_view shape_name(Shape s) {

@@ -101,3 +101,31 @@ def test_builtin_default_scenario():
 )
 def test_bad_sweeps(args, needles):
     expect_bad_input(run("sweep", RAG, *args), *needles)
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_sweep_runs_on_every_example(example):
+    # a short rate sweep (300 arrivals per point) on each example: every point explained, knee analysed
+    points = sweep_json(example, "--qps", "1,4,16,64", "--set", "workload.requests=300")
+    assert len(points) == 4
+    for p in points:
+        assert p["sweep"]["fits"] and p["completed"] > 0
+        assert p["sweep"]["explanation"].startswith("At ")
+    assert all("knee_found" in p["sweep"] for p in points)
+
+
+def test_trace_sweeps_scale_the_trace_or_use_its_lengths():
+    trace = ROOT / "examples/trace-conv.yaml"
+    fast = sweep_json(trace, "--qps", "2,20", "--set", "workload.requests=2000", "--no-counterfactuals")
+    # the trace replayed at 2 and at 20 requests/s (its own rate is 5.53/s)
+    assert fast[0]["request_throughput"] == pytest.approx(2, rel=0.15)
+    assert fast[1]["request_throughput"] > 3 * fast[0]["request_throughput"]
+    users = sweep_json(trace, "--concurrency", "4,32", "--set", "workload.duration_s=60", "--no-counterfactuals")
+    assert users[1]["request_throughput"] > users[0]["request_throughput"]
+
+
+def test_plan_with_a_trace_workload():
+    r = run("plan", "--model", "llama-3.1-8b", "--qps", "10", "--slo", "ttft_p95=2s,tpot_p95=50ms", "--workload",
+            ROOT / "examples/trace-conv.yaml", "--gpus", "h100", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["configurations"][0]["meets"]

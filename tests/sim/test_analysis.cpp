@@ -71,3 +71,88 @@ TEST(Counterfactuals, LadderOfGpus) {
     EXPECT_EQ(next_larger_gpu("h200"), "b200");
     EXPECT_EQ(next_larger_gpu("gb200"), "");
 }
+
+// Explanations name the dominant cause from the simulator's own accounting. Each scenario below is built
+// so that one cause dominates by construction.
+#include "headroom/sim/engine.hpp"
+
+namespace {
+
+Explanation cause_of(const std::string& extra, const std::string& workload) {
+    const std::string text = "model: meta-llama/Llama-3.1-8B-Instruct\nseed: 3\nslo: {ttft_p95_s: 2, tpot_p95_s: 0.05}\n" +
+                             extra + "workload:\n" + workload;
+    const Scenario sc = parse_scenario(text, "explain.yaml", ".");
+    return explain(sc, simulate(sc), "this load");
+}
+
+const char* CLOSED = R"(  shape: single
+  arrival: {process: closed_loop, users: 64}
+  prompt_tokens: 3000
+  output_tokens: 300
+  requests: 600
+)";
+
+}  // namespace
+
+TEST(Explain, KvCacheFull) {
+    // gpu_memory_utilization 0.25 leaves 85.5 x 0.25 - 16.1 - 1.9 = 3.4 GB: about 26,000 tokens of KV for 64
+    // users who each need 3,300
+    const Explanation e = cause_of("gpu: h100\nscheduler: {gpu_memory_utilization: 0.25, max_model_len: 8192}\n", CLOSED);
+    EXPECT_EQ(e.cause, "admission_kv") << e.sentence;
+    EXPECT_NE(e.sentence.find("the KV cache is full"), std::string::npos) << e.sentence;
+}
+
+TEST(Explain, MaxNumSeqs) {
+    const Explanation e = cause_of("gpu: h100\nscheduler: {max_num_seqs: 4, max_model_len: 8192}\n", CLOSED);
+    EXPECT_EQ(e.cause, "admission_seqs") << e.sentence;
+}
+
+TEST(Explain, StaticBatching) {
+    const Explanation e = cause_of("gpu: h100\nscheduler: {policy: static, max_num_seqs: 8, max_model_len: 8192}\n", CLOSED);
+    EXPECT_EQ(e.cause, "admission_policy") << e.sentence;
+}
+
+TEST(Explain, TensorParallelCommunication) {
+    // TP 8 over PCIe (L40S): 64 all-reduces per step at ~14 x 5 us of latency each
+    const Explanation e = cause_of("gpu: l40s\ntp: 8\nscheduler: {max_model_len: 8192}\n", R"(  shape: single
+  arrival: {process: poisson, rate: 1}
+  prompt_tokens: 200
+  output_tokens: 200
+  requests: 40
+)");
+    EXPECT_EQ(e.cause, "communication") << e.sentence;
+}
+
+TEST(Explain, FixedStepOverhead) {
+    // 3 ms of overhead per step against 2.2 ms of weight reads on a B200
+    const Explanation e = cause_of("gpu: b200\nscheduler: {step_overhead_ms: 3, max_model_len: 8192}\n", R"(  shape: single
+  arrival: {process: poisson, rate: 1}
+  prompt_tokens: 200
+  output_tokens: 200
+  requests: 40
+)");
+    EXPECT_EQ(e.cause, "overhead") << e.sentence;
+}
+
+TEST(Explain, ComputeBoundPrefill) {
+    // 8,000-token prompts with 2-token answers: the steps are prefill
+    const Explanation e = cause_of("gpu: h100\nscheduler: {max_model_len: 16384}\n", R"(  shape: single
+  arrival: {process: poisson, rate: 2}
+  prompt_tokens: 8000
+  output_tokens: 2
+  requests: 100
+)");
+    EXPECT_EQ(e.cause, "prefill_compute") << e.sentence;
+}
+
+TEST(Explain, BandwidthBoundDecode) {
+    const Explanation e = cause_of("gpu: h100\nscheduler: {max_model_len: 8192}\n", R"(  shape: single
+  arrival: {process: poisson, rate: 1}
+  prompt_tokens: 100
+  output_tokens: 400
+  requests: 40
+)");
+    EXPECT_EQ(e.cause, "decode_bandwidth") << e.sentence;
+    // batch-1 decode reads the 16 GB of weights at the profile's memory efficiency (0.90) minus overheads
+    EXPECT_NE(e.sentence.find("bandwidth-bound at 7"), std::string::npos) << e.sentence;
+}

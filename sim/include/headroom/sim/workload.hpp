@@ -77,6 +77,8 @@ struct TraceRow {
 // Reads `arrived_at,num_prefill_tokens,num_decode_tokens` CSV (the Splitwise/Vidur format).
 // Throws std::runtime_error naming the file, line and column on a bad row.
 std::vector<TraceRow> read_trace_csv(const std::string& path);
+// Mean arrival rate of a trace: rows / span (rows, for a trace with a single instant).
+double trace_rate(const std::vector<TraceRow>& rows);
 
 enum class Shape { SINGLE, CHAT, AGENT, BATCH, EMBEDDING, RAG };
 std::string_view shape_name(Shape s);
@@ -112,6 +114,7 @@ struct WorkloadSpec {
     std::shared_ptr<Distribution> retrieved_tokens;     // rag
     double output_scale = 1.0;  // output lengths are multiplied by this (what-if: shorter answers)
     std::vector<TraceRow> trace;
+    std::string trace_file;         // where the trace was read from
     double trace_time_scale = 1.0;  // arrival times are multiplied by this (0.5 = twice the rate)
     int64_t max_sessions = 0;       // stop after this many arrivals (0: no limit)
     double duration_s = 0.0;        // stop arrivals after this time (0: no limit)
