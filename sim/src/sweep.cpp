@@ -22,10 +22,16 @@ std::vector<std::string> load_overrides(const Scenario& base, LoadKind kind, dou
         }
         return o;
     }
+    std::vector<std::string> o;
+    if (w.shape == Shape::BATCH) o.push_back("workload.shape=single");  // a batch's requests, arriving at the load
     if (kind == LoadKind::CONCURRENCY) {
-        return {"workload.arrival.process=closed_loop", fmt::format("workload.arrival.users={}", std::llround(load))};
+        o.push_back("workload.arrival.process=closed_loop");
+        o.push_back(fmt::format("workload.arrival.users={}", std::llround(load)));
+    } else {
+        o.push_back("workload.arrival.process=poisson");
+        o.push_back(fmt::format("workload.arrival.rate={}", load));
     }
-    return {"workload.arrival.process=poisson", fmt::format("workload.arrival.rate={}", load)};
+    return o;
 }
 
 std::string load_text(LoadKind kind, double load, Shape shape) {

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from test_cli import expect_bad_input, run
+from test_cli import ROOT, expect_bad_input, run
 
 SLO = "ttft_p95=2s,tpot_p95=50ms"
 
@@ -59,3 +59,12 @@ def test_plan_table_and_three_gpu_types():
 )
 def test_bad_plans(args, needles):
     expect_bad_input(run("plan", *args), *needles)
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_plan_on_every_example_workload(example):
+    model = {"embedding.yaml": "all-MiniLM-L6-v2", "agent.yaml": "Qwen2.5-7B"}.get(example.name, "llama-3.1-8b")
+    r = run("plan", "--model", model, "--qps", "5", "--slo", SLO, "--workload", example, "--gpus", "h100,l40s",
+            "--duration", "30", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["configurations"][0]["meets"]
