@@ -59,8 +59,14 @@ build() {
     if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
         cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
     fi
-    cmake --build "$BUILD_DIR" -j"$jobs" 2>&1 | grep -Ev '^\[ *[0-9]+%\]|^-- |Consolidate compiler|^gmake' || true
-    [ -x "$BUILD_DIR/cli/headroom" ] || { log "build failed"; cmake --build "$BUILD_DIR" -j1; exit 1; }
+    # Quiet progress lines; a failed build fails the script (never run stale binaries).
+    local log_file="$BUILD_DIR/build.log"
+    if ! cmake --build "$BUILD_DIR" -j"$jobs" >"$log_file" 2>&1; then
+        grep -Ev '^\[ *[0-9]+%\]|^-- |Consolidate compiler' "$log_file" >&2
+        log "build failed (full log: $log_file)"
+        exit 1
+    fi
+    grep -E 'warning' "$log_file" >&2 || true
 }
 
 install_debian_packages
