@@ -209,7 +209,7 @@ int run_simulate(SimulateOptions& o) {
     if (!o.requests_csv.empty()) hc::write_requests_csv(o.requests_csv, r);
     if (!o.trace_json.empty()) hc::write_chrome_trace(o.trace_json, sc, r);
     if (o.json) {
-        fmt::print("{}\n", hc::simulation_json(sc, r));
+        fmt::print("{}\n", simulation_json(sc, r));
     } else {
         hc::print_simulation(sc, r);
     }
@@ -301,7 +301,7 @@ int run_sweep_command(SweepOptions& o) {
                    done, total);
         if (done == total) fmt::print(stderr, "\r{}\r", std::string(60, ' '));
     });
-    const std::string lines = hc::sweep_json_lines(req, result);
+    const std::string lines = sweep_json_lines(req, result);
     if (o.json) {
         fmt::print("{}", lines);
     } else {
@@ -359,7 +359,7 @@ int run_plan(PlanOptions& o) {
         throw UsageError(fmt::format("--model: no configuration of {} can serve it ({})", o.model, why));
     }
     if (o.json) {
-        fmt::print("{}\n", hc::capacity_json(req, plan, o.top));
+        fmt::print("{}\n", capacity_json(req, plan, o.top));
     } else {
         hc::print_capacity(req, plan, o.top);
     }

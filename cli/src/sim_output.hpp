@@ -6,20 +6,18 @@
 #include "headroom/sim/engine.hpp"
 #include "headroom/sim/scenario.hpp"
 #include "headroom/sim/capacity.hpp"
+#include "headroom/sim/report.hpp"
 #include "headroom/sim/sweep.hpp"
 
 namespace headroom::cli {
 
 void print_simulation(const Scenario& sc, const SimulationResult& r);
-std::string simulation_json(const Scenario& sc, const SimulationResult& r);  // one line, docs/simulate-json.md
 void write_requests_csv(const std::string& path, const SimulationResult& r);
 void write_chrome_trace(const std::string& path, const Scenario& sc, const SimulationResult& r);
 
 void print_sweep(const SweepRequest& req, const SweepResult& r);
-// One JSON line per point: the simulate schema plus the sweep's fields (docs/simulate-json.md).
-std::string sweep_json_lines(const SweepRequest& req, const SweepResult& r);
 
 void print_capacity(const CapacityRequest& req, const CapacityPlan& plan, int top);
-std::string capacity_json(const CapacityRequest& req, const CapacityPlan& plan, int top);
+
 
 }  // namespace headroom::cli
