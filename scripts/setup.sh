@@ -69,6 +69,17 @@ build() {
     grep -E 'warning' "$log_file" >&2 || true
 }
 
+# The Python package (`pip install .`, scikit-build-core; its CMake build in build/python-* is incremental).
+install_python_package() {
+    log "installing the headroom Python package into $VENV (pip install .)"
+    if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$ROOT" >"$BUILD_DIR/pip-install.log" 2>&1; then
+        tail -n 40 "$BUILD_DIR/pip-install.log" >&2
+        log "pip install . failed (full log: $BUILD_DIR/pip-install.log)"
+        exit 1
+    fi
+}
+
 install_debian_packages
 make_venv
 build
+install_python_package

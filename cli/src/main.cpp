@@ -230,9 +230,10 @@ std::string shell_quote(const std::string& s) {
     return q + "'";
 }
 
+// Runs python/headroom/plot.py as a script: it needs matplotlib only, not the compiled headroom module.
 std::string plot_command(const std::string& args) {
-    return "PYTHONPATH=" + shell_quote(std::string(HEADROOM_SOURCE_DIR) + "/python") + " " + shell_quote(plot_python()) +
-           " -m headroom.plot " + args;
+    return shell_quote(plot_python()) + " " + shell_quote(std::string(HEADROOM_SOURCE_DIR) + "/python/headroom/plot.py") +
+           " " + args;
 }
 
 // "a,b,c" -> {a, b, c}; commas inside {} or [] belong to a YAML flow value ("{dist: uniform, min: 1}").

@@ -1,2 +1,227 @@
-"""headroom: predict how an LLM serving deployment behaves under load. The Python bindings are not built
-yet; `headroom.plot` draws the figures of the `headroom` command."""
+"""headroom: predict how an LLM serving deployment behaves under load.
+
+Everything the `headroom` command does, from Python, returning pandas DataFrames and matplotlib figures:
+
+    import headroom
+    model = headroom.load_model("meta-llama/Llama-3.1-8B-Instruct")   # or a config.json path, dir, or dict
+    gpu = headroom.load_gpu("h100", price__usd_per_gpu_hour=2.5)      # a.b fields as a__b keyword overrides
+    headroom.kv_plan(model, gpu, context=8192, concurrency=64).max_concurrency_at_context
+    headroom.cost(model, gpu, tokens=4096)                            # one row per op
+    result = headroom.simulate("examples/chat.yaml")                  # .summary, .requests, .timeseries
+    points = headroom.sweep(qps=[1, 2, 4, 8])                         # one row per point; .knee, .explanations
+    headroom.plan("llama-3.1-8b", qps=20, slo="ttft_p95=2s,tpot_p95=50ms")
+
+The computation is in C++ (headroom._headroom); this module converts types. Every simulation runs in its own
+child process, so repeated calls in one kernel give the same results as fresh processes. Bad input raises
+headroom.InputError (a ValueError) with the same one-line message as the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from . import _headroom as _h
+from . import plot
+from ._headroom import GpuProfile, InputError, KvPlan, ModelCard, Scenario
+
+__version__ = _h.version()
+__all__ = ["InputError", "ModelCard", "GpuProfile", "KvPlan", "Scenario", "Result", "SweepFrame", "load_model",
+           "load_gpu", "load_scenario", "kv_plan", "cost", "simulate", "sweep", "plan", "models", "gpus", "plot"]
+
+ScenarioLike = "str | os.PathLike | Mapping[str, Any] | Scenario | None"
+
+
+def models() -> list[str]:
+    """Hugging Face ids of the model configs shipped with headroom."""
+    return _h.shipped_models()
+
+
+def gpus() -> list[str]:
+    """Names of the shipped GPU profiles."""
+    return _h.gpu_names()
+
+
+def load_model(model: "str | os.PathLike | Mapping[str, Any] | ModelCard") -> ModelCard:
+    """A model card from a config.json path, a directory holding one, a shipped model name, or a dict with
+    the fields of a config.json."""
+    if isinstance(model, ModelCard):
+        return model
+    if isinstance(model, Mapping):
+        name = str(model.get("_name_or_path", "model"))
+        return _h.parse_model_config(json.dumps(dict(model)), "<dict>", name)
+    return _h.load_model(os.fspath(model))
+
+
+def load_gpu(gpu: "str | os.PathLike | GpuProfile", **overrides: float) -> GpuProfile:
+    """A GPU profile by shipped name or alias, or from a YAML file; keyword overrides name profile fields
+    with `__` for `.`: load_gpu("h100", memory__bandwidth_gb_per_s=3000)."""
+    profile = gpu if isinstance(gpu, GpuProfile) else _h.load_gpu(os.fspath(gpu))
+    for key, value in overrides.items():
+        profile = _h.apply_gpu_override(profile, f"{key.replace('__', '.')}={value}")
+    return profile
+
+
+def _assignments(values: "Mapping[str, Any] | Iterable[str] | None") -> list[str]:
+    """Scenario overrides as "key=value" strings (dicts and lists become YAML flow values)."""
+    if values is None:
+        return []
+    if isinstance(values, Mapping):
+        return [f"{k}={json.dumps(v) if isinstance(v, (dict, list)) else v}" for k, v in values.items()]
+    return [str(v) for v in values]
+
+
+def load_scenario(scenario: ScenarioLike = None, set: "Mapping[str, Any] | Iterable[str] | None" = None) -> Scenario:
+    """A scenario from a YAML path, a dict (the YAML's structure), or None for the built-in default chat
+    scenario; `set` overrides fields as the CLI's --set does."""
+    overrides = _assignments(set)
+    if isinstance(scenario, Scenario):
+        if overrides:
+            raise InputError("set: overrides need a scenario path or dict, not a loaded Scenario")
+        return scenario
+    if isinstance(scenario, Mapping):
+        return _h.parse_scenario(json.dumps(dict(scenario)), "<dict>", os.getcwd(), overrides)
+    return _h.load_scenario("" if scenario is None else os.fspath(scenario), overrides)
+
+
+def kv_plan(model, gpu, **options) -> KvPlan:
+    """KV-cache memory and capacity per GPU as vLLM plans it (options as `headroom kv`: tp, weights_dtype,
+    kv_dtype, gpu_memory_utilization, block_size, max_model_len, max_num_batched_tokens, max_num_seqs,
+    reserve_bytes, context, concurrency)."""
+    return _h.kv_plan(load_model(model), load_gpu(gpu), **options)
+
+
+def _kv_plan_to_dict(plan: KvPlan) -> dict:
+    names = [n for n in dir(plan) if not n.startswith("_")]
+    return {n: getattr(plan, n) for n in names if not callable(getattr(plan, n))}
+
+
+KvPlan.to_dict = _kv_plan_to_dict  # type: ignore[attr-defined]
+
+
+def cost(model, gpu, tokens: int = 0, decode_batch: int = 0, context: int = 0, prefill_context: int = 0,
+         tp: int = 1, weights_dtype: str = "bf16", kv_dtype: str = "bf16", cuda_graphs: bool = True,
+         step_overhead_s: float = 1e-3) -> pd.DataFrame:
+    """The roofline cost of one engine step, one row per op (as `headroom cost`): a prefill of `tokens`
+    (on `prefill_context` cached tokens) and/or `decode_batch` decodes at `context`. df.attrs['time_s'] is
+    the step time."""
+    batch = ([(tokens, prefill_context)] if tokens else []) + [(1, context)] * decode_batch
+    ops = _h.cost(load_model(model), load_gpu(gpu), batch, tp, weights_dtype, kv_dtype, cuda_graphs, step_overhead_s)
+    df = pd.DataFrame(ops).set_index("op")
+    df.attrs["time_s"] = float(df["time_s"].sum())
+    return df
+
+
+class Result:
+    """One simulation: `summary` (the headroom.simulate/1 fields as a dict), `requests` (one row per
+    request), `timeseries` (engine steps) and `to_json()` (the CLI's --json line)."""
+
+    def __init__(self, line: str, requests: dict, steps: dict):
+        self._line = line
+        self.summary: dict = json.loads(line)
+        self.requests: pd.DataFrame = pd.DataFrame(requests)
+        self.timeseries: pd.DataFrame = pd.DataFrame(steps)
+
+    def to_json(self) -> str:
+        return self._line
+
+    def __repr__(self) -> str:
+        s = self.summary
+        return (f"<Result {s['scenario']}: {s['completed']} requests, TTFT p95 {s['ttft_s']['p95']:.3g} s, "
+                f"TPOT p95 {s['tpot_s']['p95'] * 1e3:.3g} ms, {s['output_throughput']:.0f} output tok/s>")
+
+
+def simulate(scenario: ScenarioLike = None, *, set=None, seed: int | None = None,
+             keep_all_steps: bool = False) -> Result:
+    """Simulate a scenario (a YAML path, a dict, a Scenario, or None for the built-in default) in a fresh
+    child process. `set` overrides fields; `keep_all_steps` keeps every engine step in `timeseries`."""
+    overrides = _assignments(set) + ([f"seed={seed}"] if seed is not None else [])
+    sc = load_scenario(scenario, overrides) if overrides or not isinstance(scenario, Scenario) else scenario
+    return Result(*_h.simulate(sc, keep_all_steps))
+
+
+class SweepFrame(pd.DataFrame):
+    """One row per sweep point, plus `.knee` (per series), `.explanations` (one sentence per point),
+    `.counterfactuals` and `.points` (the raw JSON of each point)."""
+
+    _metadata = ["points"]
+
+    @property
+    def _constructor(self):
+        return SweepFrame
+
+    @property
+    def knee(self) -> dict:
+        out = {}
+        for p in self.points:
+            sw = p["sweep"]
+            out[sw["series"]] = {"found": sw["knee_found"], "load": sw["knee_load"],
+                                 "max_stable_load": sw["max_stable_load"]}
+        return out if len(out) > 1 else next(iter(out.values()))
+
+    @property
+    def explanations(self) -> list[str]:
+        return [p["sweep"]["explanation"] for p in self.points]
+
+    @property
+    def counterfactuals(self) -> list[dict]:
+        return [c for p in self.points for c in p["sweep"].get("counterfactuals", [])]
+
+
+def _flatten(point: dict) -> dict:
+    row = {"series": point["sweep"]["series"], "load": point["sweep"]["load"], "load_text": point["sweep"]["load_text"],
+           "fits": point["sweep"]["fits"]}
+    for key, value in point.items():
+        if key == "sweep":
+            continue
+        if isinstance(value, dict):
+            row.update({f"{key}_{k}": v for k, v in value.items() if k != "n"})
+        elif not isinstance(value, list):
+            row[key] = value
+    row["cause"] = point["sweep"]["cause"]
+    row["explanation"] = point["sweep"]["explanation"]
+    return row
+
+
+def sweep(scenario: "str | os.PathLike | None" = None, *, concurrency: Sequence[float] | None = None,
+          qps: Sequence[float] | None = None, set: Mapping[str, Any] | None = None, counterfactuals: bool = True,
+          jobs: int = 0) -> SweepFrame:
+    """Sweep a scenario (YAML path, or None for the built-in default) across load, as `headroom sweep`:
+    `concurrency` (closed-loop users; default 1..200) or `qps` (Poisson rates). `set` maps fields to one
+    value (applied to every point) or a list of values (swept too, at most two). Uses all cores."""
+    if concurrency is not None and qps is not None:
+        raise InputError("qps: give concurrency or qps, not both")
+    overrides, axes = [], []
+    for key, value in (set or {}).items():
+        if isinstance(value, (list, tuple)) and len(value) > 1:
+            axes.append((key, [str(v) for v in value]))
+        else:
+            overrides += _assignments({key: value[0] if isinstance(value, (list, tuple)) else value})
+    if len(axes) > 2:
+        raise InputError("set: at most two fields can take several values in one sweep")
+    kind, loads = ("qps", list(qps)) if qps is not None else ("concurrency", list(concurrency or []))
+    if any(not (x > 0) for x in loads):
+        raise InputError(f"{kind}: loads must be > 0")
+    lines = _h.sweep("" if scenario is None else os.fspath(scenario), overrides, kind, loads, axes, counterfactuals,
+                     jobs)
+    points = [json.loads(line) for line in lines.splitlines() if line]
+    frame = SweepFrame([_flatten(p) for p in points])
+    frame.points = points
+    return frame
+
+
+def plan(model, qps: float, slo: str, gpus: Sequence[str] = ("h100-sxm", "h200", "b200"),
+         workload: "str | os.PathLike | None" = None, set=None, duration_s: float = 60.0, top: int = 5,
+         jobs: int = 0) -> pd.DataFrame:
+    """The cheapest deployments meeting every SLO at `qps`, as `headroom plan`: one row per configuration,
+    cheapest first ($/hour, $/MTok, tokens/s/GPU, headroom, energy estimate)."""
+    spec = model.source if isinstance(model, ModelCard) else os.fspath(model)
+    out = json.loads(_h.plan(spec, float(qps), slo, list(gpus), "" if workload is None else os.fspath(workload),
+                             _assignments(set), duration_s, top, jobs))
+    df = pd.DataFrame(out["configurations"])
+    df.attrs["skipped"] = out["skipped"]
+    df.attrs["simulations"] = out["simulations"]
+    return df

@@ -3,9 +3,13 @@
 Command line, as `headroom sweep --plot` uses it:
     python -m headroom.plot saturation SWEEP.jsonl OUT.png   # from `headroom sweep --json` lines
     python -m headroom.plot --check                          # exit 0 when matplotlib imports
+
+From Python: saturation(headroom.sweep(...)), latency_cdf(headroom.simulate(...)),
+kv_timeline(headroom.simulate(..., keep_all_steps=True)).
 """
 
 import json
+import os
 import sys
 
 SLO_STYLE = dict(color="#c0392b", linestyle=":", linewidth=1.2)
@@ -35,13 +39,22 @@ def _slo(points, metric):
     return None
 
 
-def saturation(points, out=None):
-    """The saturation figure of a sweep: throughput, TTFT and TPOT percentiles (with SLO lines) and KV
-    utilisation against load, with the knee and the stable operating zone marked. Returns the Figure."""
+def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    if not os.environ.get("MPLBACKEND") and "ipykernel" not in sys.modules:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def saturation(points, out=None):
+    """The saturation figure of a sweep: throughput, TTFT and TPOT percentiles (with SLO lines) and KV
+    utilisation against load, with the knee and the stable operating zone marked. `points` is what
+    headroom.sweep() returns, or the dicts of `headroom sweep --json` lines. Returns the Figure."""
+    points = getattr(points, "points", points)
+    plt = _pyplot()
 
     fitting = [p for p in points if p["sweep"]["fits"]]
     if not fitting:
@@ -102,6 +115,57 @@ def saturation(points, out=None):
     first = fitting[0]
     fig.suptitle(f"{first['scenario']}: {first['model']} on {first['replicas']} x {first['gpu']} (TP {first['tp']})"
                  f"  --  dashed line: knee; green: every SLO met", fontsize=11)
+    fig.tight_layout()
+    if out:
+        fig.savefig(out, dpi=120)
+    return fig
+
+
+def latency_cdf(result, out=None):
+    """Cumulative distributions of TTFT, TPOT and E2E over the requests of one headroom.simulate() result,
+    with the scenario's SLO thresholds. Returns the Figure."""
+    import numpy as np
+
+    plt = _pyplot()
+    df = result.requests[~result.requests["rejected"]]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, (col, title, scale, unit) in zip(axes, (("ttft_s", "TTFT", 1, "s"), ("tpot_s", "TPOT", 1e3, "ms"),
+                                                    ("e2e_s", "E2E", 1, "s"))):
+        v = np.sort(df[col].dropna().to_numpy()) * scale
+        if len(v):
+            ax.plot(v, np.arange(1, len(v) + 1) / len(v))
+        for slo in result.summary.get("slos", []):
+            if slo["metric"] == col.split("_")[0]:
+                ax.axvline(slo["threshold_s"] * scale, **SLO_STYLE)
+                ax.axhline(slo["percentile"] / 100, color="#999999", linewidth=0.6)
+        ax.set_xlabel(f"{title} ({unit})")
+        ax.set_ylabel("share of requests")
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(f"{result.summary['scenario']}: latency distributions ({len(df)} requests)", fontsize=11)
+    fig.tight_layout()
+    if out:
+        fig.savefig(out, dpi=120)
+    return fig
+
+
+def kv_timeline(result, out=None):
+    """KV-cache use, running and waiting sequences over simulated time for one headroom.simulate() result
+    (all steps with keep_all_steps=True, else an even sample). Returns the Figure."""
+    plt = _pyplot()
+    ts = result.timeseries
+    fig, (ax_kv, ax_q) = plt.subplots(2, 1, figsize=(12, 6), sharex=True)
+    for replica, part in ts.groupby("replica"):
+        ax_kv.plot(part["t_s"], 100 * part["kv_used"], linewidth=0.8, label=f"replica {replica}")
+        ax_q.plot(part["t_s"], part["running"], linewidth=0.8, label=f"running (replica {replica})")
+        ax_q.plot(part["t_s"], part["waiting"], linewidth=0.8, linestyle="--", label=f"waiting (replica {replica})")
+    ax_kv.set_ylabel("KV blocks in use (%)")
+    ax_kv.set_ylim(0, 105)
+    ax_q.set_ylabel("sequences")
+    ax_q.set_xlabel("simulated time (s)")
+    for ax in (ax_kv, ax_q):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
+    fig.suptitle(f"{result.summary['scenario']}: KV cache and queues over time", fontsize=11)
     fig.tight_layout()
     if out:
         fig.savefig(out, dpi=120)

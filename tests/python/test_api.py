@@ -1,0 +1,157 @@
+"""The Python API (`import headroom`): every function, against the same hand-computed numbers as the C++
+tests and against the CLI's output for the same inputs; bad input raises headroom.InputError with the
+CLI's one-line message."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import headroom
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("HEADROOM_BIN", str(ROOT / "build" / "cli" / "headroom"))
+CHAT = ROOT / "examples" / "chat.yaml"
+RAG = ROOT / "examples" / "rag.yaml"
+
+
+def cli(*args):
+    return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_load_model_by_name_path_dict():
+    by_name = headroom.load_model("meta-llama/Llama-3.1-8B-Instruct")
+    by_path = headroom.load_model(ROOT / "models/configs/meta-llama__Llama-3.1-8B-Instruct.json")
+    as_dict = headroom.load_model(json.loads((ROOT / "models/configs/meta-llama__Llama-3.1-8B-Instruct.json").read_text()))
+    for m in (by_name, by_path, as_dict):
+        assert m.params()["total"] == 8_030_261_248  # hand count in tests/models/test_model_card.cpp
+    # Llama-3.3-70B at bf16: 2 x 80 x 8 x 128 x 2 = 327,680 B per token
+    assert headroom.load_model("llama-3.3-70b").kv_bytes_per_token("bf16") == 327_680
+    assert headroom.load_model("DeepSeek-V2-Lite").is_mla
+    assert "meta-llama/Llama-3.1-8B-Instruct" in headroom.models()
+
+
+def test_load_gpu_with_overrides():
+    g = headroom.load_gpu("h100", memory__bandwidth_gb_per_s=3000)
+    assert g.name == "h100-sxm"
+    value, source = g.fields()["memory.bandwidth_gb_per_s"]
+    assert value == 3000 and "load_gpu()" in source
+    assert g.peak_flops("bf16") == 989e12
+    assert len(headroom.gpus()) == 9
+
+
+def test_kv_plan_matches_the_hand_computation():
+    # tests/sim/test_kv_planner.cpp Llama8B_on_H100_by_hand: 28,089 blocks, 54 sequences at 8k, 7,008 tokens at 64
+    p = headroom.kv_plan("llama-3.1-8b", "h100", reserve_bytes=2e9, context=8192, concurrency=64)
+    assert (p.num_blocks, p.kv_tokens, p.max_concurrency_at_context, p.max_context_at_concurrency) == (
+        28_089, 449_424, 54, 7_008)
+    d = p.to_dict()
+    assert d["fits"] and d["num_blocks"] == 28_089
+    assert not headroom.kv_plan("llama-3.3-70b", "h100").fits
+
+
+def test_cost_is_a_dataframe_matching_the_cli():
+    df = headroom.cost("llama-3.3-70b", "h200", decode_batch=1, context=128)
+    assert isinstance(df, pd.DataFrame) and "qkv_proj" in df.index and set(df["bound"]) >= {"memory", "overhead"}
+    cli_json = json.loads(cli("cost", "-m", "llama-3.3-70b", "-g", "h200", "--decode-batch", "1", "--context", "128",
+                              "--json").stdout)
+    assert df.attrs["time_s"] == pytest.approx(cli_json["time_s"], rel=1e-12)
+    assert 1 / df.attrs["time_s"] == pytest.approx(30, rel=0.15)  # vLLM measures ~30 tokens/s
+
+
+def test_simulate_matches_a_fresh_cli_process():
+    r = headroom.simulate(CHAT)
+    assert r.to_json() == cli("simulate", CHAT, "--json").stdout.strip()
+    assert r.summary["completed"] == len(r.requests) and len(r.timeseries) > 0
+    assert r.requests["ttft_s"].mean() == pytest.approx(r.summary["ttft_s"]["mean"], rel=1e-9)
+
+
+def test_repeated_simulate_in_one_process_is_identical():
+    a = headroom.simulate(RAG, set={"workload.duration_s": 60})
+    b = headroom.simulate(RAG, set={"workload.duration_s": 60})
+    assert a.to_json() == b.to_json()
+    c = headroom.simulate(RAG, set={"workload.duration_s": 60}, seed=12)
+    assert c.summary["seed"] == 12 and c.to_json() != a.to_json()
+
+
+def test_simulate_a_dict_and_the_builtin_default():
+    scenario = {"model": "llama-3.1-8b", "gpu": "h100",
+                "workload": {"shape": "single", "arrival": {"process": "poisson", "rate": 2},
+                             "prompt_tokens": 300, "output_tokens": 50, "requests": 100},
+                "seed": 1}
+    r = headroom.simulate(scenario)
+    assert r.summary["completed"] == 100
+    assert r.summary["file"] == "<dict>" and r.summary["model"] == "meta-llama/Llama-3.1-8B-Instruct"
+    d = headroom.simulate(None, set={"workload.duration_s": 20})
+    assert d.summary["scenario"] == "default-chat"
+
+
+def test_sweep_frame_knee_and_explanations():
+    s = headroom.sweep(RAG, qps=[2, 8, 16, 32, 64], set={"workload.duration_s": 60})
+    assert isinstance(s, headroom.SweepFrame) and len(s) == 5
+    assert list(s["load"]) == [2, 8, 16, 32, 64]
+    assert s.knee["found"] and 8 <= s.knee["load"] <= 32
+    assert len(s.explanations) == 5 and s.explanations[0].startswith("At 2 req/s")
+    assert s.counterfactuals and {"change", "restores", "cost_factor"} <= set(s.counterfactuals[0])
+    grid = headroom.sweep(RAG, qps=[4, 16], set={"workload.duration_s": 30, "kv_dtype": ["bf16", "fp8"]},
+                          counterfactuals=False)
+    assert set(grid["series"]) == {"kv_dtype=bf16", "kv_dtype=fp8"}
+
+
+def test_plan_dataframe():
+    df = headroom.plan("llama-3.1-8b", qps=20, slo="ttft_p95=2s,tpot_p95=50ms", gpus=["h100"], duration_s=30)
+    assert df.iloc[0]["meets"] and df.iloc[0]["gpu"] == "h100-sxm"
+    assert list(df["usd_per_hour"]) == sorted(df["usd_per_hour"])
+
+
+def test_plots_return_figures(tmp_path):
+    r = headroom.simulate(RAG, set={"workload.duration_s": 30}, keep_all_steps=True)
+    s = headroom.sweep(RAG, qps=[2, 8, 32], set={"workload.duration_s": 30}, counterfactuals=False)
+    for fig, name in ((headroom.plot.saturation(s), "sat.png"), (headroom.plot.latency_cdf(r), "cdf.png"),
+                      (headroom.plot.kv_timeline(r), "kv.png")):
+        assert len(fig.axes) >= 2
+        fig.savefig(tmp_path / name)
+        assert (tmp_path / name).stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "call,cli_args,field",
+    [
+        (lambda: headroom.load_model(ROOT / "tests/data/configs/heads_do_not_divide.json"),
+         ["card", "-m", ROOT / "tests/data/configs/heads_do_not_divide.json"], "num_key_value_heads"),
+        (lambda: headroom.load_gpu(ROOT / "tests/data/profiles/missing_source.yaml"),
+         ["gpu", "-g", ROOT / "tests/data/profiles/missing_source.yaml"], "compute_tflops.fp16.source"),
+        (lambda: headroom.simulate(ROOT / "tests/data/scenarios/unknown_shape.yaml"),
+         ["simulate", ROOT / "tests/data/scenarios/unknown_shape.yaml"], "workload.shape"),
+        (lambda: headroom.simulate(ROOT / "tests/data/scenarios/does_not_fit.yaml"),
+         ["simulate", ROOT / "tests/data/scenarios/does_not_fit.yaml"], "does not fit"),
+    ],
+)
+def test_errors_carry_the_cli_message(call, cli_args, field):
+    with pytest.raises(headroom.InputError) as e:
+        call()
+    assert field in str(e.value)
+    assert str(e.value) == cli(*cli_args).stderr.strip().removeprefix("error: ")
+
+
+@pytest.mark.parametrize(
+    "call,needle",
+    [
+        (lambda: headroom.load_model("no-such-model"), "no-such-model"),
+        (lambda: headroom.load_gpu("h100", memory__speed=3), "memory.speed"),
+        (lambda: headroom.kv_plan("llama-3.1-8b", "h100", tp=3), "--tp"),
+        (lambda: headroom.kv_plan("llama-3.1-8b", "h100", kv_dtype="fp7"), "kv_dtype"),
+        (lambda: headroom.cost("llama-3.1-8b", "h100"), "tokens"),
+        (lambda: headroom.simulate(CHAT, set={"scheduler.max_num_seqs": "many"}), "scheduler.max_num_seqs"),
+        (lambda: headroom.sweep(RAG, qps=[1], concurrency=[2]), "qps"),
+        (lambda: headroom.sweep(RAG, qps=[0, 1]), "qps"),
+        (lambda: headroom.plan("llama-3.1-8b", qps=5, slo="fast"), "slo"),
+    ],
+)
+def test_bad_input_raises_input_error(call, needle):
+    with pytest.raises(headroom.InputError) as e:
+        call()
+    assert needle in str(e.value)
