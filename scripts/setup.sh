@@ -70,13 +70,20 @@ build() {
 }
 
 # The Python package (`pip install .`, scikit-build-core; its CMake build in build/python-* is incremental).
+# Skipped when no source file is newer than the last successful install.
 install_python_package() {
+    local stamp="$VENV/.headroom-installed"
+    if [ -f "$stamp" ] && [ -z "$(cd "$ROOT" && find models hardware sim python cmake CMakeLists.txt pyproject.toml \
+            -newer "$stamp" -type f -print -quit)" ]; then
+        return 0
+    fi
     log "installing the headroom Python package into $VENV (pip install .)"
     if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$ROOT" >"$BUILD_DIR/pip-install.log" 2>&1; then
         tail -n 40 "$BUILD_DIR/pip-install.log" >&2
         log "pip install . failed (full log: $BUILD_DIR/pip-install.log)"
         exit 1
     fi
+    touch "$stamp"
 }
 
 install_debian_packages

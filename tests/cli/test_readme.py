@@ -36,3 +36,13 @@ def normalise(text):
     text = re.sub(r"in [0-9.]+ s of wall time \([0-9]+x real time\)", "in WALL s of wall time (Nx real time)", text)
     text = re.sub(r"simulations in [0-9.]+ s;", "simulations in WALL s;", text)
     return text
+
+
+def test_readme_python_example_is_real_output():
+    """The README's Python block, run from the repository root, prints the text block that follows it."""
+    import sys
+
+    code, expected = re.search(r"```python\n(.*?)```\n\n```text\n(.*?)```", README, flags=re.S).groups()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.rstrip("\n") == expected.rstrip("\n")
