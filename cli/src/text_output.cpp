@@ -5,19 +5,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "headroom/sim/format.hpp"
 #include "output.hpp"
 
 namespace headroom::cli {
 
-std::string group(int64_t n) {
-    std::string digits = std::to_string(n < 0 ? -n : n);
-    std::string out;
-    for (size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-        out += digits[i];
-    }
-    return n < 0 ? "-" + out : out;
-}
+std::string group(int64_t n) { return group_thousands(n); }
 
 std::string gb(double bytes) {
     const double g = bytes / 1e9;

@@ -2,6 +2,7 @@
 #include "headroom/sim/analysis.hpp"
 
 #include "headroom/sim/cost_model.hpp"
+#include "headroom/sim/format.hpp"
 
 #include <fmt/format.h>
 
@@ -35,16 +36,18 @@ std::string seconds(double s) {
     return fmt::format("{:.2g} s", s);
 }
 
-std::string group(int64_t n) {
-    std::string d = std::to_string(n), out;
+std::string group(int64_t n) { return group_thousands(n); }
+
+}  // namespace
+
+std::string group_thousands(int64_t n) {
+    std::string d = std::to_string(n < 0 ? -n : n), out;
     for (size_t i = 0; i < d.size(); ++i) {
         if (i > 0 && (d.size() - i) % 3 == 0) out += ',';
         out += d[i];
     }
-    return out;
+    return n < 0 ? "-" + out : out;
 }
-
-}  // namespace
 
 Knee detect_knee(const std::vector<double>& x, const std::vector<double>& y, const std::vector<double>& z) {
     Knee k;
