@@ -407,6 +407,12 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
         guess("norms = 2 RMSNorm per layer");
     }
     m.partial_rotary_factor = r.opt_fraction("partial_rotary_factor", m.partial_rotary_factor);
+    for (const char* key : {"rope_theta", "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon"}) {
+        const json* v = r.find({key});
+        if (!v) continue;
+        if (!v->is_number() || !(v->get<double>() > 0.0)) r.fail(key, fmt::format("expected a number > 0, got {}", describe(*v)));
+        (std::string(key) == "rope_theta" ? m.rope_theta : m.norm_eps) = v->get<double>();
+    }
     if (const json* rs = r.find({"rope_scaling"})) {
         if (!rs->is_object()) r.fail("rope_scaling", fmt::format("expected an object or null, got {}", describe(*rs)));
         auto t = rs->find("rope_type");

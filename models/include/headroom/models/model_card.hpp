@@ -83,6 +83,8 @@ struct ModelCard {
     int norms_per_layer = 2;
     bool final_norm = true;
     double partial_rotary_factor = 1.0;
+    double rope_theta = 10000.0;  // RoPE base frequency
+    double norm_eps = 1e-5;       // rms_norm_eps / layer_norm_eps
     std::string rope_scaling;  // rope_scaling type ("llama3", "yarn", ...), "" when none
     int64_t sliding_window = 0;
 
