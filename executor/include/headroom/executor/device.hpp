@@ -1,0 +1,21 @@
+// Which CUDA GPU the executor can use, or in one sentence why none.
+#pragma once
+
+#include <string>
+
+namespace headroom {
+
+struct DeviceInfo {
+    bool available = false;
+    std::string reason;  // why not, when !available
+    std::string name;
+    int driver_version = 0;   // e.g. 13000 for 13.0
+    int runtime_version = 0;
+    double memory_bytes = 0.0;
+    int sm_count = 0;
+};
+
+// Never throws: a build without CUDA, a machine without a driver, or without a device all give a reason.
+DeviceInfo query_device();
+
+}  // namespace headroom
