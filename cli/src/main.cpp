@@ -146,14 +146,7 @@ int run_cost(CostOptions& o) {
         if (*o.step_overhead_ms < 0) throw UsageError(fmt::format("--step-overhead-ms: must be >= 0, got {}", *o.step_overhead_ms));
         c.step_overhead_s = *o.step_overhead_ms * 1e-3;
     }
-    // The same checks the KV planner makes for TP and dtypes, so a step is never costed on a layout
-    // that could not be served.
-    KvPlanRequest check;
-    check.tp = o.tp;
-    check.kv_dtype = c.kv_dtype;
-    check.weight_dtype = c.weight_dtype;
-    check.reserve_bytes = 0;
-    (void)plan_kv(m, gpu, check);
+    check_serving_layout(m, o.tp, c.kv_dtype);  // never cost a layout that could not be served
     if (o.tokens < 0) throw UsageError(fmt::format("--tokens: must be >= 1, got {}", o.tokens));
     if (o.decode_batch < 0) throw UsageError(fmt::format("--decode-batch: must be >= 1, got {}", o.decode_batch));
     if (o.tokens == 0 && o.decode_batch == 0) {

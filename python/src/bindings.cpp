@@ -251,19 +251,14 @@ PYBIND11_MODULE(_headroom, m) {
           [](const ModelCard& model, const GpuProfile& gpu, const std::vector<std::pair<int64_t, int64_t>>& batch,
              int64_t tp, const std::string& weights_dtype, const std::string& kv_dtype, bool cuda_graphs,
              double step_overhead_s) {
-              KvPlanRequest check;  // the same TP and dtype checks as the CLI
-              check.tp = tp;
-              check.weight_dtype = dtype("weights_dtype", weights_dtype);
-              check.kv_dtype = dtype("kv_dtype", kv_dtype);
-              check.reserve_bytes = 0;
-              (void)plan_kv(model, gpu, check);
-              if (batch.empty()) throw PlanError("tokens", "give a prefill size (tokens=N) or a decode batch (decode_batch=B)");
               CostConfig c;
               c.tp = tp;
-              c.weight_dtype = check.weight_dtype;
-              c.kv_dtype = check.kv_dtype;
+              c.weight_dtype = dtype("weights_dtype", weights_dtype);
+              c.kv_dtype = dtype("kv_dtype", kv_dtype);
               c.cuda_graphs = cuda_graphs;
               c.step_overhead_s = step_overhead_s;
+              check_serving_layout(model, tp, c.kv_dtype);  // the same checks as the CLI
+              if (batch.empty()) throw PlanError("tokens", "give a prefill size (tokens=N) or a decode batch (decode_batch=B)");
               std::vector<SequenceWork> work;
               for (const auto& [n, ctx] : batch) {
                   if (n < 1 || ctx < 0 || n + ctx > model.max_position_embeddings) {

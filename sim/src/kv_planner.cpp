@@ -26,21 +26,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 std::string gb(double bytes) { return fmt::format("{:.1f} GB", bytes / 1e9); }
 
 void validate(const ModelCard& m, const GpuProfile& gpu, KvPlanRequest& r) {
-    if (m.is_encoder) {
-        throw PlanError("--model", fmt::format("{} is an encoder: it keeps no KV cache", m.name));
-    }
-    if (r.tp < 1) throw PlanError("--tp", fmt::format("must be >= 1, got {}", r.tp));
-    if (m.num_attention_heads % r.tp != 0) {
-        throw PlanError("--tp", fmt::format("{} does not divide the {} attention heads", r.tp, m.num_attention_heads));
-    }
-    if (!m.is_mla() && m.num_kv_heads % r.tp != 0 && r.tp % m.num_kv_heads != 0) {
-        throw PlanError("--tp", fmt::format("{} neither divides nor is a multiple of the {} KV heads", r.tp,
-                                            m.num_kv_heads));
-    }
-    if (r.kv_dtype == Dtype::INT4 || r.kv_dtype == Dtype::FP32) {
-        throw PlanError("--kv-dtype", fmt::format("{} is not a KV-cache format (expected bf16, fp16, fp8 or int8)",
-                                                  dtype_name(r.kv_dtype)));
-    }
+    check_serving_layout(m, r.tp, r.kv_dtype);
     if (!(r.gpu_memory_utilization > 0.0 && r.gpu_memory_utilization <= 1.0)) {
         throw PlanError("--gpu-memory-utilization", fmt::format("must be in (0, 1], got {}", r.gpu_memory_utilization));
     }
@@ -87,6 +73,23 @@ double layer_token_bytes(const ModelCard& m, const KvPlan& p, int64_t i) {
 }
 
 }  // namespace
+
+void check_serving_layout(const ModelCard& m, int64_t tp, Dtype kv_dtype, bool allow_encoder) {
+    if (m.is_encoder && !allow_encoder) {
+        throw PlanError("--model", fmt::format("{} is an encoder: it keeps no KV cache", m.name));
+    }
+    if (tp < 1) throw PlanError("--tp", fmt::format("must be >= 1, got {}", tp));
+    if (m.num_attention_heads % tp != 0) {
+        throw PlanError("--tp", fmt::format("{} does not divide the {} attention heads", tp, m.num_attention_heads));
+    }
+    if (!m.is_mla() && m.num_kv_heads % tp != 0 && tp % m.num_kv_heads != 0) {
+        throw PlanError("--tp", fmt::format("{} neither divides nor is a multiple of the {} KV heads", tp, m.num_kv_heads));
+    }
+    if (kv_dtype == Dtype::INT4 || kv_dtype == Dtype::FP32) {
+        throw PlanError("--kv-dtype", fmt::format("{} is not a KV-cache format (expected bf16, fp16, fp8 or int8)",
+                                                  dtype_name(kv_dtype)));
+    }
+}
 
 PlanError::PlanError(std::string field, std::string reason)
     : std::runtime_error(fmt::format("{}: {}", field, reason)), field_(std::move(field)), reason_(std::move(reason)) {}

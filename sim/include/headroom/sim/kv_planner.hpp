@@ -80,6 +80,11 @@ private:
 
 KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& request);
 
+// The layout checks every serving path makes (plan_kv, headroom cost, the Python cost()): TP divides the
+// attention heads and divides or is a multiple of the KV heads; the KV dtype is a KV-cache format; an
+// encoder keeps no KV cache unless `allow_encoder`. Throws PlanError naming the option.
+void check_serving_layout(const ModelCard& m, int64_t tp, Dtype kv_dtype, bool allow_encoder = false);
+
 // KV bytes one sequence of `tokens` tokens needs on one GPU under the plan's block and window rules.
 double kv_sequence_bytes(const ModelCard& m, const KvPlan& plan, int64_t tokens);
 
