@@ -59,12 +59,14 @@ Scenario make(const CapacityRequest& req, const Scenario& base, const CapacityCa
     return sc;
 }
 
-CapacityCandidate candidate(const std::string& gpu, int64_t tp, Dtype w, Dtype kv) {
+// A candidate starts with the workload's own token budget (the refinement step tries others).
+CapacityCandidate candidate(const Scenario& base, const std::string& gpu, int64_t tp, Dtype w, Dtype kv) {
     CapacityCandidate c;
     c.gpu = gpu;
     c.tp = tp;
     c.weight_dtype = w;
     c.kv_dtype = kv;
+    c.max_num_batched_tokens = base.max_num_batched_tokens;
     return c;
 }
 
@@ -127,7 +129,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
                 std::string why;
                 for (int64_t tp : {1, 2, 4, 8}) {
                     try {  // PlanError: does not fit, or TP does not divide the heads
-                        (void)scenario_kv_plan(make(req, base, candidate(gpu.name, tp, w, kv), req.qps, 1));
+                        (void)scenario_kv_plan(make(req, base, candidate(base, gpu.name, tp, w, kv), req.qps, 1));
                         tps.push_back(tp);
                         if (tps.size() == 2) break;
                     } catch (const PlanError& e) {
@@ -141,8 +143,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
                 }
                 for (int64_t tp : tps) {
                     Search s;
-                    s.c = candidate(gpu.name, tp, w, kv);
-                    s.c.max_num_batched_tokens = make(req, base, s.c, req.qps, 1).max_num_batched_tokens;
+                    s.c = candidate(base, gpu.name, tp, w, kv);
                     s.probe = req.qps;
                     searches.push_back(s);
                 }

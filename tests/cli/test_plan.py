@@ -68,3 +68,11 @@ def test_plan_on_every_example_workload(example):
             "--duration", "30", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["configurations"][0]["meets"]
+
+
+def test_plan_keeps_the_workloads_token_budget():
+    # a token budget set on the workload must reach every candidate (it used to be forced to 8192)
+    r = run("plan", "--model", "llama-3.1-8b", "--qps", "5", "--slo", SLO, "--gpus", "h100", "--duration", "30",
+            "--set", "scheduler.max_num_batched_tokens=2048", "--json")
+    assert r.returncode == 0, r.stderr
+    assert {c["max_num_batched_tokens"] for c in json.loads(r.stdout)["configurations"]} == {2048}
