@@ -208,7 +208,7 @@ void print_cost(const CostModel& cm, const StepCost& s, const std::string& what)
     fmt::print("  {:<20} {:>5} {:>12.3f} {:>11.2f} {:>10.4f} {:>5.1f}%\n\n", "total", "", s.flops / 1e9, s.bytes / 1e6,
                s.time_s * 1e3, 100.0);
     const GpuProfile& g = cm.gpu();
-    const double peak = g.peak_flops(c.weight_dtype) > 0 ? g.peak_flops(c.weight_dtype) : g.peak_flops(Dtype::BF16);
+    const double peak = cm.gemm_peak_flops();
     row("step time", fmt::format("{:.3f} ms for {} tokens in {} sequences", s.time_s * 1e3, group(s.tokens), s.sequences));
     row("throughput", fmt::format("{} tokens/s (tokens of this step / step time)",
                                   group(std::llround(s.tokens / s.time_s))));

@@ -36,8 +36,6 @@ std::string seconds(double s) {
     return fmt::format("{:.2g} s", s);
 }
 
-std::string group(int64_t n) { return group_thousands(n); }
-
 }  // namespace
 
 std::string group_thousands(int64_t n) {
@@ -142,12 +140,12 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
         std::string why;
         if (k == 0) {
             why = fmt::format("the KV cache is full ({} of {} blocks at peak, {} preemptions)", pct(s.kv_util_peak),
-                              group(r.plan.num_blocks), group(s.preemptions));
+                              group_thousands(r.plan.num_blocks), group_thousands(s.preemptions));
         } else if (k == 1) {
             why = fmt::format("max_num_seqs ({}) sequences are already running", sc.max_num_seqs);
         } else if (k == 2) {
             why = fmt::format("each step's token budget ({} tokens) is already spent on running requests",
-                              group(sc.max_num_batched_tokens));
+                              group_thousands(sc.max_num_batched_tokens));
         } else {
             why = "static batching admits a new batch only when the last one has finished";
         }
@@ -156,7 +154,7 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
         e.cause = "preemption";
         cause_sentence = fmt::format("{} preemptions threw away the KV of {} tokens ({} of all prompt tokens), which "
                                      "were computed again.",
-                                     group(s.preemptions), group(a.recomputed_tokens),
+                                     group_thousands(s.preemptions), group_thousands(a.recomputed_tokens),
                                      pct(static_cast<double>(a.recomputed_tokens) / static_cast<double>(s.input_tokens)));
     } else if (a.prefill_interference_s >= 0.25 * step_s) {
         e.cause = "prefill_interference";

@@ -99,9 +99,9 @@ const OpCost* StepCost::op(std::string_view name) const {
 
 CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostConfig& config)
     : model_(model), gpu_(gpu), config_(config) {
-    const double gemm_peak = gpu.peak_flops(config.weight_dtype) > 0.0 ? gpu.peak_flops(config.weight_dtype)
-                                                                       : gpu.peak_flops(Dtype::BF16);
-    flops_per_s_ = gemm_peak * gpu.compute_efficiency.value;
+    gemm_peak_flops_ = gpu.peak_flops(config.weight_dtype) > 0.0 ? gpu.peak_flops(config.weight_dtype)
+                                                                  : gpu.peak_flops(Dtype::BF16);
+    flops_per_s_ = gemm_peak_flops_ * gpu.compute_efficiency.value;
     bytes_per_s_ = gpu.memory_bandwidth_bytes_per_s() * gpu.memory_efficiency.value;
     // A ring all-reduce sends in one direction at a time: half the bidirectional datasheet figure.
     const bool nvlink = gpu.has_nvlink();

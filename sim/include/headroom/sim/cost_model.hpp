@@ -92,6 +92,9 @@ public:
     // Duration, FLOPs, bytes and time per bound, without the per-op table (no allocation).
     StepTotals step_totals(const std::vector<SequenceWork>& batch) const;
 
+    // Dense peak the GEMMs run at: the weight dtype's tensor-core peak, or bf16 where the GPU has none
+    // (fp8 weights on an A100 are dequantised and multiplied in bf16).
+    double gemm_peak_flops() const { return gemm_peak_flops_; }
     const CostConfig& config() const { return config_; }
     const ModelCard& model() const { return model_; }
     const GpuProfile& gpu() const { return gpu_; }
@@ -104,6 +107,7 @@ private:
     ModelCard model_;
     GpuProfile gpu_;
     CostConfig config_;
+    double gemm_peak_flops_;
     double flops_per_s_;       // achievable, for the GEMM compute dtype
     double bytes_per_s_;       // achievable HBM bandwidth
     double link_bytes_per_s_;  // achievable one-direction bandwidth of the TP link
