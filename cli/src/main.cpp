@@ -20,6 +20,7 @@
 #include "headroom/sim/scenario.hpp"
 #include "headroom/sim/sweep.hpp"
 #include "headroom/sim/capacity.hpp"
+#include "measure.hpp"
 #include "output.hpp"
 #include "sim_output.hpp"
 
@@ -552,6 +553,8 @@ int run(int argc, char** argv) {
         };
     });
 
+    hc::add_measure_commands(app, action);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -562,7 +565,7 @@ int run(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         std::string what = e.what();
-        if (what.find("subcommand") != std::string::npos) what += " (card, kv, cost, simulate, sweep, plan, gpus, gpu, models; see --help)";
+        if (what.find("subcommand") != std::string::npos) what += " (card, kv, cost, simulate, sweep, plan, measure, validate, gpus, gpu, models; see --help)";
         fmt::print(stderr, "error: {}\n", what);
         return EXIT_BAD_INPUT;
     }

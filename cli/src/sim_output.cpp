@@ -36,9 +36,9 @@ void latency_row(const char* name, const Percentiles& p, const char* unit, doubl
 
 }  // namespace
 
-void print_simulation(const Scenario& sc, const SimulationResult& r) {
+void print_simulation(const Scenario& sc, const SimulationResult& r, bool measured) {
     const Summary& s = r.summary;
-    fmt::print("Simulation: {} ({})\n", sc.name, sc.file.empty() ? "built-in" : sc.file);
+    fmt::print("{}: {} ({})\n", measured ? "Measurement" : "Simulation", sc.name, sc.file.empty() ? "built-in" : sc.file);
     fmt::print("  {} on {} x {} (TP {}), weights {}, KV {}, seed {}; headroom {} ({})\n", sc.model.name, sc.replicas,
                sc.gpu.display_name, sc.tp, dtype_name(sc.weight_dtype), dtype_name(sc.kv_dtype), sc.seed, version(),
                git_commit());
@@ -84,8 +84,12 @@ void print_simulation(const Scenario& sc, const SimulationResult& r) {
                                 group(s.prefix_hit_tokens)));
     row("batch", fmt::format("{:.1f} sequences per step on average, {:.0f} at peak; GPU busy {:.1f}% of the time",
                              s.running_mean, s.running_peak, 100 * s.busy_fraction));
-    row("simulated", fmt::format("{:.0f} s in {:.2f} s of wall time ({:.0f}x real time), {} engine steps",
-                                 r.simulated_s, r.wall_s, r.wall_s > 0 ? r.simulated_s / r.wall_s : 0.0, group(s.steps)));
+    if (measured) {
+        row("measured", fmt::format("{:.1f} s of real time, {} engine steps", r.simulated_s, group(s.steps)));
+    } else {
+        row("simulated", fmt::format("{:.0f} s in {:.2f} s of wall time ({:.0f}x real time), {} engine steps",
+                                     r.simulated_s, r.wall_s, r.wall_s > 0 ? r.simulated_s / r.wall_s : 0.0, group(s.steps)));
+    }
 }
 
 void write_requests_csv(const std::string& path, const SimulationResult& r) {

@@ -11,7 +11,8 @@
 
 namespace headroom::cli {
 
-void print_simulation(const Scenario& sc, const SimulationResult& r);
+// `measured`: a run of `measure serve` (real time) rather than a simulation.
+void print_simulation(const Scenario& sc, const SimulationResult& r, bool measured = false);
 void write_requests_csv(const std::string& path, const SimulationResult& r);
 void write_chrome_trace(const std::string& path, const Scenario& sc, const SimulationResult& r);
 

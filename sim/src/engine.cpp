@@ -3,6 +3,7 @@
 // engine step is one sleep_for and each arrival one mailbox message.
 #include <simgrid/s4u.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -35,6 +36,7 @@ KvPlan scenario_kv_plan(const Scenario& sc) {
     }
     KvPlan p = plan_kv(sc.model, sc.gpu, r);
     if (!p.fits) throw PlanError(sc.file.empty() ? "scenario" : sc.file, sc.model.name + " does not fit on " + sc.gpu.name + ": " + p.why_not);
+    if (sc.kv_blocks_limit > 0) p.num_blocks = std::min(p.num_blocks, sc.kv_blocks_limit);
     return p;
 }
 

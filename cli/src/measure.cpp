@@ -1,0 +1,314 @@
+// `headroom measure step|serve` and `headroom validate`: the reference executor, and prediction next to
+// measurement. Without a GPU these print one line and exit 3; bad input exits 2 as everywhere else.
+#include "measure.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include "headroom/executor/measure.hpp"
+#include "headroom/hardware/profile_loader.hpp"
+#include "headroom/models/config_loader.hpp"
+#include "headroom/sim/analysis.hpp"
+#include "headroom/sim/report.hpp"
+#include "output.hpp"
+#include "sim_output.hpp"
+
+namespace headroom::cli {
+
+namespace {
+
+constexpr int EXIT_BAD_INPUT = 2;
+constexpr int EXIT_NO_DEVICE = 3;
+
+std::string ms(double s) { return fmt::format("{:.2f} ms", s * 1e3); }
+
+// Runs `body`; the executor's own errors become one line: no GPU (exit 3) or bad input (exit 2).
+int guarded(const std::function<int()>& body) {
+    try {
+        return body();
+    } catch (const NoDeviceError& e) {
+        fmt::print(stderr, "error: no GPU to measure on: {} (the simulator needs none: try `headroom simulate`)\n", e.what());
+        return EXIT_NO_DEVICE;
+    } catch (const std::invalid_argument& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+        return EXIT_BAD_INPUT;
+    }
+}
+
+std::string upper(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// Warns when the GPU measured on is not the one the scenario's profile describes ("h100-sxm" on an H200).
+void warn_if_other_gpu(const GpuProfile& gpu, const DeviceInfo& dev) {
+    if (dev.name.empty() || dev.driver_version == 0) return;  // the CPU reference
+    const std::string family = upper(gpu.name.substr(0, gpu.name.find('-')));
+    if (upper(dev.name).find(family) == std::string::npos) {
+        fmt::print(stderr, "warning: measuring on {}, but the scenario's GPU profile is {} ({}): predictions are for the profile\n",
+                   dev.name, gpu.name, gpu.display_name);
+    }
+}
+
+std::string layers_note(int64_t run, int64_t model) {
+    if (run >= model) return "";
+    return fmt::format("ran {} of {} layers; times scaled to {} layers", run, model, model);
+}
+
+Scenario load_for_measure(const std::string& path, const std::vector<std::string>& set, double duration_s) {
+    Scenario sc = load_scenario(path, set);
+    if (duration_s > 0) {
+        sc.workload.duration_s = sc.workload.duration_s > 0 ? std::min(sc.workload.duration_s, duration_s) : duration_s;
+    }
+    return sc;
+}
+
+void print_step(const ModelCard& m, const GpuProfile& gpu, const StepMeasurement& s) {
+    const std::string what = s.kind == "prefill" ? fmt::format("prefill {} tokens", group(s.tokens))
+                                                 : fmt::format("decode {} x context {}", s.sequences, group(s.context));
+    fmt::print("measure step: {} on {}, {}\n", m.name, s.device.name, what);
+    if (const std::string note = layers_note(s.layers_run, s.layers_model); !note.empty()) fmt::print("  {}\n", note);
+    fmt::print("  CUDA graph: {}\n", s.cuda_graphs ? "yes" : "no");
+    fmt::print("  step time   p50 {}   p95 {}   p99 {}   ({} iterations)\n", ms(s.step_s.p50), ms(s.step_s.p95),
+               ms(s.step_s.p99), s.step_s.n);
+    fmt::print("  predicted   {} (headroom cost on {}, without host overhead): {:+.1f}%\n", ms(s.predicted_s), gpu.name,
+               s.step_s.p50 > 0 ? (s.predicted_s - s.step_s.p50) / s.step_s.p50 * 100 : 0.0);
+    fmt::print("  achieved    {:.1f} TFLOP/s ({:.1f}% of {:.0f} peak)   {:.0f} GB/s ({:.1f}% of {:.0f})\n",
+               s.achieved_flops_per_s / 1e12, 100 * s.achieved_flops_per_s / s.peak_flops_per_s, s.peak_flops_per_s / 1e12,
+               s.achieved_bytes_per_s / 1e9, 100 * s.achieved_bytes_per_s / s.peak_bytes_per_s, s.peak_bytes_per_s / 1e9);
+    const bool profiled = s.profiled_total_s > 0;  // the CPU reference has no per-op times
+    fmt::print("\n  {:<22} {:>12} {:>12} {:>8}  {}\n", "op", "measured", "predicted", "error", "bound");
+    for (const OpMeasurement& o : s.ops) {
+        const std::string err = o.measured_s > 0 ? fmt::format("{:+.0f}%", (o.predicted_s - o.measured_s) / o.measured_s * 100) : "-";
+        fmt::print("  {:<22} {:>12} {:>12} {:>8}  {}\n", o.name, profiled ? ms(o.measured_s) : "-", ms(o.predicted_s), err,
+                   o.bound);
+    }
+    if (profiled) fmt::print("  {:<22} {:>12}   (events around every op, no CUDA graph)\n", "sum of ops", ms(s.profiled_total_s));
+}
+
+std::string format_value(double v, const std::string& unit) {
+    if (unit == "s") return ms(v);
+    if (unit == "requests") return fmt::format("{:.0f}", v);
+    return fmt::format("{:.2f} {}", v, unit);
+}
+
+void print_comparison(const std::vector<Comparison>& rows) {
+    fmt::print("  {:<20} {:>14} {:>14} {:>9}\n", "metric", "predicted", "measured", "error");
+    for (const Comparison& c : rows) {
+        fmt::print("  {:<20} {:>14} {:>14} {:>+8.1f}%\n", c.metric, format_value(c.predicted, c.unit),
+                   format_value(c.measured, c.unit), c.rel_error * 100);
+    }
+}
+
+std::string comparison_json(const Scenario& sc, const SimulationResult& sim, const ServeResult& meas,
+                            const std::vector<Comparison>& rows, const std::string& extra_key, double extra) {
+    std::string rows_json;
+    for (const Comparison& c : rows) {
+        rows_json += fmt::format("{}{{\"metric\":\"{}\",\"predicted\":{},\"measured\":{},\"rel_error\":{},\"unit\":\"{}\"}}",
+                                 rows_json.empty() ? "" : ",", c.metric, c.predicted, c.measured, c.rel_error, c.unit);
+    }
+    std::string head = "{\"schema\":\"headroom.validate/1\"";
+    if (!extra_key.empty()) head += fmt::format(",\"{}\":{}", extra_key, extra);
+    return head + ",\"predicted\":" + simulation_json(sc, sim) + ",\"measured\":" + serve_json(sc, meas) +
+           ",\"comparison\":[" + rows_json + "]}";
+}
+
+struct Pair {
+    SimulationResult sim;
+    ServeResult meas;
+};
+
+// Measures first (the executor sets the KV blocks), then simulates with the same blocks.
+Pair run_pair(Scenario sc, const ServeOptions& so) {
+    Pair p;
+    p.meas = measure_serve(sc, so);
+    sc.kv_blocks_limit = p.meas.result.plan.num_blocks;
+    p.sim = simulate(sc);
+    return p;
+}
+
+}  // namespace
+
+void add_measure_commands(CLI::App& app, std::function<int()>& action) {
+    auto* measure = app.add_subcommand("measure", "Run the reference executor (CUDA) and measure a step or a serving "
+                                                  "scenario in the simulator's terms. Exit 3 when there is no GPU.");
+    measure->require_subcommand(1);
+
+    // measure step
+    struct StepCli {
+        std::string model, gpu = "h100", device = "cuda";
+        std::vector<std::string> gpu_set;
+        StepRequest r;
+        bool no_graphs = false, json = false;
+    };
+    static StepCli st;
+    auto* step = measure->add_subcommand("step", "Time one prefill (--tokens) or decode step (--decode-batch, --context) "
+                                                 "with CUDA events: p50/p95/p99, achieved TFLOP/s and GB/s, and the "
+                                                 "per-op times next to `headroom cost`.");
+    step->add_option("-m,--model", st.model, "config.json path, directory, or shipped model name (Llama family)")->required();
+    step->add_option("-g,--gpu", st.gpu, "GPU profile the prediction and the peaks come from")->capture_default_str();
+    step->add_option("--gpu-set", st.gpu_set, "override a profile field")->take_all();
+    step->add_option("--tokens", st.r.prefill_tokens, "a prefill of this many tokens");
+    step->add_option("--decode-batch", st.r.decode_batch, "a decode step of this many sequences");
+    step->add_option("--context", st.r.context, "tokens already cached per decoding sequence")->capture_default_str();
+    step->add_option("--iterations", st.r.iterations, "timed iterations")->capture_default_str();
+    step->add_option("--warmup", st.r.warmup, "untimed iterations first")->capture_default_str();
+    step->add_option("--layers", st.r.layers, "run only the first N layers (a model too big for the GPU); times are scaled");
+    step->add_option("--seed", st.r.seed, "seed of the random weights")->capture_default_str();
+    step->add_option("--device", st.device, "cuda, or cpu (the plain C++ reference: small models, not timings)")
+        ->capture_default_str();
+    step->add_flag("--no-cuda-graphs", st.no_graphs, "launch every kernel instead of replaying a captured graph");
+    step->add_flag("--json", st.json, "Print one JSON line (schema headroom.measure-step/1)");
+    step->callback([&action] {
+        action = [] {
+            const ModelCard m = load_model(st.model);
+            GpuProfile gpu = load_gpu(st.gpu);
+            for (const auto& s : st.gpu_set) apply_gpu_override(gpu, s, "--gpu-set");
+            st.r.device = st.device;
+            st.r.cuda_graphs = !st.no_graphs;
+            return guarded([&] {
+                const StepMeasurement s = measure_step(m, gpu, st.r);
+                if (st.json) fmt::print("{}\n", step_json(m, gpu, s));
+                else print_step(m, gpu, s);
+                return 0;
+            });
+        };
+    });
+
+    // measure serve
+    struct ServeCli {
+        std::string scenario, device = "cuda", requests_csv;
+        std::vector<std::string> set;
+        int64_t layers = 0;
+        double duration_s = 60;
+        bool no_graphs = false, json = false;
+    };
+    static ServeCli sv;
+    auto* serve = measure->add_subcommand("serve", "Serve a scenario in real time on the GPU with the simulator's "
+                                                   "scheduler and workload: TTFT, TPOT, ITL, E2E, throughput, peak memory.");
+    serve->add_option("scenario", sv.scenario, "scenario YAML (one replica, tp 1, bf16); default: the built-in chat scenario");
+    serve->add_option("--set", sv.set, "override a scenario field")->take_all();
+    serve->add_option("--duration", sv.duration_s, "seconds of arrivals at most (real time)")->capture_default_str();
+    serve->add_option("--layers", sv.layers, "run only the first N layers; each step is stretched to the full depth");
+    serve->add_option("--device", sv.device, "cuda, or cpu (the plain C++ reference: small models only)")
+        ->capture_default_str();
+    serve->add_flag("--no-cuda-graphs", sv.no_graphs, "no CUDA graphs for decode steps");
+    serve->add_option("--requests", sv.requests_csv, "write one CSV row per request to this file");
+    serve->add_flag("--json", sv.json, "Print one JSON line (the simulate schema, with the device)");
+    serve->callback([&action] {
+        action = [] {
+            const Scenario sc = load_for_measure(sv.scenario, sv.set, sv.duration_s);
+            ServeOptions so;
+            so.device = sv.device;
+            so.layers = sv.layers;
+            so.cuda_graphs = !sv.no_graphs;
+            return guarded([&] {
+                const ServeResult r = measure_serve(sc, so);
+                warn_if_other_gpu(sc.gpu, r.device);
+                if (!sv.requests_csv.empty()) write_requests_csv(sv.requests_csv, r.result);
+                if (sv.json) {
+                    fmt::print("{}\n", serve_json(sc, r));
+                    return 0;
+                }
+                fmt::print("measured on {}{}\n", r.device.name, r.layers_run < r.layers_model ? " (" + layers_note(r.layers_run, r.layers_model) + ")" : "");
+                if (r.memory_used_bytes > 0) fmt::print("GPU memory in use at peak: {}\n", gb(r.memory_used_bytes));
+                if (!r.blocks_note.empty()) fmt::print("note: {}\n", r.blocks_note);
+                print_simulation(sc, r.result, true);
+                return 0;
+            });
+        };
+    });
+
+    // validate
+    struct ValidateCli {
+        std::string scenario, device = "cuda";
+        std::vector<std::string> set;
+        std::vector<double> concurrency;
+        int64_t layers = 0;
+        double duration_s = 60;
+        bool sweep = false, no_graphs = false, json = false;
+    };
+    static ValidateCli va;
+    auto* val = app.add_subcommand("validate", "Simulate a scenario and serve it on the GPU, then print prediction and "
+                                               "measurement side by side with the relative error of every metric. Exit 3 "
+                                               "when there is no GPU.");
+    val->add_option("scenario", va.scenario, "scenario YAML (one replica, tp 1, bf16); default: the built-in chat scenario");
+    val->add_option("--set", va.set, "override a scenario field")->take_all();
+    val->add_option("--duration", va.duration_s, "seconds of arrivals per run at most (real time)")->capture_default_str();
+    val->add_option("--layers", va.layers, "run only the first N layers; each step is stretched to the full depth");
+    val->add_option("--device", va.device, "cuda, or cpu (the plain C++ reference: small models only)")->capture_default_str();
+    val->add_flag("--no-cuda-graphs", va.no_graphs, "no CUDA graphs for decode steps");
+    val->add_flag("--sweep", va.sweep, "compare along a closed-loop concurrency sweep and report both knees");
+    val->add_option("--concurrency", va.concurrency, "users per sweep point (default 1,4,16,32,64,128)")->delimiter(',');
+    val->add_flag("--json", va.json, "Print JSON lines (schema headroom.validate/1), one per run");
+    val->callback([&action] {
+        action = [] {
+            const Scenario base = load_for_measure(va.scenario, va.set, va.duration_s);
+            (void)scenario_kv_plan(base);
+            ServeOptions so;
+            so.device = va.device;
+            so.layers = va.layers;
+            so.cuda_graphs = !va.no_graphs;
+            return guarded([&] {
+                if (so.device == "cuda" && !query_device().available) throw NoDeviceError(query_device().reason);
+                if (!va.sweep) {
+                    const Pair p = run_pair(base, so);
+                    warn_if_other_gpu(base.gpu, p.meas.device);
+                    const auto rows = compare(p.sim.summary, p.meas.result.summary);
+                    if (va.json) {
+                        fmt::print("{}\n", comparison_json(base, p.sim, p.meas, rows, "", 0));
+                        return 0;
+                    }
+                    fmt::print("validate: {} — {} on {} (predicted for {})\n", base.name, base.model.name, p.meas.device.name,
+                               base.gpu.name);
+                    if (const std::string n = layers_note(p.meas.layers_run, p.meas.layers_model); !n.empty()) fmt::print("  {}\n", n);
+                    fmt::print("  {} requests measured, {} predicted; KV blocks {} in both\n", p.meas.result.summary.completed,
+                               p.sim.summary.completed, group(p.meas.result.plan.num_blocks));
+                    print_comparison(rows);
+                    return 0;
+                }
+                std::vector<double> users = va.concurrency.empty() ? std::vector<double>{1, 4, 16, 32, 64, 128} : va.concurrency;
+                std::vector<double> pred_tput, meas_tput, pred_tail, meas_tail;
+                if (!va.json) {
+                    fmt::print("validate --sweep: {} — {} (predicted for {})\n", base.name, base.model.name, base.gpu.name);
+                    fmt::print("  {:>6} {:>14} {:>14} {:>13} {:>13} {:>13} {:>13}\n", "users", "tok/s pred", "tok/s meas",
+                               "TTFT95 pred", "TTFT95 meas", "TPOT95 pred", "TPOT95 meas");
+                }
+                for (double u : users) {
+                    if (u < 1 || u != std::floor(u)) throw std::invalid_argument(fmt::format("--concurrency: {} is not a whole number of users", u));
+                    Scenario sc = base;
+                    sc.workload.arrival = "closed_loop";
+                    sc.workload.users = static_cast<int64_t>(u);
+                    const Pair p = run_pair(sc, so);
+                    const Summary &ps = p.sim.summary, &msum = p.meas.result.summary;
+                    pred_tput.push_back(ps.output_throughput);
+                    meas_tput.push_back(msum.output_throughput);
+                    pred_tail.push_back(ps.ttft_s.p95);
+                    meas_tail.push_back(msum.ttft_s.p95);
+                    if (va.json) {
+                        fmt::print("{}\n", comparison_json(sc, p.sim, p.meas, compare(ps, msum), "users", u));
+                    } else {
+                        fmt::print("  {:>6.0f} {:>14.0f} {:>14.0f} {:>13} {:>13} {:>13} {:>13}\n", u, ps.output_throughput,
+                                   msum.output_throughput, ms(ps.ttft_s.p95), ms(msum.ttft_s.p95), ms(ps.tpot_s.p95),
+                                   ms(msum.tpot_s.p95));
+                    }
+                    std::fflush(stdout);
+                }
+                const Knee kp = detect_knee(users, pred_tput, pred_tail), km = detect_knee(users, meas_tput, meas_tail);
+                auto knee_text = [](const Knee& k) { return k.found ? fmt::format("{:.0f} users", k.load) : "none (" + k.note + ")"; };
+                if (va.json) {
+                    fmt::print("{{\"schema\":\"headroom.validate-knee/1\",\"predicted_knee_users\":{},\"measured_knee_users\":{}}}\n",
+                               kp.found ? fmt::format("{}", kp.load) : "null", km.found ? fmt::format("{}", km.load) : "null");
+                } else {
+                    fmt::print("  knee: predicted {}, measured {}\n", knee_text(kp), knee_text(km));
+                }
+                return 0;
+            });
+        };
+    });
+}
+
+}  // namespace headroom::cli

@@ -1,0 +1,90 @@
+"""`headroom measure step|serve` and `headroom validate` as a user runs them. Without a GPU each says so in
+one line and exits 3 (CI has no GPU); with --device cpu the same pipeline runs on the plain C++ reference
+(a tiny model) and prints the simulate schema plus the device; bad input exits 2 like every command."""
+
+import json
+import subprocess
+
+import pytest
+
+from test_cli import DATA, ROOT, expect_bad_input, run
+from test_simulate import SCHEMA_FIELDS
+
+TINY = DATA / "executor" / "tiny-llama.json"
+TINY_SERVE = DATA / "executor" / "tiny-serve.yaml"
+
+
+def has_gpu():
+    try:
+        return subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+NO_GPU = pytest.mark.skipif(has_gpu(), reason="this machine has a GPU")
+
+
+@NO_GPU
+@pytest.mark.parametrize("args", [
+    ["measure", "step", "-m", "meta-llama/Llama-3.1-8B-Instruct", "--decode-batch", "1", "--context", "512"],
+    ["measure", "serve"],
+    ["validate"],
+    ["validate", "--sweep"],
+])
+def test_without_a_gpu_one_line_and_exit_3(args):
+    r = run(*args)
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no GPU to measure on:")
+
+
+def test_serve_on_the_cpu_reference_prints_the_simulate_schema_and_the_device():
+    r = run("measure", "serve", TINY_SERVE, "--device", "cpu", "--duration", "0.5", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert list(j)[:len(SCHEMA_FIELDS)] == SCHEMA_FIELDS
+    assert j["source"] == "measured"
+    assert j["device"]["name"].startswith("CPU reference")
+    assert j["layers_run"] == j["layers_model"] == 2
+    assert j["completed"] > 0 and j["completed"] + j["rejected"] == j["requests"]
+    assert j["ttft_s"]["p50"] <= j["ttft_s"]["p95"] <= j["ttft_s"]["p99"]
+
+
+def test_validate_on_the_cpu_reference_compares_every_metric():
+    r = run("validate", TINY_SERVE, "--device", "cpu", "--duration", "0.5", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["schema"] == "headroom.validate/1"
+    assert j["predicted"]["kv_blocks"] == j["measured"]["kv_blocks"]  # both ran with the executor's cache
+    metrics = {c["metric"]: c for c in j["comparison"]}
+    for m in ["TTFT p50", "TTFT p95", "TPOT p95", "ITL p95", "E2E p99", "output throughput"]:
+        c = metrics[m]
+        if c["measured"]:
+            assert c["rel_error"] == pytest.approx((c["predicted"] - c["measured"]) / c["measured"])
+    table = run("validate", TINY_SERVE, "--device", "cpu", "--duration", "0.3")
+    assert table.returncode == 0 and "TTFT p95" in table.stdout and "error" in table.stdout
+
+
+def test_measure_step_on_the_cpu_reference():
+    r = run("measure", "step", "-m", TINY, "--device", "cpu", "--tokens", "64", "--iterations", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["schema"] == "headroom.measure-step/1" and j["kind"] == "prefill" and j["tokens"] == 64
+    assert j["step_s"]["n"] == 3 and j["step_s"]["p50"] > 0
+    assert {"qkv_proj", "attention", "lm_head"} <= {o["name"] for o in j["ops"]}
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["measure", "step", "-m", str(TINY), "--device", "cpu", "--tokens", "8", "--decode-batch", "2"], "either --tokens"),
+    (["measure", "step", "-m", str(TINY), "--device", "cpu"], "either --tokens"),
+    (["measure", "step", "-m", "mistralai/Mixtral-8x7B-v0.1", "--device", "cpu", "--tokens", "8"], "Llama family"),
+    (["measure", "step", "-m", str(TINY), "--device", "tpu", "--tokens", "8"], "device must be"),
+    (["measure", "serve", str(TINY_SERVE), "--device", "cpu", "--set", "tp=2"], "tp 1"),
+    (["measure", "serve", str(DATA / "scenarios" / "unknown_field.yaml"), "--device", "cpu"], "unknown_field.yaml"),
+])
+def test_bad_input_exit_2(args, needle):
+    r = run(*args)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr

@@ -1,0 +1,126 @@
+// `measure serve` and `measure step` on the CPU reference backend: the serving loop drives the simulator's
+// workload and scheduler in real time, so the requests it serves must be exactly the simulator's.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+#include "headroom/executor/measure.hpp"
+#include "headroom/hardware/profile_loader.hpp"
+#include "headroom/models/config_loader.hpp"
+
+using namespace headroom;
+
+namespace {
+
+const std::string DATA = std::string(HEADROOM_TEST_DATA) + "/executor";
+
+Scenario open_loop() {
+    return parse_scenario(R"(
+name: tiny-open
+model: tiny-llama.json
+gpu: h100
+scheduler: {max_model_len: 1024, max_num_batched_tokens: 128, max_num_seqs: 4}
+workload:
+  shape: single
+  arrival: {process: poisson, rate: 40}
+  prompt_tokens: {dist: uniform, min: 10, max: 200}
+  output_tokens: {dist: uniform, min: 2, max: 12}
+  duration_s: 0.5
+seed: 3
+)",
+                          DATA + "/tiny-open.yaml", DATA);
+}
+
+ServeOptions cpu() {
+    ServeOptions o;
+    o.device = "cpu";
+    return o;
+}
+
+}  // namespace
+
+TEST(MeasureServe, OpenLoopServesTheSimulatorsRequests) {
+    const Scenario sc = open_loop();
+    const ServeResult m = measure_serve(sc, cpu());
+    const SimulationResult s = simulate(sc);
+    ASSERT_GT(s.requests.size(), 5u);
+    ASSERT_EQ(m.result.requests.size(), s.requests.size());
+    for (size_t i = 0; i < s.requests.size(); ++i) {
+        const RequestRecord &a = m.result.requests[i], &b = s.requests[i];
+        EXPECT_DOUBLE_EQ(a.arrival_s, b.arrival_s) << i;
+        EXPECT_EQ(a.prompt_tokens, b.prompt_tokens) << i;
+        EXPECT_EQ(a.output_tokens, b.output_tokens) << i;
+        // every request ran to its length, in order of time
+        EXPECT_TRUE(a.completed()) << i;
+        EXPECT_EQ(a.generated, a.output_tokens) << i;
+        EXPECT_GE(a.scheduled_s, a.arrival_s) << i;
+        EXPECT_GE(a.first_token_s, a.scheduled_s) << i;
+        EXPECT_GE(a.finish_s, a.first_token_s) << i;
+    }
+    EXPECT_EQ(m.result.summary.completed, static_cast<int64_t>(s.requests.size()));
+    EXPECT_EQ(m.layers_run, 2);
+    EXPECT_GT(m.result.summary.steps, 0);
+}
+
+TEST(MeasureServe, MultiTurnSessionsCarryTheirHistory) {
+    const Scenario sc = load_scenario(DATA + "/tiny-serve.yaml", {"workload.duration_s=0.6"});
+    const ServeResult m = measure_serve(sc, cpu());
+    std::map<int64_t, std::vector<const RequestRecord*>> sessions;
+    for (const RequestRecord& r : m.result.requests) sessions[r.session].push_back(&r);
+    int64_t follow_ups = 0;
+    for (const auto& [id, turns] : sessions) {
+        for (size_t t = 1; t < turns.size(); ++t) {
+            const RequestRecord &prev = *turns[t - 1], &cur = *turns[t];
+            ASSERT_EQ(cur.turn, static_cast<int64_t>(t));
+            // the prompt is the conversation so far (prompt + answer) plus 5..30 new tokens
+            EXPECT_GE(cur.prompt_tokens, prev.prompt_tokens + prev.generated + 5);
+            EXPECT_LE(cur.prompt_tokens, prev.prompt_tokens + prev.generated + 30);
+            // a turn starts only after the previous answer, plus the 10..50 ms think time
+            EXPECT_GE(cur.arrival_s, prev.finish_s + 0.01 - 1e-9);
+            ++follow_ups;
+        }
+    }
+    EXPECT_GT(follow_ups, 0);
+    EXPECT_EQ(m.result.summary.rejected, 0);
+}
+
+TEST(MeasureServe, RefusesWhatOneGpuCannotRun) {
+    Scenario sc = open_loop();
+    sc.tp = 2;
+    EXPECT_THROW(measure_serve(sc, cpu()), std::invalid_argument);
+    sc = open_loop();
+    sc.replicas = 2;
+    EXPECT_THROW(measure_serve(sc, cpu()), std::invalid_argument);
+}
+
+TEST(MeasureServe, NoGpuIsItsOwnError) {
+    if (query_device().available) GTEST_SKIP() << "a GPU is present";
+    ServeOptions o;
+    o.device = "cuda";
+    EXPECT_THROW(measure_serve(open_loop(), o), NoDeviceError);
+}
+
+TEST(MeasureStep, ScalesByTheLayerCountAndNamesTheCostModelsOps) {
+    const ModelCard m = load_model(DATA + "/tiny-llama.json");
+    StepRequest r;
+    r.device = "cpu";
+    r.decode_batch = 3;
+    r.context = 40;
+    r.iterations = 4;
+    r.warmup = 1;
+    r.layers = 1;
+    const StepMeasurement s = measure_step(m, load_gpu("h100"), r);
+    EXPECT_EQ(s.layers_run, 1);
+    EXPECT_EQ(s.layers_model, 2);
+    EXPECT_DOUBLE_EQ(s.layer_scale, 2.0);
+    EXPECT_EQ(s.step_s.n, 4);
+    EXPECT_EQ(s.kind, "decode");
+    std::vector<std::string> names;
+    for (const OpMeasurement& o : s.ops) names.push_back(o.name);
+    for (const char* want : {"qkv_proj", "attention", "o_proj", "gate_up_proj", "down_proj", "lm_head"}) {
+        EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+    }
+    r.prefill_tokens = 10;  // both kinds at once
+    EXPECT_THROW(measure_step(m, load_gpu("h100"), r), std::invalid_argument);
+}
