@@ -103,19 +103,6 @@ void print_comparison(const std::vector<Comparison>& rows) {
     }
 }
 
-std::string comparison_json(const Scenario& sc, const SimulationResult& sim, const ServeResult& meas,
-                            const std::vector<Comparison>& rows, const std::string& extra_key, double extra) {
-    std::string rows_json;
-    for (const Comparison& c : rows) {
-        rows_json += fmt::format("{}{{\"metric\":\"{}\",\"predicted\":{},\"measured\":{},\"rel_error\":{},\"unit\":\"{}\"}}",
-                                 rows_json.empty() ? "" : ",", c.metric, c.predicted, c.measured, c.rel_error, c.unit);
-    }
-    std::string head = "{\"schema\":\"headroom.validate/1\"";
-    if (!extra_key.empty()) head += fmt::format(",\"{}\":{}", extra_key, extra);
-    return head + ",\"predicted\":" + simulation_json(sc, sim) + ",\"measured\":" + serve_json(sc, meas) +
-           ",\"comparison\":[" + rows_json + "]}";
-}
-
 struct Pair {
     SimulationResult sim;
     ServeResult meas;
@@ -259,7 +246,7 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
                     warn_if_other_gpu(base.gpu, p.meas.device);
                     const auto rows = compare(p.sim.summary, p.meas.result.summary);
                     if (va.json) {
-                        fmt::print("{}\n", comparison_json(base, p.sim, p.meas, rows, "", 0));
+                        fmt::print("{}\n", validate_json(base, p.sim, p.meas, rows));
                         return 0;
                     }
                     fmt::print("validate: {} — {} on {} (predicted for {})\n", base.name, base.model.name, p.meas.device.name,
@@ -289,7 +276,7 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
                     pred_tail.push_back(ps.ttft_s.p95);
                     meas_tail.push_back(msum.ttft_s.p95);
                     if (va.json) {
-                        fmt::print("{}\n", comparison_json(sc, p.sim, p.meas, compare(ps, msum), "users", u));
+                        fmt::print("{}\n", validate_json(sc, p.sim, p.meas, compare(ps, msum), static_cast<int64_t>(u)));
                     } else {
                         fmt::print("  {:>6.0f} {:>14.0f} {:>14.0f} {:>13} {:>13} {:>13} {:>13}\n", u, ps.output_throughput,
                                    msum.output_throughput, ms(ps.ttft_s.p95), ms(msum.ttft_s.p95), ms(ps.tpot_s.p95),

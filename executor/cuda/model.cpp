@@ -491,7 +491,7 @@ struct Model::Impl {
 
     int64_t bucket_for(int64_t seqs) const {
         for (int64_t b : buckets_up_to(o.max_seqs)) {
-            if (b >= seqs) return b <= o.max_tokens ? b : -1;
+            if (b >= seqs) return b;  // the staging arrays hold max(max_tokens, max_seqs) rows
         }
         return -1;
     }

@@ -68,4 +68,19 @@ std::string step_json(const ModelCard& m, const GpuProfile& gpu, const StepMeasu
     return j.dump();
 }
 
+std::string validate_json(const Scenario& sc, const SimulationResult& predicted, const ServeResult& measured,
+                          const std::vector<Comparison>& rows, int64_t users) {
+    json j;
+    j["schema"] = "headroom.validate/1";
+    if (users > 0) j["users"] = users;
+    j["predicted"] = json::parse(simulation_json(sc, predicted));
+    j["measured"] = json::parse(serve_json(sc, measured));
+    j["comparison"] = json::array();
+    for (const Comparison& c : rows) {
+        j["comparison"].push_back({{"metric", c.metric}, {"predicted", c.predicted}, {"measured", c.measured},
+                                   {"rel_error", c.rel_error}, {"unit", c.unit}});
+    }
+    return j.dump();
+}
+
 }  // namespace headroom

@@ -136,5 +136,8 @@ std::vector<Comparison> compare(const Summary& predicted, const Summary& measure
 // CUDA version, layers and peak memory.
 std::string serve_json(const Scenario& sc, const ServeResult& r);
 std::string step_json(const ModelCard& m, const GpuProfile& gpu, const StepMeasurement& s);
+// One line of `validate --json` (schema headroom.validate/1); `users` > 0 marks a sweep point.
+std::string validate_json(const Scenario& sc, const SimulationResult& predicted, const ServeResult& measured,
+                          const std::vector<Comparison>& rows, int64_t users = 0);
 
 }  // namespace headroom
