@@ -13,6 +13,7 @@
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/analysis.hpp"
 #include "headroom/sim/report.hpp"
+#include "headroom/sim/sweep.hpp"
 #include "output.hpp"
 #include "sim_output.hpp"
 
@@ -266,9 +267,11 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
                 }
                 for (double u : users) {
                     if (u < 1 || u != std::floor(u)) throw std::invalid_argument(fmt::format("--concurrency: {} is not a whole number of users", u));
-                    Scenario sc = base;
-                    sc.workload.arrival = "closed_loop";
-                    sc.workload.users = static_cast<int64_t>(u);
+                    // The sweep's own load edits (trace lengths for a trace workload), not a field set by hand.
+                    std::vector<std::string> set = va.set;
+                    for (std::string& o : load_overrides(base, LoadKind::CONCURRENCY, u)) set.push_back(std::move(o));
+                    if (base.workload.duration_s > 0) set.push_back(fmt::format("workload.duration_s={}", base.workload.duration_s));
+                    const Scenario sc = load_for_measure(va.scenario, set, va.duration_s);
                     const Pair p = run_pair(sc, so);
                     const Summary &ps = p.sim.summary, &msum = p.meas.result.summary;
                     pred_tput.push_back(ps.output_throughput);

@@ -38,16 +38,9 @@ struct Due {
 class Server {
 public:
     Server(const Scenario& sc, StepBackend& be, const KvPlan& plan, const ServeOptions& o)
-        : sc_(sc), be_(be), opt_(o), collector_(records_, itls_, 0) {
-        SchedulerConfig c;
-        c.max_num_batched_tokens = sc.max_num_batched_tokens;
-        c.max_num_seqs = sc.max_num_seqs;
-        c.block_size = sc.block_size;
+        : sc_(sc), be_(be), opt_(o), collector_(records_, itls_, 0), cost_(sc.model, sc.gpu, cost_config(sc)) {
+        SchedulerConfig c = scheduler_config(sc, plan);  // the simulator's settings, the executor's blocks
         c.num_blocks = be.num_blocks();
-        c.max_model_len = plan.request.max_model_len;
-        c.chunked_prefill = sc.chunked_prefill;
-        c.prefix_caching = sc.prefix_caching;
-        c.policy = sc.policy;
         collector_.on_done = [this](int64_t record) { finished_.push_back(record); };
         sched_ = std::make_unique<Scheduler>(c, &collector_);
         scale_ = static_cast<double>(sc.model.num_layers) / static_cast<double>(be.layers());
@@ -190,10 +183,20 @@ private:
             }
         }
         const double end = now();
-        sched_->complete(plan, end);
         st.dt_s = end - start;
+        // The measured step, apportioned by the predictor's breakdown (bounds, the decodes' share); read
+        // before complete(), which changes what is waiting.
+        work_.clear();
+        decodes_.clear();
+        for (const ScheduledSeq& q : plan.seqs) {
+            work_.push_back({q.new_tokens, q.context});
+            if (q.new_tokens == 1) decodes_.push_back({q.new_tokens, q.context});
+        }
+        const StepTotals predicted = cost_.step_totals(work_);
+        const bool mixed = plan.prefill_tokens > 0 && plan.decodes > 0;
+        account_step(accounting_, *sched_, plan, st.dt_s, predicted, mixed ? cost_.step_time(decodes_) : 0.0);
+        sched_->complete(plan, end);
         steps_.push_back(st);
-        accounting_.step_s += st.dt_s;
     }
 
     // Follow-up turns of sessions whose request just finished, and closed-loop users' next sessions.
@@ -230,6 +233,8 @@ private:
     std::vector<float> itls_;
     MetricsCollector collector_;
     std::unique_ptr<Scheduler> sched_;
+    CostModel cost_;
+    std::vector<SequenceWork> work_, decodes_;
     std::vector<StepSample> steps_;
     Accounting accounting_;
     std::vector<LiveSession> sessions_;
@@ -254,7 +259,7 @@ ServeResult measure_serve(const Scenario& sc, const ServeOptions& o) {
                                     std::to_string(sc.tp) + ", replicas " + std::to_string(sc.replicas));
     }
     if (sc.weight_dtype != Dtype::BF16 || sc.kv_dtype != Dtype::BF16) {
-        throw std::invalid_argument(where + ": the executor runs bf16 weights and KV cache; set precision.weights and precision.kv_cache to bf16");
+        throw std::invalid_argument(where + ": the executor runs bf16 weights and KV cache; set weights_dtype and kv_dtype to bf16");
     }
     KvPlan plan = scenario_kv_plan(sc);
     BackendOptions bo;

@@ -40,6 +40,35 @@ KvPlan scenario_kv_plan(const Scenario& sc) {
     return p;
 }
 
+SchedulerConfig scheduler_config(const Scenario& sc, const KvPlan& plan) {
+    SchedulerConfig c;
+    c.max_num_batched_tokens = sc.max_num_batched_tokens;
+    c.max_num_seqs = sc.max_num_seqs;
+    c.block_size = sc.block_size;
+    c.num_blocks = plan.num_blocks;
+    c.max_model_len = plan.request.max_model_len;
+    c.chunked_prefill = sc.chunked_prefill;
+    c.prefix_caching = sc.prefix_caching;
+    c.policy = sc.policy;
+    // A model whose every layer slides never holds more than window - 1 + budget tokens (plus a block).
+    const ModelCard& m = sc.model;
+    if (!m.layers.empty() && m.count_layers(AttentionKind::SLIDING) == m.num_layers) {
+        const int64_t held = m.layers[0].window - 1 + sc.max_num_batched_tokens;
+        c.max_blocks_per_sequence = (held + sc.block_size - 1) / sc.block_size + 1;
+    }
+    return c;
+}
+
+CostConfig cost_config(const Scenario& sc) {
+    CostConfig c;
+    c.tp = sc.tp;
+    c.weight_dtype = sc.weight_dtype;
+    c.kv_dtype = sc.kv_dtype;
+    c.cuda_graphs = sc.cuda_graphs;
+    c.step_overhead_s = sc.step_overhead_s;
+    return c;
+}
+
 namespace {
 
 struct Waiter {
@@ -81,7 +110,7 @@ public:
             r->collector = std::make_unique<MetricsCollector>(records_, itls_, r->index);
             Replica* raw = r.get();
             r->collector->on_done = [this, raw](int64_t record) { done(*raw, record); };
-            r->scheduler = std::make_unique<Scheduler>(scheduler_config(), r->collector.get());
+            r->scheduler = std::make_unique<Scheduler>(scheduler_config(sc_, plan_), r->collector.get());
             replicas_.push_back(std::move(r));
         }
         zone->seal();
@@ -128,35 +157,6 @@ public:
     }
 
 private:
-    static CostConfig cost_config(const Scenario& sc) {
-        CostConfig c;
-        c.tp = sc.tp;
-        c.weight_dtype = sc.weight_dtype;
-        c.kv_dtype = sc.kv_dtype;
-        c.cuda_graphs = sc.cuda_graphs;
-        c.step_overhead_s = sc.step_overhead_s;
-        return c;
-    }
-
-    SchedulerConfig scheduler_config() const {
-        SchedulerConfig c;
-        c.max_num_batched_tokens = sc_.max_num_batched_tokens;
-        c.max_num_seqs = sc_.max_num_seqs;
-        c.block_size = sc_.block_size;
-        c.num_blocks = plan_.num_blocks;
-        c.max_model_len = plan_.request.max_model_len;
-        c.chunked_prefill = sc_.chunked_prefill;
-        c.prefix_caching = sc_.prefix_caching;
-        c.policy = sc_.policy;
-        // A model whose every layer slides never holds more than window - 1 + budget tokens (plus a block).
-        const ModelCard& m = sc_.model;
-        if (!m.layers.empty() && m.count_layers(AttentionKind::SLIDING) == m.num_layers) {
-            const int64_t held = m.layers[0].window - 1 + sc_.max_num_batched_tokens;
-            c.max_blocks_per_sequence = (held + sc_.block_size - 1) / sc_.block_size + 1;
-        }
-        return c;
-    }
-
     int64_t new_record(const Session& s, int64_t turn, int64_t prompt, int64_t output) {
         RequestRecord r;
         r.id = static_cast<int64_t>(records_.size());
@@ -246,26 +246,15 @@ private:
     // The engine's own accounting of where step time goes (see Accounting).
     void account(const Scheduler& s, const StepPlan& plan, const std::vector<SequenceWork>& work,
                  const StepTotals& t) {
-        Accounting& a = accounting_;
-        a.step_s += t.time_s;
-        for (int b = 0; b < 4; ++b) a.by_bound_s[b] += t.time_by_bound_s[b];
-        if (plan.prefill_tokens == 0) {
-            a.decode_only_s += t.time_s;
-            a.decode_only_bytes += t.bytes;
-        } else if (plan.decodes > 0) {
-            a.mixed_s += t.time_s;
+        double decodes_alone_s = 0.0;
+        if (plan.prefill_tokens > 0 && plan.decodes > 0) {
             decodes_.clear();
             for (const SequenceWork& w : work) {
                 if (w.new_tokens == 1) decodes_.push_back(w);
             }
-            a.prefill_interference_s += t.time_s - cost_.step_time(decodes_);
+            decodes_alone_s = cost_.step_time(decodes_);
         }
-        if (s.num_waiting() > 0) {
-            a.waiting_s += t.time_s;
-            const std::string& why = s.admission_blocker();
-            const int k = why == "kv" ? 0 : why == "seqs" ? 1 : why == "budget" ? 2 : 3;
-            a.blocked_s[k] += t.time_s;
-        }
+        account_step(accounting_, s, plan, t.time_s, t, decodes_alone_s);
     }
 
     // One session's turns, each waiting for the previous request to finish; the prompt carries the history.

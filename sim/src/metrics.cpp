@@ -98,6 +98,26 @@ void MetricsCollector::on_rejected(const RequestState& r, double now) {
     if (on_done) on_done(r.req.id);
 }
 
+void account_step(Accounting& a, const Scheduler& s, const StepPlan& plan, double step_s, const StepTotals& cost,
+                  double decodes_alone_s) {
+    const double scale = step_s == cost.time_s || cost.time_s <= 0.0 ? 1.0 : step_s / cost.time_s;
+    a.step_s += step_s;
+    for (int b = 0; b < 4; ++b) a.by_bound_s[b] += cost.time_by_bound_s[b] * scale;
+    if (plan.prefill_tokens == 0) {
+        a.decode_only_s += step_s;
+        a.decode_only_bytes += cost.bytes;
+    } else if (plan.decodes > 0) {
+        a.mixed_s += step_s;
+        a.prefill_interference_s += step_s - decodes_alone_s * scale;
+    }
+    if (s.num_waiting() > 0) {
+        a.waiting_s += step_s;
+        const std::string& why = s.admission_blocker();
+        const int k = why == "kv" ? 0 : why == "seqs" ? 1 : why == "budget" ? 2 : 3;
+        a.blocked_s[k] += step_s;
+    }
+}
+
 Summary summarize(const Scenario& sc, const std::vector<RequestRecord>& requests, const std::vector<float>& itls,
                   const std::vector<StepSample>& steps, const Accounting& accounting) {
     Summary s;

@@ -81,6 +81,8 @@ def test_measure_step_on_the_cpu_reference():
     (["measure", "step", "-m", "mistralai/Mixtral-8x7B-v0.1", "--device", "cpu", "--tokens", "8"], "Llama family"),
     (["measure", "step", "-m", str(TINY), "--device", "tpu", "--tokens", "8"], "device must be"),
     (["measure", "serve", str(TINY_SERVE), "--device", "cpu", "--set", "tp=2"], "tp 1"),
+    # the advice names the scenario's real keys (it used to say precision.weights / precision.kv_cache)
+    (["measure", "serve", str(TINY_SERVE), "--device", "cpu", "--set", "weights_dtype=fp8"], "set weights_dtype and kv_dtype to bf16"),
     (["measure", "serve", str(DATA / "scenarios" / "unknown_field.yaml"), "--device", "cpu"], "unknown_field.yaml"),
 ])
 def test_bad_input_exit_2(args, needle):
@@ -88,3 +90,20 @@ def test_bad_input_exit_2(args, needle):
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr
+
+
+TINY_TRACE = DATA / "executor" / "tiny-trace.yaml"
+
+
+def test_validate_sweep_on_a_trace_draws_the_trace_lengths_like_sweep():
+    # Regression: validate --sweep set closed_loop on the struct by hand, so a trace workload's users got
+    # 1-token prompts (1,001 requests with 1,001 input tokens). Every prompt in tiny-trace.csv is 50-100
+    # tokens and every answer 4-12, so each predicted and measured request must lie in those ranges.
+    r = run("validate", TINY_TRACE, "--sweep", "--concurrency", "2", "--device", "cpu", "--duration", "0.4", "--json")
+    assert r.returncode == 0, r.stderr
+    point = json.loads(r.stdout.splitlines()[0])
+    assert point["users"] == 2
+    for side in ("predicted", "measured"):
+        j = point[side]
+        assert j["completed"] > 0
+        assert 50 * j["completed"] <= j["input_tokens"] <= 100 * j["completed"], (side, j["input_tokens"], j["completed"])

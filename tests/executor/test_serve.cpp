@@ -124,3 +124,39 @@ TEST(MeasureStep, ScalesByTheLayerCountAndNamesTheCostModelsOps) {
     r.prefill_tokens = 10;  // both kinds at once
     EXPECT_THROW(measure_step(m, load_gpu("h100"), r), std::invalid_argument);
 }
+
+// Regression: serve.cpp filled only Accounting::step_s, so `measure serve` explanations had no bounds, no
+// decode-only or mixed time and no admission blockers. The same account_step() now runs in both loops: every
+// measured second lands in exactly one bound, and in at most one of decode-only / mixed.
+TEST(MeasureServe, AccountsEveryStepLikeTheSimulator) {
+    const Scenario sc = open_loop();
+    const ServeResult m = measure_serve(sc, cpu());
+    const Accounting& a = m.result.summary.accounting;
+    double steps_s = 0.0;
+    for (const StepSample& st : m.result.timeseries) steps_s += st.dt_s;
+    ASSERT_GT(a.step_s, 0.0);
+    EXPECT_NEAR(a.step_s, steps_s, 1e-9 * steps_s);
+    EXPECT_NEAR(a.by_bound_s[0] + a.by_bound_s[1] + a.by_bound_s[2] + a.by_bound_s[3], a.step_s, 1e-9 * a.step_s);
+    EXPECT_GT(a.decode_only_s, 0.0);  // 40 req/s of 2-12 tokens: most steps are decodes alone
+    EXPECT_LE(a.decode_only_s + a.mixed_s, a.step_s * (1 + 1e-12));
+    EXPECT_GT(a.decode_only_bytes, 0.0);
+}
+
+// Both loops build their scheduler from scheduler_config(). Mistral-7B slides on every layer (window 4096):
+// a sequence holds at most window - 1 + budget = 4095 + 8192 = 12287 tokens = ceil(12287 / 16) = 768 blocks,
+// plus one partly filled block: 769. serve.cpp used to leave the cap at 0 (none).
+TEST(MeasureServe, SchedulerConfigCapsAnAllSlidingModel) {
+    Scenario sc = open_loop();
+    sc.model = load_model("mistralai/Mistral-7B-v0.1");
+    sc.max_num_batched_tokens = 8192;
+    sc.block_size = 16;
+    KvPlan plan;
+    plan.num_blocks = 1000;
+    plan.request.max_model_len = 32768;
+    const SchedulerConfig c = scheduler_config(sc, plan);
+    EXPECT_EQ(c.max_blocks_per_sequence, 769);
+    EXPECT_EQ(c.num_blocks, 1000);
+    EXPECT_EQ(c.max_model_len, 32768);
+    sc.model = load_model(DATA + "/tiny-llama.json");  // full attention: no cap
+    EXPECT_EQ(scheduler_config(sc, plan).max_blocks_per_sequence, 0);
+}

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "headroom/sim/cost_model.hpp"
 #include "headroom/sim/kv_planner.hpp"
 #include "headroom/sim/metrics.hpp"
 #include "headroom/sim/scenario.hpp"
@@ -35,6 +36,10 @@ struct SimulationResult {
 
 // The KV plan a scenario runs with; throws PlanError with the reason in numbers when it does not fit.
 KvPlan scenario_kv_plan(const Scenario& sc);
+// The scheduler settings and the cost-model settings of a scenario: one place, for the simulator and for
+// `measure serve`, so that both run the same scheduler (block cap of an all-sliding model included).
+SchedulerConfig scheduler_config(const Scenario& sc, const KvPlan& plan);
+CostConfig cost_config(const Scenario& sc);
 
 // Runs in a forked child process; safe to call any number of times from one process.
 SimulationResult simulate(const Scenario& sc, const SimulationOptions& options = {});

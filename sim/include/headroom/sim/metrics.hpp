@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "headroom/sim/cost_model.hpp"
 #include "headroom/sim/scenario.hpp"
 #include "headroom/sim/scheduler.hpp"
 
@@ -87,6 +88,12 @@ struct Accounting {
     double blocked_s[4] = {0, 0, 0, 0};  // of which admission was blocked by: KV blocks, max_num_seqs, token budget, policy
     int64_t recomputed_tokens = 0;      // tokens computed again after preemptions
 };
+
+// Adds one engine step to the accounting, for the simulator and for `measure serve` alike. `cost` is the
+// predictor's breakdown of the step and `decodes_alone_s` the predicted time of its decodes alone (read only
+// for a mixed step). A measured step apportions its measured `step_s` in the predicted proportions.
+void account_step(Accounting& a, const Scheduler& s, const StepPlan& plan, double step_s, const StepTotals& cost,
+                  double decodes_alone_s);
 
 struct Summary {
     int64_t requests = 0, completed = 0, rejected = 0;
