@@ -16,11 +16,11 @@ std::string describe_workload(const Scenario& sc) {
     std::string arrival;
     if (w.arrival == "closed_loop") arrival = fmt::format("closed loop, {} users", w.users);
     else if (w.arrival == "trace") arrival = fmt::format("trace replay ({} rows, time x{:g})", w.trace.size(), w.trace_time_scale);
-    else if (w.arrival == "batch") arrival = fmt::format("batch of {} at t=0", w.max_sessions);
+    else if (w.arrival == "batch") arrival = fmt::format("batch of {} at t=0", w.max_requests);
     else arrival = make_arrival_process(w.arrival, w.rate, w.cv)->describe() + (w.shape == Shape::CHAT || w.shape == Shape::AGENT ? " sessions" : "");
     std::string stop;
     if (w.duration_s > 0) stop += fmt::format(", arrivals for {:g} s", w.duration_s);
-    if (w.max_sessions > 0 && w.arrival != "batch") stop += fmt::format(", at most {} arrivals", w.max_sessions);
+    if (w.max_requests > 0 && w.arrival != "batch") stop += fmt::format(", at most {} requests", w.max_requests);
     return fmt::format("{}, {}{}", shape_name(w.shape), arrival, stop);
 }
 

@@ -90,7 +90,7 @@ private:
         if (opt_.max_wall_s > 0 && now() >= opt_.max_wall_s) return true;
         if (sc_.workload.arrival != "closed_loop") return false;
         if (sc_.workload.duration_s > 0 && now() >= sc_.workload.duration_s) return true;
-        return sc_.workload.max_sessions > 0 && started_ >= sc_.workload.max_sessions;
+        return sc_.workload.max_requests > 0 && started_ >= sc_.workload.max_requests;
     }
 
     void start_session(const Session& s, int64_t user) {

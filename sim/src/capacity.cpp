@@ -79,28 +79,6 @@ std::string CapacityCandidate::label() const {
                        dtype_name(kv_dtype), max_num_batched_tokens);
 }
 
-std::vector<SloTarget> parse_slo_list(const std::string& text) {
-    static const std::regex item(R"((ttft|tpot|itl|e2e)_p(\d{1,2}(?:\.\d+)?)=([0-9]*\.?[0-9]+)(ms|s))");
-    std::vector<SloTarget> out;
-    size_t start = 0;
-    while (start <= text.size()) {
-        const size_t end = text.find(',', start);
-        const std::string part = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
-        std::smatch m;
-        if (!std::regex_match(part, m, item)) {
-            throw std::invalid_argument(fmt::format("\"{}\" is not an SLO (write e.g. ttft_p95=2s,tpot_p95=50ms)", part));
-        }
-        const double pct = std::stod(m[2].str());
-        if (pct <= 0 || pct >= 100) throw std::invalid_argument(fmt::format("\"{}\": percentile must be in (0, 100)", part));
-        const double v = std::stod(m[3].str()) * (m[4].str() == "ms" ? 1e-3 : 1.0);
-        if (v <= 0) throw std::invalid_argument(fmt::format("\"{}\": threshold must be > 0", part));
-        out.push_back({m[1].str(), pct, v});
-        if (end == std::string::npos) break;
-        start = end + 1;
-    }
-    return out;
-}
-
 CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(size_t, size_t)>& progress) {
     const auto t0 = std::chrono::steady_clock::now();
     CapacityPlan plan;

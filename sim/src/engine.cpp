@@ -281,7 +281,7 @@ private:
     bool stop_closed_loop() const {
         if (sc_.workload.arrival != "closed_loop") return false;
         if (sc_.workload.duration_s > 0 && sg4::Engine::get_clock() >= sc_.workload.duration_s) return true;
-        return sc_.workload.max_sessions > 0 && requests_started_ >= sc_.workload.max_sessions;
+        return sc_.workload.max_requests > 0 && requests_started_ >= sc_.workload.max_requests;
     }
 
     void source_loop() {

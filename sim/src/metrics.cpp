@@ -43,19 +43,10 @@ Percentiles percentiles(std::vector<double> v) {
     return p;
 }
 
-double Percentiles::at(double pct) const {
-    if (pct == 50) return p50;
-    if (pct == 90) return p90;
-    if (pct == 95) return p95;
-    if (pct == 99) return p99;
-    // other percentiles: interpolate on the known points (SLOs normally use 50/90/95/99)
-    const double xs[] = {50, 90, 95, 99, 100};
-    const double ys[] = {p50, p90, p95, p99, max};
-    if (pct <= 50) return p50;
-    for (int i = 0; i < 4; ++i) {
-        if (pct <= xs[i + 1]) return ys[i] + (ys[i + 1] - ys[i]) * (pct - xs[i]) / (xs[i + 1] - xs[i]);
-    }
-    return max;
+double exact_percentile(std::vector<double> v, double pct) {
+    if (v.empty()) return 0.0;
+    size_t from = 0;
+    return select_percentile(v, pct, from);
 }
 
 void MetricsCollector::on_first_scheduled(const RequestState& r, double now) {
@@ -180,9 +171,10 @@ Summary summarize(const Scenario& sc, const std::vector<RequestRecord>& requests
     s.goodput_rps = s.duration_s > 0 ? static_cast<double>(good) / s.duration_s : 0.0;
     s.goodput_fraction = s.requests > 0 ? static_cast<double>(good) / static_cast<double>(s.requests) : 0.0;
     for (const SloTarget& t : sc.slos) {
-        const Percentiles& p = t.metric == "ttft" ? s.ttft_s : t.metric == "tpot" ? s.tpot_s
-                             : t.metric == "itl"  ? s.itl_s  : s.e2e_s;
-        SloResult res{t.metric, t.percentile, t.threshold_s, p.at(t.percentile), false};
+        // exact at any percentile, from the data (p50/p90/p95/p99 equal the stored ones)
+        const std::vector<double>& data = t.metric == "ttft" ? ttft : t.metric == "tpot" ? tpot
+                                        : t.metric == "itl"  ? itl  : e2e;
+        SloResult res{t.metric, t.percentile, t.threshold_s, exact_percentile(data, t.percentile), false};
         res.met = res.value_s <= t.threshold_s;
         s.slos_met = s.slos_met && res.met;
         s.slos.push_back(res);

@@ -163,7 +163,7 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
     if (!parse_shape(shape, ws.shape)) {
         r.fail("workload.shape", fmt::format("unknown shape \"{}\" (single, chat, agent, batch, embedding, rag)", shape));
     }
-    if (w["requests"]) ws.max_sessions = r.integer(w["requests"], "workload.requests", 1, 100'000'000);
+    if (w["requests"]) ws.max_requests = r.integer(w["requests"], "workload.requests", 1, 100'000'000);
     if (w["duration_s"]) ws.duration_s = r.number(w["duration_s"], "workload.duration_s", 0, MAX_SECONDS, true);
     if (w["output_scale"]) ws.output_scale = r.number(w["output_scale"], "workload.output_scale", 0, 100, true);
 
@@ -195,8 +195,8 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
     if (open && !(a && a["rate"])) r.fail("workload.arrival.rate", fmt::format("missing (needed by {} arrivals)", ws.arrival));
     if (ws.arrival == "closed_loop" && ws.users == 0) r.fail("workload.arrival.users", "missing (needed by closed_loop)");
     if (ws.arrival == "trace" && ws.trace.empty()) r.fail("workload.arrival.file", "missing (needed by trace arrivals)");
-    if (ws.arrival == "batch" && ws.max_sessions == 0) r.fail("workload.requests", "missing (how many requests the batch holds)");
-    if ((open || ws.arrival == "closed_loop") && ws.max_sessions == 0 && ws.duration_s == 0) {
+    if (ws.arrival == "batch" && ws.max_requests == 0) r.fail("workload.requests", "missing (how many requests the batch holds)");
+    if ((open || ws.arrival == "closed_loop") && ws.max_requests == 0 && ws.duration_s == 0) {
         r.fail("workload", "needs requests or duration_s to stop");
     }
 
@@ -219,18 +219,27 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
     if (ws.shape == Shape::RAG && !ws.retrieved_tokens) r.fail("workload.retrieved_tokens", "missing (needed by rag)");
 }
 
+// "<metric>_p<percentile>": the metric and the percentile, or false. Percentiles may have decimals (p99.9).
+bool parse_slo_name(const std::string& name, std::string& metric, double& pct) {
+    static const std::regex key(R"((ttft|tpot|itl|e2e)_p(\d{1,2}(?:\.\d{1,6})?))");
+    std::smatch m;
+    if (!std::regex_match(name, m, key)) return false;
+    metric = m[1].str();
+    pct = std::stod(m[2].str());  // at most 2 + 6 digits: always in range
+    return true;
+}
+
 void read_slos(const Reader& r, const YAML::Node& n, Scenario& s) {
     if (!n.IsMap()) r.fail("slo", "expected a mapping like {ttft_p95_s: 2.0, tpot_p95_s: 0.05}");
-    static const std::regex key(R"((ttft|tpot|itl|e2e)_p(\d{1,2}(?:\.\d+)?)_s)");
     for (const auto& kv : n) {
         const std::string k = kv.first.as<std::string>();
-        std::smatch m;
-        if (!std::regex_match(k, m, key)) {
-            r.fail("slo." + k, "unknown SLO (write <ttft|tpot|itl|e2e>_p<percentile>_s, e.g. ttft_p95_s)");
+        std::string metric;
+        double pct = 0;
+        if (k.size() < 3 || k.compare(k.size() - 2, 2, "_s") != 0 || !parse_slo_name(k.substr(0, k.size() - 2), metric, pct)) {
+            r.fail("slo." + k, "unknown SLO (write <ttft|tpot|itl|e2e>_p<percentile>_s, e.g. ttft_p95_s or e2e_p99.9_s)");
         }
-        const double pct = std::stod(m[2].str());
         if (pct <= 0 || pct >= 100) r.fail("slo." + k, "percentile must be in (0, 100)");
-        s.slos.push_back({m[1].str(), pct, r.number(kv.second, "slo." + k, 0, MAX_SECONDS, true)});
+        s.slos.push_back({metric, pct, r.number(kv.second, "slo." + k, 0, MAX_SECONDS, true)});
     }
 }
 
@@ -243,6 +252,11 @@ void apply_override(YAML::Node root, const std::string& assignment, const std::s
     std::vector<std::string> parts;
     std::stringstream ss(key);
     for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
+    // An SLO name may hold a dot (slo.ttft_p99.9_s): below `slo`, the rest of the path is one key.
+    if (parts.size() > 2 && parts[0] == "slo") {
+        std::string rest = key.substr(4);
+        parts = {"slo", rest};
+    }
     // yaml-cpp nodes are handles: walk with copies, assign on the last one.
     std::vector<YAML::Node> chain{root};
     for (size_t i = 0; i + 1 < parts.size(); ++i) {
@@ -345,6 +359,29 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     if (root["slo"]) read_slos(r, root["slo"], s);
     if (root["seed"]) s.seed = static_cast<uint64_t>(r.integer(root["seed"], "seed", 0, int64_t{1} << 53));
     return s;
+}
+
+std::vector<SloTarget> parse_slo_list(const std::string& text) {
+    static const std::regex item(R"(([a-z0-9_.]+)=([0-9]{1,9}(?:\.[0-9]{1,9})?|\.[0-9]{1,9})(ms|s))");
+    std::vector<SloTarget> out;
+    size_t start = 0;
+    while (start <= text.size()) {
+        const size_t end = text.find(',', start);
+        const std::string part = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        std::smatch m;
+        std::string metric;
+        double pct = 0;
+        if (!std::regex_match(part, m, item) || !parse_slo_name(m[1].str(), metric, pct)) {
+            throw std::invalid_argument(fmt::format("\"{}\" is not an SLO (write e.g. ttft_p95=2s,tpot_p99.9=50ms)", part));
+        }
+        if (pct <= 0 || pct >= 100) throw std::invalid_argument(fmt::format("\"{}\": percentile must be in (0, 100)", part));
+        const double v = std::stod(m[2].str()) * (m[3].str() == "ms" ? 1e-3 : 1.0);  // at most 9 + 9 digits
+        if (v <= 0) throw std::invalid_argument(fmt::format("\"{}\": threshold must be > 0", part));
+        out.push_back({metric, pct, v});
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    return out;
 }
 
 Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides) {

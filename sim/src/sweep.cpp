@@ -17,7 +17,7 @@ std::vector<std::string> load_overrides(const Scenario& base, LoadKind kind, dou
             "workload.arrival.process=closed_loop", fmt::format("workload.arrival.users={}", std::llround(load)),
             fmt::format("workload.prompt_tokens={{dist: empirical, trace: \"{}\", column: prompt}}", w.trace_file),
             fmt::format("workload.output_tokens={{dist: empirical, trace: \"{}\", column: output}}", w.trace_file)};
-        if (w.duration_s == 0 && w.max_sessions == 0) {
+        if (w.duration_s == 0 && w.max_requests == 0) {
             o.push_back(fmt::format("workload.duration_s={}", w.trace.back().arrived_at_s - w.trace.front().arrived_at_s));
         }
         return o;

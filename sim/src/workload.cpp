@@ -320,11 +320,22 @@ Session make_session(const WorkloadSpec& spec, Rng& rng, int64_t id, double star
 std::vector<Session> open_loop_sessions(const WorkloadSpec& spec, uint64_t seed) {
     Rng rng(seed);
     std::vector<Session> out;
+    // `requests: N` counts requests, not sessions: the session that reaches N keeps only its first turns.
+    int64_t requests = 0;
+    auto full = [&] { return spec.max_requests > 0 && requests >= spec.max_requests; };
+    auto take = [&](Session s) {
+        if (spec.max_requests > 0) {
+            const auto left = static_cast<size_t>(spec.max_requests - requests);
+            if (s.turns.size() > left) s.turns.resize(left);
+        }
+        requests += static_cast<int64_t>(s.turns.size());
+        out.push_back(std::move(s));
+    };
     if (spec.arrival == "trace") {
         for (const TraceRow& row : spec.trace) {
             const double t = row.arrived_at_s * spec.trace_time_scale;
             if (spec.duration_s > 0 && t >= spec.duration_s) break;
-            if (spec.max_sessions > 0 && static_cast<int64_t>(out.size()) >= spec.max_sessions) break;
+            if (full()) break;
             Session s;
             s.id = static_cast<int64_t>(out.size());
             s.start_s = t;
@@ -333,12 +344,12 @@ std::vector<Session> open_loop_sessions(const WorkloadSpec& spec, uint64_t seed)
                                spec.shape == Shape::EMBEDDING ? 0
                                                              : std::max<int64_t>(1, std::llround(row.output_tokens * spec.output_scale)),
                                0.0});
-            out.push_back(std::move(s));
+            take(std::move(s));
         }
         return out;
     }
     if (spec.arrival == "batch" || spec.shape == Shape::BATCH) {
-        for (int64_t i = 0; i < spec.max_sessions; ++i) out.push_back(make_session(spec, rng, i, 0.0));
+        for (int64_t i = 0; spec.max_requests > 0 && !full(); ++i) take(make_session(spec, rng, i, 0.0));
         return out;
     }
     const auto process = make_arrival_process(spec.arrival, spec.rate, spec.cv);
@@ -346,8 +357,8 @@ std::vector<Session> open_loop_sessions(const WorkloadSpec& spec, uint64_t seed)
     for (int64_t i = 0;; ++i) {
         t += process->next_gap_s(rng);
         if (spec.duration_s > 0 && t >= spec.duration_s) break;
-        if (spec.max_sessions > 0 && i >= spec.max_sessions) break;
-        out.push_back(make_session(spec, rng, i, t));
+        if (full()) break;
+        take(make_session(spec, rng, i, t));
     }
     return out;
 }

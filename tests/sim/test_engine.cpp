@@ -7,6 +7,7 @@
 #include "headroom/sim/cost_model.hpp"
 #include "headroom/sim/analysis.hpp"
 #include "headroom/sim/engine.hpp"
+#include "headroom/sim/scenario.hpp"
 
 using namespace headroom;
 
@@ -198,4 +199,72 @@ TEST(Engine, MD1KneeSitsAtOneOverD) {
     EXPECT_TRUE(k.found) << k.note;
     EXPECT_NEAR(k.load, 1.0 / d, 1e-9 / d) << "knee at " << k.load * d << " x 1/D";
     EXPECT_TRUE(k.latency_confirms);
+}
+
+// Regression: `requests: 10` on a 3-turn chat gave 30 requests under Poisson arrivals (it counted sessions)
+// and 10 with closed-loop users (it counted requests), so a concurrency sweep changed the meaning of the
+// field. Both now count requests: 10 = three full sessions of 3 turns plus 1 turn of a fourth session.
+TEST(Engine, RequestsCountsRequestsInOpenAndClosedLoop) {
+    const std::string chat = R"(  shape: chat
+  turns: 3
+  prompt_tokens: 100
+  followup_tokens: 20
+  output_tokens: 10
+  think_time_s: 0.5
+  requests: 10
+)";
+    const SimulationResult open = simulate(scenario("  arrival: {process: poisson, rate: 0.5}\n" + chat));
+    const SimulationResult closed = simulate(scenario("  arrival: {process: closed_loop, users: 2}\n" + chat));
+    EXPECT_EQ(open.summary.requests, 10);
+    EXPECT_EQ(closed.summary.requests, 10);
+    int64_t fourth = 0;
+    for (const RequestRecord& r : open.requests) fourth += r.session == 3;
+    EXPECT_EQ(fourth, 1);
+    const std::vector<Session> sessions = open_loop_sessions(parse_scenario(
+        "model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\nworkload:\n  arrival: {process: poisson, rate: 0.5}\n" + chat,
+        "t.yaml", ".").workload, 7);
+    ASSERT_EQ(sessions.size(), 4u);
+    EXPECT_EQ(sessions.back().turns.size(), 1u);
+}
+
+// Regression: an SLO at a percentile other than 50/90/95/99 was interpolated between the stored ones (TTFT
+// p80 came out +13% off). SLO values are now exact: compared here with numpy's default percentile (linear
+// between closest ranks) computed from the per-request records. The p99.9 SLO arrives through --set, whose
+// dotted path used to split "ttft_p99.9_s" at the dot.
+TEST(Engine, SloPercentilesAreExactAtAnyLevel) {
+    Scenario sc = parse_scenario("model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\nseed: 7\n"
+                                 "slo: {ttft_p80_s: 1.0, e2e_p97.5_s: 30}\nworkload:\n" + poisson(8.0, 1500),
+                                 "test.yaml", ".", {"slo.ttft_p99.9_s=2", "slo.tpot_p37.5_s=0.05"});
+    ASSERT_EQ(sc.slos.size(), 4u);
+    const SimulationResult r = simulate(sc);
+    auto numpy_percentile = [](std::vector<double> v, double pct) {
+        std::sort(v.begin(), v.end());
+        const double rank = pct / 100.0 * static_cast<double>(v.size() - 1);
+        const auto lo = static_cast<size_t>(rank);
+        const size_t hi = std::min(lo + 1, v.size() - 1);
+        return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
+    };
+    std::vector<double> ttft, e2e, tpot;
+    for (const RequestRecord& q : r.requests) {
+        if (!q.completed()) continue;
+        ttft.push_back(q.ttft_s());
+        e2e.push_back(q.e2e_s());
+        if (q.generated > 1) tpot.push_back(q.tpot_s());
+    }
+    ASSERT_GT(ttft.size(), 1000u);
+    for (const SloResult& s : r.summary.slos) {
+        const std::vector<double>& v = s.metric == "ttft" ? ttft : s.metric == "e2e" ? e2e : tpot;
+        EXPECT_DOUBLE_EQ(s.value_s, numpy_percentile(v, s.percentile)) << s.metric << " p" << s.percentile;
+    }
+    EXPECT_DOUBLE_EQ(r.summary.slos[2].percentile, 99.9);
+}
+
+TEST(Engine, SloListParsesDecimalPercentilesAndRejectsNonsense) {
+    const auto slos = parse_slo_list("ttft_p99.9=2s,tpot_p95=50ms");
+    ASSERT_EQ(slos.size(), 2u);
+    EXPECT_DOUBLE_EQ(slos[0].percentile, 99.9);
+    EXPECT_DOUBLE_EQ(slos[1].threshold_s, 0.05);
+    EXPECT_THROW(parse_slo_list("ttft_p95=1e999s"), std::invalid_argument);
+    EXPECT_THROW(parse_slo_list("ttft_p100=1s"), std::invalid_argument);
+    EXPECT_THROW(parse_slo_list("ttfx_p95=1s"), std::invalid_argument);
 }

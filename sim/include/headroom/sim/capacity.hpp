@@ -53,7 +53,5 @@ struct CapacityPlan {
 
 CapacityPlan plan_capacity(const CapacityRequest& request, const std::function<void(size_t, size_t)>& progress = {});
 
-// "ttft_p95=2s,tpot_p95=50ms" -> SLO targets; throws std::invalid_argument naming the bad part.
-std::vector<SloTarget> parse_slo_list(const std::string& text);
 
 }  // namespace headroom

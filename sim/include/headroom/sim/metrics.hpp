@@ -61,11 +61,12 @@ struct StepSample {
 struct Percentiles {
     int64_t n = 0;
     double mean = 0, p50 = 0, p90 = 0, p95 = 0, p99 = 0, max = 0;
-    double at(double pct) const;  // p50/p90/p95/p99 exactly; others interpolated between them
 };
 // Linear interpolation between closest ranks (numpy's default), as vLLM's benchmark computes them.
 Percentiles percentiles(std::vector<double> v);
 double percentile(const std::vector<double>& sorted, double pct);
+// The same percentile of unsorted data, exact at any level (p80, p97.5, p99.9), in O(n).
+double exact_percentile(std::vector<double> v, double pct);
 
 struct SloResult {
     std::string metric;

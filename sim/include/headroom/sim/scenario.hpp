@@ -74,6 +74,10 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
 Scenario parse_scenario(const std::string& text, const std::string& file, const std::string& base_dir,
                         const std::vector<std::string>& overrides = {});
 
+// The one SLO parser. "ttft_p95=2s,tpot_p99.9=50ms" (the CLI's and Python's --slo) -> SLO targets; throws
+// std::invalid_argument naming the bad part. A scenario's `slo:` keys (ttft_p95_s) use the same names.
+std::vector<SloTarget> parse_slo_list(const std::string& text);
+
 // The built-in default (sim/scenarios/default-chat.yaml): multi-turn chat, Llama-3.1-8B on one H100, SLOs
 // TTFT p95 2 s and TPOT p95 50 ms. load_scenario("") returns it.
 inline constexpr const char* BUILTIN_SCENARIO = "built-in default-chat";

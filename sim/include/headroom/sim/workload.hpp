@@ -116,7 +116,7 @@ struct WorkloadSpec {
     std::vector<TraceRow> trace;
     std::string trace_file;         // where the trace was read from
     double trace_time_scale = 1.0;  // arrival times are multiplied by this (0.5 = twice the rate)
-    int64_t max_sessions = 0;       // stop after this many arrivals (0: no limit)
+    int64_t max_requests = 0;       // `requests:` stop after this many requests, open or closed loop (0: no limit)
     double duration_s = 0.0;        // stop arrivals after this time (0: no limit)
 };
 
