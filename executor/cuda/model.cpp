@@ -110,7 +110,7 @@ struct Model::Impl {
     double step_s = 0, layers_s = 0;
     bool used_graph = false;
     bool profiling = false;
-    std::vector<std::pair<std::string, std::pair<cudaEvent_t, cudaEvent_t>>> op_events;
+    std::vector<std::pair<OpKind, std::pair<cudaEvent_t, cudaEvent_t>>> op_events;
     size_t op_next = 0;
     OpTimes op_times;
     int64_t last_seqs = 0;
@@ -377,7 +377,7 @@ struct Model::Impl {
 
     // --- enqueueing ---
     template <typename F>
-    void op(const char* name, F&& launch) {
+    void op(OpKind name, F&& launch) {
         if (!profiling) {
             launch();
             return;
@@ -400,7 +400,7 @@ struct Model::Impl {
     void enqueue_layers(const Shape& s) {
         const int64_t T = s.tokens;
         const auto eps = static_cast<float>(m.norm_eps);
-        op("embedding", [&] { gather_rows(u16(embedding), tok.d(), u16(x), T, h, stream); });
+        op(OpKind::EMBEDDING, [&] { gather_rows(u16(embedding), tok.d(), u16(x), T, h, stream); });
         PrefillBatch pb;
         pb.tiles = static_cast<int32_t>(s.tiles);
         pb.tile_seq = pf_tile_seq.d();
@@ -421,12 +421,12 @@ struct Model::Impl {
         uint16_t* k = q + H * d;
         uint16_t* v = k + KV * d;
         for (const LayerWeights& w : layers) {
-            op("input_norm", [&] { rmsnorm(u16(x), u16(w.input_norm), u16(xn), T, h, eps, stream); });
-            op("qkv_proj", [&] { gemm.run(u16(xn), u16(w.qkv), qkv.ptr, T, h, qkv_w, false, stream); });
-            op("rope", [&] {
+            op(OpKind::INPUT_NORM, [&] { rmsnorm(u16(x), u16(w.input_norm), u16(xn), T, h, eps, stream); });
+            op(OpKind::QKV_PROJ, [&] { gemm.run(u16(xn), u16(w.qkv), qkv.ptr, T, h, qkv_w, false, stream); });
+            op(OpKind::ROPE, [&] {
                 rope_strided(q, qkv_w, k, qkv_w, pos.d(), T, H, KV, d, rotary, m.rope_theta, stream);
             });
-            op("attention", [&] {
+            op(OpKind::ATTENTION, [&] {
                 kv_write_strided(k, v, qkv_w, u16(w.k_cache), u16(w.v_cache), slot.d(), T, KV, d, stream);
                 if (s.tiles) prefill_attention(q, qkv_w, u16(w.k_cache), u16(w.v_cache), u16(attn), pb, H, KV, d, o.block_size, stream);
                 if (s.decodes) {
@@ -434,25 +434,25 @@ struct Model::Impl {
                                      d, o.block_size, stream);
                 }
             });
-            op("o_proj", [&] { gemm.run(u16(attn), u16(w.o), proj.ptr, T, H * d, h, false, stream); });
-            op("residual_add", [&] { residual_add(u16(x), u16(proj), T * h, stream); });
-            op("post_attention_norm", [&] { rmsnorm(u16(x), u16(w.post_norm), u16(xn), T, h, eps, stream); });
-            op("gate_up_proj", [&] { gemm.run(u16(xn), u16(w.gate_up), gu.ptr, T, h, 2 * inter, false, stream); });
-            op("activation", [&] { silu_mul(u16(gu), u16(act), T, inter, stream); });
-            op("down_proj", [&] { gemm.run(u16(act), u16(w.down), proj.ptr, T, inter, h, false, stream); });
-            op("residual_add", [&] { residual_add(u16(x), u16(proj), T * h, stream); });
+            op(OpKind::O_PROJ, [&] { gemm.run(u16(attn), u16(w.o), proj.ptr, T, H * d, h, false, stream); });
+            op(OpKind::RESIDUAL_ADD, [&] { residual_add(u16(x), u16(proj), T * h, stream); });
+            op(OpKind::POST_ATTENTION_NORM, [&] { rmsnorm(u16(x), u16(w.post_norm), u16(xn), T, h, eps, stream); });
+            op(OpKind::GATE_UP_PROJ, [&] { gemm.run(u16(xn), u16(w.gate_up), gu.ptr, T, h, 2 * inter, false, stream); });
+            op(OpKind::ACTIVATION, [&] { silu_mul(u16(gu), u16(act), T, inter, stream); });
+            op(OpKind::DOWN_PROJ, [&] { gemm.run(u16(act), u16(w.down), proj.ptr, T, inter, h, false, stream); });
+            op(OpKind::RESIDUAL_ADD, [&] { residual_add(u16(x), u16(proj), T * h, stream); });
         }
     }
 
     void enqueue_head(const Shape& s) {
         const int64_t S = s.seqs;
         const auto eps = static_cast<float>(m.norm_eps);
-        op("final_norm", [&] {
+        op(OpKind::FINAL_NORM, [&] {
             gather_rows(u16(x), last_rows.d(), u16(last_x), S, h, stream);
             rmsnorm(u16(last_x), u16(final_norm), u16(last_xn), S, h, eps, stream);
         });
-        op("lm_head", [&] { gemm.run(u16(last_xn), lm_head, logits.ptr, S, h, V, true, stream); });
-        op("sampling", [&] { greedy_sample(logits.as<float>(), next_tok.as<int64_t>(), S, V, stream); });
+        op(OpKind::LM_HEAD, [&] { gemm.run(u16(last_xn), lm_head, logits.ptr, S, h, V, true, stream); });
+        op(OpKind::SAMPLING, [&] { greedy_sample(logits.as<float>(), next_tok.as<int64_t>(), S, V, stream); });
     }
 
     cudaGraphExec_t capture(const Shape& s, bool head) {

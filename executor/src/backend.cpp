@@ -73,7 +73,7 @@ public:
     double last_layers_s() const override { return model_.last_layers_s(); }
     bool last_step_used_graph() const override { return model_.last_step_used_graph(); }
     void set_profiling(bool on) override { model_.set_profiling(on); }
-    std::vector<std::pair<std::string, double>> last_op_times() const override { return model_.last_op_times(); }
+    std::vector<std::pair<OpKind, double>> last_op_times() const override { return model_.last_op_times(); }
     void prepare() override {
         model_.capture_graphs();
         measure_memory();

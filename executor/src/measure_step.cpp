@@ -10,8 +10,9 @@ namespace headroom {
 
 namespace {
 
-bool is_layer_op(const std::string& name) {
-    return name != "embedding" && name != "final_norm" && name != "lm_head" && name != "sampling" && name != "step_overhead";
+bool is_layer_op(OpKind k) {
+    return k != OpKind::EMBEDDING && k != OpKind::FINAL_NORM && k != OpKind::LM_HEAD && k != OpKind::SAMPLING &&
+           k != OpKind::STEP_OVERHEAD;
 }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -80,10 +81,10 @@ StepMeasurement measure_step(const ModelCard& m, const GpuProfile& gpu, const St
     be->set_profiling(true);
     be->step(batch);  // creates the events
     be->step(batch);
-    std::map<std::string, double> measured;
-    for (const auto& [name, s] : be->last_op_times()) {
-        measured[name] = s * (is_layer_op(name) ? out.layer_scale : 1.0);
-        out.profiled_total_s += measured[name];
+    std::map<OpKind, double> measured;
+    for (const auto& [kind, s] : be->last_op_times()) {
+        measured[kind] = s * (is_layer_op(kind) ? out.layer_scale : 1.0);
+        out.profiled_total_s += measured[kind];
     }
     be->set_profiling(false);
 
@@ -95,18 +96,18 @@ StepMeasurement measure_step(const ModelCard& m, const GpuProfile& gpu, const St
     for (const ref::SeqStep& s : batch) work.push_back({static_cast<int64_t>(s.tokens.size()), s.context});
     const StepCost cost = cm.step(work);
     for (const OpCost& op : cost.ops) {
-        if (op.name == "step_overhead") continue;
+        if (op.kind == OpKind::STEP_OVERHEAD) continue;
         out.predicted_s += op.time_s;
         OpMeasurement om;
         om.name = op.name;
         om.predicted_s = op.time_s;
         om.bound = std::string(bound_name(op.bound));
-        auto it = measured.find(op.name);
+        auto it = measured.find(op.kind);
         if (it != measured.end()) om.measured_s = it->second;
         out.ops.push_back(om);
     }
-    for (const auto& [name, s] : measured) {  // ops the cost model does not name (none expected)
-        if (!cost.op(name)) out.ops.push_back({name, s, 0.0, "-"});
+    for (const auto& [kind, s] : measured) {  // ops the cost model does not name (none expected)
+        if (!cost.op(op_name(kind))) out.ops.push_back({std::string(op_name(kind)), s, 0.0, "-"});
     }
     out.flops = cost.flops;
     out.bytes = cost.bytes;

@@ -15,7 +15,7 @@ constexpr double LOGIT_BYTES = 4.0;       // sampler in fp32
 constexpr int64_t KERNELS_PER_LAYER = 12;  // launches per layer without CUDA graphs (norms, GEMMs, attention...)
 
 struct Op {
-    const char* name;
+    OpKind kind;
     int64_t count;
     double flops, bytes, compute_s, memory_s, comm_s, overhead_s, time_s;  // per step (count runs)
     Bound bound;
@@ -35,7 +35,8 @@ struct RecordSink {
     StepCost* s;
     void add(const Op& op) {
         OpCost c;
-        c.name = op.name;
+        c.kind = op.kind;
+        c.name = std::string(op_name(op.kind));
         c.count = op.count;
         c.flops = op.flops;
         c.bytes = op.bytes;
@@ -44,6 +45,7 @@ struct RecordSink {
         c.comm_s = op.comm_s;
         c.overhead_s = op.overhead_s;
         c.time_s = op.time_s;
+        c.roofline_s = op.time_s;
         c.bound = op.bound;
         s->time_s += op.time_s;
         s->flops += op.flops;
@@ -88,6 +90,23 @@ std::string_view bound_name(Bound b) {
         case Bound::OVERHEAD: return "overhead";
     }
     return "?";
+}
+
+namespace {
+constexpr std::string_view OP_NAMES[NUM_OP_KINDS] = {
+    "embedding",    "input_norm",       "qkv_proj",       "rope",          "attention",  "attention_sliding",
+    "o_proj",       "residual_add",     "post_attention_norm", "gate_up_proj", "activation", "down_proj",
+    "router",       "moe_gate_up_proj", "activation_moe", "moe_down_proj", "tp_allreduce", "final_norm",
+    "lm_head",      "sampling",         "step_overhead"};
+}  // namespace
+
+std::string_view op_name(OpKind k) { return OP_NAMES[static_cast<int>(k)]; }
+
+std::optional<OpKind> parse_op_kind(std::string_view name) {
+    for (int i = 0; i < NUM_OP_KINDS; ++i) {
+        if (OP_NAMES[i] == name) return static_cast<OpKind>(i);
+    }
+    return std::nullopt;
 }
 
 const OpCost* StepCost::op(std::string_view name) const {
@@ -144,7 +163,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     const double S = static_cast<double>(batch.size());
     if (tokens == 0) return;
 
-    auto emit = [&](const char* name, int64_t count, double flops, double bytes, double compute_s, double memory_s,
+    auto emit = [&](OpKind name, int64_t count, double flops, double bytes, double compute_s, double memory_s,
                     double comm_s, double overhead_s, double time_s, Bound bound) {
         if (count <= 0) return;
         const double c = static_cast<double>(count);
@@ -152,7 +171,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
                     time_s * c, bound});
     };
     // A GEMM of m rows against an n x k weight shard; `rate` is the achievable FLOP/s of its dtype.
-    auto gemm = [&](const char* name, int64_t count, double mrows, double n, double k, double weight_bytes,
+    auto gemm = [&](OpKind name, int64_t count, double mrows, double n, double k, double weight_bytes,
                     double rate) {
         const double flops = 2.0 * mrows * n * k;
         const double bytes = weight_bytes + (mrows * k + mrows * n) * ACT_BYTES;
@@ -167,7 +186,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         emit(name, count, flops, bytes, compute_s, memory_s, 0, 0, blend(compute_s, memory_s),
              compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
     };
-    auto elementwise = [&](const char* name, int64_t count, double flops, double bytes) {
+    auto elementwise = [&](OpKind name, int64_t count, double flops, double bytes) {
         const double memory_s = bytes / bytes_per_s;
         emit(name, count, flops, bytes, 0, memory_s, 0, 0, memory_s, Bound::MEMORY);
     };
@@ -180,15 +199,15 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     const double attn_params = static_cast<double>(m.attention_weight_params(0));
     const double qkv_params = attn_params - o_params;
 
-    emit("embedding", 1, 0, 2.0 * T * h * ACT_BYTES, 0, 2.0 * T * h * ACT_BYTES / bytes_per_s, 0, 0,
+    emit(OpKind::EMBEDDING, 1, 0, 2.0 * T * h * ACT_BYTES, 0, 2.0 * T * h * ACT_BYTES / bytes_per_s, 0, 0,
          2.0 * T * h * ACT_BYTES / bytes_per_s, Bound::MEMORY);
     const double norm_bytes = 2.0 * T * h * ACT_BYTES + h * ACT_BYTES;
-    elementwise("input_norm", L, 4.0 * T * h, norm_bytes);
-    gemm("qkv_proj", L, T, qkv_params / tp / h, h, qkv_params / tp * wbytes, flops_per_s);
+    elementwise(OpKind::INPUT_NORM, L, 4.0 * T * h, norm_bytes);
+    gemm(OpKind::QKV_PROJ, L, T, qkv_params / tp / h, h, qkv_params / tp * wbytes, flops_per_s);
     {
         const double rot = mla ? static_cast<double>(m.qk_rope_head_dim) * (heads + 1.0)
                                : m.partial_rotary_factor * m.head_dim * (heads + kv_heads);
-        elementwise("rope", L, 3.0 * T * rot, 2.0 * T * rot * ACT_BYTES);
+        elementwise(OpKind::ROPE, L, 3.0 * T * rot, 2.0 * T * rot * ACT_BYTES);
     }
 
     // Attention, per layer type; prefill chunks and decodes are costed apart (compute- vs memory-bound).
@@ -224,15 +243,15 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             const double pc = pf_flops / attn_rate, pm = pf_bytes / bytes_per_s;
             const double dcc = dc_flops / attn_rate, dcm = dc_bytes / bytes_per_s;
             const double compute_s = pc + dcc, memory_s = pm + dcm;
-            const char* name = kind == AttentionKind::SLIDING ? "attention_sliding" : "attention";
+            const OpKind name = kind == AttentionKind::SLIDING ? OpKind::ATTENTION_SLIDING : OpKind::ATTENTION;
             emit(name, count, pf_flops + dc_flops, pf_bytes + dc_bytes, compute_s, memory_s, 0, 0,
                  blend(pc, pm) + blend(dcc, dcm), compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
         }
     }
 
-    gemm("o_proj", L, T, h, o_params / tp / h, o_params / tp * wbytes, flops_per_s);
-    elementwise("residual_add", L, 2.0 * T * h, 2.0 * 3.0 * T * h * ACT_BYTES);
-    elementwise("post_attention_norm", L * (m.norms_per_layer - 1), 4.0 * T * h, norm_bytes);
+    gemm(OpKind::O_PROJ, L, T, h, o_params / tp / h, o_params / tp * wbytes, flops_per_s);
+    elementwise(OpKind::RESIDUAL_ADD, L, 2.0 * T * h, 2.0 * 3.0 * T * h * ACT_BYTES);
+    elementwise(OpKind::POST_ATTENTION_NORM, L * (m.norms_per_layer - 1), 4.0 * T * h, norm_bytes);
 
     // MLPs: dense layers, then MoE layers (routed experts read as the expected distinct count).
     const int64_t moe_layers = layers.moe;
@@ -240,9 +259,9 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     const double gated = m.mlp == MlpKind::GATED ? 2.0 : 1.0;
     if (dense_layers > 0) {
         const double inter = m.intermediate_size / tp;
-        gemm("gate_up_proj", dense_layers, T, gated * inter, h, gated * inter * h * wbytes, flops_per_s);
-        elementwise("activation", dense_layers, 5.0 * T * inter, T * (gated + 1.0) * inter * ACT_BYTES);
-        gemm("down_proj", dense_layers, T, h, inter, inter * h * wbytes, flops_per_s);
+        gemm(OpKind::GATE_UP_PROJ, dense_layers, T, gated * inter, h, gated * inter * h * wbytes, flops_per_s);
+        elementwise(OpKind::ACTIVATION, dense_layers, 5.0 * T * inter, T * (gated + 1.0) * inter * ACT_BYTES);
+        gemm(OpKind::DOWN_PROJ, dense_layers, T, h, inter, inter * h * wbytes, flops_per_s);
     }
     if (moe_layers > 0) {
         const double e = static_cast<double>(m.num_experts);
@@ -251,9 +270,9 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         const double shared = m.shared_expert_intermediate_size / tp;
         const double routed_rows = T * k;  // token-expert pairs
         const double active = cm.expected_active_experts(tokens);
-        elementwise("router", moe_layers, 2.0 * T * h * e, T * h * ACT_BYTES + h * e * ACT_BYTES);
+        elementwise(OpKind::ROUTER, moe_layers, 2.0 * T * h * e, T * h * ACT_BYTES + h * e * ACT_BYTES);
         // Grouped GEMM: FLOPs of T x k rows, weights of the distinct experts hit (plus the shared MLP).
-        auto moe_gemm = [&](const char* name, double n_routed, double n_shared, double kdim_routed,
+        auto moe_gemm = [&](OpKind name, double n_routed, double n_shared, double kdim_routed,
                             double kdim_shared) {
             const double flops = 2.0 * (routed_rows * n_routed * kdim_routed + T * n_shared * kdim_shared);
             const double weights = (active * n_routed * kdim_routed + n_shared * kdim_shared) * wbytes;
@@ -264,10 +283,10 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             emit(name, moe_layers, flops, bytes, compute_s, memory_s, 0, 0, blend(compute_s, memory_s),
                  compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
         };
-        moe_gemm("moe_gate_up_proj", 2.0 * inter, 2.0 * shared, h, h);
-        elementwise("activation_moe", moe_layers, 5.0 * (routed_rows * inter + T * shared),
+        moe_gemm(OpKind::MOE_GATE_UP_PROJ, 2.0 * inter, 2.0 * shared, h, h);
+        elementwise(OpKind::ACTIVATION_MOE, moe_layers, 5.0 * (routed_rows * inter + T * shared),
                     3.0 * (routed_rows * inter + T * shared) * ACT_BYTES);
-        moe_gemm("moe_down_proj", h, h, inter, shared);
+        moe_gemm(OpKind::MOE_DOWN_PROJ, h, h, inter, shared);
     }
 
     if (cfg.tp > 1) {
@@ -275,21 +294,21 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         const double msg = T * h * ACT_BYTES;
         const double steps = 2.0 * (tp - 1.0);
         const double comm_s = steps / tp * msg / link_bytes_per_s + steps * link_latency_s;
-        emit("tp_allreduce", 2 * L, 0, msg, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
+        emit(OpKind::TP_ALLREDUCE, 2 * L, 0, msg, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
     }
 
-    if (m.final_norm) elementwise("final_norm", 1, 4.0 * T * h, norm_bytes);
+    if (m.final_norm) elementwise(OpKind::FINAL_NORM, 1, 4.0 * T * h, norm_bytes);
     if (!m.is_encoder) {
         // Logits for the last position of each sequence; lm_head stays 16-bit.
         const double vocab = m.vocab_size / tp;
-        gemm("lm_head", 1, S, vocab, h, vocab * h * ACT_BYTES, bf16_flops_per_s);
+        gemm(OpKind::LM_HEAD, 1, S, vocab, h, vocab * h * ACT_BYTES, bf16_flops_per_s);
         const double v = static_cast<double>(m.vocab_size);
-        elementwise("sampling", 1, 5.0 * S * v, 2.0 * S * v * LOGIT_BYTES);
+        elementwise(OpKind::SAMPLING, 1, 5.0 * S * v, 2.0 * S * v * LOGIT_BYTES);
     }
 
     double overhead_s = cfg.step_overhead_s;
     if (!cfg.cuda_graphs) overhead_s += static_cast<double>(L * KERNELS_PER_LAYER + 5) * cfg.kernel_launch_s;
-    emit("step_overhead", 1, 0, 0, 0, 0, 0, overhead_s, overhead_s, Bound::OVERHEAD);
+    emit(OpKind::STEP_OVERHEAD, 1, 0, 0, 0, 0, 0, overhead_s, overhead_s, Bound::OVERHEAD);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 
 #include "headroom/executor/reference.hpp"
 #include "headroom/models/model_card.hpp"
+#include "headroom/sim/step_predictor.hpp"
 
 namespace headroom::cuda {
 
@@ -35,7 +36,7 @@ struct ModelOptions {
 };
 
 // Device seconds per op name, in the order the ops first ran.
-using OpTimes = std::vector<std::pair<std::string, double>>;
+using OpTimes = std::vector<std::pair<OpKind, double>>;
 
 class Model {
 public:

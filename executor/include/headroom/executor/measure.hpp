@@ -51,7 +51,7 @@ public:
     virtual double last_layers_s() const = 0;  // of which the transformer layers
     virtual bool last_step_used_graph() const { return false; }
     virtual void set_profiling(bool) {}
-    virtual std::vector<std::pair<std::string, double>> last_op_times() const { return {}; }
+    virtual std::vector<std::pair<OpKind, double>> last_op_times() const { return {}; }
     virtual void prepare() {}  // work done once before a timed run (CUDA graph capture)
     virtual int64_t layers() const = 0;
     virtual int64_t num_blocks() const = 0;

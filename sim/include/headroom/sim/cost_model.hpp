@@ -14,18 +14,9 @@
 
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/model_card.hpp"
+#include "headroom/sim/step_predictor.hpp"
 
 namespace headroom {
-
-enum class Bound { COMPUTE, MEMORY, COMMUNICATION, OVERHEAD };
-std::string_view bound_name(Bound b);
-
-// One sequence's share of a step: `new_tokens` (a prefill chunk, or 1 for decode) on top of `context`
-// tokens already in its KV cache.
-struct SequenceWork {
-    int64_t new_tokens = 1;
-    int64_t context = 0;
-};
 
 struct CostConfig {
     int64_t tp = 1;
@@ -43,37 +34,6 @@ struct CostConfig {
     double blend_exponent = 2.5;
 };
 
-struct OpCost {
-    std::string name;
-    int64_t count = 1;  // how many times the op runs in the step (layers)
-    double flops = 0.0;
-    double bytes = 0.0;
-    double compute_s = 0.0;
-    double memory_s = 0.0;
-    double comm_s = 0.0;
-    double overhead_s = 0.0;
-    double time_s = 0.0;  // all `count` runs
-    Bound bound = Bound::MEMORY;
-};
-
-struct StepCost {
-    double time_s = 0.0;
-    double flops = 0.0;
-    double bytes = 0.0;
-    int64_t tokens = 0;
-    int64_t sequences = 0;
-    std::vector<OpCost> ops;
-    const OpCost* op(std::string_view name) const;
-};
-
-// What the simulator accumulates per step: time, work, and time per bound (indexed by Bound).
-struct StepTotals {
-    double time_s = 0.0;
-    double flops = 0.0;
-    double bytes = 0.0;
-    double time_by_bound_s[4] = {0, 0, 0, 0};
-};
-
 // Per attention kind (FULL, SLIDING, MLA): layer counts and window; MoE layer count. Computed once.
 struct LayerStats {
     int64_t count[3] = {0, 0, 0};
@@ -81,16 +41,14 @@ struct LayerStats {
     int64_t moe = 0;
 };
 
-class CostModel {
+// The roofline predictor.
+class CostModel : public StepTimePredictor {
 public:
     CostModel(const ModelCard& model, const GpuProfile& gpu, const CostConfig& config);
 
-    // The step with its per-op breakdown (for `headroom cost` and explanations).
-    StepCost step(const std::vector<SequenceWork>& batch) const;
-    // The step's duration alone; the simulator's hot path. Equal to step(batch).time_s.
-    double step_time(const std::vector<SequenceWork>& batch) const { return step_totals(batch).time_s; }
-    // Duration, FLOPs, bytes and time per bound, without the per-op table (no allocation).
-    StepTotals step_totals(const std::vector<SequenceWork>& batch) const;
+    StepCost step(const std::vector<SequenceWork>& batch) const override;
+    StepTotals step_totals(const std::vector<SequenceWork>& batch) const override;  // no allocation
+    std::string name() const override { return "roofline"; }
 
     // Dense peak the GEMMs run at: the weight dtype's tensor-core peak, or bf16 where the GPU has none
     // (fp8 weights on an A100 are dequantised and multiplied in bf16).

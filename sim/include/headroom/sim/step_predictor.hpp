@@ -1,0 +1,101 @@
+// The step-time predictor: one engine step in (the sequences it runs), its duration and a per-op breakdown
+// out. The roofline CostModel explains (each op's FLOPs, bytes and bound); the KernelTablePredictor measures
+// (vLLM's kernels, timed on real GPUs) and falls back to the roofline where it has no table. The op kinds
+// are one enum shared by the predictors, `headroom cost` and the executor's profiler.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace headroom {
+
+enum class Bound { COMPUTE, MEMORY, COMMUNICATION, OVERHEAD };
+std::string_view bound_name(Bound b);
+
+enum class OpKind {
+    EMBEDDING,
+    INPUT_NORM,
+    QKV_PROJ,
+    ROPE,
+    ATTENTION,
+    ATTENTION_SLIDING,
+    O_PROJ,
+    RESIDUAL_ADD,
+    POST_ATTENTION_NORM,
+    GATE_UP_PROJ,
+    ACTIVATION,
+    DOWN_PROJ,
+    ROUTER,
+    MOE_GATE_UP_PROJ,
+    ACTIVATION_MOE,
+    MOE_DOWN_PROJ,
+    TP_ALLREDUCE,
+    FINAL_NORM,
+    LM_HEAD,
+    SAMPLING,
+    STEP_OVERHEAD,
+};
+inline constexpr int NUM_OP_KINDS = static_cast<int>(OpKind::STEP_OVERHEAD) + 1;
+// snake_case names ("qkv_proj"), as printed by `cost` and in JSON.
+std::string_view op_name(OpKind k);
+std::optional<OpKind> parse_op_kind(std::string_view name);
+
+// One sequence's share of a step: `new_tokens` (a prefill chunk, or 1 for decode) on top of `context`
+// tokens already in its KV cache.
+struct SequenceWork {
+    int64_t new_tokens = 1;
+    int64_t context = 0;
+};
+
+struct OpCost {
+    OpKind kind = OpKind::STEP_OVERHEAD;
+    std::string name;   // op_name(kind)
+    int64_t count = 1;  // how many times the op runs in the step (layers)
+    double flops = 0.0;
+    double bytes = 0.0;
+    double compute_s = 0.0;
+    double memory_s = 0.0;
+    double comm_s = 0.0;
+    double overhead_s = 0.0;
+    double time_s = 0.0;      // all `count` runs, as predicted
+    double roofline_s = 0.0;  // the roofline's time for the same op (equal to time_s under the roofline)
+    Bound bound = Bound::MEMORY;
+    // Where time_s comes from: "roofline" or "table (vLLM 0.24.0, H100 SXM, interpolated)"; see KernelTablePredictor.
+    std::string source = "roofline";
+};
+
+struct StepCost {
+    double time_s = 0.0;
+    double flops = 0.0;
+    double bytes = 0.0;
+    int64_t tokens = 0;
+    int64_t sequences = 0;
+    std::vector<OpCost> ops;
+    const OpCost* op(std::string_view name) const;
+};
+
+// What the simulator accumulates per step: time, work, and time per bound (indexed by Bound).
+struct StepTotals {
+    double time_s = 0.0;
+    double flops = 0.0;
+    double bytes = 0.0;
+    double time_by_bound_s[4] = {0, 0, 0, 0};
+};
+
+class StepTimePredictor {
+public:
+    virtual ~StepTimePredictor() = default;
+    // The step with its per-op breakdown (for `headroom cost` and explanations).
+    virtual StepCost step(const std::vector<SequenceWork>& batch) const = 0;
+    // Duration, FLOPs, bytes and time per bound, without the per-op table: the simulator's hot path.
+    // Its time_s equals step(batch).time_s.
+    virtual StepTotals step_totals(const std::vector<SequenceWork>& batch) const = 0;
+    double step_time(const std::vector<SequenceWork>& batch) const { return step_totals(batch).time_s; }
+    // "roofline" or "kernel tables"; for reports.
+    virtual std::string name() const = 0;
+};
+
+}  // namespace headroom
