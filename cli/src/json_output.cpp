@@ -180,12 +180,13 @@ std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) 
     return j.dump();
 }
 
-std::string cost_json(const CostModel& cm, const StepCost& s, const std::string& what) {
+std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const StepCost& s, const std::string& what) {
     const CostConfig& c = cm.config();
     json j = stamp("cost");
     j["model"] = cm.model().name;
     j["gpu"] = cm.gpu().name;
     j["batch"] = what;
+    j["predictor"] = p.name();
     j["config"] = {{"tp", c.tp},
                    {"weights_dtype", std::string(dtype_name(c.weight_dtype))},
                    {"kv_dtype", std::string(dtype_name(c.kv_dtype))},
@@ -203,6 +204,8 @@ std::string cost_json(const CostModel& cm, const StepCost& s, const std::string&
                             {"flops", o.flops},
                             {"bytes", o.bytes},
                             {"time_s", o.time_s},
+                            {"roofline_s", o.roofline_s},
+                            {"source", o.source},
                             {"compute_s", o.compute_s},
                             {"memory_s", o.memory_s},
                             {"comm_s", o.comm_s},

@@ -132,6 +132,7 @@ struct CostOptions {
     int64_t tokens = 0, prefill_context = 0, decode_batch = 0, context = 0;
     bool no_cuda_graphs = false;
     std::optional<double> step_overhead_ms;
+    std::string predictor = "auto";
     bool json = false;
 };
 
@@ -172,12 +173,18 @@ int run_cost(CostOptions& o) {
         for (int64_t i = 0; i < o.decode_batch; ++i) batch.push_back({1, o.context});
         what += fmt::format("{}decode {} sequences at context {}", what.empty() ? "" : " + ", o.decode_batch, o.context);
     }
+    std::unique_ptr<StepTimePredictor> p;
+    try {
+        p = make_step_predictor(m, gpu, c, o.predictor);
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(fmt::format("--predictor: {}", e.what()));
+    }
     const CostModel cm(m, gpu, c);
-    const StepCost s = cm.step(batch);
+    const StepCost s = p->step(batch);
     if (o.json) {
-        fmt::print("{}\n", hc::cost_json(cm, s, what));
+        fmt::print("{}\n", hc::cost_json(cm, *p, s, what));
     } else {
-        hc::print_cost(cm, s, what);
+        hc::print_cost(cm, *p, s, what);
     }
     return 0;
 }
@@ -447,6 +454,7 @@ int run(int argc, char** argv) {
     cost->add_option("--step-overhead-ms", co.step_overhead_ms, "host time per step (default 1.0 ms)");
     cost->add_option("--gpu-set", co.gpu_set, "override a profile field, e.g. memory.bandwidth_gb_per_s=3000")
         ->take_all();
+    cost->add_option("--predictor", co.predictor, "auto (measured kernel tables where the GPU has them, else the roofline), tables, or roofline")->capture_default_str();
     cost->add_flag("--json", co.json, "Print one JSON object instead of the table");
     cost->callback([&] { action = [&] { return run_cost(co); }; });
 

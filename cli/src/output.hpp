@@ -8,6 +8,7 @@
 #include "headroom/models/config_loader.hpp"
 #include "headroom/models/model_card.hpp"
 #include "headroom/sim/cost_model.hpp"
+#include "headroom/sim/kernel_table_predictor.hpp"
 #include "headroom/sim/kv_planner.hpp"
 
 namespace headroom::cli {
@@ -18,7 +19,7 @@ std::vector<int64_t> card_contexts(const ModelCard& m);
 void print_card(const ModelCard& m);
 void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& plan);
 // `what` describes the batch ("prefill 4096 tokens", "decode 32 x 8192").
-void print_cost(const CostModel& cm, const StepCost& s, const std::string& what);
+void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost& s, const std::string& what);
 void print_gpus(const std::vector<GpuProfile>& gpus);
 void print_gpu(const GpuProfile& gpu);
 void print_gpu_fields();
@@ -26,7 +27,7 @@ void print_models(const std::vector<ShippedModel>& shipped, const std::vector<Mo
 
 std::string card_json(const ModelCard& m);
 std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& plan);
-std::string cost_json(const CostModel& cm, const StepCost& s, const std::string& what);
+std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const StepCost& s, const std::string& what);
 std::string gpus_json(const std::vector<GpuProfile>& gpus);
 std::string gpu_json(const GpuProfile& gpu);
 std::string models_json(const std::vector<ShippedModel>& shipped, const std::vector<ModelCard>& cards);

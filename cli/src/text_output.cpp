@@ -193,20 +193,31 @@ void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) {
     row("fits", p.fits ? "yes" : "no: " + p.why_not);
 }
 
-void print_cost(const CostModel& cm, const StepCost& s, const std::string& what) {
+void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost& s, const std::string& what) {
     const CostConfig& c = cm.config();
     fmt::print("Step cost: {} on {}, TP={}, weights {}, KV {}, CUDA graphs {}: {}\n", cm.model().name,
                cm.gpu().display_name, c.tp, dtype_name(c.weight_dtype), dtype_name(c.kv_dtype),
                c.cuda_graphs ? "on" : "off", what);
-    fmt::print("  (per GPU; each op's time blends its compute and memory bounds; count = runs per step)\n\n");
-    fmt::print("  {:<20} {:>5} {:>12} {:>11} {:>10} {:>6}  {}\n", "op", "count", "GFLOP", "MB", "time ms", "share",
-               "bound");
-    for (const OpCost& o : s.ops) {
-        fmt::print("  {:<20} {:>5} {:>12.3f} {:>11.2f} {:>10.4f} {:>5.1f}%  {}\n", o.name, o.count, o.flops / 1e9,
-                   o.bytes / 1e6, o.time_s * 1e3, 100.0 * o.time_s / s.time_s, bound_name(o.bound));
+    const bool tables = p.name() != "roofline";
+    if (tables) {
+        fmt::print("  predictor: measured kernel tables where they cover an op, the roofline elsewhere (--predictor "
+                   "roofline for the roofline alone)\n");
+        fmt::print("  (per GPU; count = runs per step; roofline ms = the roofline's time for the op: time / roofline "
+                   "is the efficiency it misses)\n\n");
+    } else {
+        fmt::print("  (per GPU; each op's time blends its compute and memory bounds; count = runs per step)\n\n");
     }
-    fmt::print("  {:<20} {:>5} {:>12.3f} {:>11.2f} {:>10.4f} {:>5.1f}%\n\n", "total", "", s.flops / 1e9, s.bytes / 1e6,
-               s.time_s * 1e3, 100.0);
+    fmt::print("  {:<20} {:>5} {:>12} {:>11} {:>10} {:>6}  {:<13}{}\n", "op", "count", "GFLOP", "MB", "time ms", "share",
+               "bound", tables ? " roofline ms  source" : "");
+    double roofline_total = 0;
+    for (const OpCost& o : s.ops) {
+        roofline_total += o.roofline_s;
+        const std::string extra = tables ? fmt::format(" {:>11.4f}  {}", o.roofline_s * 1e3, o.source) : "";
+        fmt::print("  {:<20} {:>5} {:>12.3f} {:>11.2f} {:>10.4f} {:>5.1f}%  {:<13}{}\n", o.name, o.count, o.flops / 1e9,
+                   o.bytes / 1e6, o.time_s * 1e3, 100.0 * o.time_s / s.time_s, bound_name(o.bound), extra);
+    }
+    fmt::print("  {:<20} {:>5} {:>12.3f} {:>11.2f} {:>10.4f} {:>5.1f}%  {:<13}{}\n\n", "total", "", s.flops / 1e9,
+               s.bytes / 1e6, s.time_s * 1e3, 100.0, "", tables ? fmt::format(" {:>11.4f}", roofline_total * 1e3) : "");
     const GpuProfile& g = cm.gpu();
     const double peak = cm.gemm_peak_flops();
     row("step time", fmt::format("{:.3f} ms for {} tokens in {} sequences", s.time_s * 1e3, group(s.tokens), s.sequences));

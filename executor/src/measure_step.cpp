@@ -5,6 +5,7 @@
 
 #include "headroom/executor/measure.hpp"
 #include "headroom/sim/cost_model.hpp"
+#include "headroom/sim/kernel_table_predictor.hpp"
 
 namespace headroom {
 
@@ -92,9 +93,10 @@ StepMeasurement measure_step(const ModelCard& m, const GpuProfile& gpu, const St
     cc.cuda_graphs = out.cuda_graphs;
     cc.step_overhead_s = 0.0;  // host time: not in a device-timed step
     const CostModel cm(m, gpu, cc);
+    const std::unique_ptr<StepTimePredictor> predictor = make_step_predictor(m, gpu, cc);  // what simulate uses
     std::vector<SequenceWork> work;
     for (const ref::SeqStep& s : batch) work.push_back({static_cast<int64_t>(s.tokens.size()), s.context});
-    const StepCost cost = cm.step(work);
+    const StepCost cost = predictor->step(work);
     for (const OpCost& op : cost.ops) {
         if (op.kind == OpKind::STEP_OVERHEAD) continue;
         out.predicted_s += op.time_s;

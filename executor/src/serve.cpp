@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "headroom/executor/measure.hpp"
+#include "headroom/sim/kernel_table_predictor.hpp"
 
 namespace headroom {
 
@@ -38,7 +39,7 @@ struct Due {
 class Server {
 public:
     Server(const Scenario& sc, StepBackend& be, const KvPlan& plan, const ServeOptions& o)
-        : sc_(sc), be_(be), opt_(o), collector_(records_, itls_, 0), cost_(sc.model, sc.gpu, cost_config(sc)) {
+        : sc_(sc), be_(be), opt_(o), collector_(records_, itls_, 0), cost_(make_step_predictor(sc.model, sc.gpu, cost_config(sc), sc.predictor)) {
         SchedulerConfig c = scheduler_config(sc, plan);  // the simulator's settings, the executor's blocks
         c.num_blocks = be.num_blocks();
         collector_.on_done = [this](int64_t record) { finished_.push_back(record); };
@@ -192,9 +193,9 @@ private:
             work_.push_back({q.new_tokens, q.context});
             if (q.new_tokens == 1) decodes_.push_back({q.new_tokens, q.context});
         }
-        const StepTotals predicted = cost_.step_totals(work_);
+        const StepTotals predicted = cost_->step_totals(work_);
         const bool mixed = plan.prefill_tokens > 0 && plan.decodes > 0;
-        account_step(accounting_, *sched_, plan, st.dt_s, predicted, mixed ? cost_.step_time(decodes_) : 0.0);
+        account_step(accounting_, *sched_, plan, st.dt_s, predicted, mixed ? cost_->step_time(decodes_) : 0.0);
         sched_->complete(plan, end);
         steps_.push_back(st);
     }
@@ -233,7 +234,7 @@ private:
     std::vector<float> itls_;
     MetricsCollector collector_;
     std::unique_ptr<Scheduler> sched_;
-    CostModel cost_;
+    std::unique_ptr<StepTimePredictor> cost_;
     std::vector<SequenceWork> work_, decodes_;
     std::vector<StepSample> steps_;
     Accounting accounting_;

@@ -104,12 +104,14 @@ KvPlan.to_dict = _kv_plan_to_dict  # type: ignore[attr-defined]
 
 def cost(model, gpu, tokens: int = 0, decode_batch: int = 0, context: int = 0, prefill_context: int = 0,
          tp: int = 1, weights_dtype: str = "bf16", kv_dtype: str = "bf16", cuda_graphs: bool = True,
-         step_overhead_s: float = 1e-3) -> pd.DataFrame:
-    """The roofline cost of one engine step, one row per op (as `headroom cost`): a prefill of `tokens`
-    (on `prefill_context` cached tokens) and/or `decode_batch` decodes at `context`. df.attrs['time_s'] is
-    the step time."""
+         step_overhead_s: float = 1e-3, predictor: str = "auto") -> pd.DataFrame:
+    """The cost of one engine step, one row per op (as `headroom cost`): a prefill of `tokens` (on
+    `prefill_context` cached tokens) and/or `decode_batch` decodes at `context`. `predictor` is "auto"
+    (measured kernel tables where the GPU has them, the roofline elsewhere), "tables" or "roofline"; each row
+    says its `source` and carries the roofline's time beside. df.attrs['time_s'] is the step time."""
     batch = ([(tokens, prefill_context)] if tokens else []) + [(1, context)] * decode_batch
-    ops = _h.cost(load_model(model), load_gpu(gpu), batch, tp, weights_dtype, kv_dtype, cuda_graphs, step_overhead_s)
+    ops = _h.cost(load_model(model), load_gpu(gpu), batch, tp, weights_dtype, kv_dtype, cuda_graphs, step_overhead_s,
+                  predictor)
     df = pd.DataFrame(ops).set_index("op")
     df.attrs["time_s"] = float(df["time_s"].sum())
     return df

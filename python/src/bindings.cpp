@@ -8,6 +8,7 @@
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/capacity.hpp"
 #include "headroom/sim/cost_model.hpp"
+#include "headroom/sim/kernel_table_predictor.hpp"
 #include "headroom/sim/engine.hpp"
 #include "headroom/sim/kv_planner.hpp"
 #include "headroom/sim/report.hpp"
@@ -250,7 +251,7 @@ PYBIND11_MODULE(_headroom, m) {
     m.def("cost",
           [](const ModelCard& model, const GpuProfile& gpu, const std::vector<std::pair<int64_t, int64_t>>& batch,
              int64_t tp, const std::string& weights_dtype, const std::string& kv_dtype, bool cuda_graphs,
-             double step_overhead_s) {
+             double step_overhead_s, const std::string& predictor) {
               CostConfig c;
               c.tp = tp;
               c.weight_dtype = dtype("weights_dtype", weights_dtype);
@@ -266,19 +267,26 @@ PYBIND11_MODULE(_headroom, m) {
                   }
                   work.push_back({n, ctx});
               }
-              const StepCost s = CostModel(model, gpu, c).step(work);
+              std::unique_ptr<StepTimePredictor> p;
+              try {
+                  p = make_step_predictor(model, gpu, c, predictor);
+              } catch (const std::invalid_argument& e) {
+                  throw PlanError("predictor", e.what());
+              }
+              const StepCost s = p->step(work);
               py::list ops;
               for (const OpCost& o : s.ops) {
                   py::dict d;
                   d["op"] = o.name, d["count"] = o.count, d["flops"] = o.flops, d["bytes"] = o.bytes;
                   d["time_s"] = o.time_s, d["compute_s"] = o.compute_s, d["memory_s"] = o.memory_s;
                   d["comm_s"] = o.comm_s, d["overhead_s"] = o.overhead_s, d["bound"] = std::string(bound_name(o.bound));
+                  d["roofline_s"] = o.roofline_s, d["source"] = o.source;
                   ops.append(d);
               }
               return ops;
           },
           py::arg("model"), py::arg("gpu"), py::arg("batch"), py::arg("tp") = 1, py::arg("weights_dtype") = "bf16",
-          py::arg("kv_dtype") = "bf16", py::arg("cuda_graphs") = true, py::arg("step_overhead_s") = 1.0e-3);
+          py::arg("kv_dtype") = "bf16", py::arg("cuda_graphs") = true, py::arg("step_overhead_s") = 1.0e-3, py::arg("predictor") = "auto");
 
     py::class_<Scenario>(m, "Scenario", "A serving scenario (see headroom.load_scenario).")
         .def_readonly("name", &Scenario::name)

@@ -14,12 +14,7 @@ constexpr double ACT_BYTES = 2.0;         // activations in bf16
 constexpr double LOGIT_BYTES = 4.0;       // sampler in fp32
 constexpr int64_t KERNELS_PER_LAYER = 12;  // launches per layer without CUDA graphs (norms, GEMMs, attention...)
 
-struct Op {
-    OpKind kind;
-    int64_t count;
-    double flops, bytes, compute_s, memory_s, comm_s, overhead_s, time_s;  // per step (count runs)
-    Bound bound;
-};
+using Op = RooflineOp;
 
 struct TotalsSink {
     StepTotals t;
@@ -29,6 +24,11 @@ struct TotalsSink {
         t.bytes += op.bytes;
         t.time_by_bound_s[static_cast<int>(op.bound)] += op.time_s;
     }
+};
+
+struct VisitorSink {
+    RooflineOpVisitor* v;
+    void add(const Op& op) { v->visit(op); }
 };
 
 struct RecordSink {
@@ -54,19 +54,6 @@ struct RecordSink {
     }
 };
 
-// Keys a prompt chunk attends to: token j of the chunk (1..n) sees min(context + j, window) keys
-// (all context + n for an encoder, which is bidirectional).
-double keys_seen(int64_t context, int64_t n, int64_t window, bool bidirectional) {
-    const double c = static_cast<double>(context), nn = static_cast<double>(n);
-    if (bidirectional) return nn * (c + nn);
-    if (window <= 0 || context + n <= window) return nn * c + nn * (nn + 1.0) / 2.0;
-    const double w = static_cast<double>(window);
-    if (context >= window) return nn * w;
-    // positions up to the window grow, the rest are capped
-    const double growing = w - c;  // tokens j with context + j <= window
-    return growing * c + growing * (growing + 1.0) / 2.0 + (nn - growing) * w;
-}
-
 // (c^p + m^p)^(1/p), the smooth max of the two bounds. Hot: called for every GEMM of every simulated step,
 // so the default p = 2.5 avoids pow(): r^2.5 = r^2 sqrt(r), and for tiny r^2.5 (one bound dwarfs the other,
 // as in decode) (1 + x)^0.4 = 1 + 0.4 x - 0.12 x^2 with a relative error below 1e-9.
@@ -81,6 +68,17 @@ double smooth_max(double c, double m, double p) {
 }
 
 }  // namespace
+
+double keys_seen(int64_t context, int64_t n, int64_t window, bool bidirectional) {
+    const double c = static_cast<double>(context), nn = static_cast<double>(n);
+    if (bidirectional) return nn * (c + nn);
+    if (window <= 0 || context + n <= window) return nn * c + nn * (nn + 1.0) / 2.0;
+    const double w = static_cast<double>(window);
+    if (context >= window) return nn * w;
+    // positions up to the window grow, the rest are capped
+    const double growing = w - c;  // tokens j with context + j <= window
+    return growing * c + growing * (growing + 1.0) / 2.0 + (nn - growing) * w;
+}
 
 std::string_view bound_name(Bound b) {
     switch (b) {
@@ -164,11 +162,12 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     if (tokens == 0) return;
 
     auto emit = [&](OpKind name, int64_t count, double flops, double bytes, double compute_s, double memory_s,
-                    double comm_s, double overhead_s, double time_s, Bound bound) {
+                    double comm_s, double overhead_s, double time_s, Bound bound, double gm = 0, double gn = 0,
+                    double gk = 0) {
         if (count <= 0) return;
         const double c = static_cast<double>(count);
         sink.add(Op{name, count, flops * c, bytes * c, compute_s * c, memory_s * c, comm_s * c, overhead_s * c,
-                    time_s * c, bound});
+                    time_s * c, bound, gm, gn, gk});
     };
     // A GEMM of m rows against an n x k weight shard; `rate` is the achievable FLOP/s of its dtype.
     auto gemm = [&](OpKind name, int64_t count, double mrows, double n, double k, double weight_bytes,
@@ -184,7 +183,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         }
         const double memory_s = bytes / bytes_per_s;
         emit(name, count, flops, bytes, compute_s, memory_s, 0, 0, blend(compute_s, memory_s),
-             compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
+             compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY, mrows, n, k);
     };
     auto elementwise = [&](OpKind name, int64_t count, double flops, double bytes) {
         const double memory_s = bytes / bytes_per_s;
@@ -321,6 +320,12 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
     cost_step(*this, layers_, model_, gpu_, config_, flops_per_s_, bytes_per_s_, link_bytes_per_s_, link_latency_s_,
               weight_bytes_per_param_, config_.blend_exponent, batch, sink);
     return s;
+}
+
+void CostModel::walk(const std::vector<SequenceWork>& batch, RooflineOpVisitor& visitor) const {
+    VisitorSink sink{&visitor};
+    cost_step(*this, layers_, model_, gpu_, config_, flops_per_s_, bytes_per_s_, link_bytes_per_s_, link_latency_s_,
+              weight_bytes_per_param_, config_.blend_exponent, batch, sink);
 }
 
 StepTotals CostModel::step_totals(const std::vector<SequenceWork>& batch) const {

@@ -9,6 +9,7 @@
 
 #include "headroom/sim/cost_model.hpp"
 #include "headroom/sim/engine.hpp"
+#include "headroom/sim/kernel_table_predictor.hpp"
 
 namespace sg4 = simgrid::s4u;
 
@@ -94,7 +95,7 @@ struct Arrival {
 class Simulation {
 public:
     Simulation(const Scenario& sc, const KvPlan& plan)
-        : sc_(sc), plan_(plan), cost_(sc.model, sc.gpu, cost_config(sc)) {}
+        : sc_(sc), plan_(plan), cost_ptr_(make_step_predictor(sc.model, sc.gpu, cost_config(sc), sc.predictor)), cost_(*cost_ptr_) {}
 
     void run(SimulationResult& out, const SimulationOptions& options) {
         int argc = 3;
@@ -314,7 +315,8 @@ private:
 
     const Scenario& sc_;
     KvPlan plan_;
-    CostModel cost_;
+    std::unique_ptr<StepTimePredictor> cost_ptr_;
+    const StepTimePredictor& cost_;
     sg4::Host* frontend_ = nullptr;
     std::vector<std::unique_ptr<Replica>> replicas_;
     std::vector<Session> sessions_;

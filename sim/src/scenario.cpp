@@ -14,6 +14,7 @@
 
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
+#include "headroom/sim/kernel_table_predictor.hpp"
 #include "headroom/sim/scheduler.hpp"
 
 namespace headroom {
@@ -291,7 +292,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
 
     Reader r(file, base_dir);
     r.only(root, "", {"name", "model", "gpu", "gpu_overrides", "tp", "replicas", "router", "weights_dtype",
-                      "kv_dtype", "scheduler", "workload", "slo", "seed"});
+                      "kv_dtype", "predictor", "scheduler", "workload", "slo", "seed"});
     Scenario s;
     s.file = file;
     s.name = root["name"] ? r.string(root["name"], "name") : fs::path(file).stem().string();
@@ -322,6 +323,13 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
         if (!d) r.fail(key, fmt::format("unknown dtype \"{}\" (expected one of {})", v, dtype_choices()));
         out = *d;
     };
+    if (root["predictor"]) s.predictor = r.string(root["predictor"], "predictor");
+    if (s.predictor != "auto" && s.predictor != "tables" && s.predictor != "roofline") {
+        r.fail("predictor", fmt::format("unknown predictor \"{}\" (auto, tables, roofline)", s.predictor));
+    }
+    if (s.predictor == "tables" && kernel_table_gpu(s.gpu).empty()) {
+        r.fail("predictor", fmt::format("no kernel tables ship for {} (h100-sxm, h200, b200, gb200, a100-80gb, l40s have them)", s.gpu.name));
+    }
     dtype("weights_dtype", s.weight_dtype);
     dtype("kv_dtype", s.kv_dtype);
     if (const YAML::Node sc = root["scheduler"]) {

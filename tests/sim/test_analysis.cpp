@@ -136,7 +136,8 @@ TEST(Explain, FixedStepOverhead) {
 
 TEST(Explain, ComputeBoundPrefill) {
     // 8,000-token prompts with 2-token answers: the steps are prefill
-    const Explanation e = cause_of("gpu: h100\nscheduler: {max_model_len: 16384}\n", R"(  shape: single
+    // on the roofline, whose step costs the expectations were worked out with
+    const Explanation e = cause_of("gpu: h100\npredictor: roofline\nscheduler: {max_model_len: 16384}\n", R"(  shape: single
   arrival: {process: poisson, rate: 2}
   prompt_tokens: 8000
   output_tokens: 2
@@ -146,7 +147,7 @@ TEST(Explain, ComputeBoundPrefill) {
 }
 
 TEST(Explain, BandwidthBoundDecode) {
-    const Explanation e = cause_of("gpu: h100\nscheduler: {max_model_len: 8192}\n", R"(  shape: single
+    const Explanation e = cause_of("gpu: h100\npredictor: roofline\nscheduler: {max_model_len: 8192}\n", R"(  shape: single
   arrival: {process: poisson, rate: 1}
   prompt_tokens: 100
   output_tokens: 400

@@ -7,6 +7,7 @@
 #include "headroom/sim/cost_model.hpp"
 #include "headroom/sim/analysis.hpp"
 #include "headroom/sim/engine.hpp"
+#include "headroom/sim/kernel_table_predictor.hpp"
 #include "headroom/sim/scenario.hpp"
 
 using namespace headroom;
@@ -155,9 +156,9 @@ std::string md1(double rate, int count) {
 }
 
 double md1_service_time(const Scenario& sc) {
-    const CostModel cm(sc.model, sc.gpu, CostConfig{});
-    double d = cm.step_time({{MD1_PROMPT, 0}});
-    for (int64_t c = MD1_PROMPT; c <= MD1_PROMPT + MD1_OUTPUT - 2; ++c) d += cm.step_time({{1, c}});
+    const auto cm = make_step_predictor(sc.model, sc.gpu, cost_config(sc), sc.predictor);  // the one simulate uses
+    double d = cm->step_time({{MD1_PROMPT, 0}});
+    for (int64_t c = MD1_PROMPT; c <= MD1_PROMPT + MD1_OUTPUT - 2; ++c) d += cm->step_time({{1, c}});
     return d;
 }
 

@@ -41,6 +41,25 @@ struct LayerStats {
     int64_t moe = 0;
 };
 
+// Keys a prompt chunk attends to: token j of the chunk (1..n) sees min(context + j, window) keys (all
+// context + n for an encoder, which is bidirectional). A decode (n = 1) sees context + 1.
+double keys_seen(int64_t context, int64_t n, int64_t window, bool bidirectional);
+
+// One op as the roofline costs it (all `count` runs), with the GEMM shape where it is a GEMM (rows m, weight
+// n x k per GPU; 0 otherwise): what another predictor needs to cost the same op its own way.
+struct RooflineOp {
+    OpKind kind;
+    int64_t count;
+    double flops, bytes, compute_s, memory_s, comm_s, overhead_s, time_s;
+    Bound bound;
+    double m = 0, n = 0, k = 0;
+};
+class RooflineOpVisitor {
+public:
+    virtual ~RooflineOpVisitor() = default;
+    virtual void visit(const RooflineOp& op) = 0;
+};
+
 // The roofline predictor.
 class CostModel : public StepTimePredictor {
 public:
@@ -49,6 +68,8 @@ public:
     StepCost step(const std::vector<SequenceWork>& batch) const override;
     StepTotals step_totals(const std::vector<SequenceWork>& batch) const override;  // no allocation
     std::string name() const override { return "roofline"; }
+    // Every op of the step, in order, to a visitor (the kernel-table predictor's way in).
+    void walk(const std::vector<SequenceWork>& batch, RooflineOpVisitor& visitor) const;
 
     // Dense peak the GEMMs run at: the weight dtype's tensor-core peak, or bf16 where the GPU has none
     // (fp8 weights on an A100 are dequantised and multiplied in bf16).

@@ -47,6 +47,9 @@ struct Scenario {
     bool cuda_graphs = true;
     double step_overhead_s = 1.0e-3;
     double reserve_bytes = -1.0;  // < 0: estimated by the KV planner
+    // Step-time predictor: "auto" (measured kernel tables where the GPU has them, else the roofline), "tables"
+    // or "roofline" (make_step_predictor).
+    std::string predictor = "auto";
     // At most this many KV blocks (0: the plan's). Not read from YAML: `validate` sets it to what the
     // executor could allocate, so that prediction and measurement run with the same cache.
     int64_t kv_blocks_limit = 0;

@@ -1,0 +1,70 @@
+// Measured kernel latencies per GPU (hardware/kernels/<gpu>.hkt, written by `python -m headroom.kernels import`
+// from NVIDIA AIConfigurator's published database of vLLM kernels; see hardware/kernels/SOURCES.md).
+// A file holds tables; a table is a dense grid of latencies over named axes (GEMM: m x n x k), tagged with
+// key=value attributes (dtype=bf16, heads=32, ...). Lookups interpolate multilinearly in log(latency) over
+// log(axis), which is exact for any power law in each axis: constant (memory-bound GEMM rows), linear
+// (compute-bound), quadratic (prefill attention in its length).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace headroom {
+
+class KernelTableError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct GridTable {
+    std::string family;                         // gemm, prefill_attention, decode_attention, moe, vllm_allreduce, nccl
+    std::map<std::string, std::string> attrs;   // dtype=bf16 heads=32 ...
+    std::vector<std::string> axis_names;        // m n k
+    std::vector<std::vector<double>> axes;      // ascending values of each axis
+    std::vector<float> values_ms;               // row-major over the axes; NaN = not measured
+
+    std::string attr(const std::string& key) const;
+    int64_t attr_int(const std::string& key) const;  // -1 when absent
+    size_t index(const std::vector<size_t>& at) const;
+    double value_ms(const std::vector<size_t>& at) const { return values_ms[index(at)]; }
+
+    // Latency in seconds at `x` (one value per axis). nullopt when x lies outside an axis' range or a
+    // surrounding grid point was not measured. `skip`, if given, is a grid point (flat index) treated as
+    // not measured: the leave-one-out cross-validation predicts each point without itself.
+    std::optional<double> lookup_s(const std::vector<double>& x, int64_t skip = -1) const;
+    // The same, with each coordinate clamped into its axis' range; `clamped` says whether any was.
+    std::optional<double> lookup_clamped_s(const std::vector<double>& x, bool& clamped) const;
+    bool in_range(const std::vector<double>& x) const;
+    // Leave-one-out: grid point `at` predicted without itself, log-log from its two neighbours along `axis`
+    // (nullopt at the ends of the axis or next to an unmeasured point).
+    std::optional<double> loo_s(const std::vector<size_t>& at, size_t axis) const;
+};
+
+struct KernelTables {
+    std::string gpu;     // the database's GPU directory name (h100_sxm)
+    std::string device;  // the device the tables were measured on (NVIDIA H100 80GB HBM3)
+    std::string source;  // provenance line
+    std::vector<GridTable> tables;
+
+    // The tables of a family whose attributes include every pair of `match`.
+    std::vector<const GridTable*> find(std::string_view family, const std::map<std::string, std::string>& match = {}) const;
+    // The framework version of a family's tables ("vllm-0.24.0"), "" when absent.
+    std::string framework(std::string_view family) const;
+};
+
+// Parses .hkt text; throws KernelTableError naming `file` and the line on malformed input.
+KernelTables parse_kernel_tables(std::string_view text, const std::string& file);
+// Reads a .hkt file.
+KernelTables load_kernel_tables(const std::string& path);
+// The shipped tables of a GPU (by the database's directory name, e.g. "h100_sxm"), parsed once per process;
+// nullptr when none ship.
+std::shared_ptr<const KernelTables> shipped_kernel_tables(const std::string& gpu);
+std::vector<std::string> shipped_kernel_table_gpus();
+
+}  // namespace headroom

@@ -1,0 +1,277 @@
+// .hkt kernel tables: parsing, and log-log multilinear interpolation on a grid.
+#include "headroom/hardware/kernel_tables.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+namespace headroom {
+
+// Generated from hardware/kernels/*.hkt by cmake/headroom_embed.cmake.
+const std::vector<std::pair<std::string_view, std::string_view>>& embedded_kernel_tables();
+
+namespace {
+
+std::vector<std::string_view> split(std::string_view line) {
+    std::vector<std::string_view> out;
+    size_t i = 0;
+    while (i < line.size()) {
+        while (i < line.size() && line[i] == ' ') ++i;
+        const size_t j = line.find(' ', i);
+        const size_t end = j == std::string_view::npos ? line.size() : j;
+        if (end > i) out.push_back(line.substr(i, end - i));
+        i = end;
+    }
+    return out;
+}
+
+// Where x sits on an axis: the two grid indices around it and the weight of the upper one, in log space.
+// One-valued axes and exact hits give a single index (hi == lo, w = 0).
+struct Segment {
+    size_t lo = 0, hi = 0;
+    double w = 0.0;
+};
+
+std::optional<Segment> locate(const std::vector<double>& axis, double x) {
+    if (axis.empty() || !(x > 0) || x < axis.front() || x > axis.back()) return std::nullopt;
+    const auto it = std::lower_bound(axis.begin(), axis.end(), x);
+    const auto j = static_cast<size_t>(it - axis.begin());
+    if (*it == x) return Segment{j, j, 0.0};
+    const double a = axis[j - 1], b = axis[j];
+    return Segment{j - 1, j, (std::log(x) - std::log(a)) / (std::log(b) - std::log(a))};
+}
+
+// Sum over the corners of the segments' box of weight x log(value); nullopt if a weighted corner is missing.
+std::optional<double> blend(const GridTable& t, const std::vector<Segment>& seg, int64_t skip) {
+    const size_t d = seg.size();
+    double acc = 0.0;
+    std::vector<size_t> at(d);
+    for (size_t corner = 0; corner < (size_t{1} << d); ++corner) {
+        double w = 1.0;
+        for (size_t i = 0; i < d; ++i) {
+            const bool upper = (corner >> i) & 1;
+            if (upper && seg[i].hi == seg[i].lo) {
+                w = 0.0;
+                break;
+            }
+            at[i] = upper ? seg[i].hi : seg[i].lo;
+            w *= upper ? seg[i].w : 1.0 - seg[i].w;
+        }
+        if (w == 0.0) continue;
+        const size_t flat = t.index(at);
+        const double v = t.values_ms[flat];
+        if (!(v > 0) || static_cast<int64_t>(flat) == skip) return std::nullopt;
+        acc += w * std::log(v);
+    }
+    return std::exp(acc) * 1e-3;
+}
+
+}  // namespace
+
+std::string GridTable::attr(const std::string& key) const {
+    auto it = attrs.find(key);
+    return it == attrs.end() ? std::string() : it->second;
+}
+
+int64_t GridTable::attr_int(const std::string& key) const {
+    const std::string v = attr(key);
+    int64_t out = -1;
+    if (v.empty() || std::from_chars(v.data(), v.data() + v.size(), out).ec != std::errc()) return -1;
+    return out;
+}
+
+size_t GridTable::index(const std::vector<size_t>& at) const {
+    size_t flat = 0;
+    for (size_t i = 0; i < axes.size(); ++i) flat = flat * axes[i].size() + at[i];
+    return flat;
+}
+
+bool GridTable::in_range(const std::vector<double>& x) const {
+    for (size_t i = 0; i < axes.size(); ++i) {
+        if (x[i] < axes[i].front() || x[i] > axes[i].back()) return false;
+    }
+    return true;
+}
+
+std::optional<double> GridTable::lookup_s(const std::vector<double>& x, int64_t skip) const {
+    if (x.size() != axes.size()) return std::nullopt;
+    std::vector<Segment> seg;
+    seg.reserve(axes.size());
+    for (size_t i = 0; i < axes.size(); ++i) {
+        auto s = locate(axes[i], x[i]);
+        if (!s) return std::nullopt;
+        seg.push_back(*s);
+    }
+    return blend(*this, seg, skip);
+}
+
+std::optional<double> GridTable::loo_s(const std::vector<size_t>& at, size_t axis) const {
+    const std::vector<double>& a = axes[axis];
+    const size_t j = at[axis];
+    if (j == 0 || j + 1 >= a.size()) return std::nullopt;
+    std::vector<size_t> lo = at, hi = at;
+    lo[axis] = j - 1;
+    hi[axis] = j + 1;
+    const double vl = values_ms[index(lo)], vh = values_ms[index(hi)];
+    if (!(vl > 0) || !(vh > 0)) return std::nullopt;
+    const double w = (std::log(a[j]) - std::log(a[j - 1])) / (std::log(a[j + 1]) - std::log(a[j - 1]));
+    return std::exp((1.0 - w) * std::log(vl) + w * std::log(vh)) * 1e-3;
+}
+
+std::optional<double> GridTable::lookup_clamped_s(const std::vector<double>& x, bool& clamped) const {
+    std::vector<double> c = x;
+    clamped = false;
+    for (size_t i = 0; i < axes.size() && i < c.size(); ++i) {
+        const double lo = axes[i].front(), hi = axes[i].back();
+        if (c[i] < lo || c[i] > hi) {
+            c[i] = std::clamp(c[i], lo, hi);
+            clamped = true;
+        }
+    }
+    return lookup_s(c);
+}
+
+std::vector<const GridTable*> KernelTables::find(std::string_view family,
+                                                 const std::map<std::string, std::string>& match) const {
+    std::vector<const GridTable*> out;
+    for (const GridTable& t : tables) {
+        if (t.family != family) continue;
+        bool ok = true;
+        for (const auto& [k, v] : match) ok = ok && t.attr(k) == v;
+        if (ok) out.push_back(&t);
+    }
+    return out;
+}
+
+std::string KernelTables::framework(std::string_view family) const {
+    for (const GridTable& t : tables) {
+        if (t.family == family) return t.attr("framework");
+    }
+    return "";
+}
+
+KernelTables parse_kernel_tables(std::string_view text, const std::string& file) {
+    KernelTables out;
+    size_t pos = 0, line_no = 0;
+    GridTable* cur = nullptr;
+    bool in_data = false;
+    size_t filled = 0;
+    auto fail = [&](const std::string& why) -> void {
+        throw KernelTableError(file + ": line " + std::to_string(line_no) + ": " + why);
+    };
+    while (pos < text.size()) {
+        size_t nl = text.find('\n', pos);
+        if (nl == std::string_view::npos) nl = text.size();
+        std::string_view line = text.substr(pos, nl - pos);
+        pos = nl + 1;
+        ++line_no;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line_no == 1 && line != "# headroom kernel tables v1") fail("not a headroom kernel table file (first line)");
+        if (line.empty() || line[0] == '#') continue;
+        if (in_data) {
+            if (line == "end") {
+                if (filled != cur->values_ms.size()) {
+                    fail("table holds " + std::to_string(filled) + " values, its axes need " + std::to_string(cur->values_ms.size()));
+                }
+                in_data = false;
+                cur = nullptr;
+                continue;
+            }
+            for (std::string_view tok : split(line)) {
+                if (filled >= cur->values_ms.size()) fail("more values than the axes hold");
+                float v = std::nanf("");
+                if (tok != "-") {
+                    double d = 0;
+                    const auto r = std::from_chars(tok.data(), tok.data() + tok.size(), d);
+                    if (r.ec != std::errc() || r.ptr != tok.data() + tok.size() || !std::isfinite(d) || d <= 0) {
+                        fail("bad latency \"" + std::string(tok) + "\" (a positive number of ms, or -)");
+                    }
+                    v = static_cast<float>(d);
+                }
+                cur->values_ms[filled++] = v;
+            }
+            continue;
+        }
+        const auto words = split(line);
+        const std::string_view head = words[0];
+        const std::string rest = std::string(line.substr(std::min(line.size(), head.size() + 1)));
+        if (head == "gpu") {
+            out.gpu = rest;
+        } else if (head == "device") {
+            out.device = rest;
+        } else if (head == "source") {
+            out.source = rest;
+        } else if (head == "table") {
+            if (words.size() < 2) fail("table without a family");
+            out.tables.emplace_back();
+            cur = &out.tables.back();
+            cur->family = std::string(words[1]);
+            for (size_t i = 2; i < words.size(); ++i) {
+                const size_t eq = words[i].find('=');
+                if (eq == std::string_view::npos || eq == 0) fail("expected key=value, got \"" + std::string(words[i]) + "\"");
+                const std::string key(words[i].substr(0, eq));
+                if (cur->attrs.count(key)) fail("duplicate attribute \"" + key + "\"");
+                cur->attrs[key] = std::string(words[i].substr(eq + 1));
+            }
+        } else if (head == "axis") {
+            if (!cur || words.size() < 3) fail("axis outside a table, or without values");
+            cur->axis_names.emplace_back(words[1]);
+            std::vector<double> vals;
+            for (size_t i = 2; i < words.size(); ++i) {
+                double d = 0;
+                const auto r = std::from_chars(words[i].data(), words[i].data() + words[i].size(), d);
+                if (r.ec != std::errc() || !(d > 0) || !std::isfinite(d)) fail("bad axis value \"" + std::string(words[i]) + "\"");
+                if (!vals.empty() && d <= vals.back()) fail("axis values must ascend");
+                vals.push_back(d);
+            }
+            cur->axes.push_back(std::move(vals));
+        } else if (head == "data") {
+            if (!cur || cur->axes.empty()) fail("data before the table's axes");
+            size_t n = 1;
+            for (const auto& a : cur->axes) {
+                n *= a.size();
+                if (n > (size_t{1} << 26)) fail("table too large");
+            }
+            cur->values_ms.assign(n, std::nanf(""));
+            filled = 0;
+            in_data = true;
+        } else {
+            fail("unknown line \"" + std::string(head) + "\"");
+        }
+    }
+    if (in_data) throw KernelTableError(file + ": the last table has no end line");
+    if (out.gpu.empty()) throw KernelTableError(file + ": no gpu line");
+    return out;
+}
+
+KernelTables load_kernel_tables(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw KernelTableError(path + ": cannot open file");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return parse_kernel_tables(ss.str(), path);
+}
+
+std::shared_ptr<const KernelTables> shipped_kernel_tables(const std::string& gpu) {
+    static std::mutex mu;
+    static std::map<std::string, std::shared_ptr<const KernelTables>> cache;
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = cache.find(gpu); it != cache.end()) return it->second;
+    std::shared_ptr<const KernelTables> t;
+    for (const auto& [stem, text] : embedded_kernel_tables()) {
+        if (stem == gpu) t = std::make_shared<const KernelTables>(parse_kernel_tables(text, "hardware/kernels/" + gpu + ".hkt"));
+    }
+    cache[gpu] = t;
+    return t;
+}
+
+std::vector<std::string> shipped_kernel_table_gpus() {
+    std::vector<std::string> out;
+    for (const auto& [stem, text] : embedded_kernel_tables()) out.emplace_back(stem);
+    return out;
+}
+
+}  // namespace headroom

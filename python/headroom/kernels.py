@@ -1,0 +1,206 @@
+"""Import measured kernel tables into headroom's compact text format (hardware/kernels/<gpu>.hkt).
+
+The input is the published layout of NVIDIA AIConfigurator's per-GPU kernel database, the one in
+shared/reference/kernel-db: <gpu>/<op family>/<framework>-<version>/<table>.parquet, latency in milliseconds.
+The output is one text file per GPU that the C++ side reads without Arrow:
+
+    # headroom kernel tables v1
+    gpu h100_sxm
+    device NVIDIA H100 80GB HBM3
+    source <provenance line>
+    table gemm framework=vllm-0.24.0 dtype=bf16 kernel=torch.nn.functional.linear
+    axis m 1 2 3 ...
+    axis n 32 64 ...
+    axis k 32 64 ...
+    data
+    <one line per combination of all axes but the last: the values along the last axis, in ms, '-' = not measured>
+    end
+
+Each table is a dense grid over its axes (row-major); its key=value attributes say which kernel and shape
+family it holds. Usage:
+
+    python -m headroom.kernels import DIR [--out hardware/kernels] [--gpu h100_sxm ...]
+
+Needs pandas and pyarrow (PyPI). Every GPU directory found under DIR is imported unless --gpu names some.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from pathlib import Path
+
+FORMAT_LINE = "# headroom kernel tables v1"
+
+# headroom's dtype names for the tables' dtype strings
+_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "fp8": "fp8", "fp8_block": "fp8_block",
+           "int8": "int8", "int4": "int4", "w4a16": "int4", "nvfp4": "fp4", "w4afp8": "w4afp8",
+           "float32": "fp32"}
+
+
+def _dtype(name: str) -> str:
+    return _DTYPES.get(str(name), re.sub(r"[^a-z0-9_]", "_", str(name).lower()))
+
+
+def _fmt(v: float) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.5g}"
+
+
+def _newest(family_dir: Path, framework: str) -> Path | None:
+    """The newest <framework>-<version> directory of an op family."""
+    dirs = [d for d in family_dir.glob(f"{framework}-*") if d.is_dir()]
+    if not dirs:
+        return None
+
+    def version(d: Path):
+        return tuple(int(x) if x.isdigit() else 0 for x in re.split(r"[.-]", d.name.split("-", 1)[1]))
+
+    return max(dirs, key=version)
+
+
+def _grid_lines(df, axes: list[str], attrs: dict[str, str], family: str) -> list[str]:
+    """One table block: a dense grid over `axes` of the median latency at each point."""
+    import numpy as np
+
+    values = {}
+    for key, lat in df.groupby(axes)["latency"].median().items():
+        values[key if isinstance(key, tuple) else (key,)] = float(lat)
+    axis_values = [sorted({int(k[i]) for k in values}) for i in range(len(axes))]
+    lines = ["table " + family + "".join(f" {k}={v}" for k, v in attrs.items())]
+    for name, vals in zip(axes, axis_values):
+        lines.append(f"axis {name} " + " ".join(str(v) for v in vals))
+    lines.append("data")
+    import itertools
+
+    for prefix in itertools.product(*axis_values[:-1]):
+        row = [_fmt(values.get(tuple(prefix) + (last,), float("nan"))) for last in axis_values[-1]]
+        lines.append(" ".join(row))
+    lines.append("end")
+    del np
+    return lines
+
+
+def _main_kernel(df, by: list[str]) -> "object":
+    """Per group of `by`, the rows of the kernel with the most measurements (the one vLLM runs by default)."""
+    if not by:
+        return df[df["kernel_source"] == df["kernel_source"].value_counts().idxmax()]
+    counts = df.groupby(by + ["kernel_source"]).size().reset_index(name="n")
+    best = counts.sort_values("n", ascending=False, kind="stable").drop_duplicates(by)
+    return df.merge(best[by + ["kernel_source"]], on=by + ["kernel_source"])
+
+
+def import_gpu(gpu_dir: Path) -> list[str]:
+    """The .hkt text of one GPU directory of the published layout."""
+    import pandas as pd
+
+    out = [FORMAT_LINE, f"gpu {gpu_dir.name}"]
+    device = None
+    blocks: list[str] = []
+
+    def read(family: str, framework: str, table: str):
+        nonlocal device
+        d = _newest(gpu_dir / family, framework)
+        if d is None or not (d / f"{table}.parquet").exists():
+            return None, None
+        df = pd.read_parquet(d / f"{table}.parquet")
+        if device is None and "device" in df.columns and len(df):
+            device = str(df["device"].iloc[0])
+        return df, d.name
+
+    # GEMM: m x n x k per dtype, the default kernel of each dtype.
+    df, ver = read("gemm", "vllm", "gemm_perf")
+    if df is not None:
+        df = _main_kernel(df, ["gemm_dtype"])
+        for dt, g in df.groupby("gemm_dtype"):
+            attrs = {"framework": ver, "dtype": _dtype(dt), "kernel": g["kernel_source"].iloc[0]}
+            blocks += _grid_lines(g, ["m", "n", "k"], attrs, "gemm")
+
+    # Attention: one grid per (KV dtype, window, heads, KV heads, head_dim); prefill over batch x isl,
+    # decode over batch x context (step).
+    for table, family, axes in (("context_attention_perf", "prefill_attention", ["batch_size", "isl"]),
+                                ("generation_attention_perf", "decode_attention", ["batch_size", "step"])):
+        df, ver = read("attention", "vllm", table)
+        if df is None:
+            continue
+        df = _main_kernel(df, [])
+        if "window_size" not in df.columns:  # older tables: full attention only
+            df = df.assign(window_size=0)
+        key = ["kv_cache_dtype", "window_size", "num_heads", "num_key_value_heads", "head_dim"]
+        for k, g in df.groupby(key):
+            attrs = {"framework": ver, "kernel": g["kernel_source"].iloc[0], "kv_dtype": _dtype(k[0]),
+                     "window": int(k[1]), "heads": int(k[2]), "kv_heads": int(k[3]), "head_dim": int(k[4])}
+            blocks += _grid_lines(g, axes, attrs, family)
+
+    # Fused MoE: one grid over tokens per (dtype, shape, parallelism, routing distribution).
+    df, ver = read("moe", "vllm", "moe_perf")
+    if df is not None:
+        df = _main_kernel(df, ["moe_dtype"])
+        key = ["moe_dtype", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size",
+               "distribution"]
+        for k, g in df.groupby(key):
+            attrs = {"framework": ver, "kernel": g["kernel_source"].iloc[0], "dtype": _dtype(k[0]),
+                     "hidden": int(k[1]), "inter": int(k[2]), "topk": int(k[3]), "experts": int(k[4]),
+                     "tp": int(k[5]), "ep": int(k[6]), "distribution": str(k[7])}
+            blocks += _grid_lines(g, ["num_tokens"], attrs, "moe")
+
+    # vLLM's custom all-reduce (graph and eager) and NCCL collectives: a grid over message bytes.
+    df, ver = read("comm", "vllm", "custom_allreduce_perf")
+    if df is not None:
+        for k, g in df.groupby(["num_gpus", "backend"]):
+            attrs = {"framework": ver, "op": "all_reduce", "gpus": int(k[0]),
+                     "mode": "graph" if "graph" in str(k[1]) else "eager"}
+            blocks += _grid_lines(g, ["message_size"], attrs, "vllm_allreduce")
+    df, ver = read("comm", "nccl", "nccl_perf")
+    if df is not None:
+        for k, g in df.groupby(["op_name", "num_gpus", "nccl_dtype"]):
+            attrs = {"framework": ver, "op": str(k[0]), "gpus": int(k[1]), "dtype": _dtype(k[2])}
+            blocks += _grid_lines(g, ["message_size"], attrs, "nccl")
+
+    out.append(f"device {device or gpu_dir.name}")
+    return out + blocks
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m headroom.kernels",
+                                description="Import measured kernel tables (AIConfigurator's published layout) "
+                                            "into headroom's .hkt format.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    imp = sub.add_parser("import", help="import every GPU directory of DIR")
+    imp.add_argument("dir", type=Path, help="directory holding <gpu>/<op family>/<framework>-<version>/*.parquet")
+    imp.add_argument("--out", type=Path, default=Path("hardware/kernels"), help="output directory (default: %(default)s)")
+    imp.add_argument("--gpu", action="append", help="import only this GPU directory (repeatable)")
+    imp.add_argument("--source", default=None, help="provenance line written into each file (default: SOURCES.md's first line)")
+    a = p.parse_args(argv)
+    if not a.dir.is_dir():
+        print(f"error: {a.dir}: not a directory", file=sys.stderr)
+        return 2
+    gpus = [d for d in sorted(a.dir.iterdir()) if d.is_dir() and (not a.gpu or d.name in a.gpu)]
+    if not gpus:
+        print(f"error: {a.dir}: no GPU directory to import", file=sys.stderr)
+        return 2
+    source = a.source
+    if source is None:
+        src = a.dir / "SOURCES.md"
+        source = "measured kernel latencies"
+        if src.exists():
+            text = src.read_text()
+            m = re.search(r"NVIDIA's AIConfigurator project \(repository ([^,]+), commit\s+([0-9a-f]+)", text.replace("\n", " "))
+            if m:
+                source = f"NVIDIA AIConfigurator kernel database ({m.group(1)}, commit {m.group(2)[:12]}, Apache-2.0)"
+    a.out.mkdir(parents=True, exist_ok=True)
+    for d in gpus:
+        lines = import_gpu(d)
+        lines.insert(3, f"source {source}")
+        path = a.out / f"{d.name}.hkt"
+        path.write_text("\n".join(lines) + "\n")
+        tables = sum(1 for line in lines if line.startswith("table "))
+        print(f"{path}: {tables} tables, {path.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

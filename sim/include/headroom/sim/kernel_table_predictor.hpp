@@ -1,0 +1,76 @@
+// Step time from measured kernel tables (hardware/kernels/*.hkt: vLLM's kernels timed on real GPUs), with the
+// roofline for every op the tables do not cover. Per op:
+// - GEMMs (qkv, o, gate_up, down; lm_head in bf16): the GEMM table of the weight dtype at (tokens, n, k);
+// - attention: the decode table at (decodes, mean keys per decode) plus the prefill table at (prefill
+//   sequences, the length whose causal attention sees as many keys as the chunks do), for the model's heads,
+//   KV heads and head_dim per GPU, KV dtype and window;
+// - fused MoE (models without a shared expert): the MoE table at the step's tokens, split over the three MoE
+//   ops in the roofline's proportions;
+// - TP all-reduce: vLLM's custom all-reduce table (graph or eager), NCCL's beyond its largest message.
+// Lookups interpolate log-log between measured points (GridTable::lookup_s). Past the largest measured value
+// of an axis the time is scaled by the axis' power law (linear in tokens, n, k, batch, context and bytes;
+// quadratic in prefill length) and the source says "extrapolated". Norms, RoPE, residual adds, the sampler and
+// the step overhead stay on the roofline. The bound of each op is still the roofline's: it explains the why.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "headroom/hardware/kernel_tables.hpp"
+#include "headroom/sim/cost_model.hpp"
+
+namespace headroom {
+
+// The shipped tables' name for a GPU profile ("h100-sxm" -> "h100_sxm"); "" when none ship for it.
+std::string kernel_table_gpu(const GpuProfile& gpu);
+
+class KernelTablePredictor : public StepTimePredictor {
+public:
+    KernelTablePredictor(const ModelCard& model, const GpuProfile& gpu, const CostConfig& config,
+                         std::shared_ptr<const KernelTables> tables);
+
+    StepCost step(const std::vector<SequenceWork>& batch) const override;
+    StepTotals step_totals(const std::vector<SequenceWork>& batch) const override;
+    std::string name() const override { return "kernel tables"; }
+
+    const CostModel& roofline() const { return roofline_; }
+    const KernelTables& tables() const { return *tables_; }
+    // Which op kinds a table covers for this deployment (the rest use the roofline).
+    bool covers(OpKind k) const;
+
+    // The time of one op from the tables (all its runs), or < 0 when no table applies. `source`, when given,
+    // receives the op's source line.
+    double op_time_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share,
+                     std::string* source) const;
+
+private:
+    double gemm_s(OpKind kind, const RooflineOp& op, bool& extrapolated) const;
+    double attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
+    double moe_s(int64_t tokens, bool& extrapolated) const;
+    double allreduce_s(double bytes, bool& extrapolated, bool& nccl) const;
+    std::string source_line(const char* family, bool extrapolated) const;
+
+    ModelCard model_;
+    CostConfig config_;
+    CostModel roofline_;
+    std::shared_ptr<const KernelTables> tables_;
+    std::string gpu_label_;  // "H100 SXM" for source lines
+    const GridTable* gemm_ = nullptr;       // the weight dtype's GEMMs
+    const GridTable* gemm_bf16_ = nullptr;  // lm_head
+    const GridTable* decode_attn_[2] = {nullptr, nullptr};   // full, sliding
+    const GridTable* prefill_attn_[2] = {nullptr, nullptr};
+    const GridTable* moe_ = nullptr;
+    const GridTable* allreduce_ = nullptr;
+    const GridTable* nccl_ = nullptr;
+    // GEMM time by row count, per GEMM op kind (n and k are fixed per kind): the simulator's hot path.
+    mutable std::array<std::vector<double>, NUM_OP_KINDS> gemm_cache_;
+};
+
+// The step-time predictor a deployment gets: "auto" (the kernel tables where the GPU has them, else the
+// roofline), "tables" (an error when the GPU has none) or "roofline".
+std::unique_ptr<StepTimePredictor> make_step_predictor(const ModelCard& model, const GpuProfile& gpu,
+                                                       const CostConfig& config, const std::string& which = "auto");
+
+}  // namespace headroom

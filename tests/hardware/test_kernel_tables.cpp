@@ -1,0 +1,103 @@
+// Kernel tables: the .hkt parser, log-log interpolation (exact for power laws), and the shipped tables.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "headroom/hardware/kernel_tables.hpp"
+
+using namespace headroom;
+
+namespace {
+
+// t(m, n) = 0.002 ms x m^0.5 x n, on m in {1, 4, 16}, n in {10, 100}; one point missing.
+const char* POWER_LAW = R"(# headroom kernel tables v1
+gpu test_gpu
+device Test GPU
+source hand-written
+table gemm framework=vllm-0.1 dtype=bf16
+axis m 1 4 16
+axis n 10 100
+data
+0.02 0.2
+0.04 0.4
+0.08 -
+end
+)";
+
+}  // namespace
+
+TEST(KernelTables, ParsesTheFormat) {
+    const KernelTables t = parse_kernel_tables(POWER_LAW, "test.hkt");
+    EXPECT_EQ(t.gpu, "test_gpu");
+    EXPECT_EQ(t.device, "Test GPU");
+    ASSERT_EQ(t.tables.size(), 1u);
+    const GridTable& g = t.tables[0];
+    EXPECT_EQ(g.family, "gemm");
+    EXPECT_EQ(g.attr("dtype"), "bf16");
+    EXPECT_EQ(g.axis_names, (std::vector<std::string>{"m", "n"}));
+    EXPECT_FLOAT_EQ(g.value_ms({1, 1}), 0.4f);
+    EXPECT_TRUE(std::isnan(g.value_ms({2, 1})));
+    EXPECT_EQ(t.find("gemm", {{"dtype", "bf16"}}).size(), 1u);
+    EXPECT_EQ(t.find("gemm", {{"dtype", "fp8"}}).size(), 0u);
+    EXPECT_EQ(t.framework("gemm"), "vllm-0.1");
+}
+
+TEST(KernelTables, LogLogInterpolationIsExactForAPowerLaw) {  // up to float storage (1e-7 relative)
+    const KernelTables t = parse_kernel_tables(POWER_LAW, "test.hkt");
+    const GridTable& g = t.tables[0];
+    // m = 2 (between 1 and 4), n = 10: 0.002 x sqrt(2) x 10 ms
+    EXPECT_NEAR(*g.lookup_s({2, 10}), 0.02e-3 * std::sqrt(2.0), 1e-10);  // values are stored as float: 1e-7 relative
+    // m = 2, n = 31.6: both axes at once, still exact: 0.002 x sqrt(2) x 31.6 ms
+    EXPECT_NEAR(*g.lookup_s({2, 31.6}), 0.002e-3 * std::sqrt(2.0) * 31.6, 1e-10);  // values are stored as float: 1e-7 relative
+    // on a grid point: the value itself
+    EXPECT_NEAR(*g.lookup_s({4, 100}), 0.4e-3, 1e-10);  // values are stored as float: 1e-7 relative
+    // outside the range, or next to the missing point: no value
+    EXPECT_FALSE(g.lookup_s({32, 10}));
+    EXPECT_FALSE(g.lookup_s({8, 50}));
+    // m = 8 along n = 10 needs only measured points: 0.002 x sqrt(8) x 10
+    EXPECT_NEAR(*g.lookup_s({8, 10}), 0.02e-3 * std::sqrt(8.0), 1e-10);  // values are stored as float: 1e-7 relative
+    // a point treated as unmeasured is not used
+    EXPECT_FALSE(g.lookup_s({4, 10}, static_cast<int64_t>(g.index({1, 0}))));
+    // leave-one-out: (4, 10) predicted from (1, 10) and (16, 10) is still exact for a power law
+    EXPECT_NEAR(*g.loo_s({1, 0}, 0), 0.04e-3, 1e-10);  // values are stored as float: 1e-7 relative
+    EXPECT_FALSE(g.loo_s({0, 0}, 0));  // an end of the axis
+    EXPECT_FALSE(g.loo_s({1, 1}, 0));  // next to the missing point
+    bool clamped = false;
+    EXPECT_NEAR(*g.lookup_clamped_s({0.5, 10}, clamped), 0.02e-3, 1e-10);  // values are stored as float: 1e-7 relative
+    EXPECT_TRUE(clamped);
+}
+
+TEST(KernelTables, MalformedFilesNameTheFileAndLine) {
+    auto error_of = [](const std::string& text) {
+        try {
+            parse_kernel_tables(text, "bad.hkt");
+        } catch (const KernelTableError& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    EXPECT_EQ(error_of("hello\n"), "bad.hkt: line 1: not a headroom kernel table file (first line)");
+    const std::string head = "# headroom kernel tables v1\ngpu g\n";
+    EXPECT_EQ(error_of(head + "table gemm\naxis m 4 2\n"), "bad.hkt: line 4: axis values must ascend");
+    EXPECT_EQ(error_of(head + "table gemm\naxis m 1 2\ndata\n0.1 x\nend\n"),
+              "bad.hkt: line 6: bad latency \"x\" (a positive number of ms, or -)");
+    EXPECT_EQ(error_of(head + "table gemm\naxis m 1 2\ndata\n0.1\nend\n"),
+              "bad.hkt: line 7: table holds 1 values, its axes need 2");
+    EXPECT_EQ(error_of(head + "table gemm a=1 a=2\n"), "bad.hkt: line 3: duplicate attribute \"a\"");
+    EXPECT_EQ(error_of(head + "table gemm\naxis m 1 2\ndata\n0.1 0.2\n"), "bad.hkt: the last table has no end line");
+    EXPECT_EQ(error_of(head + "bogus 1\n"), "bad.hkt: line 3: unknown line \"bogus\"");
+}
+
+TEST(KernelTables, ShippedTablesLoadForEveryGpuWithData) {
+    for (const char* gpu : {"h100_sxm", "h200_sxm", "b200_sxm", "gb200", "a100_sxm", "l40s"}) {
+        const auto t = shipped_kernel_tables(gpu);
+        ASSERT_TRUE(t) << gpu;
+        EXPECT_FALSE(t->find("gemm", {{"dtype", "bf16"}}).empty()) << gpu;
+        EXPECT_FALSE(t->find("decode_attention").empty()) << gpu;
+        EXPECT_NE(t->source.find("AIConfigurator"), std::string::npos) << gpu;
+    }
+    EXPECT_FALSE(shipped_kernel_tables("h100_pcie"));
+    // a measured point read back: H100 bf16 GEMM m=1, n=k=32 is 0.0026 ms in the published table
+    const GridTable* g = shipped_kernel_tables("h100_sxm")->find("gemm", {{"dtype", "bf16"}})[0];
+    EXPECT_NEAR(*g->lookup_s({1, 32, 32}), 0.0026e-3, 1e-10);  // values are stored as float: 1e-7 relative
+}

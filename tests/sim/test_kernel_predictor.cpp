@@ -1,0 +1,88 @@
+// The kernel-table predictor: measured ops from the tables, the rest from the roofline, sources named.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "headroom/hardware/profile_loader.hpp"
+#include "headroom/models/config_loader.hpp"
+#include "headroom/sim/kernel_table_predictor.hpp"
+
+using namespace headroom;
+
+namespace {
+
+const char* TABLES = R"(# headroom kernel tables v1
+gpu test_gpu
+device Test GPU
+source hand-written
+table gemm framework=vllm-9.9 dtype=bf16 kernel=linear
+axis m 1 1024
+axis n 32 262144
+axis k 32 65536
+data
+0.01 0.02
+0.03 0.04
+1 2
+3 4
+end
+)";
+
+}  // namespace
+
+TEST(KernelTablePredictor, GemmsComeFromTheTableAndTheRestFromTheRoofline) {
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    const GpuProfile gpu = load_gpu("h100");
+    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(TABLES, "t.hkt"));
+    const KernelTablePredictor p(m, gpu, CostConfig{}, tables);
+    const CostModel roof(m, gpu, CostConfig{});
+    const std::vector<SequenceWork> batch = {{1024, 0}};
+    const StepCost s = p.step(batch), r = roof.step(batch);
+    ASSERT_EQ(s.ops.size(), r.ops.size());
+    // qkv_proj: m = 1024, n = 6144, k = 4096. Log-log between n 32..262144 and k 32..65536:
+    // t = exp(sum of w log v) over the 4 corners at m = 1024, with wn = log(6144/32)/log(262144/32),
+    // wk = log(4096/32)/log(65536/32); times 32 layers.
+    const double wn = std::log(6144.0 / 32) / std::log(262144.0 / 32), wk = std::log(4096.0 / 32) / std::log(65536.0 / 32);
+    const double one = std::exp((1 - wn) * (1 - wk) * std::log(1.0) + (1 - wn) * wk * std::log(2.0) +
+                                wn * (1 - wk) * std::log(3.0) + wn * wk * std::log(4.0)) * 1e-3;
+    const OpCost* q = s.op("qkv_proj");
+    ASSERT_TRUE(q);
+    EXPECT_NEAR(q->time_s, 32 * one, 1e-12);
+    EXPECT_EQ(q->source, "table (vLLM 9.9, Test GPU, interpolated)");
+    EXPECT_DOUBLE_EQ(q->roofline_s, r.op("qkv_proj")->time_s);
+    // no attention table in this file: the roofline's attention, and said so
+    EXPECT_DOUBLE_EQ(s.op("attention")->time_s, r.op("attention")->time_s);
+    EXPECT_EQ(s.op("attention")->source, "roofline");
+    // lm_head n = 128256 lies inside this table's n axis; m = 1 sequence
+    EXPECT_NE(s.op("lm_head")->source.find("table"), std::string::npos);
+    // the hot path agrees with the breakdown
+    EXPECT_NEAR(p.step_totals(batch).time_s, s.time_s, 1e-12);
+    double sum = 0;
+    for (const OpCost& o : s.ops) sum += o.time_s;
+    EXPECT_NEAR(s.time_s, sum, 1e-12);
+}
+
+TEST(KernelTablePredictor, ExtrapolatesLinearlyPastTheLargestMeasuredRows) {
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(TABLES, "t.hkt"));
+    const KernelTablePredictor p(m, load_gpu("h100"), CostConfig{}, tables);
+    // 2048 rows: twice the 1024-row time (linear in m past the table), and the source says so
+    const double t1 = p.step({{1024, 0}}).op("o_proj")->time_s, t2 = p.step({{2048, 0}}).op("o_proj")->time_s;
+    EXPECT_NEAR(t2, 2.0 * t1, 1e-12);
+    EXPECT_NE(p.step({{2048, 0}}).op("o_proj")->source.find("extrapolated"), std::string::npos);
+}
+
+TEST(KernelTablePredictor, AutoPicksTablesWhereTheyShipAndTheRooflineElsewhere) {
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    EXPECT_EQ(make_step_predictor(m, load_gpu("h100"), CostConfig{})->name(), "kernel tables");
+    EXPECT_EQ(make_step_predictor(m, load_gpu("h100"), CostConfig{}, "roofline")->name(), "roofline");
+    EXPECT_EQ(make_step_predictor(m, load_gpu("h100-pcie"), CostConfig{})->name(), "roofline");
+    EXPECT_THROW(make_step_predictor(m, load_gpu("h100-pcie"), CostConfig{}, "tables"), std::invalid_argument);
+    EXPECT_THROW(make_step_predictor(m, load_gpu("h100"), CostConfig{}, "magic"), std::invalid_argument);
+    // On the shipped H100 tables every GEMM and the attention of Llama-3.1-8B are measured ops
+    const auto p = make_step_predictor(m, load_gpu("h100"), CostConfig{});
+    const StepCost s = p->step({{512, 0}, {1, 1000}, {1, 3000}});
+    for (const char* op : {"qkv_proj", "o_proj", "gate_up_proj", "down_proj", "attention", "lm_head"}) {
+        EXPECT_EQ(s.op(op)->source.rfind("table (vLLM 0.24.0, NVIDIA H100 80GB HBM3", 0), 0u) << op << ": " << s.op(op)->source;
+    }
+    EXPECT_EQ(s.op("input_norm")->source, "roofline");
+}
