@@ -215,6 +215,26 @@ std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const Ste
     return j.dump();
 }
 
+std::string calibration_json(const Calibration& c) {
+    json j = stamp("calibration");
+    j["gpu"] = c.gpu;
+    j["fitted_on"] = c.fitted_on;
+    j["derived_from"] = c.derived_from.empty() ? json(nullptr) : json(c.derived_from);
+    j["dtype"] = c.dtype;
+    j["gemm"] = {{"launch_s", c.gemm.launch_s},
+                 {"compute_efficiency", c.gemm.compute_efficiency},
+                 {"memory_efficiency", c.gemm.memory_efficiency},
+                 {"blend_exponent", c.gemm.blend_exponent},
+                 {"fit", {{"points", c.gemm_fit.points},
+                          {"median_abs_rel_error", c.gemm_fit.median_abs_rel_error},
+                          {"p90_abs_rel_error", c.gemm_fit.p90_abs_rel_error}}}};
+    j["allreduce"] = json::object();
+    for (const auto& [gpus, a] : c.allreduce) {
+        j["allreduce"][std::to_string(gpus)] = {{"latency_s", a.latency_s}, {"bus_bytes_per_s", a.bus_bytes_per_s}};
+    }
+    return j.dump();
+}
+
 std::string gpus_json(const std::vector<GpuProfile>& gpus) {
     json j = stamp("gpus");
     j["gpus"] = json::array();

@@ -132,7 +132,7 @@ struct CostOptions {
     int64_t tokens = 0, prefill_context = 0, decode_batch = 0, context = 0;
     bool no_cuda_graphs = false;
     std::optional<double> step_overhead_ms;
-    std::string predictor = "auto";
+    std::string predictor = "auto", calibration;
     bool json = false;
 };
 
@@ -173,6 +173,7 @@ int run_cost(CostOptions& o) {
         for (int64_t i = 0; i < o.decode_batch; ++i) batch.push_back({1, o.context});
         what += fmt::format("{}decode {} sequences at context {}", what.empty() ? "" : " + ", o.decode_batch, o.context);
     }
+    if (!o.calibration.empty()) c.calibration = std::make_shared<const Calibration>(load_calibration(o.calibration));
     std::unique_ptr<StepTimePredictor> p;
     try {
         p = make_step_predictor(m, gpu, c, o.predictor);
@@ -186,6 +187,85 @@ int run_cost(CostOptions& o) {
     } else {
         hc::print_cost(cm, *p, s, what);
     }
+    return 0;
+}
+
+struct CalibrateOptions {
+    std::string gpu, tables, csv, from, out, dtype = "bf16";
+    bool json = false;
+};
+
+// `headroom calibrate`: fit the roofline's parameters to measured kernel times and write the calibration YAML.
+int run_calibrate(CalibrateOptions& o) {
+    const GpuProfile target = load_gpu_with_overrides(o.gpu, {});
+    const Dtype dtype = parse_option_dtype("--dtype", o.dtype);
+    if (dtype != Dtype::BF16 && dtype != Dtype::FP8) throw UsageError("--dtype: calibrations are fitted for bf16 or fp8 GEMMs");
+    if (!o.csv.empty() && (!o.tables.empty() || !o.from.empty())) throw UsageError("--csv: give one data source (--csv, --tables or --from)");
+    if (!o.tables.empty() && !o.from.empty()) throw UsageError("--tables: give one data source (--csv, --tables or --from)");
+    std::vector<GemmSample> gemms;
+    std::vector<CommSample> comms;
+    GpuProfile fit_gpu = target;  // whose peaks the efficiencies are shares of
+    std::string fitted_on, derived_from;
+    auto from_tables = [&](const KernelTables& t, const std::string& what) {
+        gemms = gemm_samples(t, dtype);
+        comms = allreduce_samples(t);
+        fitted_on = fmt::format("kernel tables {} ({}; {})", what, t.device, t.source);
+    };
+    if (!o.csv.empty()) {
+        read_calibration_csv(o.csv, gemms, comms);
+        fitted_on = "measurements in " + o.csv;
+    } else if (!o.tables.empty()) {
+        if (o.tables.size() > 4 && o.tables.substr(o.tables.size() - 4) == ".hkt") {
+            from_tables(load_kernel_tables(o.tables), o.tables);
+        } else {
+            const auto t = shipped_kernel_tables(o.tables);
+            if (!t) throw UsageError(fmt::format("--tables: no shipped tables named \"{}\" (a .hkt file, or one of h100_sxm, h200_sxm, b200_sxm, gb200, a100_sxm, l40s)", o.tables));
+            from_tables(*t, o.tables);
+        }
+    } else {
+        // the sibling whose tables stand in (--from), or the GPU's own
+        if (!o.from.empty()) {
+            fit_gpu = load_gpu_with_overrides(o.from, {});
+            derived_from = fit_gpu.name;
+        }
+        const std::string name = kernel_table_gpu(fit_gpu);
+        const auto t = name.empty() ? nullptr : shipped_kernel_tables(name);
+        if (!t) {
+            throw UsageError(fmt::format("--gpu: no kernel tables ship for {}: fit on a sibling's (--from h100-sxm), a .hkt file "
+                                         "(--tables) or your own measurements (--csv)", fit_gpu.name));
+        }
+        from_tables(*t, name);
+    }
+    if (gemms.empty()) throw UsageError(fmt::format("--dtype: the data holds no {} GEMM measurements", o.dtype));
+    Calibration c = calibrate(fit_gpu, dtype, gemms, comms, fitted_on);
+    c.gpu = target.name;
+    c.derived_from = derived_from;
+    if (!derived_from.empty()) c.allreduce.clear();  // another GPU's links say nothing of this one's
+    const std::string yaml = calibration_yaml(c);
+    if (!o.out.empty()) {
+        std::ofstream f(o.out);
+        if (!f || !(f << yaml)) throw UsageError(fmt::format("-o: cannot write {}", o.out));
+    }
+    if (o.json) {
+        fmt::print("{}\n", hc::calibration_json(c));
+        return 0;
+    }
+    if (o.out.empty()) {
+        fmt::print("{}", yaml);
+        return 0;
+    }
+    fmt::print("Calibrated roofline for {}{}: fitted on {} GEMM measurements\n", target.display_name,
+               derived_from.empty() ? "" : " (derived from " + derived_from + ")", c.gemm_fit.points);
+    fmt::print("  {}\n", c.fitted_on);
+    fmt::print("  GEMM: launch {:.2f} us, compute efficiency {:.3f}, memory efficiency {:.3f}, blend exponent {:.2f}\n",
+               c.gemm.launch_s * 1e6, c.gemm.compute_efficiency, c.gemm.memory_efficiency, c.gemm.blend_exponent);
+    fmt::print("  fit error on its own points: median {:.1f}%, p90 {:.1f}% (bench/fidelity cross-validates)\n",
+               100 * c.gemm_fit.median_abs_rel_error, 100 * c.gemm_fit.p90_abs_rel_error);
+    for (const auto& [gpus, a] : c.allreduce) {
+        fmt::print("  all-reduce on {} GPUs: latency {:.2f} us, bus bandwidth {:.0f} GB/s\n", gpus, a.latency_s * 1e6,
+                   a.bus_bytes_per_s / 1e9);
+    }
+    fmt::print("Wrote {}\n", o.out);
     return 0;
 }
 
@@ -454,9 +534,27 @@ int run(int argc, char** argv) {
     cost->add_option("--step-overhead-ms", co.step_overhead_ms, "host time per step (default 1.0 ms)");
     cost->add_option("--gpu-set", co.gpu_set, "override a profile field, e.g. memory.bandwidth_gb_per_s=3000")
         ->take_all();
-    cost->add_option("--predictor", co.predictor, "auto (measured kernel tables where the GPU has them, else the roofline), tables, or roofline")->capture_default_str();
+    cost->add_option("--predictor", co.predictor, "auto (measured kernel tables where the GPU has them, else its calibrated "
+                                                  "roofline, else the roofline), tables, calibrated, or roofline")
+        ->capture_default_str();
+    cost->add_option("--calibration", co.calibration, "a calibration YAML (headroom calibrate) to cost with");
     cost->add_flag("--json", co.json, "Print one JSON object instead of the table");
     cost->callback([&] { action = [&] { return run_cost(co); }; });
+
+    // calibrate
+    CalibrateOptions ca;
+    auto* cal = app.add_subcommand("calibrate", "Fit the roofline's efficiency parameters (GEMM launch time, compute "
+                                                "and memory efficiency, ridge blend; all-reduce latency and bandwidth) to "
+                                                "measured kernel times, and write the calibration YAML.");
+    cal->add_option("-g,--gpu", ca.gpu, "the GPU profile the calibration is for")->required();
+    cal->add_option("--tables", ca.tables, "fit on these kernel tables: a shipped name (h100_sxm) or a .hkt file "
+                                           "(default: the GPU's own shipped tables)");
+    cal->add_option("--from", ca.from, "fit on a sibling GPU's shipped tables and carry its efficiencies over (labelled derived)");
+    cal->add_option("--csv", ca.csv, "fit on your own measurements: CSV with op,m,n,k,bytes,gpus,latency_ms");
+    cal->add_option("--dtype", ca.dtype, "GEMM dtype to fit: bf16 or fp8")->capture_default_str();
+    cal->add_option("-o,--out", ca.out, "write the calibration YAML here (default: print it)");
+    cal->add_flag("--json", ca.json, "Print one JSON object");
+    cal->callback([&] { action = [&] { return run_calibrate(ca); }; });
 
     // simulate
     SimulateOptions so;
@@ -594,6 +692,10 @@ int main(int argc, char** argv) {
     } catch (const UsageError& e) {
         fmt::print(stderr, "error: {}\n", e.what());
     } catch (const ScenarioError& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+    } catch (const CalibrationError& e) {
+        fmt::print(stderr, "error: {}\n", e.what());
+    } catch (const KernelTableError& e) {
         fmt::print(stderr, "error: {}\n", e.what());
     } catch (const std::exception& e) {
         // not an input error: a bug or a failed system call

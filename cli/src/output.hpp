@@ -9,6 +9,7 @@
 #include "headroom/models/model_card.hpp"
 #include "headroom/sim/cost_model.hpp"
 #include "headroom/sim/kernel_table_predictor.hpp"
+#include "headroom/sim/calibrate.hpp"
 #include "headroom/sim/kv_planner.hpp"
 
 namespace headroom::cli {
@@ -27,6 +28,7 @@ void print_models(const std::vector<ShippedModel>& shipped, const std::vector<Mo
 
 std::string card_json(const ModelCard& m);
 std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& plan);
+std::string calibration_json(const Calibration& c);
 std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const StepCost& s, const std::string& what);
 std::string gpus_json(const std::vector<GpuProfile>& gpus);
 std::string gpu_json(const GpuProfile& gpu);

@@ -198,7 +198,8 @@ void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost&
     fmt::print("Step cost: {} on {}, TP={}, weights {}, KV {}, CUDA graphs {}: {}\n", cm.model().name,
                cm.gpu().display_name, c.tp, dtype_name(c.weight_dtype), dtype_name(c.kv_dtype),
                c.cuda_graphs ? "on" : "off", what);
-    const bool tables = p.name() != "roofline";
+    const bool tables = p.name() == "kernel tables";
+    if (!tables && p.name() != "roofline") fmt::print("  predictor: {}\n", p.name());
     if (tables) {
         fmt::print("  predictor: measured kernel tables where they cover an op, the roofline elsewhere (--predictor "
                    "roofline for the roofline alone)\n");

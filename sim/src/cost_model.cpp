@@ -54,6 +54,19 @@ struct RecordSink {
     }
 };
 
+}  // namespace
+
+double keys_seen(int64_t context, int64_t n, int64_t window, bool bidirectional) {
+    const double c = static_cast<double>(context), nn = static_cast<double>(n);
+    if (bidirectional) return nn * (c + nn);
+    if (window <= 0 || context + n <= window) return nn * c + nn * (nn + 1.0) / 2.0;
+    const double w = static_cast<double>(window);
+    if (context >= window) return nn * w;
+    // positions up to the window grow, the rest are capped
+    const double growing = w - c;  // tokens j with context + j <= window
+    return growing * c + growing * (growing + 1.0) / 2.0 + (nn - growing) * w;
+}
+
 // (c^p + m^p)^(1/p), the smooth max of the two bounds. Hot: called for every GEMM of every simulated step,
 // so the default p = 2.5 avoids pow(): r^2.5 = r^2 sqrt(r), and for tiny r^2.5 (one bound dwarfs the other,
 // as in decode) (1 + x)^0.4 = 1 + 0.4 x - 0.12 x^2 with a relative error below 1e-9.
@@ -67,17 +80,25 @@ double smooth_max(double c, double m, double p) {
     return hi * std::pow(1.0 + x, 0.4);
 }
 
-}  // namespace
-
-double keys_seen(int64_t context, int64_t n, int64_t window, bool bidirectional) {
-    const double c = static_cast<double>(context), nn = static_cast<double>(n);
-    if (bidirectional) return nn * (c + nn);
-    if (window <= 0 || context + n <= window) return nn * c + nn * (nn + 1.0) / 2.0;
-    const double w = static_cast<double>(window);
-    if (context >= window) return nn * w;
-    // positions up to the window grow, the rest are capped
-    const double growing = w - c;  // tokens j with context + j <= window
-    return growing * c + growing * (growing + 1.0) / 2.0 + (nn - growing) * w;
+GemmTime gemm_roofline(double flops_per_s, double bytes_per_s, double sms, double mrows, double n, double k,
+                       double weight_bytes, double exponent, const GemmCalibration* cal) {
+    GemmTime g;
+    const double flops = 2.0 * mrows * n * k;
+    const double bytes = weight_bytes + (mrows * k + mrows * n) * ACT_BYTES;
+    g.compute_s = flops / flops_per_s;
+    g.memory_s = bytes / bytes_per_s;
+    if (cal && cal->present()) {
+        g.time_s = cal->launch_s + smooth_max(g.compute_s, g.memory_s, cal->blend_exponent);
+        return g;
+    }
+    if (mrows >= TILE) {
+        // whole 128 x 128 output tiles, in whole waves over the SMs
+        const double tiles = std::ceil(mrows / TILE) * std::ceil(n / TILE);
+        const double waves = std::ceil(tiles / sms);
+        g.compute_s = waves * sms * (2.0 * TILE * TILE * k) / flops_per_s;
+    }
+    g.time_s = smooth_max(g.compute_s, g.memory_s, exponent);
+    return g;
 }
 
 std::string_view bound_name(Bound b) {
@@ -118,8 +139,9 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
     : model_(model), gpu_(gpu), config_(config) {
     gemm_peak_flops_ = gpu.peak_flops(config.weight_dtype) > 0.0 ? gpu.peak_flops(config.weight_dtype)
                                                                   : gpu.peak_flops(Dtype::BF16);
-    flops_per_s_ = gemm_peak_flops_ * gpu.compute_efficiency.value;
-    bytes_per_s_ = gpu.memory_bandwidth_bytes_per_s() * gpu.memory_efficiency.value;
+    const GemmCalibration* cal = config.calibration && config.calibration->gemm.present() ? &config.calibration->gemm : nullptr;
+    flops_per_s_ = gemm_peak_flops_ * (cal ? cal->compute_efficiency : gpu.compute_efficiency.value);
+    bytes_per_s_ = gpu.memory_bandwidth_bytes_per_s() * (cal ? cal->memory_efficiency : gpu.memory_efficiency.value);
     // A ring all-reduce sends in one direction at a time: half the bidirectional datasheet figure.
     const bool nvlink = gpu.has_nvlink();
     const double link = nvlink ? gpu.nvlink_bidirectional_gb_per_s.value : gpu.pcie_bidirectional_gb_per_s.value;
@@ -153,7 +175,10 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     const double tp = static_cast<double>(cfg.tp);
     const double h = static_cast<double>(m.hidden_size);
     const double sms = std::max(1.0, gpu.sm_count.value);
-    const double bf16_flops_per_s = gpu.peak_flops(Dtype::BF16) * gpu.compute_efficiency.value;
+    const Calibration* cal = cfg.calibration.get();
+    const GemmCalibration* gemm_cal = cal && cal->gemm.present() ? &cal->gemm : nullptr;
+    const double bf16_flops_per_s =
+        gpu.peak_flops(Dtype::BF16) * (gemm_cal ? gemm_cal->compute_efficiency : gpu.compute_efficiency.value);
 
     int64_t tokens = 0;
     for (const SequenceWork& s : batch) tokens += s.new_tokens;
@@ -172,18 +197,11 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     // A GEMM of m rows against an n x k weight shard; `rate` is the achievable FLOP/s of its dtype.
     auto gemm = [&](OpKind name, int64_t count, double mrows, double n, double k, double weight_bytes,
                     double rate) {
+        const GemmTime g = gemm_roofline(rate, bytes_per_s, sms, mrows, n, k, weight_bytes, exponent, gemm_cal);
         const double flops = 2.0 * mrows * n * k;
         const double bytes = weight_bytes + (mrows * k + mrows * n) * ACT_BYTES;
-        double compute_s = flops / rate;
-        if (mrows >= TILE) {
-            // whole 128 x 128 output tiles, in whole waves over the SMs
-            const double tiles = std::ceil(mrows / TILE) * std::ceil(n / TILE);
-            const double waves = std::ceil(tiles / sms);
-            compute_s = waves * sms * (2.0 * TILE * TILE * k) / rate;
-        }
-        const double memory_s = bytes / bytes_per_s;
-        emit(name, count, flops, bytes, compute_s, memory_s, 0, 0, blend(compute_s, memory_s),
-             compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY, mrows, n, k);
+        emit(name, count, flops, bytes, g.compute_s, g.memory_s, 0, 0, g.time_s,
+             g.compute_s > g.memory_s ? Bound::COMPUTE : Bound::MEMORY, mrows, n, k);
     };
     auto elementwise = [&](OpKind name, int64_t count, double flops, double bytes) {
         const double memory_s = bytes / bytes_per_s;
@@ -292,7 +310,12 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         // Two all-reduces of T x h bf16 per layer (after o_proj and after down_proj), ring algorithm.
         const double msg = T * h * ACT_BYTES;
         const double steps = 2.0 * (tp - 1.0);
-        const double comm_s = steps / tp * msg / link_bytes_per_s + steps * link_latency_s;
+        double comm_s = steps / tp * msg / link_bytes_per_s + steps * link_latency_s;
+        if (cal) {
+            if (auto it = cal->allreduce.find(cfg.tp); it != cal->allreduce.end()) {
+                comm_s = it->second.latency_s + msg / it->second.bus_bytes_per_s;
+            }
+        }
         emit(OpKind::TP_ALLREDUCE, 2 * L, 0, msg, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
     }
 
@@ -319,6 +342,9 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
     RecordSink sink{&s};
     cost_step(*this, layers_, model_, gpu_, config_, flops_per_s_, bytes_per_s_, link_bytes_per_s_, link_latency_s_,
               weight_bytes_per_param_, config_.blend_exponent, batch, sink);
+    if (config_.calibration) {
+        for (OpCost& o : s.ops) o.source = config_.calibration->label();
+    }
     return s;
 }
 

@@ -313,19 +313,29 @@ StepTotals KernelTablePredictor::step_totals(const std::vector<SequenceWork>& ba
 
 std::unique_ptr<StepTimePredictor> make_step_predictor(const ModelCard& model, const GpuProfile& gpu,
                                                        const CostConfig& config, const std::string& which) {
-    if (which != "auto" && which != "tables" && which != "roofline") {
-        throw std::invalid_argument(fmt::format("unknown predictor \"{}\" (auto, tables, roofline)", which));
+    if (which != "auto" && which != "tables" && which != "calibrated" && which != "roofline") {
+        throw std::invalid_argument(fmt::format("unknown predictor \"{}\" (auto, tables, calibrated, roofline)", which));
     }
-    if (which != "roofline") {
-        const std::string name = kernel_table_gpu(gpu);
-        std::shared_ptr<const KernelTables> t = name.empty() ? nullptr : shipped_kernel_tables(name);
-        if (t) return std::make_unique<KernelTablePredictor>(model, gpu, config, t);
-        if (which == "tables") {
-            throw std::invalid_argument(fmt::format("no kernel tables ship for {} (tables exist for h100-sxm, h200, b200, "
-                                                    "gb200, a100-80gb, l40s); use --predictor roofline", gpu.name));
+    CostConfig c = config;
+    if (which == "roofline") {
+        c.calibration = nullptr;  // the plain model
+        return std::make_unique<CostModel>(model, gpu, c);
+    }
+    if (!c.calibration) c.calibration = shipped_calibration(gpu.name);
+    if (which == "calibrated") {
+        if (!c.calibration) {
+            throw std::invalid_argument(fmt::format("no calibration ships for {}; fit one with `headroom calibrate`", gpu.name));
         }
+        return std::make_unique<CostModel>(model, gpu, c);
     }
-    return std::make_unique<CostModel>(model, gpu, config);
+    const std::string name = kernel_table_gpu(gpu);
+    std::shared_ptr<const KernelTables> t = name.empty() ? nullptr : shipped_kernel_tables(name);
+    if (t) return std::make_unique<KernelTablePredictor>(model, gpu, c, t);
+    if (which == "tables") {
+        throw std::invalid_argument(fmt::format("no kernel tables ship for {} (tables exist for h100-sxm, h200, b200, "
+                                                "gb200, a100-80gb, l40s); use --predictor calibrated or roofline", gpu.name));
+    }
+    return std::make_unique<CostModel>(model, gpu, c);
 }
 
 }  // namespace headroom

@@ -324,8 +324,8 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
         out = *d;
     };
     if (root["predictor"]) s.predictor = r.string(root["predictor"], "predictor");
-    if (s.predictor != "auto" && s.predictor != "tables" && s.predictor != "roofline") {
-        r.fail("predictor", fmt::format("unknown predictor \"{}\" (auto, tables, roofline)", s.predictor));
+    if (s.predictor != "auto" && s.predictor != "tables" && s.predictor != "calibrated" && s.predictor != "roofline") {
+        r.fail("predictor", fmt::format("unknown predictor \"{}\" (auto, tables, calibrated, roofline)", s.predictor));
     }
     if (s.predictor == "tables" && kernel_table_gpu(s.gpu).empty()) {
         r.fail("predictor", fmt::format("no kernel tables ship for {} (h100-sxm, h200, b200, gb200, a100-80gb, l40s have them)", s.gpu.name));

@@ -75,7 +75,9 @@ TEST(KernelTablePredictor, AutoPicksTablesWhereTheyShipAndTheRooflineElsewhere) 
     const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
     EXPECT_EQ(make_step_predictor(m, load_gpu("h100"), CostConfig{})->name(), "kernel tables");
     EXPECT_EQ(make_step_predictor(m, load_gpu("h100"), CostConfig{}, "roofline")->name(), "roofline");
-    EXPECT_EQ(make_step_predictor(m, load_gpu("h100-pcie"), CostConfig{})->name(), "roofline");
+    // no tables for the PCIe card: the calibration carried over from the SXM part's tables
+    EXPECT_EQ(make_step_predictor(m, load_gpu("h100-pcie"), CostConfig{})->name(), "roofline (calibrated, derived from h100-sxm)");
+    EXPECT_EQ(make_step_predictor(m, load_gpu("h100-pcie"), CostConfig{}, "roofline")->name(), "roofline");
     EXPECT_THROW(make_step_predictor(m, load_gpu("h100-pcie"), CostConfig{}, "tables"), std::invalid_argument);
     EXPECT_THROW(make_step_predictor(m, load_gpu("h100"), CostConfig{}, "magic"), std::invalid_argument);
     // On the shipped H100 tables every GEMM and the attention of Llama-3.1-8B are measured ops
@@ -84,5 +86,5 @@ TEST(KernelTablePredictor, AutoPicksTablesWhereTheyShipAndTheRooflineElsewhere) 
     for (const char* op : {"qkv_proj", "o_proj", "gate_up_proj", "down_proj", "attention", "lm_head"}) {
         EXPECT_EQ(s.op(op)->source.rfind("table (vLLM 0.24.0, NVIDIA H100 80GB HBM3", 0), 0u) << op << ": " << s.op(op)->source;
     }
-    EXPECT_EQ(s.op("input_norm")->source, "roofline");
+    EXPECT_EQ(s.op("input_norm")->source, "roofline (calibrated)");  // not in the tables: H100's calibrated roofline
 }

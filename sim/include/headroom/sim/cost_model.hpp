@@ -9,9 +9,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "headroom/hardware/calibration.hpp"
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/model_card.hpp"
 #include "headroom/sim/step_predictor.hpp"
@@ -32,7 +34,22 @@ struct CostConfig {
     // roughly 60-75% of peak, a large GEMM at 79%): attention compute uses compute_efficiency x this.
     double attention_efficiency_factor = 0.8;
     double blend_exponent = 2.5;
+    // A calibrated roofline (headroom calibrate) replaces the profile's efficiencies, the GEMM tiles and waves
+    // and the ring formula with fitted parameters; nullptr: the plain roofline.
+    std::shared_ptr<const Calibration> calibration;
 };
+
+// (c^p + m^p)^(1/p): the smooth max of two bounds.
+double smooth_max(double c, double m, double p);
+
+struct GemmTime {
+    double compute_s = 0, memory_s = 0, time_s = 0;
+};
+// One GEMM of `m` rows against an n x k weight: FLOPs at `flops_per_s`, weight plus bf16 activation bytes at
+// `bytes_per_s`. Plain (cal null or absent): whole 128 x 128 tiles in whole waves over `sms` from 128 rows,
+// smooth max with `exponent`. Calibrated: launch + smooth max with the fitted exponent.
+GemmTime gemm_roofline(double flops_per_s, double bytes_per_s, double sms, double m, double n, double k,
+                       double weight_bytes, double exponent, const GemmCalibration* cal);
 
 // Per attention kind (FULL, SLIDING, MLA): layer counts and window; MoE layer count. Computed once.
 struct LayerStats {
@@ -67,7 +84,8 @@ public:
 
     StepCost step(const std::vector<SequenceWork>& batch) const override;
     StepTotals step_totals(const std::vector<SequenceWork>& batch) const override;  // no allocation
-    std::string name() const override { return "roofline"; }
+    // "roofline", or the calibration's label ("roofline (calibrated)").
+    std::string name() const override { return config_.calibration ? config_.calibration->label() : "roofline"; }
     // Every op of the step, in order, to a visitor (the kernel-table predictor's way in).
     void walk(const std::vector<SequenceWork>& batch, RooflineOpVisitor& visitor) const;
 

@@ -68,8 +68,10 @@ private:
     mutable std::array<std::vector<double>, NUM_OP_KINDS> gemm_cache_;
 };
 
-// The step-time predictor a deployment gets: "auto" (the kernel tables where the GPU has them, else the
-// roofline), "tables" (an error when the GPU has none) or "roofline".
+// The step-time predictor a deployment gets: "auto" (the kernel tables where the GPU has them, else its
+// calibrated roofline, else the plain roofline), "tables" (an error when the GPU has none), "calibrated" (the
+// calibration in `config`, else the GPU's shipped one) or "roofline" (the plain model, no calibration). The
+// roofline under the tables is the calibrated one where a calibration exists.
 std::unique_ptr<StepTimePredictor> make_step_predictor(const ModelCard& model, const GpuProfile& gpu,
                                                        const CostConfig& config, const std::string& which = "auto");
 

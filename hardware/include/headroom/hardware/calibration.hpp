@@ -1,0 +1,65 @@
+// A calibrated roofline: efficiency parameters fitted per GPU and op family by `headroom calibrate` from
+// measured kernel times, written as YAML (hardware/calibrations/<gpu>.yaml for the shipped ones).
+//   GEMM:       t = launch + smooth_max(FLOPs / (peak x compute_efficiency), bytes / (HBM x memory_efficiency); p)
+//   all-reduce: t = latency + bytes / bus_bytes_per_s, per GPU count
+// smooth_max(c, m; p) = (c^p + m^p)^(1/p). The efficiencies are shares of the profile's own peaks, so a
+// calibration fitted on one GPU can be carried to a sibling of the same architecture (H100 SXM -> H100 PCIe)
+// and is then labelled as derived.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace headroom {
+
+struct GemmCalibration {
+    double launch_s = 0.0;             // fixed time per GEMM (launch, prologue, epilogue)
+    double compute_efficiency = 0.0;   // achieved / dense peak of the dtype, for large GEMMs
+    double memory_efficiency = 0.0;    // achieved / HBM peak, for weight-streaming GEMMs
+    double blend_exponent = 2.5;       // p of the smooth max near the ridge
+    bool present() const { return compute_efficiency > 0.0; }
+};
+
+struct CommCalibration {
+    double latency_s = 0.0;
+    double bus_bytes_per_s = 0.0;  // message bytes / (time - latency) at large messages
+};
+
+struct FitQuality {
+    int64_t points = 0;
+    double median_abs_rel_error = 0.0;  // on the points it was fitted on
+    double p90_abs_rel_error = 0.0;
+};
+
+struct Calibration {
+    std::string gpu;           // the profile it applies to ("h100-sxm")
+    std::string fitted_on;     // the data it was fitted on ("kernel tables h100_sxm (NVIDIA H100 80GB HBM3)")
+    std::string derived_from;  // "" when fitted on this GPU's own data; else the GPU whose fit it carries
+    std::string dtype = "bf16";
+    GemmCalibration gemm;
+    FitQuality gemm_fit;
+    std::map<int64_t, CommCalibration> allreduce;  // by GPU count
+    std::string file;          // where it was read from
+
+    // "roofline (calibrated on ...)" / "roofline (calibrated, derived from h100-sxm)"
+    std::string label() const;
+};
+
+class CalibrationError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// YAML in both directions; parsing rejects unknown fields, missing ones and values out of range, naming the
+// file and the field.
+std::string calibration_yaml(const Calibration& c);
+Calibration parse_calibration(const std::string& text, const std::string& file);
+Calibration load_calibration(const std::string& path);
+// The shipped calibration of a GPU profile (by profile name), parsed once per process; nullptr when none.
+std::shared_ptr<const Calibration> shipped_calibration(const std::string& gpu);
+
+}  // namespace headroom

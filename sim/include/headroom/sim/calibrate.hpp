@@ -1,0 +1,51 @@
+// `headroom calibrate`: fits a calibrated roofline (hardware/calibration.hpp) to measured kernel times by
+// least squares on log time (relative errors), with Levenberg-Marquardt in Eigen. Samples come from kernel
+// tables (shipped or a user's .hkt) or a CSV of a user's own measurements.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "headroom/hardware/calibration.hpp"
+#include "headroom/hardware/gpu_profile.hpp"
+#include "headroom/hardware/kernel_tables.hpp"
+
+namespace headroom {
+
+struct GemmSample {
+    double m = 0, n = 0, k = 0;  // rows (tokens) x weight n x k
+    double time_s = 0;
+};
+
+struct CommSample {
+    int64_t gpus = 0;
+    double bytes = 0;
+    double time_s = 0;
+};
+
+// One GEMM on the roofline. Without a calibration (nullptr or absent): the profile's efficiencies, whole
+// 128 x 128 tiles in whole waves over the SMs from 128 rows up, smooth max with `blend_exponent` (the cost
+// model's plain roofline). With one: launch + smooth_max(compute, memory; p) at the fitted efficiencies.
+double gemm_time_s(const GpuProfile& gpu, Dtype dtype, double m, double n, double k, const GemmCalibration* cal,
+                   double blend_exponent = 2.5);
+// A TP all-reduce of `bytes` on `gpus` GPUs: the calibration's fit for that count, else the ring formula on
+// the profile's link (the cost model's).
+double allreduce_time_s(const GpuProfile& gpu, int64_t gpus, double bytes, const Calibration* cal);
+
+GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& samples,
+                         FitQuality* quality = nullptr);
+std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& samples);
+
+std::vector<GemmSample> gemm_samples(const KernelTables& t, Dtype dtype);
+std::vector<CommSample> allreduce_samples(const KernelTables& t);
+// CSV with a header: `op,m,n,k,bytes,gpus,latency_ms`; op is gemm or allreduce (unused columns empty).
+// Throws CalibrationError naming the file, line and column.
+void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemms, std::vector<CommSample>& comms);
+
+// Fits everything the samples cover into a Calibration for `gpu`.
+Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,
+                      const std::vector<CommSample>& comms, const std::string& fitted_on);
+
+}  // namespace headroom

@@ -1,0 +1,249 @@
+// Fitting the calibrated roofline: Levenberg-Marquardt on log time for GEMMs (4 parameters, kept positive by
+// fitting their logs), ordinary least squares per GPU count for all-reduces. Both in Eigen.
+#include "headroom/sim/calibrate.hpp"
+
+#include <fmt/format.h>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "headroom/sim/cost_model.hpp"
+
+namespace headroom {
+
+namespace {
+
+double weight_bytes_per_param(Dtype d) { return dtype_bytes(d); }
+
+double gemm_peak(const GpuProfile& gpu, Dtype dtype) {
+    return gpu.peak_flops(dtype) > 0.0 ? gpu.peak_flops(dtype) : gpu.peak_flops(Dtype::BF16);
+}
+
+// log time of every sample under the parameters theta = log(launch_s, ec, em, p).
+Eigen::VectorXd predict_log(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& s,
+                            const Eigen::Vector4d& theta) {
+    GemmCalibration c;
+    c.launch_s = std::exp(theta[0]);
+    c.compute_efficiency = std::exp(theta[1]);
+    c.memory_efficiency = std::exp(theta[2]);
+    c.blend_exponent = std::exp(theta[3]);
+    Eigen::VectorXd out(static_cast<Eigen::Index>(s.size()));
+    for (size_t i = 0; i < s.size(); ++i) out[static_cast<Eigen::Index>(i)] = std::log(gemm_time_s(gpu, dtype, s[i].m, s[i].n, s[i].k, &c));
+    return out;
+}
+
+double quantile(std::vector<double> v, double q) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    const double rank = q * static_cast<double>(v.size() - 1);
+    const auto lo = static_cast<size_t>(rank);
+    const size_t hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
+}
+
+}  // namespace
+
+double gemm_time_s(const GpuProfile& gpu, Dtype dtype, double m, double n, double k, const GemmCalibration* cal,
+                   double blend_exponent) {
+    const bool calibrated = cal && cal->present();
+    const double peak = gemm_peak(gpu, dtype);
+    const double flops_per_s = peak * (calibrated ? cal->compute_efficiency : gpu.compute_efficiency.value);
+    const double bytes_per_s = gpu.memory_bandwidth_bytes_per_s() * (calibrated ? cal->memory_efficiency : gpu.memory_efficiency.value);
+    return gemm_roofline(flops_per_s, bytes_per_s, std::max(1.0, gpu.sm_count.value), m, n, k,
+                         n * k * weight_bytes_per_param(dtype), blend_exponent, cal)
+        .time_s;
+}
+
+double allreduce_time_s(const GpuProfile& gpu, int64_t gpus, double bytes, const Calibration* cal) {
+    if (cal) {
+        if (auto it = cal->allreduce.find(gpus); it != cal->allreduce.end()) {
+            return it->second.latency_s + bytes / it->second.bus_bytes_per_s;
+        }
+    }
+    // the cost model's ring: 2 (p-1)/p x bytes / one-direction link bandwidth + 2 (p-1) x link latency
+    const bool nvlink = gpu.has_nvlink();
+    const double link = (nvlink ? gpu.nvlink_bidirectional_gb_per_s.value : gpu.pcie_bidirectional_gb_per_s.value) / 2.0 *
+                        1e9 * gpu.interconnect_efficiency.value;
+    const double latency = (nvlink ? gpu.nvlink_latency_us.value : gpu.pcie_latency_us.value) * 1e-6;
+    const double p = static_cast<double>(gpus), steps = 2.0 * (p - 1.0);
+    return steps / p * bytes / link + steps * latency;
+}
+
+GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& samples, FitQuality* quality) {
+    if (samples.size() < 8) throw CalibrationError(fmt::format("need at least 8 GEMM measurements to fit, got {}", samples.size()));
+    const auto n = static_cast<Eigen::Index>(samples.size());
+    Eigen::VectorXd y(n);
+    double t_min = 1e300;
+    for (Eigen::Index i = 0; i < n; ++i) {
+        y[i] = std::log(samples[static_cast<size_t>(i)].time_s);
+        t_min = std::min(t_min, samples[static_cast<size_t>(i)].time_s);
+    }
+    Eigen::Vector4d theta(std::log(0.5 * t_min), std::log(0.7), std::log(0.8), std::log(2.5));
+    Eigen::VectorXd r = predict_log(gpu, dtype, samples, theta) - y;
+    double cost = r.squaredNorm();
+    double lambda = 1e-3;
+    for (int it = 0; it < 200; ++it) {
+        Eigen::MatrixXd J(n, 4);
+        for (int j = 0; j < 4; ++j) {  // central differences in log parameters
+            const double h = 1e-5;
+            Eigen::Vector4d a = theta, b = theta;
+            a[j] += h;
+            b[j] -= h;
+            J.col(j) = (predict_log(gpu, dtype, samples, a) - predict_log(gpu, dtype, samples, b)) / (2 * h);
+        }
+        const Eigen::Matrix4d JtJ = J.transpose() * J;
+        const Eigen::Vector4d g = J.transpose() * r;
+        bool improved = false;
+        for (int tries = 0; tries < 20 && !improved; ++tries) {
+            Eigen::Matrix4d A = JtJ;
+            A.diagonal() += lambda * JtJ.diagonal().cwiseMax(1e-12);
+            const Eigen::Vector4d step = A.ldlt().solve(-g);
+            Eigen::Vector4d next = theta + step;
+            next[3] = std::clamp(next[3], std::log(0.6), std::log(60.0));  // p within reason
+            const Eigen::VectorXd rn = predict_log(gpu, dtype, samples, next) - y;
+            const double cn = rn.squaredNorm();
+            if (std::isfinite(cn) && cn < cost) {
+                const double gain = (cost - cn) / cost;
+                theta = next;
+                r = rn;
+                cost = cn;
+                lambda = std::max(1e-9, lambda / 3);
+                improved = true;
+                if (gain < 1e-12) it = 1000;  // converged
+            } else {
+                lambda *= 4;
+            }
+        }
+        if (!improved) break;
+    }
+    GemmCalibration c;
+    c.launch_s = std::exp(theta[0]);
+    c.compute_efficiency = std::exp(theta[1]);
+    c.memory_efficiency = std::exp(theta[2]);
+    c.blend_exponent = std::exp(theta[3]);
+    if (quality) {
+        std::vector<double> err;
+        err.reserve(samples.size());
+        for (Eigen::Index i = 0; i < n; ++i) err.push_back(std::fabs(std::exp(r[i]) - 1.0));
+        quality->points = static_cast<int64_t>(samples.size());
+        quality->median_abs_rel_error = quantile(err, 0.5);
+        quality->p90_abs_rel_error = quantile(err, 0.9);
+    }
+    return c;
+}
+
+std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& samples) {
+    std::map<int64_t, std::vector<const CommSample*>> by;
+    for (const CommSample& s : samples) by[s.gpus].push_back(&s);
+    std::map<int64_t, CommCalibration> out;
+    for (const auto& [gpus, v] : by) {
+        if (v.size() < 3) continue;
+        // t = a + b x bytes, weighted by 1/t so that errors are relative (small messages count as much as large)
+        Eigen::MatrixXd A(static_cast<Eigen::Index>(v.size()), 2);
+        Eigen::VectorXd y(static_cast<Eigen::Index>(v.size()));
+        for (size_t i = 0; i < v.size(); ++i) {
+            const double w = 1.0 / v[i]->time_s;
+            A(static_cast<Eigen::Index>(i), 0) = w;
+            A(static_cast<Eigen::Index>(i), 1) = v[i]->bytes * w;
+            y[static_cast<Eigen::Index>(i)] = 1.0;
+        }
+        const Eigen::Vector2d x = A.colPivHouseholderQr().solve(y);
+        if (x[1] <= 0) continue;
+        out[gpus] = {std::max(0.0, x[0]), 1.0 / x[1]};
+    }
+    return out;
+}
+
+std::vector<GemmSample> gemm_samples(const KernelTables& t, Dtype dtype) {
+    const std::string d = dtype == Dtype::FP8 ? "fp8" : "bf16";
+    std::vector<GemmSample> out;
+    for (const GridTable* g : t.find("gemm", {{"dtype", d}})) {
+        if (g->axes.size() != 3) continue;
+        for (size_t a = 0; a < g->axes[0].size(); ++a) {
+            for (size_t b = 0; b < g->axes[1].size(); ++b) {
+                for (size_t c = 0; c < g->axes[2].size(); ++c) {
+                    const double v = g->value_ms({a, b, c});
+                    if (v > 0) out.push_back({g->axes[0][a], g->axes[1][b], g->axes[2][c], v * 1e-3});
+                }
+            }
+        }
+    }
+    return out;
+}
+
+std::vector<CommSample> allreduce_samples(const KernelTables& t) {
+    std::vector<CommSample> out;
+    for (const GridTable* g : t.find("vllm_allreduce", {{"mode", "graph"}})) {
+        const int64_t gpus = g->attr_int("gpus");
+        for (size_t i = 0; i < g->axes[0].size(); ++i) {
+            const double v = g->values_ms[i];
+            if (v > 0 && gpus >= 2) out.push_back({gpus, g->axes[0][i], v * 1e-3});
+        }
+    }
+    return out;
+}
+
+void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemms, std::vector<CommSample>& comms) {
+    std::ifstream in(path);
+    if (!in) throw CalibrationError(path + ": cannot open file");
+    std::string line;
+    if (!std::getline(in, line)) throw CalibrationError(path + ": empty file");
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const std::vector<std::string> want = {"op", "m", "n", "k", "bytes", "gpus", "latency_ms"};
+    std::vector<std::string> cols;
+    {
+        std::stringstream ss(line);
+        for (std::string c; std::getline(ss, c, ',');) cols.push_back(c);
+    }
+    if (cols != want) throw CalibrationError(path + ": line 1: the header must be op,m,n,k,bytes,gpus,latency_ms");
+    int64_t line_no = 1;
+    while (std::getline(in, line)) {
+        ++line_no;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty()) continue;
+        std::vector<std::string> f;
+        std::stringstream ss(line);
+        for (std::string c; std::getline(ss, c, ',');) f.push_back(c);
+        while (f.size() < want.size()) f.emplace_back();
+        if (f.size() != want.size()) throw CalibrationError(fmt::format("{}: line {}: expected 7 columns", path, line_no));
+        auto num = [&](size_t i) {
+            double v = 0;
+            try {
+                size_t used = 0;
+                v = std::stod(f[i], &used);
+                if (used != f[i].size()) throw std::invalid_argument("trailing");
+            } catch (const std::exception&) {
+                throw CalibrationError(fmt::format("{}: line {}: {}: expected a number, got \"{}\"", path, line_no, want[i], f[i]));
+            }
+            if (!std::isfinite(v) || v <= 0 || v > 1e12) {
+                throw CalibrationError(fmt::format("{}: line {}: {}: must be a positive number, got {}", path, line_no, want[i], f[i]));
+            }
+            return v;
+        };
+        if (f[0] == "gemm") {
+            gemms.push_back({num(1), num(2), num(3), num(6) * 1e-3});
+        } else if (f[0] == "allreduce") {
+            const double g = num(5);
+            if (g != std::floor(g) || g < 2) throw CalibrationError(fmt::format("{}: line {}: gpus: must be a whole number >= 2", path, line_no));
+            comms.push_back({static_cast<int64_t>(g), num(4), num(6) * 1e-3});
+        } else {
+            throw CalibrationError(fmt::format("{}: line {}: op: expected gemm or allreduce, got \"{}\"", path, line_no, f[0]));
+        }
+    }
+}
+
+Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,
+                      const std::vector<CommSample>& comms, const std::string& fitted_on) {
+    Calibration c;
+    c.gpu = gpu.name;
+    c.fitted_on = fitted_on;
+    c.dtype = std::string(dtype_name(dtype));
+    c.gemm = fit_gemm(gpu, dtype, gemms, &c.gemm_fit);
+    c.allreduce = fit_allreduce(comms);
+    return c;
+}
+
+}  // namespace headroom

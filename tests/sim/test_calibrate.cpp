@@ -1,0 +1,106 @@
+// headroom calibrate: fits recover the parameters that generated the data; the YAML round-trips; bad files
+// are one clear error.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "headroom/hardware/profile_loader.hpp"
+#include "headroom/sim/calibrate.hpp"
+
+using namespace headroom;
+
+TEST(Calibrate, GemmFitRecoversKnownParametersWithinOnePercent) {
+    const GpuProfile gpu = load_gpu("h100");
+    GemmCalibration truth;
+    truth.launch_s = 4.0e-6;
+    truth.compute_efficiency = 0.72;
+    truth.memory_efficiency = 0.83;
+    truth.blend_exponent = 3.1;
+    // a table generated from the known parameters on a grid like the measured ones
+    std::vector<GemmSample> s;
+    for (double m : {1.0, 4.0, 16.0, 64.0, 128.0, 256.0, 1024.0, 4096.0, 16384.0}) {
+        for (double n : {512.0, 2048.0, 4096.0, 8192.0, 28672.0}) {
+            for (double k : {512.0, 4096.0, 8192.0, 16384.0}) {
+                s.push_back({m, n, k, gemm_time_s(gpu, Dtype::BF16, m, n, k, &truth)});
+            }
+        }
+    }
+    FitQuality q;
+    const GemmCalibration fit = fit_gemm(gpu, Dtype::BF16, s, &q);
+    EXPECT_NEAR(fit.launch_s, truth.launch_s, 0.01 * truth.launch_s);
+    EXPECT_NEAR(fit.compute_efficiency, truth.compute_efficiency, 0.01 * truth.compute_efficiency);
+    EXPECT_NEAR(fit.memory_efficiency, truth.memory_efficiency, 0.01 * truth.memory_efficiency);
+    EXPECT_NEAR(fit.blend_exponent, truth.blend_exponent, 0.01 * truth.blend_exponent);
+    EXPECT_LT(q.p90_abs_rel_error, 1e-6);
+    EXPECT_EQ(q.points, static_cast<int64_t>(s.size()));
+}
+
+TEST(Calibrate, AllReduceFitRecoversLatencyAndBandwidth) {
+    // t = 6 us + bytes / 150 GB/s on 4 GPUs, 12 us + bytes / 80 GB/s on 8
+    std::vector<CommSample> s;
+    for (double b = 1024; b <= 64e6; b *= 4) {
+        s.push_back({4, b, 6e-6 + b / 150e9});
+        s.push_back({8, b, 12e-6 + b / 80e9});
+    }
+    const auto fit = fit_allreduce(s);
+    ASSERT_EQ(fit.size(), 2u);
+    EXPECT_NEAR(fit.at(4).latency_s, 6e-6, 1e-9);
+    EXPECT_NEAR(fit.at(4).bus_bytes_per_s, 150e9, 150e9 * 1e-6);
+    EXPECT_NEAR(fit.at(8).latency_s, 12e-6, 1e-9);
+    EXPECT_NEAR(fit.at(8).bus_bytes_per_s, 80e9, 80e9 * 1e-6);
+}
+
+TEST(Calibrate, YamlRoundTripsAndRejectsNonsense) {
+    Calibration c;
+    c.gpu = "h100-sxm";
+    c.fitted_on = "test";
+    c.derived_from = "a100-80gb";
+    c.gemm = {3.5e-6, 0.8, 0.85, 2.4};
+    c.gemm_fit = {100, 0.05, 0.2};
+    c.allreduce[2] = {4e-6, 130e9};
+    const Calibration r = parse_calibration(calibration_yaml(c), "c.yaml");
+    EXPECT_EQ(r.gpu, "h100-sxm");
+    EXPECT_EQ(r.derived_from, "a100-80gb");
+    EXPECT_NEAR(r.gemm.launch_s, 3.5e-6, 1e-12);
+    EXPECT_NEAR(r.gemm.compute_efficiency, 0.8, 1e-9);
+    EXPECT_NEAR(r.allreduce.at(2).bus_bytes_per_s, 130e9, 1e3);
+    EXPECT_EQ(r.label(), "roofline (calibrated, derived from a100-80gb)");
+    auto error_of = [](const std::string& text) {
+        try {
+            parse_calibration(text, "c.yaml");
+        } catch (const CalibrationError& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    const std::string gemm = "gemm: {launch_us: 3, compute_efficiency: 0.8, memory_efficiency: 0.8, blend_exponent: 2}\n";
+    EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\n" + gemm + "bogus: 1\n"), "c.yaml: bogus: unknown field");
+    EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\ngemm: {launch_us: 3, compute_efficiency: -1, memory_efficiency: 0.8, blend_exponent: 2}\n"),
+              "c.yaml: gemm.compute_efficiency: -1 is out of range (above 0 .. 1.5)");
+    EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\n"), "c.yaml: gemm: missing");
+    EXPECT_EQ(error_of("gpu: h100\ngpu: h200\nfitted_on: x\n" + gemm), "c.yaml: gpu: duplicate key");
+}
+
+TEST(Calibrate, CsvErrorsNameTheFileLineAndColumn) {
+    const std::string path = ::testing::TempDir() + "/cal.csv";
+    auto error_of = [&](const std::string& text) {
+        std::ofstream(path) << text;
+        std::vector<GemmSample> g;
+        std::vector<CommSample> c;
+        try {
+            read_calibration_csv(path, g, c);
+        } catch (const CalibrationError& e) {
+            return std::string(e.what());
+        }
+        return "ok " + std::to_string(g.size()) + " " + std::to_string(c.size());
+    };
+    const std::string head = "op,m,n,k,bytes,gpus,latency_ms\n";
+    EXPECT_EQ(error_of(head + "gemm,16,4096,4096,,,0.05\nallreduce,,,,1048576,4,0.02\n"), "ok 1 1");
+    EXPECT_EQ(error_of(head + "gemm,16,4096,x,,,0.05\n"), path + ": line 2: k: expected a number, got \"x\"");
+    EXPECT_EQ(error_of(head + "gemm,16,4096,4096,,,-1\n"), path + ": line 2: latency_ms: must be a positive number, got -1");
+    EXPECT_EQ(error_of(head + "conv,1,1,1,,,1\n"), path + ": line 2: op: expected gemm or allreduce, got \"conv\"");
+    EXPECT_EQ(error_of("m,n,k\n"), path + ": line 1: the header must be op,m,n,k,bytes,gpus,latency_ms");
+    std::remove(path.c_str());
+}
