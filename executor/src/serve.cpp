@@ -76,6 +76,7 @@ public:
         out.wall_s = now();
         SimulationResult& r = out.result;
         r.scenario = sc_.name;
+        r.predictor = "measured";
         r.simulated_s = out.wall_s;
         r.summary = summarize(sc_, records_, itls_, steps_, accounting_);
         r.timeseries = std::move(steps_);

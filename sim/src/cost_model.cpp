@@ -47,6 +47,7 @@ struct RecordSink {
         c.time_s = op.time_s;
         c.roofline_s = op.time_s;
         c.bound = op.bound;
+        if (op.kind == OpKind::STEP_OVERHEAD) c.source = "host time per step (an estimate)";
         s->time_s += op.time_s;
         s->flops += op.flops;
         s->bytes += op.bytes;
@@ -343,7 +344,9 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
     cost_step(*this, layers_, model_, gpu_, config_, flops_per_s_, bytes_per_s_, link_bytes_per_s_, link_latency_s_,
               weight_bytes_per_param_, config_.blend_exponent, batch, sink);
     if (config_.calibration) {
-        for (OpCost& o : s.ops) o.source = config_.calibration->label();
+        for (OpCost& o : s.ops) {
+            if (o.kind != OpKind::STEP_OVERHEAD) o.source = config_.calibration->label();
+        }
     }
     return s;
 }

@@ -138,6 +138,7 @@ public:
         out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         out.simulated_s = sg4::Engine::get_clock();
         out.scenario = sc_.name;
+        out.predictor = cost_.name();
         out.plan = plan_;
         out.summary = summarize(sc_, records_, itls_, steps_, accounting_);
         if (options.keep_all_steps) {

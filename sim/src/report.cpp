@@ -30,6 +30,7 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
     j["replicas"] = sc.replicas;
     j["weights_dtype"] = std::string(dtype_name(sc.weight_dtype));
     j["kv_dtype"] = std::string(dtype_name(sc.kv_dtype));
+    j["predictor"] = r.predictor;
     j["seed"] = sc.seed;
     j["headroom_version"] = std::string(version());
     j["git_commit"] = std::string(git_commit());

@@ -98,6 +98,7 @@ void record_fields(IO& io, R& r) {
 std::string serialize_result(const SimulationResult& r) {
     Writer w;
     w.str(r.scenario);
+    w.str(r.predictor);
     summary_fields(w, r.summary);
     w.pod<uint64_t>(r.summary.slos.size());
     for (const SloResult& s : r.summary.slos) {
@@ -120,6 +121,7 @@ SimulationResult deserialize_result(const std::string& bytes) {
     Reader rd(bytes);
     SimulationResult r;
     rd.str(r.scenario);
+    rd.str(r.predictor);
     summary_fields(rd, r.summary);
     uint64_t n = 0;
     rd.pod(n);

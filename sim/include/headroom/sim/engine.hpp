@@ -26,6 +26,7 @@ struct SimulationOptions {
 
 struct SimulationResult {
     std::string scenario;
+    std::string predictor;  // the step-time predictor that timed the steps ("kernel tables", "roofline (calibrated)", "measured")
     Summary summary;
     KvPlan plan;
     std::vector<RequestRecord> requests;

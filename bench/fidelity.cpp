@@ -1,0 +1,177 @@
+// Fidelity benchmark (prints numbers; not a test): how well each predictor predicts measured kernel times it
+// was not given.
+// - Tables, leave-one-out: every measured grid point predicted from its two neighbours along one axis without
+//   itself (log-log), for every interior point and axis; "token axis" is the axis a step moves along (GEMM m,
+//   attention batch and length, MoE tokens, all-reduce bytes).
+// - Plain roofline: the cost model's GEMM and ring all-reduce with the profile's efficiencies, tiles and waves.
+// - Calibrated roofline, 5-fold cross-validation: fitted on four fifths of a GPU's GEMMs (or all-reduces),
+//   predicting the fifth, every point predicted once.
+// Then the seed figures: batch-1 decode and a 4,096-token prefill of Llama-3.3-70B on one H200, per predictor.
+// Usage: headroom_bench_fidelity [--json]
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "headroom/hardware/profile_loader.hpp"
+#include "headroom/models/config_loader.hpp"
+#include "headroom/sim/calibrate.hpp"
+#include "headroom/sim/kernel_table_predictor.hpp"
+
+using namespace headroom;
+
+namespace {
+
+struct Errors {
+    std::vector<double> e;
+    void add(double predicted, double measured) {
+        if (predicted > 0 && measured > 0) e.push_back(std::fabs(predicted - measured) / measured);
+    }
+    double q(double p) const {
+        if (e.empty()) return NAN;
+        std::vector<double> v = e;
+        std::sort(v.begin(), v.end());
+        const double rank = p * static_cast<double>(v.size() - 1);
+        const auto lo = static_cast<size_t>(rank);
+        const size_t hi = std::min(lo + 1, v.size() - 1);
+        return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
+    }
+};
+
+struct Row {
+    std::string gpu, family, method;
+    Errors err;
+};
+
+// Leave-one-out along `axes` (indices into the table's axes) over every table of a family.
+void loo(const KernelTables& t, const std::string& family, const std::vector<std::string>& axis_names, Errors& out,
+         const std::map<std::string, std::string>& match = {}) {
+    for (const GridTable* g : t.find(family, match)) {
+        const size_t d = g->axes.size();
+        std::vector<size_t> at(d, 0);
+        const size_t n = g->values_ms.size();
+        for (size_t flat = 0; flat < n; ++flat) {
+            size_t rest = flat;
+            for (size_t i = d; i-- > 0;) {
+                at[i] = rest % g->axes[i].size();
+                rest /= g->axes[i].size();
+            }
+            const double v = g->values_ms[flat];
+            if (!(v > 0)) continue;
+            for (size_t a = 0; a < d; ++a) {
+                if (std::find(axis_names.begin(), axis_names.end(), g->axis_names[a]) == axis_names.end()) continue;
+                if (auto p = g->loo_s(at, a)) out.add(*p, v * 1e-3);
+            }
+        }
+    }
+}
+
+std::string pct(double x) { return std::isnan(x) ? "-" : fmt::format("{:.1f}%", 100 * x); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const bool json = argc > 1 && std::strcmp(argv[1], "--json") == 0;
+    const std::vector<std::pair<std::string, std::string>> gpus = {{"h100-sxm", "h100_sxm"}, {"h200", "h200_sxm"},
+                                                                   {"b200", "b200_sxm"},     {"gb200", "gb200"},
+                                                                   {"a100-80gb", "a100_sxm"}, {"l40s", "l40s"}};
+    std::vector<Row> rows;
+    for (const auto& [profile, name] : gpus) {
+        const GpuProfile gpu = load_gpu(profile);
+        const auto t = shipped_kernel_tables(name);
+        if (!t) continue;
+        auto row = [&](const std::string& family, const std::string& method) -> Errors& {
+            rows.push_back({profile, family, method, {}});
+            return rows.back().err;
+        };
+        for (const char* dt : {"bf16", "fp8"}) {
+            const std::string fam = std::string("gemm ") + dt;
+            if (t->find("gemm", {{"dtype", dt}}).empty()) continue;
+            loo(*t, "gemm", {"m"}, row(fam, "table LOO, token axis"), {{"dtype", dt}});
+            loo(*t, "gemm", {"m", "n", "k"}, row(fam, "table LOO, every axis"), {{"dtype", dt}});
+            const Dtype dtype = std::string(dt) == "fp8" ? Dtype::FP8 : Dtype::BF16;
+            const std::vector<GemmSample> s = gemm_samples(*t, dtype);
+            Errors& plain = row(fam, "roofline (plain)");
+            for (const GemmSample& x : s) plain.add(gemm_time_s(gpu, dtype, x.m, x.n, x.k, nullptr), x.time_s);
+            // 5-fold cross-validation of the calibrated roofline
+            std::vector<size_t> idx(s.size());
+            for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+            std::shuffle(idx.begin(), idx.end(), std::mt19937_64(42));
+            Errors& cv = row(fam, "roofline (calibrated), 5-fold CV");
+            for (size_t fold = 0; fold < 5; ++fold) {
+                std::vector<GemmSample> train, test;
+                for (size_t i = 0; i < idx.size(); ++i) (i % 5 == fold ? test : train).push_back(s[idx[i]]);
+                const GemmCalibration c = fit_gemm(gpu, dtype, train);
+                for (const GemmSample& x : test) cv.add(gemm_time_s(gpu, dtype, x.m, x.n, x.k, &c), x.time_s);
+            }
+        }
+        loo(*t, "decode_attention", {"batch_size", "step"}, row("decode attention", "table LOO, token axes"));
+        loo(*t, "prefill_attention", {"batch_size", "isl"}, row("prefill attention", "table LOO, token axes"));
+        loo(*t, "moe", {"num_tokens"}, row("fused MoE", "table LOO, token axis"));
+        loo(*t, "vllm_allreduce", {"message_size"}, row("all-reduce", "table LOO, token axis"));
+        const std::vector<CommSample> comm = allreduce_samples(*t);
+        Errors& ring = row("all-reduce", "roofline (plain ring)");
+        for (const CommSample& c : comm) ring.add(allreduce_time_s(gpu, c.gpus, c.bytes, nullptr), c.time_s);
+        Errors& ccv = row("all-reduce", "roofline (calibrated), 5-fold CV");
+        for (size_t fold = 0; fold < 5; ++fold) {
+            std::vector<CommSample> train, test;
+            for (size_t i = 0; i < comm.size(); ++i) (i % 5 == fold ? test : train).push_back(comm[i]);
+            Calibration cal;
+            cal.allreduce = fit_allreduce(train);
+            for (const CommSample& c : test) {
+                if (cal.allreduce.count(c.gpus)) ccv.add(allreduce_time_s(gpu, c.gpus, c.bytes, &cal), c.time_s);
+            }
+        }
+    }
+
+    if (json) {
+        for (const Row& r : rows) {
+            fmt::print("{{\"gpu\":\"{}\",\"family\":\"{}\",\"method\":\"{}\",\"points\":{},\"median\":{},\"p90\":{}}}\n", r.gpu,
+                       r.family, r.method, r.err.e.size(), r.err.e.empty() ? 0.0 : r.err.q(0.5), r.err.e.empty() ? 0.0 : r.err.q(0.9));
+        }
+    } else {
+        fmt::print("Cross-validated |relative error| of predicted kernel times (median, p90), per GPU and op family\n\n");
+        fmt::print("{:<10} {:<18} {:<34} {:>8} {:>8} {:>8}\n", "gpu", "family", "method", "points", "median", "p90");
+        for (const Row& r : rows) {
+            fmt::print("{:<10} {:<18} {:<34} {:>8} {:>8} {:>8}\n", r.gpu, r.family, r.method, r.err.e.size(), pct(r.err.q(0.5)),
+                       pct(r.err.q(0.9)));
+        }
+        // summary over GPUs per family and method
+        std::map<std::pair<std::string, std::string>, Errors> all;
+        for (const Row& r : rows) {
+            Errors& a = all[{r.family, r.method}];
+            a.e.insert(a.e.end(), r.err.e.begin(), r.err.e.end());
+        }
+        fmt::print("\nAll GPUs together\n");
+        for (const auto& [k, e] : all) {
+            fmt::print("{:<10} {:<18} {:<34} {:>8} {:>8} {:>8}\n", "all", k.first, k.second, e.e.size(), pct(e.q(0.5)), pct(e.q(0.9)));
+        }
+    }
+
+    // The seed figures, per predictor: Llama-3.3-70B on one H200.
+    const ModelCard m = load_model("meta-llama/Llama-3.3-70B-Instruct");
+    const GpuProfile h200 = load_gpu("h200");
+    if (!json) fmt::print("\nLlama-3.3-70B on one H200 (step overhead 1 ms included)\n");
+    for (const char* pred : {"tables", "calibrated", "roofline"}) {
+        for (Dtype w : {Dtype::BF16, Dtype::INT4}) {
+            CostConfig c;
+            c.weight_dtype = w;
+            const auto p = make_step_predictor(m, h200, c, pred);
+            const double decode = p->step_time({{1, 128}});
+            const double prefill = p->step_time({{4096, 0}});
+            if (json) {
+                fmt::print("{{\"seed\":\"llama-3.3-70b h200\",\"predictor\":\"{}\",\"weights\":\"{}\",\"decode_tok_per_s\":{},\"prefill_4096_s\":{}}}\n",
+                           p->name(), dtype_name(w), 1.0 / decode, prefill);
+            } else {
+                fmt::print("  {:<46} weights {:<5} batch-1 decode {:>5.1f} tok/s   4096-token prefill {:>6.1f} ms\n", p->name(),
+                           dtype_name(w), 1.0 / decode, prefill * 1e3);
+            }
+        }
+    }
+    return 0;
+}
