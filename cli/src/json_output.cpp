@@ -216,7 +216,7 @@ std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const Ste
 }
 
 std::string calibration_json(const Calibration& c) {
-    json j = stamp("calibration");
+    json j = stamp("calibrate");
     j["gpu"] = c.gpu;
     j["fitted_on"] = c.fitted_on;
     j["derived_from"] = c.derived_from.empty() ? json(nullptr) : json(c.derived_from);

@@ -67,6 +67,7 @@ CostConfig cost_config(const Scenario& sc) {
     c.kv_dtype = sc.kv_dtype;
     c.cuda_graphs = sc.cuda_graphs;
     c.step_overhead_s = sc.step_overhead_s;
+    c.calibration = sc.calibration;
     return c;
 }
 

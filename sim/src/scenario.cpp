@@ -292,7 +292,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
 
     Reader r(file, base_dir);
     r.only(root, "", {"name", "model", "gpu", "gpu_overrides", "tp", "replicas", "router", "weights_dtype",
-                      "kv_dtype", "predictor", "scheduler", "workload", "slo", "seed"});
+                      "kv_dtype", "predictor", "calibration", "scheduler", "workload", "slo", "seed"});
     Scenario s;
     s.file = file;
     s.name = root["name"] ? r.string(root["name"], "name") : fs::path(file).stem().string();
@@ -326,6 +326,13 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     if (root["predictor"]) s.predictor = r.string(root["predictor"], "predictor");
     if (s.predictor != "auto" && s.predictor != "tables" && s.predictor != "calibrated" && s.predictor != "roofline") {
         r.fail("predictor", fmt::format("unknown predictor \"{}\" (auto, tables, calibrated, roofline)", s.predictor));
+    }
+    if (root["calibration"]) {
+        try {
+            s.calibration = std::make_shared<const Calibration>(load_calibration(r.path_of(r.string(root["calibration"], "calibration"))));
+        } catch (const CalibrationError& e) {
+            r.fail("calibration", e.what());
+        }
     }
     if (s.predictor == "tables" && kernel_table_gpu(s.gpu).empty()) {
         r.fail("predictor", fmt::format("no kernel tables ship for {} (h100-sxm, h200, b200, gb200, a100-80gb, l40s have them)", s.gpu.name));

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "headroom/hardware/calibration.hpp"
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/model_card.hpp"
 #include "headroom/sim/workload.hpp"
@@ -50,6 +52,9 @@ struct Scenario {
     // Step-time predictor: "auto" (measured kernel tables where the GPU has them, else the roofline), "tables"
     // or "roofline" (make_step_predictor).
     std::string predictor = "auto";
+    // A calibration of the scenario's own (`calibration: file.yaml`, from headroom calibrate); nullptr: the GPU's
+    // shipped one, if any.
+    std::shared_ptr<const Calibration> calibration;
     // At most this many KV blocks (0: the plan's). Not read from YAML: `validate` sets it to what the
     // executor could allocate, so that prediction and measurement run with the same cache.
     int64_t kv_blocks_limit = 0;

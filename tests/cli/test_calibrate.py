@@ -1,0 +1,76 @@
+"""`headroom calibrate`, `cost --predictor/--calibration` and a scenario's `calibration:` as a user runs them."""
+
+import json
+
+import pytest
+
+from test_cli import DATA, ROOT, expect_bad_input, run
+
+CAL = DATA / "calibrations"
+
+
+def test_calibrate_prints_a_yaml_fitted_on_the_gpus_own_tables():
+    r = run("calibrate", "-g", "h100")
+    assert r.returncode == 0, r.stderr
+    assert "gpu: h100-sxm" in r.stdout and "kernel tables h100_sxm" in r.stdout
+    j = json.loads(run("calibrate", "-g", "h100", "--json").stdout)
+    assert j["command"] == "calibrate"
+    assert 0.5 < j["gemm"]["compute_efficiency"] < 1.0 and 0.5 < j["gemm"]["memory_efficiency"] < 1.0
+    assert j["gemm"]["fit"]["points"] == 35742  # every bf16 GEMM measured on the H100
+    assert set(j["allreduce"]) == {"2", "4", "8"}
+
+
+def test_a_gpu_without_tables_is_told_how_to_calibrate():
+    expect_bad_input(run("calibrate", "-g", "h100-pcie"), "--from h100-sxm")
+    derived = run("calibrate", "-g", "h100-pcie", "--from", "h100-sxm")
+    assert derived.returncode == 0 and "derived_from: h100-sxm" in derived.stdout
+
+
+def test_written_calibration_is_what_cost_uses(tmp_path):
+    out = tmp_path / "cal.yaml"
+    r = run("calibrate", "-g", "h100", "-o", out)
+    assert r.returncode == 0 and out.exists() and "Wrote" in r.stdout
+    c = json.loads(run("cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "512", "--predictor", "calibrated",
+                       "--calibration", out, "--json").stdout)
+    assert c["predictor"] == "roofline (calibrated)"
+    assert {o["source"] for o in c["ops"] if o["name"] != "step_overhead"} == {"roofline (calibrated)"}
+    # the made-up calibration at 0.4 efficiency is slower than the fitted one (~0.8): larger GEMM times
+    slow = json.loads(run("cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "512", "--predictor", "calibrated",
+                          "--calibration", CAL / "slow_h100.yaml", "--json").stdout)
+    gate = {o["name"]: o["time_s"] for o in slow["ops"]}["gate_up_proj"]
+    assert gate > 1.5 * {o["name"]: o["time_s"] for o in c["ops"]}["gate_up_proj"]
+
+
+def test_cost_names_each_ops_source_by_predictor():
+    t = json.loads(run("cost", "-m", "llama-3.1-8b", "-g", "h100", "--decode-batch", "8", "--context", "1000", "--json").stdout)
+    assert t["predictor"] == "kernel tables"
+    src = {o["name"]: o["source"] for o in t["ops"]}
+    assert src["gate_up_proj"].startswith("table (vLLM 0.24.0, NVIDIA H100 80GB HBM3")
+    assert src["input_norm"] == "roofline (calibrated)"
+    p = json.loads(run("cost", "-m", "llama-3.1-8b", "-g", "h100", "--decode-batch", "8", "--context", "1000",
+                       "--predictor", "roofline", "--json").stdout)
+    assert p["predictor"] == "roofline"
+    assert all(o["time_s"] == o["roofline_s"] for o in p["ops"])
+
+
+def test_scenario_names_its_calibration(tmp_path):
+    sc = tmp_path / "s.yaml"
+    sc.write_text((ROOT / "examples" / "chat.yaml").read_text().replace("seed: 42", "seed: 42\npredictor: calibrated\n"
+                  f"calibration: {CAL / 'slow_h100.yaml'}"))
+    j = json.loads(run("simulate", sc, "--set", "workload.duration_s=20", "--json").stdout)
+    assert j["predictor"] == "roofline (calibrated)"
+
+
+@pytest.mark.parametrize("args,needles", [
+    (["calibrate", "-g", "h100", "--csv", CAL / "bad_header.csv"], ["bad_header.csv: line 1", "op,m,n,k"]),
+    (["calibrate", "-g", "h100", "--tables", "nosuch"], ["--tables", "nosuch"]),
+    (["calibrate", "-g", "h100", "--dtype", "int4"], ["--dtype"]),
+    (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "8", "--predictor", "magic"], ["--predictor", "magic"]),
+    (["cost", "-m", "llama-3.1-8b", "-g", "h100-pcie", "--tokens", "8", "--predictor", "tables"], ["no kernel tables ship for h100-pcie"]),
+    (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "8", "--calibration", CAL / "efficiency_over_range.yaml"],
+     ["efficiency_over_range.yaml", "gemm.compute_efficiency"]),
+    (["simulate", "examples/chat.yaml", "--set", "predictor=tables", "gpu=h100-pcie"], ["predictor", "h100-pcie"]),
+    (["simulate", "examples/chat.yaml", "--set", f"calibration={CAL / 'efficiency_over_range.yaml'}"], ["calibration", "gemm.compute_efficiency"]),
+])
+def test_bad_input_exit_2(args, needles):
+    expect_bad_input(run(*args), *needles)
