@@ -50,8 +50,15 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
                sc.prefix_caching ? "on" : "off", group(r.plan.num_blocks), sc.block_size,
                group(r.plan.num_blocks * sc.block_size));
 
-    fmt::print("  requests: {} completed, {} rejected, of {} over {:.1f} s\n\n", group(s.completed), group(s.rejected),
-               group(s.requests), s.duration_s);
+    const std::string failed =
+        s.failed > 0 ? fmt::format(", {} failed (no answer within the {:g} s timeout)", group(s.failed), sc.workload.timeout_s) : "";
+    fmt::print("  requests: {} completed, {} rejected{}, of {} over {:.1f} s\n", group(s.completed), group(s.rejected),
+               failed, group(s.requests), s.duration_s);
+    if (!measured && s.api_server_s_mean > 0) {
+        fmt::print("  API server: {:.1f} ms of each TTFT on average before the engine sees the request (HTTP, chat "
+                   "template, tokenisation)\n", s.api_server_s_mean * 1e3);
+    }
+    fmt::print("\n");
     fmt::print("  {:<8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "", "mean", "p50", "p90", "p95", "p99", "max");
     latency_row("TTFT", s.ttft_s, "s", 1);
     latency_row("TPOT", s.tpot_s, "ms", 1e3);
@@ -96,14 +103,19 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
 void write_requests_csv(const std::string& path, const SimulationResult& r) {
     auto out = fmt::output_file(path);
     out.print("id,session,turn,replica,arrival_s,queue_s,ttft_s,tpot_s,e2e_s,prompt_tokens,output_tokens,generated,"
-              "preemptions,prefix_hit_tokens,max_itl_s,rejected,reject_reason\n");
+              "preemptions,prefix_hit_tokens,max_itl_s,rejected,reject_reason,failed\n");
     for (const RequestRecord& q : r.requests) {
         if (q.rejected) {
-            out.print("{},{},{},{},{:.6f},,,,,{},{},0,0,0,,1,\"{}\"\n", q.id, q.session, q.turn, q.replica, q.arrival_s,
+            out.print("{},{},{},{},{:.6f},,,,,{},{},0,0,0,,1,\"{}\",0\n", q.id, q.session, q.turn, q.replica, q.arrival_s,
                       q.prompt_tokens, q.output_tokens, q.reject_reason);
             continue;
         }
-        out.print("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{},{},{},{:.6f},0,\n", q.id, q.session, q.turn,
+        if (q.failed) {  // the client gave up: no TTFT, TPOT or E2E of its own
+            out.print("{},{},{},{},{:.6f},,,,,{},{},{},{},0,,0,,1\n", q.id, q.session, q.turn, q.replica, q.arrival_s,
+                      q.prompt_tokens, q.output_tokens, q.generated, q.preemptions);
+            continue;
+        }
+        out.print("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{},{},{},{:.6f},0,,0\n", q.id, q.session, q.turn,
                   q.replica, q.arrival_s, q.queue_s(), q.ttft_s(), q.tpot_s(), q.e2e_s(), q.prompt_tokens,
                   q.output_tokens, q.generated, q.preemptions, q.prefix_hit_tokens, q.max_itl_s);
     }

@@ -128,7 +128,10 @@ private:
             const Turn& turn = live.session.turns[live.turn];
             std::vector<int64_t> tokens = live.history;
             for (int64_t i = 0; i < turn.new_prompt_tokens; ++i) {
-                tokens.push_back(prompt_token(static_cast<uint64_t>(live.session.id), static_cast<int64_t>(tokens.size())));
+                const auto pos = static_cast<int64_t>(tokens.size());
+                // a shared system prompt is the same text in every session of its group
+                const bool shared = live.session.prefix_id != 0 && pos < live.session.prefix_tokens;
+                tokens.push_back(prompt_token(shared ? live.session.prefix_id : static_cast<uint64_t>(live.session.id), pos));
             }
             RequestRecord rec;
             rec.id = static_cast<int64_t>(records_.size());
@@ -147,6 +150,11 @@ private:
             req.prompt_tokens = rec.prompt_tokens;
             req.output_tokens = rec.output_tokens;
             req.content_id = sc_.prefix_caching ? live.session.content_id : 0;
+            if (sc_.prefix_caching) {
+                req.prefix_id = live.session.prefix_id;
+                req.prefix_tokens = live.session.prefix_tokens;
+            }
+            if (sc_.workload.timeout_s > 0) req.deadline_s = rec.arrival_s + sc_.workload.timeout_s;
             sched_->add_request(req, t);
         }
     }
@@ -211,7 +219,7 @@ private:
             live.history = std::move(tokens_[static_cast<size_t>(record)]);
             tokens_[static_cast<size_t>(record)].clear();
             ++live.turn;
-            if (!rec.rejected && live.turn < live.session.turns.size()) {
+            if (!rec.rejected && !rec.failed && live.turn < live.session.turns.size()) {
                 push(t + live.session.turns[live.turn].delay_before_s, si, live.user);
                 continue;
             }

@@ -47,7 +47,8 @@ py::dict params_dict(const ParamBreakdown& p) {
 py::dict request_columns(const std::vector<RequestRecord>& rs) {
     std::vector<int64_t> id, session, turn, replica, prompt, output, generated, preemptions, prefix, recomputed;
     std::vector<double> arrival, queue, ttft, tpot, e2e, max_itl;
-    std::vector<bool> rejected;
+    std::vector<bool> rejected, failed;
+    std::vector<double> api;
     std::vector<std::string> reason;
     for (const RequestRecord& r : rs) {
         id.push_back(r.id), session.push_back(r.session), turn.push_back(r.turn), replica.push_back(r.replica);
@@ -61,6 +62,8 @@ py::dict request_columns(const std::vector<RequestRecord>& rs) {
         e2e.push_back(ok ? r.e2e_s() : NAN);
         max_itl.push_back(ok ? r.max_itl_s : NAN);
         rejected.push_back(r.rejected);
+        failed.push_back(r.failed);
+        api.push_back(r.api_s);
         reason.push_back(r.reject_reason);
     }
     py::dict d;
@@ -68,7 +71,7 @@ py::dict request_columns(const std::vector<RequestRecord>& rs) {
     d["queue_s"] = queue, d["ttft_s"] = ttft, d["tpot_s"] = tpot, d["e2e_s"] = e2e, d["prompt_tokens"] = prompt;
     d["output_tokens"] = output, d["generated"] = generated, d["preemptions"] = preemptions;
     d["prefix_hit_tokens"] = prefix, d["recomputed_tokens"] = recomputed, d["max_itl_s"] = max_itl;
-    d["rejected"] = rejected, d["reject_reason"] = reason;
+    d["rejected"] = rejected, d["reject_reason"] = reason, d["failed"] = failed, d["api_server_s"] = api;
     return d;
 }
 

@@ -160,16 +160,19 @@ public:
     }
 
 private:
-    int64_t new_record(const Session& s, int64_t turn, int64_t prompt, int64_t output) {
+    // A request the client sends at `arrival_s`; the engine sees it after its API-server time (r.api_s).
+    int64_t new_record(const Session& s, int64_t turn, int64_t prompt, int64_t output, double arrival_s) {
         RequestRecord r;
         r.id = static_cast<int64_t>(records_.size());
         r.session = s.id;
         r.turn = turn;
-        r.arrival_s = sg4::Engine::get_clock();
+        r.arrival_s = arrival_s;
+        r.api_s = sc_.api_server_s(prompt);
         r.prompt_tokens = prompt;
         r.output_tokens = output;
         records_.push_back(r);
         content_.push_back(s.content_id);
+        prefix_.push_back({s.prefix_id, s.prefix_tokens});
         waiters_.push_back(nullptr);
         ++requests_started_;
         return r.id;
@@ -196,6 +199,11 @@ private:
             req.prompt_tokens = rec.prompt_tokens;
             req.output_tokens = rec.output_tokens;
             req.content_id = sc_.prefix_caching ? content_[a->record] : 0;
+            if (sc_.prefix_caching) {
+                req.prefix_id = prefix_[a->record].first;
+                req.prefix_tokens = prefix_[a->record].second;
+            }
+            if (sc_.workload.timeout_s > 0) req.deadline_s = rec.arrival_s + sc_.workload.timeout_s;
             ++target->outstanding;
             target->scheduler->add_request(req, sg4::Engine::get_clock());
             target->cv->notify_one();
@@ -269,14 +277,16 @@ private:
             if (turn.delay_before_s > 0) sg4::this_actor::sleep_for(turn.delay_before_s);
             if (stop_closed_loop()) return;
             const int64_t prompt = history + turn.new_prompt_tokens;
-            const int64_t record = new_record(session, static_cast<int64_t>(t), prompt, turn.output_tokens);
+            const int64_t record =
+                new_record(session, static_cast<int64_t>(t), prompt, turn.output_tokens, sg4::Engine::get_clock());
             waiters_[record] = &w;
             w.done = false;
+            if (records_[record].api_s > 0) sg4::this_actor::sleep_for(records_[record].api_s);
             send(record);
             std::unique_lock<sg4::Mutex> lock(*w.mutex);
             while (!w.done) w.cv->wait(lock);
             waiters_[record] = nullptr;
-            if (records_[record].rejected) return;
+            if (records_[record].rejected || records_[record].failed) return;  // the conversation ends there
             history = prompt + records_[record].generated;
         }
     }
@@ -290,9 +300,12 @@ private:
     void source_loop() {
         for (const Session& s : sessions_) {
             if (s.turns.size() == 1) {
-                sg4::this_actor::sleep_until(s.start_s + s.turns[0].delay_before_s);
+                // the API server takes requests in arrival order: one ready later holds back those behind it
+                const double t = s.start_s + s.turns[0].delay_before_s;
+                const int64_t record = new_record(s, 0, s.turns[0].new_prompt_tokens, s.turns[0].output_tokens, t);
+                sg4::this_actor::sleep_until(t + records_[record].api_s);
                 ++open_outstanding_;
-                send(new_record(s, 0, s.turns[0].new_prompt_tokens, s.turns[0].output_tokens));
+                send(record);
             } else {
                 sg4::this_actor::sleep_until(s.start_s);
                 const Session* sp = &s;
@@ -324,6 +337,7 @@ private:
     std::vector<Session> sessions_;
     std::vector<RequestRecord> records_;
     std::vector<uint64_t> content_;
+    std::vector<std::pair<uint64_t, int64_t>> prefix_;  // per record: the session's shared prefix
     std::vector<Waiter*> waiters_;
     std::vector<float> itls_;
     std::vector<StepSample> steps_;

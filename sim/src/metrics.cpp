@@ -80,6 +80,15 @@ void MetricsCollector::on_finished(const RequestState& r, double now) {
 
 void MetricsCollector::on_preempted(const RequestState&, double) {}
 
+void MetricsCollector::on_aborted(const RequestState& r, double now) {
+    RequestRecord& rec = records_[r.req.id];
+    rec.failed = true;
+    rec.finish_s = now;
+    rec.preemptions = r.preemptions;
+    if (rec.replica < 0) rec.replica = replica_;
+    if (on_done) on_done(r.req.id);
+}
+
 void MetricsCollector::on_rejected(const RequestState& r, double now) {
     RequestRecord& rec = records_[r.req.id];
     rec.rejected = true;
@@ -122,10 +131,15 @@ Summary summarize(const Scenario& sc, const std::vector<RequestRecord>& requests
             ++s.rejected;
             continue;
         }
+        if (r.failed) {
+            ++s.failed;
+            continue;
+        }
         if (!r.completed()) continue;
         ++s.completed;
         last_finish = std::max(last_finish, r.finish_s);
         ttft.push_back(r.ttft_s());
+        s.api_server_s_mean += r.api_s;
         e2e.push_back(r.e2e_s());
         queue.push_back(r.queue_s());
         if (r.generated > 1) tpot.push_back(r.tpot_s());
@@ -136,6 +150,7 @@ Summary summarize(const Scenario& sc, const std::vector<RequestRecord>& requests
         s.accounting.recomputed_tokens += r.recomputed_tokens;
     }
     s.duration_s = s.completed > 0 ? last_finish - first_arrival : 0.0;
+    if (s.completed > 0) s.api_server_s_mean /= static_cast<double>(s.completed);
     s.ttft_s = percentiles(ttft);
     s.tpot_s = percentiles(tpot);
     s.itl_s = percentiles(itl);

@@ -37,12 +37,14 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
     j["requests"] = s.requests;
     j["completed"] = s.completed;
     j["rejected"] = s.rejected;
+    j["failed"] = s.failed;
     j["duration_s"] = s.duration_s;
     j["ttft_s"] = percentiles_json(s.ttft_s);
     j["tpot_s"] = percentiles_json(s.tpot_s);
     j["itl_s"] = percentiles_json(s.itl_s);
     j["e2e_s"] = percentiles_json(s.e2e_s);
     j["queue_s"] = percentiles_json(s.queue_s);
+    j["api_server_s_mean"] = s.api_server_s_mean;
     j["request_throughput"] = s.request_throughput;
     j["output_throughput"] = s.output_throughput;
     j["input_throughput"] = s.input_throughput;

@@ -65,7 +65,8 @@ private:
 // Fields of Summary, in one place for both directions.
 template <class IO, class S>
 void summary_fields(IO& io, S& s) {
-    io.pod(s.requests), io.pod(s.completed), io.pod(s.rejected), io.pod(s.duration_s);
+    io.pod(s.requests), io.pod(s.completed), io.pod(s.rejected), io.pod(s.failed), io.pod(s.api_server_s_mean);
+    io.pod(s.duration_s);
     io.pod(s.ttft_s), io.pod(s.tpot_s), io.pod(s.itl_s), io.pod(s.e2e_s), io.pod(s.queue_s);
     io.pod(s.request_throughput), io.pod(s.output_throughput), io.pod(s.input_throughput);
     io.pod(s.output_tokens_per_s_per_gpu), io.pod(s.input_tokens), io.pod(s.output_tokens);
@@ -90,7 +91,7 @@ void record_fields(IO& io, R& r) {
     io.pod(r.first_token_s), io.pod(r.last_token_s), io.pod(r.finish_s), io.pod(r.prompt_tokens);
     io.pod(r.output_tokens), io.pod(r.generated), io.pod(r.preemptions), io.pod(r.prefix_hit_tokens);
     io.pod(r.recomputed_tokens);
-    io.pod(r.max_itl_s), io.pod(r.rejected);
+    io.pod(r.max_itl_s), io.pod(r.rejected), io.pod(r.failed), io.pod(r.api_s);
 }
 
 }  // namespace

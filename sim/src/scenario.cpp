@@ -158,7 +158,7 @@ constexpr double MAX_SECONDS = 1e7;
 void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
     r.only(w, "workload", {"shape", "arrival", "prompt_tokens", "output_tokens", "turns", "followup_tokens",
                            "think_time_s", "tool_latency_s", "retrieval_latency_s", "retrieved_tokens", "requests",
-                           "duration_s", "output_scale"});
+                           "duration_s", "output_scale", "prefix_groups", "timeout_s"});
     WorkloadSpec& ws = s.workload;
     const std::string shape = w["shape"] ? r.string(w["shape"], "workload.shape") : "single";
     if (!parse_shape(shape, ws.shape)) {
@@ -167,6 +167,17 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
     if (w["requests"]) ws.max_requests = r.integer(w["requests"], "workload.requests", 1, 100'000'000);
     if (w["duration_s"]) ws.duration_s = r.number(w["duration_s"], "workload.duration_s", 0, MAX_SECONDS, true);
     if (w["output_scale"]) ws.output_scale = r.number(w["output_scale"], "workload.output_scale", 0, 100, true);
+    if (w["timeout_s"]) ws.timeout_s = r.number(w["timeout_s"], "workload.timeout_s", 0, MAX_SECONDS, true);
+    if (const YAML::Node g = w["prefix_groups"]) {
+        r.only(g, "workload.prefix_groups", {"groups", "questions", "system_prompt_tokens"});
+        for (const char* k : {"groups", "questions", "system_prompt_tokens"}) {
+            if (!g[k]) r.fail(std::string("workload.prefix_groups.") + k, "missing");
+        }
+        ws.prefix_groups.groups = r.integer(g["groups"], "workload.prefix_groups.groups", 1, 1'000'000);
+        ws.prefix_groups.questions = r.integer(g["questions"], "workload.prefix_groups.questions", 1, 1'000'000'000);
+        ws.prefix_groups.system_prompt_tokens =
+            r.integer(g["system_prompt_tokens"], "workload.prefix_groups.system_prompt_tokens", 1, static_cast<int64_t>(MAX_TOKENS));
+    }
 
     const YAML::Node a = w["arrival"];
     ws.arrival = ws.shape == Shape::BATCH ? "batch" : "poisson";
@@ -196,6 +207,9 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
     if (open && !(a && a["rate"])) r.fail("workload.arrival.rate", fmt::format("missing (needed by {} arrivals)", ws.arrival));
     if (ws.arrival == "closed_loop" && ws.users == 0) r.fail("workload.arrival.users", "missing (needed by closed_loop)");
     if (ws.arrival == "trace" && ws.trace.empty()) r.fail("workload.arrival.file", "missing (needed by trace arrivals)");
+    if (ws.arrival == "trace" && ws.prefix_groups.enabled()) {
+        r.fail("workload.prefix_groups", "a trace's prompts are replayed as recorded (prefix groups apply to generated prompts)");
+    }
     if (ws.arrival == "batch" && ws.max_requests == 0) r.fail("workload.requests", "missing (how many requests the batch holds)");
     if ((open || ws.arrival == "closed_loop") && ws.max_requests == 0 && ws.duration_s == 0) {
         r.fail("workload", "needs requests or duration_s to stop");
@@ -292,7 +306,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
 
     Reader r(file, base_dir);
     r.only(root, "", {"name", "model", "gpu", "gpu_overrides", "tp", "replicas", "router", "weights_dtype",
-                      "kv_dtype", "predictor", "calibration", "scheduler", "workload", "slo", "seed"});
+                      "kv_dtype", "predictor", "calibration", "api_server", "scheduler", "workload", "slo", "seed"});
     Scenario s;
     s.file = file;
     s.name = root["name"] ? r.string(root["name"], "name") : fs::path(file).stem().string();
@@ -326,6 +340,13 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     if (root["predictor"]) s.predictor = r.string(root["predictor"], "predictor");
     if (s.predictor != "auto" && s.predictor != "tables" && s.predictor != "calibrated" && s.predictor != "roofline") {
         r.fail("predictor", fmt::format("unknown predictor \"{}\" (auto, tables, calibrated, roofline)", s.predictor));
+    }
+    if (const YAML::Node a = root["api_server"]) {
+        r.only(a, "api_server", {"fixed_ms", "tokenize_tokens_per_s"});
+        if (a["fixed_ms"]) s.api_fixed_s = r.number(a["fixed_ms"], "api_server.fixed_ms", 0, 1e6) * 1e-3;
+        if (a["tokenize_tokens_per_s"]) {
+            s.api_tokenize_tokens_per_s = r.number(a["tokenize_tokens_per_s"], "api_server.tokenize_tokens_per_s", 0, 1e12);
+        }
     }
     if (root["calibration"]) {
         try {

@@ -75,6 +75,10 @@ int64_t Scheduler::blocks_needed(int64_t tokens) const {
 }
 
 uint64_t Scheduler::block_hash(const RequestState& r, int64_t block) const {
+    if (r.req.prefix_id != 0 && (block + 1) * config_.block_size <= r.req.prefix_tokens) {
+        const uint64_t h = mix(mix(r.req.prefix_id) ^ static_cast<uint64_t>(block));
+        return h == 0 ? 1 : h;
+    }
     const uint64_t content = r.req.content_id != 0 ? r.req.content_id : (uint64_t{1} << 63) | r.req.id;
     const uint64_t h = mix(mix(content) ^ static_cast<uint64_t>(block));
     return h == 0 ? 1 : h;
@@ -100,6 +104,7 @@ int64_t Scheduler::add_request(const Request& r, double now_s) {
         if (observer_) observer_->on_rejected(requests_.back(), now_s);
         return index;
     }
+    has_deadlines_ = has_deadlines_ || r.deadline_s > 0.0;
     requests_.push_back(std::move(s));
     waiting_.push_back(index);
     return index;
@@ -133,10 +138,36 @@ void Scheduler::preempt(int64_t index, double now_s) {
     if (observer_) observer_->on_preempted(r, now_s);
 }
 
+void Scheduler::abort(int64_t index) {
+    RequestState& r = requests_[index];
+    r.status = RequestStatus::ABORTED;
+    kv_.release(std::vector<int32_t>(r.blocks.rbegin(), r.blocks.rend()));
+    r.blocks.clear();
+    r.blocks.shrink_to_fit();
+    if (observer_) observer_->on_aborted(r, r.req.deadline_s);
+}
+
+void Scheduler::abort_expired(double now_s) {
+    auto expired = [&](int64_t i) {
+        const double d = requests_[i].req.deadline_s;
+        return d > 0.0 && now_s > d;
+    };
+    for (int64_t i : running_) {
+        if (expired(i)) abort(i);
+    }
+    for (int64_t i : waiting_) {
+        if (expired(i)) abort(i);
+    }
+    auto gone = [&](int64_t i) { return requests_[i].status == RequestStatus::ABORTED; };
+    running_.erase(std::remove_if(running_.begin(), running_.end(), gone), running_.end());
+    waiting_.erase(std::remove_if(waiting_.begin(), waiting_.end(), gone), waiting_.end());
+}
+
 StepPlan Scheduler::schedule(double now_s) {
     StepPlan plan;
     int64_t budget = config_.max_num_batched_tokens;
     blocker_.clear();
+    if (has_deadlines_) abort_expired(now_s);
 
     // 1. Running requests, oldest first.
     for (size_t i = 0; i < running_.size() && budget > 0;) {
@@ -229,6 +260,11 @@ void Scheduler::complete(const StepPlan& plan, double now_s) {
     for (const ScheduledSeq& s : plan.seqs) {
         RequestState& r = requests_[s.request];
         if (r.status != RequestStatus::RUNNING) continue;  // cannot happen: preemption precedes planning
+        if (r.req.deadline_s > 0.0 && now_s > r.req.deadline_s) {  // the client left during this step
+            abort(s.request);
+            any_finished = true;
+            continue;
+        }
         r.num_computed += s.new_tokens;
         if (config_.prefix_caching) {
             const int64_t full = std::min<int64_t>(r.num_computed / config_.block_size, r.blocks.size());
@@ -250,7 +286,10 @@ void Scheduler::complete(const StepPlan& plan, double now_s) {
     }
     if (any_finished) {
         running_.erase(std::remove_if(running_.begin(), running_.end(),
-                                      [&](int64_t i) { return requests_[i].status == RequestStatus::FINISHED; }),
+                                      [&](int64_t i) {
+                                          return requests_[i].status == RequestStatus::FINISHED ||
+                                                 requests_[i].status == RequestStatus::ABORTED;
+                                      }),
                        running_.end());
     }
 }

@@ -314,6 +314,16 @@ Session make_session(const WorkloadSpec& spec, Rng& rng, int64_t id, double star
             break;
         }
     }
+    if (spec.prefix_groups.enabled() && !s.turns.empty()) {
+        // session k goes to slot k mod N; each slot's sessions come in runs of M per system prompt
+        const PrefixGroups& g = spec.prefix_groups;
+        const uint64_t slot = static_cast<uint64_t>(id % g.groups);
+        const uint64_t generation = static_cast<uint64_t>(id / g.groups / g.questions);
+        const uint64_t group = slot + static_cast<uint64_t>(g.groups) * generation;
+        s.prefix_id = derive_seed(0x70726566697847ULL, group) | 1;  // never 0
+        s.prefix_tokens = g.system_prompt_tokens;
+        s.turns[0].new_prompt_tokens += g.system_prompt_tokens;
+    }
     return s;
 }
 

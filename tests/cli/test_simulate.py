@@ -13,8 +13,8 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 # Fields of schema headroom.simulate/1 (docs/simulate-json.md).
 SCHEMA_FIELDS = ["schema", "scenario", "file", "model", "gpu", "tp", "replicas", "weights_dtype", "kv_dtype", "predictor", "seed",
-                 "headroom_version", "git_commit", "requests", "completed", "rejected", "duration_s", "ttft_s",
-                 "tpot_s", "itl_s", "e2e_s", "queue_s", "request_throughput", "output_throughput",
+                 "headroom_version", "git_commit", "requests", "completed", "rejected", "failed", "duration_s", "ttft_s",
+                 "tpot_s", "itl_s", "e2e_s", "queue_s", "api_server_s_mean", "request_throughput", "output_throughput",
                  "input_throughput", "output_tokens_per_s_per_gpu", "input_tokens", "output_tokens", "goodput_rps",
                  "goodput_fraction", "slos", "slos_met", "gpus", "gpu_hours", "cost_usd", "usd_per_mtok",
                  "kv_util_mean", "kv_util_peak", "running_mean", "running_peak", "busy_fraction", "preemptions",
@@ -95,6 +95,12 @@ BROKEN_SCENARIOS = {
     "encoder_with_chat.yaml": "workload.shape",
     "string_for_number.yaml": "workload.requests",
     "max_model_len_too_long.yaml": "scheduler.max_model_len",
+    "prefix_groups_missing_length.yaml": "workload.prefix_groups.system_prompt_tokens",
+    "prefix_groups_zero_groups.yaml": "workload.prefix_groups.groups",
+    "negative_timeout.yaml": "workload.timeout_s",
+    "api_server_unknown_field.yaml": "api_server.tokenise_rate",
+    "api_server_nan.yaml": "api_server.fixed_ms",
+    "unknown_predictor.yaml": "predictor",
 }
 
 

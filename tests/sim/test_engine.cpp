@@ -269,3 +269,56 @@ TEST(Engine, SloListParsesDecimalPercentilesAndRejectsNonsense) {
     EXPECT_THROW(parse_slo_list("ttft_p100=1s"), std::invalid_argument);
     EXPECT_THROW(parse_slo_list("ttfx_p95=1s"), std::invalid_argument);
 }
+
+// Prefix groups: N = 4 system prompts of 512 tokens (32 full blocks) in use at once, each shared by M = 5
+// questions of 64 tokens, then replaced. With prefix caching each group's first request computes its 512
+// tokens and the other M - 1 read them from cache: (M - 1) / M of the shared tokens, here 400 x 512 x 4/5 =
+// 163,840 cached tokens exactly (arrivals 0.5 s apart never overlap a prefill; the cache never evicts).
+TEST(Engine, PrefixGroupsCacheMMinusOneOverMOfTheSharedPrompt) {
+    const std::string w = R"(  shape: single
+  arrival: {process: constant, rate: 2}
+  prompt_tokens: 64
+  output_tokens: 4
+  prefix_groups: {groups: 4, questions: 5, system_prompt_tokens: 512}
+  requests: 400
+)";
+    const SimulationResult on = simulate(scenario(w, "scheduler: {prefix_caching: true, max_model_len: 16384}\n"));
+    EXPECT_EQ(on.summary.completed, 400);
+    EXPECT_EQ(on.summary.input_tokens, 400 * (512 + 64));
+    EXPECT_EQ(on.summary.prefix_hit_tokens, 400 * 512 * 4 / 5);
+    // without prefix caching nothing is shared
+    const SimulationResult off = simulate(scenario(w, ""));
+    EXPECT_EQ(off.summary.prefix_hit_tokens, 0);
+}
+
+// Client timeouts: 20 identical requests at t = 0, one at a time (max_num_seqs 1), each served in D. Request
+// k finishes at k D; with a timeout of 5.5 D requests 1..5 complete and the other 15 fail, abandoned at 5.5 D.
+TEST(Engine, TimeoutsFailWhatCannotFinishInTime) {
+    Scenario probe = scenario(md1(1.0, 10), "");
+    const double d = md1_service_time(probe);
+    Scenario sc = scenario("  shape: batch\n  prompt_tokens: 512\n  output_tokens: 16\n  requests: 20\n  timeout_s: " +
+                               std::to_string(5.5 * d) + "\n",
+                           "api_server: {fixed_ms: 0, tokenize_tokens_per_s: 0}\n");
+    sc.max_num_seqs = 1;
+    const SimulationResult r = simulate(sc);
+    EXPECT_EQ(r.summary.requests, 20);
+    EXPECT_EQ(r.summary.completed, 5);
+    EXPECT_EQ(r.summary.failed, 15);
+    const double timeout = sc.workload.timeout_s;  // 5.5 D as written in the YAML (6 decimals)
+    for (const RequestRecord& q : r.requests) {
+        if (q.failed) EXPECT_DOUBLE_EQ(q.finish_s, timeout) << q.id;
+        else EXPECT_NEAR(q.finish_s, (q.id + 1) * d, 1e-6 * d) << q.id;
+    }
+}
+
+// The API server: a request of P prompt tokens reaches the engine after fixed + P / rate seconds, all of it in
+// its TTFT: 2 ms + 3,000 / 300,000 tokens/s = 12 ms more than with no API server.
+TEST(Engine, ApiServerTimeAddsToTtftAndIsReportedApart) {
+    const std::string w = "  shape: single\n  arrival: {process: poisson, rate: 1}\n  prompt_tokens: 3000\n"
+                          "  output_tokens: 8\n  requests: 1\n";
+    const SimulationResult with = simulate(scenario(w, "api_server: {fixed_ms: 2, tokenize_tokens_per_s: 300000}\n"));
+    const SimulationResult without = simulate(scenario(w, "api_server: {fixed_ms: 0, tokenize_tokens_per_s: 0}\n"));
+    EXPECT_NEAR(with.summary.api_server_s_mean, 0.012, 1e-12);
+    EXPECT_NEAR(with.summary.ttft_s.mean - without.summary.ttft_s.mean, 0.012, 1e-9);
+    EXPECT_DOUBLE_EQ(without.summary.api_server_s_mean, 0.0);
+}

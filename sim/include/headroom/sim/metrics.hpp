@@ -35,9 +35,11 @@ struct RequestRecord {
     int64_t recomputed_tokens = 0;
     double max_itl_s = 0.0;
     bool rejected = false;
+    bool failed = false;  // the client gave up at its timeout (finish_s is then the timeout)
+    double api_s = 0.0;   // time in the API server before the engine saw it (part of TTFT)
     std::string reject_reason;
 
-    bool completed() const { return finish_s >= 0.0 && !rejected; }
+    bool completed() const { return finish_s >= 0.0 && !rejected && !failed; }
     double queue_s() const { return scheduled_s - arrival_s; }
     double ttft_s() const { return (first_token_s >= 0 ? first_token_s : finish_s) - arrival_s; }
     double e2e_s() const { return finish_s - arrival_s; }
@@ -97,7 +99,8 @@ void account_step(Accounting& a, const Scheduler& s, const StepPlan& plan, doubl
                   double decodes_alone_s);
 
 struct Summary {
-    int64_t requests = 0, completed = 0, rejected = 0;
+    int64_t requests = 0, completed = 0, rejected = 0, failed = 0;
+    double api_server_s_mean = 0.0;  // of completed requests: the API server's share of their TTFT
     double duration_s = 0.0;
     Percentiles ttft_s, tpot_s, itl_s, e2e_s, queue_s;
     double request_throughput = 0, output_throughput = 0, input_throughput = 0;
@@ -131,6 +134,7 @@ public:
     void on_finished(const RequestState& r, double now) override;
     void on_preempted(const RequestState& r, double now) override;
     void on_rejected(const RequestState& r, double now) override;
+    void on_aborted(const RequestState& r, double now) override;
 
 private:
     std::vector<RequestRecord>& records_;

@@ -59,6 +59,17 @@ struct Scenario {
     // executor could allocate, so that prediction and measurement run with the same cache.
     int64_t kv_blocks_limit = 0;
 
+    // The API server in front of the engine (vLLM's OpenAI server, its own process in V1): each request spends
+    // a fixed time there (HTTP, chat template, queueing into the engine) plus its tokenisation before the
+    // engine sees it. Part of TTFT, not of engine time. Defaults: 1 ms fixed, an estimate; tokenisation at
+    // 450,000 tokens/s on one core (100k tokens in 220 ms measured with vLLM 0.19's server, andyluo7.github.io
+    // 2026-05-14). `api_server: {fixed_ms: 0, tokenize_tokens_per_s: 0}` turns it off.
+    double api_fixed_s = 1.0e-3;
+    double api_tokenize_tokens_per_s = 450000.0;  // 0: free
+    double api_server_s(int64_t prompt_tokens) const {
+        return api_fixed_s + (api_tokenize_tokens_per_s > 0 ? static_cast<double>(prompt_tokens) / api_tokenize_tokens_per_s : 0.0);
+    }
+
     WorkloadSpec workload;
     std::vector<SloTarget> slos;
     uint64_t seed = 0;

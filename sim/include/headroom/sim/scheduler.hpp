@@ -29,9 +29,16 @@ struct Request {
     // Requests with the same content id share their leading blocks: block i of any of them holds the same
     // tokens (a chat session's growing conversation). 0: unique content.
     uint64_t content_id = 0;
+    // The first `prefix_tokens` tokens are prefix `prefix_id` (a system prompt shared across sessions): its
+    // full blocks hash by the prefix, not by the content. 0: none.
+    uint64_t prefix_id = 0;
+    int64_t prefix_tokens = 0;
+    // The client abandons the request at this time (its timeout); 0: never. An abandoned request leaves the
+    // engine at the next step boundary and frees its blocks.
+    double deadline_s = 0.0;
 };
 
-enum class RequestStatus { WAITING, RUNNING, FINISHED, REJECTED };
+enum class RequestStatus { WAITING, RUNNING, FINISHED, REJECTED, ABORTED };
 
 struct RequestState {
     Request req;
@@ -72,6 +79,8 @@ public:
     virtual void on_finished(const RequestState&, double /*now_s*/) {}
     virtual void on_preempted(const RequestState&, double /*now_s*/) {}
     virtual void on_rejected(const RequestState&, double /*now_s*/) {}
+    // The client gave up at its deadline; `now_s` is the deadline.
+    virtual void on_aborted(const RequestState&, double /*now_s*/) {}
 };
 
 struct SchedulerConfig {
@@ -123,6 +132,8 @@ public:
 
 private:
     void preempt(int64_t index, double now_s);
+    void abort(int64_t index);
+    void abort_expired(double now_s);
     void finish(int64_t index, double now_s);
     uint64_t block_hash(const RequestState& r, int64_t block) const;
     int64_t take_prefix_hits(RequestState& r);
@@ -135,6 +146,7 @@ private:
     std::vector<int64_t> running_;  // in admission order; the back is the newest
     std::deque<int64_t> waiting_;
     std::string blocker_;
+    bool has_deadlines_ = false;
 };
 
 }  // namespace headroom

@@ -94,7 +94,23 @@ struct Session {
     int64_t id = 0;
     double start_s = 0.0;
     uint64_t content_id = 0;  // shared by the session's requests (prefix caching)
+    // A shared system prompt (prefix groups): the first `prefix_tokens` tokens of every turn are those of
+    // prefix `prefix_id`, shared with the other sessions of its group (0: none).
+    uint64_t prefix_id = 0;
+    int64_t prefix_tokens = 0;
     std::vector<Turn> turns;
+};
+
+// Prompts drawn from a pool as benchmark tools build it (vllm bench serve's prefix repetition, GuideLLM's and
+// inference-perf's shared prefixes): `groups` system prompts of `system_prompt_tokens` tokens in use at once,
+// each shared by `questions` requests (then replaced by a fresh one), sessions dealt to the groups in turn.
+// The question is the shape's own prompt (prompt_tokens). With prefix caching, a group's first request
+// computes its system prompt and the other questions - 1 read it from cache: (M - 1) / M of the shared tokens.
+struct PrefixGroups {
+    int64_t groups = 0;  // 0: no prefix groups
+    int64_t questions = 1;
+    int64_t system_prompt_tokens = 0;
+    bool enabled() const { return groups > 0 && system_prompt_tokens > 0; }
 };
 
 struct WorkloadSpec {
@@ -113,6 +129,9 @@ struct WorkloadSpec {
     std::shared_ptr<Distribution> retrieval_latency_s;  // rag
     std::shared_ptr<Distribution> retrieved_tokens;     // rag
     double output_scale = 1.0;  // output lengths are multiplied by this (what-if: shorter answers)
+    PrefixGroups prefix_groups;
+    // A client gives up on a request not finished this long after it was sent; it counts as failed (0: never).
+    double timeout_s = 0.0;
     std::vector<TraceRow> trace;
     std::string trace_file;         // where the trace was read from
     double trace_time_scale = 1.0;  // arrival times are multiplied by this (0.5 = twice the rate)
