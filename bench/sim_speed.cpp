@@ -3,7 +3,7 @@
 //    in one child process (one core): wall time, simulated seconds per wall second, requests and steps per
 //    wall second. Target: under 1.5 s.
 // 2. A 50-point sweep of the chat example's session rate, on all cores. Target: under 30 s on 2 cores.
-// Usage: headroom_bench_sim [repo root] [repetitions]
+// Usage: headroom_bench_sim [repo root] [repetitions] [predictor: auto (default), tables, calibrated, roofline]
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -23,7 +23,9 @@ int main(int argc, char** argv) {
     const int cores = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
     fmt::print("headroom {} ({}), {} cores\n\n", version(), git_commit(), cores);
 
-    const Scenario trace = load_scenario(root + "/examples/trace-conv.yaml");
+    const std::string predictor = argc > 3 ? argv[3] : "auto";
+    fmt::print("step-time predictor: {}\n", predictor);
+    const Scenario trace = load_scenario(root + "/examples/trace-conv.yaml", {"predictor=" + predictor});
     std::vector<double> sim_wall, total_wall;
     SimulationResult last;
     for (int i = 0; i < reps; ++i) {
@@ -46,7 +48,7 @@ int main(int argc, char** argv) {
     std::vector<Scenario> sweep;
     for (int i = 0; i < 50; ++i) {
         const double rate = 0.25 + 0.25 * i;  // 0.25 .. 12.5 sessions/s
-        sweep.push_back(load_scenario(root + "/examples/chat.yaml", {fmt::format("workload.arrival.rate={}", rate)}));
+        sweep.push_back(load_scenario(root + "/examples/chat.yaml", {fmt::format("workload.arrival.rate={}", rate), "predictor=" + predictor}));
     }
     const auto t0 = std::chrono::steady_clock::now();
     const auto results = simulate_many(sweep, {}, cores);

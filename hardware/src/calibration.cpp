@@ -1,5 +1,6 @@
 // Calibration YAML in both directions, and the shipped calibrations (hardware/calibrations/*.yaml).
 #include "headroom/hardware/calibration.hpp"
+#include "headroom/hardware/yaml_fields.hpp"
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -45,41 +46,11 @@ std::string calibration_yaml(const Calibration& c) {
 
 namespace {
 
-class Reader {
+class Reader : public YamlFields {
 public:
     explicit Reader(std::string file) : file_(std::move(file)) {}
-    [[noreturn]] void fail(const std::string& field, const std::string& reason) const {
+    [[noreturn]] void fail(const std::string& field, const std::string& reason) const override {
         throw CalibrationError(fmt::format("{}: {}: {}", file_, field, reason));
-    }
-    void only(const YAML::Node& n, const std::string& path, const std::set<std::string>& keys) const {
-        if (!n.IsMap()) fail(path.empty() ? "(top level)" : path, "expected a mapping");
-        std::set<std::string> seen;
-        for (const auto& kv : n) {
-            if (!kv.first.IsScalar()) fail(path.empty() ? "(top level)" : path, "keys must be plain names");
-            const std::string k = kv.first.Scalar();
-            const std::string full = path.empty() ? k : path + "." + k;
-            if (!keys.count(k)) fail(full, "unknown field");
-            if (!seen.insert(k).second) fail(full, "duplicate key");
-        }
-    }
-    double number(const YAML::Node& n, const std::string& path, double lo, double hi, bool open_lo = true) const {
-        if (!n) fail(path, "missing");
-        if (!n.IsScalar()) fail(path, "expected a number");
-        double v = 0;
-        try {
-            v = n.as<double>();
-        } catch (const YAML::Exception&) {
-            fail(path, fmt::format("expected a number, got \"{}\"", n.Scalar()));
-        }
-        if (!std::isfinite(v) || v < lo || (open_lo && v == lo) || v > hi) {
-            fail(path, fmt::format("{} is out of range ({} {:g} .. {:g})", n.Scalar(), open_lo ? "above" : "from", lo, hi));
-        }
-        return v;
-    }
-    std::string string(const YAML::Node& n, const std::string& path) const {
-        if (!n) fail(path, "missing");
-        if (!n.IsScalar()) fail(path, "expected a string");
-        return n.Scalar();
     }
 
 private:
@@ -106,15 +77,15 @@ Calibration parse_calibration(const std::string& text, const std::string& file) 
     const YAML::Node g = root["gemm"];
     if (!g) r.fail("gemm", "missing");
     r.only(g, "gemm", {"launch_us", "compute_efficiency", "memory_efficiency", "blend_exponent", "fit"});
-    c.gemm.launch_s = r.number(g["launch_us"], "gemm.launch_us", 0, 1e4, false) * 1e-6;
-    c.gemm.compute_efficiency = r.number(g["compute_efficiency"], "gemm.compute_efficiency", 0, 1.5);
-    c.gemm.memory_efficiency = r.number(g["memory_efficiency"], "gemm.memory_efficiency", 0, 1.5);
-    c.gemm.blend_exponent = r.number(g["blend_exponent"], "gemm.blend_exponent", 0.5, 64, false);
+    c.gemm.launch_s = r.number(g["launch_us"], "gemm.launch_us", 0, 1e4) * 1e-6;
+    c.gemm.compute_efficiency = r.number(g["compute_efficiency"], "gemm.compute_efficiency", 0, 1.5, true);
+    c.gemm.memory_efficiency = r.number(g["memory_efficiency"], "gemm.memory_efficiency", 0, 1.5, true);
+    c.gemm.blend_exponent = r.number(g["blend_exponent"], "gemm.blend_exponent", 0.5, 64);
     if (const YAML::Node f = g["fit"]) {
         r.only(f, "gemm.fit", {"points", "median_abs_rel_error", "p90_abs_rel_error"});
-        c.gemm_fit.points = static_cast<int64_t>(r.number(f["points"], "gemm.fit.points", 0, 1e9, false));
-        c.gemm_fit.median_abs_rel_error = r.number(f["median_abs_rel_error"], "gemm.fit.median_abs_rel_error", 0, 1e3, false);
-        c.gemm_fit.p90_abs_rel_error = r.number(f["p90_abs_rel_error"], "gemm.fit.p90_abs_rel_error", 0, 1e3, false);
+        c.gemm_fit.points = static_cast<int64_t>(r.number(f["points"], "gemm.fit.points", 0, 1e9));
+        c.gemm_fit.median_abs_rel_error = r.number(f["median_abs_rel_error"], "gemm.fit.median_abs_rel_error", 0, 1e3);
+        c.gemm_fit.p90_abs_rel_error = r.number(f["p90_abs_rel_error"], "gemm.fit.p90_abs_rel_error", 0, 1e3);
     }
     if (const YAML::Node a = root["allreduce"]) {
         if (!a.IsMap()) r.fail("allreduce", "expected a mapping of GPU counts");
@@ -130,8 +101,8 @@ Calibration parse_calibration(const std::string& text, const std::string& file) 
             if (gpus < 2 || gpus > 4096 || std::to_string(gpus) != key) r.fail(path, "expected a GPU count from 2 to 4096");
             if (c.allreduce.count(gpus)) r.fail(path, "duplicate key");
             r.only(kv.second, path, {"latency_us", "bus_gb_per_s"});
-            c.allreduce[gpus] = {r.number(kv.second["latency_us"], path + ".latency_us", 0, 1e6, false) * 1e-6,
-                                 r.number(kv.second["bus_gb_per_s"], path + ".bus_gb_per_s", 0, 1e5) * 1e9};
+            c.allreduce[gpus] = {r.number(kv.second["latency_us"], path + ".latency_us", 0, 1e6) * 1e-6,
+                                 r.number(kv.second["bus_gb_per_s"], path + ".bus_gb_per_s", 0, 1e5, true) * 1e9};
         }
     }
     return c;

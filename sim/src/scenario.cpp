@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "headroom/hardware/profile_loader.hpp"
+#include "headroom/hardware/yaml_fields.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/kernel_table_predictor.hpp"
 #include "headroom/sim/scheduler.hpp"
@@ -33,53 +34,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class Reader {
+class Reader : public YamlFields {
 public:
     Reader(std::string file, std::string base_dir) : file_(std::move(file)), base_(std::move(base_dir)) {}
 
-    [[noreturn]] void fail(const std::string& field, const std::string& reason) const {
+    [[noreturn]] void fail(const std::string& field, const std::string& reason) const override {
         throw ScenarioError(file_, field, reason);
-    }
-
-    void only(const YAML::Node& map, const std::string& path, const std::set<std::string>& keys) const {
-        if (!map.IsMap()) fail(path, "expected a mapping");
-        for (const auto& kv : map) {
-            const std::string k = kv.first.as<std::string>();
-            if (!keys.count(k)) fail(path.empty() ? k : path + "." + k, "unknown field");
-        }
-    }
-
-    double number(const YAML::Node& n, const std::string& path, double min, double max, bool min_open = false) const {
-        if (!n.IsScalar()) fail(path, "expected a number");
-        double v = 0;
-        try {
-            v = n.as<double>();
-        } catch (const YAML::Exception&) {
-            fail(path, fmt::format("expected a number, got \"{}\"", n.Scalar()));
-        }
-        if (!std::isfinite(v) || v < min || (min_open && v == min) || v > max) {
-            fail(path, fmt::format("{} is out of range ({} {:g} .. {:g})", n.Scalar(), min_open ? "above" : "from", min, max));
-        }
-        return v;
-    }
-
-    int64_t integer(const YAML::Node& n, const std::string& path, int64_t min, int64_t max) const {
-        const double v = number(n, path, static_cast<double>(min), static_cast<double>(max));
-        if (std::floor(v) != v) fail(path, fmt::format("expected an integer, got {}", n.Scalar()));
-        return static_cast<int64_t>(v);
-    }
-
-    bool boolean(const YAML::Node& n, const std::string& path) const {
-        try {
-            return n.as<bool>();
-        } catch (const YAML::Exception&) {
-            fail(path, "expected true or false");
-        }
-    }
-
-    std::string string(const YAML::Node& n, const std::string& path) const {
-        if (!n.IsScalar()) fail(path, "expected a string");
-        return n.Scalar();
     }
 
     std::string path_of(const std::string& p) const {
@@ -247,7 +207,8 @@ bool parse_slo_name(const std::string& name, std::string& metric, double& pct) {
 void read_slos(const Reader& r, const YAML::Node& n, Scenario& s) {
     if (!n.IsMap()) r.fail("slo", "expected a mapping like {ttft_p95_s: 2.0, tpot_p95_s: 0.05}");
     for (const auto& kv : n) {
-        const std::string k = kv.first.as<std::string>();
+        if (!kv.first.IsScalar()) r.fail("slo", "keys must be plain names");
+        const std::string k = kv.first.Scalar();
         std::string metric;
         double pct = 0;
         if (k.size() < 3 || k.compare(k.size() - 2, 2, "_s") != 0 || !parse_slo_name(k.substr(0, k.size() - 2), metric, pct)) {
@@ -320,7 +281,8 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     if (const YAML::Node g = root["gpu_overrides"]) {
         if (!g.IsMap()) r.fail("gpu_overrides", "expected a mapping of profile fields to numbers");
         for (const auto& kv : g) {
-            apply_gpu_override(s.gpu, kv.first.as<std::string>() + "=" + r.string(kv.second, "gpu_overrides"),
+            if (!kv.first.IsScalar()) r.fail("gpu_overrides", "keys must be plain names");
+            apply_gpu_override(s.gpu, kv.first.Scalar() + "=" + r.string(kv.second, "gpu_overrides"),
                                file + ": gpu_overrides");
         }
     }

@@ -101,6 +101,8 @@ BROKEN_SCENARIOS = {
     "api_server_unknown_field.yaml": "api_server.tokenise_rate",
     "api_server_nan.yaml": "api_server.fixed_ms",
     "unknown_predictor.yaml": "predictor",
+    "duplicate_key.yaml": "gpu: duplicate key",
+    "non_scalar_key.yaml": "workload: keys must be plain names",
 }
 
 

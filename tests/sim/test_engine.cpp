@@ -27,6 +27,11 @@ const char* POISSON = R"(  shape: single
   requests: COUNT
 )";
 
+// The queueing tests model the engine alone: no API server in front of it.
+Scenario scenario_no_api(const std::string& workload, const std::string& extra) {
+    return scenario(workload, extra + "api_server: {fixed_ms: 0, tokenize_tokens_per_s: 0}\n");
+}
+
 std::string poisson(double rate, int count) {
     std::string w = POISSON;
     w.replace(w.find("RATE"), 4, std::to_string(rate));
@@ -166,9 +171,9 @@ double md1_service_time(const Scenario& sc) {
 
 TEST(Engine, MD1QueueMatchesPollaczekKhinchine) {
     // rho = 0.5: mean wait W_q = rho D / (2 (1 - rho)) = D / 2; within 6% over 20,000 requests
-    Scenario sc = scenario(md1(1.0, 10), "");
+    Scenario sc = scenario_no_api(md1(1.0, 10), "");
     const double d = md1_service_time(sc);
-    sc = scenario(md1(0.5 / d, 20'000), "");
+    sc = scenario_no_api(md1(0.5 / d, 20'000), "");
     sc.max_num_seqs = 1;
     const SimulationResult r = simulate(sc);
     EXPECT_NEAR(r.summary.e2e_s.mean - r.summary.queue_s.mean, d, 1e-9 * d + 1e-12);  // service is exactly D
@@ -177,12 +182,12 @@ TEST(Engine, MD1QueueMatchesPollaczekKhinchine) {
 
 TEST(Engine, MD1KneeSitsAtOneOverD) {
     // sweep the arrival rate across the saturation point 1/D: the knee must be the grid point at 1/D
-    Scenario probe = scenario(md1(1.0, 10), "");
+    Scenario probe = scenario_no_api(md1(1.0, 10), "");
     const double d = md1_service_time(probe);
     const std::vector<double> fractions = {0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0};
     std::vector<Scenario> runs;
     for (double f : fractions) {
-        Scenario sc = scenario(md1(f / d, 3000), "");
+        Scenario sc = scenario_no_api(md1(f / d, 3000), "");
         sc.max_num_seqs = 1;
         runs.push_back(sc);
     }
@@ -282,7 +287,9 @@ TEST(Engine, PrefixGroupsCacheMMinusOneOverMOfTheSharedPrompt) {
   prefix_groups: {groups: 4, questions: 5, system_prompt_tokens: 512}
   requests: 400
 )";
-    const SimulationResult on = simulate(scenario(w, "scheduler: {prefix_caching: true, max_model_len: 16384}\n"));
+    Scenario with = scenario(w, "");
+    with.prefix_caching = true;
+    const SimulationResult on = simulate(with);
     EXPECT_EQ(on.summary.completed, 400);
     EXPECT_EQ(on.summary.input_tokens, 400 * (512 + 64));
     EXPECT_EQ(on.summary.prefix_hit_tokens, 400 * 512 * 4 / 5);
@@ -294,7 +301,7 @@ TEST(Engine, PrefixGroupsCacheMMinusOneOverMOfTheSharedPrompt) {
 // Client timeouts: 20 identical requests at t = 0, one at a time (max_num_seqs 1), each served in D. Request
 // k finishes at k D; with a timeout of 5.5 D requests 1..5 complete and the other 15 fail, abandoned at 5.5 D.
 TEST(Engine, TimeoutsFailWhatCannotFinishInTime) {
-    Scenario probe = scenario(md1(1.0, 10), "");
+    Scenario probe = scenario_no_api(md1(1.0, 10), "");
     const double d = md1_service_time(probe);
     Scenario sc = scenario("  shape: batch\n  prompt_tokens: 512\n  output_tokens: 16\n  requests: 20\n  timeout_s: " +
                                std::to_string(5.5 * d) + "\n",
