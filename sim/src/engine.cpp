@@ -121,17 +121,24 @@ public:
 
         for (auto& r : replicas_) {
             Replica* rep = r.get();
-            sg4::Actor::create("engine-" + std::to_string(rep->index), rep->host, [this, rep] { engine_loop(*rep); })
-                ->daemonize();
+            sg4::Actor::create("engine-" + std::to_string(rep->index), rep->host, [this, rep] { engine_loop(*rep); });
         }
-        sg4::Actor::create("router", frontend_, [this] { router_loop(); })->daemonize();
+        sg4::Actor::create("router", frontend_, [this] { router_loop(); });
         if (sc_.workload.arrival == "closed_loop") {
             for (int64_t u = 0; u < sc_.workload.users; ++u) {
-                sg4::Actor::create("user-" + std::to_string(u), frontend_, [this, u] { user_loop(u); });
+                ++live_sources_;
+                sg4::Actor::create("user-" + std::to_string(u), frontend_, [this, u] {
+                    user_loop(u);
+                    source_ended();
+                });
             }
         } else {
             sessions_ = open_loop_sessions(sc_.workload, sc_.seed);
-            sg4::Actor::create("source", frontend_, [this] { source_loop(); });
+            ++live_sources_;
+            sg4::Actor::create("source", frontend_, [this] {
+                source_loop();
+                source_ended();
+            });
         }
 
         const auto t0 = std::chrono::steady_clock::now();
@@ -180,10 +187,21 @@ private:
 
     void send(int64_t record) { sg4::Mailbox::by_name("router")->put_init(new Arrival{record}, 0)->detach(); }
 
+    // When the last workload actor ends, every request has finished: the engines and the router return instead
+    // of being killed while they wait (a kill inside a condition-variable wait unwinds through ~unique_lock,
+    // whose unlock throws again: std::terminate).
+    void source_ended() {
+        if (--live_sources_ > 0) return;
+        stopping_ = true;
+        for (auto& r : replicas_) r->cv->notify_all();
+        sg4::Mailbox::by_name("router")->put_init(new Arrival{-1}, 0)->detach();
+    }
+
     void router_loop() {
         auto* mb = sg4::Mailbox::by_name("router");
         for (;;) {
             std::unique_ptr<Arrival> a(mb->get<Arrival>());
+            if (a->record < 0) return;  // the run is over
             Replica* target = nullptr;
             if (sc_.router == "least_outstanding") {
                 for (auto& r : replicas_) {
@@ -226,9 +244,10 @@ private:
         for (;;) {
             StepPlan plan;
             if (s.has_work()) plan = s.schedule(sg4::Engine::get_clock());
-            if (plan.empty()) {  // nothing to run: sleep until the router brings work
+            if (plan.empty()) {  // nothing to run: sleep until the router brings work, or the run ends
+                if (stopping_) return;
                 std::unique_lock<sg4::Mutex> lock(*rep.mutex);
-                rep.cv->wait(lock);
+                while (!stopping_ && !s.has_work()) rep.cv->wait(lock);
                 continue;
             }
             work.clear();
@@ -309,7 +328,11 @@ private:
             } else {
                 sg4::this_actor::sleep_until(s.start_s);
                 const Session* sp = &s;
-                sg4::Actor::create("session-" + std::to_string(s.id), frontend_, [this, sp] { run_session(*sp); });
+                ++live_sources_;
+                sg4::Actor::create("session-" + std::to_string(s.id), frontend_, [this, sp] {
+                    run_session(*sp);
+                    source_ended();
+                });
             }
         }
         sources_done_ = true;
@@ -346,6 +369,8 @@ private:
     sg4::MutexPtr done_mutex_;
     sg4::ConditionVariablePtr done_cv_;
     int64_t open_outstanding_ = 0;
+    int64_t live_sources_ = 0;  // workload actors still running (source, users, sessions)
+    bool stopping_ = false;
     bool sources_done_ = false;
     int64_t requests_started_ = 0;
     int64_t next_session_ = 0;

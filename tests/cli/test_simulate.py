@@ -119,3 +119,14 @@ def test_broken_scenario(name, field):
 
 def test_missing_scenario_file():
     expect_bad_input(run("simulate", "no/such/scenario.yaml"), "no/such/scenario.yaml", "cannot open")
+
+
+def test_a_run_whose_last_request_is_rejected_ends_cleanly():
+    # Regression: the simulation child died with SIGABRT ("internal error ... (signal 6)") when the last
+    # arrival was rejected, and took a whole sweep or plan with it.
+    r = run("simulate", DATA / "good" / "last_rejected.yaml", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert (j["requests"], j["completed"], j["rejected"]) == (2, 1, 1)
+    s = run("sweep", DATA / "good" / "last_rejected.yaml", "--qps", "1,2", "--json", "--no-counterfactuals")
+    assert s.returncode == 0, s.stderr
