@@ -191,7 +191,7 @@ int run_cost(CostOptions& o) {
 }
 
 struct CalibrateOptions {
-    std::string gpu, tables, csv, from, out, dtype = "bf16";
+    std::string gpu, tables, csv, measurements, from, out, dtype = "bf16";
     bool json = false;
 };
 
@@ -200,8 +200,8 @@ int run_calibrate(CalibrateOptions& o) {
     const GpuProfile target = load_gpu_with_overrides(o.gpu, {});
     const Dtype dtype = parse_option_dtype("--dtype", o.dtype);
     if (dtype != Dtype::BF16 && dtype != Dtype::FP8) throw UsageError("--dtype: calibrations are fitted for bf16 or fp8 GEMMs");
-    if (!o.csv.empty() && (!o.tables.empty() || !o.from.empty())) throw UsageError("--csv: give one data source (--csv, --tables or --from)");
-    if (!o.tables.empty() && !o.from.empty()) throw UsageError("--tables: give one data source (--csv, --tables or --from)");
+    const int sources = !o.csv.empty() + !o.tables.empty() + !o.from.empty() + !o.measurements.empty();
+    if (sources > 1) throw UsageError("--tables: give one data source (--tables, --from, --csv or --measurements)");
     std::vector<GemmSample> gemms;
     std::vector<CommSample> comms;
     GpuProfile fit_gpu = target;  // whose peaks the efficiencies are shares of
@@ -214,6 +214,10 @@ int run_calibrate(CalibrateOptions& o) {
     if (!o.csv.empty()) {
         read_calibration_csv(o.csv, gemms, comms);
         fitted_on = "measurements in " + o.csv;
+    } else if (!o.measurements.empty()) {
+        if (dtype != Dtype::BF16) throw UsageError("--dtype: the executor measures bf16 GEMMs");
+        gemms = read_measure_step_json(o.measurements);
+        fitted_on = "headroom measure step in " + o.measurements;
     } else if (!o.tables.empty()) {
         if (o.tables.size() > 4 && o.tables.substr(o.tables.size() - 4) == ".hkt") {
             from_tables(load_kernel_tables(o.tables), o.tables);
@@ -551,6 +555,7 @@ int run(int argc, char** argv) {
                                            "(default: the GPU's own shipped tables)");
     cal->add_option("--from", ca.from, "fit on a sibling GPU's shipped tables and carry its efficiencies over (labelled derived)");
     cal->add_option("--csv", ca.csv, "fit on your own measurements: CSV with op,m,n,k,bytes,gpus,latency_ms");
+    cal->add_option("--measurements", ca.measurements, "fit on `headroom measure step --json` lines (our executor's GEMMs)");
     cal->add_option("--dtype", ca.dtype, "GEMM dtype to fit: bf16 or fp8")->capture_default_str();
     cal->add_option("-o,--out", ca.out, "write the calibration YAML here (default: print it)");
     cal->add_flag("--json", ca.json, "Print one JSON object");

@@ -5,12 +5,15 @@
 #include <fmt/format.h>
 
 #include <Eigen/Dense>
+#include <nlohmann/json.hpp>
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
 
+#include "headroom/models/config_loader.hpp"
 #include "headroom/sim/cost_model.hpp"
+#include "headroom/hardware/profile_loader.hpp"
 
 namespace headroom {
 
@@ -233,6 +236,61 @@ void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemm
             throw CalibrationError(fmt::format("{}: line {}: op: expected gemm or allreduce, got \"{}\"", path, line_no, f[0]));
         }
     }
+}
+
+std::vector<GemmSample> read_measure_step_json(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw CalibrationError(path + ": cannot open file");
+    std::vector<GemmSample> out;
+    std::string line;
+    int64_t line_no = 0;
+    while (std::getline(in, line)) {
+        ++line_no;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        auto fail = [&](const std::string& why) {
+            throw CalibrationError(fmt::format("{}: line {}: {}", path, line_no, why));
+        };
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(line);
+        } catch (const nlohmann::json::exception&) {
+            fail("not valid JSON (one headroom measure step --json object per line)");
+        }
+        try {
+            if (j.value("schema", "") != "headroom.measure-step/1") fail("schema: expected headroom.measure-step/1");
+            const ModelCard m = load_model(j.at("model").get<std::string>());
+            const std::string kind = j.at("kind").get<std::string>();
+            const int64_t tokens = j.at("tokens").get<int64_t>(), seqs = j.at("sequences").get<int64_t>();
+            const int64_t context = j.at("context").get<int64_t>();
+            if (tokens < 1 || seqs < 1 || context < 0 || tokens > 10'000'000 || seqs > 1'000'000) fail("tokens, sequences or context out of range");
+            std::vector<SequenceWork> batch;
+            if (kind == "prefill") batch.push_back({tokens, context});
+            else if (kind == "decode") batch.assign(static_cast<size_t>(seqs), SequenceWork{1, context});
+            else fail("kind: expected prefill or decode");
+            std::map<std::string, double> measured;
+            for (const auto& o : j.at("ops")) measured[o.at("name").get<std::string>()] = o.at("measured_s").get<double>();
+            struct Shapes : RooflineOpVisitor {
+                std::vector<RooflineOp> gemms;
+                void visit(const RooflineOp& op) override {
+                    if (op.m > 0 && op.n > 0 && op.k > 0) gemms.push_back(op);
+                }
+            } shapes;
+            const GpuProfile any = load_gpu(j.value("gpu", std::string("h100")));  // shapes only: any profile
+            CostModel(m, any, CostConfig{}).walk(batch, shapes);
+            for (const RooflineOp& op : shapes.gemms) {
+                auto it = measured.find(std::string(op_name(op.kind)));
+                if (it == measured.end() || !(it->second > 0) || !std::isfinite(it->second)) continue;
+                out.push_back({op.m, op.n, op.k, it->second / static_cast<double>(op.count)});
+            }
+        } catch (const nlohmann::json::exception& e) {
+            fail(fmt::format("missing or wrong field ({})", e.what()));
+        } catch (const CalibrationError&) {
+            throw;
+        } catch (const std::exception& e) {
+            fail(e.what());
+        }
+    }
+    return out;
 }
 
 Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,

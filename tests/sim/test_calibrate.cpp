@@ -5,8 +5,11 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <iomanip>
 
 #include "headroom/hardware/profile_loader.hpp"
+#include "headroom/models/config_loader.hpp"
+#include "headroom/sim/cost_model.hpp"
 #include "headroom/sim/calibrate.hpp"
 
 using namespace headroom;
@@ -102,5 +105,55 @@ TEST(Calibrate, CsvErrorsNameTheFileLineAndColumn) {
     EXPECT_EQ(error_of(head + "gemm,16,4096,4096,,,-1\n"), path + ": line 2: latency_ms: must be a positive number, got -1");
     EXPECT_EQ(error_of(head + "conv,1,1,1,,,1\n"), path + ": line 2: op: expected gemm or allreduce, got \"conv\"");
     EXPECT_EQ(error_of("m,n,k\n"), path + ": line 1: the header must be op,m,n,k,bytes,gpus,latency_ms");
+    std::remove(path.c_str());
+}
+
+// `calibrate --measurements`: measure-step lines whose GEMM times were generated from known parameters give
+// those parameters back (within 1%), with the shapes taken from the model card and the step's batch.
+TEST(Calibrate, FitsOurOwnMeasureStepJson) {
+    const GpuProfile gpu = load_gpu("h100");
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    GemmCalibration truth;
+    truth.launch_s = 5.0e-6;
+    truth.compute_efficiency = 0.66;
+    truth.memory_efficiency = 0.77;
+    truth.blend_exponent = 2.8;
+    const std::string path = ::testing::TempDir() + "/steps.jsonl";
+    {
+        std::ofstream f(path);
+        auto line = [&](const std::string& kind, int64_t tokens, int64_t seqs, int64_t context,
+                        const std::vector<SequenceWork>& batch) {
+            struct Shapes : RooflineOpVisitor {
+                std::vector<RooflineOp> ops;
+                void visit(const RooflineOp& op) override { ops.push_back(op); }
+            } s;
+            CostModel(m, gpu, CostConfig{}).walk(batch, s);
+            f << "{\"schema\":\"headroom.measure-step/1\",\"model\":\"" << m.name << "\",\"gpu\":\"h100-sxm\",\"kind\":\"" << kind
+              << "\",\"tokens\":" << tokens << ",\"sequences\":" << seqs << ",\"context\":" << context << ",\"ops\":[";
+            bool first = true;
+            for (const RooflineOp& op : s.ops) {
+                const double t = op.m > 0 ? gemm_time_s(gpu, Dtype::BF16, op.m, op.n, op.k, &truth) * static_cast<double>(op.count) : 0.0;
+                f << (first ? "" : ",") << "{\"name\":\"" << op_name(op.kind) << "\",\"measured_s\":" << std::setprecision(17) << t << "}";
+                first = false;
+            }
+            f << "]}\n";
+        };
+        for (int64_t b : {1, 4, 16, 64, 256}) line("decode", b, b, 1024, std::vector<SequenceWork>(static_cast<size_t>(b), {1, 1024}));
+        for (int64_t t : {128, 512, 2048, 8192}) line("prefill", t, 1, 0, {{t, 0}});
+    }
+    const std::vector<GemmSample> s = read_measure_step_json(path);
+    ASSERT_EQ(s.size(), 9u * 5u);  // 9 steps x (qkv, o, gate_up, down, lm_head)
+    const GemmCalibration fit = fit_gemm(gpu, Dtype::BF16, s);
+    EXPECT_NEAR(fit.launch_s, truth.launch_s, 0.01 * truth.launch_s);
+    EXPECT_NEAR(fit.compute_efficiency, truth.compute_efficiency, 0.01 * truth.compute_efficiency);
+    EXPECT_NEAR(fit.memory_efficiency, truth.memory_efficiency, 0.01 * truth.memory_efficiency);
+    EXPECT_NEAR(fit.blend_exponent, truth.blend_exponent, 0.01 * truth.blend_exponent);
+    std::ofstream(path) << "{\"schema\":\"headroom.measure-step/1\",\"model\":\"meta-llama/Llama-3.1-8B-Instruct\"}\n";
+    try {
+        read_measure_step_json(path);
+        FAIL() << "no error";
+    } catch (const CalibrationError& e) {
+        EXPECT_EQ(std::string(e.what()).rfind(path + ": line 1: missing or wrong field", 0), 0u) << e.what();
+    }
     std::remove(path.c_str());
 }

@@ -44,6 +44,12 @@ std::vector<CommSample> allreduce_samples(const KernelTables& t);
 // Throws CalibrationError naming the file, line and column.
 void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemms, std::vector<CommSample>& comms);
 
+// `headroom measure step --json` lines (schema headroom.measure-step/1, our executor's own measurements): each
+// line's GEMM ops (qkv_proj, o_proj, gate_up_proj, down_proj, lm_head) become samples, their shapes from the
+// model card and the step's batch, their time the measured op time over its runs per step. Lines without
+// per-op times (the CPU reference) give none. Throws CalibrationError naming the file and line.
+std::vector<GemmSample> read_measure_step_json(const std::string& path);
+
 // Fits everything the samples cover into a Calibration for `gpu`.
 Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,
                       const std::vector<CommSample>& comms, const std::string& fitted_on);
