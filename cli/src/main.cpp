@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -145,12 +146,17 @@ int run_cost(CostOptions& o) {
     c.kv_dtype = parse_option_dtype("--kv-dtype", o.kv_dtype);
     c.cuda_graphs = !o.no_cuda_graphs;
     if (o.step_overhead_ms) {
-        if (*o.step_overhead_ms < 0) throw UsageError(fmt::format("--step-overhead-ms: must be >= 0, got {}", *o.step_overhead_ms));
+        if (!std::isfinite(*o.step_overhead_ms) || *o.step_overhead_ms < 0 || *o.step_overhead_ms > 1e5) {
+            throw UsageError(fmt::format("--step-overhead-ms: must be a number of ms in [0, 100000], got {}", *o.step_overhead_ms));
+        }
         c.step_overhead_s = *o.step_overhead_ms * 1e-3;
     }
     check_serving_layout(m, o.tp, c.kv_dtype);  // never cost a layout that could not be served
     if (o.tokens < 0) throw UsageError(fmt::format("--tokens: must be >= 1, got {}", o.tokens));
-    if (o.decode_batch < 0) throw UsageError(fmt::format("--decode-batch: must be >= 1, got {}", o.decode_batch));
+    if (o.decode_batch < 0 || o.decode_batch > 1'000'000) {
+        throw UsageError(fmt::format("--decode-batch: must be in [1, 1,000,000], got {}", o.decode_batch));
+    }
+    if (o.prefill_context < 0) throw UsageError(fmt::format("--prefill-context: must be >= 0, got {}", o.prefill_context));
     if (o.tokens == 0 && o.decode_batch == 0) {
         throw UsageError("--tokens: give a prefill size (--tokens N) or a decode batch (--decode-batch B --context C)");
     }
@@ -359,6 +365,9 @@ int run_sweep_command(SweepOptions& o) {
     }
     for (double l : req.loads) {
         if (!(l > 0)) throw UsageError(fmt::format("{}: loads must be > 0, got {}", o.qps.empty() ? "--concurrency" : "--qps", l));
+        if (o.qps.empty() && (l != std::floor(l) || l > 1'000'000)) {
+            throw UsageError(fmt::format("--concurrency: users are whole numbers up to 1,000,000, got {}", l));
+        }
     }
     for (const std::string& a : o.set) {
         const auto eq = a.find('=');

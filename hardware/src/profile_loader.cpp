@@ -92,6 +92,13 @@ public:
                 g.price_read_on = scalar(node["read_on"], path + ".read_on");
                 static const std::regex iso(R"(\d{4}-\d{2}-\d{2})");
                 if (!std::regex_match(g.price_read_on, iso)) fail(path + ".read_on", "expected a date YYYY-MM-DD");
+                const int y = std::stoi(g.price_read_on.substr(0, 4)), mo = std::stoi(g.price_read_on.substr(5, 2));
+                const int d = std::stoi(g.price_read_on.substr(8, 2));
+                const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+                const int days[] = {31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+                if (mo < 1 || mo > 12 || d < 1 || d > days[mo - 1]) {
+                    fail(path + ".read_on", fmt::format("{} is not a calendar date", g.price_read_on));
+                }
             }
         } else if (node.IsScalar() && bare_ok) {
             s.value = number(node, path);

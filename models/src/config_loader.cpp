@@ -293,6 +293,10 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
         std::string what = e.what();
         if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
         throw ModelConfigError(file, "", "not valid JSON: " + what);
+    } catch (const json::out_of_range& e) {  // e.g. a number beyond double range (1e999)
+        std::string what = e.what();
+        if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+        throw ModelConfigError(file, "", "a value out of range: " + what);
     }
     if (!j.is_object()) throw ModelConfigError(file, "", "expected a JSON object at the top level, got " + describe(j));
 

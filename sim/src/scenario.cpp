@@ -350,6 +350,15 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
         r.fail("scheduler.max_model_len", fmt::format("{} exceeds the model's max_position_embeddings ({})",
                                                       s.max_model_len, s.model.max_position_embeddings));
     }
+    if (!s.chunked_prefill) {
+        const int64_t len = s.max_model_len > 0 ? s.max_model_len : s.model.max_position_embeddings;
+        if (s.max_num_batched_tokens < len) {
+            r.fail("scheduler.max_num_batched_tokens",
+                   fmt::format("{} is below max_model_len {}: without chunked prefill a prompt must fit one step (vLLM refuses "
+                               "to start); raise it, lower max_model_len, or turn chunked_prefill on",
+                               s.max_num_batched_tokens, len));
+        }
+    }
     read_workload(r, root["workload"], s);
     if (s.model.is_encoder && s.workload.shape != Shape::EMBEDDING) {
         r.fail("workload.shape", fmt::format("{} is an encoder: only the embedding shape applies", s.model.name));

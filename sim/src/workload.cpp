@@ -241,7 +241,15 @@ std::vector<TraceRow> read_trace_csv(const std::string& path) {
                                                      columns[c], cell));
             }
         }
-        TraceRow r{v[0], std::llround(v[1]), std::llround(v[2])};
+        if (v[0] > 1e9) throw std::runtime_error(fmt::format("{}: line {}: arrived_at: {} s is beyond 1e9 s", path, n, v[0]));
+        for (int c = 1; c < 3; ++c) {
+            if (v[c] > 1e7 || v[c] != std::floor(v[c])) {
+                throw std::runtime_error(fmt::format("{}: line {}: {}: expected a whole number of tokens up to 10,000,000, got \"{:g}\"",
+                                                     path, n, columns[c], v[c]));
+            }
+        }
+        if (v[1] < 1) throw std::runtime_error(fmt::format("{}: line {}: {}: a prompt needs at least 1 token", path, n, columns[1]));
+        TraceRow r{v[0], static_cast<int64_t>(v[1]), static_cast<int64_t>(v[2])};
         if (!rows.empty() && r.arrived_at_s < rows.back().arrived_at_s) {
             throw std::runtime_error(fmt::format("{}: line {}: arrived_at: goes back in time", path, n));
         }

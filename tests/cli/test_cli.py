@@ -52,6 +52,7 @@ BROKEN_CONFIGS = {
     "mla_missing_kv_lora_rank.json": "kv_lora_rank",
     "moe_missing_intermediate.json": "moe_intermediate_size",
     "negative_window.json": "sliding_window",
+    "number_beyond_double.json": "out of range",
 }
 
 # Each broken GPU profile and the field its error must name.
@@ -66,6 +67,7 @@ BROKEN_PROFILES = {
     "fraction_over_one.yaml": "memory.usable_fraction",
     "string_number.yaml": "power.tdp_w.value",
     "bad_price_date.yaml": "read_on",
+    "impossible_price_date.yaml": "2026-13-45 is not a calendar date",
     "nvlink_without_latency.yaml": "interconnect.nvlink_latency_us",
     "unknown_section.yaml": "cooling",
     "absurd_bandwidth.yaml": "memory.bandwidth_gb_per_s",
@@ -229,3 +231,30 @@ def test_cost_json_lists_the_ops_by_name():
 )
 def test_cost_bad_input(args, needles):
     expect_bad_input(run(*args), *needles)
+
+
+# Trace files whose rows are nonsense: each names the file, the line and the column.
+BROKEN_TRACES = {
+    "huge_tokens.csv": "line 3: num_prefill_tokens",
+    "empty_prompt.csv": "line 2: num_prefill_tokens: a prompt needs at least 1 token",
+    "fractional_tokens.csv": "line 2: num_prefill_tokens: expected a whole number",
+}
+
+
+@pytest.mark.parametrize("name,needle", sorted(BROKEN_TRACES.items()))
+def test_broken_trace(name, needle, tmp_path):
+    sc = tmp_path / "trace.yaml"
+    sc.write_text(f"model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\nworkload:\n  shape: single\n"
+                  f"  arrival: {{process: trace, file: {DATA / 'traces' / name}}}\n")
+    expect_bad_input(run("simulate", sc), "workload.arrival.file", name, needle)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--decode-batch", "10000000000", "--context", "10"], "--decode-batch"),
+    (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "10", "--prefill-context=-100000"], "--prefill-context"),
+    (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "10", "--step-overhead-ms", "nan"], "--step-overhead-ms"),
+    (["sweep", "examples/chat.yaml", "--concurrency", "1.5"], "--concurrency: users are whole numbers"),
+    (["simulate", "examples/chat.yaml", "--set", "scheduler.chunked_prefill=false"], "scheduler.max_num_batched_tokens"),
+])
+def test_nonsense_options_are_input_errors(args, needle):
+    expect_bad_input(run(*args), needle)

@@ -131,7 +131,8 @@ TEST(CostModel, MoeReadsTheExpertsTheBatchActivates) {
     EXPECT_DOUBLE_EQ(cm.expected_active_experts(1), 2.0);
     EXPECT_NEAR(cm.expected_active_experts(64), 8.0, 1e-6);
     // batch 1: weight bytes of moe_gate_up = 2 experts x 2 x 14336 x 4096 x 2 B = 469,762,048 per layer
-    const OpCost* g = cm.step(decode(1, 10)).op("moe_gate_up_proj");
+    const StepCost step = cm.step(decode(1, 10));  // op() points into the StepCost: keep it alive
+    const OpCost* g = step.op("moe_gate_up_proj");
     EXPECT_NEAR(g->bytes / 32, 469'762'048.0 + 2 * (4096 + 28672) * 2.0, 1.0);
 }
 
