@@ -1,0 +1,60 @@
+"""`python -m headroom.kernels import DIR`: AIConfigurator's published layout (parquet) to headroom's .hkt, which
+the C++ side reads back (here through `headroom calibrate --tables FILE.hkt`)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("pyarrow")
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("HEADROOM_BIN", str(ROOT / "build" / "cli" / "headroom"))
+
+
+def write_gemm_table(d: Path):
+    """A bf16 GEMM table on a 4 x 3 x 3 grid whose latency is 0.002 ms + 2 m n k / 500 TFLOP/s, one point missing."""
+    rows = []
+    for m in (1, 16, 256, 4096):
+        for n in (1024, 4096, 14336):
+            for k in (1024, 4096, 8192):
+                if (m, n, k) == (16, 4096, 4096):
+                    continue
+                rows.append(dict(framework="VLLM", version="0.99.0", device="Test GPU", op_name="gemm",
+                                 kernel_source="torch.nn.functional.linear", gemm_dtype="bfloat16", m=m, n=n, k=k,
+                                 latency=0.002 + 2 * m * n * k / 500e12 * 1e3))
+    out = d / "test_gpu" / "gemm" / "vllm-0.99.0"
+    out.mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(out / "gemm_perf.parquet")
+    (d / "SOURCES.md").write_text("test data\n")
+
+
+def test_import_writes_a_table_the_cpp_side_reads(tmp_path):
+    write_gemm_table(tmp_path / "db")
+    r = subprocess.run([sys.executable, "-m", "headroom.kernels", "import", str(tmp_path / "db"), "--out", str(tmp_path / "out"),
+                        "--source", "unit test"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "out" / "test_gpu.hkt").read_text().splitlines()
+    assert text[0] == "# headroom kernel tables v1"
+    assert "gpu test_gpu" in text and "device Test GPU" in text and "source unit test" in text
+    assert "table gemm framework=vllm-0.99.0 dtype=bf16 kernel=torch.nn.functional.linear" in text
+    assert "axis m 1 16 256 4096" in text and "axis n 1024 4096 14336" in text
+    data = text[text.index("data") + 1:text.index("end")]
+    assert len(data) == 4 * 3  # one line per (m, n), k along the line
+    assert data[1 * 3 + 1].split()[1] == "-"  # (16, 4096, 4096) was not measured
+    # the C++ reader takes it: calibrate fits 35 points
+    c = subprocess.run([BIN, "calibrate", "-g", "h100", "--tables", str(tmp_path / "out" / "test_gpu.hkt"), "--json"],
+                       capture_output=True, text=True)
+    assert c.returncode == 0, c.stderr
+    assert json.loads(c.stdout)["gemm"]["fit"]["points"] == 35
+
+
+def test_import_of_a_missing_directory_is_one_line_and_exit_2(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "headroom.kernels", "import", str(tmp_path / "nope")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 'nope'}: not a directory"]
