@@ -37,6 +37,18 @@ struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// An output file must be writable before any work starts (a long simulation must not end in "cannot write").
+// Creates the file if it is new; a file that was not there before is removed again.
+void check_writable(const std::string& option, const std::string& path) {
+    if (path.empty()) return;
+    const bool existed = std::filesystem::exists(path);
+    {
+        std::ofstream f(path, std::ios::app);
+        if (!f) throw UsageError(fmt::format("{}: cannot write {}", option, path));
+    }
+    if (!existed) std::filesystem::remove(path);
+}
+
 Dtype parse_option_dtype(const std::string& option, const std::string& value) {
     if (auto d = parse_dtype(value)) return *d;
     throw UsageError(fmt::format("{}: unknown dtype \"{}\" (expected one of {})", option, value, dtype_choices()));
@@ -294,6 +306,8 @@ int run_simulate(SimulateOptions& o) {
         sc.seed = static_cast<uint64_t>(*o.seed);
     }
     (void)scenario_kv_plan(sc);  // a deployment that does not fit is an input error, found before forking
+    check_writable("--requests", o.requests_csv);
+    check_writable("--trace", o.trace_json);
     SimulationOptions opts;
     opts.keep_all_steps = !o.trace_json.empty();
     const SimulationResult r = simulate(sc, opts);
@@ -383,6 +397,7 @@ int run_sweep_command(SweepOptions& o) {
     if (o.jobs < 0) throw UsageError(fmt::format("--jobs: must be >= 1, got {}", o.jobs));
     req.jobs = o.jobs;
     req.counterfactuals = !o.no_counterfactuals;
+    check_writable("--plot", o.plot);
     if (!o.plot.empty() && std::system((plot_command("--check") + " >/dev/null 2>&1").c_str()) != 0) {
         throw UsageError(fmt::format("--plot: {} cannot import matplotlib (run scripts/setup.sh, or set HEADROOM_PYTHON)",
                                      plot_python()));

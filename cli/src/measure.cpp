@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <fstream>
 
 #include "headroom/executor/measure.hpp"
 #include "headroom/hardware/profile_loader.hpp"
@@ -197,6 +198,9 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
             so.layers = sv.layers;
             so.cuda_graphs = !sv.no_graphs;
             return guarded([&] {
+                if (!sv.requests_csv.empty() && !std::ofstream(sv.requests_csv, std::ios::app)) {
+                    throw std::invalid_argument("--requests: cannot write " + sv.requests_csv);
+                }
                 const ServeResult r = measure_serve(sc, so);
                 warn_if_other_gpu(sc.gpu, r.device);
                 if (!sv.requests_csv.empty()) write_requests_csv(sv.requests_csv, r.result);

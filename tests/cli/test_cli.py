@@ -255,6 +255,10 @@ def test_broken_trace(name, needle, tmp_path):
     (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "10", "--step-overhead-ms", "nan"], "--step-overhead-ms"),
     (["sweep", "examples/chat.yaml", "--concurrency", "1.5"], "--concurrency: users are whole numbers"),
     (["simulate", "examples/chat.yaml", "--set", "scheduler.chunked_prefill=false"], "scheduler.max_num_batched_tokens"),
+    # output paths are checked before any simulation runs
+    (["simulate", "examples/chat.yaml", "--requests", "/nonexistent/dir/r.csv"], "--requests: cannot write"),
+    (["simulate", "examples/chat.yaml", "--trace", "/nonexistent/dir/t.json"], "--trace: cannot write"),
+    (["sweep", "examples/chat.yaml", "--qps", "1", "--plot", "/nonexistent/dir/s.png"], "--plot: cannot write"),
 ])
 def test_nonsense_options_are_input_errors(args, needle):
     expect_bad_input(run(*args), needle)
