@@ -21,7 +21,7 @@
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/calibrate.hpp"
-#include "headroom/sim/kernel_table_predictor.hpp"
+#include "headroom/core/kernel_table_predictor.hpp"
 
 using namespace headroom;
 

@@ -73,7 +73,7 @@ build() {
 # Skipped when no source file is newer than the last successful install.
 install_python_package() {
     local stamp="$VENV/.headroom-installed"
-    if [ -f "$stamp" ] && [ -z "$(cd "$ROOT" && find models hardware sim python cmake CMakeLists.txt pyproject.toml \
+    if [ -f "$stamp" ] && [ -z "$(cd "$ROOT" && find models hardware core sim python cmake CMakeLists.txt pyproject.toml \
             -newer "$stamp" -type f -print -quit)" ]; then
         return 0
     fi

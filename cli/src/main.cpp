@@ -15,7 +15,7 @@
 
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
-#include "headroom/sim/kv_planner.hpp"
+#include "headroom/core/kv_planner.hpp"
 #include "headroom/sim/version.hpp"
 #include "headroom/sim/engine.hpp"
 #include "headroom/sim/scenario.hpp"

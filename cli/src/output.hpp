@@ -7,10 +7,10 @@
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/models/model_card.hpp"
-#include "headroom/sim/cost_model.hpp"
-#include "headroom/sim/kernel_table_predictor.hpp"
+#include "headroom/core/cost_model.hpp"
+#include "headroom/core/kernel_table_predictor.hpp"
 #include "headroom/sim/calibrate.hpp"
-#include "headroom/sim/kv_planner.hpp"
+#include "headroom/core/kv_planner.hpp"
 
 namespace headroom::cli {
 

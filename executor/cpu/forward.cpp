@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "headroom/executor/reference.hpp"
-#include "headroom/sim/workload.hpp"
+#include "headroom/core/workload.hpp"
 
 namespace headroom::ref {
 

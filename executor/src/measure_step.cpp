@@ -4,8 +4,8 @@
 #include <map>
 
 #include "headroom/executor/measure.hpp"
-#include "headroom/sim/cost_model.hpp"
-#include "headroom/sim/kernel_table_predictor.hpp"
+#include "headroom/core/cost_model.hpp"
+#include "headroom/core/kernel_table_predictor.hpp"
 
 namespace headroom {
 

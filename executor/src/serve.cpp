@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "headroom/executor/measure.hpp"
-#include "headroom/sim/kernel_table_predictor.hpp"
+#include "headroom/core/kernel_table_predictor.hpp"
 
 namespace headroom {
 

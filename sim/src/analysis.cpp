@@ -1,7 +1,7 @@
 // Knee detection, explanations and counterfactuals.
 #include "headroom/sim/analysis.hpp"
 
-#include "headroom/sim/cost_model.hpp"
+#include "headroom/core/cost_model.hpp"
 #include "headroom/sim/format.hpp"
 
 #include <fmt/format.h>

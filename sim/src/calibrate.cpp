@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "headroom/models/config_loader.hpp"
-#include "headroom/sim/cost_model.hpp"
+#include "headroom/core/cost_model.hpp"
 #include "headroom/hardware/profile_loader.hpp"
 
 namespace headroom {

@@ -7,9 +7,9 @@
 #include <chrono>
 #include <memory>
 
-#include "headroom/sim/cost_model.hpp"
+#include "headroom/core/cost_model.hpp"
 #include "headroom/sim/engine.hpp"
-#include "headroom/sim/kernel_table_predictor.hpp"
+#include "headroom/core/kernel_table_predictor.hpp"
 
 namespace sg4 = simgrid::s4u;
 

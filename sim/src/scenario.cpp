@@ -15,8 +15,8 @@
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/hardware/yaml_fields.hpp"
 #include "headroom/models/config_loader.hpp"
-#include "headroom/sim/kernel_table_predictor.hpp"
-#include "headroom/sim/scheduler.hpp"
+#include "headroom/core/kernel_table_predictor.hpp"
+#include "headroom/core/scheduler.hpp"
 
 namespace headroom {
 

@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include "headroom/sim/cost_model.hpp"
+#include "headroom/core/cost_model.hpp"
 #include "headroom/sim/analysis.hpp"
 #include "headroom/sim/engine.hpp"
-#include "headroom/sim/kernel_table_predictor.hpp"
+#include "headroom/core/kernel_table_predictor.hpp"
 #include "headroom/sim/scenario.hpp"
 
 using namespace headroom;

@@ -20,7 +20,7 @@
 
 #include "headroom/executor/reference.hpp"
 #include "headroom/models/model_card.hpp"
-#include "headroom/sim/step_predictor.hpp"
+#include "headroom/core/step_predictor.hpp"
 
 namespace headroom::cuda {
 

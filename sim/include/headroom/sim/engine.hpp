@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "headroom/sim/cost_model.hpp"
-#include "headroom/sim/kv_planner.hpp"
+#include "headroom/core/cost_model.hpp"
+#include "headroom/core/kv_planner.hpp"
 #include "headroom/sim/metrics.hpp"
 #include "headroom/sim/scenario.hpp"
 

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "headroom/sim/cost_model.hpp"
+#include "headroom/core/cost_model.hpp"
 #include "headroom/sim/scenario.hpp"
-#include "headroom/sim/scheduler.hpp"
+#include "headroom/core/scheduler.hpp"
 
 namespace headroom {
 

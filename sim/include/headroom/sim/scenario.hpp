@@ -11,7 +11,7 @@
 #include "headroom/hardware/calibration.hpp"
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/model_card.hpp"
-#include "headroom/sim/workload.hpp"
+#include "headroom/core/workload.hpp"
 
 namespace headroom {
 

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "headroom/sim/kv_block_manager.hpp"
+#include "headroom/core/kv_block_manager.hpp"
 
 namespace headroom {
 

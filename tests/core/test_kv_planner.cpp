@@ -3,7 +3,7 @@
 
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
-#include "headroom/sim/kv_planner.hpp"
+#include "headroom/core/kv_planner.hpp"
 
 using namespace headroom;
 

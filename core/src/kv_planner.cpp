@@ -1,7 +1,7 @@
 // KV planner. Napkin check for Llama-3.1-8B on one H100 SXM at bf16:
 //   85.5 GB usable x 0.9 = 77.0 GB; - 16.1 GB weights - ~2 GB reserve = ~59 GB for KV;
 //   128 KiB per token -> ~450k tokens, 3 sequences at the full 131,072-token context.
-#include "headroom/sim/kv_planner.hpp"
+#include "headroom/core/kv_planner.hpp"
 
 #include <fmt/format.h>
 

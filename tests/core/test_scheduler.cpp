@@ -2,7 +2,7 @@
 // chunked vs unchunked prefill, static batching and rejection. Expected values are worked out by hand.
 #include <gtest/gtest.h>
 
-#include "headroom/sim/scheduler.hpp"
+#include "headroom/core/scheduler.hpp"
 
 using namespace headroom;
 

@@ -1,5 +1,5 @@
 // Step time from measured kernel tables; see kernel_table_predictor.hpp for what each op reads.
-#include "headroom/sim/kernel_table_predictor.hpp"
+#include "headroom/core/kernel_table_predictor.hpp"
 
 #include <fmt/format.h>
 

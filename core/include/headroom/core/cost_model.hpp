@@ -16,7 +16,7 @@
 #include "headroom/hardware/calibration.hpp"
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/model_card.hpp"
-#include "headroom/sim/step_predictor.hpp"
+#include "headroom/core/step_predictor.hpp"
 
 namespace headroom {
 

@@ -1,5 +1,5 @@
 // Arrival processes, length distributions, shapes, and the trace CSV reader (the one place CSV is parsed).
-#include "headroom/sim/workload.hpp"
+#include "headroom/core/workload.hpp"
 
 #include <fmt/format.h>
 

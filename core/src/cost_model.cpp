@@ -1,6 +1,6 @@
 // Roofline step cost. One routine walks the ops of a step and hands each to a sink: the recording sink
 // builds the per-op table, the timing sink only sums seconds (the simulator's hot path, no allocation).
-#include "headroom/sim/cost_model.hpp"
+#include "headroom/core/cost_model.hpp"
 
 #include <algorithm>
 #include <cmath>

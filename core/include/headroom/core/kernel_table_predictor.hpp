@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "headroom/hardware/kernel_tables.hpp"
-#include "headroom/sim/cost_model.hpp"
+#include "headroom/core/cost_model.hpp"
 
 namespace headroom {
 

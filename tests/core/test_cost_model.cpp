@@ -5,7 +5,7 @@
 
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
-#include "headroom/sim/cost_model.hpp"
+#include "headroom/core/cost_model.hpp"
 
 using namespace headroom;
 

@@ -1,5 +1,5 @@
 // Block pool with an O(1) intrusive LRU free queue.
-#include "headroom/sim/kv_block_manager.hpp"
+#include "headroom/core/kv_block_manager.hpp"
 
 #include <stdexcept>
 

@@ -1,6 +1,6 @@
 // vLLM V1-style scheduler: running first, then waiting; chunked prefill; preemption by recompute of the
 // newest running request; prefix caching on full-block hashes.
-#include "headroom/sim/scheduler.hpp"
+#include "headroom/core/scheduler.hpp"
 
 #include <fmt/format.h>
 
