@@ -3,7 +3,8 @@
 output back into README.md, so that tests/cli/test_readme.py passes after a change to the numbers. Review the
 diff and the prose around it afterwards: this only replaces command output.
 
-Usage: .venv/bin/python scripts/refresh_readme.py   (from the repository root, after a build)"""
+Usage: ./scripts/setup.sh && .venv/bin/python scripts/refresh_readme.py   (the Python block runs the installed
+package: setup.sh reinstalls it after a change)"""
 
 import re
 import shlex

@@ -316,21 +316,35 @@ private:
         return sc_.workload.max_requests > 0 && requests_started_ >= sc_.workload.max_requests;
     }
 
+    // Single-turn requests reach the engine at their arrival (after any retrieval latency) plus their API-server
+    // time, each on its own: a request is never held back by one that arrived before it but is ready later.
+    // Multi-turn sessions start an actor of their own at their start time.
     void source_loop() {
+        struct Due {
+            double t;
+            const Session* s;
+        };
+        std::vector<Due> due;
+        due.reserve(sessions_.size());
         for (const Session& s : sessions_) {
+            const double t = s.turns.size() == 1
+                                 ? s.start_s + s.turns[0].delay_before_s + sc_.api_server_s(s.turns[0].new_prompt_tokens)
+                                 : s.start_s;
+            due.push_back({t, &s});
+        }
+        std::stable_sort(due.begin(), due.end(), [](const Due& a, const Due& b) { return a.t < b.t; });
+        for (const Due& d : due) {
+            const Session& s = *d.s;
+            sg4::this_actor::sleep_until(d.t);
             if (s.turns.size() == 1) {
-                // the API server takes requests in arrival order: one ready later holds back those behind it
-                const double t = s.start_s + s.turns[0].delay_before_s;
-                const int64_t record = new_record(s, 0, s.turns[0].new_prompt_tokens, s.turns[0].output_tokens, t);
-                sg4::this_actor::sleep_until(t + records_[record].api_s);
+                const int64_t record = new_record(s, 0, s.turns[0].new_prompt_tokens, s.turns[0].output_tokens,
+                                                  s.start_s + s.turns[0].delay_before_s);
                 ++open_outstanding_;
                 send(record);
             } else {
-                sg4::this_actor::sleep_until(s.start_s);
-                const Session* sp = &s;
                 ++live_sources_;
-                sg4::Actor::create("session-" + std::to_string(s.id), frontend_, [this, sp] {
-                    run_session(*sp);
+                sg4::Actor::create("session-" + std::to_string(s.id), frontend_, [this, &s] {
+                    run_session(s);
                     source_ended();
                 });
             }
