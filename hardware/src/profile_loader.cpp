@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 namespace headroom {
@@ -69,12 +70,21 @@ public:
         }
     }
 
+    // A mapping key: a plain name, once per mapping (`where` is the mapping's path; "" at the top level).
+    std::string key_of(const YAML::Node& k, const std::string& where, std::set<std::string>& seen) const {
+        if (!k.IsScalar()) fail(where.empty() ? "(top level)" : where, "keys must be plain names");
+        const std::string key = k.Scalar();
+        if (!seen.insert(key).second) fail(where.empty() ? key : where + "." + key, "duplicate key");
+        return key;
+    }
+
     void read_leaf(const YAML::Node& node, const ProfileField& f, GpuProfile& g, bool bare_ok) const {
         const std::string path(f.path);
         Sourced s;
         if (node.IsMap()) {
+            std::set<std::string> seen;
             for (const auto& kv : node) {
-                const std::string k = kv.first.as<std::string>();
+                const std::string k = key_of(kv.first, path, seen);
                 if (k != "value" && k != "source" && !(k == "read_on" && path == "price.usd_per_gpu_hour")) {
                     fail(path + "." + k, "unknown field (a number is written {value: ..., source: \"...\"})");
                 }
@@ -129,8 +139,9 @@ public:
 
         static const std::vector<std::string> sections = {"memory", "chip", "compute_tflops", "interconnect", "power",
                                                           "price", "efficiency"};
+        std::set<std::string> top;
         for (const auto& kv : root) {
-            const std::string key = kv.first.as<std::string>();
+            const std::string key = key_of(kv.first, "", top);
             const YAML::Node& v = kv.second;
             if (key == "base") continue;
             if (key == "name") g.name = lower(scalar(v, key));
@@ -142,8 +153,9 @@ public:
                 for (const auto& a : v) g.aliases.push_back(lower(scalar(a, key)));
             } else if (std::find(sections.begin(), sections.end(), key) != sections.end()) {
                 if (!v.IsMap()) fail(key, "expected a mapping of fields");
+                std::set<std::string> seen;
                 for (const auto& sub : v) {
-                    const std::string path = key + "." + sub.first.as<std::string>();
+                    const std::string path = key + "." + key_of(sub.first, key, seen);
                     if (path == "memory.shared_with_cpu") {
                         try {
                             g.memory_shared_with_cpu = sub.second.as<bool>();

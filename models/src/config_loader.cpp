@@ -287,8 +287,21 @@ ModelConfigError::ModelConfigError(std::string file, std::string field, std::str
 ModelCard parse_model_config(std::string_view text, std::string_view file_sv, std::string_view name) {
     const std::string file(file_sv);
     json j;
+    // A key given twice in one object is an error (nlohmann would keep the last silently).
+    std::vector<std::set<std::string>> keys;
+    const json::parser_callback_t no_duplicates = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
+        if (event == json::parse_event_t::object_start) {
+            keys.emplace_back();
+        } else if (event == json::parse_event_t::object_end) {
+            keys.pop_back();
+        } else if (event == json::parse_event_t::key && !keys.empty()) {
+            const std::string k = parsed.get<std::string>();
+            if (!keys.back().insert(k).second) throw ModelConfigError(file, k, "duplicate key");
+        }
+        return true;
+    };
     try {
-        j = json::parse(text);
+        j = json::parse(text, no_duplicates);
     } catch (const json::parse_error& e) {
         std::string what = e.what();
         if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);

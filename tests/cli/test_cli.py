@@ -53,6 +53,7 @@ BROKEN_CONFIGS = {
     "moe_missing_intermediate.json": "moe_intermediate_size",
     "negative_window.json": "sliding_window",
     "number_beyond_double.json": "out of range",
+    "duplicate_key.json": "hidden_size: duplicate key",
 }
 
 # Each broken GPU profile and the field its error must name.
@@ -68,6 +69,7 @@ BROKEN_PROFILES = {
     "string_number.yaml": "power.tdp_w.value",
     "bad_price_date.yaml": "read_on",
     "impossible_price_date.yaml": "2026-13-45 is not a calendar date",
+    "duplicate_key.yaml": "memory.bandwidth_gb_per_s: duplicate key",
     "nvlink_without_latency.yaml": "interconnect.nvlink_latency_us",
     "unknown_section.yaml": "cooling",
     "absurd_bandwidth.yaml": "memory.bandwidth_gb_per_s",
