@@ -85,6 +85,13 @@ json params_json(const ParamBreakdown& p) {
 json sourced(const Sourced& s) { return {{"value", s.value}, {"source", s.source}}; }
 
 json profile_json(const GpuProfile& g) {
+    json step;
+    step["kernel_tables"] = kernel_table_gpu(g).empty() ? json(nullptr) : json(kernel_table_gpu(g));
+    if (const auto c = shipped_calibration(g.name)) {
+        step["calibration"] = {{"derived_from", c->derived_from.empty() ? json(nullptr) : json(c->derived_from)}};
+    } else {
+        step["calibration"] = nullptr;
+    }
     json j;
     j["name"] = g.name;
     j["display_name"] = g.display_name;
@@ -98,6 +105,7 @@ json profile_json(const GpuProfile& g) {
         if (s.present()) fields[std::string(f.path)] = sourced(s);
     }
     j["fields"] = fields;
+    j["step_times"] = step;
     return j;
 }
 

@@ -230,17 +230,28 @@ void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost&
                                 g.memory_bandwidth_gb_per_s.value));
 }
 
+namespace {
+// What times a step on this GPU by default: its measured kernel tables, else its calibrated roofline.
+std::string step_times(const GpuProfile& g) {
+    if (!kernel_table_gpu(g).empty()) return "kernel tables";
+    if (const auto c = shipped_calibration(g.name)) return c->derived_from.empty() ? "calibrated" : "calibrated from " + c->derived_from;
+    return "roofline";
+}
+}  // namespace
+
 void print_gpus(const std::vector<GpuProfile>& gpus) {
-    fmt::print("{:<22} {:<38} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6} {:>8}\n", "name", "GPU", "memory", "HBM GB/s",
-               "bf16 TF", "fp8 TF", "NVLink GB/s", "TDP W", "$/h");
+    fmt::print("{:<22} {:<38} {:>9} {:>9} {:>9} {:>9} {:>10} {:>6} {:>8}  {}\n", "name", "GPU", "memory", "HBM GB/s",
+               "bf16 TF", "fp8 TF", "NVLink GB/s", "TDP W", "$/h", "step times");
     for (const GpuProfile& g : gpus) {
-        fmt::print("{:<22} {:<38} {:>6g} GiB {:>9g} {:>9g} {:>9} {:>10} {:>6g} {:>8.4g}\n", g.name, g.display_name,
+        fmt::print("{:<22} {:<38} {:>6g} GiB {:>9g} {:>9g} {:>9} {:>10} {:>6g} {:>8.4g}  {}\n", g.name, g.display_name,
                    g.memory_capacity_gib.value, g.memory_bandwidth_gb_per_s.value, g.bf16_tflops.value,
                    g.fp8_tflops.present() ? fmt::format("{:g}", g.fp8_tflops.value) : "-",
                    g.has_nvlink() ? fmt::format("{:g}", g.nvlink_bidirectional_gb_per_s.value) : "-", g.tdp_w.value,
-                   g.price_usd_per_gpu_hour.value);
+                   g.price_usd_per_gpu_hour.value, step_times(g));
     }
     fmt::print("\nAliases, sources and every field: `headroom gpu --gpu NAME`. Override: --gpu-set field=value.\n");
+    fmt::print("Step times: measured kernel tables (hardware/kernels/), else a roofline calibrated on them "
+               "(hardware/calibrations/; `headroom calibrate`).\n");
 }
 
 void print_gpu(const GpuProfile& g) {
@@ -251,6 +262,10 @@ void print_gpu(const GpuProfile& g) {
         fmt::print("  aliases: {}\n", a);
     }
     fmt::print("  loaded from: {}\n", g.file);
+    fmt::print("  step times: {}\n", step_times(g) == "kernel tables"
+                                            ? "measured kernel tables (" + kernel_table_gpu(g) + ".hkt), calibrated roofline elsewhere"
+                                            : step_times(g) == "roofline" ? "the plain roofline"
+                                                                          : "roofline, " + step_times(g));
     if (!g.notes.empty()) fmt::print("  notes: {}\n", g.notes);
     if (g.memory_shared_with_cpu) fmt::print("  memory is shared with the CPU and the OS\n");
     fmt::print("\n");
