@@ -81,6 +81,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         for (const LayerSpec& l : model.layers) {
             if (l.attention == AttentionKind::SLIDING) window = l.window;
         }
+        window_ = window;
         for (int sliding = 0; sliding < 2 && !kv.empty(); ++sliding) {
             const std::map<std::string, std::string> match = {
                 {"kv_dtype", kv}, {"window", std::to_string(sliding ? window : 0)}, {"heads", std::to_string(heads)},
@@ -127,12 +128,12 @@ double KernelTablePredictor::gemm_s(OpKind kind, const RooflineOp& op, bool& ext
     const GridTable* t = kind == OpKind::LM_HEAD ? gemm_bf16_ : gemm_;
     if (!t || op.m <= 0) return -1.0;
     // n and k are fixed per op kind for a model: cache by row count (m is a token or sequence count).
+    // Cached per row count: > 0 interpolated, < 0 extrapolated (the magnitude is the time), 0 not yet looked up.
     std::vector<double>& cache = gemm_cache_[static_cast<int>(kind)];
     const auto m = static_cast<size_t>(op.m);
-    if (m < cache.size() && cache[m] != 0.0 && !extrapolated) {
-        if (cache[m] > 0) return cache[m] * static_cast<double>(op.count);
-        extrapolated = true;  // cached with the sign bit: extrapolated
-        return -cache[m] * static_cast<double>(op.count);
+    if (m < cache.size() && cache[m] != 0.0) {
+        if (cache[m] < 0) extrapolated = true;
+        return std::fabs(cache[m]) * static_cast<double>(op.count);
     }
     bool ex = false;
     const double one = lookup_scaled(t, {op.m, op.n, op.k}, {1.0, 1.0, 1.0}, ex);
@@ -150,12 +151,7 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
     const int sliding = op.kind == OpKind::ATTENTION_SLIDING ? 1 : 0;
     const GridTable* dec = decode_attn_[sliding];
     const GridTable* pre = prefill_attn_[sliding];
-    int64_t window = 0;
-    if (sliding) {
-        for (const LayerSpec& l : model_.layers) {
-            if (l.attention == AttentionKind::SLIDING) window = l.window;
-        }
-    }
+    const int64_t window = sliding ? window_ : 0;
     double decodes = 0, decode_keys = 0, prefills = 0, prefill_keys = 0;
     for (const SequenceWork& s : batch) {
         const double keys = keys_seen(s.context, s.new_tokens, window, false);

@@ -62,6 +62,7 @@ private:
     const GridTable* decode_attn_[2] = {nullptr, nullptr};   // full, sliding
     const GridTable* prefill_attn_[2] = {nullptr, nullptr};
     const GridTable* moe_ = nullptr;
+    int64_t window_ = 0;  // the sliding layers' window (0: none)
     const GridTable* allreduce_ = nullptr;
     const GridTable* nccl_ = nullptr;
     // GEMM time by row count, per GEMM op kind (n and k are fixed per kind): the simulator's hot path.
