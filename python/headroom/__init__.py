@@ -99,7 +99,15 @@ def _kv_plan_to_dict(plan: KvPlan) -> dict:
     return {n: getattr(plan, n) for n in names if not callable(getattr(plan, n))}
 
 
+def _kv_plan_repr(plan: KvPlan) -> str:
+    if not plan.fits:
+        return f"<KvPlan: does not fit: {plan.why_not}>"
+    return (f"<KvPlan: {plan.num_blocks:,} KV blocks ({plan.kv_tokens:,} tokens) per GPU, "
+            f"{plan.max_concurrency_at_context:,} sequences at {plan.context:,} tokens>")
+
+
 KvPlan.to_dict = _kv_plan_to_dict  # type: ignore[attr-defined]
+KvPlan.__repr__ = _kv_plan_repr  # type: ignore[method-assign]
 
 
 def cost(model, gpu, tokens: int = 0, decode_batch: int = 0, context: int = 0, prefill_context: int = 0,
@@ -221,6 +229,8 @@ def plan(model, qps: float, slo: str, gpus: Sequence[str] = ("h100-sxm", "h200",
     """The cheapest deployments meeting every SLO at `qps`, as `headroom plan`: one row per configuration,
     cheapest first ($/hour, $/MTok, tokens/s/GPU, headroom, energy estimate)."""
     spec = model.source if isinstance(model, ModelCard) else os.fspath(model)
+    if isinstance(gpus, (str, os.PathLike)):  # plan(gpus="h100") means one GPU, not the letters h, 1, 0, 0
+        gpus = [os.fspath(gpus)]
     out = json.loads(_h.plan(spec, float(qps), slo, list(gpus), "" if workload is None else os.fspath(workload),
                              _assignments(set), duration_s, top, jobs))
     df = pd.DataFrame(out["configurations"])

@@ -155,3 +155,17 @@ def test_bad_input_raises_input_error(call, needle):
     with pytest.raises(headroom.InputError) as e:
         call()
     assert needle in str(e.value)
+
+
+def test_plan_takes_one_gpu_name_as_a_string():
+    # Regression: plan(gpus="h100") iterated the string ("h: no such profile").
+    df = headroom.plan("llama-3.1-8b", qps=2, slo="ttft_p95=2s,tpot_p95=50ms", gpus="h100", duration_s=20, top=2)
+    assert len(df) > 0 and set(df["gpu"]) == {"h100-sxm"}
+
+
+def test_kv_plan_prints_what_it_says():
+    p = headroom.kv_plan("meta-llama/Llama-3.1-8B-Instruct", "h100", context=8192, concurrency=64)
+    # the README's numbers: 28,159 blocks of 16 tokens = 450,544 tokens, 54 sequences at 8,192
+    assert repr(p) == "<KvPlan: 28,159 KV blocks (450,544 tokens) per GPU, 54 sequences at 8,192 tokens>"
+    big = headroom.kv_plan("llama-3.3-70b", "h100")
+    assert repr(big).startswith("<KvPlan: does not fit: ")
