@@ -106,11 +106,13 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
                 std::vector<int64_t> tps;
                 std::string why;
                 for (int64_t tp : {1, 2, 4, 8}) {
-                    try {  // PlanError: does not fit, or TP does not divide the heads
+                    try {  // PlanError: does not fit; ScenarioError (tp): TP does not divide the heads
                         (void)scenario_kv_plan(make(req, base, candidate(base, gpu.name, tp, w, kv), req.qps, 1));
                         tps.push_back(tp);
                         if (tps.size() == 2) break;
                     } catch (const PlanError& e) {
+                        if (tps.empty()) why = e.reason();
+                    } catch (const ScenarioError& e) {  // the base loaded cleanly: only the candidate's layout is off
                         if (tps.empty()) why = e.reason();
                     }
                 }

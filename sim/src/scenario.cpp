@@ -16,6 +16,7 @@
 #include "headroom/hardware/yaml_fields.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/core/kernel_table_predictor.hpp"
+#include "headroom/core/kv_planner.hpp"
 #include "headroom/core/scheduler.hpp"
 
 namespace headroom {
@@ -322,6 +323,13 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     }
     dtype("weights_dtype", s.weight_dtype);
     dtype("kv_dtype", s.kv_dtype);
+    // The layout must be servable: TP against the heads, a real KV-cache format. Named by this file's fields
+    // (the same check backs `cost --tp` and `--kv-dtype`).
+    try {
+        check_serving_layout(s.model, s.tp, s.kv_dtype, /*allow_encoder=*/true);
+    } catch (const PlanError& e) {
+        r.fail(e.field() == "--kv-dtype" ? "kv_dtype" : e.field() == "--tp" ? "tp" : e.field(), e.reason());
+    }
     if (const YAML::Node sc = root["scheduler"]) {
         r.only(sc, "scheduler", {"policy", "gpu_memory_utilization", "block_size", "max_num_batched_tokens",
                                  "max_num_seqs", "max_model_len", "chunked_prefill", "prefix_caching", "cuda_graphs",

@@ -257,6 +257,10 @@ def test_broken_trace(name, needle, tmp_path):
     (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "10", "--step-overhead-ms", "nan"], "--step-overhead-ms"),
     (["sweep", "examples/chat.yaml", "--concurrency", "1.5"], "--concurrency: users are whole numbers"),
     (["simulate", "examples/chat.yaml", "--set", "scheduler.chunked_prefill=false"], "scheduler.max_num_batched_tokens"),
+    # a KV format that does not exist is an input error, not a capacity result of the sweep
+    (["sweep", "examples/chat.yaml", "--qps", "1", "--set", "kv_dtype=fp8,int4", "--no-counterfactuals"], "kv_dtype: int4 is not a KV-cache format"),
+    # a scenario's tp is named as the scenario's field, not as --tp
+    (["simulate", "examples/chat.yaml", "--set", "tp=3"], "tp: 3 does not divide the 32 attention heads"),
     # output paths are checked before any simulation runs
     (["simulate", "examples/chat.yaml", "--requests", "/nonexistent/dir/r.csv"], "--requests: cannot write"),
     (["simulate", "examples/chat.yaml", "--trace", "/nonexistent/dir/t.json"], "--trace: cannot write"),
