@@ -382,6 +382,9 @@ int run_sweep_command(SweepOptions& o) {
         if (o.qps.empty() && (l != std::floor(l) || l > 1'000'000)) {
             throw UsageError(fmt::format("--concurrency: users are whole numbers up to 1,000,000, got {}", l));
         }
+        if (!o.qps.empty() && !(l <= 1e6)) {  // the scenario's own limit on a rate, named as the option the user gave
+            throw UsageError(fmt::format("--qps: rates go up to 1,000,000 per second, got {:g}", l));
+        }
     }
     for (const std::string& a : o.set) {
         const auto eq = a.find('=');

@@ -256,6 +256,7 @@ def test_broken_trace(name, needle, tmp_path):
     (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "10", "--prefill-context=-100000"], "--prefill-context"),
     (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "10", "--step-overhead-ms", "nan"], "--step-overhead-ms"),
     (["sweep", "examples/chat.yaml", "--concurrency", "1.5"], "--concurrency: users are whole numbers"),
+    (["sweep", "examples/chat.yaml", "--qps", "1e300"], "--qps: rates go up to 1,000,000 per second"),
     (["simulate", "examples/chat.yaml", "--set", "scheduler.chunked_prefill=false"], "scheduler.max_num_batched_tokens"),
     # a KV format that does not exist is an input error, not a capacity result of the sweep
     (["sweep", "examples/chat.yaml", "--qps", "1", "--set", "kv_dtype=fp8,int4", "--no-counterfactuals"], "kv_dtype: int4 is not a KV-cache format"),
