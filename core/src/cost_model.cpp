@@ -84,10 +84,10 @@ double smooth_max(double c, double m, double p) {
 GemmTime gemm_roofline(double flops_per_s, double bytes_per_s, double sms, double mrows, double n, double k,
                        double weight_bytes, double exponent, const GemmCalibration* cal) {
     GemmTime g;
-    const double flops = 2.0 * mrows * n * k;
-    const double bytes = weight_bytes + (mrows * k + mrows * n) * ACT_BYTES;
-    g.compute_s = flops / flops_per_s;
-    g.memory_s = bytes / bytes_per_s;
+    g.flops = 2.0 * mrows * n * k;
+    g.bytes = weight_bytes + (mrows * k + mrows * n) * ACT_BYTES;
+    g.compute_s = g.flops / flops_per_s;
+    g.memory_s = g.bytes / bytes_per_s;
     if (cal && cal->present()) {
         g.time_s = cal->launch_s + smooth_max(g.compute_s, g.memory_s, cal->blend_exponent);
         return g;
@@ -100,6 +100,38 @@ GemmTime gemm_roofline(double flops_per_s, double bytes_per_s, double sms, doubl
     }
     g.time_s = smooth_max(g.compute_s, g.memory_s, exponent);
     return g;
+}
+
+GemmRates gemm_rates(const GpuProfile& gpu, Dtype weight_dtype, const GemmCalibration* cal) {
+    GemmRates r;
+    r.peak_flops = gpu.peak_flops(weight_dtype) > 0.0 ? gpu.peak_flops(weight_dtype) : gpu.peak_flops(Dtype::BF16);
+    r.flops_per_s = r.peak_flops * (cal ? cal->compute_efficiency : gpu.compute_efficiency.value);
+    r.bytes_per_s = gpu.memory_bandwidth_bytes_per_s() * (cal ? cal->memory_efficiency : gpu.memory_efficiency.value);
+    return r;
+}
+
+double gemm_time_s(const GpuProfile& gpu, Dtype dtype, double m, double n, double k, const GemmCalibration* cal,
+                   double blend_exponent) {
+    if (cal && !cal->present()) cal = nullptr;
+    const GemmRates r = gemm_rates(gpu, dtype, cal);
+    return gemm_roofline(r.flops_per_s, r.bytes_per_s, std::max(1.0, gpu.sm_count.value), m, n, k,
+                         n * k * dtype_bytes(dtype), blend_exponent, cal)
+        .time_s;
+}
+
+double allreduce_time_s(const GpuProfile& gpu, int64_t gpus, double bytes, const Calibration* cal) {
+    if (cal) {
+        if (auto it = cal->allreduce.find(gpus); it != cal->allreduce.end()) {
+            return it->second.latency_s + bytes / it->second.bus_bytes_per_s;
+        }
+    }
+    // A ring all-reduce sends in one direction at a time: half the bidirectional datasheet figure.
+    const bool nvlink = gpu.has_nvlink();
+    const double link = (nvlink ? gpu.nvlink_bidirectional_gb_per_s.value : gpu.pcie_bidirectional_gb_per_s.value) / 2.0 *
+                        1e9 * gpu.interconnect_efficiency.value;
+    const double latency = (nvlink ? gpu.nvlink_latency_us.value : gpu.pcie_latency_us.value) * 1e-6;
+    const double p = static_cast<double>(gpus), steps = 2.0 * (p - 1.0);
+    return steps / p * bytes / link + steps * latency;
 }
 
 std::string_view bound_name(Bound b) {
@@ -138,16 +170,7 @@ const OpCost* StepCost::op(std::string_view name) const {
 
 CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostConfig& config)
     : model_(model), gpu_(gpu), config_(config) {
-    gemm_peak_flops_ = gpu.peak_flops(config.weight_dtype) > 0.0 ? gpu.peak_flops(config.weight_dtype)
-                                                                  : gpu.peak_flops(Dtype::BF16);
-    const GemmCalibration* cal = config.calibration && config.calibration->gemm.present() ? &config.calibration->gemm : nullptr;
-    flops_per_s_ = gemm_peak_flops_ * (cal ? cal->compute_efficiency : gpu.compute_efficiency.value);
-    bytes_per_s_ = gpu.memory_bandwidth_bytes_per_s() * (cal ? cal->memory_efficiency : gpu.memory_efficiency.value);
-    // A ring all-reduce sends in one direction at a time: half the bidirectional datasheet figure.
-    const bool nvlink = gpu.has_nvlink();
-    const double link = nvlink ? gpu.nvlink_bidirectional_gb_per_s.value : gpu.pcie_bidirectional_gb_per_s.value;
-    link_bytes_per_s_ = link / 2.0 * 1e9 * gpu.interconnect_efficiency.value;
-    link_latency_s_ = (nvlink ? gpu.nvlink_latency_us.value : gpu.pcie_latency_us.value) * 1e-6;
+    rates_ = gemm_rates(gpu, config.weight_dtype, config.gemm_calibration());
     weight_bytes_per_param_ = dtype_bytes(config.weight_dtype);
     for (const LayerSpec& l : model.layers) {
         const int k = static_cast<int>(l.attention);
@@ -170,14 +193,12 @@ namespace {
 template <class Sink>
 void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m, const GpuProfile& gpu,
                const CostConfig& cfg,
-               double flops_per_s, double bytes_per_s, double link_bytes_per_s, double link_latency_s,
-               double wbytes, double exponent, const std::vector<SequenceWork>& batch, Sink& sink) {
+               double flops_per_s, double bytes_per_s, double wbytes, double exponent, const std::vector<SequenceWork>& batch, Sink& sink) {
     auto blend = [exponent](double c, double mem) { return smooth_max(c, mem, exponent); };
     const double tp = static_cast<double>(cfg.tp);
     const double h = static_cast<double>(m.hidden_size);
     const double sms = std::max(1.0, gpu.sm_count.value);
-    const Calibration* cal = cfg.calibration.get();
-    const GemmCalibration* gemm_cal = cal && cal->gemm.present() ? &cal->gemm : nullptr;
+    const GemmCalibration* gemm_cal = cfg.gemm_calibration();
     const double bf16_flops_per_s =
         gpu.peak_flops(Dtype::BF16) * (gemm_cal ? gemm_cal->compute_efficiency : gpu.compute_efficiency.value);
 
@@ -199,9 +220,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     auto gemm = [&](OpKind name, int64_t count, double mrows, double n, double k, double weight_bytes,
                     double rate) {
         const GemmTime g = gemm_roofline(rate, bytes_per_s, sms, mrows, n, k, weight_bytes, exponent, gemm_cal);
-        const double flops = 2.0 * mrows * n * k;
-        const double bytes = weight_bytes + (mrows * k + mrows * n) * ACT_BYTES;
-        emit(name, count, flops, bytes, g.compute_s, g.memory_s, 0, 0, g.time_s,
+        emit(name, count, g.flops, g.bytes, g.compute_s, g.memory_s, 0, 0, g.time_s,
              g.compute_s > g.memory_s ? Bound::COMPUTE : Bound::MEMORY, mrows, n, k);
     };
     auto elementwise = [&](OpKind name, int64_t count, double flops, double bytes) {
@@ -308,15 +327,9 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     }
 
     if (cfg.tp > 1) {
-        // Two all-reduces of T x h bf16 per layer (after o_proj and after down_proj), ring algorithm.
+        // Two all-reduces of T x h bf16 per layer (after o_proj and after down_proj).
         const double msg = T * h * ACT_BYTES;
-        const double steps = 2.0 * (tp - 1.0);
-        double comm_s = steps / tp * msg / link_bytes_per_s + steps * link_latency_s;
-        if (cal) {
-            if (auto it = cal->allreduce.find(cfg.tp); it != cal->allreduce.end()) {
-                comm_s = it->second.latency_s + msg / it->second.bus_bytes_per_s;
-            }
-        }
+        const double comm_s = allreduce_time_s(gpu, cfg.tp, msg, cfg.calibration.get());
         emit(OpKind::TP_ALLREDUCE, 2 * L, 0, msg, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
     }
 
@@ -341,8 +354,8 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
     for (const SequenceWork& w : batch) s.tokens += w.new_tokens;
     s.sequences = static_cast<int64_t>(batch.size());
     RecordSink sink{&s};
-    cost_step(*this, layers_, model_, gpu_, config_, flops_per_s_, bytes_per_s_, link_bytes_per_s_, link_latency_s_,
-              weight_bytes_per_param_, config_.blend_exponent, batch, sink);
+    cost_step(*this, layers_, model_, gpu_, config_, rates_.flops_per_s, rates_.bytes_per_s, weight_bytes_per_param_,
+              config_.blend_exponent, batch, sink);
     if (config_.calibration) {
         for (OpCost& o : s.ops) {
             if (o.kind != OpKind::STEP_OVERHEAD) o.source = config_.calibration->label();
@@ -353,14 +366,14 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
 
 void CostModel::walk(const std::vector<SequenceWork>& batch, RooflineOpVisitor& visitor) const {
     VisitorSink sink{&visitor};
-    cost_step(*this, layers_, model_, gpu_, config_, flops_per_s_, bytes_per_s_, link_bytes_per_s_, link_latency_s_,
-              weight_bytes_per_param_, config_.blend_exponent, batch, sink);
+    cost_step(*this, layers_, model_, gpu_, config_, rates_.flops_per_s, rates_.bytes_per_s, weight_bytes_per_param_,
+              config_.blend_exponent, batch, sink);
 }
 
 StepTotals CostModel::step_totals(const std::vector<SequenceWork>& batch) const {
     TotalsSink sink;
-    cost_step(*this, layers_, model_, gpu_, config_, flops_per_s_, bytes_per_s_, link_bytes_per_s_, link_latency_s_,
-              weight_bytes_per_param_, config_.blend_exponent, batch, sink);
+    cost_step(*this, layers_, model_, gpu_, config_, rates_.flops_per_s, rates_.bytes_per_s, weight_bytes_per_param_,
+              config_.blend_exponent, batch, sink);
     return sink.t;
 }
 

@@ -19,12 +19,6 @@ namespace headroom {
 
 namespace {
 
-double weight_bytes_per_param(Dtype d) { return dtype_bytes(d); }
-
-double gemm_peak(const GpuProfile& gpu, Dtype dtype) {
-    return gpu.peak_flops(dtype) > 0.0 ? gpu.peak_flops(dtype) : gpu.peak_flops(Dtype::BF16);
-}
-
 // log time of every sample under the parameters theta = log(launch_s, ec, em, p).
 Eigen::VectorXd predict_log(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& s,
                             const Eigen::Vector4d& theta) {
@@ -48,32 +42,6 @@ double quantile(std::vector<double> v, double q) {
 }
 
 }  // namespace
-
-double gemm_time_s(const GpuProfile& gpu, Dtype dtype, double m, double n, double k, const GemmCalibration* cal,
-                   double blend_exponent) {
-    const bool calibrated = cal && cal->present();
-    const double peak = gemm_peak(gpu, dtype);
-    const double flops_per_s = peak * (calibrated ? cal->compute_efficiency : gpu.compute_efficiency.value);
-    const double bytes_per_s = gpu.memory_bandwidth_bytes_per_s() * (calibrated ? cal->memory_efficiency : gpu.memory_efficiency.value);
-    return gemm_roofline(flops_per_s, bytes_per_s, std::max(1.0, gpu.sm_count.value), m, n, k,
-                         n * k * weight_bytes_per_param(dtype), blend_exponent, cal)
-        .time_s;
-}
-
-double allreduce_time_s(const GpuProfile& gpu, int64_t gpus, double bytes, const Calibration* cal) {
-    if (cal) {
-        if (auto it = cal->allreduce.find(gpus); it != cal->allreduce.end()) {
-            return it->second.latency_s + bytes / it->second.bus_bytes_per_s;
-        }
-    }
-    // the cost model's ring: 2 (p-1)/p x bytes / one-direction link bandwidth + 2 (p-1) x link latency
-    const bool nvlink = gpu.has_nvlink();
-    const double link = (nvlink ? gpu.nvlink_bidirectional_gb_per_s.value : gpu.pcie_bidirectional_gb_per_s.value) / 2.0 *
-                        1e9 * gpu.interconnect_efficiency.value;
-    const double latency = (nvlink ? gpu.nvlink_latency_us.value : gpu.pcie_latency_us.value) * 1e-6;
-    const double p = static_cast<double>(gpus), steps = 2.0 * (p - 1.0);
-    return steps / p * bytes / link + steps * latency;
-}
 
 GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& samples, FitQuality* quality) {
     if (samples.size() < 8) throw CalibrationError(fmt::format("need at least 8 GEMM measurements to fit, got {}", samples.size()));

@@ -37,19 +37,38 @@ struct CostConfig {
     // A calibrated roofline (headroom calibrate) replaces the profile's efficiencies, the GEMM tiles and waves
     // and the ring formula with fitted parameters; nullptr: the plain roofline.
     std::shared_ptr<const Calibration> calibration;
+    // The calibration's GEMM fit, or nullptr (no calibration, or one without a GEMM fit).
+    const GemmCalibration* gemm_calibration() const {
+        return calibration && calibration->gemm.present() ? &calibration->gemm : nullptr;
+    }
 };
 
 // (c^p + m^p)^(1/p): the smooth max of two bounds.
 double smooth_max(double c, double m, double p);
 
 struct GemmTime {
-    double compute_s = 0, memory_s = 0, time_s = 0;
+    double flops = 0, bytes = 0, compute_s = 0, memory_s = 0, time_s = 0;
 };
 // One GEMM of `m` rows against an n x k weight: FLOPs at `flops_per_s`, weight plus bf16 activation bytes at
 // `bytes_per_s`. Plain (cal null or absent): whole 128 x 128 tiles in whole waves over `sms` from 128 rows,
 // smooth max with `exponent`. Calibrated: launch + smooth max with the fitted exponent.
 GemmTime gemm_roofline(double flops_per_s, double bytes_per_s, double sms, double m, double n, double k,
                        double weight_bytes, double exponent, const GemmCalibration* cal);
+
+// The achievable GEMM rates: the weight dtype's dense peak (bf16's where the GPU has none: fp8 weights on an
+// A100 are dequantised and multiplied in bf16) and HBM bandwidth, at the calibration's efficiencies or else
+// the profile's.
+struct GemmRates {
+    double peak_flops = 0, flops_per_s = 0, bytes_per_s = 0;
+};
+GemmRates gemm_rates(const GpuProfile& gpu, Dtype weight_dtype, const GemmCalibration* cal);
+// One GEMM of m rows against an n x k weight of `dtype`, timed as the cost model times it (for calibration
+// fits and benchmarks).
+double gemm_time_s(const GpuProfile& gpu, Dtype dtype, double m, double n, double k, const GemmCalibration* cal,
+                   double blend_exponent = 2.5);
+// A TP all-reduce of `bytes` on `gpus` GPUs: the calibration's fit for that count, else the ring formula
+// 2 (p-1)/p x bytes / one-direction link bandwidth + 2 (p-1) x link latency on the profile's NVLink or PCIe.
+double allreduce_time_s(const GpuProfile& gpu, int64_t gpus, double bytes, const Calibration* cal);
 
 // Per attention kind (FULL, SLIDING, MLA): layer counts and window; MoE layer count. Computed once.
 struct LayerStats {
@@ -91,7 +110,7 @@ public:
 
     // Dense peak the GEMMs run at: the weight dtype's tensor-core peak, or bf16 where the GPU has none
     // (fp8 weights on an A100 are dequantised and multiplied in bf16).
-    double gemm_peak_flops() const { return gemm_peak_flops_; }
+    double gemm_peak_flops() const { return rates_.peak_flops; }
     const CostConfig& config() const { return config_; }
     const ModelCard& model() const { return model_; }
     const GpuProfile& gpu() const { return gpu_; }
@@ -104,11 +123,7 @@ private:
     ModelCard model_;
     GpuProfile gpu_;
     CostConfig config_;
-    double gemm_peak_flops_;
-    double flops_per_s_;       // achievable, for the GEMM compute dtype
-    double bytes_per_s_;       // achievable HBM bandwidth
-    double link_bytes_per_s_;  // achievable one-direction bandwidth of the TP link
-    double link_latency_s_;
+    GemmRates rates_;  // the weight dtype's GEMM peak, achievable FLOP/s and HBM bandwidth
     double weight_bytes_per_param_;
     LayerStats layers_;
 };

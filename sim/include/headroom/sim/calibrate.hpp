@@ -11,6 +11,7 @@
 #include "headroom/hardware/calibration.hpp"
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/hardware/kernel_tables.hpp"
+#include "headroom/core/cost_model.hpp"  // gemm_time_s, allreduce_time_s: the times the fits model
 
 namespace headroom {
 
@@ -24,15 +25,6 @@ struct CommSample {
     double bytes = 0;
     double time_s = 0;
 };
-
-// One GEMM on the roofline. Without a calibration (nullptr or absent): the profile's efficiencies, whole
-// 128 x 128 tiles in whole waves over the SMs from 128 rows up, smooth max with `blend_exponent` (the cost
-// model's plain roofline). With one: launch + smooth_max(compute, memory; p) at the fitted efficiencies.
-double gemm_time_s(const GpuProfile& gpu, Dtype dtype, double m, double n, double k, const GemmCalibration* cal,
-                   double blend_exponent = 2.5);
-// A TP all-reduce of `bytes` on `gpus` GPUs: the calibration's fit for that count, else the ring formula on
-// the profile's link (the cost model's).
-double allreduce_time_s(const GpuProfile& gpu, int64_t gpus, double bytes, const Calibration* cal);
 
 GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& samples,
                          FitQuality* quality = nullptr);
