@@ -124,11 +124,22 @@ int64_t Scheduler::take_prefix_hits(RequestState& r) {
     return hits * config_.block_size;
 }
 
+// Gives a request's blocks back, the newest first (so the LRU free queue evicts a sequence's tail first).
+void Scheduler::release_blocks(RequestState& r) {
+    kv_.release(std::vector<int32_t>(r.blocks.rbegin(), r.blocks.rend()));
+    r.blocks.clear();
+}
+
+// A request that leaves the engine for good (finished or abandoned): its blocks and their memory go.
+void Scheduler::retire(RequestState& r, RequestStatus status) {
+    r.status = status;
+    release_blocks(r);
+    r.blocks.shrink_to_fit();
+}
+
 void Scheduler::preempt(int64_t index, double now_s) {
     RequestState& r = requests_[index];
-    std::vector<int32_t> tail_first(r.blocks.rbegin(), r.blocks.rend());
-    kv_.release(tail_first);
-    r.blocks.clear();
+    release_blocks(r);
     r.recomputed_tokens += r.num_computed;
     r.num_computed = 0;
     r.num_hashed_blocks = 0;
@@ -140,10 +151,7 @@ void Scheduler::preempt(int64_t index, double now_s) {
 
 void Scheduler::abort(int64_t index) {
     RequestState& r = requests_[index];
-    r.status = RequestStatus::ABORTED;
-    kv_.release(std::vector<int32_t>(r.blocks.rbegin(), r.blocks.rend()));
-    r.blocks.clear();
-    r.blocks.shrink_to_fit();
+    retire(r, RequestStatus::ABORTED);
     if (observer_) observer_->on_aborted(r, r.req.deadline_s);
 }
 
@@ -219,16 +227,14 @@ StepPlan Scheduler::schedule(double now_s) {
             const int64_t computed = hit_tokens;
             int64_t want = r.num_tokens() - computed;
             if (!config_.chunked_prefill && want > budget) {
-                kv_.release(std::vector<int32_t>(r.blocks.rbegin(), r.blocks.rend()));
-                r.blocks.clear();
+                release_blocks(r);
                 blocker_ = "budget";
                 break;
             }
             want = std::min(want, budget);
             const int64_t need = blocks_needed(computed + want) - static_cast<int64_t>(r.blocks.size());
             if (need > kv_.num_free()) {
-                kv_.release(std::vector<int32_t>(r.blocks.rbegin(), r.blocks.rend()));
-                r.blocks.clear();
+                release_blocks(r);
                 r.num_hashed_blocks = 0;
                 blocker_ = "kv";
                 break;
@@ -296,10 +302,7 @@ void Scheduler::complete(const StepPlan& plan, double now_s) {
 
 void Scheduler::finish(int64_t index, double now_s) {
     RequestState& r = requests_[index];
-    r.status = RequestStatus::FINISHED;
-    kv_.release(std::vector<int32_t>(r.blocks.rbegin(), r.blocks.rend()));
-    r.blocks.clear();
-    r.blocks.shrink_to_fit();
+    retire(r, RequestStatus::FINISHED);
     if (observer_) observer_->on_finished(r, now_s);
 }
 

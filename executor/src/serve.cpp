@@ -197,14 +197,8 @@ private:
         // The measured step, apportioned by the predictor's breakdown (bounds, the decodes' share); read
         // before complete(), which changes what is waiting.
         work_.clear();
-        decodes_.clear();
-        for (const ScheduledSeq& q : plan.seqs) {
-            work_.push_back({q.new_tokens, q.context});
-            if (q.new_tokens == 1) decodes_.push_back({q.new_tokens, q.context});
-        }
-        const StepTotals predicted = cost_->step_totals(work_);
-        const bool mixed = plan.prefill_tokens > 0 && plan.decodes > 0;
-        account_step(accounting_, *sched_, plan, st.dt_s, predicted, mixed ? cost_->step_time(decodes_) : 0.0);
+        for (const ScheduledSeq& q : plan.seqs) work_.push_back({q.new_tokens, q.context});
+        account_step(accounting_, *sched_, plan, st.dt_s, cost_->step_totals(work_), decodes_alone_s(*cost_, plan, decodes_));
         sched_->complete(plan, end);
         steps_.push_back(st);
     }

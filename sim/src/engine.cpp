@@ -255,7 +255,8 @@ private:
             const double now = sg4::Engine::get_clock();
             const StepTotals totals = cost_.step_totals(work);
             const double dt = totals.time_s;
-            account(s, plan, work, totals);
+            // the engine's own accounting of where step time goes (see Accounting)
+            account_step(accounting_, s, plan, totals.time_s, totals, decodes_alone_s(cost_, plan, decodes_));
             StepSample st;
             st.t_s = now;
             st.dt_s = dt;
@@ -271,20 +272,6 @@ private:
             sg4::this_actor::sleep_for(dt);
             s.complete(plan, sg4::Engine::get_clock());
         }
-    }
-
-    // The engine's own accounting of where step time goes (see Accounting).
-    void account(const Scheduler& s, const StepPlan& plan, const std::vector<SequenceWork>& work,
-                 const StepTotals& t) {
-        double decodes_alone_s = 0.0;
-        if (plan.prefill_tokens > 0 && plan.decodes > 0) {
-            decodes_.clear();
-            for (const SequenceWork& w : work) {
-                if (w.new_tokens == 1) decodes_.push_back(w);
-            }
-            decodes_alone_s = cost_.step_time(decodes_);
-        }
-        account_step(accounting_, s, plan, t.time_s, t, decodes_alone_s);
     }
 
     // One session's turns, each waiting for the previous request to finish; the prompt carries the history.

@@ -118,6 +118,15 @@ void account_step(Accounting& a, const Scheduler& s, const StepPlan& plan, doubl
     }
 }
 
+double decodes_alone_s(const StepTimePredictor& p, const StepPlan& plan, std::vector<SequenceWork>& scratch) {
+    if (plan.prefill_tokens == 0 || plan.decodes == 0) return 0.0;
+    scratch.clear();
+    for (const ScheduledSeq& q : plan.seqs) {
+        if (q.new_tokens == 1) scratch.push_back({q.new_tokens, q.context});
+    }
+    return p.step_time(scratch);
+}
+
 Summary summarize(const Scenario& sc, const std::vector<RequestRecord>& requests, const std::vector<float>& itls,
                   const std::vector<StepSample>& steps, const Accounting& accounting) {
     Summary s;

@@ -131,6 +131,8 @@ public:
     const std::string& admission_blocker() const { return blocker_; }
 
 private:
+    void release_blocks(RequestState& r);
+    void retire(RequestState& r, RequestStatus status);
     void preempt(int64_t index, double now_s);
     void abort(int64_t index);
     void abort_expired(double now_s);

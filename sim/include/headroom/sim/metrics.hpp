@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "headroom/core/cost_model.hpp"
-#include "headroom/sim/scenario.hpp"
 #include "headroom/core/scheduler.hpp"
+#include "headroom/core/step_predictor.hpp"
+#include "headroom/sim/scenario.hpp"
 
 namespace headroom {
 
@@ -97,6 +97,9 @@ struct Accounting {
 // for a mixed step). A measured step apportions its measured `step_s` in the predicted proportions.
 void account_step(Accounting& a, const Scheduler& s, const StepPlan& plan, double step_s, const StepTotals& cost,
                   double decodes_alone_s);
+// The predicted time of a mixed step's decodes alone (the prefill chunks' interference is the rest of the
+// step); 0 for a step that is not mixed. `scratch` is reused storage.
+double decodes_alone_s(const StepTimePredictor& p, const StepPlan& plan, std::vector<SequenceWork>& scratch);
 
 struct Summary {
     int64_t requests = 0, completed = 0, rejected = 0, failed = 0;
