@@ -154,13 +154,6 @@ constexpr std::string_view OP_NAMES[NUM_OP_KINDS] = {
 
 std::string_view op_name(OpKind k) { return OP_NAMES[static_cast<int>(k)]; }
 
-std::optional<OpKind> parse_op_kind(std::string_view name) {
-    for (int i = 0; i < NUM_OP_KINDS; ++i) {
-        if (OP_NAMES[i] == name) return static_cast<OpKind>(i);
-    }
-    return std::nullopt;
-}
-
 const OpCost* StepCost::op(std::string_view name) const {
     for (const OpCost& o : ops) {
         if (o.name == name) return &o;

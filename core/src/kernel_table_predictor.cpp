@@ -11,24 +11,14 @@ namespace headroom {
 
 namespace {
 
-// Table lookup with the axes clamped into the measured range. Past the largest value of axis i the time is
-// scaled by (x / max)^power[i]; below the smallest the smallest is used (a latency floor).
-double lookup_scaled(const GridTable* t, std::vector<double> x, const std::vector<double>& power, bool& extrapolated) {
+// A table's time at `x` (GridTable::lookup_clamped_s: clamped into the measured range, scaled by each axis'
+// power law past its end), or -1 without a table or a measured neighbourhood. `extrapolated` accumulates.
+double lookup_scaled(const GridTable* t, const std::vector<double>& x, const std::vector<double>& power, bool& extrapolated) {
     if (!t) return -1.0;
-    double scale = 1.0;
-    for (size_t i = 0; i < x.size(); ++i) {
-        const double lo = t->axes[i].front(), hi = t->axes[i].back();
-        if (x[i] > hi) {
-            scale *= std::pow(x[i] / hi, power[i]);
-            x[i] = hi;
-            extrapolated = true;
-        } else if (x[i] < lo) {
-            x[i] = lo;
-            extrapolated = true;
-        }
-    }
-    const auto v = t->lookup_s(x);
-    return v ? *v * scale : -1.0;
+    bool clamped = false;
+    const auto v = t->lookup_clamped_s(x, clamped, power);
+    extrapolated = extrapolated || clamped;
+    return v ? *v : -1.0;
 }
 
 const GridTable* first(const std::vector<const GridTable*>& v) { return v.empty() ? nullptr : v.front(); }
@@ -65,9 +55,8 @@ std::string kernel_table_gpu(const GpuProfile& gpu) {
 
 KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProfile& gpu, const CostConfig& config,
                                            std::shared_ptr<const KernelTables> tables)
-    : model_(model), config_(config), roofline_(model, gpu, config), tables_(std::move(tables)) {
+    : roofline_(model, gpu, config), tables_(std::move(tables)) {
     if (!tables_) throw std::invalid_argument("KernelTablePredictor needs tables");
-    gpu_label_ = gpu.display_name.empty() ? gpu.name : gpu.display_name;
     const KernelTables& t = *tables_;
     if (const std::string d = gemm_dtype_attr(config.weight_dtype); !d.empty()) gemm_ = first(t.find("gemm", {{"dtype", d}}));
     gemm_bf16_ = first(t.find("gemm", {{"dtype", "bf16"}}));

@@ -89,13 +89,6 @@ size_t GridTable::index(const std::vector<size_t>& at) const {
     return flat;
 }
 
-bool GridTable::in_range(const std::vector<double>& x) const {
-    for (size_t i = 0; i < axes.size(); ++i) {
-        if (x[i] < axes[i].front() || x[i] > axes[i].back()) return false;
-    }
-    return true;
-}
-
 std::optional<double> GridTable::lookup_s(const std::vector<double>& x, int64_t skip) const {
     if (x.size() != axes.size()) return std::nullopt;
     std::vector<Segment> seg;
@@ -121,17 +114,25 @@ std::optional<double> GridTable::loo_s(const std::vector<size_t>& at, size_t axi
     return std::exp((1.0 - w) * std::log(vl) + w * std::log(vh)) * 1e-3;
 }
 
-std::optional<double> GridTable::lookup_clamped_s(const std::vector<double>& x, bool& clamped) const {
+std::optional<double> GridTable::lookup_clamped_s(const std::vector<double>& x, bool& clamped,
+                                                  const std::vector<double>& power) const {
     std::vector<double> c = x;
     clamped = false;
+    double scale = 1.0;
     for (size_t i = 0; i < axes.size() && i < c.size(); ++i) {
         const double lo = axes[i].front(), hi = axes[i].back();
-        if (c[i] < lo || c[i] > hi) {
-            c[i] = std::clamp(c[i], lo, hi);
+        if (c[i] > hi) {
+            if (i < power.size()) scale *= std::pow(c[i] / hi, power[i]);
+            c[i] = hi;
+            clamped = true;
+        } else if (c[i] < lo) {
+            c[i] = lo;
             clamped = true;
         }
     }
-    return lookup_s(c);
+    const auto v = lookup_s(c);
+    if (!v) return std::nullopt;
+    return *v * scale;
 }
 
 std::vector<const GridTable*> KernelTables::find(std::string_view family,

@@ -52,11 +52,8 @@ private:
     double allreduce_s(double bytes, bool& extrapolated, bool& nccl) const;
     std::string source_line(const char* family, bool extrapolated) const;
 
-    ModelCard model_;
-    CostConfig config_;
     CostModel roofline_;
     std::shared_ptr<const KernelTables> tables_;
-    std::string gpu_label_;  // "H100 SXM" for source lines
     const GridTable* gemm_ = nullptr;       // the weight dtype's GEMMs
     const GridTable* gemm_bf16_ = nullptr;  // lm_head
     const GridTable* decode_attn_[2] = {nullptr, nullptr};   // full, sliding

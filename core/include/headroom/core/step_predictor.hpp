@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,7 +40,6 @@ enum class OpKind {
 inline constexpr int NUM_OP_KINDS = static_cast<int>(OpKind::STEP_OVERHEAD) + 1;
 // snake_case names ("qkv_proj"), as printed by `cost` and in JSON.
 std::string_view op_name(OpKind k);
-std::optional<OpKind> parse_op_kind(std::string_view name);
 
 // One sequence's share of a step: `new_tokens` (a prefill chunk, or 1 for decode) on top of `context`
 // tokens already in its KV cache.

@@ -38,9 +38,11 @@ struct GridTable {
     // surrounding grid point was not measured. `skip`, if given, is a grid point (flat index) treated as
     // not measured: the leave-one-out cross-validation predicts each point without itself.
     std::optional<double> lookup_s(const std::vector<double>& x, int64_t skip = -1) const;
-    // The same, with each coordinate clamped into its axis' range; `clamped` says whether any was.
-    std::optional<double> lookup_clamped_s(const std::vector<double>& x, bool& clamped) const;
-    bool in_range(const std::vector<double>& x) const;
+    // The same, with each coordinate clamped into its axis' range; `clamped` says whether any was. Past the
+    // largest value of axis i the time is scaled by (x / max)^power[i] (no scaling where `power` is empty):
+    // the axis' power law carries the nearest measurement beyond the table.
+    std::optional<double> lookup_clamped_s(const std::vector<double>& x, bool& clamped,
+                                           const std::vector<double>& power = {}) const;
     // Leave-one-out: grid point `at` predicted without itself, log-log from its two neighbours along `axis`
     // (nullopt at the ends of the axis or next to an unmeasured point).
     std::optional<double> loo_s(const std::vector<size_t>& at, size_t axis) const;
