@@ -21,6 +21,7 @@
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/calibrate.hpp"
+#include "headroom/sim/metrics.hpp"
 #include "headroom/core/kernel_table_predictor.hpp"
 
 using namespace headroom;
@@ -32,15 +33,7 @@ struct Errors {
     void add(double predicted, double measured) {
         if (predicted > 0 && measured > 0) e.push_back(std::fabs(predicted - measured) / measured);
     }
-    double q(double p) const {
-        if (e.empty()) return NAN;
-        std::vector<double> v = e;
-        std::sort(v.begin(), v.end());
-        const double rank = p * static_cast<double>(v.size() - 1);
-        const auto lo = static_cast<size_t>(rank);
-        const size_t hi = std::min(lo + 1, v.size() - 1);
-        return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
-    }
+    double q(double pct) const { return e.empty() ? NAN : exact_percentile(e, pct); }
 };
 
 struct Row {
@@ -132,14 +125,14 @@ int main(int argc, char** argv) {
     if (json) {
         for (const Row& r : rows) {
             fmt::print("{{\"gpu\":\"{}\",\"family\":\"{}\",\"method\":\"{}\",\"points\":{},\"median\":{},\"p90\":{}}}\n", r.gpu,
-                       r.family, r.method, r.err.e.size(), r.err.e.empty() ? 0.0 : r.err.q(0.5), r.err.e.empty() ? 0.0 : r.err.q(0.9));
+                       r.family, r.method, r.err.e.size(), r.err.e.empty() ? 0.0 : r.err.q(50), r.err.e.empty() ? 0.0 : r.err.q(90));
         }
     } else {
         fmt::print("Cross-validated |relative error| of predicted kernel times (median, p90), per GPU and op family\n\n");
         fmt::print("{:<10} {:<18} {:<34} {:>8} {:>8} {:>8}\n", "gpu", "family", "method", "points", "median", "p90");
         for (const Row& r : rows) {
-            fmt::print("{:<10} {:<18} {:<34} {:>8} {:>8} {:>8}\n", r.gpu, r.family, r.method, r.err.e.size(), pct(r.err.q(0.5)),
-                       pct(r.err.q(0.9)));
+            fmt::print("{:<10} {:<18} {:<34} {:>8} {:>8} {:>8}\n", r.gpu, r.family, r.method, r.err.e.size(), pct(r.err.q(50)),
+                       pct(r.err.q(90)));
         }
         // summary over GPUs per family and method
         std::map<std::pair<std::string, std::string>, Errors> all;
@@ -149,7 +142,7 @@ int main(int argc, char** argv) {
         }
         fmt::print("\nAll GPUs together\n");
         for (const auto& [k, e] : all) {
-            fmt::print("{:<10} {:<18} {:<34} {:>8} {:>8} {:>8}\n", "all", k.first, k.second, e.e.size(), pct(e.q(0.5)), pct(e.q(0.9)));
+            fmt::print("{:<10} {:<18} {:<34} {:>8} {:>8} {:>8}\n", "all", k.first, k.second, e.e.size(), pct(e.q(50)), pct(e.q(90)));
         }
     }
 

@@ -37,16 +37,9 @@ struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-// An output file must be writable before any work starts (a long simulation must not end in "cannot write").
-// Creates the file if it is new; a file that was not there before is removed again.
+// An output path given with `option` must be writable before any work starts.
 void check_writable(const std::string& option, const std::string& path) {
-    if (path.empty()) return;
-    const bool existed = std::filesystem::exists(path);
-    {
-        std::ofstream f(path, std::ios::app);
-        if (!f) throw UsageError(fmt::format("{}: cannot write {}", option, path));
-    }
-    if (!existed) std::filesystem::remove(path);
+    if (!path.empty() && !hc::can_write(path)) throw UsageError(fmt::format("{}: cannot write {}", option, path));
 }
 
 Dtype parse_option_dtype(const std::string& option, const std::string& value) {

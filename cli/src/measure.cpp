@@ -198,7 +198,7 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
             so.layers = sv.layers;
             so.cuda_graphs = !sv.no_graphs;
             return guarded([&] {
-                if (!sv.requests_csv.empty() && !std::ofstream(sv.requests_csv, std::ios::app)) {
+                if (!sv.requests_csv.empty() && !can_write(sv.requests_csv)) {
                     throw std::invalid_argument("--requests: cannot write " + sv.requests_csv);
                 }
                 const ServeResult r = measure_serve(sc, so);

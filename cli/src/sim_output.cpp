@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <fmt/os.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "headroom/sim/version.hpp"
 #include "output.hpp"
 #include "sim_output.hpp"
@@ -98,6 +101,13 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
         row("simulated", fmt::format("{:.0f} s in {:.2f} s of wall time ({:.0f}x real time), {} engine steps",
                                      r.simulated_s, r.wall_s, r.wall_s > 0 ? r.simulated_s / r.wall_s : 0.0, group(s.steps)));
     }
+}
+
+bool can_write(const std::string& path) {
+    const bool existed = std::filesystem::exists(path);
+    if (!std::ofstream(path, std::ios::app)) return false;
+    if (!existed) std::filesystem::remove(path);
+    return true;
 }
 
 void write_requests_csv(const std::string& path, const SimulationResult& r) {

@@ -14,6 +14,7 @@
 #include "headroom/models/config_loader.hpp"
 #include "headroom/core/cost_model.hpp"
 #include "headroom/hardware/profile_loader.hpp"
+#include "headroom/sim/metrics.hpp"
 
 namespace headroom {
 
@@ -30,15 +31,6 @@ Eigen::VectorXd predict_log(const GpuProfile& gpu, Dtype dtype, const std::vecto
     Eigen::VectorXd out(static_cast<Eigen::Index>(s.size()));
     for (size_t i = 0; i < s.size(); ++i) out[static_cast<Eigen::Index>(i)] = std::log(gemm_time_s(gpu, dtype, s[i].m, s[i].n, s[i].k, &c));
     return out;
-}
-
-double quantile(std::vector<double> v, double q) {
-    if (v.empty()) return 0.0;
-    std::sort(v.begin(), v.end());
-    const double rank = q * static_cast<double>(v.size() - 1);
-    const auto lo = static_cast<size_t>(rank);
-    const size_t hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
 }
 
 }  // namespace
@@ -100,8 +92,8 @@ GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<G
         err.reserve(samples.size());
         for (Eigen::Index i = 0; i < n; ++i) err.push_back(std::fabs(std::exp(r[i]) - 1.0));
         quality->points = static_cast<int64_t>(samples.size());
-        quality->median_abs_rel_error = quantile(err, 0.5);
-        quality->p90_abs_rel_error = quantile(err, 0.9);
+        quality->median_abs_rel_error = exact_percentile(err, 50);
+        quality->p90_abs_rel_error = exact_percentile(err, 90);
     }
     return c;
 }
