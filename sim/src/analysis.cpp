@@ -31,12 +31,22 @@ double slope(const std::vector<double>& x, const std::vector<double>& y, size_t 
 
 std::string pct(double share) { return fmt::format("{:.0f}%", 100.0 * share); }
 
-std::string seconds(double s) {
-    if (s < 0.1) return fmt::format("{:.0f} ms", s * 1e3);
-    return fmt::format("{:.2g} s", s);
+// `s` at `extra` more digits than the sentences' default.
+std::string seconds_at(double s, int extra) {
+    if (s < 0.1) return fmt::format("{:.{}f} ms", s * 1e3, extra);
+    return fmt::format("{:.{}g} s", s, 2 + extra);
 }
 
 }  // namespace
+
+std::string seconds_text(double s) { return seconds_at(s, 0); }
+
+std::string seconds_beside(double s, double threshold_s) {
+    const std::string threshold = seconds_text(threshold_s);
+    std::string out = seconds_text(s);
+    for (int extra = 1; out == threshold && s != threshold_s && extra <= 6; ++extra) out = seconds_at(s, extra);
+    return out;
+}
 
 std::string group_thousands(int64_t n) {
     std::string d = std::to_string(n < 0 ? -n : n), out;
@@ -118,8 +128,8 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
         const double p95 = ms ? s.tpot_s.p95 : s.ttft_s.p95;
         if (ms && s.tpot_s.n == 0) continue;
         std::string part = fmt::format("p{:g} {} is {}", slo ? slo->percentile : 95.0, ms ? "TPOT" : "TTFT",
-                                       seconds(slo ? slo->value_s : p95));
-        if (slo) part += fmt::format(" against an SLO of {}", seconds(slo->threshold_s));
+                                       slo ? seconds_beside(slo->value_s, slo->threshold_s) : seconds_text(p95));
+        if (slo) part += fmt::format(" against an SLO of {}", seconds_text(slo->threshold_s));
         parts.push_back(part);
     }
     for (size_t i = 0; i < parts.size(); ++i) lead += (i ? ", and " : "") + parts[i];
@@ -149,7 +159,7 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
         } else {
             why = "static batching admits a new batch only when the last one has finished";
         }
-        cause_sentence = fmt::format("Requests wait a mean of {} for admission because {}.", seconds(s.queue_s.mean), why);
+        cause_sentence = fmt::format("Requests wait a mean of {} for admission because {}.", seconds_text(s.queue_s.mean), why);
     } else if (s.preemptions > 0 && a.recomputed_tokens >= 0.05 * static_cast<double>(s.input_tokens)) {
         e.cause = "preemption";
         cause_sentence = fmt::format("{} preemptions threw away the KV of {} tokens ({} of all prompt tokens), which "
@@ -160,7 +170,7 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
         e.cause = "prefill_interference";
         cause_sentence = fmt::format("Prefill chunks share steps with decodes and make up {} of all step time, which "
                                      "stretches the decodes' inter-token gaps (p99 ITL {}).",
-                                     pct(a.prefill_interference_s / step_s), seconds(s.itl_s.p99));
+                                     pct(a.prefill_interference_s / step_s), seconds_text(s.itl_s.p99));
     }
 
     // 3. What bounds the steps.

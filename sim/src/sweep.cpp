@@ -1,6 +1,8 @@
 // Saturation sweeps: expand, simulate in parallel, analyse each series.
 #include "headroom/sim/sweep.hpp"
 
+#include "headroom/sim/format.hpp"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -57,7 +59,7 @@ std::string slo_values(const Summary& s) {
         out += fmt::format("{}{} p{:g} {}", out.empty() ? "" : ", ", x.metric == "ttft" ? "TTFT" : x.metric == "tpot" ? "TPOT"
                                                                                     : x.metric == "itl"    ? "ITL"
                                                                                                            : "E2E",
-                           x.percentile, ms ? fmt::format("{:.1f} ms", x.value_s * 1e3) : fmt::format("{:.2g} s", x.value_s));
+                           x.percentile, ms ? fmt::format("{:.1f} ms", x.value_s * 1e3) : seconds_beside(x.value_s, x.threshold_s));
     }
     return out;
 }

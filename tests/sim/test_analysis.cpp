@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "headroom/sim/analysis.hpp"
+#include "headroom/sim/format.hpp"
 
 using namespace headroom;
 
@@ -156,4 +157,16 @@ TEST(Explain, BandwidthBoundDecode) {
     EXPECT_EQ(e.cause, "decode_bandwidth") << e.sentence;
     // batch-1 decode reads the 16 GB of weights at the profile's memory efficiency (0.90) minus overheads
     EXPECT_NE(e.sentence.find("bandwidth-bound at 7"), std::string::npos) << e.sentence;
+}
+
+// A value beside its SLO never reads as the threshold unless it is the threshold: 2.004 s against 2 s used to
+// print "2 s against an SLO of 2 s" on a point marked "SLO missed".
+TEST(Explain, ValuesBesideTheirThresholdKeepTheDigitsThatTellThemApart) {
+    EXPECT_EQ(seconds_text(2.004), "2 s");
+    EXPECT_EQ(seconds_beside(2.004, 2.0), "2.004 s");
+    EXPECT_EQ(seconds_beside(1.996, 2.0), "1.996 s");
+    EXPECT_EQ(seconds_beside(2.0, 2.0), "2 s");
+    EXPECT_EQ(seconds_beside(2.1, 2.0), "2.1 s");     // already apart at 2 digits
+    EXPECT_EQ(seconds_beside(0.0502, 0.05), "50.2 ms");
+    EXPECT_EQ(seconds_text(0.038), "38 ms");
 }
