@@ -116,8 +116,7 @@ Pair run_pair(Scenario sc, const ServeOptions& so) {
     p.meas = measure_serve(sc, so);
     sc.kv_blocks_limit = p.meas.result.plan.num_blocks;
     // the executor has no API server in front of it: predict the engine alone, as it was measured
-    sc.api_fixed_s = 0.0;
-    sc.api_tokenize_tokens_per_s = 0.0;
+    sc.api_server = ApiServer{};
     p.sim = simulate(sc);
     return p;
 }

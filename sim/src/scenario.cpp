@@ -306,9 +306,9 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     }
     if (const YAML::Node a = root["api_server"]) {
         r.only(a, "api_server", {"fixed_ms", "tokenize_tokens_per_s"});
-        if (a["fixed_ms"]) s.api_fixed_s = r.number(a["fixed_ms"], "api_server.fixed_ms", 0, 1e6) * 1e-3;
+        if (a["fixed_ms"]) s.api_server.fixed_s = r.number(a["fixed_ms"], "api_server.fixed_ms", 0, 1e6) * 1e-3;
         if (a["tokenize_tokens_per_s"]) {
-            s.api_tokenize_tokens_per_s = r.number(a["tokenize_tokens_per_s"], "api_server.tokenize_tokens_per_s", 0, 1e12);
+            s.api_server.tokenize_tokens_per_s = r.number(a["tokenize_tokens_per_s"], "api_server.tokenize_tokens_per_s", 0, 1e12);
         }
     }
     if (root["calibration"]) {

@@ -160,3 +160,73 @@ TEST(MeasureServe, SchedulerConfigCapsAnAllSlidingModel) {
     sc.model = load_model(DATA + "/tiny-llama.json");  // full attention: no cap
     EXPECT_EQ(scheduler_config(sc, plan).max_blocks_per_sequence, 0);
 }
+
+// The simulator and `measure serve` run one ReplicaLoop: with the CPU reference computing every token but each
+// step taking the predictor's time, the executor's run is the simulator's, request by request and step by
+// step. (Before the loop was shared, serve.cpp had its own copy, and the two disagreed on when a request
+// arriving at a step's end was admitted.)
+namespace {
+
+// Fills the simulator's run into `s`, for what each case means to exercise.
+void expect_same_run(Scenario sc, SimulationResult& s) {
+    sc.api_server = ApiServer{};  // measure serve has no API server in front of the executor
+    ServeOptions o = cpu();
+    o.predicted_time = true;
+    const ServeResult m = measure_serve(sc, o);
+    sc.kv_blocks_limit = m.result.plan.num_blocks;  // the executor's cache
+    SimulationOptions so;
+    so.keep_all_steps = true;
+    s = simulate(sc, so);
+
+    ASSERT_GT(s.requests.size(), 5u);
+    ASSERT_EQ(m.result.requests.size(), s.requests.size());
+    for (size_t i = 0; i < s.requests.size(); ++i) {
+        const RequestRecord &a = m.result.requests[i], &b = s.requests[i];
+        EXPECT_EQ(a.session, b.session) << i;
+        EXPECT_EQ(a.turn, b.turn) << i;
+        EXPECT_EQ(a.prompt_tokens, b.prompt_tokens) << i;
+        EXPECT_EQ(a.generated, b.generated) << i;
+        EXPECT_EQ(a.preemptions, b.preemptions) << i;
+        EXPECT_DOUBLE_EQ(a.arrival_s, b.arrival_s) << i;
+        EXPECT_DOUBLE_EQ(a.finish_s, b.finish_s) << i;
+    }
+    ASSERT_EQ(m.result.timeseries.size(), s.timeseries.size());
+    for (size_t i = 0; i < s.timeseries.size(); ++i) {
+        const StepSample &a = m.result.timeseries[i], &b = s.timeseries[i];
+        EXPECT_DOUBLE_EQ(a.t_s, b.t_s) << i;
+        EXPECT_DOUBLE_EQ(a.dt_s, b.dt_s) << i;
+        EXPECT_EQ(a.tokens, b.tokens) << i;
+        EXPECT_EQ(a.prefill_tokens, b.prefill_tokens) << i;
+        EXPECT_EQ(a.decodes, b.decodes) << i;
+        EXPECT_EQ(a.running, b.running) << i;
+        EXPECT_EQ(a.waiting, b.waiting) << i;
+    }
+    EXPECT_EQ(m.result.summary.output_tokens, s.summary.output_tokens);
+    EXPECT_EQ(m.result.summary.completed, s.summary.completed);
+}
+
+}  // namespace
+
+TEST(ReplicaLoop, SimulatorAndExecutorRunTheSameLoopOpenLoop) {
+    SimulationResult s;
+    expect_same_run(open_loop(), s);
+}
+
+TEST(ReplicaLoop, SimulatorAndExecutorRunTheSameLoopMultiTurnClosedLoop) {
+    // 3 users, 1-3 turns each with think times: follow-up turns carry the executor's real token history
+    SimulationResult s;
+    expect_same_run(load_scenario(DATA + "/tiny-serve.yaml", {"workload.duration_s=0.6"}), s);
+    EXPECT_TRUE(std::any_of(s.requests.begin(), s.requests.end(), [](const RequestRecord& r) { return r.turn > 0; }));
+}
+
+TEST(ReplicaLoop, SimulatorAndExecutorRunTheSameLoopUnderKvPressure) {
+    // 16 blocks of 16 tokens for up to 4 sequences of up to 212 tokens, 1,000 arrivals a second:
+    // preemptions and recomputation
+    Scenario sc = open_loop();
+    sc.kv_blocks_limit = 16;
+    sc.workload.rate = 1000;
+    sc.workload.duration_s = 0.05;
+    SimulationResult s;
+    expect_same_run(sc, s);
+    EXPECT_GT(s.summary.preemptions, 0);
+}

@@ -108,6 +108,9 @@ struct ServeOptions {
     int64_t layers = 0;
     bool cuda_graphs = true;
     double max_wall_s = 0;  // 0: no limit; past it no new request starts (those running finish)
+    // The executor computes every step's tokens, but the clock is simulated and each step takes the
+    // predictor's time: the simulator's run with real tokens (tests that both run the same loop).
+    bool predicted_time = false;
 };
 
 struct ServeResult {

@@ -1,9 +1,6 @@
-// The discrete-event serving simulation on SimGrid S4U. Actors:
-// - workload sources on a front-end host: one for the open-loop (or trace, or batch) arrival stream, one
-//   per multi-turn session, one per closed-loop user;
-// - a router actor (round_robin or least_outstanding) that receives arrivals through a mailbox;
-// - one engine actor per replica, on its own host: the scheduler plans a step, the cost model gives its
-//   duration, the actor sleep_for()s it, the scheduler completes the step and emits tokens.
+// The discrete-event serving simulation on SimGrid S4U: the engine core's ReplicaLoop (workload, router,
+// each replica's scheduler) runs in one actor on SimGrid's clock, each step timed by the step-time predictor
+// and waited for with sleep_until. `measure serve` runs the same loop on the wall clock.
 // SimGrid's Engine is a process singleton whose clock never resets, so every simulation runs in a child
 // process (fork) and sends its result back through a pipe; the calling process never simulates.
 #pragma once
@@ -40,6 +37,8 @@ KvPlan scenario_kv_plan(const Scenario& sc);
 // The scheduler settings and the cost-model settings of a scenario: one place, for the simulator and for
 // `measure serve`, so that both run the same scheduler (block cap of an all-sliding model included).
 SchedulerConfig scheduler_config(const Scenario& sc, const KvPlan& plan);
+// The whole serving set-up of the replica loop: scheduler, replicas, router, API server.
+ServingConfig serving_config(const Scenario& sc, const KvPlan& plan);
 CostConfig cost_config(const Scenario& sc);
 
 // Runs in a forked child process; safe to call any number of times from one process.

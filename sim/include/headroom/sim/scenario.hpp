@@ -11,6 +11,7 @@
 #include "headroom/hardware/calibration.hpp"
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/model_card.hpp"
+#include "headroom/core/replica_loop.hpp"
 #include "headroom/core/workload.hpp"
 
 namespace headroom {
@@ -64,11 +65,7 @@ struct Scenario {
     // engine sees it. Part of TTFT, not of engine time. Defaults: 1 ms fixed, an estimate; tokenisation at
     // 450,000 tokens/s on one core (100k tokens in 220 ms measured with vLLM 0.19's server, andyluo7.github.io
     // 2026-05-14). `api_server: {fixed_ms: 0, tokenize_tokens_per_s: 0}` turns it off.
-    double api_fixed_s = 1.0e-3;
-    double api_tokenize_tokens_per_s = 450000.0;  // 0: free
-    double api_server_s(int64_t prompt_tokens) const {
-        return api_fixed_s + (api_tokenize_tokens_per_s > 0 ? static_cast<double>(prompt_tokens) / api_tokenize_tokens_per_s : 0.0);
-    }
+    ApiServer api_server{1.0e-3, 450000.0};
 
     WorkloadSpec workload;
     std::vector<SloTarget> slos;

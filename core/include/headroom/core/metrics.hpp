@@ -1,0 +1,113 @@
+// What the engine core records of a run: per-request records, per-step samples, the engine's accounting of
+// where step time went, and exact percentiles. Filled by an observer of the scheduler (MetricsCollector) and
+// by the replica loop, for the simulator and the executor alike; the aggregates live in sim/metrics.hpp.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "headroom/core/scheduler.hpp"
+#include "headroom/core/step_predictor.hpp"
+
+namespace headroom {
+
+struct RequestRecord {
+    int64_t id = 0;
+    int64_t session = 0;
+    int64_t turn = 0;
+    int32_t replica = -1;
+    double arrival_s = 0.0;
+    double scheduled_s = -1.0;    // first time it was scheduled
+    double first_token_s = -1.0;
+    double last_token_s = -1.0;
+    double finish_s = -1.0;
+    int64_t prompt_tokens = 0;
+    int64_t output_tokens = 0;  // asked for
+    int64_t generated = 0;
+    int64_t preemptions = 0;
+    int64_t prefix_hit_tokens = 0;
+    int64_t recomputed_tokens = 0;
+    double max_itl_s = 0.0;
+    bool rejected = false;
+    bool failed = false;  // the client gave up at its timeout (finish_s is then the timeout)
+    double api_s = 0.0;   // time in the API server before the engine saw it (part of TTFT)
+    std::string reject_reason;
+
+    bool completed() const { return finish_s >= 0.0 && !rejected && !failed; }
+    double queue_s() const { return scheduled_s - arrival_s; }
+    double ttft_s() const { return (first_token_s >= 0 ? first_token_s : finish_s) - arrival_s; }
+    double e2e_s() const { return finish_s - arrival_s; }
+    double tpot_s() const { return generated > 1 ? (last_token_s - first_token_s) / static_cast<double>(generated - 1) : 0.0; }
+};
+
+// One engine step of one replica.
+struct StepSample {
+    double t_s = 0.0;   // start
+    double dt_s = 0.0;  // duration
+    int32_t replica = 0;
+    int32_t running = 0;
+    int32_t waiting = 0;
+    int32_t decodes = 0;
+    int64_t tokens = 0;
+    int64_t prefill_tokens = 0;
+    float kv_used = 0.0f;  // fraction of blocks in use at the start of the step
+    int32_t preempted = 0;
+};
+
+struct Percentiles {
+    int64_t n = 0;
+    double mean = 0, p50 = 0, p90 = 0, p95 = 0, p99 = 0, max = 0;
+};
+// Linear interpolation between closest ranks (numpy's default), as vLLM's benchmark computes them.
+Percentiles percentiles(std::vector<double> v);
+double percentile(const std::vector<double>& sorted, double pct);
+// The same percentile of unsorted data, exact at any level (p80, p97.5, p99.9), in O(n).
+double exact_percentile(std::vector<double> v, double pct);
+
+// Where the replicas' time went, from the engine's own accounting: the basis of the explanations.
+// Times are summed over replicas (divide by duration x replicas for shares).
+struct Accounting {
+    double step_s = 0;                  // time spent in engine steps
+    double by_bound_s[4] = {0, 0, 0, 0};  // of which each op bound: compute, memory, communication, overhead
+    double decode_only_s = 0;           // steps holding decodes only
+    double decode_only_bytes = 0;       // bytes those steps moved (for the share of HBM peak)
+    double mixed_s = 0;                 // steps holding prefill chunks and decodes
+    double prefill_interference_s = 0;  // what the prefill chunks added to those steps over their decodes alone
+    double waiting_s = 0;               // time with requests waiting to be admitted
+    double blocked_s[4] = {0, 0, 0, 0};  // of which admission was blocked by: KV blocks, max_num_seqs, token budget, policy
+    int64_t recomputed_tokens = 0;      // tokens computed again after preemptions
+};
+
+// Adds one engine step to the accounting, for the simulator and for `measure serve` alike. `cost` is the
+// predictor's breakdown of the step and `decodes_alone_s` the predicted time of its decodes alone (read only
+// for a mixed step). A measured step apportions its measured `step_s` in the predicted proportions.
+void account_step(Accounting& a, const Scheduler& s, const StepPlan& plan, double step_s, const StepTotals& cost,
+                  double decodes_alone_s);
+// The predicted time of a mixed step's decodes alone (the prefill chunks' interference is the rest of the
+// step); 0 for a step that is not mixed. `scratch` is reused storage.
+double decodes_alone_s(const StepTimePredictor& p, const StepPlan& plan, std::vector<SequenceWork>& scratch);
+
+// The scheduler observer that fills RequestRecords (Request::id is the record's index).
+class MetricsCollector : public SchedulerObserver {
+public:
+    MetricsCollector(std::vector<RequestRecord>& records, std::vector<float>& itls, int32_t replica)
+        : records_(records), itls_(itls), replica_(replica) {}
+    // Called when a request finishes or is rejected (to wake whoever waits for it).
+    std::function<void(int64_t record)> on_done;
+
+    void on_first_scheduled(const RequestState& r, double now) override;
+    void on_token(const RequestState& r, double now) override;
+    void on_finished(const RequestState& r, double now) override;
+    void on_preempted(const RequestState& r, double now) override;
+    void on_rejected(const RequestState& r, double now) override;
+    void on_aborted(const RequestState& r, double now) override;
+
+private:
+    std::vector<RequestRecord>& records_;
+    std::vector<float>& itls_;
+    int32_t replica_;
+};
+
+}  // namespace headroom

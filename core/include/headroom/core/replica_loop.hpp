@@ -1,0 +1,172 @@
+// The serving loop of one deployment, for the simulator and the executor alike: the workload's sessions and
+// closed-loop users, the API server in front of the engine, the router, and each replica's engine loop over
+// its scheduler (vLLM V1's EngineCore.step: take in what has arrived, schedule, run the step, emit tokens).
+// Only time and the step differ between the two users, so both are passed in:
+// - a LoopClock: the SimGrid clock (sim/), the wall clock (executor/ on a GPU), or a plain counter;
+// - a StepRunner: the predictor's step time (sim/), or the executor running the step and timing it.
+// One event loop, in time order; events at the same time in this order: steps that end (replica order), the
+// follow-up turns they release, arrivals (creation order), then each idle replica plans its next step. So a
+// request that arrives exactly when a step ends is in the next step, as vLLM drains its input queue before
+// it schedules.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "headroom/core/metrics.hpp"
+#include "headroom/core/scheduler.hpp"
+#include "headroom/core/step_predictor.hpp"
+#include "headroom/core/workload.hpp"
+
+namespace headroom {
+
+// The API server in front of the engine (vLLM's OpenAI server): a fixed time per request plus its
+// tokenisation, before the engine sees it; part of TTFT, not of engine time.
+struct ApiServer {
+    double fixed_s = 0.0;
+    double tokenize_tokens_per_s = 0.0;  // 0: free
+    double time_s(int64_t prompt_tokens) const {
+        return fixed_s + (tokenize_tokens_per_s > 0 ? static_cast<double>(prompt_tokens) / tokenize_tokens_per_s : 0.0);
+    }
+};
+
+// How the deployment serves: the scheduler each replica runs, how many replicas and how requests reach them.
+struct ServingConfig {
+    SchedulerConfig scheduler;
+    int64_t replicas = 1;
+    std::string router = "round_robin";  // round_robin | least_outstanding
+    ApiServer api_server;
+    double stop_s = 0.0;  // > 0: no request starts at or after this time (measure serve's wall-time cap)
+};
+
+class LoopClock {
+public:
+    virtual ~LoopClock() = default;
+    virtual double now() const = 0;
+    // Waits until `t_s` and returns the time the loop goes on at: `t_s` for a simulated clock, the time it
+    // woke (never earlier than t_s) for the wall clock. Returns at once when t_s has passed.
+    virtual double wait_until(double t_s) = 0;
+};
+
+// A clock that only moves when it is told to: the loop runs as fast as it can in simulated time.
+class VirtualClock : public LoopClock {
+public:
+    double now() const override { return t_s_; }
+    double wait_until(double t_s) override { return t_s_ = std::max(t_s_, t_s); }
+
+private:
+    double t_s_ = 0.0;
+};
+
+struct StepRun {
+    double dt_s = 0.0;  // the step's duration
+    StepTotals cost;    // the predictor's breakdown of the step (for the accounting)
+};
+
+// Runs one planned step of one replica. Called at the step's start; the step ends dt_s later on the loop's
+// clock (a runner that blocks, like a real executor, returns the time it took).
+class StepRunner {
+public:
+    virtual ~StepRunner() = default;
+    virtual StepRun run(int32_t replica, const Scheduler& s, const StepPlan& plan, const std::vector<SequenceWork>& work) = 0;
+    // A request was created: a session's turn (`previous`: the record of the turn before it, or -1).
+    virtual void on_request(const RequestRecord&, const Session&, int64_t /*previous*/) {}
+    // A request finished (or was rejected or gave up); `continued`: a later turn of its session follows.
+    virtual void on_request_done(const RequestRecord&, bool /*continued*/) {}
+};
+
+// The predictor's step time: the simulator's step runner.
+class PredictedStepRunner : public StepRunner {
+public:
+    explicit PredictedStepRunner(const StepTimePredictor& p) : p_(p) {}
+    StepRun run(int32_t, const Scheduler&, const StepPlan&, const std::vector<SequenceWork>& work) override {
+        StepRun r;
+        r.cost = p_.step_totals(work);
+        r.dt_s = r.cost.time_s;
+        return r;
+    }
+
+private:
+    const StepTimePredictor& p_;
+};
+
+class ReplicaLoop {
+public:
+    ReplicaLoop(const WorkloadSpec& workload, uint64_t seed, const ServingConfig& config, const StepTimePredictor& predictor,
+                StepRunner& runner, LoopClock& clock);
+    ~ReplicaLoop();
+    ReplicaLoop(const ReplicaLoop&) = delete;
+    ReplicaLoop& operator=(const ReplicaLoop&) = delete;
+
+    // Serves the workload to its end: every request finished, rejected or given up.
+    void run();
+
+    const std::vector<RequestRecord>& requests() const { return records_; }
+    std::vector<RequestRecord> take_requests() { return std::move(records_); }
+    const std::vector<float>& itls() const { return itls_; }
+    const std::vector<StepSample>& steps() const { return steps_; }
+    std::vector<StepSample> take_steps() { return std::move(steps_); }
+    const Accounting& accounting() const { return accounting_; }
+    double now() const { return now_; }
+
+private:
+    struct Replica;
+    struct LiveSession;
+    enum class EventKind { SINGLE, SESSION, TURN, ENTER, USER };
+    struct Event {
+        double t_s;
+        uint64_t order;  // ties in creation order
+        EventKind kind;
+        int64_t index;   // SINGLE: open-loop session; SESSION, TURN: live session; ENTER: record; USER: user
+        bool operator>(const Event& o) const { return t_s != o.t_s ? t_s > o.t_s : order > o.order; }
+    };
+
+    void push(double t_s, EventKind kind, int64_t index);
+    void handle(const Event& e);
+    bool stopped() const;
+    // `at_s`: when it happens (an event's due time, or when the turn before finished)
+    void start_turn(int64_t live, double at_s);
+    void next_session(int64_t user, double at_s);
+    void end_session(int64_t live, double at_s);
+    int64_t new_record(const Session& s, int64_t turn, int64_t prompt, int64_t output, double arrival_s, int64_t previous);
+    void enter(int64_t record);
+    void start_step(Replica& r);
+    void follow_up();
+
+    const WorkloadSpec& workload_;
+    uint64_t seed_;
+    ServingConfig config_;
+    const StepTimePredictor& predictor_;
+    StepRunner& runner_;
+    LoopClock& clock_;
+    double now_ = 0.0;
+
+    std::vector<std::unique_ptr<Replica>> replicas_;
+    std::vector<Session> open_sessions_;            // open loop, trace and batch: all of them, in start order
+    std::vector<std::unique_ptr<LiveSession>> live_;  // multi-turn and closed-loop sessions (freed when they end)
+    std::vector<Rng> user_rng_;
+    std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
+    uint64_t order_ = 0;
+
+    std::vector<RequestRecord> records_;
+    struct Origin {  // per record: what the scheduler needs of its session, and the session
+        uint64_t content_id = 0, prefix_id = 0;
+        int64_t prefix_tokens = 0;
+        int64_t live = -1;  // its live session, or -1 (an open-loop single turn)
+    };
+    std::vector<Origin> origin_;
+    std::vector<float> itls_;
+    std::vector<StepSample> steps_;
+    Accounting accounting_;
+    std::vector<SequenceWork> work_, decodes_;
+    std::vector<int64_t> finished_;
+    int64_t started_ = 0;
+    int64_t entered_ = 0;  // requests handed to a scheduler
+    int64_t next_session_id_ = 0;
+    size_t next_replica_ = 0;
+};
+
+}  // namespace headroom

@@ -1,0 +1,298 @@
+// The serving loop of one deployment (see replica_loop.hpp).
+#include "headroom/core/replica_loop.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+
+namespace headroom {
+
+struct ReplicaLoop::Replica {
+    int32_t index = 0;
+    std::unique_ptr<MetricsCollector> collector;
+    std::unique_ptr<Scheduler> scheduler;
+    int64_t outstanding = 0;  // requests routed here and not done
+    bool busy = false;        // a step is in flight
+    double end_s = 0.0;       // when it ends
+    StepPlan plan;
+};
+
+// A session whose turns wait for each other (multi-turn, or any closed-loop session).
+struct ReplicaLoop::LiveSession {
+    Session session;
+    size_t turn = 0;
+    int64_t user = -1;        // closed loop: the user who runs it
+    int64_t previous = -1;    // the record of the turn before
+    int64_t history = 0;      // tokens of the conversation so far (prompt + answer of the turn before)
+};
+
+ReplicaLoop::ReplicaLoop(const WorkloadSpec& workload, uint64_t seed, const ServingConfig& config,
+                         const StepTimePredictor& predictor, StepRunner& runner, LoopClock& clock)
+    : workload_(workload), seed_(seed), config_(config), predictor_(predictor), runner_(runner), clock_(clock) {
+    for (int64_t i = 0; i < config_.replicas; ++i) {
+        auto r = std::make_unique<Replica>();
+        r->index = static_cast<int32_t>(i);
+        r->collector = std::make_unique<MetricsCollector>(records_, itls_, r->index);
+        Replica* raw = r.get();
+        r->collector->on_done = [this, raw](int64_t record) {
+            --raw->outstanding;
+            finished_.push_back(record);
+        };
+        r->scheduler = std::make_unique<Scheduler>(config_.scheduler, r->collector.get());
+        replicas_.push_back(std::move(r));
+    }
+}
+
+ReplicaLoop::~ReplicaLoop() = default;
+
+void ReplicaLoop::push(double t_s, EventKind kind, int64_t index) { events_.push(Event{t_s, order_++, kind, index}); }
+
+bool ReplicaLoop::stopped() const {
+    if (config_.stop_s > 0 && now_ >= config_.stop_s) return true;
+    if (workload_.arrival != "closed_loop") return false;
+    if (workload_.duration_s > 0 && now_ >= workload_.duration_s) return true;
+    return workload_.max_requests > 0 && started_ >= workload_.max_requests;
+}
+
+int64_t ReplicaLoop::new_record(const Session& s, int64_t turn, int64_t prompt, int64_t output, double arrival_s,
+                                int64_t previous) {
+    RequestRecord r;
+    r.id = static_cast<int64_t>(records_.size());
+    r.session = s.id;
+    r.turn = turn;
+    r.arrival_s = arrival_s;
+    r.api_s = config_.api_server.time_s(prompt);
+    r.prompt_tokens = prompt;
+    r.output_tokens = output;
+    records_.push_back(r);
+    origin_.push_back({s.content_id, s.prefix_id, s.prefix_tokens, -1});
+    ++started_;
+    runner_.on_request(records_.back(), s, previous);
+    return r.id;
+}
+
+void ReplicaLoop::enter(int64_t record) {
+    Replica* target = nullptr;
+    if (config_.router == "least_outstanding") {
+        for (auto& r : replicas_) {
+            if (!target || r->outstanding < target->outstanding) target = r.get();
+        }
+    } else {
+        target = replicas_[next_replica_++ % replicas_.size()].get();
+    }
+    const RequestRecord& rec = records_[static_cast<size_t>(record)];
+    const Origin& o = origin_[static_cast<size_t>(record)];
+    Request req;
+    req.id = rec.id;
+    req.arrival_s = rec.arrival_s;
+    req.prompt_tokens = rec.prompt_tokens;
+    req.output_tokens = rec.output_tokens;
+    if (config_.scheduler.prefix_caching) {
+        req.content_id = o.content_id;
+        req.prefix_id = o.prefix_id;
+        req.prefix_tokens = o.prefix_tokens;
+    }
+    if (workload_.timeout_s > 0) req.deadline_s = rec.arrival_s + workload_.timeout_s;
+    ++target->outstanding;
+    ++entered_;
+    target->scheduler->add_request(req, now_);
+}
+
+// The session's next turn, after its delay: the prompt carries the conversation so far.
+void ReplicaLoop::start_turn(int64_t live, double at_s) {
+    LiveSession& ls = *live_[static_cast<size_t>(live)];
+    if (stopped()) {
+        end_session(live, at_s);
+        return;
+    }
+    const Turn& turn = ls.session.turns[ls.turn];
+    const int64_t record = new_record(ls.session, static_cast<int64_t>(ls.turn), ls.history + turn.new_prompt_tokens,
+                                      turn.output_tokens, at_s, ls.previous);
+    origin_.back().live = live;
+    const double api_s = records_.back().api_s;
+    if (api_s > 0) {
+        push(at_s + api_s, EventKind::ENTER, record);
+    } else {
+        enter(record);
+    }
+}
+
+// A closed-loop user's next session, drawn now.
+void ReplicaLoop::next_session(int64_t user, double at_s) {
+    if (stopped()) return;
+    auto ls = std::make_unique<LiveSession>();
+    ls->session = make_session(workload_, user_rng_[static_cast<size_t>(user)], next_session_id_++, at_s);
+    ls->user = user;
+    live_.push_back(std::move(ls));
+    const auto live = static_cast<int64_t>(live_.size() - 1);
+    const LiveSession& s = *live_.back();
+    if (s.session.turns.empty()) {
+        end_session(live, at_s);
+    } else if (s.session.turns[0].delay_before_s > 0) {
+        push(at_s + s.session.turns[0].delay_before_s, EventKind::TURN, live);
+    } else {
+        start_turn(live, at_s);
+    }
+}
+
+// A session is over; its closed-loop user thinks, then starts the next one.
+void ReplicaLoop::end_session(int64_t live, double at_s) {
+    std::unique_ptr<LiveSession> ls = std::move(live_[static_cast<size_t>(live)]);
+    if (ls->user < 0) return;
+    double think = 0.0;
+    if (workload_.user_think_time_s) {
+        think = std::max(0.0, workload_.user_think_time_s->sample(user_rng_[static_cast<size_t>(ls->user)]));
+    }
+    if (think > 0) {
+        push(at_s + think, EventKind::USER, ls->user);
+    } else {
+        next_session(ls->user, at_s);
+    }
+}
+
+void ReplicaLoop::handle(const Event& e) {
+    switch (e.kind) {
+    case EventKind::SINGLE: {  // an open-loop single turn reaches the engine after its API-server time
+        const Session& s = open_sessions_[static_cast<size_t>(e.index)];
+        if (stopped()) return;
+        const int64_t record = new_record(s, 0, s.turns[0].new_prompt_tokens, s.turns[0].output_tokens,
+                                          s.start_s + s.turns[0].delay_before_s, -1);
+        enter(record);
+        return;
+    }
+    case EventKind::SESSION: {  // a multi-turn open-loop session starts
+        const LiveSession& ls = *live_[static_cast<size_t>(e.index)];
+        if (ls.session.turns[0].delay_before_s > 0) {
+            push(e.t_s + ls.session.turns[0].delay_before_s, EventKind::TURN, e.index);
+        } else {
+            start_turn(e.index, e.t_s);
+        }
+        return;
+    }
+    case EventKind::TURN:  // the event's time, not now_: on the wall clock a request due during a step waits
+        start_turn(e.index, e.t_s);
+        return;
+    case EventKind::ENTER:
+        enter(e.index);
+        return;
+    case EventKind::USER:
+        next_session(e.index, e.t_s);
+        return;
+    }
+}
+
+// Requests that finished (or were rejected, or gave up): their sessions' next turns.
+void ReplicaLoop::follow_up() {
+    for (size_t i = 0; i < finished_.size(); ++i) {  // end_session may finish more (a rejected first turn)
+        const int64_t record = finished_[i];
+        const RequestRecord& rec = records_[static_cast<size_t>(record)];
+        const int64_t live = origin_[static_cast<size_t>(record)].live;
+        LiveSession* ls = live >= 0 ? live_[static_cast<size_t>(live)].get() : nullptr;
+        const bool continued = ls && !rec.rejected && !rec.failed && ls->turn + 1 < ls->session.turns.size();
+        runner_.on_request_done(rec, continued);
+        if (!ls) continue;
+        const double at_s = rec.finish_s >= 0 ? rec.finish_s : now_;
+        if (!continued) {
+            end_session(live, at_s);
+            continue;
+        }
+        ls->history = rec.prompt_tokens + rec.generated;
+        ls->previous = record;
+        ++ls->turn;
+        const double delay = ls->session.turns[ls->turn].delay_before_s;
+        if (delay > 0) {
+            push(at_s + delay, EventKind::TURN, live);
+        } else {
+            start_turn(live, at_s);
+        }
+    }
+    finished_.clear();
+}
+
+void ReplicaLoop::start_step(Replica& r) {
+    Scheduler& s = *r.scheduler;
+    r.plan = s.schedule(now_);
+    if (r.plan.empty()) return;
+    work_.clear();
+    for (const ScheduledSeq& q : r.plan.seqs) work_.push_back({q.new_tokens, q.context});
+    StepSample st;
+    st.t_s = now_;
+    st.replica = r.index;
+    st.running = static_cast<int32_t>(s.num_running());
+    st.waiting = static_cast<int32_t>(s.num_waiting());
+    st.decodes = static_cast<int32_t>(r.plan.decodes);
+    st.tokens = r.plan.tokens;
+    st.prefill_tokens = r.plan.prefill_tokens;
+    st.kv_used = static_cast<float>(static_cast<double>(s.kv().num_used()) / s.kv().num_blocks());
+    st.preempted = static_cast<int32_t>(r.plan.preempted);
+    const StepRun run = runner_.run(r.index, s, r.plan, work_);
+    st.dt_s = run.dt_s;
+    // the engine's own accounting of where step time goes (see Accounting)
+    account_step(accounting_, s, r.plan, run.dt_s, run.cost, decodes_alone_s(predictor_, r.plan, decodes_));
+    steps_.push_back(st);
+    r.busy = true;
+    r.end_s = now_ + run.dt_s;
+}
+
+void ReplicaLoop::run() {
+    now_ = clock_.now();
+    if (workload_.arrival == "closed_loop") {
+        for (int64_t u = 0; u < workload_.users; ++u) {
+            user_rng_.emplace_back(derive_seed(seed_, static_cast<uint64_t>(u)));
+            push(now_, EventKind::USER, u);
+        }
+    } else {
+        // Single turns reach the engine at their arrival (after any retrieval latency) plus their API-server
+        // time, each on its own; a multi-turn session starts at its start time.
+        open_sessions_ = open_loop_sessions(workload_, seed_);
+        for (size_t i = 0; i < open_sessions_.size(); ++i) {
+            const Session& s = open_sessions_[i];
+            if (s.turns.empty()) continue;
+            if (s.turns.size() == 1) {
+                const Turn& t = s.turns[0];
+                push(s.start_s + t.delay_before_s + config_.api_server.time_s(t.new_prompt_tokens), EventKind::SINGLE,
+                     static_cast<int64_t>(i));
+            } else {
+                auto ls = std::make_unique<LiveSession>();
+                ls->session = s;
+                live_.push_back(std::move(ls));
+                push(s.start_s, EventKind::SESSION, static_cast<int64_t>(live_.size() - 1));
+            }
+        }
+    }
+    constexpr double NEVER = std::numeric_limits<double>::infinity();
+    for (;;) {
+        for (auto& r : replicas_) {  // steps that have ended
+            if (r->busy && r->end_s <= now_) {
+                r->busy = false;
+                r->scheduler->complete(r->plan, r->end_s);
+            }
+        }
+        follow_up();
+        while (!events_.empty() && events_.top().t_s <= now_) {  // arrivals
+            const Event e = events_.top();
+            events_.pop();
+            handle(e);
+            follow_up();  // a rejected request ends its turn at once
+        }
+        for (auto& r : replicas_) {  // idle replicas plan their next step
+            if (!r->busy && r->scheduler->has_work()) start_step(*r);
+        }
+        const int64_t entered = entered_;
+        follow_up();  // requests that gave up at their timeout while being scheduled
+        if (entered_ != entered) continue;  // their follow-ups reached an idle replica: plan again now
+        double next = events_.empty() ? NEVER : events_.top().t_s;
+        bool idle_with_work = false;
+        for (const auto& r : replicas_) {
+            if (r->busy) next = std::min(next, r->end_s);
+            idle_with_work = idle_with_work || (!r->busy && r->scheduler->has_work());
+        }
+        if (next == NEVER) {
+            if (idle_with_work) throw std::logic_error("a scheduler holds work it does not plan");
+            break;
+        }
+        if (next > now_) now_ = clock_.wait_until(next);
+    }
+}
+
+}  // namespace headroom
