@@ -80,7 +80,13 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
             prefill_attn_[sliding] = first(t.find("prefill_attention", match));
         }
     }
-    if (model.is_moe() && model.shared_expert_intermediate_size == 0 && config.weight_dtype == Dtype::BF16) {
+    // The table times vLLM's fused MoE kernel, which runs the routed experts; a shared expert is a dense MLP
+    // beside it (DeepSeek, Qwen2-MoE), costed from the GEMM table (moe_op_s).
+    shared_inter_ = model.shared_expert_intermediate_size / tp;
+    hidden_ = model.hidden_size;
+    moe_inter_ = model.moe_intermediate_size / tp;
+    topk_ = model.experts_per_token;
+    if (model.is_moe() && config.weight_dtype == Dtype::BF16) {
         moe_ = first(t.find("moe", {{"dtype", "bf16"},
                                     {"hidden", std::to_string(model.hidden_size)},
                                     {"inter", std::to_string(model.moe_intermediate_size)},
@@ -177,6 +183,31 @@ double KernelTablePredictor::moe_s(int64_t tokens, bool& extrapolated) const {
     return lookup_scaled(moe_, {static_cast<double>(tokens)}, {1.0}, extrapolated);
 }
 
+// One MoE op of the step: its share of the fused kernel's measured time (routed experts), plus the shared
+// expert's part: its GEMM from the GEMM table (T rows: every token goes through it), its activation from the
+// roofline's op in proportion to the elements (T x shared of the T x k x inter + T x shared it counts).
+double KernelTablePredictor::moe_op_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share,
+                                      bool& extrapolated) const {
+    int64_t tokens = 0;
+    for (const SequenceWork& s : batch) tokens += s.new_tokens;
+    const double layer = moe_s(tokens, extrapolated);
+    if (layer < 0) return -1.0;
+    double t = layer * static_cast<double>(op.count) * moe_share;
+    if (shared_inter_ <= 0) return t;
+    const auto T = static_cast<double>(tokens);
+    const double h = static_cast<double>(hidden_), shared = static_cast<double>(shared_inter_);
+    if (op.kind == OpKind::ACTIVATION_MOE) {
+        const double routed = T * static_cast<double>(topk_) * static_cast<double>(moe_inter_);
+        return t + op.time_s * (T * shared) / (routed + T * shared);
+    }
+    RooflineOp g = op;
+    g.m = T;
+    g.n = op.kind == OpKind::MOE_GATE_UP_PROJ ? 2.0 * shared : h;
+    g.k = op.kind == OpKind::MOE_GATE_UP_PROJ ? h : shared;
+    const double sh = gemm_s(op.kind, g, extrapolated);
+    return sh < 0 ? -1.0 : t + sh;
+}
+
 double KernelTablePredictor::allreduce_s(double bytes, bool& extrapolated, bool& nccl) const {
     nccl = false;
     if (allreduce_ && bytes <= allreduce_->axes[0].back()) return lookup_scaled(allreduce_, {bytes}, {1.0}, extrapolated);
@@ -199,10 +230,7 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         t = attention_s(op, batch, ex);
         family = "decode_attention";
     } else if (is_moe(op.kind) && moe_) {
-        int64_t tokens = 0;
-        for (const SequenceWork& s : batch) tokens += s.new_tokens;
-        const double layer = moe_s(tokens, ex);
-        t = layer < 0 ? -1.0 : layer * static_cast<double>(op.count) * moe_share;
+        t = moe_op_s(op, batch, moe_share, ex);
         family = "moe";
     } else if (op.kind == OpKind::TP_ALLREDUCE) {
         bool nccl = false;

@@ -27,7 +27,46 @@ data
 end
 )";
 
+// The GEMM table above at m = 1024, log-log in n and k (ms).
+double gemm_1024_ms(double n, double k) {
+    const double wn = std::log(n / 32) / std::log(262144.0 / 32), wk = std::log(k / 32) / std::log(65536.0 / 32);
+    return std::exp((1 - wn) * (1 - wk) * std::log(1.0) + (1 - wn) * wk * std::log(2.0) + wn * (1 - wk) * std::log(3.0) +
+                    wn * wk * std::log(4.0));
+}
+
 }  // namespace
+
+TEST(KernelTablePredictor, SharedExpertsBesideTheFusedMoeTable) {
+    // DeepSeek-V2-Lite: 26 MoE layers (the first is dense), 64 routed experts of 1408, top-6, and 2 shared
+    // experts (one dense MLP of 2 x 1408 = 2816), hidden 2048. The fused-MoE table says 0.5 ms per layer at
+    // 1024 tokens; the shared MLP's GEMMs come from the GEMM table: gate_up 1024 x 5632 x 2048 and down
+    // 1024 x 2048 x 2816; its activation is the roofline's, in proportion: 1024 x 2816 of the
+    // 1024 x 6 x 1408 + 1024 x 2816 elements the roofline's op counts.
+    const std::string text = std::string(TABLES) + R"(table moe framework=vllm-9.9 kernel=fused dtype=bf16 hidden=2048 inter=1408 topk=6 experts=64 tp=1 ep=1 distribution=balanced
+axis num_tokens 1 1024
+data
+0.1 0.5
+end
+)";
+    const ModelCard m = load_model("deepseek-ai/DeepSeek-V2-Lite");
+    ASSERT_EQ(m.shared_expert_intermediate_size, 2816);
+    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
+    const KernelTablePredictor p(m, load_gpu("h100"), CostConfig{}, tables);
+    const CostModel roof(m, load_gpu("h100"), CostConfig{});
+    const std::vector<SequenceWork> batch = {{1024, 0}};
+    const StepCost s = p.step(batch);
+    const double act_share = 2816.0 / (6 * 1408.0 + 2816.0);
+    const double expected = 26 * 0.5e-3 + 26 * (gemm_1024_ms(5632, 2048) + gemm_1024_ms(2048, 2816)) * 1e-3 +
+                            roof.step(batch).op("activation_moe")->time_s * act_share;
+    double moe = 0;
+    for (const char* op : {"moe_gate_up_proj", "activation_moe", "moe_down_proj"}) {
+        ASSERT_TRUE(s.op(op)) << op;
+        EXPECT_NE(s.op(op)->source.find("table"), std::string::npos) << op;
+        moe += s.op(op)->time_s;
+    }
+    EXPECT_NEAR(moe, expected, 1e-9);
+    EXPECT_NEAR(p.step_totals(batch).time_s, s.time_s, 1e-12);
+}
 
 TEST(KernelTablePredictor, GemmsComeFromTheTableAndTheRestFromTheRoofline) {
     const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");

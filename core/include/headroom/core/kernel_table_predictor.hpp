@@ -49,6 +49,7 @@ private:
     double gemm_s(OpKind kind, const RooflineOp& op, bool& extrapolated) const;
     double attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
     double moe_s(int64_t tokens, bool& extrapolated) const;
+    double moe_op_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share, bool& extrapolated) const;
     double allreduce_s(double bytes, bool& extrapolated, bool& nccl) const;
     std::string source_line(const char* family, bool extrapolated) const;
 
@@ -60,6 +61,7 @@ private:
     const GridTable* prefill_attn_[2] = {nullptr, nullptr};
     const GridTable* moe_ = nullptr;
     int64_t window_ = 0;  // the sliding layers' window (0: none)
+    int64_t shared_inter_ = 0, hidden_ = 0, moe_inter_ = 0, topk_ = 0;  // per TP rank
     const GridTable* allreduce_ = nullptr;
     const GridTable* nccl_ = nullptr;
     // GEMM time by row count, per GEMM op kind (n and k are fixed per kind): the simulator's hot path.
