@@ -197,15 +197,35 @@ std::unique_ptr<ArrivalProcess> poisson_arrivals(double rate) { return std::make
 std::unique_ptr<ArrivalProcess> gamma_arrivals(double rate, double cv) { return std::make_unique<GammaArrivals>(rate, cv); }
 std::unique_ptr<ArrivalProcess> constant_arrivals(double rate) { return std::make_unique<Constant>(rate); }
 
-std::unique_ptr<ArrivalProcess> make_arrival_process(const std::string& name, double rate, double cv) {
-    if (name == "poisson") return poisson_arrivals(rate);
-    if (name == "gamma") return gamma_arrivals(rate, cv);
-    if (name == "constant") return constant_arrivals(rate);
-    throw std::invalid_argument("unknown arrival process \"" + name + "\"");
+const std::vector<ArrivalEntry>& arrival_registry() {
+    static const std::vector<ArrivalEntry> entries = {
+        {"poisson", [](double rate, double) { return poisson_arrivals(rate); }},
+        {"gamma", [](double rate, double cv) { return gamma_arrivals(rate, cv); }},
+        {"constant", [](double rate, double) { return constant_arrivals(rate); }},
+        {"closed_loop", nullptr},
+        {"trace", nullptr},
+        {"batch", nullptr},
+    };
+    return entries;
 }
 
-std::vector<std::string> arrival_process_names() {
-    return {"poisson", "gamma", "constant", "closed_loop", "trace", "batch"};
+const ArrivalEntry* find_arrival(const std::string& name) {
+    for (const ArrivalEntry& e : arrival_registry()) {
+        if (name == e.name) return &e;
+    }
+    return nullptr;
+}
+
+std::string arrival_names_text() {
+    std::string out;
+    for (const ArrivalEntry& e : arrival_registry()) out += (out.empty() ? "" : ", ") + std::string(e.name);
+    return out;
+}
+
+std::unique_ptr<ArrivalProcess> make_arrival_process(const std::string& name, double rate, double cv) {
+    const ArrivalEntry* e = find_arrival(name);
+    if (!e || !e->make) throw std::invalid_argument("\"" + name + "\" is not a rate arrival process");
+    return e->make(rate, cv);
 }
 
 // ---- trace ------------------------------------------------------------------------------------------------

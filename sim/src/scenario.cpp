@@ -145,10 +145,8 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
     if (a) {
         r.only(a, "workload.arrival", {"process", "rate", "cv", "users", "think_time_s", "file", "time_scale"});
         if (a["process"]) ws.arrival = r.string(a["process"], "workload.arrival.process");
-        const auto names = arrival_process_names();
-        if (std::find(names.begin(), names.end(), ws.arrival) == names.end()) {
-            r.fail("workload.arrival.process", fmt::format("unknown arrival process \"{}\" (poisson, gamma, constant, "
-                                                           "closed_loop, trace, batch)", ws.arrival));
+        if (!find_arrival(ws.arrival)) {
+            r.fail("workload.arrival.process", fmt::format("unknown arrival process \"{}\" ({})", ws.arrival, arrival_names_text()));
         }
         if (a["rate"]) ws.rate = r.number(a["rate"], "workload.arrival.rate", 0, 1e6, true);
         if (a["cv"]) ws.cv = r.number(a["cv"], "workload.arrival.cv", 0, 100, true);
@@ -164,7 +162,7 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
             }
         }
     }
-    const bool open = ws.arrival == "poisson" || ws.arrival == "gamma" || ws.arrival == "constant";
+    const bool open = find_arrival(ws.arrival)->make != nullptr;  // a rate process
     if (open && !(a && a["rate"])) r.fail("workload.arrival.rate", fmt::format("missing (needed by {} arrivals)", ws.arrival));
     if (ws.arrival == "closed_loop" && ws.users == 0) r.fail("workload.arrival.users", "missing (needed by closed_loop)");
     if (ws.arrival == "trace" && ws.trace.empty()) r.fail("workload.arrival.file", "missing (needed by trace arrivals)");

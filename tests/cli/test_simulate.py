@@ -103,6 +103,9 @@ BROKEN_SCENARIOS = {
     "unknown_predictor.yaml": "predictor",
     "duplicate_key.yaml": "gpu: duplicate key",
     "non_scalar_key.yaml": "workload: keys must be plain names",
+    # the arrival registry's names, in the registry's order
+    "unknown_arrival.yaml": 'unknown arrival process "possion" (poisson, gamma, constant, closed_loop, trace, batch)',
+    "gamma_without_rate.yaml": "workload.arrival.rate: missing (needed by gamma arrivals)",
 }
 
 
