@@ -125,11 +125,19 @@ void ReplicaLoop::next_session(int64_t user, double at_s) {
     ls->user = user;
     live_.push_back(std::move(ls));
     const auto live = static_cast<int64_t>(live_.size() - 1);
-    const LiveSession& s = *live_.back();
-    if (s.session.turns.empty()) {
+    if (live_.back()->session.turns.empty()) {
         end_session(live, at_s);
-    } else if (s.session.turns[0].delay_before_s > 0) {
-        push(at_s + s.session.turns[0].delay_before_s, EventKind::TURN, live);
+    } else {
+        begin_turn(live, at_s);
+    }
+}
+
+// The session's current turn starts after its delay (think time, tool or retrieval latency), or now.
+void ReplicaLoop::begin_turn(int64_t live, double at_s) {
+    const LiveSession& ls = *live_[static_cast<size_t>(live)];
+    const double delay = ls.session.turns[ls.turn].delay_before_s;
+    if (delay > 0) {
+        push(at_s + delay, EventKind::TURN, live);
     } else {
         start_turn(live, at_s);
     }
@@ -160,15 +168,9 @@ void ReplicaLoop::handle(const Event& e) {
         enter(record);
         return;
     }
-    case EventKind::SESSION: {  // a multi-turn open-loop session starts
-        const LiveSession& ls = *live_[static_cast<size_t>(e.index)];
-        if (ls.session.turns[0].delay_before_s > 0) {
-            push(e.t_s + ls.session.turns[0].delay_before_s, EventKind::TURN, e.index);
-        } else {
-            start_turn(e.index, e.t_s);
-        }
+    case EventKind::SESSION:  // a multi-turn open-loop session starts
+        begin_turn(e.index, e.t_s);
         return;
-    }
     case EventKind::TURN:  // the event's time, not now_: on the wall clock a request due during a step waits
         start_turn(e.index, e.t_s);
         return;
@@ -199,12 +201,7 @@ void ReplicaLoop::follow_up() {
         ls->history = rec.prompt_tokens + rec.generated;
         ls->previous = record;
         ++ls->turn;
-        const double delay = ls->session.turns[ls->turn].delay_before_s;
-        if (delay > 0) {
-            push(at_s + delay, EventKind::TURN, live);
-        } else {
-            start_turn(live, at_s);
-        }
+        begin_turn(live, at_s);
     }
     finished_.clear();
 }

@@ -128,6 +128,7 @@ private:
     void handle(const Event& e);
     bool stopped() const;
     // `at_s`: when it happens (an event's due time, or when the turn before finished)
+    void begin_turn(int64_t live, double at_s);
     void start_turn(int64_t live, double at_s);
     void next_session(int64_t user, double at_s);
     void end_session(int64_t live, double at_s);
