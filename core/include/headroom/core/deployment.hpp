@@ -1,0 +1,92 @@
+// What is served and how, as two typed values that every stage takes whole:
+// - Deployment: the model, the GPU, the parallelism, the replicas and their router, the dtypes, and the
+//   step-time predictor that prices the steps;
+// - EngineConfig: vLLM's engine arguments (names and defaults as vLLM's) and the API server in front.
+// The KV plan, the scheduler's settings, the cost model's settings and the replica loop's settings are each
+// derived from them in one function here, for the simulator and the executor alike.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "headroom/core/cost_model.hpp"
+#include "headroom/core/kv_planner.hpp"
+#include "headroom/core/scheduler.hpp"
+#include "headroom/hardware/calibration.hpp"
+#include "headroom/hardware/gpu_profile.hpp"
+#include "headroom/models/model_card.hpp"
+
+namespace headroom {
+
+class StepTimePredictor;
+
+// The API server in front of the engine (vLLM's OpenAI server, its own process in V1): each request spends a
+// fixed time there (HTTP, chat template, queueing into the engine) plus its tokenisation before the engine
+// sees it. Part of TTFT, not of engine time.
+struct ApiServer {
+    double fixed_s = 0.0;
+    double tokenize_tokens_per_s = 0.0;  // 0: free
+    double time_s(int64_t prompt_tokens) const {
+        return fixed_s + (tokenize_tokens_per_s > 0 ? static_cast<double>(prompt_tokens) / tokenize_tokens_per_s : 0.0);
+    }
+};
+
+struct Deployment {
+    std::string model_spec;  // as the user named it (registry name or path)
+    ModelCard model;
+    std::string gpu_spec;
+    GpuProfile gpu;
+    int64_t tp = 1;
+    int64_t replicas = 1;
+    std::string router = "round_robin";  // round_robin | least_outstanding
+    Dtype weight_dtype = Dtype::BF16;
+    Dtype kv_dtype = Dtype::BF16;
+    // Step-time predictor: "auto" (measured kernel tables where the GPU has them, else the roofline), "tables",
+    // "calibrated" or "roofline" (make_step_predictor).
+    std::string predictor = "auto";
+    // A calibration of the deployment's own (from headroom calibrate); nullptr: the GPU's shipped one, if any.
+    std::shared_ptr<const Calibration> calibration;
+};
+
+struct EngineConfig {
+    std::string policy = "continuous";
+    double gpu_memory_utilization = 0.9;
+    int64_t block_size = 16;
+    int64_t max_num_batched_tokens = 8192;
+    int64_t max_num_seqs = 256;
+    int64_t max_model_len = 0;  // 0: the model's max_position_embeddings
+    bool chunked_prefill = true;
+    bool prefix_caching = false;
+    bool cuda_graphs = true;
+    double step_overhead_s = 1.0e-3;
+    double reserve_bytes = -1.0;  // < 0: estimated by the KV planner
+    // At most this many KV blocks (0: the plan's). Not read from YAML: `validate` sets it to what the
+    // executor could allocate, so that prediction and measurement run with the same cache.
+    int64_t kv_blocks_limit = 0;
+    // Defaults: 1 ms fixed, an estimate; tokenisation at 450,000 tokens/s on one core (100k tokens in 220 ms
+    // measured with vLLM 0.19's server, andyluo7.github.io 2026-05-14).
+    ApiServer api_server{1.0e-3, 450000.0};
+};
+
+// How the deployment serves: the scheduler each replica runs, how many replicas and how requests reach them.
+struct ServingConfig {
+    SchedulerConfig scheduler;
+    int64_t replicas = 1;
+    std::string router = "round_robin";  // round_robin | least_outstanding
+    ApiServer api_server;
+    double stop_s = 0.0;  // > 0: no request starts at or after this time (measure serve's wall-time cap)
+};
+
+// The KV plan the deployment runs with (an encoder: no KV cache, only a bound on tokens in flight); throws
+// PlanError(where, reason in numbers) when it does not fit.
+KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& e, const std::string& where);
+// The scheduler settings: the engine's knobs, the plan's blocks, and the block cap of an all-sliding model.
+SchedulerConfig scheduler_config(const Deployment& d, const EngineConfig& e, const KvPlan& plan);
+CostConfig cost_config(const Deployment& d, const EngineConfig& e);
+// The whole serving set-up of the replica loop: scheduler, replicas, router, API server.
+ServingConfig serving_config(const Deployment& d, const EngineConfig& e, const KvPlan& plan);
+// The deployment's step-time predictor (its `predictor` choice, its calibration).
+std::unique_ptr<StepTimePredictor> make_step_predictor(const Deployment& d, const EngineConfig& e);
+
+}  // namespace headroom

@@ -1,0 +1,78 @@
+#include "headroom/core/deployment.hpp"
+
+#include <algorithm>
+
+#include "headroom/core/kernel_table_predictor.hpp"
+
+namespace headroom {
+
+KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& e, const std::string& where) {
+    KvPlanRequest r;
+    r.tp = d.tp;
+    r.weight_dtype = d.weight_dtype;
+    r.kv_dtype = d.kv_dtype;
+    r.gpu_memory_utilization = e.gpu_memory_utilization;
+    r.block_size = e.block_size;
+    r.max_model_len = e.max_model_len;
+    r.max_num_batched_tokens = e.max_num_batched_tokens;
+    r.max_num_seqs = e.max_num_seqs;
+    r.reserve_bytes = e.reserve_bytes;
+    if (d.model.is_encoder) {
+        // An encoder keeps no KV cache; its "blocks" only bound how many tokens are in flight at once.
+        KvPlan p;
+        p.request = r;
+        p.request.max_model_len = e.max_model_len > 0 ? e.max_model_len : d.model.max_position_embeddings;
+        p.fits = true;
+        p.num_blocks = 1 << 20;
+        return p;
+    }
+    KvPlan p = plan_kv(d.model, d.gpu, r);
+    if (!p.fits) throw PlanError(where, d.model.name + " does not fit on " + d.gpu.name + ": " + p.why_not);
+    if (e.kv_blocks_limit > 0) p.num_blocks = std::min(p.num_blocks, e.kv_blocks_limit);
+    return p;
+}
+
+SchedulerConfig scheduler_config(const Deployment& d, const EngineConfig& e, const KvPlan& plan) {
+    SchedulerConfig c;
+    c.max_num_batched_tokens = e.max_num_batched_tokens;
+    c.max_num_seqs = e.max_num_seqs;
+    c.block_size = e.block_size;
+    c.num_blocks = plan.num_blocks;
+    c.max_model_len = plan.request.max_model_len;
+    c.chunked_prefill = e.chunked_prefill;
+    c.prefix_caching = e.prefix_caching;
+    c.policy = e.policy;
+    // A model whose every layer slides never holds more than window - 1 + budget tokens (plus a block).
+    const ModelCard& m = d.model;
+    if (!m.layers.empty() && m.count_layers(AttentionKind::SLIDING) == m.num_layers) {
+        const int64_t held = m.layers[0].window - 1 + e.max_num_batched_tokens;
+        c.max_blocks_per_sequence = (held + e.block_size - 1) / e.block_size + 1;
+    }
+    return c;
+}
+
+CostConfig cost_config(const Deployment& d, const EngineConfig& e) {
+    CostConfig c;
+    c.tp = d.tp;
+    c.weight_dtype = d.weight_dtype;
+    c.kv_dtype = d.kv_dtype;
+    c.cuda_graphs = e.cuda_graphs;
+    c.step_overhead_s = e.step_overhead_s;
+    c.calibration = d.calibration;
+    return c;
+}
+
+ServingConfig serving_config(const Deployment& d, const EngineConfig& e, const KvPlan& plan) {
+    ServingConfig c;
+    c.scheduler = scheduler_config(d, e, plan);
+    c.replicas = d.replicas;
+    c.router = d.router;
+    c.api_server = e.api_server;
+    return c;
+}
+
+std::unique_ptr<StepTimePredictor> make_step_predictor(const Deployment& d, const EngineConfig& e) {
+    return make_step_predictor(d.model, d.gpu, cost_config(d, e), d.predictor);
+}
+
+}  // namespace headroom

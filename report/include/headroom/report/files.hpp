@@ -1,0 +1,20 @@
+// The files a run writes next to its table: the per-request CSV (the columns of `vllm bench serve`'s
+// per-request output, plus headroom's) and the Chrome/Perfetto timeline of engine steps and requests.
+#pragma once
+
+#include <string>
+
+#include "headroom/sim/engine.hpp"
+#include "headroom/sim/scenario.hpp"
+
+namespace headroom {
+
+// Whether an output file can be written, checked before any work starts (a long simulation must not end in
+// "cannot write"). Creates the file to find out, and removes it again if it was not there before.
+bool can_write(const std::string& path);
+void write_requests_csv(const std::string& path, const SimulationResult& r);
+// Chrome trace-event JSON (chrome://tracing, ui.perfetto.dev): one process per replica's engine steps and one
+// per replica's requests; each event built as a JSON object.
+void write_chrome_trace(const std::string& path, const Scenario& sc, const SimulationResult& r);
+
+}  // namespace headroom

@@ -1,0 +1,271 @@
+// JSON of the inspection commands (card, kv, cost, calibrate, gpus, gpu, models): one object per command, on
+// one line, with the headroom version and git commit. Byte counts are plain numbers of bytes; field names
+// carry their units.
+#include "headroom/report/json.hpp"
+
+#include "headroom/core/kernel_table_predictor.hpp"
+#include "json_common.hpp"
+
+namespace headroom {
+
+using report_detail::json;
+using report_detail::stamp;
+
+namespace {
+
+json model_json(const ModelCard& m) {
+    json j;
+    j["name"] = m.name;
+    j["source"] = m.source;
+    j["model_type"] = m.model_type;
+    j["architecture"] = m.architecture;
+    j["family"] = m.family;
+    j["is_encoder"] = m.is_encoder;
+    j["hidden_size"] = m.hidden_size;
+    j["num_layers"] = m.num_layers;
+    j["num_attention_heads"] = m.num_attention_heads;
+    j["num_kv_heads"] = m.num_kv_heads;
+    j["head_dim"] = m.head_dim;
+    j["intermediate_size"] = m.intermediate_size;
+    j["vocab_size"] = m.vocab_size;
+    j["max_position_embeddings"] = m.max_position_embeddings;
+    j["tie_word_embeddings"] = m.tie_word_embeddings;
+    j["rope_scaling"] = m.rope_scaling;
+    j["partial_rotary_factor"] = m.partial_rotary_factor;
+    j["layers"] = {{"full", m.count_layers(AttentionKind::FULL)},
+                   {"sliding", m.count_layers(AttentionKind::SLIDING)},
+                   {"mla", m.count_layers(AttentionKind::MLA)},
+                   {"sliding_window", m.sliding_window}};
+    if (m.is_moe()) {
+        j["moe"] = {{"num_experts", m.num_experts},
+                    {"experts_per_token", m.experts_per_token},
+                    {"moe_intermediate_size", m.moe_intermediate_size},
+                    {"num_shared_experts", m.num_shared_experts},
+                    {"shared_expert_intermediate_size", m.shared_expert_intermediate_size},
+                    {"first_k_dense_replace", m.first_k_dense_replace},
+                    {"moe_layers", std::count_if(m.layers.begin(), m.layers.end(), [](auto& l) { return l.moe; })}};
+    } else {
+        j["moe"] = nullptr;
+    }
+    if (m.is_mla()) {
+        j["mla"] = {{"kv_lora_rank", m.kv_lora_rank},
+                    {"q_lora_rank", m.q_lora_rank},
+                    {"qk_rope_head_dim", m.qk_rope_head_dim},
+                    {"qk_nope_head_dim", m.qk_nope_head_dim},
+                    {"v_head_dim", m.v_head_dim}};
+    } else {
+        j["mla"] = nullptr;
+    }
+    j["guessed"] = m.guessed;
+    return j;
+}
+
+json params_json(const ParamBreakdown& p) {
+    return {{"total", p.total()},
+            {"active", p.active},
+            {"active_with_embedding", p.active_with_embedding},
+            {"embedding", p.embedding},
+            {"lm_head", p.lm_head},
+            {"attention", p.attention},
+            {"dense_mlp", p.dense_mlp},
+            {"routed_experts", p.routed_experts},
+            {"shared_experts", p.shared_experts},
+            {"router", p.router},
+            {"norms", p.norms},
+            {"pooler", p.pooler},
+            {"quantizable", p.quantizable}};
+}
+
+json sourced(const Sourced& s) { return {{"value", s.value}, {"source", s.source}}; }
+
+json profile_json(const GpuProfile& g) {
+    json step;
+    step["kernel_tables"] = kernel_table_gpu(g).empty() ? json(nullptr) : json(kernel_table_gpu(g));
+    if (const auto c = shipped_calibration(g.name)) {
+        step["calibration"] = {{"derived_from", c->derived_from.empty() ? json(nullptr) : json(c->derived_from)}};
+    } else {
+        step["calibration"] = nullptr;
+    }
+    json j;
+    j["name"] = g.name;
+    j["display_name"] = g.display_name;
+    j["aliases"] = g.aliases;
+    j["file"] = g.file;
+    j["memory_shared_with_cpu"] = g.memory_shared_with_cpu;
+    j["price_read_on"] = g.price_read_on;
+    json fields = json::object();
+    for (const ProfileField& f : profile_fields()) {
+        const Sourced& s = g.*(f.member);
+        if (s.present()) fields[std::string(f.path)] = sourced(s);
+    }
+    j["fields"] = fields;
+    j["step_times"] = step;
+    return j;
+}
+
+}  // namespace
+
+std::string card_json(const ModelCard& m) {
+    json j = stamp("card");
+    j["model"] = model_json(m);
+    j["params"] = params_json(m.params());
+    json w;
+    for (Dtype d : {Dtype::BF16, Dtype::FP8, Dtype::INT8, Dtype::INT4}) w[std::string(dtype_name(d))] = m.weight_bytes(d);
+    j["weight_bytes"] = w;
+    if (!m.is_encoder) {
+        json kv, per_layer = json::object();
+        for (Dtype d : {Dtype::BF16, Dtype::FP8, Dtype::INT8}) kv[std::string(dtype_name(d))] = m.kv_bytes_per_token(d);
+        for (size_t i = 0; i < m.layers.size(); ++i) {
+            const std::string kind(attention_kind_name(m.layers[i].attention));
+            if (per_layer.contains(kind)) continue;
+            json e;
+            for (Dtype d : {Dtype::BF16, Dtype::FP8, Dtype::INT8}) {
+                e[std::string(dtype_name(d))] = static_cast<double>(m.kv_elements_per_token(i)) * dtype_bytes(d);
+            }
+            e["layers"] = m.count_layers(m.layers[i].attention);
+            e["window"] = m.layers[i].window;
+            per_layer[kind] = e;
+        }
+        j["kv_bytes_per_token"] = kv;
+        j["kv_bytes_per_token_per_layer"] = per_layer;
+        json at = json::object();
+        for (int64_t c : card_contexts(m)) at[std::to_string(c)] = m.kv_bytes_for_context(c, Dtype::BF16);
+        j["kv_bytes_per_sequence_bf16"] = at;
+    }
+    json flops;
+    flops["linear_per_token"] = m.linear_flops_per_token();
+    json att = json::object();
+    for (int64_t c : card_contexts(m)) att[std::to_string(c)] = m.attention_flops_per_token(c);
+    flops["attention_per_token_at_context"] = att;
+    flops["prefill_4096"] = m.prefill_flops(std::min<int64_t>(4096, m.max_position_embeddings));
+    j["flops"] = flops;
+    return j.dump();
+}
+
+std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) {
+    const KvPlanRequest& r = p.request;
+    json j = stamp("kv");
+    j["model"] = m.name;
+    j["gpu"] = gpu.name;
+    j["request"] = {{"tp", r.tp},
+                    {"weights_dtype", std::string(dtype_name(r.weight_dtype))},
+                    {"kv_dtype", std::string(dtype_name(r.kv_dtype))},
+                    {"gpu_memory_utilization", r.gpu_memory_utilization},
+                    {"block_size", r.block_size},
+                    {"max_model_len", r.max_model_len},
+                    {"max_num_batched_tokens", r.max_num_batched_tokens},
+                    {"max_num_seqs", r.max_num_seqs},
+                    {"context", r.context},
+                    {"concurrency", r.concurrency}};
+    j["per_gpu"] = {{"usable_bytes", p.usable_bytes},
+                    {"budget_bytes", p.budget_bytes},
+                    {"weight_bytes", p.weight_bytes},
+                    {"reserve_bytes", p.reserve_bytes},
+                    {"reserve_estimate",
+                     {{"activation_bytes", p.reserve.activation_bytes},
+                      {"logits_bytes", p.reserve.logits_bytes},
+                      {"non_torch_bytes", p.reserve.non_torch_bytes},
+                      {"cuda_graph_bytes", p.reserve.cuda_graph_bytes}}},
+                    {"kv_budget_bytes", p.kv_budget_bytes},
+                    {"kv_bytes_per_token", p.kv_bytes_per_token},
+                    {"kv_heads_per_gpu", p.kv_heads_per_gpu},
+                    {"kv_heads_replicated", p.kv_heads_replicated},
+                    {"block_bytes", p.block_bytes},
+                    {"num_blocks", p.num_blocks},
+                    {"kv_tokens", p.kv_tokens},
+                    {"sequence_bytes_at_context", p.sequence_bytes_at_context},
+                    {"max_concurrency_at_context", p.max_concurrency_at_context},
+                    {"max_context_at_concurrency", p.max_context_at_concurrency},
+                    {"context_capped_by_max_model_len", p.context_capped_by_max_model_len}};
+    j["fits"] = p.fits;
+    j["why_not"] = p.why_not;
+    return j.dump();
+}
+
+std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const StepCost& s, const std::string& what) {
+    const CostConfig& c = cm.config();
+    json j = stamp("cost");
+    j["model"] = cm.model().name;
+    j["gpu"] = cm.gpu().name;
+    j["batch"] = what;
+    j["predictor"] = p.name();
+    j["config"] = {{"tp", c.tp},
+                   {"weights_dtype", std::string(dtype_name(c.weight_dtype))},
+                   {"kv_dtype", std::string(dtype_name(c.kv_dtype))},
+                   {"cuda_graphs", c.cuda_graphs},
+                   {"step_overhead_s", c.step_overhead_s}};
+    j["tokens"] = s.tokens;
+    j["sequences"] = s.sequences;
+    j["time_s"] = s.time_s;
+    j["flops"] = s.flops;
+    j["bytes"] = s.bytes;
+    j["ops"] = json::array();
+    for (const OpCost& o : s.ops) {
+        j["ops"].push_back({{"name", o.name},
+                            {"count", o.count},
+                            {"flops", o.flops},
+                            {"bytes", o.bytes},
+                            {"time_s", o.time_s},
+                            {"roofline_s", o.roofline_s},
+                            {"source", o.source},
+                            {"compute_s", o.compute_s},
+                            {"memory_s", o.memory_s},
+                            {"comm_s", o.comm_s},
+                            {"overhead_s", o.overhead_s},
+                            {"bound", std::string(bound_name(o.bound))}});
+    }
+    return j.dump();
+}
+
+std::string calibration_json(const Calibration& c) {
+    json j = stamp("calibrate");
+    j["gpu"] = c.gpu;
+    j["fitted_on"] = c.fitted_on;
+    j["derived_from"] = c.derived_from.empty() ? json(nullptr) : json(c.derived_from);
+    j["dtype"] = c.dtype;
+    j["gemm"] = {{"launch_s", c.gemm.launch_s},
+                 {"compute_efficiency", c.gemm.compute_efficiency},
+                 {"memory_efficiency", c.gemm.memory_efficiency},
+                 {"blend_exponent", c.gemm.blend_exponent},
+                 {"fit", {{"points", c.gemm_fit.points},
+                          {"median_abs_rel_error", c.gemm_fit.median_abs_rel_error},
+                          {"p90_abs_rel_error", c.gemm_fit.p90_abs_rel_error}}}};
+    j["allreduce"] = json::object();
+    for (const auto& [gpus, a] : c.allreduce) {
+        j["allreduce"][std::to_string(gpus)] = {{"latency_s", a.latency_s}, {"bus_bytes_per_s", a.bus_bytes_per_s}};
+    }
+    return j.dump();
+}
+
+std::string gpus_json(const std::vector<GpuProfile>& gpus) {
+    json j = stamp("gpus");
+    j["gpus"] = json::array();
+    for (const GpuProfile& g : gpus) j["gpus"].push_back(profile_json(g));
+    return j.dump();
+}
+
+std::string gpu_json(const GpuProfile& g) {
+    json j = stamp("gpu");
+    j["gpu"] = profile_json(g);
+    return j.dump();
+}
+
+std::string models_json(const std::vector<ShippedModel>& shipped, const std::vector<ModelCard>& cards) {
+    json j = stamp("models");
+    j["models"] = json::array();
+    for (size_t i = 0; i < shipped.size(); ++i) {
+        const ModelCard& m = cards[i];
+        const ParamBreakdown p = m.params();
+        j["models"].push_back({{"name", shipped[i].name},
+                               {"hf_id", shipped[i].hf_id},
+                               {"model_type", m.model_type},
+                               {"params", p.total()},
+                               {"active_params", p.active},
+                               {"num_layers", m.num_layers},
+                               {"kv_bytes_per_token_bf16", m.is_encoder ? 0.0 : m.kv_bytes_per_token(Dtype::BF16)},
+                               {"max_position_embeddings", m.max_position_embeddings}});
+    }
+    return j.dump();
+}
+
+}  // namespace headroom

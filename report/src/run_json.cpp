@@ -1,0 +1,226 @@
+// JSON of runs: a simulation (schema headroom.simulate/1), a sweep (one line per point, the simulate schema plus
+// its "sweep" fields), a capacity plan (headroom.plan/1), a measured run (the simulate schema with
+// "source": "measured" and the device), a measured step (headroom.measure-step/1) and a validation
+// (headroom.validate/1). docs/simulate-json.md.
+#include "headroom/report/json.hpp"
+
+#include "json_common.hpp"
+
+namespace headroom {
+
+using report_detail::add_version;
+using report_detail::json;
+using report_detail::percentiles_json;
+
+namespace {
+
+json simulation_object(const Scenario& sc, const SimulationResult& r) {
+    const Summary& s = r.summary;
+    json j;
+    j["schema"] = "headroom.simulate/1";
+    j["scenario"] = sc.name;
+    j["file"] = sc.file;
+    j["model"] = sc.deployment.model.name;
+    j["gpu"] = sc.deployment.gpu.name;
+    j["tp"] = sc.deployment.tp;
+    j["replicas"] = sc.deployment.replicas;
+    j["weights_dtype"] = std::string(dtype_name(sc.deployment.weight_dtype));
+    j["kv_dtype"] = std::string(dtype_name(sc.deployment.kv_dtype));
+    j["predictor"] = r.predictor;
+    j["seed"] = sc.seed;
+    add_version(j);
+    j["requests"] = s.requests;
+    j["completed"] = s.completed;
+    j["rejected"] = s.rejected;
+    j["failed"] = s.failed;
+    j["duration_s"] = s.duration_s;
+    j["ttft_s"] = percentiles_json(s.ttft_s);
+    j["tpot_s"] = percentiles_json(s.tpot_s);
+    j["itl_s"] = percentiles_json(s.itl_s);
+    j["e2e_s"] = percentiles_json(s.e2e_s);
+    j["queue_s"] = percentiles_json(s.queue_s);
+    j["api_server_s_mean"] = s.api_server_s_mean;
+    j["request_throughput"] = s.request_throughput;
+    j["output_throughput"] = s.output_throughput;
+    j["input_throughput"] = s.input_throughput;
+    j["output_tokens_per_s_per_gpu"] = s.output_tokens_per_s_per_gpu;
+    j["input_tokens"] = s.input_tokens;
+    j["output_tokens"] = s.output_tokens;
+    j["goodput_rps"] = s.goodput_rps;
+    j["goodput_fraction"] = s.goodput_fraction;
+    j["slos"] = json::array();
+    for (const SloResult& x : s.slos) {
+        j["slos"].push_back({{"metric", x.metric}, {"percentile", x.percentile}, {"threshold_s", x.threshold_s},
+                             {"value_s", x.value_s}, {"met", x.met}});
+    }
+    j["slos_met"] = s.slos_met;
+    j["gpus"] = s.gpus;
+    j["gpu_hours"] = s.gpu_hours;
+    j["cost_usd"] = s.cost_usd;
+    j["usd_per_mtok"] = s.usd_per_mtok;
+    j["kv_util_mean"] = s.kv_util_mean;
+    j["kv_util_peak"] = s.kv_util_peak;
+    j["running_mean"] = s.running_mean;
+    j["running_peak"] = s.running_peak;
+    j["busy_fraction"] = s.busy_fraction;
+    j["preemptions"] = s.preemptions;
+    j["prefix_hit_tokens"] = s.prefix_hit_tokens;
+    j["steps"] = s.steps;
+    j["kv_blocks"] = r.plan.num_blocks;
+    j["simulated_s"] = r.simulated_s;
+    return j;
+}
+
+json device_json(const DeviceInfo& d) {
+    auto version = [](int v) { return v > 0 ? std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10) : std::string(); };
+    return {{"name", d.name}, {"driver_api", version(d.driver_version)}, {"cuda_runtime", version(d.runtime_version)},
+            {"memory_bytes", d.memory_bytes}, {"sm_count", d.sm_count}};
+}
+
+json measured_object(const Scenario& sc, const MeasuredRun& r) {
+    json j = simulation_object(sc, r.result);
+    j["source"] = "measured";
+    j["device"] = device_json(r.info.device);
+    j["layers_run"] = r.info.layers_run;
+    j["layers_model"] = r.info.layers_model;
+    j["gpu_memory_used_bytes"] = r.info.memory_used_bytes;
+    j["wall_s"] = r.info.wall_s;
+    if (!r.info.blocks_note.empty()) j["kv_blocks_note"] = r.info.blocks_note;
+    return j;
+}
+
+}  // namespace
+
+std::string simulation_json(const Scenario& sc, const SimulationResult& r) { return simulation_object(sc, r).dump(); }
+
+std::string capacity_json(const CapacityRequest& req, const CapacityPlan& plan, int top) {
+    json j;
+    j["schema"] = "headroom.plan/1";
+    j["model"] = plan.base.deployment.model.name;
+    j["qps"] = req.qps;
+    j["workload"] = plan.base.file;
+    add_version(j);
+    j["simulations"] = plan.simulations;
+    j["configurations"] = json::array();
+    int shown = 0;
+    for (const CapacityCandidate& c : plan.ranked) {
+        if (shown++ >= top) break;
+        const Summary& m = c.at_target.summary;
+        j["configurations"].push_back({{"gpu", c.gpu}, {"tp", c.tp}, {"replicas", c.replicas}, {"gpus", c.replicas * c.tp},
+                                       {"weights_dtype", std::string(dtype_name(c.weight_dtype))},
+                                       {"kv_dtype", std::string(dtype_name(c.kv_dtype))},
+                                       {"max_num_batched_tokens", c.max_num_batched_tokens}, {"meets", c.meets},
+                                       {"usd_per_hour", c.usd_per_hour}, {"usd_per_mtok", c.usd_per_mtok},
+                                       {"tokens_per_s_per_gpu", c.tokens_per_s_per_gpu},
+                                       {"sustained_rate_per_replica", c.sustained_rate_per_replica},
+                                       {"headroom_rate", c.headroom_rate}, {"joules_per_token_estimate", c.joules_per_token},
+                                       {"ttft_p95_s", m.ttft_s.p95}, {"tpot_p95_s", m.tpot_s.p95},
+                                       {"output_throughput", m.output_throughput}});
+    }
+    j["skipped"] = plan.skipped;
+    return j.dump();
+}
+
+std::string sweep_json_lines(const SweepRequest& req, const SweepResult& r) {
+    std::string out;
+    for (const SweepSeries& s : r.series) {
+        for (size_t i : s.points) {
+            const SweepPoint& p = r.points[i];
+            json j = p.fits ? simulation_object(p.scenario, p.result) : json::object();
+            j["sweep"] = {{"load_kind", req.load_kind == LoadKind::CONCURRENCY ? "concurrency" : "qps"},
+                          {"load", p.load},
+                          {"load_text", p.load_text},
+                          {"series", s.series},
+                          {"fits", p.fits},
+                          {"why_not", p.why_not},
+                          {"cause", p.explanation.cause},
+                          {"explanation", p.explanation.sentence},
+                          {"knee_found", s.knee.found},
+                          {"knee_load", s.knee.found ? json(s.knee.load) : json(nullptr)},
+                          {"is_knee", s.knee.found && s.knee.index == i},
+                          {"stable_found", s.stable_found},
+                          {"max_stable_load", s.stable_found ? json(s.max_stable_load) : json(nullptr)}};
+            if (i == s.first_failing) {
+                json cf = json::array();
+                for (const CounterfactualResult& c : s.counterfactuals) {
+                    json x = {{"change", c.change.label}, {"overrides", c.change.overrides}, {"fits", c.fits},
+                              {"restores", c.restores}, {"usd_per_hour", c.usd_per_hour},
+                              {"cost_factor", s.usd_per_hour > 0 ? c.usd_per_hour / s.usd_per_hour : 0.0},
+                              {"sentence", c.sentence}};
+                    if (c.fits) {
+                        x["usd_per_mtok"] = c.result.summary.usd_per_mtok;
+                        json slos = json::array();
+                        for (const SloResult& t : c.result.summary.slos) {
+                            slos.push_back({{"metric", t.metric}, {"percentile", t.percentile},
+                                            {"value_s", t.value_s}, {"met", t.met}});
+                        }
+                        x["slos"] = slos;
+                    }
+                    cf.push_back(x);
+                }
+                j["sweep"]["counterfactuals"] = cf;
+            }
+            out += j.dump() + "\n";
+        }
+    }
+    return out;
+}
+
+std::string serve_json(const Scenario& sc, const MeasuredRun& r) { return measured_object(sc, r).dump(); }
+
+std::string step_json(const ModelCard& m, const GpuProfile& gpu, const StepMeasurement& s) {
+    json j;
+    j["schema"] = "headroom.measure-step/1";
+    j["model"] = m.name;
+    j["gpu"] = gpu.name;
+    j["device"] = device_json(s.device);
+    add_version(j);
+    j["kind"] = s.kind;
+    j["tokens"] = s.tokens;
+    j["sequences"] = s.sequences;
+    j["context"] = s.context;
+    j["layers_run"] = s.layers_run;
+    j["layers_model"] = s.layers_model;
+    j["layer_scale"] = s.layer_scale;
+    j["cuda_graphs"] = s.cuda_graphs;
+    j["step_s"] = percentiles_json(s.step_s);
+    j["predicted_s"] = s.predicted_s;
+    j["flops"] = s.flops;
+    j["bytes"] = s.bytes;
+    j["achieved_tflops"] = s.achieved_flops_per_s / 1e12;
+    j["achieved_gb_per_s"] = s.achieved_bytes_per_s / 1e9;
+    j["peak_tflops"] = s.peak_flops_per_s / 1e12;
+    j["peak_gb_per_s"] = s.peak_bytes_per_s / 1e9;
+    j["profiled_total_s"] = s.profiled_total_s;
+    j["ops"] = json::array();
+    for (const OpMeasurement& o : s.ops) {
+        j["ops"].push_back({{"name", o.name}, {"measured_s", o.measured_s}, {"predicted_s", o.predicted_s}, {"bound", o.bound}});
+    }
+    return j.dump();
+}
+
+std::string validate_json(const Scenario& sc, const SimulationResult& predicted, const MeasuredRun& measured,
+                          const std::vector<Comparison>& rows, int64_t users) {
+    json j;
+    j["schema"] = "headroom.validate/1";
+    if (users > 0) j["users"] = users;
+    j["predicted"] = simulation_object(sc, predicted);
+    j["measured"] = measured_object(sc, measured);
+    j["comparison"] = json::array();
+    for (const Comparison& c : rows) {
+        j["comparison"].push_back({{"metric", c.metric}, {"predicted", c.predicted}, {"measured", c.measured},
+                                   {"rel_error", c.rel_error}, {"unit", c.unit}});
+    }
+    return j.dump();
+}
+
+std::string validate_knee_json(const ValidationSweep& s) {
+    auto knee = [](const Knee& k) { return k.found ? json(k.load) : json(nullptr); };
+    json j;
+    j["schema"] = "headroom.validate-knee/1";
+    j["predicted_knee_users"] = knee(s.predicted_knee);
+    j["measured_knee_users"] = knee(s.measured_knee);
+    return j.dump();
+}
+
+}  // namespace headroom
