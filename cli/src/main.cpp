@@ -39,7 +39,7 @@ struct UsageError : std::runtime_error {
 
 // An output path given with `option` must be writable before any work starts.
 void check_writable(const std::string& option, const std::string& path) {
-    if (!path.empty() && !hc::can_write(path)) throw UsageError(fmt::format("{}: cannot write {}", option, path));
+    if (!path.empty() && !can_write(path)) throw UsageError(fmt::format("{}: cannot write {}", option, path));
 }
 
 Dtype parse_option_dtype(const std::string& option, const std::string& value) {
@@ -123,7 +123,7 @@ int run_kv(KvOptions& o) {
                                      fit_hint(m, gpu, plan.request)));
     }
     if (o.json) {
-        fmt::print("{}\n", hc::kv_json(m, gpu, plan));
+        fmt::print("{}\n", kv_json(m, gpu, plan));
     } else {
         hc::print_kv(m, gpu, plan);
     }
@@ -194,7 +194,7 @@ int run_cost(CostOptions& o) {
     const CostModel cm(m, gpu, c);
     const StepCost s = p->step(batch);
     if (o.json) {
-        fmt::print("{}\n", hc::cost_json(cm, *p, s, what));
+        fmt::print("{}\n", cost_json(cm, *p, s, what));
     } else {
         hc::print_cost(cm, *p, s, what);
     }
@@ -262,7 +262,7 @@ int run_calibrate(CalibrateOptions& o) {
         if (!f || !(f << yaml)) throw UsageError(fmt::format("-o: cannot write {}", o.out));
     }
     if (o.json) {
-        fmt::print("{}\n", hc::calibration_json(c));
+        fmt::print("{}\n", calibration_json(c));
         return 0;
     }
     if (o.out.empty()) {
@@ -304,8 +304,8 @@ int run_simulate(SimulateOptions& o) {
     SimulationOptions opts;
     opts.keep_all_steps = !o.trace_json.empty();
     const SimulationResult r = simulate(sc, opts);
-    if (!o.requests_csv.empty()) hc::write_requests_csv(o.requests_csv, r);
-    if (!o.trace_json.empty()) hc::write_chrome_trace(o.trace_json, sc, r);
+    if (!o.requests_csv.empty()) write_requests_csv(o.requests_csv, r);
+    if (!o.trace_json.empty()) write_chrome_trace(o.trace_json, sc, r);
     if (o.json) {
         fmt::print("{}\n", simulation_json(sc, r));
     } else {
@@ -498,7 +498,7 @@ int run(int argc, char** argv) {
         action = [&] {
             const ModelCard m = load_model_warn(card_model);
             if (card_json) {
-                fmt::print("{}\n", hc::card_json(m));
+                fmt::print("{}\n", headroom::card_json(m));
             } else {
                 hc::print_card(m);
             }
@@ -638,7 +638,7 @@ int run(int argc, char** argv) {
             if (gpus_fields) {
                 hc::print_gpu_fields();
             } else if (gpus_json) {
-                fmt::print("{}\n", hc::gpus_json(all_gpus()));
+                fmt::print("{}\n", headroom::gpus_json(all_gpus()));
             } else {
                 hc::print_gpus(all_gpus());
             }
@@ -658,7 +658,7 @@ int run(int argc, char** argv) {
         action = [&] {
             const GpuProfile g = load_gpu_with_overrides(gpu_name, gpu_set);
             if (gpu_json) {
-                fmt::print("{}\n", hc::gpu_json(g));
+                fmt::print("{}\n", headroom::gpu_json(g));
             } else {
                 hc::print_gpu(g);
             }
@@ -676,7 +676,7 @@ int run(int argc, char** argv) {
             std::vector<ModelCard> cards;
             for (const auto& s : shipped) cards.push_back(load_model(s.name));
             if (models_json) {
-                fmt::print("{}\n", hc::models_json(shipped, cards));
+                fmt::print("{}\n", headroom::models_json(shipped, cards));
             } else {
                 hc::print_models(shipped, cards);
             }

@@ -13,7 +13,9 @@
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/analysis.hpp"
-#include "headroom/sim/report.hpp"
+#include "headroom/report/files.hpp"
+#include "headroom/report/json.hpp"
+#include "headroom/report/measured.hpp"
 #include "headroom/sim/sweep.hpp"
 #include "output.hpp"
 #include "sim_output.hpp"
@@ -105,22 +107,6 @@ void print_comparison(const std::vector<Comparison>& rows) {
     }
 }
 
-struct Pair {
-    SimulationResult sim;
-    ServeResult meas;
-};
-
-// Measures first (the executor sets the KV blocks), then simulates with the same blocks.
-Pair run_pair(Scenario sc, const ServeOptions& so) {
-    Pair p;
-    p.meas = measure_serve(sc, so);
-    sc.kv_blocks_limit = p.meas.result.plan.num_blocks;
-    // the executor has no API server in front of it: predict the engine alone, as it was measured
-    sc.api_server = ApiServer{};
-    p.sim = simulate(sc);
-    return p;
-}
-
 }  // namespace
 
 void add_measure_commands(CLI::App& app, std::function<int()>& action) {
@@ -200,16 +186,18 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
                 if (!sv.requests_csv.empty() && !can_write(sv.requests_csv)) {
                     throw std::invalid_argument("--requests: cannot write " + sv.requests_csv);
                 }
-                const ServeResult r = measure_serve(sc, so);
-                warn_if_other_gpu(sc.gpu, r.device);
+                const MeasuredRun r = measure_scenario(sc, so);
+                const ServeInfo& info = r.info;
+                warn_if_other_gpu(sc.deployment.gpu, info.device);
                 if (!sv.requests_csv.empty()) write_requests_csv(sv.requests_csv, r.result);
                 if (sv.json) {
                     fmt::print("{}\n", serve_json(sc, r));
                     return 0;
                 }
-                fmt::print("measured on {}{}\n", r.device.name, r.layers_run < r.layers_model ? " (" + layers_note(r.layers_run, r.layers_model) + ")" : "");
-                if (r.memory_used_bytes > 0) fmt::print("GPU memory in use at peak: {}\n", gb(r.memory_used_bytes));
-                if (!r.blocks_note.empty()) fmt::print("note: {}\n", r.blocks_note);
+                fmt::print("measured on {}{}\n", info.device.name,
+                           info.layers_run < info.layers_model ? " (" + layers_note(info.layers_run, info.layers_model) + ")" : "");
+                if (info.memory_used_bytes > 0) fmt::print("GPU memory in use at peak: {}\n", gb(info.memory_used_bytes));
+                if (!info.blocks_note.empty()) fmt::print("note: {}\n", info.blocks_note);
                 print_simulation(sc, r.result, true);
                 return 0;
             });
@@ -249,57 +237,52 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
             return guarded([&] {
                 if (so.device == "cuda" && !query_device().available) throw NoDeviceError(query_device().reason);
                 if (!va.sweep) {
-                    const Pair p = run_pair(base, so);
-                    warn_if_other_gpu(base.gpu, p.meas.device);
-                    const auto rows = compare(p.sim.summary, p.meas.result.summary);
+                    const ValidationPair p = validate_scenario(base, so);
+                    const ServeInfo& info = p.measured.info;
+                    warn_if_other_gpu(base.deployment.gpu, info.device);
                     if (va.json) {
-                        fmt::print("{}\n", validate_json(base, p.sim, p.meas, rows));
+                        fmt::print("{}\n", validate_json(base, p.predicted, p.measured, p.rows));
                         return 0;
                     }
-                    fmt::print("validate: {} — {} on {} (predicted for {})\n", base.name, base.model.name, p.meas.device.name,
-                               base.gpu.name);
-                    if (const std::string n = layers_note(p.meas.layers_run, p.meas.layers_model); !n.empty()) fmt::print("  {}\n", n);
-                    fmt::print("  {} requests measured, {} predicted; KV blocks {} in both\n", p.meas.result.summary.completed,
-                               p.sim.summary.completed, group(p.meas.result.plan.num_blocks));
-                    print_comparison(rows);
+                    fmt::print("validate: {} — {} on {} (predicted for {})\n", base.name, base.deployment.model.name,
+                               info.device.name, base.deployment.gpu.name);
+                    if (const std::string n = layers_note(info.layers_run, info.layers_model); !n.empty()) fmt::print("  {}\n", n);
+                    fmt::print("  {} requests measured, {} predicted; KV blocks {} in both\n", p.measured.result.summary.completed,
+                               p.predicted.summary.completed, group(p.measured.result.plan.num_blocks));
+                    print_comparison(p.rows);
                     return 0;
                 }
                 std::vector<double> users = va.concurrency.empty() ? std::vector<double>{1, 4, 16, 32, 64, 128} : va.concurrency;
-                std::vector<double> pred_tput, meas_tput, pred_tail, meas_tail;
+                for (double u : users) {
+                    if (u < 1 || u != std::floor(u)) throw std::invalid_argument(fmt::format("--concurrency: {} is not a whole number of users", u));
+                }
                 if (!va.json) {
-                    fmt::print("validate --sweep: {} — {} (predicted for {})\n", base.name, base.model.name, base.gpu.name);
+                    fmt::print("validate --sweep: {} — {} (predicted for {})\n", base.name, base.deployment.model.name, base.deployment.gpu.name);
                     fmt::print("  {:>6} {:>14} {:>14} {:>13} {:>13} {:>13} {:>13}\n", "users", "tok/s pred", "tok/s meas",
                                "TTFT95 pred", "TTFT95 meas", "TPOT95 pred", "TPOT95 meas");
                 }
-                for (double u : users) {
-                    if (u < 1 || u != std::floor(u)) throw std::invalid_argument(fmt::format("--concurrency: {} is not a whole number of users", u));
-                    // The sweep's own load edits (trace lengths for a trace workload), not a field set by hand.
-                    std::vector<std::string> set = va.set;
-                    for (std::string& o : load_overrides(base, LoadKind::CONCURRENCY, u)) set.push_back(std::move(o));
-                    if (base.workload.duration_s > 0) set.push_back(fmt::format("workload.duration_s={}", base.workload.duration_s));
-                    const Scenario sc = load_for_measure(va.scenario, set, va.duration_s);
-                    const Pair p = run_pair(sc, so);
-                    const Summary &ps = p.sim.summary, &msum = p.meas.result.summary;
-                    pred_tput.push_back(ps.output_throughput);
-                    meas_tput.push_back(msum.output_throughput);
-                    pred_tail.push_back(ps.ttft_s.p95);
-                    meas_tail.push_back(msum.ttft_s.p95);
+                auto point = [&](double u) {  // the sweep's own load edit (trace lengths for a trace workload)
+                    Scenario sc = base;
+                    set_load(sc, LoadKind::CONCURRENCY, u);
+                    return sc;
+                };
+                auto print_point = [&](size_t i, const Scenario& sc, const ValidationPair& p) {
+                    const Summary &ps = p.predicted.summary, &msum = p.measured.result.summary;
                     if (va.json) {
-                        fmt::print("{}\n", validate_json(sc, p.sim, p.meas, compare(ps, msum), static_cast<int64_t>(u)));
+                        fmt::print("{}\n", validate_json(sc, p.predicted, p.measured, p.rows, static_cast<int64_t>(users[i])));
                     } else {
-                        fmt::print("  {:>6.0f} {:>14.0f} {:>14.0f} {:>13} {:>13} {:>13} {:>13}\n", u, ps.output_throughput,
+                        fmt::print("  {:>6.0f} {:>14.0f} {:>14.0f} {:>13} {:>13} {:>13} {:>13}\n", users[i], ps.output_throughput,
                                    msum.output_throughput, ms(ps.ttft_s.p95), ms(msum.ttft_s.p95), ms(ps.tpot_s.p95),
                                    ms(msum.tpot_s.p95));
                     }
                     std::fflush(stdout);
-                }
-                const Knee kp = detect_knee(users, pred_tput, pred_tail), km = detect_knee(users, meas_tput, meas_tail);
+                };
+                const ValidationSweep vs = validate_sweep(users, point, so, print_point);
                 auto knee_text = [](const Knee& k) { return k.found ? fmt::format("{:.0f} users", k.load) : "none (" + k.note + ")"; };
                 if (va.json) {
-                    fmt::print("{{\"schema\":\"headroom.validate-knee/1\",\"predicted_knee_users\":{},\"measured_knee_users\":{}}}\n",
-                               kp.found ? fmt::format("{}", kp.load) : "null", km.found ? fmt::format("{}", km.load) : "null");
+                    fmt::print("{}\n", validate_knee_json(vs));
                 } else {
-                    fmt::print("  knee: predicted {}, measured {}\n", knee_text(kp), knee_text(km));
+                    fmt::print("  knee: predicted {}, measured {}\n", knee_text(vs.predicted_knee), knee_text(vs.measured_knee));
                 }
                 return 0;
             });

@@ -14,8 +14,6 @@
 
 namespace headroom::cli {
 
-// Contexts at which `card` reports KV bytes and attention FLOPs (capped at the model's max context).
-std::vector<int64_t> card_contexts(const ModelCard& m);
 
 void print_card(const ModelCard& m);
 void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& plan);
@@ -25,14 +23,6 @@ void print_gpus(const std::vector<GpuProfile>& gpus);
 void print_gpu(const GpuProfile& gpu);
 void print_gpu_fields();
 void print_models(const std::vector<ShippedModel>& shipped, const std::vector<ModelCard>& cards);
-
-std::string card_json(const ModelCard& m);
-std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& plan);
-std::string calibration_json(const Calibration& c);
-std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const StepCost& s, const std::string& what);
-std::string gpus_json(const std::vector<GpuProfile>& gpus);
-std::string gpu_json(const GpuProfile& gpu);
-std::string models_json(const std::vector<ShippedModel>& shipped, const std::vector<ModelCard>& cards);
 
 // Formatting shared by the tables.
 std::string group(int64_t n);             // 131072 -> "131,072"

@@ -1,5 +1,4 @@
-// Output of `headroom simulate`, `sweep` and `plan`: the tables, the per-request CSV and the Chrome/Perfetto
-// timeline (the JSON reports are in sim/src/report.cpp).
+// The tables of `headroom simulate`, `sweep` and `plan` (JSON, CSV and the Chrome trace: report/).
 #include <fmt/format.h>
 #include <fmt/os.h>
 
@@ -42,16 +41,16 @@ void latency_row(const char* name, const Percentiles& p, const char* unit, doubl
 void print_simulation(const Scenario& sc, const SimulationResult& r, bool measured) {
     const Summary& s = r.summary;
     fmt::print("{}: {} ({})\n", measured ? "Measurement" : "Simulation", sc.name, sc.file.empty() ? "built-in" : sc.file);
-    fmt::print("  {} on {} x {} (TP {}), weights {}, KV {}, seed {}; headroom {} ({})\n", sc.model.name, sc.replicas,
-               sc.gpu.display_name, sc.tp, dtype_name(sc.weight_dtype), dtype_name(sc.kv_dtype), sc.seed, version(),
+    fmt::print("  {} on {} x {} (TP {}), weights {}, KV {}, seed {}; headroom {} ({})\n", sc.deployment.model.name, sc.deployment.replicas,
+               sc.deployment.gpu.display_name, sc.deployment.tp, dtype_name(sc.deployment.weight_dtype), dtype_name(sc.deployment.kv_dtype), sc.seed, version(),
                git_commit());
     fmt::print("  workload: {}\n", describe_workload(sc));
-    if (!measured) fmt::print("  step times: {}\n", r.predictor == "kernel tables" ? "measured kernel tables (" + sc.gpu.name + "), the calibrated roofline for the other ops" : r.predictor);
+    if (!measured) fmt::print("  step times: {}\n", r.predictor == "kernel tables" ? "measured kernel tables (" + sc.deployment.gpu.name + "), the calibrated roofline for the other ops" : r.predictor);
     fmt::print("  engine: {} batching, budget {} tokens, max {} seqs, chunked prefill {}, prefix caching {}; "
                "{} KV blocks of {} tokens per replica ({} tokens)\n\n",
-               sc.policy, sc.max_num_batched_tokens, sc.max_num_seqs, sc.chunked_prefill ? "on" : "off",
-               sc.prefix_caching ? "on" : "off", group(r.plan.num_blocks), sc.block_size,
-               group(r.plan.num_blocks * sc.block_size));
+               sc.engine.policy, sc.engine.max_num_batched_tokens, sc.engine.max_num_seqs, sc.engine.chunked_prefill ? "on" : "off",
+               sc.engine.prefix_caching ? "on" : "off", group(r.plan.num_blocks), sc.engine.block_size,
+               group(r.plan.num_blocks * sc.engine.block_size));
 
     const std::string failed =
         s.failed > 0 ? fmt::format(", {} failed (no answer within the {:g} s timeout)", group(s.failed), sc.workload.timeout_s) : "";
@@ -87,7 +86,7 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
                                    100 * s.goodput_fraction));
     }
     row("cost", fmt::format("${:.3f} per million {} tokens at ${:.2f}/GPU-hour ({:.3f} GPU-hours)", s.usd_per_mtok,
-                            s.output_tokens > 0 ? "output" : "input", sc.gpu.price_usd_per_gpu_hour.value,
+                            s.output_tokens > 0 ? "output" : "input", sc.deployment.gpu.price_usd_per_gpu_hour.value,
                             s.gpu_hours));
     row("KV cache", fmt::format("{:.1f}% used on average, {:.1f}% at peak; {} preemptions; {} prompt tokens from the "
                                 "prefix cache",
@@ -103,68 +102,6 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
     }
 }
 
-bool can_write(const std::string& path) {
-    const bool existed = std::filesystem::exists(path);
-    if (!std::ofstream(path, std::ios::app)) return false;
-    if (!existed) std::filesystem::remove(path);
-    return true;
-}
-
-void write_requests_csv(const std::string& path, const SimulationResult& r) {
-    auto out = fmt::output_file(path);
-    out.print("id,session,turn,replica,arrival_s,queue_s,ttft_s,tpot_s,e2e_s,prompt_tokens,output_tokens,generated,"
-              "preemptions,prefix_hit_tokens,max_itl_s,rejected,reject_reason,failed\n");
-    for (const RequestRecord& q : r.requests) {
-        if (q.rejected) {
-            out.print("{},{},{},{},{:.6f},,,,,{},{},0,0,0,,1,\"{}\",0\n", q.id, q.session, q.turn, q.replica, q.arrival_s,
-                      q.prompt_tokens, q.output_tokens, q.reject_reason);
-            continue;
-        }
-        if (q.failed) {  // the client gave up: no TTFT, TPOT or E2E of its own
-            out.print("{},{},{},{},{:.6f},,,,,{},{},{},{},0,,0,,1\n", q.id, q.session, q.turn, q.replica, q.arrival_s,
-                      q.prompt_tokens, q.output_tokens, q.generated, q.preemptions);
-            continue;
-        }
-        out.print("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{},{},{},{:.6f},0,,0\n", q.id, q.session, q.turn,
-                  q.replica, q.arrival_s, q.queue_s(), q.ttft_s(), q.tpot_s(), q.e2e_s(), q.prompt_tokens,
-                  q.output_tokens, q.generated, q.preemptions, q.prefix_hit_tokens, q.max_itl_s);
-    }
-}
-
-void write_chrome_trace(const std::string& path, const Scenario& sc, const SimulationResult& r) {
-    auto out = fmt::output_file(path);
-    out.print("{{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
-    bool first = true;
-    auto sep = [&] {
-        if (!first) out.print(",\n");
-        first = false;
-    };
-    for (int64_t i = 0; i < sc.replicas; ++i) {
-        sep();
-        out.print(R"({{"name":"process_name","ph":"M","pid":{},"args":{{"name":"replica {} engine steps"}}}})", i, i);
-        sep();
-        out.print(R"({{"name":"process_name","ph":"M","pid":{},"args":{{"name":"replica {} requests"}}}})", 1000 + i, i);
-    }
-    for (const StepSample& st : r.timeseries) {
-        sep();
-        out.print(R"({{"name":"step","ph":"X","pid":{},"tid":0,"ts":{:.3f},"dur":{:.3f},"args":{{"tokens":{},)"
-                  R"("prefill_tokens":{},"decodes":{},"running":{},"waiting":{},"kv_used":{:.4f},"preempted":{}}}}})",
-                  st.replica, st.t_s * 1e6, st.dt_s * 1e6, st.tokens, st.prefill_tokens, st.decodes, st.running,
-                  st.waiting, st.kv_used, st.preempted);
-    }
-    for (const RequestRecord& q : r.requests) {
-        if (q.rejected || !q.completed()) continue;
-        const int pid = 1000 + std::max<int32_t>(0, q.replica);
-        sep();
-        out.print(R"({{"name":"request {}","cat":"request","ph":"b","id":{},"pid":{},"tid":0,"ts":{:.3f},)"
-                  R"("args":{{"prompt_tokens":{},"output_tokens":{},"ttft_s":{:.6f}}}}})",
-                  q.id, q.id, pid, q.arrival_s * 1e6, q.prompt_tokens, q.generated, q.ttft_s());
-        sep();
-        out.print(R"({{"name":"request {}","cat":"request","ph":"e","id":{},"pid":{},"tid":0,"ts":{:.3f}}})", q.id,
-                  q.id, pid, q.finish_s * 1e6);
-    }
-    out.print("\n]}}\n");
-}
 
 
 namespace {
@@ -183,8 +120,8 @@ std::string slo_list(const Scenario& sc) {
 
 void print_sweep(const SweepRequest& req, const SweepResult& r) {
     const Scenario& first = r.points.front().scenario;
-    fmt::print("Sweep: {} ({}) -- {} on {} x {} (TP {}), {}\n", first.name, first.file, first.model.name,
-               first.replicas, first.gpu.display_name, first.tp,
+    fmt::print("Sweep: {} ({}) -- {} on {} x {} (TP {}), {}\n", first.name, first.file, first.deployment.model.name,
+               first.deployment.replicas, first.deployment.gpu.display_name, first.deployment.tp,
                req.load_kind == LoadKind::CONCURRENCY ? "closed-loop users" : "Poisson arrivals");
     fmt::print("  SLOs: {}; headroom {} ({})\n", first.slos.empty() ? "none" : slo_list(first), version(), git_commit());
     for (const SweepSeries& s : r.series) {
@@ -272,7 +209,7 @@ void print_capacity(const CapacityRequest& req, const CapacityPlan& plan, int to
         slos += fmt::format("{}{} p{:g} <= {}", slos.empty() ? "" : ", ", t.metric, t.percentile,
                             ms ? fmt::format("{:g} ms", t.threshold_s * 1e3) : fmt::format("{:g} s", t.threshold_s));
     }
-    fmt::print("Capacity plan: {} at {:g} {}/s, SLOs {}\n", b.model.name, req.qps,
+    fmt::print("Capacity plan: {} at {:g} {}/s, SLOs {}\n", b.deployment.model.name, req.qps,
                b.workload.shape == Shape::CHAT || b.workload.shape == Shape::AGENT ? "sessions" : "requests", slos);
     fmt::print("  workload: {} ({}); {} simulations in {:.1f} s; headroom {} ({})\n\n", b.file,
                shape_name(b.workload.shape), plan.simulations, plan.wall_s, version(), git_commit());
@@ -282,7 +219,7 @@ void print_capacity(const CapacityRequest& req, const CapacityPlan& plan, int to
     for (const CapacityCandidate& c : plan.ranked) {
         if (shown++ >= top) break;
         const Summary& m = c.at_target.summary;
-        const std::string budget = c.max_num_batched_tokens == b.max_num_batched_tokens
+        const std::string budget = c.max_num_batched_tokens == b.engine.max_num_batched_tokens
                                        ? ""
                                        : fmt::format(", budget {}", c.max_num_batched_tokens);
         const std::string cfg = fmt::format("{} x {} TP{}, weights {}, KV {}{}{}", c.replicas, c.gpu, c.tp,

@@ -27,15 +27,6 @@ std::string count(double n) {
     return fmt::format("{:.0f}", n);
 }
 
-std::vector<int64_t> card_contexts(const ModelCard& m) {
-    std::vector<int64_t> out;
-    for (int64_t c : {int64_t{4096}, int64_t{32768}, int64_t{131072}}) {
-        if (c < m.max_position_embeddings) out.push_back(c);
-    }
-    out.push_back(m.max_position_embeddings);
-    return out;
-}
-
 namespace {
 
 void row(const std::string& label, const std::string& value) { fmt::print("  {:<24} {}\n", label, value); }

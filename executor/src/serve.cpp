@@ -35,10 +35,10 @@ private:
 // predictor's time (the simulator's run, with real tokens).
 class ExecutorStepRunner : public StepRunner {
 public:
-    ExecutorStepRunner(const Scenario& sc, StepBackend& be, const StepTimePredictor& p, const LoopClock& clock,
-                       bool predicted_time)
-        : sc_(sc), be_(be), p_(p), clock_(clock), predicted_time_(predicted_time),
-          scale_(static_cast<double>(sc.model.num_layers) / static_cast<double>(be.layers())) {}
+    ExecutorStepRunner(const ModelCard& m, uint64_t seed, StepBackend& be, const StepTimePredictor& p,
+                       const LoopClock& clock, bool predicted_time)
+        : vocab_(static_cast<uint64_t>(m.vocab_size)), seed_(seed), be_(be), p_(p), clock_(clock),
+          predicted_time_(predicted_time), scale_(static_cast<double>(m.num_layers) / static_cast<double>(be.layers())) {}
 
     void on_request(const RequestRecord& rec, const Session& s, int64_t previous) override {
         if (tokens_.size() <= static_cast<size_t>(rec.id)) tokens_.resize(static_cast<size_t>(rec.id) + 1);
@@ -89,11 +89,12 @@ public:
 private:
     // Token ids of new prompt text: deterministic in the seed, the session and the position.
     int64_t prompt_token(uint64_t session, int64_t position) const {
-        const uint64_t h = derive_seed(derive_seed(sc_.seed ^ 0x70726f6d7074ULL, session), static_cast<uint64_t>(position));
-        return static_cast<int64_t>(h % static_cast<uint64_t>(sc_.model.vocab_size));
+        const uint64_t h = derive_seed(derive_seed(seed_ ^ 0x70726f6d7074ULL, session), static_cast<uint64_t>(position));
+        return static_cast<int64_t>(h % vocab_);
     }
 
-    const Scenario& sc_;
+    uint64_t vocab_;
+    uint64_t seed_;
     StepBackend& be_;
     const StepTimePredictor& p_;
     const LoopClock& clock_;
@@ -103,86 +104,59 @@ private:
     std::vector<ref::SeqStep> batch_;
 };
 
-void serve(const Scenario& sc, StepBackend& be, const KvPlan& plan, const ServeOptions& o, ServeResult& out) {
-    const std::unique_ptr<StepTimePredictor> predictor = make_step_predictor(sc.model, sc.gpu, cost_config(sc), sc.predictor);
-    ServingConfig config = serving_config(sc, plan);  // the simulator's settings, the executor's blocks
+void serve(const Deployment& d, const EngineConfig& e, const WorkloadSpec& w, uint64_t seed, StepBackend& be,
+           const ServeOptions& o, ServeResult& out) {
+    const std::unique_ptr<StepTimePredictor> predictor = make_step_predictor(d, e);
+    ServingConfig config = serving_config(d, e, out.plan);  // the simulator's settings, the executor's blocks
     config.api_server = ApiServer{};  // nothing stands in front of the executor: the engine alone is measured
     config.stop_s = o.max_wall_s;
     WallClock wall;
     VirtualClock virtual_clock;
     LoopClock& clock = o.predicted_time ? static_cast<LoopClock&>(virtual_clock) : wall;
-    ExecutorStepRunner runner(sc, be, *predictor, clock, o.predicted_time);
-    ReplicaLoop loop(sc.workload, sc.seed, config, *predictor, runner, clock);
+    ExecutorStepRunner runner(d.model, seed, be, *predictor, clock, o.predicted_time);
+    ReplicaLoop loop(w, seed, config, *predictor, runner, clock);
     loop.run();
-    out.wall_s = wall.now();
-    SimulationResult& r = out.result;
-    r.scenario = sc.name;
-    r.predictor = o.predicted_time ? predictor->name() : "measured";
-    r.simulated_s = o.predicted_time ? loop.now() : out.wall_s;
-    r.summary = summarize(sc, loop.requests(), loop.itls(), loop.steps(), loop.accounting());
-    r.timeseries = loop.take_steps();
-    r.requests = loop.take_requests();
+    out.info.wall_s = wall.now();
+    out.predictor = o.predicted_time ? predictor->name() : "measured";
+    out.end_s = o.predicted_time ? loop.now() : out.info.wall_s;
+    out.itls = loop.itls();
+    out.accounting = loop.accounting();
+    out.steps = loop.take_steps();
+    out.requests = loop.take_requests();
 }
 
 }  // namespace
 
-ServeResult measure_serve(const Scenario& sc, const ServeOptions& o) {
-    const std::string where = sc.file.empty() ? "scenario" : sc.file;
-    if (sc.tp != 1 || sc.replicas != 1) {
+ServeResult measure_serve(const Deployment& d, const EngineConfig& e, const WorkloadSpec& w, uint64_t seed,
+                          const ServeOptions& o, const std::string& where) {
+    if (d.tp != 1 || d.replicas != 1) {
         throw std::invalid_argument(where + ": measure serve runs one replica on one GPU (tp 1, replicas 1); the scenario has tp " +
-                                    std::to_string(sc.tp) + ", replicas " + std::to_string(sc.replicas));
+                                    std::to_string(d.tp) + ", replicas " + std::to_string(d.replicas));
     }
-    if (sc.weight_dtype != Dtype::BF16 || sc.kv_dtype != Dtype::BF16) {
+    if (d.weight_dtype != Dtype::BF16 || d.kv_dtype != Dtype::BF16) {
         throw std::invalid_argument(where + ": the executor runs bf16 weights and KV cache; set weights_dtype and kv_dtype to bf16");
     }
-    KvPlan plan = scenario_kv_plan(sc);
+    ServeResult out;
+    out.plan = deployment_kv_plan(d, e, where);
     BackendOptions bo;
     bo.device = o.device;
     bo.layers = o.layers;
-    bo.cuda_graphs = o.cuda_graphs && sc.cuda_graphs;
-    bo.seed = sc.seed;
-    bo.block_size = sc.block_size;
-    bo.max_tokens = sc.max_num_batched_tokens;
-    bo.max_seqs = sc.max_num_seqs;
-    bo.max_model_len = plan.request.max_model_len;
-    ServeResult out;
-    bo.num_blocks = backend_blocks(sc.model, bo, plan.num_blocks, out.blocks_note);
-    std::unique_ptr<StepBackend> be = make_backend(sc.model, bo);
+    bo.cuda_graphs = o.cuda_graphs && e.cuda_graphs;
+    bo.seed = seed;
+    bo.block_size = e.block_size;
+    bo.max_tokens = e.max_num_batched_tokens;
+    bo.max_seqs = e.max_num_seqs;
+    bo.max_model_len = out.plan.request.max_model_len;
+    bo.num_blocks = backend_blocks(d.model, bo, out.plan.num_blocks, out.info.blocks_note);
+    std::unique_ptr<StepBackend> be = make_backend(d.model, bo);
     be->prepare();
-    plan.num_blocks = be->num_blocks();
-    out.device = be->device();
-    out.layers_run = be->layers();
-    out.layers_model = sc.model.num_layers;
-    serve(sc, *be, plan, o, out);
-    out.result.plan = plan;
-    out.memory_used_bytes = be->memory_used_bytes();
+    out.plan.num_blocks = be->num_blocks();
+    out.info.device = be->device();
+    out.info.layers_run = be->layers();
+    out.info.layers_model = d.model.num_layers;
+    serve(d, e, w, seed, *be, o, out);
+    out.info.memory_used_bytes = be->memory_used_bytes();
     return out;
-}
-
-std::vector<Comparison> compare(const Summary& p, const Summary& m) {
-    std::vector<Comparison> rows;
-    auto add = [&](const std::string& name, double pv, double mv, const char* unit) {
-        Comparison c;
-        c.metric = name;
-        c.predicted = pv;
-        c.measured = mv;
-        c.unit = unit;
-        c.rel_error = mv != 0.0 ? (pv - mv) / mv : (pv == 0.0 ? 0.0 : 1.0);
-        rows.push_back(c);
-    };
-    auto pct = [&](const std::string& name, const Percentiles& a, const Percentiles& b) {
-        add(name + " p50", a.p50, b.p50, "s");
-        add(name + " p95", a.p95, b.p95, "s");
-        add(name + " p99", a.p99, b.p99, "s");
-    };
-    pct("TTFT", p.ttft_s, m.ttft_s);
-    pct("TPOT", p.tpot_s, m.tpot_s);
-    pct("ITL", p.itl_s, m.itl_s);
-    pct("E2E", p.e2e_s, m.e2e_s);
-    add("request throughput", p.request_throughput, m.request_throughput, "req/s");
-    add("output throughput", p.output_throughput, m.output_throughput, "tok/s");
-    add("completed", static_cast<double>(p.completed), static_cast<double>(m.completed), "requests");
-    return rows;
 }
 
 }  // namespace headroom

@@ -210,4 +210,13 @@ double ModelCard::prefill_flops(int64_t tokens) const {
     return linear_flops_per_token() * n + attention;
 }
 
+std::vector<int64_t> card_contexts(const ModelCard& m) {
+    std::vector<int64_t> out;
+    for (int64_t c : {int64_t{4096}, int64_t{32768}, int64_t{131072}}) {
+        if (c < m.max_position_embeddings) out.push_back(c);
+    }
+    out.push_back(m.max_position_embeddings);
+    return out;
+}
+
 }  // namespace headroom

@@ -11,7 +11,7 @@
 #include "headroom/core/kernel_table_predictor.hpp"
 #include "headroom/sim/engine.hpp"
 #include "headroom/core/kv_planner.hpp"
-#include "headroom/sim/report.hpp"
+#include "headroom/report/json.hpp"
 #include "headroom/sim/sweep.hpp"
 #include "headroom/sim/version.hpp"
 
@@ -294,10 +294,12 @@ PYBIND11_MODULE(_headroom, m) {
     py::class_<Scenario>(m, "Scenario", "A serving scenario (see headroom.load_scenario).")
         .def_readonly("name", &Scenario::name)
         .def_readonly("file", &Scenario::file)
-        .def_readonly("model", &Scenario::model)
-        .def_readonly("gpu", &Scenario::gpu)
-        .def_readonly("tp", &Scenario::tp)
-        .def_readonly("replicas", &Scenario::replicas)
+        .def_property_readonly("model", [](const Scenario& s) -> const ModelCard& { return s.deployment.model; },
+                               py::return_value_policy::reference_internal)
+        .def_property_readonly("gpu", [](const Scenario& s) -> const GpuProfile& { return s.deployment.gpu; },
+                               py::return_value_policy::reference_internal)
+        .def_property_readonly("tp", [](const Scenario& s) { return s.deployment.tp; })
+        .def_property_readonly("replicas", [](const Scenario& s) { return s.deployment.replicas; })
         .def_readonly("seed", &Scenario::seed)
         .def("__repr__", [](const Scenario& s) { return "<Scenario " + s.name + " (" + s.file + ")>"; });
 

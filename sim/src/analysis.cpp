@@ -138,7 +138,7 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
     // 2. The dominant cause.
     const double queue_share = s.e2e_s.mean > 0 ? s.queue_s.mean / s.e2e_s.mean : 0.0;
     const double step_s = std::max(a.step_s, 1e-12);
-    const double peak_bw = sc.gpu.memory_bandwidth_bytes_per_s();
+    const double peak_bw = sc.deployment.gpu.memory_bandwidth_bytes_per_s();
     std::string cause_sentence;
     if (queue_share >= 0.25 && a.waiting_s > 0) {
         int k = 0;
@@ -152,10 +152,10 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
             why = fmt::format("the KV cache is full ({} of {} blocks at peak, {} preemptions)", pct(s.kv_util_peak),
                               group_thousands(r.plan.num_blocks), group_thousands(s.preemptions));
         } else if (k == 1) {
-            why = fmt::format("max_num_seqs ({}) sequences are already running", sc.max_num_seqs);
+            why = fmt::format("max_num_seqs ({}) sequences are already running", sc.engine.max_num_seqs);
         } else if (k == 2) {
             why = fmt::format("each step's token budget ({} tokens) is already spent on running requests",
-                              group_thousands(sc.max_num_batched_tokens));
+                              group_thousands(sc.engine.max_num_batched_tokens));
         } else {
             why = "static batching admits a new batch only when the last one has finished";
         }
@@ -186,7 +186,7 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
         bound_code = "overhead";
         bound_sentence = fmt::format("The fixed per-step overhead ({:.1f} ms) is {} of step time: batches are small "
                                      "(mean {:.1f} sequences).",
-                                     sc.step_overhead_s * 1e3, pct(overhead), s.running_mean);
+                                     sc.engine.step_overhead_s * 1e3, pct(overhead), s.running_mean);
     } else if (memory >= compute) {
         bound_code = "decode_bandwidth";
         const double bw = a.decode_only_s > 0 ? a.decode_only_bytes / a.decode_only_s / peak_bw : 0.0;
@@ -217,22 +217,32 @@ std::string next_larger_gpu(const std::string& name) {
 
 std::vector<Counterfactual> counterfactuals(const Scenario& sc) {
     std::vector<Counterfactual> out;
-    out.push_back({"output length cut by 30%", {fmt::format("workload.output_scale={}", sc.workload.output_scale * 0.7)}, 1.0});
-    if (dtype_bytes(sc.kv_dtype) > 1.0 && !sc.model.is_encoder) out.push_back({"fp8 KV cache", {"kv_dtype=fp8"}, 1.0});
-    out.push_back({"one more replica", {fmt::format("replicas={}", sc.replicas + 1)},
-                   static_cast<double>(sc.replicas + 1) / static_cast<double>(sc.replicas)});
-    const int64_t tp2 = sc.tp * 2;
-    if (sc.model.num_attention_heads % tp2 == 0 &&
-        (sc.model.is_mla() || sc.model.num_kv_heads % tp2 == 0 || tp2 % sc.model.num_kv_heads == 0)) {
-        out.push_back({fmt::format("TP {}", tp2), {fmt::format("tp={}", tp2)}, 2.0});
+    const Deployment& d = sc.deployment;
+    const double scale = sc.workload.output_scale * 0.7;
+    out.push_back({"output length cut by 30%", {fmt::format("workload.output_scale={}", scale)}, 1.0,
+                   [scale](Scenario& s) { s.workload.output_scale = scale; }});
+    if (dtype_bytes(d.kv_dtype) > 1.0 && !d.model.is_encoder) {
+        out.push_back({"fp8 KV cache", {"kv_dtype=fp8"}, 1.0, [](Scenario& s) { s.deployment.kv_dtype = Dtype::FP8; }});
     }
-    if (const std::string bigger = next_larger_gpu(sc.gpu.name); !bigger.empty()) {
+    const int64_t replicas = d.replicas + 1;
+    out.push_back({"one more replica", {fmt::format("replicas={}", replicas)},
+                   static_cast<double>(replicas) / static_cast<double>(d.replicas),
+                   [replicas](Scenario& s) { s.deployment.replicas = replicas; }});
+    const int64_t tp2 = d.tp * 2;
+    if (d.model.num_attention_heads % tp2 == 0 &&
+        (d.model.is_mla() || d.model.num_kv_heads % tp2 == 0 || tp2 % d.model.num_kv_heads == 0)) {
+        out.push_back({fmt::format("TP {}", tp2), {fmt::format("tp={}", tp2)}, 2.0, [tp2](Scenario& s) { s.deployment.tp = tp2; }});
+    }
+    if (const std::string bigger = next_larger_gpu(d.gpu.name); !bigger.empty()) {
         // the profile's own price, as the user's run would see it
-        out.push_back({fmt::format("{} instead of {}", bigger, sc.gpu.name), {"gpu=" + bigger}, 0.0});
+        out.push_back({fmt::format("{} instead of {}", bigger, d.gpu.name), {"gpu=" + bigger}, 0.0,
+                       [bigger](Scenario& s) { set_gpu(s, bigger, scenario_gpu(s, bigger)); }});
     }
-    if (sc.max_num_batched_tokens > 512) {
-        out.push_back({fmt::format("max_num_batched_tokens {}", sc.max_num_batched_tokens / 2),
-                       {fmt::format("scheduler.max_num_batched_tokens={}", sc.max_num_batched_tokens / 2)}, 1.0});
+    if (sc.engine.max_num_batched_tokens > 512) {
+        const int64_t budget = sc.engine.max_num_batched_tokens / 2;
+        out.push_back({fmt::format("max_num_batched_tokens {}", budget),
+                       {fmt::format("scheduler.max_num_batched_tokens={}", budget)}, 1.0,
+                       [budget](Scenario& s) { s.engine.max_num_batched_tokens = budget; }});
     }
     return out;
 }

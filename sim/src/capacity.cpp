@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <regex>
 #include <stdexcept>
 
@@ -37,27 +38,38 @@ std::vector<std::string> base_overrides(const CapacityRequest& req) {
     return o;
 }
 
-std::vector<std::string> candidate_overrides(const CapacityRequest& req, const Scenario& base, const CapacityCandidate& c,
-                                             double rate, int64_t replicas) {
-    std::vector<std::string> o = base_overrides(req);
-    o.push_back("gpu=" + c.gpu);
-    o.push_back(fmt::format("tp={}", c.tp));
-    o.push_back(fmt::format("weights_dtype={}", dtype_name(c.weight_dtype)));
-    o.push_back(fmt::format("kv_dtype={}", dtype_name(c.kv_dtype)));
-    o.push_back(fmt::format("scheduler.max_num_batched_tokens={}", c.max_num_batched_tokens));
-    for (const auto& x : load_overrides(base, LoadKind::QPS, rate)) o.push_back(x);
-    o.push_back(fmt::format("workload.duration_s={}", req.duration_s));
-    o.push_back(fmt::format("replicas={}", replicas));
-    o.push_back("router=least_outstanding");
-    return o;
-}
+// The base workload (loaded once) with the GPU profiles of the plan (each loaded once): every candidate and
+// rate is a typed edit of the base.
+class Candidates {
+public:
+    Candidates(const CapacityRequest& req, Scenario base) : req_(req), base_(std::move(base)) {}
+    const Scenario& base() const { return base_; }
+    const GpuProfile& gpu(const std::string& name) {
+        auto it = gpus_.find(name);
+        if (it == gpus_.end()) it = gpus_.emplace(name, scenario_gpu(base_, name)).first;  // a bad name: input error
+        return it->second;
+    }
+    Scenario make(const CapacityCandidate& c, double rate, int64_t replicas) {
+        Scenario sc = base_;
+        set_gpu(sc, c.gpu, gpu(c.gpu));
+        sc.deployment.tp = c.tp;
+        sc.deployment.weight_dtype = c.weight_dtype;
+        sc.deployment.kv_dtype = c.kv_dtype;
+        sc.engine.max_num_batched_tokens = c.max_num_batched_tokens;
+        set_load(sc, LoadKind::QPS, rate);
+        sc.workload.duration_s = req_.duration_s;
+        sc.deployment.replicas = replicas;
+        sc.deployment.router = "least_outstanding";
+        if (!req_.slos.empty()) sc.slos = req_.slos;
+        check_scenario(sc);
+        return sc;
+    }
 
-Scenario make(const CapacityRequest& req, const Scenario& base, const CapacityCandidate& c, double rate,
-              int64_t replicas) {
-    Scenario sc = load_scenario(req.workload_path, candidate_overrides(req, base, c, rate, replicas));
-    if (!req.slos.empty()) sc.slos = req.slos;
-    return sc;
-}
+private:
+    const CapacityRequest& req_;
+    Scenario base_;
+    std::map<std::string, GpuProfile> gpus_;
+};
 
 // A candidate starts with the workload's own token budget (the refinement step tries others).
 CapacityCandidate candidate(const Scenario& base, const std::string& gpu, int64_t tp, Dtype w, Dtype kv) {
@@ -66,7 +78,7 @@ CapacityCandidate candidate(const Scenario& base, const std::string& gpu, int64_
     c.tp = tp;
     c.weight_dtype = w;
     c.kv_dtype = kv;
-    c.max_num_batched_tokens = base.max_num_batched_tokens;
+    c.max_num_batched_tokens = base.engine.max_num_batched_tokens;
     return c;
 }
 
@@ -95,19 +107,20 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
         return r;
     };
 
-    const Scenario base = load_scenario(req.workload_path, base_overrides(req));  // input errors surface here
+    Candidates cands(req, load_scenario(req.workload_path, base_overrides(req)));  // input errors surface here
+    const Scenario& base = cands.base();
 
     // 1. Candidates: per GPU and dtype pair, the smallest TP that fits and twice that.
     std::vector<Search> searches;
     for (const std::string& gpu_name : req.gpus) {
-        const GpuProfile gpu = load_gpu(gpu_name);  // a bad name is an input error
+        const GpuProfile& gpu = cands.gpu(gpu_name);  // a bad name is an input error
         for (Dtype w : {Dtype::BF16, Dtype::FP8}) {
             for (Dtype kv : {Dtype::BF16, Dtype::FP8}) {
                 std::vector<int64_t> tps;
                 std::string why;
                 for (int64_t tp : {1, 2, 4, 8}) {
                     try {  // PlanError: does not fit; ScenarioError (tp): TP does not divide the heads
-                        (void)scenario_kv_plan(make(req, base, candidate(base, gpu.name, tp, w, kv), req.qps, 1));
+                        (void)scenario_kv_plan(cands.make(candidate(base, gpu.name, tp, w, kv), req.qps, 1));
                         tps.push_back(tp);
                         if (tps.size() == 2) break;
                     } catch (const PlanError& e) {
@@ -131,7 +144,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
         }
     }
     if (searches.empty()) return plan;
-    plan.base = make(req, base, searches.front().c, req.qps, 1);
+    plan.base = cands.make(searches.front().c, req.qps, 1);
 
     // 2. Per candidate, the highest rate one replica sustains: double or halve to bracket it, then bisect.
     for (;;) {
@@ -139,7 +152,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
         std::vector<size_t> who;
         for (size_t i = 0; i < searches.size(); ++i) {
             if (searches[i].probe > 0) {
-                runs.push_back(make(req, base, searches[i].c, searches[i].probe, 1));
+                runs.push_back(cands.make(searches[i].c, searches[i].probe, 1));
                 who.push_back(i);
             }
         }
@@ -176,7 +189,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
         for (size_t i = 0; i < searches.size(); ++i) {
             Search& s = searches[i];
             if (s.dead || s.c.meets) continue;
-            runs.push_back(make(req, base, s.c, req.qps, s.c.replicas));
+            runs.push_back(cands.make(s.c, req.qps, s.c.replicas));
             who.push_back(i);
         }
         if (runs.empty()) break;
@@ -191,13 +204,13 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
 
     // Costs, headroom and the energy estimate of a verified fleet.
     auto finish = [&](CapacityCandidate& c) {
-        const Scenario sc = make(req, base, c, req.qps, c.replicas);
+        const Scenario sc = cands.make(c, req.qps, c.replicas);
         const Summary& m = c.at_target.summary;
-        c.usd_per_hour = static_cast<double>(c.replicas * c.tp) * sc.gpu.price_usd_per_gpu_hour.value;
+        c.usd_per_hour = static_cast<double>(c.replicas * c.tp) * sc.deployment.gpu.price_usd_per_gpu_hour.value;
         c.usd_per_mtok = m.usd_per_mtok;
         c.tokens_per_s_per_gpu = m.output_tokens_per_s_per_gpu;
         c.headroom_rate = static_cast<double>(c.replicas) * c.sustained_rate_per_replica;
-        const double watts = sc.gpu.tdp_w.value * (IDLE_POWER_SHARE + (1 - IDLE_POWER_SHARE) * m.busy_fraction);
+        const double watts = sc.deployment.gpu.tdp_w.value * (IDLE_POWER_SHARE + (1 - IDLE_POWER_SHARE) * m.busy_fraction);
         c.joules_per_token = m.output_tokens > 0
                                  ? static_cast<double>(m.gpus) * watts * m.duration_s / static_cast<double>(m.output_tokens)
                                  : 0.0;
@@ -231,7 +244,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
             CapacityCandidate alt = c;
             alt.max_num_batched_tokens = budget;
             alt.replicas = c.replicas - 1;
-            runs.push_back(make(req, base, alt, req.qps, alt.replicas));
+            runs.push_back(cands.make(alt, req.qps, alt.replicas));
             alternatives.push_back(alt);
         }
     }

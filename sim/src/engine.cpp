@@ -17,68 +17,7 @@ namespace sg4 = simgrid::s4u;
 namespace headroom {
 
 KvPlan scenario_kv_plan(const Scenario& sc) {
-    KvPlanRequest r;
-    r.tp = sc.tp;
-    r.weight_dtype = sc.weight_dtype;
-    r.kv_dtype = sc.kv_dtype;
-    r.gpu_memory_utilization = sc.gpu_memory_utilization;
-    r.block_size = sc.block_size;
-    r.max_model_len = sc.max_model_len;
-    r.max_num_batched_tokens = sc.max_num_batched_tokens;
-    r.max_num_seqs = sc.max_num_seqs;
-    r.reserve_bytes = sc.reserve_bytes;
-    if (sc.model.is_encoder) {
-        // An encoder keeps no KV cache; its "blocks" only bound how many tokens are in flight at once.
-        KvPlan p;
-        p.request = r;
-        p.request.max_model_len = sc.max_model_len > 0 ? sc.max_model_len : sc.model.max_position_embeddings;
-        p.fits = true;
-        p.num_blocks = 1 << 20;
-        return p;
-    }
-    KvPlan p = plan_kv(sc.model, sc.gpu, r);
-    if (!p.fits) throw PlanError(sc.file.empty() ? "scenario" : sc.file, sc.model.name + " does not fit on " + sc.gpu.name + ": " + p.why_not);
-    if (sc.kv_blocks_limit > 0) p.num_blocks = std::min(p.num_blocks, sc.kv_blocks_limit);
-    return p;
-}
-
-SchedulerConfig scheduler_config(const Scenario& sc, const KvPlan& plan) {
-    SchedulerConfig c;
-    c.max_num_batched_tokens = sc.max_num_batched_tokens;
-    c.max_num_seqs = sc.max_num_seqs;
-    c.block_size = sc.block_size;
-    c.num_blocks = plan.num_blocks;
-    c.max_model_len = plan.request.max_model_len;
-    c.chunked_prefill = sc.chunked_prefill;
-    c.prefix_caching = sc.prefix_caching;
-    c.policy = sc.policy;
-    // A model whose every layer slides never holds more than window - 1 + budget tokens (plus a block).
-    const ModelCard& m = sc.model;
-    if (!m.layers.empty() && m.count_layers(AttentionKind::SLIDING) == m.num_layers) {
-        const int64_t held = m.layers[0].window - 1 + sc.max_num_batched_tokens;
-        c.max_blocks_per_sequence = (held + sc.block_size - 1) / sc.block_size + 1;
-    }
-    return c;
-}
-
-CostConfig cost_config(const Scenario& sc) {
-    CostConfig c;
-    c.tp = sc.tp;
-    c.weight_dtype = sc.weight_dtype;
-    c.kv_dtype = sc.kv_dtype;
-    c.cuda_graphs = sc.cuda_graphs;
-    c.step_overhead_s = sc.step_overhead_s;
-    c.calibration = sc.calibration;
-    return c;
-}
-
-ServingConfig serving_config(const Scenario& sc, const KvPlan& plan) {
-    ServingConfig c;
-    c.scheduler = scheduler_config(sc, plan);
-    c.replicas = sc.replicas;
-    c.router = sc.router;
-    c.api_server = sc.api_server;
-    return c;
+    return deployment_kv_plan(sc.deployment, sc.engine, sc.file.empty() ? "scenario" : sc.file);
 }
 
 namespace {
@@ -96,7 +35,7 @@ public:
 class Simulation {
 public:
     Simulation(const Scenario& sc, const KvPlan& plan)
-        : sc_(sc), plan_(plan), predictor_(make_step_predictor(sc.model, sc.gpu, cost_config(sc), sc.predictor)) {}
+        : sc_(sc), plan_(plan), predictor_(make_step_predictor(sc.deployment, sc.engine)) {}
 
     void run(SimulationResult& out, const SimulationOptions& options) {
         int argc = 3;
@@ -109,7 +48,7 @@ public:
 
         PredictedStepRunner runner(*predictor_);
         SimGridClock clock;
-        ReplicaLoop loop(sc_.workload, sc_.seed, serving_config(sc_, plan_), *predictor_, runner, clock);
+        ReplicaLoop loop(sc_.workload, sc_.seed, serving_config(sc_.deployment, sc_.engine, plan_), *predictor_, runner, clock);
         sg4::Actor::create("deployment", frontend, [&loop] { loop.run(); });
 
         const auto t0 = std::chrono::steady_clock::now();
@@ -125,9 +64,9 @@ public:
             out.timeseries = std::move(steps);
         } else {
             // an even sample per replica, keeping the step order
-            std::vector<int64_t> per(sc_.replicas, 0);
+            std::vector<int64_t> per(sc_.deployment.replicas, 0);
             for (const auto& s : steps) ++per[s.replica];
-            std::vector<int64_t> seen(sc_.replicas, 0);
+            std::vector<int64_t> seen(sc_.deployment.replicas, 0);
             for (const auto& s : steps) {
                 const int64_t n = per[s.replica];
                 const int64_t k = seen[s.replica]++;

@@ -44,7 +44,7 @@ Summary summarize(const Scenario& sc, const std::vector<RequestRecord>& requests
     s.itl_s = percentiles(itl);
     s.e2e_s = percentiles(e2e);
     s.queue_s = percentiles(queue);
-    s.gpus = sc.replicas * sc.tp;
+    s.gpus = sc.deployment.replicas * sc.deployment.tp;
     if (s.duration_s > 0) {
         s.request_throughput = static_cast<double>(s.completed) / s.duration_s;
         s.output_throughput = static_cast<double>(s.output_tokens) / s.duration_s;
@@ -52,7 +52,7 @@ Summary summarize(const Scenario& sc, const std::vector<RequestRecord>& requests
         s.output_tokens_per_s_per_gpu = s.output_throughput / static_cast<double>(s.gpus);
     }
     s.gpu_hours = static_cast<double>(s.gpus) * s.duration_s / 3600.0;
-    s.cost_usd = s.gpu_hours * sc.gpu.price_usd_per_gpu_hour.value;
+    s.cost_usd = s.gpu_hours * sc.deployment.gpu.price_usd_per_gpu_hour.value;
     // $/MTok of generated tokens; an embedding run (no output) is priced per million input tokens.
     const int64_t priced = s.output_tokens > 0 ? s.output_tokens : s.input_tokens;
     s.usd_per_mtok = priced > 0 ? s.cost_usd / (static_cast<double>(priced) / 1e6) : 0.0;
@@ -93,7 +93,7 @@ Summary summarize(const Scenario& sc, const std::vector<RequestRecord>& requests
         s.running_peak = std::max<double>(s.running_peak, st.running);
     }
     s.steps = static_cast<int64_t>(steps.size());
-    const double span = s.duration_s * static_cast<double>(sc.replicas);
+    const double span = s.duration_s * static_cast<double>(sc.deployment.replicas);
     if (span > 0) {
         s.kv_util_mean = kv_area / span;
         s.running_mean = run_area / span;

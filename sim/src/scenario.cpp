@@ -148,9 +148,9 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
         if (!find_arrival(ws.arrival)) {
             r.fail("workload.arrival.process", fmt::format("unknown arrival process \"{}\" ({})", ws.arrival, arrival_names_text()));
         }
-        if (a["rate"]) ws.rate = r.number(a["rate"], "workload.arrival.rate", 0, 1e6, true);
+        if (a["rate"]) ws.rate = r.number(a["rate"], "workload.arrival.rate", 0, MAX_ARRIVAL_RATE, true);
         if (a["cv"]) ws.cv = r.number(a["cv"], "workload.arrival.cv", 0, 100, true);
-        if (a["users"]) ws.users = r.integer(a["users"], "workload.arrival.users", 1, 1'000'000);
+        if (a["users"]) ws.users = r.integer(a["users"], "workload.arrival.users", 1, MAX_USERS);
         if (a["think_time_s"]) ws.user_think_time_s = r.distribution(a["think_time_s"], "workload.arrival.think_time_s", 0, MAX_SECONDS);
         if (a["time_scale"]) ws.trace_time_scale = r.number(a["time_scale"], "workload.arrival.time_scale", 0, 1e6, true);
         if (a["file"]) {
@@ -273,23 +273,23 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     if (!root["model"]) r.fail("model", "missing");
     if (!root["gpu"]) r.fail("gpu", "missing");
     if (!root["workload"]) r.fail("workload", "missing");
-    s.model_spec = r.path_of(r.string(root["model"], "model"));
-    s.gpu_spec = r.path_of(r.string(root["gpu"], "gpu"));
-    s.model = load_model(s.model_spec);
-    s.gpu = load_gpu(s.gpu_spec);
+    s.deployment.model_spec = r.path_of(r.string(root["model"], "model"));
+    s.deployment.gpu_spec = r.path_of(r.string(root["gpu"], "gpu"));
+    s.deployment.model = load_model(s.deployment.model_spec);
+    s.deployment.gpu = load_gpu(s.deployment.gpu_spec);
     if (const YAML::Node g = root["gpu_overrides"]) {
         if (!g.IsMap()) r.fail("gpu_overrides", "expected a mapping of profile fields to numbers");
         for (const auto& kv : g) {
             if (!kv.first.IsScalar()) r.fail("gpu_overrides", "keys must be plain names");
-            apply_gpu_override(s.gpu, kv.first.Scalar() + "=" + r.string(kv.second, "gpu_overrides"),
-                               file + ": gpu_overrides");
+            s.gpu_overrides.push_back(kv.first.Scalar() + "=" + r.string(kv.second, "gpu_overrides"));
+            apply_gpu_override(s.deployment.gpu, s.gpu_overrides.back(), file + ": gpu_overrides");
         }
     }
-    if (root["tp"]) s.tp = r.integer(root["tp"], "tp", 1, 1024);
-    if (root["replicas"]) s.replicas = r.integer(root["replicas"], "replicas", 1, 4096);
-    if (root["router"]) s.router = r.string(root["router"], "router");
-    if (s.router != "round_robin" && s.router != "least_outstanding") {
-        r.fail("router", fmt::format("unknown router \"{}\" (round_robin, least_outstanding)", s.router));
+    if (root["tp"]) s.deployment.tp = r.integer(root["tp"], "tp", 1, 1024);
+    if (root["replicas"]) s.deployment.replicas = r.integer(root["replicas"], "replicas", 1, 4096);
+    if (root["router"]) s.deployment.router = r.string(root["router"], "router");
+    if (s.deployment.router != "round_robin" && s.deployment.router != "least_outstanding") {
+        r.fail("router", fmt::format("unknown router \"{}\" (round_robin, least_outstanding)", s.deployment.router));
     }
     auto dtype = [&](const char* key, Dtype& out) {
         if (!root[key]) return;
@@ -298,80 +298,98 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
         if (!d) r.fail(key, fmt::format("unknown dtype \"{}\" (expected one of {})", v, dtype_choices()));
         out = *d;
     };
-    if (root["predictor"]) s.predictor = r.string(root["predictor"], "predictor");
-    if (s.predictor != "auto" && s.predictor != "tables" && s.predictor != "calibrated" && s.predictor != "roofline") {
-        r.fail("predictor", fmt::format("unknown predictor \"{}\" (auto, tables, calibrated, roofline)", s.predictor));
+    if (root["predictor"]) s.deployment.predictor = r.string(root["predictor"], "predictor");
+    if (s.deployment.predictor != "auto" && s.deployment.predictor != "tables" && s.deployment.predictor != "calibrated" && s.deployment.predictor != "roofline") {
+        r.fail("predictor", fmt::format("unknown predictor \"{}\" (auto, tables, calibrated, roofline)", s.deployment.predictor));
     }
     if (const YAML::Node a = root["api_server"]) {
         r.only(a, "api_server", {"fixed_ms", "tokenize_tokens_per_s"});
-        if (a["fixed_ms"]) s.api_server.fixed_s = r.number(a["fixed_ms"], "api_server.fixed_ms", 0, 1e6) * 1e-3;
+        if (a["fixed_ms"]) s.engine.api_server.fixed_s = r.number(a["fixed_ms"], "api_server.fixed_ms", 0, 1e6) * 1e-3;
         if (a["tokenize_tokens_per_s"]) {
-            s.api_server.tokenize_tokens_per_s = r.number(a["tokenize_tokens_per_s"], "api_server.tokenize_tokens_per_s", 0, 1e12);
+            s.engine.api_server.tokenize_tokens_per_s = r.number(a["tokenize_tokens_per_s"], "api_server.tokenize_tokens_per_s", 0, 1e12);
         }
     }
     if (root["calibration"]) {
         try {
-            s.calibration = std::make_shared<const Calibration>(load_calibration(r.path_of(r.string(root["calibration"], "calibration"))));
+            s.deployment.calibration = std::make_shared<const Calibration>(load_calibration(r.path_of(r.string(root["calibration"], "calibration"))));
         } catch (const CalibrationError& e) {
             r.fail("calibration", e.what());
         }
     }
-    if (s.predictor == "tables" && kernel_table_gpu(s.gpu).empty()) {
-        r.fail("predictor", fmt::format("no kernel tables ship for {} (h100-sxm, h200, b200, gb200, a100-80gb, l40s have them)", s.gpu.name));
-    }
-    dtype("weights_dtype", s.weight_dtype);
-    dtype("kv_dtype", s.kv_dtype);
-    // The layout must be servable: TP against the heads, a real KV-cache format. Named by this file's fields
-    // (the same check backs `cost --tp` and `--kv-dtype`).
-    try {
-        check_serving_layout(s.model, s.tp, s.kv_dtype, /*allow_encoder=*/true);
-    } catch (const PlanError& e) {
-        r.fail(e.field() == "--kv-dtype" ? "kv_dtype" : e.field() == "--tp" ? "tp" : e.field(), e.reason());
-    }
+    dtype("weights_dtype", s.deployment.weight_dtype);
+    dtype("kv_dtype", s.deployment.kv_dtype);
     if (const YAML::Node sc = root["scheduler"]) {
         r.only(sc, "scheduler", {"policy", "gpu_memory_utilization", "block_size", "max_num_batched_tokens",
                                  "max_num_seqs", "max_model_len", "chunked_prefill", "prefix_caching", "cuda_graphs",
                                  "step_overhead_ms", "reserve_gb"});
-        if (sc["policy"]) s.policy = r.string(sc["policy"], "scheduler.policy");
+        if (sc["policy"]) s.engine.policy = r.string(sc["policy"], "scheduler.policy");
         const auto names = admission_policy_names();
-        if (std::find(names.begin(), names.end(), s.policy) == names.end()) {
-            r.fail("scheduler.policy", fmt::format("unknown policy \"{}\" (continuous, static)", s.policy));
+        if (std::find(names.begin(), names.end(), s.engine.policy) == names.end()) {
+            r.fail("scheduler.policy", fmt::format("unknown policy \"{}\" (continuous, static)", s.engine.policy));
         }
         if (sc["gpu_memory_utilization"]) {
-            s.gpu_memory_utilization = r.number(sc["gpu_memory_utilization"], "scheduler.gpu_memory_utilization", 0, 1, true);
+            s.engine.gpu_memory_utilization = r.number(sc["gpu_memory_utilization"], "scheduler.gpu_memory_utilization", 0, 1, true);
         }
-        if (sc["block_size"]) s.block_size = r.integer(sc["block_size"], "scheduler.block_size", 1, 1024);
+        if (sc["block_size"]) s.engine.block_size = r.integer(sc["block_size"], "scheduler.block_size", 1, 1024);
         if (sc["max_num_batched_tokens"]) {
-            s.max_num_batched_tokens = r.integer(sc["max_num_batched_tokens"], "scheduler.max_num_batched_tokens", 1, 10'000'000);
+            s.engine.max_num_batched_tokens = r.integer(sc["max_num_batched_tokens"], "scheduler.max_num_batched_tokens", 1, 10'000'000);
         }
-        if (sc["max_num_seqs"]) s.max_num_seqs = r.integer(sc["max_num_seqs"], "scheduler.max_num_seqs", 1, 1'000'000);
-        if (sc["max_model_len"]) s.max_model_len = r.integer(sc["max_model_len"], "scheduler.max_model_len", 1, 1 << 30);
-        if (sc["chunked_prefill"]) s.chunked_prefill = r.boolean(sc["chunked_prefill"], "scheduler.chunked_prefill");
-        if (sc["prefix_caching"]) s.prefix_caching = r.boolean(sc["prefix_caching"], "scheduler.prefix_caching");
-        if (sc["cuda_graphs"]) s.cuda_graphs = r.boolean(sc["cuda_graphs"], "scheduler.cuda_graphs");
-        if (sc["step_overhead_ms"]) s.step_overhead_s = r.number(sc["step_overhead_ms"], "scheduler.step_overhead_ms", 0, 1e5) * 1e-3;
-        if (sc["reserve_gb"]) s.reserve_bytes = r.number(sc["reserve_gb"], "scheduler.reserve_gb", 0, 1e5) * 1e9;
-    }
-    if (s.max_model_len > s.model.max_position_embeddings) {
-        r.fail("scheduler.max_model_len", fmt::format("{} exceeds the model's max_position_embeddings ({})",
-                                                      s.max_model_len, s.model.max_position_embeddings));
-    }
-    if (!s.chunked_prefill) {
-        const int64_t len = s.max_model_len > 0 ? s.max_model_len : s.model.max_position_embeddings;
-        if (s.max_num_batched_tokens < len) {
-            r.fail("scheduler.max_num_batched_tokens",
-                   fmt::format("{} is below max_model_len {}: without chunked prefill a prompt must fit one step (vLLM refuses "
-                               "to start); raise it, lower max_model_len, or turn chunked_prefill on",
-                               s.max_num_batched_tokens, len));
-        }
+        if (sc["max_num_seqs"]) s.engine.max_num_seqs = r.integer(sc["max_num_seqs"], "scheduler.max_num_seqs", 1, 1'000'000);
+        if (sc["max_model_len"]) s.engine.max_model_len = r.integer(sc["max_model_len"], "scheduler.max_model_len", 1, 1 << 30);
+        if (sc["chunked_prefill"]) s.engine.chunked_prefill = r.boolean(sc["chunked_prefill"], "scheduler.chunked_prefill");
+        if (sc["prefix_caching"]) s.engine.prefix_caching = r.boolean(sc["prefix_caching"], "scheduler.prefix_caching");
+        if (sc["cuda_graphs"]) s.engine.cuda_graphs = r.boolean(sc["cuda_graphs"], "scheduler.cuda_graphs");
+        if (sc["step_overhead_ms"]) s.engine.step_overhead_s = r.number(sc["step_overhead_ms"], "scheduler.step_overhead_ms", 0, 1e5) * 1e-3;
+        if (sc["reserve_gb"]) s.engine.reserve_bytes = r.number(sc["reserve_gb"], "scheduler.reserve_gb", 0, 1e5) * 1e9;
     }
     read_workload(r, root["workload"], s);
-    if (s.model.is_encoder && s.workload.shape != Shape::EMBEDDING) {
-        r.fail("workload.shape", fmt::format("{} is an encoder: only the embedding shape applies", s.model.name));
-    }
     if (root["slo"]) read_slos(r, root["slo"], s);
     if (root["seed"]) s.seed = static_cast<uint64_t>(r.integer(root["seed"], "seed", 0, int64_t{1} << 53));
+    check_scenario(s);
     return s;
+}
+
+void check_scenario(const Scenario& s) {
+    auto fail = [&](const std::string& field, const std::string& reason) { throw ScenarioError(s.file, field, reason); };
+    const Deployment& d = s.deployment;
+    const EngineConfig& e = s.engine;
+    if (d.predictor == "tables" && kernel_table_gpu(d.gpu).empty()) {
+        fail("predictor", fmt::format("no kernel tables ship for {} (h100-sxm, h200, b200, gb200, a100-80gb, l40s have them)", d.gpu.name));
+    }
+    // The layout must be servable: TP against the heads, a real KV-cache format. Named by the scenario's fields
+    // (the same check backs `cost --tp` and `--kv-dtype`).
+    try {
+        check_serving_layout(d.model, d.tp, d.kv_dtype, /*allow_encoder=*/true);
+    } catch (const PlanError& x) {
+        fail(x.field() == "--kv-dtype" ? "kv_dtype" : x.field() == "--tp" ? "tp" : x.field(), x.reason());
+    }
+    if (e.max_model_len > d.model.max_position_embeddings) {
+        fail("scheduler.max_model_len",
+             fmt::format("{} exceeds the model's max_position_embeddings ({})", e.max_model_len, d.model.max_position_embeddings));
+    }
+    if (!e.chunked_prefill) {
+        const int64_t len = e.max_model_len > 0 ? e.max_model_len : d.model.max_position_embeddings;
+        if (e.max_num_batched_tokens < len) {
+            fail("scheduler.max_num_batched_tokens",
+                 fmt::format("{} is below max_model_len {}: without chunked prefill a prompt must fit one step (vLLM refuses "
+                             "to start); raise it, lower max_model_len, or turn chunked_prefill on",
+                             e.max_num_batched_tokens, len));
+        }
+    }
+    if (d.model.is_encoder && s.workload.shape != Shape::EMBEDDING) {
+        fail("workload.shape", fmt::format("{} is an encoder: only the embedding shape applies", d.model.name));
+    }
+}
+
+GpuProfile scenario_gpu(const Scenario& s, const std::string& spec) {
+    GpuProfile g = load_gpu(spec);
+    for (const std::string& o : s.gpu_overrides) apply_gpu_override(g, o, s.file + ": gpu_overrides");
+    return g;
+}
+
+void set_gpu(Scenario& s, const std::string& spec, const GpuProfile& gpu) {
+    s.deployment.gpu_spec = spec;
+    s.deployment.gpu = gpu;
 }
 
 std::vector<SloTarget> parse_slo_list(const std::string& text) {

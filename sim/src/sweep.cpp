@@ -11,29 +11,42 @@
 
 namespace headroom {
 
-std::vector<std::string> load_overrides(const Scenario& base, LoadKind kind, double load) {
-    const WorkloadSpec& w = base.workload;
-    if (w.arrival == "trace") {
-        if (kind == LoadKind::QPS) return {fmt::format("workload.arrival.time_scale={}", trace_rate(w.trace) / load)};
-        std::vector<std::string> o = {
-            "workload.arrival.process=closed_loop", fmt::format("workload.arrival.users={}", std::llround(load)),
-            fmt::format("workload.prompt_tokens={{dist: empirical, trace: \"{}\", column: prompt}}", w.trace_file),
-            fmt::format("workload.output_tokens={{dist: empirical, trace: \"{}\", column: output}}", w.trace_file)};
-        if (w.duration_s == 0 && w.max_requests == 0) {
-            o.push_back(fmt::format("workload.duration_s={}", w.trace.back().arrived_at_s - w.trace.front().arrived_at_s));
-        }
-        return o;
-    }
-    std::vector<std::string> o;
-    if (w.shape == Shape::BATCH) o.push_back("workload.shape=single");  // a batch's requests, arriving at the load
+void set_load(Scenario& sc, LoadKind kind, double load) {
+    WorkloadSpec& w = sc.workload;
     if (kind == LoadKind::CONCURRENCY) {
-        o.push_back("workload.arrival.process=closed_loop");
-        o.push_back(fmt::format("workload.arrival.users={}", std::llround(load)));
-    } else {
-        o.push_back("workload.arrival.process=poisson");
-        o.push_back(fmt::format("workload.arrival.rate={}", load));
+        const int64_t users = std::llround(load);
+        if (users < 1 || users > MAX_USERS) {
+            throw ScenarioError(sc.file, "workload.arrival.users", fmt::format("{} users is outside 1 .. {}", load, MAX_USERS));
+        }
+    } else if (!(load > 0) || load > MAX_ARRIVAL_RATE) {
+        throw ScenarioError(sc.file, "workload.arrival.rate", fmt::format("{}/s is outside (0, {:g}]", load, MAX_ARRIVAL_RATE));
     }
-    return o;
+    if (w.arrival == "trace") {
+        if (kind == LoadKind::QPS) {
+            w.trace_time_scale = trace_rate(w.trace) / load;
+            return;
+        }
+        // closed-loop users drawing the trace's own prompt and answer lengths, for as long as the trace lasts
+        std::vector<double> prompts, outputs;
+        for (const TraceRow& r : w.trace) {
+            prompts.push_back(static_cast<double>(r.prompt_tokens));
+            outputs.push_back(static_cast<double>(r.output_tokens));
+        }
+        w.prompt_tokens = empirical_distribution(std::move(prompts));
+        w.output_tokens = empirical_distribution(std::move(outputs));
+        if (w.duration_s == 0 && w.max_requests == 0) w.duration_s = w.trace.back().arrived_at_s - w.trace.front().arrived_at_s;
+        w.arrival = "closed_loop";
+        w.users = std::llround(load);
+        return;
+    }
+    if (w.shape == Shape::BATCH) w.shape = Shape::SINGLE;  // a batch's requests, arriving at the load
+    if (kind == LoadKind::CONCURRENCY) {
+        w.arrival = "closed_loop";
+        w.users = std::llround(load);
+    } else {
+        w.arrival = "poisson";
+        w.rate = load;
+    }
 }
 
 std::string load_text(LoadKind kind, double load, Shape shape) {
@@ -48,7 +61,7 @@ std::string load_text(LoadKind kind, double load, Shape shape) {
 namespace {
 
 double fleet_usd_per_hour(const Scenario& sc) {
-    return static_cast<double>(sc.replicas * sc.tp) * sc.gpu.price_usd_per_gpu_hour.value;
+    return static_cast<double>(sc.deployment.replicas * sc.deployment.tp) * sc.deployment.gpu.price_usd_per_gpu_hour.value;
 }
 
 // The SLO values a counterfactual reaches, for its sentence.
@@ -89,7 +102,18 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
     std::vector<double> loads = req.loads;
     std::sort(loads.begin(), loads.end());
     const Scenario base = load_scenario(req.scenario_path, req.overrides);
+    std::vector<Scenario> series_base;  // one load per series (its axis values), typed edits per point
     for (const auto& combo : combos) {
+        if (combo.empty()) {
+            series_base.push_back(base);
+            continue;
+        }
+        std::vector<std::string> overrides = req.overrides;
+        for (const auto& [k, v] : combo) overrides.push_back(k + "=" + v);
+        series_base.push_back(load_scenario(req.scenario_path, overrides));  // input errors surface here
+    }
+    for (size_t ci = 0; ci < combos.size(); ++ci) {
+        const auto& combo = combos[ci];
         SweepSeries series;
         for (const auto& [k, v] : combo) series.series += fmt::format("{}{}={}", series.series.empty() ? "" : ", ", k, v);
         for (double load : loads) {
@@ -97,10 +121,8 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
             p.coords = combo;
             p.series = series.series;
             p.load = load;
-            std::vector<std::string> overrides = req.overrides;
-            for (const auto& [k, v] : combo) overrides.push_back(k + "=" + v);
-            for (const auto& o : load_overrides(base, req.load_kind, load)) overrides.push_back(o);
-            p.scenario = load_scenario(req.scenario_path, overrides);  // input errors surface here
+            p.scenario = series_base[ci];
+            set_load(p.scenario, req.load_kind, load);
             p.load_text = load_text(req.load_kind, load, p.scenario.workload.shape);
             try {
                 (void)scenario_kv_plan(p.scenario);
@@ -171,13 +193,10 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
             for (const Counterfactual& c : counterfactuals(fail.scenario)) {
                 CounterfactualResult r;
                 r.change = c;
-                std::vector<std::string> overrides = req.overrides;
-                for (const auto& [k, v] : fail.coords) overrides.push_back(k + "=" + v);
-                for (const auto& o : load_overrides(base, req.load_kind, fail.load)) overrides.push_back(o);
-                for (const auto& o : c.overrides) overrides.push_back(o);
-                Scenario changed;
+                Scenario changed = fail.scenario;
                 try {
-                    changed = load_scenario(req.scenario_path, overrides);
+                    c.apply(changed);
+                    check_scenario(changed);
                     (void)scenario_kv_plan(changed);
                 } catch (const std::exception& e) {
                     r.fits = false;

@@ -107,3 +107,6 @@ def test_validate_sweep_on_a_trace_draws_the_trace_lengths_like_sweep():
         j = point[side]
         assert j["completed"] > 0
         assert 50 * j["completed"] <= j["input_tokens"] <= 100 * j["completed"], (side, j["input_tokens"], j["completed"])
+    # the last line holds both knees; one sweep point has no knee, so both are null
+    knee = json.loads(r.stdout.splitlines()[-1])
+    assert knee == {"schema": "headroom.validate-knee/1", "predicted_knee_users": None, "measured_knee_users": None}

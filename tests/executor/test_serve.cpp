@@ -6,6 +6,7 @@
 #include <map>
 
 #include "headroom/executor/measure.hpp"
+#include "headroom/report/measured.hpp"
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 
@@ -42,7 +43,7 @@ ServeOptions cpu() {
 
 TEST(MeasureServe, OpenLoopServesTheSimulatorsRequests) {
     const Scenario sc = open_loop();
-    const ServeResult m = measure_serve(sc, cpu());
+    const MeasuredRun m = measure_scenario(sc, cpu());
     const SimulationResult s = simulate(sc);
     ASSERT_GT(s.requests.size(), 5u);
     ASSERT_EQ(m.result.requests.size(), s.requests.size());
@@ -59,13 +60,13 @@ TEST(MeasureServe, OpenLoopServesTheSimulatorsRequests) {
         EXPECT_GE(a.finish_s, a.first_token_s) << i;
     }
     EXPECT_EQ(m.result.summary.completed, static_cast<int64_t>(s.requests.size()));
-    EXPECT_EQ(m.layers_run, 2);
+    EXPECT_EQ(m.info.layers_run, 2);
     EXPECT_GT(m.result.summary.steps, 0);
 }
 
 TEST(MeasureServe, MultiTurnSessionsCarryTheirHistory) {
     const Scenario sc = load_scenario(DATA + "/tiny-serve.yaml", {"workload.duration_s=0.6"});
-    const ServeResult m = measure_serve(sc, cpu());
+    const MeasuredRun m = measure_scenario(sc, cpu());
     std::map<int64_t, std::vector<const RequestRecord*>> sessions;
     for (const RequestRecord& r : m.result.requests) sessions[r.session].push_back(&r);
     int64_t follow_ups = 0;
@@ -87,18 +88,18 @@ TEST(MeasureServe, MultiTurnSessionsCarryTheirHistory) {
 
 TEST(MeasureServe, RefusesWhatOneGpuCannotRun) {
     Scenario sc = open_loop();
-    sc.tp = 2;
-    EXPECT_THROW(measure_serve(sc, cpu()), std::invalid_argument);
+    sc.deployment.tp = 2;
+    EXPECT_THROW(measure_scenario(sc, cpu()), std::invalid_argument);
     sc = open_loop();
-    sc.replicas = 2;
-    EXPECT_THROW(measure_serve(sc, cpu()), std::invalid_argument);
+    sc.deployment.replicas = 2;
+    EXPECT_THROW(measure_scenario(sc, cpu()), std::invalid_argument);
 }
 
 TEST(MeasureServe, NoGpuIsItsOwnError) {
     if (query_device().available) GTEST_SKIP() << "a GPU is present";
     ServeOptions o;
     o.device = "cuda";
-    EXPECT_THROW(measure_serve(open_loop(), o), NoDeviceError);
+    EXPECT_THROW(measure_scenario(open_loop(), o), NoDeviceError);
 }
 
 TEST(MeasureStep, ScalesByTheLayerCountAndNamesTheCostModelsOps) {
@@ -130,7 +131,7 @@ TEST(MeasureStep, ScalesByTheLayerCountAndNamesTheCostModelsOps) {
 // measured second lands in exactly one bound, and in at most one of decode-only / mixed.
 TEST(MeasureServe, AccountsEveryStepLikeTheSimulator) {
     const Scenario sc = open_loop();
-    const ServeResult m = measure_serve(sc, cpu());
+    const MeasuredRun m = measure_scenario(sc, cpu());
     const Accounting& a = m.result.summary.accounting;
     double steps_s = 0.0;
     for (const StepSample& st : m.result.timeseries) steps_s += st.dt_s;
@@ -147,18 +148,18 @@ TEST(MeasureServe, AccountsEveryStepLikeTheSimulator) {
 // plus one partly filled block: 769. serve.cpp used to leave the cap at 0 (none).
 TEST(MeasureServe, SchedulerConfigCapsAnAllSlidingModel) {
     Scenario sc = open_loop();
-    sc.model = load_model("mistralai/Mistral-7B-v0.1");
-    sc.max_num_batched_tokens = 8192;
-    sc.block_size = 16;
+    sc.deployment.model = load_model("mistralai/Mistral-7B-v0.1");
+    sc.engine.max_num_batched_tokens = 8192;
+    sc.engine.block_size = 16;
     KvPlan plan;
     plan.num_blocks = 1000;
     plan.request.max_model_len = 32768;
-    const SchedulerConfig c = scheduler_config(sc, plan);
+    const SchedulerConfig c = scheduler_config(sc.deployment, sc.engine, plan);
     EXPECT_EQ(c.max_blocks_per_sequence, 769);
     EXPECT_EQ(c.num_blocks, 1000);
     EXPECT_EQ(c.max_model_len, 32768);
-    sc.model = load_model(DATA + "/tiny-llama.json");  // full attention: no cap
-    EXPECT_EQ(scheduler_config(sc, plan).max_blocks_per_sequence, 0);
+    sc.deployment.model = load_model(DATA + "/tiny-llama.json");  // full attention: no cap
+    EXPECT_EQ(scheduler_config(sc.deployment, sc.engine, plan).max_blocks_per_sequence, 0);
 }
 
 // The simulator and `measure serve` run one ReplicaLoop: with the CPU reference computing every token but each
@@ -169,11 +170,11 @@ namespace {
 
 // Fills the simulator's run into `s`, for what each case means to exercise.
 void expect_same_run(Scenario sc, SimulationResult& s) {
-    sc.api_server = ApiServer{};  // measure serve has no API server in front of the executor
+    sc.engine.api_server = ApiServer{};  // measure serve has no API server in front of the executor
     ServeOptions o = cpu();
     o.predicted_time = true;
-    const ServeResult m = measure_serve(sc, o);
-    sc.kv_blocks_limit = m.result.plan.num_blocks;  // the executor's cache
+    const MeasuredRun m = measure_scenario(sc, o);
+    sc.engine.kv_blocks_limit = m.result.plan.num_blocks;  // the executor's cache
     SimulationOptions so;
     so.keep_all_steps = true;
     s = simulate(sc, so);
@@ -223,7 +224,7 @@ TEST(ReplicaLoop, SimulatorAndExecutorRunTheSameLoopUnderKvPressure) {
     // 16 blocks of 16 tokens for up to 4 sequences of up to 212 tokens, 1,000 arrivals a second:
     // preemptions and recomputation
     Scenario sc = open_loop();
-    sc.kv_blocks_limit = 16;
+    sc.engine.kv_blocks_limit = 16;
     sc.workload.rate = 1000;
     sc.workload.duration_s = 0.05;
     SimulationResult s;

@@ -70,9 +70,9 @@ TEST(Engine, ThroughputNeverExceedsTheRooflineBound) {
 )");
     const SimulationResult r = simulate(sc);
     CostConfig c;
-    const CostModel cm(sc.model, sc.gpu, c);
+    const CostModel cm(sc.deployment.model, sc.deployment.gpu, c);
     double bound = 0;
-    for (int64_t b = 1; b <= sc.max_num_seqs; ++b) {
+    for (int64_t b = 1; b <= sc.engine.max_num_seqs; ++b) {
         bound = std::max(bound, b / cm.step_time(std::vector<SequenceWork>(b, SequenceWork{1, 1})));
     }
     EXPECT_LE(r.summary.output_throughput, bound);
@@ -161,7 +161,7 @@ std::string md1(double rate, int count) {
 }
 
 double md1_service_time(const Scenario& sc) {
-    const auto cm = make_step_predictor(sc.model, sc.gpu, cost_config(sc), sc.predictor);  // the one simulate uses
+    const auto cm = make_step_predictor(sc.deployment, sc.engine);  // the one simulate uses
     double d = cm->step_time({{MD1_PROMPT, 0}});
     for (int64_t c = MD1_PROMPT; c <= MD1_PROMPT + MD1_OUTPUT - 2; ++c) d += cm->step_time({{1, c}});
     return d;
@@ -174,7 +174,7 @@ TEST(Engine, MD1QueueMatchesPollaczekKhinchine) {
     Scenario sc = scenario_no_api(md1(1.0, 10), "");
     const double d = md1_service_time(sc);
     sc = scenario_no_api(md1(0.5 / d, 20'000), "");
-    sc.max_num_seqs = 1;
+    sc.engine.max_num_seqs = 1;
     const SimulationResult r = simulate(sc);
     EXPECT_NEAR(r.summary.e2e_s.mean - r.summary.queue_s.mean, d, 1e-9 * d + 1e-12);  // service is exactly D
     EXPECT_NEAR(r.summary.queue_s.mean, 0.5 * d, 0.06 * 0.5 * d) << "D = " << d;
@@ -188,7 +188,7 @@ TEST(Engine, MD1KneeSitsAtOneOverD) {
     std::vector<Scenario> runs;
     for (double f : fractions) {
         Scenario sc = scenario_no_api(md1(f / d, 3000), "");
-        sc.max_num_seqs = 1;
+        sc.engine.max_num_seqs = 1;
         runs.push_back(sc);
     }
     const auto results = simulate_many(runs, {}, 2);
@@ -288,7 +288,7 @@ TEST(Engine, PrefixGroupsCacheMMinusOneOverMOfTheSharedPrompt) {
   requests: 400
 )";
     Scenario with = scenario(w, "");
-    with.prefix_caching = true;
+    with.engine.prefix_caching = true;
     const SimulationResult on = simulate(with);
     EXPECT_EQ(on.summary.completed, 400);
     EXPECT_EQ(on.summary.input_tokens, 400 * (512 + 64));
@@ -306,7 +306,7 @@ TEST(Engine, TimeoutsFailWhatCannotFinishInTime) {
     Scenario sc = scenario("  shape: batch\n  prompt_tokens: 512\n  output_tokens: 16\n  requests: 20\n  timeout_s: " +
                                std::to_string(5.5 * d) + "\n",
                            "api_server: {fixed_ms: 0, tokenize_tokens_per_s: 0}\n");
-    sc.max_num_seqs = 1;
+    sc.engine.max_num_seqs = 1;
     const SimulationResult r = simulate(sc);
     EXPECT_EQ(r.summary.requests, 20);
     EXPECT_EQ(r.summary.completed, 5);

@@ -16,31 +16,13 @@
 #include <string>
 #include <vector>
 
+#include "headroom/core/deployment.hpp"
 #include "headroom/core/metrics.hpp"
 #include "headroom/core/scheduler.hpp"
 #include "headroom/core/step_predictor.hpp"
 #include "headroom/core/workload.hpp"
 
 namespace headroom {
-
-// The API server in front of the engine (vLLM's OpenAI server): a fixed time per request plus its
-// tokenisation, before the engine sees it; part of TTFT, not of engine time.
-struct ApiServer {
-    double fixed_s = 0.0;
-    double tokenize_tokens_per_s = 0.0;  // 0: free
-    double time_s(int64_t prompt_tokens) const {
-        return fixed_s + (tokenize_tokens_per_s > 0 ? static_cast<double>(prompt_tokens) / tokenize_tokens_per_s : 0.0);
-    }
-};
-
-// How the deployment serves: the scheduler each replica runs, how many replicas and how requests reach them.
-struct ServingConfig {
-    SchedulerConfig scheduler;
-    int64_t replicas = 1;
-    std::string router = "round_robin";  // round_robin | least_outstanding
-    ApiServer api_server;
-    double stop_s = 0.0;  // > 0: no request starts at or after this time (measure serve's wall-time cap)
-};
 
 class LoopClock {
 public:

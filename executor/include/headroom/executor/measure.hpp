@@ -1,9 +1,10 @@
 // Measurement on the reference executor, in the simulator's terms:
 // - measure_step: one prefill or decode step timed over iterations, with achieved FLOP/s and bytes/s
 //   against the GPU profile, and a per-op breakdown under the cost model's op names, next to its prediction;
-// - measure_serve: the simulator's scheduler and workload generator driving the executor in real time,
-//   measuring TTFT, TPOT, ITL and E2E as the simulator defines them (sim/metrics.hpp);
-// - compare: prediction and measurement of one scenario, metric by metric.
+// - measure_serve: the engine core's replica loop (core/replica_loop.hpp: the simulator's workload, router and
+//   scheduler) driving the executor in real time; the request records and steps come back in the core's
+//   terms, and report/ summarises them as the simulator does (report/measured.hpp).
+// The executor depends on the engine core only, never on the simulator.
 // The executor is the CUDA model (device "cuda") or, for tests of the pipeline on small models, the plain
 // C++ reference (device "cpu"). `--layers N` runs N of the model's L layers and scales what it reports:
 // each step counts its layers' time L / N times (serve stretches each step in real time accordingly).
@@ -16,10 +17,12 @@
 #include <utility>
 #include <vector>
 
+#include "headroom/core/deployment.hpp"
+#include "headroom/core/metrics.hpp"
+#include "headroom/core/step_predictor.hpp"
+#include "headroom/core/workload.hpp"
 #include "headroom/executor/device.hpp"
 #include "headroom/executor/reference.hpp"
-#include "headroom/sim/engine.hpp"
-#include "headroom/sim/scenario.hpp"
 
 namespace headroom {
 
@@ -113,8 +116,8 @@ struct ServeOptions {
     bool predicted_time = false;
 };
 
-struct ServeResult {
-    SimulationResult result;  // in the simulator's terms: summary, plan (with the blocks used), requests, steps
+// What a measured run ran on.
+struct ServeInfo {
     DeviceInfo device;
     int64_t layers_run = 0, layers_model = 0;
     double memory_used_bytes = 0;
@@ -122,25 +125,22 @@ struct ServeResult {
     std::string blocks_note;  // when the executor holds fewer KV blocks than the plan
 };
 
-// Runs the scenario in real time (one replica, tp 1). Throws std::invalid_argument for scenarios it cannot
-// run, NoDeviceError without a GPU.
-ServeResult measure_serve(const Scenario& sc, const ServeOptions& o);
-
-// One line of a prediction-vs-measurement table.
-struct Comparison {
-    std::string metric;
-    double predicted = 0, measured = 0;
-    double rel_error = 0;  // (predicted - measured) / measured; 0 when both are 0
-    std::string unit;      // s | req/s | tok/s
+// A run of the replica loop on the executor, in the core's terms.
+struct ServeResult {
+    std::string predictor;  // "measured", or the predictor's name with ServeOptions::predicted_time
+    KvPlan plan;            // the deployment's plan, with the blocks the executor holds
+    std::vector<RequestRecord> requests;
+    std::vector<float> itls;
+    std::vector<StepSample> steps;
+    Accounting accounting;
+    double end_s = 0;  // the loop's clock at the end (the wall clock, or the virtual one)
+    ServeInfo info;
 };
-std::vector<Comparison> compare(const Summary& predicted, const Summary& measured);
 
-// JSON line of a measured run: the simulate schema, with "source": "measured" and the device, driver,
-// CUDA version, layers and peak memory.
-std::string serve_json(const Scenario& sc, const ServeResult& r);
-std::string step_json(const ModelCard& m, const GpuProfile& gpu, const StepMeasurement& s);
-// One line of `validate --json` (schema headroom.validate/1); `users` > 0 marks a sweep point.
-std::string validate_json(const Scenario& sc, const SimulationResult& predicted, const ServeResult& measured,
-                          const std::vector<Comparison>& rows, int64_t users = 0);
+// Runs the deployment on the workload in real time (one replica, tp 1). `where` names the input in errors.
+// Throws std::invalid_argument for deployments it cannot run, PlanError when the model does not fit,
+// NoDeviceError without a GPU.
+ServeResult measure_serve(const Deployment& d, const EngineConfig& e, const WorkloadSpec& w, uint64_t seed,
+                          const ServeOptions& o, const std::string& where);
 
 }  // namespace headroom

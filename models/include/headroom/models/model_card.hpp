@@ -149,4 +149,8 @@ struct ModelCard {
     double prefill_flops(int64_t tokens) const;
 };
 
+// Contexts at which `card` reports KV bytes and attention FLOPs: 4k, 32k, 128k below the model's maximum,
+// then the maximum.
+std::vector<int64_t> card_contexts(const ModelCard& m);
+
 }  // namespace headroom

@@ -2,6 +2,7 @@
 // bring a failing point back under its SLOs. Plain C++ (Eigen for the fit), no SimGrid.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,8 +44,9 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
 // A single change to a scenario, for the first point that misses its SLOs.
 struct Counterfactual {
     std::string label;                   // "fp8 KV cache"
-    std::vector<std::string> overrides;  // scenario --set assignments
+    std::vector<std::string> overrides;  // the same change as --set assignments, to reproduce it by hand
     double cost_factor = 1.0;            // fleet $/hour relative to the original
+    std::function<void(Scenario&)> apply;  // the change as a typed edit of the loaded scenario
 };
 
 // The changes that apply to this scenario: output length cut by 30%, fp8 KV, one more replica, TP x2,

@@ -32,14 +32,10 @@ struct SimulationResult {
     double wall_s = 0.0;       // wall time of the simulation itself, in the child
 };
 
-// The KV plan a scenario runs with; throws PlanError with the reason in numbers when it does not fit.
+// The KV plan a scenario runs with (deployment_kv_plan); throws PlanError naming the scenario's file when it
+// does not fit. The scheduler, cost-model and loop settings come from core/deployment.hpp, for the simulator
+// and `measure serve` alike.
 KvPlan scenario_kv_plan(const Scenario& sc);
-// The scheduler settings and the cost-model settings of a scenario: one place, for the simulator and for
-// `measure serve`, so that both run the same scheduler (block cap of an all-sliding model included).
-SchedulerConfig scheduler_config(const Scenario& sc, const KvPlan& plan);
-// The whole serving set-up of the replica loop: scheduler, replicas, router, API server.
-ServingConfig serving_config(const Scenario& sc, const KvPlan& plan);
-CostConfig cost_config(const Scenario& sc);
 
 // Runs in a forked child process; safe to call any number of times from one process.
 SimulationResult simulate(const Scenario& sc, const SimulationOptions& options = {});

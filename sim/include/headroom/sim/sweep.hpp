@@ -70,10 +70,11 @@ struct SweepResult {
     std::vector<SweepSeries> series;
 };
 
-// Scenario overrides that put `base` at `load`. An open-loop workload becomes Poisson at the rate, or
+// Puts a loaded scenario at `load` (a typed edit). An open-loop workload becomes Poisson at the rate, or
 // closed-loop with the users. A trace is replayed faster or slower (its time scale) for a rate; for users,
-// closed-loop users draw their lengths from the trace's columns.
-std::vector<std::string> load_overrides(const Scenario& base, LoadKind kind, double load);
+// closed-loop users draw their lengths from the trace's columns, for as long as the trace lasts. Throws
+// ScenarioError when the load is outside the loader's bounds.
+void set_load(Scenario& sc, LoadKind kind, double load);
 std::string load_text(LoadKind kind, double load, Shape shape);
 
 // Loads every point's scenario first (so a bad input fails before anything runs), then simulates.

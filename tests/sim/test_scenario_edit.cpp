@@ -1,0 +1,95 @@
+// Typed scenario edits (sweeps, plans, counterfactuals) against the loader: the reference for each edit is
+// the same change written as --set assignments and read by the loader from the file.
+#include <gtest/gtest.h>
+
+#include "headroom/sim/analysis.hpp"
+#include "headroom/sim/scenario.hpp"
+#include "headroom/sim/sweep.hpp"
+
+using namespace headroom;
+
+namespace {
+
+const std::string TRACE = std::string(HEADROOM_TEST_DATA) + "/executor/tiny-trace.yaml";
+const std::string CSV = std::string(HEADROOM_TEST_DATA) + "/executor/tiny-trace.csv";
+
+// The first n draws of a distribution from a fixed seed.
+std::vector<double> draws(const Distribution& d, int n) {
+    Rng rng(42);
+    std::vector<double> out;
+    for (int i = 0; i < n; ++i) out.push_back(d.sample(rng));
+    return out;
+}
+
+}  // namespace
+
+TEST(ScenarioEdit, UsersOnATraceDrawTheTraceColumnsAsTheLoaderDoes) {
+    Scenario edited = load_scenario(TRACE);
+    set_load(edited, LoadKind::CONCURRENCY, 3);
+    const Scenario loaded = load_scenario(
+        TRACE, {"workload.arrival.process=closed_loop", "workload.arrival.users=3",
+                "workload.prompt_tokens={dist: empirical, trace: \"" + CSV + "\", column: prompt}",
+                "workload.output_tokens={dist: empirical, trace: \"" + CSV + "\", column: output}",
+                "workload.duration_s=" + std::to_string(edited.workload.duration_s)});
+    EXPECT_EQ(edited.workload.arrival, "closed_loop");
+    EXPECT_EQ(edited.workload.users, 3);
+    // the trace lasts from its first to its last arrival, and the closed loop runs that long
+    EXPECT_DOUBLE_EQ(edited.workload.duration_s,
+                     edited.workload.trace.back().arrived_at_s - edited.workload.trace.front().arrived_at_s);
+    EXPECT_EQ(draws(*edited.workload.prompt_tokens, 200), draws(*loaded.workload.prompt_tokens, 200));
+    EXPECT_EQ(draws(*edited.workload.output_tokens, 200), draws(*loaded.workload.output_tokens, 200));
+}
+
+TEST(ScenarioEdit, RateOnATraceScalesItsClock) {
+    Scenario sc = load_scenario(TRACE);
+    const double rate = trace_rate(sc.workload.trace);
+    set_load(sc, LoadKind::QPS, rate * 2);  // twice as fast: every gap halves
+    EXPECT_DOUBLE_EQ(sc.workload.trace_time_scale, 0.5);
+}
+
+TEST(ScenarioEdit, LoadsOutsideTheLoadersBoundsAreErrors) {
+    Scenario sc = load_scenario(TRACE);
+    try {
+        set_load(sc, LoadKind::CONCURRENCY, 0.4);  // rounds to 0 users
+        FAIL() << "no error";
+    } catch (const ScenarioError& e) {
+        EXPECT_EQ(e.field(), "workload.arrival.users");
+    }
+    EXPECT_THROW(set_load(sc, LoadKind::QPS, 0), ScenarioError);
+    EXPECT_THROW(set_load(sc, LoadKind::QPS, 2e6), ScenarioError);
+}
+
+TEST(ScenarioEdit, CheckScenarioAppliesTheLoadersCrossFieldRules) {
+    Scenario sc = load_scenario("");  // Llama-3.1-8B: 32 heads, 8 KV heads
+    sc.deployment.tp = 3;
+    try {
+        check_scenario(sc);
+        FAIL() << "no error";
+    } catch (const ScenarioError& e) {
+        EXPECT_EQ(e.field(), "tp");
+    }
+    sc.deployment.tp = 1;
+    sc.engine.chunked_prefill = false;  // the 131,072-token context no longer fits the 8,192-token budget
+    try {
+        check_scenario(sc);
+        FAIL() << "no error";
+    } catch (const ScenarioError& e) {
+        EXPECT_EQ(e.field(), "scheduler.max_num_batched_tokens");
+    }
+}
+
+TEST(ScenarioEdit, EveryCounterfactualEqualsItsSetAssignments) {
+    const Scenario base = load_scenario("");
+    for (const Counterfactual& c : counterfactuals(base)) {
+        Scenario edited = base;
+        c.apply(edited);
+        const Scenario loaded = load_scenario("", c.overrides);
+        EXPECT_EQ(edited.deployment.gpu.name, loaded.deployment.gpu.name) << c.label;
+        EXPECT_EQ(edited.deployment.gpu.price_usd_per_gpu_hour.value, loaded.deployment.gpu.price_usd_per_gpu_hour.value) << c.label;
+        EXPECT_EQ(edited.deployment.tp, loaded.deployment.tp) << c.label;
+        EXPECT_EQ(edited.deployment.replicas, loaded.deployment.replicas) << c.label;
+        EXPECT_EQ(edited.deployment.kv_dtype, loaded.deployment.kv_dtype) << c.label;
+        EXPECT_EQ(edited.engine.max_num_batched_tokens, loaded.engine.max_num_batched_tokens) << c.label;
+        EXPECT_EQ(edited.workload.output_scale, loaded.workload.output_scale) << c.label;
+    }
+}
