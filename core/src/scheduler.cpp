@@ -1,5 +1,6 @@
 // vLLM V1-style scheduler: running first, then waiting; chunked prefill; preemption by recompute of the
-// newest running request; prefix caching on full-block hashes.
+// newest running request. Which blocks each request holds (prefix hits, hashing, freeing) is the KV-cache
+// manager's (kv_cache_manager.hpp).
 #include "headroom/core/scheduler.hpp"
 
 #include <fmt/format.h>
@@ -34,13 +35,6 @@ const std::map<std::string, PolicyFactory>& registry() {
     return r;
 }
 
-uint64_t mix(uint64_t x) {  // splitmix64 finaliser
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 }  // namespace
 
 std::unique_ptr<AdmissionPolicy> make_admission_policy(const std::string& name) {
@@ -59,7 +53,7 @@ Scheduler::Scheduler(const SchedulerConfig& config, SchedulerObserver* observer)
     : config_(config),
       observer_(observer),
       policy_(make_admission_policy(config.policy)),
-      kv_(config.num_blocks, config.block_size, config.prefix_caching) {
+      kv_(config.num_blocks, config.block_size, config.prefix_caching, config.max_blocks_per_sequence) {
     if (config.max_num_batched_tokens < 1 || config.max_num_seqs < 1) {
         throw std::invalid_argument("Scheduler: token budget and max_num_seqs must be >= 1");
     }
@@ -69,20 +63,7 @@ Scheduler::Scheduler(const SchedulerConfig& config, SchedulerObserver* observer)
     }
 }
 
-int64_t Scheduler::blocks_needed(int64_t tokens) const {
-    const int64_t n = (tokens + config_.block_size - 1) / config_.block_size;
-    return config_.max_blocks_per_sequence > 0 ? std::min(n, config_.max_blocks_per_sequence) : n;
-}
-
-uint64_t Scheduler::block_hash(const RequestState& r, int64_t block) const {
-    if (r.req.prefix_id != 0 && (block + 1) * config_.block_size <= r.req.prefix_tokens) {
-        const uint64_t h = mix(mix(r.req.prefix_id) ^ static_cast<uint64_t>(block));
-        return h == 0 ? 1 : h;
-    }
-    const uint64_t content = r.req.content_id != 0 ? r.req.content_id : (uint64_t{1} << 63) | r.req.id;
-    const uint64_t h = mix(mix(content) ^ static_cast<uint64_t>(block));
-    return h == 0 ? 1 : h;
-}
+int64_t Scheduler::blocks_needed(int64_t tokens) const { return kv_.blocks_needed(tokens); }
 
 int64_t Scheduler::add_request(const Request& r, double now_s) {
     RequestState s;
@@ -110,39 +91,18 @@ int64_t Scheduler::add_request(const Request& r, double now_s) {
     return index;
 }
 
-int64_t Scheduler::take_prefix_hits(RequestState& r) {
-    // Full blocks of known tokens, never the one holding the last token (it must be computed to sample).
-    const int64_t max_blocks = (r.num_tokens() - 1) / config_.block_size;
-    int64_t hits = 0;
-    while (hits < max_blocks) {
-        const int32_t b = kv_.lookup_and_take(block_hash(r, hits));
-        if (b < 0) break;
-        r.blocks.push_back(b);
-        ++hits;
-    }
-    r.num_hashed_blocks = hits;
-    return hits * config_.block_size;
-}
-
-// Gives a request's blocks back, the newest first (so the LRU free queue evicts a sequence's tail first).
-void Scheduler::release_blocks(RequestState& r) {
-    kv_.release(std::vector<int32_t>(r.blocks.rbegin(), r.blocks.rend()));
-    r.blocks.clear();
-}
-
 // A request that leaves the engine for good (finished or abandoned): its blocks and their memory go.
 void Scheduler::retire(RequestState& r, RequestStatus status) {
     r.status = status;
-    release_blocks(r);
+    kv_.free(r);
     r.blocks.shrink_to_fit();
 }
 
 void Scheduler::preempt(int64_t index, double now_s) {
     RequestState& r = requests_[index];
-    release_blocks(r);
+    kv_.free(r);
     r.recomputed_tokens += r.num_computed;
     r.num_computed = 0;
-    r.num_hashed_blocks = 0;
     r.status = RequestStatus::WAITING;
     ++r.preemptions;
     waiting_.push_front(index);
@@ -188,7 +148,7 @@ StepPlan Scheduler::schedule(double now_s) {
         }
         want = std::min(want, budget);
         bool self_preempted = false;
-        int64_t need = blocks_needed(r.num_computed + want) - static_cast<int64_t>(r.blocks.size());
+        const int64_t need = kv_.blocks_short(r, r.num_computed + want);
         while (need > kv_.num_free()) {
             const int64_t victim = running_.back();
             running_.pop_back();
@@ -200,7 +160,7 @@ StepPlan Scheduler::schedule(double now_s) {
             }
         }
         if (self_preempted) break;
-        if (need > 0) kv_.allocate(need, r.blocks);
+        kv_.allocate(r, r.num_computed + want);
         plan.seqs.push_back({index, want, r.num_computed});
         plan.tokens += want;
         if (want == 1 && r.num_computed >= r.req.prompt_tokens) ++plan.decodes;
@@ -223,23 +183,20 @@ StepPlan Scheduler::schedule(double now_s) {
             const int64_t index = waiting_.front();
             RequestState& r = requests_[index];
             int64_t hit_tokens = 0;
-            if (config_.prefix_caching && r.blocks.empty()) hit_tokens = take_prefix_hits(r);
+            if (config_.prefix_caching && r.blocks.empty()) hit_tokens = kv_.take_prefix_hits(r);
             const int64_t computed = hit_tokens;
             int64_t want = r.num_tokens() - computed;
             if (!config_.chunked_prefill && want > budget) {
-                release_blocks(r);
+                kv_.free(r);
                 blocker_ = "budget";
                 break;
             }
             want = std::min(want, budget);
-            const int64_t need = blocks_needed(computed + want) - static_cast<int64_t>(r.blocks.size());
-            if (need > kv_.num_free()) {
-                release_blocks(r);
-                r.num_hashed_blocks = 0;
+            if (!kv_.allocate(r, computed + want)) {
+                kv_.free(r);
                 blocker_ = "kv";
                 break;
             }
-            if (need > 0) kv_.allocate(need, r.blocks);
             waiting_.pop_front();
             r.num_computed = computed;
             r.prefix_hit_tokens += hit_tokens;
@@ -272,11 +229,7 @@ void Scheduler::complete(const StepPlan& plan, double now_s) {
             continue;
         }
         r.num_computed += s.new_tokens;
-        if (config_.prefix_caching) {
-            const int64_t full = std::min<int64_t>(r.num_computed / config_.block_size, r.blocks.size());
-            for (int64_t b = r.num_hashed_blocks; b < full; ++b) kv_.register_full(r.blocks[b], block_hash(r, b));
-            r.num_hashed_blocks = std::max(r.num_hashed_blocks, full);
-        }
+        kv_.cache_full_blocks(r);
         if (r.num_computed < r.num_tokens()) continue;  // a prefill chunk that did not reach the end
         if (r.req.output_tokens == 0) {
             finish(s.request, now_s);

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "headroom/core/kv_block_manager.hpp"
+#include "headroom/core/kv_cache_manager.hpp"
 
 namespace headroom {
 
@@ -121,7 +121,7 @@ public:
     bool has_work() const { return !running_.empty() || !waiting_.empty(); }
     int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
     int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
-    const KvBlockManager& kv() const { return kv_; }
+    const KvBlockManager& kv() const { return kv_.pool(); }
     const RequestState& request(int64_t index) const { return requests_[index]; }
     int64_t num_requests() const { return static_cast<int64_t>(requests_.size()); }
     const SchedulerConfig& config() const { return config_; }
@@ -131,19 +131,16 @@ public:
     const std::string& admission_blocker() const { return blocker_; }
 
 private:
-    void release_blocks(RequestState& r);
     void retire(RequestState& r, RequestStatus status);
     void preempt(int64_t index, double now_s);
     void abort(int64_t index);
     void abort_expired(double now_s);
     void finish(int64_t index, double now_s);
-    uint64_t block_hash(const RequestState& r, int64_t block) const;
-    int64_t take_prefix_hits(RequestState& r);
 
     SchedulerConfig config_;
     SchedulerObserver* observer_;
     std::unique_ptr<AdmissionPolicy> policy_;
-    KvBlockManager kv_;
+    KvCacheManager kv_;
     std::vector<RequestState> requests_;
     std::vector<int64_t> running_;  // in admission order; the back is the newest
     std::deque<int64_t> waiting_;
