@@ -24,18 +24,16 @@
 #include "measure.hpp"
 #include "output.hpp"
 #include "sim_output.hpp"
+#include "usage_error.hpp"
 
 namespace hc = headroom::cli;
 using namespace headroom;
+using headroom::cli::UsageError;
 
 namespace {
 
 constexpr int EXIT_BAD_INPUT = 2;
 
-// An input error the CLI itself finds (an option value), in the same one-line form as the libraries'.
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
 
 // An output path given with `option` must be writable before any work starts.
 void check_writable(const std::string& option, const std::string& path) {
@@ -188,8 +186,8 @@ int run_cost(CostOptions& o) {
     std::unique_ptr<StepTimePredictor> p;
     try {
         p = make_step_predictor(m, gpu, c, o.predictor);
-    } catch (const std::invalid_argument& e) {
-        throw UsageError(fmt::format("--predictor: {}", e.what()));
+    } catch (const PlanError& e) {
+        throw UsageError(fmt::format("--predictor: {}", e.reason()));
     }
     const CostModel cm(m, gpu, c);
     const StepCost s = p->step(batch);
@@ -708,24 +706,12 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
     try {
         return run(argc, argv);
-    } catch (const ModelConfigError& e) {
+    } catch (const InputError& e) {  // every domain's input error: one line, exit 2
         fmt::print(stderr, "error: {}\n", e.what());
-    } catch (const ProfileError& e) {
-        fmt::print(stderr, "error: {}\n", e.what());
-    } catch (const PlanError& e) {
-        fmt::print(stderr, "error: {}\n", e.what());
-    } catch (const UsageError& e) {
-        fmt::print(stderr, "error: {}\n", e.what());
-    } catch (const ScenarioError& e) {
-        fmt::print(stderr, "error: {}\n", e.what());
-    } catch (const CalibrationError& e) {
-        fmt::print(stderr, "error: {}\n", e.what());
-    } catch (const KernelTableError& e) {
-        fmt::print(stderr, "error: {}\n", e.what());
+        return EXIT_BAD_INPUT;
     } catch (const std::exception& e) {
         // not an input error: a bug or a failed system call
         fmt::print(stderr, "headroom: internal error: {}\n", e.what());
         return 1;
     }
-    return EXIT_BAD_INPUT;
 }

@@ -19,26 +19,23 @@
 #include "headroom/sim/sweep.hpp"
 #include "output.hpp"
 #include "sim_output.hpp"
+#include "usage_error.hpp"
 
 namespace headroom::cli {
 
 namespace {
 
-constexpr int EXIT_BAD_INPUT = 2;
 constexpr int EXIT_NO_DEVICE = 3;
 
 std::string ms(double s) { return fmt::format("{:.2f} ms", s * 1e3); }
 
-// Runs `body`; the executor's own errors become one line: no GPU (exit 3) or bad input (exit 2).
+// Runs `body`; no GPU becomes one line and exit 3 (input errors reach main(): exit 2).
 int guarded(const std::function<int()>& body) {
     try {
         return body();
     } catch (const NoDeviceError& e) {
         fmt::print(stderr, "error: no GPU to measure on: {} (the simulator needs none: try `headroom simulate`)\n", e.what());
         return EXIT_NO_DEVICE;
-    } catch (const std::invalid_argument& e) {
-        fmt::print(stderr, "error: {}\n", e.what());
-        return EXIT_BAD_INPUT;
     }
 }
 
@@ -184,7 +181,7 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
             so.cuda_graphs = !sv.no_graphs;
             return guarded([&] {
                 if (!sv.requests_csv.empty() && !can_write(sv.requests_csv)) {
-                    throw std::invalid_argument("--requests: cannot write " + sv.requests_csv);
+                    throw UsageError("--requests: cannot write " + sv.requests_csv);
                 }
                 const MeasuredRun r = measure_scenario(sc, so);
                 const ServeInfo& info = r.info;
@@ -254,7 +251,7 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
                 }
                 std::vector<double> users = va.concurrency.empty() ? std::vector<double>{1, 4, 16, 32, 64, 128} : va.concurrency;
                 for (double u : users) {
-                    if (u < 1 || u != std::floor(u)) throw std::invalid_argument(fmt::format("--concurrency: {} is not a whole number of users", u));
+                    if (u < 1 || u != std::floor(u)) throw UsageError(fmt::format("--concurrency: {} is not a whole number of users", u));
                 }
                 if (!va.json) {
                     fmt::print("validate --sweep: {} — {} (predicted for {})\n", base.name, base.deployment.model.name, base.deployment.gpu.name);

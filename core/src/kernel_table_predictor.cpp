@@ -7,6 +7,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "headroom/core/kv_planner.hpp"
+
 namespace headroom {
 
 namespace {
@@ -327,7 +329,7 @@ StepTotals KernelTablePredictor::step_totals(const std::vector<SequenceWork>& ba
 std::unique_ptr<StepTimePredictor> make_step_predictor(const ModelCard& model, const GpuProfile& gpu,
                                                        const CostConfig& config, const std::string& which) {
     if (which != "auto" && which != "tables" && which != "calibrated" && which != "roofline") {
-        throw std::invalid_argument(fmt::format("unknown predictor \"{}\" (auto, tables, calibrated, roofline)", which));
+        throw PlanError("predictor", fmt::format("unknown predictor \"{}\" (auto, tables, calibrated, roofline)", which));
     }
     CostConfig c = config;
     if (which == "roofline") {
@@ -337,7 +339,7 @@ std::unique_ptr<StepTimePredictor> make_step_predictor(const ModelCard& model, c
     if (!c.calibration) c.calibration = shipped_calibration(gpu.name);
     if (which == "calibrated") {
         if (!c.calibration) {
-            throw std::invalid_argument(fmt::format("no calibration ships for {}; fit one with `headroom calibrate`", gpu.name));
+            throw PlanError("predictor", fmt::format("no calibration ships for {}; fit one with `headroom calibrate`", gpu.name));
         }
         return std::make_unique<CostModel>(model, gpu, c);
     }
@@ -345,7 +347,7 @@ std::unique_ptr<StepTimePredictor> make_step_predictor(const ModelCard& model, c
     std::shared_ptr<const KernelTables> t = name.empty() ? nullptr : shipped_kernel_tables(name);
     if (t) return std::make_unique<KernelTablePredictor>(model, gpu, c, t);
     if (which == "tables") {
-        throw std::invalid_argument(fmt::format("no kernel tables ship for {} (tables exist for h100-sxm, h200, b200, "
+        throw PlanError("predictor", fmt::format("no kernel tables ship for {} (tables exist for h100-sxm, h200, b200, "
                                                 "gb200, a100-80gb, l40s); use --predictor calibrated or roofline", gpu.name));
     }
     return std::make_unique<CostModel>(model, gpu, c);

@@ -91,9 +91,6 @@ void check_serving_layout(const ModelCard& m, int64_t tp, Dtype kv_dtype, bool a
     }
 }
 
-PlanError::PlanError(std::string field, std::string reason)
-    : std::runtime_error(fmt::format("{}: {}", field, reason)), field_(std::move(field)), reason_(std::move(reason)) {}
-
 ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r) {
     ReserveEstimate e;
     const double tp = static_cast<double>(r.tp);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "headroom/executor/executor_error.hpp"
 #include "headroom/executor/reference.hpp"
 #include "headroom/core/workload.hpp"
 
@@ -21,7 +22,7 @@ std::vector<float> random_tensor(Rng& rng, size_t n, float stddev, float mean = 
 
 Weights random_weights(const ModelCard& m, uint64_t seed, int64_t layers) {
     if (m.is_mla() || m.is_moe() || m.mlp != MlpKind::GATED || m.norm != NormKind::RMS || m.is_encoder) {
-        throw std::invalid_argument(m.name + ": the executor covers the Llama family (GQA, gated MLP, RMSNorm)");
+        throw ExecutorError("", "", m.name + ": the executor covers the Llama family (GQA, gated MLP, RMSNorm)");
     }
     Rng rng(seed);
     const auto h = static_cast<size_t>(m.hidden_size), hd = static_cast<size_t>(m.head_dim);

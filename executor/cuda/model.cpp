@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "check.cuh"
+#include "headroom/executor/executor_error.hpp"
 #include "headroom/executor/gpu_model.hpp"
 #include "headroom/executor/kernels.hpp"
 
@@ -122,7 +123,7 @@ struct Model::Impl {
 
     Impl(const ModelCard& card, const ModelOptions& opt) : m(card), o(opt) {
         const std::string why = unsupported_reason(m);
-        if (!why.empty()) throw std::invalid_argument(why);
+        if (!why.empty()) throw ExecutorError("", "", why);
         L = o.layers > 0 ? std::min<int64_t>(o.layers, m.num_layers) : m.num_layers;
         H = m.num_attention_heads;
         KV = m.num_kv_heads;
@@ -135,7 +136,7 @@ struct Model::Impl {
         max_len = o.max_model_len > 0 ? o.max_model_len : m.max_position_embeddings;
         max_blocks_per_seq = ceil_div(max_len, o.block_size);
         if (o.num_blocks <= 0 || o.block_size <= 0 || o.max_tokens <= 0 || o.max_seqs <= 0) {
-            throw std::invalid_argument("num_blocks, block_size, max_tokens and max_seqs must be positive");
+            throw ExecutorError("", "", "num_blocks, block_size, max_tokens and max_seqs must be positive");
         }
         int dev = 0;
         HR_CUDA_CHECK(cudaGetDevice(&dev));

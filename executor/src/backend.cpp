@@ -109,11 +109,11 @@ int64_t backend_blocks(const ModelCard& m, const BackendOptions& o, int64_t plan
         if (planned > CPU_BLOCKS) why = "the CPU reference holds " + std::to_string(CPU_BLOCKS) + " KV blocks";
         return std::min(planned, CPU_BLOCKS);
     }
-    if (o.device != "cuda") throw std::invalid_argument("device must be cuda or cpu, not " + o.device);
+    if (o.device != "cuda") throw ExecutorError("", "", "device must be cuda or cpu, not " + o.device);
     require_gpu();
 #ifdef HEADROOM_HAVE_CUDA
     const std::string unsupported = cuda::Model::unsupported_reason(m);
-    if (!unsupported.empty()) throw std::invalid_argument(unsupported);
+    if (!unsupported.empty()) throw ExecutorError("", "", unsupported);
     size_t free = 0, total = 0;
     if (cudaMemGetInfo(&free, &total) != cudaSuccess) throw NoDeviceError("cannot read the GPU's free memory");
     const int64_t layers = o.layers > 0 ? std::min<int64_t>(o.layers, m.num_layers) : m.num_layers;
@@ -123,7 +123,7 @@ int64_t backend_blocks(const ModelCard& m, const BackendOptions& o, int64_t plan
     const double left = static_cast<double>(free) - weights - cuda::Model::workspace_bytes_for(m, c) - margin;
     const double per_block = cuda::Model::kv_bytes_per_block(m, layers, o.block_size);
     if (left < per_block) {
-        throw std::invalid_argument(m.name + " (" + std::to_string(layers) + " layers) does not fit in the GPU's " +
+        throw ExecutorError("", "", m.name + " (" + std::to_string(layers) + " layers) does not fit in the GPU's " +
                                     std::to_string(static_cast<int64_t>(static_cast<double>(free) / (1 << 30))) +
                                     " GiB free: run fewer layers with --layers");
     }
@@ -138,7 +138,7 @@ int64_t backend_blocks(const ModelCard& m, const BackendOptions& o, int64_t plan
 
 std::unique_ptr<StepBackend> make_backend(const ModelCard& m, const BackendOptions& o) {
     if (o.device == "cpu") return std::make_unique<CpuBackend>(m, o);
-    if (o.device != "cuda") throw std::invalid_argument("device must be cuda or cpu, not " + o.device);
+    if (o.device != "cuda") throw ExecutorError("", "", "device must be cuda or cpu, not " + o.device);
     DeviceInfo dev = require_gpu();
 #ifdef HEADROOM_HAVE_CUDA
     return std::make_unique<CudaBackend>(m, o, std::move(dev));

@@ -22,19 +22,19 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 StepMeasurement measure_step(const ModelCard& m, const GpuProfile& gpu, const StepRequest& r) {
     if ((r.prefill_tokens > 0) == (r.decode_batch > 0)) {
-        throw std::invalid_argument("give either --tokens (a prefill) or --decode-batch (a decode step)");
+        throw ExecutorError("", "", "give either --tokens (a prefill) or --decode-batch (a decode step)");
     }
     if (r.context < 0 || r.iterations < 1 || r.warmup < 0 || r.layers < 0) {
-        throw std::invalid_argument("--context, --iterations, --warmup and --layers must be positive");
+        throw ExecutorError("", "", "--context, --iterations, --warmup and --layers must be positive");
     }
     const bool prefill = r.prefill_tokens > 0;
     const int64_t seqs = prefill ? 1 : r.decode_batch;
     const int64_t len = prefill ? r.prefill_tokens : r.context + 1;
     if (len > m.max_position_embeddings) {
-        throw std::invalid_argument(std::to_string(len) + " tokens exceed " + m.name + "'s max_position_embeddings " +
+        throw ExecutorError("", "", std::to_string(len) + " tokens exceed " + m.name + "'s max_position_embeddings " +
                                     std::to_string(m.max_position_embeddings));
     }
-    if (!prefill && r.context < 1) throw std::invalid_argument("a decode step needs --context of at least 1");
+    if (!prefill && r.context < 1) throw ExecutorError("", "", "a decode step needs --context of at least 1");
 
     BackendOptions bo;
     bo.device = r.device;
@@ -48,7 +48,7 @@ StepMeasurement measure_step(const ModelCard& m, const GpuProfile& gpu, const St
     const int64_t per_seq = ceil_div(len, bo.block_size);
     std::string why;
     bo.num_blocks = backend_blocks(m, bo, per_seq * seqs, why);
-    if (bo.num_blocks < per_seq * seqs) throw std::invalid_argument("the step's KV cache does not fit: " + why);
+    if (bo.num_blocks < per_seq * seqs) throw ExecutorError("", "", "the step's KV cache does not fit: " + why);
     std::unique_ptr<StepBackend> be = make_backend(m, bo);
 
     std::vector<ref::SeqStep> batch(static_cast<size_t>(seqs));

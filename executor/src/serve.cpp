@@ -130,11 +130,11 @@ void serve(const Deployment& d, const EngineConfig& e, const WorkloadSpec& w, ui
 ServeResult measure_serve(const Deployment& d, const EngineConfig& e, const WorkloadSpec& w, uint64_t seed,
                           const ServeOptions& o, const std::string& where) {
     if (d.tp != 1 || d.replicas != 1) {
-        throw std::invalid_argument(where + ": measure serve runs one replica on one GPU (tp 1, replicas 1); the scenario has tp " +
+        throw ExecutorError(where, "", "measure serve runs one replica on one GPU (tp 1, replicas 1); the scenario has tp " +
                                     std::to_string(d.tp) + ", replicas " + std::to_string(d.replicas));
     }
     if (d.weight_dtype != Dtype::BF16 || d.kv_dtype != Dtype::BF16) {
-        throw std::invalid_argument(where + ": the executor runs bf16 weights and KV cache; set weights_dtype and kv_dtype to bf16");
+        throw ExecutorError(where, "", "the executor runs bf16 weights and KV cache; set weights_dtype and kv_dtype to bf16");
     }
     ServeResult out;
     out.plan = deployment_kv_plan(d, e, where);

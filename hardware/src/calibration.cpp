@@ -50,7 +50,7 @@ class Reader : public YamlFields {
 public:
     explicit Reader(std::string file) : file_(std::move(file)) {}
     [[noreturn]] void fail(const std::string& field, const std::string& reason) const override {
-        throw CalibrationError(fmt::format("{}: {}: {}", file_, field, reason));
+        throw HardwareError(file_, field, reason);
     }
 
 private:
@@ -64,7 +64,7 @@ Calibration parse_calibration(const std::string& text, const std::string& file) 
     try {
         root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
-        throw CalibrationError(fmt::format("{}: not valid YAML (line {}): {}", file, e.mark.line + 1, e.msg));
+        throw HardwareError(file, "", fmt::format("not valid YAML (line {}): {}", e.mark.line + 1, e.msg));
     }
     Reader r(file);
     r.only(root, "", {"gpu", "fitted_on", "derived_from", "dtype", "gemm", "allreduce"});
@@ -110,7 +110,7 @@ Calibration parse_calibration(const std::string& text, const std::string& file) 
 
 Calibration load_calibration(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw CalibrationError(path + ": cannot open file");
+    if (!in) throw HardwareError(path, "", "cannot open file");
     std::ostringstream ss;
     ss << in.rdbuf();
     return parse_calibration(ss.str(), path);

@@ -17,13 +17,6 @@ double GpuProfile::peak_flops(Dtype d) const {
     return 0.0;
 }
 
-ProfileError::ProfileError(std::string file, std::string field, std::string reason)
-    : std::runtime_error(field.empty() ? fmt::format("{}: {}", file, reason)
-                                       : fmt::format("{}: {}: {}", file, field, reason)),
-      file_(std::move(file)),
-      field_(std::move(field)),
-      reason_(std::move(reason)) {}
-
 const std::vector<ProfileField>& profile_fields() {
     using G = GpuProfile;
     static const std::vector<ProfileField> fields = {

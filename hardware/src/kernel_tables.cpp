@@ -161,7 +161,7 @@ KernelTables parse_kernel_tables(std::string_view text, const std::string& file)
     bool in_data = false;
     size_t filled = 0;
     auto fail = [&](const std::string& why) -> void {
-        throw KernelTableError(file + ": line " + std::to_string(line_no) + ": " + why);
+        throw HardwareError(file, "line " + std::to_string(line_no), why);
     };
     while (pos < text.size()) {
         size_t nl = text.find('\n', pos);
@@ -243,14 +243,14 @@ KernelTables parse_kernel_tables(std::string_view text, const std::string& file)
             fail("unknown line \"" + std::string(head) + "\"");
         }
     }
-    if (in_data) throw KernelTableError(file + ": the last table has no end line");
-    if (out.gpu.empty()) throw KernelTableError(file + ": no gpu line");
+    if (in_data) throw HardwareError(file, "", "the last table has no end line");
+    if (out.gpu.empty()) throw HardwareError(file, "", "no gpu line");
     return out;
 }
 
 KernelTables load_kernel_tables(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw KernelTableError(path + ": cannot open file");
+    if (!in) throw HardwareError(path, "", "cannot open file");
     std::ostringstream ss;
     ss << in.rdbuf();
     return parse_kernel_tables(ss.str(), path);

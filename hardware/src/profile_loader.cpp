@@ -42,10 +42,10 @@ const ProfileField* find_field(std::string_view path) {
 }
 
 void check_value(const ProfileField& f, double v, const std::string& file, const std::string& path) {
-    if (!std::isfinite(v)) throw ProfileError(file, path, "must be a finite number");
-    if (v <= 0.0) throw ProfileError(file, path, fmt::format("must be > 0, got {}", v));
-    if (f.fraction && v > 1.0) throw ProfileError(file, path, fmt::format("must be in (0, 1], got {}", v));
-    if (v > ABSURD) throw ProfileError(file, path, fmt::format("{} {} is absurd", v, f.unit));
+    if (!std::isfinite(v)) throw HardwareError(file, path, "must be a finite number");
+    if (v <= 0.0) throw HardwareError(file, path, fmt::format("must be > 0, got {}", v));
+    if (f.fraction && v > 1.0) throw HardwareError(file, path, fmt::format("must be in (0, 1], got {}", v));
+    if (v > ABSURD) throw HardwareError(file, path, fmt::format("{} {} is absurd", v, f.unit));
 }
 
 class ProfileReader {
@@ -53,7 +53,7 @@ public:
     ProfileReader(std::string file, int depth) : file_(std::move(file)), depth_(depth) {}
 
     [[noreturn]] void fail(const std::string& field, const std::string& reason) const {
-        throw ProfileError(file_, field, reason);
+        throw HardwareError(file_, field, reason);
     }
 
     std::string scalar(const YAML::Node& n, const std::string& path) const {
@@ -199,7 +199,7 @@ private:
 
 std::string read_file(const fs::path& p, const std::string& shown) {
     std::ifstream in(p, std::ios::binary);
-    if (!in) throw ProfileError(shown, "", "cannot open file");
+    if (!in) throw HardwareError(shown, "", "cannot open file");
     std::ostringstream ss;
     ss << in.rdbuf();
     return ss.str();
@@ -207,7 +207,7 @@ std::string read_file(const fs::path& p, const std::string& shown) {
 
 GpuProfile load_gpu_at_depth(std::string_view spec_sv, int depth) {
     const std::string spec(spec_sv);
-    if (spec.empty()) throw ProfileError("--gpu", "", "empty GPU name");
+    if (spec.empty()) throw HardwareError("--gpu", "", "empty GPU name");
     std::error_code ec;
     if (fs::is_regular_file(fs::path(spec), ec)) {
         return ProfileReader(spec, depth).parse(read_file(spec, spec));
@@ -220,13 +220,13 @@ GpuProfile load_gpu_at_depth(std::string_view spec_sv, int depth) {
     }
     std::string names;
     for (const auto& n : shipped_gpu_names()) names += (names.empty() ? "" : ", ") + n;
-    throw ProfileError(spec, "", fmt::format("no such profile file or shipped GPU (shipped: {})", names));
+    throw HardwareError(spec, "", fmt::format("no such profile file or shipped GPU (shipped: {})", names));
 }
 
 GpuProfile ProfileReader::load_base(const std::string& spec) const {
     try {
         return load_gpu_at_depth(spec, depth_ + 1);
-    } catch (const ProfileError& e) {
+    } catch (const HardwareError& e) {
         if (e.file() != spec) throw;  // an error inside the base file names that file already
         fail("base", fmt::format("\"{}\": {}", spec, e.reason()));
     }
@@ -250,16 +250,16 @@ void apply_gpu_override(GpuProfile& gpu, std::string_view assignment, std::strin
     const std::string origin(origin_sv);
     const auto eq = assignment.find('=');
     if (eq == std::string_view::npos) {
-        throw ProfileError(origin, std::string(assignment), "expected section.key=value, e.g. memory.bandwidth_gb_per_s=3000");
+        throw HardwareError(origin, std::string(assignment), "expected section.key=value, e.g. memory.bandwidth_gb_per_s=3000");
     }
     const std::string path(assignment.substr(0, eq));
     const std::string text(assignment.substr(eq + 1));
     const ProfileField* f = find_field(path);
-    if (!f) throw ProfileError(origin, path, "unknown field (`headroom gpus --fields` lists them)");
+    if (!f) throw HardwareError(origin, path, "unknown field (`headroom gpus --fields` lists them)");
     double v = 0.0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
-        throw ProfileError(origin, path, fmt::format("expected a number, got \"{}\"", text));
+        throw HardwareError(origin, path, fmt::format("expected a number, got \"{}\"", text));
     }
     check_value(*f, v, origin, path);
     gpu.*(f->member) = Sourced{v, fmt::format("override ({} {})", origin, assignment)};

@@ -26,10 +26,6 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-std::string error_text(const std::string& file, const std::string& field, const std::string& reason) {
-    return field.empty() ? fmt::format("{}: {}", file, reason) : fmt::format("{}: {}: {}", file, field, reason);
-}
-
 std::string lower(std::string_view s) {
     std::string l(s);
     std::transform(l.begin(), l.end(), l.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -277,12 +273,6 @@ void validate(Reader& r, const ModelCard& m) {
 }
 
 }  // namespace
-
-ModelConfigError::ModelConfigError(std::string file, std::string field, std::string reason)
-    : std::runtime_error(error_text(file, field, reason)),
-      file_(std::move(file)),
-      field_(std::move(field)),
-      reason_(std::move(reason)) {}
 
 ModelCard parse_model_config(std::string_view text, std::string_view file_sv, std::string_view name) {
     const std::string file(file_sv);

@@ -102,13 +102,7 @@ PYBIND11_MODULE(_headroom, m) {
     py::register_exception_translator([](std::exception_ptr p) {
         try {
             if (p) std::rethrow_exception(p);
-        } catch (const ModelConfigError& e) {
-            py::set_error(input_error, e.what());
-        } catch (const ProfileError& e) {
-            py::set_error(input_error, e.what());
-        } catch (const PlanError& e) {
-            py::set_error(input_error, e.what());
-        } catch (const ScenarioError& e) {
+        } catch (const InputError& e) {  // every domain's input error
             py::set_error(input_error, e.what());
         }
     });
@@ -271,11 +265,7 @@ PYBIND11_MODULE(_headroom, m) {
                   work.push_back({n, ctx});
               }
               std::unique_ptr<StepTimePredictor> p;
-              try {
-                  p = make_step_predictor(model, gpu, c, predictor);
-              } catch (const std::invalid_argument& e) {
-                  throw PlanError("predictor", e.what());
-              }
+              p = make_step_predictor(model, gpu, c, predictor);
               const StepCost s = p->step(work);
               py::list ops;
               for (const OpCost& o : s.ops) {

@@ -36,7 +36,7 @@ Eigen::VectorXd predict_log(const GpuProfile& gpu, Dtype dtype, const std::vecto
 }  // namespace
 
 GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& samples, FitQuality* quality) {
-    if (samples.size() < 8) throw CalibrationError(fmt::format("need at least 8 GEMM measurements to fit, got {}", samples.size()));
+    if (samples.size() < 8) throw HardwareError("", "", fmt::format("need at least 8 GEMM measurements to fit, got {}", samples.size()));
     const auto n = static_cast<Eigen::Index>(samples.size());
     Eigen::VectorXd y(n);
     double t_min = 1e300;
@@ -151,9 +151,9 @@ std::vector<CommSample> allreduce_samples(const KernelTables& t) {
 
 void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemms, std::vector<CommSample>& comms) {
     std::ifstream in(path);
-    if (!in) throw CalibrationError(path + ": cannot open file");
+    if (!in) throw HardwareError(path, "", "cannot open file");
     std::string line;
-    if (!std::getline(in, line)) throw CalibrationError(path + ": empty file");
+    if (!std::getline(in, line)) throw HardwareError(path, "", "empty file");
     if (!line.empty() && line.back() == '\r') line.pop_back();
     const std::vector<std::string> want = {"op", "m", "n", "k", "bytes", "gpus", "latency_ms"};
     std::vector<std::string> cols;
@@ -161,7 +161,7 @@ void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemm
         std::stringstream ss(line);
         for (std::string c; std::getline(ss, c, ',');) cols.push_back(c);
     }
-    if (cols != want) throw CalibrationError(path + ": line 1: the header must be op,m,n,k,bytes,gpus,latency_ms");
+    if (cols != want) throw HardwareError(path, "line 1", "the header must be op,m,n,k,bytes,gpus,latency_ms");
     int64_t line_no = 1;
     while (std::getline(in, line)) {
         ++line_no;
@@ -171,7 +171,7 @@ void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemm
         std::stringstream ss(line);
         for (std::string c; std::getline(ss, c, ',');) f.push_back(c);
         while (f.size() < want.size()) f.emplace_back();
-        if (f.size() != want.size()) throw CalibrationError(fmt::format("{}: line {}: expected 7 columns", path, line_no));
+        if (f.size() != want.size()) throw HardwareError(path, "line " + std::to_string(line_no), "expected 7 columns");
         auto num = [&](size_t i) {
             double v = 0;
             try {
@@ -179,10 +179,10 @@ void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemm
                 v = std::stod(f[i], &used);
                 if (used != f[i].size()) throw std::invalid_argument("trailing");
             } catch (const std::exception&) {
-                throw CalibrationError(fmt::format("{}: line {}: {}: expected a number, got \"{}\"", path, line_no, want[i], f[i]));
+                throw HardwareError(path, "line " + std::to_string(line_no), fmt::format("{}: expected a number, got \"{}\"", want[i], f[i]));
             }
             if (!std::isfinite(v) || v <= 0 || v > 1e12) {
-                throw CalibrationError(fmt::format("{}: line {}: {}: must be a positive number, got {}", path, line_no, want[i], f[i]));
+                throw HardwareError(path, "line " + std::to_string(line_no), fmt::format("{}: must be a positive number, got {}", want[i], f[i]));
             }
             return v;
         };
@@ -190,17 +190,17 @@ void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemm
             gemms.push_back({num(1), num(2), num(3), num(6) * 1e-3});
         } else if (f[0] == "allreduce") {
             const double g = num(5);
-            if (g != std::floor(g) || g < 2) throw CalibrationError(fmt::format("{}: line {}: gpus: must be a whole number >= 2", path, line_no));
+            if (g != std::floor(g) || g < 2) throw HardwareError(path, "line " + std::to_string(line_no), "gpus: must be a whole number >= 2");
             comms.push_back({static_cast<int64_t>(g), num(4), num(6) * 1e-3});
         } else {
-            throw CalibrationError(fmt::format("{}: line {}: op: expected gemm or allreduce, got \"{}\"", path, line_no, f[0]));
+            throw HardwareError(path, "line " + std::to_string(line_no), fmt::format("op: expected gemm or allreduce, got \"{}\"", f[0]));
         }
     }
 }
 
 std::vector<GemmSample> read_measure_step_json(const std::string& path) {
     std::ifstream in(path);
-    if (!in) throw CalibrationError(path + ": cannot open file");
+    if (!in) throw HardwareError(path, "", "cannot open file");
     std::vector<GemmSample> out;
     std::string line;
     int64_t line_no = 0;
@@ -208,7 +208,7 @@ std::vector<GemmSample> read_measure_step_json(const std::string& path) {
         ++line_no;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         auto fail = [&](const std::string& why) {
-            throw CalibrationError(fmt::format("{}: line {}: {}", path, line_no, why));
+            throw HardwareError(path, "line " + std::to_string(line_no), why);
         };
         nlohmann::json j;
         try {
@@ -244,7 +244,7 @@ std::vector<GemmSample> read_measure_step_json(const std::string& path) {
             }
         } catch (const nlohmann::json::exception& e) {
             fail(fmt::format("missing or wrong field ({})", e.what()));
-        } catch (const CalibrationError&) {
+        } catch (const HardwareError&) {
             throw;
         } catch (const std::exception& e) {
             fail(e.what());

@@ -24,13 +24,6 @@ namespace headroom {
 // Generated from sim/scenarios/*.yaml by cmake/headroom_embed.cmake.
 const std::vector<std::pair<std::string_view, std::string_view>>& embedded_scenarios();
 
-ScenarioError::ScenarioError(std::string file, std::string field, std::string reason)
-    : std::runtime_error(field.empty() ? fmt::format("{}: {}", file, reason)
-                                       : fmt::format("{}: {}: {}", file, field, reason)),
-      file_(std::move(file)),
-      field_(std::move(field)),
-      reason_(std::move(reason)) {}
-
 namespace {
 
 namespace fs = std::filesystem;
@@ -312,7 +305,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     if (root["calibration"]) {
         try {
             s.deployment.calibration = std::make_shared<const Calibration>(load_calibration(r.path_of(r.string(root["calibration"], "calibration"))));
-        } catch (const CalibrationError& e) {
+        } catch (const HardwareError& e) {
             r.fail("calibration", e.what());
         }
     }

@@ -6,6 +6,7 @@
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/core/kernel_table_predictor.hpp"
+#include "headroom/core/kv_planner.hpp"
 
 using namespace headroom;
 
@@ -117,8 +118,8 @@ TEST(KernelTablePredictor, AutoPicksTablesWhereTheyShipAndTheRooflineElsewhere) 
     // no tables for the PCIe card: the calibration carried over from the SXM part's tables
     EXPECT_EQ(make_step_predictor(m, load_gpu("h100-pcie"), CostConfig{})->name(), "roofline (calibrated, derived from h100-sxm)");
     EXPECT_EQ(make_step_predictor(m, load_gpu("h100-pcie"), CostConfig{}, "roofline")->name(), "roofline");
-    EXPECT_THROW(make_step_predictor(m, load_gpu("h100-pcie"), CostConfig{}, "tables"), std::invalid_argument);
-    EXPECT_THROW(make_step_predictor(m, load_gpu("h100"), CostConfig{}, "magic"), std::invalid_argument);
+    EXPECT_THROW(make_step_predictor(m, load_gpu("h100-pcie"), CostConfig{}, "tables"), PlanError);
+    EXPECT_THROW(make_step_predictor(m, load_gpu("h100"), CostConfig{}, "magic"), PlanError);
     // On the shipped H100 tables every GEMM and the attention of Llama-3.1-8B are measured ops
     const auto p = make_step_predictor(m, load_gpu("h100"), CostConfig{});
     const StepCost s = p->step({{512, 0}, {1, 1000}, {1, 3000}});

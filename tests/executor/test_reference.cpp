@@ -8,6 +8,7 @@
 #include <numeric>
 #include <random>
 
+#include "headroom/executor/executor_error.hpp"
 #include "headroom/executor/reference.hpp"
 #include "headroom/models/config_loader.hpp"
 
@@ -185,6 +186,6 @@ TEST(ReferenceForward, DecodeAfterPrefillMatchesFullRecomputation) {
 }
 
 TEST(ReferenceForward, OnlyTheLlamaFamily) {
-    EXPECT_THROW(ReferenceModel(load_model("DeepSeek-V2-Lite"), 1, 1, 4, 16), std::invalid_argument);
-    EXPECT_THROW(ReferenceModel(load_model("mixtral"), 1, 1, 4, 16), std::invalid_argument);
+    EXPECT_THROW(ReferenceModel(load_model("DeepSeek-V2-Lite"), 1, 1, 4, 16), ExecutorError);
+    EXPECT_THROW(ReferenceModel(load_model("mixtral"), 1, 1, 4, 16), ExecutorError);
 }

@@ -89,10 +89,10 @@ TEST(MeasureServe, MultiTurnSessionsCarryTheirHistory) {
 TEST(MeasureServe, RefusesWhatOneGpuCannotRun) {
     Scenario sc = open_loop();
     sc.deployment.tp = 2;
-    EXPECT_THROW(measure_scenario(sc, cpu()), std::invalid_argument);
+    EXPECT_THROW(measure_scenario(sc, cpu()), ExecutorError);
     sc = open_loop();
     sc.deployment.replicas = 2;
-    EXPECT_THROW(measure_scenario(sc, cpu()), std::invalid_argument);
+    EXPECT_THROW(measure_scenario(sc, cpu()), ExecutorError);
 }
 
 TEST(MeasureServe, NoGpuIsItsOwnError) {
@@ -123,7 +123,7 @@ TEST(MeasureStep, ScalesByTheLayerCountAndNamesTheCostModelsOps) {
         EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
     }
     r.prefill_tokens = 10;  // both kinds at once
-    EXPECT_THROW(measure_step(m, load_gpu("h100"), r), std::invalid_argument);
+    EXPECT_THROW(measure_step(m, load_gpu("h100"), r), ExecutorError);
 }
 
 // Regression: serve.cpp filled only Accounting::step_s, so `measure serve` explanations had no bounds, no

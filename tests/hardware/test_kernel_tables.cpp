@@ -71,7 +71,7 @@ TEST(KernelTables, MalformedFilesNameTheFileAndLine) {
     auto error_of = [](const std::string& text) {
         try {
             parse_kernel_tables(text, "bad.hkt");
-        } catch (const KernelTableError& e) {
+        } catch (const HardwareError& e) {
             return std::string(e.what());
         }
         return std::string("no error");

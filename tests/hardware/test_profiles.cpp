@@ -1,6 +1,7 @@
 // GPU profiles: every shipped profile loads with a source for each number; overrides and rejections.
 #include <gtest/gtest.h>
 
+#include "headroom/hardware/calibration.hpp"
 #include "headroom/hardware/profile_loader.hpp"
 
 using namespace headroom;
@@ -52,12 +53,12 @@ TEST(Profiles, OverrideFromCommandLine) {
     apply_gpu_override(g, "memory.bandwidth_gb_per_s=3000", "--gpu-set");
     EXPECT_DOUBLE_EQ(g.memory_bandwidth_gb_per_s.value, 3000);
     EXPECT_NE(g.memory_bandwidth_gb_per_s.source.find("--gpu-set"), std::string::npos);
-    EXPECT_THROW(apply_gpu_override(g, "memory.speed=3", "--gpu-set"), ProfileError);
-    EXPECT_THROW(apply_gpu_override(g, "memory.bandwidth_gb_per_s=0", "--gpu-set"), ProfileError);
-    EXPECT_THROW(apply_gpu_override(g, "memory.bandwidth_gb_per_s=-1", "--gpu-set"), ProfileError);
-    EXPECT_THROW(apply_gpu_override(g, "memory.bandwidth_gb_per_s=fast", "--gpu-set"), ProfileError);
-    EXPECT_THROW(apply_gpu_override(g, "efficiency.memory=1.5", "--gpu-set"), ProfileError);
-    EXPECT_THROW(apply_gpu_override(g, "efficiency.memory", "--gpu-set"), ProfileError);
+    EXPECT_THROW(apply_gpu_override(g, "memory.speed=3", "--gpu-set"), HardwareError);
+    EXPECT_THROW(apply_gpu_override(g, "memory.bandwidth_gb_per_s=0", "--gpu-set"), HardwareError);
+    EXPECT_THROW(apply_gpu_override(g, "memory.bandwidth_gb_per_s=-1", "--gpu-set"), HardwareError);
+    EXPECT_THROW(apply_gpu_override(g, "memory.bandwidth_gb_per_s=fast", "--gpu-set"), HardwareError);
+    EXPECT_THROW(apply_gpu_override(g, "efficiency.memory=1.5", "--gpu-set"), HardwareError);
+    EXPECT_THROW(apply_gpu_override(g, "efficiency.memory", "--gpu-set"), HardwareError);
 }
 
 TEST(Profiles, OverrideFromUserFile) {
@@ -74,7 +75,7 @@ TEST(Profiles, RejectionsNameTheField) {
     auto field_of = [](const std::string& file) {
         try {
             load_gpu(data(file));
-        } catch (const ProfileError& e) {
+        } catch (const HardwareError& e) {
             return e.field();
         }
         return std::string("no error");
@@ -85,4 +86,21 @@ TEST(Profiles, RejectionsNameTheField) {
     EXPECT_EQ(field_of("unknown_field.yaml"), "memory.speed_gb_per_s");
     EXPECT_EQ(field_of("missing_source.yaml"), "compute_tflops.fp16.source");
     EXPECT_EQ(field_of("fraction_over_one.yaml"), "memory.usable_fraction");
+}
+
+// Every domain's input error is one InputError: the CLI catches that one type for exit code 2, Python for
+// headroom.InputError. The message joins the non-empty parts with ": ".
+TEST(InputErrors, EveryDomainThrowsAnInputErrorWithFileFieldAndReason) {
+    const InputError e("a.yaml", "scheduler.block_size", "must be >= 1");
+    EXPECT_STREQ(e.what(), "a.yaml: scheduler.block_size: must be >= 1");
+    EXPECT_STREQ(InputError("", "--tp", "must divide 32").what(), "--tp: must divide 32");
+    EXPECT_STREQ(InputError("a.csv", "", "empty file").what(), "a.csv: empty file");
+    try {
+        load_calibration("/nonexistent/calibration.yaml");
+        FAIL() << "no error";
+    } catch (const InputError& x) {
+        EXPECT_EQ(x.file(), "/nonexistent/calibration.yaml");
+        EXPECT_EQ(x.reason(), "cannot open file");
+    }
+    EXPECT_THROW(load_gpu("no-such-gpu"), InputError);
 }

@@ -73,7 +73,7 @@ TEST(Calibrate, YamlRoundTripsAndRejectsNonsense) {
     auto error_of = [](const std::string& text) {
         try {
             parse_calibration(text, "c.yaml");
-        } catch (const CalibrationError& e) {
+        } catch (const HardwareError& e) {
             return std::string(e.what());
         }
         return std::string("no error");
@@ -94,7 +94,7 @@ TEST(Calibrate, CsvErrorsNameTheFileLineAndColumn) {
         std::vector<CommSample> c;
         try {
             read_calibration_csv(path, g, c);
-        } catch (const CalibrationError& e) {
+        } catch (const HardwareError& e) {
             return std::string(e.what());
         }
         return "ok " + std::to_string(g.size()) + " " + std::to_string(c.size());
@@ -152,7 +152,7 @@ TEST(Calibrate, FitsOurOwnMeasureStepJson) {
     try {
         read_measure_step_json(path);
         FAIL() << "no error";
-    } catch (const CalibrationError& e) {
+    } catch (const HardwareError& e) {
         EXPECT_EQ(std::string(e.what()).rfind(path + ": line 1: missing or wrong field", 0), 0u) << e.what();
     }
     std::remove(path.c_str());

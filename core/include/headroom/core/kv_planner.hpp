@@ -68,14 +68,9 @@ struct KvPlan {
 };
 
 // A plan request that makes no sense for this model: names the option and the reason.
-class PlanError : public std::runtime_error {
+class PlanError : public InputError {
 public:
-    PlanError(std::string field, std::string reason);
-    const std::string& field() const { return field_; }
-    const std::string& reason() const { return reason_; }
-
-private:
-    std::string field_, reason_;
+    PlanError(std::string field, std::string reason) : InputError("", std::move(field), std::move(reason)) {}
 };
 
 KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& request);

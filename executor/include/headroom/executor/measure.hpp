@@ -22,15 +22,10 @@
 #include "headroom/core/step_predictor.hpp"
 #include "headroom/core/workload.hpp"
 #include "headroom/executor/device.hpp"
+#include "headroom/executor/executor_error.hpp"
 #include "headroom/executor/reference.hpp"
 
 namespace headroom {
-
-// No GPU to measure on (CLI: one line, exit 3).
-class NoDeviceError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
 
 struct BackendOptions {
     std::string device = "cuda";  // cuda | cpu
@@ -62,7 +57,7 @@ public:
     virtual DeviceInfo device() const = 0;
 };
 
-// Throws NoDeviceError when device is "cuda" and no GPU can be used; std::invalid_argument when the model
+// Throws NoDeviceError when device is "cuda" and no GPU can be used; ExecutorError when the model
 // is outside the executor's family or does not fit.
 std::unique_ptr<StepBackend> make_backend(const ModelCard& m, const BackendOptions& o);
 // KV blocks for a backend: what the KV plan gives, or fewer where the device's free memory after weights
@@ -138,7 +133,7 @@ struct ServeResult {
 };
 
 // Runs the deployment on the workload in real time (one replica, tp 1). `where` names the input in errors.
-// Throws std::invalid_argument for deployments it cannot run, PlanError when the model does not fit,
+// Throws ExecutorError for deployments it cannot run, PlanError when the model does not fit,
 // NoDeviceError without a GPU.
 ServeResult measure_serve(const Deployment& d, const EngineConfig& e, const WorkloadSpec& w, uint64_t seed,
                           const ServeOptions& o, const std::string& where);

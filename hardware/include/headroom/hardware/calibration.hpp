@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "headroom/hardware/gpu_profile.hpp"
+
 namespace headroom {
 
 struct GemmCalibration {
@@ -49,10 +51,6 @@ struct Calibration {
     std::string label() const;
 };
 
-class CalibrationError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
 
 // YAML in both directions; parsing rejects unknown fields, missing ones and values out of range, naming the
 // file and the field.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "headroom/models/dtype.hpp"
+#include "headroom/models/input_error.hpp"
 
 namespace headroom {
 
@@ -56,16 +57,11 @@ struct GpuProfile {
     bool has_nvlink() const { return nvlink_bidirectional_gb_per_s.present(); }
 };
 
-// A profile that cannot be loaded or overridden: names the file, the field path and the reason.
-class ProfileError : public std::runtime_error {
+// The hardware domain's input error: a GPU profile, a calibration or a kernel table that cannot be loaded or
+// overridden, naming the file, the field path (or line) and the reason.
+class HardwareError : public InputError {
 public:
-    ProfileError(std::string file, std::string field, std::string reason);
-    const std::string& file() const { return file_; }
-    const std::string& field() const { return field_; }
-    const std::string& reason() const { return reason_; }
-
-private:
-    std::string file_, field_, reason_;
+    using InputError::InputError;
 };
 
 // Every field a profile YAML may hold, as "section.key" paths, in file order.

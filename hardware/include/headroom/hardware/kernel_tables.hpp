@@ -15,12 +15,10 @@
 #include <string_view>
 #include <vector>
 
+#include "headroom/hardware/gpu_profile.hpp"
+
 namespace headroom {
 
-class KernelTableError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
 
 struct GridTable {
     std::string family;                         // gemm, prefill_attention, decode_attention, moe, vllm_allreduce, nccl
@@ -60,7 +58,7 @@ struct KernelTables {
     std::string framework(std::string_view family) const;
 };
 
-// Parses .hkt text; throws KernelTableError naming `file` and the line on malformed input.
+// Parses .hkt text; throws HardwareError naming `file` and the line on malformed input.
 KernelTables parse_kernel_tables(std::string_view text, const std::string& file);
 // Reads a .hkt file.
 KernelTables load_kernel_tables(const std::string& path);

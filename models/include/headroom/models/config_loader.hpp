@@ -7,20 +7,15 @@
 #include <string_view>
 #include <vector>
 
+#include "headroom/models/input_error.hpp"
 #include "headroom/models/model_card.hpp"
 
 namespace headroom {
 
 // A config.json that cannot be read as a model: names the file, the field and the reason.
-class ModelConfigError : public std::runtime_error {
+class ModelConfigError : public InputError {
 public:
-    ModelConfigError(std::string file, std::string field, std::string reason);
-    const std::string& file() const { return file_; }
-    const std::string& field() const { return field_; }
-    const std::string& reason() const { return reason_; }
-
-private:
-    std::string file_, field_, reason_;
+    using InputError::InputError;
 };
 
 struct ShippedModel {

@@ -33,13 +33,13 @@ std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& 
 std::vector<GemmSample> gemm_samples(const KernelTables& t, Dtype dtype);
 std::vector<CommSample> allreduce_samples(const KernelTables& t);
 // CSV with a header: `op,m,n,k,bytes,gpus,latency_ms`; op is gemm or allreduce (unused columns empty).
-// Throws CalibrationError naming the file, line and column.
+// Throws HardwareError naming the file, line and column.
 void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemms, std::vector<CommSample>& comms);
 
 // `headroom measure step --json` lines (schema headroom.measure-step/1, our executor's own measurements): each
 // line's GEMM ops (qkv_proj, o_proj, gate_up_proj, down_proj, lm_head) become samples, their shapes from the
 // model card and the step's batch, their time the measured op time over its runs per step. Lines without
-// per-op times (the CPU reference) give none. Throws CalibrationError naming the file and line.
+// per-op times (the CPU reference) give none. Throws HardwareError naming the file and line.
 std::vector<GemmSample> read_measure_step_json(const std::string& path);
 
 // Fits everything the samples cover into a Calibration for `gpu`.

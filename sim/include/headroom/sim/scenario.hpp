@@ -37,15 +37,9 @@ struct Scenario {
     uint64_t seed = 0;
 };
 
-class ScenarioError : public std::runtime_error {
+class ScenarioError : public InputError {
 public:
-    ScenarioError(std::string file, std::string field, std::string reason);
-    const std::string& file() const { return file_; }
-    const std::string& field() const { return field_; }
-    const std::string& reason() const { return reason_; }
-
-private:
-    std::string file_, field_, reason_;
+    using InputError::InputError;
 };
 
 // Reads a scenario YAML; relative model, GPU and trace paths are taken from the file's directory.
