@@ -224,7 +224,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     const int64_t L = m.num_layers;
     const bool mla = m.is_mla();
     const double heads = m.num_attention_heads / tp;
-    const double kv_heads = mla ? 0.0 : std::max(1.0, m.num_kv_heads / tp);
+    const double kv_heads = static_cast<double>(m.kv_heads_per_rank(cfg.tp));
     const double o_params = static_cast<double>(m.num_attention_heads) * (mla ? m.v_head_dim : m.head_dim) * h;
     const double attn_params = static_cast<double>(m.attention_weight_params(0));
     const double qkv_params = attn_params - o_params;

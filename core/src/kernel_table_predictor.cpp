@@ -67,11 +67,8 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     if (!model.is_mla() && !model.is_encoder && model.head_dim > 0) {
         const std::string kv = config.kv_dtype == Dtype::FP8 ? "fp8" : config.kv_dtype == Dtype::BF16 || config.kv_dtype == Dtype::FP16 ? "bf16" : "";
         const int64_t heads = model.num_attention_heads / tp;
-        const int64_t kv_heads = std::max<int64_t>(1, model.num_kv_heads / tp);
-        int64_t window = 0;
-        for (const LayerSpec& l : model.layers) {
-            if (l.attention == AttentionKind::SLIDING) window = l.window;
-        }
+        const int64_t kv_heads = model.kv_heads_per_rank(tp);
+        const int64_t window = model.widest_window();
         window_ = window;
         for (int sliding = 0; sliding < 2 && !kv.empty(); ++sliding) {
             const std::map<std::string, std::string> match = {

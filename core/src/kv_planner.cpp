@@ -103,7 +103,7 @@ ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r) {
                               static_cast<double>(2 * (m.qk_nope_head_dim + m.qk_rope_head_dim) + m.v_head_dim) +
                           static_cast<double>(m.kv_lora_rank + m.qk_rope_head_dim);
     } else {
-        const double kv_heads = std::max(1.0, m.num_kv_heads / tp);
+        const double kv_heads = static_cast<double>(m.kv_heads_per_rank(r.tp));
         attention_stage = (m.num_attention_heads / tp + 2.0 * kv_heads) * static_cast<double>(m.head_dim);
     }
     const double width_factor = m.mlp == MlpKind::GATED ? 3.0 : 2.0;
@@ -144,10 +144,8 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
     KvPlanRequest& r = p.request;
     validate(m, gpu, r);
 
-    if (!m.is_mla()) {
-        p.kv_heads_per_gpu = std::max<int64_t>(1, m.num_kv_heads / r.tp);
-        p.kv_heads_replicated = r.tp > m.num_kv_heads;
-    }
+    p.kv_heads_per_gpu = m.kv_heads_per_rank(r.tp);
+    p.kv_heads_replicated = m.kv_heads_replicated(r.tp);
     p.usable_bytes = gpu.usable_memory_bytes();
     p.budget_bytes = p.usable_bytes * r.gpu_memory_utilization;
     p.weight_bytes = weights_per_gpu(m, r);

@@ -210,6 +210,14 @@ double ModelCard::prefill_flops(int64_t tokens) const {
     return linear_flops_per_token() * n + attention;
 }
 
+int64_t ModelCard::widest_window() const {
+    int64_t w = 0;
+    for (const LayerSpec& l : layers) {
+        if (l.attention == AttentionKind::SLIDING) w = std::max(w, l.window);
+    }
+    return w;
+}
+
 std::vector<int64_t> card_contexts(const ModelCard& m) {
     std::vector<int64_t> out;
     for (int64_t c : {int64_t{4096}, int64_t{32768}, int64_t{131072}}) {

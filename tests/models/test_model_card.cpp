@@ -279,3 +279,21 @@ TEST(Flops, MLA_attention) {
     // DeepSeek-V2-Lite: 2 x 16 heads x (128 + 64 + 128) = 10,240 per key per layer, 27 layers
     EXPECT_DOUBLE_EQ(card("DeepSeek-V2-Lite").attention_flops_per_token(1000), 27 * 10'240.0 * 1000);
 }
+
+TEST(ModelCard, PerRankKvHeadsAndWindows) {
+    // Llama-3.1-8B: 8 KV heads. TP 2 gives each rank 4; TP 16 exceeds them, so each rank holds a copy of one.
+    const ModelCard llama = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    EXPECT_EQ(llama.kv_heads_per_rank(1), 8);
+    EXPECT_EQ(llama.kv_heads_per_rank(2), 4);
+    EXPECT_FALSE(llama.kv_heads_replicated(8));
+    EXPECT_EQ(llama.kv_heads_per_rank(16), 1);
+    EXPECT_TRUE(llama.kv_heads_replicated(16));
+    EXPECT_EQ(llama.widest_window(), 0);
+    // DeepSeek-V2-Lite keeps an MLA latent, not split into heads.
+    EXPECT_EQ(load_model("deepseek-ai/DeepSeek-V2-Lite").kv_heads_per_rank(2), 0);
+    // Gemma-2-9B alternates 4,096-token sliding layers (even layers) with global ones (config.json).
+    const ModelCard gemma = load_model("google/gemma-2-9b");
+    EXPECT_EQ(gemma.widest_window(), 4096);
+    EXPECT_TRUE(gemma.is_sliding(0));
+    EXPECT_FALSE(gemma.is_sliding(1));
+}

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <algorithm>
 #include <vector>
 
 #include "headroom/models/dtype.hpp"
@@ -118,6 +119,15 @@ struct ModelCard {
     bool is_moe() const { return num_experts > 0; }
     bool is_mla() const { return kv_lora_rank > 0; }
     int64_t count_layers(AttentionKind k) const;
+    bool is_sliding(int64_t layer) const { return layers[static_cast<size_t>(layer)].attention == AttentionKind::SLIDING; }
+    // The widest sliding window of the model's layers (0: none slides).
+    int64_t widest_window() const;
+
+    // Per TP rank. GQA KV heads are split across ranks, and replicated when TP exceeds them (one per rank);
+    // an MLA latent is not split (0 heads). Layouts where TP neither divides nor is a multiple of the KV
+    // heads are rejected by check_serving_layout before anything asks.
+    int64_t kv_heads_per_rank(int64_t tp) const { return is_mla() ? 0 : std::max<int64_t>(1, num_kv_heads / tp); }
+    bool kv_heads_replicated(int64_t tp) const { return !is_mla() && tp > num_kv_heads; }
 
     // Per-layer parameter counts.
     int64_t attention_params(int64_t layer) const;
