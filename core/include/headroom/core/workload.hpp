@@ -1,4 +1,5 @@
-// What arrives at the deployment: arrival processes, length distributions and workload shapes.
+// What arrives at the deployment: workload shapes and their sessions (rng.hpp, distributions.hpp,
+// arrivals.hpp and trace.hpp hold the pieces).
 // A workload is a stream of sessions; a session is one or more turns, each one request whose prompt is the
 // whole conversation so far (history + the turn's new tokens). Single-turn shapes are sessions of one turn.
 // - chat: multi-turn, a think time between turns, the prompt grows with the conversation;
@@ -7,87 +8,20 @@
 // - embedding: prefill only (no output tokens), for an encoder;
 // - rag: a retrieval latency before the request and retrieved context added to the prompt;
 // - single: one request per arrival.
-// Randomness: std::mt19937_64 (its sequence is fixed by the C++ standard) with explicit transforms, so the
-// same seed gives the same workload with any standard library.
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "headroom/core/arrivals.hpp"
+#include "headroom/core/distributions.hpp"
+#include "headroom/core/rng.hpp"
+#include "headroom/core/trace.hpp"
+
 namespace headroom {
-
-class Rng {
-public:
-    explicit Rng(uint64_t seed) : engine_(seed) {}
-    double uniform();                 // [0, 1)
-    double exponential(double rate);  // mean 1 / rate
-    double normal();                  // standard normal (Box-Muller)
-    double gamma(double shape);       // unit scale (Marsaglia-Tsang)
-    uint64_t next() { return engine_(); }
-
-private:
-    std::mt19937_64 engine_;
-    bool has_spare_ = false;
-    double spare_ = 0.0;
-};
-
-// A derived seed for stream `stream` of a run seeded with `seed` (per user, per replica...).
-uint64_t derive_seed(uint64_t seed, uint64_t stream);
-
-class Distribution {
-public:
-    virtual ~Distribution() = default;
-    virtual double sample(Rng& rng) const = 0;
-    virtual double mean() const = 0;
-    virtual std::string describe() const = 0;
-};
-
-std::shared_ptr<Distribution> fixed_distribution(double value);
-std::shared_ptr<Distribution> uniform_distribution(double min, double max);
-std::shared_ptr<Distribution> normal_distribution(double mean, double stddev, double min, double max);
-// Lognormal by its median (e^mu) and sigma, truncated to [min, max] by resampling.
-std::shared_ptr<Distribution> lognormal_distribution(double median, double sigma, double min, double max);
-// Draws uniformly from observed values (a trace column).
-std::shared_ptr<Distribution> empirical_distribution(std::vector<double> values);
-
-class ArrivalProcess {
-public:
-    virtual ~ArrivalProcess() = default;
-    virtual double next_gap_s(Rng& rng) const = 0;
-    virtual double rate() const = 0;
-    virtual std::string describe() const = 0;
-};
-
-std::unique_ptr<ArrivalProcess> poisson_arrivals(double rate);
-// Gamma inter-arrival times with the given rate and coefficient of variation (cv 1 = Poisson; > 1 bursty).
-std::unique_ptr<ArrivalProcess> gamma_arrivals(double rate, double cv);
-std::unique_ptr<ArrivalProcess> constant_arrivals(double rate);
-// The arrival processes, by name: the one list the scenario loader, its errors and the generators read.
-// Rate processes draw open-loop gaps (`rate`, and `cv` for gamma); the others drive requests themselves
-// (closed_loop: users; trace: a CSV's arrival times; batch: all at 0).
-struct ArrivalEntry {
-    const char* name;
-    std::unique_ptr<ArrivalProcess> (*make)(double rate, double cv);  // nullptr: not a rate process
-};
-const std::vector<ArrivalEntry>& arrival_registry();
-const ArrivalEntry* find_arrival(const std::string& name);  // nullptr when unknown
-std::string arrival_names_text();                            // "poisson, gamma, ..." for errors
-// A rate process by name; throws std::invalid_argument for a name that is not one.
-std::unique_ptr<ArrivalProcess> make_arrival_process(const std::string& name, double rate, double cv);
-
-struct TraceRow {
-    double arrived_at_s = 0.0;
-    int64_t prompt_tokens = 0;
-    int64_t output_tokens = 0;
-};
-// Reads `arrived_at,num_prefill_tokens,num_decode_tokens` CSV (the Splitwise/Vidur format).
-// Throws std::runtime_error naming the file, line and column on a bad row.
-std::vector<TraceRow> read_trace_csv(const std::string& path);
-// Mean arrival rate of a trace: rows / span (rows, for a trace with a single instant).
-double trace_rate(const std::vector<TraceRow>& rows);
 
 enum class Shape { SINGLE, CHAT, AGENT, BATCH, EMBEDDING, RAG };
 std::string_view shape_name(Shape s);
