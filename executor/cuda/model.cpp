@@ -1,6 +1,6 @@
-// The GPU forward pass (see gpu_model.hpp). Host code only: it plans each step's metadata on the host,
-// copies it into fixed device arrays (fixed, so that a captured graph reads the new values), and enqueues
-// the kernels of executor/cuda/ on one stream.
+// The GPU forward pass (see gpu_model.hpp). Host code only: the weights and activations, and the kernels of
+// executor/cuda/ enqueued on one stream. Each step's metadata is laid out by step_layout.hpp; decode steps
+// replay the CUDA graphs of graphs.hpp; device memory is device_buffers.hpp's.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -8,6 +8,9 @@
 #include <stdexcept>
 
 #include "check.cuh"
+#include "device_buffers.hpp"
+#include "graphs.hpp"
+#include "step_layout.hpp"
 #include "headroom/executor/executor_error.hpp"
 #include "headroom/executor/gpu_model.hpp"
 #include "headroom/executor/kernels.hpp"
@@ -16,72 +19,9 @@ namespace headroom::cuda {
 
 namespace {
 
-constexpr int64_t PREFILL_TILE = 64;  // queries per prefill-attention block (attention.cu)
-constexpr int64_t MAX_SPLITS = 16;
-
-// One device allocation, freed with its owner.
-struct DeviceArray {
-    void* ptr = nullptr;
-    size_t bytes = 0;
-    DeviceArray() = default;
-    explicit DeviceArray(size_t n) : bytes(n) {
-        if (n) HR_CUDA_CHECK(cudaMalloc(&ptr, n));
-    }
-    DeviceArray(DeviceArray&& o) noexcept : ptr(o.ptr), bytes(o.bytes) { o.ptr = nullptr; }
-    DeviceArray& operator=(DeviceArray&& o) noexcept {
-        std::swap(ptr, o.ptr);
-        std::swap(bytes, o.bytes);
-        return *this;
-    }
-    ~DeviceArray() {
-        if (ptr) cudaFree(ptr);
-    }
-    template <typename T>
-    T* as() const { return static_cast<T*>(ptr); }
-};
-
-// A metadata array: pinned host staging and its device copy, both of a fixed capacity.
-template <typename T>
-struct Staged {
-    T* host = nullptr;
-    DeviceArray dev;
-    size_t capacity = 0;
-    explicit Staged(size_t n = 0) : capacity(std::max<size_t>(n, 1)) {
-        HR_CUDA_CHECK(cudaMallocHost(&host, capacity * sizeof(T)));
-        dev = DeviceArray(capacity * sizeof(T));
-    }
-    Staged(Staged&& o) noexcept : host(o.host), dev(std::move(o.dev)), capacity(o.capacity) { o.host = nullptr; }
-    Staged& operator=(Staged&& o) noexcept {
-        std::swap(host, o.host);
-        dev = std::move(o.dev);
-        capacity = o.capacity;
-        return *this;
-    }
-    ~Staged() {
-        if (host) cudaFreeHost(host);
-    }
-    T* d() const { return dev.as<T>(); }
-    void upload(size_t n, cudaStream_t s) const {
-        if (n > capacity) throw std::logic_error("staged array overflow");
-        if (n) HR_CUDA_CHECK(cudaMemcpyAsync(dev.ptr, host, n * sizeof(T), cudaMemcpyHostToDevice, s));
-    }
-};
-
 struct LayerWeights {
     DeviceArray input_norm, qkv, o, post_norm, gate_up, down, k_cache, v_cache;
 };
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-std::vector<int64_t> buckets_up_to(int64_t max_seqs) {
-    std::vector<int64_t> b;
-    for (int64_t x : {1, 2, 4}) {
-        if (x < max_seqs) b.push_back(x);
-    }
-    for (int64_t x = 8; x < max_seqs; x += 8) b.push_back(x);
-    b.push_back(max_seqs);
-    return b;
-}
 
 }  // namespace
 
@@ -100,10 +40,7 @@ struct Model::Impl {
 
     // activations
     DeviceArray x, xn, qkv, attn, proj, gu, act, last_x, last_xn, logits, next_tok, workspace;
-    // step metadata
-    Staged<int64_t> tok, pos, slot, last_rows, pf_row0;
-    Staged<int32_t> pf_tile_seq, pf_tile_q0, pf_qlen, pf_ctx, pf_tables, pf_offsets;
-    Staged<int32_t> dc_rows, dc_lens, dc_tables, dc_offsets;
+    StepLayout layout;  // step metadata
     int64_t* host_next = nullptr;
 
     // events: step begin, layers end, step end
@@ -116,10 +53,7 @@ struct Model::Impl {
     OpTimes op_times;
     int64_t last_seqs = 0;
 
-    struct Graph {
-        cudaGraphExec_t layers_exec = nullptr, head_exec = nullptr;
-    };
-    std::map<int64_t, Graph> graphs;
+    GraphCache graphs;
 
     Impl(const ModelCard& card, const ModelOptions& opt) : m(card), o(opt) {
         const std::string why = unsupported_reason(m);
@@ -158,31 +92,21 @@ struct Model::Impl {
         logits = DeviceArray(S * V * 4);
         next_tok = DeviceArray(S * 8);
         workspace = DeviceArray(static_cast<size_t>(decode_workspace_floats(o.max_seqs, H, d, MAX_SPLITS)) * 4);
-        const size_t tables = S * static_cast<size_t>(max_blocks_per_seq);
-        const size_t tiles = T / PREFILL_TILE + S;
-        tok = Staged<int64_t>(T);
-        pos = Staged<int64_t>(T);
-        slot = Staged<int64_t>(T);
-        last_rows = Staged<int64_t>(S);
-        pf_row0 = Staged<int64_t>(S);
-        pf_tile_seq = Staged<int32_t>(tiles);
-        pf_tile_q0 = Staged<int32_t>(tiles);
-        pf_qlen = Staged<int32_t>(S);
-        pf_ctx = Staged<int32_t>(S);
-        pf_tables = Staged<int32_t>(tables);
-        pf_offsets = Staged<int32_t>(S);
-        dc_rows = Staged<int32_t>(S);
-        dc_lens = Staged<int32_t>(S);
-        dc_tables = Staged<int32_t>(tables);
-        dc_offsets = Staged<int32_t>(S);
+        StepLimits lim;
+        lim.max_tokens = o.max_tokens;
+        lim.max_seqs = o.max_seqs;
+        lim.block_size = o.block_size;
+        lim.num_blocks = o.num_blocks;
+        lim.max_len = max_len;
+        lim.max_blocks_per_seq = max_blocks_per_seq;
+        lim.vocab = V;
+        lim.heads = H;
+        lim.sm_count = sm_count;
+        layout = StepLayout(lim);
         HR_CUDA_CHECK(cudaMallocHost(&host_next, S * 8));
     }
 
     ~Impl() {
-        for (auto& [b, g] : graphs) {
-            if (g.layers_exec) cudaGraphExecDestroy(g.layers_exec);
-            if (g.head_exec) cudaGraphExecDestroy(g.head_exec);
-        }
         for (auto& oe : op_events) {
             cudaEventDestroy(oe.second.first);
             cudaEventDestroy(oe.second.second);
@@ -272,110 +196,6 @@ struct Model::Impl {
         }
     }
 
-    // --- one step's shape, as planned on the host ---
-    struct Shape {
-        int64_t tokens = 0, seqs = 0, prefill_seqs = 0, tiles = 0, decodes = 0, splits = 1;
-        int64_t pf_table_len = 0, dc_table_len = 0;
-    };
-
-    int64_t splits_for(int64_t decodes, int64_t longest) const {
-        const int64_t want = ceil_div(2 * sm_count, std::max<int64_t>(1, H * decodes));
-        const int64_t useful = std::max<int64_t>(1, ceil_div(longest, 256));  // at least 256 keys a split
-        return std::clamp<int64_t>(std::min(want, useful), 1, MAX_SPLITS);
-    }
-
-    Shape plan(const std::vector<ref::SeqStep>& batch) {
-        Shape s;
-        s.seqs = static_cast<int64_t>(batch.size());
-        if (s.seqs > o.max_seqs) throw std::invalid_argument("more sequences than max_seqs in one step");
-        int64_t longest = 0;
-        for (size_t i = 0; i < batch.size(); ++i) {
-            const ref::SeqStep& q = batch[i];
-            const auto n = static_cast<int64_t>(q.tokens.size());
-            if (n == 0) throw std::invalid_argument("a sequence with no new tokens");
-            if (s.tokens + n > o.max_tokens) throw std::invalid_argument("more tokens than max_tokens in one step");
-            const int64_t end = q.context + n;
-            if (end > max_len) throw std::invalid_argument("a sequence longer than max_model_len");
-            const int64_t need = ceil_div(end, o.block_size);
-            if (static_cast<int64_t>(q.block_table.size()) < need) throw std::invalid_argument("a block table too short");
-            for (int64_t b = 0; b < need; ++b) {
-                const int32_t blk = q.block_table[static_cast<size_t>(b)];
-                if (blk < 0 || blk >= o.num_blocks) throw std::invalid_argument("a block id outside the KV cache");
-            }
-            for (int64_t j = 0; j < n; ++j) {
-                const int64_t t = s.tokens + j, p = q.context + j;
-                const int64_t id = q.tokens[static_cast<size_t>(j)];
-                if (id < 0 || id >= V) throw std::invalid_argument("a token id outside the vocabulary");
-                tok.host[t] = id;
-                pos.host[t] = p;
-                slot.host[t] = static_cast<int64_t>(q.block_table[static_cast<size_t>(p / o.block_size)]) * o.block_size +
-                               p % o.block_size;
-            }
-            last_rows.host[i] = s.tokens + n - 1;
-            if (n == 1 && q.context > 0) {
-                dc_rows.host[s.decodes] = static_cast<int32_t>(s.tokens);
-                dc_lens.host[s.decodes] = static_cast<int32_t>(end);
-                dc_offsets.host[s.decodes] = static_cast<int32_t>(s.dc_table_len);
-                std::copy_n(q.block_table.begin(), need, dc_tables.host + s.dc_table_len);
-                s.dc_table_len += need;
-                longest = std::max(longest, end);
-                ++s.decodes;
-            } else {
-                const int64_t k = s.prefill_seqs++;
-                pf_row0.host[k] = s.tokens;
-                pf_qlen.host[k] = static_cast<int32_t>(n);
-                pf_ctx.host[k] = static_cast<int32_t>(q.context);
-                pf_offsets.host[k] = static_cast<int32_t>(s.pf_table_len);
-                std::copy_n(q.block_table.begin(), need, pf_tables.host + s.pf_table_len);
-                s.pf_table_len += need;
-                for (int64_t q0 = 0; q0 < n; q0 += PREFILL_TILE, ++s.tiles) {
-                    pf_tile_seq.host[s.tiles] = static_cast<int32_t>(k);
-                    pf_tile_q0.host[s.tiles] = static_cast<int32_t>(q0);
-                }
-            }
-            s.tokens += n;
-        }
-        s.splits = splits_for(s.decodes, longest);
-        return s;
-    }
-
-    // Pads a decode-only shape to a bucket: padding rows read token 0 at position 0 and write nothing.
-    void pad_to(Shape& s, int64_t bucket) {
-        for (int64_t i = s.seqs; i < bucket; ++i) {
-            tok.host[i] = 0;
-            pos.host[i] = 0;
-            slot.host[i] = -1;
-            last_rows.host[i] = i;
-            dc_rows.host[i] = static_cast<int32_t>(i);
-            dc_lens.host[i] = 0;
-            dc_offsets.host[i] = 0;
-        }
-        s.tokens = s.seqs = s.decodes = bucket;
-        s.splits = splits_for(bucket, 1 << 30);  // a graph serves any context length
-    }
-
-    void upload(const Shape& s) {
-        tok.upload(static_cast<size_t>(s.tokens), stream);
-        pos.upload(static_cast<size_t>(s.tokens), stream);
-        slot.upload(static_cast<size_t>(s.tokens), stream);
-        last_rows.upload(static_cast<size_t>(s.seqs), stream);
-        if (s.prefill_seqs) {
-            pf_row0.upload(static_cast<size_t>(s.prefill_seqs), stream);
-            pf_qlen.upload(static_cast<size_t>(s.prefill_seqs), stream);
-            pf_ctx.upload(static_cast<size_t>(s.prefill_seqs), stream);
-            pf_offsets.upload(static_cast<size_t>(s.prefill_seqs), stream);
-            pf_tile_seq.upload(static_cast<size_t>(s.tiles), stream);
-            pf_tile_q0.upload(static_cast<size_t>(s.tiles), stream);
-            pf_tables.upload(static_cast<size_t>(s.pf_table_len), stream);
-        }
-        if (s.decodes) {
-            dc_rows.upload(static_cast<size_t>(s.decodes), stream);
-            dc_lens.upload(static_cast<size_t>(s.decodes), stream);
-            dc_offsets.upload(static_cast<size_t>(s.decodes), stream);
-            dc_tables.upload(static_cast<size_t>(s.dc_table_len), stream);
-        }
-    }
-
     // --- enqueueing ---
     template <typename F>
     void op(OpKind name, F&& launch) {
@@ -398,26 +218,26 @@ struct Model::Impl {
 
     uint16_t* u16(const DeviceArray& a) const { return a.as<uint16_t>(); }
 
-    void enqueue_layers(const Shape& s) {
+    void enqueue_layers(const StepShape& s) {
         const int64_t T = s.tokens;
         const auto eps = static_cast<float>(m.norm_eps);
-        op(OpKind::EMBEDDING, [&] { gather_rows(u16(embedding), tok.d(), u16(x), T, h, stream); });
+        op(OpKind::EMBEDDING, [&] { gather_rows(u16(embedding), layout.tok.d(), u16(x), T, h, stream); });
         PrefillBatch pb;
         pb.tiles = static_cast<int32_t>(s.tiles);
-        pb.tile_seq = pf_tile_seq.d();
-        pb.tile_q0 = pf_tile_q0.d();
-        pb.seq_row0 = pf_row0.d();
-        pb.seq_qlen = pf_qlen.d();
-        pb.seq_context = pf_ctx.d();
-        pb.block_tables = pf_tables.d();
-        pb.table_offsets = pf_offsets.d();
+        pb.tile_seq = layout.pf_tile_seq.d();
+        pb.tile_q0 = layout.pf_tile_q0.d();
+        pb.seq_row0 = layout.pf_row0.d();
+        pb.seq_qlen = layout.pf_qlen.d();
+        pb.seq_context = layout.pf_ctx.d();
+        pb.block_tables = layout.pf_tables.d();
+        pb.table_offsets = layout.pf_offsets.d();
         DecodeBatch db;
         db.seqs = static_cast<int32_t>(s.decodes);
         db.splits = static_cast<int32_t>(s.splits);
-        db.rows = dc_rows.d();
-        db.seq_lens = dc_lens.d();
-        db.block_tables = dc_tables.d();
-        db.table_offsets = dc_offsets.d();
+        db.rows = layout.dc_rows.d();
+        db.seq_lens = layout.dc_lens.d();
+        db.block_tables = layout.dc_tables.d();
+        db.table_offsets = layout.dc_offsets.d();
         uint16_t* q = u16(qkv);
         uint16_t* k = q + H * d;
         uint16_t* v = k + KV * d;
@@ -425,10 +245,10 @@ struct Model::Impl {
             op(OpKind::INPUT_NORM, [&] { rmsnorm(u16(x), u16(w.input_norm), u16(xn), T, h, eps, stream); });
             op(OpKind::QKV_PROJ, [&] { gemm.run(u16(xn), u16(w.qkv), qkv.ptr, T, h, qkv_w, false, stream); });
             op(OpKind::ROPE, [&] {
-                rope_strided(q, qkv_w, k, qkv_w, pos.d(), T, H, KV, d, rotary, m.rope_theta, stream);
+                rope_strided(q, qkv_w, k, qkv_w, layout.pos.d(), T, H, KV, d, rotary, m.rope_theta, stream);
             });
             op(OpKind::ATTENTION, [&] {
-                kv_write_strided(k, v, qkv_w, u16(w.k_cache), u16(w.v_cache), slot.d(), T, KV, d, stream);
+                kv_write_strided(k, v, qkv_w, u16(w.k_cache), u16(w.v_cache), layout.slot.d(), T, KV, d, stream);
                 if (s.tiles) prefill_attention(q, qkv_w, u16(w.k_cache), u16(w.v_cache), u16(attn), pb, H, KV, d, o.block_size, stream);
                 if (s.decodes) {
                     decode_attention(q, qkv_w, u16(w.k_cache), u16(w.v_cache), u16(attn), db, workspace.as<float>(), H, KV,
@@ -445,56 +265,29 @@ struct Model::Impl {
         }
     }
 
-    void enqueue_head(const Shape& s) {
+    void enqueue_head(const StepShape& s) {
         const int64_t S = s.seqs;
         const auto eps = static_cast<float>(m.norm_eps);
         op(OpKind::FINAL_NORM, [&] {
-            gather_rows(u16(x), last_rows.d(), u16(last_x), S, h, stream);
+            gather_rows(u16(x), layout.last_rows.d(), u16(last_x), S, h, stream);
             rmsnorm(u16(last_x), u16(final_norm), u16(last_xn), S, h, eps, stream);
         });
         op(OpKind::LM_HEAD, [&] { gemm.run(u16(last_xn), lm_head, logits.ptr, S, h, V, true, stream); });
         op(OpKind::SAMPLING, [&] { greedy_sample(logits.as<float>(), next_tok.as<int64_t>(), S, V, stream); });
     }
 
-    cudaGraphExec_t capture(const Shape& s, bool head) {
-        cudaGraph_t g = nullptr;
-        HR_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
-        try {
-            if (head) enqueue_head(s);
-            else enqueue_layers(s);
-        } catch (...) {
-            cudaStreamEndCapture(stream, &g);
-            if (g) cudaGraphDestroy(g);
-            throw;
-        }
-        HR_CUDA_CHECK(cudaStreamEndCapture(stream, &g));
-        cudaGraphExec_t exec = nullptr;
-        const cudaError_t err = cudaGraphInstantiate(&exec, g, 0);
-        cudaGraphDestroy(g);
-        HR_CUDA_CHECK(err);
-        return exec;
-    }
-
-    Graph& graph_for(int64_t bucket) {
-        auto it = graphs.find(bucket);
-        if (it != graphs.end()) return it->second;
-        Shape s;
+    DecodeGraphs& graph_for(int64_t bucket) {
+        if (DecodeGraphs* g = graphs.find(bucket)) return *g;
+        StepShape s;
         s.seqs = 0;
-        pad_to(s, bucket);
-        Graph g;
+        layout.pad_to(s, bucket);
+        DecodeGraphs g;
         const bool was = profiling;
         profiling = false;
-        g.layers_exec = capture(s, false);
-        g.head_exec = capture(s, true);
+        g.layers_exec = capture_graph(stream, [&] { enqueue_layers(s); });
+        g.head_exec = capture_graph(stream, [&] { enqueue_head(s); });
         profiling = was;
-        return graphs[bucket] = g;
-    }
-
-    int64_t bucket_for(int64_t seqs) const {
-        for (int64_t b : buckets_up_to(o.max_seqs)) {
-            if (b >= seqs) return b;  // the staging arrays hold max(max_tokens, max_seqs) rows
-        }
-        return -1;
+        return graphs.add(bucket, g);
     }
 
     std::vector<int64_t> step(const std::vector<ref::SeqStep>& batch) {
@@ -505,22 +298,22 @@ struct Model::Impl {
         const bool decode_only = std::all_of(batch.begin(), batch.end(), [](const ref::SeqStep& q) {
             return q.tokens.size() == 1 && q.context > 0;
         });
-        const int64_t bucket = bucket_for(seqs);
+        const int64_t bucket = graph_bucket_for(seqs, o.max_seqs);
         used_graph = o.cuda_graphs && !profiling && decode_only && bucket > 0;
         // The graph is captured (on first use) before the step is planned: capturing writes padding into
         // the staging arrays.
-        Graph* g = used_graph ? &graph_for(bucket) : nullptr;
-        Shape s = plan(batch);
+        DecodeGraphs* g = used_graph ? &graph_for(bucket) : nullptr;
+        StepShape s = layout.plan(batch);
         op_next = 0;
         if (g) {
-            pad_to(s, bucket);
-            upload(s);
+            layout.pad_to(s, bucket);
+            layout.upload(s, stream);
             HR_CUDA_CHECK(cudaEventRecord(ev[0], stream));
             HR_CUDA_CHECK(cudaGraphLaunch(g->layers_exec, stream));
             HR_CUDA_CHECK(cudaEventRecord(ev[1], stream));
             HR_CUDA_CHECK(cudaGraphLaunch(g->head_exec, stream));
         } else {
-            upload(s);
+            layout.upload(s, stream);
             HR_CUDA_CHECK(cudaEventRecord(ev[0], stream));
             enqueue_layers(s);
             HR_CUDA_CHECK(cudaEventRecord(ev[1], stream));
@@ -582,7 +375,7 @@ const OpTimes& Model::last_op_times() const { return impl_->op_times; }
 const ModelCard& Model::card() const { return impl_->m; }
 int64_t Model::layers() const { return impl_->L; }
 int64_t Model::num_blocks() const { return impl_->o.num_blocks; }
-std::vector<int64_t> Model::graph_buckets() const { return buckets_up_to(impl_->o.max_seqs); }
+std::vector<int64_t> Model::graph_buckets() const { return cuda::graph_buckets(impl_->o.max_seqs); }
 double Model::weight_bytes() const { return impl_->weights_bytes; }
 double Model::kv_cache_bytes() const { return impl_->kv_bytes; }
 
