@@ -61,10 +61,16 @@ GpuProfile load_gpu_with_overrides(const std::string& spec, const std::vector<st
     return g;
 }
 
+// --weights-dtype: "auto" (as the checkpoint ships them) or one format for every block matrix.
+std::optional<Dtype> parse_weights_option(const std::string& v) {
+    if (v == "auto") return std::nullopt;
+    return parse_option_dtype("--weights-dtype", v);
+}
+
 struct KvOptions {
     std::string model, gpu;
     std::vector<std::string> gpu_set;
-    std::string weights_dtype = "bf16", kv_dtype = "bf16";
+    std::string weights_dtype = "auto", kv_dtype = "bf16";
     KvPlanRequest request;
     std::optional<double> reserve_gb;
     bool json = false;
@@ -90,7 +96,7 @@ std::string fit_hint(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequ
         }
     }
     for (Dtype d : {Dtype::FP8, Dtype::INT4}) {
-        if (dtype_bytes(d) >= dtype_bytes(r.weight_dtype)) continue;
+        if (dtype_bytes(d) >= m.weights(r.weight_dtype).attention.bytes_per_weight) continue;
         KvPlanRequest alt = r;
         alt.weight_dtype = d;
         if (fits(alt)) {
@@ -107,7 +113,7 @@ std::string fit_hint(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequ
 int run_kv(KvOptions& o) {
     const ModelCard m = load_model_warn(o.model);
     const GpuProfile gpu = load_gpu_with_overrides(o.gpu, o.gpu_set);
-    o.request.weight_dtype = parse_option_dtype("--weights-dtype", o.weights_dtype);
+    o.request.weight_dtype = parse_weights_option(o.weights_dtype);
     o.request.kv_dtype = parse_option_dtype("--kv-dtype", o.kv_dtype);
     if (o.reserve_gb) {
         if (*o.reserve_gb < 0.0) throw UsageError(fmt::format("--reserve-gb: must be >= 0, got {}", *o.reserve_gb));
@@ -116,7 +122,7 @@ int run_kv(KvOptions& o) {
     const KvPlan plan = plan_kv(m, gpu, o.request);
     if (!plan.fits) {
         throw UsageError(fmt::format("{} does not fit on {} (TP={}, weights {}, KV {}): {}{}", m.name, gpu.name,
-                                     plan.request.tp, dtype_name(plan.request.weight_dtype),
+                                     plan.request.tp, m.weights(plan.request.weight_dtype).label(),
                                      dtype_name(plan.request.kv_dtype), plan.why_not,
                                      fit_hint(m, gpu, plan.request)));
     }
@@ -131,7 +137,7 @@ int run_kv(KvOptions& o) {
 struct CostOptions {
     std::string model, gpu;
     std::vector<std::string> gpu_set;
-    std::string weights_dtype = "bf16", kv_dtype = "bf16";
+    std::string weights_dtype = "auto", kv_dtype = "bf16";
     int64_t tp = 1;
     int64_t tokens = 0, prefill_context = 0, decode_batch = 0, context = 0;
     bool no_cuda_graphs = false;
@@ -145,7 +151,7 @@ int run_cost(CostOptions& o) {
     const GpuProfile gpu = load_gpu_with_overrides(o.gpu, o.gpu_set);
     CostConfig c;
     c.tp = o.tp;
-    c.weight_dtype = parse_option_dtype("--weights-dtype", o.weights_dtype);
+    c.weight_dtype = parse_weights_option(o.weights_dtype);
     c.kv_dtype = parse_option_dtype("--kv-dtype", o.kv_dtype);
     c.cuda_graphs = !o.no_cuda_graphs;
     if (o.step_overhead_ms) {
@@ -512,7 +518,7 @@ int run(int argc, char** argv) {
     kvc->add_option("-g,--gpu", kv.gpu, "shipped GPU name or alias (`headroom gpus`), or a profile YAML file")
         ->required();
     kvc->add_option("--tp", kv.request.tp, "tensor-parallel degree")->capture_default_str();
-    kvc->add_option("--weights-dtype", kv.weights_dtype, "weight format: bf16, fp16, fp8, int8, int4")
+    kvc->add_option("--weights-dtype", kv.weights_dtype, "weight format: auto (as the checkpoint ships them), bf16, fp16, fp8, int8, int4, mxfp4")
         ->capture_default_str();
     kvc->add_option("--kv-dtype", kv.kv_dtype, "KV-cache format: bf16, fp16, fp8, int8")->capture_default_str();
     kvc->add_option("--context", kv.request.context,
@@ -550,7 +556,7 @@ int run(int argc, char** argv) {
     cost->add_option("--context", co.context, "tokens already in each decoding sequence's KV cache")
         ->capture_default_str();
     cost->add_option("--tp", co.tp, "tensor-parallel degree")->capture_default_str();
-    cost->add_option("--weights-dtype", co.weights_dtype, "bf16, fp16, fp8, int8, int4")->capture_default_str();
+    cost->add_option("--weights-dtype", co.weights_dtype, "auto (as the checkpoint ships them), bf16, fp16, fp8, int8, int4, mxfp4")->capture_default_str();
     cost->add_option("--kv-dtype", co.kv_dtype, "bf16, fp16, fp8, int8")->capture_default_str();
     cost->add_flag("--no-cuda-graphs", co.no_cuda_graphs, "pay a kernel launch per op instead of one graph per step");
     cost->add_option("--step-overhead-ms", co.step_overhead_ms, "host time per step (default 1.0 ms)");

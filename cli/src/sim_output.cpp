@@ -42,7 +42,7 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
     const Summary& s = r.summary;
     fmt::print("{}: {} ({})\n", measured ? "Measurement" : "Simulation", sc.name, sc.file.empty() ? "built-in" : sc.file);
     fmt::print("  {} on {} x {} (TP {}), weights {}, KV {}, seed {}; headroom {} ({})\n", sc.deployment.model.name, sc.deployment.replicas,
-               sc.deployment.gpu.display_name, sc.deployment.tp, dtype_name(sc.deployment.weight_dtype), dtype_name(sc.deployment.kv_dtype), sc.seed, version(),
+               sc.deployment.gpu.display_name, sc.deployment.tp, sc.deployment.model.weights(sc.deployment.weight_dtype).label(), dtype_name(sc.deployment.kv_dtype), sc.seed, version(),
                git_commit());
     fmt::print("  workload: {}\n", describe_workload(sc));
     if (!measured) fmt::print("  step times: {}\n", r.predictor == "kernel tables" ? "measured kernel tables (" + sc.deployment.gpu.name + "), the calibrated roofline for the other ops" : r.predictor);
@@ -223,7 +223,7 @@ void print_capacity(const CapacityRequest& req, const CapacityPlan& plan, int to
                                        ? ""
                                        : fmt::format(", budget {}", c.max_num_batched_tokens);
         const std::string cfg = fmt::format("{} x {} TP{}, weights {}, KV {}{}{}", c.replicas, c.gpu, c.tp,
-                                            dtype_name(c.weight_dtype), dtype_name(c.kv_dtype), budget,
+                                            c.weights, dtype_name(c.kv_dtype), budget,
                                             c.meets ? "" : " (misses)");
         fmt::print("  {:>3} {:<58} {:>5} {:>9.2f} {:>8.3f} {:>10.0f} {:>9.3g}/s {:>8.2f}s {:>7.1f}ms {:>8.2f}\n", shown,
                    cfg, c.replicas * c.tp, c.usd_per_hour, c.usd_per_mtok, c.tokens_per_s_per_gpu, c.headroom_rate,

@@ -104,6 +104,10 @@ void print_card(const ModelCard& m) {
                                  count(p.norms)));
 
     fmt::print("\nWeights (block matrices quantised; embeddings, lm_head, norms and biases stay 16-bit)\n");
+    const WeightScheme& shipped = m.shipped;
+    const bool say_method = !shipped.method.empty() && shipped.label().find(shipped.method) == std::string::npos;
+    row("as shipped", fmt::format("{}{}, {}", shipped.label(), say_method ? " (" + shipped.method + ")" : "",
+                                  gb(m.weight_bytes(shipped))));
     for (Dtype d : {Dtype::BF16, Dtype::FP8, Dtype::INT8, Dtype::INT4}) {
         row(d == Dtype::INT4 ? "int4 (g128, fp16 scale)" : std::string(dtype_name(d)), gb(m.weight_bytes(d)));
     }
@@ -144,7 +148,7 @@ void print_card(const ModelCard& m) {
 void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) {
     const KvPlanRequest& r = p.request;
     fmt::print("KV-cache plan: {} on {}, TP={}, weights {}, KV {}\n", m.name, gpu.display_name, r.tp,
-               dtype_name(r.weight_dtype), dtype_name(r.kv_dtype));
+               m.weights(r.weight_dtype).label(), dtype_name(r.kv_dtype));
     fmt::print("  (per GPU; 1 GB = 1e9 bytes; vLLM V1 accounting, block_size {}, max_model_len {})\n\n", r.block_size,
                group(r.max_model_len));
     row("GPU memory", fmt::format("{} usable ({:g} GiB x {:g} usable)", gb(p.usable_bytes),
@@ -187,7 +191,7 @@ void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) {
 void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost& s, const std::string& what) {
     const CostConfig& c = cm.config();
     fmt::print("Step cost: {} on {}, TP={}, weights {}, KV {}, CUDA graphs {}: {}\n", cm.model().name,
-               cm.gpu().display_name, c.tp, dtype_name(c.weight_dtype), dtype_name(c.kv_dtype),
+               cm.gpu().display_name, c.tp, cm.model().weights(c.weight_dtype).label(), dtype_name(c.kv_dtype),
                c.cuda_graphs ? "on" : "off", what);
     const bool tables = p.name() == "kernel tables";
     if (!tables && p.name() != "roofline") fmt::print("  predictor: {}\n", p.name());

@@ -163,8 +163,12 @@ const OpCost* StepCost::op(std::string_view name) const {
 
 CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostConfig& config)
     : model_(model), gpu_(gpu), config_(config) {
-    rates_ = gemm_rates(gpu, config.weight_dtype, config.gemm_calibration());
-    weight_bytes_per_param_ = dtype_bytes(config.weight_dtype);
+    const WeightScheme w = model.weights(config.weight_dtype);
+    auto rate = [&](const WeightFormat& f) {
+        return WeightRate{gemm_rates(gpu, f.dtype, config.gemm_calibration()).flops_per_s, f.bytes_per_weight};
+    };
+    rates_ = gemm_rates(gpu, w.attention.dtype, config.gemm_calibration());
+    modules_ = {rate(w.attention), rate(w.dense_mlp), rate(w.experts)};
     for (const LayerSpec& l : model.layers) {
         const int k = static_cast<int>(l.attention);
         ++layers_.count[k];
@@ -186,7 +190,7 @@ namespace {
 template <class Sink>
 void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m, const GpuProfile& gpu,
                const CostConfig& cfg,
-               double flops_per_s, double bytes_per_s, double wbytes, double exponent, const std::vector<SequenceWork>& batch, Sink& sink) {
+               const ModuleRates& rates, double bytes_per_s, double exponent, const std::vector<SequenceWork>& batch, Sink& sink) {
     auto blend = [exponent](double c, double mem) { return smooth_max(c, mem, exponent); };
     const double tp = static_cast<double>(cfg.tp);
     const double h = static_cast<double>(m.hidden_size);
@@ -233,7 +237,8 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
          2.0 * T * h * ACT_BYTES / bytes_per_s, Bound::MEMORY);
     const double norm_bytes = 2.0 * T * h * ACT_BYTES + h * ACT_BYTES;
     elementwise(OpKind::INPUT_NORM, L, 4.0 * T * h, norm_bytes);
-    gemm(OpKind::QKV_PROJ, L, T, qkv_params / tp / h, h, qkv_params / tp * wbytes, flops_per_s);
+    const WeightRate& attn_w = rates.attention;
+    gemm(OpKind::QKV_PROJ, L, T, qkv_params / tp / h, h, qkv_params / tp * attn_w.bytes_per_weight, attn_w.flops_per_s);
     {
         const double rot = mla ? static_cast<double>(m.qk_rope_head_dim) * (heads + 1.0)
                                : m.partial_rotary_factor * m.head_dim * (heads + kv_heads);
@@ -279,7 +284,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         }
     }
 
-    gemm(OpKind::O_PROJ, L, T, h, o_params / tp / h, o_params / tp * wbytes, flops_per_s);
+    gemm(OpKind::O_PROJ, L, T, h, o_params / tp / h, o_params / tp * attn_w.bytes_per_weight, attn_w.flops_per_s);
     elementwise(OpKind::RESIDUAL_ADD, L, 2.0 * T * h, 2.0 * 3.0 * T * h * ACT_BYTES);
     elementwise(OpKind::POST_ATTENTION_NORM, L * (m.norms_per_layer - 1), 4.0 * T * h, norm_bytes);
 
@@ -289,9 +294,10 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     const double gated = m.mlp == MlpKind::GATED ? 2.0 : 1.0;
     if (dense_layers > 0) {
         const double inter = m.intermediate_size / tp;
-        gemm(OpKind::GATE_UP_PROJ, dense_layers, T, gated * inter, h, gated * inter * h * wbytes, flops_per_s);
+        const WeightRate& mlp_w = rates.dense_mlp;
+        gemm(OpKind::GATE_UP_PROJ, dense_layers, T, gated * inter, h, gated * inter * h * mlp_w.bytes_per_weight, mlp_w.flops_per_s);
         elementwise(OpKind::ACTIVATION, dense_layers, 5.0 * T * inter, T * (gated + 1.0) * inter * ACT_BYTES);
-        gemm(OpKind::DOWN_PROJ, dense_layers, T, h, inter, inter * h * wbytes, flops_per_s);
+        gemm(OpKind::DOWN_PROJ, dense_layers, T, h, inter, inter * h * mlp_w.bytes_per_weight, mlp_w.flops_per_s);
     }
     if (moe_layers > 0) {
         const double e = static_cast<double>(m.num_experts);
@@ -305,11 +311,11 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         auto moe_gemm = [&](OpKind name, double n_routed, double n_shared, double kdim_routed,
                             double kdim_shared) {
             const double flops = 2.0 * (routed_rows * n_routed * kdim_routed + T * n_shared * kdim_shared);
-            const double weights = (active * n_routed * kdim_routed + n_shared * kdim_shared) * wbytes;
+            const double weights = (active * n_routed * kdim_routed + n_shared * kdim_shared) * rates.experts.bytes_per_weight;
             const double shared_rows = shared > 0.0 ? T : 0.0;  // no shared expert, no shared activations
             const double bytes =
                 weights + (routed_rows * (kdim_routed + n_routed) + shared_rows * (kdim_shared + n_shared)) * ACT_BYTES;
-            const double compute_s = flops / flops_per_s, memory_s = bytes / bytes_per_s;
+            const double compute_s = flops / rates.experts.flops_per_s, memory_s = bytes / bytes_per_s;
             emit(name, moe_layers, flops, bytes, compute_s, memory_s, 0, 0, blend(compute_s, memory_s),
                  compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
         };
@@ -347,7 +353,7 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
     for (const SequenceWork& w : batch) s.tokens += w.new_tokens;
     s.sequences = static_cast<int64_t>(batch.size());
     RecordSink sink{&s};
-    cost_step(*this, layers_, model_, gpu_, config_, rates_.flops_per_s, rates_.bytes_per_s, weight_bytes_per_param_,
+    cost_step(*this, layers_, model_, gpu_, config_, modules_, rates_.bytes_per_s,
               config_.blend_exponent, batch, sink);
     if (config_.calibration) {
         for (OpCost& o : s.ops) {
@@ -359,13 +365,13 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
 
 void CostModel::walk(const std::vector<SequenceWork>& batch, RooflineOpVisitor& visitor) const {
     VisitorSink sink{&visitor};
-    cost_step(*this, layers_, model_, gpu_, config_, rates_.flops_per_s, rates_.bytes_per_s, weight_bytes_per_param_,
+    cost_step(*this, layers_, model_, gpu_, config_, modules_, rates_.bytes_per_s,
               config_.blend_exponent, batch, sink);
 }
 
 StepTotals CostModel::step_totals(const std::vector<SequenceWork>& batch) const {
     TotalsSink sink;
-    cost_step(*this, layers_, model_, gpu_, config_, rates_.flops_per_s, rates_.bytes_per_s, weight_bytes_per_param_,
+    cost_step(*this, layers_, model_, gpu_, config_, modules_, rates_.bytes_per_s,
               config_.blend_exponent, batch, sink);
     return sink.t;
 }

@@ -60,7 +60,13 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     : roofline_(model, gpu, config), tables_(std::move(tables)) {
     if (!tables_) throw std::invalid_argument("KernelTablePredictor needs tables");
     const KernelTables& t = *tables_;
-    if (const std::string d = gemm_dtype_attr(config.weight_dtype); !d.empty()) gemm_ = first(t.find("gemm", {{"dtype", d}}));
+    // One GEMM table for the attention and dense-MLP projections (they share a format in every checkpoint
+    // headroom reads; a dense MLP in another format falls back to the roofline), by the weights' kernel class.
+    const WeightScheme w = model.weights(config.weight_dtype);
+    if (const std::string d = gemm_dtype_attr(w.attention.dtype); !d.empty() && w.attention == WeightFormat::of(w.attention.dtype)) {
+        gemm_ = first(t.find("gemm", {{"dtype", d}}));
+    }
+    dense_in_gemm_table_ = w.dense_mlp == w.attention;
     gemm_bf16_ = first(t.find("gemm", {{"dtype", "bf16"}}));
 
     const int64_t tp = config.tp;
@@ -85,7 +91,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     hidden_ = model.hidden_size;
     moe_inter_ = model.moe_intermediate_size / tp;
     topk_ = model.experts_per_token;
-    if (model.is_moe() && config.weight_dtype == Dtype::BF16) {
+    if (model.is_moe() && w.experts == WeightFormat::of(Dtype::BF16) && w.attention == w.experts) {
         moe_ = first(t.find("moe", {{"dtype", "bf16"},
                                     {"hidden", std::to_string(model.hidden_size)},
                                     {"inter", std::to_string(model.moe_intermediate_size)},
@@ -103,6 +109,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
 
 bool KernelTablePredictor::covers(OpKind k) const {
     if (k == OpKind::LM_HEAD) return gemm_bf16_ != nullptr;
+    if (k == OpKind::GATE_UP_PROJ || k == OpKind::DOWN_PROJ) return gemm_ != nullptr && dense_in_gemm_table_;
     if (is_gemm(k)) return gemm_ != nullptr;
     if (k == OpKind::ATTENTION) return decode_attn_[0] && prefill_attn_[0];
     if (k == OpKind::ATTENTION_SLIDING) return decode_attn_[1] && prefill_attn_[1];

@@ -55,11 +55,12 @@ void validate(const ModelCard& m, const GpuProfile& gpu, KvPlanRequest& r) {
 // Per-GPU weight bytes: everything sharded by TP, plus the extra copies of K/V projections when
 // TP > KV heads (each rank then holds one whole KV head).
 double weights_per_gpu(const ModelCard& m, const KvPlanRequest& r) {
-    double bytes = m.weight_bytes(r.weight_dtype) / static_cast<double>(r.tp);
+    const WeightScheme w = m.weights(r.weight_dtype);
+    double bytes = m.weight_bytes(w) / static_cast<double>(r.tp);
     if (!m.is_mla() && r.tp > m.num_kv_heads) {
         const double kv_proj_per_rank = 2.0 * m.hidden_size * m.head_dim;  // one KV head, K and V
         const double sharded_share = 2.0 * m.hidden_size * m.head_dim * m.num_kv_heads / r.tp;
-        bytes += static_cast<double>(m.num_layers) * (kv_proj_per_rank - sharded_share) * dtype_bytes(r.weight_dtype);
+        bytes += static_cast<double>(m.num_layers) * (kv_proj_per_rank - sharded_share) * w.attention.bytes_per_weight;
     }
     return bytes;
 }
@@ -85,7 +86,7 @@ void check_serving_layout(const ModelCard& m, int64_t tp, Dtype kv_dtype, bool a
     if (!m.is_mla() && m.num_kv_heads % tp != 0 && tp % m.num_kv_heads != 0) {
         throw PlanError("--tp", fmt::format("{} neither divides nor is a multiple of the {} KV heads", tp, m.num_kv_heads));
     }
-    if (kv_dtype == Dtype::INT4 || kv_dtype == Dtype::FP32) {
+    if (kv_dtype == Dtype::INT4 || kv_dtype == Dtype::MXFP4 || kv_dtype == Dtype::FP32) {
         throw PlanError("--kv-dtype", fmt::format("{} is not a KV-cache format (expected bf16, fp16, fp8 or int8)",
                                                   dtype_name(kv_dtype)));
     }

@@ -9,7 +9,8 @@ double GpuProfile::peak_flops(Dtype d) const {
     switch (d) {
         case Dtype::FP32: return fp32_tflops.value * 1e12;
         case Dtype::BF16:
-        case Dtype::INT4: return bf16_tflops.value * 1e12;
+        case Dtype::INT4:
+        case Dtype::MXFP4: return bf16_tflops.value * 1e12;
         case Dtype::FP16: return fp16_tflops.value * 1e12;
         case Dtype::FP8: return fp8_tflops.value * 1e12;
         case Dtype::INT8: return int8_tflops.value * 1e12;

@@ -251,6 +251,103 @@ void mark_moe_layers(Reader& r, ModelCard& m) {
     }
 }
 
+// quantization_config (or compressed-tensors' compression_config): the format of each module class as the
+// checkpoint stores it, scales and zero points included (vLLM's readers of the same fields: Mxfp4Config,
+// Fp8Config with weight_block_size, AWQConfig/GPTQConfig, CompressedTensorsConfig, BitsAndBytesConfig).
+// Patterns in modules_to_not_convert / ignore keep their module class in 16 bits.
+void read_quantization(Reader& r, ModelCard& m) {
+    std::string key;
+    const json* q = r.find({"quantization_config", "compression_config"}, &key);
+    if (!q) return;
+    if (!q->is_object()) r.fail(key, fmt::format("expected an object, got {}", describe(*q)));
+    auto field = [&](const json& o, const char* name) -> const json* {
+        auto it = o.find(name);
+        return it == o.end() || it->is_null() ? nullptr : &*it;
+    };
+    auto number = [&](const json& o, const char* name, double fallback) {
+        const json* v = field(o, name);
+        if (!v) return fallback;
+        if (!v->is_number()) r.fail(key + "." + name, fmt::format("expected a number, got {}", describe(*v)));
+        return v->get<double>();
+    };
+    auto flag = [&](const json& o, const char* name, bool fallback) {
+        const json* v = field(o, name);
+        return v && v->is_boolean() ? v->get<bool>() : fallback;
+    };
+    std::string method;
+    if (const json* v = field(*q, "quant_method"); v && v->is_string()) method = lower(v->get<std::string>());
+    if (method.empty() && key == "compression_config") method = "compressed-tensors";
+    // Which module classes stay unquantised.
+    bool keep_attention = false, keep_dense = false, keep_experts = false;
+    for (const char* list : {"modules_to_not_convert", "ignore", "ignored_layers"}) {
+        const json* v = field(*q, list);
+        if (!v || !v->is_array()) continue;
+        for (const json& p : *v) {
+            if (!p.is_string()) continue;
+            const std::string s = lower(p.get<std::string>());
+            if (s.find("attn") != std::string::npos) keep_attention = true;
+            if (s.find("experts") != std::string::npos) keep_experts = true;
+            else if (s.find("mlp") != std::string::npos && s.find("router") == std::string::npos && s.find("gate.") == std::string::npos) keep_dense = true;
+        }
+    }
+    WeightFormat f;
+    bool experts_only = false;
+    if (method == "mxfp4") {
+        f = WeightFormat::of(Dtype::MXFP4);  // vLLM applies it to the fused MoE experts only
+        experts_only = true;
+    } else if (method == "fp8") {
+        f = WeightFormat::of(Dtype::FP8);
+        if (const json* b = field(*q, "weight_block_size"); b && b->is_array() && b->size() == 2) {
+            const double cells = r.as_int((*b)[0], key + ".weight_block_size", 1, 1 << 20) *
+                                 static_cast<double>(r.as_int((*b)[1], key + ".weight_block_size", 1, 1 << 20));
+            f.bytes_per_weight += 4.0 / cells;  // one fp32 scale per block
+        }
+    } else if (method == "awq" || method == "gptq" || method == "awq_marlin" || method == "gptq_marlin") {
+        const double bits = number(*q, "bits", number(*q, "w_bit", 4));
+        if (bits != 4 && bits != 8) r.fail(key + ".bits", fmt::format("{} bits is not a format headroom reads (4, 8)", bits));
+        double group = number(*q, "group_size", number(*q, "q_group_size", 128));
+        if (group <= 0) group = 1e30;  // -1: one scale per output channel, negligible per weight
+        // an fp16 scale and a packed zero point of `bits` bits per group (AWQ with zero_point false: no zero)
+        const bool zero = method.rfind("awq", 0) == 0 ? flag(*q, "zero_point", true) : true;
+        f.dtype = bits == 4 ? Dtype::INT4 : Dtype::INT8;
+        f.bytes_per_weight = bits / 8.0 + (2.0 + (zero ? bits / 8.0 : 0.0)) / group;
+    } else if (method == "compressed-tensors") {
+        const json* groups = field(*q, "config_groups");
+        const json* w = nullptr;
+        if (groups && groups->is_object() && !groups->empty()) w = field(groups->begin().value(), "weights");
+        if (!w || !w->is_object()) r.fail(key + ".config_groups", "no weights scheme in the first group");
+        const double bits = number(*w, "num_bits", 8);
+        const json* type = field(*w, "type");
+        const bool is_float = type && type->is_string() && type->get<std::string>() == "float";
+        double group = number(*w, "group_size", 0);
+        if (group <= 0) group = 1e30;  // per channel or per tensor
+        if (bits == 8) {
+            f = WeightFormat::of(is_float ? Dtype::FP8 : Dtype::INT8);
+        } else if (bits == 4) {
+            // int4 (w4a16): a bf16 scale per group, a zero too when asymmetric; fp4 (NVFP4): an fp8 scale per group
+            f.dtype = is_float ? Dtype::MXFP4 : Dtype::INT4;
+            f.bytes_per_weight = 0.5 + (is_float ? 1.0 : 2.0 + (flag(*w, "symmetric", true) ? 0.0 : 0.5)) / group;
+        } else {
+            r.fail(key + ".config_groups.weights.num_bits", fmt::format("{} bits is not a format headroom reads (4, 8)", bits));
+        }
+    } else if (method == "bitsandbytes") {
+        if (flag(*q, "load_in_4bit", false)) {
+            // NF4 in blocks of 64 with an fp32 absmax, or an 8-bit absmax plus an fp32 per 256 blocks (double quant)
+            f.dtype = Dtype::INT4;
+            f.bytes_per_weight = 0.5 + (flag(*q, "bnb_4bit_use_double_quant", false) ? 1.0 / 64 + 4.0 / (64 * 256) : 4.0 / 64);
+        } else {
+            f = WeightFormat::of(Dtype::INT8);
+        }
+    } else {
+        m.guessed.push_back(fmt::format("{}.quant_method \"{}\" (weights taken as bf16)", key, method));
+        return;
+    }
+    m.shipped.method = method;
+    if (!keep_experts) m.shipped.experts = f;
+    if (!experts_only && !keep_attention) m.shipped.attention = f;
+    if (!experts_only && !keep_dense) m.shipped.dense_mlp = f;
+}
+
 void validate(Reader& r, const ModelCard& m) {
     if (!m.is_mla()) {
         if (m.num_kv_heads > m.num_attention_heads) {
@@ -428,6 +525,7 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
     }
 
     read_moe(r, m);
+    read_quantization(r, m);
     r.check_missing();
     read_layer_types(r, m);
     mark_moe_layers(r, m);
@@ -498,7 +596,18 @@ ModelCard load_model(std::string_view spec_sv) {
         if (want == lower(s.name) || want == id || want == part) exact.push_back(s);
         else if (part.starts_with(want) || id.starts_with(want)) prefix.push_back(s);
     }
-    const std::vector<ShippedModel>& hits = exact.empty() ? prefix : exact;
+    std::vector<ShippedModel> hits = exact.empty() ? prefix : exact;
+    // A prefix of every other match names the base checkpoint ("Qwen2.5-7B" is Qwen2.5-7B-Instruct, not its
+    // -AWQ variant): it wins.
+    if (hits.size() > 1) {
+        auto shortest = std::min_element(hits.begin(), hits.end(), [](const ShippedModel& a, const ShippedModel& b) {
+            return a.hf_id.size() < b.hf_id.size();
+        });
+        const bool base_of_all = std::all_of(hits.begin(), hits.end(), [&](const ShippedModel& h) {
+            return lower(h.hf_id).starts_with(lower(shortest->hf_id));
+        });
+        if (base_of_all) hits = {*shortest};
+    }
     if (hits.size() == 1) {
         return parse_model_config(embedded_text(hits[0].name), hits[0].hf_id, hits[0].hf_id);
     }

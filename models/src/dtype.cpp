@@ -14,6 +14,7 @@ double dtype_bytes(Dtype d) {
         case Dtype::FP8:
         case Dtype::INT8: return 1.0;
         case Dtype::INT4: return 0.5 + INT4_SCALE_BYTES / INT4_GROUP_SIZE;
+        case Dtype::MXFP4: return 0.5 + 1.0 / MXFP4_BLOCK;
     }
     return 0.0;
 }
@@ -26,6 +27,7 @@ std::string_view dtype_name(Dtype d) {
         case Dtype::FP8: return "fp8";
         case Dtype::INT8: return "int8";
         case Dtype::INT4: return "int4";
+        case Dtype::MXFP4: return "mxfp4";
     }
     return "?";
 }
@@ -39,9 +41,10 @@ std::optional<Dtype> parse_dtype(std::string_view s) {
     if (l == "fp8" || l == "fp8_e4m3" || l == "float8_e4m3fn" || l == "e4m3") return Dtype::FP8;
     if (l == "int8") return Dtype::INT8;
     if (l == "int4") return Dtype::INT4;
+    if (l == "mxfp4") return Dtype::MXFP4;
     return std::nullopt;
 }
 
-std::string dtype_choices() { return "fp32, bf16, fp16, fp8, int8, int4"; }
+std::string dtype_choices() { return "fp32, bf16, fp16, fp8, int8, int4, mxfp4"; }
 
 }  // namespace headroom

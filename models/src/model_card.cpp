@@ -137,6 +137,33 @@ ParamBreakdown ModelCard::params() const {
     return p;
 }
 
+int64_t ModelCard::attention_matrix_params() const {
+    int64_t n = 0;
+    for (int64_t i = 0; i < num_layers; ++i) n += attention_weight_params(i);
+    return n;
+}
+
+int64_t ModelCard::dense_mlp_matrix_params() const {
+    int64_t n = 0;
+    for (int64_t i = 0; i < num_layers; ++i) n += layers[i].moe ? 0 : mlp_weight_params(i);
+    return n;
+}
+
+int64_t ModelCard::expert_matrix_params() const {
+    int64_t n = 0;
+    for (int64_t i = 0; i < num_layers; ++i) n += layers[i].moe ? mlp_weight_params(i) : 0;
+    return n;
+}
+
+double ModelCard::weight_bytes(const WeightScheme& s) const {
+    if (s.is_uniform() && s.attention == WeightFormat::of(s.attention.dtype)) return weight_bytes(s.attention.dtype);
+    const ParamBreakdown p = params();
+    const double rest = static_cast<double>(p.total() - p.quantizable);
+    return static_cast<double>(attention_matrix_params()) * s.attention.bytes_per_weight +
+           static_cast<double>(dense_mlp_matrix_params()) * s.dense_mlp.bytes_per_weight +
+           static_cast<double>(expert_matrix_params()) * s.experts.bytes_per_weight + rest * dtype_bytes(Dtype::BF16);
+}
+
 double ModelCard::weight_bytes(Dtype d) const {
     const ParamBreakdown p = params();
     const double total = static_cast<double>(p.total());

@@ -111,7 +111,7 @@ KvPlan.__repr__ = _kv_plan_repr  # type: ignore[method-assign]
 
 
 def cost(model, gpu, tokens: int = 0, decode_batch: int = 0, context: int = 0, prefill_context: int = 0,
-         tp: int = 1, weights_dtype: str = "bf16", kv_dtype: str = "bf16", cuda_graphs: bool = True,
+         tp: int = 1, weights_dtype: str = "auto", kv_dtype: str = "bf16", cuda_graphs: bool = True,
          step_overhead_s: float = 1e-3, predictor: str = "auto") -> pd.DataFrame:
     """The cost of one engine step, one row per op (as `headroom cost`): a prefill of `tokens` (on
     `prefill_context` cached tokens) and/or `decode_batch` decodes at `context`. `predictor` is "auto"

@@ -25,6 +25,12 @@ Dtype dtype(const std::string& option, const std::string& name) {
     throw PlanError(option, "unknown dtype \"" + name + "\" (expected one of " + dtype_choices() + ")");
 }
 
+// weights_dtype: "auto" (as the checkpoint ships them) or one format for every block matrix.
+std::optional<Dtype> weights(const std::string& name) {
+    if (name == "auto") return std::nullopt;
+    return dtype("weights_dtype", name);
+}
+
 py::dict params_dict(const ParamBreakdown& p) {
     py::dict d;
     d["total"] = p.total();
@@ -228,7 +234,7 @@ PYBIND11_MODULE(_headroom, m) {
              int64_t concurrency) {
               KvPlanRequest r;
               r.tp = tp;
-              r.weight_dtype = dtype("weights_dtype", weights_dtype);
+              r.weight_dtype = weights(weights_dtype);
               r.kv_dtype = dtype("kv_dtype", kv_dtype);
               r.gpu_memory_utilization = util;
               r.block_size = block_size;
@@ -240,7 +246,7 @@ PYBIND11_MODULE(_headroom, m) {
               r.concurrency = concurrency;
               return plan_kv(model, gpu, r);
           },
-          py::arg("model"), py::arg("gpu"), py::arg("tp") = 1, py::arg("weights_dtype") = "bf16",
+          py::arg("model"), py::arg("gpu"), py::arg("tp") = 1, py::arg("weights_dtype") = "auto",
           py::arg("kv_dtype") = "bf16", py::arg("gpu_memory_utilization") = 0.9, py::arg("block_size") = 16,
           py::arg("max_model_len") = 0, py::arg("max_num_batched_tokens") = 8192, py::arg("max_num_seqs") = 256,
           py::arg("reserve_bytes") = -1.0, py::arg("context") = 0, py::arg("concurrency") = 1);
@@ -251,7 +257,7 @@ PYBIND11_MODULE(_headroom, m) {
              double step_overhead_s, const std::string& predictor) {
               CostConfig c;
               c.tp = tp;
-              c.weight_dtype = dtype("weights_dtype", weights_dtype);
+              c.weight_dtype = weights(weights_dtype);
               c.kv_dtype = dtype("kv_dtype", kv_dtype);
               c.cuda_graphs = cuda_graphs;
               c.step_overhead_s = step_overhead_s;
@@ -278,7 +284,7 @@ PYBIND11_MODULE(_headroom, m) {
               }
               return ops;
           },
-          py::arg("model"), py::arg("gpu"), py::arg("batch"), py::arg("tp") = 1, py::arg("weights_dtype") = "bf16",
+          py::arg("model"), py::arg("gpu"), py::arg("batch"), py::arg("tp") = 1, py::arg("weights_dtype") = "auto",
           py::arg("kv_dtype") = "bf16", py::arg("cuda_graphs") = true, py::arg("step_overhead_s") = 1.0e-3, py::arg("predictor") = "auto");
 
     py::class_<Scenario>(m, "Scenario", "A serving scenario (see headroom.load_scenario).")

@@ -112,6 +112,10 @@ std::string card_json(const ModelCard& m) {
     json w;
     for (Dtype d : {Dtype::BF16, Dtype::FP8, Dtype::INT8, Dtype::INT4}) w[std::string(dtype_name(d))] = m.weight_bytes(d);
     j["weight_bytes"] = w;
+    auto format = [](const WeightFormat& f) { return json{{"dtype", std::string(dtype_name(f.dtype))}, {"bytes_per_weight", f.bytes_per_weight}}; };
+    j["weights_as_shipped"] = {{"label", m.shipped.label()}, {"method", m.shipped.method}, {"bytes", m.weight_bytes(m.shipped)},
+                               {"attention", format(m.shipped.attention)}, {"dense_mlp", format(m.shipped.dense_mlp)},
+                               {"experts", format(m.shipped.experts)}};
     if (!m.is_encoder) {
         json kv, per_layer = json::object();
         for (Dtype d : {Dtype::BF16, Dtype::FP8, Dtype::INT8}) kv[std::string(dtype_name(d))] = m.kv_bytes_per_token(d);
@@ -148,7 +152,7 @@ std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) 
     j["model"] = m.name;
     j["gpu"] = gpu.name;
     j["request"] = {{"tp", r.tp},
-                    {"weights_dtype", std::string(dtype_name(r.weight_dtype))},
+                    {"weights_dtype", m.weights(r.weight_dtype).label()},
                     {"kv_dtype", std::string(dtype_name(r.kv_dtype))},
                     {"gpu_memory_utilization", r.gpu_memory_utilization},
                     {"block_size", r.block_size},
@@ -190,7 +194,7 @@ std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const Ste
     j["batch"] = what;
     j["predictor"] = p.name();
     j["config"] = {{"tp", c.tp},
-                   {"weights_dtype", std::string(dtype_name(c.weight_dtype))},
+                   {"weights_dtype", cm.model().weights(c.weight_dtype).label()},
                    {"kv_dtype", std::string(dtype_name(c.kv_dtype))},
                    {"cuda_graphs", c.cuda_graphs},
                    {"step_overhead_s", c.step_overhead_s}};

@@ -24,7 +24,7 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
     j["gpu"] = sc.deployment.gpu.name;
     j["tp"] = sc.deployment.tp;
     j["replicas"] = sc.deployment.replicas;
-    j["weights_dtype"] = std::string(dtype_name(sc.deployment.weight_dtype));
+    j["weights_dtype"] = sc.deployment.model.weights(sc.deployment.weight_dtype).label();
     j["kv_dtype"] = std::string(dtype_name(sc.deployment.kv_dtype));
     j["predictor"] = r.predictor;
     j["seed"] = sc.seed;
@@ -107,7 +107,7 @@ std::string capacity_json(const CapacityRequest& req, const CapacityPlan& plan, 
         if (shown++ >= top) break;
         const Summary& m = c.at_target.summary;
         j["configurations"].push_back({{"gpu", c.gpu}, {"tp", c.tp}, {"replicas", c.replicas}, {"gpus", c.replicas * c.tp},
-                                       {"weights_dtype", std::string(dtype_name(c.weight_dtype))},
+                                       {"weights_dtype", c.weights},
                                        {"kv_dtype", std::string(dtype_name(c.kv_dtype))},
                                        {"max_num_batched_tokens", c.max_num_batched_tokens}, {"meets", c.meets},
                                        {"usd_per_hour", c.usd_per_hour}, {"usd_per_mtok", c.usd_per_mtok},

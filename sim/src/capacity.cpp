@@ -72,11 +72,12 @@ private:
 };
 
 // A candidate starts with the workload's own token budget (the refinement step tries others).
-CapacityCandidate candidate(const Scenario& base, const std::string& gpu, int64_t tp, Dtype w, Dtype kv) {
+CapacityCandidate candidate(const Scenario& base, const std::string& gpu, int64_t tp, std::optional<Dtype> w, Dtype kv) {
     CapacityCandidate c;
     c.gpu = gpu;
     c.tp = tp;
     c.weight_dtype = w;
+    c.weights = base.deployment.model.weights(w).short_label();
     c.kv_dtype = kv;
     c.max_num_batched_tokens = base.engine.max_num_batched_tokens;
     return c;
@@ -87,7 +88,7 @@ bool meets(const SimulationResult& r) { return r.summary.completed > 0 && r.summ
 }  // namespace
 
 std::string CapacityCandidate::label() const {
-    return fmt::format("{} x {} TP{} w:{} kv:{} budget {}", replicas, gpu, tp, dtype_name(weight_dtype),
+    return fmt::format("{} x {} TP{} w:{} kv:{} budget {}", replicas, gpu, tp, weights,
                        dtype_name(kv_dtype), max_num_batched_tokens);
 }
 
@@ -114,7 +115,10 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
     std::vector<Search> searches;
     for (const std::string& gpu_name : req.gpus) {
         const GpuProfile& gpu = cands.gpu(gpu_name);  // a bad name is an input error
-        for (Dtype w : {Dtype::BF16, Dtype::FP8}) {
+        // the weights as shipped, and fp8 where that is smaller
+        std::vector<std::optional<Dtype>> weight_choices = {std::nullopt};
+        if (base.deployment.model.shipped.attention.bytes_per_weight > dtype_bytes(Dtype::FP8)) weight_choices.push_back(Dtype::FP8);
+        for (const std::optional<Dtype>& w : weight_choices) {
             for (Dtype kv : {Dtype::BF16, Dtype::FP8}) {
                 std::vector<int64_t> tps;
                 std::string why;
@@ -131,7 +135,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
                 }
                 if (tps.empty()) {
                     plan.skipped.push_back(fmt::format("{} w:{} kv:{}: does not fit up to TP 8 ({})", gpu.name,
-                                                       dtype_name(w), dtype_name(kv), why));
+                                                       base.deployment.model.weights(w).short_label(), dtype_name(kv), why));
                     continue;
                 }
                 for (int64_t tp : tps) {
@@ -224,7 +228,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
     };
     for (Search& s : searches) {
         if (s.dead) {
-            plan.skipped.push_back(fmt::format("{} TP{} w:{} kv:{}: {}", s.c.gpu, s.c.tp, dtype_name(s.c.weight_dtype),
+            plan.skipped.push_back(fmt::format("{} TP{} w:{} kv:{}: {}", s.c.gpu, s.c.tp, s.c.weights,
                                                dtype_name(s.c.kv_dtype), s.why_dead));
             continue;
         }

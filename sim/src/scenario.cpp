@@ -309,7 +309,12 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
             r.fail("calibration", e.what());
         }
     }
-    dtype("weights_dtype", s.deployment.weight_dtype);
+    // weights_dtype: every block matrix in one format; absent or "auto": as the checkpoint ships them
+    if (root["weights_dtype"] && r.string(root["weights_dtype"], "weights_dtype") != "auto") {
+        Dtype w = Dtype::BF16;
+        dtype("weights_dtype", w);
+        s.deployment.weight_dtype = w;
+    }
     dtype("kv_dtype", s.deployment.kv_dtype);
     if (const YAML::Node sc = root["scheduler"]) {
         r.only(sc, "scheduler", {"policy", "gpu_memory_utilization", "block_size", "max_num_batched_tokens",

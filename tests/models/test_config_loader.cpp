@@ -133,3 +133,72 @@ TEST(ConfigLoader, ErrorsNameFileAndField) {
               "t.json: num_attention_heads: must be >= 1, got 0");
     EXPECT_NE(error_of("{\"hidden_size\": 40").find("t.json: not valid JSON"), std::string::npos);
 }
+
+// ---- quantisation as shipped (quantization_config) ----
+
+TEST(Quantization, GptOssShipsMxfp4ExpertsAndMatchesItsPublishedCheckpointSize) {
+    // OpenAI's gpt-oss model card (table 1): gpt-oss-120b 60.8 GiB, gpt-oss-20b 12.8 GiB as shipped.
+    const double gib = 1024.0 * 1024.0 * 1024.0;
+    for (const auto& [name, published_gib] : {std::pair{"openai/gpt-oss-120b", 60.8}, std::pair{"openai/gpt-oss-20b", 12.8}}) {
+        const ModelCard m = load_model(name);
+        EXPECT_EQ(m.shipped.method, "mxfp4");
+        EXPECT_EQ(m.shipped.experts.dtype, Dtype::MXFP4);
+        EXPECT_EQ(m.shipped.attention.dtype, Dtype::BF16);  // modules_to_not_convert: self_attn
+        EXPECT_EQ(m.shipped.label(), "mxfp4 experts, bf16 attention");
+        EXPECT_NEAR(m.weight_bytes(m.shipped) / (published_gib * gib), 1.0, 0.02) << name;
+    }
+    // 4-bit values plus one E8M0 scale per 32: 0.5 + 1/32 bytes per weight
+    EXPECT_DOUBLE_EQ(dtype_bytes(Dtype::MXFP4), 0.53125);
+}
+
+TEST(Quantization, AwqInt4CountsItsScalesAndZeroPoints) {
+    // Qwen2.5-7B: per layer q and o 3584 x 3584, k and v 3584 x 512, MLP 3 x 3584 x 18944:
+    // 3584 x 8192 + 203,685,888 = 233,046,016 matrix weights; x 28 layers = 6,525,288,448. The other
+    // 7,615,616,512 - 6,525,288,448 = 1,090,328,064 parameters (embeddings, lm_head, norms, biases) stay fp16.
+    // AWQ group 128: 0.5 bytes + an fp16 scale (2 B) and a 4-bit zero (0.5 B) per 128 weights.
+    const ModelCard m = load_model("Qwen/Qwen2.5-7B-Instruct-AWQ");
+    EXPECT_EQ(m.shipped.method, "awq");
+    EXPECT_EQ(m.shipped.label(), "int4");
+    EXPECT_EQ(m.params().quantizable, 6'525'288'448);
+    EXPECT_DOUBLE_EQ(m.weight_bytes(m.shipped), 6'525'288'448.0 * (0.5 + 2.5 / 128) + 1'090'328'064.0 * 2);  // 5.571 GB
+}
+
+TEST(Quantization, BlockScaledFp8CountsOneFp32ScalePerBlock) {
+    // Qwen3-8B: per layer q and o 4096 x 4096, k and v 4096 x 1024, MLP 3 x 4096 x 12288: 192,937,984; x 36 =
+    // 6,945,767,424 fp8 weights with one fp32 scale per 128 x 128 block; 1,244,967,936 others in bf16.
+    const ModelCard m = load_model("Qwen/Qwen3-8B-FP8");
+    EXPECT_EQ(m.shipped.label(), "fp8");
+    EXPECT_DOUBLE_EQ(m.weight_bytes(m.shipped), 6'945'767'424.0 * (1 + 4.0 / 16384) + 1'244'967'936.0 * 2);  // 9.437 GB
+    EXPECT_EQ(load_model("deepseek-ai/DeepSeek-V3").shipped.experts.dtype, Dtype::FP8);
+}
+
+TEST(Quantization, CompressedTensorsBitsAndBytesAndTheIgnoreList) {
+    const std::string base = R"({"model_type": "llama", "hidden_size": 256, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 512, "vocab_size": 1000,
+        "max_position_embeddings": 2048, )";
+    // compressed-tensors w4a16, group 128, symmetric: 0.5 + 2/128 bytes; lm_head ignored (it is not a block
+    // matrix anyway)
+    const ModelCard w4 = parse_model_config(base + R"("quantization_config": {"quant_method": "compressed-tensors",
+        "config_groups": {"group_0": {"weights": {"num_bits": 4, "type": "int", "strategy": "group",
+        "group_size": 128, "symmetric": true}}}, "ignore": ["lm_head"]}})", "w4.json", "w4");
+    EXPECT_EQ(w4.shipped.attention.dtype, Dtype::INT4);
+    EXPECT_DOUBLE_EQ(w4.shipped.attention.bytes_per_weight, 0.5 + 2.0 / 128);
+    // w8a8 fp8
+    const ModelCard f8 = parse_model_config(base + R"("quantization_config": {"quant_method": "compressed-tensors",
+        "config_groups": {"group_0": {"weights": {"num_bits": 8, "type": "float", "strategy": "channel"}}}}})", "f8.json", "f8");
+    EXPECT_EQ(f8.shipped.dense_mlp.dtype, Dtype::FP8);
+    // bitsandbytes NF4 with double quantisation: 0.5 + 1/64 + 4/(64 x 256) bytes
+    const ModelCard nf4 = parse_model_config(base + R"("quantization_config": {"quant_method": "bitsandbytes",
+        "load_in_4bit": true, "bnb_4bit_use_double_quant": true}})", "nf4.json", "nf4");
+    EXPECT_DOUBLE_EQ(nf4.shipped.attention.bytes_per_weight, 0.5 + 1.0 / 64 + 4.0 / (64 * 256));
+    // an fp8 checkpoint that keeps attention in bf16
+    const ModelCard keep = parse_model_config(base + R"("quantization_config": {"quant_method": "fp8",
+        "modules_to_not_convert": ["model.layers.*.self_attn"]}})", "keep.json", "keep");
+    EXPECT_EQ(keep.shipped.attention.dtype, Dtype::BF16);
+    EXPECT_EQ(keep.shipped.dense_mlp.dtype, Dtype::FP8);
+    // an unknown method: bf16, said as a guess
+    const ModelCard odd = parse_model_config(base + R"("quantization_config": {"quant_method": "hqq"}})", "odd.json", "odd");
+    EXPECT_EQ(odd.shipped.label(), "bf16");
+    ASSERT_FALSE(odd.guessed.empty());
+    EXPECT_NE(odd.guessed.back().find("hqq"), std::string::npos);
+}

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,7 @@ namespace headroom {
 
 struct CostConfig {
     int64_t tp = 1;
-    Dtype weight_dtype = Dtype::BF16;
+    std::optional<Dtype> weight_dtype;  // every block matrix in this format; nullopt: as the checkpoint ships them
     Dtype kv_dtype = Dtype::BF16;
     bool cuda_graphs = true;
     // Scheduler, input preparation and output processing of one step (vLLM V1 with CUDA graphs: about
@@ -62,6 +63,13 @@ struct GemmRates {
     double peak_flops = 0, flops_per_s = 0, bytes_per_s = 0;
 };
 GemmRates gemm_rates(const GpuProfile& gpu, Dtype weight_dtype, const GemmCalibration* cal);
+// The GEMM rate and stored bytes per weight of one module class, and of the three a step multiplies.
+struct WeightRate {
+    double flops_per_s = 0, bytes_per_weight = 0;
+};
+struct ModuleRates {
+    WeightRate attention, dense_mlp, experts;
+};
 // One GEMM of m rows against an n x k weight of `dtype`, timed as the cost model times it (for calibration
 // fits and benchmarks).
 double gemm_time_s(const GpuProfile& gpu, Dtype dtype, double m, double n, double k, const GemmCalibration* cal,
@@ -123,8 +131,8 @@ private:
     ModelCard model_;
     GpuProfile gpu_;
     CostConfig config_;
-    GemmRates rates_;  // the weight dtype's GEMM peak, achievable FLOP/s and HBM bandwidth
-    double weight_bytes_per_param_;
+    GemmRates rates_;  // the attention weights' GEMM peak, achievable FLOP/s and HBM bandwidth
+    ModuleRates modules_;  // per module class: GEMM FLOP/s and bytes per weight as the weights are stored
     LayerStats layers_;
 };
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "headroom/core/cost_model.hpp"
@@ -40,7 +41,7 @@ struct Deployment {
     int64_t tp = 1;
     int64_t replicas = 1;
     std::string router = "round_robin";  // round_robin | least_outstanding
-    Dtype weight_dtype = Dtype::BF16;
+    std::optional<Dtype> weight_dtype;  // every block matrix in this format; nullopt: as the checkpoint ships them
     Dtype kv_dtype = Dtype::BF16;
     // Step-time predictor: "auto" (measured kernel tables where the GPU has them, else the roofline), "tables",
     // "calibrated" or "roofline" (make_step_predictor).

@@ -55,7 +55,8 @@ private:
 
     CostModel roofline_;
     std::shared_ptr<const KernelTables> tables_;
-    const GridTable* gemm_ = nullptr;       // the weight dtype's GEMMs
+    const GridTable* gemm_ = nullptr;       // the attention weights' GEMMs
+    bool dense_in_gemm_table_ = true;       // the dense MLP's weights share their format
     const GridTable* gemm_bf16_ = nullptr;  // lm_head
     const GridTable* decode_attn_[2] = {nullptr, nullptr};   // full, sliding
     const GridTable* prefill_attn_[2] = {nullptr, nullptr};

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <stdexcept>
+#include <optional>
 #include <string>
 
 #include "headroom/hardware/gpu_profile.hpp"
@@ -18,7 +19,7 @@ namespace headroom {
 
 struct KvPlanRequest {
     int64_t tp = 1;
-    Dtype weight_dtype = Dtype::BF16;
+    std::optional<Dtype> weight_dtype;  // every block matrix in this format; nullopt: as the checkpoint ships them
     Dtype kv_dtype = Dtype::BF16;
     double gpu_memory_utilization = 0.9;  // vLLM default
     int64_t block_size = 16;              // vLLM default

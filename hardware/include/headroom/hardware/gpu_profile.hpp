@@ -52,7 +52,8 @@ struct GpuProfile {
     double usable_memory_bytes() const { return memory_bytes() * usable_memory_fraction.value; }
     double memory_bandwidth_bytes_per_s() const { return memory_bandwidth_gb_per_s.value * 1e9; }
     // Dense tensor-core peak for a compute dtype; 0 when the GPU has no such units. int4 weights are
-    // dequantised and multiplied in bf16, so INT4 returns the bf16 peak.
+    // dequantised and multiplied in bf16, so INT4 returns the bf16 peak; so do MXFP4 weights (weight-only, as
+    // vLLM runs gpt-oss on Hopper; Blackwell's FP4 units are not modelled yet).
     double peak_flops(Dtype d) const;
     bool has_nvlink() const { return nvlink_bidirectional_gb_per_s.present(); }
 };

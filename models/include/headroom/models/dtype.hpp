@@ -9,10 +9,13 @@
 
 namespace headroom {
 
-enum class Dtype { FP32, BF16, FP16, FP8, INT8, INT4 };
+// MXFP4: OCP microscaling FP4 (E2M1 values, one E8M0 scale per 32): 0.5 + 1/32 = 0.53125 bytes per weight;
+// weight-only on Hopper and Ampere (dequantised into bf16 products), as gpt-oss ships its experts.
+enum class Dtype { FP32, BF16, FP16, FP8, INT8, INT4, MXFP4 };
 
 inline constexpr int INT4_GROUP_SIZE = 128;
 inline constexpr double INT4_SCALE_BYTES = 2.0;  // one fp16 scale per group
+inline constexpr int MXFP4_BLOCK = 32;          // one E8M0 (1-byte) scale per 32 values
 
 // Bytes one element occupies, group scales included for int4.
 double dtype_bytes(Dtype d);

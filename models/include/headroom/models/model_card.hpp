@@ -6,11 +6,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <algorithm>
 #include <vector>
 
 #include "headroom/models/dtype.hpp"
+#include "headroom/models/weight_scheme.hpp"
 
 namespace headroom {
 
@@ -114,6 +116,8 @@ struct ModelCard {
     bool pooler = false;
 
     std::vector<LayerSpec> layers;  // one per layer
+    // How the checkpoint stores its weights (quantization_config); uniform bf16 when unquantised.
+    WeightScheme shipped = WeightScheme::uniform(Dtype::BF16);
     std::vector<std::string> guessed;  // fields filled by assumption, for the warning
 
     bool is_moe() const { return num_experts > 0; }
@@ -141,6 +145,16 @@ struct ModelCard {
 
     // Bytes of all weights when the block matrices are stored as `d` (see ParamBreakdown::quantizable).
     double weight_bytes(Dtype d) const;
+    // Bytes of all weights stored per `s` (the rest 16-bit).
+    double weight_bytes(const WeightScheme& s) const;
+    // The weights a deployment runs: `override` for every block matrix, or as the checkpoint ships them.
+    WeightScheme weights(const std::optional<Dtype>& override) const {
+        return override ? WeightScheme::uniform(*override) : shipped;
+    }
+    // Block-matrix parameters per module class (their sum is ParamBreakdown::quantizable).
+    int64_t attention_matrix_params() const;
+    int64_t dense_mlp_matrix_params() const;
+    int64_t expert_matrix_params() const;  // routed and shared experts of every MoE layer
 
     // KV elements one token adds to one layer: 2 x kv_heads x head_dim, or the MLA latent.
     int64_t kv_elements_per_token(int64_t layer) const;

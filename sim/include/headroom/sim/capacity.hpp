@@ -6,6 +6,7 @@
 // target rate, adding replicas until it holds. No blind grid over rates or replicas.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,8 @@ struct CapacityRequest {
 struct CapacityCandidate {
     std::string gpu;
     int64_t tp = 1;
-    Dtype weight_dtype = Dtype::BF16;
+    std::optional<Dtype> weight_dtype;  // nullopt: as the checkpoint ships them
+    std::string weights;                // their label ("bf16", "fp8", "mxfp4": WeightScheme::short_label)
     Dtype kv_dtype = Dtype::BF16;
     int64_t max_num_batched_tokens = 8192;
     double sustained_rate_per_replica = 0.0;  // highest probed rate meeting every SLO on one replica
