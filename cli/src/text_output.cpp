@@ -180,6 +180,12 @@ void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) {
         return;
     }
     row("blocks", fmt::format("{} of {} tokens ({} each)", group(p.num_blocks), r.block_size, gb(p.block_bytes)));
+    if (p.group_windows.size() > 1) {  // vLLM V1's hybrid allocator: a block is one group's page
+        std::string kinds;
+        for (int64_t w : p.group_windows) kinds += (kinds.empty() ? "" : ", ") + (w == 0 ? std::string("full") : fmt::format("sliding {}", w));
+        row("KV-cache groups", fmt::format("{} of {} layers ({}); sliding groups free blocks the window leaves",
+                                           p.group_windows.size(), p.group_layers, kinds));
+    }
     row("KV capacity", fmt::format("{} tokens", group(p.kv_tokens)));
     row("max concurrency", fmt::format("{} sequences at {} tokens", group(p.max_concurrency_at_context),
                                        group(r.context)));

@@ -42,6 +42,7 @@ SchedulerConfig scheduler_config(const Deployment& d, const EngineConfig& e, con
     c.chunked_prefill = e.chunked_prefill;
     c.prefix_caching = e.prefix_caching;
     c.policy = e.policy;
+    if (plan.group_windows.size() > 1) c.group_windows = plan.group_windows;  // a hybrid model's groups
     // A model whose every layer slides never holds more than window - 1 + budget tokens (plus a block).
     const ModelCard& m = d.model;
     if (!m.layers.empty() && m.count_layers(AttentionKind::SLIDING) == m.num_layers) {

@@ -1,6 +1,7 @@
 #include "headroom/core/kv_cache_manager.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "headroom/core/scheduler.hpp"
 
@@ -23,13 +24,60 @@ KvCacheManager::KvCacheManager(int64_t num_blocks, int64_t block_size, bool pref
       prefix_caching_(prefix_caching),
       max_blocks_per_sequence_(max_blocks_per_sequence) {}
 
+void KvCacheManager::set_groups(std::vector<int64_t> windows, int64_t budget) {
+    windows_ = windows.size() > 1 ? std::move(windows) : std::vector<int64_t>{};
+    budget_ = budget;
+}
+
+std::vector<int32_t>& KvCacheManager::table(RequestState& r, size_t g) const {
+    if (g == 0) return r.blocks;
+    if (r.group_tables.size() < windows_.size() - 1) r.group_tables.resize(windows_.size() - 1);
+    return r.group_tables[g - 1];
+}
+
+const std::vector<int32_t>& KvCacheManager::table(const RequestState& r, size_t g) const {
+    static const std::vector<int32_t> none;
+    if (g == 0) return r.blocks;
+    return g - 1 < r.group_tables.size() ? r.group_tables[g - 1] : none;
+}
+
+int64_t KvCacheManager::skipped(const RequestState& r, size_t g) const {
+    const int64_t w = windows_[g];
+    return w == 0 ? 0 : std::max<int64_t>(0, r.num_computed - w + 1) / block_size_;
+}
+
 int64_t KvCacheManager::blocks_needed(int64_t tokens) const {
     const int64_t n = (tokens + block_size_ - 1) / block_size_;
+    if (hybrid()) {  // the most a sequence of `tokens` tokens holds at once, over all groups
+        int64_t sum = 0;
+        for (int64_t w : windows_) sum += w == 0 ? n : std::min(n, (w - 1 + budget_ + block_size_ - 1) / block_size_ + 1);
+        return sum;
+    }
     return max_blocks_per_sequence_ > 0 ? std::min(n, max_blocks_per_sequence_) : n;
 }
 
 int64_t KvCacheManager::blocks_short(const RequestState& r, int64_t tokens) const {
-    return blocks_needed(tokens) - static_cast<int64_t>(r.blocks.size());
+    if (!hybrid()) return blocks_needed(tokens) - static_cast<int64_t>(r.blocks.size());
+    const int64_t n = (tokens + block_size_ - 1) / block_size_;
+    int64_t short_by = 0;
+    for (size_t g = 0; g < windows_.size(); ++g) {
+        const int64_t have = std::max(static_cast<int64_t>(table(r, g).size()), skipped(r, g));
+        short_by += std::max<int64_t>(0, n - have);
+    }
+    return short_by;
+}
+
+void KvCacheManager::remove_skipped(RequestState& r) {
+    if (!hybrid()) return;
+    for (size_t g = 0; g < windows_.size(); ++g) {
+        std::vector<int32_t>& t = table(r, g);
+        const int64_t skip = std::min(skipped(r, g), static_cast<int64_t>(t.size()));
+        std::vector<int32_t> gone;
+        for (int64_t i = 0; i < skip; ++i) {
+            if (t[static_cast<size_t>(i)] >= 0) gone.push_back(std::exchange(t[static_cast<size_t>(i)], -1));
+        }
+        if (!gone.empty()) pool_.release(gone);
+    }
 }
 
 // A block's hash names its content: a shared system prompt's blocks by the prefix group, the rest by the
@@ -45,6 +93,7 @@ uint64_t KvCacheManager::block_hash(const RequestState& r, int64_t block) const 
 }
 
 int64_t KvCacheManager::take_prefix_hits(RequestState& r) {
+    if (hybrid()) return 0;
     const int64_t max_blocks = (r.num_tokens() - 1) / block_size_;
     int64_t hits = 0;
     while (hits < max_blocks) {
@@ -59,17 +108,39 @@ int64_t KvCacheManager::take_prefix_hits(RequestState& r) {
 
 bool KvCacheManager::allocate(RequestState& r, int64_t tokens) {
     const int64_t need = blocks_short(r, tokens);
-    return need <= 0 || pool_.allocate(need, r.blocks);
+    if (!hybrid()) return need <= 0 || pool_.allocate(need, r.blocks);
+    if (need > pool_.num_free()) return false;
+    const int64_t n = (tokens + block_size_ - 1) / block_size_;
+    for (size_t g = 0; g < windows_.size(); ++g) {
+        std::vector<int32_t>& t = table(r, g);
+        const int64_t skip = skipped(r, g);
+        while (static_cast<int64_t>(t.size()) < std::min(skip, n)) t.push_back(-1);  // out of the window already
+        if (n > static_cast<int64_t>(t.size())) pool_.allocate(n - static_cast<int64_t>(t.size()), t);
+    }
+    return true;
 }
 
 void KvCacheManager::cache_full_blocks(RequestState& r) {
-    if (!prefix_caching_) return;
+    if (!prefix_caching_ || hybrid()) return;
     const int64_t full = std::min<int64_t>(r.num_computed / block_size_, static_cast<int64_t>(r.blocks.size()));
     for (int64_t b = r.num_hashed_blocks; b < full; ++b) pool_.register_full(r.blocks[b], block_hash(r, b));
     r.num_hashed_blocks = std::max(r.num_hashed_blocks, full);
 }
 
 void KvCacheManager::free(RequestState& r) {
+    if (hybrid()) {
+        for (size_t g = 0; g < windows_.size(); ++g) {
+            std::vector<int32_t>& t = table(r, g);
+            std::vector<int32_t> live;
+            for (auto it = t.rbegin(); it != t.rend(); ++it) {
+                if (*it >= 0) live.push_back(*it);
+            }
+            pool_.release(live);
+            t.clear();
+        }
+        r.num_hashed_blocks = 0;
+        return;
+    }
     pool_.release(std::vector<int32_t>(r.blocks.rbegin(), r.blocks.rend()));
     r.blocks.clear();
     r.num_hashed_blocks = 0;

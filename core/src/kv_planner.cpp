@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 
 namespace headroom {
@@ -139,6 +140,29 @@ double kv_sequence_bytes(const ModelCard& m, const KvPlan& p, int64_t tokens) {
     return bytes;
 }
 
+// The KV-cache groups (see KvPlan::group_layers). Hybrid grouping needs every layer to hold the same KV bytes
+// per token (vLLM's page-size unification); otherwise, and for uniform models, one group of every layer.
+void plan_groups(const ModelCard& m, KvPlan& p) {
+    std::map<int64_t, int64_t> per_type;  // window (0: full) -> layers
+    bool same_bytes = true;
+    for (int64_t i = 0; i < m.num_layers; ++i) {
+        per_type[m.is_sliding(i) ? m.layers[i].window : 0] += 1;
+        same_bytes = same_bytes && layer_token_bytes(m, p, i) == layer_token_bytes(m, p, 0);
+    }
+    if (per_type.size() < 2 || !same_bytes || m.is_encoder) {
+        p.group_layers = m.num_layers;
+        p.group_windows = {per_type.size() == 1 ? per_type.begin()->first : 0};
+        return;
+    }
+    int64_t lo = m.num_layers, hi = 0;
+    for (const auto& [w, n] : per_type) lo = std::min(lo, n), hi = std::max(hi, n);
+    p.group_layers = 2 * hi < 3 * lo ? hi : lo;
+    p.group_windows.clear();
+    for (const auto& [w, n] : per_type) {
+        for (int64_t g = 0; g < ceil_div(n, p.group_layers); ++g) p.group_windows.push_back(w);
+    }
+}
+
 KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& request) {
     KvPlan p;
     p.request = request;
@@ -159,7 +183,9 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
     p.kv_budget_bytes = p.budget_bytes - p.weight_bytes - p.reserve_bytes;
 
     for (int64_t i = 0; i < m.num_layers; ++i) p.kv_bytes_per_token += layer_token_bytes(m, p, i);
+    plan_groups(m, p);
     p.block_bytes = p.kv_bytes_per_token * static_cast<double>(r.block_size);
+    if (p.group_windows.size() > 1) p.block_bytes *= static_cast<double>(p.group_layers) / static_cast<double>(m.num_layers);
     if (p.kv_budget_bytes <= 0.0) {
         p.fits = false;
         p.why_not = fmt::format("weights {} per GPU > {} usable x {:.2f} - {} reserve = {}", gb(p.weight_bytes),
@@ -168,7 +194,7 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
         return p;
     }
     p.num_blocks = static_cast<int64_t>(std::floor(p.kv_budget_bytes / p.block_bytes));
-    p.kv_tokens = p.num_blocks * r.block_size;
+    p.kv_tokens = p.num_blocks * r.block_size / static_cast<int64_t>(p.group_windows.size());  // in every group
     const double pool = static_cast<double>(p.num_blocks) * p.block_bytes;
 
     p.sequence_bytes_at_context = kv_sequence_bytes(m, p, r.context);

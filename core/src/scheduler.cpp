@@ -54,6 +54,7 @@ Scheduler::Scheduler(const SchedulerConfig& config, SchedulerObserver* observer)
       observer_(observer),
       policy_(make_admission_policy(config.policy)),
       kv_(config.num_blocks, config.block_size, config.prefix_caching, config.max_blocks_per_sequence) {
+    kv_.set_groups(config.group_windows, config.max_num_batched_tokens);
     if (config.max_num_batched_tokens < 1 || config.max_num_seqs < 1) {
         throw std::invalid_argument("Scheduler: token budget and max_num_seqs must be >= 1");
     }
@@ -148,6 +149,7 @@ StepPlan Scheduler::schedule(double now_s) {
         }
         want = std::min(want, budget);
         bool self_preempted = false;
+        kv_.remove_skipped(r);  // blocks the sliding window has left behind go back to the pool first
         const int64_t need = kv_.blocks_short(r, r.num_computed + want);
         while (need > kv_.num_free()) {
             const int64_t victim = running_.back();

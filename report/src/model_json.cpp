@@ -176,6 +176,7 @@ std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) 
                     {"kv_heads_replicated", p.kv_heads_replicated},
                     {"block_bytes", p.block_bytes},
                     {"num_blocks", p.num_blocks},
+                    {"kv_cache_groups", {{"layers_per_group", p.group_layers}, {"windows", p.group_windows}}},
                     {"kv_tokens", p.kv_tokens},
                     {"sequence_bytes_at_context", p.sequence_bytes_at_context},
                     {"max_concurrency_at_context", p.max_concurrency_at_context},

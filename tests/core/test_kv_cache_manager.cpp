@@ -57,3 +57,35 @@ TEST(KvCacheManager, AllocationFailsWholeWhenThePoolIsShort) {
     EXPECT_TRUE(b.blocks.empty());
     EXPECT_EQ(m.num_free(), 1);
 }
+
+// ---- hybrid models: vLLM V1's KV-cache groups ----
+
+TEST(KvCacheManager, SlidingGroupsFreeTheBlocksTheWindowLeaves) {
+    // gpt-oss's groups: one full, one sliding (window 128); 16-token blocks; an 8,192-token budget.
+    KvCacheManager m(2000, 16, false, 0);
+    m.set_groups({0, 128}, 8192);
+    RequestState r = request(1, 8192, 0);
+    ASSERT_TRUE(m.allocate(r, 8192));  // the whole prompt in one chunk: 512 blocks in each group
+    EXPECT_EQ(m.num_free(), 2000 - 1024);
+    r.num_computed = 8192;
+    // the next token sees keys from 8192 - 128 + 1 = 8065 on: blocks before 8065 / 16 = 504 are freed
+    m.remove_skipped(r);
+    EXPECT_EQ(m.num_free(), 2000 - 512 - 8);
+    ASSERT_TRUE(m.allocate(r, 8193));  // one more block in each group: 513 full, 513 - 504 = 9 sliding
+    EXPECT_EQ(m.num_free(), 2000 - 513 - 9);
+    ASSERT_EQ(r.group_tables.size(), 1u);
+    EXPECT_EQ(r.group_tables[0].size(), 513u);
+    EXPECT_EQ(r.group_tables[0][503], -1);  // freed
+    EXPECT_GE(r.group_tables[0][504], 0);
+    m.free(r);
+    EXPECT_EQ(m.num_free(), 2000);
+}
+
+TEST(KvCacheManager, AHybridSequenceNeverHoldsMoreThanItsFullGroupsAndTheWindow) {
+    KvCacheManager m(100000, 16, false, 0);
+    m.set_groups({0, 128}, 8192);
+    // 100,000 tokens: ceil(100000 / 16) = 6,250 full blocks; the sliding group at most
+    // ceil((128 - 1 + 8192) / 16) + 1 = 520 + 1 = 521 (a whole chunk plus the window behind it)
+    EXPECT_EQ(m.blocks_needed(100000), 6250 + 521);
+    EXPECT_EQ(m.blocks_needed(100), 7 + 7);
+}

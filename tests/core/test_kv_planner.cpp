@@ -1,6 +1,8 @@
 // KV planner against hand computations of vLLM's accounting.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/core/kv_planner.hpp"
@@ -145,4 +147,25 @@ TEST(KvPlanner, BadRequestsNameTheOption) {
     r.gpu_memory_utilization = 1.5;
     EXPECT_EQ(field(r), "--gpu-memory-utilization");
     EXPECT_THROW(plan_kv(load_model("all-MiniLM-L6-v2"), g, KvPlanRequest{}), PlanError);
+}
+
+TEST(KvPlanner, HybridModelsAreGroupedAsVllmGroupsThem) {
+    const GpuProfile h100 = load_gpu("h100");
+    KvPlanRequest r;
+    r.max_model_len = 8192;
+    // gpt-oss-20b: 12 full + 12 sliding (128) layers -> 2 groups of 12 layers; a block is 16 tokens x 12 layers
+    // x 2 (K, V) x 8 KV heads x 64 x 2 B = 393,216 B
+    const KvPlan g = plan_kv(load_model("openai/gpt-oss-20b"), h100, r);
+    EXPECT_EQ(g.group_layers, 12);
+    EXPECT_EQ(g.group_windows, (std::vector<int64_t>{0, 128}));
+    EXPECT_DOUBLE_EQ(g.block_bytes, 393216.0);
+    EXPECT_EQ(g.num_blocks, static_cast<int64_t>(std::floor(g.kv_budget_bytes / 393216.0)));
+    // gemma-2-9b: 21 + 21 layers (window 4096) -> 2 groups of 21
+    const KvPlan gemma = plan_kv(load_model("google/gemma-2-9b"), h100, r);
+    EXPECT_EQ(gemma.group_layers, 21);
+    EXPECT_EQ(gemma.group_windows, (std::vector<int64_t>{0, 4096}));
+    // a uniform model: one group of every layer, as before
+    const KvPlan llama = plan_kv(load_model("meta-llama/Llama-3.1-8B-Instruct"), h100, r);
+    EXPECT_EQ(llama.group_layers, 32);
+    EXPECT_EQ(llama.group_windows, (std::vector<int64_t>{0}));
 }

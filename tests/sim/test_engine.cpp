@@ -356,3 +356,34 @@ TEST(Engine, RetrievalLatencyNeverHoldsBackLaterRequests) {
     }
     EXPECT_GT(out_of_order, 50);  // the latencies do reorder them
 }
+
+// gpt-oss-20b (12 full + 12 sliding layers of window 128) with 16 users each prompting 2,000 tokens and
+// generating 2,000. In vLLM's groups (a block: 16 tokens of 12 layers) a sequence holds at most
+// ceil(4000 / 16) = 250 full-group blocks plus, in its sliding group, 125 blocks while its prompt is computed
+// and ceil((128 - 1) / 16) + 1 = 9 afterwards: 375, so 16 x 375 = 6,000 blocks hold every user without a
+// preemption. The reserve below leaves a KV budget of 6,000 to 8,000 such blocks. Counting the sliding layers
+// as full (headroom before the hybrid allocator) needs 16 x 500 = 8,000 and preempts.
+TEST(Simulation, HybridModelFreesSlidingBlocksAndPreemptsOnlyAsThePerGroupArithmeticSays) {
+    Scenario sc = parse_scenario(R"(model: openai/gpt-oss-20b
+gpu: h100
+seed: 3
+scheduler: {max_model_len: 8192, max_num_batched_tokens: 2048, reserve_gb: 60.45}
+workload:
+  shape: single
+  arrival: {process: closed_loop, users: 16}
+  prompt_tokens: {dist: fixed, value: 2000}
+  output_tokens: {dist: fixed, value: 2000}
+  requests: 32
+)", "hybrid.yaml", ".");
+    const KvPlan plan = scenario_kv_plan(sc);
+    ASSERT_GE(plan.num_blocks, 6000);
+    ASSERT_LT(plan.num_blocks, 8000);
+    const SimulationResult ok = simulate(sc);
+    EXPECT_EQ(ok.summary.completed, 32);
+    EXPECT_EQ(ok.summary.preemptions, 0);
+    // half the pool: 16 x 259 steady blocks (250 + 9) > 4,000, so some sequences must be preempted
+    sc.engine.kv_blocks_limit = plan.num_blocks / 2;
+    const SimulationResult tight = simulate(sc);
+    EXPECT_EQ(tight.summary.completed, 32);
+    EXPECT_GT(tight.summary.preemptions, 0);
+}

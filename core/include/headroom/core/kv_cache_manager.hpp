@@ -4,7 +4,9 @@
 // The scheduler decides who runs; this decides which blocks they hold.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "headroom/core/kv_block_manager.hpp"
 
@@ -16,6 +18,13 @@ class KvCacheManager {
 public:
     // max_blocks_per_sequence: 0, or the cap of an all-sliding model (window - 1 + budget tokens, plus a block).
     KvCacheManager(int64_t num_blocks, int64_t block_size, bool prefix_caching, int64_t max_blocks_per_sequence);
+    // A hybrid model's KV-cache groups (vLLM V1's hybrid allocator, one shared pool): each request holds one
+    // table per group; a sliding group keeps only the blocks its window still reaches (SlidingWindowManager:
+    // the blocks before (computed - window + 1) / block_size are freed as the sequence advances). `budget`
+    // (max_num_batched_tokens) bounds what a sliding group holds while a chunk is computed. Prefix caching is
+    // not modelled for hybrid models (no hits, nothing hashed).
+    void set_groups(std::vector<int64_t> windows, int64_t budget);
+    int64_t num_groups() const { return windows_.empty() ? 1 : static_cast<int64_t>(windows_.size()); }
 
     const KvBlockManager& pool() const { return pool_; }
     int64_t num_free() const { return pool_.num_free(); }
@@ -27,6 +36,8 @@ public:
     // A waiting request with no blocks: takes the cached full blocks of its known tokens in order (never the
     // one holding its last token, which must be computed to sample) and returns the tokens they hold.
     int64_t take_prefix_hits(RequestState& r);
+    // Frees the blocks of `r`'s sliding groups that its window no longer reaches (a no-op for one group).
+    void remove_skipped(RequestState& r);
     // Gives `r` the blocks it lacks for `tokens` tokens; false and no change when the pool has too few free.
     bool allocate(RequestState& r, int64_t tokens);
     // After a step: registers the hashes of `r`'s blocks that its computed tokens have filled.
@@ -36,11 +47,17 @@ public:
 
 private:
     uint64_t block_hash(const RequestState& r, int64_t block) const;
+    bool hybrid() const { return windows_.size() > 1; }
+    std::vector<int32_t>& table(RequestState& r, size_t g) const;
+    const std::vector<int32_t>& table(const RequestState& r, size_t g) const;
+    int64_t skipped(const RequestState& r, size_t g) const;  // leading blocks of group g out of the window
 
     KvBlockManager pool_;
     int64_t block_size_;
     bool prefix_caching_;
     int64_t max_blocks_per_sequence_;
+    std::vector<int64_t> windows_;  // per group (hybrid models only)
+    int64_t budget_ = 0;
 };
 
 }  // namespace headroom

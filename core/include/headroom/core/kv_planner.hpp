@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/model_card.hpp"
@@ -55,7 +56,14 @@ struct KvPlan {
     double kv_budget_bytes = 0.0;  // budget - weights - reserve; negative when the weights do not fit
 
     double kv_bytes_per_token = 0.0;  // per GPU, all layers, no window cap
-    double block_bytes = 0.0;         // one block of block_size tokens in every layer
+    // KV-cache groups as vLLM V1 forms them for a model that mixes full and sliding-window layers
+    // (kv_cache_utils._get_kv_cache_groups_uniform_page_size, vLLM 0.10-0.11): layers of one attention type
+    // in groups of `group_layers`, where group_layers is the smallest per-type layer count (the largest when
+    // it is under 1.5x the smallest); each type gets ceil(count / group_layers) groups. A block is one
+    // group's page: block_size tokens in group_layers layers. One group of every layer otherwise.
+    int64_t group_layers = 0;
+    std::vector<int64_t> group_windows;  // per group: 0 full attention, else the sliding window
+    double block_bytes = 0.0;         // one block of block_size tokens in group_layers layers
     int64_t num_blocks = 0;
     int64_t kv_tokens = 0;  // num_blocks x block_size
 

@@ -45,7 +45,8 @@ struct RequestState {
     RequestStatus status = RequestStatus::WAITING;
     int64_t num_computed = 0;   // tokens whose KV has been computed
     int64_t num_generated = 0;  // output tokens emitted
-    std::vector<int32_t> blocks;
+    std::vector<int32_t> blocks;  // the block table (of the first KV-cache group)
+    std::vector<std::vector<int32_t>> group_tables;  // the other groups' tables (hybrid models); -1: freed
     int64_t num_hashed_blocks = 0;
     int64_t preemptions = 0;
     int64_t prefix_hit_tokens = 0;
@@ -94,6 +95,9 @@ struct SchedulerConfig {
     std::string policy = "continuous";
     // For a model whose every layer slides: a sequence never holds more blocks than this (0: no cap).
     int64_t max_blocks_per_sequence = 0;
+    // KV-cache groups of a hybrid model (KvPlan::group_windows: 0 full, else the window); empty or one: a
+    // single table per request.
+    std::vector<int64_t> group_windows;
 };
 
 // When may waiting requests be admitted? Picked by name from admission_policy_names().
