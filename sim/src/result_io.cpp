@@ -83,6 +83,7 @@ void plan_fields(IO& io, P& p) {
     io.pod(p.kv_budget_bytes), io.pod(p.kv_bytes_per_token), io.pod(p.block_bytes), io.pod(p.num_blocks);
     io.pod(p.kv_tokens), io.pod(p.sequence_bytes_at_context), io.pod(p.max_concurrency_at_context);
     io.pod(p.max_context_at_concurrency), io.pod(p.context_capped_by_max_model_len), io.pod(p.fits);
+    io.pod(p.group_layers), io.pods(p.group_windows);
 }
 
 template <class IO, class R>
