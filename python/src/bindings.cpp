@@ -210,6 +210,8 @@ PYBIND11_MODULE(_headroom, m) {
         .def_readonly("block_bytes", &KvPlan::block_bytes)
         .def_readonly("num_blocks", &KvPlan::num_blocks)
         .def_readonly("kv_tokens", &KvPlan::kv_tokens)
+        .def_readonly("group_layers", &KvPlan::group_layers)
+        .def_readonly("group_windows", &KvPlan::group_windows)
         .def_readonly("sequence_bytes_at_context", &KvPlan::sequence_bytes_at_context)
         .def_readonly("max_concurrency_at_context", &KvPlan::max_concurrency_at_context)
         .def_readonly("max_context_at_concurrency", &KvPlan::max_context_at_concurrency)

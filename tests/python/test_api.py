@@ -169,3 +169,12 @@ def test_kv_plan_prints_what_it_says():
     assert repr(p) == "<KvPlan: 28,159 KV blocks (450,544 tokens) per GPU, 54 sequences at 8,192 tokens>"
     big = headroom.kv_plan("llama-3.3-70b", "h100")
     assert repr(big).startswith("<KvPlan: does not fit: ")
+
+
+def test_kv_plan_takes_the_weights_as_shipped_and_the_kv_cache_groups():
+    # gpt-oss-120b ships MXFP4 experts: 65.25 GB, which fits one H100 (as bf16 it would be 233.7 GB)
+    p = headroom.kv_plan("openai/gpt-oss-120b", "h100")
+    assert p.fits and abs(p.weight_bytes / 65.25e9 - 1) < 0.001
+    assert not headroom.kv_plan("openai/gpt-oss-120b", "h100", weights_dtype="bf16").fits
+    # 18 full + 18 sliding (128) layers: two groups of 18 layers (vLLM V1's hybrid allocator)
+    assert (p.group_layers, p.group_windows) == (18, [0, 128])
