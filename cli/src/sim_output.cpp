@@ -50,7 +50,7 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
     fmt::print("  engine: {} batching, budget {} tokens, max {} seqs, chunked prefill {}, prefix caching {}; "
                "{} KV blocks of {} tokens per replica ({} tokens{})\n\n",
                sc.engine.policy, sc.engine.max_num_batched_tokens, sc.engine.max_num_seqs, sc.engine.chunked_prefill ? "on" : "off",
-               !sc.engine.prefix_caching ? "off" : hybrid ? "on (not modelled for a hybrid model: no hits)" : "on",
+               sc.engine.prefix_caching ? "on" : "off",
                group(r.plan.num_blocks), sc.engine.block_size, group(r.plan.kv_tokens),
                hybrid ? fmt::format(" in each of {} KV-cache groups", r.plan.group_windows.size()) : "");
 

@@ -92,8 +92,48 @@ uint64_t KvCacheManager::block_hash(const RequestState& r, int64_t block) const 
     return h == 0 ? 1 : h;
 }
 
+uint64_t KvCacheManager::group_hash(const RequestState& r, int64_t block, size_t g) const {
+    if (g == 0) return block_hash(r, block);
+    const uint64_t h = mix(block_hash(r, block) ^ (0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(g)));
+    return h == 0 ? 1 : h;
+}
+
+// A hybrid model's hit, as vLLM's hybrid coordinator finds it: the longest run of cached blocks from the start
+// in every full group, shortened until each sliding group has cached the blocks its window reaches back to
+// from the first token to compute (blocks before that are not needed, and stay -1 in its table).
+int64_t KvCacheManager::take_hybrid_prefix_hits(RequestState& r) {
+    const int64_t max_blocks = (r.num_tokens() - 1) / block_size_;
+    int64_t h = max_blocks;
+    for (size_t g = 0; g < windows_.size(); ++g) {
+        if (windows_[g] != 0) continue;
+        int64_t n = 0;
+        while (n < h && pool_.cached(group_hash(r, n, g))) ++n;
+        h = n;
+    }
+    auto first_needed = [&](size_t g, int64_t hit) {
+        return std::max<int64_t>(0, hit * block_size_ - windows_[g] + 1) / block_size_;
+    };
+    auto sliding_ok = [&](int64_t hit) {
+        for (size_t g = 0; g < windows_.size(); ++g) {
+            if (windows_[g] == 0) continue;
+            for (int64_t b = first_needed(g, hit); b < hit; ++b) {
+                if (!pool_.cached(group_hash(r, b, g))) return false;
+            }
+        }
+        return true;
+    };
+    while (h > 0 && !sliding_ok(h)) --h;
+    for (size_t g = 0; g < windows_.size() && h > 0; ++g) {
+        std::vector<int32_t>& t = table(r, g);
+        const int64_t first = windows_[g] == 0 ? 0 : first_needed(g, h);
+        for (int64_t b = 0; b < h; ++b) t.push_back(b < first ? -1 : pool_.lookup_and_take(group_hash(r, b, g)));
+    }
+    r.num_hashed_blocks = h;
+    return h * block_size_;
+}
+
 int64_t KvCacheManager::take_prefix_hits(RequestState& r) {
-    if (hybrid()) return 0;
+    if (hybrid()) return take_hybrid_prefix_hits(r);
     const int64_t max_blocks = (r.num_tokens() - 1) / block_size_;
     int64_t hits = 0;
     while (hits < max_blocks) {
@@ -121,7 +161,19 @@ bool KvCacheManager::allocate(RequestState& r, int64_t tokens) {
 }
 
 void KvCacheManager::cache_full_blocks(RequestState& r) {
-    if (!prefix_caching_ || hybrid()) return;
+    if (!prefix_caching_) return;
+    if (hybrid()) {
+        int64_t full = r.num_computed / block_size_;
+        for (size_t g = 0; g < windows_.size(); ++g) full = std::min<int64_t>(full, static_cast<int64_t>(table(r, g).size()));
+        for (int64_t b = r.num_hashed_blocks; b < full; ++b) {
+            for (size_t g = 0; g < windows_.size(); ++g) {
+                const int32_t blk = table(r, g)[static_cast<size_t>(b)];
+                if (blk >= 0) pool_.register_full(blk, group_hash(r, b, g));
+            }
+        }
+        r.num_hashed_blocks = std::max(r.num_hashed_blocks, full);
+        return;
+    }
     const int64_t full = std::min<int64_t>(r.num_computed / block_size_, static_cast<int64_t>(r.blocks.size()));
     for (int64_t b = r.num_hashed_blocks; b < full; ++b) pool_.register_full(r.blocks[b], block_hash(r, b));
     r.num_hashed_blocks = std::max(r.num_hashed_blocks, full);

@@ -89,3 +89,28 @@ TEST(KvCacheManager, AHybridSequenceNeverHoldsMoreThanItsFullGroupsAndTheWindow)
     EXPECT_EQ(m.blocks_needed(100000), 6250 + 521);
     EXPECT_EQ(m.blocks_needed(100), 7 + 7);
 }
+
+TEST(KvCacheManager, AHybridPrefixHitNeedsTheFullBlocksAndTheWindowsBlocks) {
+    // groups: full, sliding (window 32); 16-token blocks; 40 blocks in the pool
+    KvCacheManager m(40, 16, true, 0);
+    m.set_groups({0, 32}, 8192);
+    RequestState a = request(1, 100, 7);
+    ASSERT_TRUE(m.allocate(a, 100));  // ceil(100 / 16) = 7 blocks in each group
+    a.num_computed = 100;
+    m.cache_full_blocks(a);  // 100 / 16 = 6 full blocks hashed in each group
+    EXPECT_EQ(a.num_hashed_blocks, 6);
+    m.free(a);
+    EXPECT_EQ(m.num_free(), 40);
+
+    RequestState b = request(2, 120, 7);  // the same conversation, grown
+    // at most (120 - 1) / 16 = 7 blocks; the full group has 6 cached. At 6 blocks (96 tokens) the sliding
+    // group needs the blocks from (96 - 32 + 1) / 16 = 4 on: blocks 4 and 5, cached. Hit: 96 tokens.
+    EXPECT_EQ(m.take_prefix_hits(b), 96);
+    EXPECT_EQ(b.blocks.size(), 6u);
+    ASSERT_EQ(b.group_tables.size(), 1u);
+    EXPECT_EQ(b.group_tables[0], (std::vector<int32_t>{-1, -1, -1, -1, b.group_tables[0][4], b.group_tables[0][5]}));
+    EXPECT_GE(b.group_tables[0][4], 0);
+    EXPECT_EQ(m.num_free(), 40 - 6 - 2);
+    RequestState c = request(3, 120, 8);  // other content: no hit
+    EXPECT_EQ(m.take_prefix_hits(c), 0);
+}

@@ -387,3 +387,27 @@ workload:
     EXPECT_EQ(tight.summary.completed, 32);
     EXPECT_GT(tight.summary.preemptions, 0);
 }
+
+// A multi-turn chat on a hybrid model with prefix caching: each later turn finds its conversation in the
+// cache (full groups from the start, the sliding group within its window), as on a uniform model.
+TEST(Simulation, HybridModelChatHitsThePrefixCache) {
+    const Scenario sc = parse_scenario(R"(model: openai/gpt-oss-20b
+gpu: h100
+seed: 5
+scheduler: {max_model_len: 16384, prefix_caching: true}
+workload:
+  shape: chat
+  arrival: {process: poisson, rate: 1}
+  prompt_tokens: {dist: fixed, value: 1000}
+  output_tokens: {dist: fixed, value: 100}
+  turns: {dist: fixed, value: 3}
+  followup_tokens: {dist: fixed, value: 50}
+  think_time_s: {dist: fixed, value: 2}
+  requests: 30
+)", "hybrid-chat.yaml", ".");
+    const SimulationResult r = simulate(sc);
+    EXPECT_EQ(r.summary.completed, 30);
+    // 10 sessions x 2 later turns; a later turn's prompt is the earlier prompt + answer + 50 new tokens, and the
+    // cache holds at least the full blocks of the earlier prompt: >= 1000 / 16 = 62 blocks = 992 tokens each
+    EXPECT_GE(r.summary.prefix_hit_tokens, 20 * 992);
+}

@@ -21,8 +21,8 @@ public:
     // A hybrid model's KV-cache groups (vLLM V1's hybrid allocator, one shared pool): each request holds one
     // table per group; a sliding group keeps only the blocks its window still reaches (SlidingWindowManager:
     // the blocks before (computed - window + 1) / block_size are freed as the sequence advances). `budget`
-    // (max_num_batched_tokens) bounds what a sliding group holds while a chunk is computed. Prefix caching is
-    // not modelled for hybrid models (no hits, nothing hashed).
+    // (max_num_batched_tokens) bounds what a sliding group holds while a chunk is computed. Prefix hits need
+    // the full groups' blocks from the start and each sliding group's blocks within its window.
     void set_groups(std::vector<int64_t> windows, int64_t budget);
     int64_t num_groups() const { return windows_.empty() ? 1 : static_cast<int64_t>(windows_.size()); }
 
@@ -47,6 +47,8 @@ public:
 
 private:
     uint64_t block_hash(const RequestState& r, int64_t block) const;
+    uint64_t group_hash(const RequestState& r, int64_t block, size_t g) const;  // a group's own hash of a block
+    int64_t take_hybrid_prefix_hits(RequestState& r);
     bool hybrid() const { return windows_.size() > 1; }
     std::vector<int32_t>& table(RequestState& r, size_t g) const;
     const std::vector<int32_t>& table(const RequestState& r, size_t g) const;
