@@ -46,8 +46,7 @@ SchedulerConfig scheduler_config(const Deployment& d, const EngineConfig& e, con
     // A model whose every layer slides never holds more than window - 1 + budget tokens (plus a block).
     const ModelCard& m = d.model;
     if (!m.layers.empty() && m.count_layers(AttentionKind::SLIDING) == m.num_layers) {
-        const int64_t held = m.widest_window() - 1 + e.max_num_batched_tokens;
-        c.max_blocks_per_sequence = (held + e.block_size - 1) / e.block_size + 1;
+        c.max_blocks_per_sequence = sliding_window_blocks(m.widest_window(), e.max_num_batched_tokens, e.block_size);
     }
     return c;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "headroom/core/kv_planner.hpp"
 #include "headroom/core/scheduler.hpp"
 
 namespace headroom {
@@ -50,7 +51,7 @@ int64_t KvCacheManager::blocks_needed(int64_t tokens) const {
     const int64_t n = (tokens + block_size_ - 1) / block_size_;
     if (hybrid()) {  // the most a sequence of `tokens` tokens holds at once, over all groups
         int64_t sum = 0;
-        for (int64_t w : windows_) sum += w == 0 ? n : std::min(n, (w - 1 + budget_ + block_size_ - 1) / block_size_ + 1);
+        for (int64_t w : windows_) sum += w == 0 ? n : std::min(n, sliding_window_blocks(w, budget_, block_size_));
         return sum;
     }
     return max_blocks_per_sequence_ > 0 ? std::min(n, max_blocks_per_sequence_) : n;

@@ -125,15 +125,17 @@ ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r) {
     return e;
 }
 
+int64_t sliding_window_blocks(int64_t window, int64_t budget, int64_t block_size) {
+    return ceil_div(window - 1 + budget, block_size) + 1;
+}
+
 double kv_sequence_bytes(const ModelCard& m, const KvPlan& p, int64_t tokens) {
     const int64_t bs = p.request.block_size;
     double bytes = 0.0;
     for (int64_t i = 0; i < m.num_layers; ++i) {
         int64_t blocks = ceil_div(tokens, bs);
         if (m.layers[i].attention == AttentionKind::SLIDING) {
-            const int64_t held = std::min(m.layers[i].window - 1 + p.request.max_num_batched_tokens,
-                                          p.request.max_model_len);
-            blocks = std::min(blocks, ceil_div(held, bs) + 1);
+            blocks = std::min(blocks, sliding_window_blocks(m.layers[i].window, p.request.max_num_batched_tokens, bs));
         }
         bytes += static_cast<double>(blocks * bs) * layer_token_bytes(m, p, i);
     }

@@ -89,6 +89,10 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
 // encoder keeps no KV cache unless `allow_encoder`. Throws PlanError naming the option.
 void check_serving_layout(const ModelCard& m, int64_t tp, Dtype kv_dtype, bool allow_encoder = false);
 
+// The most blocks a sliding-window layer holds for one sequence: the window behind a chunk of up to `budget`
+// new tokens, window - 1 + budget tokens, plus the block a chunk boundary straddles (vLLM V1's cap).
+int64_t sliding_window_blocks(int64_t window, int64_t budget, int64_t block_size);
+
 // KV bytes one sequence of `tokens` tokens needs on one GPU under the plan's block and window rules.
 double kv_sequence_bytes(const ModelCard& m, const KvPlan& plan, int64_t tokens);
 
