@@ -23,6 +23,7 @@
 #include "headroom/sim/calibrate.hpp"
 #include "headroom/sim/metrics.hpp"
 #include "headroom/core/kernel_table_predictor.hpp"
+#include "headroom/hardware/calibration.hpp"
 
 using namespace headroom;
 
@@ -59,6 +60,40 @@ void loo(const KernelTables& t, const std::string& family, const std::vector<std
             for (size_t a = 0; a < d; ++a) {
                 if (std::find(axis_names.begin(), axis_names.end(), g->axis_names[a]) == axis_names.end()) continue;
                 if (auto p = g->loo_s(at, a)) out.add(*p, v * 1e-3);
+            }
+        }
+    }
+}
+
+// DeepSeek-V3's attention block (qkv projections, RoPE, attention, o_proj) on the GPU's calibrated roofline
+// against every point of its MLA module tables (heads per GPU h: TP 128 / h).
+void mla_roofline(const KernelTables& t, const GpuProfile& gpu, Errors& prefill, Errors& decode) {
+    const ModelCard m = load_model("deepseek-ai/DeepSeek-V3");
+    for (const char* family : {"mla_prefill", "mla_decode"}) {
+        for (const GridTable* g : t.find(family)) {
+            CostConfig c;
+            c.tp = m.num_attention_heads / g->attr_int("heads");
+            c.weight_dtype = g->attr("dtype") == "bf16" ? Dtype::BF16 : Dtype::FP8;
+            c.kv_dtype = g->attr("kv_dtype") == "fp8" ? Dtype::FP8 : Dtype::BF16;
+            c.calibration = shipped_calibration(gpu.name);
+            const CostModel cm(m, gpu, c);
+            const bool pre = std::string(family) == "mla_prefill";
+            for (size_t i = 0; i < g->axes[0].size(); ++i) {
+                for (size_t j = 0; j < g->axes[1].size(); ++j) {
+                    const double v = g->value_ms({i, j});
+                    if (!(v > 0)) continue;
+                    const auto b = static_cast<size_t>(g->axes[0][i]);
+                    const auto x = static_cast<int64_t>(g->axes[1][j]);
+                    const std::vector<SequenceWork> batch(b, pre ? SequenceWork{x, 0} : SequenceWork{1, std::max<int64_t>(0, x - 1)});
+                    double block = 0;
+                    for (const OpCost& o : cm.step(batch).ops) {
+                        if (o.kind == OpKind::QKV_PROJ || o.kind == OpKind::ROPE || o.kind == OpKind::ATTENTION ||
+                            o.kind == OpKind::O_PROJ) {
+                            block += o.time_s / static_cast<double>(o.count);
+                        }
+                    }
+                    (pre ? prefill : decode).add(block, v * 1e-3);
+                }
             }
         }
     }
@@ -105,7 +140,16 @@ int main(int argc, char** argv) {
         }
         loo(*t, "decode_attention", {"batch_size", "step"}, row("decode attention", "table LOO, token axes"));
         loo(*t, "prefill_attention", {"batch_size", "isl"}, row("prefill attention", "table LOO, token axes"));
-        loo(*t, "moe", {"num_tokens"}, row("fused MoE", "table LOO, token axis"));
+        loo(*t, "moe", {"num_tokens"}, row("fused MoE", "table LOO, token axis"), {{"dtype", "bf16"}});
+        for (const char* dt : {"fp8", "fp8_block", "mxfp4", "fp4", "int4"}) {
+            if (t->find("moe", {{"dtype", dt}}).empty()) continue;
+            loo(*t, "moe", {"num_tokens"}, row(std::string("fused MoE ") + dt, "table LOO, token axis"), {{"dtype", dt}});
+        }
+        if (!t->find("mla_prefill").empty()) {
+            loo(*t, "mla_prefill", {"batch_size", "isl"}, row("MLA prefill module", "table LOO, token axes"));
+            loo(*t, "mla_decode", {"batch_size", "step"}, row("MLA decode module", "table LOO, token axes"));
+            mla_roofline(*t, gpu, row("MLA prefill module", "roofline (calibrated)"), row("MLA decode module", "roofline (calibrated)"));
+        }
         loo(*t, "vllm_allreduce", {"message_size"}, row("all-reduce", "table LOO, token axis"));
         const std::vector<CommSample> comm = allreduce_samples(*t);
         Errors& ring = row("all-reduce", "roofline (plain ring)");
@@ -129,9 +173,9 @@ int main(int argc, char** argv) {
         }
     } else {
         fmt::print("Cross-validated |relative error| of predicted kernel times (median, p90), per GPU and op family\n\n");
-        fmt::print("{:<10} {:<18} {:<34} {:>8} {:>8} {:>8}\n", "gpu", "family", "method", "points", "median", "p90");
+        fmt::print("{:<10} {:<20} {:<34} {:>8} {:>8} {:>8}\n", "gpu", "family", "method", "points", "median", "p90");
         for (const Row& r : rows) {
-            fmt::print("{:<10} {:<18} {:<34} {:>8} {:>8} {:>8}\n", r.gpu, r.family, r.method, r.err.e.size(), pct(r.err.q(50)),
+            fmt::print("{:<10} {:<20} {:<34} {:>8} {:>8} {:>8}\n", r.gpu, r.family, r.method, r.err.e.size(), pct(r.err.q(50)),
                        pct(r.err.q(90)));
         }
         // summary over GPUs per family and method
@@ -142,7 +186,7 @@ int main(int argc, char** argv) {
         }
         fmt::print("\nAll GPUs together\n");
         for (const auto& [k, e] : all) {
-            fmt::print("{:<10} {:<18} {:<34} {:>8} {:>8} {:>8}\n", "all", k.first, k.second, e.e.size(), pct(e.q(50)), pct(e.q(90)));
+            fmt::print("{:<10} {:<20} {:<34} {:>8} {:>8} {:>8}\n", "all", k.first, k.second, e.e.size(), pct(e.q(50)), pct(e.q(90)));
         }
     }
 

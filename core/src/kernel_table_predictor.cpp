@@ -25,11 +25,17 @@ double lookup_scaled(const GridTable* t, const std::vector<double>& x, const std
 
 const GridTable* first(const std::vector<const GridTable*>& v) { return v.empty() ? nullptr : v.front(); }
 
-std::string gemm_dtype_attr(Dtype d) {
-    switch (d) {
-        case Dtype::BF16: return "bf16";
-        case Dtype::FP16: return "bf16";  // same tensor-core rate; the tables hold bf16
-        case Dtype::FP8: return "fp8";
+// The tables' dtype for weights stored in format `f` (the kernel class vLLM multiplies them with), "" when no
+// table holds it: bf16 (fp16 too: same tensor-core rate); fp8 per tensor or channel (CUTLASS scaled mm) or
+// block-scaled (DeepGEMM; stored with an fp32 scale per block, so more than 1 byte per weight); MXFP4 (gpt-oss:
+// 4.25 bits), NVFP4 (4.5 bits, "fp4") and int4 weight-only (Marlin), which only the fused-MoE tables hold.
+std::string table_dtype(const WeightFormat& f) {
+    switch (f.dtype) {
+        case Dtype::BF16:
+        case Dtype::FP16: return f.bytes_per_weight == 2.0 ? "bf16" : "";
+        case Dtype::FP8: return f.bytes_per_weight == 1.0 ? "fp8" : "fp8_block";
+        case Dtype::MXFP4: return f.bytes_per_weight == WeightFormat::of(Dtype::MXFP4).bytes_per_weight ? "mxfp4" : "fp4";
+        case Dtype::INT4: return "int4";
         default: return "";
     }
 }
@@ -63,15 +69,46 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     // One GEMM table for the attention and dense-MLP projections (they share a format in every checkpoint
     // headroom reads; a dense MLP in another format falls back to the roofline), by the weights' kernel class.
     const WeightScheme w = model.weights(config.weight_dtype);
-    if (const std::string d = gemm_dtype_attr(w.attention.dtype); !d.empty() && w.attention == WeightFormat::of(w.attention.dtype)) {
-        gemm_ = first(t.find("gemm", {{"dtype", d}}));
-    }
-    dense_in_gemm_table_ = w.dense_mlp == w.attention;
     gemm_bf16_ = first(t.find("gemm", {{"dtype", "bf16"}}));
+    const std::string attn_dtype = table_dtype(w.attention);
+    // Not the block-fp8 GEMM table: its every point sits on a floor of 57-190 us (H100, H200, B200: DeepGEMM and
+    // FlashInfer timed with their host-side dispatch), while the MLA module tables, whose block-fp8
+    // projections run four such GEMMs, time the whole attention block in about 90 us and within 5% of the
+    // bf16 block. Block-fp8 GEMMs stay on the calibrated roofline.
+    if (!attn_dtype.empty() && attn_dtype != "fp8_block") gemm_ = first(t.find("gemm", {{"dtype", attn_dtype}}));
+    dense_in_gemm_table_ = w.dense_mlp == w.attention;
 
     const int64_t tp = config.tp;
+    const std::string kv = config.kv_dtype == Dtype::FP8 ? "fp8" : config.kv_dtype == Dtype::BF16 || config.kv_dtype == Dtype::FP16 ? "bf16" : "";
+    // The MLA module's projections: from the GEMM table of their format, or the bf16 one for block fp8 (the
+    // module tables time bf16 and block-fp8 blocks within 5% of each other).
+    mla_gemm_ = gemm_ ? gemm_ : attn_dtype == "fp8_block" ? gemm_bf16_ : nullptr;
+    if (model.is_mla() && !kv.empty() && !attn_dtype.empty() && mla_gemm_) {
+        // The MLA module tables time one model's attention block whole; they apply to a model of the same
+        // dimensions, at its heads per GPU, KV dtype and projection dtype.
+        const std::map<std::string, std::string> match = {
+            {"hidden", std::to_string(model.hidden_size)}, {"q_lora", std::to_string(model.q_lora_rank)},
+            {"kv_lora", std::to_string(model.kv_lora_rank)}, {"nope", std::to_string(model.qk_nope_head_dim)},
+            {"rope", std::to_string(model.qk_rope_head_dim)}, {"v", std::to_string(model.v_head_dim)},
+            {"kv_dtype", kv}, {"dtype", attn_dtype}, {"heads", std::to_string(model.num_attention_heads / tp)}};
+        mla_prefill_ = first(t.find("mla_prefill", match));
+        mla_decode_ = first(t.find("mla_decode", match));
+        if (mla_prefill_ && mla_decode_) {
+            const double h = static_cast<double>(model.hidden_size), heads = static_cast<double>(model.num_attention_heads / tp);
+            const double q_in = model.q_lora_rank > 0 ? static_cast<double>(model.q_lora_rank) : h;
+            // rows x (n, k) of the module's projections on the new tokens: q down (when q_lora), q up, the
+            // KV latent and its RoPE key, o_proj. kv_b (the latent's up-projection) runs on the keys, so it is
+            // part of the attention's own time.
+            mla_proj_.clear();
+            if (model.q_lora_rank > 0) mla_proj_.push_back({static_cast<double>(model.q_lora_rank), h});
+            mla_proj_.push_back({heads * static_cast<double>(model.qk_nope_head_dim + model.qk_rope_head_dim), q_in});
+            mla_proj_.push_back({static_cast<double>(model.kv_lora_rank + model.qk_rope_head_dim), h});
+            mla_proj_.push_back({h, heads * static_cast<double>(model.v_head_dim)});
+        } else {
+            mla_prefill_ = mla_decode_ = nullptr;
+        }
+    }
     if (!model.is_mla() && !model.is_encoder && model.head_dim > 0) {
-        const std::string kv = config.kv_dtype == Dtype::FP8 ? "fp8" : config.kv_dtype == Dtype::BF16 || config.kv_dtype == Dtype::FP16 ? "bf16" : "";
         const int64_t heads = model.num_attention_heads / tp;
         const int64_t kv_heads = model.kv_heads_per_rank(tp);
         const int64_t window = model.widest_window();
@@ -91,8 +128,13 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     hidden_ = model.hidden_size;
     moe_inter_ = model.moe_intermediate_size / tp;
     topk_ = model.experts_per_token;
-    if (model.is_moe() && w.experts == WeightFormat::of(Dtype::BF16) && w.attention == w.experts) {
-        moe_ = first(t.find("moe", {{"dtype", "bf16"},
+    // The fused-MoE table of the experts' format; a shared expert from the GEMM table where the experts share
+    // the attention weights' format, else from the roofline.
+    const std::string moe_dtype = table_dtype(w.experts);
+    expert_dtype_ = w.experts.dtype;
+    shared_in_gemm_table_ = w.experts == w.attention;
+    if (model.is_moe() && !moe_dtype.empty()) {
+        moe_ = first(t.find("moe", {{"dtype", moe_dtype},
                                     {"hidden", std::to_string(model.hidden_size)},
                                     {"inter", std::to_string(model.moe_intermediate_size)},
                                     {"topk", std::to_string(model.experts_per_token)},
@@ -110,7 +152,9 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
 bool KernelTablePredictor::covers(OpKind k) const {
     if (k == OpKind::LM_HEAD) return gemm_bf16_ != nullptr;
     if (k == OpKind::GATE_UP_PROJ || k == OpKind::DOWN_PROJ) return gemm_ != nullptr && dense_in_gemm_table_;
+    if (mla_prefill_ && (k == OpKind::QKV_PROJ || k == OpKind::O_PROJ)) return true;
     if (is_gemm(k)) return gemm_ != nullptr;
+    if (mla_prefill_ && (k == OpKind::ATTENTION || k == OpKind::ROPE)) return true;
     if (k == OpKind::ATTENTION) return decode_attn_[0] && prefill_attn_[0];
     if (k == OpKind::ATTENTION_SLIDING) return decode_attn_[1] && prefill_attn_[1];
     if (is_moe(k)) return moe_ != nullptr;
@@ -118,33 +162,108 @@ bool KernelTablePredictor::covers(OpKind k) const {
     return false;
 }
 
-std::string KernelTablePredictor::source_line(const char* family, bool extrapolated) const {
+std::string KernelTablePredictor::source_line(const char* family, bool extrapolated, const char* note) const {
     std::string fw = tables_->framework(family);  // "vllm-0.24.0"
     if (fw.rfind("vllm-", 0) == 0) fw = "vLLM " + fw.substr(5);
     if (fw.rfind("nccl-", 0) == 0) fw = "NCCL " + fw.substr(5);
-    return fmt::format("table ({}, {}, {})", fw, tables_->device, extrapolated ? "extrapolated" : "interpolated");
+    return fmt::format("table ({}, {}, {}{})", fw, tables_->device, extrapolated ? "extrapolated" : "interpolated", note);
+}
+
+// One GEMM of m rows against an n x k weight from table `t`, memoised in `cache` by row count (n and k are
+// fixed per cache): > 0 interpolated, < 0 extrapolated (the magnitude is the time), 0 not yet looked up.
+double KernelTablePredictor::cached_gemm_s(std::vector<double>& cache, const GridTable* t, double m, double n, double k,
+                                           bool& extrapolated) const {
+    if (!t || m <= 0) return -1.0;
+    const auto row = static_cast<size_t>(m);
+    if (row < cache.size() && cache[row] != 0.0) {
+        if (cache[row] < 0) extrapolated = true;
+        return std::fabs(cache[row]);
+    }
+    bool ex = false;
+    const double one = lookup_scaled(t, {m, n, k}, {1.0, 1.0, 1.0}, ex);
+    if (one < 0) return -1.0;
+    if (row < 65536) {
+        if (cache.size() <= row) cache.resize(std::max(row + 1, cache.size() * 2), 0.0);
+        cache[row] = ex ? -one : one;
+    }
+    extrapolated = extrapolated || ex;
+    return one;
 }
 
 double KernelTablePredictor::gemm_s(OpKind kind, const RooflineOp& op, bool& extrapolated) const {
-    const GridTable* t = kind == OpKind::LM_HEAD ? gemm_bf16_ : gemm_;
-    if (!t || op.m <= 0) return -1.0;
-    // n and k are fixed per op kind for a model: cache by row count (m is a token or sequence count).
-    // Cached per row count: > 0 interpolated, < 0 extrapolated (the magnitude is the time), 0 not yet looked up.
-    std::vector<double>& cache = gemm_cache_[static_cast<int>(kind)];
-    const auto m = static_cast<size_t>(op.m);
-    if (m < cache.size() && cache[m] != 0.0) {
-        if (cache[m] < 0) extrapolated = true;
-        return std::fabs(cache[m]) * static_cast<double>(op.count);
+    if (mla_prefill_ && (kind == OpKind::QKV_PROJ || kind == OpKind::O_PROJ)) {
+        // the MLA module's own projections: q (down and up) and the KV latent, or o_proj
+        const size_t o = mla_proj_.size() - 1;
+        double t = 0.0;
+        for (size_t i = kind == OpKind::O_PROJ ? o : 0; i < (kind == OpKind::O_PROJ ? o + 1 : o); ++i) {
+            const double g = cached_gemm_s(mla_cache_[i], mla_gemm_, op.m, mla_proj_[i][0], mla_proj_[i][1], extrapolated);
+            if (g < 0) return -1.0;
+            t += g;
+        }
+        return t * static_cast<double>(op.count);
     }
-    bool ex = false;
-    const double one = lookup_scaled(t, {op.m, op.n, op.k}, {1.0, 1.0, 1.0}, ex);
-    if (one < 0) return -1.0;
-    if (m < 65536) {
-        if (cache.size() <= m) cache.resize(std::max(m + 1, cache.size() * 2), 0.0);
-        cache[m] = ex ? -one : one;
+    const double one = cached_gemm_s(gemm_cache_[static_cast<int>(kind)], kind == OpKind::LM_HEAD ? gemm_bf16_ : gemm_,
+                                     op.m, op.n, op.k, extrapolated);
+    return one < 0 ? -1.0 : one * static_cast<double>(op.count);
+}
+
+// The MLA module's projections on `rows` tokens (every GEMM of mla_proj_), or < 0 without a table.
+double KernelTablePredictor::mla_proj_s(double rows, bool& extrapolated) const {
+    double t = 0.0;
+    for (size_t i = 0; i < mla_proj_.size(); ++i) {
+        const double g = cached_gemm_s(mla_cache_[i], mla_gemm_, rows, mla_proj_[i][0], mla_proj_[i][1], extrapolated);
+        if (g < 0) return -1.0;
+        t += g;
     }
-    extrapolated = extrapolated || ex;
-    return one * static_cast<double>(op.count);
+    return t;
+}
+
+namespace {
+
+// A module table's time at (batch, x): the tables are measured up to a token budget, so where (batch, x) lies
+// beyond it the largest measured batch (halving) is scaled up linearly, and the source says extrapolated.
+double batch_scaled(const GridTable* t, double batch, double x, double x_power, bool& extrapolated) {
+    for (double b = batch; b >= 1.0; b = std::floor(b / 2.0)) {
+        bool ex = false;
+        const double v = lookup_scaled(t, {b, x}, {1.0, x_power}, ex);
+        if (v >= 0) {
+            extrapolated = extrapolated || ex || b != batch;
+            return v * batch / b;
+        }
+    }
+    return -1.0;
+}
+
+}  // namespace
+
+// MLA attention from the module tables, which time the whole attention block (projections, RoPE, attention,
+// o_proj) of prefills without a cached prefix and of decodes apart. The step runs the projections once on all
+// its tokens (costed as QKV_PROJ and O_PROJ from the GEMM table), so each part's module time less its own
+// projections (the same GEMM table at the part's rows) is the attention's share.
+double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch,
+                                             bool& extrapolated) const {
+    double decodes = 0, decode_keys = 0, prefills = 0, prefill_keys = 0;
+    for (const SequenceWork& s : batch) {
+        const double keys = keys_seen(s.context, s.new_tokens, 0, false);
+        (s.new_tokens == 1 ? decodes : prefills) += 1;
+        (s.new_tokens == 1 ? decode_keys : prefill_keys) += keys;
+    }
+    double t = 0.0;
+    if (decodes > 0) {
+        const double module = batch_scaled(mla_decode_, decodes, std::max(1.0, decode_keys / decodes), 1.0, extrapolated);
+        const double proj = mla_proj_s(decodes, extrapolated);
+        if (module < 0 || proj < 0) return -1.0;
+        t += std::max(0.0, module - proj);
+    }
+    if (prefills > 0) {
+        const double mean_keys = prefill_keys / prefills;
+        const double len = std::max(1.0, (std::sqrt(1.0 + 8.0 * mean_keys) - 1.0) / 2.0);  // as attention_s
+        const double module = batch_scaled(mla_prefill_, prefills, len, 2.0, extrapolated);
+        const double proj = mla_proj_s(std::round(prefills * len), extrapolated);
+        if (module < 0 || proj < 0) return -1.0;
+        t += std::max(0.0, module - proj);
+    }
+    return t * static_cast<double>(op.count);
 }
 
 double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch,
@@ -210,8 +329,13 @@ double KernelTablePredictor::moe_op_s(const RooflineOp& op, const std::vector<Se
     g.m = T;
     g.n = op.kind == OpKind::MOE_GATE_UP_PROJ ? 2.0 * shared : h;
     g.k = op.kind == OpKind::MOE_GATE_UP_PROJ ? h : shared;
-    const double sh = gemm_s(op.kind, g, extrapolated);
-    return sh < 0 ? -1.0 : t + sh;
+    double sh = shared_in_gemm_table_ ? gemm_s(op.kind, g, extrapolated) : -1.0;
+    if (sh < 0) {  // no GEMM table for the experts' format: the shared expert on the (calibrated) roofline
+        const CostConfig& c = roofline_.config();
+        sh = gemm_time_s(roofline_.gpu(), expert_dtype_, g.m, g.n, g.k, c.gemm_calibration(), c.blend_exponent) *
+             static_cast<double>(op.count);
+    }
+    return t + sh;
 }
 
 double KernelTablePredictor::allreduce_s(double bytes, bool& extrapolated, bool& nccl) const {
@@ -229,9 +353,19 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
     bool ex = false;
     double t = -1.0;
     const char* family = "";
+    const char* note = "";
+    const bool mla_proj = mla_prefill_ && (op.kind == OpKind::QKV_PROJ || op.kind == OpKind::O_PROJ);
     if (is_gemm(op.kind)) {
         t = gemm_s(op.kind, op, ex);
         family = "gemm";
+        if (mla_proj && mla_gemm_ != gemm_) note = "; bf16 GEMMs for block fp8";
+    } else if (mla_prefill_ && op.kind == OpKind::ROPE) {
+        if (source) *source = "in the MLA module table (attention)";
+        return 0.0;
+    } else if (mla_prefill_ && op.kind == OpKind::ATTENTION) {
+        t = mla_attention_s(op, batch, ex);
+        family = "mla_decode";
+        note = "; MLA module less its projections";
     } else if (op.kind == OpKind::ATTENTION || op.kind == OpKind::ATTENTION_SLIDING) {
         t = attention_s(op, batch, ex);
         family = "decode_attention";
@@ -244,7 +378,7 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         t = one < 0 ? -1.0 : one * static_cast<double>(op.count);
         family = nccl ? "nccl" : "vllm_allreduce";
     }
-    if (source && t >= 0) *source = source_line(family, ex);
+    if (source && t >= 0) *source = source_line(family, ex, note);
     return t;
 }
 

@@ -36,8 +36,16 @@ FORMAT_LINE = "# headroom kernel tables v1"
 
 # headroom's dtype names for the tables' dtype strings
 _DTYPES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "fp8": "fp8", "fp8_block": "fp8_block",
-           "int8": "int8", "int4": "int4", "w4a16": "int4", "nvfp4": "fp4", "w4afp8": "w4afp8",
+           "int8": "int8", "int4": "int4", "w4a16": "int4", "int4_wo": "int4", "nvfp4": "fp4", "w4afp8": "w4afp8",
+           "w4a16_mxfp4": "mxfp4",
            "float32": "fp32"}
+
+
+# The attention dimensions of the models whose MLA modules the database times (from each model's config.json);
+# headroom matches a model to a table by these.
+_MLA_MODELS = {
+    "deepseek-ai/DeepSeek-V3": {"hidden": 7168, "q_lora": 1536, "kv_lora": 512, "nope": 128, "rope": 64, "v": 128},
+}
 
 
 def _dtype(name: str) -> str:
@@ -135,17 +143,37 @@ def import_gpu(gpu_dir: Path) -> list[str]:
                      "window": int(k[1]), "heads": int(k[2]), "kv_heads": int(k[3]), "head_dim": int(k[4])}
             blocks += _grid_lines(g, axes, attrs, family)
 
-    # Fused MoE: one grid over tokens per (dtype, shape, parallelism, routing distribution).
+    # Fused MoE: one grid over tokens per (dtype, shape, parallelism, routing distribution), from the kernel
+    # measured most for that group (vLLM picks the MoE kernel per quantisation, GPU and parallelism: on H200
+    # block-fp8 experts were timed with Triton under TP and with FlashInfer CUTLASS under EP).
     df, ver = read("moe", "vllm", "moe_perf")
     if df is not None:
-        df = _main_kernel(df, ["moe_dtype"])
         key = ["moe_dtype", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size",
                "distribution"]
+        df = _main_kernel(df, key)
         for k, g in df.groupby(key):
             attrs = {"framework": ver, "kernel": g["kernel_source"].iloc[0], "dtype": _dtype(k[0]),
                      "hidden": int(k[1]), "inter": int(k[2]), "topk": int(k[3]), "experts": int(k[4]),
                      "tp": int(k[5]), "ep": int(k[6]), "distribution": str(k[7])}
             blocks += _grid_lines(g, ["num_tokens"], attrs, "moe")
+
+    # MLA attention modules (DeepSeek-V3's whole attention block: q/kv down- and up-projections, RoPE,
+    # attention, o_proj), per (KV dtype, GEMM dtype, heads per GPU); prefill over batch x isl (no cached
+    # prefix), decode over batch x context (step). vLLM picks the backend per shape, so every kernel is kept.
+    for table, family, axes in (("mla_context_module_perf", "mla_prefill", ["batch_size", "isl"]),
+                                ("mla_generation_module_perf", "mla_decode", ["batch_size", "step"])):
+        df, ver = read("mla", "vllm", table)
+        if df is None:
+            continue
+        for k, g in df.groupby(["model", "kv_cache_dtype", "gemm_type", "num_heads"]):
+            dims = _MLA_MODELS.get(str(k[0]))
+            if dims is None:
+                print(f"warning: {gpu_dir.name}: MLA tables of {k[0]} skipped (its attention dimensions are not "
+                      "known to the importer)", file=sys.stderr)
+                continue
+            attrs = {"framework": ver, "kernel": "+".join(sorted(g["kernel_source"].unique())), "model": str(k[0]),
+                     **dims, "kv_dtype": _dtype(k[1]), "dtype": _dtype(k[2]), "heads": int(k[3])}
+            blocks += _grid_lines(g, axes, attrs, family)
 
     # vLLM's custom all-reduce (graph and eager) and NCCL collectives: a grid over message bytes.
     df, ver = read("comm", "vllm", "custom_allreduce_perf")

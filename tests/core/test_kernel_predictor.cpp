@@ -128,3 +128,122 @@ TEST(KernelTablePredictor, AutoPicksTablesWhereTheyShipAndTheRooflineElsewhere) 
     }
     EXPECT_EQ(s.op("input_norm")->source, "roofline (calibrated)");  // not in the tables: H100's calibrated roofline
 }
+
+namespace {
+
+// MLA module tables in DeepSeek-V3's dimensions at 16 heads per GPU (TP 8), KV bf16, block-fp8 projections
+// (DeepSeek-V3 as shipped), and a block-fp8 GEMM table the predictor must leave alone.
+const char* MLA_TABLES = R"(table mla_prefill framework=vllm-9.9 kernel=fa model=deepseek-ai/DeepSeek-V3 hidden=7168 q_lora=1536 kv_lora=512 nope=128 rope=64 v=128 kv_dtype=bf16 dtype=fp8_block heads=16
+axis batch_size 1 2
+axis isl 16 1024
+data
+10 30
+11 -
+end
+table mla_decode framework=vllm-9.9 kernel=fa model=deepseek-ai/DeepSeek-V3 hidden=7168 q_lora=1536 kv_lora=512 nope=128 rope=64 v=128 kv_dtype=bf16 dtype=fp8_block heads=16
+axis batch_size 1 2
+axis step 2 1024
+data
+8 12
+9 16
+end
+table gemm framework=vllm-9.9 dtype=fp8_block kernel=deepgemm
+axis m 1 1024
+axis n 32 262144
+axis k 32 65536
+data
+90 90
+90 90
+90 90
+90 90
+end
+)";
+
+// The MLA block (qkv projections, RoPE, attention, o_proj) of one layer, in ms.
+double mla_block_ms(const StepCost& s) {
+    double t = 0;
+    for (const char* op : {"qkv_proj", "rope", "attention", "o_proj"}) t += s.op(op)->time_s;
+    return t / 61 * 1e3;
+}
+
+}  // namespace
+
+TEST(KernelTablePredictor, MlaAttentionFromTheModuleTables) {
+    const ModelCard m = load_model("deepseek-ai/DeepSeek-V3");
+    ASSERT_EQ(m.num_layers, 61);
+    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(std::string(TABLES) + MLA_TABLES, "t.hkt"));
+    CostConfig c;
+    c.tp = 8;
+    const KernelTablePredictor p(m, load_gpu("h200"), c, tables);
+    // One 1024-token prompt: the block is exactly the module table's (1, 1024) point, 30 ms per layer; its
+    // projections (from the bf16 GEMM table: block fp8 has no usable one) and RoPE are inside it.
+    const StepCost pre = p.step({{1024, 0}});
+    EXPECT_NEAR(mla_block_ms(pre), 30.0, 1e-9);
+    EXPECT_DOUBLE_EQ(pre.op("rope")->time_s, 0.0);
+    EXPECT_EQ(pre.op("rope")->source, "in the MLA module table (attention)");
+    EXPECT_EQ(pre.op("qkv_proj")->source, "table (vLLM 9.9, Test GPU, interpolated; bf16 GEMMs for block fp8)");
+    EXPECT_EQ(pre.op("attention")->source, "table (vLLM 9.9, Test GPU, interpolated; MLA module less its projections)");
+    // the projections: q down 1536 x 7168, q up 16 x 192 x 1536, KV latent 576 x 7168 and o_proj 7168 x 2048,
+    // each at 1024 rows of the bf16 table (log-log in n and k between its corners)
+    const double proj_1024 = gemm_1024_ms(1536, 7168) + gemm_1024_ms(3072, 1536) + gemm_1024_ms(576, 7168) +
+                             gemm_1024_ms(7168, 2048);
+    EXPECT_NEAR((pre.op("qkv_proj")->time_s + pre.op("o_proj")->time_s) / 61 * 1e3, proj_1024, 1e-9);
+    // Two decodes at 1023 cached tokens (1024 keys each): the decode table's (2, 1024) point, 16 ms.
+    EXPECT_NEAR(mla_block_ms(p.step({{1, 1023}, {1, 1023}})), 16.0, 1e-9);
+    // Both in one step: each part's module time less its own projections (1024 rows and 2 rows), plus the
+    // projections of all 1026 rows once; with the GEMM table the rows run log-log in m (1..1024), linear past
+    // 1024: proj(2) = proj(1)^(1-w) proj(1024)^w, w = log 2 / log 1024 = 0.1, per GEMM.
+    auto proj_ms = [&](double rows) {
+        double t = 0;
+        for (auto [n, k] : {std::pair{1536.0, 7168.0}, {3072.0, 1536.0}, {576.0, 7168.0}, {7168.0, 2048.0}}) {
+            const double wn = std::log(n / 32) / std::log(262144.0 / 32), wk = std::log(k / 32) / std::log(65536.0 / 32);
+            const double at1 = std::exp((1 - wn) * (1 - wk) * std::log(0.01) + (1 - wn) * wk * std::log(0.02) +
+                                        wn * (1 - wk) * std::log(0.03) + wn * wk * std::log(0.04));
+            const double at1024 = gemm_1024_ms(n, k);
+            t += rows >= 1024 ? at1024 * rows / 1024 : std::exp(std::log(at1) + std::log(rows) / std::log(1024.0) * std::log(at1024 / at1));
+        }
+        return t;
+    };
+    const double mixed = (30.0 - proj_ms(1024)) + (16.0 - proj_ms(2)) + proj_ms(1026);
+    EXPECT_NEAR(mla_block_ms(p.step({{1024, 0}, {1, 1023}, {1, 1023}})), mixed, 1e-6);  // tables hold floats
+    // Two 1024-token prompts lie past the measured token budget (2 x 1024 is '-'): one prompt's time, doubled,
+    // and said to be extrapolated.
+    const StepCost two = p.step({{1024, 0}, {1024, 0}});
+    EXPECT_NEAR(two.op("attention")->time_s / 61 * 1e3, 2 * 30.0 - proj_ms(2048), 1e-6);
+    EXPECT_NE(two.op("attention")->source.find("extrapolated"), std::string::npos);
+    // the dense MLP of the first 3 layers is block fp8 too: the calibrated roofline, not the 90 ms GEMM table
+    EXPECT_EQ(pre.op("gate_up_proj")->source.find("table"), std::string::npos);
+    EXPECT_NEAR(p.step_totals({{1024, 0}, {1, 1023}, {1, 1023}}).time_s, p.step({{1024, 0}, {1, 1023}, {1, 1023}}).time_s, 1e-12);
+}
+
+TEST(KernelTablePredictor, Mxfp4ExpertsFromTheirOwnMoeTable) {
+    // gpt-oss-20b as shipped: bf16 attention, MXFP4 experts (32 of 2880 x 2880, top-4), 24 layers, all MoE.
+    // The fused-MoE table of MXFP4 says 0.9 ms per layer at 1024 tokens; a bf16 table of the same shape
+    // (2 ms) must not be taken.
+    const std::string text = std::string(TABLES) + R"(table moe framework=vllm-9.9 kernel=oai dtype=mxfp4 hidden=2880 inter=2880 topk=4 experts=32 tp=1 ep=1 distribution=balanced
+axis num_tokens 1 1024
+data
+0.2 0.9
+end
+table moe framework=vllm-9.9 kernel=fused dtype=bf16 hidden=2880 inter=2880 topk=4 experts=32 tp=1 ep=1 distribution=balanced
+axis num_tokens 1 1024
+data
+1 2
+end
+)";
+    const ModelCard m = load_model("openai/gpt-oss-20b");
+    ASSERT_EQ(m.num_layers, 24);
+    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
+    const KernelTablePredictor p(m, load_gpu("h100"), CostConfig{}, tables);
+    const StepCost s = p.step({{1024, 0}});
+    double moe = 0;
+    for (const char* op : {"moe_gate_up_proj", "activation_moe", "moe_down_proj"}) moe += s.op(op)->time_s;
+    EXPECT_NEAR(moe, 24 * 0.9e-3, 1e-8);  // tables hold floats
+    // With the experts in bf16 (--weights-dtype bf16), the bf16 table: 24 x 2 ms.
+    CostConfig bf16;
+    bf16.weight_dtype = Dtype::BF16;
+    const StepCost b = KernelTablePredictor(m, load_gpu("h100"), bf16, tables).step({{1024, 0}});
+    moe = 0;
+    for (const char* op : {"moe_gate_up_proj", "activation_moe", "moe_down_proj"}) moe += b.op(op)->time_s;
+    EXPECT_NEAR(moe, 24 * 2e-3, 1e-8);
+}

@@ -58,3 +58,32 @@ def test_import_of_a_missing_directory_is_one_line_and_exit_2(tmp_path):
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 'nope'}: not a directory"]
+
+
+def test_import_keeps_every_mla_backend_and_names_the_model_dimensions(tmp_path):
+    """MLA module tables: one grid per (KV dtype, GEMM dtype, heads) with DeepSeek-V3's dimensions as attributes;
+    vLLM picks the backend per shape, so rows of two kernels fill one grid; a model the importer does not know is
+    skipped with a warning."""
+    rows = []
+    for model in ("deepseek-ai/DeepSeek-V3", "someone/Unknown-MLA"):
+        for b in (1, 2):
+            for isl in (1, 1024):
+                rows.append(dict(framework="VLLM", version="0.99.0", device="Test GPU", op_name="mla_context_module",
+                                 kernel_source="FLASHMLA" if isl == 1 else "FLASH_ATTN", model=model,
+                                 architecture="DeepseekV3ForCausalLM", mla_dtype="bfloat16", kv_cache_dtype="bfloat16",
+                                 gemm_type="fp8_block", num_heads=16, batch_size=b, isl=isl, tp_size=1, step=0,
+                                 latency=0.1 * b + isl / 1000))
+    out = tmp_path / "db" / "test_gpu" / "mla" / "vllm-0.99.0"
+    out.mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(out / "mla_context_module_perf.parquet")
+    r = subprocess.run([sys.executable, str(ROOT / "python" / "headroom" / "kernels.py"), "import", str(tmp_path / "db"),
+                        "--out", str(tmp_path / "out"), "--source", "unit test"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "Unknown-MLA skipped" in r.stderr
+    text = (tmp_path / "out" / "test_gpu.hkt").read_text().splitlines()
+    heads = [line for line in text if line.startswith("table ")]
+    assert heads == ["table mla_prefill framework=vllm-0.99.0 kernel=FLASHMLA+FLASH_ATTN model=deepseek-ai/DeepSeek-V3 "
+                     "hidden=7168 q_lora=1536 kv_lora=512 nope=128 rope=64 v=128 kv_dtype=bf16 dtype=fp8_block heads=16"]
+    i = text.index("data")
+    # batch 1: 0.1 + 0.001 and 0.1 + 1.024; batch 2: 0.2 + 0.001 and 0.2 + 1.024
+    assert text[i + 1:i + 3] == ["0.101 1.124", "0.201 1.224"]

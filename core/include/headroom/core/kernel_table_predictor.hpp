@@ -1,11 +1,15 @@
 // Step time from measured kernel tables (hardware/kernels/*.hkt: vLLM's kernels timed on real GPUs), with the
 // roofline for every op the tables do not cover. Per op:
 // - GEMMs (qkv, o, gate_up, down; lm_head in bf16): the GEMM table of the weight dtype at (tokens, n, k);
+// - MLA attention (DeepSeek-V3's dimensions): the MLA module tables, which time the whole attention block, less
+//   the block's projections at the same rows from the GEMM table (those run once on the step's tokens, as
+//   QKV_PROJ and O_PROJ); RoPE is inside the module;
 // - attention: the decode table at (decodes, mean keys per decode) plus the prefill table at (prefill
 //   sequences, the length whose causal attention sees as many keys as the chunks do), for the model's heads,
 //   KV heads and head_dim per GPU, KV dtype and window;
-// - fused MoE (models without a shared expert): the MoE table at the step's tokens, split over the three MoE
-//   ops in the roofline's proportions;
+// - fused MoE: the MoE table of the experts' stored format (bf16, fp8, block fp8, MXFP4, NVFP4, int4) at the
+//   step's tokens, split over the three MoE ops in the roofline's proportions; a shared expert from the GEMM
+//   table;
 // - TP all-reduce: vLLM's custom all-reduce table (graph or eager), NCCL's beyond its largest message.
 // Lookups interpolate log-log between measured points (GridTable::lookup_s). Past the largest measured value
 // of an axis the time is scaled by the axis' power law (linear in tokens, n, k, batch, context and bytes;
@@ -46,12 +50,16 @@ public:
                      std::string* source) const;
 
 private:
+    double cached_gemm_s(std::vector<double>& cache, const GridTable* t, double m, double n, double k,
+                         bool& extrapolated) const;
     double gemm_s(OpKind kind, const RooflineOp& op, bool& extrapolated) const;
+    double mla_proj_s(double rows, bool& extrapolated) const;
+    double mla_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
     double attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
     double moe_s(int64_t tokens, bool& extrapolated) const;
     double moe_op_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share, bool& extrapolated) const;
     double allreduce_s(double bytes, bool& extrapolated, bool& nccl) const;
-    std::string source_line(const char* family, bool extrapolated) const;
+    std::string source_line(const char* family, bool extrapolated, const char* note = "") const;
 
     CostModel roofline_;
     std::shared_ptr<const KernelTables> tables_;
@@ -61,6 +69,13 @@ private:
     const GridTable* decode_attn_[2] = {nullptr, nullptr};   // full, sliding
     const GridTable* prefill_attn_[2] = {nullptr, nullptr};
     const GridTable* moe_ = nullptr;
+    Dtype expert_dtype_ = Dtype::BF16;
+    bool shared_in_gemm_table_ = true;  // the experts share the attention weights' format (and GEMM table)
+    const GridTable* mla_prefill_ = nullptr;  // MLA module tables (both or neither)
+    const GridTable* mla_decode_ = nullptr;
+    const GridTable* mla_gemm_ = nullptr;  // the GEMM table the MLA module's projections are costed from
+    std::vector<std::array<double, 2>> mla_proj_;  // (n, k) of the MLA module's projections, o_proj last
+    mutable std::array<std::vector<double>, 4> mla_cache_;
     int64_t window_ = 0;  // the sliding layers' window (0: none)
     int64_t shared_inter_ = 0, hidden_ = 0, moe_inter_ = 0, topk_ = 0;  // per TP rank
     const GridTable* allreduce_ = nullptr;
