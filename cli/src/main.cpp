@@ -437,7 +437,7 @@ struct PlanOptions {
     std::vector<std::string> set;
     int top = 5, jobs = 0;
     double duration_s = 60;
-    bool json = false;
+    bool json = false, speculative = false;
 };
 
 int run_plan(PlanOptions& o) {
@@ -456,6 +456,7 @@ int run_plan(PlanOptions& o) {
     if (!(o.duration_s > 0)) throw UsageError(fmt::format("--duration: must be > 0, got {}", o.duration_s));
     req.duration_s = o.duration_s;
     req.jobs = o.jobs;
+    req.try_speculative = o.speculative;
     if (o.top < 1) throw UsageError(fmt::format("--top: must be >= 1, got {}", o.top));
     (void)load_model(o.model);  // input errors before any search
     const bool tty = isatty(STDERR_FILENO);
@@ -629,6 +630,9 @@ int run(int argc, char** argv) {
     pl->add_option("--duration", po.duration_s, "simulated seconds of arrivals per probe")->capture_default_str();
     pl->add_option("--top", po.top, "how many configurations to print")->capture_default_str();
     pl->add_option("--jobs", po.jobs, "parallel simulations (default: all cores)");
+    pl->add_flag("--speculative", po.speculative,
+                 "also try each configuration with speculative decoding: the workload's speculative block, else EAGLE-3 "
+                 "with 3 drafts at workload.speculative_acceptance (assumed 0.6 when absent)");
     pl->add_flag("--json", po.json, "Print one JSON object instead of the table");
     pl->callback([&] { action = [&] { return run_plan(po); }; });
 

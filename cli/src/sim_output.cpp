@@ -96,6 +96,15 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
                                 group(s.prefix_hit_tokens)));
     row("batch", fmt::format("{:.1f} sequences per step on average, {:.0f} at peak; GPU busy {:.1f}% of the time",
                              s.running_mean, s.running_peak, 100 * s.busy_fraction));
+    if (const SpeculativeConfig& sp = sc.engine.speculative; sp.enabled()) {
+        const Accounting& a = s.accounting;
+        const double per_verify = a.spec_verifies > 0 ? static_cast<double>(a.spec_verifies + a.spec_accepted) / static_cast<double>(a.spec_verifies) : 0.0;
+        row("speculative", fmt::format("{}: {:.2f} tokens per verify ({:.2f} expected at k), {:.1f}% of drafts accepted; "
+                                       "the drafter {:.1f}% of step time",
+                                       sp.label(), per_verify, expected_tokens_per_verify(sp, sp.num_speculative_tokens),
+                                       a.spec_drafted > 0 ? 100.0 * static_cast<double>(a.spec_accepted) / static_cast<double>(a.spec_drafted) : 0.0,
+                                       a.step_s > 0 ? 100.0 * a.draft_s / a.step_s : 0.0));
+    }
     if (measured) {
         row("measured", fmt::format("{:.1f} s of real time, {} engine steps", r.simulated_s, group(s.steps)));
     } else {
@@ -213,8 +222,13 @@ void print_capacity(const CapacityRequest& req, const CapacityPlan& plan, int to
     }
     fmt::print("Capacity plan: {} at {:g} {}/s, SLOs {}\n", b.deployment.model.name, req.qps,
                b.workload.shape == Shape::CHAT || b.workload.shape == Shape::AGENT ? "sessions" : "requests", slos);
-    fmt::print("  workload: {} ({}); {} simulations in {:.1f} s; headroom {} ({})\n\n", b.file,
+    fmt::print("  workload: {} ({}); {} simulations in {:.1f} s; headroom {} ({})\n", b.file,
                shape_name(b.workload.shape), plan.simulations, plan.wall_s, version(), git_commit());
+    if (plan.speculative.enabled()) {
+        fmt::print("  each configuration also tried with speculative decoding (\"spec\"): {}{}\n", plan.speculative.label(),
+                   plan.speculative_assumed ? " (assumed: set workload.speculative_acceptance)" : "");
+    }
+    fmt::print("\n");
     fmt::print("  {:>3} {:<58} {:>5} {:>9} {:>8} {:>10} {:>11} {:>9} {:>9} {:>8}\n", "#", "configuration", "GPUs", "$/hour",
                "$/MTok", "tok/s/GPU", "headroom", "TTFT p95", "TPOT p95", "J/token");
     int shown = 0;
@@ -224,8 +238,8 @@ void print_capacity(const CapacityRequest& req, const CapacityPlan& plan, int to
         const std::string budget = c.max_num_batched_tokens == b.engine.max_num_batched_tokens
                                        ? ""
                                        : fmt::format(", budget {}", c.max_num_batched_tokens);
-        const std::string cfg = fmt::format("{} x {} TP{}, weights {}, KV {}{}{}", c.replicas, c.gpu, c.tp,
-                                            c.weights, dtype_name(c.kv_dtype), budget,
+        const std::string cfg = fmt::format("{} x {} TP{}, weights {}, KV {}{}{}{}", c.replicas, c.gpu, c.tp,
+                                            c.weights, dtype_name(c.kv_dtype), budget, c.speculative ? ", spec" : "",
                                             c.meets ? "" : " (misses)");
         fmt::print("  {:>3} {:<58} {:>5} {:>9.2f} {:>8.3f} {:>10.0f} {:>9.3g}/s {:>8.2f}s {:>7.1f}ms {:>8.2f}\n", shown,
                    cfg, c.replicas * c.tp, c.usd_per_hour, c.usd_per_mtok, c.tokens_per_s_per_gpu, c.headroom_rate,

@@ -149,7 +149,7 @@ constexpr std::string_view OP_NAMES[NUM_OP_KINDS] = {
     "embedding",    "input_norm",       "qkv_proj",       "rope",          "attention",  "attention_sliding",
     "o_proj",       "residual_add",     "post_attention_norm", "gate_up_proj", "activation", "down_proj",
     "router",       "moe_gate_up_proj", "activation_moe", "moe_down_proj", "tp_allreduce", "final_norm",
-    "lm_head",      "sampling",         "step_overhead"};
+    "lm_head",      "sampling",         "spec_draft",     "step_overhead"};
 }  // namespace
 
 std::string_view op_name(OpKind k) { return OP_NAMES[static_cast<int>(k)]; }
@@ -202,7 +202,10 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     int64_t tokens = 0;
     for (const SequenceWork& s : batch) tokens += s.new_tokens;
     const double T = static_cast<double>(tokens);
-    const double S = static_cast<double>(batch.size());
+    // Rows of logits: the last position of each sequence, every position of a speculative verify (the target
+    // scores each draft and the token after them).
+    double S = 0;
+    for (const SequenceWork& s : batch) S += s.spec > 0 ? static_cast<double>(s.new_tokens) : 1.0;
     if (tokens == 0) return;
 
     auto emit = [&](OpKind name, int64_t count, double flops, double bytes, double compute_s, double memory_s,
@@ -267,7 +270,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
                 const double bytes = static_cast<double>(held) * kv_token_bytes +  // read K/V
                                      static_cast<double>(s.new_tokens) *
                                          (kv_token_bytes + (q_dim + o_dim) * ACT_BYTES);  // write K/V, q in, o out
-                if (s.new_tokens == 1) {
+                if (s.is_decode()) {
                     dc_flops += per_key_flops * keys;
                     dc_bytes += bytes;
                 } else {

@@ -17,6 +17,11 @@ KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& e, const std:
     r.max_num_batched_tokens = e.max_num_batched_tokens;
     r.max_num_seqs = e.max_num_seqs;
     r.reserve_bytes = e.reserve_bytes;
+    if (e.speculative.enabled()) {
+        const DrafterMemory dm = drafter_memory(d.model, e.speculative, d.tp, d.weight_dtype, d.kv_dtype);
+        r.drafter_weight_bytes = dm.weight_bytes;
+        r.drafter_kv_bytes_per_token = dm.kv_bytes_per_token;
+    }
     if (d.model.is_encoder) {
         // An encoder keeps no KV cache; its "blocks" only bound how many tokens are in flight at once.
         KvPlan p;
@@ -42,6 +47,7 @@ SchedulerConfig scheduler_config(const Deployment& d, const EngineConfig& e, con
     c.chunked_prefill = e.chunked_prefill;
     c.prefix_caching = e.prefix_caching;
     c.policy = e.policy;
+    if (e.speculative.enabled()) c.num_speculative_tokens = e.speculative.num_speculative_tokens;
     if (plan.group_windows.size() > 1) c.group_windows = plan.group_windows;  // a hybrid model's groups
     // A model whose every layer slides never holds more than window - 1 + budget tokens (plus a block).
     const ModelCard& m = d.model;
@@ -68,11 +74,23 @@ ServingConfig serving_config(const Deployment& d, const EngineConfig& e, const K
     c.replicas = d.replicas;
     c.router = d.router;
     c.api_server = e.api_server;
+    if (e.speculative.enabled()) c.speculative = e.speculative;
     return c;
 }
 
 std::unique_ptr<StepTimePredictor> make_step_predictor(const Deployment& d, const EngineConfig& e) {
-    return make_step_predictor(d.model, d.gpu, cost_config(d, e), d.predictor);
+    const CostConfig c = cost_config(d, e);
+    auto target = make_step_predictor(d.model, d.gpu, c, d.predictor);
+    if (!e.speculative.enabled()) return target;
+    // The drafter runs inside the engine step (vLLM captures it in the same CUDA graphs): no host time of its own.
+    std::unique_ptr<StepTimePredictor> drafter;
+    if (const std::optional<ModelCard> card = drafter_card(d.model, e.speculative)) {
+        CostConfig dc = c;
+        dc.step_overhead_s = 0.0;
+        if (e.speculative.method == "eagle" || e.speculative.method == "eagle3") dc.weight_dtype = Dtype::BF16;  // heads ship in bf16
+        drafter = make_step_predictor(*card, d.gpu, dc, d.predictor);
+    }
+    return std::make_unique<SpeculativePredictor>(std::move(target), std::move(drafter), e.speculative.num_speculative_tokens);
 }
 
 }  // namespace headroom

@@ -244,9 +244,10 @@ double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::ve
                                              bool& extrapolated) const {
     double decodes = 0, decode_keys = 0, prefills = 0, prefill_keys = 0;
     for (const SequenceWork& s : batch) {
-        const double keys = keys_seen(s.context, s.new_tokens, 0, false);
-        (s.new_tokens == 1 ? decodes : prefills) += 1;
-        (s.new_tokens == 1 ? decode_keys : prefill_keys) += keys;
+        // a speculative verify reads its KV once for its k + 1 queries: timed as a decode at its full length
+        const double keys = s.spec > 0 ? static_cast<double>(s.context + s.new_tokens) : keys_seen(s.context, s.new_tokens, 0, false);
+        (s.is_decode() ? decodes : prefills) += 1;
+        (s.is_decode() ? decode_keys : prefill_keys) += keys;
     }
     double t = 0.0;
     if (decodes > 0) {
@@ -274,8 +275,11 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
     const int64_t window = sliding ? window_ : 0;
     double decodes = 0, decode_keys = 0, prefills = 0, prefill_keys = 0;
     for (const SequenceWork& s : batch) {
-        const double keys = keys_seen(s.context, s.new_tokens, window, false);
-        if (s.new_tokens == 1) {
+        // a speculative verify reads its KV once for its k + 1 queries (memory-bound like a decode): timed as
+        // a decode at its full length
+        const double keys = s.spec > 0 ? static_cast<double>(std::min(s.context + s.new_tokens, window > 0 ? window : s.context + s.new_tokens))
+                                       : keys_seen(s.context, s.new_tokens, window, false);
+        if (s.is_decode()) {
             ++decodes;
             decode_keys += keys;
         } else {

@@ -139,7 +139,9 @@ double kv_sequence_bytes(const ModelCard& m, const KvPlan& p, int64_t tokens) {
         }
         bytes += static_cast<double>(blocks * bs) * layer_token_bytes(m, p, i);
     }
-    return bytes;
+    // a speculative drafter's layers hold the same tokens in the same blocks
+    const double target = p.kv_bytes_per_token - p.request.drafter_kv_bytes_per_token;
+    return target > 0 ? bytes * p.kv_bytes_per_token / target : bytes;
 }
 
 // The KV-cache groups (see KvPlan::group_layers). Hybrid grouping needs every layer to hold the same KV bytes
@@ -175,7 +177,7 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
     p.kv_heads_replicated = m.kv_heads_replicated(r.tp);
     p.usable_bytes = gpu.usable_memory_bytes();
     p.budget_bytes = p.usable_bytes * r.gpu_memory_utilization;
-    p.weight_bytes = weights_per_gpu(m, r);
+    p.weight_bytes = weights_per_gpu(m, r) + r.drafter_weight_bytes;
     if (r.reserve_bytes >= 0.0) {
         p.reserve_bytes = r.reserve_bytes;
     } else {
@@ -186,6 +188,9 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
 
     for (int64_t i = 0; i < m.num_layers; ++i) p.kv_bytes_per_token += layer_token_bytes(m, p, i);
     plan_groups(m, p);
+    // a drafter's KV layers enlarge every block in proportion (exact for one group; for a hybrid model's
+    // groups, spread over them as if the drafter's layers were split alike)
+    p.kv_bytes_per_token += r.drafter_kv_bytes_per_token;
     p.block_bytes = p.kv_bytes_per_token * static_cast<double>(r.block_size);
     if (p.group_windows.size() > 1) p.block_bytes *= static_cast<double>(p.group_layers) / static_cast<double>(m.num_layers);
     if (p.kv_budget_bytes <= 0.0) {

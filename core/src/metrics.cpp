@@ -55,7 +55,11 @@ void MetricsCollector::on_first_scheduled(const RequestState& r, double now) {
     rec.replica = replica_;
 }
 
-void MetricsCollector::on_token(const RequestState& r, double now) {
+void MetricsCollector::on_token(const RequestState& r, double now) { on_tokens(r, 1, now); }
+
+// Tokens of one step reach the client as one streamed chunk: one inter-token latency per chunk, as vLLM's
+// benchmark measures it (TPOT, over tokens, still counts each).
+void MetricsCollector::on_tokens(const RequestState& r, int64_t n, double now) {
     RequestRecord& rec = records_[r.req.id];
     if (rec.generated == 0) {
         rec.first_token_s = now;
@@ -65,7 +69,7 @@ void MetricsCollector::on_token(const RequestState& r, double now) {
         rec.max_itl_s = std::max(rec.max_itl_s, gap);
     }
     rec.last_token_s = now;
-    ++rec.generated;
+    rec.generated += n;
 }
 
 void MetricsCollector::on_finished(const RequestState& r, double now) {
@@ -103,6 +107,13 @@ void account_step(Accounting& a, const Scheduler& s, const StepPlan& plan, doubl
     const double scale = step_s == cost.time_s || cost.time_s <= 0.0 ? 1.0 : step_s / cost.time_s;
     a.step_s += step_s;
     for (int b = 0; b < 4; ++b) a.by_bound_s[b] += cost.time_by_bound_s[b] * scale;
+    a.draft_s += cost.draft_s * scale;
+    for (const ScheduledSeq& q : plan.seqs) {
+        if (q.spec_tokens == 0) continue;
+        ++a.spec_verifies;
+        a.spec_drafted += q.spec_tokens;
+        a.spec_accepted += q.accepted;
+    }
     if (plan.prefill_tokens == 0) {
         a.decode_only_s += step_s;
         a.decode_only_bytes += cost.bytes;
@@ -122,7 +133,7 @@ double decodes_alone_s(const StepTimePredictor& p, const StepPlan& plan, std::ve
     if (plan.prefill_tokens == 0 || plan.decodes == 0) return 0.0;
     scratch.clear();
     for (const ScheduledSeq& q : plan.seqs) {
-        if (q.new_tokens == 1) scratch.push_back({q.new_tokens, q.context});
+        if (q.new_tokens == 1 || q.spec_tokens > 0) scratch.push_back({q.new_tokens, q.context, q.spec_tokens});
     }
     return p.step_time(scratch);
 }

@@ -1,6 +1,8 @@
 // The serving loop of one deployment (see replica_loop.hpp).
 #include "headroom/core/replica_loop.hpp"
 
+#include "headroom/core/speculative.hpp"
+
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
@@ -15,6 +17,7 @@ struct ReplicaLoop::Replica {
     bool busy = false;        // a step is in flight
     double end_s = 0.0;       // when it ends
     StepPlan plan;
+    std::unique_ptr<Rng> spec_rng;  // speculative decoding: the accepted drafts' draws
 };
 
 // A session whose turns wait for each other (multi-turn, or any closed-loop session).
@@ -39,6 +42,7 @@ ReplicaLoop::ReplicaLoop(const WorkloadSpec& workload, uint64_t seed, const Serv
             finished_.push_back(record);
         };
         r->scheduler = std::make_unique<Scheduler>(config_.scheduler, r->collector.get());
+        r->spec_rng = std::make_unique<Rng>(derive_seed(seed_, 0x5bec0000ULL + static_cast<uint64_t>(i)));
         replicas_.push_back(std::move(r));
     }
 }
@@ -211,7 +215,7 @@ void ReplicaLoop::start_step(Replica& r) {
     r.plan = s.schedule(now_);
     if (r.plan.empty()) return;
     work_.clear();
-    for (const ScheduledSeq& q : r.plan.seqs) work_.push_back({q.new_tokens, q.context});
+    for (const ScheduledSeq& q : r.plan.seqs) work_.push_back({q.new_tokens, q.context, q.spec_tokens});
     StepSample st;
     st.t_s = now_;
     st.replica = r.index;
@@ -224,6 +228,9 @@ void ReplicaLoop::start_step(Replica& r) {
     st.preempted = static_cast<int32_t>(r.plan.preempted);
     const StepRun run = runner_.run(r.index, s, r.plan, work_);
     st.dt_s = run.dt_s;
+    for (ScheduledSeq& q : r.plan.seqs) {  // how many drafts each verify accepts, drawn in plan order
+        if (q.spec_tokens > 0) q.accepted = sample_accepted(config_.speculative, q.spec_tokens, *r.spec_rng);
+    }
     // the engine's own accounting of where step time goes (see Accounting)
     account_step(accounting_, s, r.plan, run.dt_s, run.cost, decodes_alone_s(predictor_, r.plan, decodes_));
     steps_.push_back(st);

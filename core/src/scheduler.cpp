@@ -147,6 +147,14 @@ StepPlan Scheduler::schedule(double now_s) {
             ++i;  // without chunking a prompt waits for a step with room for all of it
             continue;
         }
+        const bool decoding = want == 1 && r.num_computed >= r.req.prompt_tokens;
+        int64_t spec = 0;
+        if (decoding && config_.num_speculative_tokens > 0) {
+            // the last step's drafts with the token before them; none past the answer's end or the budget
+            spec = std::max<int64_t>(0, std::min({config_.num_speculative_tokens,
+                                                  r.req.output_tokens - r.num_generated - 1, budget - 1}));
+            want += spec;
+        }
         want = std::min(want, budget);
         bool self_preempted = false;
         kv_.remove_skipped(r);  // blocks the sliding window has left behind go back to the pool first
@@ -163,9 +171,9 @@ StepPlan Scheduler::schedule(double now_s) {
         }
         if (self_preempted) break;
         kv_.allocate(r, r.num_computed + want);
-        plan.seqs.push_back({index, want, r.num_computed});
+        plan.seqs.push_back({index, want, r.num_computed, spec, 0});
         plan.tokens += want;
-        if (want == 1 && r.num_computed >= r.req.prompt_tokens) ++plan.decodes;
+        if (decoding) ++plan.decodes;
         else plan.prefill_tokens += want;
         budget -= want;
         ++i;
@@ -230,7 +238,10 @@ void Scheduler::complete(const StepPlan& plan, double now_s) {
             any_finished = true;
             continue;
         }
-        r.num_computed += s.new_tokens;
+        // a verify keeps the KV of its accepted drafts and of the token before them; the rejected drafts'
+        // slots are written over by the next step
+        const int64_t accepted = std::clamp<int64_t>(s.accepted, 0, s.spec_tokens);
+        r.num_computed += s.spec_tokens > 0 ? 1 + accepted : s.new_tokens;
         kv_.cache_full_blocks(r);
         if (r.num_computed < r.num_tokens()) continue;  // a prefill chunk that did not reach the end
         if (r.req.output_tokens == 0) {
@@ -238,8 +249,9 @@ void Scheduler::complete(const StepPlan& plan, double now_s) {
             any_finished = true;
             continue;
         }
-        ++r.num_generated;
-        if (observer_) observer_->on_token(r, now_s);
+        const int64_t emitted = 1 + accepted;  // accepted drafts and the target's own token
+        r.num_generated += emitted;
+        if (observer_) observer_->on_tokens(r, emitted, now_s);
         if (r.num_generated >= r.req.output_tokens) {
             finish(s.request, now_s);
             any_finished = true;

@@ -133,6 +133,10 @@ ServeResult measure_serve(const Deployment& d, const EngineConfig& e, const Work
         throw ExecutorError(where, "", "measure serve runs one replica on one GPU (tp 1, replicas 1); the scenario has tp " +
                                     std::to_string(d.tp) + ", replicas " + std::to_string(d.replicas));
     }
+    if (e.speculative.enabled()) {
+        throw ExecutorError(where, "speculative", "the reference executor runs no drafter; measure and validate serve "
+                                                  "without speculative decoding (remove the speculative block)");
+    }
     const WeightScheme weights = d.model.weights(d.weight_dtype);
     if (!(weights.is_uniform() && weights.attention.dtype == Dtype::BF16) || d.kv_dtype != Dtype::BF16) {
         throw ExecutorError(where, "", "the executor runs bf16 weights and KV cache; set weights_dtype and kv_dtype to bf16");

@@ -223,6 +223,7 @@ void read_moe(Reader& r, ModelCard& m) {
             r.opt_int({"n_shared_experts"}, 0, MAX_EXPERTS).value_or(0) * m.moe_intermediate_size;
         m.num_shared_experts = r.opt_int({"n_shared_experts"}, 0, MAX_EXPERTS).value_or(0);
         m.first_k_dense_replace = r.opt_int({"first_k_dense_replace"}, 0, MAX_LAYERS).value_or(0);
+        m.mtp_layers = r.opt_int({"num_nextn_predict_layers"}, 0, MAX_LAYERS).value_or(0);
         m.router_correction_bias = r.opt_string("topk_method") == "noaux_tc";
     } else if (auto shared = r.opt_int({"shared_expert_intermediate_size"}, 0, MAX_WIDTH); shared && *shared > 0) {
         m.shared_expert_intermediate_size = *shared;

@@ -66,6 +66,21 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
     j["preemptions"] = s.preemptions;
     j["prefix_hit_tokens"] = s.prefix_hit_tokens;
     j["steps"] = s.steps;
+    j["speculative"] = nullptr;
+    if (const SpeculativeConfig& sp = sc.engine.speculative; sp.enabled()) {
+        const Accounting& a = s.accounting;
+        const auto ratio = [](double x, double y) { return y > 0 ? x / y : 0.0; };
+        json spec = {{"method", sp.method}, {"num_speculative_tokens", sp.num_speculative_tokens},
+                     {"expected_tokens_per_verify", expected_tokens_per_verify(sp, sp.num_speculative_tokens)},
+                     {"verifies", a.spec_verifies}, {"drafted", a.spec_drafted}, {"accepted", a.spec_accepted},
+                     {"mean_tokens_per_verify", ratio(static_cast<double>(a.spec_verifies + a.spec_accepted), static_cast<double>(a.spec_verifies))},
+                     {"draft_acceptance", ratio(static_cast<double>(a.spec_accepted), static_cast<double>(a.spec_drafted))},
+                     {"draft_time_share", ratio(a.draft_s, a.step_s)}};
+        if (sp.acceptance_lengths.empty()) spec["acceptance_rate"] = sp.acceptance_rate;
+        else spec["acceptance_lengths"] = sp.acceptance_lengths;
+        if (!sp.draft_model.empty()) spec["draft_model"] = sp.draft_model;
+        j["speculative"] = spec;
+    }
     j["kv_blocks"] = r.plan.num_blocks;
     j["simulated_s"] = r.simulated_s;
     return j;
@@ -101,13 +116,18 @@ std::string capacity_json(const CapacityRequest& req, const CapacityPlan& plan, 
     j["workload"] = plan.base.file;
     add_version(j);
     j["simulations"] = plan.simulations;
+    j["speculative"] = nullptr;
+    if (plan.speculative.enabled()) {
+        j["speculative"] = {{"method", plan.speculative.method}, {"num_speculative_tokens", plan.speculative.num_speculative_tokens},
+                            {"label", plan.speculative.label()}, {"acceptance_assumed", plan.speculative_assumed}};
+    }
     j["configurations"] = json::array();
     int shown = 0;
     for (const CapacityCandidate& c : plan.ranked) {
         if (shown++ >= top) break;
         const Summary& m = c.at_target.summary;
         j["configurations"].push_back({{"gpu", c.gpu}, {"tp", c.tp}, {"replicas", c.replicas}, {"gpus", c.replicas * c.tp},
-                                       {"weights_dtype", c.weights},
+                                       {"weights_dtype", c.weights}, {"speculative", c.speculative},
                                        {"kv_dtype", std::string(dtype_name(c.kv_dtype))},
                                        {"max_num_batched_tokens", c.max_num_batched_tokens}, {"meets", c.meets},
                                        {"usd_per_hour", c.usd_per_hour}, {"usd_per_mtok", c.usd_per_mtok},

@@ -238,6 +238,18 @@ std::vector<Counterfactual> counterfactuals(const Scenario& sc) {
         out.push_back({fmt::format("{} instead of {}", bigger, d.gpu.name), {"gpu=" + bigger}, 0.0,
                        [bigger](Scenario& s) { set_gpu(s, bigger, scenario_gpu(s, bigger)); }});
     }
+    if (sc.engine.speculative.enabled()) {
+        out.push_back({"without speculative decoding", {"speculative.num_speculative_tokens=0"}, 1.0,
+                       [](Scenario& s) { s.engine.speculative = {}; }});
+    } else if (!d.model.is_encoder) {
+        bool assumed = false;
+        const SpeculativeConfig c = default_speculative(sc, &assumed);
+        out.push_back({fmt::format("speculative decoding (EAGLE-3, k=3, acceptance {:.2f}{})", c.acceptance_rate,
+                                   assumed ? " assumed: set workload.speculative_acceptance" : " from the workload"),
+                       {"speculative.method=eagle3", "speculative.num_speculative_tokens=3",
+                        fmt::format("speculative.acceptance_rate={}", c.acceptance_rate)},
+                       1.0, [c](Scenario& s) { s.engine.speculative = c; }});
+    }
     if (sc.engine.max_num_batched_tokens > 512) {
         const int64_t budget = sc.engine.max_num_batched_tokens / 2;
         out.push_back({fmt::format("max_num_batched_tokens {}", budget),

@@ -42,7 +42,8 @@ std::vector<std::string> base_overrides(const CapacityRequest& req) {
 // rate is a typed edit of the base.
 class Candidates {
 public:
-    Candidates(const CapacityRequest& req, Scenario base) : req_(req), base_(std::move(base)) {}
+    Candidates(const CapacityRequest& req, Scenario base, SpeculativeConfig spec)
+        : req_(req), base_(std::move(base)), spec_(std::move(spec)) {}
     const Scenario& base() const { return base_; }
     const GpuProfile& gpu(const std::string& name) {
         auto it = gpus_.find(name);
@@ -56,6 +57,7 @@ public:
         sc.deployment.weight_dtype = c.weight_dtype;
         sc.deployment.kv_dtype = c.kv_dtype;
         sc.engine.max_num_batched_tokens = c.max_num_batched_tokens;
+        sc.engine.speculative = c.speculative ? spec_ : SpeculativeConfig{};
         set_load(sc, LoadKind::QPS, rate);
         sc.workload.duration_s = req_.duration_s;
         sc.deployment.replicas = replicas;
@@ -68,6 +70,7 @@ public:
 private:
     const CapacityRequest& req_;
     Scenario base_;
+    SpeculativeConfig spec_;
     std::map<std::string, GpuProfile> gpus_;
 };
 
@@ -88,8 +91,8 @@ bool meets(const SimulationResult& r) { return r.summary.completed > 0 && r.summ
 }  // namespace
 
 std::string CapacityCandidate::label() const {
-    return fmt::format("{} x {} TP{} w:{} kv:{} budget {}", replicas, gpu, tp, weights,
-                       dtype_name(kv_dtype), max_num_batched_tokens);
+    return fmt::format("{} x {} TP{} w:{} kv:{} budget {}{}", replicas, gpu, tp, weights,
+                       dtype_name(kv_dtype), max_num_batched_tokens, speculative ? " speculative" : "");
 }
 
 CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(size_t, size_t)>& progress) {
@@ -108,8 +111,16 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
         return r;
     };
 
-    Candidates cands(req, load_scenario(req.workload_path, base_overrides(req)));  // input errors surface here
+    Scenario loaded = load_scenario(req.workload_path, base_overrides(req));  // input errors surface here
+    if (loaded.engine.speculative.enabled()) {
+        plan.speculative = loaded.engine.speculative;
+    } else if (req.try_speculative && !loaded.deployment.model.is_encoder) {
+        plan.speculative = default_speculative(loaded, &plan.speculative_assumed);
+    }
+    Candidates cands(req, std::move(loaded), plan.speculative);
     const Scenario& base = cands.base();
+    std::vector<bool> spec_choices = {false};
+    if (plan.speculative.enabled()) spec_choices.push_back(true);
 
     // 1. Candidates: per GPU and dtype pair, the smallest TP that fits and twice that.
     std::vector<Search> searches;
@@ -139,10 +150,13 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
                     continue;
                 }
                 for (int64_t tp : tps) {
-                    Search s;
-                    s.c = candidate(base, gpu.name, tp, w, kv);
-                    s.probe = req.qps;
-                    searches.push_back(s);
+                    for (bool sp : spec_choices) {
+                        Search s;
+                        s.c = candidate(base, gpu.name, tp, w, kv);
+                        s.c.speculative = sp;
+                        s.probe = req.qps;
+                        searches.push_back(s);
+                    }
                 }
             }
         }
@@ -228,8 +242,8 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
     };
     for (Search& s : searches) {
         if (s.dead) {
-            plan.skipped.push_back(fmt::format("{} TP{} w:{} kv:{}: {}", s.c.gpu, s.c.tp, s.c.weights,
-                                               dtype_name(s.c.kv_dtype), s.why_dead));
+            plan.skipped.push_back(fmt::format("{} TP{} w:{} kv:{}{}: {}", s.c.gpu, s.c.tp, s.c.weights,
+                                               dtype_name(s.c.kv_dtype), s.c.speculative ? " speculative" : "", s.why_dead));
             continue;
         }
         if (!s.c.meets) --s.c.replicas;  // the last verified fleet

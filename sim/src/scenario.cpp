@@ -3,8 +3,10 @@
 #include "headroom/sim/scenario.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +20,7 @@
 #include "headroom/core/kernel_table_predictor.hpp"
 #include "headroom/core/kv_planner.hpp"
 #include "headroom/core/scheduler.hpp"
+#include "headroom/core/speculative.hpp"
 
 namespace headroom {
 
@@ -109,10 +112,60 @@ private:
 constexpr double MAX_TOKENS = 1e7;
 constexpr double MAX_SECONDS = 1e7;
 
+// speculative: vLLM's speculative_config (method, num_speculative_tokens, the draft `model`) and the acceptance
+// model: acceptance_rate (per position) or acceptance_lengths (P(accepted drafts = 0..k)), else the workload's
+// speculative_acceptance.
+void read_speculative(const Reader& r, const YAML::Node& n, Scenario& s) {
+    r.only(n, "speculative", {"method", "num_speculative_tokens", "model", "acceptance_rate", "acceptance_lengths",
+                              "draft_vocab_size"});
+    SpeculativeConfig& c = s.engine.speculative;
+    if (!n["method"]) r.fail("speculative.method", fmt::format("missing ({})", fmt::join(speculative_method_names(), ", ")));
+    c.method = r.string(n["method"], "speculative.method");
+    const auto names = speculative_method_names();
+    if (std::find(names.begin(), names.end(), c.method) == names.end()) {
+        r.fail("speculative.method", fmt::format("unknown method \"{}\" ({})", c.method, fmt::join(names, ", ")));
+    }
+    if (!n["num_speculative_tokens"]) r.fail("speculative.num_speculative_tokens", "missing");
+    c.num_speculative_tokens = r.integer(n["num_speculative_tokens"], "speculative.num_speculative_tokens", 0, 64);  // 0: off
+    if (n["draft_vocab_size"]) c.draft_vocab = r.integer(n["draft_vocab_size"], "speculative.draft_vocab_size", 1, 10'000'000);
+    if (c.method == "draft_model") {
+        if (!n["model"]) r.fail("speculative.model", "missing (the draft model's name or config.json)");
+        c.draft_model = r.path_of(r.string(n["model"], "speculative.model"));
+        try {
+            c.draft = load_model(c.draft_model);
+        } catch (const ModelConfigError& e) {
+            r.fail("speculative.model", e.what());
+        }
+    } else if (n["model"]) {
+        r.fail("speculative.model", fmt::format("only the draft_model method takes a model ({} drafts without one)", c.method));
+    }
+    if (n["acceptance_rate"] && n["acceptance_lengths"]) {
+        r.fail("speculative.acceptance_lengths", "give acceptance_rate or acceptance_lengths, not both");
+    }
+    if (n["acceptance_rate"]) {
+        c.acceptance_rate = r.number(n["acceptance_rate"], "speculative.acceptance_rate", 0, 0.999);
+    } else if (const YAML::Node l = n["acceptance_lengths"]) {
+        if (!l.IsSequence() || l.size() != static_cast<size_t>(c.num_speculative_tokens + 1)) {
+            r.fail("speculative.acceptance_lengths",
+                   fmt::format("expected {} probabilities, of 0 to {} drafts accepted", c.num_speculative_tokens + 1, c.num_speculative_tokens));
+        }
+        double sum = 0.0;
+        for (size_t i = 0; i < l.size(); ++i) {
+            c.acceptance_lengths.push_back(r.number(l[i], fmt::format("speculative.acceptance_lengths[{}]", i), 0, 1));
+            sum += c.acceptance_lengths.back();
+        }
+        if (std::fabs(sum - 1.0) > 1e-6) r.fail("speculative.acceptance_lengths", fmt::format("must sum to 1, got {:.6g}", sum));
+    } else if (s.workload.speculative_acceptance >= 0) {
+        c.acceptance_rate = s.workload.speculative_acceptance;
+    } else {
+        r.fail("speculative.acceptance_rate", "missing (give acceptance_rate or acceptance_lengths, or workload.speculative_acceptance)");
+    }
+}
+
 void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
     r.only(w, "workload", {"shape", "arrival", "prompt_tokens", "output_tokens", "turns", "followup_tokens",
                            "think_time_s", "tool_latency_s", "retrieval_latency_s", "retrieved_tokens", "requests",
-                           "duration_s", "output_scale", "prefix_groups", "timeout_s"});
+                           "duration_s", "output_scale", "prefix_groups", "timeout_s", "speculative_acceptance"});
     WorkloadSpec& ws = s.workload;
     const std::string shape = w["shape"] ? r.string(w["shape"], "workload.shape") : "single";
     if (!parse_shape(shape, ws.shape)) {
@@ -122,6 +175,9 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
     if (w["duration_s"]) ws.duration_s = r.number(w["duration_s"], "workload.duration_s", 0, MAX_SECONDS, true);
     if (w["output_scale"]) ws.output_scale = r.number(w["output_scale"], "workload.output_scale", 0, 100, true);
     if (w["timeout_s"]) ws.timeout_s = r.number(w["timeout_s"], "workload.timeout_s", 0, MAX_SECONDS, true);
+    if (w["speculative_acceptance"]) {
+        ws.speculative_acceptance = r.number(w["speculative_acceptance"], "workload.speculative_acceptance", 0, 0.999);
+    }
     if (const YAML::Node g = w["prefix_groups"]) {
         r.only(g, "workload.prefix_groups", {"groups", "questions", "system_prompt_tokens"});
         for (const char* k : {"groups", "questions", "system_prompt_tokens"}) {
@@ -259,7 +315,8 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
 
     Reader r(file, base_dir);
     r.only(root, "", {"name", "model", "gpu", "gpu_overrides", "tp", "replicas", "router", "weights_dtype",
-                      "kv_dtype", "predictor", "calibration", "api_server", "scheduler", "workload", "slo", "seed"});
+                      "kv_dtype", "predictor", "calibration", "api_server", "scheduler", "speculative", "workload",
+                      "slo", "seed"});
     Scenario s;
     s.file = file;
     s.name = root["name"] ? r.string(root["name"], "name") : fs::path(file).stem().string();
@@ -341,6 +398,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
         if (sc["reserve_gb"]) s.engine.reserve_bytes = r.number(sc["reserve_gb"], "scheduler.reserve_gb", 0, 1e5) * 1e9;
     }
     read_workload(r, root["workload"], s);
+    if (const YAML::Node sp = root["speculative"]) read_speculative(r, sp, s);
     if (root["slo"]) read_slos(r, root["slo"], s);
     if (root["seed"]) s.seed = static_cast<uint64_t>(r.integer(root["seed"], "seed", 0, int64_t{1} << 53));
     check_scenario(s);
@@ -372,6 +430,25 @@ void check_scenario(const Scenario& s) {
                  fmt::format("{} is below max_model_len {}: without chunked prefill a prompt must fit one step (vLLM refuses "
                              "to start); raise it, lower max_model_len, or turn chunked_prefill on",
                              e.max_num_batched_tokens, len));
+        }
+    }
+    if (e.speculative.enabled()) {
+        if (d.model.is_encoder) fail("speculative", fmt::format("{} is an encoder: it does not decode", d.model.name));
+        try {
+            drafter_card(d.model, e.speculative);
+        } catch (const std::invalid_argument& x) {
+            const std::string what = x.what();
+            const auto colon = what.find(": ");
+            fail(what.substr(0, colon), what.substr(colon + 2));
+        }
+        if (const auto& dm = e.speculative.draft) {
+            if (std::abs(dm->vocab_size - d.model.vocab_size) * 20 > d.model.vocab_size) {  // beyond padding
+                fail("speculative.model", fmt::format("the draft's vocabulary ({}) is not {}'s ({}): vLLM needs one tokenizer",
+                                                      dm->vocab_size, d.model.name, d.model.vocab_size));
+            }
+            if (dm->num_attention_heads % d.tp != 0) {
+                fail("speculative.model", fmt::format("tp {} does not divide the draft's {} attention heads", d.tp, dm->num_attention_heads));
+            }
         }
     }
     if (d.model.is_encoder && s.workload.shape != Shape::EMBEDDING) {
@@ -424,6 +501,16 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     std::ostringstream ss;
     ss << in.rdbuf();
     return parse_scenario(ss.str(), path, fs::path(path).parent_path().string(), overrides);
+}
+
+SpeculativeConfig default_speculative(const Scenario& s, bool* assumed) {
+    SpeculativeConfig c;
+    c.method = "eagle3";
+    c.num_speculative_tokens = 3;
+    const bool given = s.workload.speculative_acceptance >= 0;
+    c.acceptance_rate = given ? s.workload.speculative_acceptance : ASSUMED_SPECULATIVE_ACCEPTANCE;
+    if (assumed) *assumed = !given;
+    return c;
 }
 
 }  // namespace headroom

@@ -18,7 +18,7 @@ SCHEMA_FIELDS = ["schema", "scenario", "file", "model", "gpu", "tp", "replicas",
                  "input_throughput", "output_tokens_per_s_per_gpu", "input_tokens", "output_tokens", "goodput_rps",
                  "goodput_fraction", "slos", "slos_met", "gpus", "gpu_hours", "cost_usd", "usd_per_mtok",
                  "kv_util_mean", "kv_util_peak", "running_mean", "running_peak", "busy_fraction", "preemptions",
-                 "prefix_hit_tokens", "steps", "kv_blocks", "simulated_s"]
+                 "prefix_hit_tokens", "steps", "speculative", "kv_blocks", "simulated_s"]
 
 
 def test_there_is_an_example_per_shape():
@@ -106,6 +106,12 @@ BROKEN_SCENARIOS = {
     # the arrival registry's names, in the registry's order
     "unknown_arrival.yaml": 'unknown arrival process "possion" (poisson, gamma, constant, closed_loop, trace, batch)',
     "gamma_without_rate.yaml": "workload.arrival.rate: missing (needed by gamma arrivals)",
+    "spec_unknown_method.yaml": 'speculative.method: unknown method "medusa" (ngram, draft_model, eagle, eagle3, mtp)',
+    "spec_no_acceptance.yaml": "speculative.acceptance_rate: missing",
+    "spec_lengths_not_one.yaml": "speculative.acceptance_lengths: must sum to 1",
+    "spec_mtp_without_layers.yaml": "speculative.method: meta-llama/Llama-3.1-8B-Instruct ships no MTP layers",
+    "spec_draft_other_tokenizer.yaml": "speculative.model: the draft's vocabulary (151936)",
+    "spec_rate_one.yaml": "speculative.acceptance_rate",
 }
 
 
@@ -133,3 +139,24 @@ def test_a_run_whose_last_request_is_rejected_ends_cleanly():
     assert (j["requests"], j["completed"], j["rejected"]) == (2, 1, 1)
     s = run("sweep", DATA / "good" / "last_rejected.yaml", "--qps", "1,2", "--json", "--no-counterfactuals")
     assert s.returncode == 0, s.stderr
+
+
+def test_speculative_example_reports_its_acceptance_and_drafter_share():
+    # examples/spec-decode.yaml: EAGLE-3, k = 3, acceptance 0.7 per position; a verify yields
+    # (1 - 0.7^4) / (1 - 0.7) = 2.533 tokens on average, and the run's mean lands within Monte Carlo error of it
+    # (tokens near an answer's end get fewer drafts, so the run's mean can only be a little below).
+    r = run("simulate", ROOT / "examples/spec-decode.yaml", "--json", "--set", "workload.duration_s=120")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)["speculative"]
+    assert s["method"] == "eagle3" and s["num_speculative_tokens"] == 3 and s["acceptance_rate"] == 0.7
+    assert s["expected_tokens_per_verify"] == pytest.approx(2.533, abs=1e-9)
+    assert s["mean_tokens_per_verify"] == pytest.approx(2.533, abs=0.05)
+    assert s["mean_tokens_per_verify"] == pytest.approx((s["verifies"] + s["accepted"]) / s["verifies"])
+    assert 0 < s["draft_time_share"] < 0.5
+    text = run("simulate", ROOT / "examples/spec-decode.yaml", "--set", "workload.duration_s=60").stdout
+    assert "speculative        EAGLE-3, k=3, acceptance 0.70: " in text
+    # off (k = 0): no speculative object, and the plain decode is slower per token
+    off = json.loads(run("simulate", ROOT / "examples/spec-decode.yaml", "--json", "--set", "workload.duration_s=120",
+                         "--set", "speculative.num_speculative_tokens=0").stdout)
+    assert off["speculative"] is None
+    assert off["tpot_s"]["p50"] > 1.5 * json.loads(r.stdout)["tpot_s"]["p50"]

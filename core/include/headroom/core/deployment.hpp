@@ -14,6 +14,7 @@
 #include "headroom/core/cost_model.hpp"
 #include "headroom/core/kv_planner.hpp"
 #include "headroom/core/scheduler.hpp"
+#include "headroom/core/speculative.hpp"
 #include "headroom/hardware/calibration.hpp"
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/model_card.hpp"
@@ -68,6 +69,8 @@ struct EngineConfig {
     // Defaults: 1 ms fixed, an estimate; tokenisation at 450,000 tokens/s on one core (100k tokens in 220 ms
     // measured with vLLM 0.19's server, andyluo7.github.io 2026-05-14).
     ApiServer api_server{1.0e-3, 450000.0};
+    // Speculative decoding (vLLM's speculative_config); off by default.
+    SpeculativeConfig speculative;
 };
 
 // How the deployment serves: the scheduler each replica runs, how many replicas and how requests reach them.
@@ -76,6 +79,7 @@ struct ServingConfig {
     int64_t replicas = 1;
     std::string router = "round_robin";  // round_robin | least_outstanding
     ApiServer api_server;
+    SpeculativeConfig speculative;  // the acceptance model the loop draws from
     double stop_s = 0.0;  // > 0: no request starts at or after this time (measure serve's wall-time cap)
 };
 

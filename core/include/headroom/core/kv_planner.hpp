@@ -30,6 +30,11 @@ struct KvPlanRequest {
     double reserve_bytes = -1.0;  // < 0: estimate (see ReserveEstimate)
     int64_t context = 0;          // context for the concurrency question; 0: max_model_len
     int64_t concurrency = 1;      // concurrency for the longest-context question
+    // A speculative drafter beside the model (speculative.hpp, drafter_memory): its weights per GPU, and the
+    // KV bytes per token its layers add to every block (vLLM puts the drafter's layers in the same KV-cache
+    // groups as the target's).
+    double drafter_weight_bytes = 0.0;
+    double drafter_kv_bytes_per_token = 0.0;
 };
 
 // Memory vLLM keeps out of the KV cache besides the weights. Estimates, per GPU.
@@ -55,7 +60,7 @@ struct KvPlan {
     double reserve_bytes = 0.0;
     double kv_budget_bytes = 0.0;  // budget - weights - reserve; negative when the weights do not fit
 
-    double kv_bytes_per_token = 0.0;  // per GPU, all layers, no window cap
+    double kv_bytes_per_token = 0.0;  // per GPU, all layers (a speculative drafter's too), no window cap
     // KV-cache groups as vLLM V1 forms them for a model that mixes full and sliding-window layers
     // (kv_cache_utils._get_kv_cache_groups_uniform_page_size, vLLM 0.10-0.11): layers of one attention type
     // in groups of `group_layers`, where group_layers is the smallest per-type layer count (the largest when

@@ -78,6 +78,10 @@ struct Accounting {
     double waiting_s = 0;               // time with requests waiting to be admitted
     double blocked_s[4] = {0, 0, 0, 0};  // of which admission was blocked by: KV blocks, max_num_seqs, token budget, policy
     int64_t recomputed_tokens = 0;      // tokens computed again after preemptions
+    // Speculative decoding: verifies (one per decoding sequence and step), drafts proposed, drafts accepted,
+    // and the drafter's share of step time.
+    int64_t spec_verifies = 0, spec_drafted = 0, spec_accepted = 0;
+    double draft_s = 0;
 };
 
 // Adds one engine step to the accounting, for the simulator and for `measure serve` alike. `cost` is the
@@ -99,6 +103,7 @@ public:
 
     void on_first_scheduled(const RequestState& r, double now) override;
     void on_token(const RequestState& r, double now) override;
+    void on_tokens(const RequestState& r, int64_t n, double now) override;
     void on_finished(const RequestState& r, double now) override;
     void on_preempted(const RequestState& r, double now) override;
     void on_rejected(const RequestState& r, double now) override;

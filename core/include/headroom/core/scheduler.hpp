@@ -58,8 +58,10 @@ struct RequestState {
 
 struct ScheduledSeq {
     int64_t request = 0;     // index into the scheduler's requests
-    int64_t new_tokens = 0;  // prefill chunk, or 1 for decode
+    int64_t new_tokens = 0;  // prefill chunk, or 1 for decode (1 + spec_tokens with speculative decoding)
     int64_t context = 0;     // tokens already in KV before this step
+    int64_t spec_tokens = 0;  // speculative drafts verified with the decode
+    int64_t accepted = 0;     // of them, accepted: set by whoever ran the step, before Scheduler::complete
 };
 
 struct StepPlan {
@@ -77,6 +79,10 @@ public:
     virtual ~SchedulerObserver() = default;
     virtual void on_first_scheduled(const RequestState&, double /*now_s*/) {}
     virtual void on_token(const RequestState&, double /*now_s*/) {}
+    // `n` tokens at once (a speculative verify); by default n single tokens.
+    virtual void on_tokens(const RequestState& r, int64_t n, double now_s) {
+        for (int64_t i = 0; i < n; ++i) on_token(r, now_s);
+    }
     virtual void on_finished(const RequestState&, double /*now_s*/) {}
     virtual void on_preempted(const RequestState&, double /*now_s*/) {}
     virtual void on_rejected(const RequestState&, double /*now_s*/) {}
@@ -98,6 +104,9 @@ struct SchedulerConfig {
     // KV-cache groups of a hybrid model (KvPlan::group_windows: 0 full, else the window); empty or one: a
     // single table per request.
     std::vector<int64_t> group_windows;
+    // Speculative decoding: drafts verified with each decode (k; 0: off). A decoding sequence is scheduled
+    // for 1 + k tokens (fewer near the end of its answer or of the token budget) and its KV grows to hold them.
+    int64_t num_speculative_tokens = 0;
 };
 
 // When may waiting requests be admitted? Picked by name from admission_policy_names().

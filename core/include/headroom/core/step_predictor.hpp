@@ -35,6 +35,7 @@ enum class OpKind {
     FINAL_NORM,
     LM_HEAD,
     SAMPLING,
+    SPEC_DRAFT,  // the speculative drafter's forwards (SpeculativePredictor)
     STEP_OVERHEAD,
 };
 inline constexpr int NUM_OP_KINDS = static_cast<int>(OpKind::STEP_OVERHEAD) + 1;
@@ -46,6 +47,10 @@ std::string_view op_name(OpKind k);
 struct SequenceWork {
     int64_t new_tokens = 1;
     int64_t context = 0;
+    // Speculative decoding: drafts verified in this step (new_tokens = 1 + spec). Such a sequence is a decode
+    // whose attention reads its KV once for all its query tokens.
+    int64_t spec = 0;
+    bool is_decode() const { return new_tokens == 1 || spec > 0; }
 };
 
 struct OpCost {
@@ -81,6 +86,7 @@ struct StepTotals {
     double flops = 0.0;
     double bytes = 0.0;
     double time_by_bound_s[4] = {0, 0, 0, 0};
+    double draft_s = 0.0;  // of time_s, the speculative drafter's
 };
 
 class StepTimePredictor {

@@ -75,6 +75,10 @@ struct WorkloadSpec {
     PrefixGroups prefix_groups;
     // A client gives up on a request not finished this long after it was sent; it counts as failed (0: never).
     double timeout_s = 0.0;
+    // How often a speculative drafter's token is accepted on this workload's text, per position (code and
+    // structured output accept more than open chat); < 0: not given. Read by speculative decoding when its own
+    // block gives no acceptance, and by the sweep's speculative counterfactual.
+    double speculative_acceptance = -1.0;
     std::vector<TraceRow> trace;
     std::string trace_file;         // where the trace was read from
     double trace_time_scale = 1.0;  // arrival times are multiplied by this (0.5 = twice the rate)

@@ -102,6 +102,9 @@ struct ModelCard {
     bool router_bias = false;
     bool router_correction_bias = false;  // DeepSeek-V3 noaux_tc: one bias per expert
     int64_t first_k_dense_replace = 0;
+    // Multi-token-prediction layers shipped beside the model (num_nextn_predict_layers: DeepSeek-V3), which
+    // vLLM can run as a speculative drafter; 0 when none.
+    int64_t mtp_layers = 0;
 
     // Multi-head latent attention (DeepSeek-V2/V3); 0 when absent.
     int64_t kv_lora_rank = 0;

@@ -50,7 +50,7 @@ struct Counterfactual {
 };
 
 // The changes that apply to this scenario: output length cut by 30%, fp8 KV, one more replica, TP x2,
-// the next larger GPU, half the token budget. Changes that cannot apply (already fp8, TP that does not
+// the next larger GPU, speculative decoding on (EAGLE-3, k = 3) or off, half the token budget. Changes that cannot apply (already fp8, TP that does not
 // divide the heads, no larger GPU) are left out.
 std::vector<Counterfactual> counterfactuals(const Scenario& sc);
 

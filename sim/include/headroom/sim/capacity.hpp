@@ -22,6 +22,10 @@ struct CapacityRequest {
     std::vector<std::string> gpus = {"h100-sxm", "h200", "b200"};
     std::string workload_path;             // scenario whose workload to use; "" = built-in (single-turn chat)
     std::vector<std::string> overrides;    // extra scenario --set assignments
+    // Also try each candidate with speculative decoding: the workload scenario's speculative block, or else
+    // default_speculative (EAGLE-3, k = 3). A scenario with a speculative block is tried with and without it
+    // either way.
+    bool try_speculative = false;
     double duration_s = 60.0;              // simulated arrivals per probe
     int jobs = 0;                          // parallel simulations; 0: all cores
 };
@@ -33,6 +37,7 @@ struct CapacityCandidate {
     std::string weights;                // their label ("bf16", "fp8", "mxfp4": WeightScheme::short_label)
     Dtype kv_dtype = Dtype::BF16;
     int64_t max_num_batched_tokens = 8192;
+    bool speculative = false;  // with the plan's speculative decoding (CapacityPlan::speculative)
     double sustained_rate_per_replica = 0.0;  // highest probed rate meeting every SLO on one replica
     int64_t replicas = 0;
     bool meets = false;            // the verified fleet meets every SLO at the target rate
@@ -51,6 +56,8 @@ struct CapacityPlan {
     int64_t simulations = 0;
     double wall_s = 0.0;
     Scenario base;  // the workload and engine the plan used (at the first candidate's settings)
+    SpeculativeConfig speculative;  // what "speculative" candidates ran; off when none were tried
+    bool speculative_assumed = false;  // its acceptance is the assumed one, not the workload's
 };
 
 CapacityPlan plan_capacity(const CapacityRequest& request, const std::function<void(size_t, size_t)>& progress = {});

@@ -70,4 +70,11 @@ std::vector<SloTarget> parse_slo_list(const std::string& text);
 // TTFT p95 2 s and TPOT p95 50 ms. load_scenario("") returns it.
 inline constexpr const char* BUILTIN_SCENARIO = "built-in default-chat";
 
+// The per-position acceptance the speculative what-ifs (the sweep's counterfactual, plan --speculative)
+// assume when the workload gives none (workload.speculative_acceptance): an assumption, printed as one.
+inline constexpr double ASSUMED_SPECULATIVE_ACCEPTANCE = 0.6;
+// The speculative decoding the what-ifs try: EAGLE-3 with 3 drafts at the workload's acceptance, else the
+// assumed one (`assumed` says which).
+SpeculativeConfig default_speculative(const Scenario& s, bool* assumed = nullptr);
+
 }  // namespace headroom
