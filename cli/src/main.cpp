@@ -16,6 +16,7 @@
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/core/kv_planner.hpp"
+#include "headroom/core/speculative.hpp"
 #include "headroom/sim/version.hpp"
 #include "headroom/sim/engine.hpp"
 #include "headroom/sim/scenario.hpp"
@@ -73,6 +74,7 @@ struct KvOptions {
     std::string weights_dtype = "auto", kv_dtype = "bf16";
     KvPlanRequest request;
     std::optional<double> reserve_gb;
+    std::string speculative, draft_model;  // a speculative drafter beside the model (its memory)
     bool json = false;
 };
 
@@ -119,6 +121,33 @@ int run_kv(KvOptions& o) {
         if (*o.reserve_gb < 0.0) throw UsageError(fmt::format("--reserve-gb: must be >= 0, got {}", *o.reserve_gb));
         o.request.reserve_bytes = *o.reserve_gb * 1e9;
     }
+    std::string drafter;
+    if (!o.speculative.empty()) {
+        SpeculativeConfig c;
+        c.method = o.speculative;
+        c.num_speculative_tokens = 1;  // the drafter's memory does not depend on k
+        const auto names = speculative_method_names();
+        if (std::find(names.begin(), names.end(), c.method) == names.end()) {
+            throw UsageError(fmt::format("--speculative: unknown method \"{}\" ({})", c.method, fmt::join(names, ", ")));
+        }
+        if (c.method == "draft_model") {
+            if (o.draft_model.empty()) throw UsageError("--draft-model: the draft_model method needs one");
+            c.draft_model = o.draft_model;
+            c.draft = load_model(o.draft_model);
+        } else if (!o.draft_model.empty()) {
+            throw UsageError(fmt::format("--draft-model: only the draft_model method takes one ({} drafts without one)", c.method));
+        }
+        DrafterMemory dm;
+        try {
+            dm = drafter_memory(m, c, o.request.tp, o.request.weight_dtype, o.request.kv_dtype);
+        } catch (const std::invalid_argument& e) {
+            const std::string what = e.what();
+            throw UsageError("--speculative: " + what.substr(what.find(": ") + 2));
+        }
+        o.request.drafter_weight_bytes = dm.weight_bytes;
+        o.request.drafter_kv_bytes_per_token = dm.kv_bytes_per_token;
+        drafter = c.method == "draft_model" ? "draft model " + c.draft->name : c.method;
+    }
     const KvPlan plan = plan_kv(m, gpu, o.request);
     if (!plan.fits) {
         throw UsageError(fmt::format("{} does not fit on {} (TP={}, weights {}, KV {}): {}{}", m.name, gpu.name,
@@ -127,9 +156,9 @@ int run_kv(KvOptions& o) {
                                      fit_hint(m, gpu, plan.request)));
     }
     if (o.json) {
-        fmt::print("{}\n", kv_json(m, gpu, plan));
+        fmt::print("{}\n", kv_json(m, gpu, plan, drafter));
     } else {
-        hc::print_kv(m, gpu, plan);
+        hc::print_kv(m, gpu, plan, drafter);
     }
     return 0;
 }
@@ -541,6 +570,10 @@ int run(int argc, char** argv) {
                     "memory kept for activations and CUDA graphs, in GB (default: estimated and reported)");
     kvc->add_option("--gpu-set", kv.gpu_set, "override a profile field, e.g. memory.bandwidth_gb_per_s=3000")
         ->take_all();
+    kvc->add_option("--speculative", kv.speculative,
+                    "a speculative drafter beside the model, whose weights and KV share the GPU: ngram, draft_model, eagle, "
+                    "eagle3, mtp");
+    kvc->add_option("--draft-model", kv.draft_model, "the draft model of --speculative draft_model (name or config.json)");
     kvc->add_flag("--json", kv.json, "Print one JSON object instead of the table");
     kvc->callback([&] { action = [&] { return run_kv(kv); }; });
 

@@ -16,7 +16,8 @@ namespace headroom::cli {
 
 
 void print_card(const ModelCard& m);
-void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& plan);
+// `drafter`: the speculative drafter whose memory the plan holds ("eagle3", "draft model X"), or "".
+void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& plan, const std::string& drafter = "");
 // `what` describes the batch ("prefill 4096 tokens", "decode 32 x 8192").
 void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost& s, const std::string& what);
 void print_gpus(const std::vector<GpuProfile>& gpus);

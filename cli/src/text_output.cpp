@@ -85,6 +85,9 @@ void print_card(const ModelCard& m) {
                                    m.num_layers));
     }
     row("vocabulary", fmt::format("{}, tied embeddings: {}", group(m.vocab_size), yes_no(m.tie_word_embeddings)));
+    if (m.mtp_layers > 0) {
+        row("MTP layers", fmt::format("{} (num_nextn_predict_layers: a speculative drafter, method mtp)", m.mtp_layers));
+    }
     row("max context", fmt::format("{} tokens{}{}", group(m.max_position_embeddings),
                                    m.rope_scaling.empty() ? "" : ", rope_scaling " + m.rope_scaling,
                                    m.partial_rotary_factor < 1.0
@@ -145,7 +148,7 @@ void print_card(const ModelCard& m) {
     row("prefill of 4k tokens", fmt::format("{:.1f} TFLOP", m.prefill_flops(std::min<int64_t>(4096, m.max_position_embeddings)) / 1e12));
 }
 
-void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) {
+void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p, const std::string& drafter) {
     const KvPlanRequest& r = p.request;
     fmt::print("KV-cache plan: {} on {}, TP={}, weights {}, KV {}\n", m.name, gpu.display_name, r.tp,
                m.weights(r.weight_dtype).label(), dtype_name(r.kv_dtype));
@@ -154,7 +157,9 @@ void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) {
     row("GPU memory", fmt::format("{} usable ({:g} GiB x {:g} usable)", gb(p.usable_bytes),
                                   gpu.memory_capacity_gib.value, gpu.usable_memory_fraction.value));
     row("budget", fmt::format("{} (x gpu_memory_utilization {:.2f})", gb(p.budget_bytes), r.gpu_memory_utilization));
-    row("weights", gb(p.weight_bytes));
+    row("weights", r.drafter_weight_bytes > 0 || !drafter.empty()
+                       ? fmt::format("{} (the speculative drafter, {}: {})", gb(p.weight_bytes), drafter, gb(r.drafter_weight_bytes))
+                       : gb(p.weight_bytes));
     if (r.reserve_bytes >= 0.0) {
         row("reserve", fmt::format("{} (given)", gb(p.reserve_bytes)));
     } else {
@@ -173,6 +178,9 @@ void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) {
         per_token += fmt::format(" ({} layers x 2 x {} KV head{}{} x {} x {:g} B)", m.num_layers, p.kv_heads_per_gpu,
                                  p.kv_heads_per_gpu == 1 ? "" : "s", p.kv_heads_replicated ? " (replicated)" : "",
                                  m.head_dim, dtype_bytes(r.kv_dtype));
+    }
+    if (r.drafter_kv_bytes_per_token > 0) {  // inside the parenthesis: the total includes the drafter's layers
+        per_token.insert(per_token.size() - 1, fmt::format(", plus the drafter's layers' {} B", group(std::llround(r.drafter_kv_bytes_per_token))));
     }
     row("KV per token", per_token);
     if (!p.fits && p.num_blocks == 0) {

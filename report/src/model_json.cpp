@@ -31,6 +31,7 @@ json model_json(const ModelCard& m) {
     j["max_position_embeddings"] = m.max_position_embeddings;
     j["tie_word_embeddings"] = m.tie_word_embeddings;
     j["rope_scaling"] = m.rope_scaling;
+    j["mtp_layers"] = m.mtp_layers;
     j["partial_rotary_factor"] = m.partial_rotary_factor;
     j["layers"] = {{"full", m.count_layers(AttentionKind::FULL)},
                    {"sliding", m.count_layers(AttentionKind::SLIDING)},
@@ -146,7 +147,7 @@ std::string card_json(const ModelCard& m) {
     return j.dump();
 }
 
-std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) {
+std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p, const std::string& drafter) {
     const KvPlanRequest& r = p.request;
     json j = stamp("kv");
     j["model"] = m.name;
@@ -160,10 +161,13 @@ std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p) 
                     {"max_num_batched_tokens", r.max_num_batched_tokens},
                     {"max_num_seqs", r.max_num_seqs},
                     {"context", r.context},
-                    {"concurrency", r.concurrency}};
+                    {"concurrency", r.concurrency},
+                    {"speculative_drafter", drafter.empty() ? json(nullptr) : json(drafter)}};
     j["per_gpu"] = {{"usable_bytes", p.usable_bytes},
                     {"budget_bytes", p.budget_bytes},
                     {"weight_bytes", p.weight_bytes},
+                    {"drafter_weight_bytes", r.drafter_weight_bytes},
+                    {"drafter_kv_bytes_per_token", r.drafter_kv_bytes_per_token},
                     {"reserve_bytes", p.reserve_bytes},
                     {"reserve_estimate",
                      {{"activation_bytes", p.reserve.activation_bytes},

@@ -157,6 +157,27 @@ def test_kv_json_matches_hand_computation():
     assert j["fits"] is True
 
 
+def test_kv_makes_room_for_a_speculative_drafter():
+    # The same plan with a Llama-3.2-1B draft model: its weights (1,235,814,400 parameters x 2 B, tied embeddings)
+    # come off the budget, and its 16 layers x 2 x 8 KV heads x 64 x 2 B = 32,768 B per token join every block.
+    base = json.loads(run("kv", "-m", "llama-3.1-8b", "-g", "h100", "--reserve-gb", "2", "--json").stdout)["per_gpu"]
+    r = run("kv", "-m", "llama-3.1-8b", "-g", "h100", "--reserve-gb", "2", "--json", "--speculative", "draft_model",
+            "--draft-model", "meta-llama/Llama-3.2-1B-Instruct")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    g = j["per_gpu"]
+    assert j["request"]["speculative_drafter"] == "draft model meta-llama/Llama-3.2-1B-Instruct"
+    assert g["drafter_weight_bytes"] == 1_235_814_400 * 2
+    assert g["weight_bytes"] == pytest.approx(base["weight_bytes"] + 1_235_814_400 * 2)
+    assert g["kv_bytes_per_token"] == base["kv_bytes_per_token"] + 32_768
+    assert g["num_blocks"] == int(g["kv_budget_bytes"] // (16 * g["kv_bytes_per_token"]))
+    # MTP needs MTP layers; DeepSeek-V3's card shows its one
+    expect_bad_input(run("kv", "-m", "llama-3.1-8b", "-g", "h100", "--speculative", "mtp"), "--speculative",
+                     "ships no MTP layers")
+    expect_bad_input(run("kv", "-m", "llama-3.1-8b", "-g", "h100", "--speculative", "medusa"), "--speculative", "medusa")
+    assert json.loads(run("card", "-m", "deepseek-ai/DeepSeek-V3", "--json").stdout)["model"]["mtp_layers"] == 1
+
+
 def test_gpu_override_changes_plan():
     # 10% less usable memory on the same GPU means fewer blocks
     base = json.loads(run("kv", "-m", "llama-3.1-8b", "-g", "h100", "--json").stdout)

@@ -81,6 +81,31 @@ TEST(KvCacheManager, SlidingGroupsFreeTheBlocksTheWindowLeaves) {
     EXPECT_EQ(m.num_free(), 2000);
 }
 
+TEST(KvCacheManager, Gemma2At27BHoldsItsWholeContextOnceAndTheWindowOnce) {
+    // gemma-2-27b's groups: full, sliding 4096; 16-token blocks; a 2,048-token budget.
+    KvCacheManager m(100000, 16, false, 0);
+    m.set_groups({0, 4096}, 2048);
+    RequestState r = request(1, 2000, 6000);
+    // admission: a 2,000-token prompt in one chunk: ceil(2000 / 16) = 125 blocks in each group
+    ASSERT_TRUE(m.allocate(r, 2000));
+    EXPECT_EQ(m.num_free(), 100000 - 250);
+    // decode to 8,000 tokens: 500 full blocks; the sliding group keeps the blocks from the one holding key
+    // 8000 - 4096 + 1 = 3905 (block 3905 / 16 = 244) to block 499: 256 blocks
+    for (int64_t t = 2000; t < 8000; ++t) {
+        r.num_computed = t;
+        m.remove_skipped(r);
+        ASSERT_TRUE(m.allocate(r, t + 1));
+    }
+    r.num_computed = 8000;
+    m.remove_skipped(r);
+    EXPECT_EQ(m.num_free(), 100000 - 500 - 256);
+    // vLLM's admission cap: at most ceil((4096 - 1 + 2048) / 16) + 1 = 385 sliding blocks, so a sequence of
+    // 8,192 tokens needs 512 + 385 blocks at most (counted as full attention it would need 1,024)
+    EXPECT_EQ(m.blocks_needed(8192), 512 + 385);
+    m.free(r);
+    EXPECT_EQ(m.num_free(), 100000);
+}
+
 TEST(KvCacheManager, AHybridSequenceNeverHoldsMoreThanItsFullGroupsAndTheWindow) {
     KvCacheManager m(100000, 16, false, 0);
     m.set_groups({0, 128}, 8192);

@@ -164,6 +164,15 @@ TEST(KvPlanner, HybridModelsAreGroupedAsVllmGroupsThem) {
     const KvPlan gemma = plan_kv(load_model("google/gemma-2-9b"), h100, r);
     EXPECT_EQ(gemma.group_layers, 21);
     EXPECT_EQ(gemma.group_windows, (std::vector<int64_t>{0, 4096}));
+    // gemma-2-27b: 23 full + 23 sliding (4096) layers -> 2 groups of 23; a block is 16 tokens x 23 layers x 2 (K, V)
+    // x 16 KV heads x 128 x 2 B = 3,014,656 B; on an H200 (bf16 weights 54.45 GB) the pool holds
+    // floor(KV budget / 3,014,656) blocks, shared by the two groups
+    const KvPlan g27 = plan_kv(load_model("google/gemma-2-27b"), load_gpu("h200"), r);
+    EXPECT_EQ(g27.group_layers, 23);
+    EXPECT_EQ(g27.group_windows, (std::vector<int64_t>{0, 4096}));
+    EXPECT_DOUBLE_EQ(g27.block_bytes, 3014656.0);
+    EXPECT_EQ(g27.num_blocks, static_cast<int64_t>(std::floor(g27.kv_budget_bytes / 3014656.0)));
+    EXPECT_EQ(g27.kv_tokens, g27.num_blocks * 16 / 2);  // every token takes a slot in each group
     // a uniform model: one group of every layer, as before
     const KvPlan llama = plan_kv(load_model("meta-llama/Llama-3.1-8B-Instruct"), h100, r);
     EXPECT_EQ(llama.group_layers, 32);

@@ -470,3 +470,32 @@ TEST(Simulation, SpeculationAtBatchOneGainsWhatTheStepCostsSay) {
     EXPECT_NEAR(measured / gain, 1.0, 0.03) << "gain " << gain << " measured " << measured;
     EXPECT_GT(measured, 2.0);
 }
+
+TEST(Simulation, LongOutputChatOnGemma2At27BPreemptsOnlyWhenThePerGroupArithmeticSaysSo) {
+    // 16 users, 2,000-token prompts and 6,000-token answers at once on gemma-2-27b (budget 2,048). Per
+    // sequence at its end: 500 full blocks and the 256 sliding blocks its window holds (757 at most while a
+    // block boundary is crossed), so 16 sequences need 16 x 757 = 12,112 blocks; counting the sliding layers
+    // as full attention (the old block manager) they would need 16 x 1,000 = 16,000. A pool of 14,000 serves
+    // them with no preemption; one of 11,000 cannot hold them and must preempt.
+    Scenario sc = parse_scenario(R"(model: google/gemma-2-27b
+gpu: h200
+seed: 4
+scheduler: {max_model_len: 8192, max_num_batched_tokens: 2048}
+workload:
+  shape: chat
+  arrival: {process: closed_loop, users: 16}
+  turns: 1
+  prompt_tokens: {dist: fixed, value: 2000}
+  output_tokens: {dist: fixed, value: 6000}
+  requests: 16
+)", "gemma.yaml", ".");
+    ASSERT_GE(scenario_kv_plan(sc).num_blocks, 14000);
+    sc.engine.kv_blocks_limit = 14000;
+    const SimulationResult ok = simulate(sc);
+    EXPECT_EQ(ok.summary.completed, 16);
+    EXPECT_EQ(ok.summary.preemptions, 0);
+    sc.engine.kv_blocks_limit = 11000;
+    const SimulationResult tight = simulate(sc);
+    EXPECT_EQ(tight.summary.completed, 16);
+    EXPECT_GT(tight.summary.preemptions, 0);
+}

@@ -24,7 +24,8 @@ namespace headroom {
 
 // The inspection commands.
 std::string card_json(const ModelCard& m);
-std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& plan);
+// `drafter`: the speculative drafter whose memory the plan holds, or "" (null in the JSON).
+std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& plan, const std::string& drafter = "");
 // `what` describes the batch ("prefill 4096 tokens", "decode 32 x 8192").
 std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const StepCost& s, const std::string& what);
 std::string calibration_json(const Calibration& c);
