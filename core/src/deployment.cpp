@@ -48,11 +48,13 @@ SchedulerConfig scheduler_config(const Deployment& d, const EngineConfig& e, con
     c.prefix_caching = e.prefix_caching;
     c.policy = e.policy;
     if (e.speculative.enabled()) c.num_speculative_tokens = e.speculative.num_speculative_tokens;
-    if (plan.group_windows.size() > 1) c.group_windows = plan.group_windows;  // a hybrid model's groups
-    // A model whose every layer slides never holds more than window - 1 + budget tokens (plus a block).
+    // KV-cache groups where layers slide: a hybrid model's from the plan; one sliding group for a model whose
+    // every layer slides (window - 1 + budget tokens held at most while a chunk is computed, its window after)
     const ModelCard& m = d.model;
-    if (!m.layers.empty() && m.count_layers(AttentionKind::SLIDING) == m.num_layers) {
-        c.max_blocks_per_sequence = sliding_window_blocks(m.widest_window(), e.max_num_batched_tokens, e.block_size);
+    if (plan.group_windows.size() > 1) {
+        c.group_windows = plan.group_windows;
+    } else if (!m.layers.empty() && m.count_layers(AttentionKind::SLIDING) == m.num_layers) {
+        c.group_windows = {m.widest_window()};
     }
     return c;
 }

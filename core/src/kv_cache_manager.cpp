@@ -19,14 +19,12 @@ uint64_t mix(uint64_t x) {  // splitmix64 finaliser
 
 }  // namespace
 
-KvCacheManager::KvCacheManager(int64_t num_blocks, int64_t block_size, bool prefix_caching, int64_t max_blocks_per_sequence)
-    : pool_(num_blocks, block_size, prefix_caching),
-      block_size_(block_size),
-      prefix_caching_(prefix_caching),
-      max_blocks_per_sequence_(max_blocks_per_sequence) {}
+KvCacheManager::KvCacheManager(int64_t num_blocks, int64_t block_size, bool prefix_caching)
+    : pool_(num_blocks, block_size, prefix_caching), block_size_(block_size), prefix_caching_(prefix_caching) {}
 
 void KvCacheManager::set_groups(std::vector<int64_t> windows, int64_t budget) {
-    windows_ = windows.size() > 1 ? std::move(windows) : std::vector<int64_t>{};
+    const bool sliding = std::any_of(windows.begin(), windows.end(), [](int64_t w) { return w > 0; });
+    windows_ = sliding ? std::move(windows) : std::vector<int64_t>{};  // full attention only: one plain table
     budget_ = budget;
 }
 
@@ -49,16 +47,16 @@ int64_t KvCacheManager::skipped(const RequestState& r, size_t g) const {
 
 int64_t KvCacheManager::blocks_needed(int64_t tokens) const {
     const int64_t n = (tokens + block_size_ - 1) / block_size_;
-    if (hybrid()) {  // the most a sequence of `tokens` tokens holds at once, over all groups
+    if (grouped()) {  // the most a sequence of `tokens` tokens holds at once, over all groups
         int64_t sum = 0;
         for (int64_t w : windows_) sum += w == 0 ? n : std::min(n, sliding_window_blocks(w, budget_, block_size_));
         return sum;
     }
-    return max_blocks_per_sequence_ > 0 ? std::min(n, max_blocks_per_sequence_) : n;
+    return n;
 }
 
 int64_t KvCacheManager::blocks_short(const RequestState& r, int64_t tokens) const {
-    if (!hybrid()) return blocks_needed(tokens) - static_cast<int64_t>(r.blocks.size());
+    if (!grouped()) return blocks_needed(tokens) - static_cast<int64_t>(r.blocks.size());
     const int64_t n = (tokens + block_size_ - 1) / block_size_;
     int64_t short_by = 0;
     for (size_t g = 0; g < windows_.size(); ++g) {
@@ -69,7 +67,7 @@ int64_t KvCacheManager::blocks_short(const RequestState& r, int64_t tokens) cons
 }
 
 void KvCacheManager::remove_skipped(RequestState& r) {
-    if (!hybrid()) return;
+    if (!grouped()) return;
     for (size_t g = 0; g < windows_.size(); ++g) {
         std::vector<int32_t>& t = table(r, g);
         const int64_t skip = std::min(skipped(r, g), static_cast<int64_t>(t.size()));
@@ -102,7 +100,7 @@ uint64_t KvCacheManager::group_hash(const RequestState& r, int64_t block, size_t
 // A hybrid model's hit, as vLLM's hybrid coordinator finds it: the longest run of cached blocks from the start
 // in every full group, shortened until each sliding group has cached the blocks its window reaches back to
 // from the first token to compute (blocks before that are not needed, and stay -1 in its table).
-int64_t KvCacheManager::take_hybrid_prefix_hits(RequestState& r) {
+int64_t KvCacheManager::take_grouped_prefix_hits(RequestState& r) {
     const int64_t max_blocks = (r.num_tokens() - 1) / block_size_;
     int64_t h = max_blocks;
     for (size_t g = 0; g < windows_.size(); ++g) {
@@ -134,7 +132,7 @@ int64_t KvCacheManager::take_hybrid_prefix_hits(RequestState& r) {
 }
 
 int64_t KvCacheManager::take_prefix_hits(RequestState& r) {
-    if (hybrid()) return take_hybrid_prefix_hits(r);
+    if (grouped()) return take_grouped_prefix_hits(r);
     const int64_t max_blocks = (r.num_tokens() - 1) / block_size_;
     int64_t hits = 0;
     while (hits < max_blocks) {
@@ -149,7 +147,7 @@ int64_t KvCacheManager::take_prefix_hits(RequestState& r) {
 
 bool KvCacheManager::allocate(RequestState& r, int64_t tokens) {
     const int64_t need = blocks_short(r, tokens);
-    if (!hybrid()) return need <= 0 || pool_.allocate(need, r.blocks);
+    if (!grouped()) return need <= 0 || pool_.allocate(need, r.blocks);
     if (need > pool_.num_free()) return false;
     const int64_t n = (tokens + block_size_ - 1) / block_size_;
     for (size_t g = 0; g < windows_.size(); ++g) {
@@ -163,7 +161,7 @@ bool KvCacheManager::allocate(RequestState& r, int64_t tokens) {
 
 void KvCacheManager::cache_full_blocks(RequestState& r) {
     if (!prefix_caching_) return;
-    if (hybrid()) {
+    if (grouped()) {
         int64_t full = r.num_computed / block_size_;
         for (size_t g = 0; g < windows_.size(); ++g) full = std::min<int64_t>(full, static_cast<int64_t>(table(r, g).size()));
         for (int64_t b = r.num_hashed_blocks; b < full; ++b) {
@@ -181,7 +179,7 @@ void KvCacheManager::cache_full_blocks(RequestState& r) {
 }
 
 void KvCacheManager::free(RequestState& r) {
-    if (hybrid()) {
+    if (grouped()) {
         for (size_t g = 0; g < windows_.size(); ++g) {
             std::vector<int32_t>& t = table(r, g);
             std::vector<int32_t> live;

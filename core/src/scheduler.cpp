@@ -53,7 +53,7 @@ Scheduler::Scheduler(const SchedulerConfig& config, SchedulerObserver* observer)
     : config_(config),
       observer_(observer),
       policy_(make_admission_policy(config.policy)),
-      kv_(config.num_blocks, config.block_size, config.prefix_caching, config.max_blocks_per_sequence) {
+      kv_(config.num_blocks, config.block_size, config.prefix_caching) {
     kv_.set_groups(config.group_windows, config.max_num_batched_tokens);
     if (config.max_num_batched_tokens < 1 || config.max_num_seqs < 1) {
         throw std::invalid_argument("Scheduler: token budget and max_num_seqs must be >= 1");

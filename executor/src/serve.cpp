@@ -137,6 +137,11 @@ ServeResult measure_serve(const Deployment& d, const EngineConfig& e, const Work
         throw ExecutorError(where, "speculative", "the reference executor runs no drafter; measure and validate serve "
                                                   "without speculative decoding (remove the speculative block)");
     }
+    for (const LayerSpec& l : d.model.layers) {  // the block tables it reads are whole: no sliding window
+        if (l.attention != AttentionKind::FULL) {
+            throw ExecutorError(where, "model", d.model.name + ": the executor runs full attention only (no sliding window, no MLA)");
+        }
+    }
     const WeightScheme weights = d.model.weights(d.weight_dtype);
     if (!(weights.is_uniform() && weights.attention.dtype == Dtype::BF16) || d.kv_dtype != Dtype::BF16) {
         throw ExecutorError(where, "", "the executor runs bf16 weights and KV cache; set weights_dtype and kv_dtype to bf16");

@@ -19,16 +19,41 @@ RequestState request(int64_t id, int64_t prompt, uint64_t content) {
 }  // namespace
 
 TEST(KvCacheManager, BlocksNeededRoundUpAndRespectTheSlidingCap) {
-    const KvCacheManager m(100, 16, false, 0), capped(100, 16, false, 5);
+    KvCacheManager m(100, 16, false), sliding(100, 16, false);
     EXPECT_EQ(m.blocks_needed(1), 1);
     EXPECT_EQ(m.blocks_needed(16), 1);
     EXPECT_EQ(m.blocks_needed(17), 2);
     EXPECT_EQ(m.blocks_needed(1000), 63);  // ceil(1000 / 16)
-    EXPECT_EQ(capped.blocks_needed(1000), 5);
+    // every layer slides (window 32, budget 32): at most ceil((32 - 1 + 32) / 16) + 1 = 5 blocks
+    sliding.set_groups({32}, 32);
+    EXPECT_EQ(sliding.blocks_needed(1000), 5);
+    m.set_groups({0}, 32);  // full attention only: no groups
+    EXPECT_EQ(m.blocks_needed(1000), 63);
+}
+
+TEST(KvCacheManager, AnAllSlidingModelFreesWhatItsWindowLeaves) {
+    // Mistral-7B-v0.1: every layer slides (window 4096): one sliding group. A 6,000-token prompt in one chunk
+    // (budget 8192) takes ceil(6000 / 16) = 375 blocks; the next token sees keys from 6000 - 4096 + 1 = 1905,
+    // so the blocks before 1905 / 16 = 119 go back to the pool: 256 held (the old cap kept all 375, and up
+    // to 769).
+    KvCacheManager m(1000, 16, false);
+    m.set_groups({4096}, 8192);
+    RequestState r = request(1, 6000, 10);
+    ASSERT_TRUE(m.allocate(r, 6000));
+    EXPECT_EQ(m.num_free(), 1000 - 375);
+    r.num_computed = 6000;
+    m.remove_skipped(r);
+    EXPECT_EQ(m.num_free(), 1000 - 256);
+    ASSERT_TRUE(m.allocate(r, 6001));  // block 375 for the token after 6000
+    EXPECT_EQ(m.num_free(), 1000 - 257);
+    EXPECT_EQ(r.blocks[118], -1);
+    EXPECT_GE(r.blocks[119], 0);
+    m.free(r);
+    EXPECT_EQ(m.num_free(), 1000);
 }
 
 TEST(KvCacheManager, ASecondRequestWithTheSameContentHitsTheFullBlocks) {
-    KvCacheManager m(10, 4, true, 0);
+    KvCacheManager m(10, 4, true);
     RequestState a = request(1, 10, 77);
     ASSERT_TRUE(m.allocate(a, 10));  // ceil(10 / 4) = 3 blocks
     EXPECT_EQ(a.blocks.size(), 3u);
@@ -49,7 +74,7 @@ TEST(KvCacheManager, ASecondRequestWithTheSameContentHitsTheFullBlocks) {
 }
 
 TEST(KvCacheManager, AllocationFailsWholeWhenThePoolIsShort) {
-    KvCacheManager m(4, 16, false, 0);
+    KvCacheManager m(4, 16, false);
     RequestState a = request(1, 40, 0), b = request(2, 40, 0);
     ASSERT_TRUE(m.allocate(a, 40));  // 3 blocks
     EXPECT_EQ(m.blocks_short(b, 40), 3);
@@ -62,7 +87,7 @@ TEST(KvCacheManager, AllocationFailsWholeWhenThePoolIsShort) {
 
 TEST(KvCacheManager, SlidingGroupsFreeTheBlocksTheWindowLeaves) {
     // gpt-oss's groups: one full, one sliding (window 128); 16-token blocks; an 8,192-token budget.
-    KvCacheManager m(2000, 16, false, 0);
+    KvCacheManager m(2000, 16, false);
     m.set_groups({0, 128}, 8192);
     RequestState r = request(1, 8192, 0);
     ASSERT_TRUE(m.allocate(r, 8192));  // the whole prompt in one chunk: 512 blocks in each group
@@ -83,7 +108,7 @@ TEST(KvCacheManager, SlidingGroupsFreeTheBlocksTheWindowLeaves) {
 
 TEST(KvCacheManager, Gemma2At27BHoldsItsWholeContextOnceAndTheWindowOnce) {
     // gemma-2-27b's groups: full, sliding 4096; 16-token blocks; a 2,048-token budget.
-    KvCacheManager m(100000, 16, false, 0);
+    KvCacheManager m(100000, 16, false);
     m.set_groups({0, 4096}, 2048);
     RequestState r = request(1, 2000, 6000);
     // admission: a 2,000-token prompt in one chunk: ceil(2000 / 16) = 125 blocks in each group
@@ -107,7 +132,7 @@ TEST(KvCacheManager, Gemma2At27BHoldsItsWholeContextOnceAndTheWindowOnce) {
 }
 
 TEST(KvCacheManager, AHybridSequenceNeverHoldsMoreThanItsFullGroupsAndTheWindow) {
-    KvCacheManager m(100000, 16, false, 0);
+    KvCacheManager m(100000, 16, false);
     m.set_groups({0, 128}, 8192);
     // 100,000 tokens: ceil(100000 / 16) = 6,250 full blocks; the sliding group at most
     // ceil((128 - 1 + 8192) / 16) + 1 = 520 + 1 = 521 (a whole chunk plus the window behind it)
@@ -117,7 +142,7 @@ TEST(KvCacheManager, AHybridSequenceNeverHoldsMoreThanItsFullGroupsAndTheWindow)
 
 TEST(KvCacheManager, AHybridPrefixHitNeedsTheFullBlocksAndTheWindowsBlocks) {
     // groups: full, sliding (window 32); 16-token blocks; 40 blocks in the pool
-    KvCacheManager m(40, 16, true, 0);
+    KvCacheManager m(40, 16, true);
     m.set_groups({0, 32}, 8192);
     RequestState a = request(1, 100, 7);
     ASSERT_TRUE(m.allocate(a, 100));  // ceil(100 / 16) = 7 blocks in each group

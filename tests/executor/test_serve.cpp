@@ -144,8 +144,8 @@ TEST(MeasureServe, AccountsEveryStepLikeTheSimulator) {
 }
 
 // Both loops build their scheduler from scheduler_config(). Mistral-7B slides on every layer (window 4096):
-// a sequence holds at most window - 1 + budget = 4095 + 8192 = 12287 tokens = ceil(12287 / 16) = 768 blocks,
-// plus one partly filled block: 769. serve.cpp used to leave the cap at 0 (none).
+// one sliding KV-cache group, so a sequence holds at most window - 1 + budget = 4095 + 8192 = 12287 tokens =
+// ceil(12287 / 16) = 768 blocks, plus one partly filled block: 769. serve.cpp used to leave the cap at 0 (none).
 TEST(MeasureServe, SchedulerConfigCapsAnAllSlidingModel) {
     Scenario sc = open_loop();
     sc.deployment.model = load_model("mistralai/Mistral-7B-v0.1");
@@ -155,11 +155,14 @@ TEST(MeasureServe, SchedulerConfigCapsAnAllSlidingModel) {
     plan.num_blocks = 1000;
     plan.request.max_model_len = 32768;
     const SchedulerConfig c = scheduler_config(sc.deployment, sc.engine, plan);
-    EXPECT_EQ(c.max_blocks_per_sequence, 769);
+    EXPECT_EQ(c.group_windows, (std::vector<int64_t>{4096}));
+    EXPECT_EQ(Scheduler(c).blocks_needed(32768), 769);
     EXPECT_EQ(c.num_blocks, 1000);
     EXPECT_EQ(c.max_model_len, 32768);
     sc.deployment.model = load_model(DATA + "/tiny-llama.json");  // full attention: no cap
-    EXPECT_EQ(scheduler_config(sc.deployment, sc.engine, plan).max_blocks_per_sequence, 0);
+    const SchedulerConfig full = scheduler_config(sc.deployment, sc.engine, plan);
+    EXPECT_TRUE(full.group_windows.empty());
+    EXPECT_EQ(Scheduler(full).blocks_needed(32768), 2048);
 }
 
 // The simulator and `measure serve` run one ReplicaLoop: with the CPU reference computing every token but each

@@ -1,5 +1,5 @@
 // The KV blocks of each request over the shared block pool, as vLLM V1's KVCacheManager: how many blocks a
-// request needs for its tokens (capped for a model whose every layer slides), prefix-cache hits from
+// request needs for its tokens (a sliding-window group only its window's), prefix-cache hits from
 // full-block hashes when a request is admitted, the hashing of blocks as they fill, and freeing, tail first.
 // The scheduler decides who runs; this decides which blocks they hold.
 #pragma once
@@ -16,9 +16,9 @@ struct RequestState;
 
 class KvCacheManager {
 public:
-    // max_blocks_per_sequence: 0, or the cap of an all-sliding model (window - 1 + budget tokens, plus a block).
-    KvCacheManager(int64_t num_blocks, int64_t block_size, bool prefix_caching, int64_t max_blocks_per_sequence);
-    // A hybrid model's KV-cache groups (vLLM V1's hybrid allocator, one shared pool): each request holds one
+    KvCacheManager(int64_t num_blocks, int64_t block_size, bool prefix_caching);
+    // The KV-cache groups of a model with sliding-window layers (vLLM V1's hybrid allocator, one shared pool;
+    // one sliding group for a model whose every layer slides, as Mistral-7B-v0.1): each request holds one
     // table per group; a sliding group keeps only the blocks its window still reaches (SlidingWindowManager:
     // the blocks before (computed - window + 1) / block_size are freed as the sequence advances). `budget`
     // (max_num_batched_tokens) bounds what a sliding group holds while a chunk is computed. Prefix hits need
@@ -48,8 +48,8 @@ public:
 private:
     uint64_t block_hash(const RequestState& r, int64_t block) const;
     uint64_t group_hash(const RequestState& r, int64_t block, size_t g) const;  // a group's own hash of a block
-    int64_t take_hybrid_prefix_hits(RequestState& r);
-    bool hybrid() const { return windows_.size() > 1; }
+    int64_t take_grouped_prefix_hits(RequestState& r);
+    bool grouped() const { return !windows_.empty(); }  // groups with a sliding window among them
     std::vector<int32_t>& table(RequestState& r, size_t g) const;
     const std::vector<int32_t>& table(const RequestState& r, size_t g) const;
     int64_t skipped(const RequestState& r, size_t g) const;  // leading blocks of group g out of the window
@@ -57,8 +57,7 @@ private:
     KvBlockManager pool_;
     int64_t block_size_;
     bool prefix_caching_;
-    int64_t max_blocks_per_sequence_;
-    std::vector<int64_t> windows_;  // per group (hybrid models only)
+    std::vector<int64_t> windows_;  // per group (models with sliding layers only)
     int64_t budget_ = 0;
 };
 

@@ -99,10 +99,8 @@ struct SchedulerConfig {
     bool chunked_prefill = true;
     bool prefix_caching = false;
     std::string policy = "continuous";
-    // For a model whose every layer slides: a sequence never holds more blocks than this (0: no cap).
-    int64_t max_blocks_per_sequence = 0;
-    // KV-cache groups of a hybrid model (KvPlan::group_windows: 0 full, else the window); empty or one: a
-    // single table per request.
+    // KV-cache groups of a model with sliding-window layers (KvPlan::group_windows: 0 full, else the window;
+    // one sliding group when every layer slides); empty: full attention, a single table per request.
     std::vector<int64_t> group_windows;
     // Speculative decoding: drafts verified with each decode (k; 0: off). A decoding sequence is scheduled
     // for 1 + k tokens (fewer near the end of its answer or of the token budget) and its KV grows to hold them.
