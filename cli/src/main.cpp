@@ -126,12 +126,7 @@ int run_kv(KvOptions& o) {
         SpeculativeConfig c;
         c.method = o.speculative;
         c.num_speculative_tokens = 1;  // the drafter's memory does not depend on k
-        const auto names = speculative_method_names();
-        if (std::find(names.begin(), names.end(), c.method) == names.end()) {
-            throw UsageError(fmt::format("--speculative: unknown method \"{}\" ({})", c.method, fmt::join(names, ", ")));
-        }
-        if (c.method == "draft_model") {
-            if (o.draft_model.empty()) throw UsageError("--draft-model: the draft_model method needs one");
+        if (c.method == "draft_model" && !o.draft_model.empty()) {
             c.draft_model = o.draft_model;
             c.draft = load_model(o.draft_model);
         } else if (!o.draft_model.empty()) {
@@ -140,9 +135,8 @@ int run_kv(KvOptions& o) {
         DrafterMemory dm;
         try {
             dm = drafter_memory(m, c, o.request.tp, o.request.weight_dtype, o.request.kv_dtype);
-        } catch (const std::invalid_argument& e) {
-            const std::string what = e.what();
-            throw UsageError("--speculative: " + what.substr(what.find(": ") + 2));
+        } catch (const PlanError& e) {
+            throw UsageError((e.field() == "speculative.model" ? "--draft-model: " : "--speculative: ") + e.reason());
         }
         o.request.drafter_weight_bytes = dm.weight_bytes;
         o.request.drafter_kv_bytes_per_token = dm.kv_bytes_per_token;

@@ -98,12 +98,10 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
                              s.running_mean, s.running_peak, 100 * s.busy_fraction));
     if (const SpeculativeConfig& sp = sc.engine.speculative; sp.enabled()) {
         const Accounting& a = s.accounting;
-        const double per_verify = a.spec_verifies > 0 ? static_cast<double>(a.spec_verifies + a.spec_accepted) / static_cast<double>(a.spec_verifies) : 0.0;
         row("speculative", fmt::format("{}: {:.2f} tokens per verify ({:.2f} expected at k), {:.1f}% of drafts accepted; "
                                        "the drafter {:.1f}% of step time",
-                                       sp.label(), per_verify, expected_tokens_per_verify(sp, sp.num_speculative_tokens),
-                                       a.spec_drafted > 0 ? 100.0 * static_cast<double>(a.spec_accepted) / static_cast<double>(a.spec_drafted) : 0.0,
-                                       a.step_s > 0 ? 100.0 * a.draft_s / a.step_s : 0.0));
+                                       sp.label(), a.tokens_per_verify(), expected_tokens_per_verify(sp, sp.num_speculative_tokens),
+                                       100.0 * a.draft_acceptance(), 100.0 * a.draft_time_share()));
     }
     if (measured) {
         row("measured", fmt::format("{:.1f} s of real time, {} engine steps", r.simulated_s, group(s.steps)));

@@ -2,6 +2,7 @@
 #include "headroom/core/speculative.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -61,14 +62,14 @@ int64_t sample_accepted(const SpeculativeConfig& c, int64_t k, Rng& rng) {
 std::optional<ModelCard> drafter_card(const ModelCard& target, const SpeculativeConfig& c) {
     if (!c.enabled() || c.method == "ngram") return std::nullopt;
     if (c.method == "draft_model") {
-        if (!c.draft) throw std::invalid_argument("speculative.draft_model: the draft_model method needs a draft model");
+        if (!c.draft) throw PlanError("speculative.model", "the draft_model method needs a draft model");
         return *c.draft;
     }
     if (c.method != "eagle" && c.method != "eagle3" && c.method != "mtp") {
-        throw std::invalid_argument(fmt::format("speculative.method: unknown method \"{}\"", c.method));
+        throw PlanError("speculative.method", fmt::format("unknown method \"{}\" ({})", c.method, fmt::join(speculative_method_names(), ", ")));
     }
     if (c.method == "mtp" && target.mtp_layers == 0) {
-        throw std::invalid_argument(fmt::format("speculative.method: {} ships no MTP layers (num_nextn_predict_layers)", target.name));
+        throw PlanError("speculative.method", fmt::format("{} ships no MTP layers (num_nextn_predict_layers)", target.name));
     }
     ModelCard head = target;
     head.name = target.name + " " + c.method + " head";

@@ -69,13 +69,11 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
     j["speculative"] = nullptr;
     if (const SpeculativeConfig& sp = sc.engine.speculative; sp.enabled()) {
         const Accounting& a = s.accounting;
-        const auto ratio = [](double x, double y) { return y > 0 ? x / y : 0.0; };
         json spec = {{"method", sp.method}, {"num_speculative_tokens", sp.num_speculative_tokens},
                      {"expected_tokens_per_verify", expected_tokens_per_verify(sp, sp.num_speculative_tokens)},
                      {"verifies", a.spec_verifies}, {"drafted", a.spec_drafted}, {"accepted", a.spec_accepted},
-                     {"mean_tokens_per_verify", ratio(static_cast<double>(a.spec_verifies + a.spec_accepted), static_cast<double>(a.spec_verifies))},
-                     {"draft_acceptance", ratio(static_cast<double>(a.spec_accepted), static_cast<double>(a.spec_drafted))},
-                     {"draft_time_share", ratio(a.draft_s, a.step_s)}};
+                     {"mean_tokens_per_verify", a.tokens_per_verify()}, {"draft_acceptance", a.draft_acceptance()},
+                     {"draft_time_share", a.draft_time_share()}};
         if (sp.acceptance_lengths.empty()) spec["acceptance_rate"] = sp.acceptance_rate;
         else spec["acceptance_lengths"] = sp.acceptance_lengths;
         if (!sp.draft_model.empty()) spec["draft_model"] = sp.draft_model;

@@ -436,10 +436,8 @@ void check_scenario(const Scenario& s) {
         if (d.model.is_encoder) fail("speculative", fmt::format("{} is an encoder: it does not decode", d.model.name));
         try {
             drafter_card(d.model, e.speculative);
-        } catch (const std::invalid_argument& x) {
-            const std::string what = x.what();
-            const auto colon = what.find(": ");
-            fail(what.substr(0, colon), what.substr(colon + 2));
+        } catch (const PlanError& x) {
+            fail(x.field(), x.reason());
         }
         if (const auto& dm = e.speculative.draft) {
             if (std::abs(dm->vocab_size - d.model.vocab_size) * 20 > d.model.vocab_size) {  // beyond padding

@@ -115,7 +115,7 @@ TEST(Speculative, TheDrafterIsOneLayerOfTheTargetOrTheDraftModel) {
     // MTP needs MTP layers: DeepSeek-V3 ships one (its last layer's shape, MoE); Llama none
     SpeculativeConfig mtp = eagle3(1, 0.8);
     mtp.method = "mtp";
-    EXPECT_THROW(drafter_card(llama, mtp), std::invalid_argument);
+    EXPECT_THROW(drafter_card(llama, mtp), PlanError);
     const ModelCard ds = load_model("deepseek-ai/DeepSeek-V3");
     EXPECT_EQ(ds.mtp_layers, 1);
     const auto head = drafter_card(ds, mtp);

@@ -82,6 +82,11 @@ struct Accounting {
     // and the drafter's share of step time.
     int64_t spec_verifies = 0, spec_drafted = 0, spec_accepted = 0;
     double draft_s = 0;
+    // Tokens a verify yielded on average (accepted drafts plus the target's own), the share of drafts accepted,
+    // and the drafter's share of step time (0 without speculative decoding).
+    double tokens_per_verify() const { return spec_verifies > 0 ? static_cast<double>(spec_verifies + spec_accepted) / static_cast<double>(spec_verifies) : 0.0; }
+    double draft_acceptance() const { return spec_drafted > 0 ? static_cast<double>(spec_accepted) / static_cast<double>(spec_drafted) : 0.0; }
+    double draft_time_share() const { return step_s > 0 ? draft_s / step_s : 0.0; }
 };
 
 // Adds one engine step to the accounting, for the simulator and for `measure serve` alike. `cost` is the

@@ -50,8 +50,8 @@ int64_t sample_accepted(const SpeculativeConfig& c, int64_t k, Rng& rng);
 
 // The drafter as a model the cost model can price: the draft model's card; for EAGLE and MTP one layer of the
 // target (its last for MTP; a dense full-attention layer for EAGLE, with EAGLE-3's draft vocabulary);
-// nullopt for n-gram. Throws std::invalid_argument when the method cannot apply (MTP on a model without MTP
-// layers, draft_model without a draft).
+// nullopt for n-gram. Throws PlanError (field "speculative.method" or ".model") when the method cannot apply
+// (an unknown method, MTP on a model without MTP layers, draft_model without a draft).
 std::optional<ModelCard> drafter_card(const ModelCard& target, const SpeculativeConfig& c);
 // What the drafter adds to GPU memory, per GPU at TP `tp`: weights not shared with the target (EAGLE and MTP
 // share its embedding and, but for EAGLE-3's draft vocabulary, its lm_head), in `w`'s formats (EAGLE heads
