@@ -17,9 +17,12 @@ DEBIAN_PACKAGES=(
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
+# Installs the Debian packages named (default: DEBIAN_PACKAGES) that are missing.
 install_debian_packages() {
     local missing=()
-    for p in "${DEBIAN_PACKAGES[@]}"; do
+    local wanted=("$@")
+    [ ${#wanted[@]} -eq 0 ] && wanted=("${DEBIAN_PACKAGES[@]}")
+    for p in "${wanted[@]}"; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
             missing+=("$p")
         fi
@@ -86,7 +89,10 @@ install_python_package() {
     touch "$stamp"
 }
 
-install_debian_packages
-make_venv
-build
-install_python_package
+# Sourced (scripts/sanitize.sh) for its functions; run for the whole set-up.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+    install_debian_packages
+    make_venv
+    build
+    install_python_package
+fi

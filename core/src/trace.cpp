@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <fstream>
+#include <istream>
 #include <sstream>
 #include <stdexcept>
 
@@ -11,6 +13,10 @@ namespace headroom {
 std::vector<TraceRow> read_trace_csv(const std::string& path) {
     std::ifstream in(path);
     if (!in) throw std::runtime_error(fmt::format("{}: cannot open file", path));
+    return parse_trace_csv(in, path);
+}
+
+std::vector<TraceRow> parse_trace_csv(std::istream& in, const std::string& path) {
     std::string line;
     if (!std::getline(in, line)) throw std::runtime_error(fmt::format("{}: empty file", path));
     if (!line.empty() && line.back() == '\r') line.pop_back();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@ struct TraceRow {
 // Reads `arrived_at,num_prefill_tokens,num_decode_tokens` CSV (the Splitwise/Vidur format).
 // Throws std::runtime_error naming the file, line and column on a bad row.
 std::vector<TraceRow> read_trace_csv(const std::string& path);
+// The same, from a stream; `path` names it in errors.
+std::vector<TraceRow> parse_trace_csv(std::istream& in, const std::string& path);
 // Mean arrival rate of a trace: rows / span (rows, for a trace with a single instant).
 double trace_rate(const std::vector<TraceRow>& rows);
 

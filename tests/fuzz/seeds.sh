@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Seed corpora and dictionaries for the fuzz harnesses: ROOT OUT. Seeds are the shipped files and tests/data
+# of each format; a dictionary holds the field names found in them (JSON keys, YAML keys, the trace header).
+set -euo pipefail
+ROOT=$1
+OUT=$2
+mkdir -p "$OUT/seeds"/{config,profile,scenario,trace}
+cp "$ROOT"/models/configs/*.json "$ROOT"/tests/data/configs/*.json "$OUT/seeds/config/" 2>/dev/null || true
+cp "$ROOT"/hardware/profiles/*.yaml "$ROOT"/tests/data/profiles/*.yaml "$OUT/seeds/profile/" 2>/dev/null || true
+cp "$ROOT"/examples/*.yaml "$ROOT"/tests/data/scenarios/*.yaml "$ROOT"/tests/data/good/*.yaml "$OUT/seeds/scenario/" 2>/dev/null || true
+for f in "$ROOT"/examples/traces/*.csv "$ROOT"/tests/data/traces/*.csv; do
+    [ -f "$f" ] && head -c 4096 "$f" > "$OUT/seeds/trace/$(basename "$f")"
+done
+dict() {  # one "name" entry per distinct key
+    sort -u | awk 'length($0) > 0 && length($0) < 64 { gsub(/"/, ""); printf "\"%s\"\n", $0 }'
+}
+cat "$OUT"/seeds/config/*.json | grep -oE '"[A-Za-z_][A-Za-z0-9_]*"[[:space:]]*:' | grep -oE '[A-Za-z_][A-Za-z0-9_]*' | dict > "$OUT/config.dict"
+for t in profile scenario; do
+    cat "$OUT"/seeds/$t/*.yaml | grep -oE '^[[:space:]]*[A-Za-z_][A-Za-z0-9_.]*:' | tr -d ' :' | dict > "$OUT/$t.dict"
+done
+cat > "$OUT/trace.dict" <<'DICT'
+"arrived_at,num_prefill_tokens,num_decode_tokens"
+","
+"\x0A"
+"\x0D\x0A"
+"1e9"
+"-"
+"nan"
+DICT
