@@ -25,10 +25,10 @@ if ! cmake --build "$SAN_DIR" -j"$jobs" --target headroom_tests headroom fuzz_co
     exit 1
 fi
 
-# Leaks are checked too; any UB report aborts (-fno-sanitize-recover), and a report makes the exit code non-zero.
+# Leaks are checked too (LeakSanitizer, no suppressions); any UB report aborts (-fno-sanitize-recover); a report
+# makes the exit code non-zero.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-export LSAN_OPTIONS="suppressions=$ROOT/tests/fuzz/lsan.supp:print_suppressions=0"
 
 echo "== C++ tests under ASan + UBSan"
 # Left out: a wall-clock test whose 0.6 s of real serving cannot reach a second turn at ASan's speed.
