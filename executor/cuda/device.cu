@@ -5,7 +5,7 @@
 
 namespace headroom {
 
-DeviceInfo query_device() {
+DeviceInfo cuda::query_cuda_device() {
     DeviceInfo d;
     int count = 0;
     const cudaError_t err = cudaGetDeviceCount(&count);

@@ -1,14 +1,14 @@
-// The two step backends: the CUDA model (executor/cuda/model.cpp) and the CPU reference (executor/cpu/).
+// The two step backends: the CUDA model (executor/cuda/, a module loaded on demand: libheadroom_cuda.so) and
+// the CPU reference (executor/cpu/).
+#include <dlfcn.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <string>
+#include <vector>
 
 #include "headroom/executor/measure.hpp"
-
-#ifdef HEADROOM_HAVE_CUDA
-#include <cuda_runtime_api.h>
-
-#include "headroom/executor/gpu_model.hpp"
-#endif
 
 namespace headroom {
 
@@ -48,51 +48,48 @@ private:
     double last_s_ = 0.0;
 };
 
-#ifdef HEADROOM_HAVE_CUDA
-cuda::ModelOptions cuda_options(const BackendOptions& o) {
-    cuda::ModelOptions c;
-    c.layers = o.layers;
-    c.num_blocks = o.num_blocks;
-    c.block_size = o.block_size;
-    c.max_tokens = o.max_tokens;
-    c.max_seqs = o.max_seqs;
-    c.max_model_len = o.max_model_len;
-    c.cuda_graphs = o.cuda_graphs;
-    c.seed = o.seed;
-    return c;
-}
 
-class CudaBackend : public StepBackend {
-public:
-    CudaBackend(const ModelCard& m, const BackendOptions& o, DeviceInfo dev)
-        : model_(m, cuda_options(o)), dev_(std::move(dev)) {
-        measure_memory();
-    }
-    std::vector<int64_t> step(const std::vector<ref::SeqStep>& batch) override { return model_.step(batch); }
-    double last_step_s() const override { return model_.last_step_s(); }
-    double last_layers_s() const override { return model_.last_layers_s(); }
-    bool last_step_used_graph() const override { return model_.last_step_used_graph(); }
-    void set_profiling(bool on) override { model_.set_profiling(on); }
-    std::vector<std::pair<OpKind, double>> last_op_times() const override { return model_.last_op_times(); }
-    void prepare() override {
-        model_.capture_graphs();
-        measure_memory();
-    }
-    int64_t layers() const override { return model_.layers(); }
-    int64_t num_blocks() const override { return model_.num_blocks(); }
-    double memory_used_bytes() const override { return used_; }
-    DeviceInfo device() const override { return dev_; }
-
-private:
-    void measure_memory() {
-        size_t free = 0, total = 0;
-        if (cudaMemGetInfo(&free, &total) == cudaSuccess) used_ = std::max(used_, static_cast<double>(total - free));
-    }
-    cuda::Model model_;
-    DeviceInfo dev_;
-    double used_ = 0.0;
+// The CUDA executor module, loaded the first time a GPU is asked for: next to the executable, else where the
+// build wrote it. Its entry points, or why it could not be loaded.
+struct CudaModule {
+    std::string error;
+    void (*query)(DeviceInfo*) = nullptr;
+    int64_t (*blocks)(const ModelCard*, const BackendOptions*, int64_t, std::string*) = nullptr;
+    StepBackend* (*make)(const ModelCard*, const BackendOptions*, const DeviceInfo*) = nullptr;
 };
+
+const CudaModule& cuda_module() {
+    static const CudaModule module = [] {
+        CudaModule c;
+#ifdef HEADROOM_CUDA_MODULE
+        std::vector<std::string> paths;
+        char exe[4096];
+        const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n > 0) {
+            const std::string self(exe, static_cast<size_t>(n));
+            paths.push_back(self.substr(0, self.rfind('/') + 1) + HEADROOM_CUDA_MODULE_NAME);
+        }
+        paths.emplace_back(HEADROOM_CUDA_MODULE);
+        void* handle = nullptr;
+        for (const std::string& p : paths) {
+            handle = dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL);
+            if (handle) break;
+            const char* e = dlerror();
+            if (c.error.empty()) c.error = std::string("cannot load the CUDA executor (") + (e ? e : p) + ")";
+        }
+        if (handle) {
+            c.query = reinterpret_cast<decltype(c.query)>(dlsym(handle, "headroom_cuda_query_device"));
+            c.blocks = reinterpret_cast<decltype(c.blocks)>(dlsym(handle, "headroom_cuda_backend_blocks"));
+            c.make = reinterpret_cast<decltype(c.make)>(dlsym(handle, "headroom_cuda_make_backend"));
+            if (!c.query || !c.blocks || !c.make) c.error = "the CUDA executor module lacks its entry points";
+        }
+#else
+        c.error = "headroom was built without CUDA (nvcc was not found at build time)";
 #endif
+        return c;
+    }();
+    return module;
+}
 
 DeviceInfo require_gpu() {
     DeviceInfo dev = query_device();
@@ -101,6 +98,18 @@ DeviceInfo require_gpu() {
 }
 
 }  // namespace
+
+// Never throws: without the module, the reason it could not be loaded.
+DeviceInfo query_device() {
+    const CudaModule& c = cuda_module();
+    DeviceInfo d;
+    if (!c.query) {
+        d.reason = c.error;
+        return d;
+    }
+    c.query(&d);
+    return d;
+}
 
 int64_t backend_blocks(const ModelCard& m, const BackendOptions& o, int64_t planned, std::string& why) {
     why.clear();
@@ -111,41 +120,14 @@ int64_t backend_blocks(const ModelCard& m, const BackendOptions& o, int64_t plan
     }
     if (o.device != "cuda") throw ExecutorError("", "", "device must be cuda or cpu, not " + o.device);
     require_gpu();
-#ifdef HEADROOM_HAVE_CUDA
-    const std::string unsupported = cuda::Model::unsupported_reason(m);
-    if (!unsupported.empty()) throw ExecutorError("", "", unsupported);
-    size_t free = 0, total = 0;
-    if (cudaMemGetInfo(&free, &total) != cudaSuccess) throw NoDeviceError("cannot read the GPU's free memory");
-    const int64_t layers = o.layers > 0 ? std::min<int64_t>(o.layers, m.num_layers) : m.num_layers;
-    const cuda::ModelOptions c = cuda_options(o);
-    const double weights = cuda::Model::weight_bytes_for(m, layers);
-    const double margin = 1.5 * 1024.0 * 1024.0 * 1024.0;  // CUDA context, cuBLASLt, graphs
-    const double left = static_cast<double>(free) - weights - cuda::Model::workspace_bytes_for(m, c) - margin;
-    const double per_block = cuda::Model::kv_bytes_per_block(m, layers, o.block_size);
-    if (left < per_block) {
-        throw ExecutorError("", "", m.name + " (" + std::to_string(layers) + " layers) does not fit in the GPU's " +
-                                    std::to_string(static_cast<int64_t>(static_cast<double>(free) / (1 << 30))) +
-                                    " GiB free: run fewer layers with --layers");
-    }
-    const auto fit = static_cast<int64_t>(left / per_block);
-    if (fit < planned) why = "the GPU's free memory holds " + std::to_string(fit) + " KV blocks, not the planned " + std::to_string(planned);
-    return std::min(planned, fit);
-#else
-    (void)m;
-    return planned;
-#endif
+    return cuda_module().blocks(&m, &o, planned, &why);
 }
 
 std::unique_ptr<StepBackend> make_backend(const ModelCard& m, const BackendOptions& o) {
     if (o.device == "cpu") return std::make_unique<CpuBackend>(m, o);
     if (o.device != "cuda") throw ExecutorError("", "", "device must be cuda or cpu, not " + o.device);
-    DeviceInfo dev = require_gpu();
-#ifdef HEADROOM_HAVE_CUDA
-    return std::make_unique<CudaBackend>(m, o, std::move(dev));
-#else
-    (void)m;
-    throw NoDeviceError("this build has no CUDA executor");
-#endif
+    const DeviceInfo dev = require_gpu();
+    return std::unique_ptr<StepBackend>(cuda_module().make(&m, &o, &dev));
 }
 
 }  // namespace headroom

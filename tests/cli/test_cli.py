@@ -3,6 +3,7 @@ the field, exit code 2 and nothing on stdout; good inputs print tables and parse
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -290,3 +291,19 @@ def test_broken_trace(name, needle, tmp_path):
 ])
 def test_nonsense_options_are_input_errors(args, needle):
     expect_bad_input(run(*args), needle)
+
+
+def test_the_cli_loads_no_cuda_library_until_measure_asks_for_one():
+    # The CUDA executor is a module loaded on demand (libheadroom_cuda.so): the binary itself links neither the
+    # CUDA runtime nor cuBLASLt, so every other command starts small (issue 12: --version at 240 MB before).
+    ldd = shutil.which("ldd")
+    if not ldd:
+        pytest.skip("no ldd")
+    linked = subprocess.run([ldd, BIN], capture_output=True, text=True).stdout
+    assert "libcudart" not in linked and "libcublas" not in linked, linked
+    # and measure still reaches the GPU layer: exit 3 with the reason where there is no GPU, or runs
+    r = run("measure", "step", "-m", "llama-3.1-8b", "--decode-batch", "1", "--context", "16", "--layers", "1",
+            "--iterations", "1", "--warmup", "0")
+    assert r.returncode in (0, 3), r.stderr
+    if r.returncode == 3:
+        assert r.stderr.startswith("error: no GPU to measure on: ")

@@ -16,6 +16,12 @@ struct DeviceInfo {
 };
 
 // Never throws: a build without CUDA, a machine without a driver, or without a device all give a reason.
+// It loads the CUDA executor module (libheadroom_cuda.so) on first use.
 DeviceInfo query_device();
+
+namespace cuda {
+// The module's own query (executor/cuda/device.cu), behind query_device.
+DeviceInfo query_cuda_device();
+}  // namespace cuda
 
 }  // namespace headroom
