@@ -145,6 +145,9 @@ int main(int argc, char** argv) {
             if (t->find("moe", {{"dtype", dt}}).empty()) continue;
             loo(*t, "moe", {"num_tokens"}, row(std::string("fused MoE ") + dt, "table LOO, token axis"), {{"dtype", dt}});
         }
+        if (!t->find("encoder_attention").empty()) {
+            loo(*t, "encoder_attention", {"batch_size", "isl"}, row("encoder attention", "table LOO, token axes"));
+        }
         if (!t->find("mla_prefill").empty()) {
             loo(*t, "mla_prefill", {"batch_size", "isl"}, row("MLA prefill module", "table LOO, token axes"));
             loo(*t, "mla_decode", {"batch_size", "step"}, row("MLA decode module", "table LOO, token axes"));

@@ -108,6 +108,10 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
             mla_prefill_ = mla_decode_ = nullptr;
         }
     }
+    if (model.is_encoder && model.head_dim > 0) {  // bidirectional attention over each whole sequence
+        encoder_attn_ = first(t.find("encoder_attention", {{"dtype", "bf16"}, {"heads", std::to_string(model.num_attention_heads / tp)},
+                                                           {"head_dim", std::to_string(model.head_dim)}}));
+    }
     if (!model.is_mla() && !model.is_encoder && model.head_dim > 0) {
         const int64_t heads = model.num_attention_heads / tp;
         const int64_t kv_heads = model.kv_heads_per_rank(tp);
@@ -155,6 +159,7 @@ bool KernelTablePredictor::covers(OpKind k) const {
     if (mla_prefill_ && (k == OpKind::QKV_PROJ || k == OpKind::O_PROJ)) return true;
     if (is_gemm(k)) return gemm_ != nullptr;
     if (mla_prefill_ && (k == OpKind::ATTENTION || k == OpKind::ROPE)) return true;
+    if (k == OpKind::ATTENTION && encoder_attn_) return true;
     if (k == OpKind::ATTENTION) return decode_attn_[0] && prefill_attn_[0];
     if (k == OpKind::ATTENTION_SLIDING) return decode_attn_[1] && prefill_attn_[1];
     if (is_moe(k)) return moe_ != nullptr;
@@ -307,6 +312,18 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
     return t * static_cast<double>(op.count);
 }
 
+// An encoder's attention: the sequences of the step at their mean length, every token seeing every other
+// (quadratic in the length, linear in the count past the table).
+double KernelTablePredictor::encoder_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch,
+                                                 bool& extrapolated) const {
+    if (batch.empty()) return 0.0;
+    double tokens = 0;
+    for (const SequenceWork& s : batch) tokens += static_cast<double>(s.context + s.new_tokens);
+    const double n = static_cast<double>(batch.size());
+    const double t = lookup_scaled(encoder_attn_, {n, std::max(1.0, tokens / n)}, {1.0, 2.0}, extrapolated);
+    return t < 0 ? -1.0 : t * static_cast<double>(op.count);
+}
+
 double KernelTablePredictor::moe_s(int64_t tokens, bool& extrapolated) const {
     if (!moe_) return -1.0;
     return lookup_scaled(moe_, {static_cast<double>(tokens)}, {1.0}, extrapolated);
@@ -370,6 +387,9 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         t = mla_attention_s(op, batch, ex);
         family = "mla_decode";
         note = "; MLA module less its projections";
+    } else if (encoder_attn_ && op.kind == OpKind::ATTENTION) {
+        t = encoder_attention_s(op, batch, ex);
+        family = "encoder_attention";
     } else if (op.kind == OpKind::ATTENTION || op.kind == OpKind::ATTENTION_SLIDING) {
         t = attention_s(op, batch, ex);
         family = "decode_attention";

@@ -175,6 +175,16 @@ def import_gpu(gpu_dir: Path) -> list[str]:
                      **dims, "kv_dtype": _dtype(k[1]), "dtype": _dtype(k[2]), "heads": int(k[3])}
             blocks += _grid_lines(g, axes, attrs, family)
 
+    # Encoder attention (bidirectional, vLLM's ViT FlashAttention path): one grid per (dtype, heads, head_dim)
+    # over batch x sequence length.
+    df, ver = read("encoder_attention", "vllm", "encoder_attention_perf")
+    if df is not None:
+        df = _main_kernel(df, [])
+        for k, g in df.groupby(["attn_dtype", "num_heads", "head_dim"]):
+            attrs = {"framework": ver, "kernel": g["kernel_source"].iloc[0], "dtype": _dtype(k[0]), "heads": int(k[1]),
+                     "head_dim": int(k[2])}
+            blocks += _grid_lines(g, ["batch_size", "isl"], attrs, "encoder_attention")
+
     # vLLM's custom all-reduce (graph and eager) and NCCL collectives: a grid over message bytes.
     df, ver = read("comm", "vllm", "custom_allreduce_perf")
     if df is not None:

@@ -247,3 +247,27 @@ end
     for (const char* op : {"moe_gate_up_proj", "activation_moe", "moe_down_proj"}) moe += b.op(op)->time_s;
     EXPECT_NEAR(moe, 24 * 2e-3, 1e-8);
 }
+
+TEST(KernelTablePredictor, EncoderAttentionFromItsOwnTable) {
+    // all-MiniLM-L6-v2: 6 layers, 12 heads of 32, bidirectional. An encoder-attention table for that shape says
+    // 0.05 ms for 4 sequences of 128 tokens; a step of 4 x 128 tokens costs 6 x 0.05 ms of attention, and
+    // 4 x 256 tokens, past the table's longest, 4x that (quadratic in the length).
+    const std::string text = std::string(TABLES) + R"(table encoder_attention framework=vllm-9.9 kernel=fa dtype=bf16 heads=12 head_dim=32
+axis batch_size 1 4
+axis isl 16 128
+data
+0.01 0.02
+0.03 0.05
+end
+)";
+    const ModelCard m = load_model("sentence-transformers/all-MiniLM-L6-v2");
+    ASSERT_TRUE(m.is_encoder);
+    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
+    const KernelTablePredictor p(m, load_gpu("l40s"), CostConfig{}, tables);
+    const StepCost s = p.step({{128, 0}, {128, 0}, {128, 0}, {128, 0}});
+    EXPECT_NEAR(s.op("attention")->time_s, 6 * 0.05e-3, 1e-9);
+    EXPECT_EQ(s.op("attention")->source, "table (vLLM 9.9, Test GPU, interpolated)");
+    const StepCost longer = p.step({{256, 0}, {256, 0}, {256, 0}, {256, 0}});
+    EXPECT_NEAR(longer.op("attention")->time_s, 4 * 6 * 0.05e-3, 1e-9);
+    EXPECT_NE(longer.op("attention")->source.find("extrapolated"), std::string::npos);
+}

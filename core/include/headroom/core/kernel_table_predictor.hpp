@@ -4,6 +4,7 @@
 // - MLA attention (DeepSeek-V3's dimensions): the MLA module tables, which time the whole attention block, less
 //   the block's projections at the same rows from the GEMM table (those run once on the step's tokens, as
 //   QKV_PROJ and O_PROJ); RoPE is inside the module;
+// - an encoder's attention: the encoder-attention table at (sequences, mean length), for its heads and head_dim;
 // - attention: the decode table at (decodes, mean keys per decode) plus the prefill table at (prefill
 //   sequences, the length whose causal attention sees as many keys as the chunks do), for the model's heads,
 //   KV heads and head_dim per GPU, KV dtype and window;
@@ -56,6 +57,7 @@ private:
     double mla_proj_s(double rows, bool& extrapolated) const;
     double mla_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
     double attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
+    double encoder_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
     double moe_s(int64_t tokens, bool& extrapolated) const;
     double moe_op_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share, bool& extrapolated) const;
     double allreduce_s(double bytes, bool& extrapolated, bool& nccl) const;
@@ -69,6 +71,7 @@ private:
     const GridTable* decode_attn_[2] = {nullptr, nullptr};   // full, sliding
     const GridTable* prefill_attn_[2] = {nullptr, nullptr};
     const GridTable* moe_ = nullptr;
+    const GridTable* encoder_attn_ = nullptr;  // an encoder's bidirectional attention
     Dtype expert_dtype_ = Dtype::BF16;
     bool shared_in_gemm_table_ = true;  // the experts share the attention weights' format (and GEMM table)
     const GridTable* mla_prefill_ = nullptr;  // MLA module tables (both or neither)
