@@ -97,7 +97,7 @@ uint64_t KvCacheManager::group_hash(const RequestState& r, int64_t block, size_t
     return h == 0 ? 1 : h;
 }
 
-// A hybrid model's hit, as vLLM's hybrid coordinator finds it: the longest run of cached blocks from the start
+// A hit when layers slide, as vLLM's hybrid coordinator finds it: the longest run of cached blocks from the start
 // in every full group, shortened until each sliding group has cached the blocks its window reaches back to
 // from the first token to compute (blocks before that are not needed, and stay -1 in its table).
 int64_t KvCacheManager::take_grouped_prefix_hits(RequestState& r) {
