@@ -40,6 +40,20 @@ std::string table_dtype(const WeightFormat& f) {
     }
 }
 
+// Keys one sequence's attention reads in the step: a speculative verify reads its KV once for its k + 1 queries
+// (memory-bound like a decode), so it counts as a decode at its full length, capped by a window; else
+// keys_seen.
+double attention_keys(const SequenceWork& s, int64_t window) {
+    if (s.spec > 0) {
+        const int64_t held = s.context + s.new_tokens;
+        return static_cast<double>(window > 0 ? std::min(held, window) : held);
+    }
+    return keys_seen(s.context, s.new_tokens, window, false);
+}
+
+// A causal prefill of length L sees L (L + 1) / 2 keys: the length (at least 1) that sees `mean_keys`.
+double causal_length(double mean_keys) { return std::max(1.0, (std::sqrt(1.0 + 8.0 * mean_keys) - 1.0) / 2.0); }
+
 bool is_gemm(OpKind k) {
     return k == OpKind::QKV_PROJ || k == OpKind::O_PROJ || k == OpKind::GATE_UP_PROJ || k == OpKind::DOWN_PROJ ||
            k == OpKind::LM_HEAD;
@@ -249,8 +263,7 @@ double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::ve
                                              bool& extrapolated) const {
     double decodes = 0, decode_keys = 0, prefills = 0, prefill_keys = 0;
     for (const SequenceWork& s : batch) {
-        // a speculative verify reads its KV once for its k + 1 queries: timed as a decode at its full length
-        const double keys = s.spec > 0 ? static_cast<double>(s.context + s.new_tokens) : keys_seen(s.context, s.new_tokens, 0, false);
+        const double keys = attention_keys(s, 0);
         (s.is_decode() ? decodes : prefills) += 1;
         (s.is_decode() ? decode_keys : prefill_keys) += keys;
     }
@@ -263,7 +276,7 @@ double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::ve
     }
     if (prefills > 0) {
         const double mean_keys = prefill_keys / prefills;
-        const double len = std::max(1.0, (std::sqrt(1.0 + 8.0 * mean_keys) - 1.0) / 2.0);  // as attention_s
+        const double len = causal_length(mean_keys);
         const double module = batch_scaled(mla_prefill_, prefills, len, 2.0, extrapolated);
         const double proj = mla_proj_s(std::round(prefills * len), extrapolated);
         if (module < 0 || proj < 0) return -1.0;
@@ -280,10 +293,7 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
     const int64_t window = sliding ? window_ : 0;
     double decodes = 0, decode_keys = 0, prefills = 0, prefill_keys = 0;
     for (const SequenceWork& s : batch) {
-        // a speculative verify reads its KV once for its k + 1 queries (memory-bound like a decode): timed as
-        // a decode at its full length
-        const double keys = s.spec > 0 ? static_cast<double>(std::min(s.context + s.new_tokens, window > 0 ? window : s.context + s.new_tokens))
-                                       : keys_seen(s.context, s.new_tokens, window, false);
+        const double keys = attention_keys(s, window);
         if (s.is_decode()) {
             ++decodes;
             decode_keys += keys;
@@ -302,10 +312,7 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
     }
     if (prefills > 0) {
         if (!pre) return -1.0;
-        // a causal prefill of length L sees L (L + 1) / 2 keys: the length that sees the chunks' mean keys
-        const double mean_keys = prefill_keys / prefills;
-        const double len = (std::sqrt(1.0 + 8.0 * mean_keys) - 1.0) / 2.0;
-        const double p = lookup_scaled(pre, {prefills, std::max(1.0, len)}, {1.0, 2.0}, extrapolated);
+        const double p = lookup_scaled(pre, {prefills, causal_length(prefill_keys / prefills)}, {1.0, 2.0}, extrapolated);
         if (p < 0) return -1.0;
         t += p;
     }
