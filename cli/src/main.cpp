@@ -329,9 +329,10 @@ int run_simulate(SimulateOptions& o) {
     check_writable("--requests", o.requests_csv);
     check_writable("--trace", o.trace_json);
     SimulationOptions opts;
-    opts.keep_all_steps = !o.trace_json.empty();
+    opts.keep_all_steps = !o.trace_json.empty();  // the timeline shows every step and request
+    opts.keep_requests = !o.trace_json.empty();
+    if (!o.requests_csv.empty()) opts.requests_sink = requests_csv_sink(o.requests_csv);
     const SimulationResult r = simulate(sc, opts);
-    if (!o.requests_csv.empty()) write_requests_csv(o.requests_csv, r);
     if (!o.trace_json.empty()) write_chrome_trace(o.trace_json, sc, r);
     if (o.json) {
         fmt::print("{}\n", simulation_json(sc, r));

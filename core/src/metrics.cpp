@@ -50,7 +50,7 @@ double exact_percentile(std::vector<double> v, double pct) {
 }
 
 void MetricsCollector::on_first_scheduled(const RequestState& r, double now) {
-    RequestRecord& rec = records_[r.req.id];
+    RequestRecord& rec = store_.record(r.req.id);
     rec.scheduled_s = now;
     rec.replica = replica_;
 }
@@ -60,12 +60,12 @@ void MetricsCollector::on_token(const RequestState& r, double now) { on_tokens(r
 // Tokens of one step reach the client as one streamed chunk: one inter-token latency per chunk, as vLLM's
 // benchmark measures it (TPOT, over tokens, still counts each).
 void MetricsCollector::on_tokens(const RequestState& r, int64_t n, double now) {
-    RequestRecord& rec = records_[r.req.id];
+    RequestRecord& rec = store_.record(r.req.id);
     if (rec.generated == 0) {
         rec.first_token_s = now;
     } else {
         const double gap = now - rec.last_token_s;
-        itls_.push_back(static_cast<float>(gap));
+        store_.add_itl(gap);
         rec.max_itl_s = std::max(rec.max_itl_s, gap);
     }
     rec.last_token_s = now;
@@ -73,7 +73,7 @@ void MetricsCollector::on_tokens(const RequestState& r, int64_t n, double now) {
 }
 
 void MetricsCollector::on_finished(const RequestState& r, double now) {
-    RequestRecord& rec = records_[r.req.id];
+    RequestRecord& rec = store_.record(r.req.id);
     rec.finish_s = now;
     rec.preemptions = r.preemptions;
     rec.prefix_hit_tokens = r.prefix_hit_tokens;
@@ -85,7 +85,7 @@ void MetricsCollector::on_finished(const RequestState& r, double now) {
 void MetricsCollector::on_preempted(const RequestState&, double) {}
 
 void MetricsCollector::on_aborted(const RequestState& r, double now) {
-    RequestRecord& rec = records_[r.req.id];
+    RequestRecord& rec = store_.record(r.req.id);
     rec.failed = true;
     rec.finish_s = now;
     rec.preemptions = r.preemptions;
@@ -94,7 +94,7 @@ void MetricsCollector::on_aborted(const RequestState& r, double now) {
 }
 
 void MetricsCollector::on_rejected(const RequestState& r, double now) {
-    RequestRecord& rec = records_[r.req.id];
+    RequestRecord& rec = store_.record(r.req.id);
     rec.rejected = true;
     rec.reject_reason = r.reject_reason;
     rec.finish_s = now;

@@ -30,12 +30,18 @@ struct ReplicaLoop::LiveSession {
 };
 
 ReplicaLoop::ReplicaLoop(const WorkloadSpec& workload, uint64_t seed, const ServingConfig& config,
-                         const StepTimePredictor& predictor, StepRunner& runner, LoopClock& clock)
-    : workload_(workload), seed_(seed), config_(config), predictor_(predictor), runner_(runner), clock_(clock) {
+                         const StepTimePredictor& predictor, StepRunner& runner, LoopClock& clock, RecordingOptions recording)
+    : workload_(workload),
+      seed_(seed),
+      config_(config),
+      predictor_(predictor),
+      runner_(runner),
+      clock_(clock),
+      stats_(std::move(recording), static_cast<int32_t>(config.replicas)) {
     for (int64_t i = 0; i < config_.replicas; ++i) {
         auto r = std::make_unique<Replica>();
         r->index = static_cast<int32_t>(i);
-        r->collector = std::make_unique<MetricsCollector>(records_, itls_, r->index);
+        r->collector = std::make_unique<MetricsCollector>(static_cast<RecordStore&>(*this), r->index);
         Replica* raw = r.get();
         r->collector->on_done = [this, raw](int64_t record) {
             --raw->outstanding;
@@ -61,17 +67,17 @@ bool ReplicaLoop::stopped() const {
 int64_t ReplicaLoop::new_record(const Session& s, int64_t turn, int64_t prompt, int64_t output, double arrival_s,
                                 int64_t previous) {
     RequestRecord r;
-    r.id = static_cast<int64_t>(records_.size());
+    r.id = first_id_ + static_cast<int64_t>(window_.size());
     r.session = s.id;
     r.turn = turn;
     r.arrival_s = arrival_s;
     r.api_s = config_.api_server.time_s(prompt);
     r.prompt_tokens = prompt;
     r.output_tokens = output;
-    records_.push_back(r);
-    origin_.push_back({s.content_id, s.prefix_id, s.prefix_tokens, -1});
+    window_.push_back({r, {s.content_id, s.prefix_id, s.prefix_tokens, -1}, false});
+    window_peak_ = std::max<int64_t>(window_peak_, static_cast<int64_t>(window_.size()));
     ++started_;
-    runner_.on_request(records_.back(), s, previous);
+    runner_.on_request(window_.back().rec, s, previous);
     return r.id;
 }
 
@@ -84,8 +90,8 @@ void ReplicaLoop::enter(int64_t record) {
     } else {
         target = replicas_[next_replica_++ % replicas_.size()].get();
     }
-    const RequestRecord& rec = records_[static_cast<size_t>(record)];
-    const Origin& o = origin_[static_cast<size_t>(record)];
+    const RequestRecord& rec = slot(record).rec;
+    const Origin& o = slot(record).origin;
     Request req;
     req.id = rec.id;
     req.arrival_s = rec.arrival_s;
@@ -112,8 +118,8 @@ void ReplicaLoop::start_turn(int64_t live, double at_s) {
     const Turn& turn = ls.session.turns[ls.turn];
     const int64_t record = new_record(ls.session, static_cast<int64_t>(ls.turn), ls.history + turn.new_prompt_tokens,
                                       turn.output_tokens, at_s, ls.previous);
-    origin_.back().live = live;
-    const double api_s = records_.back().api_s;
+    window_.back().origin.live = live;
+    const double api_s = window_.back().rec.api_s;
     if (api_s > 0) {
         push(at_s + api_s, EventKind::ENTER, record);
     } else {
@@ -124,12 +130,9 @@ void ReplicaLoop::start_turn(int64_t live, double at_s) {
 // A closed-loop user's next session, drawn now.
 void ReplicaLoop::next_session(int64_t user, double at_s) {
     if (stopped()) return;
-    auto ls = std::make_unique<LiveSession>();
-    ls->session = make_session(workload_, user_rng_[static_cast<size_t>(user)], next_session_id_++, at_s);
-    ls->user = user;
-    live_.push_back(std::move(ls));
-    const auto live = static_cast<int64_t>(live_.size() - 1);
-    if (live_.back()->session.turns.empty()) {
+    const int64_t live =
+        new_live(make_session(workload_, user_rng_[static_cast<size_t>(user)], next_session_id_++, at_s), user);
+    if (live_[static_cast<size_t>(live)]->session.turns.empty()) {
         end_session(live, at_s);
     } else {
         begin_turn(live, at_s);
@@ -149,27 +152,66 @@ void ReplicaLoop::begin_turn(int64_t live, double at_s) {
 
 // A session is over; its closed-loop user thinks, then starts the next one.
 void ReplicaLoop::end_session(int64_t live, double at_s) {
-    std::unique_ptr<LiveSession> ls = std::move(live_[static_cast<size_t>(live)]);
-    if (ls->user < 0) return;
+    const int64_t user = live_[static_cast<size_t>(live)]->user;
+    free_live(live);
+    if (user < 0) return;
     double think = 0.0;
     if (workload_.user_think_time_s) {
-        think = std::max(0.0, workload_.user_think_time_s->sample(user_rng_[static_cast<size_t>(ls->user)]));
+        think = std::max(0.0, workload_.user_think_time_s->sample(user_rng_[static_cast<size_t>(user)]));
     }
     if (think > 0) {
-        push(at_s + think, EventKind::USER, ls->user);
+        push(at_s + think, EventKind::USER, user);
     } else {
-        next_session(ls->user, at_s);
+        next_session(user, at_s);
     }
+}
+
+// Single turns reach the engine at their arrival (after any retrieval latency) plus their API-server time,
+// each on its own; a multi-turn session starts at its start time. Their events order before any other at the
+// same time, in start order (as if every session had been queued at the start).
+void ReplicaLoop::draw_sessions(double t_s) {
+    while (has_next_open_ && next_open_.start_s <= t_s) {
+        Session s = std::move(next_open_);
+        has_next_open_ = source_->next(next_open_);
+        if (s.turns.empty()) continue;
+        const double start_s = s.start_s;
+        const Turn first = s.turns[0];
+        const bool single = s.turns.size() == 1;
+        const int64_t live = new_live(std::move(s), -1);
+        const double t = single ? start_s + first.delay_before_s + config_.api_server.time_s(first.new_prompt_tokens) : start_s;
+        events_.push(Event{t, open_order_++, single ? EventKind::SINGLE : EventKind::SESSION, live});
+    }
+}
+
+int64_t ReplicaLoop::new_live(Session s, int64_t user) {
+    auto ls = std::make_unique<LiveSession>();
+    ls->session = std::move(s);
+    ls->user = user;
+    if (!free_live_.empty()) {
+        const int64_t live = free_live_.back();
+        free_live_.pop_back();
+        live_[static_cast<size_t>(live)] = std::move(ls);
+        return live;
+    }
+    live_.push_back(std::move(ls));
+    return static_cast<int64_t>(live_.size() - 1);
+}
+
+void ReplicaLoop::free_live(int64_t live) {
+    live_[static_cast<size_t>(live)].reset();
+    free_live_.push_back(live);
 }
 
 void ReplicaLoop::handle(const Event& e) {
     switch (e.kind) {
     case EventKind::SINGLE: {  // an open-loop single turn reaches the engine after its API-server time
-        const Session& s = open_sessions_[static_cast<size_t>(e.index)];
-        if (stopped()) return;
-        const int64_t record = new_record(s, 0, s.turns[0].new_prompt_tokens, s.turns[0].output_tokens,
-                                          s.start_s + s.turns[0].delay_before_s, -1);
-        enter(record);
+        const Session& s = live_[static_cast<size_t>(e.index)]->session;
+        if (!stopped()) {
+            const int64_t record = new_record(s, 0, s.turns[0].new_prompt_tokens, s.turns[0].output_tokens,
+                                              s.start_s + s.turns[0].delay_before_s, -1);
+            enter(record);
+        }
+        free_live(e.index);
         return;
     }
     case EventKind::SESSION:  // a multi-turn open-loop session starts
@@ -191,8 +233,10 @@ void ReplicaLoop::handle(const Event& e) {
 void ReplicaLoop::follow_up() {
     for (size_t i = 0; i < finished_.size(); ++i) {  // end_session may finish more (a rejected first turn)
         const int64_t record = finished_[i];
-        const RequestRecord& rec = records_[static_cast<size_t>(record)];
-        const int64_t live = origin_[static_cast<size_t>(record)].live;
+        Slot& done = slot(record);
+        done.done = true;
+        const RequestRecord& rec = done.rec;
+        const int64_t live = done.origin.live;
         LiveSession* ls = live >= 0 ? live_[static_cast<size_t>(live)].get() : nullptr;
         const bool continued = ls && !rec.rejected && !rec.failed && ls->turn + 1 < ls->session.turns.size();
         runner_.on_request_done(rec, continued);
@@ -208,6 +252,11 @@ void ReplicaLoop::follow_up() {
         begin_turn(live, at_s);
     }
     finished_.clear();
+    while (!window_.empty() && window_.front().done) {  // records leave in id order, once all older ones are done
+        stats_.add_request(window_.front().rec);
+        window_.pop_front();
+        ++first_id_;
+    }
 }
 
 void ReplicaLoop::start_step(Replica& r) {
@@ -233,7 +282,7 @@ void ReplicaLoop::start_step(Replica& r) {
     }
     // the engine's own accounting of where step time goes (see Accounting)
     account_step(accounting_, s, r.plan, run.dt_s, run.cost, decodes_alone_s(predictor_, r.plan, decodes_));
-    steps_.push_back(st);
+    stats_.add_step(st);
     r.busy = true;
     r.end_s = now_ + run.dt_s;
 }
@@ -246,23 +295,8 @@ void ReplicaLoop::run() {
             push(now_, EventKind::USER, u);
         }
     } else {
-        // Single turns reach the engine at their arrival (after any retrieval latency) plus their API-server
-        // time, each on its own; a multi-turn session starts at its start time.
-        open_sessions_ = open_loop_sessions(workload_, seed_);
-        for (size_t i = 0; i < open_sessions_.size(); ++i) {
-            const Session& s = open_sessions_[i];
-            if (s.turns.empty()) continue;
-            if (s.turns.size() == 1) {
-                const Turn& t = s.turns[0];
-                push(s.start_s + t.delay_before_s + config_.api_server.time_s(t.new_prompt_tokens), EventKind::SINGLE,
-                     static_cast<int64_t>(i));
-            } else {
-                auto ls = std::make_unique<LiveSession>();
-                ls->session = s;
-                live_.push_back(std::move(ls));
-                push(s.start_s, EventKind::SESSION, static_cast<int64_t>(live_.size() - 1));
-            }
-        }
+        source_ = std::make_unique<OpenLoopSource>(workload_, seed_);
+        has_next_open_ = source_->next(next_open_);
     }
     constexpr double NEVER = std::numeric_limits<double>::infinity();
     for (;;) {
@@ -273,6 +307,7 @@ void ReplicaLoop::run() {
             }
         }
         follow_up();
+        draw_sessions(now_);
         while (!events_.empty() && events_.top().t_s <= now_) {  // arrivals
             const Event e = events_.top();
             events_.pop();
@@ -285,11 +320,16 @@ void ReplicaLoop::run() {
         const int64_t entered = entered_;
         follow_up();  // requests that gave up at their timeout while being scheduled
         if (entered_ != entered) continue;  // their follow-ups reached an idle replica: plan again now
-        double next = events_.empty() ? NEVER : events_.top().t_s;
+        double next = NEVER;
         bool idle_with_work = false;
         for (const auto& r : replicas_) {
             if (r->busy) next = std::min(next, r->end_s);
             idle_with_work = idle_with_work || (!r->busy && r->scheduler->has_work());
+        }
+        for (;;) {  // the sessions that start by then have their events in the queue
+            if (!events_.empty()) next = std::min(next, events_.top().t_s);
+            if (!has_next_open_ || next_open_.start_s > next) break;
+            draw_sessions(next_open_.start_s);
         }
         if (next == NEVER) {
             if (idle_with_work) throw std::logic_error("a scheduler holds work it does not plan");

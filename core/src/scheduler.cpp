@@ -69,7 +69,6 @@ int64_t Scheduler::blocks_needed(int64_t tokens) const { return kv_.blocks_neede
 int64_t Scheduler::add_request(const Request& r, double now_s) {
     RequestState s;
     s.req = r;
-    const int64_t index = static_cast<int64_t>(requests_.size());
     const int64_t total = r.prompt_tokens + r.output_tokens;
     if (config_.max_model_len > 0 && total > config_.max_model_len) {
         s.reject_reason = fmt::format("prompt {} + output {} tokens exceed max_model_len {}", r.prompt_tokens,
@@ -80,14 +79,22 @@ int64_t Scheduler::add_request(const Request& r, double now_s) {
     } else if (r.prompt_tokens < 1) {
         s.reject_reason = "empty prompt";
     }
-    if (!s.reject_reason.empty()) {
-        s.status = RequestStatus::REJECTED;
+    if (!s.reject_reason.empty()) s.status = RequestStatus::REJECTED;
+    int64_t index = 0;
+    if (!free_slots_.empty()) {  // a request that has left: its slot is taken over
+        index = free_slots_.back();
+        free_slots_.pop_back();
+        requests_[static_cast<size_t>(index)] = std::move(s);
+    } else {
+        index = static_cast<int64_t>(requests_.size());
         requests_.push_back(std::move(s));
-        if (observer_) observer_->on_rejected(requests_.back(), now_s);
+    }
+    if (requests_[static_cast<size_t>(index)].status == RequestStatus::REJECTED) {
+        if (observer_) observer_->on_rejected(requests_[static_cast<size_t>(index)], now_s);
+        free_slots_.push_back(index);
         return index;
     }
     has_deadlines_ = has_deadlines_ || r.deadline_s > 0.0;
-    requests_.push_back(std::move(s));
     waiting_.push_back(index);
     return index;
 }
@@ -114,6 +121,7 @@ void Scheduler::abort(int64_t index) {
     RequestState& r = requests_[index];
     retire(r, RequestStatus::ABORTED);
     if (observer_) observer_->on_aborted(r, r.req.deadline_s);
+    free_slots_.push_back(index);
 }
 
 void Scheduler::abort_expired(double now_s) {
@@ -271,6 +279,7 @@ void Scheduler::finish(int64_t index, double now_s) {
     RequestState& r = requests_[index];
     retire(r, RequestStatus::FINISHED);
     if (observer_) observer_->on_finished(r, now_s);
+    free_slots_.push_back(index);
 }
 
 }  // namespace headroom

@@ -87,49 +87,62 @@ Session make_session(const WorkloadSpec& spec, Rng& rng, int64_t id, double star
     return s;
 }
 
+OpenLoopSource::OpenLoopSource(const WorkloadSpec& spec, uint64_t seed) : spec_(spec), rng_(seed) {
+    if (spec.arrival != "trace" && spec.arrival != "batch" && spec.shape != Shape::BATCH) {
+        process_ = make_arrival_process(spec.arrival, spec.rate, spec.cv);
+    }
+}
+
+// `requests: N` counts requests, not sessions: the session that reaches N keeps only its first turns.
+void OpenLoopSource::take(Session& s) {
+    if (spec_.max_requests > 0) {
+        const auto left = static_cast<size_t>(spec_.max_requests - requests_);
+        if (s.turns.size() > left) s.turns.resize(left);
+    }
+    requests_ += static_cast<int64_t>(s.turns.size());
+    ++sessions_;
+}
+
+bool OpenLoopSource::next(Session& out) {
+    if (done_) return false;
+    if (spec_.arrival == "trace") {
+        const auto row_index = static_cast<size_t>(sessions_);
+        if (row_index >= spec_.trace.size() || full()) return !(done_ = true);
+        const TraceRow& row = spec_.trace[row_index];
+        const double t = row.arrived_at_s * spec_.trace_time_scale;
+        if (spec_.duration_s > 0 && t >= spec_.duration_s) return !(done_ = true);
+        Session s;
+        s.id = sessions_;
+        s.start_s = t;
+        s.content_id = static_cast<uint64_t>(s.id) + 1;
+        s.turns.push_back({std::max<int64_t>(1, row.prompt_tokens),
+                           spec_.shape == Shape::EMBEDDING ? 0
+                                                           : std::max<int64_t>(1, std::llround(row.output_tokens * spec_.output_scale)),
+                           0.0});
+        take(s);
+        out = std::move(s);
+        return true;
+    }
+    if (!process_) {  // a batch: every session at t = 0
+        if (spec_.max_requests <= 0 || full()) return !(done_ = true);
+        Session s = make_session(spec_, rng_, sessions_, 0.0);
+        take(s);
+        out = std::move(s);
+        return true;
+    }
+    t_s_ += process_->next_gap_s(rng_);
+    if ((spec_.duration_s > 0 && t_s_ >= spec_.duration_s) || full()) return !(done_ = true);
+    Session s = make_session(spec_, rng_, sessions_, t_s_);
+    take(s);
+    out = std::move(s);
+    return true;
+}
+
 std::vector<Session> open_loop_sessions(const WorkloadSpec& spec, uint64_t seed) {
-    Rng rng(seed);
+    OpenLoopSource source(spec, seed);
     std::vector<Session> out;
-    // `requests: N` counts requests, not sessions: the session that reaches N keeps only its first turns.
-    int64_t requests = 0;
-    auto full = [&] { return spec.max_requests > 0 && requests >= spec.max_requests; };
-    auto take = [&](Session s) {
-        if (spec.max_requests > 0) {
-            const auto left = static_cast<size_t>(spec.max_requests - requests);
-            if (s.turns.size() > left) s.turns.resize(left);
-        }
-        requests += static_cast<int64_t>(s.turns.size());
-        out.push_back(std::move(s));
-    };
-    if (spec.arrival == "trace") {
-        for (const TraceRow& row : spec.trace) {
-            const double t = row.arrived_at_s * spec.trace_time_scale;
-            if (spec.duration_s > 0 && t >= spec.duration_s) break;
-            if (full()) break;
-            Session s;
-            s.id = static_cast<int64_t>(out.size());
-            s.start_s = t;
-            s.content_id = static_cast<uint64_t>(s.id) + 1;
-            s.turns.push_back({std::max<int64_t>(1, row.prompt_tokens),
-                               spec.shape == Shape::EMBEDDING ? 0
-                                                             : std::max<int64_t>(1, std::llround(row.output_tokens * spec.output_scale)),
-                               0.0});
-            take(std::move(s));
-        }
-        return out;
-    }
-    if (spec.arrival == "batch" || spec.shape == Shape::BATCH) {
-        for (int64_t i = 0; spec.max_requests > 0 && !full(); ++i) take(make_session(spec, rng, i, 0.0));
-        return out;
-    }
-    const auto process = make_arrival_process(spec.arrival, spec.rate, spec.cv);
-    double t = 0.0;
-    for (int64_t i = 0;; ++i) {
-        t += process->next_gap_s(rng);
-        if (spec.duration_s > 0 && t >= spec.duration_s) break;
-        if (full()) break;
-        take(make_session(spec, rng, i, t));
-    }
+    Session s;
+    while (source.next(s)) out.push_back(std::move(s));
     return out;
 }
 

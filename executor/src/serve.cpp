@@ -114,15 +114,18 @@ void serve(const Deployment& d, const EngineConfig& e, const WorkloadSpec& w, ui
     VirtualClock virtual_clock;
     LoopClock& clock = o.predicted_time ? static_cast<LoopClock&>(virtual_clock) : wall;
     ExecutorStepRunner runner(d.model, seed, be, *predictor, clock, o.predicted_time);
-    ReplicaLoop loop(w, seed, config, *predictor, runner, clock);
+    RecordingOptions recording;  // a measured run is short: keep every request and step
+    recording.keep_requests = true;
+    recording.keep_all_steps = true;
+    ReplicaLoop loop(w, seed, config, *predictor, runner, clock, std::move(recording));
     loop.run();
     out.info.wall_s = wall.now();
     out.predictor = o.predicted_time ? predictor->name() : "measured";
     out.end_s = o.predicted_time ? loop.now() : out.info.wall_s;
-    out.itls = loop.itls();
     out.accounting = loop.accounting();
     out.steps = loop.take_steps();
     out.requests = loop.take_requests();
+    out.stats = std::move(loop.stats());
 }
 
 }  // namespace

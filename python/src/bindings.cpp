@@ -306,18 +306,19 @@ PYBIND11_MODULE(_headroom, m) {
           py::arg("overrides") = std::vector<std::string>{});
 
     m.def("simulate",
-          [](const Scenario& sc, bool keep_all_steps) {
+          [](const Scenario& sc, bool keep_all_steps, bool keep_requests) {
               SimulationResult r;
               {
                   py::gil_scoped_release release;
                   (void)scenario_kv_plan(sc);
                   SimulationOptions o;
                   o.keep_all_steps = keep_all_steps;
+                  o.keep_requests = keep_requests;
                   r = simulate(sc, o);
               }
               return py::make_tuple(simulation_json(sc, r), request_columns(r.requests), step_columns(r.timeseries));
           },
-          py::arg("scenario"), py::arg("keep_all_steps") = false,
+          py::arg("scenario"), py::arg("keep_all_steps") = false, py::arg("keep_requests") = true,
           "Runs the scenario in a child process; returns (JSON line, request columns, step columns).");
 
     m.def("sweep",

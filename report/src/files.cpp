@@ -20,26 +20,57 @@ bool can_write(const std::string& path) {
     return true;
 }
 
+namespace {
+
+const char* const REQUESTS_CSV_HEADER =
+    "id,session,turn,replica,arrival_s,queue_s,ttft_s,tpot_s,e2e_s,prompt_tokens,output_tokens,generated,"
+    "preemptions,prefix_hit_tokens,max_itl_s,rejected,reject_reason,failed\n";
+
+void print_request_row(fmt::ostream& out, const RequestRecord& q) {
+    if (q.rejected) {
+        out.print("{},{},{},{},{:.6f},,,,,{},{},0,0,0,,1,\"{}\",0\n", q.id, q.session, q.turn, q.replica, q.arrival_s,
+                  q.prompt_tokens, q.output_tokens, q.reject_reason);
+        return;
+    }
+    if (q.failed) {  // the client gave up: no TTFT, TPOT or E2E of its own
+        out.print("{},{},{},{},{:.6f},,,,,{},{},{},{},0,,0,,1\n", q.id, q.session, q.turn, q.replica, q.arrival_s,
+                  q.prompt_tokens, q.output_tokens, q.generated, q.preemptions);
+        return;
+    }
+    out.print("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{},{},{},{:.6f},0,,0\n", q.id, q.session, q.turn,
+              q.replica, q.arrival_s, q.queue_s(), q.ttft_s(), q.tpot_s(), q.e2e_s(), q.prompt_tokens, q.output_tokens,
+              q.generated, q.preemptions, q.prefix_hit_tokens, q.max_itl_s);
+}
+
+class RequestsCsvSink : public RequestSink {
+public:
+    explicit RequestsCsvSink(std::string path) : path_(std::move(path)) {}
+    void begin() override {
+        out_ = std::make_unique<fmt::ostream>(fmt::output_file(path_));
+        out_->print("{}", REQUESTS_CSV_HEADER);
+    }
+    void add(const RequestRecord& r) override { print_request_row(*out_, r); }
+    void end() override { out_->close(); }
+    void abandon() override {
+        out_.reset();
+        std::error_code ec;
+        std::filesystem::remove(path_, ec);
+    }
+
+private:
+    std::string path_;
+    std::unique_ptr<fmt::ostream> out_;
+};
+
+}  // namespace
+
 void write_requests_csv(const std::string& path, const SimulationResult& r) {
     auto out = fmt::output_file(path);
-    out.print("id,session,turn,replica,arrival_s,queue_s,ttft_s,tpot_s,e2e_s,prompt_tokens,output_tokens,generated,"
-              "preemptions,prefix_hit_tokens,max_itl_s,rejected,reject_reason,failed\n");
-    for (const RequestRecord& q : r.requests) {
-        if (q.rejected) {
-            out.print("{},{},{},{},{:.6f},,,,,{},{},0,0,0,,1,\"{}\",0\n", q.id, q.session, q.turn, q.replica, q.arrival_s,
-                      q.prompt_tokens, q.output_tokens, q.reject_reason);
-            continue;
-        }
-        if (q.failed) {  // the client gave up: no TTFT, TPOT or E2E of its own
-            out.print("{},{},{},{},{:.6f},,,,,{},{},{},{},0,,0,,1\n", q.id, q.session, q.turn, q.replica, q.arrival_s,
-                      q.prompt_tokens, q.output_tokens, q.generated, q.preemptions);
-            continue;
-        }
-        out.print("{},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{},{},{},{:.6f},0,,0\n", q.id, q.session, q.turn,
-                  q.replica, q.arrival_s, q.queue_s(), q.ttft_s(), q.tpot_s(), q.e2e_s(), q.prompt_tokens,
-                  q.output_tokens, q.generated, q.preemptions, q.prefix_hit_tokens, q.max_itl_s);
-    }
+    out.print("{}", REQUESTS_CSV_HEADER);
+    for (const RequestRecord& q : r.requests) print_request_row(out, q);
 }
+
+std::shared_ptr<RequestSink> requests_csv_sink(const std::string& path) { return std::make_shared<RequestsCsvSink>(path); }
 
 void write_chrome_trace(const std::string& path, const Scenario& sc, const SimulationResult& r) {
     using json = nlohmann::ordered_json;

@@ -11,7 +11,7 @@ MeasuredRun measure_scenario(const Scenario& sc, const ServeOptions& o) {
     r.scenario = sc.name;
     r.predictor = s.predictor;
     r.simulated_s = s.end_s;
-    r.summary = summarize(sc, s.requests, s.itls, s.steps, s.accounting);
+    r.summary = summarize(sc, s.stats, s.accounting);
     r.plan = s.plan;
     r.timeseries = std::move(s.steps);
     r.requests = std::move(s.requests);

@@ -60,7 +60,16 @@ public:
 
         PredictedStepRunner runner(*predictor_);
         SimGridClock clock;
-        ReplicaLoop loop(sc_.workload, sc_.seed, serving_config(sc_.deployment, sc_.engine, plan_), *predictor_, runner, clock);
+        RecordingOptions recording;
+        recording.keep_requests = options.keep_requests;
+        recording.keep_all_steps = options.keep_all_steps;
+        recording.step_points = options.timeseries_points;
+        if (options.requests_sink) {
+            RequestSink* sink = options.requests_sink.get();
+            recording.on_record = [sink](const RequestRecord& r) { sink->add(r); };
+        }
+        ReplicaLoop loop(sc_.workload, sc_.seed, serving_config(sc_.deployment, sc_.engine, plan_), *predictor_, runner, clock,
+                         std::move(recording));
         sg4::Actor::create("deployment", frontend, [&loop] { loop.run(); });
 
         const auto t0 = std::chrono::steady_clock::now();
@@ -70,22 +79,8 @@ public:
         out.scenario = sc_.name;
         out.predictor = predictor_->name();
         out.plan = plan_;
-        out.summary = summarize(sc_, loop.requests(), loop.itls(), loop.steps(), loop.accounting());
-        std::vector<StepSample> steps = loop.take_steps();
-        if (options.keep_all_steps) {
-            out.timeseries = std::move(steps);
-        } else {
-            // an even sample per replica, keeping the step order
-            std::vector<int64_t> per(sc_.deployment.replicas, 0);
-            for (const auto& s : steps) ++per[s.replica];
-            std::vector<int64_t> seen(sc_.deployment.replicas, 0);
-            for (const auto& s : steps) {
-                const int64_t n = per[s.replica];
-                const int64_t k = seen[s.replica]++;
-                const int64_t stride = std::max<int64_t>(1, n / std::max<int64_t>(1, options.timeseries_points));
-                if (k % stride == 0) out.timeseries.push_back(s);
-            }
-        }
+        out.summary = summarize(sc_, loop.stats(), loop.accounting());
+        out.timeseries = loop.take_steps();
         out.requests = loop.take_requests();
     }
 
@@ -101,7 +96,14 @@ SimulationResult simulate_in_this_process(const Scenario& sc, const SimulationOp
     const KvPlan plan = scenario_kv_plan(sc);
     SimulationResult out;
     Simulation sim(sc, plan);
-    sim.run(out, options);
+    if (options.requests_sink) options.requests_sink->begin();
+    try {
+        sim.run(out, options);
+    } catch (...) {
+        if (options.requests_sink) options.requests_sink->abandon();
+        throw;
+    }
+    if (options.requests_sink) options.requests_sink->end();
     return out;
 }
 

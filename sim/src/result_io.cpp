@@ -115,7 +115,7 @@ std::string serialize_result(const SimulationResult& r) {
         w.str(q.reject_reason);
     }
     w.pods(r.timeseries);
-    w.pod(r.simulated_s), w.pod(r.wall_s);
+    w.pod(r.simulated_s), w.pod(r.wall_s), w.pod(r.peak_rss_bytes);
     return std::move(w.out);
 }
 
@@ -141,7 +141,7 @@ SimulationResult deserialize_result(const std::string& bytes) {
         rd.str(q.reject_reason);
     }
     rd.pods(r.timeseries);
-    rd.pod(r.simulated_s), rd.pod(r.wall_s);
+    rd.pod(r.simulated_s), rd.pod(r.wall_s), rd.pod(r.peak_rss_bytes);
     return r;
 }
 

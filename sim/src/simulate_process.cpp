@@ -3,6 +3,7 @@
 // a Python kernel), and each starts from a clean clock.
 #include <fmt/format.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,7 +21,10 @@ namespace {
 void child_main(int fd, const Scenario& sc, const SimulationOptions& options) {
     std::string payload;
     try {
-        const std::string bytes = serialize_result(simulate_in_this_process(sc, options));
+        SimulationResult r = simulate_in_this_process(sc, options);
+        rusage usage{};
+        if (getrusage(RUSAGE_SELF, &usage) == 0) r.peak_rss_bytes = static_cast<double>(usage.ru_maxrss) * 1024.0;
+        const std::string bytes = serialize_result(r);
         payload.reserve(bytes.size() + 1);
         payload.push_back('R');
         payload.append(bytes);
@@ -79,7 +83,12 @@ SimulationResult finish(Child& c, const std::string& name) {
 }  // namespace
 
 SimulationResult simulate(const Scenario& sc, const SimulationOptions& options) {
-    return std::move(simulate_many({sc}, options, 1)[0]);
+    try {
+        return std::move(simulate_many({sc}, options, 1)[0]);
+    } catch (...) {
+        if (options.requests_sink) options.requests_sink->abandon();  // a child that died left its file behind
+        throw;
+    }
 }
 
 std::vector<SimulationResult> simulate_many(const std::vector<Scenario>& scenarios, const SimulationOptions& options,

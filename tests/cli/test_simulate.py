@@ -59,6 +59,8 @@ def test_requests_csv_and_trace(tmp_path):
     with open(rows) as f:
         records = list(csv.DictReader(f))
     assert len(records) == j["requests"]
+    # written row by row as requests are done, in id order (the child streams them; none is held)
+    assert [int(x["id"]) for x in records] == list(range(len(records)))
     completed = [x for x in records if x["rejected"] == "0"]
     # the CSV's TTFTs reproduce the summary's mean
     mean_ttft = sum(float(x["ttft_s"]) for x in completed) / len(completed)

@@ -50,7 +50,10 @@ LoopRun run_loop(const WorkloadSpec& w, const ServingConfig& c, uint64_t seed = 
     TenMs p;
     PredictedStepRunner runner(p);
     VirtualClock clock;
-    ReplicaLoop loop(w, seed, c, p, runner, clock);
+    RecordingOptions keep;
+    keep.keep_requests = true;
+    keep.keep_all_steps = true;
+    ReplicaLoop loop(w, seed, c, p, runner, clock, keep);
     loop.run();
     return {loop.take_requests(), loop.take_steps()};
 }

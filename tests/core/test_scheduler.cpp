@@ -89,7 +89,8 @@ TEST(Scheduler, BlocksNeverOverCapacityAndAllFreedAtTheEnd) {
     EXPECT_EQ(rec.finished.size(), 40u);
     EXPECT_EQ(s.kv().num_free(), 64);
     EXPECT_GT(rec.preempted.size(), 0u);
-    for (int64_t i = 0; i < s.num_requests(); ++i) {
+    ASSERT_EQ(s.num_slots(), 40);  // all 40 were in flight at once
+    for (int64_t i = 0; i < s.num_slots(); ++i) {
         EXPECT_EQ(s.request(i).num_generated, 60);
         EXPECT_TRUE(s.request(i).blocks.empty());
     }
@@ -203,9 +204,10 @@ TEST(Scheduler, RejectsWhatCouldNeverBeServed) {
     c.max_model_len = 1000;
     Scheduler s(c);
     const int64_t a = s.add_request(req(0, 990, 20), 0);
-    const int64_t b = s.add_request(req(1, 200, 10), 0);
     EXPECT_EQ(s.request(a).status, RequestStatus::REJECTED);
     EXPECT_NE(s.request(a).reject_reason.find("max_model_len"), std::string::npos);
+    const int64_t b = s.add_request(req(1, 200, 10), 0);  // takes over the rejected request's slot
+    EXPECT_EQ(b, a);
     EXPECT_EQ(s.request(b).status, RequestStatus::REJECTED);
     EXPECT_NE(s.request(b).reject_reason.find("KV blocks"), std::string::npos);
     EXPECT_FALSE(s.has_work());
@@ -227,4 +229,24 @@ TEST(KvBlockManager, LruEvictionOfCachedFreeBlocks) {
     std::vector<int32_t> c;
     EXPECT_FALSE(kv.allocate(1, c));
     EXPECT_EQ(kv.evictions(), 1);
+}
+
+TEST(Scheduler, HoldsTheRequestsInFlightNotEveryRequestItHasSeen) {
+    // 1,000 requests one after the other (each drained before the next arrives) use one slot; then three in
+    // flight at once use three, and a fourth after they finish takes one of theirs.
+    Recorder rec;
+    Scheduler s(config(64, 512), &rec);
+    for (int i = 0; i < 1000; ++i) {
+        EXPECT_EQ(s.add_request(req(i, 30, 5), i), 0);
+        drain(s);
+    }
+    EXPECT_EQ(rec.finished.size(), 1000u);
+    EXPECT_EQ(s.num_slots(), 1);
+    for (int i = 0; i < 3; ++i) s.add_request(req(1000 + i, 30, 5), 2000);
+    drain(s);
+    EXPECT_EQ(s.num_slots(), 3);
+    EXPECT_LT(s.add_request(req(2000, 30, 5), 3000), 3);
+    drain(s);
+    EXPECT_EQ(rec.finished.size(), 1004u);
+    EXPECT_EQ(s.kv().num_free(), 64);
 }

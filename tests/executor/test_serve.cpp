@@ -14,6 +14,12 @@ using namespace headroom;
 
 namespace {
 
+// Every request's record kept (the CLI keeps none unless asked).
+SimulationResult simulate_all(const Scenario& sc, SimulationOptions o = {}) {
+    o.keep_requests = true;
+    return simulate(sc, o);
+}
+
 const std::string DATA = std::string(HEADROOM_TEST_DATA) + "/executor";
 
 Scenario open_loop() {
@@ -44,7 +50,7 @@ ServeOptions cpu() {
 TEST(MeasureServe, OpenLoopServesTheSimulatorsRequests) {
     const Scenario sc = open_loop();
     const MeasuredRun m = measure_scenario(sc, cpu());
-    const SimulationResult s = simulate(sc);
+    const SimulationResult s = simulate_all(sc);
     ASSERT_GT(s.requests.size(), 5u);
     ASSERT_EQ(m.result.requests.size(), s.requests.size());
     for (size_t i = 0; i < s.requests.size(); ++i) {
@@ -180,7 +186,7 @@ void expect_same_run(Scenario sc, SimulationResult& s) {
     sc.engine.kv_blocks_limit = m.result.plan.num_blocks;  // the executor's cache
     SimulationOptions so;
     so.keep_all_steps = true;
-    s = simulate(sc, so);
+    s = simulate_all(sc, so);
 
     ASSERT_GT(s.requests.size(), 5u);
     ASSERT_EQ(m.result.requests.size(), s.requests.size());

@@ -14,6 +14,12 @@ using namespace headroom;
 
 namespace {
 
+// Every request's record kept (the CLI keeps none unless asked).
+SimulationResult simulate_all(const Scenario& sc, SimulationOptions o = {}) {
+    o.keep_requests = true;
+    return simulate(sc, o);
+}
+
 Scenario scenario(const std::string& workload, const std::string& extra = "") {
     const std::string text = "model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\nseed: 7\n" + extra +
                              "scheduler: {max_model_len: 16384}\nworkload:\n" + workload;
@@ -46,7 +52,7 @@ TEST(Engine, LittlesLawOnAStablePoissonRun) {
     // records). The two are measured independently; they must agree within 3%.
     SimulationOptions o;
     o.keep_all_steps = true;
-    const SimulationResult r = simulate(scenario(poisson(8.0, 3000)), o);
+    const SimulationResult r = simulate_all(scenario(poisson(8.0, 3000)), o);
     ASSERT_EQ(r.summary.completed, 3000);
     double area = 0, first = 1e300, last = 0;
     for (const auto& q : r.requests) {
@@ -68,7 +74,7 @@ TEST(Engine, ThroughputNeverExceedsTheRooflineBound) {
   output_tokens: 300
   requests: 2000
 )");
-    const SimulationResult r = simulate(sc);
+    const SimulationResult r = simulate_all(sc);
     CostConfig c;
     const CostModel cm(sc.deployment.model, sc.deployment.gpu, c);
     double bound = 0;
@@ -92,7 +98,7 @@ TEST(Engine, MeanLatencyDoesNotFallAsLoadRises) {
 
 TEST(Engine, EveryRequestCompletesOrIsRejectedWithAReason) {
     // Prompts up to 30,000 tokens against max_model_len 16,384: the long ones are rejected, the rest finish.
-    const SimulationResult r = simulate(scenario(R"(  shape: single
+    const SimulationResult r = simulate_all(scenario(R"(  shape: single
   arrival: {process: poisson, rate: 4}
   prompt_tokens: {dist: uniform, min: 100, max: 30000}
   output_tokens: 50
@@ -117,7 +123,7 @@ TEST(Engine, EveryRequestCompletesOrIsRejectedWithAReason) {
 TEST(Engine, RepeatedRunsInOneProcessAreIdentical) {
     // Each run is a fresh child process: the second run does not inherit the first one's clock.
     const Scenario sc = scenario(poisson(10.0, 400));
-    const SimulationResult a = simulate(sc), b = simulate(sc);
+    const SimulationResult a = simulate_all(sc), b = simulate_all(sc);
     EXPECT_EQ(serialize_result(a).substr(0, 8), serialize_result(b).substr(0, 8));
     ASSERT_EQ(a.requests.size(), b.requests.size());
     for (size_t i = 0; i < a.requests.size(); ++i) {
@@ -129,7 +135,7 @@ TEST(Engine, RepeatedRunsInOneProcessAreIdentical) {
 }
 
 TEST(Engine, ClosedLoopNeverRunsMoreThanItsUsers) {
-    const SimulationResult r = simulate(scenario(R"(  shape: single
+    const SimulationResult r = simulate_all(scenario(R"(  shape: single
   arrival: {process: closed_loop, users: 12}
   prompt_tokens: 400
   output_tokens: 100
@@ -141,7 +147,7 @@ TEST(Engine, ClosedLoopNeverRunsMoreThanItsUsers) {
 
 TEST(Engine, ReplicasShareTheLoad) {
     // Two replicas with round robin: each takes half the requests, and the fleet counts 2 GPUs.
-    const SimulationResult r = simulate(scenario(poisson(20.0, 1000), "replicas: 2\n"));
+    const SimulationResult r = simulate_all(scenario(poisson(20.0, 1000), "replicas: 2\n"));
     int64_t on[2] = {0, 0};
     for (const auto& q : r.requests) ++on[q.replica];
     EXPECT_EQ(on[0], 500);
@@ -175,7 +181,7 @@ TEST(Engine, MD1QueueMatchesPollaczekKhinchine) {
     const double d = md1_service_time(sc);
     sc = scenario_no_api(md1(0.5 / d, 20'000), "");
     sc.engine.max_num_seqs = 1;
-    const SimulationResult r = simulate(sc);
+    const SimulationResult r = simulate_all(sc);
     EXPECT_NEAR(r.summary.e2e_s.mean - r.summary.queue_s.mean, d, 1e-9 * d + 1e-12);  // service is exactly D
     EXPECT_NEAR(r.summary.queue_s.mean, 0.5 * d, 0.06 * 0.5 * d) << "D = " << d;
 }
@@ -219,8 +225,8 @@ TEST(Engine, RequestsCountsRequestsInOpenAndClosedLoop) {
   think_time_s: 0.5
   requests: 10
 )";
-    const SimulationResult open = simulate(scenario("  arrival: {process: poisson, rate: 0.5}\n" + chat));
-    const SimulationResult closed = simulate(scenario("  arrival: {process: closed_loop, users: 2}\n" + chat));
+    const SimulationResult open = simulate_all(scenario("  arrival: {process: poisson, rate: 0.5}\n" + chat));
+    const SimulationResult closed = simulate_all(scenario("  arrival: {process: closed_loop, users: 2}\n" + chat));
     EXPECT_EQ(open.summary.requests, 10);
     EXPECT_EQ(closed.summary.requests, 10);
     int64_t fourth = 0;
@@ -242,7 +248,7 @@ TEST(Engine, SloPercentilesAreExactAtAnyLevel) {
                                  "slo: {ttft_p80_s: 1.0, e2e_p97.5_s: 30}\nworkload:\n" + poisson(8.0, 1500),
                                  "test.yaml", ".", {"slo.ttft_p99.9_s=2", "slo.tpot_p37.5_s=0.05"});
     ASSERT_EQ(sc.slos.size(), 4u);
-    const SimulationResult r = simulate(sc);
+    const SimulationResult r = simulate_all(sc);
     auto numpy_percentile = [](std::vector<double> v, double pct) {
         std::sort(v.begin(), v.end());
         const double rank = pct / 100.0 * static_cast<double>(v.size() - 1);
@@ -289,12 +295,12 @@ TEST(Engine, PrefixGroupsCacheMMinusOneOverMOfTheSharedPrompt) {
 )";
     Scenario with = scenario(w, "");
     with.engine.prefix_caching = true;
-    const SimulationResult on = simulate(with);
+    const SimulationResult on = simulate_all(with);
     EXPECT_EQ(on.summary.completed, 400);
     EXPECT_EQ(on.summary.input_tokens, 400 * (512 + 64));
     EXPECT_EQ(on.summary.prefix_hit_tokens, 400 * 512 * 4 / 5);
     // without prefix caching nothing is shared
-    const SimulationResult off = simulate(scenario(w, ""));
+    const SimulationResult off = simulate_all(scenario(w, ""));
     EXPECT_EQ(off.summary.prefix_hit_tokens, 0);
 }
 
@@ -307,7 +313,7 @@ TEST(Engine, TimeoutsFailWhatCannotFinishInTime) {
                                std::to_string(5.5 * d) + "\n",
                            "api_server: {fixed_ms: 0, tokenize_tokens_per_s: 0}\n");
     sc.engine.max_num_seqs = 1;
-    const SimulationResult r = simulate(sc);
+    const SimulationResult r = simulate_all(sc);
     EXPECT_EQ(r.summary.requests, 20);
     EXPECT_EQ(r.summary.completed, 5);
     EXPECT_EQ(r.summary.failed, 15);
@@ -323,8 +329,8 @@ TEST(Engine, TimeoutsFailWhatCannotFinishInTime) {
 TEST(Engine, ApiServerTimeAddsToTtftAndIsReportedApart) {
     const std::string w = "  shape: single\n  arrival: {process: poisson, rate: 1}\n  prompt_tokens: 3000\n"
                           "  output_tokens: 8\n  requests: 1\n";
-    const SimulationResult with = simulate(scenario(w, "api_server: {fixed_ms: 2, tokenize_tokens_per_s: 300000}\n"));
-    const SimulationResult without = simulate(scenario(w, "api_server: {fixed_ms: 0, tokenize_tokens_per_s: 0}\n"));
+    const SimulationResult with = simulate_all(scenario(w, "api_server: {fixed_ms: 2, tokenize_tokens_per_s: 300000}\n"));
+    const SimulationResult without = simulate_all(scenario(w, "api_server: {fixed_ms: 0, tokenize_tokens_per_s: 0}\n"));
     EXPECT_NEAR(with.summary.api_server_s_mean, 0.012, 1e-12);
     EXPECT_NEAR(with.summary.ttft_s.mean - without.summary.ttft_s.mean, 0.012, 1e-9);
     EXPECT_DOUBLE_EQ(without.summary.api_server_s_mean, 0.0);
@@ -343,7 +349,7 @@ TEST(Engine, RetrievalLatencyNeverHoldsBackLaterRequests) {
   requests: 200
 )";
     const Scenario sc = scenario(w, "");
-    const SimulationResult r = simulate(sc);
+    const SimulationResult r = simulate_all(sc);
     const std::vector<Session> sessions = open_loop_sessions(sc.workload, sc.seed);
     ASSERT_EQ(r.requests.size(), sessions.size());
     int64_t out_of_order = 0;
@@ -378,12 +384,12 @@ workload:
     const KvPlan plan = scenario_kv_plan(sc);
     ASSERT_GE(plan.num_blocks, 6000);
     ASSERT_LT(plan.num_blocks, 8000);
-    const SimulationResult ok = simulate(sc);
+    const SimulationResult ok = simulate_all(sc);
     EXPECT_EQ(ok.summary.completed, 32);
     EXPECT_EQ(ok.summary.preemptions, 0);
     // half the pool: 16 x 259 steady blocks (250 + 9) > 4,000, so some sequences must be preempted
     sc.engine.kv_blocks_limit = plan.num_blocks / 2;
-    const SimulationResult tight = simulate(sc);
+    const SimulationResult tight = simulate_all(sc);
     EXPECT_EQ(tight.summary.completed, 32);
     EXPECT_GT(tight.summary.preemptions, 0);
 }
@@ -405,7 +411,7 @@ workload:
   think_time_s: {dist: fixed, value: 2}
   requests: 30
 )", "hybrid-chat.yaml", ".");
-    const SimulationResult r = simulate(sc);
+    const SimulationResult r = simulate_all(sc);
     EXPECT_EQ(r.summary.completed, 30);
     // 10 sessions x 2 later turns; a later turn's prompt is the earlier prompt + answer + 50 new tokens, and the
     // cache holds at least the full blocks of the earlier prompt: >= 1000 / 16 = 62 blocks = 992 tokens each
@@ -434,7 +440,7 @@ TEST(Simulation, SpeculationThatAcceptsNothingIsPlainDecodingPlusTheDraftersCost
     // end (k = min(3, tokens left - 1)).
     const std::string spec = "speculative: {method: eagle3, num_speculative_tokens: 3, acceptance_rate: 0}\n";
     const Scenario plain_sc = lone_request(40, ""), spec_sc = lone_request(40, spec);
-    const SimulationResult plain = simulate(plain_sc), sp = simulate(spec_sc);
+    const SimulationResult plain = simulate_all(plain_sc), sp = simulate_all(spec_sc);
     ASSERT_EQ(plain.requests.size(), 1u);
     ASSERT_EQ(sp.requests.size(), 1u);
     EXPECT_EQ(sp.summary.steps, plain.summary.steps);
@@ -461,7 +467,7 @@ TEST(Simulation, SpeculationAtBatchOneGainsWhatTheStepCostsSay) {
     // Carlo: about 600 verifies).
     const std::string spec = "speculative: {method: eagle3, num_speculative_tokens: 4, acceptance_rate: 0.8}\n";
     const Scenario plain_sc = lone_request(2001, ""), spec_sc = lone_request(2001, spec);
-    const SimulationResult plain = simulate(plain_sc), sp = simulate(spec_sc);
+    const SimulationResult plain = simulate_all(plain_sc), sp = simulate_all(spec_sc);
     const auto p_plain = make_step_predictor(plain_sc.deployment, plain_sc.engine);
     const auto p_spec = make_step_predictor(spec_sc.deployment, spec_sc.engine);
     const double E = (1 - std::pow(0.8, 5)) / 0.2;
@@ -491,11 +497,11 @@ workload:
 )", "gemma.yaml", ".");
     ASSERT_GE(scenario_kv_plan(sc).num_blocks, 14000);
     sc.engine.kv_blocks_limit = 14000;
-    const SimulationResult ok = simulate(sc);
+    const SimulationResult ok = simulate_all(sc);
     EXPECT_EQ(ok.summary.completed, 16);
     EXPECT_EQ(ok.summary.preemptions, 0);
     sc.engine.kv_blocks_limit = 11000;
-    const SimulationResult tight = simulate(sc);
+    const SimulationResult tight = simulate_all(sc);
     EXPECT_EQ(tight.summary.completed, 16);
     EXPECT_GT(tight.summary.preemptions, 0);
 }

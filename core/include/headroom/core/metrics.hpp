@@ -98,11 +98,19 @@ void account_step(Accounting& a, const Scheduler& s, const StepPlan& plan, doubl
 // step); 0 for a step that is not mixed. `scratch` is reused storage.
 double decodes_alone_s(const StepTimePredictor& p, const StepPlan& plan, std::vector<SequenceWork>& scratch);
 
-// The scheduler observer that fills RequestRecords (Request::id is the record's index).
+// Where the observer finds a request's record while it is in flight (the replica loop's window of them) and
+// where the inter-token latencies go.
+class RecordStore {
+public:
+    virtual ~RecordStore() = default;
+    virtual RequestRecord& record(int64_t id) = 0;
+    virtual void add_itl(double gap_s) = 0;
+};
+
+// The scheduler observer that fills RequestRecords (Request::id is the record's id).
 class MetricsCollector : public SchedulerObserver {
 public:
-    MetricsCollector(std::vector<RequestRecord>& records, std::vector<float>& itls, int32_t replica)
-        : records_(records), itls_(itls), replica_(replica) {}
+    MetricsCollector(RecordStore& store, int32_t replica) : store_(store), replica_(replica) {}
     // Called when a request finishes or is rejected (to wake whoever waits for it).
     std::function<void(int64_t record)> on_done;
 
@@ -115,8 +123,7 @@ public:
     void on_aborted(const RequestState& r, double now) override;
 
 private:
-    std::vector<RequestRecord>& records_;
-    std::vector<float>& itls_;
+    RecordStore& store_;
     int32_t replica_;
 };
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <queue>
 #include <string>
@@ -18,6 +19,7 @@
 
 #include "headroom/core/deployment.hpp"
 #include "headroom/core/metrics.hpp"
+#include "headroom/core/run_stats.hpp"
 #include "headroom/core/scheduler.hpp"
 #include "headroom/core/step_predictor.hpp"
 #include "headroom/core/workload.hpp"
@@ -75,24 +77,30 @@ private:
     const StepTimePredictor& p_;
 };
 
-class ReplicaLoop {
+// Memory follows the requests in flight: open-loop sessions are drawn as their start comes near, a request's
+// record lives in a window of those in flight until it and every older one are done, and then goes to the
+// RunStats (and, per its options, to a callback or a kept list); the scheduler reuses finished requests' slots.
+class ReplicaLoop : private RecordStore {
 public:
     ReplicaLoop(const WorkloadSpec& workload, uint64_t seed, const ServingConfig& config, const StepTimePredictor& predictor,
-                StepRunner& runner, LoopClock& clock);
-    ~ReplicaLoop();
+                StepRunner& runner, LoopClock& clock, RecordingOptions recording = {});
+    ~ReplicaLoop() override;
     ReplicaLoop(const ReplicaLoop&) = delete;
     ReplicaLoop& operator=(const ReplicaLoop&) = delete;
 
     // Serves the workload to its end: every request finished, rejected or given up.
     void run();
 
-    const std::vector<RequestRecord>& requests() const { return records_; }
-    std::vector<RequestRecord> take_requests() { return std::move(records_); }
-    const std::vector<float>& itls() const { return itls_; }
-    const std::vector<StepSample>& steps() const { return steps_; }
-    std::vector<StepSample> take_steps() { return std::move(steps_); }
+    RunStats& stats() { return stats_; }
+    const RunStats& stats() const { return stats_; }
+    // The kept records (RecordingOptions::keep_requests), in id order, and the kept steps.
+    std::vector<RequestRecord> take_requests() { return stats_.take_requests(); }
+    std::vector<StepSample> take_steps() { return stats_.take_steps(); }
     const Accounting& accounting() const { return accounting_; }
     double now() const { return now_; }
+    // Requests whose records are held now (in flight, or done behind an older one still in flight).
+    int64_t records_held() const { return static_cast<int64_t>(window_.size()); }
+    int64_t records_held_peak() const { return window_peak_; }
 
 private:
     struct Replica;
@@ -100,15 +108,33 @@ private:
     enum class EventKind { SINGLE, SESSION, TURN, ENTER, USER };
     struct Event {
         double t_s;
-        uint64_t order;  // ties in creation order
+        uint64_t order;  // ties: open-loop sessions in start order first, then the rest in creation order
         EventKind kind;
-        int64_t index;   // SINGLE: open-loop session; SESSION, TURN: live session; ENTER: record; USER: user
+        int64_t index;   // SINGLE, SESSION, TURN: live session; ENTER: record; USER: user
         bool operator>(const Event& o) const { return t_s != o.t_s ? t_s > o.t_s : order > o.order; }
     };
+    struct Origin {  // per record: what the scheduler needs of its session, and the session
+        uint64_t content_id = 0, prefix_id = 0;
+        int64_t prefix_tokens = 0;
+        int64_t live = -1;  // its live session, or -1 (an open-loop single turn)
+    };
+    struct Slot {
+        RequestRecord rec;
+        Origin origin;
+        bool done = false;
+    };
+
+    RequestRecord& record(int64_t id) override { return slot(id).rec; }
+    void add_itl(double gap_s) override { stats_.add_itl(gap_s); }
+    Slot& slot(int64_t id) { return window_[static_cast<size_t>(id - first_id_)]; }
 
     void push(double t_s, EventKind kind, int64_t index);
     void handle(const Event& e);
     bool stopped() const;
+    // Open-loop sessions that start by `t_s` get their first event (the next is drawn one ahead).
+    void draw_sessions(double t_s);
+    int64_t new_live(Session s, int64_t user);
+    void free_live(int64_t live);
     // `at_s`: when it happens (an event's due time, or when the turn before finished)
     void begin_turn(int64_t live, double at_s);
     void start_turn(int64_t live, double at_s);
@@ -128,21 +154,20 @@ private:
     double now_ = 0.0;
 
     std::vector<std::unique_ptr<Replica>> replicas_;
-    std::vector<Session> open_sessions_;            // open loop, trace and batch: all of them, in start order
-    std::vector<std::unique_ptr<LiveSession>> live_;  // multi-turn and closed-loop sessions (freed when they end)
+    std::unique_ptr<OpenLoopSource> source_;  // open loop, trace and batch
+    Session next_open_;                       // the next open-loop session, drawn one ahead
+    bool has_next_open_ = false;
+    uint64_t open_order_ = 0;
+    std::vector<std::unique_ptr<LiveSession>> live_;  // sessions started and not over; slots reused
+    std::vector<int64_t> free_live_;
     std::vector<Rng> user_rng_;
     std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
-    uint64_t order_ = 0;
+    uint64_t order_ = uint64_t{1} << 62;
 
-    std::vector<RequestRecord> records_;
-    struct Origin {  // per record: what the scheduler needs of its session, and the session
-        uint64_t content_id = 0, prefix_id = 0;
-        int64_t prefix_tokens = 0;
-        int64_t live = -1;  // its live session, or -1 (an open-loop single turn)
-    };
-    std::vector<Origin> origin_;
-    std::vector<float> itls_;
-    std::vector<StepSample> steps_;
+    std::deque<Slot> window_;  // records first_id_, first_id_ + 1, ...
+    int64_t first_id_ = 0;
+    int64_t window_peak_ = 0;
+    RunStats stats_;
     Accounting accounting_;
     std::vector<SequenceWork> work_, decodes_;
     std::vector<int64_t> finished_;

@@ -122,7 +122,9 @@ class Scheduler {
 public:
     Scheduler(const SchedulerConfig& config, SchedulerObserver* observer = nullptr);
 
-    // Queues a request (rejected at once if it could never be served); returns its index.
+    // Queues a request (rejected at once if it could never be served); returns its index. A request that has
+    // left (finished, rejected, given up) keeps its index only until the next add_request, which may take it
+    // over: the scheduler holds the requests in flight, not every request it has seen.
     int64_t add_request(const Request& r, double now_s);
     // Plans the next step; preemptions happen here.
     StepPlan schedule(double now_s);
@@ -134,7 +136,8 @@ public:
     int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
     const KvBlockManager& kv() const { return kv_.pool(); }
     const RequestState& request(int64_t index) const { return requests_[index]; }
-    int64_t num_requests() const { return static_cast<int64_t>(requests_.size()); }
+    // Slots held: the most requests in flight at once so far.
+    int64_t num_slots() const { return static_cast<int64_t>(requests_.size()); }
     const SchedulerConfig& config() const { return config_; }
     int64_t blocks_needed(int64_t tokens) const;
     // Why the last waiting request could not be admitted: "kv" (no blocks), "seqs" (max_num_seqs),
@@ -152,7 +155,8 @@ private:
     SchedulerObserver* observer_;
     std::unique_ptr<AdmissionPolicy> policy_;
     KvCacheManager kv_;
-    std::vector<RequestState> requests_;
+    std::vector<RequestState> requests_;  // slots; those of requests that have left are listed in free_slots_
+    std::vector<int64_t> free_slots_;
     std::vector<int64_t> running_;  // in admission order; the back is the newest
     std::deque<int64_t> waiting_;
     std::string blocker_;

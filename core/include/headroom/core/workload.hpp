@@ -89,7 +89,28 @@ struct WorkloadSpec {
 // Draws one session of the spec's shape starting at `start_s`.
 Session make_session(const WorkloadSpec& spec, Rng& rng, int64_t id, double start_s);
 
-// All sessions of an open-loop, trace or batch workload, in start order. Deterministic in `seed`.
+// The sessions of an open-loop, trace or batch workload, drawn one at a time in start order, so that a run
+// holds only the sessions it has started. Deterministic in `seed`. `spec` must outlive the source.
+class OpenLoopSource {
+public:
+    OpenLoopSource(const WorkloadSpec& spec, uint64_t seed);
+    // The next session (start times never decrease); false when the workload has no more.
+    bool next(Session& out);
+
+private:
+    bool full() const { return spec_.max_requests > 0 && requests_ >= spec_.max_requests; }
+    void take(Session& s);
+
+    const WorkloadSpec& spec_;
+    Rng rng_;
+    std::unique_ptr<ArrivalProcess> process_;  // poisson, gamma, constant
+    double t_s_ = 0.0;
+    int64_t sessions_ = 0;
+    int64_t requests_ = 0;
+    bool done_ = false;
+};
+
+// All sessions of an open-loop, trace or batch workload, in start order (OpenLoopSource drained).
 std::vector<Session> open_loop_sessions(const WorkloadSpec& spec, uint64_t seed);
 
 }  // namespace headroom

@@ -19,6 +19,7 @@
 
 #include "headroom/core/deployment.hpp"
 #include "headroom/core/metrics.hpp"
+#include "headroom/core/run_stats.hpp"
 #include "headroom/core/step_predictor.hpp"
 #include "headroom/core/workload.hpp"
 #include "headroom/executor/device.hpp"
@@ -124,9 +125,9 @@ struct ServeInfo {
 struct ServeResult {
     std::string predictor;  // "measured", or the predictor's name with ServeOptions::predicted_time
     KvPlan plan;            // the deployment's plan, with the blocks the executor holds
-    std::vector<RequestRecord> requests;
-    std::vector<float> itls;
-    std::vector<StepSample> steps;
+    RunStats stats;                       // what the loop kept (summarize() reads it)
+    std::vector<RequestRecord> requests;  // every request, in id order
+    std::vector<StepSample> steps;        // every step
     Accounting accounting;
     double end_s = 0;  // the loop's clock at the end (the wall clock, or the virtual one)
     ServeInfo info;

@@ -2,6 +2,7 @@
 // per-request output, plus headroom's) and the Chrome/Perfetto timeline of engine steps and requests.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "headroom/sim/engine.hpp"
@@ -13,6 +14,9 @@ namespace headroom {
 // "cannot write"). Creates the file to find out, and removes it again if it was not there before.
 bool can_write(const std::string& path);
 void write_requests_csv(const std::string& path, const SimulationResult& r);
+// The same file written row by row as the simulation's requests are done (in id order), in its child
+// process: a million-request run never holds its records. A failed run removes the file.
+std::shared_ptr<RequestSink> requests_csv_sink(const std::string& path);
 // Chrome trace-event JSON (chrome://tracing, ui.perfetto.dev): one process per replica's engine steps and one
 // per replica's requests; each event built as a JSON object.
 void write_chrome_trace(const std::string& path, const Scenario& sc, const SimulationResult& r);

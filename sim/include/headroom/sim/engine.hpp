@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,9 +17,23 @@
 
 namespace headroom {
 
+// Where each request's record goes as it is done, in id order, in the simulation's child process (the
+// --requests file): begin() before the run, add() per record, end() after it; abandon() when the run fails
+// (no partial file is left).
+class RequestSink {
+public:
+    virtual ~RequestSink() = default;
+    virtual void begin() {}
+    virtual void add(const RequestRecord& r) = 0;
+    virtual void end() {}
+    virtual void abandon() {}
+};
+
 struct SimulationOptions {
     bool keep_all_steps = false;       // every engine step in the result (for --trace); else a sample
-    int64_t timeseries_points = 2000;  // per replica, when not keeping all steps
+    int64_t timeseries_points = 2000;  // per replica, when not keeping all steps (between this and twice as many)
+    bool keep_requests = false;        // every request's record in the result (Python, --trace)
+    std::shared_ptr<RequestSink> requests_sink;  // each record as it is done (--requests)
 };
 
 struct SimulationResult {
@@ -26,10 +41,11 @@ struct SimulationResult {
     std::string predictor;  // the step-time predictor that timed the steps ("kernel tables", "roofline (calibrated)", "measured")
     Summary summary;
     KvPlan plan;
-    std::vector<RequestRecord> requests;
-    std::vector<StepSample> timeseries;
+    std::vector<RequestRecord> requests;  // in id order, with SimulationOptions::keep_requests
+    std::vector<StepSample> timeseries;   // a sample of the steps, or all of them
     double simulated_s = 0.0;  // simulated clock at the end
     double wall_s = 0.0;       // wall time of the simulation itself, in the child
+    double peak_rss_bytes = 0.0;  // the child's peak resident memory (what the run needed, fork included)
 };
 
 // The KV plan a scenario runs with (deployment_kv_plan); throws PlanError naming the scenario's file when it
