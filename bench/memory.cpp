@@ -4,6 +4,9 @@
 //    answer lengths (lognormal, medians 600 and 220 tokens).
 // 2. The Azure conversation trace (examples/trace-conv.yaml: 19,366 requests over 3,502 s) replayed back to
 //    back until it holds 1,000,000 requests (52 copies, each shifted by the trace's span plus its mean gap).
+// 3. 1,000,000 closed-loop users on 16 replicas, one request each: every user sends at t = 0, as a load
+//    generator's clients do, so all million are in flight at once (what the run holds is then a million
+//    requests' state: this measures the cost per request in flight, not a bound).
 // Each prints the requests, steps, simulated time, the child's wall time and peak RSS (fork included), and
 // simulated seconds per wall second. Goals (issue 12): peak RSS under 500 MB for both, and at least 3,000x
 // real time on the conversation replay.
@@ -78,5 +81,21 @@ seed: 1
     r = timed(replay, wall);
     report(fmt::format("Conversation trace replayed to {} requests: {}", replay.workload.trace.size(), replay.name), r,
            wall);
+
+    const Scenario users = parse_scenario(fmt::format(R"(name: closed-loop-{}-users-llama8b-h100x16
+model: meta-llama/Llama-3.1-8B-Instruct
+gpu: h100
+replicas: 16
+scheduler: {{max_model_len: 32768}}
+workload:
+  shape: single
+  arrival: {{process: closed_loop, users: {}, think_time_s: {{dist: uniform, min: 600, max: 1200}}}}
+  prompt_tokens: {{dist: lognormal, median: 300, sigma: 0.5, min: 16, max: 4000}}
+  output_tokens: {{dist: lognormal, median: 100, sigma: 0.5, min: 8, max: 1000}}
+  requests: {}
+seed: 1
+)", requests, requests, requests), "bench/memory.cpp", root);
+    r = timed(users, wall);
+    report(fmt::format("Closed loop, {} users sending at once: {}", requests, users.name), r, wall);
     return 0;
 }

@@ -4,7 +4,18 @@
 
 namespace headroom {
 
-double Rng::uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
+// splitmix64 fills the state: never all zero, and nearby seeds give unrelated streams.
+Rng::Rng(uint64_t seed) {
+    uint64_t x = seed;
+    for (uint64_t& w : s_) {
+        uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        w = z ^ (z >> 31);
+    }
+}
+
+double Rng::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
 double Rng::exponential(double rate) { return -std::log1p(-uniform()) / rate; }
 

@@ -137,9 +137,12 @@ TEST(Explain, FixedStepOverhead) {
 
 TEST(Explain, ComputeBoundPrefill) {
     // 8,000-token prompts with 2-token answers: the steps are prefill
-    // on the roofline, whose step costs the expectations were worked out with
+    // on the roofline, whose step costs the expectations were worked out with. At 0.5 requests/s each
+    // prefill (about 0.35 s) mostly runs alone: at 2/s the GPU was 80% busy, and whether another prompt's
+    // chunks landed beside a second token's decode often enough to pass the interference threshold (25% of
+    // step time) turned on the arrival draws.
     const Explanation e = cause_of("gpu: h100\npredictor: roofline\nscheduler: {max_model_len: 16384}\n", R"(  shape: single
-  arrival: {process: poisson, rate: 2}
+  arrival: {process: poisson, rate: 0.5}
   prompt_tokens: 8000
   output_tokens: 2
   requests: 100
