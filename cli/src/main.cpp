@@ -356,10 +356,12 @@ std::string shell_quote(const std::string& s) {
     return q + "'";
 }
 
-// Runs python/headroom/plot.py as a script: it needs matplotlib only, not the compiled headroom module.
+// Runs python/headroom/plot.py as a script: it needs matplotlib only, not the compiled headroom module. The
+// installed package's console script names its own copy in $HEADROOM_PLOT_SCRIPT.
 std::string plot_command(const std::string& args) {
-    return shell_quote(plot_python()) + " " + shell_quote(std::string(HEADROOM_SOURCE_DIR) + "/python/headroom/plot.py") +
-           " " + args;
+    const char* installed = std::getenv("HEADROOM_PLOT_SCRIPT");
+    const std::string script = installed && *installed ? installed : std::string(HEADROOM_SOURCE_DIR) + "/python/headroom/plot.py";
+    return shell_quote(plot_python()) + " " + shell_quote(script) + " " + args;
 }
 
 // "a,b,c" -> {a, b, c}; commas inside {} or [] belong to a YAML flow value ("{dist: uniform, min: 1}").

@@ -18,8 +18,10 @@ headroom.InputError (a ValueError) with the same one-line message as the command
 
 from __future__ import annotations
 
+import html
 import json
 import os
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
@@ -30,9 +32,45 @@ from ._headroom import GpuProfile, InputError, KvPlan, ModelCard, Scenario
 
 __version__ = _h.version()
 __all__ = ["InputError", "ModelCard", "GpuProfile", "KvPlan", "Scenario", "Result", "SweepFrame", "load_model",
-           "load_gpu", "load_scenario", "kv_plan", "cost", "simulate", "sweep", "plan", "models", "gpus", "plot"]
+           "load_gpu", "load_scenario", "kv_plan", "cost", "simulate", "sweep", "plan", "models", "gpus", "plot",
+           "examples"]
 
 ScenarioLike = "str | os.PathLike | Mapping[str, Any] | Scenario | None"
+
+
+class _Examples(Mapping[str, Path]):
+    """The example scenarios shipped with the package, by name: headroom.examples["chat"] is the path of
+    chat.yaml (its trace files beside it). list(headroom.examples) names them."""
+
+    @staticmethod
+    def _dir() -> Path:
+        here = Path(__file__).resolve().parent
+        for d in (here / "examples", here.parent.parent / "examples"):  # the wheel's copy, else the source tree
+            if d.is_dir():
+                return d
+        return here / "examples"
+
+    def _files(self) -> dict[str, Path]:
+        return {p.stem: p for p in sorted(self._dir().glob("*.yaml"))}
+
+    def __getitem__(self, name: str) -> Path:
+        files = self._files()
+        key = name[:-5] if name.endswith(".yaml") else name
+        if key not in files:
+            raise KeyError(f"{name}: no such example (examples: {', '.join(files)})")
+        return files[key]
+
+    def __iter__(self):
+        return iter(self._files())
+
+    def __len__(self) -> int:
+        return len(self._files())
+
+    def __repr__(self) -> str:
+        return f"<headroom examples in {self._dir()}: {', '.join(self._files())}>"
+
+
+examples = _Examples()
 
 
 def models() -> list[str]:
@@ -106,8 +144,15 @@ def _kv_plan_repr(plan: KvPlan) -> str:
             f"{plan.max_concurrency_at_context:,} sequences at {plan.context:,} tokens>")
 
 
+def _kv_plan_html(plan: KvPlan) -> str:
+    rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+                   for k, v in _kv_plan_to_dict(plan).items())
+    return f"<b>{html.escape(_kv_plan_repr(plan))}</b><table>{rows}</table>"
+
+
 KvPlan.to_dict = _kv_plan_to_dict  # type: ignore[attr-defined]
 KvPlan.__repr__ = _kv_plan_repr  # type: ignore[method-assign]
+KvPlan._repr_html_ = _kv_plan_html  # type: ignore[attr-defined]
 
 
 def cost(model, gpu, tokens: int = 0, decode_batch: int = 0, context: int = 0, prefill_context: int = 0,
@@ -142,6 +187,18 @@ class Result:
         s = self.summary
         return (f"<Result {s['scenario']}: {s['completed']} requests, TTFT p95 {s['ttft_s']['p95']:.3g} s, "
                 f"TPOT p95 {s['tpot_s']['p95'] * 1e3:.3g} ms, {s['output_throughput']:.0f} output tok/s>")
+
+    def _repr_html_(self) -> str:
+        s = self.summary
+        rows = [("requests", f"{s['completed']:,} completed, {s['rejected']:,} rejected of {s['requests']:,}")]
+        for name, unit, scale in (("ttft_s", "s", 1.0), ("tpot_s", "ms", 1e3), ("itl_s", "ms", 1e3), ("e2e_s", "s", 1.0)):
+            p = s[name]
+            rows.append((name[:-2].upper(), f"mean {p['mean'] * scale:.3g}, p50 {p['p50'] * scale:.3g}, "
+                                            f"p95 {p['p95'] * scale:.3g}, p99 {p['p99'] * scale:.3g} {unit}"))
+        rows += [("output throughput", f"{s['output_throughput']:,.0f} tok/s ({s['output_tokens_per_s_per_gpu']:,.0f} per GPU)"),
+                 ("cost", f"${s['usd_per_mtok']:.3f} per million tokens")]
+        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>" for k, v in rows)
+        return f"<b>{html.escape(s['scenario'])}</b> ({html.escape(s['gpu'])}, tp {s['tp']}, {s['replicas']} replica(s))<table>{body}</table>"
 
 
 def simulate(scenario: ScenarioLike = None, *, set=None, seed: int | None = None,
@@ -198,12 +255,35 @@ def _flatten(point: dict) -> dict:
     return row
 
 
+class _Progress:
+    """A tqdm bar fed by the C++ progress callback (done, total): simulations finished, with an ETA."""
+
+    def __init__(self, enabled: bool, desc: str):
+        self.enabled, self.desc, self.bar = enabled, desc, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=total, desc=self.desc, unit="sim", leave=False)
+        self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self):
+        return self if self.enabled else None
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def sweep(scenario: "str | os.PathLike | None" = None, *, concurrency: Sequence[float] | None = None,
           qps: Sequence[float] | None = None, set: Mapping[str, Any] | None = None, counterfactuals: bool = True,
-          jobs: int = 0) -> SweepFrame:
+          jobs: int = 0, progress: bool = True) -> SweepFrame:
     """Sweep a scenario (YAML path, or None for the built-in default) across load, as `headroom sweep`:
     `concurrency` (closed-loop users; default 1..200) or `qps` (Poisson rates). `set` maps fields to one
-    value (applied to every point) or a list of values (swept too, at most two). Uses all cores."""
+    value (applied to every point) or a list of values (swept too, at most two). Uses all cores; shows a tqdm
+    bar of simulations done (progress=False: none). Ctrl-C (or interrupting the kernel) stops it at once: the
+    simulations still running are killed and KeyboardInterrupt is raised."""
     if concurrency is not None and qps is not None:
         raise InputError("qps: give concurrency or qps, not both")
     overrides, axes = [], []
@@ -217,8 +297,9 @@ def sweep(scenario: "str | os.PathLike | None" = None, *, concurrency: Sequence[
     kind, loads = ("qps", list(qps)) if qps is not None else ("concurrency", list(concurrency or []))
     if any(not (x > 0) for x in loads):
         raise InputError(f"{kind}: loads must be > 0")
-    lines = _h.sweep("" if scenario is None else os.fspath(scenario), overrides, kind, loads, axes, counterfactuals,
-                     jobs)
+    with _Progress(progress, "sweep") as bar:
+        lines = _h.sweep("" if scenario is None else os.fspath(scenario), overrides, kind, loads, axes, counterfactuals,
+                         jobs, bar)
     points = [json.loads(line) for line in lines.splitlines() if line]
     frame = SweepFrame([_flatten(p) for p in points])
     frame.points = points
@@ -227,14 +308,16 @@ def sweep(scenario: "str | os.PathLike | None" = None, *, concurrency: Sequence[
 
 def plan(model, qps: float, slo: str, gpus: Sequence[str] = ("h100-sxm", "h200", "b200"),
          workload: "str | os.PathLike | None" = None, set=None, duration_s: float = 60.0, top: int = 5,
-         jobs: int = 0) -> pd.DataFrame:
+         jobs: int = 0, progress: bool = True) -> pd.DataFrame:
     """The cheapest deployments meeting every SLO at `qps`, as `headroom plan`: one row per configuration,
-    cheapest first ($/hour, $/MTok, tokens/s/GPU, headroom, energy estimate)."""
+    cheapest first ($/hour, $/MTok, tokens/s/GPU, headroom, energy estimate). Shows a tqdm bar of the
+    simulations run (progress=False: none); Ctrl-C stops it, killing the simulations in flight."""
     spec = model.source if isinstance(model, ModelCard) else os.fspath(model)
     if isinstance(gpus, (str, os.PathLike)):  # plan(gpus="h100") means one GPU, not the letters h, 1, 0, 0
         gpus = [os.fspath(gpus)]
-    out = json.loads(_h.plan(spec, float(qps), slo, list(gpus), "" if workload is None else os.fspath(workload),
-                             _assignments(set), duration_s, top, jobs))
+    with _Progress(progress, "plan") as bar:
+        out = json.loads(_h.plan(spec, float(qps), slo, list(gpus), "" if workload is None else os.fspath(workload),
+                                 _assignments(set), duration_s, top, jobs, bar))
     df = pd.DataFrame(out["configurations"])
     df.attrs["skipped"] = out["skipped"]
     df.attrs["simulations"] = out["simulations"]

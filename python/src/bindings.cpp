@@ -96,6 +96,37 @@ py::dict step_columns(const std::vector<StepSample>& steps) {
     return d;
 }
 
+// While a long call runs without the GIL, Ctrl-C (Jupyter's "interrupt kernel") stops it within about 100 ms:
+// the children are killed and the call raises KeyboardInterrupt.
+struct Interruptible {
+    Interruptible() {
+        set_interrupt_check([] {
+            py::gil_scoped_acquire gil;
+            return PyErr_CheckSignals() != 0;
+        });
+    }
+    ~Interruptible() { set_interrupt_check({}); }
+    Interruptible(const Interruptible&) = delete;
+    Interruptible& operator=(const Interruptible&) = delete;
+};
+
+// A Python callable(done, total) as the C++ progress callback (None: none). The callable is borrowed: the
+// caller's argument keeps it alive for the call. An exception it raises stops the run and is re-raised.
+std::function<void(size_t, size_t)> progress_to(const py::object& callback) {
+    if (callback.is_none()) return {};
+    PyObject* raw = callback.ptr();
+    return [raw](size_t done, size_t total) {
+        py::gil_scoped_acquire gil;
+        try {
+            const py::handle fn(raw);
+            fn(done, total);
+        } catch (py::error_already_set& e) {
+            e.restore();
+            throw Interrupted{};
+        }
+    };
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_headroom, m) {
@@ -110,6 +141,8 @@ PYBIND11_MODULE(_headroom, m) {
             if (p) std::rethrow_exception(p);
         } catch (const InputError& e) {  // every domain's input error
             py::set_error(input_error, e.what());
+        } catch (const Interrupted&) {  // Ctrl-C, or the progress callback raised: that exception stands
+            if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
         }
     });
 
@@ -314,6 +347,7 @@ PYBIND11_MODULE(_headroom, m) {
                   SimulationOptions o;
                   o.keep_all_steps = keep_all_steps;
                   o.keep_requests = keep_requests;
+                  Interruptible interruptible;
                   r = simulate(sc, o);
               }
               return py::make_tuple(simulation_json(sc, r), request_columns(r.requests), step_columns(r.timeseries));
@@ -324,7 +358,7 @@ PYBIND11_MODULE(_headroom, m) {
     m.def("sweep",
           [](const std::string& path, const std::vector<std::string>& overrides, const std::string& load_kind,
              const std::vector<double>& loads, const std::vector<std::pair<std::string, std::vector<std::string>>>& axes,
-             bool counterfactuals, int jobs) {
+             bool counterfactuals, int jobs, const py::object& progress) {
               SweepRequest req;
               req.scenario_path = path;
               req.overrides = overrides;
@@ -335,17 +369,21 @@ PYBIND11_MODULE(_headroom, m) {
               req.jobs = jobs;
               std::string lines;
               {
+                  const auto report = progress_to(progress);
                   py::gil_scoped_release release;
-                  lines = sweep_json_lines(req, run_sweep(req));
+                  Interruptible interruptible;
+                  lines = sweep_json_lines(req, run_sweep(req, report));
               }
               return lines;
           },
           py::arg("path"), py::arg("overrides"), py::arg("load_kind"), py::arg("loads"), py::arg("axes"),
-          py::arg("counterfactuals") = true, py::arg("jobs") = 0, "Runs a sweep; returns one JSON line per point.");
+          py::arg("counterfactuals") = true, py::arg("jobs") = 0, py::arg("progress") = py::none(),
+          "Runs a sweep; returns one JSON line per point. progress(done, total) is called as simulations finish.");
 
     m.def("plan",
           [](const std::string& model, double qps, const std::string& slo, const std::vector<std::string>& gpus,
-             const std::string& workload, const std::vector<std::string>& overrides, double duration_s, int top, int jobs) {
+             const std::string& workload, const std::vector<std::string>& overrides, double duration_s, int top, int jobs,
+             const py::object& progress) {
               CapacityRequest req;
               req.model_spec = model;
               req.qps = qps;
@@ -363,8 +401,10 @@ PYBIND11_MODULE(_headroom, m) {
               (void)load_model(model);
               std::string out;
               {
+                  const auto report = progress_to(progress);
                   py::gil_scoped_release release;
-                  const CapacityPlan plan = plan_capacity(req);
+                  Interruptible interruptible;
+                  const CapacityPlan plan = plan_capacity(req, report);
                   if (plan.ranked.empty()) {
                       std::string why;
                       for (const auto& s : plan.skipped) why += (why.empty() ? "" : "; ") + s;
@@ -375,6 +415,6 @@ PYBIND11_MODULE(_headroom, m) {
               return out;
           },
           py::arg("model"), py::arg("qps"), py::arg("slo"), py::arg("gpus"), py::arg("workload"), py::arg("overrides"),
-          py::arg("duration_s") = 60.0, py::arg("top") = 5, py::arg("jobs") = 0,
+          py::arg("duration_s") = 60.0, py::arg("top") = 5, py::arg("jobs") = 0, py::arg("progress") = py::none(),
           "Searches the cheapest fleet; returns the headroom.plan/1 JSON.");
 }

@@ -3,6 +3,7 @@
 // a Python kernel), and each starts from a clean clock.
 #include <fmt/format.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -80,7 +81,26 @@ SimulationResult finish(Child& c, const std::string& name) {
     return deserialize_result(c.bytes.substr(1));
 }
 
+std::function<bool()>& interrupt_check() {
+    static std::function<bool()> check;
+    return check;
+}
+
+// Kills and reaps the children still running (an interrupted run leaves no process behind).
+void stop_all(std::vector<Child>& running) {
+    for (Child& c : running) kill(c.pid, SIGKILL);
+    for (Child& c : running) {
+        close(c.fd);
+        int status = 0;
+        while (waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
+    running.clear();
+}
+
 }  // namespace
+
+void set_interrupt_check(std::function<bool()> check) { interrupt_check() = std::move(check); }
 
 SimulationResult simulate(const Scenario& sc, const SimulationOptions& options) {
     try {
@@ -106,7 +126,13 @@ std::vector<SimulationResult> simulate_many(const std::vector<Scenario>& scenari
         if (running.empty()) break;
         std::vector<pollfd> fds;
         for (const Child& c : running) fds.push_back({c.fd, POLLIN, 0});
-        if (poll(fds.data(), fds.size(), -1) < 0) {
+        const bool checked = static_cast<bool>(interrupt_check());
+        const int ready = poll(fds.data(), fds.size(), checked ? 100 : -1);
+        if (checked && interrupt_check()()) {
+            stop_all(running);
+            throw Interrupted{};
+        }
+        if (ready < 0) {
             if (errno == EINTR) continue;
             throw std::runtime_error(fmt::format("poll: {}", std::strerror(errno)));
         }

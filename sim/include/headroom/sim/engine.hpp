@@ -53,6 +53,15 @@ struct SimulationResult {
 // and `measure serve` alike.
 KvPlan scenario_kv_plan(const Scenario& sc);
 
+// Thrown by simulate() and simulate_many() when the interrupt check asks them to stop; their child processes are
+// killed and reaped first.
+struct Interrupted : std::exception {
+    const char* what() const noexcept override { return "interrupted"; }
+};
+// A check that the waiting parent calls about every 100 ms while children simulate (the Python bindings: Ctrl-C,
+// Jupyter's "interrupt kernel"); when it returns true the run stops with Interrupted. Empty: never checked.
+void set_interrupt_check(std::function<bool()> check);
+
 // Runs in a forked child process; safe to call any number of times from one process.
 SimulationResult simulate(const Scenario& sc, const SimulationOptions& options = {});
 // Runs several simulations in parallel child processes, at most `jobs` at a time; results in input order.
