@@ -3,6 +3,7 @@
 #include "headroom/core/cost_model.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 
 namespace headroom {
@@ -18,6 +19,7 @@ using Op = RooflineOp;
 
 struct TotalsSink {
     StepTotals t;
+    bool wants_gemm_time(OpKind) const { return true; }
     void add(const Op& op) {
         t.time_s += op.time_s;
         t.flops += op.flops;
@@ -29,10 +31,12 @@ struct TotalsSink {
 struct VisitorSink {
     RooflineOpVisitor* v;
     void add(const Op& op) { v->visit(op); }
+    bool wants_gemm_time(OpKind k) const { return v->wants_gemm_time(k); }
 };
 
 struct RecordSink {
     StepCost* s;
+    bool wants_gemm_time(OpKind) const { return true; }
     void add(const Op& op) {
         OpCost c;
         c.kind = op.kind;
@@ -82,14 +86,15 @@ double smooth_max(double c, double m, double p) {
 }
 
 GemmTime gemm_roofline(double flops_per_s, double bytes_per_s, double sms, double mrows, double n, double k,
-                       double weight_bytes, double exponent, const GemmCalibration* cal) {
+                       double weight_bytes, double exponent, const GemmCalibration* cal, bool blend) {
     GemmTime g;
     g.flops = 2.0 * mrows * n * k;
     g.bytes = weight_bytes + (mrows * k + mrows * n) * ACT_BYTES;
     g.compute_s = g.flops / flops_per_s;
     g.memory_s = g.bytes / bytes_per_s;
     if (cal && cal->present()) {
-        g.time_s = cal->launch_s + smooth_max(g.compute_s, g.memory_s, cal->blend_exponent);
+        g.time_s = blend ? cal->launch_s + smooth_max(g.compute_s, g.memory_s, cal->blend_exponent)
+                         : std::numeric_limits<double>::quiet_NaN();
         return g;
     }
     if (mrows >= TILE) {
@@ -98,7 +103,7 @@ GemmTime gemm_roofline(double flops_per_s, double bytes_per_s, double sms, doubl
         const double waves = std::ceil(tiles / sms);
         g.compute_s = waves * sms * (2.0 * TILE * TILE * k) / flops_per_s;
     }
-    g.time_s = smooth_max(g.compute_s, g.memory_s, exponent);
+    g.time_s = blend ? smooth_max(g.compute_s, g.memory_s, exponent) : std::numeric_limits<double>::quiet_NaN();
     return g;
 }
 
@@ -219,7 +224,8 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     // A GEMM of m rows against an n x k weight shard; `rate` is the achievable FLOP/s of its dtype.
     auto gemm = [&](OpKind name, int64_t count, double mrows, double n, double k, double weight_bytes,
                     double rate) {
-        const GemmTime g = gemm_roofline(rate, bytes_per_s, sms, mrows, n, k, weight_bytes, exponent, gemm_cal);
+        const GemmTime g =
+            gemm_roofline(rate, bytes_per_s, sms, mrows, n, k, weight_bytes, exponent, gemm_cal, sink.wants_gemm_time(name));
         emit(name, count, g.flops, g.bytes, g.compute_s, g.memory_s, 0, 0, g.time_s,
              g.compute_s > g.memory_s ? Bound::COMPUTE : Bound::MEMORY, mrows, n, k);
     };
@@ -370,6 +376,12 @@ void CostModel::walk(const std::vector<SequenceWork>& batch, RooflineOpVisitor& 
     VisitorSink sink{&visitor};
     cost_step(*this, layers_, model_, gpu_, config_, modules_, rates_.bytes_per_s,
               config_.blend_exponent, batch, sink);
+}
+
+double CostModel::gemm_blend_s(double compute_s, double memory_s) const {
+    const GemmCalibration* cal = config_.gemm_calibration();
+    if (cal && cal->present()) return cal->launch_s + smooth_max(compute_s, memory_s, cal->blend_exponent);
+    return smooth_max(compute_s, memory_s, config_.blend_exponent);
 }
 
 StepTotals CostModel::step_totals(const std::vector<SequenceWork>& batch) const {

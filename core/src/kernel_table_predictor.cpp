@@ -481,8 +481,16 @@ struct TotalsVisitor : RooflineOpVisitor {
             return;
         }
         const double x = p->covers(op.kind) ? p->op_time_s(op, *batch, 0.0, nullptr) : -1.0;
-        add(op, x >= 0 ? x : op.time_s);
+        if (x >= 0) {
+            add(op, x);
+        } else if (std::isnan(op.time_s)) {  // a table GEMM the table could not price: the roofline's time after all
+            const double c = static_cast<double>(op.count);
+            add(op, c * p->roofline().gemm_blend_s(op.compute_s / c, op.memory_s / c));
+        } else {
+            add(op, op.time_s);
+        }
     }
+    bool wants_gemm_time(OpKind k) const override { return !(is_gemm(k) && p->covers(k)); }
 };
 
 }  // namespace

@@ -168,3 +168,32 @@ TEST(CostModel, FastBlendMatchesThePowerFormula) {
         }
     }
 }
+
+TEST(CostModel, UnblendedGemmLeavesTheTimeToTheCallerAndGemmBlendRestoresIt) {
+    // 300 rows x 4096 x 4096 at 700 TFLOP/s and 3 TB/s, calibrated (launch 5 us, p = 3.1): compute
+    // 2 x 300 x 4096^2 / 7e14 = 14.4 us, memory (4096^2 x 2 + 300 x 8192 x 2) / 3e12 = 12.8 us.
+    GemmCalibration cal;
+    cal.launch_s = 5e-6;
+    cal.compute_efficiency = 0.7;
+    cal.memory_efficiency = 0.9;
+    cal.blend_exponent = 3.1;
+    const double w = 4096.0 * 4096.0 * 2.0;
+    const GemmTime full = gemm_roofline(7e14, 3e12, 132, 300, 4096, 4096, w, 2.5, &cal);
+    const GemmTime bare = gemm_roofline(7e14, 3e12, 132, 300, 4096, 4096, w, 2.5, &cal, false);
+    EXPECT_NEAR(full.compute_s, 2.0 * 300 * 4096.0 * 4096.0 / 7e14, 1e-15);
+    EXPECT_NEAR(full.memory_s, (w + 300.0 * 8192 * 2) / 3e12, 1e-15);
+    EXPECT_TRUE(std::isnan(bare.time_s));
+    EXPECT_EQ(bare.compute_s, full.compute_s);
+    EXPECT_EQ(bare.memory_s, full.memory_s);
+    // (c^p + m^p)^(1/p) + launch, by hand
+    const double c = full.compute_s, m = full.memory_s;
+    EXPECT_NEAR(full.time_s, 5e-6 + std::pow(std::pow(c, 3.1) + std::pow(m, 3.1), 1.0 / 3.1), 1e-15);
+
+    CostConfig cfg;
+    cfg.calibration = shipped_calibration("h100-sxm");
+    ASSERT_NE(cfg.calibration, nullptr);
+    const CostModel cm = model("meta-llama/Llama-3.1-8B-Instruct", "h100", cfg);
+    const GemmCalibration* g = cfg.gemm_calibration();
+    ASSERT_NE(g, nullptr);
+    EXPECT_EQ(cm.gemm_blend_s(c, m), g->launch_s + smooth_max(c, m, g->blend_exponent));
+}

@@ -53,8 +53,10 @@ struct GemmTime {
 // One GEMM of `m` rows against an n x k weight: FLOPs at `flops_per_s`, weight plus bf16 activation bytes at
 // `bytes_per_s`. Plain (cal null or absent): whole 128 x 128 tiles in whole waves over `sms` from 128 rows,
 // smooth max with `exponent`. Calibrated: launch + smooth max with the fitted exponent.
+// With blend false the time is left NaN (compute and memory times only): a caller that prices the GEMM
+// another way skips the smooth max, whose pow() calls are a tenth of a simulated step.
 GemmTime gemm_roofline(double flops_per_s, double bytes_per_s, double sms, double m, double n, double k,
-                       double weight_bytes, double exponent, const GemmCalibration* cal);
+                       double weight_bytes, double exponent, const GemmCalibration* cal, bool blend = true);
 
 // The achievable GEMM rates: the weight dtype's dense peak (bf16's where the GPU has none: fp8 weights on an
 // A100 are dequantised and multiplied in bf16) and HBM bandwidth, at the calibration's efficiencies or else
@@ -102,6 +104,9 @@ class RooflineOpVisitor {
 public:
     virtual ~RooflineOpVisitor() = default;
     virtual void visit(const RooflineOp& op) = 0;
+    // false: the walk leaves this GEMM's time_s NaN, because the visitor prices it itself (a measured table);
+    // CostModel::gemm_blend_s gives the roofline's time from its compute and memory times if it is needed.
+    virtual bool wants_gemm_time(OpKind) const { return true; }
 };
 
 // The roofline predictor.
@@ -111,6 +116,8 @@ public:
 
     StepCost step(const std::vector<SequenceWork>& batch) const override;
     StepTotals step_totals(const std::vector<SequenceWork>& batch) const override;  // no allocation
+    // A GEMM's roofline time from its compute and memory times (one GEMM: the walk's op divided by its count).
+    double gemm_blend_s(double compute_s, double memory_s) const;
     // "roofline", or the calibration's label ("roofline (calibrated)").
     std::string name() const override { return config_.calibration ? config_.calibration->label() : "roofline"; }
     // Every op of the step, in order, to a visitor (the kernel-table predictor's way in).
