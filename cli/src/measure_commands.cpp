@@ -8,11 +8,13 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <optional>
 
 #include "headroom/executor/measure.hpp"
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/analysis.hpp"
+#include "headroom/report/against.hpp"
 #include "headroom/report/files.hpp"
 #include "headroom/report/json.hpp"
 #include "headroom/report/measured.hpp"
@@ -91,7 +93,7 @@ void print_step(const ModelCard& m, const GpuProfile& gpu, const StepMeasurement
 }
 
 std::string format_value(double v, const std::string& unit) {
-    if (unit == "s") return ms(v);
+    if (unit == "s") return v >= 10.0 ? fmt::format("{:.1f} s", v) : ms(v);
     if (unit == "requests") return fmt::format("{:.0f}", v);
     return fmt::format("{:.2f} {}", v, unit);
 }
@@ -203,7 +205,8 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
 
     // validate
     struct ValidateCli {
-        std::string scenario, device = "cuda";
+        std::string scenario, device = "cuda", against, model, gpu;
+        std::optional<int64_t> seed;
         std::vector<std::string> set;
         std::vector<double> concurrency;
         int64_t layers = 0;
@@ -223,8 +226,47 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
     val->add_flag("--sweep", va.sweep, "compare along a closed-loop concurrency sweep and report both knees");
     val->add_option("--concurrency", va.concurrency, "users per sweep point (default 1,4,16,32,64,128)")->delimiter(',');
     val->add_flag("--json", va.json, "Print JSON lines (schema headroom.validate/1), one per run");
+    val->add_option("--against", va.against,
+                    "compare with a `vllm bench serve --save-result` JSON instead of running the executor: the same load "
+                    "(rate or concurrency, requests, lengths) simulated on the scenario's deployment (no GPU needed)");
+    val->add_option("--model", va.model, "with --against: the model served (default: the result's model_id)");
+    val->add_option("--gpu", va.gpu, "with --against: the GPU that served it (a result does not record it)");
+    val->add_option("--seed", va.seed, "with --against: the simulation's seed (default 0)");
     val->callback([&action] {
         action = [] {
+            if (!va.against.empty()) {
+                if (va.sweep) throw UsageError("--sweep: not with --against (give one result file per run)");
+                AgainstRequest rq;
+                rq.result_path = va.against;
+                rq.scenario_path = va.scenario;
+                rq.model = va.model;
+                rq.gpu = va.gpu;
+                rq.overrides = va.set;
+                if (va.seed) {
+                    if (*va.seed < 0) throw UsageError(fmt::format("--seed: must be >= 0, got {}", *va.seed));
+                    rq.seed = static_cast<uint64_t>(*va.seed);
+                }
+                const AgainstResult r = validate_against(rq);
+                if (va.json) {
+                    fmt::print("{}\n", validate_against_json(r));
+                    return 0;
+                }
+                const Deployment& d = r.scenario.deployment;
+                fmt::print("validate --against {} ({}): {} on {} x{} (tp {}), predicted by {}\n", r.measured.file,
+                           r.measured.tool, d.model.name, d.gpu.name, d.replicas, d.tp, r.predicted.predictor);
+                fmt::print("  load: {} requests, {}\n", group(r.measured.num_prompts),
+                           r.scenario.workload.arrival == "closed_loop"
+                               ? fmt::format("{} concurrent users", r.scenario.workload.users)
+                           : r.scenario.workload.arrival == "batch" ? std::string("all at once")
+                                                                    : fmt::format("{:g} req/s ({})", r.scenario.workload.rate,
+                                                                                  r.scenario.workload.arrival));
+                print_comparison(r.rows);
+                for (const std::string& n : r.notes) fmt::print("  note: {}\n", n);
+                return 0;
+            }
+            if (!va.model.empty() || !va.gpu.empty() || va.seed) {
+                throw UsageError("--model, --gpu and --seed go with --against (a scenario names them for a GPU run)");
+            }
             const Scenario base = load_for_measure(va.scenario, va.set, va.duration_s);
             (void)scenario_kv_plan(base);
             ServeOptions so;

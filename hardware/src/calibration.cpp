@@ -125,7 +125,7 @@ std::shared_ptr<const Calibration> shipped_calibration(const std::string& gpu) {
     for (const auto& [stem, text] : embedded_calibrations()) {
         if (stem == gpu) c = std::make_shared<const Calibration>(parse_calibration(std::string(text), "hardware/calibrations/" + gpu + ".yaml"));
     }
-    cache[gpu] = c;
+    if (c) cache[gpu] = c;  // misses are not kept: names come from user input, and the cache must stay bounded
     return c;
 }
 

@@ -265,7 +265,7 @@ std::shared_ptr<const KernelTables> shipped_kernel_tables(const std::string& gpu
     for (const auto& [stem, text] : embedded_kernel_tables()) {
         if (stem == gpu) t = std::make_shared<const KernelTables>(parse_kernel_tables(text, "hardware/kernels/" + gpu + ".hkt"));
     }
-    cache[gpu] = t;
+    if (t) cache[gpu] = t;  // misses are not kept: names come from user input, and the cache must stay bounded
     return t;
 }
 

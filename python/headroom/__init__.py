@@ -33,7 +33,7 @@ from ._headroom import GpuProfile, InputError, KvPlan, ModelCard, Scenario
 __version__ = _h.version()
 __all__ = ["InputError", "ModelCard", "GpuProfile", "KvPlan", "Scenario", "Result", "SweepFrame", "load_model",
            "load_gpu", "load_scenario", "kv_plan", "cost", "simulate", "sweep", "plan", "models", "gpus", "plot",
-           "examples"]
+           "examples", "validate_against"]
 
 ScenarioLike = "str | os.PathLike | Mapping[str, Any] | Scenario | None"
 
@@ -304,6 +304,21 @@ def sweep(scenario: "str | os.PathLike | None" = None, *, concurrency: Sequence[
     frame = SweepFrame([_flatten(p) for p in points])
     frame.points = points
     return frame
+
+
+def validate_against(result: "str | os.PathLike", scenario: "str | os.PathLike | None" = None, *, model=None,
+                     gpu: "str | None" = None, set=None, seed: int = 0) -> pd.DataFrame:
+    """Prediction next to a `vllm bench serve --save-result` JSON: the same load (rate or concurrency, request
+    count, lengths: per request with --save-detailed, else the run's means) simulated on `gpu` (or the
+    scenario's deployment), one row per metric with `predicted`, `measured` (seconds, req/s, tok/s) and
+    `rel_error`. df.attrs holds the notes (what the file did not say) and the deployment."""
+    spec = "" if model is None else (model.source if isinstance(model, ModelCard) else os.fspath(model))
+    out = json.loads(_h.validate_against(os.fspath(result), "" if scenario is None else os.fspath(scenario), spec,
+                                         gpu or "", _assignments(set), seed))
+    df = pd.DataFrame(out["comparison"]).set_index("metric")[["predicted", "measured", "rel_error", "unit"]]
+    for key in ("notes", "model", "gpu", "tp", "replicas", "arrival", "requests"):
+        df.attrs[key] = out[key]
+    return df
 
 
 def plan(model, qps: float, slo: str, gpus: Sequence[str] = ("h100-sxm", "h200", "b200"),

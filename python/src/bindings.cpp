@@ -11,6 +11,7 @@
 #include "headroom/core/kernel_table_predictor.hpp"
 #include "headroom/sim/engine.hpp"
 #include "headroom/core/kv_planner.hpp"
+#include "headroom/report/against.hpp"
 #include "headroom/report/json.hpp"
 #include "headroom/sim/sweep.hpp"
 #include "headroom/sim/version.hpp"
@@ -379,6 +380,23 @@ PYBIND11_MODULE(_headroom, m) {
           py::arg("path"), py::arg("overrides"), py::arg("load_kind"), py::arg("loads"), py::arg("axes"),
           py::arg("counterfactuals") = true, py::arg("jobs") = 0, py::arg("progress") = py::none(),
           "Runs a sweep; returns one JSON line per point. progress(done, total) is called as simulations finish.");
+
+    m.def("validate_against",
+          [](const std::string& result, const std::string& scenario, const std::string& model, const std::string& gpu,
+             const std::vector<std::string>& overrides, uint64_t seed) {
+              AgainstRequest rq;
+              rq.result_path = result;
+              rq.scenario_path = scenario;
+              rq.model = model;
+              rq.gpu = gpu;
+              rq.overrides = overrides;
+              rq.seed = seed;
+              py::gil_scoped_release release;
+              Interruptible interruptible;
+              return validate_against_json(validate_against(rq));
+          },
+          py::arg("result"), py::arg("scenario"), py::arg("model"), py::arg("gpu"), py::arg("overrides"), py::arg("seed") = 0,
+          "Simulates the load of a `vllm bench serve` result JSON; returns the headroom.validate-against/1 JSON.");
 
     m.def("plan",
           [](const std::string& model, double qps, const std::string& slo, const std::vector<std::string>& gpus,

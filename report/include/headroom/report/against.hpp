@@ -1,0 +1,58 @@
+// `validate --against`: a prediction checked against a load generator's own measurement. Reads the result
+// JSON that `vllm bench serve --save-result` writes (vllm/benchmarks/serve.py: model_id, num_prompts,
+// request_rate, burstiness, max_concurrency, completed, throughputs, and mean/median/pNN of TTFT, TPOT, ITL and
+// E2EL in ms; with --save-detailed also every request's input and output length), builds the matching
+// scenario on a deployment the user names, simulates it and compares metric by metric.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "headroom/report/measured.hpp"
+
+namespace headroom {
+
+// What a benchmark client measured, in seconds and tokens.
+struct BenchResult {
+    std::string file, tool = "vllm bench serve", model_id;
+    int64_t num_prompts = 0, completed = 0, failed = 0;
+    double request_rate = std::numeric_limits<double>::infinity();  // inf: every request at once
+    double burstiness = 1.0;                                        // gamma shape of the gaps (1: Poisson)
+    int64_t max_concurrency = 0;                                    // 0: no cap
+    double duration_s = 0, request_throughput = 0, output_throughput = 0;
+    double mean_input_tokens = 0, mean_output_tokens = 0;
+    std::vector<double> input_lens, output_lens;  // per request, with --save-detailed (else empty)
+    // (metric, statistic, seconds) in the file's order: ("ttft", "mean" | "median" | "p99" | "p99.9", value)
+    std::vector<std::tuple<std::string, std::string, double>> stats;
+};
+
+// Reads a `vllm bench serve` result JSON. Throws ScenarioError naming the file and the field.
+BenchResult read_vllm_bench_result(const std::string& path);
+
+struct AgainstRequest {
+    std::string result_path;
+    std::string scenario_path;  // the deployment and engine (empty: the built-in default's); its workload is replaced
+    std::string model, gpu;     // override the scenario's (model default: the result's model_id)
+    std::vector<std::string> overrides;
+    uint64_t seed = 0;
+};
+
+struct AgainstResult {
+    Scenario scenario;     // as simulated
+    BenchResult measured;
+    SimulationResult predicted;
+    std::vector<Comparison> rows;
+    std::vector<std::string> notes;  // what the file did not say and was assumed
+};
+
+// Builds the scenario the result describes (arrivals, request count, lengths), simulates it, compares.
+AgainstResult validate_against(const AgainstRequest& r);
+
+// One JSON line (schema headroom.validate-against/1).
+std::string validate_against_json(const AgainstResult& r);
+
+}  // namespace headroom
