@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -570,6 +571,58 @@ std::string_view embedded_text(const std::string& stem) {
 
 }  // namespace
 
+namespace {
+
+// The Hugging Face hub cache: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub (huggingface_hub's
+// own order). A model id org/name lives in models--org--name/snapshots/<commit>/, and refs/main names the
+// commit last downloaded.
+fs::path hf_hub_cache() {
+    if (const char* c = std::getenv("HF_HUB_CACHE"); c && *c) return c;
+    if (const char* h = std::getenv("HF_HOME"); h && *h) return fs::path(h) / "hub";
+    if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "huggingface" / "hub";
+    return {};
+}
+
+// "org/name" of a snapshot directory (.../models--org--name/snapshots/<commit>), or "".
+std::string hf_snapshot_id(const fs::path& dir) {
+    const fs::path d = dir.lexically_normal();
+    const fs::path snap = d.filename().empty() ? d.parent_path() : d;
+    if (snap.parent_path().filename() != "snapshots") return "";
+    const std::string repo = snap.parent_path().parent_path().filename().string();
+    if (!repo.starts_with("models--")) return "";
+    const std::string rest = repo.substr(8);
+    const size_t sep = rest.find("--");
+    return sep == std::string::npos ? rest : rest.substr(0, sep) + "/" + rest.substr(sep + 2);
+}
+
+// The snapshot directory of a model id in the hub cache, or "" when it is not there.
+fs::path hf_cached_snapshot(const std::string& id) {
+    const size_t slash = id.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == id.size() || id.find('/', slash + 1) != std::string::npos) {
+        return {};
+    }
+    const fs::path cache = hf_hub_cache();
+    if (cache.empty()) return {};
+    const fs::path repo = cache / ("models--" + id.substr(0, slash) + "--" + id.substr(slash + 1));
+    std::error_code ec;
+    if (!fs::is_directory(repo / "snapshots", ec)) return {};
+    std::ifstream ref(repo / "refs" / "main");
+    std::string commit;
+    if (ref && std::getline(ref, commit) && !commit.empty() && fs::is_directory(repo / "snapshots" / commit, ec)) {
+        return repo / "snapshots" / commit;
+    }
+    std::vector<fs::path> snaps;
+    for (const auto& e : fs::directory_iterator(repo / "snapshots", ec)) {
+        if (e.is_directory(ec)) snaps.push_back(e.path());
+    }
+    if (snaps.size() == 1) return snaps[0];
+    if (snaps.empty()) return {};
+    throw ModelConfigError(id, "", fmt::format("{} snapshots in the Hugging Face cache ({}) and no refs/main to choose one; "
+                                               "give the snapshot directory", snaps.size(), repo.string()));
+}
+
+}  // namespace
+
 ModelCard load_model(std::string_view spec_sv) {
     const std::string spec(spec_sv);
     if (spec.empty()) throw ModelConfigError("--model", "", "empty model name");
@@ -578,6 +631,9 @@ ModelCard load_model(std::string_view spec_sv) {
     if (fs::is_directory(p, ec)) {
         const fs::path cfg = p / "config.json";
         if (!fs::is_regular_file(cfg, ec)) throw ModelConfigError(spec, "config.json", "no config.json in this directory");
+        if (const std::string id = hf_snapshot_id(fs::absolute(p, ec)); !id.empty()) {
+            return parse_model_config(read_file(cfg, cfg.string()), cfg.string(), id);
+        }
         const std::string name = fs::absolute(p, ec).lexically_normal().filename().string();
         return parse_model_config(read_file(cfg, cfg.string()), cfg.string(),
                                   name.empty() ? fs::absolute(p, ec).lexically_normal().parent_path().filename().string() : name);
@@ -596,6 +652,15 @@ ModelCard load_model(std::string_view spec_sv) {
         const std::string part = id.substr(id.find('/') + 1);
         if (want == lower(s.name) || want == id || want == part) exact.push_back(s);
         else if (part.starts_with(want) || id.starts_with(want)) prefix.push_back(s);
+    }
+    if (exact.empty()) {  // a model id downloaded with huggingface_hub (vllm serve, transformers)
+        if (const fs::path snap = hf_cached_snapshot(spec); !snap.empty()) {
+            const fs::path cfg = snap / "config.json";
+            if (!fs::is_regular_file(cfg, ec)) {
+                throw ModelConfigError(spec, "config.json", "not in its Hugging Face cache snapshot " + snap.string());
+            }
+            return parse_model_config(read_file(cfg, cfg.string()), cfg.string(), spec);
+        }
     }
     std::vector<ShippedModel> hits = exact.empty() ? prefix : exact;
     // A prefix of every other match names the base checkpoint ("Qwen2.5-7B" is Qwen2.5-7B-Instruct, not its
@@ -620,8 +685,8 @@ ModelCard load_model(std::string_view spec_sv) {
         }
         throw ModelConfigError(spec, "", "ambiguous model name; it matches " + names);
     }
-    throw ModelConfigError(spec, "", "no such file, directory with config.json, or shipped model "
-                                     "(`headroom models` lists them)");
+    throw ModelConfigError(spec, "", "no such file, directory with config.json, shipped model (`headroom models` lists "
+                                     "them) or model in the Hugging Face cache (" + hf_hub_cache().string() + ")");
 }
 
 }  // namespace headroom

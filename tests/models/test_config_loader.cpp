@@ -202,3 +202,42 @@ TEST(Quantization, CompressedTensorsBitsAndBytesAndTheIgnoreList) {
     ASSERT_FALSE(odd.guessed.empty());
     EXPECT_NE(odd.guessed.back().find("hqq"), std::string::npos);
 }
+
+TEST(ConfigLoader, ModelIdsResolveThroughTheHuggingFaceCache) {
+    // huggingface_hub's layout: $HF_HUB_CACHE/models--org--name/snapshots/<commit>/config.json, refs/main naming
+    // the commit. An id that is not shipped resolves there, named by the id; a snapshot directory given by
+    // path is named by its id too, not by the commit hash.
+    namespace fs = std::filesystem;
+    const fs::path cache = fs::temp_directory_path() / "headroom-test-hf-cache";
+    fs::remove_all(cache);
+    const fs::path repo = cache / "models--acme--Tiny-Llama-7B";
+    fs::create_directories(repo / "snapshots" / "0123abcd");
+    fs::create_directories(repo / "snapshots" / "4567ef01");
+    fs::create_directories(repo / "refs");
+    std::ofstream(repo / "snapshots" / "0123abcd" / "config.json") << LLAMA_LIKE;
+    std::ofstream(repo / "snapshots" / "4567ef01" / "config.json") << "{}";  // an older download
+    std::ofstream(repo / "refs" / "main") << "0123abcd\n";
+    const char* before = std::getenv("HF_HUB_CACHE");
+    const std::string saved = before ? before : "";
+    setenv("HF_HUB_CACHE", cache.c_str(), 1);
+
+    const ModelCard m = load_model("acme/Tiny-Llama-7B");
+    EXPECT_EQ(m.name, "acme/Tiny-Llama-7B");
+    EXPECT_EQ(m.num_kv_heads, 8);  // refs/main's snapshot, not the other one
+    EXPECT_EQ(load_model((repo / "snapshots" / "0123abcd").string()).name, "acme/Tiny-Llama-7B");
+    // two snapshots and no refs/main: which one is not guessed
+    fs::remove(repo / "refs" / "main");
+    try {
+        load_model("acme/Tiny-Llama-7B");
+        ADD_FAILURE() << "expected an error";
+    } catch (const ModelConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("2 snapshots"), std::string::npos) << e.what();
+    }
+    // a shipped id is the shipped config even with a cache around
+    EXPECT_EQ(load_model("meta-llama/Llama-3.1-8B-Instruct").name, "meta-llama/Llama-3.1-8B-Instruct");
+    EXPECT_THROW(load_model("acme/Not-Downloaded"), ModelConfigError);
+
+    if (before) setenv("HF_HUB_CACHE", saved.c_str(), 1);
+    else unsetenv("HF_HUB_CACHE");
+    fs::remove_all(cache);
+}
