@@ -213,45 +213,61 @@ def simulate(scenario: ScenarioLike = None, *, set=None, seed: int | None = None
 
 
 class SweepFrame(pd.DataFrame):
-    """One row per sweep point, plus `.knee` (per series), `.explanations` (one sentence per point),
-    `.counterfactuals` and `.points` (the raw JSON of each point)."""
-
-    _metadata = ["points"]
+    """One row per sweep point, tidy: a column per swept field (besides the load), the point's metrics, its
+    `cause` and `explanation`, its series' knee (`knee_found`, `knee_load`, `is_knee`) and highest load meeting
+    every SLO (`max_stable_load`), and its raw JSON in `point`. Everything follows row filters and pd.concat:
+    `.knee` (a DataFrame, one row per scenario and series), `.explanations`, `.counterfactuals` and `.points`
+    are read from the rows that are there."""
 
     @property
     def _constructor(self):
         return SweepFrame
 
     @property
-    def knee(self) -> dict:
-        out = {}
-        for p in self.points:
-            sw = p["sweep"]
-            out[sw["series"]] = {"found": sw["knee_found"], "load": sw["knee_load"],
-                                 "max_stable_load": sw["max_stable_load"]}
-        return out if len(out) > 1 else next(iter(out.values()))
+    def points(self) -> list[dict]:
+        return list(self["point"]) if "point" in self.columns else []
+
+    @property
+    def knee(self) -> pd.DataFrame:
+        keys = [k for k in ("scenario", "series") if k in self.columns]
+        cols = ["knee_found", "knee_load", "max_stable_load"]
+        if not keys or not set(cols) <= set(self.columns):
+            return pd.DataFrame(columns=cols)
+        first = pd.DataFrame(self[keys + cols]).groupby(keys, sort=False, dropna=False).first()
+        return first.rename(columns={"knee_found": "found", "knee_load": "load"})
 
     @property
     def explanations(self) -> list[str]:
-        return [p["sweep"]["explanation"] for p in self.points]
+        return list(self["explanation"]) if "explanation" in self.columns else []
 
     @property
     def counterfactuals(self) -> list[dict]:
         return [c for p in self.points for c in p["sweep"].get("counterfactuals", [])]
 
+    def _shown(self) -> pd.DataFrame:
+        return pd.DataFrame(self.drop(columns=["point"], errors="ignore"))
+
+    def __repr__(self) -> str:
+        return repr(self._shown())
+
+    def _repr_html_(self) -> str:
+        return self._shown()._repr_html_()
+
 
 def _flatten(point: dict) -> dict:
-    row = {"series": point["sweep"]["series"], "load": point["sweep"]["load"], "load_text": point["sweep"]["load_text"],
-           "fits": point["sweep"]["fits"]}
+    sw = point["sweep"]
+    row = dict(sw.get("axes", {}))  # one column per swept field
+    row.update({"series": sw["series"], "load": sw["load"], "load_text": sw["load_text"], "fits": sw["fits"]})
     for key, value in point.items():
-        if key == "sweep":
+        if key == "sweep" or key in row:
             continue
         if isinstance(value, dict):
             row.update({f"{key}_{k}": v for k, v in value.items() if k != "n"})
         elif not isinstance(value, list):
             row[key] = value
-    row["cause"] = point["sweep"]["cause"]
-    row["explanation"] = point["sweep"]["explanation"]
+    for key in ("cause", "explanation", "knee_found", "knee_load", "is_knee", "max_stable_load"):
+        row[key] = sw.get(key)
+    row["point"] = point
     return row
 
 
@@ -302,7 +318,6 @@ def sweep(scenario: "str | os.PathLike | None" = None, *, concurrency: Sequence[
                          jobs, bar)
     points = [json.loads(line) for line in lines.splitlines() if line]
     frame = SweepFrame([_flatten(p) for p in points])
-    frame.points = points
     return frame
 
 

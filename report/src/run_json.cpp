@@ -139,6 +139,17 @@ std::string capacity_json(const CapacityRequest& req, const CapacityPlan& plan, 
     return j.dump();
 }
 
+namespace {
+
+// The swept fields' values of a point, one key per field ({"kv_dtype": "fp8", "gpu": "h200"}; {} without axes).
+json axes_object(const std::vector<std::pair<std::string, std::string>>& coords) {
+    json j = json::object();
+    for (const auto& [k, v] : coords) j[k] = v;
+    return j;
+}
+
+}  // namespace
+
 std::string sweep_json_lines(const SweepRequest& req, const SweepResult& r) {
     std::string out;
     for (const SweepSeries& s : r.series) {
@@ -149,6 +160,7 @@ std::string sweep_json_lines(const SweepRequest& req, const SweepResult& r) {
                           {"load", p.load},
                           {"load_text", p.load_text},
                           {"series", s.series},
+                          {"axes", axes_object(p.coords)},
                           {"fits", p.fits},
                           {"why_not", p.why_not},
                           {"cause", p.explanation.cause},

@@ -93,12 +93,25 @@ def test_sweep_frame_knee_and_explanations():
     s = headroom.sweep(RAG, qps=[2, 8, 16, 32, 64], set={"workload.duration_s": 60})
     assert isinstance(s, headroom.SweepFrame) and len(s) == 5
     assert list(s["load"]) == [2, 8, 16, 32, 64]
-    assert s.knee["found"] and 8 <= s.knee["load"] <= 32
+    knee = s.knee  # always a DataFrame: one row per scenario and series
+    assert isinstance(knee, pd.DataFrame) and len(knee) == 1
+    assert knee["found"].iloc[0] and 8 <= knee["load"].iloc[0] <= 32
     assert len(s.explanations) == 5 and s.explanations[0].startswith("At 2 req/s")
     assert s.counterfactuals and {"change", "restores", "cost_factor"} <= set(s.counterfactuals[0])
+    # filters carry their rows' explanations and points, not the whole sweep's
+    high = s[s["load"] >= 16]
+    assert len(high) == 3 and len(high.explanations) == 3 and len(high.points) == 3
+    assert high.explanations[0].startswith("At 16 req/s")
+    assert "point" not in repr(high).splitlines()[0]  # the raw JSON column is not shown
     grid = headroom.sweep(RAG, qps=[4, 16], set={"workload.duration_s": 30, "kv_dtype": ["bf16", "fp8"]},
                           counterfactuals=False)
     assert set(grid["series"]) == {"kv_dtype=bf16", "kv_dtype=fp8"}
+    assert sorted(grid["kv_dtype"]) == ["bf16", "bf16", "fp8", "fp8"]  # a column per swept field
+    assert list(grid.knee.index.get_level_values("series")) == ["kv_dtype=bf16", "kv_dtype=fp8"]
+    # two sweeps concatenated: one frame, every knee
+    both = pd.concat([s, grid])
+    assert isinstance(both, headroom.SweepFrame) and len(both) == 9 and len(both.knee) == 3
+    assert len(both.points) == 9
 
 
 def test_plan_dataframe():
