@@ -18,9 +18,11 @@ headroom.InputError (a ValueError) with the same one-line message as the command
 
 from __future__ import annotations
 
+import difflib
 import html
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -90,8 +92,12 @@ def load_model(model: "str | os.PathLike | Mapping[str, Any] | ModelCard") -> Mo
         return model
     if isinstance(model, Mapping):
         name = str(model.get("_name_or_path", "model"))
-        return _h.parse_model_config(json.dumps(dict(model)), "<dict>", name)
-    return _h.load_model(os.fspath(model))
+        card = _h.parse_model_config(json.dumps(dict(model)), "<dict>", name)
+    else:
+        card = _h.load_model(os.fspath(model))
+    if card.guessed:  # as the CLI's warning: an architecture headroom does not know, filled by assumption
+        warnings.warn(f"{card.source}: guessed: {'; '.join(card.guessed)}", stacklevel=2)
+    return card
 
 
 def load_gpu(gpu: "str | os.PathLike | GpuProfile", **overrides: float) -> GpuProfile:
@@ -125,11 +131,25 @@ def load_scenario(scenario: ScenarioLike = None, set: "Mapping[str, Any] | Itera
     return _h.load_scenario("" if scenario is None else os.fspath(scenario), overrides)
 
 
+_KV_PLAN_OPTIONS = ("tp", "weights_dtype", "kv_dtype", "gpu_memory_utilization", "block_size", "max_model_len",
+                    "max_num_batched_tokens", "max_num_seqs", "reserve_bytes", "context", "concurrency")
+
+
 def kv_plan(model, gpu, **options) -> KvPlan:
     """KV-cache memory and capacity per GPU as vLLM plans it (options as `headroom kv`: tp, weights_dtype,
     kv_dtype, gpu_memory_utilization, block_size, max_model_len, max_num_batched_tokens, max_num_seqs,
-    reserve_bytes, context, concurrency)."""
-    return _h.kv_plan(load_model(model), load_gpu(gpu), **options)
+    reserve_bytes, context, concurrency). A model that does not fit returns a plan with fits=False and why_not,
+    and warns."""
+    for key in options:
+        if key not in _KV_PLAN_OPTIONS:
+            close = difflib.get_close_matches(key, _KV_PLAN_OPTIONS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (options: {', '.join(_KV_PLAN_OPTIONS)})"
+            raise TypeError(f"kv_plan() got an unexpected keyword argument {key!r}{hint}")
+    card, profile = load_model(model), load_gpu(gpu)
+    plan = _h.kv_plan(card, profile, **options)
+    if not plan.fits:
+        warnings.warn(f"{card.name} does not fit on {profile.name}: {plan.why_not}", stacklevel=2)
+    return plan
 
 
 def _kv_plan_to_dict(plan: KvPlan) -> dict:

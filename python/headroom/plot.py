@@ -49,6 +49,15 @@ def _pyplot():
     return plt
 
 
+def _finish(fig, out):
+    """Saves the figure when asked, and detaches it from pyplot: in Jupyter the returned Figure then displays once,
+    as the cell's value, instead of once by the inline backend and again as the value."""
+    if out:
+        fig.savefig(out, dpi=120)
+    _pyplot().close(fig)
+    return fig
+
+
 def saturation(points, out=None):
     """The saturation figure of a sweep: throughput, TTFT and TPOT percentiles (with SLO lines) and KV
     utilisation against load, with the knee and the stable operating zone marked. `points` is what
@@ -116,9 +125,7 @@ def saturation(points, out=None):
     fig.suptitle(f"{first['scenario']}: {first['model']} on {first['replicas']} x {first['gpu']} (TP {first['tp']})"
                  f"  --  dashed line: knee; green: every SLO met", fontsize=11)
     fig.tight_layout()
-    if out:
-        fig.savefig(out, dpi=120)
-    return fig
+    return _finish(fig, out)
 
 
 def latency_cdf(result, out=None):
@@ -143,9 +150,7 @@ def latency_cdf(result, out=None):
         ax.grid(True, alpha=0.3)
     fig.suptitle(f"{result.summary['scenario']}: latency distributions ({len(df)} requests)", fontsize=11)
     fig.tight_layout()
-    if out:
-        fig.savefig(out, dpi=120)
-    return fig
+    return _finish(fig, out)
 
 
 def kv_timeline(result, out=None):
@@ -167,9 +172,7 @@ def kv_timeline(result, out=None):
         ax.legend(fontsize=8, loc="upper right")
     fig.suptitle(f"{result.summary['scenario']}: KV cache and queues over time", fontsize=11)
     fig.tight_layout()
-    if out:
-        fig.savefig(out, dpi=120)
-    return fig
+    return _finish(fig, out)
 
 
 def main(argv):

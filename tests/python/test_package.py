@@ -107,3 +107,28 @@ def test_results_and_plans_render_in_jupyter():
     assert r.requests.empty  # keep_requests=False: the summary only
     plan = headroom.kv_plan("meta-llama/Llama-3.1-8B-Instruct", "h100")
     assert plan._repr_html_().startswith("<b>&lt;KvPlan: ") and "num_blocks" in plan._repr_html_()
+
+
+def test_python_says_what_the_cli_says():
+    # an unknown architecture warns, as the CLI's "warning: ... guessed"
+    odd = {"model_type": "frobnicator", "hidden_size": 2048, "num_hidden_layers": 4, "num_attention_heads": 16,
+           "intermediate_size": 8192, "vocab_size": 1000, "max_position_embeddings": 2048}
+    with pytest.warns(UserWarning, match="guessed: .*frobnicator"):
+        headroom.load_model(odd)
+    # a model that does not fit is a plan with fits=False, and a warning
+    with pytest.warns(UserWarning, match="does not fit"):
+        plan = headroom.kv_plan("meta-llama/Llama-3.3-70B-Instruct", "h100")
+    assert not plan.fits and plan.why_not
+    # a keyword typo: one short TypeError with the suggestion, not pybind11's overload listing
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'contxt' \(did you mean 'context'\?\)") as e:
+        headroom.kv_plan("meta-llama/Llama-3.1-8B-Instruct", "h100", contxt=8192)
+    assert len(str(e.value)) < 120
+
+
+def test_a_figure_is_shown_once():
+    # the plot functions detach their figure from pyplot: Jupyter shows the returned Figure once, as the value
+    import matplotlib.pyplot as plt
+    plt.close("all")
+    r = headroom.simulate(ROOT / "examples" / "rag.yaml", set={"workload.duration_s": 20})
+    fig = headroom.plot.latency_cdf(r)
+    assert fig is not None and plt.get_fignums() == []
