@@ -4,6 +4,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/capacity.hpp"
@@ -141,7 +143,18 @@ PYBIND11_MODULE(_headroom, m) {
         try {
             if (p) std::rethrow_exception(p);
         } catch (const InputError& e) {  // every domain's input error
-            py::set_error(input_error, e.what());
+            // the core names options as the CLI spells them ("--gpu-memory-utilization: ..."); from Python
+            // they are keyword arguments ("gpu_memory_utilization: ...")
+            std::string msg = e.what();
+            if (msg.rfind("--", 0) == 0) {
+                const size_t colon = msg.find(':');
+                if (colon != std::string::npos && msg.find(' ') > colon) {
+                    std::string name = msg.substr(2, colon - 2);
+                    std::replace(name.begin(), name.end(), '-', '_');
+                    msg = name + msg.substr(colon);
+                }
+            }
+            py::set_error(input_error, msg.c_str());
         } catch (const Interrupted&) {  // Ctrl-C, or the progress callback raised: that exception stands
             if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
         }

@@ -155,7 +155,9 @@ def test_errors_carry_the_cli_message(call, cli_args, field):
     [
         (lambda: headroom.load_model("no-such-model"), "no-such-model"),
         (lambda: headroom.load_gpu("h100", memory__speed=3), "memory.speed"),
-        (lambda: headroom.kv_plan("llama-3.1-8b", "h100", tp=3), "--tp"),
+        # Python names keyword arguments, not the CLI's flags: "tp: 3 does not divide ...", not "--tp: ..."
+        (lambda: headroom.kv_plan("llama-3.1-8b", "h100", tp=3), "tp: 3 does not divide"),
+        (lambda: headroom.kv_plan("llama-3.1-8b", "h100", gpu_memory_utilization=2), "gpu_memory_utilization: must be"),
         (lambda: headroom.kv_plan("llama-3.1-8b", "h100", kv_dtype="fp7"), "kv_dtype"),
         (lambda: headroom.cost("llama-3.1-8b", "h100"), "tokens"),
         (lambda: headroom.simulate(CHAT, set={"scheduler.max_num_seqs": "many"}), "scheduler.max_num_seqs"),
@@ -168,6 +170,7 @@ def test_bad_input_raises_input_error(call, needle):
     with pytest.raises(headroom.InputError) as e:
         call()
     assert needle in str(e.value)
+    assert not str(e.value).startswith("--")
 
 
 def test_plan_takes_one_gpu_name_as_a_string():
