@@ -39,7 +39,11 @@ void QuantileSketch::add(double v) {
         ++zeros_;
         return;
     }
-    const int32_t k = key(v);
+    ++bucket(key(v));
+}
+
+// The count of key k, the buckets grown to reach it.
+uint64_t& QuantileSketch::bucket(int32_t k) {
     if (counts_.empty()) {
         offset_ = k;
         counts_.assign(1, 0);
@@ -49,7 +53,7 @@ void QuantileSketch::add(double v) {
     } else if (k >= offset_ + static_cast<int32_t>(counts_.size())) {
         counts_.resize(static_cast<size_t>(k - offset_) + 1, 0);
     }
-    ++counts_[static_cast<size_t>(k - offset_)];
+    return counts_[static_cast<size_t>(k - offset_)];
 }
 
 void QuantileSketch::merge(const QuantileSketch& o) {
@@ -61,17 +65,7 @@ void QuantileSketch::merge(const QuantileSketch& o) {
     }
     for (size_t i = 0; i < o.counts_.size(); ++i) {
         if (o.counts_[i] == 0) continue;
-        const int32_t k = o.offset_ + static_cast<int32_t>(i);
-        if (counts_.empty()) {
-            offset_ = k;
-            counts_.assign(1, 0);
-        } else if (k < offset_) {
-            counts_.insert(counts_.begin(), static_cast<size_t>(offset_ - k), 0);
-            offset_ = k;
-        } else if (k >= offset_ + static_cast<int32_t>(counts_.size())) {
-            counts_.resize(static_cast<size_t>(k - offset_) + 1, 0);
-        }
-        counts_[static_cast<size_t>(k - offset_)] += o.counts_[i];
+        bucket(o.offset_ + static_cast<int32_t>(i)) += o.counts_[i];
     }
     zeros_ += o.zeros_;
     count_ += o.count_;

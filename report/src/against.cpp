@@ -218,13 +218,7 @@ AgainstResult validate_against(const AgainstRequest& rq) {
     }
     for (auto* v : {&ttft, &tpot, &e2e}) std::sort(v->begin(), v->end());
     auto add = [&](const std::string& name, double pv, double mv, const char* unit) {
-        Comparison c;
-        c.metric = name;
-        c.predicted = pv;
-        c.measured = mv;
-        c.unit = unit;
-        c.rel_error = mv != 0.0 ? (pv - mv) / mv : (pv == 0.0 ? 0.0 : 1.0);
-        out.rows.push_back(c);
+        out.rows.push_back(comparison(name, pv, mv, unit));
     };
     static const std::map<std::string, std::string> label = {{"ttft", "TTFT"}, {"tpot", "TPOT"}, {"itl", "ITL"}, {"e2el", "E2E"}};
     for (const auto& [metric, stat, measured] : m.stats) {

@@ -19,16 +19,20 @@ MeasuredRun measure_scenario(const Scenario& sc, const ServeOptions& o) {
     return out;
 }
 
+Comparison comparison(const std::string& metric, double predicted, double measured, const std::string& unit) {
+    Comparison c;
+    c.metric = metric;
+    c.predicted = predicted;
+    c.measured = measured;
+    c.unit = unit;
+    c.rel_error = measured != 0.0 ? (predicted - measured) / measured : (predicted == 0.0 ? 0.0 : 1.0);
+    return c;
+}
+
 std::vector<Comparison> compare(const Summary& p, const Summary& m) {
     std::vector<Comparison> rows;
     auto add = [&](const std::string& name, double pv, double mv, const char* unit) {
-        Comparison c;
-        c.metric = name;
-        c.predicted = pv;
-        c.measured = mv;
-        c.unit = unit;
-        c.rel_error = mv != 0.0 ? (pv - mv) / mv : (pv == 0.0 ? 0.0 : 1.0);
-        rows.push_back(c);
+        rows.push_back(comparison(name, pv, mv, unit));
     };
     auto pct = [&](const std::string& name, const Percentiles& a, const Percentiles& b) {
         add(name + " p50", a.p50, b.p50, "s");

@@ -127,3 +127,34 @@ TEST(ReplicaLoop, ClosedLoopUsersSendTheNextRequestWhenTheLastEnds) {
     }
     EXPECT_EQ(r.steps.size(), 6u);
 }
+
+TEST(ReplicaLoop, HoldsTheRequestsInFlightNotTheWholeRun) {
+    // 20,000 Poisson requests at 10/s of 50 + 4 tokens, 10 ms a step: each is done four steps after it is
+    // admitted, so a handful are ever held at once; the records reach the callback in id order, all of them.
+    WorkloadSpec w;
+    w.arrival = "poisson";
+    w.rate = 10;
+    w.max_requests = 20'000;
+    w.prompt_tokens = fixed_distribution(50);
+    w.output_tokens = fixed_distribution(4);
+    const ServingConfig c = serving();
+    TenMs p;
+    PredictedStepRunner runner(p);
+    VirtualClock clock;
+    int64_t next_id = 0;
+    bool in_order = true;
+    RecordingOptions o;
+    o.on_record = [&](const RequestRecord& r) { in_order = in_order && r.id == next_id++; };
+    ReplicaLoop loop(w, 3, c, p, runner, clock, o);
+    loop.run();
+    EXPECT_TRUE(in_order);
+    EXPECT_EQ(next_id, 20'000);
+    EXPECT_EQ(loop.stats().completed, 20'000);
+    EXPECT_EQ(loop.stats().metrics.size(), 20'000u);
+    EXPECT_EQ(loop.records_held(), 0);
+    EXPECT_LT(loop.records_held_peak(), 20);
+    EXPECT_TRUE(loop.take_requests().empty());  // none kept unless asked
+    // 3 ITLs per request (4 tokens), all kept exactly
+    EXPECT_EQ(loop.stats().itls.count(), 60'000);
+    EXPECT_TRUE(loop.stats().itls.exact());
+}

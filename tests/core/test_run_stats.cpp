@@ -1,12 +1,12 @@
 // The bounded-memory records of a run: the DDSketch's relative-error bound against exact order statistics,
-// the exact-then-sketched latency series, the step sample, and the replica loop's window of requests in flight.
+// the exact-then-sketched latency series, the step sample, and the open-loop sessions drawn one at a time.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <random>
 
-#include "headroom/core/replica_loop.hpp"
+#include "headroom/core/workload.hpp"
 #include "headroom/core/run_stats.hpp"
 #include "headroom/core/sketch.hpp"
 
@@ -125,59 +125,6 @@ TEST(RunStats, TheStepSampleSpansTheRunEvenlyWithinItsBounds) {
     RunStats all(o, 1);
     for (int i = 0; i < 5000; ++i) all.add_step(StepSample{});
     EXPECT_EQ(all.take_steps().size(), 5000u);
-}
-
-namespace {
-
-class FiveMs : public StepTimePredictor {
-public:
-    StepCost step(const std::vector<SequenceWork>&) const override {
-        StepCost c;
-        c.time_s = 0.005;
-        return c;
-    }
-    StepTotals step_totals(const std::vector<SequenceWork>&) const override {
-        StepTotals t;
-        t.time_s = 0.005;
-        return t;
-    }
-    std::string name() const override { return "5 ms"; }
-};
-
-}  // namespace
-
-TEST(ReplicaLoop, HoldsTheRequestsInFlightNotTheWholeRun) {
-    // 20,000 Poisson requests at 10/s of 50 + 4 tokens, 5 ms a step: each is done within a few steps of its
-    // arrival, so a handful are ever held at once; the records reach the callback in id order, all of them.
-    WorkloadSpec w;
-    w.arrival = "poisson";
-    w.rate = 10;
-    w.max_requests = 20'000;
-    w.prompt_tokens = fixed_distribution(50);
-    w.output_tokens = fixed_distribution(4);
-    ServingConfig c;
-    c.scheduler.num_blocks = 1000;
-    c.scheduler.block_size = 16;
-    c.scheduler.max_model_len = 4096;
-    FiveMs p;
-    PredictedStepRunner runner(p);
-    VirtualClock clock;
-    int64_t next_id = 0;
-    bool in_order = true;
-    RecordingOptions o;
-    o.on_record = [&](const RequestRecord& r) { in_order = in_order && r.id == next_id++; };
-    ReplicaLoop loop(w, 3, c, p, runner, clock, o);
-    loop.run();
-    EXPECT_TRUE(in_order);
-    EXPECT_EQ(next_id, 20'000);
-    EXPECT_EQ(loop.stats().completed, 20'000);
-    EXPECT_EQ(loop.stats().metrics.size(), 20'000u);
-    EXPECT_EQ(loop.records_held(), 0);
-    EXPECT_LT(loop.records_held_peak(), 20);
-    EXPECT_TRUE(loop.take_requests().empty());  // none kept unless asked
-    // 3 ITLs per request (4 tokens), all kept exactly
-    EXPECT_EQ(loop.stats().itls.count(), 60'000);
-    EXPECT_TRUE(loop.stats().itls.exact());
 }
 
 TEST(OpenLoopSource, DrawsTheSameSessionsOneAtATime) {

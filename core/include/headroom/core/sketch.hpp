@@ -34,6 +34,7 @@ public:
 
 private:
     int32_t key(double v) const;
+    uint64_t& bucket(int32_t key);
     double value(int32_t key) const;
 
     double alpha_, gamma_, log_gamma_;

@@ -30,6 +30,7 @@ struct Comparison {
     double rel_error = 0;  // (predicted - measured) / measured; 0 when both are 0
     std::string unit;      // s | req/s | tok/s | requests
 };
+Comparison comparison(const std::string& metric, double predicted, double measured, const std::string& unit);
 std::vector<Comparison> compare(const Summary& predicted, const Summary& measured);
 
 // `validate`: the scenario measured first (the executor sets the KV blocks), then simulated with the same
