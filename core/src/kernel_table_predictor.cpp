@@ -15,10 +15,11 @@ namespace {
 
 // A table's time at `x` (GridTable::lookup_clamped_s: clamped into the measured range, scaled by each axis'
 // power law past its end), or -1 without a table or a measured neighbourhood. `extrapolated` accumulates.
-double lookup_scaled(const GridTable* t, const std::vector<double>& x, const std::vector<double>& power, bool& extrapolated) {
+double lookup_scaled(const GridTable* t, std::initializer_list<double> x, std::initializer_list<double> power,
+                     bool& extrapolated) {
     if (!t) return -1.0;
     bool clamped = false;
-    const auto v = t->lookup_clamped_s(x, clamped, power);
+    const auto v = t->lookup_clamped_s(x.begin(), x.size(), clamped, power.begin(), power.size());
     extrapolated = extrapolated || clamped;
     return v ? *v : -1.0;
 }

@@ -261,7 +261,7 @@ void ReplicaLoop::follow_up() {
 
 void ReplicaLoop::start_step(Replica& r) {
     Scheduler& s = *r.scheduler;
-    r.plan = s.schedule(now_);
+    s.schedule(now_, r.plan);
     if (r.plan.empty()) return;
     work_.clear();
     for (const ScheduledSeq& q : r.plan.seqs) work_.push_back({q.new_tokens, q.context, q.spec_tokens});

@@ -142,6 +142,13 @@ void Scheduler::abort_expired(double now_s) {
 
 StepPlan Scheduler::schedule(double now_s) {
     StepPlan plan;
+    schedule(now_s, plan);
+    return plan;
+}
+
+void Scheduler::schedule(double now_s, StepPlan& plan) {
+    plan.seqs.clear();  // its capacity stays: no allocation per step
+    plan.tokens = plan.prefill_tokens = plan.decodes = plan.preempted = 0;
     int64_t budget = config_.max_num_batched_tokens;
     blocker_.clear();
     if (has_deadlines_) abort_expired(now_s);
@@ -233,7 +240,6 @@ StepPlan Scheduler::schedule(double now_s) {
     } else if (!waiting_.empty()) {
         blocker_ = plan.preempted > 0 ? "kv" : "policy";
     }
-    return plan;
 }
 
 void Scheduler::complete(const StepPlan& plan, double now_s) {

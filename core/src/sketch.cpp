@@ -39,7 +39,12 @@ void QuantileSketch::add(double v) {
         ++zeros_;
         return;
     }
-    ++bucket(key(v));
+    // the decodes of one step share their gap: the last value's key is kept (a log per distinct gap, not per gap)
+    if (v != last_value_) {
+        last_value_ = v;
+        last_key_ = key(v);
+    }
+    ++bucket(last_key_);
 }
 
 // The count of key k, the buckets grown to reach it.

@@ -45,10 +45,11 @@ std::optional<Segment> locate(const std::vector<double>& axis, double x) {
 }
 
 // Sum over the corners of the segments' box of weight x log(value); nullopt if a weighted corner is missing.
-std::optional<double> blend(const GridTable& t, const std::vector<Segment>& seg, int64_t skip) {
-    const size_t d = seg.size();
+constexpr size_t MAX_AXES = 8;
+
+std::optional<double> blend(const GridTable& t, const Segment* seg, size_t d, int64_t skip) {
     double acc = 0.0;
-    std::vector<size_t> at(d);
+    size_t at[MAX_AXES] = {};
     for (size_t corner = 0; corner < (size_t{1} << d); ++corner) {
         double w = 1.0;
         for (size_t i = 0; i < d; ++i) {
@@ -83,22 +84,21 @@ int64_t GridTable::attr_int(const std::string& key) const {
     return out;
 }
 
-size_t GridTable::index(const std::vector<size_t>& at) const {
+size_t GridTable::index(const size_t* at) const {
     size_t flat = 0;
     for (size_t i = 0; i < axes.size(); ++i) flat = flat * axes[i].size() + at[i];
     return flat;
 }
 
-std::optional<double> GridTable::lookup_s(const std::vector<double>& x, int64_t skip) const {
-    if (x.size() != axes.size()) return std::nullopt;
-    std::vector<Segment> seg;
-    seg.reserve(axes.size());
-    for (size_t i = 0; i < axes.size(); ++i) {
+std::optional<double> GridTable::lookup_s(const double* x, size_t n, int64_t skip) const {
+    if (n != axes.size() || n > MAX_AXES) return std::nullopt;
+    Segment seg[MAX_AXES];
+    for (size_t i = 0; i < n; ++i) {
         auto s = locate(axes[i], x[i]);
         if (!s) return std::nullopt;
-        seg.push_back(*s);
+        seg[i] = *s;
     }
-    return blend(*this, seg, skip);
+    return blend(*this, seg, n, skip);
 }
 
 std::optional<double> GridTable::loo_s(const std::vector<size_t>& at, size_t axis) const {
@@ -114,15 +114,17 @@ std::optional<double> GridTable::loo_s(const std::vector<size_t>& at, size_t axi
     return std::exp((1.0 - w) * std::log(vl) + w * std::log(vh)) * 1e-3;
 }
 
-std::optional<double> GridTable::lookup_clamped_s(const std::vector<double>& x, bool& clamped,
-                                                  const std::vector<double>& power) const {
-    std::vector<double> c = x;
+std::optional<double> GridTable::lookup_clamped_s(const double* x, size_t n, bool& clamped, const double* power,
+                                                  size_t np) const {
+    if (n > MAX_AXES) return std::nullopt;
+    double c[MAX_AXES];
+    std::copy(x, x + n, c);
     clamped = false;
     double scale = 1.0;
-    for (size_t i = 0; i < axes.size() && i < c.size(); ++i) {
+    for (size_t i = 0; i < axes.size() && i < n; ++i) {
         const double lo = axes[i].front(), hi = axes[i].back();
         if (c[i] > hi) {
-            if (i < power.size()) scale *= std::pow(c[i] / hi, power[i]);
+            if (i < np) scale *= std::pow(c[i] / hi, power[i]);
             c[i] = hi;
             clamped = true;
         } else if (c[i] < lo) {
@@ -130,7 +132,7 @@ std::optional<double> GridTable::lookup_clamped_s(const std::vector<double>& x, 
             clamped = true;
         }
     }
-    const auto v = lookup_s(c);
+    const auto v = lookup_s(c, n);
     if (!v) return std::nullopt;
     return *v * scale;
 }

@@ -126,8 +126,9 @@ public:
     // left (finished, rejected, given up) keeps its index only until the next add_request, which may take it
     // over: the scheduler holds the requests in flight, not every request it has seen.
     int64_t add_request(const Request& r, double now_s);
-    // Plans the next step; preemptions happen here.
+    // Plans the next step; preemptions happen here. The second form fills `plan` in place (reusing its storage).
     StepPlan schedule(double now_s);
+    void schedule(double now_s, StepPlan& plan);
     // Applies a finished step: advances computed tokens, emits tokens, finishes requests.
     void complete(const StepPlan& plan, double now_s);
 

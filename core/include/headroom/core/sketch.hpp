@@ -43,6 +43,8 @@ private:
     uint64_t zeros_ = 0;            // values <= the smallest positive one tracked
     int64_t count_ = 0;
     double sum_ = 0.0, min_ = 0.0, max_ = 0.0;
+    double last_value_ = -1.0;  // the last positive value added, and its key
+    int32_t last_key_ = 0;
 };
 
 class LatencySeries {

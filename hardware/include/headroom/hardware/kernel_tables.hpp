@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -29,18 +30,25 @@ struct GridTable {
 
     std::string attr(const std::string& key) const;
     int64_t attr_int(const std::string& key) const;  // -1 when absent
-    size_t index(const std::vector<size_t>& at) const;
+    size_t index(const std::vector<size_t>& at) const { return index(at.data()); }
+    size_t index(const size_t* at) const;  // one grid index per axis
     double value_ms(const std::vector<size_t>& at) const { return values_ms[index(at)]; }
 
     // Latency in seconds at `x` (one value per axis). nullopt when x lies outside an axis' range or a
     // surrounding grid point was not measured. `skip`, if given, is a grid point (flat index) treated as
     // not measured: the leave-one-out cross-validation predicts each point without itself.
-    std::optional<double> lookup_s(const std::vector<double>& x, int64_t skip = -1) const;
+    std::optional<double> lookup_s(const double* x, size_t n, int64_t skip = -1) const;
+    std::optional<double> lookup_s(const std::vector<double>& x, int64_t skip = -1) const { return lookup_s(x.data(), x.size(), skip); }
+    std::optional<double> lookup_s(std::initializer_list<double> x, int64_t skip = -1) const { return lookup_s(x.begin(), x.size(), skip); }
     // The same, with each coordinate clamped into its axis' range; `clamped` says whether any was. Past the
     // largest value of axis i the time is scaled by (x / max)^power[i] (no scaling where `power` is empty):
     // the axis' power law carries the nearest measurement beyond the table.
-    std::optional<double> lookup_clamped_s(const std::vector<double>& x, bool& clamped,
-                                           const std::vector<double>& power = {}) const;
+    // (The pointer forms allocate nothing: the simulator looks up every step.)
+    std::optional<double> lookup_clamped_s(const double* x, size_t n, bool& clamped, const double* power, size_t np) const;
+    std::optional<double> lookup_clamped_s(std::initializer_list<double> x, bool& clamped,
+                                           std::initializer_list<double> power = {}) const {
+        return lookup_clamped_s(x.begin(), x.size(), clamped, power.begin(), power.size());
+    }
     // Leave-one-out: grid point `at` predicted without itself, log-log from its two neighbours along `axis`
     // (nullopt at the ends of the axis or next to an unmeasured point).
     std::optional<double> loo_s(const std::vector<size_t>& at, size_t axis) const;
