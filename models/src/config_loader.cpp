@@ -3,6 +3,7 @@
 // its embeddings, Llama does not, Qwen2 always has q/k/v biases). For an unknown model_type the standard
 // fields are used and every assumption is recorded in ModelCard::guessed.
 #include "headroom/models/config_loader.hpp"
+#include "headroom/models/json_input.hpp"
 
 #include <fmt/format.h>
 
@@ -375,31 +376,7 @@ void validate(Reader& r, const ModelCard& m) {
 
 ModelCard parse_model_config(std::string_view text, std::string_view file_sv, std::string_view name) {
     const std::string file(file_sv);
-    json j;
-    // A key given twice in one object is an error (nlohmann would keep the last silently).
-    std::vector<std::set<std::string>> keys;
-    const json::parser_callback_t no_duplicates = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
-        if (event == json::parse_event_t::object_start) {
-            keys.emplace_back();
-        } else if (event == json::parse_event_t::object_end) {
-            keys.pop_back();
-        } else if (event == json::parse_event_t::key && !keys.empty()) {
-            const std::string k = parsed.get<std::string>();
-            if (!keys.back().insert(k).second) throw ModelConfigError(file, k, "duplicate key");
-        }
-        return true;
-    };
-    try {
-        j = json::parse(text, no_duplicates);
-    } catch (const json::parse_error& e) {
-        std::string what = e.what();
-        if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-        throw ModelConfigError(file, "", "not valid JSON: " + what);
-    } catch (const json::out_of_range& e) {  // e.g. a number beyond double range (1e999)
-        std::string what = e.what();
-        if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-        throw ModelConfigError(file, "", "a value out of range: " + what);
-    }
+    const json j = parse_json_input<ModelConfigError>(text, file);
     if (!j.is_object()) throw ModelConfigError(file, "", "expected a JSON object at the top level, got " + describe(j));
 
     Reader r(j, file);

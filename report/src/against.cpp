@@ -9,13 +9,13 @@
 #include <map>
 #include <fstream>
 #include <regex>
-#include <set>
 #include <sstream>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
 
 #include "headroom/models/config_loader.hpp"
+#include "headroom/models/json_input.hpp"
 
 namespace headroom {
 
@@ -34,23 +34,9 @@ json parse_file(const std::string& path) {
     std::ifstream in(path);
     std::stringstream ss;
     ss << in.rdbuf();
-    std::vector<std::set<std::string>> keys;
-    const json::parser_callback_t no_duplicates = [&](int, json::parse_event_t event, json& parsed) {
-        if (event == json::parse_event_t::object_start) keys.emplace_back();
-        if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
-        if (event == json::parse_event_t::key && !keys.empty()) {
-            const std::string k = parsed.get<std::string>();
-            if (!keys.back().insert(k).second) fail(path, k, "duplicate key");
-        }
-        return true;
-    };
-    try {
-        json j = json::parse(ss.str(), no_duplicates);
-        if (!j.is_object()) fail(path, "", "expected a JSON object (a `vllm bench serve --save-result` file)");
-        return j;
-    } catch (const json::exception& e) {
-        fail(path, "", fmt::format("not valid JSON ({})", e.what()));
-    }
+    json j = parse_json_input<ScenarioError>(ss.str(), path);
+    if (!j.is_object()) fail(path, "", "expected a JSON object (a `vllm bench serve --save-result` file)");
+    return j;
 }
 
 double number(const json& j, const std::string& file, const std::string& key, double lo, double hi) {
