@@ -240,17 +240,22 @@ int run_calibrate(CalibrateOptions& o) {
     if (dtype != Dtype::BF16 && dtype != Dtype::FP8) throw UsageError("--dtype: calibrations are fitted for bf16 or fp8 GEMMs");
     const int sources = !o.csv.empty() + !o.tables.empty() + !o.from.empty() + !o.measurements.empty();
     if (sources > 1) throw UsageError("--tables: give one data source (--tables, --from, --csv or --measurements)");
-    std::vector<GemmSample> gemms;
+    std::vector<GemmSample> gemms, fp8_gemms;  // fp8_gemms: the second fit of a bf16 calibration
     std::vector<CommSample> comms;
     GpuProfile fit_gpu = target;  // whose peaks the efficiencies are shares of
     std::string fitted_on, derived_from;
     auto from_tables = [&](const KernelTables& t, const std::string& what) {
         gemms = gemm_samples(t, dtype);
+        if (dtype == Dtype::BF16) fp8_gemms = gemm_samples(t, Dtype::FP8);
         comms = allreduce_samples(t);
         fitted_on = fmt::format("kernel tables {} ({}; {})", what, t.device, t.source);
     };
     if (!o.csv.empty()) {
-        read_calibration_csv(o.csv, gemms, comms);
+        read_calibration_csv(o.csv, gemms, comms, &fp8_gemms);
+        if (dtype == Dtype::FP8) {  // an fp8-only fit takes gemm and gemm_fp8 rows alike
+            gemms.insert(gemms.end(), fp8_gemms.begin(), fp8_gemms.end());
+            fp8_gemms.clear();
+        }
         fitted_on = "measurements in " + o.csv;
     } else if (!o.measurements.empty()) {
         if (dtype != Dtype::BF16) throw UsageError("--dtype: the executor measures bf16 GEMMs");
@@ -279,7 +284,7 @@ int run_calibrate(CalibrateOptions& o) {
         from_tables(*t, name);
     }
     if (gemms.empty()) throw UsageError(fmt::format("--dtype: the data holds no {} GEMM measurements", o.dtype));
-    Calibration c = calibrate(fit_gpu, dtype, gemms, comms, fitted_on);
+    Calibration c = calibrate(fit_gpu, dtype, gemms, comms, fitted_on, fp8_gemms);
     c.gpu = target.name;
     c.derived_from = derived_from;
     if (!derived_from.empty()) c.allreduce.clear();  // another GPU's links say nothing of this one's
@@ -303,6 +308,15 @@ int run_calibrate(CalibrateOptions& o) {
                c.gemm.launch_s * 1e6, c.gemm.compute_efficiency, c.gemm.memory_efficiency, c.gemm.blend_exponent);
     fmt::print("  fit error on its own points: median {:.1f}%, p90 {:.1f}% (bench/fidelity cross-validates)\n",
                100 * c.gemm_fit.median_abs_rel_error, 100 * c.gemm_fit.p90_abs_rel_error);
+    if (c.gemm_fp8.present()) {
+        const GemmCalibration& g = c.gemm_fp8;
+        fmt::print("  fp8 GEMM ({} measurements): launch {:.2f} us, compute efficiency {:.3f}, memory efficiency {:.3f}, "
+                   "blend exponent {:.2f}, {:.3g} bytes per activation element and {:.3g} per output element\n",
+                   c.gemm_fp8_fit.points, g.launch_s * 1e6, g.compute_efficiency, g.memory_efficiency, g.blend_exponent,
+                   g.activation_bytes, g.output_bytes);
+        fmt::print("  fp8 fit error on its own points: median {:.1f}%, p90 {:.1f}%\n", 100 * c.gemm_fp8_fit.median_abs_rel_error,
+                   100 * c.gemm_fp8_fit.p90_abs_rel_error);
+    }
     for (const auto& [gpus, a] : c.allreduce) {
         fmt::print("  all-reduce on {} GPUs: latency {:.2f} us, bus bandwidth {:.0f} GB/s\n", gpus, a.latency_s * 1e6,
                    a.bus_bytes_per_s / 1e9);
@@ -609,9 +623,11 @@ int run(int argc, char** argv) {
     cal->add_option("--tables", ca.tables, "fit on these kernel tables: a shipped name (h100_sxm) or a .hkt file "
                                            "(default: the GPU's own shipped tables)");
     cal->add_option("--from", ca.from, "fit on a sibling GPU's shipped tables and carry its efficiencies over (labelled derived)");
-    cal->add_option("--csv", ca.csv, "fit on your own measurements: CSV with op,m,n,k,bytes,gpus,latency_ms");
+    cal->add_option("--csv", ca.csv, "fit on your own measurements: CSV with op,m,n,k,bytes,gpus,latency_ms "
+                                        "(op: gemm, gemm_fp8 or allreduce)");
     cal->add_option("--measurements", ca.measurements, "fit on `headroom measure step --json` lines (our executor's GEMMs)");
-    cal->add_option("--dtype", ca.dtype, "GEMM dtype to fit: bf16 or fp8")->capture_default_str();
+    cal->add_option("--dtype", ca.dtype, "GEMM dtype to fit: bf16 (plus a second fit for fp8 weights where the data "
+                                         "holds fp8 GEMMs: the tables' fp8 table, gemm_fp8 rows of a CSV) or fp8 alone")->capture_default_str();
     cal->add_option("-o,--out", ca.out, "write the calibration YAML here (default: print it)");
     cal->add_flag("--json", ca.json, "Print one JSON object");
     cal->callback([&] { action = [&] { return run_calibrate(ca); }; });

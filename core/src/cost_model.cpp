@@ -93,7 +93,8 @@ GemmTime gemm_roofline(double flops_per_s, double bytes_per_s, double sms, doubl
     g.compute_s = g.flops / flops_per_s;
     g.memory_s = g.bytes / bytes_per_s;
     if (cal && cal->present()) {
-        g.time_s = blend ? cal->launch_s + smooth_max(g.compute_s, g.memory_s, cal->blend_exponent)
+        g.time_s = blend ? cal->launch_s + smooth_max(g.compute_s, g.memory_s, cal->blend_exponent) +
+                               mrows * (cal->activation_bytes * k + cal->output_bytes * n) / bytes_per_s
                          : std::numeric_limits<double>::quiet_NaN();
         return g;
     }
@@ -170,10 +171,11 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
     : model_(model), gpu_(gpu), config_(config) {
     const WeightScheme w = model.weights(config.weight_dtype);
     auto rate = [&](const WeightFormat& f) {
-        return WeightRate{gemm_rates(gpu, f.dtype, config.gemm_calibration()).flops_per_s, f.bytes_per_weight};
+        const GemmCalibration* cal = config.calibration ? config.calibration->gemm_for(f.dtype, f.bytes_per_weight) : nullptr;
+        return WeightRate{gemm_rates(gpu, f.dtype, cal).flops_per_s, f.bytes_per_weight, cal};
     };
-    rates_ = gemm_rates(gpu, w.attention.dtype, config.gemm_calibration());
     modules_ = {rate(w.attention), rate(w.dense_mlp), rate(w.experts)};
+    rates_ = gemm_rates(gpu, w.attention.dtype, modules_.attention.cal);
     for (const LayerSpec& l : model.layers) {
         const int k = static_cast<int>(l.attention);
         ++layers_.count[k];
@@ -221,11 +223,11 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         sink.add(Op{name, count, flops * c, bytes * c, compute_s * c, memory_s * c, comm_s * c, overhead_s * c,
                     time_s * c, bound, gm, gn, gk});
     };
-    // A GEMM of m rows against an n x k weight shard; `rate` is the achievable FLOP/s of its dtype.
+    // A GEMM of m rows against an n x k weight shard stored as `w` (its FLOP/s and calibration fit).
     auto gemm = [&](OpKind name, int64_t count, double mrows, double n, double k, double weight_bytes,
-                    double rate) {
+                    const WeightRate& w) {
         const GemmTime g =
-            gemm_roofline(rate, bytes_per_s, sms, mrows, n, k, weight_bytes, exponent, gemm_cal, sink.wants_gemm_time(name));
+            gemm_roofline(w.flops_per_s, bytes_per_s, sms, mrows, n, k, weight_bytes, exponent, w.cal, sink.wants_gemm_time(name));
         emit(name, count, g.flops, g.bytes, g.compute_s, g.memory_s, 0, 0, g.time_s,
              g.compute_s > g.memory_s ? Bound::COMPUTE : Bound::MEMORY, mrows, n, k);
     };
@@ -247,7 +249,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     const double norm_bytes = 2.0 * T * h * ACT_BYTES + h * ACT_BYTES;
     elementwise(OpKind::INPUT_NORM, L, 4.0 * T * h, norm_bytes);
     const WeightRate& attn_w = rates.attention;
-    gemm(OpKind::QKV_PROJ, L, T, qkv_params / tp / h, h, qkv_params / tp * attn_w.bytes_per_weight, attn_w.flops_per_s);
+    gemm(OpKind::QKV_PROJ, L, T, qkv_params / tp / h, h, qkv_params / tp * attn_w.bytes_per_weight, attn_w);
     {
         const double rot = mla ? static_cast<double>(m.qk_rope_head_dim) * (heads + 1.0)
                                : m.partial_rotary_factor * m.head_dim * (heads + kv_heads);
@@ -293,7 +295,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         }
     }
 
-    gemm(OpKind::O_PROJ, L, T, h, o_params / tp / h, o_params / tp * attn_w.bytes_per_weight, attn_w.flops_per_s);
+    gemm(OpKind::O_PROJ, L, T, h, o_params / tp / h, o_params / tp * attn_w.bytes_per_weight, attn_w);
     elementwise(OpKind::RESIDUAL_ADD, L, 2.0 * T * h, 2.0 * 3.0 * T * h * ACT_BYTES);
     elementwise(OpKind::POST_ATTENTION_NORM, L * (m.norms_per_layer - 1), 4.0 * T * h, norm_bytes);
 
@@ -304,9 +306,9 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     if (dense_layers > 0) {
         const double inter = m.intermediate_size / tp;
         const WeightRate& mlp_w = rates.dense_mlp;
-        gemm(OpKind::GATE_UP_PROJ, dense_layers, T, gated * inter, h, gated * inter * h * mlp_w.bytes_per_weight, mlp_w.flops_per_s);
+        gemm(OpKind::GATE_UP_PROJ, dense_layers, T, gated * inter, h, gated * inter * h * mlp_w.bytes_per_weight, mlp_w);
         elementwise(OpKind::ACTIVATION, dense_layers, 5.0 * T * inter, T * (gated + 1.0) * inter * ACT_BYTES);
-        gemm(OpKind::DOWN_PROJ, dense_layers, T, h, inter, inter * h * mlp_w.bytes_per_weight, mlp_w.flops_per_s);
+        gemm(OpKind::DOWN_PROJ, dense_layers, T, h, inter, inter * h * mlp_w.bytes_per_weight, mlp_w);
     }
     if (moe_layers > 0) {
         const double e = static_cast<double>(m.num_experts);
@@ -345,7 +347,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     if (!m.is_encoder) {
         // Logits for the last position of each sequence; lm_head stays 16-bit.
         const double vocab = m.vocab_size / tp;
-        gemm(OpKind::LM_HEAD, 1, S, vocab, h, vocab * h * ACT_BYTES, bf16_flops_per_s);
+        gemm(OpKind::LM_HEAD, 1, S, vocab, h, vocab * h * ACT_BYTES, WeightRate{bf16_flops_per_s, ACT_BYTES, gemm_cal});
         const double v = static_cast<double>(m.vocab_size);
         elementwise(OpKind::SAMPLING, 1, 5.0 * S * v, 2.0 * S * v * LOGIT_BYTES);
     }
@@ -378,10 +380,15 @@ void CostModel::walk(const std::vector<SequenceWork>& batch, RooflineOpVisitor& 
               config_.blend_exponent, batch, sink);
 }
 
-double CostModel::gemm_blend_s(double compute_s, double memory_s) const {
-    const GemmCalibration* cal = config_.gemm_calibration();
-    if (cal && cal->present()) return cal->launch_s + smooth_max(compute_s, memory_s, cal->blend_exponent);
-    return smooth_max(compute_s, memory_s, config_.blend_exponent);
+double CostModel::gemm_op_s(const RooflineOp& op) const {
+    const GemmCalibration* cal = op.kind == OpKind::LM_HEAD                                  ? config_.gemm_calibration()
+                                 : op.kind == OpKind::QKV_PROJ || op.kind == OpKind::O_PROJ ? modules_.attention.cal
+                                                                                            : modules_.dense_mlp.cal;
+    const double c = static_cast<double>(op.count);
+    if (!cal) return c * smooth_max(op.compute_s / c, op.memory_s / c, config_.blend_exponent);
+    const double bytes_per_s = gpu_.memory_bandwidth_bytes_per_s() * cal->memory_efficiency;
+    return c * (cal->launch_s + smooth_max(op.compute_s / c, op.memory_s / c, cal->blend_exponent) +
+                op.m * (cal->activation_bytes * op.k + cal->output_bytes * op.n) / bytes_per_s);
 }
 
 StepTotals CostModel::step_totals(const std::vector<SequenceWork>& batch) const {

@@ -151,6 +151,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     // the attention weights' format, else from the roofline.
     const std::string moe_dtype = table_dtype(w.experts);
     expert_dtype_ = w.experts.dtype;
+    expert_cal_ = config.calibration ? config.calibration->gemm_for(w.experts.dtype, w.experts.bytes_per_weight) : nullptr;
     shared_in_gemm_table_ = w.experts == w.attention;
     if (model.is_moe() && !moe_dtype.empty()) {
         moe_ = first(t.find("moe", {{"dtype", moe_dtype},
@@ -361,7 +362,7 @@ double KernelTablePredictor::moe_op_s(const RooflineOp& op, const std::vector<Se
     double sh = shared_in_gemm_table_ ? gemm_s(op.kind, g, extrapolated) : -1.0;
     if (sh < 0) {  // no GEMM table for the experts' format: the shared expert on the (calibrated) roofline
         const CostConfig& c = roofline_.config();
-        sh = gemm_time_s(roofline_.gpu(), expert_dtype_, g.m, g.n, g.k, c.gemm_calibration(), c.blend_exponent) *
+        sh = gemm_time_s(roofline_.gpu(), expert_dtype_, g.m, g.n, g.k, expert_cal_, c.blend_exponent) *
              static_cast<double>(op.count);
     }
     return t + sh;
@@ -485,8 +486,7 @@ struct TotalsVisitor : RooflineOpVisitor {
         if (x >= 0) {
             add(op, x);
         } else if (std::isnan(op.time_s)) {  // a table GEMM the table could not price: the roofline's time after all
-            const double c = static_cast<double>(op.count);
-            add(op, c * p->roofline().gemm_blend_s(op.compute_s / c, op.memory_s / c));
+            add(op, p->roofline().gemm_op_s(op));
         } else {
             add(op, op.time_s);
         }

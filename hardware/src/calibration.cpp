@@ -21,19 +21,35 @@ std::string Calibration::label() const {
     return "roofline (calibrated)";
 }
 
+const GemmCalibration* Calibration::gemm_for(Dtype d, double bytes_per_weight) const {
+    if (d == Dtype::FP8 && bytes_per_weight == 1.0 && gemm_fp8.present()) return &gemm_fp8;
+    return gemm.present() ? &gemm : nullptr;
+}
+
+namespace {
+
+void gemm_yaml(std::string& y, const char* key, const GemmCalibration& g, const FitQuality& q) {
+    y += fmt::format("{}:\n", key);
+    y += fmt::format("  launch_us: {:.6g}\n", g.launch_s * 1e6);
+    y += fmt::format("  compute_efficiency: {:.6g}\n", g.compute_efficiency);
+    y += fmt::format("  memory_efficiency: {:.6g}\n", g.memory_efficiency);
+    y += fmt::format("  blend_exponent: {:.6g}\n", g.blend_exponent);
+    if (g.activation_bytes > 0) y += fmt::format("  activation_bytes_per_element: {:.6g}\n", g.activation_bytes);
+    if (g.output_bytes > 0) y += fmt::format("  output_bytes_per_element: {:.6g}\n", g.output_bytes);
+    y += fmt::format("  fit: {{points: {}, median_abs_rel_error: {:.4g}, p90_abs_rel_error: {:.4g}}}\n", q.points,
+                     q.median_abs_rel_error, q.p90_abs_rel_error);
+}
+
+}  // namespace
+
 std::string calibration_yaml(const Calibration& c) {
     std::string y = "# headroom calibration: a roofline fitted to measured kernel times (headroom calibrate).\n";
     y += fmt::format("gpu: {}\n", c.gpu);
     y += fmt::format("fitted_on: \"{}\"\n", c.fitted_on);
     if (!c.derived_from.empty()) y += fmt::format("derived_from: {}\n", c.derived_from);
     y += fmt::format("dtype: {}\n", c.dtype);
-    y += "gemm:\n";
-    y += fmt::format("  launch_us: {:.6g}\n", c.gemm.launch_s * 1e6);
-    y += fmt::format("  compute_efficiency: {:.6g}\n", c.gemm.compute_efficiency);
-    y += fmt::format("  memory_efficiency: {:.6g}\n", c.gemm.memory_efficiency);
-    y += fmt::format("  blend_exponent: {:.6g}\n", c.gemm.blend_exponent);
-    y += fmt::format("  fit: {{points: {}, median_abs_rel_error: {:.4g}, p90_abs_rel_error: {:.4g}}}\n", c.gemm_fit.points,
-                     c.gemm_fit.median_abs_rel_error, c.gemm_fit.p90_abs_rel_error);
+    gemm_yaml(y, "gemm", c.gemm, c.gemm_fit);
+    if (c.gemm_fp8.present()) gemm_yaml(y, "gemm_fp8", c.gemm_fp8, c.gemm_fp8_fit);
     if (!c.allreduce.empty()) {
         y += "allreduce:\n";
         for (const auto& [gpus, a] : c.allreduce) {
@@ -57,6 +73,26 @@ private:
     std::string file_;
 };
 
+void read_gemm(const Reader& r, const YAML::Node& root, const std::string& key, GemmCalibration& out, FitQuality& q) {
+    const YAML::Node g = root[key];
+    if (!g) r.fail(key, "missing");
+    r.only(g, key, {"launch_us", "compute_efficiency", "memory_efficiency", "blend_exponent", "activation_bytes_per_element",
+                    "output_bytes_per_element", "fit"});
+    out.launch_s = r.number(g["launch_us"], key + ".launch_us", 0, 1e4) * 1e-6;
+    out.compute_efficiency = r.number(g["compute_efficiency"], key + ".compute_efficiency", 0, 1.5, true);
+    out.memory_efficiency = r.number(g["memory_efficiency"], key + ".memory_efficiency", 0, 1.5, true);
+    out.blend_exponent = r.number(g["blend_exponent"], key + ".blend_exponent", 0.5, 64);
+    // a real kernel moves a few bytes per element; 1,000 is far beyond any
+    if (g["activation_bytes_per_element"]) out.activation_bytes = r.number(g["activation_bytes_per_element"], key + ".activation_bytes_per_element", 0, 1000);
+    if (g["output_bytes_per_element"]) out.output_bytes = r.number(g["output_bytes_per_element"], key + ".output_bytes_per_element", 0, 1000);
+    if (const YAML::Node f = g["fit"]) {
+        r.only(f, key + ".fit", {"points", "median_abs_rel_error", "p90_abs_rel_error"});
+        q.points = static_cast<int64_t>(r.number(f["points"], key + ".fit.points", 0, 1e9));
+        q.median_abs_rel_error = r.number(f["median_abs_rel_error"], key + ".fit.median_abs_rel_error", 0, 1e3);
+        q.p90_abs_rel_error = r.number(f["p90_abs_rel_error"], key + ".fit.p90_abs_rel_error", 0, 1e3);
+    }
+}
+
 }  // namespace
 
 Calibration parse_calibration(const std::string& text, const std::string& file) {
@@ -67,25 +103,17 @@ Calibration parse_calibration(const std::string& text, const std::string& file) 
         throw HardwareError(file, "", fmt::format("not valid YAML (line {}): {}", e.mark.line + 1, e.msg));
     }
     Reader r(file);
-    r.only(root, "", {"gpu", "fitted_on", "derived_from", "dtype", "gemm", "allreduce"});
+    r.only(root, "", {"gpu", "fitted_on", "derived_from", "dtype", "gemm", "gemm_fp8", "allreduce"});
     Calibration c;
     c.file = file;
     c.gpu = r.string(root["gpu"], "gpu");
     c.fitted_on = r.string(root["fitted_on"], "fitted_on");
     if (root["derived_from"]) c.derived_from = r.string(root["derived_from"], "derived_from");
     if (root["dtype"]) c.dtype = r.string(root["dtype"], "dtype");
-    const YAML::Node g = root["gemm"];
-    if (!g) r.fail("gemm", "missing");
-    r.only(g, "gemm", {"launch_us", "compute_efficiency", "memory_efficiency", "blend_exponent", "fit"});
-    c.gemm.launch_s = r.number(g["launch_us"], "gemm.launch_us", 0, 1e4) * 1e-6;
-    c.gemm.compute_efficiency = r.number(g["compute_efficiency"], "gemm.compute_efficiency", 0, 1.5, true);
-    c.gemm.memory_efficiency = r.number(g["memory_efficiency"], "gemm.memory_efficiency", 0, 1.5, true);
-    c.gemm.blend_exponent = r.number(g["blend_exponent"], "gemm.blend_exponent", 0.5, 64);
-    if (const YAML::Node f = g["fit"]) {
-        r.only(f, "gemm.fit", {"points", "median_abs_rel_error", "p90_abs_rel_error"});
-        c.gemm_fit.points = static_cast<int64_t>(r.number(f["points"], "gemm.fit.points", 0, 1e9));
-        c.gemm_fit.median_abs_rel_error = r.number(f["median_abs_rel_error"], "gemm.fit.median_abs_rel_error", 0, 1e3);
-        c.gemm_fit.p90_abs_rel_error = r.number(f["p90_abs_rel_error"], "gemm.fit.p90_abs_rel_error", 0, 1e3);
+    read_gemm(r, root, "gemm", c.gemm, c.gemm_fit);
+    if (root["gemm_fp8"]) {
+        if (c.dtype != "bf16") r.fail("gemm_fp8", "only beside a bf16 fit (dtype: bf16)");
+        read_gemm(r, root, "gemm_fp8", c.gemm_fp8, c.gemm_fp8_fit);
     }
     if (const YAML::Node a = root["allreduce"]) {
         if (!a.IsMap()) r.fail("allreduce", "expected a mapping of GPU counts");

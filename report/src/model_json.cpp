@@ -232,13 +232,17 @@ std::string calibration_json(const Calibration& c) {
     j["fitted_on"] = c.fitted_on;
     j["derived_from"] = c.derived_from.empty() ? json(nullptr) : json(c.derived_from);
     j["dtype"] = c.dtype;
-    j["gemm"] = {{"launch_s", c.gemm.launch_s},
-                 {"compute_efficiency", c.gemm.compute_efficiency},
-                 {"memory_efficiency", c.gemm.memory_efficiency},
-                 {"blend_exponent", c.gemm.blend_exponent},
-                 {"fit", {{"points", c.gemm_fit.points},
-                          {"median_abs_rel_error", c.gemm_fit.median_abs_rel_error},
-                          {"p90_abs_rel_error", c.gemm_fit.p90_abs_rel_error}}}};
+    auto gemm = [](const GemmCalibration& g, const FitQuality& q) {
+        return json{{"launch_s", g.launch_s},
+                    {"compute_efficiency", g.compute_efficiency},
+                    {"memory_efficiency", g.memory_efficiency},
+                    {"blend_exponent", g.blend_exponent},
+                    {"activation_bytes_per_element", g.activation_bytes},
+                    {"output_bytes_per_element", g.output_bytes},
+                    {"fit", {{"points", q.points}, {"median_abs_rel_error", q.median_abs_rel_error}, {"p90_abs_rel_error", q.p90_abs_rel_error}}}};
+    };
+    j["gemm"] = gemm(c.gemm, c.gemm_fit);
+    j["gemm_fp8"] = c.gemm_fp8.present() ? gemm(c.gemm_fp8, c.gemm_fp8_fit) : json(nullptr);
     j["allreduce"] = json::object();
     for (const auto& [gpus, a] : c.allreduce) {
         j["allreduce"][std::to_string(gpus)] = {{"latency_s", a.latency_s}, {"bus_bytes_per_s", a.bus_bytes_per_s}};

@@ -20,14 +20,24 @@ namespace headroom {
 
 namespace {
 
-// log time of every sample under the parameters theta = log(launch_s, ec, em, p).
-Eigen::VectorXd predict_log(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& s,
-                            const Eigen::Vector4d& theta) {
+// The parameters theta = log(launch_s, ec, em, p[, activation_bytes, output_bytes]) as a calibration.
+GemmCalibration from_theta(const Eigen::VectorXd& theta) {
     GemmCalibration c;
     c.launch_s = std::exp(theta[0]);
     c.compute_efficiency = std::exp(theta[1]);
     c.memory_efficiency = std::exp(theta[2]);
     c.blend_exponent = std::exp(theta[3]);
+    if (theta.size() > 4) {
+        c.activation_bytes = std::exp(theta[4]);
+        c.output_bytes = std::exp(theta[5]);
+    }
+    return c;
+}
+
+// log time of every sample under theta.
+Eigen::VectorXd predict_log(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& s,
+                            const Eigen::VectorXd& theta) {
+    const GemmCalibration c = from_theta(theta);
     Eigen::VectorXd out(static_cast<Eigen::Index>(s.size()));
     for (size_t i = 0; i < s.size(); ++i) out[static_cast<Eigen::Index>(i)] = std::log(gemm_time_s(gpu, dtype, s[i].m, s[i].n, s[i].k, &c));
     return out;
@@ -44,28 +54,35 @@ GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<G
         y[i] = std::log(samples[static_cast<size_t>(i)].time_s);
         t_min = std::min(t_min, samples[static_cast<size_t>(i)].time_s);
     }
-    Eigen::Vector4d theta(std::log(0.5 * t_min), std::log(0.7), std::log(0.8), std::log(2.5));
+    // fp8 adds the per-element activation and output terms (calibration.hpp), started at one byte each.
+    const bool fp8 = dtype == Dtype::FP8;
+    const Eigen::Index P = fp8 ? 6 : 4;
+    Eigen::VectorXd theta(P);
+    theta.head(4) << std::log(0.5 * t_min), std::log(0.7), std::log(0.8), std::log(2.5);
+    if (fp8) theta.tail(2) << 0.0, 0.0;
     Eigen::VectorXd r = predict_log(gpu, dtype, samples, theta) - y;
     double cost = r.squaredNorm();
     double lambda = 1e-3;
     for (int it = 0; it < 200; ++it) {
-        Eigen::MatrixXd J(n, 4);
-        for (int j = 0; j < 4; ++j) {  // central differences in log parameters
+        Eigen::MatrixXd J(n, P);
+        for (Eigen::Index j = 0; j < P; ++j) {  // central differences in log parameters
             const double h = 1e-5;
-            Eigen::Vector4d a = theta, b = theta;
+            Eigen::VectorXd a = theta, b = theta;
             a[j] += h;
             b[j] -= h;
             J.col(j) = (predict_log(gpu, dtype, samples, a) - predict_log(gpu, dtype, samples, b)) / (2 * h);
         }
-        const Eigen::Matrix4d JtJ = J.transpose() * J;
-        const Eigen::Vector4d g = J.transpose() * r;
+        const Eigen::MatrixXd JtJ = J.transpose() * J;
+        const Eigen::VectorXd g = J.transpose() * r;
         bool improved = false;
         for (int tries = 0; tries < 20 && !improved; ++tries) {
-            Eigen::Matrix4d A = JtJ;
+            Eigen::MatrixXd A = JtJ;
             A.diagonal() += lambda * JtJ.diagonal().cwiseMax(1e-12);
-            const Eigen::Vector4d step = A.ldlt().solve(-g);
-            Eigen::Vector4d next = theta + step;
+            const Eigen::VectorXd step = A.ldlt().solve(-g);
+            Eigen::VectorXd next = theta + step;
             next[3] = std::clamp(next[3], std::log(0.6), std::log(60.0));  // p within reason
+            // a per-element term below 1e-6 bytes is nothing: keep it from running off to log(0)
+            for (Eigen::Index j = 4; j < P; ++j) next[j] = std::max(next[j], std::log(1e-6));
             const Eigen::VectorXd rn = predict_log(gpu, dtype, samples, next) - y;
             const double cn = rn.squaredNorm();
             if (std::isfinite(cn) && cn < cost) {
@@ -82,11 +99,7 @@ GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<G
         }
         if (!improved) break;
     }
-    GemmCalibration c;
-    c.launch_s = std::exp(theta[0]);
-    c.compute_efficiency = std::exp(theta[1]);
-    c.memory_efficiency = std::exp(theta[2]);
-    c.blend_exponent = std::exp(theta[3]);
+    const GemmCalibration c = from_theta(theta);
     if (quality) {
         std::vector<double> err;
         err.reserve(samples.size());
@@ -149,7 +162,8 @@ std::vector<CommSample> allreduce_samples(const KernelTables& t) {
     return out;
 }
 
-void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemms, std::vector<CommSample>& comms) {
+void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemms, std::vector<CommSample>& comms,
+                          std::vector<GemmSample>* fp8_gemms) {
     std::ifstream in(path);
     if (!in) throw HardwareError(path, "", "cannot open file");
     std::string line;
@@ -188,12 +202,14 @@ void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemm
         };
         if (f[0] == "gemm") {
             gemms.push_back({num(1), num(2), num(3), num(6) * 1e-3});
+        } else if (f[0] == "gemm_fp8" && fp8_gemms) {
+            fp8_gemms->push_back({num(1), num(2), num(3), num(6) * 1e-3});
         } else if (f[0] == "allreduce") {
             const double g = num(5);
             if (g != std::floor(g) || g < 2) throw HardwareError(path, "line " + std::to_string(line_no), "gpus: must be a whole number >= 2");
             comms.push_back({static_cast<int64_t>(g), num(4), num(6) * 1e-3});
         } else {
-            throw HardwareError(path, "line " + std::to_string(line_no), fmt::format("op: expected gemm or allreduce, got \"{}\"", f[0]));
+            throw HardwareError(path, "line " + std::to_string(line_no), fmt::format("op: expected {}allreduce, got \"{}\"", fp8_gemms ? "gemm, gemm_fp8 or " : "gemm or ", f[0]));
         }
     }
 }
@@ -254,12 +270,14 @@ std::vector<GemmSample> read_measure_step_json(const std::string& path) {
 }
 
 Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,
-                      const std::vector<CommSample>& comms, const std::string& fitted_on) {
+                      const std::vector<CommSample>& comms, const std::string& fitted_on,
+                      const std::vector<GemmSample>& fp8_gemms) {
     Calibration c;
     c.gpu = gpu.name;
     c.fitted_on = fitted_on;
     c.dtype = std::string(dtype_name(dtype));
     c.gemm = fit_gemm(gpu, dtype, gemms, &c.gemm_fit);
+    if (dtype == Dtype::BF16 && fp8_gemms.size() >= 8) c.gemm_fp8 = fit_gemm(gpu, Dtype::FP8, fp8_gemms, &c.gemm_fp8_fit);
     c.allreduce = fit_allreduce(comms);
     return c;
 }

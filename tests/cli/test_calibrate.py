@@ -18,6 +18,30 @@ def test_calibrate_prints_a_yaml_fitted_on_the_gpus_own_tables():
     assert 0.5 < j["gemm"]["compute_efficiency"] < 1.0 and 0.5 < j["gemm"]["memory_efficiency"] < 1.0
     assert j["gemm"]["fit"]["points"] == 35742  # every bf16 GEMM measured on the H100
     assert set(j["allreduce"]) == {"2", "4", "8"}
+    # and a second fit on its 35,742 fp8 GEMMs, with the per-element quantisation terms; A100 has no fp8 table
+    assert j["gemm_fp8"]["fit"]["points"] == 35742 and j["gemm_fp8"]["activation_bytes_per_element"] > 0
+    assert json.loads(run("calibrate", "-g", "a100-80gb", "--json").stdout)["gemm_fp8"] is None
+
+
+def test_fp8_weights_on_a_calibrated_gpu_pay_the_quantisation(tmp_path):
+    # H100 PCIe's calibration is derived from H100 SXM's fits, the fp8 one included: an fp8 qkv_proj of 2,048
+    # rows then costs more than the fp8 fit's roofline without its per-element terms (the same YAML, terms removed)
+    base = json.loads(run("calibrate", "-g", "h100-pcie", "--from", "h100-sxm", "--json").stdout)
+    assert base["gemm_fp8"]["output_bytes_per_element"] > 0
+    full = (tmp_path / "full.yaml")
+    assert run("calibrate", "-g", "h100-pcie", "--from", "h100-sxm", "-o", full).returncode == 0
+    text = full.read_text()
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("\n".join(l for l in text.splitlines() if "_bytes_per_element" not in l) + "\n")
+    def qkv(cal):
+        c = json.loads(run("cost", "-m", "llama-3.1-8b", "-g", "h100-pcie", "--weights-dtype", "fp8", "--tokens", "2048",
+                           "--predictor", "calibrated", "--calibration", cal, "--json").stdout)
+        return {o["name"]: o["time_s"] for o in c["ops"]}["qkv_proj"]
+    g = base["gemm_fp8"]
+    # 32 layers x 2,048 rows x (a x 4,096 + o x 6,144) bytes at H100 PCIe's 2.0 TB/s x the fitted memory efficiency
+    extra = 32 * 2048 * (g["activation_bytes_per_element"] * 4096 + g["output_bytes_per_element"] * 6144) / (
+        2.0e12 * g["memory_efficiency"])
+    assert qkv(full) - qkv(bare) == pytest.approx(extra, rel=1e-3)
 
 
 def test_a_gpu_without_tables_is_told_how_to_calibrate():

@@ -169,7 +169,7 @@ TEST(CostModel, FastBlendMatchesThePowerFormula) {
     }
 }
 
-TEST(CostModel, UnblendedGemmLeavesTheTimeToTheCallerAndGemmBlendRestoresIt) {
+TEST(CostModel, UnblendedGemmLeavesTheTimeToTheCallerAndGemmOpRestoresIt) {
     // 300 rows x 4096 x 4096 at 700 TFLOP/s and 3 TB/s, calibrated (launch 5 us, p = 3.1): compute
     // 2 x 300 x 4096^2 / 7e14 = 14.4 us, memory (4096^2 x 2 + 300 x 8192 x 2) / 3e12 = 12.8 us.
     GemmCalibration cal;
@@ -195,5 +195,32 @@ TEST(CostModel, UnblendedGemmLeavesTheTimeToTheCallerAndGemmBlendRestoresIt) {
     const CostModel cm = model("meta-llama/Llama-3.1-8B-Instruct", "h100", cfg);
     const GemmCalibration* g = cfg.gemm_calibration();
     ASSERT_NE(g, nullptr);
-    EXPECT_EQ(cm.gemm_blend_s(c, m), g->launch_s + smooth_max(c, m, g->blend_exponent));
+    // three of them, as the walk hands them over: the op's totals are three times one GEMM's
+    RooflineOp op{OpKind::QKV_PROJ, 3, 0, 0, 3 * c, 3 * m, 0, 0, NAN, Bound::COMPUTE, 300, 4096, 4096};
+    EXPECT_NEAR(cm.gemm_op_s(op), 3 * (g->launch_s + smooth_max(c, m, g->blend_exponent)), 1e-18);
+}
+
+TEST(CostModel, Fp8WeightsTakeTheFp8FitWithItsPerElementTerms) {
+    // A calibration whose fp8 fit differs from the bf16 one only in its per-element terms: 3 bytes per activation
+    // element and 1 per output element, at the fit's memory rate (H100 SXM 3.35 TB/s x memory_efficiency). A
+    // Llama-3.1-8B qkv_proj at 512 rows (n = 6144, k = 4096) then moves 512 x (3 x 4096 + 6144) = 9.4 MB more
+    // per layer in fp8 than the same fit without the terms: about 3.3 us at 0.86 x 3.35 TB/s.
+    auto cal = std::make_shared<Calibration>(*shipped_calibration("h100-sxm"));
+    cal->gemm_fp8 = cal->gemm;
+    CostConfig c8;
+    c8.weight_dtype = Dtype::FP8;
+    c8.calibration = cal;
+    const std::vector<SequenceWork> batch{{512, 0}};
+    const double base = model("meta-llama/Llama-3.1-8B-Instruct", "h100", c8).step(batch).op("qkv_proj")->time_s;
+    cal->gemm_fp8.activation_bytes = 3;
+    cal->gemm_fp8.output_bytes = 1;
+    const double with = model("meta-llama/Llama-3.1-8B-Instruct", "h100", c8).step(batch).op("qkv_proj")->time_s;
+    const double rate = load_gpu("h100").memory_bandwidth_bytes_per_s() * cal->gemm_fp8.memory_efficiency;
+    EXPECT_NEAR(with - base, 32 * 512 * (3.0 * 4096 + 6144) / rate, 1e-12);  // 32 layers
+    // bf16 weights keep the bf16 fit: no per-element terms
+    CostConfig c16 = c8;
+    c16.weight_dtype = Dtype::BF16;
+    const double bf16 = model("meta-llama/Llama-3.1-8B-Instruct", "h100", c16).step(batch).op("qkv_proj")->time_s;
+    cal->gemm_fp8 = GemmCalibration{};
+    EXPECT_EQ(model("meta-llama/Llama-3.1-8B-Instruct", "h100", c16).step(batch).op("qkv_proj")->time_s, bf16);
 }

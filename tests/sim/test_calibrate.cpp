@@ -40,6 +40,45 @@ TEST(Calibrate, GemmFitRecoversKnownParametersWithinOnePercent) {
     EXPECT_EQ(q.points, static_cast<int64_t>(s.size()));
 }
 
+// fp8 GEMMs fit two more parameters, the per-element activation and output terms (calibration.hpp); a table
+// generated with them gives all six back within 1%.
+TEST(Calibrate, Fp8GemmFitRecoversItsPerElementTermsWithinOnePercent) {
+    const GpuProfile gpu = load_gpu("h100");
+    GemmCalibration truth;
+    truth.launch_s = 6.0e-6;
+    truth.compute_efficiency = 0.55;
+    truth.memory_efficiency = 0.8;
+    truth.blend_exponent = 2.2;
+    truth.activation_bytes = 3.0;  // e.g. 1,024 rows x 8,192 columns: 25 MB at 0.8 x 3.35 TB/s, 9.4 us
+    truth.output_bytes = 0.5;
+    std::vector<GemmSample> s;
+    for (double m : {1.0, 4.0, 16.0, 64.0, 128.0, 256.0, 1024.0, 4096.0, 16384.0}) {
+        for (double n : {512.0, 2048.0, 4096.0, 8192.0, 28672.0}) {
+            for (double k : {512.0, 4096.0, 8192.0, 16384.0}) {
+                s.push_back({m, n, k, gemm_time_s(gpu, Dtype::FP8, m, n, k, &truth)});
+            }
+        }
+    }
+    FitQuality q;
+    const GemmCalibration fit = fit_gemm(gpu, Dtype::FP8, s, &q);
+    EXPECT_NEAR(fit.launch_s, truth.launch_s, 0.01 * truth.launch_s);
+    EXPECT_NEAR(fit.compute_efficiency, truth.compute_efficiency, 0.01 * truth.compute_efficiency);
+    EXPECT_NEAR(fit.memory_efficiency, truth.memory_efficiency, 0.01 * truth.memory_efficiency);
+    EXPECT_NEAR(fit.blend_exponent, truth.blend_exponent, 0.01 * truth.blend_exponent);
+    EXPECT_NEAR(fit.activation_bytes, truth.activation_bytes, 0.01 * truth.activation_bytes);
+    EXPECT_NEAR(fit.output_bytes, truth.output_bytes, 0.01 * truth.output_bytes);
+    EXPECT_LT(q.p90_abs_rel_error, 1e-6);
+    // calibrate() fits bf16 and fp8 side by side; the fp8 fit serves 1-byte fp8 weights only
+    std::vector<GemmSample> bf16;
+    for (const GemmSample& x : s) bf16.push_back({x.m, x.n, x.k, gemm_time_s(gpu, Dtype::BF16, x.m, x.n, x.k, &truth)});
+    const Calibration c = calibrate(gpu, Dtype::BF16, bf16, {}, "test", s);
+    EXPECT_NEAR(c.gemm_fp8.activation_bytes, truth.activation_bytes, 0.01 * truth.activation_bytes);
+    EXPECT_EQ(c.gemm.activation_bytes, 0.0);
+    EXPECT_EQ(c.gemm_for(Dtype::FP8, 1.0), &c.gemm_fp8);
+    EXPECT_EQ(c.gemm_for(Dtype::FP8, 1.03), &c.gemm);  // block-scaled fp8: another kernel
+    EXPECT_EQ(c.gemm_for(Dtype::BF16, 2.0), &c.gemm);
+}
+
 TEST(Calibrate, AllReduceFitRecoversLatencyAndBandwidth) {
     // t = 6 us + bytes / 150 GB/s on 4 GPUs, 12 us + bytes / 80 GB/s on 8
     std::vector<CommSample> s;
@@ -63,7 +102,13 @@ TEST(Calibrate, YamlRoundTripsAndRejectsNonsense) {
     c.gemm = {3.5e-6, 0.8, 0.85, 2.4};
     c.gemm_fit = {100, 0.05, 0.2};
     c.allreduce[2] = {4e-6, 130e9};
+    c.gemm_fp8 = {5e-6, 0.5, 0.8, 2.1, 3.25, 0.5};
+    c.gemm_fp8_fit = {90, 0.1, 0.3};
     const Calibration r = parse_calibration(calibration_yaml(c), "c.yaml");
+    EXPECT_NEAR(r.gemm_fp8.activation_bytes, 3.25, 1e-12);
+    EXPECT_NEAR(r.gemm_fp8.output_bytes, 0.5, 1e-12);
+    EXPECT_EQ(r.gemm.activation_bytes, 0.0);
+    EXPECT_EQ(r.gemm_fp8_fit.points, 90);
     EXPECT_EQ(r.gpu, "h100-sxm");
     EXPECT_EQ(r.derived_from, "a100-80gb");
     EXPECT_NEAR(r.gemm.launch_s, 3.5e-6, 1e-12);
@@ -84,6 +129,12 @@ TEST(Calibrate, YamlRoundTripsAndRejectsNonsense) {
               "c.yaml: gemm.compute_efficiency: -1 is out of range (above 0 .. 1.5)");
     EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\n"), "c.yaml: gemm: missing");
     EXPECT_EQ(error_of("gpu: h100\ngpu: h200\nfitted_on: x\n" + gemm), "c.yaml: gpu: duplicate key");
+    EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\ndtype: fp8\n" + gemm + "gemm_fp8: {launch_us: 3, compute_efficiency: 0.5, "
+                       "memory_efficiency: 0.8, blend_exponent: 2}\n"),
+              "c.yaml: gemm_fp8: only beside a bf16 fit (dtype: bf16)");
+    EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\n" + gemm + "gemm_fp8: {launch_us: 3, compute_efficiency: 0.5, "
+                       "memory_efficiency: 0.8, blend_exponent: 2, activation_bytes_per_element: -2}\n"),
+              "c.yaml: gemm_fp8.activation_bytes_per_element: -2 is out of range (from 0 .. 1000)");
 }
 
 TEST(Calibrate, CsvErrorsNameTheFileLineAndColumn) {
@@ -104,6 +155,18 @@ TEST(Calibrate, CsvErrorsNameTheFileLineAndColumn) {
     EXPECT_EQ(error_of(head + "gemm,16,4096,x,,,0.05\n"), path + ": line 2: k: expected a number, got \"x\"");
     EXPECT_EQ(error_of(head + "gemm,16,4096,4096,,,-1\n"), path + ": line 2: latency_ms: must be a positive number, got -1");
     EXPECT_EQ(error_of(head + "conv,1,1,1,,,1\n"), path + ": line 2: op: expected gemm or allreduce, got \"conv\"");
+    // gemm_fp8 rows: an error for a caller that takes no fp8 samples, else the fp8 list
+    EXPECT_EQ(error_of(head + "gemm_fp8,1,1,1,,,1\n"), path + ": line 2: op: expected gemm or allreduce, got \"gemm_fp8\"");
+    {
+        std::ofstream(path) << head + "gemm,16,4096,4096,,,0.05\ngemm_fp8,16,4096,4096,,,0.04\ngemm_fp8,32,4096,4096,,,0.04\n";
+        std::vector<GemmSample> g, g8;
+        std::vector<CommSample> c;
+        read_calibration_csv(path, g, c, &g8);
+        EXPECT_EQ(g.size(), 1u);
+        ASSERT_EQ(g8.size(), 2u);
+        EXPECT_EQ(g8[1].m, 32);
+        EXPECT_NEAR(g8[1].time_s, 0.04e-3, 1e-15);
+    }
     EXPECT_EQ(error_of("m,n,k\n"), path + ": line 1: the header must be op,m,n,k,bytes,gpus,latency_ms");
     std::remove(path.c_str());
 }

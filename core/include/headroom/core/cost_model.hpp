@@ -68,6 +68,7 @@ GemmRates gemm_rates(const GpuProfile& gpu, Dtype weight_dtype, const GemmCalibr
 // The GEMM rate and stored bytes per weight of one module class, and of the three a step multiplies.
 struct WeightRate {
     double flops_per_s = 0, bytes_per_weight = 0;
+    const GemmCalibration* cal = nullptr;  // the calibration's GEMM fit for this format (Calibration::gemm_for), or none
 };
 struct ModuleRates {
     WeightRate attention, dense_mlp, experts;
@@ -105,7 +106,7 @@ public:
     virtual ~RooflineOpVisitor() = default;
     virtual void visit(const RooflineOp& op) = 0;
     // false: the walk leaves this GEMM's time_s NaN, because the visitor prices it itself (a measured table);
-    // CostModel::gemm_blend_s gives the roofline's time from its compute and memory times if it is needed.
+    // CostModel::gemm_op_s gives the roofline's time from its compute and memory times if it is needed.
     virtual bool wants_gemm_time(OpKind) const { return true; }
 };
 
@@ -116,8 +117,9 @@ public:
 
     StepCost step(const std::vector<SequenceWork>& batch) const override;
     StepTotals step_totals(const std::vector<SequenceWork>& batch) const override;  // no allocation
-    // A GEMM's roofline time from its compute and memory times (one GEMM: the walk's op divided by its count).
-    double gemm_blend_s(double compute_s, double memory_s) const;
+    // The roofline's time of a GEMM op the walk left unpriced (wants_gemm_time false), all `count` of them:
+    // the blend of its compute and memory times under the fit of its module's weight format.
+    double gemm_op_s(const RooflineOp& op) const;
     // "roofline", or the calibration's label ("roofline (calibrated)").
     std::string name() const override { return config_.calibration ? config_.calibration->label() : "roofline"; }
     // Every op of the step, in order, to a visitor (the kernel-table predictor's way in).

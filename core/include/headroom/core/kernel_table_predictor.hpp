@@ -73,6 +73,7 @@ private:
     const GridTable* moe_ = nullptr;
     const GridTable* encoder_attn_ = nullptr;  // an encoder's bidirectional attention
     Dtype expert_dtype_ = Dtype::BF16;
+    const GemmCalibration* expert_cal_ = nullptr;  // the calibration's fit for the experts' format (a shared expert off the tables)
     bool shared_in_gemm_table_ = true;  // the experts share the attention weights' format (and GEMM table)
     const GridTable* mla_prefill_ = nullptr;  // MLA module tables (both or neither)
     const GridTable* mla_decode_ = nullptr;

@@ -1,6 +1,12 @@
 // A calibrated roofline: efficiency parameters fitted per GPU and op family by `headroom calibrate` from
 // measured kernel times, written as YAML (hardware/calibrations/<gpu>.yaml for the shipped ones).
 //   GEMM:       t = launch + smooth_max(FLOPs / (peak x compute_efficiency), bytes / (HBM x memory_efficiency); p)
+//                   + (activation_bytes x m k + output_bytes x m n) / (HBM x memory_efficiency)
+//   The two per-element terms are fitted for fp8 GEMMs only (zero for bf16): vLLM's fp8 linear quantises its bf16
+//   activations per token in a kernel of its own before the CUTLASS GEMM (reading 2 bytes and writing 1 per
+//   element) and rescales the output in the epilogue, costs in the activation and output elements that no FLOP
+//   or weight-byte bound sees. Fitted as bytes at the fitted memory rate, so a derived calibration carries them
+//   to a sibling's bandwidth.
 //   all-reduce: t = latency + bytes / bus_bytes_per_s, per GPU count
 // smooth_max(c, m; p) = (c^p + m^p)^(1/p). The efficiencies are shares of the profile's own peaks, so a
 // calibration fitted on one GPU can be carried to a sibling of the same architecture (H100 SXM -> H100 PCIe)
@@ -23,6 +29,8 @@ struct GemmCalibration {
     double compute_efficiency = 0.0;   // achieved / dense peak of the dtype, for large GEMMs
     double memory_efficiency = 0.0;    // achieved / HBM peak, for weight-streaming GEMMs
     double blend_exponent = 2.5;       // p of the smooth max near the ridge
+    double activation_bytes = 0.0;     // per activation element (m x k): fp8's per-token quantisation
+    double output_bytes = 0.0;         // per output element (m x n): fp8's scaled epilogue
     bool present() const { return compute_efficiency > 0.0; }
 };
 
@@ -41,14 +49,22 @@ struct Calibration {
     std::string gpu;           // the profile it applies to ("h100-sxm")
     std::string fitted_on;     // the data it was fitted on ("kernel tables h100_sxm (NVIDIA H100 80GB HBM3)")
     std::string derived_from;  // "" when fitted on this GPU's own data; else the GPU whose fit it carries
-    std::string dtype = "bf16";
+    std::string dtype = "bf16";  // the GEMMs `gemm` was fitted on
     GemmCalibration gemm;
     FitQuality gemm_fit;
+    // A second fit for fp8 GEMMs (per-tensor or per-channel scaled, 1 byte per weight) when `dtype` is bf16 and
+    // the data held them; absent (not present()) otherwise.
+    GemmCalibration gemm_fp8;
+    FitQuality gemm_fp8_fit;
     std::map<int64_t, CommCalibration> allreduce;  // by GPU count
     std::string file;          // where it was read from
 
     // "roofline (calibrated on ...)" / "roofline (calibrated, derived from h100-sxm)"
     std::string label() const;
+    // The GEMM fit for weights stored in `dtype` at `bytes_per_weight`: the fp8 fit for 1-byte fp8 weights
+    // where there is one, else `gemm`; nullptr when neither is present. Block-scaled fp8 (more than 1 byte per
+    // weight with its scales; DeepGEMM, another kernel) keeps `gemm`.
+    const GemmCalibration* gemm_for(Dtype dtype, double bytes_per_weight) const;
 };
 
 

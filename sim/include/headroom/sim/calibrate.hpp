@@ -32,9 +32,11 @@ std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& 
 
 std::vector<GemmSample> gemm_samples(const KernelTables& t, Dtype dtype);
 std::vector<CommSample> allreduce_samples(const KernelTables& t);
-// CSV with a header: `op,m,n,k,bytes,gpus,latency_ms`; op is gemm or allreduce (unused columns empty).
-// Throws HardwareError naming the file, line and column.
-void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemms, std::vector<CommSample>& comms);
+// CSV with a header: `op,m,n,k,bytes,gpus,latency_ms`; op is gemm (bf16), gemm_fp8 (fp8 weights, per-tensor or
+// per-channel scaled) or allreduce (unused columns empty). fp8 rows go to `fp8_gemms` when it is given, else they
+// are an error. Throws HardwareError naming the file, line and column.
+void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemms, std::vector<CommSample>& comms,
+                          std::vector<GemmSample>* fp8_gemms = nullptr);
 
 // `headroom measure step --json` lines (schema headroom.measure-step/1, our executor's own measurements): each
 // line's GEMM ops (qkv_proj, o_proj, gate_up_proj, down_proj, lm_head) become samples, their shapes from the
@@ -42,8 +44,10 @@ void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemm
 // per-op times (the CPU reference) give none. Throws HardwareError naming the file and line.
 std::vector<GemmSample> read_measure_step_json(const std::string& path);
 
-// Fits everything the samples cover into a Calibration for `gpu`.
+// Fits everything the samples cover into a Calibration for `gpu`: `gemms` as `dtype`, and for a bf16
+// calibration a second fit (gemm_fp8) on `fp8_gemms` when there are at least 8 of them.
 Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,
-                      const std::vector<CommSample>& comms, const std::string& fitted_on);
+                      const std::vector<CommSample>& comms, const std::string& fitted_on,
+                      const std::vector<GemmSample>& fp8_gemms = {});
 
 }  // namespace headroom
