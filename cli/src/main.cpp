@@ -400,6 +400,7 @@ struct SweepOptions {
     std::vector<std::string> set;
     bool json = false;
     bool no_counterfactuals = false;
+    int refine = 4;
     std::string plot;
     int jobs = 0;
 };
@@ -437,6 +438,7 @@ int run_sweep_command(SweepOptions& o) {
     if (o.jobs < 0) throw UsageError(fmt::format("--jobs: must be >= 1, got {}", o.jobs));
     req.jobs = o.jobs;
     req.counterfactuals = !o.no_counterfactuals;
+    req.refine = o.refine;
     check_writable("--plot", o.plot);
     if (!o.plot.empty() && std::system((plot_command("--check") + " >/dev/null 2>&1").c_str()) != 0) {
         throw UsageError(fmt::format("--plot: {} cannot import matplotlib (run scripts/setup.sh, or set HEADROOM_PYTHON)",
@@ -659,6 +661,10 @@ int run(int argc, char** argv) {
     swc->add_option("--plot", sw.plot, "write the saturation figure (PNG) to this file");
     swc->add_option("--jobs", sw.jobs, "parallel simulations (default: all cores)");
     swc->add_flag("--no-counterfactuals", sw.no_counterfactuals, "skip re-simulating single changes at the first failing point");
+    swc->add_option("--refine", sw.refine, "bisect the capacity between the last passing and the first failing load until "
+                                           "the bracket is 2^N times narrower (0: the grid alone)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 20));
     swc->callback([&] { action = [&] { return run_sweep_command(sw); }; });
 
     // plan

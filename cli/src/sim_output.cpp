@@ -160,25 +160,42 @@ void print_sweep(const SweepRequest& req, const SweepResult& r) {
                        s.any_slo && !m.slos_met ? "  SLO missed" : "", mark);
         }
         fmt::print("\n");
+        // The capacity answer first, then the knee, and how the two relate.
+        using K = CapacityEstimate::Kind;
+        const CapacityEstimate& cap = s.capacity;
+        if (cap.kind == K::BRACKETED || cap.kind == K::ABOVE_RANGE) {
+            const Summary& m = cap.result.summary;
+            std::string how;
+            if (cap.kind == K::ABOVE_RANGE) {
+                how = "every swept load passes, so sweep higher to find where one breaks";
+            } else if (cap.simulations > 0) {
+                how = fmt::format("{} misses one (bisected between {} and {}: {} more simulation{})", cap.fail_text,
+                                  load_text(req.load_kind, cap.grid_load, r.points[s.points.front()].scenario.workload.shape),
+                                  load_text(req.load_kind, cap.grid_fail_load, r.points[s.points.front()].scenario.workload.shape),
+                                  cap.simulations, cap.simulations == 1 ? "" : "s");
+            } else {
+                how = fmt::format("{} misses one", cap.fail_text);
+            }
+            fmt::print("  Capacity: every SLO holds up to {}{} ({:.2f} req/s, {:.0f} output tok/s, ${:.3g}/MTok); {}.\n",
+                       cap.kind == K::ABOVE_RANGE ? "the highest load swept, " : "", cap.load_text, m.request_throughput, m.output_throughput,
+                       m.usd_per_mtok, how);
+        } else if (cap.kind == K::BELOW_RANGE) {
+            fmt::print("  Capacity: below the lowest load swept -- {} already misses an SLO.\n", cap.fail_text);
+        }
         if (s.knee.found) {
-            fmt::print("  Knee: {} at {:.0f} output tok/s; {}.\n", r.points[s.knee.index].load_text, s.knee.throughput,
-                       s.knee.note);
+            const SweepPoint& k = r.points[s.knee.index];
+            std::string relation;
+            if ((cap.kind == K::BRACKETED || cap.kind == K::ABOVE_RANGE) && k.load < cap.load) {
+                relation = fmt::format(" The knee lies inside the passing zone: past it each added {} buys less throughput "
+                                       "for more latency, yet every SLO holds up to {}{}.",
+                                       req.load_kind == LoadKind::CONCURRENCY ? "user" : "request per second",
+                                       cap.kind == K::ABOVE_RANGE ? "at least " : "", cap.load_text);
+            } else if (cap.kind != K::NONE && k.load > cap.load) {
+                relation = " The SLOs break before the knee: the latency targets, not the throughput, limit this deployment.";
+            }
+            fmt::print("  Knee: {} at {:.0f} output tok/s; {}.{}\n", k.load_text, s.knee.throughput, s.knee.note, relation);
         } else {
             fmt::print("  Knee: none found ({}).\n", s.knee.note);
-        }
-        if (s.any_slo) {
-            if (s.stable_found) {
-                const SweepPoint* best = nullptr;
-                for (size_t i : s.points) {
-                    if (r.points[i].fits && r.points[i].load == s.max_stable_load) best = &r.points[i];
-                }
-                fmt::print("  Stable operating zone: every SLO is met up to {} ({:.2f} req/s, {:.0f} output tok/s, "
-                           "${:.3g}/MTok).\n",
-                           best->load_text, best->result.summary.request_throughput,
-                           best->result.summary.output_throughput, best->result.summary.usd_per_mtok);
-            } else {
-                fmt::print("  Stable operating zone: none -- no swept load meets every SLO.\n");
-            }
         }
         fmt::print("\n  Why, point by point:\n");
         for (size_t i : s.points) {
@@ -196,14 +213,19 @@ void print_sweep(const SweepRequest& req, const SweepResult& r) {
     if (req.axes.size() == 2) {
         const SweepAxis& a = req.axes[0];
         const SweepAxis& b = req.axes[1];
-        fmt::print("\nHighest load meeting every SLO ({} down, {} across):\n  {:>14}", a.key, b.key, "");
+        fmt::print("\nCapacity, the highest load meeting every SLO ({} down, {} across):\n  {:>14}", a.key, b.key, "");
         for (const auto& v : b.values) fmt::print(" {:>14}", v);
         fmt::print("\n");
         for (size_t ia = 0; ia < a.values.size(); ++ia) {
             fmt::print("  {:>14}", a.values[ia]);
             for (size_t ib = 0; ib < b.values.size(); ++ib) {
                 const SweepSeries& s = r.series[ia * b.values.size() + ib];
-                fmt::print(" {:>14}", s.stable_found ? fmt::format("{:g}", s.max_stable_load) : "-");
+                using K = CapacityEstimate::Kind;
+                const CapacityEstimate& c = s.capacity;
+                fmt::print(" {:>14}", c.kind == K::BRACKETED     ? fmt::format("{:g}", c.load)
+                                      : c.kind == K::ABOVE_RANGE ? fmt::format(">= {:g}", c.load)
+                                      : c.kind == K::BELOW_RANGE ? fmt::format("< {:g}", c.fail_load)
+                                                                 : std::string("-"));
             }
             fmt::print("\n");
         }

@@ -35,7 +35,7 @@ from ._headroom import GpuProfile, InputError, KvPlan, ModelCard, Scenario
 __version__ = _h.version()
 __all__ = ["InputError", "ModelCard", "GpuProfile", "KvPlan", "Scenario", "Result", "SweepFrame", "load_model",
            "load_gpu", "load_scenario", "kv_plan", "cost", "simulate", "sweep", "plan", "models", "gpus", "plot",
-           "examples", "validate_against"]
+           "examples", "validate_against", "read_results"]
 
 ScenarioLike = "str | os.PathLike | Mapping[str, Any] | Scenario | None"
 
@@ -234,10 +234,11 @@ def simulate(scenario: ScenarioLike = None, *, set=None, seed: int | None = None
 
 class SweepFrame(pd.DataFrame):
     """One row per sweep point, tidy: a column per swept field (besides the load), the point's metrics, its
-    `cause` and `explanation`, its series' knee (`knee_found`, `knee_load`, `is_knee`) and highest load meeting
-    every SLO (`max_stable_load`), and its raw JSON in `point`. Everything follows row filters and pd.concat:
-    `.knee` (a DataFrame, one row per scenario and series), `.explanations`, `.counterfactuals` and `.points`
-    are read from the rows that are there."""
+    `cause` and `explanation`, its series' capacity (`capacity_load`, bisected between grid points, and
+    `capacity_kind`, `capacity_fail_load`, `capacity_output_throughput`, ...), knee (`knee_found`, `knee_load`,
+    `is_knee`) and highest swept load meeting every SLO (`max_stable_load`), and its raw JSON in `point`.
+    Everything follows row filters and pd.concat: `.capacity` and `.knee` (DataFrames, one row per scenario and
+    series), `.explanations`, `.counterfactuals` and `.points` are read from the rows that are there."""
 
     @property
     def _constructor(self):
@@ -255,6 +256,18 @@ class SweepFrame(pd.DataFrame):
             return pd.DataFrame(columns=cols)
         first = pd.DataFrame(self[keys + cols]).groupby(keys, sort=False, dropna=False).first()
         return first.rename(columns={"knee_found": "found", "knee_load": "load"})
+
+    @property
+    def capacity(self) -> pd.DataFrame:
+        """The capacity answer, one row per scenario and series: `kind` (bracketed, above_range, below_range,
+        none), `load` (the highest load found to meet every SLO), `fail_load` (the lowest found to miss one above
+        it), and the throughput and $/MTok at `load`."""
+        keys = [k for k in ("scenario", "series") if k in self.columns]
+        cols = [c for c in self.columns if c.startswith("capacity_")]
+        if not keys or not cols:
+            return pd.DataFrame()
+        first = pd.DataFrame(self[keys + cols]).groupby(keys, sort=False, dropna=False).first()
+        return first.rename(columns={c: c[len("capacity_"):] for c in cols})
 
     @property
     def explanations(self) -> list[str]:
@@ -287,6 +300,9 @@ def _flatten(point: dict) -> dict:
             row[key] = value
     for key in ("cause", "explanation", "knee_found", "knee_load", "is_knee", "max_stable_load"):
         row[key] = sw.get(key)
+    cap = sw.get("capacity") or {}
+    for key in ("kind", "load", "fail_load", "request_throughput", "output_throughput", "usd_per_mtok"):
+        row[f"capacity_{key}"] = cap.get(key)
     row["point"] = point
     return row
 
@@ -314,10 +330,12 @@ class _Progress:
 
 def sweep(scenario: "str | os.PathLike | None" = None, *, concurrency: Sequence[float] | None = None,
           qps: Sequence[float] | None = None, set: Mapping[str, Any] | None = None, counterfactuals: bool = True,
-          jobs: int = 0, progress: bool = True) -> SweepFrame:
+          jobs: int = 0, progress: bool = True, refine: int = 4) -> SweepFrame:
     """Sweep a scenario (YAML path, or None for the built-in default) across load, as `headroom sweep`:
     `concurrency` (closed-loop users; default 1..200) or `qps` (Poisson rates). `set` maps fields to one
-    value (applied to every point) or a list of values (swept too, at most two). Uses all cores; shows a tqdm
+    value (applied to every point) or a list of values (swept too, at most two). Each series' capacity, the
+    highest load meeting every SLO, is bisected between the last passing and the first failing load until
+    that bracket is 2^refine times narrower (`capacity_load`, `.capacity`; refine=0: the grid). Uses all cores; shows a tqdm
     bar of simulations done (progress=False: none). Ctrl-C (or interrupting the kernel) stops it at once: the
     simulations still running are killed and KeyboardInterrupt is raised."""
     if concurrency is not None and qps is not None:
@@ -333,9 +351,11 @@ def sweep(scenario: "str | os.PathLike | None" = None, *, concurrency: Sequence[
     kind, loads = ("qps", list(qps)) if qps is not None else ("concurrency", list(concurrency or []))
     if any(not (x > 0) for x in loads):
         raise InputError(f"{kind}: loads must be > 0")
+    if not (isinstance(refine, int) and 0 <= refine <= 20):
+        raise InputError(f"refine: a whole number from 0 to 20, got {refine!r}")
     with _Progress(progress, "sweep") as bar:
         lines = _h.sweep("" if scenario is None else os.fspath(scenario), overrides, kind, loads, axes, counterfactuals,
-                         jobs, bar)
+                         jobs, bar, refine)
     points = [json.loads(line) for line in lines.splitlines() if line]
     frame = SweepFrame([_flatten(p) for p in points])
     return frame
@@ -372,3 +392,58 @@ def plan(model, qps: float, slo: str, gpus: Sequence[str] = ("h100-sxm", "h200",
     df.attrs["skipped"] = out["skipped"]
     df.attrs["simulations"] = out["simulations"]
     return df
+
+
+# The list a headroom JSON object keeps its rows in, by schema or command.
+_ROWS = {"headroom.plan/1": "configurations", "headroom.validate-against/1": "comparison", "cost": "ops",
+         "models": "models", "gpus": "gpus"}
+
+
+def _flat(obj: Mapping[str, Any], prefix: str = "") -> dict:
+    """Nested objects as prefix_key columns (ttft_s.p95 -> ttft_s_p95); lists are left out."""
+    row = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            row.update(_flat(value, f"{name}_"))
+        elif not isinstance(value, list):
+            row[name] = value
+    return row
+
+
+def read_results(path: "str | os.PathLike") -> pd.DataFrame:
+    """Any headroom JSON or JSON-lines output as one flat DataFrame, one row per record: `sweep --json` lines
+    (a SweepFrame, as headroom.sweep returns), `simulate --json` (one row), `plan --json` (a row per
+    configuration), `cost --json` (a row per op), `validate --against --json` (a row per metric), `models` and
+    `gpus` (a row per entry), and any other headroom JSON (one row). Nested fields become `name_sub` columns;
+    an object's other top-level fields go to df.attrs. Raises InputError naming the file and line."""
+    path = os.fspath(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from None
+    records = []
+    try:
+        whole = json.loads(text)
+        records = whole if isinstance(whole, list) else [whole]
+    except json.JSONDecodeError:
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}: line {n}: not valid JSON ({e.msg})") from None
+    if not records or not all(isinstance(r, Mapping) for r in records):
+        raise InputError(f"{path}: expected headroom JSON objects (one, or one per line)")
+    if all("sweep" in r for r in records):
+        return SweepFrame([_flatten(r) for r in records])
+    if len(records) == 1:
+        rec = records[0]
+        key = _ROWS.get(rec.get("schema")) or _ROWS.get(rec.get("command"))
+        if key and isinstance(rec.get(key), list):
+            df = pd.DataFrame([_flat(r) for r in rec[key]])
+            df.attrs.update({k: v for k, v in rec.items() if k != key})
+            return df
+    return pd.DataFrame([_flat(r) for r in records])
+

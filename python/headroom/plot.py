@@ -58,9 +58,20 @@ def _finish(fig, out):
     return fig
 
 
+def _plain_ticks():
+    """Tick labels as plain numbers (0.5, 1, 10, 100), thousands as 4k, 32k, 128k."""
+    from matplotlib.ticker import FuncFormatter
+
+    def fmt(v, _pos):
+        if v >= 1000:
+            return f"{v / 1000:g}k"
+        return f"{v:g}"
+    return FuncFormatter(fmt)
+
+
 def saturation(points, out=None):
     """The saturation figure of a sweep: throughput, TTFT and TPOT percentiles (with SLO lines) and KV
-    utilisation against load, with the knee and the stable operating zone marked. `points` is what
+    utilisation against load, with the knee, the capacity (bisected) and the passing zone up to it marked. `points` is what
     headroom.sweep() returns, or the dicts of `headroom sweep --json` lines. Returns the Figure."""
     points = getattr(points, "points", points)
     plt = _pyplot()
@@ -90,8 +101,14 @@ def saturation(points, out=None):
         for ax in axes.flat:
             if sw["knee_found"]:
                 ax.axvline(sw["knee_load"], **KNEE_STYLE)
-            if sw["stable_found"]:
-                ax.axvspan(min(x), sw["max_stable_load"], color="#2ecc71", alpha=0.08 if len(series) > 1 else 0.12)
+            cap = sw.get("capacity") or {}
+            top = cap.get("load") if cap.get("load") is not None else (sw["max_stable_load"] if sw["stable_found"] else None)
+            if top is not None:  # the passing zone, up to the bisected capacity
+                ax.axvspan(min(x), top, color="#2ecc71", alpha=0.08 if len(series) > 1 else 0.12)
+        cap = sw.get("capacity") or {}
+        if cap.get("kind") == "bracketed":  # the bisected capacity: a probe between two grid points
+            ax_tp.plot([cap["load"]], [cap["output_throughput"]], "D", color="#1e8449", ms=7,
+                       label=f"{label} capacity: {cap['load_text']}")
         if sw["knee_found"]:
             knee = next(p for p in pts if p["sweep"]["is_knee"])
             ax_tp.annotate(f"knee: {knee['sweep']['load_text']}", (sw["knee_load"], knee["output_throughput"]),
@@ -108,6 +125,7 @@ def saturation(points, out=None):
     ax_ttft.set_ylabel("TTFT (s)")
     ax_ttft.set_title("Time to first token")
     ax_ttft.set_yscale("log")
+    ax_ttft.yaxis.set_major_formatter(_plain_ticks())
     ax_tpot.set_ylabel("TPOT (ms)")
     ax_tpot.set_title("Time per output token")
     ax_kv.set_ylabel("KV blocks in use (%)")
@@ -118,12 +136,13 @@ def saturation(points, out=None):
         ax.grid(True, alpha=0.3)
         if max(xs) / max(min(xs), 1e-9) >= 20:
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(_plain_ticks())  # 1, 10, 100, 4k: not 10^0, 10^1
         ax.legend(fontsize=8, loc="best")
     for ax in axes[1]:
         ax.set_xlabel(xlabel)
     first = fitting[0]
     fig.suptitle(f"{first['scenario']}: {first['model']} on {first['replicas']} x {first['gpu']} (TP {first['tp']})"
-                 f"  --  dashed line: knee; green: every SLO met", fontsize=11)
+                 f"  --  dashed line: knee; green: every SLO met, up to the capacity (diamond)", fontsize=11)
     fig.tight_layout()
     return _finish(fig, out)
 
@@ -148,7 +167,9 @@ def latency_cdf(result, out=None):
         ax.set_xlabel(f"{title} ({unit})")
         ax.set_ylabel("share of requests")
         ax.grid(True, alpha=0.3)
-    fig.suptitle(f"{result.summary['scenario']}: latency distributions ({len(df)} requests)", fontsize=11)
+    m = result.summary  # the deployment that ran, overrides included (a scenario's name may say otherwise)
+    fig.suptitle(f"{m['scenario']}: {m['model']} on {m['replicas']} x {m['gpu']} (TP {m['tp']}), latency "
+                 f"distributions of {len(df):,} requests", fontsize=11)
     fig.tight_layout()
     return _finish(fig, out)
 

@@ -372,7 +372,7 @@ PYBIND11_MODULE(_headroom, m) {
     m.def("sweep",
           [](const std::string& path, const std::vector<std::string>& overrides, const std::string& load_kind,
              const std::vector<double>& loads, const std::vector<std::pair<std::string, std::vector<std::string>>>& axes,
-             bool counterfactuals, int jobs, const py::object& progress) {
+             bool counterfactuals, int jobs, const py::object& progress, int refine) {
               SweepRequest req;
               req.scenario_path = path;
               req.overrides = overrides;
@@ -381,6 +381,7 @@ PYBIND11_MODULE(_headroom, m) {
               for (const auto& [k, v] : axes) req.axes.push_back({k, v});
               req.counterfactuals = counterfactuals;
               req.jobs = jobs;
+              req.refine = refine;
               std::string lines;
               {
                   const auto report = progress_to(progress);
@@ -391,7 +392,7 @@ PYBIND11_MODULE(_headroom, m) {
               return lines;
           },
           py::arg("path"), py::arg("overrides"), py::arg("load_kind"), py::arg("loads"), py::arg("axes"),
-          py::arg("counterfactuals") = true, py::arg("jobs") = 0, py::arg("progress") = py::none(),
+          py::arg("counterfactuals") = true, py::arg("jobs") = 0, py::arg("progress") = py::none(), py::arg("refine") = 4,
           "Runs a sweep; returns one JSON line per point. progress(done, total) is called as simulations finish.");
 
     m.def("validate_against",

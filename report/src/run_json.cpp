@@ -150,6 +150,31 @@ json axes_object(const std::vector<std::pair<std::string, std::string>>& coords)
 
 }  // namespace
 
+namespace {
+
+// A series' capacity answer (sweep.hpp CapacityEstimate); loads null where the kind has none.
+json capacity_object(const CapacityEstimate& c) {
+    using K = CapacityEstimate::Kind;
+    const char* kind = c.kind == K::BRACKETED ? "bracketed" : c.kind == K::ABOVE_RANGE ? "above_range" : c.kind == K::BELOW_RANGE ? "below_range" : "none";
+    const bool has_load = c.kind == K::BRACKETED || c.kind == K::ABOVE_RANGE;
+    const bool has_fail = c.kind == K::BRACKETED || c.kind == K::BELOW_RANGE;
+    json j = {{"kind", kind},
+              {"load", has_load ? json(c.load) : json(nullptr)},
+              {"load_text", has_load ? json(c.load_text) : json(nullptr)},
+              {"fail_load", has_fail ? json(c.fail_load) : json(nullptr)},
+              {"fail_text", has_fail ? json(c.fail_text) : json(nullptr)},
+              {"grid_load", has_load ? json(c.grid_load) : json(nullptr)},
+              {"grid_fail_load", has_fail ? json(c.grid_fail_load) : json(nullptr)},
+              {"simulations", c.simulations}};
+    const Summary& m = c.result.summary;
+    j["request_throughput"] = has_load ? json(m.request_throughput) : json(nullptr);
+    j["output_throughput"] = has_load ? json(m.output_throughput) : json(nullptr);
+    j["usd_per_mtok"] = has_load ? json(m.usd_per_mtok) : json(nullptr);
+    return j;
+}
+
+}  // namespace
+
 std::string sweep_json_lines(const SweepRequest& req, const SweepResult& r) {
     std::string out;
     for (const SweepSeries& s : r.series) {
@@ -169,7 +194,8 @@ std::string sweep_json_lines(const SweepRequest& req, const SweepResult& r) {
                           {"knee_load", s.knee.found ? json(s.knee.load) : json(nullptr)},
                           {"is_knee", s.knee.found && s.knee.index == i},
                           {"stable_found", s.stable_found},
-                          {"max_stable_load", s.stable_found ? json(s.max_stable_load) : json(nullptr)}};
+                          {"max_stable_load", s.stable_found ? json(s.max_stable_load) : json(nullptr)},
+                          {"capacity", capacity_object(s.capacity)}};
             if (i == s.first_failing) {
                 json cf = json::array();
                 for (const CounterfactualResult& c : s.counterfactuals) {

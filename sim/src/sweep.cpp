@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 namespace headroom {
@@ -211,18 +212,115 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
             }
         }
     }
-    if (!cf_runs.empty()) {
-        total += cf_runs.size();
-        const size_t base = runs.size();
-        std::vector<SimulationResult> cf = simulate_many(cf_runs, {}, jobs, [&](size_t done) {
+    // Capacity per series: the grid's bracket, then probe rounds inside it.
+    struct Bracket {
+        size_t series;
+        const Scenario* at;  // a grid point of the series, whose load the probes replace
+        double lo, hi, stop_width;
+    };
+    std::vector<Bracket> brackets;
+    for (size_t si = 0; si < out.series.size(); ++si) {
+        SweepSeries& s = out.series[si];
+        CapacityEstimate& c = s.capacity;
+        if (!s.any_slo) continue;
+        const double fail_at = s.first_failing == SIZE_MAX ? INFINITY : out.points[s.first_failing].load;
+        const SweepPoint* pass = nullptr;  // the highest passing load below the first failing one
+        for (size_t i : s.points) {
+            const SweepPoint& p = out.points[i];
+            if (p.fits && p.load < fail_at && p.result.summary.slos_met) pass = &p;
+        }
+        if (!pass) {
+            if (s.first_failing != SIZE_MAX) {
+                c.kind = CapacityEstimate::Kind::BELOW_RANGE;
+                c.fail_load = c.grid_fail_load = fail_at;
+                c.fail_text = out.points[s.first_failing].load_text;
+            }
+            continue;
+        }
+        c.kind = s.first_failing == SIZE_MAX ? CapacityEstimate::Kind::ABOVE_RANGE : CapacityEstimate::Kind::BRACKETED;
+        c.load = c.grid_load = pass->load;
+        c.load_text = pass->load_text;
+        c.result = pass->result;
+        if (c.kind != CapacityEstimate::Kind::BRACKETED) continue;
+        c.fail_load = c.grid_fail_load = fail_at;
+        c.fail_text = out.points[s.first_failing].load_text;
+        if (req.refine > 0) {
+            const double width = (fail_at - pass->load) / std::ldexp(1.0, std::min(req.refine, 30));
+            brackets.push_back({si, &pass->scenario, pass->load, fail_at, width});
+        }
+    }
+    // Probes per bracket and round: what the cores allow (at most 3); each round cuts a bracket (probes + 1)-fold.
+    const size_t per_round = brackets.empty() ? 1 : std::clamp<size_t>(static_cast<size_t>(jobs) / brackets.size(), 1, 3);
+    auto probes_of = [&](const Bracket& b) {
+        std::vector<double> xs;
+        if (b.hi - b.lo <= b.stop_width * (1 + 1e-9)) return xs;
+        for (size_t j = 1; j <= per_round; ++j) {
+            double x = b.lo + (b.hi - b.lo) * static_cast<double>(j) / static_cast<double>(per_round + 1);
+            // whole users; a rate to 3 significant digits (what a load generator is given)
+            x = req.load_kind == LoadKind::CONCURRENCY ? std::round(x) : std::stod(fmt::format("{:.3g}", x));
+            if (x > b.lo && x < b.hi && (xs.empty() || x > xs.back())) xs.push_back(x);
+        }
+        return xs;
+    };
+    size_t done_before = 0;
+    auto run_batch = [&](const std::vector<Scenario>& batch) {
+        total += batch.size();
+        const size_t base = runs.size() + done_before;
+        std::vector<SimulationResult> r = simulate_many(batch, {}, jobs, [&](size_t done) {
             if (progress) progress(base + done, total);
         });
-        for (size_t i = 0; i < cf.size(); ++i) {
+        done_before += batch.size();
+        return r;
+    };
+    bool first_round = true;
+    while (first_round || !brackets.empty()) {
+        // the counterfactuals run with the first round of probes, sharing the cores
+        std::vector<Scenario> batch = first_round ? cf_runs : std::vector<Scenario>{};
+        std::vector<std::pair<size_t, double>> probe;  // (bracket, load), in batch order after the counterfactuals
+        for (size_t bi = 0; bi < brackets.size(); ++bi) {
+            for (double x : probes_of(brackets[bi])) {
+                Scenario sc = *brackets[bi].at;
+                set_load(sc, req.load_kind, x);
+                batch.push_back(std::move(sc));
+                probe.emplace_back(bi, x);
+            }
+        }
+        const size_t n_cf = first_round ? cf_runs.size() : 0;
+        first_round = false;
+        if (batch.empty()) break;
+        std::vector<SimulationResult> results = run_batch(batch);
+        for (size_t i = 0; i < n_cf; ++i) {
             SweepSeries& s = out.series[cf_index[i].first];
             CounterfactualResult& r = s.counterfactuals[cf_index[i].second];
-            r.result = std::move(cf[i]);
+            r.result = std::move(results[i]);
             r.restores = r.result.summary.slos_met;
         }
+        // probes in increasing load per bracket: the lowest failing one closes the bracket from above, the
+        // highest passing one below it from below
+        for (size_t i = 0; i < probe.size(); ++i) {
+            Bracket& b = brackets[probe[i].first];
+            const double x = probe[i].second;
+            CapacityEstimate& c = out.series[b.series].capacity;
+            ++c.simulations;
+            SimulationResult& r = results[n_cf + i];
+            if (!r.summary.slos_met && x < b.hi) {
+                b.hi = c.fail_load = x;
+                c.fail_text = load_text(req.load_kind, x, b.at->workload.shape);
+            }
+        }
+        for (size_t i = 0; i < probe.size(); ++i) {
+            Bracket& b = brackets[probe[i].first];
+            const double x = probe[i].second;
+            CapacityEstimate& c = out.series[b.series].capacity;
+            SimulationResult& r = results[n_cf + i];
+            if (r.summary.slos_met && x > b.lo && x < b.hi) {
+                b.lo = c.load = x;
+                c.load_text = load_text(req.load_kind, x, b.at->workload.shape);
+                c.result = std::move(r);
+            }
+        }
+        brackets.erase(std::remove_if(brackets.begin(), brackets.end(), [&](const Bracket& b) { return probes_of(b).empty(); }),
+                       brackets.end());
     }
     for (SweepSeries& s : out.series) {
         for (CounterfactualResult& r : s.counterfactuals) {

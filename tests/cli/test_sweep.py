@@ -44,6 +44,29 @@ def test_qps_sweep_finds_the_knee_and_explains_every_point():
     assert points[0]["sweep"]["max_stable_load"] < failing[0]["sweep"]["load"]
 
 
+def test_capacity_is_bisected_between_the_last_passing_and_first_failing_load():
+    # The default chat scenario passes at 200 users and misses at 300 (README). With --refine 4 the bracket
+    # [200, 300] must end at most 100 / 2^4 = 6.25 users wide, its lower end passing and its upper end failing,
+    # and each end re-simulated alone as a one-point sweep must give the same verdict (same seed, same load).
+    points = sweep_json("--concurrency", "200,300", "--no-counterfactuals")
+    cap = points[0]["sweep"]["capacity"]
+    assert cap["kind"] == "bracketed" and cap["grid_load"] == 200 and cap["grid_fail_load"] == 300
+    assert 200 <= cap["load"] < cap["fail_load"] <= 300
+    assert cap["fail_load"] - cap["load"] <= 6.25 and cap["simulations"] >= 4
+    assert all(p["sweep"]["capacity"] == cap for p in points)  # a series-level answer on every row
+    at = sweep_json("--concurrency", f"{cap['load']:g},{cap['fail_load']:g}", "--no-counterfactuals", "--refine", "0")
+    assert at[0]["slos_met"] and not at[1]["slos_met"]
+    assert at[0]["request_throughput"] == cap["request_throughput"]
+    # --refine 0 is the grid alone: the answer stays on the grid point
+    grid = sweep_json("--concurrency", "200,300", "--no-counterfactuals", "--refine", "0")[0]["sweep"]["capacity"]
+    assert (grid["load"], grid["fail_load"], grid["simulations"]) == (200, 300, 0)
+    # every swept load passing, or none: said as such
+    assert sweep_json("--concurrency", "1,2", "--no-counterfactuals")[0]["sweep"]["capacity"]["kind"] == "above_range"
+    below = sweep_json("--concurrency", "400", "--no-counterfactuals")[0]["sweep"]["capacity"]
+    assert below["kind"] == "below_range" and below["load"] is None and below["fail_load"] == 400
+    expect_bad_input(run("sweep", "--refine", "21"), "--refine")
+
+
 def test_concurrency_sweep_table():
     r = run("sweep", RAG, "--concurrency", "1,4,16,64", "--set", "workload.duration_s=60", "--no-counterfactuals")
     assert r.returncode == 0, r.stderr
@@ -61,7 +84,17 @@ def test_grid_over_two_fields():
         "kv_dtype=bf16, gpu=h100", "kv_dtype=bf16, gpu=h200", "kv_dtype=fp8, gpu=h100", "kv_dtype=fp8, gpu=h200"}
     table = run("sweep", RAG, "--qps", "4,16", "--set", "workload.duration_s=60", "--set", "kv_dtype=bf16,fp8",
                 "--set", "gpu=h100,h200", "--no-counterfactuals").stdout
-    assert "Highest load meeting every SLO (kv_dtype down, gpu across)" in table
+    assert "Capacity, the highest load meeting every SLO (kv_dtype down, gpu across)" in table
+    # the grid shows each series' bisected capacity, the same number as its JSON rows
+    caps = {p["sweep"]["series"]: p["sweep"]["capacity"] for p in points}
+    row = next(line for line in table.splitlines() if line.strip().startswith("bf16"))
+    cells = [c.strip() for c in row.split("  ") if c.strip()][1:]
+    expected = []
+    for series in ("kv_dtype=bf16, gpu=h100", "kv_dtype=bf16, gpu=h200"):
+        c = caps[series]
+        expected.append(f"< {c['fail_load']:g}" if c["kind"] == "below_range" else
+                        f">= {c['load']:g}" if c["kind"] == "above_range" else f"{c['load']:g}")
+    assert cells == expected
 
 
 def test_points_that_do_not_fit_are_reported_not_simulated():

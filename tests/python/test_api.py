@@ -112,6 +112,16 @@ def test_sweep_frame_knee_and_explanations():
     both = pd.concat([s, grid])
     assert isinstance(both, headroom.SweepFrame) and len(both) == 9 and len(both.knee) == 3
     assert len(both.points) == 9
+    # the capacity answer: bisected inside the grid's bracket, one row per series, following concat too
+    cap = s.capacity
+    assert len(cap) == 1 and cap["kind"].iloc[0] == "bracketed"
+    passing = s[s["slos_met"]]["load"].max()
+    failing = s[~s["slos_met"]]["load"].min()
+    assert passing <= cap["load"].iloc[0] < cap["fail_load"].iloc[0] <= failing
+    assert list(s["capacity_load"].unique()) == [cap["load"].iloc[0]]
+    assert len(both.capacity) == 3
+    with pytest.raises(headroom.InputError, match="refine"):
+        headroom.sweep(RAG, qps=[2], refine=-1)
 
 
 def test_plan_dataframe():
@@ -194,3 +204,33 @@ def test_kv_plan_takes_the_weights_as_shipped_and_the_kv_cache_groups():
     assert not headroom.kv_plan("openai/gpt-oss-120b", "h100", weights_dtype="bf16").fits
     # 18 full + 18 sliding (128) layers: two groups of 18 layers (vLLM V1's hybrid allocator)
     assert (p.group_layers, p.group_windows) == (18, [0, 128])
+
+
+def test_read_results_flattens_every_headroom_json(tmp_path):
+    def save(name, *args):
+        r = cli(*args, "--json")
+        assert r.returncode == 0, r.stderr
+        (tmp_path / name).write_text(r.stdout)
+        return r.stdout
+    # sweep lines: a SweepFrame, one row per line, nested percentiles as columns
+    lines = save("sweep.jsonl", "sweep", RAG, "--qps", "2,8", "--set", "workload.duration_s=20", "--no-counterfactuals")
+    raw = [json.loads(x) for x in lines.splitlines()]
+    sw = headroom.read_results(tmp_path / "sweep.jsonl")
+    assert isinstance(sw, headroom.SweepFrame) and len(sw) == len(raw) == 2
+    assert list(sw["ttft_s_p95"]) == [p["ttft_s"]["p95"] for p in raw]
+    assert len(sw.capacity) == 1
+    # simulate: one row
+    one = json.loads(save("sim.json", "simulate", RAG, "--set", "workload.duration_s=20"))
+    sim = headroom.read_results(tmp_path / "sim.json")
+    assert len(sim) == 1 and sim["e2e_s_p99"].iloc[0] == one["e2e_s"]["p99"]
+    assert not any(isinstance(v, (dict, list)) for v in sim.iloc[0])  # flat: no dicts or lists in cells
+    # cost: a row per op, the step's totals in attrs
+    c = json.loads(save("cost.json", "cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "64"))
+    ops = headroom.read_results(tmp_path / "cost.json")
+    assert list(ops["name"]) == [o["name"] for o in c["ops"]] and ops.attrs["command"] == "cost"
+    # bad files: one InputError naming the file and line
+    (tmp_path / "bad.jsonl").write_text(lines.splitlines()[0] + "\n{oops\n")
+    with pytest.raises(headroom.InputError, match=r"bad.jsonl: line 2: not valid JSON"):
+        headroom.read_results(tmp_path / "bad.jsonl")
+    with pytest.raises(headroom.InputError, match="cannot read"):
+        headroom.read_results(tmp_path / "missing.json")

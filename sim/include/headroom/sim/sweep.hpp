@@ -29,6 +29,9 @@ struct SweepRequest {
     std::vector<SweepAxis> axes;
     bool counterfactuals = true;
     int jobs = 0;  // parallel processes; 0: all cores
+    // Capacity refinement: the bracket between a series' last passing load and its first failing one is cut
+    // until it is 2^refine times narrower (or one user wide); 0: the grid alone.
+    int refine = 4;
 };
 
 struct SweepPoint {
@@ -53,6 +56,26 @@ struct CounterfactualResult {
     std::string sentence;
 };
 
+// A series' capacity answer: the highest load meeting every SLO. Bisected between the grid's last passing
+// load and the first failing one above it (several probes per round when cores allow), so it does not sit
+// on whichever grid point happened to be swept.
+struct CapacityEstimate {
+    enum class Kind {
+        NONE,         // the scenario has no SLOs
+        BRACKETED,    // a passing load below a failing one: `load` passes, `fail_load` misses
+        ABOVE_RANGE,  // every swept load passes: capacity is at least `load`, the highest swept
+        BELOW_RANGE,  // the lowest swept load already misses (`fail_load`)
+    };
+    Kind kind = Kind::NONE;
+    double load = 0.0;            // the highest load found to meet every SLO (grid or probe)
+    std::string load_text;
+    double fail_load = 0.0;       // the lowest load found to miss one, above `load`
+    std::string fail_text;
+    double grid_load = 0.0, grid_fail_load = 0.0;  // the grid bracket the refinement started from
+    int64_t simulations = 0;      // probes simulated to refine it
+    SimulationResult result;      // at `load`
+};
+
 struct SweepSeries {
     std::string series;
     std::vector<size_t> points;  // indices into SweepResult::points, by increasing load
@@ -61,6 +84,7 @@ struct SweepSeries {
     bool stable_found = false;      // some point meets every SLO
     double max_stable_load = 0.0;   // the highest load meeting every SLO
     size_t first_failing = SIZE_MAX;  // the lowest load that misses an SLO
+    CapacityEstimate capacity;
     double usd_per_hour = 0.0;
     std::vector<CounterfactualResult> counterfactuals;
 };
@@ -77,7 +101,8 @@ struct SweepResult {
 void set_load(Scenario& sc, LoadKind kind, double load);
 std::string load_text(LoadKind kind, double load, Shape shape);
 
-// Loads every point's scenario first (so a bad input fails before anything runs), then simulates.
+// Loads every point's scenario first (so a bad input fails before anything runs), then simulates the grid,
+// the counterfactuals and the capacity probes.
 // `progress(done, total)` is called in this process as simulations finish.
 SweepResult run_sweep(const SweepRequest& request, const std::function<void(size_t, size_t)>& progress = {});
 
