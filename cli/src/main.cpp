@@ -478,7 +478,7 @@ struct PlanOptions {
     double qps = 0;
     std::vector<std::string> set;
     int top = 5, jobs = 0;
-    double duration_s = 60;
+    std::optional<double> duration_s;  // none: 60 s, or a trace's whole replay
     bool json = false, speculative = false;
 };
 
@@ -495,8 +495,10 @@ int run_plan(PlanOptions& o) {
     req.gpus = split_values(o.gpus);
     req.workload_path = o.workload;
     req.overrides = o.set;
-    if (!(o.duration_s > 0)) throw UsageError(fmt::format("--duration: must be > 0, got {}", o.duration_s));
-    req.duration_s = o.duration_s;
+    if (o.duration_s && !(*o.duration_s > 0 && *o.duration_s <= 1e7)) {
+        throw UsageError(fmt::format("--duration: must be > 0 and at most 1e7 s, got {}", *o.duration_s));
+    }
+    req.duration_s = o.duration_s.value_or(0.0);
     req.jobs = o.jobs;
     req.try_speculative = o.speculative;
     if (o.top < 1) throw UsageError(fmt::format("--top: must be >= 1, got {}", o.top));
@@ -679,7 +681,8 @@ int run(int argc, char** argv) {
     pl->add_option("--workload", po.workload,
                    "scenario whose workload and engine settings to use (default: built-in single-turn chat)");
     pl->add_option("--set", po.set, "scenario field overrides applied to every candidate")->take_all();
-    pl->add_option("--duration", po.duration_s, "simulated seconds of arrivals per probe")->capture_default_str();
+    pl->add_option("--duration", po.duration_s, "simulated seconds of arrivals per probe (default: 60 s; a trace workload "
+                                                "replays the whole trace at each probed rate)");
     pl->add_option("--top", po.top, "how many configurations to print")->capture_default_str();
     pl->add_option("--jobs", po.jobs, "parallel simulations (default: all cores)");
     pl->add_flag("--speculative", po.speculative,

@@ -377,17 +377,21 @@ def validate_against(result: "str | os.PathLike", scenario: "str | os.PathLike |
 
 
 def plan(model, qps: float, slo: str, gpus: Sequence[str] = ("h100-sxm", "h200", "b200"),
-         workload: "str | os.PathLike | None" = None, set=None, duration_s: float = 60.0, top: int = 5,
+         workload: "str | os.PathLike | None" = None, set=None, duration_s: float | None = None, top: int = 5,
          jobs: int = 0, progress: bool = True) -> pd.DataFrame:
     """The cheapest deployments meeting every SLO at `qps`, as `headroom plan`: one row per configuration,
-    cheapest first ($/hour, $/MTok, tokens/s/GPU, headroom, energy estimate). Shows a tqdm bar of the
+    cheapest first ($/hour, $/MTok, tokens/s/GPU, headroom, energy estimate). Each probe simulates
+    `duration_s` of arrivals (default 60 s; a trace workload replays its whole trace at the probed rate, since
+    its first minutes need not carry its mean rate). Shows a tqdm bar of the
     simulations run (progress=False: none); Ctrl-C stops it, killing the simulations in flight."""
     spec = model.source if isinstance(model, ModelCard) else os.fspath(model)
+    if duration_s is not None and not (0 < duration_s <= 1e7):
+        raise InputError(f"duration_s: must be > 0 and at most 1e7 s, got {duration_s}")
     if isinstance(gpus, (str, os.PathLike)):  # plan(gpus="h100") means one GPU, not the letters h, 1, 0, 0
         gpus = [os.fspath(gpus)]
     with _Progress(progress, "plan") as bar:
         out = json.loads(_h.plan(spec, float(qps), slo, list(gpus), "" if workload is None else os.fspath(workload),
-                                 _assignments(set), duration_s, top, jobs, bar))
+                                 _assignments(set), duration_s or 0.0, top, jobs, bar))
     df = pd.DataFrame(out["configurations"])
     df.attrs["skipped"] = out["skipped"]
     df.attrs["simulations"] = out["simulations"]

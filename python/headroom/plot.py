@@ -162,8 +162,11 @@ def latency_cdf(result, out=None):
             ax.plot(v, np.arange(1, len(v) + 1) / len(v))
         for slo in result.summary.get("slos", []):
             if slo["metric"] == col.split("_")[0]:
-                ax.axvline(slo["threshold_s"] * scale, **SLO_STYLE)
-                ax.axhline(slo["percentile"] / 100, color="#999999", linewidth=0.6)
+                q = slo["percentile"]
+                ax.axvline(slo["threshold_s"] * scale, **SLO_STYLE,
+                           label=f"SLO: p{q:g} <= {slo['threshold_s'] * scale:g} {unit}")
+                ax.axhline(q / 100, color="#999999", linewidth=0.6, label=f"p{q:g} of requests")
+                ax.legend(fontsize=8, loc="lower right")
         ax.set_xlabel(f"{title} ({unit})")
         ax.set_ylabel("share of requests")
         ax.grid(True, alpha=0.3)

@@ -447,6 +447,6 @@ PYBIND11_MODULE(_headroom, m) {
               return out;
           },
           py::arg("model"), py::arg("qps"), py::arg("slo"), py::arg("gpus"), py::arg("workload"), py::arg("overrides"),
-          py::arg("duration_s") = 60.0, py::arg("top") = 5, py::arg("jobs") = 0, py::arg("progress") = py::none(),
+          py::arg("duration_s") = 0.0, py::arg("top") = 5, py::arg("jobs") = 0, py::arg("progress") = py::none(),
           "Searches the cheapest fleet; returns the headroom.plan/1 JSON.");
 }

@@ -59,7 +59,7 @@ public:
         sc.engine.max_num_batched_tokens = c.max_num_batched_tokens;
         sc.engine.speculative = c.speculative ? spec_ : SpeculativeConfig{};
         set_load(sc, LoadKind::QPS, rate);
-        sc.workload.duration_s = req_.duration_s;
+        if (req_.duration_s > 0 || sc.workload.arrival != "trace") sc.workload.duration_s = req_.duration_s > 0 ? req_.duration_s : 60.0;
         sc.deployment.replicas = replicas;
         sc.deployment.router = "least_outstanding";
         if (!req_.slos.empty()) sc.slos = req_.slos;

@@ -97,3 +97,27 @@ def test_plan_tries_speculative_decoding_beside_each_configuration():
             "--duration", "30", "--speculative", "--top", "3")
     assert "also tried with speculative decoding" in t.stdout and ", spec" in t.stdout
     assert "TP1 w:bf16 kv:bf16: misses the SLOs" in t.stdout  # the plain variant, left out
+
+
+def test_a_trace_plan_replays_the_whole_trace_at_each_rate():
+    # The conversation trace runs at 5.0/s for its first 1,200 s and 6.9/s from 1,200 to 1,800 s, so a probe of its
+    # first minute would not see its busiest part. Without --duration the plan replays all of it: its numbers at
+    # the target equal a one-point sweep of the chosen fleet at that rate, which completes every one of the
+    # trace's requests (19,366 rows in examples/traces/splitwise_conv.csv).
+    trace = ROOT / "examples/trace-conv.yaml"
+    r = run("plan", "--model", "llama-3.1-8b", "--qps", "12", "--slo", SLO, "--gpus", "h100", "--workload", trace,
+            "--top", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    c = json.loads(r.stdout)["configurations"][0]
+    rows = sum(1 for _ in open(ROOT / "examples/traces/splitwise_conv.csv")) - 1
+    assert rows == 19366
+    s = run("sweep", trace, "--qps", "12", "--set", f"gpu={c['gpu']}", "--set", f"tp={c['tp']}",
+            "--set", f"replicas={c['replicas']}", "--set", f"weights_dtype={c['weights_dtype']}",
+            "--set", f"kv_dtype={c['kv_dtype']}", "--set", f"scheduler.max_num_batched_tokens={c['max_num_batched_tokens']}",
+            "--set", "router=least_outstanding", "--no-counterfactuals", "--json")
+    assert s.returncode == 0, s.stderr
+    p = json.loads(s.stdout.splitlines()[0])
+    assert p["completed"] == rows
+    assert (p["ttft_s"]["p95"], p["tpot_s"]["p95"]) == (c["ttft_p95_s"], c["tpot_p95_s"])
+    # an explicit --duration still caps each probe
+    expect_bad_input(run("plan", "--model", "llama-3.1-8b", "--qps", "12", "--slo", SLO, "--duration", "0"), "--duration")
