@@ -207,6 +207,7 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
     struct ValidateCli {
         std::string scenario, device = "cuda", against, model, gpu;
         std::optional<int64_t> seed;
+        std::optional<int> benchmark;
         std::vector<std::string> set;
         std::vector<double> concurrency;
         int64_t layers = 0;
@@ -227,8 +228,10 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
     val->add_option("--concurrency", va.concurrency, "users per sweep point (default 1,4,16,32,64,128)")->delimiter(',');
     val->add_flag("--json", va.json, "Print JSON lines (schema headroom.validate/1), one per run");
     val->add_option("--against", va.against,
-                    "compare with a `vllm bench serve --save-result` JSON instead of running the executor: the same load "
+                    "compare with a load generator's result instead of running the executor: `vllm bench serve "
+                    "--save-result` JSON, GuideLLM's benchmarks.json or AIPerf's profile_export_aiperf.json; the same load "
                     "(rate or concurrency, requests, lengths) simulated on the scenario's deployment (no GPU needed)");
+    val->add_option("--benchmark", va.benchmark, "with --against: which benchmark of a GuideLLM report (0-based)");
     val->add_option("--model", va.model, "with --against: the model served (default: the result's model_id)");
     val->add_option("--gpu", va.gpu, "with --against: the GPU that served it (a result does not record it)");
     val->add_option("--seed", va.seed, "with --against: the simulation's seed (default 0)");
@@ -242,6 +245,10 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
                 rq.model = va.model;
                 rq.gpu = va.gpu;
                 rq.overrides = va.set;
+                if (va.benchmark) {
+                    if (*va.benchmark < 0) throw UsageError(fmt::format("--benchmark: must be >= 0, got {}", *va.benchmark));
+                    rq.benchmark = *va.benchmark;
+                }
                 if (va.seed) {
                     if (*va.seed < 0) throw UsageError(fmt::format("--seed: must be >= 0, got {}", *va.seed));
                     rq.seed = static_cast<uint64_t>(*va.seed);
@@ -252,8 +259,8 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
                     return 0;
                 }
                 const Deployment& d = r.scenario.deployment;
-                fmt::print("validate --against {} ({}): {} on {} x{} (tp {}), predicted by {}\n", r.measured.file,
-                           r.measured.tool, d.model.name, d.gpu.name, d.replicas, d.tp, r.predicted.predictor);
+                fmt::print("validate --against {} ({}{}): {} on {} x{} (tp {}), predicted by {}\n", r.measured.file,
+                           r.measured.tool, r.measured.selected.empty() ? "" : ", " + r.measured.selected, d.model.name, d.gpu.name, d.replicas, d.tp, r.predicted.predictor);
                 fmt::print("  load: {} requests, {}\n", group(r.measured.num_prompts),
                            r.scenario.workload.arrival == "closed_loop"
                                ? fmt::format("{} concurrent users", r.scenario.workload.users)
@@ -264,8 +271,8 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
                 for (const std::string& n : r.notes) fmt::print("  note: {}\n", n);
                 return 0;
             }
-            if (!va.model.empty() || !va.gpu.empty() || va.seed) {
-                throw UsageError("--model, --gpu and --seed go with --against (a scenario names them for a GPU run)");
+            if (!va.model.empty() || !va.gpu.empty() || va.seed || va.benchmark) {
+                throw UsageError("--model, --gpu, --seed and --benchmark go with --against (a scenario names them for a GPU run)");
             }
             const Scenario base = load_for_measure(va.scenario, va.set, va.duration_s);
             (void)scenario_kv_plan(base);

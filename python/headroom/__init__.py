@@ -362,17 +362,22 @@ def sweep(scenario: "str | os.PathLike | None" = None, *, concurrency: Sequence[
 
 
 def validate_against(result: "str | os.PathLike", scenario: "str | os.PathLike | None" = None, *, model=None,
-                     gpu: "str | None" = None, set=None, seed: int = 0) -> pd.DataFrame:
-    """Prediction next to a `vllm bench serve --save-result` JSON: the same load (rate or concurrency, request
-    count, lengths: per request with --save-detailed, else the run's means) simulated on `gpu` (or the
-    scenario's deployment), one row per metric with `predicted`, `measured` (seconds, req/s, tok/s) and
-    `rel_error`. df.attrs holds the notes (what the file did not say) and the deployment."""
+                     gpu: "str | None" = None, set=None, seed: int = 0, benchmark: "int | None" = None) -> pd.DataFrame:
+    """Prediction next to a load generator's result: a `vllm bench serve --save-result` JSON, GuideLLM's
+    benchmarks.json (`benchmark` picks one of several, 0-based) or AIPerf's profile_export_aiperf.json. The same
+    load (rate or concurrency, request count, lengths: per request with vLLM's --save-detailed, else the run's
+    means) simulated on `gpu` (or the scenario's deployment), one row per metric with `predicted`, `measured`
+    (seconds, req/s, tok/s) and `rel_error`. df.attrs holds the notes (what the file did not say), the tool and
+    the deployment."""
+    if benchmark is not None and not (isinstance(benchmark, int) and benchmark >= 0):
+        raise InputError(f"benchmark: a benchmark index >= 0, got {benchmark!r}")
     spec = "" if model is None else (model.source if isinstance(model, ModelCard) else os.fspath(model))
     out = json.loads(_h.validate_against(os.fspath(result), "" if scenario is None else os.fspath(scenario), spec,
-                                         gpu or "", _assignments(set), seed))
+                                         gpu or "", _assignments(set), seed, -1 if benchmark is None else benchmark))
     df = pd.DataFrame(out["comparison"]).set_index("metric")[["predicted", "measured", "rel_error", "unit"]]
-    for key in ("notes", "model", "gpu", "tp", "replicas", "arrival", "requests"):
+    for key in ("notes", "tool", "model", "gpu", "tp", "replicas", "arrival", "requests"):
         df.attrs[key] = out[key]
+    df.attrs["benchmark"] = out.get("benchmark")
     return df
 
 

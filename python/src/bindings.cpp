@@ -397,7 +397,7 @@ PYBIND11_MODULE(_headroom, m) {
 
     m.def("validate_against",
           [](const std::string& result, const std::string& scenario, const std::string& model, const std::string& gpu,
-             const std::vector<std::string>& overrides, uint64_t seed) {
+             const std::vector<std::string>& overrides, uint64_t seed, int benchmark) {
               AgainstRequest rq;
               rq.result_path = result;
               rq.scenario_path = scenario;
@@ -405,12 +405,14 @@ PYBIND11_MODULE(_headroom, m) {
               rq.gpu = gpu;
               rq.overrides = overrides;
               rq.seed = seed;
+              rq.benchmark = benchmark;
               py::gil_scoped_release release;
               Interruptible interruptible;
               return validate_against_json(validate_against(rq));
           },
           py::arg("result"), py::arg("scenario"), py::arg("model"), py::arg("gpu"), py::arg("overrides"), py::arg("seed") = 0,
-          "Simulates the load of a `vllm bench serve` result JSON; returns the headroom.validate-against/1 JSON.");
+          py::arg("benchmark") = -1,
+          "Simulates the load of a vllm bench serve, GuideLLM or AIPerf result; returns the headroom.validate-against/1 JSON.");
 
     m.def("plan",
           [](const std::string& model, double qps, const std::string& slo, const std::vector<std::string>& gpus,

@@ -27,16 +27,48 @@ using json = nlohmann::json;
     throw ScenarioError(file, field, why);
 }
 
-json parse_file(const std::string& path) {
+std::string read_text(const std::string& path) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) fail(path, "", "cannot open file");
     if (std::filesystem::file_size(path, ec) > (size_t{1} << 31)) fail(path, "", "larger than 2 GB: not a benchmark result");
     std::ifstream in(path);
     std::stringstream ss;
     ss << in.rdbuf();
-    json j = parse_json_input<ScenarioError>(ss.str(), path);
-    if (!j.is_object()) fail(path, "", "expected a JSON object (a `vllm bench serve --save-result` file)");
+    return ss.str();
+}
+
+json parse_text(const std::string& text, const std::string& path) {
+    json j = parse_json_input<ScenarioError>(text, path);
+    if (!j.is_object()) {
+        fail(path, "", "expected a JSON object (a `vllm bench serve --save-result` file, GuideLLM's benchmarks.json or "
+                       "AIPerf's profile_export_aiperf.json)");
+    }
     return j;
+}
+
+// j[k1][k2]... named by its dotted path; missing or not an object on the way: one error naming it.
+const json& at(const json& j, const std::string& file, const std::string& base, std::initializer_list<const char*> keys) {
+    const json* cur = &j;
+    std::string path = base;
+    for (const char* k : keys) {
+        if (!cur->is_object()) fail(file, path, "expected an object");
+        path += (path.empty() ? "" : ".") + std::string(k);
+        if (!cur->contains(k) || (*cur)[k].is_null()) fail(file, path, "missing");
+        cur = &(*cur)[k];
+    }
+    return *cur;
+}
+
+// A number at a dotted path, within [lo, hi].
+double number_at(const json& j, const std::string& file, const std::string& base, std::initializer_list<const char*> keys,
+                 double lo, double hi) {
+    const json& v = at(j, file, base, keys);
+    std::string path = base;
+    for (const char* k : keys) path += (path.empty() ? "" : ".") + std::string(k);
+    if (!v.is_number()) fail(file, path, fmt::format("expected a number, got {}", v.dump()));
+    const double x = v.get<double>();
+    if (!std::isfinite(x) || x < lo || x > hi) fail(file, path, fmt::format("{} is out of range [{:g}, {:g}]", v.dump(), lo, hi));
+    return x;
 }
 
 double number(const json& j, const std::string& file, const std::string& key, double lo, double hi) {
@@ -72,8 +104,9 @@ const char* const METRICS[] = {"ttft", "tpot", "itl", "e2el"};
 
 }  // namespace
 
-BenchResult read_vllm_bench_result(const std::string& path) {
-    const json j = parse_file(path);
+namespace {
+
+BenchResult vllm_result(const json& j, const std::string& path) {
     BenchResult r;
     r.file = path;
     if (j.contains("model_id")) {
@@ -131,23 +164,210 @@ BenchResult read_vllm_bench_result(const std::string& path) {
     return r;
 }
 
+// GuideLLM's percentile keys and the names headroom compares them under.
+const std::pair<const char*, const char*> GUIDELLM_PERCENTILES[] = {{"p90", "p90"}, {"p95", "p95"}, {"p99", "p99"}, {"p999", "p99.9"}};
+
+BenchResult guidellm_result(const json& j, const std::string& path, int index) {
+    BenchResult r;
+    r.file = path;
+    r.tool = "GuideLLM";
+    const json& all = j["benchmarks"];
+    if (!all.is_array() || all.empty()) fail(path, "benchmarks", "expected a non-empty list of benchmarks");
+    auto strategy_of = [&](size_t i) -> const json& {
+        const json& b = all[i];
+        const std::string base = fmt::format("benchmarks[{}]", i);
+        if (b.is_object() && b.contains("config") && b["config"].is_object() && b["config"].contains("strategy")) {
+            return at(b, path, base, {"config", "strategy"});
+        }
+        return at(b, path, base, {"args", "strategy"});  // reports before GuideLLM 0.4
+    };
+    auto label_of = [&](size_t i) {
+        const json& st = strategy_of(i);
+        const std::string type = st.value("type_", std::string("?"));
+        if (st.contains("rate") && st["rate"].is_number()) return fmt::format("{}@{:g}/s", type, st["rate"].get<double>());
+        if (st.contains("streams") && st["streams"].is_number()) return fmt::format("{}@{}", type, st["streams"].dump());
+        return type;
+    };
+    if (index < 0 && all.size() > 1) {
+        std::string list;
+        for (size_t i = 0; i < all.size(); ++i) list += fmt::format("{}{}: {}", list.empty() ? "" : ", ", i, label_of(i));
+        fail(path, "benchmarks", fmt::format("holds {} benchmarks ({}); choose one with --benchmark I", all.size(), list));
+    }
+    const size_t i = index < 0 ? 0 : static_cast<size_t>(index);
+    if (i >= all.size()) fail(path, "benchmarks", fmt::format("has {} benchmarks, no benchmark {}", all.size(), index));
+    const json& b = all[i];
+    const std::string base = fmt::format("benchmarks[{}]", i);
+    if (all.size() > 1) r.selected = fmt::format("benchmark {} of {}: {}", i, all.size(), label_of(i));
+    // the load: synchronous is one request at a time; concurrent keeps `streams` in flight; throughput sends all
+    // at once; constant and poisson send at `rate`
+    const json& st = strategy_of(i);
+    const std::string sbase = base + (b.contains("config") ? ".config.strategy" : ".args.strategy");
+    if (!st.contains("type_") || !st["type_"].is_string()) fail(path, sbase + ".type_", "missing");
+    const std::string type = st["type_"].get<std::string>();
+    if (type == "synchronous") {
+        r.max_concurrency = 1;
+    } else if (type == "concurrent") {
+        const double streams = number_at(st, path, sbase, {"streams"}, 1, 1e6);
+        if (streams != std::floor(streams)) fail(path, sbase + ".streams", "a whole number of streams");
+        r.max_concurrency = static_cast<int64_t>(streams);
+    } else if (type == "throughput") {
+        if (st.contains("max_concurrency") && st["max_concurrency"].is_number()) {
+            r.max_concurrency = static_cast<int64_t>(number_at(st, path, sbase, {"max_concurrency"}, 1, 1e6));
+        }
+    } else if (type == "constant" || type == "poisson") {
+        r.request_rate = number_at(st, path, sbase, {"rate"}, 1e-6, 1e6);
+        r.burstiness = type == "constant" ? std::numeric_limits<double>::infinity() : 1.0;
+        if (st.contains("max_concurrency") && st["max_concurrency"].is_number()) {
+            r.max_concurrency = static_cast<int64_t>(number_at(st, path, sbase, {"max_concurrency"}, 1, 1e6));
+        }
+    } else {
+        fail(path, sbase + ".type_", fmt::format("unknown strategy \"{}\" (synchronous, concurrent, throughput, constant, poisson)", type));
+    }
+    const std::string m = base + ".metrics";
+    const json& metrics = at(b, path, base, {"metrics"});
+    auto total = [&](const char* k) {
+        const double x = number_at(metrics, path, m, {"request_totals", k}, 0, 1e9);
+        if (x != std::floor(x)) fail(path, m + ".request_totals." + k, "a whole number of requests");
+        return static_cast<int64_t>(x);
+    };
+    r.completed = total("successful");
+    r.failed = total("incomplete") + total("errored");
+    r.num_prompts = total("total");
+    if (r.completed == 0) fail(path, m + ".request_totals.successful", "0: no request completed, nothing to compare");
+    if (r.completed + r.failed > r.num_prompts) fail(path, m + ".request_totals.total", "fewer than successful + incomplete + errored");
+    if (b.contains("duration") && b["duration"].is_number()) {
+        r.duration_s = number_at(b, path, base, {"duration"}, 0, 1e9);
+    } else {
+        r.duration_s = number_at(b, path, base, {"scheduler_metrics", "measure_end_time"}, 0, 1e12) -
+                       number_at(b, path, base, {"scheduler_metrics", "measure_start_time"}, 0, 1e12);
+    }
+    r.request_throughput = number_at(metrics, path, m, {"requests_per_second", "successful", "mean"}, 0, 1e9);
+    r.output_throughput = number_at(metrics, path, m, {"output_tokens_per_second", "successful", "mean"}, 0, 1e12);
+    r.mean_input_tokens = number_at(metrics, path, m, {"prompt_token_count", "successful", "mean"}, 1, 1e7);
+    r.mean_output_tokens = number_at(metrics, path, m, {"output_token_count", "successful", "mean"}, 0, 1e7);
+    // (GuideLLM metric, headroom metric, seconds per unit): its ITL is vLLM's TPOT; request latency is in seconds
+    const std::tuple<const char*, const char*, double> dists[] = {{"time_to_first_token_ms", "ttft", 1e-3},
+                                                                  {"inter_token_latency_ms", "tpot", 1e-3},
+                                                                  {"request_latency", "e2el", 1.0}};
+    for (const auto& [key, metric, scale] : dists) {
+        if (!metrics.contains(key)) continue;
+        const json& d = at(metrics, path, m, {key, "successful"});
+        const std::string dbase = m + "." + key + ".successful";
+        r.stats.emplace_back(metric, "mean", number_at(d, path, dbase, {"mean"}, 0, 1e12) * scale);
+        r.stats.emplace_back(metric, "median", number_at(d, path, dbase, {"median"}, 0, 1e12) * scale);
+        for (const auto& [k, name] : GUIDELLM_PERCENTILES) {
+            if (d.contains("percentiles") && d["percentiles"].contains(k)) {
+                r.stats.emplace_back(metric, name, number_at(d, path, dbase, {"percentiles", k}, 0, 1e12) * scale);
+            }
+        }
+    }
+    if (r.stats.empty()) fail(path, m + ".time_to_first_token_ms", "missing: no latency distributions in the benchmark");
+    return r;
+}
+
+// AIPerf's time units, in seconds.
+double aiperf_scale(const std::string& unit, const std::string& file, const std::string& field) {
+    if (unit == "ms") return 1e-3;
+    if (unit == "s" || unit == "sec") return 1.0;
+    if (unit == "us") return 1e-6;
+    if (unit == "ns") return 1e-9;
+    fail(file, field + ".unit", fmt::format("unknown time unit \"{}\" (ms, s, sec, us, ns)", unit));
+}
+
+BenchResult aiperf_result(const json& j, const std::string& path) {
+    BenchResult r;
+    r.file = path;
+    r.tool = "AIPerf";
+    auto avg = [&](const char* metric, double lo, double hi) { return number_at(j, path, "", {metric, "avg"}, lo, hi); };
+    if (j.contains("input_config") && j["input_config"].is_object()) {
+        const json& ic = j["input_config"];
+        if (ic.contains("endpoint") && ic["endpoint"].is_object() && ic["endpoint"].contains("model_names")) {
+            const json& names = ic["endpoint"]["model_names"];
+            if (!names.is_array() || names.empty() || !names[0].is_string()) fail(path, "input_config.endpoint.model_names", "expected a list of model names");
+            r.model_id = names[0].get<std::string>();
+        }
+        if (ic.contains("loadgen") && ic["loadgen"].is_object()) {
+            const json& lg = ic["loadgen"];
+            if (lg.contains("concurrency") && !lg["concurrency"].is_null()) {
+                const double c = number_at(lg, path, "input_config.loadgen", {"concurrency"}, 1, 1e6);
+                if (c != std::floor(c)) fail(path, "input_config.loadgen.concurrency", "a whole number of requests in flight");
+                r.max_concurrency = static_cast<int64_t>(c);
+            }
+            if (lg.contains("request_rate") && !lg["request_rate"].is_null()) {
+                r.request_rate = number_at(lg, path, "input_config.loadgen", {"request_rate"}, 1e-6, 1e6);
+                const std::string mode = lg.value("request_rate_mode", std::string("poisson"));
+                if (mode == "constant") r.burstiness = std::numeric_limits<double>::infinity();
+            }
+        }
+    }
+    const double count = avg("request_count", 1, 1e9);
+    if (count != std::floor(count)) fail(path, "request_count.avg", "a whole number of requests");
+    r.completed = static_cast<int64_t>(count);
+    if (j.contains("error_request_count") && !j["error_request_count"].is_null()) {
+        const json& e = j["error_request_count"];
+        r.failed = static_cast<int64_t>(e.is_object() ? avg("error_request_count", 0, 1e9) : number(j, path, "error_request_count", 0, 1e9));
+    }
+    r.num_prompts = r.completed + r.failed;
+    r.duration_s = avg("benchmark_duration", 0, 1e9);
+    r.request_throughput = avg("request_throughput", 0, 1e9);
+    r.output_throughput = avg("output_token_throughput", 0, 1e12);
+    r.mean_input_tokens = avg("input_sequence_length", 1, 1e7);
+    r.mean_output_tokens = avg("output_sequence_length", 0, 1e7);
+    // its per-request inter_token_latency is vLLM's TPOT; inter-chunk gaps are not in the aggregate
+    const std::pair<const char*, const char*> dists[] = {{"time_to_first_token", "ttft"}, {"inter_token_latency", "tpot"},
+                                                         {"request_latency", "e2el"}};
+    for (const auto& [key, metric] : dists) {
+        if (!j.contains(key) || j[key].is_null()) continue;
+        const json& d = j[key];
+        if (!d.is_object() || !d.contains("unit") || !d["unit"].is_string()) fail(path, std::string(key) + ".unit", "missing");
+        const double scale = aiperf_scale(d["unit"].get<std::string>(), path, key);
+        r.stats.emplace_back(metric, "mean", number_at(d, path, key, {"avg"}, 0, 1e15) * scale);
+        if (d.contains("p50")) r.stats.emplace_back(metric, "median", number_at(d, path, key, {"p50"}, 0, 1e15) * scale);
+        for (const char* p : {"p90", "p95", "p99"}) {
+            if (d.contains(p)) r.stats.emplace_back(metric, p, number_at(d, path, key, {p}, 0, 1e15) * scale);
+        }
+    }
+    if (r.stats.empty()) fail(path, "time_to_first_token", "missing: no latency statistics in the file");
+    return r;
+}
+
+}  // namespace
+
+BenchResult read_vllm_bench_result(const std::string& path) { return vllm_result(parse_text(read_text(path), path), path); }
+
+BenchResult read_bench_result(const std::string& path, int benchmark) { return parse_bench_result(read_text(path), path, benchmark); }
+
+BenchResult parse_bench_result(const std::string& text, const std::string& path, int benchmark) {
+    const json j = parse_text(text, path);
+    if (j.contains("benchmarks")) return guidellm_result(j, path, benchmark);
+    if (benchmark >= 0) fail(path, "benchmarks", "missing: --benchmark picks one of a GuideLLM report's benchmarks");
+    if (j.contains("request_count") || j.contains("input_config")) return aiperf_result(j, path);
+    for (const char* k : {"num_prompts", "model_id", "request_rate", "completed", "mean_ttft_ms"}) {
+        if (j.contains(k)) return vllm_result(j, path);  // vLLM's reader names what is missing
+    }
+    fail(path, "", "not a result file headroom reads: expected `vllm bench serve --save-result` JSON (num_prompts), "
+                   "GuideLLM's benchmarks.json (benchmarks) or AIPerf's profile_export_aiperf.json (request_count)");
+}
+
 AgainstResult validate_against(const AgainstRequest& rq) {
     AgainstResult out;
-    out.measured = read_vllm_bench_result(rq.result_path);
+    out.measured = read_bench_result(rq.result_path, rq.benchmark);
     const BenchResult& m = out.measured;
     std::vector<std::string> overrides = rq.overrides;
     if (!rq.gpu.empty()) {
         overrides.push_back("gpu=" + rq.gpu);
     } else if (rq.scenario_path.empty()) {
-        fail("", "gpu", "missing (a vLLM result does not record the GPU that served it: name it, or give a scenario)");
+        fail("", "gpu", "missing (a benchmark result does not record the GPU that served it: name it, or give a scenario)");
     }
     const std::string model = !rq.model.empty() ? rq.model : m.model_id;
-    if (model.empty()) fail(m.file, "model_id", "missing; name the model with --model");
-    if (rq.model.empty()) {  // the result's model_id is often a path on the benchmark machine
+    // where the file names its model: vLLM's model_id, AIPerf's model_names; GuideLLM's report names none
+    const std::string model_field = m.tool == "AIPerf" ? "input_config.endpoint.model_names" : m.tool == "GuideLLM" ? "model" : "model_id";
+    if (model.empty()) fail(m.file, model_field, "missing; name the model with --model");
+    if (rq.model.empty()) {  // the result's model name is often a path on the benchmark machine
         try {
             (void)load_model(m.model_id);
         } catch (const InputError& e) {
-            fail(m.file, "model_id", fmt::format("{} cannot be read here ({}); name the model with --model (a shipped "
+            fail(m.file, model_field, fmt::format("{} cannot be read here ({}); name the model with --model (a shipped "
                                                  "name, a config.json or its directory)", m.model_id, e.reason()));
         }
     }
@@ -156,7 +376,8 @@ AgainstResult validate_against(const AgainstRequest& rq) {
     Scenario& sc = out.scenario;
     sc.name = "against-" + std::filesystem::path(m.file).stem().string();
     sc.seed = rq.seed;
-    // The load the client offered: vLLM's gaps are gamma with shape `burstiness` (CV 1 / sqrt(burstiness)).
+    // The load the client offered: vLLM's gaps are gamma with shape `burstiness` (CV 1 / sqrt(burstiness));
+    // GuideLLM's and AIPerf's constant rate is an infinite shape.
     WorkloadSpec w;
     w.shape = Shape::SINGLE;
     w.max_requests = m.num_prompts;
@@ -170,6 +391,9 @@ AgainstResult validate_against(const AgainstRequest& rq) {
         }
     } else if (std::isinf(m.request_rate)) {
         w.arrival = "batch";
+    } else if (std::isinf(m.burstiness)) {
+        w.arrival = "constant";
+        w.rate = m.request_rate;
     } else {
         w.arrival = m.burstiness == 1.0 ? "poisson" : "gamma";
         w.rate = m.request_rate;
@@ -182,9 +406,10 @@ AgainstResult validate_against(const AgainstRequest& rq) {
         w.prompt_tokens = fixed_distribution(std::max(1.0, std::round(m.mean_input_tokens)));
         w.output_tokens = fixed_distribution(std::max(1.0, std::round(m.mean_output_tokens)));
         out.notes.push_back(fmt::format("every request is {:.0f} prompt and {:.0f} output tokens, the run's means (the file "
-                                        "has no per-request lengths: save it with --save-detailed)",
+                                        "has no per-request lengths{})",
                                         std::max(1.0, std::round(m.mean_input_tokens)),
-                                        std::max(1.0, std::round(m.mean_output_tokens))));
+                                        std::max(1.0, std::round(m.mean_output_tokens)),
+                                        m.tool == "vllm bench serve" ? ": save it with --save-detailed" : ""));
     }
     sc.workload = std::move(w);
     check_scenario(sc);
@@ -246,6 +471,7 @@ std::string validate_against_json(const AgainstResult& r) {
     j["schema"] = "headroom.validate-against/1";
     j["against"] = r.measured.file;
     j["tool"] = r.measured.tool;
+    if (!r.measured.selected.empty()) j["benchmark"] = r.measured.selected;
     j["model"] = r.scenario.deployment.model.name;
     j["gpu"] = r.scenario.deployment.gpu.name;
     j["tp"] = r.scenario.deployment.tp;

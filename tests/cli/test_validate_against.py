@@ -110,3 +110,57 @@ def test_usage_errors():
     # --model names what the file's model_id cannot
     ok = run("validate", "--against", DATA / "bad_model_path.json", "--gpu", "h100", "--model", "llama-3.1-8b", "--json")
     assert ok.returncode == 0, ok.stderr
+
+
+# GuideLLM's benchmarks.json and AIPerf's profile_export_aiperf.json (tests/data/bench_results: written from their
+# documented schemas, test inputs, not measurements): the load each describes, and their numbers as measured.
+
+def test_a_guidellm_report_names_its_benchmarks_and_each_becomes_its_load():
+    expect_bad(run("validate", "--against", DATA / "guidellm_benchmarks.json", "--gpu", "h100", "--model", "llama-3.1-8b"),
+               "holds 2 benchmarks (0: poisson@4/s, 1: concurrent@8)", "--benchmark")
+    src = json.loads((DATA / "guidellm_benchmarks.json").read_text())["benchmarks"]
+    j = against("guidellm_benchmarks.json", "--gpu", "h100", "--model", "llama-3.1-8b", "--benchmark", "0")
+    assert (j["tool"], j["arrival"], j["rate"], j["requests"]) == ("GuideLLM", "poisson", 4.0, 200)
+    assert j["benchmark"] == "benchmark 0 of 2: poisson@4/s"
+    r, m = rows(j), src[0]["metrics"]
+    # GuideLLM's milliseconds -> s; its inter-token latency ((last - first token) / (tokens - 1)) is vLLM's TPOT;
+    # its request latency is already in seconds; p999 is p99.9
+    assert r["TTFT mean"]["measured"] == pytest.approx(m["time_to_first_token_ms"]["successful"]["mean"] / 1e3, rel=1e-12)
+    assert r["TPOT p95"]["measured"] == pytest.approx(m["inter_token_latency_ms"]["successful"]["percentiles"]["p95"] / 1e3,
+                                                      rel=1e-12)
+    assert r["E2E p99.9"]["measured"] == m["request_latency"]["successful"]["percentiles"]["p999"]
+    assert r["output throughput"]["measured"] == m["output_tokens_per_second"]["successful"]["mean"]
+    assert r["completed"]["predicted"] == 200
+    j1 = against("guidellm_benchmarks.json", "--gpu", "h100", "--model", "llama-3.1-8b", "--benchmark", "1")
+    assert (j1["arrival"], j1["users"], j1["requests"]) == ("closed_loop", 8, 160)
+    expect_bad(run("validate", "--against", DATA / "guidellm_benchmarks.json", "--gpu", "h100", "--model", "llama-3.1-8b",
+                   "--benchmark", "2"), "has 2 benchmarks, no benchmark 2")
+    expect_bad(run("validate", "--against", DATA / "guidellm_benchmarks.json", "--gpu", "h100", "--benchmark", "0"),
+               "model: missing", "--model")  # a GuideLLM report does not name its model
+
+
+def test_an_aiperf_export_becomes_its_load():
+    j = against("aiperf_profile_export.json", "--gpu", "h100")
+    assert (j["tool"], j["model"], j["arrival"], j["users"], j["requests"]) == \
+        ("AIPerf", "meta-llama/Llama-3.1-8B-Instruct", "closed_loop", 8, 160)
+    r = rows(j)
+    assert r["TTFT p99"]["measured"] == pytest.approx(0.061, rel=1e-12)   # 61.0 ms
+    assert r["TPOT mean"]["measured"] == pytest.approx(0.0102, rel=1e-12)  # its per-request inter_token_latency
+    assert r["E2E median"]["measured"] == pytest.approx(1.32, rel=1e-12)   # request_latency p50, 1320 ms
+    assert r["duration"]["measured"] == 27.1
+    df = headroom.validate_against(DATA / "aiperf_profile_export.json", gpu="h100")
+    assert df.attrs["tool"] == "AIPerf" and df.loc["TTFT p99", "measured"] == pytest.approx(0.061)
+    g = headroom.validate_against(DATA / "guidellm_benchmarks.json", gpu="h100", model="llama-3.1-8b", benchmark=1)
+    assert g.attrs["benchmark"] == "benchmark 1 of 2: concurrent@8"
+    with pytest.raises(headroom.InputError, match="benchmark"):
+        headroom.validate_against(DATA / "guidellm_benchmarks.json", gpu="h100", benchmark=-1)
+
+
+@pytest.mark.parametrize("name,extra,needles", [
+    ("bad_aiperf_unit.json", [], ["time_to_first_token.unit", "unknown time unit \"fortnights\""]),
+    ("bad_guidellm_strategy.json", ["--model", "llama-3.1-8b", "--benchmark", "0"],
+     ["benchmarks[0].config.strategy.type_", "unknown strategy \"sweep\""]),
+    ("vllm_rate4.json", ["--benchmark", "0"], ["benchmarks: missing", "GuideLLM"]),
+])
+def test_broken_guidellm_and_aiperf_files(name, extra, needles):
+    expect_bad(run("validate", "--against", DATA / name, "--gpu", "h100", *extra), *needles)

@@ -1,8 +1,15 @@
-// `validate --against`: a prediction checked against a load generator's own measurement. Reads the result
-// JSON that `vllm bench serve --save-result` writes (vllm/benchmarks/serve.py: model_id, num_prompts,
-// request_rate, burstiness, max_concurrency, completed, throughputs, and mean/median/pNN of TTFT, TPOT, ITL and
-// E2EL in ms; with --save-detailed also every request's input and output length), builds the matching
-// scenario on a deployment the user names, simulates it and compares metric by metric.
+// `validate --against`: a prediction checked against a load generator's own measurement. Reads the result files
+// of three load generators, told apart by their content:
+// - `vllm bench serve --save-result` JSON (vllm/benchmarks/serve.py: model_id, num_prompts, request_rate,
+//   burstiness, max_concurrency, completed, throughputs, and mean/median/pNN of TTFT, TPOT, ITL and E2EL in ms;
+//   with --save-detailed also every request's input and output length);
+// - GuideLLM's benchmarks.json (guidellm GenerativeBenchmarksReport: `benchmarks`, each with config.strategy
+//   (synchronous, concurrent with `streams`, throughput, constant or poisson with `rate`) and metrics whose
+//   distributions hold mean, median and percentiles p001..p999 per request status; its inter_token_latency_ms
+//   is (last - first token) / (output tokens - 1), vLLM's TPOT; request_latency is in seconds);
+// - AIPerf's profile_export_aiperf.json (one object per metric with unit, avg and pNN; input_config.loadgen holds
+//   concurrency or request_rate; its inter_token_latency is per request, vLLM's TPOT).
+// It builds the matching scenario on a deployment the user names, simulates it and compares metric by metric.
 #pragma once
 
 #include <cstdint>
@@ -19,9 +26,10 @@ namespace headroom {
 // What a benchmark client measured, in seconds and tokens.
 struct BenchResult {
     std::string file, tool = "vllm bench serve", model_id;
+    std::string selected;  // which benchmark of a multi-benchmark report ("benchmark 2 of 5: poisson@8.00"), else ""
     int64_t num_prompts = 0, completed = 0, failed = 0;
     double request_rate = std::numeric_limits<double>::infinity();  // inf: every request at once
-    double burstiness = 1.0;                                        // gamma shape of the gaps (1: Poisson)
+    double burstiness = 1.0;  // gamma shape of the gaps (1: Poisson; infinite: a constant rate)
     int64_t max_concurrency = 0;                                    // 0: no cap
     double duration_s = 0, request_throughput = 0, output_throughput = 0;
     double mean_input_tokens = 0, mean_output_tokens = 0;
@@ -32,6 +40,11 @@ struct BenchResult {
 
 // Reads a `vllm bench serve` result JSON. Throws ScenarioError naming the file and the field.
 BenchResult read_vllm_bench_result(const std::string& path);
+// Reads any of the three formats, by content. `benchmark` picks one of a GuideLLM report's benchmarks (0-based);
+// -1 takes the only one and is an error, listing them, when there are several.
+BenchResult read_bench_result(const std::string& path, int benchmark = -1);
+// The same from the file's text (`path` names it in errors).
+BenchResult parse_bench_result(const std::string& text, const std::string& path, int benchmark = -1);
 
 struct AgainstRequest {
     std::string result_path;
@@ -39,6 +52,7 @@ struct AgainstRequest {
     std::string model, gpu;     // override the scenario's (model default: the result's model_id)
     std::vector<std::string> overrides;
     uint64_t seed = 0;
+    int benchmark = -1;  // a GuideLLM report's benchmark (read_bench_result)
 };
 
 struct AgainstResult {
