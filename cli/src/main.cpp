@@ -331,10 +331,20 @@ struct SimulateOptions {
     std::optional<int64_t> seed;
     bool json = false;
     std::string requests_csv, trace_json;
+    std::vector<std::string> metric_percentiles;
 };
 
+// --metric-percentiles 50,90,99 as the scenario's metric_percentiles (vLLM's --metric-percentiles).
+std::vector<std::string> with_metric_percentiles(std::vector<std::string> set, const std::vector<std::string>& p) {
+    if (p.empty()) return set;
+    std::string list;
+    for (const std::string& x : p) list += (list.empty() ? "" : ",") + x;
+    set.push_back("metric_percentiles=[" + list + "]");
+    return set;
+}
+
 int run_simulate(SimulateOptions& o) {
-    Scenario sc = load_scenario(o.scenario, o.set);
+    Scenario sc = load_scenario(o.scenario, with_metric_percentiles(o.set, o.metric_percentiles));
     if (o.seed) {
         if (*o.seed < 0) throw UsageError(fmt::format("--seed: must be >= 0, got {}", *o.seed));
         sc.seed = static_cast<uint64_t>(*o.seed);
@@ -401,6 +411,7 @@ struct SweepOptions {
     bool json = false;
     bool no_counterfactuals = false;
     int refine = 4;
+    std::vector<std::string> metric_percentiles;
     std::string plot;
     int jobs = 0;
 };
@@ -439,6 +450,7 @@ int run_sweep_command(SweepOptions& o) {
     req.jobs = o.jobs;
     req.counterfactuals = !o.no_counterfactuals;
     req.refine = o.refine;
+    req.overrides = with_metric_percentiles(req.overrides, o.metric_percentiles);
     check_writable("--plot", o.plot);
     if (!o.plot.empty() && std::system((plot_command("--check") + " >/dev/null 2>&1").c_str()) != 0) {
         throw UsageError(fmt::format("--plot: {} cannot import matplotlib (run scripts/setup.sh, or set HEADROOM_PYTHON)",
@@ -644,6 +656,9 @@ int run(int argc, char** argv) {
     simc->add_option("--set", so.set, "override a scenario field, e.g. scheduler.max_num_batched_tokens=2048")
         ->take_all();
     simc->add_option("--seed", so.seed, "override the scenario's seed");
+    simc->add_option("--metric-percentiles", so.metric_percentiles, "percentiles reported under vLLM's names in --json's "
+                                                                   "`vllm` block, e.g. 50,90,99,99.9 (default 99, as vLLM)")
+        ->delimiter(',');
     simc->add_flag("--json", so.json, "Print one JSON line (schema headroom.simulate/1) instead of the table");
     simc->add_option("--requests", so.requests_csv, "write one CSV row per request to this file");
     simc->add_option("--trace", so.trace_json, "write a Chrome/Perfetto timeline of steps and requests to this file");
@@ -662,6 +677,8 @@ int run(int argc, char** argv) {
     swc->add_flag("--json", sw.json, "Print one JSON line per point instead of the table");
     swc->add_option("--plot", sw.plot, "write the saturation figure (PNG) to this file");
     swc->add_option("--jobs", sw.jobs, "parallel simulations (default: all cores)");
+    swc->add_option("--metric-percentiles", sw.metric_percentiles, "percentiles under vLLM's names in --json, e.g. 50,99,99.9")
+        ->delimiter(',');
     swc->add_flag("--no-counterfactuals", sw.no_counterfactuals, "skip re-simulating single changes at the first failing point");
     swc->add_option("--refine", sw.refine, "bisect the capacity between the last passing and the first failing load until "
                                            "the bracket is 2^N times narrower (0: the grid alone)")

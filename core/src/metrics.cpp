@@ -34,6 +34,9 @@ Percentiles percentiles(std::vector<double> v) {
     double sum = 0;
     for (double x : v) sum += x;
     p.mean = sum / static_cast<double>(v.size());
+    double sq = 0;
+    for (double x : v) sq += (x - p.mean) * (x - p.mean);
+    p.std = std::sqrt(sq / static_cast<double>(v.size()));
     p.max = *std::max_element(v.begin(), v.end());
     size_t from = 0;
     p.p50 = select_percentile(v, 50, from);

@@ -96,6 +96,8 @@ double QuantileSketch::quantile(double q) const {
 }
 
 void LatencySeries::add(double v) {
+    const double f = static_cast<float>(v);
+    sum_sq_ += f * f;
     if (sketch_.count() > 0) {
         sketch_.add(static_cast<float>(v));
         return;
@@ -119,6 +121,7 @@ Percentiles LatencySeries::percentiles() const {
     p.p90 = sketch_.quantile(0.90);
     p.p95 = sketch_.quantile(0.95);
     p.p99 = sketch_.quantile(0.99);
+    p.std = std::sqrt(std::max(0.0, sum_sq_ / static_cast<double>(p.n) - p.mean * p.mean));
     return p;
 }
 

@@ -221,13 +221,24 @@ class Result:
         return f"<b>{html.escape(s['scenario'])}</b> ({html.escape(s['gpu'])}, tp {s['tp']}, {s['replicas']} replica(s))<table>{body}</table>"
 
 
+def _percentile_overrides(percentiles) -> list[str]:
+    if percentiles is None:
+        return []
+    values = list(percentiles) if isinstance(percentiles, (list, tuple)) else [percentiles]
+    if not values or not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in values):
+        raise InputError(f"percentiles: a list of numbers between 0 and 100, got {percentiles!r}")
+    return ["metric_percentiles=[" + ",".join(f"{float(p):g}" for p in values) + "]"]
+
+
 def simulate(scenario: ScenarioLike = None, *, set=None, seed: int | None = None,
-             keep_all_steps: bool = False, keep_requests: bool = True) -> Result:
+             keep_all_steps: bool = False, keep_requests: bool = True, percentiles=None) -> Result:
     """Simulate a scenario (a YAML path, a dict, a Scenario, or None for the built-in default) in a fresh
     child process. `set` overrides fields; `keep_all_steps` keeps every engine step in `timeseries` (else an
     even sample of 2,000-4,000 steps per replica); `keep_requests=False` leaves `requests` empty, for runs of
-    millions of requests whose summary is all that is wanted."""
-    overrides = _assignments(set) + ([f"seed={seed}"] if seed is not None else [])
+    millions of requests whose summary is all that is wanted. `percentiles` (e.g. [50, 90, 99, 99.9]) are
+    reported under vLLM's names in summary["vllm"] (p99_ttft_ms, ...), as `vllm bench serve
+    --metric-percentiles`; vLLM's default is 99."""
+    overrides = _assignments(set) + ([f"seed={seed}"] if seed is not None else []) + _percentile_overrides(percentiles)
     sc = load_scenario(scenario, overrides) if overrides or not isinstance(scenario, Scenario) else scenario
     return Result(*_h.simulate(sc, keep_all_steps, keep_requests))
 
@@ -292,12 +303,14 @@ def _flatten(point: dict) -> dict:
     row = dict(sw.get("axes", {}))  # one column per swept field
     row.update({"series": sw["series"], "load": sw["load"], "load_text": sw["load_text"], "fits": sw["fits"]})
     for key, value in point.items():
-        if key == "sweep" or key in row:
+        if key in ("sweep", "vllm") or key in row:
             continue
         if isinstance(value, dict):
             row.update({f"{key}_{k}": v for k, v in value.items() if k != "n"})
         elif not isinstance(value, list):
             row[key] = value
+    for key, value in (point.get("vllm") or {}).items():  # vLLM's names as they are: mean_ttft_ms, p99_ttft_ms, ...
+        row.setdefault(key, value)  # where both name a field (completed, failed), headroom's
     for key in ("cause", "explanation", "knee_found", "knee_load", "is_knee", "max_stable_load"):
         row[key] = sw.get(key)
     cap = sw.get("capacity") or {}
@@ -330,7 +343,7 @@ class _Progress:
 
 def sweep(scenario: "str | os.PathLike | None" = None, *, concurrency: Sequence[float] | None = None,
           qps: Sequence[float] | None = None, set: Mapping[str, Any] | None = None, counterfactuals: bool = True,
-          jobs: int = 0, progress: bool = True, refine: int = 4) -> SweepFrame:
+          jobs: int = 0, progress: bool = True, refine: int = 4, percentiles=None) -> SweepFrame:
     """Sweep a scenario (YAML path, or None for the built-in default) across load, as `headroom sweep`:
     `concurrency` (closed-loop users; default 1..200) or `qps` (Poisson rates). `set` maps fields to one
     value (applied to every point) or a list of values (swept too, at most two). Each series' capacity, the
@@ -353,6 +366,7 @@ def sweep(scenario: "str | os.PathLike | None" = None, *, concurrency: Sequence[
         raise InputError(f"{kind}: loads must be > 0")
     if not (isinstance(refine, int) and 0 <= refine <= 20):
         raise InputError(f"refine: a whole number from 0 to 20, got {refine!r}")
+    overrides += _percentile_overrides(percentiles)
     with _Progress(progress, "sweep") as bar:
         lines = _h.sweep("" if scenario is None else os.fspath(scenario), overrides, kind, loads, axes, counterfactuals,
                          jobs, bar, refine)
@@ -413,10 +427,15 @@ def _flat(obj: Mapping[str, Any], prefix: str = "") -> dict:
     row = {}
     for key, value in obj.items():
         name = f"{prefix}{key}"
+        if key == "vllm" and not prefix and isinstance(value, Mapping):
+            continue
         if isinstance(value, Mapping):
             row.update(_flat(value, f"{name}_"))
         elif not isinstance(value, list):
             row[name] = value
+    if not prefix and isinstance(obj.get("vllm"), Mapping):
+        for key, value in obj["vllm"].items():  # vLLM's names as they are; where both name a field, headroom's
+            row.setdefault(key, value)
     return row
 
 

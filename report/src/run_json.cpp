@@ -4,6 +4,10 @@
 // (headroom.validate/1). docs/simulate-json.md.
 #include "headroom/report/json.hpp"
 
+#include <fmt/format.h>
+
+#include <tuple>
+
 #include "json_common.hpp"
 
 namespace headroom {
@@ -13,6 +17,33 @@ using report_detail::json;
 using report_detail::percentiles_json;
 
 namespace {
+
+// The summary under `vllm bench serve`'s names (vllm/benchmarks/serve.py): counts, throughputs, and mean, median,
+// std and the scenario's metric_percentiles of TTFT, TPOT, ITL and E2EL in milliseconds ("p99", "p99.9" as vLLM
+// writes them). request_goodput is null without SLOs, as vLLM leaves it without --goodput.
+json vllm_names(const Summary& s) {
+    json v = {{"completed", s.completed},
+              {"failed", s.failed + s.rejected},
+              {"duration", s.duration_s},
+              {"total_input_tokens", s.input_tokens},
+              {"total_output_tokens", s.output_tokens},
+              {"request_throughput", s.request_throughput},
+              {"request_goodput", s.slos.empty() ? json(nullptr) : json(s.goodput_rps)},
+              {"output_throughput", s.output_throughput},
+              {"total_token_throughput", s.input_throughput + s.output_throughput}};
+    const std::tuple<const char*, const Percentiles*, const std::vector<double>*> metrics[] = {
+        {"ttft", &s.ttft_s, &s.ttft_at_s}, {"tpot", &s.tpot_s, &s.tpot_at_s},
+        {"itl", &s.itl_s, &s.itl_at_s}, {"e2el", &s.e2e_s, &s.e2e_at_s}};
+    for (const auto& [name, p, at] : metrics) {
+        v[fmt::format("mean_{}_ms", name)] = p->mean * 1e3;
+        v[fmt::format("median_{}_ms", name)] = p->p50 * 1e3;
+        v[fmt::format("std_{}_ms", name)] = p->std * 1e3;
+        for (size_t i = 0; i < s.metric_percentiles.size() && i < at->size(); ++i) {
+            v[fmt::format("p{:g}_{}_ms", s.metric_percentiles[i], name)] = (*at)[i] * 1e3;
+        }
+    }
+    return v;
+}
 
 json simulation_object(const Scenario& sc, const SimulationResult& r) {
     const Summary& s = r.summary;
@@ -66,6 +97,7 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
     j["preemptions"] = s.preemptions;
     j["prefix_hit_tokens"] = s.prefix_hit_tokens;
     j["steps"] = s.steps;
+    j["vllm"] = vllm_names(s);
     j["speculative"] = nullptr;
     if (const SpeculativeConfig& sp = sc.engine.speculative; sp.enabled()) {
         const Accounting& a = s.accounting;

@@ -37,6 +37,13 @@ Summary summarize(const Scenario& sc, const RunStats& st, const Accounting& acco
     s.itl_s = st.itls.percentiles();
     s.e2e_s = percentiles(e2e);
     s.queue_s = percentiles(queue);
+    s.metric_percentiles = sc.metric_percentiles;
+    for (double p : sc.metric_percentiles) {
+        s.ttft_at_s.push_back(exact_percentile(ttft, p));
+        s.tpot_at_s.push_back(exact_percentile(tpot, p));
+        s.itl_at_s.push_back(st.itls.percentile(p));
+        s.e2e_at_s.push_back(exact_percentile(e2e, p));
+    }
     s.gpus = sc.deployment.replicas * sc.deployment.tp;
     if (s.duration_s > 0) {
         s.request_throughput = static_cast<double>(s.completed) / s.duration_s;

@@ -316,7 +316,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     Reader r(file, base_dir);
     r.only(root, "", {"name", "model", "gpu", "gpu_overrides", "tp", "replicas", "router", "weights_dtype",
                       "kv_dtype", "predictor", "calibration", "api_server", "scheduler", "speculative", "workload",
-                      "slo", "seed"});
+                      "slo", "seed", "metric_percentiles"});
     Scenario s;
     s.file = file;
     s.name = root["name"] ? r.string(root["name"], "name") : fs::path(file).stem().string();
@@ -401,6 +401,22 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     if (const YAML::Node sp = root["speculative"]) read_speculative(r, sp, s);
     if (root["slo"]) read_slos(r, root["slo"], s);
     if (root["seed"]) s.seed = static_cast<uint64_t>(r.integer(root["seed"], "seed", 0, int64_t{1} << 53));
+    if (const YAML::Node mp = root["metric_percentiles"]) {
+        // a list, or one number (--set metric_percentiles=99.9)
+        if (!mp.IsSequence() && !mp.IsScalar()) r.fail("metric_percentiles", "expected a list of percentiles, e.g. [50, 90, 99]");
+        if (mp.IsSequence() && (mp.size() == 0 || mp.size() > 16)) r.fail("metric_percentiles", "expected 1 to 16 percentiles");
+        s.metric_percentiles.clear();
+        const size_t n = mp.IsSequence() ? mp.size() : 1;
+        for (size_t i = 0; i < n; ++i) {
+            const std::string field = mp.IsSequence() ? fmt::format("metric_percentiles[{}]", i) : "metric_percentiles";
+            const double p = r.number(mp.IsSequence() ? mp[i] : mp, field, 0, 100, true);
+            if (p >= 100) r.fail(field, fmt::format("{:g} is not a percentile below 100", p));
+            if (std::find(s.metric_percentiles.begin(), s.metric_percentiles.end(), p) != s.metric_percentiles.end()) {
+                r.fail(field, fmt::format("{:g} is listed twice", p));
+            }
+            s.metric_percentiles.push_back(p);
+        }
+    }
     check_scenario(s);
     return s;
 }

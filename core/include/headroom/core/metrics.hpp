@@ -59,6 +59,7 @@ struct StepSample {
 struct Percentiles {
     int64_t n = 0;
     double mean = 0, p50 = 0, p90 = 0, p95 = 0, p99 = 0, max = 0;
+    double std = 0;  // population standard deviation (numpy's np.std, as vLLM's benchmark reports std_*)
 };
 // Linear interpolation between closest ranks (numpy's default), as vLLM's benchmark computes them.
 Percentiles percentiles(std::vector<double> v);

@@ -68,6 +68,7 @@ private:
     size_t cap_;
     std::vector<float> exact_;
     QuantileSketch sketch_;
+    double sum_sq_ = 0.0;  // of the values as stored (float), for the standard deviation once sketched
 };
 
 }  // namespace headroom

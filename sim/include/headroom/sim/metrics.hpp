@@ -43,6 +43,9 @@ struct Summary {
     std::vector<SloResult> slos;
     bool slos_met = true;
     Accounting accounting;
+    // The scenario's metric_percentiles and, in the same order, TTFT, TPOT, ITL and E2E at each (seconds).
+    std::vector<double> metric_percentiles;
+    std::vector<double> ttft_at_s, tpot_at_s, itl_at_s, e2e_at_s;
 };
 
 // The run's aggregates from what it kept (core/run_stats.hpp). ITL percentiles are exact up to 4 M gaps and

@@ -35,6 +35,9 @@ struct Scenario {
     WorkloadSpec workload;
     std::vector<SloTarget> slos;
     uint64_t seed = 0;
+    // The percentiles reported under vLLM's names (p99_ttft_ms, ...), as `vllm bench serve --metric-percentiles`
+    // takes them; vLLM's default is 99.
+    std::vector<double> metric_percentiles{99.0};
 };
 
 class ScenarioError : public InputError {
