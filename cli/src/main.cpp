@@ -412,9 +412,52 @@ struct SweepOptions {
     bool no_counterfactuals = false;
     int refine = 4;
     std::vector<std::string> metric_percentiles;
+    std::string dask;  // a Dask scheduler address
     std::string plot;
     int jobs = 0;
 };
+
+// The sweep's remote runner for --dask: each batch of recipes goes to `python -m headroom.dask_runner`, which maps
+// them over the scheduler's workers; the results come back as length-prefixed bytes.
+RemoteRunner dask_runner(const std::string& address) {
+    return [address](const std::vector<std::string>& recipes) {
+        const auto dir = std::filesystem::temp_directory_path();
+        const std::string stem = fmt::format("headroom-dask-{}", getpid());
+        const std::filesystem::path in = dir / (stem + ".in"), out = dir / (stem + ".out"), err = dir / (stem + ".err");
+        {
+            std::ofstream f(in);
+            for (const std::string& r : recipes) f << r << "\n";
+        }
+        const std::string cmd = fmt::format("{} -m headroom.dask_runner {} {} {} 2>{}", shell_quote(plot_python()),
+                                            shell_quote(address), shell_quote(in.string()), shell_quote(out.string()),
+                                            shell_quote(err.string()));
+        const int rc = std::system(cmd.c_str());
+        std::filesystem::remove(in);
+        std::string why;  // the runner's last "error: ..." line
+        {
+            std::ifstream e(err);
+            for (std::string line; std::getline(e, line);) {
+                if (line.rfind("error: ", 0) == 0) why = line.substr(7);
+            }
+        }
+        std::filesystem::remove(err);
+        std::vector<std::string> results;
+        std::ifstream f(out, std::ios::binary);
+        for (uint64_t n = 0; rc == 0 && f.read(reinterpret_cast<char*>(&n), sizeof n);) {
+            std::string bytes(n, '\0');
+            if (!f.read(bytes.data(), static_cast<std::streamsize>(n))) break;
+            results.push_back(std::move(bytes));
+        }
+        f.close();
+        std::filesystem::remove(out);
+        if (rc != 0) {
+            throw UsageError(!why.empty() ? why
+                                          : fmt::format("--dask: the runner for {} failed (exit {}; is headroom installed for {}?)",
+                                                        address, rc, plot_python()));
+        }
+        return results;
+    };
+}
 
 int run_sweep_command(SweepOptions& o) {
     SweepRequest req;
@@ -451,6 +494,7 @@ int run_sweep_command(SweepOptions& o) {
     req.counterfactuals = !o.no_counterfactuals;
     req.refine = o.refine;
     req.overrides = with_metric_percentiles(req.overrides, o.metric_percentiles);
+    if (!o.dask.empty()) req.remote = dask_runner(o.dask);
     check_writable("--plot", o.plot);
     if (!o.plot.empty() && std::system((plot_command("--check") + " >/dev/null 2>&1").c_str()) != 0) {
         throw UsageError(fmt::format("--plot: {} cannot import matplotlib (run scripts/setup.sh, or set HEADROOM_PYTHON)",
@@ -679,6 +723,8 @@ int run(int argc, char** argv) {
     swc->add_option("--jobs", sw.jobs, "parallel simulations (default: all cores)");
     swc->add_option("--metric-percentiles", sw.metric_percentiles, "percentiles under vLLM's names in --json, e.g. 50,99,99.9")
         ->delimiter(',');
+    swc->add_option("--dask", sw.dask, "run the simulations on the workers of this Dask scheduler (tcp://host:8786); "
+                                       "they need headroom installed and the scenario's files at the same paths");
     swc->add_flag("--no-counterfactuals", sw.no_counterfactuals, "skip re-simulating single changes at the first failing point");
     swc->add_option("--refine", sw.refine, "bisect the capacity between the last passing and the first failing load until "
                                            "the bracket is 2^N times narrower (0: the grid alone)")

@@ -343,14 +343,19 @@ class _Progress:
 
 def sweep(scenario: "str | os.PathLike | None" = None, *, concurrency: Sequence[float] | None = None,
           qps: Sequence[float] | None = None, set: Mapping[str, Any] | None = None, counterfactuals: bool = True,
-          jobs: int = 0, progress: bool = True, refine: int = 4, percentiles=None) -> SweepFrame:
+          jobs: int = 0, progress: bool = True, refine: int = 4, percentiles=None, client=None) -> SweepFrame:
     """Sweep a scenario (YAML path, or None for the built-in default) across load, as `headroom sweep`:
     `concurrency` (closed-loop users; default 1..200) or `qps` (Poisson rates). `set` maps fields to one
     value (applied to every point) or a list of values (swept too, at most two). Each series' capacity, the
     highest load meeting every SLO, is bisected between the last passing and the first failing load until
     that bracket is 2^refine times narrower (`capacity_load`, `.capacity`; refine=0: the grid). Uses all cores; shows a tqdm
     bar of simulations done (progress=False: none). Ctrl-C (or interrupting the kernel) stops it at once: the
-    simulations still running are killed and KeyboardInterrupt is raised."""
+    simulations still running are killed and KeyboardInterrupt is raised.
+
+    `client` (a dask.distributed Client) runs the simulations on its cluster instead of this machine's cores:
+    each batch (the grid, then the counterfactuals and capacity probes) is mapped over the workers, every
+    simulation still in its own process on its worker. The workers need headroom installed and the scenario's
+    files at the same paths (the built-in scenario needs none). The results are bit-identical to a local run."""
     if concurrency is not None and qps is not None:
         raise InputError("qps: give concurrency or qps, not both")
     overrides, axes = [], []
@@ -367,9 +372,13 @@ def sweep(scenario: "str | os.PathLike | None" = None, *, concurrency: Sequence[
     if not (isinstance(refine, int) and 0 <= refine <= 20):
         raise InputError(f"refine: a whole number from 0 to 20, got {refine!r}")
     overrides += _percentile_overrides(percentiles)
+    remote = None
+    if client is not None:
+        def remote(recipes):
+            return client.gather(client.map(_h.simulate_recipe, recipes, pure=False))
+    path = "" if scenario is None else os.fspath(scenario)
     with _Progress(progress, "sweep") as bar:
-        lines = _h.sweep("" if scenario is None else os.fspath(scenario), overrides, kind, loads, axes, counterfactuals,
-                         jobs, bar, refine)
+        lines = _h.sweep(path, overrides, kind, loads, axes, counterfactuals, jobs, bar, refine, remote)
     points = [json.loads(line) for line in lines.splitlines() if line]
     frame = SweepFrame([_flatten(p) for p in points])
     return frame

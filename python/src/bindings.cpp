@@ -130,6 +130,26 @@ std::function<void(size_t, size_t)> progress_to(const py::object& callback) {
     };
 }
 
+// A Python callable (list of recipe JSON strings -> list of result bytes) as the sweep's remote runner: called
+// with the GIL held; a Python error in it (a worker's, re-raised by dask) propagates as itself.
+RemoteRunner remote_to(const py::object& callback) {
+    if (callback.is_none()) return {};
+    PyObject* raw = callback.ptr();
+    return [raw](const std::vector<std::string>& recipes) {
+        py::gil_scoped_acquire gil;
+        std::vector<std::string> out;
+        try {
+            const py::handle fn(raw);
+            const py::list results = fn(recipes);
+            for (const py::handle r : results) out.push_back(r.cast<std::string>());
+        } catch (py::error_already_set& e) {
+            e.restore();
+            throw Interrupted{};
+        }
+        return out;
+    };
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_headroom, m) {
@@ -372,7 +392,7 @@ PYBIND11_MODULE(_headroom, m) {
     m.def("sweep",
           [](const std::string& path, const std::vector<std::string>& overrides, const std::string& load_kind,
              const std::vector<double>& loads, const std::vector<std::pair<std::string, std::vector<std::string>>>& axes,
-             bool counterfactuals, int jobs, const py::object& progress, int refine) {
+             bool counterfactuals, int jobs, const py::object& progress, int refine, const py::object& remote) {
               SweepRequest req;
               req.scenario_path = path;
               req.overrides = overrides;
@@ -382,6 +402,7 @@ PYBIND11_MODULE(_headroom, m) {
               req.counterfactuals = counterfactuals;
               req.jobs = jobs;
               req.refine = refine;
+              req.remote = remote_to(remote);
               std::string lines;
               {
                   const auto report = progress_to(progress);
@@ -393,7 +414,22 @@ PYBIND11_MODULE(_headroom, m) {
           },
           py::arg("path"), py::arg("overrides"), py::arg("load_kind"), py::arg("loads"), py::arg("axes"),
           py::arg("counterfactuals") = true, py::arg("jobs") = 0, py::arg("progress") = py::none(), py::arg("refine") = 4,
-          "Runs a sweep; returns one JSON line per point. progress(done, total) is called as simulations finish.");
+          py::arg("remote") = py::none(),
+          "Runs a sweep; returns one JSON line per point. progress(done, total) is called as simulations finish. "
+          "remote(recipes) -> [result bytes], when given, runs each batch of simulations elsewhere (simulate_recipe).");
+
+    m.def("simulate_recipe",
+          [](const std::string& recipe) {
+              std::string bytes;
+              {
+                  py::gil_scoped_release release;
+                  bytes = simulate_recipe(recipe);
+              }
+              return py::bytes(bytes);
+          },
+          py::arg("recipe"),
+          "Simulates one sweep point from its recipe (JSON) in a forked child; returns its result bytes. What a Dask "
+          "worker runs for headroom.sweep(..., client=...)."); 
 
     m.def("validate_against",
           [](const std::string& result, const std::string& scenario, const std::string& model, const std::string& gpu,

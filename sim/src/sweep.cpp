@@ -4,10 +4,12 @@
 #include "headroom/sim/format.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 
 namespace headroom {
@@ -58,6 +60,49 @@ std::string load_text(LoadKind kind, double load, Shape shape) {
     const bool sessions = shape == Shape::CHAT || shape == Shape::AGENT;
     return fmt::format("{:g} {}/s", load, sessions ? "sessions" : "req");
 }
+
+std::string recipe_json(const PointRecipe& r) {
+    nlohmann::json j = {{"scenario_path", r.scenario_path}, {"overrides", r.overrides},
+                        {"load_kind", r.load_kind == LoadKind::QPS ? "qps" : "concurrency"}, {"load", r.load},
+                        {"counterfactual", r.counterfactual}};
+    return j.dump();
+}
+
+PointRecipe parse_recipe(const std::string& text) {
+    PointRecipe r;
+    try {
+        const nlohmann::json j = nlohmann::json::parse(text);
+        r.scenario_path = j.at("scenario_path").get<std::string>();
+        r.overrides = j.at("overrides").get<std::vector<std::string>>();
+        const std::string kind = j.at("load_kind").get<std::string>();
+        if (kind != "qps" && kind != "concurrency") throw std::invalid_argument("load_kind");
+        r.load_kind = kind == "qps" ? LoadKind::QPS : LoadKind::CONCURRENCY;
+        r.load = j.at("load").get<double>();
+        r.counterfactual = j.at("counterfactual").get<std::string>();
+    } catch (const std::exception& e) {
+        throw ScenarioError("<recipe>", "", fmt::format("not a sweep point recipe ({})", e.what()));
+    }
+    return r;
+}
+
+Scenario build_point(const PointRecipe& r) {
+    Scenario sc = load_scenario(r.scenario_path, r.overrides);
+    set_load(sc, r.load_kind, r.load);
+    if (!r.counterfactual.empty()) {
+        bool found = false;
+        for (const Counterfactual& c : counterfactuals(sc)) {
+            if (c.label != r.counterfactual) continue;
+            c.apply(sc);
+            check_scenario(sc);
+            found = true;
+            break;
+        }
+        if (!found) throw ScenarioError("<recipe>", "counterfactual", fmt::format("\"{}\" does not apply here", r.counterfactual));
+    }
+    return sc;
+}
+
+std::string simulate_recipe(const std::string& recipe) { return serialize_result(simulate(build_point(parse_recipe(recipe)))); }
 
 namespace {
 
@@ -113,6 +158,13 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
         for (const auto& [k, v] : combo) overrides.push_back(k + "=" + v);
         series_base.push_back(load_scenario(req.scenario_path, overrides));  // input errors surface here
     }
+    // recipes name the scenario by its absolute path: a worker may start in another folder
+    const std::string recipe_path = req.scenario_path.empty() ? "" : std::filesystem::absolute(req.scenario_path).string();
+    auto series_overrides = [&](size_t ci) {
+        std::vector<std::string> overrides = req.overrides;
+        for (const auto& [k, v] : combos[ci]) overrides.push_back(k + "=" + v);
+        return overrides;
+    };
     for (size_t ci = 0; ci < combos.size(); ++ci) {
         const auto& combo = combos[ci];
         SweepSeries series;
@@ -124,6 +176,7 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
             p.load = load;
             p.scenario = series_base[ci];
             set_load(p.scenario, req.load_kind, load);
+            p.recipe = {recipe_path, series_overrides(ci), req.load_kind, load, ""};
             p.load_text = load_text(req.load_kind, load, p.scenario.workload.shape);
             try {
                 (void)scenario_kv_plan(p.scenario);
@@ -138,15 +191,30 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
     }
 
     const int jobs = req.jobs > 0 ? req.jobs : static_cast<int>(std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN)));
+    // Simulates a batch here (forked children) or on the remote runner (by recipe), results in order.
+    auto simulate_batch = [&](const std::vector<Scenario>& batch, const std::vector<PointRecipe>& recipes,
+                              const std::function<void(size_t)>& on_done) {
+        if (!req.remote) return simulate_many(batch, {}, jobs, on_done);
+        std::vector<std::string> texts;
+        for (const PointRecipe& r : recipes) texts.push_back(recipe_json(r));
+        const std::vector<std::string> bytes = req.remote(texts);
+        if (bytes.size() != batch.size()) throw std::runtime_error(fmt::format("the remote runner returned {} results for {} simulations", bytes.size(), batch.size()));
+        std::vector<SimulationResult> out_results;
+        for (const std::string& b : bytes) out_results.push_back(deserialize_result(b));
+        if (on_done) on_done(batch.size());
+        return out_results;
+    };
     std::vector<Scenario> runs;
+    std::vector<PointRecipe> run_recipes;
     std::vector<size_t> run_point;
     for (size_t i = 0; i < out.points.size(); ++i) {
         if (!out.points[i].fits) continue;
         runs.push_back(out.points[i].scenario);
+        run_recipes.push_back(out.points[i].recipe);
         run_point.push_back(i);
     }
     size_t total = runs.size();
-    std::vector<SimulationResult> results = simulate_many(runs, {}, jobs, [&](size_t done) {
+    std::vector<SimulationResult> results = simulate_batch(runs, run_recipes, [&](size_t done) {
         if (progress) progress(done, total);
     });
     for (size_t i = 0; i < runs.size(); ++i) {
@@ -157,6 +225,7 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
 
     // Per series: knee, stable zone, first failing point.
     std::vector<Scenario> cf_runs;
+    std::vector<PointRecipe> cf_recipes;
     std::vector<std::pair<size_t, size_t>> cf_index;  // (series, counterfactual)
     for (size_t si = 0; si < out.series.size(); ++si) {
         SweepSeries& s = out.series[si];
@@ -206,6 +275,9 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
                 if (r.fits) {
                     r.usd_per_hour = fleet_usd_per_hour(changed);
                     cf_runs.push_back(changed);
+                    PointRecipe rec = fail.recipe;
+                    rec.counterfactual = c.label;
+                    cf_recipes.push_back(std::move(rec));
                     cf_index.emplace_back(si, s.counterfactuals.size());
                 }
                 s.counterfactuals.push_back(std::move(r));
@@ -216,6 +288,7 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
     struct Bracket {
         size_t series;
         const Scenario* at;  // a grid point of the series, whose load the probes replace
+        const PointRecipe* recipe;  // and how it was made
         double lo, hi, stop_width;
     };
     std::vector<Bracket> brackets;
@@ -246,7 +319,7 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
         c.fail_text = out.points[s.first_failing].load_text;
         if (req.refine > 0) {
             const double width = (fail_at - pass->load) / std::ldexp(1.0, std::min(req.refine, 30));
-            brackets.push_back({si, &pass->scenario, pass->load, fail_at, width});
+            brackets.push_back({si, &pass->scenario, &pass->recipe, pass->load, fail_at, width});
         }
     }
     // Probes per bracket and round: what the cores allow (at most 3); each round cuts a bracket (probes + 1)-fold.
@@ -263,10 +336,10 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
         return xs;
     };
     size_t done_before = 0;
-    auto run_batch = [&](const std::vector<Scenario>& batch) {
+    auto run_batch = [&](const std::vector<Scenario>& batch, const std::vector<PointRecipe>& recipes) {
         total += batch.size();
         const size_t base = runs.size() + done_before;
-        std::vector<SimulationResult> r = simulate_many(batch, {}, jobs, [&](size_t done) {
+        std::vector<SimulationResult> r = simulate_batch(batch, recipes, [&](size_t done) {
             if (progress) progress(base + done, total);
         });
         done_before += batch.size();
@@ -276,19 +349,23 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
     while (first_round || !brackets.empty()) {
         // the counterfactuals run with the first round of probes, sharing the cores
         std::vector<Scenario> batch = first_round ? cf_runs : std::vector<Scenario>{};
+        std::vector<PointRecipe> recipes = first_round ? cf_recipes : std::vector<PointRecipe>{};
         std::vector<std::pair<size_t, double>> probe;  // (bracket, load), in batch order after the counterfactuals
         for (size_t bi = 0; bi < brackets.size(); ++bi) {
             for (double x : probes_of(brackets[bi])) {
                 Scenario sc = *brackets[bi].at;
                 set_load(sc, req.load_kind, x);
                 batch.push_back(std::move(sc));
+                PointRecipe rec = *brackets[bi].recipe;
+                rec.load = x;
+                recipes.push_back(std::move(rec));
                 probe.emplace_back(bi, x);
             }
         }
         const size_t n_cf = first_round ? cf_runs.size() : 0;
         first_round = false;
         if (batch.empty()) break;
-        std::vector<SimulationResult> results = run_batch(batch);
+        std::vector<SimulationResult> results = run_batch(batch, recipes);
         for (size_t i = 0; i < n_cf; ++i) {
             SweepSeries& s = out.series[cf_index[i].first];
             CounterfactualResult& r = s.counterfactuals[cf_index[i].second];

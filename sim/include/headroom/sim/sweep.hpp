@@ -21,6 +21,26 @@ struct SweepAxis {
     std::vector<std::string> values;
 };
 
+// How a sweep's simulation is made, so that another process (a Dask worker) can make the same scenario: the
+// scenario file and overrides (with the series' axis values), the load, and a counterfactual's label.
+// build_point repeats exactly the typed edits run_sweep makes, so a result simulated elsewhere is bit-identical.
+struct PointRecipe {
+    std::string scenario_path;
+    std::vector<std::string> overrides;
+    LoadKind load_kind = LoadKind::CONCURRENCY;
+    double load = 0.0;
+    std::string counterfactual;  // "" or a Counterfactual label (analysis.hpp)
+};
+std::string recipe_json(const PointRecipe& r);
+// Throws ScenarioError naming the field when the text is not a recipe.
+PointRecipe parse_recipe(const std::string& json);
+Scenario build_point(const PointRecipe& r);
+// A recipe's simulation in a forked child, as serialize_result bytes: what a remote worker runs.
+std::string simulate_recipe(const std::string& recipe_json);
+// Where a sweep's simulations run when not in forked children here: given each simulation's recipe (JSON),
+// the serialize_result bytes of each, in order (the Python package runs them on a Dask cluster).
+using RemoteRunner = std::function<std::vector<std::string>(const std::vector<std::string>& recipes)>;
+
 struct SweepRequest {
     std::string scenario_path;
     std::vector<std::string> overrides;  // applied to every point
@@ -32,6 +52,7 @@ struct SweepRequest {
     // Capacity refinement: the bracket between a series' last passing load and its first failing one is cut
     // until it is 2^refine times narrower (or one user wide); 0: the grid alone.
     int refine = 4;
+    RemoteRunner remote;  // empty: simulate in forked children here
 };
 
 struct SweepPoint {
@@ -40,6 +61,7 @@ struct SweepPoint {
     double load = 0.0;
     std::string load_text;  // "60 users", "4 req/s"
     Scenario scenario;
+    PointRecipe recipe;  // how `scenario` was made
     bool fits = true;
     std::string why_not;
     SimulationResult result;

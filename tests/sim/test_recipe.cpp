@@ -1,0 +1,59 @@
+// Sweep point recipes (sweep.hpp): what a remote worker is sent. A recipe rebuilds the sweep's own scenario
+// exactly, so its simulation is bit-identical; run_sweep with a remote runner that simulates recipes gives the
+// same sweep as the local one.
+#include <gtest/gtest.h>
+
+#include "headroom/report/json.hpp"
+#include "headroom/sim/sweep.hpp"
+
+using namespace headroom;
+
+TEST(Recipe, RoundTripsAndRejectsWhatIsNotOne) {
+    const PointRecipe r{"examples/rag.yaml", {"kv_dtype=fp8", "workload.duration_s=10"}, LoadKind::QPS, 8.5, "one more replica"};
+    const PointRecipe back = parse_recipe(recipe_json(r));
+    EXPECT_EQ(back.scenario_path, r.scenario_path);
+    EXPECT_EQ(back.overrides, r.overrides);
+    EXPECT_EQ(back.load_kind, LoadKind::QPS);
+    EXPECT_EQ(back.load, 8.5);
+    EXPECT_EQ(back.counterfactual, "one more replica");
+    EXPECT_THROW(parse_recipe("{}"), ScenarioError);
+    EXPECT_THROW(parse_recipe("[1, 2]"), ScenarioError);
+    PointRecipe bad = r;
+    bad.scenario_path = HEADROOM_TEST_DATA "/../../examples/rag.yaml";
+    EXPECT_NO_THROW(build_point(bad));  // "one more replica" applies to rag's 2 x H100
+    bad.counterfactual = "a bigger datacentre";
+    try {
+        build_point(bad);
+        FAIL() << "no error";
+    } catch (const ScenarioError& e) {
+        EXPECT_NE(std::string(e.what()).find("\"a bigger datacentre\" does not apply here"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Recipe, ARemoteSweepByRecipeEqualsTheLocalOne) {
+    SweepRequest req;
+    req.scenario_path = HEADROOM_TEST_DATA "/../../examples/rag.yaml";
+    req.overrides = {"workload.duration_s=20"};
+    req.load_kind = LoadKind::QPS;
+    req.loads = {2, 32, 64};
+    req.axes = {{"kv_dtype", {"bf16", "fp8"}}};
+    req.jobs = 2;
+    const std::string local = sweep_json_lines(req, run_sweep(req));
+    size_t remote_runs = 0;
+    req.remote = [&](const std::vector<std::string>& recipes) {
+        std::vector<std::string> out;
+        for (const std::string& r : recipes) out.push_back(simulate_recipe(r));
+        remote_runs += recipes.size();
+        return out;
+    };
+    const SweepResult remote = run_sweep(req);
+    EXPECT_EQ(sweep_json_lines(req, remote), local);
+    // every simulation went through the runner: the grid, the counterfactuals and the capacity probes
+    size_t expected = 6;  // 2 series x 3 rates
+    for (const SweepSeries& s : remote.series) {
+        for (const CounterfactualResult& c : s.counterfactuals) expected += c.fits;
+        expected += static_cast<size_t>(s.capacity.simulations);
+    }
+    EXPECT_EQ(remote_runs, expected);
+    EXPECT_GT(remote_runs, 6u);
+}
