@@ -12,6 +12,7 @@
 #include <fstream>
 #include <functional>
 #include <optional>
+#include <tuple>
 
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
@@ -413,6 +414,7 @@ struct SweepOptions {
     int refine = 4;
     std::vector<std::string> metric_percentiles;
     std::string dask;  // a Dask scheduler address
+    std::string html;  // the self-contained HTML report
     std::string plot;
     int jobs = 0;
 };
@@ -496,9 +498,12 @@ int run_sweep_command(SweepOptions& o) {
     req.overrides = with_metric_percentiles(req.overrides, o.metric_percentiles);
     if (!o.dask.empty()) req.remote = dask_runner(o.dask);
     check_writable("--plot", o.plot);
-    if (!o.plot.empty() && std::system((plot_command("--check") + " >/dev/null 2>&1").c_str()) != 0) {
-        throw UsageError(fmt::format("--plot: {} cannot import matplotlib (run scripts/setup.sh, or set HEADROOM_PYTHON)",
-                                     plot_python()));
+    check_writable("--html", o.html);
+    for (const auto& [flag, path] : {std::pair{"--plot", &o.plot}, std::pair{"--html", &o.html}}) {
+        if (!path->empty() && std::system((plot_command("--check") + " >/dev/null 2>&1").c_str()) != 0) {
+            throw UsageError(fmt::format("{}: {} cannot import matplotlib (run scripts/setup.sh, or set HEADROOM_PYTHON)",
+                                         flag, plot_python()));
+        }
     }
     const bool tty = isatty(STDERR_FILENO);
     const SweepResult result = run_sweep(req, [tty](size_t done, size_t total) {
@@ -515,16 +520,19 @@ int run_sweep_command(SweepOptions& o) {
     } else {
         hc::print_sweep(req, result);
     }
-    if (!o.plot.empty()) {
+    // the figure and the report are drawn by the plot script from the JSON lines
+    for (const auto& [what, path, done] : {std::tuple{"saturation", &o.plot, "the saturation figure"},
+                                           std::tuple{"report", &o.html, "the HTML report"}}) {
+        if (path->empty()) continue;
         char tmpl[] = "/tmp/headroom-sweep-XXXXXX";
         const int fd = mkstemp(tmpl);
         if (fd < 0) throw std::runtime_error("cannot create a temporary file for the plot data");
         close(fd);
         std::ofstream(tmpl) << lines;
-        const int rc = std::system((plot_command("saturation " + shell_quote(tmpl) + " " + shell_quote(o.plot))).c_str());
+        const int rc = std::system((plot_command(std::string(what) + " " + shell_quote(tmpl) + " " + shell_quote(*path))).c_str());
         std::filesystem::remove(tmpl);
         if (rc != 0) throw std::runtime_error("the plot script failed");
-        if (!o.json) fmt::print("\nWrote the saturation figure to {}\n", o.plot);
+        if (!o.json) fmt::print("{}Wrote {} to {}\n", path == &o.plot || o.plot.empty() ? "\n" : "", done, *path);
     }
     return 0;
 }
@@ -723,6 +731,8 @@ int run(int argc, char** argv) {
     swc->add_option("--jobs", sw.jobs, "parallel simulations (default: all cores)");
     swc->add_option("--metric-percentiles", sw.metric_percentiles, "percentiles under vLLM's names in --json, e.g. 50,99,99.9")
         ->delimiter(',');
+    swc->add_option("--html", sw.html, "write a self-contained HTML report (capacity, knee, figure, table, explanations, "
+                                       "counterfactuals; opens offline) to this file");
     swc->add_option("--dask", sw.dask, "run the simulations on the workers of this Dask scheduler (tcp://host:8786); "
                                        "they need headroom installed and the scenario's files at the same paths");
     swc->add_flag("--no-counterfactuals", sw.no_counterfactuals, "skip re-simulating single changes at the first failing point");

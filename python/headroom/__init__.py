@@ -35,7 +35,7 @@ from ._headroom import GpuProfile, InputError, KvPlan, ModelCard, Scenario
 __version__ = _h.version()
 __all__ = ["InputError", "ModelCard", "GpuProfile", "KvPlan", "Scenario", "Result", "SweepFrame", "load_model",
            "load_gpu", "load_scenario", "kv_plan", "cost", "simulate", "sweep", "plan", "models", "gpus", "plot",
-           "examples", "validate_against", "read_results"]
+           "examples", "validate_against", "read_results", "report"]
 
 ScenarioLike = "str | os.PathLike | Mapping[str, Any] | Scenario | None"
 
@@ -483,4 +483,12 @@ def read_results(path: "str | os.PathLike") -> pd.DataFrame:
             df.attrs.update({k: v for k, v in rec.items() if k != key})
             return df
     return pd.DataFrame([_flat(r) for r in records])
+
+
+def report(sweep, out: "str | os.PathLike | None" = None) -> str:
+    """A self-contained HTML report of a sweep (what headroom.sweep returns, or its JSON lines' dicts): the capacity
+    and knee, the saturation figure as inline SVG, every point's row, the explanations and the counterfactuals, in
+    one file that opens offline. Writes `out` when given; returns the HTML (`headroom sweep --html` writes the same)."""
+    from . import plot as _plot
+    return _plot.sweep_report(sweep, None if out is None else os.fspath(out))
 

@@ -1,7 +1,8 @@
 """Figures for headroom results (matplotlib).
 
-Command line, as `headroom sweep --plot` uses it:
+Command line, as `headroom sweep --plot` and `--html` use it:
     python -m headroom.plot saturation SWEEP.jsonl OUT.png   # from `headroom sweep --json` lines
+    python -m headroom.plot report SWEEP.jsonl OUT.html      # the self-contained HTML report
     python -m headroom.plot --check                          # exit 0 when matplotlib imports
 
 From Python: saturation(headroom.sweep(...)), latency_cdf(headroom.simulate(...)),
@@ -199,15 +200,140 @@ def kv_timeline(result, out=None):
     return _finish(fig, out)
 
 
+_REPORT_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1250px;
+       color: #222; line-height: 1.45; padding: 0 1em; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
+.meta { color: #666; font-size: 0.9em; }
+.headline { background: #eef8f1; border-left: 4px solid #1e8449; padding: 0.7em 1em; margin: 1em 0; }
+.knee { background: #f4f4f4; border-left: 4px solid #777; padding: 0.5em 1em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; text-align: right; }
+th { background: #f7f7f7; } td.l, th.l { text-align: left; }
+tr.miss td { color: #a93226; } tr.knee td { font-weight: bold; }
+.fig svg { max-width: 100%; height: auto; }
+li { margin: 0.25em 0; }
+"""
+
+
+def _capacity_sentence(sw):
+    """The capacity answer of a series, in the words `headroom sweep` prints."""
+    cap = sw.get("capacity") or {}
+    kind = cap.get("kind")
+    if kind == "bracketed":
+        how = f"{cap['fail_text']} misses one"
+        if cap.get("simulations"):
+            how += (f" (bisected between the grid's {cap['grid_load']:g} and {cap['grid_fail_load']:g}: "
+                    f"{cap['simulations']} more simulations)")
+        return (f"Every SLO holds up to {cap['load_text']}: {cap['request_throughput']:.2f} req/s, "
+                f"{cap['output_throughput']:.0f} output tok/s, ${cap['usd_per_mtok']:.3g}/MTok; {how}.")
+    if kind == "above_range":
+        return (f"Every SLO holds at every swept load, up to {cap['load_text']} ({cap['output_throughput']:.0f} output "
+                f"tok/s, ${cap['usd_per_mtok']:.3g}/MTok): sweep higher to find where one breaks.")
+    if kind == "below_range":
+        return f"Below the lowest load swept: {cap['fail_text']} already misses an SLO."
+    return "The scenario has no SLOs: no capacity to find."
+
+
+def sweep_report(points, out=None):
+    """A self-contained HTML report of a sweep: the capacity and knee per series, the saturation figure (inline
+    SVG), the table of every point, the sentence on what limits each, and the counterfactuals. No external file,
+    script or font: it opens offline. `points` is what headroom.sweep() returns, or the dicts of `headroom sweep
+    --json` lines. Writes `out` when given; returns the HTML."""
+    import html
+    import io
+
+    points = list(getattr(points, "points", points))
+    fitting = [p for p in points if p["sweep"]["fits"]]
+    if not fitting:
+        raise ValueError("no point of the sweep fits on its GPU")
+    first = fitting[0]
+    esc = html.escape
+    buf = io.StringIO()
+    saturation(points).savefig(buf, format="svg")
+    svg = buf.getvalue()
+    svg = svg[svg.find("<svg"):]  # drop the XML prologue and doctype: inline in HTML
+    ms = lambda x: f"{x * 1e3:.1f}"  # noqa: E731
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>headroom: {esc(first['scenario'])}"
+             f"</title><style>{_REPORT_CSS}</style></head><body>",
+             f"<h1>{esc(first['scenario'])}: {esc(first['model'])} on {first['replicas']} x {esc(first['gpu'])} "
+             f"(TP {first['tp']})</h1>",
+             f"<div class='meta'>weights {esc(first['weights_dtype'])}, KV {esc(first['kv_dtype'])}; step times: "
+             f"{esc(first['predictor'])}; seed {first['seed']}; headroom {esc(str(first.get('headroom_version', '')))} "
+             f"({esc(str(first.get('git_commit', '')))})</div>"]
+    slos = ", ".join(f"{s['metric'].upper()} p{s['percentile']:g} &le; "
+                     f"{s['threshold_s'] * (1e3 if s['metric'] in ('tpot', 'itl') else 1):g} "
+                     f"{'ms' if s['metric'] in ('tpot', 'itl') else 's'}" for s in first.get("slos", []))
+    if slos:
+        parts.append(f"<div class='meta'>SLOs: {slos}</div>")
+    series = _series(points)
+    for name, pts in series.items():
+        sw = pts[0]["sweep"]
+        title = f" ({esc(name)})" if name else ""
+        parts.append(f"<div class='headline'><b>Capacity{title}.</b> {esc(_capacity_sentence(sw))}</div>")
+        if sw.get("knee_found"):
+            knee = next((p for p in pts if p["sweep"]["is_knee"]), None)
+            text = (f"Knee at {knee['sweep']['load_text']} ({knee['output_throughput']:.0f} output tok/s): past it each "
+                    f"added unit of load buys less throughput for more latency.") if knee else ""
+            cap = sw.get("capacity") or {}
+            if knee and cap.get("load") is not None and cap["load"] > sw["knee_load"]:
+                text += f" It lies inside the passing zone: every SLO still holds up to {cap['load_text']}."
+            elif knee and cap.get("kind") in ("bracketed", "below_range") and (cap.get("load") or 0) < sw["knee_load"]:
+                text += " The SLOs break before it: the latency targets, not the throughput, limit this deployment."
+            parts.append(f"<div class='knee'>{esc(text)}</div>")
+    parts.append(f"<h2>Saturation</h2><div class='fig'>{svg}</div>")
+    for name, pts in series.items():
+        parts.append(f"<h2>Points{(': ' + esc(name)) if name else ''}</h2><table><tr><th class='l'>load</th>"
+                     "<th>req/s</th><th>output tok/s</th><th>tok/s/GPU</th><th>TTFT p50 s</th><th>p95</th><th>p99</th>"
+                     "<th>TPOT p50 ms</th><th>p95</th><th>p99</th><th>E2E p95 s</th><th>KV mean %</th><th>preempt</th>"
+                     "<th>goodput req/s</th><th>$/MTok</th><th class='l'>SLOs</th></tr>")
+        for p in pts:
+            sw = p["sweep"]
+            if not sw["fits"]:
+                parts.append(f"<tr><td class='l'>{esc(sw['load_text'])}</td><td class='l' colspan='15'>does not fit: "
+                             f"{esc(sw['why_not'])}</td></tr>")
+                continue
+            cls = "miss" if not p["slos_met"] else ("knee" if sw["is_knee"] else "")
+            parts.append(
+                f"<tr class='{cls}'><td class='l'>{esc(sw['load_text'])}{' (knee)' if sw['is_knee'] else ''}</td>"
+                f"<td>{p['request_throughput']:.2f}</td><td>{p['output_throughput']:.0f}</td>"
+                f"<td>{p['output_tokens_per_s_per_gpu']:.0f}</td><td>{p['ttft_s']['p50']:.2f}</td>"
+                f"<td>{p['ttft_s']['p95']:.2f}</td><td>{p['ttft_s']['p99']:.2f}</td><td>{ms(p['tpot_s']['p50'])}</td>"
+                f"<td>{ms(p['tpot_s']['p95'])}</td><td>{ms(p['tpot_s']['p99'])}</td><td>{p['e2e_s']['p95']:.2f}</td>"
+                f"<td>{100 * p['kv_util_mean']:.0f}</td><td>{p['preemptions']:,}</td><td>{p['goodput_rps']:.2f}</td>"
+                f"<td>{p['usd_per_mtok']:.3f}</td><td class='l'>{'met' if p['slos_met'] else 'missed'}</td></tr>")
+        parts.append("</table>")
+        parts.append("<h2>Why, point by point</h2><ul>")
+        parts += [f"<li>{esc(p['sweep']['explanation'])}</li>" for p in pts if p["sweep"]["fits"]]
+        parts.append("</ul>")
+        cfs = [c for p in pts for c in p["sweep"].get("counterfactuals", [])]
+        if cfs:
+            failing = next(p for p in pts if p["sweep"].get("counterfactuals"))
+            parts.append(f"<h2>What would bring {esc(failing['sweep']['load_text'])} back under its SLOs</h2><ul>")
+            parts += [f"<li>{esc(c['sentence'])}</li>" for c in cfs]
+            parts.append("</ul>")
+    parts.append("<p class='meta'>Made by headroom from a simulation, not a measurement. Capacity: the highest load "
+                 "meeting every SLO, bisected between the swept loads. Knee: where throughput stops growing in "
+                 "proportion to load.</p></body></html>")
+    text = "".join(parts)
+    if out:
+        with open(out, "w") as f:
+            f.write(text)
+    return text
+
+
 def main(argv):
     if argv[:1] == ["--check"]:
         import matplotlib  # noqa: F401
 
         return 0
-    if len(argv) != 3 or argv[0] != "saturation":
+    if len(argv) != 3 or argv[0] not in ("saturation", "report"):
         print(__doc__, file=sys.stderr)
         return 2
-    saturation(load_points(argv[1]), argv[2])
+    if argv[0] == "report":
+        sweep_report(load_points(argv[1]), argv[2])
+    else:
+        saturation(load_points(argv[1]), argv[2])
     return 0
 
 
