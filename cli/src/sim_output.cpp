@@ -161,39 +161,11 @@ void print_sweep(const SweepRequest& req, const SweepResult& r) {
         }
         fmt::print("\n");
         // The capacity answer first, then the knee, and how the two relate.
-        using K = CapacityEstimate::Kind;
-        const CapacityEstimate& cap = s.capacity;
-        if (cap.kind == K::BRACKETED || cap.kind == K::ABOVE_RANGE) {
-            const Summary& m = cap.result.summary;
-            std::string how;
-            if (cap.kind == K::ABOVE_RANGE) {
-                how = "every swept load passes, so sweep higher to find where one breaks";
-            } else if (cap.simulations > 0) {
-                how = fmt::format("{} misses one (bisected between {} and {}: {} more simulation{})", cap.fail_text,
-                                  load_text(req.load_kind, cap.grid_load, r.points[s.points.front()].scenario.workload.shape),
-                                  load_text(req.load_kind, cap.grid_fail_load, r.points[s.points.front()].scenario.workload.shape),
-                                  cap.simulations, cap.simulations == 1 ? "" : "s");
-            } else {
-                how = fmt::format("{} misses one", cap.fail_text);
-            }
-            fmt::print("  Capacity: every SLO holds up to {}{} ({:.2f} req/s, {:.0f} output tok/s, ${:.3g}/MTok); {}.\n",
-                       cap.kind == K::ABOVE_RANGE ? "the highest load swept, " : "", cap.load_text, m.request_throughput, m.output_throughput,
-                       m.usd_per_mtok, how);
-        } else if (cap.kind == K::BELOW_RANGE) {
-            fmt::print("  Capacity: below the lowest load swept -- {} already misses an SLO.\n", cap.fail_text);
-        }
+        if (!s.capacity.sentence.empty()) fmt::print("  Capacity: {}\n", s.capacity.sentence);
         if (s.knee.found) {
             const SweepPoint& k = r.points[s.knee.index];
-            std::string relation;
-            if ((cap.kind == K::BRACKETED || cap.kind == K::ABOVE_RANGE) && k.load < cap.load) {
-                relation = fmt::format(" The knee lies inside the passing zone: past it each added {} buys less throughput "
-                                       "for more latency, yet every SLO holds up to {}{}.",
-                                       req.load_kind == LoadKind::CONCURRENCY ? "user" : "request per second",
-                                       cap.kind == K::ABOVE_RANGE ? "at least " : "", cap.load_text);
-            } else if (cap.kind != K::NONE && k.load > cap.load) {
-                relation = " The SLOs break before the knee: the latency targets, not the throughput, limit this deployment.";
-            }
-            fmt::print("  Knee: {} at {:.0f} output tok/s; {}.{}\n", k.load_text, s.knee.throughput, s.knee.note, relation);
+            fmt::print("  Knee: {} at {:.0f} output tok/s; {}.{}{}\n", k.load_text, s.knee.throughput, s.knee.note,
+                       s.knee_relation.empty() ? "" : " ", s.knee_relation);
         } else {
             fmt::print("  Knee: none found ({}).\n", s.knee.note);
         }

@@ -216,25 +216,6 @@ li { margin: 0.25em 0; }
 """
 
 
-def _capacity_sentence(sw):
-    """The capacity answer of a series, in the words `headroom sweep` prints."""
-    cap = sw.get("capacity") or {}
-    kind = cap.get("kind")
-    if kind == "bracketed":
-        how = f"{cap['fail_text']} misses one"
-        if cap.get("simulations"):
-            how += (f" (bisected between the grid's {cap['grid_load']:g} and {cap['grid_fail_load']:g}: "
-                    f"{cap['simulations']} more simulations)")
-        return (f"Every SLO holds up to {cap['load_text']}: {cap['request_throughput']:.2f} req/s, "
-                f"{cap['output_throughput']:.0f} output tok/s, ${cap['usd_per_mtok']:.3g}/MTok; {how}.")
-    if kind == "above_range":
-        return (f"Every SLO holds at every swept load, up to {cap['load_text']} ({cap['output_throughput']:.0f} output "
-                f"tok/s, ${cap['usd_per_mtok']:.3g}/MTok): sweep higher to find where one breaks.")
-    if kind == "below_range":
-        return f"Below the lowest load swept: {cap['fail_text']} already misses an SLO."
-    return "The scenario has no SLOs: no capacity to find."
-
-
 def sweep_report(points, out=None):
     """A self-contained HTML report of a sweep: the capacity and knee per series, the saturation figure (inline
     SVG), the table of every point, the sentence on what limits each, and the counterfactuals. No external file,
@@ -270,16 +251,13 @@ def sweep_report(points, out=None):
     for name, pts in series.items():
         sw = pts[0]["sweep"]
         title = f" ({esc(name)})" if name else ""
-        parts.append(f"<div class='headline'><b>Capacity{title}.</b> {esc(_capacity_sentence(sw))}</div>")
+        sentence = (sw.get("capacity") or {}).get("sentence") or "the scenario has no SLOs: no capacity to find."
+        sentence = sentence[:1].upper() + sentence[1:]
+        parts.append(f"<div class='headline'><b>Capacity{title}.</b> {esc(sentence)}</div>")
         if sw.get("knee_found"):
             knee = next((p for p in pts if p["sweep"]["is_knee"]), None)
-            text = (f"Knee at {knee['sweep']['load_text']} ({knee['output_throughput']:.0f} output tok/s): past it each "
-                    f"added unit of load buys less throughput for more latency.") if knee else ""
-            cap = sw.get("capacity") or {}
-            if knee and cap.get("load") is not None and cap["load"] > sw["knee_load"]:
-                text += f" It lies inside the passing zone: every SLO still holds up to {cap['load_text']}."
-            elif knee and cap.get("kind") in ("bracketed", "below_range") and (cap.get("load") or 0) < sw["knee_load"]:
-                text += " The SLOs break before it: the latency targets, not the throughput, limit this deployment."
+            text = (f"Knee at {knee['sweep']['load_text']} ({knee['output_throughput']:.0f} output tok/s), where "
+                    f"throughput stops growing in proportion to load. {sw.get('knee_relation', '')}") if knee else ""
             parts.append(f"<div class='knee'>{esc(text)}</div>")
     parts.append(f"<h2>Saturation</h2><div class='fig'>{svg}</div>")
     for name, pts in series.items():

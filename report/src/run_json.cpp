@@ -197,7 +197,8 @@ json capacity_object(const CapacityEstimate& c) {
               {"fail_text", has_fail ? json(c.fail_text) : json(nullptr)},
               {"grid_load", has_load ? json(c.grid_load) : json(nullptr)},
               {"grid_fail_load", has_fail ? json(c.grid_fail_load) : json(nullptr)},
-              {"simulations", c.simulations}};
+              {"simulations", c.simulations},
+              {"sentence", c.sentence}};
     const Summary& m = c.result.summary;
     j["request_throughput"] = has_load ? json(m.request_throughput) : json(nullptr);
     j["output_throughput"] = has_load ? json(m.output_throughput) : json(nullptr);
@@ -227,7 +228,8 @@ std::string sweep_json_lines(const SweepRequest& req, const SweepResult& r) {
                           {"is_knee", s.knee.found && s.knee.index == i},
                           {"stable_found", s.stable_found},
                           {"max_stable_load", s.stable_found ? json(s.max_stable_load) : json(nullptr)},
-                          {"capacity", capacity_object(s.capacity)}};
+                          {"capacity", capacity_object(s.capacity)},
+                          {"knee_relation", s.knee_relation}};
             if (i == s.first_failing) {
                 json cf = json::array();
                 for (const CounterfactualResult& c : s.counterfactuals) {

@@ -399,6 +399,41 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
         brackets.erase(std::remove_if(brackets.begin(), brackets.end(), [&](const Bracket& b) { return probes_of(b).empty(); }),
                        brackets.end());
     }
+    // The capacity and the knee in words.
+    for (SweepSeries& s : out.series) {
+        using K = CapacityEstimate::Kind;
+        CapacityEstimate& cap = s.capacity;
+        const Shape shape = out.points[s.points.front()].scenario.workload.shape;
+        if (cap.kind == K::BRACKETED || cap.kind == K::ABOVE_RANGE) {
+            const Summary& m = cap.result.summary;
+            std::string how;
+            if (cap.kind == K::ABOVE_RANGE) {
+                how = "every swept load passes, so sweep higher to find where one breaks";
+            } else if (cap.simulations > 0) {
+                how = fmt::format("{} misses one (bisected between {} and {}: {} more simulation{})", cap.fail_text,
+                                  load_text(req.load_kind, cap.grid_load, shape), load_text(req.load_kind, cap.grid_fail_load, shape),
+                                  cap.simulations, cap.simulations == 1 ? "" : "s");
+            } else {
+                how = fmt::format("{} misses one", cap.fail_text);
+            }
+            cap.sentence = fmt::format("every SLO holds up to {}{} ({:.2f} req/s, {:.0f} output tok/s, ${:.3g}/MTok); {}.",
+                                       cap.kind == K::ABOVE_RANGE ? "the highest load swept, " : "", cap.load_text,
+                                       m.request_throughput, m.output_throughput, m.usd_per_mtok, how);
+        } else if (cap.kind == K::BELOW_RANGE) {
+            cap.sentence = fmt::format("below the lowest load swept: {} already misses an SLO.", cap.fail_text);
+        }
+        if (s.knee.found) {
+            const double knee_load = out.points[s.knee.index].load;
+            if ((cap.kind == K::BRACKETED || cap.kind == K::ABOVE_RANGE) && knee_load < cap.load) {
+                s.knee_relation = fmt::format("The knee lies inside the passing zone: past it each added {} buys less "
+                                              "throughput for more latency, yet every SLO holds up to {}{}.",
+                                              req.load_kind == LoadKind::CONCURRENCY ? "user" : "request per second",
+                                              cap.kind == K::ABOVE_RANGE ? "at least " : "", cap.load_text);
+            } else if (cap.kind != K::NONE && knee_load > cap.load) {
+                s.knee_relation = "The SLOs break before the knee: the latency targets, not the throughput, limit this deployment.";
+            }
+        }
+    }
     for (SweepSeries& s : out.series) {
         for (CounterfactualResult& r : s.counterfactuals) {
             if (!r.fits) {

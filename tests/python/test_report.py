@@ -54,9 +54,9 @@ def test_the_report_is_one_offline_file_with_everything(made):
     assert scan.tags.count("svg") == 1
     text = "".join(scan.text)
     cap = points[0]["sweep"]["capacity"]
-    assert f"Every SLO holds up to {cap['load_text']}" in text and cap["kind"] == "bracketed"
+    assert cap["kind"] == "bracketed" and cap["sentence"][1:] in text and cap["load_text"] in cap["sentence"]
     knee = next(p for p in points if p["sweep"]["is_knee"])
-    assert f"Knee at {knee['sweep']['load_text']}" in text
+    assert f"Knee at {knee['sweep']['load_text']}" in text and knee["sweep"]["knee_relation"] in text
     assert scan.tags.count("tr") == len(points) + 1  # a header and a row per point
     for p in points:
         assert p["sweep"]["explanation"] in text

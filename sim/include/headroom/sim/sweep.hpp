@@ -96,6 +96,7 @@ struct CapacityEstimate {
     double grid_load = 0.0, grid_fail_load = 0.0;  // the grid bracket the refinement started from
     int64_t simulations = 0;      // probes simulated to refine it
     SimulationResult result;      // at `load`
+    std::string sentence;         // the answer in words, as the CLI, the JSON and the HTML report give it
 };
 
 struct SweepSeries {
@@ -107,6 +108,7 @@ struct SweepSeries {
     double max_stable_load = 0.0;   // the highest load meeting every SLO
     size_t first_failing = SIZE_MAX;  // the lowest load that misses an SLO
     CapacityEstimate capacity;
+    std::string knee_relation;  // how the knee and the capacity relate, in words ("" when nothing to say)
     double usd_per_hour = 0.0;
     std::vector<CounterfactualResult> counterfactuals;
 };
