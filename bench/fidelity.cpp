@@ -6,6 +6,8 @@
 // - Plain roofline: the cost model's GEMM and ring all-reduce with the profile's efficiencies, tiles and waves.
 // - Calibrated roofline, 5-fold cross-validation: fitted on four fifths of a GPU's GEMMs (or all-reduces),
 //   predicting the fifth, every point predicted once.
+// - Table roughness: at 1-8 rows, where a GEMM's time should not change with m, how much consecutive row counts
+//   differ in the table itself: the floor under any interpolation's error.
 // Then the seed figures: batch-1 decode and a 4,096-token prefill of Llama-3.3-70B on one H200, per predictor.
 // Usage: headroom_bench_fidelity [--json]
 #include <fmt/format.h>
@@ -13,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <random>
 #include <string>
@@ -65,6 +68,23 @@ void loo(const KernelTables& t, const std::string& family, const std::vector<std
     }
 }
 
+// The tables' own roughness, the floor under any interpolation: at 1 to 8 rows a GEMM streams its weights and
+// should take the same time at m and m + 1; |t(m + 1) - t(m)| / t(m) for every such pair with n, k >= 1,024.
+void roughness(const KernelTables& t, const std::string& dtype, Errors& out) {
+    for (const GridTable* g : t.find("gemm", {{"dtype", dtype}})) {
+        if (g->axes.size() != 3) continue;
+        for (size_t a = 0; a + 1 < g->axes[0].size() && g->axes[0][a + 1] <= 8; ++a) {
+            for (size_t b = 0; b < g->axes[1].size(); ++b) {
+                for (size_t c = 0; c < g->axes[2].size(); ++c) {
+                    if (g->axes[1][b] < 1024 || g->axes[2][c] < 1024) continue;
+                    const double v0 = g->value_ms({a, b, c}), v1 = g->value_ms({a + 1, b, c});
+                    if (v0 > 0 && v1 > 0) out.add(v1, v0);
+                }
+            }
+        }
+    }
+}
+
 // DeepSeek-V3's attention block (qkv projections, RoPE, attention, o_proj) on the GPU's calibrated roofline
 // against every point of its MLA module tables (heads per GPU h: TP 128 / h).
 void mla_roofline(const KernelTables& t, const GpuProfile& gpu, Errors& prefill, Errors& decode) {
@@ -108,7 +128,7 @@ int main(int argc, char** argv) {
     const std::vector<std::pair<std::string, std::string>> gpus = {{"h100-sxm", "h100_sxm"}, {"h200", "h200_sxm"},
                                                                    {"b200", "b200_sxm"},     {"gb200", "gb200"},
                                                                    {"a100-80gb", "a100_sxm"}, {"l40s", "l40s"}};
-    std::vector<Row> rows;
+    std::deque<Row> rows;  // row() hands out references that must outlive later rows
     for (const auto& [profile, name] : gpus) {
         const GpuProfile gpu = load_gpu(profile);
         const auto t = shipped_kernel_tables(name);
@@ -122,6 +142,7 @@ int main(int argc, char** argv) {
             if (t->find("gemm", {{"dtype", dt}}).empty()) continue;
             loo(*t, "gemm", {"m"}, row(fam, "table LOO, token axis"), {{"dtype", dt}});
             loo(*t, "gemm", {"m", "n", "k"}, row(fam, "table LOO, every axis"), {{"dtype", dt}});
+            roughness(*t, dt, row(fam, "table roughness, m 1-8 (floor)"));
             const Dtype dtype = std::string(dt) == "fp8" ? Dtype::FP8 : Dtype::BF16;
             const std::vector<GemmSample> s = gemm_samples(*t, dtype);
             Errors& plain = row(fam, "roofline (plain)");
