@@ -205,7 +205,8 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
 
     // validate
     struct ValidateCli {
-        std::string scenario, device = "cuda", against, model, gpu;
+        std::string scenario, device = "cuda", model, gpu;
+        std::vector<std::string> against;
         std::optional<int64_t> seed;
         std::optional<int> benchmark;
         std::vector<std::string> set;
@@ -228,7 +229,8 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
     val->add_option("--concurrency", va.concurrency, "users per sweep point (default 1,4,16,32,64,128)")->delimiter(',');
     val->add_flag("--json", va.json, "Print JSON lines (schema headroom.validate/1), one per run");
     val->add_option("--against", va.against,
-                    "compare with a load generator's result instead of running the executor: `vllm bench serve "
+                    "compare with load generator results instead of running the executor (several files: one per load, "
+                    "with both saturation curves and both knees): `vllm bench serve "
                     "--save-result` JSON, GuideLLM's benchmarks.json or AIPerf's profile_export_aiperf.json; the same load "
                     "(rate or concurrency, requests, lengths) simulated on the scenario's deployment (no GPU needed)");
     val->add_option("--benchmark", va.benchmark, "with --against: which benchmark of a GuideLLM report (0-based)");
@@ -238,9 +240,8 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
     val->callback([&action] {
         action = [] {
             if (!va.against.empty()) {
-                if (va.sweep) throw UsageError("--sweep: not with --against (give one result file per run)");
+                if (va.sweep) throw UsageError("--sweep: not with --against (give several result files instead)");
                 AgainstRequest rq;
-                rq.result_path = va.against;
                 rq.scenario_path = va.scenario;
                 rq.model = va.model;
                 rq.gpu = va.gpu;
@@ -253,22 +254,67 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
                     if (*va.seed < 0) throw UsageError(fmt::format("--seed: must be >= 0, got {}", *va.seed));
                     rq.seed = static_cast<uint64_t>(*va.seed);
                 }
-                const AgainstResult r = validate_against(rq);
-                if (va.json) {
-                    fmt::print("{}\n", validate_against_json(r));
+                std::vector<AgainstRequest> reqs;
+                for (const std::string& f : va.against) {
+                    reqs.push_back(rq);
+                    reqs.back().result_path = f;
+                }
+                auto print_run = [](const AgainstResult& r) {
+                    const Deployment& d = r.scenario.deployment;
+                    fmt::print("validate --against {} ({}{}): {} on {} x{} (tp {}), predicted by {}\n", r.measured.file,
+                               r.measured.tool, r.measured.selected.empty() ? "" : ", " + r.measured.selected, d.model.name,
+                               d.gpu.name, d.replicas, d.tp, r.predicted.predictor);
+                    fmt::print("  load: {} requests, {}\n", group(r.measured.num_prompts),
+                               r.scenario.workload.arrival == "closed_loop"
+                                   ? fmt::format("{} concurrent users", r.scenario.workload.users)
+                               : r.scenario.workload.arrival == "batch" ? std::string("all at once")
+                                                                        : fmt::format("{:g} req/s ({})", r.scenario.workload.rate,
+                                                                                      r.scenario.workload.arrival));
+                    print_comparison(r.rows);
+                    for (const std::string& n : r.notes) fmt::print("  note: {}\n", n);
+                };
+                if (reqs.size() == 1) {
+                    const AgainstResult r = validate_against(reqs[0]);
+                    if (va.json) fmt::print("{}\n", validate_against_json(r));
+                    else print_run(r);
                     return 0;
                 }
-                const Deployment& d = r.scenario.deployment;
-                fmt::print("validate --against {} ({}{}): {} on {} x{} (tp {}), predicted by {}\n", r.measured.file,
-                           r.measured.tool, r.measured.selected.empty() ? "" : ", " + r.measured.selected, d.model.name, d.gpu.name, d.replicas, d.tp, r.predicted.predictor);
-                fmt::print("  load: {} requests, {}\n", group(r.measured.num_prompts),
-                           r.scenario.workload.arrival == "closed_loop"
-                               ? fmt::format("{} concurrent users", r.scenario.workload.users)
-                           : r.scenario.workload.arrival == "batch" ? std::string("all at once")
-                                                                    : fmt::format("{:g} req/s ({})", r.scenario.workload.rate,
-                                                                                  r.scenario.workload.arrival));
-                print_comparison(r.rows);
-                for (const std::string& n : r.notes) fmt::print("  note: {}\n", n);
+                // several files: one deployment at several loads, both saturation curves and both knees
+                const AgainstSweep sw = validate_against_sweep(reqs);
+                if (va.json) {
+                    for (const AgainstResult& r : sw.runs) fmt::print("{}\n", validate_against_json(r));
+                    fmt::print("{}\n", validate_against_knee_json(sw));
+                    return 0;
+                }
+                for (const AgainstResult& r : sw.runs) {
+                    print_run(r);
+                    fmt::print("\n");
+                }
+                const std::string tail = sw.ttft_stat.empty() ? "" : "TTFT " + sw.ttft_stat;
+                fmt::print("Saturation, predicted against measured ({} files, by {}):\n", sw.runs.size(),
+                           sw.concurrency ? "concurrency" : "request rate");
+                fmt::print("  {:>10} {:>16} {:>16} {:>8}", "load", "out tok/s pred", "meas", "error");
+                if (!tail.empty()) fmt::print(" {:>14} {:>10} {:>8}", tail + " pred", "meas", "error");
+                fmt::print("\n");
+                for (size_t i = 0; i < sw.runs.size(); ++i) {
+                    const Comparison* tp = nullptr;
+                    const Comparison* tt = nullptr;
+                    for (const Comparison& c : sw.runs[i].rows) {
+                        if (c.metric == "output throughput") tp = &c;
+                        if (!tail.empty() && c.metric == tail) tt = &c;
+                    }
+                    fmt::print("  {:>10} {:>16.0f} {:>16.0f} {:>+7.1f}%", sw.concurrency ? fmt::format("{:g} users", sw.loads[i])
+                                                                                        : fmt::format("{:g}/s", sw.loads[i]),
+                               tp->predicted, tp->measured, 100 * tp->rel_error);
+                    if (tt) fmt::print(" {:>14} {:>10} {:>+7.1f}%", format_value(tt->predicted, tt->unit),
+                                       format_value(tt->measured, tt->unit), 100 * tt->rel_error);
+                    fmt::print("\n");
+                }
+                auto knee = [&](const Knee& k) {
+                    return k.found ? fmt::format("{:g}{}", k.load, sw.concurrency ? " users" : "/s") : "none (" + k.note + ")";
+                };
+                fmt::print("  Knee, predicted: {}; measured: {} (both by the same method: output throughput against load{}).\n",
+                           knee(sw.predicted), knee(sw.measured), tail.empty() ? "" : ", " + tail + " as the tail");
                 return 0;
             }
             if (!va.model.empty() || !va.gpu.empty() || va.seed || va.benchmark) {

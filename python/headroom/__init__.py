@@ -391,17 +391,36 @@ def validate_against(result: "str | os.PathLike", scenario: "str | os.PathLike |
     load (rate or concurrency, request count, lengths: per request with vLLM's --save-detailed, else the run's
     means) simulated on `gpu` (or the scenario's deployment), one row per metric with `predicted`, `measured`
     (seconds, req/s, tok/s) and `rel_error`. df.attrs holds the notes (what the file did not say), the tool and
-    the deployment."""
+    the deployment. A list of files, one per load of a rate or concurrency sweep, gives one frame indexed by
+    (load, metric) with both knees (detected the same way) in df.attrs["predicted_knee"] and ["measured_knee"]."""
     if benchmark is not None and not (isinstance(benchmark, int) and benchmark >= 0):
         raise InputError(f"benchmark: a benchmark index >= 0, got {benchmark!r}")
     spec = "" if model is None else (model.source if isinstance(model, ModelCard) else os.fspath(model))
-    out = json.loads(_h.validate_against(os.fspath(result), "" if scenario is None else os.fspath(scenario), spec,
-                                         gpu or "", _assignments(set), seed, -1 if benchmark is None else benchmark))
-    df = pd.DataFrame(out["comparison"]).set_index("metric")[["predicted", "measured", "rel_error", "unit"]]
-    for key in ("notes", "tool", "model", "gpu", "tp", "replicas", "arrival", "requests"):
-        df.attrs[key] = out[key]
-    df.attrs["benchmark"] = out.get("benchmark")
-    return df
+    args = ("" if scenario is None else os.fspath(scenario), spec, gpu or "", _assignments(set), seed,
+            -1 if benchmark is None else benchmark)
+
+    def frame(out):
+        df = pd.DataFrame(out["comparison"]).set_index("metric")[["predicted", "measured", "rel_error", "unit"]]
+        for key in ("notes", "tool", "model", "gpu", "tp", "replicas", "arrival", "requests"):
+            df.attrs[key] = out[key]
+        df.attrs["benchmark"] = out.get("benchmark")
+        return df
+
+    if isinstance(result, (list, tuple)):
+        # several files, one per load: a frame indexed by (load, metric), both knees in attrs
+        lines = [json.loads(x) for x in _h.validate_against_sweep([os.fspath(r) for r in result], *args).splitlines()]
+        knee, runs = lines[-1], lines[:-1]
+        parts = []
+        for load, out in zip(knee["loads"], runs):
+            df = frame(out)
+            df.insert(0, "load", load)
+            df.insert(1, "file", out["against"])
+            parts.append(df.reset_index().set_index(["load", "metric"]))
+        df = pd.concat(parts)
+        df.attrs.update({"load_kind": knee["load_kind"], "predicted_knee": knee["predicted_knee"],
+                         "measured_knee": knee["measured_knee"], "tail": knee["tail"]})
+        return df
+    return frame(json.loads(_h.validate_against(os.fspath(result), *args)))
 
 
 def plan(model, qps: float, slo: str, gpus: Sequence[str] = ("h100-sxm", "h200", "b200"),

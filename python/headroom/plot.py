@@ -148,6 +148,35 @@ def saturation(points, out=None):
     return _finish(fig, out)
 
 
+def against(frame, out=None):
+    """Prediction against measurement along a load sweep, from headroom.validate_against([file, ...]): output
+    throughput and the TTFT tail, predicted and measured, against load, with both knees. Returns the Figure."""
+    plt = _pyplot()
+    loads = sorted({load for load, _ in frame.index})
+    tail = frame.attrs.get("tail")
+    panels = [("output throughput", "output tokens/s", 1.0)] + ([(tail, f"{tail} (s)", 1.0)] if tail else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
+    for ax, (metric, ylabel, scale) in zip(axes[0], panels):
+        rows = [frame.loc[(load, metric)] for load in loads]
+        ax.plot(loads, [r["measured"] * scale for r in rows], "o-", color="#222222", label="measured")
+        ax.plot(loads, [r["predicted"] * scale for r in rows], "s--", color="#1f77b4", label="predicted (headroom)")
+        for key, color, name in (("measured_knee", "#222222", "measured knee"), ("predicted_knee", "#1f77b4", "predicted knee")):
+            if frame.attrs.get(key) is not None:
+                ax.axvline(frame.attrs[key], color=color, linestyle=":", linewidth=1.2, label=f"{name}: {frame.attrs[key]:g}")
+        ax.set_xlabel("concurrent users" if frame.attrs.get("load_kind") == "concurrency" else "request rate (per second)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(metric)
+        ax.grid(True, alpha=0.3)
+        if max(loads) / max(min(loads), 1e-9) >= 20:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(_plain_ticks())
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{frame.attrs.get('model', '')} on {frame.attrs.get('gpu', '')}: predicted against measured "
+                 f"({len(loads)} result files)", fontsize=11)
+    fig.tight_layout()
+    return _finish(fig, out)
+
+
 def latency_cdf(result, out=None):
     """Cumulative distributions of TTFT, TPOT and E2E over the requests of one headroom.simulate() result,
     with the scenario's SLO thresholds. Returns the Figure."""

@@ -450,6 +450,36 @@ PYBIND11_MODULE(_headroom, m) {
           py::arg("benchmark") = -1,
           "Simulates the load of a vllm bench serve, GuideLLM or AIPerf result; returns the headroom.validate-against/1 JSON.");
 
+    m.def("validate_against_sweep",
+          [](const std::vector<std::string>& results, const std::string& scenario, const std::string& model,
+             const std::string& gpu, const std::vector<std::string>& overrides, uint64_t seed, int benchmark) {
+              std::vector<AgainstRequest> reqs;
+              for (const std::string& f : results) {
+                  AgainstRequest rq;
+                  rq.result_path = f;
+                  rq.scenario_path = scenario;
+                  rq.model = model;
+                  rq.gpu = gpu;
+                  rq.overrides = overrides;
+                  rq.seed = seed;
+                  rq.benchmark = benchmark;
+                  reqs.push_back(std::move(rq));
+              }
+              std::string lines;
+              {
+                  py::gil_scoped_release release;
+                  Interruptible interruptible;
+                  const AgainstSweep sw = validate_against_sweep(reqs);
+                  for (const AgainstResult& r : sw.runs) lines += validate_against_json(r) + "\n";
+                  lines += validate_against_knee_json(sw) + "\n";
+              }
+              return lines;
+          },
+          py::arg("results"), py::arg("scenario"), py::arg("model"), py::arg("gpu"), py::arg("overrides"), py::arg("seed") = 0,
+          py::arg("benchmark") = -1,
+          "Several result files of one deployment at several loads: one headroom.validate-against/1 line per file, by "
+          "increasing load, then the headroom.validate-against-knee/1 line with both knees.");
+
     m.def("plan",
           [](const std::string& model, double qps, const std::string& slo, const std::vector<std::string>& gpus,
              const std::string& workload, const std::vector<std::string>& overrides, double duration_s, int top, int jobs,

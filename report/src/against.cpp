@@ -466,6 +466,75 @@ AgainstResult validate_against(const AgainstRequest& rq) {
     return out;
 }
 
+AgainstSweep validate_against_sweep(const std::vector<AgainstRequest>& reqs) {
+    AgainstSweep out;
+    for (const AgainstRequest& rq : reqs) out.runs.push_back(validate_against(rq));
+    auto load_of = [](const AgainstResult& r) {
+        const WorkloadSpec& w = r.scenario.workload;
+        return w.arrival == "closed_loop" ? static_cast<double>(w.users) : w.rate;
+    };
+    const bool users = out.runs.front().scenario.workload.arrival == "closed_loop";
+    for (const AgainstResult& r : out.runs) {
+        const bool u = r.scenario.workload.arrival == "closed_loop";
+        if (u != users || r.scenario.workload.arrival == "batch") {
+            fail(r.measured.file, "", "a sweep needs every file at a request rate, or every file at a concurrency");
+        }
+    }
+    std::sort(out.runs.begin(), out.runs.end(), [&](const AgainstResult& a, const AgainstResult& b) { return load_of(a) < load_of(b); });
+    for (size_t i = 1; i < out.runs.size(); ++i) {
+        if (load_of(out.runs[i]) == load_of(out.runs[i - 1])) {
+            fail(out.runs[i].measured.file, "", fmt::format("the same load as {} ({:g})", out.runs[i - 1].measured.file, load_of(out.runs[i])));
+        }
+    }
+    out.concurrency = users;
+    // the tail: the first TTFT statistic of p95, p99, p90, median that every file holds
+    for (const char* stat : {"p95", "p99", "p90", "median"}) {
+        bool all = true;
+        for (const AgainstResult& r : out.runs) {
+            bool has = false;
+            for (const Comparison& c : r.rows) has = has || c.metric == std::string("TTFT ") + stat;
+            all = all && has;
+        }
+        if (all) {
+            out.ttft_stat = stat;
+            break;
+        }
+    }
+    std::vector<double> x, yp, ym, zp, zm;
+    for (const AgainstResult& r : out.runs) {
+        x.push_back(load_of(r));
+        for (const Comparison& c : r.rows) {
+            if (c.metric == "output throughput") {
+                yp.push_back(c.predicted);
+                ym.push_back(c.measured);
+            }
+            if (!out.ttft_stat.empty() && c.metric == "TTFT " + out.ttft_stat) {
+                zp.push_back(c.predicted);
+                zm.push_back(c.measured);
+            }
+        }
+    }
+    if (zp.size() != x.size()) zp = zm = std::vector<double>(x.size(), 0.0);  // no common TTFT statistic
+    out.loads = x;
+    out.predicted = detect_knee(x, yp, zp);
+    out.measured = detect_knee(x, ym, zm);
+    return out;
+}
+
+std::string validate_against_knee_json(const AgainstSweep& s) {
+    auto knee = [](const Knee& k) { return k.found ? json(k.load) : json(nullptr); };
+    json j;
+    j["schema"] = "headroom.validate-against-knee/1";
+    j["load_kind"] = s.concurrency ? "concurrency" : "qps";
+    j["loads"] = s.loads;
+    j["tail"] = s.ttft_stat.empty() ? json(nullptr) : json("TTFT " + s.ttft_stat);
+    j["predicted_knee"] = knee(s.predicted);
+    j["measured_knee"] = knee(s.measured);
+    j["predicted_knee_note"] = s.predicted.note;
+    j["measured_knee_note"] = s.measured.note;
+    return j.dump();
+}
+
 std::string validate_against_json(const AgainstResult& r) {
     json j;
     j["schema"] = "headroom.validate-against/1";

@@ -164,3 +164,65 @@ def test_an_aiperf_export_becomes_its_load():
 ])
 def test_broken_guidellm_and_aiperf_files(name, extra, needles):
     expect_bad(run("validate", "--against", DATA / name, "--gpu", "h100", *extra), *needles)
+
+
+def knee_reference(x, y):
+    """detect_knee's method written again in numpy: the continuous two-segment line a + b x + c max(0, x - k) with
+    the least squared error over the interior loads k; a knee when the slope after (b + c) is under half of b."""
+    import numpy as np
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    best = None
+    for k in x[1:-1]:
+        A = np.column_stack([np.ones_like(x), x, np.maximum(0, x - k)])
+        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+        sse = float(np.sum((A @ coef - y) ** 2))
+        if best is None or sse < best[0]:
+            best = (sse, k, coef)
+    _, k, (a, b, c) = best
+    return k if b > 0 and (b + c) < 0.5 * b else None
+
+
+def test_several_files_give_both_curves_and_both_knees(tmp_path):
+    # a rate sweep run with vllm bench serve, written from one file: throughput follows the rate up to 8/s, then
+    # flattens (synthetic measurements)
+    src = json.loads((DATA / "vllm_rate4.json").read_text())
+    rates, tput = [2, 4, 8, 16, 32], [250.0, 500.0, 1000.0, 1300.0, 1350.0]
+    files = []
+    for rate, t in zip(rates, tput):
+        f = dict(src, request_rate=float(rate), output_throughput=t, request_throughput=t / 128, num_prompts=200,
+                 completed=200, total_input_tokens=102400, total_output_tokens=25600,
+                 mean_ttft_ms=40.0 * rate, median_ttft_ms=38.0 * rate, p99_ttft_ms=90.0 * rate)
+        path = tmp_path / f"rate{rate}.json"
+        path.write_text(json.dumps(f))
+        files.append(path)
+    r = run("validate", "--against", *reversed(files), "--gpu", "h100", "--json")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["rate"] for x in lines[:-1]] == rates  # by increasing load, whatever the order given
+    k = lines[-1]
+    assert k["schema"] == "headroom.validate-against-knee/1" and k["loads"] == rates and k["tail"] == "TTFT p99"
+    assert k["measured_knee"] == knee_reference(rates, tput) == 8
+    predicted = [next(c["predicted"] for c in x["comparison"] if c["metric"] == "output throughput") for x in lines[:-1]]
+    assert k["predicted_knee"] == knee_reference(rates, predicted)
+    table = run("validate", "--against", *files, "--gpu", "h100")
+    assert table.returncode == 0 and "Saturation, predicted against measured (5 files, by request rate)" in table.stdout
+    assert "Knee, predicted:" in table.stdout and "measured: 8/s" in table.stdout
+    # a rate file and a concurrency file are not one sweep; nor are two files at the same rate
+    expect_bad(run("validate", "--against", files[0], DATA / "vllm_detailed_concurrency.json", "--gpu", "h100"),
+               "every file at a request rate, or every file at a concurrency")
+    expect_bad(run("validate", "--against", files[0], files[0], "--gpu", "h100"), "the same load")
+
+
+def test_several_files_from_python_and_on_one_figure(tmp_path):
+    src = json.loads((DATA / "vllm_rate4.json").read_text())
+    files = []
+    for rate, t in zip([2, 4, 8, 16, 32], [250.0, 500.0, 1000.0, 1300.0, 1350.0]):
+        path = tmp_path / f"rate{rate}.json"
+        path.write_text(json.dumps(dict(src, request_rate=float(rate), output_throughput=t, p99_ttft_ms=90.0 * rate)))
+        files.append(path)
+    df = headroom.validate_against(files, gpu="h100")
+    assert list(df.index.get_level_values("load").unique()) == [2, 4, 8, 16, 32]
+    assert df.loc[(8, "output throughput"), "measured"] == 1000.0
+    assert df.attrs["measured_knee"] == 8 and df.attrs["load_kind"] == "qps" and df.attrs["tail"] == "TTFT p99"
+    fig = headroom.plot.against(df, tmp_path / "against.png")
+    assert (tmp_path / "against.png").stat().st_size > 10_000 and len(fig.axes) == 2

@@ -69,4 +69,19 @@ AgainstResult validate_against(const AgainstRequest& r);
 // One JSON line (schema headroom.validate-against/1).
 std::string validate_against_json(const AgainstResult& r);
 
+// Several result files of one deployment at several loads (a rate or concurrency sweep run with the load
+// generator): each compared as above, then both saturation curves side by side and both knees, found by the same
+// method (analysis.hpp detect_knee: output throughput against load, the TTFT statistic all files hold as the tail).
+struct AgainstSweep {
+    std::vector<AgainstResult> runs;  // by increasing load
+    bool concurrency = false;         // loads are users (else request rates)
+    std::vector<double> loads;
+    std::string ttft_stat;            // the TTFT statistic the knees' tail uses ("p99", "median", ...)
+    Knee predicted, measured;
+};
+// Throws ScenarioError naming the file when the files' loads are of different kinds or repeat.
+AgainstSweep validate_against_sweep(const std::vector<AgainstRequest>& runs);
+// The closing JSON line (schema headroom.validate-against-knee/1).
+std::string validate_against_knee_json(const AgainstSweep& s);
+
 }  // namespace headroom
