@@ -81,8 +81,10 @@ SimulationResult finish(Child& c, const std::string& name) {
     return deserialize_result(c.bytes.substr(1));
 }
 
+// Per thread: a check set by one caller (a Python call waiting for Ctrl-C) is never consulted by a simulation
+// another thread runs (a Dask worker's threads, a notebook's background thread).
 std::function<bool()>& interrupt_check() {
-    static std::function<bool()> check;
+    thread_local std::function<bool()> check;
     return check;
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <thread>
 
 #include "headroom/core/cost_model.hpp"
 #include "headroom/sim/analysis.hpp"
@@ -504,4 +505,18 @@ workload:
     const SimulationResult tight = simulate_all(sc);
     EXPECT_EQ(tight.summary.completed, 16);
     EXPECT_GT(tight.summary.preemptions, 0);
+}
+
+// The interrupt check is the calling thread's: set on this thread, it stops this thread's run at once and is not
+// seen by a run on another thread (a Dask worker runs sweeps on its threads while a notebook waits on another).
+TEST(Engine, AnInterruptCheckBelongsToItsThread) {
+    const Scenario sc = load_scenario("", {"workload.duration_s=5"});
+    set_interrupt_check([] { return true; });
+    SimulationResult other;
+    std::thread t([&] { other = simulate(sc); });
+    t.join();
+    EXPECT_GT(other.summary.completed, 0);
+    EXPECT_THROW(simulate(sc), Interrupted);
+    set_interrupt_check({});
+    EXPECT_EQ(simulate(sc).summary.completed, other.summary.completed);
 }

@@ -59,7 +59,8 @@ struct Interrupted : std::exception {
     const char* what() const noexcept override { return "interrupted"; }
 };
 // A check that the waiting parent calls about every 100 ms while children simulate (the Python bindings: Ctrl-C,
-// Jupyter's "interrupt kernel"); when it returns true the run stops with Interrupted. Empty: never checked.
+// Jupyter's "interrupt kernel"); when it returns true the run stops with Interrupted. Empty: never checked. It
+// belongs to the calling thread: runs on other threads neither see it nor are stopped by it.
 void set_interrupt_check(std::function<bool()> check);
 
 // Runs in a forked child process; safe to call any number of times from one process.
