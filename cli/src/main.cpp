@@ -499,11 +499,10 @@ int run_sweep_command(SweepOptions& o) {
     if (!o.dask.empty()) req.remote = dask_runner(o.dask);
     check_writable("--plot", o.plot);
     check_writable("--html", o.html);
-    for (const auto& [flag, path] : {std::pair{"--plot", &o.plot}, std::pair{"--html", &o.html}}) {
-        if (!path->empty() && std::system((plot_command("--check") + " >/dev/null 2>&1").c_str()) != 0) {
-            throw UsageError(fmt::format("{}: {} cannot import matplotlib (run scripts/setup.sh, or set HEADROOM_PYTHON)",
-                                         flag, plot_python()));
-        }
+    const bool draws = !o.plot.empty() || !o.html.empty();  // the plot script draws both, once checked
+    if (draws && std::system((plot_command("--check") + " >/dev/null 2>&1").c_str()) != 0) {
+        throw UsageError(fmt::format("{}: {} cannot import matplotlib (run scripts/setup.sh, or set HEADROOM_PYTHON)",
+                                     o.plot.empty() ? "--html" : "--plot", plot_python()));
     }
     const bool tty = isatty(STDERR_FILENO);
     const SweepResult result = run_sweep(req, [tty](size_t done, size_t total) {
@@ -520,19 +519,24 @@ int run_sweep_command(SweepOptions& o) {
     } else {
         hc::print_sweep(req, result);
     }
-    // the figure and the report are drawn by the plot script from the JSON lines
-    for (const auto& [what, path, done] : {std::tuple{"saturation", &o.plot, "the saturation figure"},
-                                           std::tuple{"report", &o.html, "the HTML report"}}) {
-        if (path->empty()) continue;
+    // the figure and the report are drawn by the plot script from the JSON lines, written once
+    if (draws) {
         char tmpl[] = "/tmp/headroom-sweep-XXXXXX";
         const int fd = mkstemp(tmpl);
         if (fd < 0) throw std::runtime_error("cannot create a temporary file for the plot data");
         close(fd);
         std::ofstream(tmpl) << lines;
-        const int rc = std::system((plot_command(std::string(what) + " " + shell_quote(tmpl) + " " + shell_quote(*path))).c_str());
+        for (const auto& [what, path, done] : {std::tuple{"saturation", &o.plot, "the saturation figure"},
+                                               std::tuple{"report", &o.html, "the HTML report"}}) {
+            if (path->empty()) continue;
+            const int rc = std::system((plot_command(std::string(what) + " " + shell_quote(tmpl) + " " + shell_quote(*path))).c_str());
+            if (rc != 0) {
+                std::filesystem::remove(tmpl);
+                throw std::runtime_error("the plot script failed");
+            }
+            if (!o.json) fmt::print("{}Wrote {} to {}\n", path == &o.plot || o.plot.empty() ? "\n" : "", done, *path);
+        }
         std::filesystem::remove(tmpl);
-        if (rc != 0) throw std::runtime_error("the plot script failed");
-        if (!o.json) fmt::print("{}Wrote {} to {}\n", path == &o.plot || o.plot.empty() ? "\n" : "", done, *path);
     }
     return 0;
 }

@@ -85,6 +85,12 @@ double smooth_max(double c, double m, double p) {
     return hi * std::pow(1.0 + x, 0.4);
 }
 
+double calibrated_gemm_s(const GemmCalibration& cal, double compute_s, double memory_s, double m, double n, double k,
+                         double bytes_per_s) {
+    return cal.launch_s + smooth_max(compute_s, memory_s, cal.blend_exponent) +
+           m * (cal.activation_bytes * k + cal.output_bytes * n) / bytes_per_s;
+}
+
 GemmTime gemm_roofline(double flops_per_s, double bytes_per_s, double sms, double mrows, double n, double k,
                        double weight_bytes, double exponent, const GemmCalibration* cal, bool blend) {
     GemmTime g;
@@ -93,8 +99,7 @@ GemmTime gemm_roofline(double flops_per_s, double bytes_per_s, double sms, doubl
     g.compute_s = g.flops / flops_per_s;
     g.memory_s = g.bytes / bytes_per_s;
     if (cal && cal->present()) {
-        g.time_s = blend ? cal->launch_s + smooth_max(g.compute_s, g.memory_s, cal->blend_exponent) +
-                               mrows * (cal->activation_bytes * k + cal->output_bytes * n) / bytes_per_s
+        g.time_s = blend ? calibrated_gemm_s(*cal, g.compute_s, g.memory_s, mrows, n, k, bytes_per_s)
                          : std::numeric_limits<double>::quiet_NaN();
         return g;
     }
@@ -386,9 +391,8 @@ double CostModel::gemm_op_s(const RooflineOp& op) const {
                                                                                             : modules_.dense_mlp.cal;
     const double c = static_cast<double>(op.count);
     if (!cal) return c * smooth_max(op.compute_s / c, op.memory_s / c, config_.blend_exponent);
-    const double bytes_per_s = gpu_.memory_bandwidth_bytes_per_s() * cal->memory_efficiency;
-    return c * (cal->launch_s + smooth_max(op.compute_s / c, op.memory_s / c, cal->blend_exponent) +
-                op.m * (cal->activation_bytes * op.k + cal->output_bytes * op.n) / bytes_per_s);
+    return c * calibrated_gemm_s(*cal, op.compute_s / c, op.memory_s / c, op.m, op.n, op.k,
+                                 gpu_.memory_bandwidth_bytes_per_s() * cal->memory_efficiency);
 }
 
 StepTotals CostModel::step_totals(const std::vector<SequenceWork>& batch) const {

@@ -150,6 +150,20 @@ RemoteRunner remote_to(const py::object& callback) {
     };
 }
 
+// The request validate_against and validate_against_sweep build from their arguments, for one result file.
+AgainstRequest against_request(const std::string& result, const std::string& scenario, const std::string& model,
+                               const std::string& gpu, const std::vector<std::string>& overrides, uint64_t seed, int benchmark) {
+    AgainstRequest rq;
+    rq.result_path = result;
+    rq.scenario_path = scenario;
+    rq.model = model;
+    rq.gpu = gpu;
+    rq.overrides = overrides;
+    rq.seed = seed;
+    rq.benchmark = benchmark;
+    return rq;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_headroom, m) {
@@ -434,14 +448,7 @@ PYBIND11_MODULE(_headroom, m) {
     m.def("validate_against",
           [](const std::string& result, const std::string& scenario, const std::string& model, const std::string& gpu,
              const std::vector<std::string>& overrides, uint64_t seed, int benchmark) {
-              AgainstRequest rq;
-              rq.result_path = result;
-              rq.scenario_path = scenario;
-              rq.model = model;
-              rq.gpu = gpu;
-              rq.overrides = overrides;
-              rq.seed = seed;
-              rq.benchmark = benchmark;
+              const AgainstRequest rq = against_request(result, scenario, model, gpu, overrides, seed, benchmark);
               py::gil_scoped_release release;
               Interruptible interruptible;
               return validate_against_json(validate_against(rq));
@@ -454,17 +461,7 @@ PYBIND11_MODULE(_headroom, m) {
           [](const std::vector<std::string>& results, const std::string& scenario, const std::string& model,
              const std::string& gpu, const std::vector<std::string>& overrides, uint64_t seed, int benchmark) {
               std::vector<AgainstRequest> reqs;
-              for (const std::string& f : results) {
-                  AgainstRequest rq;
-                  rq.result_path = f;
-                  rq.scenario_path = scenario;
-                  rq.model = model;
-                  rq.gpu = gpu;
-                  rq.overrides = overrides;
-                  rq.seed = seed;
-                  rq.benchmark = benchmark;
-                  reqs.push_back(std::move(rq));
-              }
+              for (const std::string& f : results) reqs.push_back(against_request(f, scenario, model, gpu, overrides, seed, benchmark));
               std::string lines;
               {
                   py::gil_scoped_release release;

@@ -21,7 +21,7 @@ namespace {
 // The summary under `vllm bench serve`'s names (vllm/benchmarks/serve.py): counts, throughputs, and mean, median,
 // std and the scenario's metric_percentiles of TTFT, TPOT, ITL and E2EL in milliseconds ("p99", "p99.9" as vLLM
 // writes them). request_goodput is null without SLOs, as vLLM leaves it without --goodput.
-json vllm_names(const Summary& s) {
+json vllm_names(const Scenario& sc, const Summary& s) {
     json v = {{"completed", s.completed},
               {"failed", s.failed + s.rejected},
               {"duration", s.duration_s},
@@ -38,8 +38,8 @@ json vllm_names(const Summary& s) {
         v[fmt::format("mean_{}_ms", name)] = p->mean * 1e3;
         v[fmt::format("median_{}_ms", name)] = p->p50 * 1e3;
         v[fmt::format("std_{}_ms", name)] = p->std * 1e3;
-        for (size_t i = 0; i < s.metric_percentiles.size() && i < at->size(); ++i) {
-            v[fmt::format("p{:g}_{}_ms", s.metric_percentiles[i], name)] = (*at)[i] * 1e3;
+        for (size_t i = 0; i < sc.metric_percentiles.size() && i < at->size(); ++i) {
+            v[fmt::format("p{:g}_{}_ms", sc.metric_percentiles[i], name)] = (*at)[i] * 1e3;
         }
     }
     return v;
@@ -97,7 +97,7 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
     j["preemptions"] = s.preemptions;
     j["prefix_hit_tokens"] = s.prefix_hit_tokens;
     j["steps"] = s.steps;
-    j["vllm"] = vllm_names(s);
+    j["vllm"] = vllm_names(sc, s);
     j["speculative"] = nullptr;
     if (const SpeculativeConfig& sp = sc.engine.speculative; sp.enabled()) {
         const Accounting& a = s.accounting;

@@ -37,7 +37,6 @@ Summary summarize(const Scenario& sc, const RunStats& st, const Accounting& acco
     s.itl_s = st.itls.percentiles();
     s.e2e_s = percentiles(e2e);
     s.queue_s = percentiles(queue);
-    s.metric_percentiles = sc.metric_percentiles;
     for (double p : sc.metric_percentiles) {
         s.ttft_at_s.push_back(exact_percentile(ttft, p));
         s.tpot_at_s.push_back(exact_percentile(tpot, p));

@@ -74,7 +74,7 @@ void summary_fields(IO& io, S& s) {
     io.pod(s.usd_per_mtok), io.pod(s.kv_util_mean), io.pod(s.kv_util_peak), io.pod(s.running_mean);
     io.pod(s.running_peak), io.pod(s.busy_fraction), io.pod(s.steps), io.pod(s.preemptions);
     io.pod(s.prefix_hit_tokens), io.pod(s.slos_met), io.pod(s.accounting);
-    io.pods(s.metric_percentiles), io.pods(s.ttft_at_s), io.pods(s.tpot_at_s), io.pods(s.itl_at_s), io.pods(s.e2e_at_s);
+    io.pods(s.ttft_at_s), io.pods(s.tpot_at_s), io.pods(s.itl_at_s), io.pods(s.e2e_at_s);
 }
 
 template <class IO, class P>

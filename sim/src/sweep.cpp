@@ -149,22 +149,16 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
     std::sort(loads.begin(), loads.end());
     const Scenario base = load_scenario(req.scenario_path, req.overrides);
     std::vector<Scenario> series_base;  // one load per series (its axis values), typed edits per point
+    std::vector<std::vector<std::string>> series_overrides;  // what loaded it (the points' recipes repeat them)
     for (const auto& combo : combos) {
-        if (combo.empty()) {
-            series_base.push_back(base);
-            continue;
-        }
         std::vector<std::string> overrides = req.overrides;
         for (const auto& [k, v] : combo) overrides.push_back(k + "=" + v);
-        series_base.push_back(load_scenario(req.scenario_path, overrides));  // input errors surface here
+        // input errors surface here
+        series_base.push_back(combo.empty() ? base : load_scenario(req.scenario_path, overrides));
+        series_overrides.push_back(std::move(overrides));
     }
     // recipes name the scenario by its absolute path: a worker may start in another folder
     const std::string recipe_path = req.scenario_path.empty() ? "" : std::filesystem::absolute(req.scenario_path).string();
-    auto series_overrides = [&](size_t ci) {
-        std::vector<std::string> overrides = req.overrides;
-        for (const auto& [k, v] : combos[ci]) overrides.push_back(k + "=" + v);
-        return overrides;
-    };
     for (size_t ci = 0; ci < combos.size(); ++ci) {
         const auto& combo = combos[ci];
         SweepSeries series;
@@ -176,7 +170,7 @@ SweepResult run_sweep(const SweepRequest& req, const std::function<void(size_t, 
             p.load = load;
             p.scenario = series_base[ci];
             set_load(p.scenario, req.load_kind, load);
-            p.recipe = {recipe_path, series_overrides(ci), req.load_kind, load, ""};
+            p.recipe = {recipe_path, series_overrides[ci], req.load_kind, load, ""};
             p.load_text = load_text(req.load_kind, load, p.scenario.workload.shape);
             try {
                 (void)scenario_kv_plan(p.scenario);

@@ -46,6 +46,10 @@ struct CostConfig {
 
 // (c^p + m^p)^(1/p): the smooth max of two bounds.
 double smooth_max(double c, double m, double p);
+// One GEMM of m rows against an n x k weight on a calibrated roofline (calibration.hpp's model), from its compute
+// and memory times; `bytes_per_s` is the rate its per-element bytes move at.
+double calibrated_gemm_s(const GemmCalibration& cal, double compute_s, double memory_s, double m, double n, double k,
+                         double bytes_per_s);
 
 struct GemmTime {
     double flops = 0, bytes = 0, compute_s = 0, memory_s = 0, time_s = 0;

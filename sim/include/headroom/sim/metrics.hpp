@@ -43,8 +43,7 @@ struct Summary {
     std::vector<SloResult> slos;
     bool slos_met = true;
     Accounting accounting;
-    // The scenario's metric_percentiles and, in the same order, TTFT, TPOT, ITL and E2E at each (seconds).
-    std::vector<double> metric_percentiles;
+    // TTFT, TPOT, ITL and E2E at each of the scenario's metric_percentiles, in its order (seconds).
     std::vector<double> ttft_at_s, tpot_at_s, itl_at_s, e2e_at_s;
 };
 
