@@ -305,15 +305,19 @@ int run_calibrate(CalibrateOptions& o) {
     fmt::print("Calibrated roofline for {}{}: fitted on {} GEMM measurements\n", target.display_name,
                derived_from.empty() ? "" : " (derived from " + derived_from + ")", c.gemm_fit.points);
     fmt::print("  {}\n", c.fitted_on);
-    fmt::print("  GEMM: launch {:.2f} us, compute efficiency {:.3f}, memory efficiency {:.3f}, blend exponent {:.2f}\n",
-               c.gemm.launch_s * 1e6, c.gemm.compute_efficiency, c.gemm.memory_efficiency, c.gemm.blend_exponent);
+    fmt::print("  GEMM: launch {:.2f} us, {:.3f} ns per element of k, compute efficiency {:.3f}, memory efficiency {:.3f}, "
+               "blend exponent {:.2f}\n",
+               c.gemm.launch_s * 1e6, c.gemm.mainloop_s_per_k * 1e9, c.gemm.compute_efficiency, c.gemm.memory_efficiency,
+               c.gemm.blend_exponent);
     fmt::print("  fit error on its own points: median {:.1f}%, p90 {:.1f}% (bench/fidelity cross-validates)\n",
                100 * c.gemm_fit.median_abs_rel_error, 100 * c.gemm_fit.p90_abs_rel_error);
     if (c.gemm_fp8.present()) {
         const GemmCalibration& g = c.gemm_fp8;
-        fmt::print("  fp8 GEMM ({} measurements): launch {:.2f} us, compute efficiency {:.3f}, memory efficiency {:.3f}, "
-                   "blend exponent {:.2f}, {:.3g} bytes per activation element and {:.3g} per output element\n",
-                   c.gemm_fp8_fit.points, g.launch_s * 1e6, g.compute_efficiency, g.memory_efficiency, g.blend_exponent,
+        fmt::print("  fp8 GEMM ({} measurements): launch {:.2f} us, {:.3f} ns per element of k, compute efficiency {:.3f}, "
+                   "memory efficiency {:.3f}, blend exponent {:.2f}, {:.3g} bytes per activation element and {:.3g} per "
+                   "output element\n",
+                   c.gemm_fp8_fit.points, g.launch_s * 1e6, g.mainloop_s_per_k * 1e9, g.compute_efficiency,
+                   g.memory_efficiency, g.blend_exponent,
                    g.activation_bytes, g.output_bytes);
         fmt::print("  fp8 fit error on its own points: median {:.1f}%, p90 {:.1f}%\n", 100 * c.gemm_fp8_fit.median_abs_rel_error,
                    100 * c.gemm_fp8_fit.p90_abs_rel_error);

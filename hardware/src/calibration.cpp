@@ -34,6 +34,7 @@ void gemm_yaml(std::string& y, const char* key, const GemmCalibration& g, const 
     y += fmt::format("  compute_efficiency: {:.6g}\n", g.compute_efficiency);
     y += fmt::format("  memory_efficiency: {:.6g}\n", g.memory_efficiency);
     y += fmt::format("  blend_exponent: {:.6g}\n", g.blend_exponent);
+    if (g.mainloop_s_per_k > 0) y += fmt::format("  mainloop_ns_per_k: {:.6g}\n", g.mainloop_s_per_k * 1e9);
     if (g.activation_bytes > 0) y += fmt::format("  activation_bytes_per_element: {:.6g}\n", g.activation_bytes);
     if (g.output_bytes > 0) y += fmt::format("  output_bytes_per_element: {:.6g}\n", g.output_bytes);
     y += fmt::format("  fit: {{points: {}, median_abs_rel_error: {:.4g}, p90_abs_rel_error: {:.4g}}}\n", q.points,
@@ -76,12 +77,14 @@ private:
 void read_gemm(const Reader& r, const YAML::Node& root, const std::string& key, GemmCalibration& out, FitQuality& q) {
     const YAML::Node g = root[key];
     if (!g) r.fail(key, "missing");
-    r.only(g, key, {"launch_us", "compute_efficiency", "memory_efficiency", "blend_exponent", "activation_bytes_per_element",
+    r.only(g, key, {"launch_us", "compute_efficiency", "memory_efficiency", "blend_exponent", "mainloop_ns_per_k", "activation_bytes_per_element",
                     "output_bytes_per_element", "fit"});
     out.launch_s = r.number(g["launch_us"], key + ".launch_us", 0, 1e4) * 1e-6;
     out.compute_efficiency = r.number(g["compute_efficiency"], key + ".compute_efficiency", 0, 1.5, true);
     out.memory_efficiency = r.number(g["memory_efficiency"], key + ".memory_efficiency", 0, 1.5, true);
     out.blend_exponent = r.number(g["blend_exponent"], key + ".blend_exponent", 0.5, 64);
+    // 0.1-1 ns per element of k on the shipped GPUs; 1,000 ns (a 4,096-deep GEMM of 4 ms) is far beyond any
+    if (g["mainloop_ns_per_k"]) out.mainloop_s_per_k = r.number(g["mainloop_ns_per_k"], key + ".mainloop_ns_per_k", 0, 1000) * 1e-9;
     // a real kernel moves a few bytes per element; 1,000 is far beyond any
     if (g["activation_bytes_per_element"]) out.activation_bytes = r.number(g["activation_bytes_per_element"], key + ".activation_bytes_per_element", 0, 1000);
     if (g["output_bytes_per_element"]) out.output_bytes = r.number(g["output_bytes_per_element"], key + ".output_bytes_per_element", 0, 1000);

@@ -237,6 +237,7 @@ std::string calibration_json(const Calibration& c) {
                     {"compute_efficiency", g.compute_efficiency},
                     {"memory_efficiency", g.memory_efficiency},
                     {"blend_exponent", g.blend_exponent},
+                    {"mainloop_s_per_k", g.mainloop_s_per_k},
                     {"activation_bytes_per_element", g.activation_bytes},
                     {"output_bytes_per_element", g.output_bytes},
                     {"fit", {{"points", q.points}, {"median_abs_rel_error", q.median_abs_rel_error}, {"p90_abs_rel_error", q.p90_abs_rel_error}}}};

@@ -1,4 +1,4 @@
-// Fitting the calibrated roofline: Levenberg-Marquardt on log time for GEMMs (4 parameters, kept positive by
+// Fitting the calibrated roofline: Levenberg-Marquardt on log time for GEMMs (5 parameters, 7 for fp8, kept positive by
 // fitting their logs), ordinary least squares per GPU count for all-reduces. Both in Eigen.
 #include "headroom/sim/calibrate.hpp"
 
@@ -20,16 +20,18 @@ namespace headroom {
 
 namespace {
 
-// The parameters theta = log(launch_s, ec, em, p[, activation_bytes, output_bytes]) as a calibration.
+// The parameters theta = log(launch_s, ec, em, p, mainloop_s_per_k[, activation_bytes, output_bytes]) as a
+// calibration.
 GemmCalibration from_theta(const Eigen::VectorXd& theta) {
     GemmCalibration c;
     c.launch_s = std::exp(theta[0]);
     c.compute_efficiency = std::exp(theta[1]);
     c.memory_efficiency = std::exp(theta[2]);
     c.blend_exponent = std::exp(theta[3]);
-    if (theta.size() > 4) {
-        c.activation_bytes = std::exp(theta[4]);
-        c.output_bytes = std::exp(theta[5]);
+    c.mainloop_s_per_k = std::exp(theta[4]);
+    if (theta.size() > 5) {
+        c.activation_bytes = std::exp(theta[5]);
+        c.output_bytes = std::exp(theta[6]);
     }
     return c;
 }
@@ -56,9 +58,10 @@ GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<G
     }
     // fp8 adds the per-element activation and output terms (calibration.hpp), started at one byte each.
     const bool fp8 = dtype == Dtype::FP8;
-    const Eigen::Index P = fp8 ? 6 : 4;
+    const Eigen::Index P = fp8 ? 7 : 5;
     Eigen::VectorXd theta(P);
-    theta.head(4) << std::log(0.5 * t_min), std::log(0.7), std::log(0.8), std::log(2.5);
+    // the k term starts where a 1,000-deep walk costs a tenth of the fastest measurement
+    theta.head(5) << std::log(0.5 * t_min), std::log(0.7), std::log(0.8), std::log(2.5), std::log(1e-4 * t_min);
     if (fp8) theta.tail(2) << 0.0, 0.0;
     Eigen::VectorXd r = predict_log(gpu, dtype, samples, theta) - y;
     double cost = r.squaredNorm();
@@ -81,8 +84,10 @@ GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<G
             const Eigen::VectorXd step = A.ldlt().solve(-g);
             Eigen::VectorXd next = theta + step;
             next[3] = std::clamp(next[3], std::log(0.6), std::log(60.0));  // p within reason
-            // a per-element term below 1e-6 bytes is nothing: keep it from running off to log(0)
-            for (Eigen::Index j = 4; j < P; ++j) next[j] = std::max(next[j], std::log(1e-6));
+            // a k term under 1e-16 s per element (under 0.1 ns for a million-deep GEMM) is nothing, and so is a
+            // per-element term below 1e-6 bytes: keep them from running off to log(0)
+            next[4] = std::max(next[4], std::log(1e-16));
+            for (Eigen::Index j = 5; j < P; ++j) next[j] = std::max(next[j], std::log(1e-6));
             const Eigen::VectorXd rn = predict_log(gpu, dtype, samples, next) - y;
             const double cn = rn.squaredNorm();
             if (std::isfinite(cn) && cn < cost) {

@@ -177,6 +177,7 @@ TEST(CostModel, UnblendedGemmLeavesTheTimeToTheCallerAndGemmOpRestoresIt) {
     cal.compute_efficiency = 0.7;
     cal.memory_efficiency = 0.9;
     cal.blend_exponent = 3.1;
+    cal.mainloop_s_per_k = 0.2e-9;  // 0.2 ns x 4,096 = 0.8192 us of walk along k
     const double w = 4096.0 * 4096.0 * 2.0;
     const GemmTime full = gemm_roofline(7e14, 3e12, 132, 300, 4096, 4096, w, 2.5, &cal);
     const GemmTime bare = gemm_roofline(7e14, 3e12, 132, 300, 4096, 4096, w, 2.5, &cal, false);
@@ -185,9 +186,9 @@ TEST(CostModel, UnblendedGemmLeavesTheTimeToTheCallerAndGemmOpRestoresIt) {
     EXPECT_TRUE(std::isnan(bare.time_s));
     EXPECT_EQ(bare.compute_s, full.compute_s);
     EXPECT_EQ(bare.memory_s, full.memory_s);
-    // (c^p + m^p)^(1/p) + launch, by hand
+    // (c^p + m^p)^(1/p) + launch + the walk along k, by hand
     const double c = full.compute_s, m = full.memory_s;
-    EXPECT_NEAR(full.time_s, 5e-6 + std::pow(std::pow(c, 3.1) + std::pow(m, 3.1), 1.0 / 3.1), 1e-15);
+    EXPECT_NEAR(full.time_s, 5e-6 + 0.8192e-6 + std::pow(std::pow(c, 3.1) + std::pow(m, 3.1), 1.0 / 3.1), 1e-15);
 
     CostConfig cfg;
     cfg.calibration = shipped_calibration("h100-sxm");
@@ -197,7 +198,9 @@ TEST(CostModel, UnblendedGemmLeavesTheTimeToTheCallerAndGemmOpRestoresIt) {
     ASSERT_NE(g, nullptr);
     // three of them, as the walk hands them over: the op's totals are three times one GEMM's
     RooflineOp op{OpKind::QKV_PROJ, 3, 0, 0, 3 * c, 3 * m, 0, 0, NAN, Bound::COMPUTE, 300, 4096, 4096};
-    EXPECT_NEAR(cm.gemm_op_s(op), 3 * (g->launch_s + smooth_max(c, m, g->blend_exponent)), 1e-18);
+    // each pays the launch and its walk along k = 4,096 (calibration.hpp), then the blended bounds
+    ASSERT_GT(g->mainloop_s_per_k, 0.0);
+    EXPECT_NEAR(cm.gemm_op_s(op), 3 * (g->launch_s + g->mainloop_s_per_k * 4096 + smooth_max(c, m, g->blend_exponent)), 1e-18);
 }
 
 TEST(CostModel, Fp8WeightsTakeTheFp8FitWithItsPerElementTerms) {

@@ -21,6 +21,9 @@ TEST(Calibrate, GemmFitRecoversKnownParametersWithinOnePercent) {
     truth.compute_efficiency = 0.72;
     truth.memory_efficiency = 0.83;
     truth.blend_exponent = 3.1;
+    // 0.15 ns per element of k: 2.5 us of mainloop at k = 16,384, comparable to the launch term at the
+    // smallest shapes, so the fit must tell the two apart by how the small GEMMs' time grows with k
+    truth.mainloop_s_per_k = 0.15e-9;
     // a table generated from the known parameters on a grid like the measured ones
     std::vector<GemmSample> s;
     for (double m : {1.0, 4.0, 16.0, 64.0, 128.0, 256.0, 1024.0, 4096.0, 16384.0}) {
@@ -36,12 +39,13 @@ TEST(Calibrate, GemmFitRecoversKnownParametersWithinOnePercent) {
     EXPECT_NEAR(fit.compute_efficiency, truth.compute_efficiency, 0.01 * truth.compute_efficiency);
     EXPECT_NEAR(fit.memory_efficiency, truth.memory_efficiency, 0.01 * truth.memory_efficiency);
     EXPECT_NEAR(fit.blend_exponent, truth.blend_exponent, 0.01 * truth.blend_exponent);
+    EXPECT_NEAR(fit.mainloop_s_per_k, truth.mainloop_s_per_k, 0.01 * truth.mainloop_s_per_k);
     EXPECT_LT(q.p90_abs_rel_error, 1e-6);
     EXPECT_EQ(q.points, static_cast<int64_t>(s.size()));
 }
 
 // fp8 GEMMs fit two more parameters, the per-element activation and output terms (calibration.hpp); a table
-// generated with them gives all six back within 1%.
+// generated with them gives all seven back within 1%.
 TEST(Calibrate, Fp8GemmFitRecoversItsPerElementTermsWithinOnePercent) {
     const GpuProfile gpu = load_gpu("h100");
     GemmCalibration truth;
@@ -51,6 +55,7 @@ TEST(Calibrate, Fp8GemmFitRecoversItsPerElementTermsWithinOnePercent) {
     truth.blend_exponent = 2.2;
     truth.activation_bytes = 3.0;  // e.g. 1,024 rows x 8,192 columns: 25 MB at 0.8 x 3.35 TB/s, 9.4 us
     truth.output_bytes = 0.5;
+    truth.mainloop_s_per_k = 0.3e-9;
     std::vector<GemmSample> s;
     for (double m : {1.0, 4.0, 16.0, 64.0, 128.0, 256.0, 1024.0, 4096.0, 16384.0}) {
         for (double n : {512.0, 2048.0, 4096.0, 8192.0, 28672.0}) {
@@ -67,6 +72,7 @@ TEST(Calibrate, Fp8GemmFitRecoversItsPerElementTermsWithinOnePercent) {
     EXPECT_NEAR(fit.blend_exponent, truth.blend_exponent, 0.01 * truth.blend_exponent);
     EXPECT_NEAR(fit.activation_bytes, truth.activation_bytes, 0.01 * truth.activation_bytes);
     EXPECT_NEAR(fit.output_bytes, truth.output_bytes, 0.01 * truth.output_bytes);
+    EXPECT_NEAR(fit.mainloop_s_per_k, truth.mainloop_s_per_k, 0.01 * truth.mainloop_s_per_k);
     EXPECT_LT(q.p90_abs_rel_error, 1e-6);
     // calibrate() fits bf16 and fp8 side by side; the fp8 fit serves 1-byte fp8 weights only
     std::vector<GemmSample> bf16;
@@ -102,11 +108,13 @@ TEST(Calibrate, YamlRoundTripsAndRejectsNonsense) {
     c.gemm = {3.5e-6, 0.8, 0.85, 2.4};
     c.gemm_fit = {100, 0.05, 0.2};
     c.allreduce[2] = {4e-6, 130e9};
-    c.gemm_fp8 = {5e-6, 0.5, 0.8, 2.1, 3.25, 0.5};
+    c.gemm_fp8 = {5e-6, 0.5, 0.8, 2.1, 3.25, 0.5, 0.4e-9};
     c.gemm_fp8_fit = {90, 0.1, 0.3};
     const Calibration r = parse_calibration(calibration_yaml(c), "c.yaml");
     EXPECT_NEAR(r.gemm_fp8.activation_bytes, 3.25, 1e-12);
     EXPECT_NEAR(r.gemm_fp8.output_bytes, 0.5, 1e-12);
+    EXPECT_NEAR(r.gemm_fp8.mainloop_s_per_k, 0.4e-9, 1e-18);
+    EXPECT_EQ(r.gemm.mainloop_s_per_k, 0.0);  // absent: none
     EXPECT_EQ(r.gemm.activation_bytes, 0.0);
     EXPECT_EQ(r.gemm_fp8_fit.points, 90);
     EXPECT_EQ(r.gpu, "h100-sxm");
@@ -135,6 +143,9 @@ TEST(Calibrate, YamlRoundTripsAndRejectsNonsense) {
     EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\n" + gemm + "gemm_fp8: {launch_us: 3, compute_efficiency: 0.5, "
                        "memory_efficiency: 0.8, blend_exponent: 2, activation_bytes_per_element: -2}\n"),
               "c.yaml: gemm_fp8.activation_bytes_per_element: -2 is out of range (from 0 .. 1000)");
+    EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\ngemm: {launch_us: 3, compute_efficiency: 0.5, memory_efficiency: 0.8, "
+                       "blend_exponent: 2, mainloop_ns_per_k: 5000}\n"),
+              "c.yaml: gemm.mainloop_ns_per_k: 5000 is out of range (from 0 .. 1000)");
 }
 
 TEST(Calibrate, CsvErrorsNameTheFileLineAndColumn) {

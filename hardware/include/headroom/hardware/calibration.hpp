@@ -1,7 +1,11 @@
 // A calibrated roofline: efficiency parameters fitted per GPU and op family by `headroom calibrate` from
 // measured kernel times, written as YAML (hardware/calibrations/<gpu>.yaml for the shipped ones).
-//   GEMM:       t = launch + smooth_max(FLOPs / (peak x compute_efficiency), bytes / (HBM x memory_efficiency); p)
+//   GEMM:       t = launch + mainloop_s_per_k x k
+//                   + smooth_max(FLOPs / (peak x compute_efficiency), bytes / (HBM x memory_efficiency); p)
 //                   + (activation_bytes x m k + output_bytes x m n) / (HBM x memory_efficiency)
+//   mainloop_s_per_k is the serial latency of one output tile's walk along k: a GEMM of a few tiles cannot
+//   spread k over the SMs (vLLM's GEMMs use no split-K), so its time grows with k even when neither bound is
+//   near; it is what made the smallest GEMMs of every table miss by 25% with one fixed launch term.
 //   The two per-element terms are fitted for fp8 GEMMs only (zero for bf16): vLLM's fp8 linear quantises its bf16
 //   activations per token in a kernel of its own before the CUTLASS GEMM (reading 2 bytes and writing 1 per
 //   element) and rescales the output in the epilogue, costs in the activation and output elements that no FLOP
@@ -31,6 +35,7 @@ struct GemmCalibration {
     double blend_exponent = 2.5;       // p of the smooth max near the ridge
     double activation_bytes = 0.0;     // per activation element (m x k): fp8's per-token quantisation
     double output_bytes = 0.0;         // per output element (m x n): fp8's scaled epilogue
+    double mainloop_s_per_k = 0.0;     // serial latency per element of k (one tile's walk along k)
     bool present() const { return compute_efficiency > 0.0; }
 };
 
