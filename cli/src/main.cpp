@@ -552,6 +552,7 @@ struct PlanOptions {
     int top = 5, jobs = 0;
     std::optional<double> duration_s;  // none: 60 s, or a trace's whole replay
     bool json = false, speculative = false;
+    std::string dask;  // a Dask scheduler address
 };
 
 int run_plan(PlanOptions& o) {
@@ -573,6 +574,7 @@ int run_plan(PlanOptions& o) {
     req.duration_s = o.duration_s.value_or(0.0);
     req.jobs = o.jobs;
     req.try_speculative = o.speculative;
+    if (!o.dask.empty()) req.remote = dask_runner(o.dask);
     if (o.top < 1) throw UsageError(fmt::format("--top: must be >= 1, got {}", o.top));
     (void)load_model(o.model);  // input errors before any search
     const bool tty = isatty(STDERR_FILENO);
@@ -766,6 +768,8 @@ int run(int argc, char** argv) {
                                                 "replays the whole trace at each probed rate)");
     pl->add_option("--top", po.top, "how many configurations to print")->capture_default_str();
     pl->add_option("--jobs", po.jobs, "parallel simulations (default: all cores)");
+    pl->add_option("--dask", po.dask, "run each round of probes on the workers of this Dask scheduler (tcp://host:8786); "
+                                      "they need headroom installed and the workload's files at the same paths");
     pl->add_flag("--speculative", po.speculative,
                  "also try each configuration with speculative decoding: the workload's speculative block, else EAGLE-3 "
                  "with 3 drafts at workload.speculative_acceptance (assumed 0.6 when absent)");

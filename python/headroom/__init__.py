@@ -372,10 +372,7 @@ def sweep(scenario: "str | os.PathLike | None" = None, *, concurrency: Sequence[
     if not (isinstance(refine, int) and 0 <= refine <= 20):
         raise InputError(f"refine: a whole number from 0 to 20, got {refine!r}")
     overrides += _percentile_overrides(percentiles)
-    remote = None
-    if client is not None:
-        def remote(recipes):
-            return client.gather(client.map(_h.simulate_recipe, recipes, pure=False))
+    remote = _remote(client)
     path = "" if scenario is None else os.fspath(scenario)
     with _Progress(progress, "sweep") as bar:
         lines = _h.sweep(path, overrides, kind, loads, axes, counterfactuals, jobs, bar, refine, remote)
@@ -423,14 +420,27 @@ def validate_against(result: "str | os.PathLike", scenario: "str | os.PathLike |
     return frame(json.loads(_h.validate_against(os.fspath(result), *args)))
 
 
+def _remote(client):
+    """A Dask client as the C++ side's remote runner: each batch of recipes mapped over the cluster's workers
+    (simulate_recipe, each simulation in its own process there), results in order; None without a client."""
+    if client is None:
+        return None
+
+    def remote(recipes):
+        return client.gather(client.map(_h.simulate_recipe, recipes, pure=False))
+    return remote
+
+
 def plan(model, qps: float, slo: str, gpus: Sequence[str] = ("h100-sxm", "h200", "b200"),
          workload: "str | os.PathLike | None" = None, set=None, duration_s: float | None = None, top: int = 5,
-         jobs: int = 0, progress: bool = True) -> pd.DataFrame:
+         jobs: int = 0, progress: bool = True, client=None) -> pd.DataFrame:
     """The cheapest deployments meeting every SLO at `qps`, as `headroom plan`: one row per configuration,
     cheapest first ($/hour, $/MTok, tokens/s/GPU, headroom, energy estimate). Each probe simulates
     `duration_s` of arrivals (default 60 s; a trace workload replays its whole trace at the probed rate, since
     its first minutes need not carry its mean rate). Shows a tqdm bar of the
-    simulations run (progress=False: none); Ctrl-C stops it, killing the simulations in flight."""
+    simulations run (progress=False: none); Ctrl-C stops it, killing the simulations in flight. `client` (a
+    dask.distributed Client) runs each round of probes on its cluster; the plan is identical to a local one.
+    The workload file, and a model given as a path, must be readable at the same paths on the workers."""
     spec = model.source if isinstance(model, ModelCard) else os.fspath(model)
     if duration_s is not None and not (0 < duration_s <= 1e7):
         raise InputError(f"duration_s: must be > 0 and at most 1e7 s, got {duration_s}")
@@ -438,8 +448,8 @@ def plan(model, qps: float, slo: str, gpus: Sequence[str] = ("h100-sxm", "h200",
         gpus = [os.fspath(gpus)]
     with _Progress(progress, "plan") as bar:
         out = json.loads(_h.plan(spec, float(qps), slo, list(gpus), "" if workload is None else os.fspath(workload),
-                                 _assignments(set), duration_s or 0.0, top, jobs, bar))
-    df = pd.DataFrame(out["configurations"])
+                                 _assignments(set), duration_s or 0.0, top, jobs, bar, _remote(client)))
+    df = pd.DataFrame([_flat(r) for r in out["configurations"]])
     df.attrs["skipped"] = out["skipped"]
     df.attrs["simulations"] = out["simulations"]
     return df

@@ -130,7 +130,7 @@ std::function<void(size_t, size_t)> progress_to(const py::object& callback) {
     };
 }
 
-// A Python callable (list of recipe JSON strings -> list of result bytes) as the sweep's remote runner: called
+// A Python callable (list of recipe JSON strings -> list of result bytes) as a sweep's or plan's remote runner: called
 // with the GIL held; a Python error in it (a worker's, re-raised by dask) propagates as itself.
 RemoteRunner remote_to(const py::object& callback) {
     if (callback.is_none()) return {};
@@ -480,7 +480,7 @@ PYBIND11_MODULE(_headroom, m) {
     m.def("plan",
           [](const std::string& model, double qps, const std::string& slo, const std::vector<std::string>& gpus,
              const std::string& workload, const std::vector<std::string>& overrides, double duration_s, int top, int jobs,
-             const py::object& progress) {
+             const py::object& progress, const py::object& remote) {
               CapacityRequest req;
               req.model_spec = model;
               req.qps = qps;
@@ -495,6 +495,7 @@ PYBIND11_MODULE(_headroom, m) {
               req.overrides = overrides;
               req.duration_s = duration_s;
               req.jobs = jobs;
+              req.remote = remote_to(remote);
               (void)load_model(model);
               std::string out;
               {
@@ -513,5 +514,7 @@ PYBIND11_MODULE(_headroom, m) {
           },
           py::arg("model"), py::arg("qps"), py::arg("slo"), py::arg("gpus"), py::arg("workload"), py::arg("overrides"),
           py::arg("duration_s") = 0.0, py::arg("top") = 5, py::arg("jobs") = 0, py::arg("progress") = py::none(),
-          "Searches the cheapest fleet; returns the headroom.plan/1 JSON.");
+          py::arg("remote") = py::none(),
+          "Searches the cheapest fleet; returns the headroom.plan/1 JSON. remote(recipes) -> [result bytes], when given, "
+          "runs each batch of probes elsewhere (simulate_recipe).");
 }

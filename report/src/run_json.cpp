@@ -161,11 +161,12 @@ std::string capacity_json(const CapacityRequest& req, const CapacityPlan& plan, 
                                        {"kv_dtype", std::string(dtype_name(c.kv_dtype))},
                                        {"max_num_batched_tokens", c.max_num_batched_tokens}, {"meets", c.meets},
                                        {"usd_per_hour", c.usd_per_hour}, {"usd_per_mtok", c.usd_per_mtok},
-                                       {"tokens_per_s_per_gpu", c.tokens_per_s_per_gpu},
+                                       {"output_tokens_per_s_per_gpu", c.tokens_per_s_per_gpu},
                                        {"sustained_rate_per_replica", c.sustained_rate_per_replica},
                                        {"headroom_rate", c.headroom_rate}, {"joules_per_token_estimate", c.joules_per_token},
-                                       {"ttft_p95_s", m.ttft_s.p95}, {"tpot_p95_s", m.tpot_s.p95},
-                                       {"output_throughput", m.output_throughput}});
+                                       {"ttft_s_p95", m.ttft_s.p95}, {"tpot_s_p95", m.tpot_s.p95},
+                                       {"output_throughput", m.output_throughput},
+                                       {"vllm", vllm_names(plan.base, m)}});
     }
     j["skipped"] = plan.skipped;
     return j.dump();

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -74,6 +76,30 @@ private:
     std::map<std::string, GpuProfile> gpus_;
 };
 
+// The plan's base workload and the speculative decoding its "speculative" candidates run (the scenario's own
+// block, or default_speculative when asked to try it); input errors surface here.
+struct PlanBase {
+    Scenario scenario;
+    SpeculativeConfig speculative;
+    bool speculative_assumed = false;
+};
+PlanBase plan_base(const CapacityRequest& req) {
+    PlanBase b{load_scenario(req.workload_path, base_overrides(req)), {}, false};
+    if (b.scenario.engine.speculative.enabled()) {
+        b.speculative = b.scenario.engine.speculative;
+    } else if (req.try_speculative && !b.scenario.deployment.model.is_encoder) {
+        b.speculative = default_speculative(b.scenario, &b.speculative_assumed);
+    }
+    return b;
+}
+
+// A simulation the plan asks for: a candidate at a rate on a number of replicas.
+struct Probe {
+    CapacityCandidate c;
+    double rate = 0.0;
+    int64_t replicas = 1;
+};
+
 // A candidate starts with the workload's own token budget (the refinement step tries others).
 CapacityCandidate candidate(const Scenario& base, const std::string& gpu, int64_t tp, std::optional<Dtype> w, Dtype kv) {
     CapacityCandidate c;
@@ -100,24 +126,36 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
     CapacityPlan plan;
     const int jobs = req.jobs > 0 ? req.jobs : static_cast<int>(std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN)));
     size_t done = 0, planned = 0;
-    auto run = [&](const std::vector<Scenario>& runs) {
-        planned += runs.size();
+    PlanBase pb = plan_base(req);
+    plan.speculative = pb.speculative;
+    plan.speculative_assumed = pb.speculative_assumed;
+    Candidates cands(req, std::move(pb.scenario), plan.speculative);
+    // Simulates a batch of probes here (forked children) or on the remote runner (by probe recipe), in order.
+    auto run = [&](const std::vector<Probe>& probes) {
+        planned += probes.size();
         const size_t base = done;
-        auto r = simulate_many(runs, {}, jobs, [&](size_t k) {
-            done = base + k;
+        std::vector<Scenario> runs;
+        for (const Probe& p : probes) runs.push_back(cands.make(p.c, p.rate, p.replicas));
+        std::vector<SimulationResult> r;
+        if (req.remote) {
+            std::vector<std::string> recipes;
+            for (const Probe& p : probes) recipes.push_back(plan_probe_json(req, p.c, p.rate, p.replicas));
+            const std::vector<std::string> bytes = req.remote(recipes);
+            if (bytes.size() != probes.size()) {
+                throw std::runtime_error(fmt::format("the remote runner returned {} results for {} simulations", bytes.size(), probes.size()));
+            }
+            for (const std::string& b : bytes) r.push_back(deserialize_result(b));
+            done = base + probes.size();
             if (progress) progress(done, planned);
-        });
-        plan.simulations += static_cast<int64_t>(runs.size());
+        } else {
+            r = simulate_many(runs, {}, jobs, [&](size_t k) {
+                done = base + k;
+                if (progress) progress(done, planned);
+            });
+        }
+        plan.simulations += static_cast<int64_t>(probes.size());
         return r;
     };
-
-    Scenario loaded = load_scenario(req.workload_path, base_overrides(req));  // input errors surface here
-    if (loaded.engine.speculative.enabled()) {
-        plan.speculative = loaded.engine.speculative;
-    } else if (req.try_speculative && !loaded.deployment.model.is_encoder) {
-        plan.speculative = default_speculative(loaded, &plan.speculative_assumed);
-    }
-    Candidates cands(req, std::move(loaded), plan.speculative);
     const Scenario& base = cands.base();
     std::vector<bool> spec_choices = {false};
     if (plan.speculative.enabled()) spec_choices.push_back(true);
@@ -166,11 +204,11 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
 
     // 2. Per candidate, the highest rate one replica sustains: double or halve to bracket it, then bisect.
     for (;;) {
-        std::vector<Scenario> runs;
+        std::vector<Probe> runs;
         std::vector<size_t> who;
         for (size_t i = 0; i < searches.size(); ++i) {
             if (searches[i].probe > 0) {
-                runs.push_back(cands.make(searches[i].c, searches[i].probe, 1));
+                runs.push_back({searches[i].c, searches[i].probe, 1});
                 who.push_back(i);
             }
         }
@@ -202,12 +240,12 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
         s.c.replicas = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(req.qps / s.lo - 1e-9)));
     }
     for (int attempt = 0; attempt < 3; ++attempt) {
-        std::vector<Scenario> runs;
+        std::vector<Probe> runs;
         std::vector<size_t> who;
         for (size_t i = 0; i < searches.size(); ++i) {
             Search& s = searches[i];
             if (s.dead || s.c.meets) continue;
-            runs.push_back(cands.make(s.c, req.qps, s.c.replicas));
+            runs.push_back({s.c, req.qps, s.c.replicas});
             who.push_back(i);
         }
         if (runs.empty()) break;
@@ -253,7 +291,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
     rank();
 
     // 4. The token budget: can the best fleets drop a replica with a quarter of, or twice, the budget?
-    std::vector<Scenario> runs;
+    std::vector<Probe> runs;
     std::vector<CapacityCandidate> alternatives;
     for (size_t i = 0; i < plan.ranked.size() && i < 3; ++i) {
         const CapacityCandidate& c = plan.ranked[i];
@@ -262,7 +300,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
             CapacityCandidate alt = c;
             alt.max_num_batched_tokens = budget;
             alt.replicas = c.replicas - 1;
-            runs.push_back(cands.make(alt, req.qps, alt.replicas));
+            runs.push_back({alt, req.qps, alt.replicas});
             alternatives.push_back(alt);
         }
     }
@@ -280,6 +318,68 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
     }
     plan.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return plan;
+}
+
+std::string plan_probe_json(const CapacityRequest& req, const CapacityCandidate& c, double rate, int64_t replicas) {
+    nlohmann::json slos = nlohmann::json::array();
+    for (const SloTarget& t : req.slos) slos.push_back({{"metric", t.metric}, {"percentile", t.percentile}, {"threshold_s", t.threshold_s}});
+    const nlohmann::json j = {
+        {"plan_probe", 1},
+        {"request", {{"model_spec", req.model_spec}, {"qps", req.qps}, {"slos", slos}, {"workload_path", req.workload_path},
+                     {"overrides", req.overrides}, {"try_speculative", req.try_speculative}, {"duration_s", req.duration_s}}},
+        {"candidate", {{"gpu", c.gpu}, {"tp", c.tp},
+                       {"weight_dtype", c.weight_dtype ? nlohmann::json(std::string(dtype_name(*c.weight_dtype))) : nlohmann::json(nullptr)},
+                       {"kv_dtype", std::string(dtype_name(c.kv_dtype))}, {"max_num_batched_tokens", c.max_num_batched_tokens},
+                       {"speculative", c.speculative}}},
+        {"rate", rate},
+        {"replicas", replicas}};
+    return j.dump();
+}
+
+bool is_plan_probe(const std::string& text) {
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    return j.is_object() && j.contains("plan_probe");
+}
+
+Scenario plan_probe_scenario(const std::string& text) {
+    CapacityRequest req;
+    CapacityCandidate c;
+    double rate = 0.0;
+    int64_t replicas = 1;
+    try {
+        const nlohmann::json j = nlohmann::json::parse(text);
+        const nlohmann::json& r = j.at("request");
+        req.model_spec = r.at("model_spec").get<std::string>();
+        req.qps = r.at("qps").get<double>();
+        for (const nlohmann::json& t : r.at("slos")) {
+            req.slos.push_back({t.at("metric").get<std::string>(), t.at("percentile").get<double>(), t.at("threshold_s").get<double>()});
+        }
+        req.workload_path = r.at("workload_path").get<std::string>();
+        req.overrides = r.at("overrides").get<std::vector<std::string>>();
+        req.try_speculative = r.at("try_speculative").get<bool>();
+        req.duration_s = r.at("duration_s").get<double>();
+        const nlohmann::json& k = j.at("candidate");
+        c.gpu = k.at("gpu").get<std::string>();
+        c.tp = k.at("tp").get<int64_t>();
+        if (!k.at("weight_dtype").is_null()) {
+            const auto w = parse_dtype(k.at("weight_dtype").get<std::string>());
+            if (!w) throw std::invalid_argument("candidate.weight_dtype");
+            c.weight_dtype = *w;
+        }
+        const auto kv = parse_dtype(k.at("kv_dtype").get<std::string>());
+        if (!kv) throw std::invalid_argument("candidate.kv_dtype");
+        c.kv_dtype = *kv;
+        c.max_num_batched_tokens = k.at("max_num_batched_tokens").get<int64_t>();
+        c.speculative = k.at("speculative").get<bool>();
+        rate = j.at("rate").get<double>();
+        replicas = j.at("replicas").get<int64_t>();
+    } catch (const std::exception& e) {
+        throw ScenarioError("<recipe>", "", fmt::format("not a plan probe recipe ({})", e.what()));
+    }
+    PlanBase pb = plan_base(req);
+    Candidates cands(req, std::move(pb.scenario), pb.speculative);
+    (void)cands.gpu(c.gpu);
+    return cands.make(c, rate, replicas);
 }
 
 }  // namespace headroom

@@ -1,6 +1,7 @@
 // Saturation sweeps: expand, simulate in parallel, analyse each series.
 #include "headroom/sim/sweep.hpp"
 
+#include "headroom/sim/capacity.hpp"
 #include "headroom/sim/format.hpp"
 
 #include <fmt/format.h>
@@ -102,7 +103,10 @@ Scenario build_point(const PointRecipe& r) {
     return sc;
 }
 
-std::string simulate_recipe(const std::string& recipe) { return serialize_result(simulate(build_point(parse_recipe(recipe)))); }
+std::string simulate_recipe(const std::string& recipe) {
+    if (is_plan_probe(recipe)) return serialize_result(simulate(plan_probe_scenario(recipe)));
+    return serialize_result(simulate(build_point(parse_recipe(recipe))));
+}
 
 namespace {
 

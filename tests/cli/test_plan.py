@@ -118,6 +118,9 @@ def test_a_trace_plan_replays_the_whole_trace_at_each_rate():
     assert s.returncode == 0, s.stderr
     p = json.loads(s.stdout.splitlines()[0])
     assert p["completed"] == rows
-    assert (p["ttft_s"]["p95"], p["tpot_s"]["p95"]) == (c["ttft_p95_s"], c["tpot_p95_s"])
+    assert (p["ttft_s"]["p95"], p["tpot_s"]["p95"]) == (c["ttft_s_p95"], c["tpot_s_p95"])
+    # one vocabulary: the plan's fields are simulate's, flattened (ttft_s.p95 -> ttft_s_p95), plus vLLM's names
+    assert c["output_tokens_per_s_per_gpu"] == p["output_tokens_per_s_per_gpu"]
+    assert c["vllm"]["mean_ttft_ms"] == p["vllm"]["mean_ttft_ms"] and c["vllm"]["p99_ttft_ms"] == p["vllm"]["p99_ttft_ms"]
     # an explicit --duration still caps each probe
     expect_bad_input(run("plan", "--model", "llama-3.1-8b", "--qps", "12", "--slo", SLO, "--duration", "0"), "--duration")

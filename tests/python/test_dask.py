@@ -69,3 +69,24 @@ def test_the_cli_sweep_with_dask_prints_what_the_local_sweep_prints(client):
     assert bad.returncode == 2 and bad.stdout == "", bad.stderr
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --dask: cannot reach the scheduler at tcp://127.0.0.1:9"), lines
+
+
+def test_a_plan_on_a_local_cluster_equals_the_local_plan(client):
+    # headroom.plan(client=...): every round of probes goes to the workers as plan-probe recipes; the ranked
+    # configurations, their numbers and the simulation count are the local plan's
+    kw = dict(gpus=["h100-sxm", "l40s"], duration_s=20, top=10, progress=False)
+    local = headroom.plan("llama-3.1-8b", 4, "ttft_p95=2s,tpot_p95=50ms", **kw)
+    remote = headroom.plan("llama-3.1-8b", 4, "ttft_p95=2s,tpot_p95=50ms", client=client, **kw)
+    assert remote.to_dict("records") == local.to_dict("records") and len(local) >= 2
+    assert remote.attrs == local.attrs
+    # the CLI's --dask: the same JSON as the local plan
+    import os
+    import subprocess
+    bin_ = os.environ.get("HEADROOM_BIN", str(ROOT / "build" / "cli" / "headroom"))
+    args = [bin_, "plan", "--model", "llama-3.1-8b", "--qps", "4", "--slo", "ttft_p95=2s,tpot_p95=50ms", "--gpus",
+            "h100-sxm", "--duration", "20", "--json"]
+    here = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    there = subprocess.run(args + ["--dask", client.scheduler.address], capture_output=True, text=True, cwd=ROOT,
+                           timeout=300)
+    assert here.returncode == 0 and there.returncode == 0, there.stderr
+    assert there.stdout == here.stdout and json.loads(here.stdout)["configurations"]

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "headroom/report/json.hpp"
+#include "headroom/sim/capacity.hpp"
 #include "headroom/sim/sweep.hpp"
 
 using namespace headroom;
@@ -56,4 +57,41 @@ TEST(Recipe, ARemoteSweepByRecipeEqualsTheLocalOne) {
     }
     EXPECT_EQ(remote_runs, expected);
     EXPECT_GT(remote_runs, 6u);
+}
+
+// A plan's probes go out as plan-probe recipes (capacity.hpp) when it has a remote runner: the plan is the
+// same, probe for probe, as the one simulated here.
+TEST(Recipe, ARemotePlanByProbeRecipeEqualsTheLocalOne) {
+    CapacityRequest req;
+    req.model_spec = "llama-3.1-8b";
+    req.qps = 4;
+    req.slos = {{"ttft", 95, 2.0}, {"tpot", 95, 0.05}};
+    req.gpus = {"h100-sxm", "l40s"};
+    req.duration_s = 20;
+    req.try_speculative = true;
+    req.jobs = 2;
+    const CapacityPlan here = plan_capacity(req);
+    const std::string local = capacity_json(req, here, 10);
+    int64_t remote_runs = 0;
+    req.remote = [&](const std::vector<std::string>& recipes) {
+        std::vector<std::string> out;
+        for (const std::string& r : recipes) {
+            EXPECT_TRUE(is_plan_probe(r));
+            out.push_back(simulate_recipe(r));
+        }
+        remote_runs += static_cast<int64_t>(recipes.size());
+        return out;
+    };
+    const CapacityPlan there = plan_capacity(req);
+    EXPECT_EQ(capacity_json(req, there, 10), local);
+    EXPECT_EQ(remote_runs, here.simulations);
+    EXPECT_GT(remote_runs, 8);
+    // a probe that is not one: one clear error
+    EXPECT_FALSE(is_plan_probe(recipe_json(PointRecipe{"x.yaml", {}, LoadKind::QPS, 1, ""})));
+    try {
+        plan_probe_scenario("{\"plan_probe\": 1, \"request\": {}}");
+        FAIL() << "no error";
+    } catch (const ScenarioError& e) {
+        EXPECT_NE(std::string(e.what()).find("not a plan probe recipe"), std::string::npos) << e.what();
+    }
 }

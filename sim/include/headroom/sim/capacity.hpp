@@ -12,6 +12,7 @@
 
 #include "headroom/sim/engine.hpp"
 #include "headroom/sim/scenario.hpp"
+#include "headroom/sim/sweep.hpp"
 
 namespace headroom {
 
@@ -31,6 +32,10 @@ struct CapacityRequest {
     // first 1,200 s and 6.9/s from 1,200 to 1,800 s).
     double duration_s = 0.0;
     int jobs = 0;                          // parallel simulations; 0: all cores
+    // Where the probes run when not in forked children here: each probe goes out as a plan-probe recipe
+    // (plan_probe_json), which simulate_recipe builds and simulates the same way (headroom.plan(client=...),
+    // `plan --dask`). The workload file and a model given as a path must be readable on the workers.
+    RemoteRunner remote;
 };
 
 struct CapacityCandidate {
@@ -64,6 +69,13 @@ struct CapacityPlan {
 };
 
 CapacityPlan plan_capacity(const CapacityRequest& request, const std::function<void(size_t, size_t)>& progress = {});
+
+// One probe of a plan (a candidate at a rate and replica count) as JSON that names everything it is made from,
+// and the scenario it makes: the same typed edits plan_capacity makes, so a probe simulated elsewhere is
+// bit-identical. plan_probe_scenario throws ScenarioError when the text is not a probe.
+std::string plan_probe_json(const CapacityRequest& request, const CapacityCandidate& c, double rate, int64_t replicas);
+bool is_plan_probe(const std::string& json);
+Scenario plan_probe_scenario(const std::string& json);
 
 
 }  // namespace headroom
