@@ -14,6 +14,7 @@
 #include <optional>
 #include <tuple>
 
+#include "headroom/hardware/cluster.hpp"
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/core/kv_planner.hpp"
@@ -23,6 +24,8 @@
 #include "headroom/sim/scenario.hpp"
 #include "headroom/sim/sweep.hpp"
 #include "headroom/sim/capacity.hpp"
+#include "headroom/sim/platform.hpp"
+#include "headroom/report/json.hpp"
 #include "measure.hpp"
 #include "output.hpp"
 #include "sim_output.hpp"
@@ -595,6 +598,51 @@ int run_plan(PlanOptions& o) {
     return 0;
 }
 
+struct ClusterOptions {
+    std::string cluster, route, dot;
+    double bytes = 0.0;
+    bool json = false;
+};
+
+int run_cluster_show(const ClusterOptions& o) {
+    check_writable("--dot", o.dot == "-" ? "" : o.dot);
+    if (!(o.bytes >= 0) || !std::isfinite(o.bytes)) throw UsageError(fmt::format("--bytes: must be >= 0, got {}", o.bytes));
+    const ClusterTopology t(load_cluster(o.cluster));
+    int64_t from = 0, to = t.gpu_count() - 1;
+    if (!o.route.empty()) {
+        const std::vector<std::string> ends = split_values(o.route);
+        auto gpu = [&](const std::string& x) {
+            try {
+                size_t used = 0;
+                const long long v = std::stoll(x, &used);
+                if (used == x.size() && v >= 0 && v < t.gpu_count()) return static_cast<int64_t>(v);
+            } catch (const std::exception&) {
+            }
+            throw UsageError(fmt::format("--route: \"{}\" is not a GPU of {} (0 .. {})", x, t.spec().name, t.gpu_count() - 1));
+        };
+        if (ends.size() != 2) throw UsageError(fmt::format("--route: expected two GPUs like 0,31, got \"{}\"", o.route));
+        from = gpu(ends[0]);
+        to = gpu(ends[1]);
+    }
+    const ClusterRoute route = t.route(from, to);
+    std::optional<TransferResult> sim;
+    if (o.bytes > 0 && from != to) sim = simulate_transfers(t, {{from, to, o.bytes, 0.0}})[0];
+    if (!o.dot.empty()) {
+        if (o.dot == "-") {
+            fmt::print("{}", t.dot());
+            return 0;
+        }
+        std::ofstream(o.dot) << t.dot();
+    }
+    if (o.json) {
+        fmt::print("{}\n", headroom::cluster_json(t, route, from, to, o.bytes, sim ? &*sim : nullptr));
+    } else {
+        hc::print_cluster(t, route, from, to, o.bytes, sim ? &*sim : nullptr);
+        if (!o.dot.empty()) fmt::print("Wrote {} (Graphviz: dot -Tsvg {} -o cluster.svg)\n", o.dot, o.dot);
+    }
+    return 0;
+}
+
 std::vector<GpuProfile> all_gpus() {
     std::vector<GpuProfile> gpus;
     for (const auto& n : shipped_gpu_names()) gpus.push_back(load_gpu(n));
@@ -794,6 +842,39 @@ int run(int argc, char** argv) {
         };
     });
 
+    // cluster
+    ClusterOptions cl;
+    auto* cluster = app.add_subcommand("cluster", "Cluster topologies: GPUs, NVLink domains, NICs and the fabric, as a graph");
+    cluster->require_subcommand(1);
+    auto* cshow = cluster->add_subcommand("show", "Print a cluster's topology: GPUs, NVLink domains, NICs, fabric, bisection "
+                                                  "bandwidth, and the route between two GPUs");
+    cshow->add_option("cluster", cl.cluster, "a shipped cluster name (headroom cluster list) or a cluster YAML file")->required();
+    cshow->add_option("--route", cl.route, "the two GPUs whose route to print, e.g. 0,31 (default: the first and the last)");
+    cshow->add_option("--bytes", cl.bytes, "also time one transfer of this many bytes on the route: latency + bytes over "
+                                           "the slowest link, and SimGrid on the platform built from the graph");
+    cshow->add_option("--dot", cl.dot, "write the graph as Graphviz DOT to this file (- for stdout)");
+    cshow->add_flag("--json", cl.json, "Print one JSON object instead of the table");
+    cshow->callback([&] { action = [&] { return run_cluster_show(cl); }; });
+    bool clusters_json = false;
+    auto* clist = cluster->add_subcommand("list", "List the shipped clusters");
+    clist->add_flag("--json", clusters_json, "Print one JSON object instead of the table");
+    clist->callback([&] {
+        action = [&] {
+            std::vector<ClusterTopology> all;
+            for (const std::string& n : shipped_cluster_names()) all.emplace_back(load_cluster(n));
+            if (clusters_json) {
+                std::string items;
+                for (const ClusterTopology& t : all) items += (items.empty() ? "" : ",") + fmt::format("\"{}\"", t.spec().name);
+                fmt::print("{{\"command\": \"cluster list\", \"clusters\": [{}]}}\n", items);
+            } else {
+                for (const ClusterTopology& t : all) {
+                    fmt::print("  {:<16} {:>4} GPUs  {}\n", t.spec().name, t.gpu_count(), t.spec().display_name);
+                }
+            }
+            return 0;
+        };
+    });
+
     // gpu
     std::string gpu_name;
     std::vector<std::string> gpu_set;
@@ -844,7 +925,16 @@ int run(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         std::string what = e.what();
-        if (what.find("subcommand") != std::string::npos) what += " (card, kv, cost, simulate, sweep, plan, measure, validate, gpus, gpu, models; see --help)";
+        if (what.find("subcommand") != std::string::npos) {
+            // the subcommands of the deepest command given (headroom, or `headroom cluster`)
+            const CLI::App* at = &app;
+            while (!at->get_subcommands().empty()) at = at->get_subcommands().front();
+            std::string names;
+            for (const CLI::App* sub : at->get_subcommands([](const CLI::App*) { return true; })) {
+                names += (names.empty() ? "" : ", ") + sub->get_name();
+            }
+            what += fmt::format(" ({}; see --help)", names);
+        }
         fmt::print(stderr, "error: {}\n", what);
         return EXIT_BAD_INPUT;
     }

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "headroom/hardware/cluster.hpp"
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/models/model_card.hpp"
@@ -11,6 +12,7 @@
 #include "headroom/core/kernel_table_predictor.hpp"
 #include "headroom/sim/calibrate.hpp"
 #include "headroom/core/kv_planner.hpp"
+#include "headroom/sim/platform.hpp"
 
 namespace headroom::cli {
 
@@ -23,6 +25,9 @@ void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost&
 void print_gpus(const std::vector<GpuProfile>& gpus);
 void print_gpu(const GpuProfile& gpu);
 void print_gpu_fields();
+// `cluster show`: the topology, its bisection bandwidth, one route, and one transfer's time when bytes > 0.
+void print_cluster(const ClusterTopology& t, const ClusterRoute& route, int64_t from, int64_t to, double bytes,
+                   const TransferResult* simulated);
 void print_models(const std::vector<ShippedModel>& shipped, const std::vector<ModelCard>& cards);
 
 // Formatting shared by the tables.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 
 #include "headroom/sim/format.hpp"
@@ -284,6 +285,58 @@ void print_gpu(const GpuProfile& g) {
         fmt::print("  {:<44} {:>10g} {:<8} {}\n", f.path, s.value, f.unit, s.source);
     }
     fmt::print("  {:<44} {:>10} {:<8} date the price was read\n", "price.read_on", g.price_read_on, "");
+}
+
+void print_cluster(const ClusterTopology& t, const ClusterRoute& route, int64_t from, int64_t to, double bytes,
+                   const TransferResult* simulated) {
+    const ClusterSpec& c = t.spec();
+    fmt::print("Cluster {}: {}\n", c.name, c.display_name);
+    fmt::print("  loaded from: {}\n", c.file);
+    int64_t node = 0;
+    for (const NodeGroup& g : c.groups) {
+        const int64_t domain_gpus = g.gpus_per_node * g.nvlink_domain_nodes;
+        fmt::print("  {:<12} {} x {} in {} node{} ({}{}{}), {} per node\n", g.name, g.count * g.gpus_per_node, g.gpu, g.count,
+                   g.count == 1 ? "" : "s", g.name, node, g.count > 1 ? fmt::format("-{}{}", g.name, node + g.count - 1) : "",
+                   g.gpus_per_node);
+        node += g.count;
+        if (domain_gpus > 1) {
+            fmt::print("  {:<12} {} domain{} of {} GPUs, {:g} GB/s per GPU per direction, {:g} us\n", "  NVLink",
+                       g.count / g.nvlink_domain_nodes, g.count / g.nvlink_domain_nodes == 1 ? "" : "s", domain_gpus,
+                       g.nvlink.bandwidth_gb_per_s.value, g.nvlink.latency_us.value);
+        }
+        if (g.nics.value > 0) {
+            fmt::print("  {:<12} {:g} per node, {:g} GB/s each per direction; GPU to NIC over PCIe at {:g} GB/s\n", "  NICs",
+                       g.nics.value, g.nic.bandwidth_gb_per_s.value, g.pcie.bandwidth_gb_per_s.value);
+        }
+    }
+    std::map<VertexKind, int64_t> n;
+    for (const TopoVertex& v : t.vertices()) ++n[v.kind];
+    if (c.fabric.kind == FabricKind::NONE) {
+        fmt::print("  {:<12} none (NVLink only)\n", "fabric");
+    } else {
+        fmt::print("  {:<12} {}, {}: {} leaf switch{}{}, {:g}-port switches, oversubscription {:g}:1\n", "fabric",
+                   c.fabric.technology, c.fabric.kind == FabricKind::RAIL_OPTIMIZED ? "rail-optimised" : "fat tree",
+                   n[VertexKind::LEAF], n[VertexKind::LEAF] == 1 ? "" : "es", n[VertexKind::SPINE] ? " and a spine tier" : "",
+                   c.fabric.switch_ports.value, c.fabric.oversubscription.value);
+    }
+    fmt::print("  {:<12} {} GPUs, {} NVLink switch{}, {} NICs, {} lea{}, {} spine; {} links\n", "graph", n[VertexKind::GPU],
+               n[VertexKind::NVSWITCH], n[VertexKind::NVSWITCH] == 1 ? "" : "es", n[VertexKind::NIC], n[VertexKind::LEAF],
+               n[VertexKind::LEAF] == 1 ? "f" : "ves", n[VertexKind::SPINE], t.edges().size());
+    const int64_t half = t.node_count() / 2;
+    fmt::print("  {:<12} {} GB/s per direction ({})\n", "bisection", group(std::llround(t.bisection_bytes_per_s() / 1e9)),
+               t.node_count() > 1 ? fmt::format("nodes 0-{} against {}-{}", half - 1, half, t.node_count() - 1)
+                                  : fmt::format("GPUs 0-{} against {}-{}", t.gpu_count() / 2 - 1, t.gpu_count() / 2, t.gpu_count() - 1));
+    std::string path;
+    for (size_t v : route.vertices) path += (path.empty() ? "" : " -> ") + t.vertices()[v].name;
+    fmt::print("  {:<12} {}\n", fmt::format("route {}-{}", from, to), path);
+    if (route.edges.empty()) return;
+    fmt::print("  {:<12} {:.2f} us latency, {:g} GB/s at its slowest link\n", "", route.latency_s * 1e6,
+               route.bottleneck_bytes_per_s / 1e9);
+    if (bytes > 0) {
+        fmt::print("  {:<12} {} takes {:.3f} ms on it (latency + bytes / slowest link){}\n", "transfer", gb(bytes),
+                   route.transfer_s(bytes) * 1e3,
+                   simulated ? fmt::format("; SimGrid, on the platform built from this graph: {:.3f} ms", simulated->duration_s() * 1e3) : "");
+    }
 }
 
 void print_gpu_fields() {

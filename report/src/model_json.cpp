@@ -3,6 +3,8 @@
 // carry their units.
 #include "headroom/report/json.hpp"
 
+#include <cmath>
+
 #include "headroom/core/kernel_table_predictor.hpp"
 #include "json_common.hpp"
 
@@ -261,6 +263,41 @@ std::string gpus_json(const std::vector<GpuProfile>& gpus) {
 std::string gpu_json(const GpuProfile& g) {
     json j = stamp("gpu");
     j["gpu"] = profile_json(g);
+    return j.dump();
+}
+
+std::string cluster_json(const ClusterTopology& t, const ClusterRoute& route, int64_t from, int64_t to, double bytes,
+                         const TransferResult* simulated) {
+    json j = stamp("cluster");
+    const ClusterSpec& c = t.spec();
+    j["name"] = c.name;
+    j["display_name"] = c.display_name;
+    j["file"] = c.file;
+    j["gpus"] = t.gpu_count();
+    j["nodes"] = t.node_count();
+    j["groups"] = json::array();
+    for (const NodeGroup& g : c.groups) {
+        j["groups"].push_back({{"name", g.name}, {"count", g.count}, {"gpu", g.gpu}, {"gpus_per_node", g.gpus_per_node},
+                               {"nvlink_domain_nodes", g.nvlink_domain_nodes},
+                               {"nvlink_bytes_per_s", g.nvlink.bandwidth_gb_per_s.value * 1e9},
+                               {"nics", g.nics.value}, {"nic_bytes_per_s", g.nic.bandwidth_gb_per_s.value * 1e9}});
+    }
+    const char* kinds[] = {"none", "rail_optimized", "fat_tree"};
+    j["fabric"] = {{"kind", kinds[static_cast<int>(c.fabric.kind)]}, {"technology", c.fabric.technology},
+                   {"oversubscription", c.fabric.kind == FabricKind::NONE ? json(nullptr) : json(c.fabric.oversubscription.value)}};
+    json counts = json::object();
+    for (const TopoVertex& v : t.vertices()) counts[std::string(vertex_kind_name(v.kind))] = counts.value(std::string(vertex_kind_name(v.kind)), 0) + 1;
+    j["vertices"] = counts;
+    j["links"] = t.edges().size();
+    j["bisection_bytes_per_s"] = t.bisection_bytes_per_s();
+    json path = json::array();
+    for (size_t v : route.vertices) path.push_back(t.vertices()[v].name);
+    j["route"] = {{"from_gpu", from}, {"to_gpu", to}, {"path", path}, {"latency_s", route.latency_s},
+                  {"bottleneck_bytes_per_s", std::isfinite(route.bottleneck_bytes_per_s) ? json(route.bottleneck_bytes_per_s) : json(nullptr)}};
+    if (bytes > 0) {
+        j["transfer"] = {{"bytes", bytes}, {"closed_form_s", route.transfer_s(bytes)},
+                         {"simulated_s", simulated ? json(simulated->duration_s()) : json(nullptr)}};
+    }
     return j.dump();
 }
 

@@ -1,4 +1,5 @@
-// The SimGrid part of headroom: platform, actors, and the step loop. Nothing else in sim/ includes SimGrid.
+// The SimGrid part of headroom: actors and the step loop (platform.cpp builds cluster platforms). Nothing else
+// in sim/ includes SimGrid.
 // Per event SimGrid costs about 0.7 us for sleep_for and 3 us for a mailbox transfer (build notes), so each
 // engine step is one sleep_for and each arrival one mailbox message.
 #include <simgrid/s4u.hpp>
@@ -11,6 +12,7 @@
 #include "headroom/sim/engine.hpp"
 #include "headroom/core/kernel_table_predictor.hpp"
 #include "headroom/core/replica_loop.hpp"
+#include "simgrid_contexts.hpp"
 
 namespace sg4 = simgrid::s4u;
 
@@ -32,16 +34,6 @@ public:
     }
 };
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HEADROOM_CONTEXTS "--cfg=contexts/factory:thread"
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HEADROOM_CONTEXTS "--cfg=contexts/factory:thread"
-#endif
-#endif
-#ifndef HEADROOM_CONTEXTS
-#define HEADROOM_CONTEXTS "--cfg=contexts/factory:raw"
-#endif
 
 class Simulation {
 public:

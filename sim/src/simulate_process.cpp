@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 
 #include "headroom/sim/engine.hpp"
@@ -18,14 +19,11 @@ namespace headroom {
 
 namespace {
 
-// The child's outcome: 'R' + result bytes, or 'E' + an error message (an input error seen only there).
-void child_main(int fd, const Scenario& sc, const SimulationOptions& options) {
+// The child's outcome: 'R' + the work's bytes, or 'E' + an error message (an input error seen only there).
+[[noreturn]] void child_main(int fd, const std::function<std::string()>& work) {
     std::string payload;
     try {
-        SimulationResult r = simulate_in_this_process(sc, options);
-        rusage usage{};
-        if (getrusage(RUSAGE_SELF, &usage) == 0) r.peak_rss_bytes = static_cast<double>(usage.ru_maxrss) * 1024.0;
-        const std::string bytes = serialize_result(r);
+        const std::string bytes = work();
         payload.reserve(bytes.size() + 1);
         payload.push_back('R');
         payload.append(bytes);
@@ -46,6 +44,14 @@ void child_main(int fd, const Scenario& sc, const SimulationOptions& options) {
     _exit(0);
 }
 
+// One simulation's work in the child: the result with the child's peak memory, as bytes.
+std::string simulation_bytes(const Scenario& sc, const SimulationOptions& options) {
+    SimulationResult r = simulate_in_this_process(sc, options);
+    rusage usage{};
+    if (getrusage(RUSAGE_SELF, &usage) == 0) r.peak_rss_bytes = static_cast<double>(usage.ru_maxrss) * 1024.0;
+    return serialize_result(r);
+}
+
 struct Child {
     pid_t pid = -1;
     int fd = -1;
@@ -53,7 +59,7 @@ struct Child {
     std::string bytes;
 };
 
-Child start(const Scenario& sc, const SimulationOptions& options, size_t index) {
+Child start(const std::function<std::string()>& work, size_t index) {
     int fds[2];
     if (pipe(fds) != 0) throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
     std::fflush(stdout);
@@ -62,13 +68,14 @@ Child start(const Scenario& sc, const SimulationOptions& options, size_t index) 
     if (pid < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
     if (pid == 0) {
         close(fds[0]);
-        child_main(fds[1], sc, options);
+        child_main(fds[1], work);
     }
     close(fds[1]);
     return Child{pid, fds[0], index, {}};
 }
 
-SimulationResult finish(Child& c, const std::string& name) {
+// The child's bytes once it has exited; its error, or how it died, as an exception.
+std::string finish(Child& c, const std::string& name) {
     int status = 0;
     while (waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -78,7 +85,7 @@ SimulationResult finish(Child& c, const std::string& name) {
                                                                  : fmt::format("exit {}", WEXITSTATUS(status))));
     }
     if (c.bytes[0] == 'E') throw std::runtime_error(c.bytes.substr(1));
-    return deserialize_result(c.bytes.substr(1));
+    return c.bytes.substr(1);
 }
 
 // Per thread: a check set by one caller (a Python call waiting for Ctrl-C) is never consulted by a simulation
@@ -122,7 +129,8 @@ std::vector<SimulationResult> simulate_many(const std::vector<Scenario>& scenari
     std::string error;
     while (finished < scenarios.size()) {
         while (error.empty() && next < scenarios.size() && static_cast<int>(running.size()) < jobs) {
-            running.push_back(start(scenarios[next], options, next));
+            const Scenario& sc = scenarios[next];
+            running.push_back(start([&sc, &options] { return simulation_bytes(sc, options); }, next));
             ++next;
         }
         if (running.empty()) break;
@@ -153,7 +161,7 @@ std::vector<SimulationResult> simulate_many(const std::vector<Scenario>& scenari
             if (n < 0 && errno == EINTR) continue;
             close(running[i].fd);
             try {
-                results[running[i].index] = finish(running[i], scenarios[running[i].index].name);
+                results[running[i].index] = deserialize_result(finish(running[i], scenarios[running[i].index].name));
             } catch (const std::exception& e) {
                 if (error.empty()) error = e.what();
             }
@@ -166,6 +174,22 @@ std::vector<SimulationResult> simulate_many(const std::vector<Scenario>& scenari
     }
     if (!error.empty()) throw std::runtime_error(error);
     return results;
+}
+
+std::string run_in_child(const std::function<std::string()>& work, const std::string& name) {
+    Child c = start(work, 0);
+    char buf[1 << 16];
+    for (;;) {
+        const ssize_t n = read(c.fd, buf, sizeof buf);
+        if (n > 0) {
+            c.bytes.append(buf, static_cast<size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        break;
+    }
+    close(c.fd);
+    return finish(c, name);
 }
 
 }  // namespace headroom

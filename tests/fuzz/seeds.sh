@@ -4,10 +4,11 @@
 set -euo pipefail
 ROOT=$1
 OUT=$2
-mkdir -p "$OUT/seeds"/{config,profile,scenario,trace,bench_result}
+mkdir -p "$OUT/seeds"/{config,profile,scenario,trace,bench_result,cluster}
 cp "$ROOT"/models/configs/*.json "$ROOT"/tests/data/configs/*.json "$OUT/seeds/config/" 2>/dev/null || true
 cp "$ROOT"/hardware/profiles/*.yaml "$ROOT"/tests/data/profiles/*.yaml "$OUT/seeds/profile/" 2>/dev/null || true
 cp "$ROOT"/examples/*.yaml "$ROOT"/tests/data/scenarios/*.yaml "$ROOT"/tests/data/good/*.yaml "$OUT/seeds/scenario/" 2>/dev/null || true
+cp "$ROOT"/hardware/clusters/*.yaml "$OUT/seeds/cluster/" 2>/dev/null || true
 cp "$ROOT"/tests/data/bench_results/*.json "$OUT/seeds/bench_result/" 2>/dev/null || true
 for f in "$ROOT"/examples/traces/*.csv "$ROOT"/tests/data/traces/*.csv; do
     [ -f "$f" ] && head -c 4096 "$f" > "$OUT/seeds/trace/$(basename "$f")"
@@ -18,7 +19,7 @@ dict() {  # one "name" entry per distinct key
 for t in config bench_result; do
     cat "$OUT"/seeds/$t/*.json | grep -oE '"[A-Za-z_][A-Za-z0-9_]*"[[:space:]]*:' | grep -oE '[A-Za-z_][A-Za-z0-9_]*' | dict > "$OUT/$t.dict"
 done
-for t in profile scenario; do
+for t in profile scenario cluster; do
     cat "$OUT"/seeds/$t/*.yaml | grep -oE '^[[:space:]]*[A-Za-z_][A-Za-z0-9_.]*:' | tr -d ' :' | dict > "$OUT/$t.dict"
 done
 cat > "$OUT/trace.dict" <<'DICT'

@@ -12,12 +12,14 @@
 #include "headroom/core/step_predictor.hpp"
 #include "headroom/executor/measure.hpp"
 #include "headroom/hardware/calibration.hpp"
+#include "headroom/hardware/cluster.hpp"
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/models/model_card.hpp"
 #include "headroom/report/measured.hpp"
 #include "headroom/sim/capacity.hpp"
 #include "headroom/sim/engine.hpp"
+#include "headroom/sim/platform.hpp"
 #include "headroom/sim/sweep.hpp"
 
 namespace headroom {
@@ -31,6 +33,10 @@ std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const Ste
 std::string calibration_json(const Calibration& c);
 std::string gpus_json(const std::vector<GpuProfile>& gpus);
 std::string gpu_json(const GpuProfile& gpu);
+// `cluster show`: the topology's summary, its bisection bandwidth, one route, and (bytes > 0) the closed form
+// and SimGrid's time for one transfer of that many bytes on it.
+std::string cluster_json(const ClusterTopology& t, const ClusterRoute& route, int64_t from, int64_t to, double bytes,
+                         const TransferResult* simulated);
 std::string models_json(const std::vector<ShippedModel>& shipped, const std::vector<ModelCard>& cards);
 
 // Simulations: headroom.simulate/1, a sweep (one line per point: the simulate schema plus "sweep"), and a

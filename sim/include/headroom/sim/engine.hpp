@@ -73,6 +73,10 @@ std::vector<SimulationResult> simulate_many(const std::vector<Scenario>& scenari
 // Runs in this process: at most once per process (SimGrid's clock never resets). Used by the children.
 SimulationResult simulate_in_this_process(const Scenario& sc, const SimulationOptions& options);
 
+// Runs `work` in a forked child and returns what it returned (its exception's message rethrown here as
+// std::runtime_error): for other one-engine-per-process SimGrid runs (simulate_transfers). `name` is for messages.
+std::string run_in_child(const std::function<std::string()>& work, const std::string& name);
+
 // Bytes of a result, for the pipe between child and parent.
 std::string serialize_result(const SimulationResult& r);
 SimulationResult deserialize_result(const std::string& bytes);

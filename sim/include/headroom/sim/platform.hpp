@@ -1,0 +1,33 @@
+// The cluster as a SimGrid platform, built through the s4u API from the Boost.Graph topology (cluster.hpp): one
+// full zone, a host per GPU, a split-duplex link per graph link (its bandwidth and latency per direction), and
+// for each pair of GPUs that talk, the route of the graph's shortest path. Transfers are SimGrid communications
+// (Comm::sendto) over those links, so concurrent ones share bandwidth under SimGrid's flow model (CM02: max-min
+// fair sharing, latency and bandwidth as given, no TCP window or cross-traffic corrections).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "headroom/hardware/cluster.hpp"
+
+namespace headroom {
+
+struct Transfer {
+    int64_t from_gpu = 0;
+    int64_t to_gpu = 0;
+    double bytes = 0.0;
+    double start_s = 0.0;
+};
+
+struct TransferResult {
+    double start_s = 0.0;
+    double end_s = 0.0;
+    double duration_s() const { return end_s - start_s; }
+};
+
+// Simulates the transfers on the cluster's platform (in a forked child: one SimGrid engine per process), each
+// from its start time; their end times, in order. Throws HardwareError for a GPU outside the cluster or a
+// negative size or start.
+std::vector<TransferResult> simulate_transfers(const ClusterTopology& cluster, const std::vector<Transfer>& transfers);
+
+}  // namespace headroom
