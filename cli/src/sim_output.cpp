@@ -44,6 +44,14 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
     fmt::print("  {} on {} x {} (TP {}), weights {}, KV {}, seed {}; headroom {} ({})\n", sc.deployment.model.name, sc.deployment.replicas,
                sc.deployment.gpu.display_name, sc.deployment.tp, sc.deployment.model.weights(sc.deployment.weight_dtype).label(), dtype_name(sc.deployment.kv_dtype), sc.seed, version(),
                git_commit());
+    if (const DisaggregationSpec& d = sc.disaggregation; d.enabled) {
+        fmt::print("  disaggregated: prefill on {} x {} (TP {}) in front of the decode pool above; KV over {}; decision {}, "
+                   "decode router {}\n", d.prefill.replicas, d.prefill.gpu.display_name, d.prefill.tp,
+                   d.cluster ? d.cluster->spec().name + " (SimGrid)"
+                             : d.link_bytes_per_s > 0 ? fmt::format("an ideal {:g} GB/s link", d.link_bytes_per_s / 1e9) : std::string("an instant link"),
+                   d.decision == "prompt_length" ? fmt::format("prompt_length (at least {} tokens)", d.min_prompt_tokens) : d.decision,
+                   d.decode_router);
+    }
     fmt::print("  workload: {}\n", describe_workload(sc));
     if (!measured) fmt::print("  step times: {}\n", r.predictor == "kernel tables" ? "measured kernel tables (" + sc.deployment.gpu.name + "), the calibrated roofline for the other ops" : r.predictor);
     const bool hybrid = r.plan.group_windows.size() > 1;  // KV-cache groups: a block is one group's page
@@ -74,6 +82,13 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
     row("throughput", fmt::format("{:.2f} req/s, {:.0f} output tok/s, {:.0f} input tok/s", s.request_throughput,
                                   s.output_throughput, s.input_throughput));
     row("per GPU", fmt::format("{:.0f} output tok/s on each of {} GPUs", s.output_tokens_per_s_per_gpu, s.gpus));
+    if (sc.disaggregation.enabled) {
+        row("KV transfers", fmt::format("{} requests' KV moved, {}; {:.2f} ms mean, {:.2f} ms p95 from the end of the prefill "
+                                        "to the decode replica (part of TTFT)", group(s.disaggregated), gb(s.kv_transfer_bytes),
+                                        s.kv_transfer_s.mean * 1e3, s.kv_transfer_s.p95 * 1e3));
+        row("pools", fmt::format("prefill busy {:.1f}% of the time, decode {:.1f}%", 100 * s.prefill_busy_fraction,
+                                 100 * s.decode_busy_fraction));
+    }
     if (!sc.slos.empty()) {
         std::string slos;
         for (const SloResult& x : s.slos) {

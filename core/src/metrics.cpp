@@ -54,7 +54,7 @@ double exact_percentile(std::vector<double> v, double pct) {
 
 void MetricsCollector::on_first_scheduled(const RequestState& r, double now) {
     RequestRecord& rec = store_.record(r.req.id);
-    rec.scheduled_s = now;
+    if (rec.scheduled_s < 0) rec.scheduled_s = now;  // a disaggregated request: its prefill replica's admission
     rec.replica = replica_;
 }
 
@@ -77,10 +77,17 @@ void MetricsCollector::on_tokens(const RequestState& r, int64_t n, double now) {
 
 void MetricsCollector::on_finished(const RequestState& r, double now) {
     RequestRecord& rec = store_.record(r.req.id);
+    // counts add up over a disaggregated request's two replicas
+    rec.preemptions += r.preemptions;
+    rec.prefix_hit_tokens += r.prefix_hit_tokens;
+    rec.recomputed_tokens += r.recomputed_tokens;
+    if (r.req.hold_kv) {  // the prefill of a disaggregated request: its KV leaves now, its answer comes later
+        rec.prefill_replica = replica_;
+        rec.prefill_done_s = now;
+        if (on_prefilled) on_prefilled(r.req.id);
+        return;
+    }
     rec.finish_s = now;
-    rec.preemptions = r.preemptions;
-    rec.prefix_hit_tokens = r.prefix_hit_tokens;
-    rec.recomputed_tokens = r.recomputed_tokens;
     if (rec.generated == 0) rec.first_token_s = now;  // prefill-only (embedding): the result is the first "token"
     if (on_done) on_done(r.req.id);
 }
@@ -91,7 +98,7 @@ void MetricsCollector::on_aborted(const RequestState& r, double now) {
     RequestRecord& rec = store_.record(r.req.id);
     rec.failed = true;
     rec.finish_s = now;
-    rec.preemptions = r.preemptions;
+    rec.preemptions += r.preemptions;
     if (rec.replica < 0) rec.replica = replica_;
     if (on_done) on_done(r.req.id);
 }

@@ -47,13 +47,35 @@ ReplicaLoop::ReplicaLoop(const WorkloadSpec& workload, uint64_t seed, const Serv
             --raw->outstanding;
             finished_.push_back(record);
         };
-        r->scheduler = std::make_unique<Scheduler>(config_.scheduler, r->collector.get());
+        r->collector->on_prefilled = [this, raw](int64_t record) {
+            --raw->outstanding;
+            prefilled_.push_back(record);
+        };
+        r->scheduler = std::make_unique<Scheduler>(config_.scheduler_of(i), r->collector.get());
         r->spec_rng = std::make_unique<Rng>(derive_seed(seed_, 0x5bec0000ULL + static_cast<uint64_t>(i)));
         replicas_.push_back(std::move(r));
+    }
+    predictors_.assign(replicas_.size(), &predictor_);
+    const DisaggregationSettings& d = config_.disaggregation;
+    if (d.enabled()) {
+        if (d.prefill_replicas >= config_.replicas) throw std::invalid_argument("disaggregation: no decode replica left");
+        decision_ = make_prefill_decision(d);
+        decode_router_ = make_decode_router(d.decode_router);
+        kv_incoming_.assign(replicas_.size(), 0);
     }
 }
 
 ReplicaLoop::~ReplicaLoop() = default;
+
+const Scheduler& ReplicaLoop::scheduler(int32_t replica) const { return *replicas_.at(static_cast<size_t>(replica))->scheduler; }
+
+void ReplicaLoop::set_disaggregation(KvTransport* transport, std::vector<const StepTimePredictor*> replica_predictors) {
+    transport_ = transport;
+    if (!replica_predictors.empty()) {
+        if (replica_predictors.size() != replicas_.size()) throw std::invalid_argument("set_disaggregation: one predictor per replica");
+        predictors_ = std::move(replica_predictors);
+    }
+}
 
 void ReplicaLoop::push(double t_s, EventKind kind, int64_t index) { events_.push(Event{t_s, order_++, kind, index}); }
 
@@ -81,7 +103,52 @@ int64_t ReplicaLoop::new_record(const Session& s, int64_t turn, int64_t prompt, 
     return r.id;
 }
 
+Request ReplicaLoop::request_of(int64_t record) const {
+    const Slot& sl = slot(record);
+    const RequestRecord& rec = sl.rec;
+    Request req;
+    req.id = rec.id;
+    req.arrival_s = rec.arrival_s;
+    req.prompt_tokens = rec.prompt_tokens;
+    req.output_tokens = rec.output_tokens;
+    if (config_.scheduler.prefix_caching) {
+        req.content_id = sl.origin.content_id;
+        req.prefix_id = sl.origin.prefix_id;
+        req.prefix_tokens = sl.origin.prefix_tokens;
+    }
+    if (workload_.timeout_s > 0) req.deadline_s = rec.arrival_s + workload_.timeout_s;
+    return req;
+}
+
 void ReplicaLoop::enter(int64_t record) {
+    Request req = request_of(record);
+    ++entered_;
+    const DisaggregationSettings& d = config_.disaggregation;
+    if (d.enabled()) {
+        const auto pool = static_cast<size_t>(d.prefill_replicas);
+        Origin& o = slot(record).origin;
+        if (decision_->disaggregate(req.prompt_tokens)) {  // prefill pool: the least loaded replica
+            Replica* p = replicas_[0].get();
+            for (size_t i = 1; i < pool; ++i) {
+                if (replicas_[i]->outstanding < p->outstanding) p = replicas_[i].get();
+            }
+            req.output_tokens = 0;
+            req.hold_kv = true;
+            o.prefill_replica = p->index;
+            ++p->outstanding;
+            o.held_index = p->scheduler->add_request(req, now_);
+            return;
+        }
+        std::vector<DecodeCandidate> cands;  // prefills on its decode replica
+        for (size_t i = pool; i < replicas_.size(); ++i) {
+            cands.push_back({replicas_[i]->scheduler->kv().num_used() + kv_incoming_[i], replicas_[i]->outstanding});
+        }
+        Replica& t = *replicas_[pool + decode_router_->pick(cands)];
+        o.decode_replica = t.index;
+        ++t.outstanding;
+        t.scheduler->add_request(req, now_);
+        return;
+    }
     Replica* target = nullptr;
     if (config_.router == "least_outstanding") {
         for (auto& r : replicas_) {
@@ -90,22 +157,45 @@ void ReplicaLoop::enter(int64_t record) {
     } else {
         target = replicas_[next_replica_++ % replicas_.size()].get();
     }
-    const RequestRecord& rec = slot(record).rec;
-    const Origin& o = slot(record).origin;
-    Request req;
-    req.id = rec.id;
-    req.arrival_s = rec.arrival_s;
-    req.prompt_tokens = rec.prompt_tokens;
-    req.output_tokens = rec.output_tokens;
-    if (config_.scheduler.prefix_caching) {
-        req.content_id = o.content_id;
-        req.prefix_id = o.prefix_id;
-        req.prefix_tokens = o.prefix_tokens;
-    }
-    if (workload_.timeout_s > 0) req.deadline_s = rec.arrival_s + workload_.timeout_s;
     ++target->outstanding;
-    ++entered_;
     target->scheduler->add_request(req, now_);
+}
+
+// Prefills that ended: each request's KV leaves for the decode replica the router picks (its blocks there are
+// counted as on their way until it arrives).
+void ReplicaLoop::prefilled() {
+    if (prefilled_.empty()) return;
+    if (!transport_) throw std::logic_error("a disaggregated deployment needs a KV transport (set_disaggregation)");
+    const auto pool = static_cast<size_t>(config_.disaggregation.prefill_replicas);
+    for (const int64_t record : prefilled_) {
+        Slot& sl = slot(record);
+        std::vector<DecodeCandidate> cands;
+        for (size_t i = pool; i < replicas_.size(); ++i) {
+            cands.push_back({replicas_[i]->scheduler->kv().num_used() + kv_incoming_[i], replicas_[i]->outstanding});
+        }
+        Replica& d = *replicas_[pool + decode_router_->pick(cands)];
+        sl.origin.decode_replica = d.index;
+        sl.origin.kv_blocks = d.scheduler->blocks_needed(sl.rec.prompt_tokens);
+        kv_incoming_[static_cast<size_t>(d.index)] += sl.origin.kv_blocks;
+        ++d.outstanding;
+        sl.rec.kv_bytes = static_cast<double>(sl.rec.prompt_tokens) * config_.disaggregation.kv_bytes_per_token;
+        transport_->start(record, sl.origin.prefill_replica, d.index, sl.rec.kv_bytes, now_);
+    }
+    prefilled_.clear();
+}
+
+// A request's KV has reached its decode replica: the prefill replica frees its blocks, and the request joins the
+// decode replica's queue with its prompt's KV in place but for the last token, whose step makes the first token
+// (as vLLM's decode side computes the last prompt token itself).
+void ReplicaLoop::kv_arrived(int64_t record) {
+    Slot& sl = slot(record);
+    Origin& o = sl.origin;
+    replicas_[static_cast<size_t>(o.prefill_replica)]->scheduler->release(o.held_index);
+    kv_incoming_[static_cast<size_t>(o.decode_replica)] -= o.kv_blocks;
+    sl.rec.kv_arrived_s = now_;
+    Request req = request_of(record);
+    req.precomputed_tokens = std::max<int64_t>(0, req.prompt_tokens - 1);
+    replicas_[static_cast<size_t>(o.decode_replica)]->scheduler->add_request(req, now_);
 }
 
 // The session's next turn, after its delay: the prompt carries the conversation so far.
@@ -281,7 +371,8 @@ void ReplicaLoop::start_step(Replica& r) {
         if (q.spec_tokens > 0) q.accepted = sample_accepted(config_.speculative, q.spec_tokens, *r.spec_rng);
     }
     // the engine's own accounting of where step time goes (see Accounting)
-    account_step(accounting_, s, r.plan, run.dt_s, run.cost, decodes_alone_s(predictor_, r.plan, decodes_));
+    account_step(accounting_, s, r.plan, run.dt_s, run.cost,
+                 decodes_alone_s(*predictors_[static_cast<size_t>(r.index)], r.plan, decodes_));
     stats_.add_step(st);
     r.busy = true;
     r.end_s = now_ + run.dt_s;
@@ -307,6 +398,7 @@ void ReplicaLoop::run() {
             }
         }
         follow_up();
+        prefilled();
         draw_sessions(now_);
         while (!events_.empty() && events_.top().t_s <= now_) {  // arrivals
             const Event e = events_.top();
@@ -331,11 +423,18 @@ void ReplicaLoop::run() {
             if (!has_next_open_ || next_open_.start_s > next) break;
             draw_sessions(next_open_.start_s);
         }
-        if (next == NEVER) {
+        const bool moving = transport_ && transport_->busy();  // KV transfers in flight
+        if (next == NEVER && !moving) {
             if (idle_with_work) throw std::logic_error("a scheduler holds work it does not plan");
             break;
         }
-        if (next > now_) now_ = clock_.wait_until(next);
+        if (moving) {  // wake at the next event or when a transfer ends, whichever is first
+            ended_.clear();
+            now_ = std::max(now_, transport_->wait_until(next, ended_));
+            for (const int64_t record : ended_) kv_arrived(record);
+        } else if (next > now_) {
+            now_ = clock_.wait_until(next);
+        }
     }
 }
 

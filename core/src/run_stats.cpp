@@ -6,7 +6,9 @@
 namespace headroom {
 
 RunStats::RunStats(RecordingOptions o, int32_t replicas)
-    : options_(std::move(o)), sample_(static_cast<size_t>(std::max<int32_t>(1, replicas))) {}
+    : busy_s_by_replica(static_cast<size_t>(std::max<int32_t>(1, replicas)), 0.0),
+      options_(std::move(o)),
+      sample_(static_cast<size_t>(std::max<int32_t>(1, replicas))) {}
 
 void RunStats::add_request(const RequestRecord& r) {
     if (options_.on_record) options_.on_record(r);
@@ -26,6 +28,10 @@ void RunStats::add_request(const RequestRecord& r) {
         preemptions += r.preemptions;
         prefix_hit_tokens += r.prefix_hit_tokens;
         recomputed_tokens += r.recomputed_tokens;
+        if (r.kv_arrived_s >= 0) {
+            kv_transfer_s.push_back(r.kv_transfer_s());
+            kv_transfer_bytes += r.kv_bytes;
+        }
     }
     if (options_.keep_requests) records_.push_back(r);
 }
@@ -35,6 +41,7 @@ void RunStats::add_request(const RequestRecord& r) {
 void RunStats::add_step(const StepSample& s) {
     const int64_t order = steps++;
     busy_s += s.dt_s;
+    if (s.replica >= 0 && static_cast<size_t>(s.replica) < busy_s_by_replica.size()) busy_s_by_replica[static_cast<size_t>(s.replica)] += s.dt_s;
     kv_area += s.kv_used * s.dt_s;
     running_area += s.running * s.dt_s;
     kv_used_peak = std::max<double>(kv_used_peak, s.kv_used);

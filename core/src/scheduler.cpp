@@ -209,7 +209,9 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
             RequestState& r = requests_[index];
             int64_t hit_tokens = 0;
             if (config_.prefix_caching && r.blocks.empty()) hit_tokens = kv_.take_prefix_hits(r);
-            const int64_t computed = hit_tokens;
+            // KV sent by a prefill replica counts as computed on the first admission only
+            const int64_t arrived = r.preemptions == 0 ? std::min(r.req.precomputed_tokens, r.req.prompt_tokens) : 0;
+            const int64_t computed = std::max(hit_tokens, arrived);
             int64_t want = r.num_tokens() - computed;
             if (!config_.chunked_prefill && want > budget) {
                 kv_.free(r);
@@ -283,8 +285,21 @@ void Scheduler::complete(const StepPlan& plan, double now_s) {
 
 void Scheduler::finish(int64_t index, double now_s) {
     RequestState& r = requests_[index];
+    if (r.req.hold_kv) {  // its blocks stay until release(): its KV is on its way to a decode replica
+        r.status = RequestStatus::FINISHED;
+        if (observer_) observer_->on_finished(r, now_s);
+        return;
+    }
     retire(r, RequestStatus::FINISHED);
     if (observer_) observer_->on_finished(r, now_s);
+    free_slots_.push_back(index);
+}
+
+void Scheduler::release(int64_t index) {
+    RequestState& r = requests_.at(static_cast<size_t>(index));
+    if (!r.req.hold_kv || r.status != RequestStatus::FINISHED) throw std::logic_error("Scheduler::release: not a held request");
+    r.req.hold_kv = false;
+    retire(r, RequestStatus::FINISHED);
     free_slots_.push_back(index);
 }
 

@@ -111,6 +111,18 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
         if (!sp.draft_model.empty()) spec["draft_model"] = sp.draft_model;
         j["speculative"] = spec;
     }
+    j["disaggregation"] = nullptr;
+    if (const DisaggregationSpec& d = sc.disaggregation; d.enabled) {
+        j["disaggregation"] = {{"prefill", {{"gpu", d.prefill.gpu.name}, {"tp", d.prefill.tp}, {"replicas", d.prefill.replicas}}},
+                               {"decode", {{"gpu", sc.deployment.gpu.name}, {"tp", sc.deployment.tp}, {"replicas", sc.deployment.replicas}}},
+                               {"cluster", d.cluster ? json(d.cluster->spec().name) : json(nullptr)},
+                               {"decision", d.decision}, {"decode_router", d.decode_router},
+                               {"requests_disaggregated", s.disaggregated},
+                               {"kv_transfer_s", percentiles_json(s.kv_transfer_s)},
+                               {"kv_transfer_bytes", s.kv_transfer_bytes},
+                               {"prefill_busy_fraction", s.prefill_busy_fraction},
+                               {"decode_busy_fraction", s.decode_busy_fraction}};
+    }
     j["kv_blocks"] = r.plan.num_blocks;
     j["simulated_s"] = r.simulated_s;
     return j;

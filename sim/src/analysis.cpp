@@ -140,7 +140,14 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
     const double step_s = std::max(a.step_s, 1e-12);
     const double peak_bw = sc.deployment.gpu.memory_bandwidth_bytes_per_s();
     std::string cause_sentence;
-    if (queue_share >= 0.25 && a.waiting_s > 0) {
+    const DisaggregationSpec& dg = sc.disaggregation;
+    if (dg.enabled && queue_share >= 0.25 && s.prefill_busy_fraction >= 0.9) {  // its queue is the prefill pool's
+        e.cause = "prefill_pool";
+        cause_sentence = fmt::format("Requests wait a mean of {} for the prefill pool ({} replica{}), busy {} of the time "
+                                     "while the decode pool is busy {}.",
+                                     seconds_text(s.queue_s.mean), dg.prefill.replicas, dg.prefill.replicas == 1 ? "" : "s",
+                                     pct(s.prefill_busy_fraction), pct(s.decode_busy_fraction));
+    } else if (queue_share >= 0.25 && a.waiting_s > 0) {
         int k = 0;
         for (int i = 1; i < 4; ++i) {
             if (a.blocked_s[i] > a.blocked_s[k]) k = i;
@@ -201,6 +208,10 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
     }
     if (e.cause.empty()) e.cause = bound_code;
     e.sentence = lead + (cause_sentence.empty() ? "" : " " + cause_sentence) + " " + bound_sentence;
+    if (dg.enabled && e.cause != "prefill_pool") {
+        e.sentence += fmt::format(" Prefill pool busy {}, decode pool {}; KV transfers add {} to TTFT at p95.",
+                                  pct(s.prefill_busy_fraction), pct(s.decode_busy_fraction), seconds_text(s.kv_transfer_s.p95));
+    }
     return e;
 }
 
@@ -225,9 +236,16 @@ std::vector<Counterfactual> counterfactuals(const Scenario& sc) {
         out.push_back({"fp8 KV cache", {"kv_dtype=fp8"}, 1.0, [](Scenario& s) { s.deployment.kv_dtype = Dtype::FP8; }});
     }
     const int64_t replicas = d.replicas + 1;
-    out.push_back({"one more replica", {fmt::format("replicas={}", replicas)},
-                   static_cast<double>(replicas) / static_cast<double>(d.replicas),
-                   [replicas](Scenario& s) { s.deployment.replicas = replicas; }});
+    const DisaggregationSpec& dg = sc.disaggregation;
+    const auto gpus = static_cast<double>(d.replicas * d.tp + (dg.enabled ? dg.prefill.replicas * dg.prefill.tp : 0));
+    out.push_back({dg.enabled ? "one more decode replica" : "one more replica", {fmt::format("replicas={}", replicas)},
+                   (gpus + static_cast<double>(d.tp)) / gpus, [replicas](Scenario& s) { s.deployment.replicas = replicas; }});
+    if (dg.enabled) {
+        const int64_t prefill = dg.prefill.replicas + 1;
+        out.push_back({"one more prefill replica", {fmt::format("disaggregation.prefill.replicas={}", prefill)},
+                       (gpus + static_cast<double>(dg.prefill.tp)) / gpus,
+                       [prefill](Scenario& s) { s.disaggregation.prefill.replicas = prefill; }});
+    }
     const int64_t tp2 = d.tp * 2;
     if (d.model.num_attention_heads % tp2 == 0 &&
         (d.model.is_mla() || d.model.num_kv_heads % tp2 == 0 || tp2 % d.model.num_kv_heads == 0)) {

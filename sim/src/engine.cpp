@@ -12,6 +12,7 @@
 #include "headroom/sim/engine.hpp"
 #include "headroom/core/kernel_table_predictor.hpp"
 #include "headroom/core/replica_loop.hpp"
+#include "headroom/sim/platform.hpp"
 #include "simgrid_contexts.hpp"
 
 namespace sg4 = simgrid::s4u;
@@ -35,6 +36,22 @@ public:
 };
 
 
+// Each replica's steps timed by its pool's predictor (a disaggregated deployment's prefill and decode pools may
+// differ in GPU and TP).
+class PoolStepRunner : public StepRunner {
+public:
+    explicit PoolStepRunner(std::vector<const StepTimePredictor*> by_replica) : p_(std::move(by_replica)) {}
+    StepRun run(int32_t replica, const Scheduler&, const StepPlan&, const std::vector<SequenceWork>& work) override {
+        StepRun r;
+        r.cost = p_[static_cast<size_t>(replica)]->step_totals(work);
+        r.dt_s = r.cost.time_s;
+        return r;
+    }
+
+private:
+    std::vector<const StepTimePredictor*> p_;
+};
+
 class Simulation {
 public:
     Simulation(const Scenario& sc, const KvPlan& plan)
@@ -44,14 +61,53 @@ public:
         int argc = 3;
         // raw contexts switch stacks by hand, which AddressSanitizer cannot follow: under it, one thread per actor
         char arg0[] = "headroom-sim", arg1[] = "--log=root.thresh:critical", arg2[] = HEADROOM_CONTEXTS;
-        char* argv[] = {arg0, arg1, arg2, nullptr};
+        char* argv[] = {arg0, arg1, arg2, nullptr, nullptr, nullptr, nullptr};
+        const DisaggregationSpec& dg = sc_.disaggregation;
+        // a cluster's network wants SimGrid's plain flow model: latency and bandwidth as given (build notes)
+        char arg3[] = "--cfg=network/model:CM02", arg4[] = "--cfg=network/crosstraffic:0", arg5[] = "--cfg=network/TCP-gamma:0";
+        if (dg.cluster) {
+            argv[3] = arg3;
+            argv[4] = arg4;
+            argv[5] = arg5;
+            argv[6] = nullptr;
+            argc = 6;
+        }
         sg4::Engine engine(&argc, argv);
-        auto* zone = sg4::create_full_zone("deployment");
-        sg4::Host* frontend = zone->create_host("frontend", 1e9);
-        zone->seal();
-
-        PredictedStepRunner runner(*predictor_);
         SimGridClock clock;
+        std::unique_ptr<KvTransport> transport;
+        sg4::Host* frontend = nullptr;
+        if (dg.enabled && dg.cluster) {
+            transport = make_cluster_transport(*dg.cluster, replica_gpus(sc_));
+            frontend = engine.get_all_hosts().front();
+        } else {
+            // one replica or several without a cluster: no network in the loop (the single-replica speed)
+            auto* zone = sg4::create_full_zone("deployment");
+            frontend = zone->create_host("frontend", 1e9);
+            zone->seal();
+            if (dg.enabled) transport = std::make_unique<IdealTransport>(clock, dg.link_latency_s, dg.link_bytes_per_s);
+        }
+
+        ServingConfig serving = serving_config(sc_.deployment, sc_.engine, plan_);
+        std::vector<const StepTimePredictor*> by_replica(static_cast<size_t>(serving.replicas), predictor_.get());
+        std::unique_ptr<StepTimePredictor> prefill_predictor;
+        if (dg.enabled) {
+            const Deployment p = prefill_deployment(sc_);
+            const KvPlan prefill_plan = deployment_kv_plan(p, sc_.engine, sc_.file);
+            prefill_predictor = make_step_predictor(p, sc_.engine);
+            const SchedulerConfig prefill_scheduler = scheduler_config(p, sc_.engine, prefill_plan);
+            serving.replica_schedulers.assign(static_cast<size_t>(p.replicas), prefill_scheduler);
+            serving.replica_schedulers.insert(serving.replica_schedulers.end(), static_cast<size_t>(serving.replicas), serving.scheduler);
+            by_replica.insert(by_replica.begin(), static_cast<size_t>(p.replicas), prefill_predictor.get());
+            serving.replicas += p.replicas;
+            serving.disaggregation.prefill_replicas = p.replicas;
+            serving.disaggregation.decision = dg.decision;
+            serving.disaggregation.min_prompt_tokens = dg.min_prompt_tokens;
+            serving.disaggregation.decode_router = dg.decode_router;
+            serving.disaggregation.kv_bytes_per_token = sc_.deployment.model.kv_bytes_per_token(sc_.deployment.kv_dtype);
+        }
+        PoolStepRunner pooled(by_replica);
+        PredictedStepRunner single(*predictor_);
+        StepRunner& runner = dg.enabled ? static_cast<StepRunner&>(pooled) : static_cast<StepRunner&>(single);
         RecordingOptions recording;
         recording.keep_requests = options.keep_requests;
         recording.keep_all_steps = options.keep_all_steps;
@@ -60,8 +116,8 @@ public:
             RequestSink* sink = options.requests_sink.get();
             recording.on_record = [sink](const RequestRecord& r) { sink->add(r); };
         }
-        ReplicaLoop loop(sc_.workload, sc_.seed, serving_config(sc_.deployment, sc_.engine, plan_), *predictor_, runner, clock,
-                         std::move(recording));
+        ReplicaLoop loop(sc_.workload, sc_.seed, serving, *predictor_, runner, clock, std::move(recording));
+        if (dg.enabled) loop.set_disaggregation(transport.get(), by_replica);
         sg4::Actor::create("deployment", frontend, [&loop] { loop.run(); });
 
         const auto t0 = std::chrono::steady_clock::now();

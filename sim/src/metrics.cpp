@@ -43,7 +43,9 @@ Summary summarize(const Scenario& sc, const RunStats& st, const Accounting& acco
         s.itl_at_s.push_back(st.itls.percentile(p));
         s.e2e_at_s.push_back(exact_percentile(e2e, p));
     }
-    s.gpus = sc.deployment.replicas * sc.deployment.tp;
+    const DisaggregationSpec& dg = sc.disaggregation;
+    const int64_t prefill_gpus = dg.enabled ? dg.prefill.replicas * dg.prefill.tp : 0;
+    s.gpus = sc.deployment.replicas * sc.deployment.tp + prefill_gpus;
     if (s.duration_s > 0) {
         s.request_throughput = static_cast<double>(s.completed) / s.duration_s;
         s.output_throughput = static_cast<double>(s.output_tokens) / s.duration_s;
@@ -51,7 +53,9 @@ Summary summarize(const Scenario& sc, const RunStats& st, const Accounting& acco
         s.output_tokens_per_s_per_gpu = s.output_throughput / static_cast<double>(s.gpus);
     }
     s.gpu_hours = static_cast<double>(s.gpus) * s.duration_s / 3600.0;
-    s.cost_usd = s.gpu_hours * sc.deployment.gpu.price_usd_per_gpu_hour.value;
+    s.cost_usd = static_cast<double>(sc.deployment.replicas * sc.deployment.tp) * s.duration_s / 3600.0 *
+                     sc.deployment.gpu.price_usd_per_gpu_hour.value +
+                 (dg.enabled ? static_cast<double>(prefill_gpus) * s.duration_s / 3600.0 * dg.prefill.gpu.price_usd_per_gpu_hour.value : 0.0);
     // $/MTok of generated tokens; an embedding run (no output) is priced per million input tokens.
     const int64_t priced = s.output_tokens > 0 ? s.output_tokens : s.input_tokens;
     s.usd_per_mtok = priced > 0 ? s.cost_usd / (static_cast<double>(priced) / 1e6) : 0.0;
@@ -86,11 +90,23 @@ Summary summarize(const Scenario& sc, const RunStats& st, const Accounting& acco
     s.kv_util_peak = st.kv_used_peak;
     s.running_peak = st.running_peak;
     s.steps = st.steps;
-    const double span = s.duration_s * static_cast<double>(sc.deployment.replicas);
+    const int64_t prefill_replicas = dg.enabled ? dg.prefill.replicas : 0;
+    const double span = s.duration_s * static_cast<double>(sc.deployment.replicas + prefill_replicas);
     if (span > 0) {
         s.kv_util_mean = st.kv_area / span;
         s.running_mean = st.running_area / span;
         s.busy_fraction = std::min(1.0, st.busy_s / span);
+    }
+    if (dg.enabled) {
+        s.kv_transfer_s = percentiles(st.kv_transfer_s);
+        s.disaggregated = static_cast<int64_t>(st.kv_transfer_s.size());
+        s.kv_transfer_bytes = st.kv_transfer_bytes;
+        double p = 0, d = 0;
+        for (size_t i = 0; i < st.busy_s_by_replica.size(); ++i) (static_cast<int64_t>(i) < prefill_replicas ? p : d) += st.busy_s_by_replica[i];
+        if (s.duration_s > 0) {
+            s.prefill_busy_fraction = std::min(1.0, p / (s.duration_s * static_cast<double>(prefill_replicas)));
+            s.decode_busy_fraction = std::min(1.0, d / (s.duration_s * static_cast<double>(sc.deployment.replicas)));
+        }
     }
     return s;
 }

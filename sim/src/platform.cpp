@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <simgrid/s4u.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -47,7 +48,75 @@ std::vector<sg4::Host*> build_platform(const ClusterTopology& t, const std::set<
     return hosts;
 }
 
+// KV transfers of a disaggregated deployment as SimGrid communications (platform.hpp).
+class ClusterTransport : public KvTransport {
+public:
+    ClusterTransport(std::vector<sg4::Host*> hosts, std::vector<std::vector<int64_t>> replica_gpus)
+        : hosts_(std::move(hosts)), gpus_(std::move(replica_gpus)) {}
+
+    void start(int64_t tag, int32_t from, int32_t to, double bytes, double) override {
+        const auto& a = gpus_.at(static_cast<size_t>(from));
+        const auto& b = gpus_.at(static_cast<size_t>(to));
+        const size_t flows = std::max(a.size(), b.size());
+        const auto share = static_cast<uint64_t>(std::llround(bytes / static_cast<double>(flows)));
+        left_[tag] = flows;
+        for (size_t k = 0; k < flows; ++k) {
+            comms_.push_back(sg4::Comm::sendto_async(hosts_[static_cast<size_t>(a[k % a.size()])],
+                                                     hosts_[static_cast<size_t>(b[k % b.size()])], share));
+            tags_.push_back(tag);
+        }
+    }
+    bool busy() const override { return !comms_.empty(); }
+    double wait_until(double t_s, std::vector<int64_t>& ended) override {
+        const double now = sg4::Engine::get_clock();
+        if (comms_.empty()) {
+            sg4::this_actor::sleep_until(t_s);
+            return sg4::Engine::get_clock();
+        }
+        const double timeout = std::isfinite(t_s) ? std::max(0.0, t_s - now) : -1.0;
+        const ssize_t first = sg4::Comm::wait_any_for(comms_, timeout);
+        if (first >= 0) done(static_cast<size_t>(first), ended);
+        for (size_t i = 0; i < comms_.size();) {  // others that ended at the same time
+            if (comms_[i]->test()) {
+                done(i, ended);
+            } else {
+                ++i;
+            }
+        }
+        return sg4::Engine::get_clock();
+    }
+
+private:
+    void done(size_t i, std::vector<int64_t>& ended) {
+        const int64_t tag = tags_[i];
+        comms_.erase(comms_.begin() + static_cast<std::ptrdiff_t>(i));
+        tags_.erase(tags_.begin() + static_cast<std::ptrdiff_t>(i));
+        if (--left_[tag] == 0) {
+            left_.erase(tag);
+            ended.push_back(tag);
+        }
+    }
+    std::vector<sg4::Host*> hosts_;
+    std::vector<std::vector<int64_t>> gpus_;
+    std::vector<sg4::CommPtr> comms_;
+    std::vector<int64_t> tags_;
+    std::map<int64_t, size_t> left_;
+};
+
 }  // namespace
+
+std::unique_ptr<KvTransport> make_cluster_transport(const ClusterTopology& t, const std::vector<std::vector<int64_t>>& replica_gpus) {
+    std::set<std::pair<int64_t, int64_t>> pairs;
+    for (size_t a = 0; a < replica_gpus.size(); ++a) {
+        for (size_t b = 0; b < replica_gpus.size(); ++b) {
+            if (a == b) continue;
+            const auto& x = replica_gpus[a];
+            const auto& y = replica_gpus[b];
+            for (size_t k = 0; k < std::max(x.size(), y.size()); ++k) pairs.insert({x[k % x.size()], y[k % y.size()]});
+        }
+    }
+    return std::make_unique<ClusterTransport>(build_platform(t, pairs), replica_gpus);
+}
 
 std::vector<TransferResult> simulate_transfers(const ClusterTopology& t, const std::vector<Transfer>& transfers) {
     std::set<std::pair<int64_t, int64_t>> pairs;

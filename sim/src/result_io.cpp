@@ -75,6 +75,8 @@ void summary_fields(IO& io, S& s) {
     io.pod(s.running_peak), io.pod(s.busy_fraction), io.pod(s.steps), io.pod(s.preemptions);
     io.pod(s.prefix_hit_tokens), io.pod(s.slos_met), io.pod(s.accounting);
     io.pods(s.ttft_at_s), io.pods(s.tpot_at_s), io.pods(s.itl_at_s), io.pods(s.e2e_at_s);
+    io.pod(s.disaggregated), io.pod(s.kv_transfer_s), io.pod(s.kv_transfer_bytes), io.pod(s.prefill_busy_fraction);
+    io.pod(s.decode_busy_fraction);
 }
 
 template <class IO, class P>
@@ -94,6 +96,7 @@ void record_fields(IO& io, R& r) {
     io.pod(r.output_tokens), io.pod(r.generated), io.pod(r.preemptions), io.pod(r.prefix_hit_tokens);
     io.pod(r.recomputed_tokens);
     io.pod(r.max_itl_s), io.pod(r.rejected), io.pod(r.failed), io.pod(r.api_s);
+    io.pod(r.prefill_replica), io.pod(r.prefill_done_s), io.pod(r.kv_arrived_s), io.pod(r.kv_bytes);
 }
 
 }  // namespace

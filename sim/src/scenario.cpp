@@ -2,6 +2,8 @@
 // the field path. Overrides ("a.b=value") are applied to the YAML tree first, so they are checked the same way.
 #include "headroom/sim/scenario.hpp"
 
+#include "headroom/core/disaggregation.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
@@ -299,6 +301,48 @@ void apply_override(YAML::Node root, const std::string& assignment, const std::s
     chain.back()[parts.back()] = v;
 }
 
+void read_disaggregation(const Reader& r, const YAML::Node& n, Scenario& s) {
+    r.only(n, "disaggregation", {"prefill", "decision", "min_prompt_tokens", "decode_router", "cluster", "link"});
+    DisaggregationSpec& d = s.disaggregation;
+    d.enabled = true;
+    const YAML::Node p = n["prefill"];
+    if (!p) r.fail("disaggregation.prefill", "missing: the prefill pool, e.g. {gpu: h100, tp: 2, replicas: 2}");
+    r.only(p, "disaggregation.prefill", {"gpu", "tp", "replicas"});
+    d.prefill.gpu_spec = p["gpu"] ? r.path_of(r.string(p["gpu"], "disaggregation.prefill.gpu")) : s.deployment.gpu_spec;
+    try {
+        d.prefill.gpu = scenario_gpu(s, d.prefill.gpu_spec);
+    } catch (const InputError& e) {
+        r.fail("disaggregation.prefill.gpu", e.what());
+    }
+    if (p["tp"]) d.prefill.tp = r.integer(p["tp"], "disaggregation.prefill.tp", 1, 1024);
+    if (p["replicas"]) d.prefill.replicas = r.integer(p["replicas"], "disaggregation.prefill.replicas", 1, 4096);
+    if (n["decision"]) d.decision = r.string(n["decision"], "disaggregation.decision");
+    const auto decisions = prefill_decision_names();
+    if (std::find(decisions.begin(), decisions.end(), d.decision) == decisions.end()) {
+        r.fail("disaggregation.decision", fmt::format("unknown decision \"{}\" (always, prompt_length)", d.decision));
+    }
+    if (n["min_prompt_tokens"]) d.min_prompt_tokens = r.integer(n["min_prompt_tokens"], "disaggregation.min_prompt_tokens", 0, 1 << 30);
+    if (n["decode_router"]) d.decode_router = r.string(n["decode_router"], "disaggregation.decode_router");
+    const auto routers = decode_router_names();
+    if (std::find(routers.begin(), routers.end(), d.decode_router) == routers.end()) {
+        r.fail("disaggregation.decode_router", fmt::format("unknown decode router \"{}\" (least_kv, round_robin)", d.decode_router));
+    }
+    if (n["cluster"] && n["link"]) r.fail("disaggregation.link", "give a cluster or an ideal link, not both");
+    if (n["cluster"]) {
+        d.cluster_spec = r.path_of(r.string(n["cluster"], "disaggregation.cluster"));
+        try {
+            d.cluster = std::make_shared<const ClusterTopology>(load_cluster(d.cluster_spec));
+        } catch (const InputError& e) {
+            r.fail("disaggregation.cluster", e.what());
+        }
+    }
+    if (const YAML::Node l = n["link"]) {
+        r.only(l, "disaggregation.link", {"bandwidth_gb_per_s", "latency_us"});
+        if (l["bandwidth_gb_per_s"]) d.link_bytes_per_s = r.number(l["bandwidth_gb_per_s"], "disaggregation.link.bandwidth_gb_per_s", 0, 1e6) * 1e9;
+        if (l["latency_us"]) d.link_latency_s = r.number(l["latency_us"], "disaggregation.link.latency_us", 0, 1e9) * 1e-6;
+    }
+}
+
 }  // namespace
 
 Scenario parse_scenario(const std::string& text, const std::string& file, const std::string& base_dir,
@@ -316,7 +360,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     Reader r(file, base_dir);
     r.only(root, "", {"name", "model", "gpu", "gpu_overrides", "tp", "replicas", "router", "weights_dtype",
                       "kv_dtype", "predictor", "calibration", "api_server", "scheduler", "speculative", "workload",
-                      "slo", "seed", "metric_percentiles"});
+                      "slo", "seed", "metric_percentiles", "disaggregation"});
     Scenario s;
     s.file = file;
     s.name = root["name"] ? r.string(root["name"], "name") : fs::path(file).stem().string();
@@ -400,6 +444,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     read_workload(r, root["workload"], s);
     if (const YAML::Node sp = root["speculative"]) read_speculative(r, sp, s);
     if (root["slo"]) read_slos(r, root["slo"], s);
+    if (const YAML::Node dg = root["disaggregation"]) read_disaggregation(r, dg, s);
     if (root["seed"]) s.seed = static_cast<uint64_t>(r.integer(root["seed"], "seed", 0, int64_t{1} << 53));
     if (const YAML::Node mp = root["metric_percentiles"]) {
         // a list, or one number (--set metric_percentiles=99.9)
@@ -420,6 +465,42 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     check_scenario(s);
     return s;
 }
+
+namespace {
+
+// The prefill pool must be servable and fit; on a cluster, every replica's GPUs must exist and be its pool's GPU.
+void check_disaggregation(const Scenario& s) {
+    auto fail = [&](const std::string& field, const std::string& reason) { throw ScenarioError(s.file, field, reason); };
+    const Deployment p = prefill_deployment(s);
+    if (s.deployment.model.is_encoder) fail("disaggregation", fmt::format("{} is an encoder: nothing to decode", s.deployment.model.name));
+    try {
+        check_serving_layout(p.model, p.tp, p.kv_dtype, /*allow_encoder=*/false);
+        (void)deployment_kv_plan(p, s.engine, s.file);
+    } catch (const PlanError& x) {
+        fail(x.field() == "--tp" ? "disaggregation.prefill.tp" : "disaggregation.prefill", x.reason());
+    }
+    const ClusterTopology* c = s.disaggregation.cluster.get();
+    if (!c) return;
+    const auto gpus = replica_gpus(s);
+    const int64_t needed = gpus.empty() || gpus.back().empty() ? 0 : gpus.back().back() + 1;
+    if (needed > c->gpu_count()) {
+        fail("disaggregation.cluster", fmt::format("{} has {} GPUs; the pools need {} ({} x TP {} prefill, {} x TP {} decode)",
+                                                   c->spec().name, c->gpu_count(), needed, p.replicas, p.tp,
+                                                   s.deployment.replicas, s.deployment.tp));
+    }
+    for (size_t r = 0; r < gpus.size(); ++r) {
+        const bool prefill = static_cast<int64_t>(r) < p.replicas;
+        const std::string& want = prefill ? p.gpu.name : s.deployment.gpu.name;
+        for (int64_t g : gpus[r]) {
+            if (c->gpu_profile(g) != want) {
+                fail("disaggregation.cluster", fmt::format("GPU {} of {} is {}, but the {} pool runs on {}", g, c->spec().name,
+                                                           c->gpu_profile(g), prefill ? "prefill" : "decode", want));
+            }
+        }
+    }
+}
+
+}  // namespace
 
 void check_scenario(const Scenario& s) {
     auto fail = [&](const std::string& field, const std::string& reason) { throw ScenarioError(s.file, field, reason); };
@@ -468,6 +549,30 @@ void check_scenario(const Scenario& s) {
     if (d.model.is_encoder && s.workload.shape != Shape::EMBEDDING) {
         fail("workload.shape", fmt::format("{} is an encoder: only the embedding shape applies", d.model.name));
     }
+    if (s.disaggregation.enabled) check_disaggregation(s);
+}
+
+Deployment prefill_deployment(const Scenario& s) {
+    Deployment d = s.deployment;
+    d.gpu_spec = s.disaggregation.prefill.gpu_spec;
+    d.gpu = s.disaggregation.prefill.gpu;
+    d.tp = s.disaggregation.prefill.tp;
+    d.replicas = s.disaggregation.prefill.replicas;
+    return d;
+}
+
+std::vector<std::vector<int64_t>> replica_gpus(const Scenario& s) {
+    std::vector<std::vector<int64_t>> out;
+    int64_t next = 0;
+    auto pool = [&](int64_t replicas, int64_t tp) {
+        for (int64_t r = 0; r < replicas; ++r) {
+            out.emplace_back();
+            for (int64_t k = 0; k < tp; ++k) out.back().push_back(next++);
+        }
+    };
+    pool(s.disaggregation.prefill.replicas, s.disaggregation.prefill.tp);
+    pool(s.deployment.replicas, s.deployment.tp);
+    return out;
 }
 
 GpuProfile scenario_gpu(const Scenario& s, const std::string& spec) {

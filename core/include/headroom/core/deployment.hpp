@@ -10,8 +10,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "headroom/core/cost_model.hpp"
+#include "headroom/core/disaggregation.hpp"
 #include "headroom/core/kv_planner.hpp"
 #include "headroom/core/scheduler.hpp"
 #include "headroom/core/speculative.hpp"
@@ -81,6 +83,13 @@ struct ServingConfig {
     ApiServer api_server;
     SpeculativeConfig speculative;  // the acceptance model the loop draws from
     double stop_s = 0.0;  // > 0: no request starts at or after this time (measure serve's wall-time cap)
+    // Disaggregated prefill and decode: the first disaggregation.prefill_replicas replicas are the prefill pool,
+    // each replica with its own scheduler settings (its pool's GPU and TP give it its own KV blocks).
+    DisaggregationSettings disaggregation;
+    std::vector<SchedulerConfig> replica_schedulers;  // per replica; empty: `scheduler` for every one
+    const SchedulerConfig& scheduler_of(int64_t replica) const {
+        return replica_schedulers.empty() ? scheduler : replica_schedulers[static_cast<size_t>(replica)];
+    }
 };
 
 // The KV plan the deployment runs with (an encoder: no KV cache, only a bound on tokens in flight); throws

@@ -33,6 +33,13 @@ struct RequestRecord {
     bool rejected = false;
     bool failed = false;  // the client gave up at its timeout (finish_s is then the timeout)
     double api_s = 0.0;   // time in the API server before the engine saw it (part of TTFT)
+    // Disaggregated: the prefill replica, when its prefill ended, and when its KV reached the decode replica
+    // (-1: prefilled where it decoded).
+    int32_t prefill_replica = -1;
+    double prefill_done_s = -1.0;
+    double kv_arrived_s = -1.0;
+    double kv_bytes = 0.0;
+    double kv_transfer_s() const { return kv_arrived_s >= 0 ? kv_arrived_s - prefill_done_s : 0.0; }
     std::string reject_reason;
 
     bool completed() const { return finish_s >= 0.0 && !rejected && !failed; }
@@ -114,6 +121,9 @@ public:
     MetricsCollector(RecordStore& store, int32_t replica) : store_(store), replica_(replica) {}
     // Called when a request finishes or is rejected (to wake whoever waits for it).
     std::function<void(int64_t record)> on_done;
+    // Called instead of on_done when a disaggregated request's prefill ends (Request::hold_kv; its blocks are
+    // held until Scheduler::release).
+    std::function<void(int64_t record)> on_prefilled;
 
     void on_first_scheduled(const RequestState& r, double now) override;
     void on_token(const RequestState& r, double now) override;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "headroom/core/deployment.hpp"
+#include "headroom/core/kv_transport.hpp"
 #include "headroom/core/metrics.hpp"
 #include "headroom/core/run_stats.hpp"
 #include "headroom/core/scheduler.hpp"
@@ -88,6 +89,11 @@ public:
     ReplicaLoop(const ReplicaLoop&) = delete;
     ReplicaLoop& operator=(const ReplicaLoop&) = delete;
 
+    // A disaggregated deployment (ServingConfig::disaggregation): how KV moves from the prefill pool to the
+    // decode pool, and each replica's step-time predictor (its pool's GPU and TP), for the accounting. Set
+    // before run(); the loop does not own them.
+    void set_disaggregation(KvTransport* transport, std::vector<const StepTimePredictor*> replica_predictors);
+
     // Serves the workload to its end: every request finished, rejected or given up.
     void run();
 
@@ -97,6 +103,7 @@ public:
     std::vector<RequestRecord> take_requests() { return stats_.take_requests(); }
     std::vector<StepSample> take_steps() { return stats_.take_steps(); }
     const Accounting& accounting() const { return accounting_; }
+    const Scheduler& scheduler(int32_t replica) const;
     double now() const { return now_; }
     // Requests whose records are held now (in flight, or done behind an older one still in flight).
     int64_t records_held() const { return static_cast<int64_t>(window_.size()); }
@@ -117,6 +124,10 @@ private:
         uint64_t content_id = 0, prefix_id = 0;
         int64_t prefix_tokens = 0;
         int64_t live = -1;  // its live session, or -1 (an open-loop single turn)
+        // disaggregated: its prefill replica and its index in that scheduler (held blocks), its decode replica
+        int32_t prefill_replica = -1, decode_replica = -1;
+        int64_t held_index = -1;
+        int64_t kv_blocks = 0;  // blocks it will take on its decode replica (for least_kv while on its way)
     };
     struct Slot {
         RequestRecord rec;
@@ -127,6 +138,7 @@ private:
     RequestRecord& record(int64_t id) override { return slot(id).rec; }
     void add_itl(double gap_s) override { stats_.add_itl(gap_s); }
     Slot& slot(int64_t id) { return window_[static_cast<size_t>(id - first_id_)]; }
+    const Slot& slot(int64_t id) const { return window_[static_cast<size_t>(id - first_id_)]; }
 
     void push(double t_s, EventKind kind, int64_t index);
     void handle(const Event& e);
@@ -142,6 +154,10 @@ private:
     void end_session(int64_t live, double at_s);
     int64_t new_record(const Session& s, int64_t turn, int64_t prompt, int64_t output, double arrival_s, int64_t previous);
     void enter(int64_t record);
+    Request request_of(int64_t record) const;
+    // disaggregated: a prefill ended (start its KV transfer), a transfer ended (hand it to its decode replica)
+    void prefilled();
+    void kv_arrived(int64_t record);
     void start_step(Replica& r);
     void follow_up();
 
@@ -171,6 +187,13 @@ private:
     Accounting accounting_;
     std::vector<SequenceWork> work_, decodes_;
     std::vector<int64_t> finished_;
+    std::vector<int64_t> prefilled_;  // disaggregated requests whose prefill just ended
+    KvTransport* transport_ = nullptr;
+    std::vector<const StepTimePredictor*> predictors_;  // per replica
+    std::unique_ptr<PrefillDecision> decision_;
+    std::unique_ptr<DecodeRouter> decode_router_;
+    std::vector<int64_t> kv_incoming_;  // per replica: blocks of transfers on their way to it
+    std::vector<int64_t> ended_;
     int64_t started_ = 0;
     int64_t entered_ = 0;  // requests handed to a scheduler
     int64_t next_session_id_ = 0;

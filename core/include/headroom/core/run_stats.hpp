@@ -50,6 +50,10 @@ public:
     // steps (time-weighted over the run: sum of dt, of kv_used x dt, of running x dt)
     int64_t steps = 0;
     double busy_s = 0, kv_area = 0, running_area = 0, kv_used_peak = 0, running_peak = 0;
+    std::vector<double> busy_s_by_replica;
+    // disaggregated requests (completed): how long their KV took to move, and how many bytes moved
+    std::vector<double> kv_transfer_s;
+    double kv_transfer_bytes = 0;
 
     // The step sample (or every step), in the order the steps started.
     std::vector<StepSample> take_steps();

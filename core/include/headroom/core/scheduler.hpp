@@ -36,6 +36,13 @@ struct Request {
     // The client abandons the request at this time (its timeout); 0: never. An abandoned request leaves the
     // engine at the next step boundary and frees its blocks.
     double deadline_s = 0.0;
+    // Disaggregated prefill and decode (vLLM's P/D through a KV connector):
+    // - on the prefill side the request is prefill-only (output_tokens 0) and keeps its blocks when it finishes,
+    //   until release() (its KV is being sent);
+    // - on the decode side the first `precomputed_tokens` tokens' KV arrives from the prefill replica: the first
+    //   admission allocates their blocks without computing them (after a preemption they are recomputed).
+    bool hold_kv = false;
+    int64_t precomputed_tokens = 0;
 };
 
 enum class RequestStatus { WAITING, RUNNING, FINISHED, REJECTED, ABORTED };
@@ -131,6 +138,8 @@ public:
     void schedule(double now_s, StepPlan& plan);
     // Applies a finished step: advances computed tokens, emits tokens, finishes requests.
     void complete(const StepPlan& plan, double now_s);
+    // Frees the blocks a finished hold_kv request kept, and its slot.
+    void release(int64_t index);
 
     bool has_work() const { return !running_.empty() || !waiting_.empty(); }
     int64_t num_running() const { return static_cast<int64_t>(running_.size()); }

@@ -45,6 +45,12 @@ struct Summary {
     Accounting accounting;
     // TTFT, TPOT, ITL and E2E at each of the scenario's metric_percentiles, in its order (seconds).
     std::vector<double> ttft_at_s, tpot_at_s, itl_at_s, e2e_at_s;
+    // Disaggregated prefill and decode: completed requests prefilled on the prefill pool, their KV transfers
+    // (time from the end of the prefill to the KV's arrival, part of TTFT; bytes), and each pool's busy share.
+    int64_t disaggregated = 0;
+    Percentiles kv_transfer_s;
+    double kv_transfer_bytes = 0;
+    double prefill_busy_fraction = 0, decode_busy_fraction = 0;
 };
 
 // The run's aggregates from what it kept (core/run_stats.hpp). ITL percentiles are exact up to 4 M gaps and

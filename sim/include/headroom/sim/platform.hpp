@@ -6,8 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "headroom/core/kv_transport.hpp"
 #include "headroom/hardware/cluster.hpp"
 
 namespace headroom {
@@ -29,5 +31,13 @@ struct TransferResult {
 // from its start time; their end times, in order. Throws HardwareError for a GPU outside the cluster or a
 // negative size or start.
 std::vector<TransferResult> simulate_transfers(const ClusterTopology& cluster, const std::vector<Transfer>& transfers);
+
+// Inside a SimGrid process, before Engine::run (engine.cpp): builds the cluster's platform as the root zone, with
+// routes from every replica's GPUs to every other's, and returns the transport of a disaggregated deployment.
+// A transfer from replica a to replica b moves over max(TP of a, TP of b) flows at once, GPU k % TP of a to GPU
+// k % TP of b, each an equal share of the bytes (every TP rank sends its shard of the KV on its own NIC); it ends
+// when the last flow does.
+std::unique_ptr<KvTransport> make_cluster_transport(const ClusterTopology& cluster,
+                                                    const std::vector<std::vector<int64_t>>& replica_gpus);
 
 }  // namespace headroom

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "headroom/hardware/calibration.hpp"
+#include "headroom/hardware/cluster.hpp"
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/model_card.hpp"
 #include "headroom/core/deployment.hpp"
@@ -25,6 +26,28 @@ struct SloTarget {
     double threshold_s = 0.0;
 };
 
+// Disaggregated prefill and decode (`disaggregation:`): the scenario's deployment (gpu, tp, replicas) is the
+// decode pool, and a prefill pool of its own GPU, TP and replicas sits in front. KV moves from prefill to decode
+// replica over the cluster's links (placed in cluster order: the prefill replicas' GPUs first, then the decode
+// replicas'), or without a cluster over one ideal link per transfer.
+struct PoolSpec {
+    std::string gpu_spec;
+    GpuProfile gpu;
+    int64_t tp = 1;
+    int64_t replicas = 1;
+};
+struct DisaggregationSpec {
+    bool enabled = false;
+    PoolSpec prefill;
+    std::string decision = "always";  // disaggregation.hpp: always | prompt_length
+    int64_t min_prompt_tokens = 0;
+    std::string decode_router = "least_kv";  // least_kv | round_robin
+    std::string cluster_spec;  // "" : the ideal link below
+    std::shared_ptr<const ClusterTopology> cluster;
+    double link_bytes_per_s = 0.0;  // ideal link; 0: infinitely fast
+    double link_latency_s = 0.0;
+};
+
 struct Scenario {
     std::string name;
     std::string file;  // where it was read from ("" for a built-in)
@@ -38,6 +61,7 @@ struct Scenario {
     // The percentiles reported under vLLM's names (p99_ttft_ms, ...), as `vllm bench serve --metric-percentiles`
     // takes them; vLLM's default is 99.
     std::vector<double> metric_percentiles{99.0};
+    DisaggregationSpec disaggregation;
 };
 
 class ScenarioError : public InputError {
@@ -59,6 +83,10 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
 void check_scenario(const Scenario& s);
 // The GPU profile `spec` with the scenario's own gpu_overrides applied, as the loader would build it.
 GpuProfile scenario_gpu(const Scenario& s, const std::string& spec);
+// Disaggregated: the prefill pool as a deployment (the scenario's, on the pool's GPU, TP and replicas), and the
+// cluster GPUs of every replica of the replica loop (prefill replicas first, each its TP consecutive GPUs).
+Deployment prefill_deployment(const Scenario& s);
+std::vector<std::vector<int64_t>> replica_gpus(const Scenario& s);
 void set_gpu(Scenario& s, const std::string& spec, const GpuProfile& gpu);
 
 // Bounds the loader enforces on the arrival fields (edits check the same).

@@ -1,0 +1,72 @@
+"""Disaggregated prefill and decode in `headroom simulate` and `sweep`: the KV moves over the cluster's SimGrid
+links in the time the closed form gives when transfers rarely overlap; every request is prefilled on the prefill
+pool and decoded on the decode pool; an instant link adds nothing; bad disaggregation blocks are one error line."""
+
+import json
+
+from test_cli import ROOT, expect_bad_input, run
+
+EXAMPLE = ROOT / "examples" / "disagg-llama70b.yaml"
+# Llama-3.3-70B: 80 layers x 8 KV heads x 128 x (K and V) x 2 bytes = 327,680 bytes of KV per token
+KV_BYTES_PER_TOKEN = 80 * 8 * 128 * 2 * 2
+
+
+def simulate(path, *sets):
+    r = run("simulate", path, "--json", *[x for s in sets for x in ("--set", s)])
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_kv_moves_over_the_cluster_in_the_closed_form_time():
+    j = simulate(EXAMPLE)
+    d = j["disaggregation"]
+    assert d["prefill"] == {"gpu": "h100-sxm", "tp": 4, "replicas": 2} and d["cluster"] == "h100-4node-ib"
+    # every request prefilled on the prefill pool, its whole prompt's KV moved
+    assert d["requests_disaggregated"] == j["completed"] > 500
+    assert d["kv_transfer_bytes"] == j["input_tokens"] * KV_BYTES_PER_TOKEN
+    # TP 4 to TP 4 on the same rails: 4 flows, each on its own 400G NIC (50 GB/s), GPU -> NIC -> leaf -> NIC -> GPU
+    # (3 us); at 2.5 req/s transfers of ~5 ms rarely overlap, so the mean is close to bytes / 200 GB/s + 3 us
+    closed = d["kv_transfer_bytes"] / d["requests_disaggregated"] / 200e9 + 3e-6
+    assert abs(d["kv_transfer_s"]["mean"] - closed) / closed < 0.05, (d["kv_transfer_s"]["mean"], closed)
+    assert d["kv_transfer_s"]["p50"] > 0
+    # 16 GPUs in all; the pools' busy shares are shares
+    assert j["gpus"] == 16
+    assert 0 < d["prefill_busy_fraction"] < 1 and 0 < d["decode_busy_fraction"] <= 1
+
+
+def test_an_instant_link_adds_nothing_and_short_prompts_stay_on_the_decode_pool(tmp_path):
+    text = EXAMPLE.read_text().replace("  cluster: h100-4node-ib", "  link: {}").replace("decision: always", "decision: prompt_length\n  min_prompt_tokens: 3000")
+    path = tmp_path / "d.yaml"
+    path.write_text(text)
+    j = simulate(path)
+    d = j["disaggregation"]
+    assert d["cluster"] is None
+    assert d["kv_transfer_s"]["max"] == 0.0
+    # the prompt lengths are lognormal with median 3,000: about half go through the prefill pool
+    assert 0.3 * j["completed"] < d["requests_disaggregated"] < 0.7 * j["completed"]
+
+
+def test_a_sweep_names_the_prefill_pool_and_tries_one_more_prefill_replica():
+    r = run("sweep", EXAMPLE, "--qps", "12", "--set", "workload.duration_s=60")
+    assert r.returncode == 0, r.stderr
+    assert "for the prefill pool (2 replicas)" in r.stdout
+    assert "one more prefill replica" in r.stdout and "one more decode replica" in r.stdout
+
+
+def test_bad_disaggregation_blocks(tmp_path):
+    text = EXAMPLE.read_text()
+    path = tmp_path / "bad.yaml"
+
+    def bad(old, new, *needles):
+        assert old in text, old
+        path.write_text(text.replace(old, new))
+        expect_bad_input(run("simulate", path), str(path), *needles)
+
+    bad("decision: always", "decision: sometimes", "disaggregation.decision", "unknown decision")
+    bad("decode_router: least_kv", "decode_router: random", "disaggregation.decode_router")
+    bad("  cluster: h100-4node-ib", "  cluster: dgx-h100", "disaggregation.cluster", "has 8 GPUs; the pools need 16")
+    bad("  cluster: h100-4node-ib", "  cluster: gb200-nvl72", "disaggregation.cluster", "GPU 0 of gb200-nvl72 is gb200")
+    bad("  cluster: h100-4node-ib", "  cluster: h100-4node-ib\n  link: {bandwidth_gb_per_s: 10}", "disaggregation.link", "not both")
+    bad("  prefill: {gpu: h100, tp: 4, replicas: 2}", "  prefill: {gpu: h100, tp: 3, replicas: 2}", "disaggregation.prefill.tp")
+    bad("  prefill: {gpu: h100, tp: 4, replicas: 2}", "  prefill: {gpu: h100, tp: 1, replicas: 2}", "disaggregation.prefill")
+    bad("  prefill: {gpu: h100, tp: 4, replicas: 2}\n", "", "disaggregation.prefill", "missing")
