@@ -145,6 +145,14 @@ int64_t KvCacheManager::take_prefix_hits(RequestState& r) {
     return hits * block_size_;
 }
 
+int64_t KvCacheManager::cached_prefix_tokens(const RequestState& r) const {
+    if (!prefix_caching_) return 0;
+    const int64_t max_blocks = (r.num_tokens() - 1) / block_size_;
+    int64_t hits = 0;
+    while (hits < max_blocks && pool_.cached(block_hash(r, hits))) ++hits;
+    return hits * block_size_;
+}
+
 bool KvCacheManager::allocate(RequestState& r, int64_t tokens) {
     const int64_t need = blocks_short(r, tokens);
     if (!grouped()) return need <= 0 || pool_.allocate(need, r.blocks);

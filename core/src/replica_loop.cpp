@@ -27,6 +27,7 @@ struct ReplicaLoop::LiveSession {
     int64_t user = -1;        // closed loop: the user who runs it
     int64_t previous = -1;    // the record of the turn before
     int64_t history = 0;      // tokens of the conversation so far (prompt + answer of the turn before)
+    int32_t replica = -1;     // where its previous turn went (session_affinity)
 };
 
 ReplicaLoop::ReplicaLoop(const WorkloadSpec& workload, uint64_t seed, const ServingConfig& config,
@@ -56,6 +57,7 @@ ReplicaLoop::ReplicaLoop(const WorkloadSpec& workload, uint64_t seed, const Serv
         replicas_.push_back(std::move(r));
     }
     predictors_.assign(replicas_.size(), &predictor_);
+    router_ = make_router(config_.router);
     const DisaggregationSettings& d = config_.disaggregation;
     if (d.enabled()) {
         if (d.prefill_replicas >= config_.replicas) throw std::invalid_argument("disaggregation: no decode replica left");
@@ -149,16 +151,17 @@ void ReplicaLoop::enter(int64_t record) {
         t.scheduler->add_request(req, now_);
         return;
     }
-    Replica* target = nullptr;
-    if (config_.router == "least_outstanding") {
-        for (auto& r : replicas_) {
-            if (!target || r->outstanding < target->outstanding) target = r.get();
-        }
-    } else {
-        target = replicas_[next_replica_++ % replicas_.size()].get();
+    route_.resize(replicas_.size());
+    const bool cache = router_->reads_cache();
+    for (size_t i = 0; i < replicas_.size(); ++i) {
+        route_[i] = {replicas_[i]->outstanding, cache ? replicas_[i]->scheduler->cached_prefix_tokens(req) : 0};
     }
-    ++target->outstanding;
-    target->scheduler->add_request(req, now_);
+    const int64_t live = slot(record).origin.live;
+    LiveSession* ls = live >= 0 ? live_[static_cast<size_t>(live)].get() : nullptr;
+    Replica& target = *replicas_[router_->pick(route_, req.prompt_tokens, ls ? ls->replica : -1)];
+    if (ls) ls->replica = target.index;
+    ++target.outstanding;
+    target.scheduler->add_request(req, now_);
 }
 
 // Prefills that ended: each request's KV leaves for the decode replica the router picks (its blocks there are

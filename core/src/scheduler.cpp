@@ -66,6 +66,12 @@ Scheduler::Scheduler(const SchedulerConfig& config, SchedulerObserver* observer)
 
 int64_t Scheduler::blocks_needed(int64_t tokens) const { return kv_.blocks_needed(tokens); }
 
+int64_t Scheduler::cached_prefix_tokens(const Request& r) const {
+    RequestState s;
+    s.req = r;
+    return kv_.cached_prefix_tokens(s);
+}
+
 int64_t Scheduler::add_request(const Request& r, double now_s) {
     RequestState s;
     s.req = r;

@@ -3,6 +3,7 @@
 #include "headroom/sim/scenario.hpp"
 
 #include "headroom/core/disaggregation.hpp"
+#include "headroom/core/router.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -382,8 +383,8 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     if (root["tp"]) s.deployment.tp = r.integer(root["tp"], "tp", 1, 1024);
     if (root["replicas"]) s.deployment.replicas = r.integer(root["replicas"], "replicas", 1, 4096);
     if (root["router"]) s.deployment.router = r.string(root["router"], "router");
-    if (s.deployment.router != "round_robin" && s.deployment.router != "least_outstanding") {
-        r.fail("router", fmt::format("unknown router \"{}\" (round_robin, least_outstanding)", s.deployment.router));
+    if (const auto routers = router_names(); std::find(routers.begin(), routers.end(), s.deployment.router) == routers.end()) {
+        r.fail("router", fmt::format("unknown router \"{}\" ({})", s.deployment.router, fmt::join(routers, ", ")));
     }
     auto dtype = [&](const char* key, Dtype& out) {
         if (!root[key]) return;

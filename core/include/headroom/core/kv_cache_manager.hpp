@@ -36,6 +36,9 @@ public:
     // A waiting request with no blocks: takes the cached full blocks of its known tokens in order (never the
     // one holding its last token, which must be computed to sample) and returns the tokens they hold.
     int64_t take_prefix_hits(RequestState& r);
+    // The tokens of `r`'s prompt whose full blocks are cached now, without taking them (what a cache-aware
+    // router reads; the first KV-cache group's hashes on a hybrid model).
+    int64_t cached_prefix_tokens(const RequestState& r) const;
     // Frees the blocks of `r`'s sliding groups that its window no longer reaches (a no-op without sliding layers).
     void remove_skipped(RequestState& r);
     // Gives `r` the blocks it lacks for `tokens` tokens; false and no change when the pool has too few free.

@@ -20,6 +20,7 @@
 #include "headroom/core/deployment.hpp"
 #include "headroom/core/kv_transport.hpp"
 #include "headroom/core/metrics.hpp"
+#include "headroom/core/router.hpp"
 #include "headroom/core/run_stats.hpp"
 #include "headroom/core/scheduler.hpp"
 #include "headroom/core/step_predictor.hpp"
@@ -190,6 +191,8 @@ private:
     std::vector<int64_t> prefilled_;  // disaggregated requests whose prefill just ended
     KvTransport* transport_ = nullptr;
     std::vector<const StepTimePredictor*> predictors_;  // per replica
+    std::unique_ptr<Router> router_;
+    std::vector<RouteCandidate> route_;
     std::unique_ptr<PrefillDecision> decision_;
     std::unique_ptr<DecodeRouter> decode_router_;
     std::vector<int64_t> kv_incoming_;  // per replica: blocks of transfers on their way to it
@@ -197,7 +200,6 @@ private:
     int64_t started_ = 0;
     int64_t entered_ = 0;  // requests handed to a scheduler
     int64_t next_session_id_ = 0;
-    size_t next_replica_ = 0;
 };
 
 }  // namespace headroom

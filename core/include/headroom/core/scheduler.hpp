@@ -150,6 +150,8 @@ public:
     int64_t num_slots() const { return static_cast<int64_t>(requests_.size()); }
     const SchedulerConfig& config() const { return config_; }
     int64_t blocks_needed(int64_t tokens) const;
+    // Tokens of `r`'s prompt this replica's prefix cache holds now (for a cache-aware router).
+    int64_t cached_prefix_tokens(const Request& r) const;
     // Why the last waiting request could not be admitted: "kv" (no blocks), "seqs" (max_num_seqs),
     // "budget" (token budget spent), "" (nothing waiting or all admitted).
     const std::string& admission_blocker() const { return blocker_; }
