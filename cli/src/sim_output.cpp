@@ -88,6 +88,10 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
                                         s.kv_transfer_s.mean * 1e3, s.kv_transfer_s.p95 * 1e3));
         row("pools", fmt::format("prefill busy {:.1f}% of the time, decode {:.1f}%", 100 * s.prefill_busy_fraction,
                                  100 * s.decode_busy_fraction));
+        if (!s.busiest_link.empty()) {
+            row("busiest link", fmt::format("{}: {} of KV, {:.2f}% of its capacity over the run", s.busiest_link,
+                                            gb(s.busiest_link_bytes), 100 * s.busiest_link_utilisation));
+        }
     }
     if (!sc.slos.empty()) {
         std::string slos;

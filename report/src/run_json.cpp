@@ -121,7 +121,10 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
                                {"kv_transfer_s", percentiles_json(s.kv_transfer_s)},
                                {"kv_transfer_bytes", s.kv_transfer_bytes},
                                {"prefill_busy_fraction", s.prefill_busy_fraction},
-                               {"decode_busy_fraction", s.decode_busy_fraction}};
+                               {"decode_busy_fraction", s.decode_busy_fraction},
+                               {"busiest_link", d.cluster ? json({{"link", s.busiest_link}, {"bytes", s.busiest_link_bytes},
+                                                                  {"utilisation", s.busiest_link_utilisation}})
+                                                          : json(nullptr)}};
     }
     j["kv_blocks"] = r.plan.num_blocks;
     j["simulated_s"] = r.simulated_s;

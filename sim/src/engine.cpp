@@ -75,9 +75,12 @@ public:
         sg4::Engine engine(&argc, argv);
         SimGridClock clock;
         std::unique_ptr<KvTransport> transport;
+        const ClusterKvTransport* network = nullptr;
         sg4::Host* frontend = nullptr;
         if (dg.enabled && dg.cluster) {
-            transport = make_cluster_transport(*dg.cluster, replica_gpus(sc_));
+            auto t = make_cluster_transport(*dg.cluster, replica_gpus(sc_));
+            network = t.get();
+            transport = std::move(t);
             frontend = engine.get_all_hosts().front();
         } else {
             // one replica or several without a cluster: no network in the loop (the single-replica speed)
@@ -128,6 +131,15 @@ public:
         out.predictor = predictor_->name();
         out.plan = plan_;
         out.summary = summarize(sc_, loop.stats(), loop.accounting());
+        if (network) {
+            const std::vector<LinkLoad> loads = network->link_loads();
+            if (!loads.empty() && out.summary.duration_s > 0) {
+                const TopoEdge& e = dg.cluster->edges()[loads.front().edge];
+                out.summary.busiest_link = dg.cluster->vertices()[e.a].name + " -- " + dg.cluster->vertices()[e.b].name;
+                out.summary.busiest_link_bytes = loads.front().bytes;
+                out.summary.busiest_link_utilisation = loads.front().bytes / (2.0 * e.bytes_per_s * out.summary.duration_s);
+            }
+        }
         out.timeseries = loop.take_steps();
         out.requests = loop.take_requests();
     }

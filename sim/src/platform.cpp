@@ -49,10 +49,19 @@ std::vector<sg4::Host*> build_platform(const ClusterTopology& t, const std::set<
 }
 
 // KV transfers of a disaggregated deployment as SimGrid communications (platform.hpp).
-class ClusterTransport : public KvTransport {
+class ClusterTransport : public ClusterKvTransport {
 public:
-    ClusterTransport(std::vector<sg4::Host*> hosts, std::vector<std::vector<int64_t>> replica_gpus)
-        : hosts_(std::move(hosts)), gpus_(std::move(replica_gpus)) {}
+    ClusterTransport(const ClusterTopology& t, std::vector<sg4::Host*> hosts, std::vector<std::vector<int64_t>> replica_gpus)
+        : t_(t), hosts_(std::move(hosts)), gpus_(std::move(replica_gpus)), load_(t.edges().size(), 0.0) {}
+
+    std::vector<LinkLoad> link_loads() const override {
+        std::vector<LinkLoad> out;
+        for (size_t e = 0; e < load_.size(); ++e) {
+            if (load_[e] > 0) out.push_back({e, load_[e]});
+        }
+        std::stable_sort(out.begin(), out.end(), [](const LinkLoad& a, const LinkLoad& b) { return a.bytes > b.bytes; });
+        return out;
+    }
 
     void start(int64_t tag, int32_t from, int32_t to, double bytes, double) override {
         const auto& a = gpus_.at(static_cast<size_t>(from));
@@ -61,9 +70,12 @@ public:
         const auto share = static_cast<uint64_t>(std::llround(bytes / static_cast<double>(flows)));
         left_[tag] = flows;
         for (size_t k = 0; k < flows; ++k) {
-            comms_.push_back(sg4::Comm::sendto_async(hosts_[static_cast<size_t>(a[k % a.size()])],
-                                                     hosts_[static_cast<size_t>(b[k % b.size()])], share));
+            const int64_t from_gpu = a[k % a.size()], to_gpu = b[k % b.size()];
+            comms_.push_back(sg4::Comm::sendto_async(hosts_[static_cast<size_t>(from_gpu)], hosts_[static_cast<size_t>(to_gpu)], share));
             tags_.push_back(tag);
+            auto it = routes_.find({from_gpu, to_gpu});
+            if (it == routes_.end()) it = routes_.emplace(std::make_pair(from_gpu, to_gpu), t_.route(from_gpu, to_gpu).edges).first;
+            for (size_t e : it->second) load_[e] += static_cast<double>(share);
         }
     }
     bool busy() const override { return !comms_.empty(); }
@@ -96,8 +108,11 @@ private:
             ended.push_back(tag);
         }
     }
+    const ClusterTopology& t_;
     std::vector<sg4::Host*> hosts_;
     std::vector<std::vector<int64_t>> gpus_;
+    std::vector<double> load_;  // bytes per graph edge
+    std::map<std::pair<int64_t, int64_t>, std::vector<size_t>> routes_;
     std::vector<sg4::CommPtr> comms_;
     std::vector<int64_t> tags_;
     std::map<int64_t, size_t> left_;
@@ -105,7 +120,7 @@ private:
 
 }  // namespace
 
-std::unique_ptr<KvTransport> make_cluster_transport(const ClusterTopology& t, const std::vector<std::vector<int64_t>>& replica_gpus) {
+std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology& t, const std::vector<std::vector<int64_t>>& replica_gpus) {
     std::set<std::pair<int64_t, int64_t>> pairs;
     for (size_t a = 0; a < replica_gpus.size(); ++a) {
         for (size_t b = 0; b < replica_gpus.size(); ++b) {
@@ -115,7 +130,7 @@ std::unique_ptr<KvTransport> make_cluster_transport(const ClusterTopology& t, co
             for (size_t k = 0; k < std::max(x.size(), y.size()); ++k) pairs.insert({x[k % x.size()], y[k % y.size()]});
         }
     }
-    return std::make_unique<ClusterTransport>(build_platform(t, pairs), replica_gpus);
+    return std::make_unique<ClusterTransport>(t, build_platform(t, pairs), replica_gpus);
 }
 
 std::vector<TransferResult> simulate_transfers(const ClusterTopology& t, const std::vector<Transfer>& transfers) {

@@ -32,6 +32,12 @@ def test_kv_moves_over_the_cluster_in_the_closed_form_time():
     # 16 GPUs in all; the pools' busy shares are shares
     assert j["gpus"] == 16
     assert 0 < d["prefill_busy_fraction"] < 1 and 0 < d["decode_busy_fraction"] <= 1
+    # the busiest link carries one TP rank's flows of one prefill replica: between an even split over the 8
+    # prefill GPUs (1/8 of the bytes) and every request on one replica (1/4); its utilisation is its bytes over
+    # 2 directions x 50 GB/s x the run
+    link = d["busiest_link"]
+    assert d["kv_transfer_bytes"] / 8 <= link["bytes"] <= d["kv_transfer_bytes"] / 4
+    assert abs(link["utilisation"] - link["bytes"] / (2 * 50e9 * j["duration_s"])) < 1e-12
 
 
 def test_an_instant_link_adds_nothing_and_short_prompts_stay_on_the_decode_pool(tmp_path):
@@ -40,7 +46,7 @@ def test_an_instant_link_adds_nothing_and_short_prompts_stay_on_the_decode_pool(
     path.write_text(text)
     j = simulate(path)
     d = j["disaggregation"]
-    assert d["cluster"] is None
+    assert d["cluster"] is None and d["busiest_link"] is None
     assert d["kv_transfer_s"]["max"] == 0.0
     # the prompt lengths are lognormal with median 3,000: about half go through the prefill pool
     assert 0.3 * j["completed"] < d["requests_disaggregated"] < 0.7 * j["completed"]

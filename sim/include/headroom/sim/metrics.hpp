@@ -51,6 +51,10 @@ struct Summary {
     Percentiles kv_transfer_s;
     double kv_transfer_bytes = 0;
     double prefill_busy_fraction = 0, decode_busy_fraction = 0;
+    // On a cluster: the link that carried the most KV, its bytes, and its utilisation (bytes / (its bandwidth per
+    // direction x 2 directions x the run's duration)).
+    std::string busiest_link;
+    double busiest_link_bytes = 0, busiest_link_utilisation = 0;
 };
 
 // The run's aggregates from what it kept (core/run_stats.hpp). ITL percentiles are exact up to 4 M gaps and

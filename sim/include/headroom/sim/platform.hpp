@@ -37,7 +37,17 @@ std::vector<TransferResult> simulate_transfers(const ClusterTopology& cluster, c
 // A transfer from replica a to replica b moves over max(TP of a, TP of b) flows at once, GPU k % TP of a to GPU
 // k % TP of b, each an equal share of the bytes (every TP rank sends its shard of the KV on its own NIC); it ends
 // when the last flow does.
-std::unique_ptr<KvTransport> make_cluster_transport(const ClusterTopology& cluster,
-                                                    const std::vector<std::vector<int64_t>>& replica_gpus);
+// The bytes the transfers put on one link of the graph (both directions together), for link utilisation.
+struct LinkLoad {
+    size_t edge = 0;  // into ClusterTopology::edges()
+    double bytes = 0.0;
+};
+class ClusterKvTransport : public KvTransport {
+public:
+    // every link that carried KV, most loaded first
+    virtual std::vector<LinkLoad> link_loads() const = 0;
+};
+std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology& cluster,
+                                                           const std::vector<std::vector<int64_t>>& replica_gpus);
 
 }  // namespace headroom
