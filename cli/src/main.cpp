@@ -554,7 +554,7 @@ struct PlanOptions {
     std::vector<std::string> set;
     int top = 5, jobs = 0;
     std::optional<double> duration_s;  // none: 60 s, or a trace's whole replay
-    bool json = false, speculative = false;
+    bool json = false, speculative = false, disaggregate = false;
     std::string dask;  // a Dask scheduler address
 };
 
@@ -577,6 +577,7 @@ int run_plan(PlanOptions& o) {
     req.duration_s = o.duration_s.value_or(0.0);
     req.jobs = o.jobs;
     req.try_speculative = o.speculative;
+    req.try_disaggregated = o.disaggregate;
     if (!o.dask.empty()) req.remote = dask_runner(o.dask);
     if (o.top < 1) throw UsageError(fmt::format("--top: must be >= 1, got {}", o.top));
     (void)load_model(o.model);  // input errors before any search
@@ -821,6 +822,9 @@ int run(int argc, char** argv) {
     pl->add_flag("--speculative", po.speculative,
                  "also try each configuration with speculative decoding: the workload's speculative block, else EAGLE-3 "
                  "with 3 drafts at workload.speculative_acceptance (assumed 0.6 when absent)");
+    pl->add_flag("--disaggregate", po.disaggregate,
+                 "also try the best fleets split into prefill and decode pools (every ratio of as many replicas or up to "
+                 "two fewer); KV over the workload's disaggregation link or cluster, else an assumed 50 GB/s per TP rank");
     pl->add_flag("--json", po.json, "Print one JSON object instead of the table");
     pl->callback([&] { action = [&] { return run_plan(po); }; });
 

@@ -235,6 +235,10 @@ void print_capacity(const CapacityRequest& req, const CapacityPlan& plan, int to
                b.workload.shape == Shape::CHAT || b.workload.shape == Shape::AGENT ? "sessions" : "requests", slos);
     fmt::print("  workload: {} ({}); {} simulations in {:.1f} s; headroom {} ({})\n", b.file,
                shape_name(b.workload.shape), plan.simulations, plan.wall_s, version(), git_commit());
+    if (!plan.disaggregated_link.empty()) {
+        fmt::print("  the best colocated fleets also tried as prefill + decode pools (\"P prefill + D decode\"), KV over {}\n",
+                   plan.disaggregated_link);
+    }
     if (plan.speculative.enabled()) {
         fmt::print("  each configuration also tried with speculative decoding (\"spec\"): {}{}\n", plan.speculative.label(),
                    plan.speculative_assumed ? " (assumed: set workload.speculative_acceptance)" : "");
@@ -249,11 +253,14 @@ void print_capacity(const CapacityRequest& req, const CapacityPlan& plan, int to
         const std::string budget = c.max_num_batched_tokens == b.engine.max_num_batched_tokens
                                        ? ""
                                        : fmt::format(", budget {}", c.max_num_batched_tokens);
-        const std::string cfg = fmt::format("{} x {} TP{}, weights {}, KV {}{}{}{}", c.replicas, c.gpu, c.tp,
+        const std::string pools = c.prefill_replicas > 0 ? fmt::format("{} prefill + {} decode", c.prefill_replicas, c.replicas)
+                                                         : fmt::format("{}", c.replicas);
+        const std::string cfg = fmt::format("{} x {} TP{}, weights {}, KV {}{}{}{}", pools, c.gpu, c.tp,
                                             c.weights, dtype_name(c.kv_dtype), budget, c.speculative ? ", spec" : "",
                                             c.meets ? "" : " (misses)");
-        fmt::print("  {:>3} {:<58} {:>5} {:>9.2f} {:>8.3f} {:>10.0f} {:>9.3g}/s {:>8.2f}s {:>7.1f}ms {:>8.2f}\n", shown,
-                   cfg, c.replicas * c.tp, c.usd_per_hour, c.usd_per_mtok, c.tokens_per_s_per_gpu, c.headroom_rate,
+        const std::string headroom = c.prefill_replicas > 0 ? "-" : fmt::format("{:.3g}/s", c.headroom_rate);
+        fmt::print("  {:>3} {:<58} {:>5} {:>9.2f} {:>8.3f} {:>10.0f} {:>11} {:>8.2f}s {:>7.1f}ms {:>8.2f}\n", shown,
+                   cfg, (c.replicas + c.prefill_replicas) * c.tp, c.usd_per_hour, c.usd_per_mtok, c.tokens_per_s_per_gpu, headroom,
                    m.ttft_s.p95, m.tpot_s.p95 * 1e3, c.joules_per_token);
     }
     if (!plan.ranked.empty() && plan.ranked.front().meets) {
@@ -265,10 +272,18 @@ void print_capacity(const CapacityRequest& req, const CapacityPlan& plan, int to
             margin >= 0 ? fmt::format("{:.0f}% above the target", 100 * margin)
                         : fmt::format("{:.0f}% below the target, yet the fleet met every SLO at the target in its own "
                                       "simulation: little headroom", -100 * margin);
-        fmt::print("\n  Cheapest: {} GPUs ({} x {} TP{}) at ${:.2f}/hour reserved, ${:.3f} per million output tokens at the "
-                   "achieved {:.0f} tok/s. It sustains about {:.3g}/s before an SLO breaks ({}).\n",
-                   c.replicas * c.tp, c.replicas, c.gpu, c.tp, c.usd_per_hour, c.usd_per_mtok,
-                   c.at_target.summary.output_throughput, c.headroom_rate, margin_text);
+        if (c.prefill_replicas > 0) {
+            fmt::print("\n  Cheapest: {} GPUs ({} prefill + {} decode replicas of {} TP{}, disaggregated) at ${:.2f}/hour reserved, "
+                       "${:.3f} per million output tokens at the achieved {:.0f} tok/s. Simulated at the target only: no "
+                       "headroom search for a split.\n",
+                       (c.replicas + c.prefill_replicas) * c.tp, c.prefill_replicas, c.replicas, c.gpu, c.tp, c.usd_per_hour,
+                       c.usd_per_mtok, c.at_target.summary.output_throughput);
+        } else {
+            fmt::print("\n  Cheapest: {} GPUs ({} x {} TP{}) at ${:.2f}/hour reserved, ${:.3f} per million output tokens at the "
+                       "achieved {:.0f} tok/s. It sustains about {:.3g}/s before an SLO breaks ({}).\n",
+                       c.replicas * c.tp, c.replicas, c.gpu, c.tp, c.usd_per_hour, c.usd_per_mtok,
+                       c.at_target.summary.output_throughput, c.headroom_rate, margin_text);
+        }
     }
     fmt::print("\n  $/hour: the fleet reserved at the profiles' prices. $/MTok: usage-based, at the throughput achieved at "
                "the target rate. headroom: replicas x the highest rate one replica sustained in the search. J/token: an "

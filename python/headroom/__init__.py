@@ -433,14 +433,16 @@ def _remote(client):
 
 def plan(model, qps: float, slo: str, gpus: Sequence[str] = ("h100-sxm", "h200", "b200"),
          workload: "str | os.PathLike | None" = None, set=None, duration_s: float | None = None, top: int = 5,
-         jobs: int = 0, progress: bool = True, client=None) -> pd.DataFrame:
+         jobs: int = 0, progress: bool = True, client=None, disaggregate: bool = False) -> pd.DataFrame:
     """The cheapest deployments meeting every SLO at `qps`, as `headroom plan`: one row per configuration,
     cheapest first ($/hour, $/MTok, tokens/s/GPU, headroom, energy estimate). Each probe simulates
     `duration_s` of arrivals (default 60 s; a trace workload replays its whole trace at the probed rate, since
     its first minutes need not carry its mean rate). Shows a tqdm bar of the
     simulations run (progress=False: none); Ctrl-C stops it, killing the simulations in flight. `client` (a
     dask.distributed Client) runs each round of probes on its cluster; the plan is identical to a local one.
-    The workload file, and a model given as a path, must be readable at the same paths on the workers."""
+    The workload file, and a model given as a path, must be readable at the same paths on the workers.
+    `disaggregate=True` also tries the best fleets split into prefill and decode pools (`plan --disaggregate`);
+    their rows have prefill_replicas > 0."""
     spec = model.source if isinstance(model, ModelCard) else os.fspath(model)
     if duration_s is not None and not (0 < duration_s <= 1e7):
         raise InputError(f"duration_s: must be > 0 and at most 1e7 s, got {duration_s}")
@@ -448,7 +450,7 @@ def plan(model, qps: float, slo: str, gpus: Sequence[str] = ("h100-sxm", "h200",
         gpus = [os.fspath(gpus)]
     with _Progress(progress, "plan") as bar:
         out = json.loads(_h.plan(spec, float(qps), slo, list(gpus), "" if workload is None else os.fspath(workload),
-                                 _assignments(set), duration_s or 0.0, top, jobs, bar, _remote(client)))
+                                 _assignments(set), duration_s or 0.0, top, jobs, bar, _remote(client), disaggregate))
     df = pd.DataFrame([_flat(r) for r in out["configurations"]])
     df.attrs["skipped"] = out["skipped"]
     df.attrs["simulations"] = out["simulations"]

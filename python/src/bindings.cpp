@@ -480,7 +480,7 @@ PYBIND11_MODULE(_headroom, m) {
     m.def("plan",
           [](const std::string& model, double qps, const std::string& slo, const std::vector<std::string>& gpus,
              const std::string& workload, const std::vector<std::string>& overrides, double duration_s, int top, int jobs,
-             const py::object& progress, const py::object& remote) {
+             const py::object& progress, const py::object& remote, bool disaggregate) {
               CapacityRequest req;
               req.model_spec = model;
               req.qps = qps;
@@ -496,6 +496,7 @@ PYBIND11_MODULE(_headroom, m) {
               req.duration_s = duration_s;
               req.jobs = jobs;
               req.remote = remote_to(remote);
+              req.try_disaggregated = disaggregate;
               (void)load_model(model);
               std::string out;
               {
@@ -514,7 +515,7 @@ PYBIND11_MODULE(_headroom, m) {
           },
           py::arg("model"), py::arg("qps"), py::arg("slo"), py::arg("gpus"), py::arg("workload"), py::arg("overrides"),
           py::arg("duration_s") = 0.0, py::arg("top") = 5, py::arg("jobs") = 0, py::arg("progress") = py::none(),
-          py::arg("remote") = py::none(),
+          py::arg("remote") = py::none(), py::arg("disaggregate") = false,
           "Searches the cheapest fleet; returns the headroom.plan/1 JSON. remote(recipes) -> [result bytes], when given, "
           "runs each batch of probes elsewhere (simulate_recipe).");
 }

@@ -171,19 +171,21 @@ std::string capacity_json(const CapacityRequest& req, const CapacityPlan& plan, 
     for (const CapacityCandidate& c : plan.ranked) {
         if (shown++ >= top) break;
         const Summary& m = c.at_target.summary;
-        j["configurations"].push_back({{"gpu", c.gpu}, {"tp", c.tp}, {"replicas", c.replicas}, {"gpus", c.replicas * c.tp},
+        j["configurations"].push_back({{"gpu", c.gpu}, {"tp", c.tp}, {"replicas", c.replicas},
+                                       {"prefill_replicas", c.prefill_replicas}, {"gpus", (c.replicas + c.prefill_replicas) * c.tp},
                                        {"weights_dtype", c.weights}, {"speculative", c.speculative},
                                        {"kv_dtype", std::string(dtype_name(c.kv_dtype))},
                                        {"max_num_batched_tokens", c.max_num_batched_tokens}, {"meets", c.meets},
                                        {"usd_per_hour", c.usd_per_hour}, {"usd_per_mtok", c.usd_per_mtok},
                                        {"output_tokens_per_s_per_gpu", c.tokens_per_s_per_gpu},
-                                       {"sustained_rate_per_replica", c.sustained_rate_per_replica},
-                                       {"headroom_rate", c.headroom_rate}, {"joules_per_token_estimate", c.joules_per_token},
+                                       {"sustained_rate_per_replica", c.prefill_replicas > 0 ? json(nullptr) : json(c.sustained_rate_per_replica)},
+                                       {"headroom_rate", c.prefill_replicas > 0 ? json(nullptr) : json(c.headroom_rate)}, {"joules_per_token_estimate", c.joules_per_token},
                                        {"ttft_s_p95", m.ttft_s.p95}, {"tpot_s_p95", m.tpot_s.p95},
                                        {"output_throughput", m.output_throughput},
                                        {"vllm", vllm_names(plan.base, m)}});
     }
     j["skipped"] = plan.skipped;
+    j["disaggregated_link"] = plan.disaggregated_link.empty() ? json(nullptr) : json(plan.disaggregated_link);
     return j.dump();
 }
 

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -65,6 +66,21 @@ public:
         sc.deployment.replicas = replicas;
         sc.deployment.router = "least_outstanding";
         if (!req_.slos.empty()) sc.slos = req_.slos;
+        if (c.prefill_replicas > 0) {  // the pools: the candidate's GPU and TP, the workload's KV link
+            DisaggregationSpec& d = sc.disaggregation;
+            if (!d.enabled) {
+                d = DisaggregationSpec{};
+                d.enabled = true;
+                d.link_bytes_per_s = DEFAULT_KV_LINK_GB_PER_S * 1e9 * static_cast<double>(c.tp);
+                d.link_latency_s = DEFAULT_KV_LINK_LATENCY_US * 1e-6;
+            }
+            d.prefill.gpu_spec = c.gpu;
+            d.prefill.gpu = gpu(c.gpu);
+            d.prefill.tp = c.tp;
+            d.prefill.replicas = c.prefill_replicas;
+        } else {
+            sc.disaggregation = {};
+        }
         check_scenario(sc);
         return sc;
     }
@@ -117,7 +133,8 @@ bool meets(const SimulationResult& r) { return r.summary.completed > 0 && r.summ
 }  // namespace
 
 std::string CapacityCandidate::label() const {
-    return fmt::format("{} x {} TP{} w:{} kv:{} budget {}{}", replicas, gpu, tp, weights,
+    return fmt::format("{}{} x {} TP{} w:{} kv:{} budget {}{}",
+                       prefill_replicas > 0 ? fmt::format("{} prefill + ", prefill_replicas) : "", replicas, gpu, tp, weights,
                        dtype_name(kv_dtype), max_num_batched_tokens, speculative ? " speculative" : "");
 }
 
@@ -262,7 +279,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
     auto finish = [&](CapacityCandidate& c) {
         const Scenario sc = cands.make(c, req.qps, c.replicas);
         const Summary& m = c.at_target.summary;
-        c.usd_per_hour = static_cast<double>(c.replicas * c.tp) * sc.deployment.gpu.price_usd_per_gpu_hour.value;
+        c.usd_per_hour = static_cast<double>((c.replicas + c.prefill_replicas) * c.tp) * sc.deployment.gpu.price_usd_per_gpu_hour.value;
         c.usd_per_mtok = m.usd_per_mtok;
         c.tokens_per_s_per_gpu = m.output_tokens_per_s_per_gpu;
         c.headroom_rate = static_cast<double>(c.replicas) * c.sustained_rate_per_replica;
@@ -316,6 +333,53 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
         }
         rank();
     }
+    // 5. Disaggregated: the best colocated fleets' GPU and TP as a prefill and a decode pool, every split of as
+    //    many replicas or up to two fewer, each simulated at the target rate.
+    if (req.try_disaggregated && !base.deployment.model.is_encoder) {
+        const DisaggregationSpec& given = base.disaggregation;
+        plan.disaggregated_link = given.enabled && given.cluster ? "cluster " + given.cluster->spec().name
+                                  : given.enabled ? fmt::format("an ideal link of {:g} GB/s, {:g} us", given.link_bytes_per_s / 1e9,
+                                                                given.link_latency_s * 1e6)
+                                                  : fmt::format("an ideal link of {:g} GB/s per TP rank, {:g} us (assumed: no "
+                                                                "disaggregation block in the workload)",
+                                                                DEFAULT_KV_LINK_GB_PER_S, DEFAULT_KV_LINK_LATENCY_US);
+        std::vector<Probe> splits;
+        std::vector<std::string> seen;
+        for (const CapacityCandidate& c : plan.ranked) {
+            if (!c.meets || c.prefill_replicas > 0 || c.speculative) continue;
+            const std::string key = fmt::format("{} {} {}", c.gpu, c.tp, c.weights);
+            if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+            seen.push_back(key);
+            if (seen.size() > 3) break;
+            for (int64_t total = std::max<int64_t>(2, c.replicas - 2); total <= std::max<int64_t>(2, c.replicas); ++total) {
+                for (int64_t p = 1; p < total; ++p) {
+                    CapacityCandidate d = c;
+                    d.prefill_replicas = p;
+                    d.replicas = total - p;
+                    d.meets = false;
+                    try {
+                        (void)cands.make(d, req.qps, d.replicas);
+                    } catch (const InputError& e) {  // does not fit the workload's cluster
+                        plan.skipped.push_back(fmt::format("{}: {}", d.label(), e.reason()));
+                        continue;
+                    }
+                    splits.push_back({d, req.qps, d.replicas});
+                }
+            }
+        }
+        if (!splits.empty()) {
+            const auto results = run(splits);
+            for (size_t k = 0; k < results.size(); ++k) {
+                CapacityCandidate d = splits[k].c;
+                d.at_target = results[k];
+                d.meets = meets(results[k]);
+                d.sustained_rate_per_replica = 0.0;  // not searched: the split was simulated at the target only
+                finish(d);
+                plan.ranked.push_back(d);
+            }
+            rank();
+        }
+    }
     plan.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return plan;
 }
@@ -326,11 +390,12 @@ std::string plan_probe_json(const CapacityRequest& req, const CapacityCandidate&
     const nlohmann::json j = {
         {"plan_probe", 1},
         {"request", {{"model_spec", req.model_spec}, {"qps", req.qps}, {"slos", slos}, {"workload_path", req.workload_path},
-                     {"overrides", req.overrides}, {"try_speculative", req.try_speculative}, {"duration_s", req.duration_s}}},
+                     {"overrides", req.overrides}, {"try_speculative", req.try_speculative}, {"duration_s", req.duration_s},
+                     {"try_disaggregated", req.try_disaggregated}}},
         {"candidate", {{"gpu", c.gpu}, {"tp", c.tp},
                        {"weight_dtype", c.weight_dtype ? nlohmann::json(std::string(dtype_name(*c.weight_dtype))) : nlohmann::json(nullptr)},
                        {"kv_dtype", std::string(dtype_name(c.kv_dtype))}, {"max_num_batched_tokens", c.max_num_batched_tokens},
-                       {"speculative", c.speculative}}},
+                       {"speculative", c.speculative}, {"prefill_replicas", c.prefill_replicas}}},
         {"rate", rate},
         {"replicas", replicas}};
     return j.dump();
@@ -358,6 +423,7 @@ Scenario plan_probe_scenario(const std::string& text) {
         req.overrides = r.at("overrides").get<std::vector<std::string>>();
         req.try_speculative = r.at("try_speculative").get<bool>();
         req.duration_s = r.at("duration_s").get<double>();
+        req.try_disaggregated = r.value("try_disaggregated", false);
         const nlohmann::json& k = j.at("candidate");
         c.gpu = k.at("gpu").get<std::string>();
         c.tp = k.at("tp").get<int64_t>();
@@ -371,6 +437,7 @@ Scenario plan_probe_scenario(const std::string& text) {
         c.kv_dtype = *kv;
         c.max_num_batched_tokens = k.at("max_num_batched_tokens").get<int64_t>();
         c.speculative = k.at("speculative").get<bool>();
+        c.prefill_replicas = k.value("prefill_replicas", int64_t{0});
         rate = j.at("rate").get<double>();
         replicas = j.at("replicas").get<int64_t>();
     } catch (const std::exception& e) {

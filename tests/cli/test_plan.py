@@ -124,3 +124,36 @@ def test_a_trace_plan_replays_the_whole_trace_at_each_rate():
     assert c["vllm"]["mean_ttft_ms"] == p["vllm"]["mean_ttft_ms"] and c["vllm"]["p99_ttft_ms"] == p["vllm"]["p99_ttft_ms"]
     # an explicit --duration still caps each probe
     expect_bad_input(run("plan", "--model", "llama-3.1-8b", "--qps", "12", "--slo", SLO, "--duration", "0"), "--duration")
+
+
+def test_plan_disaggregate_tries_prefill_decode_splits_and_its_numbers_hold(tmp_path):
+    # Llama-3.3-70B with a tight TPOT SLO (25 ms): colocated fleets pay for prefill chunks in their decode steps,
+    # so --disaggregate also tries the best fleets as prefill + decode pools. The cheapest split, rebuilt as a
+    # scenario with the same pools and the assumed link (50 GB/s per TP rank, 5 us), simulates to the plan's
+    # numbers and meets both SLOs.
+    workload = ROOT / "examples/colocated-llama70b.yaml"
+    r = run("plan", "--model", "llama-3.3-70b", "--qps", "6", "--slo", "ttft_p95=2s,tpot_p95=25ms", "--gpus", "h100",
+            "--workload", workload, "--disaggregate", "--top", "30", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["disaggregated_link"].startswith("an ideal link of 50 GB/s per TP rank, 5 us")
+    splits = [c for c in j["configurations"] if c["prefill_replicas"] > 0 and c["meets"]]
+    assert splits, "no split meets the SLOs"
+    c = min(splits, key=lambda x: (x["usd_per_hour"], x["usd_per_mtok"]))
+    assert c["gpus"] == (c["prefill_replicas"] + c["replicas"]) * c["tp"]
+    assert c["headroom_rate"] is None and c["sustained_rate_per_replica"] is None
+    text = workload.read_text().replace("replicas: 4", f"replicas: {c['replicas']}").replace("tp: 4", f"tp: {c['tp']}")
+    text += (f"disaggregation:\n  prefill: {{gpu: {c['gpu']}, tp: {c['tp']}, replicas: {c['prefill_replicas']}}}\n"
+             f"  link: {{bandwidth_gb_per_s: {50 * c['tp']}, latency_us: 5}}\n")
+    path = tmp_path / "split.yaml"
+    path.write_text(text)
+    s = run("simulate", path, "--json", "--set", f"weights_dtype={c['weights_dtype']}", "--set", f"kv_dtype={c['kv_dtype']}",
+            "--set", f"scheduler.max_num_batched_tokens={c['max_num_batched_tokens']}", "--set", "workload.arrival.rate=6",
+            "--set", "workload.duration_s=60", "--set", "slo.tpot_p95_s=0.025")
+    assert s.returncode == 0, s.stderr
+    p = json.loads(s.stdout)
+    assert (p["ttft_s"]["p95"], p["tpot_s"]["p95"]) == (c["ttft_s_p95"], c["tpot_s_p95"])
+    assert p["slos_met"] and p["disaggregation"]["requests_disaggregated"] == p["completed"]
+    # the split is cheaper than the cheapest colocated fleet that meets the SLOs
+    colocated = [x for x in j["configurations"] if x["prefill_replicas"] == 0 and x["meets"]]
+    assert c["usd_per_hour"] < min(x["usd_per_hour"] for x in colocated)

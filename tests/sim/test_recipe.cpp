@@ -3,6 +3,8 @@
 // same sweep as the local one.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "headroom/report/json.hpp"
 #include "headroom/sim/capacity.hpp"
 #include "headroom/sim/sweep.hpp"
@@ -69,8 +71,10 @@ TEST(Recipe, ARemotePlanByProbeRecipeEqualsTheLocalOne) {
     req.gpus = {"h100-sxm", "l40s"};
     req.duration_s = 20;
     req.try_speculative = true;
+    req.try_disaggregated = true;  // the split fleets go out as probes too (their prefill replicas in the recipe)
     req.jobs = 2;
     const CapacityPlan here = plan_capacity(req);
+    EXPECT_TRUE(std::any_of(here.ranked.begin(), here.ranked.end(), [](const CapacityCandidate& c) { return c.prefill_replicas > 0; }));
     const std::string local = capacity_json(req, here, 10);
     int64_t remote_runs = 0;
     req.remote = [&](const std::vector<std::string>& recipes) {

@@ -32,6 +32,11 @@ struct CapacityRequest {
     // first 1,200 s and 6.9/s from 1,200 to 1,800 s).
     double duration_s = 0.0;
     int jobs = 0;                          // parallel simulations; 0: all cores
+    // Also try the best colocated fleets split into a prefill and a decode pool of the same GPU and TP, every
+    // prefill:decode ratio of as many replicas or fewer (down to two fewer). The KV moves as the workload
+    // scenario's disaggregation block says (its link or cluster), else over an ideal link of
+    // DEFAULT_KV_LINK_GB_PER_S per TP rank and DEFAULT_KV_LINK_LATENCY_US (an assumption, printed).
+    bool try_disaggregated = false;
     // Where the probes run when not in forked children here: each probe goes out as a plan-probe recipe
     // (plan_probe_json), which simulate_recipe builds and simulates the same way (headroom.plan(client=...),
     // `plan --dask`). The workload file and a model given as a path must be readable on the workers.
@@ -46,6 +51,7 @@ struct CapacityCandidate {
     Dtype kv_dtype = Dtype::BF16;
     int64_t max_num_batched_tokens = 8192;
     bool speculative = false;  // with the plan's speculative decoding (CapacityPlan::speculative)
+    int64_t prefill_replicas = 0;  // > 0: disaggregated, this many prefill replicas in front of `replicas` decode ones
     double sustained_rate_per_replica = 0.0;  // highest probed rate meeting every SLO on one replica
     int64_t replicas = 0;
     bool meets = false;            // the verified fleet meets every SLO at the target rate
@@ -58,6 +64,11 @@ struct CapacityCandidate {
     std::string label() const;
 };
 
+// The ideal KV link a disaggregated plan candidate assumes when the workload scenario names none: one 400 Gb/s
+// NIC per TP rank (ConnectX-7, as in hardware/clusters/) and a few microseconds of latency.
+inline constexpr double DEFAULT_KV_LINK_GB_PER_S = 50.0;
+inline constexpr double DEFAULT_KV_LINK_LATENCY_US = 5.0;
+
 struct CapacityPlan {
     std::vector<CapacityCandidate> ranked;  // meeting candidates by $/hour, then the rest
     std::vector<std::string> skipped;       // configurations that cannot run, with the reason
@@ -66,6 +77,7 @@ struct CapacityPlan {
     Scenario base;  // the workload and engine the plan used (at the first candidate's settings)
     SpeculativeConfig speculative;  // what "speculative" candidates ran; off when none were tried
     bool speculative_assumed = false;  // its acceptance is the assumed one, not the workload's
+    std::string disaggregated_link;  // how the disaggregated candidates moved KV ("" when none were tried)
 };
 
 CapacityPlan plan_capacity(const CapacityRequest& request, const std::function<void(size_t, size_t)>& progress = {});
