@@ -5,26 +5,13 @@
 #include <gtest/gtest.h>
 
 #include "headroom/core/replica_loop.hpp"
+#include "ten_ms.hpp"
 
 using namespace headroom;
 
 namespace {
 
-class TenMs : public StepTimePredictor {
-public:
-    StepCost step(const std::vector<SequenceWork>&) const override {
-        StepCost c;
-        c.time_s = 0.01;
-        return c;
-    }
-    StepTotals step_totals(const std::vector<SequenceWork>&) const override {
-        StepTotals t;
-        t.time_s = 0.01;
-        t.time_by_bound_s[static_cast<int>(Bound::OVERHEAD)] = 0.01;
-        return t;
-    }
-    std::string name() const override { return "10 ms"; }
-};
+using headroom::testing::TenMs;
 
 // `prefill` + `decode` replicas, 1,000 blocks of 16 tokens each, 1 kB of KV per token.
 ServingConfig disaggregated(int64_t prefill, int64_t decode, const std::string& decision = "always", int64_t min_prompt = 0) {

@@ -3,27 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "headroom/core/replica_loop.hpp"
+#include "ten_ms.hpp"
 
 using namespace headroom;
 
 namespace {
 
-// Every step takes 10 ms, whatever it holds.
-class TenMs : public StepTimePredictor {
-public:
-    StepCost step(const std::vector<SequenceWork>&) const override {
-        StepCost c;
-        c.time_s = 0.01;
-        return c;
-    }
-    StepTotals step_totals(const std::vector<SequenceWork>&) const override {
-        StepTotals t;
-        t.time_s = 0.01;
-        t.time_by_bound_s[static_cast<int>(Bound::OVERHEAD)] = 0.01;
-        return t;
-    }
-    std::string name() const override { return "10 ms"; }
-};
+using headroom::testing::TenMs;
 
 ServingConfig serving(int64_t replicas = 1) {
     ServingConfig c;

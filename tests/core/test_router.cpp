@@ -6,27 +6,14 @@
 #include <map>
 
 #include "headroom/core/replica_loop.hpp"
+#include "ten_ms.hpp"
 #include "headroom/core/router.hpp"
 
 using namespace headroom;
 
 namespace {
 
-class TenMs : public StepTimePredictor {
-public:
-    StepCost step(const std::vector<SequenceWork>&) const override {
-        StepCost c;
-        c.time_s = 0.01;
-        return c;
-    }
-    StepTotals step_totals(const std::vector<SequenceWork>&) const override {
-        StepTotals t;
-        t.time_s = 0.01;
-        t.time_by_bound_s[static_cast<int>(Bound::OVERHEAD)] = 0.01;
-        return t;
-    }
-    std::string name() const override { return "10 ms"; }
-};
+using headroom::testing::TenMs;
 
 // 8 open-loop chat sessions of 4 turns (256-token first prompt, 64-token follow-ups, 32 tokens out, 50 ms think
 // time) on two replicas with prefix caching.

@@ -1,0 +1,28 @@
+// A step-time predictor for the loop tests: every step takes exactly 10 ms, whatever it holds, so expected times
+// can be worked out by hand.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "headroom/core/step_predictor.hpp"
+
+namespace headroom::testing {
+
+class TenMs : public StepTimePredictor {
+public:
+    StepCost step(const std::vector<SequenceWork>&) const override {
+        StepCost c;
+        c.time_s = 0.01;
+        return c;
+    }
+    StepTotals step_totals(const std::vector<SequenceWork>&) const override {
+        StepTotals t;
+        t.time_s = 0.01;
+        t.time_by_bound_s[static_cast<int>(Bound::OVERHEAD)] = 0.01;
+        return t;
+    }
+    std::string name() const override { return "10 ms"; }
+};
+
+}  // namespace headroom::testing
