@@ -253,14 +253,21 @@ void print_capacity(const CapacityRequest& req, const CapacityPlan& plan, int to
         const std::string budget = c.max_num_batched_tokens == b.engine.max_num_batched_tokens
                                        ? ""
                                        : fmt::format(", budget {}", c.max_num_batched_tokens);
-        const std::string pools = c.prefill_replicas > 0 ? fmt::format("{} prefill + {} decode", c.prefill_replicas, c.replicas)
-                                                         : fmt::format("{}", c.replicas);
+        const int64_t ptp = c.prefill_tp > 0 ? c.prefill_tp : c.tp;
+        const bool other = !c.prefill_gpu.empty() && c.prefill_gpu != c.gpu;
+        const std::string pools =
+            c.prefill_replicas > 0
+                ? (other || ptp != c.tp ? fmt::format("{} x {} TP{} prefill + {} decode", c.prefill_replicas,
+                                                      other ? c.prefill_gpu : c.gpu, ptp, c.replicas)
+                                        : fmt::format("{} prefill + {} decode", c.prefill_replicas, c.replicas))
+                : fmt::format("{}", c.replicas);
+        const int64_t gpus = c.replicas * c.tp + c.prefill_replicas * ptp;
         const std::string cfg = fmt::format("{} x {} TP{}, weights {}, KV {}{}{}{}", pools, c.gpu, c.tp,
                                             c.weights, dtype_name(c.kv_dtype), budget, c.speculative ? ", spec" : "",
                                             c.meets ? "" : " (misses)");
         const std::string headroom = c.prefill_replicas > 0 ? "-" : fmt::format("{:.3g}/s", c.headroom_rate);
         fmt::print("  {:>3} {:<58} {:>5} {:>9.2f} {:>8.3f} {:>10.0f} {:>11} {:>8.2f}s {:>7.1f}ms {:>8.2f}\n", shown,
-                   cfg, (c.replicas + c.prefill_replicas) * c.tp, c.usd_per_hour, c.usd_per_mtok, c.tokens_per_s_per_gpu, headroom,
+                   cfg, gpus, c.usd_per_hour, c.usd_per_mtok, c.tokens_per_s_per_gpu, headroom,
                    m.ttft_s.p95, m.tpot_s.p95 * 1e3, c.joules_per_token);
     }
     if (!plan.ranked.empty() && plan.ranked.front().meets) {
@@ -273,10 +280,12 @@ void print_capacity(const CapacityRequest& req, const CapacityPlan& plan, int to
                         : fmt::format("{:.0f}% below the target, yet the fleet met every SLO at the target in its own "
                                       "simulation: little headroom", -100 * margin);
         if (c.prefill_replicas > 0) {
-            fmt::print("\n  Cheapest: {} GPUs ({} prefill + {} decode replicas of {} TP{}, disaggregated) at ${:.2f}/hour reserved, "
-                       "${:.3f} per million output tokens at the achieved {:.0f} tok/s. Simulated at the target only: no "
-                       "headroom search for a split.\n",
-                       (c.replicas + c.prefill_replicas) * c.tp, c.prefill_replicas, c.replicas, c.gpu, c.tp, c.usd_per_hour,
+            const int64_t ptp = c.prefill_tp > 0 ? c.prefill_tp : c.tp;
+            fmt::print("\n  Cheapest: {} GPUs ({} prefill replicas of {} TP{} + {} decode replicas of {} TP{}, disaggregated) at "
+                       "${:.2f}/hour reserved, ${:.3f} per million output tokens at the achieved {:.0f} tok/s. Simulated at the "
+                       "target only: no headroom search for a split.\n",
+                       c.replicas * c.tp + c.prefill_replicas * ptp, c.prefill_replicas,
+                       c.prefill_gpu.empty() ? c.gpu : c.prefill_gpu, ptp, c.replicas, c.gpu, c.tp, c.usd_per_hour,
                        c.usd_per_mtok, c.at_target.summary.output_throughput);
         } else {
             fmt::print("\n  Cheapest: {} GPUs ({} x {} TP{}) at ${:.2f}/hour reserved, ${:.3f} per million output tokens at the "

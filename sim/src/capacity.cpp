@@ -74,10 +74,14 @@ public:
                 d.link_bytes_per_s = DEFAULT_KV_LINK_GB_PER_S * 1e9 * static_cast<double>(c.tp);
                 d.link_latency_s = DEFAULT_KV_LINK_LATENCY_US * 1e-6;
             }
-            d.prefill.gpu_spec = c.gpu;
-            d.prefill.gpu = gpu(c.gpu);
-            d.prefill.tp = c.tp;
+            const std::string& pg = c.prefill_gpu.empty() ? c.gpu : c.prefill_gpu;
+            d.prefill.gpu_spec = pg;
+            d.prefill.gpu = gpu(pg);
+            d.prefill.tp = c.prefill_tp > 0 ? c.prefill_tp : c.tp;
             d.prefill.replicas = c.prefill_replicas;
+            if (d.link_bytes_per_s > 0 && !d.cluster && !base_.disaggregation.enabled) {
+                d.link_bytes_per_s = DEFAULT_KV_LINK_GB_PER_S * 1e9 * static_cast<double>(std::min(d.prefill.tp, c.tp));
+            }
         } else {
             sc.disaggregation = {};
         }
@@ -134,7 +138,10 @@ bool meets(const SimulationResult& r) { return r.summary.completed > 0 && r.summ
 
 std::string CapacityCandidate::label() const {
     return fmt::format("{}{} x {} TP{} w:{} kv:{} budget {}{}",
-                       prefill_replicas > 0 ? fmt::format("{} prefill + ", prefill_replicas) : "", replicas, gpu, tp, weights,
+                       prefill_replicas > 0 ? fmt::format("{} x {} TP{} prefill + ", prefill_replicas, prefill_gpu.empty() ? gpu : prefill_gpu,
+                                                          prefill_tp > 0 ? prefill_tp : tp)
+                                            : "",
+                       replicas, gpu, tp, weights,
                        dtype_name(kv_dtype), max_num_batched_tokens, speculative ? " speculative" : "");
 }
 
@@ -279,7 +286,10 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
     auto finish = [&](CapacityCandidate& c) {
         const Scenario sc = cands.make(c, req.qps, c.replicas);
         const Summary& m = c.at_target.summary;
-        c.usd_per_hour = static_cast<double>((c.replicas + c.prefill_replicas) * c.tp) * sc.deployment.gpu.price_usd_per_gpu_hour.value;
+        c.usd_per_hour = static_cast<double>(c.replicas * c.tp) * sc.deployment.gpu.price_usd_per_gpu_hour.value +
+                         (sc.disaggregation.enabled ? static_cast<double>(sc.disaggregation.prefill.replicas * sc.disaggregation.prefill.tp) *
+                                                          sc.disaggregation.prefill.gpu.price_usd_per_gpu_hour.value
+                                                    : 0.0);
         c.usd_per_mtok = m.usd_per_mtok;
         c.tokens_per_s_per_gpu = m.output_tokens_per_s_per_gpu;
         c.headroom_rate = static_cast<double>(c.replicas) * c.sustained_rate_per_replica;
@@ -351,19 +361,40 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
             if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
             seen.push_back(key);
             if (seen.size() > 3) break;
-            for (int64_t total = std::max<int64_t>(2, c.replicas - 2); total <= std::max<int64_t>(2, c.replicas); ++total) {
-                for (int64_t p = 1; p < total; ++p) {
-                    CapacityCandidate d = c;
-                    d.prefill_replicas = p;
-                    d.replicas = total - p;
-                    d.meets = false;
-                    try {
-                        (void)cands.make(d, req.qps, d.replicas);
-                    } catch (const InputError& e) {  // does not fit the workload's cluster
-                        plan.skipped.push_back(fmt::format("{}: {}", d.label(), e.reason()));
-                        continue;
+            // the prefill pool's GPU types: the fleet's own, and for the best fleet each other GPU of the plan at
+            // its smallest TP that fits with the same dtypes
+            std::vector<std::pair<std::string, int64_t>> prefill_on = {{"", 0}};
+            if (seen.size() == 1) {
+                for (const std::string& g : req.gpus) {
+                    const std::string name = cands.gpu(g).name;
+                    if (name == c.gpu) continue;
+                    int64_t best_tp = 0;
+                    for (const Search& x : searches) {
+                        if (x.c.gpu == name && x.c.weights == c.weights && x.c.kv_dtype == c.kv_dtype && !x.c.speculative &&
+                            (best_tp == 0 || x.c.tp < best_tp)) {
+                            best_tp = x.c.tp;
+                        }
                     }
-                    splits.push_back({d, req.qps, d.replicas});
+                    if (best_tp > 0) prefill_on.emplace_back(name, best_tp);
+                }
+            }
+            for (const auto& [pg, ptp] : prefill_on) {
+                for (int64_t total = std::max<int64_t>(2, c.replicas - 2); total <= std::max<int64_t>(2, c.replicas); ++total) {
+                    for (int64_t p = 1; p < total; ++p) {
+                        CapacityCandidate d = c;
+                        d.prefill_replicas = p;
+                        d.prefill_gpu = pg;
+                        d.prefill_tp = ptp;
+                        d.replicas = total - p;
+                        d.meets = false;
+                        try {
+                            (void)cands.make(d, req.qps, d.replicas);
+                        } catch (const InputError& e) {  // does not fit the workload's cluster, or the GPU
+                            plan.skipped.push_back(fmt::format("{}: {}", d.label(), e.reason()));
+                            continue;
+                        }
+                        splits.push_back({d, req.qps, d.replicas});
+                    }
                 }
             }
         }
@@ -395,7 +426,8 @@ std::string plan_probe_json(const CapacityRequest& req, const CapacityCandidate&
         {"candidate", {{"gpu", c.gpu}, {"tp", c.tp},
                        {"weight_dtype", c.weight_dtype ? nlohmann::json(std::string(dtype_name(*c.weight_dtype))) : nlohmann::json(nullptr)},
                        {"kv_dtype", std::string(dtype_name(c.kv_dtype))}, {"max_num_batched_tokens", c.max_num_batched_tokens},
-                       {"speculative", c.speculative}, {"prefill_replicas", c.prefill_replicas}}},
+                       {"speculative", c.speculative}, {"prefill_replicas", c.prefill_replicas},
+                       {"prefill_gpu", c.prefill_gpu}, {"prefill_tp", c.prefill_tp}}},
         {"rate", rate},
         {"replicas", replicas}};
     return j.dump();
@@ -438,6 +470,8 @@ Scenario plan_probe_scenario(const std::string& text) {
         c.max_num_batched_tokens = k.at("max_num_batched_tokens").get<int64_t>();
         c.speculative = k.at("speculative").get<bool>();
         c.prefill_replicas = k.value("prefill_replicas", int64_t{0});
+        c.prefill_gpu = k.value("prefill_gpu", std::string());
+        c.prefill_tp = k.value("prefill_tp", int64_t{0});
         rate = j.at("rate").get<double>();
         replicas = j.at("replicas").get<int64_t>();
     } catch (const std::exception& e) {

@@ -126,34 +126,46 @@ def test_a_trace_plan_replays_the_whole_trace_at_each_rate():
     expect_bad_input(run("plan", "--model", "llama-3.1-8b", "--qps", "12", "--slo", SLO, "--duration", "0"), "--duration")
 
 
+def rebuilt_split(tmp_path, c, tpot_s):
+    """A plan's split configuration as a scenario of its own: the colocated 70B workload with its pools and the
+    assumed link (50 GB/s per TP rank on the side with fewer ranks, 5 us), simulated as the plan probed it."""
+    workload = ROOT / "examples/colocated-llama70b.yaml"
+    text = workload.read_text().replace("replicas: 4", f"replicas: {c['replicas']}").replace("tp: 4", f"tp: {c['tp']}")
+    text = text.replace("gpu: h100\n", f"gpu: {c['gpu']}\n")
+    text += (f"disaggregation:\n  prefill: {{gpu: {c['prefill_gpu']}, tp: {c['prefill_tp']}, replicas: {c['prefill_replicas']}}}\n"
+             f"  link: {{bandwidth_gb_per_s: {50 * min(c['tp'], c['prefill_tp'])}, latency_us: 5}}\n")
+    path = tmp_path / f"split-{c['prefill_gpu']}.yaml"
+    path.write_text(text)
+    s = run("simulate", path, "--json", "--set", f"weights_dtype={c['weights_dtype']}", "--set", f"kv_dtype={c['kv_dtype']}",
+            "--set", f"scheduler.max_num_batched_tokens={c['max_num_batched_tokens']}", "--set", "workload.arrival.rate=6",
+            "--set", "workload.duration_s=60", "--set", f"slo.tpot_p95_s={tpot_s}")
+    assert s.returncode == 0, s.stderr
+    return json.loads(s.stdout)
+
+
 def test_plan_disaggregate_tries_prefill_decode_splits_and_its_numbers_hold(tmp_path):
     # Llama-3.3-70B with a tight TPOT SLO (25 ms): colocated fleets pay for prefill chunks in their decode steps,
-    # so --disaggregate also tries the best fleets as prefill + decode pools. The cheapest split, rebuilt as a
-    # scenario with the same pools and the assumed link (50 GB/s per TP rank, 5 us), simulates to the plan's
-    # numbers and meets both SLOs.
+    # so --disaggregate also tries the best fleets as prefill + decode pools, and the best one's pools with the
+    # prefill pool on the plan's other GPU type. The cheapest splits, rebuilt as scenarios, simulate to the plan's
+    # numbers and meet both SLOs.
     workload = ROOT / "examples/colocated-llama70b.yaml"
-    r = run("plan", "--model", "llama-3.3-70b", "--qps", "6", "--slo", "ttft_p95=2s,tpot_p95=25ms", "--gpus", "h100",
-            "--workload", workload, "--disaggregate", "--top", "30", "--json")
+    r = run("plan", "--model", "llama-3.3-70b", "--qps", "6", "--slo", "ttft_p95=2s,tpot_p95=25ms", "--gpus", "h100,h200",
+            "--workload", workload, "--disaggregate", "--top", "60", "--json")
     assert r.returncode == 0, r.stderr
     j = json.loads(r.stdout)
     assert j["disaggregated_link"].startswith("an ideal link of 50 GB/s per TP rank, 5 us")
     splits = [c for c in j["configurations"] if c["prefill_replicas"] > 0 and c["meets"]]
     assert splits, "no split meets the SLOs"
-    c = min(splits, key=lambda x: (x["usd_per_hour"], x["usd_per_mtok"]))
-    assert c["gpus"] == (c["prefill_replicas"] + c["replicas"]) * c["tp"]
-    assert c["headroom_rate"] is None and c["sustained_rate_per_replica"] is None
-    text = workload.read_text().replace("replicas: 4", f"replicas: {c['replicas']}").replace("tp: 4", f"tp: {c['tp']}")
-    text += (f"disaggregation:\n  prefill: {{gpu: {c['gpu']}, tp: {c['tp']}, replicas: {c['prefill_replicas']}}}\n"
-             f"  link: {{bandwidth_gb_per_s: {50 * c['tp']}, latency_us: 5}}\n")
-    path = tmp_path / "split.yaml"
-    path.write_text(text)
-    s = run("simulate", path, "--json", "--set", f"weights_dtype={c['weights_dtype']}", "--set", f"kv_dtype={c['kv_dtype']}",
-            "--set", f"scheduler.max_num_batched_tokens={c['max_num_batched_tokens']}", "--set", "workload.arrival.rate=6",
-            "--set", "workload.duration_s=60", "--set", "slo.tpot_p95_s=0.025")
-    assert s.returncode == 0, s.stderr
-    p = json.loads(s.stdout)
-    assert (p["ttft_s"]["p95"], p["tpot_s"]["p95"]) == (c["ttft_s_p95"], c["tpot_s_p95"])
-    assert p["slos_met"] and p["disaggregation"]["requests_disaggregated"] == p["completed"]
-    # the split is cheaper than the cheapest colocated fleet that meets the SLOs
+    same = min((c for c in splits if c["prefill_gpu"] == c["gpu"]), key=lambda x: (x["usd_per_hour"], x["usd_per_mtok"]))
+    mixed = [c for c in splits if c["prefill_gpu"] != c["gpu"]]
+    assert mixed, "no split with its prefill pool on the other GPU type meets the SLOs"
+    for c in (same, min(mixed, key=lambda x: (x["usd_per_hour"], x["usd_per_mtok"]))):
+        assert c["gpus"] == c["prefill_replicas"] * c["prefill_tp"] + c["replicas"] * c["tp"]
+        assert c["headroom_rate"] is None and c["sustained_rate_per_replica"] is None
+        p = rebuilt_split(tmp_path, c, 0.025)
+        assert (p["ttft_s"]["p95"], p["tpot_s"]["p95"]) == (c["ttft_s_p95"], c["tpot_s_p95"])
+        assert p["slos_met"] and p["disaggregation"]["requests_disaggregated"] == p["completed"]
+        assert abs(p["cost_usd"] / p["duration_s"] * 3600 - c["usd_per_hour"]) < 1e-9  # both pools at their prices
+    # the cheapest split undercuts every colocated fleet that meets the SLOs
     colocated = [x for x in j["configurations"] if x["prefill_replicas"] == 0 and x["meets"]]
-    assert c["usd_per_hour"] < min(x["usd_per_hour"] for x in colocated)
+    assert min(c["usd_per_hour"] for c in splits) < min(x["usd_per_hour"] for x in colocated)

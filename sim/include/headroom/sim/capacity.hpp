@@ -32,8 +32,9 @@ struct CapacityRequest {
     // first 1,200 s and 6.9/s from 1,200 to 1,800 s).
     double duration_s = 0.0;
     int jobs = 0;                          // parallel simulations; 0: all cores
-    // Also try the best colocated fleets split into a prefill and a decode pool of the same GPU and TP, every
-    // prefill:decode ratio of as many replicas or fewer (down to two fewer). The KV moves as the workload
+    // Also try the best colocated fleets split into a prefill and a decode pool, every prefill:decode ratio of as
+    // many replicas or fewer (down to two fewer): the prefill pool on the fleet's GPU and TP, and for the best fleet
+    // also on each other GPU type of the plan (at its smallest TP that fits). The KV moves as the workload
     // scenario's disaggregation block says (its link or cluster), else over an ideal link of
     // DEFAULT_KV_LINK_GB_PER_S per TP rank and DEFAULT_KV_LINK_LATENCY_US (an assumption, printed).
     bool try_disaggregated = false;
@@ -52,6 +53,8 @@ struct CapacityCandidate {
     int64_t max_num_batched_tokens = 8192;
     bool speculative = false;  // with the plan's speculative decoding (CapacityPlan::speculative)
     int64_t prefill_replicas = 0;  // > 0: disaggregated, this many prefill replicas in front of `replicas` decode ones
+    std::string prefill_gpu;       // the prefill pool's GPU and TP ("" and 0: the decode pool's)
+    int64_t prefill_tp = 0;
     double sustained_rate_per_replica = 0.0;  // highest probed rate meeting every SLO on one replica
     int64_t replicas = 0;
     bool meets = false;            // the verified fleet meets every SLO at the target rate
