@@ -141,11 +141,7 @@ void ReplicaLoop::enter(int64_t record) {
             o.held_index = p->scheduler->add_request(req, now_);
             return;
         }
-        std::vector<DecodeCandidate> cands;  // prefills on its decode replica
-        for (size_t i = pool; i < replicas_.size(); ++i) {
-            cands.push_back({replicas_[i]->scheduler->kv().num_used() + kv_incoming_[i], replicas_[i]->outstanding});
-        }
-        Replica& t = *replicas_[pool + decode_router_->pick(cands)];
+        Replica& t = pick_decode();  // prefills on its decode replica
         o.decode_replica = t.index;
         ++t.outstanding;
         t.scheduler->add_request(req, now_);
@@ -164,19 +160,24 @@ void ReplicaLoop::enter(int64_t record) {
     target.scheduler->add_request(req, now_);
 }
 
+// The decode replica the decode router picks, seeing each one's KV blocks in use and on their way to it.
+ReplicaLoop::Replica& ReplicaLoop::pick_decode() {
+    const auto pool = static_cast<size_t>(config_.disaggregation.prefill_replicas);
+    decode_cands_.clear();
+    for (size_t i = pool; i < replicas_.size(); ++i) {
+        decode_cands_.push_back({replicas_[i]->scheduler->kv().num_used() + kv_incoming_[i], replicas_[i]->outstanding});
+    }
+    return *replicas_[pool + decode_router_->pick(decode_cands_)];
+}
+
 // Prefills that ended: each request's KV leaves for the decode replica the router picks (its blocks there are
 // counted as on their way until it arrives).
 void ReplicaLoop::prefilled() {
     if (prefilled_.empty()) return;
     if (!transport_) throw std::logic_error("a disaggregated deployment needs a KV transport (set_disaggregation)");
-    const auto pool = static_cast<size_t>(config_.disaggregation.prefill_replicas);
     for (const int64_t record : prefilled_) {
         Slot& sl = slot(record);
-        std::vector<DecodeCandidate> cands;
-        for (size_t i = pool; i < replicas_.size(); ++i) {
-            cands.push_back({replicas_[i]->scheduler->kv().num_used() + kv_incoming_[i], replicas_[i]->outstanding});
-        }
-        Replica& d = *replicas_[pool + decode_router_->pick(cands)];
+        Replica& d = pick_decode();
         sl.origin.decode_replica = d.index;
         sl.origin.kv_blocks = d.scheduler->blocks_needed(sl.rec.prompt_tokens);
         kv_incoming_[static_cast<size_t>(d.index)] += sl.origin.kv_blocks;

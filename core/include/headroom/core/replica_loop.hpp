@@ -158,6 +158,7 @@ private:
     Request request_of(int64_t record) const;
     // disaggregated: a prefill ended (start its KV transfer), a transfer ended (hand it to its decode replica)
     void prefilled();
+    Replica& pick_decode();
     void kv_arrived(int64_t record);
     void start_step(Replica& r);
     void follow_up();
@@ -196,6 +197,7 @@ private:
     std::unique_ptr<PrefillDecision> decision_;
     std::unique_ptr<DecodeRouter> decode_router_;
     std::vector<int64_t> kv_incoming_;  // per replica: blocks of transfers on their way to it
+    std::vector<DecodeCandidate> decode_cands_;
     std::vector<int64_t> ended_;
     int64_t started_ = 0;
     int64_t entered_ = 0;  // requests handed to a scheduler
