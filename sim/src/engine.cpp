@@ -35,7 +35,6 @@ public:
     }
 };
 
-
 // Each replica's steps timed by its pool's predictor (a disaggregated deployment's prefill and decode pools may
 // differ in GPU and TP).
 class PoolStepRunner : public StepRunner {
