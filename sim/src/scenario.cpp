@@ -316,7 +316,8 @@ void read_disaggregation(const Reader& r, const YAML::Node& n, Scenario& s) {
         r.fail("disaggregation.prefill.gpu", e.what());
     }
     if (p["tp"]) d.prefill.tp = r.integer(p["tp"], "disaggregation.prefill.tp", 1, 1024);
-    if (p["replicas"]) d.prefill.replicas = r.integer(p["replicas"], "disaggregation.prefill.replicas", 1, 4096);
+    // 0 turns the block off (colocated serving), so that one sweep can compare: --set disaggregation.prefill.replicas=0,2
+    if (p["replicas"]) d.prefill.replicas = r.integer(p["replicas"], "disaggregation.prefill.replicas", 0, 4096);
     if (n["decision"]) d.decision = r.string(n["decision"], "disaggregation.decision");
     const auto decisions = prefill_decision_names();
     if (std::find(decisions.begin(), decisions.end(), d.decision) == decisions.end()) {
@@ -342,6 +343,7 @@ void read_disaggregation(const Reader& r, const YAML::Node& n, Scenario& s) {
         if (l["bandwidth_gb_per_s"]) d.link_bytes_per_s = r.number(l["bandwidth_gb_per_s"], "disaggregation.link.bandwidth_gb_per_s", 0, 1e6) * 1e9;
         if (l["latency_us"]) d.link_latency_s = r.number(l["latency_us"], "disaggregation.link.latency_us", 0, 1e9) * 1e-6;
     }
+    if (d.prefill.replicas == 0) d = DisaggregationSpec{};
 }
 
 }  // namespace

@@ -76,3 +76,22 @@ def test_bad_disaggregation_blocks(tmp_path):
     bad("  prefill: {gpu: h100, tp: 4, replicas: 2}", "  prefill: {gpu: h100, tp: 3, replicas: 2}", "disaggregation.prefill.tp")
     bad("  prefill: {gpu: h100, tp: 4, replicas: 2}", "  prefill: {gpu: h100, tp: 1, replicas: 2}", "disaggregation.prefill")
     bad("  prefill: {gpu: h100, tp: 4, replicas: 2}\n", "", "disaggregation.prefill", "missing")
+
+
+def test_one_sweep_compares_colocated_and_disaggregated_on_the_same_gpus():
+    # disaggregation.prefill.replicas=0 turns the block off, so two axes give 4 colocated replicas and 2 prefill +
+    # 2 decode replicas (16 GPUs each) side by side; under a 25 ms TPOT SLO the split holds the higher rate
+    r = run("sweep", EXAMPLE, "--qps", "2,4,6,8", "--set", "disaggregation.prefill.replicas=0,2", "--set", "replicas=4,2",
+            "--set", "slo.tpot_p95_s=0.025", "--no-counterfactuals", "--json")
+    assert r.returncode == 0, r.stderr
+    points = [json.loads(line) for line in r.stdout.splitlines()]
+    by = {}
+    for p in points:
+        axes = p["sweep"]["axes"]
+        by.setdefault((axes["disaggregation.prefill.replicas"], axes["replicas"]), []).append(p)
+    assert all(p["disaggregation"] is None for p in by[("0", "4")])
+    assert all(p["disaggregation"]["prefill"]["replicas"] == 2 for p in by[("2", "2")])
+    assert by[("0", "4")][0]["gpus"] == by[("2", "2")][0]["gpus"] == 16
+    colocated = by[("0", "4")][0]["sweep"]["capacity"]["load"]
+    split = by[("2", "2")][0]["sweep"]["capacity"]["load"]
+    assert split > colocated, (colocated, split)
