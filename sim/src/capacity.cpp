@@ -355,8 +355,8 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
                                                                 DEFAULT_KV_LINK_GB_PER_S, DEFAULT_KV_LINK_LATENCY_US);
         std::vector<Probe> splits;
         std::vector<std::string> seen;
-        for (const CapacityCandidate& c : plan.ranked) {
-            if (!c.meets || c.prefill_replicas > 0 || c.speculative) continue;
+        for (const CapacityCandidate& c : plan.ranked) {  // meeting fleets first; a split may meet where none does
+            if (c.prefill_replicas > 0 || c.speculative) continue;
             const std::string key = fmt::format("{} {} {}", c.gpu, c.tp, c.weights);
             if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
             seen.push_back(key);

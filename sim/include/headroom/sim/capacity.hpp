@@ -32,7 +32,8 @@ struct CapacityRequest {
     // first 1,200 s and 6.9/s from 1,200 to 1,800 s).
     double duration_s = 0.0;
     int jobs = 0;                          // parallel simulations; 0: all cores
-    // Also try the best colocated fleets split into a prefill and a decode pool, every prefill:decode ratio of as
+    // Also try the best colocated fleets (those meeting the SLOs first; a split may meet where none does) split
+    // into a prefill and a decode pool, every prefill:decode ratio of as
     // many replicas or fewer (down to two fewer): the prefill pool on the fleet's GPU and TP, and for the best fleet
     // also on each other GPU type of the plan (at its smallest TP that fits). The KV moves as the workload
     // scenario's disaggregation block says (its link or cluster), else over an ideal link of
