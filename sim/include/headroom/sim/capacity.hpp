@@ -33,11 +33,11 @@ struct CapacityRequest {
     double duration_s = 0.0;
     int jobs = 0;                          // parallel simulations; 0: all cores
     // Also try the best colocated fleets (those meeting the SLOs first; a split may meet where none does) split
-    // into a prefill and a decode pool, every prefill:decode ratio of as
-    // many replicas or fewer (down to two fewer): the prefill pool on the fleet's GPU and TP, and for the best fleet
-    // also on each other GPU type of the plan (at its smallest TP that fits). The KV moves as the workload
-    // scenario's disaggregation block says (its link or cluster), else over an ideal link of
-    // DEFAULT_KV_LINK_GB_PER_S per TP rank and DEFAULT_KV_LINK_LATENCY_US (an assumption, printed).
+    // into a prefill and a decode pool, every prefill:decode ratio of as many replicas or fewer (down to two
+    // fewer): the prefill pool on the fleet's GPU and TP, and for the best fleet also on each other GPU type of
+    // the plan (at its smallest TP that fits). The KV moves as the workload scenario's disaggregation block says
+    // (its link or cluster), else over an ideal link of DEFAULT_KV_LINK_GB_PER_S per TP rank and
+    // DEFAULT_KV_LINK_LATENCY_US (an assumption, printed).
     bool try_disaggregated = false;
     // Where the probes run when not in forked children here: each probe goes out as a plan-probe recipe
     // (plan_probe_json), which simulate_recipe builds and simulates the same way (headroom.plan(client=...),
