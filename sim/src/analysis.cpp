@@ -237,7 +237,7 @@ std::vector<Counterfactual> counterfactuals(const Scenario& sc) {
     }
     const int64_t replicas = d.replicas + 1;
     const DisaggregationSpec& dg = sc.disaggregation;
-    const auto gpus = static_cast<double>(d.replicas * d.tp + (dg.enabled ? dg.prefill.replicas * dg.prefill.tp : 0));
+    const auto gpus = static_cast<double>(fleet_gpus(sc));
     out.push_back({dg.enabled ? "one more decode replica" : "one more replica", {fmt::format("replicas={}", replicas)},
                    (gpus + static_cast<double>(d.tp)) / gpus, [replicas](Scenario& s) { s.deployment.replicas = replicas; }});
     if (dg.enabled) {

@@ -68,20 +68,18 @@ public:
         if (!req_.slos.empty()) sc.slos = req_.slos;
         if (c.prefill_replicas > 0) {  // the pools: the candidate's GPU and TP, the workload's KV link
             DisaggregationSpec& d = sc.disaggregation;
-            if (!d.enabled) {
+            const std::string& pg = c.prefill_gpu.empty() ? c.gpu : c.prefill_gpu;
+            const int64_t ptp = c.prefill_tp > 0 ? c.prefill_tp : c.tp;
+            if (!d.enabled) {  // the assumed link: one NIC per TP rank on the side with fewer ranks
                 d = DisaggregationSpec{};
                 d.enabled = true;
-                d.link_bytes_per_s = DEFAULT_KV_LINK_GB_PER_S * 1e9 * static_cast<double>(c.tp);
+                d.link_bytes_per_s = DEFAULT_KV_LINK_GB_PER_S * 1e9 * static_cast<double>(std::min(ptp, c.tp));
                 d.link_latency_s = DEFAULT_KV_LINK_LATENCY_US * 1e-6;
             }
-            const std::string& pg = c.prefill_gpu.empty() ? c.gpu : c.prefill_gpu;
             d.prefill.gpu_spec = pg;
             d.prefill.gpu = gpu(pg);
-            d.prefill.tp = c.prefill_tp > 0 ? c.prefill_tp : c.tp;
+            d.prefill.tp = ptp;
             d.prefill.replicas = c.prefill_replicas;
-            if (d.link_bytes_per_s > 0 && !d.cluster && !base_.disaggregation.enabled) {
-                d.link_bytes_per_s = DEFAULT_KV_LINK_GB_PER_S * 1e9 * static_cast<double>(std::min(d.prefill.tp, c.tp));
-            }
         } else {
             sc.disaggregation = {};
         }
@@ -158,8 +156,6 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
     auto run = [&](const std::vector<Probe>& probes) {
         planned += probes.size();
         const size_t base = done;
-        std::vector<Scenario> runs;
-        for (const Probe& p : probes) runs.push_back(cands.make(p.c, p.rate, p.replicas));
         std::vector<SimulationResult> r;
         if (req.remote) {
             std::vector<std::string> recipes;
@@ -172,6 +168,8 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
             done = base + probes.size();
             if (progress) progress(done, planned);
         } else {
+            std::vector<Scenario> runs;
+            for (const Probe& p : probes) runs.push_back(cands.make(p.c, p.rate, p.replicas));
             r = simulate_many(runs, {}, jobs, [&](size_t k) {
                 done = base + k;
                 if (progress) progress(done, planned);
@@ -286,10 +284,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
     auto finish = [&](CapacityCandidate& c) {
         const Scenario sc = cands.make(c, req.qps, c.replicas);
         const Summary& m = c.at_target.summary;
-        c.usd_per_hour = static_cast<double>(c.replicas * c.tp) * sc.deployment.gpu.price_usd_per_gpu_hour.value +
-                         (sc.disaggregation.enabled ? static_cast<double>(sc.disaggregation.prefill.replicas * sc.disaggregation.prefill.tp) *
-                                                          sc.disaggregation.prefill.gpu.price_usd_per_gpu_hour.value
-                                                    : 0.0);
+        c.usd_per_hour = fleet_usd_per_hour(sc);
         c.usd_per_mtok = m.usd_per_mtok;
         c.tokens_per_s_per_gpu = m.output_tokens_per_s_per_gpu;
         c.headroom_rate = static_cast<double>(c.replicas) * c.sustained_rate_per_replica;

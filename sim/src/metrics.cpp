@@ -45,7 +45,7 @@ Summary summarize(const Scenario& sc, const RunStats& st, const Accounting& acco
     }
     const DisaggregationSpec& dg = sc.disaggregation;
     const int64_t prefill_gpus = dg.enabled ? dg.prefill.replicas * dg.prefill.tp : 0;
-    s.gpus = sc.deployment.replicas * sc.deployment.tp + prefill_gpus;
+    s.gpus = fleet_gpus(sc);
     if (s.duration_s > 0) {
         s.request_throughput = static_cast<double>(s.completed) / s.duration_s;
         s.output_throughput = static_cast<double>(s.output_tokens) / s.duration_s;

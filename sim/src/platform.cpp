@@ -19,8 +19,12 @@ namespace headroom {
 
 namespace {
 
-// The platform's hosts, one per GPU of the cluster (index = GPU), with routes between the pairs given.
-std::vector<sg4::Host*> build_platform(const ClusterTopology& t, const std::set<std::pair<int64_t, int64_t>>& pairs) {
+using GpuPair = std::pair<int64_t, int64_t>;
+
+// The platform's hosts, one per GPU of the cluster (index = GPU), with routes between the pairs given; `edges`,
+// when given, receives each pair's route as graph edges.
+std::vector<sg4::Host*> build_platform(const ClusterTopology& t, const std::set<GpuPair>& pairs,
+                                       std::map<GpuPair, std::vector<size_t>>* edges = nullptr) {
     auto* zone = sg4::create_full_zone(t.spec().name);
     std::vector<sg4::Host*> hosts;
     for (int64_t g = 0; g < t.gpu_count(); ++g) hosts.push_back(zone->create_host(t.vertices()[t.gpu_vertex(g)].name, 1e12));
@@ -43,6 +47,7 @@ std::vector<sg4::Host*> build_platform(const ClusterTopology& t, const std::set<
         }
         zone->add_route(hosts[static_cast<size_t>(a)]->get_netpoint(), hosts[static_cast<size_t>(b)]->get_netpoint(), nullptr,
                         nullptr, path, false);
+        if (edges) (*edges)[{a, b}] = r.edges;
     }
     zone->seal();
     return hosts;
@@ -51,8 +56,9 @@ std::vector<sg4::Host*> build_platform(const ClusterTopology& t, const std::set<
 // KV transfers of a disaggregated deployment as SimGrid communications (platform.hpp).
 class ClusterTransport : public ClusterKvTransport {
 public:
-    ClusterTransport(const ClusterTopology& t, std::vector<sg4::Host*> hosts, std::vector<std::vector<int64_t>> replica_gpus)
-        : t_(t), hosts_(std::move(hosts)), gpus_(std::move(replica_gpus)), load_(t.edges().size(), 0.0) {}
+    ClusterTransport(const ClusterTopology& t, std::vector<sg4::Host*> hosts, std::map<GpuPair, std::vector<size_t>> routes,
+                     std::vector<std::vector<int64_t>> replica_gpus)
+        : hosts_(std::move(hosts)), routes_(std::move(routes)), gpus_(std::move(replica_gpus)), load_(t.edges().size(), 0.0) {}
 
     std::vector<LinkLoad> link_loads() const override {
         std::vector<LinkLoad> out;
@@ -73,9 +79,7 @@ public:
             const int64_t from_gpu = a[k % a.size()], to_gpu = b[k % b.size()];
             comms_.push_back(sg4::Comm::sendto_async(hosts_[static_cast<size_t>(from_gpu)], hosts_[static_cast<size_t>(to_gpu)], share));
             tags_.push_back(tag);
-            auto it = routes_.find({from_gpu, to_gpu});
-            if (it == routes_.end()) it = routes_.emplace(std::make_pair(from_gpu, to_gpu), t_.route(from_gpu, to_gpu).edges).first;
-            for (size_t e : it->second) load_[e] += static_cast<double>(share);
+            for (size_t e : routes_.at({from_gpu, to_gpu})) load_[e] += static_cast<double>(share);
         }
     }
     bool busy() const override { return !comms_.empty(); }
@@ -108,11 +112,10 @@ private:
             ended.push_back(tag);
         }
     }
-    const ClusterTopology& t_;
     std::vector<sg4::Host*> hosts_;
+    std::map<GpuPair, std::vector<size_t>> routes_;  // every pair a transfer may use: the platform's routes
     std::vector<std::vector<int64_t>> gpus_;
     std::vector<double> load_;  // bytes per graph edge
-    std::map<std::pair<int64_t, int64_t>, std::vector<size_t>> routes_;
     std::vector<sg4::CommPtr> comms_;
     std::vector<int64_t> tags_;
     std::map<int64_t, size_t> left_;
@@ -121,7 +124,7 @@ private:
 }  // namespace
 
 std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology& t, const std::vector<std::vector<int64_t>>& replica_gpus) {
-    std::set<std::pair<int64_t, int64_t>> pairs;
+    std::set<GpuPair> pairs;
     for (size_t a = 0; a < replica_gpus.size(); ++a) {
         for (size_t b = 0; b < replica_gpus.size(); ++b) {
             if (a == b) continue;
@@ -130,11 +133,13 @@ std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology
             for (size_t k = 0; k < std::max(x.size(), y.size()); ++k) pairs.insert({x[k % x.size()], y[k % y.size()]});
         }
     }
-    return std::make_unique<ClusterTransport>(t, build_platform(t, pairs), replica_gpus);
+    std::map<GpuPair, std::vector<size_t>> routes;
+    std::vector<sg4::Host*> hosts = build_platform(t, pairs, &routes);
+    return std::make_unique<ClusterTransport>(t, std::move(hosts), std::move(routes), replica_gpus);
 }
 
 std::vector<TransferResult> simulate_transfers(const ClusterTopology& t, const std::vector<Transfer>& transfers) {
-    std::set<std::pair<int64_t, int64_t>> pairs;
+    std::set<GpuPair> pairs;
     for (size_t i = 0; i < transfers.size(); ++i) {
         const Transfer& x = transfers[i];
         (void)t.gpu_vertex(x.from_gpu);

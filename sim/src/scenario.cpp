@@ -564,6 +564,17 @@ Deployment prefill_deployment(const Scenario& s) {
     return d;
 }
 
+int64_t fleet_gpus(const Scenario& s) {
+    const DisaggregationSpec& d = s.disaggregation;
+    return s.deployment.replicas * s.deployment.tp + (d.enabled ? d.prefill.replicas * d.prefill.tp : 0);
+}
+
+double fleet_usd_per_hour(const Scenario& s) {
+    const DisaggregationSpec& d = s.disaggregation;
+    return static_cast<double>(s.deployment.replicas * s.deployment.tp) * s.deployment.gpu.price_usd_per_gpu_hour.value +
+           (d.enabled ? static_cast<double>(d.prefill.replicas * d.prefill.tp) * d.prefill.gpu.price_usd_per_gpu_hour.value : 0.0);
+}
+
 std::vector<std::vector<int64_t>> replica_gpus(const Scenario& s) {
     std::vector<std::vector<int64_t>> out;
     int64_t next = 0;

@@ -110,12 +110,6 @@ std::string simulate_recipe(const std::string& recipe) {
 
 namespace {
 
-double fleet_usd_per_hour(const Scenario& sc) {
-    const DisaggregationSpec& d = sc.disaggregation;
-    return static_cast<double>(sc.deployment.replicas * sc.deployment.tp) * sc.deployment.gpu.price_usd_per_gpu_hour.value +
-           (d.enabled ? static_cast<double>(d.prefill.replicas * d.prefill.tp) * d.prefill.gpu.price_usd_per_gpu_hour.value : 0.0);
-}
-
 // The SLO values a counterfactual reaches, for its sentence.
 std::string slo_values(const Summary& s) {
     std::string out;

@@ -5,13 +5,14 @@
 #include <gtest/gtest.h>
 
 #include "headroom/core/replica_loop.hpp"
-#include "ten_ms.hpp"
+#include "loop_fixtures.hpp"
 
 using namespace headroom;
 
 namespace {
 
 using headroom::testing::TenMs;
+using headroom::testing::trace;
 
 // `prefill` + `decode` replicas, 1,000 blocks of 16 tokens each, 1 kB of KV per token.
 ServingConfig disaggregated(int64_t prefill, int64_t decode, const std::string& decision = "always", int64_t min_prompt = 0) {
@@ -25,13 +26,6 @@ ServingConfig disaggregated(int64_t prefill, int64_t decode, const std::string& 
     c.disaggregation.min_prompt_tokens = min_prompt;
     c.disaggregation.kv_bytes_per_token = 1000.0;
     return c;
-}
-
-WorkloadSpec trace(std::vector<TraceRow> rows) {
-    WorkloadSpec w;
-    w.arrival = "trace";
-    w.trace = std::move(rows);
-    return w;
 }
 
 struct DisaggRun {

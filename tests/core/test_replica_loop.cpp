@@ -3,13 +3,14 @@
 #include <gtest/gtest.h>
 
 #include "headroom/core/replica_loop.hpp"
-#include "ten_ms.hpp"
+#include "loop_fixtures.hpp"
 
 using namespace headroom;
 
 namespace {
 
 using headroom::testing::TenMs;
+using headroom::testing::trace;
 
 ServingConfig serving(int64_t replicas = 1) {
     ServingConfig c;
@@ -18,13 +19,6 @@ ServingConfig serving(int64_t replicas = 1) {
     c.scheduler.max_model_len = 4096;
     c.replicas = replicas;
     return c;
-}
-
-WorkloadSpec trace(std::vector<TraceRow> rows) {
-    WorkloadSpec w;
-    w.arrival = "trace";
-    w.trace = std::move(rows);
-    return w;
 }
 
 struct LoopRun {

@@ -6,7 +6,7 @@
 #include <map>
 
 #include "headroom/core/replica_loop.hpp"
-#include "ten_ms.hpp"
+#include "loop_fixtures.hpp"
 #include "headroom/core/router.hpp"
 
 using namespace headroom;

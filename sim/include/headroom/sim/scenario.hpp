@@ -86,6 +86,9 @@ GpuProfile scenario_gpu(const Scenario& s, const std::string& spec);
 // Disaggregated: the prefill pool as a deployment (the scenario's, on the pool's GPU, TP and replicas), and the
 // cluster GPUs of every replica of the replica loop (prefill replicas first, each its TP consecutive GPUs).
 Deployment prefill_deployment(const Scenario& s);
+// The GPUs of the whole fleet (both pools when disaggregated) and their reserved price per hour.
+int64_t fleet_gpus(const Scenario& s);
+double fleet_usd_per_hour(const Scenario& s);
 std::vector<std::vector<int64_t>> replica_gpus(const Scenario& s);
 void set_gpu(Scenario& s, const std::string& spec, const GpuProfile& gpu);
 

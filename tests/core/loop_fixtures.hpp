@@ -1,11 +1,12 @@
-// A step-time predictor for the loop tests: every step takes exactly 10 ms, whatever it holds, so expected times
-// can be worked out by hand.
+// Fixtures of the replica-loop tests: a step-time predictor whose every step takes exactly 10 ms, whatever it
+// holds, so expected times can be worked out by hand, and a workload replaying given trace rows.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "headroom/core/step_predictor.hpp"
+#include "headroom/core/workload.hpp"
 
 namespace headroom::testing {
 
@@ -24,5 +25,12 @@ public:
     }
     std::string name() const override { return "10 ms"; }
 };
+
+inline WorkloadSpec trace(std::vector<TraceRow> rows) {
+    WorkloadSpec w;
+    w.arrival = "trace";
+    w.trace = std::move(rows);
+    return w;
+}
 
 }  // namespace headroom::testing
