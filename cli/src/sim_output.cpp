@@ -1,6 +1,7 @@
 // The tables of `headroom simulate`, `sweep` and `plan` (JSON, CSV and the Chrome trace: report/).
 #include <fmt/format.h>
 #include <fmt/os.h>
+#include <fmt/ranges.h>
 
 #include <filesystem>
 #include <fstream>
@@ -121,6 +122,15 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
                                        "the drafter {:.1f}% of step time",
                                        sp.label(), a.tokens_per_verify(), expected_tokens_per_verify(sp, sp.num_speculative_tokens),
                                        100.0 * a.draft_acceptance(), 100.0 * a.draft_time_share()));
+    }
+    if (const Deployment& d = sc.deployment; d.pp > 1 || d.dp > 1 || d.expert_parallel || !s.placement.empty()) {
+        std::vector<std::string> parts;
+        parts.push_back(fmt::format("{} GPUs per replica (TP {} x PP {} x DP {})", d.gpus_per_replica(), d.tp, d.pp, d.dp));
+        if (d.pp > 1) parts.push_back(fmt::format("pipeline bubble {:.1f}% of stage time", 100.0 * s.accounting.bubble_share()));
+        if (d.ep() > 1) parts.push_back(fmt::format("experts over EP {}, busiest rank {:.2f}x the mean load{}", d.ep(), s.expert_imbalance,
+                                                    d.expert_imbalance > 0 ? " (as given)" : " (uniform top-k routing)"));
+        if (!s.placement.empty()) parts.push_back(s.placement);
+        row("parallelism", fmt::format("{}", fmt::join(parts, "; ")));
     }
     if (measured) {
         row("measured", fmt::format("{:.1f} s of real time, {} engine steps", r.simulated_s, group(s.steps)));

@@ -136,13 +136,15 @@ double allreduce_time_s(const GpuProfile& gpu, int64_t gpus, double bytes, const
             return it->second.latency_s + bytes / it->second.bus_bytes_per_s;
         }
     }
-    // A ring all-reduce sends in one direction at a time: half the bidirectional datasheet figure.
+    return ring_allreduce_s(peer_link(gpu), gpus, bytes);
+}
+
+LinkModel peer_link(const GpuProfile& gpu) {
+    // A ring sends in one direction at a time: half the bidirectional datasheet figure.
     const bool nvlink = gpu.has_nvlink();
-    const double link = (nvlink ? gpu.nvlink_bidirectional_gb_per_s.value : gpu.pcie_bidirectional_gb_per_s.value) / 2.0 *
-                        1e9 * gpu.interconnect_efficiency.value;
-    const double latency = (nvlink ? gpu.nvlink_latency_us.value : gpu.pcie_latency_us.value) * 1e-6;
-    const double p = static_cast<double>(gpus), steps = 2.0 * (p - 1.0);
-    return steps / p * bytes / link + steps * latency;
+    return {(nvlink ? gpu.nvlink_bidirectional_gb_per_s.value : gpu.pcie_bidirectional_gb_per_s.value) / 2.0 * 1e9 *
+                gpu.interconnect_efficiency.value,
+            (nvlink ? gpu.nvlink_latency_us.value : gpu.pcie_latency_us.value) * 1e-6};
 }
 
 std::string_view bound_name(Bound b) {
@@ -159,7 +161,7 @@ namespace {
 constexpr std::string_view OP_NAMES[NUM_OP_KINDS] = {
     "embedding",    "input_norm",       "qkv_proj",       "rope",          "attention",  "attention_sliding",
     "o_proj",       "residual_add",     "post_attention_norm", "gate_up_proj", "activation", "down_proj",
-    "router",       "moe_gate_up_proj", "activation_moe", "moe_down_proj", "tp_allreduce", "final_norm",
+    "router",       "moe_gate_up_proj", "activation_moe", "moe_down_proj", "tp_allreduce", "ep_alltoall", "final_norm",
     "lm_head",      "sampling",         "spec_draft",     "step_overhead"};
 }  // namespace
 
@@ -194,6 +196,22 @@ double CostModel::expected_active_experts(int64_t tokens) const {
     const double e = static_cast<double>(model_.num_experts);
     const double k = static_cast<double>(model_.experts_per_token);
     return e * (1.0 - std::pow(1.0 - k / e, static_cast<double>(tokens)));
+}
+
+double CostModel::ep_imbalance(int64_t tokens) const {
+    if (config_.expert_imbalance > 0.0) return config_.expert_imbalance;
+    const double pairs = static_cast<double>(tokens * config_.dp * model_.experts_per_token);
+    return expert_imbalance(pairs, config_.ep, model_.num_experts);
+}
+
+double CostModel::ep_rows(int64_t tokens) const {
+    const double pairs = static_cast<double>(tokens * config_.dp * model_.experts_per_token);
+    return pairs / static_cast<double>(config_.ep) * ep_imbalance(tokens);
+}
+
+double CostModel::ep_active_experts(int64_t tokens) const {
+    // every token of every DP rank may pick a local expert: a local expert is hit unless all of them miss it
+    return expected_active_experts(tokens * config_.dp) / static_cast<double>(config_.ep);
 }
 
 namespace {
@@ -318,10 +336,13 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     if (moe_layers > 0) {
         const double e = static_cast<double>(m.num_experts);
         const double k = static_cast<double>(m.experts_per_token);
-        const double inter = m.moe_intermediate_size / tp;
+        // TP: every GPU holds a 1/tp slice of every expert and sees all T x k pairs. EP: whole experts, E / ep per
+        // GPU, and the busiest GPU's share of every DP rank's pairs.
+        const bool ep = cfg.ep > 1;
+        const double inter = ep ? static_cast<double>(m.moe_intermediate_size) : m.moe_intermediate_size / tp;
         const double shared = m.shared_expert_intermediate_size / tp;
-        const double routed_rows = T * k;  // token-expert pairs
-        const double active = cm.expected_active_experts(tokens);
+        const double routed_rows = ep ? cm.ep_rows(tokens) : T * k;  // token-expert pairs
+        const double active = ep ? cm.ep_active_experts(tokens) : cm.expected_active_experts(tokens);
         elementwise(OpKind::ROUTER, moe_layers, 2.0 * T * h * e, T * h * ACT_BYTES + h * e * ACT_BYTES);
         // Grouped GEMM: FLOPs of T x k rows, weights of the distinct experts hit (plus the shared MLP).
         auto moe_gemm = [&](OpKind name, double n_routed, double n_shared, double kdim_routed,
@@ -341,11 +362,23 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         moe_gemm(OpKind::MOE_DOWN_PROJ, h, h, inter, shared);
     }
 
+    const bool a2a = cfg.ep > 1 && cfg.dp > 1 && moe_layers > 0;
     if (cfg.tp > 1) {
-        // Two all-reduces of T x h bf16 per layer (after o_proj and after down_proj).
+        // Two all-reduces of T x h bf16 per layer (after o_proj and after down_proj); with DP + EP the MoE layers
+        // combine by all-to-all instead.
         const double msg = T * h * ACT_BYTES;
-        const double comm_s = allreduce_time_s(gpu, cfg.tp, msg, cfg.calibration.get());
-        emit(OpKind::TP_ALLREDUCE, 2 * L, 0, msg, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
+        const double comm_s = cfg.tp_link.present() ? hierarchical_allreduce_s(peer_link(gpu), cfg.tp_link, cfg.tp, cfg.tp_domains, msg)
+                                                    : allreduce_time_s(gpu, cfg.tp, msg, cfg.calibration.get());
+        emit(OpKind::TP_ALLREDUCE, a2a ? L + dense_layers : 2 * L, 0, msg, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
+    }
+    if (a2a) {
+        // Dispatch and combine per MoE layer: each of this rank's T x k pairs goes to the GPU of its expert (all but
+        // 1/ep of them to another GPU) as h bf16 values and comes back, each way at the GPU's all-to-all rate.
+        const LinkModel link = cfg.ep_link.present() ? cfg.ep_link : peer_link(gpu);
+        const double ep = static_cast<double>(cfg.ep);
+        const double msg = T * static_cast<double>(m.experts_per_token) * h * ACT_BYTES * (ep - 1.0) / ep;
+        const double comm_s = 2.0 * link.time_s(msg);
+        emit(OpKind::EP_ALLTOALL, moe_layers, 0, 2.0 * msg, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
     }
 
     if (m.final_norm) elementwise(OpKind::FINAL_NORM, 1, 4.0 * T * h, norm_bytes);

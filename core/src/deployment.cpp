@@ -9,6 +9,9 @@ namespace headroom {
 KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& e, const std::string& where) {
     KvPlanRequest r;
     r.tp = d.tp;
+    r.pp = d.pp;
+    r.dp = d.dp;
+    r.ep = d.ep();
     r.weight_dtype = d.weight_dtype;
     r.kv_dtype = d.kv_dtype;
     r.gpu_memory_utilization = e.gpu_memory_utilization;
@@ -39,8 +42,10 @@ KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& e, const std:
 
 SchedulerConfig scheduler_config(const Deployment& d, const EngineConfig& e, const KvPlan& plan) {
     SchedulerConfig c;
-    c.max_num_batched_tokens = e.max_num_batched_tokens;
-    c.max_num_seqs = e.max_num_seqs;
+    // DP ranks each run an engine of these limits; the replica's one scheduler stands for all of them
+    c.max_num_batched_tokens = e.max_num_batched_tokens * d.dp;
+    c.max_num_seqs = e.max_num_seqs * d.dp;
+    if (d.dp > 1) c.max_chunk_tokens = e.max_num_batched_tokens;
     c.block_size = e.block_size;
     c.num_blocks = plan.num_blocks;
     c.max_model_len = plan.request.max_model_len;
@@ -62,6 +67,12 @@ SchedulerConfig scheduler_config(const Deployment& d, const EngineConfig& e, con
 CostConfig cost_config(const Deployment& d, const EngineConfig& e) {
     CostConfig c;
     c.tp = d.tp;
+    c.dp = d.dp;
+    c.ep = d.ep();
+    c.expert_imbalance = d.expert_imbalance;
+    c.tp_link = d.links.tp;
+    c.tp_domains = d.links.tp_domains;
+    c.ep_link = d.links.ep;
     c.weight_dtype = d.weight_dtype;
     c.kv_dtype = d.kv_dtype;
     c.cuda_graphs = e.cuda_graphs;
@@ -82,7 +93,11 @@ ServingConfig serving_config(const Deployment& d, const EngineConfig& e, const K
 
 std::unique_ptr<StepTimePredictor> make_step_predictor(const Deployment& d, const EngineConfig& e) {
     const CostConfig c = cost_config(d, e);
-    auto target = make_step_predictor(d.model, d.gpu, c, d.predictor);
+    std::unique_ptr<StepTimePredictor> target = make_step_predictor(d.model, d.gpu, c, d.predictor);
+    if (d.pp > 1 || d.dp > 1) {
+        target = std::make_unique<ParallelPredictor>(std::move(target), d.pp, d.dp, d.model.hidden_size,
+                                                     d.links.stage.present() ? d.links.stage : peer_link(d.gpu));
+    }
     if (!e.speculative.enabled()) return target;
     // The drafter runs inside the engine step (vLLM captures it in the same CUDA graphs): no host time of its own.
     std::unique_ptr<StepTimePredictor> drafter;

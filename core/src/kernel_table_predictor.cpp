@@ -153,7 +153,8 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     expert_dtype_ = w.experts.dtype;
     expert_cal_ = config.calibration ? config.calibration->gemm_for(w.experts.dtype, w.experts.bytes_per_weight) : nullptr;
     shared_in_gemm_table_ = w.experts == w.attention;
-    if (model.is_moe() && !moe_dtype.empty()) {
+    // the tables time TP-sliced experts (ep 1): whole experts over EP ranks go to the roofline
+    if (model.is_moe() && !moe_dtype.empty() && config.ep <= 1) {
         moe_ = first(t.find("moe", {{"dtype", moe_dtype},
                                     {"hidden", std::to_string(model.hidden_size)},
                                     {"inter", std::to_string(model.moe_intermediate_size)},
@@ -163,7 +164,8 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
                                     {"ep", "1"},
                                     {"distribution", "balanced"}}));
     }
-    if (tp > 1) {
+    // measured in one NVLink domain: a TP group across domains prices its ring on the cluster's link
+    if (tp > 1 && !config.tp_link.present()) {
         allreduce_ = first(t.find("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", config.cuda_graphs ? "graph" : "eager"}}));
         nccl_ = first(t.find("nccl", {{"op", "all_reduce"}, {"gpus", std::to_string(tp)}, {"dtype", "fp16"}}));
     }

@@ -28,6 +28,11 @@ std::string gb(double bytes) { return fmt::format("{:.1f} GB", bytes / 1e9); }
 
 void validate(const ModelCard& m, const GpuProfile& gpu, KvPlanRequest& r) {
     check_serving_layout(m, r.tp, r.kv_dtype);
+    if (r.pp < 1 || r.pp > m.num_layers) {
+        throw PlanError("--pp", fmt::format("must be in [1, {}] (the model's layers), got {}", m.num_layers, r.pp));
+    }
+    if (r.dp < 1) throw PlanError("--dp", fmt::format("must be >= 1, got {}", r.dp));
+    if (r.ep < 1) throw PlanError("--ep", fmt::format("must be >= 1, got {}", r.ep));
     if (!(r.gpu_memory_utilization > 0.0 && r.gpu_memory_utilization <= 1.0)) {
         throw PlanError("--gpu-memory-utilization", fmt::format("must be in (0, 1], got {}", r.gpu_memory_utilization));
     }
@@ -63,15 +68,21 @@ double weights_per_gpu(const ModelCard& m, const KvPlanRequest& r) {
         const double sharded_share = 2.0 * m.hidden_size * m.head_dim * m.num_kv_heads / r.tp;
         bytes += static_cast<double>(m.num_layers) * (kv_proj_per_rank - sharded_share) * w.attention.bytes_per_weight;
     }
-    return bytes;
+    if (r.ep > r.tp) {  // routed experts over ep GPUs rather than tp
+        const double routed = static_cast<double>(m.params().routed_experts) * w.experts.bytes_per_weight;
+        bytes -= routed / static_cast<double>(r.tp) - routed / static_cast<double>(r.ep);
+    }
+    return bytes / static_cast<double>(r.pp);  // a stage's share of the layers (embedding and lm_head spread alike)
 }
 
-// KV bytes one token adds to layer `i` on one GPU.
+// KV bytes one token adds to layer `i` on one GPU (a GPU of a pipeline stage holds 1/pp of the layers: each
+// layer's share is spread over the stages alike).
 double layer_token_bytes(const ModelCard& m, const KvPlan& p, int64_t i) {
+    const double pp = static_cast<double>(p.request.pp);
     if (m.layers[i].attention == AttentionKind::MLA) {
-        return static_cast<double>(m.kv_elements_per_token(i)) * dtype_bytes(p.request.kv_dtype);
+        return static_cast<double>(m.kv_elements_per_token(i)) * dtype_bytes(p.request.kv_dtype) / pp;
     }
-    return 2.0 * static_cast<double>(p.kv_heads_per_gpu * m.head_dim) * dtype_bytes(p.request.kv_dtype);
+    return 2.0 * static_cast<double>(p.kv_heads_per_gpu * m.head_dim) * dtype_bytes(p.request.kv_dtype) / pp;
 }
 
 }  // namespace
@@ -200,9 +211,12 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
                                 gb(p.budget_bytes - p.reserve_bytes));
         return p;
     }
-    p.num_blocks = static_cast<int64_t>(std::floor(p.kv_budget_bytes / p.block_bytes));
+    // each DP rank its own cache of these blocks; the replica's scheduler sees all of them
+    const int64_t rank_blocks = static_cast<int64_t>(std::floor(p.kv_budget_bytes / p.block_bytes));
+    p.num_blocks = rank_blocks * r.dp;
     p.kv_tokens = p.num_blocks * r.block_size / static_cast<int64_t>(p.group_windows.size());  // in every group
     const double pool = static_cast<double>(p.num_blocks) * p.block_bytes;
+    const double rank_pool = static_cast<double>(rank_blocks) * p.block_bytes;  // where one sequence lives
 
     p.sequence_bytes_at_context = kv_sequence_bytes(m, p, r.context);
     p.max_concurrency_at_context = static_cast<int64_t>(std::floor(pool / p.sequence_bytes_at_context));
@@ -222,17 +236,17 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
     }
 
     const double one_full = kv_sequence_bytes(m, p, r.max_model_len);
-    if (one_full > pool) {
+    if (one_full > rank_pool) {
         // vLLM refuses to start when one request of max_model_len cannot be held.
         int64_t lo = 0, hi = r.max_model_len;
         while (hi - lo > 1) {
             const int64_t mid = lo + (hi - lo) / 2;
-            (kv_sequence_bytes(m, p, mid) <= pool ? lo : hi) = mid;
+            (kv_sequence_bytes(m, p, mid) <= rank_pool ? lo : hi) = mid;
         }
         p.fits = false;
         p.why_not = fmt::format("one sequence of max_model_len {} tokens needs {} of KV > {} KV budget; "
                                 "the longest that fits is {} tokens (--max-model-len)",
-                                r.max_model_len, gb(one_full), gb(pool), lo);
+                                r.max_model_len, gb(one_full), gb(rank_pool), lo);
         return p;
     }
     p.fits = true;

@@ -118,6 +118,8 @@ void account_step(Accounting& a, const Scheduler& s, const StepPlan& plan, doubl
     a.step_s += step_s;
     for (int b = 0; b < 4; ++b) a.by_bound_s[b] += cost.time_by_bound_s[b] * scale;
     a.draft_s += cost.draft_s * scale;
+    a.pipeline_s += cost.pipeline_s * scale;
+    a.stage_busy_s += cost.stage_busy_s * scale;
     for (const ScheduledSeq& q : plan.seqs) {
         if (q.spec_tokens == 0) continue;
         ++a.spec_verifies;

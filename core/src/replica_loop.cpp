@@ -16,6 +16,7 @@ struct ReplicaLoop::Replica {
     int64_t outstanding = 0;  // requests routed here and not done
     bool busy = false;        // a step is in flight
     double end_s = 0.0;       // when it ends
+    bool stepped = false;     // it has run a step (end_s is the last one's end)
     StepPlan plan;
     std::unique_ptr<Rng> spec_rng;  // speculative decoding: the accepted drafts' draws
 };
@@ -369,7 +370,15 @@ void ReplicaLoop::start_step(Replica& r) {
     st.prefill_tokens = r.plan.prefill_tokens;
     st.kv_used = static_cast<float>(static_cast<double>(s.kv().num_used()) / s.kv().num_blocks());
     st.preempted = static_cast<int32_t>(r.plan.preempted);
-    const StepRun run = runner_.run(r.index, s, r.plan, work_);
+    StepRun run = runner_.run(r.index, s, r.plan, work_);
+    // pipeline parallelism: a step that does not follow the previous one at once starts from an empty pipeline
+    if (run.cost.pipeline_fill_s > 0.0 && !(r.stepped && r.end_s == now_)) {
+        const double f = run.cost.pipeline_s > 0.0 ? (run.cost.pipeline_s + run.cost.pipeline_fill_s) / run.cost.pipeline_s : 1.0;
+        for (int b = 0; b < 3; ++b) run.cost.time_by_bound_s[b] *= f;  // the stages' bounds, stretched by the fill
+        run.dt_s += run.cost.pipeline_fill_s;
+        run.cost.time_s += run.cost.pipeline_fill_s;
+        run.cost.pipeline_s += run.cost.pipeline_fill_s;
+    }
     st.dt_s = run.dt_s;
     for (ScheduledSeq& q : r.plan.seqs) {  // how many drafts each verify accepts, drawn in plan order
         if (q.spec_tokens > 0) q.accepted = sample_accepted(config_.speculative, q.spec_tokens, *r.spec_rng);
@@ -379,6 +388,7 @@ void ReplicaLoop::start_step(Replica& r) {
                  decodes_alone_s(*predictors_[static_cast<size_t>(r.index)], r.plan, decodes_));
     stats_.add_step(st);
     r.busy = true;
+    r.stepped = true;
     r.end_s = now_ + run.dt_s;
 }
 

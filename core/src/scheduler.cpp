@@ -156,6 +156,7 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
     plan.seqs.clear();  // its capacity stays: no allocation per step
     plan.tokens = plan.prefill_tokens = plan.decodes = plan.preempted = 0;
     int64_t budget = config_.max_num_batched_tokens;
+    const int64_t chunk = config_.max_chunk_tokens > 0 ? config_.max_chunk_tokens : budget;  // one sequence's most
     blocker_.clear();
     if (has_deadlines_) abort_expired(now_s);
 
@@ -176,7 +177,7 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
                                                   r.req.output_tokens - r.num_generated - 1, budget - 1}));
             want += spec;
         }
-        want = std::min(want, budget);
+        want = std::min({want, budget, chunk});
         bool self_preempted = false;
         kv_.remove_skipped(r);  // blocks the sliding window has left behind go back to the pool first
         const int64_t need = kv_.blocks_short(r, r.num_computed + want);
@@ -224,7 +225,7 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
                 blocker_ = "budget";
                 break;
             }
-            want = std::min(want, budget);
+            want = std::min({want, budget, chunk});
             if (!kv_.allocate(r, computed + want)) {
                 kv_.free(r);
                 blocker_ = "kv";

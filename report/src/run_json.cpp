@@ -126,6 +126,14 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
                                                                   {"utilisation", s.busiest_link_utilisation}})
                                                           : json(nullptr)}};
     }
+    j["parallelism"] = nullptr;
+    if (const Deployment& d = sc.deployment; d.pp > 1 || d.dp > 1 || d.expert_parallel || !s.placement.empty()) {
+        j["parallelism"] = {{"pp", d.pp}, {"data_parallel", d.dp}, {"expert_parallel", d.expert_parallel}, {"ep", d.ep()},
+                            {"gpus_per_replica", d.gpus_per_replica()},
+                            {"bubble_share", d.pp > 1 ? json(s.accounting.bubble_share()) : json(nullptr)},
+                            {"expert_imbalance", d.ep() > 1 ? json(s.expert_imbalance) : json(nullptr)},
+                            {"placement", s.placement.empty() ? json(nullptr) : json(s.placement)}};
+    }
     j["kv_blocks"] = r.plan.num_blocks;
     j["simulated_s"] = r.simulated_s;
     return j;

@@ -38,6 +38,8 @@ std::vector<std::string> base_overrides(const CapacityRequest& req) {
     std::vector<std::string> o = req.overrides;
     if (req.workload_path.empty()) o.push_back("workload.shape=single");
     o.push_back("model=" + req.model_spec);
+    // the plan takes the workload of a scenario, not its layout: its candidates are TP replicas
+    for (const char* layout : {"pp=1", "data_parallel=1", "expert_parallel=false", "expert_imbalance=0"}) o.push_back(layout);
     return o;
 }
 
@@ -83,6 +85,10 @@ public:
         } else {
             sc.disaggregation = {};
         }
+        // candidates of other GPUs do not fit the workload's cluster: only its KV network stays
+        sc.cluster = sc.disaggregation.cluster;
+        sc.cluster_spec = sc.disaggregation.cluster_spec;
+        sc.cluster_field = "disaggregation.cluster";
         check_scenario(sc);
         return sc;
     }

@@ -54,7 +54,7 @@ private:
 class Simulation {
 public:
     Simulation(const Scenario& sc, const KvPlan& plan)
-        : sc_(sc), plan_(plan), predictor_(make_step_predictor(sc.deployment, sc.engine)) {}
+        : sc_(sc), plan_(plan), predictor_(make_step_predictor(placed_deployment(sc), sc.engine)) {}
 
     void run(SimulationResult& out, const SimulationOptions& options) {
         int argc = 3;
@@ -93,7 +93,7 @@ public:
         std::vector<const StepTimePredictor*> by_replica(static_cast<size_t>(serving.replicas), predictor_.get());
         std::unique_ptr<StepTimePredictor> prefill_predictor;
         if (dg.enabled) {
-            const Deployment p = prefill_deployment(sc_);
+            const Deployment p = placed_prefill_deployment(sc_);
             const KvPlan prefill_plan = deployment_kv_plan(p, sc_.engine, sc_.file);
             prefill_predictor = make_step_predictor(p, sc_.engine);
             const SchedulerConfig prefill_scheduler = scheduler_config(p, sc_.engine, prefill_plan);
@@ -130,6 +130,17 @@ public:
         out.predictor = predictor_->name();
         out.plan = plan_;
         out.summary = summarize(sc_, loop.stats(), loop.accounting());
+        const Deployment placed = placed_deployment(sc_);
+        out.summary.placement = placed.links.where;
+        if (placed.ep() > 1) {
+            const double tokens = out.summary.steps > 0 ? static_cast<double>(out.summary.input_tokens + out.summary.output_tokens) /
+                                                             static_cast<double>(out.summary.steps)
+                                                       : 0.0;
+            out.summary.expert_imbalance =
+                placed.expert_imbalance > 0 ? placed.expert_imbalance
+                                            : expert_imbalance(tokens * static_cast<double>(placed.model.experts_per_token), placed.ep(),
+                                                             placed.model.num_experts);
+        }
         if (network) {
             const std::vector<LinkLoad> loads = network->link_loads();
             if (!loads.empty() && out.summary.duration_s > 0) {

@@ -53,7 +53,7 @@ Summary summarize(const Scenario& sc, const RunStats& st, const Accounting& acco
         s.output_tokens_per_s_per_gpu = s.output_throughput / static_cast<double>(s.gpus);
     }
     s.gpu_hours = static_cast<double>(s.gpus) * s.duration_s / 3600.0;
-    s.cost_usd = static_cast<double>(sc.deployment.replicas * sc.deployment.tp) * s.duration_s / 3600.0 *
+    s.cost_usd = static_cast<double>(sc.deployment.replicas * sc.deployment.gpus_per_replica()) * s.duration_s / 3600.0 *
                      sc.deployment.gpu.price_usd_per_gpu_hour.value +
                  (dg.enabled ? static_cast<double>(prefill_gpus) * s.duration_s / 3600.0 * dg.prefill.gpu.price_usd_per_gpu_hour.value : 0.0);
     // $/MTok of generated tokens; an embedding run (no output) is priced per million input tokens.

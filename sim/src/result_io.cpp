@@ -77,6 +77,7 @@ void summary_fields(IO& io, S& s) {
     io.pods(s.ttft_at_s), io.pods(s.tpot_at_s), io.pods(s.itl_at_s), io.pods(s.e2e_at_s);
     io.pod(s.disaggregated), io.pod(s.kv_transfer_s), io.pod(s.kv_transfer_bytes), io.pod(s.prefill_busy_fraction);
     io.pod(s.decode_busy_fraction), io.str(s.busiest_link), io.pod(s.busiest_link_bytes), io.pod(s.busiest_link_utilisation);
+    io.str(s.placement), io.pod(s.expert_imbalance);
 }
 
 template <class IO, class P>

@@ -330,13 +330,21 @@ void read_disaggregation(const Reader& r, const YAML::Node& n, Scenario& s) {
         r.fail("disaggregation.decode_router", fmt::format("unknown decode router \"{}\" (least_kv, round_robin)", d.decode_router));
     }
     if (n["cluster"] && n["link"]) r.fail("disaggregation.link", "give a cluster or an ideal link, not both");
-    if (n["cluster"]) {
+    if (n["cluster"] && s.cluster) r.fail("disaggregation.cluster", "the scenario names a cluster already (cluster:); give it once");
+    if (s.cluster && n["link"]) r.fail("disaggregation.link", "the scenario's cluster carries the KV; drop the ideal link or the cluster");
+    if (s.cluster) {
+        d.cluster_spec = s.cluster_spec;
+        d.cluster = s.cluster;
+    } else if (n["cluster"]) {
         d.cluster_spec = r.path_of(r.string(n["cluster"], "disaggregation.cluster"));
         try {
             d.cluster = std::make_shared<const ClusterTopology>(load_cluster(d.cluster_spec));
         } catch (const InputError& e) {
             r.fail("disaggregation.cluster", e.what());
         }
+        s.cluster_spec = d.cluster_spec;
+        s.cluster = d.cluster;
+        s.cluster_field = "disaggregation.cluster";
     }
     if (const YAML::Node l = n["link"]) {
         r.only(l, "disaggregation.link", {"bandwidth_gb_per_s", "latency_us"});
@@ -361,7 +369,8 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     for (const auto& o : overrides) apply_override(root, o, "--set");
 
     Reader r(file, base_dir);
-    r.only(root, "", {"name", "model", "gpu", "gpu_overrides", "tp", "replicas", "router", "weights_dtype",
+    r.only(root, "", {"name", "model", "gpu", "gpu_overrides", "tp", "pp", "data_parallel", "expert_parallel",
+                      "expert_imbalance", "cluster", "replicas", "router", "weights_dtype",
                       "kv_dtype", "predictor", "calibration", "api_server", "scheduler", "speculative", "workload",
                       "slo", "seed", "metric_percentiles", "disaggregation"});
     Scenario s;
@@ -383,6 +392,24 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
         }
     }
     if (root["tp"]) s.deployment.tp = r.integer(root["tp"], "tp", 1, 1024);
+    if (root["pp"]) s.deployment.pp = r.integer(root["pp"], "pp", 1, 1024);
+    if (root["data_parallel"]) s.deployment.dp = r.integer(root["data_parallel"], "data_parallel", 1, 4096);
+    if (root["expert_parallel"]) s.deployment.expert_parallel = r.boolean(root["expert_parallel"], "expert_parallel");
+    // the busiest EP rank's token-expert pairs over the mean, as measured (EPLB statistics); 0: from uniform routing
+    if (root["expert_imbalance"]) {
+        s.deployment.expert_imbalance = r.number(root["expert_imbalance"], "expert_imbalance", 0, 1e4);
+        if (s.deployment.expert_imbalance > 0 && s.deployment.expert_imbalance < 1) {
+            r.fail("expert_imbalance", fmt::format("{:g} is below 1: the busiest rank carries at least the mean", s.deployment.expert_imbalance));
+        }
+    }
+    if (root["cluster"]) {
+        s.cluster_spec = r.path_of(r.string(root["cluster"], "cluster"));
+        try {
+            s.cluster = std::make_shared<const ClusterTopology>(load_cluster(s.cluster_spec));
+        } catch (const InputError& e) {
+            r.fail("cluster", e.what());
+        }
+    }
     if (root["replicas"]) s.deployment.replicas = r.integer(root["replicas"], "replicas", 1, 4096);
     if (root["router"]) s.deployment.router = r.string(root["router"], "router");
     if (const auto routers = router_names(); std::find(routers.begin(), routers.end(), s.deployment.router) == routers.end()) {
@@ -471,7 +498,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
 
 namespace {
 
-// The prefill pool must be servable and fit; on a cluster, every replica's GPUs must exist and be its pool's GPU.
+// The prefill pool must be servable and fit.
 void check_disaggregation(const Scenario& s) {
     auto fail = [&](const std::string& field, const std::string& reason) { throw ScenarioError(s.file, field, reason); };
     const Deployment p = prefill_deployment(s);
@@ -482,25 +509,53 @@ void check_disaggregation(const Scenario& s) {
     } catch (const PlanError& x) {
         fail(x.field() == "--tp" ? "disaggregation.prefill.tp" : "disaggregation.prefill", x.reason());
     }
-    const ClusterTopology* c = s.disaggregation.cluster.get();
+}
+
+// On a cluster, every replica's GPUs must exist and be its pool's GPU.
+void check_placement(const Scenario& s) {
+    auto fail = [&](const std::string& field, const std::string& reason) { throw ScenarioError(s.file, field, reason); };
+    const ClusterTopology* c = s.cluster.get();
     if (!c) return;
+    const std::string& field = s.cluster_field;
     const auto gpus = replica_gpus(s);
     const int64_t needed = gpus.empty() || gpus.back().empty() ? 0 : gpus.back().back() + 1;
+    const DisaggregationSpec& dg = s.disaggregation;
     if (needed > c->gpu_count()) {
-        fail("disaggregation.cluster", fmt::format("{} has {} GPUs; the pools need {} ({} x TP {} prefill, {} x TP {} decode)",
-                                                   c->spec().name, c->gpu_count(), needed, p.replicas, p.tp,
-                                                   s.deployment.replicas, s.deployment.tp));
+        fail(field, dg.enabled ? fmt::format("{} has {} GPUs; the pools need {} ({} x TP {} prefill, {} x {} GPUs decode)",
+                                             c->spec().name, c->gpu_count(), needed, dg.prefill.replicas, dg.prefill.tp,
+                                             s.deployment.replicas, s.deployment.gpus_per_replica())
+                               : fmt::format("{} has {} GPUs; {} replicas of {} GPUs (tp x pp x data_parallel) need {}",
+                                             c->spec().name, c->gpu_count(), s.deployment.replicas,
+                                             s.deployment.gpus_per_replica(), needed));
     }
+    const int64_t prefill_replicas = dg.enabled ? dg.prefill.replicas : 0;
     for (size_t r = 0; r < gpus.size(); ++r) {
-        const bool prefill = static_cast<int64_t>(r) < p.replicas;
-        const std::string& want = prefill ? p.gpu.name : s.deployment.gpu.name;
+        const bool prefill = static_cast<int64_t>(r) < prefill_replicas;
+        const std::string& want = prefill ? dg.prefill.gpu.name : s.deployment.gpu.name;
         for (int64_t g : gpus[r]) {
             if (c->gpu_profile(g) != want) {
-                fail("disaggregation.cluster", fmt::format("GPU {} of {} is {}, but the {} pool runs on {}", g, c->spec().name,
-                                                           c->gpu_profile(g), prefill ? "prefill" : "decode", want));
+                fail(field, fmt::format("GPU {} of {} is {}, but the {} runs on {}", g, c->spec().name, c->gpu_profile(g),
+                                        prefill ? "prefill pool" : dg.enabled ? "decode pool" : "deployment", want));
             }
         }
     }
+}
+
+// pp, data_parallel and expert_parallel: what the model and the simulator can take.
+void check_parallelism(const Scenario& s) {
+    auto fail = [&](const std::string& field, const std::string& reason) { throw ScenarioError(s.file, field, reason); };
+    const Deployment& d = s.deployment;
+    if (d.pp > d.model.num_layers) {
+        fail("pp", fmt::format("{} stages for {} layers: at most one stage per layer", d.pp, d.model.num_layers));
+    }
+    if (d.expert_parallel && !d.model.is_moe()) fail("expert_parallel", fmt::format("{} has no experts", d.model.name));
+    if (d.dp > 1 && !d.expert_parallel) {
+        fail("data_parallel", "data_parallel > 1 is attention DP with expert_parallel: true (an MoE model); for "
+                              "independent copies of a model use replicas");
+    }
+    if (d.dp > 1 && d.pp > 1) fail("data_parallel", "data_parallel with pp > 1 is not modelled; use one of them");
+    if (d.expert_imbalance > 0 && !d.expert_parallel) fail("expert_imbalance", "applies with expert_parallel: true");
+    if ((d.pp > 1 || d.dp > 1) && d.model.is_encoder) fail(d.pp > 1 ? "pp" : "data_parallel", fmt::format("{} is an encoder: serve it with tp and replicas", d.model.name));
 }
 
 }  // namespace
@@ -552,7 +607,9 @@ void check_scenario(const Scenario& s) {
     if (d.model.is_encoder && s.workload.shape != Shape::EMBEDDING) {
         fail("workload.shape", fmt::format("{} is an encoder: only the embedding shape applies", d.model.name));
     }
+    check_parallelism(s);
     if (s.disaggregation.enabled) check_disaggregation(s);
+    check_placement(s);
 }
 
 Deployment prefill_deployment(const Scenario& s) {
@@ -560,34 +617,150 @@ Deployment prefill_deployment(const Scenario& s) {
     d.gpu_spec = s.disaggregation.prefill.gpu_spec;
     d.gpu = s.disaggregation.prefill.gpu;
     d.tp = s.disaggregation.prefill.tp;
+    d.pp = 1;  // a prefill pool of TP replicas
+    d.dp = 1;
     d.replicas = s.disaggregation.prefill.replicas;
     return d;
 }
 
 int64_t fleet_gpus(const Scenario& s) {
     const DisaggregationSpec& d = s.disaggregation;
-    return s.deployment.replicas * s.deployment.tp + (d.enabled ? d.prefill.replicas * d.prefill.tp : 0);
+    return s.deployment.replicas * s.deployment.gpus_per_replica() + (d.enabled ? d.prefill.replicas * d.prefill.tp : 0);
 }
 
 double fleet_usd_per_hour(const Scenario& s) {
     const DisaggregationSpec& d = s.disaggregation;
-    return static_cast<double>(s.deployment.replicas * s.deployment.tp) * s.deployment.gpu.price_usd_per_gpu_hour.value +
+    return static_cast<double>(s.deployment.replicas * s.deployment.gpus_per_replica()) * s.deployment.gpu.price_usd_per_gpu_hour.value +
            (d.enabled ? static_cast<double>(d.prefill.replicas * d.prefill.tp) * d.prefill.gpu.price_usd_per_gpu_hour.value : 0.0);
 }
 
 std::vector<std::vector<int64_t>> replica_gpus(const Scenario& s) {
     std::vector<std::vector<int64_t>> out;
     int64_t next = 0;
-    auto pool = [&](int64_t replicas, int64_t tp) {
+    auto pool = [&](int64_t replicas, int64_t gpus) {
         for (int64_t r = 0; r < replicas; ++r) {
             out.emplace_back();
-            for (int64_t k = 0; k < tp; ++k) out.back().push_back(next++);
+            for (int64_t k = 0; k < gpus; ++k) out.back().push_back(next++);
         }
     };
-    pool(s.disaggregation.prefill.replicas, s.disaggregation.prefill.tp);
-    pool(s.deployment.replicas, s.deployment.tp);
+    if (s.disaggregation.enabled) pool(s.disaggregation.prefill.replicas, s.disaggregation.prefill.tp);
+    pool(s.deployment.replicas, s.deployment.gpus_per_replica());
     return out;
 }
+
+namespace {
+
+std::string link_words(const LinkModel& l) {
+    return fmt::format("{:.0f} GB/s, {:.1f} us", l.bytes_per_s / 1e9, l.latency_s * 1e6);
+}
+
+}  // namespace
+
+ReplicaLinks replica_links(const ClusterTopology& c, const std::vector<int64_t>& gpus, const Deployment& d) {
+    ReplicaLinks out;
+    const int64_t tp = d.tp, dp = d.dp;
+    auto gpu = [&](int64_t stage, int64_t rank, int64_t t) { return gpus[static_cast<size_t>((stage * dp + rank) * tp + t)]; };
+    // the slowest link and the largest latency over some routes
+    auto worst = [&](LinkModel& l, int64_t a, int64_t b) {
+        const ClusterRoute r = c.route(a, b);
+        l.bytes_per_s = l.bytes_per_s > 0 ? std::min(l.bytes_per_s, r.bottleneck_bytes_per_s) : r.bottleneck_bytes_per_s;
+        l.latency_s = std::max(l.latency_s, r.latency_s);
+    };
+    std::vector<std::string> where;
+    // TP rings that leave their NVLink domain
+    bool spans = false;
+    for (int64_t s = 0; s < d.pp; ++s) {
+        for (int64_t r = 0; r < dp; ++r) {
+            for (int64_t t = 0; t + 1 < tp; ++t) spans = spans || !c.same_nvlink_domain(gpu(s, r, t), gpu(s, r, t + 1));
+        }
+    }
+    if (spans) {
+        // NVLink domains of the group (GPUs of one domain are consecutive), and the rails between them
+        int64_t domains = 1;
+        for (int64_t t = 1; t < tp; ++t) domains += c.same_nvlink_domain(gpu(0, 0, t - 1), gpu(0, 0, t)) ? 0 : 1;
+        out.tp_domains = domains;
+        const int64_t g = tp % domains == 0 ? tp / domains : 1;
+        for (int64_t s = 0; s < d.pp; ++s) {
+            for (int64_t r = 0; r < dp; ++r) {
+                for (int64_t t = 0; t < tp; ++t) worst(out.tp, gpu(s, r, t), gpu(s, r, (t + g) % tp));
+            }
+        }
+        where.push_back(fmt::format("TP {} over {} NVLink domains ({} between them)", tp, domains, link_words(out.tp)));
+    } else if (tp > 1) {
+        where.push_back(fmt::format("TP {} in one NVLink domain", tp));
+    }
+    if (d.pp > 1) {
+        bool crosses = false;
+        for (int64_t s = 0; s + 1 < d.pp; ++s) {
+            for (int64_t t = 0; t < tp; ++t) {
+                worst(out.stage, gpu(s, 0, t), gpu(s + 1, 0, t));
+                crosses = crosses || !c.same_nvlink_domain(gpu(s, 0, t), gpu(s + 1, 0, t));
+            }
+        }
+        where.push_back(fmt::format("{} stages {} ({})", d.pp, crosses ? "across NVLink domains" : "in one NVLink domain",
+                                    link_words(out.stage)));
+    }
+    if (d.dp > 1 && d.expert_parallel) {
+        // each GPU sends its share to every other GPU of the replica: to those of its NVLink domain over NVLink, to
+        // the rest through its NIC; the slower part sets its rate
+        const auto n = static_cast<double>(gpus.size());
+        for (const int64_t a : gpus) {
+            LinkModel in, out_dom;
+            double inside = 0;
+            for (const int64_t b : gpus) {
+                if (b == a) continue;
+                if (c.same_nvlink_domain(a, b)) {
+                    inside += 1;
+                    if (!in.present()) worst(in, a, b);
+                } else if (!out_dom.present()) {
+                    worst(out_dom, a, b);
+                }
+            }
+            const double in_share = inside / (n - 1.0), out_share = 1.0 - in_share;
+            const double per_byte = (in.present() ? in_share / in.bytes_per_s : 0.0);
+            const double per_byte_out = out_dom.present() ? out_share / out_dom.bytes_per_s : 0.0;
+            LinkModel l{1.0 / std::max(per_byte, per_byte_out), std::max(in.latency_s, out_dom.latency_s)};
+            if (!out.ep.present() || l.bytes_per_s < out.ep.bytes_per_s) out.ep = l;
+        }
+        where.push_back(fmt::format("EP {} all-to-all ({})", d.ep(), link_words(out.ep)));
+    }
+    out.where = fmt::format("{} on {}", fmt::join(where, "; "), c.spec().name);
+    return out;
+}
+
+namespace {
+
+// The pool's deployment with the links of its slowest replica on the cluster (the first `skip` replicas of
+// replica_gpus belong to another pool).
+Deployment placed(const Scenario& s, Deployment d, size_t skip) {
+    if (!s.cluster) return d;
+    const auto gpus = replica_gpus(s);
+    ReplicaLinks best;
+    auto slower = [](const LinkModel& a, const LinkModel& b) {
+        return b.present() && (!a.present() || b.bytes_per_s < a.bytes_per_s || (b.bytes_per_s == a.bytes_per_s && b.latency_s > a.latency_s));
+    };
+    for (size_t r = skip; r < skip + static_cast<size_t>(d.replicas) && r < gpus.size(); ++r) {
+        const ReplicaLinks l = replica_links(*s.cluster, gpus[r], d);
+        if (r == skip) {
+            best = l;
+            continue;
+        }
+        if (slower(best.tp, l.tp) || slower(best.stage, l.stage) || slower(best.ep, l.ep)) best.where = l.where;
+        if (slower(best.tp, l.tp)) best.tp = l.tp;
+        if (slower(best.stage, l.stage)) best.stage = l.stage;
+        if (slower(best.ep, l.ep)) best.ep = l.ep;
+    }
+    d.links = best;
+    return d;
+}
+
+}  // namespace
+
+Deployment placed_deployment(const Scenario& s) {
+    return placed(s, s.deployment, s.disaggregation.enabled ? static_cast<size_t>(s.disaggregation.prefill.replicas) : 0);
+}
+
+Deployment placed_prefill_deployment(const Scenario& s) { return placed(s, prefill_deployment(s), 0); }
 
 GpuProfile scenario_gpu(const Scenario& s, const std::string& spec) {
     GpuProfile g = load_gpu(spec);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "headroom/sim/platform.hpp"
+#include "headroom/sim/scenario.hpp"
 
 using namespace headroom;
 
@@ -43,4 +44,43 @@ TEST(Platform, BadTransfersAreInputErrors) {
     EXPECT_TRUE(simulate_transfers(t, {}).empty());
     const auto same = simulate_transfers(t, {{3, 3, 1e9, 0.5}});  // to itself: nothing moves
     EXPECT_EQ(same[0].end_s, 0.5);
+}
+
+namespace {
+Deployment layout(int64_t tp, int64_t pp, int64_t dp, bool ep) {
+    Deployment d;
+    d.tp = tp;
+    d.pp = pp;
+    d.dp = dp;
+    d.expert_parallel = ep;
+    return d;
+}
+std::vector<int64_t> first(int64_t n) {
+    std::vector<int64_t> g;
+    for (int64_t i = 0; i < n; ++i) g.push_back(i);
+    return g;
+}
+}  // namespace
+
+TEST(ReplicaLinks, WhatAPlacementCrosses) {
+    const ClusterTopology t(load_cluster("h100-4node-ib"));
+    // TP 8 on one DGX: nothing leaves NVLink
+    EXPECT_FALSE(replica_links(t, first(8), layout(8, 1, 1, false)).tp.present());
+    // TP 16 on two DGX nodes: 2 domains of 8, GPU i to GPU i + 8 on rail i: 50 GB/s, 3 us (as the route above)
+    const ReplicaLinks tp16 = replica_links(t, first(16), layout(16, 1, 1, false));
+    EXPECT_EQ(tp16.tp_domains, 2);
+    EXPECT_DOUBLE_EQ(tp16.tp.bytes_per_s, 50e9);
+    EXPECT_NEAR(tp16.tp.latency_s, 3e-6, 1e-12);
+    // TP 8 x PP 2: the stages on two nodes, hop on the rail; TP 4 x PP 2 on one node: an NVLink hop (450 GB/s, 2 us)
+    const ReplicaLinks pp2 = replica_links(t, first(16), layout(8, 2, 1, false));
+    EXPECT_FALSE(pp2.tp.present());
+    EXPECT_DOUBLE_EQ(pp2.stage.bytes_per_s, 50e9);
+    EXPECT_DOUBLE_EQ(replica_links(t, first(8), layout(4, 2, 1, false)).stage.bytes_per_s, 450e9);
+    // DP 16 x EP on two nodes: each GPU sends 7/15 of its all-to-all over NVLink and 8/15 over its rail; the rail
+    // part sets the rate: 1 / (8/15 / 50 GB/s) = 93.75 GB/s
+    const ReplicaLinks ep = replica_links(t, first(16), layout(1, 1, 16, true));
+    EXPECT_NEAR(ep.ep.bytes_per_s, 50e9 * 15.0 / 8.0, 1.0);
+    // an NVL72 rack: all 72 in one NVLink domain, the all-to-all at NVLink's 900 GB/s
+    const ClusterTopology nvl(load_cluster("gb200-nvl72"));
+    EXPECT_DOUBLE_EQ(replica_links(nvl, first(72), layout(1, 1, 72, true)).ep.bytes_per_s, 900e9);
 }

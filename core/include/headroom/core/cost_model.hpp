@@ -17,6 +17,7 @@
 #include "headroom/hardware/calibration.hpp"
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/model_card.hpp"
+#include "headroom/core/parallelism.hpp"
 #include "headroom/core/step_predictor.hpp"
 
 namespace headroom {
@@ -38,6 +39,16 @@ struct CostConfig {
     // A calibrated roofline (headroom calibrate) replaces the profile's efficiencies, the GEMM tiles and waves
     // and the ring formula with fitted parameters; nullptr: the plain roofline.
     std::shared_ptr<const Calibration> calibration;
+    // Beyond one TP group in one NVLink domain (parallelism.hpp): the TP ring's link when the group spans NVLink
+    // domains (absent: the profile's NVLink, or the measured all-reduce tables); attention DP ranks and the EP
+    // size of the MoE layers (ep > 1: each GPU holds E / ep whole experts), the busiest EP rank's load over the
+    // mean (0: from uniform top-k routing), and the link the DP + EP all-to-all crosses (absent: NVLink).
+    LinkModel tp_link;
+    int64_t tp_domains = 1;
+    int64_t dp = 1;
+    int64_t ep = 1;
+    double expert_imbalance = 0.0;
+    LinkModel ep_link;
     // The calibration's GEMM fit, or nullptr (no calibration, or one without a GEMM fit).
     const GemmCalibration* gemm_calibration() const {
         return calibration && calibration->gemm.present() ? &calibration->gemm : nullptr;
@@ -84,6 +95,9 @@ double gemm_time_s(const GpuProfile& gpu, Dtype dtype, double m, double n, doubl
 // A TP all-reduce of `bytes` on `gpus` GPUs: the calibration's fit for that count, else the ring formula
 // 2 (p-1)/p x bytes / one-direction link bandwidth + 2 (p-1) x link latency on the profile's NVLink or PCIe.
 double allreduce_time_s(const GpuProfile& gpu, int64_t gpus, double bytes, const Calibration* cal);
+// The GPU's peer link in one direction as a ring uses it: NVLink (else PCIe) at half the bidirectional datasheet
+// figure times the interconnect efficiency, and its latency.
+LinkModel peer_link(const GpuProfile& gpu);
 
 // Per attention kind (FULL, SLIDING, MLA): layer counts and window; MoE layer count. Computed once.
 struct LayerStats {
@@ -139,6 +153,12 @@ public:
     // Expected number of distinct routed experts a step of `tokens` tokens activates in one MoE layer:
     // E x (1 - (1 - k/E)^tokens), for uniform routing.
     double expected_active_experts(int64_t tokens) const;
+    // With experts over ep GPUs (CostConfig::ep > 1), per GPU for a step of `tokens` tokens on each of the dp
+    // ranks: its token-expert pairs (the busiest GPU's: the mean times the imbalance) and the distinct experts
+    // of its E / ep that they hit.
+    double ep_rows(int64_t tokens) const;
+    double ep_active_experts(int64_t tokens) const;
+    double ep_imbalance(int64_t tokens) const;
 
 private:
     ModelCard model_;

@@ -42,6 +42,14 @@ struct Deployment {
     std::string gpu_spec;
     GpuProfile gpu;
     int64_t tp = 1;
+    // Beyond one TP group (parallelism.hpp): pipeline stages; attention data-parallel ranks with the experts over
+    // all tp x dp GPUs of the replica; the busiest EP rank's load over the mean (0: from uniform routing); and the
+    // links the replica's collectives cross, from its placement on a cluster (none: one NVLink domain).
+    int64_t pp = 1;
+    int64_t dp = 1;
+    bool expert_parallel = false;
+    double expert_imbalance = 0.0;
+    ReplicaLinks links;
     int64_t replicas = 1;
     std::string router = "round_robin";  // round_robin | least_outstanding
     std::optional<Dtype> weight_dtype;  // every block matrix in this format; nullopt: as the checkpoint ships them
@@ -51,6 +59,9 @@ struct Deployment {
     std::string predictor = "auto";
     // A calibration of the deployment's own (from headroom calibrate); nullptr: the GPU's shipped one, if any.
     std::shared_ptr<const Calibration> calibration;
+
+    int64_t gpus_per_replica() const { return tp * pp * dp; }
+    int64_t ep() const { return expert_parallel ? tp * dp : 1; }
 };
 
 struct EngineConfig {

@@ -20,6 +20,11 @@ namespace headroom {
 
 struct KvPlanRequest {
     int64_t tp = 1;
+    // Pipeline stages: a GPU holds 1/pp of the layers (their weights and KV). Attention DP ranks and the EP size:
+    // routed experts are spread over ep GPUs (else over tp), and the replica's KV cache is dp ranks' worth.
+    int64_t pp = 1;
+    int64_t dp = 1;
+    int64_t ep = 1;
     std::optional<Dtype> weight_dtype;  // every block matrix in this format; nullopt: as the checkpoint ships them
     Dtype kv_dtype = Dtype::BF16;
     double gpu_memory_utilization = 0.9;  // vLLM default

@@ -90,6 +90,10 @@ struct Accounting {
     // and the drafter's share of step time.
     int64_t spec_verifies = 0, spec_drafted = 0, spec_accepted = 0;
     double draft_s = 0;
+    // Pipeline parallelism: the steps' pipelined time (fills included) and each stage's busy time in it.
+    double pipeline_s = 0, stage_busy_s = 0;
+    // The share of pipelined time a stage waits idle (0 without PP).
+    double bubble_share() const { return pipeline_s > 0 ? 1.0 - stage_busy_s / pipeline_s : 0.0; }
     // Tokens a verify yielded on average (accepted drafts plus the target's own), the share of drafts accepted,
     // and the drafter's share of step time (0 without speculative decoding).
     double tokens_per_verify() const { return spec_verifies > 0 ? static_cast<double>(spec_verifies + spec_accepted) / static_cast<double>(spec_verifies) : 0.0; }

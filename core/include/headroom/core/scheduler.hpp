@@ -112,6 +112,9 @@ struct SchedulerConfig {
     // Speculative decoding: drafts verified with each decode (k; 0: off). A decoding sequence is scheduled
     // for 1 + k tokens (fewer near the end of its answer or of the token budget) and its KV grows to hold them.
     int64_t num_speculative_tokens = 0;
+    // The most tokens one sequence computes in a step (0: the token budget): a scheduler that stands for several
+    // DP ranks has their budgets together, but a sequence runs on one rank, within that rank's budget.
+    int64_t max_chunk_tokens = 0;
 };
 
 // When may waiting requests be admitted? Picked by name from admission_policy_names().

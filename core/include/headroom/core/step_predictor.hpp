@@ -32,6 +32,7 @@ enum class OpKind {
     ACTIVATION_MOE,
     MOE_DOWN_PROJ,
     TP_ALLREDUCE,
+    EP_ALLTOALL,  // the DP + EP dispatch and combine of each MoE layer
     FINAL_NORM,
     LM_HEAD,
     SAMPLING,
@@ -87,6 +88,12 @@ struct StepTotals {
     double bytes = 0.0;
     double time_by_bound_s[4] = {0, 0, 0, 0};
     double draft_s = 0.0;  // of time_s, the speculative drafter's
+    // Pipeline parallelism (ParallelPredictor): the round's pipelined time with a full pipeline (part of time_s),
+    // what it adds when the pipeline starts empty (not in time_s: the replica loop adds it after an idle spell),
+    // and each stage's busy time in the round. Zero without PP.
+    double pipeline_s = 0.0;
+    double pipeline_fill_s = 0.0;
+    double stage_busy_s = 0.0;
 };
 
 class StepTimePredictor {

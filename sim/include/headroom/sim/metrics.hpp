@@ -55,6 +55,11 @@ struct Summary {
     // direction x 2 directions x the run's duration)).
     std::string busiest_link;
     double busiest_link_bytes = 0, busiest_link_utilisation = 0;
+    // Beyond one TP group: where the replica's collectives run (ReplicaLinks::where; "" off a cluster), and with
+    // expert parallelism the busiest EP rank's load over the mean at the run's mean step (as configured, or from
+    // uniform routing). The pipeline bubble share is accounting.bubble_share().
+    std::string placement;
+    double expert_imbalance = 0;
 };
 
 // The run's aggregates from what it kept (core/run_stats.hpp). ITL percentiles are exact up to 4 M gaps and

@@ -62,6 +62,12 @@ struct Scenario {
     // takes them; vLLM's default is 99.
     std::vector<double> metric_percentiles{99.0};
     DisaggregationSpec disaggregation;
+    // Where the replicas sit (`cluster:`): replica r on GPUs [r g, (r+1) g) for g GPUs per replica (a disaggregated
+    // deployment's prefill replicas first). Its links price what crosses NVLink domains: a TP ring, PP stage
+    // hops, the DP + EP all-to-all, KV transfers. None: every replica inside one NVLink domain.
+    std::string cluster_spec;
+    std::shared_ptr<const ClusterTopology> cluster;
+    std::string cluster_field = "cluster";  // where the file names it (for errors)
 };
 
 class ScenarioError : public InputError {
@@ -86,6 +92,13 @@ GpuProfile scenario_gpu(const Scenario& s, const std::string& spec);
 // Disaggregated: the prefill pool as a deployment (the scenario's, on the pool's GPU, TP and replicas), and the
 // cluster GPUs of every replica of the replica loop (prefill replicas first, each its TP consecutive GPUs).
 Deployment prefill_deployment(const Scenario& s);
+// The deployments the simulator runs: the decode pool (or the only one) and the prefill pool, with the links of
+// their placement on the scenario's cluster (ReplicaLinks; the slowest replica's where replicas differ).
+Deployment placed_deployment(const Scenario& s);
+Deployment placed_prefill_deployment(const Scenario& s);
+// The links of one replica on GPUs `gpus` of cluster `c` (laid out stage by stage, DP rank by rank, TP ranks
+// consecutive): the TP ring if it leaves its NVLink domain, the stage hops, the DP + EP all-to-all rate.
+ReplicaLinks replica_links(const ClusterTopology& c, const std::vector<int64_t>& gpus, const Deployment& d);
 // The GPUs of the whole fleet (both pools when disaggregated) and their reserved price per hour.
 int64_t fleet_gpus(const Scenario& s);
 double fleet_usd_per_hour(const Scenario& s);

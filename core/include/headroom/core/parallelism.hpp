@@ -1,0 +1,117 @@
+// A replica beyond one tensor-parallel group: pipeline stages (PP), attention data parallelism with the experts
+// sharded over every GPU of the replica (DP + EP, vLLM's --data-parallel-size with --enable-expert-parallel),
+// and the links its collectives cross when it spans NVLink domains.
+//
+// Layout: a replica is tp x pp x dp GPUs. Stage s holds layers [s L/p, (s+1) L/p) on tp GPUs; with dp > 1 each
+// of the dp ranks (tp GPUs each) runs attention and the dense layers on its own sequences, and each MoE layer's
+// routed experts are spread over all ep = tp x dp GPUs, each holding E/ep whole experts.
+//
+// Pipeline timing (vLLM V1 keeps up to pp batches in flight): a step's sequences are split into
+// m = min(pp, sequences) micro-batches of about equal tokens; micro-batch j takes t_j on each stage and h_j
+// to cross to the next stage. From an empty pipeline the round is the GPipe schedule,
+//   finish(j, s) = max(finish(j-1, s), finish(j, s-1) + h_j) + t_j,   round = finish(m, p),
+// (for equal micro-batches and no hop: (m + p - 1) t, a bubble share of (p - 1) / (m + p - 1)). A round that
+// follows the previous one at once finds the pipeline full: its micro-batches follow their predecessors round
+// the ring, so it takes max(sum_j t_j, max_j (p t_j + (p - 1) h_j)) (no bubble when m >= p and hops are short).
+// The difference is the fill time, paid only after the replica idled.
+//
+// Expert load: with uniform top-k routing, N = tokens x k token-expert pairs land on ep ranks. When ep does not
+// divide E, E mod ep ranks hold ceil(E/ep) experts (a share q = ceil(E/ep)/E of the pairs each), else all hold
+// E/ep. The busiest rank gets about N q + sigma z_c with sigma = sqrt(N q (1 - q)) and z_c the expected maximum of
+// the c ranks that hold the most (Blom's approximation, Phi^-1((c - 0.375) / (c + 0.25))). The MoE layer runs at
+// the busiest rank's pace; a measured max/mean (EPLB statistics) can replace the estimate.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "headroom/core/step_predictor.hpp"
+
+namespace headroom {
+
+// One direction of a link (or of the slowest link on a route): bytes per second and latency.
+struct LinkModel {
+    double bytes_per_s = 0.0;
+    double latency_s = 0.0;
+    bool present() const { return bytes_per_s > 0.0; }
+    double time_s(double bytes) const { return latency_s + (bytes_per_s > 0.0 ? bytes / bytes_per_s : 0.0); }
+};
+
+// The links a replica's collectives cross, from its placement on a cluster (the simulator fills them); absent
+// links mean "inside one NVLink domain, as the GPU profile (or the kernel tables) prices it".
+struct ReplicaLinks {
+    // the TP group when it spans `tp_domains` NVLink domains (g = tp / tp_domains GPUs in each): the link between
+    // GPUs of the same local rank in different domains (their rail); see hierarchical_allreduce_s
+    LinkModel tp;
+    int64_t tp_domains = 1;
+    LinkModel stage;  // PP: between consecutive stages (the slowest pair of TP ranks)
+    LinkModel ep;     // DP + EP all-to-all: each GPU's rate to the others (the slowest GPU's)
+    std::string where;  // one line for the report: "TP in one NVLink domain; stages over InfiniBand NDR (50 GB/s)"
+};
+
+struct ParallelLayout {
+    int64_t tp = 1;
+    int64_t pp = 1;
+    int64_t dp = 1;               // attention data-parallel ranks inside the replica (with expert_parallel)
+    bool expert_parallel = false;  // MoE experts over tp x dp GPUs (vLLM --enable-expert-parallel)
+    double expert_imbalance = 0.0;  // busiest EP rank's token-expert pairs over the mean; 0: from uniform routing
+    ReplicaLinks links;
+    int64_t gpus() const { return tp * pp * dp; }
+    int64_t ep() const { return expert_parallel ? tp * dp : 1; }
+};
+
+// One pipelined round: `stage_s[j]` the time micro-batch j spends on one stage, `hop_s[j]` its activation
+// transfer between stages, over `p` stages.
+struct PipelineRound {
+    double steady_s = 0.0;      // the round when the pipeline is already full
+    double fill_s = 0.0;        // what a round from an empty pipeline adds (GPipe schedule - steady_s)
+    double stage_busy_s = 0.0;  // each stage's busy time in the round: sum_j stage_s[j]
+};
+PipelineRound pipeline_round(const std::vector<double>& stage_s, const std::vector<double>& hop_s, int64_t p);
+
+// The expected busiest rank's load over the mean for `pairs` token-expert pairs routed uniformly to `experts`
+// experts on `ranks` EP ranks (1 for one rank or no pairs).
+double expert_imbalance(double pairs, int64_t ranks, int64_t experts);
+
+// The ring all-reduce of `bytes` over `gpus` GPUs on one link: 2 (p-1)/p x bytes / bandwidth + 2 (p-1) x latency.
+double ring_allreduce_s(const LinkModel& link, int64_t gpus, double bytes);
+// An all-reduce over `domains` NVLink domains of g GPUs each, as NCCL runs it across nodes: a reduce-scatter and
+// an all-gather inside each domain (a ring of g on `nvlink`) around an all-reduce of each GPU's 1/g shard across
+// the domains (n rings of the same local rank side by side, each on its own rail `fabric`):
+//   2 (g-1)/g B / W_nvlink + 2 (g-1) L_nvlink + 2 (n-1)/n (B/g) / W_fabric + 2 (n-1) L_fabric.
+// One GPU per domain (g = 1) is the plain ring on the fabric.
+double hierarchical_allreduce_s(const LinkModel& nvlink, const LinkModel& fabric, int64_t gpus, int64_t domains, double bytes);
+
+// Splits `n` items of sizes `size(i)` into `parts` groups of about equal total, greedily largest first
+// (deterministic: ties by index); returns each item's group.
+std::vector<int> balance_groups(const std::vector<int64_t>& sizes, int parts);
+
+// The step time of a replica of dp ranks and pp stages from a predictor of one TP group running every layer
+// (its CostConfig carries dp, ep and the links). dp > 1: the step's sequences are dealt to the ranks (balance_groups
+// by new tokens) and the step takes as long as the slower of the rank with the most new tokens and the one with
+// the most context. pp > 1: micro-batches as above; a micro-batch's stage time is its step time less the host
+// overhead over pp, its hop carries its tokens' hidden state and residual (2 x h bf16 each) over `stage_link`.
+// The host overhead is paid once per round. step() scales the group's per-op times to the round.
+class ParallelPredictor : public StepTimePredictor {
+public:
+    ParallelPredictor(std::unique_ptr<StepTimePredictor> group, int64_t pp, int64_t dp, int64_t hidden, LinkModel stage_link);
+
+    StepCost step(const std::vector<SequenceWork>& batch) const override;
+    StepTotals step_totals(const std::vector<SequenceWork>& batch) const override;
+    std::string name() const override { return group_->name(); }
+    const StepTimePredictor& group() const { return *group_; }
+
+private:
+    // dp: the sub-batch of the rank that sets the pace (filled into `out`)
+    void slowest_rank(const std::vector<SequenceWork>& batch, std::vector<SequenceWork>& out) const;
+    StepTotals pipelined(const std::vector<SequenceWork>& batch, double* scale) const;
+
+    std::unique_ptr<StepTimePredictor> group_;
+    int64_t pp_, dp_;
+    double hidden_;
+    LinkModel stage_link_;
+};
+
+}  // namespace headroom

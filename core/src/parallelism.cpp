@@ -1,0 +1,185 @@
+#include "headroom/core/parallelism.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include <boost/math/special_functions/erf.hpp>
+
+namespace headroom {
+
+PipelineRound pipeline_round(const std::vector<double>& stage_s, const std::vector<double>& hop_s, int64_t p) {
+    PipelineRound r;
+    const size_t m = stage_s.size();
+    if (m == 0) return r;
+    // GPipe from empty: finish[s] after micro-batch j = max(finish[s] of j-1, finish[s-1] of j + hop) + t_j
+    std::vector<double> finish(static_cast<size_t>(p), 0.0);
+    double longest = 0.0;
+    for (size_t j = 0; j < m; ++j) {
+        const double h = j < hop_s.size() ? hop_s[j] : 0.0;
+        double ready = 0.0;  // when micro-batch j reaches the stage
+        for (int64_t s = 0; s < p; ++s) {
+            const double start = std::max(finish[static_cast<size_t>(s)], ready);
+            finish[static_cast<size_t>(s)] = start + stage_s[j];
+            ready = finish[static_cast<size_t>(s)] + h;
+        }
+        r.stage_busy_s += stage_s[j];
+        longest = std::max(longest, static_cast<double>(p) * stage_s[j] + static_cast<double>(p - 1) * h);
+    }
+    const double gpipe = finish.back();
+    r.steady_s = std::max(r.stage_busy_s, longest);
+    r.fill_s = std::max(0.0, gpipe - r.steady_s);
+    return r;
+}
+
+double expert_imbalance(double pairs, int64_t ranks, int64_t experts) {
+    if (ranks <= 1 || pairs <= 0.0 || experts <= 0) return 1.0;
+    const double g = static_cast<double>(ranks);
+    const int64_t most = (experts + ranks - 1) / ranks;               // experts on the fullest ranks
+    const int64_t fullest = experts % ranks == 0 ? ranks : experts % ranks;  // how many ranks hold that many
+    const double q = static_cast<double>(most) / static_cast<double>(experts);
+    const double sigma = std::sqrt(pairs * q * (1.0 - q));
+    // Blom: the expected maximum of c standard normals is about Phi^-1((c - 0.375) / (c + 0.25)); 0 for one
+    const double c = static_cast<double>(fullest);
+    const double z = fullest > 1 ? std::sqrt(2.0) * boost::math::erf_inv(2.0 * (c - 0.375) / (c + 0.25) - 1.0) : 0.0;
+    // the busiest rank cannot hold more than every pair
+    return std::min(g, (pairs * q + sigma * z) / (pairs / g));
+}
+
+double ring_allreduce_s(const LinkModel& link, int64_t gpus, double bytes) {
+    if (gpus <= 1) return 0.0;
+    const double p = static_cast<double>(gpus), steps = 2.0 * (p - 1.0);
+    return steps / p * bytes / link.bytes_per_s + steps * link.latency_s;
+}
+
+double hierarchical_allreduce_s(const LinkModel& nvlink, const LinkModel& fabric, int64_t gpus, int64_t domains, double bytes) {
+    if (domains <= 1 || gpus % domains != 0) return ring_allreduce_s(fabric, gpus, bytes);
+    const int64_t g = gpus / domains;
+    const double gd = static_cast<double>(g);
+    const double intra = g > 1 ? 2.0 * (gd - 1.0) / gd * bytes / nvlink.bytes_per_s + 2.0 * (gd - 1.0) * nvlink.latency_s : 0.0;
+    return intra + ring_allreduce_s(fabric, domains, bytes / gd);
+}
+
+std::vector<int> balance_groups(const std::vector<int64_t>& sizes, int parts) {
+    std::vector<int> group(sizes.size(), 0);
+    if (parts <= 1) return group;
+    std::vector<size_t> order(sizes.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sizes[a] > sizes[b]; });
+    std::vector<int64_t> load(static_cast<size_t>(parts), 0);
+    for (size_t i : order) {
+        const auto least = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+        group[i] = static_cast<int>(least);
+        load[least] += sizes[i];
+    }
+    return group;
+}
+
+}  // namespace headroom
+
+namespace headroom {
+
+namespace {
+constexpr int OVERHEAD = static_cast<int>(Bound::OVERHEAD);
+
+void sub_batches(const std::vector<SequenceWork>& batch, int parts, std::vector<std::vector<SequenceWork>>& out) {
+    std::vector<int64_t> sizes;
+    sizes.reserve(batch.size());
+    for (const SequenceWork& s : batch) sizes.push_back(s.new_tokens);
+    const std::vector<int> g = balance_groups(sizes, parts);
+    out.assign(static_cast<size_t>(parts), {});
+    for (size_t i = 0; i < batch.size(); ++i) out[static_cast<size_t>(g[i])].push_back(batch[i]);
+}
+}  // namespace
+
+ParallelPredictor::ParallelPredictor(std::unique_ptr<StepTimePredictor> group, int64_t pp, int64_t dp, int64_t hidden,
+                                     LinkModel stage_link)
+    : group_(std::move(group)), pp_(std::max<int64_t>(1, pp)), dp_(std::max<int64_t>(1, dp)),
+      hidden_(static_cast<double>(hidden)), stage_link_(stage_link) {}
+
+void ParallelPredictor::slowest_rank(const std::vector<SequenceWork>& batch, std::vector<SequenceWork>& out) const {
+    std::vector<std::vector<SequenceWork>> ranks;
+    sub_batches(batch, static_cast<int>(std::min<int64_t>(dp_, std::max<size_t>(1, batch.size()))), ranks);
+    size_t most_tokens = 0, most_context = 0;
+    int64_t best_t = -1, best_c = -1;
+    for (size_t r = 0; r < ranks.size(); ++r) {
+        int64_t t = 0, c = 0;
+        for (const SequenceWork& s : ranks[r]) t += s.new_tokens, c += s.context;
+        if (t > best_t) best_t = t, most_tokens = r;
+        if (c > best_c) best_c = c, most_context = r;
+    }
+    size_t pick = most_tokens;
+    if (most_context != most_tokens &&
+        group_->step_time(ranks[most_context]) > group_->step_time(ranks[most_tokens])) {
+        pick = most_context;
+    }
+    out = std::move(ranks[pick]);
+}
+
+StepTotals ParallelPredictor::pipelined(const std::vector<SequenceWork>& batch, double* scale) const {
+    std::vector<std::vector<SequenceWork>> mb;
+    sub_batches(batch, static_cast<int>(std::min<int64_t>(pp_, std::max<size_t>(1, batch.size()))), mb);
+    StepTotals out;
+    std::vector<double> stage, hop;
+    double work = 0.0, overhead = 0.0;
+    double bound[4] = {0, 0, 0, 0};
+    for (const auto& b : mb) {
+        const StepTotals t = group_->step_totals(b);
+        const double ovh = t.time_by_bound_s[OVERHEAD];
+        int64_t tokens = 0;
+        for (const SequenceWork& s : b) tokens += s.new_tokens;
+        stage.push_back((t.time_s - ovh) / static_cast<double>(pp_));
+        hop.push_back(stage_link_.time_s(static_cast<double>(tokens) * hidden_ * 2.0 * 2.0));  // hidden + residual, bf16
+        work += t.time_s - ovh;
+        overhead = std::max(overhead, ovh);
+        for (int k = 0; k < 4; ++k) bound[k] += k == OVERHEAD ? 0.0 : t.time_by_bound_s[k];
+        out.flops += t.flops;
+        out.bytes += t.bytes;
+    }
+    const PipelineRound r = pipeline_round(stage, hop, pp_);
+    const double f = work > 0.0 ? r.steady_s / work : 0.0;
+    for (int k = 0; k < 4; ++k) out.time_by_bound_s[k] = k == OVERHEAD ? overhead : bound[k] * f;
+    out.time_s = r.steady_s + overhead;
+    out.pipeline_s = r.steady_s;
+    out.pipeline_fill_s = r.fill_s;
+    out.stage_busy_s = r.stage_busy_s;
+    if (scale) *scale = f;
+    return out;
+}
+
+StepTotals ParallelPredictor::step_totals(const std::vector<SequenceWork>& batch) const {
+    if (dp_ > 1 && !batch.empty()) {
+        std::vector<SequenceWork> rank;
+        slowest_rank(batch, rank);
+        return group_->step_totals(rank);
+    }
+    if (pp_ > 1 && !batch.empty()) return pipelined(batch, nullptr);
+    return group_->step_totals(batch);
+}
+
+StepCost ParallelPredictor::step(const std::vector<SequenceWork>& batch) const {
+    if (dp_ > 1 && !batch.empty()) {
+        std::vector<SequenceWork> rank;
+        slowest_rank(batch, rank);
+        StepCost s = group_->step(rank);
+        s.tokens = 0;
+        for (const SequenceWork& w : batch) s.tokens += w.new_tokens;
+        s.sequences = static_cast<int64_t>(batch.size());
+        return s;
+    }
+    StepCost s = group_->step(batch);
+    if (pp_ <= 1 || batch.empty()) return s;
+    const StepTotals t = pipelined(batch, nullptr);
+    double work = 0.0;
+    for (const OpCost& o : s.ops) work += o.kind == OpKind::STEP_OVERHEAD ? 0.0 : o.time_s;
+    const double overhead = t.time_by_bound_s[OVERHEAD];
+    const double f = work > 0.0 ? (t.time_s - overhead) / work : 0.0;
+    s.time_s = 0.0;
+    for (OpCost& o : s.ops) {
+        o.time_s = o.kind == OpKind::STEP_OVERHEAD ? overhead : o.time_s * f;
+        s.time_s += o.time_s;
+    }
+    return s;
+}
+
+}  // namespace headroom

@@ -1,0 +1,85 @@
+"""Pipeline, data and expert parallelism and multi-node TP in `headroom simulate`: the GPUs a replica takes, the
+links its placement on a cluster gives it, the pipeline bubble and the expert load it reports, and one error line
+per impossible layout."""
+
+import json
+
+from test_cli import ROOT, expect_bad_input, run
+
+COLOCATED = ROOT / "examples" / "colocated-llama70b.yaml"
+WIDE_EP = ROOT / "examples" / "gb200-nvl72-deepseek-ep.yaml"
+
+
+def simulate(path, *sets):
+    r = run("simulate", path, "--json", *[x for s in sets for x in ("--set", s)])
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_pipeline_stages_across_nodes():
+    j = simulate(COLOCATED, "cluster=h100-4node-ib", "tp=8", "pp=2", "replicas=2", "workload.duration_s=60")
+    p = j["parallelism"]
+    assert p["pp"] == 2 and p["gpus_per_replica"] == 16 and j["gpus"] == 32
+    # two DGX nodes per replica: stage 0 on one node, stage 1 on the next, over each GPU's 400G rail (50 GB/s)
+    assert "2 stages across NVLink domains (50 GB/s" in p["placement"]
+    # at a few requests per second the pipeline is often short of micro-batches: a real bubble, below one stage idle
+    # out of two
+    assert 0.0 < p["bubble_share"] < 0.5
+    assert p["expert_imbalance"] is None
+
+
+def test_tensor_parallel_across_two_nodes_is_slower_than_within_one():
+    one = simulate(COLOCATED, "cluster=h100-4node-ib", "tp=8", "replicas=2", "workload.duration_s=60")
+    two = simulate(COLOCATED, "cluster=h100-4node-ib", "tp=16", "replicas=1", "workload.duration_s=60",
+                   "workload.arrival.rate=0.5")
+    assert "TP 16 over 2 NVLink domains (50 GB/s" in two["parallelism"]["placement"]
+    assert "TP 8 in one NVLink domain" in one["parallelism"]["placement"]
+    # same model, twice the GPUs per replica and a light load: a TPOT no better than half of TP 8's would mean the
+    # fabric all-reduce were free; it is not, and it is not catastrophic either
+    assert 0.5 * one["tpot_s"]["p50"] < two["tpot_s"]["p50"] < 1.5 * one["tpot_s"]["p50"]
+
+
+def test_wide_expert_parallelism_on_an_nvl72():
+    j = simulate(WIDE_EP, "workload.duration_s=30")
+    p = j["parallelism"]
+    assert p["data_parallel"] == 48 and p["expert_parallel"] and p["ep"] == 48 and p["gpus_per_replica"] == 48
+    assert j["gpus"] == 72  # 3 x TP 8 prefill + 48 decode
+    # 256 experts over 48 ranks: 16 ranks hold 6, the rest 5; the busiest carries at least 6 / (256 / 48) = 1.125x
+    assert 1.125 <= p["expert_imbalance"] < 1.6
+    assert "EP 48 all-to-all (900 GB/s" in p["placement"]
+    assert j["slos_met"]
+    # the same rack as nine TP 8 islands that prefill and decode each misses the TPOT SLO at this load
+    islands = simulate(WIDE_EP, "workload.duration_s=30", "disaggregation.prefill.replicas=0", "data_parallel=1",
+                       "expert_parallel=false", "tp=8", "replicas=9")
+    assert islands["gpus"] == 72 and islands["parallelism"]["ep"] == 1
+    assert islands["tpot_s"]["p95"] > j["tpot_s"]["p95"]
+
+
+def test_no_parallelism_block_off_a_cluster():
+    j = simulate(COLOCATED, "workload.duration_s=20")
+    assert j["parallelism"] is None
+
+
+def test_bad_layouts(tmp_path):
+    text = COLOCATED.read_text()
+    path = tmp_path / "bad.yaml"
+
+    def bad(extra, *needles, base=text):
+        path.write_text(base.replace("replicas: 4\n", "replicas: 4\n" + extra))
+        expect_bad_input(run("simulate", path), str(path), *needles)
+
+    bad("pp: 81\n", "pp", "81 stages for 80 layers")
+    bad("pp: 0\n", "pp")
+    bad("data_parallel: 2\n", "data_parallel", "expert_parallel")
+    bad("expert_parallel: true\n", "expert_parallel", "has no experts")
+    bad("expert_imbalance: 1.2\n", "expert_imbalance", "expert_parallel")
+    bad("cluster: dgx-h100\n", "cluster", "has 8 GPUs; 4 replicas of 4 GPUs")
+    bad("cluster: gb200-nvl72\n", "cluster", "is gb200, but the deployment runs on h100-sxm")
+    bad("cluster: nowhere\n", "cluster")
+    ep = WIDE_EP.read_text()
+    path.write_text(ep.replace("expert_parallel: true", "expert_parallel: true\nexpert_imbalance: 0.5"))
+    expect_bad_input(run("simulate", path), str(path), "expert_imbalance", "below 1")
+    path.write_text(ep.replace("data_parallel: 48", "data_parallel: 48\npp: 2"))
+    expect_bad_input(run("simulate", path), str(path), "data_parallel", "not modelled")
+    path.write_text(ep.replace("  prefill: {gpu: gb200, tp: 8, replicas: 3}", "  prefill: {gpu: gb200, tp: 8, replicas: 3}\n  cluster: gb200-nvl72"))
+    expect_bad_input(run("simulate", path), str(path), "disaggregation.cluster", "give it once")

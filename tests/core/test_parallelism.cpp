@@ -1,0 +1,271 @@
+// Pipeline, data and expert parallelism: the pipeline schedule and its bubble against the GPipe closed form,
+// the expert load imbalance against a Monte Carlo of top-k routing, the ring all-reduce on one link, the KV plan
+// of a pipelined or DP + EP replica, and the bubble a replica loop measures.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "headroom/core/cost_model.hpp"
+#include "headroom/core/deployment.hpp"
+#include "headroom/core/kv_planner.hpp"
+#include "headroom/core/parallelism.hpp"
+#include "headroom/core/replica_loop.hpp"
+#include "headroom/hardware/profile_loader.hpp"
+#include "headroom/models/config_loader.hpp"
+#include "loop_fixtures.hpp"
+
+using namespace headroom;
+
+namespace {
+
+// Every step takes exactly 10 ms of compute, whatever it holds (no host overhead): a micro-batch's stage time is
+// then 10 ms / p.
+class TenMsCompute : public StepTimePredictor {
+public:
+    StepCost step(const std::vector<SequenceWork>&) const override {
+        StepCost c;
+        OpCost o;
+        o.kind = OpKind::QKV_PROJ;
+        o.time_s = 0.01;
+        c.ops.push_back(o);
+        c.time_s = 0.01;
+        return c;
+    }
+    StepTotals step_totals(const std::vector<SequenceWork>&) const override {
+        StepTotals t;
+        t.time_s = 0.01;
+        t.time_by_bound_s[static_cast<int>(Bound::COMPUTE)] = 0.01;
+        return t;
+    }
+    std::string name() const override { return "10 ms"; }
+};
+
+}  // namespace
+
+TEST(Pipeline, AnIsolatedRoundHasTheGpipeBubble) {
+    // m equal micro-batches of t on p stages from an empty pipeline: (m + p - 1) t, bubble (p - 1) / (m + p - 1)
+    for (int64_t p : {2, 4, 8}) {
+        for (int64_t m : {1, 2, 3, 4, 8, 16}) {
+            const double t = 0.003;
+            const PipelineRound r = pipeline_round(std::vector<double>(static_cast<size_t>(m), t), {}, p);
+            const double round = r.steady_s + r.fill_s;
+            EXPECT_NEAR(round, static_cast<double>(m + p - 1) * t, 1e-15) << p << " " << m;
+            EXPECT_NEAR(1.0 - r.stage_busy_s / round, static_cast<double>(p - 1) / static_cast<double>(m + p - 1), 1e-12);
+            // a full pipeline: each stage busy with m micro-batches, or a micro-batch's own trip when m < p
+            EXPECT_NEAR(r.steady_s, static_cast<double>(std::max(m, p)) * t, 1e-15);
+        }
+    }
+}
+
+TEST(Pipeline, HopsLengthenTheTripNotTheStageBusyTime) {
+    // one micro-batch of t over p stages with a hop h between stages: p t + (p - 1) h, busy t per stage
+    const PipelineRound r = pipeline_round({0.002}, {0.0005}, 4);
+    EXPECT_NEAR(r.steady_s + r.fill_s, 4 * 0.002 + 3 * 0.0005, 1e-15);
+    EXPECT_NEAR(r.stage_busy_s, 0.002, 1e-15);
+    // unequal micro-batches [3, 1] ms on 2 stages, no hop, by hand: stage 1 runs 0-3, 3-4; stage 2 runs 3-6, 6-7
+    const PipelineRound u = pipeline_round({0.003, 0.001}, {}, 2);
+    EXPECT_NEAR(u.steady_s + u.fill_s, 0.007, 1e-15);
+    EXPECT_NEAR(u.steady_s, 0.006, 1e-15);  // max(3 + 1, 2 x 3) ms
+}
+
+TEST(Pipeline, ReplicaLoopBubbleMatchesTheClosedForm) {
+    // k requests of one output token arriving together on p = 4 stages: one round of m = k micro-batches of
+    // 10 ms / 4 each from an empty pipeline, (k + 3) x 2.5 ms, bubble 3 / (k + 3)
+    for (int64_t k : {1, 2, 4}) {
+        std::vector<TraceRow> rows;
+        for (int64_t i = 0; i < k; ++i) rows.push_back({0.0, 64, 1});
+        const WorkloadSpec w = headroom::testing::trace(rows);
+        ServingConfig c;
+        c.scheduler.num_blocks = 1000;
+        c.scheduler.max_model_len = 4096;
+        ParallelPredictor p(std::make_unique<TenMsCompute>(), 4, 1, 4096, LinkModel{});
+        PredictedStepRunner runner(p);
+        VirtualClock clock;
+        RecordingOptions keep;
+        keep.keep_requests = true;
+        ReplicaLoop loop(w, 1, c, p, runner, clock, keep);
+        loop.run();
+        const auto reqs = loop.take_requests();
+        ASSERT_EQ(reqs.size(), static_cast<size_t>(k));
+        EXPECT_NEAR(reqs[0].finish_s, static_cast<double>(k + 3) * 0.0025, 1e-12) << k;
+        EXPECT_NEAR(loop.accounting().bubble_share(), 3.0 / static_cast<double>(k + 3), 1e-12) << k;
+    }
+}
+
+TEST(Pipeline, BackToBackRoundsKeepThePipelineFull) {
+    // 4 requests of 5 output tokens on 4 stages: the prefill round from empty, (4 + 3) x 2.5 ms, then 4 decode
+    // rounds back to back at 4 x 2.5 ms each: E2E 17.5 + 40 = 57.5 ms; busy 10 ms a round: bubble 7.5 / 57.5
+    std::vector<TraceRow> rows(4, TraceRow{0.0, 64, 5});
+    ServingConfig c;
+    c.scheduler.num_blocks = 1000;
+    c.scheduler.max_model_len = 4096;
+    ParallelPredictor p(std::make_unique<TenMsCompute>(), 4, 1, 4096, LinkModel{});
+    PredictedStepRunner runner(p);
+    VirtualClock clock;
+    RecordingOptions keep;
+    keep.keep_requests = true;
+    const WorkloadSpec w = headroom::testing::trace(rows);  // the loop keeps a reference
+    ReplicaLoop loop(w, 1, c, p, runner, clock, keep);
+    loop.run();
+    const auto reqs = loop.take_requests();
+    EXPECT_NEAR(reqs[0].finish_s, 0.0575, 1e-12);
+    EXPECT_NEAR(loop.accounting().bubble_share(), 0.0075 / 0.0575, 1e-12);
+}
+
+TEST(Pipeline, OneStageIsTheGroupItself) {
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    const GpuProfile g = load_gpu("h100");
+    CostConfig c;
+    auto group = std::make_unique<CostModel>(m, g, c);
+    const CostModel plain(m, g, c);
+    ParallelPredictor p(std::move(group), 1, 1, m.hidden_size, LinkModel{});
+    const std::vector<SequenceWork> batch{{1, 500}, {1, 900}, {300, 0}};
+    EXPECT_DOUBLE_EQ(p.step_time(batch), plain.step_time(batch));
+    EXPECT_EQ(p.step_totals(batch).pipeline_fill_s, 0.0);
+}
+
+TEST(Pipeline, StepBreakdownSumsToTheRound) {
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    const GpuProfile g = load_gpu("h100");
+    ParallelPredictor p(std::make_unique<CostModel>(m, g, CostConfig{}), 2, 1, m.hidden_size, peer_link(g));
+    std::vector<SequenceWork> batch;
+    for (int i = 0; i < 32; ++i) batch.push_back({1, 1000 + 10 * i});
+    const StepTotals t = p.step_totals(batch);
+    const StepCost s = p.step(batch);
+    EXPECT_NEAR(s.time_s, t.time_s, 1e-12);
+    // 2 micro-batches of 16 decodes, each on one stage about half its step less overhead: the round is at least
+    // the micro-batch trip and less than the whole batch on one GPU plus its hops
+    EXPECT_GT(t.pipeline_s, 0.0);
+    EXPECT_LE(t.stage_busy_s, t.pipeline_s + 1e-15);
+}
+
+TEST(ExpertParallel, ImbalanceMatchesMonteCarloTopK) {
+    // Reference: route T tokens to k distinct experts of E uniformly, count pairs per rank (E / ep experts each),
+    // average the busiest rank's count over the mean across trials.
+    std::mt19937_64 rng(7);
+    struct Case { int tokens, k, experts, ranks; };
+    for (const Case cs : {Case{64, 8, 256, 8}, Case{256, 8, 256, 32}, Case{2048, 8, 256, 72}, Case{16, 2, 8, 4}}) {
+        double sum = 0;
+        const int trials = 400;
+        std::uniform_int_distribution<int> pick(0, cs.experts - 1);
+        for (int t = 0; t < trials; ++t) {
+            std::vector<int> load(static_cast<size_t>(cs.ranks), 0);
+            for (int tok = 0; tok < cs.tokens; ++tok) {
+                int chosen[16];
+                for (int j = 0; j < cs.k; ++j) {  // k distinct experts
+                    int e = 0;
+                    do e = pick(rng); while (std::find(chosen, chosen + j, e) != chosen + j);
+                    chosen[j] = e;
+                    ++load[static_cast<size_t>(e * cs.ranks / cs.experts)];
+                }
+            }
+            const double mean = static_cast<double>(cs.tokens * cs.k) / cs.ranks;
+            sum += *std::max_element(load.begin(), load.end()) / mean;
+        }
+        const double mc = sum / trials;
+        const double est = expert_imbalance(static_cast<double>(cs.tokens * cs.k), cs.ranks, cs.experts);
+        EXPECT_NEAR(est, mc, 0.06 * mc) << cs.tokens << " tokens over " << cs.ranks << " ranks: MC " << mc << " estimate " << est;
+    }
+    EXPECT_DOUBLE_EQ(expert_imbalance(1000, 1, 8), 1.0);
+    EXPECT_LT(expert_imbalance(1e9, 8, 64), 1.001);  // many tokens: balanced
+    // 256 experts over 72 ranks: 40 ranks hold 4, 32 hold 3; with many tokens the busiest carries 4 / (256 / 72)
+    EXPECT_NEAR(expert_imbalance(1e12, 72, 256), 4.0 * 72.0 / 256.0, 1e-3);
+}
+
+TEST(ExpertParallel, OneRankIsTensorParallelMoe) {
+    const ModelCard m = load_model("mistralai/Mixtral-8x7B-v0.1");
+    const GpuProfile g = load_gpu("h100");
+    CostConfig tp2;
+    tp2.tp = 2;
+    CostConfig ep2 = tp2;
+    ep2.ep = 2;
+    ep2.expert_imbalance = 1.0;
+    const std::vector<SequenceWork> batch(64, SequenceWork{1, 1000});
+    const StepCost a = CostModel(m, g, tp2).step(batch), b = CostModel(m, g, ep2).step(batch);
+    // EP 2 in a TP 2 group: each GPU runs 4 whole experts on half the 64 x 2 pairs instead of a half-width slice of
+    // all 8 on all of them: the same FLOPs. The weights read: 4 whole experts (all hit) = 8 half slices.
+    EXPECT_NEAR(b.op("moe_gate_up_proj")->flops, a.op("moe_gate_up_proj")->flops, 1e-6 * a.op("moe_gate_up_proj")->flops);
+    // the bytes differ by the activations only: 32 layers x 2 B x (TP: 128 pairs x (7168 + 4096), EP: 64 pairs x
+    // (14336 + 4096)) = 32 x 2 x 262,144 = 16,777,216 B fewer under EP
+    EXPECT_NEAR(a.op("moe_down_proj")->bytes - b.op("moe_down_proj")->bytes, 16777216.0, 1.0);
+    EXPECT_EQ(b.op("ep_alltoall"), nullptr);  // one DP rank: the MoE output combines in the TP all-reduce
+}
+
+TEST(ExpertParallel, AllToAllOfDpRanks) {
+    // DP 8 x TP 1, EP 8, h = 4096, top-2: a rank of 10 tokens sends 10 x 2 x 4096 x 2 B x 7/8 = 143,360 B each way
+    // per MoE layer at the link's rate: 2 x (1 us + 143,360 B / 100 GB/s) = 4.8672 us per layer
+    const ModelCard m = load_model("mistralai/Mixtral-8x7B-v0.1");
+    CostConfig c;
+    c.dp = 8;
+    c.ep = 8;
+    c.ep_link = {100e9, 1e-6};
+    const StepCost s = CostModel(m, load_gpu("h100"), c).step(std::vector<SequenceWork>(10, SequenceWork{1, 100}));
+    const OpCost* a2a = s.op("ep_alltoall");
+    ASSERT_NE(a2a, nullptr);
+    EXPECT_NEAR(a2a->time_s, static_cast<double>(m.num_layers) * 2.0 * (1e-6 + 143360.0 / 100e9), 1e-12);
+    EXPECT_EQ(s.op("tp_allreduce"), nullptr);
+}
+
+TEST(TensorParallel, AcrossNodesUsesTheRingOnTheGivenLink) {
+    // TP 16 over two nodes: 2 all-reduces per layer of T x h bf16 on the ring's slowest link
+    // (2 x 15/16 x bytes / 50 GB/s + 30 x 5 us)
+    const ModelCard m = load_model("meta-llama/Llama-3.3-70B-Instruct");
+    CostConfig c;
+    c.tp = 16;
+    c.tp_link = {50e9, 5e-6};
+    const StepCost s = CostModel(m, load_gpu("h100"), c).step({{1, 100}, {1, 200}});
+    const double bytes = 2.0 * 8192 * 2;
+    EXPECT_NEAR(s.op("tp_allreduce")->time_s, 2.0 * 80 * (30.0 / 16.0 * bytes / 50e9 + 30 * 5e-6), 1e-12);
+}
+
+TEST(KvPlanner, PipelineStagesShareTheLayers) {
+    // PP 2 x TP 2 holds, per GPU, half of what TP 2 holds: weights and each token's KV
+    const ModelCard m = load_model("meta-llama/Llama-3.3-70B-Instruct");
+    const GpuProfile g = load_gpu("h100");
+    KvPlanRequest r;
+    r.tp = 2;
+    r.reserve_bytes = 4e9;
+    const KvPlan a = plan_kv(m, g, r);
+    r.pp = 2;
+    const KvPlan b = plan_kv(m, g, r);
+    EXPECT_NEAR(b.weight_bytes, a.weight_bytes / 2.0, 1.0);
+    EXPECT_NEAR(b.kv_bytes_per_token, a.kv_bytes_per_token / 2.0, 1e-9);
+    // blocks = (budget - weights - reserve) / block bytes, by hand from the plan's own figures
+    EXPECT_EQ(b.num_blocks, static_cast<int64_t>(std::floor((b.budget_bytes - b.weight_bytes - 4e9) / (16 * b.kv_bytes_per_token))));
+    r.pp = 81;
+    EXPECT_THROW(plan_kv(m, g, r), PlanError);
+}
+
+TEST(KvPlanner, DataParallelRanksHoldTheirExpertsAndTheirCache) {
+    // DP 4 x TP 1 with EP 4: each GPU holds everything but the routed experts whole, and 1/4 of those; the
+    // replica's cache is 4 ranks' blocks
+    const ModelCard m = load_model("mistralai/Mixtral-8x7B-v0.1");
+    const GpuProfile g = load_gpu("h200");
+    KvPlanRequest r;
+    r.reserve_bytes = 4e9;
+    r.dp = 4;
+    r.ep = 4;
+    const KvPlan p = plan_kv(m, g, r);
+    const double routed = static_cast<double>(m.params().routed_experts) * 2.0;
+    EXPECT_NEAR(p.weight_bytes, m.weight_bytes(Dtype::BF16) - routed + routed / 4.0, 1.0);
+    const auto rank_blocks = static_cast<int64_t>(std::floor((p.budget_bytes - p.weight_bytes - 4e9) / p.block_bytes));
+    EXPECT_EQ(p.num_blocks, 4 * rank_blocks);
+}
+
+TEST(BalanceGroups, LargestFirstOntoTheLightestGroup) {
+    // sizes 5 4 3 3 1 into 2: 5 -> a, 4 -> b, 3 -> b (7), 3 -> a (8), 1 -> b (8)
+    const std::vector<int> g = balance_groups({5, 4, 3, 3, 1}, 2);
+    EXPECT_EQ(g, (std::vector<int>{0, 1, 1, 0, 1}));
+}
+
+TEST(TensorParallel, AcrossTwoDomainsIsHierarchical) {
+    // TP 16 as 2 domains of 8, B = 1 MB: inside, 2 x 7/8 x 1 MB / 400 GB/s + 14 x 2 us = 4.375 + 28 us; across,
+    // each GPU's 1/8 shard on its rail: 2 x 1/2 x 125 kB / 50 GB/s + 2 x 5 us = 2.5 + 10 us. Total 44.875 us.
+    const LinkModel nvlink{400e9, 2e-6}, rail{50e9, 5e-6};
+    EXPECT_NEAR(hierarchical_allreduce_s(nvlink, rail, 16, 2, 1e6), 44.875e-6, 1e-12);
+    // one GPU per domain: the plain ring on the fabric
+    EXPECT_DOUBLE_EQ(hierarchical_allreduce_s(nvlink, rail, 4, 4, 1e6), ring_allreduce_s(rail, 4, 1e6));
+}
