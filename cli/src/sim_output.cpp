@@ -50,7 +50,9 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
                    "decode router {}\n", d.prefill.replicas, d.prefill.gpu.display_name, d.prefill.tp,
                    d.cluster ? d.cluster->spec().name + " (SimGrid)"
                              : d.link_bytes_per_s > 0 ? fmt::format("an ideal {:g} GB/s link", d.link_bytes_per_s / 1e9) : std::string("an instant link"),
-                   d.decision == "prompt_length" ? fmt::format("prompt_length (at least {} tokens)", d.min_prompt_tokens) : d.decision,
+                   d.decision == "prompt_length"  ? fmt::format("prompt_length (at least {} tokens)", d.min_prompt_tokens)
+                   : d.decision == "prefix_cache" ? fmt::format("prefix_cache (local when {:.0f}% of the prompt is cached)", 100 * d.min_cache_hit_share)
+                                                  : d.decision,
                    d.decode_router);
     }
     fmt::print("  workload: {}\n", describe_workload(sc));

@@ -14,22 +14,35 @@ namespace {
 
 class Always : public PrefillDecision {
 public:
-    bool disaggregate(int64_t) const override { return true; }
+    bool disaggregate(int64_t, int64_t) const override { return true; }
 };
 
 class PromptLength : public PrefillDecision {
 public:
     explicit PromptLength(int64_t min_tokens) : min_(min_tokens) {}
-    bool disaggregate(int64_t prompt_tokens) const override { return prompt_tokens >= min_; }
+    bool disaggregate(int64_t prompt_tokens, int64_t) const override { return prompt_tokens >= min_; }
 
 private:
     int64_t min_;
+};
+
+class PrefixCache : public PrefillDecision {
+public:
+    explicit PrefixCache(double share) : share_(share) {}
+    bool disaggregate(int64_t prompt_tokens, int64_t cached_tokens) const override {
+        return static_cast<double>(cached_tokens) < share_ * static_cast<double>(prompt_tokens);
+    }
+    bool reads_cache() const override { return true; }
+
+private:
+    double share_;
 };
 
 const std::map<std::string, std::function<std::unique_ptr<PrefillDecision>(const DisaggregationSettings&)>>& decisions() {
     static const std::map<std::string, std::function<std::unique_ptr<PrefillDecision>(const DisaggregationSettings&)>> r = {
         {"always", [](const DisaggregationSettings&) { return std::make_unique<Always>(); }},
         {"prompt_length", [](const DisaggregationSettings& s) { return std::make_unique<PromptLength>(s.min_prompt_tokens); }},
+        {"prefix_cache", [](const DisaggregationSettings& s) { return std::make_unique<PrefixCache>(s.min_cache_hit_share); }},
     };
     return r;
 }

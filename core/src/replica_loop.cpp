@@ -130,7 +130,15 @@ void ReplicaLoop::enter(int64_t record) {
     if (d.enabled()) {
         const auto pool = static_cast<size_t>(d.prefill_replicas);
         Origin& o = slot(record).origin;
-        if (decision_->disaggregate(req.prompt_tokens)) {  // prefill pool: the least loaded replica
+        Replica* cached = nullptr;  // prefix_cache: the decode replica that caches most of the prompt
+        int64_t hit = 0;
+        if (decision_->reads_cache()) {
+            for (size_t i = pool; i < replicas_.size(); ++i) {
+                const int64_t h = replicas_[i]->scheduler->cached_prefix_tokens(req);
+                if (!cached || h > hit) cached = replicas_[i].get(), hit = h;
+            }
+        }
+        if (decision_->disaggregate(req.prompt_tokens, hit)) {  // prefill pool: the least loaded replica
             Replica* p = replicas_[0].get();
             for (size_t i = 1; i < pool; ++i) {
                 if (replicas_[i]->outstanding < p->outstanding) p = replicas_[i].get();
@@ -142,7 +150,7 @@ void ReplicaLoop::enter(int64_t record) {
             o.held_index = p->scheduler->add_request(req, now_);
             return;
         }
-        Replica& t = pick_decode();  // prefills on its decode replica
+        Replica& t = cached ? *cached : pick_decode();  // prefills on its decode replica
         o.decode_replica = t.index;
         ++t.outstanding;
         t.scheduler->add_request(req, now_);

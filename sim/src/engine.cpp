@@ -104,6 +104,7 @@ public:
             serving.disaggregation.prefill_replicas = p.replicas;
             serving.disaggregation.decision = dg.decision;
             serving.disaggregation.min_prompt_tokens = dg.min_prompt_tokens;
+            serving.disaggregation.min_cache_hit_share = dg.min_cache_hit_share;
             serving.disaggregation.decode_router = dg.decode_router;
             serving.disaggregation.kv_bytes_per_token = sc_.deployment.model.kv_bytes_per_token(sc_.deployment.kv_dtype);
         }

@@ -303,7 +303,7 @@ void apply_override(YAML::Node root, const std::string& assignment, const std::s
 }
 
 void read_disaggregation(const Reader& r, const YAML::Node& n, Scenario& s) {
-    r.only(n, "disaggregation", {"prefill", "decision", "min_prompt_tokens", "decode_router", "cluster", "link"});
+    r.only(n, "disaggregation", {"prefill", "decision", "min_prompt_tokens", "min_cache_hit_share", "decode_router", "cluster", "link"});
     DisaggregationSpec& d = s.disaggregation;
     d.enabled = true;
     const YAML::Node p = n["prefill"];
@@ -321,8 +321,10 @@ void read_disaggregation(const Reader& r, const YAML::Node& n, Scenario& s) {
     if (n["decision"]) d.decision = r.string(n["decision"], "disaggregation.decision");
     const auto decisions = prefill_decision_names();
     if (std::find(decisions.begin(), decisions.end(), d.decision) == decisions.end()) {
-        r.fail("disaggregation.decision", fmt::format("unknown decision \"{}\" (always, prompt_length)", d.decision));
+        r.fail("disaggregation.decision", fmt::format("unknown decision \"{}\" ({})", d.decision, fmt::join(decisions, ", ")));
     }
+    if (n["min_cache_hit_share"]) d.min_cache_hit_share = r.number(n["min_cache_hit_share"], "disaggregation.min_cache_hit_share", 0, 1);
+
     if (n["min_prompt_tokens"]) d.min_prompt_tokens = r.integer(n["min_prompt_tokens"], "disaggregation.min_prompt_tokens", 0, 1 << 30);
     if (n["decode_router"]) d.decode_router = r.string(n["decode_router"], "disaggregation.decode_router");
     const auto routers = decode_router_names();
@@ -503,6 +505,9 @@ void check_disaggregation(const Scenario& s) {
     auto fail = [&](const std::string& field, const std::string& reason) { throw ScenarioError(s.file, field, reason); };
     const Deployment p = prefill_deployment(s);
     if (s.deployment.model.is_encoder) fail("disaggregation", fmt::format("{} is an encoder: nothing to decode", s.deployment.model.name));
+    if (s.disaggregation.decision == "prefix_cache" && !s.engine.prefix_caching) {
+        fail("disaggregation.decision", "prefix_cache reads the decode replicas' prefix caches: turn scheduler.prefix_caching on");
+    }
     try {
         check_serving_layout(p.model, p.tp, p.kv_dtype, /*allow_encoder=*/false);
         (void)deployment_kv_plan(p, s.engine, s.file);

@@ -70,6 +70,8 @@ def test_bad_disaggregation_blocks(tmp_path):
 
     bad("decision: always", "decision: sometimes", "disaggregation.decision", "unknown decision")
     bad("decode_router: least_kv", "decode_router: random", "disaggregation.decode_router")
+    bad("decision: always", "decision: prefix_cache", "disaggregation.decision", "prefix_caching on")
+    bad("decision: always", "decision: prefix_cache\n  min_cache_hit_share: 1.5", "disaggregation.min_cache_hit_share")
     bad("  cluster: h100-4node-ib", "  cluster: dgx-h100", "disaggregation.cluster", "has 8 GPUs; the pools need 16")
     bad("  cluster: h100-4node-ib", "  cluster: gb200-nvl72", "disaggregation.cluster", "GPU 0 of gb200-nvl72 is gb200")
     bad("  cluster: h100-4node-ib", "  cluster: h100-4node-ib\n  link: {bandwidth_gb_per_s: 10}", "disaggregation.link", "not both")

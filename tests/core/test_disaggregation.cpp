@@ -135,3 +135,29 @@ TEST(Disaggregation, ShortPromptsPrefillOnTheirDecodeReplica) {
     EXPECT_EQ(r.requests[1].prefill_replica, 0);
     EXPECT_EQ(r.requests[1].replica, 1);
 }
+
+TEST(Disaggregation, CachedPromptsPrefillOnTheDecodeReplicaThatHoldsThem) {
+    // prefix_cache at 50%: requests of one prefix group (a 512-token system prompt, a 64-token question) one second
+    // apart. The first finds nothing cached: prefill pool. Its KV lands on the decode replica and stays in its prefix
+    // cache when it finishes, so every later one finds 512 of its 576 tokens (89%) there and prefills locally.
+    WorkloadSpec w;
+    w.arrival = "constant";
+    w.rate = 1.0;
+    w.max_requests = 5;
+    w.prompt_tokens = fixed_distribution(64.0);
+    w.output_tokens = fixed_distribution(4.0);
+    w.prefix_groups.system_prompt_tokens = 512;
+    w.prefix_groups.groups = 1;
+    w.prefix_groups.questions = 100;
+    ServingConfig c = disaggregated(1, 2, "prefix_cache");
+    c.scheduler.prefix_caching = true;
+    const DisaggRun r = run(w, c, 0.0, 0.0);
+    ASSERT_EQ(r.requests.size(), 5u);
+    EXPECT_EQ(r.requests[0].prefill_replica, 0);
+    for (size_t i = 1; i < 5; ++i) {
+        EXPECT_EQ(r.requests[i].prefill_replica, -1) << i;
+        EXPECT_EQ(r.requests[i].replica, r.requests[0].replica) << i;  // where the prefix is
+        EXPECT_EQ(r.requests[i].prefix_hit_tokens, 512) << i;
+    }
+    EXPECT_EQ(r.blocks_left, 0);
+}

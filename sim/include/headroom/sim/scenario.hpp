@@ -39,8 +39,9 @@ struct PoolSpec {
 struct DisaggregationSpec {
     bool enabled = false;
     PoolSpec prefill;
-    std::string decision = "always";  // disaggregation.hpp: always | prompt_length
+    std::string decision = "always";  // disaggregation.hpp: always | prompt_length | prefix_cache
     int64_t min_prompt_tokens = 0;
+    double min_cache_hit_share = 0.5;
     std::string decode_router = "least_kv";  // least_kv | round_robin
     std::string cluster_spec;  // "" : the ideal link below
     std::shared_ptr<const ClusterTopology> cluster;
