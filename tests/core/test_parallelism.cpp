@@ -43,6 +43,27 @@ public:
     std::string name() const override { return "10 ms"; }
 };
 
+struct PipelineRun {
+    std::vector<RequestRecord> requests;
+    double bubble = 0.0;
+};
+
+// `rows` on one replica of 4 stages whose every micro-batch takes 10 ms / 4 per stage, no hop.
+PipelineRun run_pipeline(const std::vector<TraceRow>& rows) {
+    const WorkloadSpec w = headroom::testing::trace(rows);  // the loop keeps a reference
+    ServingConfig c;
+    c.scheduler.num_blocks = 1000;
+    c.scheduler.max_model_len = 4096;
+    ParallelPredictor p(std::make_unique<TenMsCompute>(), 4, 1, 4096, LinkModel{});
+    PredictedStepRunner runner(p);
+    VirtualClock clock;
+    RecordingOptions keep;
+    keep.keep_requests = true;
+    ReplicaLoop loop(w, 1, c, p, runner, clock, keep);
+    loop.run();
+    return {loop.take_requests(), loop.accounting().bubble_share()};
+}
+
 }  // namespace
 
 TEST(Pipeline, AnIsolatedRoundHasTheGpipeBubble) {
@@ -75,44 +96,19 @@ TEST(Pipeline, ReplicaLoopBubbleMatchesTheClosedForm) {
     // k requests of one output token arriving together on p = 4 stages: one round of m = k micro-batches of
     // 10 ms / 4 each from an empty pipeline, (k + 3) x 2.5 ms, bubble 3 / (k + 3)
     for (int64_t k : {1, 2, 4}) {
-        std::vector<TraceRow> rows;
-        for (int64_t i = 0; i < k; ++i) rows.push_back({0.0, 64, 1});
-        const WorkloadSpec w = headroom::testing::trace(rows);
-        ServingConfig c;
-        c.scheduler.num_blocks = 1000;
-        c.scheduler.max_model_len = 4096;
-        ParallelPredictor p(std::make_unique<TenMsCompute>(), 4, 1, 4096, LinkModel{});
-        PredictedStepRunner runner(p);
-        VirtualClock clock;
-        RecordingOptions keep;
-        keep.keep_requests = true;
-        ReplicaLoop loop(w, 1, c, p, runner, clock, keep);
-        loop.run();
-        const auto reqs = loop.take_requests();
-        ASSERT_EQ(reqs.size(), static_cast<size_t>(k));
-        EXPECT_NEAR(reqs[0].finish_s, static_cast<double>(k + 3) * 0.0025, 1e-12) << k;
-        EXPECT_NEAR(loop.accounting().bubble_share(), 3.0 / static_cast<double>(k + 3), 1e-12) << k;
+        const PipelineRun r = run_pipeline(std::vector<TraceRow>(static_cast<size_t>(k), TraceRow{0.0, 64, 1}));
+        ASSERT_EQ(r.requests.size(), static_cast<size_t>(k));
+        EXPECT_NEAR(r.requests[0].finish_s, static_cast<double>(k + 3) * 0.0025, 1e-12) << k;
+        EXPECT_NEAR(r.bubble, 3.0 / static_cast<double>(k + 3), 1e-12) << k;
     }
 }
 
 TEST(Pipeline, BackToBackRoundsKeepThePipelineFull) {
     // 4 requests of 5 output tokens on 4 stages: the prefill round from empty, (4 + 3) x 2.5 ms, then 4 decode
     // rounds back to back at 4 x 2.5 ms each: E2E 17.5 + 40 = 57.5 ms; busy 10 ms a round: bubble 7.5 / 57.5
-    std::vector<TraceRow> rows(4, TraceRow{0.0, 64, 5});
-    ServingConfig c;
-    c.scheduler.num_blocks = 1000;
-    c.scheduler.max_model_len = 4096;
-    ParallelPredictor p(std::make_unique<TenMsCompute>(), 4, 1, 4096, LinkModel{});
-    PredictedStepRunner runner(p);
-    VirtualClock clock;
-    RecordingOptions keep;
-    keep.keep_requests = true;
-    const WorkloadSpec w = headroom::testing::trace(rows);  // the loop keeps a reference
-    ReplicaLoop loop(w, 1, c, p, runner, clock, keep);
-    loop.run();
-    const auto reqs = loop.take_requests();
-    EXPECT_NEAR(reqs[0].finish_s, 0.0575, 1e-12);
-    EXPECT_NEAR(loop.accounting().bubble_share(), 0.0075 / 0.0575, 1e-12);
+    const PipelineRun r = run_pipeline(std::vector<TraceRow>(4, TraceRow{0.0, 64, 5}));
+    EXPECT_NEAR(r.requests[0].finish_s, 0.0575, 1e-12);
+    EXPECT_NEAR(r.bubble, 0.0075 / 0.0575, 1e-12);
 }
 
 TEST(Pipeline, OneStageIsTheGroupItself) {
