@@ -132,9 +132,10 @@ void serve(const Deployment& d, const EngineConfig& e, const WorkloadSpec& w, ui
 
 ServeResult measure_serve(const Deployment& d, const EngineConfig& e, const WorkloadSpec& w, uint64_t seed,
                           const ServeOptions& o, const std::string& where) {
-    if (d.tp != 1 || d.replicas != 1) {
-        throw ExecutorError(where, "", "measure serve runs one replica on one GPU (tp 1, replicas 1); the scenario has tp " +
-                                    std::to_string(d.tp) + ", replicas " + std::to_string(d.replicas));
+    if (d.gpus_per_replica() != 1 || d.replicas != 1) {
+        throw ExecutorError(where, "", "measure serve runs one replica on one GPU (tp 1, pp 1, data_parallel 1, replicas 1); "
+                                       "the scenario has tp " + std::to_string(d.tp) + ", pp " + std::to_string(d.pp) +
+                                       ", data_parallel " + std::to_string(d.dp) + ", replicas " + std::to_string(d.replicas));
     }
     if (e.speculative.enabled()) {
         throw ExecutorError(where, "speculative", "the reference executor runs no drafter; measure and validate serve "
