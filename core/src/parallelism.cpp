@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
+#include <queue>
+#include <utility>
 
 #include <boost/math/special_functions/erf.hpp>
 
@@ -66,11 +69,16 @@ std::vector<int> balance_groups(const std::vector<int64_t>& sizes, int parts) {
     std::vector<size_t> order(sizes.size());
     std::iota(order.begin(), order.end(), size_t{0});
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sizes[a] > sizes[b]; });
-    std::vector<int64_t> load(static_cast<size_t>(parts), 0);
+    // the lightest group first, the lowest index among equals
+    using Group = std::pair<int64_t, int>;
+    std::priority_queue<Group, std::vector<Group>, std::greater<Group>> lightest;
+    for (int g = 0; g < parts; ++g) lightest.push({0, g});
     for (size_t i : order) {
-        const auto least = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
-        group[i] = static_cast<int>(least);
-        load[least] += sizes[i];
+        Group g = lightest.top();
+        lightest.pop();
+        group[i] = g.second;
+        g.first += sizes[i];
+        lightest.push(g);
     }
     return group;
 }
