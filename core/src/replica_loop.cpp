@@ -150,7 +150,7 @@ void ReplicaLoop::enter(int64_t record) {
             o.held_index = p->scheduler->add_request(req, now_);
             return;
         }
-        Replica& t = cached ? *cached : pick_decode();  // prefills on its decode replica
+        Replica& t = cached && hit > 0 ? *cached : pick_decode();  // prefills on its decode replica
         o.decode_replica = t.index;
         ++t.outstanding;
         t.scheduler->add_request(req, now_);
