@@ -125,6 +125,11 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
                                {"busiest_link", d.cluster ? json({{"link", s.busiest_link}, {"bytes", s.busiest_link_bytes},
                                                                   {"utilisation", s.busiest_link_utilisation}})
                                                           : json(nullptr)}};
+        json links = json::array();
+        for (size_t i = 0; i < s.link_names.size(); ++i) {
+            links.push_back({{"link", s.link_names[i]}, {"bytes", s.link_bytes[i]}, {"utilisation", s.link_utilisation[i]}});
+        }
+        j["disaggregation"]["links"] = d.cluster ? links : json(nullptr);
     }
     j["parallelism"] = nullptr;
     if (const Deployment& d = sc.deployment; d.pp > 1 || d.dp > 1 || d.expert_parallel || !s.placement.empty()) {

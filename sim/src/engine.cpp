@@ -145,10 +145,16 @@ public:
         if (network) {
             const std::vector<LinkLoad> loads = network->link_loads();
             if (!loads.empty() && out.summary.duration_s > 0) {
-                const TopoEdge& e = dg.cluster->edges()[loads.front().edge];
-                out.summary.busiest_link = dg.cluster->vertices()[e.a].name + " -- " + dg.cluster->vertices()[e.b].name;
-                out.summary.busiest_link_bytes = loads.front().bytes;
-                out.summary.busiest_link_utilisation = loads.front().bytes / (2.0 * e.bytes_per_s * out.summary.duration_s);
+                Summary& s = out.summary;
+                for (size_t i = 0; i < loads.size() && i < Summary::MAX_REPORTED_LINKS; ++i) {
+                    const TopoEdge& e = dg.cluster->edges()[loads[i].edge];
+                    s.link_names.push_back(dg.cluster->vertices()[e.a].name + " -- " + dg.cluster->vertices()[e.b].name);
+                    s.link_bytes.push_back(loads[i].bytes);
+                    s.link_utilisation.push_back(loads[i].bytes / (2.0 * e.bytes_per_s * s.duration_s));
+                }
+                s.busiest_link = s.link_names.front();
+                s.busiest_link_bytes = s.link_bytes.front();
+                s.busiest_link_utilisation = s.link_utilisation.front();
             }
         }
         out.timeseries = loop.take_steps();

@@ -25,6 +25,10 @@ public:
         pod<uint64_t>(v.size());
         if (!v.empty()) out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
     }
+    void strs(const std::vector<std::string>& v) {
+        pod<uint64_t>(v.size());
+        for (const std::string& x : v) str(x);
+    }
     std::string out;
 };
 
@@ -53,6 +57,13 @@ public:
         if (n) std::memcpy(v.data(), s_.data() + at_, n * sizeof(T));
         at_ += n * sizeof(T);
     }
+    void strs(std::vector<std::string>& v) {
+        uint64_t n = 0;
+        pod(n);
+        need(n * sizeof(uint64_t));  // at least each string's length
+        v.resize(n);
+        for (std::string& x : v) str(x);
+    }
 
 private:
     void need(size_t n) const {
@@ -78,6 +89,7 @@ void summary_fields(IO& io, S& s) {
     io.pod(s.disaggregated), io.pod(s.kv_transfer_s), io.pod(s.kv_transfer_bytes), io.pod(s.prefill_busy_fraction);
     io.pod(s.decode_busy_fraction), io.str(s.busiest_link), io.pod(s.busiest_link_bytes), io.pod(s.busiest_link_utilisation);
     io.str(s.placement), io.pod(s.expert_imbalance);
+    io.strs(s.link_names), io.pods(s.link_bytes), io.pods(s.link_utilisation);
 }
 
 template <class IO, class P>

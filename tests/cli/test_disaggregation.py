@@ -38,6 +38,11 @@ def test_kv_moves_over_the_cluster_in_the_closed_form_time():
     link = d["busiest_link"]
     assert d["kv_transfer_bytes"] / 8 <= link["bytes"] <= d["kv_transfer_bytes"] / 4
     assert abs(link["utilisation"] - link["bytes"] / (2 * 50e9 * j["duration_s"])) < 1e-12
+    # every link that carried KV, busiest first (at most 64): the first is the busiest; a TP 4 to TP 4 transfer
+    # crosses 4 rails, each over a NIC link at both ends, so at least 8 links carry KV
+    links = d["links"]
+    assert links[0] == link and 8 <= len(links) <= 64
+    assert all(a["bytes"] >= b["bytes"] for a, b in zip(links, links[1:]))
 
 
 def test_an_instant_link_adds_nothing_and_short_prompts_stay_on_the_decode_pool(tmp_path):
@@ -46,7 +51,7 @@ def test_an_instant_link_adds_nothing_and_short_prompts_stay_on_the_decode_pool(
     path.write_text(text)
     j = simulate(path)
     d = j["disaggregation"]
-    assert d["cluster"] is None and d["busiest_link"] is None
+    assert d["cluster"] is None and d["busiest_link"] is None and d["links"] is None
     assert d["kv_transfer_s"]["max"] == 0.0
     # the prompt lengths are lognormal with median 3,000: about half go through the prefill pool
     assert 0.3 * j["completed"] < d["requests_disaggregated"] < 0.7 * j["completed"]

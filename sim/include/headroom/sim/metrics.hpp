@@ -55,6 +55,10 @@ struct Summary {
     // direction x 2 directions x the run's duration)).
     std::string busiest_link;
     double busiest_link_bytes = 0, busiest_link_utilisation = 0;
+    // The links that carried KV, busiest first (at most MAX_REPORTED_LINKS): name, bytes, utilisation as above.
+    static constexpr size_t MAX_REPORTED_LINKS = 64;
+    std::vector<std::string> link_names;
+    std::vector<double> link_bytes, link_utilisation;
     // Beyond one TP group: where the replica's collectives run (ReplicaLinks::where; "" off a cluster), and with
     // expert parallelism the busiest EP rank's load over the mean at the run's mean step (as configured, or from
     // uniform routing). The pipeline bubble share is accounting.bubble_share().
