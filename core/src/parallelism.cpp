@@ -83,10 +83,6 @@ std::vector<int> balance_groups(const std::vector<int64_t>& sizes, int parts) {
     return group;
 }
 
-}  // namespace headroom
-
-namespace headroom {
-
 namespace {
 constexpr int OVERHEAD = static_cast<int>(Bound::OVERHEAD);
 
@@ -105,7 +101,7 @@ ParallelPredictor::ParallelPredictor(std::unique_ptr<StepTimePredictor> group, i
     : group_(std::move(group)), pp_(std::max<int64_t>(1, pp)), dp_(std::max<int64_t>(1, dp)),
       hidden_(static_cast<double>(hidden)), stage_link_(stage_link) {}
 
-void ParallelPredictor::slowest_rank(const std::vector<SequenceWork>& batch, std::vector<SequenceWork>& out) const {
+StepTotals ParallelPredictor::slowest_rank(const std::vector<SequenceWork>& batch, std::vector<SequenceWork>& out) const {
     std::vector<std::vector<SequenceWork>> ranks;
     sub_batches(batch, static_cast<int>(std::min<int64_t>(dp_, std::max<size_t>(1, batch.size()))), ranks);
     size_t most_tokens = 0, most_context = 0;
@@ -117,14 +113,16 @@ void ParallelPredictor::slowest_rank(const std::vector<SequenceWork>& batch, std
         if (c > best_c) best_c = c, most_context = r;
     }
     size_t pick = most_tokens;
-    if (most_context != most_tokens &&
-        group_->step_time(ranks[most_context]) > group_->step_time(ranks[most_tokens])) {
-        pick = most_context;
+    StepTotals totals = group_->step_totals(ranks[most_tokens]);
+    if (most_context != most_tokens) {
+        const StepTotals other = group_->step_totals(ranks[most_context]);
+        if (other.time_s > totals.time_s) pick = most_context, totals = other;
     }
     out = std::move(ranks[pick]);
+    return totals;
 }
 
-StepTotals ParallelPredictor::pipelined(const std::vector<SequenceWork>& batch, double* scale) const {
+StepTotals ParallelPredictor::pipelined(const std::vector<SequenceWork>& batch) const {
     std::vector<std::vector<SequenceWork>> mb;
     sub_batches(batch, static_cast<int>(std::min<int64_t>(pp_, std::max<size_t>(1, batch.size()))), mb);
     StepTotals out;
@@ -151,17 +149,15 @@ StepTotals ParallelPredictor::pipelined(const std::vector<SequenceWork>& batch, 
     out.pipeline_s = r.steady_s;
     out.pipeline_fill_s = r.fill_s;
     out.stage_busy_s = r.stage_busy_s;
-    if (scale) *scale = f;
     return out;
 }
 
 StepTotals ParallelPredictor::step_totals(const std::vector<SequenceWork>& batch) const {
     if (dp_ > 1 && !batch.empty()) {
         std::vector<SequenceWork> rank;
-        slowest_rank(batch, rank);
-        return group_->step_totals(rank);
+        return slowest_rank(batch, rank);
     }
-    if (pp_ > 1 && !batch.empty()) return pipelined(batch, nullptr);
+    if (pp_ > 1 && !batch.empty()) return pipelined(batch);
     return group_->step_totals(batch);
 }
 
@@ -177,7 +173,7 @@ StepCost ParallelPredictor::step(const std::vector<SequenceWork>& batch) const {
     }
     StepCost s = group_->step(batch);
     if (pp_ <= 1 || batch.empty()) return s;
-    const StepTotals t = pipelined(batch, nullptr);
+    const StepTotals t = pipelined(batch);
     double work = 0.0;
     for (const OpCost& o : s.ops) work += o.kind == OpKind::STEP_OVERHEAD ? 0.0 : o.time_s;
     const double overhead = t.time_by_bound_s[OVERHEAD];

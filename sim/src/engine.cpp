@@ -54,7 +54,7 @@ private:
 class Simulation {
 public:
     Simulation(const Scenario& sc, const KvPlan& plan)
-        : sc_(sc), plan_(plan), predictor_(make_step_predictor(placed_deployment(sc), sc.engine)) {}
+        : sc_(sc), plan_(plan), placed_(placed_deployment(sc)), predictor_(make_step_predictor(placed_, sc.engine)) {}
 
     void run(SimulationResult& out, const SimulationOptions& options) {
         int argc = 3;
@@ -131,16 +131,15 @@ public:
         out.predictor = predictor_->name();
         out.plan = plan_;
         out.summary = summarize(sc_, loop.stats(), loop.accounting());
-        const Deployment placed = placed_deployment(sc_);
-        out.summary.placement = placed.links.where;
-        if (placed.ep() > 1) {
+        out.summary.placement = placed_.links.where;
+        if (placed_.ep() > 1) {
             const double tokens = out.summary.steps > 0 ? static_cast<double>(out.summary.input_tokens + out.summary.output_tokens) /
                                                              static_cast<double>(out.summary.steps)
                                                        : 0.0;
             out.summary.expert_imbalance =
-                placed.expert_imbalance > 0 ? placed.expert_imbalance
-                                            : expert_imbalance(tokens * static_cast<double>(placed.model.experts_per_token), placed.ep(),
-                                                             placed.model.num_experts);
+                placed_.expert_imbalance > 0 ? placed_.expert_imbalance
+                                            : expert_imbalance(tokens * static_cast<double>(placed_.model.experts_per_token), placed_.ep(),
+                                                             placed_.model.num_experts);
         }
         if (network) {
             const std::vector<LinkLoad> loads = network->link_loads();
@@ -164,6 +163,7 @@ public:
 private:
     const Scenario& sc_;
     KvPlan plan_;
+    Deployment placed_;  // the scenario's deployment with its links on the cluster
     std::unique_ptr<StepTimePredictor> predictor_;
 };
 

@@ -12,6 +12,8 @@ namespace headroom::testing {
 
 class TenMs : public StepTimePredictor {
 public:
+    // `bound`: what the 10 ms count as (host overhead by default; compute for a pipeline's stage time)
+    explicit TenMs(Bound bound = Bound::OVERHEAD) : bound_(bound) {}
     StepCost step(const std::vector<SequenceWork>&) const override {
         StepCost c;
         c.time_s = 0.01;
@@ -20,10 +22,13 @@ public:
     StepTotals step_totals(const std::vector<SequenceWork>&) const override {
         StepTotals t;
         t.time_s = 0.01;
-        t.time_by_bound_s[static_cast<int>(Bound::OVERHEAD)] = 0.01;
+        t.time_by_bound_s[static_cast<int>(bound_)] = 0.01;
         return t;
     }
     std::string name() const override { return "10 ms"; }
+
+private:
+    Bound bound_;
 };
 
 inline WorkloadSpec trace(std::vector<TraceRow> rows) {

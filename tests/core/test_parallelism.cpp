@@ -21,40 +21,19 @@ using namespace headroom;
 
 namespace {
 
-// Every step takes exactly 10 ms of compute, whatever it holds (no host overhead): a micro-batch's stage time is
-// then 10 ms / p.
-class TenMsCompute : public StepTimePredictor {
-public:
-    StepCost step(const std::vector<SequenceWork>&) const override {
-        StepCost c;
-        OpCost o;
-        o.kind = OpKind::QKV_PROJ;
-        o.time_s = 0.01;
-        c.ops.push_back(o);
-        c.time_s = 0.01;
-        return c;
-    }
-    StepTotals step_totals(const std::vector<SequenceWork>&) const override {
-        StepTotals t;
-        t.time_s = 0.01;
-        t.time_by_bound_s[static_cast<int>(Bound::COMPUTE)] = 0.01;
-        return t;
-    }
-    std::string name() const override { return "10 ms"; }
-};
-
 struct PipelineRun {
     std::vector<RequestRecord> requests;
     double bubble = 0.0;
 };
 
-// `rows` on one replica of 4 stages whose every micro-batch takes 10 ms / 4 per stage, no hop.
+// `rows` on one replica of 4 stages whose every micro-batch takes 10 ms of compute (no host overhead), so
+// 10 ms / 4 per stage, no hop.
 PipelineRun run_pipeline(const std::vector<TraceRow>& rows) {
     const WorkloadSpec w = headroom::testing::trace(rows);  // the loop keeps a reference
     ServingConfig c;
     c.scheduler.num_blocks = 1000;
     c.scheduler.max_model_len = 4096;
-    ParallelPredictor p(std::make_unique<TenMsCompute>(), 4, 1, 4096, LinkModel{});
+    ParallelPredictor p(std::make_unique<headroom::testing::TenMs>(Bound::COMPUTE), 4, 1, 4096, LinkModel{});
     PredictedStepRunner runner(p);
     VirtualClock clock;
     RecordingOptions keep;

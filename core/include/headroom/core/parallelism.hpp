@@ -51,17 +51,6 @@ struct ReplicaLinks {
     std::string where;  // one line for the report: "TP in one NVLink domain; stages over InfiniBand NDR (50 GB/s)"
 };
 
-struct ParallelLayout {
-    int64_t tp = 1;
-    int64_t pp = 1;
-    int64_t dp = 1;               // attention data-parallel ranks inside the replica (with expert_parallel)
-    bool expert_parallel = false;  // MoE experts over tp x dp GPUs (vLLM --enable-expert-parallel)
-    double expert_imbalance = 0.0;  // busiest EP rank's token-expert pairs over the mean; 0: from uniform routing
-    ReplicaLinks links;
-    int64_t gpus() const { return tp * pp * dp; }
-    int64_t ep() const { return expert_parallel ? tp * dp : 1; }
-};
-
 // One pipelined round: `stage_s[j]` the time micro-batch j spends on one stage, `hop_s[j]` its activation
 // transfer between stages, over `p` stages.
 struct PipelineRound {
@@ -104,9 +93,9 @@ public:
     const StepTimePredictor& group() const { return *group_; }
 
 private:
-    // dp: the sub-batch of the rank that sets the pace (filled into `out`)
-    void slowest_rank(const std::vector<SequenceWork>& batch, std::vector<SequenceWork>& out) const;
-    StepTotals pipelined(const std::vector<SequenceWork>& batch, double* scale) const;
+    // dp: the sub-batch of the rank that sets the pace (into `out`), and its totals
+    StepTotals slowest_rank(const std::vector<SequenceWork>& batch, std::vector<SequenceWork>& out) const;
+    StepTotals pipelined(const std::vector<SequenceWork>& batch) const;
 
     std::unique_ptr<StepTimePredictor> group_;
     int64_t pp_, dp_;
