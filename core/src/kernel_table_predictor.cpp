@@ -372,12 +372,14 @@ double KernelTablePredictor::moe_op_s(const RooflineOp& op, const std::vector<Se
 
 double KernelTablePredictor::allreduce_s(double bytes, bool& extrapolated, bool& nccl) const {
     nccl = false;
-    if (allreduce_ && bytes <= allreduce_->axes[0].back()) return lookup_scaled(allreduce_, {bytes}, {1.0}, extrapolated);
-    if (nccl_) {
-        nccl = true;
-        return lookup_scaled(nccl_, {bytes}, {1.0}, extrapolated);
+    // the tables' message sizes count elements (GridTable::message_bytes_per_unit)
+    if (allreduce_) {
+        const double units = bytes / allreduce_->message_bytes_per_unit();
+        if (units <= allreduce_->axes[0].back() || !nccl_) return lookup_scaled(allreduce_, {units}, {1.0}, extrapolated);
     }
-    return allreduce_ ? lookup_scaled(allreduce_, {bytes}, {1.0}, extrapolated) : -1.0;
+    if (!nccl_) return -1.0;
+    nccl = true;
+    return lookup_scaled(nccl_, {bytes / nccl_->message_bytes_per_unit()}, {1.0}, extrapolated);
 }
 
 double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share,

@@ -114,6 +114,11 @@ std::optional<double> GridTable::loo_s(const std::vector<size_t>& at, size_t axi
     return std::exp((1.0 - w) * std::log(vl) + w * std::log(vh)) * 1e-3;
 }
 
+double GridTable::message_bytes_per_unit() const {
+    const std::string d = attr("dtype");
+    return d == "int8" || d == "fp8" ? 1.0 : 2.0;  // vllm_allreduce has no dtype attribute: bf16
+}
+
 std::optional<double> GridTable::lookup_clamped_s(const double* x, size_t n, bool& clamped, const double* power,
                                                   size_t np) const {
     if (n > MAX_AXES) return std::nullopt;

@@ -161,7 +161,7 @@ std::vector<CommSample> allreduce_samples(const KernelTables& t) {
         const int64_t gpus = g->attr_int("gpus");
         for (size_t i = 0; i < g->axes[0].size(); ++i) {
             const double v = g->values_ms[i];
-            if (v > 0 && gpus >= 2) out.push_back({gpus, g->axes[0][i], v * 1e-3});
+            if (v > 0 && gpus >= 2) out.push_back({gpus, g->axes[0][i] * g->message_bytes_per_unit(), v * 1e-3});
         }
     }
     return out;

@@ -111,6 +111,42 @@ TEST(KernelTablePredictor, ExtrapolatesLinearlyPastTheLargestMeasuredRows) {
     EXPECT_NE(p.step({{2048, 0}}).op("o_proj")->source.find("extrapolated"), std::string::npos);
 }
 
+TEST(KernelTablePredictor, AllReduceTablesCountElementsNotBytes) {
+    // AIConfigurator's message_size counts bf16 elements (its collector all-reduces a [size / 4096, 4096] bf16
+    // tensor). Llama-3.1-8B at TP 2: two all-reduces per layer of tokens x 4096 x 2 bytes.
+    const std::string text = std::string(TABLES) + R"(table vllm_allreduce framework=vllm-9.9 op=all_reduce gpus=2 mode=graph
+axis message_size 1048576 4194304 16777216
+data
+0.02 0.05 0.2
+end
+table nccl framework=nccl-9.9 op=all_reduce gpus=2 dtype=fp16
+axis message_size 16777216 33554432 67108864
+data
+0.25 0.4 0.8
+end
+)";
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
+    CostConfig c;
+    c.tp = 2;
+    const KernelTablePredictor p(m, load_gpu("h100"), c, tables);
+    // 1,024 tokens: 8 MiB = 4,194,304 elements, a grid point: 0.05 ms each (read as bytes it would be 8,388,608,
+    // halfway in log between 0.05 and 0.2: 0.1 ms), times 64
+    const StepCost s1 = p.step({{1024, 0}}), s8 = p.step({{8192, 0}});
+    const OpCost* a = s1.op("tp_allreduce");
+    ASSERT_TRUE(a);
+    EXPECT_NEAR(a->time_s, 64 * 0.05e-3, 1e-9);  // the tables hold floats
+    EXPECT_EQ(a->source, "table (vLLM 9.9, Test GPU, interpolated)");
+    // 8,192 tokens: 33,554,432 elements, past the custom all-reduce's largest message: NCCL's table, 0.4 ms
+    const OpCost* b = s8.op("tp_allreduce");
+    EXPECT_NEAR(b->time_s, 64 * 0.4e-3, 1e-9);
+    // the GridTable's unit: 2 bytes for bf16/fp16 tables, 1 for int8
+    EXPECT_EQ(tables->find("nccl")[0]->message_bytes_per_unit(), 2.0);
+    GridTable int8;
+    int8.attrs["dtype"] = "int8";
+    EXPECT_EQ(int8.message_bytes_per_unit(), 1.0);
+}
+
 TEST(KernelTablePredictor, AutoPicksTablesWhereTheyShipAndTheRooflineElsewhere) {
     const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
     EXPECT_EQ(make_step_predictor(m, load_gpu("h100"), CostConfig{})->name(), "kernel tables");

@@ -52,6 +52,11 @@ struct GridTable {
     // Leave-one-out: grid point `at` predicted without itself, log-log from its two neighbours along `axis`
     // (nullopt at the ends of the axis or next to an unmeasured point).
     std::optional<double> loo_s(const std::vector<size_t>& at, size_t axis) const;
+    // Bytes per unit of a collective table's `message_size` axis. AIConfigurator publishes the message size as
+    // a count of elements of the collective's dtype, not bytes (its collector all-reduces a tensor of that many
+    // bf16 elements, collector/collect_all_reduce.py; its NCCL int8 tables take half the fp16 time at the same
+    // size): 2 for vLLM's custom all-reduce (bf16) and NCCL fp16, 1 for NCCL int8.
+    double message_bytes_per_unit() const;
 };
 
 struct KernelTables {
