@@ -5,7 +5,7 @@ and 3 : 1 replicas (KV over 400G InfiniBand on SimGrid), under a TPOT p95 SLO of
 2 s both times). Prints each one's capacity (the highest rate meeting both SLOs, bisected) and p95 TTFT and TPOT
 per rate, and draws docs/disaggregation.png (the 25 ms case).
 
-Usage: .venv/bin/python bench/disagg_vs_colocated.py [RATES]   (default 1,2,...,10)"""
+Usage: .venv/bin/python bench/disagg_vs_colocated.py [RATES]   (default 1,2,...,12)"""
 import sys
 from pathlib import Path
 
@@ -35,7 +35,7 @@ def capacity_text(frame):
 
 
 def main(argv):
-    rates = [float(x) for x in (argv[0] if argv else "1,2,3,4,5,6,7,8,9,10").split(",")]
+    rates = [float(x) for x in (argv[0] if argv else "1,2,3,4,5,6,7,8,9,10,11,12").split(",")]
     figure = {}
     for tpot_ms in (50, 25):
         print(f"== SLOs: TTFT p95 2 s, TPOT p95 {tpot_ms} ms")

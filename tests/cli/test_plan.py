@@ -157,14 +157,16 @@ def test_plan_disaggregate_tries_prefill_decode_splits_and_its_numbers_hold(tmp_
     splits = [c for c in j["configurations"] if c["prefill_replicas"] > 0 and c["meets"]]
     assert splits, "no split meets the SLOs"
     same = min((c for c in splits if c["prefill_gpu"] == c["gpu"]), key=lambda x: (x["usd_per_hour"], x["usd_per_mtok"]))
-    mixed = [c for c in splits if c["prefill_gpu"] != c["gpu"]]
-    assert mixed, "no split with its prefill pool on the other GPU type meets the SLOs"
+    # the best fleet's pools with the prefill pool on the other GPU type are tried (whether they meet the SLOs
+    # depends on the GPUs: here a small h200 TP 1 prefill pool misses TTFT)
+    mixed = [c for c in j["configurations"] if c["prefill_replicas"] > 0 and c["prefill_gpu"] != c["gpu"]]
+    assert mixed, "no split with its prefill pool on the other GPU type was tried"
     for c in (same, min(mixed, key=lambda x: (x["usd_per_hour"], x["usd_per_mtok"]))):
         assert c["gpus"] == c["prefill_replicas"] * c["prefill_tp"] + c["replicas"] * c["tp"]
         assert c["headroom_rate"] is None and c["sustained_rate_per_replica"] is None
         p = rebuilt_split(tmp_path, c, 0.025)
         assert (p["ttft_s"]["p95"], p["tpot_s"]["p95"]) == (c["ttft_s_p95"], c["tpot_s_p95"])
-        assert p["slos_met"] and p["disaggregation"]["requests_disaggregated"] == p["completed"]
+        assert p["slos_met"] == c["meets"] and p["disaggregation"]["requests_disaggregated"] == p["completed"]
         assert abs(p["cost_usd"] / p["duration_s"] * 3600 - c["usd_per_hour"]) < 1e-9  # both pools at their prices
     # the cheapest split undercuts every colocated fleet that meets the SLOs
     colocated = [x for x in j["configurations"] if x["prefill_replicas"] == 0 and x["meets"]]

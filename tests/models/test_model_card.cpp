@@ -46,6 +46,18 @@ TEST(ParamCount, Llama2_7B_MHA) {
     EXPECT_EQ(card("Llama-2-7b-hf").params().total(), 6'738'415'616);
 }
 
+TEST(ParamCount, Llama2_70B_and_CodeLlama_34B) {
+    // Llama-3.1-70B's layer (855,654,400: attention 150,994,944, mlp 3 x 8192 x 28672, norms 16,384) with a
+    // 32000 vocabulary: 2 x 32000 x 8192 = 524,288,000; 80 x 855,654,400 + 524,288,000 + 8,192 = 68,976,648,192
+    const ParamBreakdown l = card("meta-llama/Llama-2-70b-hf").params();
+    EXPECT_EQ(l.total(), 68'976'648'192);
+    expect_within(l.total(), 69.0e9, 0.005, "published 69 B");
+    // CodeLlama-34B: mlp 3 x 8192 x 22016 = 541,065,216 -> layer 692,076,544; 48 layers + 524,288,000 + 8,192
+    const ParamBreakdown c = card("codellama/CodeLlama-34b-hf").params();
+    EXPECT_EQ(c.total(), 33'743'970'304);
+    expect_within(c.total(), 33.7e9, 0.005, "published 33.7 B");
+}
+
 TEST(ParamCount, Mistral7B) {
     // Llama-3.1-8B's layers (218,112,000 x 32) with a 32000 vocabulary: 6,979,584,000 + 262,144,000 + 4,096
     const ParamBreakdown p = card("mistral-7b").params();
