@@ -62,6 +62,27 @@ int main(int argc, char** argv) {
     fmt::print("  simulation wall time   median {:.3f} s (min {:.3f}, max {:.3f})\n", dw, disagg_wall.front(), disagg_wall.back());
     fmt::print("  simulated s per wall s {:.0f}\n\n", last.simulated_s / dw);
 
+    // TP 16 over two DGX nodes: its all-reduces' cross-node rings as SimGrid flows (16 per step), against the
+    // same run with the closed form (by default such rings, alone on their rails, keep the closed form)
+    const Scenario tp16 = load_scenario(root + "/examples/colocated-llama70b.yaml",
+                                        {"predictor=" + predictor, "cluster=h100-4node-ib", "tp=16", "replicas=2",
+                                         "workload.arrival.rate=6"});
+    for (const bool flows : {true, false}) {
+        SimulationOptions o;
+        o.fabric_flows = flows ? SimulationOptions::FabricFlows::ALWAYS : SimulationOptions::FabricFlows::NEVER;
+        std::vector<double> wall;
+        for (int i = 0; i < reps; ++i) {
+            last = simulate(tp16, o);
+            wall.push_back(last.wall_s);
+        }
+        std::sort(wall.begin(), wall.end());
+        const double tw = wall[wall.size() / 2];
+        fmt::print("2 x TP 16 over two nodes each, Llama-3.3-70B at 6 req/s ({} engine steps), collectives {}, {} runs\n",
+                   last.summary.steps, flows ? "as SimGrid flows" : "in closed form", reps);
+        fmt::print("  simulation wall time   median {:.3f} s; simulated s per wall s {:.0f}\n", tw, last.simulated_s / tw);
+    }
+    fmt::print("\n");
+
     std::vector<Scenario> sweep;
     for (int i = 0; i < 50; ++i) {
         const double rate = 0.25 + 0.25 * i;  // 0.25 .. 12.5 sessions/s

@@ -432,7 +432,43 @@ StepTotals CostModel::step_totals(const std::vector<SequenceWork>& batch) const 
     TotalsSink sink;
     cost_step(*this, layers_, model_, gpu_, config_, modules_, rates_.bytes_per_s,
               config_.blend_exponent, batch, sink);
+    sink.t.fabric = fabric_traffic(batch);
     return sink.t;
+}
+
+FabricTraffic CostModel::fabric_traffic(const std::vector<SequenceWork>& batch) const {
+    FabricTraffic f;
+    const CostConfig& c = config_;
+    const bool rings = c.tp > 1 && c.tp_link.present() && c.tp_domains > 1;
+    if (!rings && !(c.ep_fabric_share > 0.0)) return f;
+    int64_t tokens = 0;
+    for (const SequenceWork& s : batch) tokens += s.new_tokens;
+    if (tokens == 0) return f;
+    const double T = static_cast<double>(tokens), h = static_cast<double>(model_.hidden_size);
+    const int64_t L = model_.num_layers, moe_layers = layers_.moe;
+    const bool a2a = c.ep > 1 && c.dp > 1 && moe_layers > 0;
+    if (rings) {
+        // the cross-domain ring of each all-reduce (hierarchical_allreduce_s): n domains of g GPUs, each GPU's
+        // 1/g shard all-reduced with its local rank in the other domains; a flat ring on the fabric when the
+        // domains are uneven
+        const int64_t n = c.tp % c.tp_domains == 0 ? c.tp_domains : c.tp;
+        const double g = static_cast<double>(c.tp / n), nd = static_cast<double>(n);
+        const double shard = T * h * ACT_BYTES / g;
+        const auto count = static_cast<double>(a2a ? L + (L - moe_layers) : 2 * L);
+        f.ring_bytes = count * 2.0 * (nd - 1.0) / nd * shard;
+        f.time_s += count * ring_allreduce_s(c.tp_link, n, shard);
+        f.latency_s += count * 2.0 * (nd - 1.0) * c.tp_link.latency_s;
+    }
+    if (a2a && c.ep_fabric_share > 0.0) {
+        // dispatch and combine (cost_step's EP_ALLTOALL): the fabric's share of each direction's bytes
+        const double ep = static_cast<double>(c.ep);
+        const double msg = T * static_cast<double>(model_.experts_per_token) * h * ACT_BYTES * (ep - 1.0) / ep;
+        const double count = 2.0 * static_cast<double>(moe_layers);
+        f.a2a_bytes = count * msg * c.ep_fabric_share;
+        f.time_s += count * c.ep_link.time_s(msg);
+        f.latency_s += count * c.ep_link.latency_s;
+    }
+    return f;
 }
 
 }  // namespace headroom

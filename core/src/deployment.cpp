@@ -73,6 +73,7 @@ CostConfig cost_config(const Deployment& d, const EngineConfig& e) {
     c.tp_link = d.links.tp;
     c.tp_domains = d.links.tp_domains;
     c.ep_link = d.links.ep;
+    c.ep_fabric_share = d.links.ep_fabric_share;
     c.weight_dtype = d.weight_dtype;
     c.kv_dtype = d.kv_dtype;
     c.cuda_graphs = e.cuda_graphs;

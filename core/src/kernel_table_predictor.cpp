@@ -505,6 +505,7 @@ StepTotals KernelTablePredictor::step_totals(const std::vector<SequenceWork>& ba
     v.p = this;
     v.batch = &batch;
     roofline_.walk(batch, v);
+    v.t.fabric = roofline_.fabric_traffic(batch);  // collectives across domains are the roofline's (tp_link, ep_link)
     return v.t;
 }
 

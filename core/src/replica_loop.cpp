@@ -19,6 +19,11 @@ struct ReplicaLoop::Replica {
     bool stepped = false;     // it has run a step (end_s is the last one's end)
     StepPlan plan;
     std::unique_ptr<Rng> spec_rng;  // speculative decoding: the accepted drafts' draws
+    // a step whose collectives are on the fabric: its sample and run, kept until its flows end, and what it
+    // takes after them
+    StepSample fabric_st;
+    StepRun fabric_run;
+    double rest_s = 0.0;
 };
 
 // A session whose turns wait for each other (multi-turn, or any closed-loop session).
@@ -78,6 +83,12 @@ void ReplicaLoop::set_disaggregation(KvTransport* transport, std::vector<const S
         if (replica_predictors.size() != replicas_.size()) throw std::invalid_argument("set_disaggregation: one predictor per replica");
         predictors_ = std::move(replica_predictors);
     }
+}
+
+void ReplicaLoop::set_network(KvTransport* network) {
+    if (transport_ && network && transport_ != network) throw std::invalid_argument("set_network: one network per loop");
+    if (network) transport_ = network;
+    collectives_ = network != nullptr;
 }
 
 void ReplicaLoop::push(double t_s, EventKind kind, int64_t index) { events_.push(Event{t_s, order_++, kind, index}); }
@@ -387,17 +398,42 @@ void ReplicaLoop::start_step(Replica& r) {
         run.cost.time_s += run.cost.pipeline_fill_s;
         run.cost.pipeline_s += run.cost.pipeline_fill_s;
     }
-    st.dt_s = run.dt_s;
     for (ScheduledSeq& q : r.plan.seqs) {  // how many drafts each verify accepts, drawn in plan order
         if (q.spec_tokens > 0) q.accepted = sample_accepted(config_.speculative, q.spec_tokens, *r.spec_rng);
     }
-    // the engine's own accounting of where step time goes (see Accounting)
-    account_step(accounting_, s, r.plan, run.dt_s, run.cost,
-                 decodes_alone_s(*predictors_[static_cast<size_t>(r.index)], r.plan, decodes_));
-    stats_.add_step(st);
     r.busy = true;
     r.stepped = true;
-    r.end_s = now_ + run.dt_s;
+    const FabricTraffic& f = run.cost.fabric;
+    if (collectives_ && f.any() && transport_->carries_collectives(r.index)) {
+        // the collectives across NVLink domains as flows on the cluster; the rest of the step after them
+        r.fabric_st = st;
+        r.fabric_run = run;
+        r.rest_s = std::max(0.0, run.dt_s - f.time_s + f.latency_s - transport_->collective_latency_s(r.index));
+        r.end_s = std::numeric_limits<double>::infinity();
+        transport_->start_collectives(-1 - static_cast<int64_t>(r.index), r.index, f, now_);
+        return;
+    }
+    record_step(r, st, run);
+}
+
+void ReplicaLoop::record_step(Replica& r, StepSample st, const StepRun& run) {
+    st.dt_s = run.dt_s;
+    // the engine's own accounting of where step time goes (see Accounting)
+    account_step(accounting_, *r.scheduler, r.plan, run.dt_s, run.cost,
+                 decodes_alone_s(*predictors_[static_cast<size_t>(r.index)], r.plan, decodes_));
+    stats_.add_step(st);
+    r.end_s = st.t_s + run.dt_s;
+}
+
+void ReplicaLoop::fabric_done(Replica& r) {
+    // the flows ended now: the step took this long, the difference from the closed form on the fabric
+    StepRun run = r.fabric_run;
+    const double dt = now_ - r.fabric_st.t_s + r.rest_s;
+    const double extra = dt - run.dt_s;
+    run.cost.time_s += extra;
+    run.cost.time_by_bound_s[static_cast<int>(Bound::COMMUNICATION)] += extra;
+    run.dt_s = dt;
+    record_step(r, r.fabric_st, run);
 }
 
 void ReplicaLoop::run() {
@@ -453,7 +489,13 @@ void ReplicaLoop::run() {
         if (moving) {  // wake at the next event or when a transfer ends, whichever is first
             ended_.clear();
             now_ = std::max(now_, transport_->wait_until(next, ended_));
-            for (const int64_t record : ended_) kv_arrived(record);
+            for (const int64_t tag : ended_) {
+                if (tag >= 0) {
+                    kv_arrived(tag);
+                } else {
+                    fabric_done(*replicas_[static_cast<size_t>(-1 - tag)]);
+                }
+            }
         } else if (next > now_) {
             now_ = clock_.wait_until(next);
         }

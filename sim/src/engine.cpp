@@ -62,9 +62,13 @@ public:
         char arg0[] = "headroom-sim", arg1[] = "--log=root.thresh:critical", arg2[] = HEADROOM_CONTEXTS;
         char* argv[] = {arg0, arg1, arg2, nullptr, nullptr, nullptr, nullptr};
         const DisaggregationSpec& dg = sc_.disaggregation;
+        // replicas whose collectives cross NVLink domains carry them on the cluster's network
+        const std::vector<ReplicaLayout> layouts = replica_layouts();
+        using Flows = SimulationOptions::FabricFlows;
+        bool collectives = options.fabric_flows != Flows::NEVER && std::any_of(layouts.begin(), layouts.end(), [](const ReplicaLayout& l) { return l.rings || l.a2a; });
         // a cluster's network wants SimGrid's plain flow model: latency and bandwidth as given (build notes)
         char arg3[] = "--cfg=network/model:CM02", arg4[] = "--cfg=network/crosstraffic:0", arg5[] = "--cfg=network/TCP-gamma:0";
-        if (dg.cluster) {
+        if (sc_.cluster) {
             argv[3] = arg3;
             argv[4] = arg4;
             argv[5] = arg5;
@@ -76,13 +80,15 @@ public:
         std::unique_ptr<KvTransport> transport;
         const ClusterKvTransport* network = nullptr;
         sg4::Host* frontend = nullptr;
-        if (dg.enabled && dg.cluster) {
-            auto t = make_cluster_transport(*dg.cluster, replica_gpus(sc_));
+        if (sc_.cluster && ((dg.enabled && dg.cluster) || collectives)) {
+            auto t = make_cluster_transport(*sc_.cluster, replica_gpus(sc_), collectives ? layouts : std::vector<ReplicaLayout>{},
+                                            dg.enabled ? dg.prefill.replicas : 0, options.fabric_flows == Flows::ALWAYS);
+            collectives = t->carries_any_collectives();
             network = t.get();
             transport = std::move(t);
             frontend = engine.get_all_hosts().front();
         } else {
-            // one replica or several without a cluster: no network in the loop (the single-replica speed)
+            // no cluster, or one whose network nothing crosses: no network in the loop (the single-replica speed)
             auto* zone = sg4::create_full_zone("deployment");
             frontend = zone->create_host("frontend", 1e9);
             zone->seal();
@@ -121,6 +127,7 @@ public:
         }
         ReplicaLoop loop(sc_.workload, sc_.seed, serving, *predictor_, runner, clock, std::move(recording));
         if (dg.enabled) loop.set_disaggregation(transport.get(), by_replica);
+        if (collectives) loop.set_network(transport.get());
         sg4::Actor::create("deployment", frontend, [&loop] { loop.run(); });
 
         const auto t0 = std::chrono::steady_clock::now();
@@ -132,6 +139,7 @@ public:
         out.plan = plan_;
         out.summary = summarize(sc_, loop.stats(), loop.accounting());
         out.summary.placement = placed_.links.where;
+        if (collectives) out.summary.placement += "; collectives across NVLink domains as SimGrid flows";
         if (placed_.ep() > 1) {
             const double tokens = out.summary.steps > 0 ? static_cast<double>(out.summary.input_tokens + out.summary.output_tokens) /
                                                              static_cast<double>(out.summary.steps)
@@ -161,6 +169,23 @@ public:
     }
 
 private:
+    // Each replica of the loop (a disaggregated deployment's prefill replicas first): its layout, and whether its
+    // TP rings or its all-to-all leave their NVLink domain on the cluster (none without a cluster). Pipelined
+    // replicas keep their collectives in closed form (ParallelPredictor reports no FabricTraffic for them).
+    std::vector<ReplicaLayout> replica_layouts() const {
+        std::vector<ReplicaLayout> out;
+        if (!sc_.cluster) return out;
+        const std::vector<std::vector<int64_t>> gpus = replica_gpus(sc_);
+        const size_t prefill = sc_.disaggregation.enabled ? static_cast<size_t>(sc_.disaggregation.prefill.replicas) : 0;
+        const Deployment pool[2] = {prefill > 0 ? prefill_deployment(sc_) : sc_.deployment, sc_.deployment};
+        for (size_t r = 0; r < gpus.size(); ++r) {
+            const Deployment& d = pool[r < prefill ? 0 : 1];
+            const ReplicaLinks l = replica_links(*sc_.cluster, gpus[r], d);
+            out.push_back({d.tp, d.pp, d.dp, d.pp == 1 && l.tp_domains > 1, d.pp == 1 && l.ep_fabric_share > 0.0});
+        }
+        return out;
+    }
+
     const Scenario& sc_;
     KvPlan plan_;
     Deployment placed_;  // the scenario's deployment with its links on the cluster

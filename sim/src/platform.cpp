@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <stdexcept>
 
 #include "headroom/sim/engine.hpp"
 #include "simgrid_contexts.hpp"
@@ -54,11 +55,85 @@ std::vector<sg4::Host*> build_platform(const ClusterTopology& t, const std::set<
 }
 
 // KV transfers of a disaggregated deployment as SimGrid communications (platform.hpp).
+// One replica's collective flows across NVLink domains: the ring pairs and the all-to-all pairs (a2a_peers per
+// GPU), and the longest latency of their routes.
+struct CollectiveFlows {
+    std::vector<GpuPair> ring, a2a;
+    size_t a2a_peers = 0;
+    double latency_s = 0.0;
+    bool carried = false;  // on the network: some link of its routes may carry another flow at the same time
+};
+
+CollectiveFlows collective_flows(const ClusterTopology& t, const std::vector<int64_t>& gpus, const ReplicaLayout& l) {
+    CollectiveFlows f;
+    const int64_t tp = l.tp, dp = l.dp;
+    auto gpu = [&](int64_t stage, int64_t rank, int64_t k) { return gpus[static_cast<size_t>((stage * dp + rank) * tp + k)]; };
+    if (l.rings && tp > 1) {
+        int64_t domains = 1;  // of the first TP group (consecutive GPUs), as replica_links counts them
+        for (int64_t k = 1; k < tp; ++k) domains += t.same_nvlink_domain(gpu(0, 0, k - 1), gpu(0, 0, k)) ? 0 : 1;
+        const int64_t g = tp % domains == 0 ? tp / domains : 1;
+        for (int64_t s = 0; s < l.pp; ++s) {
+            for (int64_t r = 0; r < dp; ++r) {
+                for (int64_t k = 0; k < tp; ++k) f.ring.push_back({gpu(s, r, k), gpu(s, r, (k + g) % tp)});
+            }
+        }
+    }
+    if (l.a2a) {
+        std::vector<std::vector<int64_t>> domains;  // the replica's GPUs by NVLink domain, in order
+        for (const int64_t a : gpus) {
+            auto it = std::find_if(domains.begin(), domains.end(), [&](const auto& d) { return t.same_nvlink_domain(d.front(), a); });
+            if (it == domains.end()) {
+                domains.push_back({a});
+            } else {
+                it->push_back(a);
+            }
+        }
+        f.a2a_peers = domains.size() > 1 ? domains.size() - 1 : 0;
+        for (size_t d = 0; d < domains.size() && f.a2a_peers > 0; ++d) {
+            for (size_t i = 0; i < domains[d].size(); ++i) {
+                for (size_t e = 0; e < domains.size(); ++e) {
+                    if (e != d) f.a2a.push_back({domains[d][i], domains[e][i % domains[e].size()]});
+                }
+            }
+        }
+    }
+    for (const auto* v : {&f.ring, &f.a2a}) {
+        for (const GpuPair& p : *v) f.latency_s = std::max(f.latency_s, t.route(p.first, p.second).latency_s);
+    }
+    return f;
+}
+
 class ClusterTransport : public ClusterKvTransport {
 public:
     ClusterTransport(const ClusterTopology& t, std::vector<sg4::Host*> hosts, std::map<GpuPair, std::vector<size_t>> routes,
-                     std::vector<std::vector<int64_t>> replica_gpus)
-        : hosts_(std::move(hosts)), routes_(std::move(routes)), gpus_(std::move(replica_gpus)), load_(t.edges().size(), 0.0) {}
+                     std::vector<std::vector<int64_t>> replica_gpus, std::vector<CollectiveFlows> collectives)
+        : hosts_(std::move(hosts)), routes_(std::move(routes)), gpus_(std::move(replica_gpus)), load_(t.edges().size(), 0.0),
+          collectives_(std::move(collectives)) {}
+
+    bool carries_collectives(int32_t replica) const override {
+        return static_cast<size_t>(replica) < collectives_.size() && collectives_[static_cast<size_t>(replica)].carried;
+    }
+    bool carries_any_collectives() const override {
+        return std::any_of(collectives_.begin(), collectives_.end(), [](const CollectiveFlows& c) { return c.carried; });
+    }
+    double collective_latency_s(int32_t replica) const override {
+        return static_cast<size_t>(replica) < collectives_.size() ? collectives_[static_cast<size_t>(replica)].latency_s : 0.0;
+    }
+    void start_collectives(int64_t tag, int32_t replica, const FabricTraffic& traffic, double) override {
+        const CollectiveFlows& c = collectives_.at(static_cast<size_t>(replica));
+        size_t flows = 0;
+        auto send = [&](const GpuPair& p, double bytes) {
+            const auto b = static_cast<uint64_t>(std::llround(bytes));
+            if (b == 0 || p.first == p.second) return;
+            comms_.push_back(sg4::Comm::sendto_async(hosts_[static_cast<size_t>(p.first)], hosts_[static_cast<size_t>(p.second)], b));
+            tags_.push_back(tag);
+            ++flows;
+        };
+        for (const GpuPair& p : c.ring) send(p, traffic.ring_bytes);
+        for (const GpuPair& p : c.a2a) send(p, traffic.a2a_bytes / static_cast<double>(c.a2a_peers));
+        if (flows == 0) throw std::logic_error("start_collectives: a replica whose collectives the network does not carry");
+        left_[tag] = flows;
+    }
 
     std::vector<LinkLoad> link_loads() const override {
         std::vector<LinkLoad> out;
@@ -119,12 +194,57 @@ private:
     std::vector<sg4::CommPtr> comms_;
     std::vector<int64_t> tags_;
     std::map<int64_t, size_t> left_;
+    std::vector<CollectiveFlows> collectives_;  // per replica (none: no collectives on the fabric)
 };
 
 }  // namespace
 
-std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology& t, const std::vector<std::vector<int64_t>>& replica_gpus) {
+std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology& t, const std::vector<std::vector<int64_t>>& replica_gpus,
+                                                           const std::vector<ReplicaLayout>& layouts, int64_t prefill_replicas,
+                                                           bool all) {
     std::set<GpuPair> pairs;
+    std::vector<CollectiveFlows> collectives;
+    if (!layouts.empty()) {
+        if (layouts.size() != replica_gpus.size()) throw std::invalid_argument("make_cluster_transport: one layout per replica");
+        for (size_t r = 0; r < layouts.size(); ++r) collectives.push_back(collective_flows(t, replica_gpus[r], layouts[r]));
+        // A replica's collectives need the network only where a link of theirs may carry another flow at once:
+        // another of its own pairs, another replica's, or a KV transfer's (prefill replica to decode replica).
+        // Alone on their links, flows take what the closed form says (Collectives tests), and the loop runs
+        // without them.
+        std::map<std::pair<size_t, bool>, int> use;  // directed link (edge, from its lower vertex) -> pairs over it
+        auto links = [&](const GpuPair& p) {
+            std::vector<std::pair<size_t, bool>> out;
+            const ClusterRoute r = t.route(p.first, p.second);
+            for (size_t i = 0; i < r.edges.size(); ++i) out.push_back({r.edges[i], r.vertices[i] == t.edges()[r.edges[i]].a});
+            return out;
+        };
+        for (const CollectiveFlows& c : collectives) {
+            for (const auto* v : {&c.ring, &c.a2a}) {
+                for (const GpuPair& p : *v) {
+                    for (const auto& l : links(p)) ++use[l];
+                }
+            }
+        }
+        for (int64_t a = 0; a < prefill_replicas; ++a) {
+            for (size_t b = static_cast<size_t>(prefill_replicas); b < replica_gpus.size(); ++b) {
+                const auto& x = replica_gpus[static_cast<size_t>(a)];
+                const auto& y = replica_gpus[b];
+                for (size_t k = 0; k < std::max(x.size(), y.size()); ++k) {
+                    for (const auto& l : links({x[k % x.size()], y[k % y.size()]})) ++use[l];
+                }
+            }
+        }
+        for (CollectiveFlows& c : collectives) {
+            for (const auto* v : {&c.ring, &c.a2a}) {
+                for (const GpuPair& p : *v) {
+                    for (const auto& l : links(p)) c.carried = c.carried || all || use[l] > 1;
+                }
+            }
+            if (c.carried) {
+                for (const auto* v : {&c.ring, &c.a2a}) pairs.insert(v->begin(), v->end());
+            }
+        }
+    }
     for (size_t a = 0; a < replica_gpus.size(); ++a) {
         for (size_t b = 0; b < replica_gpus.size(); ++b) {
             if (a == b) continue;
@@ -135,7 +255,7 @@ std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology
     }
     std::map<GpuPair, std::vector<size_t>> routes;
     std::vector<sg4::Host*> hosts = build_platform(t, pairs, &routes);
-    return std::make_unique<ClusterTransport>(t, std::move(hosts), std::move(routes), replica_gpus);
+    return std::make_unique<ClusterTransport>(t, std::move(hosts), std::move(routes), replica_gpus, std::move(collectives));
 }
 
 std::vector<TransferResult> simulate_transfers(const ClusterTopology& t, const std::vector<Transfer>& transfers) {

@@ -725,7 +725,10 @@ ReplicaLinks replica_links(const ClusterTopology& c, const std::vector<int64_t>&
             const double per_byte = (in.present() ? in_share / in.bytes_per_s : 0.0);
             const double per_byte_out = out_dom.present() ? out_share / out_dom.bytes_per_s : 0.0;
             LinkModel l{1.0 / std::max(per_byte, per_byte_out), std::max(in.latency_s, out_dom.latency_s)};
-            if (!out.ep.present() || l.bytes_per_s < out.ep.bytes_per_s) out.ep = l;
+            if (!out.ep.present() || l.bytes_per_s < out.ep.bytes_per_s) {
+                out.ep = l;
+                out.ep_fabric_share = out_dom.present() && per_byte_out >= per_byte ? out_share : 0.0;
+            }
         }
         where.push_back(fmt::format("EP {} all-to-all ({})", d.ep(), link_words(out.ep)));
     }
@@ -753,7 +756,7 @@ Deployment placed(const Scenario& s, Deployment d, size_t skip) {
         if (slower(best.tp, l.tp) || slower(best.stage, l.stage) || slower(best.ep, l.ep)) best.where = l.where;
         if (slower(best.tp, l.tp)) best.tp = l.tp;
         if (slower(best.stage, l.stage)) best.stage = l.stage;
-        if (slower(best.ep, l.ep)) best.ep = l.ep;
+        if (slower(best.ep, l.ep)) best.ep = l.ep, best.ep_fabric_share = l.ep_fabric_share;
     }
     d.links = best;
     return d;

@@ -244,3 +244,43 @@ TEST(TensorParallel, AcrossTwoDomainsIsHierarchical) {
     // one GPU per domain: the plain ring on the fabric
     EXPECT_DOUBLE_EQ(hierarchical_allreduce_s(nvlink, rail, 4, 4, 1e6), ring_allreduce_s(rail, 4, 1e6));
 }
+
+TEST(Fabric, TheTpRingsAndTheAllToAllAcrossDomains) {
+    // Llama-3.1-8B at TP 4 as 2 domains of 2 GPUs, rail 50 GB/s, 5 us; 1,000 tokens: 64 all-reduces of
+    // 1,000 x 4,096 x 2 B = 8,192,000 B, each GPU's shard 4,096,000 B all-reduced over 2 domains:
+    // 2 x 1/2 x 4,096,000 = 4,096,000 B per all-reduce on the rail (262,144,000 B in the step), at
+    // 4,096,000 / 50e9 + 2 x 5 us = 91.92 us each (5.88288 ms), of which 64 x 10 us = 0.64 ms latency
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    CostConfig c;
+    c.tp = 4;
+    c.tp_link = {50e9, 5e-6};
+    c.tp_domains = 2;
+    const CostModel cm(m, load_gpu("h100"), c);
+    const FabricTraffic f = cm.fabric_traffic({{1000, 0}});
+    EXPECT_DOUBLE_EQ(f.ring_bytes, 262'144'000.0);
+    EXPECT_NEAR(f.time_s, 64 * (4'096'000.0 / 50e9 + 10e-6), 1e-12);
+    EXPECT_NEAR(f.latency_s, 64 * 10e-6, 1e-15);
+    EXPECT_EQ(f.a2a_bytes, 0.0);
+    // it is the cross-domain part of the step's all-reduces, and it comes with the step's totals
+    const StepTotals t = cm.step_totals({{1000, 0}});
+    EXPECT_DOUBLE_EQ(t.fabric.ring_bytes, f.ring_bytes);
+    EXPECT_LT(f.time_s, cm.step({{1000, 0}}).op("tp_allreduce")->time_s);
+    // inside one domain (no tp_link) nothing crosses the fabric
+    EXPECT_FALSE(CostModel(m, load_gpu("h100"), CostConfig{}).fabric_traffic({{1000, 0}}).any());
+
+    // Mixtral, DP 4 x EP 4 at TP 1 whose all-to-all is set by the fabric part (half of each GPU's bytes leave its
+    // domain; ep_link the resulting rate, 25 GB/s, 3 us): 100 tokens send 100 x 2 x 4,096 x 2 B x 3/4 =
+    // 1,228,800 B each way per MoE layer, half on the fabric: 64 x 614,400 = 39,321,600 B, at
+    // 64 x (3 us + 1,228,800 / 25e9) = 3.337728 ms
+    const ModelCard mx = load_model("mistralai/Mixtral-8x7B-v0.1");
+    CostConfig e;
+    e.dp = 4;
+    e.ep = 4;
+    e.ep_link = {25e9, 3e-6};
+    e.ep_fabric_share = 0.5;
+    const FabricTraffic a = CostModel(mx, load_gpu("h100"), e).fabric_traffic(std::vector<SequenceWork>(100, SequenceWork{1, 50}));
+    EXPECT_DOUBLE_EQ(a.a2a_bytes, 39'321'600.0);
+    EXPECT_NEAR(a.time_s, 64 * (3e-6 + 1'228'800.0 / 25e9), 1e-12);
+    EXPECT_NEAR(a.latency_s, 64 * 3e-6, 1e-15);
+    EXPECT_EQ(a.ring_bytes, 0.0);
+}

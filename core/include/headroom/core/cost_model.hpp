@@ -49,6 +49,9 @@ struct CostConfig {
     int64_t ep = 1;
     double expert_imbalance = 0.0;
     LinkModel ep_link;
+    // Of each GPU's all-to-all bytes, the share bound for other NVLink domains when that part sets ep_link's rate
+    // (0: the replica sits in one domain, or NVLink sets the rate): the fabric's part (FabricTraffic).
+    double ep_fabric_share = 0.0;
     // The calibration's GEMM fit, or nullptr (no calibration, or one without a GEMM fit).
     const GemmCalibration* gemm_calibration() const {
         return calibration && calibration->gemm.present() ? &calibration->gemm : nullptr;
@@ -135,6 +138,8 @@ public:
 
     StepCost step(const std::vector<SequenceWork>& batch) const override;
     StepTotals step_totals(const std::vector<SequenceWork>& batch) const override;  // no allocation
+    // The step's collectives across NVLink domains (zero without tp_link or ep_fabric_share); in step_totals.
+    FabricTraffic fabric_traffic(const std::vector<SequenceWork>& batch) const;
     // The roofline's time of a GEMM op the walk left unpriced (wants_gemm_time false), all `count` of them:
     // the blend of its compute and memory times under the fit of its module's weight format.
     double gemm_op_s(const RooflineOp& op) const;

@@ -1,14 +1,18 @@
 // How KV caches move between replicas of a disaggregated deployment (prefill pool -> decode pool), on the
-// replica loop's clock. The loop starts a transfer when a prefill finishes and hands the request to its decode
-// replica when the transfer ends; the transport decides how long that takes. In the simulator the transfers are
-// SimGrid communications over the cluster's links (sim/, so concurrent ones share bandwidth); IdealTransport here
-// is a link of fixed latency and bandwidth per transfer, with no sharing (0 bandwidth: infinite).
+// replica loop's clock, and, on a cluster, the collectives of replicas that span NVLink domains. The loop starts
+// a transfer when a prefill finishes and hands the request to its decode replica when the transfer ends; the
+// transport decides how long that takes. In the simulator the transfers are SimGrid communications over the
+// cluster's links (sim/, so concurrent ones share bandwidth); IdealTransport here is a link of fixed latency and
+// bandwidth per transfer, with no sharing (0 bandwidth: infinite).
 #pragma once
 
 #include <cstdint>
 #include <limits>
 #include <queue>
+#include <stdexcept>
 #include <vector>
+
+#include "headroom/core/step_predictor.hpp"
 
 namespace headroom {
 
@@ -23,6 +27,17 @@ public:
     // Waits until `t_s` (infinity: until a transfer ends) or until the first transfer in flight ends, whichever
     // comes first; returns the time it woke and appends the tags of the transfers that have ended by then.
     virtual double wait_until(double t_s, std::vector<int64_t>& ended) = 0;
+
+    // A network that knows the cluster also carries the collectives of replicas that span NVLink domains, where
+    // they may share a link with other traffic: a step's FabricTraffic as flows between replica `replica`'s GPUs,
+    // ending under `tag` like a transfer. Elsewhere the predictor's closed form stands.
+    virtual bool carries_collectives(int32_t /*replica*/) const { return false; }
+    virtual void start_collectives(int64_t /*tag*/, int32_t /*replica*/, const FabricTraffic& /*traffic*/, double /*now_s*/) {
+        throw std::logic_error("this network carries no collectives");
+    }
+    // The latency a replica's collective flows pay once (the longest of their routes'); the replica loop keeps
+    // the closed form's other latency terms.
+    virtual double collective_latency_s(int32_t /*replica*/) const { return 0.0; }
 };
 
 class IdealTransport : public KvTransport {

@@ -48,6 +48,9 @@ struct ReplicaLinks {
     int64_t tp_domains = 1;
     LinkModel stage;  // PP: between consecutive stages (the slowest pair of TP ranks)
     LinkModel ep;     // DP + EP all-to-all: each GPU's rate to the others (the slowest GPU's)
+    // of each GPU's all-to-all bytes, the share bound for other NVLink domains, when that part sets ep's rate
+    // (the slowest GPU's; 0 when the replica sits in one domain or NVLink sets the rate)
+    double ep_fabric_share = 0.0;
     std::string where;  // one line for the report: "TP in one NVLink domain; stages over InfiniBand NDR (50 GB/s)"
 };
 

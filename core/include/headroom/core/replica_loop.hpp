@@ -94,6 +94,11 @@ public:
     // decode pool, and each replica's step-time predictor (its pool's GPU and TP), for the accounting. Set
     // before run(); the loop does not own them.
     void set_disaggregation(KvTransport* transport, std::vector<const StepTimePredictor*> replica_predictors);
+    // The cluster's network (the same object as a disaggregated deployment's transport, if any): a step whose
+    // predictor reports FabricTraffic, on a replica whose collectives the network carries, sends it as flows and
+    // ends when they do, plus the rest of the step (FabricTraffic); the step is accounted when it ends. Set
+    // before run().
+    void set_network(KvTransport* network);
 
     // Serves the workload to its end: every request finished, rejected or given up.
     void run();
@@ -161,6 +166,9 @@ private:
     Replica& pick_decode();
     void kv_arrived(int64_t record);
     void start_step(Replica& r);
+    // a step's stats and accounting, and its end (now, for a step on the fabric: when its flows ended)
+    void record_step(Replica& r, StepSample st, const StepRun& run);
+    void fabric_done(Replica& r);
     void follow_up();
 
     const WorkloadSpec& workload_;
@@ -191,6 +199,7 @@ private:
     std::vector<int64_t> finished_;
     std::vector<int64_t> prefilled_;  // disaggregated requests whose prefill just ended
     KvTransport* transport_ = nullptr;
+    bool collectives_ = false;  // transport_ may carry collectives across NVLink domains (set_network)
     std::vector<const StepTimePredictor*> predictors_;  // per replica
     std::unique_ptr<Router> router_;
     std::vector<RouteCandidate> route_;

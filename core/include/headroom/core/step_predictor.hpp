@@ -81,6 +81,19 @@ struct StepCost {
     const OpCost* op(std::string_view name) const;
 };
 
+// The part of a step's collectives that crosses the cluster's fabric, between NVLink domains (zero inside one
+// domain): the TP all-reduces' rings across domains and the DP + EP all-to-all's traffic to other domains. The
+// closed form prices it on the routes' slowest links; where the simulator carries it as SimGrid flows instead
+// (ReplicaLoop::set_network), the step takes time_s - fabric.time_s + fabric.latency_s plus the flows' time
+// beyond one route latency, so that flows alone on their links give back time_s.
+struct FabricTraffic {
+    double time_s = 0.0;      // of StepTotals::time_s: the closed form's seconds for this traffic
+    double latency_s = 0.0;   // of time_s: its latency terms (one per sequential step of each collective)
+    double ring_bytes = 0.0;  // bytes each GPU sends to the GPU of its local rank in the next domain (TP rings)
+    double a2a_bytes = 0.0;   // bytes each GPU sends to the other domains, an equal share to each (EP)
+    bool any() const { return ring_bytes > 0.0 || a2a_bytes > 0.0; }
+};
+
 // What the simulator accumulates per step: time, work, and time per bound (indexed by Bound).
 struct StepTotals {
     double time_s = 0.0;
@@ -94,6 +107,7 @@ struct StepTotals {
     double pipeline_s = 0.0;
     double pipeline_fill_s = 0.0;
     double stage_busy_s = 0.0;
+    FabricTraffic fabric;  // collectives across NVLink domains (part of time_s)
 };
 
 class StepTimePredictor {

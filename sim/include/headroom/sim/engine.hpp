@@ -34,6 +34,11 @@ struct SimulationOptions {
     int64_t timeseries_points = 2000;  // per replica, when not keeping all steps (between this and twice as many)
     bool keep_requests = false;        // every request's record in the result (Python, --trace)
     std::shared_ptr<RequestSink> requests_sink;  // each record as it is done (--requests)
+    // Collectives across NVLink domains: as flows on the cluster's network where a link of theirs may carry another
+    // flow at the same time (SHARED, the default; elsewhere their closed form is what flows would take), as flows
+    // always (ALWAYS), or in the predictor's closed form on the routes' slowest links (NEVER); for comparisons.
+    enum class FabricFlows { SHARED, ALWAYS, NEVER };
+    FabricFlows fabric_flows = FabricFlows::SHARED;
 };
 
 struct SimulationResult {

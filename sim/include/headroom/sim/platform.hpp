@@ -46,8 +46,25 @@ class ClusterKvTransport : public KvTransport {
 public:
     // every link that carried KV, most loaded first
     virtual std::vector<LinkLoad> link_loads() const = 0;
+    // the collectives of some replica run on the network (carries_collectives)
+    virtual bool carries_any_collectives() const = 0;
 };
+// How each replica's GPUs (replica_gpus: stage by stage, DP rank by rank, TP ranks consecutive) run their
+// collectives across NVLink domains, for the flows of a step's FabricTraffic: `rings`, each TP group's ring
+// across domains (GPU (s, r, t) sends to (s, r, (t + g) mod tp), g the group's GPUs per domain, as
+// replica_links prices it); `a2a`, the DP + EP all-to-all (each GPU sends an equal share to each other domain
+// of the replica, to the GPU of its own index there, as NCCL's PXN keeps traffic on the rails).
+struct ReplicaLayout {
+    int64_t tp = 1, pp = 1, dp = 1;
+    bool rings = false;
+    bool a2a = false;
+};
+// The network of a deployment on a cluster: KV transfers (disaggregated: the first `prefill_replicas` send to
+// the rest) and, for replicas whose layout says so, their collectives across NVLink domains (`layouts`: one per
+// replica, or empty for none), where a link of theirs may carry another flow at the same time (`all`: always).
 std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology& cluster,
-                                                           const std::vector<std::vector<int64_t>>& replica_gpus);
+                                                           const std::vector<std::vector<int64_t>>& replica_gpus,
+                                                           const std::vector<ReplicaLayout>& layouts = {},
+                                                           int64_t prefill_replicas = 0, bool all = false);
 
 }  // namespace headroom

@@ -1,0 +1,166 @@
+// Collectives across NVLink domains as SimGrid flows (ReplicaLoop::set_network, platform.cpp) against closed
+// forms: alone on their links the flows give back the predictor's closed form (so by default they go on the
+// network only where a link is shared); two TP rings through one NIC take twice its bandwidth term; KV transfers
+// that share NICs with a TP ring take longer than alone.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "headroom/sim/engine.hpp"
+#include "headroom/sim/scenario.hpp"
+
+using namespace headroom;
+
+namespace {
+
+using Flows = SimulationOptions::FabricFlows;
+
+SimulationResult run(const Scenario& sc, Flows flows, bool all_steps = false) {
+    SimulationOptions o;
+    o.keep_requests = true;
+    o.keep_all_steps = all_steps;
+    o.fabric_flows = flows;
+    return simulate(sc, o);
+}
+
+// Two nodes of two H100s with ONE 50 GB/s NIC each, on one leaf: both GPUs of a node reach the other node
+// through the same NIC link.
+std::string tiny_cluster() {
+    const std::filesystem::path p = std::filesystem::temp_directory_path() / ("headroom-tiny-" + std::to_string(::getpid()) + ".yaml");
+    std::ofstream(p) << R"(name: tiny-2x2
+nodes:
+  - name: box
+    count: 2
+    gpu: h100-sxm
+    gpus_per_node: 2
+    nvlink:
+      bandwidth_gb_per_s: {value: 450, source: "test"}
+      latency_us: {value: 2.0, source: "test"}
+    pcie:
+      bandwidth_gb_per_s: {value: 64, source: "test"}
+      latency_us: {value: 1.0, source: "test"}
+    nics:
+      count: {value: 1, source: "test: one NIC for both GPUs of a node"}
+      bandwidth_gb_per_s: {value: 50, source: "test"}
+      latency_us: {value: 1.0, source: "test"}
+fabric:
+  kind: rail_optimized
+  technology: InfiniBand NDR
+  switch_ports: {value: 64, source: "test"}
+  switch_latency_us: {value: 0.2, source: "test"}
+  link_bandwidth_gb_per_s: {value: 50, source: "test"}
+  oversubscription: {value: 1, source: "test"}
+)";
+    return p.string();
+}
+
+}  // namespace
+
+TEST(Collectives, FlowsAloneOnTheirLinksGiveTheClosedForm) {
+    // Llama-3.3-70B at TP 16 over two DGX nodes: each GPU's ring flow runs on its own rail, nothing shares a link,
+    // so every request finishes when the closed form says (up to rounding)
+    const Scenario sc = parse_scenario(R"(model: meta-llama/Llama-3.3-70B-Instruct
+gpu: h100
+tp: 16
+cluster: h100-4node-ib
+workload:
+  shape: single
+  arrival: {process: poisson, rate: 3}
+  prompt_tokens: {dist: lognormal, median: 1500, sigma: 0.5, min: 64, max: 8000}
+  output_tokens: {dist: lognormal, median: 100, sigma: 0.5, min: 4, max: 400}
+  requests: 60
+seed: 5
+)", "tp16.yaml", ".");
+    const SimulationResult a = run(sc, Flows::ALWAYS), b = run(sc, Flows::NEVER);
+    ASSERT_EQ(a.requests.size(), 60u);
+    ASSERT_EQ(a.requests.size(), b.requests.size());
+    for (size_t i = 0; i < a.requests.size(); ++i) {
+        EXPECT_NEAR(a.requests[i].finish_s, b.requests[i].finish_s, 1e-9 * b.requests[i].finish_s) << i;
+        EXPECT_EQ(a.requests[i].generated, b.requests[i].generated);
+    }
+    EXPECT_EQ(a.summary.steps, b.summary.steps);
+    // so by default, with every ring flow alone on its rail, the loop keeps the closed form and no network
+    EXPECT_NE(a.summary.placement.find("as SimGrid flows"), std::string::npos);
+    EXPECT_EQ(run(sc, Flows::SHARED).summary.placement.find("as SimGrid flows"), std::string::npos);
+}
+
+TEST(Collectives, AllToAllFlowsAloneGiveTheClosedForm) {
+    // Qwen1.5-MoE as DP 16 x EP 16 over two DGX nodes: each GPU sends its fabric share of the all-to-all to the
+    // GPU of its rail in the other node, alone on that rail
+    const Scenario sc = parse_scenario(R"(model: Qwen/Qwen1.5-MoE-A2.7B
+gpu: h100
+data_parallel: 16
+expert_parallel: true
+cluster: h100-4node-ib
+workload:
+  shape: single
+  arrival: {process: poisson, rate: 20}
+  prompt_tokens: {dist: lognormal, median: 1000, sigma: 0.5, min: 64, max: 4000}
+  output_tokens: {dist: lognormal, median: 100, sigma: 0.5, min: 4, max: 400}
+  requests: 100
+seed: 3
+)", "ep16.yaml", ".");
+    const SimulationResult a = run(sc, Flows::ALWAYS), b = run(sc, Flows::NEVER);
+    ASSERT_EQ(a.requests.size(), 100u);
+    for (size_t i = 0; i < a.requests.size(); ++i) {
+        EXPECT_NEAR(a.requests[i].finish_s, b.requests[i].finish_s, 1e-9 * b.requests[i].finish_s) << i;
+    }
+}
+
+TEST(Collectives, TwoRingsThroughOneNicTakeTwiceTheBandwidthTerm) {
+    // Llama-3.1-8B at TP 4 on two nodes of two GPUs: GPUs 0 and 1 each send their ring shard to the other node
+    // through the node's one NIC. One request of 1,000 prompt tokens: its prefill step has 32 layers x 2
+    // all-reduces of 1,000 x 4,096 x 2 B; each GPU's cross-domain ring (2 domains of g = 2) moves
+    // 2 (2-1)/2 x 8,192,000 / 2 = 4,096,000 B per all-reduce, 262,144,000 B in the step. The closed form
+    // prices it at 50 GB/s (5.24288 ms); sharing the NIC, each flow gets 25 GB/s, so the step takes
+    // 262,144,000 / 50e9 = 5.24288 ms longer with flows than without.
+    const std::string cluster = tiny_cluster();
+    const Scenario sc = parse_scenario("model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\ntp: 4\ncluster: " + cluster + R"(
+workload:
+  shape: batch
+  requests: 1
+  prompt_tokens: {dist: fixed, value: 1000}
+  output_tokens: {dist: fixed, value: 2}
+seed: 1
+)", "tiny.yaml", ".");
+    const SimulationResult a = run(sc, Flows::SHARED, true), b = run(sc, Flows::NEVER, true);
+    std::filesystem::remove(cluster);
+    ASSERT_GE(a.timeseries.size(), 2u);
+    ASSERT_EQ(a.timeseries[0].prefill_tokens, 1000);
+    ASSERT_EQ(b.timeseries[0].prefill_tokens, 1000);
+    EXPECT_NEAR(a.timeseries[0].dt_s - b.timeseries[0].dt_s, 262'144'000.0 / 50e9, 1e-7);
+    // the decode step's rings: 1 token, 64 x 4,096 B = 262,144 B per GPU, 5.24 us more shared
+    EXPECT_NEAR(a.timeseries[1].dt_s - b.timeseries[1].dt_s, 262'144.0 / 50e9, 1e-8);
+    EXPECT_NE(a.summary.placement.find("as SimGrid flows"), std::string::npos);
+}
+
+TEST(Collectives, KvTransfersShareTheNicsWithATpRing) {
+    // A TP 16 prefill replica over two DGX nodes sends its KV to TP 8 decode replicas on the other two: the KV
+    // leaves each prefill GPU's NIC while the ring's flows use the same NIC links, so transfers take longer with
+    // the ring on the network than beside its closed form; nothing is lost either way
+    const Scenario sc = parse_scenario(R"(model: meta-llama/Llama-3.3-70B-Instruct
+gpu: h100
+tp: 8
+replicas: 2
+disaggregation:
+  prefill: {gpu: h100, tp: 16, replicas: 1}
+  cluster: h100-4node-ib
+workload:
+  shape: single
+  arrival: {process: poisson, rate: 4}
+  prompt_tokens: {dist: lognormal, median: 3000, sigma: 0.5, min: 256, max: 12000}
+  output_tokens: {dist: lognormal, median: 100, sigma: 0.5, min: 4, max: 400}
+  requests: 150
+seed: 9
+)", "disagg16.yaml", ".");
+    const SimulationResult a = run(sc, Flows::SHARED), b = run(sc, Flows::NEVER);
+    EXPECT_EQ(a.summary.completed, 150);
+    EXPECT_EQ(b.summary.completed, 150);
+    EXPECT_EQ(a.summary.disaggregated, 150);
+    EXPECT_GT(a.summary.kv_transfer_s.mean, 1.01 * b.summary.kv_transfer_s.mean);
+    EXPECT_DOUBLE_EQ(a.summary.kv_transfer_bytes, b.summary.kv_transfer_bytes);
+}
