@@ -419,8 +419,10 @@ void ReplicaLoop::start_step(Replica& r) {
 void ReplicaLoop::record_step(Replica& r, StepSample st, const StepRun& run) {
     st.dt_s = run.dt_s;
     // the engine's own accounting of where step time goes (see Accounting)
+    const double waiting = accounting_.waiting_s;
     account_step(accounting_, *r.scheduler, r.plan, run.dt_s, run.cost,
                  decodes_alone_s(*predictors_[static_cast<size_t>(r.index)], r.plan, decodes_));
+    if (r.index < config_.disaggregation.prefill_replicas) accounting_.prefill_waiting_s += accounting_.waiting_s - waiting;
     stats_.add_step(st);
     r.end_s = st.t_s + run.dt_s;
 }

@@ -141,7 +141,8 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
     const double peak_bw = sc.deployment.gpu.memory_bandwidth_bytes_per_s();
     std::string cause_sentence;
     const DisaggregationSpec& dg = sc.disaggregation;
-    if (dg.enabled && queue_share >= 0.25 && s.prefill_busy_fraction >= 0.9) {  // its queue is the prefill pool's
+    // the queue is the prefill pool's when most of the time requests waited was on its replicas
+    if (dg.enabled && queue_share >= 0.25 && a.prefill_waiting_s >= 0.5 * a.waiting_s && a.waiting_s > 0) {
         e.cause = "prefill_pool";
         cause_sentence = fmt::format("Requests wait a mean of {} for the prefill pool ({} replica{}), busy {} of the time "
                                      "while the decode pool is busy {}.",

@@ -85,6 +85,7 @@ struct Accounting {
     double prefill_interference_s = 0;  // what the prefill chunks added to those steps over their decodes alone
     double waiting_s = 0;               // time with requests waiting to be admitted
     double blocked_s[4] = {0, 0, 0, 0};  // of which admission was blocked by: KV blocks, max_num_seqs, token budget, policy
+    double prefill_waiting_s = 0;        // of waiting_s, on a disaggregated deployment's prefill replicas
     int64_t recomputed_tokens = 0;      // tokens computed again after preemptions
     // Speculative decoding: verifies (one per decoding sequence and step), drafts proposed, drafts accepted,
     // and the drafter's share of step time.
