@@ -199,9 +199,8 @@ double CostModel::expected_active_experts(int64_t tokens) const {
 }
 
 double CostModel::ep_imbalance(int64_t tokens) const {
-    if (config_.expert_imbalance > 0.0) return config_.expert_imbalance;
     const double pairs = static_cast<double>(tokens * config_.dp * model_.experts_per_token);
-    return expert_imbalance(pairs, config_.ep, model_.num_experts);
+    return expert_imbalance(config_.expert_imbalance, pairs, config_.ep, model_.num_experts);
 }
 
 double CostModel::ep_rows(int64_t tokens) const {

@@ -144,10 +144,8 @@ public:
             const double tokens = out.summary.steps > 0 ? static_cast<double>(out.summary.input_tokens + out.summary.output_tokens) /
                                                              static_cast<double>(out.summary.steps)
                                                        : 0.0;
-            out.summary.expert_imbalance =
-                placed_.expert_imbalance > 0 ? placed_.expert_imbalance
-                                            : expert_imbalance(tokens * static_cast<double>(placed_.model.experts_per_token), placed_.ep(),
-                                                             placed_.model.num_experts);
+            out.summary.expert_imbalance = expert_imbalance(placed_.expert_imbalance, tokens * static_cast<double>(placed_.model.experts_per_token),
+                                                            placed_.ep(), placed_.model.num_experts);
         }
         if (network) {
             const std::vector<LinkLoad> loads = network->link_loads();

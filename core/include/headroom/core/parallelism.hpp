@@ -66,6 +66,10 @@ PipelineRound pipeline_round(const std::vector<double>& stage_s, const std::vect
 // The expected busiest rank's load over the mean for `pairs` token-expert pairs routed uniformly to `experts`
 // experts on `ranks` EP ranks (1 for one rank or no pairs).
 double expert_imbalance(double pairs, int64_t ranks, int64_t experts);
+// A measured max/mean when one is given (> 0), else the estimate above.
+inline double expert_imbalance(double given, double pairs, int64_t ranks, int64_t experts) {
+    return given > 0.0 ? given : expert_imbalance(pairs, ranks, experts);
+}
 
 // The ring all-reduce of `bytes` over `gpus` GPUs on one link: 2 (p-1)/p x bytes / bandwidth + 2 (p-1) x latency.
 double ring_allreduce_s(const LinkModel& link, int64_t gpus, double bytes);
