@@ -207,11 +207,13 @@ std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology
     if (!layouts.empty()) {
         if (layouts.size() != replica_gpus.size()) throw std::invalid_argument("make_cluster_transport: one layout per replica");
         for (size_t r = 0; r < layouts.size(); ++r) collectives.push_back(collective_flows(t, replica_gpus[r], layouts[r]));
-        // A replica's collectives need the network only where a link of theirs may carry another flow at once:
-        // another of its own pairs, another replica's, or a KV transfer's (prefill replica to decode replica).
-        // Alone on their links, flows take what the closed form says (Collectives tests), and the loop runs
-        // without them.
-        std::map<std::pair<size_t, bool>, int> use;  // directed link (edge, from its lower vertex) -> pairs over it
+        // A replica's collectives need the network only where a link of theirs may carry more than the closed form
+        // assumes: it prices each GPU's ring bytes, and each GPU's all-to-all bytes to the other domains, at its
+        // route's slowest link. So each ring flow, each KV flow (prefill replica to decode replica) and each GPU's
+        // all-to-all flows together count one unit on every link they cross (an all-to-all flow 1 / peers); a link
+        // with more than one unit is shared. Elsewhere flows take what the closed form says (Collectives tests),
+        // and the loop runs without them.
+        std::map<std::pair<size_t, bool>, double> use;  // directed link (edge, from its lower vertex) -> units over it
         auto links = [&](const GpuPair& p) {
             std::vector<std::pair<size_t, bool>> out;
             const ClusterRoute r = t.route(p.first, p.second);
@@ -219,10 +221,11 @@ std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology
             return out;
         };
         for (const CollectiveFlows& c : collectives) {
-            for (const auto* v : {&c.ring, &c.a2a}) {
-                for (const GpuPair& p : *v) {
-                    for (const auto& l : links(p)) ++use[l];
-                }
+            for (const GpuPair& p : c.ring) {
+                for (const auto& l : links(p)) use[l] += 1.0;
+            }
+            for (const GpuPair& p : c.a2a) {
+                for (const auto& l : links(p)) use[l] += 1.0 / static_cast<double>(c.a2a_peers);
             }
         }
         for (int64_t a = 0; a < prefill_replicas; ++a) {
@@ -230,14 +233,14 @@ std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology
                 const auto& x = replica_gpus[static_cast<size_t>(a)];
                 const auto& y = replica_gpus[b];
                 for (size_t k = 0; k < std::max(x.size(), y.size()); ++k) {
-                    for (const auto& l : links({x[k % x.size()], y[k % y.size()]})) ++use[l];
+                    for (const auto& l : links({x[k % x.size()], y[k % y.size()]})) use[l] += 1.0;
                 }
             }
         }
         for (CollectiveFlows& c : collectives) {
             for (const auto* v : {&c.ring, &c.a2a}) {
                 for (const GpuPair& p : *v) {
-                    for (const auto& l : links(p)) c.carried = c.carried || all || use[l] > 1;
+                    for (const auto& l : links(p)) c.carried = c.carried || all || use[l] > 1.0 + 1e-9;
                 }
             }
             if (c.carried) {

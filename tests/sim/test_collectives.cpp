@@ -89,11 +89,12 @@ seed: 5
 }
 
 TEST(Collectives, AllToAllFlowsAloneGiveTheClosedForm) {
-    // Qwen1.5-MoE as DP 16 x EP 16 over two DGX nodes: each GPU sends its fabric share of the all-to-all to the
-    // GPU of its rail in the other node, alone on that rail
+    // Qwen1.5-MoE as DP 24 x EP 24 over three DGX nodes: each GPU sends half its fabric share of the all-to-all to
+    // the GPU of its rail in each other node; its two flows share its NIC, and each NIC receives two, so each
+    // GPU's share crosses at the NIC's rate, as the closed form has it
     const Scenario sc = parse_scenario(R"(model: Qwen/Qwen1.5-MoE-A2.7B
 gpu: h100
-data_parallel: 16
+data_parallel: 24
 expert_parallel: true
 cluster: h100-4node-ib
 workload:
@@ -109,6 +110,9 @@ seed: 3
     for (size_t i = 0; i < a.requests.size(); ++i) {
         EXPECT_NEAR(a.requests[i].finish_s, b.requests[i].finish_s, 1e-9 * b.requests[i].finish_s) << i;
     }
+    // so by default no link counts as shared (each GPU's flows together are one unit on its NIC)
+    EXPECT_NE(a.summary.placement.find("as SimGrid flows"), std::string::npos);
+    EXPECT_EQ(run(sc, Flows::SHARED).summary.placement.find("as SimGrid flows"), std::string::npos);
 }
 
 TEST(Collectives, TwoRingsThroughOneNicTakeTwiceTheBandwidthTerm) {
