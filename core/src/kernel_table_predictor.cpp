@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "headroom/core/kv_planner.hpp"
@@ -139,6 +140,18 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
             if (sliding && window <= 0) break;
             decode_attn_[sliding] = first(t.find("decode_attention", match));
             prefill_attn_[sliding] = first(t.find("prefill_attention", match));
+            const GridTable* d = decode_attn_[sliding];
+            const GridTable* p = prefill_attn_[sliding];
+            if (d && p && d->attr("kernel").find("flash_attn") != std::string::npos &&
+                p->attr("kernel").find("flash_attn") != std::string::npos) {
+                double floor_ms = std::numeric_limits<double>::infinity();
+                for (const GridTable* g : {d, p}) {
+                    for (const float v : g->values_ms) {
+                        if (v > 0) floor_ms = std::min(floor_ms, static_cast<double>(v));
+                    }
+                }
+                if (std::isfinite(floor_ms)) mixed_attn_floor_s_[sliding] = floor_ms * 1e-3;
+            }
         }
     }
     // The table times vLLM's fused MoE kernel, which runs the routed experts; a shared expert is a dense MLP
@@ -318,7 +331,8 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
         if (!pre) return -1.0;
         const double p = lookup_scaled(pre, {prefills, causal_length(prefill_keys / prefills)}, {1.0, 2.0}, extrapolated);
         if (p < 0) return -1.0;
-        t += p;
+        // a mixed step of a one-call kernel pays the call's floor once, not once per table
+        t = decodes > 0 ? std::max(std::max(t, p), t + p - mixed_attn_floor_s_[sliding]) : p;
     }
     return t * static_cast<double>(op.count);
 }

@@ -147,6 +147,36 @@ end
     EXPECT_EQ(int8.message_bytes_per_unit(), 1.0);
 }
 
+TEST(KernelTablePredictor, AMixedStepPaysOneAttentionCallUnderFlashAttention) {
+    // Llama-3.1-8B (32 heads, 8 KV heads, head_dim 128): 16 decodes at 1,023 keys (0.4 ms a layer, a grid point)
+    // and one 1,024-token prefill (1,024 x 1,025 / 2 keys: causal length 1,024, 0.3 ms). FlashAttention runs
+    // both in one varlen call, so the step pays the smallest measured call (0.010 ms) once, not twice:
+    // 32 x (0.4 + 0.3 - 0.010) ms. FlashInfer's backend runs two calls: 32 x (0.4 + 0.3) ms.
+    auto tables = [](const std::string& dec, const std::string& pre) {
+        return std::string(TABLES) + "table decode_attention framework=vllm-9.9 kernel=" + dec +
+               " kv_dtype=bf16 window=0 heads=32 kv_heads=8 head_dim=128\naxis batch_size 1 16\naxis step 1 1023\ndata\n"
+               "0.010 0.050\n0.020 0.400\nend\n"
+               "table prefill_attention framework=vllm-9.9 kernel=" + pre +
+               " kv_dtype=bf16 window=0 heads=32 kv_heads=8 head_dim=128\naxis batch_size 1 2\naxis isl 1 1024\ndata\n"
+               "0.012 0.300\n0.020 0.600\nend\n";
+    };
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    std::vector<SequenceWork> mixed(16, SequenceWork{1, 1022});
+    mixed.push_back({1024, 0});
+    const std::vector<SequenceWork> decodes(16, SequenceWork{1, 1022});
+    auto attention = [&](const std::string& text, const std::vector<SequenceWork>& batch) {
+        auto t = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
+        const StepCost s = KernelTablePredictor(m, load_gpu("h100"), CostConfig{}, t).step(batch);
+        return s.op("attention")->time_s;
+    };
+    const std::string fa = tables("vllm_flash_attn_fa3", "vllm_flash_attn_fa3");
+    EXPECT_NEAR(attention(fa, mixed), 32 * (0.4 + 0.3 - 0.010) * 1e-3, 1e-9);  // the tables hold floats
+    EXPECT_NEAR(attention(fa, decodes), 32 * 0.4e-3, 1e-9);
+    EXPECT_NEAR(attention(fa, {{1024, 0}}), 32 * 0.3e-3, 1e-9);
+    const std::string fi = tables("vllm_flashinfer_trtllmdecode", "vllm_flashinfer_trtllmprefill");
+    EXPECT_NEAR(attention(fi, mixed), 32 * (0.4 + 0.3) * 1e-3, 1e-9);
+}
+
 TEST(KernelTablePredictor, AutoPicksTablesWhereTheyShipAndTheRooflineElsewhere) {
     const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
     EXPECT_EQ(make_step_predictor(m, load_gpu("h100"), CostConfig{})->name(), "kernel tables");

@@ -70,6 +70,10 @@ private:
     const GridTable* gemm_bf16_ = nullptr;  // lm_head
     const GridTable* decode_attn_[2] = {nullptr, nullptr};   // full, sliding
     const GridTable* prefill_attn_[2] = {nullptr, nullptr};
+    // FlashAttention's backends run a mixed step's prefills and decodes as one varlen kernel call (with one KV
+    // cache write), FlashInfer's as two: the floor one call pays (the least either table measured), counted
+    // once for a mixed step of a one-call kernel; 0 for a two-call one.
+    double mixed_attn_floor_s_[2] = {0.0, 0.0};
     const GridTable* moe_ = nullptr;
     const GridTable* encoder_attn_ = nullptr;  // an encoder's bidirectional attention
     Dtype expert_dtype_ = Dtype::BF16;
