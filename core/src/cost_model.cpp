@@ -215,6 +215,33 @@ double CostModel::ep_active_experts(int64_t tokens) const {
 
 namespace {
 
+// A step's collectives: the TP all-reduces (two of T x h bf16 per layer, after o_proj and after down_proj; with
+// DP + EP the MoE layers combine by all-to-all instead) and the DP + EP dispatch and combine (each of the rank's
+// T x k pairs goes to the GPU of its expert, all but 1/ep of them to another GPU, as h bf16 values, and comes
+// back). Shared by the step's ops and its FabricTraffic.
+struct Collectives {
+    int64_t allreduces = 0;    // all-reduces of allreduce_bytes each (0 without TP)
+    double allreduce_bytes = 0;
+    int64_t a2a_layers = 0;    // MoE layers with a dispatch and a combine of a2a_bytes each way (0 without DP + EP)
+    double a2a_bytes = 0;
+};
+Collectives step_collectives(const ModelCard& m, const CostConfig& cfg, int64_t moe_layers, double T) {
+    Collectives c;
+    const double h = static_cast<double>(m.hidden_size);
+    const int64_t L = m.num_layers;
+    const bool a2a = cfg.ep > 1 && cfg.dp > 1 && moe_layers > 0;
+    if (cfg.tp > 1) {
+        c.allreduces = a2a ? L + (L - moe_layers) : 2 * L;
+        c.allreduce_bytes = T * h * ACT_BYTES;
+    }
+    if (a2a) {
+        const double ep = static_cast<double>(cfg.ep);
+        c.a2a_layers = moe_layers;
+        c.a2a_bytes = T * static_cast<double>(m.experts_per_token) * h * ACT_BYTES * (ep - 1.0) / ep;
+    }
+    return c;
+}
+
 // The walk over one step's ops, shared by step() and step_time().
 template <class Sink>
 void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m, const GpuProfile& gpu,
@@ -361,23 +388,17 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         moe_gemm(OpKind::MOE_DOWN_PROJ, h, h, inter, shared);
     }
 
-    const bool a2a = cfg.ep > 1 && cfg.dp > 1 && moe_layers > 0;
-    if (cfg.tp > 1) {
-        // Two all-reduces of T x h bf16 per layer (after o_proj and after down_proj); with DP + EP the MoE layers
-        // combine by all-to-all instead.
-        const double msg = T * h * ACT_BYTES;
+    const Collectives coll = step_collectives(m, cfg, moe_layers, T);
+    if (coll.allreduces > 0) {
+        const double msg = coll.allreduce_bytes;
         const double comm_s = cfg.tp_link.present() ? hierarchical_allreduce_s(peer_link(gpu), cfg.tp_link, cfg.tp, cfg.tp_domains, msg)
                                                     : allreduce_time_s(gpu, cfg.tp, msg, cfg.calibration.get());
-        emit(OpKind::TP_ALLREDUCE, a2a ? L + dense_layers : 2 * L, 0, msg, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
+        emit(OpKind::TP_ALLREDUCE, coll.allreduces, 0, msg, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
     }
-    if (a2a) {
-        // Dispatch and combine per MoE layer: each of this rank's T x k pairs goes to the GPU of its expert (all but
-        // 1/ep of them to another GPU) as h bf16 values and comes back, each way at the GPU's all-to-all rate.
+    if (coll.a2a_layers > 0) {  // each way at the GPU's all-to-all rate
         const LinkModel link = cfg.ep_link.present() ? cfg.ep_link : peer_link(gpu);
-        const double ep = static_cast<double>(cfg.ep);
-        const double msg = T * static_cast<double>(m.experts_per_token) * h * ACT_BYTES * (ep - 1.0) / ep;
-        const double comm_s = 2.0 * link.time_s(msg);
-        emit(OpKind::EP_ALLTOALL, moe_layers, 0, 2.0 * msg, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
+        const double comm_s = 2.0 * link.time_s(coll.a2a_bytes);
+        emit(OpKind::EP_ALLTOALL, coll.a2a_layers, 0, 2.0 * coll.a2a_bytes, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
     }
 
     if (m.final_norm) elementwise(OpKind::FINAL_NORM, 1, 4.0 * T * h, norm_bytes);
@@ -443,28 +464,24 @@ FabricTraffic CostModel::fabric_traffic(const std::vector<SequenceWork>& batch) 
     int64_t tokens = 0;
     for (const SequenceWork& s : batch) tokens += s.new_tokens;
     if (tokens == 0) return f;
-    const double T = static_cast<double>(tokens), h = static_cast<double>(model_.hidden_size);
-    const int64_t L = model_.num_layers, moe_layers = layers_.moe;
-    const bool a2a = c.ep > 1 && c.dp > 1 && moe_layers > 0;
+    const Collectives coll = step_collectives(model_, c, layers_.moe, static_cast<double>(tokens));
     if (rings) {
         // the cross-domain ring of each all-reduce (hierarchical_allreduce_s): n domains of g GPUs, each GPU's
         // 1/g shard all-reduced with its local rank in the other domains; a flat ring on the fabric when the
         // domains are uneven
-        const int64_t n = c.tp % c.tp_domains == 0 ? c.tp_domains : c.tp;
-        const double g = static_cast<double>(c.tp / n), nd = static_cast<double>(n);
-        const double shard = T * h * ACT_BYTES / g;
-        const auto count = static_cast<double>(a2a ? L + (L - moe_layers) : 2 * L);
+        const int64_t gpus = gpus_per_domain(c.tp, c.tp_domains), n = c.tp / gpus;
+        const double g = static_cast<double>(gpus), nd = static_cast<double>(n);
+        const double shard = coll.allreduce_bytes / g;
+        const auto count = static_cast<double>(coll.allreduces);
         f.ring_bytes = count * 2.0 * (nd - 1.0) / nd * shard;
         f.time_s += count * ring_allreduce_s(c.tp_link, n, shard);
         f.latency_s += count * 2.0 * (nd - 1.0) * c.tp_link.latency_s;
     }
-    if (a2a && c.ep_fabric_share > 0.0) {
-        // dispatch and combine (cost_step's EP_ALLTOALL): the fabric's share of each direction's bytes
-        const double ep = static_cast<double>(c.ep);
-        const double msg = T * static_cast<double>(model_.experts_per_token) * h * ACT_BYTES * (ep - 1.0) / ep;
-        const double count = 2.0 * static_cast<double>(moe_layers);
-        f.a2a_bytes = count * msg * c.ep_fabric_share;
-        f.time_s += count * c.ep_link.time_s(msg);
+    if (coll.a2a_layers > 0 && c.ep_fabric_share > 0.0) {
+        // dispatch and combine: the fabric's share of each direction's bytes
+        const double count = 2.0 * static_cast<double>(coll.a2a_layers);
+        f.a2a_bytes = count * coll.a2a_bytes * c.ep_fabric_share;
+        f.time_s += count * c.ep_link.time_s(coll.a2a_bytes);
         f.latency_s += count * c.ep_link.latency_s;
     }
     return f;

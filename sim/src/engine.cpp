@@ -65,7 +65,7 @@ public:
         // replicas whose collectives cross NVLink domains carry them on the cluster's network
         const std::vector<ReplicaLayout> layouts = replica_layouts();
         using Flows = SimulationOptions::FabricFlows;
-        bool collectives = options.fabric_flows != Flows::NEVER && std::any_of(layouts.begin(), layouts.end(), [](const ReplicaLayout& l) { return l.rings || l.a2a; });
+        bool collectives = options.fabric_flows != Flows::NEVER && std::any_of(layouts.begin(), layouts.end(), [](const ReplicaLayout& l) { return l.ring_step > 0 || l.a2a; });
         // a cluster's network wants SimGrid's plain flow model: latency and bandwidth as given (build notes)
         char arg3[] = "--cfg=network/model:CM02", arg4[] = "--cfg=network/crosstraffic:0", arg5[] = "--cfg=network/TCP-gamma:0";
         if (sc_.cluster) {
@@ -179,7 +179,8 @@ private:
         for (size_t r = 0; r < gpus.size(); ++r) {
             const Deployment& d = pool[r < prefill ? 0 : 1];
             const ReplicaLinks l = replica_links(*sc_.cluster, gpus[r], d);
-            out.push_back({d.tp, d.pp, d.dp, d.pp == 1 && l.tp_domains > 1, d.pp == 1 && l.ep_fabric_share > 0.0});
+            const int64_t ring_step = d.pp == 1 && l.tp_domains > 1 ? gpus_per_domain(d.tp, l.tp_domains) : 0;
+            out.push_back({d.tp, d.pp, d.dp, ring_step, d.pp == 1 && l.ep_fabric_share > 0.0});
         }
         return out;
     }

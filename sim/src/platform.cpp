@@ -22,6 +22,10 @@ namespace {
 
 using GpuPair = std::pair<int64_t, int64_t>;
 
+// Whether hop i of a route runs UP its graph edge (from the edge's lower vertex to its higher one): each direction
+// of a split-duplex link is its own bandwidth.
+bool runs_up(const ClusterTopology& t, const ClusterRoute& r, size_t i) { return r.vertices[i] == t.edges()[r.edges[i]].a; }
+
 // The platform's hosts, one per GPU of the cluster (index = GPU), with routes between the pairs given; `edges`,
 // when given, receives each pair's route as graph edges.
 std::vector<sg4::Host*> build_platform(const ClusterTopology& t, const std::set<GpuPair>& pairs,
@@ -42,9 +46,7 @@ std::vector<sg4::Host*> build_platform(const ClusterTopology& t, const std::set<
                 const std::string name = fmt::format("{}--{}", t.vertices()[e.a].name, t.vertices()[e.b].name);
                 it = links.emplace(k, zone->create_split_duplex_link(name, e.bytes_per_s)->set_latency(e.latency_s)->seal()).first;
             }
-            // UP from the edge's lower vertex to its higher one, DOWN the other way: each direction its own bandwidth
-            const bool up = r.vertices[i] == t.edges()[k].a;
-            path.emplace_back(it->second, up ? sg4::LinkInRoute::Direction::UP : sg4::LinkInRoute::Direction::DOWN);
+            path.emplace_back(it->second, runs_up(t, r, i) ? sg4::LinkInRoute::Direction::UP : sg4::LinkInRoute::Direction::DOWN);
         }
         zone->add_route(hosts[static_cast<size_t>(a)]->get_netpoint(), hosts[static_cast<size_t>(b)]->get_netpoint(), nullptr,
                         nullptr, path, false);
@@ -54,7 +56,6 @@ std::vector<sg4::Host*> build_platform(const ClusterTopology& t, const std::set<
     return hosts;
 }
 
-// KV transfers of a disaggregated deployment as SimGrid communications (platform.hpp).
 // One replica's collective flows across NVLink domains: the ring pairs and the all-to-all pairs (a2a_peers per
 // GPU), and the longest latency of their routes.
 struct CollectiveFlows {
@@ -68,13 +69,10 @@ CollectiveFlows collective_flows(const ClusterTopology& t, const std::vector<int
     CollectiveFlows f;
     const int64_t tp = l.tp, dp = l.dp;
     auto gpu = [&](int64_t stage, int64_t rank, int64_t k) { return gpus[static_cast<size_t>((stage * dp + rank) * tp + k)]; };
-    if (l.rings && tp > 1) {
-        int64_t domains = 1;  // of the first TP group (consecutive GPUs), as replica_links counts them
-        for (int64_t k = 1; k < tp; ++k) domains += t.same_nvlink_domain(gpu(0, 0, k - 1), gpu(0, 0, k)) ? 0 : 1;
-        const int64_t g = tp % domains == 0 ? tp / domains : 1;
+    if (l.ring_step > 0 && tp > 1) {
         for (int64_t s = 0; s < l.pp; ++s) {
             for (int64_t r = 0; r < dp; ++r) {
-                for (int64_t k = 0; k < tp; ++k) f.ring.push_back({gpu(s, r, k), gpu(s, r, (k + g) % tp)});
+                for (int64_t k = 0; k < tp; ++k) f.ring.push_back({gpu(s, r, k), gpu(s, r, (k + l.ring_step) % tp)});
             }
         }
     }
@@ -103,6 +101,8 @@ CollectiveFlows collective_flows(const ClusterTopology& t, const std::vector<int
     return f;
 }
 
+// KV transfers of a disaggregated deployment, and collectives across NVLink domains, as SimGrid communications
+// (platform.hpp).
 class ClusterTransport : public ClusterKvTransport {
 public:
     ClusterTransport(const ClusterTopology& t, std::vector<sg4::Host*> hosts, std::map<GpuPair, std::vector<size_t>> routes,
@@ -217,7 +217,7 @@ std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology
         auto links = [&](const GpuPair& p) {
             std::vector<std::pair<size_t, bool>> out;
             const ClusterRoute r = t.route(p.first, p.second);
-            for (size_t i = 0; i < r.edges.size(); ++i) out.push_back({r.edges[i], r.vertices[i] == t.edges()[r.edges[i]].a});
+            for (size_t i = 0; i < r.edges.size(); ++i) out.push_back({r.edges[i], runs_up(t, r, i)});
             return out;
         };
         for (const CollectiveFlows& c : collectives) {

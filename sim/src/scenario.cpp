@@ -684,7 +684,7 @@ ReplicaLinks replica_links(const ClusterTopology& c, const std::vector<int64_t>&
         int64_t domains = 1;
         for (int64_t t = 1; t < tp; ++t) domains += c.same_nvlink_domain(gpu(0, 0, t - 1), gpu(0, 0, t)) ? 0 : 1;
         out.tp_domains = domains;
-        const int64_t g = tp % domains == 0 ? tp / domains : 1;
+        const int64_t g = gpus_per_domain(tp, domains);
         for (int64_t s = 0; s < d.pp; ++s) {
             for (int64_t r = 0; r < dp; ++r) {
                 for (int64_t t = 0; t < tp; ++t) worst(out.tp, gpu(s, r, t), gpu(s, r, (t + g) % tp));

@@ -27,6 +27,21 @@ SimulationResult run(const Scenario& sc, Flows flows, bool all_steps = false) {
     return simulate(sc, o);
 }
 
+// With every collective on the network (ALWAYS) and with none (NEVER), every request finishes at the same time
+// (up to rounding), so by default (SHARED), where no link is shared, the loop keeps the closed form.
+void expect_flows_equal_the_closed_form(const Scenario& sc, size_t requests) {
+    const SimulationResult a = run(sc, Flows::ALWAYS), b = run(sc, Flows::NEVER);
+    ASSERT_EQ(a.requests.size(), requests);
+    ASSERT_EQ(a.requests.size(), b.requests.size());
+    for (size_t i = 0; i < a.requests.size(); ++i) {
+        EXPECT_NEAR(a.requests[i].finish_s, b.requests[i].finish_s, 1e-9 * b.requests[i].finish_s) << i;
+        EXPECT_EQ(a.requests[i].generated, b.requests[i].generated);
+    }
+    EXPECT_EQ(a.summary.steps, b.summary.steps);
+    EXPECT_NE(a.summary.placement.find("as SimGrid flows"), std::string::npos);
+    EXPECT_EQ(run(sc, Flows::SHARED).summary.placement.find("as SimGrid flows"), std::string::npos);
+}
+
 // Two nodes of two H100s with ONE 50 GB/s NIC each, on one leaf: both GPUs of a node reach the other node
 // through the same NIC link.
 std::string tiny_cluster() {
@@ -75,17 +90,7 @@ workload:
   requests: 60
 seed: 5
 )", "tp16.yaml", ".");
-    const SimulationResult a = run(sc, Flows::ALWAYS), b = run(sc, Flows::NEVER);
-    ASSERT_EQ(a.requests.size(), 60u);
-    ASSERT_EQ(a.requests.size(), b.requests.size());
-    for (size_t i = 0; i < a.requests.size(); ++i) {
-        EXPECT_NEAR(a.requests[i].finish_s, b.requests[i].finish_s, 1e-9 * b.requests[i].finish_s) << i;
-        EXPECT_EQ(a.requests[i].generated, b.requests[i].generated);
-    }
-    EXPECT_EQ(a.summary.steps, b.summary.steps);
-    // so by default, with every ring flow alone on its rail, the loop keeps the closed form and no network
-    EXPECT_NE(a.summary.placement.find("as SimGrid flows"), std::string::npos);
-    EXPECT_EQ(run(sc, Flows::SHARED).summary.placement.find("as SimGrid flows"), std::string::npos);
+    expect_flows_equal_the_closed_form(sc, 60);
 }
 
 TEST(Collectives, AllToAllFlowsAloneGiveTheClosedForm) {
@@ -104,15 +109,8 @@ workload:
   output_tokens: {dist: lognormal, median: 100, sigma: 0.5, min: 4, max: 400}
   requests: 100
 seed: 3
-)", "ep16.yaml", ".");
-    const SimulationResult a = run(sc, Flows::ALWAYS), b = run(sc, Flows::NEVER);
-    ASSERT_EQ(a.requests.size(), 100u);
-    for (size_t i = 0; i < a.requests.size(); ++i) {
-        EXPECT_NEAR(a.requests[i].finish_s, b.requests[i].finish_s, 1e-9 * b.requests[i].finish_s) << i;
-    }
-    // so by default no link counts as shared (each GPU's flows together are one unit on its NIC)
-    EXPECT_NE(a.summary.placement.find("as SimGrid flows"), std::string::npos);
-    EXPECT_EQ(run(sc, Flows::SHARED).summary.placement.find("as SimGrid flows"), std::string::npos);
+)", "ep24.yaml", ".");
+    expect_flows_equal_the_closed_form(sc, 100);
 }
 
 TEST(Collectives, TwoRingsThroughOneNicTakeTwiceTheBandwidthTerm) {

@@ -71,6 +71,10 @@ inline double expert_imbalance(double given, double pairs, int64_t ranks, int64_
     return given > 0.0 ? given : expert_imbalance(pairs, ranks, experts);
 }
 
+// A TP group of `tp` GPUs over `domains` NVLink domains: the GPUs it has in each (1 when the domains are uneven:
+// the all-reduce is then a flat ring on the fabric, see hierarchical_allreduce_s).
+inline int64_t gpus_per_domain(int64_t tp, int64_t domains) { return domains > 0 && tp % domains == 0 ? tp / domains : 1; }
+
 // The ring all-reduce of `bytes` over `gpus` GPUs on one link: 2 (p-1)/p x bytes / bandwidth + 2 (p-1) x latency.
 double ring_allreduce_s(const LinkModel& link, int64_t gpus, double bytes);
 // An all-reduce over `domains` NVLink domains of g GPUs each, as NCCL runs it across nodes: a reduce-scatter and

@@ -50,13 +50,14 @@ public:
     virtual bool carries_any_collectives() const = 0;
 };
 // How each replica's GPUs (replica_gpus: stage by stage, DP rank by rank, TP ranks consecutive) run their
-// collectives across NVLink domains, for the flows of a step's FabricTraffic: `rings`, each TP group's ring
-// across domains (GPU (s, r, t) sends to (s, r, (t + g) mod tp), g the group's GPUs per domain, as
-// replica_links prices it); `a2a`, the DP + EP all-to-all (each GPU sends an equal share to each other domain
-// of the replica, to the GPU of its own index there, as NCCL's PXN keeps traffic on the rails).
+// collectives across NVLink domains, for the flows of a step's FabricTraffic: `ring_step` > 0, each TP group's
+// ring across domains (GPU (s, r, t) sends to (s, r, (t + ring_step) mod tp): ring_step is the group's GPUs per
+// domain, or 1 for uneven domains, as replica_links prices it); `a2a`, the DP + EP all-to-all (each GPU sends an
+// equal share to each other domain of the replica, to the GPU of its own index there, as NCCL's PXN keeps
+// traffic on the rails).
 struct ReplicaLayout {
     int64_t tp = 1, pp = 1, dp = 1;
-    bool rings = false;
+    int64_t ring_step = 0;  // 0: the TP rings stay in one NVLink domain
     bool a2a = false;
 };
 // The network of a deployment on a cluster: KV transfers (disaggregated: the first `prefill_replicas` send to
