@@ -37,7 +37,8 @@ void gemm_yaml(std::string& y, const char* key, const GemmCalibration& g, const 
     if (g.mainloop_s_per_k > 0) y += fmt::format("  mainloop_ns_per_k: {:.6g}\n", g.mainloop_s_per_k * 1e9);
     if (g.activation_bytes > 0) y += fmt::format("  activation_bytes_per_element: {:.6g}\n", g.activation_bytes);
     if (g.output_bytes > 0) y += fmt::format("  output_bytes_per_element: {:.6g}\n", g.output_bytes);
-    y += fmt::format("  fit: {{points: {}, median_abs_rel_error: {:.4g}, p90_abs_rel_error: {:.4g}}}\n", q.points,
+    y += fmt::format("  fit: {{points: {}, {}median_abs_rel_error: {:.4g}, p90_abs_rel_error: {:.4g}}}\n", q.points,
+                     q.l2_warm_left_out > 0 ? fmt::format("l2_warm_left_out: {}, ", q.l2_warm_left_out) : "",
                      q.median_abs_rel_error, q.p90_abs_rel_error);
 }
 
@@ -89,8 +90,9 @@ void read_gemm(const Reader& r, const YAML::Node& root, const std::string& key, 
     if (g["activation_bytes_per_element"]) out.activation_bytes = r.number(g["activation_bytes_per_element"], key + ".activation_bytes_per_element", 0, 1000);
     if (g["output_bytes_per_element"]) out.output_bytes = r.number(g["output_bytes_per_element"], key + ".output_bytes_per_element", 0, 1000);
     if (const YAML::Node f = g["fit"]) {
-        r.only(f, key + ".fit", {"points", "median_abs_rel_error", "p90_abs_rel_error"});
+        r.only(f, key + ".fit", {"points", "l2_warm_left_out", "median_abs_rel_error", "p90_abs_rel_error"});
         q.points = static_cast<int64_t>(r.number(f["points"], key + ".fit.points", 0, 1e9));
+        if (f["l2_warm_left_out"]) q.l2_warm_left_out = static_cast<int64_t>(r.number(f["l2_warm_left_out"], key + ".fit.l2_warm_left_out", 0, 1e9));
         q.median_abs_rel_error = r.number(f["median_abs_rel_error"], key + ".fit.median_abs_rel_error", 0, 1e3);
         q.p90_abs_rel_error = r.number(f["p90_abs_rel_error"], key + ".fit.p90_abs_rel_error", 0, 1e3);
     }

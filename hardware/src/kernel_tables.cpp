@@ -119,6 +119,28 @@ double GridTable::message_bytes_per_unit() const {
     return d == "int8" || d == "fp8" ? 1.0 : 2.0;  // vllm_allreduce has no dtype attribute: bf16
 }
 
+double GridTable::gemm_weight_bytes_per_element() const {
+    const std::string d = attr("dtype");
+    if (d == "fp8" || d == "fp8_block" || d == "int8") return 1.0;
+    if (d == "nvfp4" || d == "fp4") return 0.5;
+    return 2.0;
+}
+
+double GridTable::least_s() const {
+    float least = 0.0f;
+    for (float v : values_ms) {
+        if (v > 0.0f && (least == 0.0f || v < least)) least = v;
+    }
+    return static_cast<double>(least) * 1e-3;
+}
+
+double GridTable::gemm_working_set_bytes(double m, double n, double k) const {
+    const std::string d = attr("dtype");
+    const int64_t given = attr_int("weight_copies");
+    const double copies = given > 0 ? static_cast<double>(given) : d == "fp8_block" || d == "fp4" || d == "nvfp4" ? 1.0 : 6.0;
+    return copies * (n * k * gemm_weight_bytes_per_element() + m * n * 2.0) + m * k * 2.0;  // bf16 activations
+}
+
 std::optional<double> GridTable::lookup_clamped_s(const double* x, size_t n, bool& clamped, const double* power,
                                                   size_t np) const {
     if (n > MAX_AXES) return std::nullopt;

@@ -242,7 +242,7 @@ std::string calibration_json(const Calibration& c) {
                     {"mainloop_s_per_k", g.mainloop_s_per_k},
                     {"activation_bytes_per_element", g.activation_bytes},
                     {"output_bytes_per_element", g.output_bytes},
-                    {"fit", {{"points", q.points}, {"median_abs_rel_error", q.median_abs_rel_error}, {"p90_abs_rel_error", q.p90_abs_rel_error}}}};
+                    {"fit", {{"points", q.points}, {"l2_warm_left_out", q.l2_warm_left_out}, {"median_abs_rel_error", q.median_abs_rel_error}, {"p90_abs_rel_error", q.p90_abs_rel_error}}}};
     };
     j["gemm"] = gemm(c.gemm, c.gemm_fit);
     j["gemm_fp8"] = c.gemm_fp8.present() ? gemm(c.gemm_fp8, c.gemm_fp8_fit) : json(nullptr);

@@ -47,8 +47,16 @@ Eigen::VectorXd predict_log(const GpuProfile& gpu, Dtype dtype, const std::vecto
 
 }  // namespace
 
-GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& samples, FitQuality* quality) {
-    if (samples.size() < 8) throw HardwareError("", "", fmt::format("need at least 8 GEMM measurements to fit, got {}", samples.size()));
+GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& all, FitQuality* quality) {
+    std::vector<GemmSample> samples;
+    samples.reserve(all.size());
+    for (const GemmSample& s : all) {
+        if (!s.l2_warm) samples.push_back(s);
+    }
+    if (samples.size() < 8) {
+        throw HardwareError("", "", fmt::format("need at least 8 GEMM measurements to fit, got {}{}", samples.size(),
+                                                samples.size() < all.size() ? fmt::format(" (and {} timed L2-warm)", all.size() - samples.size()) : ""));
+    }
     const auto n = static_cast<Eigen::Index>(samples.size());
     Eigen::VectorXd y(n);
     double t_min = 1e300;
@@ -110,6 +118,7 @@ GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<G
         err.reserve(samples.size());
         for (Eigen::Index i = 0; i < n; ++i) err.push_back(std::fabs(std::exp(r[i]) - 1.0));
         quality->points = static_cast<int64_t>(samples.size());
+        quality->l2_warm_left_out = static_cast<int64_t>(all.size() - samples.size());
         quality->median_abs_rel_error = exact_percentile(err, 50);
         quality->p90_abs_rel_error = exact_percentile(err, 90);
     }
@@ -138,7 +147,7 @@ std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& 
     return out;
 }
 
-std::vector<GemmSample> gemm_samples(const KernelTables& t, Dtype dtype) {
+std::vector<GemmSample> gemm_samples(const KernelTables& t, Dtype dtype, double l2_bytes) {
     const std::string d = dtype == Dtype::FP8 ? "fp8" : "bf16";
     std::vector<GemmSample> out;
     for (const GridTable* g : t.find("gemm", {{"dtype", d}})) {
@@ -147,7 +156,9 @@ std::vector<GemmSample> gemm_samples(const KernelTables& t, Dtype dtype) {
             for (size_t b = 0; b < g->axes[1].size(); ++b) {
                 for (size_t c = 0; c < g->axes[2].size(); ++c) {
                     const double v = g->value_ms({a, b, c});
-                    if (v > 0) out.push_back({g->axes[0][a], g->axes[1][b], g->axes[2][c], v * 1e-3});
+                    if (!(v > 0)) continue;
+                    const double m = g->axes[0][a], n = g->axes[1][b], k = g->axes[2][c];
+                    out.push_back({m, n, k, v * 1e-3, g->gemm_working_set_bytes(m, n, k) <= l2_bytes});
                 }
             }
         }

@@ -111,6 +111,54 @@ TEST(KernelTablePredictor, ExtrapolatesLinearlyPastTheLargestMeasuredRows) {
     EXPECT_NE(p.step({{2048, 0}}).op("o_proj")->source.find("extrapolated"), std::string::npos);
 }
 
+// A table point timed with its weights in L2 is held to the table's fastest kernel plus streaming the weights
+// from memory. Llama-3.2-1B decoding one sequence (m = 1) against a table that says 1 us everywhere:
+// qkv_proj's 3,072 x 2,048 bf16 weights are 12,582,912 bytes, a working set of 6 x (12,582,912 + 6,144) + 4,096 =
+// 75,538,432 B (72.04 MiB); o_proj's 2,048 x 2,048 are 8,388,608 B, 6 x (8,388,608 + 4,096) + 4,096 = 50,360,320 B
+// (48.03 MiB). On the L40S (96 MiB of L2, 864 GB/s, memory efficiency 0.85 without a calibration) both are
+// warm: qkv 1 us + 12,582,912 / 734.4e9 = 18.1336 us a layer, o 1 us + 8,388,608 / 734.4e9 = 12.4224 us. With
+// 60 MiB of L2 only o_proj is; with none given, neither.
+TEST(KernelTablePredictor, L2WarmTablePointsAreHeldToStreamingTheWeights) {
+    const char* flat = R"(# headroom kernel tables v1
+gpu test_gpu
+device Test GPU
+source hand-written
+table gemm framework=vllm-9.9 dtype=bf16 kernel=linear
+axis m 1 1024
+axis n 32 262144
+axis k 32 65536
+data
+0.001 0.001
+0.001 0.001
+0.001 0.001
+0.001 0.001
+end
+)";
+    const ModelCard m = load_model("meta-llama/Llama-3.2-1B-Instruct");
+    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(flat, "t.hkt"));
+    const std::vector<SequenceWork> batch = {{1, 100}};
+    const double least = static_cast<double>(0.001f) * 1e-3;
+    auto at = [&](double l2_mib) {
+        GpuProfile gpu = load_gpu("l40s");
+        gpu.l2_cache_mib.value = l2_mib;
+        gpu.memory_efficiency.value = 0.85;
+        const KernelTablePredictor p(m, gpu, CostConfig{}, tables);
+        const StepCost s = p.step(batch);
+        EXPECT_NEAR(p.step_totals(batch).time_s, s.time_s, 1e-12);
+        return std::make_pair(*s.op("qkv_proj"), *s.op("o_proj"));
+    };
+    const auto [q96, o96] = at(96);
+    EXPECT_NEAR(q96.time_s, 16 * (least + 12'582'912 / 734.4e9), 1e-12);
+    EXPECT_NEAR(o96.time_s, 16 * (least + 8'388'608 / 734.4e9), 1e-12);
+    EXPECT_NE(q96.source.find("timed with its weights in L2"), std::string::npos);
+    const auto [q60, o60] = at(60);
+    EXPECT_NEAR(q60.time_s, 16 * least, 1e-12);
+    EXPECT_EQ(q60.source, "table (vLLM 9.9, Test GPU, interpolated)");
+    EXPECT_NEAR(o60.time_s, 16 * (least + 8'388'608 / 734.4e9), 1e-12);
+    const auto [q0, o0] = at(0);
+    EXPECT_NEAR(o0.time_s, 16 * least, 1e-12);
+}
+
 TEST(KernelTablePredictor, AllReduceTablesCountElementsNotBytes) {
     // AIConfigurator's message_size counts bf16 elements (its collector all-reduces a [size / 4096, 4096] bf16
     // tensor). Llama-3.1-8B at TP 2: two all-reduces per layer of tokens x 4096 x 2 bytes.

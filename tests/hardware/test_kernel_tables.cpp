@@ -42,6 +42,24 @@ TEST(KernelTables, ParsesTheFormat) {
     EXPECT_EQ(t.framework("gemm"), "vllm-0.1");
 }
 
+// The working set a GEMM table was timed with (AIConfigurator cycles 6 layers per bf16 or fp8 measurement, 1 per
+// block-fp8 one), by hand at m = 4, n = 1,024, k = 2,048:
+// bf16: 6 x (1,024 x 2,048 x 2 + 4 x 1,024 x 2) + 4 x 2,048 x 2 = 6 x (4,194,304 + 8,192) + 16,384 = 25,231,360
+// block fp8: 1 x (2,097,152 + 8,192) + 16,384 = 2,121,728; weight_copies=2 on fp8: 2 x 2,105,344 + 16,384 = 4,227,072
+TEST(KernelTables, GemmWorkingSetCountsTheCollectorsCopies) {
+    const KernelTables t = parse_kernel_tables(POWER_LAW, "test.hkt");
+    EXPECT_DOUBLE_EQ(t.tables[0].gemm_working_set_bytes(4, 1024, 2048), 25'231'360.0);
+    EXPECT_DOUBLE_EQ(t.tables[0].least_s(), static_cast<double>(0.02f) * 1e-3);  // the least of the five, as stored
+    GridTable block = t.tables[0];
+    block.attrs["dtype"] = "fp8_block";
+    EXPECT_DOUBLE_EQ(block.gemm_working_set_bytes(4, 1024, 2048), 2'121'728.0);
+    GridTable two = t.tables[0];
+    two.attrs["dtype"] = "fp8";
+    two.attrs["weight_copies"] = "2";
+    EXPECT_DOUBLE_EQ(two.gemm_working_set_bytes(4, 1024, 2048), 4'227'072.0);
+    EXPECT_DOUBLE_EQ(two.gemm_weight_bytes_per_element(), 1.0);
+}
+
 TEST(KernelTables, LogLogInterpolationIsExactForAPowerLaw) {  // up to float storage (1e-7 relative)
     const KernelTables t = parse_kernel_tables(POWER_LAW, "test.hkt");
     const GridTable& g = t.tables[0];

@@ -85,6 +85,65 @@ TEST(Calibrate, Fp8GemmFitRecoversItsPerElementTermsWithinOnePercent) {
     EXPECT_EQ(c.gemm_for(Dtype::BF16, 2.0), &c.gemm);
 }
 
+// Points timed with their weights in L2 are left out of the fit: a third of a generated table made three times
+// too fast (as an L2-resident GEMM is) does not move the fit off the parameters; the quality counts them.
+TEST(Calibrate, GemmFitLeavesOutL2WarmPoints) {
+    const GpuProfile gpu = load_gpu("h100");
+    GemmCalibration truth;
+    truth.launch_s = 4.0e-6;
+    truth.compute_efficiency = 0.72;
+    truth.memory_efficiency = 0.83;
+    truth.blend_exponent = 3.1;
+    truth.mainloop_s_per_k = 0.15e-9;
+    std::vector<GemmSample> s;
+    int64_t warm = 0;
+    for (double m : {1.0, 4.0, 16.0, 64.0, 128.0, 256.0, 1024.0, 4096.0, 16384.0}) {
+        for (double n : {512.0, 2048.0, 4096.0, 8192.0, 28672.0}) {
+            for (double k : {512.0, 4096.0, 8192.0, 16384.0}) {
+                const bool w = s.size() % 3 == 0;
+                warm += w;
+                s.push_back({m, n, k, gemm_time_s(gpu, Dtype::BF16, m, n, k, &truth) / (w ? 3.0 : 1.0), w});
+            }
+        }
+    }
+    FitQuality q;
+    const GemmCalibration fit = fit_gemm(gpu, Dtype::BF16, s, &q);
+    EXPECT_NEAR(fit.compute_efficiency, truth.compute_efficiency, 0.01 * truth.compute_efficiency);
+    EXPECT_NEAR(fit.memory_efficiency, truth.memory_efficiency, 0.01 * truth.memory_efficiency);
+    EXPECT_NEAR(fit.launch_s, truth.launch_s, 0.01 * truth.launch_s);
+    EXPECT_EQ(q.l2_warm_left_out, warm);
+    EXPECT_EQ(q.points, static_cast<int64_t>(s.size()) - warm);
+    EXPECT_LT(q.p90_abs_rel_error, 1e-6);
+    // gemm_samples marks them from the table's working set and the L2: at m = 1, 1,024 x 1,024 bf16 weights
+    // take 6 x (2,097,152 + 2,048) + 2,048 = 12,597,248 bytes, 2,048 x 2,048 ones 6 x (8,388,608 + 4,096) + 4,096 =
+    // 50,360,320; with 16 MiB (16,777,216) of L2 the first is warm, the second not
+    const KernelTables t = parse_kernel_tables(R"(# headroom kernel tables v1
+gpu g
+device G
+source hand-written
+table gemm framework=vllm-0.1 dtype=bf16
+axis m 1
+axis n 1024 2048
+axis k 1024 2048
+data
+0.01 0.02
+0.02 0.04
+end
+)", "t.hkt");
+    const std::vector<GemmSample> g = gemm_samples(t, Dtype::BF16, 16.0 * 1024 * 1024);
+    ASSERT_EQ(g.size(), 4u);
+    EXPECT_TRUE(g[0].l2_warm);   // 1,024 x 1,024
+    EXPECT_FALSE(g[3].l2_warm);  // 2,048 x 2,048
+    for (const GemmSample& x : gemm_samples(t, Dtype::BF16)) EXPECT_FALSE(x.l2_warm);  // no L2 given: none
+    // the YAML keeps the count
+    Calibration c;
+    c.gpu = "h100-sxm";
+    c.fitted_on = "test";
+    c.gemm = fit;
+    c.gemm_fit = q;
+    EXPECT_EQ(parse_calibration(calibration_yaml(c), "c.yaml").gemm_fit.l2_warm_left_out, warm);
+}
+
 TEST(Calibrate, AllReduceFitRecoversLatencyAndBandwidth) {
     // t = 6 us + bytes / 150 GB/s on 4 GPUs, 12 us + bytes / 80 GB/s on 8
     std::vector<CommSample> s;

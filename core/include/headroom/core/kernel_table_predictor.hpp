@@ -12,6 +12,9 @@
 //   step's tokens, split over the three MoE ops in the roofline's proportions; a shared expert from the GEMM
 //   table;
 // - TP all-reduce: vLLM's custom all-reduce table (graph or eager), NCCL's beyond its largest message.
+// A GEMM table point timed with its weights resident in L2 (GridTable::gemm_working_set_bytes within the GPU's
+// L2, chip.l2_cache_mib) is faster than serving, where each step streams every layer's weights from memory: such
+// a lookup is held to l2_warm_gemm_floor_s.
 // Lookups interpolate log-log between measured points (GridTable::lookup_s). Past the largest measured value
 // of an axis the time is scaled by the axis' power law (linear in tokens, n, k, batch, context and bytes;
 // quadratic in prefill length) and the source says "extrapolated". Norms, RoPE, residual adds, the sampler and
@@ -62,9 +65,12 @@ private:
     double moe_op_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share, bool& extrapolated) const;
     double allreduce_s(double bytes, bool& extrapolated, bool& nccl) const;
     std::string source_line(const char* family, bool extrapolated, const char* note = "") const;
+    // l2_warm_gemm_floor_s for one of the GEMM tables below.
+    double l2_warm_floor_s(const GridTable* t, double m, double n, double k) const;
 
     CostModel roofline_;
     std::shared_ptr<const KernelTables> tables_;
+    double gemm_least_s_ = 0.0, gemm_bf16_least_s_ = 0.0;  // each GEMM table's fastest measurement
     const GridTable* gemm_ = nullptr;       // the attention weights' GEMMs
     bool dense_in_gemm_table_ = true;       // the dense MLP's weights share their format
     const GridTable* gemm_bf16_ = nullptr;  // lm_head
@@ -91,6 +97,14 @@ private:
     // GEMM time by row count, per GEMM op kind (n and k are fixed per kind): the simulator's hot path.
     mutable std::array<std::vector<double>, NUM_OP_KINDS> gemm_cache_;
 };
+
+// Where GEMM table `t` timed (m, n, k) with the weights in L2: the least time serving can take for it, the
+// table's fastest kernel (`least_s`, its fixed cost) plus streaming the n x k weights from memory at the
+// calibration's memory efficiency (the profile's without one). 0 where the table's working set exceeded the L2.
+// Only the L40S tables (96 MB of L2 before 864 GB/s of GDDR6) lie below it at any size that matters: up to 2x at
+// 8-16 MB of weights and few rows; on H100, H200, B200 and A100 the kernel's fixed cost hides the L2.
+double l2_warm_gemm_floor_s(const GridTable& t, double least_s, const GpuProfile& gpu, const GemmCalibration* cal,
+                            double m, double n, double k);
 
 // The step-time predictor a deployment gets: "auto" (the kernel tables where the GPU has them, else its
 // calibrated roofline, else the plain roofline), "tables" (an error when the GPU has none), "calibrated" (the

@@ -48,6 +48,7 @@ struct FitQuality {
     int64_t points = 0;
     double median_abs_rel_error = 0.0;  // on the points it was fitted on
     double p90_abs_rel_error = 0.0;
+    int64_t l2_warm_left_out = 0;  // measurements not fitted: timed with their weights in L2 (calibrate.hpp)
 };
 
 struct Calibration {

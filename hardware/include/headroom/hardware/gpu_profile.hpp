@@ -33,6 +33,9 @@ struct GpuProfile {
     bool memory_shared_with_cpu = false;  // Jetson: one LPDDR5 pool for CPU, OS and GPU
 
     Sourced sm_count;  // streaming multiprocessors: the wave size of a GEMM
+    // L2 cache; optional. Kernel tables timed with weights that stay in L2 between runs are faster than serving,
+    // where every step streams each layer's weights from memory afresh (calibrate.hpp, kernel_table_predictor.hpp).
+    Sourced l2_cache_mib;
     Sourced fp32_tflops, bf16_tflops, fp16_tflops, fp8_tflops, int8_tflops, fp4_tflops;
 
     Sourced nvlink_bidirectional_gb_per_s;  // per GPU, both directions together, as datasheets quote it
@@ -51,6 +54,7 @@ struct GpuProfile {
     double memory_bytes() const { return memory_capacity_gib.value * 1024.0 * 1024.0 * 1024.0; }
     double usable_memory_bytes() const { return memory_bytes() * usable_memory_fraction.value; }
     double memory_bandwidth_bytes_per_s() const { return memory_bandwidth_gb_per_s.value * 1e9; }
+    double l2_cache_bytes() const { return l2_cache_mib.value * 1024.0 * 1024.0; }  // 0 when not given
     // Dense tensor-core peak for a compute dtype; 0 when the GPU has no such units. int4 weights are
     // dequantised and multiplied in bf16, so INT4 returns the bf16 peak; so do MXFP4 weights (weight-only, as
     // vLLM runs gpt-oss on Hopper; Blackwell's FP4 units are not modelled yet).

@@ -57,6 +57,14 @@ struct GridTable {
     // bf16 elements, collector/collect_all_reduce.py; its NCCL int8 tables take half the fp16 time at the same
     // size): 2 for vLLM's custom all-reduce (bf16) and NCCL fp16, 1 for NCCL int8.
     double message_bytes_per_unit() const;
+    // A GEMM table's working set while it was timed, in bytes, at m rows against an n x k weight. AIConfigurator's
+    // GEMM collector (collector/vllm/collect_gemm.py) times `copies` distinct layers one after another under one
+    // CUDA graph, repeatedly: 6 for bf16 and per-tensor fp8, 1 for block fp8 and NVFP4 (dtype fp4; an attribute
+    // `weight_copies=N` overrides). Where copies x (weight + output) + input fits in the GPU's L2 the weights stay
+    // there between runs and the table times an L2 read, not the HBM read serving pays each step.
+    double gemm_working_set_bytes(double m, double n, double k) const;
+    double gemm_weight_bytes_per_element() const;
+    double least_s() const;  // the table's fastest measurement (0 when it holds none)  // 2 for bf16 / fp16, 1 for fp8 and block fp8, 0.5 for fp4
 };
 
 struct KernelTables {

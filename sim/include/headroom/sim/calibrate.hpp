@@ -18,6 +18,9 @@ namespace headroom {
 struct GemmSample {
     double m = 0, n = 0, k = 0;  // rows (tokens) x weight n x k
     double time_s = 0;
+    // Timed with its weights resident in L2 (GridTable::gemm_working_set_bytes within the GPU's L2): faster than
+    // any serving step, which streams each layer's weights from memory. Kept out of the fit.
+    bool l2_warm = false;
 };
 
 struct CommSample {
@@ -26,11 +29,14 @@ struct CommSample {
     double time_s = 0;
 };
 
+// Fits the samples that are not l2_warm (at least 8 of them); `quality` is over those.
 GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& samples,
                          FitQuality* quality = nullptr);
 std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& samples);
 
-std::vector<GemmSample> gemm_samples(const KernelTables& t, Dtype dtype);
+// Every measured point of the GEMM tables of `dtype`, marked l2_warm where the table's working set at that
+// point fits in `l2_bytes` (the GPU's L2; 0 marks none).
+std::vector<GemmSample> gemm_samples(const KernelTables& t, Dtype dtype, double l2_bytes = 0.0);
 std::vector<CommSample> allreduce_samples(const KernelTables& t);
 // CSV with a header: `op,m,n,k,bytes,gpus,latency_ms`; op is gemm (bf16), gemm_fp8 (fp8 weights, per-tensor or
 // per-channel scaled) or allreduce (unused columns empty). fp8 rows go to `fp8_gemms` when it is given, else they
