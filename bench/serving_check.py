@@ -14,7 +14,7 @@ import headroom
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "bench" / "serving_h100.yaml"
-RATES = [1, 4, 8, 12, 16, 20, 24, 28, 32, 40]
+RATES = [1, 4, 8, 12, 16, 20, 24, 28, 32, 40, 48, 64]
 DEPLOYMENTS = [
     ("meta-llama/Llama-2-7b-hf", 1),
     ("codellama/CodeLlama-34b-hf", 2),

@@ -6,7 +6,17 @@
 
 namespace headroom {
 
-KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& e, const std::string& where) {
+EngineConfig with_vllm_defaults(EngineConfig e, const GpuProfile& gpu) {
+    if (e.limits_gpu == gpu.name) return e;
+    const BatchLimits v = vllm_serve_defaults(gpu);
+    if (!e.max_num_batched_tokens_set) e.max_num_batched_tokens = v.max_num_batched_tokens;
+    if (!e.max_num_seqs_set) e.max_num_seqs = v.max_num_seqs;
+    e.limits_gpu = gpu.name;
+    return e;
+}
+
+KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& engine, const std::string& where) {
+    const EngineConfig e = with_vllm_defaults(engine, d.gpu);  // a pool's own GPU decides its defaults
     KvPlanRequest r;
     r.tp = d.tp;
     r.pp = d.pp;
@@ -40,7 +50,8 @@ KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& e, const std:
     return p;
 }
 
-SchedulerConfig scheduler_config(const Deployment& d, const EngineConfig& e, const KvPlan& plan) {
+SchedulerConfig scheduler_config(const Deployment& d, const EngineConfig& engine, const KvPlan& plan) {
+    const EngineConfig e = with_vllm_defaults(engine, d.gpu);
     SchedulerConfig c;
     // DP ranks each run an engine of these limits; the replica's one scheduler stands for all of them
     c.max_num_batched_tokens = e.max_num_batched_tokens * d.dp;

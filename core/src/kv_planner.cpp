@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <cmath>
 
@@ -39,6 +40,9 @@ void validate(const ModelCard& m, const GpuProfile& gpu, KvPlanRequest& r) {
     if (r.block_size < 1 || r.block_size > 1024) {
         throw PlanError("--block-size", fmt::format("must be in [1, 1024], got {}", r.block_size));
     }
+    const BatchLimits d = vllm_serve_defaults(gpu);
+    if (r.max_num_batched_tokens == 0) r.max_num_batched_tokens = d.max_num_batched_tokens;
+    if (r.max_num_seqs == 0) r.max_num_seqs = d.max_num_seqs;
     if (r.max_num_batched_tokens < 1) {
         throw PlanError("--max-num-batched-tokens", fmt::format("must be >= 1, got {}", r.max_num_batched_tokens));
     }
@@ -176,6 +180,13 @@ void plan_groups(const ModelCard& m, KvPlan& p) {
     for (const auto& [w, n] : per_type) {
         for (int64_t g = 0; g < ceil_div(n, p.group_layers); ++g) p.group_windows.push_back(w);
     }
+}
+
+BatchLimits vllm_serve_defaults(const GpuProfile& gpu) {
+    std::string name = gpu.name + " " + gpu.display_name;
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (gpu.memory_capacity_gib.value >= 70.0 && name.find("a100") == std::string::npos) return {8192, 1024};
+    return {2048, 256};
 }
 
 KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& request) {

@@ -331,7 +331,7 @@ PYBIND11_MODULE(_headroom, m) {
           },
           py::arg("model"), py::arg("gpu"), py::arg("tp") = 1, py::arg("weights_dtype") = "auto",
           py::arg("kv_dtype") = "bf16", py::arg("gpu_memory_utilization") = 0.9, py::arg("block_size") = 16,
-          py::arg("max_model_len") = 0, py::arg("max_num_batched_tokens") = 8192, py::arg("max_num_seqs") = 256,
+          py::arg("max_model_len") = 0, py::arg("max_num_batched_tokens") = 0, py::arg("max_num_seqs") = 0,
           py::arg("reserve_bytes") = -1.0, py::arg("context") = 0, py::arg("concurrency") = 1);
 
     m.def("cost",

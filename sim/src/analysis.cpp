@@ -273,7 +273,10 @@ std::vector<Counterfactual> counterfactuals(const Scenario& sc) {
         const int64_t budget = sc.engine.max_num_batched_tokens / 2;
         out.push_back({fmt::format("max_num_batched_tokens {}", budget),
                        {fmt::format("scheduler.max_num_batched_tokens={}", budget)}, 1.0,
-                       [budget](Scenario& s) { s.engine.max_num_batched_tokens = budget; }});
+                       [budget](Scenario& s) {
+                           s.engine.max_num_batched_tokens = budget;
+                           s.engine.max_num_batched_tokens_set = true;
+                       }});
     }
     return out;
 }

@@ -61,6 +61,10 @@ public:
         sc.deployment.tp = c.tp;
         sc.deployment.weight_dtype = c.weight_dtype;
         sc.deployment.kv_dtype = c.kv_dtype;
+        // the candidate's budget is its GPU's default unless the workload set one or the search tries another;
+        // only then does it bind a prefill pool on another GPU too
+        sc.engine.max_num_batched_tokens_set =
+            base_.engine.max_num_batched_tokens_set || c.max_num_batched_tokens != sc.engine.max_num_batched_tokens;
         sc.engine.max_num_batched_tokens = c.max_num_batched_tokens;
         sc.engine.speculative = c.speculative ? spec_ : SpeculativeConfig{};
         set_load(sc, LoadKind::QPS, rate);
@@ -124,15 +128,16 @@ struct Probe {
     int64_t replicas = 1;
 };
 
-// A candidate starts with the workload's own token budget (the refinement step tries others).
-CapacityCandidate candidate(const Scenario& base, const std::string& gpu, int64_t tp, std::optional<Dtype> w, Dtype kv) {
+// A candidate starts with the workload's own token budget, or vLLM's default for its GPU where the workload
+// sets none (the refinement step tries others).
+CapacityCandidate candidate(const Scenario& base, const GpuProfile& gpu, int64_t tp, std::optional<Dtype> w, Dtype kv) {
     CapacityCandidate c;
-    c.gpu = gpu;
+    c.gpu = gpu.name;
     c.tp = tp;
     c.weight_dtype = w;
     c.weights = base.deployment.model.weights(w).short_label();
     c.kv_dtype = kv;
-    c.max_num_batched_tokens = base.engine.max_num_batched_tokens;
+    c.max_num_batched_tokens = with_vllm_defaults(base.engine, gpu).max_num_batched_tokens;
     return c;
 }
 
@@ -201,7 +206,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
                 std::string why;
                 for (int64_t tp : {1, 2, 4, 8}) {
                     try {  // PlanError: does not fit; ScenarioError (tp): TP does not divide the heads
-                        (void)scenario_kv_plan(cands.make(candidate(base, gpu.name, tp, w, kv), req.qps, 1));
+                        (void)scenario_kv_plan(cands.make(candidate(base, gpu, tp, w, kv), req.qps, 1));
                         tps.push_back(tp);
                         if (tps.size() == 2) break;
                     } catch (const PlanError& e) {
@@ -218,7 +223,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
                 for (int64_t tp : tps) {
                     for (bool sp : spec_choices) {
                         Search s;
-                        s.c = candidate(base, gpu.name, tp, w, kv);
+                        s.c = candidate(base, gpu, tp, w, kv);
                         s.c.speculative = sp;
                         s.probe = req.qps;
                         searches.push_back(s);

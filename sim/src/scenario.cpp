@@ -464,8 +464,12 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
         if (sc["block_size"]) s.engine.block_size = r.integer(sc["block_size"], "scheduler.block_size", 1, 1024);
         if (sc["max_num_batched_tokens"]) {
             s.engine.max_num_batched_tokens = r.integer(sc["max_num_batched_tokens"], "scheduler.max_num_batched_tokens", 1, 10'000'000);
+            s.engine.max_num_batched_tokens_set = true;
         }
-        if (sc["max_num_seqs"]) s.engine.max_num_seqs = r.integer(sc["max_num_seqs"], "scheduler.max_num_seqs", 1, 1'000'000);
+        if (sc["max_num_seqs"]) {
+            s.engine.max_num_seqs = r.integer(sc["max_num_seqs"], "scheduler.max_num_seqs", 1, 1'000'000);
+            s.engine.max_num_seqs_set = true;
+        }
         if (sc["max_model_len"]) s.engine.max_model_len = r.integer(sc["max_model_len"], "scheduler.max_model_len", 1, 1 << 30);
         if (sc["chunked_prefill"]) s.engine.chunked_prefill = r.boolean(sc["chunked_prefill"], "scheduler.chunked_prefill");
         if (sc["prefix_caching"]) s.engine.prefix_caching = r.boolean(sc["prefix_caching"], "scheduler.prefix_caching");
@@ -473,6 +477,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
         if (sc["step_overhead_ms"]) s.engine.step_overhead_s = r.number(sc["step_overhead_ms"], "scheduler.step_overhead_ms", 0, 1e5) * 1e-3;
         if (sc["reserve_gb"]) s.engine.reserve_bytes = r.number(sc["reserve_gb"], "scheduler.reserve_gb", 0, 1e5) * 1e9;
     }
+    s.engine = with_vllm_defaults(s.engine, s.deployment.gpu);
     read_workload(r, root["workload"], s);
     if (const YAML::Node sp = root["speculative"]) read_speculative(r, sp, s);
     if (root["slo"]) read_slos(r, root["slo"], s);
@@ -779,6 +784,7 @@ GpuProfile scenario_gpu(const Scenario& s, const std::string& spec) {
 void set_gpu(Scenario& s, const std::string& spec, const GpuProfile& gpu) {
     s.deployment.gpu_spec = spec;
     s.deployment.gpu = gpu;
+    s.engine = with_vllm_defaults(s.engine, gpu);
 }
 
 std::vector<SloTarget> parse_slo_list(const std::string& text) {

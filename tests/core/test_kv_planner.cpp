@@ -49,7 +49,10 @@ TEST(KvPlanner, ReserveEstimate) {
     //   2 x 4096 + max((32 + 2 x 8) x 128 = 6,144, 3 x 14,336 = 43,008) = 51,200
     //   activations 8,192 x 51,200 x 2 B = 838,860,800
     // logits: 2 x 256 sequences x 128,256 x 4 B = 262,668,288
-    const ReserveEstimate e = estimate_reserve(load_model("llama-3.1-8b"), KvPlanRequest{});
+    KvPlanRequest r;
+    r.max_num_batched_tokens = 8192;
+    r.max_num_seqs = 256;
+    const ReserveEstimate e = estimate_reserve(load_model("llama-3.1-8b"), r);
     EXPECT_DOUBLE_EQ(e.activation_bytes, 838'860'800.0);
     EXPECT_DOUBLE_EQ(e.logits_bytes, 262'668'288.0);
     EXPECT_DOUBLE_EQ(e.non_torch_bytes, 0.2 * 1024 * 1024 * 1024);

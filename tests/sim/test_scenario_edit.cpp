@@ -2,7 +2,9 @@
 // the same change written as --set assignments and read by the loader from the file.
 #include <gtest/gtest.h>
 
+#include "headroom/hardware/profile_loader.hpp"
 #include "headroom/sim/analysis.hpp"
+#include "headroom/sim/engine.hpp"
 #include "headroom/sim/scenario.hpp"
 #include "headroom/sim/sweep.hpp"
 
@@ -92,4 +94,52 @@ TEST(ScenarioEdit, EveryCounterfactualEqualsItsSetAssignments) {
         EXPECT_EQ(edited.engine.max_num_batched_tokens, loaded.engine.max_num_batched_tokens) << c.label;
         EXPECT_EQ(edited.workload.output_scale, loaded.workload.output_scale) << c.label;
     }
+}
+
+// The step limits default to what `vllm serve` takes on the GPU (vLLM's EngineArgs.get_batch_defaults): 8,192
+// tokens and 1,024 sequences on a GPU of 70 GiB or more that is not an A100, 2,048 and 256 otherwise; a value
+// the scenario gives stands; a GPU edit re-derives the ones it did not give; a prefill pool on another GPU takes
+// that GPU's.
+TEST(ScenarioEdit, StepLimitsDefaultToVllmServesForTheGpu) {
+    auto load = [](const std::string& extra) {
+        return parse_scenario("model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\n" + extra +
+                                  "workload:\n  shape: single\n  arrival: {process: poisson, rate: 1}\n  prompt_tokens: 100\n  output_tokens: 10\n  requests: 10\n",
+                              "t.yaml", ".");
+    };
+    const Scenario h100 = load("");
+    EXPECT_EQ(h100.engine.max_num_batched_tokens, 8192);
+    EXPECT_EQ(h100.engine.max_num_seqs, 1024);
+    for (const char* g : {"a100-80gb", "l40s", "jetson-agx-orin-64gb"}) {
+        const Scenario s = parse_scenario(std::string("model: meta-llama/Llama-3.1-8B-Instruct\ngpu: ") + g +
+                                              "\nworkload:\n  shape: single\n  arrival: {process: poisson, rate: 1}\n  prompt_tokens: 100\n  output_tokens: 10\n  requests: 10\n",
+                                          "t.yaml", ".");
+        EXPECT_EQ(s.engine.max_num_batched_tokens, 2048) << g;
+        EXPECT_EQ(s.engine.max_num_seqs, 256) << g;
+    }
+    for (const char* g : {"h200", "b200", "gb200", "h100-pcie"}) {
+        const BatchLimits b = vllm_serve_defaults(load_gpu(g));
+        EXPECT_EQ(b.max_num_batched_tokens, 8192) << g;
+        EXPECT_EQ(b.max_num_seqs, 1024) << g;
+    }
+    // 40 GiB of memory: under vLLM's 70 GiB line
+    EXPECT_EQ(load("gpu_overrides: {memory.capacity_gib: 40}\n").engine.max_num_seqs, 256);
+    // given values stand, on this GPU and after a GPU edit; the other limit follows the GPU
+    Scenario given = load("scheduler: {max_num_seqs: 64}\n");
+    EXPECT_EQ(given.engine.max_num_seqs, 64);
+    set_gpu(given, "a100-80gb", scenario_gpu(given, "a100-80gb"));
+    EXPECT_EQ(given.engine.max_num_seqs, 64);
+    EXPECT_EQ(given.engine.max_num_batched_tokens, 2048);
+    Scenario edited = h100;
+    set_gpu(edited, "l40s", scenario_gpu(edited, "l40s"));
+    EXPECT_EQ(edited.engine.max_num_seqs, 256);
+    // a caller's own edit of a value on the same GPU stands too
+    Scenario one = h100;
+    one.engine.max_num_seqs = 1;
+    EXPECT_EQ(scheduler_config(placed_deployment(one), one.engine, scenario_kv_plan(one)).max_num_seqs, 1);
+    // a prefill pool of A100s beside H100 decoders
+    const Scenario pools = load("scheduler: {max_model_len: 8192}\ndisaggregation:\n  prefill: {gpu: a100-80gb, tp: 1, replicas: 1}\n");
+    const Deployment pd = prefill_deployment(pools);
+    const KvPlan pp = deployment_kv_plan(pd, pools.engine, "prefill");
+    EXPECT_EQ(scheduler_config(pd, pools.engine, pp).max_num_batched_tokens, 2048);
+    EXPECT_EQ(pp.request.max_num_seqs, 256);
 }

@@ -68,8 +68,14 @@ struct EngineConfig {
     std::string policy = "continuous";
     double gpu_memory_utilization = 0.9;
     int64_t block_size = 16;
+    // The step limits. Unless a scenario sets them (the *_set flags), vLLM's defaults for the deployment's GPU
+    // (vllm_serve_defaults: 8,192 tokens and 1,024 sequences on H100-class GPUs, 2,048 and 256 on A100 and L40S),
+    // filled in by with_vllm_defaults; the values here stand until then.
     int64_t max_num_batched_tokens = 8192;
-    int64_t max_num_seqs = 256;
+    int64_t max_num_seqs = 1024;
+    bool max_num_batched_tokens_set = false;
+    bool max_num_seqs_set = false;
+    std::string limits_gpu;  // the GPU whose defaults the unset limits hold ("" before any)
     int64_t max_model_len = 0;  // 0: the model's max_position_embeddings
     bool chunked_prefill = true;
     bool prefix_caching = false;
@@ -85,6 +91,10 @@ struct EngineConfig {
     // Speculative decoding (vLLM's speculative_config); off by default.
     SpeculativeConfig speculative;
 };
+
+// `e` with vLLM's defaults for `gpu` in the step limits the scenario did not set; unchanged when they already hold
+// that GPU's (so a caller's later edit of the values stands).
+EngineConfig with_vllm_defaults(EngineConfig e, const GpuProfile& gpu);
 
 // How the deployment serves: the scheduler each replica runs, how many replicas and how requests reach them.
 struct ServingConfig {

@@ -30,8 +30,8 @@ struct KvPlanRequest {
     double gpu_memory_utilization = 0.9;  // vLLM default
     int64_t block_size = 16;              // vLLM default
     int64_t max_model_len = 0;            // 0: the model's max_position_embeddings (vLLM default)
-    int64_t max_num_batched_tokens = 8192;  // vLLM V1 default for `vllm serve` on 80 GB-class GPUs
-    int64_t max_num_seqs = 256;
+    int64_t max_num_batched_tokens = 0;  // 0: vLLM's default for `vllm serve` on the GPU (vllm_serve_defaults)
+    int64_t max_num_seqs = 0;            // 0: the same
     double reserve_bytes = -1.0;  // < 0: estimate (see ReserveEstimate)
     int64_t context = 0;          // context for the concurrency question; 0: max_model_len
     int64_t concurrency = 1;      // concurrency for the longest-context question
@@ -41,6 +41,16 @@ struct KvPlanRequest {
     double drafter_weight_bytes = 0.0;
     double drafter_kv_bytes_per_token = 0.0;
 };
+
+// The step limits `vllm serve` takes when none are given (vLLM's EngineArgs.get_batch_defaults, usage context
+// OPENAI_API_SERVER): a GPU of at least 70 GiB that is not an A100 (H100, H200, B200, GB200) gets a token budget
+// of 8,192 and 1,024 sequences; any other (A100, L40S, Jetson) 2,048 and 256 (vLLM keeps large budgets off A100:
+// they cost it throughput, vLLM PR #17885).
+struct BatchLimits {
+    int64_t max_num_batched_tokens = 0;
+    int64_t max_num_seqs = 0;
+};
+BatchLimits vllm_serve_defaults(const GpuProfile& gpu);
 
 // Memory vLLM keeps out of the KV cache besides the weights. Estimates, per GPU.
 struct ReserveEstimate {
