@@ -119,21 +119,8 @@ TEST(KernelTablePredictor, ExtrapolatesLinearlyPastTheLargestMeasuredRows) {
 // warm: qkv 1 us + 12,582,912 / 734.4e9 = 18.1336 us a layer, o 1 us + 8,388,608 / 734.4e9 = 12.4224 us. With
 // 60 MiB of L2 only o_proj is; with none given, neither.
 TEST(KernelTablePredictor, L2WarmTablePointsAreHeldToStreamingTheWeights) {
-    const char* flat = R"(# headroom kernel tables v1
-gpu test_gpu
-device Test GPU
-source hand-written
-table gemm framework=vllm-9.9 dtype=bf16 kernel=linear
-axis m 1 1024
-axis n 32 262144
-axis k 32 65536
-data
-0.001 0.001
-0.001 0.001
-0.001 0.001
-0.001 0.001
-end
-)";
+    std::string flat = TABLES;  // the same grid, 1 us everywhere
+    flat.replace(flat.find("0.01 0.02\n0.03 0.04\n1 2\n3 4\n"), 28, "0.001 0.001\n0.001 0.001\n0.001 0.001\n0.001 0.001\n");
     const ModelCard m = load_model("meta-llama/Llama-3.2-1B-Instruct");
     auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(flat, "t.hkt"));
     const std::vector<SequenceWork> batch = {{1, 100}};

@@ -14,6 +14,21 @@
 
 using namespace headroom;
 
+namespace {
+
+// A table generated from known parameters on a grid like the measured ones (9 row counts x 5 n x 4 k).
+std::vector<GemmSample> generated(const GpuProfile& gpu, Dtype dtype, const GemmCalibration& truth) {
+    std::vector<GemmSample> s;
+    for (double m : {1.0, 4.0, 16.0, 64.0, 128.0, 256.0, 1024.0, 4096.0, 16384.0}) {
+        for (double n : {512.0, 2048.0, 4096.0, 8192.0, 28672.0}) {
+            for (double k : {512.0, 4096.0, 8192.0, 16384.0}) s.push_back({m, n, k, gemm_time_s(gpu, dtype, m, n, k, &truth)});
+        }
+    }
+    return s;
+}
+
+}  // namespace
+
 TEST(Calibrate, GemmFitRecoversKnownParametersWithinOnePercent) {
     const GpuProfile gpu = load_gpu("h100");
     GemmCalibration truth;
@@ -24,15 +39,7 @@ TEST(Calibrate, GemmFitRecoversKnownParametersWithinOnePercent) {
     // 0.15 ns per element of k: 2.5 us of mainloop at k = 16,384, comparable to the launch term at the
     // smallest shapes, so the fit must tell the two apart by how the small GEMMs' time grows with k
     truth.mainloop_s_per_k = 0.15e-9;
-    // a table generated from the known parameters on a grid like the measured ones
-    std::vector<GemmSample> s;
-    for (double m : {1.0, 4.0, 16.0, 64.0, 128.0, 256.0, 1024.0, 4096.0, 16384.0}) {
-        for (double n : {512.0, 2048.0, 4096.0, 8192.0, 28672.0}) {
-            for (double k : {512.0, 4096.0, 8192.0, 16384.0}) {
-                s.push_back({m, n, k, gemm_time_s(gpu, Dtype::BF16, m, n, k, &truth)});
-            }
-        }
-    }
+    const std::vector<GemmSample> s = generated(gpu, Dtype::BF16, truth);
     FitQuality q;
     const GemmCalibration fit = fit_gemm(gpu, Dtype::BF16, s, &q);
     EXPECT_NEAR(fit.launch_s, truth.launch_s, 0.01 * truth.launch_s);
@@ -56,14 +63,7 @@ TEST(Calibrate, Fp8GemmFitRecoversItsPerElementTermsWithinOnePercent) {
     truth.activation_bytes = 3.0;  // e.g. 1,024 rows x 8,192 columns: 25 MB at 0.8 x 3.35 TB/s, 9.4 us
     truth.output_bytes = 0.5;
     truth.mainloop_s_per_k = 0.3e-9;
-    std::vector<GemmSample> s;
-    for (double m : {1.0, 4.0, 16.0, 64.0, 128.0, 256.0, 1024.0, 4096.0, 16384.0}) {
-        for (double n : {512.0, 2048.0, 4096.0, 8192.0, 28672.0}) {
-            for (double k : {512.0, 4096.0, 8192.0, 16384.0}) {
-                s.push_back({m, n, k, gemm_time_s(gpu, Dtype::FP8, m, n, k, &truth)});
-            }
-        }
-    }
+    const std::vector<GemmSample> s = generated(gpu, Dtype::FP8, truth);
     FitQuality q;
     const GemmCalibration fit = fit_gemm(gpu, Dtype::FP8, s, &q);
     EXPECT_NEAR(fit.launch_s, truth.launch_s, 0.01 * truth.launch_s);
@@ -95,16 +95,11 @@ TEST(Calibrate, GemmFitLeavesOutL2WarmPoints) {
     truth.memory_efficiency = 0.83;
     truth.blend_exponent = 3.1;
     truth.mainloop_s_per_k = 0.15e-9;
-    std::vector<GemmSample> s;
+    std::vector<GemmSample> s = generated(gpu, Dtype::BF16, truth);
     int64_t warm = 0;
-    for (double m : {1.0, 4.0, 16.0, 64.0, 128.0, 256.0, 1024.0, 4096.0, 16384.0}) {
-        for (double n : {512.0, 2048.0, 4096.0, 8192.0, 28672.0}) {
-            for (double k : {512.0, 4096.0, 8192.0, 16384.0}) {
-                const bool w = s.size() % 3 == 0;
-                warm += w;
-                s.push_back({m, n, k, gemm_time_s(gpu, Dtype::BF16, m, n, k, &truth) / (w ? 3.0 : 1.0), w});
-            }
-        }
+    for (size_t i = 0; i < s.size(); i += 3, ++warm) {
+        s[i].time_s /= 3.0;
+        s[i].l2_warm = true;
     }
     FitQuality q;
     const GemmCalibration fit = fit_gemm(gpu, Dtype::BF16, s, &q);
