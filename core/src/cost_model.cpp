@@ -87,7 +87,7 @@ double smooth_max(double c, double m, double p) {
 
 double calibrated_gemm_s(const GemmCalibration& cal, double compute_s, double memory_s, double m, double n, double k,
                          double bytes_per_s) {
-    return cal.launch_s + cal.mainloop_s_per_k * k + smooth_max(compute_s, memory_s, cal.blend_exponent) +
+    return cal.launch_s + cal.mainloop_s_per_k * k + cal.row_s * m + smooth_max(compute_s, memory_s, cal.blend_exponent) +
            m * (cal.activation_bytes * k + cal.output_bytes * n) / bytes_per_s;
 }
 

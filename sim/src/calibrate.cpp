@@ -1,4 +1,4 @@
-// Fitting the calibrated roofline: Levenberg-Marquardt on log time for GEMMs (5 parameters, 7 for fp8, kept positive by
+// Fitting the calibrated roofline: Levenberg-Marquardt on log time for GEMMs (5 parameters, 8 for fp8, kept positive by
 // fitting their logs), ordinary least squares per GPU count for all-reduces. Both in Eigen.
 #include "headroom/sim/calibrate.hpp"
 
@@ -20,7 +20,7 @@ namespace headroom {
 
 namespace {
 
-// The parameters theta = log(launch_s, ec, em, p, mainloop_s_per_k[, activation_bytes, output_bytes]) as a
+// The parameters theta = log(launch_s, ec, em, p, mainloop_s_per_k[, activation_bytes, output_bytes, row_s]) as a
 // calibration.
 GemmCalibration from_theta(const Eigen::VectorXd& theta) {
     GemmCalibration c;
@@ -32,6 +32,7 @@ GemmCalibration from_theta(const Eigen::VectorXd& theta) {
     if (theta.size() > 5) {
         c.activation_bytes = std::exp(theta[5]);
         c.output_bytes = std::exp(theta[6]);
+        c.row_s = std::exp(theta[7]);
     }
     return c;
 }
@@ -66,11 +67,11 @@ GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<G
     }
     // fp8 adds the per-element activation and output terms (calibration.hpp), started at one byte each.
     const bool fp8 = dtype == Dtype::FP8;
-    const Eigen::Index P = fp8 ? 7 : 5;
+    const Eigen::Index P = fp8 ? 8 : 5;
     Eigen::VectorXd theta(P);
     // the k term starts where a 1,000-deep walk costs a tenth of the fastest measurement
     theta.head(5) << std::log(0.5 * t_min), std::log(0.7), std::log(0.8), std::log(2.5), std::log(1e-4 * t_min);
-    if (fp8) theta.tail(2) << 0.0, 0.0;
+    if (fp8) theta.tail(3) << 0.0, 0.0, std::log(1e-3 * t_min);  // a row costs a thousandth of the fastest GEMM
     Eigen::VectorXd r = predict_log(gpu, dtype, samples, theta) - y;
     double cost = r.squaredNorm();
     double lambda = 1e-3;
@@ -95,7 +96,8 @@ GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<G
             // a k term under 1e-16 s per element (under 0.1 ns for a million-deep GEMM) is nothing, and so is a
             // per-element term below 1e-6 bytes: keep them from running off to log(0)
             next[4] = std::max(next[4], std::log(1e-16));
-            for (Eigen::Index j = 5; j < P; ++j) next[j] = std::max(next[j], std::log(1e-6));
+            for (Eigen::Index j = 5; j < std::min<Eigen::Index>(P, 7); ++j) next[j] = std::max(next[j], std::log(1e-6));
+            if (P > 7) next[7] = std::max(next[7], std::log(1e-16));  // under 0.1 fs a row: nothing
             const Eigen::VectorXd rn = predict_log(gpu, dtype, samples, next) - y;
             const double cn = rn.squaredNorm();
             if (std::isfinite(cn) && cn < cost) {

@@ -344,6 +344,9 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
             CapacityCandidate alt = alternatives[k];
             alt.at_target = results[k];
             alt.meets = true;
+            // its replica's rate was bisected at the other budget; the fleet just held the target with one
+            // replica fewer, so each replica sustains at least its share of it
+            alt.sustained_rate_per_replica = std::max(alt.sustained_rate_per_replica, req.qps / static_cast<double>(alt.replicas));
             finish(alt);
             plan.ranked.push_back(alt);
         }

@@ -220,6 +220,10 @@ TEST(CostModel, Fp8WeightsTakeTheFp8FitWithItsPerElementTerms) {
     const double with = model("meta-llama/Llama-3.1-8B-Instruct", "h100", c8).step(batch).op("qkv_proj")->time_s;
     const double rate = load_gpu("h100").memory_bandwidth_bytes_per_s() * cal->gemm_fp8.memory_efficiency;
     EXPECT_NEAR(with - base, 32 * 512 * (3.0 * 4096 + 6144) / rate, 1e-12);  // 32 layers
+    // and 5 ns per row: 32 layers x 512 rows x 5 ns = 81.92 us more
+    cal->gemm_fp8.row_s = 5e-9;
+    const double rows = model("meta-llama/Llama-3.1-8B-Instruct", "h100", c8).step(batch).op("qkv_proj")->time_s;
+    EXPECT_NEAR(rows - with, 32 * 512 * 5e-9, 1e-12);
     // bf16 weights keep the bf16 fit: no per-element terms
     CostConfig c16 = c8;
     c16.weight_dtype = Dtype::BF16;

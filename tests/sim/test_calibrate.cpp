@@ -63,6 +63,7 @@ TEST(Calibrate, Fp8GemmFitRecoversItsPerElementTermsWithinOnePercent) {
     truth.activation_bytes = 3.0;  // e.g. 1,024 rows x 8,192 columns: 25 MB at 0.8 x 3.35 TB/s, 9.4 us
     truth.output_bytes = 0.5;
     truth.mainloop_s_per_k = 0.3e-9;
+    truth.row_s = 4e-9;  // 65.5 us at 16,384 rows
     const std::vector<GemmSample> s = generated(gpu, Dtype::FP8, truth);
     FitQuality q;
     const GemmCalibration fit = fit_gemm(gpu, Dtype::FP8, s, &q);
@@ -73,6 +74,7 @@ TEST(Calibrate, Fp8GemmFitRecoversItsPerElementTermsWithinOnePercent) {
     EXPECT_NEAR(fit.activation_bytes, truth.activation_bytes, 0.01 * truth.activation_bytes);
     EXPECT_NEAR(fit.output_bytes, truth.output_bytes, 0.01 * truth.output_bytes);
     EXPECT_NEAR(fit.mainloop_s_per_k, truth.mainloop_s_per_k, 0.01 * truth.mainloop_s_per_k);
+    EXPECT_NEAR(fit.row_s, truth.row_s, 0.01 * truth.row_s);
     EXPECT_LT(q.p90_abs_rel_error, 1e-6);
     // calibrate() fits bf16 and fp8 side by side; the fp8 fit serves 1-byte fp8 weights only
     std::vector<GemmSample> bf16;
@@ -162,12 +164,14 @@ TEST(Calibrate, YamlRoundTripsAndRejectsNonsense) {
     c.gemm = {3.5e-6, 0.8, 0.85, 2.4};
     c.gemm_fit = {100, 0.05, 0.2};
     c.allreduce[2] = {4e-6, 130e9};
-    c.gemm_fp8 = {5e-6, 0.5, 0.8, 2.1, 3.25, 0.5, 0.4e-9};
+    c.gemm_fp8 = {5e-6, 0.5, 0.8, 2.1, 3.25, 0.5, 0.4e-9, 4.5e-9};
     c.gemm_fp8_fit = {90, 0.1, 0.3};
     const Calibration r = parse_calibration(calibration_yaml(c), "c.yaml");
     EXPECT_NEAR(r.gemm_fp8.activation_bytes, 3.25, 1e-12);
     EXPECT_NEAR(r.gemm_fp8.output_bytes, 0.5, 1e-12);
     EXPECT_NEAR(r.gemm_fp8.mainloop_s_per_k, 0.4e-9, 1e-18);
+    EXPECT_NEAR(r.gemm_fp8.row_s, 4.5e-9, 1e-18);
+    EXPECT_EQ(r.gemm.row_s, 0.0);
     EXPECT_EQ(r.gemm.mainloop_s_per_k, 0.0);  // absent: none
     EXPECT_EQ(r.gemm.activation_bytes, 0.0);
     EXPECT_EQ(r.gemm_fp8_fit.points, 90);

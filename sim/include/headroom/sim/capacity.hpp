@@ -56,7 +56,9 @@ struct CapacityCandidate {
     int64_t prefill_replicas = 0;  // > 0: disaggregated, this many prefill replicas in front of `replicas` decode ones
     std::string prefill_gpu;       // the prefill pool's GPU and TP ("" and 0: the decode pool's)
     int64_t prefill_tp = 0;
-    double sustained_rate_per_replica = 0.0;  // highest probed rate meeting every SLO on one replica
+    // highest probed rate meeting every SLO on one replica (a token-budget alternative: at least the target over
+    // its replicas, which the fleet held)
+    double sustained_rate_per_replica = 0.0;
     int64_t replicas = 0;
     bool meets = false;            // the verified fleet meets every SLO at the target rate
     SimulationResult at_target;    // the fleet at the target rate
