@@ -186,6 +186,28 @@ int main(int argc, char** argv) {
             }
         }
         loo(*t, "decode_attention", {"batch_size", "step"}, row("decode attention", "table LOO, token axes"));
+        {  // the predictor's hold on decode calls whose KV (batch x context keys) fit in the L2
+            const auto shipped = shipped_calibration(profile);
+            const GemmCalibration* g = shipped && shipped->gemm.present() ? &shipped->gemm : nullptr;
+            Errors& raise = row("decode attention", "table, L2-warm points: raise");
+            Errors& raised = row("decode attention", "  of those raised > 1%");
+            for (const GridTable* table : t->find("decode_attention", {{"window", "0"}})) {
+                if (table->axes.size() != 2) continue;
+                const double per_key = static_cast<double>(table->attr_int("kv_heads") * table->attr_int("head_dim")) * 2.0 *
+                                       (table->attr("kv_dtype") == "fp8" ? 1.0 : 2.0);
+                const double least = table->least_s();
+                for (size_t b = 0; b < table->axes[0].size(); ++b) {
+                    for (size_t c = 0; c < table->axes[1].size(); ++c) {
+                        const double v = table->value_ms({b, c}) * 1e-3;
+                        const double kv = table->axes[0][b] * table->axes[1][c] * per_key;
+                        if (!(v > 0) || per_key <= 0 || kv > gpu.l2_cache_bytes()) continue;
+                        const double held = std::max(v, l2_warm_kv_floor_s(gpu, g, least, kv));
+                        raise.add(held, v);
+                        if (held > 1.01 * v) raised.add(held, v);
+                    }
+                }
+            }
+        }
         loo(*t, "prefill_attention", {"batch_size", "isl"}, row("prefill attention", "table LOO, token axes"));
         loo(*t, "moe", {"num_tokens"}, row("fused MoE", "table LOO, token axis"), {{"dtype", "bf16"}});
         for (const char* dt : {"fp8", "fp8_block", "mxfp4", "fp4", "int4"}) {

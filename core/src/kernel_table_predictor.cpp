@@ -135,6 +135,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         const int64_t kv_heads = model.kv_heads_per_rank(tp);
         const int64_t window = model.widest_window();
         window_ = window;
+        kv_bytes_per_key_ = static_cast<double>(kv_heads * model.head_dim) * 2.0 * dtype_bytes(config.kv_dtype);  // K and V
         for (int sliding = 0; sliding < 2 && !kv.empty(); ++sliding) {
             const std::map<std::string, std::string> match = {
                 {"kv_dtype", kv}, {"window", std::to_string(sliding ? window : 0)}, {"heads", std::to_string(heads)},
@@ -144,15 +145,11 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
             prefill_attn_[sliding] = first(t.find("prefill_attention", match));
             const GridTable* d = decode_attn_[sliding];
             const GridTable* p = prefill_attn_[sliding];
+            if (d) decode_least_s_[sliding] = d->least_s();
             if (d && p && d->attr("kernel").find("flash_attn") != std::string::npos &&
                 p->attr("kernel").find("flash_attn") != std::string::npos) {
-                double floor_ms = std::numeric_limits<double>::infinity();
-                for (const GridTable* g : {d, p}) {
-                    for (const float v : g->values_ms) {
-                        if (v > 0) floor_ms = std::min(floor_ms, static_cast<double>(v));
-                    }
-                }
-                if (std::isfinite(floor_ms)) mixed_attn_floor_s_[sliding] = floor_ms * 1e-3;
+                const double least = std::min(d->least_s(), p->least_s());
+                if (least > 0) mixed_attn_floor_s_[sliding] = least;
             }
         }
     }
@@ -246,6 +243,17 @@ double KernelTablePredictor::l2_warm_floor_s(const GridTable* t, double m, doubl
                                 cal ? cal->gemm_for(bpe == 1.0 ? Dtype::FP8 : Dtype::BF16, bpe) : nullptr, m, n, k);
 }
 
+double l2_warm_kv_floor_s(const GpuProfile& gpu, const GemmCalibration* cal, double least_s, double kv_bytes) {
+    if (gpu.l2_cache_bytes() <= 0.0 || kv_bytes > gpu.l2_cache_bytes()) return 0.0;
+    const double efficiency = cal && cal->present() ? cal->memory_efficiency : gpu.memory_efficiency.value;
+    return least_s + kv_bytes / (gpu.memory_bandwidth_bytes_per_s() * efficiency);
+}
+
+double KernelTablePredictor::l2_warm_kv_floor_s(double decode_keys, int sliding) const {
+    return headroom::l2_warm_kv_floor_s(roofline_.gpu(), roofline_.config().gemm_calibration(), decode_least_s_[sliding],
+                                        decode_keys * kv_bytes_per_key_);
+}
+
 double KernelTablePredictor::gemm_s(OpKind kind, const RooflineOp& op, bool& extrapolated) const {
     if (mla_prefill_ && (kind == OpKind::QKV_PROJ || kind == OpKind::O_PROJ)) {
         // the MLA module's own projections: q (down and up) and the KV latent, or o_proj
@@ -323,7 +331,7 @@ double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::ve
 }
 
 double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch,
-                                         bool& extrapolated) const {
+                                         bool& extrapolated, bool* held) const {
     const int sliding = op.kind == OpKind::ATTENTION_SLIDING ? 1 : 0;
     const GridTable* dec = decode_attn_[sliding];
     const GridTable* pre = prefill_attn_[sliding];
@@ -345,7 +353,9 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
         // decodes of mean context: attention reads every key once, so the time is linear in both axes
         const double d = lookup_scaled(dec, {decodes, std::max(1.0, decode_keys / decodes)}, {1.0, 1.0}, extrapolated);
         if (d < 0) return -1.0;
-        t += d;
+        const double floor = l2_warm_kv_floor_s(decode_keys, sliding);
+        if (held && floor > d) *held = true;
+        t += std::max(d, floor);
     }
     if (prefills > 0) {
         if (!pre) return -1.0;
@@ -442,8 +452,10 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         t = encoder_attention_s(op, batch, ex);
         family = "encoder_attention";
     } else if (op.kind == OpKind::ATTENTION || op.kind == OpKind::ATTENTION_SLIDING) {
-        t = attention_s(op, batch, ex);
+        bool held = false;
+        t = attention_s(op, batch, ex, &held);
         family = "decode_attention";
+        if (held) note = "; decodes timed with their KV in L2: held to streaming it from memory";
     } else if (is_moe(op.kind) && moe_) {
         t = moe_op_s(op, batch, moe_share, ex);
         family = "moe";

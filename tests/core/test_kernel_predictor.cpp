@@ -146,6 +146,34 @@ TEST(KernelTablePredictor, L2WarmTablePointsAreHeldToStreamingTheWeights) {
     EXPECT_NEAR(o0.time_s, 16 * least, 1e-12);
 }
 
+// A decode-attention table timed with the step's KV in L2 is held likewise: Llama-3.1-8B (8 KV heads of 128, bf16:
+// 4,096 B of K and V per token per layer), 8 decodes at context 1,000 read 8 x 1,001 keys = 32,800,768 B a layer;
+// on the L40S (96 MiB of L2, 864 GB/s, memory efficiency 0.85 without a calibration) against a table of 1 us:
+// 1 us + 32,800,768 / 734.4e9 = 45.6645 us a layer, 32 layers. 64 decodes at 1,000 read 262,406,144 B: more than
+// the L2, so the table's 1 us stands.
+TEST(KernelTablePredictor, L2WarmDecodeAttentionIsHeldToStreamingTheKv) {
+    const std::string text = std::string(TABLES) + R"(table decode_attention framework=vllm-9.9 kernel=vllm_flash_attn_fa2 kv_dtype=bf16 window=0 heads=32 kv_heads=8 head_dim=128
+axis batch_size 1 1024
+axis step 1 131072
+data
+0.001 0.001
+0.001 0.001
+end
+)";
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
+    GpuProfile gpu = load_gpu("l40s");
+    gpu.memory_efficiency.value = 0.85;
+    const KernelTablePredictor p(m, gpu, CostConfig{}, tables);
+    const double least = static_cast<double>(0.001f) * 1e-3;
+    const OpCost a = *p.step(std::vector<SequenceWork>(8, SequenceWork{1, 1000})).op("attention");
+    EXPECT_NEAR(a.time_s, 32 * (least + 32'800'768 / 734.4e9), 1e-12);
+    EXPECT_NE(a.source.find("KV in L2"), std::string::npos);
+    const OpCost b = *p.step(std::vector<SequenceWork>(64, SequenceWork{1, 1000})).op("attention");
+    EXPECT_NEAR(b.time_s, 32 * least, 1e-12);
+    EXPECT_EQ(b.source.find("KV in L2"), std::string::npos);
+}
+
 TEST(KernelTablePredictor, AllReduceTablesCountElementsNotBytes) {
     // AIConfigurator's message_size counts bf16 elements (its collector all-reduces a [size / 4096, 4096] bf16
     // tensor). Llama-3.1-8B at TP 2: two all-reduces per layer of tokens x 4096 x 2 bytes.

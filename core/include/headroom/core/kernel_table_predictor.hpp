@@ -14,7 +14,7 @@
 // - TP all-reduce: vLLM's custom all-reduce table (graph or eager), NCCL's beyond its largest message.
 // A GEMM table point timed with its weights resident in L2 (GridTable::gemm_working_set_bytes within the GPU's
 // L2, chip.l2_cache_mib) is faster than serving, where each step streams every layer's weights from memory: such
-// a lookup is held to l2_warm_gemm_floor_s.
+// a lookup is held to l2_warm_gemm_floor_s; a decode-attention lookup likewise (l2_warm_kv_floor_s).
 // Lookups interpolate log-log between measured points (GridTable::lookup_s). Past the largest measured value
 // of an axis the time is scaled by the axis' power law (linear in tokens, n, k, batch, context and bytes;
 // quadratic in prefill length) and the source says "extrapolated". Norms, RoPE, residual adds, the sampler and
@@ -59,7 +59,9 @@ private:
     double gemm_s(OpKind kind, const RooflineOp& op, bool& extrapolated) const;
     double mla_proj_s(double rows, bool& extrapolated) const;
     double mla_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
-    double attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
+    // `held`, when given, says whether the decodes' time was held to l2_warm_kv_floor_s.
+    double attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated,
+                       bool* held = nullptr) const;
     double encoder_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
     double moe_s(int64_t tokens, bool& extrapolated) const;
     double moe_op_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share, bool& extrapolated) const;
@@ -67,6 +69,11 @@ private:
     std::string source_line(const char* family, bool extrapolated, const char* note = "") const;
     // l2_warm_gemm_floor_s for one of the GEMM tables below.
     double l2_warm_floor_s(const GridTable* t, double m, double n, double k) const;
+    // The same for the decode-attention table (sliding: 0 or 1): AIConfigurator times one layer's attention over
+    // and over, so where the step's decodes read no more KV than the L2 holds the table timed an L2 read
+    // (l2_warm_kv_floor_s below). L40S: decodes reading 32-96 MB of KV ran at 1.2-1.8 TB/s in the table, above its
+    // 864 GB/s; from 128 MB at 0.6 TB/s.
+    double l2_warm_kv_floor_s(double decode_keys, int sliding) const;
 
     CostModel roofline_;
     std::shared_ptr<const KernelTables> tables_;
@@ -80,6 +87,8 @@ private:
     // cache write), FlashInfer's as two: the floor one call pays (the least either table measured), counted
     // once for a mixed step of a one-call kernel; 0 for a two-call one.
     double mixed_attn_floor_s_[2] = {0.0, 0.0};
+    double decode_least_s_[2] = {0.0, 0.0};  // each decode table's fastest call
+    double kv_bytes_per_key_ = 0.0;            // K and V of one token per layer per GPU
     const GridTable* moe_ = nullptr;
     const GridTable* encoder_attn_ = nullptr;  // an encoder's bidirectional attention
     Dtype expert_dtype_ = Dtype::BF16;
@@ -105,6 +114,11 @@ private:
 // 8-16 MB of weights and few rows; on H100, H200, B200 and A100 the kernel's fixed cost hides the L2.
 double l2_warm_gemm_floor_s(const GridTable& t, double least_s, const GpuProfile& gpu, const GemmCalibration* cal,
                             double m, double n, double k);
+
+// Where a decode-attention table timed a call reading `kv_bytes` of KV (one layer's, per GPU) with it in L2: the
+// least serving can take, the table's fastest call (`least_s`) plus streaming that KV at the calibration's memory
+// efficiency; 0 where the KV exceeds the L2.
+double l2_warm_kv_floor_s(const GpuProfile& gpu, const GemmCalibration* cal, double least_s, double kv_bytes);
 
 // The step-time predictor a deployment gets: "auto" (the kernel tables where the GPU has them, else its
 // calibrated roofline, else the plain roofline), "tables" (an error when the GPU has none), "calibrated" (the
