@@ -438,7 +438,7 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         family = "gemm";
         if (mla_proj && mla_gemm_ != gemm_) note = "; bf16 GEMMs for block fp8";
         const GridTable* table = op.kind == OpKind::LM_HEAD ? gemm_bf16_ : gemm_;
-        if (!mla_proj && table && l2_warm_floor_s(table, op.m, op.n, op.k) > 0.0) {
+        if (source && !mla_proj && table && l2_warm_floor_s(table, op.m, op.n, op.k) > 0.0) {  // (not on the hot path)
             note = "; timed with its weights in L2: held to streaming them from memory";
         }
     } else if (mla_prefill_ && op.kind == OpKind::ROPE) {
