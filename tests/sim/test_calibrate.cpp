@@ -27,10 +27,8 @@ std::vector<GemmSample> generated(const GpuProfile& gpu, Dtype dtype, const Gemm
     return s;
 }
 
-}  // namespace
-
-TEST(Calibrate, GemmFitRecoversKnownParametersWithinOnePercent) {
-    const GpuProfile gpu = load_gpu("h100");
+// The bf16 parameters the fits must give back.
+GemmCalibration known_bf16() {
     GemmCalibration truth;
     truth.launch_s = 4.0e-6;
     truth.compute_efficiency = 0.72;
@@ -39,6 +37,14 @@ TEST(Calibrate, GemmFitRecoversKnownParametersWithinOnePercent) {
     // 0.15 ns per element of k: 2.5 us of mainloop at k = 16,384, comparable to the launch term at the
     // smallest shapes, so the fit must tell the two apart by how the small GEMMs' time grows with k
     truth.mainloop_s_per_k = 0.15e-9;
+    return truth;
+}
+
+}  // namespace
+
+TEST(Calibrate, GemmFitRecoversKnownParametersWithinOnePercent) {
+    const GpuProfile gpu = load_gpu("h100");
+    const GemmCalibration truth = known_bf16();
     const std::vector<GemmSample> s = generated(gpu, Dtype::BF16, truth);
     FitQuality q;
     const GemmCalibration fit = fit_gemm(gpu, Dtype::BF16, s, &q);
@@ -91,12 +97,7 @@ TEST(Calibrate, Fp8GemmFitRecoversItsPerElementTermsWithinOnePercent) {
 // too fast (as an L2-resident GEMM is) does not move the fit off the parameters; the quality counts them.
 TEST(Calibrate, GemmFitLeavesOutL2WarmPoints) {
     const GpuProfile gpu = load_gpu("h100");
-    GemmCalibration truth;
-    truth.launch_s = 4.0e-6;
-    truth.compute_efficiency = 0.72;
-    truth.memory_efficiency = 0.83;
-    truth.blend_exponent = 3.1;
-    truth.mainloop_s_per_k = 0.15e-9;
+    const GemmCalibration truth = known_bf16();
     std::vector<GemmSample> s = generated(gpu, Dtype::BF16, truth);
     int64_t warm = 0;
     for (size_t i = 0; i < s.size(); i += 3, ++warm) {
