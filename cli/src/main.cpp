@@ -322,10 +322,10 @@ int run_calibrate(CalibrateOptions& o) {
         const GemmCalibration& g = c.gemm_fp8;
         fmt::print("  fp8 GEMM ({} measurements): launch {:.2f} us, {:.3f} ns per element of k, compute efficiency {:.3f}, "
                    "memory efficiency {:.3f}, blend exponent {:.2f}, {:.3g} bytes per activation element and {:.3g} per "
-                   "output element, {:.2f} ns per row\n",
+                   "output element, {:.2f} ns per row, tile-wave exponent {:.2f}\n",
                    c.gemm_fp8_fit.points, g.launch_s * 1e6, g.mainloop_s_per_k * 1e9, g.compute_efficiency,
                    g.memory_efficiency, g.blend_exponent,
-                   g.activation_bytes, g.output_bytes, g.row_s * 1e9);
+                   g.activation_bytes, g.output_bytes, g.row_s * 1e9, g.wave_exponent);
         fmt::print("  fp8 fit error on its own points: median {:.1f}%, p90 {:.1f}%\n", 100 * c.gemm_fp8_fit.median_abs_rel_error,
                    100 * c.gemm_fp8_fit.p90_abs_rel_error);
     }

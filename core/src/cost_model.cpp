@@ -85,8 +85,16 @@ double smooth_max(double c, double m, double p) {
     return hi * std::pow(1.0 + x, 0.4);
 }
 
+double gemm_tile_utilisation(double m, double n, double sms) {
+    if (m <= TILE / 2 || n <= 0.0 || sms <= 0.0) return 1.0;  // swap-AB kernels: the weight's n fills the tiles
+    const double rows = m <= TILE ? TILE / 2 : TILE;
+    const double tiles = std::ceil(m / rows) * std::ceil(n / TILE);
+    return m * n / (std::ceil(tiles / sms) * sms * rows * TILE);
+}
+
 double calibrated_gemm_s(const GemmCalibration& cal, double compute_s, double memory_s, double m, double n, double k,
-                         double bytes_per_s) {
+                         double bytes_per_s, double sms) {
+    if (cal.wave_exponent > 0.0) compute_s /= std::pow(gemm_tile_utilisation(m, n, sms), cal.wave_exponent);
     return cal.launch_s + cal.mainloop_s_per_k * k + cal.row_s * m + smooth_max(compute_s, memory_s, cal.blend_exponent) +
            m * (cal.activation_bytes * k + cal.output_bytes * n) / bytes_per_s;
 }
@@ -99,7 +107,7 @@ GemmTime gemm_roofline(double flops_per_s, double bytes_per_s, double sms, doubl
     g.compute_s = g.flops / flops_per_s;
     g.memory_s = g.bytes / bytes_per_s;
     if (cal && cal->present()) {
-        g.time_s = blend ? calibrated_gemm_s(*cal, g.compute_s, g.memory_s, mrows, n, k, bytes_per_s)
+        g.time_s = blend ? calibrated_gemm_s(*cal, g.compute_s, g.memory_s, mrows, n, k, bytes_per_s, sms)
                          : std::numeric_limits<double>::quiet_NaN();
         return g;
     }
@@ -445,7 +453,8 @@ double CostModel::gemm_op_s(const RooflineOp& op) const {
     const double c = static_cast<double>(op.count);
     if (!cal) return c * smooth_max(op.compute_s / c, op.memory_s / c, config_.blend_exponent);
     return c * calibrated_gemm_s(*cal, op.compute_s / c, op.memory_s / c, op.m, op.n, op.k,
-                                 gpu_.memory_bandwidth_bytes_per_s() * cal->memory_efficiency);
+                                 gpu_.memory_bandwidth_bytes_per_s() * cal->memory_efficiency,
+                                 std::max(1.0, gpu_.sm_count.value));
 }
 
 StepTotals CostModel::step_totals(const std::vector<SequenceWork>& batch) const {

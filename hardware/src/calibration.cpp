@@ -38,6 +38,7 @@ void gemm_yaml(std::string& y, const char* key, const GemmCalibration& g, const 
     if (g.activation_bytes > 0) y += fmt::format("  activation_bytes_per_element: {:.6g}\n", g.activation_bytes);
     if (g.output_bytes > 0) y += fmt::format("  output_bytes_per_element: {:.6g}\n", g.output_bytes);
     if (g.row_s > 0) y += fmt::format("  row_ns: {:.6g}\n", g.row_s * 1e9);
+    if (g.wave_exponent > 0) y += fmt::format("  wave_exponent: {:.6g}\n", g.wave_exponent);
     y += fmt::format("  fit: {{points: {}, {}median_abs_rel_error: {:.4g}, p90_abs_rel_error: {:.4g}}}\n", q.points,
                      q.l2_warm_left_out > 0 ? fmt::format("l2_warm_left_out: {}, ", q.l2_warm_left_out) : "",
                      q.median_abs_rel_error, q.p90_abs_rel_error);
@@ -80,7 +81,7 @@ void read_gemm(const Reader& r, const YAML::Node& root, const std::string& key, 
     const YAML::Node g = root[key];
     if (!g) r.fail(key, "missing");
     r.only(g, key, {"launch_us", "compute_efficiency", "memory_efficiency", "blend_exponent", "mainloop_ns_per_k", "activation_bytes_per_element",
-                    "output_bytes_per_element", "row_ns", "fit"});
+                    "output_bytes_per_element", "row_ns", "wave_exponent", "fit"});
     out.launch_s = r.number(g["launch_us"], key + ".launch_us", 0, 1e4) * 1e-6;
     out.compute_efficiency = r.number(g["compute_efficiency"], key + ".compute_efficiency", 0, 1.5, true);
     out.memory_efficiency = r.number(g["memory_efficiency"], key + ".memory_efficiency", 0, 1.5, true);
@@ -92,6 +93,9 @@ void read_gemm(const Reader& r, const YAML::Node& root, const std::string& key, 
     if (g["output_bytes_per_element"]) out.output_bytes = r.number(g["output_bytes_per_element"], key + ".output_bytes_per_element", 0, 1000);
     // a few ns a row on the shipped GPUs; 1,000 ns (16 ms for 16,384 rows) is far beyond any
     if (g["row_ns"]) out.row_s = r.number(g["row_ns"], key + ".row_ns", 0, 1000) * 1e-9;
+    // 1: compute time in proportion to the tile slots, idle ones included; more would charge an idle slot more
+    // than a busy one
+    if (g["wave_exponent"]) out.wave_exponent = r.number(g["wave_exponent"], key + ".wave_exponent", 0, 1);
     if (const YAML::Node f = g["fit"]) {
         r.only(f, key + ".fit", {"points", "l2_warm_left_out", "median_abs_rel_error", "p90_abs_rel_error"});
         q.points = static_cast<int64_t>(r.number(f["points"], key + ".fit.points", 0, 1e9));

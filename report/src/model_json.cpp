@@ -243,6 +243,7 @@ std::string calibration_json(const Calibration& c) {
                     {"activation_bytes_per_element", g.activation_bytes},
                     {"output_bytes_per_element", g.output_bytes},
                     {"row_s", g.row_s},
+                    {"wave_exponent", g.wave_exponent},
                     {"fit", {{"points", q.points}, {"l2_warm_left_out", q.l2_warm_left_out}, {"median_abs_rel_error", q.median_abs_rel_error}, {"p90_abs_rel_error", q.p90_abs_rel_error}}}};
     };
     j["gemm"] = gemm(c.gemm, c.gemm_fit);

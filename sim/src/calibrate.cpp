@@ -1,4 +1,4 @@
-// Fitting the calibrated roofline: Levenberg-Marquardt on log time for GEMMs (5 parameters, 8 for fp8, kept positive by
+// Fitting the calibrated roofline: Levenberg-Marquardt on log time for GEMMs (5 parameters, 9 for fp8, kept positive by
 // fitting their logs), ordinary least squares per GPU count for all-reduces. Both in Eigen.
 #include "headroom/sim/calibrate.hpp"
 
@@ -20,7 +20,8 @@ namespace headroom {
 
 namespace {
 
-// The parameters theta = log(launch_s, ec, em, p, mainloop_s_per_k[, activation_bytes, output_bytes, row_s]) as a
+// The parameters theta = log(launch_s, ec, em, p, mainloop_s_per_k[, activation_bytes, output_bytes, row_s,
+// wave_exponent]) as a
 // calibration.
 GemmCalibration from_theta(const Eigen::VectorXd& theta) {
     GemmCalibration c;
@@ -33,6 +34,7 @@ GemmCalibration from_theta(const Eigen::VectorXd& theta) {
         c.activation_bytes = std::exp(theta[5]);
         c.output_bytes = std::exp(theta[6]);
         c.row_s = std::exp(theta[7]);
+        c.wave_exponent = std::exp(theta[8]);
     }
     return c;
 }
@@ -65,13 +67,14 @@ GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<G
         y[i] = std::log(samples[static_cast<size_t>(i)].time_s);
         t_min = std::min(t_min, samples[static_cast<size_t>(i)].time_s);
     }
-    // fp8 adds the per-element activation and output terms (calibration.hpp), started at one byte each.
+    // fp8 adds the per-element activation and output terms (calibration.hpp), started at one byte each, the row
+    // term and the tile-wave exponent (started at 0.5).
     const bool fp8 = dtype == Dtype::FP8;
-    const Eigen::Index P = fp8 ? 8 : 5;
+    const Eigen::Index P = fp8 ? 9 : 5;
     Eigen::VectorXd theta(P);
     // the k term starts where a 1,000-deep walk costs a tenth of the fastest measurement
     theta.head(5) << std::log(0.5 * t_min), std::log(0.7), std::log(0.8), std::log(2.5), std::log(1e-4 * t_min);
-    if (fp8) theta.tail(3) << 0.0, 0.0, std::log(1e-3 * t_min);  // a row costs a thousandth of the fastest GEMM
+    if (fp8) theta.tail(4) << 0.0, 0.0, std::log(1e-3 * t_min), std::log(0.5);  // a row: a thousandth of the fastest GEMM
     Eigen::VectorXd r = predict_log(gpu, dtype, samples, theta) - y;
     double cost = r.squaredNorm();
     double lambda = 1e-3;
@@ -98,6 +101,8 @@ GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<G
             next[4] = std::max(next[4], std::log(1e-16));
             for (Eigen::Index j = 5; j < std::min<Eigen::Index>(P, 7); ++j) next[j] = std::max(next[j], std::log(1e-6));
             if (P > 7) next[7] = std::max(next[7], std::log(1e-16));  // under 0.1 fs a row: nothing
+            // a wave exponent within [1e-6, 1] (calibration.hpp: above 1 an idle tile slot would cost more than a busy one)
+            if (P > 8) next[8] = std::clamp(next[8], std::log(1e-6), 0.0);
             const Eigen::VectorXd rn = predict_log(gpu, dtype, samples, next) - y;
             const double cn = rn.squaredNorm();
             if (std::isfinite(cn) && cn < cost) {

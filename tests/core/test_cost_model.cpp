@@ -203,6 +203,36 @@ TEST(CostModel, UnblendedGemmLeavesTheTimeToTheCallerAndGemmOpRestoresIt) {
     EXPECT_NEAR(cm.gemm_op_s(op), 3 * (g->launch_s + g->mainloop_s_per_k * 4096 + smooth_max(c, m, g->blend_exponent)), 1e-18);
 }
 
+TEST(CostModel, TileUtilisationCountsUsefulOutputOverWholeWaves) {
+    // 100 rows (64-row tiles: 2 deep) x n = 4,096 (32 wide) = 64 tiles on 132 SMs: one wave of 132 slots of
+    // 64 x 128, of which 100 x 4,096 elements are useful: 409,600 / (132 x 8,192) = 0.3788
+    EXPECT_NEAR(gemm_tile_utilisation(100, 4096, 132), 409600.0 / (132.0 * 8192.0), 1e-12);
+    // 4,096 x 4,224 rows and columns: 32 x 33 = 1,056 tiles of 128 x 128 = 8 waves of 132, all full: 1
+    EXPECT_NEAR(gemm_tile_utilisation(4096, 4224, 132), 1.0, 1e-12);
+    // 129 rows take 128-deep tiles: 2 x 32 = 64 tiles, one wave; 129 x 4,096 / (132 x 16,384) = 0.2443
+    EXPECT_NEAR(gemm_tile_utilisation(129, 4096, 132), 129.0 * 4096 / (132.0 * 16384), 1e-12);
+    // 256 rows x 8,576 columns: 2 x 67 = 134 tiles of 128 x 128 need two waves of 132 slots:
+    // 256 x 8,576 / (264 x 16,384) = 0.5076
+    EXPECT_NEAR(gemm_tile_utilisation(256, 8576, 132), 256.0 * 8576 / (264.0 * 16384), 1e-12);
+    // up to 64 rows vLLM swaps the operands: no row padding counted
+    EXPECT_EQ(gemm_tile_utilisation(64, 4096, 132), 1.0);
+    EXPECT_EQ(gemm_tile_utilisation(1, 512, 132), 1.0);
+
+    // A calibrated GEMM with a wave exponent divides its compute time by u^w before the blend: 129 x 4,096 x
+    // 4,096 at 1e15 FLOP/s is 4.33 us of compute; memory 1 ns (made negligible with a huge rate), p = 60 so the
+    // blend is the max; w = 0.5 gives 4.33 / sqrt(0.2443) = 8.76 us
+    GemmCalibration cal;
+    cal.compute_efficiency = 1.0;
+    cal.memory_efficiency = 1.0;
+    cal.blend_exponent = 60;
+    cal.wave_exponent = 0.5;
+    const double c = 2.0 * 129 * 4096 * 4096 / 1e15;
+    const double u = 129.0 * 4096 / (132.0 * 16384);
+    EXPECT_NEAR(calibrated_gemm_s(cal, c, 1e-9, 129, 4096, 4096, 1e18, 132), c / std::sqrt(u), 1e-12);
+    cal.wave_exponent = 0.0;  // none: the FLOPs alone
+    EXPECT_NEAR(calibrated_gemm_s(cal, c, 1e-9, 129, 4096, 4096, 1e18, 132), c, 1e-12);
+}
+
 TEST(CostModel, Fp8WeightsTakeTheFp8FitWithItsPerElementTerms) {
     // A calibration whose fp8 fit differs from the bf16 one only in its per-element terms: 3 bytes per activation
     // element and 1 per output element, at the fit's memory rate (H100 SXM 3.35 TB/s x memory_efficiency). A

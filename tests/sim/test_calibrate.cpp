@@ -57,8 +57,8 @@ TEST(Calibrate, GemmFitRecoversKnownParametersWithinOnePercent) {
     EXPECT_EQ(q.points, static_cast<int64_t>(s.size()));
 }
 
-// fp8 GEMMs fit two more parameters, the per-element activation and output terms (calibration.hpp); a table
-// generated with them gives all seven back within 1%.
+// fp8 GEMMs fit four more parameters, the per-element activation and output terms, the time per row and the
+// tile-wave exponent (calibration.hpp); a table generated with them gives all nine back within 1%.
 TEST(Calibrate, Fp8GemmFitRecoversItsPerElementTermsWithinOnePercent) {
     const GpuProfile gpu = load_gpu("h100");
     GemmCalibration truth;
@@ -70,6 +70,9 @@ TEST(Calibrate, Fp8GemmFitRecoversItsPerElementTermsWithinOnePercent) {
     truth.output_bytes = 0.5;
     truth.mainloop_s_per_k = 0.3e-9;
     truth.row_s = 4e-9;  // 65.5 us at 16,384 rows
+    // compute / u^0.8: 1,024 rows x n = 512 fill 8 x 4 = 32 of H100's 132 tile slots, so its compute time is
+    // (132 / 32)^0.8 = 3.1 times the FLOPs at the fitted rate
+    truth.wave_exponent = 0.8;
     const std::vector<GemmSample> s = generated(gpu, Dtype::FP8, truth);
     FitQuality q;
     const GemmCalibration fit = fit_gemm(gpu, Dtype::FP8, s, &q);
@@ -81,6 +84,7 @@ TEST(Calibrate, Fp8GemmFitRecoversItsPerElementTermsWithinOnePercent) {
     EXPECT_NEAR(fit.output_bytes, truth.output_bytes, 0.01 * truth.output_bytes);
     EXPECT_NEAR(fit.mainloop_s_per_k, truth.mainloop_s_per_k, 0.01 * truth.mainloop_s_per_k);
     EXPECT_NEAR(fit.row_s, truth.row_s, 0.01 * truth.row_s);
+    EXPECT_NEAR(fit.wave_exponent, truth.wave_exponent, 0.01 * truth.wave_exponent);
     EXPECT_LT(q.p90_abs_rel_error, 1e-6);
     // calibrate() fits bf16 and fp8 side by side; the fp8 fit serves 1-byte fp8 weights only
     std::vector<GemmSample> bf16;
@@ -165,14 +169,16 @@ TEST(Calibrate, YamlRoundTripsAndRejectsNonsense) {
     c.gemm = {3.5e-6, 0.8, 0.85, 2.4};
     c.gemm_fit = {100, 0.05, 0.2};
     c.allreduce[2] = {4e-6, 130e9};
-    c.gemm_fp8 = {5e-6, 0.5, 0.8, 2.1, 3.25, 0.5, 0.4e-9, 4.5e-9};
+    c.gemm_fp8 = {5e-6, 0.5, 0.8, 2.1, 3.25, 0.5, 0.4e-9, 4.5e-9, 0.75};
     c.gemm_fp8_fit = {90, 0.1, 0.3};
     const Calibration r = parse_calibration(calibration_yaml(c), "c.yaml");
     EXPECT_NEAR(r.gemm_fp8.activation_bytes, 3.25, 1e-12);
     EXPECT_NEAR(r.gemm_fp8.output_bytes, 0.5, 1e-12);
     EXPECT_NEAR(r.gemm_fp8.mainloop_s_per_k, 0.4e-9, 1e-18);
     EXPECT_NEAR(r.gemm_fp8.row_s, 4.5e-9, 1e-18);
+    EXPECT_NEAR(r.gemm_fp8.wave_exponent, 0.75, 1e-12);
     EXPECT_EQ(r.gemm.row_s, 0.0);
+    EXPECT_EQ(r.gemm.wave_exponent, 0.0);  // absent: no wave term
     EXPECT_EQ(r.gemm.mainloop_s_per_k, 0.0);  // absent: none
     EXPECT_EQ(r.gemm.activation_bytes, 0.0);
     EXPECT_EQ(r.gemm_fp8_fit.points, 90);
@@ -205,6 +211,9 @@ TEST(Calibrate, YamlRoundTripsAndRejectsNonsense) {
     EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\ngemm: {launch_us: 3, compute_efficiency: 0.5, memory_efficiency: 0.8, "
                        "blend_exponent: 2, mainloop_ns_per_k: 5000}\n"),
               "c.yaml: gemm.mainloop_ns_per_k: 5000 is out of range (from 0 .. 1000)");
+    EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\n" + gemm + "gemm_fp8: {launch_us: 3, compute_efficiency: 0.5, "
+                       "memory_efficiency: 0.8, blend_exponent: 2, wave_exponent: 1.5}\n"),
+              "c.yaml: gemm_fp8.wave_exponent: 1.5 is out of range (from 0 .. 1)");
 }
 
 TEST(Calibrate, CsvErrorsNameTheFileLineAndColumn) {

@@ -60,10 +60,17 @@ struct CostConfig {
 
 // (c^p + m^p)^(1/p): the smooth max of two bounds.
 double smooth_max(double c, double m, double p);
+// The share of a GPU's tile slots that hold useful output when an m x n GEMM output is cut into fixed tiles run
+// in whole waves over `sms` SMs: m n / (waves x sms x tile rows x 128), tiles 64 rows deep for 65-128 rows and 128
+// deep above, 128 columns wide (vLLM's CUTLASS fp8 kernels on Hopper: scaled_mm_sm90_fp8_dispatch.cuh). 1 when
+// every slot of every wave holds a full tile, and 1 up to 64 rows, where vLLM swaps the operands so that the
+// weight's n, not the few rows, is cut into tiles.
+double gemm_tile_utilisation(double m, double n, double sms);
 // One GEMM of m rows against an n x k weight on a calibrated roofline (calibration.hpp's model), from its compute
-// and memory times; `bytes_per_s` is the rate its per-element bytes move at.
+// and memory times; `bytes_per_s` is the rate its per-element bytes move at, `sms` the GPU's SM count (for a fit
+// with a wave term).
 double calibrated_gemm_s(const GemmCalibration& cal, double compute_s, double memory_s, double m, double n, double k,
-                         double bytes_per_s);
+                         double bytes_per_s, double sms);
 
 struct GemmTime {
     double flops = 0, bytes = 0, compute_s = 0, memory_s = 0, time_s = 0;

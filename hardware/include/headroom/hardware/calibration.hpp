@@ -3,6 +3,7 @@
 //   GEMM:       t = launch + mainloop_s_per_k x k
 //                   + smooth_max(FLOPs / (peak x compute_efficiency), bytes / (HBM x memory_efficiency); p)
 //                   + (activation_bytes x m k + output_bytes x m n) / (HBM x memory_efficiency)
+//   (fp8 also: compute time / tile utilisation^wave_exponent, and a time per row; below)
 //   mainloop_s_per_k is the serial latency of one output tile's walk along k: a GEMM of a few tiles cannot
 //   spread k over the SMs (vLLM's GEMMs use no split-K), so its time grows with k even when neither bound is
 //   near; it is what made the smallest GEMMs of every table miss by 25% with one fixed launch term.
@@ -40,6 +41,11 @@ struct GemmCalibration {
     // token, and the tables show it (H100, k = 256: 16,384 rows take 123-137 us for n of 32 to 1,024, where bf16
     // takes 4-12 us); fitted 3.9-5.4 ns a row on Hopper and Blackwell.
     double row_s = 0.0;
+    // Tile waves (fp8): compute time / u^wave_exponent, u = gemm_tile_utilisation (cost_model.hpp), the share of
+    // the SMs' tile slots that hold useful output. vLLM's fp8 GEMMs are CUTLASS persistent kernels with fixed
+    // tiles and no split-K or stream-K, so a GEMM of few tiles leaves SMs idle; fitted 0.60-0.89 on the five GPUs
+    // with fp8 tables. 0: no such term (the bf16 tables, cuBLAS, fit 0-0.08: it picks split-K or stream-K).
+    double wave_exponent = 0.0;
     bool present() const { return compute_efficiency > 0.0; }
 };
 
