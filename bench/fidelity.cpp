@@ -214,6 +214,35 @@ int main(int argc, char** argv) {
             if (t->find("moe", {{"dtype", dt}}).empty()) continue;
             loo(*t, "moe", {"num_tokens"}, row(std::string("fused MoE ") + dt, "table LOO, token axis"), {{"dtype", dt}});
         }
+        {  // the predictor's hold on fused-MoE points whose experts stayed in L2 (every format, balanced routing);
+           // and, as a check of the floor, how far it lies from the cold points at 1-16 tokens (where streaming the
+           // experts dominates the kernel)
+            const auto shipped = shipped_calibration(profile);
+            Errors& raise = row("fused MoE", "table, L2-warm points: raise");
+            Errors& raised = row("fused MoE", "  of those raised > 1%");
+            Errors& check = row("fused MoE", "floor vs cold points, 1-16 tokens, ep 1");
+            for (const GridTable* table : t->find("moe", {{"distribution", "balanced"}})) {
+                if (table->axes.size() != 1) continue;
+                const double bpe = table->gemm_weight_bytes_per_element();
+                const GemmCalibration* g = shipped ? shipped->gemm_for(bpe == 1.0 ? Dtype::FP8 : Dtype::BF16, bpe) : nullptr;
+                const double least = table->least_s();
+                for (size_t i = 0; i < table->axes[0].size(); ++i) {
+                    const double v = table->value_ms({i}) * 1e-3, tokens = table->axes[0][i];
+                    if (!(v > 0)) continue;
+                    if (table->moe_working_set_bytes(tokens) > gpu.l2_cache_bytes()) {
+                        if (tokens > 16 || table->attr_int("ep") > 1) continue;
+                        // the floor as if cold: its formula, with the L2 test passed
+                        GpuProfile big = gpu;
+                        big.l2_cache_mib.value = 1e9;
+                        check.add(l2_warm_moe_floor_s(*table, least, big, g, tokens), v);
+                        continue;
+                    }
+                    const double held = std::max(v, l2_warm_moe_floor_s(*table, least, gpu, g, tokens));
+                    raise.add(held, v);
+                    if (held > 1.01 * v) raised.add(held, v);
+                }
+            }
+        }
         if (!t->find("encoder_attention").empty()) {
             loo(*t, "encoder_attention", {"batch_size", "isl"}, row("encoder attention", "table LOO, token axes"));
         }

@@ -199,11 +199,15 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
     }
 }
 
+double expected_distinct_experts(double experts, double topk, double tokens) {
+    if (experts <= 0.0) return 0.0;
+    return experts * (1.0 - std::pow(1.0 - topk / experts, tokens));
+}
+
 double CostModel::expected_active_experts(int64_t tokens) const {
     if (!model_.is_moe()) return 0.0;
-    const double e = static_cast<double>(model_.num_experts);
-    const double k = static_cast<double>(model_.experts_per_token);
-    return e * (1.0 - std::pow(1.0 - k / e, static_cast<double>(tokens)));
+    return expected_distinct_experts(static_cast<double>(model_.num_experts), static_cast<double>(model_.experts_per_token),
+                                     static_cast<double>(tokens));
 }
 
 double CostModel::ep_imbalance(int64_t tokens) const {

@@ -175,6 +175,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
                                     {"tp", std::to_string(tp)},
                                     {"ep", "1"},
                                     {"distribution", "balanced"}}));
+        if (moe_) moe_least_s_ = moe_->least_s();
     }
     // measured in one NVLink domain: a TP group across domains prices its ring on the cluster's link
     if (tp > 1 && !config.tp_link.present()) {
@@ -379,9 +380,38 @@ double KernelTablePredictor::encoder_attention_s(const RooflineOp& op, const std
     return t < 0 ? -1.0 : t * static_cast<double>(op.count);
 }
 
-double KernelTablePredictor::moe_s(int64_t tokens, bool& extrapolated) const {
-    if (!moe_) return -1.0;
-    return lookup_scaled(moe_, {static_cast<double>(tokens)}, {1.0}, extrapolated);
+double l2_warm_moe_floor_s(const GridTable& t, double least_s, const GpuProfile& gpu, const GemmCalibration* cal,
+                           double tokens) {
+    const double l2 = gpu.l2_cache_bytes();
+    if (l2 <= 0.0 || t.moe_working_set_bytes(tokens) > l2) return 0.0;
+    const double experts = static_cast<double>(t.attr_int("experts"));
+    const double ep = static_cast<double>(std::max<int64_t>(1, t.attr_int("ep")));
+    const double hit = expected_distinct_experts(experts, static_cast<double>(t.attr_int("topk")), tokens) / ep;
+    const double efficiency = cal && cal->present() ? cal->memory_efficiency : gpu.memory_efficiency.value;
+    // not least_s + the stream, as for a GEMM: a fused-MoE table's fastest call is its 1-token one, which already
+    // streams top-k experts
+    return std::max(least_s, hit * t.moe_expert_bytes() / (gpu.memory_bandwidth_bytes_per_s() * efficiency));
+}
+
+double KernelTablePredictor::moe_s(int64_t tokens, bool& extrapolated, bool* held) const {
+    if (!moe_ || tokens < 0) return -1.0;
+    const auto row = static_cast<size_t>(tokens);
+    if (!held && row < moe_cache_.size() && moe_cache_[row] != 0.0) {  // memoised by token count: the hot path
+        if (moe_cache_[row] < 0) extrapolated = true;
+        return std::fabs(moe_cache_[row]);
+    }
+    bool ex = false;
+    const double t = lookup_scaled(moe_, {static_cast<double>(tokens)}, {1.0}, ex);
+    if (t < 0) return -1.0;
+    const double floor = l2_warm_moe_floor_s(*moe_, moe_least_s_, roofline_.gpu(), expert_cal_, static_cast<double>(tokens));
+    if (held) *held = floor > t;
+    const double one = std::max(t, floor);
+    if (row < 65536) {
+        if (moe_cache_.size() <= row) moe_cache_.resize(std::max(row + 1, moe_cache_.size() * 2), 0.0);
+        moe_cache_[row] = ex ? -one : one;
+    }
+    extrapolated = extrapolated || ex;
+    return one;
 }
 
 // One MoE op of the step: its share of the fused kernel's measured time (routed experts), plus the shared
@@ -459,6 +489,13 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
     } else if (is_moe(op.kind) && moe_) {
         t = moe_op_s(op, batch, moe_share, ex);
         family = "moe";
+        if (source) {  // (not on the hot path)
+            int64_t tokens = 0;
+            for (const SequenceWork& w : batch) tokens += w.new_tokens;
+            bool held = false, unused = false;
+            moe_s(tokens, unused, &held);
+            if (held) note = "; timed with its experts in L2: held to streaming them from memory";
+        }
     } else if (op.kind == OpKind::TP_ALLREDUCE) {
         bool nccl = false;
         const double one = allreduce_s(op.bytes / static_cast<double>(op.count), ex, nccl);

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <sstream>
 
@@ -122,8 +123,23 @@ double GridTable::message_bytes_per_unit() const {
 double GridTable::gemm_weight_bytes_per_element() const {
     const std::string d = attr("dtype");
     if (d == "fp8" || d == "fp8_block" || d == "int8") return 1.0;
-    if (d == "nvfp4" || d == "fp4") return 0.5;
+    if (d == "nvfp4" || d == "fp4" || d == "mxfp4" || d == "int4") return 0.5;
     return 2.0;
+}
+
+double GridTable::moe_expert_bytes() const {
+    const int64_t hidden = attr_int("hidden"), inter = attr_int("inter");
+    if (hidden <= 0 || inter <= 0) return 0.0;  // not a fused-MoE table
+    const double tp = static_cast<double>(std::max<int64_t>(1, attr_int("tp")));
+    return 3.0 * static_cast<double>(hidden) * static_cast<double>(inter) / tp * gemm_weight_bytes_per_element();
+}
+
+double GridTable::moe_working_set_bytes(double tokens) const {
+    const int64_t experts = attr_int("experts"), topk = attr_int("topk");
+    const double expert = moe_expert_bytes();
+    if (experts <= 0 || topk <= 0 || expert <= 0.0) return std::numeric_limits<double>::infinity();  // unknown: never warm
+    const double local = static_cast<double>(experts) / static_cast<double>(std::max<int64_t>(1, attr_int("ep")));
+    return std::min(tokens * static_cast<double>(topk), local) * expert;
 }
 
 double GridTable::least_s() const {

@@ -377,6 +377,51 @@ end
     EXPECT_NEAR(moe, 24 * 2e-3, 1e-8);
 }
 
+// A fused-MoE table timed with the experts it hit in L2 is held to streaming the experts a serving step hits.
+// gpt-oss-20b's MXFP4 experts: 3 x 2,880 x 2,880 x 0.5 B = 12,441,600 B each, 32 of them, top-4. The collector
+// routes round-robin, so at 1 token it hit 4 (49.8 MB) and at 2 tokens 8 (99.5 MB), both within the L40S's 96 MiB
+// (100.7 MB); at 4 tokens 16 (199 MB), past it. A serving step of 1 token streams 4 experts: 49,766,400 B at
+// 864 GB/s x 0.85 = 67.765 us a layer, against the table's 10 us; of 2 tokens the expected distinct experts of
+// uniform routing, 32 x (1 - (28/32)^2) = 7.5: 93,312,000 B, 127.059 us. The fastest call (10 us) is not added:
+// it streams top-k experts itself.
+TEST(KernelTablePredictor, L2WarmFusedMoeIsHeldToStreamingTheExpertsHit) {
+    const std::string text = std::string(TABLES) + R"(table moe framework=vllm-9.9 kernel=oai dtype=mxfp4 hidden=2880 inter=2880 topk=4 experts=32 tp=1 ep=1 distribution=balanced
+axis num_tokens 1 1024
+data
+0.01 0.9
+end
+)";
+    const ModelCard m = load_model("openai/gpt-oss-20b");
+    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
+    GpuProfile gpu = load_gpu("l40s");
+    gpu.memory_efficiency.value = 0.85;
+    const KernelTablePredictor p(m, gpu, CostConfig{}, tables);
+    auto moe = [&](int64_t tokens, std::string* source) {
+        const StepCost s = p.step({{tokens, 100}});
+        EXPECT_NEAR(p.step_totals({{tokens, 100}}).time_s, s.time_s, 1e-12);
+        if (source) *source = s.op("moe_gate_up_proj")->source;
+        double t = 0;
+        for (const char* op : {"moe_gate_up_proj", "activation_moe", "moe_down_proj"}) t += s.op(op)->time_s;
+        return t;
+    };
+    std::string source;
+    EXPECT_NEAR(moe(1, &source), 24.0 * 49'766'400 / 734.4e9, 1e-10);
+    EXPECT_NE(source.find("experts in L2"), std::string::npos);
+    EXPECT_NEAR(moe(2, nullptr), 24.0 * 93'312'000 / 734.4e9, 1e-10);
+    // 4 tokens: past the L2, the table's own time, log-log between 1 and 1,024 tokens
+    const double lo = static_cast<double>(0.01f), hi = static_cast<double>(0.9f);
+    const double at4 = std::exp(std::log(lo) + std::log(4.0) / std::log(1024.0) * (std::log(hi) - std::log(lo))) * 1e-3;
+    EXPECT_NEAR(moe(4, &source), 24 * at4, 1e-10);
+    EXPECT_EQ(source.find("experts in L2"), std::string::npos);
+    // the same GPU with an L2 too small for one token's experts: the table's 10 us stands
+    gpu.l2_cache_mib.value = 40;
+    const KernelTablePredictor small(m, gpu, CostConfig{}, tables);
+    const StepCost s = small.step({{1, 100}});
+    double t = 0;
+    for (const char* op : {"moe_gate_up_proj", "activation_moe", "moe_down_proj"}) t += s.op(op)->time_s;
+    EXPECT_NEAR(t, 24 * lo * 1e-3, 1e-10);
+}
+
 TEST(KernelTablePredictor, EncoderAttentionFromItsOwnTable) {
     // all-MiniLM-L6-v2: 6 layers, 12 heads of 32, bidirectional. An encoder-attention table for that shape says
     // 0.05 ms for 4 sequences of 128 tokens; a step of 4 x 128 tokens costs 6 x 0.05 ms of attention, and

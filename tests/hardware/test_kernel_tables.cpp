@@ -60,6 +60,21 @@ TEST(KernelTables, GemmWorkingSetCountsTheCollectorsCopies) {
     EXPECT_DOUBLE_EQ(two.gemm_weight_bytes_per_element(), 1.0);
 }
 
+TEST(KernelTables, MoeWorkingSetCountsTheExpertsTheCollectorHit) {
+    GridTable moe = parse_kernel_tables(POWER_LAW, "test.hkt").tables[0];
+    moe.attrs = {{"dtype", "fp8"}, {"hidden", "2048"}, {"inter", "1536"}, {"topk", "8"}, {"experts", "128"}, {"tp", "2"}, {"ep", "4"}};
+    // one expert: 3 x 2,048 x 1,536 / 2 (TP) x 1 B = 4,718,592 B
+    EXPECT_DOUBLE_EQ(moe.moe_expert_bytes(), 4'718'592.0);
+    // 3 tokens x top-8 = 24 experts hit, of 128 / 4 = 32 local: 24 x 4,718,592
+    EXPECT_DOUBLE_EQ(moe.moe_working_set_bytes(3), 24 * 4'718'592.0);
+    // 16 tokens would hit 128: at most the 32 local
+    EXPECT_DOUBLE_EQ(moe.moe_working_set_bytes(16), 32 * 4'718'592.0);
+    moe.attrs["dtype"] = "mxfp4";  // 4-bit formats: half a byte a weight
+    EXPECT_DOUBLE_EQ(moe.moe_expert_bytes(), 2'359'296.0);
+    moe.attrs.erase("topk");  // not a fused-MoE table's attributes: never in L2
+    EXPECT_TRUE(std::isinf(moe.moe_working_set_bytes(1)));
+}
+
 TEST(KernelTables, LogLogInterpolationIsExactForAPowerLaw) {  // up to float storage (1e-7 relative)
     const KernelTables t = parse_kernel_tables(POWER_LAW, "test.hkt");
     const GridTable& g = t.tables[0];

@@ -58,6 +58,10 @@ struct CostConfig {
     }
 };
 
+// Expected number of distinct experts of `experts` that `tokens` tokens hit when each picks `topk` of them at
+// random (uniform routing): experts x (1 - (1 - topk / experts)^tokens).
+double expected_distinct_experts(double experts, double topk, double tokens);
+
 // (c^p + m^p)^(1/p): the smooth max of two bounds.
 double smooth_max(double c, double m, double p);
 // The share of a GPU's tile slots that hold useful output when an m x n GEMM output is cut into fixed tiles run

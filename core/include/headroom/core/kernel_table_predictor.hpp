@@ -14,7 +14,8 @@
 // - TP all-reduce: vLLM's custom all-reduce table (graph or eager), NCCL's beyond its largest message.
 // A GEMM table point timed with its weights resident in L2 (GridTable::gemm_working_set_bytes within the GPU's
 // L2, chip.l2_cache_mib) is faster than serving, where each step streams every layer's weights from memory: such
-// a lookup is held to l2_warm_gemm_floor_s; a decode-attention lookup likewise (l2_warm_kv_floor_s).
+// a lookup is held to l2_warm_gemm_floor_s; a decode-attention lookup likewise (l2_warm_kv_floor_s), and a fused-MoE
+// one (l2_warm_moe_floor_s).
 // Lookups interpolate log-log between measured points (GridTable::lookup_s). Past the largest measured value
 // of an axis the time is scaled by the axis' power law (linear in tokens, n, k, batch, context and bytes;
 // quadratic in prefill length) and the source says "extrapolated". Norms, RoPE, residual adds, the sampler and
@@ -63,7 +64,8 @@ private:
     double attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated,
                        bool* held = nullptr) const;
     double encoder_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
-    double moe_s(int64_t tokens, bool& extrapolated) const;
+    // `held`, when given, says whether the time was held to l2_warm_moe_floor_s.
+    double moe_s(int64_t tokens, bool& extrapolated, bool* held = nullptr) const;
     double moe_op_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share, bool& extrapolated) const;
     double allreduce_s(double bytes, bool& extrapolated, bool& nccl) const;
     std::string source_line(const char* family, bool extrapolated, const char* note = "") const;
@@ -90,6 +92,7 @@ private:
     double decode_least_s_[2] = {0.0, 0.0};  // each decode table's fastest call
     double kv_bytes_per_key_ = 0.0;            // K and V of one token per layer per GPU
     const GridTable* moe_ = nullptr;
+    double moe_least_s_ = 0.0;  // its fastest measurement
     const GridTable* encoder_attn_ = nullptr;  // an encoder's bidirectional attention
     Dtype expert_dtype_ = Dtype::BF16;
     const GemmCalibration* expert_cal_ = nullptr;  // the calibration's fit for the experts' format (a shared expert off the tables)
@@ -105,6 +108,7 @@ private:
     const GridTable* nccl_ = nullptr;
     // GEMM time by row count, per GEMM op kind (n and k are fixed per kind): the simulator's hot path.
     mutable std::array<std::vector<double>, NUM_OP_KINDS> gemm_cache_;
+    mutable std::vector<double> moe_cache_;  // the fused-MoE layer time by token count, as gemm_cache_
 };
 
 // Where GEMM table `t` timed (m, n, k) with the weights in L2: the least time serving can take for it, the
@@ -119,6 +123,16 @@ double l2_warm_gemm_floor_s(const GridTable& t, double least_s, const GpuProfile
 // least serving can take, the table's fastest call (`least_s`) plus streaming that KV at the calibration's memory
 // efficiency; 0 where the KV exceeds the L2.
 double l2_warm_kv_floor_s(const GpuProfile& gpu, const GemmCalibration* cal, double least_s, double kv_bytes);
+
+// Where fused-MoE table `t` timed `tokens` tokens with the experts they hit in L2 (GridTable::moe_working_set_bytes
+// within the GPU's L2): the least serving can take, the longer of the table's fastest call (`least_s`, its 1-token
+// call, which streams top-k experts itself) and streaming the experts a step of that many tokens hits
+// (expected_distinct_experts, of the table's experts / ep) at the calibration's memory efficiency; 0 where the
+// working set exceeded the L2. L40S (96 MB of L2): small experts at 1-16 tokens ran at a median 1.0-1.5x its
+// memory's peak in the table, up to 3.7x; past the L2, at 0.7x. On the cold points of 1-16 tokens (ep 1, bf16 and
+// fp8) this bound is a median 0.89-0.94 of the measured time.
+double l2_warm_moe_floor_s(const GridTable& t, double least_s, const GpuProfile& gpu, const GemmCalibration* cal,
+                           double tokens);
 
 // The step-time predictor a deployment gets: "auto" (the kernel tables where the GPU has them, else its
 // calibrated roofline, else the plain roofline), "tables" (an error when the GPU has none), "calibrated" (the

@@ -63,8 +63,17 @@ struct GridTable {
     // `weight_copies=N` overrides). Where copies x (weight + output) + input fits in the GPU's L2 the weights stay
     // there between runs and the table times an L2 read, not the HBM read serving pays each step.
     double gemm_working_set_bytes(double m, double n, double k) const;
+    // Bytes per weight of the table's dtype: 2 for bf16 / fp16, 1 for fp8, block fp8 and int8, 0.5 for the 4-bit
+    // formats (fp4 / NVFP4, MXFP4, int4; their scales left out).
     double gemm_weight_bytes_per_element() const;
-    double least_s() const;  // the table's fastest measurement (0 when it holds none)  // 2 for bf16 / fp16, 1 for fp8 and block fp8, 0.5 for fp4
+    // One expert's weights in a fused-MoE table (gate, up and down: 3 x hidden x inter / tp weights), in bytes.
+    double moe_expert_bytes() const;
+    // A fused-MoE table's working set while it was timed at `tokens` tokens. AIConfigurator's MoE collector
+    // (collector/vllm/collect_moe.py) builds one copy of the experts and runs the fused kernel on the same tokens
+    // repeatedly, routed round-robin ("balanced"): the experts hit, min(tokens x top-k, experts / ep), stay in L2
+    // between runs where they fit.
+    double moe_working_set_bytes(double tokens) const;
+    double least_s() const;  // the table's fastest measurement (0 when it holds none)
 };
 
 struct KernelTables {
