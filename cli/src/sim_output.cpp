@@ -91,10 +91,13 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
                                         s.kv_transfer_s.mean * 1e3, s.kv_transfer_s.p95 * 1e3));
         row("pools", fmt::format("prefill busy {:.1f}% of the time, decode {:.1f}%", 100 * s.prefill_busy_fraction,
                                  100 * s.decode_busy_fraction));
-        if (!s.busiest_link.empty()) {
-            row("busiest link", fmt::format("{}: {} of KV, {:.2f}% of its capacity over the run", s.busiest_link,
-                                            gb(s.busiest_link_bytes), 100 * s.busiest_link_utilisation));
-        }
+    }
+    if (!s.busiest_link.empty()) {
+        const double other = s.busiest_link_bytes - s.busiest_link_kv_bytes;
+        std::string what = s.busiest_link_kv_bytes > 0 ? gb(s.busiest_link_kv_bytes) + " of KV" : "";
+        if (other > 0) what += (what.empty() ? "" : " and ") + gb(other) + " of collectives and stage hops";
+        row("busiest link", fmt::format("{}: {}, {:.2f}% of its capacity over the run", s.busiest_link, what,
+                                        100 * s.busiest_link_utilisation));
     }
     if (!sc.slos.empty()) {
         std::string slos;

@@ -107,8 +107,11 @@ std::unique_ptr<StepTimePredictor> make_step_predictor(const Deployment& d, cons
     const CostConfig c = cost_config(d, e);
     std::unique_ptr<StepTimePredictor> target = make_step_predictor(d.model, d.gpu, c, d.predictor);
     if (d.pp > 1 || d.dp > 1) {
+        // the all-gather of a hop's slices runs inside a stage's TP group: on NVLink, or on the fabric where the
+        // group spans domains
         target = std::make_unique<ParallelPredictor>(std::move(target), d.pp, d.dp, d.model.hidden_size,
-                                                     d.links.stage.present() ? d.links.stage : peer_link(d.gpu));
+                                                     d.links.stage.present() ? d.links.stage : peer_link(d.gpu), d.tp,
+                                                     d.links.tp_domains > 1 && d.links.tp.present() ? d.links.tp : peer_link(d.gpu));
     }
     if (!e.speculative.enabled()) return target;
     // The drafter runs inside the engine step (vLLM captures it in the same CUDA graphs): no host time of its own.

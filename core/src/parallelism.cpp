@@ -97,9 +97,19 @@ void sub_batches(const std::vector<SequenceWork>& batch, int parts, std::vector<
 }  // namespace
 
 ParallelPredictor::ParallelPredictor(std::unique_ptr<StepTimePredictor> group, int64_t pp, int64_t dp, int64_t hidden,
-                                     LinkModel stage_link)
+                                     LinkModel stage_link, int64_t tp, LinkModel tp_link)
     : group_(std::move(group)), pp_(std::max<int64_t>(1, pp)), dp_(std::max<int64_t>(1, dp)),
-      hidden_(static_cast<double>(hidden)), stage_link_(stage_link) {}
+      hidden_(static_cast<double>(hidden)), stage_link_(stage_link), tp_(std::max<int64_t>(1, tp)), tp_link_(tp_link) {}
+
+double ParallelPredictor::hop_s(double tokens) const {
+    const double bytes = tokens * hidden_ * 2.0 * 2.0;  // hidden state + residual, bf16
+    const double ranks = static_cast<double>(tp_);
+    double t = stage_link_.time_s(bytes / ranks);
+    if (tp_ > 1 && tp_link_.present()) {
+        t += (ranks - 1.0) / ranks * bytes / tp_link_.bytes_per_s + (ranks - 1.0) * tp_link_.latency_s;
+    }
+    return t;
+}
 
 StepTotals ParallelPredictor::slowest_rank(const std::vector<SequenceWork>& batch, std::vector<SequenceWork>& out) const {
     std::vector<std::vector<SequenceWork>> ranks;
@@ -135,9 +145,14 @@ StepTotals ParallelPredictor::pipelined(const std::vector<SequenceWork>& batch) 
         int64_t tokens = 0;
         for (const SequenceWork& s : b) tokens += s.new_tokens;
         stage.push_back((t.time_s - ovh) / static_cast<double>(pp_));
-        hop.push_back(stage_link_.time_s(static_cast<double>(tokens) * hidden_ * 2.0 * 2.0));  // hidden + residual, bf16
+        hop.push_back(hop_s(static_cast<double>(tokens)));
         work += t.time_s - ovh;
         overhead = std::max(overhead, ovh);
+        // for the link report: each GPU runs its stage's share of the micro-batch's collectives, and sends its
+        // slice of the activations on to the next stage
+        out.fabric.ring_bytes += t.fabric.ring_bytes / static_cast<double>(pp_);
+        out.fabric.a2a_bytes += t.fabric.a2a_bytes / static_cast<double>(pp_);
+        out.fabric.stage_bytes += static_cast<double>(tokens) * hidden_ * 2.0 * 2.0 / static_cast<double>(tp_);
         for (int k = 0; k < 4; ++k) bound[k] += k == OVERHEAD ? 0.0 : t.time_by_bound_s[k];
         out.flops += t.flops;
         out.bytes += t.bytes;

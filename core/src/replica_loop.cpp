@@ -404,7 +404,9 @@ void ReplicaLoop::start_step(Replica& r) {
     r.busy = true;
     r.stepped = true;
     const FabricTraffic& f = run.cost.fabric;
-    if (collectives_ && f.any() && transport_->carries_collectives(r.index)) {
+    if (collectives_ && f.counted() && !(f.any() && transport_->carries_collectives(r.index))) {
+        transport_->count_collectives(r.index, f);  // closed form: the link report counts its bytes
+    } else if (collectives_ && f.any()) {
         // the collectives across NVLink domains as flows on the cluster; the rest of the step after them
         r.fabric_st = st;
         r.fabric_run = run;

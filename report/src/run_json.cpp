@@ -111,6 +111,14 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
         if (!sp.draft_model.empty()) spec["draft_model"] = sp.draft_model;
         j["speculative"] = spec;
     }
+    json busiest = s.busiest_link.empty() ? json(nullptr)
+                                          : json({{"link", s.busiest_link}, {"bytes", s.busiest_link_bytes},
+                                                  {"kv_bytes", s.busiest_link_kv_bytes}, {"utilisation", s.busiest_link_utilisation}});
+    json links = json::array();
+    for (size_t i = 0; i < s.link_names.size(); ++i) {
+        links.push_back({{"link", s.link_names[i]}, {"bytes", s.link_bytes[i]}, {"kv_bytes", s.link_kv_bytes[i]},
+                         {"utilisation", s.link_utilisation[i]}});
+    }
     j["disaggregation"] = nullptr;
     if (const DisaggregationSpec& d = sc.disaggregation; d.enabled) {
         j["disaggregation"] = {{"prefill", {{"gpu", d.prefill.gpu.name}, {"tp", d.prefill.tp}, {"replicas", d.prefill.replicas}}},
@@ -122,14 +130,14 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
                                {"kv_transfer_bytes", s.kv_transfer_bytes},
                                {"prefill_busy_fraction", s.prefill_busy_fraction},
                                {"decode_busy_fraction", s.decode_busy_fraction},
-                               {"busiest_link", d.cluster ? json({{"link", s.busiest_link}, {"bytes", s.busiest_link_bytes},
-                                                                  {"utilisation", s.busiest_link_utilisation}})
-                                                          : json(nullptr)}};
-        json links = json::array();
-        for (size_t i = 0; i < s.link_names.size(); ++i) {
-            links.push_back({{"link", s.link_names[i]}, {"bytes", s.link_bytes[i]}, {"utilisation", s.link_utilisation[i]}});
-        }
+                               {"busiest_link", d.cluster ? busiest : json(nullptr)}};
         j["disaggregation"]["links"] = d.cluster ? links : json(nullptr);
+    }
+    // every link of the cluster that carried bytes across NVLink domains: KV and collectives (null without a
+    // cluster or where nothing crossed one)
+    j["network"] = nullptr;
+    if (sc.cluster && !s.link_names.empty()) {
+        j["network"] = {{"cluster", sc.cluster->spec().name}, {"busiest_link", busiest}, {"links", links}};
     }
     j["parallelism"] = nullptr;
     if (const Deployment& d = sc.deployment; d.pp > 1 || d.dp > 1 || d.expert_parallel || !s.placement.empty()) {

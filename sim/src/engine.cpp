@@ -65,7 +65,9 @@ public:
         // replicas whose collectives cross NVLink domains carry them on the cluster's network
         const std::vector<ReplicaLayout> layouts = replica_layouts();
         using Flows = SimulationOptions::FabricFlows;
-        bool collectives = options.fabric_flows != Flows::NEVER && std::any_of(layouts.begin(), layouts.end(), [](const ReplicaLayout& l) { return l.ring_step > 0 || l.a2a; });
+        bool collectives = options.fabric_flows != Flows::NEVER && std::any_of(layouts.begin(), layouts.end(), [](const ReplicaLayout& l) {
+            return l.ring_step > 0 || l.a2a || l.stage_hops;
+        });
         // a cluster's network wants SimGrid's plain flow model: latency and bandwidth as given (build notes)
         char arg3[] = "--cfg=network/model:CM02", arg4[] = "--cfg=network/crosstraffic:0", arg5[] = "--cfg=network/TCP-gamma:0";
         if (sc_.cluster) {
@@ -83,7 +85,6 @@ public:
         if (sc_.cluster && ((dg.enabled && dg.cluster) || collectives)) {
             auto t = make_cluster_transport(*sc_.cluster, replica_gpus(sc_), collectives ? layouts : std::vector<ReplicaLayout>{},
                                             dg.enabled ? dg.prefill.replicas : 0, options.fabric_flows == Flows::ALWAYS);
-            collectives = t->carries_any_collectives();
             network = t.get();
             transport = std::move(t);
             frontend = engine.get_all_hosts().front();
@@ -127,7 +128,9 @@ public:
         }
         ReplicaLoop loop(sc_.workload, sc_.seed, serving, *predictor_, runner, clock, std::move(recording));
         if (dg.enabled) loop.set_disaggregation(transport.get(), by_replica);
-        if (collectives) loop.set_network(transport.get());
+        // the network counts every replica's traffic across domains; it carries as flows only what may share a link
+        if (collectives && network) loop.set_network(transport.get());
+        collectives = collectives && network && network->carries_any_collectives();
         sg4::Actor::create("deployment", frontend, [&loop] { loop.run(); });
 
         const auto t0 = std::chrono::steady_clock::now();
@@ -152,13 +155,15 @@ public:
             if (!loads.empty() && out.summary.duration_s > 0) {
                 Summary& s = out.summary;
                 for (size_t i = 0; i < loads.size() && i < Summary::MAX_REPORTED_LINKS; ++i) {
-                    const TopoEdge& e = dg.cluster->edges()[loads[i].edge];
-                    s.link_names.push_back(dg.cluster->vertices()[e.a].name + " -- " + dg.cluster->vertices()[e.b].name);
+                    const TopoEdge& e = sc_.cluster->edges()[loads[i].edge];
+                    s.link_names.push_back(sc_.cluster->vertices()[e.a].name + " -- " + sc_.cluster->vertices()[e.b].name);
                     s.link_bytes.push_back(loads[i].bytes);
+                    s.link_kv_bytes.push_back(loads[i].kv_bytes);
                     s.link_utilisation.push_back(loads[i].bytes / (2.0 * e.bytes_per_s * s.duration_s));
                 }
                 s.busiest_link = s.link_names.front();
                 s.busiest_link_bytes = s.link_bytes.front();
+                s.busiest_link_kv_bytes = s.link_kv_bytes.front();
                 s.busiest_link_utilisation = s.link_utilisation.front();
             }
         }
@@ -179,8 +184,14 @@ private:
         for (size_t r = 0; r < gpus.size(); ++r) {
             const Deployment& d = pool[r < prefill ? 0 : 1];
             const ReplicaLinks l = replica_links(*sc_.cluster, gpus[r], d);
-            const int64_t ring_step = d.pp == 1 && l.tp_domains > 1 ? gpus_per_domain(d.tp, l.tp_domains) : 0;
-            out.push_back({d.tp, d.pp, d.dp, ring_step, d.pp == 1 && l.ep_fabric_share > 0.0});
+            const int64_t ring_step = l.tp_domains > 1 ? gpus_per_domain(d.tp, l.tp_domains) : 0;
+            bool hops = false;  // consecutive stages (their first GPUs) in different NVLink domains
+            const int64_t per_stage = d.tp * d.dp;
+            for (int64_t s = 0; s + 1 < d.pp; ++s) {
+                hops = hops || !sc_.cluster->same_nvlink_domain(gpus[r][static_cast<size_t>(s * per_stage)],
+                                                               gpus[r][static_cast<size_t>((s + 1) * per_stage)]);
+            }
+            out.push_back({d.tp, d.pp, d.dp, ring_step, d.pp == 1 && l.ep_fabric_share > 0.0, hops});
         }
         return out;
     }

@@ -59,10 +59,17 @@ std::vector<sg4::Host*> build_platform(const ClusterTopology& t, const std::set<
 // One replica's collective flows across NVLink domains: the ring pairs and the all-to-all pairs (a2a_peers per
 // GPU), and the longest latency of their routes.
 struct CollectiveFlows {
-    std::vector<GpuPair> ring, a2a;
+    std::vector<GpuPair> ring, a2a, stage;
     size_t a2a_peers = 0;
     double latency_s = 0.0;
     bool carried = false;  // on the network: some link of its routes may carry another flow at the same time
+    // per graph edge its pairs cross: how many ring pairs, all-to-all pairs (each 1 / a2a_peers) and stage pairs,
+    // for the link report: a step's bytes on edge e = ring x ring_bytes + a2a x a2a_bytes + stage x stage_bytes
+    struct EdgeUse {
+        size_t edge;
+        double ring, a2a, stage;
+    };
+    std::vector<EdgeUse> edges;
 };
 
 CollectiveFlows collective_flows(const ClusterTopology& t, const std::vector<int64_t>& gpus, const ReplicaLayout& l) {
@@ -95,9 +102,28 @@ CollectiveFlows collective_flows(const ClusterTopology& t, const std::vector<int
             }
         }
     }
-    for (const auto* v : {&f.ring, &f.a2a}) {
-        for (const GpuPair& p : *v) f.latency_s = std::max(f.latency_s, t.route(p.first, p.second).latency_s);
+    if (l.stage_hops) {
+        for (int64_t s = 0; s + 1 < l.pp; ++s) {
+            for (int64_t r = 0; r < dp; ++r) {
+                for (int64_t k = 0; k < tp; ++k) f.stage.push_back({gpu(s, r, k), gpu(s + 1, r, k)});
+            }
+        }
     }
+    std::map<size_t, CollectiveFlows::EdgeUse> use;
+    auto count = [&](const std::vector<GpuPair>& pairs, double CollectiveFlows::EdgeUse::*field, double unit) {
+        for (const GpuPair& p : pairs) {
+            const ClusterRoute r = t.route(p.first, p.second);
+            if (field != &CollectiveFlows::EdgeUse::stage) f.latency_s = std::max(f.latency_s, r.latency_s);
+            for (const size_t e : r.edges) {
+                auto it = use.try_emplace(e, CollectiveFlows::EdgeUse{e, 0.0, 0.0, 0.0}).first;
+                it->second.*field += unit;
+            }
+        }
+    };
+    count(f.ring, &CollectiveFlows::EdgeUse::ring, 1.0);
+    count(f.a2a, &CollectiveFlows::EdgeUse::a2a, f.a2a_peers > 0 ? 1.0 / static_cast<double>(f.a2a_peers) : 0.0);
+    count(f.stage, &CollectiveFlows::EdgeUse::stage, 1.0);
+    for (const auto& [e, u] : use) f.edges.push_back(u);
     return f;
 }
 
@@ -107,7 +133,7 @@ class ClusterTransport : public ClusterKvTransport {
 public:
     ClusterTransport(const ClusterTopology& t, std::vector<sg4::Host*> hosts, std::map<GpuPair, std::vector<size_t>> routes,
                      std::vector<std::vector<int64_t>> replica_gpus, std::vector<CollectiveFlows> collectives)
-        : hosts_(std::move(hosts)), routes_(std::move(routes)), gpus_(std::move(replica_gpus)), load_(t.edges().size(), 0.0),
+        : hosts_(std::move(hosts)), routes_(std::move(routes)), gpus_(std::move(replica_gpus)), load_(t.edges().size(), 0.0), kv_load_(t.edges().size(), 0.0),
           collectives_(std::move(collectives)) {}
 
     bool carries_collectives(int32_t replica) const override {
@@ -119,7 +145,14 @@ public:
     double collective_latency_s(int32_t replica) const override {
         return static_cast<size_t>(replica) < collectives_.size() ? collectives_[static_cast<size_t>(replica)].latency_s : 0.0;
     }
+    void count_collectives(int32_t replica, const FabricTraffic& traffic) override {
+        if (static_cast<size_t>(replica) >= collectives_.size()) return;
+        for (const CollectiveFlows::EdgeUse& u : collectives_[static_cast<size_t>(replica)].edges) {
+            load_[u.edge] += u.ring * traffic.ring_bytes + u.a2a * traffic.a2a_bytes + u.stage * traffic.stage_bytes;
+        }
+    }
     void start_collectives(int64_t tag, int32_t replica, const FabricTraffic& traffic, double) override {
+        count_collectives(replica, traffic);
         const CollectiveFlows& c = collectives_.at(static_cast<size_t>(replica));
         size_t flows = 0;
         auto send = [&](const GpuPair& p, double bytes) {
@@ -138,7 +171,7 @@ public:
     std::vector<LinkLoad> link_loads() const override {
         std::vector<LinkLoad> out;
         for (size_t e = 0; e < load_.size(); ++e) {
-            if (load_[e] > 0) out.push_back({e, load_[e]});
+            if (load_[e] > 0) out.push_back({e, load_[e], kv_load_[e]});
         }
         std::stable_sort(out.begin(), out.end(), [](const LinkLoad& a, const LinkLoad& b) { return a.bytes > b.bytes; });
         return out;
@@ -154,7 +187,10 @@ public:
             const int64_t from_gpu = a[k % a.size()], to_gpu = b[k % b.size()];
             comms_.push_back(sg4::Comm::sendto_async(hosts_[static_cast<size_t>(from_gpu)], hosts_[static_cast<size_t>(to_gpu)], share));
             tags_.push_back(tag);
-            for (size_t e : routes_.at({from_gpu, to_gpu})) load_[e] += static_cast<double>(share);
+            for (size_t e : routes_.at({from_gpu, to_gpu})) {
+                load_[e] += static_cast<double>(share);
+                kv_load_[e] += static_cast<double>(share);
+            }
         }
     }
     bool busy() const override { return !comms_.empty(); }
@@ -190,7 +226,8 @@ private:
     std::vector<sg4::Host*> hosts_;
     std::map<GpuPair, std::vector<size_t>> routes_;  // every pair a transfer may use: the platform's routes
     std::vector<std::vector<int64_t>> gpus_;
-    std::vector<double> load_;  // bytes per graph edge
+    std::vector<double> load_;     // bytes per graph edge
+    std::vector<double> kv_load_;  // of those, KV transfers'
     std::vector<sg4::CommPtr> comms_;
     std::vector<int64_t> tags_;
     std::map<int64_t, size_t> left_;
@@ -237,7 +274,9 @@ std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology
                 }
             }
         }
-        for (CollectiveFlows& c : collectives) {
+        for (size_t r = 0; r < collectives.size(); ++r) {
+            CollectiveFlows& c = collectives[r];
+            if (layouts[r].pp > 1) continue;  // a pipeline's traffic stays in closed form (ReplicaLayout)
             for (const auto* v : {&c.ring, &c.a2a}) {
                 for (const GpuPair& p : *v) {
                     for (const auto& l : links(p)) c.carried = c.carried || all || use[l] > 1.0 + 1e-9;

@@ -87,9 +87,10 @@ void summary_fields(IO& io, S& s) {
     io.pod(s.prefix_hit_tokens), io.pod(s.slos_met), io.pod(s.accounting);
     io.pods(s.ttft_at_s), io.pods(s.tpot_at_s), io.pods(s.itl_at_s), io.pods(s.e2e_at_s);
     io.pod(s.disaggregated), io.pod(s.kv_transfer_s), io.pod(s.kv_transfer_bytes), io.pod(s.prefill_busy_fraction);
-    io.pod(s.decode_busy_fraction), io.str(s.busiest_link), io.pod(s.busiest_link_bytes), io.pod(s.busiest_link_utilisation);
+    io.pod(s.decode_busy_fraction), io.str(s.busiest_link), io.pod(s.busiest_link_bytes), io.pod(s.busiest_link_kv_bytes),
+        io.pod(s.busiest_link_utilisation);
     io.str(s.placement), io.pod(s.expert_imbalance);
-    io.strs(s.link_names), io.pods(s.link_bytes), io.pods(s.link_utilisation);
+    io.strs(s.link_names), io.pods(s.link_bytes), io.pods(s.link_kv_bytes), io.pods(s.link_utilisation);
 }
 
 template <class IO, class P>

@@ -18,7 +18,7 @@ SCHEMA_FIELDS = ["schema", "scenario", "file", "model", "gpu", "tp", "replicas",
                  "input_throughput", "output_tokens_per_s_per_gpu", "input_tokens", "output_tokens", "goodput_rps",
                  "goodput_fraction", "slos", "slos_met", "gpus", "gpu_hours", "cost_usd", "usd_per_mtok",
                  "kv_util_mean", "kv_util_peak", "running_mean", "running_peak", "busy_fraction", "preemptions",
-                 "prefix_hit_tokens", "steps", "vllm", "speculative", "disaggregation", "parallelism", "kv_blocks",
+                 "prefix_hit_tokens", "steps", "vllm", "speculative", "disaggregation", "network", "parallelism", "kv_blocks",
                  "simulated_s"]
 
 

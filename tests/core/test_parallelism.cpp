@@ -117,6 +117,21 @@ TEST(Pipeline, StepBreakdownSumsToTheRound) {
     EXPECT_LE(t.stage_busy_s, t.pipeline_s + 1e-15);
 }
 
+TEST(Pipeline, AHopSendsOneSliceAPairAndAllGathersOverTp) {
+    // Llama-3.1-8B (hidden 4,096): 1,000 tokens carry 1,000 x 4,096 x 2 (hidden state and residual) x 2 B =
+    // 16,384,000 B. At TP 4 each rank sends a quarter, 4,096,000 B, over a 50 GB/s, 5 us link: 5 us + 81.92 us;
+    // then the next stage's 4 ranks all-gather over a 400 GB/s, 2 us link: 3/4 x 16,384,000 / 400e9 = 30.72 us
+    // plus 3 x 2 us. Total 5 + 81.92 + 30.72 + 6 = 123.64 us.
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    const GpuProfile g = load_gpu("h100");
+    const ParallelPredictor p4(std::make_unique<CostModel>(m, g, CostConfig{}), 2, 1, m.hidden_size, LinkModel{50e9, 5e-6}, 4,
+                               LinkModel{400e9, 2e-6});
+    EXPECT_NEAR(p4.hop_s(1000), 123.64e-6, 1e-12);
+    // TP 1: the whole 16,384,000 B over the stage link, no gather: 5 + 327.68 us
+    const ParallelPredictor p1(std::make_unique<CostModel>(m, g, CostConfig{}), 2, 1, m.hidden_size, LinkModel{50e9, 5e-6});
+    EXPECT_NEAR(p1.hop_s(1000), 332.68e-6, 1e-12);
+}
+
 TEST(ExpertParallel, ImbalanceMatchesMonteCarloTopK) {
     // Reference: route T tokens to k distinct experts of E uniformly, count pairs per rank (E / ep experts each),
     // average the busiest rank's count over the mean across trials.

@@ -39,7 +39,14 @@ void expect_flows_equal_the_closed_form(const Scenario& sc, size_t requests) {
     }
     EXPECT_EQ(a.summary.steps, b.summary.steps);
     EXPECT_NE(a.summary.placement.find("as SimGrid flows"), std::string::npos);
-    EXPECT_EQ(run(sc, Flows::SHARED).summary.placement.find("as SimGrid flows"), std::string::npos);
+    const SimulationResult c = run(sc, Flows::SHARED);
+    EXPECT_EQ(c.summary.placement.find("as SimGrid flows"), std::string::npos);
+    // the link report counts the same bytes whether they ran as flows (a) or in closed form (c); none with NEVER
+    EXPECT_GT(a.summary.busiest_link_bytes, 0.0);
+    EXPECT_NEAR(c.summary.busiest_link_bytes, a.summary.busiest_link_bytes, 1e-9 * a.summary.busiest_link_bytes);
+    EXPECT_EQ(c.summary.link_names, a.summary.link_names);
+    EXPECT_EQ(a.summary.busiest_link_kv_bytes, 0.0);
+    EXPECT_TRUE(b.summary.busiest_link.empty());
 }
 
 // Two nodes of two H100s with ONE 50 GB/s NIC each, on one leaf: both GPUs of a node reach the other node
@@ -138,6 +145,39 @@ seed: 1
     // the decode step's rings: 1 token, 64 x 4,096 B = 262,144 B per GPU, 5.24 us more shared
     EXPECT_NEAR(a.timeseries[1].dt_s - b.timeseries[1].dt_s, 262'144.0 / 50e9, 1e-8);
     EXPECT_NE(a.summary.placement.find("as SimGrid flows"), std::string::npos);
+    // the link report: 1,001 tokens of rings, 262,406,144 B per GPU; each node's NIC link carries its two GPUs'
+    // flows out and the other node's two in: 4 x 262,406,144 = 1,049,624,576 B, none of it KV
+    EXPECT_NEAR(a.summary.busiest_link_bytes, 1'049'624'576.0, 1.0);
+    EXPECT_EQ(a.summary.busiest_link_kv_bytes, 0.0);
+}
+
+TEST(Collectives, PipelineStageHopsAreCountedOnTheRails) {
+    // Llama-3.3-70B at TP 8 x PP 2 over two DGX nodes: stage 0 on one node, stage 1 on the other. Each step's
+    // micro-batches cross between the stages as each TP rank's slice of the hidden state and residual:
+    // tokens x 8,192 x 2 x 2 B / 8 = 4,096 B a token per GPU, over its own rail (GPU to NIC, NIC up to the rail's
+    // leaf, down to the other node's NIC of the same rail, to its GPU). 20 requests of 1,000 prompt tokens and 10 output tokens,
+    // all at once: 20 x 1,000 + 20 x 9 = 20,180 new tokens (the first output token comes with the prefill) =
+    // 82,657,280 B on each of those links. The TP rings stay inside the nodes.
+    const Scenario sc = parse_scenario(R"(model: meta-llama/Llama-3.3-70B-Instruct
+gpu: h100
+tp: 8
+pp: 2
+cluster: h100-4node-ib
+workload:
+  shape: batch
+  requests: 20
+  prompt_tokens: {dist: fixed, value: 1000}
+  output_tokens: {dist: fixed, value: 10}
+seed: 2
+)", "pp2.yaml", ".");
+    const SimulationResult r = run(sc, Flows::SHARED);
+    ASSERT_EQ(r.summary.completed, 20);
+    ASSERT_EQ(r.summary.prefix_hit_tokens, 0);
+    ASSERT_EQ(r.summary.preemptions, 0);
+    ASSERT_EQ(r.summary.link_names.size(), 32u);  // 8 rails x 4 links
+    for (const double b : r.summary.link_bytes) EXPECT_NEAR(b, 82'657'280.0, 1.0);
+    EXPECT_EQ(r.summary.busiest_link_kv_bytes, 0.0);
+    EXPECT_EQ(r.summary.placement.find("as SimGrid flows"), std::string::npos);  // closed form: counted only
 }
 
 TEST(Collectives, KvTransfersShareTheNicsWithATpRing) {

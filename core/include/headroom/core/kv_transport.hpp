@@ -38,6 +38,9 @@ public:
     // The latency a replica's collective flows pay once (the longest of their routes'); the replica loop keeps
     // the closed form's other latency terms.
     virtual double collective_latency_s(int32_t /*replica*/) const { return 0.0; }
+    // A step's traffic across NVLink domains that stays in the closed form (the replica's collectives are not
+    // carried, or a pipeline's stage hops): no flow, its bytes only counted on the links it crosses.
+    virtual void count_collectives(int32_t /*replica*/, const FabricTraffic& /*traffic*/) {}
 };
 
 class IdealTransport : public KvTransport {

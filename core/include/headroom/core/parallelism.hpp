@@ -92,11 +92,17 @@ std::vector<int> balance_groups(const std::vector<int64_t>& sizes, int parts);
 // (its CostConfig carries dp, ep and the links). dp > 1: the step's sequences are dealt to the ranks (balance_groups
 // by new tokens) and the step takes as long as the slower of the rank with the most new tokens and the one with
 // the most context. pp > 1: micro-batches as above; a micro-batch's stage time is its step time less the host
-// overhead over pp, its hop carries its tokens' hidden state and residual (2 x h bf16 each) over `stage_link`.
-// The host overhead is paid once per round. step() scales the group's per-op times to the round.
+// overhead over pp, its hop carries its tokens' hidden state and residual (2 x h bf16 each) as vLLM V1 sends them
+// (send_tensor_dict with the TP group as all_gather_group): each of the tp ranks sends a 1/tp slice to its peer of
+// the next stage over `stage_link`, and the next stage's ranks all-gather the slices over `tp_link` (a ring:
+// (tp - 1)/tp of the bytes and tp - 1 latencies). The host overhead is paid once per round. step() scales the
+// group's per-op times to the round.
 class ParallelPredictor : public StepTimePredictor {
 public:
-    ParallelPredictor(std::unique_ptr<StepTimePredictor> group, int64_t pp, int64_t dp, int64_t hidden, LinkModel stage_link);
+    ParallelPredictor(std::unique_ptr<StepTimePredictor> group, int64_t pp, int64_t dp, int64_t hidden, LinkModel stage_link,
+                      int64_t tp = 1, LinkModel tp_link = {});
+    // One micro-batch's hop between stages for `tokens` tokens (above).
+    double hop_s(double tokens) const;
 
     StepCost step(const std::vector<SequenceWork>& batch) const override;
     StepTotals step_totals(const std::vector<SequenceWork>& batch) const override;
@@ -112,6 +118,8 @@ private:
     int64_t pp_, dp_;
     double hidden_;
     LinkModel stage_link_;
+    int64_t tp_;
+    LinkModel tp_link_;
 };
 
 }  // namespace headroom

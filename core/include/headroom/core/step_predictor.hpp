@@ -91,7 +91,11 @@ struct FabricTraffic {
     double latency_s = 0.0;   // of time_s: its latency terms (one per sequential step of each collective)
     double ring_bytes = 0.0;  // bytes each GPU sends to the GPU of its local rank in the next domain (TP rings)
     double a2a_bytes = 0.0;   // bytes each GPU sends to the other domains, an equal share to each (EP)
-    bool any() const { return ring_bytes > 0.0 || a2a_bytes > 0.0; }
+    // PP (ParallelPredictor): bytes each GPU of a stage sends to its peer of the next stage over the round (its
+    // slice of every micro-batch's activations); in the closed form of the pipeline, counted on the links only
+    double stage_bytes = 0.0;
+    bool any() const { return ring_bytes > 0.0 || a2a_bytes > 0.0; }  // traffic the network may carry as flows
+    bool counted() const { return any() || stage_bytes > 0.0; }       // traffic the link report counts
 };
 
 // What the simulator accumulates per step: time, work, and time per bound (indexed by Bound).

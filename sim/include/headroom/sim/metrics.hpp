@@ -51,14 +51,15 @@ struct Summary {
     Percentiles kv_transfer_s;
     double kv_transfer_bytes = 0;
     double prefill_busy_fraction = 0, decode_busy_fraction = 0;
-    // On a cluster: the link that carried the most KV, its bytes, and its utilisation (bytes / (its bandwidth per
-    // direction x 2 directions x the run's duration)).
+    // On a cluster: the link that carried the most bytes (KV transfers, and collectives and pipeline stage hops
+    // across NVLink domains, whether as flows or in closed form), its bytes, of those the KV's, and its utilisation
+    // (bytes / (its bandwidth per direction x 2 directions x the run's duration)).
     std::string busiest_link;
-    double busiest_link_bytes = 0, busiest_link_utilisation = 0;
-    // The links that carried KV, busiest first (at most MAX_REPORTED_LINKS): name, bytes, utilisation as above.
+    double busiest_link_bytes = 0, busiest_link_kv_bytes = 0, busiest_link_utilisation = 0;
+    // The links that carried any, busiest first (at most MAX_REPORTED_LINKS): name, bytes, KV bytes, utilisation.
     static constexpr size_t MAX_REPORTED_LINKS = 64;
     std::vector<std::string> link_names;
-    std::vector<double> link_bytes, link_utilisation;
+    std::vector<double> link_bytes, link_kv_bytes, link_utilisation;
     // Beyond one TP group: where the replica's collectives run (ReplicaLinks::where; "" off a cluster), and with
     // expert parallelism the busiest EP rank's load over the mean at the run's mean step (as configured, or from
     // uniform routing). The pipeline bubble share is accounting.bubble_share().

@@ -40,11 +40,12 @@ std::vector<TransferResult> simulate_transfers(const ClusterTopology& cluster, c
 // The bytes the transfers put on one link of the graph (both directions together), for link utilisation.
 struct LinkLoad {
     size_t edge = 0;  // into ClusterTopology::edges()
-    double bytes = 0.0;
+    double bytes = 0.0;  // all of it
+    double kv_bytes = 0.0;  // of bytes: KV transfers (the rest: collectives and stage hops)
 };
 class ClusterKvTransport : public KvTransport {
 public:
-    // every link that carried KV, most loaded first
+    // every link that carried KV or collectives across NVLink domains (as flows or counted), most loaded first
     virtual std::vector<LinkLoad> link_loads() const = 0;
     // the collectives of some replica run on the network (carries_collectives)
     virtual bool carries_any_collectives() const = 0;
@@ -55,10 +56,13 @@ public:
 // domain, or 1 for uneven domains, as replica_links prices it); `a2a`, the DP + EP all-to-all (each GPU sends an
 // equal share to each other domain of the replica, to the GPU of its own index there, as NCCL's PXN keeps
 // traffic on the rails).
+// A pipelined replica (pp > 1) keeps its collectives and its stage hops in closed form (ParallelPredictor); its
+// traffic across domains is only counted on the links (`stage_hops`: GPU (s, r, t) sends its slices to (s + 1, r, t)).
 struct ReplicaLayout {
     int64_t tp = 1, pp = 1, dp = 1;
     int64_t ring_step = 0;  // 0: the TP rings stay in one NVLink domain
     bool a2a = false;
+    bool stage_hops = false;  // consecutive stages in different NVLink domains
 };
 // The network of a deployment on a cluster: KV transfers (disaggregated: the first `prefill_replicas` send to
 // the rest) and, for replicas whose layout says so, their collectives across NVLink domains (`layouts`: one per
