@@ -187,10 +187,12 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
     const WeightScheme w = model.weights(config.weight_dtype);
     auto rate = [&](const WeightFormat& f) {
         const GemmCalibration* cal = config.calibration ? config.calibration->gemm_for(f.dtype, f.bytes_per_weight) : nullptr;
-        return WeightRate{gemm_rates(gpu, f.dtype, cal).flops_per_s, f.bytes_per_weight, cal};
+        const GemmRates r = gemm_rates(gpu, f.dtype, cal);
+        return WeightRate{r.flops_per_s, f.bytes_per_weight, cal, r.bytes_per_s};
     };
     modules_ = {rate(w.attention), rate(w.dense_mlp), rate(w.experts)};
     rates_ = gemm_rates(gpu, w.attention.dtype, modules_.attention.cal);
+    stream_bytes_per_s_ = gemm_rates(gpu, Dtype::BF16, config.gemm_calibration()).bytes_per_s;
     for (const LayerSpec& l : model.layers) {
         const int k = static_cast<int>(l.attention);
         ++layers_.count[k];
@@ -288,7 +290,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     auto gemm = [&](OpKind name, int64_t count, double mrows, double n, double k, double weight_bytes,
                     const WeightRate& w) {
         const GemmTime g =
-            gemm_roofline(w.flops_per_s, bytes_per_s, sms, mrows, n, k, weight_bytes, exponent, w.cal, sink.wants_gemm_time(name));
+            gemm_roofline(w.flops_per_s, w.bytes_per_s, sms, mrows, n, k, weight_bytes, exponent, w.cal, sink.wants_gemm_time(name));
         emit(name, count, g.flops, g.bytes, g.compute_s, g.memory_s, 0, 0, g.time_s,
              g.compute_s > g.memory_s ? Bound::COMPUTE : Bound::MEMORY, mrows, n, k);
     };
@@ -390,7 +392,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             const double shared_rows = shared > 0.0 ? T : 0.0;  // no shared expert, no shared activations
             const double bytes =
                 weights + (routed_rows * (kdim_routed + n_routed) + shared_rows * (kdim_shared + n_shared)) * ACT_BYTES;
-            const double compute_s = flops / rates.experts.flops_per_s, memory_s = bytes / bytes_per_s;
+            const double compute_s = flops / rates.experts.flops_per_s, memory_s = bytes / rates.experts.bytes_per_s;
             emit(name, moe_layers, flops, bytes, compute_s, memory_s, 0, 0, blend(compute_s, memory_s),
                  compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
         };
@@ -417,7 +419,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     if (!m.is_encoder) {
         // Logits for the last position of each sequence; lm_head stays 16-bit.
         const double vocab = m.vocab_size / tp;
-        gemm(OpKind::LM_HEAD, 1, S, vocab, h, vocab * h * ACT_BYTES, WeightRate{bf16_flops_per_s, ACT_BYTES, gemm_cal});
+        gemm(OpKind::LM_HEAD, 1, S, vocab, h, vocab * h * ACT_BYTES, WeightRate{bf16_flops_per_s, ACT_BYTES, gemm_cal, bytes_per_s});
         const double v = static_cast<double>(m.vocab_size);
         elementwise(OpKind::SAMPLING, 1, 5.0 * S * v, 2.0 * S * v * LOGIT_BYTES);
     }
@@ -434,7 +436,7 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
     for (const SequenceWork& w : batch) s.tokens += w.new_tokens;
     s.sequences = static_cast<int64_t>(batch.size());
     RecordSink sink{&s};
-    cost_step(*this, layers_, model_, gpu_, config_, modules_, rates_.bytes_per_s,
+    cost_step(*this, layers_, model_, gpu_, config_, modules_, stream_bytes_per_s_,
               config_.blend_exponent, batch, sink);
     if (config_.calibration) {
         for (OpCost& o : s.ops) {
@@ -446,7 +448,7 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
 
 void CostModel::walk(const std::vector<SequenceWork>& batch, RooflineOpVisitor& visitor) const {
     VisitorSink sink{&visitor};
-    cost_step(*this, layers_, model_, gpu_, config_, modules_, rates_.bytes_per_s,
+    cost_step(*this, layers_, model_, gpu_, config_, modules_, stream_bytes_per_s_,
               config_.blend_exponent, batch, sink);
 }
 
@@ -463,7 +465,7 @@ double CostModel::gemm_op_s(const RooflineOp& op) const {
 
 StepTotals CostModel::step_totals(const std::vector<SequenceWork>& batch) const {
     TotalsSink sink;
-    cost_step(*this, layers_, model_, gpu_, config_, modules_, rates_.bytes_per_s,
+    cost_step(*this, layers_, model_, gpu_, config_, modules_, stream_bytes_per_s_,
               config_.blend_exponent, batch, sink);
     sink.t.fabric = fabric_traffic(batch);
     return sink.t;

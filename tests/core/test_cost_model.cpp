@@ -261,3 +261,27 @@ TEST(CostModel, Fp8WeightsTakeTheFp8FitWithItsPerElementTerms) {
     cal->gemm_fp8 = GemmCalibration{};
     EXPECT_EQ(model("meta-llama/Llama-3.1-8B-Instruct", "h100", c16).step(batch).op("qkv_proj")->time_s, bf16);
 }
+
+TEST(CostModel, OpsOtherThanGemmsStreamAtTheBf16FitsRateWhateverTheWeights) {
+    // An fp8 fit's memory efficiency is its GEMMs' own (it absorbs the quantisation kernel, calibration.hpp); a
+    // norm moves bf16 activations, so with fp8 weights it takes the bf16 fit's rate. A calibration whose fp8 fit
+    // streams at half the bf16 fit's rate: Llama-3.1-8B's input_norm at 512 rows reads and writes 512 x 4,096 x 2 B
+    // and reads the 4,096 x 2 B weight per layer, at 3.35 TB/s x the bf16 fit's efficiency, with either weights.
+    auto cal = std::make_shared<Calibration>(*shipped_calibration("h100-sxm"));
+    cal->gemm_fp8 = cal->gemm;
+    cal->gemm_fp8.memory_efficiency = cal->gemm.memory_efficiency / 2;
+    CostConfig c8;
+    c8.weight_dtype = Dtype::FP8;
+    c8.calibration = cal;
+    CostConfig c16 = c8;
+    c16.weight_dtype = Dtype::BF16;
+    const std::vector<SequenceWork> batch{{512, 0}};
+    const OpCost n8 = *model("meta-llama/Llama-3.1-8B-Instruct", "h100", c8).step(batch).op("input_norm");
+    const OpCost n16 = *model("meta-llama/Llama-3.1-8B-Instruct", "h100", c16).step(batch).op("input_norm");
+    EXPECT_EQ(n8.time_s, n16.time_s);
+    EXPECT_NEAR(n16.time_s, n16.bytes / (load_gpu("h100").memory_bandwidth_bytes_per_s() * cal->gemm.memory_efficiency), 1e-15);
+    // while the fp8 GEMMs stream their weights at the fp8 fit's (halved) rate: a 1-row decode's qkv_proj is
+    // memory-bound, its memory time twice the bytes over the bf16 fit's rate
+    const OpCost q8 = *model("meta-llama/Llama-3.1-8B-Instruct", "h100", c8).step({{1, 100}}).op("qkv_proj");
+    EXPECT_NEAR(q8.memory_s, q8.bytes / (load_gpu("h100").memory_bandwidth_bytes_per_s() * cal->gemm_fp8.memory_efficiency), 1e-15);
+}

@@ -98,6 +98,7 @@ GemmRates gemm_rates(const GpuProfile& gpu, Dtype weight_dtype, const GemmCalibr
 struct WeightRate {
     double flops_per_s = 0, bytes_per_weight = 0;
     const GemmCalibration* cal = nullptr;  // the calibration's GEMM fit for this format (Calibration::gemm_for), or none
+    double bytes_per_s = 0;  // its GEMMs' bytes: HBM at that fit's memory efficiency (the profile's without one)
 };
 struct ModuleRates {
     WeightRate attention, dense_mlp, experts;
@@ -181,6 +182,9 @@ private:
     GpuProfile gpu_;
     CostConfig config_;
     GemmRates rates_;  // the attention weights' GEMM peak, achievable FLOP/s and HBM bandwidth
+    // what every op but the GEMMs streams at (activations, norms, KV): HBM at the bf16 fit's memory efficiency (the
+    // profile's without one), whatever the weights' format; an fp8 fit's efficiency is its GEMMs' own
+    double stream_bytes_per_s_ = 0;
     ModuleRates modules_;  // per module class: GEMM FLOP/s and bytes per weight as the weights are stored
     LayerStats layers_;
 };
