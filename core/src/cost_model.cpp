@@ -125,8 +125,12 @@ GemmRates gemm_rates(const GpuProfile& gpu, Dtype weight_dtype, const GemmCalibr
     GemmRates r;
     r.peak_flops = gpu.peak_flops(weight_dtype) > 0.0 ? gpu.peak_flops(weight_dtype) : gpu.peak_flops(Dtype::BF16);
     r.flops_per_s = r.peak_flops * (cal ? cal->compute_efficiency : gpu.compute_efficiency.value);
-    r.bytes_per_s = gpu.memory_bandwidth_bytes_per_s() * (cal ? cal->memory_efficiency : gpu.memory_efficiency.value);
+    r.bytes_per_s = memory_bytes_per_s(gpu, cal);
     return r;
+}
+
+double memory_bytes_per_s(const GpuProfile& gpu, const GemmCalibration* cal) {
+    return gpu.memory_bandwidth_bytes_per_s() * (cal && cal->present() ? cal->memory_efficiency : gpu.memory_efficiency.value);
 }
 
 double gemm_time_s(const GpuProfile& gpu, Dtype dtype, double m, double n, double k, const GemmCalibration* cal,
@@ -192,7 +196,7 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
     };
     modules_ = {rate(w.attention), rate(w.dense_mlp), rate(w.experts)};
     rates_ = gemm_rates(gpu, w.attention.dtype, modules_.attention.cal);
-    stream_bytes_per_s_ = gemm_rates(gpu, Dtype::BF16, config.gemm_calibration()).bytes_per_s;
+    stream_bytes_per_s_ = memory_bytes_per_s(gpu, config.gemm_calibration());
     for (const LayerSpec& l : model.layers) {
         const int k = static_cast<int>(l.attention);
         ++layers_.count[k];
@@ -459,8 +463,7 @@ double CostModel::gemm_op_s(const RooflineOp& op) const {
     const double c = static_cast<double>(op.count);
     if (!cal) return c * smooth_max(op.compute_s / c, op.memory_s / c, config_.blend_exponent);
     return c * calibrated_gemm_s(*cal, op.compute_s / c, op.memory_s / c, op.m, op.n, op.k,
-                                 gpu_.memory_bandwidth_bytes_per_s() * cal->memory_efficiency,
-                                 std::max(1.0, gpu_.sm_count.value));
+                                 memory_bytes_per_s(gpu_, cal), std::max(1.0, gpu_.sm_count.value));
 }
 
 StepTotals CostModel::step_totals(const std::vector<SequenceWork>& batch) const {

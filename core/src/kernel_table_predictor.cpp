@@ -233,8 +233,7 @@ double l2_warm_gemm_floor_s(const GridTable& t, double least_s, const GpuProfile
     if (l2 <= 0.0 || t.gemm_working_set_bytes(m, n, k) > l2) return 0.0;
     // Not the calibration's launch_s: fitted on cold points only, it absorbs more than a launch (6 us on A100,
     // against the table's fastest GEMM of 2.5 us).
-    const double efficiency = cal && cal->present() ? cal->memory_efficiency : gpu.memory_efficiency.value;
-    return least_s + n * k * t.gemm_weight_bytes_per_element() / (gpu.memory_bandwidth_bytes_per_s() * efficiency);
+    return least_s + n * k * t.gemm_weight_bytes_per_element() / memory_bytes_per_s(gpu, cal);
 }
 
 double KernelTablePredictor::l2_warm_floor_s(const GridTable* t, double m, double n, double k) const {
@@ -246,8 +245,7 @@ double KernelTablePredictor::l2_warm_floor_s(const GridTable* t, double m, doubl
 
 double l2_warm_kv_floor_s(const GpuProfile& gpu, const GemmCalibration* cal, double least_s, double kv_bytes) {
     if (gpu.l2_cache_bytes() <= 0.0 || kv_bytes > gpu.l2_cache_bytes()) return 0.0;
-    const double efficiency = cal && cal->present() ? cal->memory_efficiency : gpu.memory_efficiency.value;
-    return least_s + kv_bytes / (gpu.memory_bandwidth_bytes_per_s() * efficiency);
+    return least_s + kv_bytes / memory_bytes_per_s(gpu, cal);
 }
 
 double KernelTablePredictor::l2_warm_kv_floor_s(double decode_keys, int sliding) const {
@@ -387,10 +385,9 @@ double l2_warm_moe_floor_s(const GridTable& t, double least_s, const GpuProfile&
     const double experts = static_cast<double>(t.attr_int("experts"));
     const double ep = static_cast<double>(std::max<int64_t>(1, t.attr_int("ep")));
     const double hit = expected_distinct_experts(experts, static_cast<double>(t.attr_int("topk")), tokens) / ep;
-    const double efficiency = cal && cal->present() ? cal->memory_efficiency : gpu.memory_efficiency.value;
     // not least_s + the stream, as for a GEMM: a fused-MoE table's fastest call is its 1-token one, which already
     // streams top-k experts
-    return std::max(least_s, hit * t.moe_expert_bytes() / (gpu.memory_bandwidth_bytes_per_s() * efficiency));
+    return std::max(least_s, hit * t.moe_expert_bytes() / memory_bytes_per_s(gpu, cal));
 }
 
 double KernelTablePredictor::moe_s(int64_t tokens, bool& extrapolated, bool* held) const {

@@ -101,8 +101,10 @@ ParallelPredictor::ParallelPredictor(std::unique_ptr<StepTimePredictor> group, i
     : group_(std::move(group)), pp_(std::max<int64_t>(1, pp)), dp_(std::max<int64_t>(1, dp)),
       hidden_(static_cast<double>(hidden)), stage_link_(stage_link), tp_(std::max<int64_t>(1, tp)), tp_link_(tp_link) {}
 
+double ParallelPredictor::hop_bytes(double tokens) const { return tokens * hidden_ * 2.0 * 2.0; }  // hidden state + residual, bf16
+
 double ParallelPredictor::hop_s(double tokens) const {
-    const double bytes = tokens * hidden_ * 2.0 * 2.0;  // hidden state + residual, bf16
+    const double bytes = hop_bytes(tokens);
     const double ranks = static_cast<double>(tp_);
     double t = stage_link_.time_s(bytes / ranks);
     if (tp_ > 1 && tp_link_.present()) {
@@ -152,7 +154,7 @@ StepTotals ParallelPredictor::pipelined(const std::vector<SequenceWork>& batch) 
         // slice of the activations on to the next stage
         out.fabric.ring_bytes += t.fabric.ring_bytes / static_cast<double>(pp_);
         out.fabric.a2a_bytes += t.fabric.a2a_bytes / static_cast<double>(pp_);
-        out.fabric.stage_bytes += static_cast<double>(tokens) * hidden_ * 2.0 * 2.0 / static_cast<double>(tp_);
+        out.fabric.stage_bytes += hop_bytes(static_cast<double>(tokens)) / static_cast<double>(tp_);
         for (int k = 0; k < 4; ++k) bound[k] += k == OVERHEAD ? 0.0 : t.time_by_bound_s[k];
         out.flops += t.flops;
         out.bytes += t.bytes;

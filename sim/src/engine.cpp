@@ -65,7 +65,8 @@ public:
         // replicas whose collectives cross NVLink domains carry them on the cluster's network
         const std::vector<ReplicaLayout> layouts = replica_layouts();
         using Flows = SimulationOptions::FabricFlows;
-        bool collectives = options.fabric_flows != Flows::NEVER && std::any_of(layouts.begin(), layouts.end(), [](const ReplicaLayout& l) {
+        // some replica's traffic crosses NVLink domains (counted on the links; carried as flows where it may share one)
+        const bool crossing = options.fabric_flows != Flows::NEVER && std::any_of(layouts.begin(), layouts.end(), [](const ReplicaLayout& l) {
             return l.ring_step > 0 || l.a2a || l.stage_hops;
         });
         // a cluster's network wants SimGrid's plain flow model: latency and bandwidth as given (build notes)
@@ -82,8 +83,8 @@ public:
         std::unique_ptr<KvTransport> transport;
         const ClusterKvTransport* network = nullptr;
         sg4::Host* frontend = nullptr;
-        if (sc_.cluster && ((dg.enabled && dg.cluster) || collectives)) {
-            auto t = make_cluster_transport(*sc_.cluster, replica_gpus(sc_), collectives ? layouts : std::vector<ReplicaLayout>{},
+        if (sc_.cluster && ((dg.enabled && dg.cluster) || crossing)) {
+            auto t = make_cluster_transport(*sc_.cluster, replica_gpus(sc_), crossing ? layouts : std::vector<ReplicaLayout>{},
                                             dg.enabled ? dg.prefill.replicas : 0, options.fabric_flows == Flows::ALWAYS);
             network = t.get();
             transport = std::move(t);
@@ -129,8 +130,8 @@ public:
         ReplicaLoop loop(sc_.workload, sc_.seed, serving, *predictor_, runner, clock, std::move(recording));
         if (dg.enabled) loop.set_disaggregation(transport.get(), by_replica);
         // the network counts every replica's traffic across domains; it carries as flows only what may share a link
-        if (collectives && network) loop.set_network(transport.get());
-        collectives = collectives && network && network->carries_any_collectives();
+        if (crossing && network) loop.set_network(transport.get());
+        const bool flows = crossing && network && network->carries_any_collectives();
         sg4::Actor::create("deployment", frontend, [&loop] { loop.run(); });
 
         const auto t0 = std::chrono::steady_clock::now();
@@ -142,7 +143,7 @@ public:
         out.plan = plan_;
         out.summary = summarize(sc_, loop.stats(), loop.accounting());
         out.summary.placement = placed_.links.where;
-        if (collectives) out.summary.placement += "; collectives across NVLink domains as SimGrid flows";
+        if (flows) out.summary.placement += "; collectives across NVLink domains as SimGrid flows";
         if (placed_.ep() > 1) {
             const double tokens = out.summary.steps > 0 ? static_cast<double>(out.summary.input_tokens + out.summary.output_tokens) /
                                                              static_cast<double>(out.summary.steps)
@@ -173,8 +174,8 @@ public:
 
 private:
     // Each replica of the loop (a disaggregated deployment's prefill replicas first): its layout, and whether its
-    // TP rings or its all-to-all leave their NVLink domain on the cluster (none without a cluster). Pipelined
-    // replicas keep their collectives in closed form (ParallelPredictor reports no FabricTraffic for them).
+    // TP rings, its all-to-all or its pipeline stage hops leave their NVLink domain on the cluster (none without a
+    // cluster). Pipelined replicas keep all of it in closed form, counted on the links only (ReplicaLayout).
     std::vector<ReplicaLayout> replica_layouts() const {
         std::vector<ReplicaLayout> out;
         if (!sc_.cluster) return out;

@@ -35,6 +35,13 @@ double gemm_1024_ms(double n, double k) {
                     wn * wk * std::log(4.0));
 }
 
+// The fused MoE kernel's time in a step: its three ops together.
+double moe_s(const StepCost& s) {
+    double t = 0;
+    for (const char* op : {"moe_gate_up_proj", "activation_moe", "moe_down_proj"}) t += s.op(op)->time_s;
+    return t;
+}
+
 }  // namespace
 
 TEST(KernelTablePredictor, SharedExpertsBesideTheFusedMoeTable) {
@@ -364,17 +371,11 @@ end
     ASSERT_EQ(m.num_layers, 24);
     auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
     const KernelTablePredictor p(m, load_gpu("h100"), CostConfig{}, tables);
-    const StepCost s = p.step({{1024, 0}});
-    double moe = 0;
-    for (const char* op : {"moe_gate_up_proj", "activation_moe", "moe_down_proj"}) moe += s.op(op)->time_s;
-    EXPECT_NEAR(moe, 24 * 0.9e-3, 1e-8);  // tables hold floats
+    EXPECT_NEAR(moe_s(p.step({{1024, 0}})), 24 * 0.9e-3, 1e-8);  // tables hold floats
     // With the experts in bf16 (--weights-dtype bf16), the bf16 table: 24 x 2 ms.
     CostConfig bf16;
     bf16.weight_dtype = Dtype::BF16;
-    const StepCost b = KernelTablePredictor(m, load_gpu("h100"), bf16, tables).step({{1024, 0}});
-    moe = 0;
-    for (const char* op : {"moe_gate_up_proj", "activation_moe", "moe_down_proj"}) moe += b.op(op)->time_s;
-    EXPECT_NEAR(moe, 24 * 2e-3, 1e-8);
+    EXPECT_NEAR(moe_s(KernelTablePredictor(m, load_gpu("h100"), bf16, tables).step({{1024, 0}})), 24 * 2e-3, 1e-8);
 }
 
 // A fused-MoE table timed with the experts it hit in L2 is held to streaming the experts a serving step hits.
@@ -400,9 +401,7 @@ end
         const StepCost s = p.step({{tokens, 100}});
         EXPECT_NEAR(p.step_totals({{tokens, 100}}).time_s, s.time_s, 1e-12);
         if (source) *source = s.op("moe_gate_up_proj")->source;
-        double t = 0;
-        for (const char* op : {"moe_gate_up_proj", "activation_moe", "moe_down_proj"}) t += s.op(op)->time_s;
-        return t;
+        return moe_s(s);
     };
     std::string source;
     EXPECT_NEAR(moe(1, &source), 24.0 * 49'766'400 / 734.4e9, 1e-10);
@@ -415,11 +414,7 @@ end
     EXPECT_EQ(source.find("experts in L2"), std::string::npos);
     // the same GPU with an L2 too small for one token's experts: the table's 10 us stands
     gpu.l2_cache_mib.value = 40;
-    const KernelTablePredictor small(m, gpu, CostConfig{}, tables);
-    const StepCost s = small.step({{1, 100}});
-    double t = 0;
-    for (const char* op : {"moe_gate_up_proj", "activation_moe", "moe_down_proj"}) t += s.op(op)->time_s;
-    EXPECT_NEAR(t, 24 * lo * 1e-3, 1e-10);
+    EXPECT_NEAR(moe_s(KernelTablePredictor(m, gpu, CostConfig{}, tables).step({{1, 100}})), 24 * lo * 1e-3, 1e-10);
 }
 
 TEST(KernelTablePredictor, EncoderAttentionFromItsOwnTable) {

@@ -94,6 +94,8 @@ struct GemmRates {
     double peak_flops = 0, flops_per_s = 0, bytes_per_s = 0;
 };
 GemmRates gemm_rates(const GpuProfile& gpu, Dtype weight_dtype, const GemmCalibration* cal);
+// HBM bandwidth at the fit's memory efficiency (the profile's without a fit): what gemm_rates streams at.
+double memory_bytes_per_s(const GpuProfile& gpu, const GemmCalibration* cal);
 // The GEMM rate and stored bytes per weight of one module class, and of the three a step multiplies.
 struct WeightRate {
     double flops_per_s = 0, bytes_per_weight = 0;

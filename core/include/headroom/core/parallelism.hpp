@@ -101,8 +101,9 @@ class ParallelPredictor : public StepTimePredictor {
 public:
     ParallelPredictor(std::unique_ptr<StepTimePredictor> group, int64_t pp, int64_t dp, int64_t hidden, LinkModel stage_link,
                       int64_t tp = 1, LinkModel tp_link = {});
-    // One micro-batch's hop between stages for `tokens` tokens (above).
+    // One micro-batch's hop between stages for `tokens` tokens (above), and the bytes it carries in all.
     double hop_s(double tokens) const;
+    double hop_bytes(double tokens) const;
 
     StepCost step(const std::vector<SequenceWork>& batch) const override;
     StepTotals step_totals(const std::vector<SequenceWork>& batch) const override;
