@@ -138,16 +138,20 @@ StepTotals ParallelPredictor::pipelined(const std::vector<SequenceWork>& batch) 
     std::vector<std::vector<SequenceWork>> mb;
     sub_batches(batch, static_cast<int>(std::min<int64_t>(pp_, std::max<size_t>(1, batch.size()))), mb);
     StepTotals out;
-    std::vector<double> stage, hop;
+    std::vector<double> stage, hop, ring_bw, hop_bw;
     double work = 0.0, overhead = 0.0;
     double bound[4] = {0, 0, 0, 0};
+    const double p = static_cast<double>(pp_);
     for (const auto& b : mb) {
         const StepTotals t = group_->step_totals(b);
         const double ovh = t.time_by_bound_s[OVERHEAD];
         int64_t tokens = 0;
         for (const SequenceWork& s : b) tokens += s.new_tokens;
-        stage.push_back((t.time_s - ovh) / static_cast<double>(pp_));
+        stage.push_back((t.time_s - ovh) / p);
         hop.push_back(hop_s(static_cast<double>(tokens)));
+        // the bandwidth terms of its fabric traffic, on one stage: its rings' and all-to-all's, and its hop's
+        ring_bw.push_back((t.fabric.time_s - t.fabric.latency_s) / p);
+        hop_bw.push_back(stage_link_.present() ? hop_bytes(static_cast<double>(tokens)) / static_cast<double>(tp_) / stage_link_.bytes_per_s : 0.0);
         work += t.time_s - ovh;
         overhead = std::max(overhead, ovh);
         // for the link report: each GPU runs its stage's share of the micro-batch's collectives, and sends its
@@ -160,6 +164,23 @@ StepTotals ParallelPredictor::pipelined(const std::vector<SequenceWork>& batch) 
         out.bytes += t.bytes;
     }
     const PipelineRound r = pipeline_round(stage, hop, pp_);
+    // the round as the fabric slows down (FabricTraffic::round_s): the busy line, the micro-batch that sets the
+    // round, and the one whose fabric terms weigh most in it
+    FabricTraffic& fab = out.fabric;
+    fab.pipelined = true;
+    size_t sets = 0, grows = 0;
+    for (size_t j = 0; j < stage.size(); ++j) {
+        fab.round[0].at_s += stage[j];
+        fab.round[0].ring_s += ring_bw[j];
+        fab.ring_bw_s += ring_bw[j];
+        fab.hop_bw_s += hop_bw[j];
+        auto longest = [&](size_t i) { return p * stage[i] + (p - 1.0) * hop[i]; };
+        auto weight = [&](size_t i) { return p * ring_bw[i] + (p - 1.0) * hop_bw[i]; };
+        if (longest(j) > longest(sets)) sets = j;
+        if (weight(j) > weight(grows)) grows = j;
+    }
+    size_t line = 1;
+    for (const size_t j : {sets, grows}) fab.round[line++] = {p * stage[j] + (p - 1.0) * hop[j], p * ring_bw[j], (p - 1.0) * hop_bw[j]};
     const double f = work > 0.0 ? r.steady_s / work : 0.0;
     for (int k = 0; k < 4; ++k) out.time_by_bound_s[k] = k == OVERHEAD ? overhead : bound[k] * f;
     out.time_s = r.steady_s + overhead;

@@ -24,6 +24,9 @@ struct ReplicaLoop::Replica {
     StepSample fabric_st;
     StepRun fabric_run;
     double rest_s = 0.0;
+    int fabric_groups = 0;                // its flow groups (bit 0: rings and all-to-all; bit 1: stage hops)
+    int fabric_left = 0;                  // of those, still running
+    double fabric_end_s[2] = {0.0, 0.0};  // when each group ended
 };
 
 // A session whose turns wait for each other (multi-turn, or any closed-loop session).
@@ -404,16 +407,23 @@ void ReplicaLoop::start_step(Replica& r) {
     r.busy = true;
     r.stepped = true;
     const FabricTraffic& f = run.cost.fabric;
-    if (collectives_ && f.counted() && !(f.any() && transport_->carries_collectives(r.index))) {
+    if (collectives_ && f.any() && !transport_->carries_collectives(r.index)) {
         transport_->count_collectives(r.index, f);  // closed form: the link report counts its bytes
     } else if (collectives_ && f.any()) {
-        // the collectives across NVLink domains as flows on the cluster; the rest of the step after them
-        r.fabric_st = st;
-        r.fabric_run = run;
-        r.rest_s = std::max(0.0, run.dt_s - f.time_s + f.latency_s - transport_->collective_latency_s(r.index));
-        r.end_s = std::numeric_limits<double>::infinity();
-        transport_->start_collectives(-1 - static_cast<int64_t>(r.index), r.index, f, now_);
-        return;
+        // the collectives across NVLink domains as flows on the cluster (tags -1 - 2 i: rings and all-to-all,
+        // -2 - 2 i: stage hops); the step ends when its flows have (fabric_done)
+        const int64_t tag = -1 - 2 * static_cast<int64_t>(r.index);
+        const int started = transport_->start_collectives(tag, tag - 1, r.index, f, now_);
+        if (started != 0) {
+            r.fabric_st = st;
+            r.fabric_run = run;
+            r.rest_s = std::max(0.0, run.dt_s - f.time_s + f.latency_s - transport_->collective_latency_s(r.index));
+            r.fabric_groups = started;
+            r.fabric_left = (started & 1) + (started >> 1 & 1);
+            r.fabric_end_s[0] = r.fabric_end_s[1] = now_;
+            r.end_s = std::numeric_limits<double>::infinity();
+            return;
+        }
     }
     record_step(r, st, run);
 }
@@ -429,10 +439,23 @@ void ReplicaLoop::record_step(Replica& r, StepSample st, const StepRun& run) {
     r.end_s = st.t_s + run.dt_s;
 }
 
-void ReplicaLoop::fabric_done(Replica& r) {
-    // the flows ended now: the step took this long, the difference from the closed form on the fabric
+void ReplicaLoop::fabric_done(Replica& r, int group) {
+    r.fabric_end_s[group] = now_;
+    if (--r.fabric_left > 0) return;
+    // the flows have ended: the step took this long, the difference from the closed form on the fabric
     StepRun run = r.fabric_run;
-    const double dt = now_ - r.fabric_st.t_s + r.rest_s;
+    const FabricTraffic& f = run.cost.fabric;
+    double dt = now_ - r.fabric_st.t_s + r.rest_s;
+    if (f.pipelined) {
+        // each group's bandwidth terms ran x (rings, all-to-all) and y (stage hops) times the closed form's; the
+        // round grows as FabricTraffic::round_s says, and ends no sooner than its flows
+        auto slowdown = [&](int g, double bw_s) {
+            const double ran = r.fabric_end_s[g] - r.fabric_st.t_s - transport_->collective_latency_s(r.index, g == 1);
+            return (r.fabric_groups >> g & 1) != 0 && bw_s > 0.0 ? ran / bw_s : 1.0;
+        };
+        const double x = slowdown(0, f.ring_bw_s), y = slowdown(1, f.hop_bw_s);
+        dt = std::max(run.dt_s + f.round_s(x, y) - f.round_s(1.0, 1.0), now_ - r.fabric_st.t_s);
+    }
     const double extra = dt - run.dt_s;
     run.cost.time_s += extra;
     run.cost.time_by_bound_s[static_cast<int>(Bound::COMMUNICATION)] += extra;
@@ -497,7 +520,7 @@ void ReplicaLoop::run() {
                 if (tag >= 0) {
                     kv_arrived(tag);
                 } else {
-                    fabric_done(*replicas_[static_cast<size_t>(-1 - tag)]);
+                    fabric_done(*replicas_[static_cast<size_t>((-1 - tag) / 2)], static_cast<int>((-1 - tag) % 2));
                 }
             }
         } else if (next > now_) {

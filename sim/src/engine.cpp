@@ -175,7 +175,7 @@ public:
 private:
     // Each replica of the loop (a disaggregated deployment's prefill replicas first): its layout, and whether its
     // TP rings, its all-to-all or its pipeline stage hops leave their NVLink domain on the cluster (none without a
-    // cluster). Pipelined replicas keep all of it in closed form, counted on the links only (ReplicaLayout).
+    // cluster).
     std::vector<ReplicaLayout> replica_layouts() const {
         std::vector<ReplicaLayout> out;
         if (!sc_.cluster) return out;

@@ -56,12 +56,12 @@ std::vector<sg4::Host*> build_platform(const ClusterTopology& t, const std::set<
     return hosts;
 }
 
-// One replica's collective flows across NVLink domains: the ring pairs and the all-to-all pairs (a2a_peers per
-// GPU), and the longest latency of their routes.
+// One replica's collective flows across NVLink domains: the ring pairs, the all-to-all pairs (a2a_peers per GPU)
+// and the stage-hop pairs, and the longest latency of their routes (rings and all-to-all; stage hops).
 struct CollectiveFlows {
     std::vector<GpuPair> ring, a2a, stage;
     size_t a2a_peers = 0;
-    double latency_s = 0.0;
+    double latency_s = 0.0, stage_latency_s = 0.0;
     bool carried = false;  // on the network: some link of its routes may carry another flow at the same time
     // per graph edge its pairs cross: how many ring pairs, all-to-all pairs (each 1 / a2a_peers) and stage pairs,
     // for the link report: a step's bytes on edge e = ring x ring_bytes + a2a x a2a_bytes + stage x stage_bytes
@@ -113,7 +113,8 @@ CollectiveFlows collective_flows(const ClusterTopology& t, const std::vector<int
     auto count = [&](const std::vector<GpuPair>& pairs, double CollectiveFlows::EdgeUse::*field, double unit) {
         for (const GpuPair& p : pairs) {
             const ClusterRoute r = t.route(p.first, p.second);
-            if (field != &CollectiveFlows::EdgeUse::stage) f.latency_s = std::max(f.latency_s, r.latency_s);
+            double& latency = field == &CollectiveFlows::EdgeUse::stage ? f.stage_latency_s : f.latency_s;
+            latency = std::max(latency, r.latency_s);
             for (const size_t e : r.edges) {
                 auto it = use.try_emplace(e, CollectiveFlows::EdgeUse{e, 0.0, 0.0, 0.0}).first;
                 it->second.*field += unit;
@@ -142,8 +143,10 @@ public:
     bool carries_any_collectives() const override {
         return std::any_of(collectives_.begin(), collectives_.end(), [](const CollectiveFlows& c) { return c.carried; });
     }
-    double collective_latency_s(int32_t replica) const override {
-        return static_cast<size_t>(replica) < collectives_.size() ? collectives_[static_cast<size_t>(replica)].latency_s : 0.0;
+    double collective_latency_s(int32_t replica, bool stage) const override {
+        if (static_cast<size_t>(replica) >= collectives_.size()) return 0.0;
+        const CollectiveFlows& c = collectives_[static_cast<size_t>(replica)];
+        return stage ? c.stage_latency_s : c.latency_s;
     }
     void count_collectives(int32_t replica, const FabricTraffic& traffic) override {
         if (static_cast<size_t>(replica) >= collectives_.size()) return;
@@ -151,21 +154,20 @@ public:
             load_[u.edge] += u.ring * traffic.ring_bytes + u.a2a * traffic.a2a_bytes + u.stage * traffic.stage_bytes;
         }
     }
-    void start_collectives(int64_t tag, int32_t replica, const FabricTraffic& traffic, double) override {
+    int start_collectives(int64_t tag, int64_t stage_tag, int32_t replica, const FabricTraffic& traffic, double) override {
         count_collectives(replica, traffic);
         const CollectiveFlows& c = collectives_.at(static_cast<size_t>(replica));
-        size_t flows = 0;
-        auto send = [&](const GpuPair& p, double bytes) {
+        auto send = [&](int64_t t, const GpuPair& p, double bytes) {
             const auto b = static_cast<uint64_t>(std::llround(bytes));
             if (b == 0 || p.first == p.second) return;
             comms_.push_back(sg4::Comm::sendto_async(hosts_[static_cast<size_t>(p.first)], hosts_[static_cast<size_t>(p.second)], b));
-            tags_.push_back(tag);
-            ++flows;
+            tags_.push_back(t);
+            ++left_[t];
         };
-        for (const GpuPair& p : c.ring) send(p, traffic.ring_bytes);
-        for (const GpuPair& p : c.a2a) send(p, traffic.a2a_bytes / static_cast<double>(c.a2a_peers));
-        if (flows == 0) throw std::logic_error("start_collectives: a replica whose collectives the network does not carry");
-        left_[tag] = flows;
+        for (const GpuPair& p : c.ring) send(tag, p, traffic.ring_bytes);
+        for (const GpuPair& p : c.a2a) send(tag, p, traffic.a2a_bytes / static_cast<double>(c.a2a_peers));
+        for (const GpuPair& p : c.stage) send(stage_tag, p, traffic.stage_bytes);
+        return (left_.count(tag) != 0 ? 1 : 0) | (left_.count(stage_tag) != 0 ? 2 : 0);
     }
 
     std::vector<LinkLoad> link_loads() const override {
@@ -245,11 +247,11 @@ std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology
         if (layouts.size() != replica_gpus.size()) throw std::invalid_argument("make_cluster_transport: one layout per replica");
         for (size_t r = 0; r < layouts.size(); ++r) collectives.push_back(collective_flows(t, replica_gpus[r], layouts[r]));
         // A replica's collectives need the network only where a link of theirs may carry more than the closed form
-        // assumes: it prices each GPU's ring bytes, and each GPU's all-to-all bytes to the other domains, at its
-        // route's slowest link. So each ring flow, each KV flow (prefill replica to decode replica) and each GPU's
-        // all-to-all flows together count one unit on every link they cross (an all-to-all flow 1 / peers); a link
-        // with more than one unit is shared. Elsewhere flows take what the closed form says (Collectives tests),
-        // and the loop runs without them.
+        // assumes: it prices each GPU's ring bytes, each GPU's all-to-all bytes to the other domains and each GPU's
+        // stage hops at its route's slowest link. So each ring flow, each stage-hop flow, each KV flow (prefill
+        // replica to decode replica) and each GPU's all-to-all flows together count one unit on every link they
+        // cross (an all-to-all flow 1 / peers); a link with more than one unit is shared. Elsewhere flows take what
+        // the closed form says (Collectives tests), and the loop runs without them.
         std::map<std::pair<size_t, bool>, double> use;  // directed link (edge, from its lower vertex) -> units over it
         auto links = [&](const GpuPair& p) {
             std::vector<std::pair<size_t, bool>> out;
@@ -258,8 +260,10 @@ std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology
             return out;
         };
         for (const CollectiveFlows& c : collectives) {
-            for (const GpuPair& p : c.ring) {
-                for (const auto& l : links(p)) use[l] += 1.0;
+            for (const auto* v : {&c.ring, &c.stage}) {
+                for (const GpuPair& p : *v) {
+                    for (const auto& l : links(p)) use[l] += 1.0;
+                }
             }
             for (const GpuPair& p : c.a2a) {
                 for (const auto& l : links(p)) use[l] += 1.0 / static_cast<double>(c.a2a_peers);
@@ -276,14 +280,13 @@ std::unique_ptr<ClusterKvTransport> make_cluster_transport(const ClusterTopology
         }
         for (size_t r = 0; r < collectives.size(); ++r) {
             CollectiveFlows& c = collectives[r];
-            if (layouts[r].pp > 1) continue;  // a pipeline's traffic stays in closed form (ReplicaLayout)
-            for (const auto* v : {&c.ring, &c.a2a}) {
+            for (const auto* v : {&c.ring, &c.a2a, &c.stage}) {
                 for (const GpuPair& p : *v) {
                     for (const auto& l : links(p)) c.carried = c.carried || all || use[l] > 1.0 + 1e-9;
                 }
             }
             if (c.carried) {
-                for (const auto* v : {&c.ring, &c.a2a}) pairs.insert(v->begin(), v->end());
+                for (const auto* v : {&c.ring, &c.a2a, &c.stage}) pairs.insert(v->begin(), v->end());
             }
         }
     }

@@ -132,6 +132,63 @@ TEST(Pipeline, AHopSendsOneSliceAPairAndAllGathersOverTp) {
     EXPECT_NEAR(p1.hop_s(1000), 332.68e-6, 1e-12);
 }
 
+TEST(Pipeline, TheRoundAsItsStageHopsSlowDown) {
+    // 2 stages, every micro-batch 10 ms of compute (5 ms a stage), TP 1, hops over a 50 GB/s, 5 us link.
+    // One sequence of 1,000 tokens: one micro-batch, its hop 5 + 327.68 us (16,384,000 B), the round
+    // 2 x 5 + 0.33268 = 10.33268 ms; hops y times slower in their bandwidth term: + 0.32768 (y - 1) ms.
+    const ParallelPredictor p(std::make_unique<headroom::testing::TenMs>(Bound::COMPUTE), 2, 1, 4096, LinkModel{50e9, 5e-6});
+    const StepTotals one = p.step_totals({{1000, 0}});
+    ASSERT_TRUE(one.fabric.pipelined);
+    EXPECT_NEAR(one.pipeline_s, 0.01033268, 1e-15);
+    EXPECT_DOUBLE_EQ(one.fabric.round_s(1.0, 1.0), one.pipeline_s);
+    EXPECT_NEAR(one.fabric.hop_bw_s, 327.68e-6, 1e-15);
+    EXPECT_NEAR(one.fabric.round_s(1.0, 2.0), 0.01066036, 1e-15);
+    EXPECT_NEAR(one.fabric.round_s(5.0, 2.0), 0.01066036, 1e-15);  // no rings across domains: x changes nothing
+    EXPECT_NEAR(one.fabric.stage_bytes, 16'384'000.0, 1e-6);
+    // Two sequences of 500: two micro-batches of 5 ms a stage, hops 5 + 163.84 us each. The stages' busy time
+    // is 10 ms, the longer trip 2 x 5 + 0.16884 = 10.16884 ms sets the round; at y = 3 the trip grows by
+    // 2 x 0.16384 ms to 10.49652 ms. Each GPU of stage 0 sends 2 x 8,192,000 B: 327.68 us at y = 1.
+    const StepTotals two = p.step_totals({{500, 0}, {500, 0}});
+    EXPECT_NEAR(two.pipeline_s, 0.01016884, 1e-15);
+    EXPECT_DOUBLE_EQ(two.fabric.round_s(1.0, 1.0), two.pipeline_s);
+    EXPECT_NEAR(two.fabric.round_s(1.0, 3.0), 0.01049652, 1e-15);
+    EXPECT_NEAR(two.fabric.hop_bw_s, 327.68e-6, 1e-15);
+    // hops faster than the closed form (y < 1) cannot take the round below the stages' busy time
+    EXPECT_NEAR(two.fabric.round_s(1.0, -100.0), 0.010, 1e-15);
+}
+
+namespace {
+// 10 ms a step of which 2 ms are rings across NVLink domains, 0.5 ms of it their latency terms
+class TenMsWithRings : public headroom::testing::TenMs {
+public:
+    TenMsWithRings() : TenMs(Bound::COMPUTE) {}
+    StepTotals step_totals(const std::vector<SequenceWork>& b) const override {
+        StepTotals t = TenMs::step_totals(b);
+        t.fabric.time_s = 0.002;
+        t.fabric.latency_s = 0.0005;
+        t.fabric.ring_bytes = 1e6;
+        return t;
+    }
+};
+}  // namespace
+
+TEST(Pipeline, TheRoundAsItsRingsSlowDown) {
+    // 2 stages, no hop time (no stage link), one micro-batch: 5 ms a stage of which 1 ms rings, 0.75 ms of it
+    // bandwidth; the round is 2 x 5 = 10 ms and grows by 2 x 0.75 (x - 1) ms when the rings' bandwidth term runs
+    // x times slower. Four sequences: two micro-batches of 5 ms a stage; busy 10 ms, trip 10 ms; at x = 2 both
+    // lines give 10 + 1.5 = 11.5 ms. Each GPU's rings over the round: 2 x 1e6 / 2 B, 1.5 ms of bandwidth.
+    const ParallelPredictor p(std::make_unique<TenMsWithRings>(), 2, 1, 4096, LinkModel{});
+    const StepTotals one = p.step_totals({{1000, 0}});
+    EXPECT_NEAR(one.fabric.round_s(1.0, 1.0), 0.010, 1e-15);
+    EXPECT_NEAR(one.fabric.round_s(3.0, 1.0), 0.013, 1e-15);
+    EXPECT_NEAR(one.fabric.round_s(3.0, 7.0), 0.013, 1e-15);  // no stage link: no hop term
+    EXPECT_NEAR(one.fabric.ring_bw_s, 0.00075, 1e-15);
+    const StepTotals four = p.step_totals({{100, 0}, {100, 0}, {100, 0}, {100, 0}});
+    EXPECT_NEAR(four.fabric.round_s(2.0, 1.0), 0.0115, 1e-15);
+    EXPECT_NEAR(four.fabric.ring_bw_s, 0.0015, 1e-15);
+    EXPECT_NEAR(four.fabric.ring_bytes, 1e6, 1e-9);
+}
+
 TEST(ExpertParallel, ImbalanceMatchesMonteCarloTopK) {
     // Reference: route T tokens to k distinct experts of E uniformly, count pairs per rank (E / ep experts each),
     // average the busiest rank's count over the mean across trials.

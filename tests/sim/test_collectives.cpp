@@ -1,7 +1,7 @@
 // Collectives across NVLink domains as SimGrid flows (ReplicaLoop::set_network, platform.cpp) against closed
 // forms: alone on their links the flows give back the predictor's closed form (so by default they go on the
-// network only where a link is shared); two TP rings through one NIC take twice its bandwidth term; KV transfers
-// that share NICs with a TP ring take longer than alone.
+// network only where a link is shared), a pipeline's too; two TP rings, or two stage hops, through one NIC take
+// twice its bandwidth term; KV transfers that share NICs with a TP ring take longer than alone.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -178,6 +178,55 @@ seed: 2
     for (const double b : r.summary.link_bytes) EXPECT_NEAR(b, 82'657'280.0, 1.0);
     EXPECT_EQ(r.summary.busiest_link_kv_bytes, 0.0);
     EXPECT_EQ(r.summary.placement.find("as SimGrid flows"), std::string::npos);  // closed form: counted only
+}
+
+TEST(Collectives, PipelineFlowsAloneGiveTheClosedForm) {
+    // Llama-3.3-70B at TP 8 x PP 4 over the four DGX nodes, a stage a node: each GPU's stage hop crosses to the
+    // next node on its own rail (each direction of a link its own); alone on their links, the flows give back the
+    // pipeline's closed form (FabricTraffic::round_s at y = 1) request by request
+    const Scenario sc = parse_scenario(R"(model: meta-llama/Llama-3.3-70B-Instruct
+gpu: h100
+tp: 8
+pp: 4
+cluster: h100-4node-ib
+workload:
+  shape: single
+  arrival: {process: poisson, rate: 4}
+  prompt_tokens: {dist: lognormal, median: 1500, sigma: 0.5, min: 64, max: 8000}
+  output_tokens: {dist: lognormal, median: 60, sigma: 0.5, min: 4, max: 200}
+  requests: 40
+seed: 7
+)", "tp8pp4.yaml", ".");
+    expect_flows_equal_the_closed_form(sc, 40);
+}
+
+TEST(Collectives, TwoStageHopsThroughOneNicTakeTwiceTheBandwidthTerm) {
+    // Llama-3.1-8B at TP 2 x PP 2 on two nodes of two GPUs: stage 0 on one node, stage 1 on the other, the TP
+    // rings inside the nodes. Both GPUs of stage 0 send their slices of the activations through the node's one
+    // NIC. One request of 1,000 prompt tokens: its prefill is one micro-batch, a round of 2 t + h; each GPU sends
+    // 1,000 x 4,096 x 2 x 2 B / 2 = 8,192,000 B, 163.84 us at the closed form's 50 GB/s. Sharing the NIC the hop's
+    // bandwidth term takes twice that (y = 2), so the step takes 163.84 us longer with flows than without; a
+    // decode's hop carries 8,192 B a GPU: 163.84 ns longer.
+    const std::string cluster = tiny_cluster();
+    const Scenario sc = parse_scenario("model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\ntp: 2\npp: 2\ncluster: " + cluster + R"(
+workload:
+  shape: batch
+  requests: 1
+  prompt_tokens: {dist: fixed, value: 1000}
+  output_tokens: {dist: fixed, value: 2}
+seed: 1
+)", "tiny-pp.yaml", ".");
+    const SimulationResult a = run(sc, Flows::SHARED, true), b = run(sc, Flows::NEVER, true);
+    std::filesystem::remove(cluster);
+    ASSERT_GE(a.timeseries.size(), 2u);
+    ASSERT_EQ(a.timeseries[0].prefill_tokens, 1000);
+    EXPECT_NEAR(a.timeseries[0].dt_s - b.timeseries[0].dt_s, 8'192'000.0 / 50e9, 1e-8);
+    EXPECT_NEAR(a.timeseries[1].dt_s - b.timeseries[1].dt_s, 8'192.0 / 50e9, 1e-9);
+    EXPECT_NE(a.summary.placement.find("as SimGrid flows"), std::string::npos);
+    // the link report: 1,001 tokens of hops, 8,200,192 B per GPU of stage 0; each node's NIC link carries both
+    // GPUs' flows (out of node 0, into node 1): 2 x 8,200,192 = 16,400,384 B
+    EXPECT_NEAR(a.summary.busiest_link_bytes, 16'400'384.0, 1.0);
+    EXPECT_NEAR(b.summary.busiest_link_bytes, 0.0, 0.0);
 }
 
 TEST(Collectives, KvTransfersShareTheNicsWithATpRing) {

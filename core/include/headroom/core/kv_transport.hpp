@@ -30,16 +30,19 @@ public:
 
     // A network that knows the cluster also carries the collectives of replicas that span NVLink domains, where
     // they may share a link with other traffic: a step's FabricTraffic as flows between replica `replica`'s GPUs,
-    // ending under `tag` like a transfer. Elsewhere the predictor's closed form stands.
+    // the rings and all-to-all ending under `tag` and a pipeline's stage hops under `stage_tag`, like transfers.
+    // Returns which of the two got flows (bit 0: tag, bit 1: stage_tag). Elsewhere the predictor's closed form
+    // stands.
     virtual bool carries_collectives(int32_t /*replica*/) const { return false; }
-    virtual void start_collectives(int64_t /*tag*/, int32_t /*replica*/, const FabricTraffic& /*traffic*/, double /*now_s*/) {
+    virtual int start_collectives(int64_t /*tag*/, int64_t /*stage_tag*/, int32_t /*replica*/, const FabricTraffic& /*traffic*/,
+                                  double /*now_s*/) {
         throw std::logic_error("this network carries no collectives");
     }
-    // The latency a replica's collective flows pay once (the longest of their routes'); the replica loop keeps
-    // the closed form's other latency terms.
-    virtual double collective_latency_s(int32_t /*replica*/) const { return 0.0; }
+    // The latency a replica's collective flows pay once (the longest of their routes': rings and all-to-all, or
+    // with `stage` its stage hops'); the replica loop keeps the closed form's other latency terms.
+    virtual double collective_latency_s(int32_t /*replica*/, bool /*stage*/ = false) const { return 0.0; }
     // A step's traffic across NVLink domains that stays in the closed form (the replica's collectives are not
-    // carried, or a pipeline's stage hops): no flow, its bytes only counted on the links it crosses.
+    // carried): no flow, its bytes only counted on the links it crosses.
     virtual void count_collectives(int32_t /*replica*/, const FabricTraffic& /*traffic*/) {}
 };
 

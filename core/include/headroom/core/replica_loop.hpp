@@ -96,7 +96,8 @@ public:
     void set_disaggregation(KvTransport* transport, std::vector<const StepTimePredictor*> replica_predictors);
     // The cluster's network (the same object as a disaggregated deployment's transport, if any): a step whose
     // predictor reports FabricTraffic, on a replica whose collectives the network carries, sends it as flows and
-    // ends when they do, plus the rest of the step (FabricTraffic); the step is accounted when it ends. Set
+    // ends when they do, plus the rest of the step (a pipelined round: as much longer as FabricTraffic::round_s
+    // says for the flows' slowdown, and no sooner than they end); the step is accounted when it ends. Set
     // before run().
     void set_network(KvTransport* network);
 
@@ -168,7 +169,7 @@ private:
     void start_step(Replica& r);
     // a step's stats and accounting, and its end (now, for a step on the fabric: when its flows ended)
     void record_step(Replica& r, StepSample st, const StepRun& run);
-    void fabric_done(Replica& r);
+    void fabric_done(Replica& r, int group);  // group 0: rings and all-to-all; 1: stage hops
     void follow_up();
 
     const WorkloadSpec& workload_;

@@ -4,6 +4,7 @@
 // are one enum shared by the predictors, `headroom cost` and the executor's profiler.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -85,17 +86,37 @@ struct StepCost {
 // domain): the TP all-reduces' rings across domains and the DP + EP all-to-all's traffic to other domains. The
 // closed form prices it on the routes' slowest links; where the simulator carries it as SimGrid flows instead
 // (ReplicaLoop::set_network), the step takes time_s - fabric.time_s + fabric.latency_s plus the flows' time
-// beyond one route latency, so that flows alone on their links give back time_s.
+// beyond one route latency, so that flows alone on their links give back time_s. A pipelined replica adds its
+// stage hops, and its round follows round_s below.
 struct FabricTraffic {
     double time_s = 0.0;      // of StepTotals::time_s: the closed form's seconds for this traffic
     double latency_s = 0.0;   // of time_s: its latency terms (one per sequential step of each collective)
     double ring_bytes = 0.0;  // bytes each GPU sends to the GPU of its local rank in the next domain (TP rings)
     double a2a_bytes = 0.0;   // bytes each GPU sends to the other domains, an equal share to each (EP)
     // PP (ParallelPredictor): bytes each GPU of a stage sends to its peer of the next stage over the round (its
-    // slice of every micro-batch's activations); in the closed form of the pipeline, counted on the links only
+    // slice of every micro-batch's activations)
     double stage_bytes = 0.0;
-    bool any() const { return ring_bytes > 0.0 || a2a_bytes > 0.0; }  // traffic the network may carry as flows
-    bool counted() const { return any() || stage_bytes > 0.0; }       // traffic the link report counts
+    bool any() const { return ring_bytes > 0.0 || a2a_bytes > 0.0 || stage_bytes > 0.0; }  // traffic across domains
+
+    // PP: a pipelined round hides some of its fabric time behind the stages' compute, so its flows do not simply
+    // add to the step. The round's time when the fabric's bandwidth terms take x times the closed form's (rings
+    // and all-to-all) and y times (stage hops), each GPU's traffic over the round being one flow:
+    //   round_s(x, y) = max_k (at_s + ring_s (x - 1) + hop_s (y - 1))
+    // over three lines: the stages' busy time (sum_j t_j), the micro-batch that sets the round (max_j p t_j +
+    // (p - 1) h_j) and the one whose fabric terms grow the round fastest; exact at x = y = 1 and as x, y grow.
+    // time_s and latency_s stay 0: the pipeline schedule holds them.
+    struct RoundLine {
+        double at_s = 0.0, ring_s = 0.0, hop_s = 0.0;
+    };
+    bool pipelined = false;
+    RoundLine round[3];
+    double ring_bw_s = 0.0;  // the closed form's bandwidth seconds of each GPU's ring and all-to-all bytes (x = 1)
+    double hop_bw_s = 0.0;   // and of its stage_bytes (y = 1)
+    double round_s(double x, double y) const {
+        double t = 0.0;
+        for (const RoundLine& l : round) t = std::max(t, l.at_s + l.ring_s * (x - 1.0) + l.hop_s * (y - 1.0));
+        return t;
+    }
 };
 
 // What the simulator accumulates per step: time, work, and time per bound (indexed by Bound).

@@ -56,8 +56,8 @@ public:
 // domain, or 1 for uneven domains, as replica_links prices it); `a2a`, the DP + EP all-to-all (each GPU sends an
 // equal share to each other domain of the replica, to the GPU of its own index there, as NCCL's PXN keeps
 // traffic on the rails).
-// A pipelined replica (pp > 1) keeps its collectives and its stage hops in closed form (ParallelPredictor); its
-// traffic across domains is only counted on the links (`stage_hops`: GPU (s, r, t) sends its slices to (s + 1, r, t)).
+// A pipelined replica (pp > 1) also sends its stage hops (`stage_hops`: GPU (s, r, t) sends its slices of the
+// activations to (s + 1, r, t)), and its round follows the flows as FabricTraffic::round_s says.
 struct ReplicaLayout {
     int64_t tp = 1, pp = 1, dp = 1;
     int64_t ring_step = 0;  // 0: the TP rings stay in one NVLink domain
