@@ -313,8 +313,14 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
 
     emit(OpKind::EMBEDDING, 1, 0, 2.0 * T * h * ACT_BYTES, 0, 2.0 * T * h * ACT_BYTES / bytes_per_s, 0, 0,
          2.0 * T * h * ACT_BYTES / bytes_per_s, Bound::MEMORY);
-    const double norm_bytes = 2.0 * T * h * ACT_BYTES + h * ACT_BYTES;
-    elementwise(OpKind::INPUT_NORM, L, 4.0 * T * h, norm_bytes);
+    // A norm that follows a residual add reads the sum inside the add's kernel (vLLM's fused_add_rms_norm reads
+    // the input and the residual, writes the residual and the output; torch.compile fuses an add into a LayerNorm
+    // alike), so it adds a write of its output and a read of its weight to the add's three passes; a norm that
+    // follows no add also reads its input. Each layer's two adds are followed by a norm (the one before the MLP,
+    // the next layer's input norm, the final norm); the first layer's input norm of a decoder follows none.
+    const double pass = T * h * ACT_BYTES;
+    const double fused_norm_bytes = pass + h * ACT_BYTES, norm_bytes = 2.0 * pass + h * ACT_BYTES;
+    elementwise(OpKind::INPUT_NORM, L, 4.0 * T * h, fused_norm_bytes + (m.is_encoder ? 0.0 : pass / static_cast<double>(L)));
     const WeightRate& attn_w = rates.attention;
     gemm(OpKind::QKV_PROJ, L, T, qkv_params / tp / h, h, qkv_params / tp * attn_w.bytes_per_weight, attn_w);
     {
@@ -364,7 +370,10 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
 
     gemm(OpKind::O_PROJ, L, T, h, o_params / tp / h, o_params / tp * attn_w.bytes_per_weight, attn_w);
     elementwise(OpKind::RESIDUAL_ADD, L, 2.0 * T * h, 2.0 * 3.0 * T * h * ACT_BYTES);
-    elementwise(OpKind::POST_ATTENTION_NORM, L * (m.norms_per_layer - 1), 4.0 * T * h, norm_bytes);
+    // of a layer's norms after its input norm (none with one norm a layer), the one before the MLP follows an add
+    const double others = static_cast<double>(std::max<int64_t>(0, m.norms_per_layer - 2));
+    elementwise(OpKind::POST_ATTENTION_NORM, L * (m.norms_per_layer - 1), 4.0 * T * h,
+                (fused_norm_bytes + others * norm_bytes) / (others + 1.0));
 
     // MLPs: dense layers, then MoE layers (routed experts read as the expected distinct count).
     const int64_t moe_layers = layers.moe;
@@ -419,7 +428,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         emit(OpKind::EP_ALLTOALL, coll.a2a_layers, 0, 2.0 * coll.a2a_bytes, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
     }
 
-    if (m.final_norm) elementwise(OpKind::FINAL_NORM, 1, 4.0 * T * h, norm_bytes);
+    if (m.final_norm) elementwise(OpKind::FINAL_NORM, 1, 4.0 * T * h, fused_norm_bytes);
     if (!m.is_encoder) {
         // Logits for the last position of each sequence; lm_head stays 16-bit.
         const double vocab = m.vocab_size / tp;

@@ -262,6 +262,28 @@ TEST(CostModel, Fp8WeightsTakeTheFp8FitWithItsPerElementTerms) {
     EXPECT_EQ(model("meta-llama/Llama-3.1-8B-Instruct", "h100", c16).step(batch).op("qkv_proj")->time_s, bf16);
 }
 
+TEST(CostModel, ANormAfterAResidualAddReadsTheSumInTheAddsKernel) {
+    // vLLM's fused_add_rms_norm: read the input and the residual, write the residual and the output, 4 passes of
+    // T x h bf16 per norm with an add, against 5 for an add (3) then a norm (2). Llama-3.1-8B (32 layers, hidden
+    // 4,096), 512 rows: 2 adds a layer, each followed by a norm (the next input norm, or the final one), and the
+    // first layer's input norm alone: 2 x 32 x 4 + 2 = 258 passes of 512 x 4,096 x 2 B, plus 65 norm weights of
+    // 4,096 x 2 B: 1,082,130,432 + 532,480 = 1,082,662,912 B over the adds and norms.
+    const std::vector<SequenceWork> batch{{512, 0}};
+    const StepCost s = model("meta-llama/Llama-3.1-8B-Instruct", "h100", CostConfig{}).step(batch);
+    double bytes = 0.0;
+    for (const char* op : {"input_norm", "post_attention_norm", "residual_add", "final_norm"}) bytes += s.op(op)->bytes;
+    EXPECT_NEAR(bytes, 1'082'662'912.0, 1e-3);
+    // the input norms: 32 outputs and weights written and read, and the first layer's input read:
+    // 32 x (4,194,304 + 8,192) + 4,194,304 B
+    EXPECT_NEAR(s.op("input_norm")->bytes, 32.0 * 4'202'496.0 + 4'194'304.0, 1e-3);
+    // Gemma-2 has 4 norms a layer: the one before the MLP follows an add (1 pass), the post-attention and
+    // post-feed-forward norms of the branches' outputs follow none (2 passes each)
+    const StepCost g = model("google/gemma-2-9b", "h100", CostConfig{}).step(batch);
+    const ModelCard gm = load_model("google/gemma-2-9b");
+    const double pass = 512.0 * static_cast<double>(gm.hidden_size) * 2.0, w = static_cast<double>(gm.hidden_size) * 2.0;
+    EXPECT_NEAR(g.op("post_attention_norm")->bytes, 3.0 * static_cast<double>(gm.num_layers) * (5.0 * pass / 3.0 + w), 1e-2);
+}
+
 TEST(CostModel, OpsOtherThanGemmsStreamAtTheBf16FitsRateWhateverTheWeights) {
     // An fp8 fit's memory efficiency is its GEMMs' own (it absorbs the quantisation kernel, calibration.hpp); a
     // norm moves bf16 activations, so with fp8 weights it takes the bf16 fit's rate. A calibration whose fp8 fit
