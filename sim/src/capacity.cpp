@@ -197,9 +197,11 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
     std::vector<Search> searches;
     for (const std::string& gpu_name : req.gpus) {
         const GpuProfile& gpu = cands.gpu(gpu_name);  // a bad name is an input error
-        // the weights as shipped, and fp8 where that is smaller
+        // the weights as shipped, and fp8 where the checkpoint is unquantised and wider (vLLM quantises a 16-bit
+        // checkpoint to fp8 when it loads it; a quantised one runs in its own format)
         std::vector<std::optional<Dtype>> weight_choices = {std::nullopt};
-        if (base.deployment.model.shipped.attention.bytes_per_weight > dtype_bytes(Dtype::FP8)) weight_choices.push_back(Dtype::FP8);
+        const WeightScheme& shipped = base.deployment.model.shipped;
+        if (shipped.method.empty() && shipped.attention.bytes_per_weight > dtype_bytes(Dtype::FP8)) weight_choices.push_back(Dtype::FP8);
         for (const std::optional<Dtype>& w : weight_choices) {
             for (Dtype kv : {Dtype::BF16, Dtype::FP8}) {
                 std::vector<int64_t> tps;

@@ -45,6 +45,20 @@ def test_plan_table_and_three_gpu_types():
     assert r.stdout.count(" x ") >= 3
 
 
+def test_plan_rows_are_distinct_and_a_quantised_checkpoint_keeps_its_format():
+    # DeepSeek-V3 ships block-scaled fp8: vLLM runs it in that format (it quantises only 16-bit checkpoints to
+    # fp8), so the plan tries it as shipped only, and no two rows share a configuration
+    r = run("plan", "--model", "deepseek-ai/DeepSeek-V3", "--qps", "2", "--slo", "ttft_p95=2s,tpot_p95=100ms",
+            "--gpus", "h200", "--duration", "20", "--json")
+    assert r.returncode == 0, r.stderr
+    configs = json.loads(r.stdout)["configurations"]
+    assert configs
+    keys = [(c["gpu"], c["tp"], c["replicas"], c["weights_dtype"], c["kv_dtype"], c["speculative"],
+             c["max_num_batched_tokens"], c["prefill_replicas"]) for c in configs]
+    assert len(keys) == len(set(keys)), keys
+    assert {c["weights_dtype"] for c in configs} == {"fp8"}
+
+
 @pytest.mark.parametrize(
     "args,needles",
     [

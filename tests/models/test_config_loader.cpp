@@ -170,6 +170,12 @@ TEST(Quantization, BlockScaledFp8CountsOneFp32ScalePerBlock) {
     EXPECT_EQ(m.shipped.label(), "fp8");
     EXPECT_DOUBLE_EQ(m.weight_bytes(m.shipped), 6'945'767'424.0 * (1 + 4.0 / 16384) + 1'244'967'936.0 * 2);  // 9.437 GB
     EXPECT_EQ(load_model("deepseek-ai/DeepSeek-V3").shipped.experts.dtype, Dtype::FP8);
+    // asked for fp8, an fp8 checkpoint runs as shipped (vLLM keeps its block scales): 9.437 GB, not the
+    // per-tensor 6,945,767,424 + 2 x 1,244,967,936 = 9,435,703,296 B; a bf16 checkpoint is quantised to fp8
+    EXPECT_EQ(m.weight_bytes(m.weights(Dtype::FP8)), m.weight_bytes(m.shipped));
+    EXPECT_EQ(m.weights(Dtype::BF16).attention.dtype, Dtype::BF16);
+    const ModelCard b = load_model("Qwen/Qwen3-8B");
+    EXPECT_EQ(b.weight_bytes(b.weights(Dtype::FP8)), 9'435'703'296.0);
 }
 
 TEST(Quantization, CompressedTensorsBitsAndBytesAndTheIgnoreList) {

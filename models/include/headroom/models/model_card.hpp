@@ -150,9 +150,12 @@ struct ModelCard {
     double weight_bytes(Dtype d) const;
     // Bytes of all weights stored per `s` (the rest 16-bit).
     double weight_bytes(const WeightScheme& s) const;
-    // The weights a deployment runs: `override` for every block matrix, or as the checkpoint ships them.
+    // The weights a deployment runs: `override` for every block matrix, or as the checkpoint ships them. An
+    // override of the format the checkpoint ships in is the checkpoint's own (vLLM's `--quantization fp8` on an
+    // fp8 checkpoint keeps its scales and blocks: DeepSeek-V3 stays block-scaled).
     WeightScheme weights(const std::optional<Dtype>& override) const {
-        return override ? WeightScheme::uniform(*override) : shipped;
+        if (!override || (shipped.is_uniform() && shipped.attention.dtype == *override)) return shipped;
+        return WeightScheme::uniform(*override);
     }
     // Block-matrix parameters per module class (their sum is ParamBreakdown::quantizable).
     int64_t attention_matrix_params() const;
