@@ -193,11 +193,11 @@ std::string capacity_json(const CapacityRequest& req, const CapacityPlan& plan, 
         if (shown++ >= top) break;
         const Summary& m = c.at_target.summary;
         const int64_t ptp = c.prefill_tp > 0 ? c.prefill_tp : c.tp;
-        j["configurations"].push_back({{"gpu", c.gpu}, {"tp", c.tp}, {"replicas", c.replicas},
+        j["configurations"].push_back({{"gpu", c.gpu}, {"tp", c.tp}, {"pp", c.pp}, {"replicas", c.replicas},
                                        {"prefill_replicas", c.prefill_replicas},
                                        {"prefill_gpu", c.prefill_replicas > 0 ? json(c.prefill_gpu.empty() ? c.gpu : c.prefill_gpu) : json(nullptr)},
                                        {"prefill_tp", c.prefill_replicas > 0 ? json(ptp) : json(nullptr)},
-                                       {"gpus", c.replicas * c.tp + c.prefill_replicas * ptp},
+                                       {"gpus", c.replicas * c.gpus_per_replica() + c.prefill_replicas * ptp},
                                        {"weights_dtype", c.weights}, {"speculative", c.speculative},
                                        {"kv_dtype", std::string(dtype_name(c.kv_dtype))},
                                        {"max_num_batched_tokens", c.max_num_batched_tokens}, {"meets", c.meets},

@@ -59,6 +59,7 @@ public:
         Scenario sc = base_;
         set_gpu(sc, c.gpu, gpu(c.gpu));
         sc.deployment.tp = c.tp;
+        sc.deployment.pp = c.pp;
         sc.deployment.weight_dtype = c.weight_dtype;
         sc.deployment.kv_dtype = c.kv_dtype;
         // the candidate's budget is its GPU's default unless the workload set one or the search tries another;
@@ -130,10 +131,12 @@ struct Probe {
 
 // A candidate starts with the workload's own token budget, or vLLM's default for its GPU where the workload
 // sets none (the refinement step tries others).
-CapacityCandidate candidate(const Scenario& base, const GpuProfile& gpu, int64_t tp, std::optional<Dtype> w, Dtype kv) {
+CapacityCandidate candidate(const Scenario& base, const GpuProfile& gpu, int64_t tp, std::optional<Dtype> w, Dtype kv,
+                            int64_t pp = 1) {
     CapacityCandidate c;
     c.gpu = gpu.name;
     c.tp = tp;
+    c.pp = pp;
     c.weight_dtype = w;
     c.weights = base.deployment.model.weights(w).short_label();
     c.kv_dtype = kv;
@@ -146,11 +149,11 @@ bool meets(const SimulationResult& r) { return r.summary.completed > 0 && r.summ
 }  // namespace
 
 std::string CapacityCandidate::label() const {
-    return fmt::format("{}{} x {} TP{} w:{} kv:{} budget {}{}",
+    return fmt::format("{}{} x {} TP{}{} w:{} kv:{} budget {}{}",
                        prefill_replicas > 0 ? fmt::format("{} x {} TP{} prefill + ", prefill_replicas, prefill_gpu.empty() ? gpu : prefill_gpu,
                                                           prefill_tp > 0 ? prefill_tp : tp)
                                             : "",
-                       replicas, gpu, tp, weights,
+                       replicas, gpu, tp, pp > 1 ? fmt::format(" x PP{}", pp) : "", weights,
                        dtype_name(kv_dtype), max_num_batched_tokens, speculative ? " speculative" : "");
 }
 
@@ -193,7 +196,9 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
     std::vector<bool> spec_choices = {false};
     if (plan.speculative.enabled()) spec_choices.push_back(true);
 
-    // 1. Candidates: per GPU and dtype pair, the smallest TP that fits and twice that.
+    // 1. Candidates: per GPU and dtype pair, the smallest layout that fits and the next: TP 1, 2, 4 and 8 in one
+    //    node, then TP 8 with 2 and 4 pipeline stages across nodes (vLLM's multi-node layout).
+    const std::pair<int64_t, int64_t> layouts[] = {{1, 1}, {2, 1}, {4, 1}, {8, 1}, {8, 2}, {8, 4}};
     std::vector<Search> searches;
     for (const std::string& gpu_name : req.gpus) {
         const GpuProfile& gpu = cands.gpu(gpu_name);  // a bad name is an input error
@@ -204,28 +209,28 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
         if (shipped.method.empty() && shipped.attention.bytes_per_weight > dtype_bytes(Dtype::FP8)) weight_choices.push_back(Dtype::FP8);
         for (const std::optional<Dtype>& w : weight_choices) {
             for (Dtype kv : {Dtype::BF16, Dtype::FP8}) {
-                std::vector<int64_t> tps;
+                std::vector<std::pair<int64_t, int64_t>> fits;
                 std::string why;
-                for (int64_t tp : {1, 2, 4, 8}) {
+                for (const auto& [tp, pp] : layouts) {
                     try {  // PlanError: does not fit; ScenarioError (tp): TP does not divide the heads
-                        (void)scenario_kv_plan(cands.make(candidate(base, gpu, tp, w, kv), req.qps, 1));
-                        tps.push_back(tp);
-                        if (tps.size() == 2) break;
+                        (void)scenario_kv_plan(cands.make(candidate(base, gpu, tp, w, kv, pp), req.qps, 1));
+                        fits.emplace_back(tp, pp);
+                        if (fits.size() == 2) break;
                     } catch (const PlanError& e) {
-                        if (tps.empty()) why = e.reason();
+                        if (fits.empty()) why = e.reason();
                     } catch (const ScenarioError& e) {  // the base loaded cleanly: only the candidate's layout is off
-                        if (tps.empty()) why = e.reason();
+                        if (fits.empty()) why = e.reason();
                     }
                 }
-                if (tps.empty()) {
-                    plan.skipped.push_back(fmt::format("{} w:{} kv:{}: does not fit up to TP 8 ({})", gpu.name,
+                if (fits.empty()) {
+                    plan.skipped.push_back(fmt::format("{} w:{} kv:{}: does not fit up to TP 8 x PP 4 ({})", gpu.name,
                                                        base.deployment.model.weights(w).short_label(), dtype_name(kv), why));
                     continue;
                 }
-                for (int64_t tp : tps) {
+                for (const auto& [tp, pp] : fits) {
                     for (bool sp : spec_choices) {
                         Search s;
-                        s.c = candidate(base, gpu, tp, w, kv);
+                        s.c = candidate(base, gpu, tp, w, kv, pp);
                         s.c.speculative = sp;
                         s.probe = req.qps;
                         searches.push_back(s);
@@ -315,8 +320,8 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
     };
     for (Search& s : searches) {
         if (s.dead) {
-            plan.skipped.push_back(fmt::format("{} TP{} w:{} kv:{}{}: {}", s.c.gpu, s.c.tp, s.c.weights,
-                                               dtype_name(s.c.kv_dtype), s.c.speculative ? " speculative" : "", s.why_dead));
+            plan.skipped.push_back(fmt::format("{} TP{}{} w:{} kv:{}{}: {}", s.c.gpu, s.c.tp, s.c.pp > 1 ? fmt::format(" x PP{}", s.c.pp) : "",
+                                               s.c.weights, dtype_name(s.c.kv_dtype), s.c.speculative ? " speculative" : "", s.why_dead));
             continue;
         }
         if (!s.c.meets) --s.c.replicas;  // the last verified fleet
@@ -367,7 +372,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
         std::vector<Probe> splits;
         std::vector<std::string> seen;
         for (const CapacityCandidate& c : plan.ranked) {  // meeting fleets first; a split may meet where none does
-            if (c.prefill_replicas > 0 || c.speculative) continue;
+            if (c.prefill_replicas > 0 || c.speculative || c.pp > 1) continue;  // pools of TP replicas
             const std::string key = fmt::format("{} {} {}", c.gpu, c.tp, c.weights);
             if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
             seen.push_back(key);
@@ -382,7 +387,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
                     int64_t best_tp = 0;
                     for (const Search& x : searches) {
                         if (x.c.gpu == name && x.c.weights == c.weights && x.c.kv_dtype == c.kv_dtype && !x.c.speculative &&
-                            (best_tp == 0 || x.c.tp < best_tp)) {
+                            x.c.pp == 1 && (best_tp == 0 || x.c.tp < best_tp)) {
                             best_tp = x.c.tp;
                         }
                     }
@@ -434,7 +439,7 @@ std::string plan_probe_json(const CapacityRequest& req, const CapacityCandidate&
         {"request", {{"model_spec", req.model_spec}, {"qps", req.qps}, {"slos", slos}, {"workload_path", req.workload_path},
                      {"overrides", req.overrides}, {"try_speculative", req.try_speculative}, {"duration_s", req.duration_s},
                      {"try_disaggregated", req.try_disaggregated}}},
-        {"candidate", {{"gpu", c.gpu}, {"tp", c.tp},
+        {"candidate", {{"gpu", c.gpu}, {"tp", c.tp}, {"pp", c.pp},
                        {"weight_dtype", c.weight_dtype ? nlohmann::json(std::string(dtype_name(*c.weight_dtype))) : nlohmann::json(nullptr)},
                        {"kv_dtype", std::string(dtype_name(c.kv_dtype))}, {"max_num_batched_tokens", c.max_num_batched_tokens},
                        {"speculative", c.speculative}, {"prefill_replicas", c.prefill_replicas},
@@ -470,6 +475,7 @@ Scenario plan_probe_scenario(const std::string& text) {
         const nlohmann::json& k = j.at("candidate");
         c.gpu = k.at("gpu").get<std::string>();
         c.tp = k.at("tp").get<int64_t>();
+        c.pp = k.value("pp", int64_t{1});
         if (!k.at("weight_dtype").is_null()) {
             const auto w = parse_dtype(k.at("weight_dtype").get<std::string>());
             if (!w) throw std::invalid_argument("candidate.weight_dtype");

@@ -47,16 +47,36 @@ def test_plan_table_and_three_gpu_types():
 
 def test_plan_rows_are_distinct_and_a_quantised_checkpoint_keeps_its_format():
     # DeepSeek-V3 ships block-scaled fp8: vLLM runs it in that format (it quantises only 16-bit checkpoints to
-    # fp8), so the plan tries it as shipped only, and no two rows share a configuration
+    # fp8), so the plan tries it as shipped only, and no two rows share a configuration. Its 690 GB of weights
+    # fit no TP up to 8 on H100 (80 GB each), so H100 takes TP 8 with two pipeline stages (16 GPUs, vLLM's
+    # multi-node layout); H200 (141 GB) fits TP 8, and its next layout is TP 8 x PP 2.
     r = run("plan", "--model", "deepseek-ai/DeepSeek-V3", "--qps", "2", "--slo", "ttft_p95=2s,tpot_p95=100ms",
-            "--gpus", "h200", "--duration", "20", "--json")
+            "--gpus", "h100-sxm,h200", "--duration", "20", "--json", "--top", "20")
     assert r.returncode == 0, r.stderr
-    configs = json.loads(r.stdout)["configurations"]
+    j = json.loads(r.stdout)
+    configs = j["configurations"]
     assert configs
-    keys = [(c["gpu"], c["tp"], c["replicas"], c["weights_dtype"], c["kv_dtype"], c["speculative"],
+    keys = [(c["gpu"], c["tp"], c["pp"], c["replicas"], c["weights_dtype"], c["kv_dtype"], c["speculative"],
              c["max_num_batched_tokens"], c["prefill_replicas"]) for c in configs]
     assert len(keys) == len(set(keys)), keys
     assert {c["weights_dtype"] for c in configs} == {"fp8"}
+    h100 = [c for c in configs if c["gpu"] == "h100-sxm"]
+    assert h100 and {(c["tp"], c["pp"]) for c in h100} <= {(8, 2), (8, 4)} and (8, 2) in {(c["tp"], c["pp"]) for c in h100}
+    for c in h100:
+        assert c["gpus"] == c["replicas"] * 8 * c["pp"]
+        assert c["usd_per_hour"] == pytest.approx(c["gpus"] * 3.00)
+    assert {(c["tp"], c["pp"]) for c in configs if c["gpu"] == "h200"} == {(8, 1), (8, 2)}
+    assert not [s for s in j["skipped"] if "does not fit" in s]
+    # the row is a scenario: TP 8 x PP 2 on H100 simulated alone gives the plan's numbers
+    best = next(c for c in h100 if c["pp"] == 2 and c["kv_dtype"] == "bf16")
+    sim = run("simulate", "--json", "--set", "model=deepseek-ai/DeepSeek-V3", "--set", "gpu=h100-sxm", "--set", "tp=8",
+              "--set", "pp=2", "--set", f"replicas={best['replicas']}", "--set", "kv_dtype=bf16",
+              "--set", f"scheduler.max_num_batched_tokens={best['max_num_batched_tokens']}", "--set", "workload.shape=single",
+              "--set", "workload.arrival.process=poisson", "--set", "workload.arrival.rate=2", "--set", "workload.duration_s=20",
+              "--set", "router=least_outstanding", "--set", "slo.ttft_p95_s=2", "--set", "slo.tpot_p95_s=0.1")
+    assert sim.returncode == 0, sim.stderr
+    p = json.loads(sim.stdout)
+    assert (p["ttft_s"]["p95"], p["tpot_s"]["p95"]) == (best["ttft_s_p95"], best["tpot_s_p95"])
 
 
 @pytest.mark.parametrize(

@@ -90,6 +90,24 @@ TEST(Recipe, ARemotePlanByProbeRecipeEqualsTheLocalOne) {
     EXPECT_EQ(capacity_json(req, there, 10), local);
     EXPECT_EQ(remote_runs, here.simulations);
     EXPECT_GT(remote_runs, 8);
+    // a pipelined candidate's probes carry its stages: DeepSeek-V3 fits no TP up to 8 on H100, so every candidate
+    // is TP 8 x PP 2 or 4, and the remote plan equals the local one
+    CapacityRequest ds;
+    ds.model_spec = "deepseek-ai/DeepSeek-V3";
+    ds.qps = 1;
+    ds.slos = {{"ttft", 95, 2.0}, {"tpot", 95, 0.1}};
+    ds.gpus = {"h100-sxm"};
+    ds.duration_s = 10;
+    ds.jobs = 2;
+    const CapacityPlan pp_here = plan_capacity(ds);
+    ASSERT_FALSE(pp_here.ranked.empty());
+    for (const CapacityCandidate& c : pp_here.ranked) EXPECT_GT(c.pp, 1) << c.label();
+    ds.remote = [&](const std::vector<std::string>& recipes) {
+        std::vector<std::string> out;
+        for (const std::string& r : recipes) out.push_back(simulate_recipe(r));
+        return out;
+    };
+    EXPECT_EQ(capacity_json(ds, plan_capacity(ds), 10), capacity_json(ds, pp_here, 10));
     // a probe that is not one: one clear error
     EXPECT_FALSE(is_plan_probe(recipe_json(PointRecipe{"x.yaml", {}, LoadKind::QPS, 1, ""})));
     try {

@@ -1,6 +1,7 @@
 // Capacity planning: the cheapest deployment that meets every SLO at a target request rate.
 // The search space is GPU type x TP degree x weight dtype x KV dtype (then the token budget for the best
-// few). For each candidate, the highest rate one replica sustains is found by search on the rate: doubling
+// few); a model that fits no TP up to 8 on a GPU type takes TP 8 with 2 or 4 pipeline stages, vLLM's multi-node
+// layout (TP inside a node, PP across nodes). For each candidate, the highest rate one replica sustains is found by search on the rate: doubling
 // until an SLO fails, then bisection, with every candidate's next probe simulated in parallel. The replica
 // count follows (target / sustained rate, rounded up) and is verified by simulating the whole fleet at the
 // target rate, adding replicas until it holds. No blind grid over rates or replicas.
@@ -48,6 +49,8 @@ struct CapacityRequest {
 struct CapacityCandidate {
     std::string gpu;
     int64_t tp = 1;
+    int64_t pp = 1;  // pipeline stages: a model that fits no TP up to 8 takes TP 8 x PP 2 or 4 (stages across nodes)
+    int64_t gpus_per_replica() const { return tp * pp; }
     std::optional<Dtype> weight_dtype;  // nullopt: as the checkpoint ships them
     std::string weights;                // their label ("bf16", "fp8", "mxfp4": WeightScheme::short_label)
     Dtype kv_dtype = Dtype::BF16;
