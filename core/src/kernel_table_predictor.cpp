@@ -102,26 +102,36 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     // module tables time bf16 and block-fp8 blocks within 5% of each other).
     mla_gemm_ = gemm_ ? gemm_ : attn_dtype == "fp8_block" ? gemm_bf16_ : nullptr;
     if (model.is_mla() && !kv.empty() && !attn_dtype.empty() && mla_gemm_) {
-        // The MLA module tables time one model's attention block whole; they apply to a model of the same
-        // dimensions, at its heads per GPU, KV dtype and projection dtype.
+        // The MLA module tables time one model's attention block whole (DeepSeek-V3's). Less its projections,
+        // what is left (the latent's norm and RoPE, the attention over the latent cache, the per-head absorbed
+        // up-projections) depends on the heads per GPU and the latent's dimensions, not on the model's hidden size
+        // or q LoRA rank: so they apply to a model of the same attention dimensions at its heads per GPU, KV dtype
+        // and projection dtype (DeepSeek-V2-Lite at TP 1 runs the attention of V3 at TP 8), with the model's own
+        // projections costed from the GEMM table.
         const std::map<std::string, std::string> match = {
-            {"hidden", std::to_string(model.hidden_size)}, {"q_lora", std::to_string(model.q_lora_rank)},
             {"kv_lora", std::to_string(model.kv_lora_rank)}, {"nope", std::to_string(model.qk_nope_head_dim)},
             {"rope", std::to_string(model.qk_rope_head_dim)}, {"v", std::to_string(model.v_head_dim)},
             {"kv_dtype", kv}, {"dtype", attn_dtype}, {"heads", std::to_string(model.num_attention_heads / tp)}};
         mla_prefill_ = first(t.find("mla_prefill", match));
         mla_decode_ = first(t.find("mla_decode", match));
-        if (mla_prefill_ && mla_decode_) {
-            const double h = static_cast<double>(model.hidden_size), heads = static_cast<double>(model.num_attention_heads / tp);
-            const double q_in = model.q_lora_rank > 0 ? static_cast<double>(model.q_lora_rank) : h;
-            // rows x (n, k) of the module's projections on the new tokens: q down (when q_lora), q up, the
-            // KV latent and its RoPE key, o_proj. kv_b (the latent's up-projection) runs on the keys, so it is
-            // part of the attention's own time.
-            mla_proj_.clear();
-            if (model.q_lora_rank > 0) mla_proj_.push_back({static_cast<double>(model.q_lora_rank), h});
-            mla_proj_.push_back({heads * static_cast<double>(model.qk_nope_head_dim + model.qk_rope_head_dim), q_in});
-            mla_proj_.push_back({static_cast<double>(model.kv_lora_rank + model.qk_rope_head_dim), h});
-            mla_proj_.push_back({h, heads * static_cast<double>(model.v_head_dim)});
+        if (mla_prefill_ && mla_decode_ && mla_prefill_->attr_int("hidden") > 0 && mla_prefill_->attr_int("q_lora") >= 0) {
+            const double heads = static_cast<double>(model.num_attention_heads / tp);
+            // rows x (n, k) of a block's projections on the new tokens: q down (when q_lora), q up, the KV latent
+            // and its RoPE key, o_proj. kv_b (the latent's up-projection) runs on the keys, so it is part of the
+            // attention's own time.
+            auto projections = [&](double h, int64_t q_lora) {
+                std::vector<std::array<double, 2>> p;
+                const double q_in = q_lora > 0 ? static_cast<double>(q_lora) : h;
+                if (q_lora > 0) p.push_back({static_cast<double>(q_lora), h});
+                p.push_back({heads * static_cast<double>(model.qk_nope_head_dim + model.qk_rope_head_dim), q_in});
+                p.push_back({static_cast<double>(model.kv_lora_rank + model.qk_rope_head_dim), h});
+                p.push_back({h, heads * static_cast<double>(model.v_head_dim)});
+                return p;
+            };
+            mla_proj_ = projections(static_cast<double>(model.hidden_size), model.q_lora_rank);
+            const int64_t table_hidden = mla_prefill_->attr_int("hidden"), table_q_lora = mla_prefill_->attr_int("q_lora");
+            mla_module_proj_ = projections(static_cast<double>(table_hidden), table_q_lora);
+            mla_other_model_ = table_hidden != model.hidden_size || table_q_lora != model.q_lora_rank;
         } else {
             mla_prefill_ = mla_decode_ = nullptr;
         }
@@ -270,11 +280,12 @@ double KernelTablePredictor::gemm_s(OpKind kind, const RooflineOp& op, bool& ext
     return one < 0 ? -1.0 : one * static_cast<double>(op.count);
 }
 
-// The MLA module's projections on `rows` tokens (every GEMM of mla_proj_), or < 0 without a table.
+// The projections of the module the tables timed on `rows` tokens (every GEMM of mla_module_proj_), or < 0
+// without a table.
 double KernelTablePredictor::mla_proj_s(double rows, bool& extrapolated) const {
     double t = 0.0;
-    for (size_t i = 0; i < mla_proj_.size(); ++i) {
-        const double g = cached_gemm_s(mla_cache_[i], mla_gemm_, rows, mla_proj_[i][0], mla_proj_[i][1], extrapolated);
+    for (size_t i = 0; i < mla_module_proj_.size(); ++i) {
+        const double g = cached_gemm_s(mla_module_cache_[i], mla_gemm_, rows, mla_module_proj_[i][0], mla_module_proj_[i][1], extrapolated);
         if (g < 0) return -1.0;
         t += g;
     }
@@ -474,7 +485,8 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
     } else if (mla_prefill_ && op.kind == OpKind::ATTENTION) {
         t = mla_attention_s(op, batch, ex);
         family = "mla_decode";
-        note = "; MLA module less its projections";
+        note = mla_other_model_ ? "; DeepSeek-V3's MLA module at these heads per GPU, less its projections"
+                                : "; MLA module less its projections";
     } else if (encoder_attn_ && op.kind == OpKind::ATTENTION) {
         t = encoder_attention_s(op, batch, ex);
         family = "encoder_attention";

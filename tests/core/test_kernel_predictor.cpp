@@ -352,6 +352,32 @@ TEST(KernelTablePredictor, MlaAttentionFromTheModuleTables) {
     EXPECT_NEAR(p.step_totals({{1024, 0}, {1, 1023}, {1, 1023}}).time_s, p.step({{1024, 0}, {1, 1023}, {1, 1023}}).time_s, 1e-12);
 }
 
+TEST(KernelTablePredictor, MlaAttentionOfAnotherModelWithTheSameLatent) {
+    // DeepSeek-V2-Lite (hidden 2048, no q LoRA, 16 heads, the latent of V3: 512 + 64, heads of 128 + 64 and 128)
+    // at TP 1 runs V3's attention at TP 8: the module table less V3's projections, plus V2-Lite's own projections
+    // from the GEMM table (q 3072 x 2048, KV latent 576 x 2048, o_proj 2048 x 2048). One 1024-token prompt: the
+    // bf16 module table's 30 ms, less V3's four projections at 1024 rows, plus V2-Lite's three, per layer.
+    std::string mla = MLA_TABLES;
+    mla = mla.substr(0, mla.find("table gemm"));
+    for (size_t at = mla.find("dtype=fp8_block"); at != std::string::npos; at = mla.find("dtype=fp8_block")) mla.replace(at, 15, "dtype=bf16");
+    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(std::string(TABLES) + mla, "t.hkt"));
+    const ModelCard m = load_model("deepseek-ai/DeepSeek-V2-Lite");
+    ASSERT_EQ(m.num_attention_heads, 16);
+    const KernelTablePredictor p(m, load_gpu("h200"), CostConfig{}, tables);
+    const StepCost pre = p.step({{1024, 0}});
+    const double v3 = gemm_1024_ms(1536, 7168) + gemm_1024_ms(3072, 1536) + gemm_1024_ms(576, 7168) + gemm_1024_ms(7168, 2048);
+    const double own = gemm_1024_ms(3072, 2048) + gemm_1024_ms(576, 2048) + gemm_1024_ms(2048, 2048);
+    const double layers = static_cast<double>(m.num_layers);
+    EXPECT_NEAR(pre.op("attention")->time_s / layers * 1e3, 30.0 - v3, 1e-9);
+    EXPECT_NEAR((pre.op("qkv_proj")->time_s + pre.op("o_proj")->time_s) / layers * 1e3, own, 1e-9);
+    EXPECT_EQ(pre.op("attention")->source,
+              "table (vLLM 9.9, Test GPU, interpolated; DeepSeek-V3's MLA module at these heads per GPU, less its projections)");
+    // at TP 2 (8 heads a GPU) no table: the roofline
+    CostConfig tp2;
+    tp2.tp = 2;
+    EXPECT_EQ(KernelTablePredictor(m, load_gpu("h200"), tp2, tables).step({{1024, 0}}).op("attention")->source.find("table"), std::string::npos);
+}
+
 TEST(KernelTablePredictor, Mxfp4ExpertsFromTheirOwnMoeTable) {
     // gpt-oss-20b as shipped: bf16 attention, MXFP4 experts (32 of 2880 x 2880, top-4), 24 layers, all MoE.
     // The fused-MoE table of MXFP4 says 0.9 ms per layer at 1024 tokens; a bf16 table of the same shape

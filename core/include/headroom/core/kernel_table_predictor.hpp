@@ -100,8 +100,13 @@ private:
     const GridTable* mla_prefill_ = nullptr;  // MLA module tables (both or neither)
     const GridTable* mla_decode_ = nullptr;
     const GridTable* mla_gemm_ = nullptr;  // the GEMM table the MLA module's projections are costed from
-    std::vector<std::array<double, 2>> mla_proj_;  // (n, k) of the MLA module's projections, o_proj last
+    std::vector<std::array<double, 2>> mla_proj_;  // (n, k) of the model's MLA projections, o_proj last
     mutable std::array<std::vector<double>, 4> mla_cache_;
+    // those of the model the module tables timed (its hidden size and q LoRA rank), which mla_attention_s takes
+    // off the module's time; the same as mla_proj_ for that model
+    std::vector<std::array<double, 2>> mla_module_proj_;
+    mutable std::array<std::vector<double>, 4> mla_module_cache_;
+    bool mla_other_model_ = false;  // the tables timed another model's block with the same attention
     int64_t window_ = 0;  // the sliding layers' window (0: none)
     int64_t shared_inter_ = 0, hidden_ = 0, moe_inter_ = 0, topk_ = 0;  // per TP rank
     const GridTable* allreduce_ = nullptr;
