@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 #include "headroom/sim/engine.hpp"
 #include "headroom/sim/scenario.hpp"
@@ -80,6 +81,23 @@ fabric:
     return p.string();
 }
 
+// Llama-3.1-8B in `layout` ("tp: 4") on tiny_cluster(), one request of 1,000 prompt tokens and 2 output
+// tokens: every step with its collectives as flows where a link is shared (first) and in closed form (second).
+std::pair<SimulationResult, SimulationResult> one_request_on_the_tiny_cluster(const std::string& layout) {
+    const std::string cluster = tiny_cluster();
+    const Scenario sc = parse_scenario("model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\n" + layout + "\ncluster: " + cluster + R"(
+workload:
+  shape: batch
+  requests: 1
+  prompt_tokens: {dist: fixed, value: 1000}
+  output_tokens: {dist: fixed, value: 2}
+seed: 1
+)", "tiny.yaml", ".");
+    std::pair<SimulationResult, SimulationResult> out{run(sc, Flows::SHARED, true), run(sc, Flows::NEVER, true)};
+    std::filesystem::remove(cluster);
+    return out;
+}
+
 }  // namespace
 
 TEST(Collectives, FlowsAloneOnTheirLinksGiveTheClosedForm) {
@@ -127,17 +145,7 @@ TEST(Collectives, TwoRingsThroughOneNicTakeTwiceTheBandwidthTerm) {
     // 2 (2-1)/2 x 8,192,000 / 2 = 4,096,000 B per all-reduce, 262,144,000 B in the step. The closed form
     // prices it at 50 GB/s (5.24288 ms); sharing the NIC, each flow gets 25 GB/s, so the step takes
     // 262,144,000 / 50e9 = 5.24288 ms longer with flows than without.
-    const std::string cluster = tiny_cluster();
-    const Scenario sc = parse_scenario("model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\ntp: 4\ncluster: " + cluster + R"(
-workload:
-  shape: batch
-  requests: 1
-  prompt_tokens: {dist: fixed, value: 1000}
-  output_tokens: {dist: fixed, value: 2}
-seed: 1
-)", "tiny.yaml", ".");
-    const SimulationResult a = run(sc, Flows::SHARED, true), b = run(sc, Flows::NEVER, true);
-    std::filesystem::remove(cluster);
+    const auto [a, b] = one_request_on_the_tiny_cluster("tp: 4");
     ASSERT_GE(a.timeseries.size(), 2u);
     ASSERT_EQ(a.timeseries[0].prefill_tokens, 1000);
     ASSERT_EQ(b.timeseries[0].prefill_tokens, 1000);
@@ -207,17 +215,7 @@ TEST(Collectives, TwoStageHopsThroughOneNicTakeTwiceTheBandwidthTerm) {
     // 1,000 x 4,096 x 2 x 2 B / 2 = 8,192,000 B, 163.84 us at the closed form's 50 GB/s. Sharing the NIC the hop's
     // bandwidth term takes twice that (y = 2), so the step takes 163.84 us longer with flows than without; a
     // decode's hop carries 8,192 B a GPU: 163.84 ns longer.
-    const std::string cluster = tiny_cluster();
-    const Scenario sc = parse_scenario("model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\ntp: 2\npp: 2\ncluster: " + cluster + R"(
-workload:
-  shape: batch
-  requests: 1
-  prompt_tokens: {dist: fixed, value: 1000}
-  output_tokens: {dist: fixed, value: 2}
-seed: 1
-)", "tiny-pp.yaml", ".");
-    const SimulationResult a = run(sc, Flows::SHARED, true), b = run(sc, Flows::NEVER, true);
-    std::filesystem::remove(cluster);
+    const auto [a, b] = one_request_on_the_tiny_cluster("tp: 2\npp: 2");
     ASSERT_GE(a.timeseries.size(), 2u);
     ASSERT_EQ(a.timeseries[0].prefill_tokens, 1000);
     EXPECT_NEAR(a.timeseries[0].dt_s - b.timeseries[0].dt_s, 8'192'000.0 / 50e9, 1e-8);
