@@ -57,6 +57,7 @@ SchedulerConfig scheduler_config(const Deployment& d, const EngineConfig& engine
     c.max_num_batched_tokens = e.max_num_batched_tokens * d.dp;
     c.max_num_seqs = e.max_num_seqs * d.dp;
     if (d.dp > 1) c.max_chunk_tokens = e.max_num_batched_tokens;
+    c.ranks = d.dp;  // each request pinned to one rank
     c.block_size = e.block_size;
     c.num_blocks = plan.num_blocks;
     c.max_model_len = plan.request.max_model_len;

@@ -115,7 +115,12 @@ double ParallelPredictor::hop_s(double tokens) const {
 
 StepTotals ParallelPredictor::slowest_rank(const std::vector<SequenceWork>& batch, std::vector<SequenceWork>& out) const {
     std::vector<std::vector<SequenceWork>> ranks;
-    sub_batches(batch, static_cast<int>(std::min<int64_t>(dp_, std::max<size_t>(1, batch.size()))), ranks);
+    if (!batch.empty() && batch.front().rank >= 0) {  // pinned: each sequence on its own rank
+        ranks.assign(static_cast<size_t>(dp_), {});
+        for (const SequenceWork& s : batch) ranks[static_cast<size_t>(s.rank % dp_)].push_back(s);
+    } else {
+        sub_batches(batch, static_cast<int>(std::min<int64_t>(dp_, std::max<size_t>(1, batch.size()))), ranks);
+    }
     size_t most_tokens = 0, most_context = 0;
     int64_t best_t = -1, best_c = -1;
     for (size_t r = 0; r < ranks.size(); ++r) {

@@ -381,7 +381,8 @@ void ReplicaLoop::start_step(Replica& r) {
     s.schedule(now_, r.plan);
     if (r.plan.empty()) return;
     work_.clear();
-    for (const ScheduledSeq& q : r.plan.seqs) work_.push_back({q.new_tokens, q.context, q.spec_tokens});
+    const bool ranked = s.config().ranks > 1;
+    for (const ScheduledSeq& q : r.plan.seqs) work_.push_back({q.new_tokens, q.context, q.spec_tokens, ranked ? q.rank : -1});
     StepSample st;
     st.t_s = now_;
     st.replica = r.index;

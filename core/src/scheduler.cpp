@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <stdexcept>
 
@@ -62,6 +63,14 @@ Scheduler::Scheduler(const SchedulerConfig& config, SchedulerObserver* observer)
         // as vLLM: without chunking, one step must hold the longest prompt
         throw std::invalid_argument("Scheduler: without chunked prefill max_num_batched_tokens must be >= max_model_len");
     }
+    if (config.ranks < 1) throw std::invalid_argument("Scheduler: ranks must be >= 1");
+    if (config.ranks > 1) {
+        const auto n = static_cast<size_t>(config.ranks);
+        rank_waiting_.assign(n, 0);
+        rank_running_.assign(n, 0);
+        rank_budget_.assign(n, 0);
+        rank_blocked_.assign(n, 0);
+    }
 }
 
 int64_t Scheduler::blocks_needed(int64_t tokens) const { return kv_.blocks_needed(tokens); }
@@ -101,8 +110,23 @@ int64_t Scheduler::add_request(const Request& r, double now_s) {
         return index;
     }
     has_deadlines_ = has_deadlines_ || r.deadline_s > 0.0;
+    if (config_.ranks > 1) {  // vLLM's DP load balancer: the rank with the least waiting x 4 + running
+        RequestState& q = requests_[static_cast<size_t>(index)];
+        int64_t least = std::numeric_limits<int64_t>::max();
+        for (size_t k = 0; k < rank_waiting_.size(); ++k) {
+            const int64_t score = 4 * rank_waiting_[k] + rank_running_[k];
+            if (score < least) least = score, q.rank = static_cast<int32_t>(k);
+        }
+        tally(q, 1);
+    }
     waiting_.push_back(index);
     return index;
+}
+
+void Scheduler::tally(const RequestState& r, int64_t d) {
+    if (config_.ranks <= 1) return;
+    if (r.status == RequestStatus::WAITING) rank_waiting_[static_cast<size_t>(r.rank)] += d;
+    if (r.status == RequestStatus::RUNNING) rank_running_[static_cast<size_t>(r.rank)] += d;
 }
 
 // A request that leaves the engine for good (finished or abandoned): its blocks and their memory go.
@@ -117,7 +141,9 @@ void Scheduler::preempt(int64_t index, double now_s) {
     kv_.free(r);
     r.recomputed_tokens += r.num_computed;
     r.num_computed = 0;
+    tally(r, -1);
     r.status = RequestStatus::WAITING;
+    tally(r, 1);
     ++r.preemptions;
     waiting_.push_front(index);
     if (observer_) observer_->on_preempted(r, now_s);
@@ -125,6 +151,7 @@ void Scheduler::preempt(int64_t index, double now_s) {
 
 void Scheduler::abort(int64_t index) {
     RequestState& r = requests_[index];
+    tally(r, -1);
     retire(r, RequestStatus::ABORTED);
     if (observer_) observer_->on_aborted(r, r.req.deadline_s);
     free_slots_.push_back(index);
@@ -161,12 +188,15 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
     if (has_deadlines_) abort_expired(now_s);
 
     // 1. Running requests, oldest first.
+    const bool ranked = config_.ranks > 1;
+    if (ranked) std::fill(rank_budget_.begin(), rank_budget_.end(), chunk);
     for (size_t i = 0; i < running_.size() && budget > 0;) {
         const int64_t index = running_[i];
         RequestState& r = requests_[index];
+        const int64_t room = ranked ? std::min(budget, rank_budget_[static_cast<size_t>(r.rank)]) : budget;
         int64_t want = r.num_tokens() - r.num_computed;
-        if (!config_.chunked_prefill && want > budget) {
-            ++i;  // without chunking a prompt waits for a step with room for all of it
+        if (room <= 0 || (!config_.chunked_prefill && want > room)) {
+            ++i;  // its rank's budget is spent; or without chunking a prompt waits for a step with room for all of it
             continue;
         }
         const bool decoding = want == 1 && r.num_computed >= r.req.prompt_tokens;
@@ -174,10 +204,10 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
         if (decoding && config_.num_speculative_tokens > 0) {
             // the last step's drafts with the token before them; none past the answer's end or the budget
             spec = std::max<int64_t>(0, std::min({config_.num_speculative_tokens,
-                                                  r.req.output_tokens - r.num_generated - 1, budget - 1}));
+                                                  r.req.output_tokens - r.num_generated - 1, room - 1}));
             want += spec;
         }
-        want = std::min({want, budget, chunk});
+        want = std::min({want, room, chunk});
         bool self_preempted = false;
         kv_.remove_skipped(r);  // blocks the sliding window has left behind go back to the pool first
         const int64_t need = kv_.blocks_short(r, r.num_computed + want);
@@ -193,16 +223,21 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
         }
         if (self_preempted) break;
         kv_.allocate(r, r.num_computed + want);
-        plan.seqs.push_back({index, want, r.num_computed, spec, 0});
+        plan.seqs.push_back({index, want, r.num_computed, spec, 0, r.rank});
         plan.tokens += want;
         if (decoding) ++plan.decodes;
         else plan.prefill_tokens += want;
         budget -= want;
+        if (ranked) rank_budget_[static_cast<size_t>(r.rank)] -= want;
         ++i;
     }
 
     // 2. Waiting requests, unless this step preempted (vLLM admits nothing new then).
     if (plan.preempted == 0 && policy_->may_admit(static_cast<int64_t>(running_.size()))) {
+        if (ranked) {
+            admit_ranked(now_s, plan, budget, chunk);
+            return;
+        }
         while (!waiting_.empty()) {
             if (budget <= 0 && !policy_->fills_batch()) {
                 blocker_ = "budget";
@@ -212,42 +247,91 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
                 blocker_ = "seqs";
                 break;
             }
-            const int64_t index = waiting_.front();
-            RequestState& r = requests_[index];
-            int64_t hit_tokens = 0;
-            if (config_.prefix_caching && r.blocks.empty()) hit_tokens = kv_.take_prefix_hits(r);
-            // KV sent by a prefill replica counts as computed on the first admission only
-            const int64_t arrived = r.preemptions == 0 ? std::min(r.req.precomputed_tokens, r.req.prompt_tokens) : 0;
-            const int64_t computed = std::max(hit_tokens, arrived);
-            int64_t want = r.num_tokens() - computed;
-            if (!config_.chunked_prefill && want > budget) {
-                kv_.free(r);
-                blocker_ = "budget";
-                break;
-            }
-            want = std::min({want, budget, chunk});
-            if (!kv_.allocate(r, computed + want)) {
-                kv_.free(r);
-                blocker_ = "kv";
+            const int64_t took = admit(waiting_.front(), budget, chunk, now_s, plan);
+            if (took < 0) {
+                blocker_ = took == NO_ROOM ? "budget" : "kv";
                 break;
             }
             waiting_.pop_front();
-            r.num_computed = computed;
-            r.prefix_hit_tokens += hit_tokens;
-            r.status = RequestStatus::RUNNING;
-            running_.push_back(index);
-            if (!r.scheduled_once) {
-                r.scheduled_once = true;
-                if (observer_) observer_->on_first_scheduled(r, now_s);
-            }
-            if (want == 0) continue;  // admitted to a static batch; its prefill starts in a later step
-            plan.seqs.push_back({index, want, computed});
-            plan.tokens += want;
-            plan.prefill_tokens += want;
-            budget -= want;
+            budget -= took;
         }
     } else if (!waiting_.empty()) {
         blocker_ = plan.preempted > 0 ? "kv" : "policy";
+    }
+}
+
+int64_t Scheduler::admit(int64_t index, int64_t room, int64_t chunk, double now_s, StepPlan& plan) {
+    RequestState& r = requests_[index];
+    int64_t hit_tokens = 0;
+    if (config_.prefix_caching && r.blocks.empty()) hit_tokens = kv_.take_prefix_hits(r);
+    // KV sent by a prefill replica counts as computed on the first admission only
+    const int64_t arrived = r.preemptions == 0 ? std::min(r.req.precomputed_tokens, r.req.prompt_tokens) : 0;
+    const int64_t computed = std::max(hit_tokens, arrived);
+    int64_t want = r.num_tokens() - computed;
+    if (!config_.chunked_prefill && want > room) {
+        kv_.free(r);
+        return NO_ROOM;
+    }
+    want = std::min({want, room, chunk});
+    if (!kv_.allocate(r, computed + want)) {
+        kv_.free(r);
+        return NO_KV;
+    }
+    r.num_computed = computed;
+    r.prefix_hit_tokens += hit_tokens;
+    tally(r, -1);
+    r.status = RequestStatus::RUNNING;
+    tally(r, 1);
+    running_.push_back(index);
+    if (!r.scheduled_once) {
+        r.scheduled_once = true;
+        if (observer_) observer_->on_first_scheduled(r, now_s);
+    }
+    if (want == 0) return 0;  // admitted to a static batch; its prefill starts in a later step
+    plan.seqs.push_back({index, want, computed, 0, 0, r.rank});
+    plan.tokens += want;
+    plan.prefill_tokens += want;
+    return want;
+}
+
+void Scheduler::admit_ranked(double now_s, StepPlan& plan, int64_t budget, int64_t chunk) {
+    // each rank's waiting requests in arrival order; a rank whose budget or sequences are spent stops, the
+    // others go on (the KV pool is shared: no blocks stops them all)
+    const auto ranks = static_cast<int64_t>(rank_blocked_.size());
+    const int64_t seqs = std::max<int64_t>(1, config_.max_num_seqs / ranks);
+    std::fill(rank_blocked_.begin(), rank_blocked_.end(), 0);
+    int64_t blocked = 0;
+    for (size_t i = 0; i < waiting_.size() && blocked < ranks;) {
+        const int64_t index = waiting_[i];
+        const auto k = static_cast<size_t>(requests_[index].rank);
+        if (rank_blocked_[k]) {
+            ++i;
+            continue;
+        }
+        const char* why = nullptr;
+        int64_t took = 0;
+        if (rank_budget_[k] <= 0 && !policy_->fills_batch()) {
+            why = "budget";
+        } else if (rank_running_[k] >= seqs) {
+            why = "seqs";
+        } else {
+            took = admit(index, std::min(budget, rank_budget_[k]), chunk, now_s, plan);
+            if (took == NO_KV) {
+                blocker_ = "kv";
+                return;
+            }
+            if (took == NO_ROOM) why = "budget";
+        }
+        if (why) {
+            rank_blocked_[k] = 1;
+            ++blocked;
+            if (blocker_.empty()) blocker_ = why;
+            ++i;
+            continue;
+        }
+        waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(i));
+        budget -= took;
+        rank_budget_[k] -= took;
     }
 }
 
@@ -292,6 +376,7 @@ void Scheduler::complete(const StepPlan& plan, double now_s) {
 
 void Scheduler::finish(int64_t index, double now_s) {
     RequestState& r = requests_[index];
+    tally(r, -1);
     if (r.req.hold_kv) {  // its blocks stay until release(): its KV is on its way to a decode replica
         r.status = RequestStatus::FINISHED;
         if (observer_) observer_->on_finished(r, now_s);

@@ -241,6 +241,35 @@ TEST(ExpertParallel, OneRankIsTensorParallelMoe) {
     EXPECT_EQ(b.op("ep_alltoall"), nullptr);  // one DP rank: the MoE output combines in the TP all-reduce
 }
 
+namespace {
+// 1 ms a new token
+class MsPerToken : public StepTimePredictor {
+public:
+    StepCost step(const std::vector<SequenceWork>& b) const override {
+        StepCost c;
+        c.time_s = step_totals(b).time_s;
+        return c;
+    }
+    StepTotals step_totals(const std::vector<SequenceWork>& b) const override {
+        StepTotals t;
+        for (const SequenceWork& s : b) t.time_s += 1e-3 * static_cast<double>(s.new_tokens);
+        t.time_by_bound_s[static_cast<int>(Bound::COMPUTE)] = t.time_s;
+        return t;
+    }
+    std::string name() const override { return "1 ms a token"; }
+};
+}  // namespace
+
+TEST(DataParallel, PinnedSequencesRunOnTheirRanks) {
+    // DP 2: a prefill of 100 and a decode pinned to rank 0, a prefill of 50 on rank 1: rank 0 has 101 tokens,
+    // 101 ms. Unpinned, the predictor deals them largest first onto the lighter rank: 100 alone, 50 + 1: 100 ms.
+    const ParallelPredictor p(std::make_unique<MsPerToken>(), 1, 2, 4096, LinkModel{});
+    std::vector<SequenceWork> pinned{{100, 0, 0, 0}, {1, 500, 0, 0}, {50, 0, 0, 1}};
+    EXPECT_NEAR(p.step_totals(pinned).time_s, 0.101, 1e-12);
+    for (SequenceWork& s : pinned) s.rank = -1;
+    EXPECT_NEAR(p.step_totals(pinned).time_s, 0.100, 1e-12);
+}
+
 TEST(ExpertParallel, AllToAllOfDpRanks) {
     // DP 8 x TP 1, EP 8, h = 4096, top-2: a rank of 10 tokens sends 10 x 2 x 4096 x 2 B x 7/8 = 143,360 B each way
     // per MoE layer at the link's rate: 2 x (1 us + 143,360 B / 100 GB/s) = 4.8672 us per layer

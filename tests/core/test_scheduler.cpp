@@ -250,3 +250,94 @@ TEST(Scheduler, HoldsTheRequestsInFlightNotEveryRequestItHasSeen) {
     EXPECT_EQ(rec.finished.size(), 1004u);
     EXPECT_EQ(s.kv().num_free(), 64);
 }
+
+namespace {
+// Two DP ranks of 100 tokens and 2 sequences each (vLLM: --data-parallel-size 2, each engine its own limits).
+SchedulerConfig two_ranks(int64_t seqs_per_rank = 2) {
+    SchedulerConfig c = config(1000, 200);
+    c.ranks = 2;
+    c.max_chunk_tokens = 100;
+    c.max_num_seqs = 2 * seqs_per_rank;
+    return c;
+}
+}  // namespace
+
+TEST(Scheduler, DataParallelRanksPinRequestsAndKeepTheirOwnBudgets) {
+    // Four prompts of 80 arriving together go to the rank with the least waiting x 4 + running: A (0, 0) -> 0,
+    // B (4, 0) -> 1, C (4, 4) -> 0, D (8, 4) -> 1. Step 1: each rank's budget is 100: A 80 and C 20 on rank 0,
+    // B 80 and D 20 on rank 1 (one scheduler of 200 tokens would take A 80, B 80, C 40 and leave D waiting).
+    Scheduler s(two_ranks());
+    for (int i = 0; i < 4; ++i) s.add_request(req(i, 80, 5), 0);
+    StepPlan p = s.schedule(0);
+    ASSERT_EQ(p.seqs.size(), 4u);
+    const int64_t want[4][2] = {{80, 0}, {80, 1}, {20, 0}, {20, 1}};
+    for (size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(p.seqs[i].new_tokens, want[i][0]) << i;
+        EXPECT_EQ(p.seqs[i].rank, want[i][1]) << i;
+    }
+    EXPECT_EQ(p.tokens, 200);
+    s.complete(p, 1);
+    // Step 2: A and B decode (1 each), C and D take their last 60 on their ranks
+    p = s.schedule(1);
+    ASSERT_EQ(p.seqs.size(), 4u);
+    EXPECT_EQ(p.seqs[2].new_tokens, 60);
+    EXPECT_EQ(p.seqs[3].new_tokens, 60);
+    EXPECT_EQ(p.tokens, 122);
+    s.complete(p, 2);
+    drain(s);
+}
+
+TEST(Scheduler, AFullRankDoesNotHoldUpAnotherRanksWaitingRequests) {
+    // One sequence per rank. A -> 0, B -> 1, C -> 0 (a tie of 4 and 4: the first rank); step 1 runs A
+    // and B, C waits: rank 0 is full. B answers one token and leaves. D arrives: rank 0 scores 4 x 1 + 1 = 5,
+    // rank 1 scores 0 -> rank 1. Step 2: C is first in line but its rank is full; D behind it is admitted.
+    Recorder rec;
+    Scheduler s(two_ranks(1), &rec);
+    s.add_request(req(0, 50, 10), 0);
+    s.add_request(req(1, 50, 1), 0);
+    s.add_request(req(2, 50, 10), 0);
+    StepPlan p = s.schedule(0);
+    ASSERT_EQ(p.seqs.size(), 2u);
+    EXPECT_EQ(s.admission_blocker(), "seqs");
+    s.complete(p, 1);
+    ASSERT_EQ(rec.finished, std::vector<int64_t>{1});
+    s.add_request(req(3, 50, 10), 1);
+    p = s.schedule(1);
+    ASSERT_EQ(p.seqs.size(), 2u);
+    EXPECT_EQ(s.request(p.seqs[1].request).req.id, 3);
+    EXPECT_EQ(p.seqs[1].rank, 1);
+    EXPECT_EQ(p.seqs[1].new_tokens, 50);
+    EXPECT_EQ(s.num_waiting(), 1);  // C
+    s.complete(p, 2);
+    drain(s);
+    EXPECT_EQ(rec.finished.size(), 4u);
+    EXPECT_EQ(s.kv().num_free(), 1000);
+}
+
+TEST(Scheduler, DataParallelRanksUnderPreemptionFinishEverything) {
+    // 40 requests of 150 + 60 tokens over 3 ranks of 100 tokens and 4 sequences each, on 64 blocks of 16: the
+    // shared pool forces preemptions; every step keeps each rank within its budget and sequences, and all finish.
+    Recorder rec;
+    SchedulerConfig c = config(64, 300);
+    c.ranks = 3;
+    c.max_chunk_tokens = 100;
+    c.max_num_seqs = 12;
+    Scheduler s(c, &rec);
+    for (int i = 0; i < 40; ++i) s.add_request(req(i, 150, 60), 0);
+    double t = 0;
+    int64_t steps = 0;
+    while (s.has_work() && ++steps < 100'000) {
+        const StepPlan p = s.schedule(t);
+        int64_t tokens[3] = {0, 0, 0}, seqs[3] = {0, 0, 0};
+        for (const ScheduledSeq& q : p.seqs) tokens[q.rank] += q.new_tokens, ++seqs[q.rank];
+        for (int k = 0; k < 3; ++k) {
+            EXPECT_LE(tokens[k], 100);
+            EXPECT_LE(seqs[k], 4);
+        }
+        t += 0.01;
+        s.complete(p, t);
+    }
+    EXPECT_EQ(rec.finished.size(), 40u);
+    EXPECT_FALSE(rec.preempted.empty());
+    EXPECT_EQ(s.kv().num_free(), 64);
+}

@@ -89,9 +89,10 @@ double hierarchical_allreduce_s(const LinkModel& nvlink, const LinkModel& fabric
 std::vector<int> balance_groups(const std::vector<int64_t>& sizes, int parts);
 
 // The step time of a replica of dp ranks and pp stages from a predictor of one TP group running every layer
-// (its CostConfig carries dp, ep and the links). dp > 1: the step's sequences are dealt to the ranks (balance_groups
-// by new tokens) and the step takes as long as the slower of the rank with the most new tokens and the one with
-// the most context. pp > 1: micro-batches as above; a micro-batch's stage time is its step time less the host
+// (its CostConfig carries dp, ep and the links). dp > 1: each sequence runs on the rank its request is pinned to
+// (SequenceWork::rank, the scheduler's), or unpinned the step's sequences are dealt to the ranks (balance_groups by
+// new tokens), and the step takes as long as the slower of the rank with the most new tokens and the one with the
+// most context. pp > 1: micro-batches as above; a micro-batch's stage time is its step time less the host
 // overhead over pp, its hop carries its tokens' hidden state and residual (2 x h bf16 each) as vLLM V1 sends them
 // (send_tensor_dict with the TP group as all_gather_group): each of the tp ranks sends a 1/tp slice to its peer of
 // the next stage over `stage_link`, and the next stage's ranks all-gather the slices over `tp_link` (a ring:

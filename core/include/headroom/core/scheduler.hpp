@@ -59,6 +59,7 @@ struct RequestState {
     int64_t prefix_hit_tokens = 0;
     int64_t recomputed_tokens = 0;  // tokens whose KV was thrown away by preemptions
     bool scheduled_once = false;
+    int32_t rank = 0;  // its DP rank (SchedulerConfig::ranks), fixed when it arrives
     std::string reject_reason;
     int64_t num_tokens() const { return req.prompt_tokens + num_generated; }
 };
@@ -69,6 +70,7 @@ struct ScheduledSeq {
     int64_t context = 0;     // tokens already in KV before this step
     int64_t spec_tokens = 0;  // speculative drafts verified with the decode
     int64_t accepted = 0;     // of them, accepted: set by whoever ran the step, before Scheduler::complete
+    int32_t rank = 0;         // the DP rank it runs on (SchedulerConfig::ranks)
 };
 
 struct StepPlan {
@@ -115,6 +117,12 @@ struct SchedulerConfig {
     // The most tokens one sequence computes in a step (0: the token budget): a scheduler that stands for several
     // DP ranks has their budgets together, but a sequence runs on one rank, within that rank's budget.
     int64_t max_chunk_tokens = 0;
+    // DP ranks this scheduler stands for (vLLM's --data-parallel-size: one engine per rank). With more than one,
+    // each request is pinned to a rank when it arrives, the one with the least waiting x 4 + running (vLLM's
+    // DP load balancer), and each step gives each rank its own token budget (max_chunk_tokens) and its share of
+    // max_num_seqs; a rank whose budget or sequences are spent does not hold up the others' waiting requests.
+    // The KV blocks stay one pool (vLLM's are per rank).
+    int64_t ranks = 1;
 };
 
 // When may waiting requests be admitted? Picked by name from admission_policy_names().
@@ -165,6 +173,13 @@ private:
     void abort(int64_t index);
     void abort_expired(double now_s);
     void finish(int64_t index, double now_s);
+    // DP ranks: a request's count in its rank's waiting or running tally (by its status), added (+1) or taken (-1)
+    void tally(const RequestState& r, int64_t d);
+    // Admits waiting request `index` with `room` tokens of budget (a chunk of at most `chunk`): the tokens it takes
+    // this step, or NO_ROOM (without chunking its prompt does not fit) or NO_KV (no blocks); it stays queued then.
+    static constexpr int64_t NO_ROOM = -1, NO_KV = -2;
+    int64_t admit(int64_t index, int64_t room, int64_t chunk, double now_s, StepPlan& plan);
+    void admit_ranked(double now_s, StepPlan& plan, int64_t budget, int64_t chunk);
 
     SchedulerConfig config_;
     SchedulerObserver* observer_;
@@ -176,6 +191,9 @@ private:
     std::deque<int64_t> waiting_;
     std::string blocker_;
     bool has_deadlines_ = false;
+    // DP ranks (config_.ranks > 1): waiting and running requests per rank, and this step's token budget per rank
+    std::vector<int64_t> rank_waiting_, rank_running_, rank_budget_;
+    std::vector<char> rank_blocked_;
 };
 
 }  // namespace headroom

@@ -52,6 +52,9 @@ struct SequenceWork {
     // Speculative decoding: drafts verified in this step (new_tokens = 1 + spec). Such a sequence is a decode
     // whose attention reads its KV once for all its query tokens.
     int64_t spec = 0;
+    // The DP rank it runs on, for a replica of DP ranks whose requests are pinned (vLLM: each rank an engine);
+    // -1: not pinned (the predictor deals the step's sequences to the ranks itself).
+    int32_t rank = -1;
     bool is_decode() const { return new_tokens == 1 || spec > 0; }
 };
 
