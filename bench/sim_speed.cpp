@@ -62,43 +62,38 @@ int main(int argc, char** argv) {
     fmt::print("  simulation wall time   median {:.3f} s (min {:.3f}, max {:.3f})\n", dw, disagg_wall.front(), disagg_wall.back());
     fmt::print("  simulated s per wall s {:.0f}\n\n", last.simulated_s / dw);
 
+    // A cluster run with its traffic across NVLink domains as SimGrid flows (`flows`), then in closed form: the
+    // median wall time of each, printed after `what` (with the engine steps and which way the traffic ran).
+    auto flows_against_closed_form = [&](const Scenario& sc, SimulationOptions::FabricFlows flows, const std::string& what,
+                                         const std::string& traffic) {
+        for (const SimulationOptions::FabricFlows f : {flows, SimulationOptions::FabricFlows::NEVER}) {
+            SimulationOptions o;
+            o.fabric_flows = f;
+            std::vector<double> wall;
+            for (int i = 0; i < reps; ++i) {
+                last = simulate(sc, o);
+                wall.push_back(last.wall_s);
+            }
+            std::sort(wall.begin(), wall.end());
+            const double tw = wall[wall.size() / 2];
+            fmt::print("{} ({} engine steps), {} {}, {} runs\n", what, last.summary.steps, traffic,
+                       f == flows ? "as SimGrid flows" : "in closed form", reps);
+            fmt::print("  simulation wall time   median {:.3f} s; simulated s per wall s {:.0f}\n", tw, last.simulated_s / tw);
+        }
+    };
     // TP 16 over two DGX nodes: its all-reduces' cross-node rings as SimGrid flows (16 per step), against the
     // same run with the closed form (by default such rings, alone on their rails, keep the closed form)
-    const Scenario tp16 = load_scenario(root + "/examples/colocated-llama70b.yaml",
-                                        {"predictor=" + predictor, "cluster=h100-4node-ib", "tp=16", "replicas=2",
-                                         "workload.arrival.rate=6"});
-    for (const bool flows : {true, false}) {
-        SimulationOptions o;
-        o.fabric_flows = flows ? SimulationOptions::FabricFlows::ALWAYS : SimulationOptions::FabricFlows::NEVER;
-        std::vector<double> wall;
-        for (int i = 0; i < reps; ++i) {
-            last = simulate(tp16, o);
-            wall.push_back(last.wall_s);
-        }
-        std::sort(wall.begin(), wall.end());
-        const double tw = wall[wall.size() / 2];
-        fmt::print("2 x TP 16 over two nodes each, Llama-3.3-70B at 6 req/s ({} engine steps), collectives {}, {} runs\n",
-                   last.summary.steps, flows ? "as SimGrid flows" : "in closed form", reps);
-        fmt::print("  simulation wall time   median {:.3f} s; simulated s per wall s {:.0f}\n", tw, last.simulated_s / tw);
-    }
+    flows_against_closed_form(load_scenario(root + "/examples/colocated-llama70b.yaml",
+                                            {"predictor=" + predictor, "cluster=h100-4node-ib", "tp=16", "replicas=2",
+                                             "workload.arrival.rate=6"}),
+                              SimulationOptions::FabricFlows::ALWAYS, "2 x TP 16 over two nodes each, Llama-3.3-70B at 6 req/s",
+                              "collectives");
     // TP 16 x PP 2 over the four nodes: its rings and its stage hops share each GPU's NIC, so by default they run
     // as SimGrid flows (48 a step: 32 ring, 16 stage hops), against the closed form
-    const Scenario pp2 = load_scenario(root + "/examples/colocated-llama70b.yaml",
-                                       {"predictor=" + predictor, "cluster=h100-4node-ib", "tp=16", "pp=2", "replicas=1"});
-    for (const bool flows : {true, false}) {
-        SimulationOptions o;
-        o.fabric_flows = flows ? SimulationOptions::FabricFlows::SHARED : SimulationOptions::FabricFlows::NEVER;
-        std::vector<double> wall;
-        for (int i = 0; i < reps; ++i) {
-            last = simulate(pp2, o);
-            wall.push_back(last.wall_s);
-        }
-        std::sort(wall.begin(), wall.end());
-        const double tw = wall[wall.size() / 2];
-        fmt::print("TP 16 x PP 2 over four nodes, Llama-3.3-70B at 2.5 req/s ({} engine steps), rings and stage hops {}, {} runs\n",
-                   last.summary.steps, flows ? "as SimGrid flows" : "in closed form", reps);
-        fmt::print("  simulation wall time   median {:.3f} s; simulated s per wall s {:.0f}\n", tw, last.simulated_s / tw);
-    }
+    flows_against_closed_form(load_scenario(root + "/examples/colocated-llama70b.yaml",
+                                            {"predictor=" + predictor, "cluster=h100-4node-ib", "tp=16", "pp=2", "replicas=1"}),
+                              SimulationOptions::FabricFlows::SHARED, "TP 16 x PP 2 over four nodes, Llama-3.3-70B at 2.5 req/s",
+                              "rings and stage hops");
     fmt::print("\n");
 
     std::vector<Scenario> sweep;

@@ -277,8 +277,7 @@ void print_capacity(const CapacityRequest& req, const CapacityPlan& plan, int to
                                         : fmt::format("{} prefill + {} decode", c.prefill_replicas, c.replicas))
                 : fmt::format("{}", c.replicas);
         const int64_t gpus = c.replicas * c.gpus_per_replica() + c.prefill_replicas * ptp;
-        const std::string cfg = fmt::format("{} x {} TP{}{}, weights {}, KV {}{}{}{}", pools, c.gpu, c.tp,
-                                            c.pp > 1 ? fmt::format(" x PP{}", c.pp) : "", c.weights, dtype_name(c.kv_dtype), budget, c.speculative ? ", spec" : "",
+        const std::string cfg = fmt::format("{} x {} {}, weights {}, KV {}{}{}{}", pools, c.gpu, c.layout(), c.weights, dtype_name(c.kv_dtype), budget, c.speculative ? ", spec" : "",
                                             c.meets ? "" : " (misses)");
         const std::string headroom = c.prefill_replicas > 0 ? "-" : fmt::format("{:.3g}/s", c.headroom_rate);
         fmt::print("  {:>3} {:<58} {:>5} {:>9.2f} {:>8.3f} {:>10.0f} {:>11} {:>8.2f}s {:>7.1f}ms {:>8.2f}\n", shown,
@@ -303,9 +302,9 @@ void print_capacity(const CapacityRequest& req, const CapacityPlan& plan, int to
                        c.prefill_gpu.empty() ? c.gpu : c.prefill_gpu, ptp, c.replicas, c.gpu, c.tp, c.usd_per_hour,
                        c.usd_per_mtok, c.at_target.summary.output_throughput);
         } else {
-            fmt::print("\n  Cheapest: {} GPUs ({} x {} TP{}{}) at ${:.2f}/hour reserved, ${:.3f} per million output tokens at the "
+            fmt::print("\n  Cheapest: {} GPUs ({} x {} {}) at ${:.2f}/hour reserved, ${:.3f} per million output tokens at the "
                        "achieved {:.0f} tok/s. It sustains about {:.3g}/s before an SLO breaks ({}).\n",
-                       c.replicas * c.gpus_per_replica(), c.replicas, c.gpu, c.tp, c.pp > 1 ? fmt::format(" x PP{}", c.pp) : "", c.usd_per_hour, c.usd_per_mtok,
+                       c.replicas * c.gpus_per_replica(), c.replicas, c.gpu, c.layout(), c.usd_per_hour, c.usd_per_mtok,
                        c.at_target.summary.output_throughput, c.headroom_rate, margin_text);
         }
     }

@@ -148,12 +148,14 @@ bool meets(const SimulationResult& r) { return r.summary.completed > 0 && r.summ
 
 }  // namespace
 
+std::string CapacityCandidate::layout() const { return pp > 1 ? fmt::format("TP{} x PP{}", tp, pp) : fmt::format("TP{}", tp); }
+
 std::string CapacityCandidate::label() const {
-    return fmt::format("{}{} x {} TP{}{} w:{} kv:{} budget {}{}",
+    return fmt::format("{}{} x {} {} w:{} kv:{} budget {}{}",
                        prefill_replicas > 0 ? fmt::format("{} x {} TP{} prefill + ", prefill_replicas, prefill_gpu.empty() ? gpu : prefill_gpu,
                                                           prefill_tp > 0 ? prefill_tp : tp)
                                             : "",
-                       replicas, gpu, tp, pp > 1 ? fmt::format(" x PP{}", pp) : "", weights,
+                       replicas, gpu, layout(), weights,
                        dtype_name(kv_dtype), max_num_batched_tokens, speculative ? " speculative" : "");
 }
 
@@ -320,8 +322,7 @@ CapacityPlan plan_capacity(const CapacityRequest& req, const std::function<void(
     };
     for (Search& s : searches) {
         if (s.dead) {
-            plan.skipped.push_back(fmt::format("{} TP{}{} w:{} kv:{}{}: {}", s.c.gpu, s.c.tp, s.c.pp > 1 ? fmt::format(" x PP{}", s.c.pp) : "",
-                                               s.c.weights, dtype_name(s.c.kv_dtype), s.c.speculative ? " speculative" : "", s.why_dead));
+            plan.skipped.push_back(fmt::format("{} {} w:{} kv:{}{}: {}", s.c.gpu, s.c.layout(), s.c.weights, dtype_name(s.c.kv_dtype), s.c.speculative ? " speculative" : "", s.why_dead));
             continue;
         }
         if (!s.c.meets) --s.c.replicas;  // the last verified fleet

@@ -51,6 +51,7 @@ struct CapacityCandidate {
     int64_t tp = 1;
     int64_t pp = 1;  // pipeline stages: a model that fits no TP up to 8 takes TP 8 x PP 2 or 4 (stages across nodes)
     int64_t gpus_per_replica() const { return tp * pp; }
+    std::string layout() const;  // "TP8", or "TP8 x PP2" with pipeline stages
     std::optional<Dtype> weight_dtype;  // nullopt: as the checkpoint ships them
     std::string weights;                // their label ("bf16", "fp8", "mxfp4": WeightScheme::short_label)
     Dtype kv_dtype = Dtype::BF16;
