@@ -58,10 +58,10 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
     fmt::print("  workload: {}\n", describe_workload(sc));
     if (!measured) fmt::print("  step times: {}\n", r.predictor == "kernel tables" ? "measured kernel tables (" + sc.deployment.gpu.name + "), the calibrated roofline for the other ops" : r.predictor);
     const bool hybrid = r.plan.group_windows.size() > 1;  // KV-cache groups: a block is one group's page
-    fmt::print("  engine: {} batching, budget {} tokens, max {} seqs, chunked prefill {}, prefix caching {}; "
-               "{} KV blocks of {} tokens per replica ({} tokens{})\n\n",
+    fmt::print("  engine: {} batching, budget {} tokens, max {} seqs, chunked prefill {}, prefix caching {}, async "
+               "scheduling {}; {} KV blocks of {} tokens per replica ({} tokens{})\n\n",
                sc.engine.policy, sc.engine.max_num_batched_tokens, sc.engine.max_num_seqs, sc.engine.chunked_prefill ? "on" : "off",
-               sc.engine.prefix_caching ? "on" : "off",
+               sc.engine.prefix_caching ? "on" : "off", sc.engine.async_scheduling ? "on" : "off",
                group(r.plan.num_blocks), sc.engine.block_size, group(r.plan.kv_tokens),
                hybrid ? fmt::format(" in each of {} KV-cache groups", r.plan.group_windows.size()) : "");
 

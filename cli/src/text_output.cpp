@@ -205,9 +205,9 @@ void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p, const 
 
 void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost& s, const std::string& what) {
     const CostConfig& c = cm.config();
-    fmt::print("Step cost: {} on {}, TP={}, weights {}, KV {}, CUDA graphs {}: {}\n", cm.model().name,
+    fmt::print("Step cost: {} on {}, TP={}, weights {}, KV {}, CUDA graphs {}, async scheduling {}: {}\n", cm.model().name,
                cm.gpu().display_name, c.tp, cm.model().weights(c.weight_dtype).label(), dtype_name(c.kv_dtype),
-               c.cuda_graphs ? "on" : "off", what);
+               c.cuda_graphs ? "on" : "off", c.async_scheduling ? "on" : "off", what);
     const bool tables = p.name() == "kernel tables";
     if (!tables && p.name() != "roofline") fmt::print("  predictor: {}\n", p.name());
     if (tables) {
@@ -232,6 +232,13 @@ void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost&
     const GpuProfile& g = cm.gpu();
     const double peak = cm.gemm_peak_flops();
     row("step time", fmt::format("{:.3f} ms for {} tokens in {} sequences", s.time_s * 1e3, group(s.tokens), s.sequences));
+    if (s.host_hidden_s > 0.0) {
+        const OpCost* exposed = s.op(op_name(OpKind::STEP_OVERHEAD));
+        row("host time", fmt::format("{:.3f} ms, {:.3f} ms of it hidden behind the GPU's work (async scheduling); a step "
+                                     "after an idle spell takes {:.3f} ms",
+                                     (s.host_hidden_s + (exposed ? exposed->time_s : 0.0)) * 1e3, s.host_hidden_s * 1e3,
+                                     (s.time_s + s.host_hidden_s) * 1e3));
+    }
     row("throughput", fmt::format("{} tokens/s (tokens of this step / step time)",
                                   group(std::llround(s.tokens / s.time_s))));
     row("achieved", fmt::format("{:.1f} TFLOP/s ({:.1f}% of the {:g} dense peak), {:.0f} GB/s ({:.1f}% of {:g} GB/s)",

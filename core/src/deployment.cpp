@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "headroom/core/host_overlap.hpp"
 #include "headroom/core/kernel_table_predictor.hpp"
 
 namespace headroom {
@@ -90,6 +91,7 @@ CostConfig cost_config(const Deployment& d, const EngineConfig& e) {
     c.kv_dtype = d.kv_dtype;
     c.cuda_graphs = e.cuda_graphs;
     c.step_overhead_s = e.step_overhead_s;
+    c.async_scheduling = e.async_scheduling;
     c.calibration = d.calibration;
     return c;
 }
@@ -105,7 +107,8 @@ ServingConfig serving_config(const Deployment& d, const EngineConfig& e, const K
 }
 
 std::unique_ptr<StepTimePredictor> make_step_predictor(const Deployment& d, const EngineConfig& e) {
-    const CostConfig c = cost_config(d, e);
+    CostConfig c = cost_config(d, e);
+    c.async_scheduling = false;  // hidden host time is the whole step's: wrapped last, below
     std::unique_ptr<StepTimePredictor> target = make_step_predictor(d.model, d.gpu, c, d.predictor);
     if (d.pp > 1 || d.dp > 1) {
         // the all-gather of a hop's slices runs inside a stage's TP group: on NVLink, or on the fabric where the
@@ -114,7 +117,11 @@ std::unique_ptr<StepTimePredictor> make_step_predictor(const Deployment& d, cons
                                                      d.links.stage.present() ? d.links.stage : peer_link(d.gpu), d.tp,
                                                      d.links.tp_domains > 1 && d.links.tp.present() ? d.links.tp : peer_link(d.gpu));
     }
-    if (!e.speculative.enabled()) return target;
+    auto whole = [&](std::unique_ptr<StepTimePredictor> p) -> std::unique_ptr<StepTimePredictor> {
+        if (e.async_scheduling) return std::make_unique<AsyncHostPredictor>(std::move(p));
+        return p;
+    };
+    if (!e.speculative.enabled()) return whole(std::move(target));
     // The drafter runs inside the engine step (vLLM captures it in the same CUDA graphs): no host time of its own.
     std::unique_ptr<StepTimePredictor> drafter;
     if (const std::optional<ModelCard> card = drafter_card(d.model, e.speculative)) {
@@ -123,7 +130,7 @@ std::unique_ptr<StepTimePredictor> make_step_predictor(const Deployment& d, cons
         if (e.speculative.method == "eagle" || e.speculative.method == "eagle3") dc.weight_dtype = Dtype::BF16;  // heads ship in bf16
         drafter = make_step_predictor(*card, d.gpu, dc, d.predictor);
     }
-    return std::make_unique<SpeculativePredictor>(std::move(target), std::move(drafter), e.speculative.num_speculative_tokens);
+    return whole(std::make_unique<SpeculativePredictor>(std::move(target), std::move(drafter), e.speculative.num_speculative_tokens));
 }
 
 }  // namespace headroom

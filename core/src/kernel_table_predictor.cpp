@@ -8,6 +8,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "headroom/core/host_overlap.hpp"
 #include "headroom/core/kv_planner.hpp"
 
 namespace headroom {
@@ -605,8 +606,10 @@ StepTotals KernelTablePredictor::step_totals(const std::vector<SequenceWork>& ba
     return v.t;
 }
 
-std::unique_ptr<StepTimePredictor> make_step_predictor(const ModelCard& model, const GpuProfile& gpu,
-                                                       const CostConfig& config, const std::string& which) {
+namespace {
+
+std::unique_ptr<StepTimePredictor> make_op_predictor(const ModelCard& model, const GpuProfile& gpu, const CostConfig& config,
+                                                     const std::string& which) {
     if (which != "auto" && which != "tables" && which != "calibrated" && which != "roofline") {
         throw PlanError("predictor", fmt::format("unknown predictor \"{}\" (auto, tables, calibrated, roofline)", which));
     }
@@ -630,6 +633,15 @@ std::unique_ptr<StepTimePredictor> make_step_predictor(const ModelCard& model, c
                                                 "gb200, a100-80gb, l40s); use --predictor calibrated or roofline", gpu.name));
     }
     return std::make_unique<CostModel>(model, gpu, c);
+}
+
+}  // namespace
+
+std::unique_ptr<StepTimePredictor> make_step_predictor(const ModelCard& model, const GpuProfile& gpu,
+                                                       const CostConfig& config, const std::string& which) {
+    std::unique_ptr<StepTimePredictor> p = make_op_predictor(model, gpu, config, which);
+    if (config.async_scheduling) p = std::make_unique<AsyncHostPredictor>(std::move(p));
+    return p;
 }
 
 }  // namespace headroom

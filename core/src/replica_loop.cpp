@@ -402,6 +402,13 @@ void ReplicaLoop::start_step(Replica& r) {
         run.cost.time_s += run.cost.pipeline_fill_s;
         run.cost.pipeline_s += run.cost.pipeline_fill_s;
     }
+    // async scheduling: nothing ran before this step to hide its host time behind
+    if (run.cost.host_hidden_s > 0.0 && !(r.stepped && r.end_s == now_)) {
+        run.dt_s += run.cost.host_hidden_s;
+        run.cost.time_s += run.cost.host_hidden_s;
+        run.cost.time_by_bound_s[static_cast<int>(Bound::OVERHEAD)] += run.cost.host_hidden_s;
+        run.cost.host_hidden_s = 0.0;
+    }
     for (ScheduledSeq& q : r.plan.seqs) {  // how many drafts each verify accepts, drawn in plan order
         if (q.spec_tokens > 0) q.accepted = sample_accepted(config_.speculative, q.spec_tokens, *r.spec_rng);
     }

@@ -83,6 +83,7 @@ public:
             }
         }
         out.dt_s = predicted_time_ ? out.cost.time_s : clock_.now() - start;
+        if (!predicted_time_) out.cost.host_hidden_s = 0.0;  // a measured step's host time is what it was
         return out;
     }
 

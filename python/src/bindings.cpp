@@ -337,13 +337,14 @@ PYBIND11_MODULE(_headroom, m) {
     m.def("cost",
           [](const ModelCard& model, const GpuProfile& gpu, const std::vector<std::pair<int64_t, int64_t>>& batch,
              int64_t tp, const std::string& weights_dtype, const std::string& kv_dtype, bool cuda_graphs,
-             double step_overhead_s, const std::string& predictor) {
+             double step_overhead_s, const std::string& predictor, bool async_scheduling) {
               CostConfig c;
               c.tp = tp;
               c.weight_dtype = weights(weights_dtype);
               c.kv_dtype = dtype("kv_dtype", kv_dtype);
               c.cuda_graphs = cuda_graphs;
               c.step_overhead_s = step_overhead_s;
+              c.async_scheduling = async_scheduling;
               check_serving_layout(model, tp, c.kv_dtype);  // the same checks as the CLI
               if (batch.empty()) throw PlanError("tokens", "give a prefill size (tokens=N) or a decode batch (decode_batch=B)");
               std::vector<SequenceWork> work;
@@ -365,10 +366,11 @@ PYBIND11_MODULE(_headroom, m) {
                   d["roofline_s"] = o.roofline_s, d["source"] = o.source;
                   ops.append(d);
               }
-              return ops;
+              return py::make_tuple(ops, s.host_hidden_s);
           },
           py::arg("model"), py::arg("gpu"), py::arg("batch"), py::arg("tp") = 1, py::arg("weights_dtype") = "auto",
-          py::arg("kv_dtype") = "bf16", py::arg("cuda_graphs") = true, py::arg("step_overhead_s") = 1.0e-3, py::arg("predictor") = "auto");
+          py::arg("kv_dtype") = "bf16", py::arg("cuda_graphs") = true, py::arg("step_overhead_s") = 1.0e-3, py::arg("predictor") = "auto",
+          py::arg("async_scheduling") = true);
 
     py::class_<Scenario>(m, "Scenario", "A serving scenario (see headroom.load_scenario).")
         .def_readonly("name", &Scenario::name)

@@ -204,10 +204,12 @@ std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const Ste
                    {"weights_dtype", cm.model().weights(c.weight_dtype).label()},
                    {"kv_dtype", std::string(dtype_name(c.kv_dtype))},
                    {"cuda_graphs", c.cuda_graphs},
-                   {"step_overhead_s", c.step_overhead_s}};
+                   {"step_overhead_s", c.step_overhead_s},
+                   {"async_scheduling", c.async_scheduling}};
     j["tokens"] = s.tokens;
     j["sequences"] = s.sequences;
     j["time_s"] = s.time_s;
+    j["host_hidden_s"] = s.host_hidden_s;  // async scheduling: a step after an idle spell adds it
     j["flops"] = s.flops;
     j["bytes"] = s.bytes;
     j["ops"] = json::array();

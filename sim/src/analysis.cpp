@@ -192,9 +192,14 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
         bound_sentence = fmt::format("TP all-reduces take {} of step time.", pct(comm));
     } else if (overhead >= 0.35) {
         bound_code = "overhead";
-        bound_sentence = fmt::format("The fixed per-step overhead ({:.1f} ms) is {} of step time: batches are small "
-                                     "(mean {:.1f} sequences).",
-                                     sc.engine.step_overhead_s * 1e3, pct(overhead), s.running_mean);
+        // with async scheduling the host's time shows only where it outlasts the GPU's work: the GPU waits on it
+        bound_sentence = sc.engine.async_scheduling
+                             ? fmt::format("The host's time per step ({:.1f} ms) outlasts the GPU's work, which waits "
+                                           "on it {} of step time: batches are small (mean {:.1f} sequences).",
+                                           sc.engine.step_overhead_s * 1e3, pct(overhead), s.running_mean)
+                             : fmt::format("The fixed per-step overhead ({:.1f} ms) is {} of step time: batches are small "
+                                           "(mean {:.1f} sequences).",
+                                           sc.engine.step_overhead_s * 1e3, pct(overhead), s.running_mean);
     } else if (memory >= compute) {
         bound_code = "decode_bandwidth";
         const double bw = a.decode_only_s > 0 ? a.decode_only_bytes / a.decode_only_s / peak_bw : 0.0;

@@ -3,7 +3,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <thread>
+
+#include <unistd.h>
 
 #include "headroom/core/cost_model.hpp"
 #include "headroom/sim/analysis.hpp"
@@ -178,9 +182,13 @@ double md1_service_time(const Scenario& sc) {
 
 TEST(Engine, MD1QueueMatchesPollaczekKhinchine) {
     // rho = 0.5: mean wait W_q = rho D / (2 (1 - rho)) = D / 2; within 6% over 20,000 requests
+    // (without async scheduling: with it a request that finds the engine idle pays the host time of its first
+    // step, hidden otherwise, and the service time is no longer one D; AsyncSchedulingHidesHostTime...)
     Scenario sc = scenario_no_api(md1(1.0, 10), "");
+    sc.engine.async_scheduling = false;
     const double d = md1_service_time(sc);
     sc = scenario_no_api(md1(0.5 / d, 20'000), "");
+    sc.engine.async_scheduling = false;
     sc.engine.max_num_seqs = 1;
     const SimulationResult r = simulate_all(sc);
     EXPECT_NEAR(r.summary.e2e_s.mean - r.summary.queue_s.mean, d, 1e-9 * d + 1e-12);  // service is exactly D
@@ -306,10 +314,14 @@ TEST(Engine, PrefixGroupsCacheMMinusOneOverMOfTheSharedPrompt) {
 }
 
 // Client timeouts: 20 identical requests at t = 0, one at a time (max_num_seqs 1), each served in D. Request
-// k finishes at k D; with a timeout of 5.5 D requests 1..5 complete and the other 15 fail, abandoned at 5.5 D.
+// k finishes at k D + h (h: the host time of the very first step, which nothing ran before to hide; async
+// scheduling hides every later step's); with a timeout of 5.5 D requests 1..5 complete and the other 15 fail,
+// abandoned at 5.5 D.
 TEST(Engine, TimeoutsFailWhatCannotFinishInTime) {
     Scenario probe = scenario_no_api(md1(1.0, 10), "");
     const double d = md1_service_time(probe);
+    const double h = make_step_predictor(probe.deployment, probe.engine)->step_totals({{MD1_PROMPT, 0}}).host_hidden_s;
+    EXPECT_DOUBLE_EQ(h, 1e-3);  // the default 1 ms, all hidden behind a 512-token prefill
     Scenario sc = scenario("  shape: batch\n  prompt_tokens: 512\n  output_tokens: 16\n  requests: 20\n  timeout_s: " +
                                std::to_string(5.5 * d) + "\n",
                            "api_server: {fixed_ms: 0, tokenize_tokens_per_s: 0}\n");
@@ -321,8 +333,35 @@ TEST(Engine, TimeoutsFailWhatCannotFinishInTime) {
     const double timeout = sc.workload.timeout_s;  // 5.5 D as written in the YAML (6 decimals)
     for (const RequestRecord& q : r.requests) {
         if (q.failed) EXPECT_DOUBLE_EQ(q.finish_s, timeout) << q.id;
-        else EXPECT_NEAR(q.finish_s, (q.id + 1) * d, 1e-6 * d) << q.id;
+        else EXPECT_NEAR(q.finish_s, (q.id + 1) * d + h, 1e-6 * d) << q.id;
     }
+}
+
+// Async scheduling (vLLM's default): the engine prepares step N + 1 while the GPU runs step N, so a busy engine
+// pays no host time where each step's GPU work outlasts it (Llama-3.1-8B on H100: a 512-token prefill and
+// decodes of several ms against 1 ms); the first step after an idle spell pays it whole. Two requests at t = 0,
+// one at a time, then one at 10 s (the engine idle since): with D = the steps' GPU time (md1_service_time, 16
+// steps), they finish at h + D, h + 2 D and 10 + h + D; without async scheduling every step pays h: D + 16 h each.
+TEST(Engine, AsyncSchedulingHidesHostTimeInABusyEngine) {
+    const std::filesystem::path trace = std::filesystem::temp_directory_path() / ("headroom-async-" + std::to_string(::getpid()) + ".csv");
+    std::ofstream(trace) << "arrived_at,num_prefill_tokens,num_decode_tokens\n0,512,16\n0,512,16\n10,512,16\n";
+    const std::string w = "  shape: single\n  arrival: {process: trace, file: " + trace.string() + "}\n";
+    for (bool async : {true, false}) {
+        Scenario sc = scenario_no_api(w, "");
+        sc.engine.async_scheduling = async;
+        sc.engine.max_num_seqs = 1;
+        const double h = 1e-3;
+        Scenario on = sc;
+        on.engine.async_scheduling = true;
+        const double d = md1_service_time(on);  // the GPU's time alone: every step here outlasts h
+        const SimulationResult r = simulate_all(sc);
+        ASSERT_EQ(r.requests.size(), 3u);
+        const double first = async ? h + d : d + 16 * h;
+        EXPECT_NEAR(r.requests[0].finish_s, first, 1e-9) << async;
+        EXPECT_NEAR(r.requests[1].finish_s, async ? h + 2 * d : 2 * first, 1e-9) << async;
+        EXPECT_NEAR(r.requests[2].finish_s, 10.0 + first, 1e-9) << async;
+    }
+    std::filesystem::remove(trace);
 }
 
 // The API server: a request of P prompt tokens reaches the engine after fixed + P / rate seconds, all of it in

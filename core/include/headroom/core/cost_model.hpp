@@ -27,9 +27,12 @@ struct CostConfig {
     std::optional<Dtype> weight_dtype;  // every block matrix in this format; nullopt: as the checkpoint ships them
     Dtype kv_dtype = Dtype::BF16;
     bool cuda_graphs = true;
-    // Scheduler, input preparation and output processing of one step (vLLM V1 with CUDA graphs: about
-    // 1 ms of host time per step that the GPU does not hide; an estimate, overridable per scenario).
+    // Scheduler, input preparation and output processing of one step (vLLM V1 with CUDA graphs: about 1 ms of
+    // host time per step; an estimate, overridable per scenario).
     double step_overhead_s = 1.0e-3;
+    // vLLM's async scheduling (default since v0.14): the host time of a busy engine's step overlaps the GPU work
+    // of the step before (host_overlap.hpp). make_step_predictor wraps the predictor in AsyncHostPredictor.
+    bool async_scheduling = true;
     // Per kernel launch, paid only without CUDA graphs (an eager launch costs about 4-6 us).
     double kernel_launch_s = 5.0e-6;
     // FlashAttention reaches a lower share of the tensor-core peak than a large GEMM does (FA3 on H100 runs at

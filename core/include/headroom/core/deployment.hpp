@@ -81,6 +81,9 @@ struct EngineConfig {
     bool prefix_caching = false;
     bool cuda_graphs = true;
     double step_overhead_s = 1.0e-3;
+    // vLLM's async scheduling (default since v0.14): a busy engine prepares the next step while the GPU runs this
+    // one, so the host time above is paid only where it outlasts the GPU's work (host_overlap.hpp)
+    bool async_scheduling = true;
     double reserve_bytes = -1.0;  // < 0: estimated by the KV planner
     // At most this many KV blocks (0: the plan's). Not read from YAML: `validate` sets it to what the
     // executor could allocate, so that prediction and measurement run with the same cache.

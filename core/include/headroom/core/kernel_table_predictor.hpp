@@ -142,7 +142,8 @@ double l2_warm_moe_floor_s(const GridTable& t, double least_s, const GpuProfile&
 // The step-time predictor a deployment gets: "auto" (the kernel tables where the GPU has them, else its
 // calibrated roofline, else the plain roofline), "tables" (an error when the GPU has none), "calibrated" (the
 // calibration in `config`, else the GPU's shipped one) or "roofline" (the plain model, no calibration). The
-// roofline under the tables is the calibrated one where a calibration exists.
+// roofline under the tables is the calibrated one where a calibration exists. With config.async_scheduling, the
+// step's host time hides behind its GPU work (AsyncHostPredictor).
 std::unique_ptr<StepTimePredictor> make_step_predictor(const ModelCard& model, const GpuProfile& gpu,
                                                        const CostConfig& config, const std::string& which = "auto");
 

@@ -82,6 +82,7 @@ struct StepCost {
     int64_t tokens = 0;
     int64_t sequences = 0;
     std::vector<OpCost> ops;
+    double host_hidden_s = 0.0;  // as StepTotals::host_hidden_s: not in time_s
     const OpCost* op(std::string_view name) const;
 };
 
@@ -136,6 +137,9 @@ struct StepTotals {
     double pipeline_fill_s = 0.0;
     double stage_busy_s = 0.0;
     FabricTraffic fabric;  // collectives across NVLink domains (part of time_s)
+    // Async scheduling (AsyncHostPredictor): the host time hidden behind the GPU's work in a busy engine (not in
+    // time_s: the replica loop adds it back to a step after an idle spell). Zero without async scheduling.
+    double host_hidden_s = 0.0;
 };
 
 class StepTimePredictor {
