@@ -242,6 +242,26 @@ def test_cost_json_lists_the_ops_by_name():
     assert "tp_allreduce" in [o["name"] for o in tp["ops"]]
 
 
+def test_cost_hides_the_host_time_behind_the_gpu_unless_told_not_to():
+    # async scheduling (the default): a 4,096-token prefill's GPU work outlasts the 2 ms of host time, so all of
+    # it hides, and the step is the synchronous one less 2 ms; a batch-1 decode of Llama-3.2-1B (about 1.3 ms
+    # of GPU work) hides 1.3 ms of 2 and leaves 0.7 ms exposed: the step takes the host's 2 ms
+    args = ["-m", "llama-3.1-8b", "-g", "h100", "--tokens", "4096", "--step-overhead-ms", "2", "--json"]
+    on = json.loads(run("cost", *args).stdout)
+    off = json.loads(run("cost", *args, "--no-async-scheduling").stdout)
+    assert on["config"]["async_scheduling"] is True and off["config"]["async_scheduling"] is False
+    assert on["host_hidden_s"] == pytest.approx(2e-3) and off["host_hidden_s"] == 0
+    assert on["time_s"] == pytest.approx(off["time_s"] - 2e-3, abs=1e-12)
+    small = json.loads(run("cost", "-m", "llama-3.2-1b", "-g", "h100", "--decode-batch", "1", "--context", "100",
+                           "--step-overhead-ms", "2", "--json").stdout)
+    gpu = sum(o["time_s"] for o in small["ops"] if o["name"] != "step_overhead")
+    assert 0.5e-3 < gpu < 2e-3
+    assert small["time_s"] == pytest.approx(2e-3, abs=1e-12)
+    assert small["host_hidden_s"] == pytest.approx(gpu, abs=1e-12)
+    text = run("cost", *args[:-1]).stdout
+    assert "async scheduling on" in text and "host time" in text and "2.000 ms of it hidden" in text
+
+
 @pytest.mark.parametrize(
     "args,needles",
     [
