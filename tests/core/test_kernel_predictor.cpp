@@ -262,7 +262,34 @@ TEST(KernelTablePredictor, AutoPicksTablesWhereTheyShipAndTheRooflineElsewhere) 
     for (const char* op : {"qkv_proj", "o_proj", "gate_up_proj", "down_proj", "attention", "lm_head"}) {
         EXPECT_EQ(s.op(op)->source.rfind("table (vLLM 0.24.0, NVIDIA H100 80GB HBM3", 0), 0u) << op << ": " << s.op(op)->source;
     }
-    EXPECT_EQ(s.op("input_norm")->source, "roofline (calibrated)");  // not in the tables: H100's calibrated roofline
+    EXPECT_EQ(s.op("residual_add")->source, "roofline (calibrated)");  // not in the tables: H100's calibrated roofline
+}
+
+// A small kernel no table times (a norm, RoPE, the activation) takes the roofline's time for its bytes, but no
+// less than the tables' fastest kernel per call: here the hand-written GEMM table's 0.01 ms at m = 1.
+TEST(KernelTablePredictor, SmallKernelsTakeNoLessThanTheTablesFastestKernel) {
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(TABLES, "t.hkt"));
+    const KernelTablePredictor p(m, load_gpu("h100"), CostConfig{}, tables);
+    const std::vector<SequenceWork> decode = {{1, 1000}};
+    const StepCost s = p.step(decode);
+    const StepCost roof = p.roofline().step(decode);
+    for (const char* op : {"input_norm", "rope", "post_attention_norm", "activation"}) {
+        EXPECT_NEAR(s.op(op)->time_s, 32 * 0.01e-3, 1e-9) << op;  // one call per layer, 32 layers (tables hold floats)
+        EXPECT_LT(roof.op(op)->time_s, 32 * 0.01e-3) << op;          // bytes of one token: far below
+        EXPECT_NE(s.op(op)->source.find("held to the tables' fastest kernel (10.00 us a call)"), std::string::npos) << op;
+    }
+    for (const char* op : {"final_norm", "sampling", "embedding"}) EXPECT_NEAR(s.op(op)->time_s, 0.01e-3, 1e-9) << op;
+    // the residual adds run inside the norms (fused_add_rms_norm): no kernel of their own to hold
+    EXPECT_DOUBLE_EQ(s.op("residual_add")->time_s, roof.op("residual_add")->time_s);
+    EXPECT_DOUBLE_EQ(p.step_totals(decode).time_s, s.time_s);
+    // 16,384 tokens: the norm's 134 MB pass takes longer than the floor, and the roofline's time stands
+    const std::vector<SequenceWork> prefill = {{16384, 0}};
+    const StepCost big = p.step(prefill);
+    EXPECT_GT(p.roofline().step(prefill).op("input_norm")->time_s, 32 * 0.01e-3);
+    EXPECT_DOUBLE_EQ(big.op("input_norm")->time_s, p.roofline().step(prefill).op("input_norm")->time_s);
+    EXPECT_EQ(big.op("input_norm")->source, p.roofline().step(prefill).op("input_norm")->source);
+    EXPECT_DOUBLE_EQ(p.step_totals(prefill).time_s, big.time_s);
 }
 
 namespace {

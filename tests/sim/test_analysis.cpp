@@ -131,17 +131,17 @@ TEST(Explain, FixedStepOverhead) {
   output_tokens: 200
   requests: 40
 )";
-    // 5 ms of host time per step against 2.2 ms of weight reads on a B200: with async scheduling a step takes the
-    // host's 5 ms, of which the GPU waits 2.8 (56%)
-    const Explanation e = cause_of("gpu: b200\nscheduler: {step_overhead_ms: 5, max_model_len: 8192}\n", w);
+    // 8 ms of host time per step against 3.4 ms of GPU work (`cost`: weight reads and small kernels) on a B200:
+    // with async scheduling a step takes the host's 8 ms, of which the GPU waits 4.6 (58%)
+    const Explanation e = cause_of("gpu: b200\nscheduler: {step_overhead_ms: 8, max_model_len: 8192}\n", w);
     EXPECT_EQ(e.cause, "overhead") << e.sentence;
-    EXPECT_NE(e.sentence.find("The host's time per step (5.0 ms) outlasts the GPU's work"), std::string::npos) << e.sentence;
-    // 3 ms would hide 2.2 ms behind the GPU (0.8 ms, 27% of a step, left: bandwidth-bound decode); without async
-    // scheduling it adds to the GPU's 2.2 ms, 58% of each step
-    const Explanation sync = cause_of("gpu: b200\nscheduler: {step_overhead_ms: 3, async_scheduling: false, max_model_len: 8192}\n", w);
+    EXPECT_NE(e.sentence.find("The host's time per step (8.0 ms) outlasts the GPU's work"), std::string::npos) << e.sentence;
+    // 4 ms would hide 3.4 ms behind the GPU (0.6 ms, 15% of a step, left: bandwidth-bound decode); without async
+    // scheduling it adds to the GPU's 3.4 ms, 54% of each step
+    const Explanation sync = cause_of("gpu: b200\nscheduler: {step_overhead_ms: 4, async_scheduling: false, max_model_len: 8192}\n", w);
     EXPECT_EQ(sync.cause, "overhead") << sync.sentence;
-    EXPECT_NE(sync.sentence.find("The fixed per-step overhead (3.0 ms)"), std::string::npos) << sync.sentence;
-    EXPECT_EQ(cause_of("gpu: b200\nscheduler: {step_overhead_ms: 3, max_model_len: 8192}\n", w).cause, "decode_bandwidth");
+    EXPECT_NE(sync.sentence.find("The fixed per-step overhead (4.0 ms)"), std::string::npos) << sync.sentence;
+    EXPECT_EQ(cause_of("gpu: b200\nscheduler: {step_overhead_ms: 4, max_model_len: 8192}\n", w).cause, "decode_bandwidth");
 }
 
 TEST(Explain, ComputeBoundPrefill) {
