@@ -169,6 +169,7 @@ struct CostOptions {
     int64_t tokens = 0, prefill_context = 0, decode_batch = 0, context = 0;
     bool no_cuda_graphs = false;
     bool no_async_scheduling = false;
+    bool no_allreduce_fusion = false;
     std::optional<double> step_overhead_ms;
     std::string predictor = "auto", calibration;
     bool json = false;
@@ -183,6 +184,7 @@ int run_cost(CostOptions& o) {
     c.kv_dtype = parse_option_dtype("--kv-dtype", o.kv_dtype);
     c.cuda_graphs = !o.no_cuda_graphs;
     c.async_scheduling = !o.no_async_scheduling;
+    c.fuse_allreduce_norm = !o.no_allreduce_fusion;
     if (o.step_overhead_ms) {
         if (!std::isfinite(*o.step_overhead_ms) || *o.step_overhead_ms < 0 || *o.step_overhead_ms > 1e5) {
             throw UsageError(fmt::format("--step-overhead-ms: must be a number of ms in [0, 100000], got {}", *o.step_overhead_ms));
@@ -741,6 +743,8 @@ int run(int argc, char** argv) {
     cost->add_option("--step-overhead-ms", co.step_overhead_ms, "host time per step (default 1.0 ms)");
     cost->add_flag("--no-async-scheduling", co.no_async_scheduling,
                    "add the host time to the step (vLLM --no-async-scheduling) instead of hiding it behind the GPU's work");
+    cost->add_flag("--no-allreduce-fusion", co.no_allreduce_fusion,
+                   "run the norms after the TP all-reduces as kernels of their own (vLLM fuse_allreduce_rms off)");
     cost->add_option("--gpu-set", co.gpu_set, "override a profile field, e.g. memory.bandwidth_gb_per_s=3000")
         ->take_all();
     cost->add_option("--predictor", co.predictor, "auto (measured kernel tables where the GPU has them, else its calibrated "

@@ -205,6 +205,18 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
     }
 }
 
+bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostConfig& cfg, double message_bytes) {
+    if (!cfg.fuse_allreduce_norm || cfg.tp_link.present() || m.is_encoder || m.norm != NormKind::RMS ||
+        m.norms_per_layer != 2 || !m.final_norm) {
+        return false;
+    }
+    const double major = std::floor(gpu.compute_capability.value);
+    double mib = 0.0;
+    if (major == 9.0) mib = cfg.tp == 2 ? 64.0 : cfg.tp == 4 ? 2.0 : cfg.tp == 8 ? 1.0 : 0.0;
+    if (major == 10.0) mib = cfg.tp == 2 ? 64.0 : cfg.tp == 4 ? 32.0 : cfg.tp == 8 ? 1.0 : 0.0;
+    return message_bytes > 0.0 && message_bytes <= mib * 1024.0 * 1024.0;
+}
+
 double expected_distinct_experts(double experts, double topk, double tokens) {
     if (experts <= 0.0) return 0.0;
     return experts * (1.0 - std::pow(1.0 - topk / experts, tokens));
@@ -305,6 +317,9 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
 
     const int64_t L = m.num_layers;
     const bool mla = m.is_mla();
+    // every TP all-reduce runs FlashInfer's fused kernel, with the residual add and RMSNorm after it
+    const Collectives coll = step_collectives(m, cfg, layers.moe, T);
+    const bool fused_norms = coll.allreduces == 2 * L && allreduce_norm_fused(m, gpu, cfg, coll.allreduce_bytes);
     const double heads = m.num_attention_heads / tp;
     const double kv_heads = static_cast<double>(m.kv_heads_per_rank(cfg.tp));
     const double o_params = static_cast<double>(m.num_attention_heads) * (mla ? m.v_head_dim : m.head_dim) * h;
@@ -320,7 +335,11 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     // the next layer's input norm, the final norm); the first layer's input norm of a decoder follows none.
     const double pass = T * h * ACT_BYTES;
     const double fused_norm_bytes = pass + h * ACT_BYTES, norm_bytes = 2.0 * pass + h * ACT_BYTES;
-    elementwise(OpKind::INPUT_NORM, L, 4.0 * T * h, fused_norm_bytes + (m.is_encoder ? 0.0 : pass / static_cast<double>(L)));
+    if (fused_norms) {
+        elementwise(OpKind::INPUT_NORM, 1, 4.0 * T * h, norm_bytes);  // the first layer's: no all-reduce before it
+    } else {
+        elementwise(OpKind::INPUT_NORM, L, 4.0 * T * h, fused_norm_bytes + (m.is_encoder ? 0.0 : pass / static_cast<double>(L)));
+    }
     const WeightRate& attn_w = rates.attention;
     gemm(OpKind::QKV_PROJ, L, T, qkv_params / tp / h, h, qkv_params / tp * attn_w.bytes_per_weight, attn_w);
     {
@@ -369,11 +388,13 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     }
 
     gemm(OpKind::O_PROJ, L, T, h, o_params / tp / h, o_params / tp * attn_w.bytes_per_weight, attn_w);
-    elementwise(OpKind::RESIDUAL_ADD, L, 2.0 * T * h, 2.0 * 3.0 * T * h * ACT_BYTES);
-    // of a layer's norms after its input norm (none with one norm a layer), the one before the MLP follows an add
-    const double others = static_cast<double>(std::max<int64_t>(0, m.norms_per_layer - 2));
-    elementwise(OpKind::POST_ATTENTION_NORM, L * (m.norms_per_layer - 1), 4.0 * T * h,
-                (fused_norm_bytes + others * norm_bytes) / (others + 1.0));
+    if (!fused_norms) {
+        elementwise(OpKind::RESIDUAL_ADD, L, 2.0 * T * h, 2.0 * 3.0 * T * h * ACT_BYTES);
+        // of a layer's norms after its input norm (none with one norm a layer), the one before the MLP follows an add
+        const double others = static_cast<double>(std::max<int64_t>(0, m.norms_per_layer - 2));
+        elementwise(OpKind::POST_ATTENTION_NORM, L * (m.norms_per_layer - 1), 4.0 * T * h,
+                    (fused_norm_bytes + others * norm_bytes) / (others + 1.0));
+    }
 
     // MLPs: dense layers, then MoE layers (routed experts read as the expected distinct count).
     const int64_t moe_layers = layers.moe;
@@ -415,7 +436,6 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         moe_gemm(OpKind::MOE_DOWN_PROJ, h, h, inter, shared);
     }
 
-    const Collectives coll = step_collectives(m, cfg, moe_layers, T);
     if (coll.allreduces > 0) {
         const double msg = coll.allreduce_bytes;
         const double comm_s = cfg.tp_link.present() ? hierarchical_allreduce_s(peer_link(gpu), cfg.tp_link, cfg.tp, cfg.tp_domains, msg)
@@ -428,7 +448,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         emit(OpKind::EP_ALLTOALL, coll.a2a_layers, 0, 2.0 * coll.a2a_bytes, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
     }
 
-    if (m.final_norm) elementwise(OpKind::FINAL_NORM, 1, 4.0 * T * h, fused_norm_bytes);
+    if (m.final_norm && !fused_norms) elementwise(OpKind::FINAL_NORM, 1, 4.0 * T * h, fused_norm_bytes);
     if (!m.is_encoder) {
         // Logits for the last position of each sequence; lm_head stays 16-bit.
         const double vocab = m.vocab_size / tp;

@@ -536,9 +536,14 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         return floor;
     } else if (op.kind == OpKind::TP_ALLREDUCE) {
         bool nccl = false;
-        const double one = allreduce_s(op.bytes / static_cast<double>(op.count), ex, nccl);
+        const double message = op.bytes / static_cast<double>(op.count);
+        const double one = allreduce_s(message, ex, nccl);
         t = one < 0 ? -1.0 : one * static_cast<double>(op.count);
         family = nccl ? "nccl" : "vllm_allreduce";
+        // (not on the hot path) FlashInfer's fused kernel, timed as vLLM's own all-reduce: no table times it
+        if (source && allreduce_norm_fused(roofline_.model(), roofline_.gpu(), roofline_.config(), message)) {
+            note = "; run as FlashInfer's all-reduce + add + RMSNorm, timed as this all-reduce";
+        }
     }
     if (source && t >= 0) *source = source_line(family, ex, note);
     return t;

@@ -26,6 +26,7 @@ const std::vector<ProfileField>& profile_fields() {
         {"memory.bandwidth_gb_per_s", &G::memory_bandwidth_gb_per_s, true, false, "GB/s"},
         {"chip.sm_count", &G::sm_count, true, false, "SMs"},
         {"chip.l2_cache_mib", &G::l2_cache_mib, false, false, "MiB"},
+        {"chip.compute_capability", &G::compute_capability, false, false, ""},
         {"compute_tflops.fp32", &G::fp32_tflops, false, false, "TFLOP/s"},
         {"compute_tflops.bf16", &G::bf16_tflops, true, false, "TFLOP/s"},
         {"compute_tflops.fp16", &G::fp16_tflops, true, false, "TFLOP/s"},

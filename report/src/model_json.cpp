@@ -205,7 +205,8 @@ std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const Ste
                    {"kv_dtype", std::string(dtype_name(c.kv_dtype))},
                    {"cuda_graphs", c.cuda_graphs},
                    {"step_overhead_s", c.step_overhead_s},
-                   {"async_scheduling", c.async_scheduling}};
+                   {"async_scheduling", c.async_scheduling},
+                   {"fuse_allreduce_rms", c.fuse_allreduce_norm}};
     j["tokens"] = s.tokens;
     j["sequences"] = s.sequences;
     j["time_s"] = s.time_s;

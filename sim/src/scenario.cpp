@@ -452,7 +452,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     if (const YAML::Node sc = root["scheduler"]) {
         r.only(sc, "scheduler", {"policy", "gpu_memory_utilization", "block_size", "max_num_batched_tokens",
                                  "max_num_seqs", "max_model_len", "chunked_prefill", "prefix_caching", "cuda_graphs",
-                                 "step_overhead_ms", "async_scheduling", "reserve_gb"});
+                                 "step_overhead_ms", "async_scheduling", "fuse_allreduce_rms", "reserve_gb"});
         if (sc["policy"]) s.engine.policy = r.string(sc["policy"], "scheduler.policy");
         const auto names = admission_policy_names();
         if (std::find(names.begin(), names.end(), s.engine.policy) == names.end()) {
@@ -476,6 +476,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
         if (sc["cuda_graphs"]) s.engine.cuda_graphs = r.boolean(sc["cuda_graphs"], "scheduler.cuda_graphs");
         if (sc["step_overhead_ms"]) s.engine.step_overhead_s = r.number(sc["step_overhead_ms"], "scheduler.step_overhead_ms", 0, 1e5) * 1e-3;
         if (sc["async_scheduling"]) s.engine.async_scheduling = r.boolean(sc["async_scheduling"], "scheduler.async_scheduling");
+        if (sc["fuse_allreduce_rms"]) s.engine.fuse_allreduce_rms = r.boolean(sc["fuse_allreduce_rms"], "scheduler.fuse_allreduce_rms");
         if (sc["reserve_gb"]) s.engine.reserve_bytes = r.number(sc["reserve_gb"], "scheduler.reserve_gb", 0, 1e5) * 1e9;
     }
     s.engine = with_vllm_defaults(s.engine, s.deployment.gpu);

@@ -284,6 +284,43 @@ TEST(CostModel, ANormAfterAResidualAddReadsTheSumInTheAddsKernel) {
     EXPECT_NEAR(g.op("post_attention_norm")->bytes, 3.0 * static_cast<double>(gm.num_layers) * (5.0 * pass / 3.0 + w), 1e-2);
 }
 
+// vLLM's AllReduce + RMSNorm fusion: up to FlashInfer's size limit the residual adds and norms after the TP
+// all-reduces run inside FlashInfer's all-reduce kernel. Llama-3.1-8B (hidden 4,096, 32 layers): an all-reduce
+// carries tokens x 4,096 x 2 B; H100 (compute capability 9.0) at TP 4 fuses up to 2 MiB = 256 tokens, B200 (10.0)
+// up to 32 MiB, TP 2 on either up to 64 MiB = 8,192 tokens; an A100 (8.0) never.
+TEST(CostModel, TpAllReducesUpToFlashInfersLimitRunTheAddsAndNormsInside) {
+    const char* m = "meta-llama/Llama-3.1-8B-Instruct";
+    auto fused = [&](const char* gpu, int64_t tp, int64_t tokens, bool on = true) {
+        CostConfig c;
+        c.tp = tp;
+        c.fuse_allreduce_norm = on;
+        const StepCost s = model(m, gpu, c).step({{tokens, 0}});
+        const bool gone = !s.op("residual_add") && !s.op("post_attention_norm") && !s.op("final_norm");
+        EXPECT_EQ(gone, s.op("input_norm")->count == 1) << gpu << " " << tp << " " << tokens;
+        if (gone) {  // the first layer's input norm alone: read 2 MiB at 256 tokens, write it, read the weight
+            EXPECT_NEAR(s.op("input_norm")->bytes, 2.0 * tokens * 4096 * 2 + 4096 * 2, 1e-6);
+        }
+        return gone;
+    };
+    EXPECT_TRUE(fused("h100", 4, 256));
+    EXPECT_FALSE(fused("h100", 4, 257));
+    EXPECT_TRUE(fused("b200", 4, 257));
+    EXPECT_TRUE(fused("b200", 4, 4096));   // 32 MiB
+    EXPECT_FALSE(fused("b200", 4, 4097));
+    EXPECT_TRUE(fused("h100", 2, 8192));   // 64 MiB
+    EXPECT_FALSE(fused("h100", 2, 8193));
+    EXPECT_TRUE(fused("h100", 8, 128));    // 1 MiB
+    EXPECT_FALSE(fused("h100", 8, 129));
+    EXPECT_FALSE(fused("a100-80gb", 2, 16));
+    EXPECT_FALSE(fused("h100", 2, 16, false));  // fuse_allreduce_rms off
+    // the all-reduce itself is timed alike either way
+    CostConfig on, off;
+    on.tp = off.tp = 2;
+    off.fuse_allreduce_norm = false;
+    EXPECT_EQ(model(m, "h100", on).step({{64, 0}}).op("tp_allreduce")->time_s,
+              model(m, "h100", off).step({{64, 0}}).op("tp_allreduce")->time_s);
+}
+
 TEST(CostModel, OpsOtherThanGemmsStreamAtTheBf16FitsRateWhateverTheWeights) {
     // An fp8 fit's memory efficiency is its GEMMs' own (it absorbs the quantisation kernel, calibration.hpp); a
     // norm moves bf16 activations, so with fp8 weights it takes the bf16 fit's rate. A calibration whose fp8 fit

@@ -33,6 +33,8 @@ struct CostConfig {
     // vLLM's async scheduling (default since v0.14): the host time of a busy engine's step overlaps the GPU work
     // of the step before (host_overlap.hpp). make_step_predictor wraps the predictor in AsyncHostPredictor.
     bool async_scheduling = true;
+    // vLLM's AllReduce + RMSNorm fusion (PassConfig.fuse_allreduce_rms; allreduce_norm_fused below)
+    bool fuse_allreduce_norm = true;
     // Per kernel launch, paid only without CUDA graphs (an eager launch costs about 4-6 us).
     double kernel_launch_s = 5.0e-6;
     // FlashAttention reaches a lower share of the tensor-core peak than a large GEMM does (FA3 on H100 runs at
@@ -60,6 +62,15 @@ struct CostConfig {
         return calibration && calibration->gemm.present() ? &calibration->gemm : nullptr;
     }
 };
+
+// vLLM's AllReduce + RMSNorm fusion (PassConfig.fuse_allreduce_rms, on by default at -O2 on Hopper and
+// Blackwell with TP > 1: vllm/config/vllm.py enable_allreduce_rms_fusion; documented as a default in v0.18's
+// fusion table): FlashInfer's all-reduce kernel adds the residual and applies the RMSNorm that follows a TP
+// all-reduce, so those norms and adds run no kernel of their own. It applies to all-reduces of at most
+// FI_ALLREDUCE_FUSION_MAX_SIZE_MB (vllm/config/compilation.py): compute capability 9.x at TP 2 / 4 / 8, 64 /
+// 2 / 1 MiB; 10.x, 64 / 32 / 1 MiB; inside one NVLink domain (FlashInfer's kernel reads its peers' buffers).
+// Here: a pre-norm RMSNorm decoder whose every layer ends both halves with an all-reduce then an add + norm.
+bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostConfig& cfg, double message_bytes);
 
 // Expected number of distinct experts of `experts` that `tokens` tokens hit when each picks `topk` of them at
 // random (uniform routing): experts x (1 - (1 - topk / experts)^tokens).

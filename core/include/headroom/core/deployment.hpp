@@ -84,6 +84,8 @@ struct EngineConfig {
     // vLLM's async scheduling (default since v0.14): a busy engine prepares the next step while the GPU runs this
     // one, so the host time above is paid only where it outlasts the GPU's work (host_overlap.hpp)
     bool async_scheduling = true;
+    // vLLM's AllReduce + RMSNorm fusion (PassConfig.fuse_allreduce_rms; cost_model.hpp allreduce_norm_fused)
+    bool fuse_allreduce_rms = true;
     double reserve_bytes = -1.0;  // < 0: estimated by the KV planner
     // At most this many KV blocks (0: the plan's). Not read from YAML: `validate` sets it to what the
     // executor could allocate, so that prediction and measurement run with the same cache.

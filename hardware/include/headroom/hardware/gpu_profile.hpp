@@ -36,6 +36,9 @@ struct GpuProfile {
     // L2 cache; optional. Kernel tables timed with weights that stay in L2 between runs are faster than serving,
     // where every step streams each layer's weights from memory afresh (calibrate.hpp, kernel_table_predictor.hpp).
     Sourced l2_cache_mib;
+    // CUDA compute capability (9.0 Hopper, 10.0 Blackwell); optional. vLLM picks kernels and fusions by it
+    // (allreduce_norm_fused in cost_model.hpp).
+    Sourced compute_capability;
     Sourced fp32_tflops, bf16_tflops, fp16_tflops, fp8_tflops, int8_tflops, fp4_tflops;
 
     Sourced nvlink_bidirectional_gb_per_s;  // per GPU, both directions together, as datasheets quote it
