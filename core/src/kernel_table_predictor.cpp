@@ -28,6 +28,32 @@ double lookup_scaled(const GridTable* t, std::initializer_list<double> x, std::i
 
 const GridTable* first(const std::vector<const GridTable*>& v) { return v.empty() ? nullptr : v.front(); }
 
+// The attention table for `heads` query and `kv_heads` KV heads per GPU (with `match`'s other attributes), and
+// into `batch_scale` the factor on its batch axis. FlashAttention's work items are (sequence, KV head) pairs,
+// each reading one head's keys for its group of heads / kv_heads queries, so where the tables did not time
+// kv_heads (the decode tables stop at 8; MHA models run 32 and more per GPU) B sequences cost what
+// B x kv_heads / h sequences cost over h KV heads at the same group size: the table of the most KV heads below
+// kv_heads that holds heads / kv_heads x h query heads. Checked on the tables themselves (bench/fidelity: the
+// 8-KV-head decode points from the 4, 2 and 1 head tables at 2, 4 and 8 times the batch).
+const GridTable* find_attention(const KernelTables& t, const std::string& family, std::map<std::string, std::string> match,
+                                int64_t heads, int64_t kv_heads, double& batch_scale) {
+    batch_scale = 1.0;
+    match["heads"] = std::to_string(heads);
+    match["kv_heads"] = std::to_string(kv_heads);
+    if (const GridTable* exact = first(t.find(family, match))) return exact;
+    if (kv_heads <= 0 || heads % kv_heads != 0) return nullptr;
+    const int64_t group = heads / kv_heads;
+    for (int64_t h = kv_heads - 1; h >= 1; --h) {
+        match["heads"] = std::to_string(group * h);
+        match["kv_heads"] = std::to_string(h);
+        if (const GridTable* folded = first(t.find(family, match))) {
+            batch_scale = static_cast<double>(kv_heads) / static_cast<double>(h);
+            return folded;
+        }
+    }
+    return nullptr;
+}
+
 // The tables' dtype for weights stored in format `f` (the kernel class vLLM multiplies them with), "" when no
 // table holds it: bf16 (fp16 too: same tensor-core rate); fp8 per tensor or channel (CUTLASS scaled mm) or
 // block-scaled (DeepGEMM; stored with an fp32 scale per block, so more than 1 byte per weight); MXFP4 (gpt-oss:
@@ -167,11 +193,10 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         kv_bytes_per_key_ = static_cast<double>(kv_heads * model.head_dim) * 2.0 * dtype_bytes(config.kv_dtype);  // K and V
         for (int sliding = 0; sliding < 2 && !kv.empty(); ++sliding) {
             const std::map<std::string, std::string> match = {
-                {"kv_dtype", kv}, {"window", std::to_string(sliding ? window : 0)}, {"heads", std::to_string(heads)},
-                {"kv_heads", std::to_string(kv_heads)}, {"head_dim", std::to_string(model.head_dim)}};
+                {"kv_dtype", kv}, {"window", std::to_string(sliding ? window : 0)}, {"head_dim", std::to_string(model.head_dim)}};
             if (sliding && window <= 0) break;
-            decode_attn_[sliding] = first(t.find("decode_attention", match));
-            prefill_attn_[sliding] = first(t.find("prefill_attention", match));
+            decode_attn_[sliding] = find_attention(t, "decode_attention", match, heads, kv_heads, decode_batch_scale_[sliding]);
+            prefill_attn_[sliding] = find_attention(t, "prefill_attention", match, heads, kv_heads, prefill_batch_scale_[sliding]);
             const GridTable* d = decode_attn_[sliding];
             const GridTable* p = prefill_attn_[sliding];
             if (d) decode_least_s_[sliding] = d->least_s();
@@ -380,7 +405,8 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
     if (decodes > 0) {
         if (!dec) return -1.0;
         // decodes of mean context: attention reads every key once, so the time is linear in both axes
-        const double d = lookup_scaled(dec, {decodes, std::max(1.0, decode_keys / decodes)}, {1.0, 1.0}, extrapolated);
+        const double d = lookup_scaled(dec, {decodes * decode_batch_scale_[sliding], std::max(1.0, decode_keys / decodes)},
+                                       {1.0, 1.0}, extrapolated);
         if (d < 0) return -1.0;
         const double floor = l2_warm_kv_floor_s(decode_keys, sliding);
         if (held && floor > d) *held = true;
@@ -388,7 +414,8 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
     }
     if (prefills > 0) {
         if (!pre) return -1.0;
-        const double p = lookup_scaled(pre, {prefills, causal_length(prefill_keys / prefills)}, {1.0, 2.0}, extrapolated);
+        const double p = lookup_scaled(pre, {prefills * prefill_batch_scale_[sliding], causal_length(prefill_keys / prefills)},
+                                       {1.0, 2.0}, extrapolated);
         if (p < 0) return -1.0;
         // a mixed step of a one-call kernel pays the call's floor once, not once per table
         t = decodes > 0 ? std::max(std::max(t, p), t + p - mixed_attn_floor_s_[sliding]) : p;
@@ -513,6 +540,10 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         bool held = false;
         t = attention_s(op, batch, ex, &held);
         family = "decode_attention";
+        const int sliding = op.kind == OpKind::ATTENTION_SLIDING ? 1 : 0;
+        if (decode_batch_scale_[sliding] != 1.0 || prefill_batch_scale_[sliding] != 1.0) {
+            note = "; KV heads folded into the batch (tables at fewer KV heads per GPU)";
+        }
         if (held) note = "; decodes timed with their KV in L2: held to streaming it from memory";
     } else if (is_moe(op.kind) && moe_) {
         t = moe_op_s(op, batch, moe_share, ex);

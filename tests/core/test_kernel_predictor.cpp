@@ -219,6 +219,36 @@ end
     EXPECT_EQ(int8.message_bytes_per_unit(), 1.0);
 }
 
+// Llama-2-7B is MHA: 32 KV heads per GPU at TP 1, where the decode tables stop at 8. Its 4 decodes at 1,022
+// cached tokens (1,023 keys) read what 16 decodes over 8 KV heads read, at one query head per KV head: the
+// 8-head table at batch 16, a grid point, 0.4 ms a layer (at batch 4 it would read 0.05-0.4 in log: about 0.18).
+// A table of the model's own layout is taken as it is.
+TEST(KernelTablePredictor, MhaDecodesFoldTheirKvHeadsIntoTheBatch) {
+    auto decode = [](int heads, int kv) {
+        return std::string(TABLES) + "table decode_attention framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=0 heads=" +
+               std::to_string(heads) + " kv_heads=" + std::to_string(kv) +
+               " head_dim=128\naxis batch_size 1 16\naxis step 1 1023\ndata\n0.010 0.050\n0.020 0.400\nend\n"
+               "table prefill_attention framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=0 heads=32 kv_heads=32 "
+               "head_dim=128\naxis batch_size 1 2\naxis isl 1 1024\ndata\n0.012 0.300\n0.020 0.600\nend\n";
+    };
+    const ModelCard m = load_model("meta-llama/Llama-2-7b-hf");
+    ASSERT_EQ(m.num_kv_heads, 32);
+    const std::vector<SequenceWork> batch(4, SequenceWork{1, 1022});
+    auto attention = [&](const std::string& text) {
+        auto t = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
+        return KernelTablePredictor(m, load_gpu("h100"), CostConfig{}, t).step(batch).op("attention");
+    };
+    const OpCost folded = *attention(decode(8, 8));
+    EXPECT_NEAR(folded.time_s, 32 * 0.4e-3, 1e-9);  // the tables hold floats
+    EXPECT_NE(folded.source.find("KV heads folded into the batch"), std::string::npos) << folded.source;
+    // the own layout's table: batch 4 read as it is, between 0.05 and 0.4 ms (log-log in the batch)
+    const OpCost own = *attention(decode(32, 32));
+    EXPECT_NEAR(own.time_s, 32 * std::exp(std::log(0.05) + std::log(4.0) / std::log(16.0) * std::log(8.0)) * 1e-3, 1e-8);
+    EXPECT_EQ(own.source.find("folded"), std::string::npos);
+    // a table at another group size (2 query heads per KV head) does not stand in
+    EXPECT_EQ(attention(decode(16, 8))->source.find("table"), std::string::npos);
+}
+
 TEST(KernelTablePredictor, AMixedStepPaysOneAttentionCallUnderFlashAttention) {
     // Llama-3.1-8B (32 heads, 8 KV heads, head_dim 128): 16 decodes at 1,023 keys (0.4 ms a layer, a grid point)
     // and one 1,024-token prefill (1,024 x 1,025 / 2 keys: causal length 1,024, 0.3 ms). FlashAttention runs

@@ -85,6 +85,9 @@ private:
     const GridTable* gemm_bf16_ = nullptr;  // lm_head
     const GridTable* decode_attn_[2] = {nullptr, nullptr};   // full, sliding
     const GridTable* prefill_attn_[2] = {nullptr, nullptr};
+    // Where the tables did not time this layout's KV heads per GPU (MHA: 32 and up), a table at fewer KV heads
+    // and the same query heads per KV head, at this many times the batch (find_attention in the .cpp); 1: exact.
+    double decode_batch_scale_[2] = {1.0, 1.0}, prefill_batch_scale_[2] = {1.0, 1.0};
     // FlashAttention's backends run a mixed step's prefills and decodes as one varlen kernel call (with one KV
     // cache write), FlashInfer's as two: the floor one call pays (the least either table measured), counted
     // once for a mixed step of a one-call kernel; 0 for a two-call one.
