@@ -73,7 +73,9 @@ def test_cost_names_each_ops_source_by_predictor():
     assert t["predictor"] == "kernel tables"
     src = {o["name"]: o["source"] for o in t["ops"]}
     assert src["gate_up_proj"].startswith("table (vLLM 0.24.0, NVIDIA H100 80GB HBM3")
-    assert src["input_norm"] == "roofline (calibrated)"
+    # no table times a norm: the calibrated roofline, held at 8 tokens to the fastest tabled kernel per call
+    assert src["input_norm"] == "roofline (calibrated), held to the tables' fastest kernel (2.45 us a call)"
+    assert src["residual_add"] == "roofline (calibrated)"
     p = json.loads(run("cost", "-m", "llama-3.1-8b", "-g", "h100", "--decode-batch", "8", "--context", "1000",
                        "--predictor", "roofline", "--json").stdout)
     assert p["predictor"] == "roofline"
