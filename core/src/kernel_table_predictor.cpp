@@ -541,10 +541,13 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         t = attention_s(op, batch, ex, &held);
         family = "decode_attention";
         const int sliding = op.kind == OpKind::ATTENTION_SLIDING ? 1 : 0;
-        if (decode_batch_scale_[sliding] != 1.0 || prefill_batch_scale_[sliding] != 1.0) {
-            note = "; KV heads folded into the batch (tables at fewer KV heads per GPU)";
-        }
+        const bool folded = decode_batch_scale_[sliding] != 1.0 || prefill_batch_scale_[sliding] != 1.0;
+        if (folded) note = "; KV heads folded into the batch (tables at fewer KV heads per GPU)";
         if (held) note = "; decodes timed with their KV in L2: held to streaming it from memory";
+        if (held && folded) {
+            note = "; KV heads folded into the batch (tables at fewer KV heads per GPU); decodes timed with their KV "
+                   "in L2: held to streaming it from memory";
+        }
     } else if (is_moe(op.kind) && moe_) {
         t = moe_op_s(op, batch, moe_share, ex);
         family = "moe";
@@ -555,13 +558,14 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
             moe_s(tokens, unused, &held);
             if (held) note = "; timed with its experts in L2: held to streaming them from memory";
         }
-    } else if (is_small_kernel(op.kind) && !(mla_prefill_ && op.kind == OpKind::ROPE)) {
+    } else if (is_small_kernel(op.kind)) {  // (an MLA model's RoPE is in its module table, above)
         // no table times it: the roofline's time for its bytes, but no less than the fixed cost the tables show
         // for the smallest kernel they timed (a GEMM of a few rows, 2.45 us on H100) for each call
         const double floor = gemm_bf16_least_s_ * static_cast<double>(op.count);
         if (std::isnan(op.time_s) || op.time_s >= floor) return -1.0;
         if (source) {
-            *source = fmt::format("roofline (calibrated), held to the tables' fastest kernel ({:.2f} us a call)",
+            const Calibration* cal = roofline_.config().calibration.get();
+            *source = fmt::format("{}, held to the tables' fastest kernel ({:.2f} us a call)", cal ? cal->label() : "roofline",
                                   gemm_bf16_least_s_ * 1e6);
         }
         return floor;
