@@ -482,6 +482,12 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     s.engine = with_vllm_defaults(s.engine, s.deployment.gpu);
     read_workload(r, root["workload"], s);
     if (const YAML::Node sp = root["speculative"]) read_speculative(r, sp, s);
+    // vLLM runs async scheduling beside EAGLE and MTP drafters only, and turns it off for the others (n-gram, a
+    // draft model: PR #31998)
+    const std::string& method = s.engine.speculative.method;
+    if (s.engine.speculative.enabled() && method != "eagle" && method != "eagle3" && method != "mtp") {
+        s.engine.async_scheduling = false;
+    }
     if (root["slo"]) read_slos(r, root["slo"], s);
     if (const YAML::Node dg = root["disaggregation"]) read_disaggregation(r, dg, s);
     if (root["seed"]) s.seed = static_cast<uint64_t>(r.integer(root["seed"], "seed", 0, int64_t{1} << 53));

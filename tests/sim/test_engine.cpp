@@ -473,6 +473,18 @@ Scenario lone_request(int64_t output, const std::string& speculative) {
 
 }  // namespace
 
+// vLLM keeps async scheduling beside EAGLE and MTP drafters and turns it off for n-gram and draft-model
+// speculation (PR #31998): with n-gram drafts every step pays its 1 ms of host time.
+TEST(Simulation, NgramSpeculationRunsWithoutAsyncScheduling) {
+    EXPECT_TRUE(lone_request(40, "").engine.async_scheduling);
+    EXPECT_TRUE(lone_request(40, "speculative: {method: eagle3, num_speculative_tokens: 3, acceptance_rate: 0.5}\n").engine.async_scheduling);
+    const Scenario ng = lone_request(40, "speculative: {method: ngram, num_speculative_tokens: 3, acceptance_rate: 0.5}\n");
+    EXPECT_FALSE(ng.engine.async_scheduling);
+    const StepTotals t = make_step_predictor(ng.deployment, ng.engine)->step_totals({{1, 500}});
+    EXPECT_EQ(t.host_hidden_s, 0.0);
+    EXPECT_DOUBLE_EQ(t.time_by_bound_s[static_cast<int>(Bound::OVERHEAD)], 1e-3);
+}
+
 TEST(Simulation, SpeculationThatAcceptsNothingIsPlainDecodingPlusTheDraftersCost) {
     // alpha = 0: every verify emits only the target's own token, so the request takes as many steps as plain
     // decoding, and each decode step costs the verify of 1 + k tokens plus the drafter's k passes instead of a
