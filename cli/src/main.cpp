@@ -184,7 +184,7 @@ int run_cost(CostOptions& o) {
     c.kv_dtype = parse_option_dtype("--kv-dtype", o.kv_dtype);
     c.cuda_graphs = !o.no_cuda_graphs;
     c.async_scheduling = !o.no_async_scheduling;
-    c.fuse_allreduce_norm = !o.no_allreduce_fusion;
+    c.fuse_allreduce_rms = !o.no_allreduce_fusion;
     if (o.step_overhead_ms) {
         if (!std::isfinite(*o.step_overhead_ms) || *o.step_overhead_ms < 0 || *o.step_overhead_ms > 1e5) {
             throw UsageError(fmt::format("--step-overhead-ms: must be a number of ms in [0, 100000], got {}", *o.step_overhead_ms));

@@ -232,8 +232,7 @@ void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost&
     const GpuProfile& g = cm.gpu();
     const double peak = cm.gemm_peak_flops();
     row("step time", fmt::format("{:.3f} ms for {} tokens in {} sequences", s.time_s * 1e3, group(s.tokens), s.sequences));
-    const OpCost* ar = s.op(op_name(OpKind::TP_ALLREDUCE));
-    if (ar && ar->count > 0 && allreduce_norm_fused(cm.model(), cm.gpu(), c, ar->bytes / static_cast<double>(ar->count))) {
+    if (s.allreduce_norm_fused) {
         row("all-reduces", "FlashInfer's fused all-reduce + residual add + RMSNorm (vLLM's default here): the adds and "
                            "norms after them run inside it");
     }

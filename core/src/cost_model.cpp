@@ -206,7 +206,7 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
 }
 
 bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostConfig& cfg, double message_bytes) {
-    if (!cfg.fuse_allreduce_norm || cfg.tp_link.present() || m.is_encoder || m.norm != NormKind::RMS ||
+    if (!cfg.fuse_allreduce_rms || cfg.tp_link.present() || m.is_encoder || m.norm != NormKind::RMS ||
         m.norms_per_layer != 2 || !m.final_norm) {
         return false;
     }
@@ -273,8 +273,9 @@ Collectives step_collectives(const ModelCard& m, const CostConfig& cfg, int64_t 
 }
 
 // The walk over one step's ops, shared by step() and step_time().
+// Returns whether the step's TP all-reduces run FlashInfer's fused kernel with the norms after them.
 template <class Sink>
-void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m, const GpuProfile& gpu,
+bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m, const GpuProfile& gpu,
                const CostConfig& cfg,
                const ModuleRates& rates, double bytes_per_s, double exponent, const std::vector<SequenceWork>& batch, Sink& sink) {
     auto blend = [exponent](double c, double mem) { return smooth_max(c, mem, exponent); };
@@ -292,7 +293,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     // scores each draft and the token after them).
     double S = 0;
     for (const SequenceWork& s : batch) S += s.spec > 0 ? static_cast<double>(s.new_tokens) : 1.0;
-    if (tokens == 0) return;
+    if (tokens == 0) return false;
 
     auto emit = [&](OpKind name, int64_t count, double flops, double bytes, double compute_s, double memory_s,
                     double comm_s, double overhead_s, double time_s, Bound bound, double gm = 0, double gn = 0,
@@ -460,6 +461,7 @@ void cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     double overhead_s = cfg.step_overhead_s;
     if (!cfg.cuda_graphs) overhead_s += static_cast<double>(L * KERNELS_PER_LAYER + 5) * cfg.kernel_launch_s;
     emit(OpKind::STEP_OVERHEAD, 1, 0, 0, 0, 0, 0, overhead_s, overhead_s, Bound::OVERHEAD);
+    return fused_norms;
 }
 
 }  // namespace
@@ -469,7 +471,7 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
     for (const SequenceWork& w : batch) s.tokens += w.new_tokens;
     s.sequences = static_cast<int64_t>(batch.size());
     RecordSink sink{&s};
-    cost_step(*this, layers_, model_, gpu_, config_, modules_, stream_bytes_per_s_,
+    s.allreduce_norm_fused = cost_step(*this, layers_, model_, gpu_, config_, modules_, stream_bytes_per_s_,
               config_.blend_exponent, batch, sink);
     if (config_.calibration) {
         for (OpCost& o : s.ops) {

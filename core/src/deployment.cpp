@@ -92,7 +92,7 @@ CostConfig cost_config(const Deployment& d, const EngineConfig& e) {
     c.cuda_graphs = e.cuda_graphs;
     c.step_overhead_s = e.step_overhead_s;
     c.async_scheduling = e.async_scheduling;
-    c.fuse_allreduce_norm = e.fuse_allreduce_rms;
+    c.fuse_allreduce_rms = e.fuse_allreduce_rms;
     c.calibration = d.calibration;
     return c;
 }

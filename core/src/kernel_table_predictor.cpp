@@ -575,10 +575,6 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         const double one = allreduce_s(message, ex, nccl);
         t = one < 0 ? -1.0 : one * static_cast<double>(op.count);
         family = nccl ? "nccl" : "vllm_allreduce";
-        // (not on the hot path) FlashInfer's fused kernel, timed as vLLM's own all-reduce: no table times it
-        if (source && allreduce_norm_fused(roofline_.model(), roofline_.gpu(), roofline_.config(), message)) {
-            note = "; run as FlashInfer's all-reduce + add + RMSNorm, timed as this all-reduce";
-        }
     }
     if (source && t >= 0) *source = source_line(family, ex, note);
     return t;
@@ -618,6 +614,11 @@ StepCost KernelTablePredictor::step(const std::vector<SequenceWork>& batch) cons
         if (t >= 0) {
             o.time_s = t;
             o.source = source;
+            // FlashInfer's fused kernel, timed as vLLM's own all-reduce: no table times it
+            if (o.kind == OpKind::TP_ALLREDUCE && s.allreduce_norm_fused && !o.source.empty() && o.source.back() == ')') {
+                o.source.pop_back();
+                o.source += "; run as FlashInfer's all-reduce + add + RMSNorm, timed as this all-reduce)";
+            }
         }
         s.time_s += o.time_s;
     }

@@ -206,7 +206,7 @@ std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const Ste
                    {"cuda_graphs", c.cuda_graphs},
                    {"step_overhead_s", c.step_overhead_s},
                    {"async_scheduling", c.async_scheduling},
-                   {"fuse_allreduce_rms", c.fuse_allreduce_norm}};
+                   {"fuse_allreduce_rms", c.fuse_allreduce_rms}};
     j["tokens"] = s.tokens;
     j["sequences"] = s.sequences;
     j["time_s"] = s.time_s;

@@ -193,13 +193,13 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
     } else if (overhead >= 0.35) {
         bound_code = "overhead";
         // with async scheduling the host's time shows only where it outlasts the GPU's work: the GPU waits on it
-        bound_sentence = sc.engine.async_scheduling
-                             ? fmt::format("The host's time per step ({:.1f} ms) outlasts the GPU's work, which waits "
-                                           "on it {} of step time: batches are small (mean {:.1f} sequences).",
-                                           sc.engine.step_overhead_s * 1e3, pct(overhead), s.running_mean)
-                             : fmt::format("The fixed per-step overhead ({:.1f} ms) is {} of step time: batches are small "
-                                           "(mean {:.1f} sequences).",
-                                           sc.engine.step_overhead_s * 1e3, pct(overhead), s.running_mean);
+        const std::string head = sc.engine.async_scheduling
+                                     ? fmt::format("The host's time per step ({:.1f} ms) outlasts the GPU's work, which "
+                                                   "waits on it",
+                                                   sc.engine.step_overhead_s * 1e3)
+                                     : fmt::format("The fixed per-step overhead ({:.1f} ms) is", sc.engine.step_overhead_s * 1e3);
+        bound_sentence = fmt::format("{} {} of step time: batches are small (mean {:.1f} sequences).", head, pct(overhead),
+                                     s.running_mean);
     } else if (memory >= compute) {
         bound_code = "decode_bandwidth";
         const double bw = a.decode_only_s > 0 ? a.decode_only_bytes / a.decode_only_s / peak_bw : 0.0;

@@ -293,10 +293,11 @@ TEST(CostModel, TpAllReducesUpToFlashInfersLimitRunTheAddsAndNormsInside) {
     auto fused = [&](const char* gpu, int64_t tp, int64_t tokens, bool on = true) {
         CostConfig c;
         c.tp = tp;
-        c.fuse_allreduce_norm = on;
+        c.fuse_allreduce_rms = on;
         const StepCost s = model(m, gpu, c).step({{tokens, 0}});
         const bool gone = !s.op("residual_add") && !s.op("post_attention_norm") && !s.op("final_norm");
         EXPECT_EQ(gone, s.op("input_norm")->count == 1) << gpu << " " << tp << " " << tokens;
+        EXPECT_EQ(gone, s.allreduce_norm_fused) << gpu << " " << tp << " " << tokens;  // the step says so
         if (gone) {  // the first layer's input norm alone: read 2 MiB at 256 tokens, write it, read the weight
             EXPECT_NEAR(s.op("input_norm")->bytes, 2.0 * tokens * 4096 * 2 + 4096 * 2, 1e-6);
         }
@@ -316,7 +317,7 @@ TEST(CostModel, TpAllReducesUpToFlashInfersLimitRunTheAddsAndNormsInside) {
     // the all-reduce itself is timed alike either way
     CostConfig on, off;
     on.tp = off.tp = 2;
-    off.fuse_allreduce_norm = false;
+    off.fuse_allreduce_rms = false;
     EXPECT_EQ(model(m, "h100", on).step({{64, 0}}).op("tp_allreduce")->time_s,
               model(m, "h100", off).step({{64, 0}}).op("tp_allreduce")->time_s);
 }

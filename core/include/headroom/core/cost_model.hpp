@@ -34,7 +34,7 @@ struct CostConfig {
     // of the step before (host_overlap.hpp). make_step_predictor wraps the predictor in AsyncHostPredictor.
     bool async_scheduling = true;
     // vLLM's AllReduce + RMSNorm fusion (PassConfig.fuse_allreduce_rms; allreduce_norm_fused below)
-    bool fuse_allreduce_norm = true;
+    bool fuse_allreduce_rms = true;
     // Per kernel launch, paid only without CUDA graphs (an eager launch costs about 4-6 us).
     double kernel_launch_s = 5.0e-6;
     // FlashAttention reaches a lower share of the tensor-core peak than a large GEMM does (FA3 on H100 runs at

@@ -83,6 +83,8 @@ struct StepCost {
     int64_t sequences = 0;
     std::vector<OpCost> ops;
     double host_hidden_s = 0.0;  // as StepTotals::host_hidden_s: not in time_s
+    // the TP all-reduces run FlashInfer's fused kernel with the adds and norms after them (allreduce_norm_fused)
+    bool allreduce_norm_fused = false;
     const OpCost* op(std::string_view name) const;
 };
 
