@@ -1,4 +1,4 @@
-// .hkt kernel tables: parsing, and log-log multilinear interpolation on a grid.
+// .hkt kernel tables: parsing, and multilinear interpolation on a grid (log-log along the token axes).
 #include "headroom/hardware/kernel_tables.hpp"
 
 #include <algorithm>
@@ -29,46 +29,53 @@ std::vector<std::string_view> split(std::string_view line) {
     return out;
 }
 
-// Where x sits on an axis: the two grid indices around it and the weight of the upper one, in log space.
-// One-valued axes and exact hits give a single index (hi == lo, w = 0).
+// Where x sits on an axis: the two grid indices around it and the weight of the upper one, linear in x or, on a
+// log axis (GridTable::log_axis), in log x. One-valued axes and exact hits give a single index (hi == lo, w = 0).
 struct Segment {
     size_t lo = 0, hi = 0;
     double w = 0.0;
 };
 
-std::optional<Segment> locate(const std::vector<double>& axis, double x) {
+std::optional<Segment> locate(const std::vector<double>& axis, double x, bool log_axis) {
     if (axis.empty() || !(x > 0) || x < axis.front() || x > axis.back()) return std::nullopt;
     const auto it = std::lower_bound(axis.begin(), axis.end(), x);
     const auto j = static_cast<size_t>(it - axis.begin());
     if (*it == x) return Segment{j, j, 0.0};
     const double a = axis[j - 1], b = axis[j];
-    return Segment{j - 1, j, (std::log(x) - std::log(a)) / (std::log(b) - std::log(a))};
+    return Segment{j - 1, j, log_axis ? (std::log(x) - std::log(a)) / (std::log(b) - std::log(a)) : (x - a) / (b - a)};
 }
 
-// Sum over the corners of the segments' box of weight x log(value); nullopt if a weighted corner is missing.
+// Two values blended with weight w on the second: geometrically on a log axis, else arithmetically.
+double mix(double a, double b, double w, bool log_axis) {
+    return log_axis ? std::exp((1.0 - w) * std::log(a) + w * std::log(b)) : (1.0 - w) * a + w * b;
+}
+
 constexpr size_t MAX_AXES = 8;
 
-std::optional<double> blend(const GridTable& t, const Segment* seg, size_t d, int64_t skip) {
-    double acc = 0.0;
-    size_t at[MAX_AXES] = {};
-    for (size_t corner = 0; corner < (size_t{1} << d); ++corner) {
-        double w = 1.0;
-        for (size_t i = 0; i < d; ++i) {
-            const bool upper = (corner >> i) & 1;
-            if (upper && seg[i].hi == seg[i].lo) {
-                w = 0.0;
-                break;
-            }
-            at[i] = upper ? seg[i].hi : seg[i].lo;
-            w *= upper ? seg[i].w : 1.0 - seg[i].w;
-        }
-        if (w == 0.0) continue;
+// The value at the segments' point, axis by axis from the last: each axis blends the two values of its
+// segment's ends (a corner of zero weight is not read). NaN if a read corner is not measured or is `skip`.
+double blend_from(const GridTable& t, const Segment* seg, size_t d, size_t i, size_t* at, int64_t skip) {
+    if (i == d) {
         const size_t flat = t.index(at);
         const double v = t.values_ms[flat];
-        if (!(v > 0) || static_cast<int64_t>(flat) == skip) return std::nullopt;
-        acc += w * std::log(v);
+        return v > 0 && static_cast<int64_t>(flat) != skip ? v : std::numeric_limits<double>::quiet_NaN();
     }
-    return std::exp(acc) * 1e-3;
+    const Segment& s = seg[i];
+    at[i] = s.lo;
+    if (s.hi == s.lo || s.w == 0.0) return blend_from(t, seg, d, i + 1, at, skip);
+    const double a = blend_from(t, seg, d, i + 1, at, skip);
+    if (std::isnan(a)) return a;
+    at[i] = s.hi;
+    const double b = blend_from(t, seg, d, i + 1, at, skip);
+    if (std::isnan(b)) return b;
+    return mix(a, b, s.w, t.log_axis(i));
+}
+
+std::optional<double> blend(const GridTable& t, const Segment* seg, size_t d, int64_t skip) {
+    size_t at[MAX_AXES] = {};
+    const double v = blend_from(t, seg, d, 0, at, skip);
+    if (std::isnan(v)) return std::nullopt;
+    return v * 1e-3;
 }
 
 }  // namespace
@@ -95,7 +102,7 @@ std::optional<double> GridTable::lookup_s(const double* x, size_t n, int64_t ski
     if (n != axes.size() || n > MAX_AXES) return std::nullopt;
     Segment seg[MAX_AXES];
     for (size_t i = 0; i < n; ++i) {
-        auto s = locate(axes[i], x[i]);
+        auto s = locate(axes[i], x[i], log_axis(i));
         if (!s) return std::nullopt;
         seg[i] = *s;
     }
@@ -111,8 +118,10 @@ std::optional<double> GridTable::loo_s(const std::vector<size_t>& at, size_t axi
     hi[axis] = j + 1;
     const double vl = values_ms[index(lo)], vh = values_ms[index(hi)];
     if (!(vl > 0) || !(vh > 0)) return std::nullopt;
-    const double w = (std::log(a[j]) - std::log(a[j - 1])) / (std::log(a[j + 1]) - std::log(a[j - 1]));
-    return std::exp((1.0 - w) * std::log(vl) + w * std::log(vh)) * 1e-3;
+    const bool lg = log_axis(axis);
+    const double w = lg ? (std::log(a[j]) - std::log(a[j - 1])) / (std::log(a[j + 1]) - std::log(a[j - 1]))
+                        : (a[j] - a[j - 1]) / (a[j + 1] - a[j - 1]);
+    return mix(vl, vh, w, lg) * 1e-3;
 }
 
 double GridTable::message_bytes_per_unit() const {

@@ -28,11 +28,11 @@ data
 end
 )";
 
-// The GEMM table above at m = 1024, log-log in n and k (ms).
+// The GEMM table above at m = 1024, bilinear in n and k (ms): weights (n - 32) / (262144 - 32) and
+// (k - 32) / (65536 - 32) on the corners 1, 2 (k = 65536), 3 (n = 262144) and 4.
 double gemm_1024_ms(double n, double k) {
-    const double wn = std::log(n / 32) / std::log(262144.0 / 32), wk = std::log(k / 32) / std::log(65536.0 / 32);
-    return std::exp((1 - wn) * (1 - wk) * std::log(1.0) + (1 - wn) * wk * std::log(2.0) + wn * (1 - wk) * std::log(3.0) +
-                    wn * wk * std::log(4.0));
+    const double wn = (n - 32) / (262144.0 - 32), wk = (k - 32) / (65536.0 - 32);
+    return (1 - wn) * (1 - wk) * 1.0 + (1 - wn) * wk * 2.0 + wn * (1 - wk) * 3.0 + wn * wk * 4.0;
 }
 
 // The fused MoE kernel's time in a step: its three ops together.
@@ -85,12 +85,8 @@ TEST(KernelTablePredictor, GemmsComeFromTheTableAndTheRestFromTheRoofline) {
     const std::vector<SequenceWork> batch = {{1024, 0}};
     const StepCost s = p.step(batch), r = roof.step(batch);
     ASSERT_EQ(s.ops.size(), r.ops.size());
-    // qkv_proj: m = 1024, n = 6144, k = 4096. Log-log between n 32..262144 and k 32..65536:
-    // t = exp(sum of w log v) over the 4 corners at m = 1024, with wn = log(6144/32)/log(262144/32),
-    // wk = log(4096/32)/log(65536/32); times 32 layers.
-    const double wn = std::log(6144.0 / 32) / std::log(262144.0 / 32), wk = std::log(4096.0 / 32) / std::log(65536.0 / 32);
-    const double one = std::exp((1 - wn) * (1 - wk) * std::log(1.0) + (1 - wn) * wk * std::log(2.0) +
-                                wn * (1 - wk) * std::log(3.0) + wn * wk * std::log(4.0)) * 1e-3;
+    // qkv_proj: m = 1024, n = 6144, k = 4096: bilinear in n and k (gemm_1024_ms); times 32 layers.
+    const double one = gemm_1024_ms(6144, 4096) * 1e-3;
     const OpCost* q = s.op("qkv_proj");
     ASSERT_TRUE(q);
     EXPECT_NEAR(q->time_s, 32 * one, 1e-12);
@@ -241,9 +237,10 @@ TEST(KernelTablePredictor, MhaDecodesFoldTheirKvHeadsIntoTheBatch) {
     const OpCost folded = attention(decode(8, 8));
     EXPECT_NEAR(folded.time_s, 32 * 0.4e-3, 1e-9);  // the tables hold floats
     EXPECT_NE(folded.source.find("KV heads folded into the batch"), std::string::npos) << folded.source;
-    // the own layout's table: batch 4 read as it is, between 0.05 and 0.4 ms (log-log in the batch)
+    // the own layout's table: batch 4 read as it is, between 0.05 and 0.4 ms (linear in the batch: 3 / 15 of the
+    // way, 0.05 + 0.2 x 0.35 = 0.12 ms)
     const OpCost own = attention(decode(32, 32));
-    EXPECT_NEAR(own.time_s, 32 * std::exp(std::log(0.05) + std::log(4.0) / std::log(16.0) * std::log(8.0)) * 1e-3, 1e-8);
+    EXPECT_NEAR(own.time_s, 32 * 0.12e-3, 1e-8);
     EXPECT_EQ(own.source.find("folded"), std::string::npos);
     // a table at another group size (2 query heads per KV head) does not stand in
     EXPECT_EQ(attention(decode(16, 8)).source.find("table"), std::string::npos);
@@ -379,7 +376,7 @@ TEST(KernelTablePredictor, MlaAttentionFromTheModuleTables) {
     EXPECT_EQ(pre.op("qkv_proj")->source, "table (vLLM 9.9, Test GPU, interpolated; bf16 GEMMs for block fp8)");
     EXPECT_EQ(pre.op("attention")->source, "table (vLLM 9.9, Test GPU, interpolated; MLA module less its projections)");
     // the projections: q down 1536 x 7168, q up 16 x 192 x 1536, KV latent 576 x 7168 and o_proj 7168 x 2048,
-    // each at 1024 rows of the bf16 table (log-log in n and k between its corners)
+    // each at 1024 rows of the bf16 table (bilinear in n and k between its corners)
     const double proj_1024 = gemm_1024_ms(1536, 7168) + gemm_1024_ms(3072, 1536) + gemm_1024_ms(576, 7168) +
                              gemm_1024_ms(7168, 2048);
     EXPECT_NEAR((pre.op("qkv_proj")->time_s + pre.op("o_proj")->time_s) / 61 * 1e3, proj_1024, 1e-9);
@@ -391,9 +388,8 @@ TEST(KernelTablePredictor, MlaAttentionFromTheModuleTables) {
     auto proj_ms = [&](double rows) {
         double t = 0;
         for (auto [n, k] : {std::pair{1536.0, 7168.0}, {3072.0, 1536.0}, {576.0, 7168.0}, {7168.0, 2048.0}}) {
-            const double wn = std::log(n / 32) / std::log(262144.0 / 32), wk = std::log(k / 32) / std::log(65536.0 / 32);
-            const double at1 = std::exp((1 - wn) * (1 - wk) * std::log(0.01) + (1 - wn) * wk * std::log(0.02) +
-                                        wn * (1 - wk) * std::log(0.03) + wn * wk * std::log(0.04));
+            const double wn = (n - 32) / (262144.0 - 32), wk = (k - 32) / (65536.0 - 32);  // bilinear, as gemm_1024_ms
+            const double at1 = (1 - wn) * (1 - wk) * 0.01 + (1 - wn) * wk * 0.02 + wn * (1 - wk) * 0.03 + wn * wk * 0.04;
             const double at1024 = gemm_1024_ms(n, k);
             t += rows >= 1024 ? at1024 * rows / 1024 : std::exp(std::log(at1) + std::log(rows) / std::log(1024.0) * std::log(at1024 / at1));
         }

@@ -75,7 +75,9 @@ TEST(KernelTables, MoeWorkingSetCountsTheExpertsTheCollectorHit) {
     EXPECT_TRUE(std::isinf(moe.moe_working_set_bytes(1)));
 }
 
-TEST(KernelTables, LogLogInterpolationIsExactForAPowerLaw) {  // up to float storage (1e-7 relative)
+// Along a token axis (m) the lookup is log-log, exact for a power law; along n linear, exact for a linear time:
+// the table holds 0.002 sqrt(m) n ms.
+TEST(KernelTables, InterpolationIsExactForAPowerLawInTokensAndLinearElsewhere) {  // up to float storage (1e-7 relative)
     const KernelTables t = parse_kernel_tables(POWER_LAW, "test.hkt");
     const GridTable& g = t.tables[0];
     // m = 2 (between 1 and 4), n = 10: 0.002 x sqrt(2) x 10 ms
@@ -98,6 +100,31 @@ TEST(KernelTables, LogLogInterpolationIsExactForAPowerLaw) {  // up to float sto
     bool clamped = false;
     EXPECT_NEAR(*g.lookup_clamped_s({0.5, 10}, clamped), 0.02e-3, 1e-10);  // values are stored as float: 1e-7 relative
     EXPECT_TRUE(clamped);
+}
+
+// Off the token axes a kernel's time is a fixed cost plus linear work, which linear interpolation keeps exactly:
+// 0.01 + 0.0001 b s ms over batch b and context s (log-log would not: at (4, 100) it gives 0.121 ms, not 0.05).
+TEST(KernelTables, LinearInterpolationIsExactForAFixedCostPlusLinearWork) {
+    const KernelTables t = parse_kernel_tables(R"(# headroom kernel tables v1
+gpu test_gpu
+device Test GPU
+source hand-written
+table decode_attention framework=vllm-0.1 heads=8 kv_heads=8
+axis batch_size 1 4 16
+axis step 1 1023
+data
+0.0101 0.1123
+0.0104 0.4192
+0.0116 1.6468
+end
+)", "test.hkt");
+    const GridTable& g = t.tables[0];
+    EXPECT_FALSE(g.log_axis(0));
+    EXPECT_FALSE(g.log_axis(1));
+    EXPECT_NEAR(*g.lookup_s({4, 100}), (0.01 + 0.0001 * 4 * 100) * 1e-3, 1e-10);    // 0.05 ms
+    EXPECT_NEAR(*g.lookup_s({10, 500}), (0.01 + 0.0001 * 10 * 500) * 1e-3, 1e-10);  // 0.51 ms
+    // leave-one-out: (4, 1023) from (1, 1023) and (16, 1023), 3 / 15 of the way: 0.1123 + 0.2 x 1.5345 = 0.4192
+    EXPECT_NEAR(*g.loo_s({1, 1}, 0), 0.4192e-3, 1e-10);
 }
 
 TEST(KernelTables, MalformedFilesNameTheFileAndLine) {

@@ -16,8 +16,9 @@
 // L2, chip.l2_cache_mib) is faster than serving, where each step streams every layer's weights from memory: such
 // a lookup is held to l2_warm_gemm_floor_s; a decode-attention lookup likewise (l2_warm_kv_floor_s), and a fused-MoE
 // one (l2_warm_moe_floor_s).
-// Lookups interpolate log-log between measured points (GridTable::lookup_s). Past the largest measured value
-// of an axis the time is scaled by the axis' power law (linear in tokens, n, k, batch, context and bytes;
+// Lookups interpolate between measured points (GridTable::lookup_s: log-log along token counts, linearly along
+// the other axes). Past the largest measured value of an axis the time is scaled by the axis' power law (linear in
+// tokens, n, k, batch, context and bytes;
 // quadratic in prefill length) and the source says "extrapolated". Norms, RoPE, residual adds, the sampler and
 // the step overhead stay on the roofline. The bound of each op is still the roofline's: it explains the why.
 #pragma once

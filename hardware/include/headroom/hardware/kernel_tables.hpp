@@ -1,9 +1,15 @@
 // Measured kernel latencies per GPU (hardware/kernels/<gpu>.hkt, written by `python -m headroom.kernels import`
 // from NVIDIA AIConfigurator's published database of vLLM kernels; see hardware/kernels/SOURCES.md).
 // A file holds tables; a table is a dense grid of latencies over named axes (GEMM: m x n x k), tagged with
-// key=value attributes (dtype=bf16, heads=32, ...). Lookups interpolate multilinearly in log(latency) over
-// log(axis), which is exact for any power law in each axis: constant (memory-bound GEMM rows), linear
-// (compute-bound), quadratic (prefill attention in its length).
+// key=value attributes (dtype=bf16, heads=32, ...). Lookups interpolate multilinearly. Along the token-count
+// axes (a GEMM's rows `m`, a fused MoE's `num_tokens`, a prefill's length `isl`) in log(latency) over log(tokens),
+// which follows a power law that changes along the axis (a prefill's attention: linear in its length at first,
+// then quadratic). Along every other axis (GEMM columns and depth, batch, context, message size) in latency over
+// the axis value: a kernel's time there is a fixed cost plus work that grows linearly, and linear interpolation
+// is exact for that where log-log is not. Chosen by leave-one-out on the shipped tables (bench/fidelity,
+// docs/fidelity.md): with log-log on every axis H100's decode-attention batch axis missed by 3.9% / 15.2%
+// (median / p90), linearly by 2.3% / 12.7%; the token axes do as well or better log-log (prefill length 3.3% /
+// 15.3% against 4.6% / 13.2%, and 3.7% / 16.0% against 8.8% / 20.1% on A100; GEMM rows alike either way).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +33,12 @@ struct GridTable {
     std::vector<std::string> axis_names;        // m n k
     std::vector<std::vector<double>> axes;      // ascending values of each axis
     std::vector<float> values_ms;               // row-major over the axes; NaN = not measured
+    // whether axis i interpolates log-log (a token count: m, num_tokens, isl) rather than linearly (see above)
+    bool log_axis(size_t i) const {
+        if (i >= axis_names.size()) return false;
+        const std::string& a = axis_names[i];
+        return a == "m" || a == "num_tokens" || a == "isl";
+    }
 
     std::string attr(const std::string& key) const;
     int64_t attr_int(const std::string& key) const;  // -1 when absent
@@ -49,7 +61,7 @@ struct GridTable {
                                            std::initializer_list<double> power = {}) const {
         return lookup_clamped_s(x.begin(), x.size(), clamped, power.begin(), power.size());
     }
-    // Leave-one-out: grid point `at` predicted without itself, log-log from its two neighbours along `axis`
+    // Leave-one-out: grid point `at` predicted without itself from its two neighbours along `axis` (as a lookup)
     // (nullopt at the ends of the axis or next to an unmeasured point).
     std::optional<double> loo_s(const std::vector<size_t>& at, size_t axis) const;
     // Bytes per unit of a collective table's `message_size` axis. AIConfigurator publishes the message size as
