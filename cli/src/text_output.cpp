@@ -232,6 +232,11 @@ void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost&
     const GpuProfile& g = cm.gpu();
     const double peak = cm.gemm_peak_flops();
     row("step time", fmt::format("{:.3f} ms for {} tokens in {} sequences", s.time_s * 1e3, group(s.tokens), s.sequences));
+    if (const int64_t run = cuda_graph_tokens(c, s.tokens); run != s.tokens) {
+        row("CUDA graph", fmt::format("the {} tokens run as {}: vLLM pads a step to its next captured graph size, and "
+                                      "the GEMMs, norms and all-reduces compute the padding rows too",
+                                      group(s.tokens), group(run)));
+    }
     if (s.allreduce_norm_fused) {
         row("all-reduces", "FlashInfer's fused all-reduce + residual add + RMSNorm (vLLM's default here): the adds and "
                            "norms after them run inside it");

@@ -217,6 +217,21 @@ bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostC
     return message_bytes > 0.0 && message_bytes <= mib * 1024.0 * 1024.0;
 }
 
+int64_t cuda_graph_tokens(const CostConfig& cfg, int64_t tokens) {
+    if (!cfg.cuda_graphs || tokens <= 0 || tokens > cfg.cuda_graph_max_tokens) return tokens;
+    int64_t size = tokens;
+    if (tokens <= 2) {
+        size = tokens;
+    } else if (tokens <= 4) {
+        size = 4;
+    } else if (tokens < 256) {
+        size = (tokens + 7) / 8 * 8;
+    } else {
+        size = (tokens + 15) / 16 * 16;
+    }
+    return size <= cfg.cuda_graph_max_tokens ? size : tokens;  // no captured size holds it: eager
+}
+
 double expected_distinct_experts(double experts, double topk, double tokens) {
     if (experts <= 0.0) return 0.0;
     return experts * (1.0 - std::pow(1.0 - topk / experts, tokens));
@@ -286,8 +301,10 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     const double bf16_flops_per_s =
         gpu.peak_flops(Dtype::BF16) * (gemm_cal ? gemm_cal->compute_efficiency : gpu.compute_efficiency.value);
 
-    int64_t tokens = 0;
-    for (const SequenceWork& s : batch) tokens += s.new_tokens;
+    int64_t scheduled = 0;
+    for (const SequenceWork& s : batch) scheduled += s.new_tokens;
+    // the token-wise ops run over the CUDA graph's padded batch; attention and the logits over the real one
+    const int64_t tokens = cuda_graph_tokens(cfg, scheduled);
     const double T = static_cast<double>(tokens);
     // Rows of logits: the last position of each sequence, every position of a speculative verify (the target
     // scores each draft and the token after them).
@@ -513,7 +530,7 @@ FabricTraffic CostModel::fabric_traffic(const std::vector<SequenceWork>& batch) 
     int64_t tokens = 0;
     for (const SequenceWork& s : batch) tokens += s.new_tokens;
     if (tokens == 0) return f;
-    const Collectives coll = step_collectives(model_, c, layers_.moe, static_cast<double>(tokens));
+    const Collectives coll = step_collectives(model_, c, layers_.moe, static_cast<double>(cuda_graph_tokens(c, tokens)));
     if (rings) {
         // the cross-domain ring of each all-reduce (hierarchical_allreduce_s): n domains of g GPUs, each GPU's
         // 1/g shard all-reduced with its local rank in the other domains; a flat ring on the fabric when the

@@ -90,6 +90,7 @@ CostConfig cost_config(const Deployment& d, const EngineConfig& e) {
     c.weight_dtype = d.weight_dtype;
     c.kv_dtype = d.kv_dtype;
     c.cuda_graphs = e.cuda_graphs;
+    c.cuda_graph_max_tokens = std::min<int64_t>(2 * e.max_num_seqs, 512);  // vLLM's max_cudagraph_capture_size
     c.step_overhead_s = e.step_overhead_s;
     c.async_scheduling = e.async_scheduling;
     c.fuse_allreduce_rms = e.fuse_allreduce_rms;

@@ -475,6 +475,7 @@ double KernelTablePredictor::moe_op_s(const RooflineOp& op, const std::vector<Se
                                       bool& extrapolated) const {
     int64_t tokens = 0;
     for (const SequenceWork& s : batch) tokens += s.new_tokens;
+    tokens = cuda_graph_tokens(roofline_.config(), tokens);  // the padding rows are routed too
     const double layer = moe_s(tokens, extrapolated);
     if (layer < 0) return -1.0;
     double t = layer * static_cast<double>(op.count) * moe_share;
@@ -554,6 +555,7 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         if (source) {  // (not on the hot path)
             int64_t tokens = 0;
             for (const SequenceWork& w : batch) tokens += w.new_tokens;
+            tokens = cuda_graph_tokens(roofline_.config(), tokens);
             bool held = false, unused = false;
             moe_s(tokens, unused, &held);
             if (held) note = "; timed with its experts in L2: held to streaming them from memory";

@@ -271,8 +271,9 @@ TEST(DataParallel, PinnedSequencesRunOnTheirRanks) {
 }
 
 TEST(ExpertParallel, AllToAllOfDpRanks) {
-    // DP 8 x TP 1, EP 8, h = 4096, top-2: a rank of 10 tokens sends 10 x 2 x 4096 x 2 B x 7/8 = 143,360 B each way
-    // per MoE layer at the link's rate: 2 x (1 us + 143,360 B / 100 GB/s) = 4.8672 us per layer
+    // DP 8 x TP 1, EP 8, h = 4096, top-2: a rank of 10 tokens runs as 16 (the CUDA graph's padded batch: its
+    // padding rows are routed too) and sends 16 x 2 x 4096 x 2 B x 7/8 = 229,376 B each way per MoE layer at the
+    // link's rate: 2 x (1 us + 229,376 B / 100 GB/s) = 6.58752 us per layer
     const ModelCard m = load_model("mistralai/Mixtral-8x7B-v0.1");
     CostConfig c;
     c.dp = 8;
@@ -281,7 +282,7 @@ TEST(ExpertParallel, AllToAllOfDpRanks) {
     const StepCost s = CostModel(m, load_gpu("h100"), c).step(std::vector<SequenceWork>(10, SequenceWork{1, 100}));
     const OpCost* a2a = s.op("ep_alltoall");
     ASSERT_NE(a2a, nullptr);
-    EXPECT_NEAR(a2a->time_s, static_cast<double>(m.num_layers) * 2.0 * (1e-6 + 143360.0 / 100e9), 1e-12);
+    EXPECT_NEAR(a2a->time_s, static_cast<double>(m.num_layers) * 2.0 * (1e-6 + 229376.0 / 100e9), 1e-12);
     EXPECT_EQ(s.op("tp_allreduce"), nullptr);
 }
 
@@ -370,9 +371,9 @@ TEST(Fabric, TheTpRingsAndTheAllToAllAcrossDomains) {
     EXPECT_FALSE(CostModel(m, load_gpu("h100"), CostConfig{}).fabric_traffic({{1000, 0}}).any());
 
     // Mixtral, DP 4 x EP 4 at TP 1 whose all-to-all is set by the fabric part (half of each GPU's bytes leave its
-    // domain; ep_link the resulting rate, 25 GB/s, 3 us): 100 tokens send 100 x 2 x 4,096 x 2 B x 3/4 =
-    // 1,228,800 B each way per MoE layer, half on the fabric: 64 x 614,400 = 39,321,600 B, at
-    // 64 x (3 us + 1,228,800 / 25e9) = 3.337728 ms
+    // domain; ep_link the resulting rate, 25 GB/s, 3 us): 100 tokens run as 104 (CUDA graph padding) and send
+    // 104 x 2 x 4,096 x 2 B x 3/4 = 1,277,952 B each way per MoE layer, half on the fabric: 64 x 638,976 =
+    // 40,894,464 B, at 64 x (3 us + 1,277,952 / 25e9) = 3.46355712 ms
     const ModelCard mx = load_model("mistralai/Mixtral-8x7B-v0.1");
     CostConfig e;
     e.dp = 4;
@@ -380,8 +381,8 @@ TEST(Fabric, TheTpRingsAndTheAllToAllAcrossDomains) {
     e.ep_link = {25e9, 3e-6};
     e.ep_fabric_share = 0.5;
     const FabricTraffic a = CostModel(mx, load_gpu("h100"), e).fabric_traffic(std::vector<SequenceWork>(100, SequenceWork{1, 50}));
-    EXPECT_DOUBLE_EQ(a.a2a_bytes, 39'321'600.0);
-    EXPECT_NEAR(a.time_s, 64 * (3e-6 + 1'228'800.0 / 25e9), 1e-12);
+    EXPECT_DOUBLE_EQ(a.a2a_bytes, 40'894'464.0);
+    EXPECT_NEAR(a.time_s, 64 * (3e-6 + 1'277'952.0 / 25e9), 1e-12);
     EXPECT_NEAR(a.latency_s, 64 * 3e-6, 1e-15);
     EXPECT_EQ(a.ring_bytes, 0.0);
 }

@@ -27,6 +27,10 @@ struct CostConfig {
     std::optional<Dtype> weight_dtype;  // every block matrix in this format; nullopt: as the checkpoint ships them
     Dtype kv_dtype = Dtype::BF16;
     bool cuda_graphs = true;
+    // vLLM's largest CUDA graph capture size (max_cudagraph_capture_size: min(2 x max_num_seqs, 512) by default).
+    // With CUDA graphs a step of up to that many tokens runs padded to the next captured size
+    // (cuda_graph_tokens below); 0: no padding.
+    int64_t cuda_graph_max_tokens = 512;
     // Scheduler, input preparation and output processing of one step (vLLM V1 with CUDA graphs: about 1 ms of
     // host time per step; an estimate, overridable per scenario).
     double step_overhead_s = 1.0e-3;
@@ -71,6 +75,15 @@ struct CostConfig {
 // 2 / 1 MiB; 10.x, 64 / 32 / 1 MiB; inside one NVLink domain (FlashInfer's kernel reads its peers' buffers).
 // Here: a pre-norm RMSNorm decoder whose every layer ends both halves with an all-reduce then an add + norm.
 bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostConfig& cfg, double message_bytes);
+
+// The tokens a step of `tokens` scheduled tokens runs its token-wise ops over (GEMMs, norms, activations, the
+// fused MoE, the TP all-reduces): vLLM pads the batch to the smallest CUDA graph capture size that holds it
+// (vllm/config/vllm.py: 1, 2, 4, then multiples of 8 below 256, then multiples of 16 up to the largest size), so
+// that a captured graph (full for a decode batch, piecewise for a mixed one) replays; the padding rows are
+// computed and thrown away. A step larger than the largest size, or without CUDA graphs, runs as it is.
+// Attention and the logits see the real sequences only. (With speculative decoding vLLM rounds the sizes to
+// multiples of the verify length; not modelled.)
+int64_t cuda_graph_tokens(const CostConfig& cfg, int64_t tokens);
 
 // Expected number of distinct experts of `experts` that `tokens` tokens hit when each picks `topk` of them at
 // random (uniform routing): experts x (1 - (1 - topk / experts)^tokens).
