@@ -183,13 +183,15 @@ def cost(model, gpu, tokens: int = 0, decode_batch: int = 0, context: int = 0, p
     (measured kernel tables where the GPU has them, the roofline elsewhere), "tables" or "roofline"; each row
     says its `source` and carries the roofline's time beside. df.attrs['time_s'] is the step time. With
     `async_scheduling` (vLLM's default) the host time hides behind the GPU's work: df.attrs['host_hidden_s'] is
-    the part hidden, which a step after an idle spell adds."""
+    the part hidden, which a step after an idle spell adds. df.attrs['graph_tokens'] is the count the token-wise
+    ops ran over: with CUDA graphs vLLM pads a step to its next captured size (257 tokens run as 272)."""
     batch = ([(tokens, prefill_context)] if tokens else []) + [(1, context)] * decode_batch
-    ops, hidden = _h.cost(load_model(model), load_gpu(gpu), batch, tp, weights_dtype, kv_dtype, cuda_graphs,
+    ops, hidden, graph_tokens = _h.cost(load_model(model), load_gpu(gpu), batch, tp, weights_dtype, kv_dtype, cuda_graphs,
                           step_overhead_s, predictor, async_scheduling)
     df = pd.DataFrame(ops).set_index("op")
     df.attrs["time_s"] = float(df["time_s"].sum())
     df.attrs["host_hidden_s"] = float(hidden)
+    df.attrs["graph_tokens"] = int(graph_tokens)
     return df
 
 

@@ -60,6 +60,9 @@ def test_cost_is_a_dataframe_matching_the_cli():
                               "--json").stdout)
     assert df.attrs["time_s"] == pytest.approx(cli_json["time_s"], rel=1e-12)
     assert 1 / df.attrs["time_s"] == pytest.approx(30, rel=0.15)  # vLLM measures ~30 tokens/s
+    # CUDA graph padding, as the CLI's JSON says: 257 decodes run as 272 (multiples of 16 past 256), 1 as 1
+    assert df.attrs["graph_tokens"] == cli_json["graph_tokens"] == 1
+    assert headroom.cost("llama-3.1-8b", "h100", decode_batch=257, context=100).attrs["graph_tokens"] == 272
 
 
 def test_simulate_matches_a_fresh_cli_process():
