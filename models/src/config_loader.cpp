@@ -55,9 +55,13 @@ constexpr int64_t MAX_EXPERTS = 16384;
 class Reader {
 public:
     Reader(const json& j, std::string file) : j_(j), file_(std::move(file)) {}
+    // Reading a multimodal wrapper's language model: fields come from its `text_config` and are named
+    // "text_config.<field>" in errors, except the wrapper's own fields in `outer` (torch_dtype, quantization_config).
+    Reader(const json& j, std::string file, std::string prefix, std::set<std::string> outer)
+        : j_(j), file_(std::move(file)), prefix_(std::move(prefix)), outer_(std::move(outer)) {}
 
     [[noreturn]] void fail(const std::string& field, const std::string& reason) const {
-        throw ModelConfigError(file_, field, reason);
+        throw ModelConfigError(file_, named(field), reason);
     }
 
     // The first of `keys` that is present and not null.
@@ -130,16 +134,25 @@ public:
         std::string list;
         for (const auto& m : missing_) {
             if (!list.empty()) list += ", ";
-            list += m;
+            list += named(m);
         }
-        fail(list, missing_.size() == 1 ? "missing required field" : "missing required fields");
+        throw ModelConfigError(file_, list, missing_.size() == 1 ? "missing required field" : "missing required fields");
     }
 
     const json& root() const { return j_; }
 
 private:
+    // A field as the user finds it in the file: under text_config unless the wrapper holds it.
+    std::string named(const std::string& field) const {
+        if (prefix_.empty() || field.empty()) return field;
+        const std::string root = field.substr(0, field.find_first_of(".["));
+        return outer_.count(root) ? field : prefix_ + field;
+    }
+
     const json& j_;
     std::string file_;
+    std::string prefix_;
+    std::set<std::string> outer_;
     std::vector<std::string> missing_;
 };
 
@@ -150,6 +163,8 @@ std::string family_of(const std::string& model_type) {
     if (model_type == "qwen2" || model_type == "qwen2_moe") return "qwen2";
     if (model_type == "qwen3" || model_type == "qwen3_moe") return "qwen3";
     if (model_type == "gemma" || model_type == "gemma2") return model_type;
+    if (model_type == "gemma3" || model_type == "gemma3_text") return "gemma3";
+    if (model_type == "llama4" || model_type == "llama4_text") return "llama4";
     if (model_type == "phi") return "phi";
     if (model_type == "deepseek_v2" || model_type == "deepseek_v3") return "deepseek";
     if (model_type == "gpt_oss") return "gpt_oss";
@@ -198,6 +213,42 @@ void read_layer_types(Reader& r, ModelCard& m) {
         for (int64_t i = 0; i < m.num_layers; i += 2) sliding(m.layers[i], "gemma2");
         return;
     }
+    if (m.family == "gemma3") {
+        // Gemma 3 (Gemma3TextConfig): every sliding_window_pattern-th layer is global, the others slide
+        const int64_t pattern = r.opt_int({"sliding_window_pattern"}, 1, MAX_LAYERS).value_or(6);
+        for (int64_t i = 0; i < m.num_layers; ++i) {
+            if ((i + 1) % pattern != 0) sliding(m.layers[i], "sliding_window_pattern");
+        }
+        return;
+    }
+    if (m.family == "llama4") {
+        // Llama 4 (Llama4TextConfig): the RoPE layers (no_rope_layers[i] == 1; by default all but every 4th)
+        // attend within chunks of attention_chunk_size tokens, the others (NoPE) over the whole context. A
+        // chunk is read as a sliding window of its size: the KV a layer holds and the keys a query sees are at
+        // most that many (a chunk's average is half of it).
+        const auto chunk = r.opt_int({"attention_chunk_size"}, 1, MAX_POSITIONS);
+        if (!chunk) return;
+        std::vector<bool> rope(static_cast<size_t>(m.num_layers));
+        for (int64_t i = 0; i < m.num_layers; ++i) rope[static_cast<size_t>(i)] = (i + 1) % 4 != 0;
+        if (const json* nr = r.find({"no_rope_layers"})) {
+            if (!nr->is_array()) r.fail("no_rope_layers", fmt::format("expected an array, got {}", describe(*nr)));
+            if (static_cast<int64_t>(nr->size()) != m.num_layers) {
+                r.fail("no_rope_layers", fmt::format("has {} entries but num_hidden_layers is {}", nr->size(), m.num_layers));
+            }
+            for (int64_t i = 0; i < m.num_layers; ++i) {
+                rope[static_cast<size_t>(i)] = r.as_int((*nr)[static_cast<size_t>(i)], fmt::format("no_rope_layers[{}]", i), 0, 1) == 1;
+            }
+        }
+        for (int64_t i = 0; i < m.num_layers; ++i) {
+            if (!rope[static_cast<size_t>(i)]) continue;
+            m.layers[static_cast<size_t>(i)].attention = AttentionKind::SLIDING;
+            m.layers[static_cast<size_t>(i)].window = *chunk;
+        }
+        m.sliding_window = *chunk;
+        m.guessed.push_back(fmt::format("chunked local attention (attention_chunk_size {}) read as a sliding window of "
+                                        "{} tokens", *chunk, *chunk));
+        return;
+    }
     if (m.family == "qwen2" || m.family == "qwen3") {
         // Qwen: sliding_window is used only with use_sliding_window, on layers >= max_window_layers.
         if (!r.opt_bool("use_sliding_window", false)) return;
@@ -217,6 +268,13 @@ void read_moe(Reader& r, ModelCard& m) {
     m.experts_per_token = r.req_int({"num_experts_per_tok", "experts_per_token"}, MAX_EXPERTS);
     if (m.family == "mixtral" || m.family == "gpt_oss") {
         m.moe_intermediate_size = m.intermediate_size;
+    } else if (m.family == "llama4") {
+        // intermediate_size is an expert's width (and the shared expert's); dense layers are
+        // intermediate_size_mlp wide
+        m.moe_intermediate_size = m.intermediate_size;
+        m.shared_expert_intermediate_size = m.intermediate_size;
+        m.num_shared_experts = 1;
+        m.intermediate_size = r.opt_int({"intermediate_size_mlp"}, 1, MAX_WIDTH).value_or(m.intermediate_size);
     } else {
         m.moe_intermediate_size = r.req_int({"moe_intermediate_size"}, MAX_WIDTH);
     }
@@ -237,7 +295,7 @@ void read_moe(Reader& r, ModelCard& m) {
 
 void mark_moe_layers(Reader& r, ModelCard& m) {
     if (!m.is_moe()) return;
-    const int64_t freq = r.opt_int({"moe_layer_freq", "decoder_sparse_step"}, 1, MAX_LAYERS).value_or(1);
+    const int64_t freq = r.opt_int({"moe_layer_freq", "decoder_sparse_step", "interleave_moe_layer_step"}, 1, MAX_LAYERS).value_or(1);
     std::set<int64_t> dense_only;
     if (const json* only = r.find({"mlp_only_layers"})) {
         if (!only->is_array()) r.fail("mlp_only_layers", fmt::format("expected an array, got {}", describe(*only)));
@@ -379,7 +437,27 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
     const json j = parse_json_input<ModelConfigError>(text, file);
     if (!j.is_object()) throw ModelConfigError(file, "", "expected a JSON object at the top level, got " + describe(j));
 
-    Reader r(j, file);
+    // A multimodal wrapper (Gemma 3, Llama 4, Mistral 3, LLaVA) holds its language model in text_config; the
+    // wrapper keeps the architecture, the dtype and the quantisation, which the language model takes from it.
+    const auto tc = j.find("text_config");
+    const bool wrapped = tc != j.end() && !tc->is_null() && !j.contains("hidden_size");
+    json lm;
+    std::set<std::string> outer;
+    if (wrapped) {
+        if (!tc->is_object()) throw ModelConfigError(file, "text_config", "expected an object, got " + describe(*tc));
+        lm = *tc;
+        for (const char* k : {"architectures", "torch_dtype", "quantization_config", "compression_config", "tie_word_embeddings"}) {
+            if (j.contains(k) && !lm.contains(k)) {
+                lm[k] = j[k];
+                outer.insert(k);
+            }
+        }
+        if (!lm.contains("model_type") && j.contains("model_type")) {
+            lm["model_type"] = j["model_type"];
+            outer.insert("model_type");
+        }
+    }
+    Reader r = wrapped ? Reader(lm, file, "text_config.", outer) : Reader(j, file);
     ModelCard m;
     m.name = std::string(name);
     m.source = file;
@@ -417,6 +495,7 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
     r.check_missing();
 
     m.hidden_act = r.opt_string("hidden_act");
+    if (m.hidden_act.empty()) m.hidden_act = r.opt_string("hidden_activation");  // Gemma's name for it
     m.torch_dtype = r.opt_string("torch_dtype");
     if (!m.torch_dtype.empty() && !parse_dtype(m.torch_dtype)) {
         r.fail("torch_dtype", fmt::format("unknown dtype \"{}\" (expected float32, bfloat16 or float16)",
@@ -431,7 +510,7 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
         if (generic) guess(fmt::format("num_key_value_heads = {} (= num_attention_heads)", m.num_kv_heads));
     }
     int64_t default_head_dim = 0;
-    if (m.family == "gemma" || m.family == "gemma2") default_head_dim = 256;
+    if (m.family == "gemma" || m.family == "gemma2" || m.family == "gemma3") default_head_dim = 256;
     if (m.family == "qwen3") default_head_dim = 128;
     if (m.family == "gpt_oss") default_head_dim = 64;
     if (m.family == "deepseek") default_head_dim = m.qk_nope_head_dim + m.qk_rope_head_dim;
@@ -449,7 +528,7 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
     }
 
     // Embedding tying: Gemma ties by default, everything else here does not.
-    const bool tie_default = m.family == "gemma" || m.family == "gemma2";
+    const bool tie_default = m.family == "gemma" || m.family == "gemma2" || m.family == "gemma3";
     if (generic && !r.has("tie_word_embeddings")) guess("tie_word_embeddings = false");
     m.tie_word_embeddings = r.opt_bool("tie_word_embeddings", tie_default);
 
@@ -466,7 +545,8 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
     if (m.family == "deepseek") m.qkv_bias = m.o_bias = false;
     if (m.family == "qwen3") m.qk_norm = true;
     if (m.family == "gpt_oss") m.attention_sinks = true;
-    if (m.family == "gemma2") m.norms_per_layer = 4;  // pre/post attention, pre/post feed-forward
+    if (m.family == "gemma2" || m.family == "gemma3") m.norms_per_layer = 4;  // pre/post attention, pre/post feed-forward
+    if (m.family == "gemma3") m.qk_norm = true;  // Gemma 3 normalises q and k per head (RMSNorm with a weight)
     if (m.family == "phi") {
         // phi-2: attention and MLP in parallel after one LayerNorm; every linear has a bias; fc1/fc2 MLP.
         m.norm = NormKind::LAYER;
@@ -509,6 +589,10 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
     read_layer_types(r, m);
     mark_moe_layers(r, m);
     validate(r, m);
+    if (wrapped) {
+        m.guessed.push_back("the language model of a multimodal checkpoint (text_config); its vision encoder "
+                            "(vision_config) is not modelled: neither its weights nor image inputs");
+    }
     return m;
 }
 

@@ -2,6 +2,7 @@
 // name the file and the field.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -132,6 +133,85 @@ TEST(ConfigLoader, ErrorsNameFileAndField) {
     EXPECT_EQ(with(R"("num_attention_heads": 32)", R"("num_attention_heads": 0)"),
               "t.json: num_attention_heads: must be >= 1, got 0");
     EXPECT_NE(error_of("{\"hidden_size\": 40").find("t.json: not valid JSON"), std::string::npos);
+}
+
+// ---- multimodal wrappers: the language model in text_config ----
+
+namespace {
+
+// google/gemma-3-27b-it's config.json, its text and vision parts (the fields headroom reads).
+const char* GEMMA3 = R"({"architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3",
+  "torch_dtype": "bfloat16",
+  "text_config": {"model_type": "gemma3_text", "hidden_size": 5376, "intermediate_size": 21504,
+    "num_attention_heads": 32, "num_key_value_heads": 16, "head_dim": 128, "num_hidden_layers": 62,
+    "sliding_window": 1024, "sliding_window_pattern": 6, "vocab_size": 262208, "max_position_embeddings": 131072,
+    "rope_scaling": {"factor": 8.0, "rope_type": "linear"}, "hidden_activation": "gelu_pytorch_tanh"},
+  "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 1152, "num_hidden_layers": 27}})";
+
+// meta-llama/Llama-4-Scout-17B-16E-Instruct's, likewise.
+const char* LLAMA4 = R"({"architectures": ["Llama4ForConditionalGeneration"], "model_type": "llama4",
+  "torch_dtype": "bfloat16",
+  "text_config": {"model_type": "llama4_text", "hidden_size": 5120, "intermediate_size": 8192,
+    "intermediate_size_mlp": 16384, "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128,
+    "num_hidden_layers": 48, "num_local_experts": 16, "num_experts_per_tok": 1, "interleave_moe_layer_step": 1,
+    "vocab_size": 202048, "max_position_embeddings": 10485760, "attention_chunk_size": 8192, "hidden_act": "silu"},
+  "vision_config": {"model_type": "llama4_vision_model", "hidden_size": 1408, "num_hidden_layers": 34}})";
+
+}  // namespace
+
+TEST(ConfigLoader, Gemma3FromItsTextConfig) {
+    const ModelCard m = parse_model_config(GEMMA3, "g.json", "g");
+    EXPECT_EQ(m.family, "gemma3");
+    EXPECT_EQ(m.architecture, "Gemma3ForConditionalGeneration");
+    EXPECT_EQ(m.hidden_act, "gelu_pytorch_tanh");
+    EXPECT_TRUE(m.tie_word_embeddings);
+    // Parameters by hand, per layer: q 5,376 x 4,096 and o 4,096 x 5,376 (22,020,096 each), k and v
+    // 5,376 x 2,048 (11,010,048 each): 66,060,288; the gated MLP 3 x 5,376 x 21,504 = 346,816,512; four norms of
+    // 5,376 and q/k norms of 128: 21,760. 62 layers: 25,599,710,720; the tied embedding 262,208 x 5,376 =
+    // 1,409,630,208; the final norm 5,376. Total 27,009,346,304 (Google: 27 B with the 0.4 B vision tower).
+    EXPECT_EQ(m.params().total(), 27'009'346'304);
+    // every 6th layer (5, 11, ...) global, the others slide over 1,024 tokens: 10 global of 62
+    EXPECT_EQ(m.layers[5].attention, AttentionKind::FULL);
+    EXPECT_EQ(m.layers[4].attention, AttentionKind::SLIDING);
+    EXPECT_EQ(m.layers[4].window, 1024);
+    EXPECT_EQ(std::count_if(m.layers.begin(), m.layers.end(), [](auto& l) { return l.attention == AttentionKind::FULL; }), 10);
+    // the card says the vision tower is not modelled
+    std::string all;
+    for (const auto& g : m.guessed) all += g + ";";
+    EXPECT_NE(all.find("vision_config"), std::string::npos) << all;
+}
+
+TEST(ConfigLoader, Llama4FromItsTextConfig) {
+    const ModelCard m = parse_model_config(LLAMA4, "l.json", "l");
+    EXPECT_EQ(m.family, "llama4");
+    EXPECT_EQ(m.num_experts, 16);
+    EXPECT_EQ(m.moe_intermediate_size, 8192);
+    EXPECT_EQ(m.shared_expert_intermediate_size, 8192);
+    EXPECT_EQ(m.intermediate_size, 16384);  // the dense layers' width (none here: every layer is MoE)
+    EXPECT_EQ(std::count_if(m.layers.begin(), m.layers.end(), [](auto& l) { return l.moe; }), 48);
+    // Per layer: q and o 5,120 x 5,120 (26,214,400 each), k and v 5,120 x 1,024 (5,242,880 each): 62,914,560;
+    // 16 experts of 3 x 5,120 x 8,192 = 125,829,120 each: 2,013,265,920; the shared expert 125,829,120; the router
+    // 5,120 x 16 = 81,920; two norms 10,240. 48 layers: 105,700,884,480; embedding and lm_head 202,048 x 5,120
+    // each: 2,068,971,520; the final norm 5,120. Total 107,769,861,120 (Meta: 109 B with the vision tower).
+    EXPECT_EQ(m.params().total(), 107'769'861'120);
+    // Active: attention, one routed expert, the shared one, router and norms: 314,664,960 a layer, x 48 =
+    // 15,103,918,080, plus embedding, lm_head and final norm: 17,172,894,720 (Meta: 17 B active)
+    EXPECT_EQ(m.params().active_with_embedding, 17'172'894'720);
+    // the RoPE layers attend within 8,192-token chunks (read as a window), every 4th layer (NoPE) globally
+    EXPECT_EQ(m.layers[0].attention, AttentionKind::SLIDING);
+    EXPECT_EQ(m.layers[0].window, 8192);
+    EXPECT_EQ(m.layers[3].attention, AttentionKind::FULL);
+    EXPECT_EQ(std::count_if(m.layers.begin(), m.layers.end(), [](auto& l) { return l.attention == AttentionKind::FULL; }), 12);
+}
+
+TEST(ConfigLoader, AWrappersErrorsNameTheTextConfigsField) {
+    std::string g = GEMMA3;
+    g.replace(g.find(R"("hidden_size": 5376, )"), 21, "");
+    EXPECT_EQ(error_of(g), "t.json: text_config.hidden_size: missing required field");
+    std::string d = GEMMA3;
+    d.replace(d.find(R"("torch_dtype": "bfloat16")"), 25, R"("torch_dtype": "float8")");
+    EXPECT_EQ(error_of(d), "t.json: torch_dtype: unknown dtype \"float8\" (expected float32, bfloat16 or float16)");
+    EXPECT_EQ(error_of(R"({"model_type": "llava", "text_config": 7})"), "t.json: text_config: expected an object, got number 7");
 }
 
 // ---- quantisation as shipped (quantization_config) ----
