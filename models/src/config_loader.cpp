@@ -160,7 +160,10 @@ private:
 std::string family_of(const std::string& model_type) {
     static const std::set<std::string> llama_like = {"llama", "mistral", "phi3", "mixtral"};
     if (llama_like.count(model_type)) return model_type == "mixtral" ? "mixtral" : "llama";
-    if (model_type == "qwen2" || model_type == "qwen2_moe") return "qwen2";
+    if (model_type == "qwen2" || model_type == "qwen2_moe" || model_type == "qwen2_vl" || model_type == "qwen2_5_vl" ||
+        model_type == "qwen2_5_vl_text" || model_type == "qwen2_vl_text") {
+        return "qwen2";  // the VL models' language model is Qwen2's
+    }
     if (model_type == "qwen3" || model_type == "qwen3_moe") return "qwen3";
     if (model_type == "gemma" || model_type == "gemma2") return model_type;
     if (model_type == "gemma3" || model_type == "gemma3_text") return "gemma3";
@@ -236,7 +239,12 @@ void read_layer_types(Reader& r, ModelCard& m) {
                 r.fail("no_rope_layers", fmt::format("has {} entries but num_hidden_layers is {}", nr->size(), m.num_layers));
             }
             for (int64_t i = 0; i < m.num_layers; ++i) {
-                rope[static_cast<size_t>(i)] = r.as_int((*nr)[static_cast<size_t>(i)], fmt::format("no_rope_layers[{}]", i), 0, 1) == 1;
+                const std::string field = fmt::format("no_rope_layers[{}]", i);
+                const json& v = (*nr)[static_cast<size_t>(i)];
+                if (!(v.is_number_integer() && (v.get<int64_t>() == 0 || v.get<int64_t>() == 1))) {
+                    r.fail(field, fmt::format("expected 0 (NoPE, global) or 1 (RoPE, chunked), got {}", describe(v)));
+                }
+                rope[static_cast<size_t>(i)] = v.get<int64_t>() == 1;
             }
         }
         for (int64_t i = 0; i < m.num_layers; ++i) {
@@ -589,9 +597,11 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
     read_layer_types(r, m);
     mark_moe_layers(r, m);
     validate(r, m);
-    if (wrapped) {
-        m.guessed.push_back("the language model of a multimodal checkpoint (text_config); its vision encoder "
-                            "(vision_config) is not modelled: neither its weights nor image inputs");
+    if (j.contains("vision_config")) {
+        m.guessed.push_back(wrapped ? "the language model of a multimodal checkpoint (text_config); its vision encoder "
+                                      "(vision_config) is not modelled: neither its weights nor image inputs"
+                                    : "the language model of a multimodal checkpoint; its vision encoder (vision_config) "
+                                      "is not modelled: neither its weights nor image inputs");
     }
     return m;
 }

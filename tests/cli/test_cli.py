@@ -55,6 +55,8 @@ BROKEN_CONFIGS = {
     "negative_window.json": "sliding_window",
     "number_beyond_double.json": "out of range",
     "duplicate_key.json": "hidden_size: duplicate key",
+    "text_config_missing_hidden.json": "text_config.hidden_size: missing required field",
+    "llama4_bad_no_rope_layers.json": "text_config.no_rope_layers[2]: expected 0 (NoPE, global) or 1",
 }
 
 # Each broken GPU profile and the field its error must name.

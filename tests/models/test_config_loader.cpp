@@ -204,6 +204,22 @@ TEST(ConfigLoader, Llama4FromItsTextConfig) {
     EXPECT_EQ(std::count_if(m.layers.begin(), m.layers.end(), [](auto& l) { return l.attention == AttentionKind::FULL; }), 12);
 }
 
+TEST(ConfigLoader, Qwen25VlReadsAsQwen2) {
+    // Qwen/Qwen2.5-VL-7B-Instruct keeps its language model's fields at the top level: Qwen2's rules (q/k/v
+    // biases, no o bias), and the vision tower said to be left out
+    const ModelCard m = parse_model_config(
+        R"({"architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl", "hidden_size": 3584,
+            "intermediate_size": 18944, "num_attention_heads": 28, "num_key_value_heads": 4, "num_hidden_layers": 28,
+            "vocab_size": 152064, "max_position_embeddings": 128000, "tie_word_embeddings": false,
+            "vision_config": {"depth": 32, "hidden_size": 1280}})",
+        "q.json", "q");
+    EXPECT_EQ(m.family, "qwen2");
+    EXPECT_TRUE(m.qkv_bias);
+    EXPECT_FALSE(m.o_bias);
+    ASSERT_EQ(m.guessed.size(), 1u);
+    EXPECT_NE(m.guessed[0].find("vision_config"), std::string::npos);
+}
+
 TEST(ConfigLoader, AWrappersErrorsNameTheTextConfigsField) {
     std::string g = GEMMA3;
     g.replace(g.find(R"("hidden_size": 5376, )"), 21, "");
