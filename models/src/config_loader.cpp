@@ -354,6 +354,11 @@ void read_quantization(Reader& r, ModelCard& m) {
         for (const json& p : *v) {
             if (!p.is_string()) continue;
             const std::string s = lower(p.get<std::string>());
+            // a multimodal checkpoint's vision tower and projector are not modelled: their modules say nothing
+            // of the language model's
+            bool vision = false;
+            for (const char* v : {"vision", "visual", "multi_modal", "mm_projector", "image"}) vision = vision || s.find(v) != std::string::npos;
+            if (vision) continue;
             if (s.find("attn") != std::string::npos) keep_attention = true;
             if (s.find("experts") != std::string::npos) keep_experts = true;
             else if (s.find("mlp") != std::string::npos && s.find("router") == std::string::npos && s.find("gate.") == std::string::npos) keep_dense = true;

@@ -220,6 +220,18 @@ TEST(ConfigLoader, Qwen25VlReadsAsQwen2) {
     EXPECT_NE(m.guessed[0].find("vision_config"), std::string::npos);
 }
 
+TEST(ConfigLoader, AWrappersQuantisationIgnoresItsVisionModules) {
+    // an fp8 Gemma 3 whose ignore list keeps the vision tower's attention and MLP in 16 bits: the language
+    // model's attention and MLP are still fp8 (1 byte a weight)
+    std::string g = GEMMA3;
+    g.replace(g.find(R"("torch_dtype": "bfloat16",)"), 26,
+              R"("torch_dtype": "bfloat16", "quantization_config": {"quant_method": "fp8",
+                 "modules_to_not_convert": ["vision_tower.encoder.layers.0.self_attn", "vision_tower.mlp", "lm_head"]},)");
+    const ModelCard m = parse_model_config(g, "g.json", "g");
+    EXPECT_DOUBLE_EQ(m.shipped.attention.bytes_per_weight, 1.0);
+    EXPECT_DOUBLE_EQ(m.shipped.dense_mlp.bytes_per_weight, 1.0);
+}
+
 TEST(ConfigLoader, AWrappersErrorsNameTheTextConfigsField) {
     std::string g = GEMMA3;
     g.replace(g.find(R"("hidden_size": 5376, )"), 21, "");
