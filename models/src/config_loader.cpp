@@ -225,15 +225,17 @@ void read_layer_types(Reader& r, ModelCard& m) {
         return;
     }
     if (m.family == "llama4") {
-        // Llama 4 (Llama4TextConfig): the RoPE layers (no_rope_layers[i] == 1; by default all but every 4th)
-        // attend within chunks of attention_chunk_size tokens, the others (NoPE) over the whole context. A
-        // chunk is read as a sliding window of its size: the KV a layer holds and the keys a query sees are at
-        // most that many (a chunk's average is half of it).
+        // Llama 4 (Llama4TextConfig): the RoPE layers (no_rope_layers[i] == 1; when the list is empty, as in the
+        // published configs, all but every no_rope_layer_interval-th, 4 by default) attend within chunks of
+        // attention_chunk_size tokens, the others (NoPE) over the whole context. A chunk is read as a sliding
+        // window of its size: the KV a layer holds and the keys a query sees are at most that many (a chunk's
+        // average is half of it).
         const auto chunk = r.opt_int({"attention_chunk_size"}, 1, MAX_POSITIONS);
         if (!chunk) return;
+        const int64_t interval = r.opt_int({"no_rope_layer_interval"}, 1, MAX_LAYERS).value_or(4);
         std::vector<bool> rope(static_cast<size_t>(m.num_layers));
-        for (int64_t i = 0; i < m.num_layers; ++i) rope[static_cast<size_t>(i)] = (i + 1) % 4 != 0;
-        if (const json* nr = r.find({"no_rope_layers"})) {
+        for (int64_t i = 0; i < m.num_layers; ++i) rope[static_cast<size_t>(i)] = (i + 1) % interval != 0;
+        if (const json* nr = r.find({"no_rope_layers"}); nr && !(nr->is_array() && nr->empty())) {
             if (!nr->is_array()) r.fail("no_rope_layers", fmt::format("expected an array, got {}", describe(*nr)));
             if (static_cast<int64_t>(nr->size()) != m.num_layers) {
                 r.fail("no_rope_layers", fmt::format("has {} entries but num_hidden_layers is {}", nr->size(), m.num_layers));
@@ -304,6 +306,12 @@ void read_moe(Reader& r, ModelCard& m) {
 void mark_moe_layers(Reader& r, ModelCard& m) {
     if (!m.is_moe()) return;
     const int64_t freq = r.opt_int({"moe_layer_freq", "decoder_sparse_step", "interleave_moe_layer_step"}, 1, MAX_LAYERS).value_or(1);
+    if (const json* listed = r.find({"moe_layers"}); listed && m.family == "llama4") {
+        // Llama 4 may list its MoE layers (Llama4TextConfig.moe_layers); absent, every interleave step-th
+        if (!listed->is_array()) r.fail("moe_layers", fmt::format("expected an array, got {}", describe(*listed)));
+        for (const json& v : *listed) m.layers[static_cast<size_t>(r.as_int(v, "moe_layers", 0, m.num_layers - 1))].moe = true;
+        return;
+    }
     std::set<int64_t> dense_only;
     if (const json* only = r.find({"mlp_only_layers"})) {
         if (!only->is_array()) r.fail("mlp_only_layers", fmt::format("expected an array, got {}", describe(*only)));

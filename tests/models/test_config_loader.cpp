@@ -154,7 +154,8 @@ const char* LLAMA4 = R"({"architectures": ["Llama4ForConditionalGeneration"], "m
   "text_config": {"model_type": "llama4_text", "hidden_size": 5120, "intermediate_size": 8192,
     "intermediate_size_mlp": 16384, "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128,
     "num_hidden_layers": 48, "num_local_experts": 16, "num_experts_per_tok": 1, "interleave_moe_layer_step": 1,
-    "vocab_size": 202048, "max_position_embeddings": 10485760, "attention_chunk_size": 8192, "hidden_act": "silu"},
+    "vocab_size": 202048, "max_position_embeddings": 10485760, "attention_chunk_size": 8192, "hidden_act": "silu",
+    "no_rope_layers": []},
   "vision_config": {"model_type": "llama4_vision_model", "hidden_size": 1408, "num_hidden_layers": 34}})";
 
 }  // namespace
@@ -202,6 +203,18 @@ TEST(ConfigLoader, Llama4FromItsTextConfig) {
     EXPECT_EQ(m.layers[0].window, 8192);
     EXPECT_EQ(m.layers[3].attention, AttentionKind::FULL);
     EXPECT_EQ(std::count_if(m.layers.begin(), m.layers.end(), [](auto& l) { return l.attention == AttentionKind::FULL; }), 12);
+    // Maverick's layout: MoE on every second layer (1, 3, ...), or on the layers listed in moe_layers
+    std::string mav = LLAMA4;
+    mav.replace(mav.find(R"("interleave_moe_layer_step": 1)"), 30, R"("interleave_moe_layer_step": 2)");
+    const ModelCard v = parse_model_config(mav, "m.json", "m");
+    EXPECT_FALSE(v.layers[0].moe);
+    EXPECT_TRUE(v.layers[1].moe);
+    EXPECT_EQ(std::count_if(v.layers.begin(), v.layers.end(), [](auto& l) { return l.moe; }), 24);
+    std::string listed = LLAMA4;
+    listed.replace(listed.find(R"("no_rope_layers": [])"), 20, R"("no_rope_layers": [], "moe_layers": [0, 47])");
+    const ModelCard w = parse_model_config(listed, "w.json", "w");
+    EXPECT_EQ(std::count_if(w.layers.begin(), w.layers.end(), [](auto& l) { return l.moe; }), 2);
+    EXPECT_TRUE(w.layers[47].moe);
 }
 
 TEST(ConfigLoader, Qwen25VlReadsAsQwen2) {
