@@ -219,16 +219,23 @@ bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostC
 
 int64_t cuda_graph_tokens(const CostConfig& cfg, int64_t tokens) {
     if (!cfg.cuda_graphs || tokens <= 0 || tokens > cfg.cuda_graph_max_tokens) return tokens;
-    int64_t size = tokens;
-    if (tokens <= 2) {
-        size = tokens;
-    } else if (tokens <= 4) {
+    // vLLM's default sizes are 1, 2, 4, multiples of 8 below 256 and of 16 from 256; with speculative decoding each
+    // is rounded up to a multiple of q = 1 + k. Rounding keeps their order, so the step's size is the rounded
+    // default size that is the first to reach `tokens`: the first default size above the multiple of q below
+    // the step's own multiple of q.
+    const int64_t q = std::max<int64_t>(1, cfg.cuda_graph_multiple);
+    const int64_t need = (tokens + q - 1) / q * q - q + 1;
+    int64_t size = need;
+    if (need <= 2) {
+        size = need;
+    } else if (need <= 4) {
         size = 4;
-    } else if (tokens < 256) {
-        size = (tokens + 7) / 8 * 8;
+    } else if (need < 256) {
+        size = (need + 7) / 8 * 8;
     } else {
-        size = (tokens + 15) / 16 * 16;
+        size = (need + 15) / 16 * 16;
     }
+    size = (size + q - 1) / q * q;
     return size <= cfg.cuda_graph_max_tokens ? size : tokens;  // no captured size holds it: eager
 }
 
@@ -328,9 +335,9 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         emit(name, count, g.flops, g.bytes, g.compute_s, g.memory_s, 0, 0, g.time_s,
              g.compute_s > g.memory_s ? Bound::COMPUTE : Bound::MEMORY, mrows, n, k);
     };
-    auto elementwise = [&](OpKind name, int64_t count, double flops, double bytes) {
+    auto elementwise = [&](OpKind name, int64_t count, double flops, double bytes, double gm = 0) {
         const double memory_s = bytes / bytes_per_s;
-        emit(name, count, flops, bytes, 0, memory_s, 0, 0, memory_s, Bound::MEMORY);
+        emit(name, count, flops, bytes, 0, memory_s, 0, 0, memory_s, Bound::MEMORY, gm);
     };
 
     const int64_t L = m.num_layers;
@@ -446,11 +453,11 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
                 weights + (routed_rows * (kdim_routed + n_routed) + shared_rows * (kdim_shared + n_shared)) * ACT_BYTES;
             const double compute_s = flops / rates.experts.flops_per_s, memory_s = bytes / rates.experts.bytes_per_s;
             emit(name, moe_layers, flops, bytes, compute_s, memory_s, 0, 0, blend(compute_s, memory_s),
-                 compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
+                 compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY, T);
         };
         moe_gemm(OpKind::MOE_GATE_UP_PROJ, 2.0 * inter, 2.0 * shared, h, h);
         elementwise(OpKind::ACTIVATION_MOE, moe_layers, 5.0 * (routed_rows * inter + T * shared),
-                    3.0 * (routed_rows * inter + T * shared) * ACT_BYTES);
+                    3.0 * (routed_rows * inter + T * shared) * ACT_BYTES, T);
         moe_gemm(OpKind::MOE_DOWN_PROJ, h, h, inter, shared);
     }
 
@@ -490,6 +497,7 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
     RecordSink sink{&s};
     s.allreduce_norm_fused = cost_step(*this, layers_, model_, gpu_, config_, modules_, stream_bytes_per_s_,
               config_.blend_exponent, batch, sink);
+    s.graph_tokens = cuda_graph_tokens(config_, s.tokens);
     if (config_.calibration) {
         for (OpCost& o : s.ops) {
             if (o.kind != OpKind::STEP_OVERHEAD) o.source = config_.calibration->label();

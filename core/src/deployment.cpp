@@ -90,7 +90,12 @@ CostConfig cost_config(const Deployment& d, const EngineConfig& e) {
     c.weight_dtype = d.weight_dtype;
     c.kv_dtype = d.kv_dtype;
     c.cuda_graphs = e.cuda_graphs;
-    c.cuda_graph_max_tokens = std::min<int64_t>(2 * e.max_num_seqs, 512);  // vLLM's max_cudagraph_capture_size
+    // vLLM's max_cudagraph_capture_size (config/vllm.py): min(max_num_seqs x decode query length x 2, 512), no more
+    // than the step's token budget; with speculative decoding a decode's query is 1 + k tokens, and the captured
+    // sizes are rounded up to multiples of it (CompilationConfig.adjust_cudagraph_sizes_for_spec_decode)
+    const int64_t query = e.speculative.enabled() ? 1 + e.speculative.num_speculative_tokens : 1;
+    c.cuda_graph_multiple = query;
+    c.cuda_graph_max_tokens = std::min<int64_t>(std::min<int64_t>(2 * query * e.max_num_seqs, 512), e.max_num_batched_tokens);
     c.step_overhead_s = e.step_overhead_s;
     c.async_scheduling = e.async_scheduling;
     c.fuse_allreduce_rms = e.fuse_allreduce_rms;

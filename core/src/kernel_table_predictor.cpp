@@ -471,11 +471,9 @@ double KernelTablePredictor::moe_s(int64_t tokens, bool& extrapolated, bool* hel
 // One MoE op of the step: its share of the fused kernel's measured time (routed experts), plus the shared
 // expert's part: its GEMM from the GEMM table (T rows: every token goes through it), its activation from the
 // roofline's op in proportion to the elements (T x shared of the T x k x inter + T x shared it counts).
-double KernelTablePredictor::moe_op_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share,
+double KernelTablePredictor::moe_op_s(const RooflineOp& op, double moe_share,
                                       bool& extrapolated) const {
-    int64_t tokens = 0;
-    for (const SequenceWork& s : batch) tokens += s.new_tokens;
-    tokens = cuda_graph_tokens(roofline_.config(), tokens);  // the padding rows are routed too
+    const auto tokens = static_cast<int64_t>(op.m);  // the padding rows of a CUDA graph are routed too
     const double layer = moe_s(tokens, extrapolated);
     if (layer < 0) return -1.0;
     double t = layer * static_cast<double>(op.count) * moe_share;
@@ -512,7 +510,7 @@ double KernelTablePredictor::allreduce_s(double bytes, bool& extrapolated, bool&
 }
 
 double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share,
-                                       std::string* source) const {
+                                       std::string* source, bool allreduce_norm_fused) const {
     bool ex = false;
     double t = -1.0;
     const char* family = "";
@@ -550,14 +548,11 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
                    "in L2: held to streaming it from memory";
         }
     } else if (is_moe(op.kind) && moe_) {
-        t = moe_op_s(op, batch, moe_share, ex);
+        t = moe_op_s(op, moe_share, ex);
         family = "moe";
         if (source) {  // (not on the hot path)
-            int64_t tokens = 0;
-            for (const SequenceWork& w : batch) tokens += w.new_tokens;
-            tokens = cuda_graph_tokens(roofline_.config(), tokens);
             bool held = false, unused = false;
-            moe_s(tokens, unused, &held);
+            moe_s(static_cast<int64_t>(op.m), unused, &held);
             if (held) note = "; timed with its experts in L2: held to streaming them from memory";
         }
     } else if (is_small_kernel(op.kind)) {  // (an MLA model's RoPE is in its module table, above)
@@ -577,6 +572,8 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         const double one = allreduce_s(message, ex, nccl);
         t = one < 0 ? -1.0 : one * static_cast<double>(op.count);
         family = nccl ? "nccl" : "vllm_allreduce";
+        // FlashInfer's fused kernel, timed as vLLM's own all-reduce: no table times it
+        if (allreduce_norm_fused) note = "; run as FlashInfer's all-reduce + add + RMSNorm, timed as this all-reduce";
     }
     if (source && t >= 0) *source = source_line(family, ex, note);
     return t;
@@ -612,15 +609,10 @@ StepCost KernelTablePredictor::step(const std::vector<SequenceWork>& batch) cons
         OpCost& o = s.ops[i];
         std::string source;
         const double share = moe_total > 0 ? ops[i].time_s / moe_total : 0.0;
-        const double t = op_time_s(ops[i], batch, share, &source);
+        const double t = op_time_s(ops[i], batch, share, &source, s.allreduce_norm_fused);
         if (t >= 0) {
             o.time_s = t;
             o.source = source;
-            // FlashInfer's fused kernel, timed as vLLM's own all-reduce: no table times it
-            if (o.kind == OpKind::TP_ALLREDUCE && s.allreduce_norm_fused && !o.source.empty() && o.source.back() == ')') {
-                o.source.pop_back();
-                o.source += "; run as FlashInfer's all-reduce + add + RMSNorm, timed as this all-reduce)";
-            }
         }
         s.time_s += o.time_s;
     }

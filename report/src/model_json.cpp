@@ -208,7 +208,7 @@ std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const Ste
                    {"async_scheduling", c.async_scheduling},
                    {"fuse_allreduce_rms", c.fuse_allreduce_rms}};
     j["tokens"] = s.tokens;
-    j["graph_tokens"] = cuda_graph_tokens(c, s.tokens);  // the tokens the token-wise ops ran over (CUDA graph padding)
+    j["graph_tokens"] = s.graph_tokens;  // the tokens the token-wise ops ran over (CUDA graph padding)
     j["sequences"] = s.sequences;
     j["time_s"] = s.time_s;
     j["host_hidden_s"] = s.host_hidden_s;  // async scheduling: a step after an idle spell adds it

@@ -6,6 +6,7 @@
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/core/cost_model.hpp"
+#include "headroom/core/deployment.hpp"
 
 using namespace headroom;
 
@@ -344,6 +345,42 @@ TEST(CostModel, CudaGraphsPadTheTokenWiseOpsToTheNextCapturedSize) {
     c.cuda_graph_max_tokens = 512;
     c.cuda_graphs = false;
     EXPECT_EQ(cuda_graph_tokens(c, 257), 257);
+    c.cuda_graphs = true;
+
+    // Speculative decoding with k = 2: the sizes rounded up to multiples of 3 are 1, 2 -> 3; 4 -> 6; 8 -> 9;
+    // 16 -> 18; 24; 32 -> 33; ...; 496 -> 498; 512 -> 513 is past the largest size (512) and dropped
+    c.cuda_graph_multiple = 3;
+    EXPECT_EQ(cuda_graph_tokens(c, 1), 3);
+    EXPECT_EQ(cuda_graph_tokens(c, 3), 3);
+    EXPECT_EQ(cuda_graph_tokens(c, 4), 6);
+    EXPECT_EQ(cuda_graph_tokens(c, 7), 9);
+    EXPECT_EQ(cuda_graph_tokens(c, 10), 18);  // (12 and 15 are no rounded size)
+    EXPECT_EQ(cuda_graph_tokens(c, 19), 24);
+    EXPECT_EQ(cuda_graph_tokens(c, 25), 33);
+    EXPECT_EQ(cuda_graph_tokens(c, 498), 498);
+    EXPECT_EQ(cuda_graph_tokens(c, 499), 499);  // eager
+    // k = 3: multiples of 4 (4, 8, 16, 24, ...; 12 is none)
+    c.cuda_graph_multiple = 4;
+    EXPECT_EQ(cuda_graph_tokens(c, 5), 8);
+    EXPECT_EQ(cuda_graph_tokens(c, 9), 16);
+    EXPECT_EQ(cuda_graph_tokens(c, 260), 272);
+
+    // A deployment's largest size: min(max_num_seqs x (1 + k) x 2, 512, the token budget)
+    Deployment d;
+    d.model = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    d.gpu = load_gpu("h100");
+    EngineConfig e;
+    e.max_num_seqs = 10;
+    EXPECT_EQ(cost_config(d, e).cuda_graph_max_tokens, 20);
+    EXPECT_EQ(cost_config(d, e).cuda_graph_multiple, 1);
+    e.speculative.method = "ngram";
+    e.speculative.num_speculative_tokens = 3;
+    EXPECT_EQ(cost_config(d, e).cuda_graph_max_tokens, 80);
+    EXPECT_EQ(cost_config(d, e).cuda_graph_multiple, 4);
+    e.max_num_seqs = 1024;
+    EXPECT_EQ(cost_config(d, e).cuda_graph_max_tokens, 512);
+    e.max_num_batched_tokens = 256;
+    EXPECT_EQ(cost_config(d, e).cuda_graph_max_tokens, 256);
 
     // Llama-3.1-8B, 83 decodes at 1,000 tokens of context: the GEMMs run 88 rows, the embedding reads and writes
     // 88 x 4,096 x 2 B each way; attention and the lm_head's logits see the 83 sequences, as without padding

@@ -152,9 +152,12 @@ TEST(Speculative, StepTimeIsTheVerifyPlusKDrafterPasses) {
     EngineConfig e;
     e.speculative = eagle3(3, 0.7);
     const auto p = make_step_predictor(d, e);
+    // the head runs in the target's CUDA graphs, padded to their sizes: multiples of 1 + k = 4 (its passes over
+    // 2 tokens run as 4); the target's 208 tokens are one already
+    CostConfig hc = cost_config(d, e);
+    EXPECT_EQ(hc.cuda_graph_multiple, 4);
     e.speculative = {};
     const auto plain = make_step_predictor(d, e);
-    CostConfig hc = cost_config(d, e);
     hc.step_overhead_s = 0;
     hc.weight_dtype = Dtype::BF16;
     const CostModel head(*drafter_card(d.model, eagle3(3, 0.7)), d.gpu, hc);

@@ -27,10 +27,13 @@ struct CostConfig {
     std::optional<Dtype> weight_dtype;  // every block matrix in this format; nullopt: as the checkpoint ships them
     Dtype kv_dtype = Dtype::BF16;
     bool cuda_graphs = true;
-    // vLLM's largest CUDA graph capture size (max_cudagraph_capture_size: min(2 x max_num_seqs, 512) by default).
-    // With CUDA graphs a step of up to that many tokens runs padded to the next captured size
-    // (cuda_graph_tokens below); 0: no padding.
+    // vLLM's largest CUDA graph capture size (max_cudagraph_capture_size: min(2 x max_num_seqs, 512) by default,
+    // cost_config in deployment.hpp). With CUDA graphs a step of up to that many tokens runs padded to the next
+    // captured size (cuda_graph_tokens below); 0: no padding.
     int64_t cuda_graph_max_tokens = 512;
+    // With speculative decoding, 1 + k: vLLM rounds every captured size up to a multiple of a decode's query
+    // length (1 without it).
+    int64_t cuda_graph_multiple = 1;
     // Scheduler, input preparation and output processing of one step (vLLM V1 with CUDA graphs: about 1 ms of
     // host time per step; an estimate, overridable per scenario).
     double step_overhead_s = 1.0e-3;
@@ -81,8 +84,9 @@ bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostC
 // (vllm/config/vllm.py: 1, 2, 4, then multiples of 8 below 256, then multiples of 16 up to the largest size), so
 // that a captured graph (full for a decode batch, piecewise for a mixed one) replays; the padding rows are
 // computed and thrown away. A step larger than the largest size, or without CUDA graphs, runs as it is.
-// Attention and the logits see the real sequences only. (With speculative decoding vLLM rounds the sizes to
-// multiples of the verify length; not modelled.)
+// Attention and the logits see the real sequences only. With speculative decoding every size is rounded up to a
+// multiple of the verify length 1 + k (cfg.cuda_graph_multiple; CompilationConfig.adjust_cudagraph_sizes_for_spec_decode),
+// those past the largest size dropped.
 int64_t cuda_graph_tokens(const CostConfig& cfg, int64_t tokens);
 
 // Expected number of distinct experts of `experts` that `tokens` tokens hit when each picks `topk` of them at
@@ -161,7 +165,7 @@ struct RooflineOp {
     int64_t count;
     double flops, bytes, compute_s, memory_s, comm_s, overhead_s, time_s;
     Bound bound;
-    double m = 0, n = 0, k = 0;
+    double m = 0, n = 0, k = 0;  // a fused MoE op (router aside): m = the tokens routed, padding rows included
 };
 class RooflineOpVisitor {
 public:

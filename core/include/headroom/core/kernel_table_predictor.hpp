@@ -51,9 +51,10 @@ public:
     bool covers(OpKind k) const;
 
     // The time of one op from the tables (all its runs), or < 0 when no table applies. `source`, when given,
-    // receives the op's source line.
+    // receives the op's source line; `allreduce_norm_fused` (the step's StepCost::allreduce_norm_fused) makes a TP
+    // all-reduce's line say that FlashInfer's fused kernel runs it.
     double op_time_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share,
-                     std::string* source) const;
+                     std::string* source, bool allreduce_norm_fused = false) const;
 
 private:
     double cached_gemm_s(std::vector<double>& cache, const GridTable* t, double m, double n, double k,
@@ -67,7 +68,7 @@ private:
     double encoder_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
     // `held`, when given, says whether the time was held to l2_warm_moe_floor_s.
     double moe_s(int64_t tokens, bool& extrapolated, bool* held = nullptr) const;
-    double moe_op_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share, bool& extrapolated) const;
+    double moe_op_s(const RooflineOp& op, double moe_share, bool& extrapolated) const;
     double allreduce_s(double bytes, bool& extrapolated, bool& nccl) const;
     std::string source_line(const char* family, bool extrapolated, const char* note = "") const;
     // l2_warm_gemm_floor_s for one of the GEMM tables below.

@@ -85,6 +85,9 @@ struct StepCost {
     double host_hidden_s = 0.0;  // as StepTotals::host_hidden_s: not in time_s
     // the TP all-reduces run FlashInfer's fused kernel with the adds and norms after them (allreduce_norm_fused)
     bool allreduce_norm_fused = false;
+    // the tokens the token-wise ops ran over: `tokens` padded to the CUDA graph's captured size (cuda_graph_tokens;
+    // with DP, the slowest rank's tokens padded)
+    int64_t graph_tokens = 0;
     const OpCost* op(std::string_view name) const;
 };
 
