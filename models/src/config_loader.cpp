@@ -171,6 +171,8 @@ std::string family_of(const std::string& model_type) {
     if (model_type == "phi") return "phi";
     if (model_type == "deepseek_v2" || model_type == "deepseek_v3") return "deepseek";
     if (model_type == "gpt_oss") return "gpt_oss";
+    if (model_type == "starcoder2") return "starcoder2";
+    if (model_type == "cohere" || model_type == "cohere2") return "cohere";
     if (model_type == "bert" || model_type == "roberta" || model_type == "xlm-roberta") return "bert";
     return "generic";
 }
@@ -216,9 +218,10 @@ void read_layer_types(Reader& r, ModelCard& m) {
         for (int64_t i = 0; i < m.num_layers; i += 2) sliding(m.layers[i], "gemma2");
         return;
     }
-    if (m.family == "gemma3") {
-        // Gemma 3 (Gemma3TextConfig): every sliding_window_pattern-th layer is global, the others slide
-        const int64_t pattern = r.opt_int({"sliding_window_pattern"}, 1, MAX_LAYERS).value_or(6);
+    if (m.family == "gemma3" || m.model_type == "cohere2") {
+        // Gemma 3 (Gemma3TextConfig) and Cohere 2 (Cohere2Config): every sliding_window_pattern-th layer is global,
+        // the others slide
+        const int64_t pattern = r.opt_int({"sliding_window_pattern"}, 1, MAX_LAYERS).value_or(m.family == "gemma3" ? 6 : 4);
         for (int64_t i = 0; i < m.num_layers; ++i) {
             if ((i + 1) % pattern != 0) sliding(m.layers[i], "sliding_window_pattern");
         }
@@ -526,6 +529,8 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
     // Attention heads.
     if (auto kv = r.opt_int({"num_key_value_heads", "num_kv_heads"}, 1, MAX_HEADS)) {
         m.num_kv_heads = *kv;
+    } else if (m.family == "starcoder2") {
+        m.num_kv_heads = 2;  // Starcoder2Config's default
     } else {
         m.num_kv_heads = m.num_attention_heads;  // the HF default: multi-head attention
         if (generic) guess(fmt::format("num_key_value_heads = {} (= num_attention_heads)", m.num_kv_heads));
@@ -548,8 +553,10 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
         if (generic) guess(fmt::format("head_dim = {} (= hidden_size / num_attention_heads)", m.head_dim));
     }
 
-    // Embedding tying: Gemma ties by default, everything else here does not.
-    const bool tie_default = m.family == "gemma" || m.family == "gemma2" || m.family == "gemma3";
+    // Embedding tying: Gemma ties by default, and Cohere (CohereConfig's default) and StarCoder2 (no field of its
+    // own: PretrainedConfig's default); everything else here does not.
+    const bool tie_default = m.family == "gemma" || m.family == "gemma2" || m.family == "gemma3" ||
+                             m.family == "cohere" || m.family == "starcoder2";
     if (generic && !r.has("tie_word_embeddings")) guess("tie_word_embeddings = false");
     m.tie_word_embeddings = r.opt_bool("tie_word_embeddings", tie_default);
 
@@ -576,6 +583,21 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
         m.mlp = MlpKind::PLAIN;
         m.partial_rotary_factor = r.opt_fraction("partial_rotary_factor", 0.5);
     }
+    if (m.family == "starcoder2") {
+        // StarCoder2: LayerNorms with biases; every linear but the lm_head has a bias (use_bias); c_fc / c_proj MLP
+        m.norm = NormKind::LAYER;
+        const bool bias = r.opt_bool("use_bias", true);
+        m.qkv_bias = m.o_bias = m.mlp_bias = bias;
+        m.mlp = MlpKind::PLAIN;
+    }
+    if (m.family == "cohere") {
+        // Cohere (Command R) and Cohere 2: attention and the gated MLP run in parallel after one LayerNorm without
+        // a bias; Command R+ normalises q and k with a weight per head (use_qk_norm)
+        m.norm = NormKind::LAYER;
+        m.norm_bias = false;
+        m.norms_per_layer = 1;
+        m.qk_norm = m.qk_norm_per_head = r.opt_bool("use_qk_norm", false);
+    }
     if (m.family == "bert") {
         m.is_encoder = true;
         m.norm = NormKind::LAYER;
@@ -591,7 +613,7 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
         guess("norms = 2 RMSNorm per layer");
     }
     m.partial_rotary_factor = r.opt_fraction("partial_rotary_factor", m.partial_rotary_factor);
-    for (const char* key : {"rope_theta", "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon"}) {
+    for (const char* key : {"rope_theta", "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"}) {
         const json* v = r.find({key});
         if (!v) continue;
         if (!v->is_number() || !(v->get<double>() > 0.0)) r.fail(key, fmt::format("expected a number > 0, got {}", describe(*v)));

@@ -44,7 +44,7 @@ int64_t ModelCard::attention_params(int64_t layer) const {
     }
     if (qkv_bias) n += (num_attention_heads + 2 * num_kv_heads) * head_dim;
     if (o_bias) n += hidden_size;
-    if (qk_norm) n += 2 * head_dim;
+    if (qk_norm) n += qk_norm_per_head ? (num_attention_heads + num_kv_heads) * head_dim : 2 * head_dim;
     if (attention_sinks) n += num_attention_heads;
     return n;
 }
@@ -103,7 +103,7 @@ int64_t ModelCard::active_mlp_params(int64_t layer) const {
 ParamBreakdown ModelCard::params() const {
     ParamBreakdown p;
     const int64_t h = hidden_size;
-    const int64_t norm_size = norm == NormKind::LAYER ? 2 * h : h;
+    const int64_t norm_size = norm == NormKind::LAYER && norm_bias ? 2 * h : h;
 
     p.embedding = vocab_size * h;
     if (learned_positions) p.embedding += max_position_embeddings * h;

@@ -368,3 +368,78 @@ TEST(ConfigLoader, ModelIdsResolveThroughTheHuggingFaceCache) {
     else unsetenv("HF_HUB_CACHE");
     fs::remove_all(cache);
 }
+
+namespace {
+
+// bigcode/starcoder2-3b's config.json (the fields headroom reads)
+const char* STARCODER2 = R"({"architectures": ["Starcoder2ForCausalLM"], "model_type": "starcoder2", "hidden_size": 3072,
+  "intermediate_size": 12288, "num_attention_heads": 24, "num_key_value_heads": 2, "num_hidden_layers": 30,
+  "vocab_size": 49152, "max_position_embeddings": 16384, "sliding_window": 4096, "use_bias": true,
+  "norm_epsilon": 1e-05, "hidden_act": "gelu_pytorch_tanh", "rope_theta": 999999.4420358813, "torch_dtype": "float32"})";
+
+// CohereForAI/c4ai-command-r-plus's, likewise (no tie_word_embeddings field: CohereConfig ties)
+const char* COMMAND_R_PLUS = R"({"architectures": ["CohereForCausalLM"], "model_type": "cohere", "hidden_size": 12288,
+  "intermediate_size": 33792, "num_attention_heads": 96, "num_key_value_heads": 8, "num_hidden_layers": 64,
+  "vocab_size": 256000, "max_position_embeddings": 8192, "layer_norm_eps": 1e-05, "logit_scale": 0.8333333333333334,
+  "use_qk_norm": true, "hidden_act": "silu", "rope_theta": 75000000.0, "torch_dtype": "float16"})";
+
+// CohereForAI/c4ai-command-r7b-12-2024's, likewise
+const char* COMMAND_R7B = R"({"architectures": ["Cohere2ForCausalLM"], "model_type": "cohere2", "hidden_size": 4096,
+  "intermediate_size": 14336, "num_attention_heads": 32, "num_key_value_heads": 8, "num_hidden_layers": 32,
+  "vocab_size": 256000, "max_position_embeddings": 8192, "sliding_window": 4096, "sliding_window_pattern": 4,
+  "layer_norm_eps": 1e-05, "logit_scale": 0.25, "hidden_act": "silu", "torch_dtype": "bfloat16"})";
+
+int64_t count_full(const ModelCard& m) {
+    return std::count_if(m.layers.begin(), m.layers.end(), [](auto& l) { return l.attention == AttentionKind::FULL; });
+}
+
+}  // namespace
+
+TEST(ConfigLoader, StarCoder2IsAPlainMlpWithBiasesAndTiedEmbeddings) {
+    const ModelCard m = parse_model_config(STARCODER2, "s.json", "s");
+    EXPECT_EQ(m.family, "starcoder2");
+    EXPECT_TRUE(m.guessed.empty());
+    EXPECT_EQ(m.mlp, MlpKind::PLAIN);
+    EXPECT_EQ(m.norm, NormKind::LAYER);
+    EXPECT_TRUE(m.tie_word_embeddings);
+    // Per layer: q and o 3,072 x 3,072 (9,437,184 each), k and v 3,072 x 256 (786,432 each): 20,447,232, and
+    // their biases 3,072 + 256 + 256 + 3,072 = 6,656; c_fc and c_proj 3,072 x 12,288 (37,748,736 each) and their
+    // biases 12,288 + 3,072; two LayerNorms of 2 x 3,072: 95,979,008. 30 layers: 2,879,370,240; the tied embedding
+    // 49,152 x 3,072 = 150,994,944; the final LayerNorm 6,144. Total 3,030,371,328 (BigCode: 3.03 B). Read as a
+    // gated MLP without biases, as the generic decoder read it, it had been 4.31 B.
+    EXPECT_EQ(m.params().total(), 3'030'371'328);
+    EXPECT_EQ(count_full(m), 0);  // every layer slides over 4,096 tokens
+    EXPECT_EQ(m.layers[0].window, 4096);
+    // Starcoder2Config's default of two KV heads when the field is absent
+    std::string no_kv = STARCODER2;
+    no_kv.replace(no_kv.find("\"num_key_value_heads\": 2, "), 26, "");
+    EXPECT_EQ(parse_model_config(no_kv, "s.json", "s").num_kv_heads, 2);
+}
+
+TEST(ConfigLoader, CohereRunsAttentionAndMlpInParallelAfterOneNorm) {
+    const ModelCard m = parse_model_config(COMMAND_R_PLUS, "c.json", "c");
+    EXPECT_EQ(m.family, "cohere");
+    EXPECT_TRUE(m.guessed.empty());
+    EXPECT_EQ(m.norms_per_layer, 1);
+    EXPECT_TRUE(m.tie_word_embeddings);
+    // Per layer: q and o 12,288 x 12,288 (150,994,944 each), k and v 12,288 x 1,024 (12,582,912 each):
+    // 327,155,712; q/k norms with a weight per head: (96 + 8) x 128 = 13,312; the gated MLP 3 x 12,288 x 33,792 =
+    // 1,245,708,288; one LayerNorm without a bias, 12,288: 1,572,889,600. 64 layers: 100,664,934,400; the tied
+    // embedding 256,000 x 12,288 = 3,145,728,000; the final norm 12,288. Total 103,810,674,688 (Cohere: 104 B).
+    EXPECT_EQ(m.params().total(), 103'810'674'688);
+    EXPECT_EQ(count_full(m), 64);
+}
+
+TEST(ConfigLoader, Cohere2SlidesThreeLayersInFour) {
+    const ModelCard m = parse_model_config(COMMAND_R7B, "c.json", "c");
+    EXPECT_EQ(m.family, "cohere");
+    // Per layer: q and o 4,096 x 4,096 (16,777,216 each), k and v 4,096 x 1,024 (4,194,304 each): 41,943,040; the
+    // gated MLP 3 x 4,096 x 14,336 = 176,160,768; one norm of 4,096: 218,107,904. 32 layers: 6,979,452,928; the
+    // tied embedding 256,000 x 4,096 = 1,048,576,000; the final norm 4,096. Total 8,028,033,024 (Cohere: 8 B).
+    EXPECT_EQ(m.params().total(), 8'028'033'024);
+    // layers 3, 7, ..., 31 global; the other 24 slide over 4,096 tokens
+    EXPECT_EQ(count_full(m), 8);
+    EXPECT_EQ(m.layers[3].attention, AttentionKind::FULL);
+    EXPECT_EQ(m.layers[2].attention, AttentionKind::SLIDING);
+    EXPECT_EQ(m.layers[2].window, 4096);
+}

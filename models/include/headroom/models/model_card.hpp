@@ -80,9 +80,11 @@ struct ModelCard {
     bool mlp_bias = false;
     bool lm_head_bias = false;
     bool qk_norm = false;          // per-head RMSNorm on q and k (Qwen3)
+    bool qk_norm_per_head = false;  // ... with a weight per head (Cohere's use_qk_norm), not one shared by the heads
     bool attention_sinks = false;  // one learned logit per head (gpt-oss)
     MlpKind mlp = MlpKind::GATED;
     NormKind norm = NormKind::RMS;
+    bool norm_bias = true;  // a LayerNorm's bias (Cohere's LayerNorm has a weight only)
     int norms_per_layer = 2;
     bool final_norm = true;
     double partial_rotary_factor = 1.0;
