@@ -170,6 +170,7 @@ std::string family_of(const std::string& model_type) {
     if (model_type == "llama4" || model_type == "llama4_text") return "llama4";
     if (model_type == "phi") return "phi";
     if (model_type == "deepseek_v2" || model_type == "deepseek_v3") return "deepseek";
+    if (model_type == "glm4_moe") return "glm4_moe";
     if (model_type == "gpt_oss") return "gpt_oss";
     if (model_type == "starcoder2") return "starcoder2";
     if (model_type == "cohere" || model_type == "cohere2") return "cohere";
@@ -291,13 +292,16 @@ void read_moe(Reader& r, ModelCard& m) {
     } else {
         m.moe_intermediate_size = r.req_int({"moe_intermediate_size"}, MAX_WIDTH);
     }
-    if (m.family == "deepseek") {
-        m.shared_expert_intermediate_size =
-            r.opt_int({"n_shared_experts"}, 0, MAX_EXPERTS).value_or(0) * m.moe_intermediate_size;
-        m.num_shared_experts = r.opt_int({"n_shared_experts"}, 0, MAX_EXPERTS).value_or(0);
-        m.first_k_dense_replace = r.opt_int({"first_k_dense_replace"}, 0, MAX_LAYERS).value_or(0);
+    if (m.family == "deepseek" || m.family == "glm4_moe") {
+        // GLM-4.5 (Glm4MoeConfig) routes as DeepSeek-V3 does: shared experts, dense first layers, MTP layers, and
+        // a correction bias per expert always (its defaults: 1 shared expert, 1 dense layer)
+        const bool glm = m.family == "glm4_moe";
+        const int64_t shared = r.opt_int({"n_shared_experts"}, 0, MAX_EXPERTS).value_or(glm ? 1 : 0);
+        m.shared_expert_intermediate_size = shared * m.moe_intermediate_size;
+        m.num_shared_experts = shared;
+        m.first_k_dense_replace = r.opt_int({"first_k_dense_replace"}, 0, MAX_LAYERS).value_or(glm ? 1 : 0);
         m.mtp_layers = r.opt_int({"num_nextn_predict_layers"}, 0, MAX_LAYERS).value_or(0);
-        m.router_correction_bias = r.opt_string("topk_method") == "noaux_tc";
+        m.router_correction_bias = glm || r.opt_string("topk_method") == "noaux_tc";
     } else if (auto shared = r.opt_int({"shared_expert_intermediate_size"}, 0, MAX_WIDTH); shared && *shared > 0) {
         m.shared_expert_intermediate_size = *shared;
         m.num_shared_experts = 1;
@@ -322,7 +326,7 @@ void mark_moe_layers(Reader& r, ModelCard& m) {
     }
     for (int64_t i = 0; i < m.num_layers; ++i) {
         bool moe;
-        if (m.family == "deepseek") {
+        if (m.family == "deepseek" || m.family == "glm4_moe") {
             moe = i >= m.first_k_dense_replace && i % freq == 0;
         } else {
             moe = !dense_only.count(i) && (i + 1) % freq == 0;  // Qwen2-MoE's decoder_sparse_step rule
@@ -571,6 +575,13 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
         m.o_bias = false;
     }
     if (m.family == "deepseek") m.qkv_bias = m.o_bias = false;
+    if (m.family == "glm4_moe") {
+        // GLM-4.5: attention_bias puts biases on q, k and v, not on o; optional q/k RMSNorms (use_qk_norm);
+        // RoPE on half of each head by default
+        m.o_bias = false;
+        m.qk_norm = r.opt_bool("use_qk_norm", false);
+        m.partial_rotary_factor = 0.5;
+    }
     if (m.family == "qwen3") m.qk_norm = true;
     if (m.family == "gpt_oss") m.attention_sinks = true;
     if (m.family == "gemma2" || m.family == "gemma3") m.norms_per_layer = 4;  // pre/post attention, pre/post feed-forward

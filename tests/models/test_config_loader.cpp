@@ -443,3 +443,39 @@ TEST(ConfigLoader, Cohere2SlidesThreeLayersInFour) {
     EXPECT_EQ(m.layers[2].attention, AttentionKind::SLIDING);
     EXPECT_EQ(m.layers[2].window, 4096);
 }
+
+namespace {
+
+// zai-org/GLM-4.5's config.json (the fields headroom reads)
+const char* GLM45 = R"({"architectures": ["Glm4MoeForCausalLM"], "model_type": "glm4_moe", "hidden_size": 5120,
+  "intermediate_size": 12288, "moe_intermediate_size": 1536, "num_attention_heads": 96, "num_key_value_heads": 8,
+  "head_dim": 128, "num_hidden_layers": 92, "n_routed_experts": 160, "n_shared_experts": 1, "num_experts_per_tok": 8,
+  "first_k_dense_replace": 3, "num_nextn_predict_layers": 1, "partial_rotary_factor": 0.5, "attention_bias": true,
+  "use_qk_norm": true, "vocab_size": 151552, "max_position_embeddings": 131072, "rms_norm_eps": 1e-05,
+  "rope_theta": 1000000, "tie_word_embeddings": false, "torch_dtype": "bfloat16", "routed_scaling_factor": 2.5})";
+
+}  // namespace
+
+TEST(ConfigLoader, Glm45RoutesAsDeepSeekV3WithGqaAttention) {
+    const ModelCard m = parse_model_config(GLM45, "g.json", "g");
+    EXPECT_EQ(m.family, "glm4_moe");
+    EXPECT_TRUE(m.guessed.empty());
+    EXPECT_FALSE(m.is_mla());
+    EXPECT_EQ(m.num_shared_experts, 1);
+    EXPECT_EQ(m.mtp_layers, 1);
+    EXPECT_DOUBLE_EQ(m.partial_rotary_factor, 0.5);
+    EXPECT_FALSE(m.layers[2].moe);  // first_k_dense_replace = 3
+    EXPECT_TRUE(m.layers[3].moe);
+    // Attention a layer: q 5,120 x 12,288 and o 12,288 x 5,120 (62,914,560 each), k and v 5,120 x 1,024
+    // (5,242,880 each), q/k/v biases 12,288 + 1,024 + 1,024, q/k norms 2 x 128: 136,329,472. Dense layers add the
+    // gated MLP 3 x 5,120 x 12,288 = 188,743,680 and two norms (10,240): 325,083,392, x 3. MoE layers: 160 routed
+    // and 1 shared expert of 3 x 5,120 x 1,536 = 23,592,960 (3,798,466,560), the router 5,120 x 160 and its
+    // correction bias 160 (819,360): 3,935,625,632, x 89. Layers 351,245,931,424; embedding and lm_head
+    // 151,552 x 5,120 each (1,551,892,480); the final norm 5,120. Total 352,797,829,024 (Z.ai: 355 B; the MTP
+    // layer is not counted, as DeepSeek-V3's 671 B leaves out its own).
+    EXPECT_EQ(m.params().total(), 352'797'829'024);
+    // Active in an MoE layer: attention, 8 routed and the shared expert (9 x 23,592,960), router, norms:
+    // 349,495,712, x 89 = 31,105,118,368; the dense layers 975,250,176; embedding, lm_head, final norm
+    // 1,551,897,600: 33,632,266,144 (Z.ai: 32 B active)
+    EXPECT_EQ(m.params().active_with_embedding, 33'632'266'144);
+}
