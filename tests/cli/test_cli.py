@@ -57,6 +57,9 @@ BROKEN_CONFIGS = {
     "duplicate_key.json": "hidden_size: duplicate key",
     "text_config_missing_hidden.json": "text_config.hidden_size: missing required field",
     "llama4_bad_no_rope_layers.json": "text_config.no_rope_layers[2]: expected 0 (NoPE, global) or 1",
+    "starcoder2_bias_string.json": "use_bias: expected true or false",
+    "glm4_moe_negative_shared_experts.json": "n_shared_experts: must be >= 0",
+    "cohere_qk_norm_string.json": "use_qk_norm: expected true or false",
 }
 
 # Each broken GPU profile and the field its error must name.
