@@ -164,7 +164,10 @@ std::string family_of(const std::string& model_type) {
         model_type == "qwen2_5_vl_text" || model_type == "qwen2_vl_text") {
         return "qwen2";  // the VL models' language model is Qwen2's
     }
-    if (model_type == "qwen3" || model_type == "qwen3_moe") return "qwen3";
+    if (model_type == "qwen3" || model_type == "qwen3_moe" || model_type == "qwen3_vl" || model_type == "qwen3_vl_text" ||
+        model_type == "qwen3_vl_moe" || model_type == "qwen3_vl_moe_text") {
+        return "qwen3";  // Qwen3-VL's language model is Qwen3's (or Qwen3-MoE's)
+    }
     if (model_type == "gemma" || model_type == "gemma2") return model_type;
     if (model_type == "gemma3" || model_type == "gemma3_text") return "gemma3";
     if (model_type == "llama4" || model_type == "llama4_text") return "llama4";
@@ -474,7 +477,7 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
     if (wrapped) {
         if (!tc->is_object()) throw ModelConfigError(file, "text_config", "expected an object, got " + describe(*tc));
         lm = *tc;
-        for (const char* k : {"architectures", "torch_dtype", "quantization_config", "compression_config", "tie_word_embeddings"}) {
+        for (const char* k : {"architectures", "torch_dtype", "dtype", "quantization_config", "compression_config", "tie_word_embeddings"}) {
             if (j.contains(k) && !lm.contains(k)) {
                 lm[k] = j[k];
                 outer.insert(k);
@@ -524,9 +527,11 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
 
     m.hidden_act = r.opt_string("hidden_act");
     if (m.hidden_act.empty()) m.hidden_act = r.opt_string("hidden_activation");  // Gemma's name for it
-    m.torch_dtype = r.opt_string("torch_dtype");
+    // transformers 4.56 and later write the checkpoint's dtype as `dtype`
+    const char* dtype_field = r.has("torch_dtype") || !r.has("dtype") ? "torch_dtype" : "dtype";
+    m.torch_dtype = r.opt_string(dtype_field);
     if (!m.torch_dtype.empty() && !parse_dtype(m.torch_dtype)) {
-        r.fail("torch_dtype", fmt::format("unknown dtype \"{}\" (expected float32, bfloat16 or float16)",
+        r.fail(dtype_field, fmt::format("unknown dtype \"{}\" (expected float32, bfloat16 or float16)",
                                           m.torch_dtype));
     }
 

@@ -479,3 +479,33 @@ TEST(ConfigLoader, Glm45RoutesAsDeepSeekV3WithGqaAttention) {
     // 1,551,897,600: 33,632,266,144 (Z.ai: 32 B active)
     EXPECT_EQ(m.params().active_with_embedding, 33'632'266'144);
 }
+
+// Qwen/Qwen3-VL-8B-Instruct's config.json (the fields headroom reads), as transformers 4.57 writes it: `dtype`,
+// not `torch_dtype`
+TEST(ConfigLoader, Qwen3VlReadsAsQwen3AndTakesDtype) {
+    const char* cfg = R"({"architectures": ["Qwen3VLForConditionalGeneration"], "model_type": "qwen3_vl",
+      "text_config": {"model_type": "qwen3_vl_text", "hidden_size": 4096, "intermediate_size": 12288,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "num_hidden_layers": 36,
+        "vocab_size": 151936, "max_position_embeddings": 262144, "rope_theta": 5000000, "dtype": "bfloat16",
+        "tie_word_embeddings": false,
+        "rope_scaling": {"mrope_interleaved": true, "mrope_section": [24, 20, 20], "rope_type": "default"}},
+      "tie_word_embeddings": false, "vision_config": {"model_type": "qwen3_vl", "hidden_size": 1152, "depth": 27}})";
+    const ModelCard m = parse_model_config(cfg, "q.json", "q");
+    EXPECT_EQ(m.family, "qwen3");
+    EXPECT_TRUE(m.qk_norm);
+    EXPECT_EQ(m.torch_dtype, "bfloat16");
+    // Per layer: q and o 4,096 x 4,096 (16,777,216 each), k and v 4,096 x 1,024 (4,194,304 each), q/k norms
+    // 2 x 128: 41,943,296; the gated MLP 3 x 4,096 x 12,288 = 150,994,944; two norms 8,192: 192,946,432. 36 layers:
+    // 6,946,071,552; embedding and lm_head 151,936 x 4,096 each (1,244,659,712); the final norm 4,096. Total
+    // 8,190,735,360 (Qwen3-8B's language model: 8.2 B)
+    EXPECT_EQ(m.params().total(), 8'190'735'360);
+    // an unknown `dtype` is named as such
+    try {
+        parse_model_config(R"({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
+          "num_attention_heads": 4, "vocab_size": 100, "intermediate_size": 128, "max_position_embeddings": 64,
+          "dtype": "float8"})", "d.json", "d");
+        FAIL() << "no error";
+    } catch (const ModelConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("dtype: unknown dtype \"float8\""), std::string::npos) << e.what();
+    }
+}
