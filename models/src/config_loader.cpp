@@ -210,6 +210,9 @@ void read_layer_types(Reader& r, ModelCard& m) {
             const std::string s = t.get<std::string>();
             if (s == "sliding_attention") {
                 sliding(m.layers[i], "layer_types");
+            } else if (s == "linear_attention" || s.find("mamba") != std::string::npos || s == "conv") {
+                r.fail(field, fmt::format("\"{}\" layers (a fixed state per sequence instead of a KV cache) are not "
+                                          "modelled yet; headroom models full_attention and sliding_attention layers", s));
             } else if (s != "full_attention") {
                 r.fail(field, fmt::format("unknown layer type \"{}\" (expected full_attention or "
                                           "sliding_attention)", s));
@@ -501,6 +504,16 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
         }
     }
     m.family = family_of(m.model_type);
+    // Hybrid and recurrent models keep a fixed state per sequence in some layers instead of a KV cache, and cost
+    // those layers as scans, not attention: read as a plain decoder they would come out wrong, so they are refused
+    static const std::set<std::string> recurrent = {
+        "qwen3_next", "kimi_linear", "jamba", "mamba", "mamba2", "falcon_mamba", "falcon_h1", "nemotron_h", "bamba",
+        "zamba", "zamba2", "granitemoehybrid", "minimax", "minimax_m1", "lfm2", "plamo2", "rwkv", "rwkv7",
+        "recurrent_gemma", "xlstm"};
+    if (recurrent.count(m.model_type)) {
+        r.fail("model_type", fmt::format("\"{}\" has linear-attention or state-space layers (a fixed state per sequence "
+                                         "instead of a KV cache), which headroom does not model yet", m.model_type));
+    }
     const bool generic = m.family == "generic";
     auto guess = [&](const std::string& what) { m.guessed.push_back(what); };
     if (generic) {

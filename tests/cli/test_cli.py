@@ -60,6 +60,8 @@ BROKEN_CONFIGS = {
     "starcoder2_bias_string.json": "use_bias: expected true or false",
     "glm4_moe_negative_shared_experts.json": "n_shared_experts: must be >= 0",
     "cohere_qk_norm_string.json": "use_qk_norm: expected true or false",
+    "hybrid_qwen3_next.json": "model_type: \"qwen3_next\" has linear-attention or state-space layers",
+    "layer_types_linear_attention.json": "layer_types[0]: \"linear_attention\" layers",
 }
 
 # Each broken GPU profile and the field its error must name.
