@@ -125,11 +125,14 @@ void print_card(const ModelCard& m) {
             auto it = std::find_if(m.layers.begin(), m.layers.end(), [k](auto& l) { return l.attention == k; });
             if (it == m.layers.end()) continue;
             const int64_t e = m.kv_elements_per_token(it - m.layers.begin());
-            const std::string formula = k == AttentionKind::MLA
-                                            ? fmt::format("latent {} + rope {}", m.kv_lora_rank, m.qk_rope_head_dim)
-                                            : fmt::format("2 x {} KV heads x {}", m.num_kv_heads, m.head_dim);
+            const int64_t fixed = m.kv_fixed_bytes_per_token(it - m.layers.begin());
+            const std::string formula =
+                k == AttentionKind::MLA
+                    ? fmt::format("latent {} + rope {}{}", m.kv_lora_rank, m.qk_rope_head_dim,
+                                  fixed > 0 ? fmt::format("; plus the sparse-attention indexer's fp8 key, {} B", fixed) : "")
+                    : fmt::format("2 x {} KV heads x {}", m.num_kv_heads, m.head_dim);
             row(fmt::format("{} layer", attention_kind_name(k)),
-                fmt::format("{} B at bf16 ({}){}", group(e * 2), formula,
+                fmt::format("{} B at bf16 ({}){}", group(e * 2 + fixed), formula,
                             k == AttentionKind::SLIDING ? fmt::format(", capped at {} tokens", it->window) : ""));
         }
         std::string at;

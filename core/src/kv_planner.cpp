@@ -84,7 +84,8 @@ double weights_per_gpu(const ModelCard& m, const KvPlanRequest& r) {
 double layer_token_bytes(const ModelCard& m, const KvPlan& p, int64_t i) {
     const double pp = static_cast<double>(p.request.pp);
     if (m.layers[i].attention == AttentionKind::MLA) {
-        return static_cast<double>(m.kv_elements_per_token(i)) * dtype_bytes(p.request.kv_dtype) / pp;
+        return (static_cast<double>(m.kv_elements_per_token(i)) * dtype_bytes(p.request.kv_dtype) +
+                static_cast<double>(m.kv_fixed_bytes_per_token(i))) / pp;
     }
     return 2.0 * static_cast<double>(p.kv_heads_per_gpu * m.head_dim) * dtype_bytes(p.request.kv_dtype) / pp;
 }

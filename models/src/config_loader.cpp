@@ -172,7 +172,7 @@ std::string family_of(const std::string& model_type) {
     if (model_type == "gemma3" || model_type == "gemma3_text") return "gemma3";
     if (model_type == "llama4" || model_type == "llama4_text") return "llama4";
     if (model_type == "phi") return "phi";
-    if (model_type == "deepseek_v2" || model_type == "deepseek_v3") return "deepseek";
+    if (model_type == "deepseek_v2" || model_type == "deepseek_v3" || model_type == "deepseek_v32") return "deepseek";
     if (model_type == "glm4_moe") return "glm4_moe";
     if (model_type == "gpt_oss") return "gpt_oss";
     if (model_type == "starcoder2") return "starcoder2";
@@ -535,6 +535,17 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
         m.qk_nope_head_dim = r.req_int({"qk_nope_head_dim"}, MAX_WIDTH);
         m.v_head_dim = r.req_int({"v_head_dim"}, MAX_WIDTH);
         m.q_lora_rank = r.opt_int({"q_lora_rank"}, 1, MAX_WIDTH).value_or(0);
+        if (r.has("index_topk") || r.has("index_n_heads") || r.has("index_head_dim")) {
+            // DeepSeek-V3.2's sparse attention: a lightning indexer picks index_topk keys for each query
+            m.index_n_heads = r.req_int({"index_n_heads"}, MAX_HEADS);
+            m.index_head_dim = r.req_int({"index_head_dim"}, MAX_WIDTH);
+            m.index_topk = r.req_int({"index_topk"}, MAX_POSITIONS);
+            r.check_missing();
+            guess(fmt::format("sparse attention (DSA): attention is costed over the whole context, not over the "
+                              "index_topk = {} keys the indexer picks for each query (an upper bound past {} tokens), "
+                              "and the indexer's own scoring of the context is not costed; its weights and fp8 key "
+                              "cache are counted", m.index_topk, m.index_topk));
+        }
     }
     r.check_missing();
 

@@ -28,7 +28,11 @@ int64_t ModelCard::attention_weight_params(int64_t layer) const {
         const int64_t kv_a = h * (kv_lora_rank + qk_rope_head_dim);
         const int64_t kv_b = kv_lora_rank * num_attention_heads * (qk_nope_head_dim + v_head_dim);
         const int64_t o = num_attention_heads * v_head_dim * h;
-        return q + kv_a + kv_b + o;
+        // a DSA indexer: its query from the q latent (or the hidden state), its key and its per-head weights
+        const int64_t indexer = index_n_heads > 0 ? (q_lora_rank > 0 ? q_lora_rank : h) * index_n_heads * index_head_dim +
+                                                        h * index_head_dim + h * index_n_heads
+                                                  : 0;
+        return q + kv_a + kv_b + o + indexer;
     }
     const int64_t q = h * num_attention_heads * head_dim;
     const int64_t kv = 2 * h * num_kv_heads * head_dim;
@@ -40,6 +44,7 @@ int64_t ModelCard::attention_params(int64_t layer) const {
     int64_t n = attention_weight_params(layer);
     if (layers[layer].attention == AttentionKind::MLA) {
         n += kv_lora_rank + (q_lora_rank > 0 ? q_lora_rank : 0);  // kv_a / q_a layernorms
+        if (index_n_heads > 0) n += 2 * index_head_dim;              // the indexer's key LayerNorm
         return n;
     }
     if (qkv_bias) n += (num_attention_heads + 2 * num_kv_heads) * head_dim;
@@ -178,10 +183,15 @@ int64_t ModelCard::kv_elements_per_token(int64_t layer) const {
     return 2 * num_kv_heads * head_dim;
 }
 
+int64_t ModelCard::kv_fixed_bytes_per_token(int64_t layer) const {
+    if (index_head_dim <= 0 || layers[layer].attention != AttentionKind::MLA) return 0;
+    return index_head_dim + (index_head_dim + 127) / 128 * 4;
+}
+
 double ModelCard::kv_bytes_per_token(Dtype kv) const {
-    int64_t elements = 0;
-    for (int64_t i = 0; i < num_layers; ++i) elements += kv_elements_per_token(i);
-    return static_cast<double>(elements) * dtype_bytes(kv);
+    int64_t elements = 0, fixed = 0;
+    for (int64_t i = 0; i < num_layers; ++i) elements += kv_elements_per_token(i), fixed += kv_fixed_bytes_per_token(i);
+    return static_cast<double>(elements) * dtype_bytes(kv) + static_cast<double>(fixed);
 }
 
 double ModelCard::kv_bytes_for_context(int64_t tokens, Dtype kv) const {
@@ -189,9 +199,10 @@ double ModelCard::kv_bytes_for_context(int64_t tokens, Dtype kv) const {
     for (int64_t i = 0; i < num_layers; ++i) {
         const int64_t held = layers[i].attention == AttentionKind::SLIDING ? std::min(tokens, layers[i].window)
                                                                            : tokens;
-        bytes += static_cast<double>(held) * static_cast<double>(kv_elements_per_token(i));
+        bytes += static_cast<double>(held) * (static_cast<double>(kv_elements_per_token(i)) * dtype_bytes(kv) +
+                                              static_cast<double>(kv_fixed_bytes_per_token(i)));
     }
-    return bytes * dtype_bytes(kv);
+    return bytes;
 }
 
 double ModelCard::linear_flops_per_token() const {

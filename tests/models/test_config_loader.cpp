@@ -509,3 +509,40 @@ TEST(ConfigLoader, Qwen3VlReadsAsQwen3AndTakesDtype) {
         EXPECT_NE(std::string(e.what()).find("dtype: unknown dtype \"float8\""), std::string::npos) << e.what();
     }
 }
+
+// DeepSeek-V3.2: DeepSeek-V3's config (shipped) with model_type deepseek_v32 and its indexer's fields, as
+// deepseek-ai/DeepSeek-V3.2-Exp publishes them
+TEST(ConfigLoader, DeepSeekV32CountsItsIndexerAndItsKeyCache) {
+    std::ifstream in(std::string(HEADROOM_TEST_DATA) + "/../../models/configs/deepseek-ai__DeepSeek-V3.json");
+    const std::string v3_text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string fields = R"("model_type": "deepseek_v32", "index_topk": 2048, "index_n_heads": 64, "index_head_dim": 128)";
+    auto with = [&](const std::string& f) {
+        std::string t = v3_text;
+        const std::string key = R"("model_type": "deepseek_v3")";
+        const size_t at = t.find(key);
+        EXPECT_NE(at, std::string::npos);
+        return t.replace(at, key.size(), f);
+    };
+    const ModelCard m = parse_model_config(with(fields), "v32.json", "v32");
+    const ModelCard v3 = load_model("deepseek-ai/DeepSeek-V3");
+    EXPECT_EQ(m.family, "deepseek");
+    EXPECT_TRUE(m.is_mla());
+    EXPECT_EQ(m.index_topk, 2048);
+    // The indexer a layer: its query from the q latent 1,536 x 64 x 128 = 12,582,912, its key 7,168 x 128 =
+    // 917,504, its head weights 7,168 x 64 = 458,752 and the key's LayerNorm 2 x 128: 13,959,424; x 61 layers =
+    // 851,524,864 on DeepSeek-V3's 671,026,419,200 (DeepSeek: 671 B without the MTP module, as V3)
+    EXPECT_EQ(m.params().total() - v3.params().total(), 851'524'864);
+    // The cache a token adds to a layer: the 576-element latent (1,152 B at bf16, 576 B at fp8) and the indexer's
+    // fp8 key with its fp32 scale, 128 + 4 = 132 B at either: 61 x 1,284 = 78,324 B at bf16, 61 x 708 at fp8
+    EXPECT_DOUBLE_EQ(m.kv_bytes_per_token(Dtype::BF16), 78'324.0);
+    EXPECT_DOUBLE_EQ(m.kv_bytes_per_token(Dtype::FP8), 43'188.0);
+    EXPECT_DOUBLE_EQ(m.kv_bytes_for_context(1000, Dtype::BF16), 78'324'000.0);
+    // the card says the sparse attention is costed densely
+    std::string all;
+    for (const auto& g : m.guessed) all += g + ";";
+    EXPECT_NE(all.find("index_topk = 2048"), std::string::npos) << all;
+    // the three fields come together
+    EXPECT_THROW(parse_model_config(with(R"("model_type": "deepseek_v32", "index_topk": 2048, "index_n_heads": 64)"),
+                                    "v32.json", "v32"),
+                 ModelConfigError);
+}

@@ -114,6 +114,11 @@ struct ModelCard {
     int64_t qk_rope_head_dim = 0;
     int64_t qk_nope_head_dim = 0;
     int64_t v_head_dim = 0;
+    // DeepSeek Sparse Attention's lightning indexer (DeepSeek-V3.2): its heads and head size, and the keys each
+    // query attends to; 0 when absent. Its keys are cached per token and layer in fp8 with an fp32 scale per 128.
+    int64_t index_n_heads = 0;
+    int64_t index_head_dim = 0;
+    int64_t index_topk = 0;
 
     // Encoder extras.
     int64_t type_vocab_size = 0;
@@ -166,6 +171,9 @@ struct ModelCard {
 
     // KV elements one token adds to one layer: 2 x kv_heads x head_dim, or the MLA latent.
     int64_t kv_elements_per_token(int64_t layer) const;
+    // Cache bytes one token adds to one layer whatever the KV dtype: a DSA indexer's fp8 key and its fp32 scale
+    // per 128 (index_head_dim + index_head_dim / 128 x 4; 132 B for DeepSeek-V3.2), 0 without one.
+    int64_t kv_fixed_bytes_per_token(int64_t layer) const;
     // KV bytes one token adds across all layers, with no window cap.
     double kv_bytes_per_token(Dtype kv) const;
     // KV bytes of one sequence of `tokens` tokens: sliding layers hold at most `window` tokens.
