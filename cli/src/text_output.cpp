@@ -235,7 +235,7 @@ void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost&
     const GpuProfile& g = cm.gpu();
     const double peak = cm.gemm_peak_flops();
     row("step time", fmt::format("{:.3f} ms for {} tokens in {} sequences", s.time_s * 1e3, group(s.tokens), s.sequences));
-    if (const int64_t run = s.graph_tokens; run != s.tokens) {
+    if (const int64_t run = s.run_tokens(); run != s.tokens) {
         row("CUDA graph", fmt::format("the {} tokens run as {}: vLLM pads a step to its next captured graph size, and "
                                       "the GEMMs, norms and all-reduces compute the padding rows too",
                                       group(s.tokens), group(run)));

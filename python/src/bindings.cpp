@@ -366,7 +366,7 @@ PYBIND11_MODULE(_headroom, m) {
                   d["roofline_s"] = o.roofline_s, d["source"] = o.source;
                   ops.append(d);
               }
-              return py::make_tuple(ops, s.host_hidden_s, s.graph_tokens);
+              return py::make_tuple(ops, s.host_hidden_s, s.run_tokens());
           },
           py::arg("model"), py::arg("gpu"), py::arg("batch"), py::arg("tp") = 1, py::arg("weights_dtype") = "auto",
           py::arg("kv_dtype") = "bf16", py::arg("cuda_graphs") = true, py::arg("step_overhead_s") = 1.0e-3, py::arg("predictor") = "auto",

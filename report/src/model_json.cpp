@@ -209,7 +209,7 @@ std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const Ste
                    {"async_scheduling", c.async_scheduling},
                    {"fuse_allreduce_rms", c.fuse_allreduce_rms}};
     j["tokens"] = s.tokens;
-    j["graph_tokens"] = s.graph_tokens;  // the tokens the token-wise ops ran over (CUDA graph padding)
+    j["graph_tokens"] = s.run_tokens();  // the tokens the token-wise ops ran over (CUDA graph padding)
     j["sequences"] = s.sequences;
     j["time_s"] = s.time_s;
     j["host_hidden_s"] = s.host_hidden_s;  // async scheduling: a step after an idle spell adds it

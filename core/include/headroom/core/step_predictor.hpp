@@ -86,8 +86,9 @@ struct StepCost {
     // the TP all-reduces run FlashInfer's fused kernel with the adds and norms after them (allreduce_norm_fused)
     bool allreduce_norm_fused = false;
     // the tokens the token-wise ops ran over: `tokens` padded to the CUDA graph's captured size (cuda_graph_tokens;
-    // with DP, the slowest rank's tokens padded)
+    // with DP, the slowest rank's tokens padded); 0: not padded (run_tokens() reads it)
     int64_t graph_tokens = 0;
+    int64_t run_tokens() const { return graph_tokens > 0 ? graph_tokens : tokens; }
     const OpCost* op(std::string_view name) const;
 };
 
