@@ -349,7 +349,8 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     const double kv_heads = static_cast<double>(m.kv_heads_per_rank(cfg.tp));
     const double o_params = static_cast<double>(m.num_attention_heads) * (mla ? m.v_head_dim : m.head_dim) * h;
     const double attn_params = static_cast<double>(m.attention_weight_params(0));
-    const double qkv_params = attn_params - o_params;
+    // a DSA indexer's projections run whole on every rank (replicated, not split): tp shares of them
+    const double qkv_params = attn_params - o_params + static_cast<double>(m.indexer_weight_params()) * (tp - 1.0);
 
     emit(OpKind::EMBEDDING, 1, 0, 2.0 * T * h * ACT_BYTES, 0, 2.0 * T * h * ACT_BYTES / bytes_per_s, 0, 0,
          2.0 * T * h * ACT_BYTES / bytes_per_s, Bound::MEMORY);

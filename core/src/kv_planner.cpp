@@ -72,6 +72,10 @@ double weights_per_gpu(const ModelCard& m, const KvPlanRequest& r) {
         const double sharded_share = 2.0 * m.hidden_size * m.head_dim * m.num_kv_heads / r.tp;
         bytes += static_cast<double>(m.num_layers) * (kv_proj_per_rank - sharded_share) * w.attention.bytes_per_weight;
     }
+    if (m.index_n_heads > 0) {  // a DSA indexer is replicated on every rank, not split (vLLM's ReplicatedLinear)
+        const double indexer = static_cast<double>(m.num_layers * m.indexer_weight_params()) * w.attention.bytes_per_weight;
+        bytes += indexer - indexer / static_cast<double>(r.tp);
+    }
     if (r.ep > r.tp) {  // routed experts over ep GPUs rather than tp
         const double routed = static_cast<double>(m.params().routed_experts) * w.experts.bytes_per_weight;
         bytes -= routed / static_cast<double>(r.tp) - routed / static_cast<double>(r.ep);

@@ -28,11 +28,7 @@ int64_t ModelCard::attention_weight_params(int64_t layer) const {
         const int64_t kv_a = h * (kv_lora_rank + qk_rope_head_dim);
         const int64_t kv_b = kv_lora_rank * num_attention_heads * (qk_nope_head_dim + v_head_dim);
         const int64_t o = num_attention_heads * v_head_dim * h;
-        // a DSA indexer: its query from the q latent (or the hidden state), its key and its per-head weights
-        const int64_t indexer = index_n_heads > 0 ? (q_lora_rank > 0 ? q_lora_rank : h) * index_n_heads * index_head_dim +
-                                                        h * index_head_dim + h * index_n_heads
-                                                  : 0;
-        return q + kv_a + kv_b + o + indexer;
+        return q + kv_a + kv_b + o + indexer_weight_params();
     }
     const int64_t q = h * num_attention_heads * head_dim;
     const int64_t kv = 2 * h * num_kv_heads * head_dim;
@@ -181,6 +177,13 @@ int64_t ModelCard::kv_elements_per_token(int64_t layer) const {
     if (is_encoder) return 0;
     if (layers[layer].attention == AttentionKind::MLA) return kv_lora_rank + qk_rope_head_dim;
     return 2 * num_kv_heads * head_dim;
+}
+
+int64_t ModelCard::indexer_weight_params() const {
+    if (index_n_heads <= 0) return 0;
+    // its query from the q latent (or the hidden state), its key and its per-head weights
+    const int64_t h = hidden_size;
+    return (q_lora_rank > 0 ? q_lora_rank : h) * index_n_heads * index_head_dim + h * index_head_dim + h * index_n_heads;
 }
 
 int64_t ModelCard::kv_fixed_bytes_per_token(int64_t layer) const {

@@ -7,6 +7,9 @@
 #include <fstream>
 
 #include "headroom/models/config_loader.hpp"
+#include "headroom/core/cost_model.hpp"
+#include "headroom/core/kv_planner.hpp"
+#include "headroom/hardware/profile_loader.hpp"
 
 using namespace headroom;
 
@@ -541,6 +544,19 @@ TEST(ConfigLoader, DeepSeekV32CountsItsIndexerAndItsKeyCache) {
     std::string all;
     for (const auto& g : m.guessed) all += g + ";";
     EXPECT_NE(all.find("index_topk = 2048"), std::string::npos) << all;
+    // vLLM replicates the indexer on every TP rank: at TP 8 a GPU holds all of its block-fp8 matrices, 61 x
+    // 13,959,168 = 851,509,248 B with a 4 B scale per 128 x 128 block (207,888 B), and an eighth of its key norms
+    // (61 x 256 bf16 = 31,232 B: 3,904 B): 851,721,040 B beyond V3's share
+    KvPlanRequest r;
+    r.tp = 8;
+    const GpuProfile h200 = load_gpu("h200");
+    EXPECT_NEAR(plan_kv(m, h200, r).weight_bytes - plan_kv(v3, h200, r).weight_bytes, 851'721'040.0, 1.0);
+    // and runs whole projections on each: the step's qkv_proj GEMM does 2 x 100 x 13,959,168 more FLOPs a layer
+    CostConfig c;
+    c.tp = 8;
+    c.cuda_graphs = false;
+    const auto flops = [&](const ModelCard& card) { return CostModel(card, h200, c).step({{100, 0}}).op("qkv_proj")->flops; };
+    EXPECT_NEAR(flops(m) - flops(v3), 61 * 2.0 * 100 * 13'959'168, 1.0);
     // the three fields come together
     EXPECT_THROW(parse_model_config(with(R"("model_type": "deepseek_v32", "index_topk": 2048, "index_n_heads": 64)"),
                                     "v32.json", "v32"),

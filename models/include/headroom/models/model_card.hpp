@@ -174,6 +174,9 @@ struct ModelCard {
     // Cache bytes one token adds to one layer whatever the KV dtype: a DSA indexer's fp8 key and its fp32 scale
     // per 128 (index_head_dim + index_head_dim / 128 x 4; 132 B for DeepSeek-V3.2), 0 without one.
     int64_t kv_fixed_bytes_per_token(int64_t layer) const;
+    // A DSA indexer's matrix weights in one layer (counted in attention_weight_params): vLLM replicates them on
+    // every TP rank (ReplicatedLinear) instead of splitting them. 0 without one.
+    int64_t indexer_weight_params() const;
     // KV bytes one token adds across all layers, with no window cap.
     double kv_bytes_per_token(Dtype kv) const;
     // KV bytes of one sequence of `tokens` tokens: sliding layers hold at most `window` tokens.
