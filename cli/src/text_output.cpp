@@ -124,15 +124,18 @@ void print_card(const ModelCard& m) {
         for (AttentionKind k : {AttentionKind::FULL, AttentionKind::SLIDING, AttentionKind::MLA}) {
             auto it = std::find_if(m.layers.begin(), m.layers.end(), [k](auto& l) { return l.attention == k; });
             if (it == m.layers.end()) continue;
-            const int64_t e = m.kv_elements_per_token(it - m.layers.begin());
-            const int64_t fixed = m.kv_fixed_bytes_per_token(it - m.layers.begin());
+            const int64_t i = it - m.layers.begin();
+            const int64_t fixed = m.kv_fixed_bytes_per_token(i);
             const std::string formula =
                 k == AttentionKind::MLA
-                    ? fmt::format("latent {} + rope {}{}", m.kv_lora_rank, m.qk_rope_head_dim,
-                                  fixed > 0 ? fmt::format("; plus the sparse-attention indexer's fp8 key, {} B", fixed) : "")
+                    ? fmt::format("latent {} + rope {}{}{}", m.kv_lora_rank, m.qk_rope_head_dim,
+                                  fixed > 0 ? fmt::format("; plus the sparse-attention indexer's fp8 key, {} B", fixed) : "",
+                                  m.is_sparse_mla() ? fmt::format("; at fp8 {} B, FlashMLA's sparse layout with fp32 scales and a bf16 rope",
+                                                                  group(std::llround(m.kv_token_bytes(i, Dtype::FP8))))
+                                                    : "")
                     : fmt::format("2 x {} KV heads x {}", m.num_kv_heads, m.head_dim);
             row(fmt::format("{} layer", attention_kind_name(k)),
-                fmt::format("{} B at bf16 ({}){}", group(e * 2 + fixed), formula,
+                fmt::format("{} B at bf16 ({}){}", group(std::llround(m.kv_token_bytes(i, Dtype::BF16))), formula,
                             k == AttentionKind::SLIDING ? fmt::format(", capped at {} tokens", it->window) : ""));
         }
         std::string at;

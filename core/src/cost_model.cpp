@@ -172,7 +172,7 @@ std::string_view bound_name(Bound b) {
 namespace {
 constexpr std::string_view OP_NAMES[NUM_OP_KINDS] = {
     "embedding",    "input_norm",       "qkv_proj",       "rope",          "attention",  "attention_sliding",
-    "o_proj",       "residual_add",     "post_attention_norm", "gate_up_proj", "activation", "down_proj",
+    "attention_sparse", "indexer",      "o_proj",       "residual_add",     "post_attention_norm", "gate_up_proj", "activation", "down_proj",
     "router",       "moe_gate_up_proj", "activation_moe", "moe_down_proj", "tp_allreduce", "ep_alltoall", "final_norm",
     "lm_head",      "sampling",         "spec_draft",     "step_overhead"};
 }  // namespace
@@ -294,6 +294,27 @@ Collectives step_collectives(const ModelCard& m, const CostConfig& cfg, int64_t 
     return c;
 }
 
+// One DSA prefill chunk past index_topk in FlashMLA's sparse prefill (vLLM v1/attention/backends/mla/
+// flashmla_sparse.py): the absorbed form, a query of kv_lora + rope dims and a value of kv_lora dims against one
+// latent a key, over min(position, index_topk) keys a query, on the rank's heads padded to the kernel's size. A bf16
+// cache runs the bf16 kernel, which takes a multiple of 64 heads on Hopper and of 128 on Blackwell. An fp8 cache
+// (vLLM's fp8_ds_mla) runs the fp8 kernel, which takes 64 or 128 heads, below 32 heads a rank
+// (MIN_HEADS_FOR_BF16_PREFILL); from 32 it gathers the chunk's context into a bf16 copy for the bf16 kernel. Its
+// queries pick their keys anywhere in the context: all of it is read (at most).
+void sparse_prefill_work(const ModelCard& m, const GpuProfile& gpu, const CostConfig& cfg, const SequenceWork& s,
+                         double heads, double latent_bytes, double& flops, double& bytes) {
+    const int64_t h = m.num_attention_heads / cfg.tp;
+    const int64_t multiple = gpu.compute_capability.value >= 10.0 ? 128 : 64;
+    const double bf16_kernel = static_cast<double>((h + multiple - 1) / multiple * multiple);
+    const bool upconvert = cfg.kv_dtype == Dtype::FP8 && h >= 32;
+    const double padded = cfg.kv_dtype != Dtype::FP8 || upconvert ? bf16_kernel : h <= 64 ? 64.0 : 128.0;
+    const double latent = static_cast<double>(m.kv_lora_rank), rope = static_cast<double>(m.qk_rope_head_dim);
+    const double all = static_cast<double>(s.context + s.new_tokens), n = static_cast<double>(s.new_tokens);
+    flops += 2.0 * (2.0 * latent + rope) * padded * keys_seen(s.context, s.new_tokens, m.index_topk, false);
+    bytes += all * latent_bytes + n * (latent_bytes + heads * (2.0 * latent + rope) * ACT_BYTES) +  // q in, o out
+             (upconvert ? 2.0 * all * (latent + rope) * ACT_BYTES : 0.0);  // the bf16 copy written and read
+}
+
 // The walk over one step's ops, shared by step() and step_time().
 // Returns whether the step's TP all-reduces run FlashInfer's fused kernel with the norms after them.
 template <class Sink>
@@ -349,8 +370,9 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     const double kv_heads = static_cast<double>(m.kv_heads_per_rank(cfg.tp));
     const double o_params = static_cast<double>(m.num_attention_heads) * (mla ? m.v_head_dim : m.head_dim) * h;
     const double attn_params = static_cast<double>(m.attention_weight_params(0));
-    // a DSA indexer's projections run whole on every rank (replicated, not split): tp shares of them
-    const double qkv_params = attn_params - o_params + static_cast<double>(m.indexer_weight_params()) * (tp - 1.0);
+    // a rank's share of the q/k/v projections, and whole what vLLM replicates (a KV head when TP exceeds them, a
+    // DSA indexer's projections)
+    const double qkv_rank = (attn_params - o_params) / tp + m.attention_replicated_params(0, cfg.tp);
 
     emit(OpKind::EMBEDDING, 1, 0, 2.0 * T * h * ACT_BYTES, 0, 2.0 * T * h * ACT_BYTES / bytes_per_s, 0, 0,
          2.0 * T * h * ACT_BYTES / bytes_per_s, Bound::MEMORY);
@@ -367,7 +389,7 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         elementwise(OpKind::INPUT_NORM, L, 4.0 * T * h, fused_norm_bytes + (m.is_encoder ? 0.0 : pass / static_cast<double>(L)));
     }
     const WeightRate& attn_w = rates.attention;
-    gemm(OpKind::QKV_PROJ, L, T, qkv_params / tp / h, h, qkv_params / tp * attn_w.bytes_per_weight, attn_w);
+    gemm(OpKind::QKV_PROJ, L, T, qkv_rank / h, h, qkv_rank * attn_w.bytes_per_weight, attn_w);
     {
         const double rot = mla ? static_cast<double>(m.qk_rope_head_dim) * (heads + 1.0)
                                : m.partial_rotary_factor * m.head_dim * (heads + kv_heads);
@@ -381,16 +403,25 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         const double o_dim = mla ? heads * m.v_head_dim : heads * m.head_dim;
         const double per_key_flops =
             mla ? 2.0 * heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim) : 4.0 * heads * m.head_dim;
-        const double kv_token_bytes = (mla ? static_cast<double>(m.kv_lora_rank + m.qk_rope_head_dim)
-                                           : 2.0 * kv_heads * m.head_dim) * kv_elem_bytes;
+        // the latent as cached (FlashMLA's own fp8 layout for a sparse model), less a sparse indexer's key
+        const double kv_token_bytes =
+            mla ? m.kv_token_bytes(0, cfg.kv_dtype) - static_cast<double>(m.kv_fixed_bytes_per_token(0))
+                : 2.0 * kv_heads * m.head_dim * kv_elem_bytes;
         const double attn_rate = bf16_flops_per_s * cfg.attention_efficiency_factor;
+        const bool sparse = m.is_sparse_mla();
+        double sp_flops = 0, sp_bytes = 0;  // DSA prefills past index_topk (runs_sparse_prefill)
         for (int kind_index = 0; kind_index < 3; ++kind_index) {
             const AttentionKind kind = static_cast<AttentionKind>(kind_index);
             const int64_t count = layers.count[kind_index];
             if (count == 0) continue;
-            const int64_t window = layers.window[kind_index];
+            // a DSA decode attends to at most index_topk keys, read like a window's
+            const int64_t window = sparse && kind == AttentionKind::MLA ? m.index_topk : layers.window[kind_index];
             double pf_flops = 0, pf_bytes = 0, dc_flops = 0, dc_bytes = 0;
             for (const SequenceWork& s : batch) {
+                if (sparse && runs_sparse_prefill(m, s)) {
+                    sparse_prefill_work(m, gpu, cfg, s, heads, kv_token_bytes, sp_flops, sp_bytes);
+                    continue;
+                }
                 const double keys = keys_seen(s.context, s.new_tokens, window, m.is_encoder);
                 const int64_t held = window > 0 ? std::min(s.context + s.new_tokens, window) : s.context + s.new_tokens;
                 const double bytes = static_cast<double>(held) * kv_token_bytes +  // read K/V
@@ -410,6 +441,36 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             const OpKind name = kind == AttentionKind::SLIDING ? OpKind::ATTENTION_SLIDING : OpKind::ATTENTION;
             emit(name, count, pf_flops + dc_flops, pf_bytes + dc_bytes, compute_s, memory_s, 0, 0,
                  blend(pc, pm) + blend(dcc, dcm), compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
+        }
+        if (sp_flops > 0) {
+            const double c = sp_flops / attn_rate, mem = sp_bytes / bytes_per_s;
+            emit(OpKind::ATTENTION_SPARSE, layers.count[static_cast<int>(AttentionKind::MLA)], sp_flops, sp_bytes, c, mem,
+                 0, 0, blend(c, mem), c > mem ? Bound::COMPUTE : Bound::MEMORY);
+        }
+        if (sparse && layers.count[static_cast<int>(AttentionKind::MLA)] > 0) {
+            // The lightning indexer, whole on every rank: each query scores every key it may see with its
+            // index_n_heads fp8 heads (DeepGEMM's fp8 MQA logits), reading the indexer's key cache; the fp32 logits
+            // are written and read back by the top-k pick, which writes index_topk int32 indices per query.
+            const double nh_dim = static_cast<double>(m.index_n_heads * m.index_head_dim);
+            const double key_bytes = static_cast<double>(m.kv_fixed_bytes_per_token(0));
+            const double fp8 = gpu.peak_flops(Dtype::FP8);  // (none on Ampere: there it runs at the bf16 rate)
+            const double rate = (fp8 > 0.0 ? fp8 * (gemm_cal ? gemm_cal->compute_efficiency : gpu.compute_efficiency.value)
+                                           : bf16_flops_per_s) * cfg.attention_efficiency_factor;
+            double pf_flops = 0, pf_bytes = 0, dc_flops = 0, dc_bytes = 0;
+            for (const SequenceWork& s : batch) {
+                const double keys = keys_seen(s.context, s.new_tokens, 0, false);
+                const double n = static_cast<double>(s.new_tokens);
+                const double bytes = static_cast<double>(s.context + s.new_tokens) * key_bytes + n * key_bytes +
+                                     n * nh_dim + 2.0 * keys * 4.0 + n * static_cast<double>(m.index_topk) * 4.0;
+                (s.is_decode() ? dc_flops : pf_flops) += 2.0 * nh_dim * keys;
+                (s.is_decode() ? dc_bytes : pf_bytes) += bytes;
+            }
+            const double pc = pf_flops / rate, pm = pf_bytes / bytes_per_s;
+            const double dcc = dc_flops / rate, dcm = dc_bytes / bytes_per_s;
+            const double compute_s = pc + dcc, memory_s = pm + dcm;
+            emit(OpKind::INDEXER, layers.count[static_cast<int>(AttentionKind::MLA)], pf_flops + dc_flops,
+                 pf_bytes + dc_bytes, compute_s, memory_s, 0, 0, blend(pc, pm) + blend(dcc, dcm),
+                 compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
         }
     }
 

@@ -174,6 +174,19 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
                 return p;
             };
             mla_proj_ = projections(static_cast<double>(model.hidden_size), model.q_lora_rank);
+            if (model.index_n_heads > 0) {
+                // DeepSeek Sparse Attention (DeepSeek-V3.2): its indexer's query (from the q latent), key and head
+                // weights run whole on every rank, with the q/k/v projections (before o_proj). The module tables
+                // time DeepSeek-V3's block, which has none: its dense attention is what a DSA sequence no longer
+                // than index_topk runs, and a decode over index_topk keys (runs_sparse_prefill).
+                const double h = static_cast<double>(model.hidden_size);
+                const double q_in = model.q_lora_rank > 0 ? static_cast<double>(model.q_lora_rank) : h;
+                const std::vector<std::array<double, 2>> indexer = {
+                    {static_cast<double>(model.index_n_heads * model.index_head_dim), q_in},
+                    {static_cast<double>(model.index_head_dim), h},
+                    {static_cast<double>(model.index_n_heads), h}};
+                mla_proj_.insert(mla_proj_.end() - 1, indexer.begin(), indexer.end());
+            }
             const int64_t table_hidden = mla_prefill_->attr_int("hidden"), table_q_lora = mla_prefill_->attr_int("q_lora");
             mla_module_proj_ = projections(static_cast<double>(table_hidden), table_q_lora);
             mla_other_model_ = table_hidden != model.hidden_size || table_q_lora != model.q_lora_rank;
@@ -361,8 +374,11 @@ double batch_scaled(const GridTable* t, double batch, double x, double x_power, 
 double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch,
                                              bool& extrapolated) const {
     double decodes = 0, decode_keys = 0, prefills = 0, prefill_keys = 0;
+    const ModelCard& m = roofline_.model();
+    const int64_t cap = m.is_sparse_mla() ? m.index_topk : 0;  // a DSA decode reads at most index_topk keys
     for (const SequenceWork& s : batch) {
-        const double keys = attention_keys(s, 0);
+        if (runs_sparse_prefill(m, s)) continue;  // ATTENTION_SPARSE's, on the roofline
+        const double keys = attention_keys(s, cap);
         (s.is_decode() ? decodes : prefills) += 1;
         (s.is_decode() ? decode_keys : prefill_keys) += keys;
     }

@@ -62,20 +62,14 @@ void validate(const ModelCard& m, const GpuProfile& gpu, KvPlanRequest& r) {
     if (gpu.usable_memory_bytes() <= 0.0) throw PlanError("--gpu", "the profile has no usable memory");
 }
 
-// Per-GPU weight bytes: everything sharded by TP, plus the extra copies of K/V projections when
-// TP > KV heads (each rank then holds one whole KV head).
+// Per-GPU weight bytes: everything sharded by TP, plus the attention weights vLLM replicates on every rank
+// (a KV head's K/V projections when TP > KV heads, a DSA indexer), at the attention weights' format.
 double weights_per_gpu(const ModelCard& m, const KvPlanRequest& r) {
     const WeightScheme w = m.weights(r.weight_dtype);
     double bytes = m.weight_bytes(w) / static_cast<double>(r.tp);
-    if (!m.is_mla() && r.tp > m.num_kv_heads) {
-        const double kv_proj_per_rank = 2.0 * m.hidden_size * m.head_dim;  // one KV head, K and V
-        const double sharded_share = 2.0 * m.hidden_size * m.head_dim * m.num_kv_heads / r.tp;
-        bytes += static_cast<double>(m.num_layers) * (kv_proj_per_rank - sharded_share) * w.attention.bytes_per_weight;
-    }
-    if (m.index_n_heads > 0) {  // a DSA indexer is replicated on every rank, not split (vLLM's ReplicatedLinear)
-        const double indexer = static_cast<double>(m.num_layers * m.indexer_weight_params()) * w.attention.bytes_per_weight;
-        bytes += indexer - indexer / static_cast<double>(r.tp);
-    }
+    double replicated = 0.0;
+    for (int64_t i = 0; i < m.num_layers; ++i) replicated += m.attention_replicated_params(i, r.tp);
+    bytes += replicated * w.attention.bytes_per_weight;
     if (r.ep > r.tp) {  // routed experts over ep GPUs rather than tp
         const double routed = static_cast<double>(m.params().routed_experts) * w.experts.bytes_per_weight;
         bytes -= routed / static_cast<double>(r.tp) - routed / static_cast<double>(r.ep);
@@ -87,10 +81,7 @@ double weights_per_gpu(const ModelCard& m, const KvPlanRequest& r) {
 // layer's share is spread over the stages alike).
 double layer_token_bytes(const ModelCard& m, const KvPlan& p, int64_t i) {
     const double pp = static_cast<double>(p.request.pp);
-    if (m.layers[i].attention == AttentionKind::MLA) {
-        return (static_cast<double>(m.kv_elements_per_token(i)) * dtype_bytes(p.request.kv_dtype) +
-                static_cast<double>(m.kv_fixed_bytes_per_token(i))) / pp;
-    }
+    if (m.layers[i].attention == AttentionKind::MLA) return m.kv_token_bytes(i, p.request.kv_dtype) / pp;
     return 2.0 * static_cast<double>(p.kv_heads_per_gpu * m.head_dim) * dtype_bytes(p.request.kv_dtype) / pp;
 }
 

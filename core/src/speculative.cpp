@@ -81,6 +81,7 @@ std::optional<ModelCard> drafter_card(const ModelCard& target, const Speculative
         // an EAGLE head is one dense Llama-style decoder layer of the target's width, full attention, in bf16
         head.layers = {LayerSpec{target.is_mla() ? AttentionKind::MLA : AttentionKind::FULL, 0, false}};
         head.sliding_window = 0;
+        head.index_n_heads = head.index_head_dim = head.index_topk = 0;  // no sparse-attention indexer
         if (head.intermediate_size == 0) head.intermediate_size = target.moe_intermediate_size * std::max<int64_t>(1, target.experts_per_token);
         head.num_experts = head.experts_per_token = head.moe_intermediate_size = 0;
         head.num_shared_experts = head.shared_expert_intermediate_size = 0;
@@ -112,10 +113,10 @@ DrafterMemory drafter_memory(const ModelCard& target, const SpeculativeConfig& c
     }
     m.weight_bytes = bytes / t;
     for (int64_t i = 0; i < head->num_layers; ++i) {
-        const double elements = head->layers[static_cast<size_t>(i)].attention == AttentionKind::MLA
-                                    ? static_cast<double>(head->kv_elements_per_token(i))
-                                    : 2.0 * static_cast<double>(head->kv_heads_per_rank(tp) * head->head_dim);
-        m.kv_bytes_per_token += elements * dtype_bytes(kv_dtype);
+        m.kv_bytes_per_token += head->layers[static_cast<size_t>(i)].attention == AttentionKind::MLA
+                                    ? head->kv_token_bytes(i, kv_dtype)
+                                    : 2.0 * static_cast<double>(head->kv_heads_per_rank(tp) * head->head_dim) *
+                                          dtype_bytes(kv_dtype);
     }
     return m;
 }

@@ -541,10 +541,10 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
             m.index_head_dim = r.req_int({"index_head_dim"}, MAX_WIDTH);
             m.index_topk = r.req_int({"index_topk"}, MAX_POSITIONS);
             r.check_missing();
-            guess(fmt::format("sparse attention (DSA): attention is costed over the whole context, not over the "
-                              "index_topk = {} keys the indexer picks for each query (an upper bound past {} tokens), "
-                              "and the indexer's own scoring of the context is not costed; its weights and fp8 key "
-                              "cache are counted", m.index_topk, m.index_topk));
+            guess(fmt::format("sparse attention (DSA): each query attends to the index_topk = {} keys its indexer "
+                              "picks, and the indexer scores every cached key; both are costed on the calibrated "
+                              "roofline as vLLM's FlashMLA sparse kernels run them (no kernel table times them)",
+                              m.index_topk));
         }
     }
     r.check_missing();

@@ -191,10 +191,33 @@ int64_t ModelCard::kv_fixed_bytes_per_token(int64_t layer) const {
     return index_head_dim + (index_head_dim + 127) / 128 * 4;
 }
 
+double ModelCard::kv_token_bytes(int64_t layer, Dtype kv) const {
+    const double fixed = static_cast<double>(kv_fixed_bytes_per_token(layer));
+    if (is_sparse_mla() && kv == Dtype::FP8 && layers[layer].attention == AttentionKind::MLA) {
+        // fp8 latent, an fp32 scale per 128 of it, bf16 RoPE key (FlashMLA's sparse fp8 cache)
+        return static_cast<double>(kv_lora_rank + (kv_lora_rank + 127) / 128 * 4 + qk_rope_head_dim * 2) + fixed;
+    }
+    return static_cast<double>(kv_elements_per_token(layer)) * dtype_bytes(kv) + fixed;
+}
+
+double ModelCard::attention_replicated_params(int64_t layer, int64_t tp) const {
+    const double t = static_cast<double>(tp);
+    double n = 0.0;
+    if (kv_heads_replicated(tp)) {  // one whole KV head a rank, where the split would give it num_kv_heads / tp
+        const double kv_head = 2.0 * static_cast<double>(hidden_size * head_dim);  // its K and V projections
+        n += kv_head - kv_head * static_cast<double>(num_kv_heads) / t;
+    }
+    if (layers[layer].attention == AttentionKind::MLA && index_n_heads > 0) {
+        const double indexer = static_cast<double>(indexer_weight_params());
+        n += indexer - indexer / t;
+    }
+    return n;
+}
+
 double ModelCard::kv_bytes_per_token(Dtype kv) const {
-    int64_t elements = 0, fixed = 0;
-    for (int64_t i = 0; i < num_layers; ++i) elements += kv_elements_per_token(i), fixed += kv_fixed_bytes_per_token(i);
-    return static_cast<double>(elements) * dtype_bytes(kv) + static_cast<double>(fixed);
+    double bytes = 0.0;
+    for (int64_t i = 0; i < num_layers; ++i) bytes += kv_token_bytes(i, kv);
+    return bytes;
 }
 
 double ModelCard::kv_bytes_for_context(int64_t tokens, Dtype kv) const {
@@ -202,8 +225,7 @@ double ModelCard::kv_bytes_for_context(int64_t tokens, Dtype kv) const {
     for (int64_t i = 0; i < num_layers; ++i) {
         const int64_t held = layers[i].attention == AttentionKind::SLIDING ? std::min(tokens, layers[i].window)
                                                                            : tokens;
-        bytes += static_cast<double>(held) * (static_cast<double>(kv_elements_per_token(i)) * dtype_bytes(kv) +
-                                              static_cast<double>(kv_fixed_bytes_per_token(i)));
+        bytes += static_cast<double>(held) * kv_token_bytes(i, kv);
     }
     return bytes;
 }
@@ -224,11 +246,26 @@ static double attention_flops_per_key(const ModelCard& m, const LayerSpec& l) {
     return 2.0 * m.num_attention_heads * static_cast<double>(2 * m.head_dim);
 }
 
+// The keys a layer's query attends to at most: a sliding window, or a sparse-MLA query's index_topk; 0: all.
+static int64_t attended_cap(const ModelCard& m, const LayerSpec& l) {
+    if (l.attention == AttentionKind::SLIDING) return l.window;
+    if (l.attention == AttentionKind::MLA && m.is_sparse_mla()) return m.index_topk;
+    return 0;
+}
+
+// A DSA indexer's scores for one query over one key: q.k over each of its heads (the ReLU and the per-head
+// weighting are additions on top).
+static double indexer_flops_per_key(const ModelCard& m, const LayerSpec& l) {
+    return l.attention == AttentionKind::MLA ? 2.0 * static_cast<double>(m.index_n_heads * m.index_head_dim) : 0.0;
+}
+
 double ModelCard::attention_flops_per_token(int64_t context) const {
     double flops = 0.0;
     for (const LayerSpec& l : layers) {
-        const int64_t seen = l.attention == AttentionKind::SLIDING ? std::min(context, l.window) : context;
-        flops += attention_flops_per_key(*this, l) * static_cast<double>(seen);
+        const int64_t cap = attended_cap(*this, l);
+        const int64_t seen = cap > 0 ? std::min(context, cap) : context;
+        flops += attention_flops_per_key(*this, l) * static_cast<double>(seen) +
+                 indexer_flops_per_key(*this, l) * static_cast<double>(context);
     }
     return flops;
 }
@@ -238,15 +275,16 @@ double ModelCard::prefill_flops(int64_t tokens) const {
     double attention = 0.0;
     for (const LayerSpec& l : layers) {
         double keys = 0.0;  // sum over the prompt's positions of the keys each one sees
+        const int64_t cap = attended_cap(*this, l);
         if (is_encoder) {
             keys = n * n;
-        } else if (l.attention == AttentionKind::SLIDING && tokens > l.window) {
-            const double w = static_cast<double>(l.window);
+        } else if (cap > 0 && tokens > cap) {
+            const double w = static_cast<double>(cap);
             keys = w * (w + 1.0) / 2.0 + (n - w) * w;
         } else {
             keys = n * (n + 1.0) / 2.0;
         }
-        attention += attention_flops_per_key(*this, l) * keys;
+        attention += attention_flops_per_key(*this, l) * keys + indexer_flops_per_key(*this, l) * n * (n + 1.0) / 2.0;
     }
     return linear_flops_per_token() * n + attention;
 }

@@ -127,8 +127,7 @@ std::string card_json(const ModelCard& m) {
             if (per_layer.contains(kind)) continue;
             json e;
             for (Dtype d : {Dtype::BF16, Dtype::FP8, Dtype::INT8}) {
-                e[std::string(dtype_name(d))] = static_cast<double>(m.kv_elements_per_token(i)) * dtype_bytes(d) +
-                                                static_cast<double>(m.kv_fixed_bytes_per_token(i));
+                e[std::string(dtype_name(d))] = m.kv_token_bytes(static_cast<int64_t>(i), d);
             }
             e["layers"] = m.count_layers(m.layers[i].attention);
             e["window"] = m.layers[i].window;

@@ -420,3 +420,90 @@ TEST(CostModel, OpsOtherThanGemmsStreamAtTheBf16FitsRateWhateverTheWeights) {
     const OpCost q8 = *model("meta-llama/Llama-3.1-8B-Instruct", "h100", c8).step({{1, 100}}).op("qkv_proj");
     EXPECT_NEAR(q8.memory_s, q8.bytes / (load_gpu("h100").memory_bandwidth_bytes_per_s() * cal->gemm_fp8.memory_efficiency), 1e-15);
 }
+
+// DeepSeek-V3.2's sparse attention (DeepSeek-V3 with its indexer: 64 heads of 128, top 2,048 keys), at TP 8 on
+// H200: 16 of the 128 heads a rank.
+ModelCard deepseek_v32() {
+    ModelCard m = load_model("deepseek-ai/DeepSeek-V3");
+    m.index_n_heads = 64;
+    m.index_head_dim = 128;
+    m.index_topk = 2048;
+    return m;
+}
+
+TEST(CostModel, SparseMlaDecodesReadTheKeysTheIndexerPicks) {
+    CostConfig c;
+    c.tp = 8;
+    c.cuda_graphs = false;
+    const GpuProfile h200 = load_gpu("h200");
+    const StepCost far = CostModel(deepseek_v32(), h200, c).step({{1, 10'000}});
+    // A decode at context 10,000 attends to 2,048 keys as a dense MLA decode does to its context: 2 x 16 x (128 +
+    // 64 + 128) = 10,240 FLOPs a key; it reads their latents (1,152 B at bf16), writes its own, reads q (16 x 192)
+    // and writes o (16 x 128) at bf16: 2,359,296 + 1,152 + 10,240 = 2,370,688 B a layer
+    EXPECT_DOUBLE_EQ(far.op("attention")->flops, 61 * 10'240.0 * 2048);
+    EXPECT_DOUBLE_EQ(far.op("attention")->bytes, 61 * 2'370'688.0);
+    EXPECT_EQ(far.op("attention_sparse"), nullptr);
+    // The indexer scores all 10,001 keys with 64 x 128 fp8 dims: 2 x 8,192 x 10,001 = 163,856,384 FLOPs; it reads
+    // their 132 B keys and writes its own (1,320,264), reads its 8,192 B query, writes and reads 10,001 fp32 logits
+    // (80,008) and writes 2,048 int32 indices (8,192): 1,416,656 B a layer
+    EXPECT_DOUBLE_EQ(far.op("indexer")->flops, 61 * 163'856'384.0);
+    EXPECT_DOUBLE_EQ(far.op("indexer")->bytes, 61 * 1'416'656.0);
+    // DeepSeek-V3 reads all 10,001 latents: 11,521,152 + 1,152 + 10,240, and has no indexer
+    const StepCost dense = CostModel(load_model("deepseek-ai/DeepSeek-V3"), h200, c).step({{1, 10'000}});
+    EXPECT_EQ(dense.op("indexer"), nullptr);
+    EXPECT_DOUBLE_EQ(dense.op("attention")->bytes, 61 * 11'532'544.0);
+    // No longer than 2,048 tokens a DSA sequence's attention is DeepSeek-V3's: a decode at 999, a 1,500-token prompt
+    for (const std::vector<SequenceWork>& b : {std::vector<SequenceWork>{{1, 999}}, std::vector<SequenceWork>{{1500, 0}}}) {
+        const OpCost a = *CostModel(deepseek_v32(), h200, c).step(b).op("attention");
+        const OpCost d = *CostModel(load_model("deepseek-ai/DeepSeek-V3"), h200, c).step(b).op("attention");
+        EXPECT_EQ(a.flops, d.flops);
+        EXPECT_EQ(a.time_s, d.time_s);
+    }
+    // At fp8 the latent takes FlashMLA's 656 B layout: 2,048 x 656 + 656 + 10,240 = 1,354,384 B
+    c.kv_dtype = Dtype::FP8;
+    EXPECT_DOUBLE_EQ(CostModel(deepseek_v32(), h200, c).step({{1, 10'000}}).op("attention")->bytes, 61 * 1'354'384.0);
+}
+
+TEST(CostModel, SparseMlaPrefillsPastTopKRunTheSparseKernel) {
+    const GpuProfile h200 = load_gpu("h200");
+    CostConfig c;
+    c.tp = 8;
+    c.cuda_graphs = false;
+    // A 3,000-token prompt: its positions see 1 .. 2,048 keys, then 2,048 each: 2,098,176 + 952 x 2,048 = 4,047,872.
+    // FlashMLA's sparse prefill runs the absorbed form, 2 x (512 + 64 + 512) = 2,176 FLOPs a head and key, on 16
+    // heads padded to the bf16 kernel's 64 (Hopper): 2,176 x 64 x 4,047,872 = 563,722,846,208 a layer. Bytes: the
+    // 3,000 latents it may pick read and its 3,000 written (1,152 B each), q (16 x 576) in and o (16 x 512) out at bf16
+    // (34,816 a token): 3,000 x (2 x 1,152 + 34,816) = 111,360,000
+    const StepCost s = CostModel(deepseek_v32(), h200, c).step({{3000, 0}});
+    EXPECT_DOUBLE_EQ(s.op("attention_sparse")->flops, 61 * 563'722'846'208.0);
+    EXPECT_DOUBLE_EQ(s.op("attention_sparse")->bytes, 61 * 111'360'000.0);
+    EXPECT_EQ(s.op("attention")->flops, 0.0);
+    // At fp8 and TP 2 a rank has 64 heads (>= 32): the bf16 kernel (64 heads) over a bf16 copy of the context, which is
+    // written and read (2 x 3,000 x 576 x 2 B = 6,912,000); latents of 656 B; q and o of 64 heads (139,264 a token):
+    // 3,000 x (2 x 656 + 139,264) + 6,912,000 = 428,640,000
+    c.tp = 2;
+    c.kv_dtype = Dtype::FP8;
+    const OpCost a = *CostModel(deepseek_v32(), h200, c).step({{3000, 0}}).op("attention_sparse");
+    EXPECT_DOUBLE_EQ(a.flops, 61 * 563'722'846'208.0);
+    EXPECT_DOUBLE_EQ(a.bytes, 61 * 428'640'000.0);
+    // the bf16 kernel pads to a multiple of 128 heads on Blackwell: twice the FLOPs on B200
+    EXPECT_DOUBLE_EQ(CostModel(deepseek_v32(), load_gpu("b200"), c).step({{3000, 0}}).op("attention_sparse")->flops,
+                     61 * 2.0 * 563'722'846'208.0);
+    // and below 32 heads a rank (TP 8) the fp8 kernel takes them all, padded to 64, with no copy:
+    // 3,000 x (2 x 656 + 34,816) = 108,384,000
+    c.tp = 8;
+    EXPECT_DOUBLE_EQ(CostModel(deepseek_v32(), h200, c).step({{3000, 0}}).op("attention_sparse")->bytes, 61 * 108'384'000.0);
+}
+
+TEST(CostModel, QkvProjRunsTheKvHeadsARankReplicates) {
+    // Llama-3.1-70B: 64 q heads and 8 KV heads of 128, hidden 8,192. At TP 16 a rank holds 4 q heads and one whole
+    // KV head (vLLM replicates KV heads when TP exceeds them): n = (4 + 2) x 128 = 768, where a split gives 640
+    CostConfig c;
+    c.tp = 16;
+    c.cuda_graphs = false;
+    const StepCost s = model("meta-llama/Llama-3.1-70B-Instruct", "h200", c).step({{10, 0}});
+    EXPECT_DOUBLE_EQ(s.op("qkv_proj")->flops, 80 * 2.0 * 10 * 768 * 8192);
+    c.tp = 8;  // 8 q heads and 1 KV head a rank, split evenly: (8 + 2) x 128 = 1,280
+    EXPECT_DOUBLE_EQ(model("meta-llama/Llama-3.1-70B-Instruct", "h200", c).step({{10, 0}}).op("qkv_proj")->flops,
+                     80 * 2.0 * 10 * 1280 * 8192);
+}

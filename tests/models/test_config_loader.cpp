@@ -535,15 +535,27 @@ TEST(ConfigLoader, DeepSeekV32CountsItsIndexerAndItsKeyCache) {
     // 917,504, its head weights 7,168 x 64 = 458,752 and the key's LayerNorm 2 x 128: 13,959,424; x 61 layers =
     // 851,524,864 on DeepSeek-V3's 671,026,419,200 (DeepSeek: 671 B without the MTP module, as V3)
     EXPECT_EQ(m.params().total() - v3.params().total(), 851'524'864);
-    // The cache a token adds to a layer: the 576-element latent (1,152 B at bf16, 576 B at fp8) and the indexer's
-    // fp8 key with its fp32 scale, 128 + 4 = 132 B at either: 61 x 1,284 = 78,324 B at bf16, 61 x 708 at fp8
+    // The cache a token adds to a layer: the 576-element latent (1,152 B at bf16) and the indexer's fp8 key with
+    // its fp32 scale, 128 + 4 = 132 B: 61 x 1,284 = 78,324 B at bf16. At fp8 the latent takes FlashMLA's sparse
+    // layout (vLLM's fp8_ds_mla): 512 fp8 values, 4 fp32 scales and 64 bf16 RoPE values, 512 + 16 + 128 = 656 B
+    // (vLLM: "each token's KV cache is 656 Bytes"): 61 x 788 = 48,068 B. DeepSeek-V3's plain fp8 latent is 576 B.
     EXPECT_DOUBLE_EQ(m.kv_bytes_per_token(Dtype::BF16), 78'324.0);
-    EXPECT_DOUBLE_EQ(m.kv_bytes_per_token(Dtype::FP8), 43'188.0);
+    EXPECT_DOUBLE_EQ(m.kv_bytes_per_token(Dtype::FP8), 48'068.0);
+    EXPECT_DOUBLE_EQ(v3.kv_bytes_per_token(Dtype::FP8), 61 * 576.0);
     EXPECT_DOUBLE_EQ(m.kv_bytes_for_context(1000, Dtype::BF16), 78'324'000.0);
-    // the card says the sparse attention is costed densely
+    // the card says how the sparse attention is costed
     std::string all;
     for (const auto& g : m.guessed) all += g + ";";
-    EXPECT_NE(all.find("index_topk = 2048"), std::string::npos) << all;
+    EXPECT_NE(all.find("index_topk = 2048 keys"), std::string::npos) << all;
+    // Its attention FLOPs a token at context 10,000, a layer: the 128 heads' q.k and p.v over the 2,048 keys picked,
+    // 2 x 128 x (128 + 64 + 128) x 2,048 = 167,772,160, and the indexer's 64 heads of 128 over all 10,000 keys,
+    // 2 x 64 x 128 x 10,000 = 163,840,000: 331,612,160 x 61 layers (V3: 2 x 128 x 320 x 10,000 x 61)
+    EXPECT_DOUBLE_EQ(m.attention_flops_per_token(10'000), 61 * 331'612'160.0);
+    EXPECT_DOUBLE_EQ(v3.attention_flops_per_token(10'000), 61 * 819'200'000.0);
+    // a 3,000-token prompt: its positions see 1 .. 2,048 keys, then 2,048 each (2,098,176 + 952 x 2,048 =
+    // 4,047,872 keys at 81,920 FLOPs), and the indexer scores 3,000 x 3,001 / 2 = 4,501,500 at 16,384
+    EXPECT_NEAR(m.prefill_flops(3000) - 3000 * m.linear_flops_per_token(), 61 * (4'047'872 * 81'920.0 + 4'501'500 * 16'384.0),
+                1.0);
     // vLLM replicates the indexer on every TP rank: at TP 8 a GPU holds all of its block-fp8 matrices, 61 x
     // 13,959,168 = 851,509,248 B with a 4 B scale per 128 x 128 block (207,888 B), and an eighth of its key norms
     // (61 x 256 bf16 = 31,232 B: 3,904 B): 851,721,040 B beyond V3's share

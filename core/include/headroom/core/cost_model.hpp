@@ -158,6 +158,14 @@ struct LayerStats {
 // context + n for an encoder, which is bidirectional). A decode (n = 1) sees context + 1.
 double keys_seen(int64_t context, int64_t n, int64_t window, bool bidirectional);
 
+// DeepSeek Sparse Attention runs two ways. A sequence no longer than index_topk attends to every key, as
+// DeepSeek-V3's MLA does (vLLM and SGLang route such prefills to the dense MHA path; decodes run the absorbed
+// kernel over at most index_topk keys, as a dense decode does over its context): the ATTENTION op. A prefill chunk
+// of a longer sequence runs FlashMLA's sparse prefill kernel, over index_topk keys a query: ATTENTION_SPARSE.
+inline bool runs_sparse_prefill(const ModelCard& m, const SequenceWork& s) {
+    return m.is_sparse_mla() && !s.is_decode() && s.context + s.new_tokens > m.index_topk;
+}
+
 // One op as the roofline costs it (all `count` runs), with the GEMM shape where it is a GEMM (rows m, weight
 // n x k per GPU; 0 otherwise): what another predictor needs to cost the same op its own way.
 struct RooflineOp {

@@ -106,7 +106,7 @@ private:
     const GridTable* mla_decode_ = nullptr;
     const GridTable* mla_gemm_ = nullptr;  // the GEMM table the MLA module's projections are costed from
     std::vector<std::array<double, 2>> mla_proj_;  // (n, k) of the model's MLA projections, o_proj last
-    mutable std::array<std::vector<double>, 4> mla_cache_;
+    mutable std::array<std::vector<double>, 8> mla_cache_;  // (with a DSA indexer's three projections, 7)
     // those of the model the module tables timed (its hidden size and q LoRA rank), which mla_attention_s takes
     // off the module's time; the same as mla_proj_ for that model
     std::vector<std::array<double, 2>> mla_module_proj_;

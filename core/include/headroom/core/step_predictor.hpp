@@ -22,6 +22,8 @@ enum class OpKind {
     ROPE,
     ATTENTION,
     ATTENTION_SLIDING,
+    ATTENTION_SPARSE,  // DeepSeek Sparse Attention's prefills past index_topk (runs_sparse_prefill)
+    INDEXER,           // its lightning indexer: scoring every cached key, picking the top k
     O_PROJ,
     RESIDUAL_ADD,
     POST_ATTENTION_NORM,

@@ -142,6 +142,13 @@ struct ModelCard {
     // heads are rejected by check_serving_layout before anything asks.
     int64_t kv_heads_per_rank(int64_t tp) const { return is_mla() ? 0 : std::max<int64_t>(1, num_kv_heads / tp); }
     bool kv_heads_replicated(int64_t tp) const { return !is_mla() && tp > num_kv_heads; }
+    // DeepSeek Sparse Attention (DeepSeek-V3.2): each query attends to the index_topk keys its lightning indexer
+    // picks, which vLLM runs with FlashMLA's sparse kernels.
+    bool is_sparse_mla() const { return is_mla() && index_topk > 0; }
+    // The attention matrix weights one TP rank holds and runs in `layer` beyond its 1/tp share of them: what vLLM
+    // replicates on every rank, a KV head's K and V projections when TP exceeds the KV heads and a DSA indexer
+    // (ReplicatedLinear). 0 for most layouts.
+    double attention_replicated_params(int64_t layer, int64_t tp) const;
 
     // Per-layer parameter counts.
     int64_t attention_params(int64_t layer) const;
@@ -177,6 +184,10 @@ struct ModelCard {
     // A DSA indexer's matrix weights in one layer (counted in attention_weight_params): vLLM replicates them on
     // every TP rank (ReplicatedLinear) instead of splitting them. 0 without one.
     int64_t indexer_weight_params() const;
+    // Cache bytes one token adds to one layer at KV dtype `kv` (all its KV heads), the fixed-size part included.
+    // A sparse-MLA latent at fp8 is stored in FlashMLA's layout (vLLM's fp8_ds_mla): the latent in fp8 with an
+    // fp32 scale per 128 values and the RoPE key left bf16, 656 B for DeepSeek-V3.2 where plain fp8 is 576 B.
+    double kv_token_bytes(int64_t layer, Dtype kv) const;
     // KV bytes one token adds across all layers, with no window cap.
     double kv_bytes_per_token(Dtype kv) const;
     // KV bytes of one sequence of `tokens` tokens: sliding layers hold at most `window` tokens.
