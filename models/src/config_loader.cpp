@@ -541,10 +541,11 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
             m.index_head_dim = r.req_int({"index_head_dim"}, MAX_WIDTH);
             m.index_topk = r.req_int({"index_topk"}, MAX_POSITIONS);
             r.check_missing();
-            guess(fmt::format("sparse attention (DSA): each query attends to the index_topk = {} keys its indexer "
-                              "picks, and the indexer scores every cached key; both are costed on the calibrated "
-                              "roofline as vLLM's FlashMLA sparse kernels run them (no kernel table times them)",
-                              m.index_topk));
+            guess(fmt::format("sparse attention (DSA): a query attends to at most the index_topk = {} keys its "
+                              "indexer picks: decodes, and sequences no longer than that, as DeepSeek-V3's MLA (its "
+                              "kernel tables where they apply); longer prefills in FlashMLA's sparse kernel, and the "
+                              "indexer's scoring of every cached key, on the calibrated roofline (no kernel table "
+                              "times them)", m.index_topk));
         }
     }
     r.check_missing();
