@@ -173,7 +173,8 @@ namespace {
 constexpr std::string_view OP_NAMES[NUM_OP_KINDS] = {
     "embedding",    "input_norm",       "qkv_proj",       "rope",          "attention",  "attention_sliding",
     "attention_sparse", "indexer",      "o_proj",       "residual_add",     "post_attention_norm", "gate_up_proj", "activation", "down_proj",
-    "router",       "moe_gate_up_proj", "activation_moe", "moe_down_proj", "tp_allreduce", "ep_alltoall", "final_norm",
+    "router",       "moe_gate_up_proj", "activation_moe", "moe_down_proj", "tp_allreduce", "qk_norm_allreduce",
+    "ep_alltoall",  "final_norm",
     "lm_head",      "sampling",         "spec_draft",     "step_overhead"};
 }  // namespace
 
@@ -276,6 +277,8 @@ struct Collectives {
     double allreduce_bytes = 0;
     int64_t a2a_layers = 0;    // MoE layers with a dispatch and a combine of a2a_bytes each way (0 without DP + EP)
     double a2a_bytes = 0;
+    int64_t qk_allreduces = 0;  // all-reduces of qk_allreduce_bytes each: the q and k variances (qk_norm_across_heads)
+    double qk_allreduce_bytes = 0;
 };
 Collectives step_collectives(const ModelCard& m, const CostConfig& cfg, int64_t moe_layers, double T) {
     Collectives c;
@@ -285,6 +288,10 @@ Collectives step_collectives(const ModelCard& m, const CostConfig& cfg, int64_t 
     if (cfg.tp > 1) {
         c.allreduces = a2a ? L + (L - moe_layers) : 2 * L;
         c.allreduce_bytes = T * h * ACT_BYTES;
+        if (m.qk_norm_across_heads) {  // one fp32 variance of q and one of k a token, each layer
+            c.qk_allreduces = L;
+            c.qk_allreduce_bytes = T * 2.0 * 4.0;
+        }
     }
     if (a2a) {
         const double ep = static_cast<double>(cfg.ep);
@@ -523,12 +530,14 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         moe_gemm(OpKind::MOE_DOWN_PROJ, h, h, inter, shared);
     }
 
-    if (coll.allreduces > 0) {
-        const double msg = coll.allreduce_bytes;
+    auto allreduce = [&](OpKind name, int64_t count, double msg) {
+        if (count <= 0) return;
         const double comm_s = cfg.tp_link.present() ? hierarchical_allreduce_s(peer_link(gpu), cfg.tp_link, cfg.tp, cfg.tp_domains, msg)
                                                     : allreduce_time_s(gpu, cfg.tp, msg, cfg.calibration.get());
-        emit(OpKind::TP_ALLREDUCE, coll.allreduces, 0, msg, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
-    }
+        emit(name, count, 0, msg, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
+    };
+    allreduce(OpKind::TP_ALLREDUCE, coll.allreduces, coll.allreduce_bytes);
+    allreduce(OpKind::QK_NORM_ALLREDUCE, coll.qk_allreduces, coll.qk_allreduce_bytes);
     if (coll.a2a_layers > 0) {  // each way at the GPU's all-to-all rate
         const LinkModel link = cfg.ep_link.present() ? cfg.ep_link : peer_link(gpu);
         const double comm_s = 2.0 * link.time_s(coll.a2a_bytes);
@@ -607,11 +616,14 @@ FabricTraffic CostModel::fabric_traffic(const std::vector<SequenceWork>& batch) 
         // domains are uneven
         const int64_t gpus = gpus_per_domain(c.tp, c.tp_domains), n = c.tp / gpus;
         const double g = static_cast<double>(gpus), nd = static_cast<double>(n);
-        const double shard = coll.allreduce_bytes / g;
-        const auto count = static_cast<double>(coll.allreduces);
-        f.ring_bytes = count * 2.0 * (nd - 1.0) / nd * shard;
-        f.time_s += count * ring_allreduce_s(c.tp_link, n, shard);
-        f.latency_s += count * 2.0 * (nd - 1.0) * c.tp_link.latency_s;
+        for (const auto& [calls, bytes] : {std::pair{coll.allreduces, coll.allreduce_bytes}, std::pair{coll.qk_allreduces, coll.qk_allreduce_bytes}}) {
+            if (calls == 0) continue;
+            const double shard = bytes / g;
+            const auto count = static_cast<double>(calls);
+            f.ring_bytes += count * 2.0 * (nd - 1.0) / nd * shard;
+            f.time_s += count * ring_allreduce_s(c.tp_link, n, shard);
+            f.latency_s += count * 2.0 * (nd - 1.0) * c.tp_link.latency_s;
+        }
     }
     if (coll.a2a_layers > 0 && c.ep_fabric_share > 0.0) {
         // dispatch and combine: the fabric's share of each direction's bytes

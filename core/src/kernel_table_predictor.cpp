@@ -261,7 +261,7 @@ bool KernelTablePredictor::covers(OpKind k) const {
     if (k == OpKind::ATTENTION) return decode_attn_[0] && prefill_attn_[0];
     if (k == OpKind::ATTENTION_SLIDING) return decode_attn_[1] && prefill_attn_[1];
     if (is_moe(k)) return moe_ != nullptr;
-    if (k == OpKind::TP_ALLREDUCE) return allreduce_ || nccl_;
+    if (k == OpKind::TP_ALLREDUCE || k == OpKind::QK_NORM_ALLREDUCE) return allreduce_ || nccl_;
     return gemm_bf16_least_s_ > 0.0 && is_small_kernel(k);  // held to the fastest kernel (op_time_s)
 }
 
@@ -582,14 +582,16 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
                                   gemm_bf16_least_s_ * 1e6);
         }
         return floor;
-    } else if (op.kind == OpKind::TP_ALLREDUCE) {
+    } else if (op.kind == OpKind::TP_ALLREDUCE || op.kind == OpKind::QK_NORM_ALLREDUCE) {
         bool nccl = false;
         const double message = op.bytes / static_cast<double>(op.count);
         const double one = allreduce_s(message, ex, nccl);
         t = one < 0 ? -1.0 : one * static_cast<double>(op.count);
         family = nccl ? "nccl" : "vllm_allreduce";
         // FlashInfer's fused kernel, timed as vLLM's own all-reduce: no table times it
-        if (allreduce_norm_fused) note = "; run as FlashInfer's all-reduce + add + RMSNorm, timed as this all-reduce";
+        if (allreduce_norm_fused && op.kind == OpKind::TP_ALLREDUCE) {
+            note = "; run as FlashInfer's all-reduce + add + RMSNorm, timed as this all-reduce";
+        }
     }
     if (source && t >= 0) *source = source_line(family, ex, note);
     return t;

@@ -174,6 +174,7 @@ std::string family_of(const std::string& model_type) {
     if (model_type == "phi") return "phi";
     if (model_type == "deepseek_v2" || model_type == "deepseek_v3" || model_type == "deepseek_v32") return "deepseek";
     if (model_type == "glm4_moe") return "glm4_moe";
+    if (model_type == "minimax_m2") return "minimax_m2";
     if (model_type == "gpt_oss") return "gpt_oss";
     if (model_type == "starcoder2") return "starcoder2";
     if (model_type == "cohere" || model_type == "cohere2") return "cohere";
@@ -286,7 +287,7 @@ void read_moe(Reader& r, ModelCard& m) {
     if (!experts || *experts == 0) return;
     m.num_experts = *experts;
     m.experts_per_token = r.req_int({"num_experts_per_tok", "experts_per_token"}, MAX_EXPERTS);
-    if (m.family == "mixtral" || m.family == "gpt_oss") {
+    if (m.family == "mixtral" || m.family == "gpt_oss" || m.family == "minimax_m2") {
         m.moe_intermediate_size = m.intermediate_size;
     } else if (m.family == "llama4") {
         // intermediate_size is an expert's width (and the shared expert's); dense layers are
@@ -314,6 +315,7 @@ void read_moe(Reader& r, ModelCard& m) {
         m.shared_expert_gate = true;  // Qwen2-MoE gates its shared expert with a sigmoid of h x 1
     }
     if (m.family == "gpt_oss") m.expert_bias = m.router_bias = true;
+    if (m.family == "minimax_m2") m.router_correction_bias = r.opt_bool("use_routing_bias", false);
 }
 
 void mark_moe_layers(Reader& r, ModelCard& m) {
@@ -611,6 +613,25 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
         m.o_bias = false;
         m.qk_norm = r.opt_bool("use_qk_norm", false);
         m.partial_rotary_factor = 0.5;
+    }
+    if (m.family == "minimax_m2") {
+        // MiniMax-M2: every layer full attention (attn_type_list: 1; MiniMax-M1's 0 is lightning attention) and an
+        // MoE of num_local_experts experts intermediate_size wide (read_moe) with a sigmoid router; q and k each
+        // normalised over all their heads (use_qk_norm, qk_norm_type per_layer: a weight of heads x head_dim), whose
+        // variance the TP ranks all-reduce in every layer (vLLM's MiniMaxText01RMSNormTP); RoPE on rotary_dim of each
+        // head
+        if (const json* types = r.find({"attn_type_list"})) {
+            if (!types->is_array()) r.fail("attn_type_list", fmt::format("expected an array, got {}", describe(*types)));
+            for (const json& t : *types) {
+                if (r.as_int(t, "attn_type_list", 0, 1) == 0) {
+                    r.fail("attn_type_list", "has a linear-attention layer (0), which headroom does not model yet");
+                }
+            }
+        }
+        m.qk_norm = m.qk_norm_per_head = m.qk_norm_across_heads = r.opt_bool("use_qk_norm", false);
+        if (auto rotary = r.opt_int({"rotary_dim"}, 1, m.head_dim)) {
+            m.partial_rotary_factor = static_cast<double>(*rotary) / static_cast<double>(m.head_dim);
+        }
     }
     if (m.family == "qwen3") m.qk_norm = true;
     if (m.family == "gpt_oss") m.attention_sinks = true;

@@ -62,6 +62,8 @@ BROKEN_CONFIGS = {
     "cohere_qk_norm_string.json": "use_qk_norm: expected true or false",
     "hybrid_qwen3_next.json": "model_type: \"qwen3_next\" has linear-attention or state-space layers",
     "layer_types_linear_attention.json": "layer_types[0]: \"linear_attention\" layers",
+    "minimax_m2_lightning_layer.json": "attn_type_list: has a linear-attention layer (0)",
+    "minimax_m2_rotary_too_wide.json": "rotary_dim",
 }
 
 # Each broken GPU profile and the field its error must name.

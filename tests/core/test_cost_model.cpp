@@ -507,3 +507,24 @@ TEST(CostModel, QkvProjRunsTheKvHeadsARankReplicates) {
     EXPECT_DOUBLE_EQ(model("meta-llama/Llama-3.1-70B-Instruct", "h200", c).step({{10, 0}}).op("qkv_proj")->flops,
                      80 * 2.0 * 10 * 1280 * 8192);
 }
+
+TEST(CostModel, QkNormsOverAllHeadsAllReduceTheirVariances) {
+    // MiniMax-M2's q and k norms span all heads: at TP > 1 each layer all-reduces two fp32 variances a token (vLLM's
+    // MiniMaxText01RMSNormTP.forward_qk): 62 all-reduces of 100 x 8 B for 100 tokens, none at TP 1 or for Qwen3
+    ModelCard m = load_model("Qwen/Qwen3-8B");
+    CostConfig c;
+    c.tp = 4;
+    c.cuda_graphs = false;
+    EXPECT_EQ(CostModel(m, load_gpu("h100"), c).step({{100, 0}}).op("qk_norm_allreduce"), nullptr);
+    m.qk_norm_across_heads = true;
+    const StepCost s = CostModel(m, load_gpu("h100"), c).step({{100, 0}});
+    const OpCost* qk = s.op("qk_norm_allreduce");
+    ASSERT_NE(qk, nullptr);
+    EXPECT_EQ(qk->count, 36);
+    EXPECT_DOUBLE_EQ(qk->bytes, 36 * 800.0);
+    EXPECT_EQ(qk->bound, Bound::COMMUNICATION);
+    // the same all-reduce as the layer's activations, on a smaller message
+    EXPECT_LT(qk->time_s, s.op("tp_allreduce")->time_s / 72.0 * 36.0);
+    c.tp = 1;
+    EXPECT_EQ(CostModel(m, load_gpu("h100"), c).step({{100, 0}}).op("qk_norm_allreduce"), nullptr);
+}

@@ -574,3 +574,38 @@ TEST(ConfigLoader, DeepSeekV32CountsItsIndexerAndItsKeyCache) {
                                     "v32.json", "v32"),
                  ModelConfigError);
 }
+
+// MiniMax-M2 (MiniMaxAI/MiniMax-M2's config.json fields): 62 layers of GQA (48 heads, 8 KV heads of 128) and an
+// MoE of 256 experts 1,536 wide, top 8, no shared expert, untied.
+TEST(ConfigLoader, MiniMaxM2IsAFullAttentionMoe) {
+    const std::string base = R"({"architectures": ["MiniMaxM2ForCausalLM"], "model_type": "minimax_m2",
+      "vocab_size": 200064, "hidden_size": 3072, "intermediate_size": 1536, "num_hidden_layers": 62,
+      "num_attention_heads": 48, "num_key_value_heads": 8, "head_dim": 128, "max_position_embeddings": 196608,
+      "num_local_experts": 256, "num_experts_per_tok": 8, "scoring_func": "sigmoid", "use_routing_bias": true,
+      "use_qk_norm": true, "qk_norm_type": "per_layer", "rotary_dim": 64, "rms_norm_eps": 1e-06,
+      "tie_word_embeddings": false, "attn_type_list": [1, 1)";
+    std::string types;
+    for (int i = 2; i < 62; ++i) types += ", 1";
+    const ModelCard m = parse_model_config(base + types + "]}", "m2.json", "m2");
+    EXPECT_EQ(m.family, "minimax_m2");
+    EXPECT_TRUE(m.guessed.empty());
+    EXPECT_EQ(m.moe_intermediate_size, 1536);
+    EXPECT_DOUBLE_EQ(m.partial_rotary_factor, 0.5);  // rotary_dim 64 of head_dim 128
+    EXPECT_TRUE(m.qk_norm_across_heads);
+    // A layer: q 3,072 x 6,144 and o 6,144 x 3,072 (18,874,368 each), k and v 3,072 x 1,024 (3,145,728 each), q/k
+    // norms (48 + 8) x 128 = 7,168: 44,047,360; 256 experts of 3 x 3,072 x 1,536 (14,155,776): 3,623,878,656; the
+    // router 3,072 x 256 = 786,432 and its 256 correction biases; two norms 6,144: 3,668,718,848. x 62 =
+    // 227,460,568,576; embedding and lm_head 200,064 x 3,072 each (1,229,193,216), the final norm 3,072:
+    // 228,689,764,864 (MiniMax: 230 B total)
+    EXPECT_EQ(m.params().total(), 228'689'764'864);
+    // active: attention, 8 experts (113,246,208), router and norms a layer (158,086,400), x 62, plus lm_head
+    // 614,596,608 and the final norm: 10,415,956,480 (MiniMax: 10 B active)
+    EXPECT_EQ(m.params().active, 10'415'956'480);
+    // MiniMax-M1's lightning-attention layers (0) are refused, naming the field
+    try {
+        parse_model_config(base + ", 0" + types.substr(3) + "]}", "m1.json", "m1");
+        FAIL() << "no error";
+    } catch (const ModelConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("attn_type_list"), std::string::npos) << e.what();
+    }
+}

@@ -35,6 +35,7 @@ enum class OpKind {
     ACTIVATION_MOE,
     MOE_DOWN_PROJ,
     TP_ALLREDUCE,
+    QK_NORM_ALLREDUCE,  // the TP all-reduce of q/k norm variances in every layer (MiniMax-M2: qk_norm_across_heads)
     EP_ALLTOALL,  // the DP + EP dispatch and combine of each MoE layer
     FINAL_NORM,
     LM_HEAD,

@@ -81,6 +81,9 @@ struct ModelCard {
     bool lm_head_bias = false;
     bool qk_norm = false;          // per-head RMSNorm on q and k (Qwen3)
     bool qk_norm_per_head = false;  // ... with a weight per head (Cohere's use_qk_norm), not one shared by the heads
+    // ... one norm over all the heads of q (and of k), whose variance the TP ranks all-reduce in every layer
+    // (MiniMax-M2's qk_norm_type per_layer)
+    bool qk_norm_across_heads = false;
     bool attention_sinks = false;  // one learned logit per head (gpt-oss)
     MlpKind mlp = MlpKind::GATED;
     NormKind norm = NormKind::RMS;
