@@ -175,6 +175,7 @@ std::string family_of(const std::string& model_type) {
     if (model_type == "deepseek_v2" || model_type == "deepseek_v3" || model_type == "deepseek_v32") return "deepseek";
     if (model_type == "glm4_moe") return "glm4_moe";
     if (model_type == "minimax_m2") return "minimax_m2";
+    if (model_type == "ernie4_5_moe") return "ernie4_5_moe";
     if (model_type == "gpt_oss") return "gpt_oss";
     if (model_type == "starcoder2") return "starcoder2";
     if (model_type == "cohere" || model_type == "cohere2") return "cohere";
@@ -283,10 +284,10 @@ void read_layer_types(Reader& r, ModelCard& m) {
 }
 
 void read_moe(Reader& r, ModelCard& m) {
-    const auto experts = r.opt_int({"num_local_experts", "num_experts", "n_routed_experts"}, 0, MAX_EXPERTS);
+    const auto experts = r.opt_int({"num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts"}, 0, MAX_EXPERTS);
     if (!experts || *experts == 0) return;
     m.num_experts = *experts;
-    m.experts_per_token = r.req_int({"num_experts_per_tok", "experts_per_token"}, MAX_EXPERTS);
+    m.experts_per_token = r.req_int({"num_experts_per_tok", "experts_per_token", "moe_k"}, MAX_EXPERTS);
     if (m.family == "mixtral" || m.family == "gpt_oss" || m.family == "minimax_m2") {
         m.moe_intermediate_size = m.intermediate_size;
     } else if (m.family == "llama4") {
@@ -296,6 +297,11 @@ void read_moe(Reader& r, ModelCard& m) {
         m.shared_expert_intermediate_size = m.intermediate_size;
         m.num_shared_experts = 1;
         m.intermediate_size = r.opt_int({"intermediate_size_mlp"}, 1, MAX_WIDTH).value_or(m.intermediate_size);
+    } else if (m.family == "generic" && !r.has("moe_intermediate_size")) {
+        // OLMoE, PhiMoE, GraniteMoE: an expert is intermediate_size wide, as in Mixtral
+        m.moe_intermediate_size = m.intermediate_size;
+        m.guessed.push_back(fmt::format("moe_intermediate_size = {} (absent; each expert taken as intermediate_size wide, "
+                                        "as in Mixtral)", m.intermediate_size));
     } else {
         m.moe_intermediate_size = r.req_int({"moe_intermediate_size"}, MAX_WIDTH);
     }
@@ -316,6 +322,14 @@ void read_moe(Reader& r, ModelCard& m) {
     }
     if (m.family == "gpt_oss") m.expert_bias = m.router_bias = true;
     if (m.family == "minimax_m2") m.router_correction_bias = r.opt_bool("use_routing_bias", false);
+    if (m.family == "ernie4_5_moe") {
+        // ERNIE 4.5: moe_num_shared_experts always-on experts as wide as a routed one, a correction bias per expert
+        // with aux-free balancing; which layers are MoE: mark_moe_layers
+        const int64_t shared = r.opt_int({"moe_num_shared_experts"}, 0, MAX_EXPERTS).value_or(0);
+        m.num_shared_experts = shared;
+        m.shared_expert_intermediate_size = shared * m.moe_intermediate_size;
+        m.router_correction_bias = r.opt_bool("moe_use_aux_free", false);
+    }
 }
 
 void mark_moe_layers(Reader& r, ModelCard& m) {
@@ -332,9 +346,17 @@ void mark_moe_layers(Reader& r, ModelCard& m) {
         if (!only->is_array()) r.fail("mlp_only_layers", fmt::format("expected an array, got {}", describe(*only)));
         for (const json& v : *only) dense_only.insert(r.as_int(v, "mlp_only_layers", 0, MAX_LAYERS));
     }
+    // ERNIE 4.5: every moe_layer_interval-th layer from moe_layer_start_index to moe_layer_end_index (vLLM's
+    // Ernie4_5_MoeDecoderLayer)
+    const bool ernie = m.family == "ernie4_5_moe";
+    const int64_t first = ernie ? r.opt_int({"moe_layer_start_index"}, 0, MAX_LAYERS).value_or(0) : 0;
+    const int64_t last = ernie ? r.opt_int({"moe_layer_end_index"}, 0, MAX_LAYERS).value_or(m.num_layers - 1) : 0;
+    const int64_t interval = ernie ? r.opt_int({"moe_layer_interval"}, 1, MAX_LAYERS).value_or(1) : 1;
     for (int64_t i = 0; i < m.num_layers; ++i) {
         bool moe;
-        if (m.family == "deepseek" || m.family == "glm4_moe") {
+        if (ernie) {
+            moe = (i + 1) % interval == 0 && i >= first && i <= last;
+        } else if (m.family == "deepseek" || m.family == "glm4_moe") {
             moe = i >= m.first_k_dense_replace && i % freq == 0;
         } else {
             moe = !dense_only.count(i) && (i + 1) % freq == 0;  // Qwen2-MoE's decoder_sparse_step rule
@@ -457,8 +479,9 @@ void validate(Reader& r, const ModelCard& m) {
         }
     }
     if (m.is_moe() && m.experts_per_token > m.num_experts) {
-        r.fail("num_experts_per_tok", fmt::format("{} is more than the {} experts", m.experts_per_token,
-                                                  m.num_experts));
+        std::string field;  // the field the count was read from
+        r.find({"num_experts_per_tok", "experts_per_token", "moe_k"}, &field);
+        r.fail(field, fmt::format("{} is more than the {} experts", m.experts_per_token, m.num_experts));
     }
     if (m.first_k_dense_replace > m.num_layers) {
         r.fail("first_k_dense_replace", fmt::format("{} is more than num_hidden_layers ({})",
@@ -592,7 +615,7 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
     // Embedding tying: Gemma ties by default, and Cohere (CohereConfig's default) and StarCoder2 (no field of its
     // own: PretrainedConfig's default); everything else here does not.
     const bool tie_default = m.family == "gemma" || m.family == "gemma2" || m.family == "gemma3" ||
-                             m.family == "cohere" || m.family == "starcoder2";
+                             m.family == "cohere" || m.family == "starcoder2" || m.family == "ernie4_5_moe";
     if (generic && !r.has("tie_word_embeddings")) guess("tie_word_embeddings = false");
     m.tie_word_embeddings = r.opt_bool("tie_word_embeddings", tie_default);
 
@@ -614,6 +637,7 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
         m.qk_norm = r.opt_bool("use_qk_norm", false);
         m.partial_rotary_factor = 0.5;
     }
+    if (m.family == "ernie4_5_moe") m.qkv_bias = m.o_bias = m.mlp_bias = r.opt_bool("use_bias", false);
     if (m.family == "minimax_m2") {
         // MiniMax-M2: every layer full attention (attn_type_list: 1; MiniMax-M1's 0 is lightning attention) and an
         // MoE of num_local_experts experts intermediate_size wide (read_moe) with a sigmoid router; q and k each

@@ -609,3 +609,45 @@ TEST(ConfigLoader, MiniMaxM2IsAFullAttentionMoe) {
         EXPECT_NE(std::string(e.what()).find("attn_type_list"), std::string::npos) << e.what();
     }
 }
+
+// ERNIE-4.5-21B-A3B (baidu/ERNIE-4.5-21B-A3B-PT's config.json fields): the experts under ERNIE's own names
+// (moe_num_experts, moe_k), two shared experts, the first layer dense (moe_layer_start_index 1).
+TEST(ConfigLoader, Ernie45MoeReadsItsOwnExpertFields) {
+    const ModelCard m = parse_model_config(R"({"architectures": ["Ernie4_5_MoeForCausalLM"], "model_type": "ernie4_5_moe",
+      "hidden_size": 2560, "intermediate_size": 12288, "max_position_embeddings": 131072, "num_attention_heads": 20,
+      "num_key_value_heads": 4, "head_dim": null, "num_hidden_layers": 28, "rms_norm_eps": 1e-05, "vocab_size": 103424,
+      "rope_theta": 500000, "use_bias": false, "tie_word_embeddings": true, "moe_num_experts": 64,
+      "moe_layer_start_index": 1, "moe_intermediate_size": 1536, "moe_k": 6, "moe_layer_interval": 1,
+      "moe_num_shared_experts": 2, "moe_layer_end_index": 27, "hidden_act": "silu", "torch_dtype": "bfloat16"})",
+                                           "ernie.json", "ernie");
+    EXPECT_TRUE(m.guessed.empty());
+    EXPECT_EQ(m.num_experts, 64);
+    EXPECT_EQ(m.experts_per_token, 6);
+    EXPECT_FALSE(m.layers[0].moe);
+    EXPECT_TRUE(m.layers[1].moe);
+    EXPECT_TRUE(m.layers[27].moe);
+    // Attention a layer: q and o 2,560 x 2,560, k and v 2,560 x 512: 15,728,640; two norms 5,120. Layer 0's dense MLP
+    // 3 x 2,560 x 12,288 = 94,371,840. An MoE layer: 64 experts of 3 x 2,560 x 1,536 (11,796,480) = 754,974,720, the
+    // shared MLP 2 x 1,536 wide 23,592,960, the router 2,560 x 64 = 163,840: 778,731,520. 110,105,600 + 27 x
+    // 794,465,280 + the tied embedding 103,424 x 2,560 = 264,765,440 + the final norm 2,560: 21,825,436,160 (Baidu:
+    // 21 B; read as a dense decoder it had been 3.3 B)
+    EXPECT_EQ(m.params().total(), 21'825'436'160);
+    // active: 6 experts (70,778,880) with the shared MLP, router, attention and norms a MoE layer (110,269,440 x 27),
+    // layer 0 whole, the tied lm_head's product and the final norm: 3,352,148,480 (Baidu: A3B)
+    EXPECT_EQ(m.params().active, 3'352'148'480);
+}
+
+// An MoE of a family headroom does not know (OLMoE: num_experts, no moe_intermediate_size) loads with each expert
+// intermediate_size wide, as Mixtral has it, and says so; a known family that names the width (Qwen2-MoE) still
+// needs it (moe_missing_intermediate.json).
+TEST(ConfigLoader, AnUnknownMoeTakesMixtralsExpertWidthAndSaysSo) {
+    const ModelCard m = parse_model_config(R"({"model_type": "olmoe", "hidden_size": 2048, "intermediate_size": 1024,
+      "num_hidden_layers": 16, "num_attention_heads": 16, "num_key_value_heads": 16, "vocab_size": 50304,
+      "max_position_embeddings": 4096, "num_experts": 64, "num_experts_per_tok": 8})", "olmoe.json", "olmoe");
+    EXPECT_EQ(m.moe_intermediate_size, 1024);
+    std::string all;
+    for (const auto& g : m.guessed) all += g + ";";
+    EXPECT_NE(all.find("moe_intermediate_size = 1024 (absent"), std::string::npos) << all;
+    // 64 experts of 3 x 2,048 x 1,024 a layer, 16 layers: 6,442,450,944 routed-expert weights (OLMoE-1B-7B: 6.9 B in all)
+    EXPECT_EQ(m.params().routed_experts, 6'442'450'944);
+}
