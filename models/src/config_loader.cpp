@@ -322,6 +322,19 @@ void read_moe(Reader& r, ModelCard& m) {
     }
     if (m.family == "gpt_oss") m.expert_bias = m.router_bias = true;
     if (m.family == "minimax_m2") m.router_correction_bias = r.opt_bool("use_routing_bias", false);
+    if (m.family == "generic") {
+        // DeepSeek's names for shared experts and leading dense layers (dots1, Ling's bailing_moe) mean the same
+        if (auto shared = r.opt_int({"n_shared_experts", "num_shared_experts"}, 0, MAX_EXPERTS); shared && *shared > 0) {
+            m.num_shared_experts = *shared;
+            m.shared_expert_intermediate_size = *shared * m.moe_intermediate_size;
+            m.guessed.push_back(fmt::format("{} shared experts as wide as a routed one (DeepSeek's convention)", *shared));
+        }
+        m.first_k_dense_replace = r.opt_int({"first_k_dense_replace"}, 0, MAX_LAYERS).value_or(0);
+        if (m.first_k_dense_replace > 0) {
+            m.guessed.push_back(fmt::format("first_k_dense_replace = {}: the first layers dense (DeepSeek's convention)",
+                                            m.first_k_dense_replace));
+        }
+    }
     if (m.family == "ernie4_5_moe") {
         // ERNIE 4.5: moe_num_shared_experts always-on experts as wide as a routed one, a correction bias per expert
         // with aux-free balancing; which layers are MoE: mark_moe_layers
@@ -359,7 +372,8 @@ void mark_moe_layers(Reader& r, ModelCard& m) {
         } else if (m.family == "deepseek" || m.family == "glm4_moe") {
             moe = i >= m.first_k_dense_replace && i % freq == 0;
         } else {
-            moe = !dense_only.count(i) && (i + 1) % freq == 0;  // Qwen2-MoE's decoder_sparse_step rule
+            // Qwen2-MoE's decoder_sparse_step rule (and a generic model's first_k_dense_replace dense layers)
+            moe = !dense_only.count(i) && (i + 1) % freq == 0 && i >= m.first_k_dense_replace;
         }
         m.layers[i].moe = moe;
     }

@@ -651,3 +651,21 @@ TEST(ConfigLoader, AnUnknownMoeTakesMixtralsExpertWidthAndSaysSo) {
     // 64 experts of 3 x 2,048 x 1,024 a layer, 16 layers: 6,442,450,944 routed-expert weights (OLMoE-1B-7B: 6.9 B in all)
     EXPECT_EQ(m.params().routed_experts, 6'442'450'944);
 }
+
+// A generic MoE that uses DeepSeek's names for shared experts and leading dense layers (dots1, Ling) reads them,
+// and says so. hidden 64, 4 layers of MHA (4 x 64 x 64 = 16,384 and two norms of 64); layer 0 dense (3 x 64 x 256 =
+// 49,152); layers 1-3: 8 experts of 3 x 64 x 32 (49,152), 2 shared experts 64 wide (12,288), a router 64 x 8 (512);
+// embedding and lm_head 100 x 64 each, the final norm 64: 65,664 + 3 x 78,464 + 12,800 + 64 = 313,920
+TEST(ConfigLoader, AGenericMoeReadsDeepSeeksSharedExpertsAndDenseLayers) {
+    const ModelCard m = parse_model_config(R"({"model_type": "dots1", "hidden_size": 64, "intermediate_size": 256,
+      "moe_intermediate_size": 32, "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 4,
+      "vocab_size": 100, "max_position_embeddings": 512, "n_routed_experts": 8, "num_experts_per_tok": 2,
+      "n_shared_experts": 2, "first_k_dense_replace": 1, "tie_word_embeddings": false})", "dots.json", "dots");
+    EXPECT_FALSE(m.layers[0].moe);
+    EXPECT_TRUE(m.layers[1].moe);
+    EXPECT_EQ(m.params().total(), 313'920);
+    std::string all;
+    for (const auto& g : m.guessed) all += g + ";";
+    EXPECT_NE(all.find("2 shared experts"), std::string::npos) << all;
+    EXPECT_NE(all.find("first_k_dense_replace = 1"), std::string::npos) << all;
+}
