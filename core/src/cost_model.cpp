@@ -171,11 +171,13 @@ std::string_view bound_name(Bound b) {
 
 namespace {
 constexpr std::string_view OP_NAMES[NUM_OP_KINDS] = {
-    "embedding",    "input_norm",       "qkv_proj",       "rope",          "attention",  "attention_sliding",
-    "attention_sparse", "indexer",      "o_proj",       "residual_add",     "post_attention_norm", "gate_up_proj", "activation", "down_proj",
-    "router",       "moe_gate_up_proj", "activation_moe", "moe_down_proj", "tp_allreduce", "qk_norm_allreduce",
-    "ep_alltoall",  "final_norm",
-    "lm_head",      "sampling",         "spec_draft",     "step_overhead"};
+    "embedding",     "input_norm",        "qkv_proj",         "rope",           "attention",
+    "attention_sliding", "attention_sparse", "indexer",       "o_proj",         "residual_add",
+    "post_attention_norm", "gate_up_proj", "activation",      "down_proj",      "router",
+    "moe_gate_up_proj", "activation_moe",  "moe_down_proj",   "tp_allreduce",   "qk_norm_allreduce",
+    "ep_alltoall",   "final_norm",        "lm_head",          "sampling",       "spec_draft",
+    "step_overhead"};
+static_assert(OP_NAMES[NUM_OP_KINDS - 1] == "step_overhead", "OP_NAMES follows OpKind");
 }  // namespace
 
 std::string_view op_name(OpKind k) { return OP_NAMES[static_cast<int>(k)]; }
@@ -425,7 +427,7 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             const int64_t window = sparse && kind == AttentionKind::MLA ? m.index_topk : layers.window[kind_index];
             double pf_flops = 0, pf_bytes = 0, dc_flops = 0, dc_bytes = 0;
             for (const SequenceWork& s : batch) {
-                if (sparse && runs_sparse_prefill(m, s)) {
+                if (sparse && kind == AttentionKind::MLA && runs_sparse_prefill(m, s)) {
                     sparse_prefill_work(m, gpu, cfg, s, heads, kv_token_bytes, sp_flops, sp_bytes);
                     continue;
                 }

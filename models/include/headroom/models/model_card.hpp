@@ -200,7 +200,8 @@ struct ModelCard {
     // lm_head included, embedding lookup excluded.
     double linear_flops_per_token() const;
     // Attention-score and value FLOPs of one new token that sees `context` tokens (itself included),
-    // summed over layers, with sliding layers capped at their window.
+    // summed over layers, with sliding layers capped at their window and sparse-MLA layers at index_topk (plus
+    // their indexer's scoring of every key).
     double attention_flops_per_token(int64_t context) const;
     // Whole forward pass over a prompt of `tokens` tokens (causal; bidirectional for an encoder).
     double prefill_flops(int64_t tokens) const;
