@@ -417,6 +417,15 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             mla ? m.kv_token_bytes(0, cfg.kv_dtype) - static_cast<double>(m.kv_fixed_bytes_per_token(0))
                 : 2.0 * kv_heads * m.head_dim * kv_elem_bytes;
         const double attn_rate = bf16_flops_per_s * cfg.attention_efficiency_factor;
+        // an op of prefill and decode parts at `rate`, each blended on its own (one compute-, one memory-bound)
+        auto emit_parts = [&](OpKind name, int64_t count, double rate, double pf_flops, double pf_bytes, double dc_flops,
+                              double dc_bytes) {
+            const double pc = pf_flops / rate, pm = pf_bytes / bytes_per_s;
+            const double dcc = dc_flops / rate, dcm = dc_bytes / bytes_per_s;
+            const double compute_s = pc + dcc, memory_s = pm + dcm;
+            emit(name, count, pf_flops + dc_flops, pf_bytes + dc_bytes, compute_s, memory_s, 0, 0,
+                 blend(pc, pm) + blend(dcc, dcm), compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
+        };
         const bool sparse = m.is_sparse_mla();
         double sp_flops = 0, sp_bytes = 0;  // DSA prefills past index_topk (runs_sparse_prefill)
         for (int kind_index = 0; kind_index < 3; ++kind_index) {
@@ -444,19 +453,12 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
                     pf_bytes += bytes;
                 }
             }
-            const double pc = pf_flops / attn_rate, pm = pf_bytes / bytes_per_s;
-            const double dcc = dc_flops / attn_rate, dcm = dc_bytes / bytes_per_s;
-            const double compute_s = pc + dcc, memory_s = pm + dcm;
-            const OpKind name = kind == AttentionKind::SLIDING ? OpKind::ATTENTION_SLIDING : OpKind::ATTENTION;
-            emit(name, count, pf_flops + dc_flops, pf_bytes + dc_bytes, compute_s, memory_s, 0, 0,
-                 blend(pc, pm) + blend(dcc, dcm), compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
+            emit_parts(kind == AttentionKind::SLIDING ? OpKind::ATTENTION_SLIDING : OpKind::ATTENTION, count, attn_rate,
+                       pf_flops, pf_bytes, dc_flops, dc_bytes);
         }
-        if (sp_flops > 0) {
-            const double c = sp_flops / attn_rate, mem = sp_bytes / bytes_per_s;
-            emit(OpKind::ATTENTION_SPARSE, layers.count[static_cast<int>(AttentionKind::MLA)], sp_flops, sp_bytes, c, mem,
-                 0, 0, blend(c, mem), c > mem ? Bound::COMPUTE : Bound::MEMORY);
-        }
-        if (sparse && layers.count[static_cast<int>(AttentionKind::MLA)] > 0) {
+        const int64_t mla_layers = layers.count[static_cast<int>(AttentionKind::MLA)];
+        if (sp_flops > 0) emit_parts(OpKind::ATTENTION_SPARSE, mla_layers, attn_rate, sp_flops, sp_bytes, 0, 0);
+        if (sparse && mla_layers > 0) {
             // The lightning indexer, whole on every rank: each query scores every key it may see with its
             // index_n_heads fp8 heads (DeepGEMM's fp8 MQA logits), reading the indexer's key cache; the fp32 logits
             // are written and read back by the top-k pick, which writes index_topk int32 indices per query.
@@ -474,12 +476,7 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
                 (s.is_decode() ? dc_flops : pf_flops) += 2.0 * nh_dim * keys;
                 (s.is_decode() ? dc_bytes : pf_bytes) += bytes;
             }
-            const double pc = pf_flops / rate, pm = pf_bytes / bytes_per_s;
-            const double dcc = dc_flops / rate, dcm = dc_bytes / bytes_per_s;
-            const double compute_s = pc + dcc, memory_s = pm + dcm;
-            emit(OpKind::INDEXER, layers.count[static_cast<int>(AttentionKind::MLA)], pf_flops + dc_flops,
-                 pf_bytes + dc_bytes, compute_s, memory_s, 0, 0, blend(pc, pm) + blend(dcc, dcm),
-                 compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
+            emit_parts(OpKind::INDEXER, mla_layers, rate, pf_flops, pf_bytes, dc_flops, dc_bytes);
         }
     }
 
