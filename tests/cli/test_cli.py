@@ -65,6 +65,7 @@ BROKEN_CONFIGS = {
     "minimax_m2_lightning_layer.json": "attn_type_list: has a linear-attention layer (0)",
     "minimax_m2_rotary_too_wide.json": "rotary_dim",
     "ernie_moe_k_exceeds_experts.json": "moe_k: 80 is more than the 8 experts",
+    "deepseek_v32_missing_index_topk.json": "index_topk: missing required field",
 }
 
 # Each broken GPU profile and the field its error must name.
