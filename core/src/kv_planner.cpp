@@ -80,9 +80,7 @@ double weights_per_gpu(const ModelCard& m, const KvPlanRequest& r) {
 // KV bytes one token adds to layer `i` on one GPU (a GPU of a pipeline stage holds 1/pp of the layers: each
 // layer's share is spread over the stages alike).
 double layer_token_bytes(const ModelCard& m, const KvPlan& p, int64_t i) {
-    const double pp = static_cast<double>(p.request.pp);
-    if (m.layers[i].attention == AttentionKind::MLA) return m.kv_token_bytes(i, p.request.kv_dtype) / pp;
-    return 2.0 * static_cast<double>(p.kv_heads_per_gpu * m.head_dim) * dtype_bytes(p.request.kv_dtype) / pp;
+    return m.kv_rank_token_bytes(i, p.request.kv_dtype, p.request.tp) / static_cast<double>(p.request.pp);
 }
 
 }  // namespace

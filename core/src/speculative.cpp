@@ -112,12 +112,7 @@ DrafterMemory drafter_memory(const ModelCard& target, const SpeculativeConfig& c
         }
     }
     m.weight_bytes = bytes / t;
-    for (int64_t i = 0; i < head->num_layers; ++i) {
-        m.kv_bytes_per_token += head->layers[static_cast<size_t>(i)].attention == AttentionKind::MLA
-                                    ? head->kv_token_bytes(i, kv_dtype)
-                                    : 2.0 * static_cast<double>(head->kv_heads_per_rank(tp) * head->head_dim) *
-                                          dtype_bytes(kv_dtype);
-    }
+    for (int64_t i = 0; i < head->num_layers; ++i) m.kv_bytes_per_token += head->kv_rank_token_bytes(i, kv_dtype, tp);
     return m;
 }
 

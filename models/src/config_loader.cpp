@@ -288,6 +288,11 @@ void read_moe(Reader& r, ModelCard& m) {
     if (!experts || *experts == 0) return;
     m.num_experts = *experts;
     m.experts_per_token = r.req_int({"num_experts_per_tok", "experts_per_token", "moe_k"}, MAX_EXPERTS);
+    // always-on experts as wide as a routed one (DeepSeek's, ERNIE's and a generic model's names for them)
+    auto shared_experts = [&m](int64_t n) {
+        m.num_shared_experts = n;
+        m.shared_expert_intermediate_size = n * m.moe_intermediate_size;
+    };
     if (m.family == "mixtral" || m.family == "gpt_oss" || m.family == "minimax_m2") {
         m.moe_intermediate_size = m.intermediate_size;
     } else if (m.family == "llama4") {
@@ -309,9 +314,7 @@ void read_moe(Reader& r, ModelCard& m) {
         // GLM-4.5 (Glm4MoeConfig) routes as DeepSeek-V3 does: shared experts, dense first layers, MTP layers, and
         // a correction bias per expert always (its defaults: 1 shared expert, 1 dense layer)
         const bool glm = m.family == "glm4_moe";
-        const int64_t shared = r.opt_int({"n_shared_experts"}, 0, MAX_EXPERTS).value_or(glm ? 1 : 0);
-        m.shared_expert_intermediate_size = shared * m.moe_intermediate_size;
-        m.num_shared_experts = shared;
+        shared_experts(r.opt_int({"n_shared_experts"}, 0, MAX_EXPERTS).value_or(glm ? 1 : 0));
         m.first_k_dense_replace = r.opt_int({"first_k_dense_replace"}, 0, MAX_LAYERS).value_or(glm ? 1 : 0);
         m.mtp_layers = r.opt_int({"num_nextn_predict_layers"}, 0, MAX_LAYERS).value_or(0);
         m.router_correction_bias = glm || r.opt_string("topk_method") == "noaux_tc";
@@ -325,8 +328,7 @@ void read_moe(Reader& r, ModelCard& m) {
     if (m.family == "generic") {
         // DeepSeek's names for shared experts and leading dense layers (dots1, Ling's bailing_moe) mean the same
         if (auto shared = r.opt_int({"n_shared_experts", "num_shared_experts"}, 0, MAX_EXPERTS); shared && *shared > 0) {
-            m.num_shared_experts = *shared;
-            m.shared_expert_intermediate_size = *shared * m.moe_intermediate_size;
+            shared_experts(*shared);
             m.guessed.push_back(fmt::format("{} shared experts as wide as a routed one (DeepSeek's convention)", *shared));
         }
         m.first_k_dense_replace = r.opt_int({"first_k_dense_replace"}, 0, MAX_LAYERS).value_or(0);
@@ -338,9 +340,7 @@ void read_moe(Reader& r, ModelCard& m) {
     if (m.family == "ernie4_5_moe") {
         // ERNIE 4.5: moe_num_shared_experts always-on experts as wide as a routed one, a correction bias per expert
         // with aux-free balancing; which layers are MoE: mark_moe_layers
-        const int64_t shared = r.opt_int({"moe_num_shared_experts"}, 0, MAX_EXPERTS).value_or(0);
-        m.num_shared_experts = shared;
-        m.shared_expert_intermediate_size = shared * m.moe_intermediate_size;
+        shared_experts(r.opt_int({"moe_num_shared_experts"}, 0, MAX_EXPERTS).value_or(0));
         m.router_correction_bias = r.opt_bool("moe_use_aux_free", false);
     }
 }

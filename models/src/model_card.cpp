@@ -200,6 +200,11 @@ double ModelCard::kv_token_bytes(int64_t layer, Dtype kv) const {
     return static_cast<double>(kv_elements_per_token(layer)) * dtype_bytes(kv) + fixed;
 }
 
+double ModelCard::kv_rank_token_bytes(int64_t layer, Dtype kv, int64_t tp) const {
+    if (layers[layer].attention == AttentionKind::MLA) return kv_token_bytes(layer, kv);
+    return 2.0 * static_cast<double>(kv_heads_per_rank(tp) * head_dim) * dtype_bytes(kv);
+}
+
 double ModelCard::attention_replicated_params(int64_t layer, int64_t tp) const {
     const double t = static_cast<double>(tp);
     double n = 0.0;

@@ -191,6 +191,8 @@ struct ModelCard {
     // A sparse-MLA latent at fp8 is stored in FlashMLA's layout (vLLM's fp8_ds_mla): the latent in fp8 with an
     // fp32 scale per 128 values and the RoPE key left bf16, 656 B for DeepSeek-V3.2 where plain fp8 is 576 B.
     double kv_token_bytes(int64_t layer, Dtype kv) const;
+    // The same on one TP rank: its KV heads (kv_heads_per_rank), or the whole latent of an MLA layer.
+    double kv_rank_token_bytes(int64_t layer, Dtype kv, int64_t tp) const;
     // KV bytes one token adds across all layers, with no window cap.
     double kv_bytes_per_token(Dtype kv) const;
     // KV bytes of one sequence of `tokens` tokens: sliding layers hold at most `window` tokens.
