@@ -18,7 +18,11 @@ std::string describe_workload(const Scenario& sc) {
     const WorkloadSpec& w = sc.workload;
     std::string arrival;
     if (w.arrival == "closed_loop") arrival = fmt::format("closed loop, {} users", w.users);
-    else if (w.arrival == "trace") arrival = fmt::format("trace replay ({} rows, time x{:g})", w.trace.size(), w.trace_time_scale);
+    else if (w.arrival == "trace") {
+        arrival = fmt::format("trace replay ({}{} rows{}, time x{:g})", w.trace_format.empty() ? "" : w.trace_format + ", ", w.trace.size(),
+                              w.trace_skipped > 0 ? fmt::format("; {} without prompt tokens skipped", w.trace_skipped) : "",
+                              w.trace_time_scale);
+    }
     else if (w.arrival == "batch") arrival = fmt::format("batch of {} at t=0", w.max_requests);
     else arrival = make_arrival_process(w.arrival, w.rate, w.cv)->describe() + (w.shape == Shape::CHAT || w.shape == Shape::AGENT ? " sessions" : "");
     std::string stop;

@@ -79,10 +79,20 @@ void KvCacheManager::remove_skipped(RequestState& r) {
     }
 }
 
-// A block's hash names its content: a shared system prompt's blocks by the prefix group, the rest by the
-// conversation (content_id, shared by a session's turns) or by the request alone. Never 0 (0: no hash).
+// A block's hash names its content: a replayed trace's prompt blocks by the trace's own block ids, a shared
+// system prompt's blocks by the prefix group, the rest by the conversation (content_id, shared by a session's
+// turns) or by the request alone. Never 0 (0: no hash).
 uint64_t KvCacheManager::block_hash(const RequestState& r, int64_t block) const {
-    if (r.req.prefix_id != 0 && (block + 1) * block_size_ <= r.req.prefix_tokens) {
+    const int64_t end = (block + 1) * block_size_;  // the token after the block's last
+    if (r.req.prompt_blocks && end <= r.req.prompt_tokens) {
+        // the trace block holding the block's last token names everything up to that token
+        const auto j = static_cast<size_t>((end - 1) / r.req.prompt_block_tokens);
+        if (j < r.req.prompt_blocks->size()) {
+            const uint64_t h = mix((*r.req.prompt_blocks)[j] ^ static_cast<uint64_t>(block));
+            return h == 0 ? 1 : h;
+        }
+    }
+    if (r.req.prefix_id != 0 && end <= r.req.prefix_tokens) {
         const uint64_t h = mix(mix(r.req.prefix_id) ^ static_cast<uint64_t>(block));
         return h == 0 ? 1 : h;
     }

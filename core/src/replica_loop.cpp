@@ -113,7 +113,15 @@ int64_t ReplicaLoop::new_record(const Session& s, int64_t turn, int64_t prompt, 
     r.api_s = config_.api_server.time_s(prompt);
     r.prompt_tokens = prompt;
     r.output_tokens = output;
-    window_.push_back({r, {s.content_id, s.prefix_id, s.prefix_tokens, -1}, false});
+    Origin o;
+    o.content_id = s.content_id;
+    o.prefix_id = s.prefix_id;
+    o.prefix_tokens = s.prefix_tokens;
+    if (turn == 0 && s.prompt_blocks) {  // a trace row: its prompt blocks are the first turn's
+        o.prompt_blocks = s.prompt_blocks;
+        o.prompt_block_tokens = s.prompt_block_tokens;
+    }
+    window_.push_back({r, std::move(o), false});
     window_peak_ = std::max<int64_t>(window_peak_, static_cast<int64_t>(window_.size()));
     ++started_;
     runner_.on_request(window_.back().rec, s, previous);
@@ -132,6 +140,8 @@ Request ReplicaLoop::request_of(int64_t record) const {
         req.content_id = sl.origin.content_id;
         req.prefix_id = sl.origin.prefix_id;
         req.prefix_tokens = sl.origin.prefix_tokens;
+        req.prompt_blocks = sl.origin.prompt_blocks;
+        req.prompt_block_tokens = sl.origin.prompt_block_tokens;
     }
     if (workload_.timeout_s > 0) req.deadline_s = rec.arrival_s + workload_.timeout_s;
     return req;

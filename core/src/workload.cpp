@@ -115,6 +115,10 @@ bool OpenLoopSource::next(Session& out) {
         s.id = sessions_;
         s.start_s = t;
         s.content_id = static_cast<uint64_t>(s.id) + 1;
+        if (row.blocks) {
+            s.prompt_blocks = row.blocks;
+            s.prompt_block_tokens = spec_.trace_block_tokens;
+        }
         s.turns.push_back({std::max<int64_t>(1, row.prompt_tokens),
                            spec_.shape == Shape::EMBEDDING ? 0
                                                            : std::max<int64_t>(1, std::llround(row.output_tokens * spec_.output_scale)),

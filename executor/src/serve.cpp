@@ -46,9 +46,14 @@ public:
         if (previous >= 0) tokens = std::move(tokens_[static_cast<size_t>(previous)]);  // the conversation so far
         while (static_cast<int64_t>(tokens.size()) < rec.prompt_tokens) {
             const auto pos = static_cast<int64_t>(tokens.size());
-            // a shared system prompt is the same text in every session of its group
+            // a shared system prompt is the same text in every session of its group, a replayed trace's prompt
+            // block the same text in every row naming it
             const bool shared = s.prefix_id != 0 && pos < s.prefix_tokens;
-            tokens.push_back(prompt_token(shared ? s.prefix_id : static_cast<uint64_t>(s.id), pos));
+            const auto block = s.prompt_blocks ? static_cast<size_t>(pos / s.prompt_block_tokens) : 0;
+            const uint64_t text = s.prompt_blocks && block < s.prompt_blocks->size() ? (*s.prompt_blocks)[block]
+                                  : shared                                            ? s.prefix_id
+                                                                                      : static_cast<uint64_t>(s.id);
+            tokens.push_back(prompt_token(text, pos));
         }
     }
 

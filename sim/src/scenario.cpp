@@ -94,7 +94,7 @@ public:
             if (col != "prompt" && col != "output") fail(path + ".column", "expected prompt or output");
             std::vector<TraceRow> rows;
             try {
-                rows = read_trace_csv(path_of(string(n["trace"], path + ".trace")));
+                rows = read_trace(path_of(string(n["trace"], path + ".trace"))).rows;
             } catch (const std::runtime_error& e) {
                 fail(path + ".trace", e.what());
             }
@@ -195,7 +195,7 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
     const YAML::Node a = w["arrival"];
     ws.arrival = ws.shape == Shape::BATCH ? "batch" : "poisson";
     if (a) {
-        r.only(a, "workload.arrival", {"process", "rate", "cv", "users", "think_time_s", "file", "time_scale"});
+        r.only(a, "workload.arrival", {"process", "rate", "cv", "users", "think_time_s", "file", "time_scale", "hash_block_tokens"});
         if (a["process"]) ws.arrival = r.string(a["process"], "workload.arrival.process");
         if (!find_arrival(ws.arrival)) {
             r.fail("workload.arrival.process", fmt::format("unknown arrival process \"{}\" ({})", ws.arrival, arrival_names_text()));
@@ -205,10 +205,17 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
         if (a["users"]) ws.users = r.integer(a["users"], "workload.arrival.users", 1, MAX_USERS);
         if (a["think_time_s"]) ws.user_think_time_s = r.distribution(a["think_time_s"], "workload.arrival.think_time_s", 0, MAX_SECONDS);
         if (a["time_scale"]) ws.trace_time_scale = r.number(a["time_scale"], "workload.arrival.time_scale", 0, 1e6, true);
+        const int64_t block_tokens = a["hash_block_tokens"]
+                                         ? r.integer(a["hash_block_tokens"], "workload.arrival.hash_block_tokens", 1, 1 << 20)
+                                         : MOONCAKE_BLOCK_TOKENS;
         if (a["file"]) {
             try {
                 ws.trace_file = r.path_of(r.string(a["file"], "workload.arrival.file"));
-                ws.trace = read_trace_csv(ws.trace_file);
+                Trace t = read_trace(ws.trace_file, block_tokens);
+                ws.trace = std::move(t.rows);
+                ws.trace_format = std::move(t.format);
+                ws.trace_skipped = t.skipped;
+                ws.trace_block_tokens = t.block_tokens;
             } catch (const std::runtime_error& e) {
                 r.fail("workload.arrival.file", e.what());
             }

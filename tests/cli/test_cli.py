@@ -1,6 +1,7 @@
 """The `headroom` command as a user runs it: every broken input is one line on stderr naming the file and
 the field, exit code 2 and nothing on stdout; good inputs print tables and parseable JSON."""
 
+import csv
 import json
 import os
 import shutil
@@ -291,7 +292,10 @@ def test_cost_bad_input(args, needles):
 # Trace files whose rows are nonsense: each names the file, the line and the column.
 BROKEN_TRACES = {
     "huge_tokens.csv": "line 3: num_prefill_tokens",
-    "empty_prompt.csv": "line 2: num_prefill_tokens: a prompt needs at least 1 token",
+    "empty_prompt.csv": "no rows to replay: all 1 have 0 prompt tokens",
+    "azure_bad_date.csv": "line 3: TIMESTAMP: expected a date and time like 2023-11-16 18:15:46.68",
+    "no_header.csv": "line 1: expected a header naming the columns",
+    "mooncake_too_many_hash_ids.jsonl": "line 1: hash_ids: 3 blocks of 512 tokens are more than the 600-token prompt fills (2)",
     "fractional_tokens.csv": "line 2: num_prefill_tokens: expected a whole number",
 }
 
@@ -302,6 +306,33 @@ def test_broken_trace(name, needle, tmp_path):
     sc.write_text(f"model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\nworkload:\n  shape: single\n"
                   f"  arrival: {{process: trace, file: {DATA / 'traces' / name}}}\n")
     expect_bad_input(run("simulate", sc), "workload.arrival.file", name, needle)
+
+
+def test_azure_and_mooncake_traces_replay(tmp_path):
+    # Azure's raw layout: the rows replay from the first one's time (4.314579 s and 73.31941 s, by subtraction);
+    # the call without prompt tokens is skipped and said so. Mooncake's: with prefix caching on, the second
+    # request reads its first 512-token block from cache and the third, a repeat, all but the last 16-token
+    # block, (1,024 - 1) // 16 * 16 = 1,008 tokens.
+    (tmp_path / "az.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n"
+                                     "2023-11-16 18:15:50.9951690,396,109\n2023-11-16 18:16:46.6805900,0,7\n"
+                                     "2023-11-16 18:17:00.0000000,2000,50\n")
+    (tmp_path / "mc.jsonl").write_text("".join(
+        f'{{"timestamp": {ms}, "input_length": 1024, "output_length": 10, "hash_ids": {ids}}}\n'
+        for ms, ids in [(0, [1, 2]), (5000, [1, 3]), (10000, [1, 2])]))
+    for name, extra in [("az", ""), ("mc", "scheduler: {prefix_caching: true}\n")]:
+        (tmp_path / f"{name}.yaml").write_text(
+            f"model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\n{extra}workload:\n  shape: single\n"
+            f"  arrival: {{process: trace, file: {name}.{'csv' if name == 'az' else 'jsonl'}}}\n")
+    r = run("simulate", tmp_path / "az.yaml", "--requests", tmp_path / "az.out.csv")
+    assert r.returncode == 0, r.stderr
+    assert "CSV (TIMESTAMP, ContextTokens, GeneratedTokens), 3 rows; 1 without prompt tokens skipped" in r.stdout
+    rows = list(csv.DictReader(open(tmp_path / "az.out.csv")))
+    assert [float(x["arrival_s"]) for x in rows] == pytest.approx([0.0, 4.314579, 73.31941], abs=1e-6)
+    r = run("simulate", tmp_path / "mc.yaml", "--requests", tmp_path / "mc.out.csv")
+    assert r.returncode == 0, r.stderr
+    assert "Mooncake JSONL (hash_ids, blocks of 512 tokens), 3 rows" in r.stdout
+    rows = list(csv.DictReader(open(tmp_path / "mc.out.csv")))
+    assert [int(x["prefix_hit_tokens"]) for x in rows] == [0, 512, 1008]
 
 
 @pytest.mark.parametrize("args,needle", [

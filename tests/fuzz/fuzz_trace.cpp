@@ -1,5 +1,5 @@
-// Fuzzes the trace reader (core/trace): every input is a list of rows or the reader's std::runtime_error
-// naming the line and column.
+// Fuzzes the trace reader (core/trace: CSV by header, Mooncake JSONL): every input is a list of rows or the
+// reader's std::runtime_error naming the line and column.
 #include <cstdint>
 #include <sstream>
 #include <stdexcept>
@@ -10,7 +10,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::istringstream in(headroom::fuzz::text(data, size));
     try {
-        (void)headroom::parse_trace_csv(in, "fuzz.csv");
+        (void)headroom::parse_trace(in, "fuzz.trace");
     } catch (const std::runtime_error&) {
     } catch (const std::exception& e) {
         headroom::fuzz::finding(e.what());

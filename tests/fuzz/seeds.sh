@@ -10,7 +10,7 @@ cp "$ROOT"/hardware/profiles/*.yaml "$ROOT"/tests/data/profiles/*.yaml "$OUT/see
 cp "$ROOT"/examples/*.yaml "$ROOT"/tests/data/scenarios/*.yaml "$ROOT"/tests/data/good/*.yaml "$OUT/seeds/scenario/" 2>/dev/null || true
 cp "$ROOT"/hardware/clusters/*.yaml "$OUT/seeds/cluster/" 2>/dev/null || true
 cp "$ROOT"/tests/data/bench_results/*.json "$OUT/seeds/bench_result/" 2>/dev/null || true
-for f in "$ROOT"/examples/traces/*.csv "$ROOT"/tests/data/traces/*.csv; do
+for f in "$ROOT"/examples/traces/*.csv "$ROOT"/tests/data/traces/*.csv "$ROOT"/tests/data/traces/*.jsonl; do
     [ -f "$f" ] && head -c 4096 "$f" > "$OUT/seeds/trace/$(basename "$f")"
 done
 dict() {  # one "name" entry per distinct key
@@ -24,6 +24,13 @@ for t in profile scenario cluster; do
 done
 cat > "$OUT/trace.dict" <<'DICT'
 "arrived_at,num_prefill_tokens,num_decode_tokens"
+"TIMESTAMP,ContextTokens,GeneratedTokens"
+"Timestamp,Model,Request tokens,Response tokens"
+"2023-11-16 18:15:46.6805900"
+"+00:00"
+"{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 10, \"hash_ids\": [1, 2]}"
+"\"hash_ids\""
+"\""
 ","
 "\x0A"
 "\x0D\x0A"

@@ -130,6 +130,8 @@ private:
     struct Origin {  // per record: what the scheduler needs of its session, and the session
         uint64_t content_id = 0, prefix_id = 0;
         int64_t prefix_tokens = 0;
+        std::shared_ptr<const std::vector<uint64_t>> prompt_blocks;  // a trace row's (Session::prompt_blocks)
+        int64_t prompt_block_tokens = 0;
         int64_t live = -1;  // its live session, or -1 (an open-loop single turn)
         // disaggregated: its prefill replica and its index in that scheduler (held blocks), its decode replica
         int32_t prefill_replica = -1, decode_replica = -1;

@@ -33,6 +33,10 @@ struct Request {
     // full blocks hash by the prefix, not by the content. 0: none.
     uint64_t prefix_id = 0;
     int64_t prefix_tokens = 0;
+    // A replayed trace's prompt blocks (Session::prompt_blocks): a full KV block lying within the prompt hashes
+    // by the trace block holding its last token, so requests naming the same trace blocks share it. Null: none.
+    std::shared_ptr<const std::vector<uint64_t>> prompt_blocks;
+    int64_t prompt_block_tokens = 0;
     // The client abandons the request at this time (its timeout); 0: never. An abandoned request leaves the
     // engine at the next step boundary and frees its blocks.
     double deadline_s = 0.0;
