@@ -58,9 +58,8 @@ void KvBlockManager::release(const std::vector<int32_t>& blocks) {
 }
 
 int32_t KvBlockManager::lookup_and_take(uint64_t hash) {
-    auto it = map_.find(hash);
-    if (it == map_.end()) return -1;
-    const int32_t b = it->second;
+    const int32_t b = map_.find(hash);
+    if (b < 0) return -1;
     if (ref_[b] == 0) unlink_free(b);
     ++ref_[b];
     return b;
@@ -68,7 +67,7 @@ int32_t KvBlockManager::lookup_and_take(uint64_t hash) {
 
 void KvBlockManager::register_full(int32_t block, uint64_t hash) {
     if (!prefix_caching_ || hash_of_[block] != 0) return;
-    if (map_.emplace(hash, block).second) hash_of_[block] = hash;
+    if (map_.insert(hash, block)) hash_of_[block] = hash;
 }
 
 }  // namespace headroom

@@ -1,7 +1,11 @@
 // The KV-cache manager on its own: block counts, prefix hits on hashed full blocks, freeing tail first.
 #include <gtest/gtest.h>
 
+#include <unordered_map>
+
+#include "headroom/core/block_hash_index.hpp"
 #include "headroom/core/kv_cache_manager.hpp"
+#include "headroom/core/rng.hpp"
 #include "headroom/core/scheduler.hpp"
 
 using namespace headroom;
@@ -163,4 +167,35 @@ TEST(KvCacheManager, AHybridPrefixHitNeedsTheFullBlocksAndTheWindowsBlocks) {
     EXPECT_EQ(m.num_free(), 40 - 6 - 2);
     RequestState c = request(3, 120, 8);  // other content: no hit
     EXPECT_EQ(m.take_prefix_hits(c), 0);
+}
+
+// The prefix cache's hash index against std::unordered_map as the reference: 200,000 random inserts, erases
+// and finds over 6,000 keys, so the table grows from 16 slots and probe runs form and break up (a quarter of the
+// keys are multiples of 2^52: times the Fibonacci multiplier they keep only 12 varying bits, and crowd together);
+// after every operation the sizes agree, and every probe finds what the reference holds.
+TEST(BlockHashIndex, AgreesWithAnUnorderedMapUnderRandomInsertsAndErases) {
+    BlockHashIndex index;
+    std::unordered_map<uint64_t, int32_t> ref;
+    Rng rng(99);
+    auto key = [&]() -> uint64_t {
+        const uint64_t k = 1 + static_cast<uint64_t>(rng.uniform() * 3000);
+        return rng.uniform() < 0.25 ? k << 52 : k;
+    };
+    for (int op = 0; op < 200000; ++op) {
+        const uint64_t k = key();
+        const double u = rng.uniform();
+        if (u < 0.45) {
+            const auto b = static_cast<int32_t>(op);
+            EXPECT_EQ(index.insert(k, b), ref.emplace(k, b).second);
+        } else if (u < 0.9) {
+            index.erase(k);
+            ref.erase(k);
+        } else {
+            const auto it = ref.find(k);
+            ASSERT_EQ(index.find(k), it == ref.end() ? -1 : it->second) << op;
+        }
+        ASSERT_EQ(index.size(), ref.size()) << op;
+    }
+    for (const auto& [k, b] : ref) EXPECT_EQ(index.find(k), b);
+    EXPECT_FALSE(index.insert(0, 1));  // 0 marks an empty slot: never a key
 }

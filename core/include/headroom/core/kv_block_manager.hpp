@@ -4,8 +4,9 @@
 #pragma once
 
 #include <cstdint>
-#include <unordered_map>
 #include <vector>
+
+#include "headroom/core/block_hash_index.hpp"
 
 namespace headroom {
 
@@ -29,7 +30,7 @@ public:
     // Prefix caching: the cached block holding `hash`, taking a reference to it, or -1.
     int32_t lookup_and_take(uint64_t hash);
     // Whether `hash` is cached, without taking it.
-    bool cached(uint64_t hash) const { return map_.count(hash) != 0; }
+    bool cached(uint64_t hash) const { return map_.find(hash) >= 0; }
     // Records that `block` now holds the full block `hash` (no-op if another block already does).
     void register_full(int32_t block, uint64_t hash);
 
@@ -48,7 +49,7 @@ private:
     std::vector<int32_t> prev_, next_;  // intrusive free queue; head_ is the next block to reuse
     int32_t head_ = -1, tail_ = -1;
     std::vector<uint64_t> hash_of_;  // 0: no hash
-    std::unordered_map<uint64_t, int32_t> map_;
+    BlockHashIndex map_;
 };
 
 }  // namespace headroom
