@@ -456,6 +456,9 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
         s.deployment.weight_dtype = w;
     }
     dtype("kv_dtype", s.deployment.kv_dtype);
+    // vLLM V1 caches prefixes by default ("V1 turns on prefix caching by default", its test_prefix_caching_from_cli);
+    // it cannot for a bidirectional encoder, whose every token sees the whole prompt
+    s.engine.prefix_caching = !s.deployment.model.is_encoder;
     if (const YAML::Node sc = root["scheduler"]) {
         r.only(sc, "scheduler", {"policy", "gpu_memory_utilization", "block_size", "max_num_batched_tokens",
                                  "max_num_seqs", "max_model_len", "chunked_prefill", "prefix_caching", "cuda_graphs",

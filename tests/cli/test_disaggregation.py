@@ -75,6 +75,8 @@ def test_bad_disaggregation_blocks(tmp_path):
 
     bad("decision: always", "decision: sometimes", "disaggregation.decision", "unknown decision")
     bad("decode_router: least_kv", "decode_router: random", "disaggregation.decode_router")
+    # prefix caching is on by default (as in vLLM V1); the decision needs it
+    text = text.replace("  max_model_len: 16384\n", "  max_model_len: 16384\n  prefix_caching: false\n")
     bad("decision: always", "decision: prefix_cache", "disaggregation.decision", "prefix_caching on")
     bad("decision: always", "decision: prefix_cache\n  min_cache_hit_share: 1.5", "disaggregation.min_cache_hit_share")
     bad("  cluster: h100-4node-ib", "  cluster: dgx-h100", "disaggregation.cluster", "has 8 GPUs; the pools need 16")

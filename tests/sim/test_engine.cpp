@@ -302,15 +302,30 @@ TEST(Engine, PrefixGroupsCacheMMinusOneOverMOfTheSharedPrompt) {
   prefix_groups: {groups: 4, questions: 5, system_prompt_tokens: 512}
   requests: 400
 )";
-    Scenario with = scenario(w, "");
-    with.engine.prefix_caching = true;
+    const Scenario with = scenario(w, "");
+    EXPECT_TRUE(with.engine.prefix_caching);  // vLLM V1's default
     const SimulationResult on = simulate_all(with);
     EXPECT_EQ(on.summary.completed, 400);
     EXPECT_EQ(on.summary.input_tokens, 400 * (512 + 64));
     EXPECT_EQ(on.summary.prefix_hit_tokens, 400 * 512 * 4 / 5);
     // without prefix caching nothing is shared
-    const SimulationResult off = simulate_all(scenario(w, ""));
+    Scenario without = scenario(w, "");
+    without.engine.prefix_caching = false;
+    const SimulationResult off = simulate_all(without);
     EXPECT_EQ(off.summary.prefix_hit_tokens, 0);
+}
+
+// Prefix caching is on unless the scenario turns it off, as in vLLM V1; an encoder, whose tokens each see the
+// whole prompt, cannot reuse a prefix's KV and has it off.
+TEST(Engine, PrefixCachingDefaultsAsVllmV1) {
+    const std::string batch = "workload:\n  shape: batch\n  prompt_tokens: 64\n  output_tokens: 4\n  requests: 1\n";
+    const std::string llama = "model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\n";
+    EXPECT_TRUE(parse_scenario(llama + batch, "test.yaml", ".").engine.prefix_caching);
+    EXPECT_FALSE(parse_scenario(llama + "scheduler: {prefix_caching: false}\n" + batch, "test.yaml", ".").engine.prefix_caching);
+    const Scenario enc = parse_scenario("model: sentence-transformers/all-MiniLM-L6-v2\ngpu: l40s\nworkload:\n  shape: embedding\n"
+                                        "  arrival: {process: batch}\n  prompt_tokens: 64\n  requests: 1\n",
+                                        "test.yaml", ".");
+    EXPECT_FALSE(enc.engine.prefix_caching);
 }
 
 // Client timeouts: 20 identical requests at t = 0, one at a time (max_num_seqs 1), each served in D. Request
