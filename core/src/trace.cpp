@@ -193,15 +193,17 @@ Instant parse_instant(const std::string& path, int64_t line, const std::string& 
     return t;
 }
 
-// Keeps a row in time order; `last` is the previous row's time, kept or skipped (-1 before the first).
-void add_row(Trace& t, double& last, const std::string& path, int64_t line, TraceRow r, const char* time_column) {
+// Keeps a row in time order; `last` is the previous row's time, kept or skipped (-1 before the first). False: the
+// row was skipped.
+bool add_row(Trace& t, double& last, const std::string& path, int64_t line, const TraceRow& r, const char* time_column) {
     if (r.arrived_at_s < last) fail(path, line, fmt::format("{}: goes back in time", time_column));
     last = r.arrived_at_s;
     if (r.prompt_tokens == 0) {  // a call that carried no prompt (BurstGPT's failed requests): nothing to replay
         ++t.skipped;
-        return;
+        return false;
     }
-    t.rows.push_back(std::move(r));
+    t.rows.push_back(r);
+    return true;
 }
 
 void finish(const Trace& t, const std::string& path) {
@@ -266,7 +268,7 @@ Trace parse_csv(std::istream& in, std::string header, const std::string& path) {
         }
         r.prompt_tokens = token_cell(path, n, names[static_cast<size_t>(col[PROMPT])], cells[static_cast<size_t>(col[PROMPT])]);
         r.output_tokens = token_cell(path, n, names[static_cast<size_t>(col[OUTPUT])], cells[static_cast<size_t>(col[OUTPUT])]);
-        add_row(t, last, path, n, std::move(r), time_name.c_str());
+        add_row(t, last, path, n, r, time_name.c_str());
     }
     finish(t, path);
     return t;
@@ -308,6 +310,7 @@ Trace parse_jsonl(std::istream& in, std::string first_line, const std::string& p
                 return x;
             };
             TraceRow r;
+            PromptBlocks blocks;
             const double ms = number("timestamp", false);
             if (ms / 1e3 > MAX_TIME_S) fail(path, n, fmt::format("timestamp: {:g} ms is beyond 1e9 s", ms));
             r.arrived_at_s = ms / 1e3;
@@ -331,11 +334,11 @@ Trace parse_jsonl(std::istream& in, std::string first_line, const std::string& p
                     chain->push_back(c == 0 ? 1 : c);
                 }
                 if (!chain->empty()) {
-                    r.blocks = std::move(chain);
+                    blocks = std::move(chain);
                     any_hashes = true;
                 }
             }
-            add_row(t, last, path, n, std::move(r), "timestamp");
+            if (add_row(t, last, path, n, r, "timestamp")) t.blocks.push_back(std::move(blocks));
         }
         have = static_cast<bool>(std::getline(in, line));
         ++n;
@@ -343,6 +346,8 @@ Trace parse_jsonl(std::istream& in, std::string first_line, const std::string& p
     if (any_hashes) {
         t.block_tokens = block_tokens;
         t.format += fmt::format(" (hash_ids, blocks of {} tokens)", block_tokens);
+    } else {
+        t.blocks.clear();
     }
     finish(t, path);
     return t;

@@ -213,6 +213,7 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
                 ws.trace_file = r.path_of(r.string(a["file"], "workload.arrival.file"));
                 Trace t = read_trace(ws.trace_file, block_tokens);
                 ws.trace = std::move(t.rows);
+                ws.trace_blocks = std::move(t.blocks);
                 ws.trace_format = std::move(t.format);
                 ws.trace_skipped = t.skipped;
                 ws.trace_block_tokens = t.block_tokens;

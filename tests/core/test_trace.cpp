@@ -45,7 +45,7 @@ TEST(Trace, AzureDatesReplayFromTheFirstRow) {
     EXPECT_NEAR(t.rows[2].arrived_at_s, 73.31941, 1e-9);
     EXPECT_EQ(t.rows[1].prompt_tokens, 396);
     EXPECT_EQ(t.rows[1].output_tokens, 109);
-    EXPECT_EQ(t.rows[0].blocks, nullptr);
+    EXPECT_TRUE(t.blocks.empty());
 }
 
 TEST(Trace, DatesCountCalendarDaysAndOffsets) {
@@ -114,16 +114,17 @@ TEST(Trace, MooncakeHashIdsChainThroughThePrompt) {
     EXPECT_EQ(t.format, "Mooncake JSONL (hash_ids, blocks of 512 tokens)");
     EXPECT_EQ(t.block_tokens, 512);
     EXPECT_DOUBLE_EQ(t.rows[2].arrived_at_s, 10.0005);
-    const auto& a = *t.rows[0].blocks;
-    const auto& b = *t.rows[1].blocks;
-    const auto& c = *t.rows[2].blocks;
-    const auto& d = *t.rows[3].blocks;
+    const auto& a = *t.blocks[0];
+    const auto& b = *t.blocks[1];
+    const auto& c = *t.blocks[2];
+    const auto& d = *t.blocks[3];
     EXPECT_EQ(a[0], b[0]);
     EXPECT_NE(a[1], b[1]);
     EXPECT_EQ(a, c);
     EXPECT_NE(a[0], d[0]);
     EXPECT_NE(a[1], d[1]);
-    EXPECT_EQ(t.rows[4].blocks, nullptr);
+    ASSERT_EQ(t.blocks.size(), 5u);
+    EXPECT_EQ(t.blocks[4], nullptr);
     EXPECT_EQ(t.rows[3].output_tokens, 0);
 }
 
@@ -132,7 +133,7 @@ TEST(Trace, MooncakeLinesAreChecked) {
     const std::string three = "{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 1, \"hash_ids\": [1, 2, 3]}\n";
     EXPECT_NE(error_of(three).find("line 1: hash_ids: 3 blocks of 512 tokens are more than the 1024-token prompt fills (2)"),
               std::string::npos);
-    EXPECT_EQ(parse(three, 256).rows[0].blocks->size(), 3u);
+    EXPECT_EQ(parse(three, 256).blocks[0]->size(), 3u);
     EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n{\"timestamp\": 1, \"timestamp\": 2}\n")
                   .find("line 2: timestamp: duplicate key"),
               std::string::npos);
@@ -156,11 +157,16 @@ TEST(Trace, ThePrefixCacheSharesTheBlocksMooncakeIdsShare) {
     // - row 3 repeats row 1: every full block but the one holding the last prompt token, whose logits must be
     //   computed (vLLM's rule): (1024 - 1) / 16 = 63 blocks, 1,008 tokens;
     // - row 4 shares no chain: 0.
-    const Trace t = parse("{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 2]}\n"
+    // A row without a prompt (skipped) comes first, so that the blocks must stay with their rows.
+    const Trace t = parse("{\"timestamp\": 0, \"input_length\": 0, \"output_length\": 2, \"hash_ids\": []}\n"
+                          "{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 2]}\n"
                           "{\"timestamp\": 1000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 3]}\n"
                           "{\"timestamp\": 2000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 2]}\n"
                           "{\"timestamp\": 3000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [9, 2]}\n");
     WorkloadSpec w = headroom::testing::trace(t.rows);
+    ASSERT_EQ(t.skipped, 1);
+    ASSERT_EQ(t.blocks.size(), t.rows.size());
+    w.trace_blocks = t.blocks;
     w.trace_block_tokens = t.block_tokens;
     ServingConfig c;
     c.scheduler.num_blocks = 1000;

@@ -16,27 +16,24 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace headroom {
 
 struct TraceRow {
-    TraceRow() = default;
-    TraceRow(double arrived_at, int64_t prompt, int64_t output,
-             std::shared_ptr<const std::vector<uint64_t>> prompt_blocks = nullptr)
-        : arrived_at_s(arrived_at), prompt_tokens(prompt), output_tokens(output), blocks(std::move(prompt_blocks)) {}
     double arrived_at_s = 0.0;
     int64_t prompt_tokens = 0;
     int64_t output_tokens = 0;
-    // Mooncake's hash_ids, chained: entry j names the prompt's tokens up to the end of its block j (blocks of
-    // Trace::block_tokens tokens). Null: the prompt shares nothing with other rows.
-    std::shared_ptr<const std::vector<uint64_t>> blocks;
 };
+
+// A row's prompt blocks: Mooncake's hash_ids, chained, so that entry j names the prompt's tokens up to the end of
+// its block j (blocks of Trace::block_tokens tokens). Null: the prompt shares nothing with other rows.
+using PromptBlocks = std::shared_ptr<const std::vector<uint64_t>>;
 
 struct Trace {
     std::vector<TraceRow> rows;
-    std::string format;       // "arrived_at CSV", "Azure CSV", "BurstGPT CSV", "CSV", "Mooncake JSONL"
+    std::vector<PromptBlocks> blocks;  // one per row when the trace names prompt blocks (JSONL hash_ids), else empty
+    std::string format;       // "CSV (its time, prompt and output columns)", "Mooncake JSONL"
     int64_t skipped = 0;      // rows without a prompt token, left out
     int64_t block_tokens = 0;  // tokens a hash_ids entry covers (JSONL with hash_ids), else 0
 };

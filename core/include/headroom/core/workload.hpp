@@ -43,7 +43,7 @@ struct Session {
     int64_t prefix_tokens = 0;
     // A trace row's prompt blocks (Mooncake hash_ids, chained), `prompt_block_tokens` tokens each: requests
     // naming the same block share its tokens and all before them. Null: none.
-    std::shared_ptr<const std::vector<uint64_t>> prompt_blocks;
+    PromptBlocks prompt_blocks;
     int64_t prompt_block_tokens = 0;
     std::vector<Turn> turns;
 };
@@ -84,10 +84,11 @@ struct WorkloadSpec {
     // block gives no acceptance, and by the sweep's speculative counterfactual.
     double speculative_acceptance = -1.0;
     std::vector<TraceRow> trace;
+    std::vector<PromptBlocks> trace_blocks;  // its rows' prompt blocks (Trace::blocks), or empty
     std::string trace_file;         // where the trace was read from
     std::string trace_format;       // its layout, as read_trace named it
     int64_t trace_skipped = 0;      // its rows without prompt tokens, left out
-    int64_t trace_block_tokens = 0;  // tokens a row's prompt block covers (TraceRow::blocks), 0: none
+    int64_t trace_block_tokens = 0;  // tokens a prompt block of trace_blocks covers, 0: none
     double trace_time_scale = 1.0;  // arrival times are multiplied by this (0.5 = twice the rate)
     int64_t max_requests = 0;       // `requests:` stop after this many requests, open or closed loop (0: no limit)
     double duration_s = 0.0;        // stop arrivals after this time (0: no limit)
