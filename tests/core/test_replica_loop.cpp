@@ -21,21 +21,10 @@ ServingConfig serving(int64_t replicas = 1) {
     return c;
 }
 
-struct LoopRun {
-    std::vector<RequestRecord> requests;
-    std::vector<StepSample> steps;
-};
+using headroom::testing::LoopRun;
 
 LoopRun run_loop(const WorkloadSpec& w, const ServingConfig& c, uint64_t seed = 1) {
-    TenMs p;
-    PredictedStepRunner runner(p);
-    VirtualClock clock;
-    RecordingOptions keep;
-    keep.keep_requests = true;
-    keep.keep_all_steps = true;
-    ReplicaLoop loop(w, seed, c, p, runner, clock, keep);
-    loop.run();
-    return {loop.take_requests(), loop.take_steps()};
+    return headroom::testing::run_ten_ms(w, c, seed, true);
 }
 
 }  // namespace

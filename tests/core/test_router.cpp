@@ -13,7 +13,6 @@ using namespace headroom;
 
 namespace {
 
-using headroom::testing::TenMs;
 
 // 8 open-loop chat sessions of 4 turns (256-token first prompt, 64-token follow-ups, 32 tokens out, 50 ms think
 // time) on two replicas with prefix caching.
@@ -35,14 +34,7 @@ std::vector<RequestRecord> chat(const std::string& router) {
     c.scheduler.prefix_caching = true;
     c.replicas = 2;
     c.router = router;
-    TenMs p;
-    PredictedStepRunner runner(p);
-    VirtualClock clock;
-    RecordingOptions keep;
-    keep.keep_requests = true;
-    ReplicaLoop loop(w, 5, c, p, runner, clock, keep);
-    loop.run();
-    return loop.take_requests();
+    return headroom::testing::run_ten_ms(w, c, 5).requests;
 }
 
 int64_t hits(const std::vector<RequestRecord>& r) {

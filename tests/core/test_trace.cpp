@@ -6,7 +6,6 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "headroom/core/replica_loop.hpp"
 #include "headroom/core/trace.hpp"
 #include "loop_fixtures.hpp"
 
@@ -173,14 +172,7 @@ TEST(Trace, ThePrefixCacheSharesTheBlocksMooncakeIdsShare) {
     c.scheduler.block_size = 16;
     c.scheduler.max_model_len = 4096;
     c.scheduler.prefix_caching = true;
-    headroom::testing::TenMs p;
-    PredictedStepRunner runner(p);
-    VirtualClock clock;
-    RecordingOptions keep;
-    keep.keep_requests = true;
-    ReplicaLoop loop(w, 1, c, p, runner, clock, keep);
-    loop.run();
-    const std::vector<RequestRecord> r = loop.take_requests();
+    const std::vector<RequestRecord> r = headroom::testing::run_ten_ms(w, c).requests;
     ASSERT_EQ(r.size(), 4u);
     EXPECT_EQ(r[0].prefix_hit_tokens, 0);
     EXPECT_EQ(r[1].prefix_hit_tokens, 512);
