@@ -115,7 +115,7 @@ bool OpenLoopSource::next(Session& out) {
         s.id = sessions_;
         s.start_s = t;
         s.content_id = static_cast<uint64_t>(s.id) + 1;
-        if (row_index < spec_.trace_blocks.size() && spec_.trace_blocks[row_index]) {
+        if (spec_.trace_block_tokens > 0 && row_index < spec_.trace_blocks.size() && spec_.trace_blocks[row_index]) {
             s.prompt_blocks = spec_.trace_blocks[row_index];
             s.prompt_block_tokens = spec_.trace_block_tokens;
         }
