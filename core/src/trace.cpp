@@ -10,6 +10,7 @@
 #include <cmath>
 #include <fstream>
 #include <istream>
+#include <limits>
 #include <stdexcept>
 #include <string_view>
 
@@ -193,11 +194,11 @@ Instant parse_instant(const std::string& path, int64_t line, const std::string& 
     return t;
 }
 
-// Keeps a row in time order; `last` is the previous row's time, kept or skipped (-1 before the first). False: the
-// row was skipped.
-bool add_row(Trace& t, double& last, const std::string& path, int64_t line, const TraceRow& r, const char* time_column) {
-    if (r.arrived_at_s < last) fail(path, line, fmt::format("{}: goes back in time", time_column));
-    last = r.arrived_at_s;
+// Keeps a row; false when it is skipped (no prompt). `latest` is the latest time seen so far (-inf before the
+// first row): a row before it arrived out of order and is counted (finish() sorts them).
+bool add_row(Trace& t, double& latest, const TraceRow& r) {
+    if (r.arrived_at_s < latest) ++t.reordered;
+    latest = std::max(latest, r.arrived_at_s);
     if (r.prompt_tokens == 0) {  // a call that carried no prompt (BurstGPT's failed requests): nothing to replay
         ++t.skipped;
         return false;
@@ -206,12 +207,32 @@ bool add_row(Trace& t, double& last, const std::string& path, int64_t line, cons
     return true;
 }
 
-void finish(const Trace& t, const std::string& path) {
-    if (!t.rows.empty()) return;
-    if (t.skipped > 0) {
-        throw std::runtime_error(fmt::format("{}: no rows to replay: all {} have 0 prompt tokens", path, t.skipped));
+// Rows out of order are replayed in time order, as a load generator sends them (stable: rows of one instant keep
+// the file's order); a trace of dates starts at its earliest row.
+void finish(Trace& t, const std::string& path) {
+    if (t.rows.empty()) {
+        if (t.skipped > 0) {
+            throw std::runtime_error(fmt::format("{}: no rows to replay: all {} have 0 prompt tokens", path, t.skipped));
+        }
+        throw std::runtime_error(fmt::format("{}: no rows", path));
     }
-    throw std::runtime_error(fmt::format("{}: no rows", path));
+    if (t.reordered > 0) {
+        std::vector<size_t> order(t.rows.size());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return t.rows[a].arrived_at_s < t.rows[b].arrived_at_s; });
+        std::vector<TraceRow> rows;
+        std::vector<PromptBlocks> blocks;
+        rows.reserve(order.size());
+        for (size_t i : order) {
+            rows.push_back(t.rows[i]);
+            if (!t.blocks.empty()) blocks.push_back(t.blocks[i]);
+        }
+        t.rows = std::move(rows);
+        t.blocks = std::move(blocks);
+    }
+    if (const double start = t.rows.front().arrived_at_s; start < 0) {  // dates before the first row's
+        for (TraceRow& r : t.rows) r.arrived_at_s -= start;
+    }
 }
 
 Trace parse_csv(std::istream& in, std::string header, const std::string& path) {
@@ -239,8 +260,9 @@ Trace parse_csv(std::istream& in, std::string header, const std::string& path) {
     t.format = fmt::format("CSV ({}, {}, {})", time_name, names[static_cast<size_t>(col[PROMPT])], names[static_cast<size_t>(col[OUTPUT])]);
     const size_t needed = static_cast<size_t>(*std::max_element(col.begin(), col.end())) + 1;
     int dated = -1;  // the time column holds dates (1) or seconds (0); decided by the first row
-    Instant first;   // the first row's date and time: the replay starts there
-    double last = -1.0;
+    Instant first;   // the first row's date and time (the replay starts at the earliest row's)
+    bool any = false;
+    double latest = -std::numeric_limits<double>::infinity();
     std::string line;
     int64_t n = 1;
     while (std::getline(in, line)) {
@@ -260,15 +282,16 @@ Trace parse_csv(std::istream& in, std::string header, const std::string& path) {
         TraceRow r;
         if (dated == 1) {
             const Instant i = parse_instant(path, n, time_name, when);
-            if (last < 0) first = i;
+            if (!any) first = i;
             r.arrived_at_s = static_cast<double>(i.whole - first.whole) + (i.fraction - first.fraction);
-            if (std::abs(r.arrived_at_s) > MAX_TIME_S) fail(path, n, fmt::format("{}: more than 1e9 s after the first row", time_name));
+            if (std::abs(r.arrived_at_s) > MAX_TIME_S) fail(path, n, fmt::format("{}: more than 1e9 s from the first row", time_name));
         } else {
             r.arrived_at_s = seconds(path, n, time_name, when);
         }
         r.prompt_tokens = token_cell(path, n, names[static_cast<size_t>(col[PROMPT])], cells[static_cast<size_t>(col[PROMPT])]);
         r.output_tokens = token_cell(path, n, names[static_cast<size_t>(col[OUTPUT])], cells[static_cast<size_t>(col[OUTPUT])]);
-        add_row(t, last, path, n, r, time_name.c_str());
+        add_row(t, latest, r);
+        any = true;
     }
     finish(t, path);
     return t;
@@ -288,7 +311,7 @@ Trace parse_jsonl(std::istream& in, std::string first_line, const std::string& p
     int64_t n = 1;
     bool have = true;
     bool any_hashes = false;
-    double last = -1.0;
+    double latest = -std::numeric_limits<double>::infinity();
     while (have) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
         if (!trim(line).empty()) {
@@ -338,7 +361,7 @@ Trace parse_jsonl(std::istream& in, std::string first_line, const std::string& p
                     any_hashes = true;
                 }
             }
-            if (add_row(t, last, path, n, r, "timestamp")) t.blocks.push_back(std::move(blocks));
+            if (add_row(t, latest, r)) t.blocks.push_back(std::move(blocks));
         }
         have = static_cast<bool>(std::getline(in, line));
         ++n;

@@ -216,6 +216,7 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
                 ws.trace_blocks = std::move(t.blocks);
                 ws.trace_format = std::move(t.format);
                 ws.trace_skipped = t.skipped;
+                ws.trace_reordered = t.reordered;
                 ws.trace_block_tokens = t.block_tokens;
             } catch (const std::runtime_error& e) {
                 r.fail("workload.arrival.file", e.what());

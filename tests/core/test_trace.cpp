@@ -63,9 +63,15 @@ TEST(Trace, DatesCountCalendarDaysAndOffsets) {
                      0.5);
     EXPECT_NE(error_of("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-02-29 00:00:00,1,1\n").find("line 2: TIMESTAMP: expected a date"),
               std::string::npos);
-    EXPECT_NE(error_of("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,1,1\n2023-11-16 18:15:45,1,1\n")
-                  .find("line 3: TIMESTAMP: goes back in time"),
-              std::string::npos);
+    // rows out of order replay sorted, from the earliest: 18:15:45 at 0 s, 18:15:46 at 1 s, 18:15:47.5 at 2.5 s
+    const Trace late = parse("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,1,1\n2023-11-16 18:15:45,2,1\n"
+                             "2023-11-16 18:15:47.5,3,1\n");
+    EXPECT_EQ(late.reordered, 1);
+    ASSERT_EQ(late.rows.size(), 3u);
+    EXPECT_EQ(late.rows[0].prompt_tokens, 2);
+    EXPECT_DOUBLE_EQ(late.rows[0].arrived_at_s, 0.0);
+    EXPECT_DOUBLE_EQ(late.rows[1].arrived_at_s, 1.0);
+    EXPECT_DOUBLE_EQ(late.rows[2].arrived_at_s, 2.5);
     EXPECT_NE(error_of("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,1,1\n5,1,1\n").find("line 3: TIMESTAMP"),
               std::string::npos);
 }
@@ -125,6 +131,23 @@ TEST(Trace, MooncakeHashIdsChainThroughThePrompt) {
     ASSERT_EQ(t.blocks.size(), 5u);
     EXPECT_EQ(t.blocks[4], nullptr);
     EXPECT_EQ(t.rows[3].output_tokens, 0);
+}
+
+TEST(Trace, RowsOutOfOrderReplaySortedWithTheirBlocks) {
+    // Seconds stay as written (no shift); rows of one instant keep the file's order; blocks follow their rows.
+    const Trace t = parse("{\"timestamp\": 3000, \"input_length\": 600, \"output_length\": 1, \"hash_ids\": [5, 6]}\n"
+                          "{\"timestamp\": 1000, \"input_length\": 10, \"output_length\": 1, \"hash_ids\": [7]}\n"
+                          "{\"timestamp\": 1000, \"input_length\": 20, \"output_length\": 1}\n");
+    EXPECT_EQ(t.reordered, 2);
+    ASSERT_EQ(t.rows.size(), 3u);
+    EXPECT_EQ(t.rows[0].prompt_tokens, 10);
+    EXPECT_EQ(t.rows[1].prompt_tokens, 20);
+    EXPECT_EQ(t.rows[2].prompt_tokens, 600);
+    EXPECT_DOUBLE_EQ(t.rows[0].arrived_at_s, 1.0);
+    ASSERT_EQ(t.blocks.size(), 3u);
+    EXPECT_EQ(t.blocks[0]->size(), 1u);
+    EXPECT_EQ(t.blocks[1], nullptr);
+    EXPECT_EQ(t.blocks[2]->size(), 2u);
 }
 
 TEST(Trace, MooncakeLinesAreChecked) {

@@ -9,7 +9,8 @@
 //   timestamp (milliseconds from the first request), input_length, output_length and optionally hash_ids, one id
 //   a block of the prompt's tokens (512 in Mooncake's traces): requests whose ids agree share that block's
 //   tokens and everything before them, which the prefix cache then sees.
-// Rows with no prompt tokens (failed calls in BurstGPT, a few in Azure's) are skipped and counted.
+// Rows with no prompt tokens (failed calls in BurstGPT, a few in Azure's) are skipped and counted; rows out of time
+// order are counted and replayed sorted by time.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +36,7 @@ struct Trace {
     std::vector<PromptBlocks> blocks;  // one per row when the trace names prompt blocks (JSONL hash_ids), else empty
     std::string format;       // "CSV (its time, prompt and output columns)", "Mooncake JSONL"
     int64_t skipped = 0;      // rows without a prompt token, left out
+    int64_t reordered = 0;    // rows earlier than a row before them: the rows are replayed sorted by time
     int64_t block_tokens = 0;  // tokens a hash_ids entry covers (JSONL with hash_ids), else 0
 };
 

@@ -88,6 +88,7 @@ struct WorkloadSpec {
     std::string trace_file;         // where the trace was read from
     std::string trace_format;       // its layout, as read_trace named it
     int64_t trace_skipped = 0;      // its rows without prompt tokens, left out
+    int64_t trace_reordered = 0;    // its rows out of time order (replayed sorted)
     int64_t trace_block_tokens = 0;  // tokens a prompt block of trace_blocks covers, 0: none
     double trace_time_scale = 1.0;  // arrival times are multiplied by this (0.5 = twice the rate)
     int64_t max_requests = 0;       // `requests:` stop after this many requests, open or closed loop (0: no limit)
