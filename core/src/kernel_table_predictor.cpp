@@ -246,7 +246,8 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     }
     // measured in one NVLink domain: a TP group across domains prices its ring on the cluster's link
     if (tp > 1 && !config.tp_link.present()) {
-        allreduce_ = first(t.find("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", config.cuda_graphs ? "graph" : "eager"}}));
+        allreduce_ = first(t.find("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "graph"}}));
+        allreduce_eager_ = first(t.find("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "eager"}}));
         nccl_ = first(t.find("nccl", {{"op", "all_reduce"}, {"gpus", std::to_string(tp)}, {"dtype", "fp16"}}));
     }
 }
@@ -513,12 +514,22 @@ double KernelTablePredictor::moe_op_s(const RooflineOp& op, double moe_share,
     return t + sh;
 }
 
-double KernelTablePredictor::allreduce_s(double bytes, bool& extrapolated, bool& nccl) const {
+// vLLM's custom all-reduce takes messages below its max_size, 8 MiB (CustomAllreduce(max_size=8192 * 1024),
+// should_custom_ar: inp_size < max_size). Inside a CUDA graph it reads the registered input in place; called
+// eagerly (a step larger than the largest captured size, or CUDA graphs off) it first copies the input into its
+// IPC buffer, which its eager rows time. Larger messages go to torch's symmetric memory (up to 32-64 MiB on
+// Hopper) or NCCL, which copy into their buffers either way; no table times symmetric memory, so the custom
+// all-reduce's graph rows stand in for it (they meet NCCL's own table from 64 MiB) and NCCL's table beyond them.
+constexpr double CUSTOM_ALLREDUCE_MAX_BYTES = 8192.0 * 1024.0;
+
+double KernelTablePredictor::allreduce_s(double bytes, bool eager, bool fused, bool& extrapolated, bool& nccl) const {
     nccl = false;
     // the tables' message sizes count elements (GridTable::message_bytes_per_unit)
-    if (allreduce_) {
-        const double units = bytes / allreduce_->message_bytes_per_unit();
-        if (units <= allreduce_->axes[0].back() || !nccl_) return lookup_scaled(allreduce_, {units}, {1.0}, extrapolated);
+    const bool eager_rows = eager && !fused && bytes < CUSTOM_ALLREDUCE_MAX_BYTES && allreduce_eager_;
+    const GridTable* custom = eager_rows || !allreduce_ ? allreduce_eager_ : allreduce_;
+    if (custom) {
+        const double units = bytes / custom->message_bytes_per_unit();
+        if (units <= custom->axes[0].back() || !nccl_) return lookup_scaled(custom, {units}, {1.0}, extrapolated);
     }
     if (!nccl_) return -1.0;
     nccl = true;
@@ -585,12 +596,18 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
     } else if (op.kind == OpKind::TP_ALLREDUCE || op.kind == OpKind::QK_NORM_ALLREDUCE) {
         bool nccl = false;
         const double message = op.bytes / static_cast<double>(op.count);
-        const double one = allreduce_s(message, ex, nccl);
+        const CostConfig& c = roofline_.config();
+        int64_t tokens = 0;
+        for (const SequenceWork& w : batch) tokens += w.new_tokens;
+        const bool eager = !c.cuda_graphs || (c.cuda_graph_max_tokens > 0 && tokens > c.cuda_graph_max_tokens);
+        const bool fused = allreduce_norm_fused && op.kind == OpKind::TP_ALLREDUCE;
+        const double one = allreduce_s(message, eager, fused, ex, nccl);
         t = one < 0 ? -1.0 : one * static_cast<double>(op.count);
         family = nccl ? "nccl" : "vllm_allreduce";
         // FlashInfer's fused kernel, timed as vLLM's own all-reduce: no table times it
-        if (allreduce_norm_fused && op.kind == OpKind::TP_ALLREDUCE) {
-            note = "; run as FlashInfer's all-reduce + add + RMSNorm, timed as this all-reduce";
+        if (fused) note = "; run as FlashInfer's all-reduce + add + RMSNorm, timed as this all-reduce";
+        else if (!nccl && eager && allreduce_eager_ && message < CUSTOM_ALLREDUCE_MAX_BYTES) {
+            note = "; eager rows: the step runs outside a CUDA graph";
         }
     }
     if (source && t >= 0) *source = source_line(family, ex, note);

@@ -215,6 +215,57 @@ end
     EXPECT_EQ(int8.message_bytes_per_unit(), 1.0);
 }
 
+// Which all-reduce rows a step takes (fusion off, Llama-3.1-8B at TP 2, hidden 4,096, 64 all-reduces a step;
+// vLLM's largest captured size here 512 tokens): a step of up to 512 tokens replays a CUDA graph, so the custom
+// all-reduce's graph rows; a larger step runs eagerly, where the custom all-reduce first copies its input into
+// its IPC buffer: the eager rows; from 8 MiB (1,024 tokens x 4,096 x 2 B) vLLM hands the message on (symmetric
+// memory or NCCL, copying either way): the graph rows again, and NCCL's table past their largest message.
+TEST(KernelTablePredictor, EagerStepsTakeTheEagerAllReduceRowsBelow8MiB) {
+    const std::string text = std::string(TABLES) + R"(table vllm_allreduce framework=vllm-9.9 op=all_reduce gpus=2 mode=graph
+axis message_size 1048576 2097152 4194304
+data
+0.02 0.03 0.05
+end
+table vllm_allreduce framework=vllm-9.9 op=all_reduce gpus=2 mode=eager
+axis message_size 1048576 2097152 4194304
+data
+0.04 0.05 0.07
+end
+table nccl framework=nccl-9.9 op=all_reduce gpus=2 dtype=fp16
+axis message_size 4194304 8388608 16777216
+data
+0.1 0.2 0.3
+end
+)";
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
+    CostConfig c;
+    c.tp = 2;
+    c.fuse_allreduce_rms = false;
+    c.cuda_graph_max_tokens = 512;
+    const KernelTablePredictor p(m, load_gpu("h100"), c, tables);
+    const StepCost s256 = p.step({{256, 0}}), s768 = p.step({{768, 0}}), s1024 = p.step({{1024, 0}});
+    // 256 tokens (a captured size): 1,048,576 elements, graph rows, 0.02 ms
+    EXPECT_NEAR(s256.op("tp_allreduce")->time_s, 64 * 0.02e-3, 1e-9);
+    // 768 tokens, eager: 768 x 4,096 = 3,145,728 elements, halfway between the eager rows' 2,097,152 and 4,194,304
+    // (0.05 and 0.07 ms; linear in the message size): 0.06 ms
+    const OpCost* mid = s768.op("tp_allreduce");
+    EXPECT_NEAR(mid->time_s, 64 * 0.06e-3, 1e-9);
+    EXPECT_NE(mid->source.find("eager rows"), std::string::npos) << mid->source;
+    // 1,024 tokens: 4,194,304 elements, exactly 8 MiB, not below vLLM's limit: the graph rows, 0.05 ms
+    const OpCost* big = s1024.op("tp_allreduce");
+    EXPECT_NEAR(big->time_s, 64 * 0.05e-3, 1e-9);
+    EXPECT_EQ(big->source.find("eager"), std::string::npos) << big->source;
+    // 2,048 tokens: 8,388,608 elements, past the graph rows: NCCL's table, 0.2 ms
+    const StepCost s2048 = p.step({{2048, 0}});
+    EXPECT_NEAR(s2048.op("tp_allreduce")->time_s, 64 * 0.2e-3, 1e-9);
+    EXPECT_NE(s2048.op("tp_allreduce")->source.find("NCCL"), std::string::npos);
+    // without CUDA graphs every step is eager: 256 tokens from the eager rows, 0.04 ms
+    c.cuda_graphs = false;
+    const KernelTablePredictor eager(m, load_gpu("h100"), c, tables);
+    EXPECT_NEAR(eager.step({{256, 0}}).op("tp_allreduce")->time_s, 64 * 0.04e-3, 1e-9);
+}
+
 // Llama-2-7B is MHA: 32 KV heads per GPU at TP 1, where the decode tables stop at 8. Its 4 decodes at 1,022
 // cached tokens (1,023 keys) read what 16 decodes over 8 KV heads read, at one query head per KV head: the
 // 8-head table at batch 16, a grid point, 0.4 ms a layer (at batch 4 it would read 0.05-0.4 in log: about 0.18).

@@ -69,7 +69,10 @@ private:
     // `held`, when given, says whether the time was held to l2_warm_moe_floor_s.
     double moe_s(int64_t tokens, bool& extrapolated, bool* held = nullptr) const;
     double moe_op_s(const RooflineOp& op, double moe_share, bool& extrapolated) const;
-    double allreduce_s(double bytes, bool& extrapolated, bool& nccl) const;
+    // One TP all-reduce of `bytes`: below 8 MiB vLLM's custom all-reduce in a step run under a CUDA graph, or
+    // `eager`ly; beyond, the custom all-reduce's graph rows up to their largest message, then NCCL's (see the .cpp);
+    // `fused`: FlashInfer's all-reduce + RMSNorm kernel, timed as the custom all-reduce in a graph.
+    double allreduce_s(double bytes, bool eager, bool fused, bool& extrapolated, bool& nccl) const;
     std::string source_line(const char* family, bool extrapolated, const char* note = "") const;
     // l2_warm_gemm_floor_s for one of the GEMM tables below.
     double l2_warm_floor_s(const GridTable* t, double m, double n, double k) const;
@@ -114,7 +117,8 @@ private:
     bool mla_other_model_ = false;  // the tables timed another model's block with the same attention
     int64_t window_ = 0;  // the sliding layers' window (0: none)
     int64_t shared_inter_ = 0, hidden_ = 0, moe_inter_ = 0, topk_ = 0;  // per TP rank
-    const GridTable* allreduce_ = nullptr;
+    const GridTable* allreduce_ = nullptr;        // vLLM's custom all-reduce replayed in a CUDA graph
+    const GridTable* allreduce_eager_ = nullptr;  // the same called eagerly (it copies into its IPC buffer first)
     const GridTable* nccl_ = nullptr;
     // GEMM time by row count, per GEMM op kind (n and k are fixed per kind): the simulator's hot path.
     mutable std::array<std::vector<double>, NUM_OP_KINDS> gemm_cache_;
