@@ -208,8 +208,9 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
     }
 }
 
-bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostConfig& cfg, double message_bytes) {
-    if (!cfg.fuse_allreduce_rms || cfg.tp_link.present() || m.is_encoder || m.norm != NormKind::RMS ||
+bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostConfig& cfg, int64_t allreduces,
+                          double message_bytes) {
+    if (allreduces != 2 * m.num_layers || !cfg.fuse_allreduce_rms || cfg.tp_link.present() || m.is_encoder || m.norm != NormKind::RMS ||
         m.norms_per_layer != 2 || !m.final_norm) {
         return false;
     }
@@ -374,7 +375,7 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     const bool mla = m.is_mla();
     // every TP all-reduce runs FlashInfer's fused kernel, with the residual add and RMSNorm after it
     const Collectives coll = step_collectives(m, cfg, layers.moe, T);
-    const bool fused_norms = coll.allreduces == 2 * L && allreduce_norm_fused(m, gpu, cfg, coll.allreduce_bytes);
+    const bool fused_norms = allreduce_norm_fused(m, gpu, cfg, coll.allreduces, coll.allreduce_bytes);
     const double heads = m.num_attention_heads / tp;
     const double kv_heads = static_cast<double>(m.kv_heads_per_rank(cfg.tp));
     const double o_params = static_cast<double>(m.num_attention_heads) * (mla ? m.v_head_dim : m.head_dim) * h;

@@ -537,7 +537,7 @@ double KernelTablePredictor::allreduce_s(double bytes, bool eager, bool fused, b
 }
 
 double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share,
-                                       std::string* source, bool allreduce_norm_fused) const {
+                                       std::string* source) const {
     bool ex = false;
     double t = -1.0;
     const char* family = "";
@@ -600,7 +600,9 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         int64_t tokens = 0;
         for (const SequenceWork& w : batch) tokens += w.new_tokens;
         const bool eager = !c.cuda_graphs || (c.cuda_graph_max_tokens > 0 && tokens > c.cuda_graph_max_tokens);
-        const bool fused = allreduce_norm_fused && op.kind == OpKind::TP_ALLREDUCE;
+        // FlashInfer's fused all-reduce + RMSNorm, where the step runs it (the same rule the roofline's walk applied)
+        const bool fused = op.kind == OpKind::TP_ALLREDUCE &&
+                           allreduce_norm_fused(roofline_.model(), roofline_.gpu(), c, op.count, message);
         const double one = allreduce_s(message, eager, fused, ex, nccl);
         t = one < 0 ? -1.0 : one * static_cast<double>(op.count);
         family = nccl ? "nccl" : "vllm_allreduce";
@@ -644,7 +646,7 @@ StepCost KernelTablePredictor::step(const std::vector<SequenceWork>& batch) cons
         OpCost& o = s.ops[i];
         std::string source;
         const double share = moe_total > 0 ? ops[i].time_s / moe_total : 0.0;
-        const double t = op_time_s(ops[i], batch, share, &source, s.allreduce_norm_fused);
+        const double t = op_time_s(ops[i], batch, share, &source);
         if (t >= 0) {
             o.time_s = t;
             o.source = source;

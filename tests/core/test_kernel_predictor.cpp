@@ -260,6 +260,14 @@ end
     const StepCost s2048 = p.step({{2048, 0}});
     EXPECT_NEAR(s2048.op("tp_allreduce")->time_s, 64 * 0.2e-3, 1e-9);
     EXPECT_NE(s2048.op("tp_allreduce")->source.find("NCCL"), std::string::npos);
+    // the simulator's per-step totals take the same rows as the op table, fused or not (TP 2 fuses up to 64 MiB)
+    EXPECT_NEAR(p.step_totals({{768, 0}}).time_s, s768.time_s, 1e-12);
+    CostConfig fused = c;
+    fused.fuse_allreduce_rms = true;
+    const KernelTablePredictor pf(m, load_gpu("h100"), fused, tables);
+    const StepCost f768 = pf.step({{768, 0}});
+    EXPECT_NEAR(f768.op("tp_allreduce")->time_s, 64 * 0.04e-3, 1e-9);  // FlashInfer's kernel: the graph rows
+    EXPECT_NEAR(pf.step_totals({{768, 0}}).time_s, f768.time_s, 1e-12);
     // without CUDA graphs every step is eager: 256 tokens from the eager rows, 0.04 ms
     c.cuda_graphs = false;
     const KernelTablePredictor eager(m, load_gpu("h100"), c, tables);

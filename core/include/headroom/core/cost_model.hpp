@@ -76,8 +76,10 @@ struct CostConfig {
 // all-reduce, so those norms and adds run no kernel of their own. It applies to all-reduces of at most
 // FI_ALLREDUCE_FUSION_MAX_SIZE_MB (vllm/config/compilation.py): compute capability 9.x at TP 2 / 4 / 8, 64 /
 // 2 / 1 MiB; 10.x, 64 / 32 / 1 MiB; inside one NVLink domain (FlashInfer's kernel reads its peers' buffers).
-// Here: a pre-norm RMSNorm decoder whose every layer ends both halves with an all-reduce then an add + norm.
-bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostConfig& cfg, double message_bytes);
+// Here: a pre-norm RMSNorm decoder whose every layer ends both halves with an all-reduce then an add + norm: a step
+// of `allreduces` TP all-reduces (2 a layer) of `message_bytes` each.
+bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostConfig& cfg, int64_t allreduces,
+                          double message_bytes);
 
 // The tokens a step of `tokens` scheduled tokens runs its token-wise ops over (GEMMs, norms, activations, the
 // fused MoE, the TP all-reduces): vLLM pads the batch to the smallest CUDA graph capture size that holds it

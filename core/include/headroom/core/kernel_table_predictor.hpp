@@ -51,10 +51,9 @@ public:
     bool covers(OpKind k) const;
 
     // The time of one op from the tables (all its runs), or < 0 when no table applies. `source`, when given,
-    // receives the op's source line; `allreduce_norm_fused` (the step's StepCost::allreduce_norm_fused) makes a TP
-    // all-reduce's line say that FlashInfer's fused kernel runs it.
+    // receives the op's source line.
     double op_time_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share,
-                     std::string* source, bool allreduce_norm_fused = false) const;
+                     std::string* source) const;
 
 private:
     double cached_gemm_s(std::vector<double>& cache, const GridTable* t, double m, double n, double k,
