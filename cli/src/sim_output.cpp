@@ -19,10 +19,11 @@ std::string describe_workload(const Scenario& sc) {
     std::string arrival;
     if (w.arrival == "closed_loop") arrival = fmt::format("closed loop, {} users", w.users);
     else if (w.arrival == "trace") {
-        arrival = fmt::format("trace replay ({}{} rows{}, time x{:g})", w.trace_format.empty() ? "" : w.trace_format + ", ", w.trace.size(),
-                              (w.trace_skipped > 0 ? fmt::format("; {} without prompt tokens skipped", w.trace_skipped) : "") +
-                                  (w.trace_reordered > 0 ? fmt::format("; {} out of time order, replayed sorted", w.trace_reordered) : ""),
-                              w.trace_time_scale);
+        std::string notes;
+        if (w.trace_skipped > 0) notes += fmt::format("; {} without prompt tokens skipped", w.trace_skipped);
+        if (w.trace_reordered > 0) notes += fmt::format("; {} out of time order, replayed sorted", w.trace_reordered);
+        arrival = fmt::format("trace replay ({}{} rows{}, time x{:g})", w.trace_format.empty() ? "" : w.trace_format + ", ",
+                              w.trace.size(), notes, w.trace_time_scale);
     }
     else if (w.arrival == "batch") arrival = fmt::format("batch of {} at t=0", w.max_requests);
     else arrival = make_arrival_process(w.arrival, w.rate, w.cv)->describe() + (w.shape == Shape::CHAT || w.shape == Shape::AGENT ? " sessions" : "");

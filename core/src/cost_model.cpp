@@ -210,8 +210,8 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
 
 bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostConfig& cfg, int64_t allreduces,
                           double message_bytes) {
-    if (allreduces != 2 * m.num_layers || !cfg.fuse_allreduce_rms || cfg.tp_link.present() || m.is_encoder || m.norm != NormKind::RMS ||
-        m.norms_per_layer != 2 || !m.final_norm) {
+    if (allreduces != 2 * m.num_layers || !cfg.fuse_allreduce_rms || cfg.tp_link.present() || m.is_encoder ||
+        m.norm != NormKind::RMS || m.norms_per_layer != 2 || !m.final_norm) {
         return false;
     }
     const double major = std::floor(gpu.compute_capability.value);

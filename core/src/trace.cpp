@@ -1,5 +1,5 @@
-// Request traces: CSV by its header's column names (Splitwise/Vidur, Azure, BurstGPT and the like) and Mooncake's
-// JSON Lines with their prefix-sharing hash ids.
+// Request traces: CSV by its header's column names (Splitwise/Vidur, Azure, BurstGPT and the like) and
+// Mooncake's JSON Lines with their prefix-sharing hash ids.
 #include "headroom/core/trace.hpp"
 
 #include <fmt/format.h>
@@ -69,11 +69,13 @@ std::vector<std::string> split_csv(std::string_view line) {
 
 // The column names each field may go by, lower case.
 enum Field { TIME, PROMPT, OUTPUT };
-constexpr std::array<const char*, 3> FIELD_TEXT = {"the arrival time", "the prompt tokens", "the output tokens"};
+constexpr std::array<const char*, 3> FIELD_TEXT = {"the arrival time", "the prompt tokens",
+                                                   "the output tokens"};
 const std::array<std::vector<std::string>, 3>& aliases() {
     static const std::array<std::vector<std::string>, 3> a = {{
         {"arrived_at", "timestamp"},
-        {"num_prefill_tokens", "contexttokens", "request tokens", "input_length", "prompt_tokens", "input_tokens"},
+        {"num_prefill_tokens", "contexttokens", "request tokens", "input_length", "prompt_tokens",
+         "input_tokens"},
         {"num_decode_tokens", "generatedtokens", "response tokens", "output_length", "output_tokens"},
     }};
     return a;
@@ -85,7 +87,8 @@ constexpr const char* ALIAS_TEXT[] = {
 };
 
 // A cell holding a number >= 0.
-double number_cell(const std::string& path, int64_t line, const std::string& column, const std::string& cell) {
+double number_cell(const std::string& path, int64_t line, const std::string& column,
+                   const std::string& cell) {
     char* end = nullptr;
     const double v = std::strtod(cell.c_str(), &end);
     if (cell.empty() || *end != '\0' || !std::isfinite(v) || v < 0) {
@@ -101,14 +104,17 @@ double seconds(const std::string& path, int64_t line, const std::string& column,
     return v;
 }
 
-int64_t tokens(const std::string& path, int64_t line, const std::string& column, double v, const std::string& cell) {
+int64_t tokens(const std::string& path, int64_t line, const std::string& column, double v,
+               const std::string& cell) {
     if (v > MAX_TOKENS || v != std::floor(v)) {
-        fail(path, line, fmt::format("{}: expected a whole number of tokens up to 10,000,000, got \"{}\"", column, cell));
+        fail(path, line,
+             fmt::format("{}: expected a whole number of tokens up to 10,000,000, got \"{}\"", column, cell));
     }
     return static_cast<int64_t>(v);
 }
 
-int64_t token_cell(const std::string& path, int64_t line, const std::string& column, const std::string& cell) {
+int64_t token_cell(const std::string& path, int64_t line, const std::string& column,
+                   const std::string& cell) {
     return tokens(path, line, column, number_cell(path, line, column, cell), cell);
 }
 
@@ -130,23 +136,30 @@ struct Instant {
     double fraction = 0.0;
 };
 
-bool looks_like_date(const std::string& cell) { return cell.size() >= 10 && cell[4] == '-' && cell[7] == '-'; }
+bool looks_like_date(const std::string& cell) {
+    return cell.size() >= 10 && cell[4] == '-' && cell[7] == '-';
+}
 
-Instant parse_instant(const std::string& path, int64_t line, const std::string& column, const std::string& cell) {
+Instant parse_instant(const std::string& path, int64_t line, const std::string& column,
+                      const std::string& cell) {
     auto bad = [&](std::string_view why) {
-        fail(path, line, fmt::format("{}: expected a date and time like 2023-11-16 18:15:46.68, got \"{}\" ({})", column, cell, why));
+        fail(path, line,
+             fmt::format("{}: expected a date and time like 2023-11-16 18:15:46.68, got \"{}\" ({})", column,
+                         cell, why));
     };
     size_t i = 0;
     auto digits = [&](size_t n) {
         int64_t v = 0;
         for (size_t k = 0; k < n; ++k, ++i) {
-            if (i >= cell.size() || !std::isdigit(static_cast<unsigned char>(cell[i]))) bad("a digit is missing");
+            if (i >= cell.size() || !std::isdigit(static_cast<unsigned char>(cell[i])))
+                bad("a digit is missing");
             v = v * 10 + (cell[i] - '0');
         }
         return v;
     };
     auto expect = [&](std::string_view chars) {
-        if (i >= cell.size() || chars.find(cell[i]) == std::string_view::npos) bad(fmt::format("expected '{}'", chars.substr(0, 1)));
+        if (i >= cell.size() || chars.find(cell[i]) == std::string_view::npos)
+            bad(fmt::format("expected '{}'", chars.substr(0, 1)));
         ++i;
     };
     const int64_t y = digits(4);
@@ -199,7 +212,8 @@ Instant parse_instant(const std::string& path, int64_t line, const std::string& 
 bool add_row(Trace& t, double& latest, const TraceRow& r) {
     if (r.arrived_at_s < latest) ++t.reordered;
     latest = std::max(latest, r.arrived_at_s);
-    if (r.prompt_tokens == 0) {  // a call that carried no prompt (BurstGPT's failed requests): nothing to replay
+    if (r.prompt_tokens ==
+        0) {  // a call that carried no prompt (BurstGPT's failed requests): nothing to replay
         ++t.skipped;
         return false;
     }
@@ -207,19 +221,21 @@ bool add_row(Trace& t, double& latest, const TraceRow& r) {
     return true;
 }
 
-// Rows out of order are replayed in time order, as a load generator sends them (stable: rows of one instant keep
-// the file's order); a trace of dates starts at its earliest row.
+// Rows out of order are replayed in time order, as a load generator sends them (stable: rows of one instant
+// keep the file's order); a trace of dates starts at its earliest row.
 void finish(Trace& t, const std::string& path) {
     if (t.rows.empty()) {
         if (t.skipped > 0) {
-            throw std::runtime_error(fmt::format("{}: no rows to replay: all {} have 0 prompt tokens", path, t.skipped));
+            throw std::runtime_error(
+                fmt::format("{}: no rows to replay: all {} have 0 prompt tokens", path, t.skipped));
         }
         throw std::runtime_error(fmt::format("{}: no rows", path));
     }
     if (t.reordered > 0) {
         std::vector<size_t> order(t.rows.size());
         for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return t.rows[a].arrived_at_s < t.rows[b].arrived_at_s; });
+        std::stable_sort(order.begin(), order.end(),
+                         [&](size_t a, size_t b) { return t.rows[a].arrived_at_s < t.rows[b].arrived_at_s; });
         std::vector<TraceRow> rows;
         std::vector<PromptBlocks> blocks;
         rows.reserve(order.size());
@@ -244,20 +260,25 @@ Trace parse_csv(std::istream& in, std::string header, const std::string& path) {
             const auto& a = aliases()[static_cast<size_t>(f)];
             if (std::find(a.begin(), a.end(), name) == a.end()) continue;
             if (col[static_cast<size_t>(f)] >= 0) {
-                fail(path, 1, fmt::format("{}: a second column for {} (after {})", names[c], FIELD_TEXT[static_cast<size_t>(f)],
-                                          names[static_cast<size_t>(col[static_cast<size_t>(f)])]));
+                fail(path, 1,
+                     fmt::format("{}: a second column for {} (after {})", names[c],
+                                 FIELD_TEXT[static_cast<size_t>(f)],
+                                 names[static_cast<size_t>(col[static_cast<size_t>(f)])]));
             }
             col[static_cast<size_t>(f)] = static_cast<int>(c);
         }
     }
     for (int f = 0; f < 3; ++f) {
         if (col[static_cast<size_t>(f)] < 0) {
-            fail(path, 1, fmt::format("expected a header naming the columns; none gives {} ({})", FIELD_TEXT[static_cast<size_t>(f)], ALIAS_TEXT[f]));
+            fail(path, 1,
+                 fmt::format("expected a header naming the columns; none gives {} ({})",
+                             FIELD_TEXT[static_cast<size_t>(f)], ALIAS_TEXT[f]));
         }
     }
     const std::string time_name = names[static_cast<size_t>(col[TIME])];
     Trace t;
-    t.format = fmt::format("CSV ({}, {}, {})", time_name, names[static_cast<size_t>(col[PROMPT])], names[static_cast<size_t>(col[OUTPUT])]);
+    t.format = fmt::format("CSV ({}, {}, {})", time_name, names[static_cast<size_t>(col[PROMPT])],
+                           names[static_cast<size_t>(col[OUTPUT])]);
     const size_t needed = static_cast<size_t>(*std::max_element(col.begin(), col.end())) + 1;
     int dated = -1;  // the time column holds dates (1) or seconds (0); decided by the first row
     Instant first;   // the first row's date and time (the replay starts at the earliest row's)
@@ -273,7 +294,8 @@ Trace parse_csv(std::istream& in, std::string header, const std::string& path) {
         if (cells.size() < needed) {
             for (int f = 0; f < 3; ++f) {
                 if (static_cast<size_t>(col[static_cast<size_t>(f)]) >= cells.size()) {
-                    fail(path, n, fmt::format("{}: missing", names[static_cast<size_t>(col[static_cast<size_t>(f)])]));
+                    fail(path, n,
+                         fmt::format("{}: missing", names[static_cast<size_t>(col[static_cast<size_t>(f)])]));
                 }
             }
         }
@@ -284,12 +306,15 @@ Trace parse_csv(std::istream& in, std::string header, const std::string& path) {
             const Instant i = parse_instant(path, n, time_name, when);
             if (!any) first = i;
             r.arrived_at_s = static_cast<double>(i.whole - first.whole) + (i.fraction - first.fraction);
-            if (std::abs(r.arrived_at_s) > MAX_TIME_S) fail(path, n, fmt::format("{}: more than 1e9 s from the first row", time_name));
+            if (std::abs(r.arrived_at_s) > MAX_TIME_S)
+                fail(path, n, fmt::format("{}: more than 1e9 s from the first row", time_name));
         } else {
             r.arrived_at_s = seconds(path, n, time_name, when);
         }
-        r.prompt_tokens = token_cell(path, n, names[static_cast<size_t>(col[PROMPT])], cells[static_cast<size_t>(col[PROMPT])]);
-        r.output_tokens = token_cell(path, n, names[static_cast<size_t>(col[OUTPUT])], cells[static_cast<size_t>(col[OUTPUT])]);
+        r.prompt_tokens = token_cell(path, n, names[static_cast<size_t>(col[PROMPT])],
+                                     cells[static_cast<size_t>(col[PROMPT])]);
+        r.output_tokens = token_cell(path, n, names[static_cast<size_t>(col[OUTPUT])],
+                                     cells[static_cast<size_t>(col[OUTPUT])]);
         add_row(t, latest, r);
         any = true;
     }
@@ -299,7 +324,8 @@ Trace parse_csv(std::istream& in, std::string header, const std::string& path) {
 
 struct JsonFieldError {
     std::string field, reason;
-    JsonFieldError(const std::string& /*file*/, std::string f, std::string r) : field(std::move(f)), reason(std::move(r)) {}
+    JsonFieldError(const std::string& /*file*/, std::string f, std::string r)
+        : field(std::move(f)), reason(std::move(r)) {}
 };
 
 // Mooncake's layout: {"timestamp": ms, "input_length": n, "output_length": n, "hash_ids": [...]} a line.
@@ -341,19 +367,24 @@ Trace parse_jsonl(std::istream& in, std::string first_line, const std::string& p
             r.output_tokens = static_cast<int64_t>(number("output_length", true));
             if (j.contains("hash_ids")) {
                 const json& h = j["hash_ids"];
-                if (!h.is_array()) fail(path, n, fmt::format("hash_ids: expected a list of block ids, got {}", h.dump()));
+                if (!h.is_array())
+                    fail(path, n, fmt::format("hash_ids: expected a list of block ids, got {}", h.dump()));
                 const int64_t room = (r.prompt_tokens + block_tokens - 1) / block_tokens;
                 if (static_cast<int64_t>(h.size()) > room) {
-                    fail(path, n, fmt::format("hash_ids: {} blocks of {} tokens are more than the {}-token prompt fills ({}); "
-                                              "is the trace's block size another (workload.arrival.hash_block_tokens)?",
-                                              h.size(), block_tokens, r.prompt_tokens, room));
+                    fail(path, n,
+                         fmt::format(
+                             "hash_ids: {} blocks of {} tokens are more than the {}-token prompt fills ({}); "
+                             "is the trace's block size another (workload.arrival.hash_block_tokens)?",
+                             h.size(), block_tokens, r.prompt_tokens, room));
                 }
                 auto chain = std::make_shared<std::vector<uint64_t>>();
                 chain->reserve(h.size());
                 uint64_t c = 0x6d6f6f6e63616b65ULL;
                 for (const json& id : h) {
-                    if (!id.is_number_integer()) fail(path, n, fmt::format("hash_ids: expected whole numbers, got {}", id.dump()));
-                    c = derive_seed(c, id.is_number_unsigned() ? id.get<uint64_t>() : static_cast<uint64_t>(id.get<int64_t>()));
+                    if (!id.is_number_integer())
+                        fail(path, n, fmt::format("hash_ids: expected whole numbers, got {}", id.dump()));
+                    c = derive_seed(c, id.is_number_unsigned() ? id.get<uint64_t>()
+                                                               : static_cast<uint64_t>(id.get<int64_t>()));
                     chain->push_back(c == 0 ? 1 : c);
                 }
                 if (!chain->empty()) {
@@ -385,7 +416,8 @@ Trace read_trace(const std::string& path, int64_t block_tokens) {
 }
 
 Trace parse_trace(std::istream& in, const std::string& path, int64_t block_tokens) {
-    if (block_tokens < 1) throw std::runtime_error(fmt::format("{}: a hash_ids block needs at least 1 token", path));
+    if (block_tokens < 1)
+        throw std::runtime_error(fmt::format("{}: a hash_ids block needs at least 1 token", path));
     std::string line;
     if (!std::getline(in, line)) throw std::runtime_error(fmt::format("{}: empty file", path));
     if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte-order mark

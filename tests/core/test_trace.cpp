@@ -1,6 +1,6 @@
-// The trace reader (core/trace): CSV by its header's column names, Azure's dates, BurstGPT's extra columns and
-// failed calls, Mooncake's JSON Lines and their chained hash ids; and the prefix cache replaying those ids.
-// Expected values are worked out by hand in the comments.
+// The trace reader (core/trace): CSV by its header's column names, Azure's dates, BurstGPT's extra columns
+// and failed calls, Mooncake's JSON Lines and their chained hash ids; and the prefix cache replaying those
+// ids. Expected values are worked out by hand in the comments.
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -33,10 +33,11 @@ TEST(Trace, AzureDatesReplayFromTheFirstRow) {
     // The first rows of Azure's AzureLLMInferenceTrace_conv.csv; Vidur's splitwise_conv.csv, derived from it,
     // has the second request at 4.314579 s = 50.9951690 - 46.6805900. The third: 18:17:00 - 18:15:46.68059
     // = 73.31941 s.
-    const Trace t = parse("TIMESTAMP,ContextTokens,GeneratedTokens\n"
-                          "2023-11-16 18:15:46.6805900,374,44\n"
-                          "2023-11-16 18:15:50.9951690,396,109\r\n"
-                          "2023-11-16 18:17:00.0000000,2000,50\n");
+    const Trace t = parse(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2023-11-16 18:15:46.6805900,374,44\n"
+        "2023-11-16 18:15:50.9951690,396,109\r\n"
+        "2023-11-16 18:17:00.0000000,2000,50\n");
     ASSERT_EQ(t.rows.size(), 3u);
     EXPECT_EQ(t.format, "CSV (TIMESTAMP, ContextTokens, GeneratedTokens)");
     EXPECT_DOUBLE_EQ(t.rows[0].arrived_at_s, 0.0);
@@ -49,46 +50,58 @@ TEST(Trace, AzureDatesReplayFromTheFirstRow) {
 
 TEST(Trace, DatesCountCalendarDaysAndOffsets) {
     // 1970-01-01 to 2000-01-01 is 10,957 days = 946,684,800 s (the Unix time of 2000-01-01).
-    EXPECT_DOUBLE_EQ(parse("TIMESTAMP,ContextTokens,GeneratedTokens\n1970-01-01 00:00:00,1,1\n2000-01-01T00:00:00Z,1,1\n")
-                         .rows[1].arrived_at_s,
-                     946684800.0);
-    // 2024 is a leap year: 23:59:59 on 28 February to 00:00:01 on 29 February is 2 s, and to 1 March 86,402 s.
-    const Trace leap = parse("TIMESTAMP,ContextTokens,GeneratedTokens\n2024-02-28 23:59:59,1,1\n2024-02-29 00:00:01,1,1\n"
-                             "2024-03-01 00:00:01,1,1\n");
+    EXPECT_DOUBLE_EQ(
+        parse("TIMESTAMP,ContextTokens,GeneratedTokens\n1970-01-01 00:00:00,1,1\n2000-01-01T00:00:00Z,1,1\n")
+            .rows[1]
+            .arrived_at_s,
+        946684800.0);
+    // 2024 is a leap year: 23:59:59 on 28 February to 00:00:01 on 29 February is 2 s, and to 1 March 86,402
+    // s.
+    const Trace leap = parse(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2024-02-28 23:59:59,1,1\n2024-02-29 00:00:01,1,1\n"
+        "2024-03-01 00:00:01,1,1\n");
     EXPECT_DOUBLE_EQ(leap.rows[1].arrived_at_s, 2.0);
     EXPECT_DOUBLE_EQ(leap.rows[2].arrived_at_s, 86402.0);
     // 01:00:00.5 at +01:00 is 00:00:00.5 UTC: half a second after 00:00:00 UTC.
-    EXPECT_DOUBLE_EQ(parse("TIMESTAMP,ContextTokens,GeneratedTokens\n2024-05-10 00:00:00+00:00,1,1\n2024-05-10 01:00:00.5+01:00,1,1\n")
-                         .rows[1].arrived_at_s,
+    EXPECT_DOUBLE_EQ(parse("TIMESTAMP,ContextTokens,GeneratedTokens\n2024-05-10 "
+                           "00:00:00+00:00,1,1\n2024-05-10 01:00:00.5+01:00,1,1\n")
+                         .rows[1]
+                         .arrived_at_s,
                      0.5);
-    EXPECT_NE(error_of("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-02-29 00:00:00,1,1\n").find("line 2: TIMESTAMP: expected a date"),
+    EXPECT_NE(error_of("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-02-29 00:00:00,1,1\n")
+                  .find("line 2: TIMESTAMP: expected a date"),
               std::string::npos);
-    // rows out of order replay sorted, from the earliest: 18:15:45 at 0 s, 18:15:46 at 1 s, 18:15:47.5 at 2.5 s
-    const Trace late = parse("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,1,1\n2023-11-16 18:15:45,2,1\n"
-                             "2023-11-16 18:15:47.5,3,1\n");
+    // rows out of order replay sorted, from the earliest: 18:15:45 at 0 s, 18:15:46 at 1 s, 18:15:47.5 at 2.5
+    // s
+    const Trace late = parse(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,1,1\n2023-11-16 18:15:45,2,1\n"
+        "2023-11-16 18:15:47.5,3,1\n");
     EXPECT_EQ(late.reordered, 1);
     ASSERT_EQ(late.rows.size(), 3u);
     EXPECT_EQ(late.rows[0].prompt_tokens, 2);
     EXPECT_DOUBLE_EQ(late.rows[0].arrived_at_s, 0.0);
     EXPECT_DOUBLE_EQ(late.rows[1].arrived_at_s, 1.0);
     EXPECT_DOUBLE_EQ(late.rows[2].arrived_at_s, 2.5);
-    EXPECT_NE(error_of("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,1,1\n5,1,1\n").find("line 3: TIMESTAMP"),
+    EXPECT_NE(error_of("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,1,1\n5,1,1\n")
+                  .find("line 3: TIMESTAMP"),
               std::string::npos);
 }
 
 TEST(Trace, BurstGptColumnsAndFailedCallsAreSkipped) {
     // BurstGPT: Timestamp in seconds, extra columns ignored; the call with 0 request tokens is skipped and
     // counted, and its time still has to keep the order.
-    const Trace t = parse("Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
-                          "5,ChatGPT,472,18,490,Conversation log\n"
-                          "7,ChatGPT,0,20,20,Conversation log\n"
-                          "45,GPT-4,1087,230,1317,Conversation log\n");
+    const Trace t = parse(
+        "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+        "5,ChatGPT,472,18,490,Conversation log\n"
+        "7,ChatGPT,0,20,20,Conversation log\n"
+        "45,GPT-4,1087,230,1317,Conversation log\n");
     ASSERT_EQ(t.rows.size(), 2u);
     EXPECT_EQ(t.skipped, 1);
     EXPECT_DOUBLE_EQ(t.rows[1].arrived_at_s, 45.0);
     EXPECT_EQ(t.rows[1].prompt_tokens, 1087);
     EXPECT_EQ(t.rows[1].output_tokens, 230);
-    EXPECT_NE(error_of("Timestamp,Request tokens,Response tokens\n5,0,1\n").find("no rows to replay: all 1 have 0 prompt tokens"),
+    EXPECT_NE(error_of("Timestamp,Request tokens,Response tokens\n5,0,1\n")
+                  .find("no rows to replay: all 1 have 0 prompt tokens"),
               std::string::npos);
 }
 
@@ -98,23 +111,29 @@ TEST(Trace, ColumnsAreFoundByNameInAnyOrderAndCase) {
     EXPECT_DOUBLE_EQ(t.rows[0].arrived_at_s, 1.5);
     EXPECT_EQ(t.rows[0].prompt_tokens, 300);
     EXPECT_EQ(t.rows[0].output_tokens, 7);
-    EXPECT_NE(error_of("arrived_at,timestamp,num_prefill_tokens,num_decode_tokens\n").find("line 1: timestamp: a second column for the arrival time (after arrived_at)"),
+    EXPECT_NE(error_of("arrived_at,timestamp,num_prefill_tokens,num_decode_tokens\n")
+                  .find("line 1: timestamp: a second column for the arrival time (after arrived_at)"),
               std::string::npos);
-    EXPECT_NE(error_of("0.0,374,44\n").find("line 1: expected a header naming the columns; none gives the arrival time"),
+    EXPECT_NE(error_of("0.0,374,44\n")
+                  .find("line 1: expected a header naming the columns; none gives the arrival time"),
               std::string::npos);
-    EXPECT_NE(error_of("arrived_at,num_prefill_tokens,num_decode_tokens\n0,10\n").find("line 2: num_decode_tokens: missing"),
+    EXPECT_NE(error_of("arrived_at,num_prefill_tokens,num_decode_tokens\n0,10\n")
+                  .find("line 2: num_decode_tokens: missing"),
               std::string::npos);
 }
 
 TEST(Trace, MooncakeHashIdsChainThroughThePrompt) {
-    // Timestamps in ms. Row 2 agrees with row 1 on its first block only; row 3 repeats row 1; row 4 names block
-    // 2 after another first block, so none of its blocks is row 1's (a block's id covers all before it).
-    const Trace t = parse("{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 10, \"hash_ids\": [1, 2]}\n"
-                          "{\"timestamp\": 5000, \"input_length\": 1024, \"output_length\": 10, \"hash_ids\": [1, 3]}\n"
-                          "\n"
-                          "{\"timestamp\": 10000.5, \"input_length\": 1024, \"output_length\": 10, \"hash_ids\": [1, 2], \"extra\": 1}\n"
-                          "{\"timestamp\": 15000, \"input_length\": 700, \"output_length\": 0, \"hash_ids\": [9, 2]}\n"
-                          "{\"timestamp\": 16000, \"input_length\": 10, \"output_length\": 1}\n");
+    // Timestamps in ms. Row 2 agrees with row 1 on its first block only; row 3 repeats row 1; row 4 names
+    // block 2 after another first block, so none of its blocks is row 1's (a block's id covers all before
+    // it).
+    const Trace t = parse(
+        "{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 10, \"hash_ids\": [1, 2]}\n"
+        "{\"timestamp\": 5000, \"input_length\": 1024, \"output_length\": 10, \"hash_ids\": [1, 3]}\n"
+        "\n"
+        "{\"timestamp\": 10000.5, \"input_length\": 1024, \"output_length\": 10, \"hash_ids\": [1, 2], "
+        "\"extra\": 1}\n"
+        "{\"timestamp\": 15000, \"input_length\": 700, \"output_length\": 0, \"hash_ids\": [9, 2]}\n"
+        "{\"timestamp\": 16000, \"input_length\": 10, \"output_length\": 1}\n");
     ASSERT_EQ(t.rows.size(), 5u);
     EXPECT_EQ(t.format, "Mooncake JSONL (hash_ids, blocks of 512 tokens)");
     EXPECT_EQ(t.block_tokens, 512);
@@ -134,10 +153,12 @@ TEST(Trace, MooncakeHashIdsChainThroughThePrompt) {
 }
 
 TEST(Trace, RowsOutOfOrderReplaySortedWithTheirBlocks) {
-    // Seconds stay as written (no shift); rows of one instant keep the file's order; blocks follow their rows.
-    const Trace t = parse("{\"timestamp\": 3000, \"input_length\": 600, \"output_length\": 1, \"hash_ids\": [5, 6]}\n"
-                          "{\"timestamp\": 1000, \"input_length\": 10, \"output_length\": 1, \"hash_ids\": [7]}\n"
-                          "{\"timestamp\": 1000, \"input_length\": 20, \"output_length\": 1}\n");
+    // Seconds stay as written (no shift); rows of one instant keep the file's order; blocks follow their
+    // rows.
+    const Trace t = parse(
+        "{\"timestamp\": 3000, \"input_length\": 600, \"output_length\": 1, \"hash_ids\": [5, 6]}\n"
+        "{\"timestamp\": 1000, \"input_length\": 10, \"output_length\": 1, \"hash_ids\": [7]}\n"
+        "{\"timestamp\": 1000, \"input_length\": 20, \"output_length\": 1}\n");
     EXPECT_EQ(t.reordered, 2);
     ASSERT_EQ(t.rows.size(), 3u);
     EXPECT_EQ(t.rows[0].prompt_tokens, 10);
@@ -152,23 +173,33 @@ TEST(Trace, RowsOutOfOrderReplaySortedWithTheirBlocks) {
 
 TEST(Trace, MooncakeLinesAreChecked) {
     // 3 ids of 512 tokens need more than 1,024 tokens (ceil(1024 / 512) = 2); with blocks of 256 they fit.
-    const std::string three = "{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 1, \"hash_ids\": [1, 2, 3]}\n";
-    EXPECT_NE(error_of(three).find("line 1: hash_ids: 3 blocks of 512 tokens are more than the 1024-token prompt fills (2)"),
+    const std::string three =
+        "{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 1, \"hash_ids\": [1, 2, 3]}\n";
+    EXPECT_NE(error_of(three).find(
+                  "line 1: hash_ids: 3 blocks of 512 tokens are more than the 1024-token prompt fills (2)"),
               std::string::npos);
     EXPECT_EQ(parse(three, 256).blocks[0]->size(), 3u);
-    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n{\"timestamp\": 1, \"timestamp\": 2}\n")
+    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n{\"timestamp\": 1, "
+                       "\"timestamp\": 2}\n")
                   .find("line 2: timestamp: duplicate key"),
               std::string::npos);
-    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5}\n").find("line 1: output_length: missing"), std::string::npos);
-    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5.5, \"output_length\": 1}\n").find("line 1: input_length: expected a whole number"),
+    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5}\n").find("line 1: output_length: missing"),
               std::string::npos);
-    EXPECT_NE(error_of("{\"timestamp\": -1, \"input_length\": 5, \"output_length\": 1}\n").find("line 1: timestamp: expected a number >= 0"),
+    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5.5, \"output_length\": 1}\n")
+                  .find("line 1: input_length: expected a whole number"),
               std::string::npos);
-    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1, \"hash_ids\": [\"x\"]}\n").find("line 1: hash_ids: expected whole numbers"),
+    EXPECT_NE(error_of("{\"timestamp\": -1, \"input_length\": 5, \"output_length\": 1}\n")
+                  .find("line 1: timestamp: expected a number >= 0"),
               std::string::npos);
-    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n[1]\n").find("line 2: expected one JSON object a line"),
+    EXPECT_NE(
+        error_of("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1, \"hash_ids\": [\"x\"]}\n")
+            .find("line 1: hash_ids: expected whole numbers"),
+        std::string::npos);
+    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n[1]\n")
+                  .find("line 2: expected one JSON object a line"),
               std::string::npos);
-    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n{\"timestamp\": 1,\n").find("line 2: not valid JSON"),
+    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n{\"timestamp\": 1,\n")
+                  .find("line 2: not valid JSON"),
               std::string::npos);
 }
 
@@ -180,11 +211,12 @@ TEST(Trace, ThePrefixCacheSharesTheBlocksMooncakeIdsShare) {
     //   computed (vLLM's rule): (1024 - 1) / 16 = 63 blocks, 1,008 tokens;
     // - row 4 shares no chain: 0.
     // A row without a prompt (skipped) comes first, so that the blocks must stay with their rows.
-    const Trace t = parse("{\"timestamp\": 0, \"input_length\": 0, \"output_length\": 2, \"hash_ids\": []}\n"
-                          "{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 2]}\n"
-                          "{\"timestamp\": 1000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 3]}\n"
-                          "{\"timestamp\": 2000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 2]}\n"
-                          "{\"timestamp\": 3000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [9, 2]}\n");
+    const Trace t = parse(
+        "{\"timestamp\": 0, \"input_length\": 0, \"output_length\": 2, \"hash_ids\": []}\n"
+        "{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 2]}\n"
+        "{\"timestamp\": 1000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 3]}\n"
+        "{\"timestamp\": 2000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 2]}\n"
+        "{\"timestamp\": 3000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [9, 2]}\n");
     WorkloadSpec w = headroom::testing::trace(t.rows);
     ASSERT_EQ(t.skipped, 1);
     ASSERT_EQ(t.blocks.size(), t.rows.size());

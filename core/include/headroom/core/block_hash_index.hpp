@@ -16,6 +16,7 @@ public:
 
     // The block holding `key`, or -1.
     int32_t find(uint64_t key) const {
+        if (key == 0) return -1;
         for (size_t i = home(key);; i = (i + 1) & mask_) {
             if (keys_[i] == key) return blocks_[i];
             if (keys_[i] == 0) return -1;
