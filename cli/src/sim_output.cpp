@@ -17,13 +17,16 @@ namespace {
 std::string describe_workload(const Scenario& sc) {
     const WorkloadSpec& w = sc.workload;
     std::string arrival;
-    if (w.arrival == "closed_loop") arrival = fmt::format("closed loop, {} users", w.users);
-    else if (w.arrival == "trace") {
-        std::string notes;
-        if (w.trace_skipped > 0) notes += fmt::format("; {} without prompt tokens skipped", w.trace_skipped);
-        if (w.trace_reordered > 0) notes += fmt::format("; {} out of time order, replayed sorted", w.trace_reordered);
-        arrival = fmt::format("trace replay ({}{} rows{}, time x{:g})", w.trace_format.empty() ? "" : w.trace_format + ", ",
-                              w.trace.size(), notes, w.trace_time_scale);
+    std::string notes;  // a trace's rows
+    if (w.trace_skipped > 0) notes += fmt::format("; {} without prompt tokens skipped", w.trace_skipped);
+    if (w.trace_reordered > 0 && w.arrival == "trace") notes += fmt::format("; {} out of time order, replayed sorted", w.trace_reordered);
+    const std::string rows = fmt::format("{}{} rows{}", w.trace_format.empty() ? "" : w.trace_format + ", ", w.trace.size(), notes);
+    if (w.arrival == "closed_loop" && !w.trace.empty()) {
+        arrival = fmt::format("closed loop, {} users taking the trace's rows in order ({})", w.users, rows);
+    } else if (w.arrival == "closed_loop") {
+        arrival = fmt::format("closed loop, {} users", w.users);
+    } else if (w.arrival == "trace") {
+        arrival = fmt::format("trace replay ({}, time x{:g})", rows, w.trace_time_scale);
     }
     else if (w.arrival == "batch") arrival = fmt::format("batch of {} at t=0", w.max_requests);
     else arrival = make_arrival_process(w.arrival, w.rate, w.cv)->describe() + (w.shape == Shape::CHAT || w.shape == Shape::AGENT ? " sessions" : "");

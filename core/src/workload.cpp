@@ -87,6 +87,22 @@ Session make_session(const WorkloadSpec& spec, Rng& rng, int64_t id, double star
     return s;
 }
 
+Session trace_session(const WorkloadSpec& spec, size_t row, int64_t id, double start_s) {
+    const TraceRow& r = spec.trace[row];
+    Session s;
+    s.id = id;
+    s.start_s = start_s;
+    s.content_id = static_cast<uint64_t>(id) + 1;
+    if (spec.trace_block_tokens > 0 && row < spec.trace_blocks.size() && spec.trace_blocks[row]) {
+        s.prompt_blocks = spec.trace_blocks[row];
+        s.prompt_block_tokens = spec.trace_block_tokens;
+    }
+    const int64_t output =
+        spec.shape == Shape::EMBEDDING ? 0 : std::max<int64_t>(1, std::llround(r.output_tokens * spec.output_scale));
+    s.turns.push_back({std::max<int64_t>(1, r.prompt_tokens), output, 0.0});
+    return s;
+}
+
 OpenLoopSource::OpenLoopSource(const WorkloadSpec& spec, uint64_t seed) : spec_(spec), rng_(seed) {
     if (spec.arrival != "trace" && spec.arrival != "batch" && spec.shape != Shape::BATCH) {
         process_ = make_arrival_process(spec.arrival, spec.rate, spec.cv);
@@ -111,18 +127,7 @@ bool OpenLoopSource::next(Session& out) {
         const TraceRow& row = spec_.trace[row_index];
         const double t = row.arrived_at_s * spec_.trace_time_scale;
         if (spec_.duration_s > 0 && t >= spec_.duration_s) return !(done_ = true);
-        Session s;
-        s.id = sessions_;
-        s.start_s = t;
-        s.content_id = static_cast<uint64_t>(s.id) + 1;
-        if (spec_.trace_block_tokens > 0 && row_index < spec_.trace_blocks.size() && spec_.trace_blocks[row_index]) {
-            s.prompt_blocks = spec_.trace_blocks[row_index];
-            s.prompt_block_tokens = spec_.trace_block_tokens;
-        }
-        s.turns.push_back({std::max<int64_t>(1, row.prompt_tokens),
-                           spec_.shape == Shape::EMBEDDING ? 0
-                                                           : std::max<int64_t>(1, std::llround(row.output_tokens * spec_.output_scale)),
-                           0.0});
+        Session s = trace_session(spec_, row_index, sessions_, t);
         take(s);
         out = std::move(s);
         return true;

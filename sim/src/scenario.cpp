@@ -227,11 +227,15 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
     if (open && !(a && a["rate"])) r.fail("workload.arrival.rate", fmt::format("missing (needed by {} arrivals)", ws.arrival));
     if (ws.arrival == "closed_loop" && ws.users == 0) r.fail("workload.arrival.users", "missing (needed by closed_loop)");
     if (ws.arrival == "trace" && ws.trace.empty()) r.fail("workload.arrival.file", "missing (needed by trace arrivals)");
-    if (ws.arrival == "trace" && ws.prefix_groups.enabled()) {
+    if (!ws.trace_file.empty() && ws.arrival != "trace" && ws.arrival != "closed_loop") {
+        r.fail("workload.arrival.file", fmt::format("read by trace and closed_loop arrivals only, not {}", ws.arrival));
+    }
+    const bool rows = !ws.trace_file.empty();  // the trace's rows give every request's lengths
+    if (rows && ws.prefix_groups.enabled()) {
         r.fail("workload.prefix_groups", "a trace's prompts are replayed as recorded (prefix groups apply to generated prompts)");
     }
     if (ws.arrival == "batch" && ws.max_requests == 0) r.fail("workload.requests", "missing (how many requests the batch holds)");
-    if ((open || ws.arrival == "closed_loop") && ws.max_requests == 0 && ws.duration_s == 0) {
+    if ((open || (ws.arrival == "closed_loop" && !rows)) && ws.max_requests == 0 && ws.duration_s == 0) {
         r.fail("workload", "needs requests or duration_s to stop");
     }
 
@@ -246,9 +250,13 @@ void read_workload(const Reader& r, const YAML::Node& w, Scenario& s) {
     ws.tool_latency_s = dist("tool_latency_s", 0, MAX_SECONDS);
     ws.retrieval_latency_s = dist("retrieval_latency_s", 0, MAX_SECONDS);
     ws.retrieved_tokens = dist("retrieved_tokens", 0, MAX_TOKENS);
-    if (ws.arrival != "trace") {
+    if (ws.trace_file.empty()) {
         if (!ws.prompt_tokens) r.fail("workload.prompt_tokens", "missing");
         if (!ws.output_tokens && ws.shape != Shape::EMBEDDING) r.fail("workload.output_tokens", "missing");
+    } else {
+        for (const char* k : {"prompt_tokens", "output_tokens"}) {
+            if (w[k]) r.fail(std::string("workload.") + k, "the trace's rows give every request's lengths (arrival.file)");
+        }
     }
     if ((ws.shape == Shape::CHAT || ws.shape == Shape::AGENT) && !ws.turns) r.fail("workload.turns", "missing (needed by " + shape + ")");
     if (ws.shape == Shape::RAG && !ws.retrieved_tokens) r.fail("workload.retrieved_tokens", "missing (needed by rag)");

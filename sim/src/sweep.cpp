@@ -25,20 +25,17 @@ void set_load(Scenario& sc, LoadKind kind, double load) {
     } else if (!(load > 0) || load > MAX_ARRIVAL_RATE) {
         throw ScenarioError(sc.file, "workload.arrival.rate", fmt::format("{}/s is outside (0, {:g}]", load, MAX_ARRIVAL_RATE));
     }
-    if (w.arrival == "trace") {
+    if (!w.trace.empty()) {  // a trace's rows: replayed at their own times, rescaled, or taken in order by users
         if (kind == LoadKind::QPS) {
+            w.arrival = "trace";
             w.trace_time_scale = trace_rate(w.trace) / load;
             return;
         }
-        // closed-loop users drawing the trace's own prompt and answer lengths, for as long as the trace lasts
-        std::vector<double> prompts, outputs;
-        for (const TraceRow& r : w.trace) {
-            prompts.push_back(static_cast<double>(r.prompt_tokens));
-            outputs.push_back(static_cast<double>(r.output_tokens));
+        // closed-loop users taking the trace's rows in order (prompt, answer and prompt blocks together), for as
+        // long as the trace lasts
+        if (w.arrival == "trace" && w.duration_s == 0 && w.max_requests == 0) {
+            w.duration_s = w.trace.back().arrived_at_s - w.trace.front().arrived_at_s;
         }
-        w.prompt_tokens = empirical_distribution(std::move(prompts));
-        w.output_tokens = empirical_distribution(std::move(outputs));
-        if (w.duration_s == 0 && w.max_requests == 0) w.duration_s = w.trace.back().arrived_at_s - w.trace.front().arrived_at_s;
         w.arrival = "closed_loop";
         w.users = std::llround(load);
         return;

@@ -335,6 +335,49 @@ def test_azure_and_mooncake_traces_replay(tmp_path):
     assert [int(x["prefix_hit_tokens"]) for x in rows] == [0, 512, 1008]
 
 
+def test_closed_loop_users_take_a_traces_rows_in_order(tmp_path):
+    # The Mooncake rows above taken by one closed-loop user (rows' times ignored, the run ends with the rows):
+    # the same prefix hits, 0, 512 and (1,024 - 1) // 16 * 16 = 1,008 tokens, and each request sent when the
+    # one before it finished. `sweep --concurrency` over the trace keeps the rows' blocks too: with one user
+    # the same 1,520 tokens read from cache.
+    (tmp_path / "mc.jsonl").write_text("".join(
+        f'{{"timestamp": {ms}, "input_length": 1024, "output_length": 10, "hash_ids": {ids}}}\n'
+        for ms, ids in [(0, [1, 2]), (5000, [1, 3]), (10000, [1, 2])]))
+    (tmp_path / "cl.yaml").write_text(
+        "model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\nworkload:\n  shape: single\n"
+        "  arrival: {process: closed_loop, users: 1, file: mc.jsonl}\n")
+    r = run("simulate", tmp_path / "cl.yaml", "--requests", tmp_path / "cl.out.csv")
+    assert r.returncode == 0, r.stderr
+    assert "closed loop, 1 users taking the trace's rows in order (Mooncake JSONL" in r.stdout
+    rows = list(csv.DictReader(open(tmp_path / "cl.out.csv")))
+    assert [int(x["prefix_hit_tokens"]) for x in rows] == [0, 512, 1008]
+    for before, after in zip(rows, rows[1:]):  # the CSV rounds times to microseconds
+        finish = float(before["arrival_s"]) + float(before["e2e_s"])
+        assert float(after["arrival_s"]) == pytest.approx(finish, abs=2e-6)
+    (tmp_path / "tr.yaml").write_text(
+        "model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\nworkload:\n  shape: single\n"
+        "  arrival: {process: trace, file: mc.jsonl}\n")
+    r = run("sweep", tmp_path / "tr.yaml", "--concurrency", "1", "--json", "--no-counterfactuals")
+    assert r.returncode == 0, r.stderr
+    point = json.loads(r.stdout.splitlines()[0])
+    assert point["prefix_hit_tokens"] == 1520, point
+
+
+@pytest.mark.parametrize("arrival,extra,field,needle", [
+    ("{process: poisson, rate: 1, file: mc.jsonl}", "  duration_s: 10\n  prompt_tokens: 5\n  output_tokens: 5\n",
+     "workload.arrival.file", "read by trace and closed_loop arrivals only, not poisson"),
+    ("{process: closed_loop, users: 2, file: mc.jsonl}", "  prompt_tokens: 5\n",
+     "workload.prompt_tokens", "the trace's rows give every request's lengths"),
+    ("{process: trace, file: mc.jsonl}", "  output_tokens: 5\n",
+     "workload.output_tokens", "the trace's rows give every request's lengths"),
+])
+def test_trace_file_with_other_lengths_or_arrivals_is_refused(tmp_path, arrival, extra, field, needle):
+    (tmp_path / "mc.jsonl").write_text('{"timestamp": 0, "input_length": 10, "output_length": 1}\n')
+    (tmp_path / "s.yaml").write_text(
+        f"model: meta-llama/Llama-3.1-8B-Instruct\ngpu: h100\nworkload:\n  shape: single\n  arrival: {arrival}\n{extra}")
+    expect_bad_input(run("simulate", tmp_path / "s.yaml"), "s.yaml", field, needle)
+
+
 @pytest.mark.parametrize("args,needle", [
     (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--decode-batch", "10000000000", "--context", "10"], "--decode-batch"),
     (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "10", "--prefill-context=-100000"], "--prefill-context"),

@@ -234,3 +234,45 @@ TEST(Trace, ThePrefixCacheSharesTheBlocksMooncakeIdsShare) {
     EXPECT_EQ(r[2].prefix_hit_tokens, 1008);
     EXPECT_EQ(r[3].prefix_hit_tokens, 0);
 }
+
+TEST(Trace, ClosedLoopUsersTakeTheRowsInOrderWithTheirBlocks) {
+    // The rows of the test above, now taken by closed-loop users as a load generator replays a dataset at a fixed
+    // concurrency: the rows' times are ignored, each user takes the next row when its last request ends, and the
+    // run ends when the rows run out (no duration given).
+    // One user: every request is a 1,024-token prefill step (10 ms, within the default token budget) and one
+    // decode step (10 ms) for its second token, so request i arrives at 20 i ms, and the prefix cache sees the
+    // rows' blocks as the replay above did: 0, 512, 1,008, 0 tokens from cache.
+    const Trace t = parse(
+        "{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 2]}\n"
+        "{\"timestamp\": 1000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 3]}\n"
+        "{\"timestamp\": 2000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 2]}\n"
+        "{\"timestamp\": 3000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [9, 2]}\n");
+    WorkloadSpec w = headroom::testing::trace(t.rows);
+    w.arrival = "closed_loop";
+    w.users = 1;
+    w.trace_blocks = t.blocks;
+    w.trace_block_tokens = t.block_tokens;
+    ServingConfig c;
+    c.scheduler.num_blocks = 1000;
+    c.scheduler.block_size = 16;
+    c.scheduler.max_model_len = 4096;
+    c.scheduler.prefix_caching = true;
+    const std::vector<RequestRecord> r = headroom::testing::run_ten_ms(w, c).requests;
+    ASSERT_EQ(r.size(), 4u);
+    const int64_t hits[] = {0, 512, 1008, 0};
+    for (size_t i = 0; i < r.size(); ++i) {
+        EXPECT_EQ(r[i].session, static_cast<int64_t>(i));
+        EXPECT_NEAR(r[i].arrival_s, 0.02 * static_cast<double>(i), 1e-12);
+        EXPECT_NEAR(r[i].finish_s, 0.02 * static_cast<double>(i + 1), 1e-12);
+        EXPECT_EQ(r[i].prefix_hit_tokens, hits[i]);
+    }
+    // Two users start at once on rows 1 and 2 (one 2,048-token prefill step, 10 ms, then a decode step) and take
+    // rows 3 and 4 at 20 ms; row 3 repeats row 1, which is cached by then: 1,008 tokens.
+    w.users = 2;
+    const std::vector<RequestRecord> two = headroom::testing::run_ten_ms(w, c).requests;
+    ASSERT_EQ(two.size(), 4u);
+    EXPECT_NEAR(two[2].arrival_s, 0.02, 1e-12);
+    EXPECT_NEAR(two[3].arrival_s, 0.02, 1e-12);
+    EXPECT_EQ(two[2].prefix_hit_tokens, 1008);
+    EXPECT_EQ(two[3].prefix_hit_tokens, 0);
+}

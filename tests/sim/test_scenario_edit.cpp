@@ -1,5 +1,6 @@
 // Typed scenario edits (sweeps, plans, counterfactuals) against the loader: the reference for each edit is
 // the same change written as --set assignments and read by the loader from the file.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "headroom/hardware/profile_loader.hpp"
@@ -13,33 +14,35 @@ using namespace headroom;
 namespace {
 
 const std::string TRACE = std::string(HEADROOM_TEST_DATA) + "/executor/tiny-trace.yaml";
-const std::string CSV = std::string(HEADROOM_TEST_DATA) + "/executor/tiny-trace.csv";
 
-// The first n draws of a distribution from a fixed seed.
-std::vector<double> draws(const Distribution& d, int n) {
-    Rng rng(42);
-    std::vector<double> out;
-    for (int i = 0; i < n; ++i) out.push_back(d.sample(rng));
-    return out;
-}
 
 }  // namespace
 
-TEST(ScenarioEdit, UsersOnATraceDrawTheTraceColumnsAsTheLoaderDoes) {
+TEST(ScenarioEdit, UsersOnATraceTakeItsRowsAsTheLoaderDoes) {
     Scenario edited = load_scenario(TRACE);
     set_load(edited, LoadKind::CONCURRENCY, 3);
-    const Scenario loaded = load_scenario(
-        TRACE, {"workload.arrival.process=closed_loop", "workload.arrival.users=3",
-                "workload.prompt_tokens={dist: empirical, trace: \"" + CSV + "\", column: prompt}",
-                "workload.output_tokens={dist: empirical, trace: \"" + CSV + "\", column: output}",
-                "workload.duration_s=" + std::to_string(edited.workload.duration_s)});
+    const Scenario loaded =
+        load_scenario(TRACE, {"workload.arrival.process=closed_loop", "workload.arrival.users=3",
+                              "workload.duration_s=" + fmt::format("{:.17g}", edited.workload.duration_s)});
     EXPECT_EQ(edited.workload.arrival, "closed_loop");
     EXPECT_EQ(edited.workload.users, 3);
     // the trace lasts from its first to its last arrival, and the closed loop runs that long
     EXPECT_DOUBLE_EQ(edited.workload.duration_s,
                      edited.workload.trace.back().arrived_at_s - edited.workload.trace.front().arrived_at_s);
-    EXPECT_EQ(draws(*edited.workload.prompt_tokens, 200), draws(*loaded.workload.prompt_tokens, 200));
-    EXPECT_EQ(draws(*edited.workload.output_tokens, 200), draws(*loaded.workload.output_tokens, 200));
+    // the users take the trace's rows, lengths drawn from nowhere else
+    EXPECT_EQ(edited.workload.trace.size(), loaded.workload.trace.size());
+    EXPECT_FALSE(edited.workload.prompt_tokens);
+    EXPECT_FALSE(loaded.workload.prompt_tokens);
+    SimulationOptions keep;
+    keep.keep_requests = true;
+    const SimulationResult a = simulate(edited, keep), b = simulate(loaded, keep);  // each in a child of its own
+    ASSERT_EQ(a.requests.size(), b.requests.size());
+    ASSERT_GT(a.requests.size(), 3u);
+    for (size_t i = 0; i < a.requests.size(); ++i) {
+        // request i is the trace's row i (the rows are taken in order), and the runs agree to the bit
+        EXPECT_EQ(a.requests[i].prompt_tokens, edited.workload.trace[static_cast<size_t>(a.requests[i].session)].prompt_tokens);
+        EXPECT_EQ(a.requests[i].finish_s, b.requests[i].finish_s);
+    }
 }
 
 TEST(ScenarioEdit, RateOnATraceScalesItsClock) {

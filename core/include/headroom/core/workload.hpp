@@ -83,6 +83,9 @@ struct WorkloadSpec {
     // structured output accept more than open chat); < 0: not given. Read by speculative decoding when its own
     // block gives no acceptance, and by the sweep's speculative counterfactual.
     double speculative_acceptance = -1.0;
+    // A trace's rows: replayed at their times (arrival "trace"), or taken in order by closed-loop users, one row
+    // a session, until they run out (arrival "closed_loop" with a file), as load generators replay a dataset at a
+    // fixed concurrency.
     std::vector<TraceRow> trace;
     std::vector<PromptBlocks> trace_blocks;  // its rows' prompt blocks (Trace::blocks), or empty
     std::string trace_file;         // where the trace was read from
@@ -97,6 +100,10 @@ struct WorkloadSpec {
 
 // Draws one session of the spec's shape starting at `start_s`.
 Session make_session(const WorkloadSpec& spec, Rng& rng, int64_t id, double start_s);
+
+// The one-turn session of the trace's row `row` (its prompt, its answer times output_scale, its prompt blocks),
+// starting at `start_s`.
+Session trace_session(const WorkloadSpec& spec, size_t row, int64_t id, double start_s);
 
 // The sessions of an open-loop, trace or batch workload, drawn one at a time in start order, so that a run
 // holds only the sessions it has started. Deterministic in `seed`. `spec` must outlive the source.
