@@ -517,9 +517,13 @@ double KernelTablePredictor::moe_op_s(const RooflineOp& op, double moe_share,
 // vLLM's custom all-reduce takes messages below its max_size, 8 MiB (CustomAllreduce(max_size=8192 * 1024),
 // should_custom_ar: inp_size < max_size). Inside a CUDA graph it reads the registered input in place; called
 // eagerly (a step larger than the largest captured size, or CUDA graphs off) it first copies the input into its
-// IPC buffer, which its eager rows time. Larger messages go to torch's symmetric memory (up to 32-64 MiB on
-// Hopper) or NCCL, which copy into their buffers either way; no table times symmetric memory, so the custom
-// all-reduce's graph rows stand in for it (they meet NCCL's own table from 64 MiB) and NCCL's table beyond them.
+// IPC buffer, which its eager rows time. Larger messages go to torch's symmetric memory or NCCL, which copy into
+// their buffers either way. vLLM sends a message to symmetric memory only below the sizes where it measured it
+// beating NCCL (SYMM_MEM_ALL_REDUCE_MAX_SIZES, chosen from benchmarks: vLLM PRs 20759 and 24111), so NCCL's time
+// bounds it. No table times symmetric memory: the custom all-reduce's graph rows stand in for it, and a message
+// of 8 MiB or more takes the faster of them and NCCL's own table (on H100 at TP 4, 32 MiB: 0.191 ms graph rows,
+// 0.176 ms NCCL; at TP 2, 64 MiB: 0.307 and 0.255 ms). FlashInfer's fused all-reduce + RMSNorm (`fused`) is an
+// IPC kernel of the custom all-reduce's kind and never reaches NCCL within its size limit: the graph rows.
 constexpr double CUSTOM_ALLREDUCE_MAX_BYTES = 8192.0 * 1024.0;
 
 double KernelTablePredictor::allreduce_s(double bytes, bool eager, bool fused, bool& extrapolated, bool& nccl) const {
@@ -527,13 +531,23 @@ double KernelTablePredictor::allreduce_s(double bytes, bool eager, bool fused, b
     // the tables' message sizes count elements (GridTable::message_bytes_per_unit)
     const bool eager_rows = eager && !fused && bytes < CUSTOM_ALLREDUCE_MAX_BYTES && allreduce_eager_;
     const GridTable* custom = eager_rows || !allreduce_ ? allreduce_eager_ : allreduce_;
+    double t = -1.0;
+    bool ex = false;
     if (custom) {
         const double units = bytes / custom->message_bytes_per_unit();
-        if (units <= custom->axes[0].back() || !nccl_) return lookup_scaled(custom, {units}, {1.0}, extrapolated);
+        if (units <= custom->axes[0].back() || !nccl_) t = lookup_scaled(custom, {units}, {1.0}, ex);
     }
-    if (!nccl_) return -1.0;
-    nccl = true;
-    return lookup_scaled(nccl_, {bytes / nccl_->message_bytes_per_unit()}, {1.0}, extrapolated);
+    if (nccl_ && (t < 0 || (!fused && bytes >= CUSTOM_ALLREDUCE_MAX_BYTES))) {
+        bool nccl_ex = false;
+        const double n = lookup_scaled(nccl_, {bytes / nccl_->message_bytes_per_unit()}, {1.0}, nccl_ex);
+        if (n >= 0 && (t < 0 || n < t)) {
+            nccl = true;
+            extrapolated = extrapolated || nccl_ex;
+            return n;
+        }
+    }
+    extrapolated = extrapolated || ex;
+    return t;
 }
 
 double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share,

@@ -35,6 +35,27 @@ double gemm_1024_ms(double n, double k) {
     return (1 - wn) * (1 - wk) * 1.0 + (1 - wn) * wk * 2.0 + wn * (1 - wk) * 3.0 + wn * wk * 4.0;
 }
 
+// An all-reduce table of TP 2 in the .hkt layout: `kind` "graph" or "eager" (vLLM's custom all-reduce) or
+// "nccl"; message sizes in elements, times in ms.
+std::string allreduce_table(const std::string& kind, const std::string& sizes, const std::string& ms) {
+    const std::string head = kind == "nccl" ? "nccl framework=nccl-9.9 op=all_reduce gpus=2 dtype=fp16"
+                                            : "vllm_allreduce framework=vllm-9.9 op=all_reduce gpus=2 mode=" + kind;
+    return "table " + head + "\naxis message_size " + sizes + "\ndata\n" + ms + "\nend\n";
+}
+
+// Llama-3.1-8B at TP 2 (hidden 4,096: two all-reduces a layer, 64 a step, of tokens x 4,096 elements) on H100,
+// timed from the hand GEMM table and the given all-reduce tables.
+struct Tp2AllReduce {
+    ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    std::shared_ptr<const KernelTables> tables;
+    explicit Tp2AllReduce(const std::string& rows)
+        : tables(std::make_shared<const KernelTables>(parse_kernel_tables(std::string(TABLES) + rows, "t.hkt"))) {}
+    KernelTablePredictor predictor(CostConfig c) const {
+        c.tp = 2;
+        return KernelTablePredictor(m, load_gpu("h100"), c, tables);
+    }
+};
+
 // The fused MoE kernel's time in a step: its three ops together.
 double moe_s(const StepCost& s) {
     double t = 0;
@@ -180,24 +201,12 @@ end
 TEST(KernelTablePredictor, AllReduceTablesCountElementsNotBytes) {
     // AIConfigurator's message_size counts bf16 elements (its collector all-reduces a [size / 4096, 4096] bf16
     // tensor). Llama-3.1-8B at TP 2: two all-reduces per layer of tokens x 4096 x 2 bytes.
-    const std::string text = std::string(TABLES) + R"(table vllm_allreduce framework=vllm-9.9 op=all_reduce gpus=2 mode=graph
-axis message_size 1048576 4194304 16777216
-data
-0.02 0.05 0.2
-end
-table nccl framework=nccl-9.9 op=all_reduce gpus=2 dtype=fp16
-axis message_size 16777216 33554432 67108864
-data
-0.25 0.4 0.8
-end
-)";
-    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
-    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
-    CostConfig c;
-    c.tp = 2;
-    const KernelTablePredictor p(m, load_gpu("h100"), c, tables);
+    const Tp2AllReduce t(allreduce_table("graph", "1048576 4194304 16777216", "0.02 0.05 0.2") +
+                         allreduce_table("nccl", "16777216 33554432 67108864", "0.25 0.4 0.8"));
+    const KernelTablePredictor p = t.predictor(CostConfig{});
     // 1,024 tokens: 8 MiB = 4,194,304 elements, a grid point: 0.05 ms each (read as bytes it would be 8,388,608,
-    // halfway in log between 0.05 and 0.2: 0.1 ms), times 64
+    // halfway in log between 0.05 and 0.2: 0.1 ms), times 64; NCCL's table starts at 16,777,216 elements and
+    // holds 0.25 ms below them, slower
     const StepCost s1 = p.step({{1024, 0}}), s8 = p.step({{8192, 0}});
     const OpCost* a = s1.op("tp_allreduce");
     ASSERT_TRUE(a);
@@ -209,41 +218,25 @@ end
     const OpCost* b = s8.op("tp_allreduce");
     EXPECT_NEAR(b->time_s, 64 * 0.4e-3, 1e-9);
     // the GridTable's unit: 2 bytes for bf16/fp16 tables, 1 for int8
-    EXPECT_EQ(tables->find("nccl")[0]->message_bytes_per_unit(), 2.0);
+    EXPECT_EQ(t.tables->find("nccl")[0]->message_bytes_per_unit(), 2.0);
     GridTable int8;
     int8.attrs["dtype"] = "int8";
     EXPECT_EQ(int8.message_bytes_per_unit(), 1.0);
 }
 
-// Which all-reduce rows a step takes (fusion off, Llama-3.1-8B at TP 2, hidden 4,096, 64 all-reduces a step;
-// vLLM's largest captured size here 512 tokens): a step of up to 512 tokens replays a CUDA graph, so the custom
-// all-reduce's graph rows; a larger step runs eagerly, where the custom all-reduce first copies its input into
-// its IPC buffer: the eager rows; from 8 MiB (1,024 tokens x 4,096 x 2 B) vLLM hands the message on (symmetric
-// memory or NCCL, copying either way): the graph rows again, and NCCL's table past their largest message.
+// Which all-reduce rows a step takes (fusion off, vLLM's largest captured size here 512 tokens): a step of up to
+// 512 tokens replays a CUDA graph, so the custom all-reduce's graph rows; a larger step runs eagerly, where the
+// custom all-reduce first copies its input into its IPC buffer: the eager rows; from 8 MiB (1,024 tokens x
+// 4,096 x 2 B) vLLM hands the message on (symmetric memory or NCCL, copying either way): the faster of the graph
+// rows and NCCL's table, and NCCL's table past the graph rows' largest message.
 TEST(KernelTablePredictor, EagerStepsTakeTheEagerAllReduceRowsBelow8MiB) {
-    const std::string text = std::string(TABLES) + R"(table vllm_allreduce framework=vllm-9.9 op=all_reduce gpus=2 mode=graph
-axis message_size 1048576 2097152 4194304
-data
-0.02 0.03 0.05
-end
-table vllm_allreduce framework=vllm-9.9 op=all_reduce gpus=2 mode=eager
-axis message_size 1048576 2097152 4194304
-data
-0.04 0.05 0.07
-end
-table nccl framework=nccl-9.9 op=all_reduce gpus=2 dtype=fp16
-axis message_size 4194304 8388608 16777216
-data
-0.1 0.2 0.3
-end
-)";
-    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
-    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
+    const Tp2AllReduce t(allreduce_table("graph", "1048576 2097152 4194304", "0.02 0.03 0.05") +
+                         allreduce_table("eager", "1048576 2097152 4194304", "0.04 0.05 0.07") +
+                         allreduce_table("nccl", "4194304 8388608 16777216", "0.1 0.2 0.3"));
     CostConfig c;
-    c.tp = 2;
     c.fuse_allreduce_rms = false;
     c.cuda_graph_max_tokens = 512;
-    const KernelTablePredictor p(m, load_gpu("h100"), c, tables);
+    const KernelTablePredictor p = t.predictor(c);
     const StepCost s256 = p.step({{256, 0}}), s768 = p.step({{768, 0}}), s1024 = p.step({{1024, 0}});
     // 256 tokens (a captured size): 1,048,576 elements, graph rows, 0.02 ms
     EXPECT_NEAR(s256.op("tp_allreduce")->time_s, 64 * 0.02e-3, 1e-9);
@@ -252,7 +245,7 @@ end
     const OpCost* mid = s768.op("tp_allreduce");
     EXPECT_NEAR(mid->time_s, 64 * 0.06e-3, 1e-9);
     EXPECT_NE(mid->source.find("eager rows"), std::string::npos) << mid->source;
-    // 1,024 tokens: 4,194,304 elements, exactly 8 MiB, not below vLLM's limit: the graph rows, 0.05 ms
+    // 1,024 tokens: 4,194,304 elements, exactly 8 MiB, not below vLLM's limit: the graph rows, 0.05 ms (NCCL 0.1)
     const OpCost* big = s1024.op("tp_allreduce");
     EXPECT_NEAR(big->time_s, 64 * 0.05e-3, 1e-9);
     EXPECT_EQ(big->source.find("eager"), std::string::npos) << big->source;
@@ -264,14 +257,45 @@ end
     EXPECT_NEAR(p.step_totals({{768, 0}}).time_s, s768.time_s, 1e-12);
     CostConfig fused = c;
     fused.fuse_allreduce_rms = true;
-    const KernelTablePredictor pf(m, load_gpu("h100"), fused, tables);
+    const KernelTablePredictor pf = t.predictor(fused);
     const StepCost f768 = pf.step({{768, 0}});
     EXPECT_NEAR(f768.op("tp_allreduce")->time_s, 64 * 0.04e-3, 1e-9);  // FlashInfer's kernel: the graph rows
     EXPECT_NEAR(pf.step_totals({{768, 0}}).time_s, f768.time_s, 1e-12);
     // without CUDA graphs every step is eager: 256 tokens from the eager rows, 0.04 ms
     c.cuda_graphs = false;
-    const KernelTablePredictor eager(m, load_gpu("h100"), c, tables);
-    EXPECT_NEAR(eager.step({{256, 0}}).op("tp_allreduce")->time_s, 64 * 0.04e-3, 1e-9);
+    EXPECT_NEAR(t.predictor(c).step({{256, 0}}).op("tp_allreduce")->time_s, 64 * 0.04e-3, 1e-9);
+}
+
+// From 8 MiB vLLM sends an all-reduce to torch's symmetric memory only where it measured it beating NCCL, else
+// to NCCL; the graph rows stand in for symmetric memory, so such a message takes the faster of them and NCCL's
+// rows. Below 8 MiB the custom all-reduce runs it, even where NCCL's table is faster. Tables (ms):
+//   elements   2,097,152  4,194,304  8,388,608  16,777,216
+//   graph      0.04       0.05       0.12       0.30
+//   NCCL       0.03       0.06       0.10       0.35
+TEST(KernelTablePredictor, FromEightMiBTheFasterOfSymmetricMemoryAndNccl) {
+    const std::string sizes = "2097152 4194304 8388608 16777216";
+    const Tp2AllReduce t(allreduce_table("graph", sizes, "0.04 0.05 0.12 0.30") +
+                         allreduce_table("nccl", sizes, "0.03 0.06 0.10 0.35"));
+    CostConfig c;
+    c.fuse_allreduce_rms = false;
+    const KernelTablePredictor p = t.predictor(c);
+    auto one_ms = [&](int64_t tokens) { return p.step({{tokens, 0}}).op("tp_allreduce")->time_s / 64 * 1e3; };
+    EXPECT_NEAR(one_ms(512), 0.04, 1e-6);   // 4 MiB: the custom all-reduce (NCCL's 0.03 not taken)
+    EXPECT_NEAR(one_ms(1024), 0.05, 1e-6);  // 8 MiB: graph rows 0.05 < NCCL 0.06
+    EXPECT_NEAR(one_ms(2048), 0.10, 1e-6);  // 16 MiB: NCCL 0.10 < graph rows 0.12
+    EXPECT_NEAR(one_ms(4096), 0.30, 1e-6);  // 32 MiB: graph rows 0.30 < NCCL 0.35
+    // 3,072 tokens, 12,582,912 elements, halfway (linear) between the last two points: graph 0.21, NCCL 0.225
+    EXPECT_NEAR(one_ms(3072), 0.21, 1e-6);
+    EXPECT_NE(p.step({{2048, 0}}).op("tp_allreduce")->source.find("NCCL"), std::string::npos);
+    EXPECT_EQ(p.step({{4096, 0}}).op("tp_allreduce")->source.find("NCCL"), std::string::npos);
+    // the step totals the simulator takes agree with the op table
+    EXPECT_NEAR(p.step_totals({{2048, 0}}).time_s, p.step({{2048, 0}}).time_s, 1e-12);
+    // FlashInfer's fused all-reduce + RMSNorm (TP 2 on H100: up to 64 MiB) is never handed to NCCL: 16 MiB takes
+    // the graph rows' 0.12 ms
+    c.fuse_allreduce_rms = true;
+    const KernelTablePredictor f = t.predictor(c);
+    EXPECT_NEAR(f.step({{2048, 0}}).op("tp_allreduce")->time_s / 64 * 1e3, 0.12, 1e-6);
+    EXPECT_NEAR(f.step_totals({{2048, 0}}).time_s, f.step({{2048, 0}}).time_s, 1e-12);
 }
 
 // Llama-2-7B is MHA: 32 KV heads per GPU at TP 1, where the decode tables stop at 8. Its 4 decodes at 1,022
