@@ -32,6 +32,7 @@ void validate(const ModelCard& m, const GpuProfile& gpu, KvPlanRequest& r) {
     if (r.pp < 1 || r.pp > m.num_layers) {
         throw PlanError("--pp", fmt::format("must be in [1, {}] (the model's layers), got {}", m.num_layers, r.pp));
     }
+    check_gpu_link(gpu, r.tp, r.pp);
     if (r.dp < 1) throw PlanError("--dp", fmt::format("must be >= 1, got {}", r.dp));
     if (r.ep < 1) throw PlanError("--ep", fmt::format("must be >= 1, got {}", r.ep));
     if (!(r.gpu_memory_utilization > 0.0 && r.gpu_memory_utilization <= 1.0)) {
@@ -100,6 +101,16 @@ void check_serving_layout(const ModelCard& m, int64_t tp, Dtype kv_dtype, bool a
         throw PlanError("--kv-dtype", fmt::format("{} is not a KV-cache format (expected bf16, fp16, fp8 or int8)",
                                                   dtype_name(kv_dtype)));
     }
+}
+
+void check_gpu_link(const GpuProfile& gpu, int64_t tp, int64_t pp) {
+    if (gpu.has_nvlink() || gpu.pcie_bidirectional_gb_per_s.value > 0.0) return;
+    const bool by_tp = tp > 1;
+    if (!by_tp && pp <= 1) return;
+    throw PlanError(by_tp ? "--tp" : "--pp",
+                    fmt::format("{} {} needs GPUs linked to each other, and {} has no link (its profile gives neither "
+                                "interconnect.nvlink_bidirectional_gb_per_s nor interconnect.pcie_bidirectional_gb_per_s)",
+                                by_tp ? "tp" : "pp", by_tp ? tp : pp, gpu.name));
 }
 
 ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r) {

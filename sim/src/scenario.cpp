@@ -543,6 +543,7 @@ void check_disaggregation(const Scenario& s) {
     }
     try {
         check_serving_layout(p.model, p.tp, p.kv_dtype, /*allow_encoder=*/false);
+        check_gpu_link(p.gpu, p.tp, 1);
         (void)deployment_kv_plan(p, s.engine, s.file);
     } catch (const PlanError& x) {
         fail(x.field() == "--tp" ? "disaggregation.prefill.tp" : "disaggregation.prefill", x.reason());
@@ -609,8 +610,9 @@ void check_scenario(const Scenario& s) {
     // (the same check backs `cost --tp` and `--kv-dtype`).
     try {
         check_serving_layout(d.model, d.tp, d.kv_dtype, /*allow_encoder=*/true);
+        check_gpu_link(d.gpu, d.tp, d.pp);
     } catch (const PlanError& x) {
-        fail(x.field() == "--kv-dtype" ? "kv_dtype" : x.field() == "--tp" ? "tp" : x.field(), x.reason());
+        fail(x.field() == "--kv-dtype" ? "kv_dtype" : x.field() == "--tp" ? "tp" : x.field() == "--pp" ? "pp" : x.field(), x.reason());
     }
     if (e.max_model_len > d.model.max_position_embeddings) {
         fail("scheduler.max_model_len",

@@ -383,6 +383,12 @@ def test_trace_file_with_other_lengths_or_arrivals_is_refused(tmp_path, arrival,
     (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "10", "--prefill-context=-100000"], "--prefill-context"),
     (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "10", "--step-overhead-ms", "nan"], "--step-overhead-ms"),
     (["sweep", "examples/chat.yaml", "--concurrency", "1.5"], "--concurrency: users are whole numbers"),
+    # a Jetson module is one GPU with no link to another: TP 2 would move activations over nothing
+    (["cost", "-m", "llama-3.2-1b", "-g", "jetson-agx-orin-64gb", "--tp", "2", "--tokens", "10"],
+     "--tp: tp 2 needs GPUs linked to each other, and jetson-agx-orin-64gb has no link"),
+    (["simulate", "examples/chat.yaml", "--set", "gpu=jetson-agx-orin-64gb", "--set", "model=llama-3.2-1b",
+      "--set", "tp=2"], "tp: tp 2 needs GPUs linked to each other"),
+    (["kv", "-m", "llama-3.2-1b", "-g", "jetson-orin-nano-8gb", "--tp", "2"], "--tp: tp 2 needs GPUs linked"),
     (["sweep", "examples/chat.yaml", "--qps", "1e300"], "--qps: rates go up to 1,000,000 per second"),
     (["simulate", "examples/chat.yaml", "--set", "scheduler.chunked_prefill=false"], "scheduler.max_num_batched_tokens"),
     # a KV format that does not exist is an input error, not a capacity result of the sweep

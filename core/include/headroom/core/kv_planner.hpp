@@ -109,6 +109,11 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
 // encoder keeps no KV cache unless `allow_encoder`. Throws PlanError naming the option.
 void check_serving_layout(const ModelCard& m, int64_t tp, Dtype kv_dtype, bool allow_encoder = false);
 
+// Tensor or pipeline parallelism moves activations between GPUs, over NVLink or PCIe: a GPU whose profile
+// gives neither (a Jetson module: one GPU, no GPU-to-GPU link) runs TP 1 x PP 1 only. Throws PlanError naming
+// --tp or --pp.
+void check_gpu_link(const GpuProfile& gpu, int64_t tp, int64_t pp);
+
 // The most blocks a sliding-window layer holds for one sequence: the window behind a chunk of up to `budget`
 // new tokens, window - 1 + budget tokens, plus the block a chunk boundary straddles (vLLM V1's cap).
 int64_t sliding_window_blocks(int64_t window, int64_t budget, int64_t block_size);
