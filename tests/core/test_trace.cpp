@@ -1,6 +1,7 @@
 // The trace reader (core/trace): CSV by its header's column names, Azure's dates, BurstGPT's extra columns
 // and failed calls, Mooncake's JSON Lines and their chained hash ids; and the prefix cache replaying those
 // ids. Expected values are worked out by hand in the comments.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -25,6 +26,42 @@ std::string error_of(const std::string& text, int64_t block_tokens = MOONCAKE_BL
         return e.what();
     }
     return "no error";
+}
+
+// The trace `text` is refused with an error that says `needle`.
+void expect_error(const std::string& text, const std::string& needle) {
+    const std::string e = error_of(text);
+    EXPECT_NE(e.find(needle), std::string::npos) << "error: " << e << "\nexpected: " << needle;
+}
+
+// One Mooncake JSONL row (`ids`: its hash_ids, none if empty).
+std::string mooncake_row(double ms, int64_t input, int64_t output, const std::string& ids = "") {
+    std::string row =
+        fmt::format("{{\"timestamp\": {:g}, \"input_length\": {}, \"output_length\": {}", ms, input, output);
+    if (!ids.empty()) row += ", \"hash_ids\": [" + ids + "]";
+    return row + "}\n";
+}
+
+// Four 1,024-token prompts of 2-token answers, 1 s apart, whose trace blocks (512 tokens) share: row 2 the
+// first block of row 1, row 3 all of row 1, row 4 nothing (its second id follows another first block).
+const std::string FOUR_PROMPTS = mooncake_row(0, 1024, 2, "1, 2") + mooncake_row(1000, 1024, 2, "1, 3") +
+                                 mooncake_row(2000, 1024, 2, "1, 2") + mooncake_row(3000, 1024, 2, "9, 2");
+
+// A replay of the trace with its blocks, and a replica that caches prefixes: KV blocks of 16 tokens, room
+// for all, prompts up to 4,096 tokens.
+WorkloadSpec with_blocks(const Trace& t) {
+    WorkloadSpec w = headroom::testing::trace(t.rows);
+    w.trace_blocks = t.blocks;
+    w.trace_block_tokens = t.block_tokens;
+    return w;
+}
+ServingConfig caching() {
+    ServingConfig c;
+    c.scheduler.num_blocks = 1000;
+    c.scheduler.block_size = 16;
+    c.scheduler.max_model_len = 4096;
+    c.scheduler.prefix_caching = true;
+    return c;
 }
 
 }  // namespace
@@ -68,9 +105,8 @@ TEST(Trace, DatesCountCalendarDaysAndOffsets) {
                          .rows[1]
                          .arrived_at_s,
                      0.5);
-    EXPECT_NE(error_of("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-02-29 00:00:00,1,1\n")
-                  .find("line 2: TIMESTAMP: expected a date"),
-              std::string::npos);
+    expect_error("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-02-29 00:00:00,1,1\n",
+                 "line 2: TIMESTAMP: expected a date");
     // rows out of order replay sorted, from the earliest: 18:15:45 at 0 s, 18:15:46 at 1 s, 18:15:47.5 at 2.5
     // s
     const Trace late = parse(
@@ -82,9 +118,8 @@ TEST(Trace, DatesCountCalendarDaysAndOffsets) {
     EXPECT_DOUBLE_EQ(late.rows[0].arrived_at_s, 0.0);
     EXPECT_DOUBLE_EQ(late.rows[1].arrived_at_s, 1.0);
     EXPECT_DOUBLE_EQ(late.rows[2].arrived_at_s, 2.5);
-    EXPECT_NE(error_of("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,1,1\n5,1,1\n")
-                  .find("line 3: TIMESTAMP"),
-              std::string::npos);
+    expect_error("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,1,1\n5,1,1\n",
+                 "line 3: TIMESTAMP");
 }
 
 TEST(Trace, BurstGptColumnsAndFailedCallsAreSkipped) {
@@ -100,9 +135,8 @@ TEST(Trace, BurstGptColumnsAndFailedCallsAreSkipped) {
     EXPECT_DOUBLE_EQ(t.rows[1].arrived_at_s, 45.0);
     EXPECT_EQ(t.rows[1].prompt_tokens, 1087);
     EXPECT_EQ(t.rows[1].output_tokens, 230);
-    EXPECT_NE(error_of("Timestamp,Request tokens,Response tokens\n5,0,1\n")
-                  .find("no rows to replay: all 1 have 0 prompt tokens"),
-              std::string::npos);
+    expect_error("Timestamp,Request tokens,Response tokens\n5,0,1\n",
+                 "no rows to replay: all 1 have 0 prompt tokens");
 }
 
 TEST(Trace, ColumnsAreFoundByNameInAnyOrderAndCase) {
@@ -111,15 +145,11 @@ TEST(Trace, ColumnsAreFoundByNameInAnyOrderAndCase) {
     EXPECT_DOUBLE_EQ(t.rows[0].arrived_at_s, 1.5);
     EXPECT_EQ(t.rows[0].prompt_tokens, 300);
     EXPECT_EQ(t.rows[0].output_tokens, 7);
-    EXPECT_NE(error_of("arrived_at,timestamp,num_prefill_tokens,num_decode_tokens\n")
-                  .find("line 1: timestamp: a second column for the arrival time (after arrived_at)"),
-              std::string::npos);
-    EXPECT_NE(error_of("0.0,374,44\n")
-                  .find("line 1: expected a header naming the columns; none gives the arrival time"),
-              std::string::npos);
-    EXPECT_NE(error_of("arrived_at,num_prefill_tokens,num_decode_tokens\n0,10\n")
-                  .find("line 2: num_decode_tokens: missing"),
-              std::string::npos);
+    expect_error("arrived_at,timestamp,num_prefill_tokens,num_decode_tokens\n",
+                 "line 1: timestamp: a second column for the arrival time (after arrived_at)");
+    expect_error("0.0,374,44\n", "line 1: expected a header naming the columns; none gives the arrival time");
+    expect_error("arrived_at,num_prefill_tokens,num_decode_tokens\n0,10\n",
+                 "line 2: num_decode_tokens: missing");
 }
 
 TEST(Trace, MooncakeHashIdsChainThroughThePrompt) {
@@ -175,32 +205,24 @@ TEST(Trace, MooncakeLinesAreChecked) {
     // 3 ids of 512 tokens need more than 1,024 tokens (ceil(1024 / 512) = 2); with blocks of 256 they fit.
     const std::string three =
         "{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 1, \"hash_ids\": [1, 2, 3]}\n";
-    EXPECT_NE(error_of(three).find(
-                  "line 1: hash_ids: 3 blocks of 512 tokens are more than the 1024-token prompt fills (2)"),
-              std::string::npos);
+    expect_error(three,
+                 "line 1: hash_ids: 3 blocks of 512 tokens are more than the 1024-token prompt fills (2)");
     EXPECT_EQ(parse(three, 256).blocks[0]->size(), 3u);
-    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n{\"timestamp\": 1, "
-                       "\"timestamp\": 2}\n")
-                  .find("line 2: timestamp: duplicate key"),
-              std::string::npos);
-    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5}\n").find("line 1: output_length: missing"),
-              std::string::npos);
-    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5.5, \"output_length\": 1}\n")
-                  .find("line 1: input_length: expected a whole number"),
-              std::string::npos);
-    EXPECT_NE(error_of("{\"timestamp\": -1, \"input_length\": 5, \"output_length\": 1}\n")
-                  .find("line 1: timestamp: expected a number >= 0"),
-              std::string::npos);
-    EXPECT_NE(
-        error_of("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1, \"hash_ids\": [\"x\"]}\n")
-            .find("line 1: hash_ids: expected whole numbers"),
-        std::string::npos);
-    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n[1]\n")
-                  .find("line 2: expected one JSON object a line"),
-              std::string::npos);
-    EXPECT_NE(error_of("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n{\"timestamp\": 1,\n")
-                  .find("line 2: not valid JSON"),
-              std::string::npos);
+    expect_error(
+        "{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n{\"timestamp\": 1, "
+        "\"timestamp\": 2}\n",
+        "line 2: timestamp: duplicate key");
+    expect_error("{\"timestamp\": 0, \"input_length\": 5}\n", "line 1: output_length: missing");
+    expect_error("{\"timestamp\": 0, \"input_length\": 5.5, \"output_length\": 1}\n",
+                 "line 1: input_length: expected a whole number");
+    expect_error("{\"timestamp\": -1, \"input_length\": 5, \"output_length\": 1}\n",
+                 "line 1: timestamp: expected a number >= 0");
+    expect_error("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1, \"hash_ids\": [\"x\"]}\n",
+                 "line 1: hash_ids: expected whole numbers");
+    expect_error("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n[1]\n",
+                 "line 2: expected one JSON object a line");
+    expect_error("{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n{\"timestamp\": 1,\n",
+                 "line 2: not valid JSON");
 }
 
 TEST(Trace, ThePrefixCacheSharesTheBlocksMooncakeIdsShare) {
@@ -211,22 +233,11 @@ TEST(Trace, ThePrefixCacheSharesTheBlocksMooncakeIdsShare) {
     //   computed (vLLM's rule): (1024 - 1) / 16 = 63 blocks, 1,008 tokens;
     // - row 4 shares no chain: 0.
     // A row without a prompt (skipped) comes first, so that the blocks must stay with their rows.
-    const Trace t = parse(
-        "{\"timestamp\": 0, \"input_length\": 0, \"output_length\": 2, \"hash_ids\": []}\n"
-        "{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 2]}\n"
-        "{\"timestamp\": 1000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 3]}\n"
-        "{\"timestamp\": 2000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 2]}\n"
-        "{\"timestamp\": 3000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [9, 2]}\n");
-    WorkloadSpec w = headroom::testing::trace(t.rows);
+    const Trace t = parse(mooncake_row(0, 0, 2, " ") + FOUR_PROMPTS);
     ASSERT_EQ(t.skipped, 1);
     ASSERT_EQ(t.blocks.size(), t.rows.size());
-    w.trace_blocks = t.blocks;
-    w.trace_block_tokens = t.block_tokens;
-    ServingConfig c;
-    c.scheduler.num_blocks = 1000;
-    c.scheduler.block_size = 16;
-    c.scheduler.max_model_len = 4096;
-    c.scheduler.prefix_caching = true;
+    const WorkloadSpec w = with_blocks(t);
+    const ServingConfig c = caching();
     const std::vector<RequestRecord> r = headroom::testing::run_ten_ms(w, c).requests;
     ASSERT_EQ(r.size(), 4u);
     EXPECT_EQ(r[0].prefix_hit_tokens, 0);
@@ -236,27 +247,16 @@ TEST(Trace, ThePrefixCacheSharesTheBlocksMooncakeIdsShare) {
 }
 
 TEST(Trace, ClosedLoopUsersTakeTheRowsInOrderWithTheirBlocks) {
-    // The rows of the test above, now taken by closed-loop users as a load generator replays a dataset at a fixed
-    // concurrency: the rows' times are ignored, each user takes the next row when its last request ends, and the
-    // run ends when the rows run out (no duration given).
-    // One user: every request is a 1,024-token prefill step (10 ms, within the default token budget) and one
-    // decode step (10 ms) for its second token, so request i arrives at 20 i ms, and the prefix cache sees the
-    // rows' blocks as the replay above did: 0, 512, 1,008, 0 tokens from cache.
-    const Trace t = parse(
-        "{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 2]}\n"
-        "{\"timestamp\": 1000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 3]}\n"
-        "{\"timestamp\": 2000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [1, 2]}\n"
-        "{\"timestamp\": 3000, \"input_length\": 1024, \"output_length\": 2, \"hash_ids\": [9, 2]}\n");
-    WorkloadSpec w = headroom::testing::trace(t.rows);
+    // The rows of the test above, now taken by closed-loop users as a load generator replays a dataset at a
+    // fixed concurrency: the rows' times are ignored, each user takes the next row when its last request
+    // ends, and the run ends when the rows run out (no duration given). One user: every request is a
+    // 1,024-token prefill step (10 ms, within the default token budget) and one decode step (10 ms) for its
+    // second token, so request i arrives at 20 i ms, and the prefix cache sees the rows' blocks as the replay
+    // above did: 0, 512, 1,008, 0 tokens from cache.
+    WorkloadSpec w = with_blocks(parse(FOUR_PROMPTS));
     w.arrival = "closed_loop";
     w.users = 1;
-    w.trace_blocks = t.blocks;
-    w.trace_block_tokens = t.block_tokens;
-    ServingConfig c;
-    c.scheduler.num_blocks = 1000;
-    c.scheduler.block_size = 16;
-    c.scheduler.max_model_len = 4096;
-    c.scheduler.prefix_caching = true;
+    const ServingConfig c = caching();
     const std::vector<RequestRecord> r = headroom::testing::run_ten_ms(w, c).requests;
     ASSERT_EQ(r.size(), 4u);
     const int64_t hits[] = {0, 512, 1008, 0};
@@ -266,8 +266,8 @@ TEST(Trace, ClosedLoopUsersTakeTheRowsInOrderWithTheirBlocks) {
         EXPECT_NEAR(r[i].finish_s, 0.02 * static_cast<double>(i + 1), 1e-12);
         EXPECT_EQ(r[i].prefix_hit_tokens, hits[i]);
     }
-    // Two users start at once on rows 1 and 2 (one 2,048-token prefill step, 10 ms, then a decode step) and take
-    // rows 3 and 4 at 20 ms; row 3 repeats row 1, which is cached by then: 1,008 tokens.
+    // Two users start at once on rows 1 and 2 (one 2,048-token prefill step, 10 ms, then a decode step) and
+    // take rows 3 and 4 at 20 ms; row 3 repeats row 1, which is cached by then: 1,008 tokens.
     w.users = 2;
     const std::vector<RequestRecord> two = headroom::testing::run_ten_ms(w, c).requests;
     ASSERT_EQ(two.size(), 4u);
