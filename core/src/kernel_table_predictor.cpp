@@ -624,6 +624,9 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         if (fused) note = "; run as FlashInfer's all-reduce + add + RMSNorm, timed as this all-reduce";
         else if (!nccl && eager && allreduce_eager_ && message < CUSTOM_ALLREDUCE_MAX_BYTES) {
             note = "; eager rows: the step runs outside a CUDA graph";
+        } else if (message >= CUSTOM_ALLREDUCE_MAX_BYTES && allreduce_ && nccl_) {
+            note = nccl ? "; 8 MiB or more: NCCL, faster here than symmetric memory's stand-in (the graph rows)"
+                        : "; 8 MiB or more: the graph rows stand in for symmetric memory, faster here than NCCL";
         }
     }
     if (source && t >= 0) *source = source_line(family, ex, note);

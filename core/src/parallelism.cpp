@@ -165,8 +165,9 @@ StepTotals ParallelPredictor::pipelined(const std::vector<SequenceWork>& batch) 
         out.fabric.a2a_bytes += t.fabric.a2a_bytes / static_cast<double>(pp_);
         out.fabric.stage_bytes += hop_bytes(static_cast<double>(tokens)) / static_cast<double>(tp_);
         for (int k = 0; k < 4; ++k) bound[k] += k == OVERHEAD ? 0.0 : t.time_by_bound_s[k];
-        out.flops += t.flops;
-        out.bytes += t.bytes;
+        // per GPU, as every other step's work: a GPU runs its stage's 1/pp of the layers on each micro-batch
+        out.flops += t.flops / p;
+        out.bytes += t.bytes / p;
     }
     const PipelineRound r = pipeline_round(stage, hop, pp_);
     // the round as the fabric slows down (FabricTraffic::round_s): the busy line, the micro-batch that sets the
