@@ -23,6 +23,7 @@
 #include <random>
 #include <string>
 #include <vector>
+#include <tuple>
 
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
@@ -86,6 +87,40 @@ void roughness(const KernelTables& t, const std::string& dtype, Errors& out) {
             }
         }
     }
+}
+
+// Experts a call of AIConfigurator's power-law routing reaches on average (its collector's power_law_logits_v3:
+// each expert's count drawn from a power law of exponent `alpha` on [1, 0.8 T] when T k > E, else [0.01, 2],
+// scaled to T k picks and rounded, the remainder added to the largest counts or taken from the smallest), over
+// 200 draws of a fixed seed.
+double power_law_reached(int64_t tokens, int64_t experts, int64_t topk, double alpha) {
+    static std::map<std::tuple<int64_t, int64_t, int64_t, double>, double> memo;
+    const auto key = std::make_tuple(tokens, experts, topk, alpha);
+    if (auto it = memo.find(key); it != memo.end()) return it->second;
+    std::mt19937_64 rng(7);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    const double lo = tokens * topk > experts ? 1.0 : 0.01, hi = tokens * topk > experts ? 0.8 * static_cast<double>(tokens) : 2.0;
+    const double a = 1.0 - alpha;
+    double sum_reached = 0.0;
+    constexpr int DRAWS = 200;
+    std::vector<double> draw(static_cast<size_t>(experts));
+    std::vector<int64_t> count(static_cast<size_t>(experts));
+    std::vector<size_t> order(static_cast<size_t>(experts));
+    for (int d = 0; d < DRAWS; ++d) {
+        double total = 0.0;
+        for (double& x : draw) total += x = std::pow((std::pow(hi, a) - std::pow(lo, a)) * u(rng) + std::pow(lo, a), 1.0 / a);
+        int64_t placed = 0;
+        for (size_t e = 0; e < draw.size(); ++e) placed += count[e] = std::llround(draw[e] / total * static_cast<double>(tokens * topk));
+        for (size_t e = 0; e < order.size(); ++e) order[e] = e;
+        std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return count[x] > count[y]; });
+        for (int64_t i = 0; placed < tokens * topk; ++i, ++placed) ++count[order[static_cast<size_t>(i) % order.size()]];
+        for (int64_t i = 0; placed > tokens * topk; ++i) {  // from the smallest counts that have one to give
+            int64_t& c = count[order[order.size() - 1 - static_cast<size_t>(i) % order.size()]];
+            if (c > 0) --c, --placed;
+        }
+        for (int64_t c : count) sum_reached += c > 0 ? 1.0 : 0.0;
+    }
+    return memo[key] = sum_reached / DRAWS;
 }
 
 // DeepSeek-V3's attention block (qkv projections, RoPE, attention, o_proj) on the GPU's calibrated roofline
@@ -263,6 +298,31 @@ int main(int argc, char** argv) {
                     const double held = std::max(v, l2_warm_moe_floor_s(*table, least, gpu, g, tokens));
                     raise.add(held, v);
                     if (held > 1.01 * v) raised.add(held, v);
+                }
+            }
+        }
+        {  // routing_correction checked on the tables' power-law rows: each power-law point (ep 1, T k <= 4 E, where
+           // routing decides how many experts a call streams) predicted from the balanced rows as they are, and with
+           // the correction at the power-law generator's expected count of experts reached
+            Errors& raw = row("fused MoE", "power-law rows from balanced ones");
+            Errors& fixed = row("fused MoE", "  with the routing correction");
+            for (const GridTable* table : t->find("moe", {{"ep", "1"}})) {
+                const std::string dist = table->attr("distribution");
+                if (dist.rfind("power_law_", 0) != 0 || table->axes.size() != 1) continue;
+                const double alpha = std::stod(dist.substr(10));
+                std::map<std::string, std::string> match = table->attrs;
+                match["distribution"] = "balanced";
+                const std::vector<const GridTable*> bal = t->find("moe", match);
+                if (bal.empty()) continue;
+                const int64_t k = table->attr_int("topk"), e = table->attr_int("experts");
+                for (size_t i = 0; i < table->axes[0].size(); ++i) {
+                    const double v = table->value_ms({i}) * 1e-3, tokens = table->axes[0][i];
+                    if (!(v > 0) || tokens * static_cast<double>(k) > 4.0 * static_cast<double>(e)) continue;
+                    const auto b = bal.front()->lookup_s({tokens});
+                    if (!b) continue;
+                    raw.add(*b, v);
+                    const double reached = power_law_reached(static_cast<int64_t>(tokens), e, k, alpha);
+                    fixed.add(routing_correction(*bal.front(), tokens, *b, reached), v);
                 }
             }
         }

@@ -576,14 +576,54 @@ end
     EXPECT_NEAR(moe(1, &source), 24.0 * 49'766'400 / 734.4e9, 1e-10);
     EXPECT_NE(source.find("experts in L2"), std::string::npos);
     EXPECT_NEAR(moe(2, nullptr), 24.0 * 93'312'000 / 734.4e9, 1e-10);
-    // 4 tokens: past the L2, the table's own time, log-log between 1 and 1,024 tokens
+    // 4 tokens: past the L2, the table's own time, log-log between 1 and 1,024 tokens, at the experts a router
+    // reaches: 16 picks reach 32 (1 - (28/32)^4) = 13.24 of the 32 on average, which the table's balanced routing
+    // reaches with 13.24 / 4 = 3.31 tokens (routing_correction)
     const double lo = static_cast<double>(0.01f), hi = static_cast<double>(0.9f);
-    const double at4 = std::exp(std::log(lo) + std::log(4.0) / std::log(1024.0) * (std::log(hi) - std::log(lo))) * 1e-3;
-    EXPECT_NEAR(moe(4, &source), 24 * at4, 1e-10);
+    const double x = 32.0 * (1.0 - std::pow(28.0 / 32.0, 4)) / 4.0;
+    const double at = std::exp(std::log(lo) + std::log(x) / std::log(1024.0) * (std::log(hi) - std::log(lo))) * 1e-3;
+    EXPECT_NEAR(moe(4, &source), 24 * at, 1e-10);
     EXPECT_EQ(source.find("experts in L2"), std::string::npos);
+    EXPECT_NE(source.find("13.2 of 32 experts reached on average by 4 tokens' picks, the table's balanced routing reached 16"),
+              std::string::npos)
+        << source;
     // the same GPU with an L2 too small for one token's experts: the table's 10 us stands
     gpu.l2_cache_mib.value = 40;
     EXPECT_NEAR(moe_s(KernelTablePredictor(m, gpu, CostConfig{}, tables).step({{1, 100}})), 24 * lo * 1e-3, 1e-10);
+}
+
+// A fused-MoE table timed with balanced routing (8 experts, top-2: a call of T tokens reaches min(2 T, 8)),
+// ms: 1 token 0.2, 2 tokens 0.3, 4 tokens 0.5, 8 tokens 0.52, 16 tokens 0.56. A router's 2 T picks reach
+// 8 (1 - (3/4)^T) experts on average; the streaming of the others is taken off as the table prices it at the
+// token counts that reach each number, t(T) - [t(balanced / 2) - t(random / 2)], log-log in the tokens:
+// - T = 4: random 8 (1 - 0.31640625) = 5.46875, i.e. 2.734375 tokens, between 2 and 4 at
+//   w = ln(1.3671875) / ln 2 = 0.451211: 0.3^0.548789 x 0.5^0.451211 = 0.377765; balanced 8 = 4 tokens, 0.5;
+//   0.5 - (0.5 - 0.377765) = 0.377765
+// - T = 8: random 8 (1 - 0.100113) = 7.19910, 3.599548 tokens, w = ln(1.799774) / ln 2 = 0.847816:
+//   0.3^0.152184 x 0.5^0.847816 = 0.462603; 0.52 - (0.5 - 0.462603) = 0.482603
+// - T = 1 reaches its 2 experts either way: 0.2 stands; T = 64 (past the table) reaches 8.0 of 8: unchanged.
+TEST(KernelTablePredictor, RoutedTokensReachFewerExpertsThanBalancedOnes) {
+    const KernelTables t = parse_kernel_tables(std::string(TABLES) + R"(table moe framework=vllm-9.9 kernel=fused dtype=bf16 hidden=4096 inter=14336 topk=2 experts=8 tp=2 ep=1 distribution=balanced
+axis num_tokens 1 2 4 8 16
+data
+0.2 0.3 0.5 0.52 0.56
+end
+)",
+                                               "t.hkt");
+    const GridTable& g = *t.find("moe")[0];
+    EXPECT_NEAR(routing_correction(g, 4, 0.5e-3), 0.377765e-3, 1e-9);
+    EXPECT_NEAR(routing_correction(g, 8, 0.52e-3), 0.482603e-3, 1e-9);
+    EXPECT_EQ(routing_correction(g, 1, 0.2e-3), 0.2e-3);
+    EXPECT_NEAR(routing_correction(g, 64, 0.7e-3), 0.7e-3, 1e-9);
+    // in a step: Mixtral-8x7B at TP 2 (32 MoE layers), 4 decodes: the three MoE ops together take the layer's
+    // 0.377765 ms 32 times
+    const ModelCard m = load_model("mistralai/Mixtral-8x7B-v0.1");
+    CostConfig c;
+    c.tp = 2;
+    const KernelTablePredictor p(m, load_gpu("h100"), c, std::make_shared<const KernelTables>(t));
+    const std::vector<SequenceWork> four(4, SequenceWork{1, 500});
+    EXPECT_NEAR(moe_s(p.step(four)), 32 * 0.377765e-3, 32 * 1e-9);
+    EXPECT_NEAR(p.step_totals(four).time_s, p.step(four).time_s, 1e-12);
 }
 
 TEST(KernelTablePredictor, EncoderAttentionFromItsOwnTable) {

@@ -65,8 +65,9 @@ private:
     double attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated,
                        bool* held = nullptr) const;
     double encoder_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
-    // `held`, when given, says whether the time was held to l2_warm_moe_floor_s.
-    double moe_s(int64_t tokens, bool& extrapolated, bool* held = nullptr) const;
+    // `held`, when given, says whether the time was held to l2_warm_moe_floor_s; `routed_experts`, whether the
+    // table's balanced routing was corrected to the experts a router reaches (routing_correction).
+    double moe_s(int64_t tokens, bool& extrapolated, bool* held = nullptr, bool* routed_experts = nullptr) const;
     double moe_op_s(const RooflineOp& op, double moe_share, bool& extrapolated) const;
     // One TP all-reduce of `bytes`: below 8 MiB vLLM's custom all-reduce in a step run under a CUDA graph, or
     // `eager`ly; beyond, the custom all-reduce's graph rows up to their largest message, then NCCL's (see the .cpp);
@@ -146,6 +147,13 @@ double l2_warm_kv_floor_s(const GpuProfile& gpu, const GemmCalibration* cal, dou
 // fp8) this bound is a median 0.89-0.94 of the measured time.
 double l2_warm_moe_floor_s(const GridTable& t, double least_s, const GpuProfile& gpu, const GemmCalibration* cal,
                            double tokens);
+
+// Fused-MoE table `t`'s time `table_s` for `tokens` tokens (timed with balanced routing: min(T k, E) experts
+// reached), with the streaming of the experts a router does not reach taken off: a router's T x k picks reach
+// `reached` experts, by default (< 0) expected_distinct_experts(E, k, T), independent picks. The table's own
+// time at the two counts' token equivalents prices the difference (kernel_table_predictor.cpp says how and how
+// it was checked).
+double routing_correction(const GridTable& t, double tokens, double table_s, double reached = -1.0);
 
 // The step-time predictor a deployment gets: "auto" (the kernel tables where the GPU has them, else its
 // calibrated roofline, else the plain roofline), "tables" (an error when the GPU has none), "calibrated" (the
