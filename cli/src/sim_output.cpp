@@ -19,7 +19,9 @@ std::string describe_workload(const Scenario& sc) {
     std::string arrival;
     std::string notes;  // a trace's rows
     if (w.trace_skipped > 0) notes += fmt::format("; {} without prompt tokens skipped", w.trace_skipped);
-    if (w.trace_reordered > 0 && w.arrival == "trace") notes += fmt::format("; {} out of time order, replayed sorted", w.trace_reordered);
+    if (w.trace_reordered > 0) {
+        notes += fmt::format("; {} out of time order, {} sorted", w.trace_reordered, w.arrival == "trace" ? "replayed" : "taken");
+    }
     const std::string rows = fmt::format("{}{} rows{}", w.trace_format.empty() ? "" : w.trace_format + ", ", w.trace.size(), notes);
     if (w.arrival == "closed_loop" && !w.trace.empty()) {
         arrival = fmt::format("closed loop, {} users taking the trace's rows in order ({})", w.users, rows);

@@ -473,7 +473,7 @@ double l2_warm_moe_floor_s(const GridTable& t, double least_s, const GpuProfile&
 // t(T) - [t(hit_balanced / k) - t(hit_random / k)]. Never below the table at hit_random / k, never above t(T).
 // (Checked on the tables' power-law rows, whose generator reaches fewer experts still: predicting them from the
 // balanced rows this way, with that generator's expected count, takes the median error at T x k <= 4 E from
-// 15-16% to 9-10% on H100, H200 and B200; bench/moe_routing_check.py.)
+// 17.0% to 9.2% over five GPUs; bench/fidelity.cpp, "power-law rows from balanced ones".)
 double routing_correction(const GridTable& t, double tokens, double table_s, double reached) {
     const auto k = static_cast<double>(t.attr_int("topk")), experts = static_cast<double>(t.attr_int("experts"));
     if (!(k > 0) || !(experts > 0) || tokens <= 1.0) return table_s;
