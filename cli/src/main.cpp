@@ -191,8 +191,7 @@ int run_cost(CostOptions& o) {
         }
         c.step_overhead_s = *o.step_overhead_ms * 1e-3;
     }
-    check_serving_layout(m, o.tp, c.kv_dtype);  // never cost a layout that could not be served
-    check_gpu_link(gpu, o.tp, 1);
+    check_serving_layout(m, gpu, o.tp, 1, c.kv_dtype);  // never cost a layout that could not be served
     if (o.tokens < 0) throw UsageError(fmt::format("--tokens: must be >= 1, got {}", o.tokens));
     if (o.decode_batch < 0 || o.decode_batch > 1'000'000) {
         throw UsageError(fmt::format("--decode-batch: must be in [1, 1,000,000], got {}", o.decode_batch));

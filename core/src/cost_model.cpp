@@ -534,7 +534,10 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         if (count <= 0) return;
         const double comm_s = cfg.tp_link.present() ? hierarchical_allreduce_s(peer_link(gpu), cfg.tp_link, cfg.tp, cfg.tp_domains, msg)
                                                     : allreduce_time_s(gpu, cfg.tp, msg, cfg.calibration.get());
-        emit(name, count, 0, msg, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
+        const double c = static_cast<double>(count);
+        Op op{name, count, 0, msg * c, 0, 0, comm_s * c, 0, comm_s * c, Bound::COMMUNICATION, T};
+        op.fused = name == OpKind::TP_ALLREDUCE && fused_norms;
+        sink.add(op);
     };
     allreduce(OpKind::TP_ALLREDUCE, coll.allreduces, coll.allreduce_bytes);
     allreduce(OpKind::QK_NORM_ALLREDUCE, coll.qk_allreduces, coll.qk_allreduce_bytes);

@@ -643,12 +643,8 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         bool nccl = false;
         const double message = op.bytes / static_cast<double>(op.count);
         const CostConfig& c = roofline_.config();
-        int64_t tokens = 0;
-        for (const SequenceWork& w : batch) tokens += w.new_tokens;
-        const bool eager = !c.cuda_graphs || (c.cuda_graph_max_tokens > 0 && tokens > c.cuda_graph_max_tokens);
-        // FlashInfer's fused all-reduce + RMSNorm, where the step runs it (the same rule the roofline's walk applied)
-        const bool fused = op.kind == OpKind::TP_ALLREDUCE &&
-                           allreduce_norm_fused(roofline_.model(), roofline_.gpu(), c, op.count, message);
+        const bool eager = !c.cuda_graphs || (c.cuda_graph_max_tokens > 0 && op.m > static_cast<double>(c.cuda_graph_max_tokens));
+        const bool fused = op.fused;  // as the roofline's walk decided
         const double one = allreduce_s(message, eager, fused, ex, nccl);
         t = one < 0 ? -1.0 : one * static_cast<double>(op.count);
         family = nccl ? "nccl" : "vllm_allreduce";

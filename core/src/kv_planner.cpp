@@ -28,11 +28,10 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 std::string gb(double bytes) { return fmt::format("{:.1f} GB", bytes / 1e9); }
 
 void validate(const ModelCard& m, const GpuProfile& gpu, KvPlanRequest& r) {
-    check_serving_layout(m, r.tp, r.kv_dtype);
     if (r.pp < 1 || r.pp > m.num_layers) {
         throw PlanError("--pp", fmt::format("must be in [1, {}] (the model's layers), got {}", m.num_layers, r.pp));
     }
-    check_gpu_link(gpu, r.tp, r.pp);
+    check_serving_layout(m, gpu, r.tp, r.pp, r.kv_dtype);
     if (r.dp < 1) throw PlanError("--dp", fmt::format("must be >= 1, got {}", r.dp));
     if (r.ep < 1) throw PlanError("--ep", fmt::format("must be >= 1, got {}", r.ep));
     if (!(r.gpu_memory_utilization > 0.0 && r.gpu_memory_utilization <= 1.0)) {
@@ -86,7 +85,8 @@ double layer_token_bytes(const ModelCard& m, const KvPlan& p, int64_t i) {
 
 }  // namespace
 
-void check_serving_layout(const ModelCard& m, int64_t tp, Dtype kv_dtype, bool allow_encoder) {
+void check_serving_layout(const ModelCard& m, const GpuProfile& gpu, int64_t tp, int64_t pp, Dtype kv_dtype,
+                          bool allow_encoder) {
     if (m.is_encoder && !allow_encoder) {
         throw PlanError("--model", fmt::format("{} is an encoder: it keeps no KV cache", m.name));
     }
@@ -101,9 +101,7 @@ void check_serving_layout(const ModelCard& m, int64_t tp, Dtype kv_dtype, bool a
         throw PlanError("--kv-dtype", fmt::format("{} is not a KV-cache format (expected bf16, fp16, fp8 or int8)",
                                                   dtype_name(kv_dtype)));
     }
-}
-
-void check_gpu_link(const GpuProfile& gpu, int64_t tp, int64_t pp) {
+    // Tensor or pipeline parallelism moves activations between GPUs, over NVLink or PCIe.
     if (gpu.has_nvlink() || gpu.pcie_bidirectional_gb_per_s.value > 0.0) return;
     const bool by_tp = tp > 1;
     if (!by_tp && pp <= 1) return;

@@ -257,12 +257,11 @@ void ReplicaLoop::start_turn(int64_t live, double at_s) {
 // A closed-loop user's next session: drawn now, or the trace's next row (none left: the user stops).
 void ReplicaLoop::next_session(int64_t user, double at_s) {
     if (stopped()) return;
-    const auto row = static_cast<size_t>(next_session_id_);
-    if (!workload_.trace.empty() && row >= workload_.trace.size()) return;
+    if (!workload_.trace.empty() && next_trace_row_ >= workload_.trace.size()) return;
     const int64_t live =
         new_live(workload_.trace.empty()
                      ? make_session(workload_, user_rng_[static_cast<size_t>(user)], next_session_id_++, at_s)
-                     : trace_session(workload_, row, next_session_id_++, at_s),
+                     : trace_session(workload_, next_trace_row_++, next_session_id_++, at_s),
                  user);
     if (live_[static_cast<size_t>(live)]->session.turns.empty()) {
         end_session(live, at_s);

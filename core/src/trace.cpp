@@ -212,8 +212,8 @@ Instant parse_instant(const std::string& path, int64_t line, const std::string& 
 bool add_row(Trace& t, double& latest, const TraceRow& r) {
     if (r.arrived_at_s < latest) ++t.reordered;
     latest = std::max(latest, r.arrived_at_s);
-    if (r.prompt_tokens ==
-        0) {  // a call that carried no prompt (BurstGPT's failed requests): nothing to replay
+    // A call that carried no prompt (BurstGPT's failed requests): nothing to replay.
+    if (r.prompt_tokens == 0) {
         ++t.skipped;
         return false;
     }

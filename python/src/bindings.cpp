@@ -345,8 +345,7 @@ PYBIND11_MODULE(_headroom, m) {
               c.cuda_graphs = cuda_graphs;
               c.step_overhead_s = step_overhead_s;
               c.async_scheduling = async_scheduling;
-              check_serving_layout(model, tp, c.kv_dtype);  // the same checks as the CLI
-              check_gpu_link(gpu, tp, 1);
+              check_serving_layout(model, gpu, tp, 1, c.kv_dtype);  // the same checks as the CLI
               if (batch.empty()) throw PlanError("tokens", "give a prefill size (tokens=N) or a decode batch (decode_batch=B)");
               std::vector<SequenceWork> work;
               for (const auto& [n, ctx] : batch) {

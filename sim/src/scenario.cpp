@@ -542,8 +542,7 @@ void check_disaggregation(const Scenario& s) {
         fail("disaggregation.decision", "prefix_cache reads the decode replicas' prefix caches: turn scheduler.prefix_caching on");
     }
     try {
-        check_serving_layout(p.model, p.tp, p.kv_dtype, /*allow_encoder=*/false);
-        check_gpu_link(p.gpu, p.tp, 1);
+        check_serving_layout(p.model, p.gpu, p.tp, 1, p.kv_dtype, /*allow_encoder=*/false);
         (void)deployment_kv_plan(p, s.engine, s.file);
     } catch (const PlanError& x) {
         fail(x.field() == "--tp" ? "disaggregation.prefill.tp" : "disaggregation.prefill", x.reason());
@@ -609,8 +608,7 @@ void check_scenario(const Scenario& s) {
     // The layout must be servable: TP against the heads, a real KV-cache format. Named by the scenario's fields
     // (the same check backs `cost --tp` and `--kv-dtype`).
     try {
-        check_serving_layout(d.model, d.tp, d.kv_dtype, /*allow_encoder=*/true);
-        check_gpu_link(d.gpu, d.tp, d.pp);
+        check_serving_layout(d.model, d.gpu, d.tp, d.pp, d.kv_dtype, /*allow_encoder=*/true);
     } catch (const PlanError& x) {
         fail(x.field() == "--kv-dtype" ? "kv_dtype" : x.field() == "--tp" ? "tp" : x.field() == "--pp" ? "pp" : x.field(), x.reason());
     }

@@ -176,6 +176,9 @@ struct RooflineOp {
     double flops, bytes, compute_s, memory_s, comm_s, overhead_s, time_s;
     Bound bound;
     double m = 0, n = 0, k = 0;  // a fused MoE op (router aside): m = the tokens routed, padding rows included
+    // A TP all-reduce: m = the step's tokens (padded to its CUDA graph; past the largest graph the step runs
+    // eager), and fused = it runs as FlashInfer's all-reduce + add + RMSNorm (allreduce_norm_fused).
+    bool fused = false;
 };
 class RooflineOpVisitor {
 public:

@@ -104,15 +104,13 @@ public:
 
 KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& request);
 
-// The layout checks every serving path makes (plan_kv, headroom cost, the Python cost()): TP divides the
-// attention heads and divides or is a multiple of the KV heads; the KV dtype is a KV-cache format; an
-// encoder keeps no KV cache unless `allow_encoder`. Throws PlanError naming the option.
-void check_serving_layout(const ModelCard& m, int64_t tp, Dtype kv_dtype, bool allow_encoder = false);
-
-// Tensor or pipeline parallelism moves activations between GPUs, over NVLink or PCIe: a GPU whose profile
-// gives neither (a Jetson module: one GPU, no GPU-to-GPU link) runs TP 1 x PP 1 only. Throws PlanError naming
-// --tp or --pp.
-void check_gpu_link(const GpuProfile& gpu, int64_t tp, int64_t pp);
+// The layout checks every serving path makes (plan_kv, headroom cost, the Python cost(), scenarios): TP divides
+// the attention heads and divides or is a multiple of the KV heads; the KV dtype is a KV-cache format; an
+// encoder keeps no KV cache unless `allow_encoder`; TP or PP > 1 needs GPUs linked by NVLink or PCIe (a GPU
+// whose profile gives neither, a Jetson module, runs TP 1 x PP 1 only). Throws PlanError naming the option
+// (--model, --tp, --pp or --kv-dtype).
+void check_serving_layout(const ModelCard& m, const GpuProfile& gpu, int64_t tp, int64_t pp, Dtype kv_dtype,
+                          bool allow_encoder = false);
 
 // The most blocks a sliding-window layer holds for one sequence: the window behind a chunk of up to `budget`
 // new tokens, window - 1 + budget tokens, plus the block a chunk boundary straddles (vLLM V1's cap).

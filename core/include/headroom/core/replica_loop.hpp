@@ -214,6 +214,7 @@ private:
     int64_t started_ = 0;
     int64_t entered_ = 0;  // requests handed to a scheduler
     int64_t next_session_id_ = 0;
+    size_t next_trace_row_ = 0;  // the trace row a closed-loop user's next session takes, in time order
 };
 
 }  // namespace headroom
