@@ -172,6 +172,7 @@ struct CostOptions {
     bool no_allreduce_fusion = false;
     std::optional<double> step_overhead_ms;
     std::string predictor = "auto", calibration;
+    std::string moe_routing;
     bool json = false;
 };
 
@@ -192,6 +193,12 @@ int run_cost(CostOptions& o) {
         c.step_overhead_s = *o.step_overhead_ms * 1e-3;
     }
     check_serving_layout(m, gpu, o.tp, 1, c.kv_dtype);  // never cost a layout that could not be served
+    if (!o.moe_routing.empty()) {
+        if (!parse_moe_routing(o.moe_routing, c.moe_routing)) {
+            throw UsageError(fmt::format("--moe-routing: unknown routing \"{}\" ({})", o.moe_routing, moe_routing_names()));
+        }
+        if (!m.is_moe()) throw UsageError(fmt::format("--moe-routing: {} has no routed experts", m.name));
+    }
     if (o.tokens < 0) throw UsageError(fmt::format("--tokens: must be >= 1, got {}", o.tokens));
     if (o.decode_batch < 0 || o.decode_batch > 1'000'000) {
         throw UsageError(fmt::format("--decode-batch: must be in [1, 1,000,000], got {}", o.decode_batch));
@@ -751,6 +758,10 @@ int run(int argc, char** argv) {
                                                   "roofline, else the roofline), tables, calibrated, or roofline")
         ->capture_default_str();
     cost->add_option("--calibration", co.calibration, "a calibration YAML (headroom calibrate) to cost with");
+    cost->add_option("--moe-routing", co.moe_routing,
+                     "how tokens spread over an MoE model's experts: independent (default: each token picks its top-k "
+                     "at random), balanced (as evenly as they can: the most experts reached), power_law_1.01 or "
+                     "power_law_1.2 (AIConfigurator's skewed routing: fewer reached)");
     cost->add_flag("--json", co.json, "Print one JSON object instead of the table");
     cost->callback([&] { action = [&] { return run_cost(co); }; });
 

@@ -214,6 +214,10 @@ void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost&
     fmt::print("Step cost: {} on {}, TP={}, weights {}, KV {}, CUDA graphs {}, async scheduling {}: {}\n", cm.model().name,
                cm.gpu().display_name, c.tp, cm.model().weights(c.weight_dtype).label(), dtype_name(c.kv_dtype),
                c.cuda_graphs ? "on" : "off", c.async_scheduling ? "on" : "off", what);
+    if (cm.model().is_moe()) {
+        fmt::print("  experts: {:.1f} of {} reached in each MoE layer, {} routing (--moe-routing)\n",
+                   cm.expected_active_experts(s.run_tokens()), cm.model().num_experts, c.moe_routing.name());
+    }
     const bool tables = p.name() == "kernel tables";
     if (!tables && p.name() != "roofline") fmt::print("  predictor: {}\n", p.name());
     if (tables) {

@@ -250,8 +250,8 @@ double expected_distinct_experts(double experts, double topk, double tokens) {
 
 double CostModel::expected_active_experts(int64_t tokens) const {
     if (!model_.is_moe()) return 0.0;
-    return expected_distinct_experts(static_cast<double>(model_.num_experts), static_cast<double>(model_.experts_per_token),
-                                     static_cast<double>(tokens));
+    return experts_reached(config_.moe_routing, static_cast<double>(model_.num_experts),
+                           static_cast<double>(model_.experts_per_token), static_cast<double>(tokens));
 }
 
 double CostModel::ep_imbalance(int64_t tokens) const {

@@ -83,6 +83,7 @@ CostConfig cost_config(const Deployment& d, const EngineConfig& e) {
     c.dp = d.dp;
     c.ep = d.ep();
     c.expert_imbalance = d.expert_imbalance;
+    c.moe_routing = d.moe_routing;
     c.tp_link = d.links.tp;
     c.tp_domains = d.links.tp_domains;
     c.ep_link = d.links.ep;

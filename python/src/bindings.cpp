@@ -337,7 +337,7 @@ PYBIND11_MODULE(_headroom, m) {
     m.def("cost",
           [](const ModelCard& model, const GpuProfile& gpu, const std::vector<std::pair<int64_t, int64_t>>& batch,
              int64_t tp, const std::string& weights_dtype, const std::string& kv_dtype, bool cuda_graphs,
-             double step_overhead_s, const std::string& predictor, bool async_scheduling) {
+             double step_overhead_s, const std::string& predictor, bool async_scheduling, const std::string& moe_routing) {
               CostConfig c;
               c.tp = tp;
               c.weight_dtype = weights(weights_dtype);
@@ -346,6 +346,12 @@ PYBIND11_MODULE(_headroom, m) {
               c.step_overhead_s = step_overhead_s;
               c.async_scheduling = async_scheduling;
               check_serving_layout(model, gpu, tp, 1, c.kv_dtype);  // the same checks as the CLI
+              if (!moe_routing.empty()) {
+                  if (!parse_moe_routing(moe_routing, c.moe_routing)) {
+                      throw PlanError("moe_routing", "unknown routing \"" + moe_routing + "\" (" + moe_routing_names() + ")");
+                  }
+                  if (!model.is_moe()) throw PlanError("moe_routing", model.name + " has no routed experts");
+              }
               if (batch.empty()) throw PlanError("tokens", "give a prefill size (tokens=N) or a decode batch (decode_batch=B)");
               std::vector<SequenceWork> work;
               for (const auto& [n, ctx] : batch) {
@@ -370,7 +376,7 @@ PYBIND11_MODULE(_headroom, m) {
           },
           py::arg("model"), py::arg("gpu"), py::arg("batch"), py::arg("tp") = 1, py::arg("weights_dtype") = "auto",
           py::arg("kv_dtype") = "bf16", py::arg("cuda_graphs") = true, py::arg("step_overhead_s") = 1.0e-3, py::arg("predictor") = "auto",
-          py::arg("async_scheduling") = true);
+          py::arg("async_scheduling") = true, py::arg("moe_routing") = "");
 
     py::class_<Scenario>(m, "Scenario", "A serving scenario (see headroom.load_scenario).")
         .def_readonly("name", &Scenario::name)

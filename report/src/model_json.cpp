@@ -206,7 +206,8 @@ std::string cost_json(const CostModel& cm, const StepTimePredictor& p, const Ste
                    {"cuda_graphs", c.cuda_graphs},
                    {"step_overhead_s", c.step_overhead_s},
                    {"async_scheduling", c.async_scheduling},
-                   {"fuse_allreduce_rms", c.fuse_allreduce_rms}};
+                   {"fuse_allreduce_rms", c.fuse_allreduce_rms},
+                   {"moe_routing", cm.model().is_moe() ? json(c.moe_routing.name()) : json(nullptr)}};
     j["tokens"] = s.tokens;
     j["graph_tokens"] = s.run_tokens();  // the tokens the token-wise ops ran over (CUDA graph padding)
     j["sequences"] = s.sequences;

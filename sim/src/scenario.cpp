@@ -389,7 +389,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
 
     Reader r(file, base_dir);
     r.only(root, "", {"name", "model", "gpu", "gpu_overrides", "tp", "pp", "data_parallel", "expert_parallel",
-                      "expert_imbalance", "cluster", "replicas", "router", "weights_dtype",
+                      "expert_imbalance", "moe_routing", "cluster", "replicas", "router", "weights_dtype",
                       "kv_dtype", "predictor", "calibration", "api_server", "scheduler", "speculative", "workload",
                       "slo", "seed", "metric_percentiles", "disaggregation"});
     Scenario s;
@@ -419,6 +419,15 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
         s.deployment.expert_imbalance = r.number(root["expert_imbalance"], "expert_imbalance", 0, 1e4);
         if (s.deployment.expert_imbalance > 0 && s.deployment.expert_imbalance < 1) {
             r.fail("expert_imbalance", fmt::format("{:g} is below 1: the busiest rank carries at least the mean", s.deployment.expert_imbalance));
+        }
+    }
+    if (root["moe_routing"]) {
+        const std::string routing = r.string(root["moe_routing"], "moe_routing");
+        if (!parse_moe_routing(routing, s.deployment.moe_routing)) {
+            r.fail("moe_routing", fmt::format("unknown routing \"{}\" ({})", routing, moe_routing_names()));
+        }
+        if (!s.deployment.model.is_moe()) {
+            r.fail("moe_routing", fmt::format("{} has no routed experts", s.deployment.model.name));
         }
     }
     if (root["cluster"]) {

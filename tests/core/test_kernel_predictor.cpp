@@ -578,13 +578,14 @@ end
     EXPECT_NEAR(moe(2, nullptr), 24.0 * 93'312'000 / 734.4e9, 1e-10);
     // 4 tokens: past the L2, the table's own time, log-log between 1 and 1,024 tokens, at the experts a router
     // reaches: 16 picks reach 32 (1 - (28/32)^4) = 13.24 of the 32 on average, which the table's balanced routing
-    // reaches with 13.24 / 4 = 3.31 tokens (routing_correction)
+    // reaches with 13.24 / 4 = 3.31 tokens; routing_correction takes 0.76 of the difference off (16 picks <= 32
+    // experts): t(4) - 0.76 [t(4) - t(3.31)]
     const double lo = static_cast<double>(0.01f), hi = static_cast<double>(0.9f);
+    auto table_at = [&](double n) { return std::exp(std::log(lo) + std::log(n) / std::log(1024.0) * (std::log(hi) - std::log(lo))) * 1e-3; };
     const double x = 32.0 * (1.0 - std::pow(28.0 / 32.0, 4)) / 4.0;
-    const double at = std::exp(std::log(lo) + std::log(x) / std::log(1024.0) * (std::log(hi) - std::log(lo))) * 1e-3;
-    EXPECT_NEAR(moe(4, &source), 24 * at, 1e-10);
+    EXPECT_NEAR(moe(4, &source), 24 * (table_at(4) - 0.76 * (table_at(4) - table_at(x))), 1e-10);
     EXPECT_EQ(source.find("experts in L2"), std::string::npos);
-    EXPECT_NE(source.find("13.2 of 32 experts reached on average by 4 tokens' picks, the table's balanced routing reached 16"),
+    EXPECT_NE(source.find("13.2 of 32 experts reached on average by 4 tokens' independent picks, the table's balanced routing reached 16"),
               std::string::npos)
         << source;
     // the same GPU with an L2 too small for one token's experts: the table's 10 us stands
@@ -602,6 +603,10 @@ end
 // - T = 8: random 8 (1 - 0.100113) = 7.19910, 3.599548 tokens, w = ln(1.799774) / ln 2 = 0.847816:
 //   0.3^0.152184 x 0.5^0.847816 = 0.462603; 0.52 - (0.5 - 0.462603) = 0.482603
 // - T = 1 reaches its 2 experts either way: 0.2 stands; T = 64 (past the table) reaches 8.0 of 8: unchanged.
+// Those take the whole difference off (share 1); the shipped shares, fitted on the tables' power-law rows, take
+// 0.76 of it where the T k picks fit in the experts and 0.83 beyond:
+// - T = 4 (8 picks, 8 experts): 0.5 - 0.76 x (0.5 - 0.3777651) = 0.4071015
+// - T = 8 (16 picks): 0.52 - 0.83 x (0.5 - 0.4626027) = 0.4889602
 TEST(KernelTablePredictor, RoutedTokensReachFewerExpertsThanBalancedOnes) {
     const KernelTables t = parse_kernel_tables(std::string(TABLES) + R"(table moe framework=vllm-9.9 kernel=fused dtype=bf16 hidden=4096 inter=14336 topk=2 experts=8 tp=2 ep=1 distribution=balanced
 axis num_tokens 1 2 4 8 16
@@ -611,19 +616,64 @@ end
 )",
                                                "t.hkt");
     const GridTable& g = *t.find("moe")[0];
-    EXPECT_NEAR(routing_correction(g, 4, 0.5e-3), 0.377765e-3, 1e-9);
-    EXPECT_NEAR(routing_correction(g, 8, 0.52e-3), 0.482603e-3, 1e-9);
+    EXPECT_NEAR(routing_correction(g, 4, 0.5e-3, -1.0, 1.0), 0.377765e-3, 1e-9);
+    EXPECT_NEAR(routing_correction(g, 8, 0.52e-3, -1.0, 1.0), 0.482603e-3, 1e-9);
+    EXPECT_NEAR(routing_correction(g, 4, 0.5e-3), 0.4071015e-3, 1e-9);
+    EXPECT_NEAR(routing_correction(g, 8, 0.52e-3), 0.4889602e-3, 1e-9);
     EXPECT_EQ(routing_correction(g, 1, 0.2e-3), 0.2e-3);
     EXPECT_NEAR(routing_correction(g, 64, 0.7e-3), 0.7e-3, 1e-9);
     // in a step: Mixtral-8x7B at TP 2 (32 MoE layers), 4 decodes: the three MoE ops together take the layer's
-    // 0.377765 ms 32 times
+    // 0.4071015 ms 32 times
     const ModelCard m = load_model("mistralai/Mixtral-8x7B-v0.1");
     CostConfig c;
     c.tp = 2;
     const KernelTablePredictor p(m, load_gpu("h100"), c, std::make_shared<const KernelTables>(t));
     const std::vector<SequenceWork> four(4, SequenceWork{1, 500});
-    EXPECT_NEAR(moe_s(p.step(four)), 32 * 0.377765e-3, 32 * 1e-9);
+    EXPECT_NEAR(moe_s(p.step(four)), 32 * 0.4071015e-3, 32 * 1e-9);
     EXPECT_NEAR(p.step_totals(four).time_s, p.step(four).time_s, 1e-12);
+}
+
+// moe_routing chooses the fused-MoE rows: balanced routing reads the balanced rows as they are; a power-law
+// routing the rows timed with it where the tables hold them (here 4 tokens: 0.41 ms), else the balanced rows
+// corrected to the experts that routing reaches.
+TEST(KernelTablePredictor, MoeRoutingChoosesTheRowsTimedWithIt) {
+    const std::string moe = "table moe framework=vllm-9.9 kernel=fused dtype=bf16 hidden=4096 inter=14336 topk=2 experts=8 tp=2 ep=1 ";
+    const KernelTables t = parse_kernel_tables(std::string(TABLES) + moe + R"(distribution=balanced
+axis num_tokens 1 2 4 8 16
+data
+0.2 0.3 0.5 0.52 0.56
+end
+)" + moe + R"(distribution=power_law_1.01
+axis num_tokens 1 2 4 8 16
+data
+0.21 0.33 0.41 0.5 0.6
+end
+)",
+                                               "t.hkt");
+    const auto tables = std::make_shared<const KernelTables>(t);
+    const ModelCard m = load_model("mistralai/Mixtral-8x7B-v0.1");
+    const std::vector<SequenceWork> four(4, SequenceWork{1, 500});
+    auto at = [&](const char* routing, std::string* source) {
+        CostConfig c;
+        c.tp = 2;
+        EXPECT_TRUE(parse_moe_routing(routing, c.moe_routing));
+        const StepCost s = KernelTablePredictor(m, load_gpu("h100"), c, tables).step(four);
+        if (source) *source = s.op("moe_gate_up_proj")->source;
+        return moe_s(s) / 32;
+    };
+    std::string source;
+    EXPECT_NEAR(at("balanced", &source), 0.5e-3, 1e-9);  // (the table stores floats)
+    EXPECT_EQ(source.find("experts reached"), std::string::npos) << source;
+    EXPECT_NEAR(at("power_law_1.01", &source), 0.41e-3, 1e-9);
+    EXPECT_NE(source.find("rows timed with power_law_1.01 routing"), std::string::npos) << source;
+    // no power_law_1.2 rows: the balanced ones, at the experts that generator reaches (fewer than independent
+    // picks' 5.47: a faster step than the default's 0.4071 ms)
+    const double pl12 = at("power_law_1.2", &source);
+    EXPECT_LT(pl12, 0.4071015e-3);
+    EXPECT_NEAR(pl12, routing_correction(*t.find("moe", {{"distribution", "balanced"}})[0], 4, 0.5e-3,
+                                         power_law_reached(4, 8, 2, 1.2)),
+                1e-12);
+    EXPECT_NE(source.find("by 4 tokens' power_law_1.2 picks"), std::string::npos) << source;
 }
 
 TEST(KernelTablePredictor, EncoderAttentionFromItsOwnTable) {

@@ -65,6 +65,16 @@ def test_cost_is_a_dataframe_matching_the_cli():
     assert headroom.cost("llama-3.1-8b", "h100", decode_batch=257, context=100).attrs["graph_tokens"] == 272
 
 
+def test_cost_takes_the_moe_routing_as_the_cli_does():
+    args = dict(tp=2, decode_batch=4, context=1000)
+    cli_json = json.loads(cli("cost", "-m", "mistralai/Mixtral-8x7B-v0.1", "-g", "h100", "--tp", "2", "--decode-batch",
+                              "4", "--context", "1000", "--moe-routing", "balanced", "--json").stdout)
+    balanced = headroom.cost("mistralai/Mixtral-8x7B-v0.1", "h100", moe_routing="balanced", **args)
+    assert balanced.attrs["time_s"] == pytest.approx(cli_json["time_s"], rel=1e-12)
+    # balanced picks reach all 8 experts, independent ones 5.5 of them: a slower step
+    assert balanced.attrs["time_s"] > headroom.cost("mistralai/Mixtral-8x7B-v0.1", "h100", **args).attrs["time_s"]
+
+
 def test_simulate_matches_a_fresh_cli_process():
     r = headroom.simulate(CHAT)
     assert r.to_json() == cli("simulate", CHAT, "--json").stdout.strip()
@@ -173,6 +183,9 @@ def test_errors_carry_the_cli_message(call, cli_args, field):
         (lambda: headroom.kv_plan("llama-3.1-8b", "h100", gpu_memory_utilization=2), "gpu_memory_utilization: must be"),
         (lambda: headroom.kv_plan("llama-3.1-8b", "h100", kv_dtype="fp7"), "kv_dtype"),
         (lambda: headroom.cost("llama-3.1-8b", "h100"), "tokens"),
+        (lambda: headroom.cost("llama-3.1-8b", "h100", tokens=8, moe_routing="balanced"), "moe_routing: "),
+        (lambda: headroom.cost("mistralai/Mixtral-8x7B-v0.1", "h100", tp=2, tokens=8, moe_routing="zipf"),
+         'moe_routing: unknown routing "zipf"'),
         (lambda: headroom.simulate(CHAT, set={"scheduler.max_num_seqs": "many"}), "scheduler.max_num_seqs"),
         (lambda: headroom.sweep(RAG, qps=[1], concurrency=[2]), "qps"),
         (lambda: headroom.sweep(RAG, qps=[0, 1]), "qps"),

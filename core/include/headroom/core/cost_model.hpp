@@ -17,6 +17,7 @@
 #include "headroom/hardware/calibration.hpp"
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/model_card.hpp"
+#include "headroom/core/moe_routing.hpp"
 #include "headroom/core/parallelism.hpp"
 #include "headroom/core/step_predictor.hpp"
 
@@ -60,6 +61,8 @@ struct CostConfig {
     int64_t dp = 1;
     int64_t ep = 1;
     double expert_imbalance = 0.0;
+    // How a step's tokens spread over the routed experts (moe_routing.hpp): how many experts' weights it streams.
+    MoeRouting moe_routing;
     LinkModel ep_link;
     // Of each GPU's all-to-all bytes, the share bound for other NVLink domains when that part sets ep_link's rate
     // (0: the replica sits in one domain, or NVLink sets the rate): the fabric's part (FabricTraffic).
@@ -213,8 +216,8 @@ public:
     const ModelCard& model() const { return model_; }
     const GpuProfile& gpu() const { return gpu_; }
 
-    // Expected number of distinct routed experts a step of `tokens` tokens activates in one MoE layer:
-    // E x (1 - (1 - k/E)^tokens), for uniform routing.
+    // Expected number of distinct routed experts a step of `tokens` tokens activates in one MoE layer, under
+    // CostConfig::moe_routing (by default independent picks: E x (1 - (1 - k/E)^tokens)).
     double expected_active_experts(int64_t tokens) const;
     // With experts over ep GPUs (CostConfig::ep > 1), per GPU for a step of `tokens` tokens on each of the dp
     // ranks: its token-expert pairs (the busiest GPU's: the mean times the imbalance) and the distinct experts

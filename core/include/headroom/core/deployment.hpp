@@ -49,6 +49,7 @@ struct Deployment {
     int64_t dp = 1;
     bool expert_parallel = false;
     double expert_imbalance = 0.0;
+    MoeRouting moe_routing;  // how a step's tokens spread over the routed experts (moe_routing.hpp)
     ReplicaLinks links;
     int64_t replicas = 1;
     std::string router = "round_robin";  // round_robin | least_outstanding

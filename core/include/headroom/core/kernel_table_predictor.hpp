@@ -101,6 +101,8 @@ private:
     double kv_bytes_per_key_ = 0.0;            // K and V of one token per layer per GPU
     const GridTable* moe_ = nullptr;
     double moe_least_s_ = 0.0;  // its fastest measurement
+    MoeRouting routing_;          // CostConfig::moe_routing
+    bool moe_rows_routed_ = false;  // moe_ was timed with routing_'s own generator (a power-law table): no correction
     const GridTable* encoder_attn_ = nullptr;  // an encoder's bidirectional attention
     Dtype expert_dtype_ = Dtype::BF16;
     const GemmCalibration* expert_cal_ = nullptr;  // the calibration's fit for the experts' format (a shared expert off the tables)
@@ -141,19 +143,24 @@ double l2_warm_kv_floor_s(const GpuProfile& gpu, const GemmCalibration* cal, dou
 // Where fused-MoE table `t` timed `tokens` tokens with the experts they hit in L2 (GridTable::moe_working_set_bytes
 // within the GPU's L2): the least serving can take, the longer of the table's fastest call (`least_s`, its 1-token
 // call, which streams top-k experts itself) and streaming the experts a step of that many tokens hits
-// (expected_distinct_experts, of the table's experts / ep) at the calibration's memory efficiency; 0 where the
+// (experts_reached under `routing`, of the table's experts / ep) at the calibration's memory efficiency; 0 where the
 // working set exceeded the L2. L40S (96 MB of L2): small experts at 1-16 tokens ran at a median 1.0-1.5x its
 // memory's peak in the table, up to 3.7x; past the L2, at 0.7x. On the cold points of 1-16 tokens (ep 1, bf16 and
 // fp8) this bound is a median 0.89-0.94 of the measured time.
 double l2_warm_moe_floor_s(const GridTable& t, double least_s, const GpuProfile& gpu, const GemmCalibration* cal,
-                           double tokens);
+                           double tokens, const MoeRouting& routing = {});
 
 // Fused-MoE table `t`'s time `table_s` for `tokens` tokens (timed with balanced routing: min(T k, E) experts
 // reached), with the streaming of the experts a router does not reach taken off: a router's T x k picks reach
 // `reached` experts, by default (< 0) expected_distinct_experts(E, k, T), independent picks. The table's own
-// time at the two counts' token equivalents prices the difference (kernel_table_predictor.cpp says how and how
-// it was checked).
-double routing_correction(const GridTable& t, double tokens, double table_s, double reached = -1.0);
+// time at the two counts' token equivalents prices the difference, of which `share` is taken off (< 0: the
+// fitted share below for the call's regime; kernel_table_predictor.cpp says how and how it was checked).
+double routing_correction(const GridTable& t, double tokens, double table_s, double reached = -1.0, double share = -1.0);
+// The share of routing_correction's difference taken off, fitted by bench/fidelity.cpp on the power-law rows of
+// five GPUs' tables: calls whose T x k picks fit in the E experts (balanced routing gives each pick its own
+// expert), and calls with more picks than experts.
+inline constexpr double ROUTING_SHARE_FEW_PICKS = 0.76;
+inline constexpr double ROUTING_SHARE_MANY_PICKS = 0.83;
 
 // The step-time predictor a deployment gets: "auto" (the kernel tables where the GPU has them, else its
 // calibrated roofline, else the plain roofline), "tables" (an error when the GPU has none), "calibrated" (the
