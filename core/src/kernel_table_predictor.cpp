@@ -233,9 +233,9 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     expert_dtype_ = w.experts.dtype;
     expert_cal_ = config.calibration ? config.calibration->gemm_for(w.experts.dtype, w.experts.bytes_per_weight) : nullptr;
     shared_in_gemm_table_ = w.experts == w.attention;
-    // the tables time TP-sliced experts (ep 1): whole experts over EP ranks go to the roofline
-    // Skewed routing (a power law) reads the rows timed with that generator where the tables hold them; else the
-    // balanced rows, corrected to the experts the routing reaches (routing_correction).
+    // The tables time TP-sliced experts (ep 1): whole experts over EP ranks go to the roofline. Skewed routing (a
+    // power law) reads the rows timed with that generator where the tables hold them; else the balanced rows,
+    // corrected to the experts the routing reaches (routing_correction).
     routing_ = config.moe_routing;
     if (model.is_moe() && !moe_dtype.empty() && config.ep <= 1) {
         std::map<std::string, std::string> shape{{"dtype", moe_dtype},
