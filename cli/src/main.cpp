@@ -193,12 +193,7 @@ int run_cost(CostOptions& o) {
         c.step_overhead_s = *o.step_overhead_ms * 1e-3;
     }
     check_serving_layout(m, gpu, o.tp, 1, c.kv_dtype);  // never cost a layout that could not be served
-    if (!o.moe_routing.empty()) {
-        if (!parse_moe_routing(o.moe_routing, c.moe_routing)) {
-            throw UsageError(fmt::format("--moe-routing: unknown routing \"{}\" ({})", o.moe_routing, moe_routing_names()));
-        }
-        if (!m.is_moe()) throw UsageError(fmt::format("--moe-routing: {} has no routed experts", m.name));
-    }
+    if (!o.moe_routing.empty()) c.moe_routing = moe_routing_for(m, o.moe_routing);
     if (o.tokens < 0) throw UsageError(fmt::format("--tokens: must be >= 1, got {}", o.tokens));
     if (o.decode_batch < 0 || o.decode_batch > 1'000'000) {
         throw UsageError(fmt::format("--decode-batch: must be in [1, 1,000,000], got {}", o.decode_batch));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "headroom/core/cost_model.hpp"
+#include "headroom/core/kv_planner.hpp"
 #include "headroom/core/rng.hpp"
 
 namespace headroom {
@@ -41,6 +42,15 @@ bool parse_moe_routing(const std::string& text, MoeRouting& out) {
     else
         return false;
     return true;
+}
+
+MoeRouting moe_routing_for(const ModelCard& model, const std::string& text) {
+    MoeRouting r;
+    if (!parse_moe_routing(text, r)) {
+        throw PlanError("--moe-routing", fmt::format("unknown routing \"{}\" ({})", text, moe_routing_names()));
+    }
+    if (!model.is_moe()) throw PlanError("--moe-routing", fmt::format("{} has no routed experts", model.name));
+    return r;
 }
 
 double power_law_reached(int64_t tokens, int64_t experts, int64_t topk, double alpha) {

@@ -346,12 +346,7 @@ PYBIND11_MODULE(_headroom, m) {
               c.step_overhead_s = step_overhead_s;
               c.async_scheduling = async_scheduling;
               check_serving_layout(model, gpu, tp, 1, c.kv_dtype);  // the same checks as the CLI
-              if (!moe_routing.empty()) {
-                  if (!parse_moe_routing(moe_routing, c.moe_routing)) {
-                      throw PlanError("moe_routing", "unknown routing \"" + moe_routing + "\" (" + moe_routing_names() + ")");
-                  }
-                  if (!model.is_moe()) throw PlanError("moe_routing", model.name + " has no routed experts");
-              }
+              if (!moe_routing.empty()) c.moe_routing = moe_routing_for(model, moe_routing);
               if (batch.empty()) throw PlanError("tokens", "give a prefill size (tokens=N) or a decode batch (decode_batch=B)");
               std::vector<SequenceWork> work;
               for (const auto& [n, ctx] : batch) {

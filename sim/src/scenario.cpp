@@ -422,12 +422,10 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
         }
     }
     if (root["moe_routing"]) {
-        const std::string routing = r.string(root["moe_routing"], "moe_routing");
-        if (!parse_moe_routing(routing, s.deployment.moe_routing)) {
-            r.fail("moe_routing", fmt::format("unknown routing \"{}\" ({})", routing, moe_routing_names()));
-        }
-        if (!s.deployment.model.is_moe()) {
-            r.fail("moe_routing", fmt::format("{} has no routed experts", s.deployment.model.name));
+        try {
+            s.deployment.moe_routing = moe_routing_for(s.deployment.model, r.string(root["moe_routing"], "moe_routing"));
+        } catch (const PlanError& x) {
+            r.fail("moe_routing", x.reason());
         }
     }
     if (root["cluster"]) {

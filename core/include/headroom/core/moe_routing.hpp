@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <string>
 
+#include "headroom/models/model_card.hpp"
+
 namespace headroom {
 
 struct MoeRouting {
@@ -33,6 +35,10 @@ struct MoeRouting {
 
 // Parses a routing name (MoeRouting::name()); false for an unknown one.
 bool parse_moe_routing(const std::string& text, MoeRouting& out);
+// The routing `text` names, for `model`: the check every path makes (cost --moe-routing, the Python cost(), a
+// scenario's moe_routing). Throws PlanError naming --moe-routing for an unknown name or a model without routed
+// experts.
+MoeRouting moe_routing_for(const ModelCard& model, const std::string& text);
 // "independent, balanced, power_law_1.01, power_law_1.2": for error messages and --help.
 const char* moe_routing_names();
 
