@@ -493,12 +493,14 @@ double routing_correction(const GridTable& t, double tokens, double table_s, dou
     const auto k = static_cast<double>(t.attr_int("topk")), experts = static_cast<double>(t.attr_int("experts"));
     if (!(k > 0) || !(experts > 0) || tokens <= 1.0) return table_s;
     if (reached < 0) reached = expected_distinct_experts(experts, k, tokens);
-    const double balanced = std::max(1.0, std::min(tokens * k, experts) / k);
+    const double balanced = std::max(1.0, experts_reached({MoeRouting::Kind::BALANCED, 0.0}, experts, k, tokens) / k);
     const double random = std::max(1.0, reached / k);
     if (random >= balanced) return table_s;
     if (share < 0) share = tokens * k <= experts ? ROUTING_SHARE_FEW_PICKS : ROUTING_SHARE_MANY_PICKS;
     bool ex = false;
-    const double at_balanced = lookup_scaled(&t, {balanced}, {1.0}, ex), at_random = lookup_scaled(&t, {random}, {1.0}, ex);
+    // balanced == tokens where T k <= E: the table at the call's own token count, table_s
+    const double at_balanced = balanced == tokens ? table_s : lookup_scaled(&t, {balanced}, {1.0}, ex);
+    const double at_random = lookup_scaled(&t, {random}, {1.0}, ex);
     if (!(at_balanced > at_random) || !(at_random > 0)) return table_s;
     return std::min(table_s, std::max(table_s - share * (at_balanced - at_random), at_random));
 }
@@ -648,7 +650,8 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
                 const double k = static_cast<double>(moe_->attr_int("topk")), e = static_cast<double>(moe_->attr_int("experts"));
                 note = fmt::format("; {:.1f} of {:g} experts reached on average by {:g} tokens' {} picks, the table's "
                                    "balanced routing reached {:g}",
-                                   experts_reached(routing_, e, k, op.m), e, op.m, routing_.name(), std::min(op.m * k, e));
+                                   experts_reached(routing_, e, k, op.m), e, op.m, routing_.name(),
+                                   experts_reached({MoeRouting::Kind::BALANCED, 0.0}, e, k, op.m));
             } else if (routing_.kind == MoeRouting::Kind::POWER_LAW) {
                 note = fmt::format("; no {} rows for this shape: balanced rows", routing_.name());
             }

@@ -16,32 +16,44 @@
 
 namespace headroom {
 
+namespace {
+// Every routing a user can name, in the order --help lists them.
+struct NamedRouting {
+    const char* name;
+    MoeRouting routing;
+};
+constexpr NamedRouting ROUTINGS[] = {
+    {"independent", {MoeRouting::Kind::INDEPENDENT, 0.0}},
+    {"balanced", {MoeRouting::Kind::BALANCED, 0.0}},
+    {"power_law_1.01", {MoeRouting::Kind::POWER_LAW, 1.01}},
+    {"power_law_1.2", {MoeRouting::Kind::POWER_LAW, 1.2}},
+};
+}  // namespace
+
 std::string MoeRouting::name() const {
-    switch (kind) {
-        case Kind::BALANCED:
-            return "balanced";
-        case Kind::POWER_LAW:
-            return fmt::format("power_law_{:g}", alpha);
-        case Kind::INDEPENDENT:
-            break;
+    for (const NamedRouting& r : ROUTINGS) {
+        if (r.routing == *this) return r.name;
     }
-    return "independent";
+    return kind == Kind::POWER_LAW ? fmt::format("power_law_{:g}", alpha) : "independent";
 }
 
-const char* moe_routing_names() { return "independent, balanced, power_law_1.01, power_law_1.2"; }
+const char* moe_routing_names() {
+    static const std::string names = [] {
+        std::string out;
+        for (const NamedRouting& r : ROUTINGS) out += (out.empty() ? "" : ", ") + std::string(r.name);
+        return out;
+    }();
+    return names.c_str();
+}
 
 bool parse_moe_routing(const std::string& text, MoeRouting& out) {
-    if (text == "independent")
-        out = {MoeRouting::Kind::INDEPENDENT, 0.0};
-    else if (text == "balanced")
-        out = {MoeRouting::Kind::BALANCED, 0.0};
-    else if (text == "power_law_1.01")
-        out = {MoeRouting::Kind::POWER_LAW, 1.01};
-    else if (text == "power_law_1.2")
-        out = {MoeRouting::Kind::POWER_LAW, 1.2};
-    else
-        return false;
-    return true;
+    for (const NamedRouting& r : ROUTINGS) {
+        if (text == r.name) {
+            out = r.routing;
+            return true;
+        }
+    }
+    return false;
 }
 
 MoeRouting moe_routing_for(const ModelCard& model, const std::string& text) {

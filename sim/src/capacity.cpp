@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "headroom/hardware/profile_loader.hpp"
+#include "headroom/models/config_loader.hpp"
 #include "headroom/sim/sweep.hpp"
 
 namespace headroom {
@@ -40,6 +41,12 @@ std::vector<std::string> base_overrides(const CapacityRequest& req) {
     o.push_back("model=" + req.model_spec);
     // the plan takes the workload of a scenario, not its layout: its candidates are TP replicas
     for (const char* layout : {"pp=1", "data_parallel=1", "expert_parallel=false", "expert_imbalance=0"}) o.push_back(layout);
+    // A workload's moe_routing describes its own MoE model's router: a dense model of the plan drops it (null: the
+    // default). A model that does not load is left to the scenario's reader to report.
+    try {
+        if (!load_model(req.model_spec).is_moe()) o.push_back("moe_routing=~");
+    } catch (const std::exception&) {
+    }
     return o;
 }
 

@@ -421,7 +421,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
             r.fail("expert_imbalance", fmt::format("{:g} is below 1: the busiest rank carries at least the mean", s.deployment.expert_imbalance));
         }
     }
-    if (root["moe_routing"]) {
+    if (root["moe_routing"] && !root["moe_routing"].IsNull()) {  // null: the default
         try {
             s.deployment.moe_routing = moe_routing_for(s.deployment.model, r.string(root["moe_routing"], "moe_routing"));
         } catch (const PlanError& x) {

@@ -69,3 +69,24 @@ def test_wrong_routings_are_refused(tmp_path):
     path.write_text(SERVING.read_text().replace("model: ", "moe_routing: power_law\nmodel: ", 1))
     expect_bad_input(run("simulate", path, "--set", "model=mistralai/Mixtral-8x7B-v0.1", "--set", "tp=2"), str(path),
                      "moe_routing", "unknown routing \"power_law\"")
+
+
+def test_a_plan_keeps_the_workloads_routing_for_an_moe_model_and_drops_it_for_a_dense_one(tmp_path):
+    # moe_routing describes the workload's MoE router: a plan with another MoE model runs it (the step times
+    # follow it, so the predicted TPOT moves), and a plan with a dense model drops it instead of refusing.
+    def plan(model, routing):
+        path = tmp_path / f"{routing}.yaml"
+        path.write_text(SERVING.read_text() + f"moe_routing: {routing}\n")
+        r = run("plan", "--model", model, "--qps", "2", "--slo", "ttft_p95=2s,tpot_p95=50ms", "--workload", path,
+                "--gpus", "h100", "--duration", "20", "--json")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["configurations"][0]
+    tpot = {routing: plan("mistralai/Mixtral-8x7B-v0.1", routing)["tpot_s_p95"] for routing in ("balanced", "power_law_1.01")}
+    assert tpot["balanced"] != tpot["power_law_1.01"]
+    assert plan("llama-3.1-8b", "balanced")["meets"]
+
+
+def test_a_null_routing_is_the_default():
+    r = run("simulate", SERVING, "--json", "--set", "workload.duration_s=5", "--set", "moe_routing=~")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["moe_routing"] is None
