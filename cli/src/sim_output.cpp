@@ -148,7 +148,8 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
         parts.push_back(fmt::format("{} GPUs per replica (TP {} x PP {} x DP {})", d.gpus_per_replica(), d.tp, d.pp, d.dp));
         if (d.pp > 1) parts.push_back(fmt::format("pipeline bubble {:.1f}% of stage time", 100.0 * s.accounting.bubble_share()));
         if (d.ep() > 1) parts.push_back(fmt::format("experts over EP {}, busiest rank {:.2f}x the mean load{}", d.ep(), s.expert_imbalance,
-                                                    d.expert_imbalance > 0 ? " (as given)" : " (uniform top-k routing)"));
+                                                    d.expert_imbalance > 0 ? std::string(" (as given)")
+                                                                           : fmt::format(" ({} routing)", d.moe_routing.name())));
         if (!s.placement.empty()) parts.push_back(s.placement);
         row("parallelism", fmt::format("{}", fmt::join(parts, "; ")));
     }

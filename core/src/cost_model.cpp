@@ -256,7 +256,8 @@ double CostModel::expected_active_experts(int64_t tokens) const {
 
 double CostModel::ep_imbalance(int64_t tokens) const {
     const double pairs = static_cast<double>(tokens * config_.dp * model_.experts_per_token);
-    return expert_imbalance(config_.expert_imbalance, pairs, config_.ep, model_.num_experts);
+    return expert_imbalance(config_.expert_imbalance, config_.moe_routing, pairs, config_.ep, model_.num_experts,
+                            model_.experts_per_token);
 }
 
 double CostModel::ep_rows(int64_t tokens) const {
@@ -347,7 +348,7 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     // Rows of logits: the last position of each sequence, every position of a speculative verify (the target
     // scores each draft and the token after them).
     double S = 0;
-    for (const SequenceWork& s : batch) S += s.spec > 0 ? static_cast<double>(s.new_tokens) : 1.0;
+    for (const SequenceWork& s : batch) S += s.padding ? 0.0 : s.spec > 0 ? static_cast<double>(s.new_tokens) : 1.0;
     if (tokens == 0) return false;
 
     auto emit = [&](OpKind name, int64_t count, double flops, double bytes, double compute_s, double memory_s,
@@ -437,6 +438,7 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             const int64_t window = sparse && kind == AttentionKind::MLA ? m.index_topk : layers.window[kind_index];
             double pf_flops = 0, pf_bytes = 0, dc_flops = 0, dc_bytes = 0;
             for (const SequenceWork& s : batch) {
+                if (s.padding) continue;
                 if (sparse && kind == AttentionKind::MLA && runs_sparse_prefill(m, s)) {
                     sparse_prefill_work(m, gpu, cfg, s, heads, kv_token_bytes, sp_flops, sp_bytes);
                     continue;
@@ -470,6 +472,7 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
                                            : bf16_flops_per_s) * cfg.attention_efficiency_factor;
             double pf_flops = 0, pf_bytes = 0, dc_flops = 0, dc_bytes = 0;
             for (const SequenceWork& s : batch) {
+                if (s.padding) continue;
                 const double keys = keys_seen(s.context, s.new_tokens, 0, false);
                 const double n = static_cast<double>(s.new_tokens);
                 const double bytes = static_cast<double>(s.context + s.new_tokens) * key_bytes + n * key_bytes +

@@ -390,7 +390,7 @@ double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::ve
     const ModelCard& m = roofline_.model();
     const int64_t cap = m.is_sparse_mla() ? m.index_topk : 0;  // a DSA decode reads at most index_topk keys
     for (const SequenceWork& s : batch) {
-        if (runs_sparse_prefill(m, s)) continue;  // ATTENTION_SPARSE's, on the roofline
+        if (s.padding || runs_sparse_prefill(m, s)) continue;  // (sparse prefills: ATTENTION_SPARSE's, on the roofline)
         const double keys = attention_keys(s, cap);
         (s.is_decode() ? decodes : prefills) += 1;
         (s.is_decode() ? decode_keys : prefill_keys) += keys;
@@ -421,6 +421,7 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
     const int64_t window = sliding ? window_ : 0;
     double decodes = 0, decode_keys = 0, prefills = 0, prefill_keys = 0;
     for (const SequenceWork& s : batch) {
+        if (s.padding) continue;
         const double keys = attention_keys(s, window);
         if (s.is_decode()) {
             ++decodes;

@@ -97,9 +97,10 @@ void sub_batches(const std::vector<SequenceWork>& batch, int parts, std::vector<
 }  // namespace
 
 ParallelPredictor::ParallelPredictor(std::unique_ptr<StepTimePredictor> group, int64_t pp, int64_t dp, int64_t hidden,
-                                     LinkModel stage_link, int64_t tp, LinkModel tp_link)
+                                     LinkModel stage_link, int64_t tp, LinkModel tp_link, int64_t graph_max_tokens)
     : group_(std::move(group)), pp_(std::max<int64_t>(1, pp)), dp_(std::max<int64_t>(1, dp)),
-      hidden_(static_cast<double>(hidden)), stage_link_(stage_link), tp_(std::max<int64_t>(1, tp)), tp_link_(tp_link) {}
+      hidden_(static_cast<double>(hidden)), stage_link_(stage_link), tp_(std::max<int64_t>(1, tp)), tp_link_(tp_link),
+      graph_max_tokens_(std::max<int64_t>(0, graph_max_tokens)) {}
 
 double ParallelPredictor::hop_bytes(double tokens) const { return tokens * hidden_ * 2.0 * 2.0; }  // hidden state + residual, bf16
 
@@ -122,16 +123,21 @@ StepTotals ParallelPredictor::slowest_rank(const std::vector<SequenceWork>& batc
         sub_batches(batch, static_cast<int>(std::min<int64_t>(dp_, std::max<size_t>(1, batch.size()))), ranks);
     }
     size_t most_tokens = 0, most_context = 0;
-    int64_t best_t = -1, best_c = -1;
+    int64_t best_t = -1, best_c = -1, context_rank_t = 0;
     for (size_t r = 0; r < ranks.size(); ++r) {
         int64_t t = 0, c = 0;
         for (const SequenceWork& s : ranks[r]) t += s.new_tokens, c += s.context;
         if (t > best_t) best_t = t, most_tokens = r;
-        if (c > best_c) best_c = c, most_context = r;
+        if (c > best_c) best_c = c, most_context = r, context_rank_t = t;
     }
     size_t pick = most_tokens;
     StepTotals totals = group_->step_totals(ranks[most_tokens]);
     if (most_context != most_tokens) {
+        if (best_t <= graph_max_tokens_ && context_rank_t < best_t) {  // DP padding (above)
+            SequenceWork pad{best_t - context_rank_t, 0};
+            pad.padding = true;
+            ranks[most_context].push_back(pad);
+        }
         const StepTotals other = group_->step_totals(ranks[most_context]);
         if (other.time_s > totals.time_s) pick = most_context, totals = other;
     }

@@ -11,6 +11,7 @@
 #include "headroom/core/cost_model.hpp"
 #include "headroom/sim/engine.hpp"
 #include "headroom/core/kernel_table_predictor.hpp"
+#include "headroom/core/moe_routing.hpp"
 #include "headroom/core/replica_loop.hpp"
 #include "headroom/sim/platform.hpp"
 #include "simgrid_contexts.hpp"
@@ -148,8 +149,9 @@ public:
             const double tokens = out.summary.steps > 0 ? static_cast<double>(out.summary.input_tokens + out.summary.output_tokens) /
                                                              static_cast<double>(out.summary.steps)
                                                        : 0.0;
-            out.summary.expert_imbalance = expert_imbalance(placed_.expert_imbalance, tokens * static_cast<double>(placed_.model.experts_per_token),
-                                                            placed_.ep(), placed_.model.num_experts);
+            out.summary.expert_imbalance =
+                expert_imbalance(placed_.expert_imbalance, placed_.moe_routing, tokens * static_cast<double>(placed_.model.experts_per_token),
+                                 placed_.ep(), placed_.model.num_experts, placed_.model.experts_per_token);
         }
         if (network) {
             const std::vector<LinkLoad> loads = network->link_loads();

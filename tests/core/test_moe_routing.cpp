@@ -1,11 +1,13 @@
 // How many experts a step reaches under each routing (moe_routing.hpp), and what that does to a step's time.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "headroom/core/cost_model.hpp"
 #include "headroom/core/kernel_table_predictor.hpp"
 #include "headroom/core/moe_routing.hpp"
+#include "headroom/core/parallelism.hpp"
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 
@@ -69,6 +71,39 @@ TEST(MoeRouting, PowerLawIsDeterministicAndInterpolatedAboveSixtyFourTokens) {
     const double f = std::log(100.0 / 99.0) / std::log(108.0 / 99.0);
     EXPECT_NEAR(experts_reached(pl, 256, 8, 100), r99 + (r108 - r99) * f, 1e-12);
     EXPECT_EQ(experts_reached(pl, 256, 8, 99), r99);
+}
+
+TEST(MoeRouting, TheBusiestExpertParallelRankFollowsTheRouting) {
+    // DeepSeek-V3's 256 experts over EP 48: the first 256 - 48 x 5 = 16 ranks hold 6 experts, the rest 5.
+    // balanced, 64 tokens a rank x 48 ranks x top-8 = 24,576 picks spread evenly: the fullest ranks take
+    // 24,576 x 6 / 256 = 576 against a mean of 512: 1.125 (= 6 x 48 / 256).
+    EXPECT_DOUBLE_EQ(expert_imbalance(0, routing("balanced"), 24576, 48, 256, 8), 1.125);
+    // 8 picks over EP 32 (8 experts a rank): one rank takes one pick, the mean is 0.25: 4
+    EXPECT_DOUBLE_EQ(expert_imbalance(0, routing("balanced"), 8, 32, 256, 8), 4.0);
+    // independent picks: the multinomial estimate of parallelism.hpp; a given max / mean overrides any routing
+    EXPECT_DOUBLE_EQ(expert_imbalance(0, routing("independent"), 24576, 48, 256, 8), expert_imbalance(24576, 48, 256));
+    EXPECT_DOUBLE_EQ(expert_imbalance(1.7, routing("power_law_1.01"), 24576, 48, 256, 8), 1.7);
+    EXPECT_DOUBLE_EQ(expert_imbalance(0, routing("power_law_1.01"), 24576, 1, 256, 8), 1.0);
+}
+
+TEST(MoeRouting, PowerLawRankLoadsAgainstClosedFormsWhereThePicksAreFew) {
+    // One token's picks on 256 experts: every drawn weight scales to under half a pick, so each of the k picks
+    // goes to its own expert, which expert being random (shuffled).
+    // One pick (k = 1) lands on one of 48 ranks: the busiest holds 1 against a mean of 1/48, exactly 48.
+    EXPECT_DOUBLE_EQ(power_law_imbalance(1, 256, 1, 1.01, 48), 48.0);
+    // One expert a rank, 8 picks on 8 distinct experts: busiest 1, mean 8/256: exactly 32.
+    EXPECT_DOUBLE_EQ(power_law_imbalance(1, 256, 8, 1.2, 256), 32.0);
+    // Two ranks of 128 experts: h of the 8 distinct experts fall in rank 0, hypergeometric (256, 128, 8); the
+    // busiest holds max(h, 8 - h) against a mean of 4. E[max(h, 8 - h)] from the distribution itself:
+    double expected_max = 0.0;
+    auto choose = [](double n, double r) { return std::exp(std::lgamma(n + 1) - std::lgamma(r + 1) - std::lgamma(n - r + 1)); };
+    for (int h = 0; h <= 8; ++h) expected_max += std::max(h, 8 - h) * choose(128, h) * choose(128, 8 - h) / choose(256, 8);
+    // (about 5.09; the Monte Carlo's 200 draws hold it to a standard error near 1.5%)
+    EXPECT_NEAR(power_law_imbalance(1, 256, 8, 1.01, 2), expected_max / 4.0, 0.05 * expected_max / 4.0);
+    // many tokens: the hot experts load their ranks well past uniform routing's estimate
+    const double pairs = 64.0 * 48 * 8;
+    EXPECT_GT(expert_imbalance(0, routing("power_law_1.01"), pairs, 48, 256, 8),
+              1.2 * expert_imbalance(0, routing("independent"), pairs, 48, 256, 8));
 }
 
 TEST(MoeRouting, TheRooflineStreamsTheExpertsTheRoutingReaches) {

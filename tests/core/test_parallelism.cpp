@@ -10,6 +10,7 @@
 
 #include "headroom/core/cost_model.hpp"
 #include "headroom/core/deployment.hpp"
+#include "headroom/core/kernel_table_predictor.hpp"
 #include "headroom/core/kv_planner.hpp"
 #include "headroom/core/parallelism.hpp"
 #include "headroom/core/replica_loop.hpp"
@@ -285,6 +286,67 @@ TEST(DataParallel, PinnedSequencesRunOnTheirRanks) {
     EXPECT_NEAR(p.step_totals(pinned).time_s, 0.101, 1e-12);
     for (SequenceWork& s : pinned) s.rank = -1;
     EXPECT_NEAR(p.step_totals(pinned).time_s, 0.100, 1e-12);
+}
+
+namespace {
+// 1 ms a new token, padding rows included, and 1 us a key of context (not for padding rows: they run no attention)
+class MsPerTokenUsPerKey : public StepTimePredictor {
+public:
+    StepCost step(const std::vector<SequenceWork>& b) const override {
+        StepCost c;
+        c.time_s = step_totals(b).time_s;
+        return c;
+    }
+    StepTotals step_totals(const std::vector<SequenceWork>& b) const override {
+        StepTotals t;
+        for (const SequenceWork& s : b) {
+            t.time_s += 1e-3 * static_cast<double>(s.new_tokens) + (s.padding ? 0.0 : 1e-6 * static_cast<double>(s.context));
+        }
+        t.time_by_bound_s[static_cast<int>(Bound::COMPUTE)] = t.time_s;
+        return t;
+    }
+    std::string name() const override { return "1 ms a token, 1 us a key"; }
+};
+}  // namespace
+
+TEST(DataParallel, RanksArePaddedToTheLargestRankUnderCudaGraphs) {
+    // DP 2: a 100-token prefill on rank 0 (100 ms), 4 decodes at 10,000 tokens of context on rank 1 (4 ms + 40 ms).
+    // Under CUDA graphs of up to 512 tokens vLLM pads rank 1 to 100 tokens: 100 ms + 40 ms = 140 ms sets the step.
+    // Without graphs, or with a rank past the largest graph (600 tokens), no rank pads: the larger of 100 (600)
+    // and 44 ms.
+    std::vector<SequenceWork> b{{100, 0, 0, 0}};
+    for (int i = 0; i < 4; ++i) b.push_back({1, 10000, 0, 1});
+    const ParallelPredictor graphs(std::make_unique<MsPerTokenUsPerKey>(), 1, 2, 4096, LinkModel{}, 1, LinkModel{}, 512);
+    const ParallelPredictor eager(std::make_unique<MsPerTokenUsPerKey>(), 1, 2, 4096, LinkModel{});
+    EXPECT_NEAR(graphs.step_totals(b).time_s, 0.140, 1e-12);
+    EXPECT_NEAR(graphs.step(b).time_s, 0.140, 1e-12);
+    EXPECT_NEAR(eager.step_totals(b).time_s, 0.100, 1e-12);
+    b.front().new_tokens = 600;
+    EXPECT_NEAR(graphs.step_totals(b).time_s, 0.600, 1e-12);
+}
+
+TEST(DataParallel, PaddingRowsRunTheTokenWiseOpsNotAttention) {
+    // 8 decodes at 2,000 tokens of context and 24 padding rows: the GEMMs and the fused MoE run 32 rows, as for 32
+    // decodes; attention and the logits are the 8 decodes' alone.
+    // The roofline and the kernel tables alike.
+    const ModelCard m = load_model("mistralai/Mixtral-8x7B-v0.1");
+    std::vector<SequenceWork> real(8, SequenceWork{1, 2000}), padded = real, wide(32, SequenceWork{1, 2000});
+    SequenceWork pad{24, 0};
+    pad.padding = true;
+    padded.push_back(pad);
+    for (const std::string predictor : {"roofline", "tables"}) {
+        const auto cm = make_step_predictor(m, load_gpu("h100"), CostConfig{}, predictor);
+        const StepCost p = cm->step(padded), r = cm->step(real), w = cm->step(wide);
+        for (const char* op : {"qkv_proj", "o_proj", "moe_gate_up_proj", "moe_down_proj"}) {
+            ASSERT_NE(p.op(op), nullptr) << predictor << " " << op;
+            EXPECT_DOUBLE_EQ(p.op(op)->time_s, w.op(op)->time_s) << predictor << " " << op;
+        }
+        for (const char* op : {"attention", "lm_head"}) {
+            ASSERT_NE(p.op(op), nullptr) << predictor << " " << op;
+            EXPECT_DOUBLE_EQ(p.op(op)->time_s, r.op(op)->time_s) << predictor << " " << op;
+        }
+        EXPECT_NE(r.op("qkv_proj")->time_s, w.op("qkv_proj")->time_s) << predictor;  // the rows matter
+    }
 }
 
 TEST(ExpertParallel, AllToAllOfDpRanks) {

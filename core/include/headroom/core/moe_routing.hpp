@@ -50,7 +50,21 @@ double experts_reached(const MoeRouting& routing, double experts, double topk, d
 // AIConfigurator's power-law routing, reproduced: each of the E experts' counts drawn from a power law of
 // exponent `alpha` on [1, 0.8 T] when T k > E, else [0.01, 2], scaled to T k picks and rounded; picks still
 // to place go to the largest counts, picks over go from the smallest counts that have one. The mean number of
-// experts with a pick over 200 draws of a fixed seed (the project's Rng: the same on every platform).
+// experts with a pick over POWER_LAW_DRAWS draws of a fixed seed (the project's Rng: the same on every platform).
+constexpr int POWER_LAW_DRAWS = 200;
 double power_law_reached(int64_t tokens, int64_t experts, int64_t topk, double alpha);
+// Over the same draws: the busiest of `ranks` EP ranks' picks over the mean (tokens x topk / ranks), each rank
+// holding a contiguous block of the experts as vLLM places them (E / ranks each, the first E % ranks one more).
+// Which expert holds which count is shuffled (the generator's tie-breaks favour low indices), so the block a hot
+// expert falls in is random.
+double power_law_imbalance(int64_t tokens, int64_t experts, int64_t topk, double alpha, int64_t ranks);
+
+// The busiest EP rank's load over the mean when `pairs` token-expert picks (tokens x topk) spread over `experts`
+// experts on `ranks` GPUs: `given` where it is > 0 (a measured max / mean, the scenario's expert_imbalance); else
+// from `routing`: independent picks, the expected maximum of the ranks' multinomial counts (expert_imbalance,
+// parallelism.hpp); balanced picks, the fullest rank's share of evenly spread picks, in whole picks; power law,
+// power_law_imbalance (exact up to 64 tokens, interpolated in log tokens on the grid of experts_reached above).
+double expert_imbalance(double given, const MoeRouting& routing, double pairs, int64_t ranks, int64_t experts,
+                        int64_t topk);
 
 }  // namespace headroom

@@ -66,10 +66,7 @@ PipelineRound pipeline_round(const std::vector<double>& stage_s, const std::vect
 // The expected busiest rank's load over the mean for `pairs` token-expert pairs routed uniformly to `experts`
 // experts on `ranks` EP ranks (1 for one rank or no pairs).
 double expert_imbalance(double pairs, int64_t ranks, int64_t experts);
-// A measured max/mean when one is given (> 0), else the estimate above.
-inline double expert_imbalance(double given, double pairs, int64_t ranks, int64_t experts) {
-    return given > 0.0 ? given : expert_imbalance(pairs, ranks, experts);
-}
+// (moe_routing.hpp: the same under another routing, or a measured max / mean)
 
 // A TP group of `tp` GPUs over `domains` NVLink domains: the GPUs it has in each (1 when the domains are uneven:
 // the all-reduce is then a flat ring on the fabric, see hierarchical_allreduce_s).
@@ -92,7 +89,10 @@ std::vector<int> balance_groups(const std::vector<int64_t>& sizes, int parts);
 // (its CostConfig carries dp, ep and the links). dp > 1: each sequence runs on the rank its request is pinned to
 // (SequenceWork::rank, the scheduler's), or unpinned the step's sequences are dealt to the ranks (balance_groups by
 // new tokens), and the step takes as long as the slower of the rank with the most new tokens and the one with the
-// most context. pp > 1: micro-batches as above; a micro-batch's stage time is its step time less the host
+// most context. With `graph_max_tokens` > 0 (CUDA graphs up to that many tokens) a step whose every rank fits a
+// graph runs every rank padded to the most tokens a rank has (vLLM's coordinate_batch_across_dp: the ranks agree
+// on one count so that their graphs and collectives match; past the graphs no rank pads), so the rank with the
+// most context runs its token-wise ops over that many rows (SequenceWork::padding). pp > 1: micro-batches as above; a micro-batch's stage time is its step time less the host
 // overhead over pp, its hop carries its tokens' hidden state and residual (2 x h bf16 each) as vLLM V1 sends them
 // (send_tensor_dict with the TP group as all_gather_group): each of the tp ranks sends a 1/tp slice to its peer of
 // the next stage over `stage_link`, and the next stage's ranks all-gather the slices over `tp_link` (a ring:
@@ -101,7 +101,7 @@ std::vector<int> balance_groups(const std::vector<int64_t>& sizes, int parts);
 class ParallelPredictor : public StepTimePredictor {
 public:
     ParallelPredictor(std::unique_ptr<StepTimePredictor> group, int64_t pp, int64_t dp, int64_t hidden, LinkModel stage_link,
-                      int64_t tp = 1, LinkModel tp_link = {});
+                      int64_t tp = 1, LinkModel tp_link = {}, int64_t graph_max_tokens = 0);
     // One micro-batch's hop between stages for `tokens` tokens (above), and the bytes it carries in all.
     double hop_s(double tokens) const;
     double hop_bytes(double tokens) const;
@@ -122,6 +122,7 @@ private:
     LinkModel stage_link_;
     int64_t tp_;
     LinkModel tp_link_;
+    int64_t graph_max_tokens_;
 };
 
 }  // namespace headroom

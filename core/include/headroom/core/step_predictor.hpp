@@ -58,6 +58,10 @@ struct SequenceWork {
     // The DP rank it runs on, for a replica of DP ranks whose requests are pinned (vLLM: each rank an engine);
     // -1: not pinned (the predictor deals the step's sequences to the ranks itself).
     int32_t rank = -1;
+    // Rows a DP rank runs only to match the other ranks' token count (ParallelPredictor: vLLM pads every rank to
+    // the largest rank's count under CUDA graphs): they run through the token-wise ops (GEMMs, norms, fused MoE,
+    // collectives), not attention or the logits. context 0.
+    bool padding = false;
     bool is_decode() const { return new_tokens == 1 || spec > 0; }
 };
 
