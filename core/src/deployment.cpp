@@ -63,6 +63,7 @@ SchedulerConfig scheduler_config(const Deployment& d, const EngineConfig& engine
     c.num_blocks = plan.num_blocks;
     c.max_model_len = plan.request.max_model_len;
     c.chunked_prefill = e.chunked_prefill;
+    c.async_scheduling = e.async_scheduling;
     c.prefix_caching = e.prefix_caching;
     c.policy = e.policy;
     if (e.speculative.enabled()) c.num_speculative_tokens = e.speculative.num_speculative_tokens;

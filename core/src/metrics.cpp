@@ -133,7 +133,8 @@ void account_step(Accounting& a, const Scheduler& s, const StepPlan& plan, doubl
         a.mixed_s += step_s;
         a.prefill_interference_s += step_s - decodes_alone_s * scale;
     }
-    if (s.num_waiting() > 0) {
+    // (requests held back only by async scheduling's one-step lag are not blocked by anything)
+    if (s.num_waiting() > 0 && s.admission_blocker() != "async") {
         a.waiting_s += step_s;
         const std::string& why = s.admission_blocker();
         const int k = why == "kv" ? 0 : why == "seqs" ? 1 : why == "budget" ? 2 : 3;

@@ -41,7 +41,10 @@ std::string MoeRouting::name() const {
 const char* moe_routing_names() {
     static const std::string names = [] {
         std::string out;
-        for (const NamedRouting& r : ROUTINGS) out += (out.empty() ? "" : ", ") + std::string(r.name);
+        for (const NamedRouting& r : ROUTINGS) {
+            if (!out.empty()) out += ", ";
+            out += r.name;
+        }
         return out;
     }();
     return names.c_str();

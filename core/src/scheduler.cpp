@@ -84,6 +84,7 @@ int64_t Scheduler::cached_prefix_tokens(const Request& r) const {
 int64_t Scheduler::add_request(const Request& r, double now_s) {
     RequestState s;
     s.req = r;
+    s.entered_s = now_s;
     const int64_t total = r.prompt_tokens + r.output_tokens;
     if (config_.max_model_len > 0 && total > config_.max_model_len) {
         s.reject_reason = fmt::format("prompt {} + output {} tokens exceed max_model_len {}", r.prompt_tokens,
@@ -234,29 +235,43 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
 
     // 2. Waiting requests, unless this step preempted (vLLM admits nothing new then).
     if (plan.preempted == 0 && policy_->may_admit(static_cast<int64_t>(running_.size()))) {
-        if (ranked) {
-            admit_ranked(now_s, plan, budget, chunk);
-            return;
-        }
-        while (!waiting_.empty()) {
-            if (budget <= 0 && !policy_->fills_batch()) {
-                blocker_ = "budget";
-                break;
-            }
-            if (static_cast<int64_t>(running_.size()) >= config_.max_num_seqs) {
-                blocker_ = "seqs";
-                break;
-            }
-            const int64_t took = admit(waiting_.front(), budget, chunk, now_s, plan);
-            if (took < 0) {
-                blocker_ = took == NO_ROOM ? "budget" : "kv";
-                break;
-            }
-            waiting_.pop_front();
-            budget -= took;
-        }
+        // async scheduling: a step that follows the last one at once was planned when that one started
+        constexpr double ALL = std::numeric_limits<double>::infinity();
+        const bool lagged = config_.async_scheduling && last_schedule_s_ >= 0.0 && last_complete_s_ == now_s;
+        admit_waiting(now_s, plan, budget, chunk, lagged ? last_schedule_s_ : ALL);
+        // nothing else to run: vLLM's planned step was empty, and the requests run right after the last one
+        if (lagged && plan.empty() && running_.empty()) admit_waiting(now_s, plan, budget, chunk, ALL);
     } else if (!waiting_.empty()) {
         blocker_ = plan.preempted > 0 ? "kv" : "policy";
+    }
+    if (!plan.empty()) last_schedule_s_ = now_s;
+}
+
+void Scheduler::admit_waiting(double now_s, StepPlan& plan, int64_t budget, int64_t chunk, double until_s) {
+    if (config_.ranks > 1) {
+        admit_ranked(now_s, plan, budget, chunk, until_s);
+        return;
+    }
+    while (!waiting_.empty()) {
+        if (requests_[waiting_.front()].entered_s > until_s) {  // in entry order: the rest entered later still
+            blocker_ = "async";
+            break;
+        }
+        if (budget <= 0 && !policy_->fills_batch()) {
+            blocker_ = "budget";
+            break;
+        }
+        if (static_cast<int64_t>(running_.size()) >= config_.max_num_seqs) {
+            blocker_ = "seqs";
+            break;
+        }
+        const int64_t took = admit(waiting_.front(), budget, chunk, now_s, plan);
+        if (took < 0) {
+            blocker_ = took == NO_ROOM ? "budget" : "kv";
+            break;
+        }
+        waiting_.pop_front();
+        budget -= took;
     }
 }
 
@@ -294,7 +309,7 @@ int64_t Scheduler::admit(int64_t index, int64_t room, int64_t chunk, double now_
     return want;
 }
 
-void Scheduler::admit_ranked(double now_s, StepPlan& plan, int64_t budget, int64_t chunk) {
+void Scheduler::admit_ranked(double now_s, StepPlan& plan, int64_t budget, int64_t chunk, double until_s) {
     // each rank's waiting requests in arrival order; a rank whose budget or sequences are spent stops, the
     // others go on (the KV pool is shared: no blocks stops them all)
     const auto ranks = static_cast<int64_t>(rank_blocked_.size());
@@ -303,6 +318,10 @@ void Scheduler::admit_ranked(double now_s, StepPlan& plan, int64_t budget, int64
     int64_t blocked = 0;
     for (size_t i = 0; i < waiting_.size() && blocked < ranks;) {
         const int64_t index = waiting_[i];
+        if (requests_[index].entered_s > until_s) {  // async scheduling: in entry order, the rest entered later still
+            if (blocker_.empty()) blocker_ = "async";
+            break;
+        }
         const auto k = static_cast<size_t>(requests_[index].rank);
         if (rank_blocked_[k]) {
             ++i;
@@ -336,6 +355,7 @@ void Scheduler::admit_ranked(double now_s, StepPlan& plan, int64_t budget, int64
 }
 
 void Scheduler::complete(const StepPlan& plan, double now_s) {
+    last_complete_s_ = now_s;
     bool any_finished = false;
     for (const ScheduledSeq& s : plan.seqs) {
         RequestState& r = requests_[s.request];

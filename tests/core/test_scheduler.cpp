@@ -341,3 +341,46 @@ TEST(Scheduler, DataParallelRanksUnderPreemptionFinishEverything) {
     EXPECT_FALSE(rec.preempted.empty());
     EXPECT_EQ(s.kv().num_free(), 64);
 }
+
+TEST(Scheduler, AsyncSchedulingAdmitsARequestOneStepLater) {
+    // vLLM plans step N + 1 when step N starts: a request that arrives during step 2 (t = 1.5) missed step 3,
+    // planned at t = 1, and runs in step 4 (t = 3). Synchronous scheduling takes it in step 3 (t = 2).
+    for (const bool async : {false, true}) {
+        SchedulerConfig c = config(1000);
+        c.async_scheduling = async;
+        Scheduler s(c);
+        s.add_request(req(1, 100, 50), 0.0);  // decodes through every step below
+        StepPlan p = s.schedule(0.0);         // step 1: its prefill
+        s.complete(p, 1.0);
+        p = s.schedule(1.0);  // step 2, back to back
+        s.add_request(req(2, 20, 5), 1.5);
+        s.complete(p, 2.0);
+        p = s.schedule(2.0);  // step 3
+        ASSERT_EQ(p.seqs.size(), async ? 1u : 2u) << async;
+        EXPECT_EQ(p.prefill_tokens, async ? 0 : 20) << async;
+        EXPECT_EQ(s.admission_blocker(), async ? "async" : "") << async;
+        s.complete(p, 3.0);
+        p = s.schedule(3.0);  // step 4: admitted either way by now (its prefill, or its first decode)
+        EXPECT_EQ(p.seqs.size(), 2u) << async;
+        EXPECT_EQ(p.prefill_tokens, async ? 20 : 0) << async;
+    }
+}
+
+TEST(Scheduler, AsyncSchedulingDoesNotHoldARequestWhenNothingElseRuns) {
+    // Request 1's one output token comes from its prefill step (t = 0 to 1): nothing runs after it, so vLLM's
+    // step planned at t = 0 was empty, and request 2 (arrived at 0.5) runs at t = 1. After an idle spell
+    // (t = 5, no step ended then) a request runs at once too.
+    SchedulerConfig c = config(1000);
+    c.async_scheduling = true;
+    Scheduler s(c);
+    s.add_request(req(1, 100, 1), 0.0);
+    StepPlan p = s.schedule(0.0);
+    s.add_request(req(2, 30, 4), 0.5);
+    s.complete(p, 1.0);
+    p = s.schedule(1.0);
+    EXPECT_EQ(p.prefill_tokens, 30);
+    s.complete(p, 2.0);
+    s.add_request(req(3, 40, 4), 5.0);
+    p = s.schedule(5.0);
+    EXPECT_EQ(p.prefill_tokens, 40);
+}

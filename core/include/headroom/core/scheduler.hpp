@@ -65,6 +65,7 @@ struct RequestState {
     bool scheduled_once = false;
     int32_t rank = 0;  // its DP rank (SchedulerConfig::ranks), fixed when it arrives
     std::string reject_reason;
+    double entered_s = 0.0;  // when it reached the scheduler (add_request)
     int64_t num_tokens() const { return req.prompt_tokens + num_generated; }
 };
 
@@ -127,6 +128,12 @@ struct SchedulerConfig {
     // max_num_seqs; a rank whose budget or sequences are spent does not hold up the others' waiting requests.
     // The KV blocks stay one pool (vLLM's are per rank).
     int64_t ranks = 1;
+    // vLLM's async scheduling (on by default since v0.14): the engine schedules step N + 1 while step N runs,
+    // when step N starts (EngineCore.step_with_batch_queue, two batches in flight), so a request that reaches the
+    // engine during step N cannot join N + 1: a step that follows the previous one at once admits only requests
+    // that entered before that step started. Where that would leave the step empty (nothing else to run), vLLM's
+    // N + 1 is an empty batch and the request runs right after N: it is admitted then.
+    bool async_scheduling = false;
 };
 
 // When may waiting requests be admitted? Picked by name from admission_policy_names().
@@ -168,7 +175,8 @@ public:
     // Tokens of `r`'s prompt this replica's prefix cache holds now (for a cache-aware router).
     int64_t cached_prefix_tokens(const Request& r) const;
     // Why the last waiting request could not be admitted: "kv" (no blocks), "seqs" (max_num_seqs),
-    // "budget" (token budget spent), "" (nothing waiting or all admitted).
+    // "budget" (token budget spent), "async" (it entered after this step was planned, SchedulerConfig::
+    // async_scheduling), "" (nothing waiting or all admitted).
     const std::string& admission_blocker() const { return blocker_; }
 
 private:
@@ -183,7 +191,9 @@ private:
     // this step, or NO_ROOM (without chunking its prompt does not fit) or NO_KV (no blocks); it stays queued then.
     static constexpr int64_t NO_ROOM = -1, NO_KV = -2;
     int64_t admit(int64_t index, int64_t room, int64_t chunk, double now_s, StepPlan& plan);
-    void admit_ranked(double now_s, StepPlan& plan, int64_t budget, int64_t chunk);
+    void admit_ranked(double now_s, StepPlan& plan, int64_t budget, int64_t chunk, double until_s);
+    // Admits waiting requests that entered by `until_s` (async scheduling; infinity: all), FCFS.
+    void admit_waiting(double now_s, StepPlan& plan, int64_t budget, int64_t chunk, double until_s);
 
     SchedulerConfig config_;
     SchedulerObserver* observer_;
@@ -195,6 +205,8 @@ private:
     std::deque<int64_t> waiting_;
     std::string blocker_;
     bool has_deadlines_ = false;
+    // async scheduling: when the last step was planned and when the last step completed (-1: never)
+    double last_schedule_s_ = -1.0, last_complete_s_ = -1.0;
     // DP ranks (config_.ranks > 1): waiting and running requests per rank, and this step's token budget per rank
     std::vector<int64_t> rank_waiting_, rank_running_, rank_budget_;
     std::vector<char> rank_blocked_;
