@@ -260,9 +260,11 @@ TEST(ExpertParallel, OneRankIsTensorParallelMoe) {
 }
 
 namespace {
-// 1 ms a new token
+// 1 ms a new token, padding rows included, and `s_per_key` a key of context (none for padding rows: they run no
+// attention)
 class MsPerToken : public StepTimePredictor {
 public:
+    explicit MsPerToken(double s_per_key = 0.0) : s_per_key_(s_per_key) {}
     StepCost step(const std::vector<SequenceWork>& b) const override {
         StepCost c;
         c.time_s = step_totals(b).time_s;
@@ -270,11 +272,16 @@ public:
     }
     StepTotals step_totals(const std::vector<SequenceWork>& b) const override {
         StepTotals t;
-        for (const SequenceWork& s : b) t.time_s += 1e-3 * static_cast<double>(s.new_tokens);
+        for (const SequenceWork& s : b) {
+            t.time_s += 1e-3 * static_cast<double>(s.new_tokens) + (s.padding ? 0.0 : s_per_key_ * static_cast<double>(s.context));
+        }
         t.time_by_bound_s[static_cast<int>(Bound::COMPUTE)] = t.time_s;
         return t;
     }
     std::string name() const override { return "1 ms a token"; }
+
+private:
+    double s_per_key_;
 };
 }  // namespace
 
@@ -288,27 +295,6 @@ TEST(DataParallel, PinnedSequencesRunOnTheirRanks) {
     EXPECT_NEAR(p.step_totals(pinned).time_s, 0.100, 1e-12);
 }
 
-namespace {
-// 1 ms a new token, padding rows included, and 1 us a key of context (not for padding rows: they run no attention)
-class MsPerTokenUsPerKey : public StepTimePredictor {
-public:
-    StepCost step(const std::vector<SequenceWork>& b) const override {
-        StepCost c;
-        c.time_s = step_totals(b).time_s;
-        return c;
-    }
-    StepTotals step_totals(const std::vector<SequenceWork>& b) const override {
-        StepTotals t;
-        for (const SequenceWork& s : b) {
-            t.time_s += 1e-3 * static_cast<double>(s.new_tokens) + (s.padding ? 0.0 : 1e-6 * static_cast<double>(s.context));
-        }
-        t.time_by_bound_s[static_cast<int>(Bound::COMPUTE)] = t.time_s;
-        return t;
-    }
-    std::string name() const override { return "1 ms a token, 1 us a key"; }
-};
-}  // namespace
-
 TEST(DataParallel, RanksArePaddedToTheLargestRankUnderCudaGraphs) {
     // DP 2: a 100-token prefill on rank 0 (100 ms), 4 decodes at 10,000 tokens of context on rank 1 (4 ms + 40 ms).
     // Under CUDA graphs of up to 512 tokens vLLM pads rank 1 to 100 tokens: 100 ms + 40 ms = 140 ms sets the step.
@@ -316,8 +302,8 @@ TEST(DataParallel, RanksArePaddedToTheLargestRankUnderCudaGraphs) {
     // and 44 ms.
     std::vector<SequenceWork> b{{100, 0, 0, 0}};
     for (int i = 0; i < 4; ++i) b.push_back({1, 10000, 0, 1});
-    const ParallelPredictor graphs(std::make_unique<MsPerTokenUsPerKey>(), 1, 2, 4096, LinkModel{}, 1, LinkModel{}, 512);
-    const ParallelPredictor eager(std::make_unique<MsPerTokenUsPerKey>(), 1, 2, 4096, LinkModel{});
+    const ParallelPredictor graphs(std::make_unique<MsPerToken>(1e-6), 1, 2, 4096, LinkModel{}, 1, LinkModel{}, 512);
+    const ParallelPredictor eager(std::make_unique<MsPerToken>(1e-6), 1, 2, 4096, LinkModel{});
     EXPECT_NEAR(graphs.step_totals(b).time_s, 0.140, 1e-12);
     EXPECT_NEAR(graphs.step(b).time_s, 0.140, 1e-12);
     EXPECT_NEAR(eager.step_totals(b).time_s, 0.100, 1e-12);

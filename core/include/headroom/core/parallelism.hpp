@@ -89,13 +89,14 @@ std::vector<int> balance_groups(const std::vector<int64_t>& sizes, int parts);
 // (its CostConfig carries dp, ep and the links). dp > 1: each sequence runs on the rank its request is pinned to
 // (SequenceWork::rank, the scheduler's), or unpinned the step's sequences are dealt to the ranks (balance_groups by
 // new tokens), and the step takes as long as the slower of the rank with the most new tokens and the one with the
-// most context. With `graph_max_tokens` > 0 (CUDA graphs up to that many tokens) a step whose every rank fits a
-// graph runs every rank padded to the most tokens a rank has (vLLM's coordinate_batch_across_dp: the ranks agree
-// on one count so that their graphs and collectives match; past the graphs no rank pads), so the rank with the
-// most context runs its token-wise ops over that many rows (SequenceWork::padding). pp > 1: micro-batches as above; a micro-batch's stage time is its step time less the host
-// overhead over pp, its hop carries its tokens' hidden state and residual (2 x h bf16 each) as vLLM V1 sends them
-// (send_tensor_dict with the TP group as all_gather_group): each of the tp ranks sends a 1/tp slice to its peer of
-// the next stage over `stage_link`, and the next stage's ranks all-gather the slices over `tp_link` (a ring:
+// most context. With `graph_max_tokens` > 0 (CUDA graphs up to that many tokens) a step whose every rank fits
+// a graph runs every rank padded to the most tokens a rank has (vLLM's coordinate_batch_across_dp: the ranks
+// agree on one count so that their graphs and collectives match; past the graphs no rank pads), so the rank
+// with the most context runs its token-wise ops over that many rows (SequenceWork::padding). pp > 1:
+// micro-batches as above; a micro-batch's stage time is its step time less the host overhead over pp, its hop
+// carries its tokens' hidden state and residual (2 x h bf16 each) as vLLM V1 sends them (send_tensor_dict with
+// the TP group as all_gather_group): each of the tp ranks sends a 1/tp slice to its peer of the next stage over
+// `stage_link`, and the next stage's ranks all-gather the slices over `tp_link` (a ring:
 // (tp - 1)/tp of the bytes and tp - 1 latencies). The host overhead is paid once per round. step() scales the
 // group's per-op times to the round.
 class ParallelPredictor : public StepTimePredictor {
