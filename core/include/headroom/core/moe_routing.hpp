@@ -5,8 +5,7 @@
 //
 // - independent (the default): each token picks its top-k of E experts independently and uniformly; T tokens
 //   reach E (1 - (1 - k / E)^T) experts on average.
-// - balanced: the picks spread as evenly as they can, min(T k, E) experts: the most T tokens can reach, and
-// how
+// - balanced: the picks spread as evenly as they can, min(T k, E) experts: the most T tokens can reach, and how
 //   AIConfigurator's collector timed the balanced fused-MoE tables.
 // - power_law_1.01, power_law_1.2: AIConfigurator's skewed routing (its collector's power_law_logits_v3, and
 //   its default for estimates): each expert's share of the T k picks drawn from a power law of that exponent,
