@@ -9,6 +9,8 @@
 //   working set within the GPU's L2: GridTable::gemm_working_set_bytes) are neither fitted nor scored, since no
 //   serving step reads weights from L2; the fit that also takes them is scored on the same cold points beside it.
 //   For those L2-warm points: how far the kernel-table predictor raises them, to streaming the weights from HBM.
+// - The roofline's attention (bf16 KV, no window): plain, and the attention fits of `calibrate` in 5-fold CV;
+//   decodes timed with their KV in L2 are neither fitted nor scored, unless streaming it would be under 5% of the call.
 // - Table roughness: at 1-8 rows, where a GEMM's time should not change with m, how much consecutive row counts
 //   differ in the table itself: the floor under any interpolation's error.
 // Then the seed figures: batch-1 decode and a 4,096-token prefill of Llama-3.3-70B on one H200, per predictor.
@@ -267,6 +269,58 @@ int main(int argc, char** argv) {
             }
         }
         loo(*t, "prefill_attention", {"batch_size", "isl"}, row("prefill attention", "table LOO, token axes"));
+        {  // the roofline's attention: plain (the profile's or the GEMM fit's efficiencies, no fixed cost) and the
+           // attention fits, 5-fold CV; decodes whose KV the benchmark kept in L2 neither fitted nor scored
+            const std::vector<AttentionSample> s = attention_samples(*t, gpu.l2_cache_bytes(), gpu.memory_bandwidth_bytes_per_s());
+            const auto shipped = shipped_calibration(profile);
+            const GemmCalibration* g = shipped && shipped->gemm.present() ? &shipped->gemm : nullptr;
+            // as cost_model.cpp costs a call without attention fits: FLOPs at the GEMM rate x 0.8 (CostConfig's
+            // attention_efficiency_factor), bytes at the GEMM fit's rate, smooth max with p = 2.5
+            const double rate = gemm_rates(gpu, Dtype::BF16, g).flops_per_s * CostConfig{}.attention_efficiency_factor;
+            const double bw = memory_bytes_per_s(gpu, g);
+            Errors* plain[2] = {&row("prefill attention", "roofline (plain)"), &row("decode attention", "roofline (plain)")};
+            for (const AttentionSample& x : s) {
+                if (x.l2_warm) continue;
+                const AttentionWork w = attention_sample_work(x);
+                plain[x.decode]->add(smooth_max(w.flops / rate, w.bytes / bw, 2.5), x.time_s);
+            }
+            std::vector<size_t> idx(s.size());
+            for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+            std::shuffle(idx.begin(), idx.end(), std::mt19937_64(42));
+            // a derived calibration's error: the sibling's shipped fits (its shares of its peaks) on this GPU's
+            // own points, as `calibrate --from` carries them (H100 PCIe from H100 SXM)
+            static const std::map<std::string, std::string> sibling = {
+                {"h100-sxm", "h200"}, {"h200", "h100-sxm"}, {"b200", "gb200"}, {"gb200", "b200"}};
+            if (auto it = sibling.find(profile); it != sibling.end()) {
+                const auto other = shipped_calibration(it->second);
+                if (other && other->has_attention()) {
+                    Errors* derived[2] = {&row("prefill attention", "calibrated on " + it->second + ", carried"),
+                                          &row("decode attention", "calibrated on " + it->second + ", carried")};
+                    for (const AttentionSample& x : s) {
+                        if (!x.l2_warm) {
+                            derived[x.decode]->add(attention_sample_time_s(gpu, x, other->prefill_attention, other->decode_attention), x.time_s);
+                        }
+                    }
+                }
+                if (other && other->gemm.present()) {
+                    Errors& g16 = row("gemm bf16", "calibrated on " + it->second + ", carried");
+                    for (const GemmSample& x : gemm_samples(*t, Dtype::BF16, gpu.l2_cache_bytes())) {
+                        if (!x.l2_warm) g16.add(gemm_time_s(gpu, Dtype::BF16, x.m, x.n, x.k, &other->gemm), x.time_s);
+                    }
+                }
+            }
+            Errors* cv[2] = {&row("prefill attention", "roofline (calibrated), 5-fold CV"),
+                             &row("decode attention", "roofline (calibrated), 5-fold CV")};
+            for (size_t fold = 0; fold < 5; ++fold) {
+                std::vector<AttentionSample> train, test;
+                for (size_t i = 0; i < idx.size(); ++i) (i % 5 == fold ? test : train).push_back(s[idx[i]]);
+                const AttentionCalibration pre = fit_prefill_attention(gpu, train);
+                const AttentionCalibration dec = fit_decode_attention(gpu, train, pre);
+                for (const AttentionSample& x : test) {
+                    if (!x.l2_warm) cv[x.decode]->add(attention_sample_time_s(gpu, x, pre, dec), x.time_s);
+                }
+            }
+        }
         loo(*t, "moe", {"num_tokens"}, row("fused MoE", "table LOO, token axis"), {{"dtype", "bf16"}});
         for (const char* dt : {"fp8", "fp8_block", "mxfp4", "fp4", "int4"}) {
             if (t->find("moe", {{"dtype", dt}}).empty()) continue;

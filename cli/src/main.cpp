@@ -252,6 +252,7 @@ int run_calibrate(CalibrateOptions& o) {
     if (sources > 1) throw UsageError("--tables: give one data source (--tables, --from, --csv or --measurements)");
     std::vector<GemmSample> gemms, fp8_gemms;  // fp8_gemms: the second fit of a bf16 calibration
     std::vector<CommSample> comms;
+    std::vector<AttentionSample> attention;
     GpuProfile fit_gpu = target;  // whose peaks the efficiencies are shares of
     std::string fitted_on, derived_from;
     auto from_tables = [&](const KernelTables& t, const std::string& what) {
@@ -259,6 +260,7 @@ int run_calibrate(CalibrateOptions& o) {
         gemms = gemm_samples(t, dtype, fit_gpu.l2_cache_bytes());
         if (dtype == Dtype::BF16) fp8_gemms = gemm_samples(t, Dtype::FP8, fit_gpu.l2_cache_bytes());
         comms = allreduce_samples(t);
+        attention = attention_samples(t, fit_gpu.l2_cache_bytes(), fit_gpu.memory_bandwidth_bytes_per_s());
         fitted_on = fmt::format("kernel tables {} ({}; {})", what, t.device, t.source);
     };
     if (!o.csv.empty()) {
@@ -295,7 +297,7 @@ int run_calibrate(CalibrateOptions& o) {
         from_tables(*t, name);
     }
     if (gemms.empty()) throw UsageError(fmt::format("--dtype: the data holds no {} GEMM measurements", o.dtype));
-    Calibration c = calibrate(fit_gpu, dtype, gemms, comms, fitted_on, fp8_gemms);
+    Calibration c = calibrate(fit_gpu, dtype, gemms, comms, fitted_on, fp8_gemms, attention);
     c.gpu = target.name;
     c.derived_from = derived_from;
     if (!derived_from.empty()) c.allreduce.clear();  // another GPU's links say nothing of this one's
@@ -334,6 +336,21 @@ int run_calibrate(CalibrateOptions& o) {
                    g.activation_bytes, g.output_bytes, g.row_s * 1e9, g.wave_exponent);
         fmt::print("  fp8 fit error on its own points: median {:.1f}%, p90 {:.1f}%\n", 100 * c.gemm_fp8_fit.median_abs_rel_error,
                    100 * c.gemm_fp8_fit.p90_abs_rel_error);
+    }
+    if (c.has_attention()) {
+        const AttentionCalibration& p = c.prefill_attention;
+        const AttentionCalibration& d = c.decode_attention;
+        fmt::print("  prefill attention ({} measurements): launch {:.2f} us, compute efficiency {:.3f} with {:.0f} FLOPs per "
+                   "score, memory efficiency {:.3f}, blend exponent {:.2f}, wave exponent {:.2f}; fit error median {:.1f}%, "
+                   "p90 {:.1f}%\n",
+                   c.prefill_attention_fit.points, p.launch_s * 1e6, p.compute_efficiency, p.score_flops, p.memory_efficiency,
+                   p.blend_exponent, p.wave_exponent, 100 * c.prefill_attention_fit.median_abs_rel_error,
+                   100 * c.prefill_attention_fit.p90_abs_rel_error);
+        fmt::print("  decode attention ({} measurements, {} more left out: KV in L2): launch {:.2f} us, memory efficiency "
+                   "{:.3f}, {:.1f} ns per sequence and KV head, blend exponent {:.2f}; fit error median {:.1f}%, p90 {:.1f}%\n",
+                   c.decode_attention_fit.points, c.decode_attention_fit.l2_warm_left_out, d.launch_s * 1e6,
+                   d.memory_efficiency, d.item_s * 1e9, d.blend_exponent, 100 * c.decode_attention_fit.median_abs_rel_error,
+                   100 * c.decode_attention_fit.p90_abs_rel_error);
     }
     for (const auto& [gpus, a] : c.allreduce) {
         fmt::print("  all-reduce on {} GPUs: latency {:.2f} us, bus bandwidth {:.0f} GB/s\n", gpus, a.latency_s * 1e6,

@@ -11,6 +11,7 @@ namespace headroom {
 namespace {
 
 constexpr int64_t TILE = 128;             // GEMM output tile edge (cuBLAS/CUTLASS Hopper kernels: 128 x 128+)
+constexpr double QUERY_TILE = 128.0;       // queries a FlashAttention prefill work item holds (FA2 and FA3, head_dim 128)
 constexpr double ACT_BYTES = 2.0;         // activations in bf16
 constexpr double LOGIT_BYTES = 4.0;       // sampler in fp32
 constexpr int64_t KERNELS_PER_LAYER = 12;  // launches per layer without CUDA graphs (norms, GEMMs, attention...)
@@ -70,6 +71,34 @@ double keys_seen(int64_t context, int64_t n, int64_t window, bool bidirectional)
     // positions up to the window grow, the rest are capped
     const double growing = w - c;  // tokens j with context + j <= window
     return growing * c + growing * (growing + 1.0) / 2.0 + (nn - growing) * w;
+}
+
+void add_attention_work(const AttentionShape& a, const SequenceWork& s, AttentionWork& decode, AttentionWork& prefill) {
+    const double keys = keys_seen(s.context, s.new_tokens, a.window, a.bidirectional);
+    const int64_t held = a.window > 0 ? std::min(s.context + s.new_tokens, a.window) : s.context + s.new_tokens;
+    const double n = static_cast<double>(s.new_tokens);
+    AttentionWork& w = s.is_decode() ? decode : prefill;
+    w.flops += a.per_key_flops * keys;
+    w.bytes += static_cast<double>(held) * a.kv_token_bytes + n * (a.kv_token_bytes + (a.q_dim + a.o_dim) * ACT_BYTES);
+    w.scores += a.heads * keys;
+    w.items += s.is_decode() ? a.kv_heads : a.heads * std::ceil(n / QUERY_TILE);
+}
+
+double calibrated_prefill_attention_s(const GpuProfile& gpu, const AttentionCalibration& c, const AttentionWork& w) {
+    const double sms = std::max(1.0, gpu.sm_count.value);
+    double compute_s = (w.flops + w.scores * c.score_flops) / (gpu.peak_flops(Dtype::BF16) * c.compute_efficiency);
+    if (c.wave_exponent > 0.0 && w.items > 0.0) {
+        compute_s /= std::pow(w.items / (std::ceil(w.items / sms) * sms), c.wave_exponent);
+    }
+    const double memory_s = w.bytes / (gpu.memory_bandwidth_bytes_per_s() * c.memory_efficiency);
+    return c.launch_s + smooth_max(compute_s, memory_s, c.blend_exponent);
+}
+
+double calibrated_decode_attention_s(const GpuProfile& gpu, const AttentionCalibration& c,
+                                     const AttentionCalibration& prefill, const AttentionWork& w) {
+    const double memory_s = w.bytes / (gpu.memory_bandwidth_bytes_per_s() * c.memory_efficiency);
+    const double compute_s = w.flops / (gpu.peak_flops(Dtype::BF16) * prefill.compute_efficiency);
+    return c.launch_s + smooth_max(smooth_max(memory_s, c.item_s * w.items, c.blend_exponent), compute_s, c.blend_exponent);
 }
 
 // (c^p + m^p)^(1/p), the smooth max of the two bounds. Hot: called for every GEMM of every simulated step,
@@ -430,34 +459,42 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         };
         const bool sparse = m.is_sparse_mla();
         double sp_flops = 0, sp_bytes = 0;  // DSA prefills past index_topk (runs_sparse_prefill)
+        const Calibration* cal = cfg.calibration.get();
+        const bool fitted = cal && cal->has_attention();
         for (int kind_index = 0; kind_index < 3; ++kind_index) {
             const AttentionKind kind = static_cast<AttentionKind>(kind_index);
             const int64_t count = layers.count[kind_index];
             if (count == 0) continue;
             // a DSA decode attends to at most index_topk keys, read like a window's
             const int64_t window = sparse && kind == AttentionKind::MLA ? m.index_topk : layers.window[kind_index];
-            double pf_flops = 0, pf_bytes = 0, dc_flops = 0, dc_bytes = 0;
+            const AttentionShape shape{heads,  mla ? 1.0 : kv_heads, per_key_flops, kv_token_bytes, q_dim, o_dim,
+                                       window, m.is_encoder};
+            AttentionWork dc, pf;
             for (const SequenceWork& s : batch) {
                 if (s.padding) continue;
                 if (sparse && kind == AttentionKind::MLA && runs_sparse_prefill(m, s)) {
                     sparse_prefill_work(m, gpu, cfg, s, heads, kv_token_bytes, sp_flops, sp_bytes);
                     continue;
                 }
-                const double keys = keys_seen(s.context, s.new_tokens, window, m.is_encoder);
-                const int64_t held = window > 0 ? std::min(s.context + s.new_tokens, window) : s.context + s.new_tokens;
-                const double bytes = static_cast<double>(held) * kv_token_bytes +  // read K/V
-                                     static_cast<double>(s.new_tokens) *
-                                         (kv_token_bytes + (q_dim + o_dim) * ACT_BYTES);  // write K/V, q in, o out
-                if (s.is_decode()) {
-                    dc_flops += per_key_flops * keys;
-                    dc_bytes += bytes;
-                } else {
-                    pf_flops += per_key_flops * keys;
-                    pf_bytes += bytes;
-                }
+                add_attention_work(shape, s, dc, pf);
             }
-            emit_parts(kind == AttentionKind::SLIDING ? OpKind::ATTENTION_SLIDING : OpKind::ATTENTION, count, attn_rate,
-                       pf_flops, pf_bytes, dc_flops, dc_bytes);
+            const OpKind name = kind == AttentionKind::SLIDING ? OpKind::ATTENTION_SLIDING : OpKind::ATTENTION;
+            if (!fitted) {
+                emit_parts(name, count, attn_rate, pf.flops, pf.bytes, dc.flops, dc.bytes);
+                continue;
+            }
+            // the calibrated attention fits; a step of prefills and decodes runs one call, which pays one launch
+            const bool has_pf = pf.scores > 0, has_dc = dc.scores > 0;
+            double t = 0;
+            if (has_pf) t += calibrated_prefill_attention_s(gpu, cal->prefill_attention, pf);
+            if (has_dc) t += calibrated_decode_attention_s(gpu, cal->decode_attention, cal->prefill_attention, dc);
+            if (has_pf && has_dc) t -= std::min(cal->prefill_attention.launch_s, cal->decode_attention.launch_s);
+            const double flops = pf.flops + dc.flops, bytes = pf.bytes + dc.bytes;
+            const double compute_s = (flops + pf.scores * cal->prefill_attention.score_flops) /
+                                     (gpu.peak_flops(Dtype::BF16) * cal->prefill_attention.compute_efficiency);
+            const double memory_s = pf.bytes / (gpu.memory_bandwidth_bytes_per_s() * cal->prefill_attention.memory_efficiency) +
+                                    dc.bytes / (gpu.memory_bandwidth_bytes_per_s() * cal->decode_attention.memory_efficiency);
+            emit(name, count, flops, bytes, compute_s, memory_s, 0, 0, t, compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY);
         }
         const int64_t mla_layers = layers.count[static_cast<int>(AttentionKind::MLA)];
         if (sp_flops > 0) emit_parts(OpKind::ATTENTION_SPARSE, mla_layers, attn_rate, sp_flops, sp_bytes, 0, 0);

@@ -28,6 +28,8 @@ const GemmCalibration* Calibration::gemm_for(Dtype d, double bytes_per_weight) c
 
 namespace {
 
+void fit_yaml(std::string& y, const FitQuality& q);
+
 void gemm_yaml(std::string& y, const char* key, const GemmCalibration& g, const FitQuality& q) {
     y += fmt::format("{}:\n", key);
     y += fmt::format("  launch_us: {:.6g}\n", g.launch_s * 1e6);
@@ -44,6 +46,27 @@ void gemm_yaml(std::string& y, const char* key, const GemmCalibration& g, const 
                      q.median_abs_rel_error, q.p90_abs_rel_error);
 }
 
+void fit_yaml(std::string& y, const FitQuality& q) {
+    y += fmt::format("  fit: {{points: {}, {}median_abs_rel_error: {:.4g}, p90_abs_rel_error: {:.4g}}}\n", q.points,
+                     q.l2_warm_left_out > 0 ? fmt::format("l2_warm_left_out: {}, ", q.l2_warm_left_out) : "",
+                     q.median_abs_rel_error, q.p90_abs_rel_error);
+}
+
+void attention_yaml(std::string& y, const char* key, const AttentionCalibration& a, const FitQuality& q, bool prefill) {
+    y += fmt::format("{}:\n", key);
+    y += fmt::format("  launch_us: {:.6g}\n", a.launch_s * 1e6);
+    if (prefill) y += fmt::format("  compute_efficiency: {:.6g}\n", a.compute_efficiency);
+    y += fmt::format("  memory_efficiency: {:.6g}\n", a.memory_efficiency);
+    y += fmt::format("  blend_exponent: {:.6g}\n", a.blend_exponent);
+    if (prefill) {
+        y += fmt::format("  score_flops: {:.6g}\n", a.score_flops);
+        y += fmt::format("  wave_exponent: {:.6g}\n", a.wave_exponent);
+    } else {
+        y += fmt::format("  item_ns: {:.6g}\n", a.item_s * 1e9);
+    }
+    fit_yaml(y, q);
+}
+
 }  // namespace
 
 std::string calibration_yaml(const Calibration& c) {
@@ -54,6 +77,10 @@ std::string calibration_yaml(const Calibration& c) {
     y += fmt::format("dtype: {}\n", c.dtype);
     gemm_yaml(y, "gemm", c.gemm, c.gemm_fit);
     if (c.gemm_fp8.present()) gemm_yaml(y, "gemm_fp8", c.gemm_fp8, c.gemm_fp8_fit);
+    if (c.has_attention()) {
+        attention_yaml(y, "prefill_attention", c.prefill_attention, c.prefill_attention_fit, true);
+        attention_yaml(y, "decode_attention", c.decode_attention, c.decode_attention_fit, false);
+    }
     if (!c.allreduce.empty()) {
         y += "allreduce:\n";
         for (const auto& [gpus, a] : c.allreduce) {
@@ -77,6 +104,16 @@ private:
     std::string file_;
 };
 
+void read_fit(const Reader& r, const YAML::Node& g, const std::string& key, FitQuality& q) {
+    if (const YAML::Node f = g["fit"]) {
+        r.only(f, key + ".fit", {"points", "l2_warm_left_out", "median_abs_rel_error", "p90_abs_rel_error"});
+        q.points = static_cast<int64_t>(r.number(f["points"], key + ".fit.points", 0, 1e9));
+        if (f["l2_warm_left_out"]) q.l2_warm_left_out = static_cast<int64_t>(r.number(f["l2_warm_left_out"], key + ".fit.l2_warm_left_out", 0, 1e9));
+        q.median_abs_rel_error = r.number(f["median_abs_rel_error"], key + ".fit.median_abs_rel_error", 0, 1e3);
+        q.p90_abs_rel_error = r.number(f["p90_abs_rel_error"], key + ".fit.p90_abs_rel_error", 0, 1e3);
+    }
+}
+
 void read_gemm(const Reader& r, const YAML::Node& root, const std::string& key, GemmCalibration& out, FitQuality& q) {
     const YAML::Node g = root[key];
     if (!g) r.fail(key, "missing");
@@ -96,13 +133,31 @@ void read_gemm(const Reader& r, const YAML::Node& root, const std::string& key, 
     // 1: compute time in proportion to the tile slots, idle ones included; more would charge an idle slot more
     // than a busy one
     if (g["wave_exponent"]) out.wave_exponent = r.number(g["wave_exponent"], key + ".wave_exponent", 0, 1);
-    if (const YAML::Node f = g["fit"]) {
-        r.only(f, key + ".fit", {"points", "l2_warm_left_out", "median_abs_rel_error", "p90_abs_rel_error"});
-        q.points = static_cast<int64_t>(r.number(f["points"], key + ".fit.points", 0, 1e9));
-        if (f["l2_warm_left_out"]) q.l2_warm_left_out = static_cast<int64_t>(r.number(f["l2_warm_left_out"], key + ".fit.l2_warm_left_out", 0, 1e9));
-        q.median_abs_rel_error = r.number(f["median_abs_rel_error"], key + ".fit.median_abs_rel_error", 0, 1e3);
-        q.p90_abs_rel_error = r.number(f["p90_abs_rel_error"], key + ".fit.p90_abs_rel_error", 0, 1e3);
+    read_fit(r, g, key, q);
+}
+
+void read_attention(const Reader& r, const YAML::Node& root, const std::string& key, AttentionCalibration& out,
+                    FitQuality& q, bool prefill) {
+    const YAML::Node a = root[key];
+    if (prefill) {
+        r.only(a, key, {"launch_us", "compute_efficiency", "memory_efficiency", "blend_exponent", "score_flops", "wave_exponent", "fit"});
+    } else {
+        r.only(a, key, {"launch_us", "memory_efficiency", "blend_exponent", "item_ns", "fit"});
     }
+    out.launch_s = r.number(a["launch_us"], key + ".launch_us", 0, 1e4) * 1e-6;
+    out.memory_efficiency = r.number(a["memory_efficiency"], key + ".memory_efficiency", 0, 1.5, true);
+    out.blend_exponent = r.number(a["blend_exponent"], key + ".blend_exponent", 0.5, 64);
+    if (prefill) {
+        // an effective share: the score term carries the softmax at the tensor cores' rate (fitted 0.6-1.2)
+        out.compute_efficiency = r.number(a["compute_efficiency"], key + ".compute_efficiency", 0, 2, true);
+        // FLOP-equivalents per score: 100-500 on the shipped GPUs; 100,000 is far beyond any
+        out.score_flops = r.number(a["score_flops"], key + ".score_flops", 0, 1e5);
+        out.wave_exponent = r.number(a["wave_exponent"], key + ".wave_exponent", 0, 2);
+    } else {
+        // tens of ns per (sequence, KV head) on the shipped GPUs; 100,000 ns is far beyond any
+        out.item_s = r.number(a["item_ns"], key + ".item_ns", 0, 1e5) * 1e-9;
+    }
+    read_fit(r, a, key, q);
 }
 
 }  // namespace
@@ -115,7 +170,7 @@ Calibration parse_calibration(const std::string& text, const std::string& file) 
         throw HardwareError(file, "", fmt::format("not valid YAML (line {}): {}", e.mark.line + 1, e.msg));
     }
     Reader r(file);
-    r.only(root, "", {"gpu", "fitted_on", "derived_from", "dtype", "gemm", "gemm_fp8", "allreduce"});
+    r.only(root, "", {"gpu", "fitted_on", "derived_from", "dtype", "gemm", "gemm_fp8", "prefill_attention", "decode_attention", "allreduce"});
     Calibration c;
     c.file = file;
     c.gpu = r.string(root["gpu"], "gpu");
@@ -126,6 +181,12 @@ Calibration parse_calibration(const std::string& text, const std::string& file) 
     if (root["gemm_fp8"]) {
         if (c.dtype != "bf16") r.fail("gemm_fp8", "only beside a bf16 fit (dtype: bf16)");
         read_gemm(r, root, "gemm_fp8", c.gemm_fp8, c.gemm_fp8_fit);
+    }
+    if (root["prefill_attention"] || root["decode_attention"]) {
+        if (!root["prefill_attention"]) r.fail("prefill_attention", "missing (decode_attention needs it beside it)");
+        if (!root["decode_attention"]) r.fail("decode_attention", "missing (prefill_attention needs it beside it)");
+        read_attention(r, root, "prefill_attention", c.prefill_attention, c.prefill_attention_fit, true);
+        read_attention(r, root, "decode_attention", c.decode_attention, c.decode_attention_fit, false);
     }
     if (const YAML::Node a = root["allreduce"]) {
         if (!a.IsMap()) r.fail("allreduce", "expected a mapping of GPU counts");

@@ -239,7 +239,10 @@ std::string calibration_json(const Calibration& c) {
     j["fitted_on"] = c.fitted_on;
     j["derived_from"] = c.derived_from.empty() ? json(nullptr) : json(c.derived_from);
     j["dtype"] = c.dtype;
-    auto gemm = [](const GemmCalibration& g, const FitQuality& q) {
+    auto fit = [](const FitQuality& q) {
+        return json{{"points", q.points}, {"l2_warm_left_out", q.l2_warm_left_out}, {"median_abs_rel_error", q.median_abs_rel_error}, {"p90_abs_rel_error", q.p90_abs_rel_error}};
+    };
+    auto gemm = [&fit](const GemmCalibration& g, const FitQuality& q) {
         return json{{"launch_s", g.launch_s},
                     {"compute_efficiency", g.compute_efficiency},
                     {"memory_efficiency", g.memory_efficiency},
@@ -249,10 +252,24 @@ std::string calibration_json(const Calibration& c) {
                     {"output_bytes_per_element", g.output_bytes},
                     {"row_s", g.row_s},
                     {"wave_exponent", g.wave_exponent},
-                    {"fit", {{"points", q.points}, {"l2_warm_left_out", q.l2_warm_left_out}, {"median_abs_rel_error", q.median_abs_rel_error}, {"p90_abs_rel_error", q.p90_abs_rel_error}}}};
+                    {"fit", fit(q)}};
     };
     j["gemm"] = gemm(c.gemm, c.gemm_fit);
     j["gemm_fp8"] = c.gemm_fp8.present() ? gemm(c.gemm_fp8, c.gemm_fp8_fit) : json(nullptr);
+    if (c.has_attention()) {
+        const AttentionCalibration& p = c.prefill_attention;
+        const AttentionCalibration& d = c.decode_attention;
+        j["prefill_attention"] = {{"launch_s", p.launch_s},           {"compute_efficiency", p.compute_efficiency},
+                                  {"memory_efficiency", p.memory_efficiency}, {"blend_exponent", p.blend_exponent},
+                                  {"score_flops", p.score_flops},     {"wave_exponent", p.wave_exponent},
+                                  {"fit", fit(c.prefill_attention_fit)}};
+        j["decode_attention"] = {{"launch_s", d.launch_s}, {"memory_efficiency", d.memory_efficiency},
+                                 {"blend_exponent", d.blend_exponent}, {"item_s", d.item_s},
+                                 {"fit", fit(c.decode_attention_fit)}};
+    } else {
+        j["prefill_attention"] = nullptr;
+        j["decode_attention"] = nullptr;
+    }
     j["allreduce"] = json::object();
     for (const auto& [gpus, a] : c.allreduce) {
         j["allreduce"][std::to_string(gpus)] = {{"latency_s", a.latency_s}, {"bus_bytes_per_s", a.bus_bytes_per_s}};

@@ -1,5 +1,6 @@
-// Fitting the calibrated roofline: Levenberg-Marquardt on log time for GEMMs (5 parameters, 9 for fp8, kept positive by
-// fitting their logs), ordinary least squares per GPU count for all-reduces. Both in Eigen.
+// Fitting the calibrated roofline: Levenberg-Marquardt on log time for GEMMs (5 parameters, 9 for fp8) and attention
+// (6 for prefill, 4 for decode), kept positive by fitting their logs; ordinary least squares per GPU count for
+// all-reduces. All in Eigen.
 #include "headroom/sim/calibrate.hpp"
 
 #include <fmt/format.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "headroom/models/config_loader.hpp"
@@ -48,6 +50,63 @@ Eigen::VectorXd predict_log(const GpuProfile& gpu, Dtype dtype, const std::vecto
     return out;
 }
 
+// Levenberg-Marquardt on log time: theta (the logs of the parameters) minimising |predict_log(theta) - y|^2, each
+// step's theta held in range by `bound`; returns the residuals at the fit.
+using LogModel = std::function<Eigen::VectorXd(const Eigen::VectorXd&)>;
+Eigen::VectorXd fit_log_time(const LogModel& predict_log, const Eigen::VectorXd& y, Eigen::VectorXd& theta,
+                             const std::function<void(Eigen::VectorXd&)>& bound) {
+    const Eigen::Index n = y.size(), P = theta.size();
+    Eigen::VectorXd r = predict_log(theta) - y;
+    double cost = r.squaredNorm();
+    double lambda = 1e-3;
+    for (int it = 0; it < 200; ++it) {
+        Eigen::MatrixXd J(n, P);
+        for (Eigen::Index j = 0; j < P; ++j) {  // central differences in log parameters
+            const double h = 1e-5;
+            Eigen::VectorXd a = theta, b = theta;
+            a[j] += h;
+            b[j] -= h;
+            J.col(j) = (predict_log(a) - predict_log(b)) / (2 * h);
+        }
+        const Eigen::MatrixXd JtJ = J.transpose() * J;
+        const Eigen::VectorXd g = J.transpose() * r;
+        bool improved = false;
+        for (int tries = 0; tries < 20 && !improved; ++tries) {
+            Eigen::MatrixXd A = JtJ;
+            A.diagonal() += lambda * JtJ.diagonal().cwiseMax(1e-12);
+            const Eigen::VectorXd step = A.ldlt().solve(-g);
+            Eigen::VectorXd next = theta + step;
+            bound(next);
+            const Eigen::VectorXd rn = predict_log(next) - y;
+            const double cn = rn.squaredNorm();
+            if (std::isfinite(cn) && cn < cost) {
+                const double gain = (cost - cn) / cost;
+                theta = next;
+                r = rn;
+                cost = cn;
+                lambda = std::max(1e-9, lambda / 3);
+                improved = true;
+                if (gain < 1e-12) it = 1000;  // converged
+            } else {
+                lambda *= 4;
+            }
+        }
+        if (!improved) break;
+    }
+    return r;
+}
+
+void fit_quality(const Eigen::VectorXd& r, int64_t left_out, FitQuality* quality) {
+    if (!quality) return;
+    std::vector<double> err;
+    err.reserve(static_cast<size_t>(r.size()));
+    for (Eigen::Index i = 0; i < r.size(); ++i) err.push_back(std::fabs(std::exp(r[i]) - 1.0));
+    quality->points = static_cast<int64_t>(r.size());
+    quality->l2_warm_left_out = left_out;
+    quality->median_abs_rel_error = exact_percentile(err, 50);
+    quality->p90_abs_rel_error = exact_percentile(err, 90);
+}
+
 }  // namespace
 
 GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& all, FitQuality* quality) {
@@ -75,26 +134,8 @@ GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<G
     // the k term starts where a 1,000-deep walk costs a tenth of the fastest measurement
     theta.head(5) << std::log(0.5 * t_min), std::log(0.7), std::log(0.8), std::log(2.5), std::log(1e-4 * t_min);
     if (fp8) theta.tail(4) << 0.0, 0.0, std::log(1e-3 * t_min), std::log(0.5);  // a row: a thousandth of the fastest GEMM
-    Eigen::VectorXd r = predict_log(gpu, dtype, samples, theta) - y;
-    double cost = r.squaredNorm();
-    double lambda = 1e-3;
-    for (int it = 0; it < 200; ++it) {
-        Eigen::MatrixXd J(n, P);
-        for (Eigen::Index j = 0; j < P; ++j) {  // central differences in log parameters
-            const double h = 1e-5;
-            Eigen::VectorXd a = theta, b = theta;
-            a[j] += h;
-            b[j] -= h;
-            J.col(j) = (predict_log(gpu, dtype, samples, a) - predict_log(gpu, dtype, samples, b)) / (2 * h);
-        }
-        const Eigen::MatrixXd JtJ = J.transpose() * J;
-        const Eigen::VectorXd g = J.transpose() * r;
-        bool improved = false;
-        for (int tries = 0; tries < 20 && !improved; ++tries) {
-            Eigen::MatrixXd A = JtJ;
-            A.diagonal() += lambda * JtJ.diagonal().cwiseMax(1e-12);
-            const Eigen::VectorXd step = A.ldlt().solve(-g);
-            Eigen::VectorXd next = theta + step;
+    const Eigen::VectorXd r = fit_log_time(
+        [&](const Eigen::VectorXd& t) { return predict_log(gpu, dtype, samples, t); }, y, theta, [P](Eigen::VectorXd& next) {
             next[3] = std::clamp(next[3], std::log(0.6), std::log(60.0));  // p within reason
             // a k term under 1e-16 s per element (under 0.1 ns for a million-deep GEMM) is nothing, and so is a
             // per-element term below 1e-6 bytes: keep them from running off to log(0)
@@ -103,33 +144,168 @@ GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<G
             if (P > 7) next[7] = std::max(next[7], std::log(1e-16));  // under 0.1 fs a row: nothing
             // a wave exponent within [1e-6, 1] (calibration.hpp: above 1 an idle tile slot would cost more than a busy one)
             if (P > 8) next[8] = std::clamp(next[8], std::log(1e-6), 0.0);
-            const Eigen::VectorXd rn = predict_log(gpu, dtype, samples, next) - y;
-            const double cn = rn.squaredNorm();
-            if (std::isfinite(cn) && cn < cost) {
-                const double gain = (cost - cn) / cost;
-                theta = next;
-                r = rn;
-                cost = cn;
-                lambda = std::max(1e-9, lambda / 3);
-                improved = true;
-                if (gain < 1e-12) it = 1000;  // converged
-            } else {
-                lambda *= 4;
+        });
+    fit_quality(r, static_cast<int64_t>(all.size() - samples.size()), quality);
+    return from_theta(theta);
+}
+
+AttentionWork attention_sample_work(const AttentionSample& s) {
+    // as the cost model counts a GQA layer's attention (cost_model.cpp): bf16 K and V of every KV head
+    const AttentionShape shape{s.heads, s.kv_heads, 4.0 * s.heads * s.head_dim, 2.0 * s.kv_heads * s.head_dim * 2.0,
+                               s.heads * s.head_dim, s.heads * s.head_dim, 0, false};
+    AttentionWork decode, prefill;
+    // a decode at `length` keys has length - 1 keys cached before it (keys_seen: context + 1)
+    const SequenceWork one = s.decode ? SequenceWork{1, std::max<int64_t>(0, static_cast<int64_t>(s.length) - 1)}
+                                      : SequenceWork{static_cast<int64_t>(s.length), 0};
+    add_attention_work(shape, one, decode, prefill);
+    AttentionWork w = s.decode ? decode : prefill;
+    w.flops *= s.batch;
+    w.bytes *= s.batch;
+    w.scores *= s.batch;
+    w.items *= s.batch;
+    return w;
+}
+
+double attention_sample_time_s(const GpuProfile& gpu, const AttentionSample& s, const AttentionCalibration& prefill,
+                               const AttentionCalibration& decode) {
+    const AttentionWork w = attention_sample_work(s);
+    return s.decode ? calibrated_decode_attention_s(gpu, decode, prefill, w) : calibrated_prefill_attention_s(gpu, prefill, w);
+}
+
+namespace {
+
+// The samples of one kind (decodes or prefills), the cold ones only, at least 8.
+std::vector<AttentionSample> attention_fit_samples(const std::vector<AttentionSample>& all, bool decode) {
+    std::vector<AttentionSample> out;
+    int64_t warm = 0;
+    for (const AttentionSample& s : all) {
+        if (s.decode != decode) continue;
+        if (s.l2_warm) {
+            ++warm;
+        } else {
+            out.push_back(s);
+        }
+    }
+    if (out.size() < 8) {
+        throw HardwareError("", "", fmt::format("need at least 8 {} attention measurements to fit, got {}{}",
+                                                decode ? "decode" : "prefill", out.size(),
+                                                warm > 0 ? fmt::format(" (and {} timed L2-warm)", warm) : ""));
+    }
+    return out;
+}
+
+AttentionCalibration prefill_from_theta(const Eigen::VectorXd& t) {
+    AttentionCalibration c;
+    c.launch_s = std::exp(t[0]);
+    c.compute_efficiency = std::exp(t[1]);
+    c.memory_efficiency = std::exp(t[2]);
+    c.blend_exponent = std::exp(t[3]);
+    c.score_flops = std::exp(t[4]);
+    c.wave_exponent = std::exp(t[5]);
+    return c;
+}
+
+AttentionCalibration decode_from_theta(const Eigen::VectorXd& t) {
+    AttentionCalibration c;
+    c.launch_s = std::exp(t[0]);
+    c.memory_efficiency = std::exp(t[1]);
+    c.blend_exponent = std::exp(t[2]);
+    c.item_s = std::exp(t[3]);
+    return c;
+}
+
+Eigen::VectorXd log_times(const std::vector<AttentionSample>& s, double& t_min) {
+    Eigen::VectorXd y(static_cast<Eigen::Index>(s.size()));
+    t_min = 1e300;
+    for (size_t i = 0; i < s.size(); ++i) {
+        y[static_cast<Eigen::Index>(i)] = std::log(s[i].time_s);
+        t_min = std::min(t_min, s[i].time_s);
+    }
+    return y;
+}
+
+}  // namespace
+
+AttentionCalibration fit_prefill_attention(const GpuProfile& gpu, const std::vector<AttentionSample>& all,
+                                           FitQuality* quality) {
+    const std::vector<AttentionSample> s = attention_fit_samples(all, false);
+    std::vector<AttentionWork> work;
+    for (const AttentionSample& x : s) work.push_back(attention_sample_work(x));
+    double t_min = 0;
+    const Eigen::VectorXd y = log_times(s, t_min);
+    Eigen::VectorXd theta(6);
+    // launch: most of the fastest call; 100 FLOP-equivalents per score; a wave exponent of 0.5
+    theta << std::log(0.8 * t_min), std::log(0.5), std::log(0.5), std::log(2.5), std::log(100.0), std::log(0.5);
+    auto predict = [&](const Eigen::VectorXd& t) {
+        const AttentionCalibration c = prefill_from_theta(t);
+        Eigen::VectorXd out(static_cast<Eigen::Index>(work.size()));
+        for (size_t i = 0; i < work.size(); ++i) out[static_cast<Eigen::Index>(i)] = std::log(calibrated_prefill_attention_s(gpu, c, work[i]));
+        return out;
+    };
+    const Eigen::VectorXd r = fit_log_time(predict, y, theta, [](Eigen::VectorXd& next) {
+        next[3] = std::clamp(next[3], std::log(0.6), std::log(60.0));  // p within reason
+        next[4] = std::clamp(next[4], std::log(1e-3), std::log(1e5));   // the YAML's range
+        // causal tiles are not equal (the last sees every key), so an idle slot may cost more than u says: up to 2
+        next[5] = std::clamp(next[5], std::log(1e-6), std::log(2.0));
+        next[1] = std::min(next[1], std::log(2.0));
+        next[2] = std::min(next[2], std::log(1.5));
+    });
+    fit_quality(r, 0, quality);
+    return prefill_from_theta(theta);
+}
+
+AttentionCalibration fit_decode_attention(const GpuProfile& gpu, const std::vector<AttentionSample>& all,
+                                          const AttentionCalibration& prefill, FitQuality* quality) {
+    const std::vector<AttentionSample> s = attention_fit_samples(all, true);
+    std::vector<AttentionWork> work;
+    for (const AttentionSample& x : s) work.push_back(attention_sample_work(x));
+    double t_min = 0;
+    const Eigen::VectorXd y = log_times(s, t_min);
+    Eigen::VectorXd theta(4);
+    // launch: most of the fastest call; 10 ns per (sequence, KV head)
+    theta << std::log(0.8 * t_min), std::log(0.8), std::log(2.5), std::log(1e-8);
+    auto predict = [&](const Eigen::VectorXd& t) {
+        const AttentionCalibration c = decode_from_theta(t);
+        Eigen::VectorXd out(static_cast<Eigen::Index>(work.size()));
+        for (size_t i = 0; i < work.size(); ++i) out[static_cast<Eigen::Index>(i)] = std::log(calibrated_decode_attention_s(gpu, c, prefill, work[i]));
+        return out;
+    };
+    const Eigen::VectorXd r = fit_log_time(predict, y, theta, [](Eigen::VectorXd& next) {
+        next[2] = std::clamp(next[2], std::log(0.6), std::log(60.0));
+        next[1] = std::min(next[1], std::log(1.5));
+        next[3] = std::clamp(next[3], std::log(1e-15), std::log(1e-4));
+    });
+    fit_quality(r, static_cast<int64_t>(std::count_if(all.begin(), all.end(), [](const AttentionSample& x) { return x.decode && x.l2_warm; })), quality);
+    return decode_from_theta(theta);
+}
+
+std::vector<AttentionSample> attention_samples(const KernelTables& t, double l2_bytes, double hbm_bytes_per_s) {
+    std::vector<AttentionSample> out;
+    for (const bool decode : {false, true}) {
+        for (const GridTable* g : t.find(decode ? "decode_attention" : "prefill_attention", {{"kv_dtype", "bf16"}, {"window", "0"}})) {
+            if (g->axes.size() != 2) continue;
+            const double heads = static_cast<double>(g->attr_int("heads")), kv = static_cast<double>(g->attr_int("kv_heads"));
+            const double dim = static_cast<double>(g->attr_int("head_dim"));
+            if (!(heads > 0 && kv > 0 && dim > 0)) continue;
+            for (size_t a = 0; a < g->axes[0].size(); ++a) {
+                for (size_t b = 0; b < g->axes[1].size(); ++b) {
+                    const double v = g->value_ms({a, b});
+                    // a one-token prompt is a decode to the cost model (SequenceWork::is_decode), priced by the
+                    // decode fit
+                    if (!(v > 0) || (!decode && g->axes[1][b] < 2)) continue;
+                    AttentionSample x{decode, g->axes[0][a], g->axes[1][b], heads, kv, dim, v * 1e-3, false};
+                    // A decode's keys and values, read over and over by the benchmark, stay in L2 where they fit;
+                    // where streaming them from HBM at its peak would take under 5% of the call, the L2 cannot
+                    // have saved more than that, and the point stays (it is what fixes the launch term).
+                    const double kv_bytes = x.batch * x.length * kv * dim * 4.0;
+                    x.l2_warm = decode && l2_bytes > 0 && kv_bytes <= l2_bytes &&
+                                !(hbm_bytes_per_s > 0 && kv_bytes / hbm_bytes_per_s < 0.05 * x.time_s);
+                    out.push_back(x);
+                }
             }
         }
-        if (!improved) break;
     }
-    const GemmCalibration c = from_theta(theta);
-    if (quality) {
-        std::vector<double> err;
-        err.reserve(samples.size());
-        for (Eigen::Index i = 0; i < n; ++i) err.push_back(std::fabs(std::exp(r[i]) - 1.0));
-        quality->points = static_cast<int64_t>(samples.size());
-        quality->l2_warm_left_out = static_cast<int64_t>(all.size() - samples.size());
-        quality->median_abs_rel_error = exact_percentile(err, 50);
-        quality->p90_abs_rel_error = exact_percentile(err, 90);
-    }
-    return c;
+    return out;
 }
 
 std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& samples) {
@@ -294,7 +470,7 @@ std::vector<GemmSample> read_measure_step_json(const std::string& path) {
 
 Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,
                       const std::vector<CommSample>& comms, const std::string& fitted_on,
-                      const std::vector<GemmSample>& fp8_gemms) {
+                      const std::vector<GemmSample>& fp8_gemms, const std::vector<AttentionSample>& attention) {
     Calibration c;
     c.gpu = gpu.name;
     c.fitted_on = fitted_on;
@@ -302,6 +478,13 @@ Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<Gemm
     c.gemm = fit_gemm(gpu, dtype, gemms, &c.gemm_fit);
     if (dtype == Dtype::BF16 && fp8_gemms.size() >= 8) c.gemm_fp8 = fit_gemm(gpu, Dtype::FP8, fp8_gemms, &c.gemm_fp8_fit);
     c.allreduce = fit_allreduce(comms);
+    auto cold = [&](bool decode) {
+        return std::count_if(attention.begin(), attention.end(), [decode](const AttentionSample& x) { return x.decode == decode && !x.l2_warm; });
+    };
+    if (cold(false) >= 8 && cold(true) >= 8) {
+        c.prefill_attention = fit_prefill_attention(gpu, attention, &c.prefill_attention_fit);
+        c.decode_attention = fit_decode_attention(gpu, attention, c.prefill_attention, &c.decode_attention_fit);
+    }
     return c;
 }
 

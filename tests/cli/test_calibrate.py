@@ -103,3 +103,32 @@ def test_scenario_names_its_calibration(tmp_path):
 ])
 def test_bad_input_exit_2(args, needles):
     expect_bad_input(run(*args), *needles)
+
+
+def test_attention_has_fits_of_its_own_that_cost_uses():
+    # H100 PCIe carries H100 SXM's attention fits; one decode of Llama-3.1-8B at context 999 on it then costs, a
+    # layer: launch + smooth_max(smooth_max(KV bytes / (2.0 TB/s x memory efficiency), 8 KV heads x the item time; p),
+    # FLOPs / (756 TFLOP/s x the prefill fit's compute efficiency); p), KV bytes = 1,000 keys x 4,096 B read + 4,096 B
+    # written + 8,192 x 2 B of q and o; FLOPs = 4 x 32 heads x 128 x 1,000 keys
+    j = json.loads(run("calibrate", "-g", "h100-pcie", "--from", "h100-sxm", "--json").stdout)
+    d, p = j["decode_attention"], j["prefill_attention"]
+    assert d["fit"]["points"] > 1000 and d["fit"]["l2_warm_left_out"] > 0 and p["fit"]["points"] > 1000
+    c = json.loads(run("cost", "-m", "llama-3.1-8b", "-g", "h100-pcie", "--decode-batch", "1", "--context", "999",
+                       "--json").stdout)
+    attn = {o["name"]: o for o in c["ops"]}["attention"]
+    assert attn["source"] == "roofline (calibrated, derived from h100-sxm)"
+
+    def smax(a, b, e):
+        return (a ** e + b ** e) ** (1 / e)
+
+    memory = (1000 * 4096 + 4096 + 8192 * 2) / (2.0e12 * d["memory_efficiency"])
+    compute = 4 * 32 * 128 * 1000 / (756e12 * p["compute_efficiency"])
+    e = d["blend_exponent"]
+    layer = d["launch_s"] + smax(smax(memory, 8 * d["item_s"], e), compute, e)
+    # (cost reads the shipped YAML, written to 6 significant digits; --json prints the fit in full)
+    assert attn["time_s"] == pytest.approx(32 * layer, rel=1e-5)
+    # a batch-1 decode's attention is its fixed costs: 11 us a layer, where its 4 MB of KV take 2 us
+    assert 9e-6 < layer < 15e-6
+    # a calibration fitted on a CSV (here 12 bf16 GEMMs of the H100 table) holds no attention fits
+    assert json.loads(run("calibrate", "-g", "h100", "--csv", CAL / "h100_gemms.csv", "--json").stdout)[
+        "decode_attention"] is None

@@ -528,3 +528,48 @@ TEST(CostModel, QkNormsOverAllHeadsAllReduceTheirVariances) {
     c.tp = 1;
     EXPECT_EQ(CostModel(m, load_gpu("h100"), c).step({{100, 0}}).op("qk_norm_allreduce"), nullptr);
 }
+
+// With attention fits in the calibration, a step's attention is the prefill fit's time for its chunks plus the
+// decode fit's for its decodes, one launch less (one varlen call), per layer. By hand, with p = 1 (the smooth max
+// a plain sum) and no wave term, Llama-3.1-8B on H100 (32 heads, 8 KV heads of 128, 32 layers):
+//   a decode at context 1,023: 1,024 keys x 4,096 B + 4,096 B written + (4,096 + 4,096) x 2 B of q and o
+//     = 4,214,784 B; 2 x 32 x 256 x 1,024 FLOPs; 8 items (its KV heads)
+//   a 300-token prompt: 600 x 4,096 B of K/V + 300 x 8,192 x 2 B = 7,372,800 B; 45,150 keys seen,
+//     x 32 heads = 1,444,800 scores, x 2 x 256 FLOPs each
+TEST(CostModel, AttentionFitsPriceTheCallByTheirClosedForms) {
+    auto cal = std::make_shared<Calibration>(*shipped_calibration("h100-sxm"));
+    AttentionCalibration& pre = cal->prefill_attention;
+    AttentionCalibration& dec = cal->decode_attention;
+    pre = {};
+    dec = {};
+    pre.launch_s = 12e-6;
+    pre.compute_efficiency = 0.5;
+    pre.memory_efficiency = 0.4;
+    pre.blend_exponent = 1.0;
+    pre.score_flops = 200;
+    dec.launch_s = 10e-6;
+    dec.memory_efficiency = 0.8;
+    dec.blend_exponent = 1.0;
+    dec.item_s = 20e-9;
+    CostConfig c;
+    c.calibration = cal;
+    const GpuProfile gpu = load_gpu("h100");
+    const double peak = 989e12, hbm = 3.35e12;
+    ASSERT_DOUBLE_EQ(gpu.peak_flops(Dtype::BF16), peak);
+    ASSERT_DOUBLE_EQ(gpu.memory_bandwidth_bytes_per_s(), hbm);
+    const double dec_flops = 2.0 * 32 * 256 * 1024, dec_bytes = 4'214'784.0;
+    const double pre_scores = 1'444'800.0, pre_flops = pre_scores * 2 * 256, pre_bytes = 7'372'800.0;
+    const double dec_s = 10e-6 + dec_bytes / (hbm * 0.8) + 8 * 20e-9 + dec_flops / (peak * 0.5);
+    const double pre_s = 12e-6 + (pre_flops + pre_scores * 200) / (peak * 0.5) + pre_bytes / (hbm * 0.4);
+    const CostModel cm = model("meta-llama/Llama-3.1-8B-Instruct", "h100", c);
+    EXPECT_NEAR(cm.step({{1, 1023}}).op("attention")->time_s, 32 * dec_s, 1e-12);
+    EXPECT_NEAR(cm.step({{300, 0}}).op("attention")->time_s, 32 * pre_s, 1e-12);
+    const OpCost mixed = *cm.step({{1, 1023}, {300, 0}}).op("attention");
+    EXPECT_NEAR(mixed.time_s, 32 * (dec_s + pre_s - 10e-6), 1e-12);
+    EXPECT_DOUBLE_EQ(mixed.bytes, 32 * (dec_bytes + pre_bytes));
+    // without the fits the same calibration prices attention as before (no fixed cost, the GEMM fit's rates)
+    cal->prefill_attention = {};
+    cal->decode_attention = {};
+    const double plain = cm.step({{1, 1023}}).op("attention")->time_s;
+    EXPECT_LT(plain, 32 * dec_s / 2);
+}

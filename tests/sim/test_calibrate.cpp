@@ -299,3 +299,138 @@ TEST(Calibrate, FitsOurOwnMeasureStepJson) {
     }
     std::remove(path.c_str());
 }
+
+namespace {
+
+// Attention calls generated from known fits on a grid like the tables' (batch x length x heads, head_dim 64 and 128),
+// decodes marked as the importer marks them.
+std::vector<AttentionSample> generated_attention(const GpuProfile& gpu, const AttentionCalibration& pre,
+                                                 const AttentionCalibration& dec) {
+    std::vector<AttentionSample> s;
+    for (const bool decode : {false, true}) {
+        for (double batch : {1.0, 4.0, 16.0, 64.0, 256.0}) {
+            for (double length : {16.0, 256.0, 1024.0, 4096.0, 16384.0}) {
+                for (const auto& [heads, kv] : {std::pair{8.0, 8.0}, std::pair{32.0, 8.0}, std::pair{64.0, 4.0}}) {
+                    for (double dim : {64.0, 128.0}) {
+                        AttentionSample x{decode, batch, length, heads, kv, dim, 0.0, false};
+                        x.time_s = attention_sample_time_s(gpu, x, pre, dec);
+                        s.push_back(x);
+                    }
+                }
+            }
+        }
+    }
+    return s;
+}
+
+}  // namespace
+
+// The attention fits give back the parameters that generated the data within 1%: the prefill fit's six (its
+// score term apart from the FLOPs because head_dim 64 and 128 weigh a score differently), then the decode fit's
+// four at that prefill fit.
+TEST(Calibrate, AttentionFitsRecoverKnownParametersWithinOnePercent) {
+    const GpuProfile gpu = load_gpu("h100");
+    AttentionCalibration pre;
+    pre.launch_s = 12e-6;
+    pre.compute_efficiency = 0.9;
+    pre.memory_efficiency = 0.5;
+    pre.blend_exponent = 1.8;
+    pre.score_flops = 300;  // a score at head_dim 128 costs 4 x 128 + 300 = 812 FLOP-equivalents
+    pre.wave_exponent = 0.9;
+    AttentionCalibration dec;
+    dec.launch_s = 10e-6;
+    dec.memory_efficiency = 0.85;
+    dec.blend_exponent = 2.2;
+    dec.item_s = 25e-9;  // 256 sequences x 8 KV heads: 51 us, beside 16 us of KV at 16 tokens
+    const std::vector<AttentionSample> s = generated_attention(gpu, pre, dec);
+    FitQuality qp, qd;
+    const AttentionCalibration p = fit_prefill_attention(gpu, s, &qp);
+    const AttentionCalibration d = fit_decode_attention(gpu, s, p, &qd);
+    EXPECT_NEAR(p.launch_s, pre.launch_s, 0.01 * pre.launch_s);
+    EXPECT_NEAR(p.compute_efficiency, pre.compute_efficiency, 0.01 * pre.compute_efficiency);
+    EXPECT_NEAR(p.memory_efficiency, pre.memory_efficiency, 0.01 * pre.memory_efficiency);
+    EXPECT_NEAR(p.blend_exponent, pre.blend_exponent, 0.01 * pre.blend_exponent);
+    EXPECT_NEAR(p.score_flops, pre.score_flops, 0.01 * pre.score_flops);
+    EXPECT_NEAR(p.wave_exponent, pre.wave_exponent, 0.01 * pre.wave_exponent);
+    EXPECT_NEAR(d.launch_s, dec.launch_s, 0.01 * dec.launch_s);
+    EXPECT_NEAR(d.memory_efficiency, dec.memory_efficiency, 0.01 * dec.memory_efficiency);
+    EXPECT_NEAR(d.blend_exponent, dec.blend_exponent, 0.01 * dec.blend_exponent);
+    EXPECT_NEAR(d.item_s, dec.item_s, 0.01 * dec.item_s);
+    EXPECT_LT(qp.p90_abs_rel_error, 1e-6);
+    EXPECT_LT(qd.p90_abs_rel_error, 1e-6);
+    EXPECT_EQ(qp.points, static_cast<int64_t>(s.size() / 2));
+}
+
+// A call's work as the cost model counts it, by hand. Decode at 1,024 keys, 2 sequences, 32 heads over 8 KV
+// heads of 128: KV read 1,023 cached + 1 new token and the new one written, 8 x 128 x 2 (K, V) x 2 B = 4,096 B a
+// token, so 2 x (1,024 x 4,096 + 4,096 + (32 x 128 q in + 32 x 128 o out) x 2 B) = 2 x 4,214,784 = 8,429,568 B;
+// 2 x 32 x 1,024 scores;
+// 2 x 8 items. Prefill of 300 tokens, one sequence: 300 x 301 / 2 = 45,150 keys seen, x 32 heads scores;
+// ceil(300 / 128) = 3 tiles x 32 heads.
+TEST(Calibrate, AttentionSampleWorkByHand) {
+    const AttentionWork d = attention_sample_work({true, 2, 1024, 32, 8, 128, 0, false});
+    EXPECT_DOUBLE_EQ(d.bytes, 8429568.0);
+    EXPECT_DOUBLE_EQ(d.scores, 2.0 * 32 * 1024);
+    EXPECT_DOUBLE_EQ(d.flops, 4.0 * 32 * 128 * 1024 * 2);
+    EXPECT_DOUBLE_EQ(d.items, 16.0);
+    const AttentionWork p = attention_sample_work({false, 1, 300, 32, 8, 128, 0, false});
+    EXPECT_DOUBLE_EQ(p.scores, 32.0 * 45150);
+    EXPECT_DOUBLE_EQ(p.items, 96.0);
+    // 300 cached (the chunk's own) + 300 written: 600 x 4,096, and 300 x 8,192 x 2 B of q and o
+    EXPECT_DOUBLE_EQ(p.bytes, 600.0 * 4096 + 300.0 * 8192 * 2);
+    // the fits' times, by hand: a decode whose memory and item terms are equal meets the smooth max at 2^(1/p)
+    const GpuProfile gpu = load_gpu("h100");
+    AttentionCalibration dec, pre;
+    pre.compute_efficiency = 1e9;  // no compute term
+    dec.launch_s = 5e-6;
+    dec.memory_efficiency = 1.0;
+    dec.blend_exponent = 2.0;
+    const double memory_s = d.bytes / gpu.memory_bandwidth_bytes_per_s();
+    dec.item_s = memory_s / d.items;
+    EXPECT_NEAR(calibrated_decode_attention_s(gpu, dec, pre, d), 5e-6 + std::sqrt(2.0) * memory_s, 1e-15);
+}
+
+// The YAML carries both attention fits or neither, and names a bad field.
+TEST(Calibrate, AttentionYamlRoundTripsAndRejectsHalfOfIt) {
+    Calibration c;
+    c.gpu = "h100-sxm";
+    c.fitted_on = "test";
+    c.gemm = {3.5e-6, 0.8, 0.85, 2.4};
+    c.prefill_attention.launch_s = 13e-6;
+    c.prefill_attention.compute_efficiency = 1.2;
+    c.prefill_attention.memory_efficiency = 0.43;
+    c.prefill_attention.blend_exponent = 1.1;
+    c.prefill_attention.score_flops = 352;
+    c.prefill_attention.wave_exponent = 1.01;
+    c.decode_attention.launch_s = 11e-6;
+    c.decode_attention.memory_efficiency = 0.88;
+    c.decode_attention.blend_exponent = 1.3;
+    c.decode_attention.item_s = 24e-9;
+    c.decode_attention_fit = {4627, 0.05, 0.15, 11502};
+    const Calibration r = parse_calibration(calibration_yaml(c), "c.yaml");
+    ASSERT_TRUE(r.has_attention());
+    EXPECT_NEAR(r.prefill_attention.score_flops, 352, 1e-9);
+    EXPECT_NEAR(r.prefill_attention.compute_efficiency, 1.2, 1e-12);
+    EXPECT_NEAR(r.prefill_attention.wave_exponent, 1.01, 1e-12);
+    EXPECT_NEAR(r.decode_attention.item_s, 24e-9, 1e-18);
+    EXPECT_NEAR(r.decode_attention.launch_s, 11e-6, 1e-15);
+    EXPECT_EQ(r.decode_attention_fit.l2_warm_left_out, 11502);
+    EXPECT_EQ(r.decode_attention.score_flops, 0.0);  // not a decode field
+    auto error_of = [](const std::string& text) {
+        try {
+            parse_calibration(text, "c.yaml");
+        } catch (const HardwareError& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    const std::string head = "gpu: h100\nfitted_on: x\ngemm: {launch_us: 3, compute_efficiency: 0.8, memory_efficiency: 0.8, blend_exponent: 2}\n";
+    const std::string pre = "prefill_attention: {launch_us: 13, compute_efficiency: 1.2, memory_efficiency: 0.4, blend_exponent: 1, score_flops: 350, wave_exponent: 1}\n";
+    const std::string dec = "decode_attention: {launch_us: 11, memory_efficiency: 0.9, blend_exponent: 1.3, item_ns: 24}\n";
+    EXPECT_EQ(error_of(head + pre + dec), "no error");
+    EXPECT_EQ(error_of(head + pre), "c.yaml: decode_attention: missing (prefill_attention needs it beside it)");
+    EXPECT_EQ(error_of(head + pre + "decode_attention: {launch_us: 11, memory_efficiency: 0.9, blend_exponent: 1.3, item_ns: 24, score_flops: 3}\n"),
+              "c.yaml: decode_attention.score_flops: unknown field");
+    EXPECT_EQ(error_of(head + dec + "prefill_attention: {launch_us: 13, compute_efficiency: 1.2, memory_efficiency: 0.4, blend_exponent: 1, score_flops: 350, wave_exponent: 3}\n"),
+              "c.yaml: prefill_attention.wave_exponent: 3 is out of range (from 0 .. 2)");
+}

@@ -163,6 +163,30 @@ struct LayerStats {
 // context + n for an encoder, which is bidirectional). A decode (n = 1) sees context + 1.
 double keys_seen(int64_t context, int64_t n, int64_t window, bool bidirectional);
 
+// One attention call's work on one GPU, its decodes' part or its prefill chunks' part, as the roofline prices it.
+struct AttentionWork {
+    double flops = 0;   // the two matrix products: 2 multiply-adds per query head, key and dimension
+    double bytes = 0;   // keys and values read (and the new ones written), queries in, outputs out
+    double scores = 0;  // query-key pairs x query heads: the softmax's work
+    double items = 0;   // decode: sequences x KV heads; prefill: 128-query tiles x query heads
+};
+// A layer's attention dimensions on one GPU, for attention_work.
+struct AttentionShape {
+    double heads = 0, kv_heads = 0;
+    double per_key_flops = 0;   // per query token and key, all heads
+    double kv_token_bytes = 0;  // K and V (or the latent) of one token as cached
+    double q_dim = 0, o_dim = 0;
+    int64_t window = 0;
+    bool bidirectional = false;
+};
+// Adds one sequence's attention work to `decode` (a decode) or `prefill` (a chunk of new tokens).
+void add_attention_work(const AttentionShape& a, const SequenceWork& s, AttentionWork& decode, AttentionWork& prefill);
+// The calibrated attention times (calibration.hpp's model) of a call's prefill and decode parts; each includes
+// the fit's launch (a mixed one-call kernel pays one: the caller subtracts the smaller).
+double calibrated_prefill_attention_s(const GpuProfile& gpu, const AttentionCalibration& prefill, const AttentionWork& w);
+double calibrated_decode_attention_s(const GpuProfile& gpu, const AttentionCalibration& decode,
+                                     const AttentionCalibration& prefill, const AttentionWork& w);
+
 // DeepSeek Sparse Attention runs two ways. A sequence no longer than index_topk attends to every key, as
 // DeepSeek-V3's MLA does (vLLM and SGLang route such prefills to the dense MHA path; decodes run the absorbed
 // kernel over at most index_topk keys, as a dense decode does over its context): the ATTENTION op. A prefill chunk

@@ -13,6 +13,16 @@
 //   or weight-byte bound sees. Fitted as bytes at the fitted memory rate, so a derived calibration carries them
 //   to a sibling's bandwidth.
 //   all-reduce: t = latency + bytes / bus_bytes_per_s, per GPU count
+//   attention (FlashAttention-style kernels, fitted on the decode and prefill attention tables):
+//     prefill: t = launch + smooth_max((FLOPs + scores x score_flops) / (peak x compute_efficiency) / u^wave_exponent,
+//                                      bytes / (HBM x memory_efficiency); p)
+//       scores: query-key pairs x query heads (the softmax's exp and rescale per score, which no FLOP count of the
+//       two matrix products sees: head_dim 64 runs at a lower share of the peak than 128); u: the share of the SMs'
+//       slots that 128-query tiles x heads fill in whole waves
+//     decode:  t = launch + smooth_max(smooth_max(bytes / (HBM x memory_efficiency), item_s x sequences x KV heads; p),
+//                                      FLOPs / (peak x the prefill fit's compute_efficiency); p)
+//       a decode kernel's work items are (sequence, KV head) pairs, each with a fixed cost (the split-KV
+//       scheduling, the q load, the combine)
 // smooth_max(c, m; p) = (c^p + m^p)^(1/p). The efficiencies are shares of the profile's own peaks, so a
 // calibration fitted on one GPU can be carried to a sibling of the same architecture (H100 SXM -> H100 PCIe)
 // and is then labelled as derived.
@@ -49,6 +59,19 @@ struct GemmCalibration {
     bool present() const { return compute_efficiency > 0.0; }
 };
 
+// The attention fits (the model above); prefill uses launch, compute_efficiency, memory_efficiency,
+// blend_exponent, score_flops and wave_exponent, decode launch, memory_efficiency, blend_exponent and item_s.
+struct AttentionCalibration {
+    double launch_s = 0.0;
+    double compute_efficiency = 0.0;  // prefill: an effective share of the bf16 peak (with score_flops beside it)
+    double memory_efficiency = 0.0;
+    double blend_exponent = 2.5;
+    double score_flops = 0.0;    // prefill: FLOP-equivalents per score at the tensor-core rate
+    double wave_exponent = 0.0;  // prefill: compute time / u^wave_exponent (u: 128-query tiles over the SMs)
+    double item_s = 0.0;         // decode: per (sequence, KV head)
+    bool present() const { return memory_efficiency > 0.0; }
+};
+
 struct CommCalibration {
     double latency_s = 0.0;
     double bus_bytes_per_s = 0.0;  // message bytes / (time - latency) at large messages
@@ -73,6 +96,10 @@ struct Calibration {
     GemmCalibration gemm_fp8;
     FitQuality gemm_fp8_fit;
     std::map<int64_t, CommCalibration> allreduce;  // by GPU count
+    // Both present, or neither (a calibration from GEMMs alone keeps the profile's efficiencies for attention).
+    AttentionCalibration prefill_attention, decode_attention;
+    FitQuality prefill_attention_fit, decode_attention_fit;
+    bool has_attention() const { return prefill_attention.present() && decode_attention.present(); }
     std::string file;          // where it was read from
 
     // "roofline (calibrated on ...)" / "roofline (calibrated, derived from h100-sxm)"

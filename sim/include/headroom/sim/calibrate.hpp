@@ -29,15 +29,40 @@ struct CommSample {
     double time_s = 0;
 };
 
+// One measured attention call: `batch` sequences, each a decode at `length` keys or a causal prefill of `length`
+// new tokens (at least 2: one is a decode), on `heads` query and `kv_heads` KV heads of `head_dim` (bf16 KV, no window).
+struct AttentionSample {
+    bool decode = false;
+    double batch = 0, length = 0, heads = 0, kv_heads = 0, head_dim = 0;
+    double time_s = 0;
+    // A decode whose KV fits in the GPU's L2 (timed over and over, so read from L2) and whose streaming from HBM
+    // would be a noticeable share of its time: kept out of the fit.
+    bool l2_warm = false;
+};
+// The call's work as the cost model counts it (add_attention_work), and its time under the fits.
+AttentionWork attention_sample_work(const AttentionSample& s);
+double attention_sample_time_s(const GpuProfile& gpu, const AttentionSample& s, const AttentionCalibration& prefill,
+                               const AttentionCalibration& decode);
+
 // Fits the samples that are not l2_warm (at least 8 of them); `quality` is over those.
 GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& samples,
                          FitQuality* quality = nullptr);
+// The prefill fit on the samples' prefills, then the decode fit on their cold decodes (its compute term at the
+// prefill fit's efficiency); at least 8 of each, else HardwareError.
+AttentionCalibration fit_prefill_attention(const GpuProfile& gpu, const std::vector<AttentionSample>& samples,
+                                           FitQuality* quality = nullptr);
+AttentionCalibration fit_decode_attention(const GpuProfile& gpu, const std::vector<AttentionSample>& samples,
+                                          const AttentionCalibration& prefill, FitQuality* quality = nullptr);
 std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& samples);
 
 // Every measured point of the GEMM tables of `dtype`, marked l2_warm where the table's working set at that
 // point fits in `l2_bytes` (the GPU's L2; 0 marks none).
 std::vector<GemmSample> gemm_samples(const KernelTables& t, Dtype dtype, double l2_bytes = 0.0);
 std::vector<CommSample> allreduce_samples(const KernelTables& t);
+// Every point of the bf16-KV, windowless decode and prefill attention tables; decodes marked l2_warm where the
+// KV fits in `l2_bytes` unless streaming it at `hbm_bytes_per_s` would take under 5% of the call (then the L2 made
+// no difference worth leaving the point out for).
+std::vector<AttentionSample> attention_samples(const KernelTables& t, double l2_bytes = 0.0, double hbm_bytes_per_s = 0.0);
 // CSV with a header: `op,m,n,k,bytes,gpus,latency_ms`; op is gemm (bf16), gemm_fp8 (fp8 weights, per-tensor or
 // per-channel scaled) or allreduce (unused columns empty). fp8 rows go to `fp8_gemms` when it is given, else they
 // are an error. Throws HardwareError naming the file, line and column.
@@ -50,10 +75,12 @@ void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemm
 // per-op times (the CPU reference) give none. Throws HardwareError naming the file and line.
 std::vector<GemmSample> read_measure_step_json(const std::string& path);
 
-// Fits everything the samples cover into a Calibration for `gpu`: `gemms` as `dtype`, and for a bf16
-// calibration a second fit (gemm_fp8) on `fp8_gemms` when there are at least 8 of them.
+// Fits everything the samples cover into a Calibration for `gpu`: `gemms` as `dtype`, for a bf16
+// calibration a second fit (gemm_fp8) on `fp8_gemms` when there are at least 8 of them, and the attention fits
+// when `attention` holds at least 8 prefills and 8 cold decodes.
 Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,
                       const std::vector<CommSample>& comms, const std::string& fitted_on,
-                      const std::vector<GemmSample>& fp8_gemms = {});
+                      const std::vector<GemmSample>& fp8_gemms = {},
+                      const std::vector<AttentionSample>& attention = {});
 
 }  // namespace headroom
