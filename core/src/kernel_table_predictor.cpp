@@ -29,30 +29,46 @@ double lookup_scaled(const GridTable* t, std::initializer_list<double> x, std::i
 
 const GridTable* first(const std::vector<const GridTable*>& v) { return v.empty() ? nullptr : v.front(); }
 
-// The attention table for `heads` query and `kv_heads` KV heads per GPU (with `match`'s other attributes), and
-// into `batch_scale` the factor on its batch axis. FlashAttention's work items are (sequence, KV head) pairs,
-// each reading one head's keys for its group of heads / kv_heads queries, so where the tables did not time
-// kv_heads (the decode tables stop at 8; MHA models run 32 and more per GPU) B sequences cost what
-// B x kv_heads / h sequences cost over h KV heads at the same group size: the table of the most KV heads below
-// kv_heads that holds heads / kv_heads x h query heads. Checked on the tables themselves (bench/fidelity: the
-// 8-KV-head decode points from the 4, 2 and 1 head tables at 2, 4 and 8 times the batch).
-const GridTable* find_attention(const KernelTables& t, const std::string& family, std::map<std::string, std::string> match,
-                                int64_t heads, int64_t kv_heads, double& batch_scale) {
-    batch_scale = 1.0;
+// The attention tables for `heads` query and `kv_heads` KV heads per GPU (with `match`'s other attributes).
+// FlashAttention's work items are (sequence, KV head) pairs, each reading one head's keys for its group of
+// heads / kv_heads queries, so where the tables did not time kv_heads (the decode tables stop at 8; MHA models run
+// 32 and more per GPU) B sequences cost what B x kv_heads / h sequences cost over h KV heads at the same group
+// size: the table of the most KV heads below kv_heads that holds heads / kv_heads x h query heads. Checked on the
+// tables themselves (bench/fidelity: the 8-KV-head decode points from the 4, 2 and 1 head tables at 2, 4 and 8
+// times the batch). Where neither holds the query heads (28 over 4 KV heads: the tables time 24 and 32), the two
+// tables at kv_heads that bracket them, their times linear in the query heads between (bench/fidelity: each
+// table's points from its two neighbours in query heads, 1.0-3.0% median).
+AttentionTables find_attention(const KernelTables& t, const std::string& family,
+                                                     std::map<std::string, std::string> match, int64_t heads,
+                                                     int64_t kv_heads) {
+    AttentionTables out;
     match["heads"] = std::to_string(heads);
     match["kv_heads"] = std::to_string(kv_heads);
-    if (const GridTable* exact = first(t.find(family, match))) return exact;
-    if (kv_heads <= 0 || heads % kv_heads != 0) return nullptr;
+    if ((out.lo = first(t.find(family, match)))) return out;
+    if (kv_heads <= 0 || heads % kv_heads != 0) return out;
     const int64_t group = heads / kv_heads;
     for (int64_t h = kv_heads - 1; h >= 1; --h) {
         match["heads"] = std::to_string(group * h);
         match["kv_heads"] = std::to_string(h);
-        if (const GridTable* folded = first(t.find(family, match))) {
-            batch_scale = static_cast<double>(kv_heads) / static_cast<double>(h);
-            return folded;
+        if ((out.lo = first(t.find(family, match)))) {
+            out.batch_scale = static_cast<double>(kv_heads) / static_cast<double>(h);
+            return out;
         }
     }
-    return nullptr;
+    match.erase("heads");
+    match["kv_heads"] = std::to_string(kv_heads);
+    const GridTable *below = nullptr, *above = nullptr;
+    for (const GridTable* g : t.find(family, match)) {
+        const int64_t h = g->attr_int("heads");
+        if (h < heads && (!below || h > below->attr_int("heads"))) below = g;
+        if (h > heads && (!above || h < above->attr_int("heads"))) above = g;
+    }
+    if (!below || !above || below->axes != above->axes) return out;
+    const double lo = static_cast<double>(below->attr_int("heads")), hi = static_cast<double>(above->attr_int("heads"));
+    out.lo = below;
+    out.hi = above;
+    out.w = (static_cast<double>(heads) - lo) / (hi - lo);
+    return out;
 }
 
 // The tables' dtype for weights stored in format `f` (the kernel class vLLM multiplies them with), "" when no
@@ -209,14 +225,14 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
             const std::map<std::string, std::string> match = {
                 {"kv_dtype", kv}, {"window", std::to_string(sliding ? window : 0)}, {"head_dim", std::to_string(model.head_dim)}};
             if (sliding && window <= 0) break;
-            decode_attn_[sliding] = find_attention(t, "decode_attention", match, heads, kv_heads, decode_batch_scale_[sliding]);
-            prefill_attn_[sliding] = find_attention(t, "prefill_attention", match, heads, kv_heads, prefill_batch_scale_[sliding]);
-            const GridTable* d = decode_attn_[sliding];
-            const GridTable* p = prefill_attn_[sliding];
-            if (d) decode_least_s_[sliding] = d->least_s();
-            if (d && p && d->attr("kernel").find("flash_attn") != std::string::npos &&
-                p->attr("kernel").find("flash_attn") != std::string::npos) {
-                const double least = std::min(d->least_s(), p->least_s());
+            decode_attn_[sliding] = find_attention(t, "decode_attention", match, heads, kv_heads);
+            prefill_attn_[sliding] = find_attention(t, "prefill_attention", match, heads, kv_heads);
+            const AttentionTables& d = decode_attn_[sliding];
+            const AttentionTables& p = prefill_attn_[sliding];
+            if (d) decode_least_s_[sliding] = d.least_s();
+            if (d && p && d.lo->attr("kernel").find("flash_attn") != std::string::npos &&
+                p.lo->attr("kernel").find("flash_attn") != std::string::npos) {
+                const double least = std::min(d.least_s(), p.least_s());
                 if (least > 0) mixed_attn_floor_s_[sliding] = least;
             }
         }
@@ -271,8 +287,8 @@ bool KernelTablePredictor::covers(OpKind k) const {
     if (is_gemm(k)) return gemm_ != nullptr;
     if (mla_prefill_ && (k == OpKind::ATTENTION || k == OpKind::ROPE)) return true;
     if (k == OpKind::ATTENTION && encoder_attn_) return true;
-    if (k == OpKind::ATTENTION) return decode_attn_[0] && prefill_attn_[0];
-    if (k == OpKind::ATTENTION_SLIDING) return decode_attn_[1] && prefill_attn_[1];
+    if (k == OpKind::ATTENTION) return static_cast<bool>(decode_attn_[0]) && static_cast<bool>(prefill_attn_[0]);
+    if (k == OpKind::ATTENTION_SLIDING) return static_cast<bool>(decode_attn_[1]) && static_cast<bool>(prefill_attn_[1]);
     if (is_moe(k)) return moe_ != nullptr;
     if (k == OpKind::TP_ALLREDUCE || k == OpKind::QK_NORM_ALLREDUCE) return allreduce_ || nccl_;
     return gemm_bf16_least_s_ > 0.0 && is_small_kernel(k);  // held to the fastest kernel (op_time_s)
@@ -413,11 +429,23 @@ double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::ve
     return t * static_cast<double>(op.count);
 }
 
+double AttentionTables::least_s() const {
+    return hi ? (1.0 - w) * lo->least_s() + w * hi->least_s() : lo->least_s();
+}
+
+double AttentionTables::lookup(double batch, double length, double length_power,
+                                                     bool& extrapolated) const {
+    const double a = lookup_scaled(lo, {batch * batch_scale, length}, {1.0, length_power}, extrapolated);
+    if (!hi || a < 0) return a;
+    const double b = lookup_scaled(hi, {batch * batch_scale, length}, {1.0, length_power}, extrapolated);
+    return b < 0 ? -1.0 : (1.0 - w) * a + w * b;
+}
+
 double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch,
                                          bool& extrapolated, bool* held) const {
     const int sliding = op.kind == OpKind::ATTENTION_SLIDING ? 1 : 0;
-    const GridTable* dec = decode_attn_[sliding];
-    const GridTable* pre = prefill_attn_[sliding];
+    const AttentionTables& dec = decode_attn_[sliding];
+    const AttentionTables& pre = prefill_attn_[sliding];
     const int64_t window = sliding ? window_ : 0;
     double decodes = 0, decode_keys = 0, prefills = 0, prefill_keys = 0;
     for (const SequenceWork& s : batch) {
@@ -435,8 +463,7 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
     if (decodes > 0) {
         if (!dec) return -1.0;
         // decodes of mean context: attention reads every key once, so the time is linear in both axes
-        const double d = lookup_scaled(dec, {decodes * decode_batch_scale_[sliding], std::max(1.0, decode_keys / decodes)},
-                                       {1.0, 1.0}, extrapolated);
+        const double d = dec.lookup(decodes, std::max(1.0, decode_keys / decodes), 1.0, extrapolated);
         if (d < 0) return -1.0;
         const double floor = l2_warm_kv_floor_s(decode_keys, sliding);
         if (held && floor > d) *held = true;
@@ -444,8 +471,7 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
     }
     if (prefills > 0) {
         if (!pre) return -1.0;
-        const double p = lookup_scaled(pre, {prefills * prefill_batch_scale_[sliding], causal_length(prefill_keys / prefills)},
-                                       {1.0, 2.0}, extrapolated);
+        const double p = pre.lookup(prefills, causal_length(prefill_keys / prefills), 2.0, extrapolated);
         if (p < 0) return -1.0;
         // a mixed step of a one-call kernel pays the call's floor once, not once per table
         t = decodes > 0 ? std::max(std::max(t, p), t + p - mixed_attn_floor_s_[sliding]) : p;
@@ -632,13 +658,15 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         t = attention_s(op, batch, ex, &held);
         family = "decode_attention";
         const int sliding = op.kind == OpKind::ATTENTION_SLIDING ? 1 : 0;
-        const bool folded = decode_batch_scale_[sliding] != 1.0 || prefill_batch_scale_[sliding] != 1.0;
-        if (folded) note = "; KV heads folded into the batch (tables at fewer KV heads per GPU)";
-        if (held) note = "; decodes timed with their KV in L2: held to streaming it from memory";
-        if (held && folded) {
-            note = "; KV heads folded into the batch (tables at fewer KV heads per GPU); decodes timed with their KV "
-                   "in L2: held to streaming it from memory";
+        const AttentionTables& d = decode_attn_[sliding];
+        if (d.batch_scale != 1.0 || prefill_attn_[sliding].batch_scale != 1.0) {
+            note = "; KV heads folded into the batch (tables at fewer KV heads per GPU)";
         }
+        if (source && d.hi) {  // (not on the hot path)
+            note = fmt::format("; query heads interpolated between the {}- and {}-head tables", d.lo->attr_int("heads"),
+                               d.hi->attr_int("heads"));
+        }
+        if (held) note += "; decodes timed with their KV in L2: held to streaming it from memory";
     } else if (is_moe(op.kind) && moe_) {
         t = moe_op_s(op, moe_share, ex);
         family = "moe";

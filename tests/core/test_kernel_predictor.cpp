@@ -699,3 +699,36 @@ end
     EXPECT_NEAR(longer.op("attention")->time_s, 4 * 6 * 0.05e-3, 1e-9);
     EXPECT_NE(longer.op("attention")->source.find("extrapolated"), std::string::npos);
 }
+
+// Qwen2.5-7B runs 28 query heads over 4 KV heads, which no table times (they hold 24 and 32 over 4): its attention
+// is the two tables' time at the same point, linear in the query heads, (28 - 24) / (32 - 24) = half way. Its 16
+// decodes at 1,023 keys sit on a grid point of both: 0.2 and 0.3 ms, so 0.25 ms a layer over 28 layers; a prompt
+// of 1,024 tokens 0.5 and 0.7 ms, so 0.6 ms. With only the 24-head table nothing brackets 28: the roofline.
+TEST(KernelTablePredictor, QueryHeadsBetweenTwoTablesInterpolateLinearly) {
+    auto tables = [](const std::vector<std::pair<int, std::string>>& heads_ms) {
+        std::string text = TABLES;
+        for (const auto& [heads, ms] : heads_ms) {
+            const std::string layout = "kv_dtype=bf16 window=0 heads=" + std::to_string(heads) + " kv_heads=4 head_dim=128";
+            text += "table decode_attention framework=vllm-9.9 kernel=fa3 " + layout +
+                    "\naxis batch_size 1 16\naxis step 1 1023\ndata\n0.010 0.050\n0.020 " + ms + "\nend\n";
+            text += "table prefill_attention framework=vllm-9.9 kernel=fa3 " + layout +
+                    "\naxis batch_size 1 2\naxis isl 1 1024\ndata\n0.012 " + (heads == 24 ? "0.5" : "0.7") +
+                    "\n0.020 0.900\nend\n";
+        }
+        return std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
+    };
+    const ModelCard m = load_model("Qwen/Qwen2.5-7B-Instruct");
+    ASSERT_EQ(m.num_attention_heads, 28);
+    ASSERT_EQ(m.num_kv_heads, 4);
+    ASSERT_EQ(m.num_layers, 28);
+    const auto both = tables({{24, "0.2"}, {32, "0.3"}});
+    const KernelTablePredictor p(m, load_gpu("h100"), CostConfig{}, both);
+    const OpCost d = *p.step(std::vector<SequenceWork>(16, SequenceWork{1, 1022})).op("attention");
+    EXPECT_NEAR(d.time_s, 28 * 0.25e-3, 1e-9);
+    EXPECT_NE(d.source.find("query heads interpolated between the 24- and 32-head tables"), std::string::npos) << d.source;
+    EXPECT_NEAR(p.step({{1024, 0}}).op("attention")->time_s, 28 * 0.6e-3, 1e-9);
+    const OpCost one = *KernelTablePredictor(m, load_gpu("h100"), CostConfig{}, tables({{24, "0.2"}}))
+                            .step(std::vector<SequenceWork>(16, SequenceWork{1, 1022}))
+                            .op("attention");
+    EXPECT_EQ(one.source.find("table"), std::string::npos) << one.source;
+}

@@ -36,6 +36,18 @@ namespace headroom {
 // The shipped tables' name for a GPU profile ("h100-sxm" -> "h100_sxm"); "" when none ship for it.
 std::string kernel_table_gpu(const GpuProfile& gpu);
 
+// The attention tables of one layout (KernelTablePredictor's find_attention).
+struct AttentionTables {
+    const GridTable* lo = nullptr;
+    const GridTable* hi = nullptr;  // null: lo alone
+    double w = 0.0;                 // hi's weight
+    double batch_scale = 1.0;
+    explicit operator bool() const { return lo != nullptr; }
+    double least_s() const;
+    // the time at (batch, length), as lookup_scaled; -1 without a measured neighbourhood
+    double lookup(double batch, double length, double length_power, bool& extrapolated) const;
+};
+
 class KernelTablePredictor : public StepTimePredictor {
 public:
     KernelTablePredictor(const ModelCard& model, const GpuProfile& gpu, const CostConfig& config,
@@ -88,11 +100,11 @@ private:
     const GridTable* gemm_ = nullptr;       // the attention weights' GEMMs
     bool dense_in_gemm_table_ = true;       // the dense MLP's weights share their format
     const GridTable* gemm_bf16_ = nullptr;  // lm_head
-    const GridTable* decode_attn_[2] = {nullptr, nullptr};   // full, sliding
-    const GridTable* prefill_attn_[2] = {nullptr, nullptr};
-    // Where the tables did not time this layout's KV heads per GPU (MHA: 32 and up), a table at fewer KV heads
-    // and the same query heads per KV head, at this many times the batch (find_attention in the .cpp); 1: exact.
-    double decode_batch_scale_[2] = {1.0, 1.0}, prefill_batch_scale_[2] = {1.0, 1.0};
+    // The attention tables of this layout (find_attention in the .cpp): the table of its heads; where the tables did
+    // not time its KV heads per GPU (MHA: 32 and up), a table at fewer KV heads and the same query heads per KV
+    // head, at batch_scale times the batch; where they did not time its query heads (Qwen2.5-7B: 28 over 4 KV
+    // heads), the two tables at its KV heads that bracket them, interpolated linearly in the query heads.
+    AttentionTables decode_attn_[2], prefill_attn_[2];  // full, sliding
     // FlashAttention's backends run a mixed step's prefills and decodes as one varlen kernel call (with one KV
     // cache write), FlashInfer's as two: the floor one call pays (the least either table measured), counted
     // once for a mixed step of a one-call kernel; 0 for a two-call one.
