@@ -336,6 +336,37 @@ int main(int argc, char** argv) {
                         if (!x.l2_warm) g16.add(gemm_time_s(gpu, Dtype::BF16, x.m, x.n, x.k, &other->gemm), x.time_s);
                     }
                 }
+                // borrowed tables (kernel_table_sibling: H100 PCIe takes H100 SXM's): the sibling's table time x the
+                // calibrated roofline's time here over its time there, both on the sibling's fits, at the sibling's
+                // cold points
+                const GpuProfile there = load_gpu(it->second);
+                const auto st = shipped_kernel_tables(kernel_table_gpu(there));
+                if (other && other->has_attention() && st) {
+                    Errors& g16 = row("gemm bf16", "table of " + it->second + " x roofline ratio");
+                    const GridTable* sg = st->find("gemm", {{"dtype", "bf16"}}).front();
+                    for (const GemmSample& x : gemm_samples(*t, Dtype::BF16, gpu.l2_cache_bytes())) {
+                        if (x.l2_warm || sg->gemm_working_set_bytes(x.m, x.n, x.k) <= there.l2_cache_bytes()) continue;
+                        if (auto v = sg->lookup_s({x.m, x.n, x.k})) {
+                            g16.add(*v * gemm_time_s(gpu, Dtype::BF16, x.m, x.n, x.k, &other->gemm) /
+                                        gemm_time_s(there, Dtype::BF16, x.m, x.n, x.k, &other->gemm),
+                                    x.time_s);
+                        }
+                    }
+                    Errors* borrowed[2] = {&row("prefill attention", "table of " + it->second + " x roofline ratio"),
+                                           &row("decode attention", "table of " + it->second + " x roofline ratio")};
+                    for (const AttentionSample& x : s) {
+                        if (x.l2_warm) continue;
+                        const auto g = st->find(x.decode ? "decode_attention" : "prefill_attention",
+                                                {{"kv_dtype", "bf16"}, {"window", "0"}, {"heads", fmt::format("{:g}", x.heads)},
+                                                 {"kv_heads", fmt::format("{:g}", x.kv_heads)}, {"head_dim", fmt::format("{:g}", x.head_dim)}});
+                        if (g.empty()) continue;
+                        if (auto v = g.front()->lookup_s({x.batch, x.length})) {
+                            borrowed[x.decode]->add(*v * attention_sample_time_s(gpu, x, other->prefill_attention, other->decode_attention) /
+                                                        attention_sample_time_s(there, x, other->prefill_attention, other->decode_attention),
+                                                    x.time_s);
+                        }
+                    }
+                }
             }
             Errors* cv[2] = {&row("prefill attention", "roofline (calibrated), 5-fold CV"),
                              &row("decode attention", "roofline (calibrated), 5-fold CV")};

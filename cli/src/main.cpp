@@ -288,7 +288,8 @@ int run_calibrate(CalibrateOptions& o) {
             fit_gpu = load_gpu_with_overrides(o.from, {});
             derived_from = fit_gpu.name;
         }
-        const std::string name = kernel_table_gpu(fit_gpu);
+        // (a GPU that borrows a sibling's tables for its step times is calibrated from that sibling: --from)
+        const std::string name = kernel_table_sibling(fit_gpu).empty() ? kernel_table_gpu(fit_gpu) : "";
         const auto t = name.empty() ? nullptr : shipped_kernel_tables(name);
         if (!t) {
             throw UsageError(fmt::format("--gpu: no kernel tables ship for {}: fit on a sibling's (--from h100-sxm), a .hkt file "

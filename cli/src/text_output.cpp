@@ -221,8 +221,15 @@ void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost&
     const bool tables = p.name() == "kernel tables";
     if (!tables && p.name() != "roofline") fmt::print("  predictor: {}\n", p.name());
     if (tables) {
-        fmt::print("  predictor: measured kernel tables where they cover an op, the roofline elsewhere (--predictor "
-                   "roofline for the roofline alone)\n");
+        const std::string sibling = kernel_table_sibling(cm.gpu());
+        if (!sibling.empty()) {
+            fmt::print("  predictor: {}'s measured kernel tables (the same chip) where they cover an op, each scaled by the "
+                       "calibrated roofline's time on this GPU over its time on that one; the roofline elsewhere "
+                       "(--predictor calibrated or roofline for a roofline alone)\n", sibling);
+        } else {
+            fmt::print("  predictor: measured kernel tables where they cover an op, the roofline elsewhere (--predictor "
+                       "roofline for the roofline alone)\n");
+        }
         fmt::print("  (per GPU; count = runs per step; roofline ms = the roofline's time for the op: time / roofline "
                    "is the efficiency it misses)\n\n");
     } else {
@@ -269,6 +276,7 @@ void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost&
 namespace {
 // What times a step on this GPU by default: its measured kernel tables, else its calibrated roofline.
 std::string step_times(const GpuProfile& g) {
+    if (const std::string sibling = kernel_table_sibling(g); !sibling.empty()) return sibling + "'s tables, scaled";
     if (!kernel_table_gpu(g).empty()) return "kernel tables";
     if (const auto c = shipped_calibration(g.name)) return c->derived_from.empty() ? "calibrated" : "calibrated from " + c->derived_from;
     return "roofline";
@@ -298,10 +306,14 @@ void print_gpu(const GpuProfile& g) {
         fmt::print("  aliases: {}\n", a);
     }
     fmt::print("  loaded from: {}\n", g.file);
-    fmt::print("  step times: {}\n", step_times(g) == "kernel tables"
-                                            ? "measured kernel tables (" + kernel_table_gpu(g) + ".hkt), calibrated roofline elsewhere"
-                                            : step_times(g) == "roofline" ? "the plain roofline"
-                                                                          : "roofline, " + step_times(g));
+    const std::string sibling = kernel_table_sibling(g);
+    fmt::print("  step times: {}\n", !sibling.empty() ? fmt::format("{}'s measured kernel tables ({}.hkt; the same chip), each op scaled by "
+                                                                     "the calibrated roofline's time here over its time there; calibrated roofline "
+                                                                     "elsewhere (the all-reduces too)", sibling, kernel_table_gpu(g))
+                                   : step_times(g) == "kernel tables"
+                                       ? "measured kernel tables (" + kernel_table_gpu(g) + ".hkt), calibrated roofline elsewhere"
+                                       : step_times(g) == "roofline" ? "the plain roofline"
+                                                                     : "roofline, " + step_times(g));
     if (!g.notes.empty()) fmt::print("  notes: {}\n", g.notes);
     if (g.memory_shared_with_cpu) fmt::print("  memory is shared with the CPU and the OS\n");
     fmt::print("\n");

@@ -9,6 +9,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "headroom/hardware/profile_loader.hpp"
 #include "headroom/core/host_overlap.hpp"
 #include "headroom/core/kv_planner.hpp"
 
@@ -136,13 +137,21 @@ std::string kernel_table_gpu(const GpuProfile& gpu) {
     for (const auto& [profile, tables] : map) {
         if (gpu.name == profile) return tables;
     }
-    return "";
+    const std::string sibling = kernel_table_sibling(gpu);
+    return sibling.empty() ? "" : kernel_table_gpu(load_gpu(sibling));
 }
+
+std::string kernel_table_sibling(const GpuProfile& gpu) { return gpu.name == "h100-pcie" ? "h100-sxm" : ""; }
 
 KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProfile& gpu, const CostConfig& config,
                                            std::shared_ptr<const KernelTables> tables)
     : roofline_(model, gpu, config), tables_(std::move(tables)) {
     if (!tables_) throw std::invalid_argument("KernelTablePredictor needs tables");
+    if (const std::string sibling = kernel_table_sibling(gpu); !sibling.empty() && kernel_table_gpu(gpu) == tables_->gpu) {
+        CostConfig c = config;
+        c.calibration = shipped_calibration(sibling);
+        sibling_ = std::make_unique<CostModel>(model, load_gpu(sibling), c);
+    }
     const KernelTables& t = *tables_;
     // One GEMM table for the attention and dense-MLP projections (they share a format in every checkpoint
     // headroom reads; a dense MLP in another format falls back to the roofline), by the weights' kernel class.
@@ -273,7 +282,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         if (moe_) moe_least_s_ = moe_->least_s();
     }
     // measured in one NVLink domain: a TP group across domains prices its ring on the cluster's link
-    if (tp > 1 && !config.tp_link.present()) {
+    if (tp > 1 && !config.tp_link.present() && !sibling_) {
         allreduce_ = first(t.find("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "graph"}}));
         allreduce_eager_ = first(t.find("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "eager"}}));
         nccl_ = first(t.find("nccl", {{"op", "all_reduce"}, {"gpus", std::to_string(tp)}, {"dtype", "fp16"}}));
@@ -737,6 +746,25 @@ double moe_roofline_total(const std::vector<RooflineOp>& ops) {
 
 }  // namespace
 
+double KernelTablePredictor::scaled(const RooflineOp& op, double t, double roofline_s, const double* sibling_s) const {
+    if (!sibling_ || t <= 0.0 || !(is_gemm(op.kind) || is_moe(op.kind) || op.kind == OpKind::ATTENTION ||
+                                   op.kind == OpKind::ATTENTION_SLIDING)) {
+        return t;
+    }
+    const double there = sibling_s[static_cast<int>(op.kind)];
+    return there > 0.0 && roofline_s > 0.0 ? t * roofline_s / there : t;
+}
+
+void KernelTablePredictor::sibling_times(const std::vector<SequenceWork>& batch, double* out) const {
+    struct Times : RooflineOpVisitor {
+        double* out;
+        void visit(const RooflineOp& op) override { out[static_cast<int>(op.kind)] += op.time_s; }
+    } v;
+    v.out = out;
+    std::fill(out, out + NUM_OP_KINDS, 0.0);
+    sibling_->walk(batch, v);
+}
+
 StepCost KernelTablePredictor::step(const std::vector<SequenceWork>& batch) const {
     StepCost s = roofline_.step(batch);
     std::vector<RooflineOp> ops;
@@ -744,6 +772,8 @@ StepCost KernelTablePredictor::step(const std::vector<SequenceWork>& batch) cons
     c.ops = &ops;
     roofline_.walk(batch, c);
     const double moe_total = moe_roofline_total(ops);
+    double there[NUM_OP_KINDS] = {};
+    if (sibling_) sibling_times(batch, there);
     s.time_s = 0.0;
     for (size_t i = 0; i < ops.size() && i < s.ops.size(); ++i) {
         OpCost& o = s.ops[i];
@@ -751,8 +781,9 @@ StepCost KernelTablePredictor::step(const std::vector<SequenceWork>& batch) cons
         const double share = moe_total > 0 ? ops[i].time_s / moe_total : 0.0;
         const double t = op_time_s(ops[i], batch, share, &source);
         if (t >= 0) {
-            o.time_s = t;
+            o.time_s = scaled(ops[i], t, ops[i].time_s, there);
             o.source = source;
+            if (o.time_s != t) o.source += fmt::format(", scaled by the roofline from {}", sibling_->gpu().display_name);
         }
         s.time_s += o.time_s;
     }
@@ -764,6 +795,7 @@ namespace {
 struct TotalsVisitor : RooflineOpVisitor {
     const KernelTablePredictor* p;
     const std::vector<SequenceWork>* batch;
+    const double* there;  // the sibling's roofline times by op kind, with borrowed tables
     StepTotals t;
     RooflineOp moe[3];
     int moe_n = 0;
@@ -781,14 +813,14 @@ struct TotalsVisitor : RooflineOpVisitor {
             for (const RooflineOp& m : moe) total += m.time_s;
             for (const RooflineOp& m : moe) {
                 const double x = p->op_time_s(m, *batch, total > 0 ? m.time_s / total : 0.0, nullptr);
-                add(m, x >= 0 ? x : m.time_s);
+                add(m, x >= 0 ? p->scaled(m, x, m.time_s, there) : m.time_s);
             }
             moe_n = 0;
             return;
         }
         const double x = p->covers(op.kind) ? p->op_time_s(op, *batch, 0.0, nullptr) : -1.0;
         if (x >= 0) {
-            add(op, x);
+            add(op, p->borrowed() ? p->scaled(op, x, std::isnan(op.time_s) ? p->roofline().gemm_op_s(op) : op.time_s, there) : x);
         } else if (std::isnan(op.time_s)) {  // a table GEMM the table could not price: the roofline's time after all
             add(op, p->roofline().gemm_op_s(op));
         } else {
@@ -804,6 +836,9 @@ StepTotals KernelTablePredictor::step_totals(const std::vector<SequenceWork>& ba
     TotalsVisitor v;
     v.p = this;
     v.batch = &batch;
+    double there[NUM_OP_KINDS] = {};
+    if (sibling_) sibling_times(batch, there);
+    v.there = there;
     roofline_.walk(batch, v);
     v.t.fabric = roofline_.fabric_traffic(batch);  // collectives across domains are the roofline's (tp_link, ep_link)
     return v.t;
@@ -833,7 +868,7 @@ std::unique_ptr<StepTimePredictor> make_op_predictor(const ModelCard& model, con
     if (t) return std::make_unique<KernelTablePredictor>(model, gpu, c, t);
     if (which == "tables") {
         throw PlanError("predictor", fmt::format("no kernel tables ship for {} (tables exist for h100-sxm, h200, b200, "
-                                                "gb200, a100-80gb, l40s); use --predictor calibrated or roofline", gpu.name));
+                                                "gb200, a100-80gb, l40s; h100-pcie borrows h100-sxm's); use --predictor calibrated or roofline", gpu.name));
     }
     return std::make_unique<CostModel>(model, gpu, c);
 }

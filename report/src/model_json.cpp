@@ -84,6 +84,8 @@ json sourced(const Sourced& s) { return {{"value", s.value}, {"source", s.source
 json profile_json(const GpuProfile& g) {
     json step;
     step["kernel_tables"] = kernel_table_gpu(g).empty() ? json(nullptr) : json(kernel_table_gpu(g));
+    // a GPU that borrows a sibling's tables, scaled by the roofline (kernel_table_sibling): the sibling's profile
+    step["kernel_tables_borrowed_from"] = kernel_table_sibling(g).empty() ? json(nullptr) : json(kernel_table_sibling(g));
     if (const auto c = shipped_calibration(g.name)) {
         step["calibration"] = {{"derived_from", c->derived_from.empty() ? json(nullptr) : json(c->derived_from)}};
     } else {

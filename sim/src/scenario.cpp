@@ -610,7 +610,7 @@ void check_scenario(const Scenario& s) {
     const Deployment& d = s.deployment;
     const EngineConfig& e = s.engine;
     if (d.predictor == "tables" && kernel_table_gpu(d.gpu).empty()) {
-        fail("predictor", fmt::format("no kernel tables ship for {} (h100-sxm, h200, b200, gb200, a100-80gb, l40s have them)", d.gpu.name));
+        fail("predictor", fmt::format("no kernel tables ship for {} (h100-sxm, h200, b200, gb200, a100-80gb, l40s have them; h100-pcie borrows h100-sxm's)", d.gpu.name));
     }
     // The layout must be servable: TP against the heads, a real KV-cache format. Named by the scenario's fields
     // (the same check backs `cost --tp` and `--kv-dtype`).

@@ -95,10 +95,11 @@ def test_scenario_names_its_calibration(tmp_path):
     (["calibrate", "-g", "h100", "--tables", "nosuch"], ["--tables", "nosuch"]),
     (["calibrate", "-g", "h100", "--dtype", "int4"], ["--dtype"]),
     (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "8", "--predictor", "magic"], ["--predictor", "magic"]),
-    (["cost", "-m", "llama-3.1-8b", "-g", "h100-pcie", "--tokens", "8", "--predictor", "tables"], ["no kernel tables ship for h100-pcie"]),
+    (["cost", "-m", "llama-3.1-8b", "-g", "jetson-agx-orin-64gb", "--tokens", "8", "--predictor", "tables"],
+     ["no kernel tables ship for jetson-agx-orin-64gb"]),
     (["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "8", "--calibration", CAL / "efficiency_over_range.yaml"],
      ["efficiency_over_range.yaml", "gemm.compute_efficiency"]),
-    (["simulate", "examples/chat.yaml", "--set", "predictor=tables", "gpu=h100-pcie"], ["predictor", "h100-pcie"]),
+    (["simulate", "examples/chat.yaml", "--set", "predictor=tables", "gpu=jetson-agx-orin-64gb"], ["predictor", "jetson-agx-orin-64gb"]),
     (["simulate", "examples/chat.yaml", "--set", f"calibration={CAL / 'efficiency_over_range.yaml'}"], ["calibration", "gemm.compute_efficiency"]),
 ])
 def test_bad_input_exit_2(args, needles):
@@ -106,7 +107,8 @@ def test_bad_input_exit_2(args, needles):
 
 
 def test_attention_has_fits_of_its_own_that_cost_uses():
-    # H100 PCIe carries H100 SXM's attention fits; one decode of Llama-3.1-8B at context 999 on it then costs, a
+    # H100 PCIe carries H100 SXM's attention fits; one decode of Llama-3.1-8B at context 999 on its calibrated
+    # roofline (by default it borrows H100 SXM's tables) then costs, a
     # layer: launch + smooth_max(smooth_max(KV bytes / (2.0 TB/s x memory efficiency), 8 KV heads x the item time; p),
     # FLOPs / (756 TFLOP/s x the prefill fit's compute efficiency); p), KV bytes = 1,000 keys x 4,096 B read + 4,096 B
     # written + 8,192 x 2 B of q and o; FLOPs = 4 x 32 heads x 128 x 1,000 keys
@@ -114,7 +116,7 @@ def test_attention_has_fits_of_its_own_that_cost_uses():
     d, p = j["decode_attention"], j["prefill_attention"]
     assert d["fit"]["points"] > 1000 and d["fit"]["l2_warm_left_out"] > 0 and p["fit"]["points"] > 1000
     c = json.loads(run("cost", "-m", "llama-3.1-8b", "-g", "h100-pcie", "--decode-batch", "1", "--context", "999",
-                       "--json").stdout)
+                       "--predictor", "calibrated", "--json").stdout)
     attn = {o["name"]: o for o in c["ops"]}["attention"]
     assert attn["source"] == "roofline (calibrated, derived from h100-sxm)"
 
@@ -132,3 +134,15 @@ def test_attention_has_fits_of_its_own_that_cost_uses():
     # a calibration fitted on a CSV (here 12 bf16 GEMMs of the H100 table) holds no attention fits
     assert json.loads(run("calibrate", "-g", "h100", "--csv", CAL / "h100_gemms.csv", "--json").stdout)[
         "decode_attention"] is None
+
+
+def test_h100_pcie_borrows_the_sxm_tables_and_says_so():
+    j = json.loads(run("gpu", "--gpu", "h100-pcie", "--json").stdout)["gpu"]["step_times"]
+    assert j == {"kernel_tables": "h100_sxm", "kernel_tables_borrowed_from": "h100-sxm",
+                 "calibration": {"derived_from": "h100-sxm"}}
+    assert json.loads(run("gpu", "--gpu", "h100", "--json").stdout)["gpu"]["step_times"]["kernel_tables_borrowed_from"] is None
+    c = json.loads(run("cost", "-m", "llama-3.1-8b", "-g", "h100-pcie", "--tokens", "512", "--json").stdout)
+    gate = {o["name"]: o for o in c["ops"]}["gate_up_proj"]
+    assert gate["source"].endswith("scaled by the roofline from NVIDIA H100 SXM5 80GB")
+    # a calibration for it still comes from the sibling, said so (it borrows the tables only for step times)
+    expect_bad_input(run("calibrate", "-g", "h100-pcie"), "--from h100-sxm")

@@ -33,8 +33,16 @@
 
 namespace headroom {
 
-// The shipped tables' name for a GPU profile ("h100-sxm" -> "h100_sxm"); "" when none ship for it.
+// The shipped tables' name for a GPU profile ("h100-sxm" -> "h100_sxm"); "" when none ship for it. A GPU
+// without tables of its own whose chip a table GPU shares takes that GPU's (kernel_table_sibling).
 std::string kernel_table_gpu(const GpuProfile& gpu);
+// The profile whose tables a GPU borrows, "" for a GPU with tables of its own or none: H100 PCIe takes H100 SXM's
+// (the same GH100 chip, with 114 of its 132 SMs, lower clocks and HBM2e). Each op priced from them is scaled by
+// the calibrated roofline's time on this GPU over its time on the sibling (KernelTablePredictor), so the tables
+// give the kernels' shape-by-shape behaviour and the roofline the two GPUs' difference in peaks; the all-reduce
+// tables, timed over the sibling's NVLink, are not borrowed. Checked on the same-chip pairs that have tables
+// (H100 SXM and H200, B200 and GB200: bench/fidelity, "sibling's table x roofline ratio").
+std::string kernel_table_sibling(const GpuProfile& gpu);
 
 // The attention tables of one layout (KernelTablePredictor's find_attention).
 struct AttentionTables {
@@ -67,6 +75,13 @@ public:
     double op_time_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share,
                      std::string* source) const;
 
+    // Borrowed tables (kernel_table_sibling): whether these are, the sibling's roofline time of every op kind of
+    // the step (NUM_OP_KINDS values, 0 where it has none), and the time of a table-priced op on this GPU from its
+    // table time `t`: t itself, or t x this GPU's roofline time of the op (`roofline_s`) over the sibling's.
+    bool borrowed() const { return sibling_ != nullptr; }
+    void sibling_times(const std::vector<SequenceWork>& batch, double* out) const;
+    double scaled(const RooflineOp& op, double t, double roofline_s, const double* sibling_s) const;
+
 private:
     double cached_gemm_s(std::vector<double>& cache, const GridTable* t, double m, double n, double k,
                          bool& extrapolated) const;
@@ -96,6 +111,9 @@ private:
 
     CostModel roofline_;
     std::shared_ptr<const KernelTables> tables_;
+    // Tables borrowed from a sibling GPU (kernel_table_sibling): the roofline on the sibling, whose time for each
+    // op scales the table's (this GPU's roofline time over it); null for a GPU's own tables.
+    std::unique_ptr<CostModel> sibling_;
     double gemm_least_s_ = 0.0, gemm_bf16_least_s_ = 0.0;  // each GEMM table's fastest measurement
     const GridTable* gemm_ = nullptr;       // the attention weights' GEMMs
     bool dense_in_gemm_table_ = true;       // the dense MLP's weights share their format
