@@ -194,89 +194,86 @@ std::vector<AttentionSample> attention_fit_samples(const std::vector<AttentionSa
     return out;
 }
 
-AttentionCalibration prefill_from_theta(const Eigen::VectorXd& t) {
+// theta = log(launch, compute efficiency, memory efficiency, p, score FLOPs, wave exponent) for prefill,
+// log(launch, memory efficiency, p, item time) for decode
+AttentionCalibration attention_from_theta(const Eigen::VectorXd& t, bool decode) {
     AttentionCalibration c;
     c.launch_s = std::exp(t[0]);
-    c.compute_efficiency = std::exp(t[1]);
-    c.memory_efficiency = std::exp(t[2]);
-    c.blend_exponent = std::exp(t[3]);
-    c.score_flops = std::exp(t[4]);
-    c.wave_exponent = std::exp(t[5]);
+    if (decode) {
+        c.memory_efficiency = std::exp(t[1]);
+        c.blend_exponent = std::exp(t[2]);
+        c.item_s = std::exp(t[3]);
+    } else {
+        c.compute_efficiency = std::exp(t[1]);
+        c.memory_efficiency = std::exp(t[2]);
+        c.blend_exponent = std::exp(t[3]);
+        c.score_flops = std::exp(t[4]);
+        c.wave_exponent = std::exp(t[5]);
+    }
     return c;
 }
 
-AttentionCalibration decode_from_theta(const Eigen::VectorXd& t) {
-    AttentionCalibration c;
-    c.launch_s = std::exp(t[0]);
-    c.memory_efficiency = std::exp(t[1]);
-    c.blend_exponent = std::exp(t[2]);
-    c.item_s = std::exp(t[3]);
-    return c;
-}
-
-Eigen::VectorXd log_times(const std::vector<AttentionSample>& s, double& t_min) {
+// One attention family's fit: the launch started at most of the fastest call, the other parameters at `start`,
+// each call timed by time_s(calibration, work).
+template <class TimeS, class Bound>
+AttentionCalibration fit_attention(const std::vector<AttentionSample>& all, bool decode, std::initializer_list<double> start,
+                                   TimeS time_s, Bound bound, FitQuality* quality) {
+    const std::vector<AttentionSample> s = attention_fit_samples(all, decode);
+    std::vector<AttentionWork> work;
     Eigen::VectorXd y(static_cast<Eigen::Index>(s.size()));
-    t_min = 1e300;
+    double t_min = 1e300;
     for (size_t i = 0; i < s.size(); ++i) {
+        work.push_back(attention_sample_work(s[i]));
         y[static_cast<Eigen::Index>(i)] = std::log(s[i].time_s);
         t_min = std::min(t_min, s[i].time_s);
     }
-    return y;
+    Eigen::VectorXd theta(static_cast<Eigen::Index>(start.size() + 1));
+    theta[0] = std::log(0.8 * t_min);
+    Eigen::Index j = 1;
+    for (double v : start) theta[j++] = std::log(v);
+    auto predict = [&](const Eigen::VectorXd& t) {
+        const AttentionCalibration c = attention_from_theta(t, decode);
+        Eigen::VectorXd out(static_cast<Eigen::Index>(work.size()));
+        for (size_t i = 0; i < work.size(); ++i) out[static_cast<Eigen::Index>(i)] = std::log(time_s(c, work[i]));
+        return out;
+    };
+    const Eigen::VectorXd r = fit_log_time(predict, y, theta, bound);
+    const auto warm = std::count_if(all.begin(), all.end(), [decode](const AttentionSample& x) { return x.decode == decode && x.l2_warm; });
+    fit_quality(r, static_cast<int64_t>(warm), quality);
+    return attention_from_theta(theta, decode);
 }
 
 }  // namespace
 
 AttentionCalibration fit_prefill_attention(const GpuProfile& gpu, const std::vector<AttentionSample>& all,
                                            FitQuality* quality) {
-    const std::vector<AttentionSample> s = attention_fit_samples(all, false);
-    std::vector<AttentionWork> work;
-    for (const AttentionSample& x : s) work.push_back(attention_sample_work(x));
-    double t_min = 0;
-    const Eigen::VectorXd y = log_times(s, t_min);
-    Eigen::VectorXd theta(6);
-    // launch: most of the fastest call; 100 FLOP-equivalents per score; a wave exponent of 0.5
-    theta << std::log(0.8 * t_min), std::log(0.5), std::log(0.5), std::log(2.5), std::log(100.0), std::log(0.5);
-    auto predict = [&](const Eigen::VectorXd& t) {
-        const AttentionCalibration c = prefill_from_theta(t);
-        Eigen::VectorXd out(static_cast<Eigen::Index>(work.size()));
-        for (size_t i = 0; i < work.size(); ++i) out[static_cast<Eigen::Index>(i)] = std::log(calibrated_prefill_attention_s(gpu, c, work[i]));
-        return out;
-    };
-    const Eigen::VectorXd r = fit_log_time(predict, y, theta, [](Eigen::VectorXd& next) {
-        next[3] = std::clamp(next[3], std::log(0.6), std::log(60.0));  // p within reason
-        next[4] = std::clamp(next[4], std::log(1e-3), std::log(1e5));   // the YAML's range
-        // causal tiles are not equal (the last sees every key), so an idle slot may cost more than u says: up to 2
-        next[5] = std::clamp(next[5], std::log(1e-6), std::log(2.0));
-        next[1] = std::min(next[1], std::log(2.0));
-        next[2] = std::min(next[2], std::log(1.5));
-    });
-    fit_quality(r, 0, quality);
-    return prefill_from_theta(theta);
+    // 0.5 of the peak and of HBM, p = 2.5, 100 FLOP-equivalents per score, a wave exponent of 0.5
+    return fit_attention(
+        all, false, {0.5, 0.5, 2.5, 100.0, 0.5},
+        [&](const AttentionCalibration& c, const AttentionWork& w) { return calibrated_prefill_attention_s(gpu, c, w); },
+        [](Eigen::VectorXd& next) {
+            next[3] = std::clamp(next[3], std::log(0.6), std::log(60.0));  // p within reason
+            next[4] = std::clamp(next[4], std::log(1e-3), std::log(1e5));   // the YAML's range
+            // causal tiles are not equal (the last sees every key), so an idle slot may cost more than u says: up to 2
+            next[5] = std::clamp(next[5], std::log(1e-6), std::log(2.0));
+            next[1] = std::min(next[1], std::log(2.0));
+            next[2] = std::min(next[2], std::log(1.5));
+        },
+        quality);
 }
 
 AttentionCalibration fit_decode_attention(const GpuProfile& gpu, const std::vector<AttentionSample>& all,
                                           const AttentionCalibration& prefill, FitQuality* quality) {
-    const std::vector<AttentionSample> s = attention_fit_samples(all, true);
-    std::vector<AttentionWork> work;
-    for (const AttentionSample& x : s) work.push_back(attention_sample_work(x));
-    double t_min = 0;
-    const Eigen::VectorXd y = log_times(s, t_min);
-    Eigen::VectorXd theta(4);
-    // launch: most of the fastest call; 10 ns per (sequence, KV head)
-    theta << std::log(0.8 * t_min), std::log(0.8), std::log(2.5), std::log(1e-8);
-    auto predict = [&](const Eigen::VectorXd& t) {
-        const AttentionCalibration c = decode_from_theta(t);
-        Eigen::VectorXd out(static_cast<Eigen::Index>(work.size()));
-        for (size_t i = 0; i < work.size(); ++i) out[static_cast<Eigen::Index>(i)] = std::log(calibrated_decode_attention_s(gpu, c, prefill, work[i]));
-        return out;
-    };
-    const Eigen::VectorXd r = fit_log_time(predict, y, theta, [](Eigen::VectorXd& next) {
-        next[2] = std::clamp(next[2], std::log(0.6), std::log(60.0));
-        next[1] = std::min(next[1], std::log(1.5));
-        next[3] = std::clamp(next[3], std::log(1e-15), std::log(1e-4));
-    });
-    fit_quality(r, static_cast<int64_t>(std::count_if(all.begin(), all.end(), [](const AttentionSample& x) { return x.decode && x.l2_warm; })), quality);
-    return decode_from_theta(theta);
+    // 0.8 of HBM, p = 2.5, 10 ns per (sequence, KV head)
+    return fit_attention(
+        all, true, {0.8, 2.5, 1e-8},
+        [&](const AttentionCalibration& c, const AttentionWork& w) { return calibrated_decode_attention_s(gpu, c, prefill, w); },
+        [](Eigen::VectorXd& next) {
+            next[2] = std::clamp(next[2], std::log(0.6), std::log(60.0));
+            next[1] = std::min(next[1], std::log(1.5));
+            next[3] = std::clamp(next[3], std::log(1e-15), std::log(1e-4));
+        },
+        quality);
 }
 
 std::vector<AttentionSample> attention_samples(const KernelTables& t, double l2_bytes, double hbm_bytes_per_s) {
