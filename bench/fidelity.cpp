@@ -312,6 +312,35 @@ int main(int argc, char** argv) {
                 const AttentionWork w = attention_sample_work(x);
                 plain[x.decode]->add(smooth_max(w.flops / rate, w.bytes / bw, 2.5), x.time_s);
             }
+            // past a decode table's measured KV (KernelTablePredictor::decode_lookup): each measured point of over
+            // 64 MB of KV a layer from the point at half the batch and twice the keys, scaled by the shipped decode
+            // fit's time at the two shapes; beside it the decode fit alone on the same points
+            if (shipped && shipped->has_attention()) {
+                Errors& fold = row("decode attention", "KV as fewer, longer sequences (x2), fit-scaled");
+                Errors& alone = row("decode attention", "  the same points, calibrated roofline");
+                for (const GridTable* table : t->find("decode_attention", {{"window", "0"}})) {
+                    if (table->axes.size() != 2) continue;
+                    const double kvh = static_cast<double>(table->attr_int("kv_heads"));
+                    const double per_key = kvh * static_cast<double>(table->attr_int("head_dim")) * 2.0 *
+                                           (table->attr("kv_dtype") == "fp8" ? 1.0 : 2.0);
+                    auto fit_s = [&](double b, double k) {
+                        AttentionWork w;
+                        w.bytes = b * k * per_key;
+                        w.items = b * kvh;
+                        return calibrated_decode_attention_s(gpu, shipped->decode_attention, shipped->prefill_attention, w);
+                    };
+                    const auto& bs = table->axes[0];
+                    const auto& ks = table->axes[1];
+                    for (size_t b = 1; b < bs.size(); ++b) {
+                        for (size_t k = 0; k + 1 < ks.size(); ++k) {
+                            const double v = table->value_ms({b, k}), w = table->value_ms({b - 1, k + 1});
+                            if (!(v > 0) || !(w > 0) || bs[b] * ks[k] * per_key <= 64e6) continue;
+                            fold.add(w * 1e-3 * fit_s(bs[b], ks[k]) / fit_s(bs[b - 1], ks[k + 1]), v * 1e-3);
+                            alone.add(fit_s(bs[b], ks[k]), v * 1e-3);
+                        }
+                    }
+                }
+            }
             std::vector<size_t> idx(s.size());
             for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
             std::shuffle(idx.begin(), idx.end(), std::mt19937_64(42));

@@ -230,6 +230,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         const int64_t window = model.widest_window();
         window_ = window;
         kv_bytes_per_key_ = static_cast<double>(kv_heads * model.head_dim) * 2.0 * dtype_bytes(config.kv_dtype);  // K and V
+        kv_heads_ = static_cast<double>(kv_heads);
         for (int sliding = 0; sliding < 2 && !kv.empty(); ++sliding) {
             const std::map<std::string, std::string> match = {
                 {"kv_dtype", kv}, {"window", std::to_string(sliding ? window : 0)}, {"head_dim", std::to_string(model.head_dim)}};
@@ -450,8 +451,30 @@ double AttentionTables::lookup(double batch, double length, double length_power,
     return b < 0 ? -1.0 : (1.0 - w) * a + w * b;
 }
 
+double KernelTablePredictor::decode_lookup(const AttentionTables& dec, double decodes, double keys,
+                                           bool& extrapolated, bool* folded) const {
+    const double d = dec.lookup(decodes, keys, 1.0, extrapolated);
+    if (d >= 0) return d;
+    const Calibration* cal = roofline_.config().calibration.get();
+    auto fit_s = [&](double b, double k) {  // the decode fit's time, or the KV's bytes alone without one
+        AttentionWork w;
+        w.bytes = b * k * kv_bytes_per_key_;
+        w.items = b * kv_heads_;
+        return cal && cal->has_attention()
+                   ? calibrated_decode_attention_s(roofline_.gpu(), cal->decode_attention, cal->prefill_attention, w)
+                   : w.bytes;
+    };
+    for (double f = 2.0; decodes / f >= 1.0; f *= 2.0) {
+        const double t = dec.lookup(decodes / f, keys * f, 1.0, extrapolated);
+        if (t < 0) continue;
+        if (folded) *folded = true;
+        return t * fit_s(decodes, keys) / fit_s(decodes / f, keys * f);
+    }
+    return -1.0;
+}
+
 double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch,
-                                         bool& extrapolated, bool* held) const {
+                                         bool& extrapolated, bool* held, bool* folded) const {
     const int sliding = op.kind == OpKind::ATTENTION_SLIDING ? 1 : 0;
     const AttentionTables& dec = decode_attn_[sliding];
     const AttentionTables& pre = prefill_attn_[sliding];
@@ -472,7 +495,7 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
     if (decodes > 0) {
         if (!dec) return -1.0;
         // decodes of mean context: attention reads every key once, so the time is linear in both axes
-        const double d = dec.lookup(decodes, std::max(1.0, decode_keys / decodes), 1.0, extrapolated);
+        const double d = decode_lookup(dec, decodes, std::max(1.0, decode_keys / decodes), extrapolated, folded);
         if (d < 0) return -1.0;
         const double floor = l2_warm_kv_floor_s(decode_keys, sliding);
         if (held && floor > d) *held = true;
@@ -663,8 +686,8 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         t = encoder_attention_s(op, batch, ex);
         family = "encoder_attention";
     } else if (op.kind == OpKind::ATTENTION || op.kind == OpKind::ATTENTION_SLIDING) {
-        bool held = false;
-        t = attention_s(op, batch, ex, &held);
+        bool held = false, folded = false;
+        t = attention_s(op, batch, ex, &held, source ? &folded : nullptr);
         family = "decode_attention";
         const int sliding = op.kind == OpKind::ATTENTION_SLIDING ? 1 : 0;
         const AttentionTables& d = decode_attn_[sliding];
@@ -676,6 +699,7 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
                                d.hi->attr_int("heads"));
         }
         if (held) note += "; decodes timed with their KV in L2: held to streaming it from memory";
+        if (folded) note += "; the decodes' KV past the table's, read as fewer, longer sequences (scaled by the decode fit)";
     } else if (is_moe(op.kind) && moe_) {
         t = moe_op_s(op, moe_share, ex);
         family = "moe";

@@ -760,3 +760,37 @@ TEST(KernelTablePredictor, H100PcieScalesH100SxmTablesByTheRoofline) {
     const StepCost c = make_step_predictor(m, load_gpu("h100-pcie"), tp2)->step(batch);
     EXPECT_EQ(c.op("tp_allreduce")->source.find("table"), std::string::npos) << c.op("tp_allreduce")->source;
 }
+
+// The decode tables stop short of large batch x context (the benchmark's KV had to fit): where a step's decodes
+// have no measured neighbourhood the predictor reads the same KV as fewer, longer sequences. Llama-3.1-8B's 4
+// decodes at 2,047 keys fall in the unmeasured corner of this table; half as many at twice the keys lie past the
+// step axis, where the time grows linearly: 2 x 0.170 ms at (2, 2,047) = 0.340 ms a layer. Without a calibration
+// the two shapes' KV bytes, equal, set the scale (1); with one, the decode fit's times at the two shapes.
+TEST(KernelTablePredictor, DecodesPastTheTablesKvReadAsFewerLongerSequences) {
+    const std::string text = std::string(TABLES) +
+        "table decode_attention framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=0 heads=32 kv_heads=8 head_dim=128\n"
+        "axis batch_size 1 2 4\naxis step 1 1023 2047\ndata\n0.010 0.050 0.090\n0.012 0.090 0.170\n0.015 0.170 -\nend\n"
+        "table prefill_attention framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=0 heads=32 kv_heads=8 head_dim=128\n"
+        "axis batch_size 1 2\naxis isl 1 1024\ndata\n0.012 0.300\n0.020 0.600\nend\n";
+    const auto t = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    const std::vector<SequenceWork> batch(4, SequenceWork{1, 2046});
+    const OpCost a = *KernelTablePredictor(m, load_gpu("h100"), CostConfig{}, t).step(batch).op("attention");
+    EXPECT_NEAR(a.time_s, 32 * 0.340e-3, 1e-9);
+    EXPECT_NE(a.source.find("read as fewer, longer sequences"), std::string::npos) << a.source;
+    // with H100's calibration: x fit(4 decodes, 2,047 keys) / fit(2 decodes, 4,094 keys), the same KV bytes and half
+    // the items (8 KV heads a sequence)
+    CostConfig c;
+    c.calibration = shipped_calibration("h100-sxm");
+    const AttentionCalibration& dec = c.calibration->decode_attention;
+    const GpuProfile gpu = load_gpu("h100");
+    auto fit = [&](double b, double k) {
+        AttentionWork w;
+        w.bytes = b * k * 4096;  // 8 KV heads x 128 x K and V x 2 B a key
+        w.items = b * 8;
+        return calibrated_decode_attention_s(gpu, dec, c.calibration->prefill_attention, w);
+    };
+    const OpCost b = *KernelTablePredictor(m, gpu, c, t).step(batch).op("attention");
+    EXPECT_NEAR(b.time_s, 32 * 0.340e-3 * fit(4, 2047) / fit(2, 4094), 1e-9);
+    EXPECT_GT(fit(4, 2047), fit(2, 4094));  // more sequences, more items
+}

@@ -89,8 +89,9 @@ private:
     double mla_proj_s(double rows, bool& extrapolated) const;
     double mla_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
     // `held`, when given, says whether the decodes' time was held to l2_warm_kv_floor_s.
+    // `folded`, whether the decodes' KV was read as fewer, longer sequences (decode_lookup).
     double attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated,
-                       bool* held = nullptr) const;
+                       bool* held = nullptr, bool* folded = nullptr) const;
     double encoder_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
     // `held`, when given, says whether the time was held to l2_warm_moe_floor_s; `routed_experts`, whether the
     // table's balanced routing was corrected to the experts a router reaches (routing_correction).
@@ -129,6 +130,15 @@ private:
     double mixed_attn_floor_s_[2] = {0.0, 0.0};
     double decode_least_s_[2] = {0.0, 0.0};  // each decode table's fastest call
     double kv_bytes_per_key_ = 0.0;            // K and V of one token per layer per GPU
+    double kv_heads_ = 0.0;                    // KV heads per GPU
+    // A decode table's time for `decodes` sequences at `keys` keys each. Where the table stops short of that much
+    // KV (the H100 tables hold batch x context up to about 256k tokens: 160 decodes at 1,500 have no measured
+    // neighbourhood), the same KV read by fewer, longer sequences (decodes / f at keys x f, f = 2, 4, ...: the first
+    // the table measured), scaled by the calibrated decode fit's time at the two shapes (its per-sequence items
+    // differ); -1 when none is measured.
+    // `folded`, when given, says whether it had to.
+    double decode_lookup(const AttentionTables& dec, double decodes, double keys, bool& extrapolated,
+                         bool* folded = nullptr) const;
     const GridTable* moe_ = nullptr;
     double moe_least_s_ = 0.0;  // its fastest measurement
     MoeRouting routing_;          // CostConfig::moe_routing
