@@ -40,8 +40,7 @@ const GridTable* first(const std::vector<const GridTable*>& v) { return v.empty(
 // tables at kv_heads that bracket them, their times linear in the query heads between (bench/fidelity: each
 // table's points from its two neighbours in query heads, 1.0-3.0% median).
 AttentionTables find_attention(const KernelTables& t, const std::string& family,
-                                                     std::map<std::string, std::string> match, int64_t heads,
-                                                     int64_t kv_heads) {
+                               std::map<std::string, std::string> match, int64_t heads, int64_t kv_heads) {
     AttentionTables out;
     match["heads"] = std::to_string(heads);
     match["kv_heads"] = std::to_string(kv_heads);
@@ -443,8 +442,7 @@ double AttentionTables::least_s() const {
     return hi ? (1.0 - w) * lo->least_s() + w * hi->least_s() : lo->least_s();
 }
 
-double AttentionTables::lookup(double batch, double length, double length_power,
-                                                     bool& extrapolated) const {
+double AttentionTables::lookup(double batch, double length, double length_power, bool& extrapolated) const {
     const double a = lookup_scaled(lo, {batch * batch_scale, length}, {1.0, length_power}, extrapolated);
     if (!hi || a < 0) return a;
     const double b = lookup_scaled(hi, {batch * batch_scale, length}, {1.0, length_power}, extrapolated);
