@@ -40,6 +40,16 @@ GemmCalibration known_bf16() {
     return truth;
 }
 
+// The error a calibration YAML as c.yaml gives, or "no error".
+std::string error_of(const std::string& text) {
+    try {
+        parse_calibration(text, "c.yaml");
+    } catch (const HardwareError& e) {
+        return std::string(e.what());
+    }
+    return "no error";
+}
+
 }  // namespace
 
 TEST(Calibrate, GemmFitRecoversKnownParametersWithinOnePercent) {
@@ -188,14 +198,6 @@ TEST(Calibrate, YamlRoundTripsAndRejectsNonsense) {
     EXPECT_NEAR(r.gemm.compute_efficiency, 0.8, 1e-9);
     EXPECT_NEAR(r.allreduce.at(2).bus_bytes_per_s, 130e9, 1e3);
     EXPECT_EQ(r.label(), "roofline (calibrated, derived from a100-80gb)");
-    auto error_of = [](const std::string& text) {
-        try {
-            parse_calibration(text, "c.yaml");
-        } catch (const HardwareError& e) {
-            return std::string(e.what());
-        }
-        return std::string("no error");
-    };
     const std::string gemm = "gemm: {launch_us: 3, compute_efficiency: 0.8, memory_efficiency: 0.8, blend_exponent: 2}\n";
     EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\n" + gemm + "bogus: 1\n"), "c.yaml: bogus: unknown field");
     EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\ngemm: {launch_us: 3, compute_efficiency: -1, memory_efficiency: 0.8, blend_exponent: 2}\n"),
@@ -416,14 +418,6 @@ TEST(Calibrate, AttentionYamlRoundTripsAndRejectsHalfOfIt) {
     EXPECT_NEAR(r.decode_attention.launch_s, 11e-6, 1e-15);
     EXPECT_EQ(r.decode_attention_fit.l2_warm_left_out, 11502);
     EXPECT_EQ(r.decode_attention.score_flops, 0.0);  // not a decode field
-    auto error_of = [](const std::string& text) {
-        try {
-            parse_calibration(text, "c.yaml");
-        } catch (const HardwareError& e) {
-            return std::string(e.what());
-        }
-        return std::string("no error");
-    };
     const std::string head = "gpu: h100\nfitted_on: x\ngemm: {launch_us: 3, compute_efficiency: 0.8, memory_efficiency: 0.8, blend_exponent: 2}\n";
     const std::string pre = "prefill_attention: {launch_us: 13, compute_efficiency: 1.2, memory_efficiency: 0.4, blend_exponent: 1, score_flops: 350, wave_exponent: 1}\n";
     const std::string dec = "decode_attention: {launch_us: 11, memory_efficiency: 0.9, blend_exponent: 1.3, item_ns: 24}\n";
