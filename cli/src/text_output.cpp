@@ -307,13 +307,17 @@ void print_gpu(const GpuProfile& g) {
     }
     fmt::print("  loaded from: {}\n", g.file);
     const std::string sibling = kernel_table_sibling(g);
-    fmt::print("  step times: {}\n", !sibling.empty() ? fmt::format("{}'s measured kernel tables ({}.hkt; the same chip), each op scaled by "
-                                                                     "the calibrated roofline's time here over its time there; calibrated roofline "
-                                                                     "elsewhere (the all-reduces too)", sibling, kernel_table_gpu(g))
-                                   : step_times(g) == "kernel tables"
-                                       ? "measured kernel tables (" + kernel_table_gpu(g) + ".hkt), calibrated roofline elsewhere"
-                                       : step_times(g) == "roofline" ? "the plain roofline"
-                                                                     : "roofline, " + step_times(g));
+    std::string how;
+    if (!sibling.empty()) {
+        how = fmt::format("{}'s measured kernel tables ({}.hkt; the same chip), each op scaled by the calibrated roofline's "
+                          "time here over its time there; calibrated roofline elsewhere (the all-reduces too)",
+                          sibling, kernel_table_gpu(g));
+    } else if (step_times(g) == "kernel tables") {
+        how = "measured kernel tables (" + kernel_table_gpu(g) + ".hkt), calibrated roofline elsewhere";
+    } else {
+        how = step_times(g) == "roofline" ? "the plain roofline" : "roofline, " + step_times(g);
+    }
+    fmt::print("  step times: {}\n", how);
     if (!g.notes.empty()) fmt::print("  notes: {}\n", g.notes);
     if (g.memory_shared_with_cpu) fmt::print("  memory is shared with the CPU and the OS\n");
     fmt::print("\n");
