@@ -2,19 +2,24 @@
 //
 // Prefill (flash-style): one thread block per (64-query tile of one sequence's chunk, query head). Four
 // warps, 16 query rows each. Keys stream through shared memory in tiles of 64, gathered through the block
-// table; S = Q K^T and O += P V run on the tensor cores (WMMA bf16 16x16x16, fp32 accumulators). The online
-// softmax keeps a running max m and sum l per row; O lives in shared memory in fp32 so that each row can be
-// rescaled by exp(m_old - m_new) before the next P V. Causal: query t of a chunk sits at position
-// context + t and sees keys 0 .. context + t, which covers the cached prefix and the chunk itself.
+// table with asynchronous copies (cp.async: every copy of a tile in flight at once); S = Q K^T and O += P V
+// run on the tensor cores (WMMA bf16 16x16x16, fp32 accumulators). The online softmax keeps a running max m
+// and sum l per row; O lives in shared memory in fp32 so that each row can be rescaled by exp(m_old - m_new)
+// before the next P V. Causal: query t of a chunk sits at position context + t and sees keys 0 .. context +
+// t, which covers the cached prefix and the chunk itself.
 //
 // Decode (flash-decoding): one thread block per (query head, sequence, key split). Each warp walks keys of
-// its split with an online softmax, lanes holding head_dim / 32 dimensions each; the warps' states merge in
-// shared memory and each split writes (m, l, acc) to a workspace that a second kernel merges into the
-// output. Sequences of length 0 (the padding of a CUDA-graph bucket) produce zeros.
+// its split eight at a time (all eight keys' loads issued before any is used) with an online softmax, lanes
+// holding head_dim / 32 dimensions each; the warps' states merge in shared memory and each split writes (m,
+// l, acc) to a workspace that a second kernel merges into the output. Sequences of length 0 (the padding of a
+// CUDA-graph bucket) produce zeros.
 //
 // References: ref::prefill_attention and ref::decode_attention (executor/cpu/attention.cpp).
 #include <cuda_bf16.h>
+#include <cuda_pipeline.h>
 #include <mma.h>
+
+#include <type_traits>
 
 #include "check.cuh"
 #include "headroom/executor/kernels.hpp"
@@ -47,21 +52,27 @@ struct PrefillSmem {
     static constexpr size_t bytes = o + round(sizeof(float) * PF_WARPS * 16 * LD_O);
 };
 
-// Copies one 64-row tile of keys (or values) of KV head kvh into shared memory, 16 bytes at a time; rows at
-// or past `end` are zero.
+// Starts the copy of one 64-row tile of keys (or values) of KV head kvh into shared memory, 16 bytes at a
+// time with cp.async (sm_80+), so that every copy of a thread is in flight at once; rows at or past `end` are
+// zero. The caller commits and waits.
 template <int D>
 __device__ void load_kv_tile(__nv_bfloat16* dst, const __nv_bfloat16* cache, const int32_t* table, int first,
                              int end, int block_size, int kv_heads, int kvh) {
     constexpr int CHUNKS = D / 8;
-    for (int i = threadIdx.x; i < PF_BK * CHUNKS; i += PF_THREADS) {
+    constexpr int PER_THREAD = PF_BK * CHUNKS / PF_THREADS;
+    static_assert(PF_BK * CHUNKS % PF_THREADS == 0, "a tile is a whole number of copies per thread");
+#pragma unroll
+    for (int it = 0; it < PER_THREAD; ++it) {
+        const int i = threadIdx.x + it * PF_THREADS;
         const int r = i / CHUNKS, c = (i % CHUNKS) * 8;
         const int j = first + r;
-        uint4 val = make_uint4(0, 0, 0, 0);
+        __nv_bfloat16* d = dst + r * PrefillSmem<D>::LD_QKV + c;
         if (j < end) {
             const int64_t slot = static_cast<int64_t>(table[j / block_size]) * block_size + j % block_size;
-            val = *reinterpret_cast<const uint4*>(cache + (slot * kv_heads + kvh) * D + c);
+            __pipeline_memcpy_async(d, cache + (slot * kv_heads + kvh) * D + c, 16);
+        } else {
+            *reinterpret_cast<uint4*>(d) = make_uint4(0, 0, 0, 0);
         }
-        *reinterpret_cast<uint4*>(dst + r * PrefillSmem<D>::LD_QKV + c) = val;
     }
 }
 
@@ -99,6 +110,7 @@ __global__ void __launch_bounds__(PF_THREADS)
 
     // Two lanes per query row: lane 2r and 2r+1 own row r, half of the key columns and half of O's columns.
     const int row = lane / 2, half = lane % 2;
+    const int rot = row + 16 * half;  // see the softmax below
     const int qi = q0 + warp * 16 + row;  // query index within the chunk
     const bool valid = qi < qlen;
     const int qpos = context + qi;
@@ -109,6 +121,8 @@ __global__ void __launch_bounds__(PF_THREADS)
         __syncthreads();  // the previous tile's K and V are no longer read
         load_kv_tile<D>(sK, k_cache, table, kt, keys_end, block_size, kv_heads, kvh);
         load_kv_tile<D>(sV, v_cache, table, kt, keys_end, block_size, kv_heads, kvh);
+        __pipeline_commit();
+        __pipeline_wait_prior(0);
         __syncthreads();
 
         // S (16 x 64) = Q_warp (16 x D) K_tile^T (D x 64)
@@ -126,15 +140,19 @@ __global__ void __launch_bounds__(PF_THREADS)
         }
         __syncwarp();
 
-        // Online softmax over this tile's 64 keys, 32 per lane.
+        // Online softmax over this tile's 64 keys, 32 per lane. Each lane starts its 32 columns at its own
+        // rotation (row + 16 * half), so that the 32 lanes hit 32 different shared-memory banks (the rows are
+        // 4 banks apart).
         float mx = m;
-        for (int c = half * 32; c < half * 32 + 32; ++c) {
+        for (int cc = 0; cc < 32; ++cc) {
+            const int c = half * 32 + (cc + rot) % 32;
             const int key = kt + c;
             if (valid && key <= qpos) mx = fmaxf(mx, sS[row * L::LD_S + c] * scale);
         }
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         float sum = 0.0f;
-        for (int c = half * 32; c < half * 32 + 32; ++c) {
+        for (int cc = 0; cc < 32; ++cc) {
+            const int c = half * 32 + (cc + rot) % 32;
             const int key = kt + c;
             float pr = 0.0f;
             if (valid && key <= qpos) pr = __expf(sS[row * L::LD_S + c] * scale - mx);
@@ -145,7 +163,7 @@ __global__ void __launch_bounds__(PF_THREADS)
         const float alpha = m == -INFINITY ? 0.0f : __expf(m - mx);
         l = l * alpha + sum;
         m = mx;
-        for (int c = half * (D / 2); c < (half + 1) * (D / 2); ++c) sO[row * L::LD_O + c] *= alpha;
+        for (int cc = 0; cc < D / 2; ++cc) sO[row * L::LD_O + half * (D / 2) + (cc + rot) % (D / 2)] *= alpha;
         __syncwarp();
 
         // O (16 x D) += P (16 x 64) V_tile (64 x D)
@@ -170,9 +188,27 @@ __global__ void __launch_bounds__(PF_THREADS)
     for (int c = half * (D / 2); c < (half + 1) * (D / 2); ++c) o[c] = __float2bfloat16(sO[row * L::LD_O + c] * inv);
 }
 
-constexpr int DC_WARPS = 4;
+constexpr int DC_WARPS = 8;
+constexpr int DC_UNROLL = 8;  // keys a warp has in flight at once
 
-// One split of one (sequence, head): partial state (m, l, acc[D]) into the workspace.
+// PER_LANE consecutive bf16 values (2 or 4) in one 4- or 8-byte load, as floats.
+template <int PER_LANE>
+__device__ inline void load_lane(const __nv_bfloat16* p, float* out) {
+    static_assert(PER_LANE == 2 || PER_LANE == 4, "head_dim 64 or 128");
+    using Raw = std::conditional_t<PER_LANE == 4, uint2, unsigned int>;
+    const Raw raw = *reinterpret_cast<const Raw*>(p);
+    const auto* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+    for (int i = 0; i < PER_LANE / 2; ++i) {
+        const float2 f = __bfloat1622float2(h[i]);
+        out[2 * i] = f.x;
+        out[2 * i + 1] = f.y;
+    }
+}
+
+// One split of one (sequence, head): partial state (m, l, acc[D]) into the workspace. A warp takes
+// DC_UNROLL consecutive keys at a time and issues all their loads before using any (the loop is bound by
+// memory latency, not bandwidth, when one key is read at a time), then folds them into its online softmax.
 template <int D>
 __global__ void __launch_bounds__(32 * DC_WARPS)
     decode_attention_kernel(const __nv_bfloat16* q, int64_t q_stride, const __nv_bfloat16* k_cache,
@@ -189,23 +225,53 @@ __global__ void __launch_bounds__(32 * DC_WARPS)
     const int32_t* table = b.block_tables + b.table_offsets[seq];
 
     float qv[PER_LANE], acc[PER_LANE];
-    const __nv_bfloat16* qh = q + static_cast<int64_t>(b.rows[seq]) * q_stride + head * D + lane * PER_LANE;
+    load_lane<PER_LANE>(q + static_cast<int64_t>(b.rows[seq]) * q_stride + head * D + lane * PER_LANE, qv);
+#pragma unroll
     for (int i = 0; i < PER_LANE; ++i) {
-        qv[i] = __bfloat162float(qh[i]) * scale;
+        qv[i] *= scale;
         acc[i] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
-    for (int j = first + warp; j < end; j += DC_WARPS) {
-        const int64_t slot = static_cast<int64_t>(table[j / block_size]) * block_size + j % block_size;
-        const int64_t base = (slot * kv_heads + kvh) * D + lane * PER_LANE;
-        float s = 0.0f;
-        for (int i = 0; i < PER_LANE; ++i) s += qv[i] * __bfloat162float(k_cache[base + i]);
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        const float mx = fmaxf(m, s);
+    for (int j0 = first + warp * DC_UNROLL; j0 < end; j0 += DC_WARPS * DC_UNROLL) {
+        int64_t base[DC_UNROLL];
+#pragma unroll
+        for (int u = 0; u < DC_UNROLL; ++u) {
+            const int j = min(j0 + u, end - 1);  // past the end: a valid key, masked out below
+            const int64_t slot = static_cast<int64_t>(table[j / block_size]) * block_size + j % block_size;
+            base[u] = (slot * kv_heads + kvh) * D + lane * PER_LANE;
+        }
+        float kf[DC_UNROLL][PER_LANE], vf[DC_UNROLL][PER_LANE], s[DC_UNROLL];
+#pragma unroll
+        for (int u = 0; u < DC_UNROLL; ++u) load_lane<PER_LANE>(k_cache + base[u], kf[u]);
+#pragma unroll
+        for (int u = 0; u < DC_UNROLL; ++u) load_lane<PER_LANE>(v_cache + base[u], vf[u]);
+#pragma unroll
+        for (int u = 0; u < DC_UNROLL; ++u) {
+            s[u] = 0.0f;
+#pragma unroll
+            for (int i = 0; i < PER_LANE; ++i) s[u] += qv[i] * kf[u][i];
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+#pragma unroll
+            for (int u = 0; u < DC_UNROLL; ++u) s[u] += __shfl_xor_sync(0xffffffffu, s[u], o);
+        }
+        float mx = m;
+#pragma unroll
+        for (int u = 0; u < DC_UNROLL; ++u) {
+            if (j0 + u < end) mx = fmaxf(mx, s[u]);
+        }
         const float alpha = m == -INFINITY ? 0.0f : __expf(m - mx);
-        const float w = __expf(s - mx);
-        l = l * alpha + w;
-        for (int i = 0; i < PER_LANE; ++i) acc[i] = acc[i] * alpha + w * __bfloat162float(v_cache[base + i]);
+        l *= alpha;
+#pragma unroll
+        for (int i = 0; i < PER_LANE; ++i) acc[i] *= alpha;
+#pragma unroll
+        for (int u = 0; u < DC_UNROLL; ++u) {
+            const float w = j0 + u < end ? __expf(s[u] - mx) : 0.0f;
+            l += w;
+#pragma unroll
+            for (int i = 0; i < PER_LANE; ++i) acc[i] += w * vf[u][i];
+        }
         m = mx;
     }
     if (lane == 0) {

@@ -115,6 +115,19 @@ TEST(CudaOps, ResidualAndSiluMul) {
     Bf16Buffer dgu(gu), dact(std::vector<float>(act.size()));
     cuda::silu_mul(dgu.ptr, dact.ptr, 3, 500, nullptr);
     expect_close_bf16(dact.read(), act);
+    // 5000 and 512 are multiples of 8: the 16-byte kernels; 500 and 4999 take the one-element ones.
+    const auto a2 = randn(4999, 6), b2 = randn(4999, 7);
+    std::vector<float> want2 = a2;
+    ref::residual_add(want2.data(), b2.data(), 4999);
+    Bf16Buffer da2(a2), db2(b2);
+    cuda::residual_add(da2.ptr, db2.ptr, 4999, nullptr);
+    expect_close_bf16(da2.read(), want2);
+    const auto gu8 = randn(3 * 2 * 512, 8);
+    std::vector<float> act8(3 * 512);
+    ref::silu_mul(gu8.data(), act8.data(), 3, 512);
+    Bf16Buffer dgu8(gu8), dact8(std::vector<float>(act8.size()));
+    cuda::silu_mul(dgu8.ptr, dact8.ptr, 3, 512, nullptr);
+    expect_close_bf16(dact8.read(), act8);
 }
 
 TEST(CudaOps, Rope) {
