@@ -1,0 +1,88 @@
+"""The GPU-run analysis scripts in bench/ (step_check.py, gemm_table_check.py) on inputs whose answers are
+worked out here: they run on any machine, so they are tested where CI runs."""
+
+import json
+import statistics
+import subprocess
+import sys
+
+from test_cli import BIN, ROOT, run
+
+sys.path.insert(0, str(ROOT / "bench"))
+import gemm_table_check  # noqa: E402
+
+MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def cost_ops(predictor, *shape):
+    r = run("cost", "-m", MODEL, "-g", "h200", "--predictor", predictor, "--json", *shape)
+    assert r.returncode == 0, r.stderr
+    ops = {}
+    for o in json.loads(r.stdout)["ops"]:
+        ops[o["name"]] = ops.get(o["name"], 0.0) + o["time_s"]
+    return ops
+
+
+def test_step_check_scores_each_predictor_against_the_measured_ops(tmp_path):
+    # A "measured" decode step whose op times are exactly the kernel tables' prediction: the tables score 0 on
+    # every family, and the calibrated roofline scores its own ratio to the tables, computed here from `cost`.
+    shape = ("--decode-batch", "8", "--context", "1024")
+    tables = cost_ops("tables", *shape)
+    calibrated = cost_ops("calibrated", *shape)
+    step = {"schema": "headroom.measure-step/1", "model": MODEL, "gpu": "h200", "device": {"name": "test"},
+            "kind": "decode", "tokens": 8, "sequences": 8, "context": 1024, "cuda_graphs": True,
+            "step_s": {"p50": sum(tables.values())}, "predicted_s": sum(tables.values()),
+            "profiled_total_s": sum(tables.values()),
+            "ops": [{"name": n, "measured_s": t, "predicted_s": t} for n, t in tables.items()]}
+    f = tmp_path / "steps.jsonl"
+    f.write_text(json.dumps(step) + "\n")
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "step_check.py"), str(f), "--headroom", BIN, "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)["predictors"]
+    gemms = ("qkv_proj", "o_proj", "gate_up_proj", "down_proj", "lm_head")
+    assert out["tables"]["GEMMs"]["n"] == 5
+    assert out["tables"]["GEMMs"]["max"] == 0.0
+    assert out["tables"]["whole step (profiled)"]["max"] == 0.0
+    want = statistics.median(sorted(abs(calibrated[g] / tables[g] - 1) for g in gemms))
+    assert abs(out["calibrated"]["GEMMs"]["median"] - want) < 1e-12
+
+
+def test_step_check_refuses_a_file_that_is_not_json(tmp_path):
+    f = tmp_path / "steps.jsonl"
+    f.write_text("not json\n")
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "step_check.py"), str(f), "--headroom", BIN],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "steps.jsonl" in r.stderr
+
+
+def test_gemm_table_check_reads_the_bf16_table_only(tmp_path):
+    hkt = tmp_path / "t.hkt"
+    hkt.write_text("\n".join([
+        "# headroom kernel tables v1",
+        "table gemm framework=x dtype=fp8 kernel=y",
+        "axis m 1 2", "axis n 32 64", "axis k 32 64 128", "data",
+        "9 9 9", "9 9 9", "9 9 9", "9 9 9", "end",
+        "table gemm framework=x dtype=bf16 kernel=z",
+        "axis m 1 2", "axis n 32 64", "axis k 32 64 128", "data",
+        "0.1 0.2 0.3",   # m 1, n 32
+        "0.4 - 0.6",     # m 1, n 64 (k 64 not measured)
+        "1 2 3",         # m 2, n 32
+        "4 5 nan",       # m 2, n 64
+        "end", ""]))
+    t = gemm_table_check.bf16_gemm_table(hkt)
+    assert t == {(1, 32, 32): 0.1, (1, 32, 64): 0.2, (1, 32, 128): 0.3, (1, 64, 32): 0.4, (1, 64, 128): 0.6,
+                 (2, 32, 32): 1.0, (2, 32, 64): 2.0, (2, 32, 128): 3.0, (2, 64, 32): 4.0, (2, 64, 64): 5.0}
+
+
+def test_gemm_table_check_report(tmp_path, capsys):
+    # table 10% slower than warm on every point, 20% faster than cold: (1.1 - 1) and (0.8 - 1)
+    lines = [{"schema": "headroom.gemm-table-check/1", "device": "test", "torch": "0", "cuda": "0", "hkt": "t.hkt"}]
+    for i, ms in enumerate([0.005, 0.05, 0.5, 2.0]):
+        lines.append({"m": i + 1, "n": 32, "k": 32, "table_ms": ms, "warm": ms / 1.1, "cold": ms / 0.8})
+    f = tmp_path / "check.jsonl"
+    f.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert gemm_table_check.report(str(f)) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.strip().startswith("all"))
+    assert row.split()[1:] == ["4", "10.0%", "10.0%", "+10.0%", "20.0%", "20.0%", "-20.0%"]
