@@ -17,6 +17,8 @@ import statistics
 import subprocess
 import sys
 
+from torch_gpu import torch_on_gpu
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -110,13 +112,8 @@ def main():
     ap.add_argument("--headroom", default=str(ROOT / "build" / "cli" / "headroom"))
     ap.add_argument("--iterations", type=int, default=20)
     args = ap.parse_args()
-    try:
-        import torch
-    except ImportError:
-        print("error: PyTorch is not installed here (the GPU machine has it)", file=sys.stderr)
-        return 3
-    if not torch.cuda.is_available():
-        print("error: no CUDA GPU for PyTorch", file=sys.stderr)
+    torch = torch_on_gpu()
+    if torch is None:
         return 3
     cfg_path = ROOT / "models" / "configs" / f"{args.model}.json"
     cfg = json.loads(cfg_path.read_text())

@@ -25,6 +25,8 @@ import statistics
 import sys
 import time
 
+from torch_gpu import torch_on_gpu
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CALLS = 20
 REPLAYS = 5
@@ -95,13 +97,8 @@ def time_point(torch, m, n, k, l2_bytes):
 
 
 def measure(args):
-    try:
-        import torch
-    except ImportError:
-        print("error: PyTorch is not installed here (run this on the GPU machine)", file=sys.stderr)
-        return 3
-    if not torch.cuda.is_available():
-        print("error: no CUDA GPU for PyTorch", file=sys.stderr)
+    torch = torch_on_gpu()
+    if torch is None:
         return 3
     table = bf16_gemm_table(args.hkt)
     # points the time budget allows: up to 3 ms a call in the table and 3 GB of operands
@@ -112,17 +109,18 @@ def measure(args):
     l2 = getattr(props, "L2_cache_size", 50 * 2**20)
     head = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "cuda": torch.version.cuda,
             "hkt": str(args.hkt), "l2_bytes": l2, "calls_per_graph": CALLS, "replays": REPLAYS}
-    start = time.monotonic()
+    start, done = time.monotonic(), 0
     with open(args.out, "w") as f:
         f.write(json.dumps({"schema": "headroom.gemm-table-check/1", **head}) + "\n")
-        for i, (m, n, k) in enumerate(points):
+        for m, n, k in points:
             if time.monotonic() - start > args.budget_s:
-                print(f"stopped at the {args.budget_s:.0f} s budget after {i} points", file=sys.stderr)
+                print(f"stopped at the {args.budget_s:.0f} s budget after {done} points", file=sys.stderr)
                 break
             r = time_point(torch, m, n, k, l2)
             f.write(json.dumps({"m": m, "n": n, "k": k, "table_ms": table[(m, n, k)], **r}) + "\n")
             f.flush()
-    print(f"{head['device']}: {i + 1 if points else 0} points in {time.monotonic() - start:.0f} s -> {args.out}")
+            done += 1
+    print(f"{head['device']}: {done} points in {time.monotonic() - start:.0f} s -> {args.out}")
     return 0
 
 

@@ -103,31 +103,26 @@ TEST(CudaOps, RmsNorm) {
 
 TEST(CudaOps, ResidualAndSiluMul) {
     SKIP_WITHOUT_GPU();
-    const auto a = randn(5000, 3), b = randn(5000, 4);
-    std::vector<float> want = a;
-    ref::residual_add(want.data(), b.data(), 5000);
-    Bf16Buffer da(a), db(b);
-    cuda::residual_add(da.ptr, db.ptr, 5000, nullptr);
-    expect_close_bf16(da.read(), want);
-    const auto gu = randn(3 * 2 * 500, 5);
-    std::vector<float> act(3 * 500);
-    ref::silu_mul(gu.data(), act.data(), 3, 500);
-    Bf16Buffer dgu(gu), dact(std::vector<float>(act.size()));
-    cuda::silu_mul(dgu.ptr, dact.ptr, 3, 500, nullptr);
-    expect_close_bf16(dact.read(), act);
-    // 5000 and 512 are multiples of 8: the 16-byte kernels; 500 and 4999 take the one-element ones.
-    const auto a2 = randn(4999, 6), b2 = randn(4999, 7);
-    std::vector<float> want2 = a2;
-    ref::residual_add(want2.data(), b2.data(), 4999);
-    Bf16Buffer da2(a2), db2(b2);
-    cuda::residual_add(da2.ptr, db2.ptr, 4999, nullptr);
-    expect_close_bf16(da2.read(), want2);
-    const auto gu8 = randn(3 * 2 * 512, 8);
-    std::vector<float> act8(3 * 512);
-    ref::silu_mul(gu8.data(), act8.data(), 3, 512);
-    Bf16Buffer dgu8(gu8), dact8(std::vector<float>(act8.size()));
-    cuda::silu_mul(dgu8.ptr, dact8.ptr, 3, 512, nullptr);
-    expect_close_bf16(dact8.read(), act8);
+    // Sizes that are multiples of 8 (5000; 512) take the 16-byte kernels, the others (4999; 500) the
+    // one-element ones.
+    struct Case {
+        int64_t n, inter;
+        uint64_t seed;
+    };
+    for (const Case c : {Case{5000, 500, 3}, Case{4999, 512, 6}}) {
+        const auto a = randn(c.n, c.seed), b = randn(c.n, c.seed + 1);
+        std::vector<float> want = a;
+        ref::residual_add(want.data(), b.data(), c.n);
+        Bf16Buffer da(a), db(b);
+        cuda::residual_add(da.ptr, db.ptr, c.n, nullptr);
+        expect_close_bf16(da.read(), want);
+        const auto gu = randn(3 * 2 * c.inter, c.seed + 2);
+        std::vector<float> act(3 * c.inter);
+        ref::silu_mul(gu.data(), act.data(), 3, c.inter);
+        Bf16Buffer dgu(gu), dact(std::vector<float>(act.size()));
+        cuda::silu_mul(dgu.ptr, dact.ptr, 3, c.inter, nullptr);
+        expect_close_bf16(dact.read(), act);
+    }
 }
 
 TEST(CudaOps, Rope) {
