@@ -28,7 +28,11 @@ const GemmCalibration* Calibration::gemm_for(Dtype d, double bytes_per_weight) c
 
 namespace {
 
-void fit_yaml(std::string& y, const FitQuality& q);
+void fit_yaml(std::string& y, const FitQuality& q) {
+    y += fmt::format("  fit: {{points: {}, {}median_abs_rel_error: {:.4g}, p90_abs_rel_error: {:.4g}}}\n", q.points,
+                     q.l2_warm_left_out > 0 ? fmt::format("l2_warm_left_out: {}, ", q.l2_warm_left_out) : "",
+                     q.median_abs_rel_error, q.p90_abs_rel_error);
+}
 
 void gemm_yaml(std::string& y, const char* key, const GemmCalibration& g, const FitQuality& q) {
     y += fmt::format("{}:\n", key);
@@ -41,15 +45,7 @@ void gemm_yaml(std::string& y, const char* key, const GemmCalibration& g, const 
     if (g.output_bytes > 0) y += fmt::format("  output_bytes_per_element: {:.6g}\n", g.output_bytes);
     if (g.row_s > 0) y += fmt::format("  row_ns: {:.6g}\n", g.row_s * 1e9);
     if (g.wave_exponent > 0) y += fmt::format("  wave_exponent: {:.6g}\n", g.wave_exponent);
-    y += fmt::format("  fit: {{points: {}, {}median_abs_rel_error: {:.4g}, p90_abs_rel_error: {:.4g}}}\n", q.points,
-                     q.l2_warm_left_out > 0 ? fmt::format("l2_warm_left_out: {}, ", q.l2_warm_left_out) : "",
-                     q.median_abs_rel_error, q.p90_abs_rel_error);
-}
-
-void fit_yaml(std::string& y, const FitQuality& q) {
-    y += fmt::format("  fit: {{points: {}, {}median_abs_rel_error: {:.4g}, p90_abs_rel_error: {:.4g}}}\n", q.points,
-                     q.l2_warm_left_out > 0 ? fmt::format("l2_warm_left_out: {}, ", q.l2_warm_left_out) : "",
-                     q.median_abs_rel_error, q.p90_abs_rel_error);
+    fit_yaml(y, q);
 }
 
 void attention_yaml(std::string& y, const char* key, const AttentionCalibration& a, const FitQuality& q, bool prefill) {
