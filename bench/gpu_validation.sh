@@ -14,7 +14,7 @@
 # Usage: bench/gpu_validation.sh OUTDIR [STEP...]      (steps 1-5; all by default)
 # Environment:
 #   HEADROOM_GPU       GPU profile for predictions and peaks (default: from nvidia-smi, h200 or h100)
-#   HEADROOM_PREBUILT  1: use build/ as it is (built elsewhere with CUDA; the device has no Debian packages)
+#   HEADROOM_PREBUILT  1: use build/ as it is (built elsewhere with CUDA and carried: scripts/gpu_bundle.sh)
 #   CUDA_ARCH          architecture to build for (default 90: H100 and H200)
 #   HEADROOM_GRID      0: only the four measured steps (default 1: a wider grid too)
 #   SWEEP              the sweep's concurrencies (default 1,16,64,128)
