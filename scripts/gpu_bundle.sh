@@ -11,6 +11,7 @@
 #   HEADROOM_PREBUILT=1 bench/gpu_validation.sh OUT
 #
 # Usage: scripts/gpu_bundle.sh [OUT.tar.xz]   (default: .gpu/bundle.tar.xz; build/ must hold a CUDA build)
+#        XZ_LEVEL=0 for a quick, larger archive (default 6)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,6 +38,6 @@ for lib in $libs; do
     esac
 done
 mkdir -p "$(dirname "$OUT")"
-tar -C "$stage" -cf - build | xz -T0 -6 >"$OUT"
+tar -C "$stage" -cf - build | xz -T0 "-${XZ_LEVEL:-6}" >"$OUT"
 echo "$OUT: $(du -h "$OUT" | cut -f1), $(ls "$stage/build/lib" | wc -l) libraries; built in $ROOT (link that path on the GPU machine)" >&2
 echo "$OUT"

@@ -86,3 +86,44 @@ def test_gemm_table_check_report(tmp_path, capsys):
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.strip().startswith("all"))
     assert row.split()[1:] == ["4", "10.0%", "10.0%", "+10.0%", "20.0%", "20.0%", "-20.0%"]
+
+
+def test_gpu_bundle_runs_without_the_build_machines_libraries(tmp_path):
+    # The bundle holds the CLI and the libraries it links; unpacked elsewhere, the CLI runs with only the
+    # bundle's build/lib on the library path (and the system's glibc / libstdc++).
+    import os
+    import pytest
+    import tarfile
+
+    if not (ROOT / "build" / "cli" / "libheadroom_cuda.so").exists():
+        pytest.skip("this build has no CUDA module (nvcc was not found)")
+    out = tmp_path / "b.tar.xz"
+    r = subprocess.run([str(ROOT / "scripts" / "gpu_bundle.sh"), str(out)], capture_output=True, text=True,
+                       timeout=600, env={**os.environ, "XZ_LEVEL": "0"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(out)
+    with tarfile.open(out) as t:
+        t.extractall(tmp_path / "x")
+    build = tmp_path / "x" / "build"
+    for f in ("cli/headroom", "cli/libheadroom_cuda.so", "tests/headroom_tests", "lib/libsimgrid.so.3.32",
+              "lib/libyaml-cpp.so.0.7"):
+        assert (build / f).is_file(), f
+    v = subprocess.run([str(build / "cli" / "headroom"), "--version"], capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": str(build / "lib")}, timeout=60)
+    assert v.returncode == 0 and v.stdout.startswith("headroom "), v.stderr
+    ldd = subprocess.run(["ldd", str(build / "cli" / "headroom")], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": str(build / "lib")}, timeout=60)
+    simgrid = next(line for line in ldd.stdout.splitlines() if "libsimgrid" in line)
+    assert str(build / "lib") in simgrid
+
+
+def test_gpu_bundle_refuses_without_a_cuda_build(tmp_path):
+    # a copy of the script in a tree with no build/: one line naming the missing file, exit 2
+    import shutil
+
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "gpu_bundle.sh", tmp_path / "scripts")
+    r = subprocess.run([str(tmp_path / "scripts" / "gpu_bundle.sh"), str(tmp_path / "b.tar.xz")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "build/cli/headroom is missing" in r.stderr
