@@ -32,10 +32,20 @@ CALLS = 20
 REPLAYS = 5
 
 
+def fail(message):
+    """Bad input: one line on stderr, exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def bf16_gemm_table(path):
     """(m, n, k) -> ms from the `table gemm ... dtype=bf16` block of a .hkt file."""
     axes, rows, inside = {}, [], False
-    for line in open(path):
+    try:
+        text = open(path).read().splitlines()
+    except OSError as e:
+        fail(f"{path}: {e.strerror}")
+    for line in text:
         w = line.split()
         if not w:
             continue
@@ -50,9 +60,11 @@ def bf16_gemm_table(path):
             break
         elif w[0] != "data":
             rows.append(w)
+    if not all(a in axes for a in ("m", "n", "k")):
+        fail(f"{path}: no bf16 GEMM table (table gemm ... dtype=bf16 with axes m, n, k)")
     ms, ns, ks = axes["m"], axes["n"], axes["k"]
     if len(rows) != len(ms) * len(ns):
-        sys.exit(f"error: {path}: the bf16 GEMM table has {len(rows)} rows, expected {len(ms) * len(ns)}")
+        fail(f"{path}: the bf16 GEMM table has {len(rows)} rows, expected {len(ms) * len(ns)}")
     out = {}
     for i, m in enumerate(ms):
         for j, n in enumerate(ns):
@@ -125,7 +137,12 @@ def measure(args):
 
 
 def report(path):
-    lines = [json.loads(x) for x in open(path) if x.strip()]
+    try:
+        lines = [json.loads(x) for x in open(path) if x.strip()]
+    except (OSError, json.JSONDecodeError) as e:
+        fail(f"{path}: {e}")
+    if not lines or lines[0].get("schema") != "headroom.gemm-table-check/1":
+        fail(f"{path}: line 1: schema: expected headroom.gemm-table-check/1 (written by --out)")
     head, pts = lines[0], [x for x in lines[1:] if "warm" in x]
     print(f"{len(pts)} GEMMs of {head['hkt']} timed on {head['device']} (torch {head['torch']}, CUDA {head['cuda']})")
     print("error of the table against the measurement, (table - measured) / measured: median |error|, p90 |error|, "

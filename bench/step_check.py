@@ -24,6 +24,12 @@ FAMILIES = {
 }
 
 
+def fail(message):
+    """Bad input: one line on stderr, exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def cost(headroom, step, predictor, calibration=None):
     args = [headroom, "cost", "-m", step["model"], "-g", step["gpu"], "--json", "--predictor", predictor]
     if step["kind"] == "prefill":
@@ -36,7 +42,7 @@ def cost(headroom, step, predictor, calibration=None):
         args += ["--calibration", calibration]
     r = subprocess.run(args, capture_output=True, text=True)
     if r.returncode != 0:
-        sys.exit(f"error: {' '.join(args)}: {r.stderr.strip()}")
+        fail(f"{' '.join(args)}: {r.stderr.strip()}")
     j = json.loads(r.stdout)
     ops = {}
     for o in j["ops"]:
@@ -59,8 +65,13 @@ def main():
     args = ap.parse_args()
     try:
         steps = [json.loads(line) for line in open(args.steps) if line.strip()]
+        for i, s in enumerate(steps, 1):
+            if not isinstance(s, dict) or s.get("schema") != "headroom.measure-step/1":
+                fail(f"{args.steps}: line {i}: schema: expected headroom.measure-step/1 (headroom measure step --json)")
     except (OSError, json.JSONDecodeError) as e:
-        sys.exit(f"error: {args.steps}: {e}")
+        fail(f"{args.steps}: {e}")
+    if not steps:
+        fail(f"{args.steps}: no measured steps")
     predictors = [("tables", "tables", None), ("calibrated", "calibrated", None), ("roofline", "roofline", None)]
     if args.calibration:
         predictors.append(("own calibration", "calibrated", args.calibration))

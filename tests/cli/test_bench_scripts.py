@@ -48,12 +48,20 @@ def test_step_check_scores_each_predictor_against_the_measured_ops(tmp_path):
     assert abs(out["calibrated"]["GEMMs"]["median"] - want) < 1e-12
 
 
-def test_step_check_refuses_a_file_that_is_not_json(tmp_path):
-    f = tmp_path / "steps.jsonl"
-    f.write_text("not json\n")
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "step_check.py"), str(f), "--headroom", BIN],
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode != 0 and "steps.jsonl" in r.stderr
+def test_bench_scripts_refuse_bad_input_in_one_line_with_exit_2(tmp_path):
+    bad_json, other_schema = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    bad_json.write_text("not json\n")
+    other_schema.write_text('{"schema": "headroom.validate/1"}\n')
+    step_check = [sys.executable, str(ROOT / "bench" / "step_check.py"), "--headroom", BIN]
+    table_check = [sys.executable, str(ROOT / "bench" / "gemm_table_check.py"), "--report"]
+    for argv, needle in [(step_check + [str(bad_json)], "a.jsonl"),
+                         (step_check + [str(other_schema)], "line 1: schema: expected headroom.measure-step/1"),
+                         (step_check + [str(tmp_path / "missing.jsonl")], "missing.jsonl"),
+                         (table_check + [str(other_schema)], "line 1: schema: expected headroom.gemm-table-check/1"),
+                         (table_check + [str(bad_json)], "a.jsonl")]:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2, (argv, r.stderr)
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and needle in r.stderr, r.stderr
 
 
 def test_gemm_table_check_reads_the_bf16_table_only(tmp_path):
