@@ -3,12 +3,15 @@
 #include "measure.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <optional>
+#include <string>
 
 #include "headroom/executor/measure.hpp"
 #include "headroom/hardware/profile_loader.hpp"
@@ -61,10 +64,46 @@ std::string layers_note(int64_t run, int64_t model) {
     return fmt::format("ran {} of {} layers; times scaled to {} layers", run, model, model);
 }
 
+// A real-time run's progress on stderr, so that minutes of serving do not pass in silence: on a terminal one
+// line rewritten each second and cleared at the end, elsewhere (a log) a line every 15 s.
+class ProgressLine {
+public:
+    explicit ProgressLine(double stop_s) : tty_(isatty(STDERR_FILENO) != 0), stop_s_(stop_s) {}
+    ProgressLine(const ProgressLine&) = delete;
+    ProgressLine& operator=(const ProgressLine&) = delete;
+    ~ProgressLine() { clear(); }
+    // Before other output, and between runs (each run's clock starts at 0).
+    void clear() {
+        if (tty_ && shown_) fmt::print(stderr, "\r{}\r", std::string(WIDTH, ' '));
+        shown_ = false;
+        last_s_ = 0.0;
+    }
+    std::function<void(double, int64_t, int64_t)> callback() {
+        return [this](double t, int64_t started, int64_t finished) { show(t, started, finished); };
+    }
+
+private:
+    static constexpr size_t WIDTH = 100;
+    void show(double t, int64_t started, int64_t finished) {
+        if (!tty_ && t < last_s_ + 15.0) return;
+        last_s_ = t;
+        const std::string line = fmt::format("  serving: {:.0f} s, {} requests done, {} in flight{}", t, finished,
+                                             started - finished,
+                                             stop_s_ > 0 && t >= stop_s_ ? fmt::format(" (none starts after {:g} s)", stop_s_) : "");
+        if (tty_) fmt::print(stderr, "\r{:<{}}", line, WIDTH);
+        else fmt::print(stderr, "{}\n", line);
+        std::fflush(stderr);
+        shown_ = true;
+    }
+    bool tty_, shown_ = false;
+    double stop_s_, last_s_ = 0.0;
+};
+
 Scenario load_for_measure(const std::string& path, const std::vector<std::string>& set, double duration_s) {
     Scenario sc = load_scenario(path, set);
     if (duration_s > 0) {
         sc.workload.duration_s = sc.workload.duration_s > 0 ? std::min(sc.workload.duration_s, duration_s) : duration_s;
+        sc.engine.stop_s = sc.workload.duration_s;  // follow-up turns too: the run ends soon after
     }
     return sc;
 }
@@ -167,7 +206,9 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
                                                    "scheduler and workload: TTFT, TPOT, ITL, E2E, throughput, peak memory.");
     serve->add_option("scenario", sv.scenario, "scenario YAML (one replica, tp 1, bf16); default: the built-in chat scenario");
     serve->add_option("--set", sv.set, "override a scenario field")->take_all();
-    serve->add_option("--duration", sv.duration_s, "seconds of arrivals at most (real time)")->capture_default_str();
+    serve->add_option("--duration", sv.duration_s, "seconds (real time) in which requests start, new arrivals and follow-up "
+                                                   "turns alike; those running then finish")
+        ->capture_default_str();
     serve->add_option("--layers", sv.layers, "run only the first N layers; each step is stretched to the full depth");
     serve->add_option("--device", sv.device, "cuda, or cpu (the plain C++ reference: small models only)")
         ->capture_default_str();
@@ -185,7 +226,11 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
                 if (!sv.requests_csv.empty() && !can_write(sv.requests_csv)) {
                     throw UsageError("--requests: cannot write " + sv.requests_csv);
                 }
-                const MeasuredRun r = measure_scenario(sc, so);
+                const MeasuredRun r = [&] {
+                    ProgressLine progress(sc.engine.stop_s);
+                    so.progress = progress.callback();
+                    return measure_scenario(sc, so);
+                }();
                 const ServeInfo& info = r.info;
                 warn_if_other_gpu(sc.deployment.gpu, info.device);
                 if (!sv.requests_csv.empty()) write_requests_csv(sv.requests_csv, r.result);
@@ -221,7 +266,9 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
                                                "when there is no GPU.");
     val->add_option("scenario", va.scenario, "scenario YAML (one replica, tp 1, bf16); default: the built-in chat scenario");
     val->add_option("--set", va.set, "override a scenario field")->take_all();
-    val->add_option("--duration", va.duration_s, "seconds of arrivals per run at most (real time)")->capture_default_str();
+    val->add_option("--duration", va.duration_s, "seconds (real time) per run in which requests start, new arrivals and "
+                                                 "follow-up turns alike; those running then finish")
+        ->capture_default_str();
     val->add_option("--layers", va.layers, "run only the first N layers; each step is stretched to the full depth");
     val->add_option("--device", va.device, "cuda, or cpu (the plain C++ reference: small models only)")->capture_default_str();
     val->add_flag("--no-cuda-graphs", va.no_graphs, "no CUDA graphs for decode steps");
@@ -329,7 +376,11 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
             return guarded([&] {
                 if (so.device == "cuda" && !query_device().available) throw NoDeviceError(query_device().reason);
                 if (!va.sweep) {
-                    const ValidationPair p = validate_scenario(base, so);
+                    const ValidationPair p = [&] {
+                        ProgressLine progress(base.engine.stop_s);
+                        so.progress = progress.callback();
+                        return validate_scenario(base, so);
+                    }();
                     const ServeInfo& info = p.measured.info;
                     warn_if_other_gpu(base.deployment.gpu, info.device);
                     if (va.json) {
@@ -358,7 +409,10 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
                     set_load(sc, LoadKind::CONCURRENCY, u);
                     return sc;
                 };
+                ProgressLine progress(base.engine.stop_s);
+                so.progress = progress.callback();
                 auto print_point = [&](size_t i, const Scenario& sc, const ValidationPair& p) {
+                    progress.clear();
                     const Summary &ps = p.predicted.summary, &msum = p.measured.result.summary;
                     if (va.json) {
                         fmt::print("{}\n", validate_json(sc, p.predicted, p.measured, p.rows, static_cast<int64_t>(users[i])));

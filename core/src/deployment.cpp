@@ -111,6 +111,7 @@ ServingConfig serving_config(const Deployment& d, const EngineConfig& e, const K
     c.replicas = d.replicas;
     c.router = d.router;
     c.api_server = e.api_server;
+    c.stop_s = e.stop_s;
     if (e.speculative.enabled()) c.speculative = e.speculative;
     return c;
 }

@@ -6,6 +6,7 @@
 // time is when it was due. When nothing runs, the loop sleeps until the next arrival.
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "headroom/core/kernel_table_predictor.hpp"
@@ -36,11 +37,13 @@ private:
 class ExecutorStepRunner : public StepRunner {
 public:
     ExecutorStepRunner(const ModelCard& m, uint64_t seed, StepBackend& be, const StepTimePredictor& p,
-                       const LoopClock& clock, bool predicted_time)
+                       const LoopClock& clock, const ServeOptions& o)
         : vocab_(static_cast<uint64_t>(m.vocab_size)), seed_(seed), be_(be), p_(p), clock_(clock),
-          predicted_time_(predicted_time), scale_(static_cast<double>(m.num_layers) / static_cast<double>(be.layers())) {}
+          predicted_time_(o.predicted_time), scale_(static_cast<double>(m.num_layers) / static_cast<double>(be.layers())),
+          progress_(o.predicted_time ? nullptr : o.progress) {}
 
     void on_request(const RequestRecord& rec, const Session& s, int64_t previous) override {
+        ++started_;
         if (tokens_.size() <= static_cast<size_t>(rec.id)) tokens_.resize(static_cast<size_t>(rec.id) + 1);
         std::vector<int64_t>& tokens = tokens_[static_cast<size_t>(rec.id)];
         if (previous >= 0) tokens = std::move(tokens_[static_cast<size_t>(previous)]);  // the conversation so far
@@ -58,6 +61,7 @@ public:
     }
 
     void on_request_done(const RequestRecord& rec, bool continued) override {
+        ++finished_;
         if (!continued) std::vector<int64_t>().swap(tokens_[static_cast<size_t>(rec.id)]);
     }
 
@@ -89,6 +93,10 @@ public:
         }
         out.dt_s = predicted_time_ ? out.cost.time_s : clock_.now() - start;
         if (!predicted_time_) out.cost.host_hidden_s = 0.0;  // a measured step's host time is what it was
+        if (progress_ && clock_.now() >= last_report_s_ + 1.0) {
+            last_report_s_ = clock_.now();
+            progress_(last_report_s_, started_, finished_);
+        }
         return out;
     }
 
@@ -106,6 +114,9 @@ private:
     const LoopClock& clock_;
     bool predicted_time_;
     double scale_;
+    std::function<void(double, int64_t, int64_t)> progress_;
+    int64_t started_ = 0, finished_ = 0;
+    double last_report_s_ = 0.0;
     std::vector<std::vector<int64_t>> tokens_;  // per record: prompt, then the tokens generated so far
     std::vector<ref::SeqStep> batch_;
 };
@@ -115,11 +126,11 @@ void serve(const Deployment& d, const EngineConfig& e, const WorkloadSpec& w, ui
     const std::unique_ptr<StepTimePredictor> predictor = make_step_predictor(d, e);
     ServingConfig config = serving_config(d, e, out.plan);  // the simulator's settings, the executor's blocks
     config.api_server = ApiServer{};  // nothing stands in front of the executor: the engine alone is measured
-    config.stop_s = o.max_wall_s;
+    if (o.max_wall_s > 0) config.stop_s = o.max_wall_s;
     WallClock wall;
     VirtualClock virtual_clock;
     LoopClock& clock = o.predicted_time ? static_cast<LoopClock&>(virtual_clock) : wall;
-    ExecutorStepRunner runner(d.model, seed, be, *predictor, clock, o.predicted_time);
+    ExecutorStepRunner runner(d.model, seed, be, *predictor, clock, o);
     RecordingOptions recording;  // a measured run is short: keep every request and step
     recording.keep_requests = true;
     recording.keep_all_steps = true;

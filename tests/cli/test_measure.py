@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from test_cli import DATA, ROOT, expect_bad_input, run
+from test_cli import BIN, DATA, ROOT, expect_bad_input, run
 from test_simulate import SCHEMA_FIELDS
 
 TINY = DATA / "executor" / "tiny-llama.json"
@@ -64,6 +64,49 @@ def test_validate_on_the_cpu_reference_compares_every_metric():
             assert c["rel_error"] == pytest.approx((c["predicted"] - c["measured"]) / c["measured"])
     table = run("validate", TINY_SERVE, "--device", "cpu", "--duration", "0.3")
     assert table.returncode == 0 and "TTFT p95" in table.stdout and "error" in table.stdout
+
+
+def test_duration_ends_follow_up_turns_too(tmp_path):
+    # Open-loop sessions of 2-4 turns (think times 10-50 ms): with --duration 0.3 no request, first turn or
+    # follow-up, starts at or after 0.3 s, so the run ends soon after; the scenario alone (duration_s 0.3 of
+    # session arrivals) would let the sessions' later turns run on past it.
+    import csv
+
+    out = tmp_path / "requests.csv"
+    r = run("measure", "serve", DATA / "executor" / "tiny-sessions.yaml", "--device", "cpu", "--duration", "0.3",
+            "--requests", out, "--json")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert rows and max(float(x["arrival_s"]) for x in rows) < 0.3
+    assert any(int(x["turn"]) > 0 for x in rows)
+    j = json.loads(r.stdout)
+    assert j["requests"] == len(rows)
+
+
+def test_a_real_time_run_shows_its_progress_on_a_terminal():
+    # stderr on a pseudo-terminal: a line rewritten about once a second, cleared before the results
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    p = subprocess.run([BIN, "measure", "serve", str(TINY_SERVE), "--device", "cpu", "--duration", "1.5", "--json"],
+                       stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert p.returncode == 0
+    text = seen.decode()
+    assert "\r  serving: 1 s, " in text and " requests done, " in text and " in flight" in text
+    assert text.endswith("\r" + " " * 100 + "\r")  # cleared
+    assert json.loads(p.stdout)["completed"] > 0
 
 
 def test_measure_step_on_the_cpu_reference():

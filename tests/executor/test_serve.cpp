@@ -240,3 +240,26 @@ TEST(ReplicaLoop, SimulatorAndExecutorRunTheSameLoopUnderKvPressure) {
     expect_same_run(sc, s);
     EXPECT_GT(s.summary.preemptions, 0);
 }
+
+TEST(ReplicaLoop, StopTimeEndsSessionsInBothLoops) {
+    // Open-loop sessions of 2-4 turns: with stop_s (what `measure serve` and `validate` set from --duration),
+    // no turn starts at or after it in either loop. Before stop_s the two runs are the same events, so the
+    // requests are exactly those of the run without a stop that arrived before it (a reference run).
+    Scenario sc = load_scenario(DATA + "/tiny-sessions.yaml");
+    sc.engine.api_server = ApiServer{};
+    const SimulationResult all = simulate_all(sc);
+    sc.engine.stop_s = 0.3;
+    SimulationResult cut;
+    expect_same_run(sc, cut);  // the executor's loop obeys the same stop, request by request
+    std::vector<const RequestRecord*> before;
+    for (const RequestRecord& r : all.requests) {
+        if (r.arrival_s < 0.3) before.push_back(&r);
+    }
+    ASSERT_LT(before.size(), all.requests.size());  // the reference run has turns after 0.3 s
+    ASSERT_EQ(cut.requests.size(), before.size());
+    for (size_t i = 0; i < before.size(); ++i) {
+        EXPECT_EQ(cut.requests[i].session, before[i]->session) << i;
+        EXPECT_EQ(cut.requests[i].turn, before[i]->turn) << i;
+        EXPECT_DOUBLE_EQ(cut.requests[i].arrival_s, before[i]->arrival_s) << i;
+    }
+}

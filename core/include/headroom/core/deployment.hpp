@@ -91,6 +91,10 @@ struct EngineConfig {
     // At most this many KV blocks (0: the plan's). Not read from YAML: `validate` sets it to what the
     // executor could allocate, so that prediction and measurement run with the same cache.
     int64_t kv_blocks_limit = 0;
+    // > 0: no request starts at or after this time, arrivals and follow-up turns alike; those running finish.
+    // Not read from YAML: `measure serve` and `validate` set it to --duration, so that a run of multi-turn
+    // sessions ends soon after it, in both the measurement and the prediction.
+    double stop_s = 0.0;
     // Defaults: 1 ms fixed, an estimate; tokenisation at 450,000 tokens/s on one core (100k tokens in 220 ms
     // measured with vLLM 0.19's server, andyluo7.github.io 2026-05-14).
     ApiServer api_server{1.0e-3, 450000.0};
@@ -109,7 +113,7 @@ struct ServingConfig {
     std::string router = "round_robin";  // round_robin | least_outstanding
     ApiServer api_server;
     SpeculativeConfig speculative;  // the acceptance model the loop draws from
-    double stop_s = 0.0;  // > 0: no request starts at or after this time (measure serve's wall-time cap)
+    double stop_s = 0.0;  // > 0: no request starts at or after this time (EngineConfig::stop_s)
     // Disaggregated prefill and decode: the first disaggregation.prefill_replicas replicas are the prefill pool,
     // each replica with its own scheduler settings (its pool's GPU and TP give it its own KV blocks).
     DisaggregationSettings disaggregation;

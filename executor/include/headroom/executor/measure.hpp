@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -110,6 +111,9 @@ struct ServeOptions {
     // The executor computes every step's tokens, but the clock is simulated and each step takes the
     // predictor's time: the simulator's run with real tokens (tests that both run the same loop).
     bool predicted_time = false;
+    // Called after a step at most once a second of a measured run (not with predicted_time): the real seconds
+    // so far, the requests started and those finished.
+    std::function<void(double wall_s, int64_t started, int64_t finished)> progress;
 };
 
 // What a measured run ran on.
