@@ -137,6 +137,35 @@ std::string format_value(double v, const std::string& unit) {
     return fmt::format("{:.2f} {}", v, unit);
 }
 
+// What `measure serve` and `validate` both take: the scenario, its edits and how to serve it.
+struct ServeArgs {
+    std::string scenario, device = "cuda";
+    std::vector<std::string> set;
+    int64_t layers = 0;
+    double duration_s = 60;
+    bool no_graphs = false;
+};
+
+void add_serve_args(CLI::App* c, ServeArgs& a) {
+    c->add_option("scenario", a.scenario, "scenario YAML (one replica, tp 1, bf16); default: the built-in chat scenario");
+    c->add_option("--set", a.set, "override a scenario field")->take_all();
+    c->add_option("--duration", a.duration_s,
+                  "seconds (real time) in which requests start (each run of a sweep), new arrivals and follow-up turns "
+                  "alike; those running then finish")
+        ->capture_default_str();
+    c->add_option("--layers", a.layers, "run only the first N layers; each step is stretched to the full depth");
+    c->add_option("--device", a.device, "cuda, or cpu (the plain C++ reference: small models only)")->capture_default_str();
+    c->add_flag("--no-cuda-graphs", a.no_graphs, "no CUDA graphs for decode steps");
+}
+
+ServeOptions serve_options(const ServeArgs& a) {
+    ServeOptions so;
+    so.device = a.device;
+    so.layers = a.layers;
+    so.cuda_graphs = !a.no_graphs;
+    return so;
+}
+
 void print_comparison(const std::vector<Comparison>& rows) {
     fmt::print("  {:<20} {:>14} {:>14} {:>9}\n", "metric", "predicted", "measured", "error");
     for (const Comparison& c : rows) {
@@ -195,33 +224,20 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
 
     // measure serve
     struct ServeCli {
-        std::string scenario, device = "cuda", requests_csv;
-        std::vector<std::string> set;
-        int64_t layers = 0;
-        double duration_s = 60;
-        bool no_graphs = false, json = false;
+        ServeArgs a;
+        std::string requests_csv;
+        bool json = false;
     };
     static ServeCli sv;
     auto* serve = measure->add_subcommand("serve", "Serve a scenario in real time on the GPU with the simulator's "
                                                    "scheduler and workload: TTFT, TPOT, ITL, E2E, throughput, peak memory.");
-    serve->add_option("scenario", sv.scenario, "scenario YAML (one replica, tp 1, bf16); default: the built-in chat scenario");
-    serve->add_option("--set", sv.set, "override a scenario field")->take_all();
-    serve->add_option("--duration", sv.duration_s, "seconds (real time) in which requests start, new arrivals and follow-up "
-                                                   "turns alike; those running then finish")
-        ->capture_default_str();
-    serve->add_option("--layers", sv.layers, "run only the first N layers; each step is stretched to the full depth");
-    serve->add_option("--device", sv.device, "cuda, or cpu (the plain C++ reference: small models only)")
-        ->capture_default_str();
-    serve->add_flag("--no-cuda-graphs", sv.no_graphs, "no CUDA graphs for decode steps");
+    add_serve_args(serve, sv.a);
     serve->add_option("--requests", sv.requests_csv, "write one CSV row per request to this file");
     serve->add_flag("--json", sv.json, "Print one JSON line (the simulate schema, with the device)");
     serve->callback([&action] {
         action = [] {
-            const Scenario sc = load_for_measure(sv.scenario, sv.set, sv.duration_s);
-            ServeOptions so;
-            so.device = sv.device;
-            so.layers = sv.layers;
-            so.cuda_graphs = !sv.no_graphs;
+            const Scenario sc = load_for_measure(sv.a.scenario, sv.a.set, sv.a.duration_s);
+            ServeOptions so = serve_options(sv.a);
             return guarded([&] {
                 if (!sv.requests_csv.empty() && !can_write(sv.requests_csv)) {
                     throw UsageError("--requests: cannot write " + sv.requests_csv);
@@ -250,28 +266,19 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
 
     // validate
     struct ValidateCli {
-        std::string scenario, device = "cuda", model, gpu;
+        ServeArgs a;
+        std::string model, gpu;
         std::vector<std::string> against;
         std::optional<int64_t> seed;
         std::optional<int> benchmark;
-        std::vector<std::string> set;
         std::vector<double> concurrency;
-        int64_t layers = 0;
-        double duration_s = 60;
-        bool sweep = false, no_graphs = false, json = false;
+        bool sweep = false, json = false;
     };
     static ValidateCli va;
     auto* val = app.add_subcommand("validate", "Simulate a scenario and serve it on the GPU, then print prediction and "
                                                "measurement side by side with the relative error of every metric. Exit 3 "
                                                "when there is no GPU.");
-    val->add_option("scenario", va.scenario, "scenario YAML (one replica, tp 1, bf16); default: the built-in chat scenario");
-    val->add_option("--set", va.set, "override a scenario field")->take_all();
-    val->add_option("--duration", va.duration_s, "seconds (real time) per run in which requests start, new arrivals and "
-                                                 "follow-up turns alike; those running then finish")
-        ->capture_default_str();
-    val->add_option("--layers", va.layers, "run only the first N layers; each step is stretched to the full depth");
-    val->add_option("--device", va.device, "cuda, or cpu (the plain C++ reference: small models only)")->capture_default_str();
-    val->add_flag("--no-cuda-graphs", va.no_graphs, "no CUDA graphs for decode steps");
+    add_serve_args(val, va.a);
     val->add_flag("--sweep", va.sweep, "compare along a closed-loop concurrency sweep and report both knees");
     val->add_option("--concurrency", va.concurrency, "users per sweep point (default 1,4,16,32,64,128)")->delimiter(',');
     val->add_flag("--json", va.json, "Print JSON lines (schema headroom.validate/1), one per run");
@@ -289,10 +296,10 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
             if (!va.against.empty()) {
                 if (va.sweep) throw UsageError("--sweep: not with --against (give several result files instead)");
                 AgainstRequest rq;
-                rq.scenario_path = va.scenario;
+                rq.scenario_path = va.a.scenario;
                 rq.model = va.model;
                 rq.gpu = va.gpu;
-                rq.overrides = va.set;
+                rq.overrides = va.a.set;
                 if (va.benchmark) {
                     if (*va.benchmark < 0) throw UsageError(fmt::format("--benchmark: must be >= 0, got {}", *va.benchmark));
                     rq.benchmark = *va.benchmark;
@@ -367,12 +374,9 @@ void add_measure_commands(CLI::App& app, std::function<int()>& action) {
             if (!va.model.empty() || !va.gpu.empty() || va.seed || va.benchmark) {
                 throw UsageError("--model, --gpu, --seed and --benchmark go with --against (a scenario names them for a GPU run)");
             }
-            const Scenario base = load_for_measure(va.scenario, va.set, va.duration_s);
+            const Scenario base = load_for_measure(va.a.scenario, va.a.set, va.a.duration_s);
             (void)scenario_kv_plan(base);
-            ServeOptions so;
-            so.device = va.device;
-            so.layers = va.layers;
-            so.cuda_graphs = !va.no_graphs;
+            ServeOptions so = serve_options(va.a);
             return guarded([&] {
                 if (so.device == "cuda" && !query_device().available) throw NoDeviceError(query_device().reason);
                 if (!va.sweep) {
