@@ -87,9 +87,10 @@ private:
     void show(double t, int64_t started, int64_t finished) {
         if (!tty_ && t < last_s_ + 15.0) return;
         last_s_ = t;
-        const std::string cut = stop_s_ > 0 && t >= stop_s_ ? fmt::format(" (none starts after {:g} s)", stop_s_) : "";
-        const std::string line =
-            fmt::format("  serving: {:.0f} s, {} requests done, {} in flight{}", t, finished, started - finished, cut);
+        const bool cut = stop_s_ > 0 && t >= stop_s_;
+        const std::string line = fmt::format("  serving: {:.0f} s, {} requests done, {} in flight{}", t, finished,
+                                             started - finished,
+                                             cut ? fmt::format(" (none starts after {:g} s)", stop_s_) : "");
         if (tty_) fmt::print(stderr, "\r{:<{}}", line, WIDTH);
         else fmt::print(stderr, "{}\n", line);
         std::fflush(stderr);
@@ -151,10 +152,11 @@ void add_serve_args(CLI::App* c, ServeArgs& a) {
                   "scenario YAML (one replica, tp 1, bf16); default: the built-in chat scenario");
     c->add_option("--set", a.set, "override a scenario field")->take_all();
     c->add_option("--duration", a.duration_s,
-                  "seconds (real time) in which requests start (each run of a sweep), new arrivals and follow-up turns "
-                  "alike; those running then finish")
+                  "seconds (real time) in which requests start (each run of a sweep), new arrivals and "
+                  "follow-up turns alike; those running then finish")
         ->capture_default_str();
-    c->add_option("--layers", a.layers, "run only the first N layers; each step is stretched to the full depth");
+    c->add_option("--layers", a.layers,
+                  "run only the first N layers; each step is stretched to the full depth");
     c->add_option("--device", a.device, "cuda, or cpu (the plain C++ reference: small models only)")
         ->capture_default_str();
     c->add_flag("--no-cuda-graphs", a.no_graphs, "no CUDA graphs for decode steps");
