@@ -38,7 +38,8 @@ __global__ void residual_add8_kernel(uint4* x, const uint4* y, int64_t n8) {
     x[i] = a;
 }
 
-// inter8 = inter / 8: the gate and up halves of token t start at 16-byte chunks 2 t inter8 and (2 t + 1) inter8.
+// inter8 = inter / 8: the gate and up halves of token t start at 16-byte chunks 2 t inter8 and
+// (2 t + 1) inter8.
 __global__ void silu_mul8_kernel(const uint4* gate_up, uint4* out, int64_t tokens, int64_t inter8) {
     const int64_t i = static_cast<int64_t>(blockIdx.x) * THREADS + threadIdx.x;
     if (i >= tokens * inter8) return;
@@ -73,8 +74,8 @@ void residual_add(uint16_t* x, const uint16_t* y, int64_t n, cudaStream_t stream
     HR_REQUIRE(x && y && n >= 0, "bad arguments");
     if (n == 0) return;
     if (n % 8 == 0 && aligned16(x) && aligned16(y)) {
-        residual_add8_kernel<<<blocks_for(n / 8), THREADS, 0, stream>>>(reinterpret_cast<uint4*>(x),
-                                                                        reinterpret_cast<const uint4*>(y), n / 8);
+        residual_add8_kernel<<<blocks_for(n / 8), THREADS, 0, stream>>>(
+            reinterpret_cast<uint4*>(x), reinterpret_cast<const uint4*>(y), n / 8);
         HR_CUDA_CHECK(cudaGetLastError());
         return;
     }

@@ -39,7 +39,8 @@ public:
     ExecutorStepRunner(const ModelCard& m, uint64_t seed, StepBackend& be, const StepTimePredictor& p,
                        const LoopClock& clock, const ServeOptions& o)
         : vocab_(static_cast<uint64_t>(m.vocab_size)), seed_(seed), be_(be), p_(p), clock_(clock),
-          predicted_time_(o.predicted_time), scale_(static_cast<double>(m.num_layers) / static_cast<double>(be.layers())),
+          predicted_time_(o.predicted_time),
+          scale_(static_cast<double>(m.num_layers) / static_cast<double>(be.layers())),
           progress_(o.predicted_time ? nullptr : o.progress) {}
 
     void on_request(const RequestRecord& rec, const Session& s, int64_t previous) override {
