@@ -87,8 +87,8 @@ private:
     void show(double t, int64_t started, int64_t finished) {
         if (!tty_ && t < last_s_ + 15.0) return;
         last_s_ = t;
-        std::string line =
-            fmt::format("  serving: {:.0f} s, {} requests done, {} in flight", t, finished, started - finished);
+        std::string line = fmt::format("  serving: {:.0f} s, {} requests done, {} in flight", t, finished,
+                                       started - finished);
         if (stop_s_ > 0 && t >= stop_s_) line += fmt::format(" (none starts after {:g} s)", stop_s_);
         if (tty_) fmt::print(stderr, "\r{:<{}}", line, WIDTH);
         else fmt::print(stderr, "{}\n", line);
