@@ -324,10 +324,8 @@ int main(int argc, char** argv) {
                     const double per_key = kvh * static_cast<double>(table->attr_int("head_dim")) * 2.0 *
                                            (table->attr("kv_dtype") == "fp8" ? 1.0 : 2.0);
                     auto fit_s = [&](double b, double k) {
-                        AttentionWork w;
-                        w.bytes = b * k * per_key;
-                        w.items = b * kvh;
-                        return calibrated_decode_attention_s(gpu, shipped->decode_attention, shipped->prefill_attention, w);
+                        return calibrated_decode_attention_s(gpu, shipped->decode_attention, shipped->prefill_attention,
+                                                             decode_kv_work(b, k, per_key, kvh));
                     };
                     const auto& bs = table->axes[0];
                     const auto& ks = table->axes[1];

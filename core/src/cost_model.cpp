@@ -84,6 +84,13 @@ void add_attention_work(const AttentionShape& a, const SequenceWork& s, Attentio
     w.items += s.is_decode() ? a.kv_heads : a.heads * std::ceil(n / QUERY_TILE);
 }
 
+AttentionWork decode_kv_work(double seqs, double keys, double kv_bytes_per_key, double kv_heads) {
+    AttentionWork w;
+    w.bytes = seqs * keys * kv_bytes_per_key;
+    w.items = seqs * kv_heads;
+    return w;
+}
+
 double calibrated_prefill_attention_s(const GpuProfile& gpu, const AttentionCalibration& c, const AttentionWork& w) {
     const double sms = std::max(1.0, gpu.sm_count.value);
     double compute_s = (w.flops + w.scores * c.score_flops) / (gpu.peak_flops(Dtype::BF16) * c.compute_efficiency);

@@ -455,9 +455,7 @@ double KernelTablePredictor::decode_lookup(const AttentionTables& dec, double de
     if (d >= 0) return d;
     const Calibration* cal = roofline_.config().calibration.get();
     auto fit_s = [&](double b, double k) {  // the decode fit's time, or the KV's bytes alone without one
-        AttentionWork w;
-        w.bytes = b * k * kv_bytes_per_key_;
-        w.items = b * kv_heads_;
+        const AttentionWork w = decode_kv_work(b, k, kv_bytes_per_key_, kv_heads_);
         return cal && cal->has_attention()
                    ? calibrated_decode_attention_s(roofline_.gpu(), cal->decode_attention, cal->prefill_attention, w)
                    : w.bytes;

@@ -181,6 +181,10 @@ struct AttentionShape {
 };
 // Adds one sequence's attention work to `decode` (a decode) or `prefill` (a chunk of new tokens).
 void add_attention_work(const AttentionShape& a, const SequenceWork& s, AttentionWork& decode, AttentionWork& prefill);
+// `seqs` decodes of `keys` keys each as the decode fit sees them when a table's KV is read as fewer, longer
+// sequences (KernelTablePredictor::decode_lookup, checked in bench/fidelity): the KV stream, `kv_bytes_per_key`
+// a key, and the (sequence, KV head) items.
+AttentionWork decode_kv_work(double seqs, double keys, double kv_bytes_per_key, double kv_heads);
 // The calibrated attention times (calibration.hpp's model) of a call's prefill and decode parts; each includes
 // the fit's launch (a mixed one-call kernel pays one: the caller subtracts the smaller).
 double calibrated_prefill_attention_s(const GpuProfile& gpu, const AttentionCalibration& prefill, const AttentionWork& w);
