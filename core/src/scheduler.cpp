@@ -187,6 +187,10 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
     const int64_t chunk = config_.max_chunk_tokens > 0 ? config_.max_chunk_tokens : budget;  // one sequence's most
     blocker_.clear();
     if (has_deadlines_) abort_expired(now_s);
+    // async scheduling: a step that follows the last one at once was planned when that one started, before its
+    // outputs were taken; after an idle spell (or without async scheduling) they were taken long since
+    const bool lagged = config_.async_scheduling && last_schedule_s_ >= 0.0 && last_complete_s_ == now_s;
+    if (!lagged) release_lingering();
 
     // 1. Running requests, oldest first.
     const bool ranked = config_.ranks > 1;
@@ -234,17 +238,31 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
     }
 
     // 2. Waiting requests, unless this step preempted (vLLM admits nothing new then).
-    if (plan.preempted == 0 && policy_->may_admit(static_cast<int64_t>(running_.size()))) {
-        // async scheduling: a step that follows the last one at once was planned when that one started
-        constexpr double ALL = std::numeric_limits<double>::infinity();
-        const bool lagged = config_.async_scheduling && last_schedule_s_ >= 0.0 && last_complete_s_ == now_s;
+    constexpr double ALL = std::numeric_limits<double>::infinity();
+    const bool admitting = plan.preempted == 0 && policy_->may_admit(static_cast<int64_t>(running_.size()));
+    if (admitting) {
         admit_waiting(now_s, plan, budget, chunk, lagged ? last_schedule_s_ : ALL);
-        // nothing else to run: vLLM's planned step was empty, and the requests run right after the last one
-        if (lagged && plan.empty() && running_.empty()) admit_waiting(now_s, plan, budget, chunk, ALL);
     } else if (!waiting_.empty()) {
         blocker_ = plan.preempted > 0 ? "kv" : "policy";
     }
+    // nothing to run: vLLM's planned step was empty; it takes the last step's outputs (freeing what finished
+    // there) and plans afresh, and the requests run right after the last step
+    if (lagged && plan.empty() && (admitting || !lingering_.empty())) {
+        release_lingering();
+        if (policy_->may_admit(static_cast<int64_t>(running_.size()))) admit_waiting(now_s, plan, budget, chunk, ALL);
+    }
+    release_lingering();  // they sat out the planning of one step: free for the next
     if (!plan.empty()) last_schedule_s_ = now_s;
+}
+
+void Scheduler::release_lingering() {
+    for (const int64_t index : lingering_) {
+        RequestState& r = requests_[index];
+        if (config_.ranks > 1) rank_running_[static_cast<size_t>(r.rank)] -= 1;
+        retire(r, RequestStatus::FINISHED);
+        free_slots_.push_back(index);
+    }
+    lingering_.clear();
 }
 
 void Scheduler::admit_waiting(double now_s, StepPlan& plan, int64_t budget, int64_t chunk, double until_s) {
@@ -261,7 +279,7 @@ void Scheduler::admit_waiting(double now_s, StepPlan& plan, int64_t budget, int6
             blocker_ = "budget";
             break;
         }
-        if (static_cast<int64_t>(running_.size()) >= config_.max_num_seqs) {
+        if (seats_taken() >= config_.max_num_seqs) {
             blocker_ = "seqs";
             break;
         }
@@ -392,10 +410,17 @@ void Scheduler::complete(const StepPlan& plan, double now_s) {
                                       }),
                        running_.end());
     }
+    if (!has_work()) release_lingering();  // no step follows: vLLM takes this one's outputs at once
 }
 
 void Scheduler::finish(int64_t index, double now_s) {
     RequestState& r = requests_[index];
+    if (config_.async_scheduling && !r.req.hold_kv) {  // its blocks, seat and rank tally stay (lingering_)
+        r.status = RequestStatus::FINISHED;
+        if (observer_) observer_->on_finished(r, now_s);
+        lingering_.push_back(index);
+        return;
+    }
     tally(r, -1);
     if (r.req.hold_kv) {  // its blocks stay until release(): its KV is on its way to a decode replica
         r.status = RequestStatus::FINISHED;

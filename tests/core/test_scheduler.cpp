@@ -366,6 +366,46 @@ TEST(Scheduler, AsyncSchedulingAdmitsARequestOneStepLater) {
     }
 }
 
+TEST(Scheduler, AsyncSchedulingFreesAFinishedRequestsSeatAndBlocksOneStepLater) {
+    // vLLM plans step 3 when step 2 starts, before step 2's outputs are taken: request 1, which finishes in
+    // step 2, still holds its seat and its KV blocks then, so request 2 (waiting since t = 0) joins in step 4.
+    // Synchronous scheduling frees them at once and takes request 2 in step 3. Two limits, one at a time:
+    //   seats: max_num_seqs 2, ample blocks; request 2 waits for request 1's seat.
+    //   blocks: 12 blocks of 16 tokens. Step 1: request 0's 10 tokens (1 block), request 1's 100 (7 blocks);
+    //   request 2's 100 need 7 and 4 are free. Step 2: request 1 reaches 101 tokens in its 7 blocks and ends.
+    //   Step 3: its 7 blocks are free (sync) or still held (async: 12 - 1 - 7 = 4 free, request 2 waits).
+    for (const bool by_seats : {true, false}) {
+        for (const bool async : {false, true}) {
+            SchedulerConfig c = config(by_seats ? 1000 : 12);
+            c.max_num_seqs = by_seats ? 2 : 256;
+            c.async_scheduling = async;
+            Scheduler s(c);
+            // distinct contents: no prefix of one is cached for another
+            s.add_request(req(0, 10, 50, 1), 0.0);                   // decodes through every step below
+            s.add_request(req(1, by_seats ? 10 : 100, 2, 2), 0.0);  // its 2 tokens: steps 1 and 2
+            s.add_request(req(2, by_seats ? 10 : 100, 5, 3), 0.0);
+            StepPlan p = s.schedule(0.0);  // step 1
+            ASSERT_EQ(p.seqs.size(), 2u);
+            EXPECT_EQ(s.admission_blocker(), by_seats ? "seqs" : "kv");
+            s.complete(p, 1.0);
+            p = s.schedule(1.0);  // step 2: both decode
+            ASSERT_EQ(p.seqs.size(), 2u);
+            s.complete(p, 2.0);  // request 1 ends
+            p = s.schedule(2.0);  // step 3
+            ASSERT_EQ(p.seqs.size(), async ? 1u : 2u) << by_seats << async;
+            EXPECT_EQ(p.prefill_tokens, async ? 0 : p.seqs[1].new_tokens) << by_seats << async;
+            if (async) EXPECT_EQ(s.admission_blocker(), by_seats ? "seqs" : "kv");
+            // after planning step 3: sync, request 1's 7 went back and request 2 took 7 (12 - 1 - 7); async,
+            // they go back once step 3 is planned, without request 2 (12 - 1)
+            if (!by_seats) EXPECT_EQ(s.kv().num_free(), async ? 11 : 4);
+            s.complete(p, 3.0);
+            p = s.schedule(3.0);  // step 4: request 2 is in either way (its prefill, or its first decode)
+            ASSERT_EQ(p.seqs.size(), 2u) << by_seats << async;
+            EXPECT_EQ(p.prefill_tokens, async ? (by_seats ? 10 : 100) : 0) << by_seats << async;
+        }
+    }
+}
+
 TEST(Scheduler, AsyncSchedulingDoesNotHoldARequestWhenNothingElseRuns) {
     // Request 1's one output token comes from its prefill step (t = 0 to 1): nothing runs after it, so vLLM's
     // step planned at t = 0 was empty, and request 2 (arrived at 0.5) runs at t = 1. After an idle spell
