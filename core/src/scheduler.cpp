@@ -59,9 +59,12 @@ Scheduler::Scheduler(const SchedulerConfig& config, SchedulerObserver* observer)
     if (config.max_num_batched_tokens < 1 || config.max_num_seqs < 1) {
         throw std::invalid_argument("Scheduler: token budget and max_num_seqs must be >= 1");
     }
-    if (!config.chunked_prefill && config.max_model_len > config.max_num_batched_tokens) {
-        // as vLLM: without chunking, one step must hold the longest prompt
-        throw std::invalid_argument("Scheduler: without chunked prefill max_num_batched_tokens must be >= max_model_len");
+    int64_t room = config.max_num_batched_tokens;  // of one step, on one DP rank
+    if (config.max_chunk_tokens > 0) room = std::min(room, config.max_chunk_tokens);
+    if (!config.chunked_prefill && config.max_model_len > room) {
+        // as vLLM: without chunking, one step (of one DP rank) must hold the longest prompt
+        throw std::invalid_argument(
+            "Scheduler: without chunked prefill max_num_batched_tokens (a rank's) must be >= max_model_len");
     }
     if (config.ranks < 1) throw std::invalid_argument("Scheduler: ranks must be >= 1");
     if (config.ranks > 1) {
