@@ -198,7 +198,8 @@ ReplicaLoop::Replica& ReplicaLoop::pick_decode() {
     const auto pool = static_cast<size_t>(config_.disaggregation.prefill_replicas);
     decode_cands_.clear();
     for (size_t i = pool; i < replicas_.size(); ++i) {
-        decode_cands_.push_back({replicas_[i]->scheduler->kv().num_used() + kv_incoming_[i], replicas_[i]->outstanding});
+        const int64_t kv = replicas_[i]->scheduler->kv_used() + kv_incoming_[i];
+        decode_cands_.push_back({kv, replicas_[i]->outstanding});
     }
     return *replicas_[pool + decode_router_->pick(decode_cands_)];
 }
@@ -405,7 +406,7 @@ void ReplicaLoop::start_step(Replica& r) {
     st.decodes = static_cast<int32_t>(r.plan.decodes);
     st.tokens = r.plan.tokens;
     st.prefill_tokens = r.plan.prefill_tokens;
-    st.kv_used = static_cast<float>(static_cast<double>(s.kv().num_used()) / s.kv().num_blocks());
+    st.kv_used = static_cast<float>(static_cast<double>(s.kv_used()) / s.kv_blocks());
     st.preempted = static_cast<int32_t>(r.plan.preempted);
     StepRun run = runner_.run(r.index, s, r.plan, work_);
     // pipeline parallelism: a step that does not follow the previous one at once starts from an empty pipeline

@@ -53,9 +53,7 @@ std::vector<std::string> admission_policy_names() {
 Scheduler::Scheduler(const SchedulerConfig& config, SchedulerObserver* observer)
     : config_(config),
       observer_(observer),
-      policy_(make_admission_policy(config.policy)),
-      kv_(config.num_blocks, config.block_size, config.prefix_caching) {
-    kv_.set_groups(config.group_windows, config.max_num_batched_tokens);
+      policy_(make_admission_policy(config.policy)) {
     if (config.max_num_batched_tokens < 1 || config.max_num_seqs < 1) {
         throw std::invalid_argument("Scheduler: token budget and max_num_seqs must be >= 1");
     }
@@ -67,21 +65,39 @@ Scheduler::Scheduler(const SchedulerConfig& config, SchedulerObserver* observer)
             "Scheduler: without chunked prefill max_num_batched_tokens (a rank's) must be >= max_model_len");
     }
     if (config.ranks < 1) throw std::invalid_argument("Scheduler: ranks must be >= 1");
+    const auto n = static_cast<size_t>(config.ranks);
+    // each DP rank's engine has its own cache (an equal share of the blocks) and its own prefix cache
+    rank_blocks_ = std::max<int64_t>(1, config.num_blocks / config.ranks);
+    pools_.reserve(n);
+    for (size_t k = 0; k < n; ++k) {
+        pools_.emplace_back(rank_blocks_, config.block_size, config.prefix_caching);
+        pools_.back().set_groups(config.group_windows, room);
+    }
     if (config.ranks > 1) {
-        const auto n = static_cast<size_t>(config.ranks);
         rank_waiting_.assign(n, 0);
         rank_running_.assign(n, 0);
         rank_budget_.assign(n, 0);
         rank_blocked_.assign(n, 0);
+        rank_preempted_.assign(n, 0);
     }
 }
 
-int64_t Scheduler::blocks_needed(int64_t tokens) const { return kv_.blocks_needed(tokens); }
+int64_t Scheduler::blocks_needed(int64_t tokens) const { return pools_.front().blocks_needed(tokens); }
+
+int64_t Scheduler::kv_blocks() const { return rank_blocks_ * static_cast<int64_t>(pools_.size()); }
+
+int64_t Scheduler::kv_free() const {
+    int64_t free = 0;
+    for (const KvCacheManager& p : pools_) free += p.num_free();
+    return free;
+}
 
 int64_t Scheduler::cached_prefix_tokens(const Request& r) const {
     RequestState s;
     s.req = r;
-    return kv_.cached_prefix_tokens(s);
+    int64_t most = 0;  // with DP ranks: the rank that holds most of it
+    for (const KvCacheManager& p : pools_) most = std::max(most, p.cached_prefix_tokens(s));
+    return most;
 }
 
 int64_t Scheduler::add_request(const Request& r, double now_s) {
@@ -92,9 +108,9 @@ int64_t Scheduler::add_request(const Request& r, double now_s) {
     if (config_.max_model_len > 0 && total > config_.max_model_len) {
         s.reject_reason = fmt::format("prompt {} + output {} tokens exceed max_model_len {}", r.prompt_tokens,
                                       r.output_tokens, config_.max_model_len);
-    } else if (blocks_needed(total) > config_.num_blocks) {
-        s.reject_reason = fmt::format("needs {} KV blocks, more than the cache's {}", blocks_needed(total),
-                                      config_.num_blocks);
+    } else if (blocks_needed(total) > rank_blocks_) {
+        s.reject_reason = fmt::format("needs {} KV blocks, more than the cache's {}{}", blocks_needed(total),
+                                      rank_blocks_, config_.ranks > 1 ? " (one DP rank's)" : "");
     } else if (r.prompt_tokens < 1) {
         s.reject_reason = "empty prompt";
     }
@@ -136,13 +152,13 @@ void Scheduler::tally(const RequestState& r, int64_t d) {
 // A request that leaves the engine for good (finished or abandoned): its blocks and their memory go.
 void Scheduler::retire(RequestState& r, RequestStatus status) {
     r.status = status;
-    kv_.free(r);
+    kv_of(r).free(r);
     r.blocks.shrink_to_fit();
 }
 
 void Scheduler::preempt(int64_t index, double now_s) {
     RequestState& r = requests_[index];
-    kv_.free(r);
+    kv_of(r).free(r);
     r.recomputed_tokens += r.num_computed;
     r.num_computed = 0;
     tally(r, -1);
@@ -197,7 +213,10 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
 
     // 1. Running requests, oldest first.
     const bool ranked = config_.ranks > 1;
-    if (ranked) std::fill(rank_budget_.begin(), rank_budget_.end(), chunk);
+    if (ranked) {
+        std::fill(rank_budget_.begin(), rank_budget_.end(), chunk);
+        std::fill(rank_preempted_.begin(), rank_preempted_.end(), 0);
+    }
     for (size_t i = 0; i < running_.size() && budget > 0;) {
         const int64_t index = running_[i];
         RequestState& r = requests_[index];
@@ -217,20 +236,29 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
         }
         want = std::min({want, room, chunk});
         bool self_preempted = false;
-        kv_.remove_skipped(r);  // blocks the sliding window has left behind go back to the pool first
-        const int64_t need = kv_.blocks_short(r, r.num_computed + want);
-        while (need > kv_.num_free()) {
-            const int64_t victim = running_.back();
-            running_.pop_back();
+        KvCacheManager& kv = kv_of(r);
+        kv.remove_skipped(r);  // blocks the sliding window has left behind go back to the pool first
+        const int64_t need = kv.blocks_short(r, r.num_computed + want);
+        while (need > kv.num_free()) {
+            // the newest running request of its rank (the one engine whose cache this is): r itself at the
+            // latest
+            size_t v = running_.size() - 1;
+            while (requests_[running_[v]].rank != r.rank) --v;
+            const int64_t victim = running_[v];
+            running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(v));
             preempt(victim, now_s);
             ++plan.preempted;
+            if (ranked) rank_preempted_[static_cast<size_t>(r.rank)] = 1;
             if (victim == index) {
                 self_preempted = true;
                 break;
             }
         }
-        if (self_preempted) break;
-        kv_.allocate(r, r.num_computed + want);
+        if (self_preempted) {
+            if (!ranked) break;
+            continue;  // running_[i] is the next request now; other ranks' requests still run
+        }
+        kv.allocate(r, r.num_computed + want);
         plan.seqs.push_back({index, want, r.num_computed, spec, 0, r.rank});
         plan.tokens += want;
         if (decoding) ++plan.decodes;
@@ -240,14 +268,17 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
         ++i;
     }
 
-    // 2. Waiting requests, unless this step preempted (vLLM admits nothing new then).
+    // 2. Waiting requests, unless this step preempted (vLLM admits nothing new then; with DP ranks, the ranks
+    // that preempted admit nothing: admit_ranked)
     constexpr double ALL = std::numeric_limits<double>::infinity();
-    const bool admitting = plan.preempted == 0 && policy_->may_admit(static_cast<int64_t>(running_.size()));
+    const bool admitting =
+        (plan.preempted == 0 || ranked) && policy_->may_admit(static_cast<int64_t>(running_.size()));
     if (admitting) {
         admit_waiting(now_s, plan, budget, chunk, lagged ? last_schedule_s_ : ALL);
     } else if (!waiting_.empty()) {
         blocker_ = plan.preempted > 0 ? "kv" : "policy";
     }
+    if (ranked && plan.preempted > 0 && blocker_.empty() && !waiting_.empty()) blocker_ = "kv";
     // nothing to run: vLLM's planned step was empty; it takes the last step's outputs (freeing what finished
     // there) and plans afresh, and the requests run right after the last step
     if (lagged && plan.empty() && (admitting || !lingering_.empty())) {
@@ -299,18 +330,19 @@ void Scheduler::admit_waiting(double now_s, StepPlan& plan, int64_t budget, int6
 int64_t Scheduler::admit(int64_t index, int64_t room, int64_t chunk, double now_s, StepPlan& plan) {
     RequestState& r = requests_[index];
     int64_t hit_tokens = 0;
-    if (config_.prefix_caching && r.blocks.empty()) hit_tokens = kv_.take_prefix_hits(r);
+    KvCacheManager& kv = kv_of(r);
+    if (config_.prefix_caching && r.blocks.empty()) hit_tokens = kv.take_prefix_hits(r);
     // KV sent by a prefill replica counts as computed on the first admission only
     const int64_t arrived = r.preemptions == 0 ? std::min(r.req.precomputed_tokens, r.req.prompt_tokens) : 0;
     const int64_t computed = std::max(hit_tokens, arrived);
     int64_t want = r.num_tokens() - computed;
     if (!config_.chunked_prefill && want > room) {
-        kv_.free(r);
+        kv.free(r);
         return NO_ROOM;
     }
     want = std::min({want, room, chunk});
-    if (!kv_.allocate(r, computed + want)) {
-        kv_.free(r);
+    if (!kv.allocate(r, computed + want)) {
+        kv.free(r);
         return NO_KV;
     }
     r.num_computed = computed;
@@ -331,12 +363,15 @@ int64_t Scheduler::admit(int64_t index, int64_t room, int64_t chunk, double now_
 }
 
 void Scheduler::admit_ranked(double now_s, StepPlan& plan, int64_t budget, int64_t chunk, double until_s) {
-    // each rank's waiting requests in arrival order; a rank whose budget or sequences are spent stops, the
-    // others go on (the KV pool is shared: no blocks stops them all)
+    // each rank's waiting requests in arrival order; a rank whose budget, sequences or blocks are spent, or
+    // that preempted this step, stops; the others go on
     const auto ranks = static_cast<int64_t>(rank_blocked_.size());
     const int64_t seqs = std::max<int64_t>(1, config_.max_num_seqs / ranks);
-    std::fill(rank_blocked_.begin(), rank_blocked_.end(), 0);
     int64_t blocked = 0;
+    for (size_t k = 0; k < rank_blocked_.size(); ++k) {
+        rank_blocked_[k] = rank_preempted_[k];
+        blocked += rank_preempted_[k];
+    }
     for (size_t i = 0; i < waiting_.size() && blocked < ranks;) {
         const int64_t index = waiting_[i];
         if (requests_[index].entered_s > until_s) {  // async scheduling: in entry order, the rest entered later still
@@ -356,10 +391,7 @@ void Scheduler::admit_ranked(double now_s, StepPlan& plan, int64_t budget, int64
             why = "seqs";
         } else {
             took = admit(index, std::min(budget, rank_budget_[k]), chunk, now_s, plan);
-            if (took == NO_KV) {
-                blocker_ = "kv";
-                return;
-            }
+            if (took == NO_KV) why = "kv";
             if (took == NO_ROOM) why = "budget";
         }
         if (why) {
@@ -390,7 +422,7 @@ void Scheduler::complete(const StepPlan& plan, double now_s) {
         // slots are written over by the next step
         const int64_t accepted = std::clamp<int64_t>(s.accepted, 0, s.spec_tokens);
         r.num_computed += s.spec_tokens > 0 ? 1 + accepted : s.new_tokens;
-        kv_.cache_full_blocks(r);
+        kv_of(r).cache_full_blocks(r);
         if (r.num_computed < r.num_tokens()) continue;  // a prefill chunk that did not reach the end
         if (r.req.output_tokens == 0) {
             finish(s.request, now_s);

@@ -47,7 +47,7 @@ DisaggRun run(const WorkloadSpec& w, const ServingConfig& c, double latency_s, d
     loop.set_disaggregation(&link, {});
     loop.run();
     DisaggRun out{loop.take_requests(), loop.take_steps(), 0};
-    for (int32_t i = 0; i < c.replicas; ++i) out.blocks_left += loop.scheduler(i).kv().num_used();
+    for (int32_t i = 0; i < c.replicas; ++i) out.blocks_left += loop.scheduler(i).kv_used();
     return out;
 }
 

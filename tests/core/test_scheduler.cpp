@@ -43,8 +43,8 @@ int64_t drain(Scheduler& s, int64_t* tokens_processed = nullptr) {
         const StepPlan p = s.schedule(t);
         EXPECT_LE(p.tokens, s.config().max_num_batched_tokens);
         EXPECT_LE(static_cast<int64_t>(p.seqs.size()), s.config().max_num_seqs);
-        EXPECT_LE(s.kv().num_used(), s.kv().num_blocks());
-        EXPECT_GE(s.kv().num_free(), 0);
+        EXPECT_LE(s.kv_used(), s.kv_blocks());
+        EXPECT_GE(s.kv_free(), 0);
         processed += p.tokens;
         t += 0.01;
         s.complete(p, t);
@@ -89,7 +89,7 @@ TEST(Scheduler, BlocksNeverOverCapacityAndAllFreedAtTheEnd) {
     for (int i = 0; i < 40; ++i) s.add_request(req(i, 150, 60), 0);
     drain(s);
     EXPECT_EQ(rec.finished.size(), 40u);
-    EXPECT_EQ(s.kv().num_free(), 64);
+    EXPECT_EQ(s.kv_free(), 64);
     EXPECT_GT(rec.preempted.size(), 0u);
     ASSERT_EQ(s.num_slots(), 40);  // all 40 were in flight at once
     for (int64_t i = 0; i < s.num_slots(); ++i) {
@@ -109,7 +109,7 @@ TEST(Scheduler, PreemptsTheNewestRunningRequest) {
     s.add_request(req(1, 8, 20), 0);
     s.add_request(req(2, 8, 20), 0);
     s.complete(s.schedule(0), 0);  // prefill all three: 2 blocks each, first token each
-    EXPECT_EQ(s.kv().num_used(), 6);
+    EXPECT_EQ(s.kv_used(), 6);
     const StepPlan p = s.schedule(1);  // decodes need 9 tokens = 3 blocks each
     ASSERT_EQ(rec.preempted.size(), 1u);
     EXPECT_EQ(rec.preempted[0], 2);
@@ -250,7 +250,7 @@ TEST(Scheduler, HoldsTheRequestsInFlightNotEveryRequestItHasSeen) {
     EXPECT_LT(s.add_request(req(2000, 30, 5), 3000), 3);
     drain(s);
     EXPECT_EQ(rec.finished.size(), 1004u);
-    EXPECT_EQ(s.kv().num_free(), 64);
+    EXPECT_EQ(s.kv_free(), 64);
 }
 
 namespace {
@@ -313,12 +313,13 @@ TEST(Scheduler, AFullRankDoesNotHoldUpAnotherRanksWaitingRequests) {
     s.complete(p, 2);
     drain(s);
     EXPECT_EQ(rec.finished.size(), 4u);
-    EXPECT_EQ(s.kv().num_free(), 1000);
+    EXPECT_EQ(s.kv_free(), 1000);
 }
 
 TEST(Scheduler, DataParallelRanksUnderPreemptionFinishEverything) {
-    // 40 requests of 150 + 60 tokens over 3 ranks of 100 tokens and 4 sequences each, on 64 blocks of 16: the
-    // shared pool forces preemptions; every step keeps each rank within its budget and sequences, and all finish.
+    // 40 requests of 150 + 60 tokens over 3 ranks of 100 tokens and 4 sequences each, on 64 blocks of 16:
+    // each rank's cache of 64 / 3 = 21 blocks (a request grows to 14) forces preemptions; every step keeps
+    // each rank within its budget and sequences, and all finish.
     Recorder rec;
     SchedulerConfig c = config(64, 300);
     c.ranks = 3;
@@ -341,7 +342,73 @@ TEST(Scheduler, DataParallelRanksUnderPreemptionFinishEverything) {
     }
     EXPECT_EQ(rec.finished.size(), 40u);
     EXPECT_FALSE(rec.preempted.empty());
-    EXPECT_EQ(s.kv().num_free(), 64);
+    EXPECT_EQ(s.kv_blocks(), 63);
+    EXPECT_EQ(s.kv_free(), 63);
+}
+
+TEST(Scheduler, DataParallelRanksHaveTheirOwnCachesAndPrefixCaches) {
+    // vLLM's DP ranks are engines of their own. Two ranks on 20 blocks of 16 tokens: 10 blocks each.
+    SchedulerConfig c = config(20);
+    c.ranks = 2;
+    c.max_chunk_tokens = c.max_num_batched_tokens;
+    c.prefix_caching = true;
+    Scheduler s(c);
+    EXPECT_EQ(s.kv_blocks(), 20);
+    // 160 + 16 tokens need 11 blocks: more than one rank's 10, though the two hold 20
+    const int64_t big = s.add_request(req(1, 160, 16, 5), 0.0);
+    EXPECT_EQ(s.request(big).status, RequestStatus::REJECTED);
+    const std::string& why = s.request(big).reject_reason;
+    EXPECT_NE(why.find("one DP rank's"), std::string::npos) << why;
+    // A 64-token prompt of content 7 runs on rank 0 (both idle: the first) and its 4 blocks stay cached.
+    s.add_request(req(2, 64, 1, 7), 0.0);
+    StepPlan p = s.schedule(0.0);
+    ASSERT_EQ(p.seqs.size(), 1u);
+    EXPECT_EQ(p.seqs[0].rank, 0);
+    s.complete(p, 1.0);
+    // The same prompt again, after another request went to rank 0 (waiting x 4 + running: 4 against 0), goes
+    // to rank 1, whose cache has never seen it: no hit (one shared cache would give 48). A third copy goes to
+    // rank 0 (4 against 4: the first) and finds 3 of its 4 blocks (never the last token's): 48 tokens.
+    const int64_t other = s.add_request(req(3, 32, 4, 9), 1.0);
+    const int64_t second = s.add_request(req(4, 64, 1, 7), 1.0);
+    const int64_t third = s.add_request(req(5, 64, 1, 7), 1.0);
+    EXPECT_EQ(s.request(other).rank, 0);
+    EXPECT_EQ(s.request(second).rank, 1);
+    EXPECT_EQ(s.request(third).rank, 0);
+    p = s.schedule(2.0);
+    EXPECT_EQ(s.request(second).prefix_hit_tokens, 0);
+    EXPECT_EQ(s.request(third).prefix_hit_tokens, 48);
+    EXPECT_EQ(p.prefill_tokens, 32 + 64 + 16);
+}
+
+TEST(Scheduler, ADataParallelRankShortOfBlocksPreemptsItsOwnNewestRequest) {
+    // Two ranks on 16 blocks of 4 tokens: 8 each. A (12 tokens) and C (16) on rank 0, B and D (4 each) on
+    // rank 1 (the DP balancer: A to 0, B to 1, C to 0 on a tie, D to 1). Step 1: rank 0 holds 3 + 4 = 7
+    // blocks, rank 1 2. Step 2: A's 13th token takes rank 0's last block, B's 5th one of rank 1's; C's 17th
+    // needs a fifth block and rank 0 has none: the newest running request of rank 0 is C itself (D is newer
+    // but on rank 1, whose blocks would not help), so C is preempted and D still runs. One shared pool of 16
+    // would have had 5 free.
+    Recorder rec;
+    SchedulerConfig c = config(16, 8192, 4);
+    c.ranks = 2;
+    c.max_chunk_tokens = c.max_num_batched_tokens;
+    Scheduler s(c, &rec);
+    const int64_t a = s.add_request(req(1, 12, 20, 1), 0.0), b = s.add_request(req(2, 4, 2, 2), 0.0);
+    const int64_t cc = s.add_request(req(3, 16, 12, 3), 0.0), d = s.add_request(req(4, 4, 2, 4), 0.0);
+    EXPECT_EQ(s.request(a).rank, 0);
+    EXPECT_EQ(s.request(b).rank, 1);
+    EXPECT_EQ(s.request(cc).rank, 0);
+    EXPECT_EQ(s.request(d).rank, 1);
+    StepPlan p = s.schedule(0.0);
+    ASSERT_EQ(p.seqs.size(), 4u);
+    EXPECT_EQ(s.kv_used(), 9);
+    s.complete(p, 1.0);
+    p = s.schedule(1.0);
+    EXPECT_EQ(p.preempted, 1);
+    EXPECT_EQ(rec.preempted, std::vector<int64_t>{3});
+    std::vector<int64_t> ran;
+    for (const ScheduledSeq& q : p.seqs) ran.push_back(q.request);
+    EXPECT_EQ(ran, (std::vector<int64_t>{a, b, d}));
+    EXPECT_EQ(s.kv_used(), 4 + 2 + 2);  // A's 4; B's and D's 2 each (their 5th token); C's 4 freed
 }
 
 TEST(Scheduler, AsyncSchedulingAdmitsARequestOneStepLater) {
@@ -370,12 +437,12 @@ TEST(Scheduler, AsyncSchedulingAdmitsARequestOneStepLater) {
 
 TEST(Scheduler, AsyncSchedulingFreesAFinishedRequestsSeatAndBlocksOneStepLater) {
     // vLLM plans step 3 when step 2 starts, before step 2's outputs are taken: request 1, which finishes in
-    // step 2, still holds its seat and its KV blocks then, so request 2 (waiting since t = 0) joins in step 4.
-    // Synchronous scheduling frees them at once and takes request 2 in step 3. Two limits, one at a time:
-    //   seats: max_num_seqs 2, ample blocks; request 2 waits for request 1's seat.
-    //   blocks: 12 blocks of 16 tokens. Step 1: request 0's 10 tokens (1 block), request 1's 100 (7 blocks);
-    //   request 2's 100 need 7 and 4 are free. Step 2: request 1 reaches 101 tokens in its 7 blocks and ends.
-    //   Step 3: its 7 blocks are free (sync) or still held (async: 12 - 1 - 7 = 4 free, request 2 waits).
+    // step 2, still holds its seat and its KV blocks then, so request 2 (waiting since t = 0) joins in step
+    // 4. Synchronous scheduling frees them at once and takes request 2 in step 3. Two limits, one at a time:
+    // seats: max_num_seqs 2, ample blocks; request 2 waits for request 1's seat.   blocks: 12 blocks of 16
+    // tokens. Step 1: request 0's 10 tokens (1 block), request 1's 100 (7 blocks);   request 2's 100 need 7
+    // and 4 are free. Step 2: request 1 reaches 101 tokens in its 7 blocks and ends.   Step 3: its 7 blocks
+    // are free (sync) or still held (async: 12 - 1 - 7 = 4 free, request 2 waits).
     for (const bool by_seats : {true, false}) {
         for (const bool async : {false, true}) {
             SchedulerConfig c = config(by_seats ? 1000 : 12);
@@ -399,7 +466,7 @@ TEST(Scheduler, AsyncSchedulingFreesAFinishedRequestsSeatAndBlocksOneStepLater) 
             if (async) EXPECT_EQ(s.admission_blocker(), by_seats ? "seqs" : "kv");
             // after planning step 3: sync, request 1's 7 went back and request 2 took 7 (12 - 1 - 7); async,
             // they go back once step 3 is planned, without request 2 (12 - 1)
-            if (!by_seats) EXPECT_EQ(s.kv().num_free(), async ? 11 : 4);
+            if (!by_seats) EXPECT_EQ(s.kv_free(), async ? 11 : 4);
             s.complete(p, 3.0);
             p = s.schedule(3.0);  // step 4: request 2 is in either way (its prefill, or its first decode)
             ASSERT_EQ(p.seqs.size(), 2u) << by_seats << async;
@@ -451,14 +518,14 @@ TEST(Scheduler, RandomLoadsNeverStallAndFinishEverything) {
                                     << ", async " << c.async_scheduling << ", ranks " << c.ranks
                                     << ", chunked " << c.chunked_prefill
                                     << ", drafts " << c.num_speculative_tokens;
-            EXPECT_LE(s.kv().num_used(), s.kv().num_blocks());
+            EXPECT_LE(s.kv_used(), s.kv_blocks());
             t += 0.01;
             s.complete(p, t);
             ++steps;
         }
         ASSERT_LT(steps, 50'000) << "trial " << trial;
         EXPECT_EQ(static_cast<int>(rec.finished.size()) + rejected, requests) << "trial " << trial;
-        EXPECT_EQ(s.kv().num_free(), s.kv().num_blocks()) << "trial " << trial;
+        EXPECT_EQ(s.kv_free(), s.kv_blocks()) << "trial " << trial;
     }
 }
 

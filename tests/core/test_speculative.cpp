@@ -78,7 +78,7 @@ TEST(Speculative, SchedulerVerifiesKPlusOneTokensAndEmitsTheAccepted) {
     EXPECT_EQ(p.seqs[0].context, 30);
     EXPECT_EQ(p.decodes, 1);
     EXPECT_EQ(p.prefill_tokens, 0);
-    EXPECT_EQ(s.kv().num_used(), 3);  // 34 tokens of KV reserved: 3 blocks of 16
+    EXPECT_EQ(s.kv_used(), 3);  // 34 tokens of KV reserved: 3 blocks of 16
     p.seqs[0].accepted = 2;
     s.complete(p, 2);  // 2 drafts and the target's token: 1 + 3 = 4 tokens so far
     EXPECT_EQ(s.request(0).num_generated, 4);

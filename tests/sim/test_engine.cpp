@@ -315,6 +315,32 @@ TEST(Engine, PrefixGroupsCacheMMinusOneOverMOfTheSharedPrompt) {
     EXPECT_EQ(off.summary.prefix_hit_tokens, 0);
 }
 
+// DP ranks each keep their own prefix cache (vLLM's are engines of their own, and its DP balancer does not
+// look at prefixes). gpt-oss-120b over 4 DP ranks, a request every 50 ms that takes about 0.19 s: the
+// balancer (least waiting x 4 + running) sends session i to rank i mod 4. N = 3 system prompts of 512 tokens
+// in use at once, M = 20 questions each: session i is slot i mod 3 of generation i / 60, so one system
+// prompt's 20 questions fall on ranks (slot + 3 j) mod 4, five on each, and each rank computes it once: 4
+// misses per system prompt instead of 1. 420 requests, 21 system prompts: (420 - 4 x 21) x 512 = 172,032
+// cached tokens, against (420 - 21) x 512 = 204,288 for one shared cache.
+TEST(Engine, DataParallelRanksCacheTheirOwnPrefixes) {
+    const std::string text = R"(model: openai/gpt-oss-120b
+gpu: h100
+data_parallel: 4
+expert_parallel: true
+seed: 5
+workload:
+  shape: single
+  arrival: {process: constant, rate: 20}
+  prompt_tokens: 64
+  output_tokens: 50
+  prefix_groups: {groups: 3, questions: 20, system_prompt_tokens: 512}
+  requests: 420
+)";
+    const SimulationResult r = simulate_all(parse_scenario(text, "test.yaml", "."));
+    EXPECT_EQ(r.summary.completed, 420);
+    EXPECT_EQ(r.summary.prefix_hit_tokens, (420 - 4 * 21) * 512);
+}
+
 // Prefix caching is on unless the scenario turns it off, as in vLLM V1; an encoder, whose tokens each see the
 // whole prompt, cannot reuse a prefix's KV and has it off.
 TEST(Engine, PrefixCachingDefaultsAsVllmV1) {

@@ -122,11 +122,12 @@ struct SchedulerConfig {
     // The most tokens one sequence computes in a step (0: the token budget): a scheduler that stands for several
     // DP ranks has their budgets together, but a sequence runs on one rank, within that rank's budget.
     int64_t max_chunk_tokens = 0;
-    // DP ranks this scheduler stands for (vLLM's --data-parallel-size: one engine per rank). With more than one,
-    // each request is pinned to a rank when it arrives, the one with the least waiting x 4 + running (vLLM's
-    // DP load balancer), and each step gives each rank its own token budget (max_chunk_tokens) and its share of
-    // max_num_seqs; a rank whose budget or sequences are spent does not hold up the others' waiting requests.
-    // The KV blocks stay one pool (vLLM's are per rank).
+    // DP ranks this scheduler stands for (vLLM's --data-parallel-size: one engine per rank). With more than
+    // one, each request is pinned to a rank when it arrives, the one with the least waiting x 4 + running
+    // (vLLM's DP load balancer), and each step gives each rank its own token budget (max_chunk_tokens) and
+    // its share of max_num_seqs; a rank whose budget, sequences or blocks are spent does not hold up the
+    // others' waiting requests. Each rank has its own KV cache, num_blocks / ranks blocks, with its own
+    // prefix cache; a rank short of blocks preempts its own newest running request.
     int64_t ranks = 1;
     // vLLM's async scheduling (on by default since v0.14): the engine schedules step N + 1 while step N runs,
     // when step N starts (EngineCore.step_with_batch_queue, two batches in flight), so a request that reaches the
@@ -169,7 +170,10 @@ public:
     bool has_work() const { return !running_.empty() || !waiting_.empty(); }
     int64_t num_running() const { return static_cast<int64_t>(running_.size()); }
     int64_t num_waiting() const { return static_cast<int64_t>(waiting_.size()); }
-    const KvBlockManager& kv() const { return kv_.pool(); }
+    // KV blocks: all, free (cached ones included) and in use, over every DP rank's cache
+    int64_t kv_blocks() const;
+    int64_t kv_free() const;
+    int64_t kv_used() const { return kv_blocks() - kv_free(); }
     const RequestState& request(int64_t index) const { return requests_[index]; }
     // Slots held: the most requests in flight at once so far.
     int64_t num_slots() const { return static_cast<int64_t>(requests_.size()); }
@@ -205,7 +209,11 @@ private:
     SchedulerConfig config_;
     SchedulerObserver* observer_;
     std::unique_ptr<AdmissionPolicy> policy_;
-    KvCacheManager kv_;
+    // one KV cache per DP rank (vLLM's DP ranks are engines of their own, each with its cache and prefix
+    // cache), of rank_blocks_ blocks each; a single one without DP
+    std::vector<KvCacheManager> pools_;
+    int64_t rank_blocks_ = 0;
+    KvCacheManager& kv_of(const RequestState& r) { return pools_[static_cast<size_t>(r.rank)]; }
     std::vector<RequestState> requests_;  // slots; those of requests that have left are listed in free_slots_
     std::vector<int64_t> free_slots_;
     std::vector<int64_t> running_;  // in admission order; the back is the newest
@@ -219,7 +227,7 @@ private:
     double last_schedule_s_ = -1.0, last_complete_s_ = -1.0;
     // DP ranks (config_.ranks > 1): waiting and running requests per rank, and this step's token budget per rank
     std::vector<int64_t> rank_waiting_, rank_running_, rank_budget_;
-    std::vector<char> rank_blocked_;
+    std::vector<char> rank_blocked_, rank_preempted_;
 };
 
 }  // namespace headroom
