@@ -206,8 +206,8 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
     const int64_t chunk = config_.max_chunk_tokens > 0 ? config_.max_chunk_tokens : budget;  // one sequence's most
     blocker_.clear();
     if (has_deadlines_) abort_expired(now_s);
-    // async scheduling: a step that follows the last one at once was planned when that one started, before its
-    // outputs were taken; after an idle spell (or without async scheduling) they were taken long since
+    // async scheduling: a step that follows the last one at once was planned when that one started, before
+    // its outputs were taken; after an idle spell (or without async scheduling) they were taken long since
     const bool lagged = config_.async_scheduling && last_schedule_s_ >= 0.0 && last_complete_s_ == now_s;
     if (!lagged) release_lingering();
 
@@ -283,7 +283,8 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
     // there) and plans afresh, and the requests run right after the last step
     if (lagged && plan.empty() && (admitting || !lingering_.empty())) {
         release_lingering();
-        if (policy_->may_admit(static_cast<int64_t>(running_.size()))) admit_waiting(now_s, plan, budget, chunk, ALL);
+        const bool may = policy_->may_admit(static_cast<int64_t>(running_.size()));
+        if (may) admit_waiting(now_s, plan, budget, chunk, ALL);
     }
     release_lingering();  // they sat out the planning of one step: free for the next
     if (!plan.empty()) last_schedule_s_ = now_s;

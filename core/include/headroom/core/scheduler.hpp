@@ -133,10 +133,10 @@ struct SchedulerConfig {
     // when step N starts (EngineCore.step_with_batch_queue, two batches in flight), so a request that reaches the
     // engine during step N cannot join N + 1: a step that follows the previous one at once admits only requests
     // that entered before that step started. Where that would leave the step empty (nothing else to run), vLLM's
-    // N + 1 is an empty batch and the request runs right after N: it is admitted then. Likewise a request that
-    // finishes in step N still holds its KV blocks and its seat when N + 1 is planned (vLLM takes N's outputs
-    // only after planning N + 1, and its scheduler skips such a request but keeps it in `running`): they are
-    // free for N + 2 (or at once, where N + 1 would be empty or the engine was idle).
+    // N + 1 is an empty batch and the request runs right after N: it is admitted then.
+    // Likewise a request that finishes in step N still holds its KV blocks and its seat when N + 1 is planned
+    // (vLLM takes N's outputs only after planning N + 1, and its scheduler skips such a request but keeps it
+    // in `running`): they are free for N + 2 (or at once, where N + 1 would be empty or the engine was idle).
     bool async_scheduling = false;
 };
 
@@ -192,7 +192,8 @@ private:
     void abort(int64_t index);
     void abort_expired(double now_s);
     void finish(int64_t index, double now_s);
-    // async scheduling: frees the blocks and seats of the requests that finished in the last step (lingering_)
+    // async scheduling: frees the blocks and seats of the requests that finished in the last step
+    // (lingering_)
     void release_lingering();
     // seats taken towards max_num_seqs: the running requests and those that linger
     int64_t seats_taken() const { return static_cast<int64_t>(running_.size() + lingering_.size()); }
