@@ -463,10 +463,14 @@ TEST(Scheduler, AsyncSchedulingFreesAFinishedRequestsSeatAndBlocksOneStepLater) 
             p = s.schedule(2.0);  // step 3
             ASSERT_EQ(p.seqs.size(), async ? 1u : 2u) << by_seats << async;
             EXPECT_EQ(p.prefill_tokens, async ? 0 : p.seqs[1].new_tokens) << by_seats << async;
-            if (async) EXPECT_EQ(s.admission_blocker(), by_seats ? "seqs" : "kv");
+            if (async) {
+                EXPECT_EQ(s.admission_blocker(), by_seats ? "seqs" : "kv");
+            }
             // after planning step 3: sync, request 1's 7 went back and request 2 took 7 (12 - 1 - 7); async,
             // they go back once step 3 is planned, without request 2 (12 - 1)
-            if (!by_seats) EXPECT_EQ(s.kv_free(), async ? 11 : 4);
+            if (!by_seats) {
+                EXPECT_EQ(s.kv_free(), async ? 11 : 4);
+            }
             s.complete(p, 3.0);
             p = s.schedule(3.0);  // step 4: request 2 is in either way (its prefill, or its first decode)
             ASSERT_EQ(p.seqs.size(), 2u) << by_seats << async;
