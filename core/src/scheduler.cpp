@@ -283,6 +283,7 @@ void Scheduler::schedule(double now_s, StepPlan& plan) {
     // there) and plans afresh, and the requests run right after the last step
     if (lagged && plan.empty() && (admitting || !lingering_.empty())) {
         release_lingering();
+        if (ranked) std::fill(rank_preempted_.begin(), rank_preempted_.end(), 0);  // a fresh plan
         const bool may = policy_->may_admit(static_cast<int64_t>(running_.size()));
         if (may) admit_waiting(now_s, plan, budget, chunk, ALL);
     }

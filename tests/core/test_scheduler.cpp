@@ -480,13 +480,13 @@ TEST(Scheduler, AsyncSchedulingFreesAFinishedRequestsSeatAndBlocksOneStepLater) 
 }
 
 TEST(Scheduler, RandomLoadsNeverStallAndFinishEverything) {
-    // 1,000 random engines (async scheduling or not, 1-3 DP ranks, drafts, chunking, tight blocks and seats,
+    // 20,000 random engines (async scheduling or not, 1-3 DP ranks, drafts, chunking, tight blocks and seats,
     // prefix caching) under random arrivals during the run. The replica loop's invariant: whenever the
     // scheduler holds work, the plan it returns is not empty (an idle replica with work is never woken).
     // Every request that was not rejected finishes, and every block is free at the end.
     std::mt19937_64 rng(11);
     auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
-    for (int trial = 0; trial < 1000; ++trial) {
+    for (int trial = 0; trial < 20000; ++trial) {
         SchedulerConfig c = config(pick(8, 80), pick(32, 600), pick(0, 1) ? 16 : 4);
         c.max_num_seqs = pick(1, 12);
         c.async_scheduling = pick(0, 3) > 0;
