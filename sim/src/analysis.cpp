@@ -157,8 +157,8 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
         e.cause = codes[k];
         std::string why;
         if (k == 0 && sc.deployment.dp > 1) {  // each DP rank has its own cache: one can be full, others not
-            why = fmt::format("a DP rank's KV cache is full ({} blocks on each of {} ranks, {} of them all in use at "
-                              "peak, {} preemptions)",
+            why = fmt::format("a DP rank's KV cache is full ({} blocks on each of {} ranks, {} of them all "
+                              "in use at peak, {} preemptions)",
                               group_thousands(r.plan.num_blocks / sc.deployment.dp), sc.deployment.dp,
                               pct(s.kv_util_peak), group_thousands(s.preemptions));
         } else if (k == 0) {

@@ -104,11 +104,11 @@ TEST(Explain, KvCacheFull) {
 }
 
 TEST(Explain, ADataParallelRanksKvCacheFull) {
-    // gpt-oss-120b over 2 DP ranks with EP on H100 at gpu_memory_utilization 0.45: each rank keeps 85.5 x 0.45
-    // - 34.8 GB of weights - its reserve, about 1,091 blocks of 16 tokens, room for a few of the 64 users'
-    // 3,300 tokens. The sentence names a rank's cache (each rank has its own), not one pool.
-    const std::string text = "model: openai/gpt-oss-120b\ngpu: h100\ndata_parallel: 2\nexpert_parallel: true\n"
-                             "seed: 3\nslo: {ttft_p95_s: 2, tpot_p95_s: 0.05}\n"
+    // gpt-oss-120b over 2 DP ranks with EP on H100 at gpu_memory_utilization 0.45: each rank keeps 85.5 x
+    // 0.45 - 34.8 GB of weights - its reserve, about 1,091 blocks of 16 tokens, room for a few of the 64
+    // users' 3,300 tokens. The sentence names a rank's cache (each rank has its own), not one pool.
+    const std::string text = "model: openai/gpt-oss-120b\ngpu: h100\ndata_parallel: 2\n"
+                             "expert_parallel: true\nseed: 3\nslo: {ttft_p95_s: 2, tpot_p95_s: 0.05}\n"
                              "scheduler: {gpu_memory_utilization: 0.45, max_model_len: 8192}\nworkload:\n" +
                              std::string(CLOSED);
     const Scenario sc = parse_scenario(text, "explain.yaml", ".");
