@@ -67,7 +67,7 @@ Scheduler::Scheduler(const SchedulerConfig& config, SchedulerObserver* observer)
     if (config.ranks < 1) throw std::invalid_argument("Scheduler: ranks must be >= 1");
     const auto n = static_cast<size_t>(config.ranks);
     // each DP rank's engine has its own cache (an equal share of the blocks) and its own prefix cache
-    rank_blocks_ = std::max<int64_t>(1, config.num_blocks / config.ranks);
+    rank_blocks_ = kv_blocks_per_rank(config.num_blocks, config.ranks);
     pools_.reserve(n);
     for (size_t k = 0; k < n; ++k) {
         pools_.emplace_back(rank_blocks_, config.block_size, config.prefix_caching);
@@ -80,6 +80,10 @@ Scheduler::Scheduler(const SchedulerConfig& config, SchedulerObserver* observer)
         rank_blocked_.assign(n, 0);
         rank_preempted_.assign(n, 0);
     }
+}
+
+int64_t kv_blocks_per_rank(int64_t num_blocks, int64_t ranks) {
+    return std::max<int64_t>(1, num_blocks / std::max<int64_t>(1, ranks));
 }
 
 int64_t Scheduler::blocks_needed(int64_t tokens) const { return pools_.front().blocks_needed(tokens); }
@@ -452,21 +456,17 @@ void Scheduler::complete(const StepPlan& plan, double now_s) {
 
 void Scheduler::finish(int64_t index, double now_s) {
     RequestState& r = requests_[index];
-    if (config_.async_scheduling && !r.req.hold_kv) {  // its blocks, seat and rank tally stay (lingering_)
-        r.status = RequestStatus::FINISHED;
-        if (observer_) observer_->on_finished(r, now_s);
-        lingering_.push_back(index);
-        return;
+    // async scheduling: its blocks, seat and rank tally stay until the next step is planned (lingering_)
+    const bool lingers = config_.async_scheduling && !r.req.hold_kv;
+    if (!lingers) tally(r, -1);
+    if (lingers || r.req.hold_kv) {  // its blocks stay: lingering, or until release() (its KV is on its way
+        r.status = RequestStatus::FINISHED;  // to a decode replica)
+        if (lingers) lingering_.push_back(index);
+    } else {
+        retire(r, RequestStatus::FINISHED);
+        free_slots_.push_back(index);
     }
-    tally(r, -1);
-    if (r.req.hold_kv) {  // its blocks stay until release(): its KV is on its way to a decode replica
-        r.status = RequestStatus::FINISHED;
-        if (observer_) observer_->on_finished(r, now_s);
-        return;
-    }
-    retire(r, RequestStatus::FINISHED);
     if (observer_) observer_->on_finished(r, now_s);
-    free_slots_.push_back(index);
 }
 
 void Scheduler::release(int64_t index) {

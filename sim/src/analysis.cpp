@@ -2,6 +2,7 @@
 #include "headroom/sim/analysis.hpp"
 
 #include "headroom/core/cost_model.hpp"
+#include "headroom/core/scheduler.hpp"
 #include "headroom/sim/format.hpp"
 
 #include <fmt/format.h>
@@ -159,7 +160,8 @@ Explanation explain(const Scenario& sc, const SimulationResult& r, const std::st
         if (k == 0 && sc.deployment.dp > 1) {  // each DP rank has its own cache: one can be full, others not
             why = fmt::format("a DP rank's KV cache is full ({} blocks on each of {} ranks, {} of them all "
                               "in use at peak, {} preemptions)",
-                              group_thousands(r.plan.num_blocks / sc.deployment.dp), sc.deployment.dp,
+                              group_thousands(kv_blocks_per_rank(r.plan.num_blocks, sc.deployment.dp)),
+                              sc.deployment.dp,
                               pct(s.kv_util_peak), group_thousands(s.preemptions));
         } else if (k == 0) {
             why = fmt::format("the KV cache is full ({} of {} blocks at peak, {} preemptions)", pct(s.kv_util_peak),

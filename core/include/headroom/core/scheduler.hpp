@@ -151,6 +151,9 @@ public:
 std::unique_ptr<AdmissionPolicy> make_admission_policy(const std::string& name);
 std::vector<std::string> admission_policy_names();
 
+// The KV blocks of each DP rank's own cache when a replica of `ranks` DP ranks has `num_blocks` in all.
+int64_t kv_blocks_per_rank(int64_t num_blocks, int64_t ranks);
+
 class Scheduler {
 public:
     Scheduler(const SchedulerConfig& config, SchedulerObserver* observer = nullptr);
