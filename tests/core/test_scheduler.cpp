@@ -439,10 +439,11 @@ TEST(Scheduler, AsyncSchedulingFreesAFinishedRequestsSeatAndBlocksOneStepLater) 
     // vLLM plans step 3 when step 2 starts, before step 2's outputs are taken: request 1, which finishes in
     // step 2, still holds its seat and its KV blocks then, so request 2 (waiting since t = 0) joins in step
     // 4. Synchronous scheduling frees them at once and takes request 2 in step 3. Two limits, one at a time:
-    // seats: max_num_seqs 2, ample blocks; request 2 waits for request 1's seat.   blocks: 12 blocks of 16
-    // tokens. Step 1: request 0's 10 tokens (1 block), request 1's 100 (7 blocks);   request 2's 100 need 7
-    // and 4 are free. Step 2: request 1 reaches 101 tokens in its 7 blocks and ends.   Step 3: its 7 blocks
-    // are free (sync) or still held (async: 12 - 1 - 7 = 4 free, request 2 waits).
+    //   seats: max_num_seqs 2, ample blocks; request 2 waits for request 1's seat.
+    //   blocks: 12 blocks of 16 tokens. Step 1: request 0's 10 tokens (1 block), request 1's 100 (7 blocks);
+    //   request 2's 100 need 7 and 4 are free. Step 2: request 1 reaches 101 tokens in its 7 blocks and
+    //   ends. Step 3: its 7 blocks are free (sync) or still held (async: 12 - 1 - 7 = 4 free, request 2
+    //   waits).
     for (const bool by_seats : {true, false}) {
         for (const bool async : {false, true}) {
             SchedulerConfig c = config(by_seats ? 1000 : 12);
