@@ -323,9 +323,11 @@ int main(int argc, char** argv) {
                     const double kvh = static_cast<double>(table->attr_int("kv_heads"));
                     const double per_key = kvh * static_cast<double>(table->attr_int("head_dim")) * 2.0 *
                                            (table->attr("kv_dtype") == "fp8" ? 1.0 : 2.0);
+                    const double heads = static_cast<double>(table->attr_int("heads"));
+                    const double dim = static_cast<double>(table->attr_int("head_dim"));
                     auto fit_s = [&](double b, double k) {
                         return calibrated_decode_attention_s(gpu, shipped->decode_attention, shipped->prefill_attention,
-                                                             decode_kv_work(b, k, per_key, kvh));
+                                                             decode_kv_work(b, k, per_key, kvh, heads, dim));
                     };
                     const auto& bs = table->axes[0];
                     const auto& ks = table->axes[1];

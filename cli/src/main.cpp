@@ -341,17 +341,26 @@ int run_calibrate(CalibrateOptions& o) {
     if (c.has_attention()) {
         const AttentionCalibration& p = c.prefill_attention;
         const AttentionCalibration& d = c.decode_attention;
-        fmt::print("  prefill attention ({} measurements): launch {:.2f} us, compute efficiency {:.3f} with {:.0f} FLOPs per "
-                   "score, memory efficiency {:.3f}, blend exponent {:.2f}, wave exponent {:.2f}; fit error median {:.1f}%, "
-                   "p90 {:.1f}%\n",
-                   c.prefill_attention_fit.points, p.launch_s * 1e6, p.compute_efficiency, p.score_flops, p.memory_efficiency,
-                   p.blend_exponent, p.wave_exponent, 100 * c.prefill_attention_fit.median_abs_rel_error,
-                   100 * c.prefill_attention_fit.p90_abs_rel_error);
-        fmt::print("  decode attention ({} measurements, {} more left out: KV in L2): launch {:.2f} us, memory efficiency "
-                   "{:.3f}, {:.1f} ns per sequence and KV head, blend exponent {:.2f}; fit error median {:.1f}%, p90 {:.1f}%\n",
-                   c.decode_attention_fit.points, c.decode_attention_fit.l2_warm_left_out, d.launch_s * 1e6,
-                   d.memory_efficiency, d.item_s * 1e9, d.blend_exponent, 100 * c.decode_attention_fit.median_abs_rel_error,
-                   100 * c.decode_attention_fit.p90_abs_rel_error);
+        const FitQuality& pq = c.prefill_attention_fit;
+        fmt::print("  prefill attention ({} measurements): launch {:.2f} us, compute efficiency {:.3f} with "
+                   "{:.0f} FLOPs per score, memory efficiency {:.3f}, blend exponent {:.2f}, wave exponent "
+                   "{:.2f}, {:.1f} ns per tile and head; fit error median {:.1f}%, p90 {:.1f}%\n",
+                   pq.points, p.launch_s * 1e6, p.compute_efficiency, p.score_flops, p.memory_efficiency,
+                   p.blend_exponent, p.wave_exponent, p.item_s * 1e9, 100 * pq.median_abs_rel_error,
+                   100 * pq.p90_abs_rel_error);
+        // the kernel terms (calibration.hpp), those the fit kept
+        std::string terms;
+        if (d.unsplit_bytes_per_s > 0) {
+            terms += fmt::format(", unsplit KV {:.3g} GB/s a block", d.unsplit_bytes_per_s / 1e9);
+        }
+        if (d.repack_s > 0) terms += fmt::format(", query repack {:.2f} us", d.repack_s * 1e6);
+        if (d.combine_s > 0) terms += fmt::format(", split-KV combine {:.2f} us", d.combine_s * 1e6);
+        const FitQuality& dq = c.decode_attention_fit;
+        fmt::print("  decode attention ({} measurements, {} more left out: KV in L2): launch {:.2f} us, "
+                   "memory efficiency {:.3f}, {:.1f} ns per sequence and KV head{}, blend exponent {:.2f}; "
+                   "fit error median {:.1f}%, p90 {:.1f}%\n",
+                   dq.points, dq.l2_warm_left_out, d.launch_s * 1e6, d.memory_efficiency, d.item_s * 1e9,
+                   terms, d.blend_exponent, 100 * dq.median_abs_rel_error, 100 * dq.p90_abs_rel_error);
     }
     for (const auto& [gpus, a] : c.allreduce) {
         fmt::print("  all-reduce on {} GPUs: latency {:.2f} us, bus bandwidth {:.0f} GB/s\n", gpus, a.latency_s * 1e6,

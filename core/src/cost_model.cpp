@@ -82,13 +82,51 @@ void add_attention_work(const AttentionShape& a, const SequenceWork& s, Attentio
     w.bytes += static_cast<double>(held) * a.kv_token_bytes + n * (a.kv_token_bytes + (a.q_dim + a.o_dim) * ACT_BYTES);
     w.scores += a.heads * keys;
     w.items += s.is_decode() ? a.kv_heads : a.heads * std::ceil(n / QUERY_TILE);
+    if (!s.is_decode()) return;
+    w.sequences += 1;
+    w.longest_keys = std::max(w.longest_keys, keys);
+    if (a.kv_heads > 0) {
+        const double item_bytes = static_cast<double>(held) * a.kv_token_bytes / a.kv_heads;
+        w.longest_item_bytes = std::max(w.longest_item_bytes, item_bytes);
+    }
+    w.heads = a.heads;
+    w.kv_heads = a.kv_heads;
+    w.head_dim = a.heads > 0 ? a.q_dim / a.heads : 0;
+    w.kv_element_bytes = a.kv_element_bytes;
 }
 
-AttentionWork decode_kv_work(double seqs, double keys, double kv_bytes_per_key, double kv_heads) {
+AttentionWork decode_kv_work(double seqs, double keys, double kv_bytes_per_key, double kv_heads, double heads,
+                             double head_dim) {
     AttentionWork w;
     w.bytes = seqs * keys * kv_bytes_per_key;
     w.items = seqs * kv_heads;
+    w.sequences = seqs;
+    w.longest_keys = keys;
+    w.longest_item_bytes = kv_heads > 0 ? keys * kv_bytes_per_key / kv_heads : 0;
+    w.heads = heads;
+    w.kv_heads = kv_heads;
+    w.head_dim = head_dim;
+    // K and V of kv_heads x head_dim elements a key
+    w.kv_element_bytes = kv_heads > 0 && head_dim > 0 ? kv_bytes_per_key / (2.0 * kv_heads * head_dim) : 0;
     return w;
+}
+
+DecodeDispatch decode_dispatch(const GpuProfile& gpu, const AttentionWork& w) {
+    DecodeDispatch d;
+    if (w.heads <= 0 || w.kv_heads <= 0 || w.kv_element_bytes < 2) return d;
+    const double group = w.heads / w.kv_heads;
+    if (group <= 1.0) {
+        d.unsplit = true;  // FA2 splits a decode's KV only where it packs a query group into the query rows
+        return d;
+    }
+    d.repack = w.sequences >= 2 && w.kv_heads >= 2;
+    // FA2's split heuristic (num_splits_heuristic): none once the (sequence, KV head, 64-query block) blocks
+    // fill 0.8 of the SMs, or where the keys fit in one block of 256 (head_dim <= 64), 128 (<= 128) or 64
+    // keys
+    const double blocks = w.items * std::ceil(group / 64.0);
+    const double block_keys = w.head_dim <= 64 ? 256 : w.head_dim <= 128 ? 128 : 64;
+    d.split = blocks < 0.8 * std::max(1.0, gpu.sm_count.value) && w.longest_keys > block_keys;
+    return d;
 }
 
 double calibrated_prefill_attention_s(const GpuProfile& gpu, const AttentionCalibration& c, const AttentionWork& w) {
@@ -98,14 +136,21 @@ double calibrated_prefill_attention_s(const GpuProfile& gpu, const AttentionCali
         compute_s /= std::pow(w.items / (std::ceil(w.items / sms) * sms), c.wave_exponent);
     }
     const double memory_s = w.bytes / (gpu.memory_bandwidth_bytes_per_s() * c.memory_efficiency);
-    return c.launch_s + smooth_max(compute_s, memory_s, c.blend_exponent);
+    const double p = c.blend_exponent;
+    return c.launch_s + smooth_max(smooth_max(compute_s, memory_s, p), c.item_s * w.items, p);
 }
 
 double calibrated_decode_attention_s(const GpuProfile& gpu, const AttentionCalibration& c,
                                      const AttentionCalibration& prefill, const AttentionWork& w) {
-    const double memory_s = w.bytes / (gpu.memory_bandwidth_bytes_per_s() * c.memory_efficiency);
+    const DecodeDispatch d = decode_dispatch(gpu, w);
+    double memory_s = w.bytes / (gpu.memory_bandwidth_bytes_per_s() * c.memory_efficiency);
+    if (d.unsplit && c.unsplit_bytes_per_s > 0) {
+        memory_s = smooth_max(memory_s, w.longest_item_bytes / c.unsplit_bytes_per_s, c.blend_exponent);
+    }
     const double compute_s = w.flops / (gpu.peak_flops(Dtype::BF16) * prefill.compute_efficiency);
-    return c.launch_s + smooth_max(smooth_max(memory_s, c.item_s * w.items, c.blend_exponent), compute_s, c.blend_exponent);
+    const double p = c.blend_exponent;
+    return c.launch_s + smooth_max(smooth_max(memory_s, c.item_s * w.items, p), compute_s, p) +
+           (d.repack ? c.repack_s : 0.0) + (d.split ? c.combine_s : 0.0);
 }
 
 // (c^p + m^p)^(1/p), the smooth max of the two bounds. Hot: called for every GEMM of every simulated step,
@@ -475,7 +520,7 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             // a DSA decode attends to at most index_topk keys, read like a window's
             const int64_t window = sparse && kind == AttentionKind::MLA ? m.index_topk : layers.window[kind_index];
             const AttentionShape shape{heads,  mla ? 1.0 : kv_heads, per_key_flops, kv_token_bytes, q_dim, o_dim,
-                                       window, m.is_encoder};
+                                       window, m.is_encoder, kv_elem_bytes};
             AttentionWork dc, pf;
             for (const SequenceWork& s : batch) {
                 if (s.padding) continue;

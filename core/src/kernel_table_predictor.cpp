@@ -230,6 +230,8 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         window_ = window;
         kv_bytes_per_key_ = static_cast<double>(kv_heads * model.head_dim) * 2.0 * dtype_bytes(config.kv_dtype);  // K and V
         kv_heads_ = static_cast<double>(kv_heads);
+        heads_ = static_cast<double>(heads);
+        head_dim_ = static_cast<double>(model.head_dim);
         for (int sliding = 0; sliding < 2 && !kv.empty(); ++sliding) {
             const std::map<std::string, std::string> match = {
                 {"kv_dtype", kv}, {"window", std::to_string(sliding ? window : 0)}, {"head_dim", std::to_string(model.head_dim)}};
@@ -455,7 +457,7 @@ double KernelTablePredictor::decode_lookup(const AttentionTables& dec, double de
     if (d >= 0) return d;
     const Calibration* cal = roofline_.config().calibration.get();
     auto fit_s = [&](double b, double k) {  // the decode fit's time, or the KV's bytes alone without one
-        const AttentionWork w = decode_kv_work(b, k, kv_bytes_per_key_, kv_heads_);
+        const AttentionWork w = decode_kv_work(b, k, kv_bytes_per_key_, kv_heads_, heads_, head_dim_);
         return cal && cal->has_attention()
                    ? calibrated_decode_attention_s(roofline_.gpu(), cal->decode_attention, cal->prefill_attention, w)
                    : w.bytes;

@@ -57,8 +57,14 @@ void attention_yaml(std::string& y, const char* key, const AttentionCalibration&
     if (prefill) {
         y += fmt::format("  score_flops: {:.6g}\n", a.score_flops);
         y += fmt::format("  wave_exponent: {:.6g}\n", a.wave_exponent);
+        if (a.item_s > 0) y += fmt::format("  item_ns: {:.6g}\n", a.item_s * 1e9);
     } else {
         y += fmt::format("  item_ns: {:.6g}\n", a.item_s * 1e9);
+        if (a.unsplit_bytes_per_s > 0) {
+            y += fmt::format("  unsplit_gb_per_s: {:.6g}\n", a.unsplit_bytes_per_s / 1e9);
+        }
+        if (a.repack_s > 0) y += fmt::format("  repack_us: {:.6g}\n", a.repack_s * 1e6);
+        if (a.combine_s > 0) y += fmt::format("  combine_us: {:.6g}\n", a.combine_s * 1e6);
     }
     fit_yaml(y, q);
 }
@@ -136,9 +142,11 @@ void read_attention(const Reader& r, const YAML::Node& root, const std::string& 
                     FitQuality& q, bool prefill) {
     const YAML::Node a = root[key];
     if (prefill) {
-        r.only(a, key, {"launch_us", "compute_efficiency", "memory_efficiency", "blend_exponent", "score_flops", "wave_exponent", "fit"});
+        r.only(a, key, {"launch_us", "compute_efficiency", "memory_efficiency", "blend_exponent",
+                        "score_flops", "wave_exponent", "item_ns", "fit"});
     } else {
-        r.only(a, key, {"launch_us", "memory_efficiency", "blend_exponent", "item_ns", "fit"});
+        r.only(a, key, {"launch_us", "memory_efficiency", "blend_exponent", "item_ns", "unsplit_gb_per_s",
+                        "repack_us", "combine_us", "fit"});
     }
     out.launch_s = r.number(a["launch_us"], key + ".launch_us", 0, 1e4) * 1e-6;
     out.memory_efficiency = r.number(a["memory_efficiency"], key + ".memory_efficiency", 0, 1.5, true);
@@ -149,9 +157,20 @@ void read_attention(const Reader& r, const YAML::Node& root, const std::string& 
         // FLOP-equivalents per score: 100-500 on the shipped GPUs; 100,000 is far beyond any
         out.score_flops = r.number(a["score_flops"], key + ".score_flops", 0, 1e5);
         out.wave_exponent = r.number(a["wave_exponent"], key + ".wave_exponent", 0, 2);
+        // a few ns per (128-query tile, head) on the shipped GPUs; 100,000 ns is far beyond any
+        if (a["item_ns"]) out.item_s = r.number(a["item_ns"], key + ".item_ns", 0, 1e5) * 1e-9;
     } else {
         // tens of ns per (sequence, KV head) on the shipped GPUs; 100,000 ns is far beyond any
         out.item_s = r.number(a["item_ns"], key + ".item_ns", 0, 1e5) * 1e-9;
+        // one block's streaming rate: 24-31 GB/s where FA2 leaves the KV unsplit, thousands where the kernel
+        // splits it anyway (the term then never binds); 1e6 GB/s is far beyond any
+        if (a["unsplit_gb_per_s"]) {
+            out.unsplit_bytes_per_s =
+                r.number(a["unsplit_gb_per_s"], key + ".unsplit_gb_per_s", 0, 1e6, true) * 1e9;
+        }
+        // a few us a kernel on the shipped GPUs; 1,000 us is far beyond any
+        if (a["repack_us"]) out.repack_s = r.number(a["repack_us"], key + ".repack_us", 0, 1e3) * 1e-6;
+        if (a["combine_us"]) out.combine_s = r.number(a["combine_us"], key + ".combine_us", 0, 1e3) * 1e-6;
     }
     read_fit(r, a, key, q);
 }

@@ -264,9 +264,15 @@ std::string calibration_json(const Calibration& c) {
         j["prefill_attention"] = {{"launch_s", p.launch_s},           {"compute_efficiency", p.compute_efficiency},
                                   {"memory_efficiency", p.memory_efficiency}, {"blend_exponent", p.blend_exponent},
                                   {"score_flops", p.score_flops},     {"wave_exponent", p.wave_exponent},
-                                  {"fit", fit(c.prefill_attention_fit)}};
-        j["decode_attention"] = {{"launch_s", d.launch_s}, {"memory_efficiency", d.memory_efficiency},
-                                 {"blend_exponent", d.blend_exponent}, {"item_s", d.item_s},
+                                  {"item_s", p.item_s},               {"fit", fit(c.prefill_attention_fit)}};
+        // the kernel terms: 0 where the fit has none (calibration.hpp)
+        j["decode_attention"] = {{"launch_s", d.launch_s},
+                                 {"memory_efficiency", d.memory_efficiency},
+                                 {"blend_exponent", d.blend_exponent},
+                                 {"item_s", d.item_s},
+                                 {"unsplit_bytes_per_s", d.unsplit_bytes_per_s},
+                                 {"repack_s", d.repack_s},
+                                 {"combine_s", d.combine_s},
                                  {"fit", fit(c.decode_attention_fit)}};
     } else {
         j["prefill_attention"] = nullptr;

@@ -573,3 +573,92 @@ TEST(CostModel, AttentionFitsPriceTheCallByTheirClosedForms) {
     const double plain = cm.step({{1, 1023}}).op("attention")->time_s;
     EXPECT_LT(plain, 32 * dec_s / 2);
 }
+
+namespace {
+
+// `seqs` decodes at `context` cached keys of a layer of `heads` query heads over `kv` KV heads of `dim`, bf16
+// KV (or `elem` bytes an element).
+AttentionWork decode_work(double heads, double kv, double dim, int64_t seqs, int64_t context,
+                          double elem = 2) {
+    const double kv_bytes = kv * dim * 2.0 * elem;  // K and V of a token
+    const double q = heads * dim;
+    const AttentionShape shape{heads, kv, 4.0 * q, kv_bytes, q, q, 0, false, elem};
+    AttentionWork dc, pf;
+    for (int64_t i = 0; i < seqs; ++i) add_attention_work(shape, SequenceWork{1, context}, dc, pf);
+    return dc;
+}
+
+}  // namespace
+
+// Which kernel steps FlashAttention 2 takes for a decode (decode_dispatch), on A100's 108 SMs (0.8 x 108 =
+// 86.4 blocks fill them).
+TEST(CostModel, DecodeDispatchFollowsFlashAttention2) {
+    const GpuProfile a100 = load_gpu("a100-80gb");
+    auto d = [&](double heads, double kv, double dim, int64_t seqs, int64_t context) {
+        return decode_dispatch(a100, decode_work(heads, kv, dim, seqs, context));
+    };
+    // Llama-2-7B's 32 heads over 32 KV heads: one query head a KV head, read unsplit, never repacked or split
+    EXPECT_TRUE(d(32, 32, 128, 1, 4000).unsplit);
+    EXPECT_FALSE(d(32, 32, 128, 2, 4000).repack);
+    EXPECT_FALSE(d(32, 32, 128, 1, 4000).split);
+    // Llama-3.1-8B's 32 over 8: one sequence is not repacked (its query heads already lie grouped), two are;
+    // 2,001 keys > one block of 128 with 8 or 16 blocks: split; 16 sequences make 128 blocks >= 86.4: not
+    // split
+    EXPECT_FALSE(d(32, 8, 128, 1, 2000).repack);
+    EXPECT_TRUE(d(32, 8, 128, 1, 2000).split);
+    EXPECT_TRUE(d(32, 8, 128, 2, 2000).repack);
+    EXPECT_TRUE(d(32, 8, 128, 2, 2000).split);
+    EXPECT_FALSE(d(32, 8, 128, 16, 2000).split);
+    EXPECT_FALSE(d(32, 8, 128, 1, 127).split);  // 128 keys: one block
+    EXPECT_TRUE(d(32, 8, 128, 1, 128).split);   // 129
+    EXPECT_FALSE(d(32, 8, 128, 1, 2000).unsplit);
+    // head_dim 64 takes blocks of 256 keys, 256 blocks of 64
+    EXPECT_FALSE(d(32, 8, 64, 1, 255).split);
+    EXPECT_TRUE(d(32, 8, 64, 1, 256).split);
+    EXPECT_TRUE(d(32, 8, 256, 1, 64).split);
+    // one KV head: nothing to repack for any batch
+    EXPECT_FALSE(d(32, 1, 128, 4, 2000).repack);
+    // a group of 128 query heads takes two 64-row blocks: 50 sequences x 1 KV head x 2 = 100 blocks, not
+    // split; a group of 64 takes one: 50 blocks, split
+    EXPECT_FALSE(d(128, 1, 128, 50, 2000).split);
+    EXPECT_TRUE(d(64, 1, 128, 50, 2000).split);
+    // an fp8 KV cache runs another kernel (FlashInfer's on Ada): none of FA2's terms
+    const DecodeDispatch fp8 = decode_dispatch(a100, decode_work(32, 8, 128, 2, 2000, 1));
+    EXPECT_FALSE(fp8.repack || fp8.split || fp8.unsplit);
+    EXPECT_FALSE(decode_dispatch(a100, decode_work(32, 32, 128, 1, 4000, 1)).unsplit);
+    // the same read back from a table's KV bytes a key (decode_kv_work): 8 KV heads x 128 x K and V x 1 B
+    EXPECT_FALSE(decode_dispatch(a100, decode_kv_work(2, 2001, 2048, 8, 32, 128)).split);
+    EXPECT_TRUE(decode_dispatch(a100, decode_kv_work(2, 2001, 4096, 8, 32, 128)).split);
+}
+
+// The decode fit's kernel terms by hand, on A100.
+TEST(CostModel, CalibratedDecodeAddsItsKernelTerms) {
+    const GpuProfile gpu = load_gpu("a100-80gb");
+    const double hbm = gpu.memory_bandwidth_bytes_per_s();
+    AttentionCalibration pre, dec;
+    pre.compute_efficiency = 1e9;  // no compute term
+    dec.launch_s = 10e-6;
+    dec.memory_efficiency = 1.0;
+    dec.blend_exponent = 2.0;
+    dec.unsplit_bytes_per_s = 24e9;
+    dec.repack_s = 6e-6;
+    dec.combine_s = 5e-6;
+    // Llama-2-7B, one decode at 4,000 cached keys: 4,001 keys of 32 heads x 128 x K and V x 2 B = 16,384 B a
+    // key, 65,552,384 B, the new key written (16,384 B), q in and o out (2 x 4,096 x 2 B): 65,585,152 B over
+    // HBM. One block reads one head's 4,001 x 512 = 2,048,512 B at 24 GB/s: 85.4 us, against 32 us at A100's
+    // 2.04 TB/s.
+    const AttentionWork mha = decode_work(32, 32, 128, 1, 4000);
+    EXPECT_DOUBLE_EQ(mha.bytes, 65585152.0);
+    EXPECT_DOUBLE_EQ(mha.longest_item_bytes, 2048512.0);
+    EXPECT_NEAR(calibrated_decode_attention_s(gpu, dec, pre, mha),
+                10e-6 + std::hypot(65585152.0 / hbm, 2048512.0 / 24e9), 1e-15);
+    // Llama-3.1-8B, two decodes at 2,000: repacked and split, both terms on top of the smooth max of the KV
+    // and the items (none here)
+    const AttentionWork gqa = decode_work(32, 8, 128, 2, 2000);
+    EXPECT_NEAR(calibrated_decode_attention_s(gpu, dec, pre, gqa), 10e-6 + gqa.bytes / hbm + 6e-6 + 5e-6,
+                1e-15);
+    // a calibration without the terms (written before them) prices both as before
+    dec.unsplit_bytes_per_s = dec.repack_s = dec.combine_s = 0;
+    EXPECT_NEAR(calibrated_decode_attention_s(gpu, dec, pre, mha), 10e-6 + 65585152.0 / hbm, 1e-15);
+    EXPECT_NEAR(calibrated_decode_attention_s(gpu, dec, pre, gqa), 10e-6 + gqa.bytes / hbm, 1e-15);
+}

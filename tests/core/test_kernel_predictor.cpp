@@ -778,8 +778,9 @@ TEST(KernelTablePredictor, DecodesPastTheTablesKvReadAsFewerLongerSequences) {
     const OpCost a = *KernelTablePredictor(m, load_gpu("h100"), CostConfig{}, t).step(batch).op("attention");
     EXPECT_NEAR(a.time_s, 32 * 0.340e-3, 1e-9);
     EXPECT_NE(a.source.find("read as fewer, longer sequences"), std::string::npos) << a.source;
-    // with H100's calibration: x fit(4 decodes, 2,047 keys) / fit(2 decodes, 4,094 keys), the same KV bytes and half
-    // the items (8 KV heads a sequence)
+    // with H100's calibration: x fit(4 decodes, 2,047 keys) / fit(2 decodes, 4,094 keys), the same KV bytes
+    // and half the items (8 KV heads a sequence); both shapes group 4 query heads a KV head over too few
+    // blocks for the SMs and split their KV (decode_dispatch: the combine term on both)
     CostConfig c;
     c.calibration = shipped_calibration("h100-sxm");
     const AttentionCalibration& dec = c.calibration->decode_attention;
@@ -788,6 +789,13 @@ TEST(KernelTablePredictor, DecodesPastTheTablesKvReadAsFewerLongerSequences) {
         AttentionWork w;
         w.bytes = b * k * 4096;  // 8 KV heads x 128 x K and V x 2 B a key
         w.items = b * 8;
+        w.sequences = b;
+        w.longest_keys = k;
+        w.longest_item_bytes = k * 512;  // one KV head's K and V: 128 x 2 x 2 B a key
+        w.heads = 32;
+        w.kv_heads = 8;
+        w.head_dim = 128;
+        w.kv_element_bytes = 2;
         return calibrated_decode_attention_s(gpu, dec, c.calibration->prefill_attention, w);
     };
     const OpCost b = *KernelTablePredictor(m, gpu, c, t).step(batch).op("attention");

@@ -328,8 +328,10 @@ std::vector<AttentionSample> generated_attention(const GpuProfile& gpu, const At
 }  // namespace
 
 // The attention fits give back the parameters that generated the data within 1%: the prefill fit's six (its
-// score term apart from the FLOPs because head_dim 64 and 128 weigh a score differently), then the decode fit's
-// four at that prefill fit.
+// score term apart from the FLOPs because head_dim 64 and 128 weigh a score differently; its time per tile),
+// then the decode fit's seven at that prefill fit (the grid's 8-over-8-head calls read their KV unsplit, its
+// grouped ones repack their queries from 4 sequences on and split their KV at 1 and 4 sequences past one
+// block of keys).
 TEST(Calibrate, AttentionFitsRecoverKnownParametersWithinOnePercent) {
     const GpuProfile gpu = load_gpu("h100");
     AttentionCalibration pre;
@@ -339,11 +341,15 @@ TEST(Calibrate, AttentionFitsRecoverKnownParametersWithinOnePercent) {
     pre.blend_exponent = 1.8;
     pre.score_flops = 300;  // a score at head_dim 128 costs 4 x 128 + 300 = 812 FLOP-equivalents
     pre.wave_exponent = 0.9;
+    pre.item_s = 15e-9;  // 256 prompts of 16 tokens x 32 heads: 8,192 tiles, 123 us, beside 1 us of FLOPs
     AttentionCalibration dec;
     dec.launch_s = 10e-6;
     dec.memory_efficiency = 0.85;
     dec.blend_exponent = 2.2;
     dec.item_s = 25e-9;  // 256 sequences x 8 KV heads: 51 us, beside 16 us of KV at 16 tokens
+    dec.unsplit_bytes_per_s = 25e9;  // one head's 16,384 keys at head_dim 128: 8.4 MB, 335 us
+    dec.repack_s = 5e-6;
+    dec.combine_s = 4e-6;
     const std::vector<AttentionSample> s = generated_attention(gpu, pre, dec);
     FitQuality qp, qd;
     const AttentionCalibration p = fit_prefill_attention(gpu, s, &qp);
@@ -354,10 +360,14 @@ TEST(Calibrate, AttentionFitsRecoverKnownParametersWithinOnePercent) {
     EXPECT_NEAR(p.blend_exponent, pre.blend_exponent, 0.01 * pre.blend_exponent);
     EXPECT_NEAR(p.score_flops, pre.score_flops, 0.01 * pre.score_flops);
     EXPECT_NEAR(p.wave_exponent, pre.wave_exponent, 0.01 * pre.wave_exponent);
+    EXPECT_NEAR(p.item_s, pre.item_s, 0.01 * pre.item_s);
     EXPECT_NEAR(d.launch_s, dec.launch_s, 0.01 * dec.launch_s);
     EXPECT_NEAR(d.memory_efficiency, dec.memory_efficiency, 0.01 * dec.memory_efficiency);
     EXPECT_NEAR(d.blend_exponent, dec.blend_exponent, 0.01 * dec.blend_exponent);
     EXPECT_NEAR(d.item_s, dec.item_s, 0.01 * dec.item_s);
+    EXPECT_NEAR(d.unsplit_bytes_per_s, dec.unsplit_bytes_per_s, 0.01 * dec.unsplit_bytes_per_s);
+    EXPECT_NEAR(d.repack_s, dec.repack_s, 0.01 * dec.repack_s);
+    EXPECT_NEAR(d.combine_s, dec.combine_s, 0.01 * dec.combine_s);
     EXPECT_LT(qp.p90_abs_rel_error, 1e-6);
     EXPECT_LT(qd.p90_abs_rel_error, 1e-6);
     EXPECT_EQ(qp.points, static_cast<int64_t>(s.size() / 2));
@@ -404,20 +414,27 @@ TEST(Calibrate, AttentionYamlRoundTripsAndRejectsHalfOfIt) {
     c.prefill_attention.blend_exponent = 1.1;
     c.prefill_attention.score_flops = 352;
     c.prefill_attention.wave_exponent = 1.01;
+    c.prefill_attention.item_s = 16e-9;
     c.decode_attention.launch_s = 11e-6;
     c.decode_attention.memory_efficiency = 0.88;
     c.decode_attention.blend_exponent = 1.3;
     c.decode_attention.item_s = 24e-9;
+    c.decode_attention.unsplit_bytes_per_s = 24e9;
+    c.decode_attention.combine_s = 6.2e-6;  // and no repack: not written, read back as none
     c.decode_attention_fit = {4627, 0.05, 0.15, 11502};
     const Calibration r = parse_calibration(calibration_yaml(c), "c.yaml");
     ASSERT_TRUE(r.has_attention());
     EXPECT_NEAR(r.prefill_attention.score_flops, 352, 1e-9);
     EXPECT_NEAR(r.prefill_attention.compute_efficiency, 1.2, 1e-12);
     EXPECT_NEAR(r.prefill_attention.wave_exponent, 1.01, 1e-12);
+    EXPECT_NEAR(r.prefill_attention.item_s, 16e-9, 1e-18);
     EXPECT_NEAR(r.decode_attention.item_s, 24e-9, 1e-18);
     EXPECT_NEAR(r.decode_attention.launch_s, 11e-6, 1e-15);
     EXPECT_EQ(r.decode_attention_fit.l2_warm_left_out, 11502);
     EXPECT_EQ(r.decode_attention.score_flops, 0.0);  // not a decode field
+    EXPECT_NEAR(r.decode_attention.unsplit_bytes_per_s, 24e9, 1e-3);
+    EXPECT_NEAR(r.decode_attention.combine_s, 6.2e-6, 1e-15);
+    EXPECT_EQ(r.decode_attention.repack_s, 0.0);
     const std::string head = "gpu: h100\nfitted_on: x\ngemm: {launch_us: 3, compute_efficiency: 0.8, memory_efficiency: 0.8, blend_exponent: 2}\n";
     const std::string pre = "prefill_attention: {launch_us: 13, compute_efficiency: 1.2, memory_efficiency: 0.4, blend_exponent: 1, score_flops: 350, wave_exponent: 1}\n";
     const std::string dec = "decode_attention: {launch_us: 11, memory_efficiency: 0.9, blend_exponent: 1.3, item_ns: 24}\n";
@@ -425,6 +442,12 @@ TEST(Calibrate, AttentionYamlRoundTripsAndRejectsHalfOfIt) {
     EXPECT_EQ(error_of(head + pre), "c.yaml: decode_attention: missing (prefill_attention needs it beside it)");
     EXPECT_EQ(error_of(head + pre + "decode_attention: {launch_us: 11, memory_efficiency: 0.9, blend_exponent: 1.3, item_ns: 24, score_flops: 3}\n"),
               "c.yaml: decode_attention.score_flops: unknown field");
+    const std::string dec_head =
+        "decode_attention: {launch_us: 11, memory_efficiency: 0.9, blend_exponent: 1.3";
+    EXPECT_EQ(error_of(head + pre + dec_head + ", item_ns: 24, repack_us: 5000}\n"),
+              "c.yaml: decode_attention.repack_us: 5000 is out of range (from 0 .. 1000)");
+    EXPECT_EQ(error_of(head + pre + dec_head + ", item_ns: 24, unsplit_gb_per_s: 0}\n"),
+              "c.yaml: decode_attention.unsplit_gb_per_s: 0 is out of range (above 0 .. 1e+06)");
     EXPECT_EQ(error_of(head + dec + "prefill_attention: {launch_us: 13, compute_efficiency: 1.2, memory_efficiency: 0.4, blend_exponent: 1, score_flops: 350, wave_exponent: 3}\n"),
               "c.yaml: prefill_attention.wave_exponent: 3 is out of range (from 0 .. 2)");
 }

@@ -169,7 +169,27 @@ struct AttentionWork {
     double bytes = 0;   // keys and values read (and the new ones written), queries in, outputs out
     double scores = 0;  // query-key pairs x query heads: the softmax's work
     double items = 0;   // decode: sequences x KV heads; prefill: 128-query tiles x query heads
+    // decode, for the decode fit's kernel terms (decode_dispatch): the sequences, the longest one's keys and
+    // its KV bytes of one KV head, and the layer's heads and head size on one GPU
+    double sequences = 0, longest_keys = 0, longest_item_bytes = 0;
+    double heads = 0, kv_heads = 0, head_dim = 0, kv_element_bytes = 0;
 };
+// Which of the decode fit's kernel terms (calibration.hpp) a decode call has, as FlashAttention 2 (vLLM's
+// decode kernel on Ampere and Ada) dispatches it; the fit gives each its cost per GPU, next to nothing where
+// the kernel has no such step (FlashAttention 3 on Hopper, TRT-LLM's decode on Blackwell). None for an 8-bit
+// KV cache: the fits are made on 16-bit KV, and vLLM decodes fp8 KV on Ada with another kernel
+// (FlashInfer's).
+struct DecodeDispatch {
+    // one query head per KV head: the KV of each (sequence, head) is read by one thread block, not split
+    bool unsplit = false;
+    // a query group over 2 or more KV heads for 2 or more sequences: the queries are copied into the grouped
+    // layout and the outputs back
+    bool repack = false;
+    // a query group whose blocks fill under 0.8 of the SMs, with more keys than one block: the KV is split
+    // over blocks and a second kernel combines them
+    bool split = false;
+};
+DecodeDispatch decode_dispatch(const GpuProfile& gpu, const AttentionWork& w);
 // A layer's attention dimensions on one GPU, for attention_work.
 struct AttentionShape {
     double heads = 0, kv_heads = 0;
@@ -178,13 +198,15 @@ struct AttentionShape {
     double q_dim = 0, o_dim = 0;
     int64_t window = 0;
     bool bidirectional = false;
+    double kv_element_bytes = 2;  // the KV cache's dtype
 };
 // Adds one sequence's attention work to `decode` (a decode) or `prefill` (a chunk of new tokens).
 void add_attention_work(const AttentionShape& a, const SequenceWork& s, AttentionWork& decode, AttentionWork& prefill);
 // `seqs` decodes of `keys` keys each as the decode fit sees them when a table's KV is read as fewer, longer
 // sequences (KernelTablePredictor::decode_lookup, checked in bench/fidelity): the KV stream, `kv_bytes_per_key`
-// a key, and the (sequence, KV head) items.
-AttentionWork decode_kv_work(double seqs, double keys, double kv_bytes_per_key, double kv_heads);
+// a key, the (sequence, KV head) items and the call's shape (`heads` query heads of `head_dim`).
+AttentionWork decode_kv_work(double seqs, double keys, double kv_bytes_per_key, double kv_heads, double heads,
+                             double head_dim);
 // The calibrated attention times (calibration.hpp's model) of a call's prefill and decode parts; each includes
 // the fit's launch (a mixed one-call kernel pays one: the caller subtracts the smaller).
 double calibrated_prefill_attention_s(const GpuProfile& gpu, const AttentionCalibration& prefill, const AttentionWork& w);

@@ -131,6 +131,7 @@ private:
     double decode_least_s_[2] = {0.0, 0.0};  // each decode table's fastest call
     double kv_bytes_per_key_ = 0.0;            // K and V of one token per layer per GPU
     double kv_heads_ = 0.0;                    // KV heads per GPU
+    double heads_ = 0.0, head_dim_ = 0.0;      // query heads per GPU, and their size
     // A decode table's time for `decodes` sequences at `keys` keys each. Where the table stops short of that much
     // KV (the H100 tables hold batch x context up to about 256k tokens: 160 decodes at 1,500 have no measured
     // neighbourhood), the same KV read by fewer, longer sequences (decodes / f at keys x f, f = 2, 4, ...: the first

@@ -14,15 +14,24 @@
 //   to a sibling's bandwidth.
 //   all-reduce: t = latency + bytes / bus_bytes_per_s, per GPU count
 //   attention (FlashAttention-style kernels, fitted on the decode and prefill attention tables):
-//     prefill: t = launch + smooth_max((FLOPs + scores x score_flops) / (peak x compute_efficiency) / u^wave_exponent,
-//                                      bytes / (HBM x memory_efficiency); p)
+//     prefill: t = launch + smooth_max(smooth_max(compute, bytes / (HBM x memory_efficiency); p),
+//                                      item_s x tiles x heads; p)
+//       compute = (FLOPs + scores x score_flops) / (peak x compute_efficiency) / u^wave_exponent
 //       scores: query-key pairs x query heads (the softmax's exp and rescale per score, which no FLOP count of the
 //       two matrix products sees: head_dim 64 runs at a lower share of the peak than 128); u: the share of the SMs'
-//       slots that 128-query tiles x heads fill in whole waves
+//       slots that 128-query tiles x heads fill in whole waves, and each such work item has a fixed cost
+//       (its prologue, the query tile's load, the epilogue: what many short prompts pay; 16-17 ns on
+//       Blackwell, 2 on Hopper)
 //     decode:  t = launch + smooth_max(smooth_max(bytes / (HBM x memory_efficiency), item_s x sequences x KV heads; p),
 //                                      FLOPs / (peak x the prefill fit's compute_efficiency); p)
 //       a decode kernel's work items are (sequence, KV head) pairs, each with a fixed cost (the split-KV
-//       scheduling, the q load, the combine)
+//       scheduling, the q load, the combine); and three kernel terms (cost_model.hpp's decode_dispatch),
+//       each fitted per GPU: where the kernel reads each (sequence, KV head)'s KV in one block
+//       (FlashAttention 2 with one query head per KV head), bytes / (HBM x memory_efficiency) is
+//       smooth_max'ed with the longest one's bytes / unsplit_bytes_per_s (one block's streaming rate: 24 GB/s
+//       on A100); plus repack_s where grouped queries are copied into the grouped layout and back, and
+//       combine_s where the KV is split over blocks (FA2: 6 and 6 us on A100, 3 and 4 on L40S; next to
+//       nothing on Hopper and Blackwell)
 // smooth_max(c, m; p) = (c^p + m^p)^(1/p). The efficiencies are shares of the profile's own peaks, so a
 // calibration fitted on one GPU can be carried to a sibling of the same architecture (H100 SXM -> H100 PCIe)
 // and is then labelled as derived.
@@ -60,7 +69,9 @@ struct GemmCalibration {
 };
 
 // The attention fits (the model above); prefill uses launch, compute_efficiency, memory_efficiency,
-// blend_exponent, score_flops and wave_exponent, decode launch, memory_efficiency, blend_exponent and item_s.
+// blend_exponent, score_flops, wave_exponent and item_s, decode launch, memory_efficiency, blend_exponent,
+// item_s and the three kernel terms (0: none, as in a calibration written before them; the same for prefill's
+// item_s).
 struct AttentionCalibration {
     double launch_s = 0.0;
     double compute_efficiency = 0.0;  // prefill: an effective share of the bf16 peak (with score_flops beside it)
@@ -68,7 +79,10 @@ struct AttentionCalibration {
     double blend_exponent = 2.5;
     double score_flops = 0.0;    // prefill: FLOP-equivalents per score at the tensor-core rate
     double wave_exponent = 0.0;  // prefill: compute time / u^wave_exponent (u: 128-query tiles over the SMs)
-    double item_s = 0.0;         // decode: per (sequence, KV head)
+    double item_s = 0.0;  // per work item: (sequence, KV head) for decode, (128-query tile, head) for prefill
+    double unsplit_bytes_per_s = 0.0;  // decode: one block reading an unsplit (sequence, KV head)'s KV
+    double repack_s = 0.0;             // decode: the grouped queries' copies
+    double combine_s = 0.0;            // decode: the split KV's combine kernel
     bool present() const { return memory_efficiency > 0.0; }
 };
 
