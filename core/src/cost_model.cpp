@@ -93,6 +93,7 @@ void add_attention_work(const AttentionShape& a, const SequenceWork& s, Attentio
     w.kv_heads = a.kv_heads;
     w.head_dim = a.heads > 0 ? a.q_dim / a.heads : 0;
     w.kv_element_bytes = a.kv_element_bytes;
+    w.latent = a.latent;
 }
 
 AttentionWork decode_kv_work(double seqs, double keys, double kv_bytes_per_key, double kv_heads, double heads,
@@ -113,7 +114,7 @@ AttentionWork decode_kv_work(double seqs, double keys, double kv_bytes_per_key, 
 
 DecodeDispatch decode_dispatch(const GpuProfile& gpu, const AttentionWork& w) {
     DecodeDispatch d;
-    if (w.heads <= 0 || w.kv_heads <= 0 || w.kv_element_bytes < 2) return d;
+    if (w.heads <= 0 || w.kv_heads <= 0 || w.kv_element_bytes < 2 || w.latent) return d;
     const double group = w.heads / w.kv_heads;
     if (group <= 1.0) {
         d.unsplit = true;  // FA2 splits a decode's KV only where it packs a query group into the query rows
@@ -520,7 +521,7 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             // a DSA decode attends to at most index_topk keys, read like a window's
             const int64_t window = sparse && kind == AttentionKind::MLA ? m.index_topk : layers.window[kind_index];
             const AttentionShape shape{heads,  mla ? 1.0 : kv_heads, per_key_flops, kv_token_bytes, q_dim, o_dim,
-                                       window, m.is_encoder, kv_elem_bytes};
+                                       window, m.is_encoder, kv_elem_bytes, mla};
             AttentionWork dc, pf;
             for (const SequenceWork& s : batch) {
                 if (s.padding) continue;

@@ -626,6 +626,14 @@ TEST(CostModel, DecodeDispatchFollowsFlashAttention2) {
     const DecodeDispatch fp8 = decode_dispatch(a100, decode_work(32, 8, 128, 2, 2000, 1));
     EXPECT_FALSE(fp8.repack || fp8.split || fp8.unsplit);
     EXPECT_FALSE(decode_dispatch(a100, decode_work(32, 32, 128, 1, 4000, 1)).unsplit);
+    // nor MLA's latent KV (its own kernels): DeepSeek-V2-Lite's 16 heads over the one latent, split or not
+    AttentionShape mla{16, 1, 2.0 * 16 * (128 + 64 + 128), 576 * 2.0, 16 * 192, 16 * 128, 0, false, 2, true};
+    AttentionWork dc, pf;
+    add_attention_work(mla, SequenceWork{1, 2000}, dc, pf);
+    const DecodeDispatch latent = decode_dispatch(a100, dc);
+    EXPECT_FALSE(latent.repack || latent.split || latent.unsplit);
+    dc.latent = false;  // the same work read as one KV head of a GQA layout would split
+    EXPECT_TRUE(decode_dispatch(a100, dc).split);
     // the same read back from a table's KV bytes a key (decode_kv_work): 8 KV heads x 128 x K and V x 1 B
     EXPECT_FALSE(decode_dispatch(a100, decode_kv_work(2, 2001, 2048, 8, 32, 128)).split);
     EXPECT_TRUE(decode_dispatch(a100, decode_kv_work(2, 2001, 4096, 8, 32, 128)).split);

@@ -173,12 +173,13 @@ struct AttentionWork {
     // its KV bytes of one KV head, and the layer's heads and head size on one GPU
     double sequences = 0, longest_keys = 0, longest_item_bytes = 0;
     double heads = 0, kv_heads = 0, head_dim = 0, kv_element_bytes = 0;
+    bool latent = false;  // MLA's latent KV
 };
 // Which of the decode fit's kernel terms (calibration.hpp) a decode call has, as FlashAttention 2 (vLLM's
 // decode kernel on Ampere and Ada) dispatches it; the fit gives each its cost per GPU, next to nothing where
 // the kernel has no such step (FlashAttention 3 on Hopper, TRT-LLM's decode on Blackwell). None for an 8-bit
 // KV cache: the fits are made on 16-bit KV, and vLLM decodes fp8 KV on Ada with another kernel
-// (FlashInfer's).
+// (FlashInfer's); none for MLA's latent KV either, which runs kernels of its own (FlashMLA, Triton's).
 struct DecodeDispatch {
     // one query head per KV head: the KV of each (sequence, head) is read by one thread block, not split
     bool unsplit = false;
@@ -199,6 +200,7 @@ struct AttentionShape {
     int64_t window = 0;
     bool bidirectional = false;
     double kv_element_bytes = 2;  // the KV cache's dtype
+    bool latent = false;          // MLA: kv_token_bytes is the latent's
 };
 // Adds one sequence's attention work to `decode` (a decode) or `prefill` (a chunk of new tokens).
 void add_attention_work(const AttentionShape& a, const SequenceWork& s, AttentionWork& decode, AttentionWork& prefill);
