@@ -288,8 +288,7 @@ AttentionCalibration fit_decode_attention(const GpuProfile& gpu, const std::vect
         quality);
     // A kernel term no measured call has is not fitted (it kept its start): none. Under 1 ns: nothing.
     bool unsplit = false, repack = false, split = false;
-    for (const AttentionSample& s : all) {
-        if (!s.decode || s.l2_warm) continue;
+    for (const AttentionSample& s : attention_fit_samples(all, true)) {
         const DecodeDispatch d = decode_dispatch(gpu, attention_sample_work(s));
         unsplit |= d.unsplit;
         repack |= d.repack;
