@@ -253,6 +253,7 @@ int run_calibrate(CalibrateOptions& o) {
     std::vector<GemmSample> gemms, fp8_gemms;  // fp8_gemms: the second fit of a bf16 calibration
     std::vector<CommSample> comms;
     std::vector<AttentionSample> attention;
+    std::vector<MlaSample> mla;
     GpuProfile fit_gpu = target;  // whose peaks the efficiencies are shares of
     std::string fitted_on, derived_from;
     auto from_tables = [&](const KernelTables& t, const std::string& what) {
@@ -261,6 +262,7 @@ int run_calibrate(CalibrateOptions& o) {
         if (dtype == Dtype::BF16) fp8_gemms = gemm_samples(t, Dtype::FP8, fit_gpu.l2_cache_bytes());
         comms = allreduce_samples(t);
         attention = attention_samples(t, fit_gpu.l2_cache_bytes(), fit_gpu.memory_bandwidth_bytes_per_s());
+        mla = mla_samples(t);
         fitted_on = fmt::format("kernel tables {} ({}; {})", what, t.device, t.source);
     };
     if (!o.csv.empty()) {
@@ -298,7 +300,7 @@ int run_calibrate(CalibrateOptions& o) {
         from_tables(*t, name);
     }
     if (gemms.empty()) throw UsageError(fmt::format("--dtype: the data holds no {} GEMM measurements", o.dtype));
-    Calibration c = calibrate(fit_gpu, dtype, gemms, comms, fitted_on, fp8_gemms, attention);
+    Calibration c = calibrate(fit_gpu, dtype, gemms, comms, fitted_on, fp8_gemms, attention, mla);
     c.gpu = target.name;
     c.derived_from = derived_from;
     if (!derived_from.empty()) c.allreduce.clear();  // another GPU's links say nothing of this one's
@@ -361,6 +363,21 @@ int run_calibrate(CalibrateOptions& o) {
                    "fit error median {:.1f}%, p90 {:.1f}%\n",
                    dq.points, dq.l2_warm_left_out, d.launch_s * 1e6, d.memory_efficiency, d.item_s * 1e9,
                    terms, d.blend_exponent, 100 * dq.median_abs_rel_error, 100 * dq.p90_abs_rel_error);
+    }
+    if (c.has_mla()) {
+        for (const bool decode : {false, true}) {
+            const MlaCalibration& a = decode ? c.mla_decode : c.mla_prefill;
+            const FitQuality& q = decode ? c.mla_decode_fit : c.mla_prefill_fit;
+            fmt::print(
+                "  MLA {} block ({} measurements): {:.1f} us a block, {:.2f} ns a token, {:.2f} ns a token "
+                "and head, attention x {:.3f} (fp8 KV: x {:.3f}, {:+.1f} us a block), block-fp8 projections "
+                "{:+.1f} us a block, {:+.2f} ns a token, {:+.2f} ns a token and head; fit error median "
+                "{:.1f}%, p90 {:.1f}%\n",
+                decode ? "decode" : "prefill", q.points, a.block_s * 1e6, a.token_s * 1e9,
+                a.token_head_s * 1e9, a.attention_scale, a.fp8_kv_attention_scale, a.fp8_kv_block_s * 1e6,
+                a.block_fp8_block_s * 1e6, a.block_fp8_token_s * 1e9, a.block_fp8_token_head_s * 1e9,
+                100 * q.median_abs_rel_error, 100 * q.p90_abs_rel_error);
+        }
     }
     for (const auto& [gpus, a] : c.allreduce) {
         fmt::print("  all-reduce on {} GPUs: latency {:.2f} us, bus bandwidth {:.0f} GB/s\n", gpus, a.latency_s * 1e6,

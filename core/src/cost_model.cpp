@@ -78,7 +78,8 @@ void add_attention_work(const AttentionShape& a, const SequenceWork& s, Attentio
     const int64_t held = a.window > 0 ? std::min(s.context + s.new_tokens, a.window) : s.context + s.new_tokens;
     const double n = static_cast<double>(s.new_tokens);
     AttentionWork& w = s.is_decode() ? decode : prefill;
-    w.flops += a.per_key_flops * keys;
+    w.flops +=
+        (s.is_decode() && a.decode_per_key_flops > 0 ? a.decode_per_key_flops : a.per_key_flops) * keys;
     w.bytes += static_cast<double>(held) * a.kv_token_bytes + n * (a.kv_token_bytes + (a.q_dim + a.o_dim) * ACT_BYTES);
     w.scores += a.heads * keys;
     w.items += s.is_decode() ? a.kv_heads : a.heads * std::ceil(n / QUERY_TILE);
@@ -94,6 +95,19 @@ void add_attention_work(const AttentionShape& a, const SequenceWork& s, Attentio
     w.head_dim = a.heads > 0 ? a.q_dim / a.heads : 0;
     w.kv_element_bytes = a.kv_element_bytes;
     w.latent = a.latent;
+}
+
+double mla_attention_s(const Calibration& cal, double prefill_s, double decode_s, double prefill_tokens,
+                       double decode_tokens, double heads, bool fp8_kv, bool block_fp8) {
+    double t = 0, fixed = 0;
+    for (const bool decode : {false, true}) {
+        const double tokens = decode ? decode_tokens : prefill_tokens;
+        if (!(tokens > 0)) continue;
+        const MlaCalibration& f = decode ? cal.mla_decode : cal.mla_prefill;
+        t += f.scale(fp8_kv) * (decode ? decode_s : prefill_s) + f.per_token_s(heads, block_fp8) * tokens;
+        fixed = std::max(fixed, f.fixed_s(fp8_kv, block_fp8));
+    }
+    return t + fixed;
 }
 
 AttentionWork decode_kv_work(double seqs, double keys, double kv_bytes_per_key, double kv_heads, double heads,
@@ -482,7 +496,62 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         elementwise(OpKind::INPUT_NORM, L, 4.0 * T * h, fused_norm_bytes + (m.is_encoder ? 0.0 : pass / static_cast<double>(L)));
     }
     const WeightRate& attn_w = rates.attention;
-    gemm(OpKind::QKV_PROJ, L, T, qkv_rank / h, h, qkv_rank * attn_w.bytes_per_weight, attn_w);
+    if (!mla) {
+        gemm(OpKind::QKV_PROJ, L, T, qkv_rank / h, h, qkv_rank * attn_w.bytes_per_weight, attn_w);
+    } else {
+        // MLA's projections as vLLM runs them (deepseek_v2.py; MLACommonImpl), each a GEMM of its own: the q
+        // and KV down-projections in one (fused_qkv_a_proj, whole on every rank), q's up-projection (or
+        // q_proj without a q LoRA), a DSA indexer's three (whole), and the latent's up-projection (kv_b):
+        // prefills run it on every key they attend to (a cached context is up-projected again), decodes
+        // absorb it into two per-head products in bf16 (q_nope x W_UK before the attention, its latent output
+        // x W_UV after).
+        double pf_keys = 0, dc_rows = 0;
+        for (const SequenceWork& s : batch) {
+            if (s.padding) continue;
+            if (s.is_decode()) {
+                dc_rows += static_cast<double>(s.new_tokens);
+            } else {
+                pf_keys += static_cast<double>(s.context + s.new_tokens);
+            }
+        }
+        const double qk = static_cast<double>(m.qk_nope_head_dim + m.qk_rope_head_dim);
+        const double lora = static_cast<double>(m.kv_lora_rank),
+                     rope = static_cast<double>(m.qk_rope_head_dim);
+        const double q_lora = static_cast<double>(m.q_lora_rank);
+        const double q_in = m.q_lora_rank > 0 ? q_lora : h;
+        const WeightRate bf16{bf16_flops_per_s, ACT_BYTES, gemm_cal, bytes_per_s};
+        struct Part {
+            double rows, n, k;
+            const WeightRate* w;
+        };
+        std::vector<Part> parts = {{T, (m.q_lora_rank > 0 ? q_lora : 0.0) + lora + rope, h, &attn_w},
+                                   {T, heads * qk, q_in, &attn_w}};
+        if (m.index_n_heads > 0) {
+            const double ih = static_cast<double>(m.index_n_heads),
+                         id = static_cast<double>(m.index_head_dim);
+            parts.push_back({T, ih * id, q_in, &attn_w});
+            parts.push_back({T, id, h, &attn_w});
+            parts.push_back({T, ih, h, &attn_w});
+        }
+        if (pf_keys > 0)
+            parts.push_back(
+                {pf_keys, heads * static_cast<double>(m.qk_nope_head_dim + m.v_head_dim), lora, &attn_w});
+        if (dc_rows > 0) {
+            parts.push_back({dc_rows, heads * lora, static_cast<double>(m.qk_nope_head_dim), &bf16});
+            parts.push_back({dc_rows, heads * static_cast<double>(m.v_head_dim), lora, &bf16});
+        }
+        GemmTime sum;
+        for (const Part& p : parts) {
+            const GemmTime g = gemm_roofline(p.w->flops_per_s, p.w->bytes_per_s, sms, p.rows, p.n, p.k,
+                                             p.n * p.k * p.w->bytes_per_weight, exponent, p.w->cal,
+                                             sink.wants_gemm_time(OpKind::QKV_PROJ));
+            sum.flops += g.flops, sum.bytes += g.bytes, sum.compute_s += g.compute_s,
+                sum.memory_s += g.memory_s;
+            sum.time_s += g.time_s;
+        }
+        emit(OpKind::QKV_PROJ, L, sum.flops, sum.bytes, sum.compute_s, sum.memory_s, 0, 0, sum.time_s,
+             sum.compute_s > sum.memory_s ? Bound::COMPUTE : Bound::MEMORY, T, qkv_rank / h, h);
+    }
     {
         const double rot = mla ? static_cast<double>(m.qk_rope_head_dim) * (heads + 1.0)
                                : m.partial_rotary_factor * m.head_dim * (heads + kv_heads);
@@ -520,9 +589,15 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             if (count == 0) continue;
             // a DSA decode attends to at most index_topk keys, read like a window's
             const int64_t window = sparse && kind == AttentionKind::MLA ? m.index_topk : layers.window[kind_index];
-            const AttentionShape shape{heads,  mla ? 1.0 : kv_heads, per_key_flops, kv_token_bytes, q_dim, o_dim,
-                                       window, m.is_encoder, kv_elem_bytes, mla};
+            const double decode_per_key_flops = mla ? 2.0 * heads *
+                                                          (2.0 * static_cast<double>(m.kv_lora_rank) +
+                                                           static_cast<double>(m.qk_rope_head_dim))
+                                                    : 0.0;
+            const AttentionShape shape{
+                heads,        mla ? 1.0 : kv_heads, per_key_flops, kv_token_bytes,      q_dim, o_dim, window,
+                m.is_encoder, kv_elem_bytes,        mla,           decode_per_key_flops};
             AttentionWork dc, pf;
+            double pf_tokens = 0, dc_tokens = 0;
             for (const SequenceWork& s : batch) {
                 if (s.padding) continue;
                 if (sparse && kind == AttentionKind::MLA && runs_sparse_prefill(m, s)) {
@@ -530,6 +605,7 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
                     continue;
                 }
                 add_attention_work(shape, s, dc, pf);
+                (s.is_decode() ? dc_tokens : pf_tokens) += static_cast<double>(s.new_tokens);
             }
             const OpKind name = kind == AttentionKind::SLIDING ? OpKind::ATTENTION_SLIDING : OpKind::ATTENTION;
             if (!fitted) {
@@ -542,6 +618,18 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             if (has_pf) t += calibrated_prefill_attention_s(gpu, cal->prefill_attention, pf);
             if (has_dc) t += calibrated_decode_attention_s(gpu, cal->decode_attention, cal->prefill_attention, dc);
             if (has_pf && has_dc) t -= std::min(cal->prefill_attention.launch_s, cal->decode_attention.launch_s);
+            if (kind == AttentionKind::MLA && cal->has_mla()) {
+                // the MLA block's kernels beyond its projections and attention (calibration.hpp's
+                // MlaCalibration)
+                const WeightFormat w = m.weights(cfg.weight_dtype).attention;
+                t = mla_attention_s(
+                    *cal, has_pf ? calibrated_prefill_attention_s(gpu, cal->prefill_attention, pf) : 0.0,
+                    has_dc ? calibrated_decode_attention_s(gpu, cal->decode_attention, cal->prefill_attention,
+                                                           dc)
+                           : 0.0,
+                    pf_tokens, dc_tokens, heads, kv_elem_bytes < 2.0,
+                    w.dtype == Dtype::FP8 && w.bytes_per_weight > 1.0);
+            }
             const double flops = pf.flops + dc.flops, bytes = pf.bytes + dc.bytes;
             const double compute_s = (flops + pf.scores * cal->prefill_attention.score_flops) /
                                      (gpu.peak_flops(Dtype::BF16) * cal->prefill_attention.compute_efficiency);

@@ -69,6 +69,20 @@ void attention_yaml(std::string& y, const char* key, const AttentionCalibration&
     fit_yaml(y, q);
 }
 
+void mla_yaml(std::string& y, const char* key, const MlaCalibration& a, const FitQuality& q) {
+    y += fmt::format("{}:\n", key);
+    y += fmt::format("  block_us: {:.6g}\n", a.block_s * 1e6);
+    y += fmt::format("  token_ns: {:.6g}\n", a.token_s * 1e9);
+    y += fmt::format("  token_head_ns: {:.6g}\n", a.token_head_s * 1e9);
+    y += fmt::format("  attention_scale: {:.6g}\n", a.attention_scale);
+    y += fmt::format("  fp8_kv_attention_scale: {:.6g}\n", a.fp8_kv_attention_scale);
+    y += fmt::format("  fp8_kv_block_us: {:.6g}\n", a.fp8_kv_block_s * 1e6);
+    y += fmt::format("  block_fp8_block_us: {:.6g}\n", a.block_fp8_block_s * 1e6);
+    y += fmt::format("  block_fp8_token_ns: {:.6g}\n", a.block_fp8_token_s * 1e9);
+    y += fmt::format("  block_fp8_token_head_ns: {:.6g}\n", a.block_fp8_token_head_s * 1e9);
+    fit_yaml(y, q);
+}
+
 }  // namespace
 
 std::string calibration_yaml(const Calibration& c) {
@@ -82,6 +96,10 @@ std::string calibration_yaml(const Calibration& c) {
     if (c.has_attention()) {
         attention_yaml(y, "prefill_attention", c.prefill_attention, c.prefill_attention_fit, true);
         attention_yaml(y, "decode_attention", c.decode_attention, c.decode_attention_fit, false);
+        if (c.has_mla()) {
+            mla_yaml(y, "mla_prefill", c.mla_prefill, c.mla_prefill_fit);
+            mla_yaml(y, "mla_decode", c.mla_decode, c.mla_decode_fit);
+        }
     }
     if (!c.allreduce.empty()) {
         y += "allreduce:\n";
@@ -175,6 +193,30 @@ void read_attention(const Reader& r, const YAML::Node& root, const std::string& 
     read_fit(r, a, key, q);
 }
 
+void read_mla(const Reader& r, const YAML::Node& root, const std::string& key, MlaCalibration& out,
+              FitQuality& q) {
+    const YAML::Node a = root[key];
+    r.only(a, key,
+           {"block_us", "token_ns", "token_head_ns", "attention_scale", "fp8_kv_attention_scale",
+            "fp8_kv_block_us", "block_fp8_block_us", "block_fp8_token_ns", "block_fp8_token_head_ns", "fit"});
+    // tens of us a block on the shipped GPUs; 10,000 us is far beyond any
+    auto us = [&](const char* f) { return r.number(a[f], key + "." + f, 0, 1e4) * 1e-6; };
+    // tens of ns a token, a few a (token, head); 100,000 ns is far beyond any
+    auto ns = [&](const char* f) { return r.number(a[f], key + "." + f, 0, 1e5) * 1e-9; };
+    out.block_s = us("block_us");
+    out.token_s = ns("token_ns");
+    out.token_head_s = ns("token_head_ns");
+    // 0.5-1.3 on the shipped GPUs
+    out.attention_scale = r.number(a["attention_scale"], key + ".attention_scale", 0, 100, true);
+    out.fp8_kv_attention_scale =
+        r.number(a["fp8_kv_attention_scale"], key + ".fp8_kv_attention_scale", 0, 100, true);
+    out.fp8_kv_block_s = us("fp8_kv_block_us");
+    out.block_fp8_block_s = us("block_fp8_block_us");
+    out.block_fp8_token_s = ns("block_fp8_token_ns");
+    out.block_fp8_token_head_s = ns("block_fp8_token_head_ns");
+    read_fit(r, a, key, q);
+}
+
 }  // namespace
 
 Calibration parse_calibration(const std::string& text, const std::string& file) {
@@ -185,7 +227,9 @@ Calibration parse_calibration(const std::string& text, const std::string& file) 
         throw HardwareError(file, "", fmt::format("not valid YAML (line {}): {}", e.mark.line + 1, e.msg));
     }
     Reader r(file);
-    r.only(root, "", {"gpu", "fitted_on", "derived_from", "dtype", "gemm", "gemm_fp8", "prefill_attention", "decode_attention", "allreduce"});
+    r.only(root, "",
+           {"gpu", "fitted_on", "derived_from", "dtype", "gemm", "gemm_fp8", "prefill_attention",
+            "decode_attention", "mla_prefill", "mla_decode", "allreduce"});
     Calibration c;
     c.file = file;
     c.gpu = r.string(root["gpu"], "gpu");
@@ -202,6 +246,14 @@ Calibration parse_calibration(const std::string& text, const std::string& file) 
         if (!root["decode_attention"]) r.fail("decode_attention", "missing (prefill_attention needs it beside it)");
         read_attention(r, root, "prefill_attention", c.prefill_attention, c.prefill_attention_fit, true);
         read_attention(r, root, "decode_attention", c.decode_attention, c.decode_attention_fit, false);
+    }
+    if (root["mla_prefill"] || root["mla_decode"]) {
+        if (!root["mla_prefill"]) r.fail("mla_prefill", "missing (mla_decode needs it beside it)");
+        if (!root["mla_decode"]) r.fail("mla_decode", "missing (mla_prefill needs it beside it)");
+        if (!c.has_attention())
+            r.fail("mla_prefill", "only beside the attention fits (prefill_attention, decode_attention)");
+        read_mla(r, root, "mla_prefill", c.mla_prefill, c.mla_prefill_fit);
+        read_mla(r, root, "mla_decode", c.mla_decode, c.mla_decode_fit);
     }
     if (const YAML::Node a = root["allreduce"]) {
         if (!a.IsMap()) r.fail("allreduce", "expected a mapping of GPU counts");

@@ -212,9 +212,13 @@ double ModelCard::attention_replicated_params(int64_t layer, int64_t tp) const {
         const double kv_head = 2.0 * static_cast<double>(hidden_size * head_dim);  // its K and V projections
         n += kv_head - kv_head * static_cast<double>(num_kv_heads) / t;
     }
-    if (layers[layer].attention == AttentionKind::MLA && index_n_heads > 0) {
-        const double indexer = static_cast<double>(indexer_weight_params());
-        n += indexer - indexer / t;
+    if (layers[layer].attention == AttentionKind::MLA) {
+        // the q and KV down-projections (fused_qkv_a_proj, or kv_a_proj_with_mqa without a q LoRA) and a DSA
+        // indexer: vLLM builds them with disable_tp / ReplicatedLinear
+        const double down =
+            static_cast<double>(hidden_size * (q_lora_rank + kv_lora_rank + qk_rope_head_dim));
+        const double whole = down + static_cast<double>(indexer_weight_params());
+        n += whole - whole / t;
     }
     return n;
 }

@@ -278,6 +278,20 @@ std::string calibration_json(const Calibration& c) {
         j["prefill_attention"] = nullptr;
         j["decode_attention"] = nullptr;
     }
+    auto mla = [&](const MlaCalibration& a, const FitQuality& q) -> json {
+        return {{"block_s", a.block_s},
+                {"token_s", a.token_s},
+                {"token_head_s", a.token_head_s},
+                {"attention_scale", a.attention_scale},
+                {"fp8_kv_attention_scale", a.fp8_kv_attention_scale},
+                {"fp8_kv_block_s", a.fp8_kv_block_s},
+                {"block_fp8_block_s", a.block_fp8_block_s},
+                {"block_fp8_token_s", a.block_fp8_token_s},
+                {"block_fp8_token_head_s", a.block_fp8_token_head_s},
+                {"fit", fit(q)}};
+    };
+    j["mla_prefill"] = c.has_mla() ? mla(c.mla_prefill, c.mla_prefill_fit) : json(nullptr);
+    j["mla_decode"] = c.has_mla() ? mla(c.mla_decode, c.mla_decode_fit) : json(nullptr);
     j["allreduce"] = json::object();
     for (const auto& [gpus, a] : c.allreduce) {
         j["allreduce"][std::to_string(gpus)] = {{"latency_s", a.latency_s}, {"bus_bytes_per_s", a.bus_bytes_per_s}};

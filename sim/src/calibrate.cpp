@@ -6,16 +6,18 @@
 #include <fmt/format.h>
 
 #include <Eigen/Dense>
-#include <nlohmann/json.hpp>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "headroom/models/config_loader.hpp"
 #include "headroom/core/cost_model.hpp"
 #include "headroom/hardware/profile_loader.hpp"
+#include "headroom/models/config_loader.hpp"
 #include "headroom/sim/metrics.hpp"
 
 namespace headroom {
@@ -329,6 +331,178 @@ std::vector<AttentionSample> attention_samples(const KernelTables& t, double l2_
     return out;
 }
 
+std::vector<MlaSample> mla_samples(const KernelTables& t) {
+    std::vector<MlaSample> out;
+    for (const bool decode : {false, true}) {
+        for (const GridTable* g : t.find(decode ? "mla_decode" : "mla_prefill")) {
+            if (g->axes.size() != 2) continue;
+            MlaSample x;
+            x.decode = decode;
+            x.heads = g->attr_int("heads"), x.hidden = g->attr_int("hidden"),
+            x.q_lora = g->attr_int("q_lora");
+            x.kv_lora = g->attr_int("kv_lora"), x.nope = g->attr_int("nope"), x.rope = g->attr_int("rope");
+            x.v = g->attr_int("v");
+            if (!(x.heads > 0 && x.hidden > 0 && x.q_lora >= 0 && x.kv_lora > 0 && x.nope > 0 && x.rope > 0 &&
+                  x.v > 0))
+                continue;
+            const std::string w = g->attr("dtype"), kv = g->attr("kv_dtype");
+            if ((w != "bf16" && w != "fp8_block") || (kv != "bf16" && kv != "fp8")) continue;
+            // block-scaled fp8 projections: DeepSeek-V3's own format (FP8 on its card keeps it)
+            x.weights = w == "bf16" ? Dtype::BF16 : Dtype::FP8;
+            x.kv = kv == "bf16" ? Dtype::BF16 : Dtype::FP8;
+            for (size_t a = 0; a < g->axes[0].size(); ++a) {
+                for (size_t b = 0; b < g->axes[1].size(); ++b) {
+                    const double v = g->value_ms({a, b});
+                    // a one-token prompt is a decode to the cost model, as in attention_samples
+                    if (!(v > 0) || (!decode && g->axes[1][b] < 2)) continue;
+                    x.batch = g->axes[0][a], x.length = g->axes[1][b], x.time_s = v * 1e-3;
+                    out.push_back(x);
+                }
+            }
+        }
+    }
+    return out;
+}
+
+MlaParts mla_sample_parts(const GpuProfile& gpu, const Calibration& cal, const MlaSample& s) {
+    // DeepSeek-V3's card at the table's dimensions, its heads those of one GPU (TP 1: the down-projections
+    // are whole on every rank anyway)
+    static const ModelCard base = load_model("deepseek-ai/DeepSeek-V3");
+    ModelCard m = base;
+    m.hidden_size = s.hidden, m.q_lora_rank = s.q_lora, m.kv_lora_rank = s.kv_lora;
+    m.qk_nope_head_dim = s.nope, m.qk_rope_head_dim = s.rope, m.v_head_dim = s.v;
+    m.num_attention_heads = s.heads;
+    m.num_kv_heads = s.heads;
+    CostConfig c;
+    c.weight_dtype = s.weights;
+    c.kv_dtype = s.kv;
+    auto without_mla = std::make_shared<Calibration>(cal);
+    without_mla->mla_prefill = without_mla->mla_decode = MlaCalibration{};
+    c.calibration = without_mla;
+    const CostModel cm(m, gpu, c);
+    const auto b = static_cast<size_t>(s.batch);
+    const auto x = static_cast<int64_t>(s.length);
+    const std::vector<SequenceWork> batch(
+        b, s.decode ? SequenceWork{1, std::max<int64_t>(0, x - 1)} : SequenceWork{x, 0});
+    MlaParts p;
+    for (const OpCost& o : cm.step(batch).ops) {
+        const double per_layer = o.time_s / static_cast<double>(o.count);
+        if (o.kind == OpKind::QKV_PROJ || o.kind == OpKind::ROPE || o.kind == OpKind::O_PROJ)
+            p.projections_s += per_layer;
+        if (o.kind == OpKind::ATTENTION) p.attention_s += per_layer;
+    }
+    p.tokens = s.decode ? s.batch : s.batch * s.length;
+    p.heads = static_cast<double>(s.heads);
+    p.fp8_kv = s.kv == Dtype::FP8;
+    p.block_fp8 = s.weights == Dtype::FP8;
+    return p;
+}
+
+double mla_block_time_s(const MlaCalibration& f, const MlaParts& p) {
+    return p.projections_s + f.scale(p.fp8_kv) * p.attention_s + f.fixed_s(p.fp8_kv, p.block_fp8) +
+           f.per_token_s(p.heads, p.block_fp8) * p.tokens;
+}
+
+MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<MlaParts>& parts, bool decode,
+                       FitQuality* quality) {
+    std::vector<size_t> idx;
+    bool any_fp8_kv = false, any_block_fp8 = false;
+    for (size_t i = 0; i < samples.size(); ++i) {
+        if (samples[i].decode != decode) continue;
+        idx.push_back(i);
+        any_fp8_kv = any_fp8_kv || parts[i].fp8_kv;
+        any_block_fp8 = any_block_fp8 || parts[i].block_fp8;
+    }
+    if (idx.size() < 8)
+        throw HardwareError("", decode ? "mla_decode" : "mla_prefill", "fewer than 8 measurements to fit");
+    // The columns (MlaCalibration's terms) and the value each is held at when it is not fitted: the attention
+    // at 16-bit KV (one scale for all where no sample has 8-bit KV), at 8-bit KV, the block, tokens, tokens x
+    // heads, 8-bit KV's block, and block fp8's block, tokens and tokens x heads.
+    constexpr int N = 9;
+    auto column = [&](const MlaParts& p, int j) -> double {
+        const double f8 = p.block_fp8 ? 1.0 : 0.0;
+        switch (j) {
+            case 0:
+                return any_fp8_kv && p.fp8_kv ? 0.0 : p.attention_s;
+            case 1:
+                return p.fp8_kv ? p.attention_s : 0.0;
+            case 2:
+                return 1.0;
+            case 3:
+                return p.tokens;
+            case 4:
+                return p.tokens * p.heads;
+            case 5:
+                return p.fp8_kv ? 1.0 : 0.0;
+            case 6:
+                return f8;
+            case 7:
+                return f8 * p.tokens;
+            default:
+                return f8 * p.tokens * p.heads;
+        }
+    };
+    std::array<bool, N> free;
+    free.fill(true);
+    if (!any_fp8_kv) free[1] = free[5] = false;
+    if (!any_block_fp8) free[6] = free[7] = free[8] = false;
+    const std::array<double, N> held = {1.0, 1.0, 0, 0, 0, 0, 0, 0, 0};
+    Eigen::VectorXd coef = Eigen::VectorXd::Zero(N);
+    const auto n = static_cast<Eigen::Index>(idx.size());
+    for (int round = 0; round < N; ++round) {
+        // rows weighted by 1 / measured (relative error); held terms moved to the left-hand side
+        Eigen::MatrixXd X = Eigen::MatrixXd::Zero(n, N);
+        Eigen::VectorXd y(n);
+        for (Eigen::Index r = 0; r < n; ++r) {
+            const size_t i = idx[static_cast<size_t>(r)];
+            const double w = 1.0 / samples[i].time_s;
+            double rest = samples[i].time_s - parts[i].projections_s;
+            for (int j = 0; j < N; ++j) {
+                const double c = column(parts[i], j);
+                if (free[static_cast<size_t>(j)]) {
+                    X(r, j) = c * w;
+                } else {
+                    rest -= held[static_cast<size_t>(j)] * c;
+                }
+            }
+            y[r] = rest * w;
+        }
+        // scaled columns for conditioning (seconds, ratios, s per token); a held column is all zero
+        Eigen::VectorXd scale = X.colwise().norm().transpose();
+        for (int j = 0; j < N; ++j) {
+            if (!(scale[j] > 0)) scale[j] = 1.0;
+        }
+        const Eigen::VectorXd z = (X * scale.cwiseInverse().asDiagonal()).colPivHouseholderQr().solve(y);
+        coef = z.cwiseQuotient(scale);
+        bool again = false;
+        for (int j = 0; j < N; ++j) {
+            if (free[static_cast<size_t>(j)] && !(coef[j] >= 0.0))
+                free[static_cast<size_t>(j)] = false, again = true;
+        }
+        if (!again) break;
+    }
+    auto value = [&](int j) { return free[static_cast<size_t>(j)] ? coef[j] : held[static_cast<size_t>(j)]; };
+    MlaCalibration f;
+    f.attention_scale = value(0);
+    f.fp8_kv_attention_scale = any_fp8_kv ? value(1) : f.attention_scale;
+    f.block_s = value(2);
+    f.token_s = value(3);
+    f.token_head_s = value(4);
+    f.fp8_kv_block_s = any_fp8_kv ? value(5) : 0.0;
+    f.block_fp8_block_s = any_block_fp8 ? value(6) : 0.0;
+    f.block_fp8_token_s = any_block_fp8 ? value(7) : 0.0;
+    f.block_fp8_token_head_s = any_block_fp8 ? value(8) : 0.0;
+    if (quality) {
+        std::vector<double> err;
+        for (size_t i : idx)
+            err.push_back(std::fabs(mla_block_time_s(f, parts[i]) / samples[i].time_s - 1.0));
+        quality->points = static_cast<int64_t>(idx.size());
+        quality->median_abs_rel_error = exact_percentile(err, 50);
+        quality->p90_abs_rel_error = exact_percentile(err, 90);
+    }
+    return f;
+}
+
 std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& samples) {
     std::map<int64_t, std::vector<const CommSample*>> by;
     for (const CommSample& s : samples) by[s.gpus].push_back(&s);
@@ -491,7 +665,8 @@ std::vector<GemmSample> read_measure_step_json(const std::string& path) {
 
 Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,
                       const std::vector<CommSample>& comms, const std::string& fitted_on,
-                      const std::vector<GemmSample>& fp8_gemms, const std::vector<AttentionSample>& attention) {
+                      const std::vector<GemmSample>& fp8_gemms, const std::vector<AttentionSample>& attention,
+                      const std::vector<MlaSample>& mla) {
     Calibration c;
     c.gpu = gpu.name;
     c.fitted_on = fitted_on;
@@ -505,6 +680,18 @@ Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<Gemm
     if (cold(false) >= 8 && cold(true) >= 8) {
         c.prefill_attention = fit_prefill_attention(gpu, attention, &c.prefill_attention_fit);
         c.decode_attention = fit_decode_attention(gpu, attention, c.prefill_attention, &c.decode_attention_fit);
+        const auto phase = [&](bool decode) {
+            return std::count_if(mla.begin(), mla.end(),
+                                 [decode](const MlaSample& x) { return x.decode == decode; });
+        };
+        if (phase(false) >= 8 && phase(true) >= 8) {
+            // on the GEMM and attention fits just made
+            std::vector<MlaParts> parts;
+            parts.reserve(mla.size());
+            for (const MlaSample& s : mla) parts.push_back(mla_sample_parts(gpu, c, s));
+            c.mla_prefill = fit_mla(mla, parts, false, &c.mla_prefill_fit);
+            c.mla_decode = fit_mla(mla, parts, true, &c.mla_decode_fit);
+        }
     }
     return c;
 }

@@ -437,10 +437,11 @@ TEST(CostModel, SparseMlaDecodesReadTheKeysTheIndexerPicks) {
     c.cuda_graphs = false;
     const GpuProfile h200 = load_gpu("h200");
     const StepCost far = CostModel(deepseek_v32(), h200, c).step({{1, 10'000}});
-    // A decode at context 10,000 attends to 2,048 keys as a dense MLA decode does to its context: 2 x 16 x (128 +
-    // 64 + 128) = 10,240 FLOPs a key; it reads their latents (1,152 B at bf16), writes its own, reads q (16 x 192)
-    // and writes o (16 x 128) at bf16: 2,359,296 + 1,152 + 10,240 = 2,370,688 B a layer
-    EXPECT_DOUBLE_EQ(far.op("attention")->flops, 61 * 10'240.0 * 2048);
+    // A decode at context 10,000 attends to 2,048 keys as a dense MLA decode does to its context, in the
+    // absorbed form (a 576-dim query against the latent, a 512-dim output): 2 x 16 x (512 + 64 + 512) =
+    // 34,816 FLOPs a key; it reads their latents (1,152 B at bf16), writes its own, reads q (16 x 192) and
+    // writes o (16 x 128) at bf16: 2,359,296 + 1,152 + 10,240 = 2,370,688 B a layer
+    EXPECT_DOUBLE_EQ(far.op("attention")->flops, 61 * 34'816.0 * 2048);
     EXPECT_DOUBLE_EQ(far.op("attention")->bytes, 61 * 2'370'688.0);
     EXPECT_EQ(far.op("attention_sparse"), nullptr);
     // The indexer scores all 10,001 keys with 64 x 128 fp8 dims: 2 x 8,192 x 10,001 = 163,856,384 FLOPs; it reads
@@ -462,6 +463,27 @@ TEST(CostModel, SparseMlaDecodesReadTheKeysTheIndexerPicks) {
     // At fp8 the latent takes FlashMLA's 656 B layout: 2,048 x 656 + 656 + 10,240 = 1,354,384 B
     c.kv_dtype = Dtype::FP8;
     EXPECT_DOUBLE_EQ(CostModel(deepseek_v32(), h200, c).step({{1, 10'000}}).op("attention")->bytes, 61 * 1'354'384.0);
+}
+
+// MLA's projections as vLLM runs them (deepseek_v2.py, MLACommonImpl): DeepSeek-V3 at TP 8 (16 heads a GPU).
+TEST(CostModel, MlaProjectionsRunAsVllmRunsThem) {
+    const ModelCard v3 = load_model("deepseek-ai/DeepSeek-V3");
+    // fused_qkv_a_proj (7,168 x (1,536 + 512 + 64)) is whole on every rank: 7/8 of its 15,138,816 beyond a
+    // share
+    EXPECT_DOUBLE_EQ(v3.attention_replicated_params(0, 8), 15'138'816.0 * 7.0 / 8.0);
+    EXPECT_DOUBLE_EQ(v3.attention_replicated_params(0, 1), 0.0);
+    CostConfig c;
+    c.tp = 8;
+    c.cuda_graphs = false;
+    const GpuProfile h200 = load_gpu("h200");
+    const CostModel cm(v3, h200, c);
+    // One decode: the fused down-projection 2 x 2,112 x 7,168 = 30,277,632, q's up-projection 2 x (16 x 192)
+    // x 1,536 = 9,437,184, and kv_b absorbed into two per-head products, q_nope x W_UK 2 x (16 x 512) x 128 =
+    // 2,097,152 and the latent output x W_UV 2 x (16 x 128) x 512 = 2,097,152: 43,909,120 a layer
+    EXPECT_DOUBLE_EQ(cm.step({{1, 100}}).op("qkv_proj")->flops, 61 * 43'909'120.0);
+    // A 100-token chunk after 50 cached: 100 x (30,277,632 + 9,437,184) and kv_b on all 150 keys it attends
+    // to, 2 x 150 x (16 x 256) x 512 = 629,145,600: 4,600,627,200 a layer
+    EXPECT_DOUBLE_EQ(cm.step({{100, 50}}).op("qkv_proj")->flops, 61 * 4'600'627'200.0);
 }
 
 TEST(CostModel, SparseMlaPrefillsPastTopKRunTheSparseKernel) {

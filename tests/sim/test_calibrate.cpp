@@ -451,3 +451,178 @@ TEST(Calibrate, AttentionYamlRoundTripsAndRejectsHalfOfIt) {
     EXPECT_EQ(error_of(head + dec + "prefill_attention: {launch_us: 13, compute_efficiency: 1.2, memory_efficiency: 0.4, blend_exponent: 1, score_flops: 350, wave_exponent: 3}\n"),
               "c.yaml: prefill_attention.wave_exponent: 3 is out of range (from 0 .. 2)");
 }
+
+TEST(Calibrate, MlaFitRecoversKnownTermsWithinOnePercent) {
+    // DeepSeek-V3's block on H200's shipped GEMM and attention fits, at a grid like the module tables' (heads
+    // per GPU x batch x length), timed by the MLA model with known terms; the fit must give them back.
+    const GpuProfile gpu = load_gpu("h200");
+    const Calibration cal = *shipped_calibration("h200");
+    // (block, token, token x head, scale; fp8 KV scale and block; block fp8's block, token, token x head)
+    const MlaCalibration prefill_truth{60e-6, 30e-9, 2e-9, 0.8, 0.7, 8e-6, 10e-6, 25e-9, 0.7e-9};
+    const MlaCalibration decode_truth{50e-6, 70e-9, 3e-9, 1.1, 0.95, 15e-6, 8e-6, 3e-9, 0.8e-9};
+    std::vector<MlaSample> samples;
+    for (const bool decode : {false, true}) {
+        for (const Dtype weights : {Dtype::BF16, Dtype::FP8}) {
+            for (const Dtype kv : {Dtype::BF16, Dtype::FP8}) {
+                for (int64_t heads : {1, 8, 32, 128}) {
+                    for (double batch : {1.0, 8.0, 64.0}) {
+                        for (double length : {16.0, 512.0, 4096.0}) {
+                            MlaSample s;
+                            s.decode = decode, s.batch = batch, s.length = length, s.heads = heads;
+                            s.hidden = 7168, s.q_lora = 1536, s.kv_lora = 512, s.nope = 128, s.rope = 64,
+                            s.v = 128;
+                            s.weights = weights, s.kv = kv;
+                            samples.push_back(s);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    std::vector<MlaParts> parts;
+    for (MlaSample& s : samples) {
+        parts.push_back(mla_sample_parts(gpu, cal, s));
+        s.time_s = mla_block_time_s(s.decode ? decode_truth : prefill_truth, parts.back());
+    }
+    FitQuality q;
+    for (const bool decode : {false, true}) {
+        const MlaCalibration& truth = decode ? decode_truth : prefill_truth;
+        const MlaCalibration f = fit_mla(samples, parts, decode, &q);
+        EXPECT_NEAR(f.block_s, truth.block_s, 0.01 * truth.block_s);
+        EXPECT_NEAR(f.token_s, truth.token_s, 0.01 * truth.token_s);
+        EXPECT_NEAR(f.token_head_s, truth.token_head_s, 0.01 * truth.token_head_s);
+        EXPECT_NEAR(f.attention_scale, truth.attention_scale, 0.01 * truth.attention_scale);
+        EXPECT_NEAR(f.fp8_kv_attention_scale, truth.fp8_kv_attention_scale,
+                    0.01 * truth.fp8_kv_attention_scale);
+        EXPECT_NEAR(f.fp8_kv_block_s, truth.fp8_kv_block_s, 0.01 * truth.fp8_kv_block_s);
+        EXPECT_NEAR(f.block_fp8_block_s, truth.block_fp8_block_s, 0.01 * truth.block_fp8_block_s);
+        EXPECT_NEAR(f.block_fp8_token_s, truth.block_fp8_token_s, 0.01 * truth.block_fp8_token_s);
+        EXPECT_NEAR(f.block_fp8_token_head_s, truth.block_fp8_token_head_s,
+                    0.01 * truth.block_fp8_token_head_s);
+        EXPECT_EQ(q.points, 144);
+        EXPECT_LT(q.median_abs_rel_error, 1e-6);
+    }
+    // Without 8-bit KV or block-fp8 samples those terms are not fitted: the fp8 KV scale is the 16-bit one,
+    // the rest 0
+    std::vector<MlaSample> plain_s;
+    std::vector<MlaParts> plain_p;
+    for (size_t i = 0; i < samples.size(); ++i) {
+        if (samples[i].weights == Dtype::BF16 && samples[i].kv == Dtype::BF16)
+            plain_s.push_back(samples[i]), plain_p.push_back(parts[i]);
+    }
+    const MlaCalibration plain = fit_mla(plain_s, plain_p, true);
+    EXPECT_NEAR(plain.attention_scale, 1.1, 0.011);
+    EXPECT_EQ(plain.fp8_kv_attention_scale, plain.attention_scale);
+    EXPECT_EQ(plain.fp8_kv_block_s + plain.block_fp8_block_s + plain.block_fp8_token_s +
+                  plain.block_fp8_token_head_s,
+              0.0);
+    // A term the data says is negative is held at 0 and the rest refitted: times with no per-token cost, less
+    // 1 ns a token, fit a token_s of 0, not a negative one.
+    MlaCalibration no_token = prefill_truth;  // (and block fp8's terms stay)
+    no_token.token_s = 0;
+    for (size_t i = 0; i < samples.size(); ++i) {
+        samples[i].time_s = mla_block_time_s(no_token, parts[i]) - 1e-9 * parts[i].tokens;
+    }
+    EXPECT_EQ(fit_mla(samples, parts, false).token_s, 0.0);
+    EXPECT_THROW(fit_mla({samples.begin(), samples.begin() + 4}, parts, false), HardwareError);
+}
+
+TEST(Calibrate, MlaPartsPriceTheBlockAsTheCostModelDoes) {
+    // One decode at 4,096 keys, 16 heads: the parts are the cost model's QKV_PROJ + ROPE + O_PROJ and
+    // ATTENTION for DeepSeek-V3 at TP 8 (16 heads a GPU) on the calibration without its MLA terms.
+    const GpuProfile gpu = load_gpu("h200");
+    const Calibration cal = *shipped_calibration("h200");
+    ASSERT_TRUE(cal.has_mla());
+    MlaSample s;
+    s.decode = true, s.batch = 1, s.length = 4096, s.heads = 16;
+    s.hidden = 7168, s.q_lora = 1536, s.kv_lora = 512, s.nope = 128, s.rope = 64, s.v = 128;
+    const MlaParts p = mla_sample_parts(gpu, cal, s);
+    CostConfig c;
+    c.tp = 8;
+    c.weight_dtype = Dtype::BF16;  // as the sample's
+    auto plain = std::make_shared<Calibration>(cal);
+    plain->mla_prefill = plain->mla_decode = MlaCalibration{};
+    c.calibration = plain;
+    const StepCost step = CostModel(load_model("deepseek-ai/DeepSeek-V3"), gpu, c).step({{1, 4095}});
+    auto per_layer = [&](const char* op) {
+        return step.op(op)->time_s / static_cast<double>(step.op(op)->count);
+    };
+    EXPECT_NEAR(p.projections_s, per_layer("qkv_proj") + per_layer("rope") + per_layer("o_proj"), 1e-12);
+    EXPECT_NEAR(p.attention_s, per_layer("attention"), 1e-12);
+    EXPECT_EQ(p.tokens, 1.0);
+    EXPECT_EQ(p.heads, 16.0);
+    // and the shipped calibration adds its terms to the attention op: scale x attention + block + token terms
+    c.calibration = shipped_calibration("h200");
+    const StepCost fitted = CostModel(load_model("deepseek-ai/DeepSeek-V3"), gpu, c).step({{1, 4095}});
+    const MlaCalibration& d = cal.mla_decode;
+    EXPECT_NEAR(fitted.op("attention")->time_s / 61.0,
+                d.attention_scale * p.attention_s + d.block_s + d.token_s + 16.0 * d.token_head_s, 1e-12);
+    // DeepSeek-V3's own block-fp8 projections add block fp8's terms (and its attention is the same op)
+    c.weight_dtype.reset();
+    const StepCost own = CostModel(load_model("deepseek-ai/DeepSeek-V3"), gpu, c).step({{1, 4095}});
+    EXPECT_NEAR(own.op("attention")->time_s / 61.0,
+                d.attention_scale * p.attention_s + d.block_s + d.block_fp8_block_s + d.token_s +
+                    16.0 * d.token_head_s + d.block_fp8_token_s + 16.0 * d.block_fp8_token_head_s,
+                1e-12);
+}
+
+TEST(Calibrate, MlaYamlRoundTripsAndRejectsHalfOfIt) {
+    Calibration c;
+    c.gpu = "h200";
+    c.fitted_on = "test";
+    c.gemm = {3.5e-6, 0.8, 0.85, 2.4};
+    c.prefill_attention = {13e-6, 1.2, 0.43, 1.1, 352, 1.01};
+    c.decode_attention.launch_s = 11e-6;
+    c.decode_attention.memory_efficiency = 0.88;
+    c.decode_attention.blend_exponent = 1.3;
+    c.decode_attention.item_s = 24e-9;
+    c.mla_prefill = {72.4e-6, 33.7e-9, 1.71e-9, 0.741, 0.73, 7.9e-6, 0.0, 27.2e-9, 0.75e-9};
+    c.mla_decode = {58.1e-6, 76.1e-9, 2.42e-9, 0.955, 1.12, 12.4e-6, 8.6e-6, 2.37e-9, 0.89e-9};
+    c.mla_decode_fit = {5888, 0.083, 0.21, 0};
+    const Calibration r = parse_calibration(calibration_yaml(c), "c.yaml");
+    ASSERT_TRUE(r.has_mla());
+    EXPECT_NEAR(r.mla_prefill.block_s, 72.4e-6, 1e-15);
+    EXPECT_NEAR(r.mla_prefill.token_s, 33.7e-9, 1e-18);
+    EXPECT_NEAR(r.mla_decode.token_head_s, 2.42e-9, 1e-18);
+    EXPECT_NEAR(r.mla_decode.attention_scale, 0.955, 1e-12);
+    EXPECT_NEAR(r.mla_decode.fp8_kv_attention_scale, 1.12, 1e-12);
+    EXPECT_NEAR(r.mla_decode.fp8_kv_block_s, 12.4e-6, 1e-15);
+    EXPECT_NEAR(r.mla_prefill.block_fp8_token_s, 27.2e-9, 1e-18);
+    EXPECT_NEAR(r.mla_decode.block_fp8_token_head_s, 0.89e-9, 1e-18);
+    EXPECT_EQ(r.mla_prefill.block_fp8_block_s, 0.0);
+    EXPECT_EQ(r.mla_decode_fit.points, 5888);
+    const std::string head =
+        "gpu: h200\nfitted_on: x\ngemm: {launch_us: 3, compute_efficiency: 0.8, memory_efficiency: 0.8, "
+        "blend_exponent: 2}\n";
+    const std::string attn =
+        "prefill_attention: {launch_us: 13, compute_efficiency: 1.2, memory_efficiency: 0.4, blend_exponent: "
+        "1, score_flops: 350, wave_exponent: 1}\n"
+        "decode_attention: {launch_us: 11, memory_efficiency: 0.9, blend_exponent: 1.3, item_ns: 24}\n";
+    const std::string fp8 =
+        "fp8_kv_attention_scale: 0.7, fp8_kv_block_us: 8, block_fp8_block_us: 0, block_fp8_token_ns: 27, "
+        "block_fp8_token_head_ns: 0.7";
+    const std::string pre =
+        "mla_prefill: {block_us: 72, token_ns: 34, token_head_ns: 1.7, attention_scale: 0.74, " + fp8 + "}\n";
+    const std::string dec =
+        "mla_decode: {block_us: 58, token_ns: 76, token_head_ns: 2.4, attention_scale: 0.96, " + fp8 + "}\n";
+    EXPECT_EQ(error_of(head + attn + pre + dec), "no error");
+    EXPECT_EQ(error_of(head + attn + pre), "c.yaml: mla_decode: missing (mla_prefill needs it beside it)");
+    EXPECT_EQ(error_of(head + pre + dec),
+              "c.yaml: mla_prefill: only beside the attention fits (prefill_attention, decode_attention)");
+    EXPECT_EQ(error_of(head + attn + pre +
+                       "mla_decode: {block_us: 58, token_ns: 76, token_head_ns: 2.4, attention_scale: 0, " +
+                       fp8 + "}\n"),
+              "c.yaml: mla_decode.attention_scale: 0 is out of range (above 0 .. 100)");
+    EXPECT_EQ(
+        error_of(head + attn + pre +
+                 "mla_decode: {block_us: 58, token_ns: 76, token_head_ns: 2.4, attention_scale: 1, x: 1, " +
+                 fp8 + "}\n"),
+        "c.yaml: mla_decode.x: unknown field");
+    EXPECT_EQ(error_of(head + attn + pre +
+                       "mla_decode: {block_us: -1, token_ns: 76, token_head_ns: 2.4, attention_scale: 1, " +
+                       fp8 + "}\n"),
+              "c.yaml: mla_decode.block_us: -1 is out of range (from 0 .. 10000)");
+    EXPECT_EQ(error_of(head + attn + pre +
+                       "mla_decode: {block_us: 58, token_ns: 76, token_head_ns: 2.4, attention_scale: 1}\n"),
+              "c.yaml: mla_decode.fp8_kv_attention_scale: missing");
+}

@@ -201,6 +201,9 @@ struct AttentionShape {
     bool bidirectional = false;
     double kv_element_bytes = 2;  // the KV cache's dtype
     bool latent = false;          // MLA: kv_token_bytes is the latent's
+    // per_key_flops of a decode, where it differs (0: the same): an MLA decode attends in the absorbed form,
+    // a query of kv_lora + rope dims against the latent, a latent-sized output: 2 heads (2 kv_lora + rope)
+    double decode_per_key_flops = 0;
 };
 // Adds one sequence's attention work to `decode` (a decode) or `prefill` (a chunk of new tokens).
 void add_attention_work(const AttentionShape& a, const SequenceWork& s, AttentionWork& decode, AttentionWork& prefill);
@@ -214,6 +217,14 @@ AttentionWork decode_kv_work(double seqs, double keys, double kv_bytes_per_key, 
 double calibrated_prefill_attention_s(const GpuProfile& gpu, const AttentionCalibration& prefill, const AttentionWork& w);
 double calibrated_decode_attention_s(const GpuProfile& gpu, const AttentionCalibration& decode,
                                      const AttentionCalibration& prefill, const AttentionWork& w);
+
+// An MLA layer's attention op on a calibration with MLA fits (Calibration::has_mla): each phase's attention
+// fit time (`prefill_s`, `decode_s`, launches included: vLLM runs the two phases' kernels apart) x its scale
+// plus its per-token terms, and the block's fixed time once (the larger where a step has both: the norms,
+// RoPE and cache write run once on all tokens); `fp8_kv`: an 8-bit latent, `block_fp8`: block-scaled fp8
+// projections.
+double mla_attention_s(const Calibration& cal, double prefill_s, double decode_s, double prefill_tokens,
+                       double decode_tokens, double heads, bool fp8_kv, bool block_fp8);
 
 // DeepSeek Sparse Attention runs two ways. A sequence no longer than index_topk attends to every key, as
 // DeepSeek-V3's MLA does (vLLM and SGLang route such prefills to the dense MHA path; decodes run the absorbed

@@ -32,6 +32,8 @@
 //       on A100); plus repack_s where grouped queries are copied into the grouped layout and back, and
 //       combine_s where the KV is split over blocks (FA2: 6 and 6 us on A100, 3 and 4 on L40S; next to
 //       nothing on Hopper and Blackwell)
+//   MLA attention blocks (fitted on the MLA module tables): the block's kernels beyond its projections and
+//     attention, and a scale on the attention fits (MlaCalibration below)
 // smooth_max(c, m; p) = (c^p + m^p)^(1/p). The efficiencies are shares of the profile's own peaks, so a
 // calibration fitted on one GPU can be carried to a sibling of the same architecture (H100 SXM -> H100 PCIe)
 // and is then labelled as derived.
@@ -86,6 +88,34 @@ struct AttentionCalibration {
     bool present() const { return memory_efficiency > 0.0; }
 };
 
+// MLA's attention block (DeepSeek-V3's, fitted on the MLA module tables) beyond what the cost model prices
+// op by op, per phase (prefill, decode):
+//   t = projections + scale x the attention fits' time + fixed + per_token x tokens
+//   scale = attention_scale (16-bit KV) or fp8_kv_attention_scale (8-bit KV: another kernel)
+//   fixed = block_s (+ fp8_kv_block_s with 8-bit KV) (+ block_fp8_block_s with block-scaled fp8 projections)
+//   per_token = token_s + token_head_s x heads per GPU (+ block_fp8_token_s + block_fp8_token_head_s x heads)
+// (tokens: decodes, or prefill tokens). The block is some fifteen kernels (the latent's and q's RMSNorms,
+// RoPE, the cache write, the per-head layout copies around the absorbed products, the backend's metadata)
+// whose fixed and per-token costs no FLOP or byte count sees: 48-70 us a block on Hopper, 1-16 us on B200.
+// Block-scaled fp8 projections (DeepGEMM) quantise their activations per token group in kernels of their own
+// (12-27 ns a prefill token). All terms >= 0; 0: none (a calibration fitted without MLA tables has no MLA fit
+// at all).
+struct MlaCalibration {
+    double block_s = 0.0, token_s = 0.0, token_head_s = 0.0;
+    double attention_scale = 0.0;  // the attention fits' time, which were fitted on MHA/GQA kernels, x this
+    double fp8_kv_attention_scale = 0.0, fp8_kv_block_s = 0.0;
+    double block_fp8_block_s = 0.0, block_fp8_token_s = 0.0, block_fp8_token_head_s = 0.0;
+    bool present() const { return attention_scale > 0.0; }
+    double scale(bool fp8_kv) const { return fp8_kv ? fp8_kv_attention_scale : attention_scale; }
+    double fixed_s(bool fp8_kv, bool block_fp8) const {
+        return block_s + (fp8_kv ? fp8_kv_block_s : 0.0) + (block_fp8 ? block_fp8_block_s : 0.0);
+    }
+    double per_token_s(double heads, bool block_fp8) const {
+        return token_s + token_head_s * heads +
+               (block_fp8 ? block_fp8_token_s + block_fp8_token_head_s * heads : 0.0);
+    }
+};
+
 struct CommCalibration {
     double latency_s = 0.0;
     double bus_bytes_per_s = 0.0;  // message bytes / (time - latency) at large messages
@@ -114,6 +144,10 @@ struct Calibration {
     AttentionCalibration prefill_attention, decode_attention;
     FitQuality prefill_attention_fit, decode_attention_fit;
     bool has_attention() const { return prefill_attention.present() && decode_attention.present(); }
+    // Both present, or neither; only beside the attention fits.
+    MlaCalibration mla_prefill, mla_decode;
+    FitQuality mla_prefill_fit, mla_decode_fit;
+    bool has_mla() const { return mla_prefill.present() && mla_decode.present(); }
     std::string file;          // where it was read from
 
     // "roofline (calibrated on ...)" / "roofline (calibrated, derived from h100-sxm)"

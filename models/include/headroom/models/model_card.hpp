@@ -148,9 +148,9 @@ struct ModelCard {
     // DeepSeek Sparse Attention (DeepSeek-V3.2): each query attends to the index_topk keys its lightning indexer
     // picks, which vLLM runs with FlashMLA's sparse kernels.
     bool is_sparse_mla() const { return is_mla() && index_topk > 0; }
-    // The attention matrix weights one TP rank holds and runs in `layer` beyond its 1/tp share of them: what vLLM
-    // replicates on every rank, a KV head's K and V projections when TP exceeds the KV heads and a DSA indexer
-    // (ReplicatedLinear). 0 for most layouts.
+    // The attention matrix weights one TP rank holds and runs in `layer` beyond its 1/tp share of them: what
+    // vLLM replicates on every rank, a KV head's K and V projections when TP exceeds the KV heads, MLA's q
+    // and KV down-projections and a DSA indexer (disable_tp, ReplicatedLinear). 0 for most layouts.
     double attention_replicated_params(int64_t layer, int64_t tp) const;
 
     // Per-layer parameter counts.

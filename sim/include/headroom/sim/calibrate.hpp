@@ -44,6 +44,36 @@ AttentionWork attention_sample_work(const AttentionSample& s);
 double attention_sample_time_s(const GpuProfile& gpu, const AttentionSample& s, const AttentionCalibration& prefill,
                                const AttentionCalibration& decode);
 
+// One point of an MLA module table (mla_prefill, mla_decode: a DeepSeek-style attention block timed whole):
+// `batch` decodes at `length` keys or prefills of `length` new tokens, at `heads` heads per GPU, the model's
+// dimensions from the table, the projections bf16 (weights BF16) or block-scaled fp8 (FP8: DeepSeek-V3's own
+// format) and the latent cached as `kv`.
+struct MlaSample {
+    bool decode = false;
+    double batch = 0, length = 0;
+    int64_t heads = 0, hidden = 0, q_lora = 0, kv_lora = 0, nope = 0, rope = 0, v = 0;
+    Dtype weights = Dtype::BF16, kv = Dtype::BF16;
+    double time_s = 0;
+};
+// What the cost model prices of such a block on `cal` (its own MLA terms left out): the projections
+// (QKV_PROJ, ROPE, O_PROJ) and the attention; the tokens and heads the MLA fit's terms count, and which
+// variant it is.
+struct MlaParts {
+    double projections_s = 0, attention_s = 0, tokens = 0, heads = 0;
+    bool fp8_kv = false, block_fp8 = false;
+};
+MlaParts mla_sample_parts(const GpuProfile& gpu, const Calibration& cal, const MlaSample& s);
+// A phase's block time under `fit` (calibration.hpp's MlaCalibration).
+double mla_block_time_s(const MlaCalibration& fit, const MlaParts& p);
+// The MLA fit of one phase: weighted linear least squares on relative error over the samples of that phase
+// (at least 8), a term that comes out negative held (at 0; an attention scale at 1) and the rest refitted.
+// Terms of a variant the samples lack are not fitted: without 8-bit KV samples fp8_kv_attention_scale is
+// attention_scale and fp8_kv_block_s 0, without block-fp8 samples the block_fp8 terms are 0.
+MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<MlaParts>& parts, bool decode,
+                       FitQuality* quality = nullptr);
+// Every point of the MLA module tables with bf16 or block-fp8 projections and a bf16 or fp8 latent.
+std::vector<MlaSample> mla_samples(const KernelTables& t);
+
 // Fits the samples that are not l2_warm (at least 8 of them); `quality` is over those.
 GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& samples,
                          FitQuality* quality = nullptr);
@@ -76,11 +106,13 @@ void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemm
 std::vector<GemmSample> read_measure_step_json(const std::string& path);
 
 // Fits everything the samples cover into a Calibration for `gpu`: `gemms` as `dtype`, for a bf16
-// calibration a second fit (gemm_fp8) on `fp8_gemms` when there are at least 8 of them, and the attention fits
-// when `attention` holds at least 8 prefills and 8 cold decodes.
+// calibration a second fit (gemm_fp8) on `fp8_gemms` when there are at least 8 of them, and the attention
+// fits when `attention` holds at least 8 prefills and 8 cold decodes, and then the MLA fits when `mla` holds
+// at least 8 points of each phase.
 Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,
                       const std::vector<CommSample>& comms, const std::string& fitted_on,
                       const std::vector<GemmSample>& fp8_gemms = {},
-                      const std::vector<AttentionSample>& attention = {});
+                      const std::vector<AttentionSample>& attention = {},
+                      const std::vector<MlaSample>& mla = {});
 
 }  // namespace headroom
