@@ -93,36 +93,43 @@ void roughness(const KernelTables& t, const std::string& dtype, Errors& out) {
     }
 }
 
-// DeepSeek-V3's attention block (qkv projections, RoPE, attention, o_proj) on the GPU's calibrated roofline
-// against every point of its MLA module tables (heads per GPU h: TP 128 / h).
-void mla_roofline(const KernelTables& t, const GpuProfile& gpu, Errors& prefill, Errors& decode) {
-    const ModelCard m = load_model("deepseek-ai/DeepSeek-V3");
-    for (const char* family : {"mla_prefill", "mla_decode"}) {
-        for (const GridTable* g : t.find(family)) {
-            CostConfig c;
-            c.tp = m.num_attention_heads / g->attr_int("heads");
-            c.weight_dtype = g->attr("dtype") == "bf16" ? Dtype::BF16 : Dtype::FP8;
-            c.kv_dtype = g->attr("kv_dtype") == "fp8" ? Dtype::FP8 : Dtype::BF16;
-            c.calibration = shipped_calibration(gpu.name);
-            const CostModel cm(m, gpu, c);
-            const bool pre = std::string(family) == "mla_prefill";
-            for (size_t i = 0; i < g->axes[0].size(); ++i) {
-                for (size_t j = 0; j < g->axes[1].size(); ++j) {
-                    const double v = g->value_ms({i, j});
-                    if (!(v > 0)) continue;
-                    const auto b = static_cast<size_t>(g->axes[0][i]);
-                    const auto x = static_cast<int64_t>(g->axes[1][j]);
-                    const std::vector<SequenceWork> batch(b, pre ? SequenceWork{x, 0} : SequenceWork{1, std::max<int64_t>(0, x - 1)});
-                    double block = 0;
-                    for (const OpCost& o : cm.step(batch).ops) {
-                        if (o.kind == OpKind::QKV_PROJ || o.kind == OpKind::ROPE || o.kind == OpKind::ATTENTION ||
-                            o.kind == OpKind::O_PROJ) {
-                            block += o.time_s / static_cast<double>(o.count);
-                        }
-                    }
-                    (pre ? prefill : decode).add(block, v * 1e-3);
-                }
-            }
+// DeepSeek-V3's attention block on the GPU's calibrated roofline against every point of its MLA module tables
+// (calibrate.hpp's MlaSample, heads per GPU h): op by op (qkv projections, RoPE, attention, o_proj on the
+// GEMM and attention fits, no MLA terms), and with the MLA fit in 5-fold cross-validation (fitted per phase
+// on four fifths of the GPU's points, predicting the fifth). `carried`: a sibling's shipped calibration whole
+// (its GEMM, attention and MLA fits) on this GPU's points, as `calibrate --from` carries it (H100 PCIe from
+// H100 SXM), into carried_rows (prefill, decode).
+void mla_roofline(const KernelTables& t, const GpuProfile& gpu, Errors& prefill, Errors& decode,
+                  Errors& prefill_cv, Errors& decode_cv, const Calibration* carried,
+                  Errors* carried_rows[2]) {
+    const std::vector<MlaSample> s = mla_samples(t);
+    const Calibration cal = *shipped_calibration(gpu.name);
+    std::vector<MlaParts> parts;
+    for (const MlaSample& x : s) parts.push_back(mla_sample_parts(gpu, cal, x));
+    for (size_t i = 0; i < s.size(); ++i) {
+        (s[i].decode ? decode : prefill).add(parts[i].projections_s + parts[i].attention_s, s[i].time_s);
+    }
+    if (carried && carried->has_mla()) {
+        for (const MlaSample& x : s) {
+            const MlaParts p = mla_sample_parts(gpu, *carried, x);
+            carried_rows[x.decode]->add(
+                mla_block_time_s(x.decode ? carried->mla_decode : carried->mla_prefill, p), x.time_s);
+        }
+    }
+    std::vector<size_t> idx(s.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::shuffle(idx.begin(), idx.end(), std::mt19937_64(42));
+    for (size_t fold = 0; fold < 5; ++fold) {
+        std::vector<MlaSample> train_s;
+        std::vector<MlaParts> train_p;
+        for (size_t i = 0; i < idx.size(); ++i) {
+            if (i % 5 != fold) train_s.push_back(s[idx[i]]), train_p.push_back(parts[idx[i]]);
+        }
+        const MlaCalibration fit[2] = {fit_mla(train_s, train_p, false), fit_mla(train_s, train_p, true)};
+        for (size_t i = 0; i < idx.size(); ++i) {
+            if (i % 5 != fold) continue;
+            const MlaSample& x = s[idx[i]];
+            (x.decode ? decode_cv : prefill_cv).add(mla_block_time_s(fit[x.decode], parts[idx[i]]), x.time_s);
         }
     }
 }
@@ -484,7 +491,20 @@ int main(int argc, char** argv) {
         if (!t->find("mla_prefill").empty()) {
             loo(*t, "mla_prefill", {"batch_size", "isl"}, row("MLA prefill module", "table LOO, token axes"));
             loo(*t, "mla_decode", {"batch_size", "step"}, row("MLA decode module", "table LOO, token axes"));
-            mla_roofline(*t, gpu, row("MLA prefill module", "roofline (calibrated)"), row("MLA decode module", "roofline (calibrated)"));
+            static const std::map<std::string, std::string> mla_sibling = {
+                {"h100-sxm", "h200"}, {"h200", "h100-sxm"}, {"b200", "gb200"}, {"gb200", "b200"}};
+            const auto sib = mla_sibling.find(profile);
+            const auto carried = sib == mla_sibling.end() ? nullptr : shipped_calibration(sib->second);
+            Errors* carried_rows[2] = {nullptr, nullptr};
+            if (carried) {
+                carried_rows[0] = &row("MLA prefill module", "calibrated on " + sib->second + ", carried");
+                carried_rows[1] = &row("MLA decode module", "calibrated on " + sib->second + ", carried");
+            }
+            mla_roofline(*t, gpu, row("MLA prefill module", "roofline (calibrated), op by op"),
+                         row("MLA decode module", "roofline (calibrated), op by op"),
+                         row("MLA prefill module", "roofline (calibrated, MLA fit), 5-fold CV"),
+                         row("MLA decode module", "roofline (calibrated, MLA fit), 5-fold CV"), carried.get(),
+                         carried_rows);
         }
         loo(*t, "vllm_allreduce", {"message_size"}, row("all-reduce", "table LOO, token axis"));
         const std::vector<CommSample> comm = allreduce_samples(*t);
