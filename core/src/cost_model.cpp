@@ -545,8 +545,10 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             const GemmTime g = gemm_roofline(p.w->flops_per_s, p.w->bytes_per_s, sms, p.rows, p.n, p.k,
                                              p.n * p.k * p.w->bytes_per_weight, exponent, p.w->cal,
                                              sink.wants_gemm_time(OpKind::QKV_PROJ));
-            sum.flops += g.flops, sum.bytes += g.bytes, sum.compute_s += g.compute_s,
-                sum.memory_s += g.memory_s;
+            sum.flops += g.flops;
+            sum.bytes += g.bytes;
+            sum.compute_s += g.compute_s;
+            sum.memory_s += g.memory_s;
             sum.time_s += g.time_s;
         }
         emit(OpKind::QKV_PROJ, L, sum.flops, sum.bytes, sum.compute_s, sum.memory_s, 0, 0, sum.time_s,
@@ -614,21 +616,18 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             }
             // the calibrated attention fits; a step of prefills and decodes runs one call, which pays one launch
             const bool has_pf = pf.scores > 0, has_dc = dc.scores > 0;
-            double t = 0;
-            if (has_pf) t += calibrated_prefill_attention_s(gpu, cal->prefill_attention, pf);
-            if (has_dc) t += calibrated_decode_attention_s(gpu, cal->decode_attention, cal->prefill_attention, dc);
-            if (has_pf && has_dc) t -= std::min(cal->prefill_attention.launch_s, cal->decode_attention.launch_s);
+            const AttentionCalibration &pre = cal->prefill_attention, &dec = cal->decode_attention;
+            const double pf_s = has_pf ? calibrated_prefill_attention_s(gpu, pre, pf) : 0.0;
+            const double dc_s = has_dc ? calibrated_decode_attention_s(gpu, dec, pre, dc) : 0.0;
+            double t = pf_s + dc_s;
             if (kind == AttentionKind::MLA && cal->has_mla()) {
                 // the MLA block's kernels beyond its projections and attention (calibration.hpp's
-                // MlaCalibration)
+                // MlaCalibration); vLLM runs an MLA step's prefill and decode kernels apart, each its launch
                 const WeightFormat w = m.weights(cfg.weight_dtype).attention;
-                t = mla_attention_s(
-                    *cal, has_pf ? calibrated_prefill_attention_s(gpu, cal->prefill_attention, pf) : 0.0,
-                    has_dc ? calibrated_decode_attention_s(gpu, cal->decode_attention, cal->prefill_attention,
-                                                           dc)
-                           : 0.0,
-                    pf_tokens, dc_tokens, heads, kv_elem_bytes < 2.0,
-                    w.dtype == Dtype::FP8 && w.bytes_per_weight > 1.0);
+                t = mla_attention_s(*cal, pf_s, dc_s, pf_tokens, dc_tokens, heads, kv_elem_bytes < 2.0,
+                                    w.dtype == Dtype::FP8 && w.bytes_per_weight > 1.0);
+            } else if (has_pf && has_dc) {
+                t -= std::min(pre.launch_s, dec.launch_s);
             }
             const double flops = pf.flops + dc.flops, bytes = pf.bytes + dc.bytes;
             const double compute_s = (flops + pf.scores * cal->prefill_attention.score_flops) /

@@ -50,8 +50,8 @@ def test_fp8_weights_on_a_calibrated_gpu_pay_the_quantisation(tmp_path):
 def test_mla_fit_adds_its_block_terms_to_the_attention(tmp_path):
     # H100 PCIe carries H100 SXM's MLA fits (from its MLA module tables). DeepSeek-V3 at TP 8 (16 heads a GPU), one
     # decode at context 999: its attention costs the attention fits' time x the decode scale, plus a block's fixed
-    # time, a token's and 16 (token, head)s' a layer, 61 layers; the same YAML without the MLA sections prices
-    # the attention fits' time alone.
+    # time, a token's and 16 (token, head)s' a layer, each with what its block-fp8 projections add, 61 layers; the
+    # same YAML without the MLA sections prices the attention fits' time alone.
     full = tmp_path / "full.yaml"
     assert run("calibrate", "-g", "h100-pcie", "--from", "h100-sxm", "-o", full).returncode == 0
     text = full.read_text()
@@ -65,7 +65,8 @@ def test_mla_fit_adds_its_block_terms_to_the_attention(tmp_path):
         c = json.loads(run("cost", "-m", "deepseek-ai/DeepSeek-V3", "-g", "h100-pcie", "--tp", "8", "--decode-batch",
                            "1", "--context", "999", "--predictor", "calibrated", "--calibration", cal, "--json").stdout)
         return {o["name"]: o["time_s"] for o in c["ops"]}["attention"]
-    extra = 61 * (d["block_s"] + d["token_s"] + 16 * d["token_head_s"])
+    extra = 61 * (d["block_s"] + d["token_s"] + 16 * d["token_head_s"] + d["block_fp8_block_s"] +
+                  d["block_fp8_token_s"] + 16 * d["block_fp8_token_head_s"])
     assert attention(full) == pytest.approx(d["attention_scale"] * attention(bare) + extra, rel=1e-5)
     # a calibration fitted without MLA tables (A100's) holds no MLA fit
     assert json.loads(run("calibrate", "-g", "a100-80gb", "--json").stdout)["mla_decode"] is None
