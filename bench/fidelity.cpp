@@ -500,7 +500,9 @@ int main(int argc, char** argv) {
                 carried_rows[0] = &row("MLA prefill module", "calibrated on " + sib->second + ", carried");
                 carried_rows[1] = &row("MLA decode module", "calibrated on " + sib->second + ", carried");
             }
-            mla_roofline(*t, gpu, row("MLA prefill module", "roofline (calibrated), op by op"),
+            // (GB200's on B200's MLA tables, as the predictor and calibrate take them: mla_module_tables)
+            mla_roofline(*mla_module_tables(t), gpu,
+                         row("MLA prefill module", "roofline (calibrated), op by op"),
                          row("MLA decode module", "roofline (calibrated), op by op"),
                          row("MLA prefill module", "roofline (calibrated, MLA fit), 5-fold CV"),
                          row("MLA decode module", "roofline (calibrated, MLA fit), 5-fold CV"), carried.get(),

@@ -256,14 +256,22 @@ int run_calibrate(CalibrateOptions& o) {
     std::vector<MlaSample> mla;
     GpuProfile fit_gpu = target;  // whose peaks the efficiencies are shares of
     std::string fitted_on, derived_from;
-    auto from_tables = [&](const KernelTables& t, const std::string& what) {
+    auto from_tables = [&](const std::shared_ptr<const KernelTables>& shared, const std::string& what) {
+        const KernelTables& t = *shared;
         // points whose working set stayed in the measured GPU's L2 are timed faster than serving runs them
         gemms = gemm_samples(t, dtype, fit_gpu.l2_cache_bytes());
         if (dtype == Dtype::BF16) fp8_gemms = gemm_samples(t, Dtype::FP8, fit_gpu.l2_cache_bytes());
         comms = allreduce_samples(t);
         attention = attention_samples(t, fit_gpu.l2_cache_bytes(), fit_gpu.memory_bandwidth_bytes_per_s());
-        mla = mla_samples(t);
-        fitted_on = fmt::format("kernel tables {} ({}; {})", what, t.device, t.source);
+        // the MLA modules of the same chip in another system where only those were timed with vLLM's fused
+        // norms (mla_module_tables: GB200 takes B200's)
+        const auto mla_tables = mla_module_tables(shared);
+        mla = mla_samples(*mla_tables);
+        fitted_on = fmt::format("kernel tables {} ({}; {}){}", what, t.device, t.source,
+                                mla_tables == shared
+                                    ? ""
+                                    : fmt::format("; MLA modules from {} ({}: timed with vLLM's fused norms)",
+                                                  mla_tables->gpu, mla_tables->device));
     };
     if (!o.csv.empty()) {
         read_calibration_csv(o.csv, gemms, comms, &fp8_gemms);
@@ -278,11 +286,11 @@ int run_calibrate(CalibrateOptions& o) {
         fitted_on = "headroom measure step in " + o.measurements;
     } else if (!o.tables.empty()) {
         if (o.tables.size() > 4 && o.tables.substr(o.tables.size() - 4) == ".hkt") {
-            from_tables(load_kernel_tables(o.tables), o.tables);
+            from_tables(std::make_shared<const KernelTables>(load_kernel_tables(o.tables)), o.tables);
         } else {
             const auto t = shipped_kernel_tables(o.tables);
             if (!t) throw UsageError(fmt::format("--tables: no shipped tables named \"{}\" (a .hkt file, or one of h100_sxm, h200_sxm, b200_sxm, gb200, a100_sxm, l40s)", o.tables));
-            from_tables(*t, o.tables);
+            from_tables(t, o.tables);
         }
     } else {
         // the sibling whose tables stand in (--from), or the GPU's own
@@ -297,7 +305,7 @@ int run_calibrate(CalibrateOptions& o) {
             throw UsageError(fmt::format("--gpu: no kernel tables ship for {}: fit on a sibling's (--from h100-sxm), a .hkt file "
                                          "(--tables) or your own measurements (--csv)", fit_gpu.name));
         }
-        from_tables(*t, name);
+        from_tables(t, name);
     }
     if (gemms.empty()) throw UsageError(fmt::format("--dtype: the data holds no {} GEMM measurements", o.dtype));
     Calibration c = calibrate(fit_gpu, dtype, gemms, comms, fitted_on, fp8_gemms, attention, mla);

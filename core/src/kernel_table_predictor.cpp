@@ -142,6 +142,23 @@ std::string kernel_table_gpu(const GpuProfile& gpu) {
 
 std::string kernel_table_sibling(const GpuProfile& gpu) { return gpu.name == "h100-pcie" ? "h100-sxm" : ""; }
 
+bool mla_norms_fused(const KernelTables& t) {
+    const auto m = t.find("mla_decode");
+    return !m.empty() && !m.front()->attr("norm_dispatch").empty();
+}
+
+std::shared_ptr<const KernelTables> mla_module_tables(const std::shared_ptr<const KernelTables>& t) {
+    if (!t || mla_norms_fused(*t)) return t;
+    static const std::pair<const char*, const char*> same_chip[] = {{"gb200", "b200_sxm"},
+                                                                    {"b200_sxm", "gb200"}};
+    for (const auto& [here, there] : same_chip) {
+        if (t->gpu != here) continue;
+        auto other = shipped_kernel_tables(there);
+        if (other && mla_norms_fused(*other)) return other;
+    }
+    return t;
+}
+
 KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProfile& gpu, const CostConfig& config,
                                            std::shared_ptr<const KernelTables> tables)
     : roofline_(model, gpu, config), tables_(std::move(tables)) {
@@ -171,7 +188,14 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     // The MLA module's projections: from the GEMM table of their format, or the bf16 one for block fp8 (the
     // module tables time bf16 and block-fp8 blocks within 5% of each other).
     mla_gemm_ = gemm_ ? gemm_ : attn_dtype == "fp8_block" ? gemm_bf16_ : nullptr;
-    if (model.is_mla() && !kv.empty() && !attn_dtype.empty() && mla_gemm_) {
+    mla_tables_ = model.is_mla() ? mla_module_tables(tables_) : tables_;
+    mla_module_gemm_ = mla_gemm_;
+    if (mla_tables_ != tables_) {
+        const KernelTables& o = *mla_tables_;
+        mla_module_gemm_ =
+            first(o.find("gemm", {{"dtype", attn_dtype == "fp8_block" ? "bf16" : attn_dtype}}));
+    }
+    if (model.is_mla() && !kv.empty() && !attn_dtype.empty() && mla_gemm_ && mla_module_gemm_) {
         // The MLA module tables time one model's attention block whole (DeepSeek-V3's). Less its projections,
         // what is left (the latent's norm and RoPE, the attention over the latent cache, the per-head absorbed
         // up-projections) depends on the heads per GPU and the latent's dimensions, not on the model's hidden size
@@ -182,8 +206,8 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
             {"kv_lora", std::to_string(model.kv_lora_rank)}, {"nope", std::to_string(model.qk_nope_head_dim)},
             {"rope", std::to_string(model.qk_rope_head_dim)}, {"v", std::to_string(model.v_head_dim)},
             {"kv_dtype", kv}, {"dtype", attn_dtype}, {"heads", std::to_string(model.num_attention_heads / tp)}};
-        mla_prefill_ = first(t.find("mla_prefill", match));
-        mla_decode_ = first(t.find("mla_decode", match));
+        mla_prefill_ = first(mla_tables_->find("mla_prefill", match));
+        mla_decode_ = first(mla_tables_->find("mla_decode", match));
         if (mla_prefill_ && mla_decode_ && mla_prefill_->attr_int("hidden") > 0 && mla_prefill_->attr_int("q_lora") >= 0) {
             const double heads = static_cast<double>(model.num_attention_heads / tp);
             // rows x (n, k) of a block's projections on the new tokens: q down (when q_lora), q up, the KV latent
@@ -382,7 +406,8 @@ double KernelTablePredictor::gemm_s(OpKind kind, const RooflineOp& op, bool& ext
 double KernelTablePredictor::mla_proj_s(double rows, bool& extrapolated) const {
     double t = 0.0;
     for (size_t i = 0; i < mla_module_proj_.size(); ++i) {
-        const double g = cached_gemm_s(mla_module_cache_[i], mla_gemm_, rows, mla_module_proj_[i][0], mla_module_proj_[i][1], extrapolated);
+        const double g = cached_gemm_s(mla_module_cache_[i], mla_module_gemm_, rows, mla_module_proj_[i][0],
+                                       mla_module_proj_[i][1], extrapolated);
         if (g < 0) return -1.0;
         t += g;
     }
@@ -680,6 +705,14 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         family = "mla_decode";
         note = mla_other_model_ ? "; DeepSeek-V3's MLA module at these heads per GPU, less its projections"
                                 : "; MLA module less its projections";
+        if (source && mla_tables_ != tables_) {  // (not on the hot path)
+            note += fmt::format("; {}'s module, timed with vLLM's fused norms ({}'s ran the unfused chain)",
+                                mla_tables_->device, tables_->device);
+        } else if (source && !mla_norms_fused(*tables_) &&
+                   tables_->source.find("AIConfigurator") != std::string::npos) {
+            // AIConfigurator's collection note on the tables it re-collected (B200's) says the others' ran it
+            note += "; timed with the unfused RMSNorm chain: about 34% over serving where checked";
+        }
     } else if (encoder_attn_ && op.kind == OpKind::ATTENTION) {
         t = encoder_attention_s(op, batch, ex);
         family = "encoder_attention";

@@ -101,6 +101,25 @@ def _main_kernel(df, by: list[str]) -> "object":
     return df.merge(best[by + ["kernel_source"]], on=by + ["kernel_source"])
 
 
+def _collection_note(meta: Path, table: str, key: str) -> str:
+    """`key: value` within `table:`'s block of a collection_meta.yaml (indented under `tables:`), or ""."""
+    if not meta.exists():
+        return ""
+    inside, indent = False, 0
+    for line in meta.read_text().splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        depth = len(line) - len(line.lstrip())
+        if stripped == f"{table}:":
+            inside, indent = True, depth
+        elif inside and depth <= indent:
+            inside = False
+        elif inside and stripped.startswith(f"{key}:"):
+            return stripped.split(":", 1)[1].strip()
+    return ""
+
+
 def import_gpu(gpu_dir: Path) -> list[str]:
     """The .hkt text of one GPU directory of the published layout."""
     import pandas as pd
@@ -160,11 +179,15 @@ def import_gpu(gpu_dir: Path) -> list[str]:
     # MLA attention modules (DeepSeek-V3's whole attention block: q/kv down- and up-projections, RoPE,
     # attention, o_proj), per (KV dtype, GEMM dtype, heads per GPU); prefill over batch x isl (no cached
     # prefix), decode over batch x context (step). vLLM picks the backend per shape, so every kernel is kept.
+    # A collection note in the version directory's collection_meta.yaml (`norm_dispatch: ...` under the table's
+    # name: B200's tables were re-collected with vLLM's fused RMSNorm kernels, where the others ran the unfused
+    # chain) is kept as the tables' `norm_dispatch` attribute.
     for table, family, axes in (("mla_context_module_perf", "mla_prefill", ["batch_size", "isl"]),
                                 ("mla_generation_module_perf", "mla_decode", ["batch_size", "step"])):
         df, ver = read("mla", "vllm", table)
         if df is None:
             continue
+        norms = _collection_note(gpu_dir / "mla" / ver / "collection_meta.yaml", table, "norm_dispatch")
         for k, g in df.groupby(["model", "kv_cache_dtype", "gemm_type", "num_heads"]):
             dims = _MLA_MODELS.get(str(k[0]))
             if dims is None:
@@ -173,6 +196,8 @@ def import_gpu(gpu_dir: Path) -> list[str]:
                 continue
             attrs = {"framework": ver, "kernel": "+".join(sorted(g["kernel_source"].unique())), "model": str(k[0]),
                      **dims, "kv_dtype": _dtype(k[1]), "dtype": _dtype(k[2]), "heads": int(k[3])}
+            if norms:
+                attrs["norm_dispatch"] = norms
             blocks += _grid_lines(g, axes, attrs, family)
 
     # Encoder attention (bidirectional, vLLM's ViT FlashAttention path): one grid per (dtype, heads, head_dim)

@@ -802,3 +802,40 @@ TEST(KernelTablePredictor, DecodesPastTheTablesKvReadAsFewerLongerSequences) {
     EXPECT_NEAR(b.time_s, 32 * 0.340e-3 * fit(4, 2047) / fit(2, 4094), 1e-9);
     EXPECT_GT(fit(4, 2047), fit(2, 4094));  // more sequences, more items
 }
+
+TEST(KernelTablePredictor, Gb200TakesB200sMlaModulesTimedWithTheFusedNorms) {
+    // kernel-db's collection note: B200's MLA module tables were re-collected with vLLM's fused RMSNorm
+    // kernels, GB200's (like Hopper's) ran the unfused chain. The same chip: GB200 takes B200's.
+    const auto b200 = shipped_kernel_tables("b200_sxm"), gb200 = shipped_kernel_tables("gb200");
+    const auto h200 = shipped_kernel_tables("h200_sxm");
+    ASSERT_TRUE(b200 && gb200 && h200);
+    EXPECT_TRUE(mla_norms_fused(*b200));
+    EXPECT_FALSE(mla_norms_fused(*gb200));
+    EXPECT_FALSE(mla_norms_fused(*h200));
+    EXPECT_EQ(mla_module_tables(gb200), b200);
+    EXPECT_EQ(mla_module_tables(b200), b200);
+    EXPECT_EQ(mla_module_tables(h200), h200);  // no re-collected twin: its own
+    // DeepSeek-V3 at TP 8, 64 decodes at 2,000: GB200's MLA attention is B200's module time less the module's
+    // projections on B200's GEMM table, so the attention op is B200's to the bit (no scaling between the two)
+    const ModelCard m = load_model("deepseek-ai/DeepSeek-V3");
+    CostConfig c;
+    c.tp = 8;
+    const std::vector<SequenceWork> batch(64, SequenceWork{1, 1999});
+    const StepCost on_gb200 = KernelTablePredictor(m, load_gpu("gb200"), c, gb200).step(batch);
+    const StepCost on_b200 = KernelTablePredictor(m, load_gpu("b200"), c, b200).step(batch);
+    EXPECT_EQ(on_gb200.op("attention")->time_s, on_b200.op("attention")->time_s);
+    EXPECT_NE(on_gb200.op("attention")->source.find("NVIDIA B200's module, timed with vLLM's fused norms"),
+              std::string::npos)
+        << on_gb200.op("attention")->source;
+    // and its own table's block was 50-60 us a layer slower here (the unfused chain): a fifth or more of the
+    // op
+    KernelTables as_is = *gb200;  // GB200's tables under another name: no twin to take
+    as_is.gpu = "gb200-as-published";
+    const StepCost own =
+        KernelTablePredictor(m, load_gpu("gb200"), c, std::make_shared<const KernelTables>(as_is))
+            .step(batch);
+    EXPECT_GT(own.op("attention")->time_s / 61 - on_gb200.op("attention")->time_s / 61, 40e-6);
+    // Hopper keeps its own, and says how it was timed
+    const StepCost on_h200 = KernelTablePredictor(m, load_gpu("h200"), c, h200).step(batch);
+    EXPECT_NE(on_h200.op("attention")->source.find("unfused RMSNorm chain"), std::string::npos);
+}

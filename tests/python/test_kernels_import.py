@@ -92,3 +92,30 @@ def test_import_keeps_every_mla_backend_and_names_the_model_dimensions(tmp_path)
     i = text.index("data")
     # batch 1: 0.1 + 0.001 and 0.1 + 1.024; batch 2: 0.2 + 0.001 and 0.2 + 1.024
     assert text[i + 1:i + 3] == ["0.101 1.124", "0.201 1.224"]
+
+
+def test_import_keeps_the_mla_tables_collection_note(tmp_path):
+    """kernel-db's collection_meta.yaml says how a table was collected (B200's MLA modules: `norm_dispatch:
+    vllm_c_eager_surrogate`, re-collected with vLLM's fused norms); the importer keeps that note on the table's
+    grids as `norm_dispatch`, and only for the table it sits under."""
+    out = tmp_path / "db" / "test_gpu" / "mla" / "vllm-0.99.0"
+    out.mkdir(parents=True)
+    for table, op, axis in (("mla_context_module_perf", "mla_context_module", "isl"),
+                            ("mla_generation_module_perf", "mla_generation_module", "step")):
+        rows = [dict(framework="VLLM", version="0.99.0", device="Test GPU", op_name=op, kernel_source="FLASHINFER_MLA",
+                     model="deepseek-ai/DeepSeek-V3", architecture="DeepseekV3ForCausalLM", mla_dtype="bfloat16",
+                     kv_cache_dtype="bfloat16", gemm_type="bfloat16", num_heads=16, batch_size=b, isl=1 if axis == "step" else x,
+                     tp_size=1, step=x if axis == "step" else 0, latency=0.05 * b + x / 1e4)
+                for b in (1, 2) for x in (16, 1024)]
+        pd.DataFrame(rows).to_parquet(out / f"{table}.parquet")
+    (out / "collection_meta.yaml").write_text(
+        "schema_version: 1\ntables:\n  mla_context_module_perf:\n    status: complete\n"
+        "    # a comment line: skipped\n    norm_dispatch: vllm_c_eager_surrogate\n"
+        "  mla_generation_module_perf:\n    status: complete\n")
+    r = subprocess.run([sys.executable, str(ROOT / "python" / "headroom" / "kernels.py"), "import", str(tmp_path / "db"),
+                        "--out", str(tmp_path / "out"), "--source", "unit test"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    heads = [line for line in (tmp_path / "out" / "test_gpu.hkt").read_text().splitlines() if line.startswith("table ")]
+    assert [h.split()[1] for h in heads] == ["mla_prefill", "mla_decode"]
+    assert heads[0].endswith(" heads=16 norm_dispatch=vllm_c_eager_surrogate")
+    assert heads[1].endswith(" heads=16")

@@ -36,6 +36,14 @@ namespace headroom {
 // The shipped tables' name for a GPU profile ("h100-sxm" -> "h100_sxm"); "" when none ship for it. A GPU
 // without tables of its own whose chip a table GPU shares takes that GPU's (kernel_table_sibling).
 std::string kernel_table_gpu(const GpuProfile& gpu);
+// The tables whose MLA modules (mla_prefill, mla_decode) a GPU's tables `t` stand on: `t`'s own, or those of
+// the same chip in another system where only those were timed with vLLM's fused RMSNorm kernels (the tables'
+// `norm_dispatch`, from kernel-db's collection notes). B200's MLA tables were re-collected so (-9% against an
+// in-engine trace at the one point checked); GB200's, like the other GPUs', ran the unfused norm chain
+// (+34%), so GB200 takes B200's.
+std::shared_ptr<const KernelTables> mla_module_tables(const std::shared_ptr<const KernelTables>& t);
+// Whether a table GPU's MLA module tables were timed with the fused norms vLLM serves with.
+bool mla_norms_fused(const KernelTables& t);
 // The profile whose tables a GPU borrows, "" for a GPU with tables of its own or none: H100 PCIe takes H100 SXM's
 // (the same GH100 chip, with 114 of its 132 SMs, lower clocks and HBM2e). Each op priced from them is scaled by
 // the calibrated roofline's time on this GPU over its time on the sibling (KernelTablePredictor), so the tables
@@ -151,6 +159,10 @@ private:
     const GridTable* mla_prefill_ = nullptr;  // MLA module tables (both or neither)
     const GridTable* mla_decode_ = nullptr;
     const GridTable* mla_gemm_ = nullptr;  // the GEMM table the MLA module's projections are costed from
+    // the MLA module tables' own GPU (mla_module_tables) and its GEMM table, which mla_proj_s takes the
+    // module's projections off with; tables_ and mla_gemm_ for a GPU's own
+    std::shared_ptr<const KernelTables> mla_tables_;
+    const GridTable* mla_module_gemm_ = nullptr;
     std::vector<std::array<double, 2>> mla_proj_;  // (n, k) of the model's MLA projections, o_proj last
     mutable std::array<std::vector<double>, 8> mla_cache_;  // (with a DSA indexer's three projections, 7)
     // those of the model the module tables timed (its hidden size and q LoRA rank), which mla_attention_s takes
