@@ -187,14 +187,13 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     const std::string kv = config.kv_dtype == Dtype::FP8 ? "fp8" : config.kv_dtype == Dtype::BF16 || config.kv_dtype == Dtype::FP16 ? "bf16" : "";
     // The MLA module's projections: from the GEMM table of their format, or the bf16 one for block fp8 (the
     // module tables time bf16 and block-fp8 blocks within 5% of each other).
-    mla_gemm_ = gemm_ ? gemm_ : attn_dtype == "fp8_block" ? gemm_bf16_ : nullptr;
+    auto projection_gemm = [&](const KernelTables& k) -> const GridTable* {
+        if (attn_dtype.empty()) return nullptr;
+        return first(k.find("gemm", {{"dtype", attn_dtype == "fp8_block" ? "bf16" : attn_dtype}}));
+    };
+    mla_gemm_ = projection_gemm(t);
     mla_tables_ = model.is_mla() ? mla_module_tables(tables_) : tables_;
-    mla_module_gemm_ = mla_gemm_;
-    if (mla_tables_ != tables_) {
-        const KernelTables& o = *mla_tables_;
-        mla_module_gemm_ =
-            first(o.find("gemm", {{"dtype", attn_dtype == "fp8_block" ? "bf16" : attn_dtype}}));
-    }
+    mla_module_gemm_ = mla_tables_ == tables_ ? mla_gemm_ : projection_gemm(*mla_tables_);
     if (model.is_mla() && !kv.empty() && !attn_dtype.empty() && mla_gemm_ && mla_module_gemm_) {
         // The MLA module tables time one model's attention block whole (DeepSeek-V3's). Less its projections,
         // what is left (the latent's norm and RoPE, the attention over the latent cache, the per-head absorbed

@@ -492,14 +492,12 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
     f.block_fp8_block_s = any_block_fp8 ? value(6) : 0.0;
     f.block_fp8_token_s = any_block_fp8 ? value(7) : 0.0;
     f.block_fp8_token_head_s = any_block_fp8 ? value(8) : 0.0;
-    if (quality) {
-        std::vector<double> err;
-        for (size_t i : idx)
-            err.push_back(std::fabs(mla_block_time_s(f, parts[i]) / samples[i].time_s - 1.0));
-        quality->points = static_cast<int64_t>(idx.size());
-        quality->median_abs_rel_error = exact_percentile(err, 50);
-        quality->p90_abs_rel_error = exact_percentile(err, 90);
+    Eigen::VectorXd r(n);  // log residuals, as fit_quality takes them
+    for (Eigen::Index j = 0; j < n; ++j) {
+        const size_t i = idx[static_cast<size_t>(j)];
+        r[j] = std::log(mla_block_time_s(f, parts[i]) / samples[i].time_s);
     }
+    fit_quality(r, 0, quality);
     return f;
 }
 
