@@ -26,15 +26,16 @@
 #include <numeric>
 #include <random>
 #include <string>
-#include <vector>
 #include <tuple>
+#include <vector>
 
+#include "headroom/core/kernel_table_predictor.hpp"
+#include "headroom/core/mla_norm_chain.hpp"
+#include "headroom/hardware/calibration.hpp"
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/calibrate.hpp"
 #include "headroom/sim/metrics.hpp"
-#include "headroom/core/kernel_table_predictor.hpp"
-#include "headroom/hardware/calibration.hpp"
 
 using namespace headroom;
 
@@ -102,15 +103,18 @@ void roughness(const KernelTables& t, const std::string& dtype, Errors& out) {
 void mla_roofline(const KernelTables& t, const GpuProfile& gpu, Errors& prefill, Errors& decode,
                   Errors& prefill_cv, Errors& decode_cv, const Calibration* carried,
                   Errors* carried_rows[2]) {
-    const std::vector<MlaSample> s = mla_samples(t);
+    // (the points timed with the block in L2 are neither fitted nor scored, as the GEMM rows' L2-warm points)
+    const std::vector<MlaSample> s = mla_samples(t, gpu.l2_cache_bytes(), gpu.memory_bandwidth_bytes_per_s());
     const Calibration cal = *shipped_calibration(gpu.name);
     std::vector<MlaParts> parts;
     for (const MlaSample& x : s) parts.push_back(mla_sample_parts(gpu, cal, x));
     for (size_t i = 0; i < s.size(); ++i) {
-        (s[i].decode ? decode : prefill).add(parts[i].projections_s + parts[i].attention_s, s[i].time_s);
+        if (!s[i].l2_warm)
+            (s[i].decode ? decode : prefill).add(parts[i].projections_s + parts[i].attention_s, s[i].time_s);
     }
     if (carried && carried->has_mla()) {
         for (const MlaSample& x : s) {
+            if (x.l2_warm) continue;
             const MlaParts p = mla_sample_parts(gpu, *carried, x);
             carried_rows[x.decode]->add(
                 mla_block_time_s(x.decode ? carried->mla_decode : carried->mla_prefill, p), x.time_s);
@@ -127,7 +131,7 @@ void mla_roofline(const KernelTables& t, const GpuProfile& gpu, Errors& prefill,
         }
         const MlaCalibration fit[2] = {fit_mla(train_s, train_p, false), fit_mla(train_s, train_p, true)};
         for (size_t i = 0; i < idx.size(); ++i) {
-            if (i % 5 != fold) continue;
+            if (i % 5 != fold || s[idx[i]].l2_warm) continue;
             const MlaSample& x = s[idx[i]];
             (x.decode ? decode_cv : prefill_cv).add(mla_block_time_s(fit[x.decode], parts[idx[i]]), x.time_s);
         }
@@ -499,6 +503,21 @@ int main(int argc, char** argv) {
             if (carried) {
                 carried_rows[0] = &row("MLA prefill module", "calibrated on " + sib->second + ", carried");
                 carried_rows[1] = &row("MLA decode module", "calibrated on " + sib->second + ", carried");
+            }
+            if (const auto fused = mla_module_tables(t); fused != t) {
+                // the unfused norm chain (mla_norm_chain.hpp): this chip's own MLA tables against the
+                // re-collected twin's, as published and less the chain fitted on them (4 terms a phase on
+                // every paired point: in sample)
+                const MlaChainCost& chain = shipped_mla_chain_cost();
+                for (const bool decode : {false, true}) {
+                    const std::string fam = decode ? "MLA decode module" : "MLA prefill module";
+                    Errors& raw = row(fam, "own tables against " + fused->gpu + "'s");
+                    Errors& less = row(fam, "  less the fitted unfused chain");
+                    for (const MlaChainPoint& p : mla_chain_points(*t, *fused, decode)) {
+                        raw.add(p.unfused_s, p.fused_s);
+                        less.add(p.unfused_s - chain.seconds(decode, p.tokens, p.heads), p.fused_s);
+                    }
+                }
             }
             // (GB200's on B200's MLA tables, as the predictor and calibrate take them: mla_module_tables)
             mla_roofline(*mla_module_tables(t), gpu,

@@ -266,12 +266,16 @@ int run_calibrate(CalibrateOptions& o) {
         // the MLA modules of the same chip in another system where only those were timed with vLLM's fused
         // norms (mla_module_tables: GB200 takes B200's)
         const auto mla_tables = mla_module_tables(shared);
-        mla = mla_samples(*mla_tables);
-        fitted_on = fmt::format("kernel tables {} ({}; {}){}", what, t.device, t.source,
-                                mla_tables == shared
-                                    ? ""
-                                    : fmt::format("; MLA modules from {} ({}: timed with vLLM's fused norms)",
-                                                  mla_tables->gpu, mla_tables->device));
+        mla = mla_samples(*mla_tables, fit_gpu.l2_cache_bytes(), fit_gpu.memory_bandwidth_bytes_per_s());
+        std::string mla_note;
+        if (mla_tables != shared) {
+            mla_note = fmt::format("; MLA modules from {} ({}: timed with vLLM's fused norms)",
+                                   mla_tables->gpu, mla_tables->device);
+        } else if (!mla.empty() && mla_chain_cost(t)) {
+            mla_note =
+                "; MLA modules less the unfused norm chain they timed (GB200's MLA tables over B200's)";
+        }
+        fitted_on = fmt::format("kernel tables {} ({}; {}){}", what, t.device, t.source, mla_note);
     };
     if (!o.csv.empty()) {
         read_calibration_csv(o.csv, gemms, comms, &fp8_gemms);

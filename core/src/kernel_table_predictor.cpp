@@ -238,6 +238,8 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
             const int64_t table_hidden = mla_prefill_->attr_int("hidden"), table_q_lora = mla_prefill_->attr_int("q_lora");
             mla_module_proj_ = projections(static_cast<double>(table_hidden), table_q_lora);
             mla_other_model_ = table_hidden != model.hidden_size || table_q_lora != model.q_lora_rank;
+            mla_chain_ = mla_chain_cost(*mla_tables_);
+            mla_heads_ = heads;
         } else {
             mla_prefill_ = mla_decode_ = nullptr;
         }
@@ -436,7 +438,7 @@ double batch_scaled(const GridTable* t, double batch, double x, double x_power, 
 // its tokens (costed as QKV_PROJ and O_PROJ from the GEMM table), so each part's module time less its own
 // projections (the same GEMM table at the part's rows) is the attention's share.
 double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch,
-                                             bool& extrapolated) const {
+                                             bool& extrapolated, double* chain_s) const {
     double decodes = 0, decode_keys = 0, prefills = 0, prefill_keys = 0;
     const ModelCard& m = roofline_.model();
     const int64_t cap = m.is_sparse_mla() ? m.index_topk : 0;  // a DSA decode reads at most index_topk keys
@@ -448,17 +450,28 @@ double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::ve
     }
     double t = 0.0;
     if (decodes > 0) {
-        const double module = batch_scaled(mla_decode_, decodes, std::max(1.0, decode_keys / decodes), 1.0, extrapolated);
+        double module =
+            batch_scaled(mla_decode_, decodes, std::max(1.0, decode_keys / decodes), 1.0, extrapolated);
         const double proj = mla_proj_s(decodes, extrapolated);
         if (module < 0 || proj < 0) return -1.0;
+        if (mla_chain_) {
+            const double c = mla_chain_->seconds(true, decodes, mla_heads_);
+            module -= c;
+            if (chain_s) *chain_s += c;
+        }
         t += std::max(0.0, module - proj);
     }
     if (prefills > 0) {
         const double mean_keys = prefill_keys / prefills;
         const double len = causal_length(mean_keys);
-        const double module = batch_scaled(mla_prefill_, prefills, len, 2.0, extrapolated);
+        double module = batch_scaled(mla_prefill_, prefills, len, 2.0, extrapolated);
         const double proj = mla_proj_s(std::round(prefills * len), extrapolated);
         if (module < 0 || proj < 0) return -1.0;
+        if (mla_chain_) {
+            const double c = mla_chain_->seconds(false, prefills * len, mla_heads_);
+            module -= c;
+            if (chain_s) *chain_s += c;
+        }
         t += std::max(0.0, module - proj);
     }
     return t * static_cast<double>(op.count);
@@ -707,10 +720,14 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         if (source && mla_tables_ != tables_) {  // (not on the hot path)
             note += fmt::format("; {}'s module, timed with vLLM's fused norms ({}'s ran the unfused chain)",
                                 mla_tables_->device, tables_->device);
-        } else if (source && !mla_norms_fused(*tables_) &&
-                   tables_->source.find("AIConfigurator") != std::string::npos) {
+        } else if (source && mla_chain_) {
             // AIConfigurator's collection note on the tables it re-collected (B200's) says the others' ran it
-            note += "; timed with the unfused RMSNorm chain: about 34% over serving where checked";
+            double chain_s = 0.0;
+            mla_attention_s(op, batch, ex, &chain_s);
+            note += fmt::format(
+                "; less the unfused norm chain these tables timed ({:.1f} us a layer here, as GB200's MLA "
+                "tables time it over B200's)",
+                1e6 * chain_s);
         }
     } else if (encoder_attn_ && op.kind == OpKind::ATTENTION) {
         t = encoder_attention_s(op, batch, ex);

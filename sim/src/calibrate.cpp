@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "headroom/core/cost_model.hpp"
+#include "headroom/core/mla_norm_chain.hpp"
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/metrics.hpp"
@@ -331,8 +332,9 @@ std::vector<AttentionSample> attention_samples(const KernelTables& t, double l2_
     return out;
 }
 
-std::vector<MlaSample> mla_samples(const KernelTables& t) {
+std::vector<MlaSample> mla_samples(const KernelTables& t, double l2_bytes, double hbm_bytes_per_s) {
     std::vector<MlaSample> out;
+    const MlaChainCost* chain = mla_chain_cost(t);
     for (const bool decode : {false, true}) {
         for (const GridTable* g : t.find(decode ? "mla_decode" : "mla_prefill")) {
             if (g->axes.size() != 2) continue;
@@ -356,6 +358,25 @@ std::vector<MlaSample> mla_samples(const KernelTables& t) {
                     // a one-token prompt is a decode to the cost model, as in attention_samples
                     if (!(v > 0) || (!decode && g->axes[1][b] < 2)) continue;
                     x.batch = g->axes[0][a], x.length = g->axes[1][b], x.time_s = v * 1e-3;
+                    const double tokens = decode ? x.batch : x.batch * x.length;
+                    if (chain) {
+                        x.time_s -= chain->seconds(decode, tokens, static_cast<double>(x.heads));
+                        if (!(x.time_s > 0)) continue;
+                    }
+                    // the block's weights: q and KV down-projections, q and kv_b up-projections, o_proj
+                    const double h = static_cast<double>(x.heads);
+                    const double weights =
+                        (x.weights == Dtype::BF16 ? 2.0 : 1.0) *
+                        (static_cast<double>(x.hidden *
+                                             (std::max<int64_t>(x.q_lora, 0) + x.kv_lora + x.rope)) +
+                         h * static_cast<double>((x.nope + x.rope) * (x.q_lora > 0 ? x.q_lora : x.hidden) +
+                                                 (x.nope + x.v) * x.kv_lora + x.v * x.hidden));
+                    const double kv = (x.kv == Dtype::BF16 ? 2.0 : 1.0) * x.batch * x.length *
+                                      static_cast<double>(x.kv_lora + x.rope);
+                    const double activations =
+                        4.0 * tokens * static_cast<double>(x.hidden);  // in and out, bf16
+                    x.l2_warm = l2_bytes > 0 && weights + kv + activations <= l2_bytes &&
+                                !(hbm_bytes_per_s > 0 && (weights + kv) / hbm_bytes_per_s < 0.05 * x.time_s);
                     out.push_back(x);
                 }
             }
@@ -407,8 +428,13 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
                        FitQuality* quality) {
     std::vector<size_t> idx;
     bool any_fp8_kv = false, any_block_fp8 = false;
+    int64_t warm = 0;
     for (size_t i = 0; i < samples.size(); ++i) {
         if (samples[i].decode != decode) continue;
+        if (samples[i].l2_warm) {
+            ++warm;
+            continue;
+        }
         idx.push_back(i);
         any_fp8_kv = any_fp8_kv || parts[i].fp8_kv;
         any_block_fp8 = any_block_fp8 || parts[i].block_fp8;
@@ -497,7 +523,7 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
         const size_t i = idx[static_cast<size_t>(j)];
         r[j] = std::log(mla_block_time_s(f, parts[i]) / samples[i].time_s);
     }
-    fit_quality(r, 0, quality);
+    fit_quality(r, warm, quality);
     return f;
 }
 

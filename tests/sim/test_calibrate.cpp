@@ -7,9 +7,10 @@
 #include <fstream>
 #include <iomanip>
 
+#include "headroom/core/cost_model.hpp"
+#include "headroom/core/mla_norm_chain.hpp"
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
-#include "headroom/core/cost_model.hpp"
 #include "headroom/sim/calibrate.hpp"
 
 using namespace headroom;
@@ -625,4 +626,59 @@ TEST(Calibrate, MlaYamlRoundTripsAndRejectsHalfOfIt) {
     EXPECT_EQ(error_of(head + attn + pre +
                        "mla_decode: {block_us: 58, token_ns: 76, token_head_ns: 2.4, attention_scale: 1}\n"),
               "c.yaml: mla_decode.fp8_kv_attention_scale: missing");
+}
+
+TEST(Calibrate, MlaSamplesAreTheBlockAsServedAndFlagTheL2Warm) {
+    // H200's MLA tables timed the unfused norm chain: each sample is the table's time less the chain
+    // (mla_norm_chain.hpp). One decode at the shortest context, 16 heads: block-fp8 weights are 7,168 x
+    // (1,536 + 512 + 64) + 16 x (192 x 1,536 + 256 x 512 + 128 x 7,168) = 36,634,624 bytes, which with the KV
+    // and activations fit in H200's 50 MiB of L2 and take 7.6 us to stream at 4.8 TB/s (5% of the block or
+    // more): l2_warm. In bf16 they are 73,269,248 bytes: past the L2.
+    const auto t = shipped_kernel_tables("h200_sxm");
+    ASSERT_TRUE(t);
+    const MlaChainCost* chain = mla_chain_cost(*t);
+    ASSERT_TRUE(chain);
+    const double l2 = 50.0 * 1024 * 1024, hbm = 4.8e12;
+    const std::vector<MlaSample> s = mla_samples(*t, l2, hbm);
+    const GridTable* g =
+        t->find("mla_decode", {{"heads", "16"}, {"dtype", "fp8_block"}, {"kv_dtype", "bf16"}}).front();
+    const double table_s = g->value_ms({0, 0}) * 1e-3;
+    int seen = 0;
+    for (const MlaSample& x : s) {
+        if (!x.decode || x.heads != 16 || x.kv != Dtype::BF16 || x.batch != g->axes[0][0] ||
+            x.length != g->axes[1][0])
+            continue;
+        ++seen;
+        EXPECT_EQ(x.l2_warm, x.weights == Dtype::FP8);
+        if (x.weights == Dtype::FP8) {
+            EXPECT_NEAR(x.time_s, table_s - chain->seconds(true, 1.0, 16.0), 1e-12);
+        }
+    }
+    EXPECT_EQ(seen, 2);
+    // without an L2 none is warm; B200's tables (timed with the fused norms) are taken as timed
+    for (const MlaSample& x : mla_samples(*t)) EXPECT_FALSE(x.l2_warm);
+    const auto b200 = shipped_kernel_tables("b200_sxm");
+    const GridTable* b =
+        b200->find("mla_decode", {{"heads", "16"}, {"dtype", "bf16"}, {"kv_dtype", "bf16"}}).front();
+    for (const MlaSample& x : mla_samples(*b200)) {
+        if (x.decode && x.heads == 16 && x.weights == Dtype::BF16 && x.kv == Dtype::BF16 &&
+            x.batch == b->axes[0][0] && x.length == b->axes[1][0]) {
+            EXPECT_EQ(x.time_s, b->value_ms({0, 0}) * 1e-3);
+        }
+    }
+    // and the fit leaves the warm points out, counting them
+    const GpuProfile gpu = load_gpu("h200");
+    const Calibration cal = *shipped_calibration("h200");
+    std::vector<MlaSample> decodes;
+    std::vector<MlaParts> parts;
+    for (const MlaSample& x : s) {
+        if (x.decode && x.heads == 16) decodes.push_back(x), parts.push_back(mla_sample_parts(gpu, cal, x));
+    }
+    const auto warm =
+        std::count_if(decodes.begin(), decodes.end(), [](const MlaSample& x) { return x.l2_warm; });
+    FitQuality q;
+    fit_mla(decodes, parts, true, &q);
+    EXPECT_GT(warm, 0);
+    EXPECT_EQ(q.l2_warm_left_out, warm);
+    EXPECT_EQ(q.points, static_cast<int64_t>(decodes.size()) - warm);
 }

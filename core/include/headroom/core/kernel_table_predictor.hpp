@@ -28,8 +28,9 @@
 #include <string>
 #include <vector>
 
-#include "headroom/hardware/kernel_tables.hpp"
 #include "headroom/core/cost_model.hpp"
+#include "headroom/core/mla_norm_chain.hpp"
+#include "headroom/hardware/kernel_tables.hpp"
 
 namespace headroom {
 
@@ -95,7 +96,10 @@ private:
                          bool& extrapolated) const;
     double gemm_s(OpKind kind, const RooflineOp& op, bool& extrapolated) const;
     double mla_proj_s(double rows, bool& extrapolated) const;
-    double mla_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated) const;
+    // `chain_s`, when given, gets the unfused norm chain's time a layer taken off the module time
+    // (mla_chain_)
+    double mla_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated,
+                           double* chain_s = nullptr) const;
     // `held`, when given, says whether the decodes' time was held to l2_warm_kv_floor_s.
     // `folded`, whether the decodes' KV was read as fewer, longer sequences (decode_lookup).
     double attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated,
@@ -163,6 +167,10 @@ private:
     // module's projections off with; tables_ and mla_gemm_ for a GPU's own
     std::shared_ptr<const KernelTables> mla_tables_;
     const GridTable* mla_module_gemm_ = nullptr;
+    // the unfused norm chain those tables timed (mla_norm_chain.hpp), taken off their module time; null when
+    // they were timed with vLLM's fused norms
+    const MlaChainCost* mla_chain_ = nullptr;
+    double mla_heads_ = 0.0;                       // heads per GPU
     std::vector<std::array<double, 2>> mla_proj_;  // (n, k) of the model's MLA projections, o_proj last
     mutable std::array<std::vector<double>, 8> mla_cache_;  // (with a DSA indexer's three projections, 7)
     // those of the model the module tables timed (its hidden size and q LoRA rank), which mla_attention_s takes

@@ -54,6 +54,7 @@ struct MlaSample {
     int64_t heads = 0, hidden = 0, q_lora = 0, kv_lora = 0, nope = 0, rope = 0, v = 0;
     Dtype weights = Dtype::BF16, kv = Dtype::BF16;
     double time_s = 0;
+    bool l2_warm = false;  // timed with its weights and KV in L2 (mla_samples): not fitted
 };
 // What the cost model prices of such a block on `cal` (its own MLA terms left out): the projections
 // (QKV_PROJ, ROPE, O_PROJ) and the attention; the tokens and heads the MLA fit's terms count, and which
@@ -66,13 +67,20 @@ MlaParts mla_sample_parts(const GpuProfile& gpu, const Calibration& cal, const M
 // A phase's block time under `fit` (calibration.hpp's MlaCalibration).
 double mla_block_time_s(const MlaCalibration& fit, const MlaParts& p);
 // The MLA fit of one phase: weighted linear least squares on relative error over the samples of that phase
-// (at least 8), a term that comes out negative held (at 0; an attention scale at 1) and the rest refitted.
-// Terms of a variant the samples lack are not fitted: without 8-bit KV samples fp8_kv_attention_scale is
-// attention_scale and fp8_kv_block_s 0, without block-fp8 samples the block_fp8 terms are 0.
+// that are not l2_warm (at least 8), a term that comes out negative held (at 0; an attention scale at 1) and
+// the rest refitted. Terms of a variant the samples lack are not fitted: without 8-bit KV samples
+// fp8_kv_attention_scale is attention_scale and fp8_kv_block_s 0, without block-fp8 samples the block_fp8
+// terms are 0.
 MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<MlaParts>& parts, bool decode,
                        FitQuality* quality = nullptr);
-// Every point of the MLA module tables with bf16 or block-fp8 projections and a bf16 or fp8 latent.
-std::vector<MlaSample> mla_samples(const KernelTables& t);
+// Every point of the MLA module tables with bf16 or block-fp8 projections and a bf16 or fp8 latent, less the
+// unfused norm chain where the tables timed it (mla_norm_chain.hpp): the block as vLLM serves it. The
+// collector runs one block over and over, so where its weights, the KV it reads and its activations fit in an
+// L2 of `l2_bytes` they stay there, which no serving step sees (the next layer's weights evict them): such a
+// point is l2_warm where streaming its weights and KV from HBM at its peak (`hbm_bytes_per_s`) would take 5%
+// of its time or more (the attention samples' rule; below that the L2 cannot have saved much). 0: none is.
+std::vector<MlaSample> mla_samples(const KernelTables& t, double l2_bytes = 0.0,
+                                   double hbm_bytes_per_s = 0.0);
 
 // Fits the samples that are not l2_warm (at least 8 of them); `quality` is over those.
 GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& samples,
