@@ -256,6 +256,7 @@ int run_calibrate(CalibrateOptions& o) {
     std::vector<MlaSample> mla;
     GpuProfile fit_gpu = target;  // whose peaks the efficiencies are shares of
     std::string fitted_on, derived_from;
+    const MlaChainCost* chain = nullptr;  // the unfused norm chain taken off the MLA samples
     auto from_tables = [&](const std::shared_ptr<const KernelTables>& shared, const std::string& what) {
         const KernelTables& t = *shared;
         // points whose working set stayed in the measured GPU's L2 are timed faster than serving runs them
@@ -271,7 +272,7 @@ int run_calibrate(CalibrateOptions& o) {
         if (mla_tables != shared) {
             mla_note = fmt::format("; MLA modules from {} ({}: timed with vLLM's fused norms)",
                                    mla_tables->gpu, mla_tables->device);
-        } else if (!mla.empty() && mla_chain_cost(t)) {
+        } else if (!mla.empty() && (chain = mla_chain_cost(t))) {
             mla_note =
                 "; MLA modules less the unfused norm chain they timed (GB200's MLA tables over B200's)";
         }
@@ -381,14 +382,28 @@ int run_calibrate(CalibrateOptions& o) {
             const MlaCalibration& a = decode ? c.mla_decode : c.mla_prefill;
             const FitQuality& q = decode ? c.mla_decode_fit : c.mla_prefill_fit;
             fmt::print(
-                "  MLA {} block ({} measurements): {:.1f} us a block, {:.2f} ns a token, {:.2f} ns a token "
-                "and head, attention x {:.3f} (fp8 KV: x {:.3f}, {:+.1f} us a block), block-fp8 projections "
-                "{:+.1f} us a block, {:+.2f} ns a token, {:+.2f} ns a token and head; fit error median "
-                "{:.1f}%, p90 {:.1f}%\n",
-                decode ? "decode" : "prefill", q.points, a.block_s * 1e6, a.token_s * 1e9,
+                "  MLA {} block ({} measurements, {} more left out: block in L2): {:.1f} us a block, "
+                "{:.2f} ns a token, {:.2f} ns a token and head, attention x {:.3f} (fp8 KV: x {:.3f}, "
+                "{:+.1f} us a block), block-fp8 projections {:+.1f} us a block, {:+.2f} ns a token, "
+                "{:+.2f} ns a token and head; fit error median {:.1f}%, p90 {:.1f}%\n",
+                decode ? "decode" : "prefill", q.points, q.l2_warm_left_out, a.block_s * 1e6, a.token_s * 1e9,
                 a.token_head_s * 1e9, a.attention_scale, a.fp8_kv_attention_scale, a.fp8_kv_block_s * 1e6,
                 a.block_fp8_block_s * 1e6, a.block_fp8_token_s * 1e9, a.block_fp8_token_head_s * 1e9,
                 100 * q.median_abs_rel_error, 100 * q.p90_abs_rel_error);
+        }
+        if (chain) {
+            auto terms = [](const MlaChainTerms& t) {
+                return fmt::format(
+                    "{:.1f} us + {:.2f} us a token up to {:.0f} + {:.2f} ns a token + {:.2f} ns a "
+                    "token and head",
+                    t.fixed_s * 1e6, t.ramp_s * 1e6, MlaChainTerms::RAMP_TOKENS, t.token_s * 1e9,
+                    t.token_head_s * 1e9);
+            };
+            fmt::print(
+                "  MLA tables less the unfused norm chain they timed (GB200's MLA tables against B200's, {} "
+                "points, median {:.1f}%): decode {}; prefill {}\n",
+                chain->points, 100 * chain->median_abs_rel_error, terms(chain->decode),
+                terms(chain->prefill));
         }
     }
     for (const auto& [gpus, a] : c.allreduce) {
