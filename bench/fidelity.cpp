@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
             }
             // the kernel-table predictor's hold on L2-warm points (at the shipped calibration's memory efficiency)
             const auto shipped = shipped_calibration(profile);
-            const GemmCalibration* g = shipped ? shipped->gemm_for(dtype, dtype == Dtype::FP8 ? 1.0 : 2.0) : nullptr;
+            const GemmCalibration* g = shipped ? shipped->gemm_for(dtype) : nullptr;
             Errors& raise = row(fam, "table, L2-warm points: raise");
             Errors& raised = row(fam, "  of those raised > 1%");
             for (const GridTable* table : t->find("gemm", {{"dtype", dt}})) {
@@ -231,6 +231,41 @@ int main(int argc, char** argv) {
                     raise.add(held, x.time_s);
                     if (held > 1.01 * x.time_s) raised.add(held, x.time_s);
                 }
+            }
+        }
+        if (const auto block = t->find("gemm", {{"dtype", "fp8_block"}}); !block.empty()) {
+            // Block-fp8 GEMMs from the per-tensor fp8 table, as the predictor reads them (and the fp8 fit, as
+            // the calibrated roofline prices them), on the block-fp8 table's points that took 4x its floor or
+            // more: the collector times block fp8 eagerly, so below that the host's dispatch sets the time
+            const auto fp8 = t->find("gemm", {{"dtype", "fp8"}}), bf16 = t->find("gemm", {{"dtype", "bf16"}});
+            const auto shipped = shipped_calibration(profile);
+            const GemmCalibration* g = shipped ? shipped->gemm_for(Dtype::FP8) : nullptr;
+            Errors& from_fp8 = row("GEMM block fp8", "kernel-bound points from the fp8 table");
+            Errors& scaled = row("GEMM block fp8", "  x the GPU's median ratio (predictor; in sample)");
+            Errors& from_bf16 = row("GEMM block fp8", "  from the bf16 table");
+            Errors& from_fit = row("GEMM block fp8", "  from the calibrated fp8 fit");
+            Errors& before = row("GEMM block fp8", "  bf16 fit at fp8 rates (as before)");
+            const double ratio = block_fp8_scale(*t);
+            const GridTable& b = *block.front();
+            const double floor = b.least_s();
+            for (size_t i = 0; b.axes.size() == 3 && i < b.values_ms.size(); ++i) {
+                const double v = b.values_ms[i] * 1e-3;
+                if (!(v >= 4.0 * floor)) continue;
+                const size_t nk = b.axes[1].size() * b.axes[2].size();
+                const double m = b.axes[0][i / nk], n = b.axes[1][i / b.axes[2].size() % b.axes[1].size()],
+                             k = b.axes[2][i % b.axes[2].size()];
+                if (!fp8.empty()) {
+                    if (const auto p = fp8.front()->lookup_s({m, n, k})) {
+                        from_fp8.add(*p, v);
+                        scaled.add(ratio * *p, v);
+                    }
+                }
+                if (!bf16.empty()) {
+                    if (const auto p = bf16.front()->lookup_s({m, n, k})) from_bf16.add(*p, v);
+                }
+                if (g) from_fit.add(gemm_time_s(gpu, Dtype::FP8, m, n, k, g), v);
+                if (shipped && shipped->gemm.present())
+                    before.add(gemm_time_s(gpu, Dtype::FP8, m, n, k, &shipped->gemm), v);
             }
         }
         loo(*t, "decode_attention", {"batch_size", "step"}, row("decode attention", "table LOO, token axes"));
@@ -435,7 +470,8 @@ int main(int argc, char** argv) {
             for (const GridTable* table : t->find("moe", {{"distribution", "balanced"}})) {
                 if (table->axes.size() != 1) continue;
                 const double bpe = table->gemm_weight_bytes_per_element();
-                const GemmCalibration* g = shipped ? shipped->gemm_for(bpe == 1.0 ? Dtype::FP8 : Dtype::BF16, bpe) : nullptr;
+                const GemmCalibration* g =
+                    shipped ? shipped->gemm_for(bpe == 1.0 ? Dtype::FP8 : Dtype::BF16) : nullptr;
                 const double least = table->least_s();
                 for (size_t i = 0; i < table->axes[0].size(); ++i) {
                     const double v = table->value_ms({i}) * 1e-3, tokens = table->axes[0][i];

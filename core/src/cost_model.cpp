@@ -289,7 +289,7 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
     : model_(model), gpu_(gpu), config_(config) {
     const WeightScheme w = model.weights(config.weight_dtype);
     auto rate = [&](const WeightFormat& f) {
-        const GemmCalibration* cal = config.calibration ? config.calibration->gemm_for(f.dtype, f.bytes_per_weight) : nullptr;
+        const GemmCalibration* cal = config.calibration ? config.calibration->gemm_for(f.dtype) : nullptr;
         const GemmRates r = gemm_rates(gpu, f.dtype, cal);
         return WeightRate{r.flops_per_s, f.bytes_per_weight, cal, r.bytes_per_s};
     };

@@ -142,6 +142,26 @@ std::string kernel_table_gpu(const GpuProfile& gpu) {
 
 std::string kernel_table_sibling(const GpuProfile& gpu) { return gpu.name == "h100-pcie" ? "h100-sxm" : ""; }
 
+double block_fp8_scale(const KernelTables& t) {
+    const auto block = t.find("gemm", {{"dtype", "fp8_block"}}), fp8 = t.find("gemm", {{"dtype", "fp8"}});
+    if (block.empty() || fp8.empty() || block.front()->axes.size() != 3) return 1.0;
+    const GridTable& b = *block.front();
+    const double floor = b.least_s();
+    std::vector<double> ratios;
+    const size_t nn = b.axes[1].size(), nk = b.axes[2].size();
+    for (size_t i = 0; i < b.values_ms.size(); ++i) {
+        const double v = b.values_ms[i] * 1e-3;
+        if (!(v >= 4.0 * floor)) continue;
+        const auto f =
+            fp8.front()->lookup_s({b.axes[0][i / (nn * nk)], b.axes[1][i / nk % nn], b.axes[2][i % nk]});
+        if (f && *f > 0) ratios.push_back(v / *f);
+    }
+    if (ratios.size() < 20) return 1.0;
+    std::nth_element(ratios.begin(), ratios.begin() + static_cast<std::ptrdiff_t>(ratios.size() / 2),
+                     ratios.end());
+    return ratios[ratios.size() / 2];
+}
+
 bool mla_norms_fused(const KernelTables& t) {
     const auto m = t.find("mla_decode");
     return !m.empty() && !m.front()->attr("norm_dispatch").empty();
@@ -174,19 +194,29 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     const WeightScheme w = model.weights(config.weight_dtype);
     gemm_bf16_ = first(t.find("gemm", {{"dtype", "bf16"}}));
     const std::string attn_dtype = table_dtype(w.attention);
-    // Not the block-fp8 GEMM table: its every point sits on a floor of 57-190 us (H100, H200, B200: DeepGEMM and
-    // FlashInfer timed with their host-side dispatch), while the MLA module tables, whose block-fp8
-    // projections run four such GEMMs, time the whole attention block in about 90 us and within 5% of the
-    // bf16 block. Block-fp8 GEMMs stay on the calibrated roofline.
-    if (!attn_dtype.empty() && attn_dtype != "fp8_block") gemm_ = first(t.find("gemm", {{"dtype", attn_dtype}}));
+    // Not the block-fp8 GEMM table: its every point sits on a floor of 55-240 us (H100, H200, B200, GB200:
+    // the collector times block fp8 eagerly, without a CUDA graph, so the host's dispatch of the quantisation
+    // and DeepGEMM sets the time), while the MLA module tables, whose block-fp8 projections run four such
+    // GEMMs, time the whole attention block in about 90 us. Where a block-fp8 point took 4x that floor or
+    // more (the kernels' own time), it took what the per-tensor fp8 table gives the same (m, n, k): a median
+    // 0.89-1.07 of it by row range on Hopper and Blackwell, 0.44-0.84 of the bf16 table's; L40S's (Triton's
+    // block kernel, not DeepGEMM) 1.25-1.44 of it. So block-fp8 GEMMs read the fp8 table (the MLA projections
+    // below excepted), scaled by the GPU's own median ratio (block_fp8_scale; bench/fidelity's "GEMM block
+    // fp8" rows).
+    if (!attn_dtype.empty())
+        gemm_ = first(t.find("gemm", {{"dtype", attn_dtype == "fp8_block" ? "fp8" : attn_dtype}}));
+    block_fp8_ = gemm_ && attn_dtype == "fp8_block";
+    if (block_fp8_) block_fp8_scale_ = block_fp8_scale(t);
     dense_in_gemm_table_ = w.dense_mlp == w.attention;
     if (gemm_) gemm_least_s_ = gemm_->least_s();
     if (gemm_bf16_) gemm_bf16_least_s_ = gemm_bf16_->least_s();
 
     const int64_t tp = config.tp;
     const std::string kv = config.kv_dtype == Dtype::FP8 ? "fp8" : config.kv_dtype == Dtype::BF16 || config.kv_dtype == Dtype::FP16 ? "bf16" : "";
-    // The MLA module's projections: from the GEMM table of their format, or the bf16 one for block fp8 (the
-    // module tables time bf16 and block-fp8 blocks within 5% of each other).
+    // The MLA module's projections: from the GEMM table of their format, or the bf16 one for block fp8: the
+    // module tables time block-fp8 blocks at 0.92-1.02 of the bf16 ones at every size on H200 (1.0-1.3 on
+    // B200), so their small-k block-fp8 projections gain nothing on bf16 (the per-token-group quantisation
+    // pays for the bytes).
     auto projection_gemm = [&](const KernelTables& k) -> const GridTable* {
         if (attn_dtype.empty()) return nullptr;
         return first(k.find("gemm", {{"dtype", attn_dtype == "fp8_block" ? "bf16" : attn_dtype}}));
@@ -283,7 +313,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     // the attention weights' format, else from the roofline.
     const std::string moe_dtype = table_dtype(w.experts);
     expert_dtype_ = w.experts.dtype;
-    expert_cal_ = config.calibration ? config.calibration->gemm_for(w.experts.dtype, w.experts.bytes_per_weight) : nullptr;
+    expert_cal_ = config.calibration ? config.calibration->gemm_for(w.experts.dtype) : nullptr;
     shared_in_gemm_table_ = w.experts == w.attention;
     // The tables time TP-sliced experts (ep 1): whole experts over EP ranks go to the roofline. Skewed routing (a
     // power law) reads the rows timed with that generator where the tables hold them; else the balanced rows,
@@ -371,8 +401,11 @@ double l2_warm_gemm_floor_s(const GridTable& t, double least_s, const GpuProfile
 double KernelTablePredictor::l2_warm_floor_s(const GridTable* t, double m, double n, double k) const {
     const double bpe = t->gemm_weight_bytes_per_element();
     const Calibration* cal = roofline_.config().calibration.get();
-    return l2_warm_gemm_floor_s(*t, t == gemm_bf16_ ? gemm_bf16_least_s_ : gemm_least_s_, roofline_.gpu(),
-                                cal ? cal->gemm_for(bpe == 1.0 ? Dtype::FP8 : Dtype::BF16, bpe) : nullptr, m, n, k);
+    // (the table's own fastest: another GPU's for the MLA module's projections on its twin's tables)
+    const double least = t == gemm_bf16_ ? gemm_bf16_least_s_ : t == gemm_ ? gemm_least_s_ : t->least_s();
+    return l2_warm_gemm_floor_s(*t, least, roofline_.gpu(),
+                                cal ? cal->gemm_for(bpe == 1.0 ? Dtype::FP8 : Dtype::BF16) : nullptr, m, n,
+                                k);
 }
 
 double l2_warm_kv_floor_s(const GpuProfile& gpu, const GemmCalibration* cal, double least_s, double kv_bytes) {
@@ -399,7 +432,8 @@ double KernelTablePredictor::gemm_s(OpKind kind, const RooflineOp& op, bool& ext
     }
     const double one = cached_gemm_s(gemm_cache_[static_cast<int>(kind)], kind == OpKind::LM_HEAD ? gemm_bf16_ : gemm_,
                                      op.m, op.n, op.k, extrapolated);
-    return one < 0 ? -1.0 : one * static_cast<double>(op.count);
+    const double scale = block_fp8_ && kind != OpKind::LM_HEAD ? block_fp8_scale_ : 1.0;
+    return one < 0 ? -1.0 : one * scale * static_cast<double>(op.count);
 }
 
 // The projections of the module the tables timed on `rows` tokens (every GEMM of mla_module_proj_), or < 0
@@ -704,7 +738,11 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
     if (is_gemm(op.kind)) {
         t = gemm_s(op.kind, op, ex);
         family = "gemm";
-        if (mla_proj && mla_gemm_ != gemm_) note = "; bf16 GEMMs for block fp8";
+        if (mla_proj && mla_gemm_ != gemm_) {
+            note = "; bf16 GEMMs for block fp8";
+        } else if (!mla_proj && block_fp8_ && op.kind != OpKind::LM_HEAD) {
+            note = "; the fp8 table for block fp8";
+        }
         const GridTable* table = op.kind == OpKind::LM_HEAD ? gemm_bf16_ : gemm_;
         if (source && !mla_proj && table && l2_warm_floor_s(table, op.m, op.n, op.k) > 0.0) {  // (not on the hot path)
             note = "; timed with its weights in L2: held to streaming them from memory";

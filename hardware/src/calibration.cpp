@@ -21,8 +21,8 @@ std::string Calibration::label() const {
     return "roofline (calibrated)";
 }
 
-const GemmCalibration* Calibration::gemm_for(Dtype d, double bytes_per_weight) const {
-    if (d == Dtype::FP8 && bytes_per_weight == 1.0 && gemm_fp8.present()) return &gemm_fp8;
+const GemmCalibration* Calibration::gemm_for(Dtype d) const {
+    if (d == Dtype::FP8 && gemm_fp8.present()) return &gemm_fp8;
     return gemm.present() ? &gemm : nullptr;
 }
 

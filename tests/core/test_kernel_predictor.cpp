@@ -833,3 +833,65 @@ TEST(KernelTablePredictor, Gb200TakesB200sMlaModulesTimedWithTheFusedNorms) {
     const StepCost on_h200 = KernelTablePredictor(m, load_gpu("h200"), c, h200).step(batch);
     EXPECT_NE(on_h200.op("attention")->source.find("less the unfused norm chain"), std::string::npos);
 }
+
+TEST(KernelTablePredictor, BlockFp8GemmsReadTheFp8Table) {
+    // Qwen3-8B-FP8 ships block-scaled fp8 (128 x 128 blocks). The block-fp8 table is timed eagerly (a 55 us
+    // floor on H100); where it timed the kernels it follows the per-tensor fp8 table (bench/fidelity), so a
+    // block-fp8 GEMM is priced as Qwen3-8B's own GEMMs with per-tensor fp8 weights, the same table at the
+    // same (m, n, k), times H100's median ratio of the two tables.
+    const auto h100 = shipped_kernel_tables("h100_sxm");
+    ASSERT_TRUE(h100);
+    const GpuProfile gpu = load_gpu("h100");
+    CostConfig c;
+    c.calibration = shipped_calibration("h100-sxm");
+    CostConfig per_tensor = c;
+    per_tensor.weight_dtype = Dtype::FP8;
+    const ModelCard block = load_model("Qwen/Qwen3-8B-FP8"), plain = load_model("Qwen/Qwen3-8B");
+    for (const std::vector<SequenceWork>& batch :
+         {std::vector<SequenceWork>{{4096, 0}}, std::vector<SequenceWork>(32, SequenceWork{1, 999})}) {
+        const StepCost b = KernelTablePredictor(block, gpu, c, h100).step(batch);
+        const StepCost p = KernelTablePredictor(plain, gpu, per_tensor, h100).step(batch);
+        const double scale = block_fp8_scale(*h100);
+        EXPECT_GT(scale, 0.85);  // (0.90)
+        EXPECT_LT(scale, 1.0);
+        for (const char* op : {"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}) {
+            EXPECT_NEAR(b.op(op)->time_s, scale * p.op(op)->time_s, 1e-12) << op;
+            EXPECT_NE(b.op(op)->source.find("the fp8 table for block fp8"), std::string::npos)
+                << b.op(op)->source;
+        }
+    }
+    // and the calibrated roofline prices it on the fp8 fit: 4,096 rows of gate_up (2 x 12,288 x 4,096) on it
+    const auto cal = shipped_calibration("h100-sxm");
+    const StepCost r = CostModel(block, gpu, c).step({{4096, 0}});
+    EXPECT_NEAR(r.op("gate_up_proj")->time_s / 36.0,
+                gemm_time_s(gpu, Dtype::FP8, 4096, 24576, 4096, &cal->gemm_fp8, cal->gemm_fp8.blend_exponent),
+                1e-3 * r.op("gate_up_proj")->time_s / 36.0);
+}
+
+TEST(KernelTablePredictor, BlockFp8ScaleIsTheMedianRatioWhereTheKernelsWereTimed) {
+    // An fp8 table of 1 ms per (m / 1,024) x (n / 1,024) x (k / 1,024) and a block-fp8 table at 1.3x it,
+    // except that every point below 4x the block table's fastest sits on a 0.5 ms floor (the eager
+    // collector's host time): the points at or above 2 ms give 1.3 (m 1,024-8,192 at n = k = 4,096 and up)
+    auto grid = [](const char* dtype, double scale, double floor_ms) {
+        GridTable g;
+        g.family = "gemm";
+        g.attrs = {{"dtype", dtype}};
+        g.axis_names = {"m", "n", "k"};
+        g.axes = {{1, 64, 1024, 2048, 4096, 8192}, {1024, 4096, 8192}, {1024, 4096, 8192}};
+        for (double m : g.axes[0])
+            for (double n : g.axes[1])
+                for (double k : g.axes[2])
+                    g.values_ms.push_back(
+                        static_cast<float>(std::max(floor_ms, scale * m * n * k / 1024 / 1024 / 1024)));
+        return g;
+    };
+    KernelTables t;
+    t.tables = {grid("fp8", 1.0, 0.001), grid("fp8_block", 1.3, 0.5)};
+    EXPECT_NEAR(block_fp8_scale(t), 1.3, 1e-6);
+    // fewer than 20 kernel-bound points: no ratio
+    t.tables[1] = grid("fp8_block", 1.3, 50.0);
+    t.tables[1].values_ms.back() = 4000.0f;  // one point above 4x the floor
+    EXPECT_EQ(block_fp8_scale(t), 1.0);
+    t.tables.pop_back();
+    EXPECT_EQ(block_fp8_scale(t), 1.0);
+}

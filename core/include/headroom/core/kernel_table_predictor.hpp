@@ -43,6 +43,12 @@ std::string kernel_table_gpu(const GpuProfile& gpu);
 // in-engine trace at the one point checked); GB200's, like the other GPUs', ran the unfused norm chain
 // (+34%), so GB200 takes B200's.
 std::shared_ptr<const KernelTables> mla_module_tables(const std::shared_ptr<const KernelTables>& t);
+// What a block-fp8 GEMM takes on a table GPU, as a multiple of the per-tensor fp8 table's time at the same
+// (m, n, k): the median ratio over the points where `t`'s block-fp8 table timed the kernels (4x its fastest
+// point or more: AIConfigurator times block fp8 without a CUDA graph, so below that the host's dispatch sets
+// the time); 1 where the tables lack either or hold fewer than 20 such points. H100 0.90, H200 1.00, B200
+// 0.98, GB200 0.96, L40S 1.35 (Triton's block kernel, not DeepGEMM).
+double block_fp8_scale(const KernelTables& t);
 // Whether a table GPU's MLA module tables were timed with the fused norms vLLM serves with.
 bool mla_norms_fused(const KernelTables& t);
 // The profile whose tables a GPU borrows, "" for a GPU with tables of its own or none: H100 PCIe takes H100 SXM's
@@ -163,6 +169,8 @@ private:
     const GridTable* mla_prefill_ = nullptr;  // MLA module tables (both or neither)
     const GridTable* mla_decode_ = nullptr;
     const GridTable* mla_gemm_ = nullptr;  // the GEMM table the MLA module's projections are costed from
+    bool block_fp8_ = false;               // block-fp8 weights on the per-tensor fp8 GEMM table (gemm_) ...
+    double block_fp8_scale_ = 1.0;         // ... times this (block_fp8_scale)
     // the MLA module tables' own GPU (mla_module_tables) and its GEMM table, which mla_proj_s takes the
     // module's projections off with; tables_ and mla_gemm_ for a GPU's own
     std::shared_ptr<const KernelTables> mla_tables_;
