@@ -895,3 +895,23 @@ TEST(KernelTablePredictor, BlockFp8ScaleIsTheMedianRatioWhereTheKernelsWereTimed
     t.tables.pop_back();
     EXPECT_EQ(block_fp8_scale(t), 1.0);
 }
+
+TEST(KernelTablePredictor, BlockFp8MlaProjectionsKeepTheBf16Fit) {
+    // DeepSeek-V3 (block fp8): on the calibrated roofline its MLA projections do not take the fp8 fit (the
+    // MLA module tables time block-fp8 blocks as bf16 ones), its dense layers do: without the fp8 fit the
+    // first stay to the bit, the second move
+    const GpuProfile gpu = load_gpu("h200");
+    CostConfig c;
+    c.tp = 8;
+    c.calibration = shipped_calibration("h200");
+    auto no_fp8 = std::make_shared<Calibration>(*c.calibration);
+    no_fp8->gemm_fp8 = GemmCalibration{};
+    CostConfig d = c;
+    d.calibration = no_fp8;
+    const ModelCard m = load_model("deepseek-ai/DeepSeek-V3");
+    const std::vector<SequenceWork> batch = {{2048, 0}};
+    const StepCost with = CostModel(m, gpu, c).step(batch), without = CostModel(m, gpu, d).step(batch);
+    EXPECT_EQ(with.op("qkv_proj")->time_s, without.op("qkv_proj")->time_s);
+    EXPECT_EQ(with.op("o_proj")->time_s, without.op("o_proj")->time_s);
+    EXPECT_NE(with.op("gate_up_proj")->time_s, without.op("gate_up_proj")->time_s);
+}
