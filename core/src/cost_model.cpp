@@ -292,8 +292,8 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
     // tables time block-fp8 blocks as fast as bf16 ones (0.92-1.02 on H200), so their small-k projections
     // keep the bf16 fit (at the fp8 rates of their stored bytes), as the kernel-table predictor keeps the
     // bf16 table for them.
-    const bool mla_block_fp8 =
-        model.is_mla() && w.attention.dtype == Dtype::FP8 && w.attention.bytes_per_weight > 1.0;
+    block_fp8_attention_ = w.attention.dtype == Dtype::FP8 && w.attention.bytes_per_weight > 1.0;
+    const bool mla_block_fp8 = model.is_mla() && block_fp8_attention_;
     auto rate = [&](const WeightFormat& f, bool bf16_fit) {
         const GemmCalibration* cal =
             config.calibration ? config.calibration->gemm_for(bf16_fit ? Dtype::BF16 : f.dtype) : nullptr;
@@ -630,9 +630,8 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             if (kind == AttentionKind::MLA && cal->has_mla()) {
                 // the MLA block's kernels beyond its projections and attention (calibration.hpp's
                 // MlaCalibration); vLLM runs an MLA step's prefill and decode kernels apart, each its launch
-                const WeightFormat w = m.weights(cfg.weight_dtype).attention;
                 t = mla_attention_s(*cal, pf_s, dc_s, pf_tokens, dc_tokens, heads, kv_elem_bytes < 2.0,
-                                    w.dtype == Dtype::FP8 && w.bytes_per_weight > 1.0);
+                                    cm.block_fp8_attention());
             } else if (has_pf && has_dc) {
                 t -= std::min(pre.launch_s, dec.launch_s);
             }

@@ -288,6 +288,8 @@ public:
     double ep_rows(int64_t tokens) const;
     double ep_active_experts(int64_t tokens) const;
     double ep_imbalance(int64_t tokens) const;
+    // The attention projections are block-scaled fp8 (fp8 with scales beside each weight block: DeepSeek-V3)
+    bool block_fp8_attention() const { return block_fp8_attention_; }
 
 private:
     ModelCard model_;
@@ -299,6 +301,7 @@ private:
     double stream_bytes_per_s_ = 0;
     ModuleRates modules_;  // per module class: GEMM FLOP/s and bytes per weight as the weights are stored
     LayerStats layers_;
+    bool block_fp8_attention_ = false;
 };
 
 }  // namespace headroom
