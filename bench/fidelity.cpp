@@ -233,7 +233,7 @@ int main(int argc, char** argv) {
                 }
             }
         }
-        if (const auto block = t->find("gemm", {{"dtype", "fp8_block"}}); !block.empty()) {
+        if (const auto block = block_fp8_kernel_points(*t); !block.empty()) {
             // Block-fp8 GEMMs from the per-tensor fp8 table, as the predictor reads them (and the fp8 fit, as
             // the calibrated roofline prices them), on the block-fp8 table's points that took 4x its floor or
             // more: the collector times block fp8 eagerly, so below that the host's dispatch sets the time
@@ -246,14 +246,7 @@ int main(int argc, char** argv) {
             Errors& from_fit = row("GEMM block fp8", "  from the calibrated fp8 fit");
             Errors& before = row("GEMM block fp8", "  bf16 fit at fp8 rates (as before)");
             const double ratio = block_fp8_scale(*t);
-            const GridTable& b = *block.front();
-            const double floor = b.least_s();
-            for (size_t i = 0; b.axes.size() == 3 && i < b.values_ms.size(); ++i) {
-                const double v = b.values_ms[i] * 1e-3;
-                if (!(v >= 4.0 * floor)) continue;
-                const size_t nk = b.axes[1].size() * b.axes[2].size();
-                const double m = b.axes[0][i / nk], n = b.axes[1][i / b.axes[2].size() % b.axes[1].size()],
-                             k = b.axes[2][i % b.axes[2].size()];
+            for (const auto& [m, n, k, v] : block) {
                 if (!fp8.empty()) {
                     if (const auto p = fp8.front()->lookup_s({m, n, k})) {
                         from_fp8.add(*p, v);

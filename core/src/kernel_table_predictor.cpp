@@ -142,18 +142,26 @@ std::string kernel_table_gpu(const GpuProfile& gpu) {
 
 std::string kernel_table_sibling(const GpuProfile& gpu) { return gpu.name == "h100-pcie" ? "h100-sxm" : ""; }
 
-double block_fp8_scale(const KernelTables& t) {
-    const auto block = t.find("gemm", {{"dtype", "fp8_block"}}), fp8 = t.find("gemm", {{"dtype", "fp8"}});
-    if (block.empty() || fp8.empty() || block.front()->axes.size() != 3) return 1.0;
+std::vector<std::array<double, 4>> block_fp8_kernel_points(const KernelTables& t) {
+    std::vector<std::array<double, 4>> out;
+    const auto block = t.find("gemm", {{"dtype", "fp8_block"}});
+    if (block.empty() || block.front()->axes.size() != 3) return out;
     const GridTable& b = *block.front();
     const double floor = b.least_s();
-    std::vector<double> ratios;
     const size_t nn = b.axes[1].size(), nk = b.axes[2].size();
     for (size_t i = 0; i < b.values_ms.size(); ++i) {
         const double v = b.values_ms[i] * 1e-3;
-        if (!(v >= 4.0 * floor)) continue;
-        const auto f =
-            fp8.front()->lookup_s({b.axes[0][i / (nn * nk)], b.axes[1][i / nk % nn], b.axes[2][i % nk]});
+        if (v >= 4.0 * floor) out.push_back({b.axes[0][i / (nn * nk)], b.axes[1][i / nk % nn], b.axes[2][i % nk], v});
+    }
+    return out;
+}
+
+double block_fp8_scale(const KernelTables& t) {
+    const auto fp8 = t.find("gemm", {{"dtype", "fp8"}});
+    if (fp8.empty()) return 1.0;
+    std::vector<double> ratios;
+    for (const auto& [m, n, k, v] : block_fp8_kernel_points(t)) {
+        const auto f = fp8.front()->lookup_s({m, n, k});
         if (f && *f > 0) ratios.push_back(v / *f);
     }
     if (ratios.size() < 20) return 1.0;
@@ -751,7 +759,8 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         if (source) *source = "in the MLA module table (attention)";
         return 0.0;
     } else if (mla_prefill_ && op.kind == OpKind::ATTENTION) {
-        t = mla_attention_s(op, batch, ex);
+        double chain_s = 0.0;  // (for the source note)
+        t = mla_attention_s(op, batch, ex, source ? &chain_s : nullptr);
         family = "mla_decode";
         note = mla_other_model_ ? "; DeepSeek-V3's MLA module at these heads per GPU, less its projections"
                                 : "; MLA module less its projections";
@@ -760,8 +769,6 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
                                 mla_tables_->device, tables_->device);
         } else if (source && mla_chain_) {
             // AIConfigurator's collection note on the tables it re-collected (B200's) says the others' ran it
-            double chain_s = 0.0;
-            mla_attention_s(op, batch, ex, &chain_s);
             note += fmt::format(
                 "; less the unfused norm chain these tables timed ({:.1f} us a layer here, as GB200's MLA "
                 "tables time it over B200's)",

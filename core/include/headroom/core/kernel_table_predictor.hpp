@@ -49,6 +49,8 @@ std::shared_ptr<const KernelTables> mla_module_tables(const std::shared_ptr<cons
 // the time); 1 where the tables lack either or hold fewer than 20 such points. H100 0.90, H200 1.00, B200
 // 0.98, GB200 0.96, L40S 1.35 (Triton's block kernel, not DeepGEMM).
 double block_fp8_scale(const KernelTables& t);
+// Those points of `t`'s block-fp8 GEMM table: (m, n, k, seconds) where it took 4x its fastest point or more.
+std::vector<std::array<double, 4>> block_fp8_kernel_points(const KernelTables& t);
 // Whether a table GPU's MLA module tables were timed with the fused norms vLLM serves with.
 bool mla_norms_fused(const KernelTables& t);
 // The profile whose tables a GPU borrows, "" for a GPU with tables of its own or none: H100 PCIe takes H100 SXM's
