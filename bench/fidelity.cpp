@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -172,6 +173,85 @@ double fit_routing_share(const std::vector<RoutedPoint>& points, bool few, const
 }
 
 }  // namespace
+
+// The fused-MoE tables (balanced routing, every TP and EP size) on the GPU's calibrated roofline, cold points
+// only (the experts not in L2): op by op as before the MoE fit (the cost model's grouped GEMMs and activation
+// on the GEMM fits, no MoE terms), with the MoE fit left out one model shape at a time (fitted on the GPU's
+// other shapes of the format, every TP and EP size of the shape held out together: how it predicts a model
+// the tables do not hold), and through the cost model with the shipped fit (in sample: checks the wiring).
+// `carried`: a sibling's shipped MoE fits on this GPU's points, as `calibrate --from` carries them (H100 PCIe
+// from H100 SXM).
+void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibration* carried,
+                  const std::string& sibling,
+                  const std::function<Errors&(const std::string&, const std::string&)>& row) {
+    static const ModelCard base = load_model("mistralai/Mixtral-8x7B-v0.1");
+    const auto shipped = shipped_calibration(gpu.name);
+    if (!shipped) return;
+    auto no_moe = std::make_shared<Calibration>(*shipped);
+    no_moe->moe.clear();
+    const std::vector<MoeSample> all = moe_samples(t, gpu.l2_cache_bytes());
+    static const std::map<std::string, Dtype> kernel_dtype = {
+        {"bf16", Dtype::BF16},   {"fp8", Dtype::FP8},   {"fp8_block", Dtype::FP8},
+        {"mxfp4", Dtype::MXFP4}, {"fp4", Dtype::MXFP4}, {"int4", Dtype::INT4}};
+    auto family = [](const std::string& f) {
+        return f == "bf16" ? std::string("fused MoE") : "fused MoE " + f;
+    };
+    // the MoE ops of one layer through the cost model: a prompt of s.tokens, no CUDA graph padding, the
+    // tables' balanced routing, whole experts over s.ep ranks
+    auto through_cost_model = [&](const MoeSample& s, const std::shared_ptr<const Calibration>& cal) {
+        ModelCard m = base;
+        m.hidden_size = s.hidden, m.moe_intermediate_size = s.inter, m.experts_per_token = s.topk;
+        m.num_experts = s.experts;
+        const WeightFormat f{kernel_dtype.at(s.format), kernel_format_bytes(s.format)};
+        m.shipped.attention = m.shipped.dense_mlp = m.shipped.experts = f;
+        CostConfig c;
+        c.tp = s.ep > 1 ? s.ep : s.tp;
+        c.ep = s.ep;
+        c.cuda_graph_max_tokens = 0;
+        c.calibration = cal;
+        c.moe_routing = {MoeRouting::Kind::BALANCED, 0.0};
+        const CostModel cm(m, gpu, c);
+        double sum = 0;
+        for (const OpCost& o : cm.step({{static_cast<int64_t>(s.tokens), 0}}).ops) {
+            if (o.kind == OpKind::MOE_GATE_UP_PROJ || o.kind == OpKind::ACTIVATION_MOE ||
+                o.kind == OpKind::MOE_DOWN_PROJ)
+                sum += o.time_s / static_cast<double>(o.count);
+        }
+        return sum;
+    };
+    std::map<std::string, std::vector<const MoeSample*>> by_format;
+    for (const MoeSample& s : all) {
+        if (!s.l2_warm && s.inter % std::max<int64_t>(1, s.tp) == 0) by_format[s.format].push_back(&s);
+    }
+    for (const auto& [format, points] : by_format) {
+        Errors& before = row(family(format), "roofline (calibrated), op by op, no MoE fit");
+        Errors& cv = row(family(format), "roofline (calibrated, MoE fit), leave one shape out");
+        Errors& wired =
+            row(family(format), "roofline (calibrated, MoE fit) through the cost model, in sample");
+        Errors* sib = carried && carried->moe_for(format)
+                          ? &row(family(format), "MoE fit of " + sibling + ", carried")
+                          : nullptr;
+        auto shape = [](const MoeSample& s) { return std::make_tuple(s.hidden, s.inter, s.topk, s.experts); };
+        std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, std::vector<const MoeSample*>> shapes;
+        for (const MoeSample* s : points) shapes[shape(*s)].push_back(s);
+        for (const auto& [key, held] : shapes) {
+            std::vector<MoeSample> train;
+            for (const MoeSample* s : points) {
+                if (shape(*s) != key) train.push_back(*s);
+            }
+            const bool fit_ok = shapes.size() > 1 && train.size() >= 8;
+            const MoeCalibration f = fit_ok ? fit_moe(gpu, format, train) : MoeCalibration{};
+            for (const MoeSample* s : held) {
+                before.add(through_cost_model(*s, no_moe), s->time_s);
+                if (fit_ok) cv.add(moe_kernel_time_s(gpu, format, f, moe_sample_work(*s)), s->time_s);
+                wired.add(through_cost_model(*s, shipped), s->time_s);
+                if (sib)
+                    sib->add(moe_kernel_time_s(gpu, format, *carried->moe_for(format), moe_sample_work(*s)),
+                             s->time_s);
+            }
+        }
+    }
+}
 
 int main(int argc, char** argv) {
     const bool json = argc > 1 && std::strcmp(argv[1], "--json") == 0;
@@ -517,6 +597,13 @@ int main(int argc, char** argv) {
                     routed.push_back({profile, t, bal.front(), tokens, *b, reached, v, tokens * static_cast<double>(k) <= static_cast<double>(e)});
                 }
             }
+        }
+        {  // the calibrated roofline on the fused-MoE tables (moe_roofline above)
+            static const std::map<std::string, std::string> moe_sibling = {
+                {"h100-sxm", "h200"}, {"h200", "h100-sxm"}, {"b200", "gb200"}, {"gb200", "b200"}};
+            const auto sib = moe_sibling.find(profile);
+            const auto carried = sib == moe_sibling.end() ? nullptr : shipped_calibration(sib->second);
+            moe_roofline(*t, gpu, carried.get(), sib == moe_sibling.end() ? "" : sib->second, row);
         }
         if (!t->find("encoder_attention").empty()) {
             loo(*t, "encoder_attention", {"batch_size", "isl"}, row("encoder attention", "table LOO, token axes"));

@@ -254,6 +254,7 @@ int run_calibrate(CalibrateOptions& o) {
     std::vector<CommSample> comms;
     std::vector<AttentionSample> attention;
     std::vector<MlaSample> mla;
+    std::vector<MoeSample> moe;
     GpuProfile fit_gpu = target;  // whose peaks the efficiencies are shares of
     std::string fitted_on, derived_from;
     const MlaChainCost* chain = nullptr;  // the unfused norm chain taken off the MLA samples
@@ -268,6 +269,7 @@ int run_calibrate(CalibrateOptions& o) {
         // norms (mla_module_tables: GB200 takes B200's)
         const auto mla_tables = mla_module_tables(shared);
         mla = mla_samples(*mla_tables, fit_gpu.l2_cache_bytes(), fit_gpu.memory_bandwidth_bytes_per_s());
+        moe = moe_samples(t, fit_gpu.l2_cache_bytes());
         std::string mla_note;
         if (mla_tables != shared) {
             mla_note = fmt::format("; MLA modules from {} ({}: timed with vLLM's fused norms)",
@@ -313,7 +315,7 @@ int run_calibrate(CalibrateOptions& o) {
         from_tables(t, name);
     }
     if (gemms.empty()) throw UsageError(fmt::format("--dtype: the data holds no {} GEMM measurements", o.dtype));
-    Calibration c = calibrate(fit_gpu, dtype, gemms, comms, fitted_on, fp8_gemms, attention, mla);
+    Calibration c = calibrate(fit_gpu, dtype, gemms, comms, fitted_on, fp8_gemms, attention, mla, moe);
     c.gpu = target.name;
     c.derived_from = derived_from;
     if (!derived_from.empty()) c.allreduce.clear();  // another GPU's links say nothing of this one's
@@ -405,6 +407,15 @@ int run_calibrate(CalibrateOptions& o) {
                 chain->points, 100 * chain->median_abs_rel_error, terms(chain->decode),
                 terms(chain->prefill));
         }
+    }
+    for (const auto& [format, f] : c.moe) {
+        const FitQuality& q = c.moe_fit.at(format);
+        fmt::print(
+            "  fused MoE, {} experts ({} measurements, {} more left out: experts in L2): {:.1f} us a call, "
+            "FLOPs x {:.2f} at peak, expert weights x {:.2f} at HBM peak, pair activations x {:.2f} "
+            "(this GPU's pairs) and x {:.2f} (all routed); fit error median {:.1f}%, p90 {:.1f}%\n",
+            format, q.points, q.l2_warm_left_out, f.fixed_s * 1e6, f.compute, f.weights, f.local_pairs,
+            f.pairs, 100 * q.median_abs_rel_error, 100 * q.p90_abs_rel_error);
     }
     for (const auto& [gpus, a] : c.allreduce) {
         fmt::print("  all-reduce on {} GPUs: latency {:.2f} us, bus bandwidth {:.0f} GB/s\n", gpus, a.latency_s * 1e6,

@@ -301,6 +301,10 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
         return WeightRate{r.flops_per_s, f.bytes_per_weight, cal, r.bytes_per_s};
     };
     modules_ = {rate(w.attention, mla_block_fp8), rate(w.dense_mlp, false), rate(w.experts, false)};
+    if (model.is_moe() && config.calibration) {
+        moe_format_ = kernel_format(w.experts);
+        moe_fit_ = config.calibration->moe_for(moe_format_);
+    }
     rates_ = gemm_rates(gpu, w.attention.dtype, modules_.attention.cal);
     stream_bytes_per_s_ = memory_bytes_per_s(gpu, config.gemm_calibration());
     for (const LayerSpec& l : model.layers) {
@@ -698,6 +702,34 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         const double routed_rows = ep ? cm.ep_rows(tokens) : T * k;  // token-expert pairs
         const double active = ep ? cm.ep_active_experts(tokens) : cm.expected_active_experts(tokens);
         elementwise(OpKind::ROUTER, moe_layers, 2.0 * T * h * e, T * h * ACT_BYTES + h * e * ACT_BYTES);
+        // With a fused-MoE fit for the experts' format (calibration.hpp's MoeCalibration) the routed experts'
+        // call takes the fit's time, shared among the three ops as their roofline times of the routed part
+        // share it, and a shared expert runs as the dense MLP it is (GEMMs on the GEMM fit, its activation
+        // streamed).
+        const MoeCalibration* fit = cm.moe_fit();
+        double fitted_s = 0.0, routed_total_s = 0.0;
+        std::array<double, 3> routed_s{};
+        if (fit) {
+            MoeWork w;
+            w.hidden = h, w.inter = inter, w.local_pairs = routed_rows, w.experts_read = active;
+            // the pairs the call sorts and sums: every token's k, or with DP + EP only those dispatched to
+            // this GPU
+            w.pairs = ep && cfg.dp > 1 ? routed_rows : T * k;
+            w.bytes_per_weight = rates.experts.bytes_per_weight;
+            fitted_s = moe_kernel_time_s(gpu, cm.moe_format(), *fit, w);
+            const double weights_up = active * 2.0 * inter * h * rates.experts.bytes_per_weight;
+            routed_s[0] =
+                blend(2.0 * routed_rows * 2.0 * inter * h / rates.experts.flops_per_s,
+                      (weights_up + routed_rows * (h + 2.0 * inter) * ACT_BYTES) / rates.experts.bytes_per_s);
+            routed_s[1] = 3.0 * routed_rows * inter * ACT_BYTES / bytes_per_s;
+            routed_s[2] =
+                blend(2.0 * routed_rows * inter * h / rates.experts.flops_per_s,
+                      (weights_up / 2.0 + routed_rows * (h + inter) * ACT_BYTES) / rates.experts.bytes_per_s);
+            routed_total_s = routed_s[0] + routed_s[1] + routed_s[2];
+        }
+        auto fitted_share = [&](int i) {
+            return routed_total_s > 0.0 ? fitted_s * routed_s[static_cast<size_t>(i)] / routed_total_s : 0.0;
+        };
         // Grouped GEMM: FLOPs of T x k rows, weights of the distinct experts hit (plus the shared MLP).
         auto moe_gemm = [&](OpKind name, double n_routed, double n_shared, double kdim_routed,
                             double kdim_shared) {
@@ -707,12 +739,31 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             const double bytes =
                 weights + (routed_rows * (kdim_routed + n_routed) + shared_rows * (kdim_shared + n_shared)) * ACT_BYTES;
             const double compute_s = flops / rates.experts.flops_per_s, memory_s = bytes / rates.experts.bytes_per_s;
-            emit(name, moe_layers, flops, bytes, compute_s, memory_s, 0, 0, blend(compute_s, memory_s),
+            double time_s = blend(compute_s, memory_s);
+            if (fit) {
+                time_s = fitted_share(name == OpKind::MOE_GATE_UP_PROJ ? 0 : 2);
+                if (n_shared > 0.0 && kdim_shared > 0.0) {
+                    time_s +=
+                        gemm_roofline(rates.experts.flops_per_s, rates.experts.bytes_per_s, sms, T, n_shared,
+                                      kdim_shared, n_shared * kdim_shared * rates.experts.bytes_per_weight,
+                                      exponent, rates.experts.cal)
+                            .time_s;
+                }
+            }
+            emit(name, moe_layers, flops, bytes, compute_s, memory_s, 0, 0, time_s,
                  compute_s > memory_s ? Bound::COMPUTE : Bound::MEMORY, T);
         };
         moe_gemm(OpKind::MOE_GATE_UP_PROJ, 2.0 * inter, 2.0 * shared, h, h);
-        elementwise(OpKind::ACTIVATION_MOE, moe_layers, 5.0 * (routed_rows * inter + T * shared),
-                    3.0 * (routed_rows * inter + T * shared) * ACT_BYTES, T);
+        const double act_bytes = 3.0 * (routed_rows * inter + T * shared) * ACT_BYTES;
+        if (fit) {
+            const double memory_s = act_bytes / bytes_per_s;
+            emit(OpKind::ACTIVATION_MOE, moe_layers, 5.0 * (routed_rows * inter + T * shared), act_bytes, 0,
+                 memory_s, 0, 0, fitted_share(1) + 3.0 * T * shared * ACT_BYTES / bytes_per_s, Bound::MEMORY,
+                 T);
+        } else {
+            elementwise(OpKind::ACTIVATION_MOE, moe_layers, 5.0 * (routed_rows * inter + T * shared),
+                        act_bytes, T);
+        }
         moe_gemm(OpKind::MOE_DOWN_PROJ, h, h, inter, shared);
     }
 

@@ -71,21 +71,6 @@ AttentionTables find_attention(const KernelTables& t, const std::string& family,
     return out;
 }
 
-// The tables' dtype for weights stored in format `f` (the kernel class vLLM multiplies them with), "" when no
-// table holds it: bf16 (fp16 too: same tensor-core rate); fp8 per tensor or channel (CUTLASS scaled mm) or
-// block-scaled (DeepGEMM; stored with an fp32 scale per block, so more than 1 byte per weight); MXFP4 (gpt-oss:
-// 4.25 bits), NVFP4 (4.5 bits, "fp4") and int4 weight-only (Marlin), which only the fused-MoE tables hold.
-std::string table_dtype(const WeightFormat& f) {
-    switch (f.dtype) {
-        case Dtype::BF16:
-        case Dtype::FP16: return f.bytes_per_weight == 2.0 ? "bf16" : "";
-        case Dtype::FP8: return f.bytes_per_weight == 1.0 ? "fp8" : "fp8_block";
-        case Dtype::MXFP4: return f.bytes_per_weight == WeightFormat::of(Dtype::MXFP4).bytes_per_weight ? "mxfp4" : "fp4";
-        case Dtype::INT4: return "int4";
-        default: return "";
-    }
-}
-
 // Keys one sequence's attention reads in the step: a speculative verify reads its KV once for its k + 1 queries
 // (memory-bound like a decode), so it counts as a decode at its full length, capped by a window; else
 // keys_seen.
@@ -201,7 +186,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     // headroom reads; a dense MLP in another format falls back to the roofline), by the weights' kernel class.
     const WeightScheme w = model.weights(config.weight_dtype);
     gemm_bf16_ = first(t.find("gemm", {{"dtype", "bf16"}}));
-    const std::string attn_dtype = table_dtype(w.attention);
+    const std::string attn_dtype = kernel_format(w.attention);
     // Not the block-fp8 GEMM table: its every point sits on a floor of 55-240 us (H100, H200, B200, GB200:
     // the collector times block fp8 eagerly, without a CUDA graph, so the host's dispatch of the quantisation
     // and DeepGEMM sets the time), while the MLA module tables, whose block-fp8 projections run four such
@@ -319,22 +304,27 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     topk_ = model.experts_per_token;
     // The fused-MoE table of the experts' format; a shared expert from the GEMM table where the experts share
     // the attention weights' format, else from the roofline.
-    const std::string moe_dtype = table_dtype(w.experts);
+    const std::string moe_dtype = kernel_format(w.experts);
     expert_dtype_ = w.experts.dtype;
     expert_cal_ = config.calibration ? config.calibration->gemm_for(w.experts.dtype) : nullptr;
     shared_in_gemm_table_ = w.experts == w.attention;
-    // The tables time TP-sliced experts (ep 1): whole experts over EP ranks go to the roofline. Skewed routing (a
-    // power law) reads the rows timed with that generator where the tables hold them; else the balanced rows,
-    // corrected to the experts the routing reaches (routing_correction).
+    // The tables time TP-sliced experts (ep 1) and whole experts over EP ranks (tp 1) the way vLLM runs
+    // expert parallelism without attention DP (the EP group is the TP group): every rank holds all T tokens,
+    // runs their T x k picks through its E / ep experts (those of other ranks masked) and the all-reduce sums
+    // the ranks' parts. With DP + EP headroom sends each token to its experts' ranks (all-to-all), which no
+    // table times: those go to the roofline and its fused-MoE fit. Skewed routing (a power law) reads the
+    // rows timed with that generator where the tables hold them; else the balanced rows, corrected to the
+    // experts the routing reaches (routing_correction).
     routing_ = config.moe_routing;
-    if (model.is_moe() && !moe_dtype.empty() && config.ep <= 1) {
+    const bool whole_experts = config.ep > 1;
+    if (model.is_moe() && !moe_dtype.empty() && (!whole_experts || config.dp <= 1)) {
         std::map<std::string, std::string> shape{{"dtype", moe_dtype},
                                                  {"hidden", std::to_string(model.hidden_size)},
                                                  {"inter", std::to_string(model.moe_intermediate_size)},
                                                  {"topk", std::to_string(model.experts_per_token)},
                                                  {"experts", std::to_string(model.num_experts)},
-                                                 {"tp", std::to_string(tp)},
-                                                 {"ep", "1"}};
+                                                 {"tp", whole_experts ? "1" : std::to_string(tp)},
+                                                 {"ep", std::to_string(std::max<int64_t>(1, config.ep))}};
         if (routing_.kind == MoeRouting::Kind::POWER_LAW) {
             shape["distribution"] = routing_.name();
             moe_ = first(t.find("moe", shape));

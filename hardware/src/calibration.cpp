@@ -26,6 +26,37 @@ const GemmCalibration* Calibration::gemm_for(Dtype d) const {
     return gemm.present() ? &gemm : nullptr;
 }
 
+const MoeCalibration* Calibration::moe_for(const std::string& format) const {
+    const auto it = moe.find(format);
+    return it != moe.end() && it->second.present() ? &it->second : nullptr;
+}
+
+double moe_peak_flops(const GpuProfile& gpu, const std::string& format) {
+    const double bf16 = gpu.peak_flops(Dtype::BF16), fp8 = gpu.peak_flops(Dtype::FP8);
+    if (format == "fp8" || format == "fp8_block") return fp8 > 0.0 ? fp8 : bf16;
+    if (format == "fp4") {
+        const double fp4 = gpu.fp4_tflops.value * 1e12;
+        return fp4 > 0.0 ? fp4 : fp8 > 0.0 ? fp8 : bf16;
+    }
+    return bf16;
+}
+
+std::array<double, MOE_TERMS> moe_columns(const GpuProfile& gpu, const std::string& format,
+                                          const MoeWork& w) {
+    const double peak = moe_peak_flops(gpu, format), hbm = gpu.memory_bandwidth_bytes_per_s();
+    const double expert = 3.0 * w.hidden * w.inter;
+    const double pair_bytes = (3.0 * w.hidden + 6.0 * w.inter) * 2.0;
+    return {1.0, peak > 0.0 ? 2.0 * expert * w.local_pairs / peak : 0.0,
+            hbm > 0.0 ? w.experts_read * expert * w.bytes_per_weight / hbm : 0.0,
+            hbm > 0.0 ? w.local_pairs * pair_bytes / hbm : 0.0, hbm > 0.0 ? w.pairs * pair_bytes / hbm : 0.0};
+}
+
+double moe_kernel_time_s(const GpuProfile& gpu, const std::string& format, const MoeCalibration& f,
+                         const MoeWork& w) {
+    const std::array<double, MOE_TERMS> c = moe_columns(gpu, format, w);
+    return f.fixed_s * c[0] + f.compute * c[1] + f.weights * c[2] + f.local_pairs * c[3] + f.pairs * c[4];
+}
+
 namespace {
 
 void fit_yaml(std::string& y, const FitQuality& q) {
@@ -83,6 +114,22 @@ void mla_yaml(std::string& y, const char* key, const MlaCalibration& a, const Fi
     fit_yaml(y, q);
 }
 
+void moe_yaml(std::string& y, const Calibration& c) {
+    y += "moe:\n";
+    for (const auto& [format, m] : c.moe) {
+        y += fmt::format("  {}:\n", format);
+        y += fmt::format("    fixed_us: {:.6g}\n", m.fixed_s * 1e6);
+        y += fmt::format("    compute: {:.6g}\n", m.compute);
+        y += fmt::format("    weights: {:.6g}\n", m.weights);
+        y += fmt::format("    local_pairs: {:.6g}\n", m.local_pairs);
+        y += fmt::format("    pairs: {:.6g}\n", m.pairs);
+        std::string fit;
+        const auto q = c.moe_fit.find(format);
+        if (q != c.moe_fit.end()) fit_yaml(fit, q->second);
+        y += "  " + fit;
+    }
+}
+
 }  // namespace
 
 std::string calibration_yaml(const Calibration& c) {
@@ -101,6 +148,7 @@ std::string calibration_yaml(const Calibration& c) {
             mla_yaml(y, "mla_decode", c.mla_decode, c.mla_decode_fit);
         }
     }
+    if (!c.moe.empty()) moe_yaml(y, c);
     if (!c.allreduce.empty()) {
         y += "allreduce:\n";
         for (const auto& [gpus, a] : c.allreduce) {
@@ -217,6 +265,32 @@ void read_mla(const Reader& r, const YAML::Node& root, const std::string& key, M
     read_fit(r, a, key, q);
 }
 
+void read_moe(const Reader& r, const YAML::Node& root, Calibration& c) {
+    const YAML::Node m = root["moe"];
+    if (!m.IsMap()) r.fail("moe", "expected a mapping of weight formats");
+    for (const auto& kv : m) {
+        const std::string format = kv.first.Scalar();
+        const std::string key = "moe." + format;
+        static const std::set<std::string> formats = {"bf16", "fp8", "fp8_block", "mxfp4", "fp4", "int4"};
+        if (!formats.count(format))
+            r.fail(key, "expected a weight format: bf16, fp8, fp8_block, mxfp4, fp4 or int4");
+        if (c.moe.count(format)) r.fail(key, "duplicate key");
+        const YAML::Node a = kv.second;
+        r.only(a, key, {"fixed_us", "compute", "weights", "local_pairs", "pairs", "fit"});
+        MoeCalibration f;
+        // tens of us a call on the shipped GPUs; 10,000 us is far beyond any
+        f.fixed_s = r.number(a["fixed_us"], key + ".fixed_us", 0, 1e4) * 1e-6;
+        // multiples of the time at peak: 0.6-8 on the shipped GPUs; 1,000 is far beyond any
+        f.compute = r.number(a["compute"], key + ".compute", 0, 1e3);
+        f.weights = r.number(a["weights"], key + ".weights", 0, 1e3);
+        f.local_pairs = r.number(a["local_pairs"], key + ".local_pairs", 0, 1e3);
+        f.pairs = r.number(a["pairs"], key + ".pairs", 0, 1e3);
+        if (!f.present()) r.fail(key, "every term is 0: no fit");
+        c.moe[format] = f;
+        read_fit(r, a, key, c.moe_fit[format]);
+    }
+}
+
 }  // namespace
 
 Calibration parse_calibration(const std::string& text, const std::string& file) {
@@ -229,7 +303,7 @@ Calibration parse_calibration(const std::string& text, const std::string& file) 
     Reader r(file);
     r.only(root, "",
            {"gpu", "fitted_on", "derived_from", "dtype", "gemm", "gemm_fp8", "prefill_attention",
-            "decode_attention", "mla_prefill", "mla_decode", "allreduce"});
+            "decode_attention", "mla_prefill", "mla_decode", "moe", "allreduce"});
     Calibration c;
     c.file = file;
     c.gpu = r.string(root["gpu"], "gpu");
@@ -255,6 +329,7 @@ Calibration parse_calibration(const std::string& text, const std::string& file) 
         read_mla(r, root, "mla_prefill", c.mla_prefill, c.mla_prefill_fit);
         read_mla(r, root, "mla_decode", c.mla_decode, c.mla_decode_fit);
     }
+    if (root["moe"]) read_moe(r, root, c);
     if (const YAML::Node a = root["allreduce"]) {
         if (!a.IsMap()) r.fail("allreduce", "expected a mapping of GPU counts");
         for (const auto& kv : a) {

@@ -292,6 +292,15 @@ std::string calibration_json(const Calibration& c) {
     };
     j["mla_prefill"] = c.has_mla() ? mla(c.mla_prefill, c.mla_prefill_fit) : json(nullptr);
     j["mla_decode"] = c.has_mla() ? mla(c.mla_decode, c.mla_decode_fit) : json(nullptr);
+    // the fused-MoE fits by weight format (calibration.hpp's MoeCalibration): {} when the data held none
+    j["moe"] = json::object();
+    for (const auto& [format, f] : c.moe) {
+        const auto q = c.moe_fit.find(format);
+        j["moe"][format] = {
+            {"fixed_s", f.fixed_s}, {"compute", f.compute},
+            {"weights", f.weights}, {"local_pairs", f.local_pairs},
+            {"pairs", f.pairs},     {"fit", fit(q != c.moe_fit.end() ? q->second : FitQuality{})}};
+    }
     j["allreduce"] = json::object();
     for (const auto& [gpus, a] : c.allreduce) {
         j["allreduce"][std::to_string(gpus)] = {{"latency_s", a.latency_s}, {"bus_bytes_per_s", a.bus_bytes_per_s}};

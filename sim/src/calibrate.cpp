@@ -1,6 +1,7 @@
-// Fitting the calibrated roofline: Levenberg-Marquardt on log time for GEMMs (5 parameters, 9 for fp8) and attention
-// (6 for prefill, 4 for decode), kept positive by fitting their logs; ordinary least squares per GPU count for
-// all-reduces. All in Eigen.
+// Fitting the calibrated roofline: Levenberg-Marquardt on log time for GEMMs (5 parameters, 9 for fp8) and
+// attention (6 for prefill, 4 for decode), kept positive by fitting their logs; ordinary least squares per
+// GPU count for all-reduces; non-negative linear least squares for the MLA blocks and the fused MoE. All in
+// Eigen.
 #include "headroom/sim/calibrate.hpp"
 
 #include <fmt/format.h>
@@ -17,6 +18,7 @@
 
 #include "headroom/core/cost_model.hpp"
 #include "headroom/core/mla_norm_chain.hpp"
+#include "headroom/core/nnls.hpp"
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/metrics.hpp"
@@ -687,10 +689,84 @@ std::vector<GemmSample> read_measure_step_json(const std::string& path) {
     return out;
 }
 
+MoeWork moe_sample_work(const MoeSample& s) {
+    const double k = static_cast<double>(s.topk), e = static_cast<double>(s.experts);
+    const double ep = static_cast<double>(std::max<int64_t>(1, s.ep));
+    MoeWork w;
+    w.hidden = static_cast<double>(s.hidden);
+    w.inter = static_cast<double>(s.inter) / static_cast<double>(std::max<int64_t>(1, s.tp));
+    w.pairs = s.tokens * k;
+    w.local_pairs = w.pairs / ep;
+    w.experts_read = std::min(w.pairs, e) / ep;
+    w.bytes_per_weight = s.bytes_per_weight;
+    return w;
+}
+
+MoeCalibration fit_moe(const GpuProfile& gpu, const std::string& format,
+                       const std::vector<MoeSample>& samples, FitQuality* quality) {
+    std::vector<const MoeSample*> use;
+    int64_t warm = 0;
+    for (const MoeSample& s : samples) {
+        if (s.format != format) continue;
+        if (s.l2_warm) {
+            ++warm;
+        } else if (s.time_s > 0) {
+            use.push_back(&s);
+        }
+    }
+    if (use.size() < 8) {
+        throw HardwareError("", "moe." + format,
+                            fmt::format("need at least 8 fused-MoE measurements to fit, got {}", use.size()));
+    }
+    const auto n = static_cast<Eigen::Index>(use.size());
+    Eigen::MatrixXd x(n, MOE_TERMS);
+    Eigen::VectorXd y = Eigen::VectorXd::Ones(n);  // each row over its measured time: relative error
+    for (Eigen::Index i = 0; i < n; ++i) {
+        const MoeSample& s = *use[static_cast<size_t>(i)];
+        const std::array<double, MOE_TERMS> c = moe_columns(gpu, format, moe_sample_work(s));
+        for (int j = 0; j < MOE_TERMS; ++j) x(i, j) = c[static_cast<size_t>(j)] / s.time_s;
+    }
+    const Eigen::VectorXd coef = nonnegative_least_squares(x, y);
+    MoeCalibration f{coef[0], coef[1], coef[2], coef[3], coef[4]};
+    if (quality) {
+        std::vector<double> err;
+        for (const MoeSample* s : use)
+            err.push_back(
+                std::fabs(moe_kernel_time_s(gpu, format, f, moe_sample_work(*s)) / s->time_s - 1.0));
+        quality->points = n;
+        quality->l2_warm_left_out = warm;
+        quality->median_abs_rel_error = exact_percentile(err, 50);
+        quality->p90_abs_rel_error = exact_percentile(err, 90);
+    }
+    return f;
+}
+
+std::vector<MoeSample> moe_samples(const KernelTables& t, double l2_bytes) {
+    std::vector<MoeSample> out;
+    for (const GridTable* g : t.find("moe", {{"distribution", "balanced"}})) {
+        if (g->axes.size() != 1 || kernel_format_bytes(g->attr("dtype")) <= 0.0) continue;
+        MoeSample x;
+        x.format = g->attr("dtype");
+        x.hidden = g->attr_int("hidden"), x.inter = g->attr_int("inter"), x.topk = g->attr_int("topk");
+        x.experts = g->attr_int("experts"), x.tp = g->attr_int("tp"), x.ep = g->attr_int("ep");
+        if (!(x.hidden > 0 && x.inter > 0 && x.topk > 0 && x.experts > 0 && x.tp > 0 && x.ep > 0)) continue;
+        x.bytes_per_weight = kernel_format_bytes(x.format);  // as a model in that format stores them
+        for (size_t i = 0; i < g->axes[0].size(); ++i) {
+            const double v = g->value_ms({i});
+            if (!(v > 0)) continue;
+            x.tokens = g->axes[0][i];
+            x.time_s = v * 1e-3;
+            x.l2_warm = l2_bytes > 0 && g->moe_working_set_bytes(x.tokens) <= l2_bytes;
+            out.push_back(x);
+        }
+    }
+    return out;
+}
+
 Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,
                       const std::vector<CommSample>& comms, const std::string& fitted_on,
                       const std::vector<GemmSample>& fp8_gemms, const std::vector<AttentionSample>& attention,
-                      const std::vector<MlaSample>& mla) {
+                      const std::vector<MlaSample>& mla, const std::vector<MoeSample>& moe) {
     Calibration c;
     c.gpu = gpu.name;
     c.fitted_on = fitted_on;
@@ -716,6 +792,11 @@ Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<Gemm
             c.mla_prefill = fit_mla(mla, parts, false, &c.mla_prefill_fit);
             c.mla_decode = fit_mla(mla, parts, true, &c.mla_decode_fit);
         }
+    }
+    std::map<std::string, int64_t> moe_cold;
+    for (const MoeSample& s : moe) moe_cold[s.format] += s.l2_warm ? 0 : 1;
+    for (const auto& [format, n] : moe_cold) {
+        if (n >= 8) c.moe[format] = fit_moe(gpu, format, moe, &c.moe_fit[format]);
     }
     return c;
 }

@@ -325,7 +325,7 @@ void read_disaggregation(const Reader& r, const YAML::Node& n, Scenario& s) {
     d.enabled = true;
     const YAML::Node p = n["prefill"];
     if (!p) r.fail("disaggregation.prefill", "missing: the prefill pool, e.g. {gpu: h100, tp: 2, replicas: 2}");
-    r.only(p, "disaggregation.prefill", {"gpu", "tp", "replicas"});
+    r.only(p, "disaggregation.prefill", {"gpu", "tp", "replicas", "expert_parallel"});
     d.prefill.gpu_spec = p["gpu"] ? r.path_of(r.string(p["gpu"], "disaggregation.prefill.gpu")) : s.deployment.gpu_spec;
     try {
         d.prefill.gpu = scenario_gpu(s, d.prefill.gpu_spec);
@@ -335,6 +335,9 @@ void read_disaggregation(const Reader& r, const YAML::Node& n, Scenario& s) {
     if (p["tp"]) d.prefill.tp = r.integer(p["tp"], "disaggregation.prefill.tp", 1, 1024);
     // 0 turns the block off (colocated serving), so that one sweep can compare: --set disaggregation.prefill.replicas=0,2
     if (p["replicas"]) d.prefill.replicas = r.integer(p["replicas"], "disaggregation.prefill.replicas", 0, 4096);
+    if (p["expert_parallel"]) {
+        d.prefill.expert_parallel = r.boolean(p["expert_parallel"], "disaggregation.prefill.expert_parallel");
+    }
     if (n["decision"]) d.decision = r.string(n["decision"], "disaggregation.decision");
     const auto decisions = prefill_decision_names();
     if (std::find(decisions.begin(), decisions.end(), d.decision) == decisions.end()) {
@@ -545,6 +548,9 @@ void check_disaggregation(const Scenario& s) {
     auto fail = [&](const std::string& field, const std::string& reason) { throw ScenarioError(s.file, field, reason); };
     const Deployment p = prefill_deployment(s);
     if (s.deployment.model.is_encoder) fail("disaggregation", fmt::format("{} is an encoder: nothing to decode", s.deployment.model.name));
+    if (p.expert_parallel && !p.model.is_moe()) {
+        fail("disaggregation.prefill.expert_parallel", fmt::format("{} has no experts", p.model.name));
+    }
     if (s.disaggregation.decision == "prefix_cache" && !s.engine.prefix_caching) {
         fail("disaggregation.decision", "prefix_cache reads the decode replicas' prefix caches: turn scheduler.prefix_caching on");
     }
@@ -665,6 +671,8 @@ Deployment prefill_deployment(const Scenario& s) {
     d.pp = 1;  // a prefill pool of TP replicas
     d.dp = 1;
     d.replicas = s.disaggregation.prefill.replicas;
+    if (s.disaggregation.prefill.expert_parallel)
+        d.expert_parallel = *s.disaggregation.prefill.expert_parallel;
     return d;
 }
 

@@ -72,6 +72,43 @@ def test_mla_fit_adds_its_block_terms_to_the_attention(tmp_path):
     assert json.loads(run("calibrate", "-g", "a100-80gb", "--json").stdout)["mla_decode"] is None
 
 
+def test_fused_moe_fit_prices_a_model_the_tables_do_not_hold(tmp_path):
+    # H100 PCIe carries H100 SXM's fused-MoE fits. DeepSeek-V2-Lite's experts (hidden 2,048, inter 1,408, top-6 of
+    # 64, bf16) are in no table. A 64-token prompt under balanced routing sends 384 pairs to all 64 experts in each
+    # of its 26 MoE layers; the routed call's time is linear in the fit's terms, so doubling them adds one more
+    # call's time: fixed + compute x 2 x 3 x 2,048 x 1,408 x 384 / 756 TFLOP/s + weights x 64 x 3 x 2,048 x 1,408
+    # x 2 bytes / 2.0 TB/s + (local_pairs + pairs) x 384 x (3 x 2,048 + 6 x 1,408) x 2 bytes / 2.0 TB/s.
+    full = tmp_path / "full.yaml"
+    assert run("calibrate", "-g", "h100-pcie", "--from", "h100-sxm", "-o", full).returncode == 0
+    j = json.loads(run("calibrate", "-g", "h100-pcie", "--from", "h100-sxm", "--json").stdout)["moe"]
+    assert {"bf16", "fp8", "fp8_block", "mxfp4", "int4"} <= set(j)
+    f = j["bf16"]
+    assert f["fit"]["points"] > 1000 and f["fixed_s"] > 0 and f["weights"] > 0
+    text = full.read_text()
+    doubled = tmp_path / "doubled.yaml"
+    start = text.index("moe:\n  bf16:\n")
+    block = text[start:text.index("  fp8:\n", start)]
+    twice = block
+    for key in ("fixed_us", "compute", "weights", "local_pairs", "pairs"):
+        line = next(l for l in block.splitlines() if l.strip().startswith(key + ":"))
+        twice = twice.replace(line, f"    {key}: {2 * float(line.split(':')[1])!r}")
+    doubled.write_text(text.replace(block, twice))
+
+    def moe(cal):
+        c = json.loads(run("cost", "-m", "deepseek-ai/DeepSeek-V2-Lite", "-g", "h100-pcie", "--tokens", "64",
+                           "--moe-routing", "balanced", "--predictor", "calibrated", "--calibration", cal,
+                           "--json").stdout)
+        return sum(o["time_s"] for o in c["ops"] if o["name"] in ("moe_gate_up_proj", "activation_moe", "moe_down_proj"))
+    flops = 2 * 3 * 2048 * 1408 * 384
+    weights = 64 * 3 * 2048 * 1408 * 2
+    pair_bytes = 384 * (3 * 2048 + 6 * 1408) * 2
+    call = (f["fixed_s"] + f["compute"] * flops / 756e12 + f["weights"] * weights / 2.0e12 +
+            (f["local_pairs"] + f["pairs"]) * pair_bytes / 2.0e12)
+    assert moe(doubled) - moe(full) == pytest.approx(26 * call, rel=1e-4)
+    # A100's tables time no fused MoE: its calibration holds no fit
+    assert json.loads(run("calibrate", "-g", "a100-80gb", "--json").stdout)["moe"] == {}
+
+
 def test_a_gpu_without_tables_is_told_how_to_calibrate():
     expect_bad_input(run("calibrate", "-g", "h100-pcie"), "--from h100-sxm")
     derived = run("calibrate", "-g", "h100-pcie", "--from", "h100-sxm")

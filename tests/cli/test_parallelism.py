@@ -42,17 +42,29 @@ def test_tensor_parallel_across_two_nodes_is_slower_than_within_one():
 def test_wide_expert_parallelism_on_an_nvl72():
     j = simulate(WIDE_EP, "workload.duration_s=30")
     p = j["parallelism"]
-    assert p["data_parallel"] == 48 and p["expert_parallel"] and p["ep"] == 48 and p["gpus_per_replica"] == 48
-    assert j["gpus"] == 72  # 3 x TP 8 prefill + 48 decode
-    # 256 experts over 48 ranks: 16 ranks hold 6, the rest 5; the busiest carries at least 6 / (256 / 48) = 1.125x
-    assert 1.125 <= p["expert_imbalance"] < 1.6
-    assert "EP 48 all-to-all (900 GB/s" in p["placement"]
+    assert p["data_parallel"] == 40 and p["expert_parallel"] and p["ep"] == 40 and p["gpus_per_replica"] == 40
+    assert j["gpus"] == 72  # 4 x TP 8 prefill + 40 decode
+    # 256 experts over 40 ranks: 16 ranks hold 7, the rest 6; the busiest carries at least 7 / (256 / 40) = 1.09375x
+    assert 1.09375 <= p["expert_imbalance"] < 1.6
+    assert "EP 40 all-to-all (900 GB/s" in p["placement"]
     assert j["slos_met"]
     # the same rack as nine TP 8 islands that prefill and decode each misses the TPOT SLO at this load
     islands = simulate(WIDE_EP, "workload.duration_s=30", "disaggregation.prefill.replicas=0", "data_parallel=1",
                        "expert_parallel=false", "tp=8", "replicas=9")
     assert islands["gpus"] == 72 and islands["parallelism"]["ep"] == 1
     assert islands["tpot_s"]["p95"] > j["tpot_s"]["p95"]
+
+
+def test_prefill_pool_expert_parallelism_of_its_own():
+    # The example's prefill replicas slice their experts over TP 8; with expert parallelism they hold 32 whole
+    # experts each, which GB200's fused-MoE tables time at 1.7-3.3x the TP 8 time for 1,024-8,192-token prompts
+    # (tp 1 / ep 8 rows against tp 8 / ep 1), so at a light load the time to first token grows
+    light = ("workload.duration_s=30", "workload.arrival.rate=5")
+    tp = simulate(WIDE_EP, *light)
+    ep = simulate(WIDE_EP, *light, "disaggregation.prefill.expert_parallel=true")
+    assert ep["ttft_s"]["mean"] > 1.3 * tp["ttft_s"]["mean"]
+    # the decode pool's layout is its own
+    assert ep["parallelism"]["ep"] == tp["parallelism"]["ep"] == 40
 
 
 def test_no_parallelism_block_off_a_cluster():
@@ -79,7 +91,12 @@ def test_bad_layouts(tmp_path):
     ep = WIDE_EP.read_text()
     path.write_text(ep.replace("expert_parallel: true", "expert_parallel: true\nexpert_imbalance: 0.5"))
     expect_bad_input(run("simulate", path), str(path), "expert_imbalance", "below 1")
-    path.write_text(ep.replace("data_parallel: 48", "data_parallel: 48\npp: 2"))
+    path.write_text(ep.replace("data_parallel: 40", "data_parallel: 40\npp: 2"))
     expect_bad_input(run("simulate", path), str(path), "data_parallel", "not modelled")
-    path.write_text(ep.replace("  prefill: {gpu: gb200, tp: 8, replicas: 3}", "  prefill: {gpu: gb200, tp: 8, replicas: 3}\n  cluster: gb200-nvl72"))
+    path.write_text(ep.replace("  prefill: {gpu: gb200, tp: 8, replicas: 4, expert_parallel: false}",
+                               "  prefill: {gpu: gb200, tp: 8, replicas: 4, expert_parallel: false}\n  cluster: gb200-nvl72"))
     expect_bad_input(run("simulate", path), str(path), "disaggregation.cluster", "give it once")
+    path.write_text(ep.replace("expert_parallel: false}", "expert_parallel: maybe}"))
+    expect_bad_input(run("simulate", path), str(path), "disaggregation.prefill.expert_parallel")
+    bad("disaggregation:\n  prefill: {tp: 4, replicas: 1, expert_parallel: true}\n",
+        "disaggregation.prefill.expert_parallel", "has no experts")

@@ -692,3 +692,52 @@ TEST(CostModel, CalibratedDecodeAddsItsKernelTerms) {
     EXPECT_NEAR(calibrated_decode_attention_s(gpu, dec, pre, mha), 10e-6 + 65585152.0 / hbm, 1e-15);
     EXPECT_NEAR(calibrated_decode_attention_s(gpu, dec, pre, gqa), 10e-6 + gqa.bytes / hbm, 1e-15);
 }
+
+TEST(CostModel, FusedMoeFitPricesTheRoutedExpertsCall) {
+    // Mixtral-8x7B at TP 2 on H100 SXM with a fused-MoE fit for bf16 experts (calibration.hpp): a 64-token
+    // prompt under balanced routing sends 128 pairs to all 8 experts' slices (inter 7,168 a GPU). By hand:
+    // FLOPs 2 x 3 x 4,096 x 7,168 x 128 = 22,548,578,304 at 989 TFLOP/s; weights 8 x 3 x 4,096 x 7,168 x 2 =
+    // 1,409,286,144 bytes at 3.35 TB/s; pair bytes (3 x 4,096 + 6 x 7,168) x 2 x 128 = 14,155,776, counted as
+    // this GPU's pairs and as all pairs. The three MoE ops of a layer add up to the fit's time.
+    auto cal = std::make_shared<Calibration>(*shipped_calibration("h100-sxm"));
+    cal->moe.clear();
+    cal->moe["bf16"] = {40e-6, 1.3, 1.1, 0.6, 0.9};
+    CostConfig c;
+    c.tp = 2;
+    c.calibration = cal;
+    c.moe_routing = {MoeRouting::Kind::BALANCED, 0.0};
+    auto moe_layer_s = [](const StepCost& s) {
+        double t = 0;
+        for (const OpCost& o : s.ops) {
+            if (o.kind == OpKind::MOE_GATE_UP_PROJ || o.kind == OpKind::ACTIVATION_MOE ||
+                o.kind == OpKind::MOE_DOWN_PROJ)
+                t += o.time_s / static_cast<double>(o.count);
+        }
+        return t;
+    };
+    const double hbm = 3.35e12;
+    const double expected =
+        40e-6 + 1.3 * 22548578304.0 / 989e12 + 1.1 * 1409286144.0 / hbm + (0.6 + 0.9) * 14155776.0 / hbm;
+    const CostModel tp2 = model("mistralai/Mixtral-8x7B-v0.1", "h100-sxm", c);
+    ASSERT_NE(tp2.moe_fit(), nullptr);
+    EXPECT_EQ(tp2.moe_format(), "bf16");
+    EXPECT_NEAR(moe_layer_s(tp2.step({{64, 0}})), expected, 1e-12);
+    // DP 2 x EP 2: whole experts, 4 a GPU; each rank's 64 tokens x top-2 over both ranks, 128 pairs on the
+    // busiest GPU (balanced: exactly half), dispatched to it, so the pairs it sorts are those 128. FLOPs
+    // 2 x 3 x 4,096 x 14,336 x 128 = 45,097,156,608; weights 4 x 3 x 4,096 x 14,336 x 2 = 1,409,286,144;
+    // pair bytes (3 x 4,096 + 6 x 14,336) x 2 x 128 = 25,165,824
+    c.tp = 1, c.dp = 2, c.ep = 2;
+    const CostModel dpep = model("mistralai/Mixtral-8x7B-v0.1", "h100-sxm", c);
+    EXPECT_NEAR(
+        moe_layer_s(dpep.step({{64, 0}})),
+        40e-6 + 1.3 * 45097156608.0 / 989e12 + 1.1 * 1409286144.0 / hbm + (0.6 + 0.9) * 25165824.0 / hbm,
+        1e-12);
+    // the fit of another format leaves bf16 experts on the roofline's grouped GEMMs, as without a
+    // calibration's fit
+    cal->moe.clear();
+    cal->moe["fp8"] = {40e-6, 1.3, 1.1, 0.6, 0.9};
+    c.tp = 2, c.dp = 1, c.ep = 1;
+    const CostModel other = model("mistralai/Mixtral-8x7B-v0.1", "h100-sxm", c);
+    EXPECT_EQ(other.moe_fit(), nullptr);
+    EXPECT_GT(std::fabs(moe_layer_s(other.step({{64, 0}})) - expected), 1e-6);
+}

@@ -290,6 +290,10 @@ public:
     double ep_imbalance(int64_t tokens) const;
     // The attention projections are block-scaled fp8 (fp8 with scales beside each weight block: DeepSeek-V3)
     bool block_fp8_attention() const { return block_fp8_attention_; }
+    // The calibration's fused-MoE fit for the experts' format (kernel_format's name), or nullptr: none, or no
+    // calibration, or a dense model; with one the routed experts' call takes its time (cost_step)
+    const MoeCalibration* moe_fit() const { return moe_fit_; }
+    const std::string& moe_format() const { return moe_format_; }
 
 private:
     ModelCard model_;
@@ -302,6 +306,8 @@ private:
     ModuleRates modules_;  // per module class: GEMM FLOP/s and bytes per weight as the weights are stored
     LayerStats layers_;
     bool block_fp8_attention_ = false;
+    const MoeCalibration* moe_fit_ = nullptr;  // into config_.calibration, which the model holds
+    std::string moe_format_;
 };
 
 }  // namespace headroom

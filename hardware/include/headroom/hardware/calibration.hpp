@@ -34,11 +34,15 @@
 //       nothing on Hopper and Blackwell)
 //   MLA attention blocks (fitted on the MLA module tables): the block's kernels beyond its projections and
 //     attention, and a scale on the attention fits (MlaCalibration below)
+//   fused MoE (fitted on the fused-MoE tables, per weight format): one call of vLLM's fused-MoE kernel,
+//     linear in its fixed cost, its FLOPs, its expert weights and its token-expert pairs' activations
+//     (MoeCalibration below)
 // smooth_max(c, m; p) = (c^p + m^p)^(1/p). The efficiencies are shares of the profile's own peaks, so a
 // calibration fitted on one GPU can be carried to a sibling of the same architecture (H100 SXM -> H100 PCIe)
 // and is then labelled as derived.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -116,6 +120,46 @@ struct MlaCalibration {
     }
 };
 
+// One call of vLLM's fused-MoE kernel on one GPU (a layer's routed experts): what MoeCalibration prices.
+struct MoeWork {
+    double hidden = 0, inter = 0;  // inter: per GPU (TP-sliced experts)
+    double local_pairs = 0;        // token-expert pairs this GPU's experts compute
+    // pairs the call routes, sorts, activates and sums: every token's top-k, of which local_pairs fall on this
+    // GPU's experts (with EP and no DP every rank takes all the step's picks, the others' experts masked; with
+    // DP + EP only the pairs dispatched to this GPU)
+    double pairs = 0;
+    double experts_read = 0;  // distinct local experts whose weights the call reads
+    double bytes_per_weight = 2.0;
+};
+
+// vLLM's fused-MoE kernel per weight format (kernel_format's names: bf16, fp8, fp8_block, mxfp4, fp4, int4),
+// fitted on the fused-MoE tables by non-negative least squares on relative error:
+//   t = fixed_s + compute x FLOPs / peak + weights x expert bytes / HBM
+//       + local_pairs x local pair bytes / HBM + pairs x pair bytes / HBM
+// FLOPs: 2 x 3 x hidden x inter per local pair (gate, up, down), at the format's dense peak (moe_peak_flops);
+// expert bytes: 3 x hidden x inter x bytes per weight per expert read; pair bytes: (3 hidden + 6 inter) x 2
+// (each pair's gathered input, its gate and up outputs, the activation's read and write, the down
+// projection's input and output, and the sum's read). The coefficients are multiples of those at peak (1 / an
+// efficiency), so a fit carries to a sibling with other peaks. The kernel's routing, sorting, padding of each
+// expert's rows to its tile and the activation and sum kernels are what the multiples and the fixed cost take
+// up: on the shipped tables the cost model's grouped GEMMs of the same FLOPs and bytes were 24-63% fast
+// (docs/fidelity.md).
+struct MoeCalibration {
+    double fixed_s = 0.0;
+    double compute = 0.0, weights = 0.0, local_pairs = 0.0, pairs = 0.0;
+    bool present() const { return compute > 0.0 || weights > 0.0 || local_pairs > 0.0 || pairs > 0.0; }
+};
+constexpr int MOE_TERMS = 5;
+// The dense peak a format's fused-MoE kernel multiplies at: fp8 and block fp8 at the fp8 rate, NVFP4 at the
+// fp4 rate where the GPU has one (else fp8's), the weight-only formats (mxfp4 on Hopper, int4) and bf16 at
+// bf16's; a rate the profile lacks falls back to bf16's.
+double moe_peak_flops(const GpuProfile& gpu, const std::string& format);
+// The fit's columns for `w` on `gpu`: 1, FLOPs at peak, expert bytes at HBM peak, local and all pair bytes at
+// HBM peak (seconds, but for the first).
+std::array<double, MOE_TERMS> moe_columns(const GpuProfile& gpu, const std::string& format, const MoeWork& w);
+double moe_kernel_time_s(const GpuProfile& gpu, const std::string& format, const MoeCalibration& fit,
+                         const MoeWork& w);
+
 struct CommCalibration {
     double latency_s = 0.0;
     double bus_bytes_per_s = 0.0;  // message bytes / (time - latency) at large messages
@@ -148,6 +192,10 @@ struct Calibration {
     MlaCalibration mla_prefill, mla_decode;
     FitQuality mla_prefill_fit, mla_decode_fit;
     bool has_mla() const { return mla_prefill.present() && mla_decode.present(); }
+    // The fused-MoE fits by weight format (kernel_format's names), those the data held
+    std::map<std::string, MoeCalibration> moe;
+    std::map<std::string, FitQuality> moe_fit;
+    const MoeCalibration* moe_for(const std::string& format) const;
     std::string file;          // where it was read from
 
     // "roofline (calibrated on ...)" / "roofline (calibrated, derived from h100-sxm)"

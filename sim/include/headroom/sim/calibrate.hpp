@@ -82,6 +82,29 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
 std::vector<MlaSample> mla_samples(const KernelTables& t, double l2_bytes = 0.0,
                                    double hbm_bytes_per_s = 0.0);
 
+// One point of a fused-MoE table (balanced routing): `tokens` tokens through a layer of `experts` experts
+// (top-k), each sliced over `tp` GPUs or held whole on one of `ep` ranks, in `format` (kernel_format's
+// names).
+struct MoeSample {
+    std::string format;
+    double tokens = 0;
+    int64_t hidden = 0, inter = 0, topk = 0, experts = 0, tp = 1, ep = 1;
+    double bytes_per_weight = 2.0;
+    double time_s = 0;
+    bool l2_warm = false;  // the experts it reads fit in L2 (GridTable::moe_working_set_bytes): not fitted
+};
+// The call's work as MoeCalibration counts it: the collector routes every token over all `experts`
+// round-robin (T k picks over min(T k, E) experts) and runs the rank's E / ep of them on the T k / ep pairs
+// they receive, the kernel sorting and summing all T k.
+MoeWork moe_sample_work(const MoeSample& s);
+// The fit of one format: non-negative least squares on relative error over its samples that are not l2_warm
+// (at least 8, else HardwareError).
+MoeCalibration fit_moe(const GpuProfile& gpu, const std::string& format,
+                       const std::vector<MoeSample>& samples, FitQuality* quality = nullptr);
+// Every point of the balanced-routing fused-MoE tables whose format is one of kernel_format's (every TP and
+// EP size), marked l2_warm where the experts it reads fit in `l2_bytes` (0 marks none).
+std::vector<MoeSample> moe_samples(const KernelTables& t, double l2_bytes = 0.0);
+
 // Fits the samples that are not l2_warm (at least 8 of them); `quality` is over those.
 GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& samples,
                          FitQuality* quality = nullptr);
@@ -116,11 +139,11 @@ std::vector<GemmSample> read_measure_step_json(const std::string& path);
 // Fits everything the samples cover into a Calibration for `gpu`: `gemms` as `dtype`, for a bf16
 // calibration a second fit (gemm_fp8) on `fp8_gemms` when there are at least 8 of them, and the attention
 // fits when `attention` holds at least 8 prefills and 8 cold decodes, and then the MLA fits when `mla` holds
-// at least 8 points of each phase.
+// at least 8 points of each phase; and a fused-MoE fit for each format `moe` holds at least 8 cold points of.
 Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,
                       const std::vector<CommSample>& comms, const std::string& fitted_on,
                       const std::vector<GemmSample>& fp8_gemms = {},
                       const std::vector<AttentionSample>& attention = {},
-                      const std::vector<MlaSample>& mla = {});
+                      const std::vector<MlaSample>& mla = {}, const std::vector<MoeSample>& moe = {});
 
 }  // namespace headroom

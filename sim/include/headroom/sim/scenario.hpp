@@ -5,16 +5,17 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "headroom/core/deployment.hpp"
+#include "headroom/core/workload.hpp"
 #include "headroom/hardware/calibration.hpp"
 #include "headroom/hardware/cluster.hpp"
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/models/model_card.hpp"
-#include "headroom/core/deployment.hpp"
-#include "headroom/core/workload.hpp"
 
 namespace headroom {
 
@@ -35,6 +36,9 @@ struct PoolSpec {
     GpuProfile gpu;
     int64_t tp = 1;
     int64_t replicas = 1;
+    // the pool's own expert parallelism (its TP group as the EP group); absent: the scenario's
+    // expert_parallel
+    std::optional<bool> expert_parallel;
 };
 struct DisaggregationSpec {
     bool enabled = false;
