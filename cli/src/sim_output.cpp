@@ -150,6 +150,11 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
         if (d.ep() > 1) parts.push_back(fmt::format("experts over EP {}, busiest rank {:.2f}x the mean load{}", d.ep(), s.expert_imbalance,
                                                     d.expert_imbalance > 0 ? std::string(" (as given)")
                                                                            : fmt::format(" ({} routing)", d.moe_routing.name())));
+        if (d.ep() > 1 && d.dp > 1) {
+            parts.push_back(fmt::format("{} ({})", d.all2all_backend,
+                                        all2all_gathers(d.all2all_backend) ? "every DP rank's tokens gathered onto every GPU"
+                                                                           : "each token sent to its experts' GPUs"));
+        }
         if (!s.placement.empty()) parts.push_back(s.placement);
         row("parallelism", fmt::format("{}", fmt::join(parts, "; ")));
     }

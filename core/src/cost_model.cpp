@@ -380,9 +380,14 @@ double CostModel::ep_active_experts(int64_t tokens) const {
 namespace {
 
 // A step's collectives: the TP all-reduces (two of T x h bf16 per layer, after o_proj and after down_proj; with
-// DP + EP the MoE layers combine by all-to-all instead) and the DP + EP dispatch and combine (each of the rank's
-// T x k pairs goes to the GPU of its expert, all but 1/ep of them to another GPU, as h bf16 values, and comes
-// back). Shared by the step's ops and its FabricTraffic.
+// a DP + EP dispatch the MoE layers combine by all-to-all instead) and the DP + EP dispatch and combine of each
+// MoE layer. A dispatch backend (DeepEP, pplx) sends each of the rank's T x k pairs to the GPU of its expert, all
+// but 1/ep of them to another GPU, as h bf16 values, and back. The gather backends (vLLM's default
+// allgather_reducescatter; vllm/distributed/device_communicators/all2all.py) all-gather the DP ranks' T x h
+// hidden states onto every GPU of the DP group, T (D - 1) x h bf16 received a GPU, and reduce-scatter the
+// experts' outputs back, as many sent; the TP group's all-reduce still sums the TP ranks' experts. (The
+// gathered router outputs, k ids and k weights a token, are left out: 8 k bytes against 2 h.) Shared by the
+// step's ops and its FabricTraffic.
 struct Collectives {
     int64_t allreduces = 0;    // all-reduces of allreduce_bytes each (0 without TP)
     double allreduce_bytes = 0;
@@ -397,7 +402,7 @@ Collectives step_collectives(const ModelCard& m, const CostConfig& cfg, int64_t 
     const int64_t L = m.num_layers;
     const bool a2a = cfg.ep > 1 && cfg.dp > 1 && moe_layers > 0;
     if (cfg.tp > 1) {
-        c.allreduces = a2a ? L + (L - moe_layers) : 2 * L;
+        c.allreduces = a2a && !cfg.ep_gather ? L + (L - moe_layers) : 2 * L;
         c.allreduce_bytes = T * h * ACT_BYTES;
         if (m.qk_norm_across_heads) {  // one fp32 variance of q and one of k a token, each layer
             c.qk_allreduces = L;
@@ -407,7 +412,8 @@ Collectives step_collectives(const ModelCard& m, const CostConfig& cfg, int64_t 
     if (a2a) {
         const double ep = static_cast<double>(cfg.ep);
         c.a2a_layers = moe_layers;
-        c.a2a_bytes = T * static_cast<double>(m.experts_per_token) * h * ACT_BYTES * (ep - 1.0) / ep;
+        c.a2a_bytes = cfg.ep_gather ? T * (static_cast<double>(cfg.dp) - 1.0) * h * ACT_BYTES
+                                    : T * static_cast<double>(m.experts_per_token) * h * ACT_BYTES * (ep - 1.0) / ep;
     }
     return c;
 }
@@ -712,9 +718,9 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         if (fit) {
             MoeWork w;
             w.hidden = h, w.inter = inter, w.local_pairs = routed_rows, w.experts_read = active;
-            // the pairs the call sorts and sums: every token's k, or with DP + EP only those dispatched to
-            // this GPU
-            w.pairs = ep && cfg.dp > 1 ? routed_rows : T * k;
+            // the pairs the call sorts and sums: every token's k; with DP + EP every DP rank's tokens' k where
+            // the GPU gathers them, only those dispatched to it where they are sent
+            w.pairs = ep && cfg.dp > 1 ? (cfg.ep_gather ? T * static_cast<double>(cfg.dp) * k : routed_rows) : T * k;
             w.bytes_per_weight = rates.experts.bytes_per_weight;
             fitted_s = moe_kernel_time_s(gpu, cm.moe_format(), *fit, w);
             const double weights_up = active * 2.0 * inter * h * rates.experts.bytes_per_weight;
@@ -781,7 +787,8 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     if (coll.a2a_layers > 0) {  // each way at the GPU's all-to-all rate
         const LinkModel link = cfg.ep_link.present() ? cfg.ep_link : peer_link(gpu);
         const double comm_s = 2.0 * link.time_s(coll.a2a_bytes);
-        emit(OpKind::EP_ALLTOALL, coll.a2a_layers, 0, 2.0 * coll.a2a_bytes, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION);
+        emit(OpKind::EP_ALLTOALL, coll.a2a_layers, 0, 2.0 * coll.a2a_bytes, 0, 0, comm_s, 0, comm_s, Bound::COMMUNICATION,
+             T);
     }
 
     if (m.final_norm && !fused_norms) elementwise(OpKind::FINAL_NORM, 1, 4.0 * T * h, fused_norm_bytes);

@@ -16,6 +16,21 @@ EngineConfig with_vllm_defaults(EngineConfig e, const GpuProfile& gpu) {
     return e;
 }
 
+const std::vector<std::pair<std::string, bool>>& all2all_backends() {
+    // vllm/config/parallel.py's All2AllBackend, those whose dispatch headroom models
+    static const std::vector<std::pair<std::string, bool>> backends = {
+        {"allgather_reducescatter", true}, {"naive", true},          {"deepep_high_throughput", false},
+        {"deepep_low_latency", false},     {"pplx", false},          {"flashinfer_all2allv", false}};
+    return backends;
+}
+
+bool all2all_gathers(const std::string& backend) {
+    for (const auto& [name, gathers] : all2all_backends()) {
+        if (name == backend) return gathers;
+    }
+    return true;
+}
+
 KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& engine, const std::string& where) {
     const EngineConfig e = with_vllm_defaults(engine, d.gpu);  // a pool's own GPU decides its defaults
     KvPlanRequest r;
@@ -84,6 +99,7 @@ CostConfig cost_config(const Deployment& d, const EngineConfig& e) {
     c.dp = d.dp;
     c.ep = d.ep();
     c.expert_imbalance = d.expert_imbalance;
+    c.ep_gather = all2all_gathers(d.all2all_backend);
     c.moe_routing = d.moe_routing;
     c.tp_link = d.links.tp;
     c.tp_domains = d.links.tp_domains;

@@ -311,13 +311,16 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     // The tables time TP-sliced experts (ep 1) and whole experts over EP ranks (tp 1) the way vLLM runs
     // expert parallelism without attention DP (the EP group is the TP group): every rank holds all T tokens,
     // runs their T x k picks through its E / ep experts (those of other ranks masked) and the all-reduce sums
-    // the ranks' parts. With DP + EP headroom sends each token to its experts' ranks (all-to-all), which no
-    // table times: those go to the roofline and its fused-MoE fit. Skewed routing (a power law) reads the
-    // rows timed with that generator where the tables hold them; else the balanced rows, corrected to the
-    // experts the routing reaches (routing_correction).
+    // the ranks' parts. DP + EP with a gather backend (vLLM's default allgather_reducescatter) runs the same
+    // call on every DP rank's tokens gathered, T x dp: the EP rows at that count. A dispatch backend (DeepEP,
+    // pplx) sends each pair to its expert's rank, which no table times: those go to the roofline and its
+    // fused-MoE fit. Skewed routing (a power law) reads the rows timed with that generator where the tables
+    // hold them; else the balanced rows, corrected to the experts the routing reaches (routing_correction).
     routing_ = config.moe_routing;
     const bool whole_experts = config.ep > 1;
-    if (model.is_moe() && !moe_dtype.empty() && (!whole_experts || config.dp <= 1)) {
+    const bool gathered = whole_experts && config.dp > 1 && config.ep_gather;
+    if (gathered) gather_ranks_ = config.dp;
+    if (model.is_moe() && !moe_dtype.empty() && (!whole_experts || config.dp <= 1 || gathered)) {
         std::map<std::string, std::string> shape{{"dtype", moe_dtype},
                                                  {"hidden", std::to_string(model.hidden_size)},
                                                  {"inter", std::to_string(model.moe_intermediate_size)},
@@ -342,6 +345,11 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         allreduce_eager_ = first(t.find("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "eager"}}));
         nccl_ = first(t.find("nccl", {{"op", "all_reduce"}, {"gpus", std::to_string(tp)}, {"dtype", "fp16"}}));
     }
+    if (gathered && model.is_moe() && !config.ep_link.present() && !sibling_) {  // (only within one NVLink domain)
+        const std::string gpus = std::to_string(config.dp);
+        ep_gather_ = first(t.find("nccl", {{"op", "all_gather"}, {"gpus", gpus}, {"dtype", "fp16"}}));
+        ep_scatter_ = first(t.find("nccl", {{"op", "reduce_scatter"}, {"gpus", gpus}, {"dtype", "fp16"}}));
+    }
 }
 
 bool KernelTablePredictor::covers(OpKind k) const {
@@ -355,6 +363,7 @@ bool KernelTablePredictor::covers(OpKind k) const {
     if (k == OpKind::ATTENTION_SLIDING) return static_cast<bool>(decode_attn_[1]) && static_cast<bool>(prefill_attn_[1]);
     if (is_moe(k)) return moe_ != nullptr;
     if (k == OpKind::TP_ALLREDUCE || k == OpKind::QK_NORM_ALLREDUCE) return allreduce_ || nccl_;
+    if (k == OpKind::EP_ALLTOALL) return ep_gather_ && ep_scatter_;
     return gemm_bf16_least_s_ > 0.0 && is_small_kernel(k);  // held to the fastest kernel (op_time_s)
 }
 
@@ -667,11 +676,11 @@ double KernelTablePredictor::moe_s(int64_t tokens, bool& extrapolated, bool* hel
 double KernelTablePredictor::moe_op_s(const RooflineOp& op, double moe_share,
                                       bool& extrapolated) const {
     const auto tokens = static_cast<int64_t>(op.m);  // the padding rows of a CUDA graph are routed too
-    const double layer = moe_s(tokens, extrapolated);
+    const double layer = moe_s(tokens * gather_ranks_, extrapolated);
     if (layer < 0) return -1.0;
     double t = layer * static_cast<double>(op.count) * moe_share;
     if (shared_inter_ <= 0) return t;
-    const auto T = static_cast<double>(tokens);
+    const auto T = static_cast<double>(tokens);  // a shared expert runs on the rank's own tokens
     const double h = static_cast<double>(hidden_), shared = static_cast<double>(shared_inter_);
     if (op.kind == OpKind::ACTIVATION_MOE) {
         const double routed = T * static_cast<double>(topk_) * static_cast<double>(moe_inter_);
@@ -787,17 +796,21 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         family = "moe";
         if (source) {  // (not on the hot path)
             bool held = false, unused = false, routed = false;
-            moe_s(static_cast<int64_t>(op.m), unused, &held, &routed);
+            moe_s(static_cast<int64_t>(op.m) * gather_ranks_, unused, &held, &routed);
+            const double m = op.m * static_cast<double>(gather_ranks_);
             if (moe_rows_routed_) {
                 note = fmt::format("; rows timed with {} routing", routing_.name());
             } else if (routed) {
                 const double k = static_cast<double>(moe_->attr_int("topk")), e = static_cast<double>(moe_->attr_int("experts"));
                 note = fmt::format("; {:.1f} of {:g} experts reached on average by {:g} tokens' {} picks, the table's "
                                    "balanced routing reached {:g}",
-                                   experts_reached(routing_, e, k, op.m), e, op.m, routing_.name(),
-                                   experts_reached({MoeRouting::Kind::BALANCED, 0.0}, e, k, op.m));
+                                   experts_reached(routing_, e, k, m), e, m, routing_.name(),
+                                   experts_reached({MoeRouting::Kind::BALANCED, 0.0}, e, k, m));
             } else if (routing_.kind == MoeRouting::Kind::POWER_LAW) {
                 note = fmt::format("; no {} rows for this shape: balanced rows", routing_.name());
+            }
+            if (gather_ranks_ > 1) {
+                note += fmt::format("; the EP rows at the {:g} tokens gathered from {} DP ranks", m, gather_ranks_);
             }
             if (held) note += "; timed with its experts in L2: held to streaming them from memory";
         }
@@ -829,6 +842,16 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
             note = nccl ? "; 8 MiB or more: NCCL, faster here than symmetric memory's stand-in (the graph rows)"
                         : "; 8 MiB or more: the graph rows stand in for symmetric memory, faster here than NCCL";
         }
+    } else if (op.kind == OpKind::EP_ALLTOALL && ep_gather_ && ep_scatter_) {
+        // the gather backend's all-gather of every DP rank's T x h hidden states and the reduce-scatter of the
+        // experts' outputs: NCCL's tables, whose message sizes count the gathered elements
+        const double elements = op.m * static_cast<double>(gather_ranks_) * static_cast<double>(hidden_);
+        const double g = lookup_scaled(ep_gather_, {elements}, {1.0}, ex);
+        const double r = lookup_scaled(ep_scatter_, {elements}, {1.0}, ex);
+        t = g < 0 || r < 0 ? -1.0 : (g + r) * static_cast<double>(op.count);
+        family = "nccl";
+        note = fmt::format("; all-gather and reduce-scatter over the {} DP ranks (a gather backend)",
+                           gather_ranks_);
     }
     if (source && t >= 0) *source = source_line(family, ex, note.c_str());
     return t;

@@ -392,7 +392,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
 
     Reader r(file, base_dir);
     r.only(root, "", {"name", "model", "gpu", "gpu_overrides", "tp", "pp", "data_parallel", "expert_parallel",
-                      "expert_imbalance", "moe_routing", "cluster", "replicas", "router", "weights_dtype",
+                      "all2all_backend", "expert_imbalance", "moe_routing", "cluster", "replicas", "router", "weights_dtype",
                       "kv_dtype", "predictor", "calibration", "api_server", "scheduler", "speculative", "workload",
                       "slo", "seed", "metric_percentiles", "disaggregation"});
     Scenario s;
@@ -423,6 +423,16 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
         if (s.deployment.expert_imbalance > 0 && s.deployment.expert_imbalance < 1) {
             r.fail("expert_imbalance", fmt::format("{:g} is below 1: the busiest rank carries at least the mean", s.deployment.expert_imbalance));
         }
+    }
+    // vLLM's all2all_backend: how DP + EP layers reach their experts (gather every rank's tokens, or dispatch)
+    if (root["all2all_backend"]) {
+        const std::string b = r.string(root["all2all_backend"], "all2all_backend");
+        std::vector<std::string> names;
+        for (const auto& kv : all2all_backends()) names.push_back(kv.first);
+        if (std::find(names.begin(), names.end(), b) == names.end()) {
+            r.fail("all2all_backend", fmt::format("'{}' is not one of {}", b, fmt::join(names, ", ")));
+        }
+        s.deployment.all2all_backend = b;
     }
     if (root["moe_routing"] && !root["moe_routing"].IsNull()) {  // null: the default
         try {

@@ -55,6 +55,24 @@ def test_wide_expert_parallelism_on_an_nvl72():
     assert islands["tpot_s"]["p95"] > j["tpot_s"]["p95"]
 
 
+def test_gather_backend_runs_every_rank_tokens_on_every_gpu():
+    # The example sends each token to its experts' GPUs (DeepEP); vLLM's default backend gathers all 40 ranks'
+    # tokens onto every GPU, whose fused-MoE call then sorts 40x the pairs and whose collectives carry 40x the
+    # hidden states: at the example's 100 req/s (some 170 sequences a decode step, 4 a rank) the decode steps are
+    # slower, and more so as the load grows
+    short = ("workload.duration_s=30",)
+    deepep = simulate(WIDE_EP, *short)
+    gather = simulate(WIDE_EP, *short, "all2all_backend=allgather_reducescatter")
+    assert deepep["parallelism"]["all2all_backend"] == "deepep_low_latency"
+    assert gather["parallelism"]["all2all_backend"] == "allgather_reducescatter"
+    assert gather["tpot_s"]["mean"] > 1.2 * deepep["tpot_s"]["mean"]
+    light = simulate(WIDE_EP, *short, "workload.arrival.rate=20", "all2all_backend=allgather_reducescatter")
+    assert gather["tpot_s"]["mean"] / deepep["tpot_s"]["mean"] > 1.05 * light["tpot_s"]["mean"] / simulate(
+        WIDE_EP, *short, "workload.arrival.rate=20")["tpot_s"]["mean"]
+    # the backend is a DP + EP setting: without DP it is not reported
+    assert simulate(WIDE_EP, *short, "data_parallel=1", "tp=8")["parallelism"]["all2all_backend"] is None
+
+
 def test_prefill_pool_expert_parallelism_of_its_own():
     # The example's prefill replicas slice their experts over TP 8; with expert parallelism they hold 32 whole
     # experts each, which GB200's fused-MoE tables time at 1.7-3.3x the TP 8 time for 1,024-8,192-token prompts
@@ -96,6 +114,8 @@ def test_bad_layouts(tmp_path):
     path.write_text(ep.replace("  prefill: {gpu: gb200, tp: 8, replicas: 4, expert_parallel: false}",
                                "  prefill: {gpu: gb200, tp: 8, replicas: 4, expert_parallel: false}\n  cluster: gb200-nvl72"))
     expect_bad_input(run("simulate", path), str(path), "disaggregation.cluster", "give it once")
+    path.write_text(ep.replace("all2all_backend: deepep_low_latency", "all2all_backend: nvshmem"))
+    expect_bad_input(run("simulate", path), str(path), "all2all_backend", "'nvshmem' is not one of")
     path.write_text(ep.replace("expert_parallel: false}", "expert_parallel: maybe}"))
     expect_bad_input(run("simulate", path), str(path), "disaggregation.prefill.expert_parallel")
     bad("disaggregation:\n  prefill: {tp: 4, replicas: 1, expert_parallel: true}\n",

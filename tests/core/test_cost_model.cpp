@@ -723,15 +723,24 @@ TEST(CostModel, FusedMoeFitPricesTheRoutedExpertsCall) {
     EXPECT_EQ(tp2.moe_format(), "bf16");
     EXPECT_NEAR(moe_layer_s(tp2.step({{64, 0}})), expected, 1e-12);
     // DP 2 x EP 2: whole experts, 4 a GPU; each rank's 64 tokens x top-2 over both ranks, 128 pairs on the
-    // busiest GPU (balanced: exactly half), dispatched to it, so the pairs it sorts are those 128. FLOPs
-    // 2 x 3 x 4,096 x 14,336 x 128 = 45,097,156,608; weights 4 x 3 x 4,096 x 14,336 x 2 = 1,409,286,144;
-    // pair bytes (3 x 4,096 + 6 x 14,336) x 2 x 128 = 25,165,824
+    // busiest GPU (balanced: exactly half). With a dispatch backend (DeepEP) they are sent to it, so the pairs
+    // it sorts are those 128. FLOPs 2 x 3 x 4,096 x 14,336 x 128 = 45,097,156,608; weights 4 x 3 x 4,096 x
+    // 14,336 x 2 = 1,409,286,144; pair bytes (3 x 4,096 + 6 x 14,336) x 2 x 128 = 25,165,824
     c.tp = 1, c.dp = 2, c.ep = 2;
+    c.ep_gather = false;
     const CostModel dpep = model("mistralai/Mixtral-8x7B-v0.1", "h100-sxm", c);
     EXPECT_NEAR(
         moe_layer_s(dpep.step({{64, 0}})),
         40e-6 + 1.3 * 45097156608.0 / 989e12 + 1.1 * 1409286144.0 / hbm + (0.6 + 0.9) * 25165824.0 / hbm,
         1e-12);
+    // vLLM's default gather backend: both ranks' 128 tokens on every GPU, whose call sorts all 256 pairs
+    // (50,331,648 pair bytes) and computes its 128
+    c.ep_gather = true;
+    const CostModel gathered = model("mistralai/Mixtral-8x7B-v0.1", "h100-sxm", c);
+    EXPECT_NEAR(moe_layer_s(gathered.step({{64, 0}})),
+                40e-6 + 1.3 * 45097156608.0 / 989e12 + 1.1 * 1409286144.0 / hbm + 0.6 * 25165824.0 / hbm +
+                    0.9 * 50331648.0 / hbm,
+                1e-12);
     // the fit of another format leaves bf16 experts on the roofline's grouped GEMMs, as without a
     // calibration's fit
     cal->moe.clear();

@@ -679,6 +679,49 @@ end
     EXPECT_NE(source.find("by 4 tokens' power_law_1.2 picks"), std::string::npos) << source;
 }
 
+// DP + EP with vLLM's default gather backend: every GPU runs all DP ranks' tokens through its experts, so the
+// fused-MoE tables' EP rows are read at T x dp tokens, and the all-gather and reduce-scatter of the hidden states
+// come from NCCL's tables over the DP group. Mixtral-8x7B (32 MoE layers, hidden 4,096), DP 4 x EP 4 at TP 1, 16
+// decodes a rank: the EP 4 row at 64 tokens, 0.3 ms a layer; the collectives at 16 x 4 x 4,096 = 262,144
+// elements, 0.03 ms + 0.04 ms a layer. A dispatch backend (DeepEP) has no table: the roofline prices both.
+TEST(KernelTablePredictor, GatheredDataParallelRanksReadTheEpRowsAtAllTheirTokens) {
+    const KernelTables t = parse_kernel_tables(std::string(TABLES) + R"(table moe framework=vllm-9.9 kernel=fused dtype=bf16 hidden=4096 inter=14336 topk=2 experts=8 tp=1 ep=4 distribution=balanced
+axis num_tokens 1 16 64 256
+data
+0.1 0.2 0.3 0.6
+end
+table nccl framework=nccl-9.9 op=all_gather gpus=4 dtype=fp16
+axis message_size 1024 262144 1048576
+data
+0.01 0.03 0.05
+end
+table nccl framework=nccl-9.9 op=reduce_scatter gpus=4 dtype=fp16
+axis message_size 1024 262144 1048576
+data
+0.02 0.04 0.06
+end
+)",
+                                               "t.hkt");
+    const auto tables = std::make_shared<const KernelTables>(t);
+    const ModelCard m = load_model("mistralai/Mixtral-8x7B-v0.1");
+    CostConfig c;
+    c.dp = 4, c.ep = 4;
+    c.moe_routing = {MoeRouting::Kind::BALANCED, 0.0};
+    const std::vector<SequenceWork> decodes(16, SequenceWork{1, 500});
+    const StepCost g = KernelTablePredictor(m, load_gpu("h100"), c, tables).step(decodes);
+    EXPECT_NEAR(moe_s(g), 32 * 0.3e-3, 1e-9);  // (the table stores floats)
+    EXPECT_NE(g.op("moe_gate_up_proj")->source.find("the EP rows at the 64 tokens gathered from 4 DP ranks"),
+              std::string::npos)
+        << g.op("moe_gate_up_proj")->source;
+    EXPECT_NEAR(g.op("ep_alltoall")->time_s, 32 * (0.03e-3 + 0.04e-3), 1e-9);
+    EXPECT_NE(g.op("ep_alltoall")->source.find("all-gather and reduce-scatter over the 4 DP ranks"), std::string::npos)
+        << g.op("ep_alltoall")->source;
+    c.ep_gather = false;
+    const StepCost d = KernelTablePredictor(m, load_gpu("h100"), c, tables).step(decodes);
+    EXPECT_EQ(d.op("moe_gate_up_proj")->source.find("table"), std::string::npos) << d.op("moe_gate_up_proj")->source;
+    EXPECT_EQ(d.op("ep_alltoall")->source.find("table"), std::string::npos) << d.op("ep_alltoall")->source;
+}
+
 TEST(KernelTablePredictor, EncoderAttentionFromItsOwnTable) {
     // all-MiniLM-L6-v2: 6 layers, 12 heads of 32, bidirectional. An encoder-attention table for that shape says
     // 0.05 ms for 4 sequences of 128 tokens; a step of 4 x 128 tokens costs 6 x 0.05 ms of attention, and

@@ -336,19 +336,33 @@ TEST(DataParallel, PaddingRowsRunTheTokenWiseOpsNotAttention) {
 }
 
 TEST(ExpertParallel, AllToAllOfDpRanks) {
-    // DP 8 x TP 1, EP 8, h = 4096, top-2: a rank of 10 tokens runs as 16 (the CUDA graph's padded batch: its
-    // padding rows are routed too) and sends 16 x 2 x 4096 x 2 B x 7/8 = 229,376 B each way per MoE layer at the
-    // link's rate: 2 x (1 us + 229,376 B / 100 GB/s) = 6.58752 us per layer
+    // DP 8 x TP 1, EP 8, h = 4096, top-2, a dispatch backend (DeepEP): a rank of 10 tokens runs as 16 (the CUDA
+    // graph's padded batch: its padding rows are routed too) and sends 16 x 2 x 4096 x 2 B x 7/8 = 229,376 B each
+    // way per MoE layer at the link's rate: 2 x (1 us + 229,376 B / 100 GB/s) = 6.58752 us per layer
     const ModelCard m = load_model("mistralai/Mixtral-8x7B-v0.1");
     CostConfig c;
     c.dp = 8;
     c.ep = 8;
+    c.ep_gather = false;
     c.ep_link = {100e9, 1e-6};
-    const StepCost s = CostModel(m, load_gpu("h100"), c).step(std::vector<SequenceWork>(10, SequenceWork{1, 100}));
+    const std::vector<SequenceWork> decodes(10, SequenceWork{1, 100});
+    const StepCost s = CostModel(m, load_gpu("h100"), c).step(decodes);
     const OpCost* a2a = s.op("ep_alltoall");
     ASSERT_NE(a2a, nullptr);
     EXPECT_NEAR(a2a->time_s, static_cast<double>(m.num_layers) * 2.0 * (1e-6 + 229376.0 / 100e9), 1e-12);
     EXPECT_EQ(s.op("tp_allreduce"), nullptr);
+    // vLLM's default gather backend: every GPU receives the other 7 ranks' 16 x 4096 x 2 B in the all-gather and
+    // sends as many in the reduce-scatter, 917,504 B each way: 2 x (1 us + 917,504 B / 100 GB/s) a layer
+    c.ep_gather = true;
+    const StepCost g = CostModel(m, load_gpu("h100"), c).step(decodes);
+    EXPECT_NEAR(g.op("ep_alltoall")->time_s, static_cast<double>(m.num_layers) * 2.0 * (1e-6 + 917504.0 / 100e9),
+                1e-12);
+    // at TP 2 (DP 4 x TP 2, EP 8) the gather keeps the TP all-reduce after every MoE layer (it sums the TP ranks'
+    // experts), where the dispatch's combine replaces it: 2 x 32 all-reduces a step against 32
+    c.dp = 4, c.tp = 2;
+    EXPECT_EQ(CostModel(m, load_gpu("h100"), c).step(decodes).op("tp_allreduce")->count, 64);
+    c.ep_gather = false;
+    EXPECT_EQ(CostModel(m, load_gpu("h100"), c).step(decodes).op("tp_allreduce")->count, 32);
 }
 
 TEST(TensorParallel, AcrossNodesUsesTheRingOnTheGivenLink) {
@@ -435,19 +449,28 @@ TEST(Fabric, TheTpRingsAndTheAllToAllAcrossDomains) {
     // inside one domain (no tp_link) nothing crosses the fabric
     EXPECT_FALSE(CostModel(m, load_gpu("h100"), CostConfig{}).fabric_traffic({{1000, 0}}).any());
 
-    // Mixtral, DP 4 x EP 4 at TP 1 whose all-to-all is set by the fabric part (half of each GPU's bytes leave its
-    // domain; ep_link the resulting rate, 25 GB/s, 3 us): 100 tokens run as 104 (CUDA graph padding) and send
-    // 104 x 2 x 4,096 x 2 B x 3/4 = 1,277,952 B each way per MoE layer, half on the fabric: 64 x 638,976 =
-    // 40,894,464 B, at 64 x (3 us + 1,277,952 / 25e9) = 3.46355712 ms
+    // Mixtral, DP 4 x EP 4 at TP 1 with a dispatch backend (DeepEP), whose all-to-all is set by the fabric part
+    // (half of each GPU's bytes leave its domain; ep_link the resulting rate, 25 GB/s, 3 us): 100 tokens run as
+    // 104 (CUDA graph padding) and send 104 x 2 x 4,096 x 2 B x 3/4 = 1,277,952 B each way per MoE layer, half on
+    // the fabric: 64 x 638,976 = 40,894,464 B, at 64 x (3 us + 1,277,952 / 25e9) = 3.46355712 ms
     const ModelCard mx = load_model("mistralai/Mixtral-8x7B-v0.1");
     CostConfig e;
     e.dp = 4;
     e.ep = 4;
+    e.ep_gather = false;
     e.ep_link = {25e9, 3e-6};
     e.ep_fabric_share = 0.5;
-    const FabricTraffic a = CostModel(mx, load_gpu("h100"), e).fabric_traffic(std::vector<SequenceWork>(100, SequenceWork{1, 50}));
+    const std::vector<SequenceWork> decodes(100, SequenceWork{1, 50});
+    const FabricTraffic a = CostModel(mx, load_gpu("h100"), e).fabric_traffic(decodes);
     EXPECT_DOUBLE_EQ(a.a2a_bytes, 40'894'464.0);
     EXPECT_NEAR(a.time_s, 64 * (3e-6 + 1'277'952.0 / 25e9), 1e-12);
     EXPECT_NEAR(a.latency_s, 64 * 3e-6, 1e-15);
     EXPECT_EQ(a.ring_bytes, 0.0);
+    // vLLM's default gather backend instead all-gathers the other three ranks' 104 tokens, 104 x 3 x 4,096 x 2 B
+    // = 2,555,904 B received a GPU, and reduce-scatters as many back, whatever k: 64 x 1,277,952 = 81,788,928 B
+    // on the fabric, at 64 x (3 us + 2,555,904 / 25e9)
+    e.ep_gather = true;
+    const FabricTraffic g = CostModel(mx, load_gpu("h100"), e).fabric_traffic(decodes);
+    EXPECT_DOUBLE_EQ(g.a2a_bytes, 81'788'928.0);
+    EXPECT_NEAR(g.time_s, 64 * (3e-6 + 2'555'904.0 / 25e9), 1e-12);
 }

@@ -64,6 +64,11 @@ struct CostConfig {
     // How a step's tokens spread over the routed experts (moe_routing.hpp): how many experts' weights it streams.
     MoeRouting moe_routing;
     LinkModel ep_link;
+    // How a DP + EP replica's MoE layers reach their experts (vLLM's all2all_backend): true, vLLM's default
+    // allgather_reducescatter (and naive): every GPU gathers all DP ranks' tokens, runs all of them through its
+    // E / ep experts (the others masked) and reduce-scatters the outputs back; false, a dispatch backend (DeepEP,
+    // pplx): each token-expert pair goes to its expert's GPU and back (an all-to-all).
+    bool ep_gather = true;
     // Of each GPU's all-to-all bytes, the share bound for other NVLink domains when that part sets ep_link's rate
     // (0: the replica sits in one domain, or NVLink sets the rate): the fabric's part (FabricTraffic).
     double ep_fabric_share = 0.0;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "headroom/core/cost_model.hpp"
@@ -49,6 +50,8 @@ struct Deployment {
     int64_t dp = 1;
     bool expert_parallel = false;
     double expert_imbalance = 0.0;
+    // vLLM's all2all_backend for DP + EP (all2all_backends below); vLLM's default gathers every DP rank's tokens
+    std::string all2all_backend = "allgather_reducescatter";
     MoeRouting moe_routing;  // how a step's tokens spread over the routed experts (moe_routing.hpp)
     ReplicaLinks links;
     int64_t replicas = 1;
@@ -64,6 +67,12 @@ struct Deployment {
     int64_t gpus_per_replica() const { return tp * pp * dp; }
     int64_t ep() const { return expert_parallel ? tp * dp : 1; }
 };
+
+// vLLM's all2all_backend values headroom takes, and whether each gathers every DP rank's tokens onto every GPU
+// (allgather_reducescatter, naive) or dispatches each token-expert pair to its expert's GPU (DeepEP, pplx); see
+// CostConfig::ep_gather.
+const std::vector<std::pair<std::string, bool>>& all2all_backends();
+bool all2all_gathers(const std::string& backend);
 
 struct EngineConfig {
     std::string policy = "continuous";

@@ -193,6 +193,11 @@ private:
     const GridTable* allreduce_ = nullptr;        // vLLM's custom all-reduce replayed in a CUDA graph
     const GridTable* allreduce_eager_ = nullptr;  // the same called eagerly (it copies into its IPC buffer first)
     const GridTable* nccl_ = nullptr;
+    // DP + EP with a gather backend: NCCL's all-gather and reduce-scatter over the DP group (one NVLink domain),
+    // and the fused-MoE tables' EP rows read at every DP rank's tokens (gather_ranks_, else 1)
+    const GridTable* ep_gather_ = nullptr;
+    const GridTable* ep_scatter_ = nullptr;
+    int64_t gather_ranks_ = 1;
     // GEMM time by row count, per GEMM op kind (n and k are fixed per kind): the simulator's hot path.
     mutable std::array<std::vector<double>, NUM_OP_KINDS> gemm_cache_;
     mutable std::vector<double> moe_cache_;  // the fused-MoE layer time by token count, as gemm_cache_
