@@ -716,6 +716,13 @@ end
     EXPECT_NEAR(g.op("ep_alltoall")->time_s, 32 * (0.03e-3 + 0.04e-3), 1e-9);
     EXPECT_NE(g.op("ep_alltoall")->source.find("all-gather and reduce-scatter over the 4 DP ranks"), std::string::npos)
         << g.op("ep_alltoall")->source;
+    // a measured imbalance (the busiest rank's pairs over the mean), which the EP rows' even shares do not
+    // carry, takes the MoE layer off the table
+    c.expert_imbalance = 1.5;
+    const StepCost skewed = KernelTablePredictor(m, load_gpu("h100"), c, tables).step(decodes);
+    EXPECT_EQ(skewed.op("moe_gate_up_proj")->source.find("table"), std::string::npos)
+        << skewed.op("moe_gate_up_proj")->source;
+    c.expert_imbalance = 0.0;
     c.ep_gather = false;
     const StepCost d = KernelTablePredictor(m, load_gpu("h100"), c, tables).step(decodes);
     EXPECT_EQ(d.op("moe_gate_up_proj")->source.find("table"), std::string::npos) << d.op("moe_gate_up_proj")->source;
