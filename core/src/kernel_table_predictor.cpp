@@ -319,12 +319,12 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     routing_ = config.moe_routing;
     const bool whole_experts = config.ep > 1;
     const bool gathered = whole_experts && config.dp > 1 && config.ep_gather;
+    const bool dispatched = whole_experts && config.dp > 1 && !config.ep_gather;
     if (gathered) gather_ranks_ = config.dp;
     // The EP rows time every rank at its even share of the picks; a measured imbalance (expert_imbalance: the
     // busiest rank's pairs over the mean) goes to the fit, which prices the busiest rank's pairs.
     const bool measured_imbalance = whole_experts && config.expert_imbalance > 0.0;
-    if (model.is_moe() && !moe_dtype.empty() && (!whole_experts || config.dp <= 1 || gathered) &&
-        !measured_imbalance) {
+    if (model.is_moe() && !moe_dtype.empty() && !dispatched && !measured_imbalance) {
         std::map<std::string, std::string> shape{{"dtype", moe_dtype},
                                                  {"hidden", std::to_string(model.hidden_size)},
                                                  {"inter", std::to_string(model.moe_intermediate_size)},

@@ -1,6 +1,7 @@
 // Calibration YAML in both directions, and the shipped calibrations (hardware/calibrations/*.yaml).
 #include "headroom/hardware/calibration.hpp"
 #include "headroom/hardware/yaml_fields.hpp"
+#include "headroom/models/weight_scheme.hpp"
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -8,7 +9,6 @@
 #include <cmath>
 #include <fstream>
 #include <mutex>
-#include <set>
 #include <sstream>
 
 namespace headroom {
@@ -271,8 +271,7 @@ void read_moe(const Reader& r, const YAML::Node& root, Calibration& c) {
     for (const auto& kv : m) {
         const std::string format = kv.first.Scalar();
         const std::string key = "moe." + format;
-        static const std::set<std::string> formats = {"bf16", "fp8", "fp8_block", "mxfp4", "fp4", "int4"};
-        if (!formats.count(format))
+        if (kernel_format_bytes(format) <= 0.0)  // not one of kernel_format's names
             r.fail(key, "expected a weight format: bf16, fp8, fp8_block, mxfp4, fp4 or int4");
         if (c.moe.count(format)) r.fail(key, "duplicate key");
         const YAML::Node a = kv.second;
