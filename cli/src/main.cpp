@@ -269,16 +269,20 @@ int run_calibrate(CalibrateOptions& o) {
         // norms (mla_module_tables: GB200 takes B200's)
         const auto mla_tables = mla_module_tables(shared);
         mla = mla_samples(*mla_tables, fit_gpu.l2_cache_bytes(), fit_gpu.memory_bandwidth_bytes_per_s());
-        moe = moe_samples(t, fit_gpu.l2_cache_bytes());
-        std::string mla_note;
+        bool power_law = false;
+        moe = moe_fit_samples(t, fit_gpu.l2_cache_bytes(), &power_law);
+        std::string notes;
+        if (power_law && !moe.empty()) {
+            notes = "; fused MoE from its power-law rows without EP (the tables hold no balanced rows)";
+        }
         if (mla_tables != shared) {
-            mla_note = fmt::format("; MLA modules from {} ({}: timed with vLLM's fused norms)",
+            notes += fmt::format("; MLA modules from {} ({}: timed with vLLM's fused norms)",
                                    mla_tables->gpu, mla_tables->device);
         } else if (!mla.empty() && (chain = mla_chain_cost(t))) {
-            mla_note =
+            notes +=
                 "; MLA modules less the unfused norm chain they timed (GB200's MLA tables over B200's)";
         }
-        fitted_on = fmt::format("kernel tables {} ({}; {}){}", what, t.device, t.source, mla_note);
+        fitted_on = fmt::format("kernel tables {} ({}; {}){}", what, t.device, t.source, notes);
     };
     if (!o.csv.empty()) {
         read_calibration_csv(o.csv, gemms, comms, &fp8_gemms);

@@ -18,6 +18,7 @@
 
 #include "headroom/core/cost_model.hpp"
 #include "headroom/core/mla_norm_chain.hpp"
+#include "headroom/core/moe_routing.hpp"
 #include "headroom/core/nnls.hpp"
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
@@ -697,21 +698,30 @@ MoeWork moe_sample_work(const MoeSample& s) {
     w.inter = static_cast<double>(s.inter) / static_cast<double>(std::max<int64_t>(1, s.tp));
     w.pairs = s.tokens * k;
     w.local_pairs = w.pairs / ep;
-    w.experts_read = std::min(w.pairs, e) / ep;
+    // (experts_reached: the memoised Monte Carlo of the generator the cost model reads for power-law routing)
+    w.experts_read = s.alpha > 0.0 ? experts_reached({MoeRouting::Kind::POWER_LAW, s.alpha}, e, k, s.tokens)
+                                   : std::min(w.pairs, e) / ep;
     w.bytes_per_weight = s.bytes_per_weight;
     return w;
 }
 
 MoeCalibration fit_moe(const GpuProfile& gpu, const std::string& format,
                        const std::vector<MoeSample>& samples, FitQuality* quality) {
-    std::vector<const MoeSample*> use;
+    return fit_moe_pooled(format, {{&gpu, &samples}}, quality);
+}
+
+MoeCalibration fit_moe_pooled(const std::string& format, const std::vector<MoeData>& data,
+                              FitQuality* quality) {
+    std::vector<std::pair<const GpuProfile*, const MoeSample*>> use;
     int64_t warm = 0;
-    for (const MoeSample& s : samples) {
-        if (s.format != format) continue;
-        if (s.l2_warm) {
-            ++warm;
-        } else if (s.time_s > 0) {
-            use.push_back(&s);
+    for (const MoeData& d : data) {
+        for (const MoeSample& s : *d.samples) {
+            if (s.format != format) continue;
+            if (s.l2_warm) {
+                ++warm;
+            } else if (s.time_s > 0) {
+                use.emplace_back(d.gpu, &s);
+            }
         }
     }
     if (use.size() < 8) {
@@ -722,17 +732,17 @@ MoeCalibration fit_moe(const GpuProfile& gpu, const std::string& format,
     Eigen::MatrixXd x(n, MOE_TERMS);
     Eigen::VectorXd y = Eigen::VectorXd::Ones(n);  // each row over its measured time: relative error
     for (Eigen::Index i = 0; i < n; ++i) {
-        const MoeSample& s = *use[static_cast<size_t>(i)];
-        const std::array<double, MOE_TERMS> c = moe_columns(gpu, format, moe_sample_work(s));
-        for (int j = 0; j < MOE_TERMS; ++j) x(i, j) = c[static_cast<size_t>(j)] / s.time_s;
+        const auto& [gpu, s] = use[static_cast<size_t>(i)];
+        const std::array<double, MOE_TERMS> c = moe_columns(*gpu, format, moe_sample_work(*s));
+        for (int j = 0; j < MOE_TERMS; ++j) x(i, j) = c[static_cast<size_t>(j)] / s->time_s;
     }
     const Eigen::VectorXd coef = nonnegative_least_squares(x, y);
     MoeCalibration f{coef[0], coef[1], coef[2], coef[3], coef[4]};
     if (quality) {
         std::vector<double> err;
-        for (const MoeSample* s : use)
+        for (const auto& [gpu, s] : use)
             err.push_back(
-                std::fabs(moe_kernel_time_s(gpu, format, f, moe_sample_work(*s)) / s->time_s - 1.0));
+                std::fabs(moe_kernel_time_s(*gpu, format, f, moe_sample_work(*s)) / s->time_s - 1.0));
         quality->points = n;
         quality->l2_warm_left_out = warm;
         quality->median_abs_rel_error = exact_percentile(err, 50);
@@ -741,26 +751,61 @@ MoeCalibration fit_moe(const GpuProfile& gpu, const std::string& format,
     return f;
 }
 
-std::vector<MoeSample> moe_samples(const KernelTables& t, double l2_bytes) {
+namespace {
+
+// The rows of the fused-MoE tables `g` (one token axis) as samples; `alpha`: the routing's power law, 0 if
+// balanced.
+void add_moe_samples(const GridTable* g, double alpha, double l2_bytes, std::vector<MoeSample>& out) {
+    if (g->axes.size() != 1 || kernel_format_bytes(g->attr("dtype")) <= 0.0) return;
+    MoeSample x;
+    x.format = g->attr("dtype");
+    x.hidden = g->attr_int("hidden"), x.inter = g->attr_int("inter"), x.topk = g->attr_int("topk");
+    x.experts = g->attr_int("experts"), x.tp = g->attr_int("tp"), x.ep = g->attr_int("ep");
+    x.alpha = alpha;
+    if (!(x.hidden > 0 && x.inter > 0 && x.topk > 0 && x.experts > 0 && x.tp > 0 && x.ep > 0)) return;
+    x.bytes_per_weight = kernel_format_bytes(x.format);  // as a model in that format stores them
+    for (size_t i = 0; i < g->axes[0].size(); ++i) {
+        const double v = g->value_ms({i});
+        if (!(v > 0)) continue;
+        x.tokens = g->axes[0][i];
+        x.time_s = v * 1e-3;
+        // the experts it reads: every one the picks reach (balanced: GridTable's count; power law: the
+        // generator's)
+        const double working = alpha > 0.0 ? moe_sample_work(x).experts_read * g->moe_expert_bytes()
+                                           : g->moe_working_set_bytes(x.tokens);
+        x.l2_warm = l2_bytes > 0 && working <= l2_bytes;
+        out.push_back(x);
+    }
+}
+
+}  // namespace
+
+std::vector<MoeSample> moe_power_law_samples(const KernelTables& t, double l2_bytes) {
     std::vector<MoeSample> out;
-    for (const GridTable* g : t.find("moe", {{"distribution", "balanced"}})) {
-        if (g->axes.size() != 1 || kernel_format_bytes(g->attr("dtype")) <= 0.0) continue;
-        MoeSample x;
-        x.format = g->attr("dtype");
-        x.hidden = g->attr_int("hidden"), x.inter = g->attr_int("inter"), x.topk = g->attr_int("topk");
-        x.experts = g->attr_int("experts"), x.tp = g->attr_int("tp"), x.ep = g->attr_int("ep");
-        if (!(x.hidden > 0 && x.inter > 0 && x.topk > 0 && x.experts > 0 && x.tp > 0 && x.ep > 0)) continue;
-        x.bytes_per_weight = kernel_format_bytes(x.format);  // as a model in that format stores them
-        for (size_t i = 0; i < g->axes[0].size(); ++i) {
-            const double v = g->value_ms({i});
-            if (!(v > 0)) continue;
-            x.tokens = g->axes[0][i];
-            x.time_s = v * 1e-3;
-            x.l2_warm = l2_bytes > 0 && g->moe_working_set_bytes(x.tokens) <= l2_bytes;
-            out.push_back(x);
+    for (const GridTable* g : t.find("moe", {{"ep", "1"}})) {
+        const std::string d = g->attr("distribution");
+        if (d.rfind("power_law_", 0) != 0) continue;
+        double alpha = 0.0;
+        try {
+            alpha = std::stod(d.substr(10));
+        } catch (const std::exception&) {
+            continue;
         }
+        if (alpha > 0.0) add_moe_samples(g, alpha, l2_bytes, out);
     }
     return out;
+}
+
+std::vector<MoeSample> moe_samples(const KernelTables& t, double l2_bytes) {
+    std::vector<MoeSample> out;
+    for (const GridTable* g : t.find("moe", {{"distribution", "balanced"}})) add_moe_samples(g, 0.0, l2_bytes, out);
+    return out;
+}
+
+std::vector<MoeSample> moe_fit_samples(const KernelTables& t, double l2_bytes, bool* power_law) {
+    std::vector<MoeSample> out = moe_samples(t, l2_bytes);
+    *power_law = out.empty();
+    return out.empty() ? moe_power_law_samples(t, l2_bytes) : out;
 }
 
 Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,

@@ -105,8 +105,10 @@ def test_fused_moe_fit_prices_a_model_the_tables_do_not_hold(tmp_path):
     call = (f["fixed_s"] + f["compute"] * flops / 756e12 + f["weights"] * weights / 2.0e12 +
             (f["local_pairs"] + f["pairs"]) * pair_bytes / 2.0e12)
     assert moe(doubled) - moe(full) == pytest.approx(26 * call, rel=1e-4)
-    # A100's tables time no fused MoE: its calibration holds no fit
-    assert json.loads(run("calibrate", "-g", "a100-80gb", "--json").stdout)["moe"] == {}
+    # A100's tables time the fused MoE with power-law routing only: its fit is made on those rows and says so
+    a100 = json.loads(run("calibrate", "-g", "a100-80gb", "--json").stdout)
+    assert list(a100["moe"]) == ["bf16"]
+    assert "fused MoE from its power-law rows" in a100["fitted_on"]
 
 
 def test_a_gpu_without_tables_is_told_how_to_calibrate():

@@ -12,6 +12,7 @@
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/calibrate.hpp"
+#include "headroom/core/moe_routing.hpp"
 
 using namespace headroom;
 
@@ -809,6 +810,87 @@ TEST(Calibrate, MoeSamplesCoverEveryTpAndEpAndFlagTheL2Warm) {
     // no power-law rows: the fit is on the balanced ones
     for (const MoeSample& x : moe_samples(*t)) EXPECT_FALSE(x.l2_warm);
     EXPECT_EQ(moe_samples(*t).size(), s.size());
+}
+
+TEST(Calibrate, PooledMoeFitRecoversKnownTermsAcrossGpusOfOtherPeaks) {
+    // samples made on two GPUs of other peaks from one set of terms (multiples of the time at each GPU's own
+    // peaks): the pooled fit recovers them within 1%; a single GPU's fit_moe is the pooled fit of one
+    const GpuProfile h100 = load_gpu("h100-sxm"), l40s = load_gpu("l40s");
+    const MoeCalibration truth{30e-6, 1.2, 1.1, 0.9, 0.3};
+    std::vector<MoeSample> a, b;
+    for (const auto& [h, i, k, e] : std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>>{
+             {2048, 768, 8, 128}, {4096, 14336, 2, 8}, {7168, 2048, 8, 256}}) {
+        for (const auto& [tp, ep] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {2, 1}, {1, 4}}) {
+            for (double t = 1; t <= 8192; t *= 2) {
+                MoeSample x;
+                x.format = "bf16", x.tokens = t, x.hidden = h, x.inter = i, x.topk = k, x.experts = e;
+                x.tp = tp, x.ep = ep;
+                x.time_s = moe_kernel_time_s(h100, "bf16", truth, moe_sample_work(x));
+                a.push_back(x);
+                x.time_s = moe_kernel_time_s(l40s, "bf16", truth, moe_sample_work(x));
+                b.push_back(x);
+            }
+        }
+    }
+    FitQuality q;
+    const MoeCalibration f = fit_moe_pooled("bf16", {{&h100, &a}, {&l40s, &b}}, &q);
+    EXPECT_NEAR(f.fixed_s, truth.fixed_s, 0.01 * truth.fixed_s);
+    EXPECT_NEAR(f.compute, truth.compute, 0.01 * truth.compute);
+    EXPECT_NEAR(f.weights, truth.weights, 0.01 * truth.weights);
+    EXPECT_NEAR(f.local_pairs, truth.local_pairs, 0.01 * truth.local_pairs);
+    EXPECT_NEAR(f.pairs, truth.pairs, 0.01 * truth.pairs);
+    EXPECT_EQ(q.points, static_cast<int64_t>(a.size() + b.size()));
+    // the L40S's points read at H100's peaks are not the same data: a one-GPU fit of them misses the terms
+    const MoeCalibration wrong = fit_moe(h100, "bf16", b);
+    EXPECT_GT(std::fabs(wrong.compute / truth.compute - 1.0) + std::fabs(wrong.weights / truth.weights - 1.0), 0.05);
+    const MoeCalibration one = fit_moe(l40s, "bf16", b);
+    EXPECT_NEAR(one.compute, truth.compute, 0.01 * truth.compute);
+}
+
+TEST(Calibrate, MoeFitFallsBackToThePowerLawRowsWhereTheTablesHoldNoBalancedOnes) {
+    // A100's tables time the fused MoE with power-law routing only: `calibrate` fits it on those rows without
+    // EP, each call reading the experts the generator reaches
+    const auto t = shipped_kernel_tables("a100_sxm");
+    ASSERT_TRUE(t);
+    EXPECT_TRUE(moe_samples(*t).empty());
+    bool power_law = false;
+    const std::vector<MoeSample> s = moe_fit_samples(*t, 0.0, &power_law);
+    EXPECT_TRUE(power_law);
+    ASSERT_FALSE(s.empty());
+    // every power_law_1.01 and power_law_1.2 row without EP, and no other
+    size_t rows = 0;
+    for (const GridTable* g : t->find("moe", {{"ep", "1"}})) {
+        const std::string d = g->attr("distribution");
+        if (d != "power_law_1.01" && d != "power_law_1.2") continue;
+        for (size_t i = 0; i < g->axes[0].size(); ++i) rows += g->value_ms({i}) > 0 ? 1 : 0;
+    }
+    EXPECT_EQ(s.size(), rows);
+    for (const MoeSample& x : s) {
+        EXPECT_EQ(x.ep, 1);
+        EXPECT_TRUE(x.alpha == 1.01 || x.alpha == 1.2);
+        // the experts read are the generator's reach at that routing (not min(T k, E), balanced routing's)
+        const MoeWork w = moe_sample_work(x);
+        EXPECT_EQ(w.experts_read,
+                  experts_reached({MoeRouting::Kind::POWER_LAW, x.alpha}, static_cast<double>(x.experts),
+                                  static_cast<double>(x.topk), x.tokens));
+        EXPECT_EQ(w.pairs, x.tokens * static_cast<double>(x.topk));
+    }
+    // Mixtral's shape (8 experts, top-2): one token's two picks reach 2 experts at most
+    for (const MoeSample& x : s) {
+        if (x.experts == 8 && x.tokens == 1) EXPECT_LE(moe_sample_work(x).experts_read, 2.0);
+    }
+    // where the tables hold balanced rows, those are fitted, not the power-law ones
+    const auto h = shipped_kernel_tables("h100_sxm");
+    const std::vector<MoeSample> hb = moe_fit_samples(*h, 0.0, &power_law);
+    EXPECT_FALSE(power_law);
+    EXPECT_EQ(hb.size(), moe_samples(*h).size());
+    for (const MoeSample& x : hb) EXPECT_EQ(x.alpha, 0.0);
+    // and the shipped A100 calibration carries the fit made on them
+    const auto cal = shipped_calibration("a100-80gb");
+    ASSERT_TRUE(cal);
+    ASSERT_TRUE(cal->moe_for("bf16"));
+    const MoeCalibration f = fit_moe(load_gpu("a100-80gb"), "bf16", moe_fit_samples(*t, load_gpu("a100-80gb").l2_cache_bytes(), &power_law));
+    EXPECT_NEAR(cal->moe_for("bf16")->compute, f.compute, 1e-5 * f.compute);
 }
 
 TEST(Calibrate, MoeYamlRoundTripsAndRejectsNonsense) {

@@ -92,18 +92,41 @@ struct MoeSample {
     double bytes_per_weight = 2.0;
     double time_s = 0;
     bool l2_warm = false;  // the experts it reads fit in L2 (GridTable::moe_working_set_bytes): not fitted
+    // the exponent of the power-law routing the row was timed with (AIConfigurator's power_law_1.01 and
+    // power_law_1.2); 0: balanced routing
+    double alpha = 0.0;
 };
 // The call's work as MoeCalibration counts it: the collector routes every token over all `experts`
 // round-robin (T k picks over min(T k, E) experts) and runs the rank's E / ep of them on the T k / ep pairs
-// they receive, the kernel sorting and summing all T k.
+// they receive, the kernel sorting and summing all T k. A power-law row (alpha > 0, no EP) reads the
+// experts the generator reaches.
 MoeWork moe_sample_work(const MoeSample& s);
 // The fit of one format: non-negative least squares on relative error over its samples that are not l2_warm
 // (at least 8, else HardwareError).
 MoeCalibration fit_moe(const GpuProfile& gpu, const std::string& format,
                        const std::vector<MoeSample>& samples, FitQuality* quality = nullptr);
+// One GPU's fused-MoE samples, for a fit pooled over several GPUs.
+struct MoeData {
+    const GpuProfile* gpu = nullptr;
+    const std::vector<MoeSample>* samples = nullptr;
+};
+// The fit of one format over several GPUs' samples together, each sample's columns at its own GPU's peaks
+// (the coefficients are multiples of the time at peak, so one fit serves GPUs of other peaks): a fit carried
+// across architectures, which bench/fidelity.cpp scores by leaving each GPU out (13-20% on bf16, 29.8% on A100's
+// power-law rows, against 9.7-15.3% for a GPU's own fit leaving each shape out: not shipped). The same rules as
+// fit_moe; `quality` is over every GPU's points.
+MoeCalibration fit_moe_pooled(const std::string& format, const std::vector<MoeData>& data,
+                              FitQuality* quality = nullptr);
 // Every point of the balanced-routing fused-MoE tables whose format is one of kernel_format's (every TP and
 // EP size), marked l2_warm where the experts it reads fit in `l2_bytes` (0 marks none).
 std::vector<MoeSample> moe_samples(const KernelTables& t, double l2_bytes = 0.0);
+// The same from the power-law rows without EP (one kernel over every pick, the experts the generator reaches:
+// experts_reached under that routing): the fused-MoE data of a GPU whose tables hold no balanced rows
+// (A100's). EP rows are left out: which rank the collector timed under a skewed routing is not known here.
+std::vector<MoeSample> moe_power_law_samples(const KernelTables& t, double l2_bytes = 0.0);
+// What `calibrate` fits the fused MoE on: the balanced rows where the tables have any, else the power-law
+// rows (moe_power_law_samples; `*power_law` set to say so).
+std::vector<MoeSample> moe_fit_samples(const KernelTables& t, double l2_bytes, bool* power_law);
 
 // Fits the samples that are not l2_warm (at least 8 of them); `quality` is over those.
 GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& samples,
