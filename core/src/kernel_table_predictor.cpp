@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <stdexcept>
 
 #include "headroom/hardware/profile_loader.hpp"
@@ -106,10 +107,6 @@ bool is_small_kernel(OpKind k) {
 bool is_gemm(OpKind k) {
     return k == OpKind::QKV_PROJ || k == OpKind::O_PROJ || k == OpKind::GATE_UP_PROJ || k == OpKind::DOWN_PROJ ||
            k == OpKind::LM_HEAD;
-}
-
-bool is_moe(OpKind k) {
-    return k == OpKind::MOE_GATE_UP_PROJ || k == OpKind::ACTIVATION_MOE || k == OpKind::MOE_DOWN_PROJ;
 }
 
 }  // namespace
@@ -341,6 +338,19 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
             shape["distribution"] = "balanced";
             moe_ = first(t.find("moe", shape));
         }
+        // A100's tables time the fused MoE with power-law routing only: its balanced rows are estimated from
+        // its power_law_1.01 rows and the other GPUs' ratio of the two (balanced_moe_from_power_law), and read
+        // as balanced rows; where no other GPU timed the shape, the power_law_1.01 rows stand in as measured
+        // (on the five GPUs whose tables hold both they predict the balanced rows at a median |error| of
+        // 6-10%, p90 22-50%; bench/fidelity.cpp).
+        if (!moe_) {
+            shape["distribution"] = "power_law_1.01";
+            if (const GridTable* law = first(t.find("moe", shape))) {
+                moe_estimated_ = balanced_moe_from_power_law(*law, t.gpu, &moe_references_);
+                moe_ = moe_estimated_ ? moe_estimated_.get() : law;
+                moe_rows_stand_in_ = !moe_estimated_;
+            }
+        }
         if (moe_) moe_least_s_ = moe_->least_s();
     }
     // measured in one NVLink domain: a TP group across domains prices its ring on the cluster's link
@@ -365,7 +375,7 @@ bool KernelTablePredictor::covers(OpKind k) const {
     if (k == OpKind::ATTENTION && encoder_attn_) return true;
     if (k == OpKind::ATTENTION) return static_cast<bool>(decode_attn_[0]) && static_cast<bool>(prefill_attn_[0]);
     if (k == OpKind::ATTENTION_SLIDING) return static_cast<bool>(decode_attn_[1]) && static_cast<bool>(prefill_attn_[1]);
-    if (is_moe(k)) return moe_ != nullptr;
+    if (is_fused_moe_op(k)) return moe_ != nullptr;
     if (k == OpKind::TP_ALLREDUCE || k == OpKind::QK_NORM_ALLREDUCE) return allreduce_ || nccl_;
     if (k == OpKind::EP_ALLTOALL) return ep_gather_ && ep_scatter_;
     return gemm_bf16_least_s_ > 0.0 && is_small_kernel(k);  // held to the fastest kernel (op_time_s)
@@ -644,6 +654,66 @@ double routing_correction(const GridTable& t, double tokens, double table_s, dou
     return std::min(table_s, std::max(table_s - share * (at_balanced - at_random), at_random));
 }
 
+std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& law, const std::string& own_gpu,
+                                                             int* references) {
+    struct Estimate {
+        std::shared_ptr<const GridTable> table;
+        int references = 0;
+    };
+    static std::mutex mu;
+    static std::map<std::string, Estimate> memo;
+    std::map<std::string, std::string> shape = law.attrs;  // the shape, format, TP and EP, not the provenance
+    shape.erase("distribution");
+    shape.erase("framework");
+    shape.erase("kernel");
+    std::string key = own_gpu;
+    for (const auto& [k, v] : shape) key += " " + k + "=" + v;
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = memo.find(key); it == memo.end()) {
+        Estimate e;
+        if (law.axes.size() == 1) {
+            // (balanced, power_law_1.01); the shipped tables live for the process (shipped_kernel_tables' cache)
+            std::vector<std::pair<const GridTable*, const GridTable*>> refs;
+            for (const std::string& gpu : shipped_kernel_table_gpus()) {
+                if (gpu == own_gpu) continue;
+                auto t = shipped_kernel_tables(gpu);
+                if (!t) continue;
+                std::map<std::string, std::string> m = shape;
+                m["distribution"] = "balanced";
+                const GridTable* b = first(t->find("moe", m));
+                m["distribution"] = "power_law_1.01";
+                const GridTable* p = first(t->find("moe", m));
+                if (b && p) refs.emplace_back(b, p);
+            }
+            auto g = std::make_shared<GridTable>(law);
+            g->attrs["distribution"] = "balanced";
+            g->axes[0].clear();
+            g->values_ms.clear();
+            for (size_t i = 0; i < law.axes[0].size(); ++i) {
+                const double tokens = law.axes[0][i], v = law.value_ms({i});
+                if (!(v > 0)) continue;
+                std::vector<double> ratio;
+                for (const auto& [b, p] : refs) {
+                    const auto tb = b->lookup_s({tokens}), tp = p->lookup_s({tokens});
+                    if (tb && tp && *tp > 0) ratio.push_back(*tb / *tp);
+                }
+                if (ratio.empty()) continue;
+                std::sort(ratio.begin(), ratio.end());
+                const size_t n = ratio.size();
+                const double median = n % 2 ? ratio[n / 2] : 0.5 * (ratio[n / 2 - 1] + ratio[n / 2]);
+                g->axes[0].push_back(tokens);
+                g->values_ms.push_back(static_cast<float>(v * median));
+                e.references = std::max(e.references, static_cast<int>(n));
+            }
+            if (g->axes[0].size() >= 2) e.table = g;
+        }
+        memo.emplace(key, e);
+    }
+    const Estimate& e = memo.at(key);
+    if (references) *references = e.table ? e.references : 0;
+    return e.table;
+}
+
 double KernelTablePredictor::moe_s(int64_t tokens, bool& extrapolated, bool* held, bool* routed_experts) const {
     if (!moe_ || tokens < 0) return -1.0;
     const auto row = static_cast<size_t>(tokens);
@@ -654,7 +724,7 @@ double KernelTablePredictor::moe_s(int64_t tokens, bool& extrapolated, bool* hel
     bool ex = false;
     double t = lookup_scaled(moe_, {static_cast<double>(tokens)}, {1.0}, ex);
     if (t < 0) return -1.0;
-    if (!moe_rows_routed_) {
+    if (!moe_rows_routed_ && !moe_rows_stand_in_) {
         const auto T = static_cast<double>(tokens);
         const double reached = experts_reached(routing_, static_cast<double>(moe_->attr_int("experts")),
                                                static_cast<double>(moe_->attr_int("topk")), T);
@@ -795,7 +865,7 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         }
         if (held) note += "; decodes timed with their KV in L2: held to streaming it from memory";
         if (folded) note += "; the decodes' KV past the table's, read as fewer, longer sequences (scaled by the decode fit)";
-    } else if (is_moe(op.kind) && moe_) {
+    } else if (is_fused_moe_op(op.kind) && moe_) {
         t = moe_op_s(op, moe_share, ex);
         family = "moe";
         if (source) {  // (not on the hot path)
@@ -804,14 +874,22 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
             const double m = op.m * static_cast<double>(gather_ranks_);
             if (moe_rows_routed_) {
                 note = fmt::format("; rows timed with {} routing", routing_.name());
-            } else if (routed) {
-                const double k = static_cast<double>(moe_->attr_int("topk")), e = static_cast<double>(moe_->attr_int("experts"));
-                note = fmt::format("; {:.1f} of {:g} experts reached on average by {:g} tokens' {} picks, the table's "
-                                   "balanced routing reached {:g}",
-                                   experts_reached(routing_, e, k, m), e, m, routing_.name(),
-                                   experts_reached({MoeRouting::Kind::BALANCED, 0.0}, e, k, m));
-            } else if (routing_.kind == MoeRouting::Kind::POWER_LAW) {
-                note = fmt::format("; no {} rows for this shape: balanced rows", routing_.name());
+            } else {
+                if (moe_rows_stand_in_) {
+                    note = "; no balanced rows for this shape: its power_law_1.01 rows, as measured";
+                } else if (moe_estimated_) {
+                    note = fmt::format("; balanced rows estimated from its power_law_1.01 rows x the balanced / "
+                                       "power-law ratio of {} other GPUs' tables", moe_references_);
+                }
+                if (routed) {
+                    const double k = static_cast<double>(moe_->attr_int("topk")), e = static_cast<double>(moe_->attr_int("experts"));
+                    note += fmt::format("; {:.1f} of {:g} experts reached on average by {:g} tokens' {} picks, the "
+                                        "table's balanced routing reached {:g}",
+                                        experts_reached(routing_, e, k, m), e, m, routing_.name(),
+                                        experts_reached({MoeRouting::Kind::BALANCED, 0.0}, e, k, m));
+                } else if (routing_.kind == MoeRouting::Kind::POWER_LAW && !moe_rows_stand_in_) {
+                    note += fmt::format("; no {} rows for this shape: balanced rows", routing_.name());
+                }
             }
             if (gather_ranks_ > 1) {
                 note += fmt::format("; the EP rows at the {:g} tokens gathered from {} DP ranks", m, gather_ranks_);
@@ -872,7 +950,7 @@ struct Collect : RooflineOpVisitor {
 double moe_roofline_total(const std::vector<RooflineOp>& ops) {
     double s = 0;
     for (const RooflineOp& o : ops) {
-        if (is_moe(o.kind)) s += o.time_s;
+        if (is_fused_moe_op(o.kind)) s += o.time_s;
     }
     return s;
 }
@@ -880,7 +958,7 @@ double moe_roofline_total(const std::vector<RooflineOp>& ops) {
 }  // namespace
 
 double KernelTablePredictor::scaled(const RooflineOp& op, double t, double roofline_s, const double* sibling_s) const {
-    if (!sibling_ || t <= 0.0 || !(is_gemm(op.kind) || is_moe(op.kind) || op.kind == OpKind::ATTENTION ||
+    if (!sibling_ || t <= 0.0 || !(is_gemm(op.kind) || is_fused_moe_op(op.kind) || op.kind == OpKind::ATTENTION ||
                                    op.kind == OpKind::ATTENTION_SLIDING)) {
         return t;
     }
@@ -939,7 +1017,7 @@ struct TotalsVisitor : RooflineOpVisitor {
         t.time_by_bound_s[static_cast<int>(op.bound)] += time;
     }
     void visit(const RooflineOp& op) override {
-        if (is_moe(op.kind) && p->covers(op.kind)) {  // the fused MoE kernel: split once all three are in
+        if (is_fused_moe_op(op.kind) && p->covers(op.kind)) {  // the fused MoE kernel: split once all three are in
             moe[moe_n++] = op;
             if (moe_n < 3) return;
             double total = 0;

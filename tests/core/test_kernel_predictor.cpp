@@ -679,6 +679,76 @@ end
     EXPECT_NE(source.find("by 4 tokens' power_law_1.2 picks"), std::string::npos) << source;
 }
 
+// A100's tables time the fused MoE with power-law routing only. A shape with no balanced rows estimates them
+// from its power_law_1.01 rows and the other GPUs' ratio of the two; where no other GPU timed the shape, its
+// power_law_1.01 rows stand in as measured, for any routing.
+TEST(KernelTablePredictor, PowerLawRowsStandInWhereAShapeHasNoBalancedRows) {
+    const std::string mixtral = "hidden=4096 inter=14336 topk=2 experts=8 tp=2 ep=1 ";
+    const std::string other = "hidden=4096 inter=14336 topk=2 experts=7 tp=2 ep=1 ";  // no GPU times 7 experts
+    std::string text = TABLES;
+    for (const std::string& shape : {mixtral, other}) {
+        text += "table moe framework=vllm-9.9 kernel=fused dtype=bf16 " + shape + R"(distribution=power_law_1.01
+axis num_tokens 1 2 4 8 16
+data
+0.21 0.33 0.41 0.5 0.6
+end
+table moe framework=vllm-9.9 kernel=fused dtype=bf16 )" + shape + R"(distribution=power_law_1.2
+axis num_tokens 1 2 4 8 16
+data
+0.2 0.3 0.35 0.45 0.55
+end
+)";
+    }
+    const auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
+    const std::vector<SequenceWork> four(4, SequenceWork{1, 500});
+    auto at = [&](int64_t experts, const char* routing, std::string* source) {
+        ModelCard m = load_model("mistralai/Mixtral-8x7B-v0.1");
+        m.num_experts = experts;
+        CostConfig c;
+        c.tp = 2;
+        EXPECT_TRUE(parse_moe_routing(routing, c.moe_routing));
+        const StepCost s = KernelTablePredictor(m, load_gpu("h100"), c, tables).step(four);
+        if (source) *source = s.op("moe_gate_up_proj")->source;
+        return moe_s(s) / 32;  // Mixtral's 32 MoE layers
+    };
+    std::string source;
+    // Mixtral's shape: the shipped tables of H100, H200, B200, GB200 and L40S time it both ways; at 4 tokens
+    // balanced / power_law_1.01 = 0.48504 / 0.24568 = 1.9743, 0.34918 / 0.21151 = 1.6509, 0.21348 / 0.14311 =
+    // 1.4917, 0.20565 / 0.10403 = 1.9768 and 2.0945 / 1.124 = 1.8634 (hardware/kernels/*.hkt): median 1.8634,
+    // so the balanced row at 4 tokens is estimated at 0.41 x 1.8634 = 0.7640 ms a layer
+    EXPECT_NEAR(at(8, "balanced", &source), 0.41e-3 * 2.0945 / 1.124, 1e-9);
+    EXPECT_NE(source.find("balanced rows estimated from its power_law_1.01 rows x the balanced / power-law ratio "
+                          "of 5 other GPUs' tables"),
+              std::string::npos)
+        << source;
+    // independent routing reaches fewer experts than balanced: the usual correction, on the estimated rows
+    EXPECT_LT(at(8, "independent", &source), 0.41e-3 * 2.0945 / 1.124);
+    EXPECT_NE(source.find("experts reached on average"), std::string::npos) << source;
+    // a power law the tables timed reads its own rows
+    EXPECT_NEAR(at(8, "power_law_1.2", &source), 0.35e-3, 1e-9);
+    EXPECT_NE(source.find("rows timed with power_law_1.2 routing"), std::string::npos) << source;
+    // 7 experts: no other GPU's ratio, the power_law_1.01 row at 4 tokens as it is (0.41 ms), whatever the routing
+    for (const char* routing : {"independent", "balanced"}) {
+        EXPECT_NEAR(at(7, routing, &source), 0.41e-3, 1e-9) << routing;
+        EXPECT_NE(source.find("no balanced rows for this shape: its power_law_1.01 rows, as measured"),
+                  std::string::npos)
+            << source;
+    }
+    int refs = -1;
+    EXPECT_EQ(balanced_moe_from_power_law(*tables->find("moe", {{"experts", "7"}})[0], "test_gpu", &refs), nullptr);
+    EXPECT_EQ(refs, 0);
+    // the GPU's own tables are never a reference: leaving H100 out, four GPUs' ratios remain
+    const auto h100 = shipped_kernel_tables("h100_sxm");
+    const GridTable* law = h100->find("moe", {{"dtype", "bf16"}, {"hidden", "4096"}, {"inter", "14336"},
+                                              {"topk", "2"}, {"experts", "8"}, {"tp", "2"}, {"ep", "1"},
+                                              {"distribution", "power_law_1.01"}})[0];
+    const auto est = balanced_moe_from_power_law(*law, "h100_sxm", &refs);
+    ASSERT_TRUE(est);
+    EXPECT_EQ(refs, 4);
+    // the median of the four others at 4 tokens: (1.6509 + 1.8634) / 2
+    EXPECT_NEAR(*est->lookup_s({4.0}), 0.24568e-3 * 0.5 * (0.34918 / 0.21151 + 2.0945 / 1.124), 1e-9);
+}
+
 // DP + EP with vLLM's default gather backend: every GPU runs all DP ranks' tokens through its experts, so the
 // fused-MoE tables' EP rows are read at T x dp tokens, and the all-gather and reduce-scatter of the hidden states
 // come from NCCL's tables over the DP group. Mixtral-8x7B (32 MoE layers, hidden 4,096), DP 4 x EP 4 at TP 1, 16

@@ -164,6 +164,12 @@ private:
     double moe_least_s_ = 0.0;  // its fastest measurement
     MoeRouting routing_;          // CostConfig::moe_routing
     bool moe_rows_routed_ = false;  // moe_ was timed with routing_'s own generator (a power-law table): no correction
+    // moe_ is the shape's power_law_1.01 rows standing in for the balanced rows the tables lack (A100's): no
+    // correction either
+    bool moe_rows_stand_in_ = false;
+    // moe_ is balanced_moe_from_power_law's estimate (owned here), from moe_references_ GPUs' ratios
+    std::shared_ptr<const GridTable> moe_estimated_;
+    int moe_references_ = 0;
     const GridTable* encoder_attn_ = nullptr;  // an encoder's bidirectional attention
     Dtype expert_dtype_ = Dtype::BF16;
     const GemmCalibration* expert_cal_ = nullptr;  // the calibration's fit for the experts' format (a shared expert off the tables)
@@ -237,6 +243,17 @@ double routing_correction(const GridTable& t, double tokens, double table_s, dou
 // expert), and calls with more picks than experts.
 inline constexpr double ROUTING_SHARE_FEW_PICKS = 0.76;
 inline constexpr double ROUTING_SHARE_MANY_PICKS = 0.83;
+
+// Balanced fused-MoE rows estimated from a GPU's power_law_1.01 rows `law` (A100's tables time the fused MoE
+// with power-law routing only): each point times the median, over the other shipped GPUs (not `own_gpu`, a
+// kernel-table name) whose tables hold both for the same format, shape, TP and EP, of balanced / power_law_1.01
+// at that token count. The generator's draws are the same on every GPU, and so is the routing the two rows
+// differ by: leaving each GPU out, this predicts its balanced rows (bf16) at a median |error| of 2.9-5.4%
+// against 4.8-10.6% for the power-law rows as they are (bench/fidelity.cpp). The token counts no other GPU measured are left
+// out; nullptr where fewer than two remain. `references` (when given) is set to the most GPUs a point's
+// median took. Memoised per process.
+std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& law, const std::string& own_gpu,
+                                                             int* references = nullptr);
 
 // The step-time predictor a deployment gets: "auto" (the kernel tables where the GPU has them, else its
 // calibrated roofline, else the plain roofline), "tables" (an error when the GPU has none), "calibrated" (the

@@ -46,6 +46,10 @@ enum class OpKind {
 inline constexpr int NUM_OP_KINDS = static_cast<int>(OpKind::STEP_OVERHEAD) + 1;
 // snake_case names ("qkv_proj"), as printed by `cost` and in JSON.
 std::string_view op_name(OpKind k);
+// The routed experts' ops: one call of vLLM's fused-MoE kernel, split three ways.
+inline bool is_fused_moe_op(OpKind k) {
+    return k == OpKind::MOE_GATE_UP_PROJ || k == OpKind::ACTIVATION_MOE || k == OpKind::MOE_DOWN_PROJ;
+}
 
 // One sequence's share of a step: `new_tokens` (a prefill chunk, or 1 for decode) on top of `context`
 // tokens already in its KV cache.
