@@ -13,6 +13,9 @@
 //   decodes timed with their KV in L2 are neither fitted nor scored, unless streaming it would be under 5% of the call.
 // - Table roughness: at 1-8 rows, where a GEMM's time should not change with m, how much consecutive row counts
 //   differ in the table itself: the floor under any interpolation's error.
+// - Fused MoE: the calibrated roofline's fused-MoE fit (moe_roofline below; A100, whose tables time only power-law
+//   routing, on those rows), and the power-law rows standing in for balanced ones where a GPU has both (as they
+//   are, and times the other GPUs' balanced / power-law ratio: balanced_moe_from_power_law, A100's path).
 // Then the seed figures: batch-1 decode and a 4,096-token prefill of Llama-3.3-70B on one H200, per predictor.
 // Usage: headroom_bench_fidelity [--json]
 #include <fmt/format.h>
@@ -41,6 +44,8 @@
 using namespace headroom;
 
 namespace {
+
+const GridTable* first_or_null(const std::vector<const GridTable*>& v) { return v.empty() ? nullptr : v.front(); }
 
 struct Errors {
     std::vector<double> e;
@@ -181,15 +186,20 @@ double fit_routing_share(const std::vector<RoutedPoint>& points, bool few, const
 // the tables do not hold), and through the cost model with the shipped fit (in sample: checks the wiring).
 // `carried`: a sibling's shipped MoE fits on this GPU's points, as `calibrate --from` carries them (H100 PCIe
 // from H100 SXM).
+// `others`: the fit of each format pooled over the other GPUs' balanced rows (fit_moe_pooled, each point at its
+// own GPU's peaks): how a fit carried across architectures would do (A100's is fitted on its own power-law rows
+// instead). A GPU whose tables hold no balanced rows (A100) is scored on its power-law rows without EP, as
+// `calibrate` fits it (moe_fit_samples), op by op under that power law.
 void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibration* carried,
-                  const std::string& sibling,
+                  const std::string& sibling, const std::map<std::string, MoeCalibration>& others,
                   const std::function<Errors&(const std::string&, const std::string&)>& row) {
     static const ModelCard base = load_model("mistralai/Mixtral-8x7B-v0.1");
     const auto shipped = shipped_calibration(gpu.name);
     if (!shipped) return;
     auto no_moe = std::make_shared<Calibration>(*shipped);
     no_moe->moe.clear();
-    const std::vector<MoeSample> all = moe_samples(t, gpu.l2_cache_bytes());
+    bool power_law = false;
+    const std::vector<MoeSample> all = moe_fit_samples(t, gpu.l2_cache_bytes(), &power_law);
     static const std::map<std::string, Dtype> kernel_dtype = {
         {"bf16", Dtype::BF16},   {"fp8", Dtype::FP8},   {"fp8_block", Dtype::FP8},
         {"mxfp4", Dtype::MXFP4}, {"fp4", Dtype::MXFP4}, {"int4", Dtype::INT4}};
@@ -209,7 +219,8 @@ void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibratio
         c.ep = s.ep;
         c.cuda_graph_max_tokens = 0;
         c.calibration = cal;
-        c.moe_routing = {MoeRouting::Kind::BALANCED, 0.0};
+        c.moe_routing = s.alpha > 0.0 ? MoeRouting{MoeRouting::Kind::POWER_LAW, s.alpha}
+                                      : MoeRouting{MoeRouting::Kind::BALANCED, 0.0};
         const CostModel cm(m, gpu, c);
         double sum = 0;
         for (const OpCost& o : cm.step({{static_cast<int64_t>(s.tokens), 0}}).ops) {
@@ -223,14 +234,19 @@ void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibratio
     for (const MoeSample& s : all) {
         if (!s.l2_warm && s.inter % std::max<int64_t>(1, s.tp) == 0) by_format[s.format].push_back(&s);
     }
+    const std::string rows = power_law ? ", power-law rows" : "";
     for (const auto& [format, points] : by_format) {
-        Errors& before = row(family(format), "roofline (calibrated), op by op, no MoE fit");
-        Errors& cv = row(family(format), "roofline (calibrated, MoE fit), leave one shape out");
+        Errors& before = row(family(format), "roofline (calibrated), op by op, no MoE fit" + rows);
+        Errors& cv = row(family(format), "roofline (calibrated, MoE fit), leave one shape out" + rows);
         Errors& wired =
-            row(family(format), "roofline (calibrated, MoE fit) through the cost model, in sample");
+            row(family(format), "roofline (calibrated, MoE fit) through the cost model, in sample" + rows);
         Errors* sib = carried && carried->moe_for(format)
                           ? &row(family(format), "MoE fit of " + sibling + ", carried")
                           : nullptr;
+        const auto other = others.find(format);
+        Errors* pooled = other != others.end()
+                             ? &row(family(format), "MoE fit pooled on the other GPUs' balanced rows" + rows)
+                             : nullptr;
         auto shape = [](const MoeSample& s) { return std::make_tuple(s.hidden, s.inter, s.topk, s.experts); };
         std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, std::vector<const MoeSample*>> shapes;
         for (const MoeSample* s : points) shapes[shape(*s)].push_back(s);
@@ -248,6 +264,7 @@ void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibratio
                 if (sib)
                     sib->add(moe_kernel_time_s(gpu, format, *carried->moe_for(format), moe_sample_work(*s)),
                              s->time_s);
+                if (pooled) pooled->add(moe_kernel_time_s(gpu, format, other->second, moe_sample_work(*s)), s->time_s);
             }
         }
     }
@@ -259,6 +276,16 @@ int main(int argc, char** argv) {
                                                                    {"b200", "b200_sxm"},     {"gb200", "gb200"},
                                                                    {"a100-80gb", "a100_sxm"}, {"l40s", "l40s"}};
     std::deque<Row> rows;  // row() hands out references that must outlive later rows
+    // every GPU's balanced fused-MoE rows, for the fits pooled over the others (moe_roofline's `others`)
+    std::map<std::string, GpuProfile> moe_gpus;
+    std::map<std::string, std::vector<MoeSample>> moe_balanced;
+    for (const auto& [profile, name] : gpus) {
+        const auto t = shipped_kernel_tables(name);
+        if (!t) continue;
+        const GpuProfile& g = moe_gpus.emplace(profile, load_gpu(profile)).first->second;
+        std::vector<MoeSample> s = moe_samples(*t, g.l2_cache_bytes());
+        if (!s.empty()) moe_balanced[profile] = std::move(s);
+    }
     std::vector<RoutedPoint> routed;  // every GPU's power-law points, for the routing share's fit
     for (const auto& [profile, name] : gpus) {
         const GpuProfile gpu = load_gpu(profile);
@@ -603,7 +630,45 @@ int main(int argc, char** argv) {
                 {"h100-sxm", "h200"}, {"h200", "h100-sxm"}, {"b200", "gb200"}, {"gb200", "b200"}};
             const auto sib = moe_sibling.find(profile);
             const auto carried = sib == moe_sibling.end() ? nullptr : shipped_calibration(sib->second);
-            moe_roofline(*t, gpu, carried.get(), sib == moe_sibling.end() ? "" : sib->second, row);
+            std::map<std::string, MoeCalibration> others;
+            std::vector<MoeData> data;
+            for (const auto& [other, samples] : moe_balanced) {
+                if (other != profile) data.push_back({&moe_gpus.at(other), &samples});
+            }
+            for (const char* format : {"bf16", "fp8", "fp8_block"}) {
+                try {
+                    others[format] = fit_moe_pooled(format, data);
+                } catch (const HardwareError&) {
+                }
+            }
+            moe_roofline(*t, gpu, carried.get(), sib == moe_sibling.end() ? "" : sib->second, others, row);
+        }
+        {  // the power_law_1.01 rows standing in for the balanced rows, as the predictor reads them where a
+           // shape has no balanced rows (A100, bf16): scored where the tables hold both, every TP and EP size
+            Errors& few = row("fused MoE", "power_law_1.01 rows as the balanced rows, T x k <= E");
+            Errors& many = row("fused MoE", "power_law_1.01 rows as the balanced rows, T x k > E");
+            // balanced_moe_from_power_law: this GPU's power-law rows x the other GPUs' ratio (leaving it out)
+            Errors& few_est = row("fused MoE", "  x the other GPUs' balanced / power-law ratio, T x k <= E");
+            Errors& many_est = row("fused MoE", "  x the other GPUs' balanced / power-law ratio, T x k > E");
+            for (const GridTable* b : t->find("moe", {{"distribution", "balanced"}, {"dtype", "bf16"}})) {
+                if (b->axes.size() != 1) continue;
+                std::map<std::string, std::string> match = b->attrs;
+                match["distribution"] = "power_law_1.01";
+                const GridTable* law = first_or_null(t->find("moe", match));
+                if (!law) continue;
+                const double k = static_cast<double>(b->attr_int("topk"));
+                const double e = static_cast<double>(b->attr_int("experts"));
+                const auto est = balanced_moe_from_power_law(*law, t->gpu);
+                for (size_t i = 0; i < b->axes[0].size(); ++i) {
+                    const double tokens = b->axes[0][i], v = b->value_ms({i}) * 1e-3;
+                    const auto p = law->lookup_s({tokens});
+                    if (!(v > 0) || !p) continue;
+                    (tokens * k <= e ? few : many).add(*p, v);
+                    if (const auto q = est ? est->lookup_s({tokens}) : std::nullopt) {
+                        (tokens * k <= e ? few_est : many_est).add(*q, v);
+                    }
+                }
+            }
         }
         if (!t->find("encoder_attention").empty()) {
             loo(*t, "encoder_attention", {"batch_size", "isl"}, row("encoder attention", "table LOO, token axes"));
