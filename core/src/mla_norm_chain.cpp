@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "headroom/core/kernel_table_predictor.hpp"
+#include "headroom/core/nnls.hpp"
 
 namespace headroom {
 
@@ -68,20 +69,7 @@ MlaChainTerms fit_terms(const std::vector<MlaChainPoint>& p) {
         x.row(i) = features(c.tokens, c.heads) / c.fused_s;
         y(i) = (c.unfused_s - c.fused_s) / c.fused_s;
     }
-    std::vector<int> active = {0, 1, 2, 3};
-    Eigen::Vector4d coef = Eigen::Vector4d::Zero();
-    while (!active.empty()) {
-        Eigen::MatrixXd a(n, static_cast<Eigen::Index>(active.size()));
-        for (size_t j = 0; j < active.size(); ++j) a.col(static_cast<Eigen::Index>(j)) = x.col(active[j]);
-        const Eigen::VectorXd c = a.colPivHouseholderQr().solve(y);
-        coef.setZero();
-        for (size_t j = 0; j < active.size(); ++j) coef(active[j]) = c(static_cast<Eigen::Index>(j));
-        const auto worst =
-            std::min_element(active.begin(), active.end(), [&](int l, int r) { return coef(l) < coef(r); });
-        if (coef(*worst) >= 0.0) break;
-        coef(*worst) = 0.0;
-        active.erase(worst);
-    }
+    const Eigen::VectorXd coef = nonnegative_least_squares(x, y);
     return {coef(0), coef(1), coef(2), coef(3)};
 }
 

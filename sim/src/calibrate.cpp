@@ -476,40 +476,27 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
     if (!any_fp8_kv) free[1] = free[5] = false;
     if (!any_block_fp8) free[6] = free[7] = free[8] = false;
     const std::array<double, N> held = {1.0, 1.0, 0, 0, 0, 0, 0, 0, 0};
-    Eigen::VectorXd coef = Eigen::VectorXd::Zero(N);
-    const auto n = static_cast<Eigen::Index>(idx.size());
-    for (int round = 0; round < N; ++round) {
-        // rows weighted by 1 / measured (relative error); held terms moved to the left-hand side
-        Eigen::MatrixXd X = Eigen::MatrixXd::Zero(n, N);
-        Eigen::VectorXd y(n);
-        for (Eigen::Index r = 0; r < n; ++r) {
-            const size_t i = idx[static_cast<size_t>(r)];
-            const double w = 1.0 / samples[i].time_s;
-            double rest = samples[i].time_s - parts[i].projections_s;
-            for (int j = 0; j < N; ++j) {
-                const double c = column(parts[i], j);
-                if (free[static_cast<size_t>(j)]) {
-                    X(r, j) = c * w;
-                } else {
-                    rest -= held[static_cast<size_t>(j)] * c;
-                }
-            }
-            y[r] = rest * w;
-        }
-        // scaled columns for conditioning (seconds, ratios, s per token); a held column is all zero
-        Eigen::VectorXd scale = X.colwise().norm().transpose();
-        for (int j = 0; j < N; ++j) {
-            if (!(scale[j] > 0)) scale[j] = 1.0;
-        }
-        const Eigen::VectorXd z = (X * scale.cwiseInverse().asDiagonal()).colPivHouseholderQr().solve(y);
-        coef = z.cwiseQuotient(scale);
-        bool again = false;
-        for (int j = 0; j < N; ++j) {
-            if (free[static_cast<size_t>(j)] && !(coef[j] >= 0.0))
-                free[static_cast<size_t>(j)] = false, again = true;
-        }
-        if (!again) break;
+    std::vector<int> cols;  // the terms fitted
+    for (int j = 0; j < N; ++j) {
+        if (free[static_cast<size_t>(j)]) cols.push_back(j);
     }
+    // rows weighted by 1 / measured (relative error); held terms moved to the right-hand side; no term below 0
+    const auto n = static_cast<Eigen::Index>(idx.size());
+    Eigen::MatrixXd X(n, static_cast<Eigen::Index>(cols.size()));
+    Eigen::VectorXd y(n);
+    for (Eigen::Index r = 0; r < n; ++r) {
+        const size_t i = idx[static_cast<size_t>(r)];
+        const double w = 1.0 / samples[i].time_s;
+        double rest = samples[i].time_s - parts[i].projections_s;
+        for (int j = 0; j < N; ++j) {
+            if (!free[static_cast<size_t>(j)]) rest -= held[static_cast<size_t>(j)] * column(parts[i], j);
+        }
+        for (size_t c = 0; c < cols.size(); ++c) X(r, static_cast<Eigen::Index>(c)) = column(parts[i], cols[c]) * w;
+        y[r] = rest * w;
+    }
+    const Eigen::VectorXd fitted = nonnegative_least_squares(X, y);
+    Eigen::VectorXd coef = Eigen::VectorXd::Zero(N);
+    for (size_t c = 0; c < cols.size(); ++c) coef[cols[c]] = fitted[static_cast<Eigen::Index>(c)];
     auto value = [&](int j) { return free[static_cast<size_t>(j)] ? coef[j] : held[static_cast<size_t>(j)]; };
     MlaCalibration f;
     f.attention_scale = value(0);

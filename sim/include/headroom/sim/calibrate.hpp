@@ -66,9 +66,8 @@ struct MlaParts {
 MlaParts mla_sample_parts(const GpuProfile& gpu, const Calibration& cal, const MlaSample& s);
 // A phase's block time under `fit` (calibration.hpp's MlaCalibration).
 double mla_block_time_s(const MlaCalibration& fit, const MlaParts& p);
-// The MLA fit of one phase: weighted linear least squares on relative error over the samples of that phase
-// that are not l2_warm (at least 8), a term that comes out negative held (at 0; an attention scale at 1) and
-// the rest refitted. Terms of a variant the samples lack are not fitted: without 8-bit KV samples
+// The MLA fit of one phase: weighted non-negative least squares on relative error (core/nnls.hpp) over the
+// samples of that phase that are not l2_warm (at least 8). Terms of a variant the samples lack are not fitted: without 8-bit KV samples
 // fp8_kv_attention_scale is attention_scale and fp8_kv_block_s 0, without block-fp8 samples the block_fp8
 // terms are 0.
 MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<MlaParts>& parts, bool decode,
