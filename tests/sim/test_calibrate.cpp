@@ -877,7 +877,9 @@ TEST(Calibrate, MoeFitFallsBackToThePowerLawRowsWhereTheTablesHoldNoBalancedOnes
     }
     // Mixtral's shape (8 experts, top-2): one token's two picks reach 2 experts at most
     for (const MoeSample& x : s) {
-        if (x.experts == 8 && x.tokens == 1) EXPECT_LE(moe_sample_work(x).experts_read, 2.0);
+        if (x.experts == 8 && x.tokens == 1) {
+            EXPECT_LE(moe_sample_work(x).experts_read, 2.0);
+        }
     }
     // where the tables hold balanced rows, those are fitted, not the power-law ones
     const auto h = shipped_kernel_tables("h100_sxm");
