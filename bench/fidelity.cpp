@@ -45,7 +45,6 @@ using namespace headroom;
 
 namespace {
 
-const GridTable* first_or_null(const std::vector<const GridTable*>& v) { return v.empty() ? nullptr : v.front(); }
 
 struct Errors {
     std::vector<double> e;
@@ -654,7 +653,7 @@ int main(int argc, char** argv) {
                 if (b->axes.size() != 1) continue;
                 std::map<std::string, std::string> match = b->attrs;
                 match["distribution"] = "power_law_1.01";
-                const GridTable* law = first_or_null(t->find("moe", match));
+                const GridTable* law = t->find_first("moe", match);
                 if (!law) continue;
                 const double k = static_cast<double>(b->attr_int("topk"));
                 const double e = static_cast<double>(b->attr_int("experts"));

@@ -13,6 +13,7 @@
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/core/host_overlap.hpp"
 #include "headroom/core/kv_planner.hpp"
+#include "headroom/core/metrics.hpp"
 
 namespace headroom {
 
@@ -29,7 +30,6 @@ double lookup_scaled(const GridTable* t, std::initializer_list<double> x, std::i
     return v ? *v : -1.0;
 }
 
-const GridTable* first(const std::vector<const GridTable*>& v) { return v.empty() ? nullptr : v.front(); }
 
 // The attention tables for `heads` query and `kv_heads` KV heads per GPU (with `match`'s other attributes).
 // FlashAttention's work items are (sequence, KV head) pairs, each reading one head's keys for its group of
@@ -45,13 +45,13 @@ AttentionTables find_attention(const KernelTables& t, const std::string& family,
     AttentionTables out;
     match["heads"] = std::to_string(heads);
     match["kv_heads"] = std::to_string(kv_heads);
-    if ((out.lo = first(t.find(family, match)))) return out;
+    if ((out.lo = t.find_first(family, match))) return out;
     if (kv_heads <= 0 || heads % kv_heads != 0) return out;
     const int64_t group = heads / kv_heads;
     for (int64_t h = kv_heads - 1; h >= 1; --h) {
         match["heads"] = std::to_string(group * h);
         match["kv_heads"] = std::to_string(h);
-        if ((out.lo = first(t.find(family, match)))) {
+        if ((out.lo = t.find_first(family, match))) {
             out.batch_scale = static_cast<double>(kv_heads) / static_cast<double>(h);
             return out;
         }
@@ -147,9 +147,7 @@ double block_fp8_scale(const KernelTables& t) {
         if (f && *f > 0) ratios.push_back(v / *f);
     }
     if (ratios.size() < 20) return 1.0;
-    std::nth_element(ratios.begin(), ratios.begin() + static_cast<std::ptrdiff_t>(ratios.size() / 2),
-                     ratios.end());
-    return ratios[ratios.size() / 2];
+    return exact_percentile(std::move(ratios), 50.0);
 }
 
 bool mla_norms_fused(const KernelTables& t) {
@@ -182,7 +180,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     // One GEMM table for the attention and dense-MLP projections (they share a format in every checkpoint
     // headroom reads; a dense MLP in another format falls back to the roofline), by the weights' kernel class.
     const WeightScheme w = model.weights(config.weight_dtype);
-    gemm_bf16_ = first(t.find("gemm", {{"dtype", "bf16"}}));
+    gemm_bf16_ = t.find_first("gemm", {{"dtype", "bf16"}});
     const std::string attn_dtype = kernel_format(w.attention);
     // Not the block-fp8 GEMM table: its every point sits on a floor of 55-240 us (H100, H200, B200, GB200:
     // the collector times block fp8 eagerly, without a CUDA graph, so the host's dispatch of the quantisation
@@ -194,7 +192,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     // below excepted), scaled by the GPU's own median ratio (block_fp8_scale; bench/fidelity's "GEMM block
     // fp8" rows).
     if (!attn_dtype.empty())
-        gemm_ = first(t.find("gemm", {{"dtype", attn_dtype == "fp8_block" ? "fp8" : attn_dtype}}));
+        gemm_ = t.find_first("gemm", {{"dtype", attn_dtype == "fp8_block" ? "fp8" : attn_dtype}});
     block_fp8_ = gemm_ && attn_dtype == "fp8_block";
     if (block_fp8_) block_fp8_scale_ = block_fp8_scale(t);
     dense_in_gemm_table_ = w.dense_mlp == w.attention;
@@ -209,7 +207,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     // pays for the bytes).
     auto projection_gemm = [&](const KernelTables& k) -> const GridTable* {
         if (attn_dtype.empty()) return nullptr;
-        return first(k.find("gemm", {{"dtype", attn_dtype == "fp8_block" ? "bf16" : attn_dtype}}));
+        return k.find_first("gemm", {{"dtype", attn_dtype == "fp8_block" ? "bf16" : attn_dtype}});
     };
     mla_gemm_ = projection_gemm(t);
     mla_tables_ = model.is_mla() ? mla_module_tables(tables_) : tables_;
@@ -225,8 +223,8 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
             {"kv_lora", std::to_string(model.kv_lora_rank)}, {"nope", std::to_string(model.qk_nope_head_dim)},
             {"rope", std::to_string(model.qk_rope_head_dim)}, {"v", std::to_string(model.v_head_dim)},
             {"kv_dtype", kv}, {"dtype", attn_dtype}, {"heads", std::to_string(model.num_attention_heads / tp)}};
-        mla_prefill_ = first(mla_tables_->find("mla_prefill", match));
-        mla_decode_ = first(mla_tables_->find("mla_decode", match));
+        mla_prefill_ = mla_tables_->find_first("mla_prefill", match);
+        mla_decode_ = mla_tables_->find_first("mla_decode", match);
         if (mla_prefill_ && mla_decode_ && mla_prefill_->attr_int("hidden") > 0 && mla_prefill_->attr_int("q_lora") >= 0) {
             const double heads = static_cast<double>(model.num_attention_heads / tp);
             // rows x (n, k) of a block's projections on the new tokens: q down (when q_lora), q up, the KV latent
@@ -265,8 +263,8 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         }
     }
     if (model.is_encoder && model.head_dim > 0) {  // bidirectional attention over each whole sequence
-        encoder_attn_ = first(t.find("encoder_attention", {{"dtype", "bf16"}, {"heads", std::to_string(model.num_attention_heads / tp)},
-                                                           {"head_dim", std::to_string(model.head_dim)}}));
+        encoder_attn_ = t.find_first("encoder_attention", {{"dtype", "bf16"}, {"heads", std::to_string(model.num_attention_heads / tp)},
+                                                           {"head_dim", std::to_string(model.head_dim)}});
     }
     if (!model.is_mla() && !model.is_encoder && model.head_dim > 0) {
         const int64_t heads = model.num_attention_heads / tp;
@@ -331,12 +329,12 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
                                                  {"ep", std::to_string(std::max<int64_t>(1, config.ep))}};
         if (routing_.kind == MoeRouting::Kind::POWER_LAW) {
             shape["distribution"] = routing_.name();
-            moe_ = first(t.find("moe", shape));
+            moe_ = t.find_first("moe", shape);
             moe_rows_routed_ = moe_ != nullptr;
         }
         if (!moe_) {
             shape["distribution"] = "balanced";
-            moe_ = first(t.find("moe", shape));
+            moe_ = t.find_first("moe", shape);
         }
         // A100's tables time the fused MoE with power-law routing only: its balanced rows are estimated from
         // its power_law_1.01 rows and the other GPUs' ratio of the two (balanced_moe_from_power_law), and read
@@ -345,7 +343,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         // 6-10%, p90 22-50%; bench/fidelity.cpp).
         if (!moe_) {
             shape["distribution"] = "power_law_1.01";
-            if (const GridTable* law = first(t.find("moe", shape))) {
+            if (const GridTable* law = t.find_first("moe", shape)) {
                 moe_estimated_ = balanced_moe_from_power_law(*law, t.gpu, &moe_references_);
                 moe_ = moe_estimated_ ? moe_estimated_.get() : law;
                 moe_rows_stand_in_ = !moe_estimated_;
@@ -355,14 +353,14 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     }
     // measured in one NVLink domain: a TP group across domains prices its ring on the cluster's link
     if (tp > 1 && !config.tp_link.present() && !sibling_) {
-        allreduce_ = first(t.find("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "graph"}}));
-        allreduce_eager_ = first(t.find("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "eager"}}));
-        nccl_ = first(t.find("nccl", {{"op", "all_reduce"}, {"gpus", std::to_string(tp)}, {"dtype", "fp16"}}));
+        allreduce_ = t.find_first("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "graph"}});
+        allreduce_eager_ = t.find_first("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "eager"}});
+        nccl_ = t.find_first("nccl", {{"op", "all_reduce"}, {"gpus", std::to_string(tp)}, {"dtype", "fp16"}});
     }
     if (gathered && model.is_moe() && !config.ep_link.present() && !sibling_) {  // (only within one NVLink domain)
         const std::string gpus = std::to_string(config.dp);
-        ep_gather_ = first(t.find("nccl", {{"op", "all_gather"}, {"gpus", gpus}, {"dtype", "fp16"}}));
-        ep_scatter_ = first(t.find("nccl", {{"op", "reduce_scatter"}, {"gpus", gpus}, {"dtype", "fp16"}}));
+        ep_gather_ = t.find_first("nccl", {{"op", "all_gather"}, {"gpus", gpus}, {"dtype", "fp16"}});
+        ep_scatter_ = t.find_first("nccl", {{"op", "reduce_scatter"}, {"gpus", gpus}, {"dtype", "fp16"}});
     }
 }
 
@@ -668,8 +666,15 @@ std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& la
     shape.erase("kernel");
     std::string key = own_gpu;
     for (const auto& [k, v] : shape) key += " " + k + "=" + v;
-    std::lock_guard<std::mutex> lock(mu);
-    if (auto it = memo.find(key); it == memo.end()) {
+    auto recall = [&]() -> const Estimate* {
+        std::lock_guard<std::mutex> lock(mu);
+        const auto it = memo.find(key);
+        return it == memo.end() ? nullptr : &it->second;  // (std::map: the entry's address stays valid)
+    };
+    const Estimate* known = recall();
+    if (!known) {
+        // worked out outside the lock (the first use reads the other GPUs' shipped tables); two threads may both
+        // work it out, to the same table, and the first to store it wins
         Estimate e;
         if (law.axes.size() == 1) {
             // (balanced, power_law_1.01); the shipped tables live for the process (shipped_kernel_tables' cache)
@@ -680,9 +685,9 @@ std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& la
                 if (!t) continue;
                 std::map<std::string, std::string> m = shape;
                 m["distribution"] = "balanced";
-                const GridTable* b = first(t->find("moe", m));
+                const GridTable* b = t->find_first("moe", m);
                 m["distribution"] = "power_law_1.01";
-                const GridTable* p = first(t->find("moe", m));
+                const GridTable* p = t->find_first("moe", m);
                 if (b && p) refs.emplace_back(b, p);
             }
             auto g = std::make_shared<GridTable>(law);
@@ -698,20 +703,17 @@ std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& la
                     if (tb && tp && *tp > 0) ratio.push_back(*tb / *tp);
                 }
                 if (ratio.empty()) continue;
-                std::sort(ratio.begin(), ratio.end());
-                const size_t n = ratio.size();
-                const double median = n % 2 ? ratio[n / 2] : 0.5 * (ratio[n / 2 - 1] + ratio[n / 2]);
+                e.references = std::max(e.references, static_cast<int>(ratio.size()));
                 g->axes[0].push_back(tokens);
-                g->values_ms.push_back(static_cast<float>(v * median));
-                e.references = std::max(e.references, static_cast<int>(n));
+                g->values_ms.push_back(static_cast<float>(v * exact_percentile(std::move(ratio), 50.0)));
             }
             if (g->axes[0].size() >= 2) e.table = g;
         }
-        memo.emplace(key, e);
+        std::lock_guard<std::mutex> lock(mu);
+        known = &memo.emplace(key, std::move(e)).first->second;
     }
-    const Estimate& e = memo.at(key);
-    if (references) *references = e.table ? e.references : 0;
-    return e.table;
+    if (references) *references = known->table ? known->references : 0;
+    return known->table;
 }
 
 double KernelTablePredictor::moe_s(int64_t tokens, bool& extrapolated, bool* held, bool* routed_experts) const {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "headroom/core/kernel_table_predictor.hpp"
+#include "headroom/core/metrics.hpp"
 #include "headroom/core/nnls.hpp"
 
 namespace headroom {
@@ -73,13 +74,6 @@ MlaChainTerms fit_terms(const std::vector<MlaChainPoint>& p) {
     return {coef(0), coef(1), coef(2), coef(3)};
 }
 
-double percentile(std::vector<double> v, double q) {
-    if (v.empty()) return 0.0;
-    const auto k = static_cast<size_t>(q * static_cast<double>(v.size() - 1));
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-    return v[k];
-}
-
 }  // namespace
 
 MlaChainCost fit_mla_chain_cost(const KernelTables& unfused, const KernelTables& fused) {
@@ -94,8 +88,8 @@ MlaChainCost fit_mla_chain_cost(const KernelTables& unfused, const KernelTables&
             errors.push_back(std::abs(q.unfused_s - t.seconds(q.tokens, q.heads) - q.fused_s) / q.fused_s);
         c.points += static_cast<int>(p.size());
     }
-    c.median_abs_rel_error = percentile(errors, 0.5);
-    c.p90_abs_rel_error = percentile(errors, 0.9);
+    c.median_abs_rel_error = exact_percentile(errors, 50.0);
+    c.p90_abs_rel_error = exact_percentile(std::move(errors), 90.0);
     return c;
 }
 

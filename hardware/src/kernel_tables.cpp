@@ -201,6 +201,12 @@ std::vector<const GridTable*> KernelTables::find(std::string_view family,
     return out;
 }
 
+const GridTable* KernelTables::find_first(std::string_view family,
+                                         const std::map<std::string, std::string>& match) const {
+    const std::vector<const GridTable*> v = find(family, match);
+    return v.empty() ? nullptr : v.front();
+}
+
 std::string KernelTables::framework(std::string_view family) const {
     for (const GridTable& t : tables) {
         if (t.family == family) return t.attr("framework");

@@ -1016,6 +1016,28 @@ TEST(KernelTablePredictor, BlockFp8ScaleIsTheMedianRatioWhereTheKernelsWereTimed
     EXPECT_EQ(block_fp8_scale(t), 1.0);
 }
 
+TEST(KernelTablePredictor, BlockFp8ScaleOfAnEvenCountIsTheMeanOfTheMiddleTwo) {
+    // 24 kernel-bound points (m 4,096 and 8,192, n 2 values, k 6 values: 8 ms and more against the m = 1 row's
+    // 0.5 ms floor), 12 at 1.2x the fp8 table and 12 at 1.4x: the median is (1.2 + 1.4) / 2 = 1.3, as numpy's
+    // median and exact_percentile take it (neither middle element alone)
+    auto grid = [](const char* dtype, double scale_4096, double scale_8192) {
+        GridTable g;
+        g.family = "gemm";
+        g.attrs = {{"dtype", dtype}};
+        g.axis_names = {"m", "n", "k"};
+        g.axes = {{1, 4096, 8192}, {2048, 4096}, {1024, 2048, 4096, 8192, 16384, 32768}};
+        for (double m : g.axes[0])
+            for (double n : g.axes[1])
+                for (double k : g.axes[2])
+                    g.values_ms.push_back(static_cast<float>(
+                        m == 1 ? 0.5 : (m == 4096 ? scale_4096 : scale_8192) * m * n * k / 1024 / 1024 / 1024));
+        return g;
+    };
+    KernelTables t;
+    t.tables = {grid("fp8", 1.0, 1.0), grid("fp8_block", 1.2, 1.4)};
+    EXPECT_NEAR(block_fp8_scale(t), 1.3, 1e-6);
+}
+
 TEST(KernelTablePredictor, BlockFp8MlaProjectionsKeepTheBf16Fit) {
     // DeepSeek-V3 (block fp8): on the calibrated roofline its MLA projections do not take the fp8 fit (the
     // MLA module tables time block-fp8 blocks as bf16 ones), its dense layers do: without the fp8 fit the

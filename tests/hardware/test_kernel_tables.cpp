@@ -39,6 +39,9 @@ TEST(KernelTables, ParsesTheFormat) {
     EXPECT_TRUE(std::isnan(g.value_ms({2, 1})));
     EXPECT_EQ(t.find("gemm", {{"dtype", "bf16"}}).size(), 1u);
     EXPECT_EQ(t.find("gemm", {{"dtype", "fp8"}}).size(), 0u);
+    EXPECT_EQ(t.find_first("gemm", {{"dtype", "bf16"}}), &g);
+    EXPECT_EQ(t.find_first("gemm", {{"dtype", "fp8"}}), nullptr);
+    EXPECT_EQ(t.find_first("moe"), nullptr);
     EXPECT_EQ(t.framework("gemm"), "vllm-0.1");
 }
 

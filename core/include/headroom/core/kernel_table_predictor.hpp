@@ -44,10 +44,11 @@ std::string kernel_table_gpu(const GpuProfile& gpu);
 // (+34%), so GB200 takes B200's.
 std::shared_ptr<const KernelTables> mla_module_tables(const std::shared_ptr<const KernelTables>& t);
 // What a block-fp8 GEMM takes on a table GPU, as a multiple of the per-tensor fp8 table's time at the same
-// (m, n, k): the median ratio over the points where `t`'s block-fp8 table timed the kernels (4x its fastest
-// point or more: AIConfigurator times block fp8 without a CUDA graph, so below that the host's dispatch sets
-// the time); 1 where the tables lack either or hold fewer than 20 such points. H100 0.90, H200 1.00, B200
-// 0.98, GB200 0.96, L40S 1.35 (Triton's block kernel, not DeepGEMM).
+// (m, n, k): the median ratio (metrics.hpp's exact_percentile, as numpy: the mean of the middle two for an even
+// count) over the points where `t`'s block-fp8 table timed the kernels (4x its fastest point or more:
+// AIConfigurator times block fp8 without a CUDA graph, so below that the host's dispatch sets the time); 1 where
+// the tables lack either or hold fewer than 20 such points. H100 0.90, H200 1.00, B200 0.98, GB200 0.96, L40S
+// 1.35 (Triton's block kernel, not DeepGEMM).
 double block_fp8_scale(const KernelTables& t);
 // Those points of `t`'s block-fp8 GEMM table: (m, n, k, seconds) where it took 4x its fastest point or more.
 std::vector<std::array<double, 4>> block_fp8_kernel_points(const KernelTables& t);

@@ -96,6 +96,8 @@ struct KernelTables {
 
     // The tables of a family whose attributes include every pair of `match`.
     std::vector<const GridTable*> find(std::string_view family, const std::map<std::string, std::string>& match = {}) const;
+    // The first of them (in file order), nullptr when none.
+    const GridTable* find_first(std::string_view family, const std::map<std::string, std::string>& match = {}) const;
     // The framework version of a family's tables ("vllm-0.24.0"), "" when absent.
     std::string framework(std::string_view family) const;
 };
