@@ -200,6 +200,25 @@ def import_gpu(gpu_dir: Path) -> list[str]:
                 attrs["norm_dispatch"] = norms
             blocks += _grid_lines(g, axes, attrs, family)
 
+    # MLA attention implementations alone (an older collection, A100's: vLLM 0.14's MLACommonImpl.forward with the
+    # backend vLLM picks, Triton MLA there): the latent's cache write, then for a prefill the kv_b up-projection
+    # and FlashAttention over the new tokens, for a decode the absorbed W_UK and W_UV products around the
+    # latent attention; no q/KV down-projections, norms, RoPE or o_proj. DeepSeek-V3's dimensions (the collector's
+    # only model), per (KV dtype, dtype, heads per GPU); prefill over batch x isl, decode over batch x context
+    # (step: the keys each decode attends to). The collector timed the forward without a CUDA graph, so where
+    # the kernels are short the host's dispatch (about 0.3 ms on A100) sets the time: `timing=eager` says so.
+    for table, family, axes in (("context_mla_perf", "mla_attention_prefill", ["batch_size", "isl"]),
+                                ("generation_mla_perf", "mla_attention_decode", ["batch_size", "step"])):
+        df, ver = read("mla", "vllm", table)
+        if df is None:
+            continue
+        dims = _MLA_MODELS["deepseek-ai/DeepSeek-V3"]
+        for k, g in df.groupby(["kv_cache_dtype", "mla_dtype", "num_heads"]):
+            attrs = {"framework": ver, "kernel": "+".join(sorted(g["kernel_source"].unique())),
+                     "model": "deepseek-ai/DeepSeek-V3", **dims, "kv_dtype": _dtype(k[0]), "dtype": _dtype(k[1]),
+                     "heads": int(k[2]), "timing": "eager"}
+            blocks += _grid_lines(g, axes, attrs, family)
+
     # Encoder attention (bidirectional, vLLM's ViT FlashAttention path): one grid per (dtype, heads, head_dim)
     # over batch x sequence length.
     df, ver = read("encoder_attention", "vllm", "encoder_attention_perf")

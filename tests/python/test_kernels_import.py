@@ -119,3 +119,28 @@ def test_import_keeps_the_mla_tables_collection_note(tmp_path):
     assert [h.split()[1] for h in heads] == ["mla_prefill", "mla_decode"]
     assert heads[0].endswith(" heads=16 norm_dispatch=vllm_c_eager_surrogate")
     assert heads[1].endswith(" heads=16")
+
+
+def test_import_reads_the_older_mla_attention_implementation_tables(tmp_path):
+    """A100's MLA tables (vLLM 0.14) time the attention implementation alone, one row per (heads per GPU, tp):
+    context_mla_perf over batch x isl, generation_mla_perf over batch x step, DeepSeek-V3's dimensions; the
+    importer keeps them as mla_attention_prefill / mla_attention_decode grids, one per heads, marked eager."""
+    out = tmp_path / "db" / "test_gpu" / "mla" / "vllm-0.14.0"
+    out.mkdir(parents=True)
+    for table, op, axis in (("context_mla_perf", "context_mla", "isl"), ("generation_mla_perf", "generation_mla", "step")):
+        rows = [dict(framework="VLLM", version="0.14.0", device="Test GPU", op_name=op, kernel_source="vllm_triton_mla",
+                     mla_dtype="bfloat16", kv_cache_dtype="bfloat16", num_heads=128 // tp, batch_size=b,
+                     isl=1 if axis == "step" else x, tp_size=tp, step=x if axis == "step" else 0, latency=0.3 + b * x / 1e4)
+                for tp in (1, 8) for b in (1, 4) for x in (16, 1024, 4096)]
+        pd.DataFrame(rows).to_parquet(out / f"{table}.parquet")
+    r = subprocess.run([sys.executable, str(ROOT / "python" / "headroom" / "kernels.py"), "import", str(tmp_path / "db"),
+                        "--out", str(tmp_path / "out"), "--source", "unit test"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "out" / "test_gpu.hkt").read_text().splitlines()
+    heads = [line for line in text if line.startswith("table ")]
+    dims = "model=deepseek-ai/DeepSeek-V3 hidden=7168 q_lora=1536 kv_lora=512 nope=128 rope=64 v=128"
+    assert heads == [f"table mla_attention_{p} framework=vllm-0.14.0 kernel=vllm_triton_mla {dims} kv_dtype=bf16 "
+                     f"dtype=bf16 heads={h} timing=eager" for p in ("prefill", "decode") for h in (16, 128)]
+    i = text.index(heads[2])  # decode, 16 heads: batch 1 and 4 over steps 16, 1024, 4096
+    assert text[i + 1:i + 6] == ["axis batch_size 1 4", "axis step 16 1024 4096", "data",
+                                 "0.3016 0.4024 0.7096", "0.3064 0.7096 1.9384"]
