@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
@@ -988,22 +989,29 @@ TEST(KernelTablePredictor, BlockFp8GemmsReadTheFp8Table) {
                 1e-3 * r.op("gate_up_proj")->time_s / 36.0);
 }
 
+namespace {
+// A GEMM table of `dtype` over (m, n, k) whose point takes ms(m, n, k)
+GridTable gemm_grid(const char* dtype, std::vector<std::vector<double>> axes,
+                    const std::function<double(double, double, double)>& ms) {
+    GridTable g;
+    g.family = "gemm";
+    g.attrs = {{"dtype", dtype}};
+    g.axis_names = {"m", "n", "k"};
+    g.axes = std::move(axes);
+    for (double m : g.axes[0])
+        for (double n : g.axes[1])
+            for (double k : g.axes[2]) g.values_ms.push_back(static_cast<float>(ms(m, n, k)));
+    return g;
+}
+}  // namespace
+
 TEST(KernelTablePredictor, BlockFp8ScaleIsTheMedianRatioWhereTheKernelsWereTimed) {
     // An fp8 table of 1 ms per (m / 1,024) x (n / 1,024) x (k / 1,024) and a block-fp8 table at 1.3x it,
     // except that every point below 4x the block table's fastest sits on a 0.5 ms floor (the eager
     // collector's host time): the points at or above 2 ms give 1.3 (m 1,024-8,192 at n = k = 4,096 and up)
     auto grid = [](const char* dtype, double scale, double floor_ms) {
-        GridTable g;
-        g.family = "gemm";
-        g.attrs = {{"dtype", dtype}};
-        g.axis_names = {"m", "n", "k"};
-        g.axes = {{1, 64, 1024, 2048, 4096, 8192}, {1024, 4096, 8192}, {1024, 4096, 8192}};
-        for (double m : g.axes[0])
-            for (double n : g.axes[1])
-                for (double k : g.axes[2])
-                    g.values_ms.push_back(
-                        static_cast<float>(std::max(floor_ms, scale * m * n * k / 1024 / 1024 / 1024)));
-        return g;
+        return gemm_grid(dtype, {{1, 64, 1024, 2048, 4096, 8192}, {1024, 4096, 8192}, {1024, 4096, 8192}},
+                         [=](double m, double n, double k) { return std::max(floor_ms, scale * m * n * k / 1024 / 1024 / 1024); });
     };
     KernelTables t;
     t.tables = {grid("fp8", 1.0, 0.001), grid("fp8_block", 1.3, 0.5)};
@@ -1021,17 +1029,10 @@ TEST(KernelTablePredictor, BlockFp8ScaleOfAnEvenCountIsTheMeanOfTheMiddleTwo) {
     // 0.5 ms floor), 12 at 1.2x the fp8 table and 12 at 1.4x: the median is (1.2 + 1.4) / 2 = 1.3, as numpy's
     // median and exact_percentile take it (neither middle element alone)
     auto grid = [](const char* dtype, double scale_4096, double scale_8192) {
-        GridTable g;
-        g.family = "gemm";
-        g.attrs = {{"dtype", dtype}};
-        g.axis_names = {"m", "n", "k"};
-        g.axes = {{1, 4096, 8192}, {2048, 4096}, {1024, 2048, 4096, 8192, 16384, 32768}};
-        for (double m : g.axes[0])
-            for (double n : g.axes[1])
-                for (double k : g.axes[2])
-                    g.values_ms.push_back(static_cast<float>(
-                        m == 1 ? 0.5 : (m == 4096 ? scale_4096 : scale_8192) * m * n * k / 1024 / 1024 / 1024));
-        return g;
+        return gemm_grid(dtype, {{1, 4096, 8192}, {2048, 4096}, {1024, 2048, 4096, 8192, 16384, 32768}},
+                         [=](double m, double n, double k) {
+                             return m == 1 ? 0.5 : (m == 4096 ? scale_4096 : scale_8192) * m * n * k / 1024 / 1024 / 1024;
+                         });
     };
     KernelTables t;
     t.tables = {grid("fp8", 1.0, 1.0), grid("fp8_block", 1.2, 1.4)};
