@@ -17,7 +17,7 @@
 //   routing, on those rows), and the power-law rows standing in for balanced ones where a GPU has both (as they
 //   are, and times the other GPUs' balanced / power-law ratio: balanced_moe_from_power_law, A100's path).
 // Then the seed figures: batch-1 decode and a 4,096-token prefill of Llama-3.3-70B on one H200, per predictor.
-// Usage: headroom_bench_fidelity [--json]
+// Usage: headroom_bench_fidelity [--json] [--gpu PROFILE]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -105,21 +105,25 @@ void roughness(const KernelTables& t, const std::string& dtype, Errors& out) {
 // on four fifths of the GPU's points, predicting the fifth). `carried`: a sibling's shipped calibration whole
 // (its GEMM, attention and MLA fits) on this GPU's points, as `calibrate --from` carries it (H100 PCIe from
 // H100 SXM), into carried_rows (prefill, decode).
-void mla_roofline(const KernelTables& t, const GpuProfile& gpu, Errors& prefill, Errors& decode,
-                  Errors& prefill_cv, Errors& decode_cv, const Calibration* carried,
-                  Errors* carried_rows[2]) {
+// `s`: mla_samples of the module tables, or mla_attention_samples of A100's attention-implementation tables
+// (the attention_only samples' op-by-op time: the kv_b, or W_UK and W_UV, GEMMs and the attention).
+// Triton MLA decodes at one head per GPU (Triton's ungrouped kernel, which fit_mla leaves out) are scored in
+// `one_head` alone (the MLA fit's prediction).
+void mla_roofline(const std::vector<MlaSample>& s, const GpuProfile& gpu, Errors& prefill, Errors& decode,
+                  Errors& prefill_cv, Errors& decode_cv, Errors& one_head, const Calibration* carried = nullptr,
+                  Errors* carried_rows[2] = nullptr) {
+    auto ungrouped = [](const MlaSample& x) { return x.decode && x.triton && x.heads < 2; };
     // (the points timed with the block in L2 are neither fitted nor scored, as the GEMM rows' L2-warm points)
-    const std::vector<MlaSample> s = mla_samples(t, gpu.l2_cache_bytes(), gpu.memory_bandwidth_bytes_per_s());
     const Calibration cal = *shipped_calibration(gpu.name);
     std::vector<MlaParts> parts;
     for (const MlaSample& x : s) parts.push_back(mla_sample_parts(gpu, cal, x));
     for (size_t i = 0; i < s.size(); ++i) {
-        if (!s[i].l2_warm)
+        if (!s[i].l2_warm && !ungrouped(s[i]))
             (s[i].decode ? decode : prefill).add(parts[i].projections_s + parts[i].attention_s, s[i].time_s);
     }
     if (carried && carried->has_mla()) {
         for (const MlaSample& x : s) {
-            if (x.l2_warm) continue;
+            if (x.l2_warm || ungrouped(x)) continue;
             const MlaParts p = mla_sample_parts(gpu, *carried, x);
             carried_rows[x.decode]->add(
                 mla_block_time_s(x.decode ? carried->mla_decode : carried->mla_prefill, p), x.time_s);
@@ -138,7 +142,8 @@ void mla_roofline(const KernelTables& t, const GpuProfile& gpu, Errors& prefill,
         for (size_t i = 0; i < idx.size(); ++i) {
             if (i % 5 != fold || s[idx[i]].l2_warm) continue;
             const MlaSample& x = s[idx[i]];
-            (x.decode ? decode_cv : prefill_cv).add(mla_block_time_s(fit[x.decode], parts[idx[i]]), x.time_s);
+            (ungrouped(x) ? one_head : x.decode ? decode_cv : prefill_cv)
+                .add(mla_block_time_s(fit[x.decode], parts[idx[i]]), x.time_s);
         }
     }
 }
@@ -270,7 +275,18 @@ void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibratio
 }
 
 int main(int argc, char** argv) {
-    const bool json = argc > 1 && std::strcmp(argv[1], "--json") == 0;
+    bool json = false;
+    std::string only;  // --gpu PROFILE: that GPU's rows alone (the MoE fits pooled over the others still read all)
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--json") == 0) {
+            json = true;
+        } else if (std::strcmp(argv[i], "--gpu") == 0 && i + 1 < argc) {
+            only = argv[++i];
+        } else {
+            fmt::print(stderr, "usage: headroom_bench_fidelity [--json] [--gpu PROFILE]\n");
+            return 2;
+        }
+    }
     const std::vector<std::pair<std::string, std::string>> gpus = {{"h100-sxm", "h100_sxm"}, {"h200", "h200_sxm"},
                                                                    {"b200", "b200_sxm"},     {"gb200", "gb200"},
                                                                    {"a100-80gb", "a100_sxm"}, {"l40s", "l40s"}};
@@ -287,6 +303,7 @@ int main(int argc, char** argv) {
     }
     std::vector<RoutedPoint> routed;  // every GPU's power-law points, for the routing share's fit
     for (const auto& [profile, name] : gpus) {
+        if (!only.empty() && profile != only) continue;
         const GpuProfile gpu = load_gpu(profile);
         const auto t = shipped_kernel_tables(name);
         if (!t) continue;
@@ -700,12 +717,23 @@ int main(int argc, char** argv) {
                 }
             }
             // (GB200's on B200's MLA tables, as the predictor and calibrate take them: mla_module_tables)
-            mla_roofline(*mla_module_tables(t), gpu,
+            mla_roofline(mla_samples(*mla_module_tables(t), gpu.l2_cache_bytes(), gpu.memory_bandwidth_bytes_per_s()), gpu,
                          row("MLA prefill module", "roofline (calibrated), op by op"),
                          row("MLA decode module", "roofline (calibrated), op by op"),
                          row("MLA prefill module", "roofline (calibrated, MLA fit), 5-fold CV"),
-                         row("MLA decode module", "roofline (calibrated, MLA fit), 5-fold CV"), carried.get(),
-                         carried_rows);
+                         row("MLA decode module", "roofline (calibrated, MLA fit), 5-fold CV"),
+                         row("MLA decode module", "  one head per GPU (Triton's ungrouped kernel: not fitted)"),
+                         carried.get(), carried_rows);
+        }
+        if (!t->find("mla_attention_decode").empty()) {
+            // A100's MLA attention-implementation tables (timed without a CUDA graph): the points the kernels set
+            // (mla_attention_samples)
+            mla_roofline(mla_attention_samples(*t, gpu.l2_cache_bytes(), gpu.memory_bandwidth_bytes_per_s()), gpu,
+                         row("MLA attn-impl prefill", "roofline (calibrated), op by op"),
+                         row("MLA attn-impl decode", "roofline (calibrated), op by op"),
+                         row("MLA attn-impl prefill", "roofline (calibrated, MLA fit), 5-fold CV"),
+                         row("MLA attn-impl decode", "roofline (calibrated, MLA fit), 5-fold CV"),
+                         row("MLA attn-impl decode", "  one head per GPU (Triton's ungrouped kernel: not fitted)"));
         }
         loo(*t, "vllm_allreduce", {"message_size"}, row("all-reduce", "table LOO, token axis"));
         const std::vector<CommSample> comm = allreduce_samples(*t);
@@ -744,14 +772,16 @@ int main(int argc, char** argv) {
         fmt::print("{{\"routing_share\":{{\"few_picks\":{},\"many_picks\":{},\"shipped_few_picks\":{},\"shipped_many_picks\":{}}}}}\n",
                    few_all, many_all, ROUTING_SHARE_FEW_PICKS, ROUTING_SHARE_MANY_PICKS);
         for (const Row& r : rows) {
+            if (r.err.e.empty()) continue;
             fmt::print("{{\"gpu\":\"{}\",\"family\":\"{}\",\"method\":\"{}\",\"points\":{},\"median\":{},\"p90\":{}}}\n", r.gpu,
                        r.family, r.method, r.err.e.size(), r.err.e.empty() ? 0.0 : r.err.q(50), r.err.e.empty() ? 0.0 : r.err.q(90));
         }
     } else {
         fmt::print("Cross-validated |relative error| of predicted kernel times (median, p90), per GPU and op family\n\n");
-        fmt::print("{:<10} {:<20} {:<34} {:>8} {:>8} {:>8}\n", "gpu", "family", "method", "points", "median", "p90");
+        fmt::print("{:<10} {:<22} {:<34} {:>8} {:>8} {:>8}\n", "gpu", "family", "method", "points", "median", "p90");
         for (const Row& r : rows) {
-            fmt::print("{:<10} {:<20} {:<34} {:>8} {:>8} {:>8}\n", r.gpu, r.family, r.method, r.err.e.size(), pct(r.err.q(50)),
+            if (r.err.e.empty()) continue;
+            fmt::print("{:<10} {:<22} {:<34} {:>8} {:>8} {:>8}\n", r.gpu, r.family, r.method, r.err.e.size(), pct(r.err.q(50)),
                        pct(r.err.q(90)));
         }
         // summary over GPUs per family and method
@@ -764,7 +794,8 @@ int main(int argc, char** argv) {
                    "(shipped: {:.2f}, {:.2f})\n", few_all, many_all, ROUTING_SHARE_FEW_PICKS, ROUTING_SHARE_MANY_PICKS);
         fmt::print("\nAll GPUs together\n");
         for (const auto& [k, e] : all) {
-            fmt::print("{:<10} {:<20} {:<34} {:>8} {:>8} {:>8}\n", "all", k.first, k.second, e.e.size(), pct(e.q(50)), pct(e.q(90)));
+            if (e.e.empty()) continue;
+            fmt::print("{:<10} {:<22} {:<34} {:>8} {:>8} {:>8}\n", "all", k.first, k.second, e.e.size(), pct(e.q(50)), pct(e.q(90)));
         }
     }
 

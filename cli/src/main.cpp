@@ -269,13 +269,21 @@ int run_calibrate(CalibrateOptions& o) {
         // norms (mla_module_tables: GB200 takes B200's)
         const auto mla_tables = mla_module_tables(shared);
         mla = mla_samples(*mla_tables, fit_gpu.l2_cache_bytes(), fit_gpu.memory_bandwidth_bytes_per_s());
+        bool attention_only = false;
+        if (mla.empty()) {  // no module tables: the attention implementation's, where the tables hold them (A100)
+            mla = mla_attention_samples(t, fit_gpu.l2_cache_bytes(), fit_gpu.memory_bandwidth_bytes_per_s());
+            attention_only = !mla.empty();
+        }
         bool power_law = false;
         moe = moe_fit_samples(t, fit_gpu.l2_cache_bytes(), &power_law);
         std::string notes;
         if (power_law && !moe.empty()) {
             notes = "; fused MoE from its power-law rows without EP (the tables hold no balanced rows)";
         }
-        if (mla_tables != shared) {
+        if (attention_only) {
+            notes += "; MLA from its attention-implementation tables (timed without a CUDA graph: the points the "
+                     "kernels set; no norms, RoPE or down-projections in them)";
+        } else if (mla_tables != shared) {
             notes += fmt::format("; MLA modules from {} ({}: timed with vLLM's fused norms)",
                                    mla_tables->gpu, mla_tables->device);
         } else if (!mla.empty() && (chain = mla_chain_cost(t))) {
@@ -387,14 +395,20 @@ int run_calibrate(CalibrateOptions& o) {
         for (const bool decode : {false, true}) {
             const MlaCalibration& a = decode ? c.mla_decode : c.mla_prefill;
             const FitQuality& q = decode ? c.mla_decode_fit : c.mla_prefill_fit;
+            const std::string triton =
+                a.head_block_reread > 0 || a.longest_s_per_byte > 0
+                    ? fmt::format(", Triton decode: x {:.2f} latent reads a further 16-head block, {:.1f} GB/s "
+                                  "on the longest sequence",
+                                  a.head_block_reread, a.longest_s_per_byte > 0 ? 1e-9 / a.longest_s_per_byte : 0.0)
+                    : "";
             fmt::print(
                 "  MLA {} block ({} measurements, {} more left out: block in L2): {:.1f} us a block, "
                 "{:.2f} ns a token, {:.2f} ns a token and head, attention x {:.3f} (fp8 KV: x {:.3f}, "
                 "{:+.1f} us a block), block-fp8 projections {:+.1f} us a block, {:+.2f} ns a token, "
-                "{:+.2f} ns a token and head; fit error median {:.1f}%, p90 {:.1f}%\n",
+                "{:+.2f} ns a token and head{}; fit error median {:.1f}%, p90 {:.1f}%\n",
                 decode ? "decode" : "prefill", q.points, q.l2_warm_left_out, a.block_s * 1e6, a.token_s * 1e9,
                 a.token_head_s * 1e9, a.attention_scale, a.fp8_kv_attention_scale, a.fp8_kv_block_s * 1e6,
-                a.block_fp8_block_s * 1e6, a.block_fp8_token_s * 1e9, a.block_fp8_token_head_s * 1e9,
+                a.block_fp8_block_s * 1e6, a.block_fp8_token_s * 1e9, a.block_fp8_token_head_s * 1e9, triton,
                 100 * q.median_abs_rel_error, 100 * q.p90_abs_rel_error);
         }
         if (chain) {

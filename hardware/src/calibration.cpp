@@ -111,6 +111,10 @@ void mla_yaml(std::string& y, const char* key, const MlaCalibration& a, const Fi
     y += fmt::format("  block_fp8_block_us: {:.6g}\n", a.block_fp8_block_s * 1e6);
     y += fmt::format("  block_fp8_token_ns: {:.6g}\n", a.block_fp8_token_s * 1e9);
     y += fmt::format("  block_fp8_token_head_ns: {:.6g}\n", a.block_fp8_token_head_s * 1e9);
+    if (a.head_block_reread > 0.0 || a.longest_s_per_byte > 0.0) {  // Triton MLA decode's terms
+        y += fmt::format("  head_block_reread: {:.6g}\n", a.head_block_reread);
+        y += fmt::format("  longest_ns_per_kb: {:.6g}\n", a.longest_s_per_byte * 1e9 * 1024);
+    }
     fit_yaml(y, q);
 }
 
@@ -246,7 +250,8 @@ void read_mla(const Reader& r, const YAML::Node& root, const std::string& key, M
     const YAML::Node a = root[key];
     r.only(a, key,
            {"block_us", "token_ns", "token_head_ns", "attention_scale", "fp8_kv_attention_scale",
-            "fp8_kv_block_us", "block_fp8_block_us", "block_fp8_token_ns", "block_fp8_token_head_ns", "fit"});
+            "fp8_kv_block_us", "block_fp8_block_us", "block_fp8_token_ns", "block_fp8_token_head_ns",
+            "head_block_reread", "longest_ns_per_kb", "fit"});
     // tens of us a block on the shipped GPUs; 10,000 us is far beyond any
     auto us = [&](const char* f) { return r.number(a[f], key + "." + f, 0, 1e4) * 1e-6; };
     // tens of ns a token, a few a (token, head); 100,000 ns is far beyond any
@@ -262,6 +267,11 @@ void read_mla(const Reader& r, const YAML::Node& root, const std::string& key, M
     out.block_fp8_block_s = us("block_fp8_block_us");
     out.block_fp8_token_s = ns("block_fp8_token_ns");
     out.block_fp8_token_head_s = ns("block_fp8_token_head_ns");
+    // Triton MLA decode's terms, absent for the other backends: about 1 (one more latent read a 16-head
+    // block) and tens of ns a KB (a few CTAs' rate); 100 and 1e6 are far beyond any
+    if (a["head_block_reread"]) out.head_block_reread = r.number(a["head_block_reread"], key + ".head_block_reread", 0, 100);
+    if (a["longest_ns_per_kb"])
+        out.longest_s_per_byte = r.number(a["longest_ns_per_kb"], key + ".longest_ns_per_kb", 0, 1e6) * 1e-9 / 1024;
     read_fit(r, a, key, q);
 }
 

@@ -288,6 +288,8 @@ std::string calibration_json(const Calibration& c) {
                 {"block_fp8_block_s", a.block_fp8_block_s},
                 {"block_fp8_token_s", a.block_fp8_token_s},
                 {"block_fp8_token_head_s", a.block_fp8_token_head_s},
+                {"head_block_reread", a.head_block_reread},
+                {"longest_s_per_byte", a.longest_s_per_byte},
                 {"fit", fit(q)}};
     };
     j["mla_prefill"] = c.has_mla() ? mla(c.mla_prefill, c.mla_prefill_fit) : json(nullptr);

@@ -9,6 +9,7 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -335,6 +336,16 @@ std::vector<AttentionSample> attention_samples(const KernelTables& t, double l2_
     return out;
 }
 
+namespace {
+// whether an MLA table was timed with vLLM's Triton MLA backend ("TRITON_MLA", "vllm_triton_mla"; a table of
+// several backends counts when Triton's is among them)
+bool triton_mla(const GridTable& g) {
+    std::string k = g.attr("kernel");
+    std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return k.find("triton") != std::string::npos;
+}
+}  // namespace
+
 std::vector<MlaSample> mla_samples(const KernelTables& t, double l2_bytes, double hbm_bytes_per_s) {
     std::vector<MlaSample> out;
     const MlaChainCost* chain = mla_chain_cost(t);
@@ -355,6 +366,7 @@ std::vector<MlaSample> mla_samples(const KernelTables& t, double l2_bytes, doubl
             // block-scaled fp8 projections: DeepSeek-V3's own format (FP8 on its card keeps it)
             x.weights = w == "bf16" ? Dtype::BF16 : Dtype::FP8;
             x.kv = kv == "bf16" ? Dtype::BF16 : Dtype::FP8;
+            x.triton = triton_mla(*g);
             for (size_t a = 0; a < g->axes[0].size(); ++a) {
                 for (size_t b = 0; b < g->axes[1].size(); ++b) {
                     const double v = g->value_ms({a, b});
@@ -388,6 +400,49 @@ std::vector<MlaSample> mla_samples(const KernelTables& t, double l2_bytes, doubl
     return out;
 }
 
+std::vector<MlaSample> mla_attention_samples(const KernelTables& t, double l2_bytes, double hbm_bytes_per_s) {
+    std::vector<MlaSample> out;
+    for (const bool decode : {false, true}) {
+        for (const GridTable* g : t.find(decode ? "mla_attention_decode" : "mla_attention_prefill")) {
+            if (g->axes.size() != 2) continue;
+            MlaSample x;
+            x.decode = decode;
+            x.attention_only = true;
+            x.heads = g->attr_int("heads"), x.hidden = g->attr_int("hidden"), x.q_lora = g->attr_int("q_lora");
+            x.kv_lora = g->attr_int("kv_lora"), x.nope = g->attr_int("nope"), x.rope = g->attr_int("rope");
+            x.v = g->attr_int("v");
+            if (!(x.heads > 0 && x.hidden > 0 && x.q_lora >= 0 && x.kv_lora > 0 && x.nope > 0 && x.rope > 0 &&
+                  x.v > 0))
+                continue;
+            if (g->attr("dtype") != "bf16" || (g->attr("kv_dtype") != "bf16" && g->attr("kv_dtype") != "fp8")) continue;
+            x.kv = g->attr("kv_dtype") == "bf16" ? Dtype::BF16 : Dtype::FP8;
+            x.triton = triton_mla(*g);
+            const double floor_s = g->least_s();
+            const size_t nl = g->axes[1].size();
+            for (size_t a = 0; a < g->axes[0].size(); ++a) {
+                for (size_t b = 0; b < nl; ++b) {
+                    const double v = g->value_ms({a, b}) * 1e-3;
+                    if (!(v > 0) || v < 4.0 * floor_s || (!decode && g->axes[1][b] < 2)) continue;
+                    if (b + 1 < nl) {
+                        const double next = g->value_ms({a, b + 1}) * 1e-3;
+                        if (next > 0 && v > 1.2 * next) continue;
+                    }
+                    x.batch = g->axes[0][a], x.length = g->axes[1][b], x.time_s = v;
+                    const double h = static_cast<double>(x.heads);
+                    // kv_b's weight (a prefill) or W_UK and W_UV (a decode): the same heads x (nope + v) x kv_lora
+                    const double weights = 2.0 * h * static_cast<double>((x.nope + x.v) * x.kv_lora);
+                    const double kv = (x.kv == Dtype::BF16 ? 2.0 : 1.0) * x.batch * x.length *
+                                      static_cast<double>(x.kv_lora + x.rope);
+                    x.l2_warm = l2_bytes > 0 && weights + kv <= l2_bytes &&
+                                !(hbm_bytes_per_s > 0 && (weights + kv) / hbm_bytes_per_s < 0.05 * x.time_s);
+                    out.push_back(x);
+                }
+            }
+        }
+    }
+    return out;
+}
+
 MlaParts mla_sample_parts(const GpuProfile& gpu, const Calibration& cal, const MlaSample& s) {
     // DeepSeek-V3's card at the table's dimensions, its heads those of one GPU (TP 1: the down-projections
     // are whole on every rank anyway)
@@ -411,12 +466,36 @@ MlaParts mla_sample_parts(const GpuProfile& gpu, const Calibration& cal, const M
     MlaParts p;
     for (const OpCost& o : cm.step(batch).ops) {
         const double per_layer = o.time_s / static_cast<double>(o.count);
-        if (o.kind == OpKind::QKV_PROJ || o.kind == OpKind::ROPE || o.kind == OpKind::O_PROJ)
+        if (!s.attention_only && (o.kind == OpKind::QKV_PROJ || o.kind == OpKind::ROPE || o.kind == OpKind::O_PROJ))
             p.projections_s += per_layer;
         if (o.kind == OpKind::ATTENTION) p.attention_s += per_layer;
     }
+    if (s.attention_only) {
+        // the GEMMs of the cost model's QKV_PROJ that the attention implementation runs (bf16 whatever the
+        // checkpoint: the latent's up-projection is bf16 in the tables, the absorbed products always)
+        const GemmCalibration* g = cal.gemm.present() ? &cal.gemm : nullptr;
+        const double blend = g ? cal.gemm.blend_exponent : 2.5;
+        const double h = static_cast<double>(s.heads), lora = static_cast<double>(s.kv_lora);
+        if (s.decode) {
+            p.projections_s = gemm_time_s(gpu, Dtype::BF16, s.batch, h * lora, static_cast<double>(s.nope), g, blend) +
+                              gemm_time_s(gpu, Dtype::BF16, s.batch, h * static_cast<double>(s.v), lora, g, blend);
+        } else {
+            p.projections_s =
+                gemm_time_s(gpu, Dtype::BF16, s.batch * s.length, h * static_cast<double>(s.nope + s.v), lora, g, blend);
+        }
+    }
     p.tokens = s.decode ? s.batch : s.batch * s.length;
     p.heads = static_cast<double>(s.heads);
+    if (s.decode) {  // the latent the decodes read, as the cost model counts it (add_attention_work)
+        AttentionShape a;
+        a.heads = p.heads, a.kv_heads = 1.0, a.latent = true;
+        a.kv_token_bytes = m.kv_token_bytes(0, s.kv) - static_cast<double>(m.kv_fixed_bytes_per_token(0));
+        AttentionWork dc, pf;
+        for (const SequenceWork& q : batch) add_attention_work(a, q, dc, pf);
+        if (cal.decode_attention.present())
+            p.latent_read_s = dc.kv_read_bytes / (gpu.memory_bandwidth_bytes_per_s() * cal.decode_attention.memory_efficiency);
+        p.longest_bytes = dc.longest_item_bytes;
+    }
     p.fp8_kv = s.kv == Dtype::FP8;
     p.block_fp8 = s.weights == Dtype::FP8;
     return p;
@@ -424,13 +503,13 @@ MlaParts mla_sample_parts(const GpuProfile& gpu, const Calibration& cal, const M
 
 double mla_block_time_s(const MlaCalibration& f, const MlaParts& p) {
     return p.projections_s + f.scale(p.fp8_kv) * p.attention_s + f.fixed_s(p.fp8_kv, p.block_fp8) +
-           f.per_token_s(p.heads, p.block_fp8) * p.tokens;
+           f.per_token_s(p.heads, p.block_fp8) * p.tokens + f.triton_decode_s(p.heads, p.latent_read_s, p.longest_bytes);
 }
 
 MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<MlaParts>& parts, bool decode,
                        FitQuality* quality) {
     std::vector<size_t> idx;
-    bool any_fp8_kv = false, any_block_fp8 = false;
+    bool any_fp8_kv = false, any_block_fp8 = false, triton = false, all_attention_only = true;
     int64_t warm = 0;
     for (size_t i = 0; i < samples.size(); ++i) {
         if (samples[i].decode != decode) continue;
@@ -438,19 +517,29 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
             ++warm;
             continue;
         }
+        if (decode && samples[i].triton && samples[i].heads < 2) continue;  // Triton's ungrouped kernel (above)
         idx.push_back(i);
         any_fp8_kv = any_fp8_kv || parts[i].fp8_kv;
         any_block_fp8 = any_block_fp8 || parts[i].block_fp8;
+        triton = triton || (decode && samples[i].triton);
+        all_attention_only = all_attention_only && samples[i].attention_only;
     }
     if (idx.size() < 8)
         throw HardwareError("", decode ? "mla_decode" : "mla_prefill", "fewer than 8 measurements to fit");
     // The columns (MlaCalibration's terms) and the value each is held at when it is not fitted: the attention
     // at 16-bit KV (one scale for all where no sample has 8-bit KV), at 8-bit KV, the block, tokens, tokens x
-    // heads, 8-bit KV's block, and block fp8's block, tokens and tokens x heads.
-    constexpr int N = 9;
+    // heads, 8-bit KV's block, block fp8's block, tokens and tokens x heads, and Triton's decode terms.
+    constexpr int N = 11;
     auto column = [&](const MlaParts& p, int j) -> double {
         const double f8 = p.block_fp8 ? 1.0 : 0.0;
         switch (j) {
+            case 9: {
+                MlaCalibration reread;  // one more latent read per further 16-head block
+                reread.head_block_reread = 1.0;
+                return reread.triton_decode_s(p.heads, p.latent_read_s, p.longest_bytes);
+            }
+            case 10:
+                return p.longest_bytes;
             case 0:
                 return any_fp8_kv && p.fp8_kv ? 0.0 : p.attention_s;
             case 1:
@@ -475,7 +564,9 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
     free.fill(true);
     if (!any_fp8_kv) free[1] = free[5] = false;
     if (!any_block_fp8) free[6] = free[7] = free[8] = false;
-    const std::array<double, N> held = {1.0, 1.0, 0, 0, 0, 0, 0, 0, 0};
+    if (!triton) free[9] = free[10] = false;
+    if (all_attention_only) free[2] = false;
+    const std::array<double, N> held = {1.0, 1.0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     std::vector<int> cols;  // the terms fitted
     for (int j = 0; j < N; ++j) {
         if (free[static_cast<size_t>(j)]) cols.push_back(j);
@@ -508,6 +599,8 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
     f.block_fp8_block_s = any_block_fp8 ? value(6) : 0.0;
     f.block_fp8_token_s = any_block_fp8 ? value(7) : 0.0;
     f.block_fp8_token_head_s = any_block_fp8 ? value(8) : 0.0;
+    f.head_block_reread = triton ? value(9) : 0.0;
+    f.longest_s_per_byte = triton ? value(10) : 0.0;
     Eigen::VectorXd r(n);  // log residuals, as fit_quality takes them
     for (Eigen::Index j = 0; j < n; ++j) {
         const size_t i = idx[static_cast<size_t>(j)];

@@ -68,8 +68,34 @@ def test_mla_fit_adds_its_block_terms_to_the_attention(tmp_path):
     extra = 61 * (d["block_s"] + d["token_s"] + 16 * d["token_head_s"] + d["block_fp8_block_s"] +
                   d["block_fp8_token_s"] + 16 * d["block_fp8_token_head_s"])
     assert attention(full) == pytest.approx(d["attention_scale"] * attention(bare) + extra, rel=1e-5)
-    # a calibration fitted without MLA tables (A100's) holds no MLA fit
-    assert json.loads(run("calibrate", "-g", "a100-80gb", "--json").stdout)["mla_decode"] is None
+    # (H100's FlashMLA-era tables fit none of Triton's decode terms)
+    assert d["head_block_reread"] == 0 and d["longest_s_per_byte"] == 0
+
+
+def test_a100_mla_fit_comes_from_its_attention_implementation_tables(tmp_path):
+    # A100's tables time vLLM's MLA attention implementation alone (Triton MLA, without a CUDA graph): its MLA fit
+    # is made on the points the kernels set, without a block term (the host's dispatch hides it), with Triton's
+    # two decode terms. DeepSeek-V3 at TP 8 (16 heads a GPU: one head block, no re-read), one decode at context
+    # 999 reads 1,000 x (512 + 64) x 2 B of latent: its attention is the attention fits' time x the decode scale
+    # plus a token's and 16 (token, head)s' time and that latent at the longest-sequence rate, 61 layers.
+    out = tmp_path / "a100.yaml"
+    r = run("calibrate", "-g", "a100-80gb", "-o", out)
+    assert r.returncode == 0 and "Triton decode: x" in r.stdout
+    j = json.loads(run("calibrate", "-g", "a100-80gb", "--json").stdout)
+    assert "MLA from its attention-implementation tables" in j["fitted_on"]
+    d = j["mla_decode"]
+    assert d["block_s"] == 0 and j["mla_prefill"]["block_s"] == 0
+    assert d["head_block_reread"] > 0 and d["longest_s_per_byte"] > 0 and d["fit"]["points"] > 200
+    text = out.read_text()
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(text[:text.index("mla_prefill:")] + text[text.index("moe:"):])
+
+    def attention(cal):
+        c = json.loads(run("cost", "-m", "deepseek-ai/DeepSeek-V3", "-g", "a100-80gb", "--tp", "8", "--decode-batch",
+                           "1", "--context", "999", "--predictor", "calibrated", "--calibration", cal, "--json").stdout)
+        return {o["name"]: o["time_s"] for o in c["ops"]}["attention"]
+    extra = 61 * (d["token_s"] + 16 * d["token_head_s"] + d["longest_s_per_byte"] * 1000 * 576 * 2)
+    assert attention(out) == pytest.approx(d["attention_scale"] * attention(bare) + extra, rel=1e-5)
 
 
 def test_fused_moe_fit_prices_a_model_the_tables_do_not_hold(tmp_path):

@@ -528,6 +528,126 @@ TEST(Calibrate, MlaFitRecoversKnownTermsWithinOnePercent) {
     EXPECT_THROW(fit_mla({samples.begin(), samples.begin() + 4}, parts, false), HardwareError);
 }
 
+TEST(Calibrate, TritonMlaDecodeTermsAreFittedWithoutTheUngroupedKernelOrABlockTerm) {
+    // A100's attention-implementation samples (attention_only, Triton MLA) on its shipped GEMM and attention
+    // fits, timed by the MLA model with known terms, Triton's two among them and no block term (the eager
+    // timings cannot see one): the fit gives them back and holds the block at 0. Samples at one head per GPU
+    // (Triton's ungrouped kernel) are left out whatever their time: here 3x the model's.
+    const GpuProfile gpu = load_gpu("a100-80gb");
+    const Calibration cal = *shipped_calibration("a100-80gb");
+    MlaCalibration truth;
+    truth.token_s = 300e-9, truth.token_head_s = 20e-9, truth.attention_scale = 1.25;
+    truth.fp8_kv_attention_scale = 1.25;
+    truth.head_block_reread = 1.2, truth.longest_s_per_byte = 17e-9 / 1024;
+    std::vector<MlaSample> samples;
+    for (int64_t heads : {1, 2, 16, 32, 64, 128}) {
+        for (double batch : {1.0, 8.0, 64.0}) {
+            for (double length : {512.0, 4096.0, 32768.0}) {
+                MlaSample s;
+                s.decode = true, s.attention_only = true, s.triton = true;
+                s.batch = batch, s.length = length, s.heads = heads;
+                s.hidden = 7168, s.q_lora = 1536, s.kv_lora = 512, s.nope = 128, s.rope = 64, s.v = 128;
+                samples.push_back(s);
+            }
+        }
+    }
+    std::vector<MlaParts> parts;
+    for (MlaSample& s : samples) {
+        parts.push_back(mla_sample_parts(gpu, cal, s));
+        s.time_s = mla_block_time_s(truth, parts.back()) * (s.heads == 1 ? 3.0 : 1.0);
+    }
+    FitQuality q;
+    const MlaCalibration f = fit_mla(samples, parts, true, &q);
+    EXPECT_EQ(q.points, 45);  // 5 head counts x 3 x 3
+    EXPECT_EQ(f.block_s, 0.0);
+    EXPECT_NEAR(f.token_s, truth.token_s, 0.01 * truth.token_s);
+    EXPECT_NEAR(f.token_head_s, truth.token_head_s, 0.01 * truth.token_head_s);
+    EXPECT_NEAR(f.attention_scale, truth.attention_scale, 0.01 * truth.attention_scale);
+    EXPECT_NEAR(f.head_block_reread, truth.head_block_reread, 0.01 * truth.head_block_reread);
+    EXPECT_NEAR(f.longest_s_per_byte, truth.longest_s_per_byte, 0.01 * truth.longest_s_per_byte);
+    // the parts: 1 sequence of 4,096 keys at 64 heads reads 4,096 x (512 + 64) x 2 B = 4,718,592 B of latent,
+    // at the decode fit's bandwidth; its projections are W_UK (1 x 64*512 x 128) and W_UV (1 x 64*128 x 512)
+    MlaSample one = samples[0];
+    one.heads = 64, one.batch = 1, one.length = 4096;
+    const MlaParts p = mla_sample_parts(gpu, cal, one);
+    EXPECT_NEAR(p.longest_bytes, 4718592.0, 1e-6);
+    EXPECT_NEAR(p.latent_read_s,
+                4718592.0 / (gpu.memory_bandwidth_bytes_per_s() * cal.decode_attention.memory_efficiency), 1e-15);
+    EXPECT_NEAR(p.projections_s,
+                gemm_time_s(gpu, Dtype::BF16, 1, 64 * 512, 128, &cal.gemm, cal.gemm.blend_exponent) +
+                    gemm_time_s(gpu, Dtype::BF16, 1, 64 * 128, 512, &cal.gemm, cal.gemm.blend_exponent),
+                1e-15);
+    // 64 heads: 3 further 16-head blocks, each one more latent read
+    EXPECT_NEAR(truth.triton_decode_s(64, p.latent_read_s, p.longest_bytes),
+                1.2 * 3 * p.latent_read_s + 17e-9 / 1024 * 4718592.0, 1e-15);
+    EXPECT_EQ(truth.triton_decode_s(16, p.latent_read_s, 0.0), 0.0);  // one block: no re-read
+    // without Triton samples the two terms are held at 0
+    for (MlaSample& s : samples) s.triton = false;
+    const MlaCalibration g = fit_mla(samples, parts, true);
+    EXPECT_EQ(g.head_block_reread + g.longest_s_per_byte, 0.0);
+}
+
+TEST(Calibrate, TheCostModelAddsTritonsDecodeTermsToAnMlaAttentionOp) {
+    // DeepSeek-V3 at TP 2 (64 heads a GPU) on A100's shipped calibration (an MLA fit with Triton's terms):
+    // one decode at 4,096 keys costs scale x attention + token terms + the re-read of 3 further 16-head blocks
+    // + the longest sequence's 4,718,592 B of latent at the fitted rate, a layer (block term 0 on A100)
+    const GpuProfile gpu = load_gpu("a100-80gb");
+    const auto cal = shipped_calibration("a100-80gb");
+    ASSERT_TRUE(cal->has_mla());
+    const MlaCalibration& d = cal->mla_decode;
+    ASSERT_GT(d.head_block_reread, 0.0);
+    ASSERT_GT(d.longest_s_per_byte, 0.0);
+    MlaSample s;
+    s.decode = true, s.batch = 1, s.length = 4096, s.heads = 64;
+    s.hidden = 7168, s.q_lora = 1536, s.kv_lora = 512, s.nope = 128, s.rope = 64, s.v = 128;
+    const MlaParts p = mla_sample_parts(gpu, *cal, s);
+    CostConfig c;
+    c.tp = 2;
+    c.weight_dtype = Dtype::BF16;
+    c.calibration = cal;
+    const StepCost step = CostModel(load_model("deepseek-ai/DeepSeek-V3"), gpu, c).step({{1, 4095}});
+    const double latent = 4096.0 * (512 + 64) * 2;
+    const double read_s = latent / (gpu.memory_bandwidth_bytes_per_s() * cal->decode_attention.memory_efficiency);
+    EXPECT_NEAR(step.op("attention")->time_s / 61.0,
+                d.attention_scale * p.attention_s + d.block_s + d.token_s + 64.0 * d.token_head_s +
+                    d.head_block_reread * 3.0 * read_s + d.longest_s_per_byte * latent,
+                1e-12);
+}
+
+TEST(Calibrate, MlaAttentionSamplesKeepThePointsTheKernelsSet) {
+    // An eager attention-implementation table (heads 16, batch x step): its fastest point, 0.3 ms, is the host's
+    // dispatch, so points under 4 x 0.3 = 1.2 ms are dropped, and so is one above 1.2x its next longer point
+    // (a stall). Batch 1: 1.5 ms at step 4 (next 1.0: a stall), 1.0 at 8 (under 1.2), 2.0 at 16 (the last:
+    // kept); batch 2: 1.3, 1.4, 3.0, 6.0 ms at steps 2-16 all kept. 5 points.
+    KernelTables t;
+    GridTable g;
+    g.family = "mla_attention_decode";
+    g.attrs = {{"kernel", "vllm_triton_mla"}, {"model", "deepseek-ai/DeepSeek-V3"}, {"hidden", "7168"},
+               {"q_lora", "1536"}, {"kv_lora", "512"}, {"nope", "128"}, {"rope", "64"}, {"v", "128"},
+               {"kv_dtype", "bf16"}, {"dtype", "bf16"}, {"heads", "16"}, {"timing", "eager"}};
+    g.axis_names = {"batch_size", "step"};
+    g.axes = {{1, 2}, {1, 2, 4, 8, 16}};
+    g.values_ms = {0.3f, 0.3f, 1.5f, 1.0f, 2.0f, 0.3f, 1.3f, 1.4f, 3.0f, 6.0f};
+    t.tables = {g};
+    const std::vector<MlaSample> s = mla_attention_samples(t);
+    ASSERT_EQ(s.size(), 5u);
+    EXPECT_EQ(s[0].batch, 1.0);
+    EXPECT_EQ(s[0].length, 16.0);
+    EXPECT_NEAR(s[0].time_s, 2.0e-3, 1e-9);
+    for (size_t i = 1; i < 5; ++i) EXPECT_EQ(s[i].batch, 2.0);
+    EXPECT_EQ(s[1].length, 2.0);
+    for (const MlaSample& x : s) {
+        EXPECT_TRUE(x.decode && x.attention_only && x.triton);
+        EXPECT_EQ(x.heads, 16);
+        EXPECT_FALSE(x.l2_warm);
+    }
+    // the module tables' samples of Triton and other backends say which
+    KernelTables l40s = *shipped_kernel_tables("l40s"), h100 = *shipped_kernel_tables("h100_sxm");
+    EXPECT_TRUE(mla_samples(l40s).front().triton);
+    EXPECT_FALSE(mla_samples(h100).front().triton);
+    EXPECT_TRUE(mla_attention_samples(h100).empty());
+}
+
 TEST(Calibrate, MlaPartsPriceTheBlockAsTheCostModelDoes) {
     // One decode at 4,096 keys, 16 heads: the parts are the cost model's QKV_PROJ + ROPE + O_PROJ and
     // ATTENTION for DeepSeek-V3 at TP 8 (16 heads a GPU) on the calibration without its MLA terms.
@@ -592,6 +712,13 @@ TEST(Calibrate, MlaYamlRoundTripsAndRejectsHalfOfIt) {
     EXPECT_NEAR(r.mla_decode.block_fp8_token_head_s, 0.89e-9, 1e-18);
     EXPECT_EQ(r.mla_prefill.block_fp8_block_s, 0.0);
     EXPECT_EQ(r.mla_decode_fit.points, 5888);
+    EXPECT_EQ(r.mla_decode.head_block_reread + r.mla_decode.longest_s_per_byte, 0.0);  // written only when fitted
+    c.mla_decode.head_block_reread = 1.2;
+    c.mla_decode.longest_s_per_byte = 17.5e-9 / 1024;
+    const Calibration t = parse_calibration(calibration_yaml(c), "c.yaml");
+    EXPECT_NEAR(t.mla_decode.head_block_reread, 1.2, 1e-12);
+    EXPECT_NEAR(t.mla_decode.longest_s_per_byte, 17.5e-9 / 1024, 1e-20);
+    EXPECT_EQ(t.mla_prefill.head_block_reread, 0.0);
     const std::string head =
         "gpu: h200\nfitted_on: x\ngemm: {launch_us: 3, compute_efficiency: 0.8, memory_efficiency: 0.8, "
         "blend_exponent: 2}\n";
@@ -623,6 +750,10 @@ TEST(Calibrate, MlaYamlRoundTripsAndRejectsHalfOfIt) {
                        "mla_decode: {block_us: -1, token_ns: 76, token_head_ns: 2.4, attention_scale: 1, " +
                        fp8 + "}\n"),
               "c.yaml: mla_decode.block_us: -1 is out of range (from 0 .. 10000)");
+    EXPECT_EQ(error_of(head + attn + pre +
+                       "mla_decode: {block_us: 58, token_ns: 76, token_head_ns: 2.4, attention_scale: 1, "
+                       "head_block_reread: 500, " + fp8 + "}\n"),
+              "c.yaml: mla_decode.head_block_reread: 500 is out of range (from 0 .. 100)");
     EXPECT_EQ(error_of(head + attn + pre +
                        "mla_decode: {block_us: 58, token_ns: 76, token_head_ns: 2.4, attention_scale: 1}\n"),
               "c.yaml: mla_decode.fp8_kv_attention_scale: missing");

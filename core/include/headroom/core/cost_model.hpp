@@ -179,6 +179,7 @@ struct AttentionWork {
     double sequences = 0, longest_keys = 0, longest_item_bytes = 0;
     double heads = 0, kv_heads = 0, head_dim = 0, kv_element_bytes = 0;
     bool latent = false;  // MLA's latent KV
+    double kv_read_bytes = 0;  // decode: the cached KV (or latent) read, the part of `bytes` the sequences hold
 };
 // Which of the decode fit's kernel terms (calibration.hpp) a decode call has, as FlashAttention 2 (vLLM's
 // decode kernel on Ampere and Ada) dispatches it; the fit gives each its cost per GPU, next to nothing where
@@ -227,9 +228,12 @@ double calibrated_decode_attention_s(const GpuProfile& gpu, const AttentionCalib
 // fit time (`prefill_s`, `decode_s`, launches included: vLLM runs the two phases' kernels apart) x its scale
 // plus its per-token terms, and the block's fixed time once (the larger where a step has both: the norms,
 // RoPE and cache write run once on all tokens); `fp8_kv`: an 8-bit latent, `block_fp8`: block-scaled fp8
-// projections.
+// projections. A decode part adds the Triton MLA decode's terms (MlaCalibration::triton_decode_s; 0 for other
+// backends) on `decode_latent_read_s` (its KV bytes at the decode attention fit's bandwidth) and
+// `decode_longest_bytes` (its longest sequence's latent).
 double mla_attention_s(const Calibration& cal, double prefill_s, double decode_s, double prefill_tokens,
-                       double decode_tokens, double heads, bool fp8_kv, bool block_fp8);
+                       double decode_tokens, double heads, bool fp8_kv, bool block_fp8,
+                       double decode_latent_read_s = 0.0, double decode_longest_bytes = 0.0);
 
 // DeepSeek Sparse Attention runs two ways. A sequence no longer than index_topk attends to every key, as
 // DeepSeek-V3's MLA does (vLLM and SGLang route such prefills to the dense MHA path; decodes run the absorbed

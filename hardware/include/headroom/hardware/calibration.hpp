@@ -42,7 +42,9 @@
 // and is then labelled as derived.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -104,11 +106,18 @@ struct AttentionCalibration {
 // Block-scaled fp8 projections (DeepGEMM) quantise their activations per token group in kernels of their own
 // (12-27 ns a prefill token). All terms >= 0; 0: none (a calibration fitted without MLA tables has no MLA fit
 // at all).
+// vLLM's Triton MLA decode (the backend on Ampere and Ada: A100, L40S) adds two terms of its own (triton_decode_s):
+// its grid takes 16 query heads a block, so each further 16-head block reads the whole latent again
+// (head_block_reread x the decode fit's latent read time per further block), and it gives a sequence a fixed few
+// KV splits, so one long decode streams at a few CTAs' rate (longest_s_per_byte x the longest decode's latent
+// bytes). Both are 0 for the other backends (FlashMLA, CUTLASS MLA, FlashAttention MLA read the latent once
+// for all heads and split long sequences over the SMs).
 struct MlaCalibration {
     double block_s = 0.0, token_s = 0.0, token_head_s = 0.0;
     double attention_scale = 0.0;  // the attention fits' time, which were fitted on MHA/GQA kernels, x this
     double fp8_kv_attention_scale = 0.0, fp8_kv_block_s = 0.0;
     double block_fp8_block_s = 0.0, block_fp8_token_s = 0.0, block_fp8_token_head_s = 0.0;
+    double head_block_reread = 0.0, longest_s_per_byte = 0.0;  // Triton MLA decode (above)
     bool present() const { return attention_scale > 0.0; }
     double scale(bool fp8_kv) const { return fp8_kv ? fp8_kv_attention_scale : attention_scale; }
     double fixed_s(bool fp8_kv, bool block_fp8) const {
@@ -117,6 +126,12 @@ struct MlaCalibration {
     double per_token_s(double heads, bool block_fp8) const {
         return token_s + token_head_s * heads +
                (block_fp8 ? block_fp8_token_s + block_fp8_token_head_s * heads : 0.0);
+    }
+    // A decode call at `heads` per GPU whose latent takes `latent_read_s` to stream once (the decode attention
+    // fit's bandwidth) and whose longest sequence holds `longest_bytes` of latent.
+    double triton_decode_s(double heads, double latent_read_s, double longest_bytes) const {
+        const double further_blocks = std::max(0.0, std::ceil(heads / 16.0) - 1.0);
+        return head_block_reread * further_blocks * latent_read_s + longest_s_per_byte * longest_bytes;
     }
 };
 

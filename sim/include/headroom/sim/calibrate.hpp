@@ -55,19 +55,31 @@ struct MlaSample {
     Dtype weights = Dtype::BF16, kv = Dtype::BF16;
     double time_s = 0;
     bool l2_warm = false;  // timed with its weights and KV in L2 (mla_samples): not fitted
+    // a point of the attention-implementation tables (mla_attention_samples), not of a whole block: its
+    // projections are only the latent's up-projection (a prefill's kv_b) or the absorbed W_UK and W_UV products
+    bool attention_only = false;
+    bool triton = false;  // timed with vLLM's Triton MLA backend (the table's kernel): its decode terms are fitted
 };
 // What the cost model prices of such a block on `cal` (its own MLA terms left out): the projections
-// (QKV_PROJ, ROPE, O_PROJ) and the attention; the tokens and heads the MLA fit's terms count, and which
+// (QKV_PROJ, ROPE, O_PROJ; of an attention_only sample the kv_b, or W_UK and W_UV, GEMMs alone, as the cost
+// model's QKV_PROJ prices them) and the attention; the tokens and heads the MLA fit's terms count, and which
 // variant it is.
 struct MlaParts {
     double projections_s = 0, attention_s = 0, tokens = 0, heads = 0;
     bool fp8_kv = false, block_fp8 = false;
+    // a decode's latent read once at the decode attention fit's bandwidth, and its longest sequence's latent
+    // (MlaCalibration::triton_decode_s)
+    double latent_read_s = 0, longest_bytes = 0;
 };
 MlaParts mla_sample_parts(const GpuProfile& gpu, const Calibration& cal, const MlaSample& s);
 // A phase's block time under `fit` (calibration.hpp's MlaCalibration).
 double mla_block_time_s(const MlaCalibration& fit, const MlaParts& p);
 // The MLA fit of one phase: weighted non-negative least squares on relative error (core/nnls.hpp) over the
-// samples of that phase that are not l2_warm (at least 8). Terms of a variant the samples lack are not fitted: without 8-bit KV samples
+// samples of that phase that are not l2_warm (at least 8). Triton MLA decodes (`triton`) fit its two decode
+// terms (held at 0 otherwise), less those at one head per GPU, where Triton's decode runs another kernel (one
+// query head a latent: not grouped; 2-4x the grouped kernel's time on A100's tables) that no deployment of a
+// shipped MLA model meets. Attention-only samples (eager timings) do not fit the block's fixed time: the host's
+// dispatch hides it (held at 0). Terms of a variant the samples lack are not fitted: without 8-bit KV samples
 // fp8_kv_attention_scale is attention_scale and fp8_kv_block_s 0, without block-fp8 samples the block_fp8
 // terms are 0.
 MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<MlaParts>& parts, bool decode,
@@ -80,6 +92,16 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
 // of its time or more (the attention samples' rule; below that the L2 cannot have saved much). 0: none is.
 std::vector<MlaSample> mla_samples(const KernelTables& t, double l2_bytes = 0.0,
                                    double hbm_bytes_per_s = 0.0);
+// The points of the MLA attention-implementation tables (mla_attention_prefill, mla_attention_decode: vLLM's
+// MLACommonImpl.forward alone, the latent's cache write, a prefill's kv_b up-projection and attention, a
+// decode's W_UK and W_UV products around the latent attention; A100's tables), as attention_only samples.
+// Those tables were timed without a CUDA graph, so where the kernels are short the host's dispatch sets the
+// time (A100: about 0.3 ms whatever the shape). Kept: the points at 4x the table's fastest or more (the
+// kernels' own time, block_fp8_kernel_points' rule) that are no more than 1.2x the next longer point of their
+// batch (a time must grow with the length: a point above its successor caught a host stall). The l2_warm rule
+// is mla_samples' on the latent and the kv_b (or W_UK and W_UV) weights.
+std::vector<MlaSample> mla_attention_samples(const KernelTables& t, double l2_bytes = 0.0,
+                                             double hbm_bytes_per_s = 0.0);
 
 // One point of a fused-MoE table (balanced routing): `tokens` tokens through a layer of `experts` experts
 // (top-k), each sliced over `tp` GPUs or held whole on one of `ep` ranks, in `format` (kernel_format's
