@@ -666,6 +666,10 @@ int main(int argc, char** argv) {
             // balanced_moe_from_power_law: this GPU's power-law rows x the other GPUs' ratio (leaving it out)
             Errors& few_est = row("fused MoE", "  x the other GPUs' balanced / power-law ratio, T x k <= E");
             Errors& many_est = row("fused MoE", "  x the other GPUs' balanced / power-law ratio, T x k > E");
+            // the same from the other GPUs' tables of other formats only (where no other GPU times a shape in
+            // the format, A100's DeepSeek-V3 and 384-expert shapes in bf16)
+            Errors& few_other = row("fused MoE", "  x that ratio in other formats, T x k <= E");
+            Errors& many_other = row("fused MoE", "  x that ratio in other formats, T x k > E");
             for (const GridTable* b : t->find("moe", {{"distribution", "balanced"}, {"dtype", "bf16"}})) {
                 if (b->axes.size() != 1) continue;
                 std::map<std::string, std::string> match = b->attrs;
@@ -675,6 +679,7 @@ int main(int argc, char** argv) {
                 const double k = static_cast<double>(b->attr_int("topk"));
                 const double e = static_cast<double>(b->attr_int("experts"));
                 const auto est = balanced_moe_from_power_law(*law, t->gpu);
+                const auto other = balanced_moe_from_power_law(*law, t->gpu, nullptr, nullptr, true);
                 for (size_t i = 0; i < b->axes[0].size(); ++i) {
                     const double tokens = b->axes[0][i], v = b->value_ms({i}) * 1e-3;
                     const auto p = law->lookup_s({tokens});
@@ -682,6 +687,9 @@ int main(int argc, char** argv) {
                     (tokens * k <= e ? few : many).add(*p, v);
                     if (const auto q = est ? est->lookup_s({tokens}) : std::nullopt) {
                         (tokens * k <= e ? few_est : many_est).add(*q, v);
+                    }
+                    if (const auto q = other ? other->lookup_s({tokens}) : std::nullopt) {
+                        (tokens * k <= e ? few_other : many_other).add(*q, v);
                     }
                 }
             }

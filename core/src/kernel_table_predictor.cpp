@@ -344,7 +344,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         if (!moe_) {
             shape["distribution"] = "power_law_1.01";
             if (const GridTable* law = t.find_first("moe", shape)) {
-                moe_estimated_ = balanced_moe_from_power_law(*law, t.gpu, &moe_references_);
+                moe_estimated_ = balanced_moe_from_power_law(*law, t.gpu, &moe_references_, &moe_other_formats_);
                 moe_ = moe_estimated_ ? moe_estimated_.get() : law;
                 moe_rows_stand_in_ = !moe_estimated_;
             }
@@ -653,10 +653,12 @@ double routing_correction(const GridTable& t, double tokens, double table_s, dou
 }
 
 std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& law, const std::string& own_gpu,
-                                                             int* references) {
+                                                             int* references, bool* other_formats,
+                                                             bool only_other_formats) {
     struct Estimate {
         std::shared_ptr<const GridTable> table;
         int references = 0;
+        bool other_formats = false;
     };
     static std::mutex mu;
     static std::map<std::string, Estimate> memo;
@@ -664,12 +666,35 @@ std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& la
     shape.erase("distribution");
     shape.erase("framework");
     shape.erase("kernel");
-    std::string key = own_gpu;
+    std::string key = own_gpu + (only_other_formats ? " other-formats" : "");
     for (const auto& [k, v] : shape) key += " " + k + "=" + v;
     auto recall = [&]() -> const Estimate* {
         std::lock_guard<std::mutex> lock(mu);
         const auto it = memo.find(key);
         return it == memo.end() ? nullptr : &it->second;  // (std::map: the entry's address stays valid)
+    };
+    // (balanced, power_law_1.01) pairs of the other GPUs' tables of this shape, TP and EP: of this format, or of
+    // every other format; the shipped tables live for the process (shipped_kernel_tables' cache)
+    auto pairs = [&](bool other) {
+        std::vector<std::pair<const GridTable*, const GridTable*>> refs;
+        const std::string format = law.attr("dtype");
+        for (const std::string& gpu : shipped_kernel_table_gpus()) {
+            if (gpu == own_gpu) continue;
+            auto t = shipped_kernel_tables(gpu);
+            if (!t) continue;
+            std::map<std::string, std::string> m = shape;
+            if (other) m.erase("dtype");
+            m["distribution"] = "balanced";
+            for (const GridTable* b : t->find("moe", m)) {
+                if (other && b->attr("dtype") == format) continue;
+                std::map<std::string, std::string> law_match = m;
+                law_match["dtype"] = b->attr("dtype");
+                law_match["distribution"] = "power_law_1.01";
+                if (const GridTable* p = t->find_first("moe", law_match)) refs.emplace_back(b, p);
+                if (!other) break;
+            }
+        }
+        return refs;
     };
     const Estimate* known = recall();
     if (!known) {
@@ -677,18 +702,11 @@ std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& la
         // work it out, to the same table, and the first to store it wins
         Estimate e;
         if (law.axes.size() == 1) {
-            // (balanced, power_law_1.01); the shipped tables live for the process (shipped_kernel_tables' cache)
             std::vector<std::pair<const GridTable*, const GridTable*>> refs;
-            for (const std::string& gpu : shipped_kernel_table_gpus()) {
-                if (gpu == own_gpu) continue;
-                auto t = shipped_kernel_tables(gpu);
-                if (!t) continue;
-                std::map<std::string, std::string> m = shape;
-                m["distribution"] = "balanced";
-                const GridTable* b = t->find_first("moe", m);
-                m["distribution"] = "power_law_1.01";
-                const GridTable* p = t->find_first("moe", m);
-                if (b && p) refs.emplace_back(b, p);
+            if (!only_other_formats) refs = pairs(false);
+            if (refs.empty()) {
+                refs = pairs(true);
+                e.other_formats = true;
             }
             auto g = std::make_shared<GridTable>(law);
             g->attrs["distribution"] = "balanced";
@@ -713,6 +731,7 @@ std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& la
         known = &memo.emplace(key, std::move(e)).first->second;
     }
     if (references) *references = known->table ? known->references : 0;
+    if (other_formats) *other_formats = known->table && known->other_formats;
     return known->table;
 }
 
@@ -880,8 +899,13 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
                 if (moe_rows_stand_in_) {
                     note = "; no balanced rows for this shape: its power_law_1.01 rows, as measured";
                 } else if (moe_estimated_) {
-                    note = fmt::format("; balanced rows estimated from its power_law_1.01 rows x the balanced / "
-                                       "power-law ratio of {} other GPUs' tables", moe_references_);
+                    note = moe_other_formats_
+                               ? fmt::format("; balanced rows estimated from its power_law_1.01 rows x the balanced / "
+                                             "power-law ratio of {} tables of other formats on other GPUs (none "
+                                             "times this shape in {})",
+                                             moe_references_, moe_->attr("dtype"))
+                               : fmt::format("; balanced rows estimated from its power_law_1.01 rows x the balanced / "
+                                             "power-law ratio of {} other GPUs' tables", moe_references_);
                 }
                 if (routed) {
                     const double k = static_cast<double>(moe_->attr_int("topk")), e = static_cast<double>(moe_->attr_int("experts"));

@@ -748,6 +748,50 @@ end
     EXPECT_EQ(refs, 4);
     // the median of the four others at 4 tokens: (1.6509 + 1.8634) / 2
     EXPECT_NEAR(*est->lookup_s({4.0}), 0.24568e-3 * 0.5 * (0.34918 / 0.21151 + 2.0945 / 1.124), 1e-9);
+    bool other_formats = true;
+    balanced_moe_from_power_law(*law, "h100_sxm", &refs, &other_formats);
+    EXPECT_FALSE(other_formats);
+}
+
+// A shape no other GPU times in the format (DeepSeek-V3's experts in bf16: A100's tables hold them, the others
+// time them in fp8_block and fp4 only): the other formats' balanced / power_law_1.01 ratios are taken. At 4 tokens
+// (hardware/kernels/*.hkt): H100 fp8_block 0.4517 / 0.50799 = 0.8892, H200 0.31549 / 0.36145 = 0.8728, B200
+// fp8_block 0.15832 / 0.22196 = 0.7133 and fp4 0.092971 / 0.13194 = 0.7046, GB200 fp8_block 0.15498 / 0.21272 =
+// 0.7286 and fp4 0.088981 / 0.12467 = 0.7137, L40S fp8_block 1.9845 / 2.0782 = 0.9549: the median of the seven,
+// GB200's fp8_block ratio.
+TEST(KernelTablePredictor, APowerLawShapeNoGpuTimesInItsFormatTakesTheOtherFormatsRatios) {
+    const KernelTables t = parse_kernel_tables(std::string(TABLES) + R"(table moe framework=vllm-9.9 kernel=fused dtype=bf16 hidden=7168 inter=2048 topk=8 experts=256 tp=1 ep=1 distribution=power_law_1.01
+axis num_tokens 1 2 4 8
+data
+0.3 0.35 0.4 0.5
+end
+)", "t.hkt");
+    int refs = 0;
+    bool other = false;
+    const auto est = balanced_moe_from_power_law(*t.find("moe")[0], "test_gpu", &refs, &other);
+    ASSERT_TRUE(est);
+    EXPECT_TRUE(other);
+    EXPECT_EQ(refs, 7);
+    EXPECT_NEAR(*est->lookup_s({4.0}), 0.4e-3 * 0.15498 / 0.21272, 1e-9);
+    // the bench's check: Mixtral's bf16 rows on H100 from the other GPUs' other formats only
+    const auto h100 = shipped_kernel_tables("h100_sxm");
+    const GridTable* law = h100->find("moe", {{"dtype", "bf16"}, {"hidden", "4096"}, {"inter", "14336"},
+                                              {"topk", "2"}, {"experts", "8"}, {"tp", "2"}, {"ep", "1"},
+                                              {"distribution", "power_law_1.01"}})[0];
+    other = false;
+    ASSERT_TRUE(balanced_moe_from_power_law(*law, "h100_sxm", &refs, &other, true));
+    EXPECT_TRUE(other);
+    // and the predictor says which it read
+    ModelCard m = load_model("deepseek-ai/DeepSeek-V3");
+    CostConfig c;
+    c.weight_dtype = Dtype::BF16;
+    c.tp = 1;
+    const StepCost s = KernelTablePredictor(m, load_gpu("a100-80gb"), c, std::make_shared<const KernelTables>(t))
+                           .step(std::vector<SequenceWork>(4, SequenceWork{1, 500}));
+    const std::string source = s.op("moe_gate_up_proj")->source;
+    EXPECT_NE(source.find("power-law ratio of 7 tables of other formats on other GPUs (none times this shape in bf16)"),
+              std::string::npos)
+        << source;
 }
 
 // DP + EP with vLLM's default gather backend: every GPU runs all DP ranks' tokens through its experts, so the

@@ -171,6 +171,7 @@ private:
     // moe_ is balanced_moe_from_power_law's estimate (owned here), from moe_references_ GPUs' ratios
     std::shared_ptr<const GridTable> moe_estimated_;
     int moe_references_ = 0;
+    bool moe_other_formats_ = false;  // ... of other formats (no other GPU times the shape in this one)
     const GridTable* encoder_attn_ = nullptr;  // an encoder's bidirectional attention
     Dtype expert_dtype_ = Dtype::BF16;
     const GemmCalibration* expert_cal_ = nullptr;  // the calibration's fit for the experts' format (a shared expert off the tables)
@@ -251,10 +252,16 @@ inline constexpr double ROUTING_SHARE_MANY_PICKS = 0.83;
 // at that token count. The generator's draws are the same on every GPU, and so is the routing the two rows
 // differ by: leaving each GPU out, this predicts its balanced rows (bf16) at a median |error| of 2.9-5.4%
 // against 4.8-10.6% for the power-law rows as they are (bench/fidelity.cpp). The token counts no other GPU measured are left
-// out; nullptr where fewer than two remain. `references` (when given) is set to the most GPUs a point's
-// median took. Memoised per process.
+// out; nullptr where fewer than two remain. `references` (when given) is set to the most tables a point's
+// median took (one a GPU; of other formats, below, one a GPU and format). Memoised per process.
+// Where no other GPU times the shape, TP and EP in `law`'s format, the ratios of every other format they time
+// it in are taken (`other_formats` is set): the ratio is the routing's, which the formats share (leaving each GPU
+// out, bf16 balanced rows from the other GPUs' other-format ratios: a median 4.4% / p90 16.0% where their bf16
+// ratios give 3.9% / 16.8%). `only_other_formats` takes those even where the format's own exist (the bench's
+// check).
 std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& law, const std::string& own_gpu,
-                                                             int* references = nullptr);
+                                                             int* references = nullptr, bool* other_formats = nullptr,
+                                                             bool only_other_formats = false);
 
 // The step-time predictor a deployment gets: "auto" (the kernel tables where the GPU has them, else its
 // calibrated roofline, else the plain roofline), "tables" (an error when the GPU has none), "calibrated" (the
