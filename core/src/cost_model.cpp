@@ -822,8 +822,15 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
               config_.blend_exponent, batch, sink);
     s.graph_tokens = cuda_graph_tokens(config_, s.tokens);
     if (config_.calibration) {
+        const Calibration& cal = *config_.calibration;
+        // an MLA model's attention under the calibration's MLA fit says so (and which tables it was fitted on)
+        const bool mla_fit = model_.is_mla() && cal.has_mla();
+        const bool triton = mla_fit && (cal.mla_decode.head_block_reread > 0 || cal.mla_decode.longest_s_per_byte > 0);
         for (OpCost& o : s.ops) {
-            if (o.kind != OpKind::STEP_OVERHEAD) o.source = config_.calibration->label();
+            if (o.kind == OpKind::STEP_OVERHEAD) continue;
+            o.source = cal.label();
+            if (mla_fit && o.kind == OpKind::ATTENTION)
+                o.source += triton ? ", its MLA fit with Triton MLA's decode terms" : ", its MLA fit";
         }
     }
     return s;

@@ -96,6 +96,12 @@ def test_a100_mla_fit_comes_from_its_attention_implementation_tables(tmp_path):
         return {o["name"]: o["time_s"] for o in c["ops"]}["attention"]
     extra = 61 * (d["token_s"] + 16 * d["token_head_s"] + d["longest_s_per_byte"] * 1000 * 576 * 2)
     assert attention(out) == pytest.approx(d["attention_scale"] * attention(bare) + extra, rel=1e-5)
+    # `cost` names the fit on the attention op (the shipped A100 calibration is this one)
+    c = json.loads(run("cost", "-m", "deepseek-ai/DeepSeek-V2-Lite", "-g", "a100-80gb", "--decode-batch", "4",
+                       "--context", "999", "--json").stdout)
+    src = {o["name"]: o["source"] for o in c["ops"]}
+    assert src["attention"] == "roofline (calibrated), its MLA fit with Triton MLA's decode terms"
+    assert src["rope"].startswith("roofline (calibrated)") and "MLA" not in src["rope"]
 
 
 def test_fused_moe_fit_prices_a_model_the_tables_do_not_hold(tmp_path):
