@@ -396,7 +396,7 @@ int run_calibrate(CalibrateOptions& o) {
             const MlaCalibration& a = decode ? c.mla_decode : c.mla_prefill;
             const FitQuality& q = decode ? c.mla_decode_fit : c.mla_prefill_fit;
             const std::string triton =
-                a.head_block_reread > 0 || a.longest_s_per_byte > 0
+                a.triton_decode()
                     ? fmt::format(", Triton decode: x {:.2f} latent reads a further 16-head block, {:.1f} GB/s "
                                   "on the longest sequence",
                                   a.head_block_reread, a.longest_s_per_byte > 0 ? 1e-9 / a.longest_s_per_byte : 0.0)

@@ -825,7 +825,7 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
         const Calibration& cal = *config_.calibration;
         // an MLA model's attention under the calibration's MLA fit says so (and which tables it was fitted on)
         const bool mla_fit = model_.is_mla() && cal.has_mla();
-        const bool triton = mla_fit && (cal.mla_decode.head_block_reread > 0 || cal.mla_decode.longest_s_per_byte > 0);
+        const bool triton = mla_fit && cal.mla_decode.triton_decode();
         for (OpCost& o : s.ops) {
             if (o.kind == OpKind::STEP_OVERHEAD) continue;
             o.source = cal.label();

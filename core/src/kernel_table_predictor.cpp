@@ -30,7 +30,6 @@ double lookup_scaled(const GridTable* t, std::initializer_list<double> x, std::i
     return v ? *v : -1.0;
 }
 
-
 // The attention tables for `heads` query and `kv_heads` KV heads per GPU (with `match`'s other attributes).
 // FlashAttention's work items are (sequence, KV head) pairs, each reading one head's keys for its group of
 // heads / kv_heads queries, so where the tables did not time kv_heads (the decode tables stop at 8; MHA models run

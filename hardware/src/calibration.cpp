@@ -111,7 +111,7 @@ void mla_yaml(std::string& y, const char* key, const MlaCalibration& a, const Fi
     y += fmt::format("  block_fp8_block_us: {:.6g}\n", a.block_fp8_block_s * 1e6);
     y += fmt::format("  block_fp8_token_ns: {:.6g}\n", a.block_fp8_token_s * 1e9);
     y += fmt::format("  block_fp8_token_head_ns: {:.6g}\n", a.block_fp8_token_head_s * 1e9);
-    if (a.head_block_reread > 0.0 || a.longest_s_per_byte > 0.0) {  // Triton MLA decode's terms
+    if (a.triton_decode()) {  // Triton MLA decode's terms, where fitted
         y += fmt::format("  head_block_reread: {:.6g}\n", a.head_block_reread);
         y += fmt::format("  longest_ns_per_kb: {:.6g}\n", a.longest_s_per_byte * 1e9 * 1024);
     }

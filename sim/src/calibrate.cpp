@@ -344,6 +344,27 @@ bool triton_mla(const GridTable& g) {
     std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return k.find("triton") != std::string::npos;
 }
+
+// An MLA table's sample shape: phase, heads per GPU, the model's dimensions, the latent's dtype and the backend;
+// false where an attribute is missing or not positive (q_lora may be 0: no q LoRA)
+bool mla_sample_shape(const GridTable& g, bool decode, MlaSample& x) {
+    if (g.axes.size() != 2) return false;
+    x.decode = decode;
+    x.heads = g.attr_int("heads"), x.hidden = g.attr_int("hidden"), x.q_lora = g.attr_int("q_lora");
+    x.kv_lora = g.attr_int("kv_lora"), x.nope = g.attr_int("nope"), x.rope = g.attr_int("rope");
+    x.v = g.attr_int("v");
+    const std::string kv = g.attr("kv_dtype");
+    if (kv != "bf16" && kv != "fp8") return false;
+    x.kv = kv == "bf16" ? Dtype::BF16 : Dtype::FP8;
+    x.triton = triton_mla(g);
+    return x.heads > 0 && x.hidden > 0 && x.q_lora >= 0 && x.kv_lora > 0 && x.nope > 0 && x.rope > 0 && x.v > 0;
+}
+
+// mla_samples' L2 rule: timed with `bytes` in an L2 of `l2_bytes` (0: none is) where streaming `streamed` of them
+// from HBM would take 5% of the point's time or more
+bool mla_l2_warm(double bytes, double streamed, double time_s, double l2_bytes, double hbm_bytes_per_s) {
+    return l2_bytes > 0 && bytes <= l2_bytes && !(hbm_bytes_per_s > 0 && streamed / hbm_bytes_per_s < 0.05 * time_s);
+}
 }  // namespace
 
 std::vector<MlaSample> mla_samples(const KernelTables& t, double l2_bytes, double hbm_bytes_per_s) {
@@ -351,22 +372,12 @@ std::vector<MlaSample> mla_samples(const KernelTables& t, double l2_bytes, doubl
     const MlaChainCost* chain = mla_chain_cost(t);
     for (const bool decode : {false, true}) {
         for (const GridTable* g : t.find(decode ? "mla_decode" : "mla_prefill")) {
-            if (g->axes.size() != 2) continue;
             MlaSample x;
-            x.decode = decode;
-            x.heads = g->attr_int("heads"), x.hidden = g->attr_int("hidden"),
-            x.q_lora = g->attr_int("q_lora");
-            x.kv_lora = g->attr_int("kv_lora"), x.nope = g->attr_int("nope"), x.rope = g->attr_int("rope");
-            x.v = g->attr_int("v");
-            if (!(x.heads > 0 && x.hidden > 0 && x.q_lora >= 0 && x.kv_lora > 0 && x.nope > 0 && x.rope > 0 &&
-                  x.v > 0))
-                continue;
-            const std::string w = g->attr("dtype"), kv = g->attr("kv_dtype");
-            if ((w != "bf16" && w != "fp8_block") || (kv != "bf16" && kv != "fp8")) continue;
+            if (!mla_sample_shape(*g, decode, x)) continue;
+            const std::string w = g->attr("dtype");
+            if (w != "bf16" && w != "fp8_block") continue;
             // block-scaled fp8 projections: DeepSeek-V3's own format (FP8 on its card keeps it)
             x.weights = w == "bf16" ? Dtype::BF16 : Dtype::FP8;
-            x.kv = kv == "bf16" ? Dtype::BF16 : Dtype::FP8;
-            x.triton = triton_mla(*g);
             for (size_t a = 0; a < g->axes[0].size(); ++a) {
                 for (size_t b = 0; b < g->axes[1].size(); ++b) {
                     const double v = g->value_ms({a, b});
@@ -390,8 +401,7 @@ std::vector<MlaSample> mla_samples(const KernelTables& t, double l2_bytes, doubl
                                       static_cast<double>(x.kv_lora + x.rope);
                     const double activations =
                         4.0 * tokens * static_cast<double>(x.hidden);  // in and out, bf16
-                    x.l2_warm = l2_bytes > 0 && weights + kv + activations <= l2_bytes &&
-                                !(hbm_bytes_per_s > 0 && (weights + kv) / hbm_bytes_per_s < 0.05 * x.time_s);
+                    x.l2_warm = mla_l2_warm(weights + kv + activations, weights + kv, x.time_s, l2_bytes, hbm_bytes_per_s);
                     out.push_back(x);
                 }
             }
@@ -404,19 +414,9 @@ std::vector<MlaSample> mla_attention_samples(const KernelTables& t, double l2_by
     std::vector<MlaSample> out;
     for (const bool decode : {false, true}) {
         for (const GridTable* g : t.find(decode ? "mla_attention_decode" : "mla_attention_prefill")) {
-            if (g->axes.size() != 2) continue;
             MlaSample x;
-            x.decode = decode;
+            if (!mla_sample_shape(*g, decode, x) || g->attr("dtype") != "bf16") continue;
             x.attention_only = true;
-            x.heads = g->attr_int("heads"), x.hidden = g->attr_int("hidden"), x.q_lora = g->attr_int("q_lora");
-            x.kv_lora = g->attr_int("kv_lora"), x.nope = g->attr_int("nope"), x.rope = g->attr_int("rope");
-            x.v = g->attr_int("v");
-            if (!(x.heads > 0 && x.hidden > 0 && x.q_lora >= 0 && x.kv_lora > 0 && x.nope > 0 && x.rope > 0 &&
-                  x.v > 0))
-                continue;
-            if (g->attr("dtype") != "bf16" || (g->attr("kv_dtype") != "bf16" && g->attr("kv_dtype") != "fp8")) continue;
-            x.kv = g->attr("kv_dtype") == "bf16" ? Dtype::BF16 : Dtype::FP8;
-            x.triton = triton_mla(*g);
             const double floor_s = g->least_s();
             const size_t nl = g->axes[1].size();
             for (size_t a = 0; a < g->axes[0].size(); ++a) {
@@ -433,8 +433,7 @@ std::vector<MlaSample> mla_attention_samples(const KernelTables& t, double l2_by
                     const double weights = 2.0 * h * static_cast<double>((x.nope + x.v) * x.kv_lora);
                     const double kv = (x.kv == Dtype::BF16 ? 2.0 : 1.0) * x.batch * x.length *
                                       static_cast<double>(x.kv_lora + x.rope);
-                    x.l2_warm = l2_bytes > 0 && weights + kv <= l2_bytes &&
-                                !(hbm_bytes_per_s > 0 && (weights + kv) / hbm_bytes_per_s < 0.05 * x.time_s);
+                    x.l2_warm = mla_l2_warm(weights + kv, weights + kv, x.time_s, l2_bytes, hbm_bytes_per_s);
                     out.push_back(x);
                 }
             }

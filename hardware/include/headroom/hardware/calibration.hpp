@@ -127,6 +127,7 @@ struct MlaCalibration {
         return token_s + token_head_s * heads +
                (block_fp8 ? block_fp8_token_s + block_fp8_token_head_s * heads : 0.0);
     }
+    bool triton_decode() const { return head_block_reread > 0.0 || longest_s_per_byte > 0.0; }
     // A decode call at `heads` per GPU whose latent takes `latent_read_s` to stream once (the decode attention
     // fit's bandwidth) and whose longest sequence holds `longest_bytes` of latent.
     double triton_decode_s(double heads, double latent_read_s, double longest_bytes) const {
