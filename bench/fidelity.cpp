@@ -17,7 +17,7 @@
 //   routing, on those rows), and the power-law rows standing in for balanced ones where a GPU has both (as they
 //   are, and times the other GPUs' balanced / power-law ratio: balanced_moe_from_power_law, A100's path).
 // Then the seed figures: batch-1 decode and a 4,096-token prefill of Llama-3.3-70B on one H200, per predictor.
-// Usage: headroom_bench_fidelity [--json] [--gpu PROFILE]
+// Usage: headroom_bench_fidelity [--json] [--gpu PROFILE]  (--gpu: one GPU; no routing-share rows)
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -112,18 +112,17 @@ void roughness(const KernelTables& t, const std::string& dtype, Errors& out) {
 void mla_roofline(const std::vector<MlaSample>& s, const GpuProfile& gpu, Errors& prefill, Errors& decode,
                   Errors& prefill_cv, Errors& decode_cv, Errors& one_head, const Calibration* carried = nullptr,
                   Errors* carried_rows[2] = nullptr) {
-    auto ungrouped = [](const MlaSample& x) { return x.decode && x.triton && x.heads < 2; };
     // (the points timed with the block in L2 are neither fitted nor scored, as the GEMM rows' L2-warm points)
     const Calibration cal = *shipped_calibration(gpu.name);
     std::vector<MlaParts> parts;
     for (const MlaSample& x : s) parts.push_back(mla_sample_parts(gpu, cal, x));
     for (size_t i = 0; i < s.size(); ++i) {
-        if (!s[i].l2_warm && !ungrouped(s[i]))
+        if (!s[i].l2_warm && !s[i].triton_ungrouped())
             (s[i].decode ? decode : prefill).add(parts[i].projections_s + parts[i].attention_s, s[i].time_s);
     }
     if (carried && carried->has_mla()) {
         for (const MlaSample& x : s) {
-            if (x.l2_warm || ungrouped(x)) continue;
+            if (x.l2_warm || x.triton_ungrouped()) continue;
             const MlaParts p = mla_sample_parts(gpu, *carried, x);
             carried_rows[x.decode]->add(
                 mla_block_time_s(x.decode ? carried->mla_decode : carried->mla_prefill, p), x.time_s);
@@ -142,7 +141,7 @@ void mla_roofline(const std::vector<MlaSample>& s, const GpuProfile& gpu, Errors
         for (size_t i = 0; i < idx.size(); ++i) {
             if (i % 5 != fold || s[idx[i]].l2_warm) continue;
             const MlaSample& x = s[idx[i]];
-            (ungrouped(x) ? one_head : x.decode ? decode_cv : prefill_cv)
+            (x.triton_ungrouped() ? one_head : x.decode ? decode_cv : prefill_cv)
                 .add(mla_block_time_s(fit[x.decode], parts[idx[i]]), x.time_s);
         }
     }
@@ -276,7 +275,8 @@ void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibratio
 
 int main(int argc, char** argv) {
     bool json = false;
-    std::string only;  // --gpu PROFILE: that GPU's rows alone (the MoE fits pooled over the others still read all)
+    std::string only;  // --gpu PROFILE: that GPU's rows alone (the MoE fits pooled over the others still read
+    // all; the routing share's cross-validation, which needs every GPU's power-law points, is left out)
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--json") == 0) {
             json = true;
@@ -290,6 +290,13 @@ int main(int argc, char** argv) {
     const std::vector<std::pair<std::string, std::string>> gpus = {{"h100-sxm", "h100_sxm"}, {"h200", "h200_sxm"},
                                                                    {"b200", "b200_sxm"},     {"gb200", "gb200"},
                                                                    {"a100-80gb", "a100_sxm"}, {"l40s", "l40s"}};
+    if (!only.empty() && std::none_of(gpus.begin(), gpus.end(), [&](const auto& g) { return g.first == only; })) {
+        std::string known;
+        for (const auto& g : gpus) known += (known.empty() ? "" : ", ") + g.first;
+        fmt::print(stderr, "headroom_bench_fidelity: --gpu: '{}' has no shipped kernel tables (one of: {})\n", only,
+                   known);
+        return 2;
+    }
     std::deque<Row> rows;  // row() hands out references that must outlive later rows
     // every GPU's balanced fused-MoE rows, for the fits pooled over the others (moe_roofline's `others`)
     std::map<std::string, GpuProfile> moe_gpus;
@@ -760,7 +767,9 @@ int main(int argc, char** argv) {
     }
 
     // The routing correction's share, fitted per regime on every GPU's power-law points, and cross-validated:
-    // each GPU's points predicted with the shares fitted on the other GPUs.
+    // each GPU's points predicted with the shares fitted on the other GPUs. Not under --gpu, which gathers one
+    // GPU's power-law points only.
+    if (!only.empty()) routed.clear();
     const double few_all = fit_routing_share(routed, true, ""), many_all = fit_routing_share(routed, false, "");
     std::map<std::string, Errors*> logo;
     for (const RoutedPoint& p : routed) {
@@ -776,9 +785,11 @@ int main(int argc, char** argv) {
         }
     }
 
-    if (json) {
+    if (json && !routed.empty()) {
         fmt::print("{{\"routing_share\":{{\"few_picks\":{},\"many_picks\":{},\"shipped_few_picks\":{},\"shipped_many_picks\":{}}}}}\n",
                    few_all, many_all, ROUTING_SHARE_FEW_PICKS, ROUTING_SHARE_MANY_PICKS);
+    }
+    if (json) {
         for (const Row& r : rows) {
             if (r.err.e.empty()) continue;
             fmt::print("{{\"gpu\":\"{}\",\"family\":\"{}\",\"method\":\"{}\",\"points\":{},\"median\":{},\"p90\":{}}}\n", r.gpu,
@@ -798,8 +809,11 @@ int main(int argc, char** argv) {
             Errors& a = all[{r.family, r.method}];
             a.e.insert(a.e.end(), r.err.e.begin(), r.err.e.end());
         }
-        fmt::print("\nRouting correction share fitted on all GPUs' power-law rows: {:.2f} where T x k <= E, {:.2f} above "
-                   "(shipped: {:.2f}, {:.2f})\n", few_all, many_all, ROUTING_SHARE_FEW_PICKS, ROUTING_SHARE_MANY_PICKS);
+        if (!routed.empty()) {
+            fmt::print("\nRouting correction share fitted on all GPUs' power-law rows: {:.2f} where T x k <= E, {:.2f} "
+                       "above (shipped: {:.2f}, {:.2f})\n",
+                       few_all, many_all, ROUTING_SHARE_FEW_PICKS, ROUTING_SHARE_MANY_PICKS);
+        }
         fmt::print("\nAll GPUs together\n");
         for (const auto& [k, e] : all) {
             if (e.e.empty()) continue;

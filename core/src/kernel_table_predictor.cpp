@@ -667,11 +667,6 @@ std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& la
     shape.erase("kernel");
     std::string key = own_gpu + (only_other_formats ? " other-formats" : "");
     for (const auto& [k, v] : shape) key += " " + k + "=" + v;
-    auto recall = [&]() -> const Estimate* {
-        std::lock_guard<std::mutex> lock(mu);
-        const auto it = memo.find(key);
-        return it == memo.end() ? nullptr : &it->second;  // (std::map: the entry's address stays valid)
-    };
     // (balanced, power_law_1.01) pairs of the other GPUs' tables of this shape, TP and EP: of this format, or of
     // every other format; the shipped tables live for the process (shipped_kernel_tables' cache)
     auto pairs = [&](bool other) {
@@ -695,7 +690,12 @@ std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& la
         }
         return refs;
     };
-    const Estimate* known = recall();
+    const Estimate* known = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(mu);
+        const auto it = memo.find(key);
+        if (it != memo.end()) known = &it->second;  // (std::map: the entry's address stays valid)
+    }
     if (!known) {
         // worked out outside the lock (the first use reads the other GPUs' shipped tables); two threads may both
         // work it out, to the same table, and the first to store it wins

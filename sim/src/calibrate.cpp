@@ -516,7 +516,7 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
             ++warm;
             continue;
         }
-        if (decode && samples[i].triton && samples[i].heads < 2) continue;  // Triton's ungrouped kernel (above)
+        if (samples[i].triton_ungrouped()) continue;
         idx.push_back(i);
         any_fp8_kv = any_fp8_kv || parts[i].fp8_kv;
         any_block_fp8 = any_block_fp8 || parts[i].block_fp8;

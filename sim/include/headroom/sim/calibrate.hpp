@@ -59,6 +59,9 @@ struct MlaSample {
     // projections are only the latent's up-projection (a prefill's kv_b) or the absorbed W_UK and W_UV products
     bool attention_only = false;
     bool triton = false;  // timed with vLLM's Triton MLA backend (the table's kernel): its decode terms are fitted
+    // a Triton decode at one head per GPU: Triton's ungrouped kernel (2-4x the grouped one's time), which no
+    // shipped MLA model meets; fit_mla leaves it out
+    bool triton_ungrouped() const { return decode && triton && heads < 2; }
 };
 // What the cost model prices of such a block on `cal` (its own MLA terms left out): the projections
 // (QKV_PROJ, ROPE, O_PROJ; of an attention_only sample the kv_b, or W_UK and W_UV, GEMMs alone, as the cost
