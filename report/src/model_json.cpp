@@ -301,7 +301,8 @@ std::string calibration_json(const Calibration& c) {
         j["moe"][format] = {
             {"fixed_s", f.fixed_s}, {"compute", f.compute},
             {"weights", f.weights}, {"local_pairs", f.local_pairs},
-            {"pairs", f.pairs},     {"fit", fit(q != c.moe_fit.end() ? q->second : FitQuality{})}};
+            {"pairs", f.pairs},     {"expert_s", f.expert_s},
+            {"waves", f.waves},     {"fit", fit(q != c.moe_fit.end() ? q->second : FitQuality{})}};
     }
     j["allreduce"] = json::object();
     for (const auto& [gpus, a] : c.allreduce) {

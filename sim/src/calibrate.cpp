@@ -13,6 +13,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -815,8 +816,44 @@ MoeCalibration fit_moe_pooled(const std::string& format, const std::vector<MoeDa
         const std::array<double, MOE_TERMS> c = moe_columns(*gpu, format, moe_sample_work(*s));
         for (int j = 0; j < MOE_TERMS; ++j) x(i, j) = c[static_cast<size_t>(j)] / s->time_s;
     }
-    const Eigen::VectorXd coef = nonnegative_least_squares(x, y);
-    MoeCalibration f{coef[0], coef[1], coef[2], coef[3], coef[4]};
+    // The two later terms (expert_s, waves; calibration.hpp) stay only where they earn their place: leaving each
+    // model shape out in turn (all its TP and EP sizes, on every GPU pooled), the fit with them must price the
+    // held-out shapes with a lower median |error| than the fit without. With fewer than three shapes, or a tie,
+    // the five terms stay.
+    Eigen::MatrixXd five = x;
+    five.col(5).setZero();
+    five.col(6).setZero();  // (a zero column gets 0: nnls.hpp)
+    std::map<std::array<int64_t, 4>, int> shapes;
+    std::vector<int> shape(use.size());
+    for (size_t i = 0; i < use.size(); ++i) {
+        const MoeSample& s = *use[i].second;
+        const std::array<int64_t, 4> key{s.hidden, s.inter, s.topk, s.experts};
+        shape[i] = shapes.emplace(key, static_cast<int>(shapes.size())).first->second;
+    }
+    bool later = false;
+    if (shapes.size() >= 3) {
+        std::vector<double> with, without;
+        for (int held = 0; held < static_cast<int>(shapes.size()); ++held) {
+            std::vector<Eigen::Index> train;
+            for (Eigen::Index i = 0; i < n; ++i) {
+                if (shape[static_cast<size_t>(i)] != held) train.push_back(i);
+            }
+            const auto m = static_cast<Eigen::Index>(train.size());
+            Eigen::MatrixXd a(m, MOE_TERMS), b(m, MOE_TERMS);
+            for (Eigen::Index r = 0; r < m; ++r) a.row(r) = x.row(train[static_cast<size_t>(r)]);
+            for (Eigen::Index r = 0; r < m; ++r) b.row(r) = five.row(train[static_cast<size_t>(r)]);
+            const Eigen::VectorXd ca = nonnegative_least_squares(a, Eigen::VectorXd::Ones(m));
+            const Eigen::VectorXd cb = nonnegative_least_squares(b, Eigen::VectorXd::Ones(m));
+            for (Eigen::Index i = 0; i < n; ++i) {
+                if (shape[static_cast<size_t>(i)] != held) continue;
+                with.push_back(std::fabs(x.row(i).dot(ca) - 1.0));
+                without.push_back(std::fabs(x.row(i).dot(cb) - 1.0));
+            }
+        }
+        later = exact_percentile(with, 50) < exact_percentile(without, 50);
+    }
+    const Eigen::VectorXd coef = nonnegative_least_squares(later ? x : five, y);
+    MoeCalibration f{coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6]};
     if (quality) {
         std::vector<double> err;
         for (const auto& [gpu, s] : use)

@@ -109,7 +109,11 @@ def test_fused_moe_fit_prices_a_model_the_tables_do_not_hold(tmp_path):
     # 64, bf16) are in no table. A 64-token prompt under balanced routing sends 384 pairs to all 64 experts in each
     # of its 26 MoE layers; the routed call's time is linear in the fit's terms, so doubling them adds one more
     # call's time: fixed + compute x 2 x 3 x 2,048 x 1,408 x 384 / 756 TFLOP/s + weights x 64 x 3 x 2,048 x 1,408
-    # x 2 bytes / 2.0 TB/s + (local_pairs + pairs) x 384 x (3 x 2,048 + 6 x 1,408) x 2 bytes / 2.0 TB/s.
+    # x 2 bytes / 2.0 TB/s + (local_pairs + pairs) x 384 x (3 x 2,048 + 6 x 1,408) x 2 bytes / 2.0 TB/s
+    # + expert_us x 64 + waves x the tile waves' stream: each expert's 6 rows take one 128-row tile, so the
+    # gate-up GEMM runs 64 x ceil(2,816 / 64) = 2,816 tiles in ceil(2,816 / 114 SMs) = 25 waves, each a tile of
+    # 2,048 x 64 weights, and the down GEMM 64 x 2,048 / 64 = 2,048 tiles in 18 waves of 1,408 x 64, each
+    # wave at 2.0 TB/s / 114.
     full = tmp_path / "full.yaml"
     assert run("calibrate", "-g", "h100-pcie", "--from", "h100-sxm", "-o", full).returncode == 0
     j = json.loads(run("calibrate", "-g", "h100-pcie", "--from", "h100-sxm", "--json").stdout)["moe"]
@@ -121,7 +125,7 @@ def test_fused_moe_fit_prices_a_model_the_tables_do_not_hold(tmp_path):
     start = text.index("moe:\n  bf16:\n")
     block = text[start:text.index("  fp8:\n", start)]
     twice = block
-    for key in ("fixed_us", "compute", "weights", "local_pairs", "pairs"):
+    for key in ("fixed_us", "compute", "weights", "local_pairs", "pairs", "expert_us", "waves"):
         line = next(l for l in block.splitlines() if l.strip().startswith(key + ":"))
         twice = twice.replace(line, f"    {key}: {2 * float(line.split(':')[1])!r}")
     doubled.write_text(text.replace(block, twice))
@@ -134,8 +138,9 @@ def test_fused_moe_fit_prices_a_model_the_tables_do_not_hold(tmp_path):
     flops = 2 * 3 * 2048 * 1408 * 384
     weights = 64 * 3 * 2048 * 1408 * 2
     pair_bytes = 384 * (3 * 2048 + 6 * 1408) * 2
+    waves = (25 * 2048 + 18 * 1408) * 64 * 2 / (2.0e12 / 114)
     call = (f["fixed_s"] + f["compute"] * flops / 756e12 + f["weights"] * weights / 2.0e12 +
-            (f["local_pairs"] + f["pairs"]) * pair_bytes / 2.0e12)
+            (f["local_pairs"] + f["pairs"]) * pair_bytes / 2.0e12 + f["expert_s"] * 64 + f["waves"] * waves)
     assert moe(doubled) - moe(full) == pytest.approx(26 * call, rel=1e-4)
     # A100's tables time the fused MoE with power-law routing only: its fit is made on those rows and says so
     a100 = json.loads(run("calibrate", "-g", "a100-80gb", "--json").stdout)

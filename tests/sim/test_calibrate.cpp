@@ -848,16 +848,34 @@ TEST(Calibrate, MoeSampleWorkAndColumnsByHand) {
     EXPECT_EQ(moe_peak_flops(h100, "fp4"), 1979e12);  // H100 lists no fp4 rate: fp8's
     EXPECT_EQ(moe_peak_flops(load_gpu("b200"), "fp4"), 9000e12);
     EXPECT_EQ(moe_peak_flops(h100, "mxfp4"), 989e12);  // weight-only on Hopper: bf16 products
+    // the experts read, and the tile waves: 128 pairs over 8 experts are 16 rows each, one 128-row tile; the
+    // gate-up GEMM's 8 x 14,336 / 64 = 1,792 tiles take ceil(1,792 / 132 SMs) = 14 waves of a 4,096 x 64 tile's
+    // weights, the down GEMM's 8 x 4,096 / 64 = 512 tiles 4 waves of 7,168 x 64, each wave at 3.35 TB/s / 132:
+    // (14 x 4,096 + 4 x 7,168) x 64 x 2 bytes = 11,010,048 bytes at 25.38 GB/s
+    EXPECT_EQ(c[5], 8.0);
+    EXPECT_NEAR(c[6], 11010048.0 / (3.35e12 / 132), 1e-15);
+    // a 4,096-token prompt: 1,024 rows an expert, 8 row tiles each, 64 in all; gate-up 64 x 224 = 14,336 tiles
+    // in 109 waves, down 64 x 64 = 4,096 in 32: (109 x 4,096 + 32 x 7,168) x 128 bytes = 86,507,520; fp8
+    // weights, half of it
+    MoeWork prompt = w;
+    prompt.local_pairs = prompt.pairs = 8192;
+    EXPECT_NEAR(moe_wave_s(h100, prompt), 86507520.0 / (3.35e12 / 132), 1e-15);
+    prompt.bytes_per_weight = 1.0;
+    EXPECT_NEAR(moe_wave_s(h100, prompt), 43253760.0 / (3.35e12 / 132), 1e-15);
+    // a profile without an SM count has no wave term
+    GpuProfile no_sms = h100;
+    no_sms.sm_count.value = 0;
+    EXPECT_EQ(moe_wave_s(no_sms, w), 0.0);
     // the time is the columns times the terms
-    const MoeCalibration f{40e-6, 1.3, 1.1, 0.6, 0.9};
+    const MoeCalibration f{40e-6, 1.3, 1.1, 0.6, 0.9, 2e-6, 0.5};
     EXPECT_NEAR(moe_kernel_time_s(h100, "bf16", f, w),
-                40e-6 + 1.3 * c[1] + 1.1 * c[2] + 0.6 * c[3] + 0.9 * c[4], 1e-18);
+                40e-6 + 1.3 * c[1] + 1.1 * c[2] + 0.6 * c[3] + 0.9 * c[4] + 2e-6 * 8 + 0.5 * c[6], 1e-18);
 }
 
 TEST(Calibrate, MoeFitRecoversKnownTermsWithinOnePercent) {
     // a table generated from known terms over shapes, TP and EP sizes and token counts like the measured ones
     const GpuProfile gpu = load_gpu("h100-sxm");
-    const MoeCalibration truth{38e-6, 1.7, 1.05, 1.8, 0.15};
+    const MoeCalibration truth{38e-6, 1.7, 1.05, 1.8, 0.15, 1.5e-6, 0.8};
     std::vector<MoeSample> s;
     for (const auto& [h, i, k, e] : std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>>{
              {2048, 768, 8, 128}, {4096, 14336, 2, 8}, {7168, 2048, 8, 256}, {5120, 8192, 1, 16}}) {
@@ -886,9 +904,34 @@ TEST(Calibrate, MoeFitRecoversKnownTermsWithinOnePercent) {
     EXPECT_NEAR(f.weights, truth.weights, 0.01 * truth.weights);
     EXPECT_NEAR(f.local_pairs, truth.local_pairs, 0.01 * truth.local_pairs);
     EXPECT_NEAR(f.pairs, truth.pairs, 0.01 * truth.pairs);
+    EXPECT_NEAR(f.expert_s, truth.expert_s, 0.01 * truth.expert_s);
+    EXPECT_NEAR(f.waves, truth.waves, 0.01 * truth.waves);
     EXPECT_EQ(q.points, static_cast<int64_t>(s.size()) - 2);
     EXPECT_EQ(q.l2_warm_left_out, 1);
     EXPECT_LT(q.median_abs_rel_error, 1e-6);
+    // The two later terms stay only where leaving each shape out they price it better. Times made without them
+    // are priced exactly by both forms (a tie): the five terms stay, the later two exactly 0 and the five
+    // recovered.
+    MoeCalibration five_only = truth;
+    five_only.expert_s = five_only.waves = 0.0;
+    std::vector<MoeSample> plain = s;
+    for (MoeSample& x : plain) {
+        if (x.format == "fp8_block" && !x.l2_warm)
+            x.time_s = moe_kernel_time_s(gpu, "fp8_block", five_only, moe_sample_work(x));
+    }
+    const MoeCalibration p5 = fit_moe(gpu, "fp8_block", plain);
+    EXPECT_EQ(p5.expert_s, 0.0);
+    EXPECT_EQ(p5.waves, 0.0);
+    EXPECT_NEAR(p5.weights, truth.weights, 0.01 * truth.weights);
+    EXPECT_NEAR(p5.pairs, truth.pairs, 0.01 * truth.pairs);
+    // with two shapes there is too little to judge them by: five terms, although the times hold all seven
+    std::vector<MoeSample> two;
+    for (const MoeSample& x : s) {
+        if (x.experts == 128 || x.experts == 8) two.push_back(x);
+    }
+    const MoeCalibration t2 = fit_moe(gpu, "fp8_block", two);
+    EXPECT_EQ(t2.expert_s, 0.0);
+    EXPECT_EQ(t2.waves, 0.0);
     // a term is never negative: times that fall with FLOPs (the truth's compute term 1.7 less 2.5: never so
     // in a real kernel; 1 us at least) would want a negative compute term, which is held at 0
     std::vector<MoeSample> falling = s;
@@ -947,7 +990,7 @@ TEST(Calibrate, PooledMoeFitRecoversKnownTermsAcrossGpusOfOtherPeaks) {
     // samples made on two GPUs of other peaks from one set of terms (multiples of the time at each GPU's own
     // peaks): the pooled fit recovers them within 1%; a single GPU's fit_moe is the pooled fit of one
     const GpuProfile h100 = load_gpu("h100-sxm"), l40s = load_gpu("l40s");
-    const MoeCalibration truth{30e-6, 1.2, 1.1, 0.9, 0.3};
+    const MoeCalibration truth{30e-6, 1.2, 1.1, 0.9, 0.3, 1e-6, 0.4};
     std::vector<MoeSample> a, b;
     for (const auto& [h, i, k, e] : std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>>{
              {2048, 768, 8, 128}, {4096, 14336, 2, 8}, {7168, 2048, 8, 256}}) {
@@ -970,6 +1013,8 @@ TEST(Calibrate, PooledMoeFitRecoversKnownTermsAcrossGpusOfOtherPeaks) {
     EXPECT_NEAR(f.weights, truth.weights, 0.01 * truth.weights);
     EXPECT_NEAR(f.local_pairs, truth.local_pairs, 0.01 * truth.local_pairs);
     EXPECT_NEAR(f.pairs, truth.pairs, 0.01 * truth.pairs);
+    EXPECT_NEAR(f.expert_s, truth.expert_s, 0.01 * truth.expert_s);
+    EXPECT_NEAR(f.waves, truth.waves, 0.01 * truth.waves);
     EXPECT_EQ(q.points, static_cast<int64_t>(a.size() + b.size()));
     // the L40S's points read at H100's peaks are not the same data: a one-GPU fit of them misses the terms
     const MoeCalibration wrong = fit_moe(h100, "bf16", b);
@@ -1033,11 +1078,14 @@ TEST(Calibrate, MoeYamlRoundTripsAndRejectsNonsense) {
     c.gemm = {3.5e-6, 0.8, 0.85, 2.4};
     c.moe["bf16"] = {45.1e-6, 0.88, 0.99, 0.42, 1.05};
     c.moe_fit["bf16"] = {4784, 0.092, 0.33, 616};
-    c.moe["fp8_block"] = {38.0e-6, 1.71, 1.06, 1.76, 0.0};
+    c.moe["fp8_block"] = {38.0e-6, 1.71, 1.06, 1.76, 0.0, 1.25e-6, 0.37};
     const Calibration r = parse_calibration(calibration_yaml(c), "c.yaml");
     ASSERT_TRUE(r.moe_for("bf16"));
     EXPECT_NEAR(r.moe_for("bf16")->fixed_s, 45.1e-6, 1e-15);
     EXPECT_NEAR(r.moe_for("bf16")->local_pairs, 0.42, 1e-12);
+    EXPECT_EQ(r.moe_for("bf16")->expert_s, 0.0);
+    EXPECT_NEAR(r.moe_for("fp8_block")->expert_s, 1.25e-6, 1e-18);
+    EXPECT_NEAR(r.moe_for("fp8_block")->waves, 0.37, 1e-12);
     EXPECT_NEAR(r.moe_for("fp8_block")->pairs, 0.0, 0.0);
     EXPECT_EQ(r.moe_fit.at("bf16").points, 4784);
     EXPECT_EQ(r.moe_fit.at("bf16").l2_warm_left_out, 616);
@@ -1062,6 +1110,16 @@ TEST(Calibrate, MoeYamlRoundTripsAndRejectsNonsense) {
         error_of(head + "moe:\n  bf16: {fixed_us: 45, compute: 0, weights: 0, local_pairs: 0, pairs: 0}\n"),
         "c.yaml: moe.bf16: every term is 0: no fit");
     EXPECT_EQ(error_of(head + "moe: [1, 2]\n"), "c.yaml: moe: expected a mapping of weight formats");
+    // the two later terms are optional (a calibration written before them reads them as 0), and in range
+    EXPECT_EQ(error_of(head + "moe:\n  bf16: {fixed_us: 45, compute: 0.9, weights: 1, local_pairs: 0.4, pairs: 1, "
+                              "expert_us: 1.5, waves: 0.4}\n"),
+              "no error");
+    EXPECT_EQ(error_of(head + "moe:\n  bf16: {fixed_us: 45, compute: 0.9, weights: 1, local_pairs: 0.4, pairs: 1, "
+                              "expert_us: -1}\n"),
+              "c.yaml: moe.bf16.expert_us: -1 is out of range (from 0 .. 1000)");
+    EXPECT_EQ(error_of(head + "moe:\n  bf16: {fixed_us: 45, compute: 0, weights: 0, local_pairs: 0, pairs: 0, "
+                              "waves: 2}\n"),
+              "no error");
     EXPECT_EQ(
         error_of(head + "moe:\n  bf16: {fixed_us: 45, compute: 0.9, weights: 1, local_pairs: 0.4, pairs: 1}\n"
                         "  bf16: {fixed_us: 45, compute: 0.9, weights: 1, local_pairs: 0.4, pairs: 1}\n"),

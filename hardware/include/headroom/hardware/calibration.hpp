@@ -159,19 +159,39 @@ struct MoeWork {
 // efficiency), so a fit carries to a sibling with other peaks. The kernel's routing, sorting, padding of each
 // expert's rows to its tile and the activation and sum kernels are what the multiples and the fixed cost take
 // up: on the shipped tables the cost model's grouped GEMMs of the same FLOPs and bytes were 24-63% fast
-// (docs/fidelity.md).
+// (docs/fidelity.md). Two further terms (2026-12-05, twenty-ninth session):
+//       + expert_s x local experts read + waves x tile-wave time
+// a fixed time per distinct expert the call reads (each expert's GEMMs are a group of their own), and a
+// multiple of the time the grouped GEMMs' tile waves take to stream their weights when each SM reads at its
+// share of HBM (moe_wave_s): the few-tile calls (narrow TP-sliced experts, few experts a rank) that leave SMs
+// idle. A calibration written before them reads both as 0.
 struct MoeCalibration {
     double fixed_s = 0.0;
     double compute = 0.0, weights = 0.0, local_pairs = 0.0, pairs = 0.0;
-    bool present() const { return compute > 0.0 || weights > 0.0 || local_pairs > 0.0 || pairs > 0.0; }
+    double expert_s = 0.0, waves = 0.0;
+    bool present() const {
+        return compute > 0.0 || weights > 0.0 || local_pairs > 0.0 || pairs > 0.0 || expert_s > 0.0 || waves > 0.0;
+    }
 };
-constexpr int MOE_TERMS = 5;
+constexpr int MOE_TERMS = 7;
+// The grouped GEMMs' tile waves, as MoeCalibration::waves counts them: each local expert read runs its rows
+// (local pairs / experts read, at least one tile) in tiles of MOE_TILE_ROWS x MOE_TILE_COLS; the gate-up GEMM
+// (2 inter columns, hidden deep) and the down GEMM (hidden columns, inter deep) each take ceil(tiles / SMs)
+// waves, a wave the time one tile's weights (depth x MOE_TILE_COLS) take at HBM / SMs: a decode's call is
+// memory-bound per SM, and a wave the SMs do not fill takes as long as a full one. Past one row tile an
+// expert, each row tile counts its weights again (an upper bound: L2 serves some of those reads; the compute
+// term and this one share the large calls). 0 where the profile lists no SM count or bandwidth. (The tile shape
+// was chosen among 64 x 64, 64 x 128, 128 x 64, 128 x 128 and 128 x 256 on the fit's leave-one-shape-out
+// errors, and the stream at HBM's share over a tile's FLOPs at the SM's share of the peak on the sibling-carried
+// errors: docs/fidelity.md.)
+constexpr double MOE_TILE_ROWS = 128.0, MOE_TILE_COLS = 64.0;
+double moe_wave_s(const GpuProfile& gpu, const MoeWork& w);
 // The dense peak a format's fused-MoE kernel multiplies at: fp8 and block fp8 at the fp8 rate, NVFP4 at the
 // fp4 rate where the GPU has one (else fp8's), the weight-only formats (mxfp4 on Hopper, int4) and bf16 at
 // bf16's; a rate the profile lacks falls back to bf16's.
 double moe_peak_flops(const GpuProfile& gpu, const std::string& format);
 // The fit's columns for `w` on `gpu`: 1, FLOPs at peak, expert bytes at HBM peak, local and all pair bytes at
-// HBM peak (seconds, but for the first).
+// HBM peak, the local experts read, moe_wave_s (seconds, but for the first and the count of experts).
 std::array<double, MOE_TERMS> moe_columns(const GpuProfile& gpu, const std::string& format, const MoeWork& w);
 double moe_kernel_time_s(const GpuProfile& gpu, const std::string& format, const MoeCalibration& fit,
                          const MoeWork& w);
