@@ -818,8 +818,8 @@ MoeCalibration fit_moe_pooled(const std::string& format, const std::vector<MoeDa
     }
     // The two later terms (expert_s, waves; calibration.hpp) stay only where they earn their place: leaving each
     // model shape out in turn (all its TP and EP sizes, on every GPU pooled), the fit with them must price the
-    // held-out shapes with a lower median |error| than the fit without. With fewer than three shapes, or a tie,
-    // the five terms stay.
+    // held-out shapes with a median |error| at least 0.1 point lower than the fit without. With fewer than three
+    // shapes, or less gain, the five terms stay.
     Eigen::MatrixXd five = x;
     five.col(5).setZero();
     five.col(6).setZero();  // (a zero column gets 0: nnls.hpp)
@@ -850,7 +850,7 @@ MoeCalibration fit_moe_pooled(const std::string& format, const std::vector<MoeDa
                 without.push_back(std::fabs(x.row(i).dot(cb) - 1.0));
             }
         }
-        later = exact_percentile(with, 50) < exact_percentile(without, 50);
+        later = exact_percentile(with, 50) + 1e-3 < exact_percentile(without, 50);
     }
     const Eigen::VectorXd coef = nonnegative_least_squares(later ? x : five, y);
     MoeCalibration f{coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6]};
