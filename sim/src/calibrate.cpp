@@ -820,9 +820,11 @@ MoeCalibration fit_moe_pooled(const std::string& format, const std::vector<MoeDa
     // model shape out in turn (all its TP and EP sizes, on every GPU pooled), the fit with them must price the
     // held-out shapes with a median |error| at least 0.1 point lower than the fit without. With fewer than three
     // shapes, or less gain, the five terms stay.
-    Eigen::MatrixXd five = x;
-    five.col(5).setZero();
-    five.col(6).setZero();  // (a zero column gets 0: nnls.hpp)
+    auto five_terms = [](Eigen::MatrixXd m) {  // the later two columns zeroed (a zero column gets 0: nnls.hpp)
+        m.col(5).setZero();
+        m.col(6).setZero();
+        return m;
+    };
     std::map<std::array<int64_t, 4>, int> shapes;
     std::vector<int> shape(use.size());
     for (size_t i = 0; i < use.size(); ++i) {
@@ -839,11 +841,10 @@ MoeCalibration fit_moe_pooled(const std::string& format, const std::vector<MoeDa
                 if (shape[static_cast<size_t>(i)] != held) train.push_back(i);
             }
             const auto m = static_cast<Eigen::Index>(train.size());
-            Eigen::MatrixXd a(m, MOE_TERMS), b(m, MOE_TERMS);
+            Eigen::MatrixXd a(m, MOE_TERMS);
             for (Eigen::Index r = 0; r < m; ++r) a.row(r) = x.row(train[static_cast<size_t>(r)]);
-            for (Eigen::Index r = 0; r < m; ++r) b.row(r) = five.row(train[static_cast<size_t>(r)]);
             const Eigen::VectorXd ca = nonnegative_least_squares(a, Eigen::VectorXd::Ones(m));
-            const Eigen::VectorXd cb = nonnegative_least_squares(b, Eigen::VectorXd::Ones(m));
+            const Eigen::VectorXd cb = nonnegative_least_squares(five_terms(a), Eigen::VectorXd::Ones(m));
             for (Eigen::Index i = 0; i < n; ++i) {
                 if (shape[static_cast<size_t>(i)] != held) continue;
                 with.push_back(std::fabs(x.row(i).dot(ca) - 1.0));
@@ -852,7 +853,7 @@ MoeCalibration fit_moe_pooled(const std::string& format, const std::vector<MoeDa
         }
         later = exact_percentile(with, 50) + 1e-3 < exact_percentile(without, 50);
     }
-    const Eigen::VectorXd coef = nonnegative_least_squares(later ? x : five, y);
+    const Eigen::VectorXd coef = nonnegative_least_squares(later ? x : five_terms(x), y);
     MoeCalibration f{coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6]};
     if (quality) {
         std::vector<double> err;
