@@ -1,5 +1,6 @@
 #include "headroom/core/nnls.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -72,6 +73,21 @@ Eigen::VectorXd nonnegative_least_squares(const Eigen::MatrixXd& a_in, const Eig
         }
     }
     for (Eigen::Index j = 0; j < n; ++j) x[j] = scale[j] > 0.0 ? std::max(0.0, x[j]) / scale[j] : 0.0;
+    return x;
+}
+
+Eigen::VectorXd nonnegative_least_absolute(const Eigen::MatrixXd& a, const Eigen::VectorXd& b, double d, int passes) {
+    Eigen::VectorXd w = Eigen::VectorXd::Ones(a.rows());
+    Eigen::VectorXd x = nonnegative_least_squares(a, b);
+    for (int pass = 0; pass < passes; ++pass) {
+        for (Eigen::Index i = 0; i < a.rows(); ++i) w[i] = 1.0 / std::sqrt(std::hypot(a.row(i).dot(x) - b[i], d));
+        const Eigen::VectorXd next = nonnegative_least_squares(w.asDiagonal() * a, w.asDiagonal() * b);
+        bool moved = false;
+        for (Eigen::Index j = 0; j < x.size(); ++j)
+            moved = moved || std::fabs(next[j] - x[j]) > 1e-9 * std::max(std::fabs(next[j]), std::fabs(x[j]));
+        x = next;
+        if (!moved) break;
+    }
     return x;
 }
 

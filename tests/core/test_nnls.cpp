@@ -39,3 +39,33 @@ TEST(Nnls, RecoversAnExactNonNegativeSolutionAndZeroesAnEmptyColumn) {
     // every term negative at the unconstrained optimum: all held at 0
     EXPECT_EQ(nonnegative_least_squares(a, -b).norm(), 0.0);
 }
+
+TEST(Nnls, LeastAbsoluteTakesTheMedianWhereSquaresTakeTheMean) {
+    // One column of ones: sum |x - b_i| is least at the median of b, sum (x - b_i)^2 at the mean.
+    // b = (1, 2, 10): median 2, mean 13/3.
+    const Eigen::MatrixXd a = Eigen::MatrixXd::Ones(3, 1);
+    Eigen::VectorXd b(3);
+    b << 1, 2, 10;
+    EXPECT_NEAR(nonnegative_least_squares(a, b)[0], 13.0 / 3.0, 1e-12);
+    EXPECT_NEAR(nonnegative_least_absolute(a, b, 1e-9, 200)[0], 2.0, 1e-5);
+    // all of b below 0: the term is held at 0 by either
+    EXPECT_EQ(nonnegative_least_absolute(a, -b)[0], 0.0);
+}
+
+TEST(Nnls, LeastAbsoluteFitsTheLineThroughFourPointsPastAnOutlier) {
+    // y = 1 + 2 t at t = 0, 1, 2, 3, 4, but the point at t = 2 reads 25 (20 too high). The line itself leaves a
+    // total |residual| of 20. Another line, (1, 2) + d, leaves |d0| + |d0 + d1| + |20 - d0 - 2 d1| + |d0 + 3 d1|
+    // + |d0 + 4 d1|; as |20 - d0 - 2 d1| >= 20 - |d0 + 2 d1| and d0 + 2 d1 is the mean of d0 + d1 and d0 + 3 d1,
+    // that is at least 20 + |d0| + |d0 + 4 d1| + (|d0 + d1| + |d0 + 3 d1|) / 2, above 20 unless d = 0. Least
+    // squares instead lifts the intercept by 20 / 5 = 4 (the slope's sum of (t - 2) x 20 is 0).
+    Eigen::MatrixXd a(5, 2);
+    Eigen::VectorXd b(5);
+    for (int t = 0; t < 5; ++t) a(t, 0) = 1.0, a(t, 1) = t, b[t] = 1.0 + 2.0 * t;
+    b[2] += 20.0;
+    const Eigen::VectorXd ls = nonnegative_least_squares(a, b);
+    EXPECT_NEAR(ls[0], 5.0, 1e-9);
+    EXPECT_NEAR(ls[1], 2.0, 1e-9);
+    const Eigen::VectorXd l1 = nonnegative_least_absolute(a, b, 1e-9, 200);
+    EXPECT_NEAR(l1[0], 1.0, 1e-4);
+    EXPECT_NEAR(l1[1], 2.0, 1e-4);
+}
