@@ -1,7 +1,8 @@
 // Fitting the calibrated roofline: Levenberg-Marquardt on log time for GEMMs (5 parameters, 9 for fp8) and
 // attention (6 for prefill, 4 for decode), kept positive by fitting their logs; ordinary least squares per
-// GPU count for all-reduces; non-negative linear least squares for the MLA blocks and the fused MoE. All in
-// Eigen.
+// GPU count for all-reduces; non-negative linear fits for the MLA blocks and the fused MoE. The GEMM, attention,
+// MLA and fused-MoE fits minimise a robust sum (pseudo-Huber at 1%: absolute errors beyond a percent), not
+// squares. All in Eigen.
 #include "headroom/sim/calibrate.hpp"
 
 #include <fmt/format.h>
@@ -104,6 +105,26 @@ Eigen::VectorXd fit_log_time(const LogModel& predict_log, const Eigen::VectorXd&
     return r;
 }
 
+// fit_log_time's robust form: theta minimising the sum of rho(r) = 2 (sqrt(r^2 + d^2) - d), r the log residuals
+// (pseudo-Huber: r^2 / d where |r| << d, 2 |r| where |r| >> d; d = ROBUST_SCALE, 1%). Its optimum tracks the median
+// |error| where the squares' tracks the mean, so a few shapes the model misses do not pull every other one off
+// (nnls.hpp's nonnegative_least_absolute minimises the same sum). Levenberg-Marquardt on the residuals
+// sign(r) sqrt(rho(r)); returns the plain log residuals at the fit.
+Eigen::VectorXd fit_log_time_robust(const LogModel& predict_log, const Eigen::VectorXd& y, Eigen::VectorXd& theta,
+                                    const std::function<void(Eigen::VectorXd&)>& bound) {
+    const LogModel root_rho = [&](const Eigen::VectorXd& t) {
+        Eigen::VectorXd r = predict_log(t) - y;
+        for (Eigen::Index i = 0; i < r.size(); ++i) {
+            // 2 (sqrt(r^2 + d^2) - d) written without the cancellation: 2 r^2 / (sqrt(r^2 + d^2) + d)
+            const double rho = 2.0 * r[i] * r[i] / (std::hypot(r[i], ROBUST_SCALE) + ROBUST_SCALE);
+            r[i] = std::copysign(std::sqrt(rho), r[i]);
+        }
+        return r;
+    };
+    fit_log_time(root_rho, Eigen::VectorXd::Zero(y.size()), theta, bound);
+    return predict_log(theta) - y;
+}
+
 void fit_quality(const Eigen::VectorXd& r, int64_t left_out, FitQuality* quality) {
     if (!quality) return;
     std::vector<double> err;
@@ -142,7 +163,7 @@ GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<G
     // the k term starts where a 1,000-deep walk costs a tenth of the fastest measurement
     theta.head(5) << std::log(0.5 * t_min), std::log(0.7), std::log(0.8), std::log(2.5), std::log(1e-4 * t_min);
     if (fp8) theta.tail(4) << 0.0, 0.0, std::log(1e-3 * t_min), std::log(0.5);  // a row: a thousandth of the fastest GEMM
-    const Eigen::VectorXd r = fit_log_time(
+    const Eigen::VectorXd r = fit_log_time_robust(
         [&](const Eigen::VectorXd& t) { return predict_log(gpu, dtype, samples, t); }, y, theta, [P](Eigen::VectorXd& next) {
             next[3] = std::clamp(next[3], std::log(0.6), std::log(60.0));  // p within reason
             // a k term under 1e-16 s per element (under 0.1 ns for a million-deep GEMM) is nothing, and so is a
@@ -250,7 +271,7 @@ AttentionCalibration fit_attention(const std::vector<AttentionSample>& all, bool
         for (size_t i = 0; i < work.size(); ++i) out[static_cast<Eigen::Index>(i)] = std::log(time_s(c, work[i]));
         return out;
     };
-    const Eigen::VectorXd r = fit_log_time(predict, y, theta, bound);
+    const Eigen::VectorXd r = fit_log_time_robust(predict, y, theta, bound);
     const auto warm = std::count_if(all.begin(), all.end(), [decode](const AttentionSample& x) { return x.decode == decode && x.l2_warm; });
     fit_quality(r, static_cast<int64_t>(warm), quality);
     return attention_from_theta(theta, decode);
@@ -585,7 +606,7 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
         for (size_t c = 0; c < cols.size(); ++c) X(r, static_cast<Eigen::Index>(c)) = column(parts[i], cols[c]) * w;
         y[r] = rest * w;
     }
-    const Eigen::VectorXd fitted = nonnegative_least_squares(X, y);
+    const Eigen::VectorXd fitted = nonnegative_least_absolute(X, y);
     Eigen::VectorXd coef = Eigen::VectorXd::Zero(N);
     for (size_t c = 0; c < cols.size(); ++c) coef[cols[c]] = fitted[static_cast<Eigen::Index>(c)];
     auto value = [&](int j) { return free[static_cast<size_t>(j)] ? coef[j] : held[static_cast<size_t>(j)]; };
@@ -843,8 +864,8 @@ MoeCalibration fit_moe_pooled(const std::string& format, const std::vector<MoeDa
             const auto m = static_cast<Eigen::Index>(train.size());
             Eigen::MatrixXd a(m, MOE_TERMS);
             for (Eigen::Index r = 0; r < m; ++r) a.row(r) = x.row(train[static_cast<size_t>(r)]);
-            const Eigen::VectorXd ca = nonnegative_least_squares(a, Eigen::VectorXd::Ones(m));
-            const Eigen::VectorXd cb = nonnegative_least_squares(five_terms(a), Eigen::VectorXd::Ones(m));
+            const Eigen::VectorXd ca = nonnegative_least_absolute(a, Eigen::VectorXd::Ones(m));
+            const Eigen::VectorXd cb = nonnegative_least_absolute(five_terms(a), Eigen::VectorXd::Ones(m));
             for (Eigen::Index i = 0; i < n; ++i) {
                 if (shape[static_cast<size_t>(i)] != held) continue;
                 with.push_back(std::fabs(x.row(i).dot(ca) - 1.0));
@@ -853,7 +874,7 @@ MoeCalibration fit_moe_pooled(const std::string& format, const std::vector<MoeDa
         }
         later = exact_percentile(with, 50) + 1e-3 < exact_percentile(without, 50);
     }
-    const Eigen::VectorXd coef = nonnegative_least_squares(later ? x : five_terms(x), y);
+    const Eigen::VectorXd coef = nonnegative_least_absolute(later ? x : five_terms(x), y);
     MoeCalibration f{coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6]};
     if (quality) {
         std::vector<double> err;

@@ -2,6 +2,7 @@
 // are one clear error.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -42,6 +43,27 @@ GemmCalibration known_bf16() {
     return truth;
 }
 
+// A fused-MoE table generated from known terms over four model shapes, the given (TP, EP) sizes and token counts
+// 1-16,384, like the measured ones.
+std::vector<MoeSample> generated_moe(const GpuProfile& gpu, const std::string& format, double bytes_per_weight,
+                                     const MoeCalibration& truth,
+                                     const std::vector<std::pair<int64_t, int64_t>>& parallel) {
+    std::vector<MoeSample> s;
+    for (const auto& [h, i, k, e] : std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>>{
+             {2048, 768, 8, 128}, {4096, 14336, 2, 8}, {7168, 2048, 8, 256}, {5120, 8192, 1, 16}}) {
+        for (const auto& [tp, ep] : parallel) {
+            for (double t = 1; t <= 16384; t *= 2) {
+                MoeSample x;
+                x.format = format, x.tokens = t, x.hidden = h, x.inter = i, x.topk = k, x.experts = e;
+                x.tp = tp, x.ep = ep, x.bytes_per_weight = bytes_per_weight;
+                x.time_s = moe_kernel_time_s(gpu, format, truth, moe_sample_work(x));
+                s.push_back(x);
+            }
+        }
+    }
+    return s;
+}
+
 // The error a calibration YAML as c.yaml gives, or "no error".
 std::string error_of(const std::string& text) {
     try {
@@ -67,6 +89,31 @@ TEST(Calibrate, GemmFitRecoversKnownParametersWithinOnePercent) {
     EXPECT_NEAR(fit.mainloop_s_per_k, truth.mainloop_s_per_k, 0.01 * truth.mainloop_s_per_k);
     EXPECT_LT(q.p90_abs_rel_error, 1e-6);
     EXPECT_EQ(q.points, static_cast<int64_t>(s.size()));
+}
+
+// The fits minimise a robust sum (pseudo-Huber at 1%, calibrate.cpp), not squares: a few shapes the model misses
+// do not pull the others off. Every 10th point of a generated table is made 60% slower (a kernel the roofline
+// does not describe). Worked by hand for the limit: at the optimum each inlier's pull is about r / 1% and each
+// outlier's about 1, so 9 inliers in 10 sit within about 0.1 / 0.9 x 1% = 0.1% of their times, and the five
+// parameters come back within 2%. Least squares instead splits the 60% over every point: with one point in ten
+// 1.6x, the mean log residual alone moves by 0.1 x ln 1.6 = 4.7%, so the inliers' median |error| is several
+// percent (checked: this test fails with fit_log_time in place of fit_log_time_robust).
+TEST(Calibrate, GemmFitIsNotPulledOffByAFewShapesItsModelMisses) {
+    const GpuProfile gpu = load_gpu("h100");
+    const GemmCalibration truth = known_bf16();
+    std::vector<GemmSample> s = generated(gpu, Dtype::BF16, truth);
+    for (size_t i = 0; i < s.size(); i += 10) s[i].time_s *= 1.6;
+    const GemmCalibration fit = fit_gemm(gpu, Dtype::BF16, s);
+    EXPECT_NEAR(fit.compute_efficiency, truth.compute_efficiency, 0.02 * truth.compute_efficiency);
+    EXPECT_NEAR(fit.memory_efficiency, truth.memory_efficiency, 0.02 * truth.memory_efficiency);
+    EXPECT_NEAR(fit.launch_s, truth.launch_s, 0.02 * truth.launch_s);
+    std::vector<double> inlier;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (i % 10 != 0)
+            inlier.push_back(std::fabs(gemm_time_s(gpu, Dtype::BF16, s[i].m, s[i].n, s[i].k, &fit) / s[i].time_s - 1.0));
+    }
+    std::sort(inlier.begin(), inlier.end());
+    EXPECT_LT(inlier[inlier.size() / 2], 0.005);
 }
 
 // fp8 GEMMs fit four more parameters, the per-element activation and output terms, the time per row and the
@@ -876,20 +923,7 @@ TEST(Calibrate, MoeFitRecoversKnownTermsWithinOnePercent) {
     // a table generated from known terms over shapes, TP and EP sizes and token counts like the measured ones
     const GpuProfile gpu = load_gpu("h100-sxm");
     const MoeCalibration truth{38e-6, 1.7, 1.05, 1.8, 0.15, 1.5e-6, 0.8};
-    std::vector<MoeSample> s;
-    for (const auto& [h, i, k, e] : std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>>{
-             {2048, 768, 8, 128}, {4096, 14336, 2, 8}, {7168, 2048, 8, 256}, {5120, 8192, 1, 16}}) {
-        for (const auto& [tp, ep] :
-             std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {2, 1}, {4, 1}, {1, 4}, {1, 8}}) {
-            for (double t = 1; t <= 16384; t *= 2) {
-                MoeSample x;
-                x.format = "fp8_block", x.tokens = t, x.hidden = h, x.inter = i, x.topk = k, x.experts = e;
-                x.tp = tp, x.ep = ep, x.bytes_per_weight = 1.0;
-                x.time_s = moe_kernel_time_s(gpu, "fp8_block", truth, moe_sample_work(x));
-                s.push_back(x);
-            }
-        }
-    }
+    std::vector<MoeSample> s = generated_moe(gpu, "fp8_block", 1.0, truth, {{1, 1}, {2, 1}, {4, 1}, {1, 4}, {1, 8}});
     // points of another format, and warm ones at absurd times, are not fitted
     MoeSample other = s.front();
     other.format = "bf16", other.time_s = 1.0;
@@ -948,6 +982,25 @@ TEST(Calibrate, MoeFitRecoversKnownTermsWithinOnePercent) {
     } catch (const HardwareError& e) {
         EXPECT_EQ(std::string(e.what()), "moe.int4: need at least 8 fused-MoE measurements to fit, got 0");
     }
+}
+
+// The fused-MoE fit minimises the same robust sum (nnls.hpp's nonnegative_least_absolute): with every 10th point
+// of a generated table 60% slower, the seven terms come back within 2% (the bound worked as for the GEMM fit
+// above); least squares lifts the fixed and per-pair terms to cover the slow tenth (checked: this fails with
+// nonnegative_least_squares in its place).
+TEST(Calibrate, MoeFitIsNotPulledOffByAFewShapesItsModelMisses) {
+    const GpuProfile gpu = load_gpu("h100-sxm");
+    const MoeCalibration truth{38e-6, 1.7, 1.05, 1.8, 0.15, 1.5e-6, 0.8};
+    std::vector<MoeSample> s = generated_moe(gpu, "bf16", 2.0, truth, {{1, 1}, {2, 1}, {1, 4}});
+    for (size_t i = 0; i < s.size(); i += 10) s[i].time_s *= 1.6;
+    const MoeCalibration f = fit_moe(gpu, "bf16", s);
+    EXPECT_NEAR(f.fixed_s, truth.fixed_s, 0.02 * truth.fixed_s);
+    EXPECT_NEAR(f.compute, truth.compute, 0.02 * truth.compute);
+    EXPECT_NEAR(f.weights, truth.weights, 0.02 * truth.weights);
+    EXPECT_NEAR(f.local_pairs, truth.local_pairs, 0.02 * truth.local_pairs);
+    EXPECT_NEAR(f.pairs, truth.pairs, 0.02 * truth.pairs);
+    EXPECT_NEAR(f.expert_s, truth.expert_s, 0.02 * truth.expert_s);
+    EXPECT_NEAR(f.waves, truth.waves, 0.02 * truth.waves);
 }
 
 TEST(Calibrate, MoeSamplesCoverEveryTpAndEpAndFlagTheL2Warm) {
