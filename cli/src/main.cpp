@@ -327,7 +327,17 @@ int run_calibrate(CalibrateOptions& o) {
         from_tables(t, name);
     }
     if (gemms.empty()) throw UsageError(fmt::format("--dtype: the data holds no {} GEMM measurements", o.dtype));
-    Calibration c = calibrate(fit_gpu, dtype, gemms, comms, fitted_on, fp8_gemms, attention, mla, moe);
+    // on a terminal, each fit as it starts (a GPU's full tables take 10-20 s), the line cleared at the end
+    const bool tty = isatty(STDERR_FILENO);
+    size_t shown = 0;
+    Calibration c = calibrate(fit_gpu, dtype, gemms, comms, fitted_on, fp8_gemms, attention, mla, moe,
+                              [tty, &shown](const std::string& fit, size_t points) {
+                                  if (!tty) return;
+                                  const std::string line = fmt::format("  calibrating: {} ({} points)", fit, points);
+                                  fmt::print(stderr, "\r{:<{}}", line, std::max(shown, line.size()));
+                                  shown = std::max(shown, line.size());
+                              });
+    if (shown > 0) fmt::print(stderr, "\r{}\r", std::string(shown, ' '));
     c.gpu = target.name;
     c.derived_from = derived_from;
     if (!derived_from.empty()) c.allreduce.clear();  // another GPU's links say nothing of this one's

@@ -949,18 +949,27 @@ std::vector<MoeSample> moe_fit_samples(const KernelTables& t, double l2_bytes, b
 Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,
                       const std::vector<CommSample>& comms, const std::string& fitted_on,
                       const std::vector<GemmSample>& fp8_gemms, const std::vector<AttentionSample>& attention,
-                      const std::vector<MlaSample>& mla, const std::vector<MoeSample>& moe) {
+                      const std::vector<MlaSample>& mla, const std::vector<MoeSample>& moe,
+                      const CalibrateProgress& progress) {
+    auto starting = [&](const std::string& fit, size_t points) {
+        if (progress) progress(fit, points);
+    };
     Calibration c;
     c.gpu = gpu.name;
     c.fitted_on = fitted_on;
     c.dtype = std::string(dtype_name(dtype));
+    starting(fmt::format("{} GEMM", dtype_name(dtype)), gemms.size());
     c.gemm = fit_gemm(gpu, dtype, gemms, &c.gemm_fit);
-    if (dtype == Dtype::BF16 && fp8_gemms.size() >= 8) c.gemm_fp8 = fit_gemm(gpu, Dtype::FP8, fp8_gemms, &c.gemm_fp8_fit);
+    if (dtype == Dtype::BF16 && fp8_gemms.size() >= 8) {
+        starting("fp8 GEMM", fp8_gemms.size());
+        c.gemm_fp8 = fit_gemm(gpu, Dtype::FP8, fp8_gemms, &c.gemm_fp8_fit);
+    }
     c.allreduce = fit_allreduce(comms);
     auto cold = [&](bool decode) {
         return std::count_if(attention.begin(), attention.end(), [decode](const AttentionSample& x) { return x.decode == decode && !x.l2_warm; });
     };
     if (cold(false) >= 8 && cold(true) >= 8) {
+        starting("attention", attention.size());
         c.prefill_attention = fit_prefill_attention(gpu, attention, &c.prefill_attention_fit);
         c.decode_attention = fit_decode_attention(gpu, attention, c.prefill_attention, &c.decode_attention_fit);
         const auto phase = [&](bool decode) {
@@ -969,6 +978,7 @@ Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<Gemm
         };
         if (phase(false) >= 8 && phase(true) >= 8) {
             // on the GEMM and attention fits just made
+            starting("MLA", mla.size());
             std::vector<MlaParts> parts;
             parts.reserve(mla.size());
             for (const MlaSample& s : mla) parts.push_back(mla_sample_parts(gpu, c, s));
@@ -979,7 +989,9 @@ Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<Gemm
     std::map<std::string, int64_t> moe_cold;
     for (const MoeSample& s : moe) moe_cold[s.format] += s.l2_warm ? 0 : 1;
     for (const auto& [format, n] : moe_cold) {
-        if (n >= 8) c.moe[format] = fit_moe(gpu, format, moe, &c.moe_fit[format]);
+        if (n < 8) continue;
+        starting("fused MoE, " + format, static_cast<size_t>(n));
+        c.moe[format] = fit_moe(gpu, format, moe, &c.moe_fit[format]);
     }
     return c;
 }

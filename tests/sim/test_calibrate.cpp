@@ -148,7 +148,11 @@ TEST(Calibrate, Fp8GemmFitRecoversItsPerElementTermsWithinOnePercent) {
     // calibrate() fits bf16 and fp8 side by side; the fp8 fit serves fp8 weights (per-tensor or block-scaled)
     std::vector<GemmSample> bf16;
     for (const GemmSample& x : s) bf16.push_back({x.m, x.n, x.k, gemm_time_s(gpu, Dtype::BF16, x.m, x.n, x.k, &truth)});
-    const Calibration c = calibrate(gpu, Dtype::BF16, bf16, {}, "test", s);
+    std::vector<std::pair<std::string, size_t>> told;  // the fits as they start: 9 x 5 x 4 = 180 points each
+    const Calibration c = calibrate(gpu, Dtype::BF16, bf16, {}, "test", s, {}, {}, {},
+                                    [&told](const std::string& fit, size_t n) { told.emplace_back(fit, n); });
+    const std::vector<std::pair<std::string, size_t>> want = {{"bf16 GEMM", 180}, {"fp8 GEMM", 180}};
+    EXPECT_EQ(told, want);
     EXPECT_NEAR(c.gemm_fp8.activation_bytes, truth.activation_bytes, 0.01 * truth.activation_bytes);
     EXPECT_EQ(c.gemm.activation_bytes, 0.0);
     EXPECT_EQ(c.gemm_for(Dtype::FP8), &c.gemm_fp8);  // per-tensor and block-scaled fp8 alike

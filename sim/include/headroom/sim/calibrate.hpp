@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -187,10 +188,14 @@ std::vector<GemmSample> read_measure_step_json(const std::string& path);
 // calibration a second fit (gemm_fp8) on `fp8_gemms` when there are at least 8 of them, and the attention
 // fits when `attention` holds at least 8 prefills and 8 cold decodes, and then the MLA fits when `mla` holds
 // at least 8 points of each phase; and a fused-MoE fit for each format `moe` holds at least 8 cold points of.
+// `progress`, where given, is told each fit as it starts (its name, as "fp8 GEMM" or "fused MoE, fp8_block", and
+// the points given to it): a GPU's full tables take 10-20 s.
+using CalibrateProgress = std::function<void(const std::string& fit, size_t points)>;
 Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<GemmSample>& gemms,
                       const std::vector<CommSample>& comms, const std::string& fitted_on,
                       const std::vector<GemmSample>& fp8_gemms = {},
                       const std::vector<AttentionSample>& attention = {},
-                      const std::vector<MlaSample>& mla = {}, const std::vector<MoeSample>& moe = {});
+                      const std::vector<MlaSample>& mla = {}, const std::vector<MoeSample>& moe = {},
+                      const CalibrateProgress& progress = {});
 
 }  // namespace headroom
