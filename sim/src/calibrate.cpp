@@ -876,11 +876,9 @@ MoeCalibration fit_moe_pooled(const std::string& format, const std::vector<MoeDa
     }
     const Eigen::VectorXd coef = nonnegative_least_absolute(later ? x : five_terms(x), y);
     MoeCalibration f{coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], coef[6]};
-    if (quality) {
+    if (quality) {  // x's rows are each point's columns over its time: the fit's relative errors
         std::vector<double> err;
-        for (const auto& [gpu, s] : use)
-            err.push_back(
-                std::fabs(moe_kernel_time_s(*gpu, format, f, moe_sample_work(*s)) / s->time_s - 1.0));
+        for (Eigen::Index i = 0; i < n; ++i) err.push_back(std::fabs(x.row(i).dot(coef) - 1.0));
         quality->points = n;
         quality->l2_warm_left_out = warm;
         quality->median_abs_rel_error = exact_percentile(err, 50);
