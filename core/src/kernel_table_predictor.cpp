@@ -239,6 +239,8 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
                 return p;
             };
             mla_proj_ = projections(static_cast<double>(model.hidden_size), model.q_lora_rank);
+            mla_kv_b_ = {heads * static_cast<double>(model.qk_nope_head_dim + model.v_head_dim),
+                         static_cast<double>(model.kv_lora_rank)};
             if (model.index_n_heads > 0) {
                 // DeepSeek Sparse Attention (DeepSeek-V3.2): its indexer's query (from the q latent), key and head
                 // weights run whole on every rank, with the q/k/v projections (before o_proj). The module tables
@@ -489,9 +491,14 @@ double batch_scaled(const GridTable* t, double batch, double x, double x_power, 
 // o_proj) of prefills without a cached prefix and of decodes apart. The step runs the projections once on all
 // its tokens (costed as QKV_PROJ and O_PROJ from the GEMM table), so each part's module time less its own
 // projections (the same GEMM table at the part's rows) is the attention's share.
+// A prefill chunk with a cached context (a later chunk of a long prompt, a prefix-cache hit) is read as the
+// prefill of the causal length that sees as many keys, which runs the latent's up-projection (kv_b_proj) on
+// that length's rows. vLLM runs it on every key the chunk attends to: it gathers the cached latent and
+// up-projects it again each step (MLACommonImpl._compute_prefill_context, vllm/v1/attention/backends/mla/
+// common.py), so where the chunks' context and new tokens outnumber those rows the GEMM table prices the rest.
 double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch,
-                                             bool& extrapolated, double* chain_s) const {
-    double decodes = 0, decode_keys = 0, prefills = 0, prefill_keys = 0;
+                                             bool& extrapolated, double* chain_s, double* context_s) const {
+    double decodes = 0, decode_keys = 0, prefills = 0, prefill_keys = 0, prefill_rows = 0;
     const ModelCard& m = roofline_.model();
     const int64_t cap = m.is_sparse_mla() ? m.index_topk : 0;  // a DSA decode reads at most index_topk keys
     for (const SequenceWork& s : batch) {
@@ -499,6 +506,7 @@ double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::ve
         const double keys = attention_keys(s, cap);
         (s.is_decode() ? decodes : prefills) += 1;
         (s.is_decode() ? decode_keys : prefill_keys) += keys;
+        if (!s.is_decode()) prefill_rows += static_cast<double>(s.context + s.new_tokens);
     }
     double t = 0.0;
     if (decodes > 0) {
@@ -517,7 +525,8 @@ double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::ve
         const double mean_keys = prefill_keys / prefills;
         const double len = causal_length(mean_keys);
         double module = batch_scaled(mla_prefill_, prefills, len, 2.0, extrapolated);
-        const double proj = mla_proj_s(std::round(prefills * len), extrapolated);
+        const double module_rows = std::round(prefills * len);
+        const double proj = mla_proj_s(module_rows, extrapolated);
         if (module < 0 || proj < 0) return -1.0;
         if (mla_chain_) {
             const double c = mla_chain_->seconds(false, prefills * len, mla_heads_);
@@ -525,6 +534,15 @@ double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::ve
             if (chain_s) *chain_s += c;
         }
         t += std::max(0.0, module - proj);
+        if (prefill_rows > module_rows) {
+            const double all = cached_gemm_s(mla_kv_b_cache_, mla_gemm_, prefill_rows, mla_kv_b_[0], mla_kv_b_[1],
+                                             extrapolated);
+            const double in_module = cached_gemm_s(mla_kv_b_cache_, mla_gemm_, module_rows, mla_kv_b_[0],
+                                                   mla_kv_b_[1], extrapolated);
+            if (all < 0 || in_module < 0) return -1.0;
+            t += std::max(0.0, all - in_module);
+            if (context_s) *context_s += std::max(0.0, all - in_module);
+        }
     }
     return t * static_cast<double>(op.count);
 }
@@ -852,8 +870,8 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         if (source) *source = "in the MLA module table (attention)";
         return 0.0;
     } else if (mla_prefill_ && op.kind == OpKind::ATTENTION) {
-        double chain_s = 0.0;  // (for the source note)
-        t = mla_attention_s(op, batch, ex, source ? &chain_s : nullptr);
+        double chain_s = 0.0, context_s = 0.0;  // (for the source note)
+        t = mla_attention_s(op, batch, ex, source ? &chain_s : nullptr, source ? &context_s : nullptr);
         family = "mla_decode";
         note = mla_other_model_ ? "; DeepSeek-V3's MLA module at these heads per GPU, less its projections"
                                 : "; MLA module less its projections";
@@ -866,6 +884,11 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
                 "; less the unfused norm chain these tables timed ({:.1f} us a layer here, as GB200's MLA "
                 "tables time it over B200's)",
                 1e6 * chain_s);
+        }
+        if (context_s > 0.0) {
+            note += fmt::format("; the cached context's latent up-projected again (kv_b_proj, {:.1f} us a layer, "
+                                "from the GEMM table)",
+                                1e6 * context_s);
         }
     } else if (encoder_attn_ && op.kind == OpKind::ATTENTION) {
         t = encoder_attention_s(op, batch, ex);

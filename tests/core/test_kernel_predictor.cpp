@@ -499,6 +499,33 @@ TEST(KernelTablePredictor, MlaAttentionFromTheModuleTables) {
     EXPECT_NEAR(p.step_totals({{1024, 0}, {1, 1023}, {1, 1023}}).time_s, p.step({{1024, 0}, {1, 1023}, {1, 1023}}).time_s, 1e-12);
 }
 
+TEST(KernelTablePredictor, MlaPrefillUpProjectsItsCachedContext) {
+    // A chunk of 25 tokens after 20,979 cached ones attends to 25 x 20,979 + 25 x 26 / 2 = 524,800 keys, as many
+    // as a 1,024-token prompt (1,024 x 1,025 / 2): the module table's (1, 1024) point, 30 ms a layer, less its
+    // projections at 1,024 rows. That prompt's block up-projects 1,024 latents (kv_b_proj, 16 heads x (128 + 128)
+    // = 4,096 from 512); vLLM up-projects every key the chunk attends to, 20,979 + 25 = 21,004 of them, so the
+    // rest, 19,980 rows, comes from the GEMM table: linear in m past its 1,024 rows, kv_b(21,004) - kv_b(1,024)
+    // = kv_b(1,024) x (21,004 / 1,024 - 1).
+    const ModelCard m = load_model("deepseek-ai/DeepSeek-V3");
+    auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(std::string(TABLES) + MLA_TABLES, "t.hkt"));
+    CostConfig c;
+    c.tp = 8;
+    const KernelTablePredictor p(m, load_gpu("h200"), c, tables);
+    const double proj_1024 = gemm_1024_ms(1536, 7168) + gemm_1024_ms(3072, 1536) + gemm_1024_ms(576, 7168) +
+                             gemm_1024_ms(7168, 2048);
+    const double kv_b_1024 = gemm_1024_ms(4096, 512);
+    const StepCost chunk = p.step({{25, 20979}});
+    EXPECT_NEAR(chunk.op("attention")->time_s / 61 * 1e3, 30.0 - proj_1024 + kv_b_1024 * (21004.0 / 1024.0 - 1.0),
+                1e-6);  // tables hold floats
+    EXPECT_NE(chunk.op("attention")->source.find("the cached context's latent up-projected again (kv_b_proj, "),
+              std::string::npos);
+    // the 1,024-token prompt itself: no context, nothing added
+    const StepCost prompt = p.step({{1024, 0}});
+    EXPECT_NEAR(prompt.op("attention")->time_s / 61 * 1e3, 30.0 - proj_1024, 1e-9);
+    EXPECT_EQ(prompt.op("attention")->source.find("up-projected"), std::string::npos);
+    EXPECT_NEAR(p.step_totals({{25, 20979}}).time_s, chunk.time_s, 1e-12);
+}
+
 TEST(KernelTablePredictor, MlaAttentionOfAnotherModelWithTheSameLatent) {
     // DeepSeek-V2-Lite (hidden 2048, no q LoRA, 16 heads, the latent of V3: 512 + 64, heads of 128 + 64 and 128)
     // at TP 1 runs V3's attention at TP 8: the module table less V3's projections, plus V2-Lite's own projections

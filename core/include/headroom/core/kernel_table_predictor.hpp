@@ -106,9 +106,9 @@ private:
     double gemm_s(OpKind kind, const RooflineOp& op, bool& extrapolated) const;
     double mla_proj_s(double rows, bool& extrapolated) const;
     // `chain_s`, when given, gets the unfused norm chain's time a layer taken off the module time
-    // (mla_chain_)
+    // (mla_chain_); `context_s`, the time a layer of the cached contexts' up-projection added to it
     double mla_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated,
-                           double* chain_s = nullptr) const;
+                           double* chain_s = nullptr, double* context_s = nullptr) const;
     // `held`, when given, says whether the decodes' time was held to l2_warm_kv_floor_s.
     // `folded`, whether the decodes' KV was read as fewer, longer sequences (decode_lookup).
     double attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated,
@@ -191,6 +191,10 @@ private:
     double mla_heads_ = 0.0;                       // heads per GPU
     std::vector<std::array<double, 2>> mla_proj_;  // (n, k) of the model's MLA projections, o_proj last
     mutable std::array<std::vector<double>, 8> mla_cache_;  // (with a DSA indexer's three projections, 7)
+    // (n, k) of the latent's up-projection (kv_b_proj: heads x (nope + v) from the KV LoRA rank), which a
+    // prefill runs on every key it attends to, its cached context's too (mla_attention_s)
+    std::array<double, 2> mla_kv_b_{};
+    mutable std::vector<double> mla_kv_b_cache_;
     // those of the model the module tables timed (its hidden size and q LoRA rank), which mla_attention_s takes
     // off the module's time; the same as mla_proj_ for that model
     std::vector<std::array<double, 2>> mla_module_proj_;
