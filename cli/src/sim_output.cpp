@@ -151,9 +151,13 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
                                                     d.expert_imbalance > 0 ? std::string(" (as given)")
                                                                            : fmt::format(" ({} routing)", d.moe_routing.name())));
         if (d.ep() > 1 && d.dp > 1) {
-            parts.push_back(fmt::format("{} ({})", d.all2all_backend,
+            const double buffers = r.plan.reserve.all2all_bytes;
+            parts.push_back(fmt::format("{} ({}{})", d.all2all_backend,
                                         all2all_gathers(d.all2all_backend) ? "every DP rank's tokens gathered onto every GPU"
-                                                                           : "each token sent to its experts' GPUs"));
+                                                                           : "each token sent to its experts' GPUs",
+                                        buffers > 0 ? fmt::format("; its buffers {:.2f} GB a GPU, kept out of the KV cache",
+                                                                  buffers / 1e9)
+                                                    : ""));
         }
         if (!s.placement.empty()) parts.push_back(s.placement);
         row("parallelism", fmt::format("{}", fmt::join(parts, "; ")));

@@ -46,6 +46,8 @@ KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& engine, const
     r.max_num_batched_tokens = e.max_num_batched_tokens;
     r.max_num_seqs = e.max_num_seqs;
     r.reserve_bytes = e.reserve_bytes;
+    // vLLM runs an all2all backend only with DP and EP together (use_all2all_kernels)
+    if (d.dp > 1 && d.ep() > 1) r.all2all_buffer_bytes = deepep_buffer_bytes(d.model, d.all2all_backend, d.ep());
     if (e.speculative.enabled()) {
         const DrafterMemory dm = drafter_memory(d.model, e.speculative, d.tp, d.weight_dtype, d.kv_dtype);
         r.drafter_weight_bytes = dm.weight_bytes;

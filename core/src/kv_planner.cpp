@@ -140,7 +140,26 @@ ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r) {
     e.logits_bytes = 2.0 * seqs * static_cast<double>(m.vocab_size) * LOGIT_BYTES;
     e.non_torch_bytes = NON_TORCH_BYTES + (r.tp > 1 ? NCCL_BYTES : 0.0);
     e.cuda_graph_bytes = CUDA_GRAPH_BYTES;
+    e.all2all_bytes = r.all2all_buffer_bytes;
     return e;
+}
+
+double deepep_buffer_bytes(const ModelCard& m, const std::string& backend, int64_t ep) {
+    constexpr double MIB = 1024.0 * 1024.0;
+    constexpr double NVL_BYTES = 1024.0 * MIB;   // VLLM_DEEPEP_BUFFER_SIZE_MB's default
+    constexpr int64_t TOKENS_PER_RANK = 256;     // VLLM_MOE_DP_CHUNK_SIZE's default
+    constexpr int64_t ALIGN = 128;               // DeepEP's NUM_BUFFER_ALIGNMENT_BYTES
+    constexpr int64_t NVL_PEERS = 8;             // DeepEP's NUM_MAX_NVL_PEERS
+    if (!m.is_moe() || ep < 2) return 0.0;
+    if (backend == "deepep_high_throughput") return NVL_BYTES * (ep > NVL_PEERS ? 2.0 : 1.0);
+    if (backend != "deepep_low_latency") return 0.0;
+    const int64_t h = m.hidden_size, e = m.num_experts, t = TOKENS_PER_RANK, scales = h / 128;
+    const int64_t dispatch = 16 + std::max(2 * h, h + 4 * scales), combine = 4 * scales + 2 * h;
+    const int64_t send = std::max(t * dispatch, e * t * combine);
+    const int64_t recv = std::max(e * t * dispatch, e * t * combine);
+    const int64_t signalling = ceil_div(e * 8 + (e / ep) * 4, ALIGN) * ALIGN;
+    const int64_t total = 2 * send + 2 * recv + 2 * signalling;
+    return NVL_BYTES + static_cast<double>((total + ALIGN) / ALIGN * ALIGN);
 }
 
 int64_t sliding_window_blocks(int64_t window, int64_t budget, int64_t block_size) {

@@ -307,6 +307,7 @@ PYBIND11_MODULE(_headroom, m) {
             d["logits_bytes"] = p.reserve.logits_bytes;
             d["non_torch_bytes"] = p.reserve.non_torch_bytes;
             d["cuda_graph_bytes"] = p.reserve.cuda_graph_bytes;
+            d["all2all_bytes"] = p.reserve.all2all_bytes;
             return d;
         });
 

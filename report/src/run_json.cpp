@@ -147,6 +147,7 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
                             {"bubble_share", d.pp > 1 ? json(s.accounting.bubble_share()) : json(nullptr)},
                             {"expert_imbalance", d.ep() > 1 ? json(s.expert_imbalance) : json(nullptr)},
                             {"all2all_backend", d.ep() > 1 && d.dp > 1 ? json(d.all2all_backend) : json(nullptr)},
+                            {"all2all_buffer_bytes", d.ep() > 1 && d.dp > 1 ? json(r.plan.reserve.all2all_bytes) : json(nullptr)},
                             {"placement", s.placement.empty() ? json(nullptr) : json(s.placement)}};
     }
     j["kv_blocks"] = r.plan.num_blocks;

@@ -474,3 +474,20 @@ TEST(Fabric, TheTpRingsAndTheAllToAllAcrossDomains) {
     EXPECT_DOUBLE_EQ(g.a2a_bytes, 81'788'928.0);
     EXPECT_NEAR(g.time_s, 64 * (3e-6 + 2'555'904.0 / 25e9), 1e-12);
 }
+
+TEST(Parallelism, DeepEpBuffersLeaveTheKvCacheOnlyWithDpAndEp) {
+    // DeepSeek-V3 over DP 8 x EP 8 on H200 with DeepEP's low-latency kernels: every GPU holds the buffers
+    // kv_planner.hpp's deepep_buffer_bytes gives (4,890,562,944 B, worked by hand in test_kv_planner.cpp); with
+    // vLLM's default backend, or EP without DP (no all2all backend runs), none.
+    Deployment d;
+    d.model = load_model("deepseek-ai/DeepSeek-V3");
+    d.gpu = load_gpu("h200");
+    d.dp = 8;
+    d.expert_parallel = true;
+    const EngineConfig e;
+    EXPECT_DOUBLE_EQ(deployment_kv_plan(d, e, "test").reserve.all2all_bytes, 0.0);
+    d.all2all_backend = "deepep_low_latency";
+    EXPECT_DOUBLE_EQ(deployment_kv_plan(d, e, "test").reserve.all2all_bytes, 4'890'562'944.0);
+    d.dp = 1, d.tp = 8;
+    EXPECT_DOUBLE_EQ(deployment_kv_plan(d, e, "test").reserve.all2all_bytes, 0.0);
+}

@@ -40,6 +40,9 @@ struct KvPlanRequest {
     // groups as the target's).
     double drafter_weight_bytes = 0.0;
     double drafter_kv_bytes_per_token = 0.0;
+    // The DP + EP all2all backend's buffers on each GPU (deepep_buffer_bytes for vLLM's all2all_backend): DeepEP
+    // allocates them while the model loads, before vLLM profiles its memory, so they come out of the KV cache
+    double all2all_buffer_bytes = 0.0;
 };
 
 // The step limits `vllm serve` takes when none are given (vLLM's EngineArgs.get_batch_defaults, usage context
@@ -58,10 +61,24 @@ struct ReserveEstimate {
     double logits_bytes = 0.0;      // fp32 logits and probabilities for max_num_seqs sequences
     double non_torch_bytes = 0.0;   // cuBLAS workspaces, NCCL buffers
     double cuda_graph_bytes = 0.0;  // captured decode graphs
-    double total() const { return activation_bytes + logits_bytes + non_torch_bytes + cuda_graph_bytes; }
+    double all2all_bytes = 0.0;     // DP + EP dispatch buffers (KvPlanRequest::all2all_buffer_bytes)
+    double total() const { return activation_bytes + logits_bytes + non_torch_bytes + cuda_graph_bytes + all2all_bytes; }
 };
 
 ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r);
+
+// The buffers DeepEP takes on each GPU of an EP group of `ep` GPUs for an MoE model under vLLM's `backend`
+// (vllm/distributed/device_communicators/all2all.py; 0 for the other backends, for dense models and for EP
+// without DP, where vLLM runs no all2all backend: callers pass ep = 1 there). Both
+// modes take an NVLink buffer of VLLM_DEEPEP_BUFFER_SIZE_MB (1,024 MiB by default). deepep_high_throughput adds
+// an RDMA buffer of the same size when the group spans nodes, here more than 8 GPUs (an HGX node; DeepEP's
+// NVLink peer limit). deepep_low_latency adds the RDMA buffer DeepEP's get_low_latency_rdma_size_hint asks for
+// (deep_ep csrc/config.hpp, LowLatencyLayout) at vLLM's 256 tokens a rank (VLLM_MOE_DP_CHUNK_SIZE), with
+// E experts, hidden h, s = h / 128 scales and T = 256:
+//   dispatch message 16 + max(2h, h + 4s) B, combine message 4s + 2h B;
+//   2 x max(T x dispatch, E x T x combine) send + 2 x max(E x T x dispatch, E x T x combine) receive
+//   + 2 x the signalling counters (8 E + 4 E / ep B, to 128 B), the sum rounded up past a multiple of 128 B.
+double deepep_buffer_bytes(const ModelCard& m, const std::string& backend, int64_t ep);
 
 struct KvPlan {
     KvPlanRequest request;  // with max_model_len and context resolved
