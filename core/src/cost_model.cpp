@@ -12,6 +12,8 @@ namespace {
 
 constexpr int64_t TILE = 128;             // GEMM output tile edge (cuBLAS/CUTLASS Hopper kernels: 128 x 128+)
 constexpr double QUERY_TILE = 128.0;       // queries a FlashAttention prefill work item holds (FA2 and FA3, head_dim 128)
+constexpr double KEY_BLOCK = 128.0;        // keys a FlashAttention work item takes per step along the keys
+constexpr double MAX_KV_SPLITS = 128.0;    // FlashAttention's most splits of one work item's keys
 constexpr double ACT_BYTES = 2.0;         // activations in bf16
 constexpr double LOGIT_BYTES = 4.0;       // sampler in fp32
 constexpr int64_t KERNELS_PER_LAYER = 12;  // launches per layer without CUDA graphs (norms, GEMMs, attention...)
@@ -83,7 +85,11 @@ void add_attention_work(const AttentionShape& a, const SequenceWork& s, Attentio
     w.bytes += static_cast<double>(held) * a.kv_token_bytes + n * (a.kv_token_bytes + (a.q_dim + a.o_dim) * ACT_BYTES);
     w.scores += a.heads * keys;
     w.items += s.is_decode() ? a.kv_heads : a.heads * std::ceil(n / QUERY_TILE);
-    if (!s.is_decode()) return;
+    if (!s.is_decode()) {
+        // (prefill_kv_splits; pure prefills keep 0: the fit's wave term stands for them)
+        if (s.context > 0) w.longest_keys = std::max(w.longest_keys, static_cast<double>(held));
+        return;
+    }
     w.kv_read_bytes += static_cast<double>(held) * a.kv_token_bytes;
     w.sequences += 1;
     w.longest_keys = std::max(w.longest_keys, keys);
@@ -147,11 +153,29 @@ DecodeDispatch decode_dispatch(const GpuProfile& gpu, const AttentionWork& w) {
     return d;
 }
 
+double prefill_kv_splits(double items, double longest_keys, double sms) {
+    if (!(items > 0.0) || items >= 0.8 * sms) return 1.0;
+    const double key_blocks = std::ceil(longest_keys / KEY_BLOCK);
+    if (key_blocks <= 4.0) return 1.0;
+    auto efficiency = [&](double s) {
+        const double waves = items * s / sms;
+        return waves / std::ceil(waves);
+    };
+    const double most = std::min({MAX_KV_SPLITS, sms, key_blocks});
+    double best = 0.0;
+    for (double s = 1.0; s <= most; s += 1.0) best = std::max(best, efficiency(s));
+    for (double s = 1.0; s <= most; s += 1.0) {
+        if (efficiency(s) >= 0.85 * best) return s;
+    }
+    return 1.0;
+}
+
 double calibrated_prefill_attention_s(const GpuProfile& gpu, const AttentionCalibration& c, const AttentionWork& w) {
     const double sms = std::max(1.0, gpu.sm_count.value);
     double compute_s = (w.flops + w.scores * c.score_flops) / (gpu.peak_flops(Dtype::BF16) * c.compute_efficiency);
     if (c.wave_exponent > 0.0 && w.items > 0.0) {
-        compute_s /= std::pow(w.items / (std::ceil(w.items / sms) * sms), c.wave_exponent);
+        const double items = w.items * prefill_kv_splits(w.items, w.longest_keys, sms);
+        compute_s /= std::pow(items / (std::ceil(items / sms) * sms), c.wave_exponent);
     }
     const double memory_s = w.bytes / (gpu.memory_bandwidth_bytes_per_s() * c.memory_efficiency);
     const double p = c.blend_exponent;

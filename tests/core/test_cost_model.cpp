@@ -661,6 +661,40 @@ TEST(CostModel, DecodeDispatchFollowsFlashAttention2) {
     EXPECT_TRUE(decode_dispatch(a100, decode_kv_work(2, 2001, 4096, 8, 32, 128)).split);
 }
 
+TEST(CostModel, PrefillKeysSplitAsFlashAttentionSplitsThem) {
+    // 8 work items on 132 SMs (H100), keys of 21,004 (165 blocks of 128): s splits fill 8 s / 132 of a wave;
+    // the best is s = 33 (264 / 132 = 2 whole waves, 1.0), and the fewest within 85% of it is s = 15 (120 / 132
+    // = 0.909; s = 14 gives 112 / 132 = 0.848)
+    EXPECT_EQ(prefill_kv_splits(8, 21004, 132), 15.0);
+    // 64 items, 1,024 keys (8 blocks): at most 8 splits; 2 give 128 / 132 = 0.970, the best (4 give 256 / 264)
+    EXPECT_EQ(prefill_kv_splits(64, 1024, 132), 2.0);
+    EXPECT_EQ(prefill_kv_splits(200, 21004, 132), 1.0);  // 200 items fill 0.8 of the SMs
+    EXPECT_EQ(prefill_kv_splits(8, 512, 132), 1.0);      // 4 blocks of keys: never split
+    EXPECT_EQ(prefill_kv_splits(0, 21004, 132), 1.0);
+
+    // In the calibrated prefill time: with only the compute term (no launch, bytes or item cost, wave exponent 1)
+    // a call of 8 items over 21,004 keys fills 120 / 132 of the SMs; over 100 keys, 8 / 132
+    const GpuProfile h100 = load_gpu("h100");
+    AttentionCalibration c;
+    c.compute_efficiency = 1.0, c.memory_efficiency = 1.0, c.wave_exponent = 1.0, c.blend_exponent = 2.5;
+    AttentionWork w;
+    w.flops = 1e12, w.items = 8, w.longest_keys = 21004;
+    const double peak_s = 1e12 / h100.peak_flops(Dtype::BF16);
+    EXPECT_NEAR(calibrated_prefill_attention_s(h100, c, w), peak_s * 132.0 / 120.0, 1e-12);
+    w.longest_keys = 100;
+    EXPECT_NEAR(calibrated_prefill_attention_s(h100, c, w), peak_s * 132.0 / 8.0, 1e-12);
+    // the work of a 25-token chunk after 20,979 cached tokens carries its sequence's 21,004 keys
+    AttentionShape gqa{32, 8, 4.0 * 32 * 128, 2.0 * 8 * 128 * 2, 32 * 128, 32 * 128, 0, false};
+    AttentionWork dc, pf;
+    add_attention_work(gqa, SequenceWork{25, 20979}, dc, pf);
+    EXPECT_EQ(pf.longest_keys, 21004.0);
+    EXPECT_EQ(pf.items, 32.0);  // one 128-query tile x 32 heads
+    // a prompt without a cached context leaves it 0: the prefill fit's wave term, fitted on such prompts, stands
+    AttentionWork dc2, pf2;
+    add_attention_work(gqa, SequenceWork{4096, 0}, dc2, pf2);
+    EXPECT_EQ(pf2.longest_keys, 0.0);
+}
+
 // The decode fit's kernel terms by hand, on A100.
 TEST(CostModel, CalibratedDecodeAddsItsKernelTerms) {
     const GpuProfile gpu = load_gpu("a100-80gb");

@@ -175,7 +175,8 @@ struct AttentionWork {
     double scores = 0;  // query-key pairs x query heads: the softmax's work
     double items = 0;   // decode: sequences x KV heads; prefill: 128-query tiles x query heads
     // decode, for the decode fit's kernel terms (decode_dispatch): the sequences, the longest one's keys and
-    // its KV bytes of one KV head, and the layer's heads and head size on one GPU
+    // its KV bytes of one KV head, and the layer's heads and head size on one GPU; prefill: longest_keys, the
+    // most keys a chunk after a cached context holds (context and chunk; 0 with none), for prefill_kv_splits
     double sequences = 0, longest_keys = 0, longest_item_bytes = 0;
     double heads = 0, kv_heads = 0, head_dim = 0, kv_element_bytes = 0;
     bool latent = false;  // MLA's latent KV
@@ -221,6 +222,15 @@ AttentionWork decode_kv_work(double seqs, double keys, double kv_bytes_per_key, 
 // The calibrated attention times (calibration.hpp's model) of a call's prefill and decode parts; each includes
 // the fit's launch (a mixed one-call kernel pays one: the caller subtracts the smaller).
 double calibrated_prefill_attention_s(const GpuProfile& gpu, const AttentionCalibration& prefill, const AttentionWork& w);
+// How many parts FlashAttention splits each prefill work item's keys into (its num_splits_heuristic, FA2's and
+// FA3's alike; FlashInfer's prefill scheduler splits long keys alike): none once the call's `items` (128-query
+// tiles x heads) fill 0.8 of the `sms`, or where the longest sequence's keys (context and chunk) span at most 4
+// blocks of 128; else the fewest splits whose waves fill the SMs to within 85% of the best count's, at most
+// min(128, SMs, key blocks). A short chunk after a long cached context (a prefix-cache hit) runs its few query
+// tiles over many SMs this way; the wave term (AttentionCalibration::wave_exponent) counts items x splits.
+// Applied to chunks after a cached context only (AttentionWork::longest_keys): the prefill fit is made on
+// prompts without one, and the rule applied to those as well fitted them worse (docs/fidelity.md).
+double prefill_kv_splits(double items, double longest_keys, double sms);
 double calibrated_decode_attention_s(const GpuProfile& gpu, const AttentionCalibration& decode,
                                      const AttentionCalibration& prefill, const AttentionWork& w);
 
