@@ -68,8 +68,8 @@ struct ReserveEstimate {
 ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r);
 
 // The buffers DeepEP takes on each GPU of an EP group of `ep` GPUs for an MoE model under vLLM's `backend`
-// (vllm/distributed/device_communicators/all2all.py; 0 for the other backends, for dense models and for EP
-// without DP, where vLLM runs no all2all backend: callers pass ep = 1 there). Both
+// (vllm/distributed/device_communicators/all2all.py; 0 for the other backends and for dense models; vLLM runs
+// no all2all backend for EP without DP, where deployment_kv_plan leaves the request's bytes at 0). Both
 // modes take an NVLink buffer of VLLM_DEEPEP_BUFFER_SIZE_MB (1,024 MiB by default). deepep_high_throughput adds
 // an RDMA buffer of the same size when the group spans nodes, here more than 8 GPUs (an HGX node; DeepEP's
 // NVLink peer limit). deepep_low_latency adds the RDMA buffer DeepEP's get_low_latency_rdma_size_hint asks for
