@@ -79,6 +79,8 @@ struct KvOptions {
     KvPlanRequest request;
     std::optional<double> reserve_gb;
     std::string speculative, draft_model;  // a speculative drafter beside the model (its memory)
+    bool expert_parallel = false;
+    std::string all2all_backend = "allgather_reducescatter";
     bool json = false;
 };
 
@@ -124,6 +126,20 @@ int run_kv(KvOptions& o) {
     if (o.reserve_gb) {
         if (*o.reserve_gb < 0.0) throw UsageError(fmt::format("--reserve-gb: must be >= 0, got {}", *o.reserve_gb));
         o.request.reserve_bytes = *o.reserve_gb * 1e9;
+    }
+    if (o.expert_parallel && !m.is_moe()) throw UsageError(fmt::format("--expert-parallel: {} has no experts", m.name));
+    {
+        std::vector<std::string> names;
+        for (const auto& b : all2all_backends()) names.push_back(b.first);
+        if (std::find(names.begin(), names.end(), o.all2all_backend) == names.end()) {
+            throw UsageError(fmt::format("--all2all-backend: '{}' is not one of {}", o.all2all_backend, fmt::join(names, ", ")));
+        }
+    }
+    // vLLM's --enable-expert-parallel spreads the routed experts over the TP x DP GPUs (Deployment::ep), and runs
+    // an all2all backend, whose DeepEP buffers take memory, only with DP too (deployment_kv_plan)
+    o.request.ep = o.expert_parallel ? o.request.tp * o.request.dp : 1;
+    if (o.request.dp > 1 && o.request.ep > 1) {
+        o.request.all2all_buffer_bytes = deepep_buffer_bytes(m, o.all2all_backend, o.request.ep);
     }
     std::string drafter;
     if (!o.speculative.empty()) {
@@ -807,6 +823,18 @@ int run(int argc, char** argv) {
     kvc->add_option("-g,--gpu", kv.gpu, "shipped GPU name or alias (`headroom gpus`), or a profile YAML file")
         ->required();
     kvc->add_option("--tp", kv.request.tp, "tensor-parallel degree")->capture_default_str();
+    kvc->add_option("--pp", kv.request.pp, "pipeline stages: a GPU holds 1/pp of the layers' weights and KV")
+        ->capture_default_str();
+    kvc->add_option("--dp", kv.request.dp,
+                    "attention data-parallel ranks (vLLM --data-parallel-size), each with its own KV cache; blocks "
+                    "and capacity are the ranks' together")
+        ->capture_default_str();
+    kvc->add_flag("--expert-parallel", kv.expert_parallel,
+                  "spread the routed experts over the TP x DP GPUs (vLLM --enable-expert-parallel)");
+    kvc->add_option("--all2all-backend", kv.all2all_backend,
+                    "with --dp > 1 and --expert-parallel, vLLM's --all2all-backend; deepep_low_latency and "
+                    "deepep_high_throughput keep their buffers out of the KV cache")
+        ->capture_default_str();
     kvc->add_option("--weights-dtype", kv.weights_dtype, "weight format: auto (as the checkpoint ships them), bf16, fp16, fp8, int8, int4, mxfp4")
         ->capture_default_str();
     kvc->add_option("--kv-dtype", kv.kv_dtype, "KV-cache format: bf16, fp16, fp8, int8")->capture_default_str();

@@ -157,7 +157,11 @@ void print_card(const ModelCard& m) {
 
 void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p, const std::string& drafter) {
     const KvPlanRequest& r = p.request;
-    fmt::print("KV-cache plan: {} on {}, TP={}, weights {}, KV {}\n", m.name, gpu.display_name, r.tp,
+    std::string layout = fmt::format("TP={}", r.tp);
+    if (r.pp > 1) layout += fmt::format(", PP={}", r.pp);
+    if (r.dp > 1) layout += fmt::format(", DP={}", r.dp);
+    if (r.ep > 1) layout += fmt::format(", EP={}", r.ep);
+    fmt::print("KV-cache plan: {} on {}, {}, weights {}, KV {}\n", m.name, gpu.display_name, layout,
                m.weights(r.weight_dtype).label(), dtype_name(r.kv_dtype));
     fmt::print("  (per GPU; 1 GB = 1e9 bytes; vLLM V1 accounting, block_size {}, max_model_len {})\n\n", r.block_size,
                group(r.max_model_len));
@@ -171,10 +175,11 @@ void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p, const 
         row("reserve", fmt::format("{} (given)", gb(p.reserve_bytes)));
     } else {
         row("reserve", fmt::format("{} (estimate: activations {} at {} batched tokens, sampler {}, non-torch {}, "
-                                   "CUDA graphs {})",
+                                   "CUDA graphs {}{})",
                                    gb(p.reserve_bytes), gb(p.reserve.activation_bytes),
                                    group(r.max_num_batched_tokens), gb(p.reserve.logits_bytes),
-                                   gb(p.reserve.non_torch_bytes), gb(p.reserve.cuda_graph_bytes)));
+                                   gb(p.reserve.non_torch_bytes), gb(p.reserve.cuda_graph_bytes),
+                                   p.reserve.all2all_bytes > 0 ? ", DeepEP buffers " + gb(p.reserve.all2all_bytes) : ""));
     }
     row("KV budget", gb(p.kv_budget_bytes));
     std::string per_token = fmt::format("{} B", group(std::llround(p.kv_bytes_per_token)));
@@ -194,7 +199,8 @@ void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p, const 
         row("fits", "no: " + p.why_not);
         return;
     }
-    row("blocks", fmt::format("{} of {} tokens ({} each)", group(p.num_blocks), r.block_size, gb(p.block_bytes)));
+    row("blocks", fmt::format("{} of {} tokens ({} each){}", group(p.num_blocks), r.block_size, gb(p.block_bytes),
+                              r.dp > 1 ? fmt::format(" over the {} DP ranks, {} on each", r.dp, group(p.num_blocks / r.dp)) : ""));
     if (p.group_windows.size() > 1) {  // vLLM V1's hybrid allocator: a block is one group's page
         std::string kinds;
         for (int64_t w : p.group_windows) kinds += (kinds.empty() ? "" : ", ") + (w == 0 ? std::string("full") : fmt::format("sliding {}", w));

@@ -248,22 +248,23 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
     const int64_t rank_blocks = static_cast<int64_t>(std::floor(p.kv_budget_bytes / p.block_bytes));
     p.num_blocks = rank_blocks * r.dp;
     p.kv_tokens = p.num_blocks * r.block_size / static_cast<int64_t>(p.group_windows.size());  // in every group
-    const double pool = static_cast<double>(p.num_blocks) * p.block_bytes;
     const double rank_pool = static_cast<double>(rank_blocks) * p.block_bytes;  // where one sequence lives
 
     p.sequence_bytes_at_context = kv_sequence_bytes(m, p, r.context);
-    p.max_concurrency_at_context = static_cast<int64_t>(std::floor(pool / p.sequence_bytes_at_context));
+    // a sequence lives on one DP rank: each rank holds whole sequences of its own blocks
+    p.max_concurrency_at_context = static_cast<int64_t>(std::floor(rank_pool / p.sequence_bytes_at_context)) * r.dp;
 
-    // Longest context at the requested concurrency: kv_sequence_bytes grows with the context, so bisect.
-    const double n = static_cast<double>(r.concurrency);
-    if (n * kv_sequence_bytes(m, p, r.max_model_len) <= pool) {
+    // Longest context at the requested concurrency, spread evenly over the DP ranks (the busiest holds
+    // ceil(n / dp)): kv_sequence_bytes grows with the context, so bisect.
+    const double n = std::ceil(static_cast<double>(r.concurrency) / static_cast<double>(r.dp));
+    if (n * kv_sequence_bytes(m, p, r.max_model_len) <= rank_pool) {
         p.max_context_at_concurrency = r.max_model_len;
         p.context_capped_by_max_model_len = true;
     } else {
         int64_t lo = 0, hi = r.max_model_len;  // fits(lo), !fits(hi)
         while (hi - lo > 1) {
             const int64_t mid = lo + (hi - lo) / 2;
-            (n * kv_sequence_bytes(m, p, mid) <= pool ? lo : hi) = mid;
+            (n * kv_sequence_bytes(m, p, mid) <= rank_pool ? lo : hi) = mid;
         }
         p.max_context_at_concurrency = lo;
     }

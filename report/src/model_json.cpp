@@ -157,6 +157,9 @@ std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p, 
     j["model"] = m.name;
     j["gpu"] = gpu.name;
     j["request"] = {{"tp", r.tp},
+                    {"pp", r.pp},
+                    {"dp", r.dp},
+                    {"ep", r.ep},
                     {"weights_dtype", m.weights(r.weight_dtype).label()},
                     {"kv_dtype", std::string(dtype_name(r.kv_dtype))},
                     {"gpu_memory_utilization", r.gpu_memory_utilization},

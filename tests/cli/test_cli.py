@@ -191,6 +191,29 @@ def test_kv_makes_room_for_a_speculative_drafter():
     assert json.loads(run("card", "-m", "deepseek-ai/DeepSeek-V3", "--json").stdout)["model"]["mtp_layers"] == 1
 
 
+def test_kv_plans_dp_and_ep_with_deepep_buffers():
+    # DeepSeek-V3 on H200 as DP 8 x EP 8 (vLLM --data-parallel-size 8 --enable-expert-parallel): DeepEP's
+    # low-latency buffers, 4,890,562,944 B a GPU (worked by hand in tests/core/test_kv_planner.cpp), come off the
+    # KV budget of vLLM's default backend's plan; the blocks are the 8 ranks' together
+    base = ["kv", "-m", "deepseek-ai/DeepSeek-V3", "-g", "h200", "--dp", "8", "--expert-parallel"]
+    default = json.loads(run(*base, "--json").stdout)
+    r = run(*base, "--all2all-backend", "deepep_low_latency", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert (j["request"]["dp"], j["request"]["ep"]) == (8, 8)
+    g = j["per_gpu"]
+    assert g["reserve_estimate"]["all2all_bytes"] == 4_890_562_944
+    assert default["per_gpu"]["reserve_estimate"]["all2all_bytes"] == 0
+    assert g["kv_budget_bytes"] == pytest.approx(default["per_gpu"]["kv_budget_bytes"] - 4_890_562_944)
+    assert g["num_blocks"] % 8 == 0 and g["num_blocks"] < default["per_gpu"]["num_blocks"]
+    text = run(*base, "--all2all-backend", "deepep_low_latency").stdout
+    assert "TP=1, DP=8, EP=8" in text and "DeepEP buffers 4.89 GB" in text and "over the 8 DP ranks" in text
+    expect_bad_input(run("kv", "-m", "llama-3.1-8b", "-g", "h100", "--dp", "2", "--expert-parallel"),
+                     "--expert-parallel", "has no experts")
+    expect_bad_input(run(*base, "--all2all-backend", "deepep"), "--all2all-backend", "deepep_low_latency")
+    expect_bad_input(run("kv", "-m", "llama-3.1-8b", "-g", "h100", "--dp", "0"), "--dp")
+
+
 def test_gpu_override_changes_plan():
     # 10% less usable memory on the same GPU means fewer blocks
     base = json.loads(run("kv", "-m", "llama-3.1-8b", "-g", "h100", "--json").stdout)

@@ -89,6 +89,17 @@ TEST(KvPlanner, DeepEpBuffersComeOutOfTheKvCache) {
     EXPECT_DOUBLE_EQ(deepep.reserve.all2all_bytes, 4'890'562'944.0);
     EXPECT_NEAR(gathered.kv_budget_bytes - deepep.kv_budget_bytes, 4'890'562'944.0, 1e-3);
     EXPECT_LT(deepep.num_blocks, gathered.num_blocks);
+    // A sequence lives on one DP rank: at the full 163,840 tokens it takes 10,240 blocks of 16, so each rank
+    // holds floor(its blocks / 10,240) of them and the eight ranks eight times that, not the blocks of all
+    // eight pooled (which would fit one or two more)
+    ASSERT_EQ(deepep.num_blocks % 8, 0);
+    const int64_t rank_blocks = deepep.num_blocks / 8;
+    EXPECT_EQ(deepep.max_concurrency_at_context, 8 * (rank_blocks / 10'240));
+    EXPECT_LT(deepep.max_concurrency_at_context, deepep.num_blocks / 10'240);
+    // 17 sequences put 3 on the busiest rank: the longest context is what 3 sequences of one rank can hold
+    r.concurrency = 17;
+    const KvPlan seventeen = plan_kv(v3, h200, r);
+    EXPECT_EQ(seventeen.max_context_at_concurrency, rank_blocks / 3 * 16);
 }
 
 TEST(KvPlanner, TensorParallelSplitsKvHeads) {
