@@ -13,6 +13,7 @@
 #include "headroom/core/kernel_table_predictor.hpp"
 #include "headroom/sim/engine.hpp"
 #include "headroom/core/kv_planner.hpp"
+#include "headroom/core/deployment.hpp"
 #include "headroom/report/against.hpp"
 #include "headroom/report/json.hpp"
 #include "headroom/sim/sweep.hpp"
@@ -315,9 +316,21 @@ PYBIND11_MODULE(_headroom, m) {
           [](const ModelCard& model, const GpuProfile& gpu, int64_t tp, const std::string& weights_dtype,
              const std::string& kv_dtype, double util, int64_t block_size, int64_t max_model_len,
              int64_t max_num_batched_tokens, int64_t max_num_seqs, double reserve_bytes, int64_t context,
-             int64_t concurrency) {
+             int64_t concurrency, int64_t pp, int64_t dp, bool expert_parallel, const std::string& all2all_backend) {
               KvPlanRequest r;
               r.tp = tp;
+              r.pp = pp;
+              r.dp = dp;
+              if (expert_parallel && !model.is_moe()) throw PlanError("expert_parallel", model.name + " has no experts");
+              if (std::none_of(all2all_backends().begin(), all2all_backends().end(),
+                               [&](const auto& b) { return b.first == all2all_backend; })) {
+                  std::string names;
+                  for (const auto& b : all2all_backends()) names += (names.empty() ? "" : ", ") + b.first;
+                  throw PlanError("all2all_backend", "'" + all2all_backend + "' is not one of " + names);
+              }
+              // as `headroom kv`: experts over TP x DP GPUs, DeepEP's buffers only with DP and EP together
+              r.ep = expert_parallel ? tp * dp : 1;
+              if (dp > 1 && r.ep > 1) r.all2all_buffer_bytes = deepep_buffer_bytes(model, all2all_backend, r.ep);
               r.weight_dtype = weights(weights_dtype);
               r.kv_dtype = dtype("kv_dtype", kv_dtype);
               r.gpu_memory_utilization = util;
@@ -333,7 +346,8 @@ PYBIND11_MODULE(_headroom, m) {
           py::arg("model"), py::arg("gpu"), py::arg("tp") = 1, py::arg("weights_dtype") = "auto",
           py::arg("kv_dtype") = "bf16", py::arg("gpu_memory_utilization") = 0.9, py::arg("block_size") = 16,
           py::arg("max_model_len") = 0, py::arg("max_num_batched_tokens") = 0, py::arg("max_num_seqs") = 0,
-          py::arg("reserve_bytes") = -1.0, py::arg("context") = 0, py::arg("concurrency") = 1);
+          py::arg("reserve_bytes") = -1.0, py::arg("context") = 0, py::arg("concurrency") = 1, py::arg("pp") = 1,
+          py::arg("dp") = 1, py::arg("expert_parallel") = false, py::arg("all2all_backend") = "allgather_reducescatter");
 
     m.def("cost",
           [](const ModelCard& model, const GpuProfile& gpu, const std::vector<std::pair<int64_t, int64_t>>& batch,

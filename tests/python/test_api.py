@@ -182,6 +182,9 @@ def test_errors_carry_the_cli_message(call, cli_args, field):
         (lambda: headroom.kv_plan("llama-3.1-8b", "h100", tp=3), "tp: 3 does not divide"),
         (lambda: headroom.kv_plan("llama-3.1-8b", "h100", gpu_memory_utilization=2), "gpu_memory_utilization: must be"),
         (lambda: headroom.kv_plan("llama-3.1-8b", "h100", kv_dtype="fp7"), "kv_dtype"),
+        (lambda: headroom.kv_plan("llama-3.1-8b", "h100", dp=2, expert_parallel=True), "expert_parallel: "),
+        (lambda: headroom.kv_plan("deepseek-ai/DeepSeek-V3", "h200", dp=8, expert_parallel=True,
+                                  all2all_backend="deepep"), "all2all_backend: 'deepep' is not one of"),
         (lambda: headroom.cost("llama-3.1-8b", "h100"), "tokens"),
         (lambda: headroom.cost("llama-3.1-8b", "h100", tokens=8, moe_routing="balanced"), "moe_routing: "),
         (lambda: headroom.cost("mistralai/Mixtral-8x7B-v0.1", "h100", tp=2, tokens=8, moe_routing="zipf"),
@@ -251,3 +254,18 @@ def test_read_results_flattens_every_headroom_json(tmp_path):
         headroom.read_results(tmp_path / "bad.jsonl")
     with pytest.raises(headroom.InputError, match="cannot read"):
         headroom.read_results(tmp_path / "missing.json")
+
+
+def test_kv_plan_takes_the_layout_as_headroom_kv_does():
+    # DeepSeek-V3 on H200 as DP 8 x EP 8 with DeepEP's low-latency kernels: the same plan as `headroom kv --dp 8
+    # --expert-parallel --all2all-backend deepep_low_latency`, whose buffers (4,890,562,944 B, worked by hand in
+    # tests/core/test_kv_planner.cpp) come off the budget of vLLM's default backend's plan
+    deepep = headroom.kv_plan("deepseek-ai/DeepSeek-V3", "h200", dp=8, expert_parallel=True,
+                              all2all_backend="deepep_low_latency")
+    default = headroom.kv_plan("deepseek-ai/DeepSeek-V3", "h200", dp=8, expert_parallel=True)
+    assert deepep.reserve["all2all_bytes"] == 4_890_562_944 and default.reserve["all2all_bytes"] == 0
+    assert deepep.kv_budget_bytes == pytest.approx(default.kv_budget_bytes - 4_890_562_944)
+    cli = json.loads(subprocess.run([BIN, "kv", "-m", "deepseek-ai/DeepSeek-V3", "-g", "h200", "--dp", "8",
+                                     "--expert-parallel", "--all2all-backend", "deepep_low_latency", "--json"],
+                                    capture_output=True, text=True, check=True).stdout)
+    assert deepep.num_blocks == cli["per_gpu"]["num_blocks"]
