@@ -128,19 +128,12 @@ int run_kv(KvOptions& o) {
         o.request.reserve_bytes = *o.reserve_gb * 1e9;
     }
     if (o.expert_parallel && !m.is_moe()) throw UsageError(fmt::format("--expert-parallel: {} has no experts", m.name));
-    {
-        std::vector<std::string> names;
-        for (const auto& b : all2all_backends()) names.push_back(b.first);
-        if (std::find(names.begin(), names.end(), o.all2all_backend) == names.end()) {
-            throw UsageError(fmt::format("--all2all-backend: '{}' is not one of {}", o.all2all_backend, fmt::join(names, ", ")));
-        }
+    if (const std::string why = unknown_all2all_backend(o.all2all_backend); !why.empty()) {
+        throw UsageError("--all2all-backend: " + why);
     }
-    // vLLM's --enable-expert-parallel spreads the routed experts over the TP x DP GPUs (Deployment::ep), and runs
-    // an all2all backend, whose DeepEP buffers take memory, only with DP too (deployment_kv_plan)
+    // vLLM's --enable-expert-parallel spreads the routed experts over the TP x DP GPUs (Deployment::ep)
     o.request.ep = o.expert_parallel ? o.request.tp * o.request.dp : 1;
-    if (o.request.dp > 1 && o.request.ep > 1) {
-        o.request.all2all_buffer_bytes = deepep_buffer_bytes(m, o.all2all_backend, o.request.ep);
-    }
+    o.request.all2all_buffer_bytes = deepep_buffer_bytes(m, o.all2all_backend, o.request.dp, o.request.ep);
     std::string drafter;
     if (!o.speculative.empty()) {
         SpeculativeConfig c;

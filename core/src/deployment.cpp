@@ -1,5 +1,8 @@
 #include "headroom/core/deployment.hpp"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 
 #include "headroom/core/host_overlap.hpp"
@@ -24,6 +27,15 @@ const std::vector<std::pair<std::string, bool>>& all2all_backends() {
     return backends;
 }
 
+std::string unknown_all2all_backend(const std::string& backend) {
+    std::vector<std::string> names;
+    for (const auto& b : all2all_backends()) {
+        if (b.first == backend) return "";
+        names.push_back(b.first);
+    }
+    return fmt::format("'{}' is not one of {}", backend, fmt::join(names, ", "));
+}
+
 bool all2all_gathers(const std::string& backend) {
     for (const auto& [name, gathers] : all2all_backends()) {
         if (name == backend) return gathers;
@@ -46,8 +58,7 @@ KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& engine, const
     r.max_num_batched_tokens = e.max_num_batched_tokens;
     r.max_num_seqs = e.max_num_seqs;
     r.reserve_bytes = e.reserve_bytes;
-    // vLLM runs an all2all backend only with DP and EP together (use_all2all_kernels)
-    if (d.dp > 1 && d.ep() > 1) r.all2all_buffer_bytes = deepep_buffer_bytes(d.model, d.all2all_backend, d.ep());
+    r.all2all_buffer_bytes = deepep_buffer_bytes(d.model, d.all2all_backend, d.dp, d.ep());
     if (e.speculative.enabled()) {
         const DrafterMemory dm = drafter_memory(d.model, e.speculative, d.tp, d.weight_dtype, d.kv_dtype);
         r.drafter_weight_bytes = dm.weight_bytes;

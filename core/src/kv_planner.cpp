@@ -144,13 +144,13 @@ ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r) {
     return e;
 }
 
-double deepep_buffer_bytes(const ModelCard& m, const std::string& backend, int64_t ep) {
+double deepep_buffer_bytes(const ModelCard& m, const std::string& backend, int64_t dp, int64_t ep) {
     constexpr double MIB = 1024.0 * 1024.0;
     constexpr double NVL_BYTES = 1024.0 * MIB;   // VLLM_DEEPEP_BUFFER_SIZE_MB's default
     constexpr int64_t TOKENS_PER_RANK = 256;     // VLLM_MOE_DP_CHUNK_SIZE's default
     constexpr int64_t ALIGN = 128;               // DeepEP's NUM_BUFFER_ALIGNMENT_BYTES
     constexpr int64_t NVL_PEERS = 8;             // DeepEP's NUM_MAX_NVL_PEERS
-    if (!m.is_moe() || ep < 2) return 0.0;
+    if (!m.is_moe() || dp < 2 || ep < 2) return 0.0;
     if (backend == "deepep_high_throughput") return NVL_BYTES * (ep > NVL_PEERS ? 2.0 : 1.0);
     if (backend != "deepep_low_latency") return 0.0;
     const int64_t h = m.hidden_size, e = m.num_experts, t = TOKENS_PER_RANK, scales = h / 128;

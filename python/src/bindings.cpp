@@ -322,15 +322,12 @@ PYBIND11_MODULE(_headroom, m) {
               r.pp = pp;
               r.dp = dp;
               if (expert_parallel && !model.is_moe()) throw PlanError("expert_parallel", model.name + " has no experts");
-              if (std::none_of(all2all_backends().begin(), all2all_backends().end(),
-                               [&](const auto& b) { return b.first == all2all_backend; })) {
-                  std::string names;
-                  for (const auto& b : all2all_backends()) names += (names.empty() ? "" : ", ") + b.first;
-                  throw PlanError("all2all_backend", "'" + all2all_backend + "' is not one of " + names);
+              if (const std::string why = unknown_all2all_backend(all2all_backend); !why.empty()) {
+                  throw PlanError("all2all_backend", why);
               }
-              // as `headroom kv`: experts over TP x DP GPUs, DeepEP's buffers only with DP and EP together
+              // as `headroom kv`: experts over TP x DP GPUs
               r.ep = expert_parallel ? tp * dp : 1;
-              if (dp > 1 && r.ep > 1) r.all2all_buffer_bytes = deepep_buffer_bytes(model, all2all_backend, r.ep);
+              r.all2all_buffer_bytes = deepep_buffer_bytes(model, all2all_backend, dp, r.ep);
               r.weight_dtype = weights(weights_dtype);
               r.kv_dtype = dtype("kv_dtype", kv_dtype);
               r.gpu_memory_utilization = util;

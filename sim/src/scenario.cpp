@@ -427,11 +427,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     // vLLM's all2all_backend: how DP + EP layers reach their experts (gather every rank's tokens, or dispatch)
     if (root["all2all_backend"]) {
         const std::string b = r.string(root["all2all_backend"], "all2all_backend");
-        std::vector<std::string> names;
-        for (const auto& kv : all2all_backends()) names.push_back(kv.first);
-        if (std::find(names.begin(), names.end(), b) == names.end()) {
-            r.fail("all2all_backend", fmt::format("'{}' is not one of {}", b, fmt::join(names, ", ")));
-        }
+        if (const std::string why = unknown_all2all_backend(b); !why.empty()) r.fail("all2all_backend", why);
         s.deployment.all2all_backend = b;
     }
     if (root["moe_routing"] && !root["moe_routing"].IsNull()) {  // null: the default

@@ -67,24 +67,25 @@ TEST(KvPlanner, DeepEpBuffersComeOutOfTheKvCache) {
     //   2 x 954,204,160 x 2 + 2 x 2,176 = 3,816,820,992 -> (+ 128) / 128 x 128 = 3,816,821,120
     //   plus the 1,024 MiB NVLink buffer: 4,890,562,944 B
     const ModelCard v3 = load_model("deepseek-ai/DeepSeek-V3");
-    EXPECT_DOUBLE_EQ(deepep_buffer_bytes(v3, "deepep_low_latency", 8), 4'890'562'944.0);
+    EXPECT_DOUBLE_EQ(deepep_buffer_bytes(v3, "deepep_low_latency", 8, 8), 4'890'562'944.0);
     // Mixtral (hidden 4,096, 8 experts) over EP 4: scales 32; dispatch 16 + 8,192 = 8,208; combine 8,320;
     //   send and receive max(256 x 8,208, 2,048 x 8,208, 2,048 x 8,320) = 17,039,360 each, doubled;
     //   signalling 64 + 2 x 4 = 72 -> 128, doubled: 68,157,696 -> 68,157,824, plus 1,073,741,824
-    EXPECT_DOUBLE_EQ(deepep_buffer_bytes(load_model("mistralai/Mixtral-8x7B-v0.1"), "deepep_low_latency", 4),
+    EXPECT_DOUBLE_EQ(deepep_buffer_bytes(load_model("mistralai/Mixtral-8x7B-v0.1"), "deepep_low_latency", 4, 4),
                      1'141'899'648.0);
     // high-throughput: the NVLink buffer, and an RDMA one of the same size past one 8-GPU node
-    EXPECT_DOUBLE_EQ(deepep_buffer_bytes(v3, "deepep_high_throughput", 8), 1024.0 * 1024 * 1024);
-    EXPECT_DOUBLE_EQ(deepep_buffer_bytes(v3, "deepep_high_throughput", 16), 2.0 * 1024 * 1024 * 1024);
-    EXPECT_DOUBLE_EQ(deepep_buffer_bytes(v3, "allgather_reducescatter", 8), 0.0);
-    EXPECT_DOUBLE_EQ(deepep_buffer_bytes(load_model("llama-3.1-8b"), "deepep_low_latency", 8), 0.0);
+    EXPECT_DOUBLE_EQ(deepep_buffer_bytes(v3, "deepep_high_throughput", 8, 8), 1024.0 * 1024 * 1024);
+    EXPECT_DOUBLE_EQ(deepep_buffer_bytes(v3, "deepep_high_throughput", 16, 16), 2.0 * 1024 * 1024 * 1024);
+    EXPECT_DOUBLE_EQ(deepep_buffer_bytes(v3, "allgather_reducescatter", 8, 8), 0.0);
+    EXPECT_DOUBLE_EQ(deepep_buffer_bytes(v3, "deepep_low_latency", 1, 8), 0.0);  // EP without DP: no all2all backend
+    EXPECT_DOUBLE_EQ(deepep_buffer_bytes(load_model("llama-3.1-8b"), "deepep_low_latency", 8, 8), 0.0);
 
     // In the plan the buffers come off the KV budget
     KvPlanRequest r;
     r.dp = 8, r.ep = 8;
     const GpuProfile h200 = load_gpu("h200");
     const KvPlan gathered = plan_kv(v3, h200, r);
-    r.all2all_buffer_bytes = deepep_buffer_bytes(v3, "deepep_low_latency", 8);
+    r.all2all_buffer_bytes = deepep_buffer_bytes(v3, "deepep_low_latency", 8, 8);
     const KvPlan deepep = plan_kv(v3, h200, r);
     EXPECT_DOUBLE_EQ(deepep.reserve.all2all_bytes, 4'890'562'944.0);
     EXPECT_NEAR(gathered.kv_budget_bytes - deepep.kv_budget_bytes, 4'890'562'944.0, 1e-3);

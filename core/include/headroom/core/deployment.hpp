@@ -73,6 +73,8 @@ struct Deployment {
 // CostConfig::ep_gather.
 const std::vector<std::pair<std::string, bool>>& all2all_backends();
 bool all2all_gathers(const std::string& backend);
+// Why `backend` is not one of all2all_backends ("'x' is not one of ..."), or "" when it is.
+std::string unknown_all2all_backend(const std::string& backend);
 
 struct EngineConfig {
     std::string policy = "continuous";

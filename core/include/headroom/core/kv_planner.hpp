@@ -67,9 +67,9 @@ struct ReserveEstimate {
 
 ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r);
 
-// The buffers DeepEP takes on each GPU of an EP group of `ep` GPUs for an MoE model under vLLM's `backend`
-// (vllm/distributed/device_communicators/all2all.py; 0 for the other backends and for dense models; vLLM runs
-// no all2all backend for EP without DP, where deployment_kv_plan leaves the request's bytes at 0). Both
+// The buffers DeepEP takes on each GPU of an EP group of `ep` GPUs over `dp` DP ranks for an MoE model under
+// vLLM's `backend` (vllm/distributed/device_communicators/all2all.py; 0 for the other backends, for dense models
+// and without both DP and EP, where vLLM runs no all2all backend: use_all2all_kernels). Both
 // modes take an NVLink buffer of VLLM_DEEPEP_BUFFER_SIZE_MB (1,024 MiB by default). deepep_high_throughput adds
 // an RDMA buffer of the same size when the group spans nodes, here more than 8 GPUs (an HGX node; DeepEP's
 // NVLink peer limit). deepep_low_latency adds the RDMA buffer DeepEP's get_low_latency_rdma_size_hint asks for
@@ -78,7 +78,7 @@ ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r);
 //   dispatch message 16 + max(2h, h + 4s) B, combine message 4s + 2h B;
 //   2 x max(T x dispatch, E x T x combine) send + 2 x max(E x T x dispatch, E x T x combine) receive
 //   + 2 x the signalling counters (8 E + 4 E / ep B, to 128 B), the sum rounded up past a multiple of 128 B.
-double deepep_buffer_bytes(const ModelCard& m, const std::string& backend, int64_t ep);
+double deepep_buffer_bytes(const ModelCard& m, const std::string& backend, int64_t dp, int64_t ep);
 
 struct KvPlan {
     KvPlanRequest request;  // with max_model_len and context resolved
