@@ -261,9 +261,11 @@ void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibratio
             const bool fit_ok = shapes.size() > 1 && train.size() >= 8;
             const MoeCalibration f = fit_ok ? fit_moe(gpu, format, train) : MoeCalibration{};
             for (const MoeSample* s : held) {
-                before.add(through_cost_model(*s, no_moe), s->time_s);
+                // the cost model prices gated experts (every MoE model headroom loads); the tables' non-gated
+                // rows (Nemotron-H's) are scored on the fit alone
+                if (s->gated) before.add(through_cost_model(*s, no_moe), s->time_s);
                 if (fit_ok) cv.add(moe_kernel_time_s(gpu, format, f, moe_sample_work(*s)), s->time_s);
-                wired.add(through_cost_model(*s, shipped), s->time_s);
+                if (s->gated) wired.add(through_cost_model(*s, shipped), s->time_s);
                 if (sib)
                     sib->add(moe_kernel_time_s(gpu, format, *carried->moe_for(format), moe_sample_work(*s)),
                              s->time_s);

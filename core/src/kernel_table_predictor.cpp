@@ -328,14 +328,22 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
                                                  {"experts", std::to_string(model.num_experts)},
                                                  {"tp", whole_experts ? "1" : std::to_string(tp)},
                                                  {"ep", std::to_string(std::max<int64_t>(1, config.ep))}};
+        // the model's experts are gated (every MoE model headroom loads): a table of non-gated experts of the
+        // same shape (Nemotron-H's) times other work
+        auto find_gated = [&t](const std::map<std::string, std::string>& m) -> const GridTable* {
+            for (const GridTable* g : t.find("moe", m)) {
+                if (g->moe_gated()) return g;
+            }
+            return nullptr;
+        };
         if (routing_.kind == MoeRouting::Kind::POWER_LAW) {
             shape["distribution"] = routing_.name();
-            moe_ = t.find_first("moe", shape);
+            moe_ = find_gated(shape);
             moe_rows_routed_ = moe_ != nullptr;
         }
         if (!moe_) {
             shape["distribution"] = "balanced";
-            moe_ = t.find_first("moe", shape);
+            moe_ = find_gated(shape);
         }
         // A100's tables time the fused MoE with power-law routing only: its balanced rows are estimated from
         // its power_law_1.01 rows and the other GPUs' ratio of the two (balanced_moe_from_power_law), and read
@@ -344,7 +352,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         // 6-10%, p90 22-50%; bench/fidelity.cpp).
         if (!moe_) {
             shape["distribution"] = "power_law_1.01";
-            if (const GridTable* law = t.find_first("moe", shape)) {
+            if (const GridTable* law = find_gated(shape)) {
                 moe_estimated_ = balanced_moe_from_power_law(*law, t.gpu, &moe_references_, &moe_other_formats_);
                 moe_ = moe_estimated_ ? moe_estimated_.get() : law;
                 moe_rows_stand_in_ = !moe_estimated_;

@@ -44,8 +44,10 @@ double moe_peak_flops(const GpuProfile& gpu, const std::string& format) {
 std::array<double, MOE_TERMS> moe_columns(const GpuProfile& gpu, const std::string& format,
                                           const MoeWork& w) {
     const double peak = moe_peak_flops(gpu, format), hbm = gpu.memory_bandwidth_bytes_per_s();
-    const double expert = 3.0 * w.hidden * w.inter;
-    const double pair_bytes = (3.0 * w.hidden + 6.0 * w.inter) * 2.0;
+    // a non-gated expert has no gate projection: 2 matrices, and a pair's up output, activation and down input
+    // are inter wide each (3 hidden + 4 inter) where a gated pair's gate-up output is 2 inter (3 hidden + 6 inter)
+    const double expert = (w.gated ? 3.0 : 2.0) * w.hidden * w.inter;
+    const double pair_bytes = (3.0 * w.hidden + (w.gated ? 6.0 : 4.0) * w.inter) * 2.0;
     return {1.0,
             peak > 0.0 ? 2.0 * expert * w.local_pairs / peak : 0.0,
             hbm > 0.0 ? w.experts_read * expert * w.bytes_per_weight / hbm : 0.0,
@@ -59,7 +61,7 @@ double moe_wave_s(const GpuProfile& gpu, const MoeWork& w) {
     const double sms = gpu.sm_count.value, hbm = gpu.memory_bandwidth_bytes_per_s();
     if (!(sms > 0.0) || !(hbm > 0.0) || !(w.experts_read > 0.0)) return 0.0;
     const double row_tiles = w.experts_read * std::max(1.0, w.local_pairs / w.experts_read / MOE_TILE_ROWS);
-    const double gate_up = std::ceil(row_tiles * std::ceil(2.0 * w.inter / MOE_TILE_COLS) / sms);
+    const double gate_up = std::ceil(row_tiles * std::ceil((w.gated ? 2.0 : 1.0) * w.inter / MOE_TILE_COLS) / sms);
     const double down = std::ceil(row_tiles * std::ceil(w.hidden / MOE_TILE_COLS) / sms);
     return (gate_up * w.hidden + down * w.inter) * MOE_TILE_COLS * w.bytes_per_weight / (hbm / sms);
 }

@@ -136,11 +136,16 @@ double GridTable::gemm_weight_bytes_per_element() const {
     return 2.0;
 }
 
+bool GridTable::moe_gated() const {
+    const std::string a = attr("activation");
+    return a.size() < 7 || a.compare(a.size() - 7, 7, "_no_mul") != 0;
+}
+
 double GridTable::moe_expert_bytes() const {
     const int64_t hidden = attr_int("hidden"), inter = attr_int("inter");
     if (hidden <= 0 || inter <= 0) return 0.0;  // not a fused-MoE table
     const double tp = static_cast<double>(std::max<int64_t>(1, attr_int("tp")));
-    return 3.0 * static_cast<double>(hidden) * static_cast<double>(inter) / tp * gemm_weight_bytes_per_element();
+    return (moe_gated() ? 3.0 : 2.0) * static_cast<double>(hidden) * static_cast<double>(inter) / tp * gemm_weight_bytes_per_element();
 }
 
 double GridTable::moe_working_set_bytes(double tokens) const {

@@ -48,6 +48,21 @@ _MLA_MODELS = {
 }
 
 
+# Fused-MoE shapes (hidden, inter, topk, experts) of models whose experts are not gated: NVIDIA's Nemotron-H
+# family (config.json `mlp_hidden_act: relu2`; vLLM's `relu2_no_mul`: an expert is up and down projections, 2 x
+# hidden x inter weights, not gate, up and down). The database times them with the model's own experts: Nemotron 3
+# Nano (2688, 1856, top-6 of 128), Nemotron 3 Super (512 experts, top-22, inter 2688; at hidden 4096, and at its
+# latent MoE width 1024: collection_meta.yaml's "Nemotron-3 Super FP8 rows (hidden=1024, inter=2688, 512 experts,
+# topk=22)") and the larger Nemotron 3 (512 experts, top-22, inter 5120, latent 2048; AIConfigurator's
+# collector/cases/models/NemotronHForCausalLM_cases.yaml). Read as gated, every GPU's rows of these shapes come
+# out 27-44% slower on the fused-MoE fit than the other shapes' rows, as non-gated 1-5% (docs/fidelity.md). The
+# tables of these shapes carry `activation=relu2_no_mul`, but for those of the older collector (A100's vLLM 0.14
+# tables; kernel names below), which calls `fused_experts` on gate-up weights of 2 x inter rows whatever the model
+# (collector/vllm/collect_moe.py of that version) and so timed gated experts of the shape.
+_NON_GATED_MOE = {(2688, 1856, 6, 128), (4096, 2688, 22, 512), (1024, 2688, 22, 512), (2048, 5120, 22, 512)}
+_GATED_ONLY_MOE_KERNELS = {"vllm_fused_moe", "vllm_marlin_int4_moe", "vllm_mxfp4_moe", "vllm_flashinfer_trtllm_moe_fp4"}
+
+
 def _dtype(name: str) -> str:
     return _DTYPES.get(str(name), re.sub(r"[^a-z0-9_]", "_", str(name).lower()))
 
@@ -174,6 +189,9 @@ def import_gpu(gpu_dir: Path) -> list[str]:
             attrs = {"framework": ver, "kernel": g["kernel_source"].iloc[0], "dtype": _dtype(k[0]),
                      "hidden": int(k[1]), "inter": int(k[2]), "topk": int(k[3]), "experts": int(k[4]),
                      "tp": int(k[5]), "ep": int(k[6]), "distribution": str(k[7])}
+            if ((int(k[1]), int(k[2]), int(k[3]), int(k[4])) in _NON_GATED_MOE
+                    and attrs["kernel"] not in _GATED_ONLY_MOE_KERNELS):
+                attrs["activation"] = "relu2_no_mul"
             blocks += _grid_lines(g, ["num_tokens"], attrs, "moe")
 
     # MLA attention modules (DeepSeek-V3's whole attention block: q/kv down- and up-projections, RoPE,

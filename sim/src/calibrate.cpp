@@ -803,6 +803,7 @@ MoeWork moe_sample_work(const MoeSample& s) {
     w.experts_read = s.alpha > 0.0 ? experts_reached({MoeRouting::Kind::POWER_LAW, s.alpha}, e, k, s.tokens)
                                    : std::min(w.pairs, e) / ep;
     w.bytes_per_weight = s.bytes_per_weight;
+    w.gated = s.gated;
     return w;
 }
 
@@ -898,6 +899,7 @@ void add_moe_samples(const GridTable* g, double alpha, double l2_bytes, std::vec
     x.hidden = g->attr_int("hidden"), x.inter = g->attr_int("inter"), x.topk = g->attr_int("topk");
     x.experts = g->attr_int("experts"), x.tp = g->attr_int("tp"), x.ep = g->attr_int("ep");
     x.alpha = alpha;
+    x.gated = g->moe_gated();
     if (!(x.hidden > 0 && x.inter > 0 && x.topk > 0 && x.experts > 0 && x.tp > 0 && x.ep > 0)) return;
     x.bytes_per_weight = kernel_format_bytes(x.format);  // as a model in that format stores them
     for (size_t i = 0; i < g->axes[0].size(); ++i) {

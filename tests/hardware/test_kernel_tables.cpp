@@ -78,6 +78,21 @@ TEST(KernelTables, MoeWorkingSetCountsTheExpertsTheCollectorHit) {
     EXPECT_TRUE(std::isinf(moe.moe_working_set_bytes(1)));
 }
 
+TEST(KernelTables, NonGatedExpertsHoldTwoMatrices) {
+    GridTable moe = parse_kernel_tables(POWER_LAW, "test.hkt").tables[0];
+    moe.attrs = {{"dtype", "bf16"}, {"hidden", "2688"}, {"inter", "1856"}, {"topk", "6"}, {"experts", "128"}, {"tp", "1"}, {"ep", "1"}};
+    EXPECT_TRUE(moe.moe_gated());  // no activation attribute: gate, up and down
+    // 3 x 2,688 x 1,856 x 2 B = 29,933,568 B
+    EXPECT_DOUBLE_EQ(moe.moe_expert_bytes(), 29'933'568.0);
+    moe.attrs["activation"] = "silu";  // a gated activation named
+    EXPECT_TRUE(moe.moe_gated());
+    moe.attrs["activation"] = "relu2_no_mul";  // Nemotron-H's: up and down only, 2 x 2,688 x 1,856 x 2 B
+    EXPECT_FALSE(moe.moe_gated());
+    EXPECT_DOUBLE_EQ(moe.moe_expert_bytes(), 19'955'712.0);
+    // 4 tokens x top-6 = 24 experts hit
+    EXPECT_DOUBLE_EQ(moe.moe_working_set_bytes(4), 24 * 19'955'712.0);
+}
+
 // Along a token axis (m) the lookup is log-log, exact for a power law; along n linear, exact for a linear time:
 // the table holds 0.002 sqrt(m) n ms.
 TEST(KernelTables, InterpolationIsExactForAPowerLawInTokensAndLinearElsewhere) {  // up to float storage (1e-7 relative)

@@ -923,6 +923,55 @@ TEST(Calibrate, MoeSampleWorkAndColumnsByHand) {
                 40e-6 + 1.3 * c[1] + 1.1 * c[2] + 0.6 * c[3] + 0.9 * c[4] + 2e-6 * 8 + 0.5 * c[6], 1e-18);
 }
 
+TEST(Calibrate, NonGatedExpertsColumnsByHand) {
+    // Nemotron 3 Nano's experts (relu2, up and down only) on H100 SXM: 64 tokens x top-6 = 384 pairs over the
+    // 128 experts, 3 rows each
+    MoeSample s;
+    s.format = "bf16", s.tokens = 64, s.hidden = 2688, s.inter = 1856, s.topk = 6, s.experts = 128;
+    s.gated = false;
+    const MoeWork w = moe_sample_work(s);
+    EXPECT_FALSE(w.gated);
+    const GpuProfile h100 = load_gpu("h100-sxm");
+    const auto c = moe_columns(h100, "bf16", w);
+    // FLOPs 2 x 2 x 2,688 x 1,856 x 384 = 7,662,993,408; weights 128 x 2 x 2,688 x 1,856 x 2 B = 2,554,331,136;
+    // pair bytes (3 x 2,688 + 4 x 1,856) x 2 = 30,976, 11,894,784 for 384
+    EXPECT_NEAR(c[1], 7662993408.0 / 989e12, 1e-15);
+    EXPECT_NEAR(c[2], 2554331136.0 / 3.35e12, 1e-15);
+    EXPECT_NEAR(c[3], 11894784.0 / 3.35e12, 1e-15);
+    EXPECT_NEAR(c[4], 11894784.0 / 3.35e12, 1e-15);
+    EXPECT_EQ(c[5], 128.0);
+    // waves: one 128-row tile an expert; the up GEMM's 128 x ceil(1,856 / 64) = 3,712 tiles in ceil(3,712 / 132)
+    // = 29 waves of 2,688 x 64 weights, the down GEMM's 128 x 42 = 5,376 tiles in 41 waves of 1,856 x 64:
+    // (29 x 2,688 + 41 x 1,856) x 64 x 2 bytes = 19,718,144 bytes at 3.35 TB/s / 132
+    EXPECT_NEAR(c[6], 19718144.0 / (3.35e12 / 132), 1e-15);
+    // the same shape gated: 3 matrices, gate-up 2 x 1,856 wide (58 tiles an expert: 7,424 in 57 waves)
+    MoeWork g = w;
+    g.gated = true;
+    const auto cg = moe_columns(h100, "bf16", g);
+    EXPECT_NEAR(cg[2], 1.5 * c[2], 1e-15);
+    EXPECT_NEAR(cg[6], (57.0 * 2688 + 41.0 * 1856) * 128.0 / (3.35e12 / 132), 1e-15);
+    // the tables' rows carry it: a table with activation=relu2_no_mul gives non-gated samples
+    const KernelTables t = parse_kernel_tables(R"(# headroom kernel tables v1
+gpu h100_sxm
+table moe dtype=bf16 hidden=2688 inter=1856 topk=6 experts=128 tp=1 ep=1 distribution=balanced activation=relu2_no_mul
+axis num_tokens 64 128
+data
+0.5 0.6
+end
+table moe dtype=bf16 hidden=4096 inter=14336 topk=2 experts=8 tp=1 ep=1 distribution=balanced
+axis num_tokens 64 128
+data
+1.5 1.6
+end
+)", "test.hkt");
+    const std::vector<MoeSample> got = moe_samples(t, 0.0);
+    ASSERT_EQ(got.size(), 4u);
+    EXPECT_FALSE(got[0].gated);
+    EXPECT_FALSE(got[1].gated);
+    EXPECT_TRUE(got[2].gated);
+    EXPECT_TRUE(got[3].gated);
+}
+
 TEST(Calibrate, MoeFitRecoversKnownTermsWithinOnePercent) {
     // a table generated from known terms over shapes, TP and EP sizes and token counts like the measured ones
     const GpuProfile gpu = load_gpu("h100-sxm");

@@ -146,6 +146,9 @@ struct MoeWork {
     double pairs = 0;
     double experts_read = 0;  // distinct local experts whose weights the call reads
     double bytes_per_weight = 2.0;
+    // gate, up and down projections (3 x hidden x inter weights an expert; every MoE model headroom loads);
+    // false: up and down only (2 x; Nemotron-H's relu2 experts, which some kernel tables time)
+    bool gated = true;
 };
 
 // vLLM's fused-MoE kernel per weight format (kernel_format's names: bf16, fp8, fp8_block, mxfp4, fp4, int4),

@@ -78,7 +78,12 @@ struct GridTable {
     // Bytes per weight of the table's dtype: 2 for bf16 / fp16, 1 for fp8, block fp8 and int8, 0.5 for the 4-bit
     // formats (fp4 / NVFP4, MXFP4, int4; their scales left out).
     double gemm_weight_bytes_per_element() const;
-    // One expert's weights in a fused-MoE table (gate, up and down: 3 x hidden x inter / tp weights), in bytes.
+    // Whether a fused-MoE table timed gated experts (gate, up and down projections: SwiGLU and the like), as it
+    // does unless its `activation` attribute names a non-gated one (vLLM's "..._no_mul", e.g. relu2_no_mul:
+    // Nemotron-H's experts, up and down only; python/headroom/kernels.py sets it).
+    bool moe_gated() const;
+    // One expert's weights in a fused-MoE table (gate, up and down: 3 x hidden x inter / tp weights; 2 x for
+    // non-gated experts), in bytes.
     double moe_expert_bytes() const;
     // A fused-MoE table's working set while it was timed at `tokens` tokens. AIConfigurator's MoE collector
     // (collector/vllm/collect_moe.py) builds one copy of the experts and runs the fused kernel on the same tokens

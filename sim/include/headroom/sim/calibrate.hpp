@@ -120,6 +120,7 @@ struct MoeSample {
     // the exponent of the power-law routing the row was timed with (AIConfigurator's power_law_1.01 and
     // power_law_1.2); 0: balanced routing
     double alpha = 0.0;
+    bool gated = true;  // the table timed gated experts (GridTable::moe_gated)
 };
 // The call's work as MoeCalibration counts it: the collector routes every token over all `experts`
 // round-robin (T k picks over min(T k, E) experts) and runs the rank's E / ep of them on the T k / ep pairs
