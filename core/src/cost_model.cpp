@@ -11,7 +11,6 @@ namespace headroom {
 namespace {
 
 constexpr int64_t TILE = 128;             // GEMM output tile edge (cuBLAS/CUTLASS Hopper kernels: 128 x 128+)
-constexpr double QUERY_TILE = 128.0;       // queries a FlashAttention prefill work item holds (FA2 and FA3, head_dim 128)
 constexpr double KEY_BLOCK = 128.0;        // keys a FlashAttention work item takes per step along the keys
 constexpr double MAX_KV_SPLITS = 128.0;    // FlashAttention's most splits of one work item's keys
 constexpr double ACT_BYTES = 2.0;         // activations in bf16
@@ -75,6 +74,12 @@ double keys_seen(int64_t context, int64_t n, int64_t window, bool bidirectional)
     return growing * c + growing * (growing + 1.0) / 2.0 + (nn - growing) * w;
 }
 
+double flash_attention_query_tile(const GpuProfile& gpu, double head_dim) {
+    const double cc = gpu.compute_capability.value;
+    (void)head_dim;  // FlashAttention 2's split-KV kernel holds 64 rows whatever the head size
+    return cc > 0.0 && cc < 9.0 ? 64.0 : 128.0;
+}
+
 void add_attention_work(const AttentionShape& a, const SequenceWork& s, AttentionWork& decode, AttentionWork& prefill) {
     const double keys = keys_seen(s.context, s.new_tokens, a.window, a.bidirectional);
     const int64_t held = a.window > 0 ? std::min(s.context + s.new_tokens, a.window) : s.context + s.new_tokens;
@@ -84,7 +89,7 @@ void add_attention_work(const AttentionShape& a, const SequenceWork& s, Attentio
         (s.is_decode() && a.decode_per_key_flops > 0 ? a.decode_per_key_flops : a.per_key_flops) * keys;
     w.bytes += static_cast<double>(held) * a.kv_token_bytes + n * (a.kv_token_bytes + (a.q_dim + a.o_dim) * ACT_BYTES);
     w.scores += a.heads * keys;
-    w.items += s.is_decode() ? a.kv_heads : a.heads * std::ceil(n / QUERY_TILE);
+    w.items += s.is_decode() ? a.kv_heads : a.heads * std::ceil(n / std::max(1.0, a.query_tile));
     if (!s.is_decode()) {
         // (prefill_kv_splits; pure prefills keep 0: the fit's wave term stands for them)
         if (s.context > 0) w.longest_keys = std::max(w.longest_keys, static_cast<double>(held));
@@ -639,9 +644,14 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
                                                           (2.0 * static_cast<double>(m.kv_lora_rank) +
                                                            static_cast<double>(m.qk_rope_head_dim))
                                                     : 0.0;
-            const AttentionShape shape{
+            AttentionShape shape{
                 heads,        mla ? 1.0 : kv_heads, per_key_flops, kv_token_bytes,      q_dim, o_dim, window,
                 m.is_encoder, kv_elem_bytes,        mla,           decode_per_key_flops};
+            // causal FlashAttention prefills (an encoder's bidirectional call and MLA's 192-wide prefill keep
+            // 128-row tiles)
+            if (!mla && !m.is_encoder && heads > 0) {
+                shape.query_tile = flash_attention_query_tile(gpu, q_dim / heads);
+            }
             AttentionWork dc, pf;
             double pf_tokens = 0, dc_tokens = 0;
             for (const SequenceWork& s : batch) {

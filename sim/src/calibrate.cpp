@@ -178,10 +178,11 @@ GemmCalibration fit_gemm(const GpuProfile& gpu, Dtype dtype, const std::vector<G
     return from_theta(theta);
 }
 
-AttentionWork attention_sample_work(const AttentionSample& s) {
+AttentionWork attention_sample_work(const AttentionSample& s, double query_tile) {
     // as the cost model counts a GQA layer's attention (cost_model.cpp): bf16 K and V of every KV head
-    const AttentionShape shape{s.heads, s.kv_heads, 4.0 * s.heads * s.head_dim, 2.0 * s.kv_heads * s.head_dim * 2.0,
-                               s.heads * s.head_dim, s.heads * s.head_dim, 0, false};
+    AttentionShape shape{s.heads, s.kv_heads, 4.0 * s.heads * s.head_dim, 2.0 * s.kv_heads * s.head_dim * 2.0,
+                         s.heads * s.head_dim, s.heads * s.head_dim, 0, false};
+    shape.query_tile = query_tile;
     AttentionWork decode, prefill;
     // a decode at `length` keys has length - 1 keys cached before it (keys_seen: context + 1)
     const SequenceWork one = s.decode ? SequenceWork{1, std::max<int64_t>(0, static_cast<int64_t>(s.length) - 1)}
@@ -198,7 +199,7 @@ AttentionWork attention_sample_work(const AttentionSample& s) {
 
 double attention_sample_time_s(const GpuProfile& gpu, const AttentionSample& s, const AttentionCalibration& prefill,
                                const AttentionCalibration& decode) {
-    const AttentionWork w = attention_sample_work(s);
+    const AttentionWork w = attention_sample_work(s, flash_attention_query_tile(gpu, s.head_dim));
     return s.decode ? calibrated_decode_attention_s(gpu, decode, prefill, w) : calibrated_prefill_attention_s(gpu, prefill, w);
 }
 
@@ -250,14 +251,15 @@ AttentionCalibration attention_from_theta(const Eigen::VectorXd& t, bool decode)
 // One attention family's fit: the launch started at most of the fastest call, the other parameters at `start`,
 // each call timed by time_s(calibration, work).
 template <class TimeS, class Bound>
-AttentionCalibration fit_attention(const std::vector<AttentionSample>& all, bool decode, std::initializer_list<double> start,
+AttentionCalibration fit_attention(const GpuProfile& gpu, const std::vector<AttentionSample>& all,
+                                   bool decode, std::initializer_list<double> start,
                                    TimeS time_s, Bound bound, FitQuality* quality) {
     const std::vector<AttentionSample> s = attention_fit_samples(all, decode);
     std::vector<AttentionWork> work;
     Eigen::VectorXd y(static_cast<Eigen::Index>(s.size()));
     double t_min = 1e300;
     for (size_t i = 0; i < s.size(); ++i) {
-        work.push_back(attention_sample_work(s[i]));
+        work.push_back(attention_sample_work(s[i], flash_attention_query_tile(gpu, s[i].head_dim)));
         y[static_cast<Eigen::Index>(i)] = std::log(s[i].time_s);
         t_min = std::min(t_min, s[i].time_s);
     }
@@ -284,7 +286,7 @@ AttentionCalibration fit_prefill_attention(const GpuProfile& gpu, const std::vec
     // 0.5 of the peak and of HBM, p = 2.5, 100 FLOP-equivalents per score, a wave exponent of 0.5, 10 ns per
     // tile
     AttentionCalibration c = fit_attention(
-        all, false, {0.5, 0.5, 2.5, 100.0, 0.5, 1e-8},
+        gpu, all, false, {0.5, 0.5, 2.5, 100.0, 0.5, 1e-8},
         [&](const AttentionCalibration& c, const AttentionWork& w) { return calibrated_prefill_attention_s(gpu, c, w); },
         [](Eigen::VectorXd& next) {
             next[3] = std::clamp(next[3], std::log(0.6), std::log(60.0));  // p within reason
@@ -304,7 +306,7 @@ AttentionCalibration fit_decode_attention(const GpuProfile& gpu, const std::vect
                                           const AttentionCalibration& prefill, FitQuality* quality) {
     // 0.8 of HBM, p = 2.5, 10 ns per (sequence, KV head), 20 GB/s a block, 3 us per repack and per combine
     AttentionCalibration c = fit_attention(
-        all, true, {0.8, 2.5, 1e-8, 20e9, 3e-6, 3e-6},
+        gpu, all, true, {0.8, 2.5, 1e-8, 20e9, 3e-6, 3e-6},
         [&](const AttentionCalibration& c, const AttentionWork& w) { return calibrated_decode_attention_s(gpu, c, prefill, w); },
         [](Eigen::VectorXd& next) {
             next[2] = std::clamp(next[2], std::log(0.6), std::log(60.0));

@@ -596,6 +596,25 @@ TEST(CostModel, AttentionFitsPriceTheCallByTheirClosedForms) {
     EXPECT_LT(plain, 32 * dec_s / 2);
 }
 
+// FlashAttention 2's paged prefills run 64-row tiles (flash_attention_query_tile): on L40S a 300-token
+// prompt of Llama-3.1-8B is ceil(300 / 64) = 5 tiles x 32 heads = 160 work items a layer, where H100
+// counts ceil(300 / 128) = 3 x 32 = 96. With a prefill fit of only a time per item (1 us; the compute and
+// memory terms made negligible, p = 1: the terms add), each layer's attention is that many microseconds.
+TEST(CostModel, Fa2PrefillsCountSixtyFourRowTiles) {
+    using Case = std::pair<const char*, double>;
+    for (const auto& [gpu_name, items] : {Case{"l40s", 160.0}, Case{"h100-sxm", 96.0}}) {
+        auto cal = std::make_shared<Calibration>(*shipped_calibration(gpu_name));
+        AttentionCalibration& pre = cal->prefill_attention;
+        pre = {};
+        pre.compute_efficiency = 1e12, pre.memory_efficiency = 1e12, pre.blend_exponent = 1.0;
+        pre.item_s = 1e-6;
+        CostConfig c;
+        c.calibration = cal;
+        const CostModel cm = model("meta-llama/Llama-3.1-8B-Instruct", gpu_name, c);
+        EXPECT_NEAR(cm.step({{300, 0}}).op("attention")->time_s, 32 * items * 1e-6, 1e-9) << gpu_name;
+    }
+}
+
 namespace {
 
 // `seqs` decodes at `context` cached keys of a layer of `heads` query heads over `kv` KV heads of `dim`, bf16

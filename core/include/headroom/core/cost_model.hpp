@@ -173,7 +173,7 @@ struct AttentionWork {
     double flops = 0;   // the two matrix products: 2 multiply-adds per query head, key and dimension
     double bytes = 0;   // keys and values read (and the new ones written), queries in, outputs out
     double scores = 0;  // query-key pairs x query heads: the softmax's work
-    double items = 0;   // decode: sequences x KV heads; prefill: 128-query tiles x query heads
+    double items = 0;   // decode: sequences x KV heads; prefill: query tiles x query heads
     // decode, for the decode fit's kernel terms (decode_dispatch): the sequences, the longest one's keys and
     // its KV bytes of one KV head, and the layer's heads and head size on one GPU; prefill: longest_keys, the
     // most keys a chunk after a cached context holds (context and chunk; 0 with none), for prefill_kv_splits
@@ -211,7 +211,17 @@ struct AttentionShape {
     // per_key_flops of a decode, where it differs (0: the same): an MLA decode attends in the absorbed form,
     // a query of kv_lora + rope dims against the latent, a latent-sized output: 2 heads (2 kv_lora + rope)
     double decode_per_key_flops = 0;
+    // queries a prefill work item holds (flash_attention_query_tile): a chunk of n tokens is
+    // ceil(n / query_tile) items a head
+    double query_tile = 128;
 };
+// The query rows of a FlashAttention prefill work item (kBlockM) on `gpu` for a causal prefill of `head_dim`.
+// Before Hopper (compute capability below 9.0: A100, L40S, the Jetsons) vLLM runs FlashAttention 2, and its
+// prefills read a paged KV cache: flash_api.cpp's mha_varlen_fwd then calls run_mha_fwd(params, stream,
+// /*force_split_kernel=*/paged_KV), the split-KV kernel, whose tiles are 64 query rows "fixed for all head
+// dimensions" (run_mha_fwd_splitkv_dispatch, kBlockM = 64), not the 128 of the unpaged launchers. Hopper's
+// FlashAttention 3 holds 128 rows at head_dim 128, and Blackwell's kernels are priced at 128 as before.
+double flash_attention_query_tile(const GpuProfile& gpu, double head_dim);
 // Adds one sequence's attention work to `decode` (a decode) or `prefill` (a chunk of new tokens).
 void add_attention_work(const AttentionShape& a, const SequenceWork& s, AttentionWork& decode, AttentionWork& prefill);
 // `seqs` decodes of `keys` keys each as the decode fit sees them when a table's KV is read as fewer, longer

@@ -19,7 +19,8 @@
 //       compute = (FLOPs + scores x score_flops) / (peak x compute_efficiency) / u^wave_exponent
 //       scores: query-key pairs x query heads (the softmax's exp and rescale per score, which no FLOP count of the
 //       two matrix products sees: head_dim 64 runs at a lower share of the peak than 128); u: the share of the SMs'
-//       slots that 128-query tiles x heads fill in whole waves, and each such work item has a fixed cost
+//       slots that query tiles x heads fill in whole waves (flash_attention_query_tile: 64 rows before
+//       Hopper, else 128), and each such work item has a fixed cost
 //       (its prologue, the query tile's load, the epilogue: what many short prompts pay; 16-17 ns on
 //       Blackwell, 2 on Hopper)
 //     decode:  t = launch + smooth_max(smooth_max(bytes / (HBM x memory_efficiency), item_s x sequences x KV heads; p),
@@ -86,7 +87,7 @@ struct AttentionCalibration {
     double memory_efficiency = 0.0;
     double blend_exponent = 2.5;
     double score_flops = 0.0;    // prefill: FLOP-equivalents per score at the tensor-core rate
-    double wave_exponent = 0.0;  // prefill: compute time / u^wave_exponent (u: 128-query tiles over the SMs)
+    double wave_exponent = 0.0;  // prefill: compute time / u^wave_exponent (u: query tiles over the SMs)
     double item_s = 0.0;  // per work item: (sequence, KV head) for decode, (128-query tile, head) for prefill
     double unsplit_bytes_per_s = 0.0;  // decode: one block reading an unsplit (sequence, KV head)'s KV
     double repack_s = 0.0;             // decode: the grouped queries' copies

@@ -40,8 +40,9 @@ struct AttentionSample {
     // would be a noticeable share of its time: kept out of the fit.
     bool l2_warm = false;
 };
-// The call's work as the cost model counts it (add_attention_work), and its time under the fits.
-AttentionWork attention_sample_work(const AttentionSample& s);
+// The call's work as the cost model counts it (add_attention_work; a prefill's items in tiles of `query_tile`
+// queries: flash_attention_query_tile on the GPU the sample was timed on), and its time under the fits.
+AttentionWork attention_sample_work(const AttentionSample& s, double query_tile = 128.0);
 double attention_sample_time_s(const GpuProfile& gpu, const AttentionSample& s, const AttentionCalibration& prefill,
                                const AttentionCalibration& decode);
 
