@@ -144,3 +144,30 @@ def test_import_reads_the_older_mla_attention_implementation_tables(tmp_path):
     i = text.index(heads[2])  # decode, 16 heads: batch 1 and 4 over steps 16, 1024, 4096
     assert text[i + 1:i + 6] == ["axis batch_size 1 4", "axis step 16 1024 4096", "data",
                                  "0.3016 0.4024 0.7096", "0.3064 0.7096 1.9384"]
+
+
+def test_import_marks_nemotron_h_experts_non_gated(tmp_path):
+    """Nemotron-H's experts are relu2 MLPs (up and down only): the fused-MoE grids of its shapes get
+    `activation=relu2_no_mul`, other shapes none, and the older collector's grids (`vllm_fused_moe`, which ran
+    gated experts for every shape) none (the C++ side's reading of it: KernelTables.NonGatedExpertsHoldTwoMatrices)."""
+    rows = []
+    for kernel, version in (("vllm_unquantizedfusedmoe_triton_tritonexperts", "0.99.0"), ("vllm_fused_moe", "0.14.0")):
+        for hidden, inter, topk, experts in ((2688, 1856, 6, 128), (4096, 14336, 2, 8)):
+            for t in (1, 64, 4096):
+                rows.append(dict(framework="VLLM", version=version, device="Test GPU", op_name="moe", kernel_source=kernel,
+                                 moe_dtype="bfloat16", num_tokens=t, hidden_size=hidden, inter_size=inter, topk=topk,
+                                 num_experts=experts, moe_tp_size=1, moe_ep_size=1, distribution="balanced",
+                                 latency=0.05 + t / 1e3))
+    for kernel, version in (("vllm_unquantizedfusedmoe_triton_tritonexperts", "0.99.0"), ("vllm_fused_moe", "0.14.0")):
+        out = tmp_path / f"db{version}" / "test_gpu" / "moe" / f"vllm-{version}"
+        out.mkdir(parents=True)
+        pd.DataFrame([r for r in rows if r["kernel_source"] == kernel]).to_parquet(out / "moe_perf.parquet")
+        r = subprocess.run([sys.executable, str(ROOT / "python" / "headroom" / "kernels.py"), "import",
+                            str(tmp_path / f"db{version}"), "--out", str(tmp_path / f"out{version}"), "--source", "unit test"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    new = [l for l in (tmp_path / "out0.99.0" / "test_gpu.hkt").read_text().splitlines() if l.startswith("table moe")]
+    old = [l for l in (tmp_path / "out0.14.0" / "test_gpu.hkt").read_text().splitlines() if l.startswith("table moe")]
+    assert len(new) == 2 and len(old) == 2
+    assert [l.endswith(" activation=relu2_no_mul") for l in new] == ["hidden=2688" in l for l in new] == [True, False]
+    assert not any("activation=" in l for l in old)
