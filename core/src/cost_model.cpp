@@ -74,9 +74,9 @@ double keys_seen(int64_t context, int64_t n, int64_t window, bool bidirectional)
     return growing * c + growing * (growing + 1.0) / 2.0 + (nn - growing) * w;
 }
 
-double flash_attention_query_tile(const GpuProfile& gpu, double head_dim) {
+double flash_attention_query_tile(const GpuProfile& gpu) {
+    // FlashAttention 2's split-KV kernel holds 64 rows whatever the head size
     const double cc = gpu.compute_capability.value;
-    (void)head_dim;  // FlashAttention 2's split-KV kernel holds 64 rows whatever the head size
     return cc > 0.0 && cc < 9.0 ? 64.0 : 128.0;
 }
 
@@ -649,9 +649,7 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
                 m.is_encoder, kv_elem_bytes,        mla,           decode_per_key_flops};
             // causal FlashAttention prefills (an encoder's bidirectional call and MLA's 192-wide prefill keep
             // 128-row tiles)
-            if (!mla && !m.is_encoder && heads > 0) {
-                shape.query_tile = flash_attention_query_tile(gpu, q_dim / heads);
-            }
+            if (!mla && !m.is_encoder) shape.query_tile = flash_attention_query_tile(gpu);
             AttentionWork dc, pf;
             double pf_tokens = 0, dc_tokens = 0;
             for (const SequenceWork& s : batch) {

@@ -145,7 +145,9 @@ double GridTable::moe_expert_bytes() const {
     const int64_t hidden = attr_int("hidden"), inter = attr_int("inter");
     if (hidden <= 0 || inter <= 0) return 0.0;  // not a fused-MoE table
     const double tp = static_cast<double>(std::max<int64_t>(1, attr_int("tp")));
-    return (moe_gated() ? 3.0 : 2.0) * static_cast<double>(hidden) * static_cast<double>(inter) / tp * gemm_weight_bytes_per_element();
+    const double matrices = moe_gated() ? 3.0 : 2.0;
+    const double weights = matrices * static_cast<double>(hidden) * static_cast<double>(inter) / tp;
+    return weights * gemm_weight_bytes_per_element();
 }
 
 double GridTable::moe_working_set_bytes(double tokens) const {

@@ -199,7 +199,7 @@ AttentionWork attention_sample_work(const AttentionSample& s, double query_tile)
 
 double attention_sample_time_s(const GpuProfile& gpu, const AttentionSample& s, const AttentionCalibration& prefill,
                                const AttentionCalibration& decode) {
-    const AttentionWork w = attention_sample_work(s, flash_attention_query_tile(gpu, s.head_dim));
+    const AttentionWork w = attention_sample_work(s, flash_attention_query_tile(gpu));
     return s.decode ? calibrated_decode_attention_s(gpu, decode, prefill, w) : calibrated_prefill_attention_s(gpu, prefill, w);
 }
 
@@ -259,7 +259,7 @@ AttentionCalibration fit_attention(const GpuProfile& gpu, const std::vector<Atte
     Eigen::VectorXd y(static_cast<Eigen::Index>(s.size()));
     double t_min = 1e300;
     for (size_t i = 0; i < s.size(); ++i) {
-        work.push_back(attention_sample_work(s[i], flash_attention_query_tile(gpu, s[i].head_dim)));
+        work.push_back(attention_sample_work(s[i], flash_attention_query_tile(gpu)));
         y[static_cast<Eigen::Index>(i)] = std::log(s[i].time_s);
         t_min = std::min(t_min, s[i].time_s);
     }

@@ -443,11 +443,11 @@ TEST(Calibrate, AttentionSampleWorkByHand) {
     // FlashAttention 2's paged prefills (A100, L40S, the Jetsons) run 64-row tiles: ceil(300 / 64) = 5 x 32
     // heads; Hopper's and Blackwell's kernels 128
     EXPECT_DOUBLE_EQ(attention_sample_work({false, 1, 300, 32, 8, 128, 0, false}, 64.0).items, 160.0);
-    EXPECT_EQ(flash_attention_query_tile(load_gpu("l40s"), 128), 64.0);
-    EXPECT_EQ(flash_attention_query_tile(load_gpu("a100-80gb"), 64), 64.0);
-    EXPECT_EQ(flash_attention_query_tile(load_gpu("jetson-agx-orin-64gb"), 256), 64.0);
-    EXPECT_EQ(flash_attention_query_tile(load_gpu("h100-sxm"), 128), 128.0);
-    EXPECT_EQ(flash_attention_query_tile(load_gpu("b200"), 128), 128.0);
+    EXPECT_EQ(flash_attention_query_tile(load_gpu("l40s")), 64.0);
+    EXPECT_EQ(flash_attention_query_tile(load_gpu("a100-80gb")), 64.0);
+    EXPECT_EQ(flash_attention_query_tile(load_gpu("jetson-agx-orin-64gb")), 64.0);
+    EXPECT_EQ(flash_attention_query_tile(load_gpu("h100-sxm")), 128.0);
+    EXPECT_EQ(flash_attention_query_tile(load_gpu("b200")), 128.0);
     // 300 cached (the chunk's own) + 300 written: 600 x 4,096, and 300 x 8,192 x 2 B of q and o
     EXPECT_DOUBLE_EQ(p.bytes, 600.0 * 4096 + 300.0 * 8192 * 2);
     // the fits' times, by hand: a decode whose memory and item terms are equal meets the smooth max at 2^(1/p)

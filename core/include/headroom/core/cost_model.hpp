@@ -215,13 +215,13 @@ struct AttentionShape {
     // ceil(n / query_tile) items a head
     double query_tile = 128;
 };
-// The query rows of a FlashAttention prefill work item (kBlockM) on `gpu` for a causal prefill of `head_dim`.
+// The query rows of a FlashAttention prefill work item (kBlockM) on `gpu` for a causal prefill.
 // Before Hopper (compute capability below 9.0: A100, L40S, the Jetsons) vLLM runs FlashAttention 2, and its
 // prefills read a paged KV cache: flash_api.cpp's mha_varlen_fwd then calls run_mha_fwd(params, stream,
 // /*force_split_kernel=*/paged_KV), the split-KV kernel, whose tiles are 64 query rows "fixed for all head
 // dimensions" (run_mha_fwd_splitkv_dispatch, kBlockM = 64), not the 128 of the unpaged launchers. Hopper's
 // FlashAttention 3 holds 128 rows at head_dim 128, and Blackwell's kernels are priced at 128 as before.
-double flash_attention_query_tile(const GpuProfile& gpu, double head_dim);
+double flash_attention_query_tile(const GpuProfile& gpu);
 // Adds one sequence's attention work to `decode` (a decode) or `prefill` (a chunk of new tokens).
 void add_attention_work(const AttentionShape& a, const SequenceWork& s, AttentionWork& decode, AttentionWork& prefill);
 // `seqs` decodes of `keys` keys each as the decode fit sees them when a table's KV is read as fewer, longer

@@ -88,7 +88,7 @@ struct AttentionCalibration {
     double blend_exponent = 2.5;
     double score_flops = 0.0;    // prefill: FLOP-equivalents per score at the tensor-core rate
     double wave_exponent = 0.0;  // prefill: compute time / u^wave_exponent (u: query tiles over the SMs)
-    double item_s = 0.0;  // per work item: (sequence, KV head) for decode, (128-query tile, head) for prefill
+    double item_s = 0.0;  // per work item: (sequence, KV head) for decode, (query tile, head) for prefill
     double unsplit_bytes_per_s = 0.0;  // decode: one block reading an unsplit (sequence, KV head)'s KV
     double repack_s = 0.0;             // decode: the grouped queries' copies
     double combine_s = 0.0;            // decode: the split KV's combine kernel
