@@ -131,9 +131,7 @@ int run_kv(KvOptions& o) {
     if (const std::string why = unknown_all2all_backend(o.all2all_backend); !why.empty()) {
         throw UsageError("--all2all-backend: " + why);
     }
-    // vLLM's --enable-expert-parallel spreads the routed experts over the TP x DP GPUs (Deployment::ep)
-    o.request.ep = o.expert_parallel ? o.request.tp * o.request.dp : 1;
-    o.request.all2all_buffer_bytes = deepep_buffer_bytes(m, o.all2all_backend, o.request.dp, o.request.ep);
+    set_expert_parallel(o.request, m, o.expert_parallel, o.all2all_backend);
     std::string drafter;
     if (!o.speculative.empty()) {
         SpeculativeConfig c;

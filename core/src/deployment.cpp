@@ -49,7 +49,6 @@ KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& engine, const
     r.tp = d.tp;
     r.pp = d.pp;
     r.dp = d.dp;
-    r.ep = d.ep();
     r.weight_dtype = d.weight_dtype;
     r.kv_dtype = d.kv_dtype;
     r.gpu_memory_utilization = e.gpu_memory_utilization;
@@ -58,7 +57,7 @@ KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& engine, const
     r.max_num_batched_tokens = e.max_num_batched_tokens;
     r.max_num_seqs = e.max_num_seqs;
     r.reserve_bytes = e.reserve_bytes;
-    r.all2all_buffer_bytes = deepep_buffer_bytes(d.model, d.all2all_backend, d.dp, d.ep());
+    set_expert_parallel(r, d.model, d.expert_parallel, d.all2all_backend);
     if (e.speculative.enabled()) {
         const DrafterMemory dm = drafter_memory(d.model, e.speculative, d.tp, d.weight_dtype, d.kv_dtype);
         r.drafter_weight_bytes = dm.weight_bytes;

@@ -162,6 +162,11 @@ double deepep_buffer_bytes(const ModelCard& m, const std::string& backend, int64
     return NVL_BYTES + static_cast<double>((total + ALIGN) / ALIGN * ALIGN);
 }
 
+void set_expert_parallel(KvPlanRequest& r, const ModelCard& m, bool expert_parallel, const std::string& backend) {
+    r.ep = expert_parallel ? r.tp * r.dp : 1;
+    r.all2all_buffer_bytes = deepep_buffer_bytes(m, backend, r.dp, r.ep);
+}
+
 int64_t sliding_window_blocks(int64_t window, int64_t budget, int64_t block_size) {
     return ceil_div(window - 1 + budget, block_size) + 1;
 }

@@ -325,9 +325,7 @@ PYBIND11_MODULE(_headroom, m) {
               if (const std::string why = unknown_all2all_backend(all2all_backend); !why.empty()) {
                   throw PlanError("all2all_backend", why);
               }
-              // as `headroom kv`: experts over TP x DP GPUs
-              r.ep = expert_parallel ? tp * dp : 1;
-              r.all2all_buffer_bytes = deepep_buffer_bytes(model, all2all_backend, dp, r.ep);
+              set_expert_parallel(r, model, expert_parallel, all2all_backend);  // as `headroom kv`
               r.weight_dtype = weights(weights_dtype);
               r.kv_dtype = dtype("kv_dtype", kv_dtype);
               r.gpu_memory_utilization = util;

@@ -80,6 +80,16 @@ TEST(KvPlanner, DeepEpBuffersComeOutOfTheKvCache) {
     EXPECT_DOUBLE_EQ(deepep_buffer_bytes(v3, "deepep_low_latency", 1, 8), 0.0);  // EP without DP: no all2all backend
     EXPECT_DOUBLE_EQ(deepep_buffer_bytes(load_model("llama-3.1-8b"), "deepep_low_latency", 8, 8), 0.0);
 
+    // set_expert_parallel: the experts over TP x DP = 2 x 4 GPUs, and high-throughput's one NVLink buffer
+    KvPlanRequest x;
+    x.tp = 2, x.dp = 4;
+    set_expert_parallel(x, v3, true, "deepep_high_throughput");
+    EXPECT_EQ(x.ep, 8);
+    EXPECT_DOUBLE_EQ(x.all2all_buffer_bytes, 1024.0 * 1024 * 1024);
+    set_expert_parallel(x, v3, false, "deepep_high_throughput");  // no EP: no all2all backend, no buffer
+    EXPECT_EQ(x.ep, 1);
+    EXPECT_DOUBLE_EQ(x.all2all_buffer_bytes, 0.0);
+
     // In the plan the buffers come off the KV budget
     KvPlanRequest r;
     r.dp = 8, r.ep = 8;

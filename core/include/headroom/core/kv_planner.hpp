@@ -80,6 +80,11 @@ ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r);
 //   + 2 x the signalling counters (8 E + 4 E / ep B, to 128 B), the sum rounded up past a multiple of 128 B.
 double deepep_buffer_bytes(const ModelCard& m, const std::string& backend, int64_t dp, int64_t ep);
 
+// Sets r.ep and r.all2all_buffer_bytes for a deployment of r.tp x r.dp GPUs: vLLM's --enable-expert-parallel
+// spreads the routed experts over all of them (Deployment::ep), and `backend`'s buffers come out of the KV cache.
+// The callers check first that `expert_parallel` is only asked of an MoE model and that `backend` is known.
+void set_expert_parallel(KvPlanRequest& r, const ModelCard& m, bool expert_parallel, const std::string& backend);
+
 struct KvPlan {
     KvPlanRequest request;  // with max_model_len and context resolved
     int64_t kv_heads_per_gpu = 0;  // 0 for MLA
