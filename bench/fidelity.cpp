@@ -186,13 +186,14 @@ double fit_routing_share(const std::vector<RoutedPoint>& points, bool few, const
 // only (the experts not in L2): op by op as before the MoE fit (the cost model's grouped GEMMs and activation
 // on the GEMM fits, no MoE terms), with the MoE fit left out one model shape at a time (fitted on the GPU's
 // other shapes of the format, every TP and EP size of the shape held out together: how it predicts a model
-// the tables do not hold), and through the cost model with the shipped fit (in sample: checks the wiring).
-// `carried`: a sibling's shipped MoE fits on this GPU's points, as `calibrate --from` carries them (H100 PCIe
-// from H100 SXM).
-// `others`: the fit of each format pooled over the other GPUs' balanced rows (fit_moe_pooled, each point at its
-// own GPU's peaks): how a fit carried across architectures would do (A100's is fitted on its own power-law rows
-// instead). A GPU whose tables hold no balanced rows (A100) is scored on its power-law rows without EP, as
-// `calibrate` fits it (moe_fit_samples), op by op under that power law.
+// the tables do not hold), the same times the correction the tables predictor gives such a model from the
+// nearest shape the tables time (moe_fit_scale, the held shape's own tables passed over), and through the
+// cost model with the shipped fit (in sample: checks the wiring). `carried`: a sibling's shipped MoE fits on
+// this GPU's points, as `calibrate --from` carries them (H100 PCIe from H100 SXM). `others`: the fit of each
+// format pooled over the other GPUs' balanced rows (fit_moe_pooled, each point at its own GPU's peaks): how a
+// fit carried across architectures would do (A100's is fitted on its own power-law rows instead). A GPU whose
+// tables hold no balanced rows (A100) is scored on its power-law rows without EP, as `calibrate` fits it
+// (moe_fit_samples), op by op under that power law.
 void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibration* carried,
                   const std::string& sibling, const std::map<std::string, MoeCalibration>& others,
                   const std::function<Errors&(const std::string&, const std::string&)>& row) {
@@ -241,6 +242,8 @@ void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibratio
     for (const auto& [format, points] : by_format) {
         Errors& before = row(family(format), "roofline (calibrated), op by op, no MoE fit" + rows);
         Errors& cv = row(family(format), "roofline (calibrated, MoE fit), leave one shape out" + rows);
+        Errors& near =
+            row(family(format), "the same x the nearest shape's correction (moe_fit_scale)" + rows);
         Errors& wired =
             row(family(format), "roofline (calibrated, MoE fit) through the cost model, in sample" + rows);
         Errors* sib = carried && carried->moe_for(format)
@@ -260,11 +263,31 @@ void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibratio
             }
             const bool fit_ok = shapes.size() > 1 && train.size() >= 8;
             const MoeCalibration f = fit_ok ? fit_moe(gpu, format, train) : MoeCalibration{};
+            // the tables predictor's correction from the nearest other shape at the held point's TP and EP,
+            // as for a model the tables do not hold (moe_fit_scale), memoised by TP and EP
+            ModelCard held_model = base;
+            held_model.hidden_size = std::get<0>(key), held_model.moe_intermediate_size = std::get<1>(key);
+            held_model.experts_per_token = std::get<2>(key), held_model.num_experts = std::get<3>(key);
+            std::map<std::pair<int64_t, int64_t>, std::shared_ptr<const MoeFitScale>> scales;
+            auto scale_at = [&](const MoeSample& s) {
+                const auto at = std::make_pair(s.tp, s.ep);
+                if (!scales.count(at)) {
+                    scales[at] = moe_fit_scale(
+                        t, gpu, f, held_model,
+                        {{"dtype", format}, {"tp", std::to_string(s.tp)}, {"ep", std::to_string(s.ep)}},
+                        true);
+                }
+                return scales[at] ? scales[at]->at(s.tokens) : 1.0;
+            };
             for (const MoeSample* s : held) {
                 // the cost model prices gated experts (every MoE model headroom loads); the tables' non-gated
                 // rows (Nemotron-H's) are scored on the fit alone
                 if (s->gated) before.add(through_cost_model(*s, no_moe), s->time_s);
-                if (fit_ok) cv.add(moe_kernel_time_s(gpu, format, f, moe_sample_work(*s)), s->time_s);
+                if (fit_ok) {
+                    const double fitted = moe_kernel_time_s(gpu, format, f, moe_sample_work(*s));
+                    cv.add(fitted, s->time_s);
+                    near.add(fitted * scale_at(*s), s->time_s);
+                }
                 if (s->gated) wired.add(through_cost_model(*s, shipped), s->time_s);
                 if (sib)
                     sib->add(moe_kernel_time_s(gpu, format, *carried->moe_for(format), moe_sample_work(*s)),

@@ -2,9 +2,11 @@
 // builds the per-op table, the timing sink only sums seconds (the simulator's hot path, no allocation).
 #include "headroom/core/cost_model.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
-#include <limits>
 #include <cmath>
+#include <limits>
 
 namespace headroom {
 
@@ -760,6 +762,9 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             w.pairs = ep && cfg.dp > 1 ? (cfg.ep_gather ? T * static_cast<double>(cfg.dp) * k : routed_rows) : T * k;
             w.bytes_per_weight = rates.experts.bytes_per_weight;
             fitted_s = moe_kernel_time_s(gpu, cm.moe_format(), *fit, w);
+            // the nearest measured shape's correction, at the tokens the call runs (every DP rank's,
+            // gathered)
+            if (cfg.moe_fit_scale) fitted_s *= cfg.moe_fit_scale->at(w.pairs / k);
             const double weights_up = active * 2.0 * inter * h * rates.experts.bytes_per_weight;
             routed_s[0] =
                 blend(2.0 * routed_rows * 2.0 * inter * h / rates.experts.flops_per_s,
@@ -845,6 +850,15 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
 
 }  // namespace
 
+double MoeFitScale::at(double t) const {
+    if (tokens.empty()) return 1.0;
+    if (t <= tokens.front()) return scale.front();
+    if (t >= tokens.back()) return scale.back();
+    const size_t i = static_cast<size_t>(std::upper_bound(tokens.begin(), tokens.end(), t) - tokens.begin());
+    const double f = std::log(t / tokens[i - 1]) / std::log(tokens[i] / tokens[i - 1]);
+    return scale[i - 1] + f * (scale[i] - scale[i - 1]);
+}
+
 StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
     StepCost s;
     for (const SequenceWork& w : batch) s.tokens += w.new_tokens;
@@ -858,11 +872,20 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
         // an MLA model's attention under the calibration's MLA fit says so (and which tables it was fitted on)
         const bool mla_fit = model_.is_mla() && cal.has_mla();
         const bool triton = mla_fit && cal.mla_decode.triton_decode();
+        // (a gather backend's experts run every DP rank's tokens)
+        const double gathered =
+            config_.ep > 1 && config_.dp > 1 && config_.ep_gather ? static_cast<double>(config_.dp) : 1.0;
         for (OpCost& o : s.ops) {
             if (o.kind == OpKind::STEP_OVERHEAD) continue;
             o.source = cal.label();
             if (mla_fit && o.kind == OpKind::ATTENTION)
                 o.source += triton ? ", its MLA fit with Triton MLA's decode terms" : ", its MLA fit";
+            if (config_.moe_fit_scale && moe_fit_ && is_fused_moe_op(o.kind)) {
+                o.source +=
+                    fmt::format(", its fused-MoE fit x {:.2f}: the square root of what {} took over the fit",
+                                config_.moe_fit_scale->at(gathered * static_cast<double>(s.run_tokens())),
+                                config_.moe_fit_scale->note);
+            }
         }
     }
     return s;

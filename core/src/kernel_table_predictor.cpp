@@ -166,6 +166,63 @@ std::shared_ptr<const KernelTables> mla_module_tables(const std::shared_ptr<cons
     return t;
 }
 
+std::shared_ptr<const MoeFitScale> moe_fit_scale(const KernelTables& t, const GpuProfile& gpu,
+                                                 const MoeCalibration& fit, const ModelCard& model,
+                                                 std::map<std::string, std::string> match,
+                                                 bool skip_own_shape) {
+    // The tables' gated shapes at the model's format, parallelism and routing rows (balanced; A100's tables
+    // hold power_law_1.01 rows only, on which its fit was made), the nearest by the sum of |log| ratios of
+    // hidden, expert width, top-k and expert count
+    const GridTable* nearest = nullptr;
+    double alpha = 0.0, best = 0.0;
+    const double h = static_cast<double>(model.hidden_size),
+                 i = static_cast<double>(model.moe_intermediate_size),
+                 k = static_cast<double>(model.experts_per_token), e = static_cast<double>(model.num_experts);
+    for (const char* rows : {"balanced", "power_law_1.01"}) {
+        match["distribution"] = rows;
+        for (const GridTable* g : t.find("moe", match)) {
+            if (!g->moe_gated() || g->axes.size() != 1) continue;
+            const double d = std::fabs(std::log(static_cast<double>(g->attr_int("hidden")) / h)) +
+                             std::fabs(std::log(static_cast<double>(g->attr_int("inter")) / i)) +
+                             std::fabs(std::log(static_cast<double>(g->attr_int("topk")) / k)) +
+                             std::fabs(std::log(static_cast<double>(g->attr_int("experts")) / e));
+            if (skip_own_shape && d == 0.0) continue;
+            if (std::isfinite(d) && (!nearest || d < best)) nearest = g, best = d;
+        }
+        if (nearest) {
+            alpha = rows[0] == 'p' ? 1.01 : 0.0;
+            break;
+        }
+    }
+    if (!nearest) return nullptr;
+    const GridTable& g = *nearest;
+    const std::string format = g.attr("dtype");
+    const double nh = static_cast<double>(g.attr_int("hidden")),
+                 ni = static_cast<double>(g.attr_int("inter"));
+    const double nk = static_cast<double>(g.attr_int("topk")),
+                 ne = static_cast<double>(g.attr_int("experts"));
+    auto out = std::make_shared<MoeFitScale>();
+    for (size_t j = 0; j < g.axes[0].size(); ++j) {
+        const double tokens = g.axes[0][j], measured_s = g.value_ms({j}) * 1e-3;
+        // points timed with their experts in L2 (not fitted either: calibrate.hpp) say nothing of serving
+        if (!(measured_s > 0) || g.moe_working_set_bytes(tokens) <= gpu.l2_cache_bytes()) continue;
+        MoeWork w =
+            balanced_moe_work(nh, ni, nk, ne, static_cast<double>(g.attr_int("tp")),
+                              static_cast<double>(g.attr_int("ep")), tokens, kernel_format_bytes(format));
+        if (alpha > 0.0)
+            w.experts_read = experts_reached({MoeRouting::Kind::POWER_LAW, alpha}, ne, nk, tokens);
+        const double fitted_s = moe_kernel_time_s(gpu, format, fit, w);
+        if (!(fitted_s > 0)) continue;
+        out->tokens.push_back(tokens);
+        out->scale.push_back(std::sqrt(measured_s / fitted_s));
+    }
+    if (out->tokens.empty()) return nullptr;
+    out->note =
+        fmt::format("the nearest measured shape ({} x {}, top-{} of {}{})", g.attr("hidden"), g.attr("inter"),
+                    g.attr("topk"), g.attr("experts"), alpha > 0.0 ? ", power_law_1.01 rows" : "");
+    return out;
+}
+
 KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProfile& gpu, const CostConfig& config,
                                            std::shared_ptr<const KernelTables> tables)
     : roofline_(model, gpu, config), tables_(std::move(tables)) {
@@ -359,6 +416,18 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
             }
         }
         if (moe_) moe_least_s_ = moe_->least_s();
+        // No table times the model's shape: the roofline's fused-MoE fit prices it, corrected by the nearest
+        // shape the tables time (moe_fit_scale)
+        if (!moe_ && !sibling_ && config.calibration) {
+            if (const MoeCalibration* fit = config.calibration->moe_for(moe_dtype)) {
+                shape.erase("hidden"), shape.erase("inter"), shape.erase("topk"), shape.erase("experts");
+                if (auto scale = moe_fit_scale(t, gpu, *fit, model, shape)) {
+                    CostConfig c = config;
+                    c.moe_fit_scale = std::move(scale);
+                    roofline_ = CostModel(model, gpu, c);
+                }
+            }
+        }
     }
     // measured in one NVLink domain: a TP group across domains prices its ring on the cluster's link
     if (tp > 1 && !config.tp_link.present() && !sibling_) {

@@ -1,15 +1,17 @@
 // Calibration YAML in both directions, and the shipped calibrations (hardware/calibrations/*.yaml).
 #include "headroom/hardware/calibration.hpp"
-#include "headroom/hardware/yaml_fields.hpp"
-#include "headroom/models/weight_scheme.hpp"
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+
+#include "headroom/hardware/yaml_fields.hpp"
+#include "headroom/models/weight_scheme.hpp"
 
 namespace headroom {
 
@@ -64,6 +66,20 @@ double moe_wave_s(const GpuProfile& gpu, const MoeWork& w) {
     const double gate_up = std::ceil(row_tiles * std::ceil((w.gated ? 2.0 : 1.0) * w.inter / MOE_TILE_COLS) / sms);
     const double down = std::ceil(row_tiles * std::ceil(w.hidden / MOE_TILE_COLS) / sms);
     return (gate_up * w.hidden + down * w.inter) * MOE_TILE_COLS * w.bytes_per_weight / (hbm / sms);
+}
+
+MoeWork balanced_moe_work(double hidden, double inter, double topk, double experts, double tp, double ep,
+                          double tokens, double bytes_per_weight, bool gated) {
+    tp = std::max(1.0, tp), ep = std::max(1.0, ep);
+    MoeWork w;
+    w.hidden = hidden;
+    w.inter = inter / tp;
+    w.pairs = tokens * topk;
+    w.local_pairs = w.pairs / ep;
+    w.experts_read = std::min(w.pairs, experts) / ep;
+    w.bytes_per_weight = bytes_per_weight;
+    w.gated = gated;
+    return w;
 }
 
 double moe_kernel_time_s(const GpuProfile& gpu, const std::string& format, const MoeCalibration& f,

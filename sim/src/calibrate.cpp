@@ -795,17 +795,12 @@ std::vector<GemmSample> read_measure_step_json(const std::string& path) {
 
 MoeWork moe_sample_work(const MoeSample& s) {
     const double k = static_cast<double>(s.topk), e = static_cast<double>(s.experts);
-    const double ep = static_cast<double>(std::max<int64_t>(1, s.ep));
-    MoeWork w;
-    w.hidden = static_cast<double>(s.hidden);
-    w.inter = static_cast<double>(s.inter) / static_cast<double>(std::max<int64_t>(1, s.tp));
-    w.pairs = s.tokens * k;
-    w.local_pairs = w.pairs / ep;
+    MoeWork w = balanced_moe_work(static_cast<double>(s.hidden), static_cast<double>(s.inter), k, e,
+                                  static_cast<double>(s.tp), static_cast<double>(s.ep), s.tokens,
+                                  s.bytes_per_weight, s.gated);
     // (experts_reached: the memoised Monte Carlo of the generator the cost model reads for power-law routing)
-    w.experts_read = s.alpha > 0.0 ? experts_reached({MoeRouting::Kind::POWER_LAW, s.alpha}, e, k, s.tokens)
-                                   : std::min(w.pairs, e) / ep;
-    w.bytes_per_weight = s.bytes_per_weight;
-    w.gated = s.gated;
+    if (s.alpha > 0.0)
+        w.experts_read = experts_reached({MoeRouting::Kind::POWER_LAW, s.alpha}, e, k, s.tokens);
     return w;
 }
 

@@ -1129,3 +1129,58 @@ TEST(KernelTablePredictor, BlockFp8MlaProjectionsKeepTheBf16Fit) {
     EXPECT_EQ(with.op("o_proj")->time_s, without.op("o_proj")->time_s);
     EXPECT_NE(with.op("gate_up_proj")->time_s, without.op("gate_up_proj")->time_s);
 }
+
+// A model whose expert shape no table times takes the fused-MoE fit, corrected by the nearest shape the
+// tables do time (moe_fit_scale). Mixtral-8x7B (hidden 4,096, experts 14,336 wide, top-2 of 8, 32 layers,
+// bf16) on H100 (3,350 GB/s) with a hand fit: 10 us + 1.25 x the experts' bytes at HBM peak, no other term.
+//   The tables hold 4,096 x 16,384 (|log| distance ln(16,384 / 14,336) = 0.134) and 6,144 x 14,336 (ln 1.5 =
+//   0.405): the first is nearest. Its fit at 1,024 and 4,096 tokens (8 experts reached either way): 8 x 3 x
+//   4,096 x 16,384 x 2 B = 3,221,225,472 B / 3.35e12 B/s = 961.5598 us, x 1.25 + 10 = 1,211.9498 us; the
+//   table says 1.5 and 3.0 ms, so the scale is sqrt(1.5 / 1.2119498) = 1.11251 and sqrt(3.0 / 1.2119498)
+//   = 1.57332. Mixtral's own fit: 8 x 3 x 4,096 x 14,336 x 2 = 2,818,572,288 B / 3.35e12 = 841.3649 us,
+//   x 1.25 + 10 = 1,061.7061 us a layer (1,024 tokens under independent routing reach all 8 experts:
+//   8 x (1 - (6/8)^1024)).
+TEST(KernelTablePredictor, UntabledMoeShapeTakesTheNearestShapesCorrection) {
+    const std::string rows =
+        R"(table moe framework=vllm-9.9 kernel=fused dtype=bf16 hidden=4096 inter=16384 topk=2 experts=8 tp=1 ep=1 distribution=balanced
+axis num_tokens 1024 4096
+data
+1.5 3.0
+end
+table moe framework=vllm-9.9 kernel=fused dtype=bf16 hidden=6144 inter=14336 topk=2 experts=8 tp=1 ep=1 distribution=balanced
+axis num_tokens 1024 4096
+data
+100 100
+end
+)";
+    const ModelCard m = load_model("mistralai/Mixtral-8x7B-v0.1");
+    ASSERT_EQ(m.num_layers, 32);
+    auto cal = std::make_shared<Calibration>(*shipped_calibration("h100-sxm"));
+    MoeCalibration fit;
+    fit.fixed_s = 10e-6, fit.weights = 1.25;
+    cal->moe = {{"bf16", fit}};
+    CostConfig c;
+    c.calibration = cal;
+    const GpuProfile gpu = load_gpu("h100-sxm");
+    ASSERT_DOUBLE_EQ(gpu.memory_bandwidth_bytes_per_s(), 3.35e12);
+    auto with =
+        std::make_shared<const KernelTables>(parse_kernel_tables(std::string(TABLES) + rows, "t.hkt"));
+    auto without = std::make_shared<const KernelTables>(parse_kernel_tables(TABLES, "t.hkt"));
+    const double fit_a = 10e-6 + 1.25 * 3221225472.0 / 3.35e12, own = 10e-6 + 1.25 * 2818572288.0 / 3.35e12;
+    const double s1 = std::sqrt(1.5e-3 / fit_a), s2 = std::sqrt(3.0e-3 / fit_a);
+    EXPECT_NEAR(s1, 1.11251, 1e-5);
+    EXPECT_NEAR(s2, 1.57332, 1e-5);
+    const KernelTablePredictor p(m, gpu, c, with);
+    const StepCost at1024 = p.step({{1024, 0}});
+    EXPECT_NEAR(moe_s(at1024), 32 * own * s1, 1e-9);
+    EXPECT_NE(at1024.op("moe_gate_up_proj")->source.find("nearest measured shape (4096 x 16384, top-2 of 8)"),
+              std::string::npos)
+        << at1024.op("moe_gate_up_proj")->source;
+    // between the table's counts in log space (2,048 is halfway from 1,024 to 4,096), held past its last
+    EXPECT_NEAR(moe_s(p.step({{2048, 0}})), 32 * own * (s1 + 0.5 * (s2 - s1)), 1e-9);
+    EXPECT_NEAR(moe_s(p.step({{8192, 0}})), 32 * own * s2, 1e-9);
+    // the step totals agree with the op walk
+    EXPECT_NEAR(p.step_totals({{1024, 0}}).time_s, at1024.time_s, 1e-12);
+    // no MoE table at all: the fit as it stands
+    EXPECT_NEAR(moe_s(KernelTablePredictor(m, gpu, c, without).step({{1024, 0}})), 32 * own, 1e-9);
+}

@@ -23,6 +23,19 @@
 
 namespace headroom {
 
+// A correction of the fused-MoE fit (MoeCalibration) for a model whose expert shape no table times, from the
+// table of the nearest shape that one does (KernelTablePredictor): at each of that table's token counts, the
+// square root of its measured time over the fit's time for the same call (a geometric mean of the fit and the
+// fit corrected by the neighbour's ratio; leaving each shape out of the fit, the ratio alone and the mean
+// were compared in bench/fidelity.cpp, docs/fidelity.md). Read in log space between the counts, held at the
+// ends.
+struct MoeFitScale {
+    std::vector<double> tokens;  // ascending
+    std::vector<double> scale;
+    std::string note;  // what `cost` says of it ("the nearest measured shape, 4096 x 1536, top-8 of 128")
+    double at(double tokens) const;
+};
+
 struct CostConfig {
     int64_t tp = 1;
     std::optional<Dtype> weight_dtype;  // every block matrix in this format; nullopt: as the checkpoint ships them
@@ -72,6 +85,9 @@ struct CostConfig {
     // Of each GPU's all-to-all bytes, the share bound for other NVLink domains when that part sets ep_link's rate
     // (0: the replica sits in one domain, or NVLink sets the rate): the fabric's part (FabricTraffic).
     double ep_fabric_share = 0.0;
+    // The fused-MoE fit's correction from the nearest measured shape (set by KernelTablePredictor for its
+    // roofline); nullptr: the fit as it stands.
+    std::shared_ptr<const MoeFitScale> moe_fit_scale;
     // The calibration's GEMM fit, or nullptr (no calibration, or one without a GEMM fit).
     const GemmCalibration* gemm_calibration() const {
         return calibration && calibration->gemm.present() ? &calibration->gemm : nullptr;

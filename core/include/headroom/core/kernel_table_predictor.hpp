@@ -267,6 +267,19 @@ std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& la
                                                              int* references = nullptr, bool* other_formats = nullptr,
                                                              bool only_other_formats = false);
 
+// The fused-MoE fit's correction for `model`, whose expert shape no table times (CostConfig::moe_fit_scale),
+// from the table nearest to it among those of `match`'s format, TP and EP (gated experts; balanced rows, else
+// power_law_1.01 rows, A100's): nearest by the sum of |log| ratios of hidden size, expert width, top-k and
+// expert count. At each of its token counts whose experts do not fit in L2, sqrt(measured / fit) for the same
+// call. Leaving each shape out of the fit (bench/fidelity.cpp), this took the bf16 median |error| per GPU
+// from 4.2-13.5% to 3.1-9.1% and per-tensor fp8's on Hopper from 9.8-11.4% to 6.8-7.3%; docs/fidelity.md has
+// every format. nullptr where no table qualifies. `skip_own_shape`: pass over the tables of the model's own
+// shape (the bench's leave-one-shape-out; the predictor asks only where there are none).
+std::shared_ptr<const MoeFitScale> moe_fit_scale(const KernelTables& t, const GpuProfile& gpu,
+                                                 const MoeCalibration& fit, const ModelCard& model,
+                                                 std::map<std::string, std::string> match,
+                                                 bool skip_own_shape = false);
+
 // The step-time predictor a deployment gets: "auto" (the kernel tables where the GPU has them, else its
 // calibrated roofline, else the plain roofline), "tables" (an error when the GPU has none), "calibrated" (the
 // calibration in `config`, else the GPU's shipped one) or "roofline" (the plain model, no calibration). The

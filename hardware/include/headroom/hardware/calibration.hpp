@@ -199,6 +199,12 @@ double moe_peak_flops(const GpuProfile& gpu, const std::string& format);
 std::array<double, MOE_TERMS> moe_columns(const GpuProfile& gpu, const std::string& format, const MoeWork& w);
 double moe_kernel_time_s(const GpuProfile& gpu, const std::string& format, const MoeCalibration& fit,
                          const MoeWork& w);
+// The work of one call of the fused-MoE tables' balanced rows: `tokens` tokens routed round-robin over
+// `experts` experts (top-k), so T k pairs reach min(T k, E) experts; each sliced over `tp` GPUs or held whole
+// on one of `ep` ranks, a rank running its E / ep experts on its T k / ep pairs and the kernel sorting and
+// summing all T k.
+MoeWork balanced_moe_work(double hidden, double inter, double topk, double experts, double tp, double ep,
+                          double tokens, double bytes_per_weight, bool gated = true);
 
 struct CommCalibration {
     double latency_s = 0.0;
