@@ -68,9 +68,14 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
     }
     fmt::print("  workload: {}\n", describe_workload(sc));
     if (!measured) {
-        fmt::print("  step times: {}{}\n",
-                   r.predictor == "kernel tables" ? "measured kernel tables (" + sc.deployment.gpu.name + "), the calibrated roofline for the other ops" : r.predictor,
-                   sc.deployment.model.is_moe() ? fmt::format("; experts reached by {} routing", sc.deployment.moe_routing.name()) : "");
+        fmt::print("  step times: {}{}{}\n",
+                   r.predictor == "kernel tables" ? "measured kernel tables (" + sc.deployment.gpu.name +
+                                                        "), the calibrated roofline for the other ops"
+                                                  : r.predictor,
+                   r.predictor_note.empty() ? "" : "; " + r.predictor_note,
+                   sc.deployment.model.is_moe()
+                       ? fmt::format("; experts reached by {} routing", sc.deployment.moe_routing.name())
+                       : "");
     }
     const bool hybrid = r.plan.group_windows.size() > 1;  // KV-cache groups: a block is one group's page
     fmt::print("  engine: {} batching, budget {} tokens, max {} seqs, chunked prefill {}, prefix caching {}, async "

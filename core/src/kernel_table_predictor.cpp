@@ -429,6 +429,18 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
             }
         }
     }
+    // what the reports say of a fused MoE the tables do not price
+    if (model.is_moe() && !moe_) {
+        const auto& scale = roofline_.config().moe_fit_scale;
+        note_ = fmt::format("the fused MoE ({} x {}, top-{} of {}, {}) on the {}", model.hidden_size,
+                            model.moe_intermediate_size, model.experts_per_token, model.num_experts,
+                            moe_dtype.empty() ? "its format" : moe_dtype,
+                            config.calibration ? "calibrated roofline" : "roofline");
+        note_ += dispatched           ? " (no table times a dispatch all2all backend)"
+                 : measured_imbalance ? " (the tables time even EP shares, not a measured imbalance)"
+                 : scale              ? ", its fit corrected by " + scale->note + ": no table holds its shape"
+                                      : ": no table holds its shape at this format, TP and EP";
+    }
     // measured in one NVLink domain: a TP group across domains prices its ring on the cluster's link
     if (tp > 1 && !config.tp_link.present() && !sibling_) {
         allreduce_ = t.find_first("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "graph"}});

@@ -58,6 +58,7 @@ json simulation_object(const Scenario& sc, const SimulationResult& r) {
     j["weights_dtype"] = sc.deployment.model.weights(sc.deployment.weight_dtype).label();
     j["kv_dtype"] = std::string(dtype_name(sc.deployment.kv_dtype));
     j["predictor"] = r.predictor;
+    j["predictor_note"] = r.predictor_note;
     j["moe_routing"] = sc.deployment.model.is_moe() ? json(sc.deployment.moe_routing.name()) : json(nullptr);
     j["seed"] = sc.seed;
     add_version(j);

@@ -141,6 +141,7 @@ public:
         out.simulated_s = sg4::Engine::get_clock();
         out.scenario = sc_.name;
         out.predictor = predictor_->name();
+        out.predictor_note = predictor_->note();
         out.plan = plan_;
         out.summary = summarize(sc_, loop.stats(), loop.accounting());
         out.summary.placement = placed_.links.where;

@@ -134,6 +134,7 @@ std::string serialize_result(const SimulationResult& r) {
     }
     w.pods(r.timeseries);
     w.pod(r.simulated_s), w.pod(r.wall_s), w.pod(r.peak_rss_bytes);
+    w.str(r.predictor_note);
     return std::move(w.out);
 }
 
@@ -160,6 +161,7 @@ SimulationResult deserialize_result(const std::string& bytes) {
     }
     rd.pods(r.timeseries);
     rd.pod(r.simulated_s), rd.pod(r.wall_s), rd.pod(r.peak_rss_bytes);
+    rd.str(r.predictor_note);
     return r;
 }
 

@@ -12,7 +12,7 @@ from test_cli import DATA, ROOT, expect_bad_input, run
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 # Fields of schema headroom.simulate/1 (docs/simulate-json.md).
-SCHEMA_FIELDS = ["schema", "scenario", "file", "model", "gpu", "tp", "replicas", "weights_dtype", "kv_dtype", "predictor",
+SCHEMA_FIELDS = ["schema", "scenario", "file", "model", "gpu", "tp", "replicas", "weights_dtype", "kv_dtype", "predictor", "predictor_note",
                  "moe_routing", "seed", "headroom_version", "git_commit", "requests", "completed", "rejected", "failed", "duration_s", "ttft_s",
                  "tpot_s", "itl_s", "e2e_s", "queue_s", "api_server_s_mean", "request_throughput", "output_throughput",
                  "input_throughput", "output_tokens_per_s_per_gpu", "input_tokens", "output_tokens", "goodput_rps",

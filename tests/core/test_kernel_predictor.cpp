@@ -1181,6 +1181,12 @@ end
     EXPECT_NEAR(moe_s(p.step({{8192, 0}})), 32 * own * s2, 1e-9);
     // the step totals agree with the op walk
     EXPECT_NEAR(p.step_totals({{1024, 0}}).time_s, at1024.time_s, 1e-12);
+    EXPECT_EQ(
+        p.note(),
+        "the fused MoE (4096 x 14336, top-2 of 8, bf16) on the calibrated roofline, its fit corrected by the "
+        "nearest measured shape (4096 x 16384, top-2 of 8): no table holds its shape");
     // no MoE table at all: the fit as it stands
-    EXPECT_NEAR(moe_s(KernelTablePredictor(m, gpu, c, without).step({{1024, 0}})), 32 * own, 1e-9);
+    const KernelTablePredictor bare(m, gpu, c, without);
+    EXPECT_NEAR(moe_s(bare.step({{1024, 0}})), 32 * own, 1e-9);
+    EXPECT_NE(bare.note().find(": no table holds its shape at this format, TP and EP"), std::string::npos);
 }

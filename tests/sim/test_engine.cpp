@@ -614,3 +614,20 @@ TEST(Engine, AnInterruptCheckBelongsToItsThread) {
     set_interrupt_check({});
     EXPECT_EQ(simulate(sc).summary.completed, other.summary.completed);
 }
+
+TEST(Engine, PredictorNoteSaysWhatTheTablesDoNotPrice) {
+    // DeepSeek-V2-Lite's experts (2,048 x 1,408, top-6 of 64, bf16) are in none of H100's fused-MoE tables:
+    // the run says they were priced on the calibrated fit corrected by the nearest tabled shape, and the note
+    // survives the child process's result bytes. A dense model's run on the same tables has no note.
+    const std::string text =
+        "model: deepseek-ai/DeepSeek-V2-Lite\ngpu: h100\nseed: 7\nworkload:\n" + poisson(2.0, 20);
+    const SimulationResult moe = simulate_all(parse_scenario(text, "test.yaml", "."));
+    EXPECT_EQ(moe.predictor, "kernel tables");
+    EXPECT_NE(
+        moe.predictor_note.find("the fused MoE (2048 x 1408, top-6 of 64, bf16) on the calibrated roofline"),
+        std::string::npos)
+        << moe.predictor_note;
+    EXPECT_NE(moe.predictor_note.find("nearest measured shape (2048 x 768, top-8 of 128)"),
+              std::string::npos);
+    EXPECT_EQ(simulate_all(scenario(poisson(2.0, 20))).predictor_note, "");
+}

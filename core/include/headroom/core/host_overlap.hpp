@@ -24,6 +24,7 @@ public:
     StepCost step(const std::vector<SequenceWork>& batch) const override;
     StepTotals step_totals(const std::vector<SequenceWork>& batch) const override;
     std::string name() const override { return inner_->name(); }
+    std::string note() const override { return inner_->note(); }
 
 private:
     std::unique_ptr<StepTimePredictor> inner_;

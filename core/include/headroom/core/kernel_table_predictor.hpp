@@ -82,6 +82,7 @@ public:
     StepCost step(const std::vector<SequenceWork>& batch) const override;
     StepTotals step_totals(const std::vector<SequenceWork>& batch) const override;
     std::string name() const override { return "kernel tables"; }
+    std::string note() const override { return note_; }
 
     const CostModel& roofline() const { return roofline_; }
     const KernelTables& tables() const { return *tables_; }
@@ -136,6 +137,7 @@ private:
     // Tables borrowed from a sibling GPU (kernel_table_sibling): the roofline on the sibling, whose time for each
     // op scales the table's (this GPU's roofline time over it); null for a GPU's own tables.
     std::unique_ptr<CostModel> sibling_;
+    std::string note_;                                     // note()
     double gemm_least_s_ = 0.0, gemm_bf16_least_s_ = 0.0;  // each GEMM table's fastest measurement
     const GridTable* gemm_ = nullptr;       // the attention weights' GEMMs
     bool dense_in_gemm_table_ = true;       // the dense MLP's weights share their format

@@ -110,6 +110,7 @@ public:
     StepCost step(const std::vector<SequenceWork>& batch) const override;
     StepTotals step_totals(const std::vector<SequenceWork>& batch) const override;
     std::string name() const override { return group_->name(); }
+    std::string note() const override { return group_->note(); }
     const StepTimePredictor& group() const { return *group_; }
 
 private:

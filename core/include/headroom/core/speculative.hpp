@@ -73,6 +73,7 @@ public:
     StepCost step(const std::vector<SequenceWork>& batch) const override;
     StepTotals step_totals(const std::vector<SequenceWork>& batch) const override;
     std::string name() const override { return target_->name(); }
+    std::string note() const override { return target_->note(); }
     const StepTimePredictor& target() const { return *target_; }
 
 private:

@@ -170,6 +170,9 @@ public:
     double step_time(const std::vector<SequenceWork>& batch) const { return step_totals(batch).time_s; }
     // "roofline" or "kernel tables"; for reports.
     virtual std::string name() const = 0;
+    // What of this model the predictor prices otherwise than its name says, in one clause for reports (""
+    // when nothing): the kernel tables' fused MoE of a shape they do not hold.
+    virtual std::string note() const { return ""; }
 };
 
 }  // namespace headroom

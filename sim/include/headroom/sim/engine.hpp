@@ -51,6 +51,7 @@ struct SimulationResult {
     double simulated_s = 0.0;  // simulated clock at the end
     double wall_s = 0.0;       // wall time of the simulation itself, in the child
     double peak_rss_bytes = 0.0;  // the child's peak resident memory (what the run needed, fork included)
+    std::string predictor_note;   // StepTimePredictor::note(): what it prices otherwise ("" when nothing)
 };
 
 // The KV plan a scenario runs with (deployment_kv_plan); throws PlanError naming the scenario's file when it
