@@ -349,6 +349,10 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
     }
 }
 
+int64_t moe_gather_ranks(const CostConfig& cfg) {
+    return cfg.ep > 1 && cfg.dp > 1 && cfg.ep_gather ? cfg.dp : 1;
+}
+
 bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostConfig& cfg, int64_t allreduces,
                           double message_bytes) {
     if (allreduces != 2 * m.num_layers || !cfg.fuse_allreduce_rms || cfg.tp_link.present() || m.is_encoder ||
@@ -759,7 +763,8 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             w.hidden = h, w.inter = inter, w.local_pairs = routed_rows, w.experts_read = active;
             // the pairs the call sorts and sums: every token's k; with DP + EP every DP rank's tokens' k where
             // the GPU gathers them, only those dispatched to it where they are sent
-            w.pairs = ep && cfg.dp > 1 ? (cfg.ep_gather ? T * static_cast<double>(cfg.dp) * k : routed_rows) : T * k;
+            w.pairs = ep && cfg.dp > 1 && !cfg.ep_gather ? routed_rows
+                                                         : T * static_cast<double>(moe_gather_ranks(cfg)) * k;
             w.bytes_per_weight = rates.experts.bytes_per_weight;
             fitted_s = moe_kernel_time_s(gpu, cm.moe_format(), *fit, w);
             // the nearest measured shape's correction, at the tokens the call runs (every DP rank's,
@@ -873,8 +878,7 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
         const bool mla_fit = model_.is_mla() && cal.has_mla();
         const bool triton = mla_fit && cal.mla_decode.triton_decode();
         // (a gather backend's experts run every DP rank's tokens)
-        const double gathered =
-            config_.ep > 1 && config_.dp > 1 && config_.ep_gather ? static_cast<double>(config_.dp) : 1.0;
+        const double gathered = static_cast<double>(moe_gather_ranks(config_));
         for (OpCost& o : s.ops) {
             if (o.kind == OpKind::STEP_OVERHEAD) continue;
             o.source = cal.label();

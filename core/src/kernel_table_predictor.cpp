@@ -371,9 +371,9 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     // hold them; else the balanced rows, corrected to the experts the routing reaches (routing_correction).
     routing_ = config.moe_routing;
     const bool whole_experts = config.ep > 1;
-    const bool gathered = whole_experts && config.dp > 1 && config.ep_gather;
+    gather_ranks_ = moe_gather_ranks(config);
+    const bool gathered = gather_ranks_ > 1;
     const bool dispatched = whole_experts && config.dp > 1 && !config.ep_gather;
-    if (gathered) gather_ranks_ = config.dp;
     // The EP rows time every rank at its even share of the picks; a measured imbalance (expert_imbalance: the
     // busiest rank's pairs over the mean) goes to the fit, which prices the busiest rank's pairs.
     const bool measured_imbalance = whole_experts && config.expert_imbalance > 0.0;
@@ -421,11 +421,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         if (!moe_ && !sibling_ && config.calibration) {
             if (const MoeCalibration* fit = config.calibration->moe_for(moe_dtype)) {
                 shape.erase("hidden"), shape.erase("inter"), shape.erase("topk"), shape.erase("experts");
-                if (auto scale = moe_fit_scale(t, gpu, *fit, model, shape)) {
-                    CostConfig c = config;
-                    c.moe_fit_scale = std::move(scale);
-                    roofline_ = CostModel(model, gpu, c);
-                }
+                roofline_.set_moe_fit_scale(moe_fit_scale(t, gpu, *fit, model, shape));
             }
         }
     }

@@ -115,6 +115,10 @@ bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostC
 // those past the largest size dropped.
 int64_t cuda_graph_tokens(const CostConfig& cfg, int64_t tokens);
 
+// The DP ranks whose tokens each GPU's fused MoE runs: dp where the experts are spread over EP ranks across
+// DP ranks and a gather backend (CostConfig::ep_gather) brings every rank's tokens to every GPU, else 1.
+int64_t moe_gather_ranks(const CostConfig& cfg);
+
 // Expected number of distinct experts of `experts` that `tokens` tokens hit when each picks `topk` of them at
 // random (uniform routing): experts x (1 - (1 - topk / experts)^tokens).
 double expected_distinct_experts(double experts, double topk, double tokens);
@@ -339,6 +343,10 @@ public:
     // calibration, or a dense model; with one the routed experts' call takes its time (cost_step)
     const MoeCalibration* moe_fit() const { return moe_fit_; }
     const std::string& moe_format() const { return moe_format_; }
+    // Sets CostConfig::moe_fit_scale (the kernel-table predictor's, once it has found the nearest shape).
+    void set_moe_fit_scale(std::shared_ptr<const MoeFitScale> scale) {
+        config_.moe_fit_scale = std::move(scale);
+    }
 
 private:
     ModelCard model_;
