@@ -396,7 +396,9 @@ int main(int argc, char** argv) {
             const auto shipped = shipped_calibration(profile);
             const GemmCalibration* g = shipped ? shipped->gemm_for(Dtype::FP8) : nullptr;
             Errors& from_fp8 = row("GEMM block fp8", "kernel-bound points from the fp8 table");
-            Errors& scaled = row("GEMM block fp8", "  x the GPU's median ratio (predictor; in sample)");
+            Errors& scaled = row("GEMM block fp8", "  x the GPU's median ratio (in sample)");
+            Errors& envelope =
+                row("GEMM block fp8", "  the same, at most the fp8 table's time for more rows (predictor)");
             Errors& from_bf16 = row("GEMM block fp8", "  from the bf16 table");
             Errors& from_fit = row("GEMM block fp8", "  from the calibrated fp8 fit");
             Errors& before = row("GEMM block fp8", "  bf16 fit at fp8 rates (as before)");
@@ -406,6 +408,8 @@ int main(int argc, char** argv) {
                     if (const auto p = fp8.front()->lookup_s({m, n, k})) {
                         from_fp8.add(*p, v);
                         scaled.add(ratio * *p, v);
+                        const double above = least_above_s(*fp8.front(), m, n, k, [](double) { return 0.0; });
+                        envelope.add(ratio * std::min(*p, above), v);
                     }
                 }
                 if (!bf16.empty()) {

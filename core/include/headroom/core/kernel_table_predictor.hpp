@@ -24,6 +24,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +51,12 @@ std::shared_ptr<const KernelTables> mla_module_tables(const std::shared_ptr<cons
 // the tables lack either or hold fewer than 20 such points. H100 0.90, H200 1.00, B200 0.98, GB200 0.96, L40S
 // 1.35 (Triton's block kernel, not DeepGEMM).
 double block_fp8_scale(const KernelTables& t);
+// The least time GEMM table `t` measured for (rows, n, k) at any of its row counts above m, each raised to
+// floor_s(rows); +infinity where it measured none above m. A block-fp8 GEMM on the per-tensor fp8 table takes
+// no more than that (KernelTablePredictor: the per-tensor kernel's slow picks at some row counts are not the
+// block kernel's).
+double least_above_s(const GridTable& t, double m, double n, double k,
+                     const std::function<double(double)>& floor_s);
 // Those points of `t`'s block-fp8 GEMM table: (m, n, k, seconds) where it took 4x its fastest point or more.
 std::vector<std::array<double, 4>> block_fp8_kernel_points(const KernelTables& t);
 // Whether a table GPU's MLA module tables were timed with the fused norms vLLM serves with.
