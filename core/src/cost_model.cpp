@@ -879,9 +879,16 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
         const bool triton = mla_fit && cal.mla_decode.triton_decode();
         // (a gather backend's experts run every DP rank's tokens)
         const double gathered = static_cast<double>(moe_gather_ranks(config_));
+        // an all-reduce over a group the calibration timed none of runs the plain ring on the profile's link
+        const bool ring = config_.tp > 1 && !config_.tp_link.present() && !cal.allreduce.count(config_.tp);
         for (OpCost& o : s.ops) {
             if (o.kind == OpKind::STEP_OVERHEAD) continue;
             o.source = cal.label();
+            if (ring && (o.kind == OpKind::TP_ALLREDUCE || o.kind == OpKind::QK_NORM_ALLREDUCE)) {
+                o.source = fmt::format(
+                    "roofline: a ring on the profile's {} (the calibration fits no {}-GPU all-reduce)",
+                    gpu_.has_nvlink() ? "NVLink" : "PCIe", config_.tp);
+            }
             if (mla_fit && o.kind == OpKind::ATTENTION)
                 o.source += triton ? ", its MLA fit with Triton MLA's decode terms" : ", its MLA fit";
             if (config_.moe_fit_scale && moe_fit_ && is_fused_moe_op(o.kind)) {

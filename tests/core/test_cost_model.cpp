@@ -803,3 +803,35 @@ TEST(CostModel, FusedMoeFitPricesTheRoutedExpertsCall) {
     EXPECT_EQ(other.moe_fit(), nullptr);
     EXPECT_GT(std::fabs(moe_layer_s(other.step({{64, 0}})) - expected), 1e-6);
 }
+
+TEST(CostModel, AllReduceOverAGroupTheCalibrationDidNotTimeRunsTheRing) {
+    // GB200's tables time all-reduces over the 2 and 4 GPUs of one tray only, so its calibration fits those
+    // two groups; TP 8 takes the ring on the profile's NVLink, and says so: 2 (8 - 1) = 14 steps of 2 us plus
+    // 14 / 8 x 8,192 bytes (one decode of Llama-3.1-8B: 4,096 bf16 values) at 1,800 / 2 GB/s x 0.8 = 720
+    // GB/s, 28 us + 19.9 ns, 64 of them a step (two a layer, 32 layers)
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    const GpuProfile gpu = load_gpu("gb200");
+    ASSERT_DOUBLE_EQ(gpu.nvlink_bidirectional_gb_per_s.value, 1800.0);
+    ASSERT_DOUBLE_EQ(gpu.nvlink_latency_us.value, 2.0);
+    ASSERT_DOUBLE_EQ(gpu.interconnect_efficiency.value, 0.8);
+    const auto cal = shipped_calibration("gb200");
+    ASSERT_EQ(cal->allreduce.count(8), 0u);
+    ASSERT_EQ(cal->allreduce.count(4), 1u);
+    CostConfig c;
+    c.calibration = cal;
+    c.tp = 8;
+    const StepCost s8 = CostModel(m, gpu, c).step({{1, 999}});
+    const OpCost* ring = s8.op("tp_allreduce");
+    ASSERT_NE(ring, nullptr);
+    EXPECT_EQ(ring->count, 64);
+    EXPECT_NEAR(ring->time_s, 64 * (14 * 2e-6 + 14.0 / 8.0 * 8192.0 / 720e9), 1e-12);
+    EXPECT_EQ(ring->source,
+              "roofline: a ring on the profile's NVLink (the calibration fits no 8-GPU all-reduce)");
+    // TP 4: the calibration's own line for 4 GPUs, under its label
+    c.tp = 4;
+    const StepCost s4 = CostModel(m, gpu, c).step({{1, 999}});
+    const OpCost* fit = s4.op("tp_allreduce");
+    const CommCalibration& line = cal->allreduce.at(4);
+    EXPECT_NEAR(fit->time_s, 64 * (line.latency_s + 8192.0 / line.bus_bytes_per_s), 1e-12);
+    EXPECT_EQ(fit->source, cal->label());
+}
