@@ -1,5 +1,5 @@
-"""The GPU-run analysis scripts in bench/ (step_check.py, gemm_table_check.py) on inputs whose answers are
-worked out here: they run on any machine, so they are tested where CI runs."""
+"""The analysis scripts in bench/ (step_check.py, gemm_table_check.py, step_consistency.py) on inputs whose
+answers are worked out here: they run on any machine, so they are tested where CI runs."""
 
 import json
 import statistics
@@ -10,6 +10,7 @@ from test_cli import BIN, ROOT, run
 
 sys.path.insert(0, str(ROOT / "bench"))
 import gemm_table_check  # noqa: E402
+import step_consistency  # noqa: E402
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 
@@ -135,3 +136,26 @@ def test_gpu_bundle_refuses_without_a_cuda_build(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "build/cli/headroom is missing" in r.stderr
+
+
+def test_step_consistency_lists_a_step_that_takes_longer_than_the_next_larger():
+    # 1 -> 10 ms, 8 -> 9.8 (10 / 9.8 = 1.020: within the 3% slack), 64 -> 8.0 (9.8 / 8.0 = 1.225: listed), a step
+    # the model cannot take (None) passed over, so 256 is compared with 64
+    got = step_consistency.inversions([(1, 10.0), (8, 9.8), (64, 8.0), (128, None), (256, 20.0)])
+    assert got == [(8, 64, 9.8 / 8.0)]
+    assert step_consistency.inversions([(1, 5.0), (2, None), (4, 4.0)]) == [(1, 4, 1.25)]
+
+
+def test_step_consistency_prices_every_step_of_a_model():
+    # Llama-3.2-1B (32 heads, 8 KV heads: TP 1, 2, 4 and 8, all fitting on an H100): per TP and predictor, 8
+    # prompts + 2 contexts x 5 decode batches + 2 batches x 5 contexts = 28 steps, so 4 x 2 x 28 = 224; and 4 x 5
+    # reference steps priced by both predictors
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "step_consistency.py"), "--models",
+                        "meta-llama/Llama-3.2-1B-Instruct", "--gpus", "h100-sxm", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["steps"] == 224
+    assert len(out["ratios"]) == 20
+    assert all(x["calibrated_over_tables"] > 0 for x in out["ratios"])
+    assert all(f["ratio"] > step_consistency.SLACK for f in out["inversions"])

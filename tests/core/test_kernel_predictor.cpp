@@ -1027,6 +1027,20 @@ TEST(KernelTablePredictor, Gb200TakesB200sMlaModulesTimedWithTheFusedNorms) {
     EXPECT_NE(on_h200.op("attention")->source.find("less the unfused norm chain"), std::string::npos);
 }
 
+namespace {
+// Qwen3-8B-FP8 (block fp8) and Qwen3-8B with per-tensor fp8 weights, on H100 with its shipped calibration
+struct Qwen3Fp8Pair {
+    GpuProfile gpu = load_gpu("h100");
+    CostConfig c, per_tensor;
+    ModelCard block = load_model("Qwen/Qwen3-8B-FP8"), plain = load_model("Qwen/Qwen3-8B");
+    Qwen3Fp8Pair() {
+        c.calibration = shipped_calibration("h100-sxm");
+        per_tensor = c;
+        per_tensor.weight_dtype = Dtype::FP8;
+    }
+};
+}  // namespace
+
 TEST(KernelTablePredictor, BlockFp8GemmsReadTheFp8Table) {
     // Qwen3-8B-FP8 ships block-scaled fp8 (128 x 128 blocks). The block-fp8 table is timed eagerly (a 55 us
     // floor on H100); where it timed the kernels it follows the per-tensor fp8 table (bench/fidelity), so a
@@ -1034,12 +1048,10 @@ TEST(KernelTablePredictor, BlockFp8GemmsReadTheFp8Table) {
     // same (m, n, k), times H100's median ratio of the two tables.
     const auto h100 = shipped_kernel_tables("h100_sxm");
     ASSERT_TRUE(h100);
-    const GpuProfile gpu = load_gpu("h100");
-    CostConfig c;
-    c.calibration = shipped_calibration("h100-sxm");
-    CostConfig per_tensor = c;
-    per_tensor.weight_dtype = Dtype::FP8;
-    const ModelCard block = load_model("Qwen/Qwen3-8B-FP8"), plain = load_model("Qwen/Qwen3-8B");
+    const Qwen3Fp8Pair q;
+    const GpuProfile& gpu = q.gpu;
+    const CostConfig &c = q.c, &per_tensor = q.per_tensor;
+    const ModelCard &block = q.block, &plain = q.plain;
     for (const std::vector<SequenceWork>& batch :
          {std::vector<SequenceWork>{{4096, 0}}, std::vector<SequenceWork>(32, SequenceWork{1, 999})}) {
         const StepCost b = KernelTablePredictor(block, gpu, c, h100).step(batch);
@@ -1140,14 +1152,9 @@ TEST(KernelTablePredictor, BlockFp8GemmsTakeNoMoreThanTheFp8TableForMoreRows) {
     // a floor raises the rows it is given: 2 rows held to 40 us leave 8 and 16 rows at 10 us
     EXPECT_NEAR(least_above_s(fp8, 1, 6144, 4096, [](double r) { return r == 2 ? 40e-6 : 0.0; }), 10e-6,
                 1e-12);
-    const GpuProfile gpu = load_gpu("h100");
-    CostConfig c;
-    c.calibration = shipped_calibration("h100-sxm");
-    CostConfig per_tensor = c;
-    per_tensor.weight_dtype = Dtype::FP8;
-    const ModelCard block = load_model("Qwen/Qwen3-8B-FP8"), plain = load_model("Qwen/Qwen3-8B");
-    ASSERT_EQ(block.num_layers, 36);
-    const KernelTablePredictor b(block, gpu, c, t), p(plain, gpu, per_tensor, t);
+    const Qwen3Fp8Pair q;
+    ASSERT_EQ(q.block.num_layers, 36);
+    const KernelTablePredictor b(q.block, q.gpu, q.c, t), p(q.plain, q.gpu, q.per_tensor, t);
     // one decode: the block-fp8 GEMMs at 10 us (not the 1-row pick's 25), the per-tensor ones as measured;
     // three decodes run as 4 rows (CUDA graph padding): 10 us, not 30
     for (const auto& [decodes, measured_us] : {std::pair<int, double>{1, 25.0}, {3, 30.0}}) {
