@@ -891,6 +891,9 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
             }
             if (mla_fit && o.kind == OpKind::ATTENTION)
                 o.source += triton ? ", its MLA fit with Triton MLA's decode terms" : ", its MLA fit";
+            if (!moe_fit_ && model_.is_moe() && is_fused_moe_op(o.kind) && !moe_format_.empty()) {
+                o.source += fmt::format(", op by op (its calibration fits no {} fused MoE)", moe_format_);
+            }
             if (config_.moe_fit_scale && moe_fit_ && is_fused_moe_op(o.kind)) {
                 o.source +=
                     fmt::format(", its fused-MoE fit x {:.2f}: the square root of what {} took over the fit",

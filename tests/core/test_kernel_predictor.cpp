@@ -1254,3 +1254,28 @@ end
     EXPECT_NEAR(moe_s(bare.step({{1024, 0}})), 32 * own, 1e-9);
     EXPECT_NE(bare.note().find(": no table holds its shape at this format, TP and EP"), std::string::npos);
 }
+
+TEST(KernelTablePredictor, AFusedMoeWithoutAFitSaysItRunsOpByOp) {
+    // A100's tables time no MXFP4 fused MoE and its calibration fits none (it fits bf16 only), so
+    // gpt-oss-20b's experts there are priced op by op on the calibrated GEMM roofline, and the op sources and
+    // the run's note say so; H100's calibration fits MXFP4, so its roofline names no such thing
+    const ModelCard m = load_model("openai/gpt-oss-20b");
+    const auto a100 = shipped_calibration("a100-80gb");
+    ASSERT_EQ(a100->moe_for("mxfp4"), nullptr);
+    ASSERT_NE(a100->moe_for("bf16"), nullptr);
+    CostConfig c;
+    c.calibration = a100;
+    const KernelTablePredictor p(m, load_gpu("a100-80gb"), c, shipped_kernel_tables("a100_sxm"));
+    const StepCost s = p.step({{1, 999}});
+    EXPECT_NE(s.op("moe_gate_up_proj")->source.find("op by op (its calibration fits no mxfp4 fused MoE)"),
+              std::string::npos)
+        << s.op("moe_gate_up_proj")->source;
+    EXPECT_NE(p.note().find("on the calibrated roofline op by op (no fused-MoE fit for its format)"),
+              std::string::npos)
+        << p.note();
+    CostConfig h;
+    h.calibration = shipped_calibration("h100-sxm");
+    ASSERT_NE(h.calibration->moe_for("mxfp4"), nullptr);
+    const StepCost r = CostModel(m, load_gpu("h100"), h).step({{1, 999}});
+    EXPECT_EQ(r.op("moe_gate_up_proj")->source.find("op by op"), std::string::npos);
+}
