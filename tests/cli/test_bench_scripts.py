@@ -147,15 +147,18 @@ def test_step_consistency_lists_a_step_that_takes_longer_than_the_next_larger():
 
 
 def test_step_consistency_prices_every_step_of_a_model():
-    # Llama-3.2-1B (32 heads, 8 KV heads: TP 1, 2, 4 and 8, all fitting on an H100): per TP and predictor, 8
-    # prompts + 2 contexts x 5 decode batches + 2 batches x 5 contexts = 28 steps, so 4 x 2 x 28 = 224; and 4 x 5
-    # reference steps priced by both predictors
+    # Llama-3.2-1B (32 heads, 8 KV heads: TP 1, 2, 4 and 8, all fitting on an H100 and on an A100): per GPU, TP
+    # and predictor, 8 prompts + 2 contexts x 5 decode batches + 2 batches x 5 contexts = 28 steps, so
+    # 2 x 4 x 2 x 28 = 448; and 2 x 4 x 5 reference steps priced by both predictors. The only GPU pair the two
+    # make is H100 against A100.
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "step_consistency.py"), "--models",
-                        "meta-llama/Llama-3.2-1B-Instruct", "--gpus", "h100-sxm", "--json"],
+                        "meta-llama/Llama-3.2-1B-Instruct", "--gpus", "h100-sxm,a100-80gb", "--json"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["steps"] == 224
-    assert len(out["ratios"]) == 20
+    assert out["steps"] == 448
+    assert len(out["ratios"]) == 40
     assert all(x["calibrated_over_tables"] > 0 for x in out["ratios"])
     assert all(f["ratio"] > step_consistency.SLACK for f in out["inversions"])
+    assert all(o["ratio"] > step_consistency.GPU_SLACK and (o["newer"], o["older"]) == ("h100-sxm", "a100-80gb")
+               for o in out["gpu_order"])
