@@ -72,6 +72,14 @@ def main():
     args = parser.parse_args()
     models = args.models.split(",") if args.models else [m for m in headroom.models() if "MiniLM" not in m]
     gpus = args.gpus.split(",") if args.gpus else GPUS
+    try:  # a name that is not there: one line, exit code 2
+        for m in models:
+            headroom.load_model(m)
+        for g in gpus:
+            headroom.load_gpu(g)
+    except headroom.InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     found, ratios, order, steps = [], [], [], 0
     for model in models:
         reference = {}  # (gpu, tp, step index) -> the default predictor's time

@@ -162,3 +162,12 @@ def test_step_consistency_prices_every_step_of_a_model():
     assert all(f["ratio"] > step_consistency.SLACK for f in out["inversions"])
     assert all(o["ratio"] > step_consistency.GPU_SLACK and (o["newer"], o["older"]) == ("h100-sxm", "a100-80gb")
                for o in out["gpu_order"])
+
+
+def test_step_consistency_refuses_a_name_that_is_not_there():
+    for flag, name in (("--models", "nosuch/model"), ("--gpus", "nosuch-gpu")):
+        r = subprocess.run([sys.executable, str(ROOT / "bench" / "step_consistency.py"), flag, name],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2
+        assert r.stdout == ""
+        assert len(r.stderr.strip().splitlines()) == 1 and name in r.stderr
