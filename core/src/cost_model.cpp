@@ -891,7 +891,7 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
             }
             if (mla_fit && o.kind == OpKind::ATTENTION)
                 o.source += triton ? ", its MLA fit with Triton MLA's decode terms" : ", its MLA fit";
-            if (!moe_fit_ && model_.is_moe() && is_fused_moe_op(o.kind) && !moe_format_.empty()) {
+            if (!moe_fit_ && is_fused_moe_op(o.kind) && !moe_format_.empty()) {  // (an MoE model's format)
                 o.source += fmt::format(", op by op (its calibration fits no {} fused MoE)", moe_format_);
             }
             if (config_.moe_fit_scale && moe_fit_ && is_fused_moe_op(o.kind)) {
