@@ -353,6 +353,8 @@ int64_t moe_gather_ranks(const CostConfig& cfg) {
     return cfg.ep > 1 && cfg.dp > 1 && cfg.ep_gather ? cfg.dp : 1;
 }
 
+bool moe_dispatched(const CostConfig& cfg) { return cfg.ep > 1 && cfg.dp > 1 && !cfg.ep_gather; }
+
 bool allreduce_norm_fused(const ModelCard& m, const GpuProfile& gpu, const CostConfig& cfg, int64_t allreduces,
                           double message_bytes) {
     if (allreduces != 2 * m.num_layers || !cfg.fuse_allreduce_rms || cfg.tp_link.present() || m.is_encoder ||
@@ -440,7 +442,7 @@ Collectives step_collectives(const ModelCard& m, const CostConfig& cfg, int64_t 
     const int64_t L = m.num_layers;
     const bool a2a = cfg.ep > 1 && cfg.dp > 1 && moe_layers > 0;
     if (cfg.tp > 1) {
-        c.allreduces = a2a && !cfg.ep_gather ? L + (L - moe_layers) : 2 * L;
+        c.allreduces = moe_layers > 0 && moe_dispatched(cfg) ? L + (L - moe_layers) : 2 * L;
         c.allreduce_bytes = T * h * ACT_BYTES;
         if (m.qk_norm_across_heads) {  // one fp32 variance of q and one of k a token, each layer
             c.qk_allreduces = L;
@@ -763,8 +765,7 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             w.hidden = h, w.inter = inter, w.local_pairs = routed_rows, w.experts_read = active;
             // the pairs the call sorts and sums: every token's k; with DP + EP every DP rank's tokens' k where
             // the GPU gathers them, only those dispatched to it where they are sent
-            w.pairs = ep && cfg.dp > 1 && !cfg.ep_gather ? routed_rows
-                                                         : T * static_cast<double>(moe_gather_ranks(cfg)) * k;
+            w.pairs = moe_dispatched(cfg) ? routed_rows : T * static_cast<double>(moe_gather_ranks(cfg)) * k;
             w.bytes_per_weight = rates.experts.bytes_per_weight;
             fitted_s = moe_kernel_time_s(gpu, cm.moe_format(), *fit, w);
             // the nearest measured shape's correction, at the tokens the call runs (every DP rank's,

@@ -385,7 +385,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     const bool whole_experts = config.ep > 1;
     gather_ranks_ = moe_gather_ranks(config);
     const bool gathered = gather_ranks_ > 1;
-    const bool dispatched = whole_experts && config.dp > 1 && !config.ep_gather;
+    const bool dispatched = moe_dispatched(config);
     // The EP rows time every rank at its even share of the picks; a measured imbalance (expert_imbalance: the
     // busiest rank's pairs over the mean) goes to the fit, which prices the busiest rank's pairs.
     const bool measured_imbalance = whole_experts && config.expert_imbalance > 0.0;

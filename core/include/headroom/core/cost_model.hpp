@@ -118,6 +118,10 @@ int64_t cuda_graph_tokens(const CostConfig& cfg, int64_t tokens);
 // The DP ranks whose tokens each GPU's fused MoE runs: dp where the experts are spread over EP ranks across
 // DP ranks and a gather backend (CostConfig::ep_gather) brings every rank's tokens to every GPU, else 1.
 int64_t moe_gather_ranks(const CostConfig& cfg);
+// Whether each GPU's fused MoE runs only the pairs sent to its experts: experts spread over EP ranks across
+// DP ranks with a dispatch backend (DeepEP, pplx; CostConfig::ep_gather false) that sends each pair to its
+// expert's rank.
+bool moe_dispatched(const CostConfig& cfg);
 
 // Expected number of distinct experts of `experts` that `tokens` tokens hit when each picks `topk` of them at
 // random (uniform routing): experts x (1 - (1 - topk / experts)^tokens).
