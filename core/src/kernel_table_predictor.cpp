@@ -123,6 +123,8 @@ std::string kernel_table_gpu(const GpuProfile& gpu) {
 
 std::string kernel_table_sibling(const GpuProfile& gpu) { return gpu.name == "h100-pcie" ? "h100-sxm" : ""; }
 
+std::string nccl_sibling(const GpuProfile& gpu) { return gpu.name == "gb200" ? "b200" : ""; }
+
 std::vector<std::array<double, 4>> block_fp8_kernel_points(const KernelTables& t) {
     std::vector<std::array<double, 4>> out;
     const auto block = t.find("gemm", {{"dtype", "fp8_block"}});
@@ -457,6 +459,45 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         allreduce_ = t.find_first("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "graph"}});
         allreduce_eager_ = t.find_first("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "eager"}});
         nccl_ = t.find_first("nccl", {{"op", "all_reduce"}, {"gpus", std::to_string(tp)}, {"dtype", "fp16"}});
+        const std::string sibling = nccl_sibling(gpu);
+        if (!allreduce_ && !nccl_ && !sibling.empty() && kernel_table_gpu(gpu) == t.gpu) {
+            nccl_tables_ = shipped_kernel_tables(kernel_table_gpu(load_gpu(sibling)));
+            nccl_ = nccl_tables_
+                        ? nccl_tables_->find_first(
+                              "nccl", {{"op", "all_reduce"}, {"gpus", std::to_string(tp)}, {"dtype", "fp16"}})
+                        : nullptr;
+            if (nccl_) {
+                // how this GPU's own NCCL rows compare with the sibling's at the GPU counts both time: own /
+                // sibling at each message size both hold
+                std::vector<double> ratio;
+                std::string counts;
+                for (const GridTable* own : t.find("nccl", {{"op", "all_reduce"}, {"dtype", "fp16"}})) {
+                    const GridTable* other = nccl_tables_->find_first(
+                        "nccl", {{"op", "all_reduce"}, {"gpus", own->attr("gpus")}, {"dtype", "fp16"}});
+                    if (!other || own->axes.size() != 1 || other->axes.size() != 1) continue;
+                    counts += (counts.empty() ? "" : " and ") + own->attr("gpus");
+                    for (size_t i = 0; i < own->axes[0].size(); ++i) {
+                        const auto& o = other->axes[0];
+                        const auto j = std::lower_bound(o.begin(), o.end(), own->axes[0][i]);
+                        if (j == o.end() || *j != own->axes[0][i]) continue;
+                        const double a = own->value_ms({i}),
+                                     b = other->value_ms({static_cast<size_t>(j - o.begin())});
+                        if (a > 0 && b > 0) ratio.push_back(a / b);
+                    }
+                }
+                nccl_note_ = fmt::format("; {}'s {}-GPU rows: {}'s tables time no all-reduce over {} GPUs",
+                                         nccl_tables_->device, tp, t.device, tp);
+                if (!ratio.empty()) {
+                    nccl_note_ += fmt::format(
+                        "; over the {} GPUs both time, its rows take a median {:.2f}x theirs "
+                        "({:.2f}-{:.2f}x, {} sizes)",
+                        counts, exact_percentile(ratio, 50), *std::min_element(ratio.begin(), ratio.end()),
+                        *std::max_element(ratio.begin(), ratio.end()), ratio.size());
+                }
+            } else {
+                nccl_tables_.reset();
+            }
+        }
     }
     if (gathered && model.is_moe() && !config.ep_link.present() && !sibling_) {  // (only within one NVLink domain)
         const std::string gpus = std::to_string(config.dp);
@@ -481,10 +522,13 @@ bool KernelTablePredictor::covers(OpKind k) const {
 }
 
 std::string KernelTablePredictor::source_line(const char* family, bool extrapolated, const char* note) const {
-    std::string fw = tables_->framework(family);  // "vllm-0.24.0"
+    const bool borrowed = nccl_tables_ && std::string(family) == "nccl";
+    const KernelTables& t = borrowed ? *nccl_tables_ : *tables_;
+    std::string fw = t.framework(family);  // "vllm-0.24.0"
     if (fw.rfind("vllm-", 0) == 0) fw = "vLLM " + fw.substr(5);
     if (fw.rfind("nccl-", 0) == 0) fw = "NCCL " + fw.substr(5);
-    return fmt::format("table ({}, {}, {}{})", fw, tables_->device, extrapolated ? "extrapolated" : "interpolated", note);
+    return fmt::format("table ({}, {}, {}{}{})", fw, t.device, extrapolated ? "extrapolated" : "interpolated",
+                       borrowed ? nccl_note_ : std::string(), note);
 }
 
 // One GEMM of m rows against an n x k weight from table `t`, memoised in `cache` by row count (n and k are

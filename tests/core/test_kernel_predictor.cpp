@@ -1279,3 +1279,38 @@ TEST(KernelTablePredictor, AFusedMoeWithoutAFitSaysItRunsOpByOp) {
     const StepCost r = CostModel(m, load_gpu("h100"), h).step({{1, 999}});
     EXPECT_EQ(r.op("moe_gate_up_proj")->source.find("op by op"), std::string::npos);
 }
+
+TEST(KernelTablePredictor, Gb200TpEightBorrowsB200sNcclRows) {
+    // GB200's tables time all-reduces over one tray's 2 and 4 GPUs only; a TP 8 group takes B200's 8-GPU NCCL
+    // rows (nccl_sibling). One decode of Llama-3.1-8B all-reduces 4,096 bf16 values, a grid point of
+    // hardware/kernels/b200_sxm.hkt's "nccl op=all_reduce gpus=8 dtype=fp16" table: 0.02602 ms, 64 of them a
+    // step (two a layer, 32 layers). The agreement the source quotes was worked out in Python on the
+    // published parquet files (kernel-db gb200 and b200_sxm, comm/nccl-2.29.2, all_reduce, half): GB200 /
+    // B200 at the 21 sizes of 2 GPUs and the 21 of 4, median 1.0315, least 0.9971, most 1.0878.
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    CostConfig c;
+    c.calibration = shipped_calibration("gb200");
+    c.tp = 8;
+    const KernelTablePredictor p(m, load_gpu("gb200"), c, shipped_kernel_tables("gb200"));
+    const StepCost s = p.step({{1, 999}});
+    const OpCost* ar = s.op("tp_allreduce");
+    ASSERT_NE(ar, nullptr);
+    EXPECT_EQ(ar->count, 64);
+    EXPECT_NEAR(ar->time_s, 64 * 0.02602e-3, 1e-9);
+    EXPECT_EQ(ar->source.rfind(
+                  "table (NCCL 2.29.2, NVIDIA B200, interpolated; NVIDIA B200's 8-GPU rows: NVIDIA GB200's "
+                  "tables time no all-reduce over 8 GPUs; over the 2 and 4 GPUs both time, its rows take a "
+                  "median 1.03x theirs (1.00-1.09x, 42 sizes)",
+                  0),
+              0u)
+        << ar->source;
+    // TP 4: GB200's own rows (vLLM's custom all-reduce, one tray)
+    c.tp = 4;
+    const KernelTablePredictor own(m, load_gpu("gb200"), c, shipped_kernel_tables("gb200"));
+    const std::string src = own.step({{1, 999}}).op("tp_allreduce")->source;
+    EXPECT_NE(src.find("NVIDIA GB200"), std::string::npos) << src;
+    EXPECT_EQ(src.find("B200's"), std::string::npos) << src;
+    // B200 at TP 8 reads its own tables, with no borrowing note
+    const KernelTablePredictor b200(m, load_gpu("b200"), c, shipped_kernel_tables("b200_sxm"));
+    EXPECT_EQ(b200.step({{1, 999}}).op("tp_allreduce")->source.find("8-GPU rows"), std::string::npos);
+}

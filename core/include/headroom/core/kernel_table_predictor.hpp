@@ -68,6 +68,16 @@ bool mla_norms_fused(const KernelTables& t);
 // tables, timed over the sibling's NVLink, are not borrowed. Checked on the same-chip pairs that have tables
 // (H100 SXM and H200, B200 and GB200: bench/fidelity, "sibling's table x roofline ratio").
 std::string kernel_table_sibling(const GpuProfile& gpu);
+// The profile whose NCCL all-reduce rows a table GPU borrows for a TP group its own tables time no all-reduce
+// over, "" for none: GB200 takes B200's (the same Blackwell die, NVLink 5 and NCCL 2.29). GB200's tables time
+// all-reduces over one compute tray's 2 and 4 GPUs; a TP group of 8 spans two trays (two hosts), where vLLM's
+// custom all-reduce (CUDA IPC handles, valid within one host) falls back to NCCL, and in an NVL72 rack every
+// GPU's NVLinks go to the rack's switch trays, so 8 GPUs over two trays meet in the same switches as 2 or 4
+// in one. (Newer vLLM tries a multi-node NVLink custom all-reduce across trays on Blackwell, vLLM PRs 50000
+// and 53253; no table times it, AIConfigurator issue 1416, so NCCL's time is an upper bound for it.) At 2 and
+// 4 GPUs the two GPUs' NCCL rows agree (GB200's a median 3% above B200's, at most 9%, over 21 sizes each);
+// the rows are taken as they are, and `cost` names them and that agreement.
+std::string nccl_sibling(const GpuProfile& gpu);
 
 // The attention tables of one layout (KernelTablePredictor's find_attention).
 struct AttentionTables {
@@ -214,6 +224,10 @@ private:
     const GridTable* allreduce_ = nullptr;        // vLLM's custom all-reduce replayed in a CUDA graph
     const GridTable* allreduce_eager_ = nullptr;  // the same called eagerly (it copies into its IPC buffer first)
     const GridTable* nccl_ = nullptr;
+    // NCCL's rows borrowed from nccl_sibling, and what the source says of them; null when nccl_ is this GPU's
+    // own
+    std::shared_ptr<const KernelTables> nccl_tables_;
+    std::string nccl_note_;
     // DP + EP with a gather backend: NCCL's all-gather and reduce-scatter over the DP group (one NVLink domain),
     // and the fused-MoE tables' EP rows read at every DP rank's tokens (gather_ranks_, else 1)
     const GridTable* ep_gather_ = nullptr;
