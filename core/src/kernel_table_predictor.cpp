@@ -521,14 +521,14 @@ bool KernelTablePredictor::covers(OpKind k) const {
     return gemm_bf16_least_s_ > 0.0 && is_small_kernel(k);  // held to the fastest kernel (op_time_s)
 }
 
-std::string KernelTablePredictor::source_line(const char* family, bool extrapolated, const char* note) const {
-    const bool borrowed = nccl_tables_ && std::string(family) == "nccl";
-    const KernelTables& t = borrowed ? *nccl_tables_ : *tables_;
+std::string KernelTablePredictor::source_line(const char* family, bool extrapolated, const char* note,
+                                              const KernelTables* from) const {
+    const KernelTables& t = from ? *from : *tables_;
     std::string fw = t.framework(family);  // "vllm-0.24.0"
     if (fw.rfind("vllm-", 0) == 0) fw = "vLLM " + fw.substr(5);
     if (fw.rfind("nccl-", 0) == 0) fw = "NCCL " + fw.substr(5);
-    return fmt::format("table ({}, {}, {}{}{})", fw, t.device, extrapolated ? "extrapolated" : "interpolated",
-                       borrowed ? nccl_note_ : std::string(), note);
+    return fmt::format("table ({}, {}, {}{})", fw, t.device, extrapolated ? "extrapolated" : "interpolated",
+                       note);
 }
 
 // One GEMM of m rows against an n x k weight from table `t`, memoised in `cache` by row count (n and k are
@@ -1006,6 +1006,7 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
     double t = -1.0;
     const char* family = "";
     std::string note;  // said after the source (only built when asked)
+    const KernelTables* from = nullptr;  // the tables it was read from, when not this GPU's own (source_line)
     const bool mla_proj = mla_prefill_ && (op.kind == OpKind::QKV_PROJ || op.kind == OpKind::O_PROJ);
     if (is_gemm(op.kind)) {
         t = gemm_s(op.kind, op, ex);
@@ -1117,8 +1118,13 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         const double one = allreduce_s(message, eager, fused, ex, nccl);
         t = one < 0 ? -1.0 : one * static_cast<double>(op.count);
         family = nccl ? "nccl" : "vllm_allreduce";
+        if (nccl && nccl_tables_) {  // a sibling's rows (nccl_sibling)
+            from = nccl_tables_.get();
+            note = nccl_note_;
+        }
         // FlashInfer's fused kernel, timed as vLLM's own all-reduce: no table times it
-        if (fused) note = "; run as FlashInfer's all-reduce + add + RMSNorm, timed as this all-reduce";
+        if (fused)
+            note += "; run as FlashInfer's all-reduce + add + RMSNorm, timed as this all-reduce";
         else if (!nccl && eager && allreduce_eager_ && message < CUSTOM_ALLREDUCE_MAX_BYTES) {
             note = "; eager rows: the step runs outside a CUDA graph";
         } else if (message >= CUSTOM_ALLREDUCE_MAX_BYTES && allreduce_ && nccl_) {
@@ -1136,7 +1142,7 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         note = fmt::format("; all-gather and reduce-scatter over the {} DP ranks (a gather backend)",
                            gather_ranks_);
     }
-    if (source && t >= 0) *source = source_line(family, ex, note.c_str());
+    if (source && t >= 0) *source = source_line(family, ex, note.c_str(), from);
     return t;
 }
 

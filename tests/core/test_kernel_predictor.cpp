@@ -1313,4 +1313,16 @@ TEST(KernelTablePredictor, Gb200TpEightBorrowsB200sNcclRows) {
     // B200 at TP 8 reads its own tables, with no borrowing note
     const KernelTablePredictor b200(m, load_gpu("b200"), c, shipped_kernel_tables("b200_sxm"));
     EXPECT_EQ(b200.step({{1, 999}}).op("tp_allreduce")->source.find("8-GPU rows"), std::string::npos);
+    // with TP 8 borrowed, a gather backend's all-gather over 2 DP ranks still reads GB200's own NCCL rows
+    CostConfig e;
+    e.calibration = shipped_calibration("gb200");
+    e.tp = 8, e.dp = 2, e.ep = 16;
+    const KernelTablePredictor moe(load_model("mistralai/Mixtral-8x7B-v0.1"), load_gpu("gb200"), e,
+                                   shipped_kernel_tables("gb200"));
+    const StepCost ms = moe.step({{1, 999}});
+    ASSERT_NE(ms.op("ep_alltoall"), nullptr);
+    EXPECT_EQ(ms.op("ep_alltoall")->source.rfind("table (NCCL 2.29.2, NVIDIA GB200, ", 0), 0u)
+        << ms.op("ep_alltoall")->source;
+    EXPECT_NE(ms.op("tp_allreduce")->source.find("NVIDIA B200's 8-GPU rows"), std::string::npos)
+        << ms.op("tp_allreduce")->source;
 }

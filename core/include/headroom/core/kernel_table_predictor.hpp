@@ -140,7 +140,9 @@ private:
     // `eager`ly; beyond, the custom all-reduce's graph rows up to their largest message, then NCCL's (see the .cpp);
     // `fused`: FlashInfer's all-reduce + RMSNorm kernel, timed as the custom all-reduce in a graph.
     double allreduce_s(double bytes, bool eager, bool fused, bool& extrapolated, bool& nccl) const;
-    std::string source_line(const char* family, bool extrapolated, const char* note = "") const;
+    // `from`: the tables the op was read from, when not this GPU's own (nccl_sibling's)
+    std::string source_line(const char* family, bool extrapolated, const char* note = "",
+                            const KernelTables* from = nullptr) const;
     // l2_warm_gemm_floor_s for one of the GEMM tables below.
     double l2_warm_floor_s(const GridTable* t, double m, double n, double k) const;
     // The same for the decode-attention table (sliding: 0 or 1): AIConfigurator times one layer's attention over
