@@ -1126,10 +1126,11 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         if (fused)
             note += "; run as FlashInfer's all-reduce + add + RMSNorm, timed as this all-reduce";
         else if (!nccl && eager && allreduce_eager_ && message < CUSTOM_ALLREDUCE_MAX_BYTES) {
-            note = "; eager rows: the step runs outside a CUDA graph";
+            note += "; eager rows: the step runs outside a CUDA graph";
         } else if (message >= CUSTOM_ALLREDUCE_MAX_BYTES && allreduce_ && nccl_) {
-            note = nccl ? "; 8 MiB or more: NCCL, faster here than symmetric memory's stand-in (the graph rows)"
-                        : "; 8 MiB or more: the graph rows stand in for symmetric memory, faster here than NCCL";
+            note +=
+                nccl ? "; 8 MiB or more: NCCL, faster here than symmetric memory's stand-in (the graph rows)"
+                     : "; 8 MiB or more: the graph rows stand in for symmetric memory, faster here than NCCL";
         }
     } else if (op.kind == OpKind::EP_ALLTOALL && ep_gather_ && ep_scatter_) {
         // the gather backend's all-gather of every DP rank's T x h hidden states and the reduce-scatter of the
