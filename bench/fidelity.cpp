@@ -380,7 +380,8 @@ int main(int argc, char** argv) {
             Errors& raised = row(fam, "  of those raised > 1%");
             for (const GridTable* table : t->find("gemm", {{"dtype", dt}})) {
                 const double least = table->least_s();
-                for (const GemmSample& x : gemm_samples(KernelTables{"", "", "", {*table}}, dtype, gpu.l2_cache_bytes())) {
+                for (const GemmSample& x :
+                     gemm_samples(KernelTables{"", "", "", {*table}, ""}, dtype, gpu.l2_cache_bytes())) {
                     if (!x.l2_warm) continue;
                     const double held = std::max(x.time_s, l2_warm_gemm_floor_s(*table, least, gpu, g, x.m, x.n, x.k));
                     raise.add(held, x.time_s);

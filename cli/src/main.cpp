@@ -178,7 +178,7 @@ struct CostOptions {
     bool no_async_scheduling = false;
     bool no_allreduce_fusion = false;
     std::optional<double> step_overhead_ms;
-    std::string predictor = "auto", calibration;
+    std::string predictor = "auto", calibration, kernel_tables;
     std::string moe_routing;
     bool json = false;
 };
@@ -228,7 +228,22 @@ int run_cost(CostOptions& o) {
         for (int64_t i = 0; i < o.decode_batch; ++i) batch.push_back({1, o.context});
         what += fmt::format("{}decode {} sequences at context {}", what.empty() ? "" : " + ", o.decode_batch, o.context);
     }
-    if (!o.calibration.empty()) c.calibration = std::make_shared<const Calibration>(load_calibration(o.calibration));
+    if (!o.calibration.empty()) {
+        c.calibration = std::make_shared<const Calibration>(load_calibration(o.calibration));
+        if (const std::string why = calibration_mismatch(*c.calibration, gpu); !why.empty()) {
+            throw UsageError("--calibration: " + why);
+        }
+    }
+    if (!o.kernel_tables.empty()) {
+        try {
+            c.kernel_tables = std::make_shared<const KernelTables>(load_kernel_tables(o.kernel_tables));
+        } catch (const HardwareError& e) {
+            throw UsageError(fmt::format("--kernel-tables: {}", e.what()));
+        }
+        if (const std::string why = kernel_tables_mismatch(*c.kernel_tables, gpu); !why.empty()) {
+            throw UsageError("--kernel-tables: " + why);
+        }
+    }
     std::unique_ptr<StepTimePredictor> p;
     try {
         p = make_step_predictor(m, gpu, c, o.predictor);
@@ -883,6 +898,10 @@ int run(int argc, char** argv) {
                                                   "roofline, else the roofline), tables, calibrated, or roofline")
         ->capture_default_str();
     cost->add_option("--calibration", co.calibration, "a calibration YAML (headroom calibrate) to cost with");
+    cost->add_option(
+        "--kernel-tables", co.kernel_tables,
+        "measured kernel tables of your own (a .hkt from python -m headroom.kernels import) for the auto "
+        "and tables predictors, instead of the GPU's shipped ones");
     cost->add_option("--moe-routing", co.moe_routing,
                      "how tokens spread over an MoE model's experts: independent (default: each token picks its top-k "
                      "at random), balanced (as evenly as they can: the most experts reached), power_law_1.01 or "

@@ -1,4 +1,6 @@
 // The tables of `headroom simulate`, `sweep` and `plan` (JSON, CSV and the Chrome trace: report/).
+#include "sim_output.hpp"
+
 #include <fmt/format.h>
 #include <fmt/os.h>
 #include <fmt/ranges.h>
@@ -6,9 +8,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "headroom/hardware/kernel_tables.hpp"
 #include "headroom/sim/version.hpp"
 #include "output.hpp"
-#include "sim_output.hpp"
 
 namespace headroom::cli {
 
@@ -69,9 +71,12 @@ void print_simulation(const Scenario& sc, const SimulationResult& r, bool measur
     fmt::print("  workload: {}\n", describe_workload(sc));
     if (!measured) {
         fmt::print("  step times: {}{}{}\n",
-                   r.predictor == "kernel tables" ? "measured kernel tables (" + sc.deployment.gpu.name +
-                                                        "), the calibrated roofline for the other ops"
-                                                  : r.predictor,
+                   r.predictor == "kernel tables"
+                       ? "measured kernel tables (" +
+                             (sc.deployment.kernel_tables ? sc.deployment.kernel_tables->file
+                                                          : sc.deployment.gpu.name) +
+                             "), the calibrated roofline for the other ops"
+                       : r.predictor,
                    r.predictor_note.empty() ? "" : "; " + r.predictor_note,
                    sc.deployment.model.is_moe()
                        ? fmt::format("; experts reached by {} routing", sc.deployment.moe_routing.name())

@@ -228,13 +228,22 @@ void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost&
     if (!tables && p.name() != "roofline") fmt::print("  predictor: {}\n", p.name());
     if (tables) {
         const std::string sibling = kernel_table_sibling(cm.gpu());
+        const std::string own = c.kernel_tables ? fmt::format(" (from {}: {}, {})", c.kernel_tables->file,
+                                                              c.kernel_tables->gpu, c.kernel_tables->source)
+                                                : "";
         if (!sibling.empty()) {
-            fmt::print("  predictor: {}'s measured kernel tables (the same chip) where they cover an op, each scaled by the "
-                       "calibrated roofline's time on this GPU over its time on that one; the roofline elsewhere "
-                       "(--predictor calibrated or roofline for a roofline alone)\n", sibling);
+            fmt::print(
+                "  predictor: {}'s measured kernel tables{} (the same chip) where they cover an op, each "
+                "scaled by the "
+                "calibrated roofline's time on this GPU over its time on that one; the roofline elsewhere "
+                "(--predictor calibrated or roofline for a roofline alone)\n",
+                sibling, own);
         } else {
-            fmt::print("  predictor: measured kernel tables where they cover an op, the roofline elsewhere (--predictor "
-                       "roofline for the roofline alone)\n");
+            fmt::print(
+                "  predictor: measured kernel tables{} where they cover an op, the roofline elsewhere "
+                "(--predictor "
+                "roofline for the roofline alone)\n",
+                own);
         }
         fmt::print("  (per GPU; count = runs per step; roofline ms = the roofline's time for the op: time / roofline "
                    "is the efficiency it misses)\n\n");

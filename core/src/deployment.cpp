@@ -130,6 +130,7 @@ CostConfig cost_config(const Deployment& d, const EngineConfig& e) {
     c.async_scheduling = e.async_scheduling;
     c.fuse_allreduce_rms = e.fuse_allreduce_rms;
     c.calibration = d.calibration;
+    c.kernel_tables = d.kernel_tables;
     return c;
 }
 

@@ -125,6 +125,23 @@ std::string kernel_table_sibling(const GpuProfile& gpu) { return gpu.name == "h1
 
 std::string nccl_sibling(const GpuProfile& gpu) { return gpu.name == "gb200" ? "b200" : ""; }
 
+std::string kernel_tables_mismatch(const KernelTables& t, const GpuProfile& gpu) {
+    const std::string own = kernel_table_gpu(gpu);
+    if (own.empty() || t.gpu == own) return "";
+    return fmt::format(
+        "{} holds the tables of {} ({}); the deployment runs {}, whose tables are {}'s (import that "
+        "GPU's directory, or name no tables to use the shipped ones)",
+        t.file, t.gpu, t.device, gpu.name, own);
+}
+
+std::string calibration_mismatch(const Calibration& c, const GpuProfile& gpu) {
+    if (c.gpu == gpu.name) return "";
+    return fmt::format(
+        "{} is fitted for {}; the deployment runs {} (fit one with `headroom calibrate --gpu {}`, or "
+        "carry a sibling's fit with --from)",
+        c.file.empty() ? std::string("the calibration") : c.file, c.gpu, gpu.name, gpu.name);
+}
+
 std::vector<std::array<double, 4>> block_fp8_kernel_points(const KernelTables& t) {
     std::vector<std::array<double, 4>> out;
     const auto block = t.find("gemm", {{"dtype", "fp8_block"}});
@@ -503,6 +520,10 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         const std::string gpus = std::to_string(config.dp);
         ep_gather_ = t.find_first("nccl", {{"op", "all_gather"}, {"gpus", gpus}, {"dtype", "fp16"}});
         ep_scatter_ = t.find_first("nccl", {{"op", "reduce_scatter"}, {"gpus", gpus}, {"dtype", "fp16"}});
+    }
+    if (config.kernel_tables == tables_) {  // a user's own tables: which, and from where
+        note_ =
+            fmt::format("the tables of {} from {}{}{}", t.device, t.file, note_.empty() ? "" : "; ", note_);
     }
 }
 
@@ -1283,7 +1304,9 @@ std::unique_ptr<StepTimePredictor> make_op_predictor(const ModelCard& model, con
         return std::make_unique<CostModel>(model, gpu, c);
     }
     const std::string name = kernel_table_gpu(gpu);
-    std::shared_ptr<const KernelTables> t = name.empty() ? nullptr : shipped_kernel_tables(name);
+    std::shared_ptr<const KernelTables> t = c.kernel_tables ? c.kernel_tables
+                                            : name.empty()  ? nullptr
+                                                            : shipped_kernel_tables(name);
     if (t) return std::make_unique<KernelTablePredictor>(model, gpu, c, t);
     if (which == "tables") {
         throw PlanError("predictor", fmt::format("no kernel tables ship for {} (tables exist for h100-sxm, h200, b200, "

@@ -1,6 +1,9 @@
 // .hkt kernel tables: parsing, and multilinear interpolation on a grid (log-log along the token axes).
 #include "headroom/hardware/kernel_tables.hpp"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -221,6 +224,91 @@ std::string KernelTables::framework(std::string_view family) const {
     return "";
 }
 
+namespace {
+
+// What a table of each family the predictors read must hold: its axes in order, and its attributes (integers
+// with their least value; -1: any string). Families not named here are kept and read by nothing. A user's own
+// tables
+// (`kernel_tables:`, `cost --kernel-tables`) pass the same check as the shipped ones.
+struct FamilySchema {
+    std::string_view family;
+    std::vector<std::string_view> axes;
+    std::vector<std::pair<std::string_view, int64_t>> attrs;
+};
+
+const std::vector<FamilySchema>& family_schemas() {
+    static const std::vector<FamilySchema> s = {
+        {"gemm", {"m", "n", "k"}, {{"dtype", -1}}},
+        {"prefill_attention",
+         {"batch_size", "isl"},
+         {{"kv_dtype", -1}, {"window", 0}, {"heads", 1}, {"kv_heads", 1}, {"head_dim", 1}}},
+        {"decode_attention",
+         {"batch_size", "step"},
+         {{"kv_dtype", -1}, {"window", 0}, {"heads", 1}, {"kv_heads", 1}, {"head_dim", 1}}},
+        {"moe",
+         {"num_tokens"},
+         {{"dtype", -1},
+          {"hidden", 1},
+          {"inter", 1},
+          {"topk", 1},
+          {"experts", 1},
+          {"tp", 1},
+          {"ep", 1},
+          {"distribution", -1}}},
+        {"encoder_attention", {"batch_size", "isl"}, {{"dtype", -1}, {"heads", 1}, {"head_dim", 1}}},
+        {"vllm_allreduce", {"message_size"}, {{"gpus", 1}, {"mode", -1}}},
+        {"nccl", {"message_size"}, {{"op", -1}, {"gpus", 1}, {"dtype", -1}}},
+    };
+    return s;
+}
+
+// The MLA families: DeepSeek-V3's attention block (or its attention alone) per heads a GPU
+bool mla_family(std::string_view f, bool& prefill) {
+    prefill = f == "mla_prefill" || f == "mla_attention_prefill";
+    return prefill || f == "mla_decode" || f == "mla_attention_decode";
+}
+
+// Why `t` cannot be read as its family's tables, or "" when it can
+std::string schema_error(const GridTable& t) {
+    std::vector<std::string_view> axes;
+    std::vector<std::pair<std::string_view, int64_t>> attrs;
+    bool prefill = false;
+    if (mla_family(t.family, prefill)) {
+        axes = {"batch_size", prefill ? "isl" : "step"};
+        attrs = {{"hidden", 1}, {"q_lora", 0},    {"kv_lora", 1}, {"nope", 1}, {"rope", 1},
+                 {"v", 1},      {"kv_dtype", -1}, {"dtype", -1},  {"heads", 1}};
+    } else {
+        const auto& all = family_schemas();
+        auto it =
+            std::find_if(all.begin(), all.end(), [&](const FamilySchema& f) { return f.family == t.family; });
+        if (it == all.end()) return "";
+        axes = it->axes;
+        attrs = it->attrs;
+    }
+    bool same = t.axis_names.size() == axes.size();
+    for (size_t i = 0; same && i < axes.size(); ++i) same = t.axis_names[i] == axes[i];
+    if (!same) {
+        return fmt::format("a {} table has the axes {} in that order, not \"{}\"", t.family,
+                           fmt::join(axes, " "), fmt::join(t.axis_names, " "));
+    }
+    for (const auto& [key, least] : attrs) {
+        const std::string k(key);
+        if (!t.attrs.count(k) || t.attr(k).empty())
+            return fmt::format("a {} table needs the attribute {}", t.family, k);
+        if (least < 0) continue;
+        const std::string v = t.attr(k);
+        int64_t n = 0;
+        const auto r = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (r.ec != std::errc() || r.ptr != v.data() + v.size() || n < least || n > (int64_t{1} << 40)) {
+            return fmt::format("attribute {}={} of a {} table: expected an integer >= {}", k, v, t.family,
+                               least);
+        }
+    }
+    return "";
+}
+
+}  // namespace
+
 KernelTables parse_kernel_tables(std::string_view text, const std::string& file) {
     KernelTables out;
     size_t pos = 0, line_no = 0;
@@ -244,6 +332,7 @@ KernelTables parse_kernel_tables(std::string_view text, const std::string& file)
                 if (filled != cur->values_ms.size()) {
                     fail("table holds " + std::to_string(filled) + " values, its axes need " + std::to_string(cur->values_ms.size()));
                 }
+
                 in_data = false;
                 cur = nullptr;
                 continue;
@@ -276,6 +365,7 @@ KernelTables parse_kernel_tables(std::string_view text, const std::string& file)
             if (words.size() < 2) fail("table without a family");
             out.tables.emplace_back();
             cur = &out.tables.back();
+            cur->line = line_no;
             cur->family = std::string(words[1]);
             for (size_t i = 2; i < words.size(); ++i) {
                 const size_t eq = words[i].find('=');
@@ -312,7 +402,17 @@ KernelTables parse_kernel_tables(std::string_view text, const std::string& file)
     }
     if (in_data) throw HardwareError(file, "", "the last table has no end line");
     if (out.gpu.empty()) throw HardwareError(file, "", "no gpu line");
+    if (out.device.empty()) out.device = out.gpu;
+    out.file = file;
     return out;
+}
+
+void check_kernel_tables(const KernelTables& t) {
+    for (const GridTable& g : t.tables) {
+        if (const std::string why = schema_error(g); !why.empty()) {
+            throw HardwareError(t.file, "line " + std::to_string(g.line), why);
+        }
+    }
 }
 
 KernelTables load_kernel_tables(const std::string& path) {
@@ -320,7 +420,9 @@ KernelTables load_kernel_tables(const std::string& path) {
     if (!in) throw HardwareError(path, "", "cannot open file");
     std::ostringstream ss;
     ss << in.rdbuf();
-    return parse_kernel_tables(ss.str(), path);
+    KernelTables t = parse_kernel_tables(ss.str(), path);
+    check_kernel_tables(t);
+    return t;
 }
 
 std::shared_ptr<const KernelTables> shipped_kernel_tables(const std::string& gpu) {

@@ -179,7 +179,7 @@ KvPlan._repr_html_ = _kv_plan_html  # type: ignore[attr-defined]
 def cost(model, gpu, tokens: int = 0, decode_batch: int = 0, context: int = 0, prefill_context: int = 0,
          tp: int = 1, weights_dtype: str = "auto", kv_dtype: str = "bf16", cuda_graphs: bool = True,
          step_overhead_s: float = 1e-3, predictor: str = "auto", async_scheduling: bool = True,
-         moe_routing: str = "") -> pd.DataFrame:
+         moe_routing: str = "", calibration: str = "", kernel_tables: str = "") -> pd.DataFrame:
     """The cost of one engine step, one row per op (as `headroom cost`): a prefill of `tokens` (on
     `prefill_context` cached tokens) and/or `decode_batch` decodes at `context`. `predictor` is "auto"
     (measured kernel tables where the GPU has them, the roofline elsewhere), "tables" or "roofline"; each row
@@ -188,10 +188,13 @@ def cost(model, gpu, tokens: int = 0, decode_batch: int = 0, context: int = 0, p
     the part hidden, which a step after an idle spell adds. df.attrs['graph_tokens'] is the count the token-wise
     ops ran over: with CUDA graphs vLLM pads a step to its next captured size (257 tokens run as 272).
     `moe_routing` (an MoE model): "independent" (the default), "balanced", "power_law_1.01" or "power_law_1.2",
-    how the tokens spread over the experts (as `headroom cost --moe-routing`)."""
+    how the tokens spread over the experts (as `headroom cost --moe-routing`). `calibration` (a YAML from
+    `headroom calibrate`) and `kernel_tables` (a .hkt from `python -m headroom.kernels import`) are the GPU's own,
+    as `headroom cost --calibration / --kernel-tables` take them."""
     batch = ([(tokens, prefill_context)] if tokens else []) + [(1, context)] * decode_batch
     ops, hidden, graph_tokens = _h.cost(load_model(model), load_gpu(gpu), batch, tp, weights_dtype, kv_dtype, cuda_graphs,
-                          step_overhead_s, predictor, async_scheduling, moe_routing)
+                          step_overhead_s, predictor, async_scheduling, moe_routing, str(calibration),
+                          str(kernel_tables))
     df = pd.DataFrame(ops).set_index("op")
     df.attrs["time_s"] = float(df["time_s"].sum())
     df.attrs["host_hidden_s"] = float(hidden)

@@ -63,6 +63,66 @@ _NON_GATED_MOE = {(2688, 1856, 6, 128), (4096, 2688, 22, 512), (1024, 2688, 22, 
 _GATED_ONLY_MOE_KERNELS = {"vllm_fused_moe", "vllm_marlin_int4_moe", "vllm_mxfp4_moe", "vllm_flashinfer_trtllm_moe_fp4"}
 
 
+# The columns each table must have (beyond latency) for the importer to read it: the published layout's.
+# kernel_source and device are read where present.
+_COLUMNS = {
+    "gemm_perf": ["gemm_dtype", "m", "n", "k"],
+    "context_attention_perf": ["kv_cache_dtype", "num_heads", "num_key_value_heads", "head_dim", "batch_size", "isl"],
+    "generation_attention_perf": ["kv_cache_dtype", "num_heads", "num_key_value_heads", "head_dim", "batch_size", "step"],
+    "moe_perf": ["moe_dtype", "hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size",
+                 "distribution", "num_tokens"],
+    "mla_context_module_perf": ["model", "kv_cache_dtype", "gemm_type", "num_heads", "batch_size", "isl"],
+    "mla_generation_module_perf": ["model", "kv_cache_dtype", "gemm_type", "num_heads", "batch_size", "step"],
+    "context_mla_perf": ["kv_cache_dtype", "mla_dtype", "num_heads", "batch_size", "isl"],
+    "generation_mla_perf": ["kv_cache_dtype", "mla_dtype", "num_heads", "batch_size", "step"],
+    "encoder_attention_perf": ["attn_dtype", "num_heads", "head_dim", "batch_size", "isl"],
+    "custom_allreduce_perf": ["num_gpus", "backend", "message_size"],
+    "nccl_perf": ["op_name", "num_gpus", "nccl_dtype", "message_size"],
+}
+# The integer columns: grid axes and shape attributes, which must be positive (window_size may be 0: no window)
+_INTEGER = {"m", "n", "k", "num_heads", "num_key_value_heads", "head_dim", "batch_size", "isl", "step", "hidden_size",
+            "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size", "num_tokens", "num_gpus",
+            "message_size"}
+
+
+class BadTable(Exception):
+    """A table the importer cannot read: the message names the file and the column."""
+
+
+def _clean(df, path: Path, table: str):
+    """`df` with its required columns checked and its unusable rows dropped (a warning says how many)."""
+    import numpy as np
+    import pandas as pd
+
+    need = _COLUMNS.get(table, []) + ["latency"]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise BadTable(f"{path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (the "
+                       f"published layout's {table} has {', '.join(need)})")
+    if "kernel_source" not in df.columns:
+        df = df.assign(kernel_source="unknown")
+    lat = pd.to_numeric(df["latency"], errors="coerce")
+    keep = np.isfinite(lat) & (lat > 0)
+    for c in need:
+        if c in _INTEGER:
+            v = pd.to_numeric(df[c], errors="coerce")
+            keep &= np.isfinite(v) & (v >= 1) & (v == np.floor(v))
+    if "window_size" in df.columns:
+        w = pd.to_numeric(df["window_size"], errors="coerce")
+        keep &= np.isfinite(w) & (w >= 0)
+    dropped = int((~keep).sum())
+    if dropped:
+        print(f"warning: {path}: {dropped} of {len(df)} rows left out (a latency that is not a positive number, or "
+              "a size that is not a positive integer)", file=sys.stderr)
+    df = df[keep].assign(latency=lat[keep])
+    for c in need:
+        if c in _INTEGER:
+            df[c] = pd.to_numeric(df[c]).astype("int64")
+    if "window_size" in df.columns:
+        df["window_size"] = pd.to_numeric(df["window_size"]).astype("int64")
+    return df
+
+
 def _dtype(name: str) -> str:
     return _DTYPES.get(str(name), re.sub(r"[^a-z0-9_]", "_", str(name).lower()))
 
@@ -148,7 +208,14 @@ def import_gpu(gpu_dir: Path) -> list[str]:
         d = _newest(gpu_dir / family, framework)
         if d is None or not (d / f"{table}.parquet").exists():
             return None, None
-        df = pd.read_parquet(d / f"{table}.parquet")
+        path = d / f"{table}.parquet"
+        try:
+            df = pd.read_parquet(path)
+        except Exception as e:  # pyarrow's errors differ by version: one line names the file
+            raise BadTable(f"{path}: not a readable parquet table ({type(e).__name__}: {str(e).splitlines()[0]})")
+        df = _clean(df, path, table)
+        if df.empty:
+            return None, None
         if device is None and "device" in df.columns and len(df):
             device = str(df["device"].iloc[0])
         return df, d.name
@@ -291,16 +358,23 @@ def main(argv: list[str] | None = None) -> int:
             m = re.search(r"NVIDIA's AIConfigurator project \(repository ([^,]+), commit\s+([0-9a-f]+)", text.replace("\n", " "))
             if m:
                 source = f"NVIDIA AIConfigurator kernel database ({m.group(1)}, commit {m.group(2)[:12]}, Apache-2.0)"
-    a.out.mkdir(parents=True, exist_ok=True)
+    # every GPU read before any file is written: a bad table leaves no output behind
+    imported = []
     for d in gpus:
-        lines = import_gpu(d)
+        try:
+            lines = import_gpu(d)
+        except BadTable as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         lines.insert(3, f"source {source}")
-        path = a.out / f"{d.name}.hkt"
+        imported.append((d.name, lines))
+    a.out.mkdir(parents=True, exist_ok=True)
+    for name, lines in imported:
+        path = a.out / f"{name}.hkt"
         path.write_text("\n".join(lines) + "\n")
         tables = sum(1 for line in lines if line.startswith("table "))
         print(f"{path}: {tables} tables, {path.stat().st_size / 1e6:.1f} MB")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -344,44 +344,66 @@ PYBIND11_MODULE(_headroom, m) {
           py::arg("reserve_bytes") = -1.0, py::arg("context") = 0, py::arg("concurrency") = 1, py::arg("pp") = 1,
           py::arg("dp") = 1, py::arg("expert_parallel") = false, py::arg("all2all_backend") = "allgather_reducescatter");
 
-    m.def("cost",
-          [](const ModelCard& model, const GpuProfile& gpu, const std::vector<std::pair<int64_t, int64_t>>& batch,
-             int64_t tp, const std::string& weights_dtype, const std::string& kv_dtype, bool cuda_graphs,
-             double step_overhead_s, const std::string& predictor, bool async_scheduling, const std::string& moe_routing) {
-              CostConfig c;
-              c.tp = tp;
-              c.weight_dtype = weights(weights_dtype);
-              c.kv_dtype = dtype("kv_dtype", kv_dtype);
-              c.cuda_graphs = cuda_graphs;
-              c.step_overhead_s = step_overhead_s;
-              c.async_scheduling = async_scheduling;
-              check_serving_layout(model, gpu, tp, 1, c.kv_dtype);  // the same checks as the CLI
-              if (!moe_routing.empty()) c.moe_routing = moe_routing_for(model, moe_routing);
-              if (batch.empty()) throw PlanError("tokens", "give a prefill size (tokens=N) or a decode batch (decode_batch=B)");
-              std::vector<SequenceWork> work;
-              for (const auto& [n, ctx] : batch) {
-                  if (n < 1 || ctx < 0 || n + ctx > model.max_position_embeddings) {
-                      throw PlanError("tokens", "each sequence needs >= 1 new token and a context within the model's positions");
-                  }
-                  work.push_back({n, ctx});
-              }
-              std::unique_ptr<StepTimePredictor> p;
-              p = make_step_predictor(model, gpu, c, predictor);
-              const StepCost s = p->step(work);
-              py::list ops;
-              for (const OpCost& o : s.ops) {
-                  py::dict d;
-                  d["op"] = o.name, d["count"] = o.count, d["flops"] = o.flops, d["bytes"] = o.bytes;
-                  d["time_s"] = o.time_s, d["compute_s"] = o.compute_s, d["memory_s"] = o.memory_s;
-                  d["comm_s"] = o.comm_s, d["overhead_s"] = o.overhead_s, d["bound"] = std::string(bound_name(o.bound));
-                  d["roofline_s"] = o.roofline_s, d["source"] = o.source;
-                  ops.append(d);
-              }
-              return py::make_tuple(ops, s.host_hidden_s, s.run_tokens());
-          },
-          py::arg("model"), py::arg("gpu"), py::arg("batch"), py::arg("tp") = 1, py::arg("weights_dtype") = "auto",
-          py::arg("kv_dtype") = "bf16", py::arg("cuda_graphs") = true, py::arg("step_overhead_s") = 1.0e-3, py::arg("predictor") = "auto",
-          py::arg("async_scheduling") = true, py::arg("moe_routing") = "");
+    m.def(
+        "cost",
+        [](const ModelCard& model, const GpuProfile& gpu,
+           const std::vector<std::pair<int64_t, int64_t>>& batch, int64_t tp,
+           const std::string& weights_dtype, const std::string& kv_dtype, bool cuda_graphs,
+           double step_overhead_s, const std::string& predictor, bool async_scheduling,
+           const std::string& moe_routing, const std::string& calibration, const std::string& kernel_tables) {
+            CostConfig c;
+            c.tp = tp;
+            c.weight_dtype = weights(weights_dtype);
+            c.kv_dtype = dtype("kv_dtype", kv_dtype);
+            c.cuda_graphs = cuda_graphs;
+            c.step_overhead_s = step_overhead_s;
+            c.async_scheduling = async_scheduling;
+            check_serving_layout(model, gpu, tp, 1, c.kv_dtype);  // the same checks as the CLI
+            if (!moe_routing.empty()) c.moe_routing = moe_routing_for(model, moe_routing);
+            if (batch.empty())
+                throw PlanError("tokens",
+                                "give a prefill size (tokens=N) or a decode batch (decode_batch=B)");
+            std::vector<SequenceWork> work;
+            for (const auto& [n, ctx] : batch) {
+                if (n < 1 || ctx < 0 || n + ctx > model.max_position_embeddings) {
+                    throw PlanError(
+                        "tokens",
+                        "each sequence needs >= 1 new token and a context within the model's positions");
+                }
+                work.push_back({n, ctx});
+            }
+            if (!calibration.empty()) {  // the CLI's --calibration and --kernel-tables
+                c.calibration = std::make_shared<const Calibration>(load_calibration(calibration));
+                if (const std::string why = calibration_mismatch(*c.calibration, gpu); !why.empty()) {
+                    throw PlanError("calibration", why);
+                }
+            }
+            if (!kernel_tables.empty()) {
+                c.kernel_tables = std::make_shared<const KernelTables>(load_kernel_tables(kernel_tables));
+                if (const std::string why = kernel_tables_mismatch(*c.kernel_tables, gpu); !why.empty()) {
+                    throw PlanError("kernel_tables", why);
+                }
+            }
+            std::unique_ptr<StepTimePredictor> p;
+            p = make_step_predictor(model, gpu, c, predictor);
+            const StepCost s = p->step(work);
+            py::list ops;
+            for (const OpCost& o : s.ops) {
+                py::dict d;
+                d["op"] = o.name, d["count"] = o.count, d["flops"] = o.flops, d["bytes"] = o.bytes;
+                d["time_s"] = o.time_s, d["compute_s"] = o.compute_s, d["memory_s"] = o.memory_s;
+                d["comm_s"] = o.comm_s, d["overhead_s"] = o.overhead_s,
+                d["bound"] = std::string(bound_name(o.bound));
+                d["roofline_s"] = o.roofline_s, d["source"] = o.source;
+                ops.append(d);
+            }
+            return py::make_tuple(ops, s.host_hidden_s, s.run_tokens());
+        },
+        py::arg("model"), py::arg("gpu"), py::arg("batch"), py::arg("tp") = 1,
+        py::arg("weights_dtype") = "auto", py::arg("kv_dtype") = "bf16", py::arg("cuda_graphs") = true,
+        py::arg("step_overhead_s") = 1.0e-3, py::arg("predictor") = "auto",
+        py::arg("async_scheduling") = true, py::arg("moe_routing") = "", py::arg("calibration") = "",
+        py::arg("kernel_tables") = "");
 
     py::class_<Scenario>(m, "Scenario", "A serving scenario (see headroom.load_scenario).")
         .def_readonly("name", &Scenario::name)

@@ -65,6 +65,11 @@ public:
     Scenario make(const CapacityCandidate& c, double rate, int64_t replicas) {
         Scenario sc = base_;
         set_gpu(sc, c.gpu, gpu(c.gpu));
+        if (sc.deployment.gpu.name !=
+            base_.deployment.gpu.name) {  // the workload's calibration and tables are its GPU's
+            sc.deployment.calibration = nullptr;
+            sc.deployment.kernel_tables = nullptr;
+        }
         sc.deployment.tp = c.tp;
         sc.deployment.pp = c.pp;
         sc.deployment.weight_dtype = c.weight_dtype;

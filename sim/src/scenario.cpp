@@ -391,10 +391,34 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     for (const auto& o : overrides) apply_override(root, o, "--set");
 
     Reader r(file, base_dir);
-    r.only(root, "", {"name", "model", "gpu", "gpu_overrides", "tp", "pp", "data_parallel", "expert_parallel",
-                      "all2all_backend", "expert_imbalance", "moe_routing", "cluster", "replicas", "router", "weights_dtype",
-                      "kv_dtype", "predictor", "calibration", "api_server", "scheduler", "speculative", "workload",
-                      "slo", "seed", "metric_percentiles", "disaggregation"});
+    r.only(root, "",
+           {"name",
+            "model",
+            "gpu",
+            "gpu_overrides",
+            "tp",
+            "pp",
+            "data_parallel",
+            "expert_parallel",
+            "all2all_backend",
+            "expert_imbalance",
+            "moe_routing",
+            "cluster",
+            "replicas",
+            "router",
+            "weights_dtype",
+            "kv_dtype",
+            "predictor",
+            "calibration",
+            "kernel_tables",
+            "api_server",
+            "scheduler",
+            "speculative",
+            "workload",
+            "slo",
+            "seed",
+            "metric_percentiles",
+            "disaggregation"});
     Scenario s;
     s.file = file;
     s.name = root["name"] ? r.string(root["name"], "name") : fs::path(file).stem().string();
@@ -473,6 +497,14 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
             s.deployment.calibration = std::make_shared<const Calibration>(load_calibration(r.path_of(r.string(root["calibration"], "calibration"))));
         } catch (const HardwareError& e) {
             r.fail("calibration", e.what());
+        }
+    }
+    if (root["kernel_tables"]) {
+        try {
+            s.deployment.kernel_tables = std::make_shared<const KernelTables>(
+                load_kernel_tables(r.path_of(r.string(root["kernel_tables"], "kernel_tables"))));
+        } catch (const HardwareError& e) {
+            r.fail("kernel_tables", e.what());
         }
     }
     // weights_dtype: every block matrix in one format; absent or "auto": as the checkpoint ships them
@@ -621,7 +653,15 @@ void check_scenario(const Scenario& s) {
     auto fail = [&](const std::string& field, const std::string& reason) { throw ScenarioError(s.file, field, reason); };
     const Deployment& d = s.deployment;
     const EngineConfig& e = s.engine;
-    if (d.predictor == "tables" && kernel_table_gpu(d.gpu).empty()) {
+    if (d.calibration) {
+        if (const std::string why = calibration_mismatch(*d.calibration, d.gpu); !why.empty())
+            fail("calibration", why);
+    }
+    if (d.kernel_tables) {
+        if (const std::string why = kernel_tables_mismatch(*d.kernel_tables, d.gpu); !why.empty())
+            fail("kernel_tables", why);
+    }
+    if (d.predictor == "tables" && !d.kernel_tables && kernel_table_gpu(d.gpu).empty()) {
         fail("predictor", fmt::format("no kernel tables ship for {} (h100-sxm, h200, b200, gb200, a100-80gb, l40s have them; h100-pcie borrows h100-sxm's)", d.gpu.name));
     }
     // The layout must be servable: TP against the heads, a real KV-cache format. Named by the scenario's fields
@@ -673,6 +713,10 @@ Deployment prefill_deployment(const Scenario& s) {
     Deployment d = s.deployment;
     d.gpu_spec = s.disaggregation.prefill.gpu_spec;
     d.gpu = s.disaggregation.prefill.gpu;
+    if (d.gpu.name != s.deployment.gpu.name) {  // the scenario's calibration and tables are the decode GPU's
+        d.calibration = nullptr;
+        d.kernel_tables = nullptr;
+    }
     d.tp = s.disaggregation.prefill.tp;
     d.pp = 1;  // a prefill pool of TP replicas
     d.dp = 1;

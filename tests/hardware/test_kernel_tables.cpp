@@ -179,3 +179,37 @@ TEST(KernelTables, ShippedTablesLoadForEveryGpuWithData) {
     const GridTable* g = shipped_kernel_tables("h100_sxm")->find("gemm", {{"dtype", "bf16"}})[0];
     EXPECT_NEAR(*g->lookup_s({1, 32, 32}), 0.0026e-3, 1e-10);  // values are stored as float: 1e-7 relative
 }
+
+// A user's tables (`kernel_tables:`, `cost --kernel-tables`) are checked against each family's layout as the
+// predictors read it; the shipped ones pass the same check.
+TEST(KernelTables, TablesOfAFamilyThePredictorsReadHaveItsAxesAndAttributes) {
+    for (const std::string& gpu : shipped_kernel_table_gpus())
+        EXPECT_NO_THROW(check_kernel_tables(*shipped_kernel_tables(gpu))) << gpu;
+    auto error_of = [](const std::string& body) {
+        try {
+            KernelTables t = parse_kernel_tables("# headroom kernel tables v1\ngpu g\n" + body, "mine.hkt");
+            check_kernel_tables(t);
+        } catch (const HardwareError& e) {
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    const std::string data1 = "data\n0.1 0.2\nend\n";
+    EXPECT_EQ(error_of("table gemm dtype=bf16\naxis m 1 2\n" + data1),
+              "mine.hkt: line 3: a gemm table has the axes m n k in that order, not \"m\"");
+    EXPECT_EQ(error_of("table toy\naxis m 1 2\n" + data1), "no error");  // a family nothing reads
+    EXPECT_EQ(error_of("table nccl op=all_reduce dtype=fp16\naxis message_size 1 2\n" + data1),
+              "mine.hkt: line 3: a nccl table needs the attribute gpus");
+    EXPECT_EQ(error_of("table vllm_allreduce gpus=4x mode=graph\naxis message_size 1 2\n" + data1),
+              "mine.hkt: line 3: attribute gpus=4x of a vllm_allreduce table: expected an integer >= 1");
+    EXPECT_EQ(error_of("table toy\naxis m 1 2\n" + data1 +
+                       "table decode_attention kv_dtype=bf16 window=-1 heads=8 kv_heads=8 head_dim=128\n"
+                       "axis batch_size 1 2\naxis step 1 2\ndata\n0.1 0.2\n0.3 0.4\nend\n"),
+              // (lines: 1 header, 2 gpu, 3-7 the toy table, 8 the decode table)
+              "mine.hkt: line 8: attribute window=-1 of a decode_attention table: expected an integer >= 0");
+    EXPECT_EQ(
+        error_of("table mla_decode hidden=7168 q_lora=0 kv_lora=512 nope=128 rope=64 v=128 kv_dtype=bf16 "
+                 "dtype=bf16 heads=16\naxis batch_size 1 2\naxis isl 1 2\ndata\n0.1 0.2\n0.3 0.4\nend\n"),
+        "mine.hkt: line 3: a mla_decode table has the axes batch_size step in that order, not \"batch_size "
+        "isl\"");
+}

@@ -171,3 +171,47 @@ def test_import_marks_nemotron_h_experts_non_gated(tmp_path):
     assert len(new) == 2 and len(old) == 2
     assert [l.endswith(" activation=relu2_no_mul") for l in new] == ["hidden=2688" in l for l in new] == [True, False]
     assert not any("activation=" in l for l in old)
+
+
+def run_import(db: Path, out: Path, *extra: str):
+    return subprocess.run([sys.executable, "-m", "headroom.kernels", "import", str(db), "--out", str(out), *extra],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_a_table_without_a_column_it_needs_is_one_line_exit_2_and_no_output(tmp_path):
+    """Two GPUs, the second's GEMM table without its n column: one error line naming the file and the column, and
+    no .hkt written, not even the first GPU's."""
+    write_gemm_table(tmp_path / "db")
+    other = tmp_path / "db" / "z_gpu" / "gemm" / "vllm-0.99.0"
+    other.mkdir(parents=True)
+    df = pd.read_parquet(tmp_path / "db" / "test_gpu" / "gemm" / "vllm-0.99.0" / "gemm_perf.parquet")
+    df.drop(columns=["n"]).to_parquet(other / "gemm_perf.parquet")
+    r = run_import(tmp_path / "db", tmp_path / "out")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip().splitlines() == [
+        f"error: {other / 'gemm_perf.parquet'}: missing column n (the published layout's gemm_perf has gemm_dtype, "
+        "m, n, k, latency)"]
+    assert not (tmp_path / "out").exists()
+    # a file that is not parquet at all: one line too
+    (other / "gemm_perf.parquet").write_text("not parquet\n")
+    r = run_import(tmp_path / "db", tmp_path / "out", "--gpu", "z_gpu")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith(f"error: {other / 'gemm_perf.parquet'}: not a readable parquet table")
+
+
+def test_rows_that_cannot_be_latencies_are_left_out_with_a_warning(tmp_path):
+    """A failed measurement (NaN or 0 ms) and a row at m = 0 are left out and counted; kernel_source, absent, is not
+    needed. The grid is the 35 good points of write_gemm_table."""
+    write_gemm_table(tmp_path / "db")
+    path = tmp_path / "db" / "test_gpu" / "gemm" / "vllm-0.99.0" / "gemm_perf.parquet"
+    df = pd.read_parquet(path).drop(columns=["kernel_source"])
+    bad = pd.DataFrame([dict(df.iloc[0]) | {"latency": float("nan"), "m": 2},
+                        dict(df.iloc[0]) | {"latency": 0.0, "m": 3},
+                        dict(df.iloc[0]) | {"m": 0}])
+    pd.concat([df, bad]).to_parquet(path)
+    r = run_import(tmp_path / "db", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert f"warning: {path}: 3 of 38 rows left out" in r.stderr
+    text = (tmp_path / "out" / "test_gpu.hkt").read_text().splitlines()
+    assert "axis m 1 16 256 4096" in text
+    assert "table gemm framework=vllm-0.99.0 dtype=bf16 kernel=unknown" in text

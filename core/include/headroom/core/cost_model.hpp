@@ -23,6 +23,8 @@
 
 namespace headroom {
 
+struct KernelTables;  // headroom/hardware/kernel_tables.hpp
+
 // A correction of the fused-MoE fit (MoeCalibration) for a model whose expert shape no table times, from the
 // table of the nearest shape that one does (KernelTablePredictor): at each of that table's token counts, the
 // square root of its measured time over the fit's time for the same call (a geometric mean of the fit and the
@@ -88,6 +90,10 @@ struct CostConfig {
     // The fused-MoE fit's correction from the nearest measured shape (set by KernelTablePredictor for its
     // roofline); nullptr: the fit as it stands.
     std::shared_ptr<const MoeFitScale> moe_fit_scale;
+    // Measured kernel tables of the deployment's own (a user's .hkt: `kernel_tables:`, `cost
+    // --kernel-tables`) that the "auto" and "tables" predictors read instead of the GPU's shipped ones;
+    // nullptr: the shipped ones, if any.
+    std::shared_ptr<const KernelTables> kernel_tables;
     // The calibration's GEMM fit, or nullptr (no calibration, or one without a GEMM fit).
     const GemmCalibration* gemm_calibration() const {
         return calibration && calibration->gemm.present() ? &calibration->gemm : nullptr;

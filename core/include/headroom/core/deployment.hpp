@@ -63,6 +63,9 @@ struct Deployment {
     std::string predictor = "auto";
     // A calibration of the deployment's own (from headroom calibrate); nullptr: the GPU's shipped one, if any.
     std::shared_ptr<const Calibration> calibration;
+    // Measured kernel tables of the deployment's own (a .hkt from `python -m headroom.kernels import`);
+    // nullptr: the GPU's shipped ones, if any.
+    std::shared_ptr<const KernelTables> kernel_tables;
 
     int64_t gpus_per_replica() const { return tp * pp * dp; }
     int64_t ep() const { return expert_parallel ? tp * dp : 1; }

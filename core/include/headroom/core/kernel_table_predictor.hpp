@@ -79,6 +79,15 @@ std::string kernel_table_sibling(const GpuProfile& gpu);
 // the rows are taken as they are, and `cost` names them and that agreement.
 std::string nccl_sibling(const GpuProfile& gpu);
 
+// Why a deployment on `gpu` cannot price its steps from `t` (a user's tables, `kernel_tables:`), "" when it
+// can: a GPU that has tables of its own (shipped, or a sibling's: kernel_table_gpu) takes only tables of that
+// database name (newer or re-measured ones); a GPU without any takes a user's tables of any name (its own
+// GPU's, measured with AIConfigurator's collector).
+std::string kernel_tables_mismatch(const KernelTables& t, const GpuProfile& gpu);
+// Why `gpu` cannot be priced with calibration `c` (fitted for another profile), "" when it can. A sibling's
+// fit is carried over with `headroom calibrate --gpu G --from SIBLING`.
+std::string calibration_mismatch(const Calibration& c, const GpuProfile& gpu);
+
 // The attention tables of one layout (KernelTablePredictor's find_attention).
 struct AttentionTables {
     const GridTable* lo = nullptr;

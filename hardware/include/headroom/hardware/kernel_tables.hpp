@@ -33,7 +33,9 @@ struct GridTable {
     std::vector<std::string> axis_names;        // m n k
     std::vector<std::vector<double>> axes;      // ascending values of each axis
     std::vector<float> values_ms;               // row-major over the axes; NaN = not measured
-    // whether axis i interpolates log-log (a token count: m, num_tokens, isl) rather than linearly (see above)
+    size_t line = 0;                            // the line of the file its `table` line is on
+    // whether axis i interpolates log-log (a token count: m, num_tokens, isl) rather than linearly (see
+    // above)
     bool log_axis(size_t i) const {
         if (i >= axis_names.size()) return false;
         const std::string& a = axis_names[i];
@@ -98,6 +100,7 @@ struct KernelTables {
     std::string device;  // the device the tables were measured on (NVIDIA H100 80GB HBM3)
     std::string source;  // provenance line
     std::vector<GridTable> tables;
+    std::string file;  // where they were read from ("hardware/kernels/h100_sxm.hkt" for the shipped ones)
 
     // The tables of a family whose attributes include every pair of `match`.
     std::vector<const GridTable*> find(std::string_view family, const std::map<std::string, std::string>& match = {}) const;
@@ -109,7 +112,12 @@ struct KernelTables {
 
 // Parses .hkt text; throws HardwareError naming `file` and the line on malformed input.
 KernelTables parse_kernel_tables(std::string_view text, const std::string& file);
-// Reads a .hkt file.
+// Throws HardwareError naming the file and the table's line where a table the predictors read (gemm,
+// attention, moe, MLA, encoder attention, all-reduce, NCCL) has other axes or lacks an attribute of its
+// family (the importer's layout, python/headroom/kernels.py). Tables of other families are kept and read by
+// nothing.
+void check_kernel_tables(const KernelTables& t);
+// Reads a .hkt file and checks it (check_kernel_tables): a user's own tables.
 KernelTables load_kernel_tables(const std::string& path);
 // The shipped tables of a GPU (by the database's directory name, e.g. "h100_sxm"), parsed once per process;
 // nullptr when none ship.
