@@ -178,6 +178,7 @@ std::string family_of(const std::string& model_type) {
     if (model_type == "ernie4_5_moe") return "ernie4_5_moe";
     if (model_type == "gpt_oss") return "gpt_oss";
     if (model_type == "starcoder2") return "starcoder2";
+    if (model_type == "nemotron") return "nemotron";
     if (model_type == "cohere" || model_type == "cohere2") return "cohere";
     if (model_type == "bert" || model_type == "roberta" || model_type == "xlm-roberta") return "bert";
     return "generic";
@@ -690,6 +691,14 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
         m.qkv_bias = m.o_bias = m.mlp_bias = bias;
         m.mlp = MlpKind::PLAIN;
     }
+    if (m.family == "nemotron") {
+        // Nemotron (Nemotron-4, Minitron; vLLM's nemotron.py): LayerNorm1P (a LayerNorm with weight and
+        // bias), an MLP of up and down projections with hidden_act (relu2: squared ReLU), no gate; RoPE on
+        // partial_rotary_factor of each head (NemotronConfig's default 0.5, read below)
+        m.norm = NormKind::LAYER;
+        m.mlp = MlpKind::PLAIN;
+        m.partial_rotary_factor = 0.5;
+    }
     if (m.family == "cohere") {
         // Cohere (Command R) and Cohere 2: attention and the gated MLP run in parallel after one LayerNorm without
         // a bias; Command R+ normalises q and k with a weight per head (use_qk_norm)
@@ -708,7 +717,13 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
         m.type_vocab_size = r.opt_int({"type_vocab_size"}, 0, MAX_VOCAB).value_or(2);
         m.pooler = m.architecture.empty() || m.architecture.ends_with("Model");
     }
-    if (generic) {
+    if (generic && m.hidden_act == "relu2") {
+        // squared ReLU is an ungated MLP's activation in every checkpoint that uses it (Nemotron,
+        // Nemotron-H's MLPs and experts, Persimmon, Arcee's AFM): up and down projections
+        m.mlp = MlpKind::PLAIN;
+        guess("MLP = up/down, 2 matrices (hidden_act relu2 is not gated)");
+        guess("norms = 2 RMSNorm per layer");
+    } else if (generic) {
         guess("MLP = gated (gate/up/down, 3 matrices)");
         guess("norms = 2 RMSNorm per layer");
     }

@@ -669,3 +669,33 @@ TEST(ConfigLoader, AGenericMoeReadsDeepSeeksSharedExpertsAndDenseLayers) {
     EXPECT_NE(all.find("2 shared experts"), std::string::npos) << all;
     EXPECT_NE(all.find("first_k_dense_replace = 1"), std::string::npos) << all;
 }
+
+// Nemotron (model_type nemotron: Nemotron-4, Minitron; vLLM's nemotron.py): an MLP of up and down projections
+// with squared ReLU, no gate; LayerNorm1P (weight and bias); RoPE on half of each head by default. A config
+// of Nemotron-Mini-4B's shape: hidden 3,072, MLP 9,216, 32 layers, 24 heads and 8 KV heads of 128, vocabulary
+// 256,000.
+TEST(ConfigLoader, NemotronsMlpHasNoGate) {
+    const std::string cfg = R"({"architectures": ["NemotronForCausalLM"], "model_type": "nemotron",
+      "hidden_size": 3072, "intermediate_size": 9216, "num_hidden_layers": 32, "num_attention_heads": 24,
+      "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 256000, "max_position_embeddings": 4096,
+      "hidden_act": "relu2", "norm_eps": 1e-05, "tie_word_embeddings": false, "torch_dtype": "bfloat16"})";
+    const ModelCard m = parse_model_config(cfg, "nemotron.json", "nemotron");
+    EXPECT_EQ(m.family, "nemotron");
+    EXPECT_TRUE(m.guessed.empty());
+    EXPECT_EQ(m.mlp, MlpKind::PLAIN);
+    EXPECT_EQ(m.norm, NormKind::LAYER);
+    EXPECT_DOUBLE_EQ(m.partial_rotary_factor, 0.5);
+    // a layer: q and o 3,072 x 3,072 (9,437,184 each), k and v 3,072 x 1,024 (3,145,728 each), up and down
+    // 3,072 x 9,216 (28,311,552 each), two LayerNorms of weight and bias (12,288): 81,801,216; x 32 =
+    // 2,617,638,912; embedding and lm_head 256,000 x 3,072 (786,432,000 each) and the final LayerNorm 6,144:
+    // 4,190,509,056 (NVIDIA: 4 B; with a gate it would read 5.1 B)
+    EXPECT_EQ(m.params().total(), 4'190'509'056);
+    // a model_type headroom does not know with hidden_act relu2 is read as ungated too, and says so
+    std::string generic = cfg;
+    generic.replace(generic.find("\"nemotron\""), 10, "\"persimmon_like\"");
+    const ModelCard g = parse_model_config(generic, "g.json", "g");
+    EXPECT_EQ(g.mlp, MlpKind::PLAIN);
+    EXPECT_NE(std::find(g.guessed.begin(), g.guessed.end(),
+                        "MLP = up/down, 2 matrices (hidden_act relu2 is not gated)"),
+              g.guessed.end());
+}
