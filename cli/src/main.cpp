@@ -1,10 +1,10 @@
 // The `headroom` command: parse the command line, call the libraries, print. Every input error becomes one
 // line on stderr and exit code 2; nothing is printed on stdout before the inputs are known to be good.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
-
+#include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -12,20 +12,21 @@
 #include <fstream>
 #include <functional>
 #include <optional>
+#include <set>
 #include <tuple>
 
+#include "headroom/core/kv_planner.hpp"
+#include "headroom/core/speculative.hpp"
 #include "headroom/hardware/cluster.hpp"
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
-#include "headroom/core/kv_planner.hpp"
-#include "headroom/core/speculative.hpp"
-#include "headroom/sim/version.hpp"
+#include "headroom/report/json.hpp"
+#include "headroom/sim/capacity.hpp"
 #include "headroom/sim/engine.hpp"
+#include "headroom/sim/platform.hpp"
 #include "headroom/sim/scenario.hpp"
 #include "headroom/sim/sweep.hpp"
-#include "headroom/sim/capacity.hpp"
-#include "headroom/sim/platform.hpp"
-#include "headroom/report/json.hpp"
+#include "headroom/sim/version.hpp"
 #include "measure.hpp"
 #include "output.hpp"
 #include "sim_output.hpp"
@@ -286,6 +287,27 @@ int run_calibrate(CalibrateOptions& o) {
         gemms = gemm_samples(t, dtype, fit_gpu.l2_cache_bytes());
         if (dtype == Dtype::BF16) fp8_gemms = gemm_samples(t, Dtype::FP8, fit_gpu.l2_cache_bytes());
         comms = allreduce_samples(t);
+        // a TP group larger than the tables' all-reduces spans hosts: NCCL, timed on the sibling
+        // (nccl_sibling)
+        std::string borrowed;
+        if (const std::string sib = nccl_sibling(fit_gpu);
+            !sib.empty() && t.gpu == kernel_table_gpu(fit_gpu)) {
+            std::set<int64_t> own;
+            for (const CommSample& s : comms) own.insert(s.gpus);
+            const GpuProfile sibling = load_gpu(sib);
+            std::set<int64_t> added;
+            for (const CommSample& s :
+                 nccl_allreduce_samples(*shipped_kernel_tables(kernel_table_gpu(sibling)), own)) {
+                comms.push_back(s);
+                added.insert(s.gpus);
+            }
+            if (!added.empty()) {
+                borrowed = fmt::format(
+                    "; the {}-GPU all-reduce from {}'s NCCL rows (a TP group over more GPUs than one "
+                    "tray spans hosts, where vLLM's custom all-reduce falls back to NCCL)",
+                    fmt::join(added, ", "), sibling.name);
+            }
+        }
         attention = attention_samples(t, fit_gpu.l2_cache_bytes(), fit_gpu.memory_bandwidth_bytes_per_s());
         // the MLA modules of the same chip in another system where only those were timed with vLLM's fused
         // norms (mla_module_tables: GB200 takes B200's)
@@ -312,7 +334,7 @@ int run_calibrate(CalibrateOptions& o) {
             notes +=
                 "; MLA modules less the unfused norm chain they timed (GB200's MLA tables over B200's)";
         }
-        fitted_on = fmt::format("kernel tables {} ({}; {}){}", what, t.device, t.source, notes);
+        fitted_on = fmt::format("kernel tables {} ({}; {}){}{}", what, t.device, t.source, notes, borrowed);
     };
     if (!o.csv.empty()) {
         read_calibration_csv(o.csv, gemms, comms, &fp8_gemms);

@@ -686,6 +686,19 @@ std::vector<CommSample> allreduce_samples(const KernelTables& t) {
     return out;
 }
 
+std::vector<CommSample> nccl_allreduce_samples(const KernelTables& t, const std::set<int64_t>& except) {
+    std::vector<CommSample> out;
+    for (const GridTable* g : t.find("nccl", {{"op", "all_reduce"}, {"dtype", "fp16"}})) {
+        const int64_t gpus = g->attr_int("gpus");
+        if (gpus < 2 || except.count(gpus)) continue;
+        for (size_t i = 0; i < g->axes[0].size(); ++i) {
+            const double v = g->values_ms[i];
+            if (v > 0) out.push_back({gpus, g->axes[0][i] * g->message_bytes_per_unit(), v * 1e-3});
+        }
+    }
+    return out;
+}
+
 void read_calibration_csv(const std::string& path, std::vector<GemmSample>& gemms, std::vector<CommSample>& comms,
                           std::vector<GemmSample>* fp8_gemms) {
     std::ifstream in(path);

@@ -805,17 +805,19 @@ TEST(CostModel, FusedMoeFitPricesTheRoutedExpertsCall) {
 }
 
 TEST(CostModel, AllReduceOverAGroupTheCalibrationDidNotTimeRunsTheRing) {
-    // GB200's tables time all-reduces over the 2 and 4 GPUs of one tray only, so its calibration fits those
-    // two groups; TP 8 takes the ring on the profile's NVLink, and says so: 2 (8 - 1) = 14 steps of 2 us plus
-    // 14 / 8 x 8,192 bytes (one decode of Llama-3.1-8B: 4,096 bf16 values) at 1,800 / 2 GB/s x 0.8 = 720
-    // GB/s, 28 us + 19.9 ns, 64 of them a step (two a layer, 32 layers)
+    // A calibration that fits all-reduces over 2 and 4 GPUs only (GB200's without the 8-GPU line it takes
+    // from B200's NCCL rows, below): TP 8 takes the ring on the profile's NVLink, and says so: 2 (8 - 1) = 14
+    // steps of 2 us plus 14 / 8 x 8,192 bytes (one decode of Llama-3.1-8B: 4,096 bf16 values) at 1,800 / 2
+    // GB/s x 0.8 = 720 GB/s, 28 us + 19.9 ns, 64 of them a step (two a layer, 32 layers)
     const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
     const GpuProfile gpu = load_gpu("gb200");
     ASSERT_DOUBLE_EQ(gpu.nvlink_bidirectional_gb_per_s.value, 1800.0);
     ASSERT_DOUBLE_EQ(gpu.nvlink_latency_us.value, 2.0);
     ASSERT_DOUBLE_EQ(gpu.interconnect_efficiency.value, 0.8);
-    const auto cal = shipped_calibration("gb200");
-    ASSERT_EQ(cal->allreduce.count(8), 0u);
+    const auto shipped = shipped_calibration("gb200");
+    ASSERT_EQ(shipped->allreduce.count(8), 1u);
+    auto cal = std::make_shared<Calibration>(*shipped);
+    cal->allreduce.erase(8);
     ASSERT_EQ(cal->allreduce.count(4), 1u);
     CostConfig c;
     c.calibration = cal;
@@ -834,4 +836,12 @@ TEST(CostModel, AllReduceOverAGroupTheCalibrationDidNotTimeRunsTheRing) {
     const CommCalibration& line = cal->allreduce.at(4);
     EXPECT_NEAR(fit->time_s, 64 * (line.latency_s + 8192.0 / line.bus_bytes_per_s), 1e-12);
     EXPECT_EQ(fit->source, cal->label());
+    // the shipped calibration at TP 8: its line fitted on B200's 8-GPU NCCL rows, 27.19 us + 8,192 B at 334
+    // GB/s
+    c.calibration = shipped;
+    c.tp = 8;
+    const StepCost s8n = CostModel(m, gpu, c).step({{1, 999}});
+    const OpCost* nccl = s8n.op("tp_allreduce");
+    EXPECT_NEAR(nccl->time_s, 64 * (27.1874e-6 + 8192.0 / 333.978e9), 1e-12);
+    EXPECT_EQ(nccl->source, shipped->label());
 }

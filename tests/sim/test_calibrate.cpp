@@ -1239,3 +1239,30 @@ TEST(Calibrate, MoeYamlRoundTripsAndRejectsNonsense) {
                         "  bf16: {fixed_us: 45, compute: 0.9, weights: 1, local_pairs: 0.4, pairs: 1}\n"),
         "c.yaml: moe.bf16: duplicate key");
 }
+
+// GB200's tables time all-reduces over one tray's 2 and 4 GPUs; its calibration's 8-GPU line is fitted to
+// B200's NCCL all-reduce rows over 8 GPUs (nccl_sibling), as the tables predictor reads those rows for GB200
+// at TP 8.
+TEST(Calibrate, Gb200sEightGpuLineIsFittedOnB200sNcclRows) {
+    const auto b200 = shipped_kernel_tables("b200_sxm");
+    const std::vector<CommSample> s = nccl_allreduce_samples(*b200, {2, 4});
+    ASSERT_FALSE(s.empty());
+    for (const CommSample& x : s) EXPECT_EQ(x.gpus, 8);
+    // B200's 8-GPU fp16 NCCL row at 256 elements is 0.02509 ms in the .hkt (stored as a float): 512 bytes (2
+    // a bf16 / fp16 element)
+    const GridTable* row = b200->find_first("nccl", {{"op", "all_reduce"}, {"gpus", "8"}, {"dtype", "fp16"}});
+    ASSERT_NE(row, nullptr);
+    EXPECT_EQ(s.size(), row->axes[0].size());
+    EXPECT_DOUBLE_EQ(s.front().bytes, 512.0);
+    EXPECT_NEAR(s.front().time_s, 25.09e-6, 1e-12);
+    // the shipped GB200 calibration carries that fit (printed to 6 digits) beside its own 2- and 4-GPU lines
+    const auto fit = fit_allreduce(s);
+    const auto cal = shipped_calibration("gb200");
+    ASSERT_EQ(cal->allreduce.size(), 3u);
+    EXPECT_NEAR(cal->allreduce.at(8).latency_s, fit.at(8).latency_s, 1e-4 * fit.at(8).latency_s);
+    EXPECT_NEAR(cal->allreduce.at(8).bus_bytes_per_s, fit.at(8).bus_bytes_per_s,
+                1e-4 * fit.at(8).bus_bytes_per_s);
+    EXPECT_NE(cal->fitted_on.find("the 8-GPU all-reduce from b200's NCCL rows"), std::string::npos);
+    // none where the tables time the group themselves
+    EXPECT_TRUE(nccl_allreduce_samples(*b200, {2, 4, 8}).empty());
+}

@@ -76,7 +76,9 @@ std::string kernel_table_sibling(const GpuProfile& gpu);
 // in one. (Newer vLLM tries a multi-node NVLink custom all-reduce across trays on Blackwell, vLLM PRs 50000
 // and 53253; no table times it, AIConfigurator issue 1416, so NCCL's time is an upper bound for it.) At 2 and
 // 4 GPUs the two GPUs' NCCL rows agree (GB200's a median 3% above B200's, at most 9%, over 21 sizes each);
-// the rows are taken as they are, and `cost` names them and that agreement.
+// the rows are taken as they are, and `cost` names them and that agreement. `calibrate` fits the
+// calibration's line for such a group on the same rows (GB200's 8-GPU line: 27.2 us + bytes at 334 GB/s;
+// fitted_on says so).
 std::string nccl_sibling(const GpuProfile& gpu);
 
 // Why a deployment on `gpu` cannot price its steps from `t` (a user's tables, `kernel_tables:`), "" when it

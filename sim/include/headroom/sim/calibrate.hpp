@@ -6,13 +6,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "headroom/core/cost_model.hpp"  // gemm_time_s, allreduce_time_s: the times the fits model
 #include "headroom/hardware/calibration.hpp"
 #include "headroom/hardware/gpu_profile.hpp"
 #include "headroom/hardware/kernel_tables.hpp"
-#include "headroom/core/cost_model.hpp"  // gemm_time_s, allreduce_time_s: the times the fits model
 
 namespace headroom {
 
@@ -170,6 +171,10 @@ std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& 
 // point fits in `l2_bytes` (the GPU's L2; 0 marks none).
 std::vector<GemmSample> gemm_samples(const KernelTables& t, Dtype dtype, double l2_bytes = 0.0);
 std::vector<CommSample> allreduce_samples(const KernelTables& t);
+// The NCCL all-reduce rows (fp16) of `t` over GPU counts not in `except`: what a GPU whose own tables time no
+// all-reduce over that many GPUs takes from its nccl_sibling (GB200's TP 8 from B200's rows), as the tables
+// predictor does.
+std::vector<CommSample> nccl_allreduce_samples(const KernelTables& t, const std::set<int64_t>& except);
 // Every point of the bf16-KV, windowless decode and prefill attention tables; decodes marked l2_warm where the
 // KV fits in `l2_bytes` unless streaming it at `hbm_bytes_per_s` would take under 5% of the call (then the L2 made
 // no difference worth leaving the point out for).
