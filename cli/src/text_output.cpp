@@ -227,7 +227,11 @@ void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost&
     const bool tables = p.name() == "kernel tables";
     if (!tables && p.name() != "roofline") fmt::print("  predictor: {}\n", p.name());
     if (tables) {
-        const std::string sibling = kernel_table_sibling(cm.gpu());
+        // (a GPU's own measurements, under a name of their own, are read as they are: no sibling to scale
+        // from)
+        const std::string sibling = !c.kernel_tables || c.kernel_tables->gpu == kernel_table_gpu(cm.gpu())
+                                        ? kernel_table_sibling(cm.gpu())
+                                        : "";
         const std::string own = c.kernel_tables ? fmt::format(" (from {}: {}, {})", c.kernel_tables->file,
                                                               c.kernel_tables->gpu, c.kernel_tables->source)
                                                 : "";

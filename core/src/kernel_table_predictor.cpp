@@ -126,8 +126,18 @@ std::string kernel_table_sibling(const GpuProfile& gpu) { return gpu.name == "h1
 std::string nccl_sibling(const GpuProfile& gpu) { return gpu.name == "gb200" ? "b200" : ""; }
 
 std::string kernel_tables_mismatch(const KernelTables& t, const GpuProfile& gpu) {
-    const std::string own = kernel_table_gpu(gpu);
-    if (own.empty() || t.gpu == own) return "";
+    const std::string own = kernel_table_gpu(gpu);  // its shipped tables' name, or its sibling's; "" for none
+    if (t.gpu == own) return "";
+    const std::vector<std::string> shipped = shipped_kernel_table_gpus();
+    const bool anothers = std::find(shipped.begin(), shipped.end(), t.gpu) != shipped.end();
+    // a name no shipped tables have: this GPU's own measurements, where it ships none of its own
+    if (!anothers && (own.empty() || !kernel_table_sibling(gpu).empty())) return "";
+    if (own.empty()) {
+        return fmt::format(
+            "{} holds the tables of {} ({}), another GPU's; the deployment runs {} (give its own "
+            "measurements, under a gpu name of their own)",
+            t.file, t.gpu, t.device, gpu.name);
+    }
     return fmt::format(
         "{} holds the tables of {} ({}); the deployment runs {}, whose tables are {}'s (import that "
         "GPU's directory, or name no tables to use the shipped ones)",

@@ -58,6 +58,10 @@ def test_a_gpu_without_tables_takes_a_users_tables(tmp_path):
         assert ops[name]["source"] == "table (vLLM 9.9.9, My Orin, interpolated)"
     # attention: no table in the file, the GPU's calibrated roofline
     assert ops["attention"]["source"].startswith("roofline (calibrated")
+    # H100 PCIe borrows H100 SXM's tables, scaled; measurements of its own (a name no shipped tables have) are read
+    # as they are
+    pcie = op_times(["-m", "llama-3.2-1b", "-g", "h100-pcie", "--tokens", "8", "--kernel-tables", tmp_path / "mine.hkt"])
+    assert pcie["qkv_proj"]["time_s"] == pytest.approx(16 * C * 8 * 3072 * 2048 * 1e-3, rel=1e-6)
     # without the file a Jetson has no tables to read
     expect_bad_input(run("cost", "-m", "llama-3.2-1b", "-g", "jetson-agx-orin-64gb", "--tokens", "8", "--predictor",
                          "tables"), "no kernel tables ship")
@@ -104,6 +108,10 @@ def test_python_cost_takes_the_same_tables(tmp_path):
 @pytest.mark.parametrize("make_args,needles", [
     (lambda t: ["cost", "-m", "llama-3.1-8b", "-g", "b200", "--tokens", "8", "--kernel-tables", doubled(t / "x.hkt")],
      ["--kernel-tables", "holds the tables of h100_sxm", "runs b200"]),
+    (lambda t: ["cost", "-m", "llama-3.2-1b", "-g", "jetson-agx-orin-64gb", "--tokens", "8", "--kernel-tables",
+                doubled(t / "x.hkt")], ["--kernel-tables", "holds the tables of h100_sxm", "another GPU's"]),
+    (lambda t: ["cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "8", "--kernel-tables", tiny_table(t / "x.hkt")],
+     ["--kernel-tables", "holds the tables of my_orin", "whose tables are h100_sxm's"]),
     (lambda t: ["cost", "-m", "llama-3.1-8b", "-g", "b200", "--tokens", "8", "--calibration", CAL / "slow_h100.yaml"],
      ["--calibration", "slow_h100.yaml is fitted for h100-sxm", "runs b200"]),
     (lambda t: ["simulate", "examples/chat.yaml", "--set", f"kernel_tables={doubled(t / 'x.hkt')}", "gpu=b200"],

@@ -82,9 +82,10 @@ std::string kernel_table_sibling(const GpuProfile& gpu);
 std::string nccl_sibling(const GpuProfile& gpu);
 
 // Why a deployment on `gpu` cannot price its steps from `t` (a user's tables, `kernel_tables:`), "" when it
-// can: a GPU that has tables of its own (shipped, or a sibling's: kernel_table_gpu) takes only tables of that
-// database name (newer or re-measured ones); a GPU without any takes a user's tables of any name (its own
-// GPU's, measured with AIConfigurator's collector).
+// can: tables under the database name the GPU reads (kernel_table_gpu: its own, or its sibling's for H100
+// PCIe) are newer or re-measured ones; tables under the name of another GPU's shipped tables are that GPU's;
+// tables under a name of their own are the GPU's own measurements (AIConfigurator's collector run on it),
+// taken by a GPU that ships no tables of its own (the Jetsons, H100 PCIe, a profile of yours).
 std::string kernel_tables_mismatch(const KernelTables& t, const GpuProfile& gpu);
 // Why `gpu` cannot be priced with calibration `c` (fitted for another profile), "" when it can. A sibling's
 // fit is carried over with `headroom calibrate --gpu G --from SIBLING`.
