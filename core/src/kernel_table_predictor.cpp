@@ -558,8 +558,8 @@ std::string KernelTablePredictor::source_line(const char* family, bool extrapola
     std::string fw = t.framework(family);  // "vllm-0.24.0"
     if (fw.rfind("vllm-", 0) == 0) fw = "vLLM " + fw.substr(5);
     if (fw.rfind("nccl-", 0) == 0) fw = "NCCL " + fw.substr(5);
-    return fmt::format("table ({}, {}, {}{})", fw, t.device, extrapolated ? "extrapolated" : "interpolated",
-                       note);
+    return fmt::format("table ({}{}, {}{})", fw.empty() ? "" : fw + ", ", t.device,
+                       extrapolated ? "extrapolated" : "interpolated", note);
 }
 
 // One GEMM of m rows against an n x k weight from table `t`, memoised in `cache` by row count (n and k are

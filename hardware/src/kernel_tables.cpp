@@ -343,8 +343,10 @@ KernelTables parse_kernel_tables(std::string_view text, const std::string& file)
                 if (tok != "-") {
                     double d = 0;
                     const auto r = std::from_chars(tok.data(), tok.data() + tok.size(), d);
-                    if (r.ec != std::errc() || r.ptr != tok.data() + tok.size() || !std::isfinite(d) || d <= 0) {
-                        fail("bad latency \"" + std::string(tok) + "\" (a positive number of ms, or -)");
+                    // (stored as float: a latency of a picosecond to eleven days stays a normal float)
+                    if (r.ec != std::errc() || r.ptr != tok.data() + tok.size() || !(d >= 1e-9 && d <= 1e9)) {
+                        fail("bad latency \"" + std::string(tok) +
+                             "\" (a number of ms in [1e-9, 1e9], or -)");
                     }
                     v = static_cast<float>(d);
                 }
@@ -381,7 +383,9 @@ KernelTables parse_kernel_tables(std::string_view text, const std::string& file)
             for (size_t i = 2; i < words.size(); ++i) {
                 double d = 0;
                 const auto r = std::from_chars(words[i].data(), words[i].data() + words[i].size(), d);
-                if (r.ec != std::errc() || !(d > 0) || !std::isfinite(d)) fail("bad axis value \"" + std::string(words[i]) + "\"");
+                if (r.ec != std::errc() || !(d > 0 && d <= 1e15)) {
+                    fail("bad axis value \"" + std::string(words[i]) + "\" (a number in (0, 1e15])");
+                }
                 if (!vals.empty() && d <= vals.back()) fail("axis values must ascend");
                 vals.push_back(d);
             }

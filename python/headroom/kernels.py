@@ -102,18 +102,18 @@ def _clean(df, path: Path, table: str):
     if "kernel_source" not in df.columns:
         df = df.assign(kernel_source="unknown")
     lat = pd.to_numeric(df["latency"], errors="coerce")
-    keep = np.isfinite(lat) & (lat > 0)
+    keep = (lat >= 1e-9) & (lat <= 1e9)  # what the .hkt reader takes (a float of ms); NaN fails both
     for c in need:
         if c in _INTEGER:
             v = pd.to_numeric(df[c], errors="coerce")
-            keep &= np.isfinite(v) & (v >= 1) & (v == np.floor(v))
+            keep &= (v >= 1) & (v <= 1e15) & (v == np.floor(v))
     if "window_size" in df.columns:
         w = pd.to_numeric(df["window_size"], errors="coerce")
         keep &= np.isfinite(w) & (w >= 0)
     dropped = int((~keep).sum())
     if dropped:
-        print(f"warning: {path}: {dropped} of {len(df)} rows left out (a latency that is not a positive number, or "
-              "a size that is not a positive integer)", file=sys.stderr)
+        print(f"warning: {path}: {dropped} of {len(df)} rows left out (a latency that is not a number of ms in "
+              "[1e-9, 1e9], or a size that is not a positive integer)", file=sys.stderr)
     df = df[keep].assign(latency=lat[keep])
     for c in need:
         if c in _INTEGER:

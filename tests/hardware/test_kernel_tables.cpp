@@ -158,7 +158,12 @@ TEST(KernelTables, MalformedFilesNameTheFileAndLine) {
     const std::string head = "# headroom kernel tables v1\ngpu g\n";
     EXPECT_EQ(error_of(head + "table gemm\naxis m 4 2\n"), "bad.hkt: line 4: axis values must ascend");
     EXPECT_EQ(error_of(head + "table gemm\naxis m 1 2\ndata\n0.1 x\nend\n"),
-              "bad.hkt: line 6: bad latency \"x\" (a positive number of ms, or -)");
+              "bad.hkt: line 6: bad latency \"x\" (a number of ms in [1e-9, 1e9], or -)");
+    // (a float holds it: 1e300 would overflow to infinity, 1e-300 to zero)
+    EXPECT_EQ(error_of(head + "table gemm\naxis m 1 2\ndata\n0.1 1e300\nend\n"),
+              "bad.hkt: line 6: bad latency \"1e300\" (a number of ms in [1e-9, 1e9], or -)");
+    EXPECT_EQ(error_of(head + "table gemm\naxis m 1 2e300\n"),
+              "bad.hkt: line 4: bad axis value \"2e300\" (a number in (0, 1e15])");
     EXPECT_EQ(error_of(head + "table gemm\naxis m 1 2\ndata\n0.1\nend\n"),
               "bad.hkt: line 7: table holds 1 values, its axes need 2");
     EXPECT_EQ(error_of(head + "table gemm a=1 a=2\n"), "bad.hkt: line 3: duplicate attribute \"a\"");
