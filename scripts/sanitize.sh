@@ -18,7 +18,7 @@ if [ ! -f "$SAN_DIR/CMakeCache.txt" ]; then
         -DHEADROOM_SANITIZE=ON -DHEADROOM_FUZZ=ON >/dev/null
 fi
 log "building the sanitizer leg in $SAN_DIR (clang, ASan + UBSan, libFuzzer)"
-if ! cmake --build "$SAN_DIR" -j"$jobs" --target headroom_tests headroom fuzz_config fuzz_profile fuzz_scenario fuzz_trace fuzz_bench_result fuzz_cluster \
+if ! cmake --build "$SAN_DIR" -j"$jobs" --target headroom_tests headroom fuzz_config fuzz_profile fuzz_scenario fuzz_trace fuzz_bench_result fuzz_cluster fuzz_kernel_tables \
         >"$SAN_DIR/build.log" 2>&1; then
     grep -Ev '^\[ *[0-9]+%\]|^-- ' "$SAN_DIR/build.log" >&2
     log "sanitizer build failed"
@@ -55,7 +55,7 @@ run_one() {
         || { echo "  fuzz_$t: FINDING (log: $FUZZ/$t.log)"; tail -n 40 "$FUZZ/$t.log"; return 1; }
 }
 status=0
-for pair in "config profile" "scenario trace" "bench_result cluster"; do  # two at a time: CI has two cores
+for pair in "config profile" "scenario trace" "bench_result cluster" "kernel_tables"; do  # two at a time: CI has two cores
     pids=()
     for t in $pair; do run_one "$t" & pids+=($!); done
     for p in "${pids[@]}"; do wait "$p" || status=1; done
