@@ -364,6 +364,7 @@ KernelTables parse_kernel_tables(std::string_view text, const std::string& file)
         } else if (head == "source") {
             out.source = rest;
         } else if (head == "table") {
+            if (cur) fail("the table of line " + std::to_string(cur->line) + " has no data section");
             if (words.size() < 2) fail("table without a family");
             out.tables.emplace_back();
             cur = &out.tables.back();
@@ -405,6 +406,7 @@ KernelTables parse_kernel_tables(std::string_view text, const std::string& file)
         }
     }
     if (in_data) throw HardwareError(file, "", "the last table has no end line");
+    if (cur) throw HardwareError(file, "line " + std::to_string(cur->line), "the table has no data section");
     if (out.gpu.empty()) throw HardwareError(file, "", "no gpu line");
     if (out.device.empty()) out.device = out.gpu;
     out.file = file;

@@ -169,6 +169,10 @@ TEST(KernelTables, MalformedFilesNameTheFileAndLine) {
     EXPECT_EQ(error_of(head + "table gemm a=1 a=2\n"), "bad.hkt: line 3: duplicate attribute \"a\"");
     EXPECT_EQ(error_of(head + "table gemm\naxis m 1 2\ndata\n0.1 0.2\n"), "bad.hkt: the last table has no end line");
     EXPECT_EQ(error_of(head + "bogus 1\n"), "bad.hkt: line 3: unknown line \"bogus\"");
+    // a table whose axes are never followed by data (the fuzzer's: a lookup then read an empty grid)
+    EXPECT_EQ(error_of(head + "table gemm\naxis m 1 2\n"), "bad.hkt: line 3: the table has no data section");
+    EXPECT_EQ(error_of(head + "table gemm\naxis m 1 2\ntable gemm\n"),
+              "bad.hkt: line 5: the table of line 3 has no data section");
 }
 
 TEST(KernelTables, ShippedTablesLoadForEveryGpuWithData) {
