@@ -355,6 +355,7 @@ KernelTables parse_kernel_tables(std::string_view text, const std::string& file)
             continue;
         }
         const auto words = split(line);
+        if (words.empty()) continue;  // blanks only
         const std::string_view head = words[0];
         const std::string rest = std::string(line.substr(std::min(line.size(), head.size() + 1)));
         if (head == "gpu") {

@@ -169,6 +169,8 @@ TEST(KernelTables, MalformedFilesNameTheFileAndLine) {
     EXPECT_EQ(error_of(head + "table gemm a=1 a=2\n"), "bad.hkt: line 3: duplicate attribute \"a\"");
     EXPECT_EQ(error_of(head + "table gemm\naxis m 1 2\ndata\n0.1 0.2\n"), "bad.hkt: the last table has no end line");
     EXPECT_EQ(error_of(head + "bogus 1\n"), "bad.hkt: line 3: unknown line \"bogus\"");
+    // a line of blanks is skipped (the fuzzer's: it had read the first word of none)
+    EXPECT_EQ(error_of(head + "   \ntable gemm\naxis m 1 2\n"), "bad.hkt: line 4: the table has no data section");
     // a table whose axes are never followed by data (the fuzzer's: a lookup then read an empty grid)
     EXPECT_EQ(error_of(head + "table gemm\naxis m 1 2\n"), "bad.hkt: line 3: the table has no data section");
     EXPECT_EQ(error_of(head + "table gemm\naxis m 1 2\ntable gemm\n"),
