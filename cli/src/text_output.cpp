@@ -238,15 +238,15 @@ void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost&
         if (!sibling.empty()) {
             fmt::print(
                 "  predictor: {}'s measured kernel tables{} (the same chip) where they cover an op, each "
-                "scaled by the "
-                "calibrated roofline's time on this GPU over its time on that one; the roofline elsewhere "
+                "scaled "
+                "by the calibrated roofline's time on this GPU over its time on that one; the roofline "
+                "elsewhere "
                 "(--predictor calibrated or roofline for a roofline alone)\n",
                 sibling, own);
         } else {
             fmt::print(
                 "  predictor: measured kernel tables{} where they cover an op, the roofline elsewhere "
-                "(--predictor "
-                "roofline for the roofline alone)\n",
+                "(--predictor roofline for the roofline alone)\n",
                 own);
         }
         fmt::print("  (per GPU; count = runs per step; roofline ms = the roofline's time for the op: time / roofline "

@@ -228,8 +228,7 @@ namespace {
 
 // What a table of each family the predictors read must hold: its axes in order, and its attributes (integers
 // with their least value; -1: any string). Families not named here are kept and read by nothing. A user's own
-// tables
-// (`kernel_tables:`, `cost --kernel-tables`) pass the same check as the shipped ones.
+// tables (`kernel_tables:`, `cost --kernel-tables`) pass the same check as the shipped ones.
 struct FamilySchema {
     std::string_view family;
     std::vector<std::string_view> axes;
