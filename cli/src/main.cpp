@@ -229,21 +229,18 @@ int run_cost(CostOptions& o) {
         for (int64_t i = 0; i < o.decode_batch; ++i) batch.push_back({1, o.context});
         what += fmt::format("{}decode {} sequences at context {}", what.empty() ? "" : " + ", o.decode_batch, o.context);
     }
-    if (!o.calibration.empty()) {
-        c.calibration = std::make_shared<const Calibration>(load_calibration(o.calibration));
-        if (const std::string why = calibration_mismatch(*c.calibration, gpu); !why.empty()) {
-            throw UsageError("--calibration: " + why);
-        }
-    }
+    if (!o.calibration.empty()) c.calibration = std::make_shared<const Calibration>(load_calibration(o.calibration));
     if (!o.kernel_tables.empty()) {
         try {
             c.kernel_tables = std::make_shared<const KernelTables>(load_kernel_tables(o.kernel_tables));
         } catch (const HardwareError& e) {
             throw UsageError(fmt::format("--kernel-tables: {}", e.what()));
         }
-        if (const std::string why = kernel_tables_mismatch(*c.kernel_tables, gpu); !why.empty()) {
-            throw UsageError("--kernel-tables: " + why);
-        }
+    }
+    try {
+        check_own_cost_inputs(c, gpu);
+    } catch (const PlanError& e) {
+        throw UsageError(fmt::format("{}: {}", e.field(), e.reason()));
     }
     std::unique_ptr<StepTimePredictor> p;
     try {
@@ -290,14 +287,11 @@ int run_calibrate(CalibrateOptions& o) {
         // a TP group larger than the tables' all-reduces spans hosts: NCCL, timed on the sibling
         // (nccl_sibling)
         std::string borrowed;
-        if (const std::string sib = nccl_sibling(fit_gpu);
-            !sib.empty() && t.gpu == kernel_table_gpu(fit_gpu)) {
+        if (const auto sibling = nccl_sibling_tables(t, fit_gpu)) {
             std::set<int64_t> own;
             for (const CommSample& s : comms) own.insert(s.gpus);
-            const GpuProfile sibling = load_gpu(sib);
             std::set<int64_t> added;
-            for (const CommSample& s :
-                 nccl_allreduce_samples(*shipped_kernel_tables(kernel_table_gpu(sibling)), own)) {
+            for (const CommSample& s : nccl_allreduce_samples(*sibling, own)) {
                 comms.push_back(s);
                 added.insert(s.gpus);
             }
@@ -305,7 +299,7 @@ int run_calibrate(CalibrateOptions& o) {
                 borrowed = fmt::format(
                     "; the {}-GPU all-reduce from {}'s NCCL rows (a TP group over more GPUs than one "
                     "tray spans hosts, where vLLM's custom all-reduce falls back to NCCL)",
-                    fmt::join(added, ", "), sibling.name);
+                    fmt::join(added, ", "), nccl_sibling(fit_gpu));
             }
         }
         attention = attention_samples(t, fit_gpu.l2_cache_bytes(), fit_gpu.memory_bandwidth_bytes_per_s());

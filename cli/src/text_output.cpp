@@ -229,9 +229,8 @@ void print_cost(const CostModel& cm, const StepTimePredictor& p, const StepCost&
     if (tables) {
         // (a GPU's own measurements, under a name of their own, are read as they are: no sibling to scale
         // from)
-        const std::string sibling = !c.kernel_tables || c.kernel_tables->gpu == kernel_table_gpu(cm.gpu())
-                                        ? kernel_table_sibling(cm.gpu())
-                                        : "";
+        const std::string sibling =
+            !c.kernel_tables || tables_by_name(*c.kernel_tables, cm.gpu()) ? kernel_table_sibling(cm.gpu()) : "";
         const std::string own = c.kernel_tables ? fmt::format(" (from {}: {}, {})", c.kernel_tables->file,
                                                               c.kernel_tables->gpu, c.kernel_tables->source)
                                                 : "";

@@ -125,9 +125,17 @@ std::string kernel_table_sibling(const GpuProfile& gpu) { return gpu.name == "h1
 
 std::string nccl_sibling(const GpuProfile& gpu) { return gpu.name == "gb200" ? "b200" : ""; }
 
+bool tables_by_name(const KernelTables& t, const GpuProfile& gpu) { return t.gpu == kernel_table_gpu(gpu); }
+
+std::shared_ptr<const KernelTables> nccl_sibling_tables(const KernelTables& t, const GpuProfile& gpu) {
+    const std::string sibling = nccl_sibling(gpu);
+    if (sibling.empty() || !tables_by_name(t, gpu)) return nullptr;
+    return shipped_kernel_tables(kernel_table_gpu(load_gpu(sibling)));
+}
+
 std::string kernel_tables_mismatch(const KernelTables& t, const GpuProfile& gpu) {
+    if (tables_by_name(t, gpu)) return "";
     const std::string own = kernel_table_gpu(gpu);  // its shipped tables' name, or its sibling's; "" for none
-    if (t.gpu == own) return "";
     const std::vector<std::string> shipped = shipped_kernel_table_gpus();
     const bool anothers = std::find(shipped.begin(), shipped.end(), t.gpu) != shipped.end();
     // a name no shipped tables have: this GPU's own measurements, where it ships none of its own
@@ -150,6 +158,19 @@ std::string calibration_mismatch(const Calibration& c, const GpuProfile& gpu) {
         "{} is fitted for {}; the deployment runs {} (fit one with `headroom calibrate --gpu {}`, or "
         "carry a sibling's fit with --from)",
         c.file.empty() ? std::string("the calibration") : c.file, c.gpu, gpu.name, gpu.name);
+}
+
+void check_own_cost_inputs(const CostConfig& c, const GpuProfile& gpu) {
+    if (c.calibration) {
+        if (std::string why = calibration_mismatch(*c.calibration, gpu); !why.empty()) {
+            throw PlanError("--calibration", std::move(why));
+        }
+    }
+    if (c.kernel_tables) {
+        if (std::string why = kernel_tables_mismatch(*c.kernel_tables, gpu); !why.empty()) {
+            throw PlanError("--kernel-tables", std::move(why));
+        }
+    }
 }
 
 std::vector<std::array<double, 4>> block_fp8_kernel_points(const KernelTables& t) {
@@ -268,7 +289,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
                                            std::shared_ptr<const KernelTables> tables)
     : roofline_(model, gpu, config), tables_(std::move(tables)) {
     if (!tables_) throw std::invalid_argument("KernelTablePredictor needs tables");
-    if (const std::string sibling = kernel_table_sibling(gpu); !sibling.empty() && kernel_table_gpu(gpu) == tables_->gpu) {
+    if (const std::string sibling = kernel_table_sibling(gpu); !sibling.empty() && tables_by_name(*tables_, gpu)) {
         CostConfig c = config;
         c.calibration = shipped_calibration(sibling);
         sibling_ = std::make_unique<CostModel>(model, load_gpu(sibling), c);
@@ -486,9 +507,8 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         allreduce_ = t.find_first("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "graph"}});
         allreduce_eager_ = t.find_first("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "eager"}});
         nccl_ = t.find_first("nccl", {{"op", "all_reduce"}, {"gpus", std::to_string(tp)}, {"dtype", "fp16"}});
-        const std::string sibling = nccl_sibling(gpu);
-        if (!allreduce_ && !nccl_ && !sibling.empty() && kernel_table_gpu(gpu) == t.gpu) {
-            nccl_tables_ = shipped_kernel_tables(kernel_table_gpu(load_gpu(sibling)));
+        if (!allreduce_ && !nccl_) {
+            nccl_tables_ = nccl_sibling_tables(t, gpu);
             nccl_ = nccl_tables_
                         ? nccl_tables_->find_first(
                               "nccl", {{"op", "all_reduce"}, {"gpus", std::to_string(tp)}, {"dtype", "fp16"}})

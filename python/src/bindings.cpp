@@ -372,18 +372,11 @@ PYBIND11_MODULE(_headroom, m) {
                 }
                 work.push_back({n, ctx});
             }
-            if (!calibration.empty()) {  // the CLI's --calibration and --kernel-tables
-                c.calibration = std::make_shared<const Calibration>(load_calibration(calibration));
-                if (const std::string why = calibration_mismatch(*c.calibration, gpu); !why.empty()) {
-                    throw PlanError("calibration", why);
-                }
-            }
-            if (!kernel_tables.empty()) {
+            // the CLI's --calibration and --kernel-tables (the errors read "calibration: ...", "kernel_tables: ...")
+            if (!calibration.empty()) c.calibration = std::make_shared<const Calibration>(load_calibration(calibration));
+            if (!kernel_tables.empty())
                 c.kernel_tables = std::make_shared<const KernelTables>(load_kernel_tables(kernel_tables));
-                if (const std::string why = kernel_tables_mismatch(*c.kernel_tables, gpu); !why.empty()) {
-                    throw PlanError("kernel_tables", why);
-                }
-            }
+            check_own_cost_inputs(c, gpu);
             std::unique_ptr<StepTimePredictor> p;
             p = make_step_predictor(model, gpu, c, predictor);
             const StepCost s = p->step(work);

@@ -81,6 +81,12 @@ std::string kernel_table_sibling(const GpuProfile& gpu);
 // fitted_on says so).
 std::string nccl_sibling(const GpuProfile& gpu);
 
+// Whether `t` are the tables `gpu` reads by name (kernel_table_gpu: its shipped ones, its sibling's, or newer ones
+// under that name): only then do its siblings' rules apply (kernel_table_sibling's scaling, nccl_sibling's rows).
+bool tables_by_name(const KernelTables& t, const GpuProfile& gpu);
+// The shipped tables of `gpu`'s nccl_sibling where `gpu` reads `t` by name, else nullptr.
+std::shared_ptr<const KernelTables> nccl_sibling_tables(const KernelTables& t, const GpuProfile& gpu);
+
 // Why a deployment on `gpu` cannot price its steps from `t` (a user's tables, `kernel_tables:`), "" when it
 // can: tables under the database name the GPU reads (kernel_table_gpu: its own, or its sibling's for H100
 // PCIe) are newer or re-measured ones; tables under the name of another GPU's shipped tables are that GPU's;
@@ -90,6 +96,9 @@ std::string kernel_tables_mismatch(const KernelTables& t, const GpuProfile& gpu)
 // Why `gpu` cannot be priced with calibration `c` (fitted for another profile), "" when it can. A sibling's
 // fit is carried over with `headroom calibrate --gpu G --from SIBLING`.
 std::string calibration_mismatch(const Calibration& c, const GpuProfile& gpu);
+// `c`'s own calibration and kernel tables checked against `gpu` (the two above): PlanError naming --calibration or
+// --kernel-tables (`cost` and the Python cost()).
+void check_own_cost_inputs(const CostConfig& c, const GpuProfile& gpu);
 
 // The attention tables of one layout (KernelTablePredictor's find_attention).
 struct AttentionTables {
