@@ -32,20 +32,28 @@ std::vector<std::string_view> split(std::string_view line) {
     return out;
 }
 
-// Where x sits on an axis: the two grid indices around it and the weight of the upper one, linear in x or, on a
-// log axis (GridTable::log_axis), in log x. One-valued axes and exact hits give a single index (hi == lo, w = 0).
+// Where x sits on axis i: the two grid indices around it and the weight of the upper one, linear in the axis'
+// coordinate (GridTable::coordinate: x itself but for a GEMM's rows) or, on a log axis (GridTable::log_axis),
+// in its log. One-valued axes and exact hits give a single index (hi == lo, w = 0).
 struct Segment {
     size_t lo = 0, hi = 0;
     double w = 0.0;
 };
 
-std::optional<Segment> locate(const std::vector<double>& axis, double x, bool log_axis) {
+// The weight of x between the grid values a < x < b of axis i.
+double weight(const GridTable& t, size_t i, double a, double x, double b) {
+    const double ca = t.coordinate(i, a), cx = t.coordinate(i, x), cb = t.coordinate(i, b);
+    return t.log_axis(i) ? (std::log(cx) - std::log(ca)) / (std::log(cb) - std::log(ca))
+                         : (cx - ca) / (cb - ca);
+}
+
+std::optional<Segment> locate(const GridTable& t, size_t i, double x) {
+    const std::vector<double>& axis = t.axes[i];
     if (axis.empty() || !(x > 0) || x < axis.front() || x > axis.back()) return std::nullopt;
     const auto it = std::lower_bound(axis.begin(), axis.end(), x);
     const auto j = static_cast<size_t>(it - axis.begin());
     if (*it == x) return Segment{j, j, 0.0};
-    const double a = axis[j - 1], b = axis[j];
-    return Segment{j - 1, j, log_axis ? (std::log(x) - std::log(a)) / (std::log(b) - std::log(a)) : (x - a) / (b - a)};
+    return Segment{j - 1, j, weight(t, i, axis[j - 1], x, axis[j])};
 }
 
 // Two values blended with weight w on the second: geometrically on a log axis, else arithmetically.
@@ -105,7 +113,7 @@ std::optional<double> GridTable::lookup_s(const double* x, size_t n, int64_t ski
     if (n != axes.size() || n > MAX_AXES) return std::nullopt;
     Segment seg[MAX_AXES];
     for (size_t i = 0; i < n; ++i) {
-        auto s = locate(axes[i], x[i], log_axis(i));
+        auto s = locate(*this, i, x[i]);
         if (!s) return std::nullopt;
         seg[i] = *s;
     }
@@ -121,10 +129,7 @@ std::optional<double> GridTable::loo_s(const std::vector<size_t>& at, size_t axi
     hi[axis] = j + 1;
     const double vl = values_ms[index(lo)], vh = values_ms[index(hi)];
     if (!(vl > 0) || !(vh > 0)) return std::nullopt;
-    const bool lg = log_axis(axis);
-    const double w = lg ? (std::log(a[j]) - std::log(a[j - 1])) / (std::log(a[j + 1]) - std::log(a[j - 1]))
-                        : (a[j] - a[j - 1]) / (a[j + 1] - a[j - 1]);
-    return mix(vl, vh, w, lg) * 1e-3;
+    return mix(vl, vh, weight(*this, axis, a[j - 1], a[j], a[j + 1]), log_axis(axis)) * 1e-3;
 }
 
 double GridTable::message_bytes_per_unit() const {

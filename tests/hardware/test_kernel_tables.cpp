@@ -120,6 +120,50 @@ TEST(KernelTables, InterpolationIsExactForAPowerLawInTokensAndLinearElsewhere) {
     EXPECT_TRUE(clamped);
 }
 
+// A GEMM runs whole 64-row tiles: a table of 0.01 ms a tile, t = 0.01 ceil(m / 64) ms, measured at 16, 128,
+// 129 and 256 rows. Its rows interpolate over r - 0.1 (r - m), r = 64 ceil(m / 64) (GridTable::coordinate):
+// 129 rows count 192 - 6.3 = 185.7, 200 rows 256 - 5.6 = 250.4, 256 rows 256. At 200 rows (4 tiles, 0.04 ms)
+// the weight of 256 is ln(250.4 / 185.7) / ln(256 / 185.7) = 0.93111, so t = 0.03^0.06889 x 0.04^0.93111 =
+// 0.039215 ms, where interpolating over m gave 0.036 (weight ln(200 / 129) / ln(256 / 129) = 0.640). Other
+// families and up to 16 rows keep the axis' own values.
+TEST(KernelTables, GemmRowsInterpolateOverTheTilesTheKernelRuns) {
+    const KernelTables t = parse_kernel_tables(R"(# headroom kernel tables v1
+gpu test_gpu
+device Test GPU
+source hand-written
+table gemm framework=vllm-0.1 dtype=bf16
+axis m 16 128 129 256
+axis n 64
+axis k 64
+data
+0.01
+0.02
+0.03
+0.04
+end
+table moe framework=vllm-0.1 dtype=bf16
+axis num_tokens 16 128 129 256
+data
+0.01 0.02 0.03 0.04
+end
+)",
+                                               "test.hkt");
+    const GridTable& g = t.tables[0];
+    EXPECT_DOUBLE_EQ(g.coordinate(0, 16), 16.0);
+    EXPECT_DOUBLE_EQ(g.coordinate(0, 129), 185.7);
+    EXPECT_DOUBLE_EQ(g.coordinate(0, 200), 250.4);
+    EXPECT_DOUBLE_EQ(g.coordinate(0, 256), 256.0);
+    EXPECT_DOUBLE_EQ(g.coordinate(1, 200), 200.0);  // n: as it is
+    EXPECT_NEAR(*g.lookup_s({200, 64, 64}), 0.039215e-3, 1e-9);
+    // leave-one-out: 129 rows (3 tiles) from 128 and 256: weight ln(185.7 / 128) / ln(2) = 0.53683,
+    // 0.02^0.46317 x 0.04^0.53683 = 0.029016 ms (over m: 0.0202)
+    EXPECT_NEAR(*g.loo_s({2, 0, 0}, 0), 0.029016e-3, 1e-9);
+    const GridTable& moe = t.tables[1];
+    EXPECT_DOUBLE_EQ(moe.coordinate(0, 200), 200.0);
+    // over num_tokens: 0.03^(1 - 0.63981) x 0.04^0.63981 = 0.036063 ms
+    EXPECT_NEAR(*moe.lookup_s({200}), 0.036063e-3, 1e-9);
+}
+
 // Off the token axes a kernel's time is a fixed cost plus linear work, which linear interpolation keeps exactly:
 // 0.01 + 0.0001 b s ms over batch b and context s (log-log would not: at (4, 100) it gives 0.121 ms, not 0.05).
 TEST(KernelTables, LinearInterpolationIsExactForAFixedCostPlusLinearWork) {

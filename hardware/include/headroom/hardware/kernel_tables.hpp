@@ -1,17 +1,19 @@
-// Measured kernel latencies per GPU (hardware/kernels/<gpu>.hkt, written by `python -m headroom.kernels import`
-// from NVIDIA AIConfigurator's published database of vLLM kernels; see hardware/kernels/SOURCES.md).
+// Measured kernel latencies per GPU (hardware/kernels/<gpu>.hkt, written by `python -m headroom.kernels
+// import` from NVIDIA AIConfigurator's published database of vLLM kernels; see hardware/kernels/SOURCES.md).
 // A file holds tables; a table is a dense grid of latencies over named axes (GEMM: m x n x k), tagged with
 // key=value attributes (dtype=bf16, heads=32, ...). Lookups interpolate multilinearly. Along the token-count
-// axes (a GEMM's rows `m`, a fused MoE's `num_tokens`, a prefill's length `isl`) in log(latency) over log(tokens),
-// which follows a power law that changes along the axis (a prefill's attention: linear in its length at first,
-// then quadratic). Along every other axis (GEMM columns and depth, batch, context, message size) in latency over
-// the axis value: a kernel's time there is a fixed cost plus work that grows linearly, and linear interpolation
-// is exact for that where log-log is not. Chosen by leave-one-out on the shipped tables (bench/fidelity,
+// axes (a GEMM's rows `m`, a fused MoE's `num_tokens`, a prefill's length `isl`) in log(latency) over
+// log(tokens) (a GEMM's rows counted by its kernel's tiles: GridTable::coordinate), which follows a power law
+// that changes along the axis (a prefill's attention: linear in its length at first, then quadratic). Along
+// every other axis (GEMM columns and depth, batch, context, message size) in latency over the axis value: a
+// kernel's time there is a fixed cost plus work that grows linearly, and linear interpolation is exact for
+// that where log-log is not. Chosen by leave-one-out on the shipped tables (bench/fidelity,
 // docs/fidelity.md): with log-log on every axis H100's decode-attention batch axis missed by 3.9% / 15.2%
-// (median / p90), linearly by 2.3% / 12.7%; the token axes do as well or better log-log (prefill length 3.3% /
-// 15.3% against 4.6% / 13.2%, and 3.7% / 16.0% against 8.8% / 20.1% on A100; GEMM rows alike either way).
+// (median / p90), linearly by 2.3% / 12.7%; the token axes do as well or better log-log (prefill length 3.3%
+// / 15.3% against 4.6% / 13.2%, and 3.7% / 16.0% against 8.8% / 20.1% on A100; GEMM rows alike either way).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <map>
@@ -40,6 +42,21 @@ struct GridTable {
         if (i >= axis_names.size()) return false;
         const std::string& a = axis_names[i];
         return a == "m" || a == "num_tokens" || a == "isl";
+    }
+    // The coordinate axis i interpolates over at the value x: x itself, except a GEMM's rows m past 16, which
+    // count the rows of the 64-row tiles the kernel computes, less a tenth of their padding:
+    // r - 0.1 (r - m), r = 64 ceil(m / 64). A GEMM kernel runs whole tiles, so its time steps where m crosses
+    // a multiple of the tile and barely moves between (the tables time m and m + 1 at such multiples to catch
+    // the steps: 128 / 129, 256 / 257, ...); interpolating over the tile rows follows those steps where
+    // interpolating over m smooths them across the 255 rows between two such pairs. The tenth keeps the map
+    // increasing, so points within one tile still order. Chosen by the tables' leave-one-out along m
+    // (docs/fidelity.md, "GEMM rows by the tile"): median / p90 over m on H100 bf16 2.8% / 13.3% -> 2.7%
+    // / 12.6%, B200 3.7% / 15.4% -> 3.2% / 13.4%, A100 4.4% / 17.9% -> 3.3% / 16.2%, H100 fp8 3.1% / 26.8%
+    // -> 2.5% / 18.9%; the tenth anywhere from 0.02 to 0.15 moves no median by more than 0.1 point.
+    double coordinate(size_t i, double x) const {
+        if (x <= 16.0 || i >= axis_names.size() || axis_names[i] != "m" || family != "gemm") return x;
+        const double r = 64.0 * std::ceil(x / 64.0);
+        return r - 0.1 * (r - x);
     }
 
     std::string attr(const std::string& key) const;
