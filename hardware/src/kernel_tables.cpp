@@ -63,6 +63,34 @@ double mix(double a, double b, double w, bool log_axis) {
 
 constexpr size_t MAX_AXES = 8;
 
+// On a curved axis (GridTable::curved_axis): the value at weight w between a (grid index lo) and b (index
+// hi), from the quadratic in log(value) over log(coordinate) through them and the value `outer` at index o,
+// an index next to them (lo - 1 or hi + 1). In the units u = (log c - log c_lo) / (log c_hi - log c_lo),
+// where a sits at 0, b at 1 and outer at u_o, Lagrange's form.
+double quadratic_through(const GridTable& t, size_t i, size_t lo, size_t hi, size_t o, double a, double b,
+                         double outer, double w) {
+    const std::vector<double>& axis = t.axes[i];
+    const double c_lo = std::log(t.coordinate(i, axis[lo])), c_hi = std::log(t.coordinate(i, axis[hi]));
+    const double u = (std::log(t.coordinate(i, axis[o])) - c_lo) / (c_hi - c_lo);
+    const double la = std::log(a), lb = std::log(b), lo_v = std::log(outer);
+    const double v =
+        la * (w - 1.0) * (w - u) / u + lb * w * (w - u) / (1.0 - u) + lo_v * w * (w - 1.0) / (u * (u - 1.0));
+    return std::exp(v);
+}
+
+// The curved blend of a and b (GridTable::curved_axis): the geometric mean of the quadratics through each
+// measured outer neighbour (NaN where there is none), held between a and b; the straight blend when neither
+// is.
+double curve_mix(const GridTable& t, size_t i, size_t lo, size_t hi, double a, double b, double w,
+                 double before, double after) {
+    double sum = 0.0;
+    int n = 0;
+    if (!std::isnan(before)) sum += std::log(quadratic_through(t, i, lo, hi, lo - 1, a, b, before, w)), ++n;
+    if (!std::isnan(after)) sum += std::log(quadratic_through(t, i, lo, hi, hi + 1, a, b, after, w)), ++n;
+    if (n == 0) return mix(a, b, w, t.log_axis(i));
+    return std::clamp(std::exp(sum / n), std::min(a, b), std::max(a, b));
+}
+
 // The value at the segments' point, axis by axis from the last: each axis blends the two values of its
 // segment's ends (a corner of zero weight is not read). NaN if a read corner is not measured or is `skip`.
 double blend_from(const GridTable& t, const Segment* seg, size_t d, size_t i, size_t* at, int64_t skip) {
@@ -79,7 +107,12 @@ double blend_from(const GridTable& t, const Segment* seg, size_t d, size_t i, si
     at[i] = s.hi;
     const double b = blend_from(t, seg, d, i + 1, at, skip);
     if (std::isnan(b)) return b;
-    return mix(a, b, s.w, t.log_axis(i));
+    if (!t.curved_axis(i)) return mix(a, b, s.w, t.log_axis(i));
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    double before = nan, after = nan;
+    if (s.lo > 0) at[i] = s.lo - 1, before = blend_from(t, seg, d, i + 1, at, skip);
+    if (s.hi + 1 < t.axes[i].size()) at[i] = s.hi + 1, after = blend_from(t, seg, d, i + 1, at, skip);
+    return curve_mix(t, i, s.lo, s.hi, a, b, s.w, before, after);
 }
 
 std::optional<double> blend(const GridTable& t, const Segment* seg, size_t d, int64_t skip) {
@@ -129,7 +162,15 @@ std::optional<double> GridTable::loo_s(const std::vector<size_t>& at, size_t axi
     hi[axis] = j + 1;
     const double vl = values_ms[index(lo)], vh = values_ms[index(hi)];
     if (!(vl > 0) || !(vh > 0)) return std::nullopt;
-    return mix(vl, vh, weight(*this, axis, a[j - 1], a[j], a[j + 1]), log_axis(axis)) * 1e-3;
+    const double w = weight(*this, axis, a[j - 1], a[j], a[j + 1]);
+    if (!curved_axis(axis)) return mix(vl, vh, w, log_axis(axis)) * 1e-3;
+    // the next points out, j - 2 and j + 2, as a lookup without j finds them
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    double before = nan, after = nan;
+    std::vector<size_t> o = at;
+    if (j >= 2) o[axis] = j - 2, before = values_ms[index(o)] > 0 ? values_ms[index(o)] : nan;
+    if (j + 2 < a.size()) o[axis] = j + 2, after = values_ms[index(o)] > 0 ? values_ms[index(o)] : nan;
+    return curve_mix(*this, axis, j - 1, j + 1, vl, vh, w, before, after) * 1e-3;
 }
 
 double GridTable::message_bytes_per_unit() const {

@@ -1,7 +1,9 @@
 // Kernel tables: the .hkt parser, log-log interpolation (exact for power laws), and the shipped tables.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 
 #include "headroom/hardware/kernel_tables.hpp"
 
@@ -162,6 +164,37 @@ end
     EXPECT_DOUBLE_EQ(moe.coordinate(0, 200), 200.0);
     // over num_tokens: 0.03^(1 - 0.63981) x 0.04^0.63981 = 0.036063 ms
     EXPECT_NEAR(*moe.lookup_s({200}), 0.036063e-3, 1e-9);
+}
+
+// A prefill's length bends: between two grid points a lookup takes the quadratic in log(latency) over
+// log(isl) through them and the next point out on each side (GridTable::curved_axis). It is exact for a
+// latency whose log is a quadratic in log(isl): ln t = -5 + 0.5 L + 0.05 L^2 ms, L = ln isl, tabled at
+// 64-1,024, gives at isl 300 exp(-5 + 0.5 ln 300 + 0.05 ln^2 300) = 0.593658 ms, where the straight log-log
+// blend of 256 and 512 gives 0.5962. The result is held between the two points around it: with 0.001, 0.04,
+// 0.05, 0.05 ms at 16, 32, 64 and 128, the quadratics at 45 through 16 and through 128 give 0.068837 and
+// 0.045902 ms, their geometric mean 0.056212, held to 0.05. A decode table's axes keep their straight blend.
+TEST(KernelTables, APrefillsLengthInterpolatesOnACurve) {
+    auto row = [](double isl) {
+        const double l = std::log(isl);
+        return std::exp(-5.0 + 0.5 * l + 0.05 * l * l);
+    };
+    std::string text =
+        "# headroom kernel tables v1\ngpu test_gpu\ndevice Test GPU\nsource hand-written\n"
+        "table prefill_attention framework=vllm-0.1 kv_dtype=bf16 window=0 heads=8 kv_heads=8 head_dim=128\n"
+        "axis batch_size 1\naxis isl 64 128 256 512 1024\ndata\n";
+    for (double isl : {64.0, 128.0, 256.0, 512.0, 1024.0}) text += fmt::format("{:.9g} ", row(isl));
+    text +=
+        "\nend\ntable prefill_attention framework=vllm-0.1 kv_dtype=bf16 window=0 heads=4 kv_heads=4 "
+        "head_dim=128\n"
+        "axis batch_size 1\naxis isl 16 32 64 128\ndata\n0.001 0.04 0.05 0.05\nend\n";
+    const KernelTables t = parse_kernel_tables(text, "test.hkt");
+    const GridTable& g = t.tables[0];
+    EXPECT_TRUE(g.curved_axis(1));
+    EXPECT_FALSE(g.curved_axis(0));
+    EXPECT_NEAR(*g.lookup_s({1, 300}), row(300) * 1e-3, 1e-9);  // 0.593658 ms; stored as float: 1e-7 relative
+    // leave-one-out: 256 from 128 and 512 bent by 64 and 1,024: the same curve, exact
+    EXPECT_NEAR(*g.loo_s({0, 2}, 1), row(256) * 1e-3, 1e-9);
+    EXPECT_NEAR(*t.tables[1].lookup_s({1, 45}), 0.05e-3, 1e-12);
 }
 
 // Off the token axes a kernel's time is a fixed cost plus linear work, which linear interpolation keeps exactly:

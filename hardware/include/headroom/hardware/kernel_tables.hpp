@@ -43,6 +43,20 @@ struct GridTable {
         const std::string& a = axis_names[i];
         return a == "m" || a == "num_tokens" || a == "isl";
     }
+    // Whether a lookup between two grid points of axis i bends with the axis' next points out: a prefill's
+    // length (`isl`) in the prefill-attention and MLA-prefill tables, where a prompt's attention grows
+    // linearly in its length at first and then quadratically, so that the power law changes between two grid
+    // points. There the lookup takes the quadratic in log(latency) over log(isl) through the two grid points
+    // around it and the next one out on each side (the geometric mean of the two, or the one there is at an
+    // end of the axis), held between the two points' values. Chosen by the tables' leave-one-out along isl
+    // (docs/fidelity.md, "A prefill's length on a curve"): prefill attention H100 3.3% / 15.3% -> 2.9%
+    // / 11.7% (median / p90), A100 3.7% / 16.0% -> 2.1% / 9.8%, L40S 3.7% / 21.2% -> 3.5% / 14.1%; MLA
+    // prefill H100 2.2% / 12.4% -> 1.7% / 9.5%. Not for the encoder tables' irregular lengths, the decode
+    // tables' axes, GEMM rows or fused-MoE tokens, which the same rule made worse.
+    bool curved_axis(size_t i) const {
+        return i < axis_names.size() && axis_names[i] == "isl" &&
+               (family == "prefill_attention" || family == "mla_prefill");
+    }
     // The coordinate axis i interpolates over at the value x: x itself, except a GEMM's rows m past 16, which
     // count the rows of the 64-row tiles the kernel computes, less a tenth of their padding:
     // r - 0.1 (r - m), r = 64 ceil(m / 64). A GEMM kernel runs whole tiles, so its time steps where m crosses
