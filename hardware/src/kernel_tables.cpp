@@ -63,31 +63,30 @@ double mix(double a, double b, double w, bool log_axis) {
 
 constexpr size_t MAX_AXES = 8;
 
-// On a curved axis (GridTable::curved_axis): the value at weight w between a (grid index lo) and b (index
-// hi), from the quadratic in log(value) over log(coordinate) through them and the value `outer` at index o,
-// an index next to them (lo - 1 or hi + 1). In the units u = (log c - log c_lo) / (log c_hi - log c_lo),
-// where a sits at 0, b at 1 and outer at u_o, Lagrange's form.
-double quadratic_through(const GridTable& t, size_t i, size_t lo, size_t hi, size_t o, double a, double b,
-                         double outer, double w) {
-    const std::vector<double>& axis = t.axes[i];
-    const double c_lo = std::log(t.coordinate(i, axis[lo])), c_hi = std::log(t.coordinate(i, axis[hi]));
-    const double u = (std::log(t.coordinate(i, axis[o])) - c_lo) / (c_hi - c_lo);
-    const double la = std::log(a), lb = std::log(b), lo_v = std::log(outer);
-    const double v =
-        la * (w - 1.0) * (w - u) / u + lb * w * (w - u) / (1.0 - u) + lo_v * w * (w - 1.0) / (u * (u - 1.0));
-    return std::exp(v);
+// On a curved axis (GridTable::curved_axis): the log of the value at weight w between la = log a (at 0) and
+// lb = log b (at 1) on the quadratic through them and lo_v = log of an outer neighbour's value at u (u < 0
+// before a, u > 1 after b), in the units u = (log c - log c_lo) / (log c_hi - log c_lo) of the axis'
+// coordinate c. Lagrange's form.
+double log_quadratic(double la, double lb, double lo_v, double u, double w) {
+    return la * (w - 1.0) * (w - u) / u + lb * w * (w - u) / (1.0 - u) +
+           lo_v * w * (w - 1.0) / (u * (u - 1.0));
 }
 
-// The curved blend of a and b (GridTable::curved_axis): the geometric mean of the quadratics through each
-// measured outer neighbour (NaN where there is none), held between a and b; the straight blend when neither
-// is.
+// The curved blend of a (grid index lo) and b (index hi = lo + 1) at weight w (GridTable::curved_axis): the
+// geometric mean of the quadratics through each measured outer neighbour (`before` at lo - 1, `after` at hi +
+// 1; NaN where there is none), held between a and b; the straight blend when neither is.
 double curve_mix(const GridTable& t, size_t i, size_t lo, size_t hi, double a, double b, double w,
                  double before, double after) {
+    if (std::isnan(before) && std::isnan(after)) return mix(a, b, w, t.log_axis(i));
+    const std::vector<double>& axis = t.axes[i];
+    auto log_c = [&](size_t j) { return std::log(t.coordinate(i, axis[j])); };
+    const double c_lo = log_c(lo), span = log_c(hi) - c_lo, la = std::log(a), lb = std::log(b);
     double sum = 0.0;
     int n = 0;
-    if (!std::isnan(before)) sum += std::log(quadratic_through(t, i, lo, hi, lo - 1, a, b, before, w)), ++n;
-    if (!std::isnan(after)) sum += std::log(quadratic_through(t, i, lo, hi, hi + 1, a, b, after, w)), ++n;
-    if (n == 0) return mix(a, b, w, t.log_axis(i));
+    if (!std::isnan(before))
+        sum += log_quadratic(la, lb, std::log(before), (log_c(lo - 1) - c_lo) / span, w), ++n;
+    if (!std::isnan(after))
+        sum += log_quadratic(la, lb, std::log(after), (log_c(hi + 1) - c_lo) / span, w), ++n;
     return std::clamp(std::exp(sum / n), std::min(a, b), std::max(a, b));
 }
 
