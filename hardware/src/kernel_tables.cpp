@@ -72,9 +72,10 @@ double log_quadratic(double la, double lb, double lo_v, double u, double w) {
            lo_v * w * (w - 1.0) / (u * (u - 1.0));
 }
 
-// The curved blend of a (grid index lo) and b (index hi = lo + 1) at weight w (GridTable::curved_axis): the
-// geometric mean of the quadratics through each measured outer neighbour (`before` at lo - 1, `after` at hi +
-// 1; NaN where there is none), held between a and b; the straight blend when neither is.
+// The curved blend of a (grid index lo) and b (index hi: lo + 1, or lo + 2 leaving the point between out) at
+// weight w (GridTable::curved_axis): the geometric mean of the quadratics through each measured outer
+// neighbour (`before` at lo - 1, `after` at hi + 1; NaN where there is none), held between a and b; the
+// straight blend when neither is.
 double curve_mix(const GridTable& t, size_t i, size_t lo, size_t hi, double a, double b, double w,
                  double before, double after) {
     if (std::isnan(before) && std::isnan(after)) return mix(a, b, w, t.log_axis(i));
@@ -153,23 +154,15 @@ std::optional<double> GridTable::lookup_s(const double* x, size_t n, int64_t ski
 }
 
 std::optional<double> GridTable::loo_s(const std::vector<size_t>& at, size_t axis) const {
+    const size_t d = at.size(), j = axis < d ? at[axis] : 0;
+    if (d != axes.size() || d > MAX_AXES || j == 0 || j + 1 >= axes[axis].size()) return std::nullopt;
+    // the lookup at the point between its two neighbours along `axis` (a curved axis bends with j - 2 and j +
+    // 2, as a lookup without j finds them), every other axis at the point's own index
+    Segment seg[MAX_AXES];
+    for (size_t i = 0; i < d; ++i) seg[i] = Segment{at[i], at[i], 0.0};
     const std::vector<double>& a = axes[axis];
-    const size_t j = at[axis];
-    if (j == 0 || j + 1 >= a.size()) return std::nullopt;
-    std::vector<size_t> lo = at, hi = at;
-    lo[axis] = j - 1;
-    hi[axis] = j + 1;
-    const double vl = values_ms[index(lo)], vh = values_ms[index(hi)];
-    if (!(vl > 0) || !(vh > 0)) return std::nullopt;
-    const double w = weight(*this, axis, a[j - 1], a[j], a[j + 1]);
-    if (!curved_axis(axis)) return mix(vl, vh, w, log_axis(axis)) * 1e-3;
-    // the next points out, j - 2 and j + 2, as a lookup without j finds them
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    double before = nan, after = nan;
-    std::vector<size_t> o = at;
-    if (j >= 2) o[axis] = j - 2, before = values_ms[index(o)] > 0 ? values_ms[index(o)] : nan;
-    if (j + 2 < a.size()) o[axis] = j + 2, after = values_ms[index(o)] > 0 ? values_ms[index(o)] : nan;
-    return curve_mix(*this, axis, j - 1, j + 1, vl, vh, w, before, after) * 1e-3;
+    seg[axis] = Segment{j - 1, j + 1, weight(*this, axis, a[j - 1], a[j], a[j + 1])};
+    return blend(*this, seg, d, -1);
 }
 
 double GridTable::message_bytes_per_unit() const {
