@@ -111,11 +111,8 @@ bool is_gemm(OpKind k) {
 }  // namespace
 
 std::string kernel_table_gpu(const GpuProfile& gpu) {
-    static const std::pair<const char*, const char*> map[] = {{"h100-sxm", "h100_sxm"}, {"h200", "h200_sxm"},
-                                                              {"b200", "b200_sxm"},     {"gb200", "gb200"},
-                                                              {"a100-80gb", "a100_sxm"}, {"l40s", "l40s"}};
-    for (const auto& [profile, tables] : map) {
-        if (gpu.name == profile) return tables;
+    for (const auto& [profile, tables] : kernel_table_profiles()) {
+        if (gpu.name == profile) return std::string(tables);
     }
     const std::string sibling = kernel_table_sibling(gpu);
     return sibling.empty() ? "" : kernel_table_gpu(load_gpu(sibling));

@@ -12,6 +12,8 @@
 #include <mutex>
 #include <sstream>
 
+#include "headroom/hardware/profile_loader.hpp"
+
 namespace headroom {
 
 // Generated from hardware/kernels/*.hkt by cmake/headroom_embed.cmake.
@@ -41,19 +43,21 @@ struct Segment {
 };
 
 // The weight of x between the grid values a < x < b of axis i.
-double weight(const GridTable& t, size_t i, double a, double x, double b) {
-    const double ca = t.coordinate(i, a), cx = t.coordinate(i, x), cb = t.coordinate(i, b);
+double weight(const GridTable& t, size_t i, double a, double x, double b, const double* point) {
+    const double ca = t.coordinate(i, a, point), cx = t.coordinate(i, x, point),
+                 cb = t.coordinate(i, b, point);
     return t.log_axis(i) ? (std::log(cx) - std::log(ca)) / (std::log(cb) - std::log(ca))
                          : (cx - ca) / (cb - ca);
 }
 
-std::optional<Segment> locate(const GridTable& t, size_t i, double x) {
+std::optional<Segment> locate(const GridTable& t, size_t i, const double* point) {
+    const double x = point[i];
     const std::vector<double>& axis = t.axes[i];
     if (axis.empty() || !(x > 0) || x < axis.front() || x > axis.back()) return std::nullopt;
     const auto it = std::lower_bound(axis.begin(), axis.end(), x);
     const auto j = static_cast<size_t>(it - axis.begin());
     if (*it == x) return Segment{j, j, 0.0};
-    return Segment{j - 1, j, weight(t, i, axis[j - 1], x, axis[j])};
+    return Segment{j - 1, j, weight(t, i, axis[j - 1], x, axis[j], point)};
 }
 
 // Two values blended with weight w on the second: geometrically on a log axis, else arithmetically.
@@ -124,6 +128,58 @@ std::optional<double> blend(const GridTable& t, const Segment* seg, size_t d, in
 
 }  // namespace
 
+std::pair<double, double> encoder_attention_tiles(std::string_view kernel, int64_t head_dim) {
+    if (head_dim <= 0) return {0.0, 0.0};
+    const auto names = [&](std::string_view v) { return kernel.find(v) != std::string_view::npos; };
+    if (names("fa4")) return head_dim <= 128 ? std::pair{256.0, 128.0} : std::pair{0.0, 0.0};
+    if (names("fa3")) {
+        if (head_dim <= 64) return {192.0, 192.0};
+        if (head_dim <= 96) return {192.0, 144.0};
+        return {0.0, 0.0};
+    }
+    if (names("fa2")) {
+        if (head_dim <= 64) return {128.0, 128.0};
+        if (head_dim <= 96) return {128.0, 64.0};
+    }
+    return {0.0, 0.0};
+}
+
+double GridTable::encoder_isl_coordinate(double x) const {
+    const auto [q, k] = encoder_attention_tiles(attr("kernel"), attr_int("head_dim"));
+    if (q <= 0.0) return x;
+    const auto padded = [x](double tile) {
+        const double r = tile * std::ceil(x / tile);
+        return r - 0.1 * (r - x);
+    };
+    return std::sqrt(padded(q) * padded(k));
+}
+
+double GridTable::encoder_batch_coordinate(double b, const double* point) const {
+    if (!(sm_count > 0.0)) return b;
+    size_t isl = 0;
+    while (isl < axis_names.size() && axis_names[isl] != "isl") ++isl;
+    const double heads = static_cast<double>(attr_int("heads"));
+    const double q = encoder_attention_tiles(attr("kernel"), attr_int("head_dim")).first;
+    if (isl == axis_names.size() || !(heads > 0.0) || !(q > 0.0)) return b;
+    const double per = heads * std::ceil(point[isl] / q);
+    const double r = std::ceil(b * per / sm_count) * sm_count / per;
+    return r - 0.1 * (r - b);
+}
+
+const std::vector<std::pair<std::string_view, std::string_view>>& kernel_table_profiles() {
+    static const std::vector<std::pair<std::string_view, std::string_view>> pairs = {
+        {"h100-sxm", "h100_sxm"}, {"h200", "h200_sxm"},      {"b200", "b200_sxm"},
+        {"gb200", "gb200"},       {"a100-80gb", "a100_sxm"}, {"l40s", "l40s"}};
+    return pairs;
+}
+
+std::string kernel_table_profile(std::string_view table_gpu) {
+    for (const auto& [profile, tables] : kernel_table_profiles()) {
+        if (tables == table_gpu) return std::string(profile);
+    }
+    return "";
+}
+
 std::string GridTable::attr(const std::string& key) const {
     auto it = attrs.find(key);
     return it == attrs.end() ? std::string() : it->second;
@@ -146,7 +202,7 @@ std::optional<double> GridTable::lookup_s(const double* x, size_t n, int64_t ski
     if (n != axes.size() || n > MAX_AXES) return std::nullopt;
     Segment seg[MAX_AXES];
     for (size_t i = 0; i < n; ++i) {
-        auto s = locate(*this, i, x[i]);
+        auto s = locate(*this, i, x);
         if (!s) return std::nullopt;
         seg[i] = *s;
     }
@@ -159,9 +215,10 @@ std::optional<double> GridTable::loo_s(const std::vector<size_t>& at, size_t axi
     // the lookup at the point between its two neighbours along `axis` (a curved axis bends with j - 2 and j +
     // 2, as a lookup without j finds them), every other axis at the point's own index
     Segment seg[MAX_AXES];
-    for (size_t i = 0; i < d; ++i) seg[i] = Segment{at[i], at[i], 0.0};
+    double point[MAX_AXES];
+    for (size_t i = 0; i < d; ++i) seg[i] = Segment{at[i], at[i], 0.0}, point[i] = axes[i][at[i]];
     const std::vector<double>& a = axes[axis];
-    seg[axis] = Segment{j - 1, j + 1, weight(*this, axis, a[j - 1], a[j], a[j + 1])};
+    seg[axis] = Segment{j - 1, j + 1, weight(*this, axis, a[j - 1], a[j], a[j + 1], point)};
     return blend(*this, seg, d, -1);
 }
 
@@ -448,6 +505,10 @@ KernelTables parse_kernel_tables(std::string_view text, const std::string& file)
     if (out.gpu.empty()) throw HardwareError(file, "", "no gpu line");
     if (out.device.empty()) out.device = out.gpu;
     out.file = file;
+    if (const std::string profile = kernel_table_profile(out.gpu); !profile.empty()) {
+        const double sms = load_gpu(profile).sm_count.value;
+        for (GridTable& g : out.tables) g.sm_count = sms;
+    }
     return out;
 }
 

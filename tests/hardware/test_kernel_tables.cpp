@@ -166,6 +166,80 @@ end
     EXPECT_NEAR(*moe.lookup_s({200}), 0.036063e-3, 1e-9);
 }
 
+// An encoder's length counts FlashAttention's query and key tiles (GridTable::encoder_isl_coordinate), each
+// less a tenth of its padding: FlashAttention 2 at head size 80 runs 128 x 64 tiles, so 150 tokens are
+// sqrt((256 - 10.6) (192 - 4.2)) = sqrt(245.4 x 187.8) = 214.6768; between 0.01 ms at 128 and 0.04 ms at 256,
+// weight ln(214.6768 / 128) / ln 2 = 0.74602, 0.01 x 4^0.74602 = 0.028129 ms (over isl: 0.013733). The
+// tiles by kernel and head size are those of FlashAttention's sources; a kernel or head size they do not
+// list keeps isl as it is.
+TEST(KernelTables, AnEncodersLengthCountsFlashAttentionsTiles) {
+    const KernelTables t = parse_kernel_tables(R"(# headroom kernel tables v1
+gpu test_gpu
+device Test GPU
+source hand-written
+table encoder_attention framework=vllm-0.1 kernel=vllm_vit_flash_attn_fa2 dtype=bf16 heads=1 head_dim=80
+axis batch_size 1
+axis isl 128 256
+data
+0.01 0.04
+end
+table encoder_attention framework=vllm-0.1 kernel=my_attention dtype=bf16 heads=1 head_dim=80
+axis batch_size 1
+axis isl 128 256
+data
+0.01 0.04
+end
+)",
+                                               "test.hkt");
+    const GridTable& fa2 = t.tables[0];
+    EXPECT_NEAR(fa2.coordinate(1, 150), 214.676780, 1e-6);
+    EXPECT_DOUBLE_EQ(fa2.coordinate(1, 128), 128.0);
+    EXPECT_DOUBLE_EQ(fa2.coordinate(0, 150), 150.0);  // the batch: as it is
+    EXPECT_NEAR(*fa2.lookup_s({1, 150}), 0.028129e-3, 1e-9);
+    EXPECT_NEAR(*t.tables[1].lookup_s({1, 150}), 0.013733e-3, 1e-9);
+    // FlashAttention 3 at head size 64 runs 192 x 192 (200 tokens: 384 - 18.4 = 365.6), at 72 192 x 144
+    // (sqrt(365.6 x 279.2) = 319.4926); FlashAttention 4 256 x 128 (250.4 both); FA3 at 128 is not listed.
+    const std::pair<double, double> none{0.0, 0.0};
+    EXPECT_EQ(encoder_attention_tiles("vllm_vit_flash_attn_fa3", 64), std::make_pair(192.0, 192.0));
+    EXPECT_EQ(encoder_attention_tiles("vllm_vit_flash_attn_fa3", 72), std::make_pair(192.0, 144.0));
+    EXPECT_EQ(encoder_attention_tiles("vllm_vit_flash_attn_fa4", 80), std::make_pair(256.0, 128.0));
+    EXPECT_EQ(encoder_attention_tiles("vllm_vit_flash_attn_fa2", 64), std::make_pair(128.0, 128.0));
+    EXPECT_EQ(encoder_attention_tiles("vllm_vit_flash_attn_fa3", 128), none);
+    EXPECT_EQ(encoder_attention_tiles("vllm_vit_flash_attn_fa3", -1), none);
+}
+
+// An encoder's batch counts the waves of CTAs over the GPU's SMs (GridTable::encoder_batch_coordinate). On
+// an L40S (142 SMs, from its shipped profile) FlashAttention 2 at head size 64 runs 128-row query tiles, so 4
+// heads at 256 tokens are 8 CTAs a sequence: 16 sequences fill 1 wave (r = 142 / 8 = 17.75, less a tenth of
+// the 1.75 idle: 17.575), 20 fill 2 (35.5 -> 33.95), 64 fill 4 (71 -> 70.3). Between 0.01 ms at 16 and 0.04
+// at 64, 20 sequences sit at (33.95 - 17.575) / (70.3 - 17.575) = 0.310574: 0.019317 ms (over the batch:
+// 0.0125). Tables under a GPU name headroom ships no profile for know no SM count and keep the batch as it
+// is.
+TEST(KernelTables, AnEncodersBatchCountsWavesOfCtas) {
+    const std::string table = R"(
+source hand-written
+table encoder_attention framework=vllm-0.1 kernel=vllm_vit_flash_attn_fa2 dtype=bf16 heads=4 head_dim=64
+axis batch_size 16 64
+axis isl 256
+data
+0.01
+0.04
+end
+)";
+    const KernelTables l40s =
+        parse_kernel_tables("# headroom kernel tables v1\ngpu l40s" + table, "l40s.hkt");
+    const GridTable& g = l40s.tables[0];
+    EXPECT_DOUBLE_EQ(g.sm_count, 142.0);
+    const double point[] = {20.0, 256.0};
+    EXPECT_NEAR(g.coordinate(0, 20, point), 33.95, 1e-9);
+    EXPECT_DOUBLE_EQ(g.coordinate(0, 20), 20.0);  // without the point: as it is
+    EXPECT_NEAR(*g.lookup_s({20, 256}), 0.0193172e-3, 1e-10);
+    const KernelTables mine =
+        parse_kernel_tables("# headroom kernel tables v1\ngpu my_gpu" + table, "my.hkt");
+    EXPECT_DOUBLE_EQ(mine.tables[0].sm_count, 0.0);
+    EXPECT_NEAR(*mine.tables[0].lookup_s({20, 256}), 0.0125e-3, 1e-10);
+}
+
 // A prefill's length bends: between two grid points a lookup takes the quadratic in log(latency) over
 // log(isl) through them and the next point out on each side (GridTable::curved_axis). It is exact for a
 // latency whose log is a quadratic in log(isl): ln t = -5 + 0.5 L + 0.05 L^2 ms, L = ln isl, tabled at

@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "headroom/hardware/gpu_profile.hpp"
@@ -67,11 +68,42 @@ struct GridTable {
     // (docs/fidelity.md, "GEMM rows by the tile"): median / p90 over m on H100 bf16 2.8% / 13.3% -> 2.7%
     // / 12.6%, B200 3.7% / 15.4% -> 3.2% / 13.4%, A100 4.4% / 17.9% -> 3.3% / 16.2%, H100 fp8 3.1% / 26.8%
     // -> 2.5% / 18.9%; the tenth anywhere from 0.02 to 0.15 moves no median by more than 0.1 point.
-    double coordinate(size_t i, double x) const {
-        if (x <= 16.0 || i >= axis_names.size() || axis_names[i] != "m" || family != "gemm") return x;
-        const double r = 64.0 * std::ceil(x / 64.0);
-        return r - 0.1 * (r - x);
+    // An encoder table's length (`isl`) counts FlashAttention's tiles the same way, in both of the tiles a
+    // bidirectional call runs: the query rows' and the keys' (encoder_isl_coordinate).
+    // Its batch counts the waves of CTAs the call runs over the GPU's SMs (encoder_batch_coordinate), at the
+    // length of `point`, the lookup's point (one value per axis; x itself without it).
+    double coordinate(size_t i, double x, const double* point = nullptr) const {
+        if (i >= axis_names.size()) return x;
+        const std::string& a = axis_names[i];
+        if (a == "m" && family == "gemm") {
+            if (x <= 16.0) return x;
+            const double r = 64.0 * std::ceil(x / 64.0);
+            return r - 0.1 * (r - x);
+        }
+        if (family == "encoder_attention") {
+            if (a == "isl") return encoder_isl_coordinate(x);
+            if (a == "batch_size" && point) return encoder_batch_coordinate(x, point);
+        }
+        return x;
     }
+    // An encoder-attention table's length x as the geometric mean of the query rows and the keys its kernel
+    // computes, each counted by its tile less a tenth of the padding as a GEMM's rows are:
+    // sqrt(R(x, q) R(x, k)), R(x, t) = r - 0.1 (r - x), r = t ceil(x / t). A bidirectional call over x tokens
+    // runs ceil(x / q) query tiles, each over ceil(x / k) key tiles, so its time steps with both. The tiles
+    // (q x k) are those FlashAttention picks for the table's kernel and head size (encoder_attention_tiles);
+    // x itself where the table names another kernel or head size. Chosen by the tables' leave-one-out along
+    // isl (docs/fidelity.md, "An encoder's length and batch by FlashAttention's tiles"): median / p90 over
+    // the five GPUs' tables 4.7% / 19.8% -> 3.0% / 13.8%.
+    double encoder_isl_coordinate(double x) const;
+    // An encoder-attention table's batch b at the length of `point` as the sequences whole waves of CTAs
+    // would hold, less a tenth of the idle slots: r - 0.1 (r - b), r = waves x SMs / per, per = heads x
+    // ceil(isl / q) CTAs a sequence (q: the query tile, encoder_attention_tiles), waves = ceil(b x per /
+    // SMs). The call runs b x per CTAs, one an SM at a time, so its time steps where a wave fills and barely
+    // moves while the last wave fills. b itself where the SM count (sm_count) or the tiles are not known.
+    // Chosen by the tables' leave-one-out along the batch (docs/fidelity.md, "An encoder's length and batch
+    // by FlashAttention's tiles"): H100 3.1% / 12.9% -> 2.1% / 9.5%, GB200 4.0% / 16.9% -> 2.0% / 11.7%,
+    // L40S 4.4% / 16.7% -> 3.9% / 14.0%.
+    double encoder_batch_coordinate(double b, const double* point) const;
 
     std::string attr(const std::string& key) const;
     int64_t attr_int(const std::string& key) const;  // -1 when absent
@@ -124,7 +156,28 @@ struct GridTable {
     // between runs where they fit.
     double moe_working_set_bytes(double tokens) const;
     double least_s() const;  // the table's fastest measurement (0 when it holds none)
+    // The streaming multiprocessors of the GPU the table was measured on: the shipped profile's
+    // (kernel_table_profile) for tables under a database GPU name, 0 where not known.
+    double sm_count = 0.0;
 };
+
+// The shipped GPU profile of a kernel-table GPU name (the database's directory: "h100_sxm" -> "h100-sxm"),
+// "" where headroom ships none; and the pairs themselves (profile, tables).
+const std::vector<std::pair<std::string_view, std::string_view>>& kernel_table_profiles();
+std::string kernel_table_profile(std::string_view table_gpu);
+
+// The query and key tiles (rows x columns of the score matrix one CTA computes) of a bidirectional,
+// non-paged FlashAttention forward call by the kernel a table names and its head size, {0, 0} where not
+// known:
+// - FlashAttention 3 (Hopper; a kernel name with "fa3"), hopper/tile_size.h, tile_size_fwd_sm90: head sizes
+//   up to 64 run 192 x 192 (non-causal), up to 96 192 x 144;
+// - FlashAttention 4 (Blackwell, "fa4"), flash_attn/cute/flash_fwd_sm100.py: two 128-row query tiles a CTA
+//   (q_stage 2) over 128-key tiles, 256 x 128, for head sizes up to 128;
+// - FlashAttention 2 ("fa2"), csrc/flash_attn/src/flash_fwd_launch_template.h: head sizes up to 64 run
+//   128 x 128, up to 96 128 x 64 (non-causal; on sm86 / sm89 and sm80 alike).
+// Larger head sizes are left out (the tiles change there; the shipped tables, at head sizes 64, 72 and 80,
+// check none of them).
+std::pair<double, double> encoder_attention_tiles(std::string_view kernel, int64_t head_dim);
 
 struct KernelTables {
     std::string gpu;     // the database's GPU directory name (h100_sxm)
