@@ -200,7 +200,10 @@ int run_cost(CostOptions& o) {
         }
         c.step_overhead_s = *o.step_overhead_ms * 1e-3;
     }
-    check_serving_layout(m, gpu, o.tp, 1, c.kv_dtype);  // never cost a layout that could not be served
+    // never cost a layout that could not be served (an encoder serves prefills only: no KV cache to decode
+    // on)
+    check_serving_layout(m, gpu, o.tp, 1, c.kv_dtype, /*allow_encoder=*/true);
+    check_encoder_step(m, o.decode_batch > 0, o.prefill_context > 0);
     if (!o.moe_routing.empty()) c.moe_routing = moe_routing_for(m, o.moe_routing);
     if (o.tokens < 0) throw UsageError(fmt::format("--tokens: must be >= 1, got {}", o.tokens));
     if (o.decode_batch < 0 || o.decode_batch > 1'000'000) {

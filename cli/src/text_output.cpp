@@ -91,7 +91,8 @@ void print_card(const ModelCard& m) {
     }
     row("max context", fmt::format("{} tokens{}{}", group(m.max_position_embeddings),
                                    m.rope_scaling.empty() ? "" : ", rope_scaling " + m.rope_scaling,
-                                   m.partial_rotary_factor < 1.0
+                                   m.learned_positions ? ", learned positions"
+                                   : m.partial_rotary_factor < 1.0
                                        ? fmt::format(", partial rotary {:.2f}", m.partial_rotary_factor)
                                        : ""));
 

@@ -614,7 +614,8 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
     {
         const double rot = mla ? static_cast<double>(m.qk_rope_head_dim) * (heads + 1.0)
                                : m.partial_rotary_factor * m.head_dim * (heads + kv_heads);
-        elementwise(OpKind::ROPE, L, 3.0 * T * rot, 2.0 * T * rot * ACT_BYTES);
+        // none for learned absolute positions (BERT: partial_rotary_factor 0), added to the embeddings
+        if (rot > 0) elementwise(OpKind::ROPE, L, 3.0 * T * rot, 2.0 * T * rot * ACT_BYTES);
     }
 
     // Attention, per layer type; prefill chunks and decodes are costed apart (compute- vs memory-bound).

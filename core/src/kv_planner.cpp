@@ -85,6 +85,21 @@ double layer_token_bytes(const ModelCard& m, const KvPlan& p, int64_t i) {
 
 }  // namespace
 
+void check_encoder_step(const ModelCard& m, bool decodes, bool cached_context) {
+    if (!m.is_encoder) return;
+    if (decodes) {
+        throw PlanError("--decode-batch",
+                        fmt::format("{} is an encoder: it keeps no KV cache and runs no decodes; "
+                                    "cost a prefill (--tokens N)",
+                                    m.name));
+    }
+    if (cached_context) {
+        throw PlanError(
+            "--prefill-context",
+            fmt::format("{} is an encoder: it keeps no KV cache to have cached tokens in", m.name));
+    }
+}
+
 void check_serving_layout(const ModelCard& m, const GpuProfile& gpu, int64_t tp, int64_t pp, Dtype kv_dtype,
                           bool allow_encoder) {
     if (m.is_encoder && !allow_encoder) {

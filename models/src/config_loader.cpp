@@ -714,6 +714,7 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
         m.mlp = MlpKind::PLAIN;
         m.final_norm = false;
         m.learned_positions = true;
+        m.partial_rotary_factor = 0.0;  // absolute positions, learned and added to the embeddings: no rotary
         m.type_vocab_size = r.opt_int({"type_vocab_size"}, 0, MAX_VOCAB).value_or(2);
         m.pooler = m.architecture.empty() || m.architecture.ends_with("Model");
     }

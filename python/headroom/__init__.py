@@ -194,7 +194,7 @@ def cost(model, gpu, tokens: int = 0, decode_batch: int = 0, context: int = 0, p
     batch = ([(tokens, prefill_context)] if tokens else []) + [(1, context)] * decode_batch
     ops, hidden, graph_tokens = _h.cost(load_model(model), load_gpu(gpu), batch, tp, weights_dtype, kv_dtype, cuda_graphs,
                           step_overhead_s, predictor, async_scheduling, moe_routing, str(calibration),
-                          str(kernel_tables))
+                          str(kernel_tables), decode_batch > 0, prefill_context > 0)
     df = pd.DataFrame(ops).set_index("op")
     df.attrs["time_s"] = float(df["time_s"].sum())
     df.attrs["host_hidden_s"] = float(hidden)

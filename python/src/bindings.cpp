@@ -350,7 +350,8 @@ PYBIND11_MODULE(_headroom, m) {
            const std::vector<std::pair<int64_t, int64_t>>& batch, int64_t tp,
            const std::string& weights_dtype, const std::string& kv_dtype, bool cuda_graphs,
            double step_overhead_s, const std::string& predictor, bool async_scheduling,
-           const std::string& moe_routing, const std::string& calibration, const std::string& kernel_tables) {
+           const std::string& moe_routing, const std::string& calibration, const std::string& kernel_tables,
+           bool decodes, bool cached_context) {
             CostConfig c;
             c.tp = tp;
             c.weight_dtype = weights(weights_dtype);
@@ -358,7 +359,9 @@ PYBIND11_MODULE(_headroom, m) {
             c.cuda_graphs = cuda_graphs;
             c.step_overhead_s = step_overhead_s;
             c.async_scheduling = async_scheduling;
-            check_serving_layout(model, gpu, tp, 1, c.kv_dtype);  // the same checks as the CLI
+            check_serving_layout(model, gpu, tp, 1, c.kv_dtype,
+                                 /*allow_encoder=*/true);  // the same checks as the CLI
+            check_encoder_step(model, decodes, cached_context);
             if (!moe_routing.empty()) c.moe_routing = moe_routing_for(model, moe_routing);
             if (batch.empty())
                 throw PlanError("tokens",
@@ -373,7 +376,8 @@ PYBIND11_MODULE(_headroom, m) {
                 work.push_back({n, ctx});
             }
             // the CLI's --calibration and --kernel-tables (the errors read "calibration: ...", "kernel_tables: ...")
-            if (!calibration.empty()) c.calibration = std::make_shared<const Calibration>(load_calibration(calibration));
+            if (!calibration.empty())
+                c.calibration = std::make_shared<const Calibration>(load_calibration(calibration));
             if (!kernel_tables.empty())
                 c.kernel_tables = std::make_shared<const KernelTables>(load_kernel_tables(kernel_tables));
             check_own_cost_inputs(c, gpu);
@@ -396,7 +400,7 @@ PYBIND11_MODULE(_headroom, m) {
         py::arg("weights_dtype") = "auto", py::arg("kv_dtype") = "bf16", py::arg("cuda_graphs") = true,
         py::arg("step_overhead_s") = 1.0e-3, py::arg("predictor") = "auto",
         py::arg("async_scheduling") = true, py::arg("moe_routing") = "", py::arg("calibration") = "",
-        py::arg("kernel_tables") = "");
+        py::arg("kernel_tables") = "", py::arg("decodes") = false, py::arg("cached_context") = false);
 
     py::class_<Scenario>(m, "Scenario", "A serving scenario (see headroom.load_scenario).")
         .def_readonly("name", &Scenario::name)

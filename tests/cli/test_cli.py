@@ -297,6 +297,22 @@ def test_cost_hides_the_host_time_behind_the_gpu_unless_told_not_to():
     assert "async scheduling on" in text and "host time" in text and "2.000 ms of it hidden" in text
 
 
+def test_cost_prices_an_encoders_prefill_without_a_rotary_embedding():
+    # all-MiniLM-L6-v2 (BERT, 6 layers) serves prefills only: `cost` prices one without the KV-cache checks of a
+    # decoder, and with no rope op (its positions are learned and added to the embeddings), and refuses a decode
+    r = run("cost", "-m", "all-MiniLM-L6-v2", "-g", "l40s", "--tokens", "300", "--json")
+    assert r.returncode == 0, r.stderr
+    ops = {o["name"]: o for o in json.loads(r.stdout)["ops"]}
+    assert "rope" not in ops
+    assert ops["qkv_proj"]["count"] == 6 and ops["attention"]["count"] == 6
+    # q, k and v of 384 x 384 each on 300 tokens padded to CUDA graph size 304: 2 x 304 x 384 x 1152 FLOPs
+    assert ops["qkv_proj"]["flops"] == pytest.approx(6 * 2 * 304 * 384 * 1152, rel=1e-3)
+    llama = json.loads(run("cost", "-m", "llama-3.1-8b", "-g", "h100", "--tokens", "300", "--json").stdout)
+    assert "rope" in [o["name"] for o in llama["ops"]]
+    for extra, field in ((["--decode-batch", "4"], "--decode-batch"), (["--prefill-context", "100"], "--prefill-context")):
+        expect_bad_input(run("cost", "-m", "all-MiniLM-L6-v2", "-g", "l40s", "--tokens", "300", *extra), field, "encoder")
+
+
 @pytest.mark.parametrize(
     "args,needles",
     [

@@ -190,6 +190,9 @@ TEST(ParamCount, MiniLM_encoder) {
     EXPECT_TRUE(m.is_encoder);
     EXPECT_EQ(m.params().total(), 22'713'216);
     EXPECT_EQ(m.kv_bytes_per_token(Dtype::BF16), 0.0);  // an encoder keeps no KV cache
+    // BERT adds learned absolute positions to its embeddings: no rotary embedding to apply in any layer
+    EXPECT_TRUE(m.learned_positions);
+    EXPECT_EQ(m.partial_rotary_factor, 0.0);
 }
 
 TEST(KvBytes, Llama33_70B_at_128k) {

@@ -65,6 +65,17 @@ def test_cost_is_a_dataframe_matching_the_cli():
     assert headroom.cost("llama-3.1-8b", "h100", decode_batch=257, context=100).attrs["graph_tokens"] == 272
 
 
+def test_cost_prices_an_encoders_prefill_and_refuses_its_decodes():
+    df = headroom.cost("all-MiniLM-L6-v2", "l40s", tokens=300)
+    cli_json = json.loads(cli("cost", "-m", "all-MiniLM-L6-v2", "-g", "l40s", "--tokens", "300", "--json").stdout)
+    assert df.attrs["time_s"] == pytest.approx(cli_json["time_s"], rel=1e-12)
+    assert "rope" not in df.index and "attention" in df.index  # BERT's positions are learned: no rotary
+    with pytest.raises(ValueError, match="decode_batch: .* is an encoder"):
+        headroom.cost("all-MiniLM-L6-v2", "l40s", decode_batch=2, context=10)
+    with pytest.raises(ValueError, match="prefill_context: .* is an encoder"):
+        headroom.cost("all-MiniLM-L6-v2", "l40s", tokens=100, prefill_context=10)
+
+
 def test_cost_takes_the_moe_routing_as_the_cli_does():
     args = dict(tp=2, decode_batch=4, context=1000)
     cli_json = json.loads(cli("cost", "-m", "mistralai/Mixtral-8x7B-v0.1", "-g", "h100", "--tp", "2", "--decode-batch",

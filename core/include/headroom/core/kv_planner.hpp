@@ -133,6 +133,10 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
 // (--model, --tp, --pp or --kv-dtype).
 void check_serving_layout(const ModelCard& m, const GpuProfile& gpu, int64_t tp, int64_t pp, Dtype kv_dtype,
                           bool allow_encoder = false);
+// A step of an encoder (BERT) holds prefills only: it keeps no KV cache, so none of its sequences decodes or
+// has cached tokens. Throws PlanError naming --decode-batch or --prefill-context where `decodes` or
+// `cached_context` says the step would; nothing for a decoder.
+void check_encoder_step(const ModelCard& m, bool decodes, bool cached_context);
 
 // The most blocks a sliding-window layer holds for one sequence: the window behind a chunk of up to `budget`
 // new tokens, window - 1 + budget tokens, plus the block a chunk boundary straddles (vLLM V1's cap).
