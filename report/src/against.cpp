@@ -46,13 +46,18 @@ json parse_text(const std::string& text, const std::string& path) {
     return j;
 }
 
+// `path` with the key `k` below it ("a.b" and "c": "a.b.c"; "" and "c": "c").
+std::string dotted(const std::string& path, const char* k) {
+    return path.empty() ? std::string(k) : path + '.' + k;
+}
+
 // j[k1][k2]... named by its dotted path; missing or not an object on the way: one error naming it.
 const json& at(const json& j, const std::string& file, const std::string& base, std::initializer_list<const char*> keys) {
     const json* cur = &j;
     std::string path = base;
     for (const char* k : keys) {
         if (!cur->is_object()) fail(file, path, "expected an object");
-        path += (path.empty() ? "" : ".") + std::string(k);
+        path = dotted(path, k);
         if (!cur->contains(k) || (*cur)[k].is_null()) fail(file, path, "missing");
         cur = &(*cur)[k];
     }
@@ -64,7 +69,7 @@ double number_at(const json& j, const std::string& file, const std::string& base
                  double lo, double hi) {
     const json& v = at(j, file, base, keys);
     std::string path = base;
-    for (const char* k : keys) path += (path.empty() ? "" : ".") + std::string(k);
+    for (const char* k : keys) path = dotted(path, k);
     if (!v.is_number()) fail(file, path, fmt::format("expected a number, got {}", v.dump()));
     const double x = v.get<double>();
     if (!std::isfinite(x) || x < lo || x > hi) fail(file, path, fmt::format("{} is out of range [{:g}, {:g}]", v.dump(), lo, hi));
