@@ -144,14 +144,22 @@ std::pair<double, double> encoder_attention_tiles(std::string_view kernel, int64
     return {0.0, 0.0};
 }
 
-double GridTable::encoder_isl_coordinate(double x) const {
+double GridTable::encoder_isl_coordinate(double x, const double* point) const {
     const auto [q, k] = encoder_attention_tiles(attr("kernel"), attr_int("head_dim"));
     if (q <= 0.0) return x;
     const auto padded = [x](double tile) {
         const double r = tile * std::ceil(x / tile);
         return r - 0.1 * (r - x);
     };
-    return std::sqrt(padded(q) * padded(k));
+    size_t batch = 0;
+    while (batch < axis_names.size() && axis_names[batch] != "batch_size") ++batch;
+    const double heads = static_cast<double>(attr_int("heads"));
+    if (!point || !(sm_count > 0.0) || batch == axis_names.size() || !(heads > 0.0)) {
+        return std::sqrt(padded(q) * padded(k));
+    }
+    const double waves = point[batch] * heads * std::ceil(x / q) / sm_count;
+    const double whole = std::ceil(waves);
+    return (whole - 0.1 * (whole - waves)) * padded(k);
 }
 
 double GridTable::encoder_batch_coordinate(double b, const double* point) const {

@@ -234,10 +234,19 @@ end
     EXPECT_NEAR(g.coordinate(0, 20, point), 33.95, 1e-9);
     EXPECT_DOUBLE_EQ(g.coordinate(0, 20), 20.0);  // without the point: as it is
     EXPECT_NEAR(*g.lookup_s({20, 256}), 0.0193172e-3, 1e-10);
+    // and its length the waves times the key tiles each CTA walks: 300 tokens are 3 query tiles, so 20
+    // sequences of 4 heads run 240 CTAs, 1.690 waves, counted as 2 - 0.1 (2 - 1.690) = 1.96901, times the
+    // keys by their 128-key tiles, 384 - 8.4 = 375.6: 739.5617. One sequence (12 CTAs, 0.0845 of a wave)
+    // fills no wave: (1 - 0.1 x 0.9155) x 375.6 = 341.2141, the key tiles alone (less the idle tenth).
+    const double at20[] = {20.0, 300.0}, at1[] = {1.0, 300.0};
+    EXPECT_NEAR(g.coordinate(1, 300, at20), 739.561690, 1e-6);
+    EXPECT_NEAR(g.coordinate(1, 300, at1), 341.214085, 1e-6);
     const KernelTables mine =
         parse_kernel_tables("# headroom kernel tables v1\ngpu my_gpu" + table, "my.hkt");
     EXPECT_DOUBLE_EQ(mine.tables[0].sm_count, 0.0);
     EXPECT_NEAR(*mine.tables[0].lookup_s({20, 256}), 0.0125e-3, 1e-10);
+    // without the SM count the length counts the tiles of both kinds: sqrt(375.6 x 375.6)
+    EXPECT_NEAR(mine.tables[0].coordinate(1, 300, at20), 375.6, 1e-9);
 }
 
 // A prefill's length bends: between two grid points a lookup takes the quadratic in log(latency) over

@@ -81,20 +81,24 @@ struct GridTable {
             return r - 0.1 * (r - x);
         }
         if (family == "encoder_attention") {
-            if (a == "isl") return encoder_isl_coordinate(x);
+            if (a == "isl") return encoder_isl_coordinate(x, point);
             if (a == "batch_size" && point) return encoder_batch_coordinate(x, point);
         }
         return x;
     }
-    // An encoder-attention table's length x as the geometric mean of the query rows and the keys its kernel
-    // computes, each counted by its tile less a tenth of the padding as a GEMM's rows are:
-    // sqrt(R(x, q) R(x, k)), R(x, t) = r - 0.1 (r - x), r = t ceil(x / t). A bidirectional call over x tokens
-    // runs ceil(x / q) query tiles, each over ceil(x / k) key tiles, so its time steps with both. The tiles
-    // (q x k) are those FlashAttention picks for the table's kernel and head size (encoder_attention_tiles);
-    // x itself where the table names another kernel or head size. Chosen by the tables' leave-one-out along
-    // isl (docs/fidelity.md, "An encoder's length and batch by FlashAttention's tiles"): median / p90 over
-    // the five GPUs' tables 4.7% / 19.8% -> 3.0% / 13.8%.
-    double encoder_isl_coordinate(double x) const;
+    // An encoder-attention table's length x as the work of the call that runs it: each CTA takes one query
+    // tile of one head of one sequence and walks the ceil(x / k) key tiles, and the CTAs run in waves of one
+    // an SM. So at the batch b of `point`: waves x R(x, k), where u = b x heads x ceil(x / q) CTAs make waves
+    // = ceil(u / SMs) less a tenth of the last wave's idle share (ceil(u / SMs) - 0.1 (ceil(u / SMs) - u /
+    // SMs)) and R(x, t) = r - 0.1 (r - x), r = t ceil(x / t), counts the keys by their tiles less a tenth of
+    // the padding as a GEMM's rows are. A short call that fills no wave steps with its key tiles alone; a
+    // long one with both. Without the SM count (sm_count) or the point: sqrt(R(x, q) R(x, k)), the tiles of
+    // both kinds. The tiles (q x k) are those FlashAttention picks for the table's kernel and head size
+    // (encoder_attention_tiles); x itself where the table names another kernel or head size. Chosen by the
+    // tables' leave-one-out along isl (docs/fidelity.md, "An encoder's length and batch by FlashAttention's
+    // tiles"): median / p90 over the five GPUs' tables 4.7% / 19.8% -> 3.0% / 13.8% by the tiles, H100 4.5% /
+    // 17.0% -> 2.3% / 9.6% and L40S 4.8% / 21.9% -> 3.0% / 13.8% with the waves.
+    double encoder_isl_coordinate(double x, const double* point = nullptr) const;
     // An encoder-attention table's batch b at the length of `point` as the sequences whole waves of CTAs
     // would hold, less a tenth of the idle slots: r - 0.1 (r - b), r = waves x SMs / per, per = heads x
     // ceil(isl / q) CTAs a sequence (q: the query tile, encoder_attention_tiles), waves = ceil(b x per /
