@@ -11,6 +11,7 @@
 #include <limits>
 #include <mutex>
 #include <sstream>
+#include <tuple>
 
 #include "headroom/hardware/profile_loader.hpp"
 
@@ -144,34 +145,37 @@ std::pair<double, double> encoder_attention_tiles(std::string_view kernel, int64
     return {0.0, 0.0};
 }
 
-double GridTable::encoder_isl_coordinate(double x, const double* point) const {
-    const auto [q, k] = encoder_attention_tiles(attr("kernel"), attr_int("head_dim"));
-    if (q <= 0.0) return x;
-    const auto padded = [x](double tile) {
-        const double r = tile * std::ceil(x / tile);
-        return r - 0.1 * (r - x);
+GridTable::EncoderGeometry GridTable::encoder_geometry() const {
+    EncoderGeometry e;
+    std::tie(e.q, e.k) = encoder_attention_tiles(attr("kernel"), attr_int("head_dim"));
+    e.heads = static_cast<double>(attr_int("heads"));
+    const auto axis = [&](std::string_view name) {
+        return static_cast<size_t>(std::find(axis_names.begin(), axis_names.end(), name) -
+                                   axis_names.begin());
     };
-    size_t batch = 0;
-    while (batch < axis_names.size() && axis_names[batch] != "batch_size") ++batch;
-    const double heads = static_cast<double>(attr_int("heads"));
-    if (!point || !(sm_count > 0.0) || batch == axis_names.size() || !(heads > 0.0)) {
-        return std::sqrt(padded(q) * padded(k));
+    e.batch = axis("batch_size");
+    e.isl = axis("isl");
+    return e;
+}
+
+double GridTable::encoder_isl_coordinate(double x, const double* point) const {
+    const EncoderGeometry e = encoder_geometry();
+    if (e.q <= 0.0) return x;
+    if (!point || !(sm_count > 0.0) || e.batch == axis_names.size() || !(e.heads > 0.0)) {
+        return std::sqrt(tiled(x, e.q) * tiled(x, e.k));
     }
-    const double waves = point[batch] * heads * std::ceil(x / q) / sm_count;
-    const double whole = std::ceil(waves);
-    return (whole - 0.1 * (whole - waves)) * padded(k);
+    const double waves = point[e.batch] * e.heads * std::ceil(x / e.q) / sm_count;
+    return tiled(waves, 1.0) * tiled(x, e.k);
 }
 
 double GridTable::encoder_batch_coordinate(double b, const double* point) const {
     if (!(sm_count > 0.0)) return b;
-    size_t isl = 0;
-    while (isl < axis_names.size() && axis_names[isl] != "isl") ++isl;
-    const double heads = static_cast<double>(attr_int("heads"));
-    const double q = encoder_attention_tiles(attr("kernel"), attr_int("head_dim")).first;
-    if (isl == axis_names.size() || !(heads > 0.0) || !(q > 0.0)) return b;
-    const double per = heads * std::ceil(point[isl] / q);
-    const double r = std::ceil(b * per / sm_count) * sm_count / per;
-    return r - 0.1 * (r - b);
+    const EncoderGeometry e = encoder_geometry();
+    if (e.isl == axis_names.size() || !(e.heads > 0.0) || !(e.q > 0.0)) return b;
+    const double per = e.heads * std::ceil(point[e.isl] / e.q);
+    // r - 0.1 (r - b) with r = ceil(b x per / SMs) x SMs / per: the waves, counted as the length counts them,
+    // in sequences
+    return tiled(b * per / sm_count, 1.0) * sm_count / per;
 }
 
 const std::vector<std::pair<std::string_view, std::string_view>>& kernel_table_profiles() {

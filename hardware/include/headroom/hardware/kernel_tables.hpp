@@ -29,6 +29,14 @@
 
 namespace headroom {
 
+// A count x as the tiles of `tile` it fills, less a tenth of their padding: r - 0.1 (r - x), r = tile x
+// ceil(x / tile). A kernel runs whole tiles (of rows, keys or CTAs a wave), so its time steps where x crosses
+// a multiple of the tile and barely moves between; the tenth keeps the map increasing, so that two counts
+// within one tile still order. The GEMM rows' and the encoder tables' coordinates (GridTable::coordinate).
+inline double tiled(double x, double tile) {
+    const double r = tile * std::ceil(x / tile);
+    return r - 0.1 * (r - x);
+}
 
 struct GridTable {
     std::string family;                         // gemm, prefill_attention, decode_attention, moe, vllm_allreduce, nccl
@@ -75,11 +83,7 @@ struct GridTable {
     double coordinate(size_t i, double x, const double* point = nullptr) const {
         if (i >= axis_names.size()) return x;
         const std::string& a = axis_names[i];
-        if (a == "m" && family == "gemm") {
-            if (x <= 16.0) return x;
-            const double r = 64.0 * std::ceil(x / 64.0);
-            return r - 0.1 * (r - x);
-        }
+        if (a == "m" && family == "gemm") return x <= 16.0 ? x : tiled(x, 64.0);
         if (family == "encoder_attention") {
             if (a == "isl") return encoder_isl_coordinate(x, point);
             if (a == "batch_size" && point) return encoder_batch_coordinate(x, point);
@@ -108,6 +112,13 @@ struct GridTable {
     // by FlashAttention's tiles"): H100 3.1% / 12.9% -> 2.1% / 9.5%, GB200 4.0% / 16.9% -> 2.0% / 11.7%,
     // L40S 4.4% / 16.7% -> 3.9% / 14.0%.
     double encoder_batch_coordinate(double b, const double* point) const;
+    // What both encoder coordinates read off the table: its tiles (encoder_attention_tiles), heads and the
+    // indices of its batch and length axes (axis_names.size() where one is missing).
+    struct EncoderGeometry {
+        double q = 0.0, k = 0.0, heads = 0.0;
+        size_t batch = 0, isl = 0;
+    };
+    EncoderGeometry encoder_geometry() const;
 
     std::string attr(const std::string& key) const;
     int64_t attr_int(const std::string& key) const;  // -1 when absent
