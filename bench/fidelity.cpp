@@ -3,21 +3,28 @@
 // - Tables, leave-one-out: every measured grid point predicted from its two neighbours along one axis without
 //   itself (log-log), for every interior point and axis; "token axis" is the axis a step moves along (GEMM m,
 //   attention batch and length, MoE tokens, all-reduce bytes).
-// - Plain roofline: the cost model's GEMM and ring all-reduce with the profile's efficiencies, tiles and waves.
+// - Plain roofline: the cost model's GEMM and ring all-reduce with the profile's efficiencies, tiles and
+// waves.
 // - Calibrated roofline, 5-fold cross-validation: fitted on four fifths of a GPU's GEMMs (or all-reduces),
 //   predicting the fifth, every point predicted once. GEMM points timed with their weights in L2 (the table's
-//   working set within the GPU's L2: GridTable::gemm_working_set_bytes) are neither fitted nor scored, since no
-//   serving step reads weights from L2; the fit that also takes them is scored on the same cold points beside it.
-//   For those L2-warm points: how far the kernel-table predictor raises them, to streaming the weights from HBM.
+//   working set within the GPU's L2: GridTable::gemm_working_set_bytes) are neither fitted nor scored, since
+//   no serving step reads weights from L2; the fit that also takes them is scored on the same cold points
+//   beside it. For those L2-warm points: how far the kernel-table predictor raises them, to streaming the
+//   weights from HBM.
 // - The roofline's attention (bf16 KV, no window): plain, and the attention fits of `calibrate` in 5-fold CV;
-//   decodes timed with their KV in L2 are neither fitted nor scored, unless streaming it would be under 5% of the call.
-// - Table roughness: at 1-8 rows, where a GEMM's time should not change with m, how much consecutive row counts
-//   differ in the table itself: the floor under any interpolation's error.
-// - Fused MoE: the calibrated roofline's fused-MoE fit (moe_roofline below; A100, whose tables time only power-law
-//   routing, on those rows), and the power-law rows standing in for balanced ones where a GPU has both (as they
-//   are, and times the other GPUs' balanced / power-law ratio: balanced_moe_from_power_law, A100's path).
-// Then the seed figures: batch-1 decode and a 4,096-token prefill of Llama-3.3-70B on one H200, per predictor.
-// Usage: headroom_bench_fidelity [--json] [--gpu PROFILE]  (--gpu: one GPU; no routing-share rows)
+//   decodes timed with their KV in L2 are neither fitted nor scored, unless streaming it would be under 5% of
+//   the call.
+// - Table roughness: at 1-8 rows, where a GEMM's time should not change with m, how much consecutive row
+// counts
+//   differ in the table itself: the floor under any interpolation's error. Likewise a decode's attention at
+//   up to 31 keys and 16 sequences, where every kernel runs one key tile at its launch floor.
+// - Fused MoE: the calibrated roofline's fused-MoE fit (moe_roofline below; A100, whose tables time only
+// power-law
+//   routing, on those rows), and the power-law rows standing in for balanced ones where a GPU has both (as
+//   they are, and times the other GPUs' balanced / power-law ratio: balanced_moe_from_power_law, A100's
+//   path).
+// Then the seed figures: batch-1 decode and a 4,096-token prefill of Llama-3.3-70B on one H200, per
+// predictor. Usage: headroom_bench_fidelity [--json] [--gpu PROFILE]  (--gpu: one GPU; no routing-share rows)
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -94,6 +101,21 @@ void roughness(const KernelTables& t, const std::string& dtype, Errors& out) {
                     const double v0 = g->value_ms({a, b, c}), v1 = g->value_ms({a + 1, b, c});
                     if (v0 > 0 && v1 > 0) out.add(v1, v0);
                 }
+            }
+        }
+    }
+}
+
+// The same floor for decode attention: up to 16 sequences at up to 31 keys of context, where every table's
+// kernel walks one key tile at its launch floor (the tables' times rise past 31 keys at the earliest, FA3 at
+// head size 256), |t(s') - t(s)| / t(s) for consecutive contexts s < s' of the same batch.
+void decode_roughness(const KernelTables& t, Errors& out) {
+    for (const GridTable* g : t.find("decode_attention", {})) {
+        if (g->axes.size() != 2 || g->axis_names[0] != "batch_size" || g->axis_names[1] != "step") continue;
+        for (size_t b = 0; b < g->axes[0].size() && g->axes[0][b] <= 16; ++b) {
+            for (size_t s = 0; s + 1 < g->axes[1].size() && g->axes[1][s + 1] <= 31; ++s) {
+                const double v0 = g->value_ms({b, s}), v1 = g->value_ms({b, s + 1});
+                if (v0 > 0 && v1 > 0) out.add(v1, v0);
             }
         }
     }
@@ -422,6 +444,7 @@ int main(int argc, char** argv) {
             }
         }
         loo(*t, "decode_attention", {"batch_size", "step"}, row("decode attention", "table LOO, token axes"));
+        decode_roughness(*t, row("decode attention", "table roughness, 1-31 keys, 1-16 seqs (floor)"));
         {  // the predictor's hold on decode calls whose KV (batch x context keys) fit in the L2
             const auto shipped = shipped_calibration(profile);
             const GemmCalibration* g = shipped && shipped->gemm.present() ? &shipped->gemm : nullptr;
@@ -429,17 +452,46 @@ int main(int argc, char** argv) {
             Errors& raised = row("decode attention", "  of those raised > 1%");
             for (const GridTable* table : t->find("decode_attention", {{"window", "0"}})) {
                 if (table->axes.size() != 2) continue;
-                const double per_key = static_cast<double>(table->attr_int("kv_heads") * table->attr_int("head_dim")) * 2.0 *
-                                       (table->attr("kv_dtype") == "fp8" ? 1.0 : 2.0);
                 const double least = table->least_s();
                 for (size_t b = 0; b < table->axes[0].size(); ++b) {
                     for (size_t c = 0; c < table->axes[1].size(); ++c) {
                         const double v = table->value_ms({b, c}) * 1e-3;
-                        const double kv = table->axes[0][b] * table->axes[1][c] * per_key;
-                        if (!(v > 0) || per_key <= 0 || kv > gpu.l2_cache_bytes()) continue;
+                        const double kv = decode_table_kv_bytes(*table, b, c);  // window 0: batch x step keys
+                        if (!(v > 0) || !(kv > 0) || kv > gpu.l2_cache_bytes()) continue;
                         const double held = std::max(v, l2_warm_kv_floor_s(gpu, g, least, kv));
                         raise.add(held, v);
                         if (held > 1.01 * v) raised.add(held, v);
+                    }
+                }
+            }
+        }
+        {  // the L2-cold points, each from its two neighbours along a token axis as the table holds them and
+           // as the predictor reads them (held_l2_warm_decodes: the neighbours timed with their KV in L2 held
+           // to streaming it); "with a warm neighbour": the points where the two differ
+            const auto shipped = shipped_calibration(profile);
+            const GemmCalibration* g = shipped && shipped->gemm.present() ? &shipped->gemm : nullptr;
+            Errors& raw = row("decode attention", "table LOO, token axes, L2-cold points");
+            Errors& held = row("decode attention", "  the same from held neighbours (the predictor)");
+            Errors& raw_warm = row("decode attention", "  L2-cold points with an L2-warm neighbour");
+            Errors& held_warm = row("decode attention", "  those from held neighbours (the predictor)");
+            for (const GridTable* table : t->find("decode_attention")) {
+                if (table->axes.size() != 2) continue;
+                const GridTable h = held_l2_warm_decodes(*table, gpu, g);
+                for (size_t b = 0; b < table->axes[0].size(); ++b) {
+                    for (size_t c = 0; c < table->axes[1].size(); ++c) {
+                        const std::vector<size_t> at = {b, c};
+                        const double v = table->value_ms(at) * 1e-3;
+                        if (!(v > 0) || decode_table_kv_bytes(*table, b, c) <= gpu.l2_cache_bytes()) continue;
+                        for (size_t a = 0; a < 2; ++a) {
+                            const auto p = table->loo_s(at, a), q = h.loo_s(at, a);
+                            if (!p || !q) continue;
+                            raw.add(*p, v);
+                            held.add(*q, v);
+                            if (*p != *q) {
+                                raw_warm.add(*p, v);
+                                held_warm.add(*q, v);
+                            }
+                        }
                     }
                 }
             }

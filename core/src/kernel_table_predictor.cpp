@@ -406,6 +406,15 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
                 const double least = std::min(d.least_s(), p.least_s());
                 if (least > 0) mixed_attn_floor_s_[sliding] = least;
             }
+            // the floors above are the tables' own fastest calls; the lookups read the tables held to the
+            // L2-warm floor
+            for (const GridTable** g : {&decode_attn_[sliding].lo, &decode_attn_[sliding].hi}) {
+                if (!*g) continue;
+                auto held = std::make_shared<const GridTable>(
+                    held_l2_warm_decodes(**g, roofline_.gpu(), roofline_.config().gemm_calibration()));
+                *g = held.get();
+                held_decodes_.push_back(std::move(held));
+            }
         }
     }
     // The table times vLLM's fused MoE kernel, which runs the routed experts; a shared expert is a dense MLP
@@ -632,6 +641,35 @@ double KernelTablePredictor::l2_warm_floor_s(const GridTable* t, double m, doubl
 double l2_warm_kv_floor_s(const GpuProfile& gpu, const GemmCalibration* cal, double least_s, double kv_bytes) {
     if (gpu.l2_cache_bytes() <= 0.0 || kv_bytes > gpu.l2_cache_bytes()) return 0.0;
     return least_s + kv_bytes / memory_bytes_per_s(gpu, cal);
+}
+
+double decode_table_kv_bytes(const GridTable& t, size_t b, size_t c) {
+    if (t.family != "decode_attention" || t.axes.size() != 2 || b >= t.axes[0].size() ||
+        c >= t.axes[1].size()) {
+        return 0.0;
+    }
+    const double per_key = static_cast<double>(t.attr_int("kv_heads") * t.attr_int("head_dim")) * 2.0 *
+                           (t.attr("kv_dtype") == "fp8" ? 1.0 : 2.0);  // K and V
+    const double window = static_cast<double>(t.attr_int("window"));
+    const double keys = window > 0.0 ? std::min(t.axes[1][c], window) : t.axes[1][c];
+    return per_key > 0.0 ? t.axes[0][b] * keys * per_key : 0.0;
+}
+
+GridTable held_l2_warm_decodes(const GridTable& t, const GpuProfile& gpu, const GemmCalibration* cal) {
+    GridTable out = t;
+    if (t.family != "decode_attention" || t.axes.size() != 2) return out;
+    const double least = t.least_s();
+    for (size_t b = 0; b < t.axes[0].size(); ++b) {
+        for (size_t c = 0; c < t.axes[1].size(); ++c) {
+            const size_t at[2] = {b, c};
+            float& v = out.values_ms[out.index(at)];
+            const double kv = decode_table_kv_bytes(t, b, c);
+            if (!(v > 0.0f) || !(kv > 0.0)) continue;
+            const double floor_ms = 1e3 * l2_warm_kv_floor_s(gpu, cal, least, kv);
+            if (floor_ms > static_cast<double>(v)) v = static_cast<float>(floor_ms);
+        }
+    }
+    return out;
 }
 
 double KernelTablePredictor::l2_warm_kv_floor_s(double decode_keys, int sliding) const {

@@ -172,11 +172,16 @@ TEST(KernelTablePredictor, L2WarmTablePointsAreHeldToStreamingTheWeights) {
     EXPECT_NEAR(o0.time_s, 16 * least, 1e-12);
 }
 
-// A decode-attention table timed with the step's KV in L2 is held likewise: Llama-3.1-8B (8 KV heads of 128, bf16:
-// 4,096 B of K and V per token per layer), 8 decodes at context 1,000 read 8 x 1,001 keys = 32,800,768 B a layer;
-// on the L40S (96 MiB of L2, 864 GB/s, memory efficiency 0.85 without a calibration) against a table of 1 us:
-// 1 us + 32,800,768 / 734.4e9 = 45.6645 us a layer, 32 layers. 64 decodes at 1,000 read 262,406,144 B: more than
-// the L2, so the table's 1 us stands.
+// A decode-attention table timed with the step's KV in L2 is held likewise: Llama-3.1-8B (8 KV heads of 128,
+// bf16: 4,096 B of K and V per token per layer), 8 decodes at context 1,000 read 8 x 1,001 keys = 32,800,768
+// B a layer; on the L40S (96 MiB of L2, 864 GB/s, memory efficiency 0.85 without a calibration) against a
+// table of 1 us: 1 us + 32,800,768 / 734.4e9 = 45.6645 us a layer, 32 layers. 64 decodes at 1,000 read
+// 262,406,144 B: more than the L2, so no floor; but the lookup interpolates between the table's points held
+// likewise (held_l2_warm_decodes): at 1 and 1,024 sequences of 1 key (4,096 B and 4,194,304 B, in L2) 1 us +
+// 4,096 / 734.4e9 and 1 us + 4,194,304 / 734.4e9, at 131,072 keys (past the L2) 1 us. Linear in both axes, at
+// batch weight 63 / 1,023 and step weight 1,000 / 131,071: 1 us + (1 - 1,000 / 131,071) (4,096 + 63 x 4,096)
+// / 734.4e9 = 1 us + 260,143.985 / 734.4e9 = 1.354225 us a layer (the held points are stored as floats:
+// within 6e-8 of it).
 TEST(KernelTablePredictor, L2WarmDecodeAttentionIsHeldToStreamingTheKv) {
     const std::string text = std::string(TABLES) + R"(table decode_attention framework=vllm-9.9 kernel=vllm_flash_attn_fa2 kv_dtype=bf16 window=0 heads=32 kv_heads=8 head_dim=128
 axis batch_size 1 1024
@@ -196,8 +201,43 @@ end
     EXPECT_NEAR(a.time_s, 32 * (least + 32'800'768 / 734.4e9), 1e-12);
     EXPECT_NE(a.source.find("KV in L2"), std::string::npos);
     const OpCost b = *p.step(std::vector<SequenceWork>(64, SequenceWork{1, 1000})).op("attention");
-    EXPECT_NEAR(b.time_s, 32 * least, 1e-12);
+    EXPECT_NEAR(b.time_s, 32 * (least + (262'144.0 - 262'144'000.0 / 131'071.0) / 734.4e9), 5e-12);
     EXPECT_EQ(b.source.find("KV in L2"), std::string::npos);
+}
+
+// held_l2_warm_decodes counts a table's own KV: fp8 K and V of 2 KV heads of 64 are 256 B a key, and a window
+// of 512 caps the keys read. On the L40S (96 MiB = 100,663,296 B of L2, 734.4 GB/s at efficiency 0.85)
+// against 2 us everywhere: 1 sequence at 100 keys reads 25,600 B (2 us + 34.858 ns), at 100,000 keys its
+// window's 512 (131,072 B: 2 us + 178.475 ns); 4,096 sequences at 100 keys read 104,857,600 B, past the L2: 2
+// us stands.
+TEST(KernelTablePredictor, L2WarmDecodeTablePointsAreHeldByTheirOwnKv) {
+    const KernelTables t = parse_kernel_tables(R"(# headroom kernel tables v1
+gpu test_gpu
+table decode_attention framework=vllm-9.9 kernel=k kv_dtype=fp8 window=512 heads=8 kv_heads=2 head_dim=64
+axis batch_size 1 4096
+axis step 100 100000
+data
+0.002 0.002
+0.002 0.002
+end
+table prefill_attention framework=vllm-9.9 kernel=k kv_dtype=fp8 window=512 heads=8 kv_heads=2 head_dim=64
+axis batch_size 1 4096
+axis isl 100 100000
+data
+0.002 0.002
+0.002 0.002
+end
+)",
+                                               "t.hkt");
+    GpuProfile gpu = load_gpu("l40s");
+    gpu.memory_efficiency.value = 0.85;
+    const GridTable held = held_l2_warm_decodes(t.tables[0], gpu, nullptr);
+    const double least_ms = static_cast<double>(0.002f);
+    EXPECT_NEAR(held.value_ms({0, 0}), least_ms + 25'600 / 734.4e9 * 1e3, 1e-9);
+    EXPECT_NEAR(held.value_ms({0, 1}), least_ms + 131'072 / 734.4e9 * 1e3, 1e-9);
+    EXPECT_EQ(held.value_ms({1, 0}), 0.002f);
+    EXPECT_EQ(held.value_ms({1, 1}), 0.002f);
+    EXPECT_EQ(held_l2_warm_decodes(t.tables[1], gpu, nullptr).values_ms, t.tables[1].values_ms);
 }
 
 TEST(KernelTablePredictor, AllReduceTablesCountElementsNotBytes) {

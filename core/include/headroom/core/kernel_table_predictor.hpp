@@ -1,10 +1,12 @@
 // Step time from measured kernel tables (hardware/kernels/*.hkt: vLLM's kernels timed on real GPUs), with the
 // roofline for every op the tables do not cover. Per op:
 // - GEMMs (qkv, o, gate_up, down; lm_head in bf16): the GEMM table of the weight dtype at (tokens, n, k);
-// - MLA attention (DeepSeek-V3's dimensions): the MLA module tables, which time the whole attention block, less
+// - MLA attention (DeepSeek-V3's dimensions): the MLA module tables, which time the whole attention block,
+// less
 //   the block's projections at the same rows from the GEMM table (those run once on the step's tokens, as
 //   QKV_PROJ and O_PROJ); RoPE is inside the module;
-// - an encoder's attention: the encoder-attention table at (sequences, mean length), for its heads and head_dim;
+// - an encoder's attention: the encoder-attention table at (sequences, mean length), for its heads and
+// head_dim;
 // - attention: the decode table at (decodes, mean keys per decode) plus the prefill table at (prefill
 //   sequences, the length whose causal attention sees as many keys as the chunks do), for the model's heads,
 //   KV heads and head_dim per GPU, KV dtype and window;
@@ -12,15 +14,16 @@
 //   step's tokens, split over the three MoE ops in the roofline's proportions; a shared expert from the GEMM
 //   table;
 // - TP all-reduce: vLLM's custom all-reduce table (graph or eager), NCCL's beyond its largest message.
-// A GEMM table point timed with its weights resident in L2 (GridTable::gemm_working_set_bytes within the GPU's
-// L2, chip.l2_cache_mib) is faster than serving, where each step streams every layer's weights from memory: such
-// a lookup is held to l2_warm_gemm_floor_s; a decode-attention lookup likewise (l2_warm_kv_floor_s), and a fused-MoE
-// one (l2_warm_moe_floor_s).
-// Lookups interpolate between measured points (GridTable::lookup_s: log-log along token counts, linearly along
-// the other axes). Past the largest measured value of an axis the time is scaled by the axis' power law (linear in
-// tokens, n, k, batch, context and bytes;
-// quadratic in prefill length) and the source says "extrapolated". Norms, RoPE, residual adds, the sampler and
-// the step overhead stay on the roofline. The bound of each op is still the roofline's: it explains the why.
+// A GEMM table point timed with its weights resident in L2 (GridTable::gemm_working_set_bytes within the
+// GPU's L2, chip.l2_cache_mib) is faster than serving, where each step streams every layer's weights from
+// memory: such a lookup is held to l2_warm_gemm_floor_s; a decode-attention lookup likewise
+// (l2_warm_kv_floor_s), and a fused-MoE one (l2_warm_moe_floor_s). The decode-attention tables are read with
+// their L2-warm points held so first (held_l2_warm_decodes), so that a lookup past the L2 does not
+// interpolate towards an L2 time. Lookups interpolate between measured points (GridTable::lookup_s: log-log
+// along token counts, linearly along the other axes). Past the largest measured value of an axis the time is
+// scaled by the axis' power law (linear in tokens, n, k, batch, context and bytes; quadratic in prefill
+// length) and the source says "extrapolated". Norms, RoPE, residual adds, the sampler and the step overhead
+// stay on the roofline. The bound of each op is still the roofline's: it explains the why.
 #pragma once
 
 #include <array>
@@ -187,6 +190,9 @@ private:
     // head, at batch_scale times the batch; where they did not time its query heads (Qwen2.5-7B: 28 over 4 KV
     // heads), the two tables at its KV heads that bracket them, interpolated linearly in the query heads.
     AttentionTables decode_attn_[2], prefill_attn_[2];  // full, sliding
+    // The decode tables decode_attn_ points into: its GPU's tables held to the L2-warm floor
+    // (held_l2_warm_decodes). Shared, so that a copy of the predictor points at live ones.
+    std::vector<std::shared_ptr<const GridTable>> held_decodes_;
     // FlashAttention's backends run a mixed step's prefills and decodes as one varlen kernel call (with one KV
     // cache write), FlashInfer's as two: the floor one call pays (the least either table measured), counted
     // once for a mixed step of a one-call kernel; 0 for a two-call one.
@@ -273,6 +279,19 @@ double l2_warm_gemm_floor_s(const GridTable& t, double least_s, const GpuProfile
 // least serving can take, the table's fastest call (`least_s`) plus streaming that KV at the calibration's memory
 // efficiency; 0 where the KV exceeds the L2.
 double l2_warm_kv_floor_s(const GpuProfile& gpu, const GemmCalibration* cal, double least_s, double kv_bytes);
+
+// Decode-attention table `t` with every point timed with its KV in L2 held to l2_warm_kv_floor_s (the KV of
+// batch x min(step, window) keys at the table's own KV heads, head size and KV dtype; its fastest call as
+// least_s), so that a lookup between a point the L2 held and one it did not interpolates between two times of
+// KV streamed from memory, not between an L2 read and a memory read. Points past the L2, and tables of
+// another family, are unchanged. On the cold points of the shipped tables whose leave-one-out neighbours
+// include a held one (docs/fidelity.md, "Decode attention between an L2-warm point and a cold one"): L40S
+// median / p90 22.6% / 27.8% -> 3.0% / 8.8%, B200 11.7% / 16.2% -> 6.5% / 12.0%, H100 6.7% / 14.1% -> 5.7%
+// / 11.2%.
+GridTable held_l2_warm_decodes(const GridTable& t, const GpuProfile& gpu, const GemmCalibration* cal);
+// The KV one call of decode-attention table `t` read at grid point (b, c): batch x min(step, window) keys of
+// K and V at the table's own KV heads, head size and KV dtype (0 for a table of another family or layout).
+double decode_table_kv_bytes(const GridTable& t, size_t b, size_t c);
 
 // Where fused-MoE table `t` timed `tokens` tokens with the experts they hit in L2 (GridTable::moe_working_set_bytes
 // within the GPU's L2): the least serving can take, the longer of the table's fastest call (`least_s`, its 1-token
