@@ -4,7 +4,7 @@
 //   itself (log-log), for every interior point and axis; "token axis" is the axis a step moves along (GEMM m,
 //   attention batch and length, MoE tokens, all-reduce bytes).
 // - Plain roofline: the cost model's GEMM and ring all-reduce with the profile's efficiencies, tiles and
-// waves.
+//   waves.
 // - Calibrated roofline, 5-fold cross-validation: fitted on four fifths of a GPU's GEMMs (or all-reduces),
 //   predicting the fifth, every point predicted once. GEMM points timed with their weights in L2 (the table's
 //   working set within the GPU's L2: GridTable::gemm_working_set_bytes) are neither fitted nor scored, since
@@ -15,16 +15,15 @@
 //   decodes timed with their KV in L2 are neither fitted nor scored, unless streaming it would be under 5% of
 //   the call.
 // - Table roughness: at 1-8 rows, where a GEMM's time should not change with m, how much consecutive row
-// counts
-//   differ in the table itself: the floor under any interpolation's error. Likewise a decode's attention at
-//   up to 31 keys and 16 sequences, where every kernel runs one key tile at its launch floor.
+//   counts differ in the table itself: the floor under any interpolation's error. Likewise a decode's
+//   attention at up to 31 keys and 16 sequences, where every kernel runs one key tile at its launch floor.
 // - Fused MoE: the calibrated roofline's fused-MoE fit (moe_roofline below; A100, whose tables time only
-// power-law
-//   routing, on those rows), and the power-law rows standing in for balanced ones where a GPU has both (as
-//   they are, and times the other GPUs' balanced / power-law ratio: balanced_moe_from_power_law, A100's
-//   path).
+//   power-law routing, on those rows), and the power-law rows standing in for balanced ones where a GPU has
+//   both (as they are, and times the other GPUs' balanced / power-law ratio: balanced_moe_from_power_law,
+//   A100's path).
 // Then the seed figures: batch-1 decode and a 4,096-token prefill of Llama-3.3-70B on one H200, per
-// predictor. Usage: headroom_bench_fidelity [--json] [--gpu PROFILE]  (--gpu: one GPU; no routing-share rows)
+// predictor.
+// Usage: headroom_bench_fidelity [--json] [--gpu PROFILE]  (--gpu: one GPU; no routing-share rows)
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -445,43 +444,36 @@ int main(int argc, char** argv) {
         }
         loo(*t, "decode_attention", {"batch_size", "step"}, row("decode attention", "table LOO, token axes"));
         decode_roughness(*t, row("decode attention", "table roughness, 1-31 keys, 1-16 seqs (floor)"));
-        {  // the predictor's hold on decode calls whose KV (batch x context keys) fit in the L2
+        {  // the predictor's hold on decode calls whose KV (batch x context keys) fit in the L2 (window-0
+           // tables); and the L2-cold points, each from its two neighbours along a token axis as the table
+           // holds them and as the predictor reads them (held_l2_warm_decodes: the neighbours timed with
+           // their KV in L2 held to streaming it), "with a warm neighbour": the points where the two differ
             const auto shipped = shipped_calibration(profile);
             const GemmCalibration* g = shipped && shipped->gemm.present() ? &shipped->gemm : nullptr;
             Errors& raise = row("decode attention", "table, L2-warm points: raise");
             Errors& raised = row("decode attention", "  of those raised > 1%");
-            for (const GridTable* table : t->find("decode_attention", {{"window", "0"}})) {
-                if (table->axes.size() != 2) continue;
-                const double least = table->least_s();
-                for (size_t b = 0; b < table->axes[0].size(); ++b) {
-                    for (size_t c = 0; c < table->axes[1].size(); ++c) {
-                        const double v = table->value_ms({b, c}) * 1e-3;
-                        const double kv = decode_table_kv_bytes(*table, b, c);  // window 0: batch x step keys
-                        if (!(v > 0) || !(kv > 0) || kv > gpu.l2_cache_bytes()) continue;
-                        const double held = std::max(v, l2_warm_kv_floor_s(gpu, g, least, kv));
-                        raise.add(held, v);
-                        if (held > 1.01 * v) raised.add(held, v);
-                    }
-                }
-            }
-        }
-        {  // the L2-cold points, each from its two neighbours along a token axis as the table holds them and
-           // as the predictor reads them (held_l2_warm_decodes: the neighbours timed with their KV in L2 held
-           // to streaming it); "with a warm neighbour": the points where the two differ
-            const auto shipped = shipped_calibration(profile);
-            const GemmCalibration* g = shipped && shipped->gemm.present() ? &shipped->gemm : nullptr;
             Errors& raw = row("decode attention", "table LOO, token axes, L2-cold points");
             Errors& held = row("decode attention", "  the same from held neighbours (the predictor)");
             Errors& raw_warm = row("decode attention", "  L2-cold points with an L2-warm neighbour");
             Errors& held_warm = row("decode attention", "  those from held neighbours (the predictor)");
             for (const GridTable* table : t->find("decode_attention")) {
                 if (table->axes.size() != 2) continue;
+                const bool windowless = table->attr("window") == "0";
+                const double least = table->least_s();
                 const GridTable h = held_l2_warm_decodes(*table, gpu, g);
                 for (size_t b = 0; b < table->axes[0].size(); ++b) {
                     for (size_t c = 0; c < table->axes[1].size(); ++c) {
                         const std::vector<size_t> at = {b, c};
                         const double v = table->value_ms(at) * 1e-3;
-                        if (!(v > 0) || decode_table_kv_bytes(*table, b, c) <= gpu.l2_cache_bytes()) continue;
+                        const double kv = decode_table_kv_bytes(*table, b, c);
+                        if (!(v > 0) || !(kv > 0)) continue;
+                        if (kv <= gpu.l2_cache_bytes()) {
+                            if (!windowless) continue;
+                            const double up = std::max(v, l2_warm_kv_floor_s(gpu, g, least, kv));
+                            raise.add(up, v);
+                            if (up > 1.01 * v) raised.add(up, v);
+                            continue;
+                        }
                         for (size_t a = 0; a < 2; ++a) {
                             const auto p = table->loo_s(at, a), q = h.loo_s(at, a);
                             if (!p || !q) continue;

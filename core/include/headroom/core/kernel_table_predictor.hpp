@@ -2,11 +2,10 @@
 // roofline for every op the tables do not cover. Per op:
 // - GEMMs (qkv, o, gate_up, down; lm_head in bf16): the GEMM table of the weight dtype at (tokens, n, k);
 // - MLA attention (DeepSeek-V3's dimensions): the MLA module tables, which time the whole attention block,
-// less
-//   the block's projections at the same rows from the GEMM table (those run once on the step's tokens, as
-//   QKV_PROJ and O_PROJ); RoPE is inside the module;
+//   less the block's projections at the same rows from the GEMM table (those run once on the step's tokens,
+//   as QKV_PROJ and O_PROJ); RoPE is inside the module;
 // - an encoder's attention: the encoder-attention table at (sequences, mean length), for its heads and
-// head_dim;
+//   head_dim;
 // - attention: the decode table at (decodes, mean keys per decode) plus the prefill table at (prefill
 //   sequences, the length whose causal attention sees as many keys as the chunks do), for the model's heads,
 //   KV heads and head_dim per GPU, KV dtype and window;
@@ -286,8 +285,8 @@ double l2_warm_kv_floor_s(const GpuProfile& gpu, const GemmCalibration* cal, dou
 // KV streamed from memory, not between an L2 read and a memory read. Points past the L2, and tables of
 // another family, are unchanged. On the cold points of the shipped tables whose leave-one-out neighbours
 // include a held one (docs/fidelity.md, "Decode attention between an L2-warm point and a cold one"): L40S
-// median / p90 22.6% / 27.8% -> 3.0% / 8.8%, B200 11.7% / 16.2% -> 6.5% / 12.0%, H100 6.7% / 14.1% -> 5.7%
-// / 11.2%.
+// median / p90 22.8% / 28.7% -> 3.0% / 8.9%, B200 13.6% / 17.1% -> 6.4% / 11.2%, H100 11.8% / 16.3% ->
+// 7.7% / 11.6%.
 GridTable held_l2_warm_decodes(const GridTable& t, const GpuProfile& gpu, const GemmCalibration* cal);
 // The KV one call of decode-attention table `t` read at grid point (b, c): batch x min(step, window) keys of
 // K and V at the table's own KV heads, head size and KV dtype (0 for a table of another family or layout).
