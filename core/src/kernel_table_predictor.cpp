@@ -879,19 +879,21 @@ double l2_warm_moe_floor_s(const GridTable& t, double least_s, const GpuProfile&
     return std::max(least_s, hit * t.moe_expert_bytes() / memory_bytes_per_s(gpu, cal));
 }
 
-// The fused-MoE tables were timed with balanced routing (AIConfigurator's collector spreads a call's T x k picks
-// over min(T x k, E) experts), the most experts T tokens can reach. A router's picks repeat experts: T tokens
-// choosing k of E each reach E (1 - (1 - k / E)^T) on average if they choose independently
-// (expected_distinct_experts, as the roofline counts them), so a small batch streams fewer experts' weights than
-// the table's call did. Where the two counts differ, the streaming of the experts not reached is taken off, as
-// the table itself prices it in its memory-bound start, where a call of x tokens reaches x k experts:
-// t(T) - share x [t(hit_balanced / k) - t(hit_random / k)]. Never below the table at hit_random / k, never above
-// t(T). The share: a call of fewer tokens also has fewer picks to sort, route and pad, which the call of T tokens
-// still has, so only part of that difference is the experts' streaming. Fitted on the tables' power-law rows,
-// whose generator reaches fewer experts than balanced routing (bench/fidelity.cpp, "power-law rows from balanced
-// ones": the share minimising the mean |error|, fitted per regime on all five GPUs with power-law rows, 0.76
-// and 0.83; cross-validated leaving one GPU out, median / p90 |error| 5.6% / 18.8% against 9.3% / 24.0% at the
-// full difference and 17.0% / 56.2% uncorrected).
+// The fused-MoE tables were timed with balanced routing (AIConfigurator's collector spreads a call's T x k
+// picks over min(T x k, E) experts), the most experts T tokens can reach. A router's picks repeat experts: T
+// tokens choosing k of E each reach E (1 - (1 - k / E)^T) on average if they choose independently
+// (expected_distinct_experts, as the roofline counts them), so a small batch streams fewer experts' weights
+// than the table's call did. Where the two counts differ, the streaming of the experts not reached is taken
+// off, as the table itself prices it in its memory-bound start, where a call of x tokens reaches x k experts
+// (the table interpolates linearly in those picks: GridTable::moe_picks_coordinate): t(T) - share x
+// [t(hit_balanced / k) - t(hit_random / k)]. Never below the table at hit_random / k, never above t(T). The
+// share: a call of fewer tokens also has fewer picks to sort, route and pad, which the call of T tokens still
+// has, so only part of that difference is the experts' streaming. Fitted on the tables' power-law rows, whose
+// generator reaches fewer experts than balanced routing (bench/fidelity.cpp, "power-law rows from balanced
+// ones": the share minimising the mean |error|, fitted per regime on all five GPUs with power-law rows, 0.75
+// and 0.80 since the fortieth session's interpolation over the picks, 0.76 and 0.83 before; cross-validated
+// leaving one GPU out, median / p90 |error| 4.5% / 18.3% against 9.1% / 25.0% at the full difference
+// and 17.0% / 56.2% uncorrected).
 double routing_correction(const GridTable& t, double tokens, double table_s, double reached, double share) {
     const auto k = static_cast<double>(t.attr_int("topk")), experts = static_cast<double>(t.attr_int("experts"));
     if (!(k > 0) || !(experts > 0) || tokens <= 1.0) return table_s;

@@ -36,8 +36,9 @@ std::vector<std::string_view> split(std::string_view line) {
 }
 
 // Where x sits on axis i: the two grid indices around it and the weight of the upper one, linear in the axis'
-// coordinate (GridTable::coordinate: x itself but for a GEMM's rows) or, on a log axis (GridTable::log_axis),
-// in its log. One-valued axes and exact hits give a single index (hi == lo, w = 0).
+// coordinate (GridTable::coordinate: x itself but for a GEMM's rows, an encoder's length and batch and a
+// balanced fused MoE's tokens) or, on a log axis (GridTable::log_axis), in its log. One-valued axes and exact
+// hits give a single index (hi == lo, w = 0).
 struct Segment {
     size_t lo = 0, hi = 0;
     double w = 0.0;
@@ -143,6 +144,17 @@ std::pair<double, double> encoder_attention_tiles(std::string_view kernel, int64
         if (head_dim <= 96) return {128.0, 64.0};
     }
     return {0.0, 0.0};
+}
+
+bool GridTable::balanced_moe() const {
+    return family == "moe" && attr("distribution") == "balanced" && attr_int("topk") > 0 &&
+           attr_int("experts") > 0;
+}
+
+double GridTable::moe_picks_coordinate(double tokens) const {
+    const double picks = tokens * static_cast<double>(attr_int("topk"));
+    const auto experts = static_cast<double>(attr_int("experts"));
+    return picks <= experts ? picks : experts + 0.1 * (picks - experts);
 }
 
 GridTable::EncoderGeometry GridTable::encoder_geometry() const {

@@ -648,14 +648,15 @@ end
     EXPECT_NEAR(moe(1, &source), 24.0 * 49'766'400 / 734.4e9, 1e-10);
     EXPECT_NE(source.find("experts in L2"), std::string::npos);
     EXPECT_NEAR(moe(2, nullptr), 24.0 * 93'312'000 / 734.4e9, 1e-10);
-    // 4 tokens: past the L2, the table's own time, log-log between 1 and 1,024 tokens, at the experts a router
-    // reaches: 16 picks reach 32 (1 - (28/32)^4) = 13.24 of the 32 on average, which the table's balanced routing
-    // reaches with 13.24 / 4 = 3.31 tokens; routing_correction takes 0.76 of the difference off (16 picks <= 32
-    // experts): t(4) - 0.76 [t(4) - t(3.31)]
+    // 4 tokens: past the L2, the table's own time at the experts a router reaches: 16 picks reach 32 (1 -
+    // (28/32)^4) = 13.24 of the 32 on average, which the table's balanced routing reaches with 13.24 / 4
+    // = 3.31 tokens; routing_correction takes 0.75 of the difference off (16 picks <= 32 experts): t(4) -
+    // 0.75 [t(4) - t(3.31)]. The balanced table interpolates linearly over its picks, min(4 n, 32) + 0.1
+    // max(0, 4 n - 32): 4 at 1 token, 32 + 0.1 x 4,064 = 438.4 at 1,024, 4 n at either count here.
     const double lo = static_cast<double>(0.01f), hi = static_cast<double>(0.9f);
-    auto table_at = [&](double n) { return std::exp(std::log(lo) + std::log(n) / std::log(1024.0) * (std::log(hi) - std::log(lo))) * 1e-3; };
+    auto table_at = [&](double n) { return (lo + (4.0 * n - 4.0) / (438.4 - 4.0) * (hi - lo)) * 1e-3; };
     const double x = 32.0 * (1.0 - std::pow(28.0 / 32.0, 4)) / 4.0;
-    EXPECT_NEAR(moe(4, &source), 24 * (table_at(4) - 0.76 * (table_at(4) - table_at(x))), 1e-10);
+    EXPECT_NEAR(moe(4, &source), 24 * (table_at(4) - 0.75 * (table_at(4) - table_at(x))), 1e-10);
     EXPECT_EQ(source.find("experts in L2"), std::string::npos);
     EXPECT_NE(source.find("13.2 of 32 experts reached on average by 4 tokens' independent picks, the table's balanced routing reached 16"),
               std::string::npos)
@@ -668,17 +669,19 @@ end
 // A fused-MoE table timed with balanced routing (8 experts, top-2: a call of T tokens reaches min(2 T, 8)),
 // ms: 1 token 0.2, 2 tokens 0.3, 4 tokens 0.5, 8 tokens 0.52, 16 tokens 0.56. A router's 2 T picks reach
 // 8 (1 - (3/4)^T) experts on average; the streaming of the others is taken off as the table prices it at the
-// token counts that reach each number, t(T) - [t(balanced / 2) - t(random / 2)], log-log in the tokens:
+// token counts that reach each number, t(T) - [t(balanced / 2) - t(random / 2)], linearly in the picks the
+// table's tokens spread, min(2 T, 8) + 0.1 max(0, 2 T - 8) (GridTable::moe_picks_coordinate: 4 at 2 tokens,
+// 8 at 4):
 // - T = 4: random 8 (1 - 0.31640625) = 5.46875, i.e. 2.734375 tokens, between 2 and 4 at
-//   w = ln(1.3671875) / ln 2 = 0.451211: 0.3^0.548789 x 0.5^0.451211 = 0.377765; balanced 8 = 4 tokens, 0.5;
-//   0.5 - (0.5 - 0.377765) = 0.377765
-// - T = 8: random 8 (1 - 0.100113) = 7.19910, 3.599548 tokens, w = ln(1.799774) / ln 2 = 0.847816:
-//   0.3^0.152184 x 0.5^0.847816 = 0.462603; 0.52 - (0.5 - 0.462603) = 0.482603
+//   w = (5.46875 - 4) / 4 = 0.3671875: 0.3 + 0.3671875 x 0.2 = 0.3734375; balanced 8 = 4 tokens, 0.5;
+//   0.5 - (0.5 - 0.3734375) = 0.3734375
+// - T = 8: random 8 (1 - 0.100112915) = 7.1990967, 3.5995483 tokens, w = (7.1990967 - 4) / 4 = 0.7997742:
+//   0.3 + 0.7997742 x 0.2 = 0.4599548; 0.52 - (0.5 - 0.4599548) = 0.4799548
 // - T = 1 reaches its 2 experts either way: 0.2 stands; T = 64 (past the table) reaches 8.0 of 8: unchanged.
-// Those take the whole difference off (share 1); the shipped shares, fitted on the tables' power-law rows, take
-// 0.76 of it where the T k picks fit in the experts and 0.83 beyond:
-// - T = 4 (8 picks, 8 experts): 0.5 - 0.76 x (0.5 - 0.3777651) = 0.4071015
-// - T = 8 (16 picks): 0.52 - 0.83 x (0.5 - 0.4626027) = 0.4889602
+// Those take the whole difference off (share 1); the shipped shares, fitted on the tables' power-law rows,
+// take 0.75 of it where the T k picks fit in the experts and 0.80 beyond:
+// - T = 4 (8 picks, 8 experts): 0.5 - 0.75 x (0.5 - 0.3734375) = 0.4050781
+// - T = 8 (16 picks): 0.52 - 0.80 x (0.5 - 0.4599548) = 0.4879639
 TEST(KernelTablePredictor, RoutedTokensReachFewerExpertsThanBalancedOnes) {
     const KernelTables t = parse_kernel_tables(std::string(TABLES) + R"(table moe framework=vllm-9.9 kernel=fused dtype=bf16 hidden=4096 inter=14336 topk=2 experts=8 tp=2 ep=1 distribution=balanced
 axis num_tokens 1 2 4 8 16
@@ -688,20 +691,20 @@ end
 )",
                                                "t.hkt");
     const GridTable& g = *t.find("moe")[0];
-    EXPECT_NEAR(routing_correction(g, 4, 0.5e-3, -1.0, 1.0), 0.377765e-3, 1e-9);
-    EXPECT_NEAR(routing_correction(g, 8, 0.52e-3, -1.0, 1.0), 0.482603e-3, 1e-9);
-    EXPECT_NEAR(routing_correction(g, 4, 0.5e-3), 0.4071015e-3, 1e-9);
-    EXPECT_NEAR(routing_correction(g, 8, 0.52e-3), 0.4889602e-3, 1e-9);
+    EXPECT_NEAR(routing_correction(g, 4, 0.5e-3, -1.0, 1.0), 0.3734375e-3, 1e-9);
+    EXPECT_NEAR(routing_correction(g, 8, 0.52e-3, -1.0, 1.0), 0.4799548e-3, 1e-9);
+    EXPECT_NEAR(routing_correction(g, 4, 0.5e-3), 0.4050781e-3, 1e-9);
+    EXPECT_NEAR(routing_correction(g, 8, 0.52e-3), 0.4879639e-3, 1e-9);
     EXPECT_EQ(routing_correction(g, 1, 0.2e-3), 0.2e-3);
     EXPECT_NEAR(routing_correction(g, 64, 0.7e-3), 0.7e-3, 1e-9);
     // in a step: Mixtral-8x7B at TP 2 (32 MoE layers), 4 decodes: the three MoE ops together take the layer's
-    // 0.4071015 ms 32 times
+    // 0.4050781 ms 32 times
     const ModelCard m = load_model("mistralai/Mixtral-8x7B-v0.1");
     CostConfig c;
     c.tp = 2;
     const KernelTablePredictor p(m, load_gpu("h100"), c, std::make_shared<const KernelTables>(t));
     const std::vector<SequenceWork> four(4, SequenceWork{1, 500});
-    EXPECT_NEAR(moe_s(p.step(four)), 32 * 0.4071015e-3, 32 * 1e-9);
+    EXPECT_NEAR(moe_s(p.step(four)), 32 * 0.4050781e-3, 32 * 1e-9);
     EXPECT_NEAR(p.step_totals(four).time_s, p.step(four).time_s, 1e-12);
 }
 

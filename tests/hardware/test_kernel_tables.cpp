@@ -166,6 +166,49 @@ end
     EXPECT_NEAR(*moe.lookup_s({200}), 0.036063e-3, 1e-9);
 }
 
+// A fused MoE timed with balanced routing spreads T x k picks over min(T x k, E) experts: its tokens
+// interpolate linearly, in latency, over min(T k, E) + 0.1 max(0, T k - E) (GridTable::moe_picks_coordinate).
+// Top-8 of 256 experts, 0.30 ms at 16 tokens (128 picks), 0.55 at 32 (256: every expert), 0.56 at 48 (256 +
+// 12.8 = 268.8), 0.57 at 64 (281.6). At 24 tokens (192 picks) the weight of 32 is 64 / 128 = 0.5: 0.425 ms.
+// At 40 (262.4) the weight of 48 is 6.4 / 12.8 = 0.5: 0.555 ms. Leaving 32 out, from 16 and 48: weight 128 /
+// 140.8 = 0.909091, 0.30 + 0.909091 x 0.26 = 0.536364 ms (2.5% off the 0.55 measured), where log-log over T
+// gave 0.30^(1 - w) 0.56^w, w = ln 2 / ln 3 = 0.630930: 0.444780 ms (19% off). A table of any other
+// distribution, or one that does not name its top-k and experts, keeps log-log over T.
+TEST(KernelTables, ABalancedFusedMoeInterpolatesOverTheExpertsItReaches) {
+    const KernelTables t = parse_kernel_tables(R"(# headroom kernel tables v1
+gpu test_gpu
+device Test GPU
+source hand-written
+table moe framework=vllm-0.1 dtype=bf16 topk=8 experts=256 distribution=balanced
+axis num_tokens 16 32 48 64
+data
+0.30 0.55 0.56 0.57
+end
+table moe framework=vllm-0.1 dtype=bf16 topk=8 experts=256 distribution=power_law_1.01
+axis num_tokens 16 32 48 64
+data
+0.30 0.55 0.56 0.57
+end
+)",
+                                               "test.hkt");
+    const GridTable& b = t.tables[0];
+    EXPECT_FALSE(b.log_axis(0));
+    EXPECT_DOUBLE_EQ(b.coordinate(0, 16), 128.0);
+    EXPECT_DOUBLE_EQ(b.coordinate(0, 32), 256.0);
+    EXPECT_DOUBLE_EQ(b.coordinate(0, 48), 268.8);
+    EXPECT_NEAR(*b.lookup_s({24}), 0.425e-3, 1e-10);  // values are stored as float: 1e-7 relative
+    EXPECT_NEAR(*b.lookup_s({40}), 0.555e-3, 1e-10);
+    EXPECT_NEAR(*b.loo_s({1}, 0), 0.536364e-3, 1e-9);
+    const GridTable& law = t.tables[1];
+    EXPECT_TRUE(law.log_axis(0));
+    EXPECT_DOUBLE_EQ(law.coordinate(0, 32), 32.0);
+    EXPECT_NEAR(*law.loo_s({1}, 0), 0.444780e-3, 1e-9);
+    GridTable unnamed = b;
+    unnamed.attrs.erase("topk");
+    EXPECT_TRUE(unnamed.log_axis(0));
+    EXPECT_NEAR(*unnamed.loo_s({1}, 0), 0.444780e-3, 1e-9);
+}
+
 // An encoder's length counts FlashAttention's query and key tiles (GridTable::encoder_isl_coordinate), each
 // less a tenth of its padding: FlashAttention 2 at head size 80 runs 128 x 64 tiles, so 150 tokens are
 // sqrt((256 - 10.6) (192 - 4.2)) = sqrt(245.4 x 187.8) = 214.6768; between 0.01 ms at 128 and 0.04 ms at 256,

@@ -308,11 +308,12 @@ double l2_warm_moe_floor_s(const GridTable& t, double least_s, const GpuProfile&
 // time at the two counts' token equivalents prices the difference, of which `share` is taken off (< 0: the
 // fitted share below for the call's regime; kernel_table_predictor.cpp says how and how it was checked).
 double routing_correction(const GridTable& t, double tokens, double table_s, double reached = -1.0, double share = -1.0);
-// The share of routing_correction's difference taken off, fitted by bench/fidelity.cpp on the power-law rows of
-// five GPUs' tables: calls whose T x k picks fit in the E experts (balanced routing gives each pick its own
-// expert), and calls with more picks than experts.
-inline constexpr double ROUTING_SHARE_FEW_PICKS = 0.76;
-inline constexpr double ROUTING_SHARE_MANY_PICKS = 0.83;
+// The share of routing_correction's difference taken off, fitted by bench/fidelity.cpp on the power-law rows
+// of five GPUs' tables: calls whose T x k picks fit in the E experts (balanced routing gives each pick its
+// own expert), and calls with more picks than experts. Refitted when the tables' interpolation changes (0.76
+// and 0.83 before the fortieth session read a balanced table linearly over its picks).
+inline constexpr double ROUTING_SHARE_FEW_PICKS = 0.75;
+inline constexpr double ROUTING_SHARE_MANY_PICKS = 0.80;
 
 // Balanced fused-MoE rows estimated from a GPU's power_law_1.01 rows `law` (A100's tables time the fused MoE
 // with power-law routing only): each point times the median, over the other shipped GPUs (not `own_gpu`, a

@@ -11,6 +11,8 @@
 // docs/fidelity.md): with log-log on every axis H100's decode-attention batch axis missed by 3.9% / 15.2%
 // (median / p90), linearly by 2.3% / 12.7%; the token axes do as well or better log-log (prefill length 3.3%
 // / 15.3% against 4.6% / 13.2%, and 3.7% / 16.0% against 8.8% / 20.1% on A100; GEMM rows alike either way).
+// A fused MoE timed with balanced routing is the exception among the token axes: linear over the experts its
+// tokens reach (GridTable::moe_picks_coordinate).
 #pragma once
 
 #include <cmath>
@@ -46,10 +48,12 @@ struct GridTable {
     std::vector<float> values_ms;               // row-major over the axes; NaN = not measured
     size_t line = 0;                            // the line of the file its `table` line is on
     // whether axis i interpolates log-log (a token count: m, num_tokens, isl) rather than linearly (see
-    // above)
+    // above), except a balanced fused-MoE table's tokens, which interpolate linearly over the experts the
+    // call reaches (moe_picks_coordinate)
     bool log_axis(size_t i) const {
         if (i >= axis_names.size()) return false;
         const std::string& a = axis_names[i];
+        if (a == "num_tokens" && balanced_moe()) return false;
         return a == "m" || a == "num_tokens" || a == "isl";
     }
     // Whether a lookup between two grid points of axis i bends with the axis' next points out: a prefill's
@@ -84,6 +88,7 @@ struct GridTable {
         if (i >= axis_names.size()) return x;
         const std::string& a = axis_names[i];
         if (a == "m" && family == "gemm") return x <= 16.0 ? x : tiled(x, 64.0);
+        if (a == "num_tokens" && balanced_moe()) return moe_picks_coordinate(x);
         if (family == "encoder_attention") {
             if (a == "isl") return encoder_isl_coordinate(x, point);
             if (a == "batch_size" && point) return encoder_batch_coordinate(x, point);
@@ -103,6 +108,21 @@ struct GridTable {
     // tiles"): median / p90 over the five GPUs' tables 4.7% / 19.8% -> 3.0% / 13.8% by the tiles, H100 4.5% /
     // 17.0% -> 2.3% / 9.6% and L40S 4.8% / 21.9% -> 3.0% / 13.8% with the waves.
     double encoder_isl_coordinate(double x, const double* point = nullptr) const;
+    // Whether this is a fused-MoE table timed with balanced routing (`distribution=balanced`) that names its
+    // top-k and experts. AIConfigurator's collector spreads such a call's T x k picks round-robin over
+    // min(T x k, E) experts, so its time grows with the experts' weights it streams, linearly in T x k, until
+    // T x k reaches E, and then with the tokens' compute alone (the H100 table of 256 experts, top-8, hidden
+    // 2,048: 297 us at 16 tokens, 553 at 32, 556 at 48).
+    bool balanced_moe() const;
+    // A balanced fused-MoE table's tokens T as the picks T x k the call spreads over its experts, those past
+    // the E experts counted at a tenth (as a tile's padding is: `tiled`): min(T k, E) + 0.1 max(0, T k - E).
+    // Its tables interpolate linearly in it, in latency, so that a count between two grid points takes the
+    // experts it reaches, where log-log over T had spread the step at T k = E over the segment around it.
+    // Chosen by the tables' leave-one-out along the tokens (docs/fidelity.md, "A balanced fused MoE by the
+    // experts it reaches"): the balanced rows of the five GPUs that have them, median / p90 1.63% / 12.7%
+    // log-log, 1.31% / 12.2% linear over T, 1.28% / 10.1% linear over this; the tenth anywhere from 0.02 to
+    // 0.2 moves the median by at most 0.1 point.
+    double moe_picks_coordinate(double tokens) const;
     // An encoder-attention table's batch b at the length of `point` as the sequences whole waves of CTAs
     // would hold, less a tenth of the idle slots: r - 0.1 (r - b), r = waves x SMs / per, per = heads x
     // ceil(isl / q) CTAs a sequence (q: the query tile, encoder_attention_tiles), waves = ceil(b x per /
