@@ -657,6 +657,20 @@ int main(int argc, char** argv) {
             if (t->find("moe", {{"dtype", dt}}).empty()) continue;
             loo(*t, "moe", {"num_tokens"}, row(std::string("fused MoE ") + dt, "table LOO, token axis"), {{"dtype", dt}});
         }
+        {  // the balanced rows alone (every format), the ones the predictor reads unless `moe_routing:` names
+           // a power law: linearly over the picks their tokens spread (GridTable::moe_picks_coordinate), and
+           // log-log over the tokens as every fused-MoE table was read before the fortieth session (the same
+           // rows without their `distribution`, which GridTable::balanced_moe needs)
+            Errors& picks = row("fused MoE", "table LOO, token axis, balanced rows, every format");
+            Errors& tokens = row("fused MoE", "  the same log-log over the tokens (before)");
+            KernelTables plain;
+            for (const GridTable* g : t->find("moe", {{"distribution", "balanced"}})) {
+                plain.tables.push_back(*g);
+                plain.tables.back().attrs.erase("distribution");
+            }
+            loo(*t, "moe", {"num_tokens"}, picks, {{"distribution", "balanced"}});
+            loo(plain, "moe", {"num_tokens"}, tokens);
+        }
         {  // the predictor's hold on fused-MoE points whose experts stayed in L2 (every format, balanced routing);
            // and, as a check of the floor, how far it lies from the cold points at 1-16 tokens (where streaming the
            // experts dominates the kernel)
