@@ -19,7 +19,8 @@
 // (l2_warm_kv_floor_s), and a fused-MoE one (l2_warm_moe_floor_s). The decode-attention tables are read with
 // their L2-warm points held so first (held_l2_warm_decodes), so that a lookup past the L2 does not
 // interpolate towards an L2 time. Lookups interpolate between measured points (GridTable::lookup_s: log-log
-// along token counts, linearly along the other axes). Past the largest measured value of an axis the time is
+// along token counts, but linearly over the experts reached along a balanced fused MoE's tokens; linearly
+// along the other axes). Past the largest measured value of an axis the time is
 // scaled by the axis' power law (linear in tokens, n, k, batch, context and bytes; quadratic in prefill
 // length) and the source says "extrapolated". Norms, RoPE, residual adds, the sampler and the step overhead
 // stay on the roofline. The bound of each op is still the roofline's: it explains the why.
