@@ -175,12 +175,19 @@ void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p, const 
     if (r.reserve_bytes >= 0.0) {
         row("reserve", fmt::format("{} (given)", gb(p.reserve_bytes)));
     } else {
-        row("reserve", fmt::format("{} (estimate: activations {} at {} batched tokens, sampler {}, non-torch {}, "
-                                   "CUDA graphs {}{})",
-                                   gb(p.reserve_bytes), gb(p.reserve.activation_bytes),
-                                   group(r.max_num_batched_tokens), gb(p.reserve.logits_bytes),
-                                   gb(p.reserve.non_torch_bytes), gb(p.reserve.cuda_graph_bytes),
-                                   p.reserve.all2all_bytes > 0 ? ", DeepEP buffers " + gb(p.reserve.all2all_bytes) : ""));
+        const ReserveEstimate& e = p.reserve;
+        row("reserve",
+            fmt::format("{} (estimate: peak activation {}: the larger of the forward pass at {} batched "
+                        "tokens, {}, and the sampler for {} sequences, {}, {}+ {} of buffers; "
+                        "non-torch {}; CUDA graphs {}{})",
+                        gb(p.reserve_bytes), gb(e.peak_activation()), group(r.max_num_batched_tokens),
+                        gb(e.activation_bytes), group(std::min(r.max_num_seqs, r.max_num_batched_tokens)),
+                        gb(e.logits_bytes),
+                        e.moe_workspace_bytes > 0
+                            ? "+ the fused MoE's workspace " + gb(e.moe_workspace_bytes) + " "
+                            : "",
+                        gb(e.base_bytes), gb(e.non_torch_bytes), gb(e.cuda_graph_bytes),
+                        e.all2all_bytes > 0 ? "; DeepEP buffers " + gb(e.all2all_bytes) : ""));
     }
     row("KV budget", gb(p.kv_budget_bytes));
     std::string per_token = fmt::format("{} B", group(std::llround(p.kv_bytes_per_token)));

@@ -1,6 +1,6 @@
 // KV planner. Napkin check for Llama-3.1-8B on one H100 SXM at bf16:
-//   85.5 GB usable x 0.9 = 77.0 GB; - 16.1 GB weights - ~2 GB reserve = ~59 GB for KV;
-//   128 KiB per token -> ~450k tokens, 3 sequences at the full 131,072-token context.
+//   85.0 GB usable x 0.9 = 76.5 GB; - 16.1 GB weights - ~3.2 GB reserve = ~57 GB for KV;
+//   128 KiB per token -> ~440k tokens, 3 sequences at the full 131,072-token context.
 #include "headroom/core/kv_planner.hpp"
 
 #include <fmt/format.h>
@@ -17,11 +17,28 @@ namespace {
 constexpr double GIB = 1024.0 * 1024.0 * 1024.0;
 constexpr double ACTIVATION_BYTES = 2.0;  // activations stay in bf16 whatever the weight format
 constexpr double LOGIT_BYTES = 4.0;       // the sampler works in fp32
-// Estimates for what vLLM's memory profile sees besides weights and activations (its logs typically show
-// 0.1-0.3 GiB of non-torch memory on one GPU, more with NCCL, and 0.3-1 GiB of CUDA-graph memory).
-constexpr double NON_TORCH_BYTES = 0.2 * GIB;
+// What vLLM keeps out of the KV cache besides the weights and the forward pass, from vLLM 0.19.0's startup
+// logs on one to four H100 SXM 80GB (llm-d-incubation/llm-d-planner, accuracy/results/v0.19.0: "Actual usage
+// is X GiB for weight, Y GiB for peak activation, Z GiB for non-torch memory", 8,192 batched tokens and 1,024
+// sequences; bench/kv_memory_check.py prints them beside these estimates):
+// - the sampler's peak per fp32 logit of max_num_seqs x vocab, in fp32 copies, and the profile run's other
+//   buffers: a least-squares fit of the peak activation of the nine dense models' runs (max(forward, sampler)
+//   + buffers; leaving each model out, every prediction within 0.08 GiB of the logged peak);
+constexpr double SAMPLER_COPIES = 3.61;
+constexpr double PROFILE_BASE_BYTES = 0.123 * GIB;
+// - non-torch memory: 0.24-0.25 GiB on one GPU; 2.06-2.21 GiB at TP 2 and 4, where NCCL takes NVLink SHARP
+//   buffers on NVSwitch systems (Hopper and later; the median of the eight TP runs less the one-GPU figure).
+//   Without NVLink a TP group takes no more (0.21 GiB at TP 8 on L40S in a vLLM 0.10.2 log); an NVLink GPU
+//   before Hopper (no NVLink SHARP) keeps an estimate of 0.3 GiB of NCCL buffers, not measured;
+constexpr double NON_TORCH_BYTES = 0.25 * GIB;
+constexpr double NVLS_TP_BYTES = 1.84 * GIB;
 constexpr double NCCL_BYTES = 0.3 * GIB;
-constexpr double CUDA_GRAPH_BYTES = 0.5 * GIB;
+// - the CUDA graphs' pool, which vLLM subtracts before sizing the KV cache since 0.21
+//   (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS, on by default): its estimate for 51 + 51 captured sizes was
+//   0.84 GiB for Llama-3.1-8B, CodeLlama-7B and gemma-2-9b, 0.82 for Qwen1.5-MoE-A2.7B, 0.55 for phi-2.
+constexpr double CUDA_GRAPH_BYTES = 0.8 * GIB;
+// The fused MoE splits a step's tokens into chunks of VLLM_FUSED_MOE_CHUNK_SIZE (16,384 by default).
+constexpr int64_t FUSED_MOE_CHUNK = 16384;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -126,12 +143,13 @@ void check_serving_layout(const ModelCard& m, const GpuProfile& gpu, int64_t tp,
                                 by_tp ? "tp" : "pp", by_tp ? tp : pp, gpu.name));
 }
 
-ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r) {
+ReserveEstimate estimate_reserve(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r) {
     ReserveEstimate e;
     const double tp = static_cast<double>(r.tp);
     const double h = static_cast<double>(m.hidden_size);
-    // Elements per token alive at the peak: the residual stream and the normed input (2h), plus the larger
-    // of the attention stage (q, k, v outputs) and the MLP stage (gate/up outputs and the activation).
+    // Elements per token alive at the forward pass's peak: the residual stream and the normed input (2h),
+    // plus the larger of the attention stage (q, k, v outputs) and an MLP stage (gate/up outputs and the
+    // activation) of a dense layer or of a MoE layer's shared expert.
     double attention_stage = 0.0;
     if (m.is_mla()) {
         attention_stage = m.num_attention_heads / tp *
@@ -142,18 +160,36 @@ ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r) {
         attention_stage = (m.num_attention_heads / tp + 2.0 * kv_heads) * static_cast<double>(m.head_dim);
     }
     const double width_factor = m.mlp == MlpKind::GATED ? 3.0 : 2.0;
-    double mlp_stage = width_factor * static_cast<double>(m.intermediate_size) / tp;
+    const bool dense_layers =
+        std::any_of(m.layers.begin(), m.layers.end(), [](const LayerSpec& l) { return !l.moe; });
+    double mlp_stage = dense_layers ? width_factor * static_cast<double>(m.intermediate_size) / tp : 0.0;
     if (m.is_moe()) {
-        const double moe = 3.0 * static_cast<double>(m.experts_per_token * m.moe_intermediate_size +
-                                                     m.shared_expert_intermediate_size) / tp;
-        mlp_stage = std::max(mlp_stage, moe);
+        mlp_stage = std::max(mlp_stage, 3.0 * static_cast<double>(m.shared_expert_intermediate_size) / tp);
+        // The routed experts' intermediates live in the fused MoE's workspace (FusedMoEModularKernel's
+        // shared buffers, vllm/model_executor/layers/fused_moe/modular_kernel.py): one pair for every MoE
+        // layer, sized at the profile run's tokens and kept, so it adds to the sampler's peak too.
+        // workspace13 holds the first GEMM's output and then the second's (M x top-k x max(N, hidden));
+        // workspace2 the activation's output (M x top-k x the expert's intermediate), N being w1's rows on
+        // this GPU (2 x intermediate when gated; the intermediate is split over TP unless EP holds whole
+        // experts).
+        const double inter = static_cast<double>(m.moe_intermediate_size) / (r.ep > 1 ? 1.0 : tp);
+        const double n = (m.mlp == MlpKind::GATED ? 2.0 : 1.0) * inter;
+        const double rows =
+            static_cast<double>(std::min(r.max_num_batched_tokens, FUSED_MOE_CHUNK) * m.experts_per_token);
+        e.moe_workspace_bytes = rows * (std::max(n, h) + inter) * ACTIVATION_BYTES;
     }
     const double per_token = 2.0 * h + std::max(attention_stage, mlp_stage);
     e.activation_bytes = static_cast<double>(r.max_num_batched_tokens) * per_token * ACTIVATION_BYTES;
-    // Logits are gathered to the full vocabulary on every rank; logits and probabilities both held.
+    // The sampler's dummy run: logits gathered to the full vocabulary on every rank, in fp32, sorted for
+    // top-k / top-p and turned into probabilities (SAMPLER_COPIES fp32 copies at its peak, fitted).
     const double seqs = static_cast<double>(std::min(r.max_num_seqs, r.max_num_batched_tokens));
-    e.logits_bytes = 2.0 * seqs * static_cast<double>(m.vocab_size) * LOGIT_BYTES;
-    e.non_torch_bytes = NON_TORCH_BYTES + (r.tp > 1 ? NCCL_BYTES : 0.0);
+    e.logits_bytes = SAMPLER_COPIES * seqs * static_cast<double>(m.vocab_size) * LOGIT_BYTES;
+    e.base_bytes = PROFILE_BASE_BYTES;
+    double tp_buffers = 0.0;
+    if (r.tp > 1 && gpu.has_nvlink()) {
+        tp_buffers = gpu.compute_capability.value >= 9.0 ? NVLS_TP_BYTES : NCCL_BYTES;
+    }
+    e.non_torch_bytes = NON_TORCH_BYTES + tp_buffers;
     e.cuda_graph_bytes = CUDA_GRAPH_BYTES;
     e.all2all_bytes = r.all2all_buffer_bytes;
     return e;
@@ -245,7 +281,7 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
     if (r.reserve_bytes >= 0.0) {
         p.reserve_bytes = r.reserve_bytes;
     } else {
-        p.reserve = estimate_reserve(m, r);
+        p.reserve = estimate_reserve(m, gpu, r);
         p.reserve_bytes = p.reserve.total();
     }
     p.kv_budget_bytes = p.budget_bytes - p.weight_bytes - p.reserve_bytes;

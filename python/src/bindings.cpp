@@ -304,8 +304,11 @@ PYBIND11_MODULE(_headroom, m) {
         .def_property_readonly("max_model_len", [](const KvPlan& p) { return p.request.max_model_len; })
         .def_property_readonly("reserve", [](const KvPlan& p) {
             py::dict d;
+            d["peak_activation_bytes"] = p.reserve.peak_activation();
             d["activation_bytes"] = p.reserve.activation_bytes;
             d["logits_bytes"] = p.reserve.logits_bytes;
+            d["moe_workspace_bytes"] = p.reserve.moe_workspace_bytes;
+            d["base_bytes"] = p.reserve.base_bytes;
             d["non_torch_bytes"] = p.reserve.non_torch_bytes;
             d["cuda_graph_bytes"] = p.reserve.cuda_graph_bytes;
             d["all2all_bytes"] = p.reserve.all2all_bytes;

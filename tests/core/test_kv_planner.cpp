@@ -20,24 +20,24 @@ KvPlanRequest with_reserve(double bytes) {
 }  // namespace
 
 TEST(KvPlanner, Llama8B_on_H100_by_hand) {
-    // usable 80 GiB x 0.9956 = 85,899,345,920 x 0.9956 = 85,521,388,797.95 B; x 0.9 = 76,969,249,918.16
-    // - weights 16,060,522,496 - reserve 2,000,000,000 = 58,908,727,422.16 B for KV
-    // block = 16 tokens x 131,072 B = 2,097,152 B; 58,908,727,422 / 2,097,152 = 28,089.87 -> 28,089 blocks
-    // tokens 28,089 x 16 = 449,424
-    // at 131,072 tokens a sequence needs 8,192 blocks: floor(28,089 / 8,192) = 3
-    // at 8,192 tokens: 512 blocks -> 54 sequences; at concurrency 64: 28,089 / 64 = 438 blocks = 7,008 tokens
+    // usable 80 GiB x 0.9899 = 85,899,345,920 x 0.9899 = 85,031,762,526.208 B; x 0.9 = 76,528,586,273.5872
+    // - weights 16,060,522,496 - reserve 2,000,000,000 = 58,468,063,777.5872 B for KV
+    // block = 16 tokens x 131,072 B = 2,097,152 B; 58,468,063,777.59 / 2,097,152 = 27,879.74 -> 27,879 blocks
+    // tokens 27,879 x 16 = 446,064
+    // at 131,072 tokens a sequence needs 8,192 blocks: floor(27,879 / 8,192) = 3
+    // at 8,192 tokens: 512 blocks -> 54 sequences; at concurrency 64: 27,879 / 64 = 435 blocks = 6,960 tokens
     const ModelCard m = load_model("llama-3.1-8b");
     const GpuProfile g = load_gpu("h100");
     KvPlanRequest r = with_reserve(2e9);
     r.context = 8192;
     r.concurrency = 64;
     const KvPlan p = plan_kv(m, g, r);
-    EXPECT_NEAR(p.kv_budget_bytes, 58'908'727'422.16, 1.0);
+    EXPECT_NEAR(p.kv_budget_bytes, 58'468'063'777.5872, 1.0);
     EXPECT_EQ(p.block_bytes, 2'097'152.0);
-    EXPECT_EQ(p.num_blocks, 28'089);
-    EXPECT_EQ(p.kv_tokens, 449'424);
+    EXPECT_EQ(p.num_blocks, 27'879);
+    EXPECT_EQ(p.kv_tokens, 446'064);
     EXPECT_EQ(p.max_concurrency_at_context, 54);
-    EXPECT_EQ(p.max_context_at_concurrency, 7'008);
+    EXPECT_EQ(p.max_context_at_concurrency, 6'960);
     EXPECT_TRUE(p.fits);
 
     r.context = 0;  // max_model_len
@@ -45,17 +45,46 @@ TEST(KvPlanner, Llama8B_on_H100_by_hand) {
 }
 
 TEST(KvPlanner, ReserveEstimate) {
-    // Llama-3.1-8B, TP 1, 8,192 batched tokens: elements per token at the peak
+    // Llama-3.1-8B, TP 1, 8,192 batched tokens: elements per token at the forward pass's peak
     //   2 x 4096 + max((32 + 2 x 8) x 128 = 6,144, 3 x 14,336 = 43,008) = 51,200
     //   activations 8,192 x 51,200 x 2 B = 838,860,800
-    // logits: 2 x 256 sequences x 128,256 x 4 B = 262,668,288
+    // sampler: 3.61 fp32 copies of 256 sequences x 128,256 logits: 3.61 x 131,334,144 = 474,116,259.84
+    // the peak: the larger of the two plus 0.123 GiB of buffers = 838,860,800 + 132,070,244.352
     KvPlanRequest r;
     r.max_num_batched_tokens = 8192;
     r.max_num_seqs = 256;
-    const ReserveEstimate e = estimate_reserve(load_model("llama-3.1-8b"), r);
+    const GpuProfile h100 = load_gpu("h100");
+    const ModelCard llama = load_model("llama-3.1-8b");
+    const ReserveEstimate e = estimate_reserve(llama, h100, r);
     EXPECT_DOUBLE_EQ(e.activation_bytes, 838'860'800.0);
-    EXPECT_DOUBLE_EQ(e.logits_bytes, 262'668'288.0);
-    EXPECT_DOUBLE_EQ(e.non_torch_bytes, 0.2 * 1024 * 1024 * 1024);
+    EXPECT_NEAR(e.logits_bytes, 474'116'259.84, 1e-3);
+    EXPECT_EQ(e.moe_workspace_bytes, 0.0);
+    EXPECT_NEAR(e.peak_activation(), 970'931'044.352, 1e-3);
+    EXPECT_DOUBLE_EQ(e.non_torch_bytes, 0.25 * 1024 * 1024 * 1024);
+    EXPECT_DOUBLE_EQ(e.cuda_graph_bytes, 0.8 * 1024 * 1024 * 1024);
+    // With 1,024 sequences (vLLM's default on H100) the sampler is the larger: 3.61 x 1,024 x 128,256 x 4 B
+    //   = 1,896,465,039.36, + 132,070,244.352 = 2,028,535,283.712 B = 1.889 GiB (vLLM 0.19 logged 1.89 GiB)
+    r.max_num_seqs = 1024;
+    EXPECT_NEAR(estimate_reserve(llama, h100, r).peak_activation(), 2'028'535'283.712, 1e-3);
+
+    // A TP group: NCCL's NVLink SHARP buffers on Hopper's NVSwitch (0.25 + 1.84 GiB), 0.3 GiB of NCCL buffers
+    // on an NVLink GPU before Hopper, none over PCIe
+    r.tp = 2;
+    EXPECT_NEAR(estimate_reserve(llama, h100, r).non_torch_bytes, 2.09 * 1024 * 1024 * 1024, 1e-3);
+    EXPECT_NEAR(estimate_reserve(llama, load_gpu("a100-80gb"), r).non_torch_bytes, 0.55 * 1024 * 1024 * 1024,
+                1e-3);
+    EXPECT_DOUBLE_EQ(estimate_reserve(llama, load_gpu("l40s"), r).non_torch_bytes, 0.25 * 1024 * 1024 * 1024);
+
+    // Mixtral-8x7B at TP 2: no dense layer, so the forward pass's peak is the attention stage,
+    //   (32 / 2 + 2 x 8 / 2) x 128 = 3,072, + 2 x 4,096: 8,192 x 11,264 x 2 B = 184,549,376;
+    // the fused MoE's workspace: 8,192 tokens x top-2 rows x (max(2 x 7,168, 4,096) + 7,168) x 2 B
+    //   = 16,384 x 21,504 x 2 = 704,643,072;
+    // the sampler, 32,000 logits: 3.61 x 1,024 x 32,000 x 4 = 473,169,920;
+    // the peak 473,169,920 + 704,643,072 + 132,070,244.352 = 1,309,883,236.352 B = 1.22 GiB (logged: 1.21)
+    const ReserveEstimate x = estimate_reserve(load_model("mistralai/Mixtral-8x7B-v0.1"), h100, r);
+    EXPECT_DOUBLE_EQ(x.activation_bytes, 184'549'376.0);
+    EXPECT_DOUBLE_EQ(x.moe_workspace_bytes, 704'643'072.0);
+    EXPECT_NEAR(x.peak_activation(), 1'309'883'236.352, 1e-3);
 }
 
 TEST(KvPlanner, DeepEpBuffersComeOutOfTheKvCache) {
@@ -162,14 +191,14 @@ TEST(KvPlanner, SlidingLayersCapWithTheTokenBudget) {
 }
 
 TEST(KvPlanner, WeightsDoNotFit) {
-    // 70B at bf16 on one H100: 141.1 GB of weights against 77.0 GB
+    // 70B at bf16 on one H100: 141.1 GB of weights against 85.0 GB x 0.9 - 2.0 GB = 74.5 GB
     const KvPlan p = plan_kv(load_model("Llama-3.3-70B"), load_gpu("h100"), with_reserve(2e9));
     EXPECT_FALSE(p.fits);
-    EXPECT_EQ(p.why_not, "weights 141.1 GB per GPU > 85.5 GB usable x 0.90 - 2.0 GB reserve = 75.0 GB");
+    EXPECT_EQ(p.why_not, "weights 141.1 GB per GPU > 85.0 GB usable x 0.90 - 2.0 GB reserve = 74.5 GB");
 }
 
 TEST(KvPlanner, MaxModelLenDoesNotFit) {
-    // 70B at TP 2: 77.0 - 70.6 - 2.0 = 4.4 GB of KV; one 131,072-token sequence needs
+    // 70B at TP 2: 76.5 - 70.6 - 2.0 = 3.9 GB of KV; one 131,072-token sequence needs
     // 131,072 x 163,840 B = 21.5 GB
     KvPlanRequest r = with_reserve(2e9);
     r.tp = 2;

@@ -96,7 +96,7 @@ const char* CLOSED = R"(  shape: single
 }  // namespace
 
 TEST(Explain, KvCacheFull) {
-    // gpu_memory_utilization 0.25 leaves 85.5 x 0.25 - 16.1 - 1.9 = 3.4 GB: about 26,000 tokens of KV for 64
+    // gpu_memory_utilization 0.25 leaves 85.0 x 0.25 - 16.1 - 3.2 = 2.0 GB: about 15,000 tokens of KV for 64
     // users who each need 3,300
     const Explanation e = cause_of("gpu: h100\nscheduler: {gpu_memory_utilization: 0.25, max_model_len: 8192}\n", CLOSED);
     EXPECT_EQ(e.cause, "admission_kv") << e.sentence;
@@ -104,13 +104,14 @@ TEST(Explain, KvCacheFull) {
 }
 
 TEST(Explain, ADataParallelRanksKvCacheFull) {
-    // gpt-oss-120b over 2 DP ranks with EP on H100 at gpu_memory_utilization 0.45: each rank keeps 85.5 x
-    // 0.45 - 34.8 GB of weights - its reserve, about 1,091 blocks of 16 tokens, room for a few of the 64
-    // users' 3,300 tokens. The sentence names a rank's cache (each rank has its own), not one pool.
-    const std::string text = "model: openai/gpt-oss-120b\ngpu: h100\ndata_parallel: 2\n"
-                             "expert_parallel: true\nseed: 3\nslo: {ttft_p95_s: 2, tpot_p95_s: 0.05}\n"
-                             "scheduler: {gpu_memory_utilization: 0.45, max_model_len: 8192}\nworkload:\n" +
-                             std::string(CLOSED);
+    // gpt-oss-120b over 2 DP ranks with EP on H100 at gpu_memory_utilization 0.48: each rank keeps 85.0 x
+    // 0.48 - 34.8 GB of weights - its 4.8 GB reserve, about 2,000 blocks of 16 tokens, room for a few of the
+    // 64 users' 3,300 tokens. The sentence names a rank's cache (each rank has its own), not one pool.
+    const std::string text =
+        "model: openai/gpt-oss-120b\ngpu: h100\ndata_parallel: 2\n"
+        "expert_parallel: true\nseed: 3\nslo: {ttft_p95_s: 2, tpot_p95_s: 0.05}\n"
+        "scheduler: {gpu_memory_utilization: 0.48, max_model_len: 8192}\nworkload:\n" +
+        std::string(CLOSED);
     const Scenario sc = parse_scenario(text, "explain.yaml", ".");
     const Explanation e = explain(sc, simulate(sc), "this load");
     EXPECT_EQ(e.cause, "admission_kv") << e.sentence;

@@ -456,14 +456,15 @@ TEST(Simulation, HybridModelFreesSlidingBlocksAndPreemptsOnlyAsThePerGroupArithm
     Scenario sc = parse_scenario(R"(model: openai/gpt-oss-20b
 gpu: h100
 seed: 3
-scheduler: {max_model_len: 8192, max_num_batched_tokens: 2048, reserve_gb: 60.45}
+scheduler: {max_model_len: 8192, max_num_batched_tokens: 2048, reserve_gb: 60.0}
 workload:
   shape: single
   arrival: {process: closed_loop, users: 16}
   prompt_tokens: {dist: fixed, value: 2000}
   output_tokens: {dist: fixed, value: 2000}
   requests: 32
-)", "hybrid.yaml", ".");
+)",
+                                 "hybrid.yaml", ".");
     const KvPlan plan = scenario_kv_plan(sc);
     ASSERT_GE(plan.num_blocks, 6000);
     ASSERT_LT(plan.num_blocks, 8000);

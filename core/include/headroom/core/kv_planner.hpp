@@ -1,15 +1,17 @@
 // KV-cache memory and capacity per GPU, planned as vLLM V1 does it:
 //   KV budget = usable GPU memory x gpu_memory_utilization - weights - reserve
 //   blocks    = KV budget // (block_size x KV bytes per token across all layers)
-// where the reserve stands for what vLLM's profiling forward pass measures (activations at
-// max_num_batched_tokens, sampler logits, non-torch allocations) plus CUDA-graph memory.
-// GQA KV heads are split across TP ranks (replicated when TP > KV heads); an MLA latent is not split.
-// Sliding-window layers hold at most window - 1 + max_num_batched_tokens tokens plus one block.
+// where usable memory is what CUDA reports (what vLLM multiplies) and the reserve stands for what vLLM's
+// memory profile measures (the peak of a forward pass or the sampler, the fused MoE's workspace, non-torch
+// allocations) plus its estimate of the CUDA graphs' pool (ReserveEstimate). GQA KV heads are split across TP
+// ranks (replicated when TP > KV heads); an MLA latent is not split. Sliding-window layers hold at most
+// window - 1 + max_num_batched_tokens tokens plus one block.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
-#include <stdexcept>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -55,17 +57,29 @@ struct BatchLimits {
 };
 BatchLimits vllm_serve_defaults(const GpuProfile& gpu);
 
-// Memory vLLM keeps out of the KV cache besides the weights. Estimates, per GPU.
+// Memory vLLM keeps out of the KV cache besides the weights, per GPU, as vLLM's memory profile measures it
+// (vllm/v1/worker/gpu_worker.py, determine_available_memory): the torch peak of a profile run (a forward pass
+// over max_num_batched_tokens tokens, then the sampler over max_num_seqs sequences), the non-torch memory the
+// run adds (NCCL and custom all-reduce buffers) and, since vLLM 0.21, the CUDA graphs' estimated pool.
+// Checked against vLLM 0.19's startup logs on H100 (bench/kv_memory_check.py; docs/fidelity.md, "What vLLM
+// keeps out of the KV cache").
 struct ReserveEstimate {
-    double activation_bytes = 0.0;  // peak of one forward pass over max_num_batched_tokens tokens
-    double logits_bytes = 0.0;      // fp32 logits and probabilities for max_num_seqs sequences
-    double non_torch_bytes = 0.0;   // cuBLAS workspaces, NCCL buffers
-    double cuda_graph_bytes = 0.0;  // captured decode graphs
-    double all2all_bytes = 0.0;     // DP + EP dispatch buffers (KvPlanRequest::all2all_buffer_bytes)
-    double total() const { return activation_bytes + logits_bytes + non_torch_bytes + cuda_graph_bytes + all2all_bytes; }
+    double activation_bytes = 0.0;  // forward pass over max_num_batched_tokens tokens, outside the fused MoE
+    double logits_bytes = 0.0;  // the sampler over max_num_seqs sequences (fp32 logits, sort, probabilities)
+    double moe_workspace_bytes = 0.0;  // the fused MoE's persistent workspace, shared by every MoE layer
+    double base_bytes = 0.0;           // the profile run's other buffers (fitted)
+    double non_torch_bytes = 0.0;      // CUDA runtime, NCCL and custom all-reduce buffers
+    double cuda_graph_bytes = 0.0;     // vLLM's estimate of the captured graphs' pool
+    double all2all_bytes = 0.0;        // DP + EP dispatch buffers (KvPlanRequest::all2all_buffer_bytes)
+    // What vLLM logs as the peak activation: the forward pass and the sampler run one after the other, so the
+    // larger of the two, plus the MoE workspace that stays allocated through both, plus the other buffers.
+    double peak_activation() const {
+        return std::max(activation_bytes, logits_bytes) + moe_workspace_bytes + base_bytes;
+    }
+    double total() const { return peak_activation() + non_torch_bytes + cuda_graph_bytes + all2all_bytes; }
 };
 
-ReserveEstimate estimate_reserve(const ModelCard& m, const KvPlanRequest& r);
+ReserveEstimate estimate_reserve(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r);
 
 // The buffers DeepEP takes on each GPU of an EP group of `ep` GPUs over `dp` DP ranks for an MoE model under
 // vLLM's `backend` (vllm/distributed/device_communicators/all2all.py; 0 for the other backends, for dense models
