@@ -734,10 +734,13 @@ double batch_scaled(const GridTable* t, double batch, double x, double x_power, 
 // prefill of the causal length that sees as many keys, which runs the latent's up-projection (kv_b_proj) on
 // that length's rows. vLLM runs it on every key the chunk attends to: it gathers the cached latent and
 // up-projects it again each step (MLACommonImpl._compute_prefill_context, vllm/v1/attention/backends/mla/
-// common.py), so where the chunks' context and new tokens outnumber those rows the GEMM table prices the rest.
+// common.py), so where the chunks' context and new tokens outnumber those rows the GEMM table prices the
+// rest, and the memory-bound kernels around it, which no table times, stream their bytes at the calibration's
+// memory rate, each held to the tables' fastest kernel (mla_context_kernels_s).
 double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch,
                                              bool& extrapolated, double* chain_s, double* context_s) const {
     double decodes = 0, decode_keys = 0, prefills = 0, prefill_keys = 0, prefill_rows = 0;
+    double cached_rows = 0, merged_rows = 0;  // the chunks' cached context, and their new tokens
     const ModelCard& m = roofline_.model();
     const int64_t cap = m.is_sparse_mla() ? m.index_topk : 0;  // a DSA decode reads at most index_topk keys
     for (const SequenceWork& s : batch) {
@@ -746,6 +749,10 @@ double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::ve
         (s.is_decode() ? decodes : prefills) += 1;
         (s.is_decode() ? decode_keys : prefill_keys) += keys;
         if (!s.is_decode()) prefill_rows += static_cast<double>(s.context + s.new_tokens);
+        if (!s.is_decode() && s.context > 0) {
+            cached_rows += static_cast<double>(s.context);
+            merged_rows += static_cast<double>(s.new_tokens);
+        }
     }
     double t = 0.0;
     if (decodes > 0) {
@@ -782,8 +789,44 @@ double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::ve
             t += std::max(0.0, all - in_module);
             if (context_s) *context_s += std::max(0.0, all - in_module);
         }
+        const double kernels =
+            mla_context_kernels_s(cached_rows, std::max(0.0, prefill_rows - module_rows), merged_rows);
+        t += kernels;
+        if (context_s) *context_s += kernels;
     }
     return t * static_cast<double>(op.count);
+}
+
+// A layer's memory-bound kernels around a cached context's attention
+// (MLACommonImpl._compute_prefill_context):
+// - the gather (gather_and_maybe_dequant_cache): every cached latent, kv_lora_rank + rope elements a token,
+//   read from the KV cache and written in bf16 to the workspace;
+// - the keys' assembly, torch.cat((k_nope, k_pe.expand(...))): for each up-projected row beyond those the
+//   module table timed, a head's nope part read and its nope + rope key written, per head on this GPU, and
+//   the shared rope part read;
+// - the merge of the context's and the new tokens' attention (merge_attn_states): two partial outputs of
+//   v_head_dim per head and their fp32 log-sum-exps read, one output written, for every new token.
+// One context chunk (vLLM loops over chunks of its prefill workspace, one gather, assembly and merge each,
+// when the context outgrows it).
+double KernelTablePredictor::mla_context_kernels_s(double cached_rows, double assembled_rows,
+                                                   double merged_rows) const {
+    if (cached_rows <= 0.0) return 0.0;
+    const ModelCard& m = roofline_.model();
+    const CostConfig& c = roofline_.config();
+    const double heads = static_cast<double>(m.num_attention_heads) / static_cast<double>(c.tp);
+    const double bf16 = 2.0;
+    const double latent = static_cast<double>(m.kv_lora_rank + m.qk_rope_head_dim);
+    const double gather = cached_rows * latent * (dtype_bytes(c.kv_dtype) + bf16);
+    const double nope = static_cast<double>(m.qk_nope_head_dim),
+                 rope = static_cast<double>(m.qk_rope_head_dim);
+    const double assemble = assembled_rows * (heads * (2.0 * nope + rope) + rope) * bf16;
+    const double merge = merged_rows * heads * (3.0 * static_cast<double>(m.v_head_dim) * bf16 + 2.0 * 4.0);
+    const double rate = memory_bytes_per_s(roofline_.gpu(), c.gemm_calibration());
+    double t = 0.0;
+    for (const double bytes : {gather, assemble, merge}) {
+        if (bytes > 0.0) t += std::max(gemm_bf16_least_s_, bytes / rate);
+    }
+    return t;
 }
 
 double AttentionTables::least_s() const {
@@ -1128,9 +1171,11 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
                 1e6 * chain_s);
         }
         if (context_s > 0.0) {
-            note += fmt::format("; the cached context's latent up-projected again (kv_b_proj, {:.1f} us a layer, "
-                                "from the GEMM table)",
-                                1e6 * context_s);
+            note += fmt::format(
+                "; the cached context's latent gathered and up-projected again, its keys "
+                "assembled and the two attentions merged ({:.1f} us a layer: kv_b_proj from the "
+                "GEMM table, the memory-bound kernels at the memory rate)",
+                1e6 * context_s);
         }
     } else if (encoder_attn_ && op.kind == OpKind::ATTENTION) {
         t = encoder_attention_s(op, batch, ex);

@@ -151,6 +151,9 @@ private:
     // (mla_chain_); `context_s`, the time a layer of the cached contexts' up-projection added to it
     double mla_attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated,
                            double* chain_s = nullptr, double* context_s = nullptr) const;
+    // The memory-bound kernels around a cached context's MLA prefill attention, a layer
+    // (kernel_table_predictor.cpp)
+    double mla_context_kernels_s(double cached_rows, double assembled_rows, double merged_rows) const;
     // `held`, when given, says whether the decodes' time was held to l2_warm_kv_floor_s.
     // `folded`, whether the decodes' KV was read as fewer, longer sequences (decode_lookup).
     double attention_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, bool& extrapolated,
