@@ -21,9 +21,9 @@ constexpr double LOGIT_BYTES = 4.0;       // the sampler works in fp32
 // logs on one to four H100 SXM 80GB (llm-d-incubation/llm-d-planner, accuracy/results/v0.19.0: "Actual usage
 // is X GiB for weight, Y GiB for peak activation, Z GiB for non-torch memory", 8,192 batched tokens and 1,024
 // sequences; bench/kv_memory_check.py prints them beside these estimates):
-// - the sampler's peak per fp32 logit of max_num_seqs x vocab, in fp32 copies, and the profile run's other
-//   buffers: a least-squares fit of the peak activation of the nine dense models' runs (max(forward, sampler)
-//   + buffers; leaving each model out, every prediction within 0.08 GiB of the logged peak);
+// - the sampler's peak, in fp32 copies of its max_num_seqs x vocab logits, and the profile run's other
+//   buffers: a least-absolute-error fit to the peak activation of thirteen runs of nine dense models
+//   (max(forward, sampler) + buffers; leaving each model out, every prediction within 0.08 GiB of its log);
 constexpr double SAMPLER_COPIES = 3.61;
 constexpr double PROFILE_BASE_BYTES = 0.123 * GIB;
 // - non-torch memory: 0.24-0.25 GiB on one GPU; 2.06-2.21 GiB at TP 2 and 4, where NCCL takes NVLink SHARP
