@@ -79,6 +79,7 @@ struct KvOptions {
     std::string weights_dtype = "auto", kv_dtype = "bf16";
     KvPlanRequest request;
     std::optional<double> reserve_gb;
+    bool no_cuda_graphs = false;
     std::string speculative, draft_model;  // a speculative drafter beside the model (its memory)
     bool expert_parallel = false;
     std::string all2all_backend = "allgather_reducescatter";
@@ -124,6 +125,7 @@ int run_kv(KvOptions& o) {
     const GpuProfile gpu = load_gpu_with_overrides(o.gpu, o.gpu_set);
     o.request.weight_dtype = parse_weights_option(o.weights_dtype);
     o.request.kv_dtype = parse_option_dtype("--kv-dtype", o.kv_dtype);
+    o.request.cuda_graphs = !o.no_cuda_graphs;
     if (o.reserve_gb) {
         if (*o.reserve_gb < 0.0) throw UsageError(fmt::format("--reserve-gb: must be >= 0, got {}", *o.reserve_gb));
         o.request.reserve_bytes = *o.reserve_gb * 1e9;
@@ -881,6 +883,8 @@ int run(int argc, char** argv) {
                     "GPUs, 256 on A100 and L40S)");
     kvc->add_option("--reserve-gb", kv.reserve_gb,
                     "memory kept for activations and CUDA graphs, in GB (default: estimated and reported)");
+    kvc->add_flag("--no-cuda-graphs", kv.no_cuda_graphs,
+                  "vLLM's --enforce-eager: no CUDA graphs, so no pool kept for them out of the KV cache");
     kvc->add_option("--gpu-set", kv.gpu_set, "override a profile field, e.g. memory.bandwidth_gb_per_s=3000")
         ->take_all();
     kvc->add_option("--speculative", kv.speculative,

@@ -177,17 +177,18 @@ void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p, const 
     } else {
         const ReserveEstimate& e = p.reserve;
         row("reserve",
-            fmt::format("{} (estimate: peak activation {}: the larger of the forward pass at {} batched "
-                        "tokens, {}, and the sampler for {} sequences, {}, {}+ {} of buffers; "
-                        "non-torch {}; CUDA graphs {}{})",
-                        gb(p.reserve_bytes), gb(e.peak_activation()), group(r.max_num_batched_tokens),
-                        gb(e.activation_bytes), group(std::min(r.max_num_seqs, r.max_num_batched_tokens)),
-                        gb(e.logits_bytes),
-                        e.moe_workspace_bytes > 0
-                            ? "+ the fused MoE's workspace " + gb(e.moe_workspace_bytes) + " "
-                            : "",
-                        gb(e.base_bytes), gb(e.non_torch_bytes), gb(e.cuda_graph_bytes),
-                        e.all2all_bytes > 0 ? "; DeepEP buffers " + gb(e.all2all_bytes) : ""));
+            fmt::format(
+                "{} (estimate: peak activation {}: the larger of the forward pass at {} batched "
+                "tokens, {}, and the sampler for {} sequences, {}, {}+ {} of buffers; "
+                "non-torch {}; CUDA graphs {}{})",
+                gb(p.reserve_bytes), gb(e.peak_activation()), group(r.max_num_batched_tokens),
+                gb(e.activation_bytes), group(std::min(r.max_num_seqs, r.max_num_batched_tokens)),
+                gb(e.logits_bytes),
+                e.moe_workspace_bytes > 0 ? "+ the fused MoE's workspace " + gb(e.moe_workspace_bytes) + " "
+                                          : "",
+                gb(e.base_bytes), gb(e.non_torch_bytes),
+                e.cuda_graph_bytes > 0 ? gb(e.cuda_graph_bytes) : std::string("none (--no-cuda-graphs)"),
+                e.all2all_bytes > 0 ? "; DeepEP buffers " + gb(e.all2all_bytes) : ""));
     }
     row("KV budget", gb(p.kv_budget_bytes));
     std::string per_token = fmt::format("{} B", group(std::llround(p.kv_bytes_per_token)));

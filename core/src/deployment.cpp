@@ -57,6 +57,7 @@ KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& engine, const
     r.max_num_batched_tokens = e.max_num_batched_tokens;
     r.max_num_seqs = e.max_num_seqs;
     r.reserve_bytes = e.reserve_bytes;
+    r.cuda_graphs = e.cuda_graphs;
     set_expert_parallel(r, d.model, d.expert_parallel, d.all2all_backend);
     if (e.speculative.enabled()) {
         const DrafterMemory dm = drafter_memory(d.model, e.speculative, d.tp, d.weight_dtype, d.kv_dtype);

@@ -190,7 +190,7 @@ ReserveEstimate estimate_reserve(const ModelCard& m, const GpuProfile& gpu, cons
         tp_buffers = gpu.compute_capability.value >= 9.0 ? NVLS_TP_BYTES : NCCL_BYTES;
     }
     e.non_torch_bytes = NON_TORCH_BYTES + tp_buffers;
-    e.cuda_graph_bytes = CUDA_GRAPH_BYTES;
+    e.cuda_graph_bytes = r.cuda_graphs ? CUDA_GRAPH_BYTES : 0.0;
     e.all2all_bytes = r.all2all_buffer_bytes;
     return e;
 }

@@ -95,7 +95,8 @@ def apply_gpu_override(gpu: GpuProfile, assignment: str) -> GpuProfile: ...
 def kv_plan(model: ModelCard, gpu: GpuProfile, tp: int = 1, weights_dtype: str = "bf16", kv_dtype: str = "bf16",
             gpu_memory_utilization: float = 0.9, block_size: int = 16, max_model_len: int = 0,
             max_num_batched_tokens: int = 0, max_num_seqs: int = 0, reserve_bytes: float = -1.0,
-            context: int = 0, concurrency: int = 1) -> KvPlan: ...
+            context: int = 0, concurrency: int = 1, pp: int = 1, dp: int = 1, expert_parallel: bool = False,
+            all2all_backend: str = "allgather_reducescatter", cuda_graphs: bool = True) -> KvPlan: ...
 def cost(model: ModelCard, gpu: GpuProfile, batch: list[tuple[int, int]], tp: int = 1, weights_dtype: str = "auto",
          kv_dtype: str = "bf16", cuda_graphs: bool = True, step_overhead_s: float = 1e-3, predictor: str = "auto",
          async_scheduling: bool = True, moe_routing: str = "", calibration: str = "",

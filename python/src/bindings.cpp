@@ -315,37 +315,42 @@ PYBIND11_MODULE(_headroom, m) {
             return d;
         });
 
-    m.def("kv_plan",
-          [](const ModelCard& model, const GpuProfile& gpu, int64_t tp, const std::string& weights_dtype,
-             const std::string& kv_dtype, double util, int64_t block_size, int64_t max_model_len,
-             int64_t max_num_batched_tokens, int64_t max_num_seqs, double reserve_bytes, int64_t context,
-             int64_t concurrency, int64_t pp, int64_t dp, bool expert_parallel, const std::string& all2all_backend) {
-              KvPlanRequest r;
-              r.tp = tp;
-              r.pp = pp;
-              r.dp = dp;
-              if (expert_parallel && !model.is_moe()) throw PlanError("expert_parallel", model.name + " has no experts");
-              if (const std::string why = unknown_all2all_backend(all2all_backend); !why.empty()) {
-                  throw PlanError("all2all_backend", why);
-              }
-              set_expert_parallel(r, model, expert_parallel, all2all_backend);  // as `headroom kv`
-              r.weight_dtype = weights(weights_dtype);
-              r.kv_dtype = dtype("kv_dtype", kv_dtype);
-              r.gpu_memory_utilization = util;
-              r.block_size = block_size;
-              r.max_model_len = max_model_len;
-              r.max_num_batched_tokens = max_num_batched_tokens;
-              r.max_num_seqs = max_num_seqs;
-              r.reserve_bytes = reserve_bytes;
-              r.context = context;
-              r.concurrency = concurrency;
-              return plan_kv(model, gpu, r);
-          },
-          py::arg("model"), py::arg("gpu"), py::arg("tp") = 1, py::arg("weights_dtype") = "auto",
-          py::arg("kv_dtype") = "bf16", py::arg("gpu_memory_utilization") = 0.9, py::arg("block_size") = 16,
-          py::arg("max_model_len") = 0, py::arg("max_num_batched_tokens") = 0, py::arg("max_num_seqs") = 0,
-          py::arg("reserve_bytes") = -1.0, py::arg("context") = 0, py::arg("concurrency") = 1, py::arg("pp") = 1,
-          py::arg("dp") = 1, py::arg("expert_parallel") = false, py::arg("all2all_backend") = "allgather_reducescatter");
+    m.def(
+        "kv_plan",
+        [](const ModelCard& model, const GpuProfile& gpu, int64_t tp, const std::string& weights_dtype,
+           const std::string& kv_dtype, double util, int64_t block_size, int64_t max_model_len,
+           int64_t max_num_batched_tokens, int64_t max_num_seqs, double reserve_bytes, int64_t context,
+           int64_t concurrency, int64_t pp, int64_t dp, bool expert_parallel,
+           const std::string& all2all_backend, bool cuda_graphs) {
+            KvPlanRequest r;
+            r.tp = tp;
+            r.pp = pp;
+            r.dp = dp;
+            if (expert_parallel && !model.is_moe())
+                throw PlanError("expert_parallel", model.name + " has no experts");
+            if (const std::string why = unknown_all2all_backend(all2all_backend); !why.empty()) {
+                throw PlanError("all2all_backend", why);
+            }
+            set_expert_parallel(r, model, expert_parallel, all2all_backend);  // as `headroom kv`
+            r.weight_dtype = weights(weights_dtype);
+            r.kv_dtype = dtype("kv_dtype", kv_dtype);
+            r.gpu_memory_utilization = util;
+            r.block_size = block_size;
+            r.max_model_len = max_model_len;
+            r.max_num_batched_tokens = max_num_batched_tokens;
+            r.max_num_seqs = max_num_seqs;
+            r.reserve_bytes = reserve_bytes;
+            r.context = context;
+            r.concurrency = concurrency;
+            r.cuda_graphs = cuda_graphs;
+            return plan_kv(model, gpu, r);
+        },
+        py::arg("model"), py::arg("gpu"), py::arg("tp") = 1, py::arg("weights_dtype") = "auto",
+        py::arg("kv_dtype") = "bf16", py::arg("gpu_memory_utilization") = 0.9, py::arg("block_size") = 16,
+        py::arg("max_model_len") = 0, py::arg("max_num_batched_tokens") = 0, py::arg("max_num_seqs") = 0,
+        py::arg("reserve_bytes") = -1.0, py::arg("context") = 0, py::arg("concurrency") = 1,
+        py::arg("pp") = 1, py::arg("dp") = 1, py::arg("expert_parallel") = false,
+        py::arg("all2all_backend") = "allgather_reducescatter", py::arg("cuda_graphs") = true);
 
     m.def(
         "cost",

@@ -62,6 +62,12 @@ TEST(KvPlanner, ReserveEstimate) {
     EXPECT_NEAR(e.peak_activation(), 970'931'044.352, 1e-3);
     EXPECT_DOUBLE_EQ(e.non_torch_bytes, 0.25 * 1024 * 1024 * 1024);
     EXPECT_DOUBLE_EQ(e.cuda_graph_bytes, 0.8 * 1024 * 1024 * 1024);
+    // vLLM's --enforce-eager (a scenario's cuda_graphs: false) captures no graphs and keeps no pool for them
+    KvPlanRequest eager = r;
+    eager.cuda_graphs = false;
+    EXPECT_EQ(estimate_reserve(llama, h100, eager).cuda_graph_bytes, 0.0);
+    EXPECT_NEAR(plan_kv(llama, h100, eager).kv_budget_bytes - plan_kv(llama, h100, r).kv_budget_bytes,
+                0.8 * 1024 * 1024 * 1024, 1e-3);
     // With 1,024 sequences (vLLM's default on H100) the sampler is the larger: 3.61 x 1,024 x 128,256 x 4 B
     //   = 1,896,465,039.36, + 132,070,244.352 = 2,028,535,283.712 B = 1.889 GiB (vLLM 0.19 logged 1.89 GiB)
     r.max_num_seqs = 1024;

@@ -53,6 +53,17 @@ def test_kv_plan_matches_the_hand_computation():
     assert not headroom.kv_plan("llama-3.3-70b", "h100").fits
 
 
+def test_kv_plan_without_cuda_graphs_keeps_no_pool_for_them():
+    # vLLM's --enforce-eager captures no graphs: the planner's 0.8 GiB estimate of their pool goes to the KV cache
+    graphed = headroom.kv_plan("llama-3.1-8b", "h100")
+    eager = headroom.kv_plan("llama-3.1-8b", "h100", cuda_graphs=False)
+    assert eager.reserve["cuda_graph_bytes"] == 0 and graphed.reserve["cuda_graph_bytes"] == 0.8 * 1024**3
+    assert eager.kv_budget_bytes - graphed.kv_budget_bytes == pytest.approx(0.8 * 1024**3)
+    cli_json = json.loads(cli("kv", "-m", "llama-3.1-8b", "-g", "h100", "--no-cuda-graphs", "--json").stdout)
+    assert cli_json["per_gpu"]["reserve_estimate"]["cuda_graph_bytes"] == 0
+    assert cli_json["per_gpu"]["num_blocks"] == eager.num_blocks
+
+
 @pytest.mark.parametrize(
     "model, tp, weights, peak, non_torch, kv",
     [

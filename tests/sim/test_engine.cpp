@@ -632,3 +632,28 @@ TEST(Engine, PredictorNoteSaysWhatTheTablesDoNotPrice) {
               std::string::npos);
     EXPECT_EQ(simulate_all(scenario(poisson(2.0, 20))).predictor_note, "");
 }
+
+// A scenario run eagerly (scheduler.cuda_graphs: false, vLLM's --enforce-eager) captures no CUDA graphs, so
+// its KV plan keeps no pool for them: its budget is the graphed one's plus the planner's 0.8 GiB graph
+// estimate.
+TEST(Simulation, AnEagerScenarioKeepsNoCudaGraphPoolOutOfItsKvCache) {
+    const std::string text = R"(model: meta-llama/Llama-3.1-8B-Instruct
+gpu: h100
+scheduler: {max_model_len: 8192, cuda_graphs: CG}
+workload:
+  shape: single
+  arrival: {process: poisson, rate: 1}
+  prompt_tokens: 100
+  output_tokens: 10
+  requests: 4
+)";
+    auto plan = [&](const std::string& cg) {
+        std::string t = text;
+        t.replace(t.find("CG"), 2, cg);
+        return scenario_kv_plan(parse_scenario(t, "eager.yaml", "."));
+    };
+    const KvPlan graphed = plan("true"), eager = plan("false");
+    EXPECT_EQ(eager.reserve.cuda_graph_bytes, 0.0);
+    EXPECT_NEAR(eager.kv_budget_bytes - graphed.kv_budget_bytes, 0.8 * 1024 * 1024 * 1024, 1e-3);
+    EXPECT_GT(eager.num_blocks, graphed.num_blocks);
+}

@@ -35,6 +35,7 @@ struct KvPlanRequest {
     int64_t max_num_batched_tokens = 0;  // 0: vLLM's default for `vllm serve` on the GPU (vllm_serve_defaults)
     int64_t max_num_seqs = 0;            // 0: the same
     double reserve_bytes = -1.0;  // < 0: estimate (see ReserveEstimate)
+    bool cuda_graphs = true;  // false: vLLM's --enforce-eager captures no graphs, so keeps no pool for them
     int64_t context = 0;          // context for the concurrency question; 0: max_model_len
     int64_t concurrency = 1;      // concurrency for the longest-context question
     // A speculative drafter beside the model (speculative.hpp, drafter_memory): its weights per GPU, and the
