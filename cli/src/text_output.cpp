@@ -191,14 +191,32 @@ void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p, const 
                 e.all2all_bytes > 0 ? "; DeepEP buffers " + gb(e.all2all_bytes) : ""));
     }
     row("KV budget", gb(p.kv_budget_bytes));
+    const size_t b = static_cast<size_t>(p.binding_stage);
+    const int64_t layers = p.stage_layers.empty() ? m.num_layers : p.stage_layers[b];
+    if (p.stage_layers.size() > 1) {
+        // vLLM's split of the layers, each stage's blocks, and the stage that sets them all
+        std::string layers_of, weights_of, blocks_of;
+        for (size_t s = 0; s < p.stage_layers.size(); ++s) {
+            const char* sep = s == 0 ? "" : " / ";
+            layers_of += fmt::format("{}{}", sep, p.stage_layers[s]);
+            weights_of += fmt::format("{}{:.2f}", sep, p.stage_weight_bytes[s] / 1e9);
+            blocks_of += sep + (p.stage_blocks[s] < 0 ? std::string("none") : group(p.stage_blocks[s]));
+        }
+        row("stages",
+            fmt::format("layers {}, weights {} GB, blocks {} (the first stage holds the embedding, the "
+                        "last lm_head and the sampler); vLLM gives every stage the fewest: stage {}'s "
+                        "figures here",
+                        layers_of, weights_of, blocks_of, b + 1));
+    }
     std::string per_token = fmt::format("{} B", group(std::llround(p.kv_bytes_per_token)));
     if (m.is_mla()) {
-        per_token += fmt::format(" ({} layers x MLA latent {} x {:g} B, not split by TP)", m.num_layers,
+        per_token += fmt::format(" ({} layers x MLA latent {} x {:g} B, not split by TP)", layers,
                                  m.kv_lora_rank + m.qk_rope_head_dim, dtype_bytes(r.kv_dtype));
     } else {
-        per_token += fmt::format(" ({} layers x 2 x {} KV head{}{} x {} x {:g} B)", m.num_layers, p.kv_heads_per_gpu,
-                                 p.kv_heads_per_gpu == 1 ? "" : "s", p.kv_heads_replicated ? " (replicated)" : "",
-                                 m.head_dim, dtype_bytes(r.kv_dtype));
+        per_token +=
+            fmt::format(" ({} layers x 2 x {} KV head{}{} x {} x {:g} B)", layers, p.kv_heads_per_gpu,
+                        p.kv_heads_per_gpu == 1 ? "" : "s", p.kv_heads_replicated ? " (replicated)" : "",
+                        m.head_dim, dtype_bytes(r.kv_dtype));
     }
     if (r.drafter_kv_bytes_per_token > 0) {  // inside the parenthesis: the total includes the drafter's layers
         per_token.insert(per_token.size() - 1, fmt::format(", plus the drafter's layers' {} B", group(std::llround(r.drafter_kv_bytes_per_token))));

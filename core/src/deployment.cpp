@@ -153,10 +153,11 @@ std::unique_ptr<StepTimePredictor> make_step_predictor(const Deployment& d, cons
     if (d.pp > 1 || d.dp > 1) {
         // the all-gather of a hop's slices runs inside a stage's TP group: on NVLink, or on the fabric where the
         // group spans domains
-        target = std::make_unique<ParallelPredictor>(std::move(target), d.pp, d.dp, d.model.hidden_size,
-                                                     d.links.stage.present() ? d.links.stage : peer_link(d.gpu), d.tp,
-                                                     d.links.tp_domains > 1 && d.links.tp.present() ? d.links.tp : peer_link(d.gpu),
-                                                     c.cuda_graphs ? c.cuda_graph_max_tokens : 0);
+        target = std::make_unique<ParallelPredictor>(
+            std::move(target), d.pp, d.dp, d.model.hidden_size,
+            d.links.stage.present() ? d.links.stage : peer_link(d.gpu), d.tp,
+            d.links.tp_domains > 1 && d.links.tp.present() ? d.links.tp : peer_link(d.gpu),
+            c.cuda_graphs ? c.cuda_graph_max_tokens : 0, pipeline_stage_layers(d.model.num_layers, d.pp));
     }
     auto whole = [&](std::unique_ptr<StepTimePredictor> p) -> std::unique_ptr<StepTimePredictor> {
         if (e.async_scheduling) return std::make_unique<AsyncHostPredictor>(std::move(p));

@@ -1356,6 +1356,8 @@ struct TotalsVisitor : RooflineOpVisitor {
         t.flops += op.flops;
         t.bytes += op.bytes;
         t.time_by_bound_s[static_cast<int>(op.bound)] += time;
+        const int edge = step_edge(op.kind);
+        (edge > 0 ? t.head_s : t.tail_s) += edge != 0 ? time : 0.0;
     }
     void visit(const RooflineOp& op) override {
         if (is_fused_moe_op(op.kind) && p->covers(op.kind)) {  // the fused MoE kernel: split once all three are in

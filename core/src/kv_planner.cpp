@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <cctype>
-#include <map>
 #include <cmath>
+#include <limits>
+#include <map>
+
+#include "headroom/core/parallelism.hpp"
 
 namespace headroom {
 
@@ -79,25 +82,62 @@ void validate(const ModelCard& m, const GpuProfile& gpu, KvPlanRequest& r) {
     if (gpu.usable_memory_bytes() <= 0.0) throw PlanError("--gpu", "the profile has no usable memory");
 }
 
-// Per-GPU weight bytes: everything sharded by TP, plus the attention weights vLLM replicates on every rank
-// (a KV head's K/V projections when TP > KV heads, a DSA indexer), at the attention weights' format.
-double weights_per_gpu(const ModelCard& m, const KvPlanRequest& r) {
+// Per-GPU weight bytes of the pipeline stage holding layers [first, first + count): its layers' share of
+// everything sharded by TP, plus the attention weights vLLM replicates on every rank (a KV head's K/V
+// projections when TP > KV heads, a DSA indexer) at the attention weights' format; the embedding on the first
+// stage, lm_head on the last (vLLM builds a tied one there again when it is not also the first). Without PP
+// the whole model's weights.
+double stage_weights_per_gpu(const ModelCard& m, const KvPlanRequest& r, int64_t first, int64_t count,
+                             bool first_stage, bool last_stage) {
     const WeightScheme w = m.weights(r.weight_dtype);
-    double bytes = m.weight_bytes(w) / static_cast<double>(r.tp);
-    double replicated = 0.0;
-    for (int64_t i = 0; i < m.num_layers; ++i) replicated += m.attention_replicated_params(i, r.tp);
-    bytes += replicated * w.attention.bytes_per_weight;
-    if (r.ep > r.tp) {  // routed experts over ep GPUs rather than tp
-        const double routed = static_cast<double>(m.params().routed_experts) * w.experts.bytes_per_weight;
+    const ParamBreakdown pb = m.params();
+    // embeddings, lm_head, norms, biases and routers stay 16-bit unless the whole model is fp32
+    // (weight_bytes)
+    const double rest = w.is_uniform() && w.attention.dtype == Dtype::FP32 ? 4.0 : 2.0;
+    const double edges = static_cast<double>(pb.embedding + pb.lm_head + pb.pooler) * rest;
+    double in_stage = 0.0, in_all = 0.0, replicated = 0.0, moe_in_stage = 0.0, moe_layers = 0.0;
+    for (int64_t i = 0; i < m.num_layers; ++i) {
+        const double matrices_a = static_cast<double>(m.attention_weight_params(i));
+        const double matrices_m = static_cast<double>(m.mlp_weight_params(i));
+        const double others =
+            static_cast<double>(m.attention_params(i) + m.mlp_params(i)) - matrices_a - matrices_m;
+        const double mlp_bytes = (m.layers[i].moe ? w.experts : w.dense_mlp).bytes_per_weight;
+        const double layer =
+            matrices_a * w.attention.bytes_per_weight + matrices_m * mlp_bytes + others * rest;
+        const bool here = i >= first && i < first + count;
+        in_all += layer;
+        moe_layers += m.layers[i].moe ? 1.0 : 0.0;
+        if (!here) continue;
+        in_stage += layer;
+        replicated += m.attention_replicated_params(i, r.tp);
+        moe_in_stage += m.layers[i].moe ? 1.0 : 0.0;
+    }
+    const double layers = m.weight_bytes(w) - edges;  // the blocks' weights, norms and routers
+    double sharded = in_all > 0.0 ? layers * in_stage / in_all : 0.0;
+    if (first_stage) sharded += static_cast<double>(pb.embedding) * rest;
+    if (last_stage) {
+        const bool tied_again = !first_stage && pb.lm_head == 0 && !m.is_encoder;
+        sharded +=
+            static_cast<double>(pb.pooler + (tied_again ? m.vocab_size * m.hidden_size : pb.lm_head)) * rest;
+    }
+    double bytes = sharded / static_cast<double>(r.tp) + replicated * w.attention.bytes_per_weight;
+    if (r.ep > r.tp && moe_layers > 0.0) {  // routed experts over ep GPUs rather than tp
+        const double routed = static_cast<double>(m.params().routed_experts) * w.experts.bytes_per_weight *
+                              moe_in_stage / moe_layers;
         bytes -= routed / static_cast<double>(r.tp) - routed / static_cast<double>(r.ep);
     }
-    return bytes / static_cast<double>(r.pp);  // a stage's share of the layers (embedding and lm_head spread alike)
+    return bytes;
 }
 
-// KV bytes one token adds to layer `i` on one GPU (a GPU of a pipeline stage holds 1/pp of the layers: each
-// layer's share is spread over the stages alike).
+// KV bytes one token adds to layer `i` on one GPU of the plan's binding stage (0 for a layer of another
+// stage).
 double layer_token_bytes(const ModelCard& m, const KvPlan& p, int64_t i) {
-    return m.kv_rank_token_bytes(i, p.request.kv_dtype, p.request.tp) / static_cast<double>(p.request.pp);
+    const size_t b = static_cast<size_t>(p.binding_stage);
+    if (!p.stage_layers.empty() &&
+        (i < p.stage_first_layer[b] || i >= p.stage_first_layer[b] + p.stage_layers[b])) {
+        return 0.0;
+    }
+    return m.kv_rank_token_bytes(i, p.request.kv_dtype, p.request.tp);
 }
 
 }  // namespace
@@ -232,8 +272,9 @@ double kv_sequence_bytes(const ModelCard& m, const KvPlan& p, int64_t tokens) {
         }
         bytes += static_cast<double>(blocks * bs) * layer_token_bytes(m, p, i);
     }
-    // a speculative drafter's layers hold the same tokens in the same blocks
-    const double target = p.kv_bytes_per_token - p.request.drafter_kv_bytes_per_token;
+    // a speculative drafter's layers (on the last stage) hold the same tokens in the same blocks
+    double target = 0.0;
+    for (int64_t i = 0; i < m.num_layers; ++i) target += layer_token_bytes(m, p, i);
     return target > 0 ? bytes * p.kv_bytes_per_token / target : bytes;
 }
 
@@ -244,7 +285,8 @@ void plan_groups(const ModelCard& m, KvPlan& p) {
     bool same_bytes = true;
     for (int64_t i = 0; i < m.num_layers; ++i) {
         per_type[m.is_sliding(i) ? m.layers[i].window : 0] += 1;
-        same_bytes = same_bytes && layer_token_bytes(m, p, i) == layer_token_bytes(m, p, 0);
+        same_bytes = same_bytes && m.kv_rank_token_bytes(i, p.request.kv_dtype, p.request.tp) ==
+                                       m.kv_rank_token_bytes(0, p.request.kv_dtype, p.request.tp);
     }
     if (per_type.size() < 2 || !same_bytes || m.is_encoder) {
         p.group_layers = m.num_layers;
@@ -267,6 +309,87 @@ BatchLimits vllm_serve_defaults(const GpuProfile& gpu) {
     return {2048, 256};
 }
 
+namespace {
+
+// What stage [first, first + count) keeps out of its KV cache: the reserve, less the sampler's peak off the
+// last stage (vLLM's dummy sampler run is the last rank's) and the fused-MoE workspace on a stage without MoE
+// layers.
+ReserveEstimate stage_reserve(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r,
+                              int64_t first, int64_t count, bool last) {
+    ReserveEstimate e = estimate_reserve(m, gpu, r);
+    if (!last) e.logits_bytes = 0.0;
+    bool moe = false;
+    for (int64_t i = first; i < first + count; ++i) moe = moe || m.layers[i].moe;
+    if (!moe) e.moe_workspace_bytes = 0.0;
+    return e;
+}
+
+// One block of stage [first, first + count) on one GPU. One KV-cache group: block_size tokens in every layer
+// of the stage (and a drafter's on the last). A hybrid model's groups are formed over the whole model, each
+// type's layers dealt round the type's groups (group i of g: its layers i, i + g, ..., kv_cache_utils:
+// "layers[i:: num_groups]", so that every stage gets its share of each group), and a stage's block spans the
+// most layers any group has there (get_kv_cache_config_from_groups' group_size); the drafter's bytes spread
+// alike.
+double stage_block_bytes(const ModelCard& m, const KvPlan& p, int64_t first, int64_t count, bool last) {
+    const KvPlanRequest& r = p.request;
+    double bytes = last ? r.drafter_kv_bytes_per_token : 0.0;
+    for (int64_t i = first; i < first + count; ++i) bytes += m.kv_rank_token_bytes(i, r.kv_dtype, r.tp);
+    if (p.group_windows.size() > 1) {
+        std::map<int64_t, std::vector<int64_t>> per_type;  // window (0: full) -> its layers in order
+        for (int64_t i = 0; i < m.num_layers; ++i)
+            per_type[m.is_sliding(i) ? m.layers[i].window : 0].push_back(i);
+        int64_t most = 0;
+        for (const auto& [w, layers] : per_type) {
+            const auto n = static_cast<int64_t>(layers.size());
+            const int64_t groups = ceil_div(n, p.group_layers);
+            for (int64_t g = 0; g < groups; ++g) {
+                int64_t here = 0;
+                for (int64_t j = g; j < n; j += groups)
+                    here += layers[j] >= first && layers[j] < first + count ? 1 : 0;
+                most = std::max(most, here);
+            }
+        }
+        bytes *= static_cast<double>(most) / static_cast<double>(count);
+    }
+    return bytes * static_cast<double>(r.block_size);
+}
+
+// Each stage's layers, weights, reserve and blocks, and the stage that binds: the one whose weights fit least
+// when one does not fit, else the one of fewest blocks (the first of equals).
+void plan_stages(const ModelCard& m, const GpuProfile& gpu, KvPlan& p) {
+    const KvPlanRequest& r = p.request;
+    const std::vector<int64_t> n = pipeline_stage_layers(m.num_layers, r.pp);
+    int64_t first = 0, fewest = -1;
+    double least = 0.0;
+    for (size_t s = 0; s < n.size(); ++s) {
+        const bool last = s + 1 == n.size();
+        const double weights =
+            stage_weights_per_gpu(m, r, first, n[s], s == 0, last) + (last ? r.drafter_weight_bytes : 0.0);
+        const double reserve =
+            r.reserve_bytes >= 0.0 ? r.reserve_bytes : stage_reserve(m, gpu, r, first, n[s], last).total();
+        const double budget = p.budget_bytes - weights - reserve;
+        const double block = stage_block_bytes(m, p, first, n[s], last);
+        const int64_t blocks = budget <= 0.0 ? -1
+                               : block > 0.0 ? static_cast<int64_t>(std::floor(budget / block))
+                                             : std::numeric_limits<int64_t>::max();
+        p.stage_first_layer.push_back(first);
+        p.stage_layers.push_back(n[s]);
+        p.stage_weight_bytes.push_back(weights);
+        p.stage_reserve_bytes.push_back(reserve);
+        p.stage_blocks.push_back(blocks);
+        // a stage whose weights do not fit binds (the one they fit least); else the one of fewest blocks
+        const bool binds = s == 0 || (budget <= 0.0 || least <= 0.0 ? budget < least : blocks < fewest);
+        if (binds) {
+            p.binding_stage = static_cast<int64_t>(s);
+            least = budget;
+            fewest = blocks;
+        }
+        first += n[s];
+    }
+}
+
+}  // namespace
+
 KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& request) {
     KvPlan p;
     p.request = request;
@@ -277,27 +400,30 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
     p.kv_heads_replicated = m.kv_heads_replicated(r.tp);
     p.usable_bytes = gpu.usable_memory_bytes();
     p.budget_bytes = p.usable_bytes * r.gpu_memory_utilization;
-    p.weight_bytes = weights_per_gpu(m, r) + r.drafter_weight_bytes;
-    if (r.reserve_bytes >= 0.0) {
-        p.reserve_bytes = r.reserve_bytes;
-    } else {
-        p.reserve = estimate_reserve(m, gpu, r);
-        p.reserve_bytes = p.reserve.total();
-    }
-    p.kv_budget_bytes = p.budget_bytes - p.weight_bytes - p.reserve_bytes;
-
-    for (int64_t i = 0; i < m.num_layers; ++i) p.kv_bytes_per_token += layer_token_bytes(m, p, i);
     plan_groups(m, p);
-    // a drafter's KV layers enlarge every block in proportion (exact for one group; for a hybrid model's
-    // groups, spread over them as if the drafter's layers were split alike)
-    p.kv_bytes_per_token += r.drafter_kv_bytes_per_token;
-    p.block_bytes = p.kv_bytes_per_token * static_cast<double>(r.block_size);
-    if (p.group_windows.size() > 1) p.block_bytes *= static_cast<double>(p.group_layers) / static_cast<double>(m.num_layers);
+    plan_stages(m, gpu, p);
+    const size_t b = static_cast<size_t>(p.binding_stage);
+    p.weight_bytes = p.stage_weight_bytes[b];
+    p.reserve_bytes = p.stage_reserve_bytes[b];
+    const bool last = b + 1 == p.stage_layers.size();
+    if (r.reserve_bytes < 0.0)
+        p.reserve = stage_reserve(m, gpu, r, p.stage_first_layer[b], p.stage_layers[b], last);
+    p.kv_budget_bytes = p.budget_bytes - p.weight_bytes - p.reserve_bytes;
+    for (int64_t i = 0; i < m.num_layers; ++i) p.kv_bytes_per_token += layer_token_bytes(m, p, i);
+    // a drafter's KV layers (on the last stage) enlarge every block in proportion (exact for one group; for a
+    // hybrid model's groups, spread over them as if the drafter's layers were split alike)
+    if (last) p.kv_bytes_per_token += r.drafter_kv_bytes_per_token;
+    p.block_bytes = stage_block_bytes(m, p, p.stage_first_layer[b], p.stage_layers[b], last);
     if (p.kv_budget_bytes <= 0.0) {
         p.fits = false;
-        p.why_not = fmt::format("weights {} per GPU > {} usable x {:.2f} - {} reserve = {}", gb(p.weight_bytes),
-                                gb(p.usable_bytes), r.gpu_memory_utilization, gb(p.reserve_bytes),
-                                gb(p.budget_bytes - p.reserve_bytes));
+        const std::string stage =
+            p.stage_layers.size() > 1
+                ? fmt::format(" on stage {} of {} (layers {}-{})", b + 1, p.stage_layers.size(),
+                              p.stage_first_layer[b], p.stage_first_layer[b] + p.stage_layers[b] - 1)
+                : std::string();
+        p.why_not = fmt::format("weights {} per GPU{} > {} usable x {:.2f} - {} reserve = {}",
+                                gb(p.weight_bytes), stage, gb(p.usable_bytes), r.gpu_memory_utilization,
+                                gb(p.reserve_bytes), gb(p.budget_bytes - p.reserve_bytes));
         return p;
     }
     // each DP rank its own cache of these blocks; the replica's scheduler sees all of them

@@ -11,28 +11,48 @@
 
 namespace headroom {
 
-PipelineRound pipeline_round(const std::vector<double>& stage_s, const std::vector<double>& hop_s, int64_t p) {
+PipelineRound pipeline_round(const std::vector<std::vector<double>>& stage_s,
+                             const std::vector<double>& hop_s) {
     PipelineRound r;
     const size_t m = stage_s.size();
-    if (m == 0) return r;
-    // GPipe from empty: finish[s] after micro-batch j = max(finish[s] of j-1, finish[s-1] of j + hop) + t_j
-    std::vector<double> finish(static_cast<size_t>(p), 0.0);
+    if (m == 0 || stage_s.front().empty()) return r;
+    const size_t p = stage_s.front().size();
+    // GPipe from empty: finish[s] after micro-batch j = max(finish[s] of j-1, finish[s-1] of j + hop) + t_js
+    std::vector<double> finish(p, 0.0), busy(p, 0.0);
     double longest = 0.0;
     for (size_t j = 0; j < m; ++j) {
         const double h = j < hop_s.size() ? hop_s[j] : 0.0;
         double ready = 0.0;  // when micro-batch j reaches the stage
-        for (int64_t s = 0; s < p; ++s) {
-            const double start = std::max(finish[static_cast<size_t>(s)], ready);
-            finish[static_cast<size_t>(s)] = start + stage_s[j];
-            ready = finish[static_cast<size_t>(s)] + h;
+        double trip = static_cast<double>(p - 1) * h;
+        for (size_t s = 0; s < p; ++s) {
+            const double t = stage_s[j][s];
+            finish[s] = std::max(finish[s], ready) + t;
+            ready = finish[s] + h;
+            busy[s] += t;
+            trip += t;
         }
-        r.stage_busy_s += stage_s[j];
-        longest = std::max(longest, static_cast<double>(p) * stage_s[j] + static_cast<double>(p - 1) * h);
+        longest = std::max(longest, trip);
     }
+    r.stage_busy_s = *std::max_element(busy.begin(), busy.end());
     const double gpipe = finish.back();
     r.steady_s = std::max(r.stage_busy_s, longest);
     r.fill_s = std::max(0.0, gpipe - r.steady_s);
     return r;
+}
+
+PipelineRound pipeline_round(const std::vector<double>& stage_s, const std::vector<double>& hop_s,
+                             int64_t p) {
+    std::vector<std::vector<double>> t;
+    t.reserve(stage_s.size());
+    for (const double x : stage_s) t.emplace_back(static_cast<size_t>(std::max<int64_t>(1, p)), x);
+    return pipeline_round(t, hop_s);
+}
+
+std::vector<int64_t> pipeline_stage_layers(int64_t layers, int64_t pp) {
+    pp = std::max<int64_t>(1, pp);
+    std::vector<int64_t> n(static_cast<size_t>(pp), layers / pp);
+    for (int64_t i = 2; i < layers % pp + 2; ++i) n[static_cast<size_t>(pp - i)] += 1;
+    return n;
 }
 
 double expert_imbalance(double pairs, int64_t ranks, int64_t experts) {
@@ -96,11 +116,24 @@ void sub_batches(const std::vector<SequenceWork>& batch, int parts, std::vector<
 }
 }  // namespace
 
-ParallelPredictor::ParallelPredictor(std::unique_ptr<StepTimePredictor> group, int64_t pp, int64_t dp, int64_t hidden,
-                                     LinkModel stage_link, int64_t tp, LinkModel tp_link, int64_t graph_max_tokens)
-    : group_(std::move(group)), pp_(std::max<int64_t>(1, pp)), dp_(std::max<int64_t>(1, dp)),
-      hidden_(static_cast<double>(hidden)), stage_link_(stage_link), tp_(std::max<int64_t>(1, tp)), tp_link_(tp_link),
-      graph_max_tokens_(std::max<int64_t>(0, graph_max_tokens)) {}
+ParallelPredictor::ParallelPredictor(std::unique_ptr<StepTimePredictor> group, int64_t pp, int64_t dp,
+                                     int64_t hidden, LinkModel stage_link, int64_t tp, LinkModel tp_link,
+                                     int64_t graph_max_tokens, const std::vector<int64_t>& stage_layers)
+    : group_(std::move(group)),
+      pp_(std::max<int64_t>(1, pp)),
+      dp_(std::max<int64_t>(1, dp)),
+      hidden_(static_cast<double>(hidden)),
+      stage_link_(stage_link),
+      tp_(std::max<int64_t>(1, tp)),
+      tp_link_(tp_link),
+      graph_max_tokens_(std::max<int64_t>(0, graph_max_tokens)) {
+    const double layers = std::accumulate(stage_layers.begin(), stage_layers.end(), 0.0);
+    const bool given = static_cast<int64_t>(stage_layers.size()) == pp_ && layers > 0.0;
+    for (int64_t s = 0; s < pp_; ++s) {
+        stage_share_.push_back(given ? static_cast<double>(stage_layers[static_cast<size_t>(s)]) / layers
+                                     : 1.0 / static_cast<double>(pp_));
+    }
+}
 
 double ParallelPredictor::hop_bytes(double tokens) const { return tokens * hidden_ * 2.0 * 2.0; }  // hidden state + residual, bf16
 
@@ -149,19 +182,29 @@ StepTotals ParallelPredictor::pipelined(const std::vector<SequenceWork>& batch) 
     std::vector<std::vector<SequenceWork>> mb;
     sub_batches(batch, static_cast<int>(std::min<int64_t>(pp_, std::max<size_t>(1, batch.size()))), mb);
     StepTotals out;
-    std::vector<double> stage, hop, ring_bw, hop_bw;
+    std::vector<std::vector<double>> stage;  // [micro-batch][stage]
+    std::vector<double> hop, ring_bw, hop_bw;
     double work = 0.0, overhead = 0.0;
     double bound[4] = {0, 0, 0, 0};
     const double p = static_cast<double>(pp_);
+    const size_t last = static_cast<size_t>(pp_ - 1);
     for (const auto& b : mb) {
         const StepTotals t = group_->step_totals(b);
         const double ovh = t.time_by_bound_s[OVERHEAD];
         int64_t tokens = 0;
         for (const SequenceWork& s : b) tokens += s.new_tokens;
-        stage.push_back((t.time_s - ovh) / p);
+        // each stage its share of the layers' work; the embedding on the first, the final norm, lm_head and
+        // sampling on the last
+        const double layers = std::max(0.0, t.time_s - ovh - t.head_s - t.tail_s);
+        std::vector<double> on(static_cast<size_t>(pp_));
+        for (size_t s = 0; s < on.size(); ++s) on[s] = layers * stage_share_[s];
+        on.front() += t.head_s;
+        on[last] += t.tail_s;
+        stage.push_back(std::move(on));
         hop.push_back(hop_s(static_cast<double>(tokens)));
-        // the bandwidth terms of its fabric traffic, on one stage: its rings' and all-to-all's, and its hop's
-        ring_bw.push_back((t.fabric.time_s - t.fabric.latency_s) / p);
+        // the bandwidth terms of its fabric traffic, the whole micro-batch's (every stage's rings and
+        // all-to-all), and its hop's
+        ring_bw.push_back(t.fabric.time_s - t.fabric.latency_s);
         hop_bw.push_back(stage_link_.present() ? hop_bytes(static_cast<double>(tokens)) / static_cast<double>(tp_) / stage_link_.bytes_per_s : 0.0);
         work += t.time_s - ovh;
         overhead = std::max(overhead, ovh);
@@ -175,24 +218,32 @@ StepTotals ParallelPredictor::pipelined(const std::vector<SequenceWork>& batch) 
         out.flops += t.flops / p;
         out.bytes += t.bytes / p;
     }
-    const PipelineRound r = pipeline_round(stage, hop, pp_);
-    // the round as the fabric slows down (FabricTraffic::round_s): the busy line, the micro-batch that sets the
-    // round, and the one whose fabric terms weigh most in it
+    const PipelineRound r = pipeline_round(stage, hop);
+    // the round as the fabric slows down (FabricTraffic::round_s): the busiest stage's line, the micro-batch
+    // that sets the round, and the one whose fabric terms weigh most in it
     FabricTraffic& fab = out.fabric;
     fab.pipelined = true;
+    size_t busiest = 0;
+    std::vector<double> busy(static_cast<size_t>(pp_), 0.0);
+    for (const auto& on : stage) {
+        for (size_t s = 0; s < on.size(); ++s) busy[s] += on[s];
+    }
+    for (size_t s = 1; s < busy.size(); ++s) busiest = busy[s] > busy[busiest] ? s : busiest;
     size_t sets = 0, grows = 0;
+    auto trip = [&](size_t i) {
+        return std::accumulate(stage[i].begin(), stage[i].end(), 0.0) + (p - 1.0) * hop[i];
+    };
+    auto weight = [&](size_t i) { return ring_bw[i] + (p - 1.0) * hop_bw[i]; };
     for (size_t j = 0; j < stage.size(); ++j) {
-        fab.round[0].at_s += stage[j];
-        fab.round[0].ring_s += ring_bw[j];
-        fab.ring_bw_s += ring_bw[j];
+        fab.round[0].at_s += stage[j][busiest];
+        fab.round[0].ring_s += ring_bw[j] * stage_share_[busiest];
+        fab.ring_bw_s += ring_bw[j] / p;
         fab.hop_bw_s += hop_bw[j];
-        auto longest = [&](size_t i) { return p * stage[i] + (p - 1.0) * hop[i]; };
-        auto weight = [&](size_t i) { return p * ring_bw[i] + (p - 1.0) * hop_bw[i]; };
-        if (longest(j) > longest(sets)) sets = j;
+        if (trip(j) > trip(sets)) sets = j;
         if (weight(j) > weight(grows)) grows = j;
     }
     size_t line = 1;
-    for (const size_t j : {sets, grows}) fab.round[line++] = {p * stage[j] + (p - 1.0) * hop[j], p * ring_bw[j], (p - 1.0) * hop_bw[j]};
+    for (const size_t j : {sets, grows}) fab.round[line++] = {trip(j), ring_bw[j], (p - 1.0) * hop_bw[j]};
     const double f = work > 0.0 ? r.steady_s / work : 0.0;
     for (int k = 0; k < 4; ++k) out.time_by_bound_s[k] = k == OVERHEAD ? overhead : bound[k] * f;
     out.time_s = r.steady_s + overhead;

@@ -299,6 +299,23 @@ PYBIND11_MODULE(_headroom, m) {
         .def_readonly("max_context_at_concurrency", &KvPlan::max_context_at_concurrency)
         .def_readonly("fits", &KvPlan::fits)
         .def_readonly("why_not", &KvPlan::why_not)
+        .def_readonly("binding_stage", &KvPlan::binding_stage)
+        .def_property_readonly("stages",
+                               [](const KvPlan& p) {
+                                   py::list out;
+                                   for (size_t s = 0; s < p.stage_layers.size(); ++s) {
+                                       py::dict d;
+                                       d["first_layer"] = p.stage_first_layer[s];
+                                       d["layers"] = p.stage_layers[s];
+                                       d["weight_bytes"] = p.stage_weight_bytes[s];
+                                       d["reserve_bytes"] = p.stage_reserve_bytes[s];
+                                       d["blocks"] = p.stage_blocks[s] < 0
+                                                         ? py::object(py::none())
+                                                         : py::object(py::int_(p.stage_blocks[s]));
+                                       out.append(d);
+                                   }
+                                   return out;
+                               })
         .def_property_readonly("context", [](const KvPlan& p) { return p.request.context; })
         .def_property_readonly("concurrency", [](const KvPlan& p) { return p.request.concurrency; })
         .def_property_readonly("max_model_len", [](const KvPlan& p) { return p.request.max_model_len; })

@@ -197,6 +197,16 @@ std::string kv_json(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p, 
                     {"max_concurrency_at_context", p.max_concurrency_at_context},
                     {"max_context_at_concurrency", p.max_context_at_concurrency},
                     {"context_capped_by_max_model_len", p.context_capped_by_max_model_len}};
+    json stages = json::array();
+    for (size_t s = 0; s < p.stage_layers.size(); ++s) {
+        stages.push_back({{"first_layer", p.stage_first_layer[s]},
+                          {"layers", p.stage_layers[s]},
+                          {"weight_bytes", p.stage_weight_bytes[s]},
+                          {"reserve_bytes", p.stage_reserve_bytes[s]},
+                          {"blocks", p.stage_blocks[s] < 0 ? json(nullptr) : json(p.stage_blocks[s])}});
+    }
+    j["stages"] = stages;
+    j["binding_stage"] = p.binding_stage;
     j["fits"] = p.fits;
     j["why_not"] = p.why_not;
     return j.dump();

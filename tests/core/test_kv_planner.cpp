@@ -3,9 +3,10 @@
 
 #include <cmath>
 
+#include "headroom/core/kv_planner.hpp"
+#include "headroom/core/parallelism.hpp"
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
-#include "headroom/core/kv_planner.hpp"
 
 using namespace headroom;
 
@@ -270,4 +271,111 @@ TEST(KvPlanner, HybridModelsAreGroupedAsVllmGroupsThem) {
     const KvPlan llama = plan_kv(load_model("meta-llama/Llama-3.1-8B-Instruct"), h100, r);
     EXPECT_EQ(llama.group_layers, 32);
     EXPECT_EQ(llama.group_windows, (std::vector<int64_t>{0}));
+}
+
+TEST(KvPlanner, PipelineStagesSplitTheLayersAsVllmDoes) {
+    // vllm/distributed/utils.py get_pp_indices: layers / pp each, the remainder one each to the stages before
+    // the last, from the second-to-last back. 64 on 3: 21 each and 1 over, to stage 2 (vLLM logs [21,22,21]).
+    EXPECT_EQ(pipeline_stage_layers(64, 3), (std::vector<int64_t>{21, 22, 21}));
+    EXPECT_EQ(pipeline_stage_layers(61, 2),
+              (std::vector<int64_t>{31, 30}));  // DeepSeek-V3: [31,30] in vLLM's log
+    EXPECT_EQ(pipeline_stage_layers(80, 3), (std::vector<int64_t>{27, 27, 26}));
+    EXPECT_EQ(pipeline_stage_layers(7, 4), (std::vector<int64_t>{2, 2, 2, 1}));
+    EXPECT_EQ(pipeline_stage_layers(32, 4), (std::vector<int64_t>{8, 8, 8, 8}));
+    EXPECT_EQ(pipeline_stage_layers(32, 1), (std::vector<int64_t>{32}));
+}
+
+TEST(KvPlanner, PipelineStagesHoldTheirOwnWeightsAndTheFewestBlocksBind) {
+    // Llama-3.1-8B at PP 4 on H100 (8 layers a stage). By hand from its config: a layer holds q and o 4,096 x
+    // 4,096, k and v 4,096 x 1,024 (41,943,040), the MLP 3 x 4,096 x 14,336 (176,160,768) and two norms
+    // (8,192): 218,112,000 parameters; the final norm's 4,096 spread over the stages (1,024 each); the
+    // embedding and the untied lm_head 128,256 x 4,096 = 525,336,576 each. In bf16:
+    //   first and last stage 2 x (8 x 218,112,000 + 1,024 + 525,336,576) = 4,540,467,200 B
+    //   the middle two       2 x (8 x 218,112,000 + 1,024)               = 3,489,794,048 B
+    // (a uniform split gave each a quarter of 16,060,522,496 = 4,015,130,624).
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    const GpuProfile g = load_gpu("h100");
+    KvPlanRequest r;
+    r.pp = 4;
+    const KvPlan p = plan_kv(m, g, r);
+    ASSERT_EQ(p.stage_layers, (std::vector<int64_t>{8, 8, 8, 8}));
+    EXPECT_EQ(p.stage_first_layer, (std::vector<int64_t>{0, 8, 16, 24}));
+    EXPECT_DOUBLE_EQ(p.stage_weight_bytes[0], 4'540'467'200.0);
+    EXPECT_DOUBLE_EQ(p.stage_weight_bytes[1], 3'489'794'048.0);
+    EXPECT_DOUBLE_EQ(p.stage_weight_bytes[2], 3'489'794'048.0);
+    EXPECT_DOUBLE_EQ(p.stage_weight_bytes[3], 4'540'467'200.0);
+    // The sampler runs on the last stage only: its reserve is the one-GPU estimate (the sampler's 1.90 GB
+    // over the forward pass's 0.84 GB); the others keep the forward pass's peak instead.
+    r.pp = 1;
+    const KvPlan one = plan_kv(m, g, r);
+    ASSERT_GT(one.reserve.logits_bytes, one.reserve.activation_bytes);
+    EXPECT_DOUBLE_EQ(p.stage_reserve_bytes[3], one.reserve_bytes);
+    EXPECT_NEAR(p.stage_reserve_bytes[0],
+                one.reserve_bytes - one.reserve.logits_bytes + one.reserve.activation_bytes, 1e-3);
+    // A block spans a stage's 8 layers: 16 x 8 x 2 x 8 x 128 x 2 B = 524,288 B. The last stage has the
+    // weights of the first and the larger reserve: it holds the fewest blocks, and every stage keeps that
+    // many.
+    EXPECT_DOUBLE_EQ(p.block_bytes, 524'288.0);
+    EXPECT_EQ(p.binding_stage, 3);
+    const int64_t last =
+        static_cast<int64_t>(std::floor((p.budget_bytes - 4'540'467'200.0 - one.reserve_bytes) / 524'288.0));
+    EXPECT_EQ(p.num_blocks, last);
+    EXPECT_EQ(p.stage_blocks[3], last);
+    EXPECT_GT(p.stage_blocks[0], last);
+    EXPECT_GT(p.stage_blocks[1], p.stage_blocks[0]);
+    EXPECT_DOUBLE_EQ(p.weight_bytes, 4'540'467'200.0);
+    EXPECT_DOUBLE_EQ(p.kv_bytes_per_token, 32'768.0);
+    // Without PP nothing moves: one stage of every layer.
+    EXPECT_EQ(one.stage_layers, (std::vector<int64_t>{32}));
+    EXPECT_DOUBLE_EQ(one.weight_bytes, 16'060'522'496.0);
+}
+
+TEST(KvPlanner, AnUnevenSplitBindsOnTheStageOfMoreLayers) {
+    // Llama-3.1-8B at PP 3: 11, 11 and 10 layers. With the reserve given (the same on every stage) the first
+    // stage binds: 11 layers of KV and the embedding, 2 x (11 x 218,112,000 + 4,096 x 11 / 32 + 525,336,576)
+    // = 5,849,139,968 B of weights, and a block of 16 x 11 x 4,096 B = 720,896 B.
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    KvPlanRequest r = with_reserve(2e9);
+    r.pp = 3;
+    const KvPlan p = plan_kv(m, load_gpu("h100"), r);
+    ASSERT_EQ(p.stage_layers, (std::vector<int64_t>{11, 11, 10}));
+    EXPECT_EQ(p.binding_stage, 0);
+    EXPECT_DOUBLE_EQ(p.stage_weight_bytes[0], 5'849'139'968.0);
+    EXPECT_DOUBLE_EQ(p.block_bytes, 720'896.0);
+    EXPECT_EQ(p.num_blocks,
+              static_cast<int64_t>(std::floor((p.budget_bytes - 5'849'139'968.0 - 2e9) / 720'896.0)));
+    // a sequence's blocks are the same count on every stage: 8,192 tokens take 512 blocks of this stage's
+    // size
+    r.context = 8192;
+    const KvPlan c = plan_kv(m, load_gpu("h100"), r);
+    EXPECT_EQ(c.max_concurrency_at_context, c.num_blocks / 512);
+}
+
+TEST(KvPlanner, AHybridModelsGroupsAreDealtRoundItsStages) {
+    // gemma-2-9b: 42 layers, the even ones sliding (4,096), two groups of 21 layers. vLLM deals each type's
+    // layers round its groups (layers[i::num_groups]) and a stage's block spans the most layers a group has
+    // there. At PP 2 (21 + 21 layers) the first stage holds layers 0-20: 11 sliding, 10 full. A block: 16
+    // tokens x 11 layers x 2 x 8 KV heads x 256 x 2 B = 1,441,792 B (an even split of the groups would
+    // say 10.5 layers).
+    const ModelCard m = load_model("google/gemma-2-9b");
+    ASSERT_TRUE(m.is_sliding(0));
+    ASSERT_FALSE(m.is_sliding(1));
+    KvPlanRequest r;
+    r.max_model_len = 8192;
+    r.pp = 2;
+    const KvPlan p = plan_kv(m, load_gpu("h100"), r);
+    EXPECT_EQ(p.group_layers, 21);
+    EXPECT_DOUBLE_EQ(p.block_bytes, 1'441'792.0);
+    EXPECT_EQ(p.kv_tokens, p.num_blocks * 16 / 2);
+}
+
+TEST(KvPlanner, AStageTheWeightsDoNotFitIsNamed) {
+    // Llama-3.1-70B at PP 2 on one L40S a stage (48 GB): 40 layers and the embedding are about 70 GB.
+    KvPlanRequest r;
+    r.pp = 2;
+    const KvPlan p = plan_kv(load_model("meta-llama/Llama-3.1-70B-Instruct"), load_gpu("l40s"), r);
+    EXPECT_FALSE(p.fits);
+    EXPECT_NE(p.why_not.find("on stage"), std::string::npos) << p.why_not;
+    EXPECT_EQ(p.stage_blocks[0], -1);
+    EXPECT_EQ(p.stage_blocks[1], -1);
 }

@@ -491,3 +491,58 @@ TEST(Parallelism, DeepEpBuffersLeaveTheKvCacheOnlyWithDpAndEp) {
     d.dp = 1, d.tp = 8;
     EXPECT_DOUBLE_EQ(deployment_kv_plan(d, e, "test").reserve.all2all_bytes, 0.0);
 }
+
+namespace {
+// 10 ms a step, of which 1 ms is the embedding and 3 ms the final norm, lm_head and sampling
+class TenMsWithEdges : public headroom::testing::TenMs {
+public:
+    TenMsWithEdges() : TenMs(Bound::COMPUTE) {}
+    StepTotals step_totals(const std::vector<SequenceWork>& b) const override {
+        StepTotals t = TenMs::step_totals(b);
+        t.head_s = 0.001;
+        t.tail_s = 0.003;
+        return t;
+    }
+};
+}  // namespace
+
+TEST(Pipeline, TheEdgesRunOnTheFirstAndLastStagesAndTheBusiestSetsThePace) {
+    // 2 stages of one layer each, no hop. Each micro-batch: 6 ms of layers, 3 ms a stage; stage 0 adds the 1
+    // ms embedding (4 ms), stage 1 the 3 ms tail (6 ms). One micro-batch: its trip, 10 ms, as before. Two:
+    // stage 1 is busy 2 x 6 = 12 ms, longer than either trip (10 ms), so the round is 12 ms where equal
+    // stages gave 10.
+    const ParallelPredictor even(std::make_unique<TenMsWithEdges>(), 2, 1, 4096, LinkModel{}, 1, LinkModel{},
+                                 0, {1, 1});
+    EXPECT_NEAR(even.step_totals({{1000, 0}}).pipeline_s, 0.010, 1e-15);
+    const StepTotals two = even.step_totals({{500, 0}, {500, 0}});
+    EXPECT_NEAR(two.pipeline_s, 0.012, 1e-15);
+    EXPECT_NEAR(two.stage_busy_s, 0.012, 1e-15);
+    // 3 layers on stage 0 and 1 on stage 1: 4.5 + 1 = 5.5 ms and 1.5 + 3 = 4.5 ms; two micro-batches: 11 ms
+    const ParallelPredictor uneven(std::make_unique<TenMsWithEdges>(), 2, 1, 4096, LinkModel{}, 1,
+                                   LinkModel{}, 0, {3, 1});
+    EXPECT_NEAR(uneven.step_totals({{500, 0}, {500, 0}}).pipeline_s, 0.011, 1e-15);
+    // Unequal stages from an empty pipeline, by hand (the GPipe schedule): stage 0 runs 0-5.5 and 5.5-11,
+    // stage 1 runs 5.5-10 and 11-15.5: 15.5 ms, 4.5 ms past the full pipeline's 11
+    EXPECT_NEAR(uneven.step_totals({{500, 0}, {500, 0}}).pipeline_fill_s, 0.0045, 1e-15);
+}
+
+TEST(Pipeline, AStepsEdgesAreItsEmbeddingAndItsTail) {
+    // The cost model's totals carry the embedding's time and the final norm's, lm_head's and sampling's, as
+    // its per-op table gives them.
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    const GpuProfile g = load_gpu("h100");
+    const CostModel c(m, g, CostConfig{});
+    const std::vector<SequenceWork> batch{{1, 500}, {1, 900}, {300, 0}};
+    const StepCost s = c.step(batch);
+    double head = 0.0, tail = 0.0;
+    for (const OpCost& o : s.ops) {
+        if (o.kind == OpKind::EMBEDDING) head += o.time_s;
+        if (o.kind == OpKind::FINAL_NORM || o.kind == OpKind::LM_HEAD || o.kind == OpKind::SAMPLING)
+            tail += o.time_s;
+    }
+    const StepTotals t = c.step_totals(batch);
+    EXPECT_GT(head, 0.0);
+    EXPECT_GT(tail, 0.0);
+    EXPECT_NEAR(t.head_s, head, 1e-15);
+    EXPECT_NEAR(t.tail_s, tail, 1e-15);
+}

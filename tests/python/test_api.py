@@ -64,6 +64,21 @@ def test_kv_plan_without_cuda_graphs_keeps_no_pool_for_them():
     assert cli_json["per_gpu"]["num_blocks"] == eager.num_blocks
 
 
+def test_kv_plan_stages_as_vllm_splits_the_layers():
+    # Llama-3.1-8B at PP 3: vLLM's get_pp_indices gives 11, 11, 10 layers (32 // 3 = 10, the remainder of 2 to
+    # the two stages before the last). The first stage's 11 layers of KV and the embedding hold the fewest
+    # blocks; every stage keeps that many.
+    p = headroom.kv_plan("llama-3.1-8b", "h100", pp=3, max_model_len=4096)
+    assert [s["layers"] for s in p.stages] == [11, 11, 10]
+    assert [s["first_layer"] for s in p.stages] == [0, 11, 22]
+    assert p.binding_stage == 0 and p.num_blocks == min(s["blocks"] for s in p.stages) == p.stages[0]["blocks"]
+    assert p.kv_bytes_per_token == 11 * 2 * 8 * 128 * 2
+    cli_json = json.loads(cli("kv", "-m", "llama-3.1-8b", "-g", "h100", "--pp", "3", "--max-model-len", "4096",
+                              "--json").stdout)
+    assert cli_json["binding_stage"] == 0
+    assert [s["blocks"] for s in cli_json["stages"]] == [s["blocks"] for s in p.stages]
+
+
 @pytest.mark.parametrize(
     "model, tp, weights, peak, non_torch, kv",
     [

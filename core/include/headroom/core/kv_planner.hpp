@@ -22,8 +22,9 @@ namespace headroom {
 
 struct KvPlanRequest {
     int64_t tp = 1;
-    // Pipeline stages: a GPU holds 1/pp of the layers (their weights and KV). Attention DP ranks and the EP size:
-    // routed experts are spread over ep GPUs (else over tp), and the replica's KV cache is dp ranks' worth.
+    // Pipeline stages: a GPU holds its stage's layers (their weights and KV; KvPlan's stages). Attention DP
+    // ranks and the EP size: routed experts are spread over ep GPUs (else over tp), and the replica's KV
+    // cache is dp ranks' worth.
     int64_t pp = 1;
     int64_t dp = 1;
     int64_t ep = 1;
@@ -111,6 +112,16 @@ struct KvPlan {
     ReserveEstimate reserve;    // the estimate (zeros when the reserve was given)
     double reserve_bytes = 0.0;
     double kv_budget_bytes = 0.0;  // budget - weights - reserve; negative when the weights do not fit
+
+    // Pipeline stages, as vLLM splits the layers (pipeline_stage_layers): each stage's first layer and layer
+    // count, its weights and reserve per GPU and the blocks its memory holds (-1 where its weights do not
+    // fit). The first stage holds the embedding too, the last lm_head (a tied one again), the sampler's peak
+    // and a drafter; vLLM gives every stage the fewest blocks of any (kv_cache_utils.get_kv_cache_configs),
+    // so the per-GPU figures of this plan (weights, reserve, KV bytes, blocks) are the binding stage's. One
+    // stage without PP.
+    std::vector<int64_t> stage_first_layer, stage_layers, stage_blocks;
+    std::vector<double> stage_weight_bytes, stage_reserve_bytes;
+    int64_t binding_stage = 0;
 
     double kv_bytes_per_token = 0.0;  // per GPU, all layers (a speculative drafter's too), no window cap
     // KV-cache groups as vLLM V1 forms them for a model that mixes full and sliding-window layers

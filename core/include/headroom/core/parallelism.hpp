@@ -1,25 +1,30 @@
-// A replica beyond one tensor-parallel group: pipeline stages (PP), attention data parallelism with the experts
-// sharded over every GPU of the replica (DP + EP, vLLM's --data-parallel-size with --enable-expert-parallel),
-// and the links its collectives cross when it spans NVLink domains.
+// A replica beyond one tensor-parallel group: pipeline stages (PP), attention data parallelism with the
+// experts sharded over every GPU of the replica (DP + EP, vLLM's --data-parallel-size with
+// --enable-expert-parallel), and the links its collectives cross when it spans NVLink domains.
 //
-// Layout: a replica is tp x pp x dp GPUs. Stage s holds layers [s L/p, (s+1) L/p) on tp GPUs; with dp > 1 each
-// of the dp ranks (tp GPUs each) runs attention and the dense layers on its own sequences, and each MoE layer's
-// routed experts are spread over all ep = tp x dp GPUs, each holding E/ep whole experts.
+// Layout: a replica is tp x pp x dp GPUs. Stage s holds its share of the layers on tp GPUs as vLLM splits
+// them (pipeline_stage_layers), the first stage the embedding too, the last the final norm, lm_head and
+// sampler; with dp > 1 each of the dp ranks (tp GPUs each) runs attention and the dense layers on its own
+// sequences, and each MoE layer's routed experts are spread over all ep = tp x dp GPUs, each holding E/ep
+// whole experts.
 //
 // Pipeline timing (vLLM V1 keeps up to pp batches in flight): a step's sequences are split into
-// m = min(pp, sequences) micro-batches of about equal tokens; micro-batch j takes t_j on each stage and h_j
-// to cross to the next stage. From an empty pipeline the round is the GPipe schedule,
-//   finish(j, s) = max(finish(j-1, s), finish(j, s-1) + h_j) + t_j,   round = finish(m, p),
-// (for equal micro-batches and no hop: (m + p - 1) t, a bubble share of (p - 1) / (m + p - 1)). A round that
-// follows the previous one at once finds the pipeline full: its micro-batches follow their predecessors round
-// the ring, so it takes max(sum_j t_j, max_j (p t_j + (p - 1) h_j)) (no bubble when m >= p and hops are short).
+// m = min(pp, sequences) micro-batches of about equal tokens; micro-batch j takes t_js on stage s (its step's
+// layer work times the stage's share of the layers, plus the embedding on the first stage and the final norm,
+// lm_head and sampling on the last; StepTotals::head_s and tail_s) and h_j to cross to the next stage. From
+// an empty pipeline the round is the GPipe schedule,
+//   finish(j, s) = max(finish(j-1, s), finish(j, s-1) + h_j) + t_js,   round = finish(m, p),
+// (for equal micro-batches and stages and no hop: (m + p - 1) t, a bubble share of (p - 1) / (m + p - 1)). A
+// round that follows the previous one at once finds the pipeline full: its micro-batches follow their
+// predecessors round the ring, so it takes max(max_s sum_j t_js, max_j (sum_s t_js + (p - 1) h_j)) (no bubble
+// when m >= p, the stages are even and hops are short; the busiest stage sets the pace when they are not).
 // The difference is the fill time, paid only after the replica idled.
 //
-// Expert load: with uniform top-k routing, N = tokens x k token-expert pairs land on ep ranks. When ep does not
-// divide E, E mod ep ranks hold ceil(E/ep) experts (a share q = ceil(E/ep)/E of the pairs each), else all hold
-// E/ep. The busiest rank gets about N q + sigma z_c with sigma = sqrt(N q (1 - q)) and z_c the expected maximum of
-// the c ranks that hold the most (Blom's approximation, Phi^-1((c - 0.375) / (c + 0.25))). The MoE layer runs at
-// the busiest rank's pace; a measured max/mean (EPLB statistics) can replace the estimate.
+// Expert load: with uniform top-k routing, N = tokens x k token-expert pairs land on ep ranks. When ep does
+// not divide E, E mod ep ranks hold ceil(E/ep) experts (a share q = ceil(E/ep)/E of the pairs each), else all
+// hold E/ep. The busiest rank gets about N q + sigma z_c with sigma = sqrt(N q (1 - q)) and z_c the expected
+// maximum of the c ranks that hold the most (Blom's approximation, Phi^-1((c - 0.375) / (c + 0.25))). The MoE
+// layer runs at the busiest rank's pace; a measured max/mean (EPLB statistics) can replace the estimate.
 #pragma once
 
 #include <cstdint>
@@ -62,6 +67,17 @@ struct PipelineRound {
     double stage_busy_s = 0.0;  // each stage's busy time in the round: sum_j stage_s[j]
 };
 PipelineRound pipeline_round(const std::vector<double>& stage_s, const std::vector<double>& hop_s, int64_t p);
+// The same for stages of unequal work: `stage_s[j][s]` micro-batch j's time on stage s. A full pipeline's
+// round is max(the busiest stage's sum_j t_js, max_j (sum_s t_js + (p - 1) h_j)); stage_busy_s is the busiest
+// stage's.
+PipelineRound pipeline_round(const std::vector<std::vector<double>>& stage_s,
+                             const std::vector<double>& hop_s);
+
+// vLLM's split of `layers` decoder layers over `pp` stages (vllm/distributed/utils.py, get_pp_indices, when
+// VLLM_PP_LAYER_PARTITION is unset): layers / pp each, and one more each to the remainder's count of stages
+// before the last, from the second-to-last back, since the last stage also holds lm_head and the sampler. 64
+// layers on 3 stages: 21, 22, 21 (vLLM logs "Hidden layers were unevenly partitioned: [21,22,21]").
+std::vector<int64_t> pipeline_stage_layers(int64_t layers, int64_t pp);
 
 // The expected busiest rank's load over the mean for `pairs` token-expert pairs routed uniformly to `experts`
 // experts on `ranks` EP ranks (1 for one rank or no pairs).
@@ -101,8 +117,10 @@ std::vector<int> balance_groups(const std::vector<int64_t>& sizes, int parts);
 // group's per-op times to the round.
 class ParallelPredictor : public StepTimePredictor {
 public:
-    ParallelPredictor(std::unique_ptr<StepTimePredictor> group, int64_t pp, int64_t dp, int64_t hidden, LinkModel stage_link,
-                      int64_t tp = 1, LinkModel tp_link = {}, int64_t graph_max_tokens = 0);
+    // `stage_layers`: each stage's layers (pipeline_stage_layers); empty, pp equal shares.
+    ParallelPredictor(std::unique_ptr<StepTimePredictor> group, int64_t pp, int64_t dp, int64_t hidden,
+                      LinkModel stage_link, int64_t tp = 1, LinkModel tp_link = {},
+                      int64_t graph_max_tokens = 0, const std::vector<int64_t>& stage_layers = {});
     // One micro-batch's hop between stages for `tokens` tokens (above), and the bytes it carries in all.
     double hop_s(double tokens) const;
     double hop_bytes(double tokens) const;
@@ -125,6 +143,7 @@ private:
     int64_t tp_;
     LinkModel tp_link_;
     int64_t graph_max_tokens_;
+    std::vector<double> stage_share_;  // of the layers, per stage
 };
 
 }  // namespace headroom

@@ -47,6 +47,12 @@ inline constexpr int NUM_OP_KINDS = static_cast<int>(OpKind::STEP_OVERHEAD) + 1;
 // snake_case names ("qkv_proj"), as printed by `cost` and in JSON.
 std::string_view op_name(OpKind k);
 // The routed experts' ops: one call of vLLM's fused-MoE kernel, split three ways.
+// The ops a step runs once before its layers (+1: the embedding) and once after them (-1: the final norm,
+// lm_head and sampling); 0 for the per-layer ops and the step's host time.
+inline int step_edge(OpKind k) {
+    if (k == OpKind::EMBEDDING) return 1;
+    return k == OpKind::FINAL_NORM || k == OpKind::LM_HEAD || k == OpKind::SAMPLING ? -1 : 0;
+}
 inline bool is_fused_moe_op(OpKind k) {
     return k == OpKind::MOE_GATE_UP_PROJ || k == OpKind::ACTIVATION_MOE || k == OpKind::MOE_DOWN_PROJ;
 }
@@ -147,6 +153,10 @@ struct StepTotals {
     double bytes = 0.0;
     double time_by_bound_s[4] = {0, 0, 0, 0};
     double draft_s = 0.0;  // of time_s, the speculative drafter's
+    // Of time_s, the ops that run once per step rather than in every layer: the embedding (on a pipeline's
+    // first stage) and the final norm, lm_head and sampling (on its last). ParallelPredictor places them.
+    double head_s = 0.0;
+    double tail_s = 0.0;
     // Pipeline parallelism (ParallelPredictor): the round's pipelined time with a full pipeline (part of time_s),
     // what it adds when the pipeline starts empty (not in time_s: the replica loop adds it after an idle spell),
     // and each stage's busy time in the round. Zero without PP.
