@@ -748,8 +748,9 @@ double KernelTablePredictor::mla_attention_s(const RooflineOp& op, const std::ve
         const double keys = attention_keys(s, cap);
         (s.is_decode() ? decodes : prefills) += 1;
         (s.is_decode() ? decode_keys : prefill_keys) += keys;
-        if (!s.is_decode()) prefill_rows += static_cast<double>(s.context + s.new_tokens);
-        if (!s.is_decode() && s.context > 0) {
+        if (s.is_decode()) continue;
+        prefill_rows += static_cast<double>(s.context + s.new_tokens);
+        if (s.context > 0) {  // a chunk after a cached context: its gather, keys and merge
             cached_rows += static_cast<double>(s.context);
             merged_rows += static_cast<double>(s.new_tokens);
         }
