@@ -210,13 +210,14 @@ void print_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlan& p, const 
     }
     std::string per_token = fmt::format("{} B", group(std::llround(p.kv_bytes_per_token)));
     if (m.is_mla()) {
-        per_token += fmt::format(" ({} layers x MLA latent {} x {:g} B, not split by TP)", layers,
-                                 m.kv_lora_rank + m.qk_rope_head_dim, dtype_bytes(r.kv_dtype));
+        per_token +=
+            fmt::format(" ({} layer{} x MLA latent {} x {:g} B, not split by TP)", layers,
+                        layers == 1 ? "" : "s", m.kv_lora_rank + m.qk_rope_head_dim, dtype_bytes(r.kv_dtype));
     } else {
         per_token +=
-            fmt::format(" ({} layers x 2 x {} KV head{}{} x {} x {:g} B)", layers, p.kv_heads_per_gpu,
-                        p.kv_heads_per_gpu == 1 ? "" : "s", p.kv_heads_replicated ? " (replicated)" : "",
-                        m.head_dim, dtype_bytes(r.kv_dtype));
+            fmt::format(" ({} layer{} x 2 x {} KV head{}{} x {} x {:g} B)", layers, layers == 1 ? "" : "s",
+                        p.kv_heads_per_gpu, p.kv_heads_per_gpu == 1 ? "" : "s",
+                        p.kv_heads_replicated ? " (replicated)" : "", m.head_dim, dtype_bytes(r.kv_dtype));
     }
     if (r.drafter_kv_bytes_per_token > 0) {  // inside the parenthesis: the total includes the drafter's layers
         per_token.insert(per_token.size() - 1, fmt::format(", plus the drafter's layers' {} B", group(std::llround(r.drafter_kv_bytes_per_token))));

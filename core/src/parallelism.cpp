@@ -33,9 +33,9 @@ PipelineRound pipeline_round(const std::vector<std::vector<double>>& stage_s,
         }
         longest = std::max(longest, trip);
     }
-    r.stage_busy_s = *std::max_element(busy.begin(), busy.end());
+    r.stage_busy_s = std::accumulate(busy.begin(), busy.end(), 0.0) / static_cast<double>(p);
     const double gpipe = finish.back();
-    r.steady_s = std::max(r.stage_busy_s, longest);
+    r.steady_s = std::max(*std::max_element(busy.begin(), busy.end()), longest);
     r.fill_s = std::max(0.0, gpipe - r.steady_s);
     return r;
 }

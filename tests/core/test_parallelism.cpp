@@ -510,13 +510,14 @@ TEST(Pipeline, TheEdgesRunOnTheFirstAndLastStagesAndTheBusiestSetsThePace) {
     // 2 stages of one layer each, no hop. Each micro-batch: 6 ms of layers, 3 ms a stage; stage 0 adds the 1
     // ms embedding (4 ms), stage 1 the 3 ms tail (6 ms). One micro-batch: its trip, 10 ms, as before. Two:
     // stage 1 is busy 2 x 6 = 12 ms, longer than either trip (10 ms), so the round is 12 ms where equal
-    // stages gave 10.
+    // stages gave 10. The stages are busy 8 and 12 ms, 10 on average: a bubble of 1 - 10 / 12, all of it the
+    // imbalance.
     const ParallelPredictor even(std::make_unique<TenMsWithEdges>(), 2, 1, 4096, LinkModel{}, 1, LinkModel{},
                                  0, {1, 1});
     EXPECT_NEAR(even.step_totals({{1000, 0}}).pipeline_s, 0.010, 1e-15);
     const StepTotals two = even.step_totals({{500, 0}, {500, 0}});
     EXPECT_NEAR(two.pipeline_s, 0.012, 1e-15);
-    EXPECT_NEAR(two.stage_busy_s, 0.012, 1e-15);
+    EXPECT_NEAR(two.stage_busy_s, 0.010, 1e-15);
     // 3 layers on stage 0 and 1 on stage 1: 4.5 + 1 = 5.5 ms and 1.5 + 3 = 4.5 ms; two micro-batches: 11 ms
     const ParallelPredictor uneven(std::make_unique<TenMsWithEdges>(), 2, 1, 4096, LinkModel{}, 1,
                                    LinkModel{}, 0, {3, 1});

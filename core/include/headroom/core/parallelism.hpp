@@ -64,12 +64,13 @@ struct ReplicaLinks {
 struct PipelineRound {
     double steady_s = 0.0;      // the round when the pipeline is already full
     double fill_s = 0.0;        // what a round from an empty pipeline adds (GPipe schedule - steady_s)
-    double stage_busy_s = 0.0;  // each stage's busy time in the round: sum_j stage_s[j]
+    double stage_busy_s = 0.0;  // each stage's busy time in the round: sum_j stage_s[j] (their mean)
 };
 PipelineRound pipeline_round(const std::vector<double>& stage_s, const std::vector<double>& hop_s, int64_t p);
 // The same for stages of unequal work: `stage_s[j][s]` micro-batch j's time on stage s. A full pipeline's
-// round is max(the busiest stage's sum_j t_js, max_j (sum_s t_js + (p - 1) h_j)); stage_busy_s is the busiest
-// stage's.
+// round is max(the busiest stage's sum_j t_js, max_j (sum_s t_js + (p - 1) h_j)); stage_busy_s is the stages'
+// mean, so that 1 - stage_busy_s / round is the share of the round a stage sits idle on average, imbalance
+// and all.
 PipelineRound pipeline_round(const std::vector<std::vector<double>>& stage_s,
                              const std::vector<double>& hop_s);
 
