@@ -29,8 +29,8 @@ struct TotalsSink {
         t.flops += op.flops;
         t.bytes += op.bytes;
         t.time_by_bound_s[static_cast<int>(op.bound)] += op.time_s;
-        const int edge = step_edge(op.kind);
-        (edge > 0 ? t.head_s : t.tail_s) += edge != 0 ? op.time_s : 0.0;
+        const auto set = static_cast<int>(layer_set(op.kind));
+        if (set < NUM_LAYER_SETS) t.layer_set_s[set] += op.time_s;
     }
 };
 

@@ -157,7 +157,7 @@ std::unique_ptr<StepTimePredictor> make_step_predictor(const Deployment& d, cons
             std::move(target), d.pp, d.dp, d.model.hidden_size,
             d.links.stage.present() ? d.links.stage : peer_link(d.gpu), d.tp,
             d.links.tp_domains > 1 && d.links.tp.present() ? d.links.tp : peer_link(d.gpu),
-            c.cuda_graphs ? c.cuda_graph_max_tokens : 0, pipeline_stage_layers(d.model.num_layers, d.pp));
+            c.cuda_graphs ? c.cuda_graph_max_tokens : 0, pipeline_stage_shares(d.model, d.pp));
     }
     auto whole = [&](std::unique_ptr<StepTimePredictor> p) -> std::unique_ptr<StepTimePredictor> {
         if (e.async_scheduling) return std::make_unique<AsyncHostPredictor>(std::move(p));

@@ -1357,8 +1357,8 @@ struct TotalsVisitor : RooflineOpVisitor {
         t.flops += op.flops;
         t.bytes += op.bytes;
         t.time_by_bound_s[static_cast<int>(op.bound)] += time;
-        const int edge = step_edge(op.kind);
-        (edge > 0 ? t.head_s : t.tail_s) += edge != 0 ? time : 0.0;
+        const auto set = static_cast<int>(layer_set(op.kind));
+        if (set < NUM_LAYER_SETS) t.layer_set_s[set] += time;
     }
     void visit(const RooflineOp& op) override {
         if (is_fused_moe_op(op.kind) && p->covers(op.kind)) {  // the fused MoE kernel: split once all three are in

@@ -55,6 +55,63 @@ std::vector<int64_t> pipeline_stage_layers(int64_t layers, int64_t pp) {
     return n;
 }
 
+namespace {
+constexpr auto SET = [](LayerSet s) { return static_cast<size_t>(s); };
+
+// counts[s][set]: how many of a set's layers stage s holds (HEAD and TAIL: 1 on the first and last stage)
+std::vector<StageShares> shares_of(const std::vector<std::array<int64_t, NUM_LAYER_SETS>>& counts) {
+    std::array<double, NUM_LAYER_SETS> total{};
+    for (const auto& c : counts) {
+        for (size_t k = 0; k < total.size(); ++k) total[k] += static_cast<double>(c[k]);
+    }
+    std::vector<StageShares> out;
+    for (const auto& c : counts) {
+        StageShares sh{};
+        const double every = total[SET(LayerSet::EVERY)] > 0
+                                 ? static_cast<double>(c[SET(LayerSet::EVERY)]) / total[SET(LayerSet::EVERY)]
+                                 : 0.0;
+        for (size_t k = 0; k < sh.size(); ++k)
+            sh[k] = total[k] > 0 ? static_cast<double>(c[k]) / total[k] : every;
+        out.push_back(sh);
+    }
+    return out;
+}
+
+std::array<int64_t, NUM_LAYER_SETS> edges(size_t s, size_t stages) {
+    std::array<int64_t, NUM_LAYER_SETS> c{};
+    c[SET(LayerSet::HEAD)] = s == 0 ? 1 : 0;
+    c[SET(LayerSet::TAIL)] = s + 1 == stages ? 1 : 0;
+    return c;
+}
+}  // namespace
+
+std::vector<StageShares> pipeline_stage_shares(const std::vector<int64_t>& stage_layers) {
+    std::vector<std::array<int64_t, NUM_LAYER_SETS>> counts;
+    for (size_t s = 0; s < stage_layers.size(); ++s) {
+        auto c = edges(s, stage_layers.size());
+        c[SET(LayerSet::EVERY)] = stage_layers[s];
+        counts.push_back(c);
+    }
+    return shares_of(counts);
+}
+
+std::vector<StageShares> pipeline_stage_shares(const ModelCard& m, int64_t pp) {
+    const std::vector<int64_t> n = pipeline_stage_layers(m.num_layers, pp);
+    std::vector<std::array<int64_t, NUM_LAYER_SETS>> counts;
+    int64_t first = 0;
+    for (size_t s = 0; s < n.size(); ++s) {
+        auto c = edges(s, n.size());
+        for (int64_t i = first; i < first + n[s]; ++i) {
+            c[SET(LayerSet::EVERY)] += 1;
+            c[SET(m.is_sliding(i) ? LayerSet::SLIDING : LayerSet::FULL_ATTENTION)] += 1;
+            c[SET(m.layers[static_cast<size_t>(i)].moe ? LayerSet::MOE : LayerSet::DENSE_MLP)] += 1;
+        }
+        counts.push_back(c);
+        first += n[s];
+    }
+    return shares_of(counts);
+}
+
 double expert_imbalance(double pairs, int64_t ranks, int64_t experts) {
     if (ranks <= 1 || pairs <= 0.0 || experts <= 0) return 1.0;
     const double g = static_cast<double>(ranks);
@@ -118,7 +175,7 @@ void sub_batches(const std::vector<SequenceWork>& batch, int parts, std::vector<
 
 ParallelPredictor::ParallelPredictor(std::unique_ptr<StepTimePredictor> group, int64_t pp, int64_t dp,
                                      int64_t hidden, LinkModel stage_link, int64_t tp, LinkModel tp_link,
-                                     int64_t graph_max_tokens, const std::vector<int64_t>& stage_layers)
+                                     int64_t graph_max_tokens, std::vector<StageShares> shares)
     : group_(std::move(group)),
       pp_(std::max<int64_t>(1, pp)),
       dp_(std::max<int64_t>(1, dp)),
@@ -126,12 +183,10 @@ ParallelPredictor::ParallelPredictor(std::unique_ptr<StepTimePredictor> group, i
       stage_link_(stage_link),
       tp_(std::max<int64_t>(1, tp)),
       tp_link_(tp_link),
-      graph_max_tokens_(std::max<int64_t>(0, graph_max_tokens)) {
-    const double layers = std::accumulate(stage_layers.begin(), stage_layers.end(), 0.0);
-    const bool given = static_cast<int64_t>(stage_layers.size()) == pp_ && layers > 0.0;
-    for (int64_t s = 0; s < pp_; ++s) {
-        stage_share_.push_back(given ? static_cast<double>(stage_layers[static_cast<size_t>(s)]) / layers
-                                     : 1.0 / static_cast<double>(pp_));
+      graph_max_tokens_(std::max<int64_t>(0, graph_max_tokens)),
+      shares_(std::move(shares)) {
+    if (static_cast<int64_t>(shares_.size()) != pp_) {
+        shares_ = pipeline_stage_shares(std::vector<int64_t>(static_cast<size_t>(pp_), 1));
     }
 }
 
@@ -187,19 +242,21 @@ StepTotals ParallelPredictor::pipelined(const std::vector<SequenceWork>& batch) 
     double work = 0.0, overhead = 0.0;
     double bound[4] = {0, 0, 0, 0};
     const double p = static_cast<double>(pp_);
-    const size_t last = static_cast<size_t>(pp_ - 1);
     for (const auto& b : mb) {
         const StepTotals t = group_->step_totals(b);
         const double ovh = t.time_by_bound_s[OVERHEAD];
         int64_t tokens = 0;
         for (const SequenceWork& s : b) tokens += s.new_tokens;
-        // each stage its share of the layers' work; the embedding on the first, the final norm, lm_head and
-        // sampling on the last
-        const double layers = std::max(0.0, t.time_s - ovh - t.head_s - t.tail_s);
+        // each stage its share of each set of layers' work (the embedding all on the first, the final norm,
+        // lm_head and sampling on the last); what no set names, as every layer
+        double sets = 0.0;
+        for (const double x : t.layer_set_s) sets += x;
+        const double rest = std::max(0.0, t.time_s - ovh - sets);
         std::vector<double> on(static_cast<size_t>(pp_));
-        for (size_t s = 0; s < on.size(); ++s) on[s] = layers * stage_share_[s];
-        on.front() += t.head_s;
-        on[last] += t.tail_s;
+        for (size_t s = 0; s < on.size(); ++s) {
+            on[s] = rest * shares_[s][SET(LayerSet::EVERY)];
+            for (size_t k = 0; k < shares_[s].size(); ++k) on[s] += t.layer_set_s[k] * shares_[s][k];
+        }
         stage.push_back(std::move(on));
         hop.push_back(hop_s(static_cast<double>(tokens)));
         // the bandwidth terms of its fabric traffic, the whole micro-batch's (every stage's rings and
@@ -236,7 +293,7 @@ StepTotals ParallelPredictor::pipelined(const std::vector<SequenceWork>& batch) 
     auto weight = [&](size_t i) { return ring_bw[i] + (p - 1.0) * hop_bw[i]; };
     for (size_t j = 0; j < stage.size(); ++j) {
         fab.round[0].at_s += stage[j][busiest];
-        fab.round[0].ring_s += ring_bw[j] * stage_share_[busiest];
+        fab.round[0].ring_s += ring_bw[j] * shares_[busiest][SET(LayerSet::EVERY)];
         fab.ring_bw_s += ring_bw[j] / p;
         fab.hop_bw_s += hop_bw[j];
         if (trip(j) > trip(sets)) sets = j;

@@ -499,8 +499,8 @@ public:
     TenMsWithEdges() : TenMs(Bound::COMPUTE) {}
     StepTotals step_totals(const std::vector<SequenceWork>& b) const override {
         StepTotals t = TenMs::step_totals(b);
-        t.head_s = 0.001;
-        t.tail_s = 0.003;
+        t.layer_set_s[static_cast<int>(LayerSet::HEAD)] = 0.001;
+        t.layer_set_s[static_cast<int>(LayerSet::TAIL)] = 0.003;
         return t;
     }
 };
@@ -513,14 +513,14 @@ TEST(Pipeline, TheEdgesRunOnTheFirstAndLastStagesAndTheBusiestSetsThePace) {
     // stages gave 10. The stages are busy 8 and 12 ms, 10 on average: a bubble of 1 - 10 / 12, all of it the
     // imbalance.
     const ParallelPredictor even(std::make_unique<TenMsWithEdges>(), 2, 1, 4096, LinkModel{}, 1, LinkModel{},
-                                 0, {1, 1});
+                                 0, pipeline_stage_shares({1, 1}));
     EXPECT_NEAR(even.step_totals({{1000, 0}}).pipeline_s, 0.010, 1e-15);
     const StepTotals two = even.step_totals({{500, 0}, {500, 0}});
     EXPECT_NEAR(two.pipeline_s, 0.012, 1e-15);
     EXPECT_NEAR(two.stage_busy_s, 0.010, 1e-15);
     // 3 layers on stage 0 and 1 on stage 1: 4.5 + 1 = 5.5 ms and 1.5 + 3 = 4.5 ms; two micro-batches: 11 ms
     const ParallelPredictor uneven(std::make_unique<TenMsWithEdges>(), 2, 1, 4096, LinkModel{}, 1,
-                                   LinkModel{}, 0, {3, 1});
+                                   LinkModel{}, 0, pipeline_stage_shares({3, 1}));
     EXPECT_NEAR(uneven.step_totals({{500, 0}, {500, 0}}).pipeline_s, 0.011, 1e-15);
     // Unequal stages from an empty pipeline, by hand (the GPipe schedule): stage 0 runs 0-5.5 and 5.5-11,
     // stage 1 runs 5.5-10 and 11-15.5: 15.5 ms, 4.5 ms past the full pipeline's 11
@@ -544,6 +544,61 @@ TEST(Pipeline, AStepsEdgesAreItsEmbeddingAndItsTail) {
     const StepTotals t = c.step_totals(batch);
     EXPECT_GT(head, 0.0);
     EXPECT_GT(tail, 0.0);
-    EXPECT_NEAR(t.head_s, head, 1e-15);
-    EXPECT_NEAR(t.tail_s, tail, 1e-15);
+    EXPECT_NEAR(t.layer_set_s[static_cast<int>(LayerSet::HEAD)], head, 1e-15);
+    EXPECT_NEAR(t.layer_set_s[static_cast<int>(LayerSet::TAIL)], tail, 1e-15);
+}
+
+TEST(Pipeline, StagesShareEachSetOfLayersTheyHold) {
+    // DeepSeek-V3 at PP 2: vLLM gives the stages 31 and 30 of its 61 layers; its first 3 are dense, the other
+    // 58 MoE, so the first stage holds 3 dense MLPs and 28 MoE layers, the second 30 MoE layers; every layer
+    // is MLA (full attention). No sliding layer: that set is shared as every layer.
+    const ModelCard ds = load_model("deepseek-ai/DeepSeek-V3");
+    const std::vector<StageShares> s = pipeline_stage_shares(ds, 2);
+    ASSERT_EQ(s.size(), 2u);
+    auto at = [&](size_t stage, LayerSet k) { return s[stage][static_cast<size_t>(k)]; };
+    EXPECT_DOUBLE_EQ(at(0, LayerSet::EVERY), 31.0 / 61.0);
+    EXPECT_DOUBLE_EQ(at(1, LayerSet::EVERY), 30.0 / 61.0);
+    EXPECT_DOUBLE_EQ(at(0, LayerSet::MOE), 28.0 / 58.0);
+    EXPECT_DOUBLE_EQ(at(1, LayerSet::MOE), 30.0 / 58.0);
+    EXPECT_DOUBLE_EQ(at(0, LayerSet::DENSE_MLP), 1.0);
+    EXPECT_DOUBLE_EQ(at(1, LayerSet::DENSE_MLP), 0.0);
+    EXPECT_DOUBLE_EQ(at(0, LayerSet::FULL_ATTENTION), 31.0 / 61.0);
+    EXPECT_DOUBLE_EQ(at(1, LayerSet::SLIDING), 30.0 / 61.0);
+    EXPECT_DOUBLE_EQ(at(0, LayerSet::HEAD), 1.0);
+    EXPECT_DOUBLE_EQ(at(1, LayerSet::HEAD), 0.0);
+    EXPECT_DOUBLE_EQ(at(1, LayerSet::TAIL), 1.0);
+    // gpt-oss-20b at PP 3: 8 layers a stage, alternating sliding (layer 0) and full: 4 of each, 4/12 of
+    // either
+    const std::vector<StageShares> g = pipeline_stage_shares(load_model("openai/gpt-oss-20b"), 3);
+    EXPECT_DOUBLE_EQ(g[1][static_cast<size_t>(LayerSet::SLIDING)], 4.0 / 12.0);
+    EXPECT_DOUBLE_EQ(g[1][static_cast<size_t>(LayerSet::FULL_ATTENTION)], 4.0 / 12.0);
+}
+
+namespace {
+// 10 ms a step: 6 ms of MoE layers' ops, 1 ms of dense MLPs, 3 ms of ops in every layer
+class TenMsOfLayers : public headroom::testing::TenMs {
+public:
+    TenMsOfLayers() : TenMs(Bound::COMPUTE) {}
+    StepTotals step_totals(const std::vector<SequenceWork>& b) const override {
+        StepTotals t = TenMs::step_totals(b);
+        t.layer_set_s[static_cast<int>(LayerSet::MOE)] = 0.006;
+        t.layer_set_s[static_cast<int>(LayerSet::DENSE_MLP)] = 0.001;
+        t.layer_set_s[static_cast<int>(LayerSet::EVERY)] = 0.003;
+        return t;
+    }
+};
+}  // namespace
+
+TEST(Pipeline, AStageTakesTheWorkOfTheLayersItHolds) {
+    // DeepSeek-V3's split at PP 2 (above). A micro-batch on stage 0: 3 x 31/61 + 6 x 28/58 + 1 ms = 5.42114
+    // ms (1.52459 + 2.89655 + 1); on stage 1: 3 x 30/61 + 6 x 30/58 = 4.57886 ms. Two micro-batches: stage 0
+    // is busy 10.84228 ms, past either trip (10 ms), and sets the round. (Shared by layer count alone, stage
+    // 0 would take 31/61 of 10 ms, 5.08197 ms, and the round 10.16393 ms.)
+    const ModelCard ds = load_model("deepseek-ai/DeepSeek-V3");
+    const ParallelPredictor p(std::make_unique<TenMsOfLayers>(), 2, 1, ds.hidden_size, LinkModel{}, 1,
+                              LinkModel{}, 0, pipeline_stage_shares(ds, 2));
+    const double stage0 = 0.003 * 31.0 / 61.0 + 0.006 * 28.0 / 58.0 + 0.001;
+    EXPECT_NEAR(stage0, 0.00542114, 1e-8);
+    EXPECT_NEAR(p.step_totals({{500, 0}, {500, 0}}).pipeline_s, 2.0 * stage0, 1e-15);
+    EXPECT_NEAR(p.step_totals({{1000, 0}}).pipeline_s, 0.010, 1e-15);
 }

@@ -9,10 +9,10 @@
 // whole experts.
 //
 // Pipeline timing (vLLM V1 keeps up to pp batches in flight): a step's sequences are split into
-// m = min(pp, sequences) micro-batches of about equal tokens; micro-batch j takes t_js on stage s (its step's
-// layer work times the stage's share of the layers, plus the embedding on the first stage and the final norm,
-// lm_head and sampling on the last; StepTotals::head_s and tail_s) and h_j to cross to the next stage. From
-// an empty pipeline the round is the GPipe schedule,
+// m = min(pp, sequences) micro-batches of about equal tokens; micro-batch j takes t_js on stage s (the
+// stage's share of each kind of layer's work in the step, plus the embedding on the first stage and the final
+// norm, lm_head and sampling on the last: StepTotals::layer_set_s, pipeline_stage_shares) and h_j to cross to
+// the next stage. From an empty pipeline the round is the GPipe schedule,
 //   finish(j, s) = max(finish(j-1, s), finish(j, s-1) + h_j) + t_js,   round = finish(m, p),
 // (for equal micro-batches and stages and no hop: (m + p - 1) t, a bubble share of (p - 1) / (m + p - 1)). A
 // round that follows the previous one at once finds the pipeline full: its micro-batches follow their
@@ -27,12 +27,14 @@
 // layer runs at the busiest rank's pace; a measured max/mean (EPLB statistics) can replace the estimate.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "headroom/core/step_predictor.hpp"
+#include "headroom/models/model_card.hpp"
 
 namespace headroom {
 
@@ -80,6 +82,16 @@ PipelineRound pipeline_round(const std::vector<std::vector<double>>& stage_s,
 // layers on 3 stages: 21, 22, 21 (vLLM logs "Hidden layers were unevenly partitioned: [21,22,21]").
 std::vector<int64_t> pipeline_stage_layers(int64_t layers, int64_t pp);
 
+// Each stage's share of a step's work by the layers its ops run in (LayerSet): of every layer, of the
+// full-attention, sliding-window, dense-MLP and MoE layers, as vLLM splits the model's layers
+// (pipeline_stage_layers); all of the HEAD on the first stage and all of the TAIL on the last. A set the
+// model has no layer of is shared as every layer. DeepSeek-V3 at PP 2 (31 + 30 layers, its first 3 dense):
+// every layer 31/61 and 30/61, the MoE layers 28/58 and 30/58, the dense MLPs all on the first stage.
+using StageShares = std::array<double, NUM_LAYER_SETS>;
+std::vector<StageShares> pipeline_stage_shares(const ModelCard& m, int64_t pp);
+// The same from each stage's layer count alone, every set shared as the layers.
+std::vector<StageShares> pipeline_stage_shares(const std::vector<int64_t>& stage_layers);
+
 // The expected busiest rank's load over the mean for `pairs` token-expert pairs routed uniformly to `experts`
 // experts on `ranks` EP ranks (1 for one rank or no pairs).
 double expert_imbalance(double pairs, int64_t ranks, int64_t experts);
@@ -118,10 +130,10 @@ std::vector<int> balance_groups(const std::vector<int64_t>& sizes, int parts);
 // group's per-op times to the round.
 class ParallelPredictor : public StepTimePredictor {
 public:
-    // `stage_layers`: each stage's layers (pipeline_stage_layers); empty, pp equal shares.
+    // `shares`: each stage's share of the step's work (pipeline_stage_shares); empty, pp equal stages.
     ParallelPredictor(std::unique_ptr<StepTimePredictor> group, int64_t pp, int64_t dp, int64_t hidden,
                       LinkModel stage_link, int64_t tp = 1, LinkModel tp_link = {},
-                      int64_t graph_max_tokens = 0, const std::vector<int64_t>& stage_layers = {});
+                      int64_t graph_max_tokens = 0, std::vector<StageShares> shares = {});
     // One micro-batch's hop between stages for `tokens` tokens (above), and the bytes it carries in all.
     double hop_s(double tokens) const;
     double hop_bytes(double tokens) const;
@@ -144,7 +156,7 @@ private:
     int64_t tp_;
     LinkModel tp_link_;
     int64_t graph_max_tokens_;
-    std::vector<double> stage_share_;  // of the layers, per stage
+    std::vector<StageShares> shares_;  // per stage
 };
 
 }  // namespace headroom

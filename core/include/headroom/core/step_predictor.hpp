@@ -47,11 +47,40 @@ inline constexpr int NUM_OP_KINDS = static_cast<int>(OpKind::STEP_OVERHEAD) + 1;
 // snake_case names ("qkv_proj"), as printed by `cost` and in JSON.
 std::string_view op_name(OpKind k);
 // The routed experts' ops: one call of vLLM's fused-MoE kernel, split three ways.
-// The ops a step runs once before its layers (+1: the embedding) and once after them (-1: the final norm,
-// lm_head and sampling); 0 for the per-layer ops and the step's host time.
-inline int step_edge(OpKind k) {
-    if (k == OpKind::EMBEDDING) return 1;
-    return k == OpKind::FINAL_NORM || k == OpKind::LM_HEAD || k == OpKind::SAMPLING ? -1 : 0;
+// The layers an op runs in, for splitting a step over pipeline stages: every layer; the full-attention (and
+// MLA) layers; the sliding-window layers; the dense MLP layers; the MoE layers (router, fused experts,
+// all-to-all); once before the layers (the embedding: HEAD) or after them (the final norm, lm_head and
+// sampling: TAIL); or none of them (the step's host time, a drafter).
+enum class LayerSet { EVERY, FULL_ATTENTION, SLIDING, DENSE_MLP, MOE, HEAD, TAIL, NONE };
+inline constexpr int NUM_LAYER_SETS = static_cast<int>(LayerSet::NONE);  // the sets a step's work splits over
+inline LayerSet layer_set(OpKind k) {
+    switch (k) {
+        case OpKind::EMBEDDING:
+            return LayerSet::HEAD;
+        case OpKind::FINAL_NORM:
+        case OpKind::LM_HEAD:
+        case OpKind::SAMPLING:
+            return LayerSet::TAIL;
+        case OpKind::ATTENTION:
+            return LayerSet::FULL_ATTENTION;
+        case OpKind::ATTENTION_SLIDING:
+            return LayerSet::SLIDING;
+        case OpKind::GATE_UP_PROJ:
+        case OpKind::ACTIVATION:
+        case OpKind::DOWN_PROJ:
+            return LayerSet::DENSE_MLP;
+        case OpKind::ROUTER:
+        case OpKind::MOE_GATE_UP_PROJ:
+        case OpKind::ACTIVATION_MOE:
+        case OpKind::MOE_DOWN_PROJ:
+        case OpKind::EP_ALLTOALL:
+            return LayerSet::MOE;
+        case OpKind::SPEC_DRAFT:
+        case OpKind::STEP_OVERHEAD:
+            return LayerSet::NONE;
+        default:
+            return LayerSet::EVERY;
+    }
 }
 inline bool is_fused_moe_op(OpKind k) {
     return k == OpKind::MOE_GATE_UP_PROJ || k == OpKind::ACTIVATION_MOE || k == OpKind::MOE_DOWN_PROJ;
@@ -153,10 +182,10 @@ struct StepTotals {
     double bytes = 0.0;
     double time_by_bound_s[4] = {0, 0, 0, 0};
     double draft_s = 0.0;  // of time_s, the speculative drafter's
-    // Of time_s, the ops that run once per step rather than in every layer: the embedding (on a pipeline's
-    // first stage) and the final norm, lm_head and sampling (on its last). ParallelPredictor places them.
-    double head_s = 0.0;
-    double tail_s = 0.0;
+    // Of time_s, each LayerSet's ops' (the embedding on a pipeline's first stage, the final norm, lm_head and
+    // sampling on its last, the MoE layers' ops on the stages holding MoE layers...): ParallelPredictor
+    // splits the step over its stages by them.
+    double layer_set_s[NUM_LAYER_SETS] = {};
     // Pipeline parallelism (ParallelPredictor): the round's pipelined time with a full pipeline (part of time_s),
     // what it adds when the pipeline starts empty (not in time_s: the replica loop adds it after an idle spell),
     // and each stage's busy time in the round. Zero without PP.
