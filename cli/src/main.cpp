@@ -850,8 +850,16 @@ int run(int argc, char** argv) {
     kvc->add_option("-g,--gpu", kv.gpu, "shipped GPU name or alias (`headroom gpus`), or a profile YAML file")
         ->required();
     kvc->add_option("--tp", kv.request.tp, "tensor-parallel degree")->capture_default_str();
-    kvc->add_option("--pp", kv.request.pp, "pipeline stages: a GPU holds 1/pp of the layers' weights and KV")
+    kvc->add_option(
+           "--pp", kv.request.pp,
+           "pipeline stages, the layers split as vLLM splits them: each stage's weights, reserve and blocks, "
+           "and every stage keeps the fewest")
         ->capture_default_str();
+    kvc->add_option(
+           "--pp-layer-partition", kv.request.pp_layer_partition,
+           "each stage's layers, comma-separated (vLLM's VLLM_PP_LAYER_PARTITION, e.g. 21,22,21); default: "
+           "vLLM's split")
+        ->delimiter(',');
     kvc->add_option("--dp", kv.request.dp,
                     "attention data-parallel ranks (vLLM --data-parallel-size), each with its own KV cache; blocks "
                     "and capacity are the ranks' together")

@@ -48,6 +48,7 @@ KvPlan deployment_kv_plan(const Deployment& d, const EngineConfig& engine, const
     KvPlanRequest r;
     r.tp = d.tp;
     r.pp = d.pp;
+    r.pp_layer_partition = d.pp_layer_partition;
     r.dp = d.dp;
     r.weight_dtype = d.weight_dtype;
     r.kv_dtype = d.kv_dtype;
@@ -157,7 +158,8 @@ std::unique_ptr<StepTimePredictor> make_step_predictor(const Deployment& d, cons
             std::move(target), d.pp, d.dp, d.model.hidden_size,
             d.links.stage.present() ? d.links.stage : peer_link(d.gpu), d.tp,
             d.links.tp_domains > 1 && d.links.tp.present() ? d.links.tp : peer_link(d.gpu),
-            c.cuda_graphs ? c.cuda_graph_max_tokens : 0, pipeline_stage_shares(d.model, d.pp));
+            c.cuda_graphs ? c.cuda_graph_max_tokens : 0,
+            pipeline_stage_shares(d.model, d.pp, d.pp_layer_partition));
     }
     auto whole = [&](std::unique_ptr<StepTimePredictor> p) -> std::unique_ptr<StepTimePredictor> {
         if (e.async_scheduling) return std::make_unique<AsyncHostPredictor>(std::move(p));

@@ -52,6 +52,7 @@ void validate(const ModelCard& m, const GpuProfile& gpu, KvPlanRequest& r) {
         throw PlanError("--pp", fmt::format("must be in [1, {}] (the model's layers), got {}", m.num_layers, r.pp));
     }
     check_serving_layout(m, gpu, r.tp, r.pp, r.kv_dtype);
+    check_pp_layer_partition(m, r.pp, r.pp_layer_partition, "--pp-layer-partition");
     if (r.dp < 1) throw PlanError("--dp", fmt::format("must be >= 1, got {}", r.dp));
     if (r.ep < 1) throw PlanError("--ep", fmt::format("must be >= 1, got {}", r.ep));
     if (!(r.gpu_memory_utilization > 0.0 && r.gpu_memory_utilization <= 1.0)) {
@@ -141,6 +142,25 @@ double layer_token_bytes(const ModelCard& m, const KvPlan& p, int64_t i) {
 }
 
 }  // namespace
+
+void check_pp_layer_partition(const ModelCard& m, int64_t pp, const std::vector<int64_t>& partition,
+                              const std::string& field) {
+    if (partition.empty()) return;
+    if (static_cast<int64_t>(partition.size()) != pp) {
+        throw PlanError(
+            field, fmt::format("{} stages' layers for pp {}: give one count a stage", partition.size(), pp));
+    }
+    int64_t sum = 0;
+    for (const int64_t n : partition) {
+        if (n < 1)
+            throw PlanError(field, fmt::format("a stage of {} layers: every stage holds at least one", n));
+        sum += n;
+    }
+    if (sum != m.num_layers) {
+        throw PlanError(field,
+                        fmt::format("the stages hold {} layers, and {} has {}", sum, m.name, m.num_layers));
+    }
+}
 
 void check_encoder_step(const ModelCard& m, bool decodes, bool cached_context) {
     if (!m.is_encoder) return;
@@ -358,7 +378,7 @@ double stage_block_bytes(const ModelCard& m, const KvPlan& p, int64_t first, int
 // when one does not fit, else the one of fewest blocks (the first of equals).
 void plan_stages(const ModelCard& m, const GpuProfile& gpu, KvPlan& p) {
     const KvPlanRequest& r = p.request;
-    const std::vector<int64_t> n = pipeline_stage_layers(m.num_layers, r.pp);
+    const std::vector<int64_t> n = pipeline_stage_layers(m.num_layers, r.pp, r.pp_layer_partition);
     int64_t first = 0, fewest = -1;
     double least = 0.0;
     for (size_t s = 0; s < n.size(); ++s) {

@@ -55,6 +55,11 @@ std::vector<int64_t> pipeline_stage_layers(int64_t layers, int64_t pp) {
     return n;
 }
 
+std::vector<int64_t> pipeline_stage_layers(int64_t layers, int64_t pp,
+                                           const std::vector<int64_t>& partition) {
+    return partition.empty() ? pipeline_stage_layers(layers, pp) : partition;
+}
+
 namespace {
 constexpr auto SET = [](LayerSet s) { return static_cast<size_t>(s); };
 
@@ -95,8 +100,9 @@ std::vector<StageShares> pipeline_stage_shares(const std::vector<int64_t>& stage
     return shares_of(counts);
 }
 
-std::vector<StageShares> pipeline_stage_shares(const ModelCard& m, int64_t pp) {
-    const std::vector<int64_t> n = pipeline_stage_layers(m.num_layers, pp);
+std::vector<StageShares> pipeline_stage_shares(const ModelCard& m, int64_t pp,
+                                               const std::vector<int64_t>& partition) {
+    const std::vector<int64_t> n = pipeline_stage_layers(m.num_layers, pp, partition);
     std::vector<std::array<int64_t, NUM_LAYER_SETS>> counts;
     int64_t first = 0;
     for (size_t s = 0; s < n.size(); ++s) {

@@ -133,13 +133,13 @@ def load_scenario(scenario: ScenarioLike = None, set: "Mapping[str, Any] | Itera
 
 _KV_PLAN_OPTIONS = ("tp", "weights_dtype", "kv_dtype", "gpu_memory_utilization", "block_size", "max_model_len",
                     "max_num_batched_tokens", "max_num_seqs", "reserve_bytes", "context", "concurrency", "pp", "dp",
-                    "expert_parallel", "all2all_backend", "cuda_graphs")
+                    "expert_parallel", "all2all_backend", "cuda_graphs", "pp_layer_partition")
 
 
 def kv_plan(model, gpu, **options) -> KvPlan:
     """KV-cache memory and capacity per GPU as vLLM plans it (options as `headroom kv`: tp, weights_dtype,
     kv_dtype, gpu_memory_utilization, block_size, max_model_len, max_num_batched_tokens, max_num_seqs,
-    reserve_bytes, context, concurrency, pp, dp, expert_parallel, all2all_backend, cuda_graphs). A model that does not fit
+    reserve_bytes, context, concurrency, pp, pp_layer_partition, dp, expert_parallel, all2all_backend, cuda_graphs). A model that does not fit
     returns a plan with fits=False and why_not, and warns."""
     for key in options:
         if key not in _KV_PLAN_OPTIONS:

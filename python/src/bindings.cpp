@@ -338,10 +338,12 @@ PYBIND11_MODULE(_headroom, m) {
            const std::string& kv_dtype, double util, int64_t block_size, int64_t max_model_len,
            int64_t max_num_batched_tokens, int64_t max_num_seqs, double reserve_bytes, int64_t context,
            int64_t concurrency, int64_t pp, int64_t dp, bool expert_parallel,
-           const std::string& all2all_backend, bool cuda_graphs) {
+           const std::string& all2all_backend, bool cuda_graphs,
+           const std::vector<int64_t>& pp_layer_partition) {
             KvPlanRequest r;
             r.tp = tp;
             r.pp = pp;
+            r.pp_layer_partition = pp_layer_partition;
             r.dp = dp;
             if (expert_parallel && !model.is_moe())
                 throw PlanError("expert_parallel", model.name + " has no experts");
@@ -367,7 +369,8 @@ PYBIND11_MODULE(_headroom, m) {
         py::arg("max_model_len") = 0, py::arg("max_num_batched_tokens") = 0, py::arg("max_num_seqs") = 0,
         py::arg("reserve_bytes") = -1.0, py::arg("context") = 0, py::arg("concurrency") = 1,
         py::arg("pp") = 1, py::arg("dp") = 1, py::arg("expert_parallel") = false,
-        py::arg("all2all_backend") = "allgather_reducescatter", py::arg("cuda_graphs") = true);
+        py::arg("all2all_backend") = "allgather_reducescatter", py::arg("cuda_graphs") = true,
+        py::arg("pp_layer_partition") = std::vector<int64_t>{});
 
     m.def(
         "cost",

@@ -93,14 +93,30 @@ void summary_fields(IO& io, S& s) {
     io.strs(s.link_names), io.pods(s.link_bytes), io.pods(s.link_kv_bytes), io.pods(s.link_utilisation);
 }
 
+// Fields of KvPlanRequest (one list for both directions: add a field here when it gains one)
+template <class IO, class R>
+void request_fields(IO& io, R& r) {
+    io.pod(r.tp), io.pod(r.pp), io.pods(r.pp_layer_partition), io.pod(r.dp), io.pod(r.ep),
+        io.pod(r.weight_dtype);
+    io.pod(r.kv_dtype), io.pod(r.gpu_memory_utilization), io.pod(r.block_size), io.pod(r.max_model_len);
+    io.pod(r.max_num_batched_tokens), io.pod(r.max_num_seqs), io.pod(r.reserve_bytes), io.pod(r.cuda_graphs);
+    io.pod(r.context), io.pod(r.concurrency), io.pod(r.drafter_weight_bytes),
+        io.pod(r.drafter_kv_bytes_per_token);
+    io.pod(r.all2all_buffer_bytes);
+}
+
 template <class IO, class P>
 void plan_fields(IO& io, P& p) {
-    io.pod(p.request), io.pod(p.kv_heads_per_gpu), io.pod(p.kv_heads_replicated), io.pod(p.usable_bytes);
+    request_fields(io, p.request);
+    io.pod(p.kv_heads_per_gpu), io.pod(p.kv_heads_replicated), io.pod(p.usable_bytes);
     io.pod(p.budget_bytes), io.pod(p.weight_bytes), io.pod(p.reserve), io.pod(p.reserve_bytes);
     io.pod(p.kv_budget_bytes), io.pod(p.kv_bytes_per_token), io.pod(p.block_bytes), io.pod(p.num_blocks);
     io.pod(p.kv_tokens), io.pod(p.sequence_bytes_at_context), io.pod(p.max_concurrency_at_context);
     io.pod(p.max_context_at_concurrency), io.pod(p.context_capped_by_max_model_len), io.pod(p.fits);
     io.pod(p.group_layers), io.pods(p.group_windows);
+    io.pods(p.stage_first_layer), io.pods(p.stage_layers), io.pods(p.stage_blocks),
+        io.pods(p.stage_weight_bytes);
+    io.pods(p.stage_reserve_bytes), io.pod(p.binding_stage);
 }
 
 template <class IO, class R>

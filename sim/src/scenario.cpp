@@ -398,6 +398,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
             "gpu_overrides",
             "tp",
             "pp",
+            "pp_layer_partition",
             "data_parallel",
             "expert_parallel",
             "all2all_backend",
@@ -439,6 +440,12 @@ Scenario parse_scenario(const std::string& text, const std::string& file, const 
     }
     if (root["tp"]) s.deployment.tp = r.integer(root["tp"], "tp", 1, 1024);
     if (root["pp"]) s.deployment.pp = r.integer(root["pp"], "pp", 1, 1024);
+    if (const YAML::Node n = root["pp_layer_partition"]) {  // vLLM's VLLM_PP_LAYER_PARTITION, a count a stage
+        if (!n.IsSequence() || n.size() == 0)
+            r.fail("pp_layer_partition", "expected a list of layer counts, one a stage");
+        for (const auto& x : n)
+            s.deployment.pp_layer_partition.push_back(r.integer(x, "pp_layer_partition", 1, 1 << 20));
+    }
     if (root["data_parallel"]) s.deployment.dp = r.integer(root["data_parallel"], "data_parallel", 1, 4096);
     if (root["expert_parallel"]) s.deployment.expert_parallel = r.boolean(root["expert_parallel"], "expert_parallel");
     // the busiest EP rank's token-expert pairs over the mean, as measured (EPLB statistics); 0: from uniform routing
@@ -636,6 +643,11 @@ void check_parallelism(const Scenario& s) {
     const Deployment& d = s.deployment;
     if (d.pp > d.model.num_layers) {
         fail("pp", fmt::format("{} stages for {} layers: at most one stage per layer", d.pp, d.model.num_layers));
+    }
+    try {
+        check_pp_layer_partition(d.model, d.pp, d.pp_layer_partition, "pp_layer_partition");
+    } catch (const PlanError& x) {
+        fail("pp_layer_partition", x.reason());
     }
     if (d.expert_parallel && !d.model.is_moe()) fail("expert_parallel", fmt::format("{} has no experts", d.model.name));
     if (d.dp > 1 && !d.expert_parallel) {

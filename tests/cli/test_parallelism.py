@@ -28,6 +28,15 @@ def test_pipeline_stages_across_nodes():
     assert p["expert_imbalance"] is None
 
 
+def test_a_pipeline_split_of_ones_own():
+    # Llama-3.3-70B at TP 4 x PP 2: vLLM splits its 80 layers 40 / 40; given 44 / 36 (VLLM_PP_LAYER_PARTITION), the
+    # first stage holds 44 layers of KV and weights and binds, and its blocks fall by more than the 10% its 4 more
+    # layers of KV alone cost
+    even = simulate(COLOCATED, "tp=4", "pp=2", "workload.duration_s=30")
+    mine = simulate(COLOCATED, "tp=4", "pp=2", "pp_layer_partition=[44,36]", "workload.duration_s=30")
+    assert mine["kv_blocks"] < even["kv_blocks"] * 40 / 44
+
+
 def test_tensor_parallel_across_two_nodes_is_slower_than_within_one():
     one = simulate(COLOCATED, "cluster=h100-4node-ib", "tp=8", "replicas=2", "workload.duration_s=60")
     two = simulate(COLOCATED, "cluster=h100-4node-ib", "tp=16", "replicas=1", "workload.duration_s=60",
@@ -106,6 +115,11 @@ def test_bad_layouts(tmp_path):
     bad("cluster: dgx-h100\n", "cluster", "has 8 GPUs; 4 replicas of 4 GPUs")
     bad("cluster: gb200-nvl72\n", "cluster", "is gb200, but the deployment runs on h100-sxm")
     bad("cluster: nowhere\n", "cluster")
+    # vLLM's VLLM_PP_LAYER_PARTITION as pp_layer_partition: a count a stage, each at least 1, the model's 80 in all
+    bad("pp: 2\npp_layer_partition: [40, 41]\n", "pp_layer_partition", "81 layers", "has 80")
+    bad("pp: 2\npp_layer_partition: [80]\n", "pp_layer_partition", "1 stages' layers for pp 2")
+    bad("pp: 2\npp_layer_partition: [0, 80]\n", "pp_layer_partition")
+    bad("pp: 2\npp_layer_partition: 40\n", "pp_layer_partition", "a list of layer counts")
     ep = WIDE_EP.read_text()
     path.write_text(ep.replace("expert_parallel: true", "expert_parallel: true\nexpert_imbalance: 0.5"))
     expect_bad_input(run("simulate", path), str(path), "expert_imbalance", "below 1")

@@ -379,3 +379,37 @@ TEST(KvPlanner, AStageTheWeightsDoNotFitIsNamed) {
     EXPECT_EQ(p.stage_blocks[0], -1);
     EXPECT_EQ(p.stage_blocks[1], -1);
 }
+
+TEST(KvPlanner, ASplitOfOnesOwnIsTakenAndChecked) {
+    // vLLM's VLLM_PP_LAYER_PARTITION: Llama-3.1-8B at PP 3 as 10, 11, 11. The last stage holds 11 layers,
+    // lm_head and the sampler: 2 x (11 x 218,112,000 + 4,096 x 11 / 32 + 525,336,576) = 5,849,139,968 B of
+    // weights and the one-GPU reserve; with the reserve given it still binds against the first (10 layers and
+    // the embedding).
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    const GpuProfile g = load_gpu("h100");
+    KvPlanRequest r = with_reserve(2e9);
+    r.pp = 3;
+    r.pp_layer_partition = {10, 11, 11};
+    const KvPlan p = plan_kv(m, g, r);
+    EXPECT_EQ(p.stage_layers, (std::vector<int64_t>{10, 11, 11}));
+    EXPECT_EQ(p.stage_first_layer, (std::vector<int64_t>{0, 10, 21}));
+    EXPECT_DOUBLE_EQ(p.stage_weight_bytes[2], 5'849'139'968.0);
+    EXPECT_EQ(p.binding_stage, 2);
+    EXPECT_EQ(p.num_blocks,
+              static_cast<int64_t>(std::floor((p.budget_bytes - 5'849'139'968.0 - 2e9) / 720'896.0)));
+    // one count a stage, each at least 1, the model's 32 layers in all
+    auto field_of = [&](std::vector<int64_t> partition) {
+        r.pp_layer_partition = std::move(partition);
+        try {
+            plan_kv(m, g, r);
+        } catch (const PlanError& e) {
+            return e.field() + ": " + e.reason();
+        }
+        return std::string();
+    };
+    EXPECT_EQ(field_of({16, 16}), "--pp-layer-partition: 2 stages' layers for pp 3: give one count a stage");
+    EXPECT_EQ(field_of({0, 16, 16}),
+              "--pp-layer-partition: a stage of 0 layers: every stage holds at least one");
+    EXPECT_EQ(field_of({10, 10, 10}),
+              "--pp-layer-partition: the stages hold 30 layers, and meta-llama/Llama-3.1-8B-Instruct has 32");
+}

@@ -77,6 +77,13 @@ def test_kv_plan_stages_as_vllm_splits_the_layers():
                               "--json").stdout)
     assert cli_json["binding_stage"] == 0
     assert [s["blocks"] for s in cli_json["stages"]] == [s["blocks"] for s in p.stages]
+    # a split of one's own (vLLM's VLLM_PP_LAYER_PARTITION): 10, 11, 11 puts the 11 layers beside lm_head and the
+    # sampler, and the last stage binds with fewer blocks than vLLM's own split gives
+    own = headroom.kv_plan("llama-3.1-8b", "h100", pp=3, pp_layer_partition=[10, 11, 11], max_model_len=4096)
+    assert [s["layers"] for s in own.stages] == [10, 11, 11] and own.binding_stage == 2
+    assert own.num_blocks < p.num_blocks
+    with pytest.raises(ValueError, match="pp.layer.partition"):
+        headroom.kv_plan("llama-3.1-8b", "h100", pp=3, pp_layer_partition=[10, 11])
 
 
 @pytest.mark.parametrize(

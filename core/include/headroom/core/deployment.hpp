@@ -47,6 +47,8 @@ struct Deployment {
     // all tp x dp GPUs of the replica; the busiest EP rank's load over the mean (0: from uniform routing); and the
     // links the replica's collectives cross, from its placement on a cluster (none: one NVLink domain).
     int64_t pp = 1;
+    std::vector<int64_t>
+        pp_layer_partition;  // each stage's layers (VLLM_PP_LAYER_PARTITION); empty: vLLM's split
     int64_t dp = 1;
     bool expert_parallel = false;
     double expert_imbalance = 0.0;

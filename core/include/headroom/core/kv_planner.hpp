@@ -26,6 +26,9 @@ struct KvPlanRequest {
     // ranks and the EP size: routed experts are spread over ep GPUs (else over tp), and the replica's KV
     // cache is dp ranks' worth.
     int64_t pp = 1;
+    // Each stage's layers, as vLLM's VLLM_PP_LAYER_PARTITION gives them ("21,22,21"); empty: vLLM's own split
+    // (pipeline_stage_layers). pp counts, each at least 1, summing to the model's layers.
+    std::vector<int64_t> pp_layer_partition;
     int64_t dp = 1;
     int64_t ep = 1;
     std::optional<Dtype> weight_dtype;  // every block matrix in this format; nullopt: as the checkpoint ships them
@@ -159,6 +162,10 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
 // (--model, --tp, --pp or --kv-dtype).
 void check_serving_layout(const ModelCard& m, const GpuProfile& gpu, int64_t tp, int64_t pp, Dtype kv_dtype,
                           bool allow_encoder = false);
+// A pipeline's layers as given (KvPlanRequest::pp_layer_partition, vLLM's VLLM_PP_LAYER_PARTITION): pp counts
+// of at least 1 summing to the model's layers, or none. Throws PlanError naming `field` otherwise.
+void check_pp_layer_partition(const ModelCard& m, int64_t pp, const std::vector<int64_t>& partition,
+                              const std::string& field);
 // A step of an encoder (BERT) holds prefills only: it keeps no KV cache, so none of its sequences decodes or
 // has cached tokens. Throws PlanError naming --decode-batch or --prefill-context where `decodes` or
 // `cached_context` says the step would; nothing for a decoder.

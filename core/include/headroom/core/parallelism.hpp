@@ -81,6 +81,8 @@ PipelineRound pipeline_round(const std::vector<std::vector<double>>& stage_s,
 // before the last, from the second-to-last back, since the last stage also holds lm_head and the sampler. 64
 // layers on 3 stages: 21, 22, 21 (vLLM logs "Hidden layers were unevenly partitioned: [21,22,21]").
 std::vector<int64_t> pipeline_stage_layers(int64_t layers, int64_t pp);
+// The same, or `partition` when one is given (VLLM_PP_LAYER_PARTITION; check_pp_layer_partition checks it).
+std::vector<int64_t> pipeline_stage_layers(int64_t layers, int64_t pp, const std::vector<int64_t>& partition);
 
 // Each stage's share of a step's work by the layers its ops run in (LayerSet): of every layer, of the
 // full-attention, sliding-window, dense-MLP and MoE layers, as vLLM splits the model's layers
@@ -88,7 +90,8 @@ std::vector<int64_t> pipeline_stage_layers(int64_t layers, int64_t pp);
 // model has no layer of is shared as every layer. DeepSeek-V3 at PP 2 (31 + 30 layers, its first 3 dense):
 // every layer 31/61 and 30/61, the MoE layers 28/58 and 30/58, the dense MLPs all on the first stage.
 using StageShares = std::array<double, NUM_LAYER_SETS>;
-std::vector<StageShares> pipeline_stage_shares(const ModelCard& m, int64_t pp);
+std::vector<StageShares> pipeline_stage_shares(const ModelCard& m, int64_t pp,
+                                               const std::vector<int64_t>& partition = {});
 // The same from each stage's layer count alone, every set shared as the layers.
 std::vector<StageShares> pipeline_stage_shares(const std::vector<int64_t>& stage_layers);
 
