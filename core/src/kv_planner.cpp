@@ -123,8 +123,8 @@ double stage_weights_per_gpu(const ModelCard& m, const KvPlanRequest& r, int64_t
     }
     double bytes = sharded / static_cast<double>(r.tp) + replicated * w.attention.bytes_per_weight;
     if (r.ep > r.tp && moe_layers > 0.0) {  // routed experts over ep GPUs rather than tp
-        const double routed = static_cast<double>(m.params().routed_experts) * w.experts.bytes_per_weight *
-                              moe_in_stage / moe_layers;
+        const double routed =
+            static_cast<double>(pb.routed_experts) * w.experts.bytes_per_weight * moe_in_stage / moe_layers;
         bytes -= routed / static_cast<double>(r.tp) - routed / static_cast<double>(r.ep);
     }
     return bytes;
@@ -331,12 +331,11 @@ BatchLimits vllm_serve_defaults(const GpuProfile& gpu) {
 
 namespace {
 
-// What stage [first, first + count) keeps out of its KV cache: the reserve, less the sampler's peak off the
-// last stage (vLLM's dummy sampler run is the last rank's) and the fused-MoE workspace on a stage without MoE
-// layers.
-ReserveEstimate stage_reserve(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r,
-                              int64_t first, int64_t count, bool last) {
-    ReserveEstimate e = estimate_reserve(m, gpu, r);
+// What stage [first, first + count) keeps out of its KV cache: the whole model's reserve `e`, less the
+// sampler's peak off the last stage (vLLM's dummy sampler run is the last rank's) and the fused-MoE workspace
+// on a stage without MoE layers.
+ReserveEstimate stage_reserve(const ModelCard& m, ReserveEstimate e, int64_t first, int64_t count,
+                              bool last) {
     if (!last) e.logits_bytes = 0.0;
     bool moe = false;
     for (int64_t i = first; i < first + count; ++i) moe = moe || m.layers[i].moe;
@@ -375,9 +374,12 @@ double stage_block_bytes(const ModelCard& m, const KvPlan& p, int64_t first, int
 }
 
 // Each stage's layers, weights, reserve and blocks, and the stage that binds: the one whose weights fit least
-// when one does not fit, else the one of fewest blocks (the first of equals).
+// when one does not fit, else the one of fewest blocks (the first of equals). The plan takes the binding
+// stage's weights, reserve (and its estimate, when the reserve is not given) and block size.
 void plan_stages(const ModelCard& m, const GpuProfile& gpu, KvPlan& p) {
     const KvPlanRequest& r = p.request;
+    const bool estimated = r.reserve_bytes < 0.0;
+    const ReserveEstimate whole = estimated ? estimate_reserve(m, gpu, r) : ReserveEstimate{};
     const std::vector<int64_t> n = pipeline_stage_layers(m.num_layers, r.pp, r.pp_layer_partition);
     int64_t first = 0, fewest = -1;
     double least = 0.0;
@@ -385,8 +387,9 @@ void plan_stages(const ModelCard& m, const GpuProfile& gpu, KvPlan& p) {
         const bool last = s + 1 == n.size();
         const double weights =
             stage_weights_per_gpu(m, r, first, n[s], s == 0, last) + (last ? r.drafter_weight_bytes : 0.0);
-        const double reserve =
-            r.reserve_bytes >= 0.0 ? r.reserve_bytes : stage_reserve(m, gpu, r, first, n[s], last).total();
+        const ReserveEstimate est =
+            estimated ? stage_reserve(m, whole, first, n[s], last) : ReserveEstimate{};
+        const double reserve = estimated ? est.total() : r.reserve_bytes;
         const double budget = p.budget_bytes - weights - reserve;
         const double block = stage_block_bytes(m, p, first, n[s], last);
         const int64_t blocks = budget <= 0.0 ? -1
@@ -401,6 +404,10 @@ void plan_stages(const ModelCard& m, const GpuProfile& gpu, KvPlan& p) {
         const bool binds = s == 0 || (budget <= 0.0 || least <= 0.0 ? budget < least : blocks < fewest);
         if (binds) {
             p.binding_stage = static_cast<int64_t>(s);
+            p.weight_bytes = weights;
+            p.reserve_bytes = reserve;
+            p.reserve = est;
+            p.block_bytes = block;
             least = budget;
             fewest = blocks;
         }
@@ -423,17 +430,12 @@ KvPlan plan_kv(const ModelCard& m, const GpuProfile& gpu, const KvPlanRequest& r
     plan_groups(m, p);
     plan_stages(m, gpu, p);
     const size_t b = static_cast<size_t>(p.binding_stage);
-    p.weight_bytes = p.stage_weight_bytes[b];
-    p.reserve_bytes = p.stage_reserve_bytes[b];
     const bool last = b + 1 == p.stage_layers.size();
-    if (r.reserve_bytes < 0.0)
-        p.reserve = stage_reserve(m, gpu, r, p.stage_first_layer[b], p.stage_layers[b], last);
     p.kv_budget_bytes = p.budget_bytes - p.weight_bytes - p.reserve_bytes;
     for (int64_t i = 0; i < m.num_layers; ++i) p.kv_bytes_per_token += layer_token_bytes(m, p, i);
     // a drafter's KV layers (on the last stage) enlarge every block in proportion (exact for one group; for a
     // hybrid model's groups, spread over them as if the drafter's layers were split alike)
     if (last) p.kv_bytes_per_token += r.drafter_kv_bytes_per_token;
-    p.block_bytes = stage_block_bytes(m, p, p.stage_first_layer[b], p.stage_layers[b], last);
     if (p.kv_budget_bytes <= 0.0) {
         p.fits = false;
         const std::string stage =

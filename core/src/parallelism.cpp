@@ -34,8 +34,9 @@ PipelineRound pipeline_round(const std::vector<std::vector<double>>& stage_s,
         longest = std::max(longest, trip);
     }
     r.stage_busy_s = std::accumulate(busy.begin(), busy.end(), 0.0) / static_cast<double>(p);
+    r.busiest_stage = static_cast<size_t>(std::max_element(busy.begin(), busy.end()) - busy.begin());
     const double gpipe = finish.back();
-    r.steady_s = std::max(*std::max_element(busy.begin(), busy.end()), longest);
+    r.steady_s = std::max(busy[r.busiest_stage], longest);
     r.fill_s = std::max(0.0, gpipe - r.steady_s);
     return r;
 }
@@ -286,12 +287,7 @@ StepTotals ParallelPredictor::pipelined(const std::vector<SequenceWork>& batch) 
     // that sets the round, and the one whose fabric terms weigh most in it
     FabricTraffic& fab = out.fabric;
     fab.pipelined = true;
-    size_t busiest = 0;
-    std::vector<double> busy(static_cast<size_t>(pp_), 0.0);
-    for (const auto& on : stage) {
-        for (size_t s = 0; s < on.size(); ++s) busy[s] += on[s];
-    }
-    for (size_t s = 1; s < busy.size(); ++s) busiest = busy[s] > busy[busiest] ? s : busiest;
+    const size_t busiest = r.busiest_stage;
     size_t sets = 0, grows = 0;
     auto trip = [&](size_t i) {
         return std::accumulate(stage[i].begin(), stage[i].end(), 0.0) + (p - 1.0) * hop[i];

@@ -67,6 +67,7 @@ struct PipelineRound {
     double steady_s = 0.0;      // the round when the pipeline is already full
     double fill_s = 0.0;        // what a round from an empty pipeline adds (GPipe schedule - steady_s)
     double stage_busy_s = 0.0;  // each stage's busy time in the round: sum_j stage_s[j] (their mean)
+    size_t busiest_stage = 0;   // the stage busy longest (the first of equals)
 };
 PipelineRound pipeline_round(const std::vector<double>& stage_s, const std::vector<double>& hop_s, int64_t p);
 // The same for stages of unequal work: `stage_s[j][s]` micro-batch j's time on stage s. A full pipeline's
