@@ -512,6 +512,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     if (tp > 1 && !config.tp_link.present() && !sibling_) {
         allreduce_ = t.find_first("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "graph"}});
         allreduce_eager_ = t.find_first("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "eager"}});
+        allreduce_paths_ = vllm_allreduce(gpu.compute_capability.value, tp);
         nccl_ = t.find_first("nccl", {{"op", "all_reduce"}, {"gpus", std::to_string(tp)}, {"dtype", "fp16"}});
         if (!allreduce_ && !nccl_) {
             nccl_tables_ = nccl_sibling_tables(t, gpu);
@@ -1096,40 +1097,69 @@ double KernelTablePredictor::moe_op_s(const RooflineOp& op, double moe_share,
     return t + sh;
 }
 
-// vLLM's custom all-reduce takes messages below its max_size, 8 MiB (CustomAllreduce(max_size=8192 * 1024),
-// should_custom_ar: inp_size < max_size). Inside a CUDA graph it reads the registered input in place; called
-// eagerly (a step larger than the largest captured size, or CUDA graphs off) it first copies the input into its
-// IPC buffer, which its eager rows time. Larger messages go to torch's symmetric memory or NCCL, which copy into
-// their buffers either way. vLLM sends a message to symmetric memory only below the sizes where it measured it
-// beating NCCL (SYMM_MEM_ALL_REDUCE_MAX_SIZES, chosen from benchmarks: vLLM PRs 20759 and 24111), so NCCL's time
-// bounds it. No table times symmetric memory: the custom all-reduce's graph rows stand in for it, and a message
-// of 8 MiB or more takes the faster of them and NCCL's own table (on H100 at TP 4, 32 MiB: 0.191 ms graph rows,
-// 0.176 ms NCCL; at TP 2, 64 MiB: 0.307 and 0.255 ms). FlashInfer's fused all-reduce + RMSNorm (`fused`) is an
-// IPC kernel of the custom all-reduce's kind and never reaches NCCL within its size limit: the graph rows.
-constexpr double CUSTOM_ALLREDUCE_MAX_BYTES = 8192.0 * 1024.0;
+VllmAllreduce vllm_allreduce(double compute_capability, int64_t gpus) {
+    constexpr double MiB = 1024.0 * 1024.0;
+    VllmAllreduce v;
+    v.gpus = gpus;
+    const bool custom =
+        gpus == 2 || gpus == 4 || gpus == 6 || gpus == 8;  // CustomAllreduce._SUPPORTED_WORLD_SIZES
+    v.custom_max_bytes = custom ? 8.0 * MiB : 0.0;
+    // CUSTOM_ALL_REDUCE_MAX_SIZES and SYMM_MEM_ALL_REDUCE_MAX_SIZES, by compute capability and GPUs
+    const auto at = [&](std::array<double, 4> mib) { return mib[static_cast<size_t>(gpus / 2 - 1)] * MiB; };
+    if (custom && compute_capability == 9.0) {
+        v.custom_max_bytes = std::min(v.custom_max_bytes, at({64, 32, 0.5, 0.25}));
+        v.symm_max_bytes = at({64, 32, 64, 64});
+    } else if (custom && compute_capability == 10.0) {
+        v.custom_max_bytes = std::min(v.custom_max_bytes, at({2, 2, 1, 1}));
+        v.symm_max_bytes = at({8, 32, 128, 128});
+    }
+    return v;
+}
 
+VllmAllreduce::Path VllmAllreduce::path(double bytes) const {
+    if (bytes < custom_max_bytes) return Path::CUSTOM;  // should_custom_ar: inp_size < max_size
+    if (bytes < symm_max_bytes) return Path::SYMM_MEM;  // should_use_symm_mem: inp_size < max_size
+    return Path::NCCL;
+}
+
+std::string VllmAllreduce::name(Path p) const {
+    switch (p) {
+        case Path::CUSTOM:
+            return "its custom all-reduce";
+        case Path::SYMM_MEM:
+            return gpus >= 6 ? "torch symmetric memory (multimem)" : "torch symmetric memory (two-shot)";
+        case Path::NCCL:
+            break;
+    }
+    return "NCCL";
+}
+
+// The vLLM rows time vLLM's own all-reduce call, tensor_model_parallel_all_reduce (AIConfigurator's
+// collect_all_reduce.py), so at every message size, to 1 GiB, they time the path vLLM picks (VllmAllreduce):
+// H100's 8-GPU rows run 6-10% above the multimem column vLLM published for H100 at 8 GPUs (PR 42324: 0.011 /
+// 0.018 / 0.046 / 0.087 / 0.165 ms at 0.5 / 2 / 8 / 16 / 32 MiB; the rows 0.012 / 0.019 / 0.051 / 0.092 /
+// 0.178), where NCCL's own table (nccl-tests) holds 0.020 / 0.038 / 0.079 / 0.122 / 0.200; where vLLM runs
+// NCCL the two agree on H100, H200, A100 and B200 (within 4% from 128 MiB), not on GB200 at 2 GPUs (the
+// rows 2.6x NCCL's from 8 MiB, where vLLM hands the message to NCCL) or L40S at 4 (1.35x). The rows price
+// every TP all-reduce they reach, those two included, and NCCL's table only past their largest message or
+// where no rows time the GPU count. Called eagerly (a step larger than the largest captured size, or CUDA
+// graphs off) the custom all-reduce first copies its input into its IPC buffer, which the eager rows time
+// (with the collector's own copy of the input); symmetric memory and NCCL run alike in a graph and out of
+// one. FlashInfer's fused all-reduce + RMSNorm (`fused`), an IPC kernel of the custom all-reduce's kind,
+// takes the graph rows.
 double KernelTablePredictor::allreduce_s(double bytes, bool eager, bool fused, bool& extrapolated, bool& nccl) const {
     nccl = false;
     // the tables' message sizes count elements (GridTable::message_bytes_per_unit)
-    const bool eager_rows = eager && !fused && bytes < CUSTOM_ALLREDUCE_MAX_BYTES && allreduce_eager_;
-    const GridTable* custom = eager_rows || !allreduce_ ? allreduce_eager_ : allreduce_;
-    double t = -1.0;
-    bool ex = false;
-    if (custom) {
-        const double units = bytes / custom->message_bytes_per_unit();
-        if (units <= custom->axes[0].back() || !nccl_) t = lookup_scaled(custom, {units}, {1.0}, ex);
+    const bool custom = allreduce_paths_.path(bytes) == VllmAllreduce::Path::CUSTOM;
+    const bool eager_rows = eager && !fused && custom && allreduce_eager_;
+    const GridTable* rows = eager_rows || !allreduce_ ? allreduce_eager_ : allreduce_;
+    if (rows) {
+        const double units = bytes / rows->message_bytes_per_unit();
+        if (units <= rows->axes[0].back() || !nccl_) return lookup_scaled(rows, {units}, {1.0}, extrapolated);
     }
-    if (nccl_ && (t < 0 || (!fused && bytes >= CUSTOM_ALLREDUCE_MAX_BYTES))) {
-        bool nccl_ex = false;
-        const double n = lookup_scaled(nccl_, {bytes / nccl_->message_bytes_per_unit()}, {1.0}, nccl_ex);
-        if (n >= 0 && (t < 0 || n < t)) {
-            nccl = true;
-            extrapolated = extrapolated || nccl_ex;
-            return n;
-        }
-    }
-    extrapolated = extrapolated || ex;
-    return t;
+    if (!nccl_) return -1.0;
+    nccl = true;
+    return lookup_scaled(nccl_, {bytes / nccl_->message_bytes_per_unit()}, {1.0}, extrapolated);
 }
 
 double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<SequenceWork>& batch, double moe_share,
@@ -1257,14 +1287,16 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
             note = nccl_note_;
         }
         // FlashInfer's fused kernel, timed as vLLM's own all-reduce: no table times it
-        if (fused)
+        if (fused) {
             note += "; run as FlashInfer's all-reduce + add + RMSNorm, timed as this all-reduce";
-        else if (!nccl && eager && allreduce_eager_ && message < CUSTOM_ALLREDUCE_MAX_BYTES) {
-            note += "; eager rows: the step runs outside a CUDA graph";
-        } else if (message >= CUSTOM_ALLREDUCE_MAX_BYTES && allreduce_ && nccl_) {
-            note +=
-                nccl ? "; 8 MiB or more: NCCL, faster here than symmetric memory's stand-in (the graph rows)"
-                     : "; 8 MiB or more: the graph rows stand in for symmetric memory, faster here than NCCL";
+        } else if (!nccl) {
+            const VllmAllreduce::Path path = allreduce_paths_.path(message);
+            if (allreduce_paths_.symm_max_bytes > 0)
+                note += "; vLLM runs it on " + allreduce_paths_.name(path);
+            if (eager && allreduce_eager_ && path == VllmAllreduce::Path::CUSTOM)
+                note += "; eager rows: the step runs outside a CUDA graph";
+        } else if (allreduce_) {
+            note += "; past the vLLM rows' largest message";
         }
     } else if (op.kind == OpKind::EP_ALLTOALL && ep_gather_ && ep_scatter_) {
         // the gather backend's all-gather of every DP rank's T x h hidden states and the reduce-scatter of the

@@ -266,11 +266,11 @@ TEST(KernelTablePredictor, AllReduceTablesCountElementsNotBytes) {
     EXPECT_EQ(int8.message_bytes_per_unit(), 1.0);
 }
 
-// Which all-reduce rows a step takes (fusion off, vLLM's largest captured size here 512 tokens): a step of up to
-// 512 tokens replays a CUDA graph, so the custom all-reduce's graph rows; a larger step runs eagerly, where the
-// custom all-reduce first copies its input into its IPC buffer: the eager rows; from 8 MiB (1,024 tokens x
-// 4,096 x 2 B) vLLM hands the message on (symmetric memory or NCCL, copying either way): the faster of the graph
-// rows and NCCL's table, and NCCL's table past the graph rows' largest message.
+// Which all-reduce rows a step takes (fusion off, vLLM's largest captured size here 512 tokens): a step of up
+// to 512 tokens replays a CUDA graph, so the custom all-reduce's graph rows; a larger step runs eagerly,
+// where the custom all-reduce first copies its input into its IPC buffer: the eager rows; from 8 MiB (1,024
+// tokens x 4,096 x 2 B) vLLM hands the message on (symmetric memory or NCCL, copying either way): the graph
+// rows, and NCCL's table past their largest message.
 TEST(KernelTablePredictor, EagerStepsTakeTheEagerAllReduceRowsBelow8MiB) {
     const Tp2AllReduce t(allreduce_table("graph", "1048576 2097152 4194304", "0.02 0.03 0.05") +
                          allreduce_table("eager", "1048576 2097152 4194304", "0.04 0.05 0.07") +
@@ -308,13 +308,15 @@ TEST(KernelTablePredictor, EagerStepsTakeTheEagerAllReduceRowsBelow8MiB) {
     EXPECT_NEAR(t.predictor(c).step({{256, 0}}).op("tp_allreduce")->time_s, 64 * 0.04e-3, 1e-9);
 }
 
-// From 8 MiB vLLM sends an all-reduce to torch's symmetric memory only where it measured it beating NCCL, else
-// to NCCL; the graph rows stand in for symmetric memory, so such a message takes the faster of them and NCCL's
-// rows. Below 8 MiB the custom all-reduce runs it, even where NCCL's table is faster. Tables (ms):
+// The vLLM rows time vLLM's own all-reduce call, whichever path it takes (custom all-reduce, symmetric
+// memory, NCCL), so within their range they are taken even where NCCL's table (nccl-tests) is faster, and
+// NCCL's table only past their largest message. Tables (ms):
 //   elements   2,097,152  4,194,304  8,388,608  16,777,216
 //   graph      0.04       0.05       0.12       0.30
 //   NCCL       0.03       0.06       0.10       0.35
-TEST(KernelTablePredictor, FromEightMiBTheFasterOfSymmetricMemoryAndNccl) {
+// Llama-3.1-8B at TP 2 on H100: a token's message is 4,096 elements (8 KiB); vLLM's custom all-reduce runs
+// below 8 MiB (1,024 tokens), torch symmetric memory below 64 MiB.
+TEST(KernelTablePredictor, TheVllmRowsTimeVllmsOwnPathAtEverySize) {
     const std::string sizes = "2097152 4194304 8388608 16777216";
     const Tp2AllReduce t(allreduce_table("graph", sizes, "0.04 0.05 0.12 0.30") +
                          allreduce_table("nccl", sizes, "0.03 0.06 0.10 0.35"));
@@ -323,26 +325,80 @@ TEST(KernelTablePredictor, FromEightMiBTheFasterOfSymmetricMemoryAndNccl) {
     const KernelTablePredictor p = t.predictor(c);
     auto one_ms = [&](int64_t tokens) { return p.step({{tokens, 0}}).op("tp_allreduce")->time_s / 64 * 1e3; };
     EXPECT_NEAR(one_ms(512), 0.04, 1e-6);   // 4 MiB: the custom all-reduce (NCCL's 0.03 not taken)
-    EXPECT_NEAR(one_ms(1024), 0.05, 1e-6);  // 8 MiB: graph rows 0.05 < NCCL 0.06
-    EXPECT_NEAR(one_ms(2048), 0.10, 1e-6);  // 16 MiB: NCCL 0.10 < graph rows 0.12
-    EXPECT_NEAR(one_ms(4096), 0.30, 1e-6);  // 32 MiB: graph rows 0.30 < NCCL 0.35
-    // 3,072 tokens, 12,582,912 elements, halfway (linear) between the last two points: graph 0.21, NCCL 0.225
+    EXPECT_NEAR(one_ms(1024), 0.05, 1e-6);  // 8 MiB: symmetric memory, the rows' 0.05
+    EXPECT_NEAR(one_ms(2048), 0.12, 1e-6);  // 16 MiB: the rows' 0.12, not NCCL's 0.10
+    EXPECT_NEAR(one_ms(4096), 0.30, 1e-6);  // 32 MiB
+    // 3,072 tokens, 12,582,912 elements, halfway (linear) between the last two points: 0.21
     EXPECT_NEAR(one_ms(3072), 0.21, 1e-6);
-    // cost names the path and why
-    EXPECT_EQ(p.step({{2048, 0}}).op("tp_allreduce")->source,
-              "table (NCCL 9.9, Test GPU, interpolated; 8 MiB or more: NCCL, faster here than symmetric memory's "
-              "stand-in (the graph rows))");
-    EXPECT_EQ(p.step({{4096, 0}}).op("tp_allreduce")->source,
-              "table (vLLM 9.9, Test GPU, interpolated; 8 MiB or more: the graph rows stand in for symmetric memory, "
-              "faster here than NCCL)");
+    // 8,192 tokens, 33,554,432 elements, twice the rows' largest: NCCL's table, scaled linearly past its own
+    // largest, 2 x 0.35 = 0.70
+    EXPECT_NEAR(one_ms(8192), 0.70, 1e-6);
+    // cost names the path
+    EXPECT_EQ(p.step({{512, 0}}).op("tp_allreduce")->source,
+              "table (vLLM 9.9, Test GPU, interpolated; vLLM runs it on its custom all-reduce)");
+    EXPECT_EQ(p.step({{3072, 0}}).op("tp_allreduce")->source,
+              "table (vLLM 9.9, Test GPU, interpolated; vLLM runs it on torch symmetric memory (two-shot))");
+    EXPECT_NE(p.step({{8192, 0}}).op("tp_allreduce")->source.find("NCCL"), std::string::npos);
     // the step totals the simulator takes agree with the op table
     EXPECT_NEAR(p.step_totals({{2048, 0}}).time_s, p.step({{2048, 0}}).time_s, 1e-12);
-    // FlashInfer's fused all-reduce + RMSNorm (TP 2 on H100: up to 64 MiB) is never handed to NCCL: 16 MiB takes
-    // the graph rows' 0.12 ms
+    // FlashInfer's fused all-reduce + RMSNorm (TP 2 on H100: up to 64 MiB) takes the rows too: 16 MiB, 0.12
+    // ms
     c.fuse_allreduce_rms = true;
     const KernelTablePredictor f = t.predictor(c);
     EXPECT_NEAR(f.step({{2048, 0}}).op("tp_allreduce")->time_s / 64 * 1e3, 0.12, 1e-6);
     EXPECT_NEAR(f.step_totals({{2048, 0}}).time_s, f.step({{2048, 0}}).time_s, 1e-12);
+}
+
+// vLLM's limits (all_reduce_utils.py, CUSTOM_ALL_REDUCE_MAX_SIZES held to CustomAllreduce's 8 MiB, and
+// SYMM_MEM_ALL_REDUCE_MAX_SIZES), by compute capability and GPU count.
+TEST(KernelTablePredictor, VllmAllreducePathsByCapabilityAndGpus) {
+    constexpr double MiB = 1024.0 * 1024.0;
+    using Path = VllmAllreduce::Path;
+    const VllmAllreduce h8 =
+        vllm_allreduce(9.0, 8);  // Hopper, 8 GPUs: custom below 256 KiB, multimem below 64 MiB
+    EXPECT_EQ(h8.custom_max_bytes, 0.25 * MiB);
+    EXPECT_EQ(h8.symm_max_bytes, 64 * MiB);
+    EXPECT_EQ(h8.path(0.25 * MiB - 2), Path::CUSTOM);
+    EXPECT_EQ(h8.path(0.25 * MiB), Path::SYMM_MEM);
+    EXPECT_EQ(h8.path(64 * MiB), Path::NCCL);
+    EXPECT_EQ(h8.name(Path::SYMM_MEM), "torch symmetric memory (multimem)");
+    const VllmAllreduce h4 = vllm_allreduce(9.0, 4);  // 32 MiB held to 8 MiB; two-shot below 32 MiB
+    EXPECT_EQ(h4.custom_max_bytes, 8 * MiB);
+    EXPECT_EQ(h4.symm_max_bytes, 32 * MiB);
+    EXPECT_EQ(h4.name(Path::SYMM_MEM), "torch symmetric memory (two-shot)");
+    const VllmAllreduce b2 = vllm_allreduce(10.0, 2);  // Blackwell, 2 GPUs: 2 MiB, then 8 MiB
+    EXPECT_EQ(b2.custom_max_bytes, 2 * MiB);
+    EXPECT_EQ(b2.symm_max_bytes, 8 * MiB);
+    EXPECT_EQ(vllm_allreduce(10.0, 6).symm_max_bytes, 128 * MiB);
+    const VllmAllreduce a4 =
+        vllm_allreduce(8.0, 4);  // Ampere: no symmetric memory, the custom all-reduce's 8 MiB
+    EXPECT_EQ(a4.custom_max_bytes, 8 * MiB);
+    EXPECT_EQ(a4.symm_max_bytes, 0.0);
+    EXPECT_EQ(a4.path(8 * MiB), Path::NCCL);
+    const VllmAllreduce h3 = vllm_allreduce(9.0, 3);  // no custom all-reduce or symmetric memory at 3 GPUs
+    EXPECT_EQ(h3.path(1024), Path::NCCL);
+}
+
+// On Blackwell at 2 GPUs the custom all-reduce stops at 2 MiB, so an eager step of 768 tokens (6 MiB) runs
+// symmetric memory, which copies in a graph as out of one: the graph rows, not the eager rows. Tables as in
+// EagerStepsTakeTheEagerAllReduceRowsBelow8MiB: 3,145,728 elements, halfway between the graph rows' 0.03 and
+// 0.05.
+TEST(KernelTablePredictor, EagerRowsOnlyWhereTheCustomAllReduceRuns) {
+    const std::string rows = allreduce_table("graph", "1048576 2097152 4194304", "0.02 0.03 0.05") +
+                             allreduce_table("eager", "1048576 2097152 4194304", "0.04 0.05 0.07");
+    const auto tables =
+        std::make_shared<const KernelTables>(parse_kernel_tables(std::string(TABLES) + rows, "t.hkt"));
+    CostConfig c;
+    c.tp = 2;
+    c.fuse_allreduce_rms = false;
+    c.cuda_graph_max_tokens = 512;
+    const ModelCard m = load_model("meta-llama/Llama-3.1-8B-Instruct");
+    const KernelTablePredictor b(m, load_gpu("b200"), c, tables), h(m, load_gpu("h100"), c, tables);
+    EXPECT_NEAR(b.step({{768, 0}}).op("tp_allreduce")->time_s, 64 * 0.04e-3, 1e-9);
+    EXPECT_NEAR(h.step({{768, 0}}).op("tp_allreduce")->time_s, 64 * 0.06e-3,
+                1e-9);  // H100: custom, eager rows
+    // 128 tokens (1 MiB, a captured size) on B200: the custom all-reduce's graph rows
+    EXPECT_NEAR(b.step({{128, 0}}).op("tp_allreduce")->time_s, 64 * 0.02e-3, 1e-9);
 }
 
 // Llama-2-7B is MHA: 32 KV heads per GPU at TP 1, where the decode tables stop at 8. Its 4 decodes at 1,022

@@ -12,7 +12,9 @@
 // - fused MoE: the MoE table of the experts' stored format (bf16, fp8, block fp8, MXFP4, NVFP4, int4) at the
 //   step's tokens, split over the three MoE ops in the roofline's proportions; a shared expert from the GEMM
 //   table;
-// - TP all-reduce: vLLM's custom all-reduce table (graph or eager), NCCL's beyond its largest message.
+// - TP all-reduce: vLLM's all-reduce table (graph or eager; the call as vLLM dispatches it), NCCL's beyond
+// its
+//   largest message.
 // A GEMM table point timed with its weights resident in L2 (GridTable::gemm_working_set_bytes within the
 // GPU's L2, chip.l2_cache_mib) is faster than serving, where each step streams every layer's weights from
 // memory: such a lookup is held to l2_warm_gemm_floor_s; a decode-attention lookup likewise
@@ -83,6 +85,22 @@ std::string kernel_table_sibling(const GpuProfile& gpu);
 // calibration's line for such a group on the same rows (GB200's 8-GPU line: 27.2 us + bytes at 334 GB/s;
 // fitted_on says so).
 std::string nccl_sibling(const GpuProfile& gpu);
+
+// Which all-reduce vLLM 0.24 runs for a TP group's message (CudaCommunicator.all_reduce): its custom
+// all-reduce below custom_max_bytes (CustomAllreduce's 8 MiB, for 2, 4, 6 or 8 GPUs; on Hopper and Blackwell,
+// where torch symmetric memory is on by default, VLLM_ALLREDUCE_USE_SYMM_MEM, held to
+// CUSTOM_ALL_REDUCE_MAX_SIZES), then torch symmetric memory below symm_max_bytes
+// (SYMM_MEM_ALL_REDUCE_MAX_SIZES; Hopper and Blackwell only; multimem at 6 and 8 GPUs, two-shot at 2 and 4),
+// then NCCL (vllm/distributed/device_communicators/all_reduce_utils.py).
+struct VllmAllreduce {
+    enum class Path { CUSTOM, SYMM_MEM, NCCL };
+    int64_t gpus = 0;
+    double custom_max_bytes = 0.0;
+    double symm_max_bytes = 0.0;  // 0: no symmetric memory on this GPU
+    Path path(double bytes) const;
+    std::string name(Path p) const;  // what `cost` says: "its custom all-reduce", ...
+};
+VllmAllreduce vllm_allreduce(double compute_capability, int64_t gpus);
 
 // Whether `t` are the tables `gpu` reads by name (kernel_table_gpu: its shipped ones, its sibling's, or newer ones
 // under that name): only then do its siblings' rules apply (kernel_table_sibling's scaling, nccl_sibling's rows).
@@ -253,8 +271,12 @@ private:
     bool mla_other_model_ = false;  // the tables timed another model's block with the same attention
     int64_t window_ = 0;  // the sliding layers' window (0: none)
     int64_t shared_inter_ = 0, hidden_ = 0, moe_inter_ = 0, topk_ = 0;  // per TP rank
-    const GridTable* allreduce_ = nullptr;        // vLLM's custom all-reduce replayed in a CUDA graph
-    const GridTable* allreduce_eager_ = nullptr;  // the same called eagerly (it copies into its IPC buffer first)
+    // vLLM's TP all-reduce (tensor_model_parallel_all_reduce) replayed in a CUDA graph: the custom
+    // all-reduce, torch symmetric memory or NCCL, as vLLM picks by message size (VllmAllreduce)
+    const GridTable* allreduce_ = nullptr;
+    const GridTable* allreduce_eager_ =
+        nullptr;                     // the same called eagerly (the custom one copies into its IPC buffer)
+    VllmAllreduce allreduce_paths_;  // which of the three vLLM runs at each message size on this TP
     const GridTable* nccl_ = nullptr;
     // NCCL's rows borrowed from nccl_sibling, and what the source says of them; null when nccl_ is this GPU's
     // own
