@@ -34,6 +34,7 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 #include <tuple>
@@ -839,6 +840,28 @@ int main(int argc, char** argv) {
                          row("MLA attn-impl decode", "  one head per GPU (Triton's ungrouped kernel: not fitted)"));
         }
         loo(*t, "vllm_allreduce", {"message_size"}, row("all-reduce", "table LOO, token axis"));
+        // NCCL's own table (nccl-tests) against the vLLM rows (vLLM's own call), by the path vLLM takes at
+        // each message size (vllm_allreduce): where vLLM runs NCCL the two time the same collective
+        Errors& by_custom = row("all-reduce", "NCCL's table, where vLLM runs its custom one");
+        Errors& by_symm = row("all-reduce", "NCCL's table, where vLLM runs symmetric memory");
+        Errors& by_nccl = row("all-reduce", "NCCL's table, where vLLM runs NCCL");
+        for (const GridTable* g : t->find("vllm_allreduce", {{"mode", "graph"}})) {
+            const GridTable* n =
+                t->find_first("nccl", {{"op", "all_reduce"}, {"gpus", g->attr("gpus")}, {"dtype", "fp16"}});
+            if (!n || g->axes.size() != 1) continue;
+            const VllmAllreduce v =
+                vllm_allreduce(gpu.compute_capability.value, g->attr_int("gpus"), gpu.has_nvlink());
+            for (size_t i = 0; i < g->axes[0].size(); ++i) {
+                const double bytes = g->axes[0][i] * g->message_bytes_per_unit();
+                const std::optional<double> nt = n->lookup_s({bytes / n->message_bytes_per_unit()});
+                if (!nt || !(g->values_ms[i] > 0)) continue;
+                const VllmAllreduce::Path path = v.path(bytes);
+                (path == VllmAllreduce::Path::CUSTOM     ? by_custom
+                 : path == VllmAllreduce::Path::SYMM_MEM ? by_symm
+                                                         : by_nccl)
+                    .add(*nt, g->values_ms[i] * 1e-3);
+            }
+        }
         const std::vector<CommSample> comm = allreduce_samples(*t);
         Errors& ring = row("all-reduce", "roofline (plain ring)");
         for (const CommSample& c : comm) ring.add(allreduce_time_s(gpu, c.gpus, c.bytes, nullptr), c.time_s);

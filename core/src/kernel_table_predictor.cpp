@@ -512,7 +512,7 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     if (tp > 1 && !config.tp_link.present() && !sibling_) {
         allreduce_ = t.find_first("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "graph"}});
         allreduce_eager_ = t.find_first("vllm_allreduce", {{"gpus", std::to_string(tp)}, {"mode", "eager"}});
-        allreduce_paths_ = vllm_allreduce(gpu.compute_capability.value, tp);
+        allreduce_paths_ = vllm_allreduce(gpu.compute_capability.value, tp, gpu.has_nvlink());
         nccl_ = t.find_first("nccl", {{"op", "all_reduce"}, {"gpus", std::to_string(tp)}, {"dtype", "fp16"}});
         if (!allreduce_ && !nccl_) {
             nccl_tables_ = nccl_sibling_tables(t, gpu);
@@ -1097,13 +1097,13 @@ double KernelTablePredictor::moe_op_s(const RooflineOp& op, double moe_share,
     return t + sh;
 }
 
-VllmAllreduce vllm_allreduce(double compute_capability, int64_t gpus) {
+VllmAllreduce vllm_allreduce(double compute_capability, int64_t gpus, bool nvlink) {
     constexpr double MiB = 1024.0 * 1024.0;
     VllmAllreduce v;
     v.gpus = gpus;
     const bool custom =
         gpus == 2 || gpus == 4 || gpus == 6 || gpus == 8;  // CustomAllreduce._SUPPORTED_WORLD_SIZES
-    v.custom_max_bytes = custom ? 8.0 * MiB : 0.0;
+    v.custom_max_bytes = custom && (gpus == 2 || nvlink) ? 8.0 * MiB : 0.0;
     // CUSTOM_ALL_REDUCE_MAX_SIZES and SYMM_MEM_ALL_REDUCE_MAX_SIZES, by compute capability and GPUs
     const auto at = [&](std::array<double, 4> mib) { return mib[static_cast<size_t>(gpus / 2 - 1)] * MiB; };
     if (custom && compute_capability == 9.0) {

@@ -375,6 +375,9 @@ TEST(KernelTablePredictor, VllmAllreducePathsByCapabilityAndGpus) {
     EXPECT_EQ(a4.custom_max_bytes, 8 * MiB);
     EXPECT_EQ(a4.symm_max_bytes, 0.0);
     EXPECT_EQ(a4.path(8 * MiB), Path::NCCL);
+    // PCIe only (L40S): the custom all-reduce at 2 GPUs, not beyond
+    EXPECT_EQ(vllm_allreduce(8.9, 2, false).custom_max_bytes, 8 * MiB);
+    EXPECT_EQ(vllm_allreduce(8.9, 4, false).path(1024), Path::NCCL);
     const VllmAllreduce h3 = vllm_allreduce(9.0, 3);  // no custom all-reduce or symmetric memory at 3 GPUs
     EXPECT_EQ(h3.path(1024), Path::NCCL);
 }
