@@ -870,7 +870,7 @@ int main(int argc, char** argv) {
             std::vector<CommSample> train, test;
             for (size_t i = 0; i < comm.size(); ++i) (i % 5 == fold ? test : train).push_back(comm[i]);
             Calibration cal;
-            cal.allreduce = fit_allreduce(train);
+            cal.allreduce = fit_allreduce(train, gpu);
             for (const CommSample& c : test) {
                 if (cal.allreduce.count(c.gpus)) ccv.add(allreduce_time_s(gpu, c.gpus, c.bytes, &cal), c.time_s);
             }

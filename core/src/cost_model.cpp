@@ -8,6 +8,8 @@
 #include <cmath>
 #include <limits>
 
+#include "headroom/hardware/vllm_allreduce.hpp"
+
 namespace headroom {
 
 namespace {
@@ -277,7 +279,12 @@ double gemm_time_s(const GpuProfile& gpu, Dtype dtype, double m, double n, doubl
 double allreduce_time_s(const GpuProfile& gpu, int64_t gpus, double bytes, const Calibration* cal) {
     if (cal) {
         if (auto it = cal->allreduce.find(gpus); it != cal->allreduce.end()) {
-            return it->second.latency_s + bytes / it->second.bus_bytes_per_s;
+            // the line of the path vLLM takes for this message, where the calibration fits one
+            const CommCalibration& a = it->second;
+            const auto path = static_cast<size_t>(
+                vllm_allreduce(gpu.compute_capability.value, gpus, gpu.has_nvlink()).path(bytes));
+            if (a.paths[path].present()) return a.paths[path].time_s(bytes);
+            return a.latency_s + bytes / a.bus_bytes_per_s;
         }
     }
     return ring_allreduce_s(peer_link(gpu), gpus, bytes);

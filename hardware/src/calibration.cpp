@@ -15,6 +15,11 @@
 
 namespace headroom {
 
+namespace {
+// the YAML keys of CommCalibration::paths, in VllmAllreduce::Path's order
+constexpr const char* ALLREDUCE_PATH_KEYS[3] = {"custom", "symm_mem", "nccl"};
+}  // namespace
+
 // Generated from hardware/calibrations/*.yaml by cmake/headroom_embed.cmake.
 const std::vector<std::pair<std::string_view, std::string_view>>& embedded_calibrations();
 
@@ -190,8 +195,14 @@ std::string calibration_yaml(const Calibration& c) {
     if (!c.allreduce.empty()) {
         y += "allreduce:\n";
         for (const auto& [gpus, a] : c.allreduce) {
-            y += fmt::format("  {}: {{latency_us: {:.6g}, bus_gb_per_s: {:.6g}}}\n", gpus, a.latency_s * 1e6,
+            y += fmt::format("  {}: {{latency_us: {:.6g}, bus_gb_per_s: {:.6g}", gpus, a.latency_s * 1e6,
                              a.bus_bytes_per_s / 1e9);
+            for (size_t p = 0; p < a.paths.size(); ++p) {
+                if (!a.paths[p].present()) continue;
+                y += fmt::format(", {}: {{latency_us: {:.6g}, bus_gb_per_s: {:.6g}}}", ALLREDUCE_PATH_KEYS[p],
+                                 a.paths[p].latency_s * 1e6, a.paths[p].bus_bytes_per_s / 1e9);
+            }
+            y += "}\n";
         }
     }
     return y;
@@ -390,9 +401,23 @@ Calibration parse_calibration(const std::string& text, const std::string& file) 
             }
             if (gpus < 2 || gpus > 4096 || std::to_string(gpus) != key) r.fail(path, "expected a GPU count from 2 to 4096");
             if (c.allreduce.count(gpus)) r.fail(path, "duplicate key");
-            r.only(kv.second, path, {"latency_us", "bus_gb_per_s"});
-            c.allreduce[gpus] = {r.number(kv.second["latency_us"], path + ".latency_us", 0, 1e6) * 1e-6,
-                                 r.number(kv.second["bus_gb_per_s"], path + ".bus_gb_per_s", 0, 1e5, true) * 1e9};
+            r.only(kv.second, path, {"latency_us", "bus_gb_per_s", "custom", "symm_mem", "nccl"});
+            auto line = [&](const YAML::Node& n, const std::string& at) {
+                return CommLine{r.number(n["latency_us"], at + ".latency_us", 0, 1e6) * 1e-6,
+                                r.number(n["bus_gb_per_s"], at + ".bus_gb_per_s", 0, 1e5, true) * 1e9};
+            };
+            const CommLine all = line(kv.second, path);
+            CommCalibration& a = c.allreduce[gpus];
+            a.latency_s = all.latency_s;
+            a.bus_bytes_per_s = all.bus_bytes_per_s;
+            for (size_t p = 0; p < a.paths.size(); ++p) {
+                const std::string at = path + "." + ALLREDUCE_PATH_KEYS[p];
+                const YAML::Node n = kv.second[ALLREDUCE_PATH_KEYS[p]];
+                if (!n) continue;
+                if (!n.IsMap()) r.fail(at, "expected a mapping of latency_us and bus_gb_per_s");
+                r.only(n, at, {"latency_us", "bus_gb_per_s"});
+                a.paths[p] = line(n, at);
+            }
         }
     }
     return c;

@@ -24,6 +24,7 @@
 #include "headroom/core/moe_routing.hpp"
 #include "headroom/core/nnls.hpp"
 #include "headroom/hardware/profile_loader.hpp"
+#include "headroom/hardware/vllm_allreduce.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/metrics.hpp"
 
@@ -633,24 +634,47 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
     return f;
 }
 
-std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& samples) {
+namespace {
+
+// t = a + b x bytes over `v`, weighted by 1/t so that errors are relative (small messages count as much as
+// large); none (a zero bandwidth) where the slope comes out negative or zero
+CommLine fit_comm_line(const std::vector<const CommSample*>& v) {
+    Eigen::MatrixXd A(static_cast<Eigen::Index>(v.size()), 2);
+    Eigen::VectorXd y(static_cast<Eigen::Index>(v.size()));
+    for (size_t i = 0; i < v.size(); ++i) {
+        const double w = 1.0 / v[i]->time_s;
+        A(static_cast<Eigen::Index>(i), 0) = w;
+        A(static_cast<Eigen::Index>(i), 1) = v[i]->bytes * w;
+        y[static_cast<Eigen::Index>(i)] = 1.0;
+    }
+    const Eigen::Vector2d x = A.colPivHouseholderQr().solve(y);
+    if (x[1] <= 0) return {};
+    return {std::max(0.0, x[0]), 1.0 / x[1]};
+}
+
+}  // namespace
+
+std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& samples,
+                                                 const GpuProfile& gpu) {
     std::map<int64_t, std::vector<const CommSample*>> by;
     for (const CommSample& s : samples) by[s.gpus].push_back(&s);
     std::map<int64_t, CommCalibration> out;
     for (const auto& [gpus, v] : by) {
         if (v.size() < 3) continue;
-        // t = a + b x bytes, weighted by 1/t so that errors are relative (small messages count as much as large)
-        Eigen::MatrixXd A(static_cast<Eigen::Index>(v.size()), 2);
-        Eigen::VectorXd y(static_cast<Eigen::Index>(v.size()));
-        for (size_t i = 0; i < v.size(); ++i) {
-            const double w = 1.0 / v[i]->time_s;
-            A(static_cast<Eigen::Index>(i), 0) = w;
-            A(static_cast<Eigen::Index>(i), 1) = v[i]->bytes * w;
-            y[static_cast<Eigen::Index>(i)] = 1.0;
+        const CommLine all = fit_comm_line(v);
+        if (!all.present()) continue;
+        CommCalibration& a = out[gpus];
+        a.latency_s = all.latency_s;
+        a.bus_bytes_per_s = all.bus_bytes_per_s;
+        // a line for each path vLLM takes, on that path's messages (3 or more), where every sample is a vLLM
+        // row
+        if (!std::all_of(v.begin(), v.end(), [](const CommSample* s) { return s->vllm; })) continue;
+        const VllmAllreduce paths = vllm_allreduce(gpu.compute_capability.value, gpus, gpu.has_nvlink());
+        std::array<std::vector<const CommSample*>, 3> on;
+        for (const CommSample* s : v) on[static_cast<size_t>(paths.path(s->bytes))].push_back(s);
+        for (size_t p = 0; p < on.size(); ++p) {
+            if (on[p].size() >= 3) a.paths[p] = fit_comm_line(on[p]);
         }
-        const Eigen::Vector2d x = A.colPivHouseholderQr().solve(y);
-        if (x[1] <= 0) continue;
-        out[gpus] = {std::max(0.0, x[0]), 1.0 / x[1]};
     }
     return out;
 }
@@ -680,7 +704,8 @@ std::vector<CommSample> allreduce_samples(const KernelTables& t) {
         const int64_t gpus = g->attr_int("gpus");
         for (size_t i = 0; i < g->axes[0].size(); ++i) {
             const double v = g->values_ms[i];
-            if (v > 0 && gpus >= 2) out.push_back({gpus, g->axes[0][i] * g->message_bytes_per_unit(), v * 1e-3});
+            if (v > 0 && gpus >= 2)
+                out.push_back({gpus, g->axes[0][i] * g->message_bytes_per_unit(), v * 1e-3, true});
         }
     }
     return out;
@@ -974,7 +999,7 @@ Calibration calibrate(const GpuProfile& gpu, Dtype dtype, const std::vector<Gemm
         starting("fp8 GEMM", fp8_gemms.size());
         c.gemm_fp8 = fit_gemm(gpu, Dtype::FP8, fp8_gemms, &c.gemm_fp8_fit);
     }
-    c.allreduce = fit_allreduce(comms);
+    c.allreduce = fit_allreduce(comms, gpu);
     auto cold = [&](bool decode) {
         return std::count_if(attention.begin(), attention.end(), [decode](const AttentionSample& x) { return x.decode == decode && !x.l2_warm; });
     };

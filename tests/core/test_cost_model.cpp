@@ -3,10 +3,11 @@
 
 #include <cmath>
 
-#include "headroom/hardware/profile_loader.hpp"
-#include "headroom/models/config_loader.hpp"
 #include "headroom/core/cost_model.hpp"
 #include "headroom/core/deployment.hpp"
+#include "headroom/hardware/profile_loader.hpp"
+#include "headroom/hardware/vllm_allreduce.hpp"
+#include "headroom/models/config_loader.hpp"
 
 using namespace headroom;
 
@@ -829,11 +830,13 @@ TEST(CostModel, AllReduceOverAGroupTheCalibrationDidNotTimeRunsTheRing) {
     EXPECT_NEAR(ring->time_s, 64 * (14 * 2e-6 + 14.0 / 8.0 * 8192.0 / 720e9), 1e-12);
     EXPECT_EQ(ring->source,
               "roofline: a ring on the profile's NVLink (the calibration fits no 8-GPU all-reduce)");
-    // TP 4: the calibration's own line for 4 GPUs, under its label
+    // TP 4: the calibration's own line for 4 GPUs, under its label: 8 KiB, below the custom all-reduce's 2
+    // MiB on Blackwell at 4 GPUs, takes that path's line
     c.tp = 4;
     const StepCost s4 = CostModel(m, gpu, c).step({{1, 999}});
     const OpCost* fit = s4.op("tp_allreduce");
-    const CommCalibration& line = cal->allreduce.at(4);
+    const CommLine& line = cal->allreduce.at(4).paths[static_cast<size_t>(VllmAllreduce::Path::CUSTOM)];
+    ASSERT_TRUE(line.present());
     EXPECT_NEAR(fit->time_s, 64 * (line.latency_s + 8192.0 / line.bus_bytes_per_s), 1e-12);
     EXPECT_EQ(fit->source, cal->label());
     // the shipped calibration at TP 8: its line fitted on B200's 8-GPU NCCL rows, 27.19 us + 8,192 B at 334

@@ -215,12 +215,55 @@ TEST(Calibrate, AllReduceFitRecoversLatencyAndBandwidth) {
         s.push_back({4, b, 6e-6 + b / 150e9});
         s.push_back({8, b, 12e-6 + b / 80e9});
     }
-    const auto fit = fit_allreduce(s);
+    const auto fit = fit_allreduce(s, load_gpu("h100"));
     ASSERT_EQ(fit.size(), 2u);
     EXPECT_NEAR(fit.at(4).latency_s, 6e-6, 1e-9);
     EXPECT_NEAR(fit.at(4).bus_bytes_per_s, 150e9, 150e9 * 1e-6);
     EXPECT_NEAR(fit.at(8).latency_s, 12e-6, 1e-9);
     EXPECT_NEAR(fit.at(8).bus_bytes_per_s, 80e9, 80e9 * 1e-6);
+    // samples not marked as vLLM rows (a CSV's, NCCL's) get no line per path
+    for (const CommLine& p : fit.at(4).paths) EXPECT_FALSE(p.present());
+}
+
+// The vLLM rows time the path vLLM takes at each size, so a calibration fits a line to each. On H100 at 8
+// GPUs vLLM runs its custom all-reduce below 256 KiB, symmetric memory below 64 MiB and NCCL from there
+// (vllm_allreduce). Samples on three lines, one a path: 5 us + bytes / 20 GB/s below 256 KiB, 8 us + bytes /
+// 180 GB/s to 64 MiB, 30 us + bytes / 300 GB/s above; each path's line is recovered exactly, the line over
+// all of them is none of the three, and allreduce_time_s takes the path's line.
+TEST(Calibrate, AllReduceFitsALineToEachPathVllmTakes) {
+    const GpuProfile h100 = load_gpu("h100");
+    const double KiB = 1024.0, MiB = 1024.0 * KiB;
+    auto truth = [&](double b) {
+        return b < 256 * KiB ? 5e-6 + b / 20e9 : b < 64 * MiB ? 8e-6 + b / 180e9 : 30e-6 + b / 300e9;
+    };
+    std::vector<CommSample> s;
+    for (double b = 4 * KiB; b <= 1024 * MiB; b *= 2) s.push_back({8, b, truth(b), true});
+    const auto fit = fit_allreduce(s, h100);
+    ASSERT_EQ(fit.count(8), 1u);
+    const CommCalibration& a = fit.at(8);
+    const std::array<std::pair<double, double>, 3> want = {{{5e-6, 20e9}, {8e-6, 180e9}, {30e-6, 300e9}}};
+    for (size_t p = 0; p < 3; ++p) {
+        ASSERT_TRUE(a.paths[p].present()) << p;
+        EXPECT_NEAR(a.paths[p].latency_s, want[p].first, 1e-9) << p;
+        EXPECT_NEAR(a.paths[p].bus_bytes_per_s, want[p].second, want[p].second * 1e-6) << p;
+    }
+    Calibration c;
+    c.allreduce = fit;
+    for (const double b : {16 * KiB, 3 * MiB, 48 * MiB, 96 * MiB, 512 * MiB}) {
+        EXPECT_NEAR(allreduce_time_s(h100, 8, b, &c), truth(b), truth(b) * 1e-6) << b;
+    }
+    // the YAML carries the three lines
+    c.gpu = "h100-sxm";
+    c.fitted_on = "test";
+    c.gemm = {3.5e-6, 0.8, 0.85, 2.4};
+    const Calibration back = parse_calibration(calibration_yaml(c), "c.yaml");
+    EXPECT_NEAR(back.allreduce.at(8).paths[1].bus_bytes_per_s, 180e9, 180e9 * 1e-5);
+    EXPECT_NEAR(back.allreduce.at(8).paths[2].latency_s, 30e-6, 30e-6 * 1e-5);
+    // on a GPU with no symmetric memory (A100), the same samples split at the custom all-reduce's 8 MiB only:
+    // no symmetric-memory line
+    const auto a100 = fit_allreduce(s, load_gpu("a100"));
+    EXPECT_FALSE(a100.at(8).paths[1].present());
+    EXPECT_TRUE(a100.at(8).paths[0].present());
 }
 
 TEST(Calibrate, YamlRoundTripsAndRejectsNonsense) {
@@ -268,6 +311,15 @@ TEST(Calibrate, YamlRoundTripsAndRejectsNonsense) {
     EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\n" + gemm + "gemm_fp8: {launch_us: 3, compute_efficiency: 0.5, "
                        "memory_efficiency: 0.8, blend_exponent: 2, wave_exponent: 1.5}\n"),
               "c.yaml: gemm_fp8.wave_exponent: 1.5 is out of range (from 0 .. 1)");
+    // a path's line: named keys only, each with its latency and bandwidth
+    const std::string ar = "allreduce:\n  4: {latency_us: 5, bus_gb_per_s: 100, ";
+    EXPECT_EQ(
+        error_of("gpu: h100\nfitted_on: x\n" + gemm + ar + "ring: {latency_us: 5, bus_gb_per_s: 100}}\n"),
+        "c.yaml: allreduce.4.ring: unknown field");
+    EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\n" + gemm + ar + "nccl: {latency_us: 5}}\n"),
+              "c.yaml: allreduce.4.nccl.bus_gb_per_s: missing");
+    EXPECT_EQ(error_of("gpu: h100\nfitted_on: x\n" + gemm + ar + "symm_mem: 3}\n"),
+              "c.yaml: allreduce.4.symm_mem: expected a mapping of latency_us and bus_gb_per_s");
 }
 
 TEST(Calibrate, CsvErrorsNameTheFileLineAndColumn) {
@@ -1256,7 +1308,7 @@ TEST(Calibrate, Gb200sEightGpuLineIsFittedOnB200sNcclRows) {
     EXPECT_DOUBLE_EQ(s.front().bytes, 512.0);
     EXPECT_NEAR(s.front().time_s, 25.09e-6, 1e-12);
     // the shipped GB200 calibration carries that fit (printed to 6 digits) beside its own 2- and 4-GPU lines
-    const auto fit = fit_allreduce(s);
+    const auto fit = fit_allreduce(s, load_gpu("gb200"));
     const auto cal = shipped_calibration("gb200");
     ASSERT_EQ(cal->allreduce.size(), 3u);
     EXPECT_NEAR(cal->allreduce.at(8).latency_s, fit.at(8).latency_s, 1e-4 * fit.at(8).latency_s);

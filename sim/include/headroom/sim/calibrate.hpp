@@ -29,6 +29,8 @@ struct CommSample {
     int64_t gpus = 0;
     double bytes = 0;
     double time_s = 0;
+    // a row of the kernel tables' vLLM all-reduce: vLLM's own call (VllmAllreduce's paths)
+    bool vllm = false;
 };
 
 // One measured attention call: `batch` sequences, each a decode at `length` keys or a causal prefill of `length`
@@ -165,7 +167,10 @@ AttentionCalibration fit_prefill_attention(const GpuProfile& gpu, const std::vec
                                            FitQuality* quality = nullptr);
 AttentionCalibration fit_decode_attention(const GpuProfile& gpu, const std::vector<AttentionSample>& samples,
                                           const AttentionCalibration& prefill, FitQuality* quality = nullptr);
-std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& samples);
+// Per GPU count (3 samples or more): a line over every sample and, where every sample is a vLLM row
+// (CommSample::vllm), a line for each path vLLM takes on `gpu` (vllm_allreduce) over its 3 samples or more.
+std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& samples,
+                                                 const GpuProfile& gpu);
 
 // Every measured point of the GEMM tables of `dtype`, marked l2_warm where the table's working set at that
 // point fits in `l2_bytes` (the GPU's L2; 0 marks none).
