@@ -314,7 +314,9 @@ def import_gpu(gpu_dir: Path) -> list[str]:
                      "head_dim": int(k[2])}
             blocks += _grid_lines(g, ["batch_size", "isl"], attrs, "encoder_attention")
 
-    # vLLM's custom all-reduce (graph and eager) and NCCL collectives: a grid over the message size in elements (GridTable::message_bytes_per_unit).
+    # vLLM's all-reduce call (graph and eager; whichever path vLLM takes at each size: its custom all-reduce, torch
+    # symmetric memory or NCCL) and NCCL collectives: a grid over the message size in elements
+    # (GridTable::message_bytes_per_unit).
     df, ver = read("comm", "vllm", "custom_allreduce_perf")
     if df is not None:
         for k, g in df.groupby(["num_gpus", "backend"]):
