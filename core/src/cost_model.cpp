@@ -280,11 +280,8 @@ double allreduce_time_s(const GpuProfile& gpu, int64_t gpus, double bytes, const
     if (cal) {
         if (auto it = cal->allreduce.find(gpus); it != cal->allreduce.end()) {
             // the line of the path vLLM takes for this message, where the calibration fits one
-            const CommCalibration& a = it->second;
-            const auto path = static_cast<size_t>(
-                vllm_allreduce(gpu.compute_capability.value, gpus, gpu.has_nvlink()).path(bytes));
-            if (a.paths[path].present()) return a.paths[path].time_s(bytes);
-            return a.latency_s + bytes / a.bus_bytes_per_s;
+            const VllmAllreduce paths = vllm_allreduce(gpu.compute_capability.value, gpus, gpu.has_nvlink());
+            return it->second.time_s(bytes, static_cast<size_t>(paths.path(bytes)));
         }
     }
     return ring_allreduce_s(peer_link(gpu), gpus, bytes);

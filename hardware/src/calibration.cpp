@@ -406,10 +406,8 @@ Calibration parse_calibration(const std::string& text, const std::string& file) 
                 return CommLine{r.number(n["latency_us"], at + ".latency_us", 0, 1e6) * 1e-6,
                                 r.number(n["bus_gb_per_s"], at + ".bus_gb_per_s", 0, 1e5, true) * 1e9};
             };
-            const CommLine all = line(kv.second, path);
             CommCalibration& a = c.allreduce[gpus];
-            a.latency_s = all.latency_s;
-            a.bus_bytes_per_s = all.bus_bytes_per_s;
+            static_cast<CommLine&>(a) = line(kv.second, path);
             for (size_t p = 0; p < a.paths.size(); ++p) {
                 const std::string at = path + "." + ALLREDUCE_PATH_KEYS[p];
                 const YAML::Node n = kv.second[ALLREDUCE_PATH_KEYS[p]];

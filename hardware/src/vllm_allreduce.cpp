@@ -9,8 +9,8 @@ VllmAllreduce vllm_allreduce(double compute_capability, int64_t gpus, bool nvlin
     constexpr double MiB = 1024.0 * 1024.0;
     VllmAllreduce v;
     v.gpus = gpus;
-    const bool custom =
-        gpus == 2 || gpus == 4 || gpus == 6 || gpus == 8;  // CustomAllreduce._SUPPORTED_WORLD_SIZES
+    // CustomAllreduce._SUPPORTED_WORLD_SIZES
+    const bool custom = gpus == 2 || gpus == 4 || gpus == 6 || gpus == 8;
     v.custom_max_bytes = custom && (gpus == 2 || nvlink) ? 8.0 * MiB : 0.0;
     // CUSTOM_ALL_REDUCE_MAX_SIZES and SYMM_MEM_ALL_REDUCE_MAX_SIZES, by compute capability and GPUs
     const auto at = [&](std::array<double, 4> mib) { return mib[static_cast<size_t>(gpus / 2 - 1)] * MiB; };

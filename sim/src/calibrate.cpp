@@ -664,10 +664,8 @@ std::map<int64_t, CommCalibration> fit_allreduce(const std::vector<CommSample>& 
         const CommLine all = fit_comm_line(v);
         if (!all.present()) continue;
         CommCalibration& a = out[gpus];
-        a.latency_s = all.latency_s;
-        a.bus_bytes_per_s = all.bus_bytes_per_s;
-        // a line for each path vLLM takes, on that path's messages (3 or more), where every sample is a vLLM
-        // row
+        static_cast<CommLine&>(a) = all;
+        // where every sample is a vLLM row: a line for each path vLLM takes, on its messages (3 or more)
         if (!std::all_of(v.begin(), v.end(), [](const CommSample* s) { return s->vllm; })) continue;
         const VllmAllreduce paths = vllm_allreduce(gpu.compute_capability.value, gpus, gpu.has_nvlink());
         std::array<std::vector<const CommSample*>, 3> on;

@@ -13,8 +13,7 @@
 //   step's tokens, split over the three MoE ops in the roofline's proportions; a shared expert from the GEMM
 //   table;
 // - TP all-reduce: vLLM's all-reduce table (graph or eager; the call as vLLM dispatches it), NCCL's beyond
-// its
-//   largest message.
+//   its largest message.
 // A GEMM table point timed with its weights resident in L2 (GridTable::gemm_working_set_bytes within the
 // GPU's L2, chip.l2_cache_mib) is faster than serving, where each step streams every layer's weights from
 // memory: such a lookup is held to l2_warm_gemm_floor_s; a decode-attention lookup likewise
@@ -259,8 +258,8 @@ private:
     // vLLM's TP all-reduce (tensor_model_parallel_all_reduce) replayed in a CUDA graph: the custom
     // all-reduce, torch symmetric memory or NCCL, as vLLM picks by message size (VllmAllreduce)
     const GridTable* allreduce_ = nullptr;
-    const GridTable* allreduce_eager_ =
-        nullptr;                     // the same called eagerly (the custom one copies into its IPC buffer)
+    // the same called eagerly (the custom one copies into its IPC buffer)
+    const GridTable* allreduce_eager_ = nullptr;
     VllmAllreduce allreduce_paths_;  // which of the three vLLM runs at each message size on this TP
     const GridTable* nccl_ = nullptr;
     // NCCL's rows borrowed from nccl_sibling, and what the source says of them; null when nccl_ is this GPU's

@@ -7,23 +7,23 @@
 //   mainloop_s_per_k is the serial latency of one output tile's walk along k: a GEMM of a few tiles cannot
 //   spread k over the SMs (vLLM's GEMMs use no split-K), so its time grows with k even when neither bound is
 //   near; it is what made the smallest GEMMs of every table miss by 25% with one fixed launch term.
-//   The two per-element terms are fitted for fp8 GEMMs only (zero for bf16): vLLM's fp8 linear quantises its
-//   bf16 activations per token in a kernel of its own before the CUTLASS GEMM (reading 2 bytes and writing 1
-//   per element) and rescales the output in the epilogue, costs in the activation and output elements that no
-//   FLOP or weight-byte bound sees. Fitted as bytes at the fitted memory rate, so a derived calibration
-//   carries them to a sibling's bandwidth. all-reduce: t = latency + bytes / bus_bytes_per_s, per GPU count
-//   and per vLLM path (CommCalibration) attention (FlashAttention-style kernels, fitted on the decode and
-//   prefill attention tables):
+//   The two per-element terms are fitted for fp8 GEMMs only (zero for bf16): vLLM's fp8 linear quantises its bf16
+//   activations per token in a kernel of its own before the CUTLASS GEMM (reading 2 bytes and writing 1 per
+//   element) and rescales the output in the epilogue, costs in the activation and output elements that no FLOP
+//   or weight-byte bound sees. Fitted as bytes at the fitted memory rate, so a derived calibration carries them
+//   to a sibling's bandwidth.
+//   all-reduce: t = latency + bytes / bus_bytes_per_s, per GPU count and per vLLM path (CommCalibration)
+//   attention (FlashAttention-style kernels, fitted on the decode and prefill attention tables):
 //     prefill: t = launch + smooth_max(smooth_max(compute, bytes / (HBM x memory_efficiency); p),
 //                                      item_s x tiles x heads; p)
 //       compute = (FLOPs + scores x score_flops) / (peak x compute_efficiency) / u^wave_exponent
-//       scores: query-key pairs x query heads (the softmax's exp and rescale per score, which no FLOP count
-//       of the two matrix products sees: head_dim 64 runs at a lower share of the peak than 128); u: the
-//       share of the SMs' slots that query tiles x heads fill in whole waves (flash_attention_query_tile: 64
-//       rows before Hopper, else 128), and each such work item has a fixed cost (its prologue, the query
-//       tile's load, the epilogue: what many short prompts pay; 16-17 ns on Blackwell, 2 on Hopper)
-//     decode:  t = launch + smooth_max(smooth_max(bytes / (HBM x memory_efficiency), item_s x sequences x KV
-//     heads; p),
+//       scores: query-key pairs x query heads (the softmax's exp and rescale per score, which no FLOP count of the
+//       two matrix products sees: head_dim 64 runs at a lower share of the peak than 128); u: the share of the SMs'
+//       slots that query tiles x heads fill in whole waves (flash_attention_query_tile: 64 rows before
+//       Hopper, else 128), and each such work item has a fixed cost
+//       (its prologue, the query tile's load, the epilogue: what many short prompts pay; 16-17 ns on
+//       Blackwell, 2 on Hopper)
+//     decode:  t = launch + smooth_max(smooth_max(bytes / (HBM x memory_efficiency), item_s x sequences x KV heads; p),
 //                                      FLOPs / (peak x the prefill fit's compute_efficiency); p)
 //       a decode kernel's work items are (sequence, KV head) pairs, each with a fixed cost (the split-KV
 //       scheduling, the q load, the combine); and three kernel terms (cost_model.hpp's decode_dispatch),
@@ -217,10 +217,13 @@ struct CommLine {
 // (VllmAllreduce::Path: its custom all-reduce, torch symmetric memory, NCCL) fitted on that path's messages
 // where the tables' vLLM rows hold enough of them; a message whose path has no line takes the line over every
 // message.
-struct CommCalibration {
-    double latency_s = 0.0;
-    double bus_bytes_per_s = 0.0;  // message bytes / (time - latency) at large messages
+struct CommCalibration : CommLine {  // the line over every message
     std::array<CommLine, 3> paths{};
+    // one all-reduce of `bytes` on `path` (VllmAllreduce::Path's index): its line where fitted, else the line
+    // over every message
+    double time_s(double bytes, size_t path) const {
+        return paths[path].present() ? paths[path].time_s(bytes) : CommLine::time_s(bytes);
+    }
 };
 
 struct FitQuality {
