@@ -672,6 +672,23 @@ int main(int argc, char** argv) {
             loo(*t, "moe", {"num_tokens"}, picks, {{"distribution", "balanced"}});
             loo(plain, "moe", {"num_tokens"}, tokens);
         }
+        {  // vLLM's Marlin MoE on a Hopper or Blackwell: its balanced rows over the rows of the blocks it
+           // runs (the predictor since the forty-fourth session, GridTable::marlin_moe_rows_coordinate), and
+           // over the picks as before (the same tables with the GPU's compute capability unknown)
+            KernelTables marlin, before;
+            for (const GridTable* g : t->find("moe", {{"distribution", "balanced"}})) {
+                if (!g->marlin_moe_blocks()) continue;
+                marlin.tables.push_back(*g);
+                before.tables.push_back(*g);
+                before.tables.back().compute_capability = 0.0;
+            }
+            if (!marlin.tables.empty()) {
+                loo(marlin, "moe", {"num_tokens"},
+                    row("fused MoE Marlin", "table LOO, balanced rows, over the blocks' rows"));
+                loo(before, "moe", {"num_tokens"},
+                    row("fused MoE Marlin", "  the same over the picks (before)"));
+            }
+        }
         {  // the predictor's hold on fused-MoE points whose experts stayed in L2 (every format, balanced routing);
            // and, as a check of the floor, how far it lies from the cold points at 1-16 tokens (where streaming the
            // experts dominates the kernel)

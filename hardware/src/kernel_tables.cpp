@@ -157,6 +157,26 @@ double GridTable::moe_picks_coordinate(double tokens) const {
     return picks <= experts ? picks : experts + 0.1 * (picks - experts);
 }
 
+bool GridTable::marlin_moe_blocks() const {
+    return balanced_moe() && compute_capability >= 9.0 && attr("kernel").find("marlin") != std::string::npos;
+}
+
+double GridTable::marlin_moe_rows_coordinate(double tokens) const {
+    const double picks = tokens * static_cast<double>(attr_int("topk"));
+    const auto experts = static_cast<double>(attr_int("experts"));
+    const auto ep = static_cast<double>(std::max<int64_t>(1, attr_int("ep")));
+    double block = 64.0;
+    for (const double b : {8.0, 16.0, 32.0, 48.0, 64.0}) {
+        if (picks / (experts / ep) / b < 0.9) {
+            block = b;
+            break;
+        }
+    }
+    const double rows =
+        std::min(picks, experts) / ep * block * std::ceil(std::max(1.0, picks / experts) / block);
+    return rows - 0.1 * (rows - picks / ep);
+}
+
 GridTable::EncoderGeometry GridTable::encoder_geometry() const {
     EncoderGeometry e;
     std::tie(e.q, e.k) = encoder_attention_tiles(attr("kernel"), attr_int("head_dim"));
@@ -530,8 +550,11 @@ KernelTables parse_kernel_tables(std::string_view text, const std::string& file)
     if (out.device.empty()) out.device = out.gpu;
     out.file = file;
     if (const std::string profile = kernel_table_profile(out.gpu); !profile.empty()) {
-        const double sms = load_gpu(profile).sm_count.value;
-        for (GridTable& g : out.tables) g.sm_count = sms;
+        const GpuProfile gpu = load_gpu(profile);
+        for (GridTable& g : out.tables) {
+            g.sm_count = gpu.sm_count.value;
+            g.compute_capability = gpu.compute_capability.value;
+        }
     }
     return out;
 }

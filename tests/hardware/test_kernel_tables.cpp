@@ -209,6 +209,64 @@ end
     EXPECT_NEAR(*unnamed.loo_s({1}, 0), 0.444780e-3, 1e-9);
 }
 
+// vLLM's Marlin MoE pads each expert's tokens to whole blocks of the first size b in 8, 16, 32, 48, 64 with
+// T k / E_local / b < 0.9 (64 if none), so on a Hopper or Blackwell a balanced Marlin table's tokens count
+// the blocks' rows, less a tenth of their padding (GridTable::marlin_moe_rows_coordinate). Kimi-K2's shape at
+// int4, top-8 of 384 experts, EP 1, the B200 table's times at 2,048-6,144 tokens:
+// - 2,048: 16,384 picks, 42.67 an expert; 42.67 / 48 = 0.889 < 0.9, so b = 48: R = 384 x 48 = 18,432,
+//   18,432 - 0.1 (18,432 - 16,384) = 18,227.2
+// - 3,072: 64 an expert, b = 64 (64 / 64 = 1 is not below 0.9), one block: 24,576 (no padding)
+// - 4,096: 85.33 an expert, two blocks of 64: R = 49,152, 49,152 - 0.1 (49,152 - 32,768) = 47,513.6
+// - 6,144: 128 an expert, two blocks: 49,152
+// At 3,500 tokens (72.9 an expert, two blocks): 49,152 - 0.1 (49,152 - 28,000) = 47,036.8, weight
+// (47,036.8 - 24,576) / (47,513.6 - 24,576) = 0.979213 on 4,096: 7.32 + 0.979213 x 6.91 = 14.086363 ms, where
+// the picks (L40S, below) give weight (3,145.6 - 2,803.2) / (3,622.4 - 2,803.2) = 0.417969: 10.208164 ms.
+// Leaving 4,096 out: weight 22,937.6 / 24,576 = 0.933333 from 3,072 and 6,144: 7.32 + 0.933333 x 7.2 =
+// 14.04 ms (14.23 measured). At EP 8 (48 experts a rank) 96 tokens make 768 picks, 768 / 48 / 32 = 0.5: b =
+// 32 for the 2 tokens each of the 48 experts on the rank holds: R = 48 x 32 = 1,536, 1,536 - 0.1 (1,536 - 96)
+// = 1,392.
+TEST(KernelTables, MarlinsFusedMoeOnHopperCountsTheRowsOfItsBlocks) {
+    const std::string table =
+        R"(table moe framework=vllm-0.1 kernel=vllm_compressedtensorswna16marlinmoe_marlin_marlinexperts dtype=int4 hidden=7168 inter=2048 topk=8 experts=384 tp=1 ep=1 distribution=balanced
+axis num_tokens 2048 3072 4096 6144
+data
+5.45 7.32 14.23 14.52
+end
+)";
+    const auto tables = [&](const std::string& gpu) {
+        return parse_kernel_tables(
+            "# headroom kernel tables v1\ngpu " + gpu + "\ndevice GPU\nsource hand-written\n" + table,
+            "test.hkt");
+    };
+    const KernelTables hopper = tables("h100_sxm");
+    const GridTable& m = hopper.tables[0];
+    EXPECT_DOUBLE_EQ(m.compute_capability, 9.0);
+    ASSERT_TRUE(m.marlin_moe_blocks());
+    EXPECT_FALSE(m.log_axis(0));
+    EXPECT_NEAR(m.coordinate(0, 2048), 18227.2, 1e-9);
+    EXPECT_NEAR(m.coordinate(0, 3072), 24576.0, 1e-9);
+    EXPECT_NEAR(m.coordinate(0, 4096), 47513.6, 1e-9);
+    EXPECT_NEAR(m.coordinate(0, 6144), 49152.0, 1e-9);
+    EXPECT_NEAR(*m.lookup_s({3500}), 14.086363e-3, 1e-8);  // float storage: 1e-7 relative
+    EXPECT_NEAR(*m.loo_s({2}, 0), 14.04e-3, 1e-8);
+    GridTable ep8 = m;
+    ep8.attrs["ep"] = "8";
+    EXPECT_NEAR(ep8.coordinate(0, 96), 1392.0, 1e-9);
+    // not on L40S (compute capability 8.9), nor for another kernel or a power-law table: the picks
+    const KernelTables ada = tables("l40s");
+    EXPECT_FALSE(ada.tables[0].marlin_moe_blocks());
+    EXPECT_NEAR(ada.tables[0].coordinate(0, 3500), 3145.6, 1e-9);
+    EXPECT_NEAR(*ada.tables[0].lookup_s({3500}), 10.208164e-3, 1e-8);
+    GridTable triton = m;
+    triton.attrs["kernel"] = "vllm_fused_moe";
+    EXPECT_FALSE(triton.marlin_moe_blocks());
+    EXPECT_NEAR(triton.coordinate(0, 3500), 3145.6, 1e-9);
+    GridTable law = m;
+    law.attrs["distribution"] = "power_law_1.01";
+    EXPECT_FALSE(law.marlin_moe_blocks());
+    EXPECT_TRUE(law.log_axis(0));
+}
+
 // An encoder's length counts FlashAttention's query and key tiles (GridTable::encoder_isl_coordinate), each
 // less a tenth of its padding: FlashAttention 2 at head size 80 runs 128 x 64 tiles, so 150 tokens are
 // sqrt((256 - 10.6) (192 - 4.2)) = sqrt(245.4 x 187.8) = 214.6768; between 0.01 ms at 128 and 0.04 ms at 256,

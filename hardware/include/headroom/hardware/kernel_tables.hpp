@@ -12,7 +12,8 @@
 // (median / p90), linearly by 2.3% / 12.7%; the token axes do as well or better log-log (prefill length 3.3%
 // / 15.3% against 4.6% / 13.2%, and 3.7% / 16.0% against 8.8% / 20.1% on A100; GEMM rows alike either way).
 // A fused MoE timed with balanced routing is the exception among the token axes: linear over the experts its
-// tokens reach (GridTable::moe_picks_coordinate).
+// tokens reach (GridTable::moe_picks_coordinate), or, for vLLM's Marlin MoE on a Hopper or Blackwell, over
+// the rows of the blocks it runs (GridTable::marlin_moe_rows_coordinate).
 #pragma once
 
 #include <cmath>
@@ -88,7 +89,9 @@ struct GridTable {
         if (i >= axis_names.size()) return x;
         const std::string& a = axis_names[i];
         if (a == "m" && family == "gemm") return x <= 16.0 ? x : tiled(x, 64.0);
-        if (a == "num_tokens" && balanced_moe()) return moe_picks_coordinate(x);
+        if (a == "num_tokens" && balanced_moe()) {
+            return marlin_moe_blocks() ? marlin_moe_rows_coordinate(x) : moe_picks_coordinate(x);
+        }
         if (family == "encoder_attention") {
             if (a == "isl") return encoder_isl_coordinate(x, point);
             if (a == "batch_size" && point) return encoder_batch_coordinate(x, point);
@@ -123,6 +126,24 @@ struct GridTable {
     // log-log, 1.31% / 12.2% linear over T, 1.28% / 10.1% linear over this; the tenth anywhere from 0.02 to
     // 0.2 moves the median by at most 0.1 point.
     double moe_picks_coordinate(double tokens) const;
+    // Whether a balanced fused-MoE table's tokens count the rows of the blocks Marlin runs
+    // (marlin_moe_rows_coordinate) rather than the picks: its kernel is vLLM's Marlin MoE (a kernel name with
+    // "marlin": the int4 and MXFP4 weight-only experts) and the GPU it was timed on is a Hopper or Blackwell
+    // (compute capability 9.0 or more). Marlin multiplies with Ampere's mma.sync, so on those GPUs a block's
+    // compute, not the weights' streaming, sets its time: the tables' time doubles where an expert's tokens
+    // first need a second block (H100, Kimi-K2's shape at int4: 7.9 ms at 3,072 tokens, 64 rows an expert;
+    // 15.1 ms at 4,096, 85). On L40S, whose 864 GB/s streams the weights for longer, the tables step far less
+    // (16.6 -> 18.9 ms) and its leave-one-out is better over the picks (docs/fidelity.md, "Marlin's fused MoE
+    // by the blocks it runs").
+    bool marlin_moe_blocks() const;
+    // A balanced Marlin fused-MoE table's tokens T as the rows its blocks run, less a tenth of their padding
+    // (as a GEMM's rows count their tiles: `tiled`): R - 0.1 (R - T k / ep). vLLM's fused_marlin_moe
+    // (vllm/model_executor/layers/fused_moe/fused_marlin_moe.py) takes the first block size b of 8, 16, 32,
+    // 48 and 64 with T k / E_local / b < 0.9 (64 if none; E_local = E / ep, the experts of the rank; T k,
+    // every pick) and pads each expert's tokens to whole blocks (moe_align_block_size). Balanced routing
+    // gives each of the min(T k, E) / ep experts it reaches on the rank max(1, T k / E) tokens, so
+    // R = min(T k, E) / ep x b x ceil(max(1, T k / E) / b).
+    double marlin_moe_rows_coordinate(double tokens) const;
     // An encoder-attention table's batch b at the length of `point` as the sequences whole waves of CTAs
     // would hold, less a tenth of the idle slots: r - 0.1 (r - b), r = waves x SMs / per, per = heads x
     // ceil(isl / q) CTAs a sequence (q: the query tile, encoder_attention_tiles), waves = ceil(b x per /
@@ -194,6 +215,8 @@ struct GridTable {
     // The streaming multiprocessors of the GPU the table was measured on: the shipped profile's
     // (kernel_table_profile) for tables under a database GPU name, 0 where not known.
     double sm_count = 0.0;
+    // The compute capability of that GPU (9.0 for H100), 0 where not known.
+    double compute_capability = 0.0;
 };
 
 // The shipped GPU profile of a kernel-table GPU name (the database's directory: "h100_sxm" -> "h100-sxm"),
