@@ -14,6 +14,9 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
 #include <string>
 
 #include "headroom/sim/engine.hpp"
@@ -43,9 +46,15 @@ SimulationResult timed(const Scenario& sc, double& wall_s) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
     const std::string root = argc > 1 ? argv[1] : ".";
     const int64_t requests = argc > 2 ? std::max<int64_t>(1, std::atoll(argv[2])) : 1'000'000;
+    if (FILE* f = std::fopen((root + "/examples/trace-conv.yaml").c_str(), "r")) {
+        std::fclose(f);
+    } else {
+        throw std::runtime_error(
+            root + "/examples/trace-conv.yaml: cannot open file (the first argument is the repository root)");
+    }
     fmt::print("headroom {} ({})\n\n", version(), git_commit());
 
     const Scenario poisson = parse_scenario(fmt::format(R"(name: poisson-{}-llama8b-h100
@@ -98,4 +107,25 @@ seed: 1
     r = timed(users, wall);
     report(fmt::format("Closed loop, {} users sending at once: {}", requests, users.name), r, wall);
     return 0;
+}
+
+// A bad argument or a missing file is one line and exit status 2, as the CLI's are; --help prints the usage.
+int main(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "-h" || a == "--help") {
+            fmt::print("usage: headroom_bench_memory [repo root] [requests (default 1000000)]\n");
+            return 0;
+        }
+        if (!a.empty() && a[0] == '-') {
+            fmt::print(stderr, "usage: headroom_bench_memory [repo root] [requests (default 1000000)]\n");
+            return 2;
+        }
+    }
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "headroom_bench_memory: {}\n", e.what());
+        return 2;
+    }
 }

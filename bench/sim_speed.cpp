@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -19,15 +20,14 @@
 
 using namespace headroom;
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
     const std::string root = argc > 1 ? argv[1] : ".";
     const int reps = argc > 2 ? std::max(1, std::atoi(argv[2])) : 3;
     const int cores = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
-    fmt::print("headroom {} ({}), {} cores\n\n", version(), git_commit(), cores);
-
     const std::string predictor = argc > 3 ? argv[3] : "auto";
-    fmt::print("step-time predictor: {}\n", predictor);
     const Scenario trace = load_scenario(root + "/examples/trace-conv.yaml", {"predictor=" + predictor});
+    fmt::print("headroom {} ({}), {} cores\n\n", version(), git_commit(), cores);
+    fmt::print("step-time predictor: {}\n", predictor);
     std::vector<double> sim_wall, total_wall;
     SimulationResult last;
     for (int i = 0; i < reps; ++i) {
@@ -113,4 +113,29 @@ int main(int argc, char** argv) {
     fmt::print("  wall time              {:.2f} s ({:.2f} s per point)\n", sweep_wall, sweep_wall / 50);
     fmt::print("  requests, steps        {}, {}\n", requests, steps);
     return 0;
+}
+
+// A bad argument or a missing file is one line and exit status 2, as the CLI's are; --help prints the usage.
+int main(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "-h" || a == "--help") {
+            fmt::print(
+                "usage: headroom_bench_sim [repo root] [repetitions] [predictor: auto (default), tables, "
+                "calibrated, roofline]\n");
+            return 0;
+        }
+        if (!a.empty() && a[0] == '-') {
+            fmt::print(stderr,
+                       "usage: headroom_bench_sim [repo root] [repetitions] [predictor: auto (default), "
+                       "tables, calibrated, roofline]\n");
+            return 2;
+        }
+    }
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "headroom_bench_sim: {}\n", e.what());
+        return 2;
+    }
 }
