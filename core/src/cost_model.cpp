@@ -770,6 +770,7 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
         if (fit) {
             MoeWork w;
             w.hidden = h, w.inter = inter, w.local_pairs = routed_rows, w.experts_read = active;
+            w.local_experts = ep ? e / static_cast<double>(cfg.ep) : e;
             // the pairs the call sorts and sums: every token's k; with DP + EP every DP rank's tokens' k where
             // the GPU gathers them, only those dispatched to it where they are sent
             w.pairs = moe_dispatched(cfg) ? routed_rows : T * static_cast<double>(moe_gather_ranks(cfg)) * k;

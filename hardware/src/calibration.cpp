@@ -10,6 +10,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "headroom/hardware/kernel_tables.hpp"
 #include "headroom/hardware/yaml_fields.hpp"
 #include "headroom/models/weight_scheme.hpp"
 
@@ -55,8 +56,12 @@ std::array<double, MOE_TERMS> moe_columns(const GpuProfile& gpu, const std::stri
     // are inter wide each (3 hidden + 4 inter) where a gated pair's gate-up output is 2 inter (3 hidden + 6 inter)
     const double expert = (w.gated ? 3.0 : 2.0) * w.hidden * w.inter;
     const double pair_bytes = (3.0 * w.hidden + (w.gated ? 6.0 : 4.0) * w.inter) * 2.0;
+    // Marlin's padded blocks (int4 on Hopper and Blackwell: calibration.hpp)
+    const bool marlin = format == "int4" && gpu.compute_capability.value >= 9.0 && w.local_experts > 0.0;
+    const double rows =
+        marlin ? marlin_moe_rows(w.pairs, w.local_pairs, w.experts_read, w.local_experts) : w.local_pairs;
     return {1.0,
-            peak > 0.0 ? 2.0 * expert * w.local_pairs / peak : 0.0,
+            peak > 0.0 ? 2.0 * expert * rows / peak : 0.0,
             hbm > 0.0 ? w.experts_read * expert * w.bytes_per_weight / hbm : 0.0,
             hbm > 0.0 ? w.local_pairs * pair_bytes / hbm : 0.0,
             hbm > 0.0 ? w.pairs * pair_bytes / hbm : 0.0,
@@ -82,6 +87,7 @@ MoeWork balanced_moe_work(double hidden, double inter, double topk, double exper
     w.pairs = tokens * topk;
     w.local_pairs = w.pairs / ep;
     w.experts_read = std::min(w.pairs, experts) / ep;
+    w.local_experts = experts / ep;
     w.bytes_per_weight = bytes_per_weight;
     w.gated = gated;
     return w;

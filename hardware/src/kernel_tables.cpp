@@ -161,19 +161,23 @@ bool GridTable::marlin_moe_blocks() const {
     return balanced_moe() && compute_capability >= 9.0 && attr("kernel").find("marlin") != std::string::npos;
 }
 
-double GridTable::marlin_moe_rows_coordinate(double tokens) const {
-    const double picks = tokens * static_cast<double>(attr_int("topk"));
-    const auto experts = static_cast<double>(attr_int("experts"));
-    const auto ep = static_cast<double>(std::max<int64_t>(1, attr_int("ep")));
+double marlin_moe_rows(double pairs, double local_pairs, double experts_read, double local_experts) {
+    if (!(experts_read > 0.0) || !(local_experts > 0.0)) return 0.0;
     double block = 64.0;
     for (const double b : {8.0, 16.0, 32.0, 48.0, 64.0}) {
-        if (picks / (experts / ep) / b < 0.9) {
+        if (pairs / local_experts / b < 0.9) {
             block = b;
             break;
         }
     }
-    const double rows =
-        std::min(picks, experts) / ep * block * std::ceil(std::max(1.0, picks / experts) / block);
+    return experts_read * block * std::ceil(std::max(1.0, local_pairs / experts_read) / block);
+}
+
+double GridTable::marlin_moe_rows_coordinate(double tokens) const {
+    const double picks = tokens * static_cast<double>(attr_int("topk"));
+    const auto experts = static_cast<double>(attr_int("experts"));
+    const auto ep = static_cast<double>(std::max<int64_t>(1, attr_int("ep")));
+    const double rows = marlin_moe_rows(picks, picks / ep, std::min(picks, experts) / ep, experts / ep);
     return rows - 0.1 * (rows - picks / ep);
 }
 

@@ -10,10 +10,11 @@
 
 #include "headroom/core/cost_model.hpp"
 #include "headroom/core/mla_norm_chain.hpp"
+#include "headroom/core/moe_routing.hpp"
+#include "headroom/hardware/kernel_tables.hpp"
 #include "headroom/hardware/profile_loader.hpp"
 #include "headroom/models/config_loader.hpp"
 #include "headroom/sim/calibrate.hpp"
-#include "headroom/core/moe_routing.hpp"
 
 using namespace headroom;
 
@@ -923,6 +924,38 @@ TEST(Calibrate, MlaSamplesAreTheBlockAsServedAndFlagTheL2Warm) {
     EXPECT_GT(warm, 0);
     EXPECT_EQ(q.l2_warm_left_out, warm);
     EXPECT_EQ(q.points, static_cast<int64_t>(decodes.size()) - warm);
+}
+
+// vLLM runs int4 experts with Marlin, which pads each expert's tokens to whole blocks (marlin_moe_rows), so
+// on a Hopper or Blackwell the int4 format's FLOPs count the padded rows. Kimi-K2's layer at int4 (hidden
+// 7,168, expert width 2,048, top-8 of 384), 4,096 tokens: 32,768 pairs, 85.33 an expert; 32,768 / 384 / 64
+// = 1.33 is not below 0.9, so blocks of 64, two an expert: 384 x 128 = 49,152 rows, 2 x 3 x 7,168 x 2,048 x
+// 49,152 = 4,329,327,034,368 FLOPs at H100's 989 TFLOP/s; bf16 experts, or L40S (compute capability 8.9), the
+// 32,768 pairs. At EP 8, 96 tokens: 768 pairs over the rank's 48 experts, 768 / 48 / 32 = 0.5, blocks of 32;
+// the 96 local pairs reach all 48, 2 each: 48 x 32 = 1,536 rows.
+TEST(Calibrate, Int4MoeOnHopperCountsMarlinsBlocks) {
+    MoeSample s;
+    s.format = "int4", s.tokens = 4096, s.hidden = 7168, s.inter = 2048, s.topk = 8, s.experts = 384;
+    s.bytes_per_weight = 0.5;
+    const MoeWork w = moe_sample_work(s);
+    EXPECT_EQ(w.local_experts, 384.0);
+    EXPECT_EQ(marlin_moe_rows(w.pairs, w.local_pairs, w.experts_read, w.local_experts), 49152.0);
+    const double flops_per_row = 2.0 * 3.0 * 7168.0 * 2048.0;
+    const GpuProfile h100 = load_gpu("h100-sxm"), l40s = load_gpu("l40s");
+    EXPECT_NEAR(moe_columns(h100, "int4", w)[1], flops_per_row * 49152.0 / 989e12, 1e-15);
+    EXPECT_NEAR(moe_columns(h100, "bf16", w)[1], flops_per_row * 32768.0 / 989e12, 1e-15);
+    EXPECT_NEAR(moe_columns(l40s, "int4", w)[1], flops_per_row * 32768.0 / moe_peak_flops(l40s, "int4"),
+                1e-15);
+    MoeWork unknown = w;
+    unknown.local_experts = 0;  // a MoeWork that does not say: the pairs
+    EXPECT_NEAR(moe_columns(h100, "int4", unknown)[1], flops_per_row * 32768.0 / 989e12, 1e-15);
+    MoeSample e = s;
+    e.tokens = 96, e.ep = 8;
+    const MoeWork we = moe_sample_work(e);
+    EXPECT_EQ(we.local_experts, 48.0);
+    EXPECT_EQ(we.local_pairs, 96.0);
+    EXPECT_EQ(marlin_moe_rows(we.pairs, we.local_pairs, we.experts_read, we.local_experts), 1536.0);
+    EXPECT_NEAR(moe_columns(h100, "int4", we)[1], flops_per_row * 1536.0 / 989e12, 1e-15);
 }
 
 TEST(Calibrate, MoeSampleWorkAndColumnsByHand) {

@@ -146,6 +146,7 @@ struct MoeWork {
     // DP + EP only the pairs dispatched to this GPU)
     double pairs = 0;
     double experts_read = 0;  // distinct local experts whose weights the call reads
+    double local_experts = 0;  // the experts this GPU holds (E, or E / ep with EP); 0: not known
     double bytes_per_weight = 2.0;
     // gate, up and down projections (3 x hidden x inter weights an expert; every MoE model headroom loads);
     // false: up and down only (2 x; Nemotron-H's relu2 experts, which some kernel tables time)
@@ -169,6 +170,14 @@ struct MoeWork {
 // multiple of the time the grouped GEMMs' tile waves take to stream their weights when each SM reads at its
 // share of HBM (moe_wave_s): the few-tile calls (narrow TP-sliced experts, few experts a rank) that leave SMs
 // idle. A calibration written before them reads both as 0.
+// On a Hopper or Blackwell (compute capability 9.0 or more) the int4 format's FLOPs count the rows of the
+// blocks vLLM's Marlin MoE pads each expert's tokens to (marlin_moe_rows, kernel_tables.hpp), not the pairs:
+// vLLM runs int4 experts (compressed-tensors WNA16, AWQ, GPTQ) with Marlin, which multiplies with Ampere's
+// mma.sync, and on those GPUs its blocks' compute sets the time (the int4 tables' time doubles where an
+// expert's tokens first need a second block of 64: docs/fidelity.md, "Marlin's fused MoE by the blocks it
+// runs"). Fitted so since 2026-12-07 (forty-fourth session): the int4 fits through the cost model, in sample,
+// median / p90 H100 8.4% / 27.8% -> 5.0% / 15.5%; H100's points from H200's fit 19.3% / 33.7% -> 12.9%
+// / 29.6%.
 struct MoeCalibration {
     double fixed_s = 0.0;
     double compute = 0.0, weights = 0.0, local_pairs = 0.0, pairs = 0.0;

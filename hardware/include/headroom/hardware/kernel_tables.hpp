@@ -41,6 +41,15 @@ inline double tiled(double x, double tile) {
     return r - 0.1 * (r - x);
 }
 
+// The rows vLLM's Marlin MoE kernel (int4 and MXFP4 weight-only experts) computes for a call: `pairs`
+// token-expert pairs (every pick of the call, T k) of which `local_pairs` fall on the `experts_read` experts
+// it reaches among the GPU's `local_experts`. fused_marlin_moe (vllm/model_executor/layers/fused_moe/
+// fused_marlin_moe.py) takes the first block size b of 8, 16, 32, 48 and 64 with pairs / local_experts / b <
+// 0.9 (64 if none) and pads each expert's tokens to whole blocks (moe_align_block_size), so an expert of n
+// tokens runs b ceil(n / b) rows: experts_read x b x ceil(max(1, local_pairs / experts_read) / b), each
+// expert taken at the mean (exact for balanced routing). 0 where nothing is read.
+double marlin_moe_rows(double pairs, double local_pairs, double experts_read, double local_experts);
+
 struct GridTable {
     std::string family;                         // gemm, prefill_attention, decode_attention, moe, vllm_allreduce, nccl
     std::map<std::string, std::string> attrs;   // dtype=bf16 heads=32 ...
@@ -136,12 +145,10 @@ struct GridTable {
     // (16.6 -> 18.9 ms) and its leave-one-out is better over the picks (docs/fidelity.md, "Marlin's fused MoE
     // by the blocks it runs").
     bool marlin_moe_blocks() const;
-    // A balanced Marlin fused-MoE table's tokens T as the rows its blocks run, less a tenth of their padding
-    // (as a GEMM's rows count their tiles: `tiled`): R - 0.1 (R - T k / ep). vLLM's fused_marlin_moe
-    // (vllm/model_executor/layers/fused_moe/fused_marlin_moe.py) takes the first block size b of 8, 16, 32,
-    // 48 and 64 with T k / E_local / b < 0.9 (64 if none; E_local = E / ep, the experts of the rank; T k,
-    // every pick) and pads each expert's tokens to whole blocks (moe_align_block_size). Balanced routing
-    // gives each of the min(T k, E) / ep experts it reaches on the rank max(1, T k / E) tokens, so
+    // A balanced Marlin fused-MoE table's tokens T as the rows its blocks run (marlin_moe_rows), less a tenth
+    // of their padding (as a GEMM's rows count their tiles: `tiled`): R - 0.1 (R - T k / ep). Balanced
+    // routing gives each of the min(T k, E) / ep experts it reaches on the rank max(1, T k / E) tokens, and
+    // the block size follows the T k picks over the rank's E / ep experts, so
     // R = min(T k, E) / ep x b x ceil(max(1, T k / E) / b).
     double marlin_moe_rows_coordinate(double tokens) const;
     // An encoder-attention table's batch b at the length of `point` as the sequences whole waves of CTAs
