@@ -11,10 +11,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <exception>
 #include <string>
 #include <vector>
 
+#include "bench_main.hpp"
 #include "headroom/sim/engine.hpp"
 #include "headroom/sim/version.hpp"
 
@@ -115,27 +115,8 @@ int run(int argc, char** argv) {
     return 0;
 }
 
-// A bad argument or a missing file is one line and exit status 2, as the CLI's are; --help prints the usage.
 int main(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "-h" || a == "--help") {
-            fmt::print(
-                "usage: headroom_bench_sim [repo root] [repetitions] [predictor: auto (default), tables, "
-                "calibrated, roofline]\n");
-            return 0;
-        }
-        if (!a.empty() && a[0] == '-') {
-            fmt::print(stderr,
-                       "usage: headroom_bench_sim [repo root] [repetitions] [predictor: auto (default), "
-                       "tables, calibrated, roofline]\n");
-            return 2;
-        }
-    }
-    try {
-        return run(argc, argv);
-    } catch (const std::exception& e) {
-        fmt::print(stderr, "headroom_bench_sim: {}\n", e.what());
-        return 2;
-    }
+    return bench_main(argc, argv, "headroom_bench_sim",
+                      "[repo root] [repetitions] [predictor: auto (default), tables, calibrated, roofline]",
+                      run);
 }
