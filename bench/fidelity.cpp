@@ -229,8 +229,9 @@ void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibratio
     static const std::map<std::string, Dtype> kernel_dtype = {
         {"bf16", Dtype::BF16},   {"fp8", Dtype::FP8},   {"fp8_block", Dtype::FP8},
         {"mxfp4", Dtype::MXFP4}, {"fp4", Dtype::MXFP4}, {"int4", Dtype::INT4}};
+    // (the int4 fit is Marlin's, fitted on its MXFP4 tables too: GridTable::moe_fit_format)
     auto family = [](const std::string& f) {
-        return f == "bf16" ? std::string("fused MoE") : "fused MoE " + f;
+        return f == "bf16" ? std::string("fused MoE") : f == "int4" ? "fused MoE Marlin" : "fused MoE " + f;
     };
     // the MoE ops of one layer through the cost model: a prompt of s.tokens, no CUDA graph padding, the
     // tables' balanced routing, whole experts over s.ep ranks
@@ -238,8 +239,11 @@ void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibratio
         ModelCard m = base;
         m.hidden_size = s.hidden, m.moe_intermediate_size = s.inter, m.experts_per_token = s.topk;
         m.num_experts = s.experts;
-        const WeightFormat f{kernel_dtype.at(s.format), kernel_format_bytes(s.format)};
+        const std::string dtype = s.dtype.empty() ? s.format : s.dtype;
+        const WeightFormat f{kernel_dtype.at(dtype), kernel_format_bytes(dtype)};
         m.shipped.attention = m.shipped.dense_mlp = m.shipped.experts = f;
+        // gpt-oss's MXFP4 (its own kernels), else a compressed-tensors checkpoint (Marlin's MXFP4)
+        if (dtype == "mxfp4") m.shipped.method = s.format == "mxfp4" ? "mxfp4" : "compressed-tensors";
         CostConfig c;
         c.tp = s.ep > 1 ? s.ep : s.tp;
         c.ep = s.ep;
@@ -294,10 +298,9 @@ void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibratio
             auto scale_at = [&](const MoeSample& s) {
                 const auto at = std::make_pair(s.tp, s.ep);
                 if (!scales.count(at)) {
-                    scales[at] = moe_fit_scale(
-                        t, gpu, f, held_model,
-                        {{"dtype", format}, {"tp", std::to_string(s.tp)}, {"ep", std::to_string(s.ep)}},
-                        true);
+                    scales[at] =
+                        moe_fit_scale(t, gpu, f, format, held_model,
+                                      {{"tp", std::to_string(s.tp)}, {"ep", std::to_string(s.ep)}}, true);
                 }
                 return scales[at] ? scales[at]->at(s.tokens) : 1.0;
             };

@@ -482,12 +482,13 @@ int run_calibrate(CalibrateOptions& o) {
     for (const auto& [format, f] : c.moe) {
         const FitQuality& q = c.moe_fit.at(format);
         fmt::print(
-            "  fused MoE, {} experts ({} measurements, {} more left out: experts in L2): {:.1f} us a call, "
+            "  fused MoE, {} ({} measurements, {} more left out: experts in L2): {:.1f} us a call, "
             "FLOPs x {:.2f} at peak, expert weights x {:.2f} at HBM peak, pair activations x {:.2f} "
             "(this GPU's pairs) and x {:.2f} (all routed), {:.2f} us an expert read, tile waves x {:.2f}; "
             "fit error median {:.1f}%, p90 {:.1f}%\n",
-            format, q.points, q.l2_warm_left_out, f.fixed_s * 1e6, f.compute, f.weights, f.local_pairs,
-            f.pairs, f.expert_s * 1e6, f.waves, 100 * q.median_abs_rel_error, 100 * q.p90_abs_rel_error);
+            moe_fit_label(format), q.points, q.l2_warm_left_out, f.fixed_s * 1e6, f.compute, f.weights,
+            f.local_pairs, f.pairs, f.expert_s * 1e6, f.waves, 100 * q.median_abs_rel_error,
+            100 * q.p90_abs_rel_error);
     }
     for (const auto& [gpus, a] : c.allreduce) {
         fmt::print("  all-reduce on {} GPUs: latency {:.2f} us, bus bandwidth {:.0f} GB/s\n", gpus, a.latency_s * 1e6,

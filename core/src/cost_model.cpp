@@ -342,7 +342,9 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
     };
     modules_ = {rate(w.attention, mla_block_fp8), rate(w.dense_mlp, false), rate(w.experts, false)};
     if (model.is_moe() && config.calibration) {
-        moe_format_ = kernel_format(w.experts);
+        // the fit of the kernel vLLM runs the experts with (Marlin for int4 and most MXFP4: moe_fit_format)
+        moe_format_ =
+            moe_fit_format(kernel_format(w.experts), gpt_oss_mxfp4(model, w), gpu.compute_capability.value);
         moe_fit_ = config.calibration->moe_for(moe_format_);
     }
     rates_ = gemm_rates(gpu, w.attention.dtype, modules_.attention.cal);
@@ -353,6 +355,10 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
         layers_.window[k] = l.window;
         layers_.moe += l.moe ? 1 : 0;
     }
+}
+
+bool gpt_oss_mxfp4(const ModelCard& model, const WeightScheme& w) {
+    return model.shipped.method == "mxfp4" && w.experts == model.shipped.experts;
 }
 
 int64_t moe_gather_ranks(const CostConfig& cfg) {
@@ -901,7 +907,8 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
             if (mla_fit && o.kind == OpKind::ATTENTION)
                 o.source += triton ? ", its MLA fit with Triton MLA's decode terms" : ", its MLA fit";
             if (!moe_fit_ && is_fused_moe_op(o.kind) && !moe_format_.empty()) {  // (an MoE model's format)
-                o.source += fmt::format(", op by op (its calibration fits no {} fused MoE)", moe_format_);
+                o.source += fmt::format(", op by op (its calibration fits no {} fused MoE)",
+                                        moe_format_ == "int4" ? "Marlin (int4)" : moe_format_);
             }
             if (config_.moe_fit_scale && moe_fit_ && is_fused_moe_op(o.kind)) {
                 o.source +=

@@ -226,7 +226,8 @@ std::shared_ptr<const KernelTables> mla_module_tables(const std::shared_ptr<cons
 }
 
 std::shared_ptr<const MoeFitScale> moe_fit_scale(const KernelTables& t, const GpuProfile& gpu,
-                                                 const MoeCalibration& fit, const ModelCard& model,
+                                                 const MoeCalibration& fit, const std::string& fit_format,
+                                                 const ModelCard& model,
                                                  std::map<std::string, std::string> match,
                                                  bool skip_own_shape) {
     // The tables' gated shapes at the model's format, parallelism and routing rows (balanced; A100's tables
@@ -240,7 +241,7 @@ std::shared_ptr<const MoeFitScale> moe_fit_scale(const KernelTables& t, const Gp
     for (const char* rows : {"balanced", "power_law_1.01"}) {
         match["distribution"] = rows;
         for (const GridTable* g : t.find("moe", match)) {
-            if (!g->moe_gated() || g->axes.size() != 1) continue;
+            if (!g->moe_gated() || g->axes.size() != 1 || g->moe_fit_format() != fit_format) continue;
             const double d = std::fabs(std::log(static_cast<double>(g->attr_int("hidden")) / h)) +
                              std::fabs(std::log(static_cast<double>(g->attr_int("inter")) / i)) +
                              std::fabs(std::log(static_cast<double>(g->attr_int("topk")) / k)) +
@@ -255,7 +256,6 @@ std::shared_ptr<const MoeFitScale> moe_fit_scale(const KernelTables& t, const Gp
     }
     if (!nearest) return nullptr;
     const GridTable& g = *nearest;
-    const std::string format = g.attr("dtype");
     const double nh = static_cast<double>(g.attr_int("hidden")),
                  ni = static_cast<double>(g.attr_int("inter"));
     const double nk = static_cast<double>(g.attr_int("topk")),
@@ -265,20 +265,21 @@ std::shared_ptr<const MoeFitScale> moe_fit_scale(const KernelTables& t, const Gp
         const double tokens = g.axes[0][j], measured_s = g.value_ms({j}) * 1e-3;
         // points timed with their experts in L2 (not fitted either: calibrate.hpp) say nothing of serving
         if (!(measured_s > 0) || g.moe_working_set_bytes(tokens) <= gpu.l2_cache_bytes()) continue;
-        MoeWork w =
-            balanced_moe_work(nh, ni, nk, ne, static_cast<double>(g.attr_int("tp")),
-                              static_cast<double>(g.attr_int("ep")), tokens, kernel_format_bytes(format));
+        MoeWork w = balanced_moe_work(nh, ni, nk, ne, static_cast<double>(g.attr_int("tp")),
+                                      static_cast<double>(g.attr_int("ep")), tokens,
+                                      kernel_format_bytes(g.attr("dtype")));
         if (alpha > 0.0)
             w.experts_read = experts_reached({MoeRouting::Kind::POWER_LAW, alpha}, ne, nk, tokens);
-        const double fitted_s = moe_kernel_time_s(gpu, format, fit, w);
+        const double fitted_s = moe_kernel_time_s(gpu, fit_format, fit, w);
         if (!(fitted_s > 0)) continue;
         out->tokens.push_back(tokens);
         out->scale.push_back(std::sqrt(measured_s / fitted_s));
     }
     if (out->tokens.empty()) return nullptr;
-    out->note =
-        fmt::format("the nearest measured shape ({} x {}, top-{} of {}{})", g.attr("hidden"), g.attr("inter"),
-                    g.attr("topk"), g.attr("experts"), alpha > 0.0 ? ", power_law_1.01 rows" : "");
+    out->note = fmt::format("the nearest measured shape ({} x {}, top-{} of {}{}{})", g.attr("hidden"),
+                            g.attr("inter"), g.attr("topk"), g.attr("experts"),
+                            g.attr("dtype") != fit_format ? ", " + g.attr("dtype") + " on Marlin" : "",
+                            alpha > 0.0 ? ", power_law_1.01 rows" : "");
     return out;
 }
 
@@ -426,6 +427,10 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     // The fused-MoE table of the experts' format; a shared expert from the GEMM table where the experts share
     // the attention weights' format, else from the roofline.
     const std::string moe_dtype = kernel_format(w.experts);
+    // the fit of the kernel vLLM runs them with (moe_fit_format): MXFP4 experts run Marlin or gpt-oss's own
+    // kernels, and read the tables of that kernel
+    const std::string moe_fit =
+        moe_fit_format(moe_dtype, gpt_oss_mxfp4(model, w), gpu.compute_capability.value);
     expert_dtype_ = w.experts.dtype;
     expert_cal_ = config.calibration ? config.calibration->gemm_for(w.experts.dtype) : nullptr;
     shared_in_gemm_table_ = w.experts == w.attention;
@@ -455,9 +460,10 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
                                                  {"ep", std::to_string(std::max<int64_t>(1, config.ep))}};
         // the model's experts are gated (every MoE model headroom loads): a table of non-gated experts of the
         // same shape (Nemotron-H's) times other work
-        auto find_gated = [&t](const std::map<std::string, std::string>& m) -> const GridTable* {
+        auto find_gated = [&t, &moe_fit](const std::map<std::string, std::string>& m) -> const GridTable* {
             for (const GridTable* g : t.find("moe", m)) {
-                if (g->moe_gated()) return g;
+                // (a table that names no kernel is taken for the experts' format)
+                if (g->moe_gated() && (g->attr("kernel").empty() || g->moe_fit_format() == moe_fit)) return g;
             }
             return nullptr;
         };
@@ -487,9 +493,10 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
         // No table times the model's shape: the roofline's fused-MoE fit prices it, corrected by the nearest
         // shape the tables time (moe_fit_scale)
         if (!moe_ && !sibling_ && config.calibration) {
-            if (const MoeCalibration* fit = config.calibration->moe_for(moe_dtype)) {
+            if (const MoeCalibration* fit = config.calibration->moe_for(moe_fit)) {
                 shape.erase("hidden"), shape.erase("inter"), shape.erase("topk"), shape.erase("experts");
-                roofline_.set_moe_fit_scale(moe_fit_scale(t, gpu, *fit, model, shape));
+                shape.erase("dtype");
+                roofline_.set_moe_fit_scale(moe_fit_scale(t, gpu, *fit, moe_fit, model, shape));
             }
         }
     }

@@ -39,6 +39,15 @@ const MoeCalibration* Calibration::moe_for(const std::string& format) const {
     return it != moe.end() && it->second.present() ? &it->second : nullptr;
 }
 
+std::string moe_fit_format(const std::string& format, bool gpt_oss_mxfp4, double compute_capability) {
+    if (format == "mxfp4" && (!gpt_oss_mxfp4 || compute_capability < 9.0)) return "int4";
+    return format;
+}
+
+std::string moe_fit_label(const std::string& format) {
+    return format == "int4" ? std::string("Marlin (int4 and MXFP4 experts)") : format + " experts";
+}
+
 double moe_peak_flops(const GpuProfile& gpu, const std::string& format) {
     const double bf16 = gpu.peak_flops(Dtype::BF16), fp8 = gpu.peak_flops(Dtype::FP8);
     if (format == "fp8" || format == "fp8_block") return fp8 > 0.0 ? fp8 : bf16;
@@ -164,7 +173,7 @@ void mla_yaml(std::string& y, const char* key, const MlaCalibration& a, const Fi
 void moe_yaml(std::string& y, const Calibration& c) {
     y += "moe:\n";
     for (const auto& [format, m] : c.moe) {
-        y += fmt::format("  {}:\n", format);
+        y += fmt::format("  {}:{}\n", format, format == "int4" ? "  # " + moe_fit_label(format) : "");
         y += fmt::format("    fixed_us: {:.6g}\n", m.fixed_s * 1e6);
         y += fmt::format("    compute: {:.6g}\n", m.compute);
         y += fmt::format("    weights: {:.6g}\n", m.weights);

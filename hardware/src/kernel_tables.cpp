@@ -158,8 +158,14 @@ double GridTable::moe_picks_coordinate(double tokens) const {
 }
 
 bool GridTable::marlin_moe_blocks() const {
-    return balanced_moe() && compute_capability >= 9.0 && attr("kernel").find("marlin") != std::string::npos;
+    return balanced_moe() && compute_capability >= 9.0 && marlin_moe();
 }
+
+bool GridTable::marlin_moe() const {
+    return family == "moe" && attr("kernel").find("marlin") != std::string::npos;
+}
+
+std::string GridTable::moe_fit_format() const { return marlin_moe() ? std::string("int4") : attr("dtype"); }
 
 double marlin_moe_rows(double pairs, double local_pairs, double experts_read, double local_experts) {
     if (!(experts_read > 0.0) || !(local_experts > 0.0)) return 0.0;

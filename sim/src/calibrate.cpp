@@ -928,13 +928,14 @@ namespace {
 void add_moe_samples(const GridTable* g, double alpha, double l2_bytes, std::vector<MoeSample>& out) {
     if (g->axes.size() != 1 || kernel_format_bytes(g->attr("dtype")) <= 0.0) return;
     MoeSample x;
-    x.format = g->attr("dtype");
+    x.format = g->moe_fit_format();
+    x.dtype = g->attr("dtype");
     x.hidden = g->attr_int("hidden"), x.inter = g->attr_int("inter"), x.topk = g->attr_int("topk");
     x.experts = g->attr_int("experts"), x.tp = g->attr_int("tp"), x.ep = g->attr_int("ep");
     x.alpha = alpha;
     x.gated = g->moe_gated();
     if (!(x.hidden > 0 && x.inter > 0 && x.topk > 0 && x.experts > 0 && x.tp > 0 && x.ep > 0)) return;
-    x.bytes_per_weight = kernel_format_bytes(x.format);  // as a model in that format stores them
+    x.bytes_per_weight = kernel_format_bytes(x.dtype);  // as a model in that format stores them
     for (size_t i = 0; i < g->axes[0].size(); ++i) {
         const double v = g->value_ms({i});
         if (!(v > 0)) continue;

@@ -691,14 +691,17 @@ end
 }
 
 // A fused-MoE table timed with the experts it hit in L2 is held to streaming the experts a serving step hits.
-// gpt-oss-20b's MXFP4 experts: 3 x 2,880 x 2,880 x 0.5 B = 12,441,600 B each, 32 of them, top-4. The collector
-// routes round-robin, so at 1 token it hit 4 (49.8 MB) and at 2 tokens 8 (99.5 MB), both within the L40S's 96 MiB
-// (100.7 MB); at 4 tokens 16 (199 MB), past it. A serving step of 1 token streams 4 experts: 49,766,400 B at
-// 864 GB/s x 0.85 = 67.765 us a layer, against the table's 10 us; of 2 tokens the expected distinct experts of
-// uniform routing, 32 x (1 - (28/32)^2) = 7.5: 93,312,000 B, 127.059 us. The fastest call (10 us) is not added:
-// it streams top-k experts itself.
+// gpt-oss-20b's MXFP4 experts: 3 x 2,880 x 2,880 x 0.5 B = 12,441,600 B each, 32 of them, top-4. The
+// collector routes round-robin, so at 1 token it hit 4 (49.8 MB) and at 2 tokens 8 (99.5 MB), both within the
+// L40S's 96 MiB (100.7 MB); at 4 tokens 16 (199 MB), past it. A serving step of 1 token streams 4 experts:
+// 49,766,400 B at 864 GB/s x 0.85 = 67.765 us a layer, against the table's 10 us; of 2 tokens the expected
+// distinct experts of uniform routing, 32 x (1 - (28/32)^2) = 7.5: 93,312,000 B, 127.059 us. The fastest call
+// (10 us) is not added: it streams top-k experts itself. (On L40S vLLM runs gpt-oss's experts with Marlin:
+// the table names it.)
 TEST(KernelTablePredictor, L2WarmFusedMoeIsHeldToStreamingTheExpertsHit) {
-    const std::string text = std::string(TABLES) + R"(table moe framework=vllm-9.9 kernel=oai dtype=mxfp4 hidden=2880 inter=2880 topk=4 experts=32 tp=1 ep=1 distribution=balanced
+    const std::string text =
+        std::string(TABLES) +
+        R"(table moe framework=vllm-9.9 kernel=gptoss_marlin dtype=mxfp4 hidden=2880 inter=2880 topk=4 experts=32 tp=1 ep=1 distribution=balanced
 axis num_tokens 1 1024
 data
 0.01 0.9
@@ -1369,20 +1372,54 @@ end
     EXPECT_NE(bare.note().find(": no table holds its shape at this format, TP and EP"), std::string::npos);
 }
 
+// On H100 vLLM runs gpt-oss's own MXFP4 experts with OpenAI's Triton kernel, whose tables time gpt-oss-20b's
+// shape; the same experts quantised by compressed-tensors run Marlin, which no table times at that shape.
+// They take the Marlin (int4) fit, corrected by the nearest Marlin table, not the Triton rows of their own
+// shape. H100's Marlin tables: Kimi-K2's int4 layer (7,168 x 2,048, top-8 of 384) and an MXFP4 one (3,584 x
+// 3,072, top-16 of 896). Their distances from 2,880 x 2,880, top-4 of 32, as sums of |ln| ratios:
+//   ln(7168/2880) + ln(2880/2048) + ln(8/4) + ln(384/32) = 0.912 + 0.341 + 0.693 + 2.485 = 4.43;
+//   ln(3584/2880) + ln(3072/2880) + ln(16/4) + ln(896/32) = 0.219 + 0.065 + 1.386 + 3.332 = 5.00:
+// Kimi-K2's is nearer.
+TEST(KernelTablePredictor, Mxfp4ExpertsReadTheTablesOfTheKernelTheyRun) {
+    ModelCard m = load_model("openai/gpt-oss-20b");
+    CostConfig c;
+    c.calibration = shipped_calibration("h100-sxm");
+    const auto tables = shipped_kernel_tables("h100_sxm");
+    const GpuProfile h100 = load_gpu("h100-sxm");
+    const KernelTablePredictor own(m, h100, c, tables);
+    EXPECT_EQ(own.step({{1024, 0}}).op("moe_gate_up_proj")->source.rfind("table", 0), 0u)
+        << own.step({{1024, 0}}).op("moe_gate_up_proj")->source;
+    m.shipped.method = "compressed-tensors";
+    const KernelTablePredictor marlin(m, h100, c, tables);
+    const std::string source = marlin.step({{1024, 0}}).op("moe_gate_up_proj")->source;
+    EXPECT_EQ(source.find("table"), std::string::npos) << source;
+    EXPECT_NE(
+        marlin.note().find("the fused MoE (2880 x 2880, top-4 of 32, mxfp4) on the calibrated roofline, its "
+                           "fit corrected by the nearest measured shape (7168 x 2048, top-8 of 384)"),
+        std::string::npos)
+        << marlin.note();
+    // the model of the MXFP4 Marlin table's own shape reads that table
+    m.hidden_size = 3584, m.moe_intermediate_size = 3072, m.experts_per_token = 16, m.num_experts = 896;
+    const KernelTablePredictor own_shape(m, h100, c, tables);
+    EXPECT_EQ(own_shape.step({{1024, 0}}).op("moe_gate_up_proj")->source.rfind("table", 0), 0u);
+}
+
 TEST(KernelTablePredictor, AFusedMoeWithoutAFitSaysItRunsOpByOp) {
-    // A100's tables time no MXFP4 fused MoE and its calibration fits none (it fits bf16 only), so
-    // gpt-oss-20b's experts there are priced op by op on the calibrated GEMM roofline, and the op sources and
-    // the run's note say so; H100's calibration fits MXFP4, so its roofline names no such thing
+    // On A100 vLLM runs gpt-oss-20b's MXFP4 experts with Marlin (moe_fit_format), whose fit A100's
+    // calibration lacks (its tables time bf16 fused MoE only), so they are priced op by op on the calibrated
+    // GEMM roofline, and the op sources and the run's note say so; H100's calibration fits gpt-oss's own
+    // MXFP4 kernel, so its roofline names no such thing
     const ModelCard m = load_model("openai/gpt-oss-20b");
     const auto a100 = shipped_calibration("a100-80gb");
-    ASSERT_EQ(a100->moe_for("mxfp4"), nullptr);
+    ASSERT_EQ(a100->moe_for("int4"), nullptr);
     ASSERT_NE(a100->moe_for("bf16"), nullptr);
     CostConfig c;
     c.calibration = a100;
     const KernelTablePredictor p(m, load_gpu("a100-80gb"), c, shipped_kernel_tables("a100_sxm"));
     const StepCost s = p.step({{1, 999}});
-    EXPECT_NE(s.op("moe_gate_up_proj")->source.find("op by op (its calibration fits no mxfp4 fused MoE)"),
-              std::string::npos)
+    EXPECT_NE(
+        s.op("moe_gate_up_proj")->source.find("op by op (its calibration fits no Marlin (int4) fused MoE)"),
+        std::string::npos)
         << s.op("moe_gate_up_proj")->source;
     EXPECT_NE(p.note().find("on the calibrated roofline op by op (no fused-MoE fit for its format)"),
               std::string::npos)

@@ -1,5 +1,6 @@
 // headroom calibrate: fits recover the parameters that generated the data; the YAML round-trips; bad files
 // are one clear error.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -956,6 +957,87 @@ TEST(Calibrate, Int4MoeOnHopperCountsMarlinsBlocks) {
     EXPECT_EQ(we.local_pairs, 96.0);
     EXPECT_EQ(marlin_moe_rows(we.pairs, we.local_pairs, we.experts_read, we.local_experts), 1536.0);
     EXPECT_NEAR(moe_columns(h100, "int4", we)[1], flops_per_row * 1536.0 / 989e12, 1e-15);
+}
+
+// The int4 fit is Marlin's: the MXFP4 tables timed with vLLM's Marlin MoE (compressed-tensors' W4A4 MXFP4 on
+// Hopper and Blackwell, gpt-oss below compute capability 9.0) are its samples, each at the bytes its own
+// weights take (MXFP4: 0.5 + 1 / 32 = 0.53125 B, an e8m0 scale per 32), while gpt-oss's own kernel's MXFP4
+// rows stay the mxfp4 fit's. A fit on both formats' Marlin rows, generated from known terms (each row at its
+// own bytes), recovers the terms.
+TEST(Calibrate, MarlinsMxfp4TablesJoinTheInt4Fit) {
+    const KernelTables t = parse_kernel_tables(R"(# headroom kernel tables v1
+gpu g
+device G
+source hand-written
+table moe framework=vllm-0.24.0 kernel=vllm_compressedtensorsw4a4mxfp4moe_marlin_marlinexperts dtype=mxfp4 hidden=3584 inter=3072 topk=16 experts=896 tp=1 ep=1 distribution=balanced
+axis num_tokens 1 64
+data
+0.1 0.2
+end
+table moe framework=vllm-0.24.0 kernel=vllm_gptossmxfp4moe_triton_oaitritonmxfp4expertsmonolithic dtype=mxfp4 hidden=2880 inter=2880 topk=4 experts=32 tp=1 ep=1 distribution=balanced
+axis num_tokens 1 64
+data
+0.05 0.06
+end
+table moe framework=vllm-0.24.0 kernel=vllm_compressedtensorswna16marlinmoe_marlin_marlinexperts dtype=int4 hidden=7168 inter=2048 topk=8 experts=384 tp=1 ep=1 distribution=balanced
+axis num_tokens 1 64
+data
+0.3 0.4
+end
+)",
+                                               "t.hkt");
+    const std::vector<MoeSample> s = moe_samples(t);
+    ASSERT_EQ(s.size(), 6u);
+    std::map<std::string, int> fits;
+    for (const MoeSample& x : s) {
+        ++fits[x.format];
+        const std::string want = x.experts == 896   ? "int4 mxfp4 0.53125"
+                                 : x.experts == 32  ? "mxfp4 mxfp4 0.53125"
+                                 : x.experts == 384 ? "int4 int4 0.515625"
+                                                    : "?";
+        EXPECT_EQ(fmt::format("{} {} {}", x.format, x.dtype, x.bytes_per_weight), want) << x.experts;
+    }
+    EXPECT_EQ(fits["int4"], 4);
+    EXPECT_EQ(fits["mxfp4"], 2);
+    // the Marlin fit on a Hopper over the two formats' rows: four shapes at each format's bytes
+    const GpuProfile h100 = load_gpu("h100-sxm");
+    MoeCalibration truth;
+    truth.fixed_s = 40e-6, truth.compute = 1.6, truth.weights = 1.3, truth.local_pairs = 0.7,
+    truth.pairs = 0.4;
+    std::vector<MoeSample> marlin = generated_moe(h100, "int4", 0.515625, truth, {{1, 1}, {2, 1}, {1, 8}});
+    for (MoeSample x : generated_moe(h100, "int4", 0.53125, truth, {{1, 1}, {4, 1}})) {
+        x.hidden += 64;  // other shapes than the int4 rows'
+        x.time_s = moe_kernel_time_s(h100, "int4", truth, moe_sample_work(x));
+        marlin.push_back(x);
+    }
+    const MoeCalibration f = fit_moe(h100, "int4", marlin);
+    EXPECT_NEAR(f.fixed_s, truth.fixed_s, 0.01 * truth.fixed_s);
+    EXPECT_NEAR(f.compute, truth.compute, 0.01 * truth.compute);
+    EXPECT_NEAR(f.weights, truth.weights, 0.01 * truth.weights);
+    EXPECT_NEAR(f.local_pairs, truth.local_pairs, 0.01 * truth.local_pairs);
+    EXPECT_NEAR(f.pairs, truth.pairs, 0.01 * truth.pairs);
+}
+
+// Which fit prices a checkpoint's experts: the kernel vLLM 0.24 runs them with (moe_fit_format).
+TEST(Calibrate, MoeFitFormatFollowsTheKernelVllmRuns) {
+    EXPECT_EQ(moe_fit_format("int4", false, 9.0), "int4");
+    EXPECT_EQ(moe_fit_format("mxfp4", true, 9.0), "mxfp4");   // gpt-oss on H100: OpenAI's Triton kernel
+    EXPECT_EQ(moe_fit_format("mxfp4", true, 10.0), "mxfp4");  // on B200: FlashInfer's TRT-LLM kernel
+    EXPECT_EQ(moe_fit_format("mxfp4", true, 8.9), "int4");    // on L40S: Marlin
+    EXPECT_EQ(moe_fit_format("mxfp4", false, 10.0), "int4");  // compressed-tensors' MXFP4: Marlin
+    EXPECT_EQ(moe_fit_format("fp4", false, 10.0), "fp4");
+    EXPECT_EQ(moe_fit_format("bf16", false, 8.0), "bf16");
+    // what the cost model asks: gpt-oss as shipped, and the same experts under another quantisation
+    ModelCard m = load_model("openai/gpt-oss-20b");
+    CostConfig c;
+    c.calibration = shipped_calibration("h100-sxm");
+    EXPECT_EQ(CostModel(m, load_gpu("h100-sxm"), c).moe_format(), "mxfp4");
+    c.calibration = shipped_calibration("l40s");
+    EXPECT_EQ(CostModel(m, load_gpu("l40s"), c).moe_format(), "int4");
+    m.shipped.method = "compressed-tensors";
+    c.calibration = shipped_calibration("h100-sxm");
+    EXPECT_EQ(CostModel(m, load_gpu("h100-sxm"), c).moe_format(), "int4");
+    EXPECT_NE(CostModel(m, load_gpu("h100-sxm"), c).moe_fit(), nullptr);
 }
 
 TEST(Calibrate, MoeSampleWorkAndColumnsByHand) {

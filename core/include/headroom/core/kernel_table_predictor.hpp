@@ -343,7 +343,8 @@ std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& la
                                                              bool only_other_formats = false);
 
 // The fused-MoE fit's correction for `model`, whose expert shape no table times (CostConfig::moe_fit_scale),
-// from the table nearest to it among those of `match`'s format, TP and EP (gated experts; balanced rows, else
+// from the table nearest to it among those `fit_format`'s fit prices (GridTable::moe_fit_format: the Marlin
+// tables of either format for int4) at `match`'s TP and EP (gated experts; balanced rows, else
 // power_law_1.01 rows, A100's): nearest by the sum of |log| ratios of hidden size, expert width, top-k and
 // expert count. At each of its token counts whose experts do not fit in L2, sqrt(measured / fit) for the same
 // call. Leaving each shape out of the fit (bench/fidelity.cpp), this took the bf16 median |error| per GPU
@@ -351,7 +352,8 @@ std::shared_ptr<const GridTable> balanced_moe_from_power_law(const GridTable& la
 // every format. nullptr where no table qualifies. `skip_own_shape`: pass over the tables of the model's own
 // shape (the bench's leave-one-shape-out; the predictor asks only where there are none).
 std::shared_ptr<const MoeFitScale> moe_fit_scale(const KernelTables& t, const GpuProfile& gpu,
-                                                 const MoeCalibration& fit, const ModelCard& model,
+                                                 const MoeCalibration& fit, const std::string& fit_format,
+                                                 const ModelCard& model,
                                                  std::map<std::string, std::string> match,
                                                  bool skip_own_shape = false);
 

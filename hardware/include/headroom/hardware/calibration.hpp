@@ -178,6 +178,12 @@ struct MoeWork {
 // runs"). Fitted so since 2026-12-07 (forty-fourth session): the int4 fits through the cost model, in sample,
 // median / p90 H100 8.4% / 27.8% -> 5.0% / 15.5%; H100's points from H200's fit 19.3% / 33.7% -> 12.9%
 // / 29.6%.
+// The int4 fit is the fit of vLLM's Marlin MoE, whatever the weights it dequantises (moe_fit_format): since
+// 2026-12-07 (forty-fifth session) it is fitted on every Marlin table, the MXFP4 ones too (GridTable::
+// moe_fit_format), and prices every MXFP4 checkpoint vLLM runs through Marlin; the mxfp4 fit is then
+// gpt-oss's own kernels' alone (OpenAI's Triton kernel on Hopper, FlashInfer's TRT-LLM one on Blackwell).
+// Before, the mxfp4 fit pooled three kernels and priced each shape left out at a median 13-50%
+// (docs/fidelity.md, "A fused-MoE fit per kernel").
 struct MoeCalibration {
     double fixed_s = 0.0;
     double compute = 0.0, weights = 0.0, local_pairs = 0.0, pairs = 0.0;
@@ -199,6 +205,17 @@ constexpr int MOE_TERMS = 7;
 // errors: docs/fidelity.md.)
 constexpr double MOE_TILE_ROWS = 128.0, MOE_TILE_COLS = 64.0;
 double moe_wave_s(const GpuProfile& gpu, const MoeWork& w);
+// The fused-MoE fit (Calibration::moe's key) that prices experts stored in `format` (kernel_format's names)
+// on a GPU of `compute_capability`: the kernel vLLM 0.24 runs them with. int4 experts (compressed-tensors
+// WNA16, AWQ, GPTQ) run Marlin, and so do MXFP4 experts below compute capability 9.0 (L40S's tables time
+// gpt-oss there with vllm_gptossmxfp4moe_marlin) and MXFP4 experts of another quantisation than gpt-oss's own
+// `mxfp4` method (`gpt_oss_mxfp4` false: H100, H200, B200 and GB200 time compressed-tensors' W4A4 MXFP4 with
+// vllm_compressedtensorsw4a4mxfp4moe_marlin): all "int4". gpt-oss's MXFP4 on a Hopper or Blackwell runs its
+// own kernels ("mxfp4"); any other format is its own fit.
+std::string moe_fit_format(const std::string& format, bool gpt_oss_mxfp4, double compute_capability);
+// What a fused-MoE fit prices, for reports: "Marlin (int4 and MXFP4 experts)" for int4, "<format> experts"
+// for the others.
+std::string moe_fit_label(const std::string& format);
 // The dense peak a format's fused-MoE kernel multiplies at: fp8 and block fp8 at the fp8 rate, NVFP4 at the
 // fp4 rate where the GPU has one (else fp8's), the weight-only formats (mxfp4 on Hopper, int4) and bf16 at
 // bf16's; a rate the profile lacks falls back to bf16's.

@@ -145,6 +145,14 @@ struct GridTable {
     // (16.6 -> 18.9 ms) and its leave-one-out is better over the picks (docs/fidelity.md, "Marlin's fused MoE
     // by the blocks it runs").
     bool marlin_moe_blocks() const;
+    // Whether a fused-MoE table times vLLM's Marlin MoE: its kernel name says "marlin" (the importer's
+    // names: vllm_compressedtensorswna16marlinmoe_marlin_marlinexperts for int4,
+    // vllm_compressedtensorsw4a4mxfp4moe_marlin_... and vllm_gptossmxfp4moe_marlin_... for MXFP4).
+    bool marlin_moe() const;
+    // The fused-MoE fit a table's rows belong to (Calibration::moe, by kernel_format's names): "int4" for
+    // vLLM's Marlin MoE whatever the weights (marlin_moe: the int4 fit prices Marlin's MXFP4 rows too,
+    // calibration.hpp), else the table's dtype.
+    std::string moe_fit_format() const;
     // A balanced Marlin fused-MoE table's tokens T as the rows its blocks run (marlin_moe_rows), less a tenth
     // of their padding (as a GEMM's rows count their tiles: `tiled`): R - 0.1 (R - T k / ep). Balanced
     // routing gives each of the min(T k, E) / ep experts it reaches on the rank max(1, T k / E) tokens, and

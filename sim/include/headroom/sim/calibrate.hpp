@@ -112,10 +112,12 @@ std::vector<MlaSample> mla_attention_samples(const KernelTables& t, double l2_by
                                              double hbm_bytes_per_s = 0.0);
 
 // One point of a fused-MoE table (balanced routing): `tokens` tokens through a layer of `experts` experts
-// (top-k), each sliced over `tp` GPUs or held whole on one of `ep` ranks, in `format` (kernel_format's
-// names).
+// (top-k), each sliced over `tp` GPUs or held whole on one of `ep` ranks, its weights in `dtype`
+// (kernel_format's names; empty in a sample made by hand), for the fit of `format`: the fit that prices its
+// kernel (GridTable::moe_fit_format: int4 for Marlin's tables of either format).
 struct MoeSample {
     std::string format;
+    std::string dtype;
     double tokens = 0;
     int64_t hidden = 0, inter = 0, topk = 0, experts = 0, tp = 1, ep = 1;
     double bytes_per_weight = 2.0;
