@@ -66,6 +66,16 @@ std::vector<MoeSample> generated_moe(const GpuProfile& gpu, const std::string& f
     return s;
 }
 
+// Every term of a fused-MoE fit within `rel` of the terms that generated its data (a zero term exactly, to
+// 1e-12).
+void expect_moe_terms_near(const MoeCalibration& f, const MoeCalibration& truth, double rel) {
+    const double got[] = {f.fixed_s, f.compute, f.weights, f.local_pairs, f.pairs, f.expert_s, f.waves};
+    const double want[] = {truth.fixed_s, truth.compute,  truth.weights, truth.local_pairs,
+                           truth.pairs,   truth.expert_s, truth.waves};
+    for (int i = 0; i < MOE_TERMS; ++i)
+        EXPECT_NEAR(got[i], want[i], std::max(rel * want[i], 1e-12)) << "term " << i;
+}
+
 // The error a calibration YAML as c.yaml gives, or "no error".
 std::string error_of(const std::string& text) {
     try {
@@ -1011,11 +1021,7 @@ end
         marlin.push_back(x);
     }
     const MoeCalibration f = fit_moe(h100, "int4", marlin);
-    EXPECT_NEAR(f.fixed_s, truth.fixed_s, 0.01 * truth.fixed_s);
-    EXPECT_NEAR(f.compute, truth.compute, 0.01 * truth.compute);
-    EXPECT_NEAR(f.weights, truth.weights, 0.01 * truth.weights);
-    EXPECT_NEAR(f.local_pairs, truth.local_pairs, 0.01 * truth.local_pairs);
-    EXPECT_NEAR(f.pairs, truth.pairs, 0.01 * truth.pairs);
+    expect_moe_terms_near(f, truth, 0.01);
 }
 
 // Which fit prices a checkpoint's experts: the kernel vLLM 0.24 runs them with (moe_fit_format).
@@ -1161,13 +1167,7 @@ TEST(Calibrate, MoeFitRecoversKnownTermsWithinOnePercent) {
     s.push_back(warm);
     FitQuality q;
     const MoeCalibration f = fit_moe(gpu, "fp8_block", s, &q);
-    EXPECT_NEAR(f.fixed_s, truth.fixed_s, 0.01 * truth.fixed_s);
-    EXPECT_NEAR(f.compute, truth.compute, 0.01 * truth.compute);
-    EXPECT_NEAR(f.weights, truth.weights, 0.01 * truth.weights);
-    EXPECT_NEAR(f.local_pairs, truth.local_pairs, 0.01 * truth.local_pairs);
-    EXPECT_NEAR(f.pairs, truth.pairs, 0.01 * truth.pairs);
-    EXPECT_NEAR(f.expert_s, truth.expert_s, 0.01 * truth.expert_s);
-    EXPECT_NEAR(f.waves, truth.waves, 0.01 * truth.waves);
+    expect_moe_terms_near(f, truth, 0.01);
     EXPECT_EQ(q.points, static_cast<int64_t>(s.size()) - 2);
     EXPECT_EQ(q.l2_warm_left_out, 1);
     EXPECT_LT(q.median_abs_rel_error, 1e-6);
@@ -1222,13 +1222,7 @@ TEST(Calibrate, MoeFitIsNotPulledOffByAFewShapesItsModelMisses) {
     std::vector<MoeSample> s = generated_moe(gpu, "bf16", 2.0, truth, {{1, 1}, {2, 1}, {1, 4}});
     for (size_t i = 0; i < s.size(); i += 10) s[i].time_s *= 1.6;
     const MoeCalibration f = fit_moe(gpu, "bf16", s);
-    EXPECT_NEAR(f.fixed_s, truth.fixed_s, 0.02 * truth.fixed_s);
-    EXPECT_NEAR(f.compute, truth.compute, 0.02 * truth.compute);
-    EXPECT_NEAR(f.weights, truth.weights, 0.02 * truth.weights);
-    EXPECT_NEAR(f.local_pairs, truth.local_pairs, 0.02 * truth.local_pairs);
-    EXPECT_NEAR(f.pairs, truth.pairs, 0.02 * truth.pairs);
-    EXPECT_NEAR(f.expert_s, truth.expert_s, 0.02 * truth.expert_s);
-    EXPECT_NEAR(f.waves, truth.waves, 0.02 * truth.waves);
+    expect_moe_terms_near(f, truth, 0.02);
 }
 
 TEST(Calibrate, MoeSamplesCoverEveryTpAndEpAndFlagTheL2Warm) {
@@ -1289,13 +1283,7 @@ TEST(Calibrate, PooledMoeFitRecoversKnownTermsAcrossGpusOfOtherPeaks) {
     }
     FitQuality q;
     const MoeCalibration f = fit_moe_pooled("bf16", {{&h100, &a}, {&l40s, &b}}, &q);
-    EXPECT_NEAR(f.fixed_s, truth.fixed_s, 0.01 * truth.fixed_s);
-    EXPECT_NEAR(f.compute, truth.compute, 0.01 * truth.compute);
-    EXPECT_NEAR(f.weights, truth.weights, 0.01 * truth.weights);
-    EXPECT_NEAR(f.local_pairs, truth.local_pairs, 0.01 * truth.local_pairs);
-    EXPECT_NEAR(f.pairs, truth.pairs, 0.01 * truth.pairs);
-    EXPECT_NEAR(f.expert_s, truth.expert_s, 0.01 * truth.expert_s);
-    EXPECT_NEAR(f.waves, truth.waves, 0.01 * truth.waves);
+    expect_moe_terms_near(f, truth, 0.01);
     EXPECT_EQ(q.points, static_cast<int64_t>(a.size() + b.size()));
     // the L40S's points read at H100's peaks are not the same data: a one-GPU fit of them misses the terms
     const MoeCalibration wrong = fit_moe(h100, "bf16", b);
