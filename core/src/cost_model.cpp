@@ -910,11 +910,15 @@ StepCost CostModel::step(const std::vector<SequenceWork>& batch) const {
                 o.source += fmt::format(", op by op (its calibration fits no {} fused MoE)",
                                         moe_format_ == "int4" ? "Marlin (int4)" : moe_format_);
             }
+            // (the fit is named where it is Marlin's: the int4 fit also prices MXFP4 experts, moe_fit_format)
+            const char* fit = moe_format_ == "int4" ? "Marlin's fused-MoE fit" : "its fused-MoE fit";
             if (config_.moe_fit_scale && moe_fit_ && is_fused_moe_op(o.kind)) {
                 o.source +=
-                    fmt::format(", its fused-MoE fit x {:.2f}: the square root of what {} took over the fit",
+                    fmt::format(", {} x {:.2f}: the square root of what {} took over the fit", fit,
                                 config_.moe_fit_scale->at(gathered * static_cast<double>(s.run_tokens())),
                                 config_.moe_fit_scale->note);
+            } else if (moe_fit_ && is_fused_moe_op(o.kind) && moe_format_ == "int4") {
+                o.source += fmt::format(", {}", fit);
             }
         }
     }

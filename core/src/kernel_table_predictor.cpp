@@ -503,13 +503,15 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     // what the reports say of a fused MoE the tables do not price
     if (model.is_moe() && !moe_) {
         const auto& scale = roofline_.config().moe_fit_scale;
-        note_ = fmt::format("the fused MoE ({} x {}, top-{} of {}, {}) on the {}", model.hidden_size,
-                            model.moe_intermediate_size, model.experts_per_token, model.num_experts,
-                            moe_dtype.empty() ? "its format" : moe_dtype,
-                            !config.calibration ? "roofline"
-                            : roofline_.moe_fit()
-                                ? "calibrated roofline"
-                                : "calibrated roofline op by op (no fused-MoE fit for its format)");
+        note_ =
+            fmt::format("the fused MoE ({} x {}, top-{} of {}, {}) on the {}", model.hidden_size,
+                        model.moe_intermediate_size, model.experts_per_token, model.num_experts,
+                        moe_dtype.empty() ? "its format" : moe_dtype,
+                        !config.calibration ? "roofline"
+                        : roofline_.moe_fit()
+                            ? (moe_fit == "int4" && moe_dtype != "int4" ? "calibrated roofline (Marlin's fit)"
+                                                                        : "calibrated roofline")
+                            : "calibrated roofline op by op (no fused-MoE fit for its format)");
         note_ += dispatched           ? " (no table times a dispatch all2all backend)"
                  : measured_imbalance ? " (the tables time even EP shares, not a measured imbalance)"
                  : scale              ? ", its fit corrected by " + scale->note + ": no table holds its shape"

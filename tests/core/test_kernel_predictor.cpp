@@ -1393,10 +1393,11 @@ TEST(KernelTablePredictor, Mxfp4ExpertsReadTheTablesOfTheKernelTheyRun) {
     const KernelTablePredictor marlin(m, h100, c, tables);
     const std::string source = marlin.step({{1024, 0}}).op("moe_gate_up_proj")->source;
     EXPECT_EQ(source.find("table"), std::string::npos) << source;
-    EXPECT_NE(
-        marlin.note().find("the fused MoE (2880 x 2880, top-4 of 32, mxfp4) on the calibrated roofline, its "
-                           "fit corrected by the nearest measured shape (7168 x 2048, top-8 of 384)"),
-        std::string::npos)
+    EXPECT_NE(source.find("Marlin's fused-MoE fit x "), std::string::npos) << source;
+    EXPECT_NE(marlin.note().find(
+                  "the fused MoE (2880 x 2880, top-4 of 32, mxfp4) on the calibrated roofline (Marlin's "
+                  "fit), its fit corrected by the nearest measured shape (7168 x 2048, top-8 of 384)"),
+              std::string::npos)
         << marlin.note();
     // the model of the MXFP4 Marlin table's own shape reads that table
     m.hidden_size = 3584, m.moe_intermediate_size = 3072, m.experts_per_token = 16, m.num_experts = 896;
