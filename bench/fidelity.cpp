@@ -239,7 +239,7 @@ void moe_roofline(const KernelTables& t, const GpuProfile& gpu, const Calibratio
         ModelCard m = base;
         m.hidden_size = s.hidden, m.moe_intermediate_size = s.inter, m.experts_per_token = s.topk;
         m.num_experts = s.experts;
-        const std::string dtype = s.dtype.empty() ? s.format : s.dtype;
+        const std::string& dtype = s.dtype;  // (every table sample names its weights' format)
         const WeightFormat f{kernel_dtype.at(dtype), kernel_format_bytes(dtype)};
         m.shipped.attention = m.shipped.dense_mlp = m.shipped.experts = f;
         // gpt-oss's MXFP4 (its own kernels), else a compressed-tensors checkpoint (Marlin's MXFP4)

@@ -341,11 +341,12 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
         return WeightRate{r.flops_per_s, f.bytes_per_weight, cal, r.bytes_per_s};
     };
     modules_ = {rate(w.attention, mla_block_fp8), rate(w.dense_mlp, false), rate(w.experts, false)};
-    if (model.is_moe() && config.calibration) {
-        // the fit of the kernel vLLM runs the experts with (Marlin for int4 and most MXFP4: moe_fit_format)
-        moe_format_ =
-            moe_fit_format(kernel_format(w.experts), gpt_oss_mxfp4(model, w), gpu.compute_capability.value);
-        moe_fit_ = config.calibration->moe_for(moe_format_);
+    if (model.is_moe()) {
+        // the fit of the kernel vLLM runs the experts with (Marlin for int4 and most MXFP4: moe_fit_format);
+        // gpt-oss's own MXFP4 is its checkpoint's quant_method "mxfp4" with the experts as shipped
+        const bool gpt_oss_mxfp4 = model.shipped.method == "mxfp4" && w.experts == model.shipped.experts;
+        moe_format_ = moe_fit_format(kernel_format(w.experts), gpt_oss_mxfp4, gpu.compute_capability.value);
+        if (config.calibration) moe_fit_ = config.calibration->moe_for(moe_format_);
     }
     rates_ = gemm_rates(gpu, w.attention.dtype, modules_.attention.cal);
     stream_bytes_per_s_ = memory_bytes_per_s(gpu, config.gemm_calibration());
@@ -355,10 +356,6 @@ CostModel::CostModel(const ModelCard& model, const GpuProfile& gpu, const CostCo
         layers_.window[k] = l.window;
         layers_.moe += l.moe ? 1 : 0;
     }
-}
-
-bool gpt_oss_mxfp4(const ModelCard& model, const WeightScheme& w) {
-    return model.shipped.method == "mxfp4" && w.experts == model.shipped.experts;
 }
 
 int64_t moe_gather_ranks(const CostConfig& cfg) {

@@ -427,10 +427,9 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
     // The fused-MoE table of the experts' format; a shared expert from the GEMM table where the experts share
     // the attention weights' format, else from the roofline.
     const std::string moe_dtype = kernel_format(w.experts);
-    // the fit of the kernel vLLM runs them with (moe_fit_format): MXFP4 experts run Marlin or gpt-oss's own
-    // kernels, and read the tables of that kernel
-    const std::string moe_fit =
-        moe_fit_format(moe_dtype, gpt_oss_mxfp4(model, w), gpu.compute_capability.value);
+    // the fit of the kernel vLLM runs them with (CostModel::moe_format): MXFP4 experts run Marlin or
+    // gpt-oss's own kernels, and read the tables of that kernel
+    const std::string& moe_fit = roofline_.moe_format();
     expert_dtype_ = w.experts.dtype;
     expert_cal_ = config.calibration ? config.calibration->gemm_for(w.experts.dtype) : nullptr;
     shared_in_gemm_table_ = w.experts == w.attention;

@@ -124,10 +124,6 @@ int64_t cuda_graph_tokens(const CostConfig& cfg, int64_t tokens);
 // The DP ranks whose tokens each GPU's fused MoE runs: dp where the experts are spread over EP ranks across
 // DP ranks and a gather backend (CostConfig::ep_gather) brings every rank's tokens to every GPU, else 1.
 int64_t moe_gather_ranks(const CostConfig& cfg);
-// Whether the experts of `w` are gpt-oss's own MXFP4 (the checkpoint's quant_method "mxfp4", its experts as
-// shipped), which vLLM runs with gpt-oss's kernels on a Hopper or Blackwell rather than Marlin
-// (moe_fit_format).
-bool gpt_oss_mxfp4(const ModelCard& model, const WeightScheme& w);
 // Whether each GPU's fused MoE runs only the pairs sent to its experts: experts spread over EP ranks across
 // DP ranks with a dispatch backend (DeepEP, pplx; CostConfig::ep_gather false) that sends each pair to its
 // expert's rank.
@@ -353,10 +349,12 @@ public:
     double ep_imbalance(int64_t tokens) const;
     // The attention projections are block-scaled fp8 (fp8 with scales beside each weight block: DeepSeek-V3)
     bool block_fp8_attention() const { return block_fp8_attention_; }
-    // The calibration's fused-MoE fit for the kernel the experts run (moe_fit_format's name: the experts'
-    // format, or int4 for Marlin), or nullptr: none, or no calibration, or a dense model; with one the routed
-    // experts' call takes its time (cost_step)
+    // The calibration's fused-MoE fit for the kernel the experts run (moe_format), or nullptr: none, or no
+    // calibration, or a dense model; with one the routed experts' call takes its time (cost_step)
     const MoeCalibration* moe_fit() const { return moe_fit_; }
+    // The fit, and the tables, of the kernel vLLM runs an MoE model's experts with (moe_fit_format's name:
+    // the experts' format, or int4 for Marlin; gpt-oss's own MXFP4 is its checkpoint's quant_method "mxfp4"
+    // with the experts as shipped); "" for a dense model
     const std::string& moe_format() const { return moe_format_; }
     // Sets CostConfig::moe_fit_scale (the kernel-table predictor's, once it has found the nearest shape).
     void set_moe_fit_scale(std::shared_ptr<const MoeFitScale> scale) {
