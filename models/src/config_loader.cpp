@@ -747,6 +747,10 @@ ModelCard parse_model_config(std::string_view text, std::string_view file_sv, st
     r.check_missing();
     read_layer_types(r, m);
     mark_moe_layers(r, m);
+    // A model with no dense MLP (every MLP layer an MoE one) keeps its attention's format there, so that the
+    // weights' label names no class the model lacks ("int4 experts, bf16 attention", not "..., int4 dense
+    // MLP" where a quantisation's ignore list named the attention alone)
+    if (m.dense_mlp_matrix_params() == 0) m.shipped.dense_mlp = m.shipped.attention;
     validate(r, m);
     if (j.contains("vision_config")) {
         m.guessed.push_back(wrapped ? "the language model of a multimodal checkpoint (text_config); its vision encoder "

@@ -333,6 +333,28 @@ TEST(Quantization, CompressedTensorsBitsAndBytesAndTheIgnoreList) {
     EXPECT_NE(odd.guessed.back().find("hqq"), std::string::npos);
 }
 
+TEST(Quantization, AnAllMoeModelsLabelNamesNoDenseMlp) {
+    // A Mixtral-shaped config (every layer MoE) quantised to int4 but for its attention: the label names the
+    // two classes it has. Before, the dense-MLP class took the int4 format though no layer has one, and the
+    // label read "int4 experts, bf16 attention, int4 dense MLP".
+    const std::string moe = R"({"model_type": "mixtral", "hidden_size": 256, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 512, "vocab_size": 1000,
+        "num_local_experts": 8, "num_experts_per_tok": 2, "max_position_embeddings": 2048,
+        "quantization_config": {"quant_method": "compressed-tensors", "config_groups": {"group_0": {"weights":
+        {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 128, "symmetric": true}}},
+        "ignore": ["lm_head", "re:.*self_attn.*"]}})";
+    const ModelCard m = parse_model_config(moe, "moe.json", "moe");
+    EXPECT_EQ(m.shipped.label(), "int4 experts, bf16 attention");
+    EXPECT_EQ(m.shipped.experts.dtype, Dtype::INT4);
+    // a model with dense MLP layers keeps their format, and says it where it is not the attention's
+    const std::string dense = R"({"model_type": "llama", "hidden_size": 256, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 512, "vocab_size": 1000,
+        "max_position_embeddings": 2048, "quantization_config": {"quant_method": "fp8",
+        "modules_to_not_convert": ["model.layers.*.self_attn"]}})";
+    EXPECT_EQ(parse_model_config(dense, "d.json", "d").shipped.label(),
+              "fp8 experts, bf16 attention, fp8 dense MLP");
+}
+
 TEST(ConfigLoader, ModelIdsResolveThroughTheHuggingFaceCache) {
     // huggingface_hub's layout: $HF_HUB_CACHE/models--org--name/snapshots/<commit>/config.json, refs/main naming
     // the commit. An id that is not shipped resolves there, named by the id; a snapshot directory given by
