@@ -454,15 +454,20 @@ int run_calibrate(CalibrateOptions& o) {
                                   "on the longest sequence",
                                   a.head_block_reread, a.longest_s_per_byte > 0 ? 1e-9 / a.longest_s_per_byte : 0.0)
                     : "";
+            const std::string spill =
+                a.activation_spill > 0
+                    ? fmt::format(", activations past the L2 x {:.2f} their time at HBM peak",
+                                  a.activation_spill)
+                    : "";
             fmt::print(
                 "  MLA {} block ({} measurements, {} more left out: block in L2): {:.1f} us a block, "
                 "{:.2f} ns a token, {:.2f} ns a token and head, attention x {:.3f} (fp8 KV: x {:.3f}, "
                 "{:+.1f} us a block), block-fp8 projections {:+.1f} us a block, {:+.2f} ns a token, "
-                "{:+.2f} ns a token and head{}; fit error median {:.1f}%, p90 {:.1f}%\n",
+                "{:+.2f} ns a token and head{}{}; fit error median {:.1f}%, p90 {:.1f}%\n",
                 decode ? "decode" : "prefill", q.points, q.l2_warm_left_out, a.block_s * 1e6, a.token_s * 1e9,
                 a.token_head_s * 1e9, a.attention_scale, a.fp8_kv_attention_scale, a.fp8_kv_block_s * 1e6,
                 a.block_fp8_block_s * 1e6, a.block_fp8_token_s * 1e9, a.block_fp8_token_head_s * 1e9, triton,
-                100 * q.median_abs_rel_error, 100 * q.p90_abs_rel_error);
+                spill, 100 * q.median_abs_rel_error, 100 * q.p90_abs_rel_error);
         }
         if (chain) {
             auto terms = [](const MlaChainTerms& t) {

@@ -116,8 +116,8 @@ void add_attention_work(const AttentionShape& a, const SequenceWork& s, Attentio
 }
 
 double mla_attention_s(const Calibration& cal, double prefill_s, double decode_s, double prefill_tokens,
-                       double decode_tokens, double heads, bool fp8_kv, bool block_fp8, double decode_latent_read_s,
-                       double decode_longest_bytes) {
+                       double decode_tokens, double heads, bool fp8_kv, bool block_fp8,
+                       double decode_latent_read_s, double decode_longest_bytes, double spill_s) {
     double t = 0, fixed = 0;
     for (const bool decode : {false, true}) {
         const double tokens = decode ? decode_tokens : prefill_tokens;
@@ -125,6 +125,7 @@ double mla_attention_s(const Calibration& cal, double prefill_s, double decode_s
         const MlaCalibration& f = decode ? cal.mla_decode : cal.mla_prefill;
         t += f.scale(fp8_kv) * (decode ? decode_s : prefill_s) + f.per_token_s(heads, block_fp8) * tokens;
         if (decode) t += f.triton_decode_s(heads, decode_latent_read_s, decode_longest_bytes);
+        t += f.activation_spill * spill_s;
         fixed = std::max(fixed, f.fixed_s(fp8_kv, block_fp8));
     }
     return t + fixed;
@@ -693,10 +694,16 @@ bool cost_step(const CostModel& cm, const LayerStats& layers, const ModelCard& m
             if (kind == AttentionKind::MLA && cal->has_mla()) {
                 // the MLA block's kernels beyond its projections and attention (calibration.hpp's
                 // MlaCalibration); vLLM runs an MLA step's prefill and decode kernels apart, each its launch
-                t = mla_attention_s(*cal, pf_s, dc_s, pf_tokens, dc_tokens, heads, kv_elem_bytes < 2.0,
-                                    cm.block_fp8_attention(),
-                                    dc.kv_read_bytes / (gpu.memory_bandwidth_bytes_per_s() * dec.memory_efficiency),
-                                    dc.longest_item_bytes);
+                t = mla_attention_s(
+                    *cal, pf_s, dc_s, pf_tokens, dc_tokens, heads, kv_elem_bytes < 2.0,
+                    cm.block_fp8_attention(),
+                    dc.kv_read_bytes / (gpu.memory_bandwidth_bytes_per_s() * dec.memory_efficiency),
+                    dc.longest_item_bytes,
+                    mla_activation_spill_s(
+                        gpu, pf_tokens + dc_tokens,
+                        mla_activation_bytes(h, heads, static_cast<double>(m.qk_nope_head_dim),
+                                             static_cast<double>(m.qk_rope_head_dim),
+                                             static_cast<double>(m.v_head_dim))));
             } else if (has_pf && has_dc) {
                 t -= std::min(pre.launch_s, dec.launch_s);
             }

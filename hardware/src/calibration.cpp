@@ -78,6 +78,16 @@ std::array<double, MOE_TERMS> moe_columns(const GpuProfile& gpu, const std::stri
             moe_wave_s(gpu, w)};
 }
 
+double mla_activation_bytes(double hidden, double heads, double nope, double rope, double v) {
+    return 2.0 * (hidden + heads * (2.0 * nope + rope + 2.0 * v));
+}
+
+double mla_activation_spill_s(const GpuProfile& gpu, double tokens, double bytes_per_token) {
+    const double l2 = gpu.l2_cache_bytes(), hbm = gpu.memory_bandwidth_bytes_per_s();
+    if (!(l2 > 0.0) || !(hbm > 0.0)) return 0.0;
+    return std::max(0.0, tokens * bytes_per_token - l2) / hbm;
+}
+
 double moe_wave_s(const GpuProfile& gpu, const MoeWork& w) {
     const double sms = gpu.sm_count.value, hbm = gpu.memory_bandwidth_bytes_per_s();
     if (!(sms > 0.0) || !(hbm > 0.0) || !(w.experts_read > 0.0)) return 0.0;
@@ -163,6 +173,7 @@ void mla_yaml(std::string& y, const char* key, const MlaCalibration& a, const Fi
     y += fmt::format("  block_fp8_block_us: {:.6g}\n", a.block_fp8_block_s * 1e6);
     y += fmt::format("  block_fp8_token_ns: {:.6g}\n", a.block_fp8_token_s * 1e9);
     y += fmt::format("  block_fp8_token_head_ns: {:.6g}\n", a.block_fp8_token_head_s * 1e9);
+    if (a.activation_spill > 0) y += fmt::format("  activation_spill: {:.6g}\n", a.activation_spill);
     if (a.triton_decode()) {  // Triton MLA decode's terms, where fitted
         y += fmt::format("  head_block_reread: {:.6g}\n", a.head_block_reread);
         y += fmt::format("  longest_ns_per_kb: {:.6g}\n", a.longest_s_per_byte * 1e9 * 1024);
@@ -311,7 +322,7 @@ void read_mla(const Reader& r, const YAML::Node& root, const std::string& key, M
     r.only(a, key,
            {"block_us", "token_ns", "token_head_ns", "attention_scale", "fp8_kv_attention_scale",
             "fp8_kv_block_us", "block_fp8_block_us", "block_fp8_token_ns", "block_fp8_token_head_ns",
-            "head_block_reread", "longest_ns_per_kb", "fit"});
+            "head_block_reread", "longest_ns_per_kb", "activation_spill", "fit"});
     // tens of us a block on the shipped GPUs; 10,000 us is far beyond any
     auto us = [&](const char* f) { return r.number(a[f], key + "." + f, 0, 1e4) * 1e-6; };
     // tens of ns a token, a few a (token, head); 100,000 ns is far beyond any
@@ -332,6 +343,10 @@ void read_mla(const Reader& r, const YAML::Node& root, const std::string& key, M
     if (a["head_block_reread"]) out.head_block_reread = r.number(a["head_block_reread"], key + ".head_block_reread", 0, 100);
     if (a["longest_ns_per_kb"])
         out.longest_s_per_byte = r.number(a["longest_ns_per_kb"], key + ".longest_ns_per_kb", 0, 1e6) * 1e-9 / 1024;
+    // a multiple of the spilled activations' time at HBM peak: 0.5-8 on the shipped GPUs; 100 is far beyond
+    // any
+    if (a["activation_spill"])
+        out.activation_spill = r.number(a["activation_spill"], key + ".activation_spill", 0, 100);
     read_fit(r, a, key, q);
 }
 

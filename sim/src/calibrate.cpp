@@ -510,6 +510,10 @@ MlaParts mla_sample_parts(const GpuProfile& gpu, const Calibration& cal, const M
     }
     p.tokens = s.decode ? s.batch : s.batch * s.length;
     p.heads = static_cast<double>(s.heads);
+    p.spill_s = mla_activation_spill_s(
+        gpu, p.tokens,
+        mla_activation_bytes(static_cast<double>(s.hidden), p.heads, static_cast<double>(s.nope),
+                             static_cast<double>(s.rope), static_cast<double>(s.v)));
     if (s.decode) {  // the latent the decodes read, as the cost model counts it (add_attention_work)
         AttentionShape a;
         a.heads = p.heads, a.kv_heads = 1.0, a.latent = true;
@@ -527,7 +531,8 @@ MlaParts mla_sample_parts(const GpuProfile& gpu, const Calibration& cal, const M
 
 double mla_block_time_s(const MlaCalibration& f, const MlaParts& p) {
     return p.projections_s + f.scale(p.fp8_kv) * p.attention_s + f.fixed_s(p.fp8_kv, p.block_fp8) +
-           f.per_token_s(p.heads, p.block_fp8) * p.tokens + f.triton_decode_s(p.heads, p.latent_read_s, p.longest_bytes);
+           f.per_token_s(p.heads, p.block_fp8) * p.tokens +
+           f.triton_decode_s(p.heads, p.latent_read_s, p.longest_bytes) + f.activation_spill * p.spill_s;
 }
 
 MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<MlaParts>& parts, bool decode,
@@ -552,8 +557,9 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
         throw HardwareError("", decode ? "mla_decode" : "mla_prefill", "fewer than 8 measurements to fit");
     // The columns (MlaCalibration's terms) and the value each is held at when it is not fitted: the attention
     // at 16-bit KV (one scale for all where no sample has 8-bit KV), at 8-bit KV, the block, tokens, tokens x
-    // heads, 8-bit KV's block, block fp8's block, tokens and tokens x heads, and Triton's decode terms.
-    constexpr int N = 11;
+    // heads, 8-bit KV's block, block fp8's block, tokens and tokens x heads, Triton's decode terms, and a
+    // prefill's activations past the L2.
+    constexpr int N = 12;
     auto column = [&](const MlaParts& p, int j) -> double {
         const double f8 = p.block_fp8 ? 1.0 : 0.0;
         switch (j) {
@@ -564,6 +570,8 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
             }
             case 10:
                 return p.longest_bytes;
+            case 11:
+                return p.spill_s;
             case 0:
                 return any_fp8_kv && p.fp8_kv ? 0.0 : p.attention_s;
             case 1:
@@ -590,7 +598,10 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
     if (!any_block_fp8) free[6] = free[7] = free[8] = false;
     if (!triton) free[9] = free[10] = false;
     if (all_attention_only) free[2] = false;
-    const std::array<double, N> held = {1.0, 1.0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    // the activations past the L2: a whole block's prefills only (an attention implementation's samples read
+    // no hidden-sized activation; decodes' tokens stay far below any L2)
+    if (decode || all_attention_only) free[11] = false;
+    const std::array<double, N> held = {1.0, 1.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     std::vector<int> cols;  // the terms fitted
     for (int j = 0; j < N; ++j) {
         if (free[static_cast<size_t>(j)]) cols.push_back(j);
@@ -625,6 +636,7 @@ MlaCalibration fit_mla(const std::vector<MlaSample>& samples, const std::vector<
     f.block_fp8_token_head_s = any_block_fp8 ? value(8) : 0.0;
     f.head_block_reread = triton ? value(9) : 0.0;
     f.longest_s_per_byte = triton ? value(10) : 0.0;
+    f.activation_spill = value(11);
     Eigen::VectorXd r(n);  // log residuals, as fit_quality takes them
     for (Eigen::Index j = 0; j < n; ++j) {
         const size_t i = idx[static_cast<size_t>(j)];

@@ -581,8 +581,9 @@ TEST(Calibrate, MlaFitRecoversKnownTermsWithinOnePercent) {
     // per GPU x batch x length), timed by the MLA model with known terms; the fit must give them back.
     const GpuProfile gpu = load_gpu("h200");
     const Calibration cal = *shipped_calibration("h200");
-    // (block, token, token x head, scale; fp8 KV scale and block; block fp8's block, token, token x head)
-    const MlaCalibration prefill_truth{60e-6, 30e-9, 2e-9, 0.8, 0.7, 8e-6, 10e-6, 25e-9, 0.7e-9};
+    // (block, token, token x head, scale; fp8 KV scale and block; block fp8's block, token, token x head;
+    // Triton's two decode terms; the prefill's activations past the L2)
+    const MlaCalibration prefill_truth{60e-6, 30e-9, 2e-9, 0.8, 0.7, 8e-6, 10e-6, 25e-9, 0.7e-9, 0, 0, 3.0};
     const MlaCalibration decode_truth{50e-6, 70e-9, 3e-9, 1.1, 0.95, 15e-6, 8e-6, 3e-9, 0.8e-9};
     std::vector<MlaSample> samples;
     for (const bool decode : {false, true}) {
@@ -623,6 +624,9 @@ TEST(Calibrate, MlaFitRecoversKnownTermsWithinOnePercent) {
         EXPECT_NEAR(f.block_fp8_token_s, truth.block_fp8_token_s, 0.01 * truth.block_fp8_token_s);
         EXPECT_NEAR(f.block_fp8_token_head_s, truth.block_fp8_token_head_s,
                     0.01 * truth.block_fp8_token_head_s);
+        // (a prefill of more than 52,428,800 / (2 x (7,168 + 576 x heads)) tokens spills H200's 50 MiB L2:
+        // 3,385 at one head, 324 at 128; decodes do not fit the term)
+        EXPECT_NEAR(f.activation_spill, truth.activation_spill, 0.01 * truth.activation_spill);
         EXPECT_EQ(q.points, 144);
         EXPECT_LT(q.median_abs_rel_error, 1e-6);
     }
@@ -810,6 +814,43 @@ TEST(Calibrate, MlaPartsPriceTheBlockAsTheCostModelDoes) {
                 1e-12);
 }
 
+TEST(Calibrate, AnMlaPrefillPaysForItsActivationsPastTheL2) {
+    // DeepSeek-V3 (hidden 7,168; nope 128, rope 64, v 128) at 16 heads a GPU: 2 x (7,168 + 16 x (256 + 64 +
+    // 256)) = 32,768 bytes a token; at one head 2 x (7,168 + 576) = 15,488.
+    EXPECT_EQ(mla_activation_bytes(7168, 16, 128, 64, 128), 32768.0);
+    EXPECT_EQ(mla_activation_bytes(7168, 1, 128, 64, 128), 15488.0);
+    // L40S: 96 MiB of L2 (100,663,296 B) before 864 GB/s. 20,000 tokens of 14,336 bytes are 286,720,000 B,
+    // 186,056,704 past the L2: 215.343 us at peak; 7,000 tokens (100,352,000 B) fit and spill nothing.
+    const GpuProfile l40s = load_gpu("l40s");
+    EXPECT_NEAR(mla_activation_spill_s(l40s, 20000, 14336), 186056704.0 / 864e9, 1e-15);
+    EXPECT_EQ(mla_activation_spill_s(l40s, 7000, 14336), 0.0);
+    GpuProfile no_l2 = l40s;
+    no_l2.l2_cache_mib.value = 0;
+    EXPECT_EQ(mla_activation_spill_s(no_l2, 20000, 14336), 0.0);
+    // H200 (50 MiB, 4.8 TB/s): one prefill of 8,192 tokens of DeepSeek-V3 at TP 8 (16 heads a GPU) spills
+    // 8,192 x 32,768 - 52,428,800 = 216,006,656 B, 45.001 us at peak; the cost model's attention op adds the
+    // prefill fit's multiple of it to the scaled attention, the block and the per-token terms.
+    const GpuProfile gpu = load_gpu("h200");
+    const Calibration cal = *shipped_calibration("h200");
+    ASSERT_GT(cal.mla_prefill.activation_spill, 0.0);
+    MlaSample s;
+    s.decode = false, s.batch = 1, s.length = 8192, s.heads = 16;
+    s.hidden = 7168, s.q_lora = 1536, s.kv_lora = 512, s.nope = 128, s.rope = 64, s.v = 128;
+    const MlaParts p = mla_sample_parts(gpu, cal, s);
+    EXPECT_NEAR(p.spill_s, 216006656.0 / 4.8e12, 1e-15);
+    CostConfig c;
+    c.tp = 8;
+    c.weight_dtype = Dtype::BF16;
+    c.calibration = shipped_calibration("h200");
+    const StepCost step = CostModel(load_model("deepseek-ai/DeepSeek-V3"), gpu, c).step({{8192, 0}});
+    const MlaCalibration& f = cal.mla_prefill;
+    EXPECT_NEAR(step.op("attention")->time_s / 61.0,
+                f.attention_scale * p.attention_s + f.block_s + 8192.0 * (f.token_s + 16.0 * f.token_head_s) +
+                    f.activation_spill * 216006656.0 / 4.8e12,
+                1e-12);
+    EXPECT_NEAR(mla_block_time_s(f, p) - p.projections_s, step.op("attention")->time_s / 61.0, 1e-12);
+}
+
 TEST(Calibrate, MlaYamlRoundTripsAndRejectsHalfOfIt) {
     Calibration c;
     c.gpu = "h200";
@@ -842,6 +883,9 @@ TEST(Calibrate, MlaYamlRoundTripsAndRejectsHalfOfIt) {
     EXPECT_NEAR(t.mla_decode.head_block_reread, 1.2, 1e-12);
     EXPECT_NEAR(t.mla_decode.longest_s_per_byte, 17.5e-9 / 1024, 1e-20);
     EXPECT_EQ(t.mla_prefill.head_block_reread, 0.0);
+    EXPECT_EQ(t.mla_prefill.activation_spill, 0.0);  // written only when fitted
+    c.mla_prefill.activation_spill = 4.97;
+    EXPECT_NEAR(parse_calibration(calibration_yaml(c), "c.yaml").mla_prefill.activation_spill, 4.97, 1e-12);
     const std::string head =
         "gpu: h200\nfitted_on: x\ngemm: {launch_us: 3, compute_efficiency: 0.8, memory_efficiency: 0.8, "
         "blend_exponent: 2}\n";
@@ -877,6 +921,11 @@ TEST(Calibrate, MlaYamlRoundTripsAndRejectsHalfOfIt) {
                        "mla_decode: {block_us: 58, token_ns: 76, token_head_ns: 2.4, attention_scale: 1, "
                        "head_block_reread: 500, " + fp8 + "}\n"),
               "c.yaml: mla_decode.head_block_reread: 500 is out of range (from 0 .. 100)");
+    EXPECT_EQ(error_of(head + attn + dec +
+                       "mla_prefill: {block_us: 72, token_ns: 34, token_head_ns: 1.7, attention_scale: 0.74, "
+                       "activation_spill: -2, " +
+                       fp8 + "}\n"),
+              "c.yaml: mla_prefill.activation_spill: -2 is out of range (from 0 .. 100)");
     EXPECT_EQ(error_of(head + attn + pre +
                        "mla_decode: {block_us: 58, token_ns: 76, token_head_ns: 2.4, attention_scale: 1}\n"),
               "c.yaml: mla_decode.fp8_kv_attention_scale: missing");

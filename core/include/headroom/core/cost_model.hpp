@@ -280,10 +280,13 @@ double calibrated_decode_attention_s(const GpuProfile& gpu, const AttentionCalib
 // RoPE and cache write run once on all tokens); `fp8_kv`: an 8-bit latent, `block_fp8`: block-scaled fp8
 // projections. A decode part adds the Triton MLA decode's terms (MlaCalibration::triton_decode_s; 0 for other
 // backends) on `decode_latent_read_s` (its KV bytes at the decode attention fit's bandwidth) and
-// `decode_longest_bytes` (its longest sequence's latent).
+// `decode_longest_bytes` (its longest sequence's latent). A prefill part adds its activations past the L2
+// (MlaCalibration::activation_spill x `spill_s`, mla_activation_spill_s of the step's tokens: prefill and
+// decode tokens run the block's projections together).
 double mla_attention_s(const Calibration& cal, double prefill_s, double decode_s, double prefill_tokens,
                        double decode_tokens, double heads, bool fp8_kv, bool block_fp8,
-                       double decode_latent_read_s = 0.0, double decode_longest_bytes = 0.0);
+                       double decode_latent_read_s = 0.0, double decode_longest_bytes = 0.0,
+                       double spill_s = 0.0);
 
 // DeepSeek Sparse Attention runs two ways. A sequence no longer than index_topk attends to every key, as
 // DeepSeek-V3's MLA does (vLLM and SGLang route such prefills to the dense MHA path; decodes run the absorbed

@@ -78,6 +78,9 @@ struct MlaParts {
     // a decode's latent read once at the decode attention fit's bandwidth, and its longest sequence's latent
     // (MlaCalibration::triton_decode_s)
     double latent_read_s = 0, longest_bytes = 0;
+    // the block's activations past the L2, at HBM peak (mla_activation_spill_s;
+    // MlaCalibration::activation_spill)
+    double spill_s = 0;
 };
 MlaParts mla_sample_parts(const GpuProfile& gpu, const Calibration& cal, const MlaSample& s);
 // A phase's block time under `fit` (calibration.hpp's MlaCalibration).
