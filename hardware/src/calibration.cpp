@@ -343,8 +343,8 @@ void read_mla(const Reader& r, const YAML::Node& root, const std::string& key, M
     if (a["head_block_reread"]) out.head_block_reread = r.number(a["head_block_reread"], key + ".head_block_reread", 0, 100);
     if (a["longest_ns_per_kb"])
         out.longest_s_per_byte = r.number(a["longest_ns_per_kb"], key + ".longest_ns_per_kb", 0, 1e6) * 1e-9 / 1024;
-    // a multiple of the spilled activations' time at HBM peak: 0.5-8 on the shipped GPUs; 100 is far beyond
-    // any
+    // a multiple of the spilled activations' time at HBM peak: 1.0-3.7 on the shipped GPUs; 100 is far
+    // beyond any
     if (a["activation_spill"])
         out.activation_spill = r.number(a["activation_spill"], key + ".activation_spill", 0, 100);
     read_fit(r, a, key, q);

@@ -95,6 +95,16 @@ struct AttentionCalibration {
     bool present() const { return memory_efficiency > 0.0; }
 };
 
+// The bf16 activations an MLA block's prefill passes between its kernels, a token: its input (hidden) and,
+// for each of its `heads` on the GPU, the query (nope + rope), the up-projected key and value (nope + v) and
+// the attention's output (v): 2 x (hidden + heads x (2 nope + rope + 2 v)) bytes (DeepSeek-V3: 2 x (7,168 +
+// 576 x heads)).
+double mla_activation_bytes(double hidden, double heads, double nope, double rope, double v);
+// The seconds `tokens` tokens of `bytes_per_token` take at the GPU's HBM peak past its L2's size
+// (GpuProfile::l2_cache_bytes): 0 where they fit, or where the profile gives no L2 or bandwidth. What
+// MlaCalibration::activation_spill multiplies.
+double mla_activation_spill_s(const GpuProfile& gpu, double tokens, double bytes_per_token);
+
 // MLA's attention block (DeepSeek-V3's, fitted on the MLA module tables) beyond what the cost model prices
 // op by op, per phase (prefill, decode):
 //   t = projections + scale x the attention fits' time + fixed + per_token x tokens
@@ -113,21 +123,13 @@ struct AttentionCalibration {
 // and the block's time per token grows with the step (L40S, 96 MB of L2 before 864 GB/s of GDDR6: 150 ns a
 // token at 4,096 prefill tokens, 241 ns at 131,072 at one head a GPU). Fitted since 2026-12-07 (forty-sixth
 // session, docs/fidelity.md "An MLA prefill past the L2"); 0 for decodes (their tokens stay far below) and in
-// a calibration written before it. vLLM's Triton MLA decode (the backend on Ampere and Ada: A100, L40S) adds
-// two terms of its own (triton_decode_s): its grid takes 16 query heads a block, so each further 16-head
-// block reads the whole latent again (head_block_reread x the decode fit's latent read time per further
-// block), and it gives a sequence a fixed few KV splits, so one long decode streams at a few CTAs' rate
-// (longest_s_per_byte x the longest decode's latent bytes). Both are 0 for the other backends (FlashMLA,
-// CUTLASS MLA, FlashAttention MLA read the latent once for all heads and split long sequences over the SMs).
-// The bf16 activations an MLA block's prefill passes between its kernels, a token: its input (hidden) and,
-// for each of its `heads` on the GPU, the query (nope + rope), the up-projected key and value (nope + v) and
-// the attention's output (v): 2 x (hidden + heads x (2 nope + rope + 2 v)) bytes (DeepSeek-V3: 2 x (7,168 +
-// 576 x heads)).
-double mla_activation_bytes(double hidden, double heads, double nope, double rope, double v);
-// The seconds `tokens` tokens of `bytes_per_token` take at the GPU's HBM peak past its L2's size
-// (GpuProfile::l2_cache_bytes): 0 where they fit, or where the profile gives no L2 or bandwidth. What
-// MlaCalibration::activation_spill multiplies.
-double mla_activation_spill_s(const GpuProfile& gpu, double tokens, double bytes_per_token);
+// a calibration written before it.
+// vLLM's Triton MLA decode (the backend on Ampere and Ada: A100, L40S) adds two terms of its own
+// (triton_decode_s): its grid takes 16 query heads a block, so each further 16-head block reads the whole
+// latent again (head_block_reread x the decode fit's latent read time per further block), and it gives a
+// sequence a fixed few KV splits, so one long decode streams at a few CTAs' rate (longest_s_per_byte x the
+// longest decode's latent bytes). Both are 0 for the other backends (FlashMLA, CUTLASS MLA, FlashAttention
+// MLA read the latent once for all heads and split long sequences over the SMs).
 struct MlaCalibration {
     double block_s = 0.0, token_s = 0.0, token_head_s = 0.0;
     double attention_scale = 0.0;  // the attention fits' time, which were fitted on MHA/GQA kernels, x this
