@@ -89,6 +89,100 @@ void loo(const KernelTables& t, const std::string& family, const std::vector<std
     }
 }
 
+// The attention tables timed with a sliding window (128, 1,024 and 8,192 keys), each point predicted as the
+// tables predictor does for a window no table timed: the windowless table of the same kernel, heads and KV
+// dtype at the keys the window leaves (a decode at min(position, window), a prefill at the causal length of
+// its windowed keys); and by the calibrated roofline (its attention fits are made on windowless bf16 points,
+// so these are out of sample), as the cost model prices a window. By where the call sits: within the window
+// (it covers every key: FlashAttention drops it) or past it. For the prefills past the window, also the
+// windowed table read at the causal length of its keys, as the predictor read it before the forty-seventh
+// session.
+void window_rows(const KernelTables& t, const GpuProfile& gpu, const Calibration* cal,
+                 const std::function<Errors&(const std::string&, const std::string&)>& row) {
+    for (const bool decode : {true, false}) {
+        const std::string fam = decode ? "decode_attention" : "prefill_attention";
+        const std::string name = decode ? "decode attention" : "prefill attention";
+        Errors& within = row(name, "window within its keys: windowless table (the predictor)");
+        Errors& within_roof = row(name, "window within its keys: calibrated roofline (before)");
+        Errors& past =
+            row(name, "window past its keys, 1,024 and 8,192: windowless table at its keys (the predictor)");
+        Errors& past_roof = row(name, "window past its keys, 1,024 and 8,192: calibrated roofline (before)");
+        // (past a short window the predictor reads the tables for a decode, the roofline for a prefill)
+        Errors& short_past =
+            row(name, decode ? "window past its keys, 128: windowless table at its keys (the predictor)"
+                             : "window past its keys, 128: windowless table at its keys");
+        Errors& short_roof =
+            row(name, decode ? "window past its keys, 128: calibrated roofline (before)"
+                             : "window past its keys, 128: calibrated roofline (the predictor)");
+        Errors* before =
+            decode
+                ? nullptr
+                : &row(name, "windowed tables past the window, at the causal length of their keys (before)");
+        for (const GridTable* g : t.find(fam)) {
+            const int64_t window = g->attr_int("window");
+            if (window <= 0 || g->axes.size() != 2) continue;
+            std::map<std::string, std::string> m = g->attrs;
+            m["window"] = "0";
+            const GridTable* z = t.find_first(fam, m);
+            const double h = static_cast<double>(g->attr_int("heads")),
+                         kvh = static_cast<double>(g->attr_int("kv_heads"));
+            // FlashAttention 2 (before Hopper) runs a windowed GQA decode without packing its query heads:
+            // the MHA layout's table, KV heads folded into the batch where the tables stop short of them (as
+            // the predictor's find_attention)
+            double batch_scale = 1.0;
+            const double cc = gpu.compute_capability.value;
+            if (decode && cc > 0.0 && cc < 9.0 && kvh < h) {
+                z = nullptr;
+                for (int64_t e = g->attr_int("heads"); e >= 1 && !z; --e) {
+                    m["heads"] = m["kv_heads"] = std::to_string(e);
+                    if ((z = t.find_first(fam, m))) batch_scale = h / static_cast<double>(e);
+                }
+            }
+            const double d = static_cast<double>(g->attr_int("head_dim"));
+            const double kv_bytes = g->attr("kv_dtype") == "fp8" ? 1.0 : 2.0;
+            AttentionShape shape{h, kvh, 4.0 * h * d, 2.0 * kvh * d * kv_bytes, h * d, h * d, window, false};
+            shape.query_tile = flash_attention_query_tile(gpu);
+            const bool roofline = cal && cal->has_attention();
+            for (size_t b = 0; b < g->axes[0].size(); ++b) {
+                for (size_t c = 0; c < g->axes[1].size(); ++c) {
+                    const double v = g->value_ms({b, c}) * 1e-3;
+                    if (!(v > 0)) continue;
+                    const double batch = g->axes[0][b], len = g->axes[1][c], w = static_cast<double>(window);
+                    const bool inside = len <= w;
+                    // a decode's table position is its keys (as the predictor reads a windowless decode
+                    // table)
+                    const double keys =
+                        decode ? std::min(len, w) : keys_seen(0, static_cast<int64_t>(len), window, false);
+                    const double at =
+                        decode ? keys : std::max(1.0, (std::sqrt(1.0 + 8.0 * keys) - 1.0) / 2.0);
+                    Errors& tab = inside ? within : window >= 1024 ? past : short_past;
+                    Errors& roof = inside ? within_roof : window >= 1024 ? past_roof : short_roof;
+                    if (before && !inside) {
+                        if (const auto p = g->lookup_s({batch, at})) before->add(*p, v);
+                    }
+                    // the table and the roofline on the same points: those the windowless table reaches
+                    const auto p = z ? z->lookup_s({batch * batch_scale, at}) : std::nullopt;
+                    if (!p) continue;
+                    tab.add(*p, v);
+                    if (roofline) {
+                        AttentionWork dw, pw;
+                        const auto n = static_cast<int64_t>(len);
+                        add_attention_work(shape, decode ? SequenceWork{1, n - 1} : SequenceWork{n, 0}, dw,
+                                           pw);
+                        AttentionWork x = decode ? dw : pw;
+                        x.flops *= batch, x.bytes *= batch, x.scores *= batch, x.items *= batch,
+                            x.sequences *= batch;
+                        roof.add(decode ? calibrated_decode_attention_s(gpu, cal->decode_attention,
+                                                                        cal->prefill_attention, x)
+                                        : calibrated_prefill_attention_s(gpu, cal->prefill_attention, x),
+                                 v);
+                    }
+                }
+            }
+        }
+    }
+}
+
 // The tables' own roughness, the floor under any interpolation: at 1 to 8 rows a GEMM streams its weights and
 // should take the same time at m and m + 1; |t(m + 1) - t(m)| / t(m) for every such pair with n, k >= 1,024.
 void roughness(const KernelTables& t, const std::string& dtype, Errors& out) {
@@ -656,6 +750,7 @@ int main(int argc, char** argv) {
                 }
             }
         }
+        window_rows(*t, gpu, shipped_calibration(profile).get(), row);
         loo(*t, "moe", {"num_tokens"}, row("fused MoE", "table LOO, token axis"), {{"dtype", "bf16"}});
         for (const char* dt : {"fp8", "fp8_block", "mxfp4", "fp4", "int4"}) {
             if (t->find("moe", {{"dtype", dt}}).empty()) continue;

@@ -85,6 +85,26 @@ double attention_keys(const SequenceWork& s, int64_t window) {
 // A causal prefill of length L sees L (L + 1) / 2 keys: the length (at least 1) that sees `mean_keys`.
 double causal_length(double mean_keys) { return std::max(1.0, (std::sqrt(1.0 + 8.0 * mean_keys) - 1.0) / 2.0); }
 
+// Whether the windowless tables price a prefill past a window no table timed, at the keys it reads.
+// FlashAttention walks a window's band in tiles of 128 keys, one tile more per query tile than the window's
+// keys fill, so the windowless call of as many keys computes up to 128 / window less: up to 1/8 from a window
+// of 1,024 keys. On the tables' own windows (bench/fidelity, "window past its keys"), over all GPUs, median /
+// p90: windows of 1,024 and 8,192 keys 7.4% / 25.6% from the windowless tables against 21.9% / 54.2% on the
+// calibrated roofline; 128 keys 49.9% / 71.5% against 19.3% / 50.5%, so a shorter window keeps the roofline.
+// A decode past the window reads the windowless table at the window's keys whatever the window (1,024 and
+// 8,192: 5.3% / 26.0% against 16.5% / 51.8%; 128: 11.0% / 32.2% against 13.6% / 35.0%).
+bool full_past_window(int64_t window) { return window >= 1024; }
+
+// The prompt length whose prefill under a window of `window` keys sees `mean_keys` (keys_seen's count
+// inverted): the causal length while the window covers the prompt whole, then one more token for each
+// `window` keys.
+double windowed_length(double mean_keys, int64_t window) {
+    const double w = static_cast<double>(window);
+    const double inside = w * (w + 1.0) / 2.0;  // keys_seen(0, window, window)
+    if (window <= 0 || mean_keys <= inside) return causal_length(mean_keys);
+    return w + (mean_keys - inside) / w;  // every token past the window sees `window` keys
+}
+
 // The ops no table times that vLLM runs as one small kernel per call: norms (a residual add runs inside the norm
 // after it: fused_add_rms_norm), RoPE, the activation, the router, embedding and sampling. Over a few tokens
 // their bytes take nanoseconds, and the kernel's fixed cost in a CUDA graph (its launch from the graph, ramp-up
@@ -399,6 +419,32 @@ KernelTablePredictor::KernelTablePredictor(const ModelCard& model, const GpuProf
             if (sliding && window <= 0) break;
             decode_attn_[sliding] = find_attention(t, "decode_attention", match, heads, kv_heads);
             prefill_attn_[sliding] = find_attention(t, "prefill_attention", match, heads, kv_heads);
+            // A window no table timed (Mistral-7B's and Gemma-2's 4,096; Gemma-3-27B's 1,024 at head size
+            // 128): the windowless tables (attention_s says which calls past the window they price).
+            // FlashAttention's varlen call drops a left window at least as long as its longest key sequence
+            // (flash_api.cpp: window_size_left >= max_seqlen_k -> -1), so a call the window covers whole runs
+            // the causal kernel: on the tables' own windows (128, 1,024 and 8,192 keys) the windowless table
+            // gives those calls within a median 0.7-1.8% on Hopper and Blackwell (bench/fidelity, "window
+            // within its keys"; the calibrated roofline, which priced them before, 6.4-11.5%). FlashAttention
+            // 2 (vLLM's backend before Hopper) packs a GQA decode's query heads onto their KV head only
+            // without a window (seqlenq_ngroups_swapped needs window_size_left < 0, tested before the window
+            // is dropped), so there a windowed decode runs each query head on its own: the MHA layout's
+            // table, the same query heads over as many KV heads (L40S's windowed tables: 4.1% median from it,
+            // 47% from the GQA layout's).
+            if (sliding) {
+                std::map<std::string, std::string> full = match;
+                full["window"] = "0";
+                const double cc = roofline_.gpu().compute_capability.value;
+                const int64_t decode_kv_heads = cc > 0.0 && cc < 9.0 ? heads : kv_heads;
+                if (!decode_attn_[1] &&
+                    (decode_attn_[1] = find_attention(t, "decode_attention", full, heads, decode_kv_heads))) {
+                    sliding_full_[0] = true;
+                }
+                if (!prefill_attn_[1] &&
+                    (prefill_attn_[1] = find_attention(t, "prefill_attention", full, heads, kv_heads))) {
+                    sliding_full_[1] = true;
+                }
+            }
             const AttentionTables& d = decode_attn_[sliding];
             const AttentionTables& p = prefill_attn_[sliding];
             if (d) decode_least_s_[sliding] = d.least_s();
@@ -851,9 +897,9 @@ double AttentionTables::lookup(double batch, double length, double length_power,
 }
 
 double KernelTablePredictor::decode_lookup(const AttentionTables& dec, double decodes, double keys,
-                                           bool& extrapolated, bool* folded) const {
+                                           bool& extrapolated, bool* folded, bool fold) const {
     const double d = dec.lookup(decodes, keys, 1.0, extrapolated);
-    if (d >= 0) return d;
+    if (d >= 0 || !fold) return d;
     const Calibration* cal = roofline_.config().calibration.get();
     auto fit_s = [&](double b, double k) {  // the decode fit's time, or the KV's bytes alone without one
         const AttentionWork w = decode_kv_work(b, k, kv_bytes_per_key_, kv_heads_, heads_, head_dim_);
@@ -876,13 +922,25 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
     const AttentionTables& dec = decode_attn_[sliding];
     const AttentionTables& pre = prefill_attn_[sliding];
     const int64_t window = sliding ? window_ : 0;
-    double decodes = 0, decode_keys = 0, prefills = 0, prefill_keys = 0;
+    // A table timed with the window holds each call at the sequences' own lengths (a decode's position, a
+    // prompt's tokens), the window applied: its decodes are looked up at the keys they would see without it,
+    // up to twice the window (every such table is flat from its first point past the window), its prefills at
+    // the prompt length of as many windowed keys (windowed_length).
+    const bool windowed[2] = {sliding && !sliding_full_[0], sliding && !sliding_full_[1]};
+    double decodes = 0, decode_keys = 0, decode_axis = 0, prefills = 0, prefill_keys = 0;
     for (const SequenceWork& s : batch) {
         if (s.padding) continue;
+        // the windowless tables leave a prefill past a short window to the roofline (full_past_window)
+        if (sliding && sliding_full_[1] && !s.is_decode() && s.context + s.new_tokens > window &&
+            !full_past_window(window)) {
+            return -1.0;
+        }
         const double keys = attention_keys(s, window);
         if (s.is_decode()) {
             ++decodes;
             decode_keys += keys;
+            decode_axis +=
+                windowed[0] ? std::min(attention_keys(s, 0), 2.0 * static_cast<double>(window)) : keys;
         } else {
             ++prefills;
             prefill_keys += keys;
@@ -892,7 +950,8 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
     if (decodes > 0) {
         if (!dec) return -1.0;
         // decodes of mean context: attention reads every key once, so the time is linear in both axes
-        const double d = decode_lookup(dec, decodes, std::max(1.0, decode_keys / decodes), extrapolated, folded);
+        const double d = decode_lookup(dec, decodes, std::max(1.0, decode_axis / decodes), extrapolated,
+                                       windowed[0] ? nullptr : folded, !windowed[0]);
         if (d < 0) return -1.0;
         const double floor = l2_warm_kv_floor_s(decode_keys, sliding);
         if (held && floor > d) *held = true;
@@ -900,7 +959,10 @@ double KernelTablePredictor::attention_s(const RooflineOp& op, const std::vector
     }
     if (prefills > 0) {
         if (!pre) return -1.0;
-        const double p = pre.lookup(prefills, causal_length(prefill_keys / prefills), 2.0, extrapolated);
+        const double p =
+            windowed[1]
+                ? pre.lookup(prefills, windowed_length(prefill_keys / prefills, window), 1.0, extrapolated)
+                : pre.lookup(prefills, causal_length(prefill_keys / prefills), 2.0, extrapolated);
         if (p < 0) return -1.0;
         // a mixed step of a one-call kernel pays the call's floor once, not once per table
         t = decodes > 0 ? std::max(std::max(t, p), t + p - mixed_attn_floor_s_[sliding]) : p;
@@ -1194,6 +1256,9 @@ double KernelTablePredictor::op_time_s(const RooflineOp& op, const std::vector<S
         if (source && d.hi) {  // (not on the hot path)
             note = fmt::format("; query heads interpolated between the {}- and {}-head tables", d.lo->attr_int("heads"),
                                d.hi->attr_int("heads"));
+        }
+        if (source && sliding && (sliding_full_[0] || sliding_full_[1])) {
+            note += fmt::format("; the windowless tables (none timed a window of {} keys)", window_);
         }
         if (held) note += "; decodes timed with their KV in L2: held to streaming it from memory";
         if (folded) note += "; the decodes' KV past the table's, read as fewer, longer sequences (scaled by the decode fit)";

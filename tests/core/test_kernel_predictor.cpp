@@ -240,6 +240,156 @@ end
     EXPECT_EQ(held_l2_warm_decodes(t.tables[1], gpu, nullptr).values_ms, t.tables[1].values_ms);
 }
 
+// A table timed with a sliding window holds each call at the sequences' own lengths, the window applied.
+// gpt-oss-20b: 12 of its 24 layers slide over 128 keys (64 query and 8 KV heads of 64 per GPU at TP 1).
+// A 4,096-token prompt sees 128 x 129 / 2 + 3,968 x 128 = 516,160 keys: the prompt length of as many windowed
+// keys is 128 + (516,160 - 8,256) / 128 = 4,096, the table's grid point: 0.3 ms a layer. (Read, as before, at
+// the causal length of those keys, 1,015.5, it was log-interpolated between 0.01 and 0.3 ms.) 16 decodes at
+// position 3,000 read the table at min(3,001, 2 x 128) = 256, its grid point: 0.04 ms (before: at 128 keys,
+// 0.03 + 127 / 255 x 0.01 ms). The decode points' KV (16 x 128 keys x 2,048 B) streams in far under their
+// times, so the L2 hold leaves them.
+TEST(KernelTablePredictor, WindowedTablesAreReadAtTheSequencesOwnLengths) {
+    const std::string text =
+        std::string(TABLES) +
+        R"(table prefill_attention framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=128 heads=64 kv_heads=8 head_dim=64
+axis batch_size 1 2
+axis isl 128 4096
+data
+0.01 0.3
+0.02 0.6
+end
+table decode_attention framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=128 heads=64 kv_heads=8 head_dim=64
+axis batch_size 1 16
+axis step 1 256
+data
+0.01 0.02
+0.03 0.04
+end
+)";
+    const ModelCard m = load_model("openai/gpt-oss-20b");
+    const KernelTablePredictor p(m, load_gpu("h100"), CostConfig{},
+                                 std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt")));
+    const OpCost* pre = p.step({{4096, 0}}).op("attention_sliding");
+    ASSERT_TRUE(pre);
+    EXPECT_NEAR(pre->time_s, 12 * static_cast<double>(0.3f) * 1e-3, 1e-12);
+    EXPECT_EQ(pre->source.find("windowless"), std::string::npos);
+    const OpCost* dec = p.step(std::vector<SequenceWork>(16, SequenceWork{1, 3000})).op("attention_sliding");
+    ASSERT_TRUE(dec);
+    EXPECT_NEAR(dec->time_s, 12 * static_cast<double>(0.04f) * 1e-3, 1e-12);
+}
+
+// A window no table timed: the windowless tables of the layout. Mistral-7B slides over 4,096 keys in all 32
+// layers (32 query and 8 KV heads of 128). FlashAttention drops a window that covers every key, so a
+// 1,024-token prompt is the windowless table's grid point, 0.1 ms a layer; 32 decodes at position 4,095 read
+// 4,096 keys, 0.05 ms (their KV, 32 x 4,096 x 4,096 B, is past any L2). Past a window of 1,024 keys or more
+// the call is read at the keys the window leaves: 32 decodes at position 10,000 read 4,096 keys each, 0.05 ms
+// again.
+TEST(KernelTablePredictor, AWindowNoTableTimedReadsTheWindowlessTables) {
+    const std::string text =
+        std::string(TABLES) +
+        R"(table prefill_attention framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=0 heads=32 kv_heads=8 head_dim=128
+axis batch_size 1 2
+axis isl 1024 8192
+data
+0.1 2.0
+0.2 4.0
+end
+table decode_attention framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=0 heads=32 kv_heads=8 head_dim=128
+axis batch_size 1 32
+axis step 1 4096
+data
+0.01 0.02
+0.03 0.05
+end
+)";
+    const ModelCard m = load_model("mistralai/Mistral-7B-v0.1");
+    ASSERT_EQ(m.widest_window(), 4096);
+    const KernelTablePredictor p(m, load_gpu("h100"), CostConfig{},
+                                 std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt")));
+    const OpCost* pre = p.step({{1024, 0}}).op("attention_sliding");
+    ASSERT_TRUE(pre);
+    EXPECT_NEAR(pre->time_s, 32 * static_cast<double>(0.1f) * 1e-3, 1e-12);
+    EXPECT_NE(pre->source.find("the windowless tables (none timed a window of 4096 keys)"), std::string::npos)
+        << pre->source;
+    for (const int64_t position : {4095, 10000}) {
+        const OpCost* dec =
+            p.step(std::vector<SequenceWork>(32, SequenceWork{1, position})).op("attention_sliding");
+        ASSERT_TRUE(dec);
+        EXPECT_NEAR(dec->time_s, 32 * static_cast<double>(0.05f) * 1e-3, 1e-12) << position;
+        EXPECT_NE(dec->source.find("table"), std::string::npos) << dec->source;
+    }
+}
+
+// FlashAttention 2 (vLLM's backend on Ampere and Ada) packs a GQA decode's query heads only without a window,
+// so Mistral-7B's sliding decodes on an L40S read the MHA layout's windowless table (32 query heads over 32
+// KV heads): 32 decodes at position 1,000, 1,001 keys, the grid point 0.09 ms a layer; on an H100
+// (FlashAttention 3) the GQA layout's, 0.03 ms. The KV read (32 x 1,001 x 4,096 B = 131 MB a layer) is past
+// either GPU's L2.
+TEST(KernelTablePredictor, FlashAttention2RunsAWindowedGqaDecodeUnpacked) {
+    const std::string layout =
+        "framework=vllm-9.9 kernel=fa kv_dtype=bf16 window=0 heads=32 head_dim=128 kv_heads=";
+    const std::string text = std::string(TABLES) + "table decode_attention " + layout +
+                             "8\naxis batch_size 1 32\naxis step 1 1001\ndata\n0.01 0.02\n0.02 0.03\nend\n"
+                             "table decode_attention " +
+                             layout +
+                             "32\naxis batch_size 1 32\naxis step 1 1001\ndata\n0.01 0.05\n0.02 0.09\nend\n"
+                             "table prefill_attention " +
+                             layout +
+                             "8\naxis batch_size 1 2\naxis isl 1024 8192\ndata\n0.1 2.0\n0.2 4.0\nend\n";
+    const ModelCard m = load_model("mistralai/Mistral-7B-v0.1");
+    const auto tables = std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt"));
+    const std::vector<SequenceWork> decodes(32, SequenceWork{1, 1000});
+    const OpCost ada = *KernelTablePredictor(m, load_gpu("l40s"), CostConfig{}, tables)
+                            .step(decodes)
+                            .op("attention_sliding");
+    EXPECT_NEAR(ada.time_s, 32 * static_cast<double>(0.09f) * 1e-3, 1e-12);
+    const OpCost hopper = *KernelTablePredictor(m, load_gpu("h100"), CostConfig{}, tables)
+                               .step(decodes)
+                               .op("attention_sliding");
+    EXPECT_NEAR(hopper.time_s, 32 * static_cast<double>(0.03f) * 1e-3, 1e-12);
+}
+
+// A short window no table timed: within it the windowless tables, a prefill past it the roofline
+// (full_past_window). gpt-oss-20b's 128 keys against windowless tables only: a 128-token prompt sees 128 x
+// 129 / 2 keys, the causal length 128, a grid point (0.01 ms a layer); a 4,096-token prompt outruns the
+// window and goes to the roofline. 16 decodes at position 3,000 read the windowless decode table at the
+// window's 128 keys: linear between steps 1 and 4,096 at batch 16, 0.03 + 127 / 4,095 x 0.01 ms.
+TEST(KernelTablePredictor, APrefillPastAShortUntabledWindowTakesTheRoofline) {
+    const std::string text =
+        std::string(TABLES) +
+        R"(table prefill_attention framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=0 heads=64 kv_heads=8 head_dim=64
+axis batch_size 1 2
+axis isl 128 4096
+data
+0.01 0.3
+0.02 0.6
+end
+table decode_attention framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=0 heads=64 kv_heads=8 head_dim=64
+axis batch_size 1 16
+axis step 1 4096
+data
+0.01 0.02
+0.03 0.04
+end
+)";
+    const ModelCard m = load_model("openai/gpt-oss-20b");
+    const KernelTablePredictor p(m, load_gpu("h100"), CostConfig{},
+                                 std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt")));
+    const OpCost* within = p.step({{128, 0}}).op("attention_sliding");
+    ASSERT_TRUE(within);
+    EXPECT_NEAR(within->time_s, 12 * static_cast<double>(0.01f) * 1e-3, 1e-12);
+    const OpCost* past = p.step({{4096, 0}}).op("attention_sliding");
+    ASSERT_TRUE(past);
+    EXPECT_EQ(past->source.rfind("roofline", 0), 0u) << past->source;
+    // the full-attention layers read the same tables at the whole prompt
+    EXPECT_NEAR(p.step({{4096, 0}}).op("attention")->time_s, 12 * static_cast<double>(0.3f) * 1e-3, 1e-12);
+    const OpCost* dec = p.step(std::vector<SequenceWork>(16, SequenceWork{1, 3000})).op("attention_sliding");
+    ASSERT_TRUE(dec);
+    const double at128 = static_cast<double>(0.03f) +
+                         127.0 / 4095.0 * (static_cast<double>(0.04f) - static_cast<double>(0.03f));
+    EXPECT_NEAR(dec->time_s, 12 * at128 * 1e-3, 1e-12);
+}
+
 TEST(KernelTablePredictor, AllReduceTablesCountElementsNotBytes) {
     // AIConfigurator's message_size counts bf16 elements (its collector all-reduces a [size / 4096, 4096] bf16
     // tensor). Llama-3.1-8B at TP 2: two all-reduces per layer of tokens x 4096 x 2 bytes.

@@ -206,14 +206,15 @@ private:
     double kv_bytes_per_key_ = 0.0;            // K and V of one token per layer per GPU
     double kv_heads_ = 0.0;                    // KV heads per GPU
     double heads_ = 0.0, head_dim_ = 0.0;      // query heads per GPU, and their size
-    // A decode table's time for `decodes` sequences at `keys` keys each. Where the table stops short of that much
-    // KV (the H100 tables hold batch x context up to about 256k tokens: 160 decodes at 1,500 have no measured
-    // neighbourhood), the same KV read by fewer, longer sequences (decodes / f at keys x f, f = 2, 4, ...: the first
-    // the table measured), scaled by the calibrated decode fit's time at the two shapes (its per-sequence items
-    // differ); -1 when none is measured.
-    // `folded`, when given, says whether it had to.
+    // A decode table's time for `decodes` sequences at `keys` keys each. Where the table stops short of that
+    // much KV (the H100 tables hold batch x context up to about 256k tokens: 160 decodes at 1,500 have no
+    // measured neighbourhood), the same KV read by fewer, longer sequences (decodes / f at keys x f, f = 2,
+    // 4, ...: the first the table measured), scaled by the calibrated decode fit's time at the two shapes
+    // (its per-sequence items differ); -1 when none is measured. `folded`, when given, says whether it had
+    // to; `fold` false keeps to the table (a table timed with a window is flat past it, so longer sequences
+    // do not stand for more of them).
     double decode_lookup(const AttentionTables& dec, double decodes, double keys, bool& extrapolated,
-                         bool* folded = nullptr) const;
+                         bool* folded = nullptr, bool fold = true) const;
     const GridTable* moe_ = nullptr;
     double moe_least_s_ = 0.0;  // its fastest measurement
     MoeRouting routing_;          // CostConfig::moe_routing
@@ -254,6 +255,10 @@ private:
     mutable std::array<std::vector<double>, 4> mla_module_cache_;
     bool mla_other_model_ = false;  // the tables timed another model's block with the same attention
     int64_t window_ = 0;  // the sliding layers' window (0: none)
+    // The sliding layers' decode and prefill tables are the windowless ones (no table timed this window):
+    // read only for a call whose every sequence the window covers whole (FlashAttention then drops the
+    // window), the roofline's otherwise
+    bool sliding_full_[2] = {false, false};                             // decode, prefill
     int64_t shared_inter_ = 0, hidden_ = 0, moe_inter_ = 0, topk_ = 0;  // per TP rank
     // vLLM's TP all-reduce (tensor_model_parallel_all_reduce) replayed in a CUDA graph: the custom
     // all-reduce, torch symmetric memory or NCCL, as vLLM picks by message size (VllmAllreduce)
