@@ -65,6 +65,22 @@ double moe_s(const StepCost& s) {
     return t;
 }
 
+// gpt-oss-20b's attention layout (64 query and 8 KV heads of 64 at TP 1) timed with `window` (0: none): a
+// prefill table at 1-2 prompts of 128 and 4,096 tokens (0.01 / 0.3 ms, twice that for 2) and a decode table
+// at 1 and 16 sequences, steps 1 and `last_step` (0.01 / 0.02 ms; 0.03 / 0.04 ms), and the predictor on H100
+// reading them.
+KernelTablePredictor gpt_oss_on(int window, int last_step) {
+    const std::string layout =
+        "framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=" + std::to_string(window) +
+        " heads=64 kv_heads=8 head_dim=64\n";
+    const std::string text = std::string(TABLES) + "table prefill_attention " + layout +
+                             "axis batch_size 1 2\naxis isl 128 4096\ndata\n0.01 0.3\n0.02 0.6\nend\n" +
+                             "table decode_attention " + layout + "axis batch_size 1 16\naxis step 1 " +
+                             std::to_string(last_step) + "\ndata\n0.01 0.02\n0.03 0.04\nend\n";
+    return KernelTablePredictor(load_model("openai/gpt-oss-20b"), load_gpu("h100"), CostConfig{},
+                                std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt")));
+}
+
 }  // namespace
 
 TEST(KernelTablePredictor, SharedExpertsBesideTheFusedMoeTable) {
@@ -249,26 +265,7 @@ end
 // 0.03 + 127 / 255 x 0.01 ms). The decode points' KV (16 x 128 keys x 2,048 B) streams in far under their
 // times, so the L2 hold leaves them.
 TEST(KernelTablePredictor, WindowedTablesAreReadAtTheSequencesOwnLengths) {
-    const std::string text =
-        std::string(TABLES) +
-        R"(table prefill_attention framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=128 heads=64 kv_heads=8 head_dim=64
-axis batch_size 1 2
-axis isl 128 4096
-data
-0.01 0.3
-0.02 0.6
-end
-table decode_attention framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=128 heads=64 kv_heads=8 head_dim=64
-axis batch_size 1 16
-axis step 1 256
-data
-0.01 0.02
-0.03 0.04
-end
-)";
-    const ModelCard m = load_model("openai/gpt-oss-20b");
-    const KernelTablePredictor p(m, load_gpu("h100"), CostConfig{},
-                                 std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt")));
+    const KernelTablePredictor p = gpt_oss_on(128, 256);
     const OpCost* pre = p.step({{4096, 0}}).op("attention_sliding");
     ASSERT_TRUE(pre);
     EXPECT_NEAR(pre->time_s, 12 * static_cast<double>(0.3f) * 1e-3, 1e-12);
@@ -355,26 +352,7 @@ TEST(KernelTablePredictor, FlashAttention2RunsAWindowedGqaDecodeUnpacked) {
 // window and goes to the roofline. 16 decodes at position 3,000 read the windowless decode table at the
 // window's 128 keys: linear between steps 1 and 4,096 at batch 16, 0.03 + 127 / 4,095 x 0.01 ms.
 TEST(KernelTablePredictor, APrefillPastAShortUntabledWindowTakesTheRoofline) {
-    const std::string text =
-        std::string(TABLES) +
-        R"(table prefill_attention framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=0 heads=64 kv_heads=8 head_dim=64
-axis batch_size 1 2
-axis isl 128 4096
-data
-0.01 0.3
-0.02 0.6
-end
-table decode_attention framework=vllm-9.9 kernel=fa3 kv_dtype=bf16 window=0 heads=64 kv_heads=8 head_dim=64
-axis batch_size 1 16
-axis step 1 4096
-data
-0.01 0.02
-0.03 0.04
-end
-)";
-    const ModelCard m = load_model("openai/gpt-oss-20b");
-    const KernelTablePredictor p(m, load_gpu("h100"), CostConfig{},
-                                 std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt")));
+    const KernelTablePredictor p = gpt_oss_on(0, 4096);
     const OpCost* within = p.step({{128, 0}}).op("attention_sliding");
     ASSERT_TRUE(within);
     EXPECT_NEAR(within->time_s, 12 * static_cast<double>(0.01f) * 1e-3, 1e-12);
