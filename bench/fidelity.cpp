@@ -118,6 +118,15 @@ void window_rows(const KernelTables& t, const GpuProfile& gpu, const Calibration
             decode
                 ? nullptr
                 : &row(name, "windowed tables past the window, at the causal length of their keys (before)");
+        // FlashAttention 2's windowed GQA decodes whose KV is past the L2: the predictor's geometric mean of
+        // the two layouts, and each layout alone
+        Errors* cold[3] = {nullptr, nullptr, nullptr};
+        if (decode && gpu.compute_capability.value > 0.0 && gpu.compute_capability.value < 9.0) {
+            cold[0] = &row(
+                name, "FlashAttention 2, windowed GQA, KV past the L2: between the layouts (the predictor)");
+            cold[1] = &row(name, "  the same points, the MHA layout alone");
+            cold[2] = &row(name, "  the same points, the GQA layout alone");
+        }
         for (const GridTable* g : t.find(fam)) {
             const int64_t window = g->attr_int("window");
             if (window <= 0 || g->axes.size() != 2) continue;
@@ -129,9 +138,13 @@ void window_rows(const KernelTables& t, const GpuProfile& gpu, const Calibration
             // FlashAttention 2 (before Hopper) runs a windowed GQA decode without packing its query heads:
             // the MHA layout's table, KV heads folded into the batch where the tables stop short of them (as
             // the predictor's find_attention)
+            // (and past the L2 the geometric mean of that and the GQA layout's, as the predictor's
+            // attention_s)
             double batch_scale = 1.0;
             const double cc = gpu.compute_capability.value;
+            const GridTable* packed = nullptr;
             if (decode && cc > 0.0 && cc < 9.0 && kvh < h) {
+                packed = z;
                 z = nullptr;
                 for (int64_t e = g->attr_int("heads"); e >= 1 && !z; --e) {
                     m["heads"] = m["kv_heads"] = std::to_string(e);
@@ -161,8 +174,16 @@ void window_rows(const KernelTables& t, const GpuProfile& gpu, const Calibration
                         if (const auto p = g->lookup_s({batch, at})) before->add(*p, v);
                     }
                     // the table and the roofline on the same points: those the windowless table reaches
-                    const auto p = z ? z->lookup_s({batch * batch_scale, at}) : std::nullopt;
+                    auto p = z ? z->lookup_s({batch * batch_scale, at}) : std::nullopt;
                     if (!p) continue;
+                    if (packed && batch * keys * shape.kv_token_bytes > gpu.l2_cache_bytes()) {
+                        const auto q = packed->lookup_s({batch, at});
+                        if (!q) continue;
+                        cold[1]->add(*p, v);
+                        cold[2]->add(*q, v);
+                        p = std::sqrt(*p * *q);
+                        cold[0]->add(*p, v);
+                    }
                     tab.add(*p, v);
                     if (roofline) {
                         AttentionWork dw, pw;

@@ -255,10 +255,13 @@ private:
     mutable std::array<std::vector<double>, 4> mla_module_cache_;
     bool mla_other_model_ = false;  // the tables timed another model's block with the same attention
     int64_t window_ = 0;  // the sliding layers' window (0: none)
-    // The sliding layers' decode and prefill tables are the windowless ones (no table timed this window):
-    // read only for a call whose every sequence the window covers whole (FlashAttention then drops the
-    // window), the roofline's otherwise
-    bool sliding_full_[2] = {false, false};                             // decode, prefill
+    // The sliding layers' decode and prefill tables are the windowless ones (no table timed this window),
+    // read at the keys the window leaves (attention_s; a prefill past a short window goes to the roofline:
+    // full_past_window)
+    bool sliding_full_[2] = {false, false};  // decode, prefill
+    // Those decodes read the MHA layout's windowless table (FlashAttention 2 runs a windowed GQA decode
+    // unpacked), and past the L2 the GQA layout's too (attention_s)
+    bool sliding_unpacked_ = false;
     int64_t shared_inter_ = 0, hidden_ = 0, moe_inter_ = 0, topk_ = 0;  // per TP rank
     // vLLM's TP all-reduce (tensor_model_parallel_all_reduce) replayed in a CUDA graph: the custom
     // all-reduce, torch symmetric memory or NCCL, as vLLM picks by message size (VllmAllreduce)
