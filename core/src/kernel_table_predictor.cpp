@@ -92,7 +92,7 @@ double causal_length(double mean_keys) { return std::max(1.0, (std::sqrt(1.0 + 8
 // p90: windows of 1,024 and 8,192 keys 7.4% / 25.6% from the windowless tables against 21.9% / 54.2% on the
 // calibrated roofline; 128 keys 49.9% / 71.5% against 19.3% / 50.5%, so a shorter window keeps the roofline.
 // A decode past the window reads the windowless table at the window's keys whatever the window (1,024 and
-// 8,192: 5.3% / 26.0% against 16.5% / 51.8%; 128: 11.0% / 32.2% against 13.6% / 35.0%).
+// 8,192: 5.3% / 25.5% against 16.5% / 51.8%; 128: 11.0% / 32.2% against 13.6% / 35.0%).
 bool full_past_window(int64_t window) { return window >= 1024; }
 
 // The prompt length whose prefill under a window of `window` keys sees `mean_keys` (keys_seen's count
