@@ -266,11 +266,13 @@ end
 // times, so the L2 hold leaves them.
 TEST(KernelTablePredictor, WindowedTablesAreReadAtTheSequencesOwnLengths) {
     const KernelTablePredictor p = gpt_oss_on(128, 256);
-    const OpCost* pre = p.step({{4096, 0}}).op("attention_sliding");
+    const StepCost pre_step = p.step({{4096, 0}});
+    const OpCost* pre = pre_step.op("attention_sliding");
     ASSERT_TRUE(pre);
     EXPECT_NEAR(pre->time_s, 12 * static_cast<double>(0.3f) * 1e-3, 1e-12);
     EXPECT_EQ(pre->source.find("windowless"), std::string::npos);
-    const OpCost* dec = p.step(std::vector<SequenceWork>(16, SequenceWork{1, 3000})).op("attention_sliding");
+    const StepCost dec_step = p.step(std::vector<SequenceWork>(16, SequenceWork{1, 3000}));
+    const OpCost* dec = dec_step.op("attention_sliding");
     ASSERT_TRUE(dec);
     EXPECT_NEAR(dec->time_s, 12 * static_cast<double>(0.04f) * 1e-3, 1e-12);
 }
@@ -303,14 +305,15 @@ end
     ASSERT_EQ(m.widest_window(), 4096);
     const KernelTablePredictor p(m, load_gpu("h100"), CostConfig{},
                                  std::make_shared<const KernelTables>(parse_kernel_tables(text, "t.hkt")));
-    const OpCost* pre = p.step({{1024, 0}}).op("attention_sliding");
+    const StepCost pre_step = p.step({{1024, 0}});
+    const OpCost* pre = pre_step.op("attention_sliding");
     ASSERT_TRUE(pre);
     EXPECT_NEAR(pre->time_s, 32 * static_cast<double>(0.1f) * 1e-3, 1e-12);
     EXPECT_NE(pre->source.find("the windowless tables (none timed a window of 4096 keys)"), std::string::npos)
         << pre->source;
     for (const int64_t position : {4095, 10000}) {
-        const OpCost* dec =
-            p.step(std::vector<SequenceWork>(32, SequenceWork{1, position})).op("attention_sliding");
+        const StepCost dec_step = p.step(std::vector<SequenceWork>(32, SequenceWork{1, position}));
+        const OpCost* dec = dec_step.op("attention_sliding");
         ASSERT_TRUE(dec);
         EXPECT_NEAR(dec->time_s, 32 * static_cast<double>(0.05f) * 1e-3, 1e-12) << position;
         EXPECT_NE(dec->source.find("table"), std::string::npos) << dec->source;
@@ -358,15 +361,18 @@ TEST(KernelTablePredictor, FlashAttention2RunsAWindowedGqaDecodeUnpacked) {
 // window's 128 keys: linear between steps 1 and 4,096 at batch 16, 0.03 + 127 / 4,095 x 0.01 ms.
 TEST(KernelTablePredictor, APrefillPastAShortUntabledWindowTakesTheRoofline) {
     const KernelTablePredictor p = gpt_oss_on(0, 4096);
-    const OpCost* within = p.step({{128, 0}}).op("attention_sliding");
+    const StepCost within_step = p.step({{128, 0}});
+    const OpCost* within = within_step.op("attention_sliding");
     ASSERT_TRUE(within);
     EXPECT_NEAR(within->time_s, 12 * static_cast<double>(0.01f) * 1e-3, 1e-12);
-    const OpCost* past = p.step({{4096, 0}}).op("attention_sliding");
+    const StepCost past_step = p.step({{4096, 0}});
+    const OpCost* past = past_step.op("attention_sliding");
     ASSERT_TRUE(past);
     EXPECT_EQ(past->source.rfind("roofline", 0), 0u) << past->source;
     // the full-attention layers read the same tables at the whole prompt
     EXPECT_NEAR(p.step({{4096, 0}}).op("attention")->time_s, 12 * static_cast<double>(0.3f) * 1e-3, 1e-12);
-    const OpCost* dec = p.step(std::vector<SequenceWork>(16, SequenceWork{1, 3000})).op("attention_sliding");
+    const StepCost dec_step = p.step(std::vector<SequenceWork>(16, SequenceWork{1, 3000}));
+    const OpCost* dec = dec_step.op("attention_sliding");
     ASSERT_TRUE(dec);
     const double at128 = static_cast<double>(0.03f) +
                          127.0 / 4095.0 * (static_cast<double>(0.04f) - static_cast<double>(0.03f));
